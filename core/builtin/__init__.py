@@ -1,0 +1,1 @@
+"""Core's own behaviour, shipped as default plugins through the public hooks."""

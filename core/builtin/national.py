@@ -1,0 +1,25 @@
+"""The national pack: the lifecycle forms every province uses (and, as they land, indicators)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+from core import hookimpl
+
+# `forms` is a package of data files, so the XLSForms travel inside the wheel.
+FORMS_DIR = Path(str(files("forms")))
+
+
+@hookimpl
+def plan_info() -> dict:
+    return {
+        "name": "Bộ biểu mẫu và chỉ tiêu quốc gia / National forms and indicators",
+        "issuer": "rasoat core",
+        "province_code": None,
+    }
+
+
+@hookimpl
+def forms() -> list[Path]:
+    return sorted(FORMS_DIR.glob("*.xlsx"))

@@ -1,0 +1,71 @@
+"""The ``rasoat`` command. Sub-commands come from plugins (core's own first) via ``register_commands``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from core import __version__
+from core.commands.common import CommandError
+from core.config import load_settings
+from core.plugins import PluginConflict, build_manager, set_manager
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every plugin's sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="rasoat",
+        description="rasoat: rà soát, thu thập và báo cáo số liệu phòng, chống ma túy / "
+        "survey, collect and report drug-prevention data",
+    )
+    parser.add_argument("--version", action="version", version=f"rasoat {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks / hiện chi tiết lỗi")
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: errors are one clear line and a non-zero exit, tracebacks only with --debug."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or bool(os.environ.get("RASOAT_DEBUG"))
+    try:
+        pm = build_manager(load_settings(_data_arg(argv)).disabled_plugins)
+        set_manager(pm)
+        parser = build_parser()
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        pm.hook.register_commands(subparsers=sub)
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
+        return int(args.func(args) or 0)
+    except (CommandError, PluginConflict) as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"Lỗi / Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # an unexpected failure still gets one line unless --debug
+        if debug:
+            traceback.print_exc()
+        print(f"Lỗi / Error: {type(exc).__name__}: {exc} (chạy lại với --debug / rerun with --debug)",
+              file=sys.stderr)
+        return 1
+
+
+def _data_arg(argv: list[str]) -> str | None:
+    """``--data DIR`` is read early: the data directory's rasoat.toml may disable plugins."""
+    for i, arg in enumerate(argv):
+        if arg == "--data" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--data="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

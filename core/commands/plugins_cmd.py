@@ -1,0 +1,64 @@
+"""``rasoat plugins``: every loaded plugin with its version, hooks, forms and indicators."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core import hookimpl
+from core.commands.common import print_json, print_table
+from core.plugins import get_manager, plugin_infos, results_by_plugin
+
+
+def describe_plugins() -> list[dict[str, Any]]:
+    """Plugins as dicts: name, version, builtin, hooks, and the form files and indicator ids they add."""
+    pm = get_manager()
+    forms: dict[str, list[str]] = {}
+    for name, paths in results_by_plugin(pm, "forms"):
+        forms.setdefault(name, []).extend(_form_name(p) for p in paths)
+    indicators: dict[str, list[str]] = {}
+    for name, items in results_by_plugin(pm, "indicators"):
+        indicators.setdefault(name, []).extend(_indicator_id(i) for i in items)
+    return [
+        {
+            "name": info.name,
+            "version": info.version,
+            "builtin": info.builtin,
+            "hooks": info.hooks,
+            "forms": forms.get(info.name, []),
+            "indicators": indicators.get(info.name, []),
+        }
+        for info in plugin_infos(pm)
+    ]
+
+
+def _form_name(item: Any) -> str:
+    from pathlib import Path
+
+    return Path(str(item)).stem
+
+
+def _indicator_id(item: Any) -> str:
+    if isinstance(item, dict):
+        return str(item.get("id"))
+    return str(getattr(item, "id", item))
+
+
+def run(args: argparse.Namespace) -> int:
+    plugins = describe_plugins()
+    if args.json:
+        print_json(plugins)
+        return 0
+    rows = [
+        [p["name"], p["version"] or "", ", ".join(p["hooks"]), len(p["forms"]), len(p["indicators"])]
+        for p in plugins
+    ]
+    print_table(["Plugin", "Phiên bản / Version", "Hooks", "Biểu mẫu / Forms", "Chỉ tiêu / Indicators"], rows)
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser("plugins", help="liệt kê plugin / list loaded plugins")
+    parser.add_argument("--json", action="store_true")
+    parser.set_defaults(func=run)

@@ -1,0 +1,120 @@
+"""The plugin manager: core's built-in plugins first, then the ``rasoat`` entry-point group.
+
+Set ``RASOAT_TRACE_HOOKS=1`` to print every hook call and its results to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from core import hookspecs
+from core.hooks import PROJECT
+
+# Core's own behaviour, registered through the same hooks a province plugin uses.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "core.builtin.national",
+    "core.commands.plugins_cmd",
+)
+
+
+class PluginConflict(Exception):
+    """Two plugins claim the same thing (a form id, an indicator id, …)."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    version: str | None
+    hooks: list[str]
+    builtin: bool
+
+
+def build_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
+    """A fresh manager with defaults and installed plugins, minus the ``disabled`` names."""
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    blocked = set(disabled)
+    for name in blocked:
+        pm.set_blocked(name)
+    for modname in DEFAULT_PLUGINS:
+        if modname not in blocked:
+            pm.register(importlib.import_module(modname), name=modname)
+    pm.load_setuptools_entrypoints(PROJECT)
+    if os.environ.get("RASOAT_TRACE_HOOKS"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    return pm
+
+
+_manager: pluggy.PluginManager | None = None
+
+
+def get_manager() -> pluggy.PluginManager:
+    """The process-wide manager, built once from the settings' disabled list."""
+    global _manager
+    if _manager is None:
+        from core.config import load_settings
+
+        _manager = build_manager(load_settings().disabled_plugins)
+    return _manager
+
+
+def set_manager(pm: pluggy.PluginManager | None) -> None:
+    """Replace (or with None, forget) the process-wide manager; tests and ``--data`` use this."""
+    global _manager
+    _manager = pm
+
+
+def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
+    """Each registered plugin with its distribution version and the hooks it implements."""
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        dist = dists.get(id(plugin))
+        version = dist.version if dist is not None else _module_version(plugin)
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        infos.append(PluginInfo(name=name, version=version, hooks=hooks, builtin=name in DEFAULT_PLUGINS))
+    return infos
+
+
+def _module_version(plugin: Any) -> str | None:
+    version = getattr(plugin, "__version__", None)
+    if version:
+        return str(version)
+    from core import __version__
+
+    return __version__ if getattr(plugin, "__name__", "").startswith("core.") else None
+
+
+def results_by_plugin(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    """Call a hook on each plugin separately, so every answer keeps the name of the plugin that gave it."""
+    out = []
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        result = impl.function(**{k: kwargs[k] for k in impl.argnames})
+        if result is not None:
+            out.append((impl.plugin_name, result))
+    return out
+
+
+def unique_by_key(items: Iterable[tuple[str, Any]], key: str, what: str) -> dict[str, tuple[str, Any]]:
+    """Map ``key`` of each item to (plugin name, item); a key claimed twice raises PluginConflict."""
+    seen: dict[str, tuple[str, Any]] = {}
+    for plugin_name, item in items:
+        value = item[key] if isinstance(item, dict) else getattr(item, key)
+        if value in seen and seen[value][0] != plugin_name:
+            raise PluginConflict(
+                f"{what} '{value}' được khai báo bởi cả hai plugin '{seen[value][0]}' và '{plugin_name}' "
+                f"/ {what} '{value}' is defined by both plugins '{seen[value][0]}' and '{plugin_name}'"
+            )
+        seen[value] = (plugin_name, item)
+    return seen

@@ -1,0 +1,159 @@
+"""The storage interface every backend implements, and the rules every backend keeps.
+
+Rules (tests/storage_contract.py checks each against every backend):
+- a write that returned has survived a crash; nothing is ever half-written;
+- submissions stream: ``iter_submissions`` never loads them all into memory;
+- duplicates follow ODK Central: same instanceID and same XML → a duplicate (missing attachments are
+  added); same instanceID with different XML → Conflict; a ``deprecated_id`` edit must name the
+  current version, else Conflict. These decisions are atomic across processes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel
+
+from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User
+
+
+class Conflict(Exception):
+    """The write contradicts what is stored (a different XML for a known instanceID, a stale edit)."""
+
+
+class SaveOutcome(StrEnum):
+    created = "created"
+    duplicate = "duplicate"  # identical resend: attachments it carried were added if missing
+
+
+class SubmissionQuery(BaseModel):
+    """Filters for listing submissions; ``unit_codes`` is already expanded to descendants by the caller."""
+
+    form_id: str | None = None
+    form_version: str | None = None
+    round_id: str | None = None
+    unit_codes: list[str] | None = None
+    collector_id: str | None = None
+    review_states: list[ReviewState] | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+    current_only: bool = True
+
+
+class Store(ABC):
+    """Where everything lives. Backends: ``embedded`` (TinyDB + files) and ``postgres``."""
+
+    # --- forms ---------------------------------------------------------------------------
+    @abstractmethod
+    def put_form(self, form: FormVersion, xml: bytes, schema: dict[str, Any], media: dict[str, bytes]) -> None:
+        """Store a form version with its XForm bytes, pyxform JSON schema and media files."""
+
+    @abstractmethod
+    def get_form(self, form_id: str, version: str | None = None) -> FormVersion | None:
+        """A version of a form; with no version, the latest published."""
+
+    @abstractmethod
+    def list_forms(self, all_versions: bool = False) -> list[FormVersion]:
+        """The latest version of each form (every version with ``all_versions``)."""
+
+    @abstractmethod
+    def form_xml(self, form_id: str, version: str) -> bytes: ...
+
+    @abstractmethod
+    def form_schema(self, form_id: str, version: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def form_media(self, form_id: str, version: str, name: str) -> bytes | None: ...
+
+    # --- rounds --------------------------------------------------------------------------
+    @abstractmethod
+    def put_round(self, rnd: Round) -> None: ...
+
+    @abstractmethod
+    def get_round(self, round_id: str) -> Round | None: ...
+
+    @abstractmethod
+    def list_rounds(self) -> list[Round]: ...
+
+    @abstractmethod
+    def put_snapshot(self, round_id: str, data: dict[str, Any]) -> None:
+        """Freeze the counts of a closed round (indicators compare years against these)."""
+
+    @abstractmethod
+    def get_snapshot(self, round_id: str) -> dict[str, Any] | None: ...
+
+    # --- users ---------------------------------------------------------------------------
+    @abstractmethod
+    def put_user(self, user: User) -> None: ...
+
+    @abstractmethod
+    def get_user(self, user_id: str) -> User | None: ...
+
+    @abstractmethod
+    def get_user_by_name(self, username: str) -> User | None: ...
+
+    @abstractmethod
+    def get_user_by_token_hash(self, token_hash: str) -> User | None: ...
+
+    @abstractmethod
+    def list_users(self) -> list[User]: ...
+
+    # --- submissions ---------------------------------------------------------------------
+    @abstractmethod
+    def save_submission(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> SaveOutcome:
+        """Store a submission durably, applying the duplicate/edit rules above (raises Conflict)."""
+
+    @abstractmethod
+    def add_attachment(self, instance_id: str, name: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get_submission(self, instance_id: str) -> Submission | None: ...
+
+    @abstractmethod
+    def submission_xml(self, instance_id: str) -> bytes | None: ...
+
+    @abstractmethod
+    def attachment(self, instance_id: str, name: str) -> bytes | None: ...
+
+    @abstractmethod
+    def iter_submissions(self, query: SubmissionQuery | None = None) -> Iterator[Submission]:
+        """Stream matching submissions in received order, without loading all into memory."""
+
+    @abstractmethod
+    def count_submissions(self, query: SubmissionQuery | None = None) -> int: ...
+
+    @abstractmethod
+    def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:
+        """Change a submission's review state, keeping who, when and why in its history."""
+
+    # --- audit ---------------------------------------------------------------------------
+    @abstractmethod
+    def append_audit(self, event: AuditEvent) -> None: ...
+
+    @abstractmethod
+    def iter_audit(self, since: datetime | None = None, actor: str | None = None) -> Iterator[AuditEvent]: ...
+
+    # --- small shared state (sessions, nonces, throttles), so server processes keep none --
+    @abstractmethod
+    def kv_get(self, namespace: str, key: str) -> Any | None: ...
+
+    @abstractmethod
+    def kv_put(self, namespace: str, key: str, value: Any, ttl_seconds: int | None = None) -> None: ...
+
+    @abstractmethod
+    def kv_delete(self, namespace: str, key: str) -> None: ...
+
+    def close(self) -> None:  # noqa: B027 - backends without resources need nothing
+        """Release files and connections."""
+
+    def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
+        """Bulk load (imports, benchmarks, migrations); backends may batch. Returns how many were new."""
+        created = 0
+        for sub, xml, atts in items:
+            if self.save_submission(sub, xml, atts) is SaveOutcome.created:
+                created += 1
+        return created

@@ -1,0 +1,12 @@
+"""mobile_export's commands, registered through the ``rasoat`` entry-point group like any plugin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import hookimpl
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    """``rasoat qr``, ``qr-sheet``, ``bundle`` and ``import-instances`` arrive with the mobile issue."""

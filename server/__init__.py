@@ -1,0 +1,1 @@
+"""The litestar app: OpenRosa endpoints for ODK Collect, the JSON API and the officers' pages."""

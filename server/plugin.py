@@ -1,0 +1,12 @@
+"""The server's commands, registered through the ``rasoat`` entry-point group like any plugin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core import hookimpl
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    """``rasoat serve`` and the collector/submission commands arrive with the server issue."""
