@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from core import hookimpl
-from core.commands.common import print_json, print_table
+from core.commands.common import add_data_option, print_json, print_table
 from core.plugins import get_manager, plugin_infos, results_by_plugin
 
 
@@ -61,4 +61,5 @@ def run(args: argparse.Namespace) -> int:
 def register_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser("plugins", help="liệt kê plugin / list loaded plugins")
     parser.add_argument("--json", action="store_true")
+    add_data_option(parser)  # the data directory's rasoat.toml may disable plugins
     parser.set_defaults(func=run)
