@@ -30,7 +30,9 @@ COLUMNS = ["code", "name", "level", "parent_code", "division_type", "name_ascii"
 # The administrative era these codes belong to: units after the 1 July 2025 reorganisation.
 ERA = "2025"
 
-PREFIX = {"tỉnh": "Tỉnh", "thành phố trung ương": "Thành phố", "xã": "Xã", "phường": "Phường", "đặc khu": "Đặc khu"}
+PREFIX = {
+    "tỉnh": "Tỉnh", "thành phố trung ương": "Thành phố", "xã": "Xã", "phường": "Phường", "đặc khu": "Đặc khu",
+}
 
 
 def clean(name: str) -> str:
