@@ -11,10 +11,10 @@ Rules (tests/storage_contract.py checks each against every backend):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -42,6 +42,16 @@ class SubmissionQuery(BaseModel):
     received_from: datetime | None = None
     received_to: datetime | None = None
     current_only: bool = True
+
+
+class Fact(NamedTuple):
+    """What the indicator engine reads of a submission: no model, only the fields it asked for."""
+
+    instance_id: str
+    unit_code: str | None
+    received_at: datetime
+    review_state: str  # a ReviewState value
+    fields: dict[str, Any]  # only the requested top-level field paths that the submission has
 
 
 class Store(ABC):
@@ -149,6 +159,16 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         """Release files and connections."""
+
+    def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
+        """Stream matching submissions as light ``Fact`` tuples holding only ``field_paths`` (top-level
+        keys of ``Submission.fields``; a repeat's key yields its whole list of rows). Indicators scan
+        millions of these: backends should override this to skip building models."""
+        paths = tuple(field_paths)
+        for sub in self.iter_submissions(query):
+            f = sub.fields
+            yield Fact(sub.instance_id, sub.unit_code, sub.received_at, sub.review_state.value,
+                       {p: f[p] for p in paths if p in f})
 
     def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
         """Bulk load (imports, benchmarks, migrations); backends may batch. Returns how many were new."""
