@@ -456,16 +456,19 @@ class UnitRegistry:
         if None in row:
             raise ValueError("thừa cột / more cells than header columns")
         values = {k: (v or "").strip() for k, v in row.items()}
-        commune_code = values.get("commune_code", "")
-        if commune_code.isdigit() and len(commune_code) < 5:
-            commune_code = commune_code.zfill(5)
-        commune = self._units.get(commune_code)
-        if not commune_code:
+        given = values.get("commune_code", "")
+        if not given:
             raise ValueError("thiếu commune_code / commune_code is empty")
+        # Spreadsheets drop leading zeros ("5563"); pad back to the 5-digit code.
+        commune_code = given.zfill(5) if given.isdigit() else given
+        commune = self._units.get(commune_code)
         if commune is None or commune.level != "commune":
+            hint = ""
+            if given in self._units and self._units[given].level == "province":
+                hint = f" ('{given}' là mã tỉnh / is a province code)"
             raise ValueError(
-                f"mã xã '{commune_code}' không có trong danh mục {self.era} / "
-                f"unknown commune code '{commune_code}' (units of {self.era})"
+                f"mã xã '{given}' không có trong danh mục {self.era} / "
+                f"unknown commune code '{given}' (units of {self.era}){hint}"
             )
         match = _HAMLET_CODE.match(values.get("code", ""))
         if not match:
@@ -523,17 +526,22 @@ class UnitRegistry:
                 siblings.sort()
 
 
-_cached: UnitRegistry | None = None
+_cached: tuple[Any, UnitRegistry] | None = None  # (the plugin manager it was built from, registry)
 _lock = threading.Lock()
 
 
 def get_units() -> UnitRegistry:
-    """The process-wide registry: the national list plus every enabled plugin's hamlet CSVs."""
+    """The process-wide registry: the national list plus every enabled plugin's hamlet CSVs.
+
+    Built once per plugin manager: after ``core.plugins.set_manager`` it is rebuilt on next use."""
     global _cached
+    from core.plugins import get_manager
+
+    pm = get_manager()
     with _lock:
-        if _cached is None:
-            _cached = load_units()
-        return _cached
+        if _cached is None or _cached[0] is not pm:
+            _cached = (pm, load_units(pm))
+        return _cached[1]
 
 
 def load_units(pm: Any = None) -> UnitRegistry:
