@@ -48,6 +48,7 @@ class Fact(NamedTuple):
     """What the indicator engine reads of a submission: no model, only the fields it asked for."""
 
     instance_id: str
+    round_id: str | None  # each round says which review states count
     unit_code: str | None
     received_at: datetime
     review_state: str  # a ReviewState value
@@ -167,7 +168,7 @@ class Store(ABC):
         paths = tuple(field_paths)
         for sub in self.iter_submissions(query):
             f = sub.fields
-            yield Fact(sub.instance_id, sub.unit_code, sub.received_at, sub.review_state.value,
+            yield Fact(sub.instance_id, sub.round_id, sub.unit_code, sub.received_at, sub.review_state.value,
                        {p: f[p] for p in paths if p in f})
 
     def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
