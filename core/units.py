@@ -302,6 +302,12 @@ class UnitRegistry:
         prefixes, substring (first for the whole query, then without its type word). Ties: province
         before commune before hamlet, then by code.
         ``within`` keeps the given unit(s) and everything below them."""
+        units = [unit for _, unit in self._ranked(name, level, within)]
+        return units[:limit] if limit is not None else units
+
+    def _ranked(
+        self, name: str, level: Level | None, within: str | Iterable[str] | None
+    ) -> list[tuple[int, Unit]]:
         query = fold(name)
         if not query:
             return []
@@ -317,8 +323,7 @@ class UnitRegistry:
             if tier is not None:
                 ranked.append((tier, _LEVEL_ORDER[unit.level], unit.code, unit))
         ranked.sort(key=lambda t: t[:3])
-        units = [t[3] for t in ranked]
-        return units[:limit] if limit is not None else units
+        return [(t[0], t[3]) for t in ranked]
 
     @staticmethod
     def _tier(unit: Unit, query: str, stripped: str, full: str, core: str) -> int | None:
@@ -348,13 +353,8 @@ class UnitRegistry:
     def exact(
         self, name: str, level: Level | None = None, within: str | Iterable[str] | None = None
     ) -> list[Unit]:
-        """Only the exact normalised matches (tiers up to "exact after dropping the type word")."""
-        query = fold(name)
-        stripped = _strip_prefix(query)
-        return [
-            u for u in self.search(name, level, within)
-            if (self._tier(u, query, stripped, *self._keys(u)) or 0) <= 3
-        ]
+        """Only the exact normalised matches: code, name with or without type word (tiers 0-3)."""
+        return [unit for tier, unit in self._ranked(name, level, within) if tier <= 3]
 
     def resolve(
         self, text: str, level: Level | None = None, within: str | Iterable[str] | None = None
