@@ -1,12 +1,292 @@
-"""The server's commands, registered through the ``rasoat`` entry-point group like any plugin."""
+"""The server's commands, registered through the ``rasoat`` entry-point group like any plugin.
+
+``rasoat serve``, ``rasoat collectors add|list|revoke`` and ``rasoat forms publish``. The CLI and a
+running server may share a data directory: the embedded store serialises writers with an inter-process
+lock and the server reads fresh state on every request, so a collector added here works at once.
+"""
 
 from __future__ import annotations
 
+import argparse
+import getpass
+import hashlib
+import os
+import secrets
+import socket
+from pathlib import Path
 from typing import Any
 
 from core import hookimpl
+from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
+
+DEFAULT_PORT = 8000
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return os.environ.get("RASOAT_USER") or f"cli:{user}"
+
+
+def _display_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _default_base_url() -> str:
+    return os.environ.get("RASOAT_PUBLIC_URL") or f"http://127.0.0.1:{DEFAULT_PORT}"
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from core.collectors import collector_url
+    from core.config import load_settings
+    from server.app import ServerSettings
+    from server.demo import demo_token, is_empty, publish_builtin_forms, setup_demo
+    from server.runner import serve
+
+    settings = load_settings(args.data)
+    database_url = args.database or settings.database_url
+    base_url = (args.public_url or f"http://{_display_host(args.host)}:{args.port}").rstrip("/")
+    store = store_from_args(args)
+    try:
+        empty = is_empty(store)
+        published = publish_builtin_forms(store)
+        if published:
+            print(f"Đã đăng biểu mẫu / Published forms: {', '.join(published)}")
+        if empty and not args.no_demo:
+            setup_demo(store)
+            print("Đã tạo dữ liệu thử: đợt 'demo' cho Xã Phượng Tiến (05563) / "
+                  "Demo set up: round 'demo' for Xã Phượng Tiến (05563)")
+        token = demo_token(store)
+    finally:
+        store.close()
+
+    admin_token = os.environ.get("RASOAT_ADMIN_TOKEN")
+    generated = admin_token is None
+    admin_token = admin_token or secrets.token_urlsafe(32)
+    server_settings = ServerSettings(
+        public_url=args.public_url,
+        admin_token_hash=hashlib.sha256(admin_token.encode()).hexdigest(),
+    )
+    print(f"Máy chủ / Server: {base_url}  (dữ liệu / data: {settings.data_dir})")
+    if token:
+        url = collector_url(base_url, token)
+        print(f"Người thu thập thử / Demo collector — ODK Collect server URL:\n  {url}")
+        _print_qr(url)
+    if generated:
+        print(f"Mã API cho cán bộ (chỉ lần chạy này) / Officer API token (this run only): {admin_token}")
+    print("Dừng: Ctrl+C / Stop: Ctrl+C", flush=True)
+    serve(Path(settings.data_dir), database_url, args.host, args.port, server_settings, workers=args.workers)
+    return 0
+
+
+def _print_qr(url: str) -> None:
+    """A terminal QR code of the Collect settings, when mobile_export offers one."""
+    try:
+        from mobile_export.qr import terminal_qr  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    try:
+        print(terminal_qr(url))
+    except Exception:  # a QR is a convenience; the URL above is enough
+        return
+
+
+# --- collectors ---------------------------------------------------------------------------------
+
+
+def _collector_errors(func):
+    def run(args: argparse.Namespace) -> int:
+        from core.collectors import CollectorError
+        from core.units import UnknownUnit
+
+        try:
+            return func(args)
+        except (CollectorError, UnknownUnit) as exc:
+            raise CommandError(str(exc)) from exc
+
+    return run
+
+
+@_collector_errors
+def cmd_collectors_add(args: argparse.Namespace) -> int:
+    from core.collectors import collector_url, create_collector, digest_url
+    from server.digest import set_password
+
+    store = store_from_args(args)
+    try:
+        user, token = create_collector(
+            store, args.name, args.unit, args.round or [], username=args.username, actor=_actor()
+        )
+        password = None
+        if args.password:
+            password = secrets.token_urlsafe(12)
+            set_password(store, user.username, password)
+    finally:
+        store.close()
+    base = (args.url or _default_base_url()).rstrip("/")
+    url = collector_url(base, token)
+    if args.json:
+        out: dict[str, Any] = {
+            "id": user.id, "username": user.username, "name": user.display_name, "units": user.unit_codes,
+            "rounds": args.round or [], "url": url, "token": token,
+        }
+        if password:
+            out.update(password=password, digest_url=digest_url(base))
+        print_json(out)
+        return 0
+    print(f"{user.id}  {user.username}  {user.display_name}")
+    print(f"ODK Collect server URL: {url}")
+    if password:
+        print(f"Hoặc / Or: {digest_url(base)}  tên / username: {user.username}  "
+              f"mật khẩu / password: {password}")
+    print("Giữ kín địa chỉ này: ai có nó gửi được dữ liệu / Keep this URL secret: it is the credential")
+    return 0
+
+
+def cmd_collectors_list(args: argparse.Namespace) -> int:
+    from core.collectors import list_collectors
+    from server.accesslog import vn_time
+
+    store = store_from_args(args)
+    try:
+        users = list_collectors(store)
+        rounds = store.list_rounds()
+    finally:
+        store.close()
+    rows = []
+    for u in users:
+        assigned = [r.id for r in rounds if u.id in r.collector_ids]
+        rows.append({"id": u.id, "username": u.username, "name": u.display_name, "units": u.unit_codes,
+                     "rounds": assigned, "active": u.active, "created_at": u.created_at})
+    if args.json:
+        print_json(rows)
+        return 0
+    print_table(
+        ["ID", "Tên đăng nhập / Username", "Tên / Name", "Đơn vị / Units", "Đợt / Rounds",
+         "Hoạt động / Active", "Tạo lúc / Created"],
+        [
+            [r["id"], r["username"], r["name"], ",".join(r["units"]), ",".join(r["rounds"]),
+             "có / yes" if r["active"] else "đã thu hồi / revoked", vn_time(r["created_at"])[:16]]
+            for r in rows
+        ],
+    )
+    return 0
+
+
+@_collector_errors
+def cmd_collectors_revoke(args: argparse.Namespace) -> int:
+    from core.collectors import revoke_collector
+    from server.digest import forget_password
+
+    store = store_from_args(args)
+    try:
+        user = revoke_collector(store, args.id, actor=_actor())
+        forget_password(store, user.username)
+    finally:
+        store.close()
+    print(f"Đã thu hồi / Revoked: {user.id} ({user.username})")
+    return 0
+
+
+# --- forms publish ------------------------------------------------------------------------------
+
+
+def cmd_forms_publish(args: argparse.Namespace) -> int:
+    from server.api import ApiError, publish_xlsform
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"Không có tệp {path} / No such file: {path}")
+    media: dict[str, bytes] = {}
+    for item in args.media or []:
+        mp = Path(item)
+        if not mp.is_file():
+            raise CommandError(f"Không có tệp {mp} / No such file: {mp}")
+        media[mp.name] = mp.read_bytes()
+    store = store_from_args(args)
+    try:
+        result = publish_xlsform(store, path.read_bytes(), path.name, media, args.round,
+                                 validate=not args.no_validate, actor=_actor())
+    except ApiError as exc:
+        raise CommandError(exc.message) from exc
+    finally:
+        store.close()
+    if args.json:
+        print_json(result)
+    else:
+        where = f" → đợt / round {args.round}" if args.round else ""
+        print(f"{result['form_id']} phiên bản / version {result['version']} (md5 {result['md5']}){where}")
+    return 0
+
+
+def _group(subparsers: Any, name: str, help_text: str) -> Any:
+    """The sub-command group ``name`` (another plugin may have made it already): its subparsers action."""
+    parser = subparsers.choices.get(name)
+    if parser is None:
+        parser = subparsers.add_parser(name, help=help_text)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
 
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
-    """``rasoat serve`` and the collector/submission commands arrive with the server issue."""
+    p = subparsers.add_parser(
+        "serve", help="chạy máy chủ đồng bộ ODK Collect / run the ODK Collect sync server"
+    )
+    add_data_option(p)
+    p.add_argument("--host", default="127.0.0.1", help="địa chỉ nghe / listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--no-demo", action="store_true", help="không tạo dữ liệu thử / do not set up the demo")
+    p.add_argument("--public-url", metavar="URL",
+                   help="địa chỉ điện thoại dùng / base URL phones use (default from the request)")
+    p.add_argument("--workers", type=int, default=1, help="số tiến trình / worker processes (default 1)")
+    p.set_defaults(func=cmd_serve)
+
+    col = _group(subparsers, "collectors", "người thu thập (ODK Collect) / collectors (app users)")
+    a = col.add_parser("add", help="thêm người thu thập, in URL cho Collect / add a collector, print its URL")
+    a.add_argument("name")
+    a.add_argument("--unit", action="append", required=True, metavar="CODE",
+                   help="mã xã/thôn/tỉnh (lặp lại được) / unit code (repeatable)")
+    a.add_argument("--round", action="append", metavar="ID",
+                   help="đợt (lặp lại được) / round id (repeatable)")
+    a.add_argument("--username", help="tên đăng nhập / username (default from the name)")
+    a.add_argument("--password", action="store_true",
+                   help="tạo thêm mật khẩu (Digest) / also make a password for Digest login")
+    a.add_argument("--url", metavar="BASE",
+                   help="địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL)")
+    a.add_argument("--json", action="store_true")
+    add_data_option(a)
+    a.set_defaults(func=cmd_collectors_add)
+
+    ls = col.add_parser("list", help="liệt kê người thu thập / list collectors")
+    ls.add_argument("--json", action="store_true")
+    add_data_option(ls)
+    ls.set_defaults(func=cmd_collectors_list)
+
+    rv = col.add_parser("revoke", help="thu hồi mã truy cập ngay / revoke a collector's access at once")
+    rv.add_argument("id", help="mã hoặc tên đăng nhập / id or username")
+    add_data_option(rv)
+    rv.set_defaults(func=cmd_collectors_revoke)
+
+    forms = _group(subparsers, "forms", "biểu mẫu / forms")
+    pub = forms.add_parser("publish", help="đăng một XLSForm bất kỳ / publish any XLSForm")
+    pub.add_argument("file", metavar="FILE.xlsx")
+    pub.add_argument("--round", metavar="ID", help="thêm vào đợt / add to this round")
+    pub.add_argument("--media", action="append", metavar="FILE",
+                     help="tệp đính kèm / media file (repeatable)")
+    pub.add_argument("--no-validate", action="store_true", help="bỏ qua ODK Validate / skip ODK Validate")
+    pub.add_argument("--json", action="store_true")
+    add_data_option(pub)
+    pub.set_defaults(func=cmd_forms_publish)

@@ -1,0 +1,197 @@
+"""Collectors: the app users whose phones sync with a token in their Collect server URL.
+
+A token is long and random (``secrets.token_urlsafe(48)``, 64 characters, as long as ODK Central's);
+only its SHA-256 is stored (``User.token_hash``), so it is shown once, when the collector is made.
+Revoking sets ``active=False`` and drops the hash: the server looks the caller up on every request,
+so the token stops working at once, in every server process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from urllib.parse import quote
+
+from core.models import AuditEvent, Role, RoundState, User
+from core.storage.base import Store
+
+TOKEN_BYTES = 48
+DEFAULT_PROJECT_ID = "1"
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,200}$")
+
+
+class CollectorError(ValueError):
+    """A collector operation that cannot be done; the message is one bilingual line."""
+
+
+def new_token() -> str:
+    """A fresh app-user token (URL-safe, 64 characters)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def hash_token(token: str) -> str:
+    """What the store keeps of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def looks_like_token(token: str) -> bool:
+    """Shape check before any lookup (a URL segment that cannot be a token is refused cheaply)."""
+    return bool(_TOKEN_RE.match(token))
+
+
+def collector_url(base_url: str, token: str, project_id: str = DEFAULT_PROJECT_ID) -> str:
+    """The Collect ``server_url`` for a token: ``{base}/v1/key/{token}/projects/{pid}`` (Central's shape)."""
+    return f"{base_url.rstrip('/')}/v1/key/{quote(token, safe='')}/projects/{quote(project_id, safe='')}"
+
+
+def digest_url(base_url: str, project_id: str = DEFAULT_PROJECT_ID) -> str:
+    """The Collect ``server_url`` for accounts that log in with a username and password (Digest)."""
+    return f"{base_url.rstrip('/')}/v1/projects/{quote(project_id, safe='')}"
+
+
+def find_by_token(store: Store, token: str) -> User | None:
+    """The active collector holding this token, or None (unknown, malformed or revoked)."""
+    if not looks_like_token(token):
+        return None
+    user = store.get_user_by_token_hash(hash_token(token))
+    if user is None or not user.active or user.role is not Role.collector:
+        return None
+    return user
+
+
+def _slug(name: str) -> str:
+    text = name.replace("đ", "d").replace("Đ", "D")
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "collector"
+
+
+def _unique_username(store: Store, base: str) -> str:
+    name, n = base, 1
+    while store.get_user_by_name(name) is not None:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def _check_units(unit_codes: list[str]) -> None:
+    from core.units import get_units
+
+    units = get_units()
+    unknown = [c for c in unit_codes if units.get(c) is None]
+    if unknown:
+        raise CollectorError(
+            f"Không có đơn vị hành chính mã {', '.join(unknown)} / Unknown unit code(s): {', '.join(unknown)}"
+        )
+
+
+def _in_scope(code: str, scope: Iterable[str]) -> bool:
+    from core.units import get_units
+
+    scope = set(scope)
+    if code in scope:
+        return True
+    units = get_units()
+    if units.get(code) is None:
+        return False
+    return any(u.code in scope for u in units.ancestors(code))
+
+
+def scopes_overlap(a: Iterable[str], b: Iterable[str]) -> bool:
+    """A unit of one scope is, or lies under or above, a unit of the other."""
+    a, b = list(a), list(b)
+    return any(_in_scope(x, b) for x in a) or any(_in_scope(y, a) for y in b)
+
+
+def create_collector(
+    store: Store,
+    name: str,
+    unit_codes: Iterable[str],
+    round_ids: Iterable[str] = (),
+    *,
+    username: str | None = None,
+    actor: str = "cli",
+) -> tuple[User, str]:
+    """Make a collector scoped to ``unit_codes`` and assign it to the rounds; returns (user, token).
+
+    The token is returned only here; the store keeps its hash.
+    """
+    name = " ".join(name.split())
+    if not name:
+        raise CollectorError("Tên người thu thập không được để trống / Collector name is empty")
+    units = list(dict.fromkeys(u.strip() for u in unit_codes if u.strip()))
+    if not units:
+        raise CollectorError("Cần ít nhất một đơn vị (--unit) / At least one unit is needed (--unit)")
+    _check_units(units)
+    rounds = []
+    for round_id in dict.fromkeys(round_ids):
+        rnd = store.get_round(round_id)
+        if rnd is None:
+            raise CollectorError(f"Không có đợt '{round_id}' / No round '{round_id}'")
+        if rnd.state in (RoundState.closed, RoundState.archived):
+            raise CollectorError(
+                f"Đợt '{round_id}' đã đóng / Round '{round_id}' is {rnd.state.value}"
+            )
+        if rnd.unit_codes and not scopes_overlap(units, rnd.unit_codes):
+            raise CollectorError(
+                f"Đơn vị {', '.join(units)} nằm ngoài phạm vi đợt '{round_id}' "
+                f"({', '.join(rnd.unit_codes)}) / "
+                f"unit(s) {', '.join(units)} are outside round '{round_id}' ({', '.join(rnd.unit_codes)})"
+            )
+        rounds.append(rnd)
+    if username:
+        if store.get_user_by_name(username) is not None:
+            raise CollectorError(f"Tên đăng nhập '{username}' đã có / Username '{username}' is taken")
+    else:
+        username = _unique_username(store, _slug(name))
+    token = new_token()
+    user = User(
+        id=f"c-{secrets.token_hex(5)}",
+        username=username,
+        display_name=name,
+        role=Role.collector,
+        unit_codes=units,
+        token_hash=hash_token(token),
+    )
+    store.put_user(user)
+    for rnd in rounds:
+        if user.id not in rnd.collector_ids:
+            rnd.collector_ids.append(user.id)
+            store.put_round(rnd)
+    store.append_audit(
+        AuditEvent(actor=actor, action="collector.add", target=user.id,
+                   details={"units": units, "rounds": [r.id for r in rounds]})
+    )
+    return user, token
+
+
+def list_collectors(store: Store, include_revoked: bool = True) -> list[User]:
+    """Collectors by creation time; revoked ones too unless asked not to."""
+    users = [u for u in store.list_users() if u.role is Role.collector and (include_revoked or u.active)]
+    return sorted(users, key=lambda u: (u.created_at, u.id))
+
+
+def get_collector(store: Store, ref: str) -> User:
+    """A collector by id or username."""
+    user = store.get_user(ref) or store.get_user_by_name(ref)
+    if user is None or user.role is not Role.collector:
+        raise CollectorError(f"Không có người thu thập '{ref}' / No collector '{ref}'")
+    return user
+
+
+def revoke_collector(store: Store, ref: str, actor: str = "cli") -> User:
+    """Stop a collector's token (and password login) at once; their submissions stay."""
+    user = get_collector(store, ref)
+    if not user.active and user.token_hash is None:
+        return user
+    user = user.model_copy(update={"active": False, "token_hash": None})
+    store.put_user(user)
+    store.append_audit(AuditEvent(actor=actor, action="collector.revoke", target=user.id))
+    return user
+
+
+def rounds_of(store: Store, user: User) -> list[str]:
+    """Ids of the rounds a collector is assigned to."""
+    return [r.id for r in store.list_rounds() if user.id in r.collector_ids]

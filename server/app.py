@@ -1,0 +1,349 @@
+"""The litestar app: OpenRosa endpoints for ODK Collect (ODK Central's URL shapes), health, and the JSON API.
+
+``create_app(store, settings)`` builds it. The app keeps no state between requests beyond caches of
+immutable things (form shapes, generated media), so several processes can serve one store.
+
+Endpoints (B = ``/v1/key/{token}/projects/{pid}`` for app users, ``/v1/projects/{pid}`` with Digest):
+``GET B/formList``, ``GET B/forms/{formId}.xml``, ``GET B/forms/{formId}/versions/{v}.xml``,
+``GET B/forms/{formId}/manifest``, ``GET B/forms/{formId}/attachments/{name}``,
+``HEAD|GET B/submission`` (204), ``POST B/submission``; ``GET /health``; ``POST /api/v1/forms``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+from litestar import Litestar, Request, Response, get, post, route
+from litestar.exceptions import HTTPException
+
+from core.storage.base import Store
+from server import openrosa
+from server.access import MediaCache, media_bytes, visible_forms
+from server.accesslog import access_log_middleware, vn_time
+from server.auth import Caller, by_digest, by_token
+from server.errors import OpenRosaError, bad_request, not_found, too_large
+from server.ingest import ShapeCache, ingest
+from server.multipart import MultipartError, boundary_of, parse
+
+log = logging.getLogger("rasoat.server")
+
+MIN_FREE_DISK = 200 * 1024 * 1024
+
+
+@dataclass
+class ServerSettings:
+    """How this server answers; everything else lives in the store."""
+
+    public_url: str | None = None  # base URL phones use; default: from the request's Host
+    project_id: str = "1"
+    max_body_bytes: int = openrosa.ACCEPT_CONTENT_LENGTH + 10_000_000  # multipart overhead on top
+    admin_token_hash: str | None = None  # sha256 of the officers' API bearer token
+    plugin_manager: Any = None
+    access_log: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class _State:
+    store: Store
+    settings: ServerSettings
+    shapes: ShapeCache
+    media: MediaCache
+
+
+def _state(request: Request) -> _State:
+    return request.app.state["rasoat"]
+
+
+def _xml_response(body: bytes, status: int = 200, extra: dict[str, str] | None = None) -> Response:
+    headers = openrosa.headers()
+    if extra:
+        headers.update(extra)
+    return Response(content=body, status_code=status, media_type=openrosa.XML_MEDIA_TYPE, headers=headers)
+
+
+def _openrosa_error(request: Request, exc: OpenRosaError) -> Response:
+    body = b"" if request.method == "HEAD" else openrosa.response_xml(exc.message, "error")
+    return _xml_response(body, exc.status, exc.headers)
+
+
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    """Litestar's own errors (404 route, 405 method) still get an OpenRosa body Collect can show."""
+    status = exc.status_code
+    if not request.url.path.startswith("/v1/"):
+        headers = dict(exc.headers or {})
+        return Response(content={"error": str(exc.detail)}, status_code=status, headers=headers)
+    message = {
+        404: "Không có địa chỉ này / No such address",
+        405: "Phương thức không được hỗ trợ / Method not allowed",
+    }.get(status, f"Lỗi / Error: {exc.detail}")
+    return _openrosa_error(request, OpenRosaError(status, message, dict(exc.headers or {})))
+
+
+def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s", request.method)
+    return _openrosa_error(
+        request, OpenRosaError(500, "Lỗi máy chủ, hãy gửi lại sau / Server error, please send again later")
+    )
+
+
+def _base_url(request: Request, settings: ServerSettings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def _authenticate(request: Request, st: _State) -> Caller:
+    """Token in the path, else Digest; the project id must be ours."""
+    params = request.path_params
+    pid = params.get("pid", "")
+    if pid != st.settings.project_id:
+        raise not_found(f"Không có dự án {pid} / No project {pid}")
+    token = params.get("token")
+    if token is not None:
+        return by_token(st.store, token, pid)
+    return by_digest(
+        st.store,
+        request.method,
+        request.url.path,
+        request.url.query or "",
+        request.headers.get("authorization"),
+        pid,
+    )
+
+
+async def _caller(request: Request) -> tuple[_State, Caller]:
+    st = _state(request)
+    caller = await anyio.to_thread.run_sync(_authenticate, request, st)
+    return st, caller
+
+
+def _prefixed(paths: list[str]) -> list[str]:
+    return [f"/v1/key/{{token:str}}/projects/{{pid:str}}{p}" for p in paths] + [
+        f"/v1/projects/{{pid:str}}{p}" for p in paths
+    ]
+
+
+# --- form list, forms, media ------------------------------------------------------------------
+
+
+def _form_list(request: Request, st: _State, caller: Caller) -> bytes:
+    base = _base_url(request, st.settings) + caller.prefix
+    only = request.query_params.get("formID")
+    entries = []
+    for form in visible_forms(st.store, caller.user):
+        if only and form.form_id != only:
+            continue
+        fid = quote(form.form_id, safe="")
+        entries.append(
+            openrosa.FormEntry(
+                form_id=form.form_id,
+                name=form.title,
+                version=form.version,
+                md5=form.md5,
+                download_url=f"{base}/forms/{fid}.xml",
+                manifest_url=f"{base}/forms/{fid}/manifest" if form.media else None,
+            )
+        )
+    return openrosa.form_list_xml(entries, verbose=request.query_params.get("verbose") == "true")
+
+
+@get(_prefixed(["/formList"]))
+async def form_list(request: Request) -> Response:
+    st, caller = await _caller(request)
+    body = await anyio.to_thread.run_sync(_form_list, request, st, caller)
+    return _xml_response(body, extra={"Cache-Control": "no-store"})
+
+
+def _visible(st: _State, caller: Caller, form_id: str, version: str | None = None):
+    for form in visible_forms(st.store, caller.user):
+        if form.form_id == form_id:
+            if version is None or version == form.version:
+                return form
+            other = st.store.get_form(form_id, version)
+            if other is not None:
+                return other
+            break
+    raise not_found(
+        f"Không có biểu mẫu {form_id} cho bạn / Form {form_id} is not available to you"
+    )
+
+
+def _etag_response(request: Request, data: bytes, media_type: str, md5: str | None = None) -> Response:
+    etag = f'"{md5 or openrosa.md5_hex(data)}"'
+    headers = {"ETag": etag, "X-OpenRosa-Version": openrosa.OPENROSA_VERSION, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(content=b"", status_code=304, headers=headers)
+    return Response(content=data, media_type=media_type, headers=headers)
+
+
+@get(_prefixed(["/forms/{name:str}", "/forms/{form_id:str}/versions/{name:str}"]))
+async def form_download(request: Request) -> Response:
+    st, caller = await _caller(request)
+    params = request.path_params
+    name: str = params["name"]
+    if not name.endswith(".xml"):
+        raise not_found(f"Không có địa chỉ này / No such address: {name}")
+    if "form_id" in params:
+        form_id, version = params["form_id"], name.removesuffix(".xml")
+    else:
+        form_id, version = name.removesuffix(".xml"), None
+
+    def load() -> tuple[bytes, str]:
+        form = _visible(st, caller, form_id, version)
+        return st.store.form_xml(form.form_id, form.version), form.md5
+
+    data, md5 = await anyio.to_thread.run_sync(load)
+    return _etag_response(request, data, openrosa.XML_MEDIA_TYPE, md5)
+
+
+@get(_prefixed(["/forms/{form_id:str}/manifest"]))
+async def manifest(request: Request) -> Response:
+    st, caller = await _caller(request)
+    form_id = request.path_params["form_id"]
+
+    def build() -> bytes:
+        form = _visible(st, caller, form_id)
+        base = _base_url(request, st.settings) + caller.prefix + f"/forms/{quote(form.form_id, safe='')}"
+        entries = []
+        for name in form.media:
+            data = media_bytes(st.store, form, name, caller.user, st.media)
+            if data is None:  # list only files we have
+                continue
+            entries.append(
+                openrosa.MediaEntry(
+                    filename=name,
+                    md5=openrosa.md5_hex(data),
+                    download_url=f"{base}/attachments/{quote(name, safe='')}",
+                )
+            )
+        return openrosa.manifest_xml(entries)
+
+    body = await anyio.to_thread.run_sync(build)
+    return _xml_response(body, extra={"Cache-Control": "no-store"})
+
+
+@get(_prefixed(["/forms/{form_id:str}/attachments/{name:str}"]))
+async def attachment(request: Request) -> Response:
+    st, caller = await _caller(request)
+    form_id, name = request.path_params["form_id"], request.path_params["name"]
+
+    def load() -> bytes:
+        form = _visible(st, caller, form_id)
+        data = media_bytes(st.store, form, name, caller.user, st.media)
+        if data is None:
+            raise not_found(f"Biểu mẫu {form_id} không có tệp {name} / Form {form_id} has no file {name}")
+        return data
+
+    data = await anyio.to_thread.run_sync(load)
+    media_type = "text/csv" if name.lower().endswith(".csv") else "application/octet-stream"
+    return _etag_response(request, data, media_type)
+
+
+# --- submissions ------------------------------------------------------------------------------
+
+
+@route(_prefixed(["/submission"]), http_method=["HEAD", "GET"])
+async def submission_preflight(request: Request) -> Response:
+    await _caller(request)
+    return Response(content=b"", status_code=204, headers=openrosa.headers())
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@post(_prefixed(["/submission"]))
+async def submission(request: Request) -> Response:
+    st, caller = await _caller(request)
+    content_type = request.headers.get("content-type", "")
+    boundary = boundary_of(content_type)
+    if boundary is None:
+        raise bad_request(
+            "Dữ liệu phải gửi dạng multipart/form-data / The submission must be multipart/form-data"
+        )
+    body = await _read_body(request, st.settings.max_body_bytes)
+    try:
+        parts = parse(body, boundary)
+    except MultipartError as exc:
+        raise bad_request(
+            f"Không đọc được dữ liệu gửi lên ({exc}) / Unreadable multipart body ({exc})"
+        ) from None
+    del body
+    pm = st.settings.plugin_manager
+    hook = pm.hook.check_submission if pm is not None else None
+    result = await anyio.to_thread.run_sync(ingest, st.store, caller, parts, st.shapes, hook)
+    return _xml_response(openrosa.response_xml(result.message), 201)
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+@get("/health", sync_to_thread=True)
+def health(request: Request) -> Response:
+    st = _state(request)
+    out: dict[str, Any] = {"time": vn_time()}
+    ok = True
+    try:
+        st.store.kv_get("health", "ping")
+        st.store.get_form("__health__")
+        out["store"] = "ok"
+    except Exception as exc:  # report, do not crash
+        out["store"] = f"error: {type(exc).__name__}"
+        ok = False
+    data_dir = st.settings.extra.get("data_dir")
+    if data_dir:
+        free = shutil.disk_usage(data_dir).free
+        out["free_disk_bytes"] = free
+        if free < MIN_FREE_DISK:
+            out["disk"] = "low"
+            ok = False
+        else:
+            out["disk"] = "ok"
+    out["status"] = "ok" if ok else "error"
+    return Response(content=out, status_code=200 if ok else 503)
+
+
+def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar:
+    """The app for ``store``. Route handlers only read the store through the ``Store`` interface."""
+    settings = settings or ServerSettings()
+    from server.api import ApiError, api_error_response, api_handlers
+
+    app = Litestar(
+        route_handlers=[
+            form_list, form_download, manifest, attachment, submission_preflight, submission, health,
+            *api_handlers,
+        ],
+        exception_handlers={
+            OpenRosaError: _openrosa_error,
+            ApiError: api_error_response,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+        middleware=[access_log_middleware] if settings.access_log else [],
+        request_max_body_size=None,
+        logging_config=None,
+        openapi_config=None,
+        debug=False,
+    )
+    app.state["rasoat"] = _State(store=store, settings=settings, shapes=ShapeCache(), media=MediaCache())
+    return app
+
+
+def store_of(app: Litestar) -> Store:
+    return app.state["rasoat"].store

@@ -1,0 +1,76 @@
+"""Run the app under uvicorn: one process, or several workers sharing one store.
+
+uvicorn handles SIGTERM/SIGINT gracefully: it stops accepting connections and lets requests in flight
+finish (bounded by ``GRACEFUL_SECONDS``) before the store is closed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar
+
+from server.accesslog import setup_logging
+from server.app import ServerSettings, create_app
+
+GRACEFUL_SECONDS = 60  # Collect's own read timeout; nothing a phone waits for is cut shorter
+ENV_CONFIG = "RASOAT_SERVE_CONFIG"
+
+
+def build_app(data_dir: Path, database_url: str | None, settings: ServerSettings) -> Litestar:
+    """Open the store and the app; the store is closed when the app shuts down."""
+    from core.plugins import get_manager
+    from core.storage import open_store
+
+    store = open_store(data_dir, database_url)
+    settings.extra.setdefault("data_dir", str(data_dir))
+    if settings.plugin_manager is None:
+        settings.plugin_manager = get_manager()
+    app = create_app(store, settings)
+    app.on_shutdown.append(lambda: store.close())
+    return app
+
+
+def app_from_env() -> Litestar:
+    """Factory for uvicorn workers (``--workers N``): the serve command passes its settings as JSON."""
+    conf: dict[str, Any] = json.loads(os.environ[ENV_CONFIG])
+    setup_logging()
+    settings = ServerSettings(
+        public_url=conf.get("public_url"),
+        project_id=conf.get("project_id", "1"),
+        admin_token_hash=conf.get("admin_token_hash"),
+    )
+    return build_app(Path(conf["data_dir"]), conf.get("database_url"), settings)
+
+
+def serve(
+    data_dir: Path,
+    database_url: str | None,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    workers: int = 1,
+) -> None:
+    """Serve until SIGTERM/SIGINT."""
+    import uvicorn
+
+    setup_logging()
+    common: dict[str, Any] = dict(
+        host=host,
+        port=port,
+        access_log=False,  # ours masks tokens; uvicorn's would print them
+        log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        server_header=False,
+    )
+    if workers > 1:
+        os.environ[ENV_CONFIG] = json.dumps({
+            "data_dir": str(data_dir), "database_url": database_url, "public_url": settings.public_url,
+            "project_id": settings.project_id, "admin_token_hash": settings.admin_token_hash,
+        })
+        uvicorn.run("server.runner:app_from_env", factory=True, workers=workers, **common)
+    else:
+        uvicorn.run(build_app(data_dir, database_url, settings), **common)
