@@ -550,6 +550,9 @@ def _first_code(fields: Mapping[str, Any]) -> str | None:
     return None
 
 
+_LEVELS = {"province": 0, "commune": 1, "hamlet": 2}
+
+
 def _level_of(code: str) -> int:
     """0 province, 1 commune, 2 hamlet, by the shape of the code (see the unit-code convention)."""
     if "-" in code:
@@ -563,8 +566,10 @@ def _unit_cells(code: str | None, units: UnitLookup | None, fields: Mapping[str,
     seen = 0
     while code and seen < 6:
         seen += 1
-        level = _level_of(code)
         unit = units.get(code) if units is not None else None
+        level = _LEVELS.get(getattr(unit, "level", None), -1)
+        if level < 0:
+            level = _level_of(code)
         if not cells[level * 2]:
             cells[level * 2] = code
             cells[level * 2 + 1] = str(getattr(unit, "name", "") or "") if unit is not None else ""

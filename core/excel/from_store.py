@@ -1,0 +1,259 @@
+"""Exports read from a store: what the CLI and the server's download endpoints call.
+
+    stats = export_form(store, "f2_pledge", "f2.xlsx", filters=ExportFilters(unit_codes=["05563"]))
+    export_form(store, "f2_pledge", response_file, options=RawExportOptions(labels="en"))
+
+Both write to a path or a binary file object. Each export is recorded in the audit log (personal data
+included or not), because the data protection law expects accountability for person-level exports.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from core.excel.cells import to_vn_naive
+from core.excel.personal import fallback_personal_fields
+from core.excel.raw import (
+    ExtraSheet,
+    RawExportOptions,
+    RawExportStats,
+    Target,
+    UnitLookup,
+    write_raw_workbook,
+)
+from core.excel.schema import itemset_files, merge_schemas
+from core.models import AuditEvent, ReviewState, Submission, utcnow
+from core.storage.base import Store, SubmissionQuery
+
+# Location media CSVs are cut per collector on the server; the registry has every row.
+_UNIT_ITEMSETS = {"provinces.csv": "province", "communes.csv": "commune", "hamlets.csv": "hamlet"}
+
+
+class ExportError(LookupError):
+    """Nothing to export as asked (unknown form, version, unit or period); the message is bilingual."""
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    """Which submissions go into the raw workbook."""
+
+    round_id: str | None = None
+    unit_codes: Sequence[str] = ()  # each with every unit below it
+    period: str | None = None  # received in "2026", "2026-H1", "2026-Q2" or "2026-03" (Vietnam time)
+    review_states: Sequence[ReviewState] | None = None  # None: every state (the sheet shows which)
+    form_version: str | None = None  # None: every version, columns merged
+    current_only: bool = True  # False keeps versions replaced by an edit
+
+
+@dataclass
+class FormExport:
+    """Everything ``write_raw_workbook`` needs, resolved from the store."""
+
+    schema: dict[str, Any]
+    query: SubmissionQuery
+    options: RawExportOptions
+    versions: list[str] = field(default_factory=list)
+    title: str = ""
+
+
+def submission_query(form_id: str, filters: ExportFilters, units: Any | None = None) -> SubmissionQuery:
+    """The store query for an export; unit codes are expanded to their descendants here."""
+    unit_codes: list[str] | None = None
+    if filters.unit_codes:
+        registry = units if units is not None else _registry()
+        if registry is not None and hasattr(registry, "expand"):
+            try:
+                unit_codes = sorted(registry.expand(list(filters.unit_codes)))
+            except KeyError as exc:
+                raise ExportError(str(exc)) from exc
+        else:
+            unit_codes = sorted(set(filters.unit_codes))
+    received_from = received_to = None
+    if filters.period:
+        from core.indicators.periods import Period
+
+        try:
+            received_from, received_to = Period.parse(filters.period).utc_bounds()
+        except ValueError as exc:
+            raise ExportError(str(exc)) from exc
+    return SubmissionQuery(
+        form_id=form_id,
+        form_version=filters.form_version,
+        round_id=filters.round_id,
+        unit_codes=unit_codes,
+        review_states=list(filters.review_states) if filters.review_states is not None else None,
+        received_from=received_from,
+        received_to=received_to,
+        current_only=filters.current_only,
+    )
+
+
+def prepare_form_export(
+    store: Store,
+    form_id: str,
+    filters: ExportFilters | None = None,
+    options: RawExportOptions | None = None,
+    units: Any | None = None,
+) -> FormExport:
+    """Schema (all versions merged unless one is asked for), query and options for one form."""
+    filters = filters or ExportFilters()
+    opts = options or RawExportOptions()
+    versions = [f for f in store.list_forms(all_versions=True) if f.form_id == form_id]
+    if filters.form_version:
+        versions = [f for f in versions if f.version == filters.form_version]
+    if not versions:
+        what = f"{form_id} {filters.form_version}" if filters.form_version else form_id
+        raise ExportError(f"không có biểu mẫu '{what}' / no form '{what}'")
+    versions.sort(key=lambda f: f.published_at)
+    schema = merge_schemas([store.form_schema(f.form_id, f.version) for f in versions])
+    latest = versions[-1]
+    drop = set(opts.drop_fields) | set(fallback_personal_fields(form_id, schema))
+    external = dict(opts.external_choices or {})
+    for name in itemset_files(schema):
+        if name not in external:
+            rows = _itemset_rows(store, form_id, latest.version, name, units)
+            if rows:
+                external[name] = rows
+    opts = replace(opts, drop_fields=frozenset(drop), external_choices=external or None)
+    return FormExport(
+        schema=schema,
+        query=submission_query(form_id, filters, units),
+        options=opts,
+        versions=[f.version for f in versions],
+        title=latest.title,
+    )
+
+
+def export_form(
+    store: Store,
+    form_id: str,
+    target: Target,
+    *,
+    filters: ExportFilters | None = None,
+    options: RawExportOptions | None = None,
+    units: UnitLookup | None = None,
+    actor: str = "system",
+    progress: Callable[[int], None] | None = None,
+    plugin_sheets: bool = True,
+) -> RawExportStats:
+    """Write one form's raw data workbook from the store; records the export in the audit log."""
+    filters = filters or ExportFilters()
+    units = units if units is not None else _registry()
+    prep = prepare_form_export(store, form_id, filters, options, units)
+    extra = list(_plugin_sheets(form_id, store, prep.query)) if plugin_sheets else []
+    about: list[tuple[str, Any]] = [
+        ("Tên biểu mẫu / Title", prep.title),
+        ("Phiên bản / Versions", ", ".join(prep.versions)),
+        ("Thời điểm xuất / Exported at", to_vn_naive(utcnow()).strftime("%d/%m/%Y %H:%M")),
+        ("Người xuất / Exported by", actor),
+        ("Bộ lọc / Filters", _describe(filters)),
+    ]
+    stats = write_raw_workbook(
+        prep.schema,
+        _stream(store, prep.query),
+        target,
+        form_id=form_id,
+        options=prep.options,
+        units=units,
+        collectors=_collector_names(store),
+        extra_sheets=extra,
+        about=about,
+        progress=progress,
+    )
+    store.append_audit(
+        AuditEvent(
+            actor=actor,
+            action="export.raw",
+            target=form_id,
+            details={
+                "filters": _describe(filters),
+                "include_personal": prep.options.include_personal,
+                "submissions": stats.submissions,
+                "dropped_columns": stats.dropped_columns,
+            },
+        )
+    )
+    return stats
+
+
+def count_for_export(store: Store, form_id: str, filters: ExportFilters | None = None) -> int:
+    """How many submissions an export would write (for a progress bar's total)."""
+    return store.count_submissions(submission_query(form_id, filters or ExportFilters()))
+
+
+def _stream(store: Store, query: SubmissionQuery) -> Iterator[Submission]:
+    yield from store.iter_submissions(query)
+
+
+def _registry() -> Any | None:
+    """``core.units.get_units()`` when the registry can be built, else None (names left blank)."""
+    try:
+        from core.units import get_units
+
+        return get_units()
+    except Exception:  # an export still works without unit names
+        return None
+
+
+def _collector_names(store: Store) -> dict[str, str]:
+    return {u.id: (u.display_name or u.username) for u in store.list_users()}
+
+
+def _itemset_rows(store: Store, form_id: str, version: str, name: str, units: Any | None) -> list[dict]:
+    """Choices of a select_one_from_file question: the unit registry for location lists, else the CSV."""
+    level = _UNIT_ITEMSETS.get(name)
+    if level and units is not None and hasattr(units, "choice_rows"):
+        return [{"name": r["name"], "label": r["label"]} for r in units.choice_rows(level)]
+    data = store.form_media(form_id, version, name)
+    if not data:
+        return []
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+    rows = []
+    for row in reader:
+        if not row.get("name"):
+            continue
+        labels = {k.split("::", 1)[1]: v for k, v in row.items() if k and k.startswith("label::") and v}
+        rows.append({"name": row["name"], "label": labels or row.get("label") or row["name"]})
+    return rows
+
+
+def _plugin_sheets(form_id: str, store: Store, query: SubmissionQuery) -> Iterable[ExtraSheet]:
+    """Sheets from the ``export_sheets`` hook: (name, headers, rows factory). The factory gets ``store``
+    and/or ``query`` when it names them as parameters."""
+    from core.plugins import get_manager, results_by_plugin
+
+    for _plugin, items in results_by_plugin(get_manager(), "export_sheets", form_id=form_id):
+        for item in items or []:
+            if isinstance(item, ExtraSheet):
+                yield item
+                continue
+            if isinstance(item, Mapping):
+                name, headers, factory = item["name"], item["headers"], item["rows"]
+            else:
+                name, headers, factory = item
+            rows = factory
+            if callable(factory):
+                params = inspect.signature(factory).parameters
+                kwargs = {k: v for k, v in (("store", store), ("query", query)) if k in params}
+                rows = factory(**kwargs)
+            yield ExtraSheet(name=str(name), headers=list(headers), rows=rows)
+
+
+def _describe(filters: ExportFilters) -> str:
+    parts = []
+    if filters.round_id:
+        parts.append(f"đợt/round {filters.round_id}")
+    if filters.unit_codes:
+        parts.append(f"đơn vị/units {', '.join(filters.unit_codes)}")
+    if filters.period:
+        parts.append(f"kỳ/period {filters.period}")
+    if filters.review_states is not None:
+        parts.append(f"trạng thái/states {', '.join(s.value for s in filters.review_states)}")
+    if filters.form_version:
+        parts.append(f"phiên bản/version {filters.form_version}")
+    return "; ".join(parts) or "không / none"

@@ -1,0 +1,414 @@
+"""The indicator report workbook: a cover sheet, then one sheet per level (province, communes, hamlets)
+with each indicator's value against its target, the status in colour, last year's change and charts.
+
+The writer takes already-computed results (``core.indicators.evaluate`` gives ``IndicatorResult``s,
+which fit ``IndicatorRow``); it computes nothing itself. A report holds a few thousand rows at most,
+so it is written in normal (not constant-memory) mode, which conditional formats and charts need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
+
+from core.excel.cells import FMT_CHANGE, Formats, sheet_name, to_vn_naive, write_text
+from core.excel.raw import Target
+from core.models import utcnow
+
+LEVEL_ORDER = ("province", "commune", "hamlet")
+LEVEL_SHEETS = {"province": "Cấp tỉnh", "commune": "Cấp xã", "hamlet": "Cấp thôn"}
+LEVEL_TITLES = {
+    "province": "Tỉnh, thành phố / Province",
+    "commune": "Xã, phường, đặc khu / Communes",
+    "hamlet": "Thôn, xóm, tổ dân phố / Hamlets",
+}
+# Status: (Vietnamese text written in the cell, English, fill colour, font colour).
+STATUS_STYLE: dict[str, tuple[str, str, str, str]] = {
+    "met": ("Đạt", "Met", "#C6EFCE", "#006100"),
+    "not_met": ("Chưa đạt", "Not met", "#FFC7CE", "#9C0006"),
+    "on_track": ("Đúng hướng", "On track", "#FFEB9C", "#9C5700"),
+    "no_data": ("Không có số liệu", "No data", "#EDEDED", "#595959"),
+    "no_target": ("Không có chỉ tiêu", "No target", "#FFFFFF", "#404040"),
+}
+COLUMNS = (
+    ("Mã đơn vị\nUnit code", 11),
+    ("Đơn vị\nUnit", 26),
+    ("Mã chỉ tiêu\nIndicator id", 11),
+    ("Chỉ tiêu\nIndicator", 44),
+    ("Indicator (English)", 30),
+    ("Giá trị\nValue", 11),
+    ("Đơn vị tính\nUnit of measure", 10),
+    ("Tử số\nNumerator", 11),
+    ("Mẫu số\nDenominator", 11),
+    ("Chỉ tiêu đề ra\nTarget", 16),
+    ("Ngưỡng\nTarget value", 10),
+    ("Thời hạn\nDeadline", 9),
+    ("Đánh giá\nStatus", 16),
+    ("Kỳ trước\nPrevious", 11),
+    ("Thay đổi\nChange", 11),
+    ("Thay đổi %\nChange %", 11),
+)
+COL_VALUE, COL_TARGET_VALUE, COL_STATUS = 5, 10, 12
+CHART_COL = len(COLUMNS) + 1
+CHART_ROWS = 18
+
+
+class IndicatorRow(Protocol):
+    """One indicator for one unit, as the report needs it (``core.indicators.IndicatorResult`` fits)."""
+
+    indicator_id: str
+    name_vi: str
+    name_en: str
+    unit_code: str
+    unit_name: str
+    level: Any  # "province" | "commune" | "hamlet" (a str enum is fine)
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    unit_label: str
+    target_op: str | None
+    target_value: float | None
+    target_deadline: int | None
+    status: Any  # "met" | "not_met" | "on_track" | "no_data" | "no_target"
+    previous_value: float | None
+    change: float | None
+
+
+@dataclass
+class IndicatorResultRow:
+    """A plain row for callers that do not use the indicator engine (tests, other sources)."""
+
+    indicator_id: str
+    name_vi: str
+    name_en: str
+    unit_code: str
+    unit_name: str
+    level: str
+    value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    unit_label: str = ""
+    target_op: str | None = None
+    target_value: float | None = None
+    target_deadline: int | None = None
+    status: str = "no_data"
+    previous_value: float | None = None
+    change: float | None = None
+    change_pct: float | None = None
+    target_text: str | None = None
+    target_on: str | None = None
+
+
+@dataclass
+class ReportMeta:
+    """What the cover sheet says."""
+
+    plan: str = ""
+    period: str = ""
+    unit_code: str | None = None
+    unit_name: str = ""
+    generated_by: str = ""
+    generated_at: datetime = field(default_factory=utcnow)
+    title: str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU"
+    title_en: str = "Indicator report"
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    charts: bool = True
+    max_chart_units: int = 80  # a level with more units than this gets no charts (unreadable bars)
+
+
+@dataclass
+class ReportStats:
+    sheets: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)  # sheet -> data rows
+    charts: int = 0
+
+
+def write_report_workbook(
+    rows: Iterable[IndicatorRow],
+    target: Target,
+    meta: ReportMeta | None = None,
+    options: ReportOptions | None = None,
+) -> ReportStats:
+    """Write the report to a path or a binary file object."""
+    meta = meta or ReportMeta()
+    opts = options or ReportOptions()
+    by_level = _group(rows)
+    stats = ReportStats()
+    wb = Workbook(
+        target, {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False}
+    )
+    try:
+        fmts = Formats(wb)
+        styles = _Styles(wb)
+        used: set[str] = set()
+        cover = wb.add_worksheet(sheet_name("Bìa", used))
+        stats.sheets.append(cover.name)
+        summaries = []
+        for level, level_rows in by_level:
+            name = sheet_name(LEVEL_SHEETS.get(level, level or "Khác"), used)
+            ws = wb.add_worksheet(name)
+            stats.sheets.append(name)
+            stats.rows[name] = len(level_rows)
+            stats.charts += _write_level(wb, ws, level_rows, fmts, styles, opts)
+            summaries.append((name, LEVEL_TITLES.get(level, level), _status_counts(level_rows)))
+        _write_cover(cover, meta, summaries, fmts, styles)
+        cover.activate()
+    finally:
+        wb.close()
+    return stats
+
+
+def _group(rows: Iterable[IndicatorRow]) -> list[tuple[str, list[IndicatorRow]]]:
+    """Rows by level (province first), each level by indicator (first-seen order) then unit code, so
+    every indicator's units sit in one block a chart can point at."""
+    levels: dict[str, list[IndicatorRow]] = {}
+    order: dict[str, int] = {}
+    for row in rows:
+        levels.setdefault(_text(row.level), []).append(row)
+        order.setdefault(row.indicator_id, len(order))
+    ranked = sorted(levels, key=lambda lv: (LEVEL_ORDER.index(lv) if lv in LEVEL_ORDER else 99, lv))
+    return [
+        (lv, sorted(levels[lv], key=lambda r: (order[r.indicator_id], str(r.unit_code)))) for lv in ranked
+    ]
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value) or "")
+
+
+class _Styles:
+    def __init__(self, wb: Workbook) -> None:
+        self.header = wb.add_format(
+            {"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7", "border": 1}
+        )
+        self.status = {
+            key: wb.add_format({"bg_color": fill, "font_color": font})
+            for key, (_, _, fill, font) in STATUS_STYLE.items()
+        }
+        self.int = wb.add_format({"num_format": "#,##0"})
+        self.dec = wb.add_format({"num_format": "#,##0.0"})
+        self.change = wb.add_format({"num_format": FMT_CHANGE})
+        self.change_pct = wb.add_format({"num_format": '+#,##0.0"%";-#,##0.0"%";0.0"%"'})
+        self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+
+
+def _number(ws: Worksheet, r: int, c: int, value: Any, styles: _Styles, fmt: Any = None) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return
+    if x != x or x in (float("inf"), float("-inf")):
+        return
+    ws.write_number(r, c, x, fmt or (styles.int if x.is_integer() else styles.dec))
+
+
+def _target_text(row: IndicatorRow) -> str:
+    text = getattr(row, "target_text", None)
+    if text:
+        return str(text)
+    if row.target_op is None or row.target_value is None:
+        return ""
+    op = str(_text(row.target_op)).replace(">=", "≥").replace("<=", "≤")
+    deadline = f" ({row.target_deadline})" if row.target_deadline else ""
+    return f"{op} {row.target_value:g}{deadline}"
+
+
+def _write_level(
+    wb: Workbook, ws: Worksheet, rows: list[IndicatorRow], fmts: Formats, styles: _Styles, opts: ReportOptions
+) -> int:
+    for c, (header, width) in enumerate(COLUMNS):
+        ws.write_string(0, c, header, styles.header)
+        ws.set_column(c, c, width)
+    ws.set_row(0, 30)
+    quoted = fmts.text_quoted
+    for r, row in enumerate(rows, start=1):
+        write_text(ws, r, 0, str(row.unit_code), quoted)
+        write_text(ws, r, 1, str(row.unit_name or ""), quoted)
+        write_text(ws, r, 2, str(row.indicator_id), quoted)
+        write_text(ws, r, 3, str(row.name_vi or ""), quoted)
+        write_text(ws, r, 4, str(row.name_en or ""), quoted)
+        _number(ws, r, COL_VALUE, row.value, styles)
+        if row.unit_label:
+            write_text(ws, r, 6, str(row.unit_label), quoted)
+        _number(ws, r, 7, row.numerator, styles)
+        _number(ws, r, 8, row.denominator, styles)
+        target = _target_text(row)
+        if target:
+            write_text(ws, r, 9, target, quoted)
+        if _target_on_value(row):
+            _number(ws, r, COL_TARGET_VALUE, row.target_value, styles)
+        if row.target_deadline:
+            ws.write_number(r, 11, int(row.target_deadline))
+        status = _text(row.status)
+        ws.write_string(r, COL_STATUS, STATUS_STYLE.get(status, (status,))[0])
+        _number(ws, r, 13, row.previous_value, styles)
+        _number(ws, r, 14, row.change, styles, styles.change)
+        _number(ws, r, 15, getattr(row, "change_pct", None), styles, styles.change_pct)
+    last = len(rows)
+    ws.freeze_panes(1, 2)
+    if last:
+        ws.autofilter(0, 0, last, len(COLUMNS) - 1)
+        _status_colours(ws, last, styles)
+    return _charts(wb, ws, rows, opts) if opts.charts and last else 0
+
+
+def _target_on_value(row: IndicatorRow) -> bool:
+    """A target line belongs on a value chart only when the target is on the value (not on a change)."""
+    return _text(getattr(row, "target_on", None) or "value") == "value"
+
+
+def _status_colours(ws: Worksheet, last: int, styles: _Styles) -> None:
+    """Colour the status cell, and the value beside it, by the status text (conditional formats, so a
+    user who edits a status sees the colour follow)."""
+    status_col = _col_letter(COL_STATUS)
+    for key, (text, _, _, _) in STATUS_STYLE.items():
+        fmt = styles.status[key]
+        ws.conditional_format(
+            1,
+            COL_STATUS,
+            last,
+            COL_STATUS,
+            {"type": "cell", "criteria": "==", "value": f'"{text}"', "format": fmt},
+        )
+        ws.conditional_format(
+            1,
+            COL_VALUE,
+            last,
+            COL_VALUE,
+            {"type": "formula", "criteria": f'=${status_col}2="{text}"', "format": fmt},
+        )
+
+
+def _col_letter(col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _charts(wb: Workbook, ws: Worksheet, rows: list[IndicatorRow], opts: ReportOptions) -> int:
+    """One chart per indicator: a bar per unit, the target as a line."""
+    blocks: list[tuple[int, int]] = []
+    start = 1
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i].indicator_id != rows[start - 1].indicator_id:
+            blocks.append((start, i))  # worksheet rows start..i (1-based data rows)
+            start = i + 1
+    made = 0
+    for first, last in blocks:
+        block = rows[first - 1 : last]
+        if len(block) < 2 or len(block) > opts.max_chart_units or all(r.value is None for r in block):
+            continue
+        sheet = ws.get_name().replace("'", "''")
+        ref = f"'{sheet}'"
+        head = block[0]
+        chart = wb.add_chart({"type": "column"})
+        chart.add_series(
+            {
+                "name": "Giá trị / Value",
+                "categories": f"={ref}!$B${first + 1}:$B${last + 1}",
+                "values": f"={ref}!$F${first + 1}:$F${last + 1}",
+                "fill": {"color": "#4472C4"},
+            }
+        )
+        if _target_on_value(head) and any(r.target_value is not None for r in block):
+            line = wb.add_chart({"type": "line"})
+            line.add_series(
+                {
+                    "name": "Chỉ tiêu / Target",
+                    "categories": f"={ref}!$B${first + 1}:$B${last + 1}",
+                    "values": f"={ref}!$K${first + 1}:$K${last + 1}",
+                    "line": {"color": "#C00000", "width": 2, "dash_type": "dash"},
+                    "marker": {"type": "none"},
+                }
+            )
+            chart.combine(line)
+        unit = f" ({head.unit_label})" if head.unit_label else ""
+        chart.set_title(
+            {"name": f"{head.indicator_id}: {head.name_vi}{unit}"[:250], "name_font": {"size": 11}}
+        )
+        chart.set_legend({"position": "bottom"})
+        chart.set_y_axis({"num_format": "#,##0.0", "major_gridlines": {"visible": True}})
+        chart.set_x_axis({"num_font": {"rotation": -45}})
+        chart.set_size({"width": 720, "height": CHART_ROWS * 20})
+        ws.insert_chart(1 + made * (CHART_ROWS + 1), CHART_COL, chart)
+        made += 1
+    return made
+
+
+def _status_counts(rows: Sequence[IndicatorRow]) -> dict[str, int]:
+    counts = dict.fromkeys(STATUS_STYLE, 0)
+    for row in rows:
+        key = _text(row.status)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _write_cover(
+    ws: Worksheet,
+    meta: ReportMeta,
+    summaries: list[tuple[str, str, dict[str, int]]],
+    fmts: Formats,
+    styles: _Styles,
+) -> None:
+    ws.set_column(0, 0, 34)
+    ws.set_column(1, 1, 60)
+    ws.set_column(2, 6, 16)
+    ws.write_string(0, 0, meta.title, fmts.title)
+    ws.write_string(1, 0, meta.title_en, fmts.bold)
+    unit = " – ".join(x for x in (meta.unit_code or "", meta.unit_name) if x) or "Toàn bộ / All"
+    lines: list[tuple[str, Any]] = [
+        ("Kế hoạch / Plan", meta.plan),
+        ("Kỳ báo cáo / Period", meta.period),
+        ("Đơn vị / Unit", unit),
+        ("Thời điểm lập (giờ Việt Nam) / Generated at (Vietnam time)", to_vn_naive(meta.generated_at)),
+        ("Người lập / Generated by", meta.generated_by),
+    ]
+    r = 3
+    for label, value in lines:
+        ws.write_string(r, 0, label, fmts.bold)
+        if isinstance(value, datetime):
+            ws.write_datetime(r, 1, value, fmts.vn_datetime)
+        elif value:
+            write_text(ws, r, 1, str(value), fmts.text_quoted)
+        r += 1
+    r += 1
+    ws.write_string(r, 0, "Tổng hợp đánh giá / Summary", fmts.bold)
+    r += 1
+    ws.write_string(r, 0, "Trang / Sheet", styles.header)
+    ws.write_string(r, 1, "Cấp / Level", styles.header)
+    for c, key in enumerate(STATUS_STYLE, start=2):
+        vi, en, _, _ = STATUS_STYLE[key]
+        ws.write_string(r, c, f"{vi}\n{en}", styles.header)
+    ws.set_row(r, 30)
+    for name, title, counts in summaries:
+        r += 1
+        ws.write_url(r, 0, f"internal:'{name}'!A1", string=name)
+        ws.write_string(r, 1, title)
+        for c, key in enumerate(STATUS_STYLE, start=2):
+            ws.write_number(r, c, counts.get(key, 0))
+    r += 2
+    ws.write_string(r, 0, "Chú giải / Legend", fmts.bold)
+    for key, (vi, en, _, _) in STATUS_STYLE.items():
+        r += 1
+        ws.write_string(r, 0, vi, styles.status[key])
+        ws.write_string(r, 1, en)
+    r += 2
+    ws.write_string(
+        r,
+        0,
+        "Số hiển thị theo định dạng của máy (cài đặt Tiếng Việt: 1.234,5) / "
+        "Numbers follow the computer's regional settings (Vietnamese: 1.234,5)",
+    )
