@@ -23,3 +23,9 @@ def plan_info() -> dict:
 @hookimpl
 def forms() -> list[Path]:
     return sorted(FORMS_DIR.glob("*.xlsx"))
+
+
+@hookimpl
+def indicators() -> list[Path]:
+    # Data, not code: core/indicators/national.yaml (a province overrides a threshold with `overrides`).
+    return [Path(__file__).resolve().parent.parent / "indicators" / "national.yaml"]

@@ -1,0 +1,650 @@
+"""The indicator engine: one pass per form, partial sums per lowest unit, roll-up by summing.
+
+How a computation runs:
+1. Every (measure, period) the indicators need becomes a *slot*; equal measures share one.
+2. For each form, one scan of ``Store.iter_facts`` (only the fields the slots read). A submission
+   counts when its review state is in its round's ``counted_states`` (default: all but rejected).
+   Each slot keeps, per lowest unit (hamlet, else commune): a number (count/sum) or a set (distinct
+   values, units), and which units reported anything at all.
+3. Roll-up: hamlet → commune → province by adding numbers (and uniting sets), never by averaging
+   ratios; then value = numerator / denominator × factor per unit.
+4. Comparison with the previous period (or a base year) reads the frozen snapshot of a closed round
+   of that period; with none, it is computed live from the store and marked ``live``.
+
+Nothing here knows HTTP; storage is only the ``Store`` interface.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from core.indicators.matching import compile_all, number
+from core.indicators.models import (
+    LEVEL_RANK,
+    STATUS_LABELS,
+    ComparisonKind,
+    Indicator,
+    IndicatorResult,
+    Level,
+    Measure,
+    MeasureKind,
+    Window,
+)
+from core.indicators.periods import Period
+from core.indicators.status import compared_quantity, judge
+from core.indicators.units_index import UnitIndex
+from core.models import DEFAULT_COUNTED_STATES, ReviewState, RoundState
+from core.storage.base import Store, SubmissionQuery
+from core.units import UnitRegistry
+
+SNAPSHOT_FORMAT = "rasoat.indicators.snapshot/1"
+_DEFAULT_STATES = frozenset(s.value for s in DEFAULT_COUNTED_STATES)
+
+
+# --- slots: one accumulator per (measure, period) ----------------------------------------------
+
+
+@dataclass
+class _Slot:
+    measure: Measure
+    period: Period
+    values: dict[str, float] = field(default_factory=dict)  # lowest unit → count or sum
+    sets: dict[str, set[Any]] = field(default_factory=dict)  # lowest unit → distinct values
+    seen: set[str] = field(default_factory=set)  # lowest units with any submission of the form in window
+    latest: dict[Any, Any] = field(default_factory=dict)  # key → (order, unit, fields), or a list of them
+    # after roll-up, every level:
+    totals: dict[str, float] = field(default_factory=dict)
+    present: set[str] = field(default_factory=set)
+
+    @property
+    def uses_sets(self) -> bool:
+        m = self.measure
+        return m.kind is MeasureKind.units or (m.kind is MeasureKind.count and m.distinct is not None)
+
+    def paths(self) -> set[str]:
+        """Top-level field keys this slot reads (a repeat's key brings its rows)."""
+        m = self.measure
+        out = {f.field for f in m.where}
+        if m.repeat:
+            out.add(m.repeat)
+        else:
+            out.update(p for p in (m.field, m.distinct) if p)
+        out.update(p for p in (m.date_field, m.latest_by) if p)
+        return out
+
+
+def _window(slot: _Slot) -> Callable[[datetime, dict[str, Any]], bool]:
+    """Whether a submission falls in the slot's window: by its date field, else by its received time."""
+    m, p = slot.measure, slot.period
+    if m.window is Window.all:
+        return lambda received, fields: True
+    start_utc, end_utc = p.utc_bounds()
+    start_day, end_day = p.start.isoformat(), p.end.isoformat()
+    to_date = m.window is Window.to_date
+    df = m.date_field
+    if df is None:
+        if to_date:
+            return lambda received, fields: received < end_utc
+        return lambda received, fields: start_utc <= received < end_utc
+
+    def by_date(received: datetime, fields: dict[str, Any]) -> bool:
+        day = fields.get(df)
+        if not day or not isinstance(day, str):
+            return received < end_utc if to_date else start_utc <= received < end_utc
+        day = day[:10]
+        return day < end_day if to_date else start_day <= day < end_day
+
+    return by_date
+
+
+def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], None]:
+    """The function that adds one submission (already in the window) to the slot."""
+    m = slot.measure
+    where = compile_all(m.where)
+    row_where = compile_all(m.row_where)
+    values, sets = slot.values, slot.sets
+
+    def rows_of(fields: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = fields.get(m.repeat)  # type: ignore[arg-type]
+        if isinstance(rows, dict):
+            rows = [rows]
+        if not isinstance(rows, list):
+            return []
+        return rows if row_where is None else [r for r in rows if isinstance(r, dict) and row_where(r)]
+
+    if m.kind is MeasureKind.units:
+        level = m.unit_level
+        assert level is not None
+
+        def take_unit(unit: str, fields: dict[str, Any]) -> None:
+            if where is not None and not where(fields):
+                return
+            if m.repeat and not rows_of(fields):
+                return
+            code = index.at_level(unit, level)
+            if code is not None:
+                sets.setdefault(unit, set()).add(code)
+
+        return take_unit
+
+    if m.kind is MeasureKind.sum:
+        path = m.field
+
+        def take_sum(unit: str, fields: dict[str, Any]) -> None:
+            if where is not None and not where(fields):
+                return
+            if m.repeat:
+                total = 0.0
+                for row in rows_of(fields):
+                    x = number(row.get(path))
+                    if x is not None:
+                        total += x
+            else:
+                x = number(fields.get(path))  # type: ignore[arg-type]
+                if x is None:
+                    return
+                total = x
+            values[unit] = values.get(unit, 0.0) + total
+
+        return take_sum
+
+    if m.distinct is not None:
+        key = m.distinct
+
+        def take_distinct(unit: str, fields: dict[str, Any]) -> None:
+            if where is not None and not where(fields):
+                return
+            vals = [r.get(key) for r in rows_of(fields)] if m.repeat else [fields.get(key)]
+            vals = [v for v in vals if v not in (None, "")]
+            if vals:
+                sets.setdefault(unit, set()).update(vals)
+
+        return take_distinct
+
+    if m.repeat:
+
+        def take_rows(unit: str, fields: dict[str, Any]) -> None:
+            if where is not None and not where(fields):
+                return
+            n = len(rows_of(fields))
+            if n:
+                values[unit] = values.get(unit, 0) + n
+
+        return take_rows
+
+    if where is None:
+
+        def take_all(unit: str, fields: dict[str, Any]) -> None:
+            values[unit] = values.get(unit, 0) + 1
+
+        return take_all
+
+    def take_count(unit: str, fields: dict[str, Any]) -> None:
+        if where(fields):
+            values[unit] = values.get(unit, 0) + 1
+
+    return take_count
+
+
+def _latest_key(slot: _Slot, index: UnitIndex) -> Callable[[str, str, dict[str, Any]], Any]:
+    m = slot.measure
+    by, per = m.latest_by, m.latest_per_unit
+
+    def key(instance_id: str, unit: str, fields: dict[str, Any]) -> Any:
+        k = fields.get(by) if by else None
+        if by and k in (None, ""):
+            return ("@instance", instance_id)  # no key to merge on: the submission stands alone
+        return (k, index.at_level(unit, per) if per else None)
+
+    return key
+
+
+def _fold(history: list[tuple[Any, str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
+    """An entity's state: its submissions in date order, later answers over earlier ones, blanks ignored;
+    the unit is the latest submission's (a person who moved counts where they live now)."""
+    history.sort(key=lambda h: h[0])
+    state: dict[str, Any] = {}
+    for _, _, fields in history:
+        for k, v in fields.items():
+            if v is not None and v != "" and v != []:
+                state[k] = v
+    return history[-1][1], state
+
+
+# --- a computation: slots, scans, roll-up --------------------------------------------------------
+
+
+class Computation:
+    """Numbers for a set of indicators over one or more periods, at every unit that has data."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: UnitRegistry | None,
+        counted_states: Iterable[ReviewState | str] | None = None,
+        round_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.index = UnitIndex(registry)
+        self.round_id = round_id
+        self.slots: dict[tuple[str, str], _Slot] = {}
+        self._snapshots: dict[str, dict[str, Any] | None] = {}
+        if counted_states is not None:
+            fixed = frozenset(ReviewState(s).value for s in counted_states)
+            self._default_states = fixed
+            self._round_states: dict[str | None, frozenset[str]] = {}
+            self._fixed = True
+        else:
+            self._default_states = _DEFAULT_STATES
+            self._round_states = {
+                r.id: frozenset(s.value for s in r.counted_states) for r in store.list_rounds()
+            }
+            self._fixed = False
+
+    # slots
+    def need(self, measure: Measure, period: Period) -> None:
+        if measure.kind in (MeasureKind.count, MeasureKind.sum) or (
+            measure.kind is MeasureKind.units and measure.form
+        ):
+            k = (measure.key(), str(period))
+            if k not in self.slots:
+                self.slots[k] = _Slot(measure, period)
+
+    def need_indicator(self, ind: Indicator, period: Period) -> None:
+        for m in ind.measures():
+            self.need(m, period)
+
+    # scanning
+    def run(self, progress: Callable[[int], None] | None = None) -> None:
+        """Scan each form once, then roll up."""
+        by_form: dict[str, list[_Slot]] = {}
+        for slot in self.slots.values():
+            by_form.setdefault(slot.measure.form or "", []).append(slot)
+        for form_id, slots in by_form.items():
+            self._scan(form_id, slots, progress)
+        for slot in self.slots.values():
+            self._rollup(slot)
+
+    def _counted(self, round_id: str | None) -> frozenset[str]:
+        if self._fixed:
+            return self._default_states
+        return self._round_states.get(round_id, self._default_states) if round_id else self._default_states
+
+    def _scan(self, form_id: str, slots: list[_Slot], progress: Callable[[int], None] | None) -> None:
+        paths: set[str] = set()
+        for s in slots:
+            paths |= s.paths()
+        states = set(self._default_states)
+        for st in self._round_states.values():
+            states |= st
+        query = SubmissionQuery(
+            form_id=form_id,
+            round_id=self.round_id,
+            review_states=[ReviewState(s) for s in sorted(states)],
+            **self._received_bounds(slots),
+        )
+        plans = []
+        for s in slots:
+            lk = _latest_key(s, self.index) if (s.measure.latest_by or s.measure.latest_per_unit) else None
+            plans.append((_window(s), s.seen, _taker(s, self.index), lk, s))
+        # per-round rules, looked up once per round rather than once per submission
+        counted_cache: dict[str | None, frozenset[str]] = {}
+        n = 0
+        for fact in self.store.iter_facts(query, sorted(paths)):
+            n += 1
+            if progress is not None and not n % 50_000:
+                progress(50_000)
+            iid, rid, unit, received, state, fields = fact
+            if not unit:
+                continue
+            counted = counted_cache.get(rid)
+            if counted is None:
+                counted = counted_cache[rid] = self._counted(rid)
+            if state not in counted:
+                continue
+            if received.tzinfo is None:
+                received = received.replace(tzinfo=UTC)
+            for in_window, seen, take, latest_key, slot in plans:
+                if not in_window(received, fields):
+                    continue
+                seen.add(unit)
+                if latest_key is None:
+                    take(unit, fields)
+                else:
+                    k = latest_key(iid, unit, fields)
+                    df = slot.measure.date_field
+                    order = ((fields.get(df) or "")[:10] if df else "", received)
+                    if slot.measure.carry_forward:
+                        slot.latest.setdefault(k, []).append((order, unit, fields))
+                        continue
+                    old = slot.latest.get(k)
+                    if old is None or order >= old[0]:
+                        slot.latest[k] = (order, unit, fields)
+        if progress is not None:
+            progress(n % 50_000)
+        for _, _, take, latest_key, slot in plans:
+            if latest_key is None:
+                continue
+            for kept in slot.latest.values():
+                if slot.measure.carry_forward:
+                    take(*_fold(kept))
+                else:
+                    take(kept[1], kept[2])
+            slot.latest.clear()
+
+    @staticmethod
+    def _received_bounds(slots: list[_Slot]) -> dict[str, datetime]:
+        """Let the store skip other periods when every slot of the form dates by received time."""
+        if any(s.measure.date_field or s.measure.window is not Window.period for s in slots):
+            return {}
+        bounds = [s.period.utc_bounds() for s in slots]
+        return {"received_from": min(b[0] for b in bounds), "received_to": max(b[1] for b in bounds)}
+
+    def _rollup(self, slot: _Slot) -> None:
+        chain = self.index.chain
+        totals: dict[str, float] = {}
+        for unit, v in slot.values.items():
+            for code in chain(unit):
+                totals[code] = totals.get(code, 0) + v
+        if slot.uses_sets:
+            united: dict[str, set[Any]] = {}
+            for unit, vals in slot.sets.items():
+                for code in chain(unit):
+                    united.setdefault(code, set()).update(vals)
+            totals = {code: len(vals) for code, vals in united.items()}
+        slot.totals = totals
+        slot.present = {code for unit in slot.seen for code in chain(unit)}
+        slot.values, slot.sets = {}, {}
+
+    # reading results
+    def measure_value(self, m: Measure | None, period: Period, unit: str) -> float | None:
+        """The rolled-up number of a measure for a unit; None means no data."""
+        if m is None:
+            return None
+        if m.kind is MeasureKind.units and not m.form:
+            assert m.unit_level is not None
+            return self.index.count_at(unit, m.unit_level)
+        if m.kind is MeasureKind.snapshot:
+            snap = self.snapshot(m.round_id or "")
+            frozen = ((snap or {}).get("indicators") or {}).get(m.indicator or "") or {}
+            row = frozen.get("units", {}).get(unit)
+            if row is None:
+                return None
+            return row[{"numerator": 0, "denominator": 1, "value": 2}[m.part]]
+        slot = self.slots[(m.key(), str(period))]
+        if unit not in slot.present and m.if_empty == "no_data":
+            return None
+        return slot.totals.get(unit, 0)
+
+    def values(
+        self, ind: Indicator, period: Period, unit: str
+    ) -> tuple[float | None, float | None, float | None]:
+        """(value, numerator, denominator); a zero or missing denominator gives no value."""
+        num = self.measure_value(ind.numerator, period, unit)
+        if ind.denominator is None:
+            return (None if num is None else num * ind.factor), num, None
+        den = self.measure_value(ind.denominator, period, unit)
+        if num is None or not den:
+            return None, num, den
+        return num / den * ind.factor, num, den
+
+    def units_with_data(self) -> set[str]:
+        out: set[str] = set()
+        for slot in self.slots.values():
+            out |= slot.present
+        return out
+
+    def snapshot(self, round_id: str) -> dict[str, Any] | None:
+        if round_id not in self._snapshots:
+            self._snapshots[round_id] = self.store.get_snapshot(round_id)
+        return self._snapshots[round_id]
+
+
+# --- comparisons from frozen snapshots --------------------------------------------------------------
+
+
+def find_snapshot(
+    store: Store, period: Period, ind: Indicator, rounds: list[Any] | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The frozen snapshot of a closed round of ``period`` that holds ``ind``: rounds carrying the
+    indicator's forms first, then the latest frozen."""
+    forms = {m.form for m in ind.measures() if m.form}
+    best: tuple[tuple[Any, ...], str, dict[str, Any]] | None = None
+    for rnd in rounds if rounds is not None else store.list_rounds():
+        if rnd.state not in (RoundState.closed, RoundState.archived):
+            continue
+        try:
+            if Period.parse(rnd.period) != period:
+                continue
+        except ValueError:
+            continue
+        snap = store.get_snapshot(rnd.id)
+        if not snap or ind.id not in (snap.get("indicators") or {}):
+            continue
+        rank = (forms <= set(rnd.form_ids), bool(forms & set(rnd.form_ids)), str(snap.get("frozen_at", "")))
+        if best is None or rank > best[0]:
+            best = (rank, rnd.id, snap)
+    return None if best is None else (best[1], best[2])
+
+
+def comparison_period(ind: Indicator, period: Period) -> Period | None:
+    c = ind.comparison
+    if c.kind is ComparisonKind.previous:
+        return period.previous()
+    if c.kind is ComparisonKind.base_year and c.base_year is not None:
+        return period.same_in_year(c.base_year)
+    return None
+
+
+# --- the public entry points ---------------------------------------------------------------------
+
+
+def _registry(registry: UnitRegistry | None) -> UnitRegistry:
+    if registry is not None:
+        return registry
+    from core.units import get_units
+
+    return get_units()
+
+
+def _indicators(indicators: Sequence[Indicator] | None) -> list[Indicator]:
+    if indicators is not None:
+        return list(indicators)
+    from core.indicators.loading import collect
+
+    return collect()
+
+
+def _as_number(x: float | None) -> float | int | None:
+    if x is None:
+        return None
+    return int(x) if float(x).is_integer() and abs(x) < 2**53 else x
+
+
+def evaluate(
+    store: Store,
+    period: str | Period,
+    units: Sequence[str] | None = None,
+    level: Level | str | None = None,
+    *,
+    indicators: Sequence[Indicator] | None = None,
+    registry: UnitRegistry | None = None,
+    counted_states: Iterable[ReviewState | str] | None = None,
+    round_id: str | None = None,
+    compare: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> list[IndicatorResult]:
+    """Every indicator for the chosen units in one period, one result per (unit, indicator).
+
+    Units: ``units`` alone → those units; ``units`` + ``level`` → each unit and every unit of that
+    level inside it (a province and all its communes); ``level`` alone → every unit of that level that
+    has data; neither → every province that has data. Indicators are skipped at units below their
+    ``level``. ``counted_states`` overrides the rounds' own rules; ``round_id`` keeps one round only.
+    """
+    p = Period.parse(period)
+    lvl = Level(level) if level is not None else None
+    inds = _indicators(indicators)
+    reg = _registry(registry)
+    comp = Computation(store, reg, counted_states, round_id)
+    for ind in inds:
+        comp.need_indicator(ind, p)
+
+    previous: dict[str, tuple[Period, str, dict[str, Any] | None]] = {}
+    if compare:
+        rounds = store.list_rounds()
+        for ind in inds:
+            pp = comparison_period(ind, p)
+            if pp is None:
+                continue
+            found = find_snapshot(store, pp, ind, rounds)
+            if found is not None:
+                previous[ind.id] = (pp, f"snapshot:{found[0]}", found[1])
+            else:
+                previous[ind.id] = (pp, "live", None)
+                comp.need_indicator(ind, pp)
+    comp.run(progress)
+
+    chosen = _choose_units(comp, units, lvl)
+    results: list[IndicatorResult] = []
+    for code in chosen:
+        code_level = comp.index.level(code)
+        for ind in inds:
+            if code_level is not None and LEVEL_RANK[code_level] < LEVEL_RANK[ind.level]:
+                continue
+            results.append(_result(comp, ind, p, code, code_level, previous.get(ind.id)))
+    return results
+
+
+def _choose_units(comp: Computation, units: Sequence[str] | None, level: Level | None) -> list[str]:
+    index = comp.index
+    if units:
+        if level is None:
+            return list(units)
+        out: list[str] = []
+        for code in units:
+            out.append(code)
+            out.extend(c for c in index.below(code, level) if c != code)
+        return out
+    want = level or Level.province
+    return sorted(c for c in comp.units_with_data() if index.level(c) is want)
+
+
+def _result(
+    comp: Computation,
+    ind: Indicator,
+    p: Period,
+    code: str,
+    code_level: Level | None,
+    prev: tuple[Period, str, dict[str, Any] | None] | None,
+) -> IndicatorResult:
+    value, num, den = comp.values(ind, p, code)
+    prev_value: float | None = None
+    prev_period = prev_source = None
+    if prev is not None:
+        pp, prev_source, snap = prev
+        prev_period = str(pp)
+        if snap is not None:
+            row = snap["indicators"][ind.id].get("units", {}).get(code)
+            prev_value = row[2] if row else None
+        else:
+            prev_value = comp.values(ind, pp, code)[0]
+    change = change_pct = None
+    if value is not None and prev_value is not None:
+        change = value - prev_value
+        change_pct = (change / prev_value * 100) if prev_value else None
+    t = ind.target
+    status = judge(t, p.year, value, prev_value, change, change_pct)
+    return IndicatorResult(
+        indicator_id=ind.id,
+        name_vi=ind.name_vi,
+        name_en=ind.name_en,
+        group=ind.group,
+        unit_code=code,
+        unit_name=comp.index.name(code),
+        level=code_level or ind.level,
+        period=str(p),
+        value=_as_number(value),
+        numerator=_as_number(num),
+        denominator=_as_number(den),
+        factor=ind.factor,
+        unit_label=ind.label,
+        target_op=t.op.value if t else None,
+        target_value=t.value if t else None,
+        target_of=t.of if t else None,
+        target_deadline=t.deadline if t else None,
+        target_text=t.text() if t else None,
+        compared_value=_as_number(compared_quantity(t, value, change, change_pct)) if t else None,
+        status=status,
+        status_label=STATUS_LABELS[status],
+        previous_period=prev_period,
+        previous_value=_as_number(prev_value),
+        previous_source=prev_source,
+        change=_as_number(change),
+        change_pct=change_pct,
+        source_document=ind.source.document if ind.source else None,
+    )
+
+
+def build_snapshot(
+    store: Store,
+    rnd: Any,
+    *,
+    indicators: Sequence[Indicator] | None = None,
+    registry: UnitRegistry | None = None,
+) -> dict[str, Any]:
+    """The indicator part of a closed round's snapshot (see ``freeze_snapshot``)."""
+    p = Period.parse(rnd.period)
+    inds = _indicators(indicators)
+    forms = set(rnd.form_ids or [])
+    if forms:
+        inds = [i for i in inds if any(m.form in forms for m in i.measures())]
+    comp = Computation(store, _registry(registry))
+    for ind in inds:
+        comp.need_indicator(ind, p)
+    comp.run()
+    codes = sorted(comp.units_with_data())
+    out: dict[str, Any] = {}
+    for ind in inds:
+        rows: dict[str, list[Any]] = {}
+        for code in codes:
+            level = comp.index.level(code)
+            if level is not None and LEVEL_RANK[level] < LEVEL_RANK[ind.level]:
+                continue
+            value, num, den = comp.values(ind, p, code)
+            if value is None and num is None and den is None:
+                continue
+            rows[code] = [_as_number(num), _as_number(den), _as_number(value)]
+        out[ind.id] = {
+            "name_vi": ind.name_vi,
+            "factor": ind.factor,
+            "definition": ind.model_dump(mode="json", exclude_defaults=True),
+            "units": rows,
+        }
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "round_id": rnd.id,
+        "period": str(p),
+        "frozen_at": datetime.now(UTC).isoformat(),
+        "indicators": out,
+    }
+
+
+def freeze_snapshot(store: Store, rnd: Any) -> dict[str, Any]:
+    """What closing a round freezes for indicators; the caller stores it with ``store.put_snapshot``.
+
+    Shape::
+
+        {"format": "rasoat.indicators.snapshot/1", "round_id": …, "period": "2025", "frozen_at": iso,
+         "indicators": {indicator_id: {"name_vi": …, "factor": 100, "definition": {…},
+                                       "units": {unit_code: [numerator, denominator, value], …}}}}
+
+    Every unit with data at every level (hamlet, commune, province) is stored, so later years compare
+    against exactly these numbers, whatever edits or reviews happen afterwards. Indicators are those
+    reading any of the round's forms (all when the round names none), computed over all counted
+    submissions of the round's period.
+    """
+    return build_snapshot(store, rnd)
+

@@ -1,0 +1,136 @@
+"""Read indicator definitions from what plugins give (models, dicts, packs, YAML/JSON files) and merge them.
+
+A plugin's ``indicators`` hook may return, in a list: ``Indicator`` objects, dicts, a pack dict
+``{"source": {...}, "indicators": [...]}``, or a path to a ``.yaml``/``.yml``/``.json`` file holding
+either. Two plugins declaring the same id is a conflict naming both; replacing a definition must be
+explicit: ``{"overrides": "nat_services_reach", "target": {...}}`` takes the original and replaces the
+keys it gives (so a province can change only a threshold).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pluggy
+import yaml
+from pydantic import ValidationError
+
+from core.indicators.models import Indicator
+from core.plugins import PluginConflict, results_by_plugin, unique_by_key
+
+WHAT = "Chỉ tiêu / Indicator"
+
+
+class IndicatorError(ValueError):
+    """A definition that does not load (bad file, bad field), named by plugin and id."""
+
+
+def read_file(path: str | Path) -> Any:
+    """Parse a YAML or JSON definition file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise IndicatorError(f"không đọc được '{p}' / cannot read '{p}': {exc}") from exc
+    try:
+        return json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise IndicatorError(f"tệp chỉ tiêu lỗi '{p}' / bad indicator file '{p}': {exc}") from exc
+
+
+def raw_definitions(item: Any, source: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Flatten one hook answer into indicator dicts (not yet validated, so overrides can merge)."""
+    if item is None:
+        return []
+    if isinstance(item, Indicator):
+        return [item.model_dump(exclude_defaults=True)]
+    if isinstance(item, str | Path):
+        return raw_definitions(read_file(item), source)
+    if isinstance(item, list | tuple):
+        return [d for sub in item for d in raw_definitions(sub, source)]
+    if isinstance(item, dict):
+        if "indicators" in item and "id" not in item:  # a pack: shared source, then the list
+            pack_source = {**(source or {}), **(item.get("source") or {})}
+            return raw_definitions(item["indicators"], pack_source or None)
+        d = dict(item)
+        if source and "source" not in d and not d.get("overrides"):
+            d["source"] = dict(source)
+        return [d]
+    raise IndicatorError(
+        f"không hiểu định nghĩa chỉ tiêu / not an indicator definition: {type(item).__name__}"
+    )
+
+
+def build(d: dict[str, Any], plugin: str = "") -> Indicator:
+    """Validate one dict; the error names the plugin and the indicator id."""
+    try:
+        return Indicator.model_validate(d)
+    except ValidationError as exc:
+        where = f"{plugin}: " if plugin else ""
+        raise IndicatorError(
+            f"{where}chỉ tiêu '{d.get('id', '?')}' không hợp lệ / invalid indicator '{d.get('id', '?')}': "
+            + "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        ) from exc
+
+
+def load(items: Any) -> list[Indicator]:
+    """Definitions from one source (a file, a pack, a list), as a single plugin would give them."""
+    return merge([("", d) for d in raw_definitions(items)])
+
+
+def merge(pairs: Iterable[tuple[str, dict[str, Any]]]) -> list[Indicator]:
+    """Apply the id rules across plugins: duplicates conflict, ``overrides`` replaces explicitly."""
+    plain: list[tuple[str, dict[str, Any]]] = []
+    overriding: list[tuple[str, dict[str, Any]]] = []
+    for plugin, d in pairs:
+        (overriding if d.get("overrides") else plain).append((plugin, d))
+    _no_repeats_within(plain, "id")
+    base = unique_by_key(plain, "id", WHAT)
+    _no_repeats_within(overriding, "overrides")
+    replacing = unique_by_key(overriding, "overrides", f"{WHAT} (overrides)")
+    merged: dict[str, tuple[str, dict[str, Any]]] = dict(base)
+    for target, (plugin, d) in replacing.items():
+        if target not in base:
+            raise IndicatorError(
+                f"{plugin}: ghi đè chỉ tiêu không tồn tại '{target}' / overrides unknown indicator '{target}'"
+            )
+        new = {**base[target][1], **d}
+        new["id"] = d.get("id", target)
+        if new["id"] != target and new["id"] in merged:
+            other = merged[new["id"]][0]
+            raise PluginConflict(
+                f"{WHAT} '{new['id']}' được khai báo bởi cả hai plugin '{other}' và '{plugin}' "
+                f"/ {WHAT} '{new['id']}' is defined by both plugins '{other}' and '{plugin}'"
+            )
+        # keep the replaced indicator's place, so reports keep their order
+        merged = {(new["id"] if k == target else k): ((plugin, new) if k == target else v)
+                  for k, v in merged.items()}
+    built = [build(d, plugin) for plugin, d in merged.values()]
+    return sorted(built, key=lambda i: i.order)  # stable: declaration order within the same ``order``
+
+
+def _no_repeats_within(pairs: list[tuple[str, dict[str, Any]]], key: str) -> None:
+    seen: set[tuple[str, Any]] = set()
+    for plugin, d in pairs:
+        k = (plugin, d.get(key))
+        if k in seen:
+            raise PluginConflict(
+                f"{WHAT} '{d.get(key)}' được khai báo hai lần trong plugin '{plugin}' "
+                f"/ {WHAT} '{d.get(key)}' is declared twice by plugin '{plugin}'"
+            )
+        seen.add(k)
+
+
+def collect(pm: pluggy.PluginManager | None = None) -> list[Indicator]:
+    """Every indicator the loaded plugins declare, after overrides (the national pack comes from core)."""
+    if pm is None:
+        from core.plugins import get_manager
+
+        pm = get_manager()
+    pairs = [
+        (plugin, d) for plugin, answer in results_by_plugin(pm, "indicators") for d in raw_definitions(answer)
+    ]
+    return merge(pairs)
