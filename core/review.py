@@ -1,0 +1,81 @@
+"""Reviewing submissions, and which review states a round counts in its indicators.
+
+An officer moves a submission between received, has issues, approved, rejected and edited, with a
+comment; the store keeps who, when and why in the submission's history, and the audit log gets a
+line too. A round's rule (``Round.counted_states``, default everything but rejected) decides what
+indicators count: ``counted_query`` is the query the indicators engine and snapshots use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.models import REVIEW_LABELS, AuditEvent, ReviewState, Round, Submission
+from core.storage.base import Store, SubmissionQuery
+
+# A reason is required where the collector needs to know what to fix or why it was dropped.
+COMMENT_REQUIRED: frozenset[ReviewState] = frozenset({ReviewState.has_issues, ReviewState.rejected})
+
+
+class ReviewError(ValueError):
+    """A review the user asked for cannot be made; one bilingual line."""
+
+
+def parse_state(value: str | ReviewState) -> ReviewState:
+    try:
+        return ReviewState(value)
+    except ValueError as exc:
+        raise ReviewError(
+            f"Trạng thái '{value}' không hợp lệ; chọn: {', '.join(ReviewState)} / "
+            f"Invalid state '{value}'; choose from: {', '.join(ReviewState)}"
+        ) from exc
+
+
+def review_submission(
+    store: Store, instance_id: str, state: ReviewState | str, comment: str = "", actor: str = "cli"
+) -> Submission:
+    """Set a submission's review state (audited). has_issues and rejected need a comment."""
+    state = parse_state(state)
+    comment = (comment or "").strip()
+    sub = store.get_submission(instance_id)
+    if sub is None:
+        raise ReviewError(f"Không có bản ghi '{instance_id}' / No submission '{instance_id}'")
+    if state in COMMENT_REQUIRED and not comment:
+        raise ReviewError(
+            f"Trạng thái '{state.value}' cần ghi chú (--comment) / "
+            f"State '{state.value}' needs a comment (--comment)"
+        )
+    before = sub.review_state
+    updated = store.set_review(instance_id, state, comment, actor)
+    store.append_audit(
+        AuditEvent(
+            actor=actor,
+            action="submission.review",
+            target=instance_id,
+            details={
+                "form_id": sub.form_id,
+                "round_id": sub.round_id,
+                "from": before.value,
+                "to": state.value,
+                "comment": comment,
+            },
+        )
+    )
+    return updated
+
+
+def counts_in(rnd: Round, state: ReviewState) -> bool:
+    return state in rnd.counted_states
+
+
+def counted_query(rnd: Round, **filters: Any) -> SubmissionQuery:
+    """Submissions of the round that count by its rule; extra ``filters`` are SubmissionQuery fields."""
+    states = list(rnd.counted_states)
+    if "review_states" in filters and filters["review_states"] is not None:
+        states = [s for s in states if s in set(filters.pop("review_states"))]
+    filters.pop("review_states", None)
+    return SubmissionQuery(round_id=rnd.id, review_states=states, **filters)
+
+
+def state_label(state: ReviewState) -> str:
+    return REVIEW_LABELS[state]

@@ -1,0 +1,539 @@
+"""Survey rounds (campaigns): creation, the draft → open → closed → archived lifecycle, and scope.
+
+Every change is appended to ``Round.history`` and to the store's audit log. Closing a round freezes
+a snapshot of the counts indicators compare year on year; only open rounds' forms reach phones
+(``visible_form_ids``), and ``round_for_submission`` tells the server which round a submission
+belongs to. Reopening a closed round is a separate, audited action that needs a reason.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from core.models import AuditEvent, ReviewState, Round, RoundState, utcnow
+from core.storage.base import Store
+
+# Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
+ROUND_KINDS: dict[str, tuple[str, str]] = {
+    "census": ("Tổng rà soát người liên quan đến ma túy", "Census of persons"),
+    "pledge": ("Ký cam kết hộ gia đình", "Household pledges"),
+    "school_audit": ("Đánh giá trường học không ma túy", "School audit"),
+    "enterprise_audit": ("Đánh giá doanh nghiệp, cơ sở không ma túy", "Enterprise audit"),
+    "hamlet_checklist": ("Rà soát xóm, thôn", "Hamlet checklist"),
+    "hotspot": ("Rà soát điểm, tụ điểm", "Hotspot register"),
+    "cultivation": ("Phát hiện trồng cây có chứa chất ma túy", "Cultivation detection"),
+    "activity": ("Hoạt động tuyên truyền, phòng ngừa", "Prevention activities"),
+    "cases": ("Vụ việc, vụ án về ma túy", "Drug cases"),
+    "summary": ("Báo cáo định kỳ của xã", "Periodic summary"),
+}
+KIND_FORMS: dict[str, str] = {
+    "census": "f1_person",
+    "pledge": "f2_pledge",
+    "school_audit": "f3_school",
+    "enterprise_audit": "f4_enterprise",
+    "hamlet_checklist": "f5_hamlet",
+    "hotspot": "f6_hotspot",
+    "cultivation": "f7_cultivation",
+    "activity": "f8_activity",
+    "cases": "f9_case",
+    "summary": "f10_summary",
+}
+
+STATE_LABELS: dict[RoundState, str] = {
+    RoundState.draft: "Nháp / Draft",
+    RoundState.open: "Đang mở / Open",
+    RoundState.closed: "Đã đóng / Closed",
+    RoundState.archived: "Lưu trữ / Archived",
+}
+
+# (from, to) → the action that makes the move. closed → open exists only as ``reopen``.
+TRANSITIONS: dict[tuple[RoundState, RoundState], str] = {
+    (RoundState.draft, RoundState.open): "open",
+    (RoundState.open, RoundState.closed): "close",
+    (RoundState.closed, RoundState.archived): "archive",
+    (RoundState.closed, RoundState.open): "reopen",
+}
+
+PERIOD_RE = re.compile(
+    r"^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2])))?$"
+)
+
+
+class RoundError(ValueError):
+    """A round operation the user asked for is not allowed; the message is bilingual and one line."""
+
+
+# --- periods, kinds, ids ---------------------------------------------------------------------
+
+
+def parse_period(period: str) -> tuple[date, date]:
+    """First and last day of a period: "2026", "2026-H1", "2026-Q3" or "2026-05"."""
+    m = PERIOD_RE.match(period.strip())
+    if not m:
+        raise RoundError(
+            f"Kỳ '{period}' không hợp lệ (vd. 2026, 2026-H1, 2026-Q3, 2026-05) / "
+            f"Invalid period '{period}' (e.g. 2026, 2026-H1, 2026-Q3, 2026-05)"
+        )
+    year = int(m["year"])
+    if m["half"]:
+        first_month, months = (int(m["half"]) - 1) * 6 + 1, 6
+    elif m["quarter"]:
+        first_month, months = (int(m["quarter"]) - 1) * 3 + 1, 3
+    elif m["month"]:
+        first_month, months = int(m["month"]), 1
+    else:
+        first_month, months = 1, 12
+    start = date(year, first_month, 1)
+    end_month = first_month + months
+    end = date(year + 1, 1, 1) if end_month > 12 else date(year, end_month, 1)
+    return start, date.fromordinal(end.toordinal() - 1)
+
+
+def period_year(period: str) -> int:
+    return parse_period(period)[0].year
+
+
+def kind_label(kind: str) -> str:
+    vi, en = ROUND_KINDS.get(kind, (kind, kind))
+    return f"{vi} / {en}"
+
+
+def _ascii_slug(text: str) -> str:
+    text = text.replace("đ", "d").replace("Đ", "D")
+    text = unicodedata.normalize("NFD", text)
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def make_round_id(name: str, period: str, unit_codes: list[str], taken: Iterable[str] = ()) -> str:
+    """A short readable id, e.g. ``r-2026-ra-soat-05563``; a 4-hex suffix when that is taken."""
+    year = str(period_year(period))
+    words = [w for w in _ascii_slug(name).split("-") if w and w != year]
+    slug = "-".join(words)[:28].strip("-") or "dot"
+    base = f"r-{period.lower()}-{slug}"
+    if len(unit_codes) == 1:
+        base += "-" + _ascii_slug(unit_codes[0])
+    taken = set(taken)
+    rid = base
+    while rid in taken:
+        rid = f"{base}-{secrets.token_hex(2)}"
+    return rid
+
+
+# --- units and forms ---------------------------------------------------------------------------
+
+
+def _registry() -> Any:
+    from core.units import get_units
+
+    return get_units()
+
+
+def _code(item: Any) -> str:
+    return item if isinstance(item, str) else item.code
+
+
+def ancestors_of(code: str) -> list[str]:
+    """Codes above a unit (commune, province), from the registry, else from the code's shape."""
+    try:
+        return [_code(u) for u in _registry().ancestors(code)]
+    except Exception:  # unknown to the registry: a hamlet code still names its commune
+        return [code.split("-", 1)[0]] if "-" in code else []
+
+
+def in_scope(code: str, scope: Iterable[str]) -> bool:
+    """Is ``code`` one of ``scope`` or below one of them?"""
+    scope = set(scope)
+    return code in scope or any(a in scope for a in ancestors_of(code))
+
+
+def scopes_overlap(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Two scopes overlap when a unit of one is, or lies under or above, a unit of the other."""
+    a, b = list(a), list(b)
+    return any(in_scope(x, b) for x in a) or any(in_scope(y, a) for y in b)
+
+
+def known_form_ids(store: Store) -> set[str]:
+    """Forms published in the store plus the forms plugins provide (the catalogue)."""
+    ids = {f.form_id for f in store.list_forms()}
+    try:
+        from core.formreg import catalogue_form_ids  # type: ignore[attr-defined]
+
+        ids |= set(catalogue_form_ids())
+    except ImportError:
+        from pathlib import Path
+
+        from core.plugins import get_manager, results_by_plugin
+
+        for _plugin, paths in results_by_plugin(get_manager(), "forms"):
+            ids |= {Path(str(p)).stem for p in paths}
+    return ids
+
+
+def _check_units(codes: list[str]) -> None:
+    units = _registry()
+    unknown = [c for c in codes if units.get(c) is None]
+    if unknown:
+        raise RoundError(
+            f"Không có đơn vị hành chính mã {', '.join(unknown)} / Unknown unit code(s): {', '.join(unknown)}"
+        )
+
+
+def _check_forms(store: Store, form_ids: list[str]) -> None:
+    known = known_form_ids(store)
+    unknown = [f for f in form_ids if f not in known]
+    if unknown:
+        raise RoundError(f"Không có biểu mẫu {', '.join(unknown)} / Unknown form(s): {', '.join(unknown)}")
+
+
+def _resolve_collectors(store: Store, refs: Iterable[str]) -> list[str]:
+    """Collector ids from ids or usernames; an unknown name is an error, not a silent skip."""
+    ids: list[str] = []
+    for ref in refs:
+        user = store.get_user(ref) or store.get_user_by_name(ref)
+        if user is None:
+            raise RoundError(f"Không có người dùng '{ref}' / Unknown user '{ref}'")
+        if user.id not in ids:
+            ids.append(user.id)
+    return ids
+
+
+# --- history and audit ------------------------------------------------------------------------
+
+
+def _record(store: Store, rnd: Round, action: str, actor: str, **details: Any) -> None:
+    """Append to the round's own history and to the audit log; the caller saves the round."""
+    at = utcnow()
+    entry = {"at": at.isoformat(), "actor": actor, "action": action, **details}
+    rnd.history.append(entry)
+    store.append_audit(
+        AuditEvent(at=at, actor=actor, action=f"round.{action}", target=rnd.id, details=details)
+    )
+
+
+def get_round(store: Store, round_id: str) -> Round:
+    rnd = store.get_round(round_id)
+    if rnd is None:
+        raise RoundError(f"Không có đợt '{round_id}' / No round '{round_id}'")
+    return rnd
+
+
+# --- create and change ------------------------------------------------------------------------
+
+
+def create_round(
+    store: Store,
+    name: str,
+    period: str,
+    form_ids: Iterable[str],
+    unit_codes: Iterable[str],
+    kind: str | None = None,
+    collectors: Iterable[str] = (),
+    actor: str = "cli",
+    round_id: str | None = None,
+    counted_states: Iterable[ReviewState | str] | None = None,
+) -> Round:
+    """A new round in ``draft``; forms, units and collectors must exist. Kind defaults from the forms."""
+    name = name.strip()
+    if not name:
+        raise RoundError("Tên đợt không được để trống / Round name is empty")
+    parse_period(period)
+    form_ids = list(dict.fromkeys(f.strip() for f in form_ids if f.strip()))
+    unit_codes = list(dict.fromkeys(u.strip() for u in unit_codes if u.strip()))
+    if not form_ids:
+        raise RoundError("Đợt cần ít nhất một biểu mẫu (--forms) / A round needs at least one form (--forms)")
+    if not unit_codes:
+        raise RoundError("Đợt cần ít nhất một đơn vị (--units) / A round needs at least one unit (--units)")
+    if kind is None:
+        kind = next((k for k, f in KIND_FORMS.items() if f == form_ids[0]), "census")
+    if kind not in ROUND_KINDS:
+        raise RoundError(
+            f"Loại đợt '{kind}' không hợp lệ; chọn: {', '.join(ROUND_KINDS)} / "
+            f"Unknown round kind '{kind}'; choose from: {', '.join(ROUND_KINDS)}"
+        )
+    _check_forms(store, form_ids)
+    _check_units(unit_codes)
+    collector_ids = _resolve_collectors(store, collectors)
+    taken = {r.id for r in store.list_rounds()}
+    if round_id is not None and round_id in taken:
+        raise RoundError(f"Đã có đợt '{round_id}' / Round '{round_id}' already exists")
+    rnd = Round(
+        id=round_id or make_round_id(name, period, unit_codes, taken),
+        name=name,
+        kind=kind,
+        period=period,
+        form_ids=form_ids,
+        unit_codes=unit_codes,
+        collector_ids=collector_ids,
+    )
+    if counted_states is not None:
+        rnd.counted_states = [ReviewState(s) for s in counted_states]
+    _record(
+        store, rnd, "create", actor, name=name, kind=kind, period=period, forms=form_ids, units=unit_codes
+    )
+    store.put_round(rnd)
+    return rnd
+
+
+def assign_collectors(store: Store, round_id: str, collectors: Iterable[str], actor: str = "cli") -> Round:
+    """Add collectors (ids or usernames) to a round that is not yet closed."""
+    rnd = get_round(store, round_id)
+    if rnd.state in (RoundState.closed, RoundState.archived):
+        raise RoundError(
+            f"Đợt '{rnd.id}' đã đóng, không giao thêm người thu thập / "
+            f"Round '{rnd.id}' is {rnd.state.value}; no collectors can be added"
+        )
+    added = [c for c in _resolve_collectors(store, collectors) if c not in rnd.collector_ids]
+    if added:
+        rnd.collector_ids.extend(added)
+        _record(store, rnd, "assign", actor, collectors=added)
+        store.put_round(rnd)
+    return rnd
+
+
+def set_counted_states(
+    store: Store, round_id: str, states: Iterable[ReviewState | str], actor: str = "cli"
+) -> Round:
+    """Change which review states count in indicators (the round's rule)."""
+    rnd = get_round(store, round_id)
+    try:
+        new = list(dict.fromkeys(ReviewState(s) for s in states))
+    except ValueError as exc:
+        raise RoundError(
+            f"Trạng thái duyệt không hợp lệ; chọn: {', '.join(ReviewState)} / "
+            f"Invalid review state; choose from: {', '.join(ReviewState)}"
+        ) from exc
+    if not new:
+        raise RoundError("Cần ít nhất một trạng thái / At least one state is needed")
+    old = [s.value for s in rnd.counted_states]
+    rnd.counted_states = new
+    _record(store, rnd, "rule", actor, counted_states=[s.value for s in new], previous=old)
+    store.put_round(rnd)
+    return rnd
+
+
+def _refuse(rnd: Round, target: RoundState) -> RoundError:
+    return RoundError(
+        f"Không thể chuyển đợt từ '{rnd.state.value}' sang '{target.value}' / "
+        f"Cannot move round from {rnd.state.value} to {target.value}"
+    )
+
+
+def _transition(
+    store: Store, round_id: str, target: RoundState, action: str, actor: str, **details: Any
+) -> Round:
+    rnd = get_round(store, round_id)
+    allowed = TRANSITIONS.get((rnd.state, target))
+    if allowed is None:
+        raise _refuse(rnd, target)
+    if allowed != action:
+        if allowed == "reopen":
+            raise RoundError(
+                f"Đợt '{rnd.id}' đã đóng; mở lại bằng 'rasoat rounds reopen {rnd.id} --reason …' / "
+                f"Round '{rnd.id}' is closed; reopen it with 'rasoat rounds reopen {rnd.id} --reason …'"
+            )
+        raise _refuse(rnd, target)
+    before = rnd.state
+    if target is RoundState.open:
+        _check_no_clash(store, rnd)
+    rnd.state = target
+    _record(store, rnd, action, actor, **{"from": before.value, "to": target.value, **details})
+    store.put_round(rnd)
+    return rnd
+
+
+def _check_no_clash(store: Store, rnd: Round) -> None:
+    """Two open rounds must not share a form over the same units, or submissions would be ambiguous."""
+    for other in store.list_rounds():
+        if other.id == rnd.id or other.state is not RoundState.open:
+            continue
+        shared = sorted(set(other.form_ids) & set(rnd.form_ids))
+        if shared and scopes_overlap(other.unit_codes, rnd.unit_codes):
+            raise RoundError(
+                f"Đợt '{other.id}' đang mở với biểu mẫu {', '.join(shared)} trên cùng địa bàn; "
+                f"hãy đóng đợt đó trước / Round '{other.id}' is open with form(s) {', '.join(shared)} "
+                "over the same units; close it first"
+            )
+
+
+def open_round(store: Store, round_id: str, actor: str = "cli") -> Round:
+    """Open a draft round: its forms appear on its collectors' phones. A census rolls last year forward."""
+    rnd = _transition(store, round_id, RoundState.open, "open", actor)
+    return _roll_forward(store, rnd, actor)
+
+
+def close_round(store: Store, round_id: str, actor: str = "cli") -> Round:
+    """Close an open round and freeze its snapshot; its forms leave the phones."""
+    rnd = get_round(store, round_id)
+    if rnd.state is not RoundState.open:
+        raise _refuse(rnd, RoundState.closed)
+    snapshot = freeze(store, rnd)
+    store.put_snapshot(rnd.id, snapshot)
+    return _transition(store, round_id, RoundState.closed, "close", actor, snapshot_at=snapshot["frozen_at"])
+
+
+def archive_round(store: Store, round_id: str, actor: str = "cli") -> Round:
+    return _transition(store, round_id, RoundState.archived, "archive", actor)
+
+
+def reopen_round(store: Store, round_id: str, reason: str, actor: str = "cli") -> Round:
+    """Reopen a closed round; the reason goes to the history and the audit log."""
+    if not (reason or "").strip():
+        raise RoundError("Mở lại đợt cần lý do (--reason) / Reopening a round needs a reason (--reason)")
+    rnd = _transition(store, round_id, RoundState.open, "reopen", actor, reason=reason.strip())
+    return _roll_forward(store, rnd, actor)
+
+
+def _roll_forward(store: Store, rnd: Round, actor: str) -> Round:
+    """A census round that opens gets last year's persons as its roster media; the count is recorded."""
+    if rnd.kind != "census":
+        return rnd
+    from core.rollforward import prepare_rollforward
+
+    persons = prepare_rollforward(store, rnd)
+    _record(store, rnd, "rollforward", actor, persons=persons)
+    store.put_round(rnd)
+    return rnd
+
+
+def set_state(
+    store: Store, round_id: str, target: RoundState | str, actor: str = "cli", reason: str = ""
+) -> Round:
+    """One entry point by target state (closed → open still needs a reason)."""
+    target = RoundState(target)
+    rnd = get_round(store, round_id)
+    if target is RoundState.open and rnd.state is RoundState.closed:
+        return reopen_round(store, round_id, reason, actor)
+    action = {
+        RoundState.open: open_round,
+        RoundState.closed: close_round,
+        RoundState.archived: archive_round,
+    }.get(target)
+    if action is None:
+        raise _refuse(rnd, target)
+    return action(store, round_id, actor)
+
+
+# --- snapshot ---------------------------------------------------------------------------------
+
+
+def freeze(store: Store, rnd: Round) -> dict[str, Any]:
+    """The snapshot stored when a round closes.
+
+    Shape: the indicators engine's ``freeze_snapshot(store, round)`` at the top level (when that
+    module is installed), plus ``lifecycle``: counted submissions per form, per unit and per commune,
+    and for a census the person counts with the previous census's frozen counts beside them.
+    """
+    from core.review import counted_query
+
+    frozen_at = utcnow().isoformat()
+    forms: dict[str, Any] = {}
+    for form_id in rnd.form_ids:
+        by_unit: dict[str, int] = {}
+        by_commune: dict[str, int] = {}
+        total = 0
+        for sub in store.iter_submissions(counted_query(rnd, form_id=form_id)):
+            total += 1
+            unit = sub.unit_code or ""
+            by_unit[unit] = by_unit.get(unit, 0) + 1
+            commune = unit.split("-", 1)[0]
+            by_commune[commune] = by_commune.get(commune, 0) + 1
+        forms[form_id] = {"total": total, "by_unit": by_unit, "by_commune": by_commune}
+    lifecycle: dict[str, Any] = {
+        "round_id": rnd.id,
+        "name": rnd.name,
+        "kind": rnd.kind,
+        "period": rnd.period,
+        "units": rnd.unit_codes,
+        "counted_states": [s.value for s in rnd.counted_states],
+        "frozen_at": frozen_at,
+        "forms": forms,
+    }
+    if rnd.kind == "census":
+        from core.rollforward import census_counts
+
+        lifecycle["persons"] = census_counts(store, rnd)
+    snapshot: dict[str, Any] = {}
+    try:
+        from core.indicators import freeze_snapshot  # type: ignore[attr-defined]
+    except ImportError:
+        freeze_snapshot = None
+    if freeze_snapshot is not None:
+        snapshot.update(freeze_snapshot(store, rnd) or {})
+    snapshot["lifecycle"] = lifecycle
+    snapshot.setdefault("round_id", rnd.id)
+    snapshot.setdefault("frozen_at", frozen_at)
+    return snapshot
+
+
+# --- what the server asks --------------------------------------------------------------------
+
+
+def open_rounds(
+    store: Store, unit_codes: Iterable[str] | None = None, collector_id: str | None = None
+) -> list[Round]:
+    """Open rounds, optionally only those over the given units or with the collector assigned.
+
+    A round with no collectors assigned is open to every collector whose units overlap its scope.
+    """
+    out = []
+    units = list(unit_codes) if unit_codes is not None else None
+    for rnd in store.list_rounds():
+        if rnd.state is not RoundState.open:
+            continue
+        if units is not None and not scopes_overlap(units, rnd.unit_codes):
+            continue
+        if collector_id is not None and rnd.collector_ids and collector_id not in rnd.collector_ids:
+            continue
+        out.append(rnd)
+    return out
+
+
+def visible_form_ids(store: Store, unit_codes: Iterable[str], collector_id: str | None = None) -> set[str]:
+    """Form ids a collector's phone should list: those of open rounds over the collector's units."""
+    return {f for rnd in open_rounds(store, unit_codes, collector_id) for f in rnd.form_ids}
+
+
+def round_for_submission(store: Store, form_id: str, unit_code: str | None) -> Round | None:
+    """The open round a new submission belongs to (at most one: opening refuses overlapping rounds)."""
+    for rnd in store.list_rounds():
+        if (
+            rnd.state is RoundState.open
+            and form_id in rnd.form_ids
+            and (unit_code is None or in_scope(unit_code, rnd.unit_codes))
+        ):
+            return rnd
+    return None
+
+
+def previous_round(store: Store, rnd: Round, kind: str | None = None) -> Round | None:
+    """The latest closed or archived round of the same kind with an earlier period over the same units."""
+    start = parse_period(rnd.period)[0]
+    kind = kind or rnd.kind
+    best: Round | None = None
+    for other in store.list_rounds():
+        if other.id == rnd.id or other.kind != kind:
+            continue
+        if other.state not in (RoundState.closed, RoundState.archived):
+            continue
+        if parse_period(other.period)[0] >= start or not scopes_overlap(other.unit_codes, rnd.unit_codes):
+            continue
+        if best is None or (parse_period(other.period)[0], other.created_at) > (
+            parse_period(best.period)[0],
+            best.created_at,
+        ):
+            best = other
+    return best
+
+
+def describe(rnd: Round) -> dict[str, Any]:
+    """A round as plain JSON, with labels."""
+    data = rnd.model_dump(mode="json")
+    data["kind_label"] = kind_label(rnd.kind)
+    data["state_label"] = STATE_LABELS[rnd.state]
+    return data
