@@ -1,0 +1,365 @@
+"""Completeness of a round: expected units against the submissions that count.
+
+Expected: every hamlet in the round's scope (from the unit registry, i.e. the plugins' hamlet CSVs),
+every school and enterprise on a commune's list, and for a census every person on last year's roster.
+Lists of schools and enterprises come from an officer's CSV upload (``import_sites``, kept in the
+store's kv so the CLI and server share it) or from a plugin's ``checklists`` hook returning
+``{"sites": "schools" | "enterprises", "csv": PATH}`` (or ``"rows": [...]``); an upload for a commune
+replaces the plugin's list for that commune. Households pledged are compared with each hamlet's
+household count (``households`` in the hamlet CSV).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from core.models import AuditEvent, Round
+from core.review import counted_query
+from core.storage.base import Store, SubmissionQuery
+
+SITE_KINDS: dict[str, tuple[str, str]] = {
+    "schools": ("Trường học", "Schools"),
+    "enterprises": ("Doanh nghiệp, cơ sở", "Enterprises"),
+}
+# Which form audits which kind of site, and the field naming the site (the id on the commune's list).
+SITE_FORMS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "f3_school": ("schools", ("school_id", "school", "school_code")),
+    "f4_enterprise": ("enterprises", ("ent_id", "enterprise_id", "enterprise", "ent_code")),
+}
+PLEDGE_FORM = "f2_pledge"
+# F2 aggregate mode (one row per hamlet) and household-list mode (one row per household).
+PLEDGE_SIGNED_COUNT = ("hh_signed",)
+PLEDGE_TOTAL = ("hh_total",)
+PLEDGE_SIGNED_FLAG = ("signed", "hh_pledge_signed")
+PLEDGE_HOUSEHOLD = ("household_code", "household_id", "household_head")
+YES = {"yes", "1", "true", "co", "có"}
+KV_SITES = "expected_sites"
+
+
+class SitesError(ValueError):
+    """A site list that cannot be read; names the file and row."""
+
+
+def pct(part: int | None, whole: int | None) -> float | None:
+    """Percentage with one decimal; None when there is nothing to divide by."""
+    if part is None or not whole:
+        return None
+    return round(100 * part / whole, 1)
+
+
+def _get(fields: dict[str, Any], names: Iterable[str]) -> str:
+    names = tuple(names)
+    for name in names:
+        value = fields.get(name)
+        if isinstance(value, str) and value:
+            return value.strip()
+    for key, value in fields.items():
+        if isinstance(value, str) and value and key.rsplit("/", 1)[-1] in names:
+            return value.strip()
+    return ""
+
+
+def _int(value: str) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+# --- expected schools and enterprises -----------------------------------------------------------
+
+
+def read_sites_csv(
+    data: bytes | str | os.PathLike[str], kind: str, source: str = ""
+) -> dict[str, list[dict]]:
+    """Rows ``id,name,commune[,hamlet]`` (also ``code``/``commune_code``) → commune → sites."""
+    if kind not in SITE_KINDS:
+        raise SitesError(f"Loại '{kind}' không hợp lệ; chọn: schools, enterprises / Unknown kind '{kind}'")
+    if isinstance(data, bytes):
+        text, where = data.decode("utf-8-sig"), source or "CSV"
+    else:
+        path = Path(data)
+        try:
+            text, where = path.read_text(encoding="utf-8-sig"), str(path)
+        except OSError as exc:
+            raise SitesError(f"{path}: không đọc được / cannot read ({exc.strerror or exc})") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    header = [(h or "").strip().lower() for h in reader.fieldnames or []]
+    reader.fieldnames = header
+    id_col = next((c for c in ("id", "code") if c in header), None)
+    commune_col = next((c for c in ("commune", "commune_code") if c in header), None)
+    if id_col is None or commune_col is None or "name" not in header:
+        raise SitesError(
+            f"{where}: cần các cột id,name,commune[,hamlet] / needs columns id,name,commune[,hamlet]"
+        )
+    out: dict[str, list[dict]] = {}
+    seen: set[tuple[str, str]] = set()
+    for row in reader:
+        site_id = (row.get(id_col) or "").strip()
+        commune = (row.get(commune_col) or "").strip()
+        commune = commune.zfill(5) if commune.isdigit() else commune
+        if not site_id or not commune:
+            raise SitesError(f"{where} dòng/row {reader.line_num}: thiếu id hoặc xã / id or commune is empty")
+        if (commune, site_id) in seen:
+            raise SitesError(
+                f"{where} dòng/row {reader.line_num}: trùng id '{site_id}' / duplicate id '{site_id}'"
+            )
+        seen.add((commune, site_id))
+        out.setdefault(commune, []).append(
+            {
+                "id": site_id,
+                "name": (row.get("name") or "").strip(),
+                "hamlet": (row.get("hamlet") or "").strip(),
+            }
+        )
+    return out
+
+
+def import_sites(
+    store: Store, kind: str, data: bytes | str | os.PathLike[str], actor: str = "cli", source: str = ""
+) -> dict[str, int]:
+    """Store an officer's list of schools or enterprises; each commune in the file is replaced whole."""
+    by_commune = read_sites_csv(data, kind, source)
+    from core.units import get_units
+
+    units = get_units()
+    unknown = sorted(c for c in by_commune if units.get(c) is None)
+    if unknown:
+        raise SitesError(
+            f"Không có xã mã {', '.join(unknown)} / Unknown commune code(s): {', '.join(unknown)}"
+        )
+    for commune, sites in by_commune.items():
+        store.kv_put(KV_SITES, f"{kind}:{commune}", sites)
+    counts = {c: len(s) for c, s in by_commune.items()}
+    store.append_audit(
+        AuditEvent(actor=actor, action="sites.import", target=kind, details={"communes": counts})
+    )
+    return counts
+
+
+def _plugin_sites(kind: str) -> dict[str, list[dict]]:
+    from core.plugins import get_manager, results_by_plugin
+
+    out: dict[str, list[dict]] = {}
+    for name, items in results_by_plugin(get_manager(), "checklists"):
+        for item in items if isinstance(items, list | tuple) else [items]:
+            if not isinstance(item, dict) or item.get("sites") != kind:
+                continue
+            if "csv" in item:
+                found = read_sites_csv(item["csv"], kind, f"plugin '{name}'")
+            else:
+                found = {}
+                for row in item.get("rows", []):
+                    commune = str(row.get("commune") or row.get("commune_code") or "")
+                    found.setdefault(commune, []).append(
+                        {
+                            "id": str(row.get("id") or row.get("code")),
+                            "name": str(row.get("name", "")),
+                            "hamlet": str(row.get("hamlet", "")),
+                        }
+                    )
+            for commune, sites in found.items():
+                out.setdefault(commune, []).extend(sites)
+    return out
+
+
+def expected_sites(store: Store, kind: str, commune: str, plugin_sites: dict | None = None) -> list[dict]:
+    """The schools or enterprises a commune is expected to audit: the officer's upload, else the plugin's."""
+    uploaded = store.kv_get(KV_SITES, f"{kind}:{commune}")
+    if uploaded is not None:
+        return list(uploaded)
+    plugin_sites = _plugin_sites(kind) if plugin_sites is None else plugin_sites
+    return list(plugin_sites.get(commune, []))
+
+
+# --- the report -------------------------------------------------------------------------------
+
+
+class _Hamlet:
+    __slots__ = ("by_form", "submissions", "agg_signed", "agg_total", "households_signed")
+
+    def __init__(self) -> None:
+        self.by_form: dict[str, int] = {}
+        self.submissions = 0
+        self.agg_signed: int | None = None  # aggregate mode: the latest row wins (a correction)
+        self.agg_total: int | None = None
+        self.households_signed: set[str] = set()  # household-list mode
+
+
+def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
+    """Coverage of a round per commune and hamlet; see the module docstring for what is expected."""
+    from core.rollforward import PERSON_FORM, round_communes
+    from core.rounds import in_scope
+    from core.units import get_units
+
+    units = get_units()
+    communes = sorted(round_communes(rnd))
+    hamlet_stats: dict[str, _Hamlet] = {}
+    commune_subs: dict[str, int] = dict.fromkeys(communes, 0)
+    sites_seen: dict[str, dict[str, set[str]]] = {k: {} for k in SITE_KINDS}
+    pledge = PLEDGE_FORM in rnd.form_ids
+
+    counted = 0
+    for sub in store.iter_submissions(counted_query(rnd)):
+        counted += 1
+        unit = sub.unit_code or _get(sub.fields, ("hamlet",)) or _get(sub.fields, ("commune",))
+        commune = unit.split("-", 1)[0]
+        if commune in commune_subs:
+            commune_subs[commune] += 1
+        if "-" in unit:
+            h = hamlet_stats.setdefault(unit, _Hamlet())
+            h.submissions += 1
+            h.by_form[sub.form_id] = h.by_form.get(sub.form_id, 0) + 1
+            if pledge and sub.form_id == PLEDGE_FORM:
+                _add_pledge(h, sub.fields, sub.instance_id)
+        if sub.form_id in SITE_FORMS:
+            kind, names = SITE_FORMS[sub.form_id]
+            site_id = _get(sub.fields, names)
+            if site_id:
+                sites_seen[kind].setdefault(commune, set()).add(site_id)
+    received = store.count_submissions(SubmissionQuery(round_id=rnd.id))
+
+    site_kinds = [SITE_FORMS[f][0] for f in rnd.form_ids if f in SITE_FORMS]
+    plugin_sites = {k: _plugin_sites(k) for k in site_kinds}
+    persons = _census_progress(store, rnd) if rnd.kind == "census" and PERSON_FORM in rnd.form_ids else None
+
+    rows = []
+    for code in communes:
+        unit = units.get(code)
+        hamlets = [h for h in units.hamlets(code) if in_scope(h.code, rnd.unit_codes)] if unit else []
+        hamlet_rows = [_hamlet_row(h, hamlet_stats.get(h.code), pledge) for h in hamlets]
+        row: dict[str, Any] = {
+            "code": code,
+            "name": unit.name if unit else code,
+            "submissions": commune_subs.get(code, 0),
+            "hamlets_expected": len(hamlet_rows),
+            "hamlets_covered": sum(1 for h in hamlet_rows if h["covered"]),
+        }
+        row["hamlets_pct"] = pct(row["hamlets_covered"], row["hamlets_expected"])
+        if pledge:
+            known = [h for h in hamlet_rows if h["households"] is not None]
+            row["households"] = sum(h["households"] for h in known) if known else None
+            row["households_pledged"] = sum(h["households_pledged"] or 0 for h in hamlet_rows)
+            row["pledged_pct"] = pct(sum(h["households_pledged"] or 0 for h in known), row["households"])
+        for kind in site_kinds:
+            expected = expected_sites(store, kind, code, plugin_sites[kind])
+            seen = sites_seen[kind].get(code, set())
+            ids = {s["id"] for s in expected}
+            row[kind] = {
+                "expected": len(expected),
+                "covered": len(ids & seen),
+                "pct": pct(len(ids & seen), len(expected)),
+                "missing": [s for s in expected if s["id"] not in seen],
+                "not_on_list": sorted(seen - ids),
+            }
+        if persons is not None:
+            row["persons"] = persons.get(code, {"roster": 0, "followed_up": 0, "new": 0, "pct": None})
+        row["hamlets"] = hamlet_rows
+        rows.append(row)
+
+    return {
+        "round_id": rnd.id,
+        "name": rnd.name,
+        "kind": rnd.kind,
+        "period": rnd.period,
+        "state": rnd.state.value,
+        "forms": rnd.form_ids,
+        "counted_states": [s.value for s in rnd.counted_states],
+        "totals": _totals(rows, received, counted, pledge, site_kinds, persons is not None),
+        "communes": rows,
+    }
+
+
+def _add_pledge(h: _Hamlet, fields: dict[str, Any], instance_id: str) -> None:
+    signed = _int(_get(fields, PLEDGE_SIGNED_COUNT))
+    if signed is not None:
+        h.agg_signed = signed
+        h.agg_total = _int(_get(fields, PLEDGE_TOTAL))
+        return
+    households = [r for v in fields.values() if isinstance(v, list) for r in v if isinstance(r, dict)]
+    for rec in households or [fields]:  # a repeat of households, or one household per submission
+        if _get(rec, PLEDGE_SIGNED_FLAG).lower() in YES:
+            key = _get(rec, PLEDGE_HOUSEHOLD) or f"{instance_id}#{id(rec)}"
+            h.households_signed.add(key)
+
+
+def _hamlet_row(unit: Any, stats: _Hamlet | None, pledge: bool) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "code": unit.code,
+        "name": unit.name,
+        "submissions": stats.submissions if stats else 0,
+        "by_form": dict(stats.by_form) if stats else {},
+        "covered": bool(stats and stats.submissions),
+    }
+    if pledge:
+        households = unit.households
+        if households is None and stats is not None:
+            households = stats.agg_total
+        pledged = 0
+        if stats is not None:
+            pledged = stats.agg_signed if stats.agg_signed is not None else len(stats.households_signed)
+        row["households"] = households
+        row["households_pledged"] = pledged
+        row["pledged_pct"] = pct(pledged or 0, households)
+    return row
+
+
+def _census_progress(store: Store, rnd: Round) -> dict[str, dict[str, Any]]:
+    """Per commune: persons on last year's roster, how many were followed up now, and new ones."""
+    from core.rollforward import PERSON_FORM, build_register, census_rounds, roster_by_commune, round_communes
+
+    communes = round_communes(rnd)
+    roster = roster_by_commune(store, rnd, communes, PERSON_FORM)
+    now = build_register(store, census_rounds(store, upto=rnd, include=rnd), PERSON_FORM)
+    out: dict[str, dict[str, Any]] = {}
+    for commune in communes:
+        keys = {r["name"] for r in roster.get(commune, [])}
+        followed = 0
+        for p in now.values():
+            if p.seen_in(rnd.id) and (p.person_key in keys or keys & set(p.aliases)):
+                followed += 1
+        new = sum(1 for p in now.values() if p.first_round == rnd.id and p.commune == commune)
+        out[commune] = {
+            "roster": len(keys),
+            "followed_up": followed,
+            "new": new,
+            "pct": pct(followed, len(keys)),
+        }
+    return out
+
+
+def _totals(
+    rows: list[dict[str, Any]], received: int, counted: int, pledge: bool, site_kinds: list[str], census: bool
+) -> dict[str, Any]:
+    t: dict[str, Any] = {
+        "communes": len(rows),
+        "received": received,
+        "counted": counted,
+        "hamlets_expected": sum(r["hamlets_expected"] for r in rows),
+        "hamlets_covered": sum(r["hamlets_covered"] for r in rows),
+    }
+    t["hamlets_pct"] = pct(t["hamlets_covered"], t["hamlets_expected"])
+    if pledge:
+        known = [h for r in rows for h in r["hamlets"] if h["households"] is not None]
+        t["households"] = sum(h["households"] for h in known) if known else None
+        t["households_pledged"] = sum(r["households_pledged"] for r in rows)
+        t["pledged_pct"] = pct(sum(h["households_pledged"] or 0 for h in known), t["households"])
+    for kind in site_kinds:
+        expected = sum(r[kind]["expected"] for r in rows)
+        covered = sum(r[kind]["covered"] for r in rows)
+        t[kind] = {"expected": expected, "covered": covered, "pct": pct(covered, expected)}
+    if census:
+        roster = sum(r["persons"]["roster"] for r in rows)
+        followed = sum(r["persons"]["followed_up"] for r in rows)
+        t["persons"] = {
+            "roster": roster,
+            "followed_up": followed,
+            "new": sum(r["persons"]["new"] for r in rows),
+            "pct": pct(followed, roster),
+        }
+    return t

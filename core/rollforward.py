@@ -1,0 +1,477 @@
+"""The person register across census years, and last year's roster as F1 form media.
+
+A person keeps one ``person_key`` for life: F1 computes a fresh key for a new person and copies the
+key from ``persons.csv`` when the collector follows up a known one, so follow-ups link by key, never
+by instanceID. Records that share a national ID are the same person even under two keys (the first
+key seen wins; the others become aliases).
+
+What the server calls: ``roster_media(store, form_id, unit_codes)`` when it serves the media file
+``persons.csv`` of a form to a collector (None: the form has no roster in any open census round). The
+bytes are last year's register cut to the collector's communes, cached per (round, commune) in the
+store's kv and rebuilt whenever a source round's history changes (e.g. reopened and closed again).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from core.models import Round, RoundState, Submission
+from core.rounds import in_scope, open_rounds, parse_period, previous_round
+from core.storage.base import Store
+
+PERSON_FORM = "f1_person"
+ROSTER_MEDIA = "persons.csv"
+ROSTER_COLUMNS = [
+    "name",  # the person_key: the value F1's follow-up select stores
+    "label",  # full name (birth year) – hamlet
+    "commune",
+    "hamlet",
+    "category",
+    "national_id",  # masked: only the last four digits
+    "full_name",
+    "birth_year",
+    "status",
+]
+KV_NAMESPACE = "rollforward"
+
+# F1 field names, by meaning. A name matches a key exactly, or a key's last path segment (groups).
+PERSON_FIELDS: dict[str, tuple[str, ...]] = {
+    "person_key": ("person_key",),
+    "national_id": ("national_id", "id_number", "cccd"),
+    "full_name": ("full_name", "person_name", "name"),
+    "birth": ("birth_year", "dob", "birth_date", "date_of_birth"),
+    "sex": ("sex",),
+    "category": ("category",),
+    "status": ("follow_up_status", "followup_status", "status"),
+    "commune": ("commune",),
+    "hamlet": ("hamlet",),
+}
+# Follow-up statuses after which a person leaves the commune's roster.
+LEAVING_STATUSES: frozenset[str] = frozenset({"deceased", "moved", "moved_out", "died", "removed"})
+
+
+def pick(fields: dict[str, Any], meaning: str) -> str:
+    """The first non-empty value for a meaning in PERSON_FIELDS, looked up by exact key or last segment."""
+    names = PERSON_FIELDS[meaning]
+    for name in names:
+        value = fields.get(name)
+        if value not in (None, ""):
+            return str(value).strip()
+    for key, value in fields.items():
+        if isinstance(value, str) and value and key.rsplit("/", 1)[-1] in names:
+            return value.strip()
+    return ""
+
+
+def normalise_national_id(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+def mask_national_id(value: str) -> str:
+    """Only the last four digits travel to phones."""
+    digits = normalise_national_id(value)
+    return ("*" * (len(digits) - 4) + digits[-4:]) if len(digits) > 4 else ("*" * len(digits))
+
+
+def commune_of(sub: Submission) -> str:
+    commune = pick(sub.fields, "commune")
+    if commune:
+        return commune
+    return (sub.unit_code or "").split("-", 1)[0]
+
+
+@dataclass
+class Person:
+    """One person in the register: the latest known state, and every census that saw them."""
+
+    person_key: str
+    full_name: str = ""
+    birth_year: str = ""
+    sex: str = ""
+    national_id: str = ""
+    commune: str = ""
+    hamlet: str = ""
+    category: str = ""
+    status: str = ""
+    first_round: str = ""
+    last_round: str = ""
+    last_period: str = ""
+    instance_id: str = ""
+    aliases: list[str] = field(default_factory=list)
+    seen: list[dict[str, str]] = field(default_factory=list)  # one entry per submission, in order
+
+    @property
+    def active(self) -> bool:
+        return self.status not in LEAVING_STATUSES
+
+    def seen_in(self, round_id: str) -> bool:
+        return any(s["round_id"] == round_id for s in self.seen)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def census_rounds(store: Store, upto: Round | None = None, include: Round | None = None) -> list[Round]:
+    """Closed or archived census rounds before ``upto``'s period (plus ``include``), oldest first."""
+    limit = parse_period(upto.period)[0] if upto is not None else None
+    rounds = [
+        r
+        for r in store.list_rounds()
+        if r.kind == "census"
+        and r.state in (RoundState.closed, RoundState.archived)
+        and (limit is None or parse_period(r.period)[0] < limit)
+        and (include is None or r.id != include.id)
+    ]
+    if include is not None:
+        rounds.append(include)
+    return sorted(rounds, key=lambda r: (parse_period(r.period)[0], r.created_at))
+
+
+def _person_submissions(
+    store: Store, rounds: Iterable[Round], form_id: str
+) -> Iterator[tuple[Round, Submission]]:
+    from core.review import counted_query
+
+    for rnd in rounds:
+        if form_id not in rnd.form_ids:
+            continue
+        for sub in store.iter_submissions(counted_query(rnd, form_id=form_id)):
+            yield rnd, sub
+
+
+def build_register(
+    store: Store, rounds: Iterable[Round], form_id: str = PERSON_FORM, communes: set[str] | None = None
+) -> dict[str, Person]:
+    """person_key → latest state over the given census rounds (oldest first), merged by national ID.
+
+    ``communes`` keeps only persons whose latest commune is one of them (filtering after merging, so a
+    person who moved between communes is judged by where they were last seen).
+    """
+    people: dict[str, Person] = {}
+    alias: dict[str, str] = {}  # any key → canonical key
+    by_nid: dict[str, str] = {}  # national ID → canonical key
+    for rnd, sub in _person_submissions(store, rounds, form_id):
+        f = sub.fields
+        key = pick(f, "person_key") or sub.instance_id
+        key = alias.get(key, key)
+        nid = normalise_national_id(pick(f, "national_id"))
+        if nid and nid in by_nid and by_nid[nid] != key:
+            canonical = by_nid[nid]
+            if key in people:  # two known keys turn out to be one person: fold the later into the first
+                _fold(people, alias, people.pop(key), canonical)
+            alias[key] = canonical
+            if key not in people[canonical].aliases:
+                people[canonical].aliases.append(key)
+            key = canonical
+        person = people.get(key)
+        if person is None:
+            person = people[key] = Person(person_key=key, first_round=rnd.id)
+        if nid:
+            by_nid.setdefault(nid, key)
+        _update(person, rnd, sub, nid)
+    if communes is not None:
+        people = {k: p for k, p in people.items() if p.commune in communes}
+    return people
+
+
+def _fold(people: dict[str, Person], alias: dict[str, str], other: Person, canonical: str) -> None:
+    target = people[canonical]
+    target.seen = sorted(target.seen + other.seen, key=lambda s: s["order"])
+    target.aliases.extend(a for a in [*other.aliases] if a not in target.aliases)
+    for a in other.aliases:
+        alias[a] = canonical
+
+
+def _update(person: Person, rnd: Round, sub: Submission, nid: str) -> None:
+    f = sub.fields
+    for attr, meaning in (
+        ("full_name", "full_name"),
+        ("sex", "sex"),
+        ("category", "category"),
+        ("hamlet", "hamlet"),
+        ("status", "status"),
+    ):
+        value = pick(f, meaning)
+        if value:
+            setattr(person, attr, value)
+    birth = pick(f, "birth")
+    if birth:
+        person.birth_year = birth[:4]
+    if nid:
+        person.national_id = nid
+    person.commune = commune_of(sub) or person.commune
+    if not person.hamlet and sub.unit_code and "-" in sub.unit_code:
+        person.hamlet = sub.unit_code
+    person.last_round, person.last_period, person.instance_id = rnd.id, rnd.period, sub.instance_id
+    person.seen.append(
+        {
+            "round_id": rnd.id,
+            "period": rnd.period,
+            "instance_id": sub.instance_id,
+            "category": pick(f, "category"),
+            "status": pick(f, "status"),
+            "order": f"{parse_period(rnd.period)[0].isoformat()}|{sub.received_at.isoformat()}",
+        }
+    )
+
+
+def person_register(
+    store: Store, upto: Round | None = None, communes: Iterable[str] | None = None, form_id: str = PERSON_FORM
+) -> dict[str, Person]:
+    """The register across years: every closed census before ``upto`` (and ``upto`` itself if given)."""
+    rounds = census_rounds(store, upto=upto, include=upto)
+    return build_register(store, rounds, form_id, set(communes) if communes is not None else None)
+
+
+# --- roster media ----------------------------------------------------------------------------
+
+
+def _hamlet_name(code: str) -> str:
+    if not code:
+        return ""
+    try:
+        from core.units import get_units
+
+        unit = get_units().get(code)
+    except Exception:
+        unit = None
+    return getattr(unit, "name", None) or code
+
+
+def roster_rows(people: Iterable[Person]) -> list[dict[str, str]]:
+    rows = []
+    from core.units import fold
+
+    for p in sorted(people, key=lambda p: (p.commune, p.hamlet, fold(p.full_name), p.person_key)):
+        if not p.active:
+            continue
+        label = p.full_name or p.person_key
+        if p.birth_year:
+            label += f" ({p.birth_year})"
+        if p.hamlet:
+            label += f" – {_hamlet_name(p.hamlet)}"
+        rows.append(
+            {
+                "name": p.person_key,
+                "label": label,
+                "commune": p.commune,
+                "hamlet": p.hamlet,
+                "category": p.category,
+                "national_id": mask_national_id(p.national_id) if p.national_id else "",
+                "full_name": p.full_name,
+                "birth_year": p.birth_year,
+                "status": p.status,
+            }
+        )
+    return rows
+
+
+def rows_to_csv(rows: Iterable[dict[str, str]]) -> bytes:
+    """UTF-8 without BOM (Collect reads the first header as-is), LF line ends."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=ROSTER_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _fingerprint(rounds: list[Round]) -> str:
+    """Changes whenever a source round is reopened, closed again or archived."""
+    text = "|".join(f"{r.id}:{r.state.value}:{len(r.history)}" for r in rounds)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def roster_by_commune(
+    store: Store, rnd: Round, communes: set[str], form_id: str
+) -> dict[str, list[dict[str, str]]]:
+    """Roster rows per commune for ``rnd``, from the kv cache where it is still valid."""
+    sources = census_rounds(store, upto=rnd)
+    fp = _fingerprint(sources)
+    out: dict[str, list[dict[str, str]]] = {}
+    missing: set[str] = set()
+    for commune in communes:
+        cached = store.kv_get(KV_NAMESPACE, f"{rnd.id}:{commune}")
+        if cached and cached.get("fingerprint") == fp:
+            out[commune] = cached["rows"]
+        else:
+            missing.add(commune)
+    if missing:
+        people = build_register(store, sources, form_id, missing)
+        by_commune: dict[str, list[Person]] = {c: [] for c in missing}
+        for p in people.values():
+            by_commune[p.commune].append(p)
+        for commune, plist in by_commune.items():
+            rows = roster_rows(plist)
+            store.kv_put(
+                KV_NAMESPACE,
+                f"{rnd.id}:{commune}",
+                {"fingerprint": fp, "rows": rows, "sources": [r.id for r in sources]},
+            )
+            out[commune] = rows
+    return out
+
+
+def persons_media(store: Store, rnd: Round, commune_code: str, form_id: str = PERSON_FORM) -> bytes:
+    """``persons.csv`` for one commune: the register of earlier closed census rounds, that commune only."""
+    return rows_to_csv(roster_by_commune(store, rnd, {commune_code}, form_id)[commune_code])
+
+
+def round_communes(rnd: Round) -> set[str]:
+    """Every commune in a round's scope (a province expands to its communes; a hamlet names its commune)."""
+    from core.units import get_units
+
+    units = get_units()
+    out: set[str] = set()
+    for code in rnd.unit_codes:
+        unit = units.get(code)
+        level = getattr(unit, "level", None)
+        if "-" in code or level == "hamlet":
+            out.add(code.split("-", 1)[0])
+        elif level == "commune" or (level is None and len(code) == 5):
+            out.add(code)
+        else:
+            out |= {_c(u) for u in units.descendants(code) if _level(u) == "commune"}
+    return out
+
+
+def _c(u: Any) -> str:
+    return u if isinstance(u, str) else u.code
+
+
+def _level(u: Any) -> str:
+    if isinstance(u, str):
+        return "hamlet" if "-" in u else ("commune" if len(u) == 5 else "province")
+    return getattr(u, "level", "")
+
+
+def prepare_rollforward(store: Store, rnd: Round, form_id: str = PERSON_FORM) -> int:
+    """Build and cache the rosters for every commune of a census round (called when it opens).
+
+    Returns how many persons rolled forward; the count goes into the round's history via the caller.
+    """
+    if form_id not in rnd.form_ids:
+        return 0
+    rows = roster_by_commune(store, rnd, round_communes(rnd), form_id)
+    return sum(len(r) for r in rows.values())
+
+
+def roster_media(store: Store, form_id: str, unit_codes: Iterable[str]) -> bytes | None:
+    """What the server serves as ``persons.csv`` for ``form_id`` to a collector with ``unit_codes``.
+
+    The roster of the open census round holding the form, cut to the collector's communes within the
+    round's scope; None when no open census round holds the form for those units.
+    """
+    units = list(unit_codes)
+    for rnd in open_rounds(store, units):
+        if rnd.kind != "census" or form_id not in rnd.form_ids:
+            continue
+        in_round = round_communes(rnd)
+        wanted = {c for c in in_round if any(in_scope(c, [u]) or in_scope(u, [c]) for u in units)}
+        rows_by_commune = roster_by_commune(store, rnd, wanted, form_id)
+        return rows_to_csv(row for c in sorted(wanted) for row in rows_by_commune[c])
+    return None
+
+
+# --- counts for the snapshot ------------------------------------------------------------------
+
+
+def _tally(people: Iterable[Person]) -> dict[str, Any]:
+    by_category: dict[str, int] = {}
+    by_commune: dict[str, int] = {}
+    cross: dict[str, dict[str, int]] = {}
+    total = 0
+    for p in people:
+        total += 1
+        category = p.category or ""
+        by_category[category] = by_category.get(category, 0) + 1
+        by_commune[p.commune] = by_commune.get(p.commune, 0) + 1
+        cell = cross.setdefault(p.commune, {})
+        cell[category] = cell.get(category, 0) + 1
+    return {
+        "total": total,
+        "by_category": by_category,
+        "by_commune": by_commune,
+        "by_commune_category": cross,
+    }
+
+
+def _restrict(tally: dict[str, Any], communes: set[str]) -> dict[str, Any]:
+    """A frozen tally cut to some communes, so a smaller round compares with the same units last year."""
+    cross = {c: dict(v) for c, v in tally.get("by_commune_category", {}).items() if c in communes}
+    by_category: dict[str, int] = {}
+    for cell in cross.values():
+        for category, n in cell.items():
+            by_category[category] = by_category.get(category, 0) + n
+    by_commune = {c: n for c, n in tally.get("by_commune", {}).items() if c in communes}
+    return {
+        "total": sum(by_commune.values()),
+        "by_category": by_category,
+        "by_commune": by_commune,
+        "by_commune_category": cross,
+    }
+
+
+def census_counts(store: Store, rnd: Round, form_id: str = PERSON_FORM) -> dict[str, Any]:
+    """Person counts for a census round's snapshot, with the previous census's frozen counts beside.
+
+    ``active``: persons seen in this round whose status keeps them on the register, by category and
+    commune; ``new``: first seen in this round; ``followed_up``: seen before and again now;
+    ``not_followed_up``: on the previous roster (in this round's communes) but not seen now; ``left``:
+    seen now with a leaving status (deceased, moved). ``previous`` and ``change`` compare with the last
+    closed census round's snapshot (the frozen counts, not a recomputation), cut to this round's
+    communes so a round over fewer communes compares like with like.
+    """
+    register = person_register(store, upto=rnd, form_id=form_id)
+    communes = round_communes(rnd)
+    seen = [p for p in register.values() if p.seen_in(rnd.id)]
+    active = [p for p in seen if p.active]
+    before = build_register(store, census_rounds(store, upto=rnd), form_id, communes)
+    counts: dict[str, Any] = {
+        "active": _tally(active),
+        "seen": len(seen),
+        "new": sum(1 for p in seen if p.first_round == rnd.id),
+        "followed_up": sum(1 for p in seen if p.first_round != rnd.id),
+        "left": sum(1 for p in seen if not p.active),
+        "not_followed_up": sum(1 for k, p in before.items() if p.active and not _seen_now(register, k, rnd)),
+        "by_status": _count_by(seen, "status"),
+    }
+    prev = previous_round(store, rnd)
+    if prev is not None:
+        snap = store.get_snapshot(prev.id) or {}
+        prev_counts = (snap.get("lifecycle") or {}).get("persons", {}).get("active")
+        if prev_counts is not None:
+            prev_counts = _restrict(prev_counts, communes)
+            counts["previous"] = {"round_id": prev.id, "period": prev.period, **prev_counts}
+            counts["change"] = _change(counts["active"], prev_counts)
+    return counts
+
+
+def _seen_now(register: dict[str, Person], key: str, rnd: Round) -> bool:
+    person = register.get(key) or next((p for p in register.values() if key in p.aliases), None)
+    return person is not None and person.seen_in(rnd.id)
+
+
+def _count_by(people: Iterable[Person], attr: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in people:
+        value = getattr(p, attr) or ""
+        out[value] = out.get(value, 0) + 1
+    return out
+
+
+def _change(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    def diff(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+        return {k: a.get(k, 0) - b.get(k, 0) for k in sorted(set(a) | set(b))}
+
+    total_before = before.get("total", 0)
+    return {
+        "total": now["total"] - total_before,
+        "total_pct": round(100 * (now["total"] - total_before) / total_before, 1) if total_before else None,
+        "by_category": diff(now["by_category"], before.get("by_category", {})),
+        "by_commune": diff(now["by_commune"], before.get("by_commune", {})),
+    }
