@@ -23,6 +23,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.builtin.national",
     "core.commands.plugins_cmd",
     "core.commands.units",
+    "core.commands.rounds",
+    "core.commands.submissions",
+    "core.commands.export",
 )
 
 

@@ -1,0 +1,421 @@
+"""``rasoat rounds …``: create, open, close, archive, reopen, list, show and progress of survey rounds."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core import hookimpl
+from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def default_actor() -> str:
+    """Who the audit log names for a CLI action: ``--by``, else $RASOAT_USER, else the OS user."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return os.environ.get("RASOAT_USER") or f"cli:{user}"
+
+
+def user_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Domain errors (bilingual ValueError/KeyError subclasses) become one-line CommandErrors."""
+    from core.progress import SitesError
+    from core.review import ReviewError
+    from core.rounds import RoundError
+    from core.units import UnknownUnit
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (RoundError, ReviewError, SitesError, UnknownUnit) as exc:
+            raise CommandError(str(exc)) from exc
+
+    return wrapper
+
+
+def split_list(text: str | None) -> list[str]:
+    return [p.strip() for p in (text or "").split(",") if p.strip()]
+
+
+def local_time(value: Any) -> str:
+    from datetime import datetime
+
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@user_errors
+def cmd_create(args: argparse.Namespace) -> int:
+    from core.rounds import create_round, describe
+
+    store = store_from_args(args)
+    try:
+        rnd = create_round(
+            store,
+            args.name,
+            args.period,
+            split_list(args.forms),
+            split_list(args.units),
+            kind=args.kind,
+            collectors=split_list(args.collectors),
+            actor=args.by or default_actor(),
+            round_id=args.id,
+            counted_states=split_list(args.counted) or None,
+        )
+    finally:
+        store.close()
+    if args.json:
+        print_json(describe(rnd))
+    else:
+        print(rnd.id)
+    return 0
+
+
+def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
+    @user_errors
+    def run(args: argparse.Namespace) -> int:
+        from core import rounds
+
+        store = store_from_args(args)
+        actor = args.by or default_actor()
+        try:
+            if action == "reopen":
+                rnd = rounds.reopen_round(store, args.id, args.reason, actor)
+            else:
+                rnd = getattr(rounds, f"{action}_round")(store, args.id, actor)
+        finally:
+            store.close()
+        if args.json:
+            print_json(rounds.describe(rnd))
+        else:
+            print(f"{rnd.id}: {rounds.STATE_LABELS[rnd.state]}")
+        return 0
+
+    return run
+
+
+@user_errors
+def cmd_list(args: argparse.Namespace) -> int:
+    from core.rounds import STATE_LABELS, describe, parse_period
+
+    store = store_from_args(args)
+    try:
+        rounds = store.list_rounds()
+    finally:
+        store.close()
+    if args.state:
+        rounds = [r for r in rounds if r.state.value == args.state]
+    rounds.sort(key=lambda r: (parse_period(r.period)[0], r.created_at), reverse=True)
+    if args.json:
+        print_json([describe(r) for r in rounds])
+        return 0
+    print_table(
+        [
+            "ID",
+            "Tên / Name",
+            "Loại / Kind",
+            "Kỳ / Period",
+            "Trạng thái / State",
+            "Biểu mẫu / Forms",
+            "Đơn vị / Units",
+        ],
+        [
+            [
+                r.id,
+                r.name,
+                r.kind,
+                r.period,
+                STATE_LABELS[r.state],
+                ",".join(r.form_ids),
+                ",".join(r.unit_codes),
+            ]
+            for r in rounds
+        ],
+    )
+    return 0
+
+
+@user_errors
+def cmd_show(args: argparse.Namespace) -> int:
+    from core.rounds import describe, get_round, kind_label
+
+    store = store_from_args(args)
+    try:
+        rnd = get_round(store, args.id)
+        snapshot = store.get_snapshot(rnd.id)
+    finally:
+        store.close()
+    data = describe(rnd)
+    data["snapshot"] = snapshot
+    if args.json:
+        print_json(data)
+        return 0
+    print(f"{rnd.id}  {rnd.name}")
+    print(f"  {kind_label(rnd.kind)} · {rnd.period} · {data['state_label']}")
+    print(f"  Biểu mẫu / Forms: {', '.join(rnd.form_ids)}")
+    print(f"  Đơn vị / Units: {', '.join(rnd.unit_codes)}")
+    print(f"  Tính vào chỉ tiêu / Counted states: {', '.join(s.value for s in rnd.counted_states)}")
+    for h in rnd.history:
+        extra = ", ".join(f"{k}={v}" for k, v in h.items() if k not in ("at", "actor", "action"))
+        print(f"  {local_time(h['at'])}  {h['actor']}  {h['action']}  {extra}".rstrip())
+    return 0
+
+
+@user_errors
+def cmd_progress(args: argparse.Namespace) -> int:
+    from core.progress import round_progress
+    from core.rounds import get_round
+
+    store = store_from_args(args)
+    try:
+        report = round_progress(store, get_round(store, args.id))
+    finally:
+        store.close()
+    if args.json:
+        print_json(report)
+        return 0
+    print_progress(report)
+    return 0
+
+
+def _fmt_pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}%"
+
+
+def print_progress(report: dict[str, Any]) -> None:
+    """Per commune, then its hamlets indented; pledges, sites and persons when the round has them."""
+    t = report["totals"]
+    print(f"{report['round_id']}  {report['name']} ({report['period']}, {report['state']})")
+    print(
+        f"Bản ghi / Submissions: {t['counted']} tính / counted, {t['received']} nhận / received; "
+        f"xóm có dữ liệu / hamlets covered: {t['hamlets_covered']}/{t['hamlets_expected']} "
+        f"({_fmt_pct(t['hamlets_pct'])})"
+    )
+    headers = ["Mã / Code", "Đơn vị / Unit", "Bản ghi / Subs", "Xóm / Hamlets"]
+    pledge = "households_pledged" in t
+    sites = [k for k in ("schools", "enterprises") if k in t]
+    census = "persons" in t
+    if pledge:
+        headers.append("Hộ cam kết / Pledged")
+    headers += [{"schools": "Trường / Schools", "enterprises": "DN / Enterprises"}[k] for k in sites]
+    if census:
+        headers.append("Theo dõi / Followed up")
+    rows = []
+
+    def ratio(a: Any, b: Any, p: float | None) -> str:
+        return f"{a if a is not None else '–'}/{b if b is not None else '–'} ({_fmt_pct(p)})"
+
+    for c in report["communes"]:
+        row = [
+            c["code"],
+            c["name"],
+            c["submissions"],
+            ratio(c["hamlets_covered"], c["hamlets_expected"], c["hamlets_pct"]),
+        ]
+        if pledge:
+            row.append(ratio(c["households_pledged"], c["households"], c["pledged_pct"]))
+        row += [ratio(c[k]["covered"], c[k]["expected"], c[k]["pct"]) for k in sites]
+        if census:
+            p = c["persons"]
+            row.append(ratio(p["followed_up"], p["roster"], p["pct"]) + f" +{p['new']}")
+        rows.append(row)
+        for h in c["hamlets"]:
+            hrow = ["  " + h["code"], "  " + h["name"], h["submissions"], "✓" if h["covered"] else "✗"]
+            if pledge:
+                hrow.append(ratio(h["households_pledged"], h["households"], h["pledged_pct"]))
+            hrow += [""] * len(sites) + ([""] if census else [])
+            rows.append(hrow)
+    print_table(headers, rows)
+    for c in report["communes"]:
+        for k in sites:
+            for s in c[k]["missing"]:
+                print(f"Chưa có / Missing {k[:-1]}: {c['code']} {s['id']} {s['name']}")
+
+
+@user_errors
+def cmd_rule(args: argparse.Namespace) -> int:
+    from core.rounds import describe, set_counted_states
+
+    store = store_from_args(args)
+    try:
+        rnd = set_counted_states(store, args.id, split_list(args.states), args.by or default_actor())
+    finally:
+        store.close()
+    if args.json:
+        print_json(describe(rnd))
+    else:
+        print(f"{rnd.id}: {', '.join(s.value for s in rnd.counted_states)}")
+    return 0
+
+
+@user_errors
+def cmd_assign(args: argparse.Namespace) -> int:
+    from core.rounds import assign_collectors, describe
+
+    store = store_from_args(args)
+    try:
+        rnd = assign_collectors(store, args.id, split_list(args.collectors), args.by or default_actor())
+    finally:
+        store.close()
+    if args.json:
+        print_json(describe(rnd))
+    else:
+        print(f"{rnd.id}: {', '.join(rnd.collector_ids)}")
+    return 0
+
+
+@user_errors
+def cmd_sites(args: argparse.Namespace) -> int:
+    from core.progress import import_sites
+
+    path = Path(args.file)
+    store = store_from_args(args)
+    try:
+        counts = import_sites(store, args.kind, path, args.by or default_actor())
+    finally:
+        store.close()
+    if args.json:
+        print_json(counts)
+    else:
+        for commune, n in sorted(counts.items()):
+            print(f"{commune}: {n}")
+    return 0
+
+
+@user_errors
+def cmd_roster(args: argparse.Namespace) -> int:
+    """Last year's persons for one commune as the F1 media CSV (personal data: audited)."""
+    from core.models import AuditEvent
+    from core.rollforward import persons_media
+    from core.rounds import get_round
+
+    store = store_from_args(args)
+    actor = args.by or default_actor()
+    try:
+        rnd = get_round(store, args.id)
+        data = persons_media(store, rnd, args.commune)
+        store.append_audit(
+            AuditEvent(
+                actor=actor,
+                action="roster.export",
+                target=rnd.id,
+                details={"commune": args.commune, "output": args.output or "-"},
+            )
+        )
+    finally:
+        store.close()
+    if args.output:
+        Path(args.output).write_bytes(data)
+    else:
+        sys.stdout.write(data.decode("utf-8"))
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, json_flag: bool = True, by: bool = False) -> None:
+    add_data_option(p)
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="in JSON / print JSON")
+    if by:
+        p.add_argument("--by", metavar="USER", help="người thực hiện (ghi nhật ký) / actor for the audit log")
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    from core.rounds import ROUND_KINDS
+
+    parser = subparsers.add_parser("rounds", help="đợt rà soát / survey rounds")
+    sub = parser.add_subparsers(dest="rounds_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("create", help="tạo đợt (nháp) / create a round (draft); prints its id")
+    p.add_argument("name")
+    p.add_argument("--period", required=True, help="2026, 2026-H1, 2026-Q3 or 2026-05")
+    p.add_argument("--forms", required=True, metavar="ID[,ID…]")
+    p.add_argument("--units", required=True, metavar="CODE[,CODE…]")
+    p.add_argument("--kind", choices=list(ROUND_KINDS), help="default: from the first form")
+    p.add_argument("--collectors", metavar="USER[,USER…]", help="user ids or usernames")
+    p.add_argument(
+        "--counted", metavar="STATE[,STATE…]", help="review states counted (default: all but rejected)"
+    )
+    p.add_argument("--id", help="choose the id instead of the generated one")
+    _common(p, by=True)
+    p.set_defaults(func=cmd_create)
+
+    for action, text in (
+        ("open", "mở đợt: biểu mẫu lên điện thoại / open: forms reach the phones"),
+        ("close", "đóng đợt, chốt số liệu / close and freeze the snapshot"),
+        ("archive", "lưu trữ đợt đã đóng / archive a closed round"),
+    ):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("id")
+        _common(p, by=True)
+        p.set_defaults(func=_state_command(action))
+
+    p = sub.add_parser("reopen", help="mở lại đợt đã đóng (ghi nhật ký) / reopen a closed round (audited)")
+    p.add_argument("id")
+    p.add_argument("--reason", required=True, help="lý do / why")
+    _common(p, by=True)
+    p.set_defaults(func=_state_command("reopen"))
+
+    p = sub.add_parser("list", help="liệt kê đợt / list rounds")
+    p.add_argument("--state", choices=["draft", "open", "closed", "archived"])
+    _common(p)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="chi tiết và lịch sử một đợt / one round with its history")
+    p.add_argument("id")
+    _common(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("progress", help="tiến độ, độ bao phủ / completeness per commune and hamlet")
+    p.add_argument("id")
+    _common(p)
+    p.set_defaults(func=cmd_progress)
+
+    p = sub.add_parser("rule", help="trạng thái duyệt được tính / review states counted in indicators")
+    p.add_argument("id")
+    p.add_argument("--states", required=True, metavar="STATE[,STATE…]", help="e.g. approved,edited")
+    _common(p, by=True)
+    p.set_defaults(func=cmd_rule)
+
+    p = sub.add_parser("assign", help="giao người thu thập / assign collectors")
+    p.add_argument("id")
+    p.add_argument("--collectors", required=True, metavar="USER[,USER…]")
+    _common(p, by=True)
+    p.set_defaults(func=cmd_assign)
+
+    p = sub.add_parser(
+        "sites",
+        help="nạp danh sách trường học / doanh nghiệp (CSV id,name,commune[,hamlet]) / "
+        "load the expected schools or enterprises",
+    )
+    p.add_argument("kind", choices=["schools", "enterprises"])
+    p.add_argument("file")
+    _common(p, by=True)
+    p.set_defaults(func=cmd_sites)
+
+    p = sub.add_parser(
+        "roster", help="danh sách năm trước của một xã (persons.csv) / last year's persons.csv"
+    )
+    p.add_argument("id")
+    p.add_argument("--commune", required=True)
+    p.add_argument("-o", "--output", metavar="FILE")
+    _common(p, json_flag=False, by=True)
+    p.set_defaults(func=cmd_roster)
