@@ -26,6 +26,7 @@ from core.excel.raw import (
     UnitLookup,
     write_raw_workbook,
 )
+from core.excel.report import ReportMeta, ReportOptions, ReportStats, write_report_workbook
 from core.excel.schema import itemset_files, merge_schemas
 from core.models import AuditEvent, ReviewState, Submission, utcnow
 from core.storage.base import Store, SubmissionQuery
@@ -257,3 +258,86 @@ def _describe(filters: ExportFilters) -> str:
     if filters.form_version:
         parts.append(f"phiên bản/version {filters.form_version}")
     return "; ".join(parts) or "không / none"
+
+
+# --- indicator report ----------------------------------------------------------------------------
+
+_LEVEL_BELOW = {"province": "commune", "commune": "hamlet"}
+
+
+def indicator_report(
+    store: Store,
+    target: Target,
+    *,
+    unit_code: str | None = None,
+    period: str | None = None,
+    generated_by: str = "system",
+    units: Any | None = None,
+    options: ReportOptions | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ReportStats:
+    """Compute the indicators for a unit and the level below it (a province and its communes, a commune
+    and its hamlets; with no unit, every province with data) and write the report workbook."""
+    try:
+        from core.indicators import evaluate
+    except ImportError as exc:  # the wiring point: the engine lives in core.indicators
+        raise ExportError("chưa có bộ máy tính chỉ tiêu / the indicator engine is not available") from exc
+    period = period or str(to_vn_naive(utcnow()).year)
+    registry = units if units is not None else _registry()
+    unit_name = ""
+    kwargs: dict[str, Any] = {"progress": progress}
+    if registry is not None and type(registry).__name__ == "UnitRegistry":
+        kwargs["registry"] = registry
+    try:
+        if unit_code:
+            unit = registry.get(unit_code) if registry is not None else None
+            if registry is not None and unit is None:
+                raise ExportError(f"không có đơn vị mã '{unit_code}' / no unit with code '{unit_code}'")
+            level = getattr(unit, "level", None) or _level_by_shape(unit_code)
+            unit_name = str(getattr(unit, "name", "") or "")
+            results = evaluate(store, period, units=[unit_code], level=_LEVEL_BELOW.get(level), **kwargs)
+        else:
+            results = evaluate(store, period, **kwargs)
+    except ValueError as exc:  # a bad period, or an indicator the engine refuses
+        raise ExportError(str(exc)) from exc
+    meta = ReportMeta(
+        plan=_plan_name(),
+        period=str(period),
+        unit_code=unit_code,
+        unit_name=unit_name,
+        generated_by=generated_by,
+    )
+    stats = write_report_workbook(results, target, meta, options)
+    store.append_audit(
+        AuditEvent(
+            actor=generated_by,
+            action="export.report",
+            target=unit_code or "",
+            details={"period": str(period), "rows": sum(stats.rows.values())},
+        )
+    )
+    return stats
+
+
+def _level_by_shape(code: str) -> str:
+    if "-" in code:
+        return "hamlet"
+    return "province" if len(code) <= 2 else "commune"
+
+
+def _plan_name() -> str:
+    """The plan(s) the installed plugins carry; a province plugin's plan before the national pack."""
+    try:
+        from core.plugins import DEFAULT_PLUGINS, get_manager, results_by_plugin
+
+        infos = results_by_plugin(get_manager(), "plan_info")
+    except Exception:
+        return ""
+    province = [i for n, i in infos if n not in DEFAULT_PLUGINS and isinstance(i, Mapping)]
+    chosen = province or [i for _, i in infos if isinstance(i, Mapping)]
+    names = []
+    for info in chosen:
+        number = f" ({info['number']})" if info.get("number") else ""
+        if info.get("name"):
+            names.append(f"{info['name']}{number}")
+    return "; ".join(names)

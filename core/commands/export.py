@@ -1,0 +1,176 @@
+"""``rasoat export`` (a form's raw data workbook) and ``rasoat report`` (the indicator report workbook)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from core import hookimpl
+from core.commands.common import CommandError, add_data_option, store_from_args
+from core.excel.from_store import ExportError, ExportFilters, count_for_export, export_form, indicator_report
+from core.excel.raw import RawExportOptions
+from core.models import ReviewState
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name (containers)
+        return "cli"
+
+
+def _output(path: str) -> Path:
+    out = Path(path)
+    if out.suffix.lower() != ".xlsx":
+        raise CommandError(f"tệp ra phải là .xlsx: {path} / the output file must be .xlsx: {path}")
+    if not out.parent.exists():
+        raise CommandError(f"không có thư mục {out.parent} / no such directory: {out.parent}")
+    return out
+
+
+def _states(text: str | None) -> list[ReviewState] | None:
+    if not text:
+        return None
+    out = []
+    for part in text.replace(" ", ",").split(","):
+        if not part:
+            continue
+        try:
+            out.append(ReviewState(part))
+        except ValueError:
+            allowed = ", ".join(s.value for s in ReviewState)
+            raise CommandError(
+                f"trạng thái không hợp lệ '{part}' (chọn: {allowed}) / "
+                f"unknown state '{part}' (one of: {allowed})"
+            ) from None
+    return out
+
+
+def run_export(args: argparse.Namespace) -> int:
+    out = _output(args.output)
+    filters = ExportFilters(
+        round_id=args.round,
+        unit_codes=tuple(args.unit or ()),
+        period=args.period,
+        review_states=_states(args.states),
+        form_version=args.form_version,
+    )
+    options = RawExportOptions(
+        labels=args.labels,
+        group_prefix=not args.no_group_prefix,
+        choice_labels=False if args.values else None,
+        split_multiple=not args.no_split,
+        include_personal=args.include_personal,
+        drop_fields=frozenset(f for item in args.drop or () for f in item.split(",") if f),
+        attachment_url=args.attachment_url,
+    )
+    store = store_from_args(args)
+    try:
+        total = count_for_export(store, args.form_id, filters)
+        with tqdm(
+            total=total, desc=args.form_id, unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
+        ) as bar:
+            stats = export_form(
+                store,
+                args.form_id,
+                out,
+                filters=filters,
+                options=options,
+                actor=_actor(),
+                progress=bar.update,
+            )
+    except ExportError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+    repeats = ", ".join(f"{t}: {n}" for t, n in stats.rows.items() if t != args.form_id)
+    print(
+        f"Đã ghi {out}: {stats.submissions} bản ghi{f' ({repeats})' if repeats else ''} / "
+        f"wrote {out}: {stats.submissions} submissions"
+    )
+    if stats.dropped_columns and not args.include_personal:
+        print(
+            f"Đã loại cột dữ liệu cá nhân / personal columns left out: {', '.join(stats.dropped_columns)}",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    out = _output(args.output)
+    store = store_from_args(args)
+    try:
+        with tqdm(
+            desc="chỉ tiêu / indicators", unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
+        ) as bar:
+            stats = indicator_report(
+                store,
+                out,
+                unit_code=args.unit,
+                period=args.period,
+                generated_by=_actor(),
+                progress=bar.update,
+            )
+    except ExportError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"Đã ghi {out}: {', '.join(stats.sheets)} / wrote {out} ({stats.charts} biểu đồ / charts)")
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "export",
+        help="xuất dữ liệu biểu mẫu ra Excel / export a form's submissions to Excel",
+        description="Xuất dữ liệu thô của một biểu mẫu ra tệp Excel (một trang cho mỗi nhóm lặp) / "
+        "Export a form's raw data to an Excel workbook (one sheet per repeat group).",
+    )
+    p.add_argument("form_id", metavar="FORM_ID")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.xlsx")
+    p.add_argument("--round", metavar="ROUND_ID", help="chỉ một đợt / one round only")
+    p.add_argument(
+        "--unit", action="append", metavar="CODE", help="đơn vị và cấp dưới (lặp lại được) / unit and below"
+    )
+    p.add_argument(
+        "--period", metavar="2026", help="nhận trong kỳ / received in 2026, 2026-H1, 2026-Q2, 2026-03"
+    )
+    p.add_argument("--states", metavar="S1,S2", help="trạng thái duyệt / review states (received,approved,…)")
+    p.add_argument(
+        "--labels", choices=("vi", "en", "none"), default="vi", help="tiêu đề cột / headers (default vi)"
+    )
+    p.add_argument("--values", action="store_true", help="giá trị lựa chọn thay vì nhãn / choice values")
+    p.add_argument("--no-group-prefix", action="store_true", help="bỏ tên nhóm khỏi tiêu đề / no group names")
+    p.add_argument("--no-split", action="store_true", help="không tách cột 0/1 / no 0/1 choice columns")
+    p.add_argument(
+        "--include-personal",
+        action="store_true",
+        help="gồm cả dữ liệu cá nhân (được ghi nhật ký) / include personal data (audited)",
+    )
+    p.add_argument("--drop", action="append", metavar="FIELD,…", help="bỏ thêm các trường / leave fields out")
+    p.add_argument("--form-version", metavar="VERSION", help="chỉ một phiên bản / one form version only")
+    p.add_argument("--attachment-url", metavar="URL", help="gốc liên kết tệp đính kèm / attachment link base")
+    p.add_argument("-q", "--quiet", action="store_true", help="không hiện tiến độ / no progress bar")
+    add_data_option(p)
+    p.set_defaults(func=run_export)
+
+    r = subparsers.add_parser(
+        "report",
+        help="báo cáo chỉ tiêu ra Excel / indicator report to Excel",
+        description="Báo cáo kết quả chỉ tiêu của một đơn vị và các đơn vị cấp dưới / "
+        "Indicator report for a unit and the units below it.",
+    )
+    r.add_argument("-o", "--output", required=True, metavar="FILE.xlsx")
+    r.add_argument("--unit", metavar="CODE", help="tỉnh hoặc xã / a province or commune code")
+    r.add_argument(
+        "--period", metavar="2026", help="kỳ báo cáo (mặc định năm nay) / period (default this year)"
+    )
+    r.add_argument("-q", "--quiet", action="store_true", help="không hiện tiến độ / no progress bar")
+    add_data_option(r)
+    r.set_defaults(func=run_report)
