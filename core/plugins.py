@@ -26,6 +26,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.commands.rounds",
     "core.commands.submissions",
     "core.commands.export",
+    "core.commands.indicators",
 )
 
 

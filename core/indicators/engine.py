@@ -573,7 +573,7 @@ def _result(
         unit_label=ind.label,
         target_op=t.op.value if t else None,
         target_value=t.value if t else None,
-        target_of=t.of if t else None,
+        target_on=t.of if t else None,
         target_deadline=t.deadline if t else None,
         target_text=t.text() if t else None,
         compared_value=_as_number(compared_quantity(t, value, change, change_pct)) if t else None,

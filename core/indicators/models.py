@@ -307,7 +307,7 @@ class IndicatorResult(BaseModel):
     unit_label: str  # "%", "‰", or "" for a plain count
     target_op: str | None = None
     target_value: float | None = None
-    target_of: TargetOn | None = None
+    target_on: TargetOn | None = None  # what the target compares: value, change or change_pct
     target_deadline: int | None = None
     target_text: str | None = None
     compared_value: float | None = None  # what the target was checked against (value, change or change %)
