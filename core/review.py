@@ -71,9 +71,9 @@ def counts_in(rnd: Round, state: ReviewState) -> bool:
 def counted_query(rnd: Round, **filters: Any) -> SubmissionQuery:
     """Submissions of the round that count by its rule; extra ``filters`` are SubmissionQuery fields."""
     states = list(rnd.counted_states)
-    if "review_states" in filters and filters["review_states"] is not None:
-        states = [s for s in states if s in set(filters.pop("review_states"))]
-    filters.pop("review_states", None)
+    narrower = filters.pop("review_states", None)
+    if narrower is not None:  # a caller may narrow the rule, never widen it
+        states = [s for s in states if s in set(narrower)]
     return SubmissionQuery(round_id=rnd.id, review_states=states, **filters)
 
 
