@@ -5,7 +5,13 @@ Rules (tests/storage_contract.py checks each against every backend):
 - submissions stream: ``iter_submissions`` never loads them all into memory;
 - duplicates follow ODK Central: same instanceID and same XML → a duplicate (missing attachments are
   added); same instanceID with different XML → Conflict; a ``deprecated_id`` edit must name the
-  current version, else Conflict. These decisions are atomic across processes.
+  current version, else Conflict. These decisions are atomic across processes. An accepted edit
+  leaves the old version ``current=False``; the new one's review state becomes ``edited`` (as in
+  Central) unless the caller set another state than ``received``;
+- an attachment already stored under a name is kept (a resend cannot replace it); client names with
+  path syntax (``/``, ``\\``, ``..``, NUL, empty) raise ValueError and nothing is stored;
+- a form version is immutable: publishing the same form id and version with other XForm bytes is a
+  Conflict (identical bytes are a harmless re-publish); ``xml_md5``/``md5`` must be the md5 of the bytes.
 """
 
 from __future__ import annotations
@@ -39,8 +45,8 @@ class SubmissionQuery(BaseModel):
     unit_codes: list[str] | None = None
     collector_id: str | None = None
     review_states: list[ReviewState] | None = None
-    received_from: datetime | None = None
-    received_to: datetime | None = None
+    received_from: datetime | None = None  # inclusive
+    received_to: datetime | None = None  # exclusive
     current_only: bool = True
 
 

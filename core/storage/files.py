@@ -1,0 +1,161 @@
+"""Durable file primitives for the embedded store: atomic writes, directory fsyncs, safe names.
+
+A file is never overwritten in place: bytes go to a temporary file in the same directory, are
+fsync'd, renamed over the target and the directory is fsync'd, so a reader (or a reopened store after
+``kill -9`` or a power cut) sees the old file or the new one, never half of one.
+
+Names that come from clients (instanceIDs, attachment names) never become paths as given:
+``safe_name`` rejects path syntax outright and percent-encodes everything but ``[A-Za-z0-9_.-~]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+MAX_NAME_BYTES = 200  # encoded; leaves room under the usual 255-byte file-name limit
+TMP_PREFIX = ".tmp-"
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """A file-system-safe encoding of ``name``; ValueError for path syntax, NUL or oversize names."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"Tên không hợp lệ / Invalid {what}: empty")
+    if "\x00" in name:
+        raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: contains NUL")
+    if "/" in name or "\\" in name:
+        raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: must not contain '/' or '\\'")
+    if name in (".", ".."):
+        raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: not a file name")
+    encoded = quote(name, safe="")
+    if encoded.startswith("."):  # hidden files and our temp files start with a dot
+        encoded = "%2E" + encoded[1:]
+    if len(encoded.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"Tên quá dài / Invalid {what}: longer than {MAX_NAME_BYTES} bytes once encoded")
+    return encoded
+
+
+def unsafe_name(encoded: str) -> str:
+    """The original name behind ``safe_name``."""
+    return unquote(encoded)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make the entries of ``directory`` (creations, renames) durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_dir(directory: Path) -> None:
+    """Create ``directory`` and missing parents, fsyncing each parent that gained an entry."""
+    if directory.is_dir():
+        return
+    ensure_dir(directory.parent)
+    try:
+        directory.mkdir()
+    except FileExistsError:
+        return
+    fsync_dir(directory.parent)
+
+
+def tmp_path(directory: Path, hint: str = "") -> Path:
+    """A fresh temporary name in ``directory``; the pid lets start-up clean-up spare live writers."""
+    return directory / f"{TMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}{hint}"
+
+
+def write_file(path: Path, data: bytes, sync: bool = True) -> None:
+    """Write a new file (not atomic by itself: callers rename it into place)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (and durably when ``sync``)."""
+    tmp = tmp_path(path.parent)
+    try:
+        write_file(tmp, data, sync)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if sync:
+        fsync_dir(path.parent)
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, or None when it does not exist."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return None
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (temp files of live writers must survive clean-up)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def tmp_owner_alive(name: str) -> bool:
+    """For a ``.tmp-<pid>-…`` name: whether its writer may still be running."""
+    try:
+        pid = int(name[len(TMP_PREFIX) :].split("-", 1)[0])
+    except ValueError:
+        return False
+    return pid == os.getpid() or pid_alive(pid)
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a file or directory tree, ignoring what is already gone."""
+    if path.is_dir() and not path.is_symlink():
+        for child in path.iterdir():
+            remove_tree(child)
+        with contextlib.suppress(FileNotFoundError):
+            path.rmdir()
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def clean_stale_tmp(directory: Path, max_age_s: float = 86400.0) -> int:
+    """Remove temp files/dirs in ``directory`` left by writers that died (or older than a day)."""
+    removed = 0
+    now = time.time()
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        if not entry.name.startswith(TMP_PREFIX):
+            continue
+        try:
+            old = now - entry.stat(follow_symlinks=False).st_mtime > max_age_s
+        except FileNotFoundError:
+            continue
+        if old or not tmp_owner_alive(entry.name):
+            remove_tree(Path(entry.path))
+            removed += 1
+    return removed

@@ -1,0 +1,64 @@
+"""One writer at a time, across threads and processes: a re-entrant thread lock plus ``flock``.
+
+TinyDB and our append-only segments are not safe for two writers, and the server and a CLI command
+(or a second server) may share one data directory. Every write takes the lock of the area it touches;
+readers take none (files are replaced atomically, appends end with a newline a reader waits for).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+class InterProcessLock:
+    """An exclusive lock on ``path`` held by at most one thread of one process at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+        self._pid = os.getpid()
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # reopen after fork: flock is per open file
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._pid = os.getpid()
+        return self._fd
+
+    def acquire(self) -> bool:
+        """Take the lock; True when this is the outermost acquisition (the caller may refresh state)."""
+        self._thread_lock.acquire()
+        if self._depth == 0:
+            try:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+            except BaseException:
+                self._thread_lock.release()
+                raise
+        self._depth += 1
+        return self._depth == 1
+
+    def release(self) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    @contextmanager
+    def held(self) -> Iterator[bool]:
+        outermost = self.acquire()
+        try:
+            yield outermost
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._fd is not None and self._depth == 0:
+                os.close(self._fd)
+                self._fd = None

@@ -1,0 +1,248 @@
+"""The submission index of the embedded store: small append-only segments, one line per submission.
+
+Layout: ``index/subs/<form>/<YYYY-MM>/<commune>/<NNNNNN>.jsonl`` — a partition per form, month of
+receipt (UTC) and commune (the unit code before ``-``), cut into segments of at most
+``SEG_MAX_LINES`` lines, so saving costs one append whatever the number stored, and a query reads only
+the partitions its form, months and units can touch.
+
+A line is ``received<TAB>id<TAB>state<TAB>current<TAB>version<TAB>round<TAB>unit<TAB>collector<TAB>json``:
+the tab-separated prefix lets filters and counts skip the JSON entirely; the JSON is the submission
+(``Submission.model_validate_json`` reads it directly). A segment holds one line per submission:
+updates (review, attachments, an edit making it not current) rewrite the segment atomically; new
+submissions are appended. A reader ignores a last line without its newline (a writer killed mid-append).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from core.models import Submission
+from core.storage.base import SubmissionQuery
+from core.storage.files import read_bytes, safe_name
+
+SEG_MAX_LINES = 128
+SEG_MAX_BYTES = 512 * 1024
+SEG_SUFFIX = ".jsonl"
+NO_COMMUNE = "%none"  # never produced by safe_name ('%' is always followed by two hex digits)
+
+# prefix columns
+C_TS, C_ID, C_STATE, C_CURRENT, C_VERSION, C_ROUND, C_UNIT, C_COLLECTOR, C_JSON = range(9)
+
+
+def utc(dt: datetime) -> datetime:
+    """Aware UTC (naive times are taken as UTC)."""
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def ts(dt: datetime) -> str:
+    """A fixed-width UTC timestamp that sorts as text."""
+    return utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _opt(value: str | None) -> str:
+    return "" if value is None else "=" + _q(value)
+
+
+def commune_key(unit_code: str | None) -> str:
+    return NO_COMMUNE if not unit_code else safe_name(unit_code.split("-", 1)[0], "unit code")
+
+
+def partition_of(sub: Submission) -> str:
+    """``<form>/<YYYY-MM>/<commune>``, relative to ``index/subs``."""
+    month = utc(sub.received_at).strftime("%Y-%m")
+    return f"{safe_name(sub.form_id, 'form id')}/{month}/{commune_key(sub.unit_code)}"
+
+
+def seg_name(segno: int) -> str:
+    return f"{segno:06d}{SEG_SUFFIX}"
+
+
+def encode_line(sub: Submission) -> bytes:
+    prefix = (
+        ts(sub.received_at),
+        _q(sub.instance_id),
+        sub.review_state.value,
+        "1" if sub.current else "0",
+        _q(sub.form_version),
+        _opt(sub.round_id),
+        _opt(sub.unit_code),
+        _opt(sub.collector_id),
+        sub.model_dump_json(),
+    )
+    return ("\t".join(prefix) + "\n").encode()
+
+
+def line_id(sub: Submission) -> str:
+    return _q(sub.instance_id)
+
+
+def read_segment(path: Path) -> list[list[str]]:
+    """The lines of a segment, split into columns; one per submission (the last one written wins)."""
+    raw = read_bytes(path)
+    if not raw:
+        return []
+    end = raw.rfind(b"\n")
+    if end < 0:
+        return []
+    out: dict[str, list[str]] = {}
+    for line in raw[:end].decode("utf-8", "replace").split("\n"):
+        parts = line.split("\t", C_JSON)
+        if len(parts) == C_JSON + 1:
+            out[parts[C_ID]] = parts
+    return list(out.values())
+
+
+def list_segments(pdir: Path) -> list[str]:
+    try:
+        names = os.listdir(pdir)
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if n.endswith(SEG_SUFFIX) and n[: -len(SEG_SUFFIX)].isdigit())
+
+
+class LineFilter:
+    """A SubmissionQuery evaluated on the line prefix (no JSON parsing)."""
+
+    def __init__(self, q: SubmissionQuery) -> None:
+        self.version = _q(q.form_version) if q.form_version is not None else None
+        self.round = _opt(q.round_id) if q.round_id is not None else None
+        self.units = {_opt(u) for u in q.unit_codes} if q.unit_codes is not None else None
+        self.collector = _opt(q.collector_id) if q.collector_id is not None else None
+        self.states = {s.value for s in q.review_states} if q.review_states is not None else None
+        self.ts_from = ts(q.received_from) if q.received_from is not None else None
+        self.ts_to = ts(q.received_to) if q.received_to is not None else None
+        self.current_only = q.current_only
+
+    def __call__(self, p: list[str]) -> bool:
+        return not (
+            (self.current_only and p[C_CURRENT] != "1")
+            or (self.states is not None and p[C_STATE] not in self.states)
+            or (self.units is not None and p[C_UNIT] not in self.units)
+            or (self.version is not None and p[C_VERSION] != self.version)
+            or (self.round is not None and p[C_ROUND] != self.round)
+            or (self.collector is not None and p[C_COLLECTOR] != self.collector)
+            or (self.ts_from is not None and p[C_TS] < self.ts_from)
+            or (self.ts_to is not None and p[C_TS] >= self.ts_to)
+        )
+
+
+def partitions(subs_dir: Path, q: SubmissionQuery) -> dict[str, list[str]]:
+    """Partitions (relative paths) that may hold matches, grouped by month."""
+    if q.form_id is not None:
+        forms = [safe_name(q.form_id, "form id")]
+    else:
+        try:
+            forms = sorted(n for n in os.listdir(subs_dir) if not n.startswith("."))
+        except FileNotFoundError:
+            return {}
+    m_from = utc(q.received_from).strftime("%Y-%m") if q.received_from else None
+    m_to = utc(q.received_to).strftime("%Y-%m") if q.received_to else None
+    communes = {commune_key(u) for u in q.unit_codes} if q.unit_codes is not None else None
+    out: dict[str, list[str]] = {}
+    for form in forms:
+        try:
+            months = os.listdir(subs_dir / form)
+        except FileNotFoundError:
+            continue
+        for month in months:
+            if month.startswith(".") or (m_from and month < m_from) or (m_to and month > m_to):
+                continue
+            try:
+                names = os.listdir(subs_dir / form / month)
+            except FileNotFoundError:
+                continue
+            for commune in names:
+                if commune.startswith(".") or (communes is not None and commune not in communes):
+                    continue
+                out.setdefault(month, []).append(f"{form}/{month}/{commune}")
+    return {m: sorted(out[m]) for m in sorted(out)}
+
+
+def partition_lines(pdir: Path, flt: LineFilter) -> Iterator[list[str]]:
+    """Matching lines of one partition, segment by segment (one segment in memory at a time)."""
+    for name in list_segments(pdir):
+        for parts in read_segment(pdir / name):
+            if flt(parts):
+                yield parts
+
+
+class Journal:
+    """Intent log of index updates: an operation's ids are written (and fsync'd) before its files change.
+
+    After a crash — or when another process died holding the lock — every intent without its ``done``
+    line is replayed from the submission files, so the index always catches up with them.
+    """
+
+    MAX_BYTES = 256 * 1024
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: tuple[int, int] | None = None  # (inode, size) after our last look
+
+    def _append(self, obj: dict, sync: bool) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, (json.dumps(obj) + "\n").encode())
+            if sync:
+                os.fdatasync(fd)
+            st = os.fstat(fd)
+            self.seen = (st.st_ino, st.st_size)
+        finally:
+            os.close(fd)
+
+    def begin(self, ids: list[str]) -> str:
+        token = secrets.token_hex(8)
+        self._append({"op": token, "ids": ids}, sync=True)
+        return token
+
+    def done(self, token: str) -> None:
+        self._append({"done": token}, sync=False)
+
+    def unfinished(self) -> list[str]:
+        """Ids of operations begun but not done since our last look (whole file if it was replaced)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            self.seen = None
+            return []
+        sig = (st.st_ino, st.st_size)
+        if sig == self.seen:
+            return []
+        offset = self.seen[1] if self.seen and self.seen[0] == st.st_ino and self.seen[1] <= st.st_size else 0
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            raw = fh.read()
+        self.seen = (st.st_ino, offset + len(raw))
+        pending: dict[str, list[str]] = {}
+        for line in raw.split(b"\n"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if "op" in obj:
+                pending[obj["op"]] = obj.get("ids", [])
+            elif "done" in obj:
+                pending.pop(obj["done"], None)
+        return [i for ids in pending.values() for i in ids]
+
+    def maybe_reset(self) -> None:
+        """Start a fresh journal once it is large (every operation in it is done or replayed)."""
+        if self.seen and self.seen[1] > self.MAX_BYTES:
+            self.reset()
+
+    def reset(self) -> None:
+        from core.storage.files import atomic_write
+
+        atomic_write(self.path, b"")
+        st = os.stat(self.path)
+        self.seen = (st.st_ino, st.st_size)

@@ -1,0 +1,518 @@
+"""The storage contract: every backend runs these very tests (see test_storage_embedded.py).
+
+A backend's test module provides a ``store`` fixture (a fresh, empty store) and imports the classes:
+
+    from tests.storage_contract import *  # noqa: F403
+
+Each class groups one area of ``core.storage.base.Store``; every test asserts what a caller relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from core.models import AuditEvent, FormVersion, ReviewState, Role, Round, RoundState, Submission, User
+from core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
+
+__all__ = [
+    "TestAudit",
+    "TestForms",
+    "TestKeyValue",
+    "TestRoundsAndSnapshots",
+    "TestSubmissionConcurrency",
+    "TestSubmissionQueries",
+    "TestSubmissions",
+    "TestUnsafeNames",
+    "TestUsers",
+]
+
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def make_xml(instance_id: str, form_id: str = "f2_pledge", body: str = "") -> bytes:
+    return (
+        f'<data id="{form_id}" version="1"><commune>05563</commune>{body}'
+        f"<meta><instanceID>{instance_id}</instanceID></meta></data>"
+    ).encode()
+
+
+def make_sub(
+    instance_id: str,
+    *,
+    body: str = "",
+    form_id: str = "f2_pledge",
+    form_version: str = "1",
+    unit_code: str | None = "05563-01",
+    round_id: str | None = "r2025",
+    collector_id: str | None = "c1",
+    received_at: datetime = T0,
+    deprecated_id: str | None = None,
+    fields: dict[str, Any] | None = None,
+) -> tuple[Submission, bytes]:
+    xml = make_xml(instance_id, form_id, body)
+    sub = Submission(
+        instance_id=instance_id,
+        form_id=form_id,
+        form_version=form_version,
+        round_id=round_id,
+        unit_code=unit_code,
+        collector_id=collector_id,
+        received_at=received_at,
+        xml_md5=hashlib.md5(xml).hexdigest(),
+        fields=fields
+        if fields is not None
+        else {"commune": "05563", "meta/instanceID": instance_id, "b": body},
+        deprecated_id=deprecated_id,
+    )
+    return sub, xml
+
+
+def save(
+    store: Store, instance_id: str, attachments: dict[str, bytes] | None = None, **kw: Any
+) -> SaveOutcome:
+    sub, xml = make_sub(instance_id, **kw)
+    return store.save_submission(sub, xml, attachments or {})
+
+
+def ids(subs: Iterator[Submission] | list[Submission]) -> list[str]:
+    return [s.instance_id for s in subs]
+
+
+def make_form(form_id: str = "f2_pledge", version: str = "1", at: datetime = T0, xml: bytes | None = None):
+    instance = f'<data id="{form_id}" version="{version}"/>'
+    xml = xml or f"<h:html><model><instance>{instance}</instance></model></h:html>".encode()
+    form = FormVersion(
+        form_id=form_id,
+        version=version,
+        title=f"Form {form_id}",
+        md5=hashlib.md5(xml).hexdigest(),
+        media=["hamlets.csv"],
+        published_at=at,
+    )
+    return form, xml
+
+
+class TestForms:
+    def test_put_and_read_back_a_version(self, store: Store) -> None:
+        form, xml = make_form()
+        store.put_form(form, xml, {"type": "survey", "children": []}, {"hamlets.csv": b"name,label\n1,A\n"})
+        got = store.get_form("f2_pledge", "1")
+        assert got is not None and got.md5 == form.md5 and got.title == form.title
+        assert store.form_xml("f2_pledge", "1") == xml
+        assert store.form_schema("f2_pledge", "1") == {"type": "survey", "children": []}
+        assert store.form_media("f2_pledge", "1", "hamlets.csv") == b"name,label\n1,A\n"
+        assert store.form_media("f2_pledge", "1", "other.csv") is None
+        assert store.get_form("f2_pledge", "9") is None
+        assert store.get_form("nope") is None
+
+    def test_latest_version_and_listing(self, store: Store) -> None:
+        for v, at in (("1", T0), ("3", T0 + timedelta(days=2)), ("2", T0 + timedelta(days=1))):
+            form, xml = make_form(version=v, at=at)
+            store.put_form(form, xml, {}, {})
+        other, oxml = make_form("f1_person", "7")
+        store.put_form(other, oxml, {}, {})
+        assert store.get_form("f2_pledge").version == "3"
+        latest = {f.form_id: f.version for f in store.list_forms()}
+        assert latest == {"f2_pledge": "3", "f1_person": "7"}
+        every = {(f.form_id, f.version) for f in store.list_forms(all_versions=True)}
+        assert every == {("f2_pledge", "1"), ("f2_pledge", "2"), ("f2_pledge", "3"), ("f1_person", "7")}
+        assert store.form_xml("f2_pledge", "2") != store.form_xml(
+            "f2_pledge", "3"
+        )  # old versions stay served
+
+    def test_republishing_a_version_with_other_xml_is_refused(self, store: Store) -> None:
+        form, xml = make_form()
+        store.put_form(form, xml, {}, {})
+        store.put_form(form, xml, {}, {})  # identical: harmless
+        changed, cxml = make_form(xml=xml + b"<!-- changed -->")
+        with pytest.raises(Conflict):
+            store.put_form(changed, cxml, {}, {})
+        assert store.form_xml("f2_pledge", "1") == xml
+
+
+class TestRoundsAndSnapshots:
+    def test_rounds(self, store: Store) -> None:
+        assert store.get_round("r1") is None and store.list_rounds() == []
+        rnd = Round(
+            id="r1", name="Điều tra 2025", period="2025", form_ids=["f2_pledge"], unit_codes=["05563"]
+        )
+        store.put_round(rnd)
+        store.put_round(Round(id="r2", name="Other", period="2026", created_at=rnd.created_at + timedelta(1)))
+        assert store.get_round("r1") == rnd
+        store.put_round(rnd.model_copy(update={"state": RoundState.open, "collector_ids": ["c1"]}))
+        got = store.get_round("r1")
+        assert got.state is RoundState.open and got.collector_ids == ["c1"] and got.name == "Điều tra 2025"
+        assert [r.id for r in store.list_rounds()] == ["r1", "r2"]
+
+    def test_snapshots(self, store: Store) -> None:
+        assert store.get_snapshot("r1") is None
+        store.put_snapshot("r1", {"05563": {"pledges": 12}, "note": "Xã Phượng Tiến"})
+        assert store.get_snapshot("r1") == {"05563": {"pledges": 12}, "note": "Xã Phượng Tiến"}
+        store.put_snapshot("r1", {"05563": {"pledges": 13}})
+        assert store.get_snapshot("r1") == {"05563": {"pledges": 13}}
+
+
+class TestUsers:
+    def test_lookup_by_id_name_and_token(self, store: Store) -> None:
+        officer = User(
+            id="u1",
+            username="lan",
+            display_name="Nguyễn Thị Lan",
+            role=Role.commune_officer,
+            unit_codes=["05563"],
+            password_hash="argon2$x",
+        )
+        collector = User(
+            id="c1", username="thu-thap-1", role=Role.collector, unit_codes=["05563-01"], token_hash="ab" * 32
+        )
+        store.put_user(officer)
+        store.put_user(collector)
+        assert store.get_user("u1") == officer
+        assert store.get_user_by_name("thu-thap-1") == collector
+        assert store.get_user_by_token_hash("ab" * 32) == collector
+        assert store.get_user_by_token_hash("cd" * 32) is None
+        assert store.get_user("zz") is None and store.get_user_by_name("zz") is None
+        assert {u.id for u in store.list_users()} == {"u1", "c1"}
+
+    def test_update_replaces_token_and_revokes(self, store: Store) -> None:
+        c = User(id="c1", username="c", role=Role.collector, token_hash="ab" * 32)
+        store.put_user(c)
+        store.put_user(c.model_copy(update={"token_hash": "ef" * 32, "active": False}))
+        assert store.get_user_by_token_hash("ab" * 32) is None
+        got = store.get_user_by_token_hash("ef" * 32)
+        assert got is not None and got.active is False
+        assert len(store.list_users()) == 1
+
+    def test_many_users_token_lookup(self, store: Store) -> None:
+        for i in range(60):
+            store.put_user(User(id=f"c{i}", username=f"c{i}", role=Role.collector, token_hash=f"{i:064x}"))
+        assert all(store.get_user_by_token_hash(f"{i:064x}").id == f"c{i}" for i in range(60))
+
+
+class TestSubmissions:
+    def test_save_and_read_back(self, store: Store) -> None:
+        sub, xml = make_sub(
+            "uuid:1",
+            fields={
+                "commune": "05563",
+                "household/head_name": "Lò Văn A",
+                "members": [{"name": "A"}, {"name": "B"}],
+            },
+        )
+        assert store.save_submission(sub, xml, {"photo.jpg": b"\xff\xd8jpeg"}) is SaveOutcome.created
+        got = store.get_submission("uuid:1")
+        assert got is not None
+        assert got.fields == sub.fields and got.form_id == "f2_pledge" and got.unit_code == "05563-01"
+        assert got.received_at == T0 and got.received_at.utcoffset() == timedelta(0)
+        assert got.attachments == ["photo.jpg"] and got.current and got.review_state is ReviewState.received
+        assert store.submission_xml("uuid:1") == xml
+        assert store.attachment("uuid:1", "photo.jpg") == b"\xff\xd8jpeg"
+        assert store.attachment("uuid:1", "other.jpg") is None
+        assert store.get_submission("uuid:2") is None and store.submission_xml("uuid:2") is None
+        assert store.attachment("uuid:2", "photo.jpg") is None
+
+    def test_identical_resend_is_a_duplicate_that_adds_missing_attachments(self, store: Store) -> None:
+        assert save(store, "uuid:1", {"a.jpg": b"A"}) is SaveOutcome.created
+        assert save(store, "uuid:1", {"a.jpg": b"changed?", "b.jpg": b"B"}) is SaveOutcome.duplicate
+        got = store.get_submission("uuid:1")
+        assert sorted(got.attachments) == ["a.jpg", "b.jpg"]
+        assert store.attachment("uuid:1", "a.jpg") == b"A"  # what was stored first stays
+        assert store.attachment("uuid:1", "b.jpg") == b"B"
+        assert save(store, "uuid:1") is SaveOutcome.duplicate
+        assert store.count_submissions() == 1
+
+    def test_same_instance_id_with_different_xml_is_a_conflict(self, store: Store) -> None:
+        save(store, "uuid:1", {"a.jpg": b"A"})
+        with pytest.raises(Conflict):
+            save(store, "uuid:1", {"b.jpg": b"B"}, body="<x>other</x>")
+        got = store.get_submission("uuid:1")
+        assert got.attachments == ["a.jpg"] and store.attachment("uuid:1", "b.jpg") is None
+        assert store.submission_xml("uuid:1") == make_xml("uuid:1")
+
+    def test_edit_replaces_the_current_version(self, store: Store) -> None:
+        save(store, "uuid:1")
+        assert (
+            save(store, "uuid:2", body="<fix/>", deprecated_id="uuid:1", received_at=T0 + timedelta(hours=1))
+            is SaveOutcome.created
+        )
+        old, new = store.get_submission("uuid:1"), store.get_submission("uuid:2")
+        assert old.current is False and new.current is True and new.deprecated_id == "uuid:1"
+        assert new.review_state is ReviewState.edited
+        assert ids(store.iter_submissions()) == ["uuid:2"]
+        assert ids(store.iter_submissions(SubmissionQuery(current_only=False))) == ["uuid:1", "uuid:2"]
+        assert store.count_submissions() == 1
+        assert store.count_submissions(SubmissionQuery(current_only=False)) == 2
+
+    def test_edit_of_an_old_or_unknown_version_is_a_conflict(self, store: Store) -> None:
+        save(store, "uuid:1")
+        save(store, "uuid:2", body="<v2/>", deprecated_id="uuid:1")
+        with pytest.raises(Conflict):
+            save(store, "uuid:3", body="<v3/>", deprecated_id="uuid:1")
+        with pytest.raises(Conflict):
+            save(store, "uuid:4", body="<v4/>", deprecated_id="uuid:nope")
+        assert store.get_submission("uuid:3") is None and store.get_submission("uuid:4") is None
+        assert store.get_submission("uuid:2").current
+        assert save(store, "uuid:5", body="<v5/>", deprecated_id="uuid:2") is SaveOutcome.created
+        assert ids(store.iter_submissions()) == ["uuid:5"]
+
+    def test_attachment_added_later(self, store: Store) -> None:
+        sub, xml = make_sub("uuid:1")
+        sub = sub.model_copy(update={"expected_attachments": ["a.jpg", "b.jpg"]})
+        store.save_submission(sub, xml, {"a.jpg": b"A"})
+        store.add_attachment("uuid:1", "b.jpg", b"B")
+        got = store.get_submission("uuid:1")
+        assert sorted(got.attachments) == ["a.jpg", "b.jpg"] and got.expected_attachments == [
+            "a.jpg",
+            "b.jpg",
+        ]
+        assert store.attachment("uuid:1", "b.jpg") == b"B"
+        assert [s.attachments for s in store.iter_submissions()] == [["a.jpg", "b.jpg"]]
+        with pytest.raises(KeyError):
+            store.add_attachment("uuid:nope", "c.jpg", b"C")
+
+    def test_review_state_and_history(self, store: Store) -> None:
+        save(store, "uuid:1")
+        save(store, "uuid:2", received_at=T0 + timedelta(seconds=1))
+        got = store.set_review("uuid:1", ReviewState.has_issues, "Thiếu tên chủ hộ", "lan")
+        assert got.review_state is ReviewState.has_issues
+        store.set_review("uuid:1", ReviewState.approved, "OK", "minh")
+        sub = store.get_submission("uuid:1")
+        assert sub.review_state is ReviewState.approved
+        hist = sub.review_history
+        assert [(h["actor"], h["comment"]) for h in hist] == [("lan", "Thiếu tên chủ hộ"), ("minh", "OK")]
+        assert all("at" in h for h in hist)
+        q = SubmissionQuery(review_states=[ReviewState.approved])
+        assert ids(store.iter_submissions(q)) == ["uuid:1"] and store.count_submissions(q) == 1
+        q = SubmissionQuery(review_states=[ReviewState.received, ReviewState.has_issues])
+        assert ids(store.iter_submissions(q)) == ["uuid:2"]
+        with pytest.raises(KeyError):
+            store.set_review("uuid:nope", ReviewState.approved, "", "lan")
+
+
+class TestSubmissionQueries:
+    @pytest.fixture
+    def loaded(self, store: Store) -> Store:
+        rows = [
+            # id, form, version, unit, round, collector, hours after T0
+            ("uuid:a", "f2_pledge", "1", "05563-01", "r2025", "c1", 0),
+            ("uuid:b", "f2_pledge", "1", "05563-02", "r2025", "c2", 1),
+            ("uuid:c", "f2_pledge", "2", "05564-01", "r2025", "c3", 2),
+            ("uuid:d", "f1_person", "1", "05563", "r2025", "c1", 3),
+            ("uuid:e", "f2_pledge", "2", "05563-01", "r2026", "c1", 24 * 40),  # next month
+            ("uuid:f", "f2_pledge", "1", None, None, None, 5),
+        ]
+        for iid, form, ver, unit, rnd, col, hours in rows:
+            save(
+                store,
+                iid,
+                form_id=form,
+                form_version=ver,
+                unit_code=unit,
+                round_id=rnd,
+                collector_id=col,
+                received_at=T0 + timedelta(hours=hours),
+            )
+        return store
+
+    def check(self, store: Store, expected: list[str], **kw: Any) -> None:
+        q = SubmissionQuery(**kw)
+        assert ids(store.iter_submissions(q)) == expected
+        assert store.count_submissions(q) == len(expected)
+
+    def test_all_in_received_order(self, loaded: Store) -> None:
+        self.check(loaded, ["uuid:a", "uuid:b", "uuid:c", "uuid:d", "uuid:f", "uuid:e"])
+        assert ids(loaded.iter_submissions()) == ids(loaded.iter_submissions(None))
+
+    def test_by_form_and_version(self, loaded: Store) -> None:
+        self.check(loaded, ["uuid:d"], form_id="f1_person")
+        self.check(loaded, ["uuid:c", "uuid:e"], form_id="f2_pledge", form_version="2")
+        self.check(loaded, [], form_id="f9_case")
+
+    def test_by_units(self, loaded: Store) -> None:
+        self.check(loaded, ["uuid:a", "uuid:e"], unit_codes=["05563-01"])
+        self.check(
+            loaded, ["uuid:a", "uuid:b", "uuid:d", "uuid:e"], unit_codes=["05563", "05563-01", "05563-02"]
+        )
+        self.check(loaded, ["uuid:c"], unit_codes=["05564", "05564-01"])
+        self.check(loaded, [], unit_codes=[])
+
+    def test_by_round_and_collector(self, loaded: Store) -> None:
+        self.check(loaded, ["uuid:e"], round_id="r2026")
+        self.check(loaded, ["uuid:a", "uuid:d", "uuid:e"], collector_id="c1")
+        self.check(loaded, ["uuid:a", "uuid:d"], collector_id="c1", round_id="r2025")
+
+    def test_received_range_from_inclusive_to_exclusive(self, loaded: Store) -> None:
+        self.check(
+            loaded,
+            ["uuid:b", "uuid:c"],
+            received_from=T0 + timedelta(hours=1),
+            received_to=T0 + timedelta(hours=3),
+        )
+        self.check(loaded, ["uuid:e"], received_from=T0 + timedelta(days=30))
+        self.check(loaded, ["uuid:a"], received_to=T0 + timedelta(minutes=1))
+        # other time zones mean the same instant
+        ict = T0.astimezone(timezone(timedelta(hours=7))) + timedelta(hours=1)
+        self.check(loaded, ["uuid:a"], received_to=ict)
+
+    def test_combined_filters(self, loaded: Store) -> None:
+        self.check(
+            loaded,
+            ["uuid:a"],
+            form_id="f2_pledge",
+            unit_codes=["05563-01"],
+            round_id="r2025",
+            collector_id="c1",
+            review_states=[ReviewState.received],
+            received_to=T0 + timedelta(days=1),
+        )
+
+    def test_iteration_streams(self, store: Store) -> None:
+        for i in range(300):
+            save(store, f"uuid:{i:04d}", unit_code=f"0556{i % 7}-01", received_at=T0 + timedelta(seconds=i))
+        it = store.iter_submissions()
+        assert isinstance(it, Iterator)
+        first = next(it)
+        assert first.instance_id == "uuid:0000"
+        rest = ids(it)
+        assert rest == [f"uuid:{i:04d}" for i in range(1, 300)]
+        assert store.count_submissions() == 300
+        assert store.count_submissions(SubmissionQuery(unit_codes=["05563-01"])) == len(range(3, 300, 7))
+
+    def test_writes_during_iteration_do_not_break_it(self, store: Store) -> None:
+        for i in range(50):
+            save(store, f"uuid:{i:03d}", received_at=T0 + timedelta(seconds=i))
+        seen = []
+        for n, sub in enumerate(store.iter_submissions()):
+            seen.append(sub.instance_id)
+            if n == 10:
+                save(store, "uuid:new", received_at=T0 + timedelta(days=1))
+                store.set_review("uuid:020", ReviewState.approved, "", "lan")
+        assert seen[:50] == [f"uuid:{i:03d}" for i in range(50)]
+
+
+class TestSubmissionConcurrency:
+    def test_same_instance_from_many_threads_is_created_once(self, store: Store) -> None:
+        outcomes: list[SaveOutcome] = []
+        lock = threading.Lock()
+
+        def worker(n: int) -> None:
+            out = save(store, "uuid:same", {f"p{n}.jpg": b"x"})
+            with lock:
+                outcomes.append(out)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == sorted([SaveOutcome.created] + [SaveOutcome.duplicate] * 7)
+        assert sorted(store.get_submission("uuid:same").attachments) == sorted(f"p{n}.jpg" for n in range(8))
+        assert store.count_submissions() == 1
+
+    def test_many_threads_lose_nothing(self, store: Store) -> None:
+        def worker(n: int) -> None:
+            for i in range(15):
+                save(store, f"uuid:{n}-{i}", unit_code=f"0556{n}-01", received_at=T0 + timedelta(seconds=i))
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.count_submissions() == 90
+        assert len(set(ids(store.iter_submissions()))) == 90
+
+    def test_racing_edits_of_one_version_accept_exactly_one(self, store: Store) -> None:
+        save(store, "uuid:base")
+        results: list[str] = []
+        lock = threading.Lock()
+
+        def worker(n: int) -> None:
+            try:
+                save(store, f"uuid:edit{n}", body=f"<e{n}/>", deprecated_id="uuid:base")
+                r = "ok"
+            except Conflict:
+                r = "conflict"
+            with lock:
+                results.append(r)
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == ["conflict"] * 5 + ["ok"]
+        assert store.count_submissions() == 1
+
+
+class TestUnsafeNames:
+    @pytest.mark.parametrize(
+        "name", ["../x.jpg", "/etc/passwd", "a/b.jpg", "a\\b.jpg", "x\x00.jpg", "..", ""]
+    )
+    def test_unsafe_attachment_names_are_refused(self, store: Store, name: str) -> None:
+        with pytest.raises(ValueError):
+            save(store, "uuid:1", {name: b"evil"})
+        assert store.get_submission("uuid:1") is None
+        save(store, "uuid:1")
+        with pytest.raises(ValueError):
+            store.add_attachment("uuid:1", name, b"evil")
+        assert store.get_submission("uuid:1").attachments == []
+
+    def test_unusual_but_safe_names_round_trip(self, store: Store) -> None:
+        names = {"ảnh chụp 1.jpg": b"1", ".hidden.jpg": b"2", "a:b%20c.jpg": b"3", "..x.jpg": b"4"}
+        save(store, "uuid:ok:1", names)
+        got = store.get_submission("uuid:ok:1")
+        assert sorted(got.attachments) == sorted(names)
+        assert all(store.attachment("uuid:ok:1", n) == b for n, b in names.items())
+
+
+class TestAudit:
+    def test_append_and_filter(self, store: Store) -> None:
+        events = [
+            AuditEvent(at=T0, actor="lan", action="export", target="f2_pledge", details={"rows": 10}),
+            AuditEvent(at=T0 + timedelta(hours=1), actor="minh", action="view", target="uuid:1"),
+            AuditEvent(at=T0 + timedelta(days=2), actor="lan", action="review", target="uuid:1"),
+        ]
+        for e in events:
+            store.append_audit(e)
+        assert list(store.iter_audit()) == events
+        assert list(store.iter_audit(actor="lan")) == [events[0], events[2]]
+        assert list(store.iter_audit(since=T0 + timedelta(hours=1))) == events[1:]
+        assert list(store.iter_audit(since=T0 + timedelta(days=1), actor="minh")) == []
+        assert isinstance(store.iter_audit(), Iterator)
+
+
+class TestKeyValue:
+    def test_put_get_delete(self, store: Store) -> None:
+        assert store.kv_get("sessions", "s1") is None
+        store.kv_put("sessions", "s1", {"user": "u1", "roles": ["admin"]})
+        store.kv_put("nonces", "s1", 5)
+        assert store.kv_get("sessions", "s1") == {"user": "u1", "roles": ["admin"]}
+        assert store.kv_get("nonces", "s1") == 5
+        store.kv_put("sessions", "s1", "replaced")
+        assert store.kv_get("sessions", "s1") == "replaced"
+        store.kv_delete("sessions", "s1")
+        assert store.kv_get("sessions", "s1") is None and store.kv_get("nonces", "s1") == 5
+        store.kv_delete("sessions", "never-there")
+
+    def test_ttl_expiry(self, store: Store) -> None:
+        store.kv_put("nonces", "gone", 1, ttl_seconds=0)
+        store.kv_put("nonces", "short", 2, ttl_seconds=1)
+        store.kv_put("nonces", "kept", 3, ttl_seconds=3600)
+        assert store.kv_get("nonces", "gone") is None
+        assert store.kv_get("nonces", "short") == 2
+        time.sleep(1.1)
+        assert store.kv_get("nonces", "short") is None
+        assert store.kv_get("nonces", "kept") == 3
+
+    def test_many_keys(self, store: Store) -> None:
+        for i in range(200):
+            store.kv_put("throttle", f"ip-{i}", i, ttl_seconds=60)
+        assert all(store.kv_get("throttle", f"ip-{i}") == i for i in range(200))

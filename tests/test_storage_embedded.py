@@ -1,0 +1,252 @@
+"""The embedded store: the shared storage contract, plus what only a file-based store must keep."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from storage_contract import *  # noqa: F403
+from storage_contract import T0, ids, make_sub, save
+
+from core.models import ReviewState, Role, User
+from core.storage import open_store
+from core.storage.base import SaveOutcome, SubmissionQuery
+from core.storage.embedded import EmbeddedStore
+from core.storage.files import safe_name, unsafe_name
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    s = EmbeddedStore(tmp_path / "data")
+    yield s
+    s.close()
+
+
+def reopen(store: EmbeddedStore) -> EmbeddedStore:
+    store.close()
+    return EmbeddedStore(store.root)
+
+
+def test_open_store_gives_the_embedded_store(tmp_path: Path) -> None:
+    assert isinstance(open_store(tmp_path / "d"), EmbeddedStore)
+
+
+def test_everything_survives_reopening(store: EmbeddedStore) -> None:
+    save(store, "uuid:1", {"a.jpg": b"A"})
+    save(store, "uuid:2", body="<v2/>", deprecated_id="uuid:1")
+    store.set_review("uuid:2", ReviewState.approved, "ok", "lan")
+    store.put_user(User(id="c1", username="c1", role=Role.collector, token_hash="ab" * 32))
+    store.kv_put("sessions", "s", {"u": 1})
+    again = reopen(store)
+    assert again.get_submission("uuid:1").current is False
+    assert again.get_submission("uuid:2").review_state is ReviewState.approved
+    assert ids(again.iter_submissions(SubmissionQuery(current_only=False))) == ["uuid:1", "uuid:2"]
+    assert again.attachment("uuid:1", "a.jpg") == b"A"
+    assert again.get_user_by_token_hash("ab" * 32).id == "c1"
+    assert again.kv_get("sessions", "s") == {"u": 1}
+
+
+class TestSafeNames:
+    @pytest.mark.parametrize("bad", ["", ".", "..", "../a", "a/b", "a\\b", "/abs", "nul\x00", "x" * 300])
+    def test_refused(self, bad: str) -> None:
+        with pytest.raises(ValueError, match="Invalid"):
+            safe_name(bad, "attachment name")
+
+    @pytest.mark.parametrize("good", ["uuid:1-2", "ảnh 1.jpg", ".hidden", "..x", "a%2Fb", "C:x", "~t"])
+    def test_encoded_and_reversible(self, good: str) -> None:
+        enc = safe_name(good)
+        assert "/" not in enc and "\\" not in enc and not enc.startswith(".") and ":" not in enc
+        assert unsafe_name(enc) == good
+
+    @pytest.mark.parametrize("bad", ["../x", "a/b", "uuid:\x00"])
+    def test_unsafe_instance_ids_are_refused(self, store: EmbeddedStore, bad: str) -> None:
+        sub, xml = make_sub(bad)
+        with pytest.raises(ValueError):
+            store.save_submission(sub, xml, {})
+        with pytest.raises(ValueError):
+            save(store, "uuid:ok", deprecated_id=bad)
+        assert store.count_submissions() == 0
+        assert not any((store.root / "submissions").rglob("*"))  # nothing written anywhere
+
+
+def test_md5_must_match_the_xml(store: EmbeddedStore) -> None:
+    sub, xml = make_sub("uuid:1")
+    with pytest.raises(ValueError, match="md5"):
+        store.save_submission(sub, xml + b" ", {})
+    assert store.get_submission("uuid:1") is None
+
+
+class TestIndexRebuild:
+    def fill(self, store: EmbeddedStore, n: int = 40) -> None:
+        for i in range(n):
+            save(
+                store,
+                f"uuid:{i:03d}",
+                {"a.jpg": b"A"} if i % 5 == 0 else None,
+                unit_code=f"0556{i % 4}-01",
+                received_at=T0 + timedelta(minutes=i),
+            )
+        save(store, "uuid:edit", body="<e/>", deprecated_id="uuid:003", received_at=T0 + timedelta(hours=5))
+        store.set_review("uuid:004", ReviewState.rejected, "trùng", "lan")
+
+    def snapshot(self, store: EmbeddedStore) -> list[dict]:
+        return [s.model_dump() for s in store.iter_submissions(SubmissionQuery(current_only=False))]
+
+    def test_rebuild_gives_the_same_index(self, store: EmbeddedStore) -> None:
+        self.fill(store)
+        before = self.snapshot(store)
+        assert store.rebuild_index() == 41
+        assert self.snapshot(store) == before
+        assert store.count_submissions() == 40
+
+    def test_deleted_index_is_rebuilt_at_open(self, store: EmbeddedStore) -> None:
+        self.fill(store)
+        before = self.snapshot(store)
+        store.close()
+        shutil.rmtree(store.root / "index")
+        (store.root / "index.ready").unlink()
+        assert self.snapshot(EmbeddedStore(store.root)) == before
+
+    def test_interrupted_rebuild_is_redone_at_open(self, store: EmbeddedStore) -> None:
+        self.fill(store)
+        before = self.snapshot(store)
+        store.close()
+        (store.root / "index.ready").unlink()  # as if a rebuild had been killed half-way
+        (store.root / "index.new" / "subs").mkdir(parents=True)
+        again = EmbeddedStore(store.root)
+        assert self.snapshot(again) == before
+        assert not (store.root / "index.new").exists()
+
+    def test_unfinished_operation_is_replayed_from_the_files(self, store: EmbeddedStore) -> None:
+        """A writer killed after the files were renamed into place but before the index append."""
+        save(store, "uuid:1")
+        sub, xml = make_sub("uuid:2", received_at=T0 + timedelta(minutes=1))
+        path = store._sub_path("uuid:2")
+        loc = store._assign_segment("f2_pledge/2025-03/05563")
+        store._journal.begin(["uuid:2"])
+        path.mkdir(parents=True)
+        (path / "submission.xml").write_bytes(xml)
+        (path / "att.late.jpg").write_bytes(b"L")  # renamed in, meta not yet updated
+        store._write_meta(path, loc, sub)
+        again = reopen(store)
+        assert ids(again.iter_submissions()) == ["uuid:1", "uuid:2"]
+        assert again.get_submission("uuid:2").attachments == ["late.jpg"]
+
+    def test_torn_index_line_is_ignored_and_repaired(self, store: EmbeddedStore) -> None:
+        save(store, "uuid:1")
+        seg = next((store.root / "index" / "subs").rglob("*.jsonl"))
+        with open(seg, "ab") as fh:
+            fh.write(b"2025-03-01T09:00:00.000000Z\tuuid%3Ahalf\treceiv")
+        assert ids(store.iter_submissions()) == ["uuid:1"]
+        again = reopen(store)
+        save(again, "uuid:2", received_at=T0 + timedelta(minutes=1))
+        assert ids(again.iter_submissions()) == ["uuid:1", "uuid:2"]
+        assert seg.read_bytes().count(b"\n") == 2
+
+
+def test_stale_staging_is_cleaned_at_open(store: EmbeddedStore) -> None:
+    dead = store.root / "staging" / ".tmp-999999999-abc"
+    dead.mkdir()
+    (dead / "submission.xml").write_bytes(b"<half")
+    again = reopen(store)
+    assert not dead.exists() and again.count_submissions() == 0
+
+
+def test_partitions_stay_small(store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.storage import subindex
+
+    monkeypatch.setattr(subindex, "SEG_MAX_LINES", 10)
+    for i in range(35):
+        save(store, f"uuid:{i:03d}", received_at=T0 + timedelta(seconds=i))
+    segs = sorted((store.root / "index" / "subs" / "f2_pledge" / "2025-03" / "05563").glob("*.jsonl"))
+    assert [s.read_bytes().count(b"\n") for s in segs] == [10, 10, 10, 5]
+    assert ids(store.iter_submissions()) == [f"uuid:{i:03d}" for i in range(35)]
+    store.set_review("uuid:015", ReviewState.approved, "", "lan")
+    assert [s.read_bytes().count(b"\n") for s in segs] == [10, 10, 10, 5]
+
+
+# --- two processes on one data directory -----------------------------------------------------------------
+def _writer(root: str, prefix: str, n: int, start: multiprocessing.synchronize.Event) -> None:  # type: ignore[name-defined]
+    store = EmbeddedStore(Path(root))
+    start.wait()
+    for i in range(n):
+        sub, xml = make_sub(
+            f"uuid:{prefix}-{i}", unit_code=f"0556{i % 3}-01", received_at=T0 + timedelta(seconds=i)
+        )
+        assert store.save_submission(sub, xml, {"a.jpg": prefix.encode()}) is SaveOutcome.created
+        if i % 10 == 0:
+            store.put_user(
+                User(
+                    id=f"{prefix}{i}",
+                    username=f"{prefix}{i}",
+                    role=Role.collector,
+                    token_hash=hashlib.sha256(f"{prefix}{i}".encode()).hexdigest(),
+                )
+            )
+            store.kv_put("nonces", f"{prefix}{i}", i, ttl_seconds=600)
+    for i in range(0, n, 7):  # everyone also races on the same instances
+        sub, xml = make_sub(f"uuid:shared-{i}")
+        store.save_submission(sub, xml, {f"{prefix}.jpg": b"x"})
+    store.close()
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    EmbeddedStore(root).close()
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    procs = [ctx.Process(target=_writer, args=(str(root), p, 60, start)) for p in ("p", "q")]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    store = EmbeddedStore(root)
+    got = set(ids(store.iter_submissions()))
+    expected = {f"uuid:{p}-{i}" for p in "pq" for i in range(60)} | {
+        f"uuid:shared-{i}" for i in range(0, 60, 7)
+    }
+    assert got == expected
+    assert store.count_submissions() == len(expected)
+    assert sorted(store.get_submission("uuid:shared-0").attachments) == ["p.jpg", "q.jpg"]
+    assert len(store.list_users()) == 12
+    assert all(store.kv_get("nonces", f"{p}{i}") == i for p in "pq" for i in range(0, 60, 10))
+
+
+def test_a_write_by_another_process_is_seen_at_once(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    server = EmbeddedStore(root)
+    assert server.get_user_by_token_hash("ab" * 32) is None
+    assert server.count_submissions() == 0
+    ctx = multiprocessing.get_context("spawn")
+    p = ctx.Process(target=_cli_add, args=(str(root),))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    assert server.get_user_by_token_hash("ab" * 32).username == "new-collector"
+    assert ids(server.iter_submissions()) == ["uuid:cli"]
+    save(server, "uuid:server", received_at=T0 + timedelta(minutes=1))  # and the server still appends cleanly
+    assert ids(server.iter_submissions()) == ["uuid:cli", "uuid:server"]
+
+
+def _cli_add(root: str) -> None:
+    store = EmbeddedStore(Path(root))
+    store.put_user(User(id="c9", username="new-collector", role=Role.collector, token_hash="ab" * 32))
+    save(store, "uuid:cli")
+    store.close()
+
+
+def test_meta_json_is_the_readable_source_of_truth(store: EmbeddedStore) -> None:
+    save(store, "uuid:1", {"ảnh.jpg": b"A"})
+    path = store._sub_path("uuid:1")
+    assert sorted(os.listdir(path)) == ["att.%E1%BA%A3nh.jpg", "meta.json", "submission.xml"]
+    doc = json.loads((path / "meta.json").read_bytes())
+    assert doc["sub"]["instance_id"] == "uuid:1" and doc["loc"].startswith("f2_pledge/2025-03/05563/")
