@@ -159,11 +159,20 @@ def ingest(
             )
         rnd = matching[0]
 
-    if parsed.deprecated_id and store.get_submission(parsed.deprecated_id) is None:
-        raise not_found(
-            f"Không tìm thấy bản ghi gốc {parsed.deprecated_id} để sửa / "
-            f"The submission being edited ({parsed.deprecated_id}) is not on the server"
-        )
+    if parsed.deprecated_id:
+        old = store.get_submission(parsed.deprecated_id)
+        if old is None:
+            raise not_found(
+                f"Không tìm thấy bản ghi gốc {parsed.deprecated_id} để sửa / "
+                f"The submission being edited ({parsed.deprecated_id}) is not on the server"
+            )
+        # Central carries over the old version's files the edit still names (posted files win); doing
+        # it here keeps that rule the same on every backend.
+        for name in expected:
+            if name not in attachments and name in old.attachments:
+                data = store.attachment(old.instance_id, name)
+                if data is not None:
+                    attachments[name] = data
 
     issues = _run_checks(check_hook, parsed) if not parsed.encrypted else []
     sub = Submission(

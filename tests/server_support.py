@@ -1,0 +1,394 @@
+"""Real things for the server tests: a test XLSForm compiled with pyxform, a seeded store, a uvicorn server
+on a free port (in a thread or a subprocess), and an httpx client that talks like ODK Collect
+(no credentials until a 401 Digest challenge, then pre-emptive Digest with an increasing nc).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from core.models import FormVersion, Round, RoundState
+from core.storage import Store, open_store
+
+REPO = Path(__file__).resolve().parents[1]
+COMMUNE = "05563"  # Xã Phượng Tiến
+OTHER_COMMUNE = "05503"  # Xã Tân Cương, same province
+
+FORM_MD = """
+| survey |
+| | type | name | label | choice_filter |
+| | select_one_from_file provinces.csv | province | Tỉnh | |
+| | select_one_from_file communes.csv | commune | Xã | province=${{province}} |
+| | select_one_from_file hamlets.csv | hamlet | Thôn | commune=${{commune}} |
+| | text | name | Họ tên | |
+| | image | photo | Ảnh | |
+| | begin_repeat | member | Thành viên | |
+| | integer | age | Tuổi | |
+| | end_repeat | | | |
+| | audit | audit | | |
+| settings |
+| | form_id | version | form_title |
+| | {form_id} | {version} | {title} |
+"""
+
+
+def compile_test_form(
+    form_id: str = "tform", version: str = "1", title: str = "Biểu thử"
+) -> tuple[bytes, dict]:
+    """A small XLSForm with the location block, a photo, a repeat and an audit log, compiled by pyxform."""
+    from pyxform.xls2xform import convert
+
+    result = convert(
+        xlsform=FORM_MD.format(form_id=form_id, version=version, title=title),
+        file_type=".md",
+        form_name="data",
+    )
+    return result.xform.encode("utf-8"), result._survey.to_json_dict()
+
+
+def publish_test_form(
+    store: Store, form_id: str = "tform", version: str = "1", title: str = "Biểu thử"
+) -> FormVersion:
+    xml, schema = compile_test_form(form_id, version, title)
+    form = FormVersion(
+        form_id=form_id,
+        version=version,
+        title=title,
+        md5=hashlib.md5(xml).hexdigest(),
+        media=["provinces.csv", "communes.csv", "hamlets.csv", "logo.png"],
+        source="test",
+    )
+    store.put_form(form, xml, schema, {"logo.png": b"\x89PNG fake logo"})
+    return form
+
+
+def instance_xml(
+    form_id: str = "tform",
+    version: str = "1",
+    instance_id: str | None = None,
+    commune: str = COMMUNE,
+    hamlet: str = "",
+    name: str = "Nguyễn Văn A",
+    photo: str = "",
+    deprecated_id: str | None = None,
+    ages: tuple[str, ...] = ("34", "7"),
+    audit: str = "",
+) -> tuple[str, bytes]:
+    """(instanceID, XML) as Collect writes it for the test form."""
+    instance_id = instance_id or f"uuid:{uuid.uuid4()}"
+    members = "".join(f"<member><age>{a}</age></member>" for a in ages)
+    dep = f"<deprecatedID>{deprecated_id}</deprecatedID>" if deprecated_id else ""
+    xml = (
+        f'<?xml version=\'1.0\' ?><data id="{form_id}" version="{version}" '
+        'xmlns:orx="http://openrosa.org/xforms" xmlns:jr="http://openrosa.org/javarosa">'
+        f"<province>19</province><commune>{commune}</commune><hamlet>{hamlet}</hamlet>"
+        f"<name>{name}</name><photo>{photo}</photo>{members}"
+        f"<meta><audit>{audit}</audit><instanceID>{instance_id}</instanceID>{dep}</meta></data>"
+    )
+    return instance_id, xml.encode("utf-8")
+
+
+def multipart(
+    xml: bytes | None,
+    files: dict[str, bytes] | None = None,
+    incomplete: bool = False,
+    boundary: str = "4c1f0a62-1b7e-4d3e-9f0a-0b1b2c3d4e5f",
+) -> tuple[bytes, str]:
+    """A multipart body byte for byte as OkHttp builds it (names may be any bytes, as a hostile client's)."""
+    out = bytearray()
+
+    def part(headers: list[str], data: bytes) -> None:
+        out.extend(f"--{boundary}\r\n".encode())
+        for h in headers:
+            out.extend(h.encode("utf-8", "surrogateescape") + b"\r\n")
+        out.extend(f"Content-Length: {len(data)}\r\n\r\n".encode())
+        out.extend(data + b"\r\n")
+
+    if xml is not None:
+        part(
+            [
+                'Content-Disposition: form-data; name="xml_submission_file"; filename="Biểu thử_2026.xml"',
+                "Content-Type: text/xml",
+            ],
+            xml,
+        )
+    for name, data in (files or {}).items():
+        part(
+            [
+                f'Content-Disposition: form-data; name="{name}"; filename="{name}"',
+                "Content-Type: application/octet-stream",
+            ],
+            data,
+        )
+    if incomplete:
+        part(['Content-Disposition: form-data; name="*isIncomplete*"'], b"yes")
+    out.extend(f"--{boundary}--\r\n".encode())
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- a client that behaves like Collect ----------------------------------------------------------
+
+
+class CollectClient:
+    """httpx with Collect's headers and okhttp-digest's behaviour (challenge first, then pre-emptive)."""
+
+    def __init__(self, base: str, username: str | None = None, password: str | None = None) -> None:
+        self.base = base.rstrip("/")
+        self.username = username
+        self.password = password
+        self.http = httpx.Client(
+            timeout=60,
+            headers={
+                "X-OpenRosa-Version": "1.0",
+                "User-Agent": "org.odk.collect.android/v2026.3.0 test",
+                "Date": "Tue, 05 Mar 2024 03:04:05 GMT",
+            },
+        )
+        self.device = "collect%3AXy12AbCdEfGh3456"
+        self._challenge: str | None = None
+        self._nc = 0
+        self.challenges = 0
+
+    def url(self, path: str) -> str:
+        sep = "&" if "?" in path else "?"
+        return f"{self.base}{path}{sep}deviceID={self.device}"
+
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        from server.digest import authorization_header
+
+        url = self.url(path) if not path.startswith("http") else path
+        headers = dict(kw.pop("headers", {}) or {})
+        for _attempt in range(3):
+            if self._challenge and self.username:
+                self._nc += 1
+                target = httpx.URL(url)
+                uri = target.raw_path.decode()
+                headers["Authorization"] = authorization_header(
+                    method, uri, self.username, self.password or "", self._challenge, self._nc
+                )
+            resp = self.http.request(method, url, headers=headers, **kw)
+            challenge = resp.headers.get("www-authenticate", "")
+            if resp.status_code == 401 and challenge.lower().startswith("digest") and self.username:
+                already = "Authorization" in headers
+                self.challenges += 1
+                self._challenge, self._nc = challenge, 0
+                if already and "stale=true" not in challenge:
+                    return resp  # wrong credentials: Collect would prompt
+                continue
+            return resp
+        return resp
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", path, **kw)
+
+    def head(self, path: str, **kw: Any) -> httpx.Response:
+        return self.request("HEAD", path, **kw)
+
+    def submit(
+        self,
+        xml: bytes | None,
+        files: dict[str, bytes] | None = None,
+        incomplete: bool = False,
+        path: str = "/submission",
+    ) -> httpx.Response:
+        body, ctype = multipart(xml, files, incomplete)
+        return self.request("POST", path, content=body, headers={"Content-Type": ctype})
+
+    def close(self) -> None:
+        self.http.close()
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+class ThreadServer:
+    """uvicorn serving ``app`` on a free port in a daemon thread."""
+
+    def __init__(self, app: Any) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, access_log=False, log_level="warning", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ThreadServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def rasoat_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "core.cli", *args]
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        rasoat_cmd(*args),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class ProcessServer:
+    """``rasoat serve`` in a subprocess (for SIGKILL/SIGTERM tests and the CLI sharing a data dir)."""
+
+    def __init__(self, data_dir: Path, *extra: str, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = rasoat_cmd("serve", "--data", str(data_dir), "--port", str(self.port), *extra)
+        self.proc: subprocess.Popen | None = None
+        self.log_path = data_dir.parent / f"serve-{self.port}.log"
+
+    def start(self, timeout: float = 60) -> ProcessServer:
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            self.args,
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.output()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code in (200, 503):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.output()}")
+
+    def output(self) -> str:
+        try:
+            return self.log_path.read_text()
+        except OSError:
+            return ""
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.log.close()
+
+    def terminate(self, timeout: float = 90) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        self.log.close()
+        return code
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.terminate()
+
+
+# --- a seeded store ------------------------------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    """What ``seed`` made: rounds, collectors and their credentials."""
+
+    token: str  # collector in COMMUNE, assigned to the open round
+    user_id: str
+    digest_user: str
+    digest_password: str
+    stranger_token: str  # a collector in the same commune assigned to nothing
+    other_commune_token: str  # assigned to the open round but scoped to OTHER_COMMUNE's hamlets? no: to 05566
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seed(store: Store) -> Seeded:
+    """Forms ``tform`` (open round ``r-open``) and ``tclosed`` (closed round ``r-closed``) and collectors."""
+    from core.collectors import create_collector
+    from server.digest import set_password
+
+    publish_test_form(store, "tform", "1")
+    publish_test_form(store, "tclosed", "1", "Biểu đợt đã đóng")
+    publish_test_form(store, "tother", "1", "Biểu không được giao")
+    store.put_round(
+        Round(
+            id="r-open",
+            name="Đợt mở",
+            period="2026",
+            form_ids=["tform"],
+            unit_codes=[COMMUNE, OTHER_COMMUNE],
+            state=RoundState.open,
+        )
+    )
+    store.put_round(
+        Round(
+            id="r-closed",
+            name="Đợt đóng",
+            period="2025",
+            form_ids=["tclosed"],
+            unit_codes=[COMMUNE],
+            state=RoundState.open,
+        )
+    )
+    user, token = create_collector(store, "Nguyễn Văn A", [COMMUNE], ["r-open", "r-closed"])
+    digest_user, _ = create_collector(store, "Trần Thị B", [COMMUNE], ["r-open"], username="tranthib")
+    set_password(store, "tranthib", "mật-khẩu-1")
+    _, stranger = create_collector(store, "Lê Văn C", [COMMUNE])
+    _, other = create_collector(store, "Phạm D", [OTHER_COMMUNE], ["r-open"])
+    closed = store.get_round("r-closed")
+    assert closed is not None
+    store.put_round(closed.model_copy(update={"state": RoundState.closed}))
+    return Seeded(
+        token=token,
+        user_id=user.id,
+        digest_user=digest_user.username,
+        digest_password="mật-khẩu-1",
+        stranger_token=stranger,
+        other_commune_token=other,
+    )
+
+
+@contextmanager
+def seeded_store(data_dir: Path) -> Iterator[tuple[Store, Seeded]]:
+    store = open_store(data_dir)
+    try:
+        yield store, seed(store)
+    finally:
+        store.close()
