@@ -1,0 +1,232 @@
+"""The catalogue of forms from every plugin, and publishing a compiled form into a store.
+
+Every plugin's ``forms`` hook returns paths to XLSForm files (core's national pack is the first
+plugin). The catalogue compiles each file once per process (cached by path, size and mtime), maps
+form id → (plugin, compiled form, media files), and refuses two plugins that claim one form id.
+
+Media files sit next to the form: for ``DIR/x.xlsx`` with form id ``F``, a referenced ``name.csv``
+is looked up in ``DIR/F-media/name.csv`` first (media for that form only), then ``DIR/name.csv``
+(shared by every form in the folder, as the location CSVs of the national forms are).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+from core.models import FormVersion
+from core.plugins import PluginConflict, results_by_plugin
+from core.storage.base import Store
+from core.xlsform import CompiledForm, FormVersionConflict, XLSFormError, compile_xlsform, publish_form
+
+__all__ = [
+    "CatalogueEntry",
+    "FormCatalogue",
+    "FormVersionConflict",
+    "catalogue_form_ids",
+    "compile_cached",
+    "find_media",
+    "publish_catalogue",
+    "publish_form",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One form of the catalogue: who provides it, the compiled form, and its media files on disk."""
+
+    plugin: str
+    form: CompiledForm
+    media_paths: dict[str, Path]  # referenced name → file found next to the form
+    missing_media: list[str]  # referenced names found nowhere
+
+    @property
+    def form_id(self) -> str:
+        return self.form.form_id
+
+    def media_bytes(self) -> dict[str, bytes]:
+        """The media files' contents, by name (what publishing stores beside the XForm)."""
+        return {name: path.read_bytes() for name, path in self.media_paths.items()}
+
+
+# --- compiling once per process ------------------------------------------------------------------
+
+_cache: dict[tuple[str, int, int, bool, str | None], CompiledForm] = {}
+_cache_lock = threading.Lock()
+
+
+def compile_cached(
+    path: str | os.PathLike[str], validate: bool = False, public_key: str | None = None
+) -> CompiledForm:
+    """``compile_xlsform`` memoised on (path, size, mtime): an edited file is compiled again."""
+    src = Path(path).resolve()
+    try:
+        st = src.stat()
+    except OSError:
+        return compile_xlsform(src, validate=validate, public_key=public_key)  # raises the clear error
+    key = (str(src), st.st_size, st.st_mtime_ns, validate, public_key)
+    with _cache_lock:
+        hit = _cache.get(key)
+    if hit is not None:
+        return hit
+    if not validate:  # a validated compile of the same file is just as good
+        with _cache_lock:
+            hit = _cache.get((str(src), st.st_size, st.st_mtime_ns, True, public_key))
+        if hit is not None:
+            return hit
+    form = compile_xlsform(src, validate=validate, public_key=public_key)
+    with _cache_lock:
+        _cache[key] = form
+    return form
+
+
+def find_media(source: Path, form_id: str, names: list[str]) -> tuple[dict[str, Path], list[str]]:
+    """Locate each media name: ``<dir>/<form_id>-media/<name>``, else ``<dir>/<name>``."""
+    folder = Path(source).parent
+    found: dict[str, Path] = {}
+    missing: list[str] = []
+    for name in names:
+        if "/" in name or "\\" in name or name.startswith("."):
+            missing.append(name)  # never let a form name a path outside its folder
+            continue
+        for candidate in (folder / f"{form_id}-media" / name, folder / name):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+        else:
+            missing.append(name)
+    return found, missing
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+
+class FormCatalogue:
+    """Every form of every loaded plugin, by form id (core's national forms included)."""
+
+    def __init__(self, pm: pluggy.PluginManager | None = None, validate: bool = False) -> None:
+        if pm is None:
+            from core.plugins import get_manager
+
+            pm = get_manager()
+        self._entries: dict[str, CatalogueEntry] = {}
+        for plugin, path in self.form_files(pm):
+            try:
+                form = compile_cached(path, validate=validate)
+            except XLSFormError as exc:
+                raise XLSFormError(
+                    exc.file, exc.message, sheet=exc.sheet, row=exc.row, vi=f"{exc.vi} (plugin '{plugin}')"
+                ) from None
+            other = self._entries.get(form.form_id)
+            if other is not None:
+                raise PluginConflict(_conflict_message(form.form_id, other, plugin, path))
+            media, missing = find_media(path, form.form_id, form.media)
+            self._entries[form.form_id] = CatalogueEntry(plugin, form, media, missing)
+        self._entries = dict(sorted(self._entries.items(), key=lambda kv: _natural(kv[0])))
+
+    @staticmethod
+    def form_files(pm: pluggy.PluginManager) -> list[tuple[str, Path]]:
+        """(plugin name, XLSForm path) for every path a plugin's ``forms`` hook returned."""
+        out = []
+        for plugin, items in results_by_plugin(pm, "forms"):
+            for item in items or []:
+                if not isinstance(item, str | os.PathLike):
+                    raise PluginConflict(
+                        f"Plugin '{plugin}': hook 'forms' phải trả về đường dẫn tệp .xlsx, không phải "
+                        f"{type(item).__name__} / hook 'forms' must return paths to .xlsx files, "
+                        f"not {type(item).__name__}"
+                    )
+                out.append((plugin, Path(item)))
+        return out
+
+    def __iter__(self) -> Iterator[CatalogueEntry]:
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, form_id: object) -> bool:
+        return form_id in self._entries
+
+    def __getitem__(self, form_id: str) -> CatalogueEntry:
+        return self._entries[form_id]
+
+    def get(self, form_id: str) -> CatalogueEntry | None:
+        return self._entries.get(form_id)
+
+    def ids(self) -> list[str]:
+        return list(self._entries)
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One plain dict per form, for ``rasoat forms list --json``."""
+        return [
+            {
+                "form_id": e.form.form_id,
+                "version": e.form.version,
+                "title": e.form.title,
+                "plugin": e.plugin,
+                "source": str(e.form.source),
+                "md5": e.form.md5,
+                "media": e.form.media,
+                "missing_media": e.missing_media,
+                "languages": e.form.languages,
+                "encrypted": e.form.encrypted,
+            }
+            for e in self
+        ]
+
+
+def _natural(text: str) -> list[Any]:
+    """f2 before f10: digits compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _conflict_message(form_id: str, first: CatalogueEntry, plugin: str, path: Path) -> str:
+    if first.plugin == plugin:
+        return (
+            f"Biểu mẫu '{form_id}' có hai lần trong plugin '{plugin}' ({first.form.source}, {path}) / "
+            f"form '{form_id}' appears twice in plugin '{plugin}' ({first.form.source}, {path})"
+        )
+    return (
+        f"Biểu mẫu '{form_id}' được khai báo bởi cả hai plugin '{first.plugin}' và '{plugin}' / "
+        f"form '{form_id}' is defined by both plugins '{first.plugin}' and '{plugin}'"
+    )
+
+
+# --- the catalogue and the store ----------------------------------------------------------------
+
+
+def catalogue_form_ids(pm: pluggy.PluginManager | None = None) -> list[str]:
+    """The ids of every form the loaded plugins provide."""
+    return FormCatalogue(pm).ids()
+
+
+def publish_catalogue(store: Store, catalogue: FormCatalogue | None = None) -> list[FormVersion]:
+    """Publish each catalogue form whose version the store lacks (with its media); returns those published.
+
+    A catalogue form whose version is already stored with other bytes is logged and skipped, so a
+    server still starts; ``rasoat forms publish`` reports the same conflict as an error.
+    """
+    catalogue = catalogue if catalogue is not None else FormCatalogue()
+    published = []
+    for entry in catalogue:
+        form = entry.form
+        stored = store.get_form(form.form_id, form.version)
+        if stored is not None:
+            if stored.md5 != form.md5:
+                log.warning("%s", FormVersionConflict.for_form(form))
+            continue
+        if entry.missing_media:
+            log.warning("form %s: missing media %s", form.form_id, ", ".join(entry.missing_media))
+        published.append(publish_form(store, form, entry.media_bytes(), entry.plugin))
+    return published
