@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
-from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml, multipart
+from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml
 
 from core.collectors import create_collector, revoke_collector
 
@@ -136,8 +136,9 @@ def test_digest_wrong_password_and_replay_are_refused(live_server) -> None:
     from server.digest import authorization_header
 
     url = good.url("/formList")
-    header = authorization_header("GET", httpx.URL(url).raw_path.decode(), s.digest_user, s.digest_password,
-                                  good._challenge, good._nc)
+    header = authorization_header(
+        "GET", httpx.URL(url).raw_path.decode(), s.digest_user, s.digest_password, good._challenge, good._nc
+    )
     replay = httpx.get(url, headers={"Authorization": header})
     assert replay.status_code == 401 and "stale=true" in replay.headers["www-authenticate"]
     good.close()
@@ -157,8 +158,14 @@ def test_head_and_get_submission_preflight(collect: CollectClient) -> None:
 def test_submission_is_stored_with_server_side_fields(collect: CollectClient, live_server) -> None:
     store = live_server.store
     iid, xml = instance_xml(photo="1714551234567.jpg", audit="audit.csv", hamlet="")
-    resp = collect.submit(xml, {"1714551234567.jpg": b"JPEGDATA", "audit.csv": b"event,node,start,end\n",
-                                "stray.txt": b"not referenced"})
+    resp = collect.submit(
+        xml,
+        {
+            "1714551234567.jpg": b"JPEGDATA",
+            "audit.csv": b"event,node,start,end\n",
+            "stray.txt": b"not referenced",
+        },
+    )
     assert resp.status_code == 201, resp.text
     assert_openrosa_xml(resp)
     assert "Đã nhận" in message(resp)
@@ -292,7 +299,13 @@ def _count(store) -> int:
         ("unknown form", instance_xml(form_id="nope")[1], None, 404, "no form nope"),
         ("unknown version", instance_xml(version="99")[1], None, 404, "version 99"),
         ("no root id", b"<data><meta><instanceID>uuid:x</instanceID></meta></data>", None, 400, "form id"),
-        ("missing instanceID", b'<data id="tform" version="1"><name>A</name></data>', None, 400, "instanceID"),
+        (
+            "missing instanceID",
+            b'<data id="tform" version="1"><name>A</name></data>',
+            None,
+            400,
+            "instanceID",
+        ),
         ("dot-dot name", instance_xml(photo="p.jpg")[1], {"../x.jpg": b"x"}, 400, "no paths"),
         ("absolute name", instance_xml(photo="p.jpg")[1], {"/etc/passwd": b"x"}, 400, "no paths"),
         ("NUL in name", instance_xml(photo="p.jpg")[1], {"a\x00b.jpg": b"x"}, 400, "no paths"),
@@ -300,7 +313,13 @@ def _count(store) -> int:
         ("closed round", instance_xml(form_id="tclosed")[1], None, 403, "not in any open round"),
         ("unassigned form", instance_xml(form_id="tother")[1], None, 403, "not in any open round"),
         ("unit outside scope", instance_xml(commune=OTHER_COMMUNE)[1], None, 403, "outside your units"),
-        ("hamlet outside scope", instance_xml(hamlet=f"{OTHER_COMMUNE}-01")[1], None, 403, "outside your units"),
+        (
+            "hamlet outside scope",
+            instance_xml(hamlet=f"{OTHER_COMMUNE}-01")[1],
+            None,
+            403,
+            "outside your units",
+        ),
     ],
 )
 def test_bad_submissions_are_refused_and_change_nothing(
@@ -323,8 +342,12 @@ def test_body_without_xml_part_or_not_multipart(collect: CollectClient, live_ser
     assert resp.status_code == 400 and "xml_submission_file" in message(resp)
     raw = collect.request("POST", "/submission", content=b"<data/>", headers={"Content-Type": "text/xml"})
     assert raw.status_code == 400 and "multipart" in message(raw)
-    broken = collect.request("POST", "/submission", content=b"--nope\r\n",
-                             headers={"Content-Type": "multipart/form-data; boundary=zzz"})
+    broken = collect.request(
+        "POST",
+        "/submission",
+        content=b"--nope\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=zzz"},
+    )
     assert broken.status_code == 400
     assert _count(live_server.store) == before
 
@@ -374,7 +397,9 @@ def test_health(live_server) -> None:
     assert body["time"].endswith("+07:00")
 
 
-def test_access_log_masks_tokens_and_leaves_out_personal_data(collect: CollectClient, live_server, caplog) -> None:
+def test_access_log_masks_tokens_and_leaves_out_personal_data(
+    collect: CollectClient, live_server, caplog
+) -> None:
     caplog.set_level(logging.INFO, logger="rasoat.access")
     _, xml = instance_xml(name="Tên Riêng Tư")
     collect.submit(xml)
