@@ -9,4 +9,7 @@ from core import hookimpl
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
-    """``rasoat qr``, ``qr-sheet``, ``bundle`` and ``import-instances`` arrive with the mobile issue."""
+    """``rasoat qr``, ``qr-sheet``, ``bundle`` and ``import-instances``."""
+    from mobile_export.commands import register
+
+    register(subparsers)

@@ -1,0 +1,104 @@
+"""Form media cut to one collector's units: what a phone receives, over the air or in an offline bundle.
+
+Pure functions over the store and the unit registry, shared by the server (manifest and attachment
+downloads) and ``mobile_export`` (offline bundles), so both hand a phone the same bytes and Collect
+sees the same MD5 either way.
+
+- ``provinces.csv`` / ``communes.csv`` / ``hamlets.csv`` are generated from the unit registry for the
+  collector's units and the units above them (a commune collector sees their province, their commune
+  and its hamlets, nothing else);
+- ``persons.csv`` is last year's roster from the roll-forward, cut to the collector's communes, when an
+  open census round carries the form; otherwise the stored file cut like any other CSV;
+- any other CSV with a ``hamlet``, ``commune`` or ``province`` column keeps a row when the most precise
+  unit it names lies inside the collector's units or above one of them (a commune's schools reach the
+  hamlet collectors of that commune; another hamlet's persons do not); a CSV without such a column and
+  non-CSV media (images, audio) are passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+
+from core.models import FormVersion
+from core.storage.base import Store
+
+LOCATION_MEDIA: dict[str, str] = {
+    "provinces.csv": "province",
+    "communes.csv": "commune",
+    "hamlets.csv": "hamlet",
+}
+LOCATION_HEADERS: dict[str, list[str]] = {
+    "province": ["name", "label"],
+    "commune": ["name", "label", "province"],
+    "hamlet": ["name", "label", "commune"],
+}
+ROSTER_MEDIA = "persons.csv"
+SCOPE_COLUMNS = ("hamlet", "commune", "province")  # the columns a CSV is cut by, most precise first
+
+
+def csv_bytes(header: list[str], rows: Iterable[dict[str, str]]) -> bytes:
+    """UTF-8 without BOM (Collect reads the first header as written), LF line ends."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def location_csv(level: str, scope: Iterable[str]) -> bytes:
+    """provinces.csv / communes.csv / hamlets.csv for the units of ``scope`` and those above them."""
+    from core.units import get_units
+
+    scope = sorted(scope)
+    rows = get_units().choice_rows(level, scope) if scope else []  # type: ignore[arg-type]
+    return csv_bytes(LOCATION_HEADERS[level], rows)
+
+
+def cut_csv(data: bytes, scope: Iterable[str]) -> bytes:
+    """Rows whose most precise unit (``hamlet``, else ``commune``, else ``province``) is inside ``scope``
+    or above a unit of it; files without those columns unchanged.
+
+    An empty scope keeps no rows: a collector with no units must not receive anyone's list.
+    """
+    from core.rounds import scopes_overlap
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data
+    reader = csv.DictReader(io.StringIO(text))
+    header = list(reader.fieldnames or [])
+    columns = [c for c in SCOPE_COLUMNS if c in header]
+    if not columns:
+        return data
+    scope = list(scope)
+    keep = []
+    for row in reader:
+        unit = next((row[c].strip() for c in columns if (row.get(c) or "").strip()), "")
+        if unit and scope and scopes_overlap([unit], scope):
+            keep.append(row)
+    return csv_bytes(header, keep)
+
+
+def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iterable[str]) -> bytes | None:
+    """The bytes of medium ``name`` of ``form`` as a collector with ``unit_codes`` gets them.
+
+    None when the form has no such medium (or the store lost it).
+    """
+    if name not in form.media:
+        return None
+    scope = sorted(set(unit_codes))
+    if name in LOCATION_MEDIA:
+        return location_csv(LOCATION_MEDIA[name], scope)
+    if name == ROSTER_MEDIA:
+        from core.rollforward import roster_media
+
+        roster = roster_media(store, form.form_id, scope) if scope else None
+        if roster is not None:
+            return roster
+    data = store.form_media(form.form_id, form.version, name)
+    if data is None or not name.lower().endswith(".csv"):
+        return data
+    return cut_csv(data, scope)

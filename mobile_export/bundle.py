@@ -1,0 +1,141 @@
+"""Offline bundle: a collector's blank forms and their media as a zip, for places without signal.
+
+Layout is the one Collect's forms folder uses, so the ``forms`` folder of the zip is copied as it is
+(over USB) into ``Android/data/org.odk.collect.android/files/projects/<project>/forms/``::
+
+    forms/f1_person.xml
+    forms/f1_person-media/hamlets.csv
+    forms/f1_person-media/persons.csv
+    HUONG-DAN.txt       instructions in Vietnamese (and English)
+    bundle.json         what is inside: collector, forms, versions, MD5s (for officers and tests)
+
+Collect registers forms it finds in that folder the next time its blank-form list is opened. The
+forms are the ones the server would list for the collector (open rounds naming them) and the media
+are the same bytes the server would send them (``core.media``), so when the phone later reaches the
+server, nothing is downloaded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core.collectors import CollectorError
+from core.media import collector_media
+from core.models import FormVersion, RoundState, User
+from core.storage.base import Store
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+FORMS_DIR = "forms"
+
+INSTRUCTIONS = """\
+GÓI BIỂU MẪU NGOẠI TUYẾN CHO ODK COLLECT
+Người thu thập: {name} ({username})
+Địa bàn: {place}
+Tạo lúc: {made}
+
+Cách cài (không cần mạng):
+1. Cài ODK Collect và quét mã QR của đồng chí một lần (điện thoại nhớ máy chủ để gửi sau).
+2. Nối điện thoại với máy tính bằng cáp USB, chọn "Truyền tệp".
+3. Chép toàn bộ nội dung thư mục "forms" trong gói này vào thư mục
+   Android/data/org.odk.collect.android/files/projects/<mã dự án>/forms/
+   (mỗi tệp .xml cùng thư mục "-media" đi kèm của nó).
+4. Mở ODK Collect, chọn "Điền biểu mẫu mới": các biểu mẫu hiện ra.
+5. Điền biểu mẫu, bấm "Hoàn tất". Khi có mạng, Collect tự gửi; hoặc chép thư mục
+   "instances" về máy tính để cán bộ nhập bằng lệnh: rasoat import-instances THƯ-MỤC
+
+OFFLINE FORM BUNDLE FOR ODK COLLECT
+Copy the contents of the "forms" folder into
+Android/data/org.odk.collect.android/files/projects/<project id>/forms/ on the phone, then open
+"Start new form". Finished forms are sent when there is signal, or copy the phone's "instances"
+folder back and run: rasoat import-instances DIR
+"""
+
+
+@dataclass
+class BundleReport:
+    path: Path
+    collector_id: str
+    forms: list[dict[str, Any]] = field(default_factory=list)  # form_id, version, md5, media{name: md5}
+    missing_media: list[str] = field(default_factory=list)  # "form_id/name" the store does not have
+
+
+def collector_forms(store: Store, user: User) -> list[FormVersion]:
+    """The latest version of each form in the open rounds that name this collector (the server's rule)."""
+    from core.rounds import scopes_overlap
+
+    seen: dict[str, FormVersion] = {}
+    for rnd in store.list_rounds():
+        if rnd.state is not RoundState.open or user.id not in rnd.collector_ids:
+            continue
+        if rnd.unit_codes and user.unit_codes and not scopes_overlap(user.unit_codes, rnd.unit_codes):
+            continue
+        for form_id in rnd.form_ids:
+            if form_id not in seen:
+                form = store.get_form(form_id)
+                if form is not None:
+                    seen[form_id] = form
+    return list(seen.values())
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _entry(name: str, when: datetime) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=when.timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def build_bundle(store: Store, user: User, out: str | Path, now: datetime | None = None) -> BundleReport:
+    """Write the zip for ``user``; refuses a revoked collector or one with no forms to carry."""
+    from mobile_export.phone_setup import place_name
+
+    if not user.active:
+        raise CollectorError(
+            f"Người thu thập '{user.username}' đã bị thu hồi / Collector '{user.username}' is revoked"
+        )
+    forms = collector_forms(store, user)
+    if not forms:
+        raise CollectorError(
+            f"'{user.username}' chưa được giao đợt nào đang mở có biểu mẫu / "
+            f"'{user.username}' is not assigned to any open round with published forms"
+        )
+    when = (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ)
+    out = Path(out)
+    report = BundleReport(path=out, collector_id=user.id)
+    tmp = out.with_name(out.name + ".part")
+    with zipfile.ZipFile(tmp, "w") as zf:
+        for form in forms:
+            xml = store.form_xml(form.form_id, form.version)
+            zf.writestr(_entry(f"{FORMS_DIR}/{form.form_id}.xml", when), xml)
+            media_md5: dict[str, str] = {}
+            for name in form.media:
+                data = collector_media(store, form, name, user.unit_codes)
+                if data is None:
+                    report.missing_media.append(f"{form.form_id}/{name}")
+                    continue
+                zf.writestr(_entry(f"{FORMS_DIR}/{form.form_id}-media/{name}", when), data)
+                media_md5[name] = _md5(data)
+            report.forms.append(
+                {"form_id": form.form_id, "version": form.version, "title": form.title, "md5": _md5(xml),
+                 "media": media_md5}
+            )
+        text = INSTRUCTIONS.format(
+            name=user.display_name or user.username, username=user.username,
+            place=place_name(user.unit_codes), made=when.strftime("%H:%M %d/%m/%Y"),
+        )
+        zf.writestr(_entry("HUONG-DAN.txt", when), text.encode("utf-8"))
+        summary = {"collector": {"id": user.id, "username": user.username, "units": user.unit_codes},
+                   "made_at": when.isoformat(), "forms": report.forms}
+        zf.writestr(_entry("bundle.json", when), json.dumps(summary, ensure_ascii=False, indent=2))
+    tmp.replace(out)
+    return report

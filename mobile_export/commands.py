@@ -1,0 +1,234 @@
+"""``rasoat qr``, ``qr-sheet``, ``bundle`` and ``import-instances``: getting forms onto phones and back."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.commands.common import CommandError, add_data_option, print_json, store_from_args
+
+URL_HELP = "địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL)"
+ROTATE_NOTE = (
+    "Mã QR trước đây của {who} không còn dùng được; điện thoại đã cài mã cũ phải quét mã mới / "
+    "{who}'s previous QR code no longer works; phones set up with it must scan the new one"
+)
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return os.environ.get("RASOAT_USER") or f"cli:{user}"
+
+
+def _errors(func: Any) -> Any:
+    """Turn the domain errors of this room into one-line CommandErrors."""
+
+    def run(args: argparse.Namespace) -> int:
+        from core.collectors import CollectorError
+        from core.units import UnknownUnit
+        from mobile_export.qr import SettingsError
+
+        try:
+            return int(func(args) or 0)
+        except (CollectorError, SettingsError, UnknownUnit) as exc:
+            raise CommandError(str(exc)) from exc
+
+    run.__doc__ = func.__doc__
+    return run
+
+
+def _out_path(value: str, suffixes: tuple[str, ...]) -> Path:
+    path = Path(value)
+    if path.suffix.lower() not in suffixes:
+        raise CommandError(
+            f"Tệp ra phải có đuôi {' hoặc '.join(suffixes)} / "
+            f"Output must end in {' or '.join(suffixes)}: {path}"
+        )
+    if not path.parent.is_dir():
+        raise CommandError(f"Không có thư mục {path.parent} / No such folder: {path.parent}")
+    return path
+
+
+@_errors
+def cmd_qr(args: argparse.Namespace) -> int:
+    """One collector's Collect QR code (issues a new token unless --token is the current one)."""
+    from mobile_export.phone_setup import admin_password, phone_code
+    from mobile_export.qr import save_qr
+
+    store = store_from_args(args)
+    try:
+        if args.show_admin_pw and not args.collector:
+            print(admin_password(store))
+            return 0
+        if not args.collector or not args.output:
+            raise CommandError("Cần COLLECTOR và -o FILE / COLLECTOR and -o FILE are needed")
+        out = _out_path(args.output, (".png", ".svg"))
+        code = phone_code(store, args.collector, args.url, token=args.token, admin_pw=args.admin_pw,
+                          actor=_actor())
+        save_qr(code.payload, out)
+        if args.show_admin_pw:
+            print(f"Mật khẩu quản trị Collect / Collect admin password: {admin_password(store)}",
+                  file=sys.stderr)
+    finally:
+        store.close()
+    who = code.user.display_name or code.user.username
+    if args.json:
+        print_json({"id": code.user.id, "username": code.user.username, "name": who, "file": str(out),
+                    "server_url": code.server_url, "rotated": code.rotated})
+        return 0
+    print(f"Đã ghi mã QR cho {who} / QR code for {who} written: {out}")
+    if code.rotated:
+        print(ROTATE_NOTE.format(who=who), file=sys.stderr)
+    return 0
+
+
+@_errors
+def cmd_qr_sheet(args: argparse.Namespace) -> int:
+    """A printable HTML sheet of set-up cards for a commune and/or round (new tokens for everyone on it)."""
+    from mobile_export.phone_setup import base_url, phone_code
+    from mobile_export.sheet import make_card, render_sheet, sheet_collectors
+
+    out = _out_path(args.output, (".html", ".htm"))
+    base = base_url(args.url)
+    store = store_from_args(args)
+    try:
+        users, rnd = sheet_collectors(store, args.unit, args.round)
+        if not users:
+            raise CommandError(
+                "Không có người thu thập nào (đang hoạt động) cho đơn vị/đợt này / "
+                "No active collectors for this unit/round"
+            )
+        cards = []
+        for user in users:
+            code = phone_code(store, user.id, base, admin_pw=args.admin_pw, actor=_actor())
+            cards.append(make_card(store, code, rnd))
+        what = []
+        if args.unit:
+            from core.units import get_units
+
+            what.append(get_units().require(args.unit).name)
+        if rnd is not None:
+            what.append(rnd.name)
+        html = render_sheet(cards, "Mã QR ODK Collect – " + " – ".join(what))
+    finally:
+        store.close()
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(out)
+    if args.json:
+        print_json({"file": str(out), "cards": [{"id": c.collector_id, "name": c.name} for c in cards]})
+        return 0
+    print(f"Đã ghi {len(cards)} thẻ / {len(cards)} cards written: {out}")
+    print(ROTATE_NOTE.format(who=", ".join(c.name for c in cards)), file=sys.stderr)
+    return 0
+
+
+@_errors
+def cmd_bundle(args: argparse.Namespace) -> int:
+    """A zip of a collector's blank forms and their media, laid out like Collect's forms folder."""
+    from core.collectors import get_collector
+    from mobile_export.bundle import build_bundle
+
+    out = _out_path(args.output, (".zip",))
+    store = store_from_args(args)
+    try:
+        user = get_collector(store, args.collector)
+        report = build_bundle(store, user, out)
+    finally:
+        store.close()
+    if args.json:
+        print_json({"file": str(report.path), "collector": report.collector_id, "forms": report.forms,
+                    "missing_media": report.missing_media})
+        return 0
+    n_media = sum(len(f["media"]) for f in report.forms)
+    print(f"Đã ghi {len(report.forms)} biểu mẫu, {n_media} tệp đi kèm / "
+          f"{len(report.forms)} forms, {n_media} media files written: {report.path}")
+    for missing in report.missing_media:
+        print(f"Thiếu tệp / Missing medium: {missing}", file=sys.stderr)
+    return 0
+
+
+@_errors
+def cmd_import_instances(args: argparse.Namespace) -> int:
+    """Import a phone's instances folder with an upload's rules; exit 1 if any instance failed."""
+    from core.collectors import get_collector
+    from core.models import AuditEvent
+    from core.plugins import get_manager
+    from mobile_export.importer import import_instances
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        raise CommandError(f"Không có thư mục {root} / No such folder: {root}")
+    store = store_from_args(args)
+    try:
+        user = get_collector(store, args.collector) if args.collector else None
+        if user is not None and not user.active:
+            raise CommandError(
+                f"Người thu thập '{user.username}' đã bị thu hồi / Collector '{user.username}' is revoked"
+            )
+        report = import_instances(store, root, user, get_manager().hook.check_submission,
+                                  progress=not args.json)
+        store.append_audit(AuditEvent(
+            actor=_actor(), action="instances.import", target=str(root.resolve()),
+            details={"collector": user.id if user else None, "created": report.count("created"),
+                     "duplicate": report.count("duplicate"), "failed": len(report.failed)},
+        ))
+    finally:
+        store.close()
+    if args.json:
+        print_json(report.as_dict())
+    else:
+        for r in report.results:
+            if r.outcome not in ("created", "duplicate"):
+                print(f"{r.file}: {r.message}")
+        print(report.summary())
+    return 1 if report.failed else 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "qr", help="mã QR cài ODK Collect cho một người thu thập / a collector's Collect QR code"
+    )
+    p.add_argument("collector", nargs="?", metavar="COLLECTOR", help="mã hoặc tên đăng nhập / id or username")
+    p.add_argument("-o", "--output", metavar="FILE.png|FILE.svg")
+    p.add_argument("--url", metavar="BASE", help=URL_HELP)
+    p.add_argument("--token",
+                   help="dùng mã hiện tại thay vì cấp mã mới / use the current token, do not rotate")
+    p.add_argument("--admin-pw", metavar="PW", help="mật khẩu quản trị Collect / Collect admin password")
+    p.add_argument("--show-admin-pw", action="store_true",
+                   help="in mật khẩu quản trị Collect / print the Collect admin password")
+    p.add_argument("--json", action="store_true")
+    add_data_option(p)
+    p.set_defaults(func=cmd_qr)
+
+    s = subparsers.add_parser("qr-sheet", help="trang in thẻ mã QR / printable sheet of QR cards (HTML)")
+    s.add_argument("--unit", metavar="CODE", help="xã/tỉnh / commune or province code")
+    s.add_argument("--round", metavar="ID", help="đợt / round id")
+    s.add_argument("-o", "--output", required=True, metavar="FILE.html")
+    s.add_argument("--url", metavar="BASE", help=URL_HELP)
+    s.add_argument("--admin-pw", metavar="PW", help="mật khẩu quản trị Collect / Collect admin password")
+    s.add_argument("--json", action="store_true")
+    add_data_option(s)
+    s.set_defaults(func=cmd_qr_sheet)
+
+    b = subparsers.add_parser("bundle", help="gói biểu mẫu ngoại tuyến / offline form bundle (zip)")
+    b.add_argument("--collector", required=True, metavar="ID", help="mã hoặc tên đăng nhập / id or username")
+    b.add_argument("-o", "--output", required=True, metavar="FILE.zip")
+    b.add_argument("--json", action="store_true")
+    add_data_option(b)
+    b.set_defaults(func=cmd_bundle)
+
+    i = subparsers.add_parser(
+        "import-instances", help="nhập thư mục instances của điện thoại / import a phone's instances folder"
+    )
+    i.add_argument("dir", metavar="DIR")
+    i.add_argument("--collector", metavar="ID", help="người gửi / the collector who filled them in")
+    i.add_argument("--json", action="store_true")
+    add_data_option(i)
+    i.set_defaults(func=cmd_import_instances)
