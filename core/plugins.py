@@ -22,6 +22,7 @@ from core.hooks import PROJECT
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.builtin.national",
     "core.commands.plugins_cmd",
+    "core.commands.forms",
     "core.commands.units",
     "core.commands.rounds",
     "core.commands.submissions",
