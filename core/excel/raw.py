@@ -38,17 +38,18 @@ from core.models import REVIEW_LABELS, ReviewState, Submission
 Target = str | PathLike[str] | IO[bytes]
 WriteCell = Callable[[Worksheet, int, int, Any], None]
 
-# Header texts of the submission metadata columns, per label mode.
+# Header texts of the submission metadata columns, per label mode (names differ from the location
+# block's own questions, which every form has).
 META_HEADERS: dict[str, tuple[str, ...]] = {
     "vi": (
         "Thời điểm gửi",
         "Đợt rà soát",
         "Mã tỉnh",
-        "Tỉnh",
+        "Tên tỉnh",
         "Mã xã",
-        "Xã",
+        "Tên xã",
         "Mã thôn",
-        "Thôn/xóm/tổ dân phố",
+        "Tên thôn, tổ dân phố",
         "Người thu thập",
         "Trạng thái duyệt",
     ),
@@ -56,11 +57,11 @@ META_HEADERS: dict[str, tuple[str, ...]] = {
         "Submitted at",
         "Round",
         "Province code",
-        "Province",
+        "Province name",
         "Commune code",
-        "Commune",
+        "Commune name",
         "Hamlet code",
-        "Hamlet",
+        "Hamlet name",
         "Collector",
         "Review state",
     ),
@@ -68,11 +69,11 @@ META_HEADERS: dict[str, tuple[str, ...]] = {
         "submitted_at",
         "round",
         "province_code",
-        "province",
+        "province_name",
         "commune_code",
-        "commune",
+        "commune_name",
         "hamlet_code",
-        "hamlet",
+        "hamlet_name",
         "collector",
         "review_state",
     ),
