@@ -46,48 +46,62 @@ def check_bearer(request: Request, token_hash: str | None) -> None:
 
 def publish_xlsform(
     store: Store,
-    xlsx: bytes,
-    filename: str,
-    media: dict[str, bytes],
+    path: Path,
+    media: dict[str, bytes] | None = None,
     round_id: str | None = None,
     validate: bool = True,
     source: str = "upload",
     actor: str = "api",
 ) -> dict[str, Any]:
-    """Compile (pyxform + ODK Validate), store the version, optionally add it to a round. Shared by the
-    API and ``rasoat forms publish``."""
-    try:
-        from core.xlsform import compile_xlsform, publish_form  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise ApiError(503, f"Chưa có bộ dịch XLSForm / XLSForm compiler not available ({exc})") from None
+    """Compile (pyxform + ODK Validate), store the version with its media, optionally add it to a round.
+
+    Shared by the API and ``rasoat forms publish``. Media the form references are taken from ``media``,
+    else from next to the file (``<dir>/<form_id>-media/<name>``, then ``<dir>/<name>``). A new version
+    of a form id replaces the old one on phones; submissions keep the version they were made with.
+    """
+    from core.formreg import find_media
+    from core.models import AuditEvent
+    from core.xlsform import FormVersionConflict, XLSFormError, compile_xlsform, publish_form
+
     rnd = None
     if round_id:
         rnd = store.get_round(round_id)
         if rnd is None:
             raise ApiError(404, f"Không có đợt '{round_id}' / No round '{round_id}'")
-    with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
-        safe = Path(filename).name if safe_attachment_name(Path(filename).name) else "form.xlsx"
-        path = Path(tmp) / safe
-        path.write_bytes(xlsx)
-        for name, data in media.items():
-            (Path(tmp) / name).write_bytes(data)
-        try:
-            compiled = compile_xlsform(path, validate=validate)
-        except Exception as exc:  # pyxform / Validate errors carry their own explanation
-            raise ApiError(422, f"Biểu mẫu không hợp lệ / Invalid form: {exc}") from None
-        form = publish_form(store, compiled, media, source)
-    if rnd is not None and form.form_id not in rnd.form_ids:
+    try:
+        compiled = compile_xlsform(path, validate=validate)
+    except XLSFormError as exc:
+        raise ApiError(422, str(exc)) from None
+    given = dict(media or {})
+    found, _missing = find_media(path, compiled.form_id, [n for n in compiled.media if n not in given])
+    for name, media_path in found.items():
+        given[name] = media_path.read_bytes()
+    unused = sorted(set(given) - set(compiled.media))
+    if unused:
+        raise ApiError(
+            422,
+            f"Biểu mẫu không dùng các tệp / The form does not reference these files: {', '.join(unused)}",
+        )
+    try:
+        form = publish_form(store, compiled, given, source)
+    except FormVersionConflict as exc:
+        raise ApiError(409, str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(422, str(exc)) from None
+    if rnd is not None:
         rnd = store.get_round(rnd.id) or rnd
-        rnd.form_ids.append(form.form_id)
-        store.put_round(rnd)
-    from core.models import AuditEvent
-
+        if form.form_id not in rnd.form_ids:
+            rnd.form_ids.append(form.form_id)
+            rnd.history.append({"at": form.published_at.isoformat(), "actor": actor, "action": "add_form",
+                                "form": form.form_id})
+            store.put_round(rnd)
     store.append_audit(
         AuditEvent(actor=actor, action="form.publish", target=form.form_id,
                    details={"version": form.version, "round": round_id})
     )
+    missing = [n for n in compiled.media if n not in given]
     return {"form_id": form.form_id, "version": form.version, "md5": form.md5, "title": form.title,
-            "media": form.media, "round": round_id}
+            "media": form.media, "missing_media": missing, "round": round_id, "warnings": compiled.warnings}
 
 
 @post("/api/v1/forms")
@@ -122,10 +136,17 @@ async def publish(request: Request) -> Response:
             if not safe_attachment_name(p.filename):
                 raise ApiError(400, f"Tên tệp không hợp lệ / Invalid file name: {p.filename!r}")
             media[p.filename] = p.data
-    result = await anyio.to_thread.run_sync(
-        lambda: publish_xlsform(st.store, xlsx.data, xlsx.filename or "form.xlsx", media, round_id or None,
-                                validate)
-    )
+    filename = Path(xlsx.filename or "form.xlsx").name
+    if not safe_attachment_name(filename) or not filename.lower().endswith((".xlsx", ".xls")):
+        filename = "form.xlsx"
+
+    def run() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
+            path = Path(tmp) / filename
+            path.write_bytes(xlsx.data)
+            return publish_xlsform(st.store, path, media, round_id or None, validate, "upload", "api")
+
+    result = await anyio.to_thread.run_sync(run)
     return Response(content=result, status_code=201)
 
 

@@ -215,8 +215,8 @@ def cmd_forms_publish(args: argparse.Namespace) -> int:
         media[mp.name] = mp.read_bytes()
     store = store_from_args(args)
     try:
-        result = publish_xlsform(store, path.read_bytes(), path.name, media, args.round,
-                                 validate=not args.no_validate, actor=_actor())
+        result = publish_xlsform(store, path, media, args.round, validate=not args.no_validate,
+                                 source="upload", actor=_actor())
     except ApiError as exc:
         raise CommandError(exc.message) from exc
     finally:
@@ -226,6 +226,9 @@ def cmd_forms_publish(args: argparse.Namespace) -> int:
     else:
         where = f" → đợt / round {args.round}" if args.round else ""
         print(f"{result['form_id']} phiên bản / version {result['version']} (md5 {result['md5']}){where}")
+        if result["missing_media"]:
+            missing = ", ".join(result["missing_media"])
+            print(f"Cảnh báo / Warning: thiếu tệp media / missing media: {missing}")
     return 0
 
 
