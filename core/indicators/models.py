@@ -300,22 +300,22 @@ class IndicatorResult(BaseModel):
     unit_name: str
     level: Level
     period: str
-    value: float | None
-    numerator: float | None
-    denominator: float | None
+    value: int | float | None
+    numerator: int | float | None
+    denominator: int | float | None
     factor: float
     unit_label: str  # "%", "‰", or "" for a plain count
     target_op: str | None = None
-    target_value: float | None = None
+    target_value: int | float | None = None
     target_on: TargetOn | None = None  # what the target compares: value, change or change_pct
     target_deadline: int | None = None
     target_text: str | None = None
-    compared_value: float | None = None  # what the target was checked against (value, change or change %)
+    compared_value: int | float | None = None  # what the target checked: the value, change or change %
     status: Status
     status_label: str
     previous_period: str | None = None
-    previous_value: float | None = None
+    previous_value: int | float | None = None
     previous_source: str | None = None  # "snapshot:<round id>" or "live" (no closed round for that period)
-    change: float | None = None  # value − previous value
+    change: int | float | None = None  # value − previous value
     change_pct: float | None = None  # (value − previous) / previous × 100
     source_document: str | None = None
