@@ -1,0 +1,126 @@
+"""kill -9 a process that is saving submissions: everything whose save returned is there, complete.
+
+The child saves in a loop (new submissions with attachments, identical resends carrying a new
+attachment, edits, review changes) and prints each id only after the call returned. The parent
+SIGKILLs it at a random moment, several times over the same data directory, and checks after each
+kill that the store opens cleanly, that every reported write is there with its XML and attachment
+bytes, and that the index agrees with the files (a rebuild from the files changes nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from storage_contract import make_xml
+
+from core.models import ReviewState
+from core.storage.base import SubmissionQuery
+from core.storage.embedded import EmbeddedStore
+
+CHILD = textwrap.dedent(
+    """
+    import hashlib, sys
+    from datetime import UTC, datetime, timedelta
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from storage_contract import make_sub
+    from core.models import ReviewState
+    from core.storage.embedded import EmbeddedStore
+
+    store = EmbeddedStore(Path({root!r}))
+    run = {run!r}
+    t0 = datetime(2025, 3, 1, tzinfo=UTC)
+    i = 0
+    prev = None
+    while True:
+        iid = f"uuid:{{run}}-{{i}}"
+        sub, xml = make_sub(iid, unit_code=f"055{{60 + i % 30}}-01", received_at=t0 + timedelta(seconds=i))
+        big = hashlib.sha256(iid.encode()).digest() * 2048  # 64 KiB
+        store.save_submission(sub, xml, {{"a.jpg": big, "b.txt": iid.encode()}})
+        print("new", iid, flush=True)
+        if i % 4 == 1:
+            store.save_submission(sub, xml, {{"late.jpg": iid.encode() * 3}})
+            print("late", iid, flush=True)
+        if i % 5 == 2 and prev is not None:
+            eid = iid + "-edit"
+            esub, exml = make_sub(eid, body="<e/>", deprecated_id=iid, unit_code=sub.unit_code,
+                                  received_at=t0 + timedelta(seconds=i, milliseconds=5))
+            store.save_submission(esub, exml, {{}})
+            print("edit", eid, iid, flush=True)
+        if i % 6 == 3:
+            store.set_review(iid, ReviewState.approved, "ok", "lan")
+            print("review", iid, flush=True)
+        prev = iid
+        i += 1
+    """
+)
+
+
+def run_and_kill(root: Path, run: str, min_lines: int) -> list[list[str]]:
+    code = CHILD.format(tests=str(Path(__file__).parent), root=str(root), run=run)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent
+    )
+    assert proc.stdout is not None
+    lines: list[list[str]] = []
+    deadline = time.monotonic() + 60
+    target = min_lines + random.randint(0, 40)
+    while len(lines) < target and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.decode().split())
+    time.sleep(random.uniform(0, 0.02))  # land anywhere inside the next save
+    os.kill(proc.pid, signal.SIGKILL)
+    rest, err = proc.communicate(timeout=30)
+    lines += [ln.split() for ln in rest.decode().splitlines() if ln.strip()]
+    assert proc.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    assert len(lines) >= min_lines, err.decode()[-2000:]
+    return lines
+
+
+def check(store: EmbeddedStore, reported: list[list[str]]) -> None:
+    import hashlib
+
+    for kind, iid, *rest in reported:
+        sub = store.get_submission(iid)
+        assert sub is not None, f"{kind} {iid} returned but is missing"
+        if kind == "new":
+            assert store.submission_xml(iid) == make_xml(iid)
+            assert store.attachment(iid, "a.jpg") == hashlib.sha256(iid.encode()).digest() * 2048
+            assert store.attachment(iid, "b.txt") == iid.encode()
+            assert {"a.jpg", "b.txt"} <= set(sub.attachments)
+        elif kind == "late":
+            assert "late.jpg" in sub.attachments and store.attachment(iid, "late.jpg") == iid.encode() * 3
+        elif kind == "edit":
+            assert sub.current and sub.deprecated_id == rest[0]
+            assert store.get_submission(rest[0]).current is False
+        elif kind == "review":
+            assert sub.review_state is ReviewState.approved
+    everything = SubmissionQuery(current_only=False)
+    indexed = {s.instance_id: s.model_dump() for s in store.iter_submissions(everything)}
+    assert len(indexed) == store.count_submissions(everything)
+    for kind, iid, *_ in reported:
+        assert iid in indexed, f"{kind} {iid} is stored but not in the index"
+    # the index agrees with the files: rebuilding it from them changes nothing
+    store.rebuild_index()
+    assert {s.instance_id: s.model_dump() for s in store.iter_submissions(everything)} == indexed
+    assert not any(store.staging.iterdir())
+
+
+def test_kill_9_while_saving_loses_nothing_that_returned(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    reported: list[list[str]] = []
+    for run in ("r1", "r2", "r3", "r4"):
+        reported += run_and_kill(root, run, min_lines=30)
+        store = EmbeddedStore(root)
+        check(store, reported)
+        store.close()
+    assert sum(1 for r in reported if r[0] == "new") >= 100
