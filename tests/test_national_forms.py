@@ -1,0 +1,173 @@
+"""The ten national forms: every one passes ODK Validate and keeps the contract docs/forms.md describes."""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.formreg import find_media
+from core.xlsform import CompiledForm, compile_xlsform
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMS = ROOT / "forms"
+VI, EN = "Tiếng Việt (vi)", "English (en)"
+NATIONAL = [
+    "f1_person", "f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet",
+    "f6_hotspot", "f7_cultivation", "f8_activity", "f9_case", "f10_summary",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def national() -> dict[str, CompiledForm]:
+    """Every shipped form compiled once with ODK Validate (a JVM each, two at a time)."""
+    paths = sorted(FORMS.glob("*.xlsx"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        forms = list(pool.map(lambda p: compile_xlsform(p, validate=True), paths))
+    return {f.form_id: f for f in forms}
+
+
+def walk(children: list[dict[str, Any]], prefix: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    for child in children:
+        if child["name"] == "meta":
+            continue
+        yield prefix + child["name"], child
+        if child.get("type") in ("group", "repeat"):
+            yield from walk(child.get("children", []), prefix + child["name"] + "/")
+
+
+def fields(form: CompiledForm) -> dict[str, dict[str, Any]]:
+    return dict(walk(form.schema["children"]))
+
+
+def test_the_ten_forms_pass_odk_validate(national: dict[str, CompiledForm]) -> None:
+    assert sorted(national) == sorted(NATIONAL)
+    for form_id, form in national.items():
+        assert form.source.stem == form_id  # forms/<form_id>.xlsx
+        assert re.fullmatch(r"20\d{8}", form.version)
+        assert not form.encrypted
+
+
+def test_settings_and_languages(national: dict[str, CompiledForm]) -> None:
+    for form in national.values():
+        assert form.languages == [VI, EN], form.form_id
+        assert form.schema["default_language"] == VI
+        assert not form.title.isascii(), f"{form.form_id}: the title is Vietnamese"
+
+
+def test_every_question_is_labelled_in_both_languages(national: dict[str, CompiledForm]) -> None:
+    for form in national.values():
+        for path, field in fields(form).items():
+            label = field.get("label")
+            if field["type"] in ("calculate", "start", "end", "today", "deviceid", "username"):
+                continue
+            assert isinstance(label, dict) and label.get(VI) and label.get(EN), f"{form.form_id} {path}"
+        for list_name, items in form.schema.get("choices", {}).items():
+            for item in items:
+                assert item["label"].get(VI) and item["label"].get(EN), f"{form.form_id} {list_name}"
+
+
+def test_location_block_is_top_level_with_filters(national: dict[str, CompiledForm]) -> None:
+    for form in national.values():
+        top = {c["name"]: c for c in form.schema["children"]}
+        assert top["province"]["itemset"] == "provinces.csv"
+        assert top["commune"]["itemset"] == "communes.csv"
+        assert top["commune"]["choice_filter"] == "province=${province}"
+        assert top["hamlet"]["itemset"] == "hamlets.csv"
+        assert top["hamlet"]["choice_filter"] == "commune=${commune}"
+        assert {"provinces.csv", "communes.csv", "hamlets.csv"} <= set(form.media)
+
+
+def test_every_referenced_media_file_ships_next_to_the_forms(national: dict[str, CompiledForm]) -> None:
+    for form in national.values():
+        _found, missing = find_media(form.source, form.form_id, form.media)
+        assert missing == [], form.form_id
+
+
+def read_csv(name: str) -> list[dict[str, str]]:
+    with open(FORMS / name, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_placeholder_media_columns() -> None:
+    assert read_csv("provinces.csv") == [{"name": "19", "label": "Thái Nguyên"}]
+    assert read_csv("communes.csv") == [{"name": "05563", "label": "Xã Phượng Tiến", "province": "19"}]
+    hamlets = read_csv("hamlets.csv")
+    assert hamlets and all(h["commune"] == "05563" and h["name"].startswith("05563-") for h in hamlets)
+    person = read_csv("persons.csv")[0]
+    assert {"name", "label", "commune", "hamlet", "full_name", "category"} <= set(person)
+    assert {"other"} <= {r["name"] for r in read_csv("schools.csv")}
+    assert {"other"} <= {r["name"] for r in read_csv("enterprises.csv")}
+    thresholds = {r["name"]: float(r["value"]) for r in read_csv("qd28_thresholds.csv")}
+    assert thresholds["t1_r_pct"] == 0.5 and thresholds["t1_plants"] == 3000 and thresholds["t1_min"] == 3
+
+
+def choice_names(form: CompiledForm, field: dict[str, Any]) -> set[str]:
+    return {c["name"] for c in form.schema["choices"][field["list_name"]]}
+
+
+def test_f1_person_key_and_followup(national: dict[str, CompiledForm]) -> None:
+    form = national["f1_person"]
+    f1 = fields(form)
+    assert f1["new_person_key"]["bind"]["calculate"] == "once(uuid())"
+    assert "${known_person}" in f1["person_key"]["bind"]["calculate"]
+    assert f1["known_person"]["itemset"] == "persons.csv"
+    assert f1["services"]["type"] == "select all that apply"
+    assert choice_names(form, f1["category"]) == {"user", "addict", "post_rehab"}
+    assert choice_names(form, f1["followup_status"]) >= {"found", "moved", "deceased"}
+    assert choice_names(form, f1["rehab_type"]) == {"voluntary_home", "voluntary_facility", "compulsory"}
+    for name in ("has_record", "record_start", "record_end", "legal_aid_provided", "id_number", "psychosis"):
+        assert name in f1
+
+
+def test_f2_has_both_modes_and_a_household_repeat(national: dict[str, CompiledForm]) -> None:
+    form = national["f2_pledge"]
+    f2 = fields(form)
+    assert f2["household"]["type"] == "repeat"
+    assert {"household/head_name", "household/members", "household/pledged"} <= set(f2)
+    assert choice_names(form, f2["mode"]) == {"list", "aggregate"}
+    assert {"hh_total", "hh_pledged", "households_total", "households_pledged"} <= set(f2)
+
+
+def test_checklists_are_choice_data_with_a_computed_result(national: dict[str, CompiledForm]) -> None:
+    for form_id, list_name in (("f3_school", "school_criteria"), ("f4_enterprise", "enterprise_criteria"),
+                               ("f5_hamlet", "hamlet_criteria")):
+        f = fields(national[form_id])
+        assert f["criteria_met"]["list_name"] == list_name
+        assert f["meets_standard"]["type"] == "calculate"
+        assert f"instance('{list_name}')" in f["criteria_total"]["bind"]["calculate"]
+
+
+def test_f10_classification_reads_thresholds_from_media(national: dict[str, CompiledForm]) -> None:
+    f10 = national["f10_summary"]
+    f = fields(f10)
+    assert "pulldata('qd28_thresholds'" in f["thr_t1_r_pct"]["bind"]["calculate"]
+    assert {c["name"] for c in f10.schema["choices"]["qd28_class"]} == {
+        "drug_free", "type_1", "type_2", "type_3", "unclassified"
+    }  # fmt: skip
+    assert "qd28_final" in f and "on_route" in f
+
+
+def test_the_set_has_repeats_selects_and_geopoints(national: dict[str, CompiledForm]) -> None:
+    types = {field["type"] for form in national.values() for _p, field in walk(form.schema["children"])}
+    assert {"repeat", "select all that apply", "geopoint", "integer", "decimal", "date"} <= types
+
+
+def test_docs_name_every_field(national: dict[str, CompiledForm]) -> None:
+    """docs/forms.md is the contract other rooms build on: it must name every field of every form."""
+    doc = (ROOT / "docs" / "forms.md").read_text(encoding="utf-8")
+    for form in national.values():
+        section = doc.split(f"`{form.form_id}`", 1)[1]
+        for path, field in fields(form).items():
+            if field["type"] == "note":
+                continue
+            if path in ("start", "end", "today", "deviceid", "username", "admin_data_version", "province",
+                        "commune", "hamlet", "ref_date", "enumerator_role"):
+                assert f"`{path}`" in doc
+                continue
+            assert f"`{path}`" in section, f"{form.form_id}: {path} missing from docs/forms.md"
