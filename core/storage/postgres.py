@@ -22,6 +22,7 @@ import importlib.resources
 import re
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
 from core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
 from core.storage.blobs import BlobStore, FileBlobStore, blob_key
+from core.storage.files import safe_name
 
 MIGRATIONS_PACKAGE = "core.storage.pg_migrations"
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -213,22 +215,33 @@ class PostgresStore(Store):
     def put_form(
         self, form: FormVersion, xml: bytes, schema: dict[str, Any], media: dict[str, bytes]
     ) -> None:
+        """A published version's XForm never changes (phones cache it by md5); schema and media may."""
+        xml = bytes(xml)
+        for name in media:
+            safe_name(name, "media file name")
+        if form.md5 != md5_hex(xml):
+            raise ValueError(f"form md5 {form.md5!r} is not the md5 of the XForm ({md5_hex(xml)})")
         with self._tx() as cur:
             cur.execute(
                 f"INSERT INTO forms ({self._FORM_COLS}, xml, schema)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (form_id, version) DO UPDATE SET title = excluded.title, md5 = excluded.md5,"
+                " ON CONFLICT (form_id, version) DO UPDATE SET title = excluded.title,"
                 " media = excluded.media, encrypted = excluded.encrypted, source = excluded.source,"
-                " published_at = excluded.published_at, xml = excluded.xml, schema = excluded.schema",
+                " published_at = excluded.published_at, schema = excluded.schema"
+                " WHERE forms.md5 = excluded.md5 RETURNING 1",
                 (form.form_id, form.version, form.title, form.md5, list(form.media), form.encrypted,
-                 form.source, form.published_at, bytes(xml), Json(schema)),
+                 form.source, form.published_at, xml, Json(schema)),
             )
-            cur.execute(
-                "DELETE FROM form_media WHERE form_id = %s AND version = %s", (form.form_id, form.version)
-            )
+            if cur.fetchone() is None:
+                raise Conflict(
+                    f"Biểu mẫu {form.form_id} phiên bản {form.version} đã có với nội dung khác / "
+                    "this version is already published with a different XForm; change the version"
+                )
             if media:
                 cur.executemany(
-                    "INSERT INTO form_media (form_id, version, name, data, md5) VALUES (%s, %s, %s, %s, %s)",
+                    "INSERT INTO form_media (form_id, version, name, data, md5) VALUES (%s, %s, %s, %s, %s)"
+                    " ON CONFLICT (form_id, version, name)"
+                    " DO UPDATE SET data = excluded.data, md5 = excluded.md5",
                     [(form.form_id, form.version, n, bytes(d), md5_hex(d)) for n, d in media.items()],
                 )
 
@@ -301,8 +314,9 @@ class PostgresStore(Store):
 
     def list_rounds(self) -> list[Round]:
         with self._cur() as cur:
-            cur.execute("SELECT data FROM rounds ORDER BY seq")
-            return [Round.model_validate(r[0]) for r in cur.fetchall()]
+            cur.execute("SELECT data FROM rounds")
+            rounds = [Round.model_validate(r[0]) for r in cur.fetchall()]
+        return sorted(rounds, key=lambda r: (r.created_at, r.id))
 
     def put_snapshot(self, round_id: str, data: dict[str, Any]) -> None:
         with self._cur() as cur:
@@ -329,9 +343,9 @@ class PostgresStore(Store):
                     (user.id, user.username, user.token_hash, Jsonb(user.model_dump(mode="json"))),
                 )
         except psycopg.errors.UniqueViolation as exc:
-            raise Conflict(
-                f"tên đăng nhập '{user.username}' đã được dùng / username '{user.username}' is taken"
-            ) from exc
+            if exc.diag.constraint_name == "users_token_hash":
+                raise Conflict("Mã truy cập trùng / Token already belongs to another user") from exc
+            raise Conflict(f"Tên đăng nhập đã dùng / Username {user.username!r} is taken") from exc
 
     def _one_user(self, where: str, value: str) -> User | None:
         with self._cur() as cur:
@@ -350,8 +364,9 @@ class PostgresStore(Store):
 
     def list_users(self) -> list[User]:
         with self._cur() as cur:
-            cur.execute("SELECT data FROM users ORDER BY seq")
-            return [User.model_validate(r[0]) for r in cur.fetchall()]
+            cur.execute("SELECT data FROM users")
+            users = [User.model_validate(r[0]) for r in cur.fetchall()]
+        return sorted(users, key=lambda u: (u.created_at, u.id))
 
     # --- submissions ---------------------------------------------------------------------
     @staticmethod
@@ -370,6 +385,8 @@ class PostgresStore(Store):
 
     def _put_blobs(self, attachments: dict[str, bytes]) -> list[BlobRow]:
         """Write attachment bytes durably (before any row names them): (name, key, size, md5) each."""
+        for name in attachments:  # every backend refuses the same names, so stores stay interchangeable
+            safe_name(name, "attachment name")
         out = []
         for name, data in attachments.items():
             data = bytes(data)
@@ -383,13 +400,16 @@ class PostgresStore(Store):
         if rows:
             cur.executemany(
                 "INSERT INTO attachments (instance_id, name, blob_key, size, md5) VALUES (%s, %s, %s, %s, %s)"
-                " ON CONFLICT (instance_id, name) DO UPDATE SET blob_key = excluded.blob_key,"
-                " size = excluded.size, md5 = excluded.md5, added_at = now()",
+                " ON CONFLICT (instance_id, name) DO NOTHING",
                 [(instance_id, *r) for r in rows],
             )
 
     def save_submission(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> SaveOutcome:
         xml = bytes(xml)
+        if sub.xml_md5 != md5_hex(xml):
+            raise ValueError(f"xml_md5 {sub.xml_md5!r} is not the md5 of the XML ({md5_hex(xml)})")
+        if sub.deprecated_id is not None and sub.review_state is ReviewState.received:
+            sub = sub.model_copy(update={"review_state": ReviewState.edited})
         blobs = self._put_blobs(attachments)
         if sub.deprecated_id:
             return self._save_edit(sub, xml, blobs)
@@ -399,6 +419,7 @@ class PostgresStore(Store):
 
     def _insert_new(self, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> bool:
         """Claim the instanceID and write the row, its XML and attachments in one atomic statement."""
+        blobs = sorted(blobs)
         names = [b[0] for b in blobs]
         with self._cur() as cur:
             cur.execute(
@@ -450,8 +471,8 @@ class PostgresStore(Store):
         if missing:
             self._insert_attachment_rows(cur, instance_id, missing)
             cur.execute(
-                "UPDATE submissions SET attachments = attachments || %s::text[] WHERE instance_id = %s",
-                ([b[0] for b in missing], instance_id),
+                "UPDATE submissions SET attachments = %s WHERE instance_id = %s",
+                (sorted({*have, *(b[0] for b in missing)}), instance_id),
             )
 
     def _save_edit(self, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> SaveOutcome:
@@ -489,7 +510,7 @@ class PostgresStore(Store):
             cur.execute(
                 f"INSERT INTO submissions ({_SUB_COLS_SQL}) VALUES ({_SUB_PLACEHOLDERS})"
                 " ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
-                self._sub_params(sub, [r[0] for r in rows]),
+                self._sub_params(sub, sorted(r[0] for r in rows)),
             )
             if cur.fetchone() is None:
                 raise Conflict(
@@ -504,21 +525,13 @@ class PostgresStore(Store):
         return SaveOutcome.created
 
     def add_attachment(self, instance_id: str, name: str, data: bytes) -> None:
+        """Store a late attachment; a name already stored keeps its first bytes (as a resend would)."""
+        safe_name(name, "attachment name")
+        if self.get_submission(instance_id) is None:
+            raise KeyError(f"Không có bản ghi / No submission {instance_id!r}")
         blobs = self._put_blobs({name: data})
         with self._tx() as cur:
-            cur.execute(
-                "SELECT attachments FROM submissions WHERE instance_id = %s FOR UPDATE", (instance_id,)
-            )
-            row = cur.fetchone()
-            if row is None:
-                raise KeyError(instance_id)
-            self._insert_attachment_rows(cur, instance_id, blobs)
-            if name not in row[0]:
-                cur.execute(
-                    "UPDATE submissions SET attachments = array_append(attachments, %s)"
-                    " WHERE instance_id = %s",
-                    (name, instance_id),
-                )
+            self._add_missing(cur, instance_id, None, blobs)
 
     def get_submission(self, instance_id: str) -> Submission | None:
         with self._cur() as cur:
@@ -609,8 +622,8 @@ class PostgresStore(Store):
             )
             row = cur.fetchone()
             if row is None:
-                raise KeyError(instance_id)
-            entry = {"at": utcnow().isoformat(), "actor": actor, "from": row[0], "state": state.value,
+                raise KeyError(f"Không có bản ghi / No submission {instance_id!r}")
+            entry = {"at": utcnow().isoformat(), "actor": actor, "from": row[0], "to": state.value,
                      "comment": comment}
             cur.execute(
                 f"UPDATE submissions SET review_state = %s, review_history = review_history || %s"
@@ -641,10 +654,19 @@ class PostgresStore(Store):
         first: dict[str, tuple[Submission, bytes, dict[str, bytes], list[BlobRow]]] = {}
         later: list[tuple[Submission, bytes, dict[str, bytes]]] = []
         for sub, xml, atts in batch:
+            if sub.xml_md5 != md5_hex(xml):
+                raise ValueError(f"xml_md5 {sub.xml_md5!r} of {sub.instance_id} is not the md5 of its XML")
+            for name in atts:
+                safe_name(name, "attachment name")
             if sub.instance_id in first:
                 later.append((sub, xml, atts))
             else:
-                first[sub.instance_id] = (sub, bytes(xml), atts, self._put_blobs(atts))
+                first[sub.instance_id] = (sub, bytes(xml), atts, [])
+        # durable blob writes wait on the disk, not the CPU: several at once
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            written = pool.map(self._put_blobs, [v[2] for v in first.values()])
+            for (_sub, _xml, _atts, rows), blobs in zip(first.values(), written, strict=True):
+                rows.extend(blobs)
         with self._tx() as cur:
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS rasoat_bulk_staging"
@@ -654,7 +676,8 @@ class PostgresStore(Store):
             staging = f"COPY rasoat_bulk_staging (ord, {_SUB_COLS_SQL}, xml, xml_hash) FROM STDIN"
             with cur.copy(staging) as copy:
                 for n, (sub, xml, _atts, blobs) in enumerate(first.values()):
-                    copy.write_row((n, *self._sub_params(sub, [b[0] for b in blobs]), xml, md5_hex(xml)))
+                    names = sorted(b[0] for b in blobs)
+                    copy.write_row((n, *self._sub_params(sub, names), xml, md5_hex(xml)))
             cur.execute(
                 f"INSERT INTO submissions ({_SUB_COLS_SQL}) SELECT {_SUB_COLS_SQL} FROM rasoat_bulk_staging"
                 " ORDER BY ord ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id"

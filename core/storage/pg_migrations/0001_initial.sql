@@ -49,7 +49,7 @@ CREATE TABLE users (
     token_hash text,
     data       jsonb     NOT NULL                -- the User model as JSON
 );
-CREATE INDEX users_token_hash ON users (token_hash) WHERE token_hash IS NOT NULL;
+CREATE UNIQUE INDEX users_token_hash ON users (token_hash) WHERE token_hash IS NOT NULL;
 
 CREATE TABLE submissions (
     seq                  bigserial   NOT NULL UNIQUE,  -- arrival order within equal received_at
