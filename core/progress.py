@@ -7,6 +7,9 @@ store's kv so the CLI and server share it) or from a plugin's ``checklists`` hoo
 ``{"sites": "schools" | "enterprises", "csv": PATH}`` (or ``"rows": [...]``); an upload for a commune
 replaces the plugin's list for that commune. Households pledged are compared with each hamlet's
 household count (``households`` in the hamlet CSV).
+
+The same lists are the phones' F3/F4 media: the server serves ``sites_media(store, "schools",
+collector_units)`` as ``schools.csv`` and ``sites_media(store, "enterprises", …)`` as ``enterprises.csv``.
 """
 
 from __future__ import annotations
@@ -26,18 +29,26 @@ SITE_KINDS: dict[str, tuple[str, str]] = {
     "schools": ("Trường học", "Schools"),
     "enterprises": ("Doanh nghiệp, cơ sở", "Enterprises"),
 }
-# Which form audits which kind of site, and the field naming the site (the id on the commune's list).
-SITE_FORMS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "f3_school": ("schools", ("school_id", "school", "school_code")),
-    "f4_enterprise": ("enterprises", ("ent_id", "enterprise_id", "enterprise", "ent_code")),
+# Which form audits which kind of site: (kind, field holding the site's code, field with a typed name).
+# The code is the ``name`` column of schools.csv / enterprises.csv; "other" is a site not on the list.
+SITE_FORMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "f3_school": ("schools", ("school",), ("school_name",)),
+    "f4_enterprise": ("enterprises", ("enterprise",), ("ent_name",)),
+}
+OTHER_SITE = "other"
+SITE_MEDIA: dict[str, str] = {"schools": "schools.csv", "enterprises": "enterprises.csv"}
+OTHER_LABELS: dict[str, str] = {
+    "schools": "Trường khác, không có trong danh sách / Another school",
+    "enterprises": "Cơ sở khác, không có trong danh sách / Another enterprise",
 }
 PLEDGE_FORM = "f2_pledge"
-# F2 aggregate mode (one row per hamlet) and household-list mode (one row per household).
-PLEDGE_SIGNED_COUNT = ("hh_signed",)
-PLEDGE_TOTAL = ("hh_total",)
-PLEDGE_SIGNED_FLAG = ("signed", "hh_pledge_signed")
-PLEDGE_HOUSEHOLD = ("household_code", "household_id", "household_head")
-YES = {"yes", "1", "true", "co", "có"}
+# F2 (docs/forms.md): mode "aggregate" gives the hamlet's totals (the latest row wins, as a correction);
+# mode "list" gives a repeat of households (households accumulate across rows, once per household).
+PLEDGE_COUNT = ("households_pledged", "hh_pledged")
+PLEDGE_TOTAL = ("households_total", "hh_total")
+PLEDGE_REPEAT = "household"
+PLEDGE_FLAG = ("pledged",)
+PLEDGE_HOUSEHOLD = ("household_code", "head_name")
 KV_SITES = "expected_sites"
 
 
@@ -92,10 +103,14 @@ def read_sites_csv(
     header = [(h or "").strip().lower() for h in reader.fieldnames or []]
     reader.fieldnames = header
     id_col = next((c for c in ("id", "code") if c in header), None)
+    name_col = "name"
+    if id_col is None and "label" in header:  # the form media shape: name = code, label = name
+        id_col, name_col = "name", "label"
     commune_col = next((c for c in ("commune", "commune_code") if c in header), None)
-    if id_col is None or commune_col is None or "name" not in header:
+    if id_col is None or commune_col is None or name_col not in header:
         raise SitesError(
-            f"{where}: cần các cột id,name,commune[,hamlet] / needs columns id,name,commune[,hamlet]"
+            f"{where}: cần các cột id,name,commune[,hamlet] (hoặc name,label,commune) / "
+            "needs columns id,name,commune[,hamlet] (or name,label,commune)"
         )
     out: dict[str, list[dict]] = {}
     seen: set[tuple[str, str]] = set()
@@ -103,6 +118,8 @@ def read_sites_csv(
         site_id = (row.get(id_col) or "").strip()
         commune = (row.get(commune_col) or "").strip()
         commune = commune.zfill(5) if commune.isdigit() else commune
+        if site_id == OTHER_SITE and not commune:  # the media file's "another site" row
+            continue
         if not site_id or not commune:
             raise SitesError(f"{where} dòng/row {reader.line_num}: thiếu id hoặc xã / id or commune is empty")
         if (commune, site_id) in seen:
@@ -113,7 +130,7 @@ def read_sites_csv(
         out.setdefault(commune, []).append(
             {
                 "id": site_id,
-                "name": (row.get("name") or "").strip(),
+                "name": (row.get(name_col) or "").strip(),
                 "hamlet": (row.get("hamlet") or "").strip(),
             }
         )
@@ -177,6 +194,34 @@ def expected_sites(store: Store, kind: str, commune: str, plugin_sites: dict | N
     return list(plugin_sites.get(commune, []))
 
 
+def sites_media(store: Store, kind: str, unit_codes: Iterable[str]) -> bytes:
+    """``schools.csv`` / ``enterprises.csv`` for F3/F4 on a collector's phone: the expected sites of the
+    collector's communes (``name,label,commune``), after the row ``other`` that lets them add one."""
+    from core.units import get_units
+
+    units = get_units()
+    communes: set[str] = set()
+    for code in unit_codes:
+        unit = units.get(code)
+        if unit is None:
+            continue
+        if unit.level == "hamlet":
+            communes.add(unit.parent_code or "")
+        elif unit.level == "commune":
+            communes.add(code)
+        else:
+            communes |= {u.code for u in units.communes(code)}
+    plugin = _plugin_sites(kind)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "label", "commune"])
+    writer.writerow([OTHER_SITE, OTHER_LABELS[kind], ""])
+    for commune in sorted(communes):
+        for site in expected_sites(store, kind, commune, plugin):
+            writer.writerow([site["id"], site["name"] or site["id"], commune])
+    return buf.getvalue().encode("utf-8")
+
+
 # --- the report -------------------------------------------------------------------------------
 
 
@@ -202,6 +247,7 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
     hamlet_stats: dict[str, _Hamlet] = {}
     commune_subs: dict[str, int] = dict.fromkeys(communes, 0)
     sites_seen: dict[str, dict[str, set[str]]] = {k: {} for k in SITE_KINDS}
+    sites_meeting: dict[str, dict[str, dict[str, bool]]] = {k: {} for k in SITE_KINDS}
     pledge = PLEDGE_FORM in rnd.form_ids
 
     counted = 0
@@ -218,10 +264,14 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
             if pledge and sub.form_id == PLEDGE_FORM:
                 _add_pledge(h, sub.fields, sub.instance_id)
         if sub.form_id in SITE_FORMS:
-            kind, names = SITE_FORMS[sub.form_id]
-            site_id = _get(sub.fields, names)
+            kind, code_fields, name_fields = SITE_FORMS[sub.form_id]
+            site_id = _get(sub.fields, code_fields)
+            if site_id == OTHER_SITE:
+                site_id = f"{OTHER_SITE}: {_get(sub.fields, name_fields)}".rstrip(": ")
             if site_id:
                 sites_seen[kind].setdefault(commune, set()).add(site_id)
+                meets = sites_meeting[kind].setdefault(commune, {})
+                meets[site_id] = _get(sub.fields, ("meets_standard",)) == "yes"  # the latest audit wins
     received = store.count_submissions(SubmissionQuery(round_id=rnd.id))
 
     site_kinds = [SITE_FORMS[f][0] for f in rnd.form_ids if f in SITE_FORMS]
@@ -250,10 +300,13 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
             expected = expected_sites(store, kind, code, plugin_sites[kind])
             seen = sites_seen[kind].get(code, set())
             ids = {s["id"] for s in expected}
+            meeting = sum(1 for i, ok in sites_meeting[kind].get(code, {}).items() if ok and i in ids)
             row[kind] = {
                 "expected": len(expected),
                 "covered": len(ids & seen),
                 "pct": pct(len(ids & seen), len(expected)),
+                "meeting_standard": meeting,
+                "meeting_pct": pct(meeting, len(expected)),
                 "missing": [s for s in expected if s["id"] not in seen],
                 "not_on_list": sorted(seen - ids),
             }
@@ -276,16 +329,18 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
 
 
 def _add_pledge(h: _Hamlet, fields: dict[str, Any], instance_id: str) -> None:
-    signed = _int(_get(fields, PLEDGE_SIGNED_COUNT))
-    if signed is not None:
-        h.agg_signed = signed
-        h.agg_total = _int(_get(fields, PLEDGE_TOTAL))
+    rows = fields.get(PLEDGE_REPEAT)
+    mode = _get(fields, ("mode",))
+    if mode == "list" or (not mode and isinstance(rows, list)):
+        for n, rec in enumerate(rows if isinstance(rows, list) else []):
+            if isinstance(rec, dict) and _get(rec, PLEDGE_FLAG) == "yes":
+                key = " ".join(_get(rec, PLEDGE_HOUSEHOLD).lower().split()) or f"{instance_id}#{n}"
+                h.households_signed.add(key)
         return
-    households = [r for v in fields.values() if isinstance(v, list) for r in v if isinstance(r, dict)]
-    for rec in households or [fields]:  # a repeat of households, or one household per submission
-        if _get(rec, PLEDGE_SIGNED_FLAG).lower() in YES:
-            key = _get(rec, PLEDGE_HOUSEHOLD) or f"{instance_id}#{id(rec)}"
-            h.households_signed.add(key)
+    pledged = _int(_get(fields, PLEDGE_COUNT))
+    if pledged is not None:
+        h.agg_signed = pledged
+        h.agg_total = _int(_get(fields, PLEDGE_TOTAL))
 
 
 def _hamlet_row(unit: Any, stats: _Hamlet | None, pledge: bool) -> dict[str, Any]:
@@ -352,7 +407,14 @@ def _totals(
     for kind in site_kinds:
         expected = sum(r[kind]["expected"] for r in rows)
         covered = sum(r[kind]["covered"] for r in rows)
-        t[kind] = {"expected": expected, "covered": covered, "pct": pct(covered, expected)}
+        meeting = sum(r[kind]["meeting_standard"] for r in rows)
+        t[kind] = {
+            "expected": expected,
+            "covered": covered,
+            "pct": pct(covered, expected),
+            "meeting_standard": meeting,
+            "meeting_pct": pct(meeting, expected),
+        }
     if census:
         roster = sum(r["persons"]["roster"] for r in rows)
         followed = sum(r["persons"]["followed_up"] for r in rows)

@@ -39,20 +39,25 @@ ROSTER_COLUMNS = [
 ]
 KV_NAMESPACE = "rollforward"
 
-# F1 field names, by meaning. A name matches a key exactly, or a key's last path segment (groups).
+# F1 field names (docs/forms.md), by meaning. A name matches a key exactly, or a key's last path
+# segment, so a province's F1 that nests these in groups still works.
 PERSON_FIELDS: dict[str, tuple[str, ...]] = {
     "person_key": ("person_key",),
-    "national_id": ("national_id", "id_number", "cccd"),
-    "full_name": ("full_name", "person_name", "name"),
-    "birth": ("birth_year", "dob", "birth_date", "date_of_birth"),
+    "national_id": ("id_number", "national_id"),
+    "full_name": ("person_name", "full_name"),  # person_name = typed name, or the roster's on a follow-up
+    "birth": ("birth_date", "birth_year"),
     "sex": ("sex",),
     "category": ("category",),
-    "status": ("follow_up_status", "followup_status", "status"),
+    "status": ("followup_status",),
+    "present": ("present",),
+    "entry_type": ("entry_type",),
     "commune": ("commune",),
     "hamlet": ("hamlet",),
 }
-# Follow-up statuses after which a person leaves the commune's roster.
-LEAVING_STATUSES: frozenset[str] = frozenset({"deceased", "moved", "moved_out", "died", "removed"})
+# Follow-up statuses that take a person off the next roster (detained or missing persons stay on it).
+LEAVING_STATUSES: frozenset[str] = frozenset({"moved", "deceased"})
+# Statuses under which the person was there to be counted this round (F1's ``present``).
+PRESENT_STATUSES: frozenset[str] = frozenset({"", "found"})
 
 
 def pick(fields: dict[str, Any], meaning: str) -> str:
@@ -102,11 +107,13 @@ class Person:
     last_round: str = ""
     last_period: str = ""
     instance_id: str = ""
+    present: bool = True  # counted on the register in the latest round that saw the person
     aliases: list[str] = field(default_factory=list)
     seen: list[dict[str, str]] = field(default_factory=list)  # one entry per submission, in order
 
     @property
-    def active(self) -> bool:
+    def on_roster(self) -> bool:
+        """Still followed up next year (not moved away or deceased)."""
         return self.status not in LEAVING_STATUSES
 
     def seen_in(self, round_id: str) -> bool:
@@ -194,16 +201,18 @@ def _update(person: Person, rnd: Round, sub: Submission, nid: str) -> None:
         ("sex", "sex"),
         ("category", "category"),
         ("hamlet", "hamlet"),
-        ("status", "status"),
     ):
         value = pick(f, meaning)
         if value:
             setattr(person, attr, value)
+    person.status = pick(f, "status")  # a new registration or a found person has no leaving status
     birth = pick(f, "birth")
     if birth:
         person.birth_year = birth[:4]
     if nid:
         person.national_id = nid
+    present = pick(f, "present")
+    person.present = present == "yes" if present else pick(f, "status") in PRESENT_STATUSES
     person.commune = commune_of(sub) or person.commune
     if not person.hamlet and sub.unit_code and "-" in sub.unit_code:
         person.hamlet = sub.unit_code
@@ -248,7 +257,7 @@ def roster_rows(people: Iterable[Person]) -> list[dict[str, str]]:
     from core.units import fold
 
     for p in sorted(people, key=lambda p: (p.commune, p.hamlet, fold(p.full_name), p.person_key)):
-        if not p.active:
+        if not p.on_roster:
             continue
         label = p.full_name or p.person_key
         if p.birth_year:
@@ -419,35 +428,38 @@ def _restrict(tally: dict[str, Any], communes: set[str]) -> dict[str, Any]:
 def census_counts(store: Store, rnd: Round, form_id: str = PERSON_FORM) -> dict[str, Any]:
     """Person counts for a census round's snapshot, with the previous census's frozen counts beside.
 
-    ``active``: persons seen in this round whose status keeps them on the register, by category and
-    commune; ``new``: first seen in this round; ``followed_up``: seen before and again now;
-    ``not_followed_up``: on the previous roster (in this round's communes) but not seen now; ``left``:
-    seen now with a leaving status (deceased, moved). ``previous`` and ``change`` compare with the last
-    closed census round's snapshot (the frozen counts, not a recomputation), cut to this round's
-    communes so a round over fewer communes compares like with like.
+    ``present``: persons seen in this round and there to be counted (F1 ``present = yes``: new, or
+    found at follow-up), by category and commune: the register's count at the reference date.
+    ``new``: first seen in this round; ``followed_up``: seen before and again now; ``left``: seen now
+    as moved or deceased; ``not_followed_up``: on the previous roster of this round's communes but not
+    seen now; ``by_status``: follow-up statuses of everyone seen ("" for new registrations).
+    ``previous`` and ``change`` compare with the last closed census round's snapshot (the frozen
+    counts, not a recomputation), cut to this round's communes so that a round over fewer communes
+    compares like with like.
     """
     register = person_register(store, upto=rnd, form_id=form_id)
     communes = round_communes(rnd)
     seen = [p for p in register.values() if p.seen_in(rnd.id)]
-    active = [p for p in seen if p.active]
     before = build_register(store, census_rounds(store, upto=rnd), form_id, communes)
     counts: dict[str, Any] = {
-        "active": _tally(active),
+        "present": _tally(p for p in seen if p.present),
         "seen": len(seen),
         "new": sum(1 for p in seen if p.first_round == rnd.id),
         "followed_up": sum(1 for p in seen if p.first_round != rnd.id),
-        "left": sum(1 for p in seen if not p.active),
-        "not_followed_up": sum(1 for k, p in before.items() if p.active and not _seen_now(register, k, rnd)),
+        "left": sum(1 for p in seen if not p.on_roster),
+        "not_followed_up": sum(
+            1 for k, p in before.items() if p.on_roster and not _seen_now(register, k, rnd)
+        ),
         "by_status": _count_by(seen, "status"),
     }
     prev = previous_round(store, rnd)
     if prev is not None:
         snap = store.get_snapshot(prev.id) or {}
-        prev_counts = (snap.get("lifecycle") or {}).get("persons", {}).get("active")
+        prev_counts = (snap.get("lifecycle") or {}).get("persons", {}).get("present")
         if prev_counts is not None:
             prev_counts = _restrict(prev_counts, communes)
             counts["previous"] = {"round_id": prev.id, "period": prev.period, **prev_counts}
-            counts["change"] = _change(counts["active"], prev_counts)
+            counts["change"] = _change(counts["present"], prev_counts)
     return counts
 
 

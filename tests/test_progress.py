@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +16,7 @@ from core import hookimpl
 from core.cli import main as cli_main
 from core.models import FormVersion, ReviewState, Submission
 from core.plugins import build_manager, set_manager
-from core.progress import SitesError, expected_sites, import_sites, round_progress
+from core.progress import SitesError, expected_sites, import_sites, round_progress, sites_media
 from core.rounds import create_round, open_round
 from core.storage.base import Store
 from core.units import reset_units
@@ -77,11 +79,40 @@ def publish(store: Store, form_id: str) -> None:
     store.put_form(FormVersion(form_id=form_id, version="1", title=form_id, md5=md5), xform, {}, {})
 
 
+def aggregate(total: int, pledged: int) -> dict[str, str]:
+    """F2 in aggregate mode, with the totals the form computes."""
+    return {
+        "mode": "aggregate",
+        "hh_total": str(total),
+        "hh_pledged": str(pledged),
+        "households_total": str(total),
+        "households_pledged": str(pledged),
+    }
+
+
+def household_list(*households: tuple[str, str]) -> dict[str, Any]:
+    """F2 in list mode: the ``household`` repeat as parsed (a list of row dicts)."""
+    rows = [
+        {"head_name": f"Chủ hộ {code}", "household_code": code, "members": "4", "pledged": pledged,
+         "pledged_n": "1" if pledged == "yes" else "0"}
+        for code, pledged in households
+    ]  # fmt: skip
+    signed = sum(1 for _, p in households if p == "yes")
+    return {
+        "mode": "list",
+        "household": rows,
+        "hh_listed": str(len(rows)),
+        "hh_pledged_listed": str(signed),
+        "households_total": str(len(rows)),
+        "households_pledged": str(signed),
+    }
+
+
 class Submitter:
     def __init__(self, store: Store, round_id: str) -> None:
         self.store, self.round_id, self.n = store, round_id, 0
 
-    def __call__(self, form_id: str, unit: str, state: ReviewState | None = None, **fields: str) -> str:
+    def __call__(self, form_id: str, unit: str, state: ReviewState | None = None, **fields: Any) -> str:
         self.n += 1
         instance_id = f"uuid:{form_id}-{self.n}"
         location = {"commune": unit.split("-")[0]} | ({"hamlet": unit} if "-" in unit else {})
@@ -113,22 +144,21 @@ def test_progress_matches_hand_counts(store: Store) -> None:
     )
     open_round(store, rnd.id)
     send = Submitter(store, rnd.id)
-    # Phượng Tiến: hamlet 01 sends a total, then a correction (the latest row wins); 02 all signed;
-    # 03 nothing; 04 in household-list mode (H1 twice, H3 did not sign).
-    send("f2_pledge", "05563-01", hh_total="120", hh_signed="100")
-    send("f2_pledge", "05563-01", hh_total="120", hh_signed="110")
-    send("f2_pledge", "05563-02", hh_total="95", hh_signed="95")
-    send("f2_pledge", "05563-04", household_code="H1", signed="yes")
-    send("f2_pledge", "05563-04", household_code="H2", signed="yes")
-    send("f2_pledge", "05563-04", household_code="H3", signed="no")
-    send("f2_pledge", "05563-04", household_code="H1", signed="yes")
+    # Phượng Tiến: hamlet 01 sends its totals, then a correction (the latest row wins); 02 all signed;
+    # 03 nothing; 04 in list mode over two rows (H1 in both, H3 did not sign).
+    send("f2_pledge", "05563-01", **aggregate(120, 100))
+    send("f2_pledge", "05563-01", **aggregate(120, 110))
+    send("f2_pledge", "05563-02", **aggregate(95, 95))
+    send("f2_pledge", "05563-04", **household_list(("H1", "yes"), ("H2", "yes"), ("H3", "no")))
+    send("f2_pledge", "05563-04", **household_list(("h1 ", "yes")))
     # Định Hóa: hamlet 01 half signed; hamlet 02's only row was rejected, so it is not covered.
-    send("f2_pledge", "05569-01", hh_total="210", hh_signed="105", state=ReviewState.approved)
-    send("f2_pledge", "05569-02", hh_total="150", hh_signed="150", state=ReviewState.rejected)
-    # Schools and enterprises are reported at commune level (no hamlet): one listed, one not on the list.
-    send("f3_school", PT, school_id="TH-PT", meets_standard="yes")
-    send("f3_school", PT, school_id="MN-X", meets_standard="pending")
-    send("f4_enterprise", DH, ent_id="DN-2")
+    send("f2_pledge", "05569-01", state=ReviewState.approved, **aggregate(210, 105))
+    send("f2_pledge", "05569-02", state=ReviewState.rejected, **aggregate(150, 150))
+    # Schools and enterprises are entered at commune level (no hamlet): one listed school meets the
+    # standard, one unlisted school ("other") does not; one listed enterprise meets it.
+    send("f3_school", PT, school="TH-PT", meets_standard="yes")
+    send("f3_school", PT, school="other", school_name="Trường Mầm non Hoa Sen", meets_standard="no")
+    send("f4_enterprise", DH, enterprise="DN-2", meets_standard="yes")
 
     report = round_progress(store, store.get_round(rnd.id))  # type: ignore[arg-type]
     pt, dh = report["communes"]
@@ -146,13 +176,15 @@ def test_progress_matches_hand_counts(store: Store) -> None:
     assert (pt["hamlets_expected"], pt["hamlets_covered"], pt["hamlets_pct"]) == (4, 3, 75.0)
     # Households known: 120 + 95 + 80 = 295; pledged there: 110 + 95 + 0 = 205 → 69.5 %.
     assert (pt["households"], pt["households_pledged"], pt["pledged_pct"]) == (295, 207, 69.5)
-    assert pt["submissions"] == 9
+    assert pt["submissions"] == 7  # 5 pledge rows and 2 school audits
     assert pt["schools"] == {
         "expected": 2,
         "covered": 1,
         "pct": 50.0,
+        "meeting_standard": 1,
+        "meeting_pct": 50.0,
         "missing": [{"id": "THCS-PT", "name": "Trường THCS Phượng Tiến", "hamlet": ""}],
-        "not_on_list": ["MN-X"],
+        "not_on_list": ["other: Trường Mầm non Hoa Sen"],
     }
     assert (pt["enterprises"]["expected"], pt["enterprises"]["covered"]) == (1, 0)
 
@@ -164,12 +196,24 @@ def test_progress_matches_hand_counts(store: Store) -> None:
     assert (dh["schools"]["covered"], dh["enterprises"]["covered"], dh["enterprises"]["pct"]) == (0, 1, 100.0)
 
     t = report["totals"]
-    assert (t["received"], t["counted"]) == (12, 11)
+    assert (t["received"], t["counted"]) == (10, 9)  # the rejected row is received, not counted
     assert (t["hamlets_expected"], t["hamlets_covered"], t["hamlets_pct"]) == (6, 4, 66.7)
     # (205 + 105) / (295 + 360) = 47.3 %
     assert (t["households"], t["pledged_pct"]) == (655, 47.3)
-    assert t["schools"] == {"expected": 3, "covered": 1, "pct": 33.3}
-    assert t["enterprises"] == {"expected": 2, "covered": 1, "pct": 50.0}
+    assert t["schools"] == {
+        "expected": 3,
+        "covered": 1,
+        "pct": 33.3,
+        "meeting_standard": 1,
+        "meeting_pct": 33.3,
+    }
+    assert t["enterprises"] == {
+        "expected": 2,
+        "covered": 1,
+        "pct": 50.0,
+        "meeting_standard": 1,
+        "meeting_pct": 50.0,
+    }
 
 
 def test_scope_of_hamlets_limits_what_is_expected(store: Store) -> None:
@@ -190,6 +234,22 @@ def test_site_lists_upload_replaces_plugin_list_and_reports_bad_rows(store: Stor
     )
     assert [s["id"] for s in expected_sites(store, "enterprises", PT)] == ["DN-7", "DN-8"]
     assert [s["id"] for s in expected_sites(store, "enterprises", DH)] == ["DN-2"]  # untouched
+
+    # The same lists go to phones as F4's enterprises.csv, cut to the collector's communes.
+    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["05563-01"]).decode())))
+    assert [(r["name"], r["label"], r["commune"]) for r in rows] == [
+        ("other", "Cơ sở khác, không có trong danh sách / Another enterprise", ""),
+        ("DN-7", "HTX Chè", PT),
+        ("DN-8", "Karaoke", PT),
+    ]
+    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["19"]).decode())))
+    assert [r["name"] for r in rows] == ["other", "DN-7", "DN-8", "DN-2"]
+    # An officer may upload the media file itself (name,label,commune; the "other" row is skipped).
+    media = "name,label,commune\nother,Khác,\nTH-9,Trường Tiểu học số 9,05569\n".encode()
+    assert import_sites(store, "schools", media) == {DH: 1}
+    assert expected_sites(store, "schools", DH) == [
+        {"id": "TH-9", "name": "Trường Tiểu học số 9", "hamlet": ""}
+    ]
     with pytest.raises(SitesError, match="row 3.*duplicate id 'A'"):
         import_sites(store, "schools", b"id,name,commune\nA,x,05563\nA,y,05563\n")
     with pytest.raises(SitesError, match="needs columns id,name,commune"):
@@ -197,7 +257,7 @@ def test_site_lists_upload_replaces_plugin_list_and_reports_bad_rows(store: Stor
     with pytest.raises(SitesError, match="Unknown commune code.*99999"):
         import_sites(store, "schools", b"id,name,commune\nA,x,99999\n")
     audit = [e for e in store.iter_audit() if e.action == "sites.import"]
-    assert [e.details["communes"] for e in audit] == [{PT: 2}]
+    assert [e.details["communes"] for e in audit] == [{PT: 2}, {DH: 1}]
 
 
 def test_cli_progress_and_sites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -233,12 +293,12 @@ def test_cli_progress_and_sites(tmp_path: Path, capsys: pytest.CaptureFixture[st
     )
     assert cli_main(["rounds", "open", "r-truong", "--data", str(data)]) == 0
     s = EmbeddedStore(data)
-    Submitter(s, "r-truong")("f3_school", PT, school_id="THCS-PT")
+    Submitter(s, "r-truong")("f3_school", PT, school="THCS-PT")
     s.close()
     capsys.readouterr()
     assert cli_main(["rounds", "progress", "r-truong", "--json", "--data", str(data)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["totals"]["schools"] == {"expected": 3, "covered": 1, "pct": 33.3}
+    assert (report["totals"]["schools"]["expected"], report["totals"]["schools"]["covered"]) == (3, 1)
     assert [c["schools"]["covered"] for c in report["communes"]] == [1, 0]
     assert cli_main(["rounds", "progress", "r-truong", "--data", str(data)]) == 0
     text = capsys.readouterr().out

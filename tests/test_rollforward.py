@@ -98,20 +98,44 @@ def submit(store: Store, round_id: str, **fields: str) -> Submission:
     return sub
 
 
-def person(
-    key: str, name: str, born: str, hamlet: str, category: str, nid: str = "", status: str = ""
-) -> dict:
+def new_person(key: str, name: str, born: str, hamlet: str, category: str, nid: str = "") -> dict[str, str]:
+    """F1 fields for a new registration (entry_type=new), as the form computes them."""
     fields = {
         "commune": hamlet.split("-")[0],
         "hamlet": hamlet,
+        "entry_type": "new",
+        "new_person_key": key,
         "person_key": key,
+        "person_name": name,
+        "present": "yes",
         "full_name": name,
-        "birth_year": born,
-        "national_id": nid,
+        "sex": "male",
+        "birth_date": f"{born}-03-15",
         "category": category,
+        "has_record": "yes",
     }
-    if status:
-        fields["follow_up_status"] = status
+    if nid:
+        fields["id_number"] = nid
+    return fields
+
+
+def follow_up(key: str, name: str, hamlet: str, status: str, category: str = "") -> dict[str, str]:
+    """F1 fields for a follow-up of a person picked from persons.csv (entry_type=followup)."""
+    fields = {
+        "commune": hamlet.split("-")[0],
+        "hamlet": hamlet,
+        "entry_type": "followup",
+        "known_person": key,
+        "prev_full_name": name,
+        "followup_status": status,
+        "person_key": key,
+        "person_name": name,
+        "present": "yes" if status == "found" else "no",
+    }
+    if status == "found":
+        fields["category"] = category
+    if status == "deceased":
+        fields["death_date"] = "2026-02-01"
     return fields
 
 
@@ -123,31 +147,37 @@ def test_two_census_years(store: Store) -> None:
     # --- 2025: persons in two communes; one rejected record must not roll forward -------------------
     r25 = create_round(store, "Rà soát 2025", "2025", ["f1_person"], [PT, DH], kind="census")
     open_round(store, r25.id)
-    submit(store, r25.id, **person("p-an", "Nguyễn Văn An", "1990", "05563-01", "nghien", "019090001234"))
-    submit(store, r25.id, **person("p-binh", "Trần Văn Bình", "1985", "05563-02", "su_dung"))
-    submit(store, r25.id, **person("p-cuong", "Lý Văn Cường", "1979", "05563-01", "sau_cai", "019079005678"))
-    submit(store, r25.id, **person("p-dung", "Hoàng Thị Dung", "1995", "05569-01", "nghien"))
-    wrong = submit(store, r25.id, **person("p-sai", "Bản ghi sai", "2000", "05563-02", "nghien"))
+    submit(store, r25.id, **new_person("p-an", "Nguyễn Văn An", "1990", "05563-01", "addict", "019090001234"))
+    submit(store, r25.id, **new_person("p-binh", "Trần Văn Bình", "1985", "05563-02", "user"))
+    submit(
+        store,
+        r25.id,
+        **new_person("p-cuong", "Lý Văn Cường", "1979", "05563-01", "post_rehab", "019079005678"),
+    )
+    submit(store, r25.id, **new_person("p-dung", "Hoàng Thị Dung", "1995", "05569-01", "addict"))
+    submit(store, r25.id, **new_person("p-giang", "Vũ Thị Giang", "1998", "05563-02", "user"))
+    wrong = submit(store, r25.id, **new_person("p-sai", "Bản ghi sai", "2000", "05563-02", "addict"))
     store.set_review(wrong.instance_id, ReviewState.rejected, "nhập nhầm / entered by mistake", "officer")
     close_round(store, r25.id)
     snap25 = store.get_snapshot(r25.id)
     assert snap25 is not None
-    active25 = snap25["lifecycle"]["persons"]["active"]
-    assert (active25["total"], active25["by_commune"]) == (4, {PT: 3, DH: 1})
-    assert active25["by_category"] == {"nghien": 2, "su_dung": 1, "sau_cai": 1}
+    present25 = snap25["lifecycle"]["persons"]["present"]
+    assert (present25["total"], present25["by_commune"]) == (5, {PT: 4, DH: 1})
+    assert present25["by_category"] == {"addict": 2, "user": 2, "post_rehab": 1}
+    assert "indicators" in snap25  # the indicators engine's frozen values beside the lifecycle counts
 
     # --- 2026 opens: its media holds the 2025 list of that commune only ----------------------------
     r26 = create_round(store, "Rà soát 2026", "2026", ["f1_person"], [PT], kind="census")
     assert roster_media(store, "f1_person", [PT]) is None  # still a draft: nothing on phones
     open_round(store, r26.id)
     rows = read_csv(persons_media(store, store.get_round(r26.id), PT))  # type: ignore[arg-type]
-    assert [r["name"] for r in rows] == ["p-cuong", "p-an", "p-binh"]  # by hamlet, then name
+    assert [r["name"] for r in rows] == ["p-cuong", "p-an", "p-binh", "p-giang"]  # by hamlet, then name
     assert rows[1] == {
         "name": "p-an",
         "label": "Nguyễn Văn An (1990) – Xóm Nà Pài",
         "commune": PT,
         "hamlet": "05563-01",
-        "category": "nghien",
+        "category": "addict",
         "national_id": "********1234",
         "full_name": "Nguyễn Văn An",
         "birth_year": "1990",
@@ -161,52 +191,72 @@ def test_two_census_years(store: Store) -> None:
     submit(
         store,
         r26.id,
-        **person("p-an", "Nguyễn Văn An", "1990", "05563-01", "sau_cai", "019090001234", status="found"),
+        **follow_up("p-an", "Nguyễn Văn An", "05563-01", "found", "post_rehab"),
     )
-    submit(
-        store, r26.id, **person("p-binh", "Trần Văn Bình", "1985", "05563-02", "su_dung", status="deceased")
-    )
+    submit(store, r26.id, **follow_up("p-binh", "Trần Văn Bình", "05563-02", "deceased"))
+    submit(store, r26.id, **follow_up("p-giang", "Vũ Thị Giang", "05563-02", "detained"))
     # Cường was not picked from the list but registered again: same national ID, so the same person.
     submit(
         store,
         r26.id,
-        **person(str(uuid.uuid4()), "Lý Văn Cường", "1979", "05563-02", "nghien", "019079005678"),
+        **new_person(str(uuid.uuid4()), "Lý Văn Cường", "1979", "05563-02", "addict", "019079005678"),
     )
-    submit(store, r26.id, **person("p-em", "Đặng Văn Em", "2001", "05563-01", "su_dung", "019201009999"))
+    submit(store, r26.id, **new_person("p-em", "Đặng Văn Em", "2001", "05563-01", "user", "019201009999"))
     progress = round_progress(store, store.get_round(r26.id))  # type: ignore[arg-type]
-    assert progress["totals"]["persons"] == {"roster": 3, "followed_up": 3, "new": 1, "pct": 100.0}
+    assert progress["totals"]["persons"] == {"roster": 4, "followed_up": 4, "new": 1, "pct": 100.0}
     close_round(store, r26.id)
 
     register = person_register(store, communes=[PT])
-    assert set(register) == {"p-an", "p-binh", "p-cuong", "p-em"}
-    cuong = register["p-cuong"]
-    assert (cuong.category, cuong.hamlet, len(cuong.aliases)) == ("nghien", "05563-02", 1)
+    assert set(register) == {"p-an", "p-binh", "p-cuong", "p-em", "p-giang"}
+    cuong = register["p-cuong"]  # the first key wins; the new key is kept as an alias
+    assert (cuong.category, cuong.hamlet, cuong.birth_year, len(cuong.aliases)) == (
+        "addict",
+        "05563-02",
+        "1979",
+        1,
+    )
     assert [s["round_id"] for s in cuong.seen] == [r25.id, r26.id]
-    assert [s["category"] for s in register["p-an"].seen] == ["nghien", "sau_cai"]
-    assert register["p-binh"].status == "deceased" and not register["p-binh"].active
+    an = register["p-an"]  # a follow-up keeps identity from the registration and updates the status
+    assert [s["category"] for s in an.seen] == ["addict", "post_rehab"]
+    assert (an.full_name, an.birth_year, an.national_id, an.status) == (
+        "Nguyễn Văn An",
+        "1990",
+        "019090001234",
+        "found",
+    )
+    assert register["p-binh"].status == "deceased" and not register["p-binh"].on_roster
+    giang = register["p-giang"]
+    assert (giang.status, giang.present, giang.on_roster, giang.category) == ("detained", False, True, "user")
 
     persons = store.get_snapshot(r26.id)["lifecycle"]["persons"]  # type: ignore[index]
-    assert (persons["active"]["total"], persons["active"]["by_commune"]) == (3, {PT: 3})
-    assert persons["active"]["by_category"] == {"sau_cai": 1, "nghien": 1, "su_dung": 1}
-    assert (persons["seen"], persons["new"], persons["followed_up"], persons["left"]) == (4, 1, 3, 1)
+    assert (persons["present"]["total"], persons["present"]["by_commune"]) == (3, {PT: 3})
+    assert persons["present"]["by_category"] == {"post_rehab": 1, "addict": 1, "user": 1}
+    assert (persons["seen"], persons["new"], persons["followed_up"], persons["left"]) == (5, 1, 4, 1)
+    assert persons["by_status"] == {"found": 1, "deceased": 1, "detained": 1, "": 2}
     assert persons["not_followed_up"] == 0
     # Year on year against 2025's frozen counts, cut to this round's commune (Định Hóa is not in 2026).
     previous = persons["previous"]
-    assert (previous["round_id"], previous["total"], previous["by_commune"]) == (r25.id, 3, {PT: 3})
-    assert previous["by_category"] == {"nghien": 1, "su_dung": 1, "sau_cai": 1}
-    assert persons["change"]["total"] == 0 and persons["change"]["by_commune"] == {PT: 0}
+    assert (previous["round_id"], previous["total"], previous["by_commune"]) == (r25.id, 4, {PT: 4})
+    assert previous["by_category"] == {"addict": 1, "user": 2, "post_rehab": 1}
+    assert persons["change"] == {
+        "total": -1,
+        "total_pct": -25.0,
+        "by_category": {"addict": 0, "post_rehab": 0, "user": -1},
+        "by_commune": {PT: -1},
+    }
 
-    # --- 2027: Bình (deceased) is off the list; Em (new in 2026) is on it ------------------------------
+    # --- 2027: Bình (deceased) is off the list; Giang (detained) stays; Em (new in 2026) is on it -------
     r27 = create_round(store, "Rà soát 2027", "2027", ["f1_person"], [PT], kind="census")
     open_round(store, r27.id)
     rows = read_csv(roster_media(store, "f1_person", [PT]) or b"")
-    assert [r["name"] for r in rows] == ["p-em", "p-an", "p-cuong"]
+    assert [r["name"] for r in rows] == ["p-em", "p-an", "p-cuong", "p-giang"]
+    assert rows[3]["status"] == "detained"
 
 
 def test_roster_cache_follows_reopen(store: Store) -> None:
     r25 = create_round(store, "Rà soát 2025", "2025", ["f1_person"], [PT], kind="census")
     open_round(store, r25.id)
-    first = submit(store, r25.id, **person("p-an", "Nguyễn Văn An", "1990", "05563-01", "nghien"))
+    first = submit(store, r25.id, **new_person("p-an", "Nguyễn Văn An", "1990", "05563-01", "addict"))
     close_round(store, r25.id)
     r26 = create_round(store, "Rà soát 2026", "2026", ["f1_person"], [PT], kind="census")
     open_round(store, r26.id)
