@@ -6,11 +6,14 @@ finish (bounded by ``GRACEFUL_SECONDS``) before the store is closed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import uvicorn
 from litestar import Litestar
 
 from server.accesslog import setup_logging
@@ -55,8 +58,6 @@ def serve(
     workers: int = 1,
 ) -> None:
     """Serve until SIGTERM/SIGINT."""
-    import uvicorn
-
     setup_logging()
     common: dict[str, Any] = dict(
         host=host,
@@ -73,4 +74,22 @@ def serve(
         })
         uvicorn.run("server.runner:app_from_env", factory=True, workers=workers, **common)
     else:
-        uvicorn.run(build_app(data_dir, database_url, settings), **common)
+        server = _QuietServer(uvicorn.Config(build_app(data_dir, database_url, settings), **common))
+        server.run()
+        if server.stopped_by:
+            print("Đã dừng / Stopped", flush=True)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown (exit status -15); a clean stop exits 0."""
+
+    stopped_by: list[int] = []
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self.stopped_by = list(self._captured_signals)
+                self._captured_signals.clear()

@@ -1,0 +1,191 @@
+"""``rasoat serve`` and ``rasoat collectors`` as officers use them, the server in its own process."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+import httpx
+import pytest
+from server_support import (
+    COMMUNE,
+    CollectClient,
+    ProcessServer,
+    instance_xml,
+    multipart,
+    run_cli,
+    seeded_store,
+)
+
+XF = "{http://openrosa.org/xforms/xformsList}"
+
+
+def form_ids(resp: httpx.Response) -> list[str]:
+    root = ET.fromstring(resp.content)
+    return [x.findtext(f"{XF}formID") for x in root.findall(f"{XF}xform")]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """A seeded data dir served by ``rasoat serve`` in a subprocess."""
+    data = tmp_path_factory.mktemp("served") / "data"
+    with seeded_store(data) as (_store, seeded):
+        pass
+    server = ProcessServer(data, "--no-demo").start()
+    yield server, seeded
+    server.stop()
+
+
+def test_collector_added_by_cli_while_serving_works_at_once(served) -> None:
+    server, _ = served
+    out = run_cli(
+        "collectors",
+        "add",
+        "Hoàng Thị E",
+        "--unit",
+        COMMUNE,
+        "--round",
+        "r-open",
+        "--json",
+        "--url",
+        server.url,
+        "--data",
+        str(server.data_dir),
+    )
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["url"] == f"{server.url}/v1/key/{info['token']}/projects/1"
+    assert len(info["token"]) >= 64
+    client = CollectClient(info["url"])
+    resp = client.get("/formList")
+    assert resp.status_code == 200 and form_ids(resp) == ["tform"]
+    _, xml = instance_xml()
+    assert client.submit(xml).status_code == 201
+
+    listed = run_cli("collectors", "list", "--json", "--data", str(server.data_dir))
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["id"]: r for r in json.loads(listed.stdout)}
+    assert rows[info["id"]]["rounds"] == ["r-open"] and rows[info["id"]]["active"] is True
+    assert info["token"] not in listed.stdout  # tokens are never shown again
+
+    revoked = run_cli("collectors", "revoke", info["id"], "--data", str(server.data_dir))
+    assert revoked.returncode == 0, revoked.stderr
+    assert client.get("/formList").status_code == 403
+    client.close()
+
+
+def test_collector_add_errors_are_one_line(served) -> None:
+    server, _ = served
+    out = run_cli("collectors", "add", "X", "--unit", "99999", "--data", str(server.data_dir))
+    assert out.returncode == 1
+    assert out.stderr.startswith("Lỗi / Error:") and "99999" in out.stderr and "Traceback" not in out.stderr
+    out = run_cli(
+        "collectors", "add", "X", "--unit", COMMUNE, "--round", "nope", "--data", str(server.data_dir)
+    )
+    assert out.returncode == 1 and "nope" in out.stderr
+
+
+def test_digest_collector_by_cli(served) -> None:
+    server, _ = served
+    out = run_cli(
+        "collectors",
+        "add",
+        "Vũ F",
+        "--unit",
+        COMMUNE,
+        "--round",
+        "r-open",
+        "--password",
+        "--json",
+        "--url",
+        server.url,
+        "--data",
+        str(server.data_dir),
+    )
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    client = CollectClient(info["digest_url"], info["username"], info["password"])
+    resp = client.get("/formList")
+    assert resp.status_code == 200 and form_ids(resp) == ["tform"]
+    client.close()
+
+
+def test_sigterm_lets_an_upload_in_flight_finish(tmp_path) -> None:
+    data = tmp_path / "data"
+    with seeded_store(data) as (_store, seeded):
+        pass
+    server = ProcessServer(data, "--no-demo").start()
+    iid, xml = instance_xml(photo="slow.jpg")
+    body, ctype = multipart(xml, {"slow.jpg": b"s" * 200_000})
+    result: dict[str, httpx.Response] = {}
+
+    def slow_body():
+        for i in range(0, len(body), 20_000):
+            yield body[i : i + 20_000]
+            time.sleep(0.15)
+
+    def upload() -> None:
+        result["resp"] = httpx.post(
+            f"{server.url}/v1/key/{seeded.token}/projects/1/submission",
+            content=slow_body(),
+            headers={"Content-Type": ctype, "X-OpenRosa-Version": "1.0"},
+            timeout=60,
+        )
+
+    thread = threading.Thread(target=upload)
+    thread.start()
+    time.sleep(0.5)  # the upload is under way
+    code = server.terminate()
+    thread.join(timeout=60)
+    assert code == 0, server.output()
+    assert result["resp"].status_code == 201, result["resp"].text
+    with seeded_store_reopen(data) as store:
+        assert store.attachment(iid, "slow.jpg") == b"s" * 200_000
+
+
+def seeded_store_reopen(data):
+    from contextlib import contextmanager
+
+    from core.storage import open_store
+
+    @contextmanager
+    def opened():
+        store = open_store(data)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    return opened()
+
+
+def test_serve_sets_up_a_demo_on_an_empty_data_dir(tmp_path) -> None:
+    data = tmp_path / "fresh"
+    server = ProcessServer(data).start(timeout=120)
+    try:
+        # the banner is printed before uvicorn starts; give stdout a moment to reach the log
+        deadline = time.monotonic() + 10
+        while "/v1/key/" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        out = server.output()
+        url = next(line.strip() for line in out.splitlines() if "/v1/key/" in line)
+        assert url.startswith(server.url)
+        client = CollectClient(url)
+        ids = form_ids(client.get("/formList"))
+        assert "f1_person" in ids and "f2_pledge" in ids
+        manifest = client.get("/forms/f2_pledge/manifest")
+        assert manifest.status_code == 200 and b"communes.csv" in manifest.content
+        client.close()
+        health = httpx.get(f"{server.url}/health").json()
+        assert health["status"] == "ok" and health["free_disk_bytes"] > 0
+    finally:
+        assert server.terminate() == 0
+    # a second start does not set the demo up again, and still prints the demo URL
+    again = ProcessServer(data, port=server.port).start(timeout=120)
+    try:
+        time.sleep(0.5)
+        assert "Demo set up" not in again.output()
+    finally:
+        again.terminate()
