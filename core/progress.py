@@ -194,9 +194,12 @@ def expected_sites(store: Store, kind: str, commune: str, plugin_sites: dict | N
     return list(plugin_sites.get(commune, []))
 
 
-def sites_media(store: Store, kind: str, unit_codes: Iterable[str]) -> bytes:
+def sites_media(store: Store, kind: str, unit_codes: Iterable[str]) -> bytes | None:
     """``schools.csv`` / ``enterprises.csv`` for F3/F4 on a collector's phone: the expected sites of the
-    collector's communes (``name,label,commune``), after the row ``other`` that lets them add one."""
+    collector's communes (``name,label,commune``), after the row ``other`` that lets them add one.
+
+    None when none of those communes has a list (uploaded or from a plugin): serve the form's own file.
+    """
     from core.units import get_units
 
     units = get_units()
@@ -212,12 +215,15 @@ def sites_media(store: Store, kind: str, unit_codes: Iterable[str]) -> bytes:
         else:
             communes |= {u.code for u in units.communes(code)}
     plugin = _plugin_sites(kind)
+    lists = {c: store.kv_get(KV_SITES, f"{kind}:{c}") for c in sorted(communes)}
+    if all(v is None for v in lists.values()) and not any(c in plugin for c in communes):
+        return None
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["name", "label", "commune"])
     writer.writerow([OTHER_SITE, OTHER_LABELS[kind], ""])
-    for commune in sorted(communes):
-        for site in expected_sites(store, kind, commune, plugin):
+    for commune, uploaded in lists.items():
+        for site in uploaded if uploaded is not None else plugin.get(commune, []):
             writer.writerow([site["id"], site["name"] or site["id"], commune])
     return buf.getvalue().encode("utf-8")
 

@@ -158,21 +158,15 @@ def scopes_overlap(a: Iterable[str], b: Iterable[str]) -> bool:
     return any(in_scope(x, b) for x in a) or any(in_scope(y, a) for y in b)
 
 
-def known_form_ids(store: Store) -> set[str]:
-    """Forms published in the store plus the forms plugins provide (the catalogue)."""
+def known_form_ids(store: Store, wanted: Iterable[str] = ()) -> set[str]:
+    """Forms published in the store, plus the plugins' catalogue when ``wanted`` names one the store lacks
+    (compiling the catalogue costs a few seconds the first time, so the store is asked first)."""
     ids = {f.form_id for f in store.list_forms()}
-    try:
-        from core.formreg import catalogue_form_ids  # type: ignore[attr-defined]
+    if set(wanted) <= ids and wanted:
+        return ids
+    from core.formreg import catalogue_form_ids
 
-        ids |= set(catalogue_form_ids())
-    except ImportError:
-        from pathlib import Path
-
-        from core.plugins import get_manager, results_by_plugin
-
-        for _plugin, paths in results_by_plugin(get_manager(), "forms"):
-            ids |= {Path(str(p)).stem for p in paths}
-    return ids
+    return ids | set(catalogue_form_ids())
 
 
 def _check_units(codes: list[str]) -> None:
@@ -185,7 +179,7 @@ def _check_units(codes: list[str]) -> None:
 
 
 def _check_forms(store: Store, form_ids: list[str]) -> None:
-    known = known_form_ids(store)
+    known = known_form_ids(store, form_ids)
     unknown = [f for f in form_ids if f not in known]
     if unknown:
         raise RoundError(f"Không có biểu mẫu {', '.join(unknown)} / Unknown form(s): {', '.join(unknown)}")

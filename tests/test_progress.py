@@ -236,14 +236,15 @@ def test_site_lists_upload_replaces_plugin_list_and_reports_bad_rows(store: Stor
     assert [s["id"] for s in expected_sites(store, "enterprises", DH)] == ["DN-2"]  # untouched
 
     # The same lists go to phones as F4's enterprises.csv, cut to the collector's communes.
-    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["05563-01"]).decode())))
+    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["05563-01"]).decode())))  # type: ignore[union-attr]
     assert [(r["name"], r["label"], r["commune"]) for r in rows] == [
         ("other", "Cơ sở khác, không có trong danh sách / Another enterprise", ""),
         ("DN-7", "HTX Chè", PT),
         ("DN-8", "Karaoke", PT),
     ]
-    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["19"]).decode())))
+    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["19"]).decode())))  # type: ignore[union-attr]
     assert [r["name"] for r in rows] == ["other", "DN-7", "DN-8", "DN-2"]
+    assert sites_media(store, "schools", ["05551"]) is None  # no list for Kim Phượng: the form's own file
     # An officer may upload the media file itself (name,label,commune; the "other" row is skipped).
     media = "name,label,commune\nother,Khác,\nTH-9,Trường Tiểu học số 9,05569\n".encode()
     assert import_sites(store, "schools", media) == {DH: 1}
