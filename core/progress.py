@@ -298,10 +298,7 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
         }
         row["hamlets_pct"] = pct(row["hamlets_covered"], row["hamlets_expected"])
         if pledge:
-            known = [h for h in hamlet_rows if h["households"] is not None]
-            row["households"] = sum(h["households"] for h in known) if known else None
-            row["households_pledged"] = sum(h["households_pledged"] or 0 for h in hamlet_rows)
-            row["pledged_pct"] = pct(sum(h["households_pledged"] or 0 for h in known), row["households"])
+            row.update(_pledge_sums(hamlet_rows))
         for kind in site_kinds:
             expected = expected_sites(store, kind, code, plugin_sites[kind])
             seen = sites_seen[kind].get(code, set())
@@ -347,6 +344,21 @@ def _add_pledge(h: _Hamlet, fields: dict[str, Any], instance_id: str) -> None:
     if pledged is not None:
         h.agg_signed = pledged
         h.agg_total = _int(_get(fields, PLEDGE_TOTAL))
+
+
+def _pledge_sums(hamlets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Households over hamlets. The percentage only uses hamlets whose household count is known
+    (``households_pledged_counted`` over ``households``); ``households_pledged`` counts every pledge."""
+    known = [h for h in hamlets if h["households"] is not None]
+    households = sum(h["households"] for h in known) if known else None
+    counted = sum(h["households_pledged"] or 0 for h in known)
+    return {
+        "households": households,
+        "households_pledged": sum(h["households_pledged"] or 0 for h in hamlets),
+        "households_pledged_counted": counted,
+        "hamlets_without_households": len(hamlets) - len(known),
+        "pledged_pct": pct(counted, households),
+    }
 
 
 def _hamlet_row(unit: Any, stats: _Hamlet | None, pledge: bool) -> dict[str, Any]:
@@ -406,10 +418,7 @@ def _totals(
     }
     t["hamlets_pct"] = pct(t["hamlets_covered"], t["hamlets_expected"])
     if pledge:
-        known = [h for r in rows for h in r["hamlets"] if h["households"] is not None]
-        t["households"] = sum(h["households"] for h in known) if known else None
-        t["households_pledged"] = sum(r["households_pledged"] for r in rows)
-        t["pledged_pct"] = pct(sum(h["households_pledged"] or 0 for h in known), t["households"])
+        t.update(_pledge_sums([h for r in rows for h in r["hamlets"]]))
     for kind in site_kinds:
         expected = sum(r[kind]["expected"] for r in rows)
         covered = sum(r[kind]["covered"] for r in rows)

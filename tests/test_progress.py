@@ -175,7 +175,8 @@ def test_progress_matches_hand_counts(store: Store) -> None:
     ]
     assert (pt["hamlets_expected"], pt["hamlets_covered"], pt["hamlets_pct"]) == (4, 3, 75.0)
     # Households known: 120 + 95 + 80 = 295; pledged there: 110 + 95 + 0 = 205 → 69.5 %.
-    assert (pt["households"], pt["households_pledged"], pt["pledged_pct"]) == (295, 207, 69.5)
+    assert (pt["households"], pt["households_pledged_counted"], pt["pledged_pct"]) == (295, 205, 69.5)
+    assert (pt["households_pledged"], pt["hamlets_without_households"]) == (207, 1)  # 2 pledged in Xóm Mới
     assert pt["submissions"] == 7  # 5 pledge rows and 2 school audits
     assert pt["schools"] == {
         "expected": 2,

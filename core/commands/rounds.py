@@ -228,7 +228,11 @@ def print_progress(report: dict[str, Any]) -> None:
             ratio(c["hamlets_covered"], c["hamlets_expected"], c["hamlets_pct"]),
         ]
         if pledge:
-            row.append(ratio(c["households_pledged"], c["households"], c["pledged_pct"]))
+            extra = c["households_pledged"] - c["households_pledged_counted"]
+            row.append(
+                ratio(c["households_pledged_counted"], c["households"], c["pledged_pct"])
+                + (f" +{extra}" if extra else "")
+            )
         row += [ratio(c[k]["covered"], c[k]["expected"], c[k]["pct"]) for k in sites]
         if census:
             p = c["persons"]
@@ -241,6 +245,11 @@ def print_progress(report: dict[str, Any]) -> None:
             hrow += [""] * len(sites) + ([""] if census else [])
             rows.append(hrow)
     print_table(headers, rows)
+    if pledge and t["hamlets_without_households"]:
+        print(
+            f"{t['hamlets_without_households']} xóm chưa có số hộ (+N: hộ cam kết ở các xóm đó) / "
+            "hamlets without a household count (+N: pledges there, not in the percentage)"
+        )
     for c in report["communes"]:
         for k in sites:
             for s in c[k]["missing"]:
