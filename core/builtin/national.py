@@ -26,6 +26,9 @@ def forms() -> list[Path]:
 
 
 @hookimpl
-def indicators() -> list[Path]:
+def indicators() -> list[dict]:
     # Data, not code: core/indicators/national.yaml (a province overrides a threshold with `overrides`).
-    return [Path(__file__).resolve().parent.parent / "indicators" / "national.yaml"]
+    # Read here, so `rasoat plugins` lists the ids rather than a file name.
+    from core.indicators.loading import raw_definitions
+
+    return raw_definitions(Path(__file__).resolve().parent.parent / "indicators" / "national.yaml")

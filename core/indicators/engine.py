@@ -524,9 +524,14 @@ def _choose_units(comp: Computation, units: Sequence[str] | None, level: Level |
         if level is None:
             return list(units)
         out: list[str] = []
+        with_data = [c for c in sorted(comp.units_with_data()) if index.level(c) is level]
         for code in units:
             out.append(code)
-            out.extend(c for c in index.below(code, level) if c != code)
+            listed = [c for c in index.below(code, level) if c != code]
+            # units with data the registry does not list (a hamlet list not loaded) still show
+            known = set(listed)
+            extra = [c for c in with_data if c != code and c not in known and code in index.chain(c)]
+            out.extend(listed + extra)
         return out
     want = level or Level.province
     return sorted(c for c in comp.units_with_data() if index.level(c) is want)
