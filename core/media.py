@@ -8,7 +8,9 @@ sees the same MD5 either way.
   collector's units and the units above them (a commune collector sees their province, their commune
   and its hamlets, nothing else);
 - ``persons.csv`` is last year's roster from the roll-forward, cut to the collector's communes, when an
-  open census round carries the form; otherwise the stored file cut like any other CSV;
+  open census round carries the form and the roster has anyone on it; otherwise (the first year, before
+  any census closed) the form's own ``persons.csv`` (e.g. a list the province uploaded), cut like any
+  other CSV;
 - any other CSV with a ``hamlet``, ``commune`` or ``province`` column keeps a row when the most precise
   unit it names lies inside the collector's units or above one of them (a commune's schools reach the
   hamlet collectors of that commune; another hamlet's persons do not); a CSV without such a column and
@@ -96,7 +98,7 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
         from core.rollforward import roster_media
 
         roster = roster_media(store, form.form_id, scope) if scope else None
-        if roster is not None:
+        if roster is not None and roster.count(b"\n") > 1:  # a header line and at least one person
             return roster
     data = store.form_media(form.form_id, form.version, name)
     if data is None or not name.lower().endswith(".csv"):
