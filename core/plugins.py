@@ -28,6 +28,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.commands.submissions",
     "core.commands.export",
     "core.commands.indicators",
+    "core.commands.migrate_store",
 )
 
 

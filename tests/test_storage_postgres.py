@@ -231,18 +231,15 @@ def test_racing_edits_from_two_stores_accept_exactly_one(store: PostgresStore) -
 # --- ODK Central rules the contract leaves open ---------------------------------------------------
 
 
-def test_edit_carries_over_attachments_it_still_references(store: PostgresStore) -> None:
+def test_resends_after_an_edit(store: PostgresStore) -> None:
+    """ODK Central: a resend of the edit (split upload) is a duplicate; of the replaced version, 409."""
     sub, xml = make_sub("uuid:1")
-    store.save_submission(sub.model_copy(update={"expected_attachments": ["a.jpg", "b.jpg"]}), xml,
-                          {"a.jpg": b"A", "b.jpg": b"B"})
+    store.save_submission(sub, xml, {"a.jpg": b"A"})
     edit, exml = make_sub("uuid:2", body="<fix/>", deprecated_id="uuid:1")
-    edit = edit.model_copy(update={"expected_attachments": ["a.jpg", "c.jpg"]})
     assert store.save_submission(edit, exml, {"c.jpg": b"C"}) is SaveOutcome.created
-    got = store.get_submission("uuid:2")
-    assert got.attachments == ["a.jpg", "c.jpg"]
-    assert store.attachment("uuid:2", "a.jpg") == b"A" and store.attachment("uuid:2", "b.jpg") is None
-    # a resend of the edit (split upload) is a duplicate; a resend of the replaced version is refused
-    assert store.save_submission(edit, exml, {}) is SaveOutcome.duplicate
+    assert store.get_submission("uuid:2").attachments == ["c.jpg"]  # no implicit carry-over
+    assert store.save_submission(edit, exml, {"d.jpg": b"D"}) is SaveOutcome.duplicate
+    assert store.get_submission("uuid:2").attachments == ["c.jpg", "d.jpg"]
     with pytest.raises(Conflict):
         store.save_submission(sub, xml, {})
 

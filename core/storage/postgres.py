@@ -130,6 +130,13 @@ class PostgresStore(Store):
             open=False,
             name=f"rasoat-{self.schema or 'public'}",
         )
+        try:  # one direct attempt first: a refused or misconfigured connection says why, at once
+            psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))).close()
+        except psycopg.Error as exc:
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or repr(exc)
+            raise StoreUnavailable(
+                f"không kết nối được PostgreSQL / cannot connect to PostgreSQL at {redact(url)}: {reason}"
+            ) from exc
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout as exc:
@@ -499,18 +506,13 @@ class PostgresStore(Store):
                     )
                 self._add_missing(cur, sub.instance_id, xml, blobs)
                 return SaveOutcome.duplicate
-            posted = {b[0] for b in blobs}
-            cur.execute(
-                "SELECT name, blob_key, size, md5 FROM attachments"
-                " WHERE instance_id = %s AND name = ANY(%s) ORDER BY added_at, name",
-                (sub.deprecated_id, [n for n in sub.expected_attachments if n not in posted]),
-            )
-            carried = [tuple(r) for r in cur.fetchall()]
-            rows = blobs + carried
+            # the new version holds exactly what was posted with it (as in the embedded store): a caller
+            # wanting Central's carry-over passes the old version's files it still names
+            rows = sorted(blobs)
             cur.execute(
                 f"INSERT INTO submissions ({_SUB_COLS_SQL}) VALUES ({_SUB_PLACEHOLDERS})"
                 " ON CONFLICT (instance_id) DO NOTHING RETURNING instance_id",
-                self._sub_params(sub, sorted(r[0] for r in rows)),
+                self._sub_params(sub, [r[0] for r in rows]),
             )
             if cur.fetchone() is None:
                 raise Conflict(

@@ -1,0 +1,351 @@
+"""``rasoat migrate-store``: copy everything from one store to another, then prove the copy is whole.
+
+Works between any two backends (embedded → PostgreSQL is the usual move; PostgreSQL → embedded for a
+copy a commune can carry away). Copies forms (XML, schema, media), rounds and their snapshots, users,
+submissions (XML, attachments, review history, edit chains) and the audit log; kv entries (sessions,
+nonces, throttles) are short-lived and stay behind. Re-running after an interruption resumes: stored
+submissions come back as duplicates and audit lines already copied are skipped.
+
+Verification compares counts, every record, and the md5 of every form, media file, submission XML and
+attachment; any difference is listed and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from core import hookimpl
+from core.commands.common import CommandError, add_data_option, print_json, print_table
+from core.config import load_settings
+from core.models import Submission
+from core.storage.base import Conflict, Store, SubmissionQuery
+
+ALL = SubmissionQuery(current_only=False)
+KINDS = ("forms", "form_media", "rounds", "snapshots", "users", "submissions", "attachments", "audit")
+MAX_PROBLEMS_SHOWN = 50
+
+
+def _md5(data: bytes | None) -> str | None:
+    return None if data is None else hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def is_database_url(target: str) -> bool:
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def open_target(target: str, files_dir: Path | None) -> Store:
+    """A store named by a data directory or a ``postgresql://`` URL (its attachments under ``files_dir``)."""
+    if is_database_url(target):
+        from core.storage.postgres import PostgresStore, StoreUnavailable
+
+        if files_dir is None:
+            raise CommandError(
+                "cần thư mục tệp đính kèm cho PostgreSQL / a files directory is needed for PostgreSQL"
+            )
+        try:
+            return PostgresStore(target, files_dir=files_dir)
+        except StoreUnavailable as exc:
+            raise CommandError(str(exc)) from exc
+    from core.storage.embedded import EmbeddedStore
+
+    return EmbeddedStore(Path(target))
+
+
+@dataclass
+class Report:
+    """What was copied or checked: per kind, source and destination counts, and every problem found."""
+
+    source: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    dest: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.source == self.dest
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "source": self.source, "destination": self.dest, "problems": self.problems}
+
+
+def _bar(total: int | None, desc: str, quiet: bool) -> tqdm:
+    return tqdm(total=total, desc=desc, unit=" rec", file=sys.stderr, disable=quiet or None, leave=False)
+
+
+# --- copy ------------------------------------------------------------------------------------
+
+
+def copy_store(src: Store, dst: Store, quiet: bool = False) -> list[str]:
+    """Copy every record from ``src`` to ``dst``; returns problems met on the way (missing files)."""
+    problems: list[str] = []
+    _copy_forms(src, dst)
+    for rnd in src.list_rounds():
+        dst.put_round(rnd)
+        snapshot = src.get_snapshot(rnd.id)
+        if snapshot is not None:
+            dst.put_snapshot(rnd.id, snapshot)
+    for user in src.list_users():
+        dst.put_user(user)
+    _copy_submissions(src, dst, problems, quiet)
+    _copy_audit(src, dst, problems, quiet)
+    return problems
+
+
+def _copy_forms(src: Store, dst: Store) -> None:
+    for form in src.list_forms(all_versions=True):
+        media: dict[str, bytes] = {}
+        for name in form.media:  # a form may name media not uploaded yet: nothing to copy then
+            data = src.form_media(form.form_id, form.version, name)
+            if data is not None:
+                media[name] = data
+        dst.put_form(
+            form, src.form_xml(form.form_id, form.version), src.form_schema(form.form_id, form.version), media
+        )
+
+
+def _copy_submissions(src: Store, dst: Store, problems: list[str], quiet: bool) -> None:
+    """Stream submissions in received order; an edit whose replaced version comes later waits for it."""
+    deferred: list[Submission] = []
+    bar = _bar(src.count_submissions(ALL), "submissions", quiet)
+    resuming = dst.count_submissions(ALL) > 0  # a rerun: what is there was written whole, skip it
+
+    def item(sub: Submission) -> tuple[Submission, bytes, dict[str, bytes]]:
+        xml = src.submission_xml(sub.instance_id)
+        if xml is None:
+            problems.append(f"submission {sub.instance_id}: XML missing in source")
+            xml = b""
+        atts: dict[str, bytes] = {}
+        for name in sub.attachments:
+            data = src.attachment(sub.instance_id, name)
+            if data is None:
+                problems.append(f"submission {sub.instance_id}: attachment '{name}' missing in source")
+            else:
+                atts[name] = data
+        bar.update(1)
+        # stored as current; the edit that replaced it (copied later) marks it replaced again
+        return sub.model_copy(update={"current": True}), xml, atts
+
+    def first_pass() -> Iterator[tuple[Submission, bytes, dict[str, bytes]]]:
+        replaced: set[str] = set()  # versions already sent that an edit replaced (edits are rare)
+        for sub in src.iter_submissions(ALL):
+            if resuming and dst.get_submission(sub.instance_id) is not None:
+                bar.update(1)
+                continue
+            if sub.deprecated_id and sub.deprecated_id not in replaced:
+                deferred.append(sub)
+                continue
+            if not sub.current:
+                replaced.add(sub.instance_id)
+            yield item(sub)
+
+    try:
+        dst.put_many_submissions(first_pass())
+        while deferred:
+            waiting, deferred[:] = list(deferred), []
+            done = {s.instance_id for s in waiting}
+            ready = [s for s in waiting if s.deprecated_id not in done]
+            if not ready:
+                problems.extend(f"submission {s.instance_id}: edit chain has a cycle" for s in waiting)
+                break
+            deferred.extend(s for s in waiting if s.deprecated_id in done)
+            dst.put_many_submissions(item(s) for s in ready)
+    except Conflict as exc:
+        raise CommandError(f"đích đã có dữ liệu khác / destination holds different data: {exc}") from exc
+    finally:
+        bar.close()
+
+
+def _copy_audit(src: Store, dst: Store, problems: list[str], quiet: bool) -> None:
+    """Append the audit log; lines the destination already holds (a resumed run) must match, then skip."""
+    events = src.iter_audit()
+    for n, have in enumerate(dst.iter_audit(), start=1):  # read to the end before appending
+        if next(events, None) != have:
+            problems.append(f"audit line {n}: destination already holds a different line; nothing appended")
+            return
+    bar = _bar(None, "audit", quiet)
+    try:
+        for event in events:
+            dst.append_audit(event)
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+# --- verify ----------------------------------------------------------------------------------
+
+
+def verify_stores(src: Store, dst: Store, quiet: bool = False) -> Report:
+    """Compare every record and the md5 of every stored byte; counts per kind and a list of problems."""
+    r = Report()
+    _verify_forms(src, dst, r)
+    _verify_rounds_users(src, dst, r)
+    _verify_submissions(src, dst, r, quiet)
+    _verify_audit(src, dst, r)
+    return r
+
+
+def _verify_forms(src: Store, dst: Store, r: Report) -> None:
+    dst_forms = {(f.form_id, f.version): f for f in dst.list_forms(all_versions=True)}
+    r.dest["forms"] = len(dst_forms)
+    for form in src.list_forms(all_versions=True):
+        r.source["forms"] += 1
+        key = (form.form_id, form.version)
+        label = f"form {form.form_id}@{form.version}"
+        other = dst_forms.get(key)
+        if other is None:
+            r.problems.append(f"{label}: missing in destination")
+            continue
+        if other != form:
+            r.problems.append(f"{label}: metadata differs")
+        if _md5(src.form_xml(*key)) != _md5(dst.form_xml(*key)):
+            r.problems.append(f"{label}: XML differs")
+        if src.form_schema(*key) != dst.form_schema(*key):
+            r.problems.append(f"{label}: schema differs")
+        for name in form.media:
+            a, b = src.form_media(*key, name), dst.form_media(*key, name)
+            r.source["form_media"] += a is not None
+            r.dest["form_media"] += b is not None
+            if _md5(a) != _md5(b):
+                r.problems.append(f"{label}: media '{name}' differs")
+
+
+def _verify_rounds_users(src: Store, dst: Store, r: Report) -> None:
+    dst_rounds = {x.id: x for x in dst.list_rounds()}
+    r.dest["rounds"] = len(dst_rounds)
+    for rnd in src.list_rounds():
+        r.source["rounds"] += 1
+        if dst_rounds.get(rnd.id) != rnd:
+            r.problems.append(f"round {rnd.id}: missing or different in destination")
+        snap, other = src.get_snapshot(rnd.id), dst.get_snapshot(rnd.id)
+        r.source["snapshots"] += snap is not None
+        r.dest["snapshots"] += other is not None
+        if snap != other:
+            r.problems.append(f"round {rnd.id}: snapshot differs")
+    dst_users = {u.id: u for u in dst.list_users()}
+    r.dest["users"] = len(dst_users)
+    for user in src.list_users():
+        r.source["users"] += 1
+        if dst_users.get(user.id) != user:
+            r.problems.append(f"user {user.username}: missing or different in destination")
+
+
+def _comparable(sub: Submission) -> Submission:
+    return sub.model_copy(update={"attachments": sorted(sub.attachments)})
+
+
+def _verify_submissions(src: Store, dst: Store, r: Report, quiet: bool) -> None:
+    r.dest["submissions"] = dst.count_submissions(ALL)
+    bar = _bar(src.count_submissions(ALL), "verify", quiet)
+    try:
+        for sub in src.iter_submissions(ALL):
+            bar.update(1)
+            r.source["submissions"] += 1
+            iid = sub.instance_id
+            other = dst.get_submission(iid)
+            if other is None:
+                r.problems.append(f"submission {iid}: missing in destination")
+                r.source["attachments"] += len(sub.attachments)
+                continue
+            if _comparable(other) != _comparable(sub):
+                r.problems.append(f"submission {iid}: record differs")
+            if _md5(src.submission_xml(iid)) != _md5(dst.submission_xml(iid)):
+                r.problems.append(f"submission {iid}: XML md5 differs")
+            r.source["attachments"] += len(sub.attachments)
+            r.dest["attachments"] += len(other.attachments)
+            for name in sorted(set(sub.attachments) | set(other.attachments)):
+                a, b = _md5(src.attachment(iid, name)), _md5(dst.attachment(iid, name))
+                if a != b:
+                    r.problems.append(f"submission {iid}: attachment '{name}' md5 {a} ≠ {b}")
+    finally:
+        bar.close()
+
+
+def _verify_audit(src: Store, dst: Store, r: Report) -> None:
+    for n, (a, b) in enumerate(zip_longest(src.iter_audit(), dst.iter_audit()), start=1):
+        r.source["audit"] += a is not None
+        r.dest["audit"] += b is not None
+        if a is not None and b is not None and a != b:
+            r.problems.append(f"audit line {n}: differs")
+
+
+# --- command ---------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.data)
+    default_files = settings.data_dir
+    from_files = Path(args.from_files) if args.from_files else default_files
+    to_files = Path(args.to_files) if args.to_files else default_files
+    if not is_database_url(args.source) and not Path(args.source).is_dir():
+        raise CommandError(f"không có thư mục dữ liệu nguồn / no source data directory: {args.source}")
+    if args.source == args.to:
+        raise CommandError("nguồn và đích trùng nhau / source and destination are the same")
+    src = open_target(args.source, from_files)
+    try:
+        dst = open_target(args.to, to_files)
+        try:
+            copy_problems: list[str] = []
+            if not args.verify_only:
+                copy_problems = copy_store(src, dst, quiet=args.quiet)
+            report = verify_stores(src, dst, quiet=args.quiet)
+            report.problems[:0] = copy_problems
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    _print(report, args.json)
+    if not report.ok:
+        raise CommandError(
+            f"kiểm tra thất bại: {len(report.problems)} sai khác / verification failed: "
+            f"{len(report.problems)} difference(s)"
+        )
+    return 0
+
+
+def _print(report: Report, as_json: bool) -> None:
+    if as_json:
+        print_json(report.as_dict())
+        return
+    rows = [[k, report.source[k], report.dest[k], "✓" if report.source[k] == report.dest[k] else "✗"]
+            for k in KINDS]
+    print_table(["Loại / Kind", "Nguồn / Source", "Đích / Destination", ""], rows)
+    for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"  ✗ {problem}")
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        print(f"  … {len(report.problems) - MAX_PROBLEMS_SHOWN} more / còn nữa")
+    if report.ok:
+        print("Khớp hoàn toàn / Everything matches (counts, records, md5 of XML and attachments).")
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "migrate-store",
+        help="chép toàn bộ dữ liệu sang kho khác và kiểm tra / copy all data to another store and verify",
+        description="Chép biểu mẫu, đợt, người dùng, bản nộp, tệp đính kèm, nhật ký sang kho đích rồi "
+        "so khớp số lượng và md5 / Copy forms, rounds, users, submissions, attachments and audit to the "
+        "destination, then verify counts and md5 hashes.",
+    )
+    parser.add_argument("--from", dest="source", required=True, metavar="DIR|URL",
+                        help="kho nguồn: thư mục dữ liệu hoặc postgresql://… / source store")
+    parser.add_argument("--to", required=True, metavar="URL|DIR",
+                        help="kho đích: postgresql://…[?schema=NAME] hoặc thư mục / destination store")
+    parser.add_argument("--verify-only", action="store_true", help="chỉ so khớp / only compare, copy nothing")
+    parser.add_argument("--from-files", metavar="DIR",
+                        help="tệp đính kèm của nguồn PostgreSQL / attachments root of a PostgreSQL source "
+                        "(default: --data)")
+    parser.add_argument("--to-files", metavar="DIR",
+                        help="tệp đính kèm của đích PostgreSQL / attachments root of a PostgreSQL "
+                        "destination (default: --data)")
+    parser.add_argument("--quiet", action="store_true", help="không hiện tiến độ / no progress bar")
+    parser.add_argument("--json", action="store_true")
+    add_data_option(parser)
+    parser.set_defaults(func=run)
