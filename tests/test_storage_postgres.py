@@ -24,7 +24,7 @@ from storage_contract import T0, ids, make_sub, make_xml, save
 
 from core.models import AuditEvent, ReviewState
 from core.storage import open_store
-from core.storage.base import Conflict, SaveOutcome, SubmissionQuery
+from core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
 from core.storage.blobs import blob_key
 from core.storage.postgres import PostgresStore, StoreUnavailable, migration_files, split_schema
 
@@ -340,3 +340,20 @@ def test_bulk_load_batches_and_keeps_the_rules(store: PostgresStore) -> None:
     assert store.get_submission("uuid:e1").review_state is ReviewState.edited
     with pytest.raises(Conflict):
         store.put_many_submissions([make_sub("uuid:00002", body="<other/>") + ({},)])
+
+
+def test_iter_facts_in_sql_matches_the_default_built_on_models(store: PostgresStore) -> None:
+    fields = {"commune": "05563", "households_total": "3", "empty": "",
+              "household": [{"pledged": "yes"}, {"pledged": "no"}]}
+    for i in range(5):
+        save(store, f"uuid:{i}", fields=fields, received_at=T0 + timedelta(minutes=i),
+             unit_code=f"05563-0{i}")
+    store.set_review("uuid:2", ReviewState.approved, "", "lan")
+    for query in (None, SubmissionQuery(unit_codes=["05563-02", "05563-03"]),
+                  SubmissionQuery(review_states=[ReviewState.approved])):
+        paths = ["household", "households_total", "empty", "absent"]
+        fast = list(store.iter_facts(query, paths))
+        assert fast == list(Store.iter_facts(store, query, paths)) and fast
+        assert list(store.iter_facts(query, [])) == list(Store.iter_facts(store, query, []))
+    (fact,) = store.iter_facts(SubmissionQuery(review_states=[ReviewState.approved]), ["absent"])
+    assert fact == ("uuid:2", "r2025", "05563-02", T0 + timedelta(minutes=2), "approved", {})

@@ -21,7 +21,7 @@ import hashlib
 import importlib.resources
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
@@ -35,7 +35,7 @@ from psycopg.types.json import Json, Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
-from core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
+from core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
 from core.storage.blobs import BlobStore, FileBlobStore, blob_key
 from core.storage.files import safe_name
 
@@ -598,6 +598,18 @@ class PostgresStore(Store):
         stmt = f"SELECT {_SUB_COLS_SQL} FROM submissions{where} ORDER BY received_at, seq"
         for row in self._stream(stmt, params):
             yield self._sub(row)
+
+    def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
+        """Indicator scans: the database cuts ``fields`` down to the asked keys, no models are built."""
+        where, params = self._where(query)
+        stmt = (
+            "SELECT instance_id, round_id, unit_code, received_at, review_state,"
+            " (SELECT coalesce(jsonb_object_agg(k, fields -> k), '{}') FROM unnest(%s::text[]) AS k"
+            "  WHERE fields ? k)"
+            f" FROM submissions{where} ORDER BY received_at, seq"
+        )
+        for row in self._stream(stmt, [list(field_paths), *params]):
+            yield Fact(*row)
 
     def _stream(self, stmt: str, params: list[Any]) -> Iterator[tuple]:
         """Rows through a server-side cursor, ``itersize`` at a time: memory stays flat for any size."""
