@@ -35,7 +35,7 @@ SKIP_NAMES = {".nomedia", "Thumbs.db", ".DS_Store"}
 @dataclass
 class InstanceResult:
     file: str  # path relative to the imported folder
-    outcome: str  # created | duplicate | conflict | refused | broken
+    outcome: str = "broken"  # created | duplicate | conflict | refused | broken
     instance_id: str = ""
     form_id: str = ""
     collector_id: str = ""
