@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
 
 from core.formreg import find_media
 from core.xlsform import CompiledForm, compile_xlsform
@@ -171,3 +175,117 @@ def test_docs_name_every_field(national: dict[str, CompiledForm]) -> None:
                 assert f"`{path}`" in doc
                 continue
             assert f"`{path}`" in section, f"{form.form_id}: {path} missing from docs/forms.md"
+
+
+# --- the forms' logic, run in JavaRosa (the engine inside ODK Collect) ------------------------------
+
+
+@pytest.fixture(scope="session")
+def javarosa(tmp_path_factory: pytest.TempPathFactory, national: dict[str, CompiledForm]):
+    """evaluate(form_id, *scenarios, ask=[paths]) → one {path: value} per scenario ({path: value} to set)."""
+    if shutil.which("javac") is None:
+        pytest.skip("javac is not installed")
+    work = tmp_path_factory.mktemp("javarosa")
+    source = ROOT / "tests" / "fixtures" / "xlsform" / "FormEval.java"
+    subprocess.run(["javac", "-d", str(work), "-cp", ODK_VALIDATE_PATH, str(source)], check=True)
+
+    def evaluate(form_id: str, *scenarios: dict[str, str], ask: list[str]) -> list[dict[str, str]]:
+        xform = work / f"{form_id}.xml"
+        xform.write_bytes(national[form_id].xml)
+        args: list[str] = []
+        for n, scenario in enumerate(scenarios):
+            if n:
+                args.append("--reset")
+            args += [f"/data/{k}={v}" for k, v in scenario.items()] + [f"?/data/{q}" for q in ask]
+        classpath = f"{ODK_VALIDATE_PATH}{os.pathsep}{work}"
+        out = subprocess.run(
+            ["java", "-cp", classpath, "FormEval", str(xform), str(FORMS), *args],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        results: list[dict[str, str]] = [{}]
+        for line in out.splitlines():
+            if line == "--":
+                results.append({})
+            elif line.startswith("/data/"):
+                key, _, value = line[len("/data/"):].partition(" = ")
+                results[-1][key] = value
+        return results
+
+    return evaluate
+
+
+QD28_INPUTS = {
+    "population_resident": "i:10000", "users_listed": "i:0", "addicts_listed": "i:0",
+    "with_mgmt_record": "i:0",
+    "users_not_exempt": "i:0", "residents_violating": "i:0", "fugitives_hiding": "i:0",
+    "use_venues_active": "i:0", "cultivation_area_m2": "d:0", "cultivation_plants": "i:0",
+    "offenders_arrested": "i:0", "on_route": "no",
+}  # fmt: skip
+
+
+def test_f10_classifies_by_qd28_thresholds(javarosa) -> None:
+    def case(**changes: str) -> dict[str, str]:
+        return {**QD28_INPUTS, **changes}
+
+    presence = {"users_not_exempt": "i:5"}
+    results = javarosa(
+        "f10_summary",
+        case(),  # nobody, nothing: drug-free (Art. 6)
+        case(**presence, with_mgmt_record="i:20"),  # R = 0.2 %: one type-II-band criterion only → type III
+        case(**presence, with_mgmt_record="i:20", use_venues_active="i:1", offenders_arrested="i:6"),  # 3× II
+        case(**presence, with_mgmt_record="i:60", use_venues_active="i:2", offenders_arrested="i:10"),  # 3× I
+        case(**presence, with_mgmt_record="i:60", use_venues_active="i:2", offenders_arrested="i:2"),  # 2× I
+        case(**presence, with_mgmt_record="i:60", use_venues_active="i:2", offenders_arrested="i:2",
+             on_route="yes"),  # 2× I + route criterion (đ) → type I
+        case(**presence, cultivation_area_m2="d:800", cultivation_plants="i:0"),  # C in type-I band alone
+        case(**presence, with_mgmt_record="i:20", qd28_override="type_2", justification="x"),
+        ask=["crit_a", "crit_b", "crit_c", "crit_d", "drug_free", "qd28_class", "qd28_final"],
+    )
+    assert [r["qd28_class"] for r in results] == [
+        "drug_free", "type_3", "type_2", "type_1", "type_3", "type_1", "type_3", "type_3",
+    ]  # fmt: skip
+    assert [results[3][c] for c in ("crit_a", "crit_b", "crit_c", "crit_d")] == ["1", "1", "1", "0"]
+    assert results[6]["crit_d"] == "1"
+    assert results[7]["qd28_final"] == "type_2"  # the commune's override wins, the computed class stays
+    assert results[0]["qd28_final"] == "drug_free"
+
+
+def test_f1_person_key_new_and_followup(javarosa) -> None:
+    sample = read_csv("persons.csv")[0]
+    new, follow = javarosa(
+        "f1_person",
+        {"commune": "05563", "entry_type": "new", "full_name": "Nguyễn Văn An", "category": "user",
+         "has_record": "yes", "record_start": "date:2026-03-01"},
+        {"commune": "05563", "entry_type": "followup", "known_person": sample["name"],
+         "followup_status": "found", "category": "addict"},
+        ask=["person_key", "new_person_key", "present", "person_name", "category_changed", "record_end"],
+    )  # fmt: skip
+    assert re.fullmatch(r"[0-9a-f-]{36}", new["person_key"]) and new["person_key"] == new["new_person_key"]
+    assert new["record_end"] == "2027-03-01"  # the one-year term of Law 73/2021 Art. 23
+    assert new["person_name"] == "Nguyễn Văn An" and new["category_changed"] == "no"
+    assert follow["person_key"] == sample["name"] != follow["new_person_key"]
+    assert follow["person_name"] == sample["full_name"] and follow["present"] == "yes"
+    assert follow["category_changed"] == ("yes" if sample["category"] != "addict" else "no")
+
+
+def test_f2_totals_in_both_modes_and_f3_meets_standard(javarosa) -> None:
+    aggregate, listed = javarosa(
+        "f2_pledge",
+        {"mode": "aggregate", "hh_total": "i:120", "hh_pledged": "i:97"},
+        {"mode": "list", "household/head_name": "Lò Văn Bình", "household/members": "i:4",
+         "household/pledged": "yes"},
+        ask=["households_total", "households_pledged"],
+    )  # fmt: skip
+    assert aggregate == {"households_total": "120", "households_pledged": "97"}
+    assert listed == {"households_total": "1", "households_pledged": "1"}
+    every = " ".join(sorted(c["name"] for c in national_choices("f3_school", "school_criteria")))
+    partial, full = javarosa(
+        "f3_school", {"criteria_met": "no_user plan"}, {"criteria_met": every},
+        ask=["criteria_count", "criteria_total", "meets_standard"],
+    )
+    assert partial["meets_standard"] == "no" and partial["criteria_count"] == "2"
+    assert full["meets_standard"] == "yes" and full["criteria_count"] == full["criteria_total"]
+
+
+def national_choices(form_id: str, list_name: str) -> list[dict[str, Any]]:
+    return compile_xlsform(FORMS / f"{form_id}.xlsx").schema["choices"][list_name]
