@@ -16,6 +16,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,13 +121,11 @@ class FormCatalogue:
 
             pm = get_manager()
         self._entries: dict[str, CatalogueEntry] = {}
-        for plugin, path in self.form_files(pm):
-            try:
-                form = compile_cached(path, validate=validate)
-            except XLSFormError as exc:
-                raise XLSFormError(
-                    exc.file, exc.message, sheet=exc.sheet, row=exc.row, vi=f"{exc.vi} (plugin '{plugin}')"
-                ) from None
+        files = self.form_files(pm)
+        # ODK Validate is a JVM per form: run two at a time when validating.
+        with ThreadPoolExecutor(max_workers=2 if validate else 1) as pool:
+            compiled = list(pool.map(lambda item: _compile_for(item[0], item[1], validate), files))
+        for (plugin, path), form in zip(files, compiled, strict=True):
             other = self._entries.get(form.form_id)
             if other is not None:
                 raise PluginConflict(_conflict_message(form.form_id, other, plugin, path))
@@ -184,6 +183,15 @@ class FormCatalogue:
             }
             for e in self
         ]
+
+
+def _compile_for(plugin: str, path: Path, validate: bool) -> CompiledForm:
+    try:
+        return compile_cached(path, validate=validate)
+    except XLSFormError as exc:
+        raise XLSFormError(
+            exc.file, exc.message, sheet=exc.sheet, row=exc.row, vi=f"{exc.vi} (plugin '{plugin}')"
+        ) from None
 
 
 def _natural(text: str) -> list[Any]:
