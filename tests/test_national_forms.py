@@ -57,6 +57,14 @@ def test_the_ten_forms_pass_odk_validate(national: dict[str, CompiledForm]) -> N
         assert not form.encrypted
 
 
+def test_plugin_forms_in_the_repository_pass_odk_validate() -> None:
+    """Province plugins under plugins/ ship XLSForms too: each must pass ODK Validate as well."""
+    paths = sorted((ROOT / "plugins").rglob("*.xlsx"))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        forms = list(pool.map(lambda p: compile_xlsform(p, validate=True), paths))
+    assert len({f.form_id for f in forms}) == len(forms)
+
+
 def test_settings_and_languages(national: dict[str, CompiledForm]) -> None:
     for form in national.values():
         assert form.languages == [VI, EN], form.form_id
