@@ -54,7 +54,6 @@ class _Slot:
     values: dict[str, float] = field(default_factory=dict)  # lowest unit → count or sum
     sets: dict[str, set[Any]] = field(default_factory=dict)  # lowest unit → distinct values
     seen: set[str] = field(default_factory=set)  # lowest units with any submission of the form in window
-    latest: dict[Any, Any] = field(default_factory=dict)  # key → (order, unit, fields), or a list of them
     # after roll-up, every level:
     totals: dict[str, float] = field(default_factory=dict)
     present: set[str] = field(default_factory=set)
@@ -202,6 +201,60 @@ def _latest_key(slot: _Slot, index: UnitIndex) -> Callable[[str, str, dict[str, 
     return key
 
 
+class _Latest:
+    """Slots that keep each key's latest record (same key, window and carry rule) share one pass:
+    the key's final state is found once and handed to each slot's taker."""
+
+    def __init__(self, slot: _Slot, index: UnitIndex) -> None:
+        m = slot.measure
+        self.key = _latest_key(slot, index)
+        self.date_field = m.date_field
+        self.carry = m.carry_forward
+        self.kept: dict[Any, Any] = {}
+        self.takers: list[Callable[[str, dict[str, Any]], None]] = []
+
+    def offer(self, instance_id: str, unit: str, received: datetime, fields: dict[str, Any]) -> None:
+        k = self.key(instance_id, unit, fields)
+        df = self.date_field
+        order = ((fields.get(df) or "")[:10] if df else "", received)
+        if self.carry:
+            self.kept.setdefault(k, []).append((order, unit, fields))
+            return
+        old = self.kept.get(k)
+        if old is None or order >= old[0]:
+            self.kept[k] = (order, unit, fields)
+
+    def finish(self) -> None:
+        for kept in self.kept.values():
+            unit, state = _fold(kept) if self.carry else (kept[1], kept[2])
+            for take in self.takers:
+                take(unit, state)
+        self.kept.clear()
+
+
+def _plan(
+    slots: list[_Slot], index: UnitIndex
+) -> list[tuple[Callable[[datetime, dict[str, Any]], bool], set[str], tuple[Any, ...], tuple[_Latest, ...]]]:
+    """Slots grouped by window, so a submission's date is checked once per window, not once per slot;
+    slots of one window share their "units that reported" set."""
+    groups: dict[tuple[Any, ...], tuple[Any, set[str], list[Any], dict[tuple[Any, ...], _Latest]]] = {}
+    for slot in slots:
+        m = slot.measure
+        wkey = (str(slot.period), m.date_field, m.window)
+        if wkey not in groups:
+            groups[wkey] = (_window(slot), set(), [], {})
+        in_window, seen, direct, latests = groups[wkey]
+        slot.seen = seen
+        if m.latest_by or m.latest_per_unit:
+            lkey = (m.latest_by, m.latest_per_unit, m.carry_forward)
+            if lkey not in latests:
+                latests[lkey] = _Latest(slot, index)
+            latests[lkey].takers.append(_taker(slot, index))
+        else:
+            direct.append(_taker(slot, index))
+    return [(w, seen, tuple(d), tuple(lt.values())) for w, seen, d, lt in groups.values()]
+
+
 def _fold(history: list[tuple[Any, str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
     """An entity's state: its submissions in date order, later answers over earlier ones, blanks ignored;
     the unit is the latest submission's (a person who moved counts where they live now)."""
@@ -286,10 +339,7 @@ class Computation:
             review_states=[ReviewState(s) for s in sorted(states)],
             **self._received_bounds(slots),
         )
-        plans = []
-        for s in slots:
-            lk = _latest_key(s, self.index) if (s.measure.latest_by or s.measure.latest_per_unit) else None
-            plans.append((_window(s), s.seen, _taker(s, self.index), lk, s))
+        plan = _plan(slots, self.index)
         # per-round rules, looked up once per round rather than once per submission
         counted_cache: dict[str | None, frozenset[str]] = {}
         n = 0
@@ -307,33 +357,19 @@ class Computation:
                 continue
             if received.tzinfo is None:
                 received = received.replace(tzinfo=UTC)
-            for in_window, seen, take, latest_key, slot in plans:
+            for in_window, seen, direct, latests in plan:
                 if not in_window(received, fields):
                     continue
                 seen.add(unit)
-                if latest_key is None:
+                for take in direct:
                     take(unit, fields)
-                else:
-                    k = latest_key(iid, unit, fields)
-                    df = slot.measure.date_field
-                    order = ((fields.get(df) or "")[:10] if df else "", received)
-                    if slot.measure.carry_forward:
-                        slot.latest.setdefault(k, []).append((order, unit, fields))
-                        continue
-                    old = slot.latest.get(k)
-                    if old is None or order >= old[0]:
-                        slot.latest[k] = (order, unit, fields)
+                for lg in latests:
+                    lg.offer(iid, unit, received, fields)
         if progress is not None:
             progress(n % 50_000)
-        for _, _, take, latest_key, slot in plans:
-            if latest_key is None:
-                continue
-            for kept in slot.latest.values():
-                if slot.measure.carry_forward:
-                    take(*_fold(kept))
-                else:
-                    take(kept[1], kept[2])
-            slot.latest.clear()
+        for _, _, _, latests in plan:
+            for lg in latests:
+                lg.finish()
 
     @staticmethod
     def _received_bounds(slots: list[_Slot]) -> dict[str, datetime]:

@@ -1,0 +1,196 @@
+"""Indicator benchmark: every national indicator for a province and each of its communes.
+
+    /tmp/venv/bin/python benchmarks/indicators.py [--pledges 1000000] [--households-per-pledge 1]
+        [--persons 20000] [--communes 100] [--hamlets 1500] [--backend embedded|postgres]
+        [--database postgresql://…] [--data DIR] [--repeat 2]
+
+The data: one synthetic province ("19") with ``--communes`` communes and ``--hamlets`` hamlets;
+``--pledges`` F2 household-pledge submissions (list mode, ``--households-per-pledge`` household rows
+each), ``--persons`` F1 person records, and a little of every other national form (a school and an
+enterprise audit, an activity and a summary per commune, a hotspot and a cultivation site per ten
+communes, a case report per commune). 90 % of it is dated 2026, 10 % 2025 (so last-year comparisons
+have something to compute). It is loaded with ``Store.put_many_submissions`` (the backend's bulk path)
+and kept in ``--data`` (a ``loaded.json`` marker lets a second run skip loading).
+
+Then ``core.indicators.evaluate(store, "2026", units=["19"], level="commune")`` runs ``--repeat``
+times: the province and its communes, all national indicators, comparisons computed live (no closed
+rounds), plus the row-level pledge count over the household repeat. Wall seconds are printed per run
+with the number of result rows, and the load time separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.indicators import Indicator, collect, evaluate
+from core.indicators.periods import LOCAL_TZ
+from core.models import ReviewState, Submission
+from core.plugins import build_manager
+from core.storage.base import Store
+from core.units import Unit, UnitRegistry
+
+PROVINCE = "19"
+ROW_PLEDGES = Indicator.model_validate({
+    "id": "bench_pledged_rows",
+    "name_vi": "Số hộ đã ký cam kết (đếm theo danh sách hộ)",
+    "name_en": "Households pledged (counted over the household rows)",
+    "numerator": {"form": "f2_pledge", "date_field": "ref_date", "repeat": "household",
+                  "row_where": {"pledged": "yes"}},
+    "level": "hamlet",
+})
+
+
+def registry(communes: int, hamlets: int) -> UnitRegistry:
+    units = [Unit(PROVINCE, "Tỉnh Thử Nghiệm", "province", None, "tỉnh")]
+    codes = [f"{90001 + i:05d}" for i in range(communes)]
+    units += [Unit(c, f"Xã {i + 1}", "commune", PROVINCE, "xã") for i, c in enumerate(codes)]
+    for h in range(hamlets):
+        commune = codes[h % communes]
+        units.append(Unit(f"{commune}-{h // communes + 1:02d}", f"Xóm {h + 1}", "hamlet", commune, "xóm"))
+    return UnitRegistry(units)
+
+
+def _sub(form_id: str, n: int, unit: str, fields: dict[str, Any], day: str) -> tuple[Submission, bytes, dict]:
+    iid = f"uuid:{form_id}-{n:08d}"
+    commune = unit.split("-")[0]
+    location = {"province": PROVINCE, "commune": commune, **({"hamlet": unit} if "-" in unit else {})}
+    fields = {**location, "ref_date": day, **fields, "meta/instanceID": iid}
+    xml = (f'<data id="{form_id}" version="1"><commune>{commune}</commune>'
+           f"<ref_date>{day}</ref_date><meta><instanceID>{iid}</instanceID></meta></data>").encode()
+    received = datetime.fromisoformat(day).replace(hour=12, tzinfo=LOCAL_TZ)
+    sub = Submission.model_construct(
+        instance_id=iid, form_id=form_id, form_version="1", round_id=None, unit_code=unit, collector_id=None,
+        received_at=received, xml_md5=hashlib.md5(xml).hexdigest(), fields=fields, attachments=[],
+        expected_attachments=[], review_state=ReviewState.received, review_history=[], deprecated_id=None,
+        current=True, encrypted=False,
+    )
+    return sub, xml, {}
+
+
+def _day(rnd: random.Random) -> str:
+    year = 2025 if rnd.random() < 0.1 else 2026
+    return (datetime(year, 1, 1) + timedelta(days=rnd.randrange(340))).date().isoformat()
+
+
+def generate(reg: UnitRegistry, args: argparse.Namespace) -> Iterator[tuple[Submission, bytes, dict]]:
+    rnd = random.Random(2026)
+    hamlets = [u.code for u in reg.hamlets()]
+    communes = [u.code for u in reg.communes()]
+    k = args.households_per_pledge
+    for n in range(args.pledges):
+        rows = [{"head_name": f"Hộ {n}-{i}", "pledged": "yes" if rnd.random() < 0.9 else "no"}
+                for i in range(k)]
+        yes = sum(r["pledged"] == "yes" for r in rows)
+        yield _sub("f2_pledge", n, hamlets[n % len(hamlets)], {
+            "mode": "list", "household": rows, "hh_listed": str(k), "hh_pledged_listed": str(yes),
+            "households_total": str(k), "households_pledged": str(yes)}, _day(rnd))
+    categories = ["user", "addict", "post_rehab"]
+    for n in range(args.persons):
+        yield _sub("f1_person", n, hamlets[n % len(hamlets)], {
+            "entry_type": "new", "person_key": f"p{n}", "present": "yes", "category": categories[n % 3],
+            "psychosis": "confirmed" if n % 50 == 0 else "no", "has_record": "yes" if n % 4 else "no",
+            "services": "counselling" if n % 5 else "none"}, _day(rnd))
+    for i, c in enumerate(communes):
+        day = _day(rnd)
+        yield _sub("f3_school", i, c, {"school": f"S{i}", "pupils_total": "400", "pupils_reached": "350",
+                                       "meets_standard": "yes" if i % 2 else "no"}, day)
+        yield _sub("f4_enterprise", i, c, {"enterprise": f"E{i}", "zone": "industrial_park", "sessions": "1",
+                                           "workers_total": "50", "workers_reached": "40",
+                                           "meets_standard": "yes"}, day)
+        yield _sub("f8_activity", i, hamlets[i], {"act_date": day, "venue_type": "hamlet",
+                                                  "media_products": "2"}, day)
+        yield _sub("f9_case", i, c, {"period_from": "2026-01-01", "period_to": day, "offence": [
+            {"offence_type": "possession", "case_kind": "criminal", "cases": "2", "persons": "2"}]}, day)
+        yield _sub("f10_summary", i, c, {"period_from": "2025-12-15", "period_to": day,
+                                         "qd28_final": "drug_free" if i % 3 == 0 else "type_3"}, day)
+        if i % 10 == 0:
+            yield _sub("f6_hotspot", i, hamlets[i], {"entry_type": "new", "site_key": f"site{i}",
+                                                     "site_kind": "point", "identified_date": day,
+                                                     "baseline": "yes", "status": "identified"}, day)
+            yield _sub("f7_cultivation", i, hamlets[i], {"found_date": day, "area_m2": "20",
+                                                         "plant_count": "50", "destroyed": "yes",
+                                                         "recultivation": "no"}, day)
+
+
+def open_backend(args: argparse.Namespace, data: Path) -> Store:
+    if args.backend == "postgres":
+        from core.storage.postgres import PostgresStore
+
+        return PostgresStore(args.database, files_dir=data, schema=args.schema)
+    from core.storage.embedded import EmbeddedStore
+
+    return EmbeddedStore(data)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pledges", type=int, default=1_000_000)
+    ap.add_argument("--households-per-pledge", type=int, default=1)
+    ap.add_argument("--persons", type=int, default=20_000)
+    ap.add_argument("--communes", type=int, default=100)
+    ap.add_argument("--hamlets", type=int, default=1500)
+    ap.add_argument("--backend", choices=["embedded", "postgres"], default="embedded")
+    ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--schema", default="bench_indicators")
+    ap.add_argument("--data", type=Path, help="keep the loaded store here (reused when the marker matches)")
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+
+    data = args.data or Path(tempfile.mkdtemp(prefix="rasoat-bench-ind-"))
+    keys = ("pledges", "households_per_pledge", "persons", "communes", "hamlets", "backend", "schema")
+    shape = {k: getattr(args, k) for k in keys}
+    marker = data / "loaded.json"
+    reg = registry(args.communes, args.hamlets)
+    store = open_backend(args, data)
+    try:
+        if marker.exists() and json.loads(marker.read_text()) == shape:
+            print(f"using the loaded store in {data}", file=sys.stderr)
+        else:
+            if marker.exists():
+                raise SystemExit(f"{data} holds another data set; remove it or pick another --data")
+            from tqdm import tqdm
+
+            total = args.pledges + args.persons + 5 * args.communes + 2 * ((args.communes + 9) // 10)
+            t0 = time.perf_counter()
+            created = store.put_many_submissions(tqdm(generate(reg, args), total=total, unit=" sub",
+                                                      file=sys.stderr, mininterval=2))
+            load_s = time.perf_counter() - t0
+            marker.write_text(json.dumps(shape))
+            print(f"load: {created:,} submissions in {load_s:,.1f} s ({created / load_s:,.0f}/s)")
+        indicators = [*collect(build_manager()), ROW_PLEDGES]
+        for i in range(args.repeat):
+            t0 = time.perf_counter()
+            results = evaluate(store, "2026", units=[PROVINCE], level="commune", indicators=indicators,
+                               registry=reg)
+            wall = time.perf_counter() - t0
+            units = {r.unit_code for r in results}
+            print(f"run {i + 1}: {len(indicators)} indicators × {len(units)} units → {len(results)} results "
+                  f"in {wall:.2f} s")
+        if args.repeat < 1:
+            return 0
+        by = {(r.unit_code, r.indicator_id): r for r in results}
+        for ind in ("nat_household_pledges", "bench_pledged_rows", "nat_persons_listed",
+                    "nat_record_coverage", "nat_communes_drug_free"):
+            r = by[(PROVINCE, ind)]
+            print(f"  {ind}: value={r.value} numerator={r.numerator} denominator={r.denominator} "
+                  f"status={r.status.value} previous={r.previous_value}")
+    finally:
+        store.close()
+        if args.data is None:
+            shutil.rmtree(data, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
