@@ -18,9 +18,12 @@ from core.plugins import PluginConflict, build_manager, plugin_infos, results_by
 RASOAT = [sys.executable, "-m", "core.cli"]
 
 
-def run_rasoat(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_rasoat(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*RASOAT, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=120
+        [*RASOAT, *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd,
+        timeout=120,
     )
 
 
@@ -83,7 +86,8 @@ def test_disable_by_configuration_file(tmp_path):
 
 def test_conflicting_ids_name_both_plugins():
     with pytest.raises(PluginConflict) as err:
-        unique_by_key([("quang_tri", {"id": "hotspots_new"}), ("ho_chi_minh", {"id": "hotspots_new"})], "id", "chỉ tiêu")
+        claims = [("quang_tri", {"id": "hotspots_new"}), ("ho_chi_minh", {"id": "hotspots_new"})]
+        unique_by_key(claims, "id", "chỉ tiêu")
     assert "quang_tri" in str(err.value) and "ho_chi_minh" in str(err.value)
 
 
