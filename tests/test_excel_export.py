@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 from test_excel_raw import build_schema, by_header, make_sub
 
+from core import hookimpl
 from core.cli import main
 from core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
 from core.excel.raw import RawExportOptions
@@ -175,3 +176,35 @@ def test_report_from_store_names_the_unit(data_dir: Path, tmp_path: Path) -> Non
     finally:
         store.close()
     assert stats.sheets[:2] == ["Bìa", "Cấp xã"]
+
+
+class _SheetPlugin:
+    """A province plugin adding a sheet to the export through the ``export_sheets`` hook."""
+
+    @hookimpl
+    def export_sheets(self, form_id: str) -> list:
+        def rows(store: Any) -> list:
+            return [["Số bản ghi", store.count_submissions()], ["=cmd|' /C calc'!A0", 1]]
+
+        return [("Tổng hợp xã", ["Chỉ số", "Giá trị"], rows)] if form_id == "hh_test" else []
+
+
+def test_plugins_add_sheets(data_dir: Path, tmp_path: Path) -> None:
+    from core.plugins import build_manager, set_manager
+
+    pm = build_manager()
+    pm.register(_SheetPlugin(), name="test_sheet_plugin")
+    set_manager(pm)
+    store = open_store(data_dir)
+    try:
+        export_form(store, "hh_test", tmp_path / "p.xlsx")
+    finally:
+        store.close()
+        set_manager(None)
+    wb = openpyxl.load_workbook(tmp_path / "p.xlsx")
+    assert wb.sheetnames[-2:] == ["Tổng hợp xã", "Thông tin"]
+    assert list(wb["Tổng hợp xã"].iter_rows(values_only=True)) == [
+        ("Chỉ số", "Giá trị"),
+        ("Số bản ghi", 6),
+        ("=cmd|' /C calc'!A0", 1),  # text, not a formula
+    ]
