@@ -263,3 +263,27 @@ def test_qr_command_refusals_are_one_line(
     assert code == 1
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_terminal_qr_for_rasoat_serve_decodes_to_minimal_settings() -> None:
+    """``rasoat serve`` prints this for the demo collector; redraw its half blocks and scan them."""
+    from mobile_export.qr import terminal_qr
+
+    url = "http://192.0.2.7:8000/v1/key/" + "A1b2" * 16 + "/projects/1"
+    text = terminal_qr(url)
+    halves = {" ": (0, 0), "▀": (1, 0), "▄": (0, 1), "█": (1, 1)}  # (top, bottom) drawn in ink
+    lines = [line for line in text.splitlines() if line]
+    width = max(len(line) for line in lines)
+    scale = 6
+    img = Image.new("L", (width * scale, len(lines) * 2 * scale), 255)
+    for y, line in enumerate(lines):
+        for x, ch in enumerate(line):
+            for half, ink in enumerate(halves[ch]):
+                if ink:
+                    top = (2 * y + half) * scale
+                    img.paste(0, (x * scale, top, (x + 1) * scale, top + scale))
+    codes = zxingcpp.read_barcodes(img)  # terminals show light modules inked: zxing tries both
+    assert len(codes) == 1
+    settings = inflate(codes[0].text)
+    assert collect_rejections(settings) == []
+    assert settings["general"]["server_url"] == url and settings["admin"] == {}
