@@ -138,6 +138,13 @@ def import_instances(
     from server.ingest import ShapeCache, ingest
     from server.multipart import Part
 
+    if collector is not None and (not collector.active or collector.role is not Role.collector):
+        from core.collectors import CollectorError
+
+        raise CollectorError(
+            f"'{collector.username}' không phải người thu thập đang hoạt động / "
+            f"'{collector.username}' is not an active collector"
+        )
     root = Path(root)
     found = list(find_instances(root))
     shapes = ShapeCache()

@@ -170,6 +170,13 @@ def test_upload_rules_apply_scope_conflict_and_attribution(data_dir: Path, tmp_p
         save_like_collect(ambiguous, "2026-05-05_08-00-00", instance_xml(name="Của ai?")[1])
         report = import_instances(store, ambiguous)
         assert report.results[0].outcome == "refused" and "--collector" in report.results[0].message
+
+        # A revoked collector's phone is not imported under their name.
+        from core.collectors import CollectorError, revoke_collector
+
+        revoke_collector(store, lan.id)
+        with pytest.raises(CollectorError, match="not an active collector"):
+            import_instances(store, ambiguous, store.get_user(lan.id))
     finally:
         store.close()
 
