@@ -45,6 +45,10 @@ class ServerSettings:
     admin_token_hash: str | None = None  # sha256 of the officers' API bearer token
     plugin_manager: Any = None
     access_log: bool = True
+    # Authenticate on the event loop instead of a worker thread (saves ~0.25 ms CPU per request). Right
+    # for stores whose reads are local file lookups behind a cache (the embedded store); a store whose
+    # reads wait on a network (PostgreSQL) keeps them off the loop. None: decide from the store.
+    inline_reads: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -119,8 +123,9 @@ def _authenticate(request: Request, st: _State) -> Caller:
 
 async def _caller(request: Request) -> tuple[_State, Caller]:
     st = _state(request)
-    caller = await anyio.to_thread.run_sync(_authenticate, request, st)
-    return st, caller
+    if st.settings.inline_reads:
+        return st, _authenticate(request, st)
+    return st, await anyio.to_thread.run_sync(_authenticate, request, st)
 
 
 def _prefixed(paths: list[str]) -> list[str]:
@@ -322,6 +327,10 @@ def health(request: Request) -> Response:
 def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar:
     """The app for ``store``. Route handlers only read the store through the ``Store`` interface."""
     settings = settings or ServerSettings()
+    if settings.inline_reads is None:
+        from core.storage.embedded import EmbeddedStore
+
+        settings.inline_reads = isinstance(store, EmbeddedStore)
     from server.api import ApiError, api_error_response, api_handlers
 
     app = Litestar(
