@@ -12,9 +12,11 @@ import hashlib
 import multiprocessing
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -357,3 +359,30 @@ def test_iter_facts_in_sql_matches_the_default_built_on_models(store: PostgresSt
         assert list(store.iter_facts(query, [])) == list(Store.iter_facts(store, query, []))
     (fact,) = store.iter_facts(SubmissionQuery(review_states=[ReviewState.approved]), ["absent"])
     assert fact == ("uuid:2", "r2025", "05563-02", T0 + timedelta(minutes=2), "approved", {})
+
+
+def test_streaming_reads_go_to_the_read_replica(store: PostgresStore, tmp_path: Path) -> None:
+    """A stand-in replica: another database holding the same schema with other rows shows the route."""
+    save(store, "uuid:on-primary")
+    db = f"rasoat_replica_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(base_url(), autocommit=True)
+    admin.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(db)))
+    replica_url = urlunsplit(urlsplit(base_url())._replace(path=f"/{db}"))
+    try:
+        replica = PostgresStore(replica_url, tmp_path / "replica", schema=store.schema)
+        save(replica, "uuid:on-replica")
+        replica.close()
+        routed = PostgresStore(base_url(), store.files_dir, schema=store.schema, read_url=replica_url)
+        try:
+            assert ids(routed.iter_submissions()) == ["uuid:on-replica"]
+            assert [f.instance_id for f in routed.iter_facts(None, [])] == ["uuid:on-replica"]
+            assert routed.count_submissions() == 1
+            assert routed.get_submission("uuid:on-primary") is not None  # point reads: the primary
+            assert routed.get_submission("uuid:on-replica") is None
+            save(routed, "uuid:written")  # writes: the primary
+            assert store.get_submission("uuid:written") is not None
+        finally:
+            routed.close()
+    finally:
+        admin.execute(psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(db)))
+        admin.close()
