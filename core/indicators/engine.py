@@ -75,28 +75,20 @@ class _Slot:
         return out
 
 
-def _window(slot: _Slot) -> Callable[[datetime, dict[str, Any]], bool]:
-    """Whether a submission falls in the slot's window: by its date field, else by its received time."""
+_MIN_UTC = datetime.min.replace(tzinfo=UTC)
+_MAX_UTC = datetime.max.replace(tzinfo=UTC)
+
+
+def _bounds(slot: _Slot) -> tuple[str, str, datetime, datetime]:
+    """A slot's window as [low, high) local ISO days (for its date field) and UTC times (for the
+    received time, used when the measure has no date field or the answer is blank)."""
     m, p = slot.measure, slot.period
     if m.window is Window.all:
-        return lambda received, fields: True
+        return "", "\uffff", _MIN_UTC, _MAX_UTC
     start_utc, end_utc = p.utc_bounds()
-    start_day, end_day = p.start.isoformat(), p.end.isoformat()
-    to_date = m.window is Window.to_date
-    df = m.date_field
-    if df is None:
-        if to_date:
-            return lambda received, fields: received < end_utc
-        return lambda received, fields: start_utc <= received < end_utc
-
-    def by_date(received: datetime, fields: dict[str, Any]) -> bool:
-        day = fields.get(df)
-        if not day or not isinstance(day, str):
-            return received < end_utc if to_date else start_utc <= received < end_utc
-        day = day[:10]
-        return day < end_day if to_date else start_day <= day < end_day
-
-    return by_date
+    if m.window is Window.to_date:
+        return "", p.end.isoformat(), _MIN_UTC, end_utc
+    return p.start.isoformat(), p.end.isoformat(), start_utc, end_utc
 
 
 def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], None]:
@@ -106,13 +98,13 @@ def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], Non
     row_where = compile_all(m.row_where)
     values, sets = slot.values, slot.sets
 
+    repeat = m.repeat
+
     def rows_of(fields: dict[str, Any]) -> list[dict[str, Any]]:
-        rows = fields.get(m.repeat)  # type: ignore[arg-type]
-        if isinstance(rows, dict):
-            rows = [rows]
-        if not isinstance(rows, list):
-            return []
-        return rows if row_where is None else [r for r in rows if isinstance(r, dict) and row_where(r)]
+        rows = fields.get(repeat)  # type: ignore[arg-type]
+        if rows.__class__ is not list:
+            rows = [rows] if isinstance(rows, dict) else []
+        return rows if row_where is None else [r for r in rows if row_where(r)]
 
     if m.kind is MeasureKind.units:
         level = m.unit_level
@@ -131,6 +123,14 @@ def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], Non
 
     if m.kind is MeasureKind.sum:
         path = m.field
+        if where is None and not m.repeat:
+
+            def take_plain_sum(unit: str, fields: dict[str, Any]) -> None:
+                x = number(fields.get(path))  # type: ignore[arg-type]
+                if x is not None:
+                    values[unit] = values.get(unit, 0.0) + x
+
+            return take_plain_sum
 
         def take_sum(unit: str, fields: dict[str, Any]) -> None:
             if where is not None and not where(fields):
@@ -232,18 +232,20 @@ class _Latest:
         self.kept.clear()
 
 
-def _plan(
-    slots: list[_Slot], index: UnitIndex
-) -> list[tuple[Callable[[datetime, dict[str, Any]], bool], set[str], tuple[Any, ...], tuple[_Latest, ...]]]:
-    """Slots grouped by window, so a submission's date is checked once per window, not once per slot;
-    slots of one window share their "units that reported" set."""
+_Window = tuple[str, str, datetime, datetime, set[str], tuple[Any, ...], tuple["_Latest", ...]]
+
+
+def _plan(slots: list[_Slot], index: UnitIndex) -> list[tuple[str | None, list[_Window]]]:
+    """Slots grouped by the date that places a submission (a field, or the received time) and then by
+    window: the date is read once per submission, each window checked once, not once per slot. Slots
+    of one window share their set of units that reported anything."""
     groups: dict[tuple[Any, ...], tuple[Any, set[str], list[Any], dict[tuple[Any, ...], _Latest]]] = {}
     for slot in slots:
         m = slot.measure
-        wkey = (str(slot.period), m.date_field, m.window)
+        wkey = (m.date_field, _bounds(slot))
         if wkey not in groups:
-            groups[wkey] = (_window(slot), set(), [], {})
-        in_window, seen, direct, latests = groups[wkey]
+            groups[wkey] = (_bounds(slot), set(), [], {})
+        _, seen, direct, latests = groups[wkey]
         slot.seen = seen
         if m.latest_by or m.latest_per_unit:
             lkey = (m.latest_by, m.latest_per_unit, m.carry_forward)
@@ -252,7 +254,10 @@ def _plan(
             latests[lkey].takers.append(_taker(slot, index))
         else:
             direct.append(_taker(slot, index))
-    return [(w, seen, tuple(d), tuple(lt.values())) for w, seen, d, lt in groups.values()]
+    clocks: dict[str | None, list[_Window]] = {}
+    for (date_field, _), (bounds, seen, direct, latests) in groups.items():
+        clocks.setdefault(date_field, []).append((*bounds, seen, tuple(direct), tuple(latests.values())))
+    return list(clocks.items())
 
 
 def _fold(history: list[tuple[Any, str, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
@@ -357,19 +362,28 @@ class Computation:
                 continue
             if received.tzinfo is None:
                 received = received.replace(tzinfo=UTC)
-            for in_window, seen, direct, latests in plan:
-                if not in_window(received, fields):
-                    continue
-                seen.add(unit)
-                for take in direct:
-                    take(unit, fields)
-                for lg in latests:
-                    lg.offer(iid, unit, received, fields)
+            for date_field, windows in plan:
+                day = fields.get(date_field) if date_field is not None else None
+                by_day = bool(day) and day.__class__ is str
+                if by_day:
+                    day = day[:10]
+                for lo_day, hi_day, lo_utc, hi_utc, seen, direct, latests in windows:
+                    if by_day:
+                        if not lo_day <= day < hi_day:
+                            continue
+                    elif not lo_utc <= received < hi_utc:
+                        continue
+                    seen.add(unit)
+                    for take in direct:
+                        take(unit, fields)
+                    for lg in latests:
+                        lg.offer(iid, unit, received, fields)
         if progress is not None:
             progress(n % 50_000)
-        for _, _, _, latests in plan:
-            for lg in latests:
-                lg.finish()
+        for _, windows in plan:
+            for window in windows:
+                for lg in window[6]:
+                    lg.finish()
 
     @staticmethod
     def _received_bounds(slots: list[_Slot]) -> dict[str, datetime]:

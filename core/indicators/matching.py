@@ -17,10 +17,12 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 def number(value: Any) -> float | None:
     """A submitted answer as a number, or None when blank or not numeric."""
-    if value is None or value == "":
+    try:
+        return float(value)  # the common case: "12", "3.5"
+    except (TypeError, ValueError):
+        pass
+    if value is None or isinstance(value, bool | list | dict):
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
     try:
         return float(str(value).strip().replace(",", "."))
     except ValueError:
