@@ -457,7 +457,11 @@ class Computation:
 
 
 def find_snapshot(
-    store: Store, period: Period, ind: Indicator, rounds: list[Any] | None = None
+    store: Store,
+    period: Period,
+    ind: Indicator,
+    rounds: list[Any] | None = None,
+    cache: dict[str, dict[str, Any] | None] | None = None,
 ) -> tuple[str, dict[str, Any]] | None:
     """The frozen snapshot of a closed round of ``period`` that holds ``ind``: rounds carrying the
     indicator's forms first, then the latest frozen."""
@@ -471,7 +475,12 @@ def find_snapshot(
                 continue
         except ValueError:
             continue
-        snap = store.get_snapshot(rnd.id)
+        if cache is None:
+            snap = store.get_snapshot(rnd.id)
+        elif rnd.id in cache:
+            snap = cache[rnd.id]
+        else:
+            snap = cache[rnd.id] = store.get_snapshot(rnd.id)
         if not snap or ind.id not in (snap.get("indicators") or {}):
             continue
         rank = (forms <= set(rnd.form_ids), bool(forms & set(rnd.form_ids)), str(snap.get("frozen_at", "")))
@@ -549,7 +558,7 @@ def evaluate(
             pp = comparison_period(ind, p)
             if pp is None:
                 continue
-            found = find_snapshot(store, pp, ind, rounds)
+            found = find_snapshot(store, pp, ind, rounds, comp._snapshots)
             if found is not None:
                 previous[ind.id] = (pp, f"snapshot:{found[0]}", found[1])
             else:
