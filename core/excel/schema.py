@@ -6,6 +6,7 @@ API) can reuse them.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -157,7 +158,8 @@ def _lang_matches(lang: str, mode: str) -> bool:
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.replace("**", "").split())
+    """One line, no markdown bold, composed (NFC) diacritics so Excel filters and sorts match typed text."""
+    return unicodedata.normalize("NFC", " ".join(text.replace("**", "").split()))
 
 
 def is_personal(node: Mapping[str, Any]) -> bool:
