@@ -8,7 +8,8 @@ import pytest
 # --- server: a real uvicorn server on a free port over a seeded embedded store (tests/server_support.py)
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory):
-    """One running server for the session: ``.url``, ``.store``, ``.data_dir``, ``.seeded`` (credentials)."""
+    """One server for the session: ``.url``, ``.store``, ``.data_dir``, ``.seeded``, ``.admin_token``."""
+    import hashlib
     from types import SimpleNamespace
 
     from server_support import ThreadServer, seed
@@ -19,8 +20,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory):
     data_dir = tmp_path_factory.mktemp("live-server") / "data"
     store = open_store(data_dir)
     seeded = seed(store)
-    app = create_app(store, ServerSettings(max_body_bytes=5_000_000))
+    admin_token = "test-officer-api-token"
+    settings = ServerSettings(
+        max_body_bytes=5_000_000, admin_token_hash=hashlib.sha256(admin_token.encode()).hexdigest()
+    )
+    app = create_app(store, settings)
     server = ThreadServer(app).start()
-    yield SimpleNamespace(url=server.url, store=store, data_dir=data_dir, seeded=seeded, app=app)
+    yield SimpleNamespace(
+        url=server.url, store=store, data_dir=data_dir, seeded=seeded, app=app, admin_token=admin_token
+    )
     server.stop()
     store.close()

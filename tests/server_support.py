@@ -392,3 +392,13 @@ def seeded_store(data_dir: Path) -> Iterator[tuple[Store, Seeded]]:
         yield store, seed(store)
     finally:
         store.close()
+
+
+@contextmanager
+def opened_store(data_dir: Path) -> Iterator[Store]:
+    """The store of a data dir, closed afterwards (to look at what a server process left)."""
+    store = open_store(data_dir)
+    try:
+        yield store
+    finally:
+        store.close()

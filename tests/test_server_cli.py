@@ -15,6 +15,7 @@ from server_support import (
     ProcessServer,
     instance_xml,
     multipart,
+    opened_store,
     run_cli,
     seeded_store,
 )
@@ -141,24 +142,8 @@ def test_sigterm_lets_an_upload_in_flight_finish(tmp_path) -> None:
     thread.join(timeout=60)
     assert code == 0, server.output()
     assert result["resp"].status_code == 201, result["resp"].text
-    with seeded_store_reopen(data) as store:
+    with opened_store(data) as store:
         assert store.attachment(iid, "slow.jpg") == b"s" * 200_000
-
-
-def seeded_store_reopen(data):
-    from contextlib import contextmanager
-
-    from core.storage import open_store
-
-    @contextmanager
-    def opened():
-        store = open_store(data)
-        try:
-            yield store
-        finally:
-            store.close()
-
-    return opened()
 
 
 def test_serve_sets_up_a_demo_on_an_empty_data_dir(tmp_path) -> None:
