@@ -124,6 +124,7 @@ class PostgresStore(Store):
         if self.schema is not None and not _SCHEMA_RE.match(self.schema):
             raise ValueError(f"tên schema không hợp lệ / invalid schema name: {self.schema!r}")
         self.files_dir = Path(files_dir)
+        self.files_dir.mkdir(parents=True, exist_ok=True)  # the server's health check measures its disk
         self.blobs = blobs or FileBlobStore(self.files_dir / "attachments")
         self.itersize = itersize
         self._kv_puts = 0
