@@ -414,3 +414,18 @@ def test_national_pledge_form_keeps_household_names_out(tmp_path: Path) -> None:
     assert "Họ tên chủ hộ" not in household
     assert "household/head_name" in stats.dropped_columns
     assert not any("Hoàng Văn Dũng" in str(c) for ws in wb for r in rows(ws) for c in r)
+
+
+def test_links_past_excels_limit_become_hyperlink_formulas(
+    schema: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import core.excel.raw as raw
+
+    monkeypatch.setattr(raw, "EXCEL_MAX_URLS", 1)  # Excel stops at 65,530 native links per sheet
+    _, out = export(schema, [make_sub(1), make_sub(2)], tmp_path, attachment_url="https://rasoat.example/att")
+    ws = openpyxl.load_workbook(out)["hh_test"]
+    col = rows(ws)[0].index("Hộ gia đình / Ảnh biên bản") + 1
+    assert ws.cell(row=2, column=col).hyperlink is not None
+    assert ws.cell(row=3, column=col).value == (
+        '=HYPERLINK("https://rasoat.example/att/uuid%3A0002/bien-ban.jpg","bien-ban.jpg")'
+    )
