@@ -373,6 +373,25 @@ class TestSubmissionQueries:
             received_to=T0 + timedelta(days=1),
         )
 
+    def test_facts(self, loaded: Store) -> None:
+        loaded.set_review("uuid:b", ReviewState.approved, "", "lan")
+        facts = {
+            f.instance_id: f for f in loaded.iter_facts(SubmissionQuery(form_id="f2_pledge"), ["b", "nope"])
+        }
+        assert set(facts) == {"uuid:a", "uuid:b", "uuid:c", "uuid:e", "uuid:f"}
+        b = facts["uuid:b"]
+        assert (b.round_id, b.unit_code, b.review_state, b.fields) == (
+            "r2025",
+            "05563-02",
+            "approved",
+            {"b": ""},
+        )
+        assert b.received_at == T0 + timedelta(hours=1)
+        assert facts["uuid:f"].unit_code is None and facts["uuid:f"].round_id is None
+        q = SubmissionQuery(unit_codes=["05563-01"], review_states=[ReviewState.received])
+        assert sorted(f.instance_id for f in loaded.iter_facts(q, [])) == ["uuid:a", "uuid:e"]
+        assert isinstance(loaded.iter_facts(None, []), Iterator)
+
     def test_iteration_streams(self, store: Store) -> None:
         for i in range(300):
             save(store, f"uuid:{i:04d}", unit_code=f"0556{i % 7}-01", received_at=T0 + timedelta(seconds=i))

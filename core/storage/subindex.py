@@ -14,17 +14,17 @@ submissions are appended. A reader ignores a last line without its newline (a wr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from core.models import Submission
 from core.storage.base import SubmissionQuery
-from core.storage.files import read_bytes, safe_name
+from core.storage.files import atomic_write, pct, read_bytes, safe_name
 
 SEG_MAX_LINES = 128
 SEG_MAX_BYTES = 512 * 1024
@@ -45,8 +45,7 @@ def ts(dt: datetime) -> str:
     return utc(dt).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _q(value: str) -> str:
-    return quote(value, safe="")
+_q = pct
 
 
 def _opt(value: str | None) -> str:
@@ -124,6 +123,7 @@ class LineFilter:
         self.current_only = q.current_only
 
     def __call__(self, p: list[str]) -> bool:
+        t = p[C_TS]
         return not (
             (self.current_only and p[C_CURRENT] != "1")
             or (self.states is not None and p[C_STATE] not in self.states)
@@ -131,9 +131,29 @@ class LineFilter:
             or (self.version is not None and p[C_VERSION] != self.version)
             or (self.round is not None and p[C_ROUND] != self.round)
             or (self.collector is not None and p[C_COLLECTOR] != self.collector)
-            or (self.ts_from is not None and p[C_TS] < self.ts_from)
-            or (self.ts_to is not None and p[C_TS] >= self.ts_to)
+            or (self.ts_from is not None and t < self.ts_from)
+            or (self.ts_to is not None and t >= self.ts_to)
         )
+
+    def key_ok(self, key: list[str] | tuple[str, ...]) -> bool:
+        """The filter without the time range, on (state, current, version, round, unit, collector)."""
+        state, current, version, rnd, unit, collector = key
+        return not (
+            (self.current_only and current != "1")
+            or (self.states is not None and state not in self.states)
+            or (self.units is not None and unit not in self.units)
+            or (self.version is not None and version != self.version)
+            or (self.round is not None and rnd != self.round)
+            or (self.collector is not None and collector != self.collector)
+        )
+
+    def time_covers(self, lo: str, hi: str) -> bool | None:
+        """True: every time in [lo, hi] matches; False: none does; None: some may."""
+        if (self.ts_from is not None and hi < self.ts_from) or (self.ts_to is not None and lo >= self.ts_to):
+            return False
+        if (self.ts_from is None or lo >= self.ts_from) and (self.ts_to is None or hi < self.ts_to):
+            return True
+        return None
 
 
 def partitions(subs_dir: Path, q: SubmissionQuery) -> dict[str, list[str]]:
@@ -176,6 +196,82 @@ def partition_lines(pdir: Path, flt: LineFilter) -> Iterator[list[str]]:
                 yield parts
 
 
+STATS_NAME = "stats.json"
+
+
+def segment_summary(path: Path) -> dict:
+    """Counts per (state, current, version, round, unit, collector) and the time span of a segment."""
+    counts: dict[str, int] = {}
+    lo = hi = ""
+    for p in read_segment(path):
+        key = "\t".join(p[C_STATE : C_COLLECTOR + 1])
+        counts[key] = counts.get(key, 0) + 1
+        t = p[C_TS]
+        if not lo or t < lo:
+            lo = t
+        if t > hi:
+            hi = t
+    return {"n": counts, "lo": lo, "hi": hi}
+
+
+class Counter:
+    """Counts from per-segment summaries kept in ``stats.json`` beside the segments.
+
+    A summary is trusted only while its segment's (inode, size, mtime) is unchanged, so the file is a
+    pure cache: any process may rewrite it (atomically, without a lock) and a stale one is recomputed.
+    Counting a million submissions reads a few thousand small summaries instead of every line.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[tuple[int, int, int], dict]] = {}
+
+    def _load(self, path: Path) -> dict:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return {}
+        sig = (st.st_ino, st.st_size, st.st_mtime_ns)
+        hit = self._cache.get(path)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        try:
+            data = json.loads(read_bytes(path) or b"{}")
+        except ValueError:
+            data = {}
+        self._cache[path] = (sig, data)
+        return data
+
+    def count(self, pdir: Path, flt: LineFilter) -> int:
+        stats_path = pdir / STATS_NAME
+        stored = self._load(stats_path)
+        fresh: dict[str, dict] = {}
+        changed = False
+        total = 0
+        for name in list_segments(pdir):
+            try:
+                st = os.stat(pdir / name)
+            except FileNotFoundError:
+                continue
+            sig = [st.st_ino, st.st_size, st.st_mtime_ns]
+            entry = stored.get(name)
+            if entry is None or entry.get("sig") != sig:
+                entry = {**segment_summary(pdir / name), "sig": sig}
+                changed = True
+            fresh[name] = entry
+            if not entry["n"]:
+                continue
+            covers = flt.time_covers(entry["lo"], entry["hi"])
+            if covers:
+                total += sum(n for k, n in entry["n"].items() if flt.key_ok(k.split("\t")))
+            elif covers is None:
+                total += sum(1 for p in read_segment(pdir / name) if flt(p))
+        if changed or len(fresh) != len(stored):
+            # a read-only data dir still counts, only slower
+            with contextlib.suppress(OSError):
+                atomic_write(stats_path, json.dumps(fresh, separators=(",", ":")).encode(), sync=False)
+        return total
+
+
 class Journal:
     """Intent log of index updates: an operation's ids are written (and fsync'd) before its files change.
 
@@ -205,8 +301,13 @@ class Journal:
         self._append({"op": token, "ids": ids}, sync=True)
         return token
 
-    def done(self, token: str) -> None:
-        self._append({"done": token}, sync=False)
+    def done(self, token: str, segments: Iterable[Path] = ()) -> None:
+        """Mark an operation finished; ``segments`` were appended to without fsync (synced at reset)."""
+        obj: dict = {"done": token}
+        segs = sorted({str(s) for s in segments})
+        if segs:
+            obj["segs"] = segs
+        self._append(obj, sync=False)
 
     def unfinished(self) -> list[str]:
         """Ids of operations begun but not done since our last look (whole file if it was replaced)."""
@@ -241,8 +342,22 @@ class Journal:
             self.reset()
 
     def reset(self) -> None:
-        from core.storage.files import atomic_write
-
+        """Empty the journal, after making durable every segment its operations appended to."""
+        segs: set[str] = set()
+        for line in (read_bytes(self.path) or b"").split(b"\n"):
+            try:
+                segs.update(json.loads(line).get("segs", ()))
+            except (ValueError, AttributeError, TypeError):
+                continue
+        for seg in segs:
+            try:
+                fd = os.open(seg, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         atomic_write(self.path, b"")
         st = os.stat(self.path)
         self.seen = (st.st_ino, st.st_size)

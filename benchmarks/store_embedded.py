@@ -1,0 +1,159 @@
+"""Embedded store benchmark: cost per save at 1,000 and at 100,000 stored, iteration and count speed.
+
+    /tmp/venv/bin/python benchmarks/store_embedded.py [--data DIR] [--sizes 1000,100000] [--measure 2000]
+
+Submissions look like F2 household-pledge records (location block, a dozen fields, a short repeat),
+spread over 30 communes and 300 hamlets. At each size it times ``--measure`` single, durable
+``save_submission`` calls (wall ms p50/p99 and CPU ms per save), then iterates everything
+(``iter_submissions`` models and ``iter_facts`` tuples) and times ``count_submissions``.
+The store is filled up to each size with ``put_many_submissions`` (also timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import resource
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from core.models import Submission
+from core.storage.base import SubmissionQuery
+from core.storage.embedded import EmbeddedStore
+
+COMMUNES = [f"{5563 + i:05d}" for i in range(30)]
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def record(n: int) -> tuple[Submission, bytes, dict[str, bytes]]:
+    rnd = random.Random(n)
+    commune = COMMUNES[n % len(COMMUNES)]
+    hamlet = f"{commune}-{n // len(COMMUNES) % 10 + 1:02d}"
+    iid = f"uuid:{hashlib.sha1(str(n).encode()).hexdigest()[:32]}"
+    households = [
+        {
+            "head_name": f"Nguyễn Văn {rnd.randint(1, 999)}",
+            "household_code": f"HH{rnd.randint(1, 9999)}",
+            "members": str(rnd.randint(1, 8)),
+            "pledged": rnd.choice(["yes", "no"]),
+            "pledge_date": "2025-03-01",
+            "signer_relation": "head",
+        }
+        for _ in range(3)
+    ]
+    fields = {
+        "start": "2025-03-01T08:00:00.000+07:00",
+        "end": "2025-03-01T08:10:00.000+07:00",
+        "province": "19",
+        "commune": commune,
+        "hamlet": hamlet,
+        "mode": "list",
+        "hh_total": str(rnd.randint(50, 300)),
+        "hh_pledged": str(rnd.randint(10, 50)),
+        "not_pledged_reasons": "away refused",
+        "household": households,
+        "hh_listed": "3",
+        "hh_pledged_listed": str(sum(h["pledged"] == "yes" for h in households)),
+        "households_total": "3",
+        "households_pledged": "2",
+        "meta/instanceID": iid,
+    }
+    xml = (
+        f'<data id="f2_pledge" version="2025"><commune>{commune}</commune><hamlet>{hamlet}</hamlet>'
+        + "".join(f"<household><head_name>{h['head_name']}</head_name></household>" for h in households)
+        + f"<meta><instanceID>{iid}</instanceID></meta></data>"
+    ).encode()
+    sub = Submission(
+        instance_id=iid,
+        form_id="f2_pledge",
+        form_version="2025",
+        round_id="r2025",
+        unit_code=hamlet,
+        collector_id=f"c{n % 300}",
+        received_at=T0 + timedelta(seconds=n * 20),
+        xml_md5=hashlib.md5(xml).hexdigest(),
+        fields=fields,
+    )
+    return sub, xml, {}
+
+
+def fill(start: int, stop: int) -> Iterator[tuple[Submission, bytes, dict[str, bytes]]]:
+    for n in range(start, stop):
+        yield record(n)
+
+
+def timed_saves(store: EmbeddedStore, start: int, count: int) -> dict[str, float]:
+    walls, cpus = [], []
+    for n in range(start, start + count):
+        sub, xml, atts = record(n)
+        w, c = time.perf_counter(), time.process_time()
+        store.save_submission(sub, xml, atts)
+        cpus.append(time.process_time() - c)
+        walls.append(time.perf_counter() - w)
+    walls.sort()
+    return {
+        "rate": count / sum(walls),
+        "p50": walls[len(walls) // 2] * 1000,
+        "p99": walls[int(len(walls) * 0.99)] * 1000,
+        "cpu": statistics.mean(cpus) * 1000,
+    }
+
+
+def timed(fn: Callable[[], int]) -> tuple[int, float, float]:
+    """(result, wall s, CPU s)"""
+    w, c = time.perf_counter(), time.process_time()
+    result = fn()
+    return result, time.perf_counter() - w, time.process_time() - c
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, help="data dir (default: a temporary one, removed afterwards)")
+    ap.add_argument("--sizes", default="1000,100000")
+    ap.add_argument("--measure", type=int, default=2000)
+    args = ap.parse_args()
+    root = args.data or Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
+    store = EmbeddedStore(root)
+    stored = store.count_submissions(SubmissionQuery(current_only=False))
+    pledges = SubmissionQuery(form_id="f2_pledge")
+    one_commune = SubmissionQuery(unit_codes=[COMMUNES[0]] + [f"{COMMUNES[0]}-{h:02d}" for h in range(1, 11)])
+    try:
+        for size in (int(s) for s in args.sizes.split(",")):
+            if stored < size:
+                _, wall, _ = timed(lambda: store.put_many_submissions(fill(stored, size)))  # noqa: B023
+                print(f"fill {stored} -> {size}: {(size - stored) / wall:.0f}/s (put_many_submissions)")
+                stored = size
+            r = timed_saves(store, 10_000_000 + stored, args.measure)
+            stored += args.measure
+            print(
+                f"at {size} stored: save_submission {r['rate']:.0f}/s, p50 {r['p50']:.2f} ms, "
+                f"p99 {r['p99']:.2f} ms, CPU {r['cpu']:.2f} ms/save"
+            )
+            n, wall, cpu = timed(lambda: sum(1 for _ in store.iter_submissions(pledges)))  # noqa: B023
+            print(f"  iter_submissions: {n} in {wall:.2f} s = {n / wall:.0f}/s ({n / cpu:.0f}/s of CPU)")
+            fields = ["households_total", "households_pledged"]
+            nf, wall, cpu = timed(lambda: sum(1 for _ in store.iter_facts(pledges, fields)))  # noqa: B023
+            print(f"  iter_facts:       {nf} in {wall:.2f} s = {nf / wall:.0f}/s ({nf / cpu:.0f}/s of CPU)")
+            c, wall1, _ = timed(store.count_submissions)
+            c2, wall2, _ = timed(store.count_submissions)
+            cu, wallu, _ = timed(lambda: store.count_submissions(one_commune))  # noqa: B023
+            assert n == nf == c == c2, (n, nf, c, c2)
+            print(
+                f"  count_submissions: {wall1 * 1000:.0f} ms first, {wall2 * 1000:.1f} ms again; "
+                f"one commune ({cu}) {wallu * 1000:.1f} ms"
+            )
+        print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    finally:
+        store.close()
+        if args.data is None:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
