@@ -250,3 +250,41 @@ def test_meta_json_is_the_readable_source_of_truth(store: EmbeddedStore) -> None
     assert sorted(os.listdir(path)) == ["att.%E1%BA%A3nh.jpg", "meta.json", "submission.xml"]
     doc = json.loads((path / "meta.json").read_bytes())
     assert doc["sub"]["instance_id"] == "uuid:1" and doc["loc"].startswith("f2_pledge/2025-03/05563/")
+
+
+def test_bulk_load_keeps_the_rules(store: EmbeddedStore) -> None:
+    items = [
+        make_sub(f"uuid:{i:04d}", unit_code=f"0556{i % 5}-01", received_at=T0 + timedelta(seconds=i))
+        for i in range(1200)
+    ]
+    save(store, "uuid:0007")  # already stored: a duplicate, not new
+    dup_sub, dup_xml = items[3]
+    loaded = [(sub, xml, {"a.jpg": b"A"} if i % 100 == 0 else {}) for i, (sub, xml) in enumerate(items)]
+    loaded.append((dup_sub, dup_xml, {"late.jpg": b"L"}))  # the same instance twice in one batch
+    edit, edit_xml = make_sub(
+        "uuid:edit", body="<e/>", deprecated_id="uuid:0001", received_at=T0 + timedelta(hours=1)
+    )
+    loaded.append((edit, edit_xml, {}))
+    assert store.put_many_submissions(loaded) == 1200  # 1199 new + the edit
+    assert store.count_submissions() == 1200 - 1 + 1
+    assert store.get_submission("uuid:0001").current is False
+    assert sorted(store.get_submission("uuid:0003").attachments) == ["late.jpg"]
+    assert store.attachment("uuid:0100", "a.jpg") == b"A"
+    assert not any(store.staging.iterdir())
+    before = [s.model_dump() for s in store.iter_submissions(SubmissionQuery(current_only=False))]
+    store.rebuild_index()
+    assert [s.model_dump() for s in store.iter_submissions(SubmissionQuery(current_only=False))] == before
+
+
+def test_an_unreadable_meta_file_does_not_stop_the_store(
+    store: EmbeddedStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    save(store, "uuid:1")
+    save(store, "uuid:2", received_at=T0 + timedelta(minutes=1))
+    (store._sub_path("uuid:2") / "meta.json").write_bytes(b'{"loc": "x", "sub": {tru')  # disk damage
+    store.close()
+    (store.root / "index.ready").unlink()
+    again = EmbeddedStore(store.root)
+    assert ids(again.iter_submissions()) == ["uuid:1"]
+    assert "uuid%3A2" in caplog.text
+    assert (store._sub_path("uuid:2") / "submission.xml").exists()  # kept for a human to look at

@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import heapq
 import json
+import logging
 import os
 import threading
 import time
@@ -47,17 +48,21 @@ from core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuer
 from core.storage.files import (
     atomic_write,
     clean_stale_tmp,
+    datasync,
     ensure_dir,
     fsync_dir,
     read_bytes,
     remove_tree,
     safe_name,
+    sync_filesystem,
     tmp_path,
     unsafe_name,
     write_file,
 )
 from core.storage.lock import InterProcessLock
 from core.storage.tinyfile import TinyFile
+
+log = logging.getLogger(__name__)
 
 FORMAT = 1
 XML_NAME = "submission.xml"
@@ -123,6 +128,8 @@ class EmbeddedStore(Store):
         return self.root / "index.ready"
 
     def _open_index(self) -> None:
+        for small in (self.root, self.root / "db", self.root / "db" / "users", self.root / "snapshots"):
+            clean_stale_tmp(small)  # atomic writes a killed process left half-done
         with self._locks["submissions"].held():
             clean_stale_tmp(self.staging)
             if not self._ready_marker.exists():
@@ -146,10 +153,12 @@ class EmbeddedStore(Store):
         """Make the index (and derived meta fields) agree with the files of these submissions."""
         for iid in dict.fromkeys(ids):
             path = self._sub_path(iid)
-            loc_sub = self._read_meta(path)
+            clean_stale_tmp(path)  # a meta.json rewrite the dead writer left half-done
+            loc_sub = self._read_meta_or_warn(path)
             if loc_sub is None:
                 continue
             loc, sub = loc_sub
+            clean_stale_tmp((self.index_dir / "subs" / loc).parent)
             stored = self._stored_attachments(path)
             if set(sub.attachments) != stored:
                 sub = sub.model_copy(update={"attachments": sorted(stored)})
@@ -171,7 +180,8 @@ class EmbeddedStore(Store):
             overflow: dict[str, int] = {}
             touched: set[Path] = set()
             for path in self._iter_sub_dirs():
-                loc_sub = self._read_meta(path)
+                clean_stale_tmp(path)
+                loc_sub = self._read_meta_or_warn(path)
                 if loc_sub is None:
                     continue
                 loc, sub = loc_sub
@@ -257,6 +267,14 @@ class EmbeddedStore(Store):
             return None
         doc = json.loads(raw)
         return doc["loc"], Submission.model_validate(doc["sub"])
+
+    def _read_meta_or_warn(self, path: Path) -> tuple[str, Submission] | None:
+        """For recovery: an unreadable meta.json is reported and skipped, never fatal (nor deleted)."""
+        try:
+            return self._read_meta(path)
+        except (ValueError, KeyError) as exc:
+            log.warning("Bỏ qua bản ghi hỏng / Skipping unreadable %s: %s", path / META_NAME, exc)
+            return None
 
     @staticmethod
     def _meta_bytes(loc: str, sub: Submission) -> bytes:
@@ -436,7 +454,7 @@ class EmbeddedStore(Store):
                 for name, data in attachments.items():
                     write_file(stage / att_files[name], data, sync=False)
                 write_file(stage / META_NAME, self._meta_bytes(loc, record), sync=False)
-            os.sync()  # every staged file durable, in one go
+            sync_filesystem(st / n for _, _, st, _ in staged for n in os.listdir(st))  # all staged files
             with self._sub_lock():
                 fresh: list[tuple[Submission, Path, Path, str]] = []
                 seen: set[Path] = set()
@@ -453,7 +471,7 @@ class EmbeddedStore(Store):
                         ensure_dir(target.parent)
                         os.rename(stage, target)
                         segs.add(self._append_line(loc, ix.encode_line(rec)))
-                    os.sync()  # the renames and index lines
+                    sync_filesystem([*segs, *{t.parent for _, t, _, _ in fresh}])  # renames and index lines
                     self._journal.done(token, segs)
                     created += len(fresh)
         finally:
@@ -771,7 +789,7 @@ class EmbeddedStore(Store):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 os.write(fd, line)
-                os.fdatasync(fd)
+                datasync(fd)
                 self._audit_sizes[day] = os.fstat(fd).st_size
             finally:
                 os.close(fd)

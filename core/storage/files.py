@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 MAX_NAME_BYTES = 200  # encoded; leaves room under the usual 255-byte file-name limit
 TMP_PREFIX = ".tmp-"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]")
+
+
+def pct(text: str) -> str:
+    """``urllib.parse.quote(text, safe="")``, with a fast path for text that needs no quoting."""
+    return quote(text, safe="") if _UNSAFE.search(text) else text
 
 
 def safe_name(name: str, what: str = "name") -> str:
@@ -31,7 +41,7 @@ def safe_name(name: str, what: str = "name") -> str:
         raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: must not contain '/' or '\\'")
     if name in (".", ".."):
         raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: not a file name")
-    encoded = quote(name, safe="")
+    encoded = pct(name)
     if encoded.startswith("."):  # hidden files and our temp files start with a dot
         encoded = "%2E" + encoded[1:]
     if len(encoded.encode()) > MAX_NAME_BYTES:
@@ -44,8 +54,30 @@ def unsafe_name(encoded: str) -> str:
     return unquote(encoded)
 
 
+#: fdatasync where the platform has it (not macOS or Windows), else fsync.
+datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def sync_filesystem(paths: Iterable[Path]) -> None:
+    """Make many just-written files durable: one ``sync`` where there is one, else fsync each."""
+    if hasattr(os, "sync"):
+        os.sync()
+        return
+    for path in paths:
+        if path.is_dir():
+            fsync_dir(path)
+            continue
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def fsync_dir(directory: Path) -> None:
     """Make the entries of ``directory`` (creations, renames) durable."""
+    if os.name == "nt":  # directories cannot be opened (NTFS journals the metadata itself)
+        return
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -110,6 +142,8 @@ def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists (temp files of live writers must survive clean-up)."""
     if pid <= 0:
         return False
+    if os.name == "nt":  # os.kill(pid, 0) would send CTRL+C there; rely on the age limit instead
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -1,4 +1,5 @@
-"""One writer at a time, across threads and processes: a re-entrant thread lock plus ``flock``.
+"""One writer at a time, across threads and processes: a re-entrant thread lock plus ``flock``
+(``msvcrt.locking`` on Windows).
 
 TinyDB and our append-only segments are not safe for two writers, and the server and a CLI command
 (or a second server) may share one data directory. Every write takes the lock of the area it touches;
@@ -7,12 +8,39 @@ readers take none (files are replaced atomically, appends end with a newline a r
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+    import msvcrt
+
+
+def _lock_fd(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    while True:  # msvcrt's blocking mode gives up after 10 s; wait as long as it takes
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return
+        except OSError:
+            time.sleep(0.005)
+
+
+def _unlock_fd(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    else:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
 
 
 class InterProcessLock:
@@ -36,7 +64,7 @@ class InterProcessLock:
         self._thread_lock.acquire()
         if self._depth == 0:
             try:
-                fcntl.flock(self._file(), fcntl.LOCK_EX)
+                _lock_fd(self._file())
             except BaseException:
                 self._thread_lock.release()
                 raise
@@ -46,7 +74,7 @@ class InterProcessLock:
     def release(self) -> None:
         self._depth -= 1
         if self._depth == 0 and self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            _unlock_fd(self._fd)
         self._thread_lock.release()
 
     @contextmanager

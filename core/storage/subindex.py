@@ -24,7 +24,7 @@ from pathlib import Path
 
 from core.models import Submission
 from core.storage.base import SubmissionQuery
-from core.storage.files import atomic_write, pct, read_bytes, safe_name
+from core.storage.files import atomic_write, datasync, pct, read_bytes, safe_name
 
 SEG_MAX_LINES = 128
 SEG_MAX_BYTES = 512 * 1024
@@ -290,7 +290,7 @@ class Journal:
         try:
             os.write(fd, (json.dumps(obj) + "\n").encode())
             if sync:
-                os.fdatasync(fd)
+                datasync(fd)
             st = os.fstat(fd)
             self.seen = (st.st_ino, st.st_size)
         finally:
