@@ -855,6 +855,8 @@ class EmbeddedStore(Store):
             tf.write(lambda t: t.remove(Query().k == key))
 
     def close(self) -> None:
+        for tf in [self._forms, self._rounds, *self._users, *self._kv.values()]:
+            tf.close()
         for lock in self._locks.values():
             lock.close()
 

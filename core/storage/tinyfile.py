@@ -52,37 +52,68 @@ class AtomicJSONStorage(Storage):
         pass
 
 
-def _signature(path: Path) -> tuple[int, int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+def _identity(st: os.stat_result) -> Any:
+    """Which file this is: the inode (held open, so never reused); on Windows also size and mtime."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns) if os.name == "nt" else st.st_ino
 
 
 class TinyFile:
-    """One small TinyDB file: cached reads of its documents, locked atomic writes through TinyDB."""
+    """One small TinyDB file: cached reads of its documents, locked atomic writes through TinyDB.
+
+    The cache keeps the file it parsed open: as files are only ever replaced (never changed in
+    place), "the path still names the inode we hold" means "nothing changed", and holding it open
+    stops the file system from handing that inode number to a newer file.
+    """
 
     def __init__(self, path: Path, lock: InterProcessLock, sync: bool = True) -> None:
         self.path = path
         self.lock = lock
         self.sync = sync
-        self._cache: tuple[tuple[int, int, int] | None, list[dict[str, Any]]] | None = None
+        self._ino: Any = None
+        self._fd: int | None = None
+        self._docs: list[dict[str, Any]] = []
+        self._loaded = False
         self._mutex = threading.Lock()
         self.generation = 0  # bumped whenever a changed file was read, so derived caches can follow
 
     def docs(self) -> list[dict[str, Any]]:
         """The documents as stored now (shared list: callers must not mutate it)."""
-        sig = _signature(self.path)
+        try:
+            ino: Any = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            ino = None
         with self._mutex:
-            if self._cache is not None and self._cache[0] == sig:
-                return self._cache[1]
-        data = AtomicJSONStorage(self.path).read() if sig else None
-        docs = list((data or {}).get(TABLE, {}).values())
-        with self._mutex:
-            self._cache = (sig, docs)
+            if self._loaded and ino == self._ino:
+                return self._docs
+            fd: int | None = None
+            raw = b""
+            if ino is not None:
+                try:
+                    fd = os.open(self.path, os.O_RDONLY)
+                except FileNotFoundError:
+                    fd = None
+                else:
+                    ino = _identity(os.fstat(fd))
+                    with os.fdopen(os.dup(fd), "rb") as fh:
+                        raw = fh.read()
+                    if os.name == "nt":  # an open file cannot be replaced there
+                        os.close(fd)
+                        fd = -1
+            if fd is None:
+                ino = None
+            data = json.loads(raw) if raw else {}
+            if self._fd is not None and self._fd >= 0:
+                os.close(self._fd)
+            self._fd, self._ino, self._loaded = fd, ino, True
+            self._docs = list(data.get(TABLE, {}).values())
             self.generation += 1
-        return docs
+            return self._docs
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._fd is not None and self._fd >= 0:
+                os.close(self._fd)
+            self._fd, self._ino, self._loaded = None, None, False
 
     def write(self, change: Callable[[Table], T]) -> T:
         """Apply ``change`` to the table under the lock; TinyDB persists it atomically."""
