@@ -352,6 +352,12 @@ def main() -> int:
     )
     ap.add_argument("--data", help="parent folder for the data directories (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
+    ap.add_argument(
+        "--no-fsync",
+        action="store_true",
+        help="diagnosis only: the server process skips fsync (NOT durable; shows the cost of the "
+        "HTTP layer and the store's bookkeeping apart from the disk)",
+    )
     args = ap.parse_args()
     parent = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
     parent.mkdir(parents=True, exist_ok=True)
@@ -363,7 +369,7 @@ def main() -> int:
             print(f"stored {size:,}:", flush=True)
             tokens = prepare(data, size)
             port = free_port()
-            proc = start_server(data, port, args.workers)
+            proc = start_server(data, port, args.workers, args.no_fsync)
             try:
                 # warm-up: caches, first connections (not counted)
                 run_load(port, tokens, 50, 2, args.attachment_bytes)

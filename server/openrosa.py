@@ -54,8 +54,8 @@ def http_date() -> str:
 
 
 def headers(*, accept_length: bool = True) -> dict[str, str]:
-    """Headers every OpenRosa response carries."""
-    out = {"X-OpenRosa-Version": OPENROSA_VERSION, "Date": http_date()}
+    """Headers every OpenRosa response carries (the HTTP server adds ``Date`` to every response)."""
+    out = {"X-OpenRosa-Version": OPENROSA_VERSION}
     if accept_length:
         out["X-OpenRosa-Accept-Content-Length"] = str(ACCEPT_CONTENT_LENGTH)
     return out

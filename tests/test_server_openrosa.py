@@ -35,6 +35,7 @@ def digest_collect(live_server):
 def assert_openrosa_xml(resp: httpx.Response) -> None:
     assert "text/xml" in resp.headers["content-type"]
     assert resp.headers["x-openrosa-version"] == "1.0"
+    assert len(resp.headers.get_list("date")) == 1
 
 
 def message(resp: httpx.Response) -> str:
