@@ -88,21 +88,13 @@ def fill(start: int, stop: int) -> Iterator[tuple[Submission, bytes, dict[str, b
         yield record(n)
 
 
-def timed_saves(store: EmbeddedStore, start: int, count: int) -> dict[str, float]:
-    walls, cpus = [], []
+def timed_saves(store: EmbeddedStore, start: int, count: int, walls: list[float], cpus: list[float]) -> None:
     for n in range(start, start + count):
         sub, xml, atts = record(n)
         w, c = time.perf_counter(), time.process_time()
         store.save_submission(sub, xml, atts)
         cpus.append(time.process_time() - c)
         walls.append(time.perf_counter() - w)
-    walls.sort()
-    return {
-        "rate": count / sum(walls),
-        "p50": walls[len(walls) // 2] * 1000,
-        "p99": walls[int(len(walls) * 0.99)] * 1000,
-        "cpu": statistics.mean(cpus) * 1000,
-    }
 
 
 def timed(fn: Callable[[], int]) -> tuple[int, float, float]:
@@ -114,27 +106,39 @@ def timed(fn: Callable[[], int]) -> tuple[int, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, help="data dir (default: a temporary one, removed afterwards)")
+    ap.add_argument(
+        "--data", type=Path, help="parent dir of the stores (default: temporary, removed afterwards)"
+    )
     ap.add_argument("--sizes", default="1000,100000")
     ap.add_argument("--measure", type=int, default=2000)
     args = ap.parse_args()
-    root = args.data or Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
-    store = EmbeddedStore(root)
-    stored = store.count_submissions(SubmissionQuery(current_only=False))
+    parent = args.data or Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
+    sizes = [int(s) for s in args.sizes.split(",")]
+    stores = {size: EmbeddedStore(parent / f"store-{size}") for size in sizes}
     pledges = SubmissionQuery(form_id="f2_pledge")
     one_commune = SubmissionQuery(unit_codes=[COMMUNES[0]] + [f"{COMMUNES[0]}-{h:02d}" for h in range(1, 11)])
     try:
-        for size in (int(s) for s in args.sizes.split(",")):
+        for size, store in stores.items():
+            stored = store.count_submissions(SubmissionQuery(current_only=False))
             if stored < size:
                 _, wall, _ = timed(lambda: store.put_many_submissions(fill(stored, size)))  # noqa: B023
                 print(f"fill {stored} -> {size}: {(size - stored) / wall:.0f}/s (put_many_submissions)")
-                stored = size
-            r = timed_saves(store, 10_000_000 + stored, args.measure)
-            stored += args.measure
+        # Saves are measured in turns of 100 on each store, so a busy machine slows every size alike.
+        walls: dict[int, list[float]] = {size: [] for size in sizes}
+        cpus: dict[int, list[float]] = {size: [] for size in sizes}
+        for turn in range(0, args.measure, 100):
+            for size, store in stores.items():
+                timed_saves(store, 10_000_000 + turn, min(100, args.measure - turn), walls[size], cpus[size])
+        for size in sizes:
+            w = sorted(walls[size])
+            p50, p99 = w[len(w) // 2] * 1000, w[int(len(w) * 0.99)] * 1000
+            cpu_ms = statistics.mean(cpus[size]) * 1000
             print(
-                f"at {size} stored: save_submission {r['rate']:.0f}/s, p50 {r['p50']:.2f} ms, "
-                f"p99 {r['p99']:.2f} ms, CPU {r['cpu']:.2f} ms/save"
+                f"at {size} stored: save_submission {len(w) / sum(w):.0f}/s, p50 {p50:.2f} ms, "
+                f"p99 {p99:.2f} ms, CPU {cpu_ms:.2f} ms/save"
             )
+        for size, store in stores.items():
+            print(f"at {size + args.measure} stored:")
             n, wall, cpu = timed(lambda: sum(1 for _ in store.iter_submissions(pledges)))  # noqa: B023
             print(f"  iter_submissions: {n} in {wall:.2f} s = {n / wall:.0f}/s ({n / cpu:.0f}/s of CPU)")
             fields = ["households_total", "households_pledged"]
@@ -145,14 +149,15 @@ def main() -> None:
             cu, wallu, _ = timed(lambda: store.count_submissions(one_commune))  # noqa: B023
             assert n == nf == c == c2, (n, nf, c, c2)
             print(
-                f"  count_submissions: {wall1 * 1000:.0f} ms first, {wall2 * 1000:.1f} ms again; "
-                f"one commune ({cu}) {wallu * 1000:.1f} ms"
+                f"  count_submissions: {wall1 * 1000:.0f} ms first (summaries built), "
+                f"{wall2 * 1000:.1f} ms again; one commune ({cu}) {wallu * 1000:.1f} ms"
             )
         print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
-        store.close()
+        for store in stores.values():
+            store.close()
         if args.data is None:
-            shutil.rmtree(root, ignore_errors=True)
+            shutil.rmtree(parent, ignore_errors=True)
 
 
 if __name__ == "__main__":
