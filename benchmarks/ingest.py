@@ -219,26 +219,23 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def start_server(data: Path, port: int, workers: int) -> subprocess.Popen:
+NO_FSYNC_HOOK = """import os
+os.fsync = os.fdatasync = lambda fd: None
+os.sync = lambda: None
+"""
+
+
+def start_server(data: Path, port: int, workers: int, no_fsync: bool = False) -> subprocess.Popen:
     log = open(data.parent / f"server-{port}.log", "w")  # noqa: SIM115 - lives as long as the server
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if no_fsync:  # diagnosis only: what the HTTP layer and the store's bookkeeping cost without the disk
+        hook = data.parent / "no-fsync-hook"
+        hook.mkdir(exist_ok=True)
+        (hook / "sitecustomize.py").write_text(NO_FSYNC_HOOK)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))
+    args = ["serve", "--data", str(data), "--port", str(port), "--no-demo", "--workers", str(workers)]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "core.cli",
-            "serve",
-            "--data",
-            str(data),
-            "--port",
-            str(port),
-            "--no-demo",
-            "--workers",
-            str(workers),
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [sys.executable, "-m", "core.cli", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -405,6 +402,8 @@ def main() -> int:
         if not args.keep and not args.data:
             shutil.rmtree(parent, ignore_errors=True)
     print()
+    if args.no_fsync:
+        print("NOT DURABLE: fsync was switched off in the server (diagnosis run)")
     print(
         "| stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission | failed "
         "| fsync ms | load |"
