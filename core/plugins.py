@@ -88,7 +88,7 @@ def plugin_infos(pm: pluggy.PluginManager) -> list[PluginInfo]:
         if plugin is None:  # blocked
             continue
         dist = dists.get(id(plugin))
-        version = dist.version if dist is not None else _module_version(plugin)
+        version = _module_version(plugin) or (dist.version if dist is not None else None)  # package's first
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
         infos.append(PluginInfo(name=name, version=version, hooks=hooks, builtin=name in DEFAULT_PLUGINS))
     return infos

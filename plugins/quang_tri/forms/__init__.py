@@ -1,0 +1,1 @@
+"""Data: this plugin's XLSForms and their placeholder media."""
