@@ -288,3 +288,34 @@ def test_an_unreadable_meta_file_does_not_stop_the_store(
     assert ids(again.iter_submissions()) == ["uuid:1"]
     assert "uuid%3A2" in caplog.text
     assert (store._sub_path("uuid:2") / "submission.xml").exists()  # kept for a human to look at
+
+
+def test_after_a_reboot_every_journalled_operation_is_replayed(store: EmbeddedStore) -> None:
+    """A power cut may keep the journal's ``done`` line yet lose the (not fsync'd) index append."""
+    save(store, "uuid:1")
+    save(store, "uuid:2", received_at=T0 + timedelta(minutes=1))
+    seg = next((store.root / "index" / "subs").rglob("*.jsonl"))
+    lines = seg.read_bytes().splitlines(keepends=True)
+    store._journal.seen = None  # keep close() from resetting the journal, as a power cut would
+    store._locks["submissions"].close()
+    seg.write_bytes(lines[0])  # the second append never reached the disk
+    (store.root / "boot.id").write_text("an-earlier-boot")
+    again = EmbeddedStore(store.root)
+    assert ids(again.iter_submissions()) == ["uuid:1", "uuid:2"]
+
+
+def test_an_error_half_way_is_repaired_by_the_next_writer(
+    store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = store._append_line
+
+    def disk_full(loc: str, line: bytes) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_append_line", disk_full)
+    with pytest.raises(OSError):
+        save(store, "uuid:1")
+    monkeypatch.setattr(store, "_append_line", real)
+    save(store, "uuid:2", received_at=T0 + timedelta(minutes=1))  # takes the lock: replays uuid:1
+    assert ids(store.iter_submissions()) == ["uuid:1", "uuid:2"]
+    assert save(store, "uuid:1") is SaveOutcome.duplicate

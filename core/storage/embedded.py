@@ -4,15 +4,17 @@ Why this shape (TinyDB rewrites its whole file on every write — 69 ms/insert a
 
 - **Submissions** live in ``submissions/<aa>/<bb>/<instanceID>/`` (``aa/bb`` from a hash of the
   instanceID, so no directory grows past a few dozen entries): ``submission.xml``, ``att.<name>`` files and
-  ``meta.json`` (the Submission record). A new submission is written in ``staging/`` (every file fsync'd),
-  then renamed into place as a whole directory and the parent fsync'd: it exists completely or not at all.
-  Client names are encoded by ``files.safe_name`` (path syntax and NUL are refused with ValueError).
+  ``meta.json`` (the Submission record and where its index line lives). A new submission is written
+  completely in ``staging/`` (every file fsync'd) before the lock is taken; under the lock only the
+  duplicate/edit decision, one fsync'd journal line, the rename that publishes the whole directory at
+  once (parent fsync'd) and the index append remain. It exists completely or not at all. Client names
+  are encoded by ``files.safe_name`` (path syntax and NUL are refused with ValueError).
 - **The index** (``subindex``) is a set of small append-only segments partitioned by form, month and
   commune; a save appends one line (cost independent of the number stored), listings stream segment by
-  segment and filter on a text prefix without parsing JSON. It is derived data: an intent journal
-  (fsync'd before files change) lets any process replay an interrupted operation from the files, and
-  ``rebuild_index()`` (run automatically when the index is missing or a rebuild was interrupted)
-  recreates it from every ``meta.json``.
+  segment and filter on a text prefix without parsing JSON, counts come from per-segment summaries.
+  It is derived data: the intent journal lets any process replay an operation a dead writer left
+  unfinished, from the files; ``rebuild_index()`` (run automatically when the index is missing or a
+  rebuild was interrupted) recreates it from every ``meta.json``.
 - **Small records** (forms metadata, rounds, users in 16 buckets, key-value buckets per namespace) are
   TinyDB files that stay small by construction, written atomically and fsync'd (``tinyfile``). Form XML,
   schema and media, and round snapshots are plain files. The audit log is append-only JSON lines, one
@@ -47,6 +49,7 @@ from core.storage import subindex as ix
 from core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
 from core.storage.files import (
     atomic_write,
+    boot_id,
     clean_stale_tmp,
     datasync,
     ensure_dir,
@@ -132,10 +135,22 @@ class EmbeddedStore(Store):
             clean_stale_tmp(small)  # atomic writes a killed process left half-done
         with self._locks["submissions"].held():
             clean_stale_tmp(self.staging)
-            if not self._ready_marker.exists():
+            if not self._ready_marker.exists() or not (self.index_dir / "subs").is_dir():
                 self.rebuild_index()
             else:
                 self._recover()
+                self._after_reboot()
+
+    def _after_reboot(self) -> None:
+        """First open since the machine (re)started: replay every journalled operation, done or not,
+        since index appends are not fsync'd one by one (they are at each journal reset and close)."""
+        boot = boot_id()
+        marker = self.root / "boot.id"
+        if boot is None or read_bytes(marker) == boot.encode():
+            return
+        self._reconcile(self._journal.all_intents())
+        self._journal.reset()
+        atomic_write(marker, boot.encode())
 
     def _sub_lock(self) -> contextlib.AbstractContextManager[bool]:
         return _RecoveringLock(self)
@@ -224,6 +239,9 @@ class EmbeddedStore(Store):
             remove_tree(old_index)
             self._parts.clear()
             self._journal.reset()
+            boot = boot_id()
+            if boot is not None:
+                atomic_write(self.root / "boot.id", boot.encode())
             atomic_write(
                 self._ready_marker, json.dumps({"format": FORMAT, "at": utcnow().isoformat()}).encode()
             )
@@ -347,14 +365,18 @@ class EmbeddedStore(Store):
         return seg
 
     def _rewrite_segment(self, seg: Path, lines: dict[str, bytes]) -> None:
-        """Replace (or add) the lines of these ids in a segment, atomically."""
+        """Replace (or add) the lines of these ids in a segment, atomically (no write if unchanged)."""
+        raw = read_bytes(seg)
         out: list[bytes] = []
-        for parts in ix.read_segment(seg):
+        for parts in ix.parse_segment(raw):
             new = lines.pop(parts[ix.C_ID], None)
             out.append(new if new is not None else ("\t".join(parts) + "\n").encode())
         out.extend(lines.values())
+        data = b"".join(out)
+        if data == raw:
+            return
         ensure_dir(seg.parent)
-        atomic_write(seg, b"".join(out))
+        atomic_write(seg, data)
 
     def _index_update(self, loc: str, sub: Submission) -> None:
         self._rewrite_segment(self.index_dir / "subs" / loc, {ix.line_id(sub): ix.encode_line(sub)})
@@ -855,6 +877,10 @@ class EmbeddedStore(Store):
             tf.write(lambda t: t.remove(Query().k == key))
 
     def close(self) -> None:
+        """Make the index durable (a clean close leaves nothing to replay) and release files."""
+        with contextlib.suppress(OSError), self._sub_lock():
+            if self._journal.seen and self._journal.seen[1] > 0:
+                self._journal.reset()
         for tf in [self._forms, self._rounds, *self._users, *self._kv.values()]:
             tf.close()
         for lock in self._locks.values():

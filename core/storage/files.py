@@ -138,6 +138,12 @@ def read_bytes(path: Path) -> bytes | None:
         return None
 
 
+def boot_id() -> str | None:
+    """This boot of the machine (Linux); a change since the last open means a reboot, maybe a power cut."""
+    raw = read_bytes(Path("/proc/sys/kernel/random/boot_id"))
+    return raw.decode().strip() if raw else None
+
+
 def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists (temp files of live writers must survive clean-up)."""
     if pid <= 0:

@@ -87,7 +87,11 @@ def line_id(sub: Submission) -> str:
 
 def read_segment(path: Path) -> list[list[str]]:
     """The lines of a segment, split into columns; one per submission (the last one written wins)."""
-    raw = read_bytes(path)
+    return parse_segment(read_bytes(path))
+
+
+def parse_segment(raw: bytes | None) -> list[list[str]]:
+    """``read_segment`` on bytes already read (a torn last line and damaged lines are skipped)."""
     if not raw:
         return []
     end = raw.rfind(b"\n")
@@ -284,6 +288,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.seen: tuple[int, int] | None = None  # (inode, size) after our last look
+        self.open_ops: dict[str, list[str]] = {}  # ours, begun and not done (an exception cut them short)
 
     def _append(self, obj: dict, sync: bool) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -296,13 +301,26 @@ class Journal:
         finally:
             os.close(fd)
 
+    def all_intents(self) -> list[str]:
+        """Ids of every operation in the journal, done or not (after a power cut a ``done`` line may
+        have reached the disk while the index append it vouches for did not)."""
+        ids: list[str] = []
+        for line in (read_bytes(self.path) or b"").split(b"\n"):
+            try:
+                ids.extend(json.loads(line).get("ids", ()))
+            except (ValueError, AttributeError, TypeError):
+                continue
+        return ids
+
     def begin(self, ids: list[str]) -> str:
         token = secrets.token_hex(8)
         self._append({"op": token, "ids": ids}, sync=True)
+        self.open_ops[token] = ids
         return token
 
     def done(self, token: str, segments: Iterable[Path] = ()) -> None:
         """Mark an operation finished; ``segments`` were appended to without fsync (synced at reset)."""
+        self.open_ops.pop(token, None)
         obj: dict = {"done": token}
         segs = sorted({str(s) for s in segments})
         if segs:
@@ -310,15 +328,18 @@ class Journal:
         self._append(obj, sync=False)
 
     def unfinished(self) -> list[str]:
-        """Ids of operations begun but not done since our last look (whole file if it was replaced)."""
+        """Ids of operations begun but not done: ours that failed half-way, and those of other writers
+        since our last look (the whole file if it was replaced). Call with the lock held."""
+        own = [i for ids in self.open_ops.values() for i in ids]
+        self.open_ops.clear()
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             self.seen = None
-            return []
+            return own
         sig = (st.st_ino, st.st_size)
         if sig == self.seen:
-            return []
+            return own
         offset = self.seen[1] if self.seen and self.seen[0] == st.st_ino and self.seen[1] <= st.st_size else 0
         with open(self.path, "rb") as fh:
             fh.seek(offset)
@@ -334,7 +355,7 @@ class Journal:
                 pending[obj["op"]] = obj.get("ids", [])
             elif "done" in obj:
                 pending.pop(obj["done"], None)
-        return [i for ids in pending.values() for i in ids]
+        return own + [i for ids in pending.values() for i in ids]
 
     def maybe_reset(self) -> None:
         """Start a fresh journal once it is large (every operation in it is done or replayed)."""
