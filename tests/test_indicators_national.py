@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 from indicators_support import C1, C2, C3, H11, H12, H21, H31, PROVINCE, add, run
 
-from core.indicators import Indicator, Status, collect
+from core.indicators import Indicator, Status, load
 from core.indicators.models import MeasureKind
 from core.models import ReviewState
 from core.storage.base import Store
@@ -22,9 +22,10 @@ FORMS_DIR = Path(__file__).resolve().parent.parent / "forms"
 
 @pytest.fixture(scope="module")
 def national() -> list[Indicator]:
-    from core.plugins import build_manager
+    """The national pack alone (installed province plugins add and override indicators)."""
+    import core.builtin.national as pack
 
-    return collect(build_manager())
+    return load(pack.indicators())
 
 
 # --- the definitions match the national forms ------------------------------------------------------
