@@ -386,3 +386,14 @@ def test_streaming_reads_go_to_the_read_replica(store: PostgresStore, tmp_path: 
     finally:
         admin.execute(psycopg.sql.SQL("DROP DATABASE {} WITH (FORCE)").format(psycopg.sql.Identifier(db)))
         admin.close()
+
+
+def test_usernames_and_tokens_are_unique_in_the_database(store: PostgresStore) -> None:
+    from core.models import Role, User
+
+    store.put_user(User(id="c1", username="thu-thap-1", role=Role.collector, token_hash="ab" * 32))
+    with pytest.raises(Conflict, match="Username"):
+        store.put_user(User(id="c2", username="thu-thap-1", role=Role.collector))
+    with pytest.raises(Conflict, match="Token"):
+        store.put_user(User(id="c3", username="thu-thap-3", role=Role.collector, token_hash="ab" * 32))
+    assert [u.id for u in store.list_users()] == ["c1"]
