@@ -29,6 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.commands.export",
     "core.commands.indicators",
     "core.commands.migrate_store",
+    "core.commands.plugin_new",
 )
 
 

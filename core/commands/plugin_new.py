@@ -1,0 +1,233 @@
+"""``rasoat plugin new NAME --province CODE [-o DIR]``: a separate plugin project, installed with pip.
+
+The project (``DIR/rasoat-<name>``) holds its own ``pyproject.toml`` with the ``rasoat`` entry point, a
+package with the hook implementations, plan metadata, an example XLSForm with its media, an example
+indicator with a target, a hamlets CSV (sample rows) and a test that runs with pytest. Templates are data
+in ``core/plugin_template/``; docs/plugins.md walks an officer from here to an installed plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from core import hookimpl
+from core.commands.common import CommandError
+
+TEMPLATE_PACKAGE = "core.plugin_template"
+# template file → path in the new project ({package} is the plugin's package folder)
+TEMPLATE_FILES: dict[str, str] = {
+    "pyproject.toml.jinja2": "pyproject.toml",
+    "readme.md.jinja2": "README.md",
+    "gitignore.jinja2": ".gitignore",
+    "package_init.py.jinja2": "{package}/__init__.py",
+    "plan.yaml.jinja2": "{package}/plan.yaml",
+    "indicators.yaml.jinja2": "{package}/indicators.yaml",
+    "test_plugin.py.jinja2": "tests/test_plugin.py",
+}
+SAMPLE_HAMLETS = 3
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
+
+
+@dataclass(frozen=True)
+class NewPlugin:
+    """What a new project is made from; ``context()`` is what the templates see."""
+
+    name: str  # entry-point name and id prefix: "lang_son"
+    province_code: str
+    province_name: str
+    commune_code: str
+    commune_name: str
+    term: str  # the hamlet term: thôn, xóm, bản, tổ dân phố…
+
+    @property
+    def package(self) -> str:
+        return f"rasoat_{self.name}"
+
+    @property
+    def project(self) -> str:
+        return "rasoat-" + self.name.replace("_", "-")
+
+    @property
+    def form_id(self) -> str:
+        return f"{self.name}_checklist"
+
+    @property
+    def indicator_id(self) -> str:
+        return f"{self.name}_mailbox"
+
+    def context(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "package": self.package, "project": self.project, "form_id": self.form_id,
+            "indicator_id": self.indicator_id, "province_code": self.province_code,
+            "province_name": self.province_name, "commune_code": self.commune_code,
+            "commune_name": self.commune_name, "term": self.term, "year": date.today().year,
+            "issuer": "UBND " + self.province_name[:1].lower() + self.province_name[1:],  # UBND tỉnh Lạng Sơn
+        }  # fmt: skip
+
+
+def plugin_name(text: str) -> str:
+    """"Lạng Sơn" or "lang-son" → "lang_son": a Python identifier used as entry-point name and id prefix."""
+    from core.units import fold
+
+    name = "_".join(fold(text).split()).replace("-", "_")
+    if not _NAME.match(name):
+        raise CommandError(
+            f"tên plugin '{text}' không hợp lệ: 2–40 chữ thường, số, '_', bắt đầu bằng chữ / "
+            f"invalid plugin name '{text}': 2-40 lower-case letters, digits or '_', starting with a letter"
+        )
+    return name
+
+
+def describe(name: str, province: str, commune: str | None = None, term: str = "thôn") -> NewPlugin:
+    """Resolve the province (code or name) and the sample commune (default: the province's first)."""
+    from core.units import HAMLET_TERMS, AmbiguousUnit, UnknownUnit, get_units
+
+    units = get_units()
+    try:
+        prov = units.resolve(province, level="province")
+        communes = units.communes(prov.code)
+        com = units.resolve(commune, level="commune", within=prov.code) if commune else communes[0]
+    except (UnknownUnit, AmbiguousUnit) as exc:
+        raise CommandError(str(exc)) from exc
+    if term not in HAMLET_TERMS:
+        raise CommandError(f"từ chỉ thôn '{term}' không có trong danh sách / unknown hamlet term '{term}': "
+                           + ", ".join(HAMLET_TERMS))
+    return NewPlugin(plugin_name(name), prov.code, prov.name, com.code, com.name, term)
+
+
+def create_plugin(spec: NewPlugin, output: str | Path = ".") -> Path:
+    """Write the project under ``output``; refuses a folder that already exists and is not empty."""
+    root = Path(output) / spec.project
+    if root.exists() and any(root.iterdir()):
+        raise CommandError(f"thư mục đã có và không trống / folder exists and is not empty: {root}")
+    template = files(TEMPLATE_PACKAGE)
+    env = _environment()
+    ctx = spec.context()
+    written: dict[Path, bytes] = {}
+    for source, target in TEMPLATE_FILES.items():
+        text = env.from_string(template.joinpath(source).read_text(encoding="utf-8")).render(**ctx)
+        written[root / target.format(package=spec.package)] = text.encode("utf-8")
+    pkg = root / spec.package
+    written[pkg / "hamlets.csv"] = _hamlets_csv(spec)
+    forms = pkg / "forms"
+    example = template.joinpath("example_form.xlsx").read_bytes()
+    written[forms / f"{spec.form_id}.xlsx"] = _example_form(spec, example)
+    written.update({forms / name: data for name, data in _location_media(spec).items()})
+    for path, data in written.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def _environment() -> Any:
+    import jinja2
+
+    # {= … =} placeholders: Python's and YAML's braces in the templates stay untouched
+    return jinja2.Environment(
+        variable_start_string="{=", variable_end_string="=}", block_start_string="{=%",
+        block_end_string="%=}", comment_start_string="{=#", comment_end_string="#=}",
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
+    )  # fmt: skip
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _hamlets_csv(spec: NewPlugin) -> bytes:
+    """Sample hamlets for the commune, marked sample=1: the officer replaces them with the real list."""
+    word = spec.term[:1].upper() + spec.term[1:]
+    rows = [
+        [f"{spec.commune_code}-{n:02d}", f"{word} mẫu {n}", spec.commune_code, "", spec.term, "1", ""]
+        for n in range(1, SAMPLE_HAMLETS + 1)
+    ]
+    from core.units import HAMLET_COLUMNS, HAMLET_OPTIONAL_COLUMNS
+
+    return _csv([*HAMLET_COLUMNS, *HAMLET_OPTIONAL_COLUMNS], rows)
+
+
+def _location_media(spec: NewPlugin) -> dict[str, bytes]:
+    """The form's provinces.csv, communes.csv (every commune of the province) and hamlets.csv: the server
+    replaces them per collector, but the form builds and validates with these."""
+    from core.media import LOCATION_HEADERS
+    from core.units import get_units
+
+    units = get_units()
+    communes = [[c.code, c.name, spec.province_code] for c in units.communes(spec.province_code)]
+    word = spec.term[:1].upper() + spec.term[1:]
+    hamlets = [
+        [f"{spec.commune_code}-{n:02d}", f"{word} mẫu {n} (dữ liệu mẫu / sample)", spec.commune_code]
+        for n in range(1, SAMPLE_HAMLETS + 1)
+    ]
+    return {
+        "provinces.csv": _csv(LOCATION_HEADERS["province"], [[spec.province_code, spec.province_name]]),
+        "communes.csv": _csv(LOCATION_HEADERS["commune"], communes),
+        "hamlets.csv": _csv(LOCATION_HEADERS["hamlet"], hamlets),
+    }
+
+
+def _example_form(spec: NewPlugin, template: bytes) -> bytes:
+    """The template XLSForm with this plugin's form id, title and a fresh version."""
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(template))
+    ws = wb["settings"]
+    head = [c.value for c in ws[1]]
+    values = {
+        "form_id": spec.form_id,
+        "form_title": f"Phiếu kiểm tra {spec.term} ({spec.province_name})",
+        "version": date.today().strftime("%Y%m%d") + "01",
+    }
+    for key, value in values.items():
+        ws.cell(row=2, column=head.index(key) + 1, value=value)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def run_new(args: argparse.Namespace) -> int:
+    spec = describe(args.name, args.province, args.commune, args.term)
+    root = create_plugin(spec, args.output)
+    print(f"Đã tạo plugin / Created plugin: {root}")
+    print(f"  plugin {spec.name}, tỉnh / province {spec.province_code} {spec.province_name}, "
+          f"biểu mẫu / form {spec.form_id}, chỉ tiêu / indicator {spec.indicator_id}")
+    print("Tiếp theo / Next (docs/plugins.md):")
+    print(f"  pip install {root}")
+    print("  rasoat plugins; rasoat forms list; rasoat indicators --definitions")
+    print(f"  cd {root} && python -m pytest")
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser("plugin", help="tạo plugin tỉnh / make a province plugin")
+    sub = parser.add_subparsers(dest="plugin_command", metavar="COMMAND")
+    new = sub.add_parser(
+        "new",
+        help="tạo dự án plugin mới / create a new plugin project",
+        description="Tạo một dự án plugin riêng (cài bằng pip) cho một tỉnh / "
+        "Create a separate plugin project (installed with pip) for a province",
+    )
+    new.add_argument("name", help="tên plugin, ví dụ lang_son / plugin name, e.g. lang_son")
+    new.add_argument(
+        "--province", required=True, metavar="CODE", help="mã hoặc tên tỉnh / province code or name"
+    )
+    new.add_argument(
+        "--commune", metavar="CODE", help="xã có danh sách thôn mẫu / commune for the sample hamlets"
+    )
+    new.add_argument("--term", default="thôn", help="từ chỉ thôn: thôn, xóm, bản, tổ dân phố… / hamlet term")
+    new.add_argument("-o", "--output", default=".", metavar="DIR", help="thư mục chứa dự án / parent folder")
+    new.set_defaults(func=run_new)
+    parser.set_defaults(func=lambda _args: parser.print_help() or 2)
