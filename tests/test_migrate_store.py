@@ -155,8 +155,8 @@ def test_cli_copies_verifies_and_fails_on_mismatch(embedded: EmbeddedStore, pg_u
     assert report["ok"] and report["destination"]["attachments"] == 18
 
     (files / "attachments" / blob_key(b"new jpeg")).write_bytes(b"tampered")
-    args = ["migrate-store", "--from", src, "--to", pg_url, "--data", str(files)]
-    assert cli_main([*args, "--verify-only"]) == 1
+    assert cli_main(["migrate-store", "--from", src, "--database", pg_url, "--data", str(files),
+                     "--verify-only"]) == 1  # --to defaults to --database
     captured = capsys.readouterr()
     assert "✗ submission uuid:edit-1: attachment 'photo.jpg'" in captured.out
     # one file on disk, two submissions naming it: both are reported
@@ -166,6 +166,8 @@ def test_cli_copies_verifies_and_fails_on_mismatch(embedded: EmbeddedStore, pg_u
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     nowhere = "postgresql://x@127.0.0.1:1/db"
+    assert cli_main(["migrate-store", "--from", str(tmp_path)]) == 1
+    assert "--to is required" in capsys.readouterr().err
     assert cli_main(["migrate-store", "--from", str(tmp_path / "none"), "--to", nowhere]) == 1
     assert "no source data directory" in capsys.readouterr().err
     (tmp_path / "d").mkdir()

@@ -281,6 +281,9 @@ def _verify_audit(src: Store, dst: Store, r: Report) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.data)
+    args.to = args.to or args.database or settings.database_url
+    if not args.to:
+        raise CommandError("cần --to (hoặc --database / RASOAT_DATABASE_URL) / --to is required")
     default_files = settings.data_dir
     from_files = Path(args.from_files) if args.from_files else default_files
     to_files = Path(args.to_files) if args.to_files else default_files
@@ -336,8 +339,9 @@ def register_commands(subparsers: Any) -> None:
     )
     parser.add_argument("--from", dest="source", required=True, metavar="DIR|URL",
                         help="kho nguồn: thư mục dữ liệu hoặc postgresql://… / source store")
-    parser.add_argument("--to", required=True, metavar="URL|DIR",
-                        help="kho đích: postgresql://…[?schema=NAME] hoặc thư mục / destination store")
+    parser.add_argument("--to", metavar="URL|DIR",
+                        help="kho đích: postgresql://…[?schema=NAME] hoặc thư mục / destination store "
+                        "(default: --database or $RASOAT_DATABASE_URL)")
     parser.add_argument("--verify-only", action="store_true", help="chỉ so khớp / only compare, copy nothing")
     parser.add_argument("--from-files", metavar="DIR",
                         help="tệp đính kèm của nguồn PostgreSQL / attachments root of a PostgreSQL source "
