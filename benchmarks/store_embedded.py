@@ -6,7 +6,8 @@ Submissions look like F2 household-pledge records (location block, a dozen field
 spread over 30 communes and 300 hamlets. At each size it times ``--measure`` single, durable
 ``save_submission`` calls (wall ms p50/p99 and CPU ms per save), then iterates everything
 (``iter_submissions`` models and ``iter_facts`` tuples) and times ``count_submissions``.
-The store is filled up to each size with ``put_many_submissions`` (also timed).
+The store is filled up to each size with ``put_many_submissions`` (also timed). Saves are also
+timed from 8 threads at once (the server's concurrency), median of turns of 400.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import resource
 import shutil
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -97,6 +99,21 @@ def timed_saves(store: EmbeddedStore, start: int, count: int, walls: list[float]
         walls.append(time.perf_counter() - w)
 
 
+def threaded_saves(store: EmbeddedStore, start: int, count: int, threads: int) -> float:
+    """Saves per second with ``threads`` threads saving at once (the server's concurrency)."""
+    records = [record(n) for n in range(start, start + count)]
+    chunks = [records[i::threads] for i in range(threads)]
+    workers = [
+        threading.Thread(target=lambda c: [store.save_submission(*r) for r in c], args=(c,)) for c in chunks
+    ]
+    t = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return count / (time.perf_counter() - t)
+
+
 def timed(fn: Callable[[], int]) -> tuple[int, float, float]:
     """(result, wall s, CPU s)"""
     w, c = time.perf_counter(), time.process_time()
@@ -129,13 +146,18 @@ def main() -> None:
         for turn in range(0, args.measure, 100):
             for size, store in stores.items():
                 timed_saves(store, 10_000_000 + turn, min(100, args.measure - turn), walls[size], cpus[size])
+        rates: dict[int, list[float]] = {size: [] for size in sizes}
+        for turn in range(0, args.measure, 400):
+            for size, store in stores.items():
+                rates[size].append(threaded_saves(store, 20_000_000 + turn, min(400, args.measure - turn), 8))
         for size in sizes:
             w = sorted(walls[size])
             p50, p99 = w[len(w) // 2] * 1000, w[int(len(w) * 0.99)] * 1000
             cpu_ms = statistics.mean(cpus[size]) * 1000
             print(
                 f"at {size} stored: save_submission {len(w) / sum(w):.0f}/s, p50 {p50:.2f} ms, "
-                f"p99 {p99:.2f} ms, CPU {cpu_ms:.2f} ms/save"
+                f"p99 {p99:.2f} ms, CPU {cpu_ms:.2f} ms/save; "
+                f"8 threads: {statistics.median(rates[size]):.0f}/s"
             )
         for size, store in stores.items():
             print(f"at {size + args.measure} stored:")

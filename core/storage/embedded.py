@@ -160,9 +160,9 @@ class EmbeddedStore(Store):
         ids = self._journal.unfinished()
         if ids:
             self._reconcile(ids)
+            self._journal.settle(lambda iid: (self._sub_path(iid) / META_NAME).exists())
+        if self._journal.large():
             self._journal.reset()
-        else:
-            self._journal.maybe_reset()
 
     def _reconcile(self, ids: Iterable[str]) -> None:
         """Make the index (and derived meta fields) agree with the files of these submissions."""
@@ -408,29 +408,41 @@ class EmbeddedStore(Store):
         stage = tmp_path(self.staging)
         stage.mkdir()
         try:
-            # Everything durable before taking the lock; under it only the decision, the rename
-            # that publishes the whole directory at once, and the index append.
+            # Every fsync before taking the lock (concurrent saves overlap them); under it only the
+            # duplicate/edit decision, the rename that publishes the whole directory, the index append.
             write_file(stage / XML_NAME, xml)
             for name, data in attachments.items():
                 write_file(stage / att_files[name], data)
             write_file(stage / META_NAME, self._meta_bytes(loc, record))
             fsync_dir(stage)
+            ids = [sub.instance_id] + ([sub.deprecated_id] if sub.deprecated_id else [])
+            token, ino = self._journal.begin(ids)
+            published = False
             with self._sub_lock():
-                existing = self._read_meta(target)
-                if existing is not None:
-                    self._duplicate(target, existing, md5, stage, att_files)
-                    return SaveOutcome.duplicate
-                self._check_edit(sub.deprecated_id)
-                ids = [sub.instance_id] + ([sub.deprecated_id] if sub.deprecated_id else [])
-                token = self._journal.begin(ids)
-                ensure_dir(target.parent)
-                os.rename(stage, target)
-                fsync_dir(target.parent)
-                seg = self._append_line(loc, ix.encode_line(record))
-                if sub.deprecated_id is not None:
-                    self._mark_replaced(sub.deprecated_id)
-                self._journal.done(token, [seg])
-                return SaveOutcome.created
+                try:
+                    self._journal.confirm(token, ids, ino)
+                    existing = self._read_meta(target)
+                    if existing is not None:
+                        self._duplicate(target, existing, md5, stage, att_files)
+                        outcome = SaveOutcome.duplicate
+                        self._journal.done(token)
+                    else:
+                        self._check_edit(sub.deprecated_id)
+                        ensure_dir(target.parent)
+                        os.rename(stage, target)
+                        published = True
+                        seg = self._append_line(loc, ix.encode_line(record))
+                        if sub.deprecated_id is not None:
+                            self._mark_replaced(sub.deprecated_id)
+                        outcome = SaveOutcome.created
+                        self._journal.done(token, [seg])
+                except BaseException:
+                    if not published:  # nothing of ours is visible: the intent is void
+                        self._journal.done(token)
+                    raise  # else the next lock holder replays it from the files
+            # The rename is durable before we answer (a duplicate may have raced the first save's fsync).
+            fsync_dir(target.parent)
+            return outcome
         finally:
             if stage.exists():
                 remove_tree(stage)
@@ -487,7 +499,7 @@ class EmbeddedStore(Store):
                         seen.add(target)
                         fresh.append((rec, target, stage, loc))
                 if fresh:
-                    token = self._journal.begin([rec.instance_id for rec, *_ in fresh])
+                    token, _ = self._journal.begin([rec.instance_id for rec, *_ in fresh])
                     segs = set()
                     for rec, target, stage, loc in fresh:
                         ensure_dir(target.parent)
@@ -539,7 +551,7 @@ class EmbeddedStore(Store):
         missing = [n for n in att_files if n not in have]
         if not missing and have == set(stored.attachments):
             return
-        token = self._journal.begin([stored.instance_id])
+        token, _ = self._journal.begin([stored.instance_id])
         for name in missing:
             os.rename(stage / att_files[name], target / att_files[name])
         fsync_dir(target)
@@ -638,7 +650,7 @@ class EmbeddedStore(Store):
             sub = sub.model_copy(
                 update={"review_state": ReviewState(state), "review_history": [*sub.review_history, entry]}
             )
-            token = self._journal.begin([instance_id])
+            token, _ = self._journal.begin([instance_id])
             self._write_meta(path, loc, sub)
             self._index_update(loc, sub)
             self._journal.done(token)
@@ -879,7 +891,7 @@ class EmbeddedStore(Store):
     def close(self) -> None:
         """Make the index durable (a clean close leaves nothing to replay) and release files."""
         with contextlib.suppress(OSError), self._sub_lock():
-            if self._journal.seen and self._journal.seen[1] > 0:
+            if not self._journal.unfinished() and self._journal.path.stat().st_size > 0:
                 self._journal.reset()
         for tf in [self._forms, self._rounds, *self._users, *self._kv.values()]:
             tf.close()
