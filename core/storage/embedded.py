@@ -104,9 +104,8 @@ class EmbeddedStore(Store):
         self._kv: dict[tuple[str, int], TinyFile] = {}
         self._kv_mutex = threading.Lock()
         self._users_cache: tuple[tuple, dict[str, dict[str, User]]] | None = None
-        self._parts: dict[
-            str, tuple[int, int, int]
-        ] = {}  # partition -> (open segno, lines, size); under lock
+        # partition -> (open segment number, lines, size), a hint checked against the file at append
+        self._parts: dict[str, tuple[int, int, int]] = {}
         self._audit_sizes: dict[str, int] = {}
         self._journal = ix.Journal(self.root / "journal.log")
         self._counter = ix.Counter()
