@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import logging
 from datetime import date
-from typing import Any
 
-from core.models import AuditEvent, Round, RoundState, User
+from core.models import AuditEvent, User
 from core.storage.base import Store
 
 log = logging.getLogger("rasoat.server")
@@ -23,30 +22,20 @@ KV_NS = "demo"
 
 
 def publish_builtin_forms(store: Store) -> list[str]:
-    """Publish the plugin catalogue's forms whose version the store does not have yet; returns their ids.
+    """Publish the plugin catalogue's forms whose version the store lacks; returns their ids.
 
-    Uses ``core.formreg`` (the form registry); a missing registry or a form that fails to compile is
-    reported and skipped, so the server still starts.
+    A catalogue that cannot be built (a plugin's form does not compile) is reported and skipped, so the
+    server still starts and serves what is already published.
     """
+    from core.formreg import publish_catalogue
+    from core.xlsform import XLSFormError
+
     try:
-        from core import formreg  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("core.formreg is not available: built-in forms not published")
+        return [form.form_id for form in publish_catalogue(store)]
+    except (XLSFormError, ValueError) as exc:
+        log.warning("built-in forms not published: %s", exc)
+        print(f"Cảnh báo / Warning: không đăng được biểu mẫu / forms not published: {exc}")
         return []
-    for name in ("sync_catalogue", "publish_catalogue", "publish_builtin", "publish_all"):
-        func = getattr(formreg, name, None)
-        if callable(func):
-            result: Any = func(store)
-            return _ids(result)
-    log.warning("core.formreg has no publish function: built-in forms not published")
-    return []
-
-
-def _ids(result: Any) -> list[str]:
-    out = []
-    for item in result or []:
-        out.append(item if isinstance(item, str) else getattr(item, "form_id", str(item)))
-    return out
 
 
 def is_empty(store: Store) -> bool:
@@ -59,18 +48,14 @@ def setup_demo(store: Store, form_ids: list[str] | None = None) -> str:
 
     if form_ids is None:
         form_ids = [f.form_id for f in store.list_forms()]
+    from core.rounds import create_round, open_round
+
     year = date.today().year
-    rnd = Round(
-        id=DEMO_ROUND_ID,
-        name=f"Thử nghiệm / Demo {year}",
-        kind="census",
-        period=str(year),
-        form_ids=sorted(form_ids, key=_form_order),
-        unit_codes=[DEMO_COMMUNE],
-        state=RoundState.open,
+    create_round(
+        store, f"Thử nghiệm / Demo {year}", str(year), sorted(form_ids, key=_form_order), [DEMO_COMMUNE],
+        kind="census", actor="serve", round_id=DEMO_ROUND_ID,
     )
-    rnd.history.append({"at": rnd.created_at.isoformat(), "actor": "serve", "action": "demo"})
-    store.put_round(rnd)
+    open_round(store, DEMO_ROUND_ID, actor="serve")
     user, token = create_collector(
         store, "Người thu thập thử / Demo collector", [DEMO_COMMUNE], [DEMO_ROUND_ID],
         username=DEMO_USERNAME, actor="serve",
