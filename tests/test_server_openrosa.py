@@ -411,3 +411,12 @@ def test_access_log_masks_tokens_and_leaves_out_personal_data(
     assert live_server.seeded.token not in joined
     assert "deviceID" not in joined and "collect" not in joined and "Tên Riêng Tư" not in joined
     assert all("+07:00" in line for line in lines)
+
+
+def test_form_list_filter_and_unknown_addresses(collect: CollectClient) -> None:
+    assert list(forms_in(collect.get("/formList?formID=tform"))) == ["tform"]
+    assert forms_in(collect.get("/formList?formID=nope")) == {}
+    missing = collect.get("/forms/tform/attachments/nothing.csv")
+    assert missing.status_code == 404 and "nothing.csv" in message(missing)
+    unknown = collect.get("/no-such-endpoint")
+    assert unknown.status_code == 404 and " / " in message(unknown)
