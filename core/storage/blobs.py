@@ -1,6 +1,6 @@
 """Where attachment bytes live, behind a three-method interface so an object store can replace the disk.
 
-Keys are content addresses (``sha256/ab/cd/<hex>``): a client's file name never becomes a path, an
+Keys are content addresses (``sha256/ab/<hex>``): a client's file name never becomes a path, an
 identical file sent twice (retries, split uploads, edits carrying attachments over) is stored once, and
 two processes writing the same key at once write the same bytes, so either rename wins harmlessly.
 
@@ -20,7 +20,7 @@ from pathlib import Path
 def blob_key(data: bytes) -> str:
     """The content address of ``data``."""
     digest = hashlib.sha256(data).hexdigest()
-    return f"sha256/{digest[:2]}/{digest[2:4]}/{digest}"
+    return f"sha256/{digest[:2]}/{digest}"  # one level of 256 directories: few directory creations
 
 
 class BlobStore(ABC):
