@@ -160,7 +160,7 @@ def main() -> None:
                 f"8 threads: {statistics.median(rates[size]):.0f}/s"
             )
         for size, store in stores.items():
-            print(f"at {size + args.measure} stored:")
+            print(f"at {size + 2 * args.measure} stored:")
             n, wall, cpu = timed(lambda: sum(1 for _ in store.iter_submissions(pledges)))  # noqa: B023
             print(f"  iter_submissions: {n} in {wall:.2f} s = {n / wall:.0f}/s ({n / cpu:.0f}/s of CPU)")
             fields = ["households_total", "households_pledged"]
