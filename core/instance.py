@@ -24,6 +24,7 @@ import defusedxml.ElementTree as SafeET
 MAX_INSTANCE_BYTES = 10 * 1024 * 1024  # an instance XML (not its attachments); Collect's are a few kB
 MAX_DEPTH = 48  # nesting of groups and repeats; a real form stays far below this
 MAX_NAME_CHARS = 255
+MAX_ID_CHARS = 200  # Collect's are "uuid:" + 36; stores use the id as a file or key name
 
 class InstanceError(ValueError):
     """The XML cannot be accepted; ``code`` says why, ``message`` says it Vietnamese first."""
@@ -120,6 +121,9 @@ def parse_instance(
             "Bản ghi thiếu meta/instanceID / The instance has no meta/instanceID",
         )
     deprecated_id = _text(_child(meta, "deprecatedID")).strip() if meta is not None else ""
+    _check_id(instance_id, "instanceID")
+    if deprecated_id:
+        _check_id(deprecated_id, "deprecatedID")
     instance_name = _text(_child(meta, "instanceName")) if meta is not None else ""
 
     names: list[str] = []
@@ -145,6 +149,21 @@ def read_identity(xml: bytes, *, max_bytes: int = MAX_INSTANCE_BYTES) -> tuple[s
 
 
 _BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\:]")
+
+
+_BAD_ID = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def _check_id(value: str, what: str) -> None:
+    """An instance id names a record everywhere (files, keys, URLs): no paths, no control characters."""
+    if len(value) > MAX_ID_CHARS or value in (".", "..") or _BAD_ID.search(value):
+        shown = value[:60] + ("…" if len(value) > 60 else "")
+        raise InstanceError(
+            "bad_instance_id",
+            f"meta/{what} không hợp lệ ({shown!r}): tối đa {MAX_ID_CHARS} ký tự, không có '/', '\\' "
+            f"hay ký tự điều khiển / Invalid meta/{what} ({shown!r}): at most {MAX_ID_CHARS} characters, "
+            "no '/', '\\' or control characters",
+        )
 
 
 def safe_attachment_name(name: str) -> bool:
@@ -294,6 +313,7 @@ def _parse_envelope(root: ET.Element, form_id: str, version: str) -> ParsedInsta
             "no_instance_id",
             "Bản ghi mã hoá thiếu meta/instanceID / The encrypted envelope has no meta/instanceID",
         )
+    _check_id(instance_id, "instanceID")
     media = [_text(_child(m, "file")).strip() for m in root if _local(m.tag) == "media"]
     xml_file = _text(_child(root, "encryptedXmlFile")).strip()
     names = [n for n in [*media, xml_file] if n]

@@ -125,6 +125,20 @@ def ingest(
     check_hook: Callable[..., list[Any]] | None = None,
 ) -> IngestResult:
     """Handle one POST's parts for ``caller``; raises OpenRosaError for every refusal."""
+    try:
+        return _ingest(store, caller, parts, shapes, check_hook)
+    except ValueError as exc:  # a name or value the store refuses (it checked before writing anything)
+        log.warning("submission refused by the store: %s", exc)
+        raise bad_request(f"Dữ liệu không hợp lệ / Invalid submission: {exc}") from None
+
+
+def _ingest(
+    store: Store,
+    caller: Caller,
+    parts: list[Part],
+    shapes: ShapeCache,
+    check_hook: Callable[..., list[Any]] | None,
+) -> IngestResult:
     xml, files, _incomplete = split_parts(parts)  # *isIncomplete* is advisory (Central ignores it too)
     parsed = _parse(store, xml, shapes)
     user = caller.user

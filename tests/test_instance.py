@@ -90,6 +90,9 @@ def test_encrypted_envelope_lists_its_files() -> None:
          "too_deep"),
         (b"<data id='x'><photo>../etc/passwd</photo><meta><instanceID>u</instanceID></meta></data>",
          "bad_attachment_name"),
+        (b"<data id='x'><meta><instanceID>../../x</instanceID></meta></data>", "bad_instance_id"),
+        (b"<data id='x'><meta><instanceID>u</instanceID><deprecatedID>a/b</deprecatedID></meta></data>",
+         "bad_instance_id"),
     ],
 )
 def test_bad_xml_is_refused_with_a_reason(xml: bytes, code: str) -> None:
