@@ -39,8 +39,10 @@ def test_fields_follow_the_project_convention_with_repeats_and_binaries() -> Non
 
 
 def test_single_repeat_instance_is_still_a_list_when_the_shape_says_so() -> None:
-    xml = (b'<data id="hh"><household><member><age>1</age></member></household>'
-           b"<meta><instanceID>u</instanceID></meta></data>")
+    xml = (
+        b'<data id="hh"><household><member><age>1</age></member></household>'
+        b"<meta><instanceID>u</instanceID></meta></data>"
+    )
     p = parse_instance(xml, lambda form_id, version: FormShape.from_xform(XFORM))
     assert p.fields["household/member"] == [{"age": "1"}]
     assert p.version == ""
@@ -49,8 +51,10 @@ def test_single_repeat_instance_is_still_a_list_when_the_shape_says_so() -> None
 
 
 def test_edit_carries_deprecated_id_and_orx_version_is_read_by_local_name() -> None:
-    xml = (b'<data xmlns:orx="http://openrosa.org/xforms" id="f" orx:version="2"><a>1</a>'
-           b"<meta><instanceID>uuid:new</instanceID><deprecatedID>uuid:old</deprecatedID></meta></data>")
+    xml = (
+        b'<data xmlns:orx="http://openrosa.org/xforms" id="f" orx:version="2"><a>1</a>'
+        b"<meta><instanceID>uuid:new</instanceID><deprecatedID>uuid:old</deprecatedID></meta></data>"
+    )
     p = parse_instance(xml)
     assert (p.version, p.instance_id, p.deprecated_id) == ("2", "uuid:new", "uuid:old")
     assert read_identity(xml) == ("f", "2")
@@ -86,13 +90,22 @@ def test_encrypted_envelope_lists_its_files() -> None:
             "xml_entities",
         ),
         (b'<!DOCTYPE data SYSTEM "http://127.0.0.1/x.dtd"><data id="x"/>', "xml_entities"),
-        (b"<data id='x'>" + b"<g>" * 100 + b"</g>" * 100 + b"<meta><instanceID>u</instanceID></meta></data>",
-         "too_deep"),
-        (b"<data id='x'><photo>../etc/passwd</photo><meta><instanceID>u</instanceID></meta></data>",
-         "bad_attachment_name"),
+        (
+            b"<data id='x'>"
+            + b"<g>" * 100
+            + b"</g>" * 100
+            + b"<meta><instanceID>u</instanceID></meta></data>",
+            "too_deep",
+        ),
+        (
+            b"<data id='x'><photo>../etc/passwd</photo><meta><instanceID>u</instanceID></meta></data>",
+            "bad_attachment_name",
+        ),
         (b"<data id='x'><meta><instanceID>../../x</instanceID></meta></data>", "bad_instance_id"),
-        (b"<data id='x'><meta><instanceID>u</instanceID><deprecatedID>a/b</deprecatedID></meta></data>",
-         "bad_instance_id"),
+        (
+            b"<data id='x'><meta><instanceID>u</instanceID><deprecatedID>a/b</deprecatedID></meta></data>",
+            "bad_instance_id",
+        ),
     ],
 )
 def test_bad_xml_is_refused_with_a_reason(xml: bytes, code: str) -> None:
@@ -120,3 +133,48 @@ def test_unsafe_attachment_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["1714551234567.jpg", "audit.csv", "ảnh chụp.jpg", "submission.xml.enc"])
 def test_safe_attachment_names(name: str) -> None:
     assert safe_attachment_name(name)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_XMLISH = st.lists(
+    st.sampled_from(
+        [
+            b"<data id='f'>",
+            b"</data>",
+            b"<meta>",
+            b"</meta>",
+            b"<instanceID>",
+            b"</instanceID>",
+            b"<a>",
+            b"</a>",
+            b"&amp;",
+            b"&x;",
+            b"<!DOCTYPE d>",
+            b"<?xml version='1.0'?>",
+            b"uuid:1",
+            b"\x00",
+            b"\xff",
+            b"<",
+            b">",
+            b"'",
+            b'"',
+            b"]]>",
+            b"<![CDATA[",
+            b"\xc3\xa1",
+        ]
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=300), _XMLISH))
+def test_any_bytes_parse_or_fail_with_an_instance_error(data: bytes) -> None:
+    try:
+        parsed = parse_instance(data)
+    except InstanceError as exc:
+        assert exc.code and " / " in exc.message
+    else:
+        assert parsed.form_id and parsed.instance_id
