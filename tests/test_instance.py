@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from core.instance import FormShape, InstanceError, parse_instance, read_identity, safe_attachment_name
 
@@ -134,9 +136,6 @@ def test_unsafe_attachment_names(name: str) -> None:
 def test_safe_attachment_names(name: str) -> None:
     assert safe_attachment_name(name)
 
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _XMLISH = st.lists(
     st.sampled_from(
