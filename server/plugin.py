@@ -13,6 +13,7 @@ import hashlib
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -82,8 +83,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         url = collector_url(base_url, token)
         print(f"Người thu thập thử / Demo collector — ODK Collect server URL:\n  {url}")
         _print_qr(url)
-    if generated:
+    if generated and sys.stdout.isatty():  # never into a log file or journal
         print(f"Mã API cho cán bộ (chỉ lần chạy này) / Officer API token (this run only): {admin_token}")
+    elif generated:
+        print("API cán bộ: đặt RASOAT_ADMIN_TOKEN để dùng / Officer API: set RASOAT_ADMIN_TOKEN to use it")
     print("Dừng: Ctrl+C / Stop: Ctrl+C", flush=True)
     serve(Path(settings.data_dir), database_url, args.host, args.port, server_settings, workers=args.workers)
     return 0
