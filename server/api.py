@@ -114,11 +114,14 @@ async def publish(request: Request) -> Response:
         raise ApiError(
             400, "Gửi dạng multipart/form-data với phần 'file' / Send multipart/form-data with a 'file' part"
         )
-    body = b""
+    chunks: list[bytes] = []
+    size = 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_UPLOAD:
+        size += len(chunk)
+        if size > MAX_FORM_UPLOAD:
             raise ApiError(413, "Tệp quá lớn / File too large")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         parts = parse(body, boundary)
     except MultipartError as exc:
