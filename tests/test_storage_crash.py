@@ -66,7 +66,10 @@ CHILD = textwrap.dedent(
 def run_and_kill(root: Path, run: str, min_lines: int) -> list[list[str]]:
     code = CHILD.format(tests=str(Path(__file__).parent), root=str(root), run=run)
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parent.parent
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=Path(__file__).parent.parent,
     )
     assert proc.stdout is not None
     lines: list[list[str]] = []
