@@ -8,7 +8,8 @@ Uses the same F2 household-pledge records as benchmarks/store_embedded.py (30 co
 a 3-household repeat), so the two backends' figures compare line by line. Runs in a fresh schema of
 the database (default postgresql://postgres@127.0.0.1:5432/test), dropped afterwards unless --keep.
 At each size: ``put_many_submissions`` fills up to it (COPY batches), ``--measure`` single durable
-``save_submission`` calls are timed (one process, then ``--procs`` processes at once on one database),
+``save_submission`` calls are timed (one thread; then 8 threads sharing one store; then ``--procs``
+processes at once on one database, as server workers), each beside the cost of one bare commit;
 then ``iter_submissions`` (models), ``iter_facts`` (indicator tuples) and ``count_submissions`` run
 over everything.
 """
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -75,6 +77,20 @@ def timed_saves(store: PostgresStore, start: int, count: int, att: int) -> dict[
         "p99_ms": walls[int(len(walls) * 0.99)] * 1000,
         "cpu_ms": statistics.mean(cpus) * 1000,
     }
+
+
+def threaded_saves(store: PostgresStore, start: int, count: int, threads: int, att: int) -> float:
+    """Saves/s of ``threads`` threads sharing one store (one server process under concurrent uploads)."""
+    each = count // threads
+
+    def run(k: int) -> None:
+        for n in range(start + k * each, start + (k + 1) * each):
+            store.save_submission(*with_attachment(n, att))
+
+    t = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, range(threads)))
+    return each * threads / (time.perf_counter() - t)
 
 
 def _writer(url: str, schema: str, files: str, start: int, count: int, att: int, go, out) -> None:
@@ -151,6 +167,10 @@ def main() -> None:
             print(f"at {size:>7} stored: save {r['saves_per_s']:6.0f}/s  p50 {r['p50_ms']:.2f} ms  "
                   f"p99 {r['p99_ms']:.2f} ms  client CPU {r['cpu_ms']:.2f} ms/save  "
                   f"(one bare commit {commit:.2f} ms; load {os.getloadavg()[0]:.1f})")
+            rate = threaded_saves(store, 30_000_000 + next_n, args.measure, 8, att)
+            next_n += args.measure
+            stored += args.measure
+            print(f"           8 threads, one process: {rate:6.0f} saves/s")
             if args.procs > 1:
                 rate = parallel_saves(args.database, schema, files, 20_000_000 + next_n, args.measure,
                                       args.procs, att)
