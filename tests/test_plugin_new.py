@@ -99,6 +99,8 @@ def test_names_provinces_and_folders(tmp_path: Path) -> None:
             plugin_name(bad)
     with pytest.raises(CommandError, match="99"):
         describe("abc", "99")
+    with pytest.raises(CommandError, match="already installed"):
+        describe("Thái Nguyên", "19")  # the built-in plugin's name: the new one would be skipped
     with pytest.raises(CommandError, match="hamlet term"):
         describe("abc", "20", term="village")
     root = create_plugin(describe("lang_son", "20"), tmp_path)

@@ -97,10 +97,19 @@ def describe(name: str, province: str, commune: str | None = None, term: str = "
         com = units.resolve(commune, level="commune", within=prov.code) if commune else communes[0]
     except (UnknownUnit, AmbiguousUnit) as exc:
         raise CommandError(str(exc)) from exc
+    slug = plugin_name(name)
+    from core.plugins import get_manager
+
+    if get_manager().has_plugin(slug):
+        # rasoat skips a second entry point with a name already loaded: the new plugin would never run
+        raise CommandError(
+            f"đã có plugin tên '{slug}', hãy chọn tên khác / a plugin named '{slug}' is already installed: "
+            "choose another name"
+        )
     if term not in HAMLET_TERMS:
         raise CommandError(f"từ chỉ thôn '{term}' không có trong danh sách / unknown hamlet term '{term}': "
                            + ", ".join(HAMLET_TERMS))
-    return NewPlugin(plugin_name(name), prov.code, prov.name, com.code, com.name, term)
+    return NewPlugin(slug, prov.code, prov.name, com.code, com.name, term)
 
 
 def create_plugin(spec: NewPlugin, output: str | Path = ".") -> Path:
