@@ -397,3 +397,27 @@ def test_usernames_and_tokens_are_unique_in_the_database(store: PostgresStore) -
     with pytest.raises(Conflict, match="Token"):
         store.put_user(User(id="c3", username="thu-thap-3", role=Role.collector, token_hash="ab" * 32))
     assert [u.id for u in store.list_users()] == ["c1"]
+
+
+def test_two_bulk_loads_of_the_same_data_at_once(store: PostgresStore) -> None:
+    """Opposite orders make the two loads wait on each other's rows (a deadlock PostgreSQL breaks)."""
+    items = [make_sub(f"uuid:{i:04d}", received_at=T0 + timedelta(seconds=i)) + ({},) for i in range(3000)]
+    other = second_store(store)
+    created: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def load(s: PostgresStore, rows: list) -> None:
+        barrier.wait()
+        created.append(s.put_many_submissions(rows))
+
+    try:
+        threads = [threading.Thread(target=load, args=(store, items)),
+                   threading.Thread(target=load, args=(other, items[::-1]))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert sum(created) == 3000 and len(created) == 2
+    assert store.count_submissions() == 3000

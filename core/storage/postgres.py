@@ -59,6 +59,8 @@ _BULK_BATCH = 1000
 
 # an attachment as the database records it: (name, blob key, size, md5)
 BlobRow = tuple[str, str, int, str]
+# a submission in a bulk batch: (record, XML, attachments as given, their blob rows once written)
+BulkItem = tuple[Submission, bytes, dict[str, bytes], list[BlobRow]]
 
 
 class StoreUnavailable(Exception):
@@ -683,7 +685,7 @@ class PostgresStore(Store):
     def _bulk(self, batch: list[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
         if not batch:
             return 0
-        first: dict[str, tuple[Submission, bytes, dict[str, bytes], list[BlobRow]]] = {}
+        first: dict[str, BulkItem] = {}
         later: list[tuple[Submission, bytes, dict[str, bytes]]] = []
         for sub, xml, atts in batch:
             if sub.xml_md5 != md5_hex(xml):
@@ -702,6 +704,23 @@ class PostgresStore(Store):
                     with_files, pool.map(self._put_blobs, [v[2] for v in with_files]), strict=True
                 ):
                     rows.extend(blobs)
+        for attempt in range(3):  # two bulk loads sharing instanceIDs may deadlock: PostgreSQL aborts one
+            try:
+                new_ids = self._bulk_insert(first)
+                break
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 2:
+                    raise
+        # stored before this batch, or sent twice within it: the one-by-one rules decide (and may raise)
+        for iid, (sub, xml, atts, _blobs) in first.items():
+            if iid not in new_ids:
+                self.save_submission(sub, xml, atts)
+        for sub, xml, atts in later:
+            self.save_submission(sub, xml, atts)
+        return len(new_ids)
+
+    def _bulk_insert(self, first: dict[str, BulkItem]) -> set[str]:
+        """One transaction: COPY into a staging table, claim the new instanceIDs, add XML and attachments."""
         with self._tx() as cur:
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS rasoat_bulk_staging"
@@ -727,13 +746,7 @@ class PostgresStore(Store):
                 for iid in new_ids:
                     for blob in first[iid][3]:
                         copy.write_row((iid, *blob))
-        # stored before this batch, or sent twice within it: the one-by-one rules decide (and may raise)
-        for iid, (sub, xml, atts, _blobs) in first.items():
-            if iid not in new_ids:
-                self.save_submission(sub, xml, atts)
-        for sub, xml, atts in later:
-            self.save_submission(sub, xml, atts)
-        return len(new_ids)
+        return new_ids
 
     # --- audit ---------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
