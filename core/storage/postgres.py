@@ -144,7 +144,7 @@ class PostgresStore(Store):
         try:
             self._migrate()
         except BaseException:
-            self._pool.close()
+            self.close()
             raise
 
     # --- connections and schema ----------------------------------------------------------
