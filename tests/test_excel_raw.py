@@ -393,6 +393,8 @@ def test_national_pledge_form_keeps_household_names_out(tmp_path: Path) -> None:
             "commune": "05563",
             "hamlet": "05563-01",
             "mode": "list",
+            "admin_data_version": "2025-07-01",
+            "households_total": "1",
             "household": [
                 {
                     "head_name": "Hoàng Văn Dũng",
@@ -413,6 +415,9 @@ def test_national_pledge_form_keeps_household_names_out(tmp_path: Path) -> None:
     assert household["Số nhân khẩu"] == 5 and household["Ngày ký"] == datetime(2026, 3, 1)
     assert "Họ tên chủ hộ" not in household
     assert "household/head_name" in stats.dropped_columns
+    main = by_header(wb["f2_pledge"])[0]
+    assert main["households_total"] == 1  # a calculate reads as a number when it is one…
+    assert main["admin_data_version"] == "2025-07-01"  # …and stays text when it is not
     assert not any("Hoàng Văn Dũng" in str(c) for ws in wb for r in rows(ws) for c in r)
 
 

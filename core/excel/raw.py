@@ -362,6 +362,16 @@ class _RawWriter:
                     ws.write_number(r, c, n)
 
             return number
+        if kind is Kind.calculated:
+
+            def calculated(ws: Worksheet, r: int, c: int, v: Any) -> None:
+                n = _plain_number(v) if v.__class__ is str else None
+                if n is None:
+                    text(ws, r, c, v)
+                else:
+                    ws.write_number(r, c, n)
+
+            return calculated
         if kind in (Kind.date, Kind.datetime, Kind.time):
             parse: Callable[[str], Any] = {
                 Kind.date: parse_date,
@@ -517,6 +527,17 @@ def _int_or_float(text: str) -> int | float | None:
         return int(text)
     except ValueError:
         return parse_float(text)
+
+
+def _plain_number(text: str) -> int | float | None:
+    """A calculate's result as a number, unless it looks like a code: "05563" (leading zero), "+84…",
+    "1e5", "2026-03-05" stay text."""
+    body = text[1:] if text.startswith("-") else text
+    if not body or not all(ch.isdigit() or ch == "." for ch in body):
+        return None
+    if len(body) > 1 and body[0] == "0" and body[1] != ".":
+        return None
+    return _int_or_float(text)
 
 
 def _as_text(value: Any) -> str:

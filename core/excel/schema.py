@@ -26,6 +26,7 @@ class Kind(StrEnum):
     select_multiple = "select_multiple"
     geopoint = "geopoint"
     attachment = "attachment"
+    calculated = "calculated"  # a calculate: a number when it reads as one, else text
 
 
 _KINDS: dict[str, Kind] = {
@@ -240,8 +241,8 @@ class _Ctx:
         shown = f"{prefix}{name if mode == 'none' else label}"
         col = Column(key=key, name=name, kind=_KINDS.get(kind, Kind.text), header=shown, personal=personal)
         bind_type = (node.get("bind") or {}).get("type")
-        if col.kind is Kind.text and kind == "calculate" and bind_type in _KINDS:
-            col.kind = _KINDS[bind_type]
+        if kind == "calculate":
+            col.kind = _KINDS.get(str(bind_type), Kind.calculated)
         if col.kind is Kind.geopoint:
             parts = _GEO_PARTS[mode]
             col.geo_headers = tuple(f"{shown}-{p}" if mode == "none" else f"{shown} - {p}" for p in parts)
