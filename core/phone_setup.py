@@ -1,0 +1,152 @@
+"""A collector's phone set-up: their token, their Collect settings, their QR text (drawn elsewhere).
+
+The store keeps only a SHA-256 of each collector's token (core.collectors), so a QR code can be made
+only while the token is known. Rule: **printing a code issues a new token** and the previous one stops
+working at once (the previous printed card, and any phone still set up with it, get 403 and must scan
+the new code). This keeps no secret at rest and makes a lost card harmless: print a new one. A caller
+who still holds the current token (e.g. just printed by ``rasoat collectors add``) can pass it instead;
+it is checked against the stored hash and nothing changes.
+
+The Collect admin password (it guards the locked settings on every phone) is one per deployment, made
+at random on first use and kept in the store's kv; officers see it with ``rasoat qr --show-admin-pw``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from core.collect_settings import collect_settings, encode_settings, project_name
+from core.collectors import (
+    DEFAULT_PROJECT_ID,
+    CollectorError,
+    collector_url,
+    get_collector,
+    hash_token,
+    new_token,
+)
+from core.models import AuditEvent, User
+from core.storage.base import Store
+
+KV_NAMESPACE = "mobile"
+ADMIN_PW_KEY = "collect_admin_pw"
+ENV_PUBLIC_URL = "RASOAT_PUBLIC_URL"
+
+
+@dataclass(frozen=True)
+class PhoneCode:
+    """Everything printed for one collector."""
+
+    user: User
+    token: str
+    server_url: str
+    settings: dict[str, Any]
+    payload: str  # the QR text
+    rotated: bool  # a new token was issued (the previous QR no longer works)
+
+
+def base_url(explicit: str | None) -> str:
+    """The server address phones reach: ``--url``, else ``$RASOAT_PUBLIC_URL``; never guessed."""
+    url = (explicit or os.environ.get(ENV_PUBLIC_URL) or "").strip().rstrip("/")
+    if not url:
+        raise CollectorError(
+            "Cần địa chỉ máy chủ mà điện thoại truy cập được: "
+            "--url http://MÁY-CHỦ:8000 hoặc $RASOAT_PUBLIC_URL / "
+            "The server address phones reach is needed: --url http://HOST:8000 or $RASOAT_PUBLIC_URL"
+        )
+    if not url.startswith(("http://", "https://")) or any(c in url for c in "?#"):
+        raise CollectorError(
+            f"Địa chỉ máy chủ không hợp lệ: {url} / Invalid server address: {url} (http(s)://host[:port][/path])"
+        )
+    return url
+
+
+def place_name(unit_codes: list[str]) -> str:
+    """The commune(s) a collector works in: "Xã Phượng Tiến" (a hamlet names its commune)."""
+    from core.units import get_units
+
+    units = get_units()
+    names: list[str] = []
+    for code in unit_codes:
+        unit = units.get(code)
+        if unit is None:
+            name = code
+        elif unit.level == "hamlet" and unit.parent_code and units.get(unit.parent_code) is not None:
+            name = units.require(unit.parent_code).name
+        else:
+            name = unit.name
+        if name not in names:
+            names.append(name)
+    return ", ".join(names)
+
+
+def admin_password(store: Store, explicit: str | None = None) -> str:
+    """The deployment's Collect admin password (made once, 8 digits: easy to type on a phone)."""
+    if explicit:
+        return explicit
+    stored = store.kv_get(KV_NAMESPACE, ADMIN_PW_KEY)
+    if isinstance(stored, str) and stored:
+        return stored
+    password = "".join(secrets.choice("0123456789") for _ in range(8))
+    store.kv_put(KV_NAMESPACE, ADMIN_PW_KEY, password)
+    return password
+
+
+def rotate_token(store: Store, user: User, actor: str = "cli") -> str:
+    """Give an active collector a new token; the old one stops working at once."""
+    if not user.active:
+        raise CollectorError(
+            f"Người thu thập '{user.username}' đã bị thu hồi / Collector '{user.username}' is revoked"
+        )
+    token = new_token()
+    store.put_user(user.model_copy(update={"token_hash": hash_token(token)}))
+    store.append_audit(
+        AuditEvent(actor=actor, action="collector.token_rotate", target=user.id, details={"why": "qr"})
+    )
+    return token
+
+
+def check_token(user: User, token: str) -> None:
+    """Refuse a token that is not this collector's current one (a typo would print a useless card)."""
+    if not user.active or not user.token_hash or not hmac.compare_digest(user.token_hash, hash_token(token)):
+        raise CollectorError(
+            f"Mã truy cập không phải mã hiện tại của '{user.username}' / "
+            f"That token is not the current token of '{user.username}'"
+        )
+
+
+def phone_code(
+    store: Store,
+    ref: str,
+    url: str | None,
+    *,
+    token: str | None = None,
+    admin_pw: str | None = None,
+    project_id: str = DEFAULT_PROJECT_ID,
+    actor: str = "cli",
+) -> PhoneCode:
+    """The QR code for collector ``ref`` (id or username); issues a new token unless ``token`` is given."""
+    base = base_url(url)
+    user = get_collector(store, ref)
+    if not user.active:
+        raise CollectorError(
+            f"Người thu thập '{user.username}' đã bị thu hồi / Collector '{user.username}' is revoked"
+        )
+    if token:
+        check_token(user, token)
+        rotated = False
+    else:
+        token = rotate_token(store, user, actor)
+        rotated = True
+        user = get_collector(store, user.id)
+    server_url = collector_url(base, token, project_id)
+    settings = collect_settings(
+        server_url,
+        project_name(place_name(user.unit_codes)),
+        admin_pw=admin_password(store, admin_pw),
+        collector_name=user.display_name or user.username,
+    )
+    return PhoneCode(user, token, server_url, settings, encode_settings(settings), rotated)
