@@ -30,6 +30,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.commands.indicators",
     "core.commands.migrate_store",
     "core.commands.plugin_new",
+    "core.commands.users",
+    "core.commands.audit",
 )
 
 

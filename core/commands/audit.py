@@ -1,0 +1,75 @@
+"""``rasoat audit [--since] [--user] [--action] [--json] [--xlsx FILE]``: read the audit log."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from core import hookimpl
+from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+_RELATIVE = re.compile(r"^(\d+)\s*([dhm])$")
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """``2026-03-01``, ``2026-03-01T08:00`` (Vietnam time) or ``7d`` / ``12h`` / ``30m`` ago."""
+    if not text:
+        return None
+    m = _RELATIVE.match(text.strip().lower())
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        delta = {"d": timedelta(days=n), "h": timedelta(hours=n), "m": timedelta(minutes=n)}[unit]
+        return datetime.now(UTC) - delta
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CommandError(
+            f"Thời điểm không hợp lệ '{text}' (vd 2026-03-01 hoặc 7d) / "
+            f"Invalid time '{text}' (e.g. 2026-03-01 or 7d)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=VN)
+    return when.astimezone(UTC)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from core.audit import event_row, iter_events, write_xlsx
+
+    since = parse_since(args.since)
+    store = store_from_args(args)
+    try:
+        events = iter_events(store, since=since, user=args.user, action=args.action)
+        if args.xlsx:
+            if not args.xlsx.lower().endswith(".xlsx"):
+                raise CommandError("Tệp ra phải là .xlsx / The output file must be .xlsx")
+            n = write_xlsx(events, args.xlsx)
+            print(f"Đã ghi {args.xlsx}: {n} dòng / wrote {n} events")
+            return 0
+        rows = list(events)
+        if args.limit:
+            rows = rows[-args.limit:]
+    finally:
+        store.close()
+    if args.json:
+        print_json([e.model_dump(mode="json") for e in rows])
+        return 0
+    print_table(["Thời điểm / Time", "Người / Actor", "Hành động / Action", "Đối tượng / Target",
+                 "Chi tiết / Details"], [event_row(e) for e in rows])
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser("audit", help="nhật ký truy cập, thay đổi / audit log")
+    p.add_argument("--since", metavar="WHEN", help="từ lúc / from (2026-03-01, 7d, 12h)")
+    p.add_argument("--user", metavar="ACTOR", help="chỉ người này / only this actor")
+    p.add_argument("--action", metavar="NAME", help="hành động / action or prefix (login, export)")
+    p.add_argument("--limit", type=int, default=0, help="chỉ N dòng cuối / only the last N events")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--xlsx", metavar="FILE.xlsx", help="xuất ra Excel / export to Excel")
+    add_data_option(p)
+    p.set_defaults(func=cmd_audit)

@@ -1,0 +1,206 @@
+"""The one place that decides what a user may see and do.
+
+Every read of submissions for a person (JSON API, web pages, CLI run as a named officer, exports,
+indicators) goes through here:
+
+- ``allowed_units(user)``: the unit codes a user may see — their units and everything below them;
+  ``None`` means everything and is given to active administrators only.
+- ``narrow(query, user)``: the same ``SubmissionQuery`` cut to those units (an empty list when nothing is
+  left, which every store answers with no rows). A submission with no unit is visible to
+  administrators only.
+- ``require_unit`` / ``require_submission`` / ``require_round``: raise ``ScopeError`` (a 403) for one
+  thing outside the scope. ``can`` / ``require`` check a permission of the user's role.
+- ``export_units`` and ``report_unit`` turn what a user asked an export or report for into units inside
+  their scope (their own units when they asked for none).
+
+Roles and what they may do are ``ROLE_PERMISSIONS``; a disabled account may do nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+from core.models import Role, Round, Submission, User
+from core.storage.base import SubmissionQuery
+
+VIEW = "view"  # submission metadata, counts, indicators
+VIEW_PERSONAL = "view_personal"  # field values of person-level records, exports with personal columns
+REVIEW = "review"
+EDIT = "edit"
+EXPORT = "export"
+DECRYPT = "decrypt"  # use the project passphrase to read encrypted forms
+MANAGE_ROUNDS = "manage_rounds"
+MANAGE_COLLECTORS = "manage_collectors"
+PUBLISH_FORMS = "publish_forms"
+MANAGE_USERS = "manage_users"
+MANAGE_KEYS = "manage_keys"
+VIEW_AUDIT = "view_audit"
+
+ALL_PERMISSIONS = frozenset({
+    VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_ROUNDS, MANAGE_COLLECTORS, PUBLISH_FORMS,
+    MANAGE_USERS, MANAGE_KEYS, VIEW_AUDIT,
+})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.admin: ALL_PERMISSIONS,
+    Role.province_manager: frozenset({
+        VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_ROUNDS, MANAGE_COLLECTORS, PUBLISH_FORMS,
+        VIEW_AUDIT,
+    }),
+    Role.commune_officer: frozenset({VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_COLLECTORS}),
+    Role.viewer: frozenset({VIEW, EXPORT}),  # aggregates and exports without personal columns
+    Role.collector: frozenset(),  # phones submit through OpenRosa; they read nothing back
+}
+
+
+class ScopeError(PermissionError):
+    """Outside the user's units, or not allowed for their role; ``message`` is bilingual (HTTP 403)."""
+
+    status = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# --- permissions ------------------------------------------------------------------------------
+
+
+def can(user: User | None, permission: str) -> bool:
+    """May this user do ``permission`` (one of the constants above) at all, somewhere in their scope?"""
+    if user is None or not user.active:
+        return False
+    if permission not in ALL_PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+    return permission in ROLE_PERMISSIONS.get(user.role, frozenset())
+
+
+def require(user: User | None, permission: str) -> None:
+    if not can(user, permission):
+        who = user.username if user is not None else "?"
+        raise ScopeError(
+            f"Tài khoản {who} không có quyền '{permission}' / Account {who} may not '{permission}'"
+        )
+
+
+# --- units ------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _expand(codes: tuple[str, ...], registry_id: int) -> frozenset[str]:
+    from core.units import get_units
+
+    registry = get_units()
+    out: set[str] = set()
+    for code in codes:
+        out.add(code)
+        if registry.get(code) is not None:
+            out.update(registry.expand([code]))
+    return frozenset(out)
+
+
+def allowed_units(user: User | None) -> set[str] | None:
+    """Unit codes the user may see (their units and all below); None = everything (administrators)."""
+    if user is None or not user.active:
+        return set()
+    if user.role is Role.admin:
+        return None
+    from core.units import get_units
+
+    return set(_expand(tuple(sorted(set(user.unit_codes))), id(get_units())))
+
+
+def unit_allowed(user: User | None, code: str | None) -> bool:
+    allowed = allowed_units(user)
+    if allowed is None:
+        return True
+    return code is not None and code in allowed
+
+
+def narrow(query: SubmissionQuery | None, user: User | None) -> SubmissionQuery:
+    """``query`` cut to what ``user`` may see."""
+    query = query or SubmissionQuery()
+    allowed = allowed_units(user)
+    if allowed is None:
+        return query
+    codes = sorted(allowed if query.unit_codes is None else set(query.unit_codes) & allowed)
+    return query.model_copy(update={"unit_codes": codes})
+
+
+def _outside(user: User | None, what: str) -> ScopeError:
+    who = user.username if user is not None else "?"
+    units = ", ".join(user.unit_codes) if user is not None and user.unit_codes else "—"
+    return ScopeError(
+        f"{what} nằm ngoài phạm vi của {who} ({units}) / {what} is outside {who}'s units ({units})"
+    )
+
+
+def require_unit(user: User | None, code: str | None) -> None:
+    if not unit_allowed(user, code):
+        raise _outside(user, f"Đơn vị / Unit {code or '—'}")
+
+
+def require_submission(user: User | None, sub: Submission) -> None:
+    """Raise unless the user may see this submission (by its unit)."""
+    if not can(user, VIEW) or not unit_allowed(user, sub.unit_code):
+        raise _outside(user, f"Bản ghi / Submission {sub.instance_id}")
+
+
+def round_visible(user: User | None, rnd: Round) -> bool:
+    """A round is visible when it covers some unit of the user's scope (or lies inside it)."""
+    allowed = allowed_units(user)
+    if allowed is None:
+        return True
+    if not can(user, VIEW) or user is None:
+        return False
+    if not rnd.unit_codes:  # a round with no units covers the whole country
+        return True
+    from core.rounds import scopes_overlap
+
+    return scopes_overlap(rnd.unit_codes, user.unit_codes)
+
+
+def require_round(user: User | None, rnd: Round) -> None:
+    if not round_visible(user, rnd):
+        raise _outside(user, f"Đợt / Round {rnd.id}")
+
+
+def visible_rounds(rounds: Iterable[Round], user: User | None) -> list[Round]:
+    return [r for r in rounds if round_visible(user, r)]
+
+
+# --- exports and reports ------------------------------------------------------------------------
+
+
+def export_units(user: User | None, requested: Sequence[str] = ()) -> tuple[str, ...]:
+    """The units an export for ``user`` covers: what was asked (each inside the scope, else ScopeError),
+    or the user's own units when nothing was asked. Administrators get what they asked (``()`` = all)."""
+    require(user, EXPORT)
+    assert user is not None
+    if allowed_units(user) is None:
+        return tuple(requested)
+    for code in requested:
+        require_unit(user, code)
+    return tuple(requested) or tuple(user.unit_codes)
+
+
+def may_include_personal(user: User | None) -> bool:
+    return can(user, VIEW_PERSONAL)
+
+
+def report_unit(user: User | None, unit_code: str | None) -> str | None:
+    """The unit an indicator report is computed for: the one asked (inside the scope), else the user's
+    only unit; a user with several units must name one. None = every province (administrators)."""
+    require(user, VIEW)
+    assert user is not None
+    if unit_code:
+        require_unit(user, unit_code)
+        return unit_code
+    if allowed_units(user) is None:
+        return None
+    if len(user.unit_codes) == 1:
+        return user.unit_codes[0]
+    raise ScopeError(
+        f"Hãy chọn một đơn vị ({', '.join(user.unit_codes)}) / Choose one unit ({', '.join(user.unit_codes)})"
+    )

@@ -1,0 +1,334 @@
+"""Officer accounts: roles, argon2id passwords, personal API tokens, and login with throttling.
+
+Collectors (app users with a token in their Collect URL) live in ``core.collectors``; this module is for
+the people who read data: administrators, province managers, commune officers and viewers.
+
+- Passwords are hashed with argon2id (argon2-cffi's defaults, re-hashed on login when they change).
+- ``authenticate(store, username, password, ip)`` is the one login check (JSON API Basic, web login).
+  Failures are counted per username and per client address in the store's key-value area, so every
+  server process sees the same counts: ``MAX_USER_FAILURES`` failures for one name, or
+  ``MAX_IP_FAILURES`` from one address, within ``FAILURE_WINDOW_SECONDS`` lock logins for
+  ``LOCK_SECONDS``. While locked even the right password is refused (a guesser learns nothing).
+  Every attempt, good or bad, leaves an audit line (never the password).
+- A personal API token (``new_api_token``) lets an officer's scripts call the JSON API as that officer.
+  Only its SHA-256 is kept (``User.token_hash``, shared with collectors' tokens; the role tells them
+  apart), so it is shown once; making a new one replaces the old.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from core.collectors import hash_token, looks_like_token
+from core.models import AuditEvent, Role, User
+from core.storage.base import Store
+
+OFFICER_ROLES = (Role.admin, Role.province_manager, Role.commune_officer, Role.viewer)
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a megabyte "password" is only a way to burn CPU
+MAX_USER_FAILURES = 5
+MAX_IP_FAILURES = 20  # an office behind one NAT address may hold several people who mistype
+FAILURE_WINDOW_SECONDS = 15 * 60
+LOCK_SECONDS = 15 * 60
+THROTTLE_NS = "login_throttle"
+API_TOKEN_BYTES = 32
+
+_USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+_hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (64 MiB, t=3, p=4)
+# Verified against when the username is unknown, so a wrong name costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+class UserError(ValueError):
+    """An account operation that cannot be done; one bilingual line."""
+
+
+class AuthError(Exception):
+    """A login refused; ``message`` is bilingual and safe to show (it never says which part was wrong)."""
+
+    status = 401
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WrongCredentials(AuthError):
+    def __init__(self) -> None:
+        super().__init__("Sai tên đăng nhập hoặc mật khẩu / Wrong username or password")
+
+
+class Throttled(AuthError):
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = max(1, (retry_after + 59) // 60)
+        super().__init__(
+            f"Đăng nhập sai quá nhiều lần; thử lại sau {minutes} phút / "
+            f"Too many failed logins; try again in {minutes} min"
+        )
+        self.retry_after = retry_after
+
+
+class AccountDisabled(AuthError):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("Tài khoản đã bị khoá / This account is disabled")
+
+
+# --- passwords ----------------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash (the encoded string holds its own salt and parameters)."""
+    check_password_policy(password)
+    return _hasher.hash(password)
+
+
+def verify_password(encoded: str | None, password: str) -> bool:
+    """True when ``password`` matches; False for a mismatch or a malformed/missing hash."""
+    try:
+        return _hasher.verify(encoded or _DUMMY_HASH, password) and encoded is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def check_password_policy(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise UserError(
+            f"Mật khẩu cần ít nhất {MIN_PASSWORD_CHARS} ký tự / "
+            f"The password needs at least {MIN_PASSWORD_CHARS} characters"
+        )
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise UserError(f"Mật khẩu quá dài / The password is too long (max {MAX_PASSWORD_CHARS})")
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+def parse_role(value: str | Role) -> Role:
+    try:
+        role = Role(value)
+    except ValueError:
+        allowed = ", ".join(r.value for r in OFFICER_ROLES)
+        raise UserError(f"Vai trò không hợp lệ '{value}' (chọn: {allowed}) / Unknown role '{value}' "
+                        f"(one of: {allowed})") from None
+    if role is Role.collector:
+        raise UserError(
+            "Người thu thập được tạo bằng 'rasoat collectors add' / "
+            "Collectors are made with 'rasoat collectors add'"
+        )
+    return role
+
+
+def _check_units(role: Role, unit_codes: list[str]) -> list[str]:
+    units = list(dict.fromkeys(u.strip() for u in unit_codes if u and u.strip()))
+    if role is not Role.admin and not units:
+        raise UserError(
+            "Cần ít nhất một đơn vị (--unit) cho vai trò này / This role needs at least one unit (--unit)"
+        )
+    if units:
+        from core.units import get_units
+
+        registry = get_units()
+        unknown = [c for c in units if registry.get(c) is None]
+        if unknown:
+            raise UserError(
+                f"Không có đơn vị mã {', '.join(unknown)} / Unknown unit code(s): {', '.join(unknown)}"
+            )
+    return units
+
+
+def create_user(
+    store: Store,
+    username: str,
+    password: str,
+    role: str | Role,
+    unit_codes: Iterable[str] = (),
+    display_name: str = "",
+    actor: str = "cli",
+) -> User:
+    """Make an officer account. Administrators may have no unit (they see everything)."""
+    username = username.strip().lower()
+    if not _USERNAME_RE.match(username):
+        raise UserError(
+            f"Tên đăng nhập không hợp lệ '{username}': 2–64 ký tự a-z 0-9 . _ - / "
+            f"Invalid username '{username}': 2–64 characters a-z 0-9 . _ -"
+        )
+    if store.get_user_by_name(username) is not None:
+        raise UserError(f"Tên đăng nhập '{username}' đã có / Username '{username}' is taken")
+    role = parse_role(role)
+    units = _check_units(role, list(unit_codes))
+    user = User(
+        id=f"u-{secrets.token_hex(5)}",
+        username=username,
+        display_name=" ".join(display_name.split()) or username,
+        role=role,
+        unit_codes=units,
+        password_hash=hash_password(password),
+    )
+    store.put_user(user)
+    store.append_audit(AuditEvent(actor=actor, action="user.add", target=user.username,
+                                  details={"role": role.value, "units": units}))
+    return user
+
+
+def get_officer(store: Store, ref: str) -> User:
+    """An officer by username or id."""
+    user = store.get_user_by_name(ref.strip().lower()) or store.get_user(ref)
+    if user is None or user.role is Role.collector:
+        raise UserError(f"Không có cán bộ '{ref}' / No officer account '{ref}'")
+    return user
+
+
+def list_officers(store: Store, include_disabled: bool = True) -> list[User]:
+    users = [u for u in store.list_users() if u.role is not Role.collector and (include_disabled or u.active)]
+    return sorted(users, key=lambda u: (u.created_at, u.id))
+
+
+def set_role(
+    store: Store, ref: str, role: str | Role, unit_codes: Iterable[str] | None = None, actor: str = "cli"
+) -> User:
+    """Change an officer's role (and units, when given); audited with the before and after."""
+    user = get_officer(store, ref)
+    new_role = parse_role(role)
+    units = _check_units(new_role, list(unit_codes) if unit_codes is not None else list(user.unit_codes))
+    updated = user.model_copy(update={"role": new_role, "unit_codes": units})
+    store.put_user(updated)
+    store.append_audit(AuditEvent(
+        actor=actor, action="user.set_role", target=user.username,
+        details={"from": {"role": user.role.value, "units": user.unit_codes},
+                 "to": {"role": new_role.value, "units": units}},
+    ))
+    return updated
+
+
+def set_password(store: Store, ref: str, password: str, actor: str = "cli") -> User:
+    user = get_officer(store, ref)
+    updated = user.model_copy(update={"password_hash": hash_password(password)})
+    store.put_user(updated)
+    store.kv_delete(THROTTLE_NS, _user_key(user.username))
+    store.append_audit(AuditEvent(actor=actor, action="user.set_password", target=user.username))
+    return updated
+
+
+def disable_user(store: Store, ref: str, actor: str = "cli") -> User:
+    """Stop an officer at once: logins and the API token are refused in every server process."""
+    user = get_officer(store, ref)
+    updated = user.model_copy(update={"active": False, "token_hash": None})
+    store.put_user(updated)
+    store.append_audit(AuditEvent(actor=actor, action="user.disable", target=user.username))
+    return updated
+
+
+def enable_user(store: Store, ref: str, actor: str = "cli") -> User:
+    user = get_officer(store, ref)
+    updated = user.model_copy(update={"active": True})
+    store.put_user(updated)
+    store.append_audit(AuditEvent(actor=actor, action="user.enable", target=user.username))
+    return updated
+
+
+def new_api_token(store: Store, ref: str, actor: str = "cli") -> str:
+    """A fresh personal API token for an officer (replaces the previous one); shown only now."""
+    user = get_officer(store, ref)
+    if not user.active:
+        raise UserError(f"Tài khoản '{user.username}' đã bị khoá / Account '{user.username}' is disabled")
+    token = secrets.token_urlsafe(API_TOKEN_BYTES)
+    store.put_user(user.model_copy(update={"token_hash": hash_token(token)}))
+    store.append_audit(AuditEvent(actor=actor, action="user.api_token", target=user.username))
+    return token
+
+
+def user_by_api_token(store: Store, token: str) -> User | None:
+    """The active officer holding this personal API token, or None."""
+    token = token.strip()
+    if not looks_like_token(token):
+        return None
+    user = store.get_user_by_token_hash(hash_token(token))
+    if user is None or not user.active or user.role is Role.collector:
+        return None
+    return user
+
+
+# --- login with throttling -------------------------------------------------------------------------
+
+
+def _user_key(username: str) -> str:
+    return "u:" + username.strip().lower()[:128]
+
+
+def _ip_key(ip: str | None) -> str:
+    return "ip:" + (ip or "unknown")[:64]
+
+
+def _locked_for(store: Store, key: str) -> int:
+    entry = store.kv_get(THROTTLE_NS, key)
+    if not isinstance(entry, dict):
+        return 0
+    until = float(entry.get("locked_until") or 0)
+    return max(0, int(until - time.time() + 0.999))
+
+
+def _count_failure(store: Store, key: str, limit: int) -> None:
+    """One more failure in the window; at ``limit`` the key is locked. Read-modify-write without a lock:
+    two processes may lose one count between them, which only delays the lock by one attempt."""
+    now = time.time()
+    entry = store.kv_get(THROTTLE_NS, key)
+    if not isinstance(entry, dict) or now - float(entry.get("first", 0)) > FAILURE_WINDOW_SECONDS:
+        entry = {"count": 0, "first": now, "locked_until": 0}
+    entry["count"] = int(entry.get("count", 0)) + 1
+    if entry["count"] >= limit:
+        entry["locked_until"] = now + LOCK_SECONDS
+    store.kv_put(THROTTLE_NS, key, entry, ttl_seconds=FAILURE_WINDOW_SECONDS + LOCK_SECONDS)
+
+
+def _audit_login(store: Store, action: str, username: str, ip: str | None, **details: Any) -> None:
+    shown = username.strip()[:64]  # a password typed into the name field is at worst partly logged
+    store.append_audit(AuditEvent(actor=shown or "?", action=action, target=shown,
+                                  details={"ip": ip or "", **details}))
+
+
+def authenticate(store: Store, username: str, password: str, ip: str | None = None, via: str = "") -> User:
+    """The officer with these credentials, or an ``AuthError`` (wrong credentials, throttled, disabled).
+
+    ``via`` says where the login came from ("api", "web") for the audit line.
+    """
+    uname = (username or "").strip().lower()
+    wait = max(_locked_for(store, _user_key(uname)), _locked_for(store, _ip_key(ip)))
+    if wait:
+        _audit_login(store, "login.throttled", uname, ip, via=via, retry_after=wait)
+        raise Throttled(wait)
+    user = store.get_user_by_name(uname) if uname and len(password or "") <= MAX_PASSWORD_CHARS else None
+    if user is not None and user.role is Role.collector:
+        user = None
+    ok = verify_password(user.password_hash if user is not None else None, password or "")
+    if user is None or not ok:
+        _count_failure(store, _user_key(uname), MAX_USER_FAILURES)
+        _count_failure(store, _ip_key(ip), MAX_IP_FAILURES)
+        _audit_login(store, "login.failed", uname, ip, via=via)
+        raise WrongCredentials()
+    if not user.active:
+        _audit_login(store, "login.failed", uname, ip, via=via, reason="disabled")
+        raise AccountDisabled()
+    store.kv_delete(THROTTLE_NS, _user_key(uname))
+    if user.password_hash and _hasher.check_needs_rehash(user.password_hash):
+        store.put_user(user.model_copy(update={"password_hash": _hasher.hash(password)}))
+    _audit_login(store, "login.ok", uname, ip, via=via)
+    return user
+
+
+def unlock(store: Store, username: str | None = None, ip: str | None = None) -> None:
+    """Lift a login lock early (an administrator's decision)."""
+    if username:
+        store.kv_delete(THROTTLE_NS, _user_key(username))
+    if ip:
+        store.kv_delete(THROTTLE_NS, _ip_key(ip))
