@@ -1,0 +1,323 @@
+"""The officers' JSON API for reading: who am I, forms, rounds, submissions, attachments, exports, indicators.
+
+Authentication (``officer``): ``Authorization: Bearer <personal API token>`` (``rasoat users token NAME``)
+or ``Authorization: Basic`` with the officer's username and password, checked by ``core.users.authenticate``
+(argon2id, throttled, audited). Basic is accepted only over HTTPS (the reverse proxy's
+``X-Forwarded-Proto``, trusted by uvicorn for the proxy's address) or from this machine. Officers do not
+use Digest: it would need an MD5 of the password kept on the server (see docs/deployment.md).
+
+Every read goes through ``core.scope``: lists are ``narrow``-ed to the officer's units, one record is
+checked with ``require_submission``, exports take ``export_units`` and indicators ``report_unit``. Field
+values are returned only to roles with ``view_personal`` and each such view is written to the audit log
+(who, filter, how many records). Encrypted submissions have no readable fields on the server; exports
+decrypt them only with the project passphrase on the command line (``rasoat export --passphrase-file``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.params import FromQuery
+
+from core import scope
+from core.audit import record_view
+from core.models import ReviewState, Submission, User
+from core.storage.base import Store, SubmissionQuery
+from server.api import ApiError
+
+BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+MAX_LIMIT = 1000
+
+
+def _store(request: Request) -> Store:
+    return request.app.state["rasoat"].store
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https" or client_ip(request) in LOOPBACK
+
+
+def officer(request: Request) -> User:
+    """The officer making this request, or an ApiError (401 with a Basic challenge, 403, 429)."""
+    from core.users import AuthError, Throttled, authenticate, user_by_api_token
+
+    store = _store(request)
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.strip().partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and credentials.strip():
+        user = user_by_api_token(store, credentials)
+        if user is None:
+            raise ApiError(403, "Mã truy cập không đúng hoặc đã bị thu hồi / Wrong or revoked API token")
+        return user
+    if scheme == "basic" and credentials.strip():
+        if not _secure(request):
+            raise ApiError(403, "Chỉ đăng nhập qua HTTPS / Log in over HTTPS only")
+        try:
+            raw = base64.b64decode(credentials.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(401, "Thông tin đăng nhập hỏng / Malformed Basic credentials",
+                           {"WWW-Authenticate": BASIC_CHALLENGE}) from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+        username, sep, password = text.partition(":")
+        if not sep:
+            raise ApiError(401, "Thông tin đăng nhập hỏng / Malformed Basic credentials",
+                           {"WWW-Authenticate": BASIC_CHALLENGE})
+        try:
+            return authenticate(store, username, password, client_ip(request), via="api")
+        except Throttled as exc:
+            raise ApiError(429, exc.message, {"Retry-After": str(exc.retry_after)}) from None
+        except AuthError as exc:
+            headers = {"WWW-Authenticate": BASIC_CHALLENGE} if exc.status == 401 else None
+            raise ApiError(exc.status, exc.message, headers) from None
+    raise ApiError(
+        401, "Cần đăng nhập (Basic qua HTTPS, hoặc Bearer) / Log in (Basic over HTTPS, or a Bearer token)",
+        {"WWW-Authenticate": BASIC_CHALLENGE},
+    )
+
+
+def _allowed(user: User, permission: str) -> None:
+    try:
+        scope.require(user, permission)
+    except scope.ScopeError as exc:
+        raise ApiError(403, exc.message) from None
+
+
+def _scoped(func: Any, *args: Any) -> Any:
+    try:
+        return func(*args)
+    except scope.ScopeError as exc:
+        raise ApiError(403, exc.message) from None
+
+
+def _summary(sub: Submission) -> dict[str, Any]:
+    return {
+        "instance_id": sub.instance_id, "form_id": sub.form_id, "form_version": sub.form_version,
+        "round_id": sub.round_id, "unit_code": sub.unit_code, "collector_id": sub.collector_id,
+        "received_at": sub.received_at.isoformat(), "review_state": sub.review_state.value,
+        "attachments": list(sub.attachments), "encrypted": sub.encrypted, "current": sub.current,
+        "deprecated_id": sub.deprecated_id,
+    }
+
+
+def _detail(sub: Submission) -> dict[str, Any]:
+    out = _summary(sub)
+    out["fields"] = None if sub.encrypted else sub.fields
+    out["review_history"] = sub.review_history
+    return out
+
+
+def _states(text: str | None) -> list[ReviewState] | None:
+    if not text:
+        return None
+    try:
+        return [ReviewState(s.strip()) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ApiError(400, f"Trạng thái không hợp lệ / Unknown review state: {text}") from None
+
+
+def _units(unit: str | None) -> list[str] | None:
+    if not unit:
+        return None
+    from core.units import get_units
+
+    codes = [c.strip() for c in unit.split(",") if c.strip()]
+    registry = get_units()
+    unknown = [c for c in codes if registry.get(c) is None]
+    if unknown:
+        raise ApiError(404, f"Không có đơn vị / Unknown unit: {', '.join(unknown)}")
+    return sorted(registry.expand(codes))
+
+
+# --- who, forms, rounds -----------------------------------------------------------------------------
+
+
+@get("/api/v1/me", sync_to_thread=True)
+def me(request: Request) -> dict[str, Any]:
+    """The logged-in officer: role, units and what the role may do."""
+    user = officer(request)
+    return {"username": user.username, "name": user.display_name, "role": user.role.value,
+            "units": user.unit_codes,
+            "permissions": sorted(p for p in scope.ALL_PERMISSIONS if scope.can(user, p))}
+
+
+@get("/api/v1/forms", sync_to_thread=True)
+def forms(request: Request) -> list[dict[str, Any]]:
+    """Published forms (latest version of each); definitions hold no personal data."""
+    user = officer(request)
+    _allowed(user, scope.VIEW)
+    return [{"form_id": f.form_id, "version": f.version, "title": f.title, "encrypted": f.encrypted,
+             "published_at": f.published_at.isoformat()} for f in _store(request).list_forms()]
+
+
+@get("/api/v1/rounds", sync_to_thread=True)
+def rounds(request: Request) -> list[dict[str, Any]]:
+    """Rounds that cover some of the officer's units."""
+    user = officer(request)
+    _allowed(user, scope.VIEW)
+    return [{"id": r.id, "name": r.name, "kind": r.kind, "period": r.period, "state": r.state.value,
+             "form_ids": r.form_ids, "unit_codes": r.unit_codes}
+            for r in scope.visible_rounds(_store(request).list_rounds(), user)]
+
+
+# --- submissions ----------------------------------------------------------------------------------
+
+
+@get("/api/v1/submissions", sync_to_thread=True)
+def submissions(
+    request: Request,
+    form_id: FromQuery[str | None] = None,
+    round_id: FromQuery[str | None] = None,
+    unit: FromQuery[str | None] = None,
+    review_state: FromQuery[str | None] = None,
+    limit: FromQuery[int] = 100,
+    offset: FromQuery[int] = 0,
+    fields: FromQuery[bool] = False,
+) -> dict[str, Any]:
+    """Submissions in the officer's units (metadata; ``fields=true`` adds values and is audited)."""
+    user = officer(request)
+    _allowed(user, scope.VIEW)
+    if fields:
+        _allowed(user, scope.VIEW_PERSONAL)
+    if not 1 <= limit <= MAX_LIMIT or offset < 0:
+        raise ApiError(400, f"limit 1–{MAX_LIMIT}, offset ≥ 0")
+    store = _store(request)
+    query = scope.narrow(
+        SubmissionQuery(form_id=form_id, round_id=round_id, unit_codes=_units(unit),
+                        review_states=_states(review_state)),
+        user,
+    )
+    total = store.count_submissions(query)
+    items = []
+    for n, sub in enumerate(store.iter_submissions(query)):
+        if n < offset:
+            continue
+        if len(items) >= limit:
+            break
+        items.append(_detail(sub) if fields else _summary(sub))
+    if fields:
+        record_view(store, user.username, "view.submissions", via="api", count=len(items),
+                    filters={"form_id": form_id, "round_id": round_id, "unit": unit,
+                             "review_state": review_state, "offset": offset, "limit": limit})
+    return {"total": total, "offset": offset, "items": items}
+
+
+def _one(request: Request, user: User, instance_id: str) -> Submission:
+    sub = _store(request).get_submission(instance_id)
+    if sub is None:
+        raise ApiError(404, f"Không có bản ghi / No submission {instance_id}")
+    try:
+        scope.require_submission(user, sub)
+    except scope.ScopeError:  # the same answer as for an unknown id: existence is not disclosed
+        raise ApiError(404, f"Không có bản ghi / No submission {instance_id}") from None
+    return sub
+
+
+@get("/api/v1/submissions/{instance_id:str}", sync_to_thread=True)
+def submission(request: Request, instance_id: str) -> dict[str, Any]:
+    """One submission with its field values (audited)."""
+    user = officer(request)
+    _allowed(user, scope.VIEW_PERSONAL)
+    sub = _one(request, user, instance_id)
+    record_view(_store(request), user.username, "view.submission", via="api", count=1,
+                filters={"form_id": sub.form_id, "instance_id": sub.instance_id})
+    return _detail(sub)
+
+
+@get("/api/v1/submissions/{instance_id:str}/attachments/{name:str}", sync_to_thread=True)
+def submission_attachment(request: Request, instance_id: str, name: str) -> Response:
+    """One attachment's bytes (audited)."""
+    user = officer(request)
+    _allowed(user, scope.VIEW_PERSONAL)
+    sub = _one(request, user, instance_id)
+    data = _store(request).attachment(sub.instance_id, name) if name in sub.attachments else None
+    if data is None:
+        raise ApiError(404, f"Không có tệp / No attachment {name}")
+    record_view(_store(request), user.username, "view.attachment", via="api", count=1,
+                filters={"form_id": sub.form_id, "instance_id": sub.instance_id, "name": name})
+    return Response(content=data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"})
+
+
+# --- exports and indicators --------------------------------------------------------------------------
+
+
+@get("/api/v1/forms/{form_id:str}/export.xlsx", sync_to_thread=True)
+def export(
+    request: Request,
+    form_id: str,
+    unit: FromQuery[str | None] = None,
+    round_id: FromQuery[str | None] = None,
+    period: FromQuery[str | None] = None,
+    personal: FromQuery[bool] = False,
+) -> Response:
+    """The raw data workbook of one form, cut to the officer's units (audited by the exporter)."""
+    from core.excel.from_store import ExportError, ExportFilters, export_form
+    from core.excel.raw import RawExportOptions
+
+    user = officer(request)
+    _allowed(user, scope.EXPORT)
+    if personal:
+        _allowed(user, scope.VIEW_PERSONAL)
+    requested = tuple(c.strip() for c in (unit or "").split(",") if c.strip())
+    units = _scoped(scope.export_units, user, requested)
+    buf = io.BytesIO()
+    try:
+        export_form(_store(request), form_id, buf,
+                    filters=ExportFilters(round_id=round_id, unit_codes=units, period=period),
+                    options=RawExportOptions(include_personal=personal), actor=user.username)
+    except ExportError as exc:
+        raise ApiError(404, str(exc)) from None
+    except KeyError as exc:  # an unknown unit code
+        raise ApiError(404, str(exc)) from None
+    return Response(
+        content=buf.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{form_id}.xlsx"'},
+    )
+
+
+@get("/api/v1/indicators", sync_to_thread=True)
+def indicators(
+    request: Request, unit: FromQuery[str | None] = None, period: FromQuery[str | None] = None
+) -> dict[str, Any]:
+    """Indicator results for a unit in the officer's scope and the units one level below it."""
+    from core.excel.cells import to_vn_naive
+    from core.indicators import evaluate
+    from core.models import utcnow
+    from core.units import get_units
+
+    user = officer(request)
+    _allowed(user, scope.VIEW)
+    code = _scoped(scope.report_unit, user, unit)
+    period = period or str(to_vn_naive(utcnow()).year)
+    registry = get_units()
+    try:
+        if code is None:
+            results = evaluate(_store(request), period, registry=registry)
+        else:
+            found = registry.get(code)
+            if found is None:
+                raise ApiError(404, f"Không có đơn vị / Unknown unit: {code}")
+            below = {"province": "commune", "commune": "hamlet"}.get(found.level)
+            results = evaluate(_store(request), period, units=[code], level=below, registry=registry)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+    allowed = scope.allowed_units(user)
+    rows = [r.model_dump(mode="json") for r in results if allowed is None or r.unit_code in allowed]
+    return {"unit": code, "period": period, "results": rows}
+
+
+read_handlers = [me, forms, rounds, submissions, submission, submission_attachment, export, indicators]
