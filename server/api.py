@@ -1,14 +1,12 @@
-"""The officers' JSON API. For now: publish any XLSForm (``POST /api/v1/forms``).
+"""The officers' JSON API: publish any XLSForm (``POST /api/v1/forms``); reads are in ``server.api_read``.
 
-Authentication until the security work lands: ``Authorization: Bearer <token>`` where the token's
-SHA-256 equals ``ServerSettings.admin_token_hash`` (``rasoat serve`` prints a fresh token, or takes
-``RASOAT_ADMIN_TOKEN``). Errors are JSON ``{"error": "<bilingual message>"}``.
+Officers authenticate as themselves (``server.api_read.officer``: a personal Bearer token from
+``rasoat users token NAME``, or Basic over HTTPS); publishing needs the ``publish_forms`` permission and,
+with a round, that round inside the officer's units. Errors are JSON ``{"error": "<bilingual message>"}``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,24 +22,15 @@ MAX_FORM_UPLOAD = 50_000_000
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.headers = headers or {}
 
 
 def api_error_response(_request: Request, exc: ApiError) -> Response:
-    return Response(content={"error": exc.message}, status_code=exc.status)
-
-
-def check_bearer(request: Request, token_hash: str | None) -> None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not token_hash or scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "Cần mã truy cập của cán bộ (Bearer) / An officer API token (Bearer) is required")
-    given = hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
-    if not hmac.compare_digest(given, token_hash):
-        raise ApiError(403, "Mã truy cập không đúng / Wrong API token")
+    return Response(content={"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
 def publish_xlsform(
@@ -107,8 +96,14 @@ def publish_xlsform(
 @post("/api/v1/forms")
 async def publish(request: Request) -> Response:
     """Multipart: ``file`` (the .xlsx), optional media files, optional field ``round``."""
+    from core import scope
+    from server.api_read import officer
+
     st = request.app.state["rasoat"]
-    check_bearer(request, st.settings.admin_token_hash)
+    user = await anyio.to_thread.run_sync(officer, request)
+    if not scope.can(user, scope.PUBLISH_FORMS):
+        raise ApiError(403, f"Tài khoản {user.username} không được đăng biểu mẫu / "
+                            f"Account {user.username} may not publish forms")
     boundary = boundary_of(request.headers.get("content-type", ""))
     if boundary is None:
         raise ApiError(
@@ -130,7 +125,11 @@ async def publish(request: Request) -> Response:
     if xlsx is None or not xlsx.data:
         raise ApiError(400, "Thiếu phần 'file' (.xlsx) / Missing the 'file' part (.xlsx)")
     round_part = next((p for p in parts if p.name == "round" and p.filename is None), None)
-    round_id = round_part.data.decode("utf-8").strip() if round_part else None
+    round_id = round_part.data.decode("utf-8", "replace").strip() if round_part else None
+    rnd = st.store.get_round(round_id) if round_id else None
+    if rnd is not None and not scope.round_visible(user, rnd):
+        raise ApiError(403, f"Đợt {round_id} nằm ngoài phạm vi của bạn / "
+                            f"Round {round_id} is outside your units")
     validate_part = next((p for p in parts if p.name == "validate" and p.filename is None), None)
     validate = not (validate_part and validate_part.data.strip().lower() in (b"0", b"false", b"no"))
     media: dict[str, bytes] = {}
@@ -147,7 +146,7 @@ async def publish(request: Request) -> Response:
         with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
             path = Path(tmp) / filename
             path.write_bytes(xlsx.data)
-            return publish_xlsform(st.store, path, media, round_id or None, validate, "upload", "api")
+            return publish_xlsform(st.store, path, media, round_id or None, validate, "upload", user.username)
 
     result = await anyio.to_thread.run_sync(run)
     return Response(content=result, status_code=201)

@@ -42,7 +42,6 @@ class ServerSettings:
     public_url: str | None = None  # base URL phones use; default: from the request's Host
     project_id: str = "1"
     max_body_bytes: int = openrosa.ACCEPT_CONTENT_LENGTH + 10_000_000  # multipart overhead on top
-    admin_token_hash: str | None = None  # sha256 of the officers' API bearer token
     plugin_manager: Any = None
     access_log: bool = True
     # Authenticate on the event loop instead of a worker thread (saves ~0.25 ms CPU per request). Right
@@ -331,12 +330,16 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
         from core.storage.embedded import EmbeddedStore
 
         settings.inline_reads = isinstance(store, EmbeddedStore)
+    from litestar.openapi import OpenAPIConfig
+    from litestar.openapi.plugins import YamlRenderPlugin
+
     from server.api import ApiError, api_error_response, api_handlers
+    from server.api_read import read_handlers
 
     app = Litestar(
         route_handlers=[
             form_list, form_download, manifest, attachment, submission_preflight, submission, health,
-            *api_handlers,
+            *api_handlers, *read_handlers,
         ],
         exception_handlers={
             OpenRosaError: _openrosa_error,
@@ -347,7 +350,9 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
         middleware=[access_log_middleware] if settings.access_log else [],
         request_max_body_size=None,
         logging_config=None,
-        openapi_config=None,
+        openapi_config=OpenAPIConfig(  # /schema/openapi.json (and .yaml): no pages that load scripts
+            title="rasoat API", version="1", path="/schema", render_plugins=[YamlRenderPlugin()]
+        ),
         debug=False,
     )
     app.state["rasoat"] = _State(store=store, settings=settings, shapes=ShapeCache(), media=MediaCache())

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import hashlib
 import os
 import secrets
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,22 +69,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         store.close()
 
-    admin_token = os.environ.get("RASOAT_ADMIN_TOKEN")
-    generated = admin_token is None
-    admin_token = admin_token or secrets.token_urlsafe(32)
-    server_settings = ServerSettings(
-        public_url=args.public_url,
-        admin_token_hash=hashlib.sha256(admin_token.encode()).hexdigest(),
-    )
+    server_settings = ServerSettings(public_url=args.public_url)
     print(f"Máy chủ / Server: {base_url}  (dữ liệu / data: {settings.data_dir})")
     if token:
         url = collector_url(base_url, token)
         print(f"Người thu thập thử / Demo collector — ODK Collect server URL:\n  {url}")
         _print_qr(url)
-    if generated and sys.stdout.isatty():  # never into a log file or journal
-        print(f"Mã API cho cán bộ (chỉ lần chạy này) / Officer API token (this run only): {admin_token}")
-    elif generated:
-        print("API cán bộ: đặt RASOAT_ADMIN_TOKEN để dùng / Officer API: set RASOAT_ADMIN_TOKEN to use it")
+    print("API cán bộ: đăng nhập bằng tài khoản riêng (rasoat users add, rasoat users token) / "
+          "Officer API: each officer logs in as themselves (rasoat users add, rasoat users token)")
     print("Dừng: Ctrl+C / Stop: Ctrl+C", flush=True)
     serve(Path(settings.data_dir), database_url, args.host, args.port, server_settings, workers=args.workers)
     return 0

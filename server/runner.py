@@ -44,7 +44,6 @@ def app_from_env() -> Litestar:
     settings = ServerSettings(
         public_url=conf.get("public_url"),
         project_id=conf.get("project_id", "1"),
-        admin_token_hash=conf.get("admin_token_hash"),
     )
     return build_app(Path(conf["data_dir"]), conf.get("database_url"), settings)
 
@@ -70,7 +69,7 @@ def serve(
     if workers > 1:
         os.environ[ENV_CONFIG] = json.dumps({
             "data_dir": str(data_dir), "database_url": database_url, "public_url": settings.public_url,
-            "project_id": settings.project_id, "admin_token_hash": settings.admin_token_hash,
+            "project_id": settings.project_id,
         })
         uvicorn.run("server.runner:app_from_env", factory=True, workers=workers, **common)
     else:
