@@ -21,7 +21,7 @@ import io
 from typing import Any
 
 from litestar import Request, Response, get
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 
 from core import scope
 from core.audit import record_view
@@ -226,7 +226,7 @@ def _one(request: Request, user: User, instance_id: str) -> Submission:
 
 
 @get("/api/v1/submissions/{instance_id:str}", sync_to_thread=True)
-def submission(request: Request, instance_id: str) -> dict[str, Any]:
+def submission(request: Request, instance_id: FromPath[str]) -> dict[str, Any]:
     """One submission with its field values (audited)."""
     user = officer(request)
     _allowed(user, scope.VIEW_PERSONAL)
@@ -237,7 +237,9 @@ def submission(request: Request, instance_id: str) -> dict[str, Any]:
 
 
 @get("/api/v1/submissions/{instance_id:str}/attachments/{name:str}", sync_to_thread=True)
-def submission_attachment(request: Request, instance_id: str, name: str) -> Response:
+def submission_attachment(
+    request: Request, instance_id: FromPath[str], name: FromPath[str]
+) -> Response:
     """One attachment's bytes (audited)."""
     user = officer(request)
     _allowed(user, scope.VIEW_PERSONAL)
@@ -257,7 +259,7 @@ def submission_attachment(request: Request, instance_id: str, name: str) -> Resp
 @get("/api/v1/forms/{form_id:str}/export.xlsx", sync_to_thread=True)
 def export(
     request: Request,
-    form_id: str,
+    form_id: FromPath[str],
     unit: FromQuery[str | None] = None,
     round_id: FromQuery[str | None] = None,
     period: FromQuery[str | None] = None,
