@@ -335,6 +335,7 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
 
     from server.api import ApiError, api_error_response, api_handlers
     from server.api_read import read_handlers
+    from server.web import WebPlugin  # the officers' pages, templates and static files
 
     app = Litestar(
         route_handlers=[
@@ -348,6 +349,7 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
             Exception: _server_error,
         },
         middleware=[access_log_middleware] if settings.access_log else [],
+        plugins=[WebPlugin()],
         request_max_body_size=None,
         logging_config=None,
         openapi_config=OpenAPIConfig(  # /schema/openapi.json (and .yaml): no pages that load scripts

@@ -1,0 +1,106 @@
+"""Server-rendered pages for province and commune officers (Vietnamese first, English on a switch).
+
+``WebPlugin`` adds them to the litestar app: the page routes under ``/``, the Jinja2 template engine
+(templates in ``server/web/templates``) and the stylesheet and script under ``/static`` (served from
+this package; no CDN, no front-end build). Pages: log in/out, overview, indicators, submissions (list,
+detail, review), rounds and forms, collectors and QR codes, Excel exports, plugins. Every page is cut
+to the officer's units by ``core.scope``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+from litestar import Router
+from litestar.config.app import AppConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader
+from litestar.exceptions import HTTPException
+from litestar.plugins import InitPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from core.scope import ScopeError
+from server.web import (
+    auth_pages,
+    pages_collectors,
+    pages_exports,
+    pages_overview,
+    pages_plugins,
+    pages_rounds,
+    pages_submissions,
+)
+from server.web.base import (
+    LoginRequired,
+    WebError,
+    on_login_required,
+    on_scope_error,
+    on_server_error,
+    on_value_error,
+    on_web_error,
+)
+
+HERE = Path(__file__).parent
+
+
+def _core_errors() -> tuple[type[Exception], ...]:
+    """core's one-line bilingual errors: shown to the officer as a 400 page, never a traceback."""
+    from core.collectors import CollectorError
+    from core.excel.from_store import ExportError
+    from core.review import ReviewError
+    from core.rounds import RoundError
+    from core.units import UnknownUnit
+
+    return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit)
+
+
+def web_router() -> Router:
+    handlers = [
+        *auth_pages.handlers,
+        *pages_overview.handlers,
+        *pages_submissions.handlers,
+        *pages_rounds.handlers,
+        *pages_collectors.handlers,
+        *pages_exports.handlers,
+        *pages_plugins.handlers,
+    ]
+    errors: dict = {
+        LoginRequired: on_login_required,
+        WebError: on_web_error,
+        ScopeError: on_scope_error,
+        HTTPException: on_server_error,
+        Exception: on_server_error,
+    }
+    for exc in _core_errors():
+        errors[exc] = on_value_error
+    return Router(path="/", route_handlers=handlers, exception_handlers=errors, include_in_schema=False)
+
+
+def template_environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+class WebPlugin(InitPlugin):
+    """Adds the officer pages, their templates and their static files to the app."""
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.template_config = TemplateConfig(
+            instance=JinjaTemplateEngine.from_environment(template_environment())
+        )
+        app_config.route_handlers.append(web_router())
+        app_config.route_handlers.append(
+            create_static_files_router(
+                path="/static",
+                directories=[HERE / "static"],
+                cache_control=CacheControlHeader(max_age=3600),
+                include_in_schema=False,
+            )
+        )
+        return app_config

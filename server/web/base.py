@@ -1,0 +1,340 @@
+"""What every officer page shares: who is asking (session → user), the language, CSRF, rendering, errors.
+
+Handlers that read the store are sync (litestar runs them in a worker thread); POST handlers are async
+only to read the form, then do their work in a thread too. Every page goes through ``page`` so the
+security headers, the language cookie and the common template context are the same everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from litestar import Request, Response
+from litestar.datastructures import Cookie
+from litestar.response import Redirect, Template
+
+from core import scope
+from core.models import User
+from core.storage.base import Store
+from server.web import session as sessions
+from server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, pick, t
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+MAX_FORM_BODY = 1_000_000  # an ordinary form post
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",  # pages hold personal data: never in a shared cache or the back button's
+}
+
+# Navigation: (path, label key, permission needed to see the entry)
+NAV: list[tuple[str, str, str | None]] = [
+    ("/", "nav.overview", scope.VIEW),
+    ("/indicators", "nav.indicators", scope.VIEW),
+    ("/submissions", "nav.submissions", scope.VIEW),
+    ("/rounds", "nav.rounds", scope.VIEW),
+    ("/collectors", "nav.collectors", scope.MANAGE_COLLECTORS),
+    ("/exports", "nav.exports", scope.EXPORT),
+    ("/plugins", "nav.plugins", scope.VIEW),
+]
+
+
+class LoginRequired(Exception):
+    """No live session: the handler answers with a redirect to the login page."""
+
+    def __init__(self, next_url: str = "/", expired: bool = False) -> None:
+        super().__init__(next_url)
+        self.next_url = next_url
+        self.expired = expired
+
+
+class WebError(Exception):
+    """A page-level error shown as an HTML page (``message`` is bilingual or a label key)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Ctx:
+    """One request from a logged-in officer."""
+
+    request: Request
+    store: Store
+    settings: Any  # server.app.ServerSettings
+    user: User
+    sess: sessions.Session
+    lang: str
+    extra_cookies: list[Cookie] = field(default_factory=list)
+
+    @property
+    def actor(self) -> str:
+        return self.user.username
+
+    def t(self, key: str) -> str:
+        return t(key, self.lang)
+
+    def can(self, permission: str) -> bool:
+        return scope.can(self.user, permission)
+
+    def require(self, permission: str) -> None:
+        scope.require(self.user, permission)
+
+
+def state(request: Request) -> Any:
+    return request.app.state["rasoat"]
+
+
+def request_lang(request: Request) -> tuple[str, list[Cookie]]:
+    """``?lang=`` wins and is remembered in a cookie; else the cookie; else Vietnamese."""
+    asked = norm_lang(request.query_params.get("lang"))
+    if asked:
+        return asked, [
+            Cookie(key=LANG_COOKIE, value=asked, path="/", max_age=365 * 86400, samesite="lax", httponly=True)
+        ]
+    return norm_lang(request.cookies.get(LANG_COOKIE)) or DEFAULT_LANG, []
+
+
+def current_path(request: Request) -> str:
+    """The path and query of this request without ``lang``/``msg`` (where to come back after login)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k not in ("lang", "msg")]
+    query = urlencode(params)
+    return request.url.path + (f"?{query}" if query else "")
+
+
+def safe_next(value: str | None) -> str:
+    """Only local paths: never let ``next`` send an officer to another site."""
+    value = (value or "").strip()
+    if not value.startswith("/") or value.startswith("//") or "\\" in value or "\n" in value or "\r" in value:
+        return "/"
+    return value
+
+
+def context(request: Request) -> Ctx:
+    """The logged-in officer of this request, else ``LoginRequired``."""
+    st = state(request)
+    lang, cookies = request_lang(request)
+    sess = sessions.load(st.store, request.cookies.get(sessions.COOKIE))
+    next_url = current_path(request) if request.method == "GET" else "/"
+    if sess is None:
+        raise LoginRequired(next_url, expired=bool(request.cookies.get(sessions.COOKIE)))
+    user = st.store.get_user(sess.user_id)
+    if user is None or not user.active or not scope.can(user, scope.VIEW):
+        sessions.end(st.store, request.cookies.get(sessions.COOKIE))
+        raise LoginRequired(next_url, expired=True)
+    return Ctx(
+        request=request,
+        store=st.store,
+        settings=st.settings,
+        user=user,
+        sess=sess,
+        lang=lang,
+        extra_cookies=cookies,
+    )
+
+
+async def form_data(request: Request, limit: int = MAX_FORM_BODY) -> Any:
+    """The posted form, refusing bodies over ``limit`` (and ones whose size the browser did not say)."""
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise WebError(411, "Thiếu độ dài nội dung / Content-Length is required")
+    if int(length) > limit:
+        raise WebError(
+            413,
+            f"Dữ liệu quá lớn (tối đa {limit // 1_000_000} MB) / Too large (at most {limit // 1_000_000} MB)",
+        )
+    return await request.form()
+
+
+def check_csrf(ctx: Ctx, form: Any) -> None:
+    if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
+        raise WebError(403, "csrf")
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def vn_time(value: datetime | str | None, with_time: bool = True) -> str:
+    """UTC → Asia/Ho_Chi_Minh, Vietnamese order (day/month/year)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if value.tzinfo is None:
+        from datetime import UTC
+
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(LOCAL_TZ)
+    return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
+
+
+def number(value: Any, digits: int = 1) -> str:
+    """1234.5 → "1.234,5" (Vietnamese) is easy to misread next to English; keep digits plain: 1234.5."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        if value.is_integer():
+            return f"{int(value):,}".replace(",", " ")
+        return f"{value:,.{digits}f}".replace(",", " ")
+    if isinstance(value, int):
+        return f"{value:,}".replace(",", " ")
+    return str(value)
+
+
+def unit_name(code: str | None) -> str:
+    if not code:
+        return "—"
+    from core.units import get_units
+
+    unit = get_units().get(code)
+    return unit.name if unit is not None else code
+
+
+def query_with(request: Request, **changes: Any) -> str:
+    """This page's query string with some parameters changed (None removes one)."""
+    params = {k: v for k, v in request.query_params.items() if k not in ("msg",)}
+    for k, v in changes.items():
+        if v is None or v == "":
+            params.pop(k, None)
+        else:
+            params[k] = str(v)
+    return ("?" + urlencode(params)) if params else "?"
+
+
+# --- responses --------------------------------------------------------------------------------
+
+
+def _common(request: Request, lang: str, user: User | None, csrf: str) -> dict[str, Any]:
+    nav = [
+        (p, t(k, lang)) for p, k, perm in NAV if user is not None and (perm is None or scope.can(user, perm))
+    ]
+    path = request.url.path
+    msg_key = request.query_params.get("msg")
+    return {
+        "lang": lang,
+        "other_lang": "en" if lang == "vi" else "vi",
+        "t": lambda key: t(key, lang),
+        "pick": lambda text: pick(text, lang),
+        "user": user,
+        "csrf": csrf,
+        "nav": nav,
+        "path": path,
+        "nav_active": lambda p: p == path or (p != "/" and path.startswith(p + "/")),
+        "lang_query": query_with(request, lang="en" if lang == "vi" else "vi"),
+        "query_with": lambda **kw: query_with(request, **kw),
+        "flash": t(msg_key, lang) if msg_key in LABELS else None,
+        "vn_time": vn_time,
+        "number": number,
+        "unit_name": unit_name,
+        "quote": lambda s: quote(str(s), safe=""),
+        "role_label": (lambda u: t(f"role.{u.role.value}", lang)) if user is not None else None,
+    }
+
+
+def page(ctx: Ctx, template: str, status: int = 200, **values: Any) -> Template:
+    data = _common(ctx.request, ctx.lang, ctx.user, ctx.sess.csrf)
+    data.update(values)
+    data["ctx"] = ctx
+    return Template(
+        template_name=template,
+        context=data,
+        status_code=status,
+        headers=dict(SECURITY_HEADERS),
+        cookies=list(ctx.extra_cookies),
+        media_type="text/html; charset=utf-8",
+    )
+
+
+def public_page(
+    request: Request, template: str, status: int = 200, cookies: list[Cookie] | None = None, **values: Any
+) -> Template:
+    """A page for someone not logged in (the login page, errors before login)."""
+    lang, lang_cookies = request_lang(request)
+    data = _common(request, lang, None, "")
+    data.update(values)
+    return Template(
+        template_name=template,
+        context=data,
+        status_code=status,
+        headers=dict(SECURITY_HEADERS),
+        cookies=[*lang_cookies, *(cookies or [])],
+        media_type="text/html; charset=utf-8",
+    )
+
+
+def redirect(ctx: Ctx | None, path: str, msg: str | None = None) -> Redirect:
+    """303 See Other after a POST (the browser GETs the page; a reload does not post again)."""
+    if msg:
+        path += ("&" if "?" in path else "?") + urlencode({"msg": msg})
+    cookies = list(ctx.extra_cookies) if ctx is not None else []
+    return Redirect(path=path, status_code=303, cookies=cookies, headers={"Cache-Control": "no-store"})
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    lang, _ = request_lang(request)
+    text = t(message, lang) if message in LABELS else message
+    user = None
+    csrf = ""
+    try:
+        ctx = context(request)
+        user, csrf = ctx.user, ctx.sess.csrf
+    except Exception:  # an error page never needs a session
+        pass
+    data = _common(request, lang, user, csrf)
+    data.update(status=status, message=text)
+    return Template(
+        template_name="error.html",
+        context=data,
+        status_code=status,
+        headers=dict(SECURITY_HEADERS),
+        media_type="text/html; charset=utf-8",
+    )
+
+
+def on_login_required(request: Request, exc: LoginRequired) -> Response:
+    target = "/login?" + urlencode(
+        {"next": safe_next(exc.next_url), **({"expired": "1"} if exc.expired else {})}
+    )
+    return Redirect(path=target, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def on_web_error(request: Request, exc: WebError) -> Response:
+    return error_page(request, exc.status, exc.message)
+
+
+def on_scope_error(request: Request, exc: scope.ScopeError) -> Response:
+    return error_page(request, 403, exc.message)
+
+
+def on_value_error(request: Request, exc: ValueError) -> Response:
+    """core's errors (RoundError, ReviewError, CollectorError, …) are bilingual one-liners: a 400 page."""
+    return error_page(request, 400, str(exc))
+
+
+def on_server_error(request: Request, exc: Exception) -> Response:
+    import logging
+
+    from litestar.exceptions import HTTPException
+
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        return error_page(request, status, "not_found" if status == 404 else str(exc.detail))
+    logging.getLogger("rasoat.web").exception("error on %s %s", request.method, request.url.path)
+    return error_page(request, 500, "server_error")

@@ -1,0 +1,234 @@
+"""Collectors: add, revoke, and show or print their ODK Collect QR codes.
+
+Showing a code issues the collector a new token (core.phone_setup's rule: no token is kept at rest), so
+it is a POST with a confirmation, and the page says the earlier code stopped working.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import segno
+from litestar import Request, Response, get, post
+
+from core import scope
+from core.collect_settings import DEFAULT_COLOR
+from core.collectors import CollectorError, create_collector, get_collector, list_collectors, revoke_collector
+from core.models import RoundState, User
+from core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code
+from server.web import scoped
+from server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect, unit_name
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    username: str
+    place: str
+    rounds: str
+    project: str
+    svg: str
+
+
+def _base_url(ctx: Ctx) -> str:
+    """Where phones reach this server: the configured public URL, else the address the officer used."""
+    url = ctx.settings.public_url or os.environ.get(ENV_PUBLIC_URL) or str(ctx.request.base_url)
+    return url.rstrip("/")
+
+
+def _local_only(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def _in_scope(ctx: Ctx, user: User) -> bool:
+    allowed = scope.allowed_units(ctx.user)
+    return allowed is None or bool(user.unit_codes) and all(u in allowed for u in user.unit_codes)
+
+
+def _collector(ctx: Ctx, ref: str) -> User:
+    try:
+        user = get_collector(ctx.store, ref)
+    except CollectorError as exc:
+        raise WebError(404, str(exc)) from None
+    if not _in_scope(ctx, user):
+        raise scope.ScopeError(f"Người thu thập ngoài phạm vi / Collector outside your units: {ref}")
+    return user
+
+
+def _card(ctx: Ctx, code: PhoneCode) -> Card:
+    user = code.user
+    rounds = [
+        f"{r.name} ({r.period})"
+        for r in ctx.store.list_rounds()
+        if r.state is RoundState.open and user.id in r.collector_ids
+    ]
+    svg = segno.make(code.payload, error="m", micro=False).svg_inline(
+        scale=1, border=4, omitsize=True, title="ODK Collect QR"
+    )
+    return Card(
+        name=user.display_name or user.username,
+        username=user.username,
+        place=", ".join(unit_name(c) for c in user.unit_codes),
+        rounds="; ".join(rounds) or "—",
+        project=code.settings.get("project", {}).get("name", ""),
+        svg=svg,
+    )
+
+
+def _cards_page(ctx: Ctx, cards: list[Card], message: str, status: int = 200) -> Response:
+    base = _base_url(ctx)
+    return page(
+        ctx,
+        "qr_cards.html",
+        status=status,
+        cards=cards,
+        message=message,
+        base=base,
+        local_only=_local_only(base),
+        color=DEFAULT_COLOR,
+    )
+
+
+def _collectors_page(ctx: Ctx, status: int = 200, error: str | None = None, values: Any = None) -> Response:
+    collectors = [c for c in list_collectors(ctx.store) if _in_scope(ctx, c)]
+    rounds = scoped.rounds(ctx)
+    round_names = {r.id: r.name for r in rounds}
+    assigned: dict[str, list[str]] = {}
+    for r in rounds:
+        for cid in r.collector_ids:
+            assigned.setdefault(cid, []).append(r.name)
+    return page(
+        ctx,
+        "collectors.html",
+        status=status,
+        collectors=collectors,
+        assigned=assigned,
+        open_rounds=[r for r in rounds if r.state in (RoundState.draft, RoundState.open)],
+        round_names=round_names,
+        unit_choices=scoped.unit_choices(ctx),
+        error=error,
+        values=values or {},
+        can_manage=ctx.can(scope.MANAGE_COLLECTORS),
+    )
+
+
+@get("/collectors", sync_to_thread=True)
+def collectors(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.MANAGE_COLLECTORS)
+    return _collectors_page(ctx)
+
+
+@post("/collectors")
+async def collector_add(request: Request) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_COLLECTORS)
+    name = str(form.get("name") or "")[:200]
+    units = [str(u).strip() for u in form.getall("units") if str(u).strip()]
+    round_ids = [str(r) for r in form.getall("rounds")]
+
+    def run() -> Response:
+        try:
+            for code in units:
+                scope.require_unit(ctx.user, code)
+            for rid in round_ids:
+                scoped.get_round(ctx, rid)
+            user, token = create_collector(ctx.store, name, units, round_ids, actor=ctx.actor)
+        except (CollectorError, scope.ScopeError) as exc:
+            message = getattr(exc, "message", str(exc))
+            return _collectors_page(ctx, 400, message, {"name": name, "units": units, "rounds": round_ids})
+        code = phone_code(
+            ctx.store,
+            user.id,
+            _base_url(ctx),
+            token=token,
+            project_id=ctx.settings.project_id,
+            actor=ctx.actor,
+        )
+        return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.added"), 201)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/collectors/{ref:str}/revoke")
+async def collector_revoke(request: Request, ref: str) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_COLLECTORS)
+
+    def run() -> Response:
+        user = _collector(ctx, ref)
+        revoke_collector(ctx.store, user.id, actor=ctx.actor)
+        return redirect(ctx, "/collectors", "done")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/collectors/{ref:str}/qr")
+async def collector_qr(request: Request, ref: str) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_COLLECTORS)
+
+    def run() -> Response:
+        user = _collector(ctx, ref)
+        try:
+            code = phone_code(
+                ctx.store, user.id, _base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
+            )
+        except CollectorError as exc:
+            raise WebError(400, str(exc)) from None
+        return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.rotated"))
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/collectors/sheet")
+async def collectors_sheet(request: Request) -> Response:
+    """Cards for every active collector of a unit and/or a round (each card is a new code)."""
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_COLLECTORS)
+    unit = str(form.get("unit") or "").strip()
+    round_id = str(form.get("round") or "").strip()
+
+    def run() -> Response:
+        from core.rounds import in_scope
+
+        if not unit and not round_id:
+            raise WebError(400, "Chọn đơn vị hoặc đợt / Choose a unit or a round")
+        if unit:
+            scope.require_unit(ctx.user, unit)
+        rnd = scoped.get_round(ctx, round_id) if round_id else None
+        chosen = []
+        for user in list_collectors(ctx.store, include_revoked=False):
+            if not _in_scope(ctx, user):
+                continue
+            if rnd is not None and user.id not in rnd.collector_ids:
+                continue
+            if unit and not any(in_scope(code, [unit]) for code in user.unit_codes):
+                continue
+            chosen.append(user)
+        chosen.sort(key=lambda u: ((u.display_name or u.username).casefold(), u.id))
+        cards = []
+        for user in chosen:
+            code = phone_code(
+                ctx.store, user.id, _base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
+            )
+            cards.append(_card(ctx, code))
+        return _cards_page(ctx, cards, ctx.t("col.rotated") if cards else ctx.t("col.none"))
+
+    return await anyio.to_thread.run_sync(run)
+
+
+handlers = [collectors, collector_add, collector_revoke, collector_qr, collectors_sheet]

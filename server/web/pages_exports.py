@@ -1,0 +1,149 @@
+"""Excel downloads: a form's raw workbook and the indicator report, cut to the officer's units.
+
+The workbook is written in a worker thread to a temporary file (xlsxwriter needs to finish the zip
+before the first byte can go), then streamed in chunks and deleted once sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from datetime import datetime
+
+import anyio
+from litestar import Request, Response, get
+from litestar.background_tasks import BackgroundTask
+from litestar.response import File
+
+from core import scope
+from core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
+from core.excel.raw import RawExportOptions
+from server.web import scoped
+from server.web.base import LOCAL_TZ, Ctx, WebError, context, page
+from server.web.pages_overview import current_year, default_unit
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@get("/exports", sync_to_thread=True)
+def exports(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.EXPORT)
+    forms = sorted(ctx.store.list_forms(), key=lambda f: f.form_id)
+    return page(
+        ctx,
+        "exports.html",
+        forms=forms,
+        rounds=scoped.rounds(ctx),
+        unit_choices=scoped.unit_choices(ctx),
+        period=current_year(),
+        default_unit=default_unit(ctx) or "",
+        may_personal=scope.may_include_personal(ctx.user),
+    )
+
+
+def _stamp() -> str:
+    return datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
+
+
+def _file_response(path: str, filename: str) -> Response:
+    return File(
+        path=path,
+        filename=filename,
+        media_type=XLSX,
+        content_disposition_type="attachment",
+        background=BackgroundTask(_unlink, path),
+        chunk_size=256 * 1024,
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _temp_path() -> str:
+    fd, path = tempfile.mkstemp(prefix="rasoat-web-export-", suffix=".xlsx")
+    os.close(fd)
+    return path
+
+
+def _run_raw(ctx: Ctx, form_id: str, round_id: str, unit: str, labels: str, personal: bool) -> str:
+    if ctx.store.get_form(form_id) is None:
+        raise WebError(404, f"Không có biểu mẫu '{form_id}' / No form '{form_id}'")
+    if round_id:
+        scoped.get_round(ctx, round_id)
+    units = scope.export_units(ctx.user, [unit] if unit else [])
+    if scope.allowed_units(ctx.user) is not None and not units:
+        raise scope.ScopeError("Tài khoản chưa được giao đơn vị / This account has no units")
+    include_personal = personal and scope.may_include_personal(ctx.user)
+    options = RawExportOptions(
+        labels=labels if labels in ("vi", "en", "none") else "vi",  # type: ignore[arg-type]
+        include_personal=include_personal,
+    )
+    path = _temp_path()
+    try:
+        export_form(
+            ctx.store,
+            form_id,
+            path,
+            filters=ExportFilters(round_id=round_id or None, unit_codes=units),
+            options=options,
+            actor=ctx.actor,
+        )
+    except ExportError as exc:
+        _unlink(path)
+        raise WebError(400, str(exc)) from None
+    except BaseException:
+        _unlink(path)
+        raise
+    return path
+
+
+@get("/exports/raw")
+async def export_raw(request: Request) -> Response:
+    ctx = await anyio.to_thread.run_sync(context, request)
+    ctx.require(scope.EXPORT)
+    q = request.query_params
+    form_id = (q.get("form") or "").strip()
+    if not form_id:
+        raise WebError(400, "Chọn biểu mẫu / Choose a form")
+    path = await anyio.to_thread.run_sync(
+        _run_raw,
+        ctx,
+        form_id,
+        (q.get("round") or "").strip(),
+        (q.get("unit") or "").strip(),
+        (q.get("labels") or ctx.lang).strip(),
+        q.get("personal") == "1",
+    )
+    return _file_response(path, f"{form_id}-{_stamp()}.xlsx")
+
+
+def _run_report(ctx: Ctx, unit: str, period: str) -> tuple[str, str | None]:
+    unit_code = scope.report_unit(ctx.user, unit or None)
+    path = _temp_path()
+    try:
+        indicator_report(ctx.store, path, unit_code=unit_code, period=period, generated_by=ctx.actor)
+    except ExportError as exc:
+        _unlink(path)
+        raise WebError(400, str(exc)) from None
+    except BaseException:
+        _unlink(path)
+        raise
+    return path, unit_code
+
+
+@get("/exports/report")
+async def export_report(request: Request) -> Response:
+    ctx = await anyio.to_thread.run_sync(context, request)
+    ctx.require(scope.EXPORT)
+    q = request.query_params
+    period = (q.get("period") or current_year()).strip()[:10]
+    path, unit_code = await anyio.to_thread.run_sync(_run_report, ctx, (q.get("unit") or "").strip(), period)
+    return _file_response(path, f"chi-tieu-{unit_code or 'all'}-{period}-{_stamp()}.xlsx")
+
+
+handlers = [exports, export_raw, export_report]

@@ -1,0 +1,209 @@
+"""The overview (open rounds with coverage, latest submissions, indicators off target) and indicators."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from litestar import Request, Response, get
+
+from core import scope
+from core.models import REVIEW_LABELS
+from core.rounds import STATE_LABELS, kind_label
+from server.web import scoped
+from server.web.base import Ctx, WebError, context, number, page, unit_name
+from server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
+
+CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
+PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
+
+
+def current_year() -> str:
+    from datetime import datetime
+
+    from server.web.base import LOCAL_TZ
+
+    return str(datetime.now(LOCAL_TZ).year)
+
+
+def _level_of(code: str) -> str:
+    from core.units import get_units
+
+    unit = get_units().get(code)
+    if unit is not None:
+        return unit.level
+    return "hamlet" if "-" in code else ("province" if len(code) <= 2 else "commune")
+
+
+def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None]:
+    """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error."""
+    from core.indicators import evaluate
+
+    try:
+        if unit:
+            scope.require_unit(ctx.user, unit)
+            child = CHILD_LEVEL.get(_level_of(unit))
+            return evaluate(ctx.store, period, units=[unit], level=child), None
+        return evaluate(ctx.store, period), None
+    except scope.ScopeError:
+        raise
+    except ValueError as exc:  # a bad period or an indicator the engine refuses
+        return [], str(exc)
+
+
+def default_unit(ctx: Ctx) -> str | None:
+    """The officer's first unit (administrators: none, i.e. every province with data)."""
+    if scope.allowed_units(ctx.user) is None:
+        return None
+    return ctx.user.unit_codes[0] if ctx.user.unit_codes else None
+
+
+def value_text(r: Any, digits: int = 1) -> str:
+    if r.value is None:
+        return "—"
+    return f"{number(r.value, digits)} {r.unit_label or ''}".strip()
+
+
+def change_text(r: Any) -> str:
+    if r.change is None:
+        return "—"
+    sign = "+" if r.change > 0 else ""
+    text = f"{sign}{number(r.change)}"
+    if r.change_pct is not None:
+        sign_pct = "+" if r.change_pct > 0 else ""
+        text += f" ({sign_pct}{number(r.change_pct)} %)"
+    return text
+
+
+def row_view(r: Any, lang: str) -> dict[str, Any]:
+    from server.web.i18n import pick
+
+    return {
+        "id": r.indicator_id,
+        "name": r.name_en if lang == "en" else r.name_vi,
+        "other_name": r.name_vi if lang == "en" else r.name_en,
+        "unit_code": r.unit_code,
+        "unit_name": r.unit_name or unit_name(r.unit_code),
+        "level": r.level.value if hasattr(r.level, "value") else str(r.level),
+        "value": value_text(r),
+        "target": r.target_text or "—",
+        "status": r.status.value,
+        "status_class": STATUS_CLASS.get(r.status.value, "st-no-data"),
+        "status_label": pick(r.status_label, lang),
+        "previous": value_text(r.model_copy(update={"value": r.previous_value}))
+        if r.previous_value is not None
+        else "—",
+        "previous_period": r.previous_period,
+        "change": change_text(r),
+        "change_dir": "up" if (r.change or 0) > 0 else "down" if (r.change or 0) < 0 else "",
+        "live": r.previous_source == "live",
+        "raw": r,
+    }
+
+
+@get("/", sync_to_thread=True)
+def overview(request: Request) -> Response:
+    ctx = context(request)
+    rounds = [r for r in scoped.rounds(ctx) if r.state.value == "open"]
+    blocks = []
+    for rnd in rounds:
+        prog = scoped.progress(ctx, rnd)
+        blocks.append({"round": rnd, "kind": kind_label(rnd.kind), "progress": prog})
+    latest = scoped.latest(ctx, 10)
+    unit = default_unit(ctx)
+    results, problem = evaluate_for(ctx, current_year(), unit)
+    off = [row_view(r, ctx.lang) for r in results if r.status.value == "not_met"][:15]
+    return page(
+        ctx,
+        "overview.html",
+        blocks=blocks,
+        latest=latest,
+        off=off,
+        problem=problem,
+        bar=bar,
+        review_labels=REVIEW_LABELS,
+        state_labels=STATE_LABELS,
+        period=current_year(),
+    )
+
+
+@get("/indicators", sync_to_thread=True)
+def indicators(request: Request) -> Response:
+    ctx = context(request)
+    q = request.query_params
+    period = (q.get("period") or current_year()).strip()[:10]
+    unit = (q.get("unit") or "").strip() or default_unit(ctx)
+    if unit:
+        from core.units import get_units
+
+        if get_units().get(unit) is None:
+            raise WebError(404, f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'")
+    results, problem = evaluate_for(ctx, period, unit)
+    own = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]
+    below = [r for r in results if not unit or r.unit_code != unit]
+    by_ind: dict[str, list[Any]] = defaultdict(list)
+    for r in below:
+        if scope.unit_allowed(ctx.user, r.unit_code):
+            by_ind[r.indicator_id].append(r)
+    choices = []
+    seen: set[str] = set()
+    for r in [*(x["raw"] for x in own), *below]:
+        if r.indicator_id not in seen:
+            seen.add(r.indicator_id)
+            choices.append((r.indicator_id, r.name_en if ctx.lang == "en" else r.name_vi))
+    chosen = q.get("ind") or (choices[0][0] if choices else None)
+    rows = [row_view(r, ctx.lang) for r in by_ind.get(chosen or "", [])]
+    chart = ""
+    if rows:
+        first = rows[0]["raw"]
+        target = first.target_value if first.target_on is None or first.target_on.value == "value" else None
+        chart = bar_chart(
+            [
+                ChartRow(label=r["unit_name"], value=r["raw"].value, status=r["status"], text=r["value"])
+                for r in rows[:80]
+            ],
+            target=target,
+            title=rows[0]["name"],
+            target_label=first.target_text or "",
+        )
+    level = _level_of(unit) if unit else None
+    crumbs = _crumbs(ctx, unit)
+    child_level = CHILD_LEVEL.get(level) if level else "province"
+    return page(
+        ctx,
+        "indicators.html",
+        period=period,
+        unit=unit,
+        level=level,
+        child_level=child_level,
+        own=own,
+        rows=rows,
+        choices=choices,
+        chosen=chosen,
+        chart=chart,
+        crumbs=crumbs,
+        problem=problem,
+        unit_choices=scoped.unit_choices(ctx),
+    )
+
+
+def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
+    """(code, name) from the highest unit the officer may see down to ``unit``."""
+    if not unit:
+        return []
+    from core.units import get_units
+
+    units = get_units()
+    chain = [unit]
+    if units.get(unit) is not None:
+        chain = [u.code for u in reversed(units.ancestors(unit))] + [unit]
+    out: list[tuple[str | None, str]] = []
+    if scope.allowed_units(ctx.user) is None:
+        out.append((None, ctx.t("all_units")))
+    for code in chain:
+        if scope.unit_allowed(ctx.user, code):
+            out.append((code, unit_name(code)))
+    return out
+
+
+handlers = [overview, indicators]

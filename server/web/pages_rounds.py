@@ -1,0 +1,266 @@
+"""Rounds and forms: create rounds, open/close/archive/reopen them, assign collectors, upload XLSForms."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+from litestar import Request, Response, get, post
+
+from core import scope
+from core.collectors import list_collectors
+from core.instance import safe_attachment_name
+from core.models import RoundState
+from core.rounds import (
+    ROUND_KINDS,
+    STATE_LABELS,
+    RoundError,
+    assign_collectors,
+    create_round,
+    kind_label,
+    set_state,
+)
+from server.web import scoped
+from server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from server.web.charts import bar
+
+MAX_FORM_UPLOAD = 50_000_000
+# Which state buttons a round shows: target state → label key
+STATE_ACTIONS: dict[RoundState, list[tuple[str, str]]] = {
+    RoundState.draft: [("open", "rounds.open")],
+    RoundState.open: [("closed", "rounds.close")],
+    RoundState.closed: [("open", "rounds.reopen"), ("archived", "rounds.archive")],
+    RoundState.archived: [],
+}
+
+
+def _require_units(ctx: Ctx, codes: list[str]) -> None:
+    for code in codes:
+        scope.require_unit(ctx.user, code)
+
+
+def _collectors_in_scope(ctx: Ctx, active_only: bool = True) -> list[Any]:
+    allowed = scope.allowed_units(ctx.user)
+    out = []
+    for c in list_collectors(ctx.store, include_revoked=not active_only):
+        if allowed is None or (c.unit_codes and all(u in allowed for u in c.unit_codes)):
+            out.append(c)
+    return out
+
+
+def _rounds_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    rounds = scoped.rounds(ctx)
+    forms = sorted(ctx.store.list_forms(), key=lambda f: f.form_id)
+    values: dict[str, Any] = {
+        "rounds": rounds,
+        "forms": forms,
+        "kinds": [(k, f"{vi} / {en}") for k, (vi, en) in ROUND_KINDS.items()],
+        "state_labels": STATE_LABELS,
+        "kind_label": kind_label,
+        "can_manage": ctx.can(scope.MANAGE_ROUNDS),
+        "can_publish": ctx.can(scope.PUBLISH_FORMS),
+        "editable_rounds": [r for r in rounds if r.state in (RoundState.draft, RoundState.open)],
+        "form_errors": None,
+        "published": None,
+        "create_error": None,
+        "values": {},
+    }
+    values.update(extra)
+    return page(ctx, "rounds.html", status=status, **values)
+
+
+@get("/rounds", sync_to_thread=True)
+def rounds_list(request: Request) -> Response:
+    return _rounds_page(context(request))
+
+
+@post("/rounds")
+async def round_create(request: Request) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_ROUNDS)
+    values = {
+        "name": str(form.get("name") or "").strip()[:200],
+        "period": str(form.get("period") or "").strip()[:20],
+        "kind": str(form.get("kind") or "").strip() or None,
+        "forms": [str(f) for f in form.getall("forms")] if hasattr(form, "getall") else [],
+        "units": str(form.get("units") or ""),
+    }
+    units = [u.strip() for u in values["units"].replace(";", ",").split(",") if u.strip()]
+
+    def run() -> Response:
+        try:
+            _require_units(ctx, units)
+            if not units and scope.allowed_units(ctx.user) is not None:
+                raise RoundError("Đợt cần ít nhất một đơn vị / A round needs at least one unit")
+            rnd = create_round(
+                ctx.store,
+                values["name"],
+                values["period"],
+                values["forms"],
+                units,
+                kind=values["kind"],
+                actor=ctx.actor,
+            )
+        except (RoundError, scope.ScopeError) as exc:
+            return _rounds_page(ctx, 400, create_error=getattr(exc, "message", str(exc)), values=values)
+        return redirect(ctx, f"/rounds/{quote(rnd.id, safe='')}", "rounds.created")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = None) -> Response:
+    rnd = scoped.get_round(ctx, round_id)
+    prog = scoped.progress(ctx, rnd)
+    collectors = {c.id: c for c in list_collectors(ctx.store)}
+    allowed = scope.allowed_units(ctx.user)
+    assigned = [collectors[c] for c in rnd.collector_ids if c in collectors]
+    if allowed is not None:  # another commune's collectors are not this officer's business
+        assigned = [c for c in assigned if all(u in allowed for u in c.unit_codes)]
+    assignable = [c for c in _collectors_in_scope(ctx) if c.id not in rnd.collector_ids]
+    return page(
+        ctx,
+        "round.html",
+        status=status,
+        rnd=rnd,
+        prog=prog,
+        bar=bar,
+        kind=kind_label(rnd.kind),
+        state_labels=STATE_LABELS,
+        actions=STATE_ACTIONS.get(rnd.state, []),
+        assigned=assigned,
+        assignable=assignable,
+        can_manage=ctx.can(scope.MANAGE_ROUNDS),
+        error=error,
+        history=list(reversed(rnd.history)) if allowed is None or ctx.can(scope.MANAGE_ROUNDS) else [],
+    )
+
+
+@get("/rounds/{round_id:str}", sync_to_thread=True)
+def round_detail(request: Request, round_id: str) -> Response:
+    return _round_page(context(request), round_id)
+
+
+@post("/rounds/{round_id:str}/state")
+async def round_state(request: Request, round_id: str) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_ROUNDS)
+    target = str(form.get("target") or "")
+    reason = str(form.get("reason") or "")[:500]
+
+    def run() -> Response:
+        rnd = scoped.get_round(ctx, round_id)
+        _require_units(ctx, rnd.unit_codes)  # changing a round needs the whole of it in scope
+        try:
+            set_state(ctx.store, rnd.id, target, actor=ctx.actor, reason=reason)
+        except (RoundError, ValueError) as exc:
+            return _round_page(ctx, round_id, 400, str(exc))
+        return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/rounds/{round_id:str}/collectors")
+async def round_collectors(request: Request, round_id: str) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    if not (ctx.can(scope.MANAGE_ROUNDS) or ctx.can(scope.MANAGE_COLLECTORS)):
+        ctx.require(scope.MANAGE_ROUNDS)
+    wanted = [str(c) for c in form.getall("collector")] if hasattr(form, "getall") else []
+
+    def run() -> Response:
+        rnd = scoped.get_round(ctx, round_id)
+        mine = {c.id for c in _collectors_in_scope(ctx)}
+        outside = [c for c in wanted if c not in mine]
+        if outside:
+            raise WebError(
+                403, f"Người thu thập ngoài phạm vi / Collectors outside your units: {', '.join(outside)}"
+            )
+        try:
+            assign_collectors(ctx.store, rnd.id, wanted, actor=ctx.actor)
+        except RoundError as exc:
+            return _round_page(ctx, round_id, 400, str(exc))
+        return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+# --- forms ------------------------------------------------------------------------------------
+
+
+def _error_rows(exc: Any, filename: str) -> list[dict[str, Any]]:
+    """One row per problem: file, sheet, row, Vietnamese and English text (XLSFormError carries one)."""
+    return [
+        {"file": filename, "sheet": exc.sheet or "", "row": exc.row or "", "vi": exc.vi, "en": exc.message}
+    ]
+
+
+@post("/forms")
+async def form_upload(request: Request) -> Response:
+    form = await form_data(request, MAX_FORM_UPLOAD)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.PUBLISH_FORMS)
+    upload = form.get("file")
+    if upload is None or not hasattr(upload, "read"):
+        return await anyio.to_thread.run_sync(
+            lambda: _rounds_page(
+                ctx,
+                400,
+                form_errors=[
+                    {"file": "", "sheet": "", "row": "", "vi": "Chưa chọn tệp", "en": "No file chosen"}
+                ],
+            )
+        )
+    data = await upload.read()
+    filename = Path(upload.filename or "form.xlsx").name
+    if not safe_attachment_name(filename) or not filename.lower().endswith((".xlsx", ".xls")):
+        filename = "form.xlsx"
+    media: dict[str, bytes] = {}
+    for part in form.getall("media") if hasattr(form, "getall") else []:
+        if hasattr(part, "read") and part.filename:
+            name = Path(part.filename).name
+            if not safe_attachment_name(name):
+                raise WebError(400, f"Tên tệp không hợp lệ / Invalid file name: {name!r}")
+            media[name] = await part.read()
+    round_id = str(form.get("round") or "").strip() or None
+    validate = str(form.get("validate") or "") == "1"
+
+    def run() -> Response:
+        from core.xlsform import XLSFormError, compile_xlsform
+        from server.api import ApiError, publish_xlsform
+
+        if round_id:
+            rnd = scoped.get_round(ctx, round_id)
+            _require_units(ctx, rnd.unit_codes)
+        with tempfile.TemporaryDirectory(prefix="rasoat-web-form-") as tmp:
+            path = Path(tmp) / filename
+            path.write_bytes(data)
+            try:
+                compiled = compile_xlsform(path, validate=validate)
+            except XLSFormError as exc:
+                return _rounds_page(ctx, 422, form_errors=_error_rows(exc, filename))
+            try:
+                result = publish_xlsform(
+                    ctx.store, path, media, round_id, validate=False, source="upload", actor=ctx.actor
+                )
+            except ApiError as exc:
+                return _rounds_page(
+                    ctx,
+                    exc.status,
+                    form_errors=[{"file": filename, "sheet": "", "row": "", "vi": exc.message, "en": ""}],
+                )
+        result["warnings"] = list(compiled.warnings)
+        return _rounds_page(ctx, 201, published=result)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+handlers = [rounds_list, round_create, round_detail, round_state, round_collectors, form_upload]

@@ -1,0 +1,348 @@
+"""Submissions: a filterable list per form, one submission's detail (data, attachments, review, edits)."""
+
+from __future__ import annotations
+
+import mimetypes
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import anyio
+from litestar import Request, Response, get, post
+
+from core import scope
+from core.excel.schema import Kind, SchemaOptions, Table, build_tables
+from core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
+from core.review import review_submission
+from core.storage.base import SubmissionQuery
+from server.web import scoped
+from server.web.base import (
+    LOCAL_TZ,
+    Ctx,
+    WebError,
+    check_csrf,
+    context,
+    form_data,
+    page,
+    redirect,
+)
+
+PAGE_SIZE = 50
+LOCATION = {"province", "commune", "hamlet"}
+SAFE_INLINE = {"image/png", "image/jpeg", "image/gif", "image/webp"}  # never SVG/HTML inline: scripts
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat((value or "").strip()) if value else None
+    except ValueError:
+        return None
+
+
+def _local_midnight_utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=LOCAL_TZ).astimezone(UTC)
+
+
+def _filters(ctx: Ctx) -> dict[str, Any]:
+    q = ctx.request.query_params
+    state = q.get("state") or ""
+    return {
+        "form": (q.get("form") or "").strip(),
+        "round": (q.get("round") or "").strip(),
+        "unit": (q.get("unit") or "").strip(),
+        "state": state if state in {s.value for s in ReviewState} else "",
+        "from": _date(q.get("from")),
+        "to": _date(q.get("to")),
+    }
+
+
+def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
+    """The store query for the filters, cut to the officer's units."""
+    unit_codes = None
+    if f["unit"]:
+        scope.require_unit(ctx.user, f["unit"])
+        from core.units import get_units
+
+        units = get_units()
+        unit_codes = sorted(units.expand([f["unit"]])) if units.get(f["unit"]) is not None else [f["unit"]]
+    query = SubmissionQuery(
+        form_id=f["form"] or None,
+        round_id=f["round"] or None,
+        unit_codes=unit_codes,
+        review_states=[ReviewState(f["state"])] if f["state"] else None,
+        received_from=_local_midnight_utc(f["from"]) if f["from"] else None,
+        received_to=_local_midnight_utc(f["to"] + timedelta(days=1)) if f["to"] else None,
+    )
+    return scope.narrow(query, ctx.user)
+
+
+def newest_page(ctx: Ctx, query: SubmissionQuery, page_no: int) -> tuple[list[Submission], int]:
+    """Page ``page_no`` (1 = newest) and the total, streaming: the store yields oldest first, so skip."""
+    total = ctx.store.count_submissions(query)
+    end = total - (page_no - 1) * PAGE_SIZE
+    start = max(0, end - PAGE_SIZE)
+    out: list[Submission] = []
+    if end <= 0:
+        return out, total
+    for i, sub in enumerate(ctx.store.iter_submissions(query)):
+        if i >= end:
+            break
+        if i >= start:
+            out.append(sub)
+    return list(reversed(out)), total
+
+
+def _tables(ctx: Ctx, form_id: str, version: str) -> Table | None:
+    try:
+        schema = ctx.store.form_schema(form_id, version)
+    except Exception:  # a form version the store lost: show raw fields
+        return None
+    return build_tables(schema, form_id, SchemaOptions(labels="en" if ctx.lang == "en" else "vi"))
+
+
+def _summary(table: Table | None, sub: Submission, personal: bool) -> str:
+    """The first answers that say what a submission is about (no location; personal data only if allowed)."""
+    if table is None:
+        return ""
+    parts = []
+    for col in table.columns:
+        if col.key in LOCATION or col.kind in (Kind.attachment, Kind.geopoint):
+            continue
+        if col.personal and not personal:
+            continue
+        if col.kind in (Kind.date, Kind.datetime, Kind.time) or col.name in ("start", "end", "today"):
+            continue
+        value = sub.fields.get(col.key)
+        if isinstance(value, str) and value:
+            parts.append(_choice_text(col, value))
+        if len(parts) == 3:
+            break
+    return " · ".join(parts)[:160]
+
+
+def _choice_text(col: Any, value: str) -> str:
+    if col.kind in (Kind.select_one, Kind.select_multiple) and col.choices:
+        names = dict(col.choices)
+        return (
+            ", ".join(names.get(v, v) for v in value.split())
+            if col.kind is Kind.select_multiple
+            else names.get(value, value)
+        )
+    return value
+
+
+@get("/submissions", sync_to_thread=True)
+def submissions(request: Request) -> Response:
+    ctx = context(request)
+    f = _filters(ctx)
+    forms = sorted(ctx.store.list_forms(), key=lambda fv: fv.form_id)
+    rounds = scoped.rounds(ctx)
+    try:
+        page_no = max(1, int(request.query_params.get("page") or 1))
+    except ValueError:
+        page_no = 1
+    subs: list[Submission] = []
+    total = 0
+    summaries: dict[str, str] = {}
+    if f["form"]:
+        query = build_query(ctx, f)
+        subs, total = newest_page(ctx, query, page_no)
+        personal = ctx.can(scope.VIEW_PERSONAL)
+        tables: dict[str, Table | None] = {}
+        for s in subs:
+            key = f"{s.form_id}@{s.form_version}"
+            if key not in tables:
+                tables[key] = _tables(ctx, s.form_id, s.form_version)
+            summaries[s.instance_id] = _summary(tables[key], s, personal)
+    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+    return page(
+        ctx,
+        "submissions.html",
+        f=f,
+        forms=forms,
+        rounds=rounds,
+        subs=subs,
+        total=total,
+        page_no=page_no,
+        pages=pages,
+        summaries=summaries,
+        unit_choices=scoped.unit_choices(ctx),
+        states=list(ReviewState),
+        review_labels=REVIEW_LABELS,
+    )
+
+
+def _value_rows(table: Table, fields: dict[str, Any], personal: bool) -> list[dict[str, Any]]:
+    """Question label, shown value, and nested repeat tables, in form order."""
+    rows: list[dict[str, Any]] = []
+    for col in table.columns:
+        if col.personal and not personal:
+            continue
+        value = fields.get(col.key)
+        if value is None or value == "":
+            continue
+        rows.append(
+            {
+                "label": col.header,
+                "name": col.key,
+                "value": _choice_text(col, str(value)),
+                "attachment": col.kind is Kind.attachment,
+            }
+        )
+    for child in table.children:
+        if child.personal and not personal:
+            continue
+        items = fields.get(child.key)
+        if isinstance(items, dict):
+            items = [items]
+        if not isinstance(items, list) or not items:
+            continue
+        nested = [_value_rows(child, item, personal) for item in items if isinstance(item, dict)]
+        rows.append({"label": child.label, "name": child.key, "repeat": nested})
+    return rows
+
+
+def _raw_rows(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for key, value in fields.items():
+        if isinstance(value, list):
+            rows.append(
+                {"label": key, "name": key, "repeat": [_raw_rows(v) for v in value if isinstance(v, dict)]}
+            )
+        else:
+            rows.append({"label": key, "name": key, "value": str(value), "attachment": False})
+    return rows
+
+
+def _edit_history(ctx: Ctx, sub: Submission) -> tuple[list[Submission], Submission | None]:
+    """Earlier versions this one replaced (newest first), and the version that replaced it, if any."""
+    earlier: list[Submission] = []
+    seen = {sub.instance_id}
+    prev_id = sub.deprecated_id
+    while prev_id and prev_id not in seen and len(earlier) < 50:
+        seen.add(prev_id)
+        prev = ctx.store.get_submission(prev_id)
+        if prev is None:
+            break
+        earlier.append(prev)
+        prev_id = prev.deprecated_id
+    newer = None
+    if not sub.current:
+        query = scope.narrow(
+            SubmissionQuery(
+                form_id=sub.form_id, unit_codes=[sub.unit_code] if sub.unit_code else None, current_only=False
+            ),
+            ctx.user,
+        )
+        for other in ctx.store.iter_submissions(query):
+            if other.deprecated_id == sub.instance_id:
+                newer = other
+                break
+    return earlier, newer
+
+
+def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> Response:
+    sub = scoped.submission(ctx, iid)
+    personal = ctx.can(scope.VIEW_PERSONAL)
+    table = _tables(ctx, sub.form_id, sub.form_version)
+    rows: list[dict[str, Any]] = []
+    if personal or table is not None:
+        rows = _value_rows(table, sub.fields, personal) if table is not None else _raw_rows(sub.fields)
+    if personal:
+        ctx.store.append_audit(
+            AuditEvent(
+                actor=ctx.actor,
+                action="submission.view",
+                target=sub.instance_id,
+                details={"form_id": sub.form_id, "via": "web"},
+            )
+        )
+    earlier, newer = _edit_history(ctx, sub)
+    form = ctx.store.get_form(sub.form_id, sub.form_version)
+    rnd = ctx.store.get_round(sub.round_id) if sub.round_id else None
+    collector = ctx.store.get_user(sub.collector_id) if sub.collector_id else None
+    return page(
+        ctx,
+        "submission.html",
+        status=status,
+        sub=sub,
+        rows=rows,
+        personal=personal,
+        earlier=earlier,
+        newer=newer,
+        form=form,
+        rnd=rnd,
+        collector=collector,
+        review_labels=REVIEW_LABELS,
+        can_review=ctx.can(scope.REVIEW),
+        error=error,
+    )
+
+
+@get("/submissions/{iid:str}", sync_to_thread=True)
+def submission_detail(request: Request, iid: str) -> Response:
+    return _detail(context(request), iid)
+
+
+@get("/submissions/{iid:str}/files/{name:str}", sync_to_thread=True)
+def submission_file(request: Request, iid: str, name: str) -> Response:
+    ctx = context(request)
+    sub = scoped.submission(ctx, iid)
+    ctx.require(scope.VIEW_PERSONAL)
+    if name not in sub.attachments:
+        raise WebError(404, f"Không có tệp {name} / No file {name}")
+    data = ctx.store.attachment(sub.instance_id, name)
+    if data is None:
+        raise WebError(404, f"Không có tệp {name} / No file {name}")
+    media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    inline = media_type in SAFE_INLINE
+    from urllib.parse import quote
+
+    disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name, safe='')}"
+    ctx.store.append_audit(
+        AuditEvent(
+            actor=ctx.actor,
+            action="submission.attachment",
+            target=sub.instance_id,
+            details={"name": name, "via": "web"},
+        )
+    )
+    return Response(
+        content=data,
+        media_type=media_type if inline else "application/octet-stream",
+        headers={
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+            "Content-Security-Policy": "default-src 'none'",
+        },
+    )
+
+
+@post("/submissions/{iid:str}/review")
+async def submission_review(request: Request, iid: str) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.REVIEW)
+    state = str(form.get("state") or "")
+    comment = str(form.get("comment") or "")[:2000]
+    if state in ("has_issues", "rejected") and not comment.strip():
+        return await anyio.to_thread.run_sync(lambda: _detail(ctx, iid, ctx.t("sub.comment_needed"), 400))
+
+    def run() -> None:
+        scoped.submission(ctx, iid)
+        review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
+
+    from urllib.parse import quote
+
+    from core.review import ReviewError
+
+    try:
+        await anyio.to_thread.run_sync(run)
+    except ReviewError as exc:
+        message = str(exc)
+        return await anyio.to_thread.run_sync(lambda: _detail(ctx, iid, message, 400))
+    return redirect(ctx, f"/submissions/{quote(iid, safe='')}", "sub.reviewed")
+
+
+handlers = [submissions, submission_detail, submission_file, submission_review]

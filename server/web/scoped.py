@@ -1,0 +1,147 @@
+"""Reads cut to what the officer may see (core.scope decides; this module only applies it to pages).
+
+A commune officer never sees another commune: rounds are those over their units, progress rows are
+their communes and hamlets only (totals recomputed from the visible rows), lists go through
+``scope.narrow``, and details are checked one by one with ``scope.require_*``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import timedelta
+from typing import Any
+
+from core import scope
+from core.models import Round, Submission, utcnow
+from core.progress import pct, round_progress
+from core.storage.base import SubmissionQuery
+from server.web.base import Ctx
+
+LATEST_DAYS = 7
+
+
+def rounds(ctx: Ctx) -> list[Round]:
+    """Rounds over the officer's units, open ones first, then by period (newest first)."""
+    visible = scope.visible_rounds(ctx.store.list_rounds(), ctx.user)
+    order = {"open": 0, "draft": 1, "closed": 2, "archived": 3}
+    return sorted(visible, key=lambda r: (order.get(r.state.value, 9), _neg(r.period), r.name))
+
+
+def _neg(period: str) -> tuple[int, ...]:
+    return tuple(-ord(c) for c in period)
+
+
+def get_round(ctx: Ctx, round_id: str) -> Round:
+    from server.web.base import WebError
+
+    rnd = ctx.store.get_round(round_id)
+    if rnd is None:
+        raise WebError(404, f"Không có đợt '{round_id}' / No round '{round_id}'")
+    scope.require_round(ctx.user, rnd)
+    return rnd
+
+
+def progress(ctx: Ctx, rnd: Round) -> dict[str, Any]:
+    """``core.progress.round_progress`` with only the communes and hamlets the officer may see."""
+    data = round_progress(ctx.store, rnd)
+    allowed = scope.allowed_units(ctx.user)
+    if allowed is None:
+        return data
+    rows = []
+    for row in data["communes"]:
+        hamlets = [h for h in row["hamlets"] if h["code"] in allowed]
+        if row["code"] not in allowed and not hamlets:
+            continue
+        if row["code"] not in allowed:  # a hamlet officer: the commune row shows their hamlets only
+            row = {
+                **row,
+                "hamlets": hamlets,
+                "hamlets_expected": len(hamlets),
+                "hamlets_covered": sum(1 for h in hamlets if h["covered"]),
+                "submissions": sum(h["submissions"] for h in hamlets),
+            }
+            row["hamlets_pct"] = pct(row["hamlets_covered"], row["hamlets_expected"])
+        rows.append(row)
+    totals: dict[str, Any] = {
+        "communes": len(rows),
+        "received": ctx.store.count_submissions(scope.narrow(SubmissionQuery(round_id=rnd.id), ctx.user)),
+        "counted": sum(r["submissions"] for r in rows),
+        "hamlets_expected": sum(r["hamlets_expected"] for r in rows),
+        "hamlets_covered": sum(r["hamlets_covered"] for r in rows),
+    }
+    totals["hamlets_pct"] = pct(totals["hamlets_covered"], totals["hamlets_expected"])
+    if "households" in data["totals"]:
+        known = [h for r in rows for h in r["hamlets"] if h.get("households") is not None]
+        households = sum(h["households"] for h in known) if known else None
+        counted = sum(h.get("households_pledged") or 0 for h in known)
+        totals["households"] = households
+        totals["households_pledged"] = sum(
+            h.get("households_pledged") or 0 for r in rows for h in r["hamlets"]
+        )
+        totals["pledged_pct"] = pct(counted, households)
+    if "persons" in data["totals"]:
+        roster = sum(r.get("persons", {}).get("roster", 0) for r in rows)
+        followed = sum(r.get("persons", {}).get("followed_up", 0) for r in rows)
+        totals["persons"] = {
+            "roster": roster,
+            "followed_up": followed,
+            "pct": pct(followed, roster),
+            "new": sum(r.get("persons", {}).get("new", 0) for r in rows),
+        }
+    return {**data, "communes": rows, "totals": totals}
+
+
+def latest(ctx: Ctx, n: int = 10) -> list[Submission]:
+    """The ``n`` newest submissions the officer may see from the last week (the store yields oldest first)."""
+    query = scope.narrow(SubmissionQuery(received_from=utcnow() - timedelta(days=LATEST_DAYS)), ctx.user)
+    keep: deque[Submission] = deque(maxlen=n)
+    for sub in ctx.store.iter_submissions(query):
+        keep.append(sub)
+    return list(reversed(keep))
+
+
+def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
+    """Units to pick from in filters: the officer's units and one or two levels below them
+    (administrators: the provinces, and the communes of open rounds)."""
+    from core.units import get_units
+
+    units = get_units()
+    out: dict[str, str] = {}
+
+    def add(code: str, indent: int = 0) -> None:
+        unit = units.get(code)
+        out.setdefault(code, ("\u2003" * indent) + (unit.name if unit else code))
+
+    allowed = scope.allowed_units(ctx.user)
+    if allowed is None:
+        for p in units.provinces():
+            add(p.code)
+        for rnd in ctx.store.list_rounds():
+            for code in rnd.unit_codes:
+                unit = units.get(code)
+                if unit is not None and unit.level == "commune":
+                    add(code, 1)
+        return sorted(out.items(), key=lambda kv: kv[0])
+    for code in ctx.user.unit_codes:
+        unit = units.get(code)
+        if unit is None:
+            continue
+        add(code)
+        below = (
+            units.communes(code)
+            if unit.level == "province"
+            else (units.hamlets(code) if unit.level == "commune" else [])
+        )
+        for child in below:
+            add(child.code, 1)
+    return list(out.items())
+
+
+def submission(ctx: Ctx, instance_id: str) -> Submission:
+    from server.web.base import WebError
+
+    sub = ctx.store.get_submission(instance_id)
+    if sub is None:
+        raise WebError(404, f"Không có bản ghi '{instance_id}' / No submission '{instance_id}'")
+    scope.require_submission(ctx.user, sub)
+    return sub
