@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import json
 import os
 import shutil
 import signal
@@ -194,16 +195,21 @@ def _preload(
 
 def cpu_seconds(pid: int) -> float:
     """user+system CPU of a process and its children (uvicorn workers), from /proc."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process and its children; system includes the kernel's fsync work."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    pids = [pid] + _children(pid)
-    for p in pids:
+    user = system = 0.0
+    for p in [pid] + _children(pid):
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
+        user += int(fields[11]) / ticks
+        system += int(fields[12]) / ticks
+    return user, system
 
 
 def _children(pid: int) -> list[int]:
@@ -350,6 +356,11 @@ def main() -> int:
     ap.add_argument("--data", help="parent folder for the data directories (default: a temporary one)")
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse data directories a --keep run left in --data (measured runs add to them)",
+    )
+    ap.add_argument(
         "--no-fsync",
         action="store_true",
         help="diagnosis only: the server process skips fsync (NOT durable; shows the cost of the "
@@ -362,9 +373,15 @@ def main() -> int:
     try:
         for size in [int(s) for s in args.sizes.split(",")]:
             data = parent / f"data-{size}"
-            shutil.rmtree(data, ignore_errors=True)
-            print(f"stored {size:,}:", flush=True)
-            tokens = prepare(data, size)
+            saved = parent / f"tokens-{size}.json"
+            if args.reuse and saved.is_file() and data.is_dir():
+                tokens = json.loads(saved.read_text())
+                print(f"stored {size:,}: reusing {data}", flush=True)
+            else:
+                shutil.rmtree(data, ignore_errors=True)
+                print(f"stored {size:,}:", flush=True)
+                tokens = prepare(data, size)
+                saved.write_text(json.dumps(tokens))
             port = free_port()
             proc = start_server(data, port, args.workers, args.no_fsync)
             try:
@@ -373,9 +390,11 @@ def main() -> int:
                 for c in [int(x) for x in args.concurrency.split(",")]:
                     probe = fsync_ms(parent)
                     load = os.getloadavg()[0]
-                    cpu0 = cpu_seconds(proc.pid)
+                    user0, sys0 = cpu_split(proc.pid)
                     secs, lat, failed = run_load(port, tokens, args.n, c, args.attachment_bytes)
-                    cpu = cpu_seconds(proc.pid) - cpu0
+                    user1, sys1 = cpu_split(proc.pid)
+                    cpu = (user1 - user0) + (sys1 - sys0)
+                    sys_share = (sys1 - sys0) / cpu if cpu else 0.0
                     row = {
                         "stored": size,
                         "concurrency": c,
@@ -387,11 +406,13 @@ def main() -> int:
                         "failed": failed,
                         "fsync_ms": probe,
                         "load": load,
+                        "sys_share": sys_share,
                     }
                     rows.append(row)
                     print(
                         f"  c={c}: {row['rate']:.0f} submissions/s, p50 {row['p50_ms']:.1f} ms, "
-                        f"p99 {row['p99_ms']:.1f} ms, server CPU {row['cpu_ms']:.2f} ms/submission, "
+                        f"p99 {row['p99_ms']:.1f} ms, server CPU {row['cpu_ms']:.2f} ms/submission "
+                        f"({100 * sys_share:.0f}% kernel), "
                         f"failed {failed} (fsync {probe:.2f} ms, load {load:.1f})",
                         flush=True,
                     )
