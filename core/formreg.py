@@ -224,11 +224,25 @@ def publish_catalogue(store: Store, catalogue: FormCatalogue | None = None) -> l
 
     A catalogue form whose version is already stored with other bytes is logged and skipped, so a
     server still starts; ``rasoat forms publish`` reports the same conflict as an error.
+
+    Forms named by ``core.crypto.encrypted_form_ids`` (default: F1) are published with the project's
+    public key; while the project has no key they are not published at all (logged), so person records
+    are never collected in plaintext by accident.
     """
+    from core.crypto import encrypted_form_ids, public_key
+
     catalogue = catalogue if catalogue is not None else FormCatalogue()
     published = []
+    encrypted = set(encrypted_form_ids(store))
+    key = public_key(store) if encrypted else None
     for entry in catalogue:
         form = entry.form
+        if form.form_id in encrypted:
+            if key is None:
+                log.warning("form %s not published: it is to be encrypted and the project has no key "
+                            "(rasoat keys init)", form.form_id)
+                continue
+            form = compile_cached(form.source, public_key=key)
         stored = store.get_form(form.form_id, form.version)
         if stored is not None:
             if stored.md5 != form.md5:

@@ -111,6 +111,20 @@ def allowed_units(user: User | None) -> set[str] | None:
     return set(_expand(tuple(sorted(set(user.unit_codes))), id(get_units())))
 
 
+def common_unit(codes: Sequence[str]) -> str | None:
+    """The most precise unit that holds every one of ``codes`` (None when they span provinces)."""
+    from core.rounds import ancestors_of
+
+    codes = list(dict.fromkeys(codes))
+    if not codes:
+        return None
+    chains = [[c, *ancestors_of(c)] for c in codes]
+    for candidate in chains[0]:
+        if all(candidate in chain for chain in chains[1:]):
+            return candidate
+    return None
+
+
 def unit_allowed(user: User | None, code: str | None) -> bool:
     allowed = allowed_units(user)
     if allowed is None:

@@ -1,0 +1,527 @@
+"""ODK encrypted forms: the project key pair, its passphrase, and decrypting submissions in memory.
+
+The scheme is ODK Collect's (reference: openrosa.md §7). The project has one RSA-2048 key pair. The
+public key goes into every encrypted form (``<submission base64RsaPublicKey=…>``); Collect encrypts each
+finalized record with a fresh AES-256 key, wraps that key with RSA-OAEP (SHA-256, MGF1-SHA-256) and
+uploads only an envelope, ``submission.xml.enc`` and ``*.enc`` media. The server stores those as they
+come and cannot read them.
+
+The private key is kept in the store (key-value ``crypto/project``) only as PKCS#8 PEM encrypted under a
+passphrase that officers hold ("managed encryption", as ODK Central does); it travels with backups and
+works the same on the PostgreSQL backend. Decryption happens when an officer gives the passphrase (an
+export, a report): the key is unlocked in memory, records are decrypted in memory, nothing plaintext is
+written back to the store, and the audit log records who decrypted which form and how many records —
+never the passphrase or any field value.
+
+Which forms are encrypted when published from the plugins' catalogue: ``encrypted_form_ids(store)``,
+by default ``DEFAULT_ENCRYPTED_FORMS`` (F1, the person register), changed with ``rasoat keys forms``
+(stored in ``crypto/settings``). A form listed there is published with the project's public key; with no
+project key yet it is not published at all (``rasoat keys init`` first), so person records are never
+collected in plaintext by accident.
+
+Rotating the key (``rotate_key``) keeps the retired private keys (still under their passphrase) so records
+encrypted for them stay readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import padding as sympad
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+try:  # cryptography >= 48 keeps CFB among the "decrepit" modes (removed from primitives in 49)
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB
+except ImportError:  # pragma: no cover - older cryptography
+    from cryptography.hazmat.primitives.ciphers.modes import CFB
+
+from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
+from core.storage.base import Fact, SaveOutcome, Store, SubmissionQuery
+
+KV_NS = "crypto"
+KEY_ENTRY = "project"
+SETTINGS_ENTRY = "settings"
+DEFAULT_ENCRYPTED_FORMS: tuple[str, ...] = ("f1_person",)
+KEY_BITS = 2048
+MIN_PASSPHRASE_CHARS = 12
+OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+class CryptoError(ValueError):
+    """A key operation that cannot be done; one bilingual line, never holding a secret."""
+
+
+class WrongPassphrase(CryptoError):
+    def __init__(self) -> None:
+        super().__init__("Sai cụm mật khẩu của khoá dự án / Wrong passphrase for the project key")
+
+
+class NoProjectKey(CryptoError):
+    def __init__(self) -> None:
+        super().__init__("Dự án chưa có khoá mã hoá; chạy 'rasoat keys init' / "
+                         "The project has no encryption key; run 'rasoat keys init'")
+
+
+class DecryptionError(CryptoError):
+    """One record could not be decrypted (wrong key, damaged file, failed signature)."""
+
+
+# --- the project key ------------------------------------------------------------------------------
+
+
+def _public_b64(public_key: rsa.RSAPublicKey) -> str:
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode("ascii")
+
+
+def fingerprint(public_b64: str) -> str:
+    """A short, stable name for a public key: sha256 of its DER, first 16 hex digits."""
+    return hashlib.sha256(base64.b64decode(public_b64)).hexdigest()[:16]
+
+
+def _check_passphrase(passphrase: str) -> bytes:
+    if len(passphrase) < MIN_PASSPHRASE_CHARS:
+        raise CryptoError(
+            f"Cụm mật khẩu cần ít nhất {MIN_PASSPHRASE_CHARS} ký tự / "
+            f"The passphrase needs at least {MIN_PASSPHRASE_CHARS} characters"
+        )
+    return passphrase.encode("utf-8")
+
+
+def _new_entry(passphrase: str, actor: str) -> dict[str, Any]:
+    secret = _check_passphrase(passphrase)
+    private = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(secret),
+    )
+    public = _public_b64(private.public_key())
+    return {"public_key": public, "fingerprint": fingerprint(public), "private_key_pem": pem.decode("ascii"),
+            "created_at": utcnow().isoformat(), "created_by": actor, "retired": []}
+
+
+def key_entry(store: Store) -> dict[str, Any] | None:
+    entry = store.kv_get(KV_NS, KEY_ENTRY)
+    return entry if isinstance(entry, dict) and entry.get("public_key") else None
+
+
+def public_key(store: Store) -> str | None:
+    """The project's public key as forms carry it (base64 DER SubjectPublicKeyInfo), or None."""
+    entry = key_entry(store)
+    return str(entry["public_key"]) if entry else None
+
+
+def create_project_key(store: Store, passphrase: str, actor: str = "cli") -> str:
+    """Make the project's key pair; returns its fingerprint. Refused when one exists (see ``rotate_key``)."""
+    if key_entry(store) is not None:
+        raise CryptoError("Dự án đã có khoá / The project already has a key "
+                          "(rotate it with 'rasoat keys rotate')")
+    entry = _new_entry(passphrase, actor)
+    store.kv_put(KV_NS, KEY_ENTRY, entry)
+    store.append_audit(AuditEvent(actor=actor, action="key.create", target=entry["fingerprint"]))
+    return str(entry["fingerprint"])
+
+
+def _load(pem: str, passphrase: str) -> rsa.RSAPrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem.encode("ascii"), password=passphrase.encode("utf-8"))
+    except (ValueError, TypeError):
+        raise WrongPassphrase() from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CryptoError("Khoá dự án không phải RSA / The project key is not an RSA key")
+    return key
+
+
+def unlock(store: Store, passphrase: str, actor: str = "cli", purpose: str = "") -> list[rsa.RSAPrivateKey]:
+    """The project's private keys (current first, then retired ones), unlocked in memory.
+
+    A wrong passphrase raises ``WrongPassphrase`` and leaves an audit line saying so (no secret in it).
+    """
+    entry = key_entry(store)
+    if entry is None:
+        raise NoProjectKey()
+    try:
+        keys = [_load(entry["private_key_pem"], passphrase)]
+    except WrongPassphrase:
+        store.append_audit(AuditEvent(actor=actor, action="key.unlock_failed", target=entry["fingerprint"],
+                                      details={"purpose": purpose}))
+        raise
+    for old in entry.get("retired") or []:
+        try:
+            keys.append(_load(old["private_key_pem"], passphrase))
+        except WrongPassphrase:  # retired under an older passphrase: change_passphrase re-encrypts them all
+            continue
+    return keys
+
+
+def change_passphrase(store: Store, old: str, new: str, actor: str = "cli") -> None:
+    """Re-encrypt every project private key (current and retired) under a new passphrase."""
+    entry = key_entry(store)
+    if entry is None:
+        raise NoProjectKey()
+    secret = _check_passphrase(new)
+
+    def again(pem: str) -> str:
+        key = _load(pem, old)
+        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.BestAvailableEncryption(secret)).decode("ascii")
+
+    updated = dict(entry)
+    updated["private_key_pem"] = again(entry["private_key_pem"])
+    updated["retired"] = [{**r, "private_key_pem": again(r["private_key_pem"])}
+                          for r in entry.get("retired") or []]
+    store.kv_put(KV_NS, KEY_ENTRY, updated)
+    store.append_audit(AuditEvent(actor=actor, action="key.change_passphrase", target=entry["fingerprint"]))
+
+
+def rotate_key(store: Store, passphrase: str, actor: str = "cli") -> str:
+    """A new key pair under the same passphrase; the old private key is kept (retired) for old records.
+    Forms must be published again (a new version) to carry the new public key."""
+    entry = key_entry(store)
+    if entry is None:
+        raise NoProjectKey()
+    unlock(store, passphrase, actor, purpose="rotate")  # the passphrase must be the current one
+    new = _new_entry(passphrase, actor)
+    retired = [{k: entry[k] for k in ("public_key", "fingerprint", "private_key_pem", "created_at")},
+               *(entry.get("retired") or [])]
+    new["retired"] = retired
+    store.kv_put(KV_NS, KEY_ENTRY, new)
+    store.append_audit(AuditEvent(actor=actor, action="key.rotate", target=new["fingerprint"],
+                                  details={"retired": entry["fingerprint"]}))
+    return str(new["fingerprint"])
+
+
+def encrypted_form_ids(store: Store) -> tuple[str, ...]:
+    """Form ids published encrypted from the catalogue (default: F1, the person register)."""
+    entry = store.kv_get(KV_NS, SETTINGS_ENTRY)
+    if isinstance(entry, dict) and isinstance(entry.get("encrypted_forms"), list):
+        return tuple(str(f) for f in entry["encrypted_forms"])
+    return DEFAULT_ENCRYPTED_FORMS
+
+
+def set_encrypted_form_ids(store: Store, form_ids: Iterable[str], actor: str = "cli") -> tuple[str, ...]:
+    ids = tuple(dict.fromkeys(f.strip() for f in form_ids if f.strip()))
+    before = encrypted_form_ids(store)
+    store.kv_put(KV_NS, SETTINGS_ENTRY, {"encrypted_forms": list(ids)})
+    store.append_audit(AuditEvent(actor=actor, action="key.set_forms", target=",".join(ids),
+                                  details={"from": list(before), "to": list(ids)}))
+    return ids
+
+
+# --- decrypting one submission ----------------------------------------------------------------------
+
+
+def iv_stream(instance_id: str, key: bytes) -> Iterator[bytes]:
+    """Collect's per-file IVs: md5(instanceID ‖ key), one byte incremented per file (cumulatively)."""
+    seed = bytearray(hashlib.md5(instance_id.encode("utf-8") + key, usedforsecurity=False).digest())
+    i = 0
+    while True:
+        seed[i % 16] = (seed[i % 16] + 1) & 0xFF
+        i += 1
+        yield bytes(seed)
+
+
+def _decrypt_file(key: bytes, iv: bytes, data: bytes) -> bytes:
+    dec = Cipher(algorithms.AES(key), CFB(iv)).decryptor()
+    padded = dec.update(data) + dec.finalize()
+    unpad = sympad.PKCS7(128).unpadder()
+    return unpad.update(padded) + unpad.finalize()
+
+
+@dataclass
+class Decrypted:
+    """One record in plaintext, in memory only."""
+
+    xml: bytes
+    files: dict[str, bytes] = field(default_factory=dict)  # media by original name (".enc" removed)
+    signature_checked: bool = False
+
+
+def _envelope(sub: Submission) -> tuple[str, list[str], str, str]:
+    f = sub.fields
+    media = [str(m.get("file", "")) for m in f.get("media") or [] if isinstance(m, dict)]
+    return (str(f.get("base64EncryptedKey") or ""), media, str(f.get("encryptedXmlFile") or ""),
+            str(f.get("base64EncryptedElementSignature") or ""))
+
+
+def decrypt_submission(
+    keys: Sequence[rsa.RSAPrivateKey], sub: Submission, files: dict[str, bytes | None]
+) -> Decrypted:
+    """Decrypt a stored envelope's files (``files``: stored name → bytes) with whichever key fits.
+
+    The signature element, when present, is checked: a record whose files were changed or swapped after
+    Collect signed them raises ``DecryptionError``.
+    """
+    wrapped_b64, media, xml_name, signature_b64 = _envelope(sub)
+    if not wrapped_b64 or not xml_name:
+        raise DecryptionError(f"{sub.instance_id}: phong bì thiếu khoá hoặc tệp / envelope lacks key or file")
+    try:
+        wrapped = base64.b64decode(wrapped_b64, validate=True)
+    except ValueError:
+        raise DecryptionError(f"{sub.instance_id}: base64EncryptedKey hỏng / malformed") from None
+    aes_key = owner = None
+    for key in keys:
+        try:
+            aes_key, owner = key.decrypt(wrapped, OAEP), key
+            break
+        except ValueError:
+            continue
+    if aes_key is None or owner is None or len(aes_key) != 32:
+        raise DecryptionError(
+            f"{sub.instance_id}: không khoá nào của dự án mở được bản ghi / no project key opens this record"
+        )
+    ivs = iv_stream(sub.instance_id, aes_key)
+    out: dict[str, bytes] = {}
+    xml: bytes | None = None
+    for name in [*media, xml_name]:  # order matters: media first, the XML last
+        iv = next(ivs)  # a missing file still uses its IV
+        data = files.get(name)
+        if data is None:
+            if name == xml_name:
+                raise DecryptionError(f"{sub.instance_id}: thiếu {name} / {name} is missing")
+            continue
+        try:
+            plain = _decrypt_file(aes_key, iv, data)
+        except ValueError:
+            raise DecryptionError(f"{sub.instance_id}: {name} hỏng / {name} does not decrypt") from None
+        if name == xml_name:
+            xml = plain
+        else:
+            out[name.removesuffix(".enc")] = plain
+    assert xml is not None
+    checked = False
+    if signature_b64:
+        _verify_signature(owner, sub, wrapped_b64, media, out, xml, signature_b64)
+        checked = True
+    return Decrypted(xml=xml, files=out, signature_checked=checked)
+
+
+def _verify_signature(
+    key: rsa.RSAPrivateKey, sub: Submission, wrapped_b64: str, media: list[str], plain: dict[str, bytes],
+    xml: bytes, signature_b64: str,
+) -> None:
+    lines = [sub.form_id]
+    if sub.form_version:
+        lines.append(sub.form_version)
+    lines += [wrapped_b64, sub.instance_id]
+    for name in media:
+        original = name.removesuffix(".enc")
+        if original not in plain:
+            return  # a media file not received yet: the signature cannot be checked until it arrives
+        lines.append(f"{original}::{hashlib.md5(plain[original], usedforsecurity=False).hexdigest()}")
+    lines.append(f"submission.xml::{hashlib.md5(xml, usedforsecurity=False).hexdigest()}")
+    text = "".join(f"{line}\n" for line in lines)
+    expected = hashlib.md5(text.encode("utf-8"), usedforsecurity=False).digest()
+    try:
+        given = key.decrypt(base64.b64decode(signature_b64, validate=True), OAEP)
+    except ValueError:
+        given = b""
+    if given != expected:
+        raise DecryptionError(
+            f"{sub.instance_id}: chữ ký không khớp, bản ghi có thể đã bị sửa / "
+            "the signature does not match; the record may have been altered"
+        )
+
+
+# --- a store view that decrypts ---------------------------------------------------------------------
+
+
+class DecryptingStore(Store):
+    """A read view of ``store`` in which encrypted submissions appear decrypted (fields parsed from the
+    decrypted XML, attachments under their original names). Writes pass through to the real store, so
+    audit lines land there; nothing decrypted is ever written. Records that fail to decrypt are left
+    out and counted in ``failed`` (their ids in ``failed_ids``)."""
+
+    def __init__(self, store: Store, keys: Sequence[rsa.RSAPrivateKey], actor: str = "cli") -> None:
+        self.inner = store
+        self.keys = list(keys)
+        self.actor = actor
+        self.decrypted = 0
+        self.failed = 0
+        self.failed_ids: list[str] = []
+        self.forms: set[str] = set()
+        self._shapes: dict[tuple[str, str], Any] = {}
+
+    # decryption
+    def _shape(self, form_id: str, version: str) -> Any:
+        from core.instance import FormShape
+
+        key = (form_id, version)
+        if key not in self._shapes:
+            self._shapes[key] = FormShape.from_xform(self.inner.form_xml(form_id, version))
+        return self._shapes[key]
+
+    def _open(self, sub: Submission) -> tuple[Submission, Decrypted] | None:
+        from core.instance import InstanceError, parse_instance
+
+        names = list(sub.attachments)
+        try:
+            files = {n: self.inner.attachment(sub.instance_id, n) for n in names}
+            plain = decrypt_submission(self.keys, sub, files)
+            parsed = parse_instance(plain.xml, self._shape(sub.form_id, sub.form_version))
+            if parsed.instance_id != sub.instance_id:
+                raise DecryptionError(f"{sub.instance_id}: instanceID bên trong khác / inner id differs")
+        except (DecryptionError, InstanceError):
+            self.failed += 1
+            self.failed_ids.append(sub.instance_id)
+            return None
+        self.decrypted += 1
+        self.forms.add(sub.form_id)
+        unit = sub.unit_code
+        for name in ("hamlet", "commune", "province"):
+            value = parsed.fields.get(name)
+            if isinstance(value, str) and value.strip():
+                unit = value.strip()
+                break
+        opened = sub.model_copy(update={
+            "fields": parsed.fields, "attachments": sorted(plain.files), "unit_code": unit,
+            "expected_attachments": parsed.attachment_names,
+        })
+        return opened, plain
+
+    def iter_submissions(self, query: SubmissionQuery | None = None) -> Iterator[Submission]:
+        for sub in self.inner.iter_submissions(query):
+            if not sub.encrypted:
+                yield sub
+                continue
+            opened = self._open(sub)
+            if opened is not None:
+                yield opened[0]
+
+    def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
+        return Store.iter_facts(self, query, field_paths)
+
+    def get_submission(self, instance_id: str) -> Submission | None:
+        sub = self.inner.get_submission(instance_id)
+        if sub is None or not sub.encrypted:
+            return sub
+        opened = self._open(sub)
+        return opened[0] if opened else None
+
+    def attachment(self, instance_id: str, name: str) -> bytes | None:
+        sub = self.inner.get_submission(instance_id)
+        if sub is None or not sub.encrypted:
+            return self.inner.attachment(instance_id, name)
+        opened = self._open(sub)
+        return opened[1].files.get(name) if opened else None
+
+    def submission_xml(self, instance_id: str) -> bytes | None:
+        sub = self.inner.get_submission(instance_id)
+        if sub is None or not sub.encrypted:
+            return self.inner.submission_xml(instance_id)
+        opened = self._open(sub)
+        return opened[1].xml if opened else None
+
+    def record(self, what: str, target: str = "", **details: Any) -> None:
+        """One audit line for this decryption session: counts only."""
+        self.inner.append_audit(AuditEvent(actor=self.actor, action="key.decrypt", target=target, details={
+            "purpose": what, "forms": sorted(self.forms), "decrypted": self.decrypted, "failed": self.failed,
+            **details}))
+
+    # everything else is the real store's
+    def put_form(
+        self, form: FormVersion, xml: bytes, schema: dict[str, Any], media: dict[str, bytes]
+    ) -> None:
+        self.inner.put_form(form, xml, schema, media)
+
+    def get_form(self, form_id: str, version: str | None = None) -> FormVersion | None:
+        return self.inner.get_form(form_id, version)
+
+    def list_forms(self, all_versions: bool = False) -> list[FormVersion]:
+        return self.inner.list_forms(all_versions)
+
+    def form_xml(self, form_id: str, version: str) -> bytes:
+        return self.inner.form_xml(form_id, version)
+
+    def form_schema(self, form_id: str, version: str) -> dict[str, Any]:
+        return self.inner.form_schema(form_id, version)
+
+    def form_media(self, form_id: str, version: str, name: str) -> bytes | None:
+        return self.inner.form_media(form_id, version, name)
+
+    def put_round(self, rnd: Round) -> None:
+        self.inner.put_round(rnd)
+
+    def get_round(self, round_id: str) -> Round | None:
+        return self.inner.get_round(round_id)
+
+    def list_rounds(self) -> list[Round]:
+        return self.inner.list_rounds()
+
+    def put_snapshot(self, round_id: str, data: dict[str, Any]) -> None:
+        self.inner.put_snapshot(round_id, data)
+
+    def get_snapshot(self, round_id: str) -> dict[str, Any] | None:
+        return self.inner.get_snapshot(round_id)
+
+    def put_user(self, user: User) -> None:
+        self.inner.put_user(user)
+
+    def get_user(self, user_id: str) -> User | None:
+        return self.inner.get_user(user_id)
+
+    def get_user_by_name(self, username: str) -> User | None:
+        return self.inner.get_user_by_name(username)
+
+    def get_user_by_token_hash(self, token_hash: str) -> User | None:
+        return self.inner.get_user_by_token_hash(token_hash)
+
+    def list_users(self) -> list[User]:
+        return self.inner.list_users()
+
+    def save_submission(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> SaveOutcome:
+        raise CryptoError("A decrypting view is read-only for submissions")
+
+    def add_attachment(self, instance_id: str, name: str, data: bytes) -> None:
+        raise CryptoError("A decrypting view is read-only for submissions")
+
+    def count_submissions(self, query: SubmissionQuery | None = None) -> int:
+        return self.inner.count_submissions(query)
+
+    def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:
+        return self.inner.set_review(instance_id, state, comment, actor)
+
+    def append_audit(self, event: AuditEvent) -> None:
+        self.inner.append_audit(event)
+
+    def iter_audit(self, since: datetime | None = None, actor: str | None = None) -> Iterator[AuditEvent]:
+        return self.inner.iter_audit(since, actor)
+
+    def kv_get(self, namespace: str, key: str) -> Any | None:
+        return self.inner.kv_get(namespace, key)
+
+    def kv_put(self, namespace: str, key: str, value: Any, ttl_seconds: int | None = None) -> None:
+        self.inner.kv_put(namespace, key, value, ttl_seconds)
+
+    def kv_delete(self, namespace: str, key: str) -> None:
+        self.inner.kv_delete(namespace, key)
+
+
+def open_decrypting(store: Store, passphrase: str, actor: str = "cli", purpose: str = "") -> DecryptingStore:
+    """Unlock the project key with ``passphrase`` and return a decrypting view of ``store``."""
+    return DecryptingStore(store, unlock(store, passphrase, actor, purpose), actor)
+
+
+def form_is_encrypted(store: Store, form_id: str) -> bool:
+    """True when any published version of the form is encrypted."""
+    return any(f.encrypted for f in store.list_forms(all_versions=True) if f.form_id == form_id)
+
+
+def encrypted_counts(store: Store, query: SubmissionQuery | None = None) -> dict[str, int]:
+    """How many matching submissions are encrypted, by form (what a report without the passphrase lacks)."""
+    out: dict[str, int] = {}
+    enc = {f.form_id for f in store.list_forms(all_versions=True) if f.encrypted}
+    for form_id in sorted(enc):
+        q = (query or SubmissionQuery()).model_copy(update={"form_id": form_id})
+        n = sum(1 for s in store.iter_submissions(q) if s.encrypted)
+        if n:
+            out[form_id] = n
+    return out
