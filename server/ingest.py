@@ -26,6 +26,7 @@ from typing import Any
 
 from core.instance import FormShape, InstanceError, ParsedInstance, parse_instance, safe_attachment_name
 from core.models import ReviewState, Submission, utcnow
+from core.scope import common_unit
 from core.storage.base import Conflict, SaveOutcome, Store
 from server.access import assigned_open_rounds, in_scope, submission_unit
 from server.auth import Caller
@@ -141,6 +142,7 @@ def _ingest(
 ) -> IngestResult:
     xml, files, _incomplete = split_parts(parts)  # *isIncomplete* is advisory (Central ignores it too)
     parsed = _parse(store, xml, shapes)
+    _check_encryption(store, parsed)
     user = caller.user
     xml_md5 = hashlib.md5(xml, usedforsecurity=False).hexdigest()
     expected = parsed.attachment_names
@@ -157,8 +159,8 @@ def _ingest(
             f"Form {parsed.form_id} is not in any open round assigned to you"
         )
     unit = None if parsed.encrypted else submission_unit(parsed.fields, user)
-    if unit is None:
-        unit = user.unit_codes[0] if len(user.unit_codes) == 1 else None
+    if unit is None:  # an encrypted record names no unit the server can read: the collector's own
+        unit = common_unit(user.unit_codes)
     rnd = rounds[0]
     if unit is not None:
         if user.unit_codes and not in_scope(unit, user.unit_codes):
@@ -217,6 +219,29 @@ def _ingest(
             "Đã nhận, cần xem lại / Received, to be reviewed: " + "; ".join(issues),
         )
     return result
+
+
+def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
+    """An encrypted form takes only envelopes (a plaintext record would put person data on the server);
+    an envelope must name a known form version that is encrypted, and carry its wrapped key."""
+    form = store.get_form(parsed.form_id, parsed.version)
+    if form is None:  # an envelope is parsed without asking for the form's shape
+        raise _unknown_form(parsed.form_id, parsed.version)
+    if form.encrypted and not parsed.encrypted:
+        raise bad_request(
+            f"Biểu mẫu {parsed.form_id} phải được gửi đã mã hoá; hãy tải lại biểu mẫu trống / "
+            f"Form {parsed.form_id} must be sent encrypted; download the blank form again"
+        )
+    if parsed.encrypted and not form.encrypted:
+        raise bad_request(
+            f"Biểu mẫu {parsed.form_id} không dùng mã hoá / Form {parsed.form_id} is not an encrypted form"
+        )
+    fields = parsed.fields
+    if parsed.encrypted and not (fields.get("base64EncryptedKey") and fields.get("encryptedXmlFile")):
+        raise bad_request(
+            "Phong bì mã hoá thiếu base64EncryptedKey hoặc encryptedXmlFile / "
+            "The encrypted envelope lacks base64EncryptedKey or encryptedXmlFile"
+        )
 
 
 def _save(store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> IngestResult:
