@@ -25,7 +25,7 @@ from threading import Lock
 from typing import Any
 
 from core.instance import FormShape, InstanceError, ParsedInstance, parse_instance, safe_attachment_name
-from core.models import ReviewState, Submission, utcnow
+from core.models import ReviewState, Round, Submission, User, utcnow
 from core.scope import common_unit
 from core.storage.base import Conflict, SaveOutcome, Store
 from server.access import assigned_open_rounds, in_scope, submission_unit
@@ -148,32 +148,16 @@ def _ingest(
     expected = parsed.attachment_names
     attachments = {name: data for name, data in files.items() if name in expected}
 
-    existing = store.get_submission(parsed.instance_id)
-    if existing is not None and existing.xml_md5 == xml_md5 and existing.collector_id == user.id:
-        return _save(store, existing.model_copy(), xml, attachments)
-
-    rounds = [r for r in assigned_open_rounds(store, user) if parsed.form_id in r.form_ids]
-    if not rounds:
-        raise forbidden(
-            f"Biểu mẫu {parsed.form_id} không thuộc đợt nào đang mở được giao cho bạn / "
-            f"Form {parsed.form_id} is not in any open round assigned to you"
-        )
-    unit = None if parsed.encrypted else submission_unit(parsed.fields, user)
-    if unit is None:  # an encrypted record names no unit the server can read: the collector's own
-        unit = common_unit(user.unit_codes)
-    rnd = rounds[0]
-    if unit is not None:
-        if user.unit_codes and not in_scope(unit, user.unit_codes):
-            raise forbidden(
-                f"Đơn vị {unit} nằm ngoài phạm vi của bạn ({', '.join(user.unit_codes)}) / "
-                f"Unit {unit} is outside your units ({', '.join(user.unit_codes)})"
-            )
-        matching = [r for r in rounds if not r.unit_codes or in_scope(unit, r.unit_codes)]
-        if not matching:
-            raise forbidden(
-                f"Đơn vị {unit} nằm ngoài phạm vi đợt đang mở / Unit {unit} is outside the open round's units"
-            )
-        rnd = matching[0]
+    try:
+        rnd, unit = _place(store, parsed, user)
+    except OpenRosaError:
+        # An identical resend of the caller's own stored submission is accepted even when the round has
+        # closed since, so a phone can finish an interrupted upload. Looked up only here: a lookup of a
+        # new instanceID on every POST would cost a directory walk in a large store.
+        existing = store.get_submission(parsed.instance_id)
+        if existing is not None and existing.xml_md5 == xml_md5 and existing.collector_id == user.id:
+            return _save(store, existing.model_copy(), xml, attachments)
+        raise
 
     if parsed.deprecated_id:
         old = store.get_submission(parsed.deprecated_id)
@@ -242,6 +226,33 @@ def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
             "Phong bì mã hoá thiếu base64EncryptedKey hoặc encryptedXmlFile / "
             "The encrypted envelope lacks base64EncryptedKey or encryptedXmlFile"
         )
+
+
+def _place(store: Store, parsed: ParsedInstance, user: User) -> tuple[Round, str | None]:
+    """The open round and the unit a submission belongs to, or 403 when the caller may not send it."""
+    rounds = [r for r in assigned_open_rounds(store, user) if parsed.form_id in r.form_ids]
+    if not rounds:
+        raise forbidden(
+            f"Biểu mẫu {parsed.form_id} không thuộc đợt nào đang mở được giao cho bạn / "
+            f"Form {parsed.form_id} is not in any open round assigned to you"
+        )
+    unit = None if parsed.encrypted else submission_unit(parsed.fields, user)
+    if unit is None:  # an encrypted record names no unit the server can read: the collector's own
+        unit = common_unit(user.unit_codes)
+    rnd = rounds[0]
+    if unit is not None:
+        if user.unit_codes and not in_scope(unit, user.unit_codes):
+            raise forbidden(
+                f"Đơn vị {unit} nằm ngoài phạm vi của bạn ({', '.join(user.unit_codes)}) / "
+                f"Unit {unit} is outside your units ({', '.join(user.unit_codes)})"
+            )
+        matching = [r for r in rounds if not r.unit_codes or in_scope(unit, r.unit_codes)]
+        if not matching:
+            raise forbidden(
+                f"Đơn vị {unit} nằm ngoài phạm vi đợt đang mở / Unit {unit} is outside the open round's units"
+            )
+        rnd = matching[0]
+    return rnd, unit
 
 
 def _save(store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> IngestResult:

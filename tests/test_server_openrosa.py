@@ -442,3 +442,35 @@ def test_form_list_filter_and_unknown_addresses(collect: CollectClient) -> None:
     assert missing.status_code == 404 and "nothing.csv" in message(missing)
     unknown = collect.get("/no-such-endpoint")
     assert unknown.status_code == 404 and " / " in message(unknown)
+
+
+def test_resend_after_the_round_closed_completes_but_new_records_are_refused(live_server) -> None:
+    from server_support import publish_test_form
+
+    from core.models import Round, RoundState
+
+    store, s = live_server.store, live_server.seeded
+    publish_test_form(store, "tlate", "1", "Biểu đợt sắp đóng")
+    store.put_round(
+        Round(
+            id="r-late",
+            name="Đợt sắp đóng",
+            period="2026-Q2",
+            form_ids=["tlate"],
+            unit_codes=[COMMUNE],
+            collector_ids=[s.user_id],
+            state=RoundState.open,
+        )
+    )
+    client = CollectClient(f"{live_server.url}/v1/key/{s.token}/projects/1")
+    iid, xml = instance_xml(form_id="tlate", photo="late.jpg")
+    assert client.submit(xml, incomplete=True).status_code == 201  # first part of a split upload
+    rnd = store.get_round("r-late")
+    store.put_round(rnd.model_copy(update={"state": RoundState.closed}))
+    rest = client.submit(xml, {"late.jpg": b"LATE"})  # the phone finishes its upload after the close
+    assert rest.status_code == 201
+    assert store.attachment(iid, "late.jpg") == b"LATE"
+    _, new = instance_xml(form_id="tlate")
+    refused = client.submit(new)
+    assert refused.status_code == 403 and "not in any open round" in message(refused)
+    client.close()
