@@ -14,7 +14,6 @@ from pathlib import Path
 import jinja2
 from litestar import Router
 from litestar.config.app import AppConfig
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.plugins import InitPlugin
@@ -40,6 +39,11 @@ from server.web.base import (
     on_value_error,
     on_web_error,
 )
+
+try:  # litestar >= 2.13; older releases only have the contrib path
+    from litestar.plugins.jinja import JinjaTemplateEngine
+except ImportError:  # pragma: no cover
+    from litestar.contrib.jinja import JinjaTemplateEngine  # type: ignore[no-redef]
 
 HERE = Path(__file__).parent
 

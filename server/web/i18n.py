@@ -140,6 +140,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "sub.fields": ("Dữ liệu", "Data"),
     "sub.attachments": ("Tệp đính kèm", "Attachments"),
     "sub.missing_attachment": ("chưa nhận", "not received yet"),
+    "sub.no_personal": (
+        "Vai trò của bạn chỉ xem được thông tin chung, không xem được nội dung bản ghi",
+        "Your role shows who, when and where only, not the answers",
+    ),
     "sub.review": ("Duyệt", "Review"),
     "sub.approve": ("Duyệt", "Approve"),
     "sub.has_issues": ("Có vấn đề", "Has issues"),

@@ -158,7 +158,8 @@ async def collector_add(request: Request) -> Response:
 
 
 @post("/collectors/{ref:str}/revoke")
-async def collector_revoke(request: Request, ref: str) -> Response:
+async def collector_revoke(request: Request) -> Response:
+    ref = request.path_params["ref"]
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)
@@ -173,7 +174,8 @@ async def collector_revoke(request: Request, ref: str) -> Response:
 
 
 @post("/collectors/{ref:str}/qr")
-async def collector_qr(request: Request, ref: str) -> Response:
+async def collector_qr(request: Request) -> Response:
+    ref = request.path_params["ref"]
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)

@@ -141,12 +141,14 @@ def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = 
 
 
 @get("/rounds/{round_id:str}", sync_to_thread=True)
-def round_detail(request: Request, round_id: str) -> Response:
+def round_detail(request: Request) -> Response:
+    round_id = request.path_params["round_id"]
     return _round_page(context(request), round_id)
 
 
 @post("/rounds/{round_id:str}/state")
-async def round_state(request: Request, round_id: str) -> Response:
+async def round_state(request: Request) -> Response:
+    round_id = request.path_params["round_id"]
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)
@@ -167,7 +169,8 @@ async def round_state(request: Request, round_id: str) -> Response:
 
 
 @post("/rounds/{round_id:str}/collectors")
-async def round_collectors(request: Request, round_id: str) -> Response:
+async def round_collectors(request: Request) -> Response:
+    round_id = request.path_params["round_id"]
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)

@@ -152,7 +152,7 @@ def submissions(request: Request) -> Response:
             key = f"{s.form_id}@{s.form_version}"
             if key not in tables:
                 tables[key] = _tables(ctx, s.form_id, s.form_version)
-            summaries[s.instance_id] = _summary(tables[key], s, personal)
+            summaries[s.instance_id] = _summary(tables[key], s, personal) if personal else ""
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     return page(
         ctx,
@@ -245,7 +245,7 @@ def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> 
     personal = ctx.can(scope.VIEW_PERSONAL)
     table = _tables(ctx, sub.form_id, sub.form_version)
     rows: list[dict[str, Any]] = []
-    if personal or table is not None:
+    if personal:  # a role without view_personal (viewer) sees who/when/where, never the answers
         rows = _value_rows(table, sub.fields, personal) if table is not None else _raw_rows(sub.fields)
     if personal:
         ctx.store.append_audit(
@@ -279,12 +279,14 @@ def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> 
 
 
 @get("/submissions/{iid:str}", sync_to_thread=True)
-def submission_detail(request: Request, iid: str) -> Response:
+def submission_detail(request: Request) -> Response:
+    iid = request.path_params["iid"]
     return _detail(context(request), iid)
 
 
 @get("/submissions/{iid:str}/files/{name:str}", sync_to_thread=True)
-def submission_file(request: Request, iid: str, name: str) -> Response:
+def submission_file(request: Request) -> Response:
+    iid, name = request.path_params["iid"], request.path_params["name"]
     ctx = context(request)
     sub = scoped.submission(ctx, iid)
     ctx.require(scope.VIEW_PERSONAL)
@@ -319,7 +321,8 @@ def submission_file(request: Request, iid: str, name: str) -> Response:
 
 
 @post("/submissions/{iid:str}/review")
-async def submission_review(request: Request, iid: str) -> Response:
+async def submission_review(request: Request) -> Response:
+    iid = request.path_params["iid"]
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)

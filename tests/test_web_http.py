@@ -1,0 +1,190 @@
+"""The officer pages over plain HTTP: sessions, CSRF, security headers, and scope on every kind of page.
+
+The browser drives the same pages in tests/test_web_pages.py; here each rule is checked directly, fast.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import openpyxl
+import pytest
+from server_support import COMMUNE, OTHER_COMMUNE
+from web_support import OTHER_NAMES, csrf_of, http_login, start_site, stop_site
+
+from core.models import ReviewState
+from server.web import session as sessions
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory):
+    site = start_site(tmp_path_factory.mktemp("web-http") / "data")
+    yield site
+    stop_site(site)
+
+
+def test_pages_need_a_login_and_come_back_after_it(site) -> None:
+    anon = httpx.Client(base_url=site.url, follow_redirects=False)
+    for path in ["/", "/indicators", "/submissions?form=tform", "/rounds", "/collectors", "/exports",
+                 "/plugins", f"/submissions/{quote(site.here_ids[0], safe='')}", "/exports/raw?form=tform"]:
+        resp = anon.get(path)
+        assert resp.status_code == 303, path
+        assert resp.headers["location"].startswith("/login?next="), path
+    resp = anon.post("/submissions/x/review", data={"state": "approved"})
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+
+
+def test_login_sets_a_strict_session_cookie_kept_in_the_store(site) -> None:
+    client = http_login(site.url, "xa.phuongtien")
+    cookie = next(c for c in client.cookies.jar if c.name == sessions.COOKIE)
+    # Set-Cookie flags, as the browser gets them at login
+    login = httpx.Client(base_url=site.url, follow_redirects=False)
+    page = login.get("/login")
+    resp = login.post("/login", data={"username": "xa.phuongtien", "password": "mật-khẩu-xã-00001",
+                                      "csrf": csrf_of(page.text), "next": "/"})
+    set_cookie = [v.lower() for k, v in resp.headers.multi_items()
+                  if k == "set-cookie" and v.startswith(sessions.COOKIE)]
+    assert set_cookie and "httponly" in set_cookie[0] and "samesite=lax" in set_cookie[0]
+    assert "secure" not in set_cookie[0]  # plain HTTP here; HTTPS (or X-Forwarded-Proto) adds it
+    # the state lives in the store's kv under the hash of the cookie, so every server process shares it
+    assert sessions.load(site.store, cookie.value) is not None
+    assert site.store.kv_get(sessions.NAMESPACE, cookie.value) is None
+
+
+def test_wrong_password_and_login_form_without_csrf_are_refused(site) -> None:
+    client = httpx.Client(base_url=site.url, follow_redirects=False)
+    page = client.get("/login")
+    resp = client.post("/login", data={"username": "xa.tancuong", "password": "sai-mat-khau-roi",
+                                       "csrf": csrf_of(page.text)})
+    assert resp.status_code == 401
+    assert "Sai tên đăng nhập hoặc mật khẩu" in resp.text
+    other = httpx.Client(base_url=site.url, follow_redirects=False)  # no login CSRF cookie
+    resp = other.post("/login", data={"username": "xa.tancuong", "password": "mật-khẩu-xã-00002",
+                                      "csrf": csrf_of(page.text)})
+    assert resp.status_code == 403
+    assert sessions.COOKIE not in resp.cookies
+
+
+def test_every_post_needs_the_session_csrf_token(site) -> None:
+    client = http_login(site.url, "tinh.thainguyen")
+    iid = quote(site.here_ids[1], safe="")
+    for path, data in [
+        (f"/submissions/{iid}/review", {"state": "approved"}),
+        ("/rounds", {"name": "Đợt giả", "period": "2026", "units": COMMUNE, "forms": "tform"}),
+        ("/rounds/r-open/state", {"target": "closed"}),
+        ("/collectors", {"name": "Kẻ giả mạo", "units": COMMUNE}),
+        ("/logout", {}),
+    ]:
+        resp = client.post(path, data={**data, "csrf": "not-the-token"})
+        assert resp.status_code == 403, path
+    assert site.store.get_submission(site.here_ids[1]).review_state is ReviewState.received
+    assert site.store.get_round("r-open").state.value == "open"
+    assert all(r.name != "Đợt giả" for r in site.store.list_rounds())
+
+
+def test_pages_carry_security_headers_and_no_outside_resources(site) -> None:
+    client = http_login(site.url, "quantri")
+    for path in ["/", "/indicators", "/rounds", "/plugins"]:
+        resp = client.get(path)
+        assert resp.status_code == 200
+        assert "default-src 'self'" in resp.headers["content-security-policy"]
+        assert resp.headers["x-frame-options"] == "DENY"
+        assert resp.headers["cache-control"] == "no-store"
+        assert '<meta name="viewport"' in resp.text
+        assert "http://" not in resp.text.replace(site.url, "") and "https://" not in resp.text
+    css = client.get("/static/web.css")
+    assert css.status_code == 200 and "text/css" in css.headers["content-type"]
+
+
+def test_logout_ends_the_session_everywhere(site) -> None:
+    client = http_login(site.url, "nguoixem")
+    value = client.cookies[sessions.COOKIE]
+    page = client.get("/")
+    resp = client.post("/logout", data={"csrf": csrf_of(page.text)})
+    assert resp.status_code == 303
+    assert sessions.load(site.store, value) is None
+    replay = httpx.Client(base_url=site.url, follow_redirects=False, cookies={sessions.COOKIE: value})
+    assert replay.get("/").status_code == 303
+
+
+def test_commune_officer_never_reaches_another_commune(site) -> None:
+    client = http_login(site.url, "xa.phuongtien")
+    other = quote(site.there_ids[0], safe="")
+    assert client.get(f"/submissions/{other}").status_code == 403
+    assert client.get(f"/submissions/{other}/files/anh.png").status_code == 403
+    page = client.get("/submissions")
+    resp = client.post(f"/submissions/{other}/review", data={"state": "approved", "csrf": csrf_of(page.text)})
+    assert resp.status_code == 403
+    assert site.store.get_submission(site.there_ids[0]).review_state is ReviewState.received
+    assert client.get(f"/submissions?form=tform&unit={OTHER_COMMUNE}").status_code == 403
+    assert client.get(f"/indicators?unit={OTHER_COMMUNE}").status_code == 403
+    assert client.get(f"/exports/raw?form=tform&unit={OTHER_COMMUNE}").status_code == 403
+    assert client.get(f"/exports/report?unit={OTHER_COMMUNE}").status_code == 403
+    listing = client.get("/submissions?form=tform").text
+    assert site.there_ids[0] not in listing and OTHER_NAMES[0] not in listing
+    overview = client.get("/").text
+    assert f'data-unit="{OTHER_COMMUNE}"' not in overview and f'data-unit="{COMMUNE}"' in overview
+    raw = client.get("/exports/raw?form=tform&labels=none")
+    assert raw.status_code == 200
+    wb = openpyxl.load_workbook(io.BytesIO(raw.content), read_only=True)
+    cells = {str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row if c}
+    assert OTHER_COMMUNE not in cells and COMMUNE in cells
+
+
+def test_viewer_sees_counts_but_no_personal_data_and_cannot_review(site) -> None:
+    client = http_login(site.url, "nguoixem")
+    iid = quote(site.here_ids[0], safe="")
+    detail = client.get(f"/submissions/{iid}")
+    assert detail.status_code == 200
+    assert "Nguyễn Văn Ánh" not in detail.text  # the name is personal data
+    assert 'action="/submissions/' not in detail.text  # no review form
+    assert client.get(f"/submissions/{iid}/files/anh.png").status_code == 403
+    resp = client.post(f"/submissions/{iid}/review", data={"state": "approved", "csrf": csrf_of(detail.text)})
+    assert resp.status_code == 403
+    assert client.get("/collectors").status_code == 403
+
+
+def test_attachment_is_served_to_an_officer_in_scope_and_audited(site) -> None:
+    client = http_login(site.url, "xa.phuongtien")
+    resp = client.get(f"/submissions/{quote(site.here_ids[0], safe='')}/files/anh.png")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "image/png"
+    assert resp.content.startswith(b"\x89PNG")
+    assert any(e.action == "submission.attachment" and e.actor == "xa.phuongtien"
+               for e in site.store.iter_audit())
+    assert client.get(f"/submissions/{quote(site.here_ids[0], safe='')}/files/..%2Fetc").status_code == 404
+
+
+def test_english_switch_is_remembered(site) -> None:
+    client = http_login(site.url, "xa.phuongtien")
+    assert "Tổng quan" in client.get("/").text
+    english = client.get("/?lang=en")
+    assert "Overview" in english.text and "Open rounds" in english.text
+    assert client.get("/rounds").text.count("Rounds and forms") >= 1
+    assert "Đợt và biểu mẫu" in client.get("/rounds?lang=vi").text
+
+
+def test_unknown_pages_and_bad_input_get_an_html_error(site) -> None:
+    client = http_login(site.url, "quantri")
+    resp = client.get("/submissions/uuid:khong-co")
+    assert resp.status_code == 404 and "text/html" in resp.headers["content-type"]
+    resp = client.get("/rounds/khong-co-dot")
+    assert resp.status_code == 404 and "Không có đợt" in resp.text
+    assert client.get("/indicators?unit=99999").status_code == 404
+
+
+def test_no_path_from_a_login_redirect_leaves_the_site(site) -> None:
+    client = httpx.Client(base_url=site.url, follow_redirects=False)
+    page = client.get("/login?next=//evil.example/x")
+    assert 'name="next" value="/"' in page.text
+    resp = client.post("/login", data={"username": "quantri", "password": "mật-khẩu-quản-trị-1",
+                                       "csrf": csrf_of(page.text), "next": "https://evil.example/"})
+    assert resp.status_code == 303 and resp.headers["location"] == "/"
+
+
+def test_artifacts_folder_is_ignored_by_git() -> None:
+    ignore = (Path(__file__).resolve().parents[1] / ".gitignore").read_text()
+    assert "/tests/artifacts/" in ignore
