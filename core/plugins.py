@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.commands.plugin_new",
     "core.commands.users",
     "core.commands.audit",
+    "core.commands.keys",
 )
 
 

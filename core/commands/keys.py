@@ -1,0 +1,148 @@
+"""``rasoat keys init|show|passphrase|rotate|forms``: the project's encryption key (ODK encrypted forms).
+
+Passphrases come from ``--passphrase-file`` (first line), a terminal prompt, or the first line of
+standard input — never the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from core import hookimpl
+from core.commands.common import CommandError, add_data_option, print_json, store_from_args
+from core.commands.rounds import default_actor
+from core.commands.users import read_secret
+
+
+def _errors(func):
+    def run(args: argparse.Namespace) -> int:
+        from core.crypto import CryptoError
+
+        try:
+            return func(args)
+        except CryptoError as exc:
+            raise CommandError(str(exc)) from exc
+
+    return run
+
+
+@_errors
+def cmd_init(args: argparse.Namespace) -> int:
+    from core.crypto import create_project_key
+
+    passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu mới / New passphrase")
+    store = store_from_args(args)
+    try:
+        fp = create_project_key(store, passphrase, actor=args.by or default_actor())
+    finally:
+        store.close()
+    print(f"Đã tạo khoá dự án / Project key created: {fp}")
+    print("Giữ kín cụm mật khẩu; mất nó là mất dữ liệu đã mã hoá / Keep the passphrase safe: "
+          "without it encrypted records cannot be read")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from core.crypto import encrypted_form_ids, key_entry
+
+    store = store_from_args(args)
+    try:
+        entry = key_entry(store)
+        forms = list(encrypted_form_ids(store))
+    finally:
+        store.close()
+    info: dict[str, Any] = {"key": None, "encrypted_forms": forms}
+    if entry:
+        info["key"] = {"fingerprint": entry["fingerprint"], "public_key": entry["public_key"],
+                       "created_at": entry.get("created_at"), "created_by": entry.get("created_by"),
+                       "retired": [r["fingerprint"] for r in entry.get("retired") or []]}
+    if args.json:
+        print_json(info)
+        return 0
+    if entry is None:
+        print("Chưa có khoá dự án / No project key (rasoat keys init)")
+    else:
+        print(f"Khoá / Key: {entry['fingerprint']}  ({entry.get('created_at', '')[:19]})")
+        print(f"public_key: {entry['public_key']}")
+    print(f"Biểu mẫu mã hoá / Encrypted forms: {', '.join(forms) or '—'}")
+    return 0
+
+
+@_errors
+def cmd_passphrase(args: argparse.Namespace) -> int:
+    from core.crypto import change_passphrase
+
+    old = read_secret(args.passphrase_file, "Cụm mật khẩu hiện tại / Current passphrase", confirm=False)
+    new = read_secret(args.new_passphrase_file, "Cụm mật khẩu mới / New passphrase")
+    store = store_from_args(args)
+    try:
+        change_passphrase(store, old, new, actor=args.by or default_actor())
+    finally:
+        store.close()
+    print("Đã đổi cụm mật khẩu / Passphrase changed")
+    return 0
+
+
+@_errors
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from core.crypto import rotate_key
+
+    passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
+    store = store_from_args(args)
+    try:
+        fp = rotate_key(store, passphrase, actor=args.by or default_actor())
+    finally:
+        store.close()
+    print(f"Khoá mới / New key: {fp}. Đăng phiên bản mới của biểu mẫu mã hoá / "
+          "Publish new versions of the encrypted forms so phones get it")
+    return 0
+
+
+def cmd_forms(args: argparse.Namespace) -> int:
+    from core.crypto import set_encrypted_form_ids
+
+    store = store_from_args(args)
+    try:
+        wanted = [] if args.none else args.form_ids
+        ids = set_encrypted_form_ids(store, wanted, actor=args.by or default_actor())
+    finally:
+        store.close()
+    print(f"Biểu mẫu mã hoá / Encrypted forms: {', '.join(ids) or '—'}")
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser("keys", help="khoá mã hoá biểu mẫu / form encryption key")
+    sub = parser.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+
+    def common(p: argparse.ArgumentParser, secret: bool = True) -> None:
+        if secret:
+            p.add_argument("--passphrase-file", metavar="FILE", help="tệp cụm mật khẩu / passphrase file")
+        p.add_argument("--by", metavar="USER", help="người thực hiện (nhật ký) / actor for the audit log")
+        add_data_option(p)
+
+    p = sub.add_parser("init", help="tạo khoá dự án / create the project key")
+    common(p)
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("show", help="khoá công khai, biểu mẫu mã hoá / public key and encrypted forms")
+    p.add_argument("--json", action="store_true")
+    add_data_option(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("passphrase", help="đổi cụm mật khẩu / change the passphrase")
+    p.add_argument("--new-passphrase-file", metavar="FILE")
+    common(p)
+    p.set_defaults(func=cmd_passphrase)
+
+    p = sub.add_parser("rotate", help="khoá mới, giữ khoá cũ để đọc dữ liệu cũ / new key, old kept")
+    common(p)
+    p.set_defaults(func=cmd_rotate)
+
+    p = sub.add_parser("forms", help="biểu mẫu đăng kèm mã hoá / which catalogue forms are encrypted")
+    p.add_argument("form_ids", nargs="*", metavar="FORM_ID")
+    p.add_argument("--none", action="store_true", help="không mã hoá biểu mẫu nào / encrypt none")
+    common(p, secret=False)
+    p.set_defaults(func=cmd_forms)
