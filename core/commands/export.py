@@ -51,6 +51,37 @@ def _states(text: str | None) -> list[ReviewState] | None:
     return out
 
 
+def _decrypting(store: Any, args: argparse.Namespace, form_id: str | None, purpose: str) -> Any:
+    """A decrypting view of the store when a passphrase is given (or asked for an encrypted form's export
+    on a terminal); None when not needed. A wrong passphrase is a one-line error."""
+    from core.commands.users import read_secret
+    from core.crypto import CryptoError, form_is_encrypted, open_decrypting
+
+    wanted = bool(getattr(args, "passphrase_file", None))
+    if not wanted and form_id is not None and form_is_encrypted(store, form_id):
+        if not sys.stdin.isatty():
+            raise CommandError(
+                f"{form_id} được mã hoá; cần --passphrase-file FILE / "
+                f"{form_id} is encrypted; give --passphrase-file FILE"
+            )
+        wanted = True
+    if not wanted:
+        return None
+    passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu khoá dự án / Project key passphrase",
+                             confirm=False)
+    try:
+        return open_decrypting(store, passphrase, actor=_actor(), purpose=purpose)
+    except CryptoError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _decrypted_note(view: Any) -> None:
+    if view is not None and view.failed:
+        print(f"Cảnh báo: {view.failed} bản ghi mã hoá không giải mã được, đã bỏ qua / "
+              f"Warning: {view.failed} encrypted records could not be decrypted and were left out: "
+              f"{', '.join(view.failed_ids[:5])}{' …' if view.failed > 5 else ''}", file=sys.stderr)
+
+
 def run_export(args: argparse.Namespace) -> int:
     out = _output(args.output)
     filters = ExportFilters(
@@ -70,13 +101,15 @@ def run_export(args: argparse.Namespace) -> int:
         attachment_url=args.attachment_url,
     )
     store = store_from_args(args)
+    view = None
     try:
+        view = _decrypting(store, args, args.form_id, "export")
         total = count_for_export(store, args.form_id, filters)
         with tqdm(
             total=total, desc=args.form_id, unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
         ) as bar:
             stats = export_form(
-                store,
+                view or store,
                 args.form_id,
                 out,
                 filters=filters,
@@ -84,10 +117,13 @@ def run_export(args: argparse.Namespace) -> int:
                 actor=_actor(),
                 progress=bar.update,
             )
+        if view is not None:
+            view.record("export", target=args.form_id, submissions=stats.submissions)
     except ExportError as exc:
         raise CommandError(str(exc)) from None
     finally:
         store.close()
+    _decrypted_note(view)
     repeats = ", ".join(f"{t}: {n}" for t, n in stats.rows.items() if t != args.form_id)
     print(
         f"Đã ghi {out}: {stats.submissions} bản ghi{f' ({repeats})' if repeats else ''} / "
@@ -104,22 +140,36 @@ def run_export(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     out = _output(args.output)
     store = store_from_args(args)
+    view = None
     try:
+        view = _decrypting(store, args, None, "report")
+        if view is None:
+            from core.crypto import encrypted_counts
+
+            unread = encrypted_counts(store)
+            if unread:
+                shown = ", ".join(f"{f}: {n}" for f, n in unread.items())
+                print(f"Chú ý: chỉ tiêu từ bản ghi mã hoá chưa tính ({shown}); dùng --passphrase-file / "
+                      f"Note: encrypted records are not counted by field ({shown}); use --passphrase-file",
+                      file=sys.stderr)
         with tqdm(
             desc="chỉ tiêu / indicators", unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
         ) as bar:
             stats = indicator_report(
-                store,
+                view or store,
                 out,
                 unit_code=args.unit,
                 period=args.period,
                 generated_by=_actor(),
                 progress=bar.update,
             )
+        if view is not None:
+            view.record("report", target=args.unit or "")
     except ExportError as exc:
         raise CommandError(str(exc)) from None
     finally:
         store.close()
+    _decrypted_note(view)
     print(f"Đã ghi {out}: {', '.join(stats.sheets)} / wrote {out} ({stats.charts} biểu đồ / charts)")
     return 0
 
@@ -157,6 +207,8 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--form-version", metavar="VERSION", help="chỉ một phiên bản / one form version only")
     p.add_argument("--attachment-url", metavar="URL", help="gốc liên kết tệp đính kèm / attachment link base")
     p.add_argument("-q", "--quiet", action="store_true", help="không hiện tiến độ / no progress bar")
+    p.add_argument("--passphrase-file", metavar="FILE",
+                   help="giải mã biểu mẫu mã hoá (được ghi nhật ký) / decrypt an encrypted form (audited)")
     add_data_option(p)
     p.set_defaults(func=run_export)
 
@@ -172,5 +224,7 @@ def register_commands(subparsers: Any) -> None:
         "--period", metavar="2026", help="kỳ báo cáo (mặc định năm nay) / period (default this year)"
     )
     r.add_argument("-q", "--quiet", action="store_true", help="không hiện tiến độ / no progress bar")
+    r.add_argument("--passphrase-file", metavar="FILE",
+                   help="tính cả bản ghi mã hoá (được ghi nhật ký) / count encrypted records too (audited)")
     add_data_option(r)
     r.set_defaults(func=run_report)
