@@ -58,9 +58,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     store = store_from_args(args)
     try:
         empty = is_empty(store)
+        if empty and not args.no_demo:
+            _demo_key(store, Path(settings.data_dir))
         published = publish_builtin_forms(store)
         if published:
             print(f"Đã đăng biểu mẫu / Published forms: {', '.join(published)}")
+        _warn_withheld(store)
         if empty and not args.no_demo:
             setup_demo(store)
             print("Đã tạo dữ liệu thử: đợt 'demo' cho Xã Phượng Tiến (05563) / "
@@ -80,6 +83,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print("Dừng: Ctrl+C / Stop: Ctrl+C", flush=True)
     serve(Path(settings.data_dir), database_url, args.host, args.port, server_settings, workers=args.workers)
     return 0
+
+
+def _demo_key(store: Any, data_dir: Path) -> None:
+    """The demo's project key, so F1 is published encrypted as in real use. Its passphrase is
+    ``$RASOAT_KEY_PASSPHRASE`` or a generated one written to ``DATA/demo-key-passphrase.txt`` (mode 600):
+    fine for trying things, never for real records (``rasoat keys rotate`` before real work)."""
+    from core.crypto import create_project_key, key_entry
+
+    if key_entry(store) is not None:
+        return
+    passphrase = os.environ.get("RASOAT_KEY_PASSPHRASE")
+    if not passphrase:
+        passphrase = secrets.token_urlsafe(18)
+        path = data_dir / "demo-key-passphrase.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(passphrase + "\n")
+        print(f"Khoá mã hoá thử; cụm mật khẩu trong / Demo encryption key; passphrase in {path}")
+    create_project_key(store, passphrase, actor="serve")
+
+
+def _warn_withheld(store: Any) -> None:
+    from core.crypto import encrypted_form_ids, public_key
+
+    withheld = [f for f in encrypted_form_ids(store) if store.get_form(f) is None]
+    if withheld and public_key(store) is None:
+        print(f"Cảnh báo: chưa đăng {', '.join(withheld)} vì dự án chưa có khoá mã hoá (rasoat keys init) / "
+              f"Warning: {', '.join(withheld)} not published: the project has no encryption key "
+              "(rasoat keys init)")
 
 
 def _print_qr(url: str) -> None:
