@@ -273,6 +273,12 @@ def export(
     _allowed(user, scope.EXPORT)
     if personal:
         _allowed(user, scope.VIEW_PERSONAL)
+    from core.crypto import form_is_encrypted
+
+    if form_is_encrypted(_store(request), form_id):
+        raise ApiError(409, f"{form_id} được mã hoá: xuất bằng cụm mật khẩu / "
+                            f"{form_id} is encrypted: export it with the passphrase (rasoat export "
+                            "--passphrase-file)")
     requested = tuple(c.strip() for c in (unit or "").split(",") if c.strip())
     units = _scoped(scope.export_units, user, requested)
     buf = io.BytesIO()
@@ -317,9 +323,13 @@ def indicators(
             results = evaluate(_store(request), period, units=[code], level=below, registry=registry)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
+    from core.crypto import encrypted_counts
+
     allowed = scope.allowed_units(user)
     rows = [r.model_dump(mode="json") for r in results if allowed is None or r.unit_code in allowed]
-    return {"unit": code, "period": period, "results": rows}
+    # Fields of encrypted records are unreadable here: indicators filtering on them miss these records.
+    unread = encrypted_counts(_store(request), scope.narrow(None, user))
+    return {"unit": code, "period": period, "results": rows, "encrypted_unread": unread}
 
 
 read_handlers = [me, forms, rounds, submissions, submission, submission_attachment, export, indicators]
