@@ -518,10 +518,12 @@ def form_is_encrypted(store: Store, form_id: str) -> bool:
 def encrypted_counts(store: Store, query: SubmissionQuery | None = None) -> dict[str, int]:
     """How many matching submissions are encrypted, by form (what a report without the passphrase lacks)."""
     out: dict[str, int] = {}
-    enc = {f.form_id for f in store.list_forms(all_versions=True) if f.encrypted}
-    for form_id in sorted(enc):
-        q = (query or SubmissionQuery()).model_copy(update={"form_id": form_id})
-        n = sum(1 for s in store.iter_submissions(q) if s.encrypted)
+    base = query or SubmissionQuery()
+    for form in store.list_forms(all_versions=True):  # every record of an encrypted version is encrypted
+        if not form.encrypted or (base.form_id and base.form_id != form.form_id):
+            continue
+        q = base.model_copy(update={"form_id": form.form_id, "form_version": form.version})
+        n = store.count_submissions(q)
         if n:
-            out[form_id] = n
+            out[form.form_id] = out.get(form.form_id, 0) + n
     return out

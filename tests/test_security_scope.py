@@ -30,8 +30,9 @@ def world(tmp_path_factory):
     create_user(store, "xa-tan-cuong", PASSWORD, "commune_officer", [OTHER_COMMUNE])
     create_user(store, "tinh-19", PASSWORD, "province_manager", ["19"])
     create_user(store, "chi-xem", PASSWORD, "viewer", [COMMUNE])
-    tokens = {name: new_api_token(store, name) for name in ("xa-phuong-tien", "xa-tan-cuong", "tinh-19",
-                                                             "chi-xem")}
+    tokens = {
+        name: new_api_token(store, name) for name in ("xa-phuong-tien", "xa-tan-cuong", "tinh-19", "chi-xem")
+    }
     server = ThreadServer(create_app(store, ServerSettings(max_body_bytes=5_000_000))).start()
     mine, theirs = [], []
     senders = ((seeded.token, COMMUNE, mine), (seeded.other_commune_token, OTHER_COMMUNE, theirs))
@@ -127,8 +128,11 @@ def test_rounds_and_me(world) -> None:
 
 
 def test_collector_tokens_do_not_open_the_officer_api(world) -> None:
-    resp = httpx.get(f"{world.url}/api/v1/submissions",
-                     headers={"Authorization": f"Bearer {world.seeded.token}"}, timeout=30)
+    resp = httpx.get(
+        f"{world.url}/api/v1/submissions",
+        headers={"Authorization": f"Bearer {world.seeded.token}"},
+        timeout=30,
+    )
     assert resp.status_code == 403
 
 

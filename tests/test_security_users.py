@@ -139,8 +139,9 @@ def test_scope_rules() -> None:
         scope.require_unit(officer, "19")
 
     assert scope.round_visible(officer, Round(id="r", name="r", period="2026", unit_codes=["19"]))
-    assert not scope.round_visible(officer, Round(id="r2", name="r", period="2026",
-                                                  unit_codes=[OTHER_COMMUNE]))
+    assert not scope.round_visible(
+        officer, Round(id="r2", name="r", period="2026", unit_codes=[OTHER_COMMUNE])
+    )
 
     assert scope.can(officer, "view_personal") and scope.can(officer, "review")
     assert not scope.can(officer, "manage_users") and scope.can(admin, "manage_users")
@@ -156,8 +157,12 @@ def test_scope_rules() -> None:
 
 def test_narrowed_query_on_a_real_store(store) -> None:
     officer = User(id="u1", username="xa", role=Role.commune_officer, unit_codes=[COMMUNE])
-    for iid, unit in (("uuid:mine", COMMUNE), ("uuid:hamlet", f"{COMMUNE}-01"), ("uuid:other", OTHER_COMMUNE),
-                      ("uuid:none", None)):
+    for iid, unit in (
+        ("uuid:mine", COMMUNE),
+        ("uuid:hamlet", f"{COMMUNE}-01"),
+        ("uuid:other", OTHER_COMMUNE),
+        ("uuid:none", None),
+    ):
         md5 = hashlib.md5(iid.encode()).hexdigest()
         store.save_submission(_sub(iid, unit).model_copy(update={"xml_md5": md5}), iid.encode(), {})
     query = scope.narrow(SubmissionQuery(form_id="tform"), officer)
@@ -169,14 +174,41 @@ def test_users_and_audit_commands(tmp_path) -> None:
     data = str(tmp_path / "data")
     pw = tmp_path / "pw.txt"
     pw.write_text(PASSWORD + "\n")
-    r = run_cli("users", "add", "quan.ly", "--role", "province_manager", "--unit", "19", "--name", "Quản lý",
-                "--password-file", str(pw), "--data", data, "--by", "admin1")
+    r = run_cli(
+        "users",
+        "add",
+        "quan.ly",
+        "--role",
+        "province_manager",
+        "--unit",
+        "19",
+        "--name",
+        "Quản lý",
+        "--password-file",
+        str(pw),
+        "--data",
+        data,
+        "--by",
+        "admin1",
+    )
     assert r.returncode == 0, r.stderr
-    r = run_cli("users", "add", "=cmd", "--role", "viewer", "--unit", COMMUNE, "--password-file", str(pw),
-                "--data", data)
+    r = run_cli(
+        "users",
+        "add",
+        "=cmd",
+        "--role",
+        "viewer",
+        "--unit",
+        COMMUNE,
+        "--password-file",
+        str(pw),
+        "--data",
+        data,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    r = run_cli("users", "set-role", "quan.ly", "commune_officer", "--unit", COMMUNE, "--data", data,
-                "--by", "admin1")
+    r = run_cli(
+        "users", "set-role", "quan.ly", "commune_officer", "--unit", COMMUNE, "--data", data, "--by", "admin1"
+    )
     assert r.returncode == 0, r.stderr
     r = run_cli("users", "list", "--json", "--data", data)
     [row] = json.loads(r.stdout)
