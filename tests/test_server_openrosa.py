@@ -474,3 +474,14 @@ def test_resend_after_the_round_closed_completes_but_new_records_are_refused(liv
     refused = client.submit(new)
     assert refused.status_code == 403 and "not in any open round" in message(refused)
     client.close()
+
+
+def test_digest_account_submits_like_collect(digest_collect: CollectClient, live_server) -> None:
+    assert digest_collect.head("/submission").status_code == 204  # 401 challenge first, then 204
+    iid, xml = instance_xml(name="Gửi qua Digest")
+    resp = digest_collect.submit(xml)  # pre-emptive Digest with the next nc
+    assert resp.status_code == 201, resp.text
+    sub = live_server.store.get_submission(iid)
+    user = live_server.store.get_user_by_name(live_server.seeded.digest_user)
+    assert sub.collector_id == user.id and sub.round_id == "r-open"
+    assert digest_collect.challenges == 1
