@@ -33,6 +33,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.commands.users",
     "core.commands.audit",
     "core.commands.keys",
+    "core.commands.backup",
 )
 
 

@@ -1,0 +1,392 @@
+"""Backups of everything rasoat keeps, and restoring them into an empty place.
+
+A backup is one ``.tar.gz`` with ``rasoat-backup.json`` first: what kind of store it holds, when it was
+taken, and the SHA-256 of every file, so a restore proves that every submission and attachment came back
+byte for byte.
+
+- **Embedded store** (the data directory): the archive is taken while holding every area lock of the
+  store (submissions, forms, rounds, users, key-value, audit), the same locks every writer takes, so it
+  is one consistent moment even while a server is running: uploads wait for the few seconds (or minutes,
+  for a large directory) the copy takes, then go on; readers are not stopped. Lock files, the staging
+  area, ``boot.id`` and the demo passphrase file are left out.
+- **PostgreSQL**: ``pg_dump --format=custom`` (a consistent snapshot by itself) as ``database.dump``,
+  then the attachment files. Attachments are written before the rows that name them and never change,
+  so copying them after the dump gives every file the dump refers to. Restoring runs ``pg_restore``
+  into an empty database.
+
+``restore`` refuses a target that is not empty, refuses archive members that are not plain files or
+folders or whose names leave the target (absolute paths, ``..``), checks every file's hash, and only
+then moves the result into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.models import AuditEvent, utcnow
+from core.storage.base import Store, SubmissionQuery
+
+MANIFEST = "rasoat-backup.json"
+FORMAT = 1
+SKIP_TOP = {"locks", "staging", "index.new", "index.old", "boot.id", "demo-key-passphrase.txt"}
+LOCK_ORDER = ("submissions", "forms", "rounds", "users", "kv", "audit")
+ALL = SubmissionQuery(current_only=False)  # versions replaced by an edit are kept too
+
+
+class BackupError(RuntimeError):
+    """A backup or restore that cannot be done; one bilingual line."""
+
+
+@dataclass
+class BackupInfo:
+    path: Path
+    kind: str
+    files: int
+    bytes: int
+    submissions: int
+    created_at: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _files_under(root: Path, skip_top: set[str]) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = Path(dirpath).relative_to(root)
+        if rel_dir == Path("."):
+            dirnames[:] = sorted(d for d in dirnames if d not in skip_top)
+            filenames = [f for f in filenames if f not in skip_top]
+        else:
+            dirnames.sort()
+        for name in sorted(filenames):
+            if name.endswith(".tmp") or ".tmp-" in name:
+                continue  # an atomic write in progress elsewhere never belongs in a backup
+            path = Path(dirpath) / name
+            if path.is_file() and not path.is_symlink():
+                yield path
+
+
+@contextlib.contextmanager
+def _all_locks(store: Any) -> Iterator[None]:
+    """Every area lock of an embedded store, always in the same order (no deadlock with writers,
+    which take one area at a time, or with another backup)."""
+    with contextlib.ExitStack() as stack:
+        for area in LOCK_ORDER:
+            stack.enter_context(store._locks[area].held())
+        yield
+
+
+def _write_archive(
+    target: Path,
+    manifest: dict[str, Any],
+    members: list[tuple[str, Path]],
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Write the archive to a temporary file beside ``target``, then rename it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".rasoat-backup-", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz", compresslevel=1) as tar:  # photos do not compress; JSON does
+            data = json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8")
+            info = tarfile.TarInfo(MANIFEST)
+            info.size, info.mtime, info.mode = len(data), int(utcnow().timestamp()), 0o600
+            tar.addfile(info, io.BytesIO(data))
+            for arcname, path in members:
+                tar.add(path, arcname=arcname, recursive=False)
+                if progress:
+                    progress(1)
+        os.chmod(tmp, 0o600)  # a backup holds everything, ciphertext and all: owner only
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target.stat().st_size
+
+
+def backup_embedded(
+    store: Store, target: Path, actor: str = "cli", progress: Callable[[int], None] | None = None
+) -> BackupInfo:
+    """A consistent archive of an embedded store's data directory (see the module notes)."""
+    from core.storage.embedded import EmbeddedStore
+
+    if not isinstance(store, EmbeddedStore):
+        raise BackupError("Không phải kho nhúng / Not an embedded store")
+    root = store.root.resolve()
+    target = Path(target).resolve()
+    if root in target.parents:
+        raise BackupError(
+            "Không ghi bản sao lưu vào trong thư mục dữ liệu / "
+            "Do not write the backup inside the data directory"
+        )
+    with _all_locks(store):
+        files = list(_files_under(root, SKIP_TOP))
+        manifest = {
+            "format": FORMAT,
+            "kind": "embedded",
+            "created_at": utcnow().isoformat(),
+            "submissions": sum(1 for p in files if p.name == "meta.json" and "submissions" in p.parts),
+            "files": {str(p.relative_to(root)): _sha256(p) for p in files},
+        }
+        size = _write_archive(target, manifest, [(f"data/{p.relative_to(root)}", p) for p in files], progress)
+    store.append_audit(
+        AuditEvent(
+            actor=actor,
+            action="backup.create",
+            target=target.name,
+            details={"files": len(files), "bytes": size},
+        )
+    )
+    return BackupInfo(target, "embedded", len(files), size, manifest["submissions"], manifest["created_at"])
+
+
+def backup_postgres(
+    store: Store,
+    database_url: str,
+    target: Path,
+    actor: str = "cli",
+    progress: Callable[[int], None] | None = None,
+) -> BackupInfo:
+    """``pg_dump`` of the database, then the attachment files (see the module notes)."""
+    files_dir = Path(store.files_dir).resolve()  # type: ignore[attr-defined]
+    target = Path(target).resolve()
+    with tempfile.TemporaryDirectory(prefix="rasoat-pgdump-") as tmp:
+        dump = Path(tmp) / "database.dump"
+        _run(
+            [
+                "pg_dump",
+                "--format=custom",
+                "--no-owner",
+                "--no-privileges",
+                "-f",
+                str(dump),
+                *_libpq(database_url),
+            ]
+        )
+        files = list(_files_under(files_dir, {"demo-key-passphrase.txt"}))
+        manifest = {
+            "format": FORMAT,
+            "kind": "postgres",
+            "created_at": utcnow().isoformat(),
+            "submissions": store.count_submissions(ALL),
+            "database": {"database.dump": _sha256(dump)},
+            "files": {str(p.relative_to(files_dir)): _sha256(p) for p in files},
+        }
+        members = [("database.dump", dump), *((f"files/{p.relative_to(files_dir)}", p) for p in files)]
+        size = _write_archive(target, manifest, members, progress)
+    store.append_audit(
+        AuditEvent(
+            actor=actor,
+            action="backup.create",
+            target=target.name,
+            details={"files": len(files), "bytes": size, "kind": "postgres"},
+        )
+    )
+    return BackupInfo(target, "postgres", len(files), size, manifest["submissions"], manifest["created_at"])
+
+
+def _libpq(database_url: str) -> list[str]:
+    """pg_dump/pg_restore arguments for a rasoat database URL (its ``schema=`` parameter is rasoat's own:
+    the dump then holds that schema only, and a restore recreates it under the same name)."""
+    from core.storage.postgres import split_schema
+
+    url, schema = split_schema(database_url)
+    return ["--dbname", url, *([f"--schema={schema}"] if schema else [])]
+
+
+def _run(cmd: list[str]) -> None:
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise BackupError(
+            f"Không tìm thấy {cmd[0]} (cài postgresql-client) / "
+            f"{cmd[0]} not found (install postgresql-client)"
+        ) from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+        raise BackupError(f"{cmd[0]} thất bại / failed: {tail[0]}")
+
+
+# --- restore ---------------------------------------------------------------------------------------
+
+
+def read_manifest(archive: Path) -> dict[str, Any]:
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST or not first.isfile():
+                raise BackupError(f"{archive.name}: không phải bản sao lưu rasoat / not a rasoat backup")
+            fh = tar.extractfile(first)
+            assert fh is not None
+            manifest = json.loads(fh.read())
+    except (tarfile.TarError, OSError, ValueError) as exc:
+        raise BackupError(f"Không đọc được {archive.name} / Cannot read {archive.name}: {exc}") from None
+    if manifest.get("format", 0) > FORMAT:
+        raise BackupError("Bản sao lưu mới hơn phiên bản này / The backup is newer than this rasoat")
+    return manifest
+
+
+def _safe_members(tar: tarfile.TarFile, prefix: str) -> Iterator[tuple[tarfile.TarInfo, Path]]:
+    """Members under ``prefix`` with their path below it; any member anywhere that is not a plain file or
+    folder, or whose name could leave the target, stops the restore."""
+    for member in tar:
+        if member.name == MANIFEST:
+            continue
+        rel = Path(member.name)
+        if rel.is_absolute() or ".." in rel.parts or "\\" in member.name:
+            raise BackupError(
+                f"Tên không an toàn trong bản sao lưu / Unsafe name in the backup: {member.name!r}"
+            )
+        if not (member.isfile() or member.isdir()):
+            raise BackupError(f"Loại tệp không được phép / Not a plain file: {member.name!r}")
+        if member.name.startswith(prefix) and len(rel.parts) > 1:
+            yield member, Path(*rel.parts[1:])
+
+
+def _extract(archive: Path, prefix: str, dest: Path, progress: Callable[[int], None] | None) -> None:
+    with tarfile.open(archive, "r:*") as tar:
+        for member, rel in _safe_members(tar, prefix):
+            out = dest / rel
+            if member.isdir():
+                out.mkdir(parents=True, exist_ok=True)
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            src = tar.extractfile(member)
+            assert src is not None
+            with src, open(out, "wb") as fh:
+                shutil.copyfileobj(src, fh, 1 << 20)
+            os.chmod(out, 0o600)
+            if progress:
+                progress(1)
+
+
+def _verify(root: Path, expected: dict[str, str]) -> None:
+    bad = [
+        rel for rel, digest in expected.items() if not (root / rel).is_file() or _sha256(root / rel) != digest
+    ]
+    if bad:
+        raise BackupError(
+            f"{len(bad)} tệp không khớp bản sao lưu / {len(bad)} files do not match the backup: "
+            f"{', '.join(bad[:3])}"
+        )
+
+
+def _empty_target(path: Path) -> None:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise BackupError(
+            f"Thư mục {path} không trống; khôi phục chỉ vào thư mục trống / "
+            f"{path} is not empty; restore only into an empty directory"
+        )
+
+
+def restore(
+    archive: Path,
+    data_dir: Path,
+    database_url: str | None = None,
+    actor: str = "cli",
+    progress: Callable[[int], None] | None = None,
+) -> BackupInfo:
+    """Restore ``archive`` into an empty data directory (and, for a PostgreSQL backup, an empty database)."""
+    archive, data_dir = Path(archive), Path(data_dir).resolve()
+    manifest = read_manifest(archive)
+    kind = manifest.get("kind")
+    _empty_target(data_dir)
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restore-", dir=data_dir.parent))
+    try:
+        if kind == "embedded":
+            if database_url:
+                raise BackupError(
+                    "Bản sao lưu kho nhúng, không phải PostgreSQL / "
+                    "This is an embedded-store backup, not a PostgreSQL one"
+                )
+            _extract(archive, "data/", work, progress)
+            _verify(work, manifest["files"])
+        elif kind == "postgres":
+            if not database_url:
+                raise BackupError(
+                    "Cần --database URL để khôi phục PostgreSQL / "
+                    "Give --database URL to restore a PostgreSQL backup"
+                )
+            _extract(archive, "files/", work, progress)
+            _verify(work, manifest["files"])
+            with tempfile.TemporaryDirectory(prefix="rasoat-pgrestore-") as tmp:
+                _extract_one(archive, "database.dump", Path(tmp) / "database.dump")
+                _verify(Path(tmp), manifest["database"])
+                _run(
+                    [
+                        "pg_restore",
+                        "--no-owner",
+                        "--no-privileges",
+                        "--exit-on-error",
+                        *_libpq(database_url)[:2],  # the dump names its schema itself
+                        str(Path(tmp) / "database.dump"),
+                    ]
+                )
+        else:
+            raise BackupError(f"Loại bản sao lưu lạ / Unknown backup kind: {kind!r}")
+        if data_dir.exists():
+            data_dir.rmdir()  # empty, checked above
+        os.replace(work, data_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    from core.storage import open_store
+
+    store = open_store(data_dir, database_url)
+    try:
+        count = store.count_submissions(ALL)
+        store.append_audit(
+            AuditEvent(
+                actor=actor,
+                action="restore",
+                target=archive.name,
+                details={"kind": kind, "backup_created_at": manifest.get("created_at"), "submissions": count},
+            )
+        )
+    finally:
+        store.close()
+    if count != manifest.get("submissions", count):
+        raise BackupError(
+            f"Khôi phục được {count} bản ghi, bản sao lưu có {manifest['submissions']} / "
+            f"restored {count} submissions, the backup holds {manifest['submissions']}"
+        )
+    return BackupInfo(
+        data_dir,
+        str(kind),
+        len(manifest["files"]),
+        archive.stat().st_size,
+        count,
+        str(manifest.get("created_at")),
+    )
+
+
+def _extract_one(archive: Path, name: str, out: Path) -> None:
+    with tarfile.open(archive, "r:*") as tar:
+        member = tar.getmember(name)
+        if not member.isfile():
+            raise BackupError(f"Không phải tệp / Not a plain file: {name!r}")
+        src = tar.extractfile(member)
+        assert src is not None
+        with src, open(out, "wb") as fh:
+            shutil.copyfileobj(src, fh, 1 << 20)

@@ -1,0 +1,94 @@
+"""``rasoat backup -o FILE`` and ``rasoat restore FILE --data DIR``: see ``core.backup``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from core import hookimpl
+from core.commands.common import CommandError, add_data_option, print_json
+from core.commands.rounds import default_actor
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from core.backup import BackupError, backup_embedded, backup_postgres
+    from core.config import load_settings
+    from core.storage import open_store
+
+    settings = load_settings(args.data)
+    database_url = args.database or settings.database_url
+    target = Path(args.output)
+    if not target.name.endswith((".tar.gz", ".tgz")):
+        raise CommandError("Tệp sao lưu phải là .tar.gz / The backup file must end in .tar.gz")
+    if target.exists() and not args.force:
+        raise CommandError(f"{target} đã có (dùng --force để ghi đè) / {target} exists (--force to replace)")
+    if not database_url and not (settings.data_dir / "store.json").is_file():
+        raise CommandError(f"Không có dữ liệu ở {settings.data_dir} / No rasoat data in {settings.data_dir}")
+    store = open_store(settings.data_dir, database_url)
+    try:
+        with tqdm(desc="sao lưu / backup", unit=" tệp", file=sys.stderr, disable=args.quiet or None) as bar:
+            if database_url:
+                info = backup_postgres(store, database_url, target, args.by or default_actor(), bar.update)
+            else:
+                info = backup_embedded(store, target, args.by or default_actor(), bar.update)
+    except BackupError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        store.close()
+    if args.json:
+        print_json(info)
+    else:
+        print(
+            f"Đã sao lưu / Backed up: {info.path} ({info.submissions} bản ghi / submissions, "
+            f"{info.files} tệp / files, {info.bytes / 1e6:.1f} MB)"
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from core.backup import BackupError, restore
+    from core.config import load_settings
+
+    archive = Path(args.file)
+    if not archive.is_file():
+        raise CommandError(f"Không có tệp {archive} / No such file: {archive}")
+    settings = load_settings(args.data)
+    try:
+        with tqdm(
+            desc="khôi phục / restore", unit=" tệp", file=sys.stderr, disable=args.quiet or None
+        ) as bar:
+            info = restore(archive, settings.data_dir, args.database, args.by or default_actor(), bar.update)
+    except BackupError as exc:
+        raise CommandError(str(exc)) from None
+    if args.json:
+        print_json(info)
+    else:
+        print(
+            f"Đã khôi phục / Restored into {info.path}: {info.submissions} bản ghi / submissions, "
+            f"{info.files} tệp / files (sao lưu lúc / backup taken {info.created_at[:19]})"
+        )
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser("backup", help="sao lưu toàn bộ dữ liệu / back up everything")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz")
+    p.add_argument("--force", action="store_true", help="ghi đè tệp đã có / replace an existing file")
+    p.add_argument("--by", metavar="USER", help="người thực hiện (nhật ký) / actor for the audit log")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    add_data_option(p)
+    p.set_defaults(func=cmd_backup)
+
+    r = subparsers.add_parser("restore", help="khôi phục vào thư mục trống / restore into an empty directory")
+    r.add_argument("file", metavar="FILE.tar.gz")
+    r.add_argument("--by", metavar="USER", help="người thực hiện (nhật ký) / actor for the audit log")
+    r.add_argument("-q", "--quiet", action="store_true")
+    r.add_argument("--json", action="store_true")
+    add_data_option(r)
+    r.set_defaults(func=cmd_restore)
