@@ -33,13 +33,26 @@ def record(store: Store, actor: str, action: str, target: str = "", **details: A
 
 
 def record_view(
-    store: Store, actor: str, what: str, *, filters: dict[str, Any] | None = None, count: int = 0,
-    personal: bool = True, via: str = "",
+    store: Store,
+    actor: str,
+    what: str,
+    *,
+    filters: dict[str, Any] | None = None,
+    count: int = 0,
+    personal: bool = True,
+    via: str = "",
 ) -> AuditEvent:
     """A view of submissions (a list with field values, or one record): who, which filter, how many."""
-    return record(store, actor, what, target=str((filters or {}).get("form_id") or ""),
-                  filters={k: v for k, v in (filters or {}).items() if v not in (None, [], "")},
-                  count=count, personal=personal, via=via)
+    return record(
+        store,
+        actor,
+        what,
+        target=str((filters or {}).get("form_id") or ""),
+        filters={k: v for k, v in (filters or {}).items() if v not in (None, [], "")},
+        count=count,
+        personal=personal,
+        via=via,
+    )
 
 
 def iter_events(
@@ -75,12 +88,22 @@ def describe_details(details: dict[str, Any]) -> str:
 
 def event_row(event: AuditEvent) -> list[str]:
     """[time (Vietnam), actor, action, target, details] as text."""
-    return [_vn(event.at).strftime("%Y-%m-%d %H:%M:%S"), event.actor, event.action, event.target,
-            describe_details(event.details)]
+    return [
+        _vn(event.at).strftime("%Y-%m-%d %H:%M:%S"),
+        event.actor,
+        event.action,
+        event.target,
+        describe_details(event.details),
+    ]
 
 
-HEADERS = ["Thời điểm / Time (UTC+7)", "Người / Actor", "Hành động / Action", "Đối tượng / Target",
-           "Chi tiết / Details"]
+HEADERS = [
+    "Thời điểm / Time (UTC+7)",
+    "Người / Actor",
+    "Hành động / Action",
+    "Đối tượng / Target",
+    "Chi tiết / Details",
+]
 
 
 def write_xlsx(events: Iterable[AuditEvent], target: str | Path | IO[bytes]) -> int:
@@ -89,8 +112,15 @@ def write_xlsx(events: Iterable[AuditEvent], target: str | Path | IO[bytes]) -> 
 
     from core.excel.cells import Formats, write_header, write_text
 
-    wb = Workbook(target, {"constant_memory": True, "strings_to_numbers": False,
-                           "strings_to_formulas": False, "strings_to_urls": False})
+    wb = Workbook(
+        target,
+        {
+            "constant_memory": True,
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
     try:
         fmt = Formats(wb)
         ws = wb.add_worksheet("Nhat ky - Audit")

@@ -65,8 +65,10 @@ class WrongPassphrase(CryptoError):
 
 class NoProjectKey(CryptoError):
     def __init__(self) -> None:
-        super().__init__("Dự án chưa có khoá mã hoá; chạy 'rasoat keys init' / "
-                         "The project has no encryption key; run 'rasoat keys init'")
+        super().__init__(
+            "Dự án chưa có khoá mã hoá; chạy 'rasoat keys init' / "
+            "The project has no encryption key; run 'rasoat keys init'"
+        )
 
 
 class DecryptionError(CryptoError):
@@ -104,8 +106,14 @@ def _new_entry(passphrase: str, actor: str) -> dict[str, Any]:
         serialization.BestAvailableEncryption(secret),
     )
     public = _public_b64(private.public_key())
-    return {"public_key": public, "fingerprint": fingerprint(public), "private_key_pem": pem.decode("ascii"),
-            "created_at": utcnow().isoformat(), "created_by": actor, "retired": []}
+    return {
+        "public_key": public,
+        "fingerprint": fingerprint(public),
+        "private_key_pem": pem.decode("ascii"),
+        "created_at": utcnow().isoformat(),
+        "created_by": actor,
+        "retired": [],
+    }
 
 
 def key_entry(store: Store) -> dict[str, Any] | None:
@@ -122,8 +130,9 @@ def public_key(store: Store) -> str | None:
 def create_project_key(store: Store, passphrase: str, actor: str = "cli") -> str:
     """Make the project's key pair; returns its fingerprint. Refused when one exists (see ``rotate_key``)."""
     if key_entry(store) is not None:
-        raise CryptoError("Dự án đã có khoá / The project already has a key "
-                          "(rotate it with 'rasoat keys rotate')")
+        raise CryptoError(
+            "Dự án đã có khoá / The project already has a key (rotate it with 'rasoat keys rotate')"
+        )
     entry = _new_entry(passphrase, actor)
     store.kv_put(KV_NS, KEY_ENTRY, entry)
     store.append_audit(AuditEvent(actor=actor, action="key.create", target=entry["fingerprint"]))
@@ -151,8 +160,14 @@ def unlock(store: Store, passphrase: str, actor: str = "cli", purpose: str = "")
     try:
         keys = [_load(entry["private_key_pem"], passphrase)]
     except WrongPassphrase:
-        store.append_audit(AuditEvent(actor=actor, action="key.unlock_failed", target=entry["fingerprint"],
-                                      details={"purpose": purpose}))
+        store.append_audit(
+            AuditEvent(
+                actor=actor,
+                action="key.unlock_failed",
+                target=entry["fingerprint"],
+                details={"purpose": purpose},
+            )
+        )
         raise
     for old in entry.get("retired") or []:
         try:
@@ -171,13 +186,17 @@ def change_passphrase(store: Store, old: str, new: str, actor: str = "cli") -> N
 
     def again(pem: str) -> str:
         key = _load(pem, old)
-        return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.BestAvailableEncryption(secret)).decode("ascii")
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(secret),
+        ).decode("ascii")
 
     updated = dict(entry)
     updated["private_key_pem"] = again(entry["private_key_pem"])
-    updated["retired"] = [{**r, "private_key_pem": again(r["private_key_pem"])}
-                          for r in entry.get("retired") or []]
+    updated["retired"] = [
+        {**r, "private_key_pem": again(r["private_key_pem"])} for r in entry.get("retired") or []
+    ]
     store.kv_put(KV_NS, KEY_ENTRY, updated)
     store.append_audit(AuditEvent(actor=actor, action="key.change_passphrase", target=entry["fingerprint"]))
 
@@ -190,12 +209,20 @@ def rotate_key(store: Store, passphrase: str, actor: str = "cli") -> str:
         raise NoProjectKey()
     unlock(store, passphrase, actor, purpose="rotate")  # the passphrase must be the current one
     new = _new_entry(passphrase, actor)
-    retired = [{k: entry[k] for k in ("public_key", "fingerprint", "private_key_pem", "created_at")},
-               *(entry.get("retired") or [])]
+    retired = [
+        {k: entry[k] for k in ("public_key", "fingerprint", "private_key_pem", "created_at")},
+        *(entry.get("retired") or []),
+    ]
     new["retired"] = retired
     store.kv_put(KV_NS, KEY_ENTRY, new)
-    store.append_audit(AuditEvent(actor=actor, action="key.rotate", target=new["fingerprint"],
-                                  details={"retired": entry["fingerprint"]}))
+    store.append_audit(
+        AuditEvent(
+            actor=actor,
+            action="key.rotate",
+            target=new["fingerprint"],
+            details={"retired": entry["fingerprint"]},
+        )
+    )
     return str(new["fingerprint"])
 
 
@@ -211,8 +238,14 @@ def set_encrypted_form_ids(store: Store, form_ids: Iterable[str], actor: str = "
     ids = tuple(dict.fromkeys(f.strip() for f in form_ids if f.strip()))
     before = encrypted_form_ids(store)
     store.kv_put(KV_NS, SETTINGS_ENTRY, {"encrypted_forms": list(ids)})
-    store.append_audit(AuditEvent(actor=actor, action="key.set_forms", target=",".join(ids),
-                                  details={"from": list(before), "to": list(ids)}))
+    store.append_audit(
+        AuditEvent(
+            actor=actor,
+            action="key.set_forms",
+            target=",".join(ids),
+            details={"from": list(before), "to": list(ids)},
+        )
+    )
     return ids
 
 
@@ -248,8 +281,12 @@ class Decrypted:
 def _envelope(sub: Submission) -> tuple[str, list[str], str, str]:
     f = sub.fields
     media = [str(m.get("file", "")) for m in f.get("media") or [] if isinstance(m, dict)]
-    return (str(f.get("base64EncryptedKey") or ""), media, str(f.get("encryptedXmlFile") or ""),
-            str(f.get("base64EncryptedElementSignature") or ""))
+    return (
+        str(f.get("base64EncryptedKey") or ""),
+        media,
+        str(f.get("encryptedXmlFile") or ""),
+        str(f.get("base64EncryptedElementSignature") or ""),
+    )
 
 
 def decrypt_submission(
@@ -305,8 +342,13 @@ def decrypt_submission(
 
 
 def _verify_signature(
-    key: rsa.RSAPrivateKey, sub: Submission, wrapped_b64: str, media: list[str], plain: dict[str, bytes],
-    xml: bytes, signature_b64: str,
+    key: rsa.RSAPrivateKey,
+    sub: Submission,
+    wrapped_b64: str,
+    media: list[str],
+    plain: dict[str, bytes],
+    xml: bytes,
+    signature_b64: str,
 ) -> None:
     lines = [sub.form_id]
     if sub.form_version:
@@ -381,10 +423,14 @@ class DecryptingStore(Store):
             if isinstance(value, str) and value.strip():
                 unit = value.strip()
                 break
-        opened = sub.model_copy(update={
-            "fields": parsed.fields, "attachments": sorted(plain.files), "unit_code": unit,
-            "expected_attachments": parsed.attachment_names,
-        })
+        opened = sub.model_copy(
+            update={
+                "fields": parsed.fields,
+                "attachments": sorted(plain.files),
+                "unit_code": unit,
+                "expected_attachments": parsed.attachment_names,
+            }
+        )
         return opened, plain
 
     def iter_submissions(self, query: SubmissionQuery | None = None) -> Iterator[Submission]:
@@ -422,9 +468,20 @@ class DecryptingStore(Store):
 
     def record(self, what: str, target: str = "", **details: Any) -> None:
         """One audit line for this decryption session: counts only."""
-        self.inner.append_audit(AuditEvent(actor=self.actor, action="key.decrypt", target=target, details={
-            "purpose": what, "forms": sorted(self.forms), "decrypted": self.decrypted, "failed": self.failed,
-            **details}))
+        self.inner.append_audit(
+            AuditEvent(
+                actor=self.actor,
+                action="key.decrypt",
+                target=target,
+                details={
+                    "purpose": what,
+                    "forms": sorted(self.forms),
+                    "decrypted": self.decrypted,
+                    "failed": self.failed,
+                    **details,
+                },
+            )
+        )
 
     # everything else is the real store's
     def put_form(

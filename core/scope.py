@@ -37,17 +37,39 @@ MANAGE_USERS = "manage_users"
 MANAGE_KEYS = "manage_keys"
 VIEW_AUDIT = "view_audit"
 
-ALL_PERMISSIONS = frozenset({
-    VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_ROUNDS, MANAGE_COLLECTORS, PUBLISH_FORMS,
-    MANAGE_USERS, MANAGE_KEYS, VIEW_AUDIT,
-})
+ALL_PERMISSIONS = frozenset(
+    {
+        VIEW,
+        VIEW_PERSONAL,
+        REVIEW,
+        EDIT,
+        EXPORT,
+        DECRYPT,
+        MANAGE_ROUNDS,
+        MANAGE_COLLECTORS,
+        PUBLISH_FORMS,
+        MANAGE_USERS,
+        MANAGE_KEYS,
+        VIEW_AUDIT,
+    }
+)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.admin: ALL_PERMISSIONS,
-    Role.province_manager: frozenset({
-        VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_ROUNDS, MANAGE_COLLECTORS, PUBLISH_FORMS,
-        VIEW_AUDIT,
-    }),
+    Role.province_manager: frozenset(
+        {
+            VIEW,
+            VIEW_PERSONAL,
+            REVIEW,
+            EDIT,
+            EXPORT,
+            DECRYPT,
+            MANAGE_ROUNDS,
+            MANAGE_COLLECTORS,
+            PUBLISH_FORMS,
+            VIEW_AUDIT,
+        }
+    ),
     Role.commune_officer: frozenset({VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_COLLECTORS}),
     Role.viewer: frozenset({VIEW, EXPORT}),  # aggregates and exports without personal columns
     Role.collector: frozenset(),  # phones submit through OpenRosa; they read nothing back

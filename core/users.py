@@ -119,8 +119,9 @@ def parse_role(value: str | Role) -> Role:
         role = Role(value)
     except ValueError:
         allowed = ", ".join(r.value for r in OFFICER_ROLES)
-        raise UserError(f"Vai trò không hợp lệ '{value}' (chọn: {allowed}) / Unknown role '{value}' "
-                        f"(one of: {allowed})") from None
+        raise UserError(
+            f"Vai trò không hợp lệ '{value}' (chọn: {allowed}) / Unknown role '{value}' (one of: {allowed})"
+        ) from None
     if role is Role.collector:
         raise UserError(
             "Người thu thập được tạo bằng 'rasoat collectors add' / "
@@ -176,8 +177,11 @@ def create_user(
         password_hash=hash_password(password),
     )
     store.put_user(user)
-    store.append_audit(AuditEvent(actor=actor, action="user.add", target=user.username,
-                                  details={"role": role.value, "units": units}))
+    store.append_audit(
+        AuditEvent(
+            actor=actor, action="user.add", target=user.username, details={"role": role.value, "units": units}
+        )
+    )
     return user
 
 
@@ -203,11 +207,17 @@ def set_role(
     units = _check_units(new_role, list(unit_codes) if unit_codes is not None else list(user.unit_codes))
     updated = user.model_copy(update={"role": new_role, "unit_codes": units})
     store.put_user(updated)
-    store.append_audit(AuditEvent(
-        actor=actor, action="user.set_role", target=user.username,
-        details={"from": {"role": user.role.value, "units": user.unit_codes},
-                 "to": {"role": new_role.value, "units": units}},
-    ))
+    store.append_audit(
+        AuditEvent(
+            actor=actor,
+            action="user.set_role",
+            target=user.username,
+            details={
+                "from": {"role": user.role.value, "units": user.unit_codes},
+                "to": {"role": new_role.value, "units": units},
+            },
+        )
+    )
     return updated
 
 
@@ -293,8 +303,9 @@ def _count_failure(store: Store, key: str, limit: int) -> None:
 
 def _audit_login(store: Store, action: str, username: str, ip: str | None, **details: Any) -> None:
     shown = username.strip()[:64]  # a password typed into the name field is at worst partly logged
-    store.append_audit(AuditEvent(actor=shown or "?", action=action, target=shown,
-                                  details={"ip": ip or "", **details}))
+    store.append_audit(
+        AuditEvent(actor=shown or "?", action=action, target=shown, details={"ip": ip or "", **details})
+    )
 
 
 def authenticate(store: Store, username: str, password: str, ip: str | None = None, via: str = "") -> User:

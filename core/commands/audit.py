@@ -51,14 +51,22 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return 0
         rows = list(events)
         if args.limit:
-            rows = rows[-args.limit:]
+            rows = rows[-args.limit :]
     finally:
         store.close()
     if args.json:
         print_json([e.model_dump(mode="json") for e in rows])
         return 0
-    print_table(["Thời điểm / Time", "Người / Actor", "Hành động / Action", "Đối tượng / Target",
-                 "Chi tiết / Details"], [event_row(e) for e in rows])
+    print_table(
+        [
+            "Thời điểm / Time",
+            "Người / Actor",
+            "Hành động / Action",
+            "Đối tượng / Target",
+            "Chi tiết / Details",
+        ],
+        [event_row(e) for e in rows],
+    )
     return 0
 
 

@@ -38,8 +38,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"Đã tạo khoá dự án / Project key created: {fp}")
-    print("Giữ kín cụm mật khẩu; mất nó là mất dữ liệu đã mã hoá / Keep the passphrase safe: "
-          "without it encrypted records cannot be read")
+    print(
+        "Giữ kín cụm mật khẩu; mất nó là mất dữ liệu đã mã hoá / Keep the passphrase safe: "
+        "without it encrypted records cannot be read"
+    )
     return 0
 
 
@@ -54,9 +56,13 @@ def cmd_show(args: argparse.Namespace) -> int:
         store.close()
     info: dict[str, Any] = {"key": None, "encrypted_forms": forms}
     if entry:
-        info["key"] = {"fingerprint": entry["fingerprint"], "public_key": entry["public_key"],
-                       "created_at": entry.get("created_at"), "created_by": entry.get("created_by"),
-                       "retired": [r["fingerprint"] for r in entry.get("retired") or []]}
+        info["key"] = {
+            "fingerprint": entry["fingerprint"],
+            "public_key": entry["public_key"],
+            "created_at": entry.get("created_at"),
+            "created_by": entry.get("created_by"),
+            "retired": [r["fingerprint"] for r in entry.get("retired") or []],
+        }
     if args.json:
         print_json(info)
         return 0
@@ -94,8 +100,10 @@ def cmd_rotate(args: argparse.Namespace) -> int:
         fp = rotate_key(store, passphrase, actor=args.by or default_actor())
     finally:
         store.close()
-    print(f"Khoá mới / New key: {fp}. Đăng phiên bản mới của biểu mẫu mã hoá / "
-          "Publish new versions of the encrypted forms so phones get it")
+    print(
+        f"Khoá mới / New key: {fp}. Đăng phiên bản mới của biểu mẫu mã hoá / "
+        "Publish new versions of the encrypted forms so phones get it"
+    )
     return 0
 
 

@@ -48,9 +48,16 @@ def _errors(func):
 
 
 def _row(u: Any) -> dict[str, Any]:
-    return {"id": u.id, "username": u.username, "name": u.display_name, "role": u.role.value,
-            "units": u.unit_codes, "active": u.active, "api_token": u.token_hash is not None,
-            "created_at": u.created_at}
+    return {
+        "id": u.id,
+        "username": u.username,
+        "name": u.display_name,
+        "role": u.role.value,
+        "units": u.unit_codes,
+        "active": u.active,
+        "api_token": u.token_hash is not None,
+        "created_at": u.created_at,
+    }
 
 
 @_errors
@@ -60,8 +67,15 @@ def cmd_add(args: argparse.Namespace) -> int:
     password = read_secret(args.password_file, "Mật khẩu / Password")
     store = store_from_args(args)
     try:
-        user = create_user(store, args.username, password, args.role, args.unit or [], args.name or "",
-                           actor=args.by or default_actor())
+        user = create_user(
+            store,
+            args.username,
+            password,
+            args.role,
+            args.unit or [],
+            args.name or "",
+            actor=args.by or default_actor(),
+        )
     finally:
         store.close()
     if args.json:
@@ -84,11 +98,25 @@ def cmd_list(args: argparse.Namespace) -> int:
         print_json(rows)
         return 0
     print_table(
-        ["Tên đăng nhập / Username", "Tên / Name", "Vai trò / Role", "Đơn vị / Units", "Hoạt động / Active",
-         "API token"],
-        [[r["username"], r["name"], r["role"], ",".join(r["units"]) or "*",
-          "có / yes" if r["active"] else "khoá / disabled", "có / yes" if r["api_token"] else ""]
-         for r in rows],
+        [
+            "Tên đăng nhập / Username",
+            "Tên / Name",
+            "Vai trò / Role",
+            "Đơn vị / Units",
+            "Hoạt động / Active",
+            "API token",
+        ],
+        [
+            [
+                r["username"],
+                r["name"],
+                r["role"],
+                ",".join(r["units"]) or "*",
+                "có / yes" if r["active"] else "khoá / disabled",
+                "có / yes" if r["api_token"] else "",
+            ]
+            for r in rows
+        ],
     )
     return 0
 
@@ -133,8 +161,11 @@ def cmd_token(args: argparse.Namespace) -> int:
         print_json({"username": args.username, "token": token})
     else:
         print(token)
-        print("Dùng: Authorization: Bearer <mã>; mã cũ hết hiệu lực / "
-              "Use as 'Authorization: Bearer <token>'; the previous token no longer works", file=sys.stderr)
+        print(
+            "Dùng: Authorization: Bearer <mã>; mã cũ hết hiệu lực / "
+            "Use as 'Authorization: Bearer <token>'; the previous token no longer works",
+            file=sys.stderr,
+        )
     return 0
 
 
