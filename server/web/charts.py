@@ -39,7 +39,7 @@ class ChartRow:
     text: str  # the value as shown ("72,5 %")
 
 
-def _short(text: str, n: int = 26) -> str:
+def _short(text: str, n: int = 20) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -49,7 +49,7 @@ def bar_chart(
     """Horizontal bars, one per unit, coloured by status, with the target as a dashed line."""
     if not rows:
         return ""
-    label_w, value_w, plot_w, row_h, top = 190, 70, 420, 22, 28 if target is not None else 8
+    label_w, value_w, plot_w, row_h, top = 150, 76, 264, 22, 28 if target is not None else 8
     width = label_w + plot_w + value_w
     height = top + row_h * len(rows) + 8
     values = [r.value for r in rows if r.value is not None]

@@ -113,6 +113,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "persons_followed": ("Người đã rà soát lại", "Persons followed up"),
     "show_hamlets": ("Xem từng thôn", "Show hamlets"),
     "covered": ("Đã có", "Covered"),
+    "no_hamlet_list": ("chưa có danh sách thôn", "no hamlet list yet"),
     "not_covered": ("Chưa có", "Not yet"),
     # indicators
     "ind.title": ("Chỉ tiêu", "Indicators"),
@@ -128,6 +129,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "ind.none": ("Chưa có chỉ tiêu nào cho đơn vị này", "No indicator for this unit"),
     "ind.up": ("Lên cấp trên", "Up one level"),
     "ind.live": ("tính trực tiếp", "computed live"),
+    "ind.live_note": (
+        "năm trước tính trực tiếp từ dữ liệu (chưa có đợt nào của năm đó được đóng)",
+        "last year computed live from the data (no round of that year has been closed)",
+    ),
+    "ind.no_data": ("Chỉ tiêu chưa có số liệu", "Indicators with no data yet"),
+    "ind.below_not_met": ("Đơn vị cấp dưới chưa đạt", "Units below not met"),
     # submissions
     "sub.title": ("Bản ghi", "Submissions"),
     "sub.review_state": ("Trạng thái duyệt", "Review state"),

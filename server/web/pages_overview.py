@@ -101,6 +101,31 @@ def row_view(r: Any, lang: str) -> dict[str, Any]:
     }
 
 
+def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) -> list[dict[str, Any]]:
+    """Per indicator: the officer's own unit when it is off target, and how many units below it are."""
+    groups: dict[str, dict[str, Any]] = {}
+    for r in results:
+        g = groups.setdefault(
+            r.indicator_id,
+            {
+                "id": r.indicator_id,
+                "name": r.name_en if ctx.lang == "en" else r.name_vi,
+                "target": r.target_text or "—",
+                "own": None,
+                "bad": [],
+                "total": 0,
+            },
+        )
+        if unit and r.unit_code == unit:
+            g["own"] = row_view(r, ctx.lang)
+        elif scope.unit_allowed(ctx.user, r.unit_code):
+            g["total"] += 1
+            if r.status.value == "not_met":
+                g["bad"].append(r.unit_name or unit_name(r.unit_code))
+    out = [g for g in groups.values() if (g["own"] and g["own"]["status"] == "not_met") or g["bad"]]
+    return out[:limit]
+
+
 @get("/", sync_to_thread=True)
 def overview(request: Request) -> Response:
     ctx = context(request)
@@ -112,13 +137,14 @@ def overview(request: Request) -> Response:
     latest = scoped.latest(ctx, 10)
     unit = default_unit(ctx)
     results, problem = evaluate_for(ctx, current_year(), unit)
-    off = [row_view(r, ctx.lang) for r in results if r.status.value == "not_met"][:15]
+    off = off_target(ctx, results, unit)
     return page(
         ctx,
         "overview.html",
         blocks=blocks,
         latest=latest,
         off=off,
+        own_unit=unit,
         problem=problem,
         bar=bar,
         review_labels=REVIEW_LABELS,
@@ -139,7 +165,9 @@ def indicators(request: Request) -> Response:
         if get_units().get(unit) is None:
             raise WebError(404, f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'")
     results, problem = evaluate_for(ctx, period, unit)
-    own = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]
+    own_all = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]
+    own = [r for r in own_all if r["status"] != "no_data"]
+    own_empty = [r for r in own_all if r["status"] == "no_data"]
     below = [r for r in results if not unit or r.unit_code != unit]
     by_ind: dict[str, list[Any]] = defaultdict(list)
     for r in below:
@@ -147,7 +175,7 @@ def indicators(request: Request) -> Response:
             by_ind[r.indicator_id].append(r)
     choices = []
     seen: set[str] = set()
-    for r in [*(x["raw"] for x in own), *below]:
+    for r in [*(x["raw"] for x in own_all), *below]:
         if r.indicator_id not in seen:
             seen.add(r.indicator_id)
             choices.append((r.indicator_id, r.name_en if ctx.lang == "en" else r.name_vi))
@@ -177,6 +205,8 @@ def indicators(request: Request) -> Response:
         level=level,
         child_level=child_level,
         own=own,
+        own_empty=own_empty,
+        any_live=any(r["live"] for r in own_all),
         rows=rows,
         choices=choices,
         chosen=chosen,

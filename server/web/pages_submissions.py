@@ -24,6 +24,7 @@ from server.web.base import (
     form_data,
     page,
     redirect,
+    unit_name,
 )
 
 PAGE_SIZE = 50
@@ -180,11 +181,14 @@ def _value_rows(table: Table, fields: dict[str, Any], personal: bool) -> list[di
         value = fields.get(col.key)
         if value is None or value == "":
             continue
+        shown = _choice_text(col, str(value))
+        if col.key in LOCATION and isinstance(value, str):  # codes from the unit CSVs: show the names
+            shown = f"{unit_name(value)} ({value})" if unit_name(value) != value else value
         rows.append(
             {
                 "label": col.header,
                 "name": col.key,
-                "value": _choice_text(col, str(value)),
+                "value": shown,
                 "attachment": col.kind is Kind.attachment,
             }
         )
