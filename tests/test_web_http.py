@@ -188,3 +188,86 @@ def test_no_path_from_a_login_redirect_leaves_the_site(site) -> None:
 def test_artifacts_folder_is_ignored_by_git() -> None:
     ignore = (Path(__file__).resolve().parents[1] / ".gitignore").read_text()
     assert "/tests/artifacts/" in ignore
+
+
+def test_a_second_server_process_on_the_same_store_knows_the_session(site) -> None:
+    """Sessions live in the store, not in a process: another server over the same data serves the same
+    officer (several processes behind one load balancer)."""
+    from server_support import ThreadServer
+
+    from core.storage import open_store
+    from server.app import ServerSettings, create_app
+
+    client = http_login(site.url, "xa.phuongtien")
+    second_store = open_store(site.data_dir)
+    second = ThreadServer(create_app(second_store, ServerSettings(access_log=False))).start()
+    try:
+        other = httpx.Client(base_url=second.url, follow_redirects=False,
+                             cookies={sessions.COOKIE: client.cookies[sessions.COOKIE]})
+        resp = other.get("/")
+        assert resp.status_code == 200 and "Nguyễn Thị Hồng Nhung" in resp.text
+    finally:
+        second.stop()
+        second_store.close()
+
+
+def test_rounds_reopen_needs_a_reason_and_changes_stay_inside_the_scope(site) -> None:
+    client = http_login(site.url, "tinh.thainguyen")
+    page = client.get("/rounds/r-closed")
+    assert page.status_code == 200 and "Mở lại" in page.text
+    token = csrf_of(page.text)
+    resp = client.post("/rounds/r-closed/state", data={"target": "open", "reason": "", "csrf": token})
+    assert resp.status_code == 400 and "lý do" in resp.text
+    assert site.store.get_round("r-closed").state.value == "closed"
+    # a round over a commune of another province is refused before anything is made
+    resp = client.post("/rounds", data={"name": "Đợt tỉnh khác", "period": "2026", "units": "00004",
+                                        "forms": "tform", "csrf": csrf_of(page.text)})
+    assert resp.status_code == 403
+    assert all(r.name != "Đợt tỉnh khác" for r in site.store.list_rounds())
+    # a commune officer may not manage rounds at all
+    officer = http_login(site.url, "xa.phuongtien")
+    page = officer.get("/rounds/r-open")
+    assert "/state" not in page.text
+    resp = officer.post("/rounds/r-open/state", data={"target": "closed", "csrf": csrf_of(page.text)})
+    assert resp.status_code == 403 and site.store.get_round("r-open").state.value == "open"
+
+
+def test_assign_a_collector_to_a_round(site) -> None:
+    from core.collectors import get_collector
+
+    client = http_login(site.url, "xa.phuongtien")
+    stranger = get_collector(site.store, "le-van-c")  # in Phượng Tiến, assigned to nothing
+    page = client.get("/rounds/r-open")
+    assert f'value="{stranger.id}"' in page.text
+    other = next(u for u in site.store.list_users() if u.display_name == "Phạm D")  # Tân Cương's
+    assert f'value="{other.id}"' not in page.text
+    token = csrf_of(page.text)
+    resp = client.post("/rounds/r-open/collectors", data={"collector": other.id, "csrf": token})
+    assert resp.status_code == 403
+    resp = client.post("/rounds/r-open/collectors", data={"collector": stranger.id, "csrf": token})
+    assert resp.status_code == 303
+    assert stranger.id in site.store.get_round("r-open").collector_ids
+
+
+def test_printing_a_sheet_issues_new_codes_for_the_unit_only(site) -> None:
+    from core.collectors import find_by_token
+
+    client = http_login(site.url, "xa.tancuong")
+    page = client.get("/collectors")
+    before = find_by_token(site.store, site.seeded.other_commune_token)
+    assert before is not None
+    resp = client.post("/collectors/sheet", data={"unit": OTHER_COMMUNE, "csrf": csrf_of(page.text)})
+    assert resp.status_code == 200
+    assert resp.text.count('class="qr-card"') == 1 and "Phạm D" in resp.text
+    assert "<svg" in resp.text
+    assert find_by_token(site.store, site.seeded.other_commune_token) is None  # the old card stopped working
+    resp = client.post("/collectors/sheet", data={"unit": COMMUNE, "csrf": csrf_of(page.text)})
+    assert resp.status_code == 403
+
+
+def test_plugins_page_lists_the_province_plans(site) -> None:
+    client = http_login(site.url, "nguoixem")
+    page = client.get("/plugins")
+    assert page.status_code == 200
+    assert "core.builtin.national" in page.text
+    assert "thai_nguyen" in page.text and "UBND xã Phượng Tiến" in page.text

@@ -143,7 +143,8 @@ async def collector_add(request: Request) -> Response:
             user, token = create_collector(ctx.store, name, units, round_ids, actor=ctx.actor)
         except (CollectorError, scope.ScopeError) as exc:
             message = getattr(exc, "message", str(exc))
-            return _collectors_page(ctx, 400, message, {"name": name, "units": units, "rounds": round_ids})
+            status = 403 if isinstance(exc, scope.ScopeError) else 400
+            return _collectors_page(ctx, status, message, {"name": name, "units": units, "rounds": round_ids})
         code = phone_code(
             ctx.store,
             user.id,

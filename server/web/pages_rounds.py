@@ -107,7 +107,8 @@ async def round_create(request: Request) -> Response:
                 actor=ctx.actor,
             )
         except (RoundError, scope.ScopeError) as exc:
-            return _rounds_page(ctx, 400, create_error=getattr(exc, "message", str(exc)), values=values)
+            status = 403 if isinstance(exc, scope.ScopeError) else 400
+            return _rounds_page(ctx, status, create_error=getattr(exc, "message", str(exc)), values=values)
         return redirect(ctx, f"/rounds/{quote(rnd.id, safe='')}", "rounds.created")
 
     return await anyio.to_thread.run_sync(run)
