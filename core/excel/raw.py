@@ -524,9 +524,11 @@ class _RawWriter:
 
 def _int_or_float(text: str) -> int | float | None:
     try:
-        return int(text)
+        n = int(text)
     except ValueError:
         return parse_float(text)
+    # Excel keeps 15 significant digits and xlsxwriter cannot write an int past a float: keep it as text
+    return n if abs(n) < 10**15 else None
 
 
 def _plain_number(text: str) -> int | float | None:
