@@ -215,7 +215,10 @@ def submissions(
 
 
 def _one(request: Request, user: User, instance_id: str) -> Submission:
-    sub = _store(request).get_submission(instance_id)
+    try:
+        sub = _store(request).get_submission(instance_id)
+    except ValueError:  # a name the store cannot even hold (too long, path syntax): no such record
+        sub = None
     if sub is None:
         raise ApiError(404, f"Không có bản ghi / No submission {instance_id}")
     try:
