@@ -65,7 +65,9 @@ def test_no_server_errors_from_schema_driven_fuzzing(api_server, who: str | None
     ]
     if who:
         cmd += ["--header", f"Authorization: Bearer {tokens[who]}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(  # in the reports folder: schemathesis leaves a .schemathesis cache where it runs
+        cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL, cwd=reports
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
     assert "generated" in out and "Server error" not in out
