@@ -106,6 +106,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "overview.no_open": ("Không có đợt nào đang mở", "No round is open"),
     "overview.latest": ("Bản ghi mới nhất", "Latest submissions"),
     "overview.off_target": ("Chỉ tiêu chưa đạt", "Indicators off target"),
+    "overview.computed_at": ("Tính lúc", "Computed at"),
     "overview.all_met": ("Không có chỉ tiêu nào chưa đạt", "No indicator is off target"),
     "coverage": ("Độ phủ thôn, xóm", "Hamlet coverage"),
     "hamlets_covered": ("Thôn có bản ghi", "Hamlets with data"),

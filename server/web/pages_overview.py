@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, get
@@ -11,7 +15,7 @@ from core import scope
 from core.models import REVIEW_LABELS
 from core.rounds import STATE_LABELS, kind_label
 from server.web import scoped
-from server.web.base import Ctx, WebError, context, number, page, unit_name
+from server.web.base import Ctx, WebError, context, number, page, unit_name, vn_time
 from server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
 
 CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
@@ -49,6 +53,31 @@ def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], st
         raise
     except ValueError as exc:  # a bad period or an indicator the engine refuses
         return [], str(exc)
+
+
+# The overview recomputes indicators for every visit otherwise; over a province's million submissions
+# that is seconds. Keep each (store, unit, period) answer for a short while, per process; the Indicators
+# page always computes afresh.
+OVERVIEW_TTL_SECONDS = 120
+_overview_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_cache_lock = threading.Lock()
+
+
+def cached_evaluation(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None, float]:
+    """``evaluate_for`` remembered for ``OVERVIEW_TTL_SECONDS``; also returns when it was computed."""
+    key = (unit or "", period)
+    now = time.time()
+    with _cache_lock:
+        entry = _overview_cache.get(ctx.store, {}).get(key)
+    if entry is not None and now - entry[0] < OVERVIEW_TTL_SECONDS:
+        results, problem = entry[1]
+        return results, problem, entry[0]
+    results, problem = evaluate_for(ctx, period, unit)
+    with _cache_lock:
+        _overview_cache.setdefault(ctx.store, {})[key] = (now, (results, problem))
+    return results, problem, now
 
 
 def default_unit(ctx: Ctx) -> str | None:
@@ -136,7 +165,7 @@ def overview(request: Request) -> Response:
         blocks.append({"round": rnd, "kind": kind_label(rnd.kind), "progress": prog})
     latest = scoped.latest(ctx, 10)
     unit = default_unit(ctx)
-    results, problem = evaluate_for(ctx, current_year(), unit)
+    results, problem, computed = cached_evaluation(ctx, current_year(), unit)
     off = off_target(ctx, results, unit)
     return page(
         ctx,
@@ -145,6 +174,7 @@ def overview(request: Request) -> Response:
         latest=latest,
         off=off,
         own_unit=unit,
+        computed_at=vn_time(datetime.fromtimestamp(computed, UTC)),
         problem=problem,
         bar=bar,
         review_labels=REVIEW_LABELS,
