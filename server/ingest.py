@@ -25,7 +25,7 @@ from threading import Lock
 from typing import Any
 
 from core.instance import FormShape, InstanceError, ParsedInstance, parse_instance, safe_attachment_name
-from core.models import ReviewState, Round, Submission, User, utcnow
+from core.models import AuditEvent, ReviewState, Round, Submission, User, utcnow
 from core.scope import common_unit
 from core.storage.base import Conflict, SaveOutcome, Store
 from server.access import assigned_open_rounds, in_scope, submission_unit
@@ -196,6 +196,10 @@ def _ingest(
              "comment": "; ".join(issues)}
         )
     result = _save(store, sub, xml, attachments)
+    if parsed.deprecated_id and result.outcome is SaveOutcome.created:  # an edit replaces a record: audited
+        store.append_audit(AuditEvent(actor=user.username, action="submission.edit", target=sub.instance_id,
+                                      details={"replaces": parsed.deprecated_id, "form_id": sub.form_id,
+                                               "unit": unit, "via": "openrosa"}))
     if issues and result.outcome is SaveOutcome.created:
         return IngestResult(
             result.outcome,

@@ -175,3 +175,15 @@ def test_disabled_officer_is_refused_at_once(world) -> None:
     assert httpx.get(f"{world.url}/api/v1/me", headers=bearer).status_code == 403
     resp = httpx.get(f"{world.url}/api/v1/me", headers=basic("nghi-viec", PASSWORD))
     assert resp.status_code == 403 and "disabled" in resp.json()["error"]
+
+
+def test_edits_from_phones_are_audited(world) -> None:
+    client = CollectClient(f"{world.url}/v1/key/{world.seeded.token}/projects/1")
+    first, xml = instance_xml(name="Bản đầu")
+    assert client.submit(xml).status_code == 201
+    edit, xml = instance_xml(name="Bản sửa", deprecated_id=first)
+    assert client.submit(xml).status_code == 201
+    client.close()
+    [event] = [e for e in world.store.iter_audit() if e.action == "submission.edit" and e.target == edit]
+    assert event.details["replaces"] == first and event.details["unit"] == COMMUNE
+    assert "Bản sửa" not in str(event.details)
