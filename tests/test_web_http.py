@@ -271,3 +271,21 @@ def test_plugins_page_lists_the_province_plans(site) -> None:
     assert page.status_code == 200
     assert "core.builtin.national" in page.text
     assert "thai_nguyen" in page.text and "UBND xã Phượng Tiến" in page.text
+
+
+def test_edit_history_links_both_versions(site) -> None:
+    from server_support import CollectClient, instance_xml
+
+    old_id = site.here_ids[3]
+    collect = CollectClient(f"{site.url}/v1/key/{site.seeded.token}/projects/1")
+    new_id, xml = instance_xml(commune=COMMUNE, hamlet="05563-03", name="Lưu Thị Yến (đã sửa)",
+                               deprecated_id=old_id)
+    assert collect.submit(xml).status_code == 201
+    collect.close()
+    client = http_login(site.url, "xa.phuongtien")
+    new = client.get(f"/submissions/{quote(new_id, safe='')}").text
+    assert "Thay cho bản" in new and old_id in new and "Lưu Thị Yến (đã sửa)" in new
+    old = client.get(f"/submissions/{quote(old_id, safe='')}").text
+    assert "Đã được thay bằng bản" in old and new_id in old and "Bản cũ (đã bị sửa)" in old
+    listing = client.get("/submissions?form=tform").text
+    assert new_id in listing and old_id not in listing  # the list shows current versions
