@@ -19,7 +19,6 @@ Roles and what they may do are ``ROLE_PERMISSIONS``; a disabled account may do n
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 
 from core.models import Role, Round, Submission, User
 from core.storage.base import SubmissionQuery
@@ -109,17 +108,30 @@ def require(user: User | None, permission: str) -> None:
 # --- units ------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1024)
-def _expand(codes: tuple[str, ...], registry_id: int) -> frozenset[str]:
+_CACHE_ATTR = "_rasoat_scope_cache"
+_CACHE_SIZE = 1024
+
+
+def _expand(codes: tuple[str, ...]) -> frozenset[str]:
+    """The codes and everything below them, cached on the registry itself (a new registry starts a
+    fresh cache)."""
     from core.units import get_units
 
     registry = get_units()
+    cache: dict[tuple[tuple[str, ...], int], frozenset[str]] = registry.__dict__.setdefault(_CACHE_ATTR, {})
+    key = (codes, len(registry))  # hamlets added to this registry later change its size
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
     out: set[str] = set()
     for code in codes:
         out.add(code)
         if registry.get(code) is not None:
             out.update(registry.expand([code]))
-    return frozenset(out)
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = frozenset(out)
+    return cache[key]
 
 
 def allowed_units(user: User | None) -> set[str] | None:
@@ -128,9 +140,7 @@ def allowed_units(user: User | None) -> set[str] | None:
         return set()
     if user.role is Role.admin:
         return None
-    from core.units import get_units
-
-    return set(_expand(tuple(sorted(set(user.unit_codes))), id(get_units())))
+    return set(_expand(tuple(sorted(set(user.unit_codes)))))
 
 
 def common_unit(codes: Sequence[str]) -> str | None:
