@@ -203,6 +203,9 @@ def test_restore_refuses_hostile_archives(tmp_path, name: str, kind: bytes) -> N
 def test_postgres_backup_and_restore(tmp_path) -> None:
     from pg_support import fresh_schema
 
+    if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
+        pytest.skip("pg_dump/pg_restore not installed (apt-get install postgresql-client)")
+
     from core.storage.postgres import PostgresStore
 
     with fresh_schema() as (url, schema):
