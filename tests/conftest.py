@@ -2,33 +2,99 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
+BACKENDS = ["embedded", "postgres"]
 
-# --- server: a real uvicorn server on a free port over a seeded embedded store (tests/server_support.py)
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory):
-    """One server for the session: ``.url``, ``.store``, ``.data_dir``, ``.seeded``, ``.admin_token`` (the
-    personal API token of the administrator account ``admin``)."""
-    from types import SimpleNamespace
 
+# --- server: a real uvicorn server on a free port over a seeded store (tests/server_support.py)
+@contextmanager
+def _serving(data_dir: Path, backend: str) -> Iterator[SimpleNamespace]:
+    """A seeded store of ``backend`` (PostgreSQL: a fresh schema, dropped afterwards) served in a thread."""
+    from pg_support import fresh_schema
     from server_support import ThreadServer, seed
 
     from core.storage import open_store
+    from core.users import create_user, new_api_token
     from server.app import ServerSettings, create_app
 
-    data_dir = tmp_path_factory.mktemp("live-server") / "data"
-    store = open_store(data_dir)
-    seeded = seed(store)
-    from core.users import create_user, new_api_token
+    schema = fresh_schema() if backend == "postgres" else nullcontext((None, None))
+    with schema as (database_url, _name):
+        store = open_store(data_dir, database_url)
+        try:
+            seeded = seed(store)
+            create_user(store, "admin", "mật-khẩu-quản-trị", "admin", actor="test")
+            admin_token = new_api_token(store, "admin", actor="test")
+            app = create_app(store, ServerSettings(max_body_bytes=5_000_000))
+            server = ThreadServer(app).start()
+            try:
+                yield SimpleNamespace(
+                    url=server.url, store=store, data_dir=data_dir, seeded=seeded, app=app,
+                    admin_token=admin_token, backend=backend, database_url=database_url,
+                )
+            finally:
+                server.stop()
+        finally:
+            store.close()
 
-    create_user(store, "admin", "mật-khẩu-quản-trị", "admin", actor="test")
-    admin_token = new_api_token(store, "admin", actor="test")
-    settings = ServerSettings(max_body_bytes=5_000_000)
-    app = create_app(store, settings)
-    server = ThreadServer(app).start()
-    yield SimpleNamespace(
-        url=server.url, store=store, data_dir=data_dir, seeded=seeded, app=app, admin_token=admin_token
-    )
-    server.stop()
-    store.close()
+
+@pytest.fixture(scope="session")
+def _live_server_embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    with _serving(tmp_path_factory.mktemp("live-server") / "data", "embedded") as served:
+        yield served
+
+
+@pytest.fixture(scope="session")
+def live_server(_live_server_embedded: SimpleNamespace) -> SimpleNamespace:
+    """One server over the embedded store for the session: ``.url``, ``.store``, ``.data_dir``, ``.seeded``,
+    ``.app``, ``.admin_token`` (the personal API token of the administrator account ``admin``),
+    ``.backend`` ("embedded"), ``.database_url`` (None)."""
+    return _live_server_embedded
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def live_server_any(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SimpleNamespace]:
+    """``live_server`` once per backend: the embedded one (the very same server as ``live_server``) and one
+    over PostgreSQL (a fresh schema of RASOAT_TEST_DATABASE_URL; RASOAT_SKIP_PG=1 skips it). Opt in per
+    module, so slow browser tests on ``live_server`` are not run twice::
+
+        @pytest.fixture
+        def live_server(live_server_any):
+            return live_server_any
+    """
+    if request.param == "embedded":
+        yield request.getfixturevalue("_live_server_embedded")
+        return
+    with _serving(tmp_path_factory.mktemp("live-server-pg") / "data", "postgres") as served:
+        yield served
+
+
+# --- a data dir's store for tests that run `rasoat serve` / the CLI in a subprocess: the database URL
+# to hand to server_support's seeded_store / opened_store / ProcessServer / run_cli (None = embedded)
+def _backend_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    from pg_support import fresh_schema
+
+    if request.param == "embedded":
+        yield None
+        return
+    with fresh_schema() as (url, _schema):
+        yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (embedded) or a fresh PostgreSQL schema's URL, dropped after the test."""
+    yield from _backend_url(request)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_backend_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """``backend_url`` for a module-scoped fixture (one schema for the module)."""
+    yield from _backend_url(request)

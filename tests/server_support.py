@@ -254,27 +254,43 @@ def rasoat_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "core.cli", *args]
 
 
+def backend_env(database_url: str | None) -> dict[str, str]:
+    """os.environ for a child ``rasoat``: the store is the one the test names (``database_url``, or the
+    embedded one when None), never a RASOAT_DATABASE_URL left in the developer's shell."""
+    env = {k: v for k, v in os.environ.items() if k != "RASOAT_DATABASE_URL"}
+    if database_url:
+        env["RASOAT_DATABASE_URL"] = database_url
+    return env
+
+
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120, database_url: str | None = None
 ) -> subprocess.CompletedProcess:
+    """``rasoat ARGS`` in a subprocess, on PostgreSQL at ``database_url`` or else the embedded store."""
     return subprocess.run(
         rasoat_cmd(*args),
         capture_output=True,
         text=True,
         cwd=REPO,
         timeout=timeout,
-        env={**os.environ, **(env or {})},
+        env={**backend_env(database_url), **(env or {})},
     )
 
 
 class ProcessServer:
-    """``rasoat serve`` in a subprocess (for SIGKILL/SIGTERM tests and the CLI sharing a data dir)."""
+    """``rasoat serve`` in a subprocess (for SIGKILL/SIGTERM tests and the CLI sharing a data dir); on
+    PostgreSQL at ``database_url`` (``data_dir`` then holds the attachments) or else the embedded store."""
 
-    def __init__(self, data_dir: Path, *extra: str, port: int | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *extra: str, port: int | None = None, database_url: str | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.database_url = database_url
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = rasoat_cmd("serve", "--data", str(data_dir), "--port", str(self.port), *extra)
+        if database_url:
+            self.args += ["--database", database_url]
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"serve-{self.port}.log"
 
@@ -285,7 +301,7 @@ class ProcessServer:
             cwd=REPO,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**backend_env(self.database_url), "PYTHONUNBUFFERED": "1"},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -386,8 +402,9 @@ def seed(store: Store) -> Seeded:
 
 
 @contextmanager
-def seeded_store(data_dir: Path) -> Iterator[tuple[Store, Seeded]]:
-    store = open_store(data_dir)
+def seeded_store(data_dir: Path, database_url: str | None = None) -> Iterator[tuple[Store, Seeded]]:
+    """``seed`` into the store a server on ``data_dir`` (and ``database_url``, if any) will open."""
+    store = open_store(data_dir, database_url)
     try:
         yield store, seed(store)
     finally:
@@ -395,9 +412,9 @@ def seeded_store(data_dir: Path) -> Iterator[tuple[Store, Seeded]]:
 
 
 @contextmanager
-def opened_store(data_dir: Path) -> Iterator[Store]:
-    """The store of a data dir, closed afterwards (to look at what a server process left)."""
-    store = open_store(data_dir)
+def opened_store(data_dir: Path, database_url: str | None = None) -> Iterator[Store]:
+    """The store of a data dir (or database), closed afterwards (to look at what a server process left)."""
+    store = open_store(data_dir, database_url)
     try:
         yield store
     finally:

@@ -18,6 +18,12 @@ OR = "{http://openrosa.org/http/response}"
 
 
 @pytest.fixture
+def live_server(live_server_any):
+    """Every test here runs twice: on the embedded store and on PostgreSQL (tests/conftest.py)."""
+    return live_server_any
+
+
+@pytest.fixture
 def collect(live_server):
     client = CollectClient(f"{live_server.url}/v1/key/{live_server.seeded.token}/projects/1")
     yield client

@@ -435,6 +435,7 @@ class PostgresStore(Store):
         xml = bytes(xml)
         if sub.xml_md5 != md5_hex(xml):
             raise ValueError(f"xml_md5 {sub.xml_md5!r} is not the md5 of the XML ({md5_hex(xml)})")
+        safe_name(sub.instance_id, "instanceID")  # the embedded store's limit: a copy either way must fit
         if sub.deprecated_id is not None and sub.review_state is ReviewState.received:
             sub = sub.model_copy(update={"review_state": ReviewState.edited})
         blobs = self._put_blobs(attachments)
@@ -690,6 +691,7 @@ class PostgresStore(Store):
         for sub, xml, atts in batch:
             if sub.xml_md5 != md5_hex(xml):
                 raise ValueError(f"xml_md5 {sub.xml_md5!r} of {sub.instance_id} is not the md5 of its XML")
+            safe_name(sub.instance_id, "instanceID")
             for name in atts:
                 safe_name(name, "attachment name")
             if sub.instance_id in first:
