@@ -124,6 +124,23 @@ def collect_settings(
     return settings
 
 
+def minimal_settings(server_url: str, name: str = "") -> dict[str, Any]:
+    """Settings like ODK Central's app-user codes (server URL, sync as forms change, send at once, nothing
+    locked): what ``rasoat serve`` shows for the demo collector. Printed codes for field staff come from
+    ``collect_settings`` with the admin settings locked."""
+    settings: dict[str, Any] = {
+        "general": {
+            "server_url": server_url, "form_update_mode": "match_exactly", "autosend": "wifi_and_cellular",
+        },
+        "admin": {},
+        "project": {"name": name or project_name("demo"), "icon": DEFAULT_ICON, "color": DEFAULT_COLOR},
+    }
+    problems = validate_settings(settings)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return settings
+
+
 def validate_settings(settings: Any) -> list[str]:
     """What Collect would reject (wrong types, missing sections) or skip (unknown keys, enum mismatches)."""
     if not isinstance(settings, dict):

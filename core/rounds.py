@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from core.models import AuditEvent, ReviewState, Round, RoundState, utcnow
+from core.models import AuditEvent, ReviewState, Round, RoundState, User, utcnow
 from core.storage.base import Store
 
 # Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
@@ -466,6 +466,18 @@ def freeze(store: Store, rnd: Round) -> dict[str, Any]:
 
 
 # --- what the server asks --------------------------------------------------------------------
+
+
+def assigned_open_rounds(store: Store, user: User) -> list[Round]:
+    """Open rounds that name this collector and overlap their units."""
+    out = []
+    for rnd in store.list_rounds():
+        if rnd.state is not RoundState.open or user.id not in rnd.collector_ids:
+            continue
+        if rnd.unit_codes and user.unit_codes and not scopes_overlap(user.unit_codes, rnd.unit_codes):
+            continue
+        out.append(rnd)
+    return out
 
 
 def open_rounds(

@@ -5,8 +5,8 @@ Collect keeps each saved form in its own folder, named after the form and the ti
     instances/F1 Person_2026-05-04_09-12-33/F1 Person_2026-05-04_09-12-33.xml
     instances/F1 Person_2026-05-04_09-12-33/1714551234567.jpg
 
-Every instance goes through the server's own acceptance path (``server.ingest.ingest``) with the
-collector as the caller, so the rules are exactly an upload's: known form and version, an open round
+Every instance goes through the acceptance path an upload takes (``core.ingest.accept``) with the
+collector as the sender, so the rules are exactly an upload's: known form and version, an open round
 assigned to the collector, the unit inside the collector's and the round's units, plugin checks, and
 ODK Central's duplicate rules (an identical resend is recognised as a duplicate; the same instanceID
 with different content is a conflict). A file that is refused changes nothing; the others are stored.
@@ -24,12 +24,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.ingest import IngestError, Refusal, ShapeCache, accept
 from core.instance import InstanceError, parse_instance
 from core.models import Role, RoundState, User
 from core.storage.base import SaveOutcome, Store
 
 MAX_DEPTH = 4  # DIR, DIR/instances, DIR/instances/<one form>: phones never nest deeper
 SKIP_NAMES = {".nomedia", "Thumbs.db", ".DS_Store"}
+OUTCOMES = {Refusal.conflict: "conflict", Refusal.forbidden: "refused"}  # any other refusal: "broken"
 
 
 @dataclass
@@ -133,11 +135,6 @@ def import_instances(
     progress: bool = False,
 ) -> ImportReport:
     """Import every instance under ``root``; one result per instance XML, in path order."""
-    from server.auth import Caller
-    from server.errors import OpenRosaError
-    from server.ingest import ShapeCache, ingest
-    from server.multipart import Part
-
     if collector is not None and (not collector.active or collector.role is not Role.collector):
         from core.collectors import CollectorError
 
@@ -166,14 +163,13 @@ def import_instances(
                 if user is None:
                     result.outcome, result.message = "refused", why
                     continue
-            parts = [Part("xml_submission_file", xml_path.name, "text/xml", xml)]
-            parts += [Part(f.name, f.name, "application/octet-stream", f.read_bytes()) for f in files]
-            outcome = ingest(store, Caller(user=user, prefix="import"), parts, shapes, check_hook)
+            attachments = {f.name: f.read_bytes() for f in files}
+            outcome = accept(store, user, xml, attachments, shapes, check_hook, via="import")
         except InstanceError as exc:
             result.outcome, result.message = "broken", exc.message
             continue
-        except OpenRosaError as exc:
-            result.outcome = {409: "conflict", 403: "refused"}.get(exc.status, "broken")
+        except IngestError as exc:
+            result.outcome = OUTCOMES.get(exc.reason, "broken")
             result.message = exc.message
             continue
         except OSError as exc:

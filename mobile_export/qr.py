@@ -7,7 +7,6 @@ The settings JSON itself (what Collect imports, its checks and its zlib + base64
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import segno
 
@@ -26,6 +25,7 @@ from core.collect_settings import (  # noqa: F401 - re-exported: mobile_export.q
     collect_settings,
     decode_settings,
     encode_settings,
+    minimal_settings,
     project_name,
     validate_settings,
 )
@@ -52,23 +52,12 @@ def inline_svg(payload: str) -> str:
 
 
 def terminal_qr(server_url: str, name: str = "") -> str:
-    """A QR code for a terminal (half-block characters), with minimal settings like ODK Central's codes.
-
-    Used by ``rasoat serve`` for the demo collector; printed codes for field staff come from
-    ``collect_settings`` with the admin settings locked.
-    """
+    """A QR code for a terminal (half-block characters) holding ``minimal_settings``, like ODK Central's
+    codes; printed codes for field staff come from ``collect_settings`` with the admin settings locked."""
     import io
 
-    settings: dict[str, Any] = {
-        "general": {
-            "server_url": server_url, "form_update_mode": "match_exactly", "autosend": "wifi_and_cellular",
-        },
-        "admin": {},
-        "project": {"name": name or project_name("demo"), "icon": DEFAULT_ICON, "color": DEFAULT_COLOR},
-    }
-    problems = validate_settings(settings)
-    if problems:
-        raise SettingsError("; ".join(problems))
     out = io.StringIO()
-    segno.make(encode_settings(settings), error="l", micro=False).terminal(out=out, compact=True, border=2)
+    segno.make(encode_settings(minimal_settings(server_url, name)), error="l", micro=False).terminal(
+        out=out, compact=True, border=2
+    )
     return out.getvalue()

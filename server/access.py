@@ -4,8 +4,9 @@ and the form media cut to those units.
 Rules: a form is listed when an **open** round names it in ``form_ids`` and names the collector in
 ``collector_ids`` (and the round's units overlap the collector's). A submission's unit (its ``hamlet``,
 else ``commune``, else ``province`` field) must lie inside the collector's units and the round's units.
-Media bytes come from ``core.media.collector_media`` — the same bytes an offline bundle carries, so the
-MD5 a phone sees is the same either way.
+The rules live in ``core.rounds.assigned_open_rounds`` and ``core.ingest``, so an offline bundle and an
+import follow them too. Media bytes come from ``core.media.collector_media`` — the same bytes an offline
+bundle carries, so the MD5 a phone sees is the same either way.
 """
 
 from __future__ import annotations
@@ -14,27 +15,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from threading import Lock
 
+from core.ingest import LOCATION_FIELDS, submission_unit
 from core.media import LOCATION_MEDIA, ROSTER_MEDIA, collector_media
-from core.models import FormVersion, Round, RoundState, User
-from core.rounds import in_scope, scopes_overlap
+from core.models import FormVersion, User
+from core.rounds import assigned_open_rounds, in_scope, scopes_overlap
 from core.storage.base import Store
 
-__all__ = ["MediaCache", "assigned_open_rounds", "in_scope", "media_bytes", "scopes_overlap",
-           "submission_unit", "visible_forms"]
-
-LOCATION_FIELDS = ("hamlet", "commune", "province")  # most precise first
-
-
-def assigned_open_rounds(store: Store, user: User) -> list[Round]:
-    """Open rounds that name this collector and overlap their units."""
-    out = []
-    for rnd in store.list_rounds():
-        if rnd.state is not RoundState.open or user.id not in rnd.collector_ids:
-            continue
-        if rnd.unit_codes and user.unit_codes and not scopes_overlap(user.unit_codes, rnd.unit_codes):
-            continue
-        out.append(rnd)
-    return out
+__all__ = ["LOCATION_FIELDS", "MediaCache", "assigned_open_rounds", "in_scope", "media_bytes",
+           "scopes_overlap", "submission_unit", "visible_forms"]
 
 
 def visible_forms(store: Store, user: User) -> list[FormVersion]:
@@ -48,15 +36,6 @@ def visible_forms(store: Store, user: User) -> list[FormVersion]:
             if form is not None:  # a round naming a form not yet published simply lists nothing for it
                 seen[form_id] = form
     return list(seen.values())
-
-
-def submission_unit(fields: dict, user: User) -> str | None:
-    """The most precise unit a submission names; for a form without a location block, the collector's unit."""
-    for name in LOCATION_FIELDS:
-        value = fields.get(name)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return user.unit_codes[0] if len(user.unit_codes) == 1 else None
 
 
 class MediaCache:

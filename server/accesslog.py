@@ -75,7 +75,7 @@ def setup_logging(level: int = logging.INFO) -> None:
     """Plain lines on stderr for the access log and server messages (uvicorn's access log stays off)."""
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
-    for name in ("rasoat.access", "rasoat.server"):
+    for name in ("rasoat.access", "rasoat.server", "rasoat.ingest"):
         logger = logging.getLogger(name)
         if not logger.handlers:
             logger.addHandler(handler)

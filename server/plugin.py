@@ -115,15 +115,21 @@ def _warn_withheld(store: Any) -> None:
 
 
 def _print_qr(url: str) -> None:
-    """A terminal QR code of the Collect settings, when mobile_export offers one."""
+    """A terminal QR code (half-block characters) of minimal Collect settings for the demo collector."""
+    import io
+
+    import segno
+
+    from core.collect_settings import encode_settings, minimal_settings
+
+    out = io.StringIO()
     try:
-        from mobile_export.qr import terminal_qr  # type: ignore[import-not-found]
-    except ImportError:
-        return
-    try:
-        print(terminal_qr(url))
+        segno.make(encode_settings(minimal_settings(url)), error="l", micro=False).terminal(
+            out=out, compact=True, border=2
+        )
     except Exception:  # a QR is a convenience; the URL above is enough
         return
+    print(out.getvalue())
 
 
 # --- collectors ---------------------------------------------------------------------------------

@@ -1,0 +1,323 @@
+"""Accept one submitted instance: check, parse, store, and say what happened, with no transport in sight.
+
+The server's OpenRosa POST (``server.ingest``) and the phone-folder importer (``mobile_export.importer``)
+both come here, so an upload and an import follow the same rules. Each refusal is an ``IngestError``
+whose ``reason`` the caller maps to its own answer (an HTTP status, an import outcome).
+
+Order of decisions (each failure leaves the store untouched):
+1. attachment names are bare file names (``invalid``);
+2. the XML parses safely and names a form id and an instanceID (``invalid``); the form and version exist
+   (``not_found``); an encrypted form takes only envelopes (``invalid``);
+3. an identical resend of the caller's own stored submission is accepted at once (missing attachments
+   added) even if the round has since closed, so a phone can finish a split upload;
+4. the caller is assigned to an open round carrying the form, and the unit the submission names lies in
+   both the collector's and the round's units (``forbidden``);
+5. plugins' ``check_submission`` hooks run; their messages do **not** reject the submission: it is stored
+   with review state ``has_issues`` and the messages in its review history, and the phone is told.
+   Refusing would leave the form stuck on a phone in the field with a weak connection, while a reviewer
+   can fix or reject it later at no cost to the collector;
+6. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``; an edit whose
+   ``deprecatedID`` is unknown → ``not_found``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from threading import Lock
+from typing import Any
+
+from core.instance import FormShape, InstanceError, ParsedInstance, parse_instance, safe_attachment_name
+from core.models import AuditEvent, ReviewState, Round, Submission, User, utcnow
+from core.rounds import assigned_open_rounds, in_scope
+from core.scope import common_unit
+from core.storage.base import Conflict, SaveOutcome, Store
+
+log = logging.getLogger("rasoat.ingest")
+
+LOCATION_FIELDS = ("hamlet", "commune", "province")  # most precise first
+
+CheckHook = Callable[..., list[Any]]
+
+
+class Refusal(StrEnum):
+    """Why a submission is not taken; each caller maps these to its own answer."""
+
+    invalid = "invalid"  # the upload itself is wrong (names, XML, encryption, a value the store refuses)
+    forbidden = "forbidden"  # the caller may not send this form or this unit
+    not_found = "not_found"  # the form version, or the record an edit replaces, is not here
+    conflict = "conflict"  # the instanceID is taken by other content, or the edit is not of the latest
+
+
+class IngestError(Exception):
+    """A refused submission: ``reason`` for the caller, ``message`` (Vietnamese first) for the collector."""
+
+    def __init__(self, reason: Refusal, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: SaveOutcome
+    instance_id: str
+    message: str
+
+
+class ShapeCache:
+    """FormShape per (form id, version): a published version never changes, so this is a pure cache."""
+
+    def __init__(self) -> None:
+        self._shapes: dict[tuple[str, str], FormShape] = {}
+        self._lock = Lock()
+
+    def get(self, store: Store, form_id: str, version: str) -> FormShape:
+        key = (form_id, version)
+        shape = self._shapes.get(key)
+        if shape is None:
+            shape = FormShape.from_xform(store.form_xml(form_id, version))
+            with self._lock:
+                self._shapes[key] = shape
+        return shape
+
+
+def submission_unit(fields: dict, user: User) -> str | None:
+    """The most precise unit a submission names; for a form without a location block, the collector's unit."""
+    for name in LOCATION_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return user.unit_codes[0] if len(user.unit_codes) == 1 else None
+
+
+def check_attachment_names(names: Any) -> None:
+    """Refuse a name that could leave its folder (file names from outside never become paths)."""
+    for name in names:
+        if not safe_attachment_name(name):
+            raise IngestError(
+                Refusal.invalid,
+                f"Tên tệp đính kèm không hợp lệ: {name!r} (không được chứa đường dẫn) / "
+                f"Invalid attachment name {name!r} (no paths allowed)",
+            )
+
+
+def accept(
+    store: Store,
+    user: User,
+    xml: bytes,
+    files: dict[str, bytes],
+    shapes: ShapeCache,
+    check_hook: CheckHook | None = None,
+    via: str = "openrosa",
+) -> IngestResult:
+    """Take one instance (its XML and the files sent with it) from ``user``; raises IngestError on refusal.
+
+    ``via`` names the way it came in, for the audit log of edits.
+    """
+    check_attachment_names(files)
+    try:
+        return _accept(store, user, xml, files, shapes, check_hook, via)
+    except ValueError as exc:  # a name or value the store refuses (it checked before writing anything)
+        log.warning("submission refused by the store: %s", exc)
+        raise IngestError(Refusal.invalid, f"Dữ liệu không hợp lệ / Invalid submission: {exc}") from None
+
+
+def _accept(
+    store: Store,
+    user: User,
+    xml: bytes,
+    files: dict[str, bytes],
+    shapes: ShapeCache,
+    check_hook: CheckHook | None,
+    via: str,
+) -> IngestResult:
+    parsed = _parse(store, xml, shapes)
+    _check_encryption(store, parsed)
+    xml_md5 = hashlib.md5(xml, usedforsecurity=False).hexdigest()
+    expected = parsed.attachment_names
+    attachments = {name: data for name, data in files.items() if name in expected}
+
+    try:
+        rnd, unit = _place(store, parsed, user)
+    except IngestError:
+        # An identical resend of the caller's own stored submission is accepted even when the round has
+        # closed since, so a phone can finish an interrupted upload. Looked up only here: a lookup of a
+        # new instanceID on every POST would cost a directory walk in a large store.
+        existing = store.get_submission(parsed.instance_id)
+        if existing is not None and existing.xml_md5 == xml_md5 and existing.collector_id == user.id:
+            return _save(store, existing.model_copy(), xml, attachments)
+        raise
+
+    if parsed.deprecated_id:
+        old = store.get_submission(parsed.deprecated_id)
+        if old is None:
+            raise IngestError(
+                Refusal.not_found,
+                f"Không tìm thấy bản ghi gốc {parsed.deprecated_id} để sửa / "
+                f"The submission being edited ({parsed.deprecated_id}) is not on the server",
+            )
+        # Central carries over the old version's files the edit still names (posted files win); doing
+        # it here keeps that rule the same on every backend.
+        for name in expected:
+            if name not in attachments and name in old.attachments:
+                data = store.attachment(old.instance_id, name)
+                if data is not None:
+                    attachments[name] = data
+
+    issues = _run_checks(check_hook, parsed) if not parsed.encrypted else []
+    sub = Submission(
+        instance_id=parsed.instance_id,
+        form_id=parsed.form_id,
+        form_version=parsed.version,
+        round_id=rnd.id,
+        unit_code=unit,
+        collector_id=user.id,
+        xml_md5=xml_md5,
+        fields=parsed.fields,
+        attachments=sorted(attachments),
+        expected_attachments=expected,
+        deprecated_id=parsed.deprecated_id,
+        encrypted=parsed.encrypted,
+    )
+    if issues:
+        sub.review_state = ReviewState.has_issues
+        sub.review_history.append(
+            {"at": utcnow().isoformat(), "actor": "checks", "state": ReviewState.has_issues.value,
+             "comment": "; ".join(issues)}
+        )
+    result = _save(store, sub, xml, attachments)
+    if parsed.deprecated_id and result.outcome is SaveOutcome.created:  # an edit replaces a record: audited
+        store.append_audit(AuditEvent(actor=user.username, action="submission.edit", target=sub.instance_id,
+                                      details={"replaces": parsed.deprecated_id, "form_id": sub.form_id,
+                                               "unit": unit, "via": via}))
+    if issues and result.outcome is SaveOutcome.created:
+        return IngestResult(
+            result.outcome,
+            result.instance_id,
+            "Đã nhận, cần xem lại / Received, to be reviewed: " + "; ".join(issues),
+        )
+    return result
+
+
+def _parse(store: Store, xml: bytes, shapes: ShapeCache) -> ParsedInstance:
+    missing: list[tuple[str, str]] = []
+
+    def shape_for(form_id: str, version: str) -> FormShape | None:
+        if store.get_form(form_id, version) is None:
+            missing.append((form_id, version))
+            return None
+        return shapes.get(store, form_id, version)
+
+    try:
+        parsed = parse_instance(xml, shape_for)
+    except InstanceError as exc:
+        if missing:  # the form is unknown: say that, not what else is wrong with the XML
+            raise _unknown_form(*missing[0]) from None
+        raise IngestError(Refusal.invalid, exc.message) from None
+    if missing:
+        raise _unknown_form(*missing[0])
+    return parsed
+
+
+def _unknown_form(form_id: str, version: str) -> IngestError:
+    shown = f"{form_id} (phiên bản / version {version or '—'})"
+    return IngestError(
+        Refusal.not_found,
+        f"Máy chủ không có biểu mẫu {shown}; hãy tải lại biểu mẫu trống / "
+        f"The server has no form {shown}; download the blank form again",
+    )
+
+
+def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
+    """An encrypted form takes only envelopes (a plaintext record would put person data on the server);
+    an envelope must name a known form version that is encrypted, and carry its wrapped key."""
+    form = store.get_form(parsed.form_id, parsed.version)
+    if form is None:  # an envelope is parsed without asking for the form's shape
+        raise _unknown_form(parsed.form_id, parsed.version)
+    if form.encrypted and not parsed.encrypted:
+        raise IngestError(
+            Refusal.invalid,
+            f"Biểu mẫu {parsed.form_id} phải được gửi đã mã hoá; hãy tải lại biểu mẫu trống / "
+            f"Form {parsed.form_id} must be sent encrypted; download the blank form again",
+        )
+    if parsed.encrypted and not form.encrypted:
+        raise IngestError(
+            Refusal.invalid,
+            f"Biểu mẫu {parsed.form_id} không dùng mã hoá / Form {parsed.form_id} is not an encrypted form",
+        )
+    fields = parsed.fields
+    if parsed.encrypted and not (fields.get("base64EncryptedKey") and fields.get("encryptedXmlFile")):
+        raise IngestError(
+            Refusal.invalid,
+            "Phong bì mã hoá thiếu base64EncryptedKey hoặc encryptedXmlFile / "
+            "The encrypted envelope lacks base64EncryptedKey or encryptedXmlFile",
+        )
+
+
+def _place(store: Store, parsed: ParsedInstance, user: User) -> tuple[Round, str | None]:
+    """The open round and the unit a submission belongs to; ``forbidden`` when the caller may not send it."""
+    rounds = [r for r in assigned_open_rounds(store, user) if parsed.form_id in r.form_ids]
+    if not rounds:
+        raise IngestError(
+            Refusal.forbidden,
+            f"Biểu mẫu {parsed.form_id} không thuộc đợt nào đang mở được giao cho bạn / "
+            f"Form {parsed.form_id} is not in any open round assigned to you",
+        )
+    unit = None if parsed.encrypted else submission_unit(parsed.fields, user)
+    if unit is None:  # an encrypted record names no unit the server can read: the collector's own
+        unit = common_unit(user.unit_codes)
+    rnd = rounds[0]
+    if unit is not None:
+        if user.unit_codes and not in_scope(unit, user.unit_codes):
+            raise IngestError(
+                Refusal.forbidden,
+                f"Đơn vị {unit} nằm ngoài phạm vi của bạn ({', '.join(user.unit_codes)}) / "
+                f"Unit {unit} is outside your units ({', '.join(user.unit_codes)})",
+            )
+        matching = [r for r in rounds if not r.unit_codes or in_scope(unit, r.unit_codes)]
+        if not matching:
+            raise IngestError(
+                Refusal.forbidden,
+                f"Đơn vị {unit} nằm ngoài phạm vi đợt đang mở / "
+                f"Unit {unit} is outside the open round's units",
+            )
+        rnd = matching[0]
+    return rnd, unit
+
+
+def _save(store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> IngestResult:
+    try:
+        outcome = store.save_submission(sub, xml, attachments)
+    except Conflict as exc:
+        raise IngestError(
+            Refusal.conflict,
+            str(exc)
+            or f"Mã bản ghi {sub.instance_id} đã có với nội dung khác, hoặc bản sửa không phải bản "
+            f"mới nhất / instanceID {sub.instance_id} exists with other content, or the edit is not of "
+            "the current version",
+        ) from None
+    if outcome is SaveOutcome.duplicate:
+        message = "Đã nhận (gửi lại) / Received (resent)"
+    else:
+        message = "Đã nhận biểu mẫu / Form received"
+    return IngestResult(outcome, sub.instance_id, message)
+
+
+def _run_checks(check_hook: CheckHook | None, parsed: ParsedInstance) -> list[str]:
+    if check_hook is None:
+        return []
+    try:
+        results = check_hook(form_id=parsed.form_id, fields=parsed.fields)
+    except Exception:  # a plugin's bug must not cost a collector their submission
+        log.exception("check_submission hook failed for form %s", parsed.form_id)
+        return []
+    messages: list[str] = []
+    for result in results or []:
+        for msg in result or []:
+            if msg:
+                messages.append(str(msg))
+    return messages

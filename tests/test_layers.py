@@ -1,0 +1,84 @@
+"""The rooms' dependency direction (design.md): ``server`` and ``mobile_export`` use ``core``; ``core`` knows
+neither; ``server`` and ``mobile_export`` do not use each other; a plugin uses only ``core`` (plus the
+standard library and third-party packages). Checked by parsing every module's imports, including imports
+inside functions, so a lazy import cannot hide a wrong-way dependency."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ROOMS = ("core", "server", "mobile_export", "plugins")
+
+# room → top-level packages of this repository it must not import
+FORBIDDEN: dict[str, set[str]] = {
+    "core": {"server", "mobile_export", "plugins", "tests"},
+    "server": {"mobile_export", "plugins", "tests"},
+    "mobile_export": {"server", "plugins", "tests"},
+    "plugins": {"server", "mobile_export", "tests"},
+}
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in a file; relative imports are resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = list(path.relative_to(root).with_suffix("").parts)[:-1]  # same for a module and __init__
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            out.append((node.lineno, name))
+            if not node.module:  # ``from . import x``: x is a module of that package
+                out += [(node.lineno, f"{name}.{alias.name}") for alias in node.names]
+    return sorted(out)
+
+
+def room_modules(room: str) -> list[Path]:
+    return sorted(p for p in (ROOT / room).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def violations(path: Path, root: Path = ROOT) -> list[str]:
+    rel = path.relative_to(root)
+    room = rel.parts[0]
+    own_plugin = rel.parts[1] if room == "plugins" and len(rel.parts) > 2 else None
+    found = []
+    for line, name in imported_modules(path, root):
+        parts = name.split(".")
+        top = parts[0]
+        bad = top in FORBIDDEN[room]
+        if room == "plugins" and top == "plugins" and len(parts) > 1 and parts[1] != own_plugin:
+            bad = True  # one province's plugin must not lean on another's package
+        if bad:
+            found.append(f"{rel}:{line} imports {name}")
+    return found
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_room_imports_only_what_it_may(room: str) -> None:
+    modules = room_modules(room)
+    assert modules, f"no modules found under {room}/"
+    problems = [v for path in modules for v in violations(path)]
+    assert problems == [], "wrong-way imports:\n" + "\n".join(problems)
+
+
+def test_the_check_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
+    """The checker itself: an import inside a function and a relative one both count."""
+    pkg = tmp_path / "core" / "sub"
+    pkg.mkdir(parents=True)
+    mod = pkg / "thing.py"
+    mod.write_text("def f():\n    from server.app import create_app\nfrom ..x import y\n", encoding="utf-8")
+    assert [n for _, n in imported_modules(mod, tmp_path)] == ["server.app", "core.x"]
+    assert violations(mod, tmp_path) == ["core/sub/thing.py:2 imports server.app"]
+    other = tmp_path / "plugins" / "hung_yen" / "checks.py"
+    other.parent.mkdir(parents=True)
+    other.write_text("from plugins.thai_nguyen import forms\nfrom plugins.hung_yen import x\n", "utf-8")
+    assert violations(other, tmp_path) == ["plugins/hung_yen/checks.py:1 imports plugins.thai_nguyen"]
