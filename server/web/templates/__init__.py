@@ -1,0 +1,1 @@
+"""Jinja2 templates of the officer pages (a package so the wheel carries them)."""
