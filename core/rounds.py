@@ -1,8 +1,9 @@
 """Survey rounds (campaigns): creation, the draft → open → closed → archived lifecycle, and scope.
 
 Every change is appended to ``Round.history`` and to the store's audit log. Closing a round freezes
-a snapshot of the counts indicators compare year on year; only open rounds' forms reach phones
-(``visible_form_ids``), and ``round_for_submission`` tells the server which round a submission
+a snapshot of the counts indicators compare year on year; only open rounds' forms reach phones, and only
+the phones of the collectors a round names (``is_assigned``, the one rule the server, the offline bundle
+and the importer share); and ``round_for_submission`` tells the server which round a submission
 belongs to. Reopening a closed round is a separate, audited action that needs a reason.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from core.models import AuditEvent, ReviewState, Round, RoundState, User, utcnow
+from core.models import AuditEvent, FormVersion, ReviewState, Round, RoundState, User, utcnow
 from core.storage.base import Store
 
 # Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
@@ -468,25 +469,40 @@ def freeze(store: Store, rnd: Round) -> dict[str, Any]:
 # --- what the server asks --------------------------------------------------------------------
 
 
+def is_assigned(rnd: Round, collector_id: str, unit_codes: Iterable[str] = ()) -> bool:
+    """The one assignment rule, used by the server's form list and submission checks, the offline bundle
+    and the importer: an **open** round assigns its forms to the collectors it names in ``collector_ids``
+    whose units overlap its own. A round that names nobody is on nobody's phone."""
+    if rnd.state is not RoundState.open or collector_id not in rnd.collector_ids:
+        return False
+    units = list(unit_codes)
+    return not rnd.unit_codes or not units or scopes_overlap(units, rnd.unit_codes)
+
+
 def assigned_open_rounds(store: Store, user: User) -> list[Round]:
-    """Open rounds that name this collector and overlap their units."""
-    out = []
-    for rnd in store.list_rounds():
-        if rnd.state is not RoundState.open or user.id not in rnd.collector_ids:
-            continue
-        if rnd.unit_codes and user.unit_codes and not scopes_overlap(user.unit_codes, rnd.unit_codes):
-            continue
-        out.append(rnd)
-    return out
+    """Open rounds that name this collector and overlap their units (``is_assigned``)."""
+    return [rnd for rnd in store.list_rounds() if is_assigned(rnd, user.id, user.unit_codes)]
+
+
+def assigned_forms(store: Store, user: User) -> list[FormVersion]:
+    """The latest version of each form the collector's phone should hold, in round order: what the server
+    lists and what an offline bundle carries."""
+    seen: dict[str, FormVersion] = {}
+    for rnd in assigned_open_rounds(store, user):
+        for form_id in rnd.form_ids:
+            if form_id in seen:
+                continue
+            form = store.get_form(form_id)
+            if form is not None:  # a round naming a form not yet published simply lists nothing for it
+                seen[form_id] = form
+    return list(seen.values())
 
 
 def open_rounds(
     store: Store, unit_codes: Iterable[str] | None = None, collector_id: str | None = None
 ) -> list[Round]:
-    """Open rounds, optionally only those over the given units or with the collector assigned.
-
-    A round with no collectors assigned is open to every collector whose units overlap its scope.
-    """
+    """Open rounds, optionally only those over the given units and, with ``collector_id``, only those
+    that assign that collector (``is_assigned``: the round must name them)."""
     out = []
     units = list(unit_codes) if unit_codes is not None else None
     for rnd in store.list_rounds():
@@ -494,14 +510,15 @@ def open_rounds(
             continue
         if units is not None and not scopes_overlap(units, rnd.unit_codes):
             continue
-        if collector_id is not None and rnd.collector_ids and collector_id not in rnd.collector_ids:
+        if collector_id is not None and not is_assigned(rnd, collector_id, units or ()):
             continue
         out.append(rnd)
     return out
 
 
 def visible_form_ids(store: Store, unit_codes: Iterable[str], collector_id: str | None = None) -> set[str]:
-    """Form ids a collector's phone should list: those of open rounds over the collector's units."""
+    """Form ids of open rounds over ``unit_codes``; with ``collector_id``, only of rounds naming that
+    collector, which is what their phone lists."""
     return {f for rnd in open_rounds(store, unit_codes, collector_id) for f in rnd.form_ids}
 
 

@@ -10,7 +10,7 @@ Layout is the one Collect's forms folder uses, so the ``forms`` folder of the zi
     bundle.json         what is inside: collector, forms, versions, MD5s (for officers and tests)
 
 Collect registers forms it finds in that folder the next time its blank-form list is opened. The
-forms are the ones the server would list for the collector (open rounds naming them) and the media
+forms are the ones the server would list for the collector (``core.rounds.assigned_forms``) and the media
 are the same bytes the server would send them (``core.media``), so when the phone later reaches the
 server, nothing is downloaded twice.
 """
@@ -28,7 +28,8 @@ from zoneinfo import ZoneInfo
 
 from core.collectors import CollectorError
 from core.media import collector_media
-from core.models import FormVersion, RoundState, User
+from core.models import User
+from core.rounds import assigned_forms
 from core.storage.base import Store
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -66,22 +67,7 @@ class BundleReport:
     missing_media: list[str] = field(default_factory=list)  # "form_id/name" the store does not have
 
 
-def collector_forms(store: Store, user: User) -> list[FormVersion]:
-    """The latest version of each form in the open rounds that name this collector (the server's rule)."""
-    from core.rounds import scopes_overlap
-
-    seen: dict[str, FormVersion] = {}
-    for rnd in store.list_rounds():
-        if rnd.state is not RoundState.open or user.id not in rnd.collector_ids:
-            continue
-        if rnd.unit_codes and user.unit_codes and not scopes_overlap(user.unit_codes, rnd.unit_codes):
-            continue
-        for form_id in rnd.form_ids:
-            if form_id not in seen:
-                form = store.get_form(form_id)
-                if form is not None:
-                    seen[form_id] = form
-    return list(seen.values())
+collector_forms = assigned_forms  # the latest version of each form in the open rounds naming the collector
 
 
 def _md5(data: bytes) -> str:

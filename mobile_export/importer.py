@@ -92,7 +92,7 @@ def find_instances(root: Path) -> Iterator[tuple[Path, list[Path]]]:
 
 def _collector_for(store: Store, xml: bytes) -> tuple[User | None, str]:
     """The one collector who could have sent this instance, else None and why."""
-    from core.rounds import in_scope, scopes_overlap
+    from core.rounds import in_scope, is_assigned
 
     parsed = parse_instance(xml)
     unit = next(
@@ -109,9 +109,9 @@ def _collector_for(store: Store, xml: bytes) -> tuple[User | None, str]:
             user = store.get_user(cid)
             if user is None or not user.active or user.role is not Role.collector:
                 continue
-            if unit is not None and not in_scope(unit, user.unit_codes):
+            if not is_assigned(rnd, user.id, user.unit_codes):  # the server's rule for who may send it
                 continue
-            if unit is None and rnd.unit_codes and not scopes_overlap(user.unit_codes, rnd.unit_codes):
+            if unit is not None and not in_scope(unit, user.unit_codes):
                 continue
             candidates[user.id] = user
     if len(candidates) == 1:

@@ -18,24 +18,14 @@ from threading import Lock
 from core.ingest import LOCATION_FIELDS, submission_unit
 from core.media import LOCATION_MEDIA, ROSTER_MEDIA, collector_media
 from core.models import FormVersion, User
-from core.rounds import assigned_open_rounds, in_scope, scopes_overlap
+from core.rounds import assigned_forms, assigned_open_rounds, in_scope, scopes_overlap
 from core.storage.base import Store
 
 __all__ = ["LOCATION_FIELDS", "MediaCache", "assigned_open_rounds", "in_scope", "media_bytes",
            "scopes_overlap", "submission_unit", "visible_forms"]
 
 
-def visible_forms(store: Store, user: User) -> list[FormVersion]:
-    """The latest version of each form the collector's phone should hold, in round order."""
-    seen: dict[str, FormVersion] = {}
-    for rnd in assigned_open_rounds(store, user):
-        for form_id in rnd.form_ids:
-            if form_id in seen:
-                continue
-            form = store.get_form(form_id)
-            if form is not None:  # a round naming a form not yet published simply lists nothing for it
-                seen[form_id] = form
-    return list(seen.values())
+visible_forms = assigned_forms  # the latest version of each form the collector's phone should hold
 
 
 class MediaCache:
