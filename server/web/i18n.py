@@ -152,6 +152,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "Vai trò của bạn chỉ xem được thông tin chung, không xem được nội dung bản ghi",
         "Your role shows who, when and where only, not the answers",
     ),
+    "sub.encrypted": (
+        "Bản ghi được mã hoá trên điện thoại; máy chủ không đọc được nội dung (giải mã khi xuất, có khoá)",
+        "Encrypted on the phone; the server cannot read the answers (they are decrypted only at export)",
+    ),
     "sub.review": ("Duyệt", "Review"),
     "sub.approve": ("Duyệt", "Approve"),
     "sub.has_issues": ("Có vấn đề", "Has issues"),
