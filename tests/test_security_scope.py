@@ -5,6 +5,7 @@ and disabled officers are refused; Basic logins are throttled."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 from types import SimpleNamespace
 
@@ -154,6 +155,9 @@ def test_revoked_collector_is_refused(world) -> None:
     from core.collectors import create_collector, revoke_collector
 
     user, token = create_collector(world.store, "Sắp nghỉ", [COMMUNE], ["r-open"])
+    assert len(token) == 64  # 48 random bytes, as long as ODK Central's
+    at_rest = b"".join(p.read_bytes() for p in (world.store.root / "db" / "users").glob("*.json"))
+    assert token.encode() not in at_rest and hashlib.sha256(token.encode()).hexdigest().encode() in at_rest
     client = CollectClient(f"{world.url}/v1/key/{token}/projects/1")
     assert client.get("/formList").status_code == 200
     revoke_collector(world.store, user.id)
