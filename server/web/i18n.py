@@ -128,6 +128,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "ind.chart": ("Biểu đồ", "Chart"),
     "ind.choose": ("Chọn chỉ tiêu", "Choose an indicator"),
     "ind.none": ("Chưa có chỉ tiêu nào cho đơn vị này", "No indicator for this unit"),
+    "ind.none_all": (
+        "Chưa tỉnh nào có số liệu trong kỳ này; hãy chọn một đơn vị để xem chỉ tiêu của nó",
+        "No province has data in this period yet; choose a unit to see its indicators",
+    ),
     "ind.up": ("Lên cấp trên", "Up one level"),
     "ind.live": ("tính trực tiếp", "computed live"),
     "ind.live_note": (
