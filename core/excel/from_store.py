@@ -301,7 +301,7 @@ def indicator_report(
     except ValueError as exc:  # a bad period, or an indicator the engine refuses
         raise ExportError(str(exc)) from exc
     meta = ReportMeta(
-        plan=_plan_name(),
+        plan=_plan_name(unit_code, registry),
         period=str(period),
         unit_code=unit_code,
         unit_name=unit_name,
@@ -325,19 +325,37 @@ def _level_by_shape(code: str) -> str:
     return "province" if len(code) <= 2 else "commune"
 
 
-def _plan_name() -> str:
-    """The plan(s) the installed plugins carry; a province plugin's plan before the national pack."""
+def _plan_name(unit_code: str | None = None, registry: Any | None = None) -> str:
+    """The plan a report is made under: the plan of the province the unit lies in (a plugin whose
+    ``plan_info`` names that ``province_code``), else the national pack's name (a report over every
+    province, or a province no installed plugin plans for)."""
     try:
         from core.plugins import DEFAULT_PLUGINS, get_manager, results_by_plugin
 
         infos = results_by_plugin(get_manager(), "plan_info")
     except Exception:
         return ""
-    province = [i for n, i in infos if n not in DEFAULT_PLUGINS and isinstance(i, Mapping)]
-    chosen = province or [i for _, i in infos if isinstance(i, Mapping)]
+    plans = [(n, i) for n, i in infos if isinstance(i, Mapping)]
+    province = _province_of(unit_code, registry) if unit_code else None
+    chosen = [i for _, i in plans if province and str(i.get("province_code") or "") == province]
+    if not chosen:
+        chosen = [i for n, i in plans if n in DEFAULT_PLUGINS]
     names = []
     for info in chosen:
         number = f" ({info['number']})" if info.get("number") else ""
         if info.get("name"):
             names.append(f"{info['name']}{number}")
     return "; ".join(names)
+
+
+def _province_of(code: str, registry: Any | None) -> str | None:
+    """The province code above (or at) a unit, from the registry; a bare province code without one."""
+    try:
+        unit = registry.get(code) if registry is not None else None
+        if unit is not None:
+            if getattr(unit, "level", None) == "province":
+                return unit.code
+            return next((u.code for u in registry.ancestors(code) if u.level == "province"), None)
+    except Exception:  # a registry that cannot answer: fall back to the code's shape
+        pass
+    return code if _level_by_shape(code) == "province" else None
