@@ -188,8 +188,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "rounds.assign": ("Giao người thu thập", "Assign collectors"),
     "rounds.assigned": ("Người thu thập được giao", "Assigned collectors"),
     "rounds.none_assigned": (
-        "Chưa giao ai: mọi người thu thập trong địa bàn đều thấy đợt này",
-        "Nobody assigned: every collector in these units sees this round",
+        "Chưa giao ai: đợt này chưa có trên điện thoại nào; hãy giao người thu thập",
+        "Nobody assigned: this round is on no phone yet; assign collectors",
     ),
     "rounds.created": ("Đã tạo đợt", "Round created"),
     "rounds.changed": ("Đã cập nhật đợt", "Round updated"),
