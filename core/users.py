@@ -308,24 +308,35 @@ def _audit_login(store: Store, action: str, username: str, ip: str | None, **det
     )
 
 
+def check_throttle(store: Store, username: str, ip: str | None, via: str = "") -> None:
+    """Raise ``Throttled`` (and audit it) while the name or the address is locked. Other login paths
+    (HTTP Digest for collectors) call this and ``note_failure`` so one lock covers them all."""
+    wait = max(_locked_for(store, _user_key(username)), _locked_for(store, _ip_key(ip)))
+    if wait:
+        _audit_login(store, "login.throttled", username, ip, via=via, retry_after=wait)
+        raise Throttled(wait)
+
+
+def note_failure(store: Store, username: str, ip: str | None, via: str = "") -> None:
+    """Count one failed login for the name and the address, and audit it."""
+    _count_failure(store, _user_key(username), MAX_USER_FAILURES)
+    _count_failure(store, _ip_key(ip), MAX_IP_FAILURES)
+    _audit_login(store, "login.failed", username, ip, via=via)
+
+
 def authenticate(store: Store, username: str, password: str, ip: str | None = None, via: str = "") -> User:
     """The officer with these credentials, or an ``AuthError`` (wrong credentials, throttled, disabled).
 
     ``via`` says where the login came from ("api", "web") for the audit line.
     """
     uname = (username or "").strip().lower()
-    wait = max(_locked_for(store, _user_key(uname)), _locked_for(store, _ip_key(ip)))
-    if wait:
-        _audit_login(store, "login.throttled", uname, ip, via=via, retry_after=wait)
-        raise Throttled(wait)
+    check_throttle(store, uname, ip, via)
     user = store.get_user_by_name(uname) if uname and len(password or "") <= MAX_PASSWORD_CHARS else None
     if user is not None and user.role is Role.collector:
         user = None
     ok = verify_password(user.password_hash if user is not None else None, password or "")
     if user is None or not ok:
-        _count_failure(store, _user_key(uname), MAX_USER_FAILURES)
-        _count_failure(store, _ip_key(ip), MAX_IP_FAILURES)
-        _audit_login(store, "login.failed", uname, ip, via=via)
+        note_failure(store, uname, ip, via)
         raise WrongCredentials()
     if not user.active:
         _audit_login(store, "login.failed", uname, ip, via=via, reason="disabled")
