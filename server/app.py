@@ -117,6 +117,7 @@ def _authenticate(request: Request, st: _State) -> Caller:
         request.url.query or "",
         request.headers.get("authorization"),
         pid,
+        ip=request.client.host if request.client else None,
     )
 
 

@@ -41,17 +41,36 @@ def by_token(store: Store, token: str, project_id: str) -> Caller:
 
 
 def by_digest(
-    store: Store, method: str, path: str, query: str, authorization: str | None, project_id: str
+    store: Store,
+    method: str,
+    path: str,
+    query: str,
+    authorization: str | None,
+    project_id: str,
+    ip: str | None = None,
 ) -> Caller:
-    """Verify Digest; on any failure raise a 401 carrying a fresh challenge."""
+    """Verify Digest; on any failure raise a 401 carrying a fresh challenge.
+
+    Wrong passwords count towards the same login lock as officers' logins (``core.users``: per name and
+    per address); while locked the answer is 429 with Retry-After, whatever the password."""
+    from core.users import Throttled, check_throttle, note_failure
+
     stale = False
     if authorization:
-        result = digest.verify(store, method, authorization)
         params = digest.parse_authorization(authorization) or {}
+        claimed = params.get("username", "")
+        if claimed:
+            try:
+                check_throttle(store, claimed, ip, via="digest")
+            except Throttled as exc:
+                raise OpenRosaError(429, exc.message, headers={"Retry-After": str(exc.retry_after)}) from None
+        result = digest.verify(store, method, authorization)
         if result.username and _same_target(params.get("uri", ""), path, query):
             user = store.get_user_by_name(result.username)
             if user is not None and user.active:
                 return Caller(user=user, prefix=f"/v1/projects/{quote(project_id, safe='')}")
+        if claimed and not result.username and not result.stale:  # a wrong password, not an old nonce
+            note_failure(store, claimed, ip, via="digest")
         stale = result.stale
     raise OpenRosaError(
         401,
