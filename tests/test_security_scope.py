@@ -191,3 +191,26 @@ def test_edits_from_phones_are_audited(world) -> None:
     [event] = [e for e in world.store.iter_audit() if e.action == "submission.edit" and e.target == edit]
     assert event.details["replaces"] == first and event.details["unit"] == COMMUNE
     assert "Bản sửa" not in str(event.details)
+
+
+def test_digest_logins_are_throttled_too(world) -> None:
+    from core.collectors import create_collector
+    from server.digest import set_password
+
+    create_collector(world.store, "Người dùng Digest", [COMMUNE], ["r-open"], username="digest-doan")
+    set_password(world.store, "digest-doan", "mật-khẩu-đúng")
+    base = f"{world.url}/v1/projects/1"
+    for _ in range(MAX_USER_FAILURES):
+        wrong = CollectClient(base, "digest-doan", "đoán-mò")
+        assert wrong.get("/formList").status_code == 401
+        wrong.close()
+    right = CollectClient(base, "digest-doan", "mật-khẩu-đúng")
+    resp = right.get("/formList")
+    assert resp.status_code == 429 and int(resp.headers["retry-after"]) > 0
+    assert b"Too many failed logins" in resp.content and b"<OpenRosaResponse" in resp.content
+    right.close()
+    actions = [e.action for e in world.store.iter_audit(actor="digest-doan")]
+    assert actions.count("login.failed") == MAX_USER_FAILURES and "login.throttled" in actions
+    ok = CollectClient(base, world.seeded.digest_user, world.seeded.digest_password)  # others are not locked
+    assert ok.get("/formList").status_code == 200
+    ok.close()
