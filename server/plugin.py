@@ -53,6 +53,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from server.runner import serve
 
     settings = load_settings(args.data)
+    _check_indicators()
     database_url = args.database or settings.database_url
     base_url = (args.public_url or f"http://{_display_host(args.host)}:{args.port}").rstrip("/")
     store = store_from_args(args)
@@ -83,6 +84,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print("Dừng: Ctrl+C / Stop: Ctrl+C", flush=True)
     serve(Path(settings.data_dir), database_url, args.host, args.port, server_settings, workers=args.workers)
     return 0
+
+
+def _check_indicators() -> None:
+    """Load every plugin's indicator definitions before serving, so two plugins declaring one indicator
+    id stop the server at once with both names (as a form id conflict does), not a page later."""
+    from core.indicators.loading import IndicatorError, collect
+    from core.plugins import get_manager
+
+    try:
+        collect(get_manager())
+    except IndicatorError as exc:
+        raise CommandError(str(exc)) from exc
 
 
 def _demo_key(store: Any, data_dir: Path) -> None:
