@@ -29,12 +29,12 @@ def form_ids(resp: httpx.Response) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """A seeded data dir served by ``rasoat serve`` in a subprocess."""
+def served(tmp_path_factory, module_backend_url):
+    """A seeded data dir (embedded, or PostgreSQL) served by ``rasoat serve`` in a subprocess."""
     data = tmp_path_factory.mktemp("served") / "data"
-    with seeded_store(data) as (_store, seeded):
+    with seeded_store(data, module_backend_url) as (_store, seeded):
         pass
-    server = ProcessServer(data, "--no-demo").start()
+    server = ProcessServer(data, "--no-demo", database_url=module_backend_url).start()
     yield server, seeded
     server.stop()
 
@@ -54,6 +54,7 @@ def test_collector_added_by_cli_while_serving_works_at_once(served) -> None:
         server.url,
         "--data",
         str(server.data_dir),
+        database_url=server.database_url,
     )
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
@@ -65,13 +66,17 @@ def test_collector_added_by_cli_while_serving_works_at_once(served) -> None:
     _, xml = instance_xml()
     assert client.submit(xml).status_code == 201
 
-    listed = run_cli("collectors", "list", "--json", "--data", str(server.data_dir))
+    listed = run_cli(
+        "collectors", "list", "--json", "--data", str(server.data_dir), database_url=server.database_url
+    )
     assert listed.returncode == 0, listed.stderr
     rows = {r["id"]: r for r in json.loads(listed.stdout)}
     assert rows[info["id"]]["rounds"] == ["r-open"] and rows[info["id"]]["active"] is True
     assert info["token"] not in listed.stdout  # tokens are never shown again
 
-    revoked = run_cli("collectors", "revoke", info["id"], "--data", str(server.data_dir))
+    revoked = run_cli(
+        "collectors", "revoke", info["id"], "--data", str(server.data_dir), database_url=server.database_url
+    )
     assert revoked.returncode == 0, revoked.stderr
     assert client.get("/formList").status_code == 403
     client.close()
@@ -79,11 +84,29 @@ def test_collector_added_by_cli_while_serving_works_at_once(served) -> None:
 
 def test_collector_add_errors_are_one_line(served) -> None:
     server, _ = served
-    out = run_cli("collectors", "add", "X", "--unit", "99999", "--data", str(server.data_dir))
+    out = run_cli(
+        "collectors",
+        "add",
+        "X",
+        "--unit",
+        "99999",
+        "--data",
+        str(server.data_dir),
+        database_url=server.database_url,
+    )
     assert out.returncode == 1
     assert out.stderr.startswith("Lỗi / Error:") and "99999" in out.stderr and "Traceback" not in out.stderr
     out = run_cli(
-        "collectors", "add", "X", "--unit", COMMUNE, "--round", "nope", "--data", str(server.data_dir)
+        "collectors",
+        "add",
+        "X",
+        "--unit",
+        COMMUNE,
+        "--round",
+        "nope",
+        "--data",
+        str(server.data_dir),
+        database_url=server.database_url,
     )
     assert out.returncode == 1 and "nope" in out.stderr
 
@@ -104,6 +127,7 @@ def test_digest_collector_by_cli(served) -> None:
         server.url,
         "--data",
         str(server.data_dir),
+        database_url=server.database_url,
     )
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
@@ -113,11 +137,11 @@ def test_digest_collector_by_cli(served) -> None:
     client.close()
 
 
-def test_sigterm_lets_an_upload_in_flight_finish(tmp_path) -> None:
+def test_sigterm_lets_an_upload_in_flight_finish(tmp_path, backend_url) -> None:
     data = tmp_path / "data"
-    with seeded_store(data) as (_store, seeded):
+    with seeded_store(data, backend_url) as (_store, seeded):
         pass
-    server = ProcessServer(data, "--no-demo").start()
+    server = ProcessServer(data, "--no-demo", database_url=backend_url).start()
     iid, xml = instance_xml(photo="slow.jpg")
     body, ctype = multipart(xml, {"slow.jpg": b"s" * 200_000})
     result: dict[str, httpx.Response] = {}
@@ -142,7 +166,7 @@ def test_sigterm_lets_an_upload_in_flight_finish(tmp_path) -> None:
     thread.join(timeout=60)
     assert code == 0, server.output()
     assert result["resp"].status_code == 201, result["resp"].text
-    with opened_store(data) as store:
+    with opened_store(data, backend_url) as store:
         assert store.attachment(iid, "slow.jpg") == b"s" * 200_000
 
 

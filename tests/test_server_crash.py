@@ -12,11 +12,11 @@ from server_support import CollectClient, ProcessServer, instance_xml, seeded_st
 from core.storage import open_store
 
 
-def test_sigkill_mid_load_loses_no_acknowledged_submission(tmp_path) -> None:
+def test_sigkill_mid_load_loses_no_acknowledged_submission(tmp_path, backend_url) -> None:
     data = tmp_path / "data"
-    with seeded_store(data) as (_store, seeded):
+    with seeded_store(data, backend_url) as (_store, seeded):
         pass
-    server = ProcessServer(data, "--no-demo").start()
+    server = ProcessServer(data, "--no-demo", database_url=backend_url).start()
     acked: dict[str, dict[str, bytes]] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -55,7 +55,8 @@ def test_sigkill_mid_load_loses_no_acknowledged_submission(tmp_path) -> None:
     assert not errors, errors[:3]
     assert len(acked) >= 50, "the load did not get going before the kill"
 
-    store = open_store(data)  # opens cleanly after the crash (replaying or rebuilding what it must)
+    # opens cleanly after the crash (replaying or rebuilding what it must)
+    store = open_store(data, backend_url)
     try:
         for iid, files in acked.items():
             sub = store.get_submission(iid)
@@ -67,7 +68,8 @@ def test_sigkill_mid_load_loses_no_acknowledged_submission(tmp_path) -> None:
     finally:
         store.close()
 
-    again = ProcessServer(data, "--no-demo").start()  # and the server comes back and takes submissions
+    # and the server comes back and takes submissions
+    again = ProcessServer(data, "--no-demo", database_url=backend_url).start()
     try:
         client = CollectClient(f"{again.url}/v1/key/{seeded.token}/projects/1")
         _, xml = instance_xml()

@@ -10,9 +10,16 @@ from pathlib import Path
 
 import httpx
 import openpyxl
+import pytest
 from server_support import COMMUNE, CollectClient, multipart, opened_store, run_cli, seeded_store
 
 XF = "{http://openrosa.org/xforms/xformsList}"
+
+
+@pytest.fixture
+def live_server(live_server_any):
+    """The API tests here run on the embedded store and on PostgreSQL (tests/conftest.py)."""
+    return live_server_any
 
 
 def write_xlsform(path: Path, form_id: str, version: str, extra_label: str = "Ghi chú") -> Path:
@@ -102,19 +109,31 @@ def test_api_rejects_a_broken_xlsform_with_its_reason(live_server, tmp_path) -> 
     assert missing.status_code == 400
 
 
-def test_cli_forms_publish_into_a_round(tmp_path) -> None:
+def test_cli_forms_publish_into_a_round(tmp_path, backend_url) -> None:
     data = tmp_path / "data"
-    with seeded_store(data):
+    with seeded_store(data, backend_url):
         pass
     path = write_xlsform(tmp_path / "cli_form.xlsx", "cli_form", "1")
-    out = run_cli("forms", "publish", str(path), "--round", "r-open", "--json", "--data", str(data))
+    out = run_cli(
+        "forms",
+        "publish",
+        str(path),
+        "--round",
+        "r-open",
+        "--json",
+        "--data",
+        str(data),
+        database_url=backend_url,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["form_id"] == "cli_form" and result["version"] == "1"
-    with opened_store(data) as store:
+    with opened_store(data, backend_url) as store:
         assert "cli_form" in store.get_round("r-open").form_ids
         assert store.get_form("cli_form", "1").md5 == result["md5"]
-    again = run_cli("forms", "publish", str(path), "--round", "nope", "--data", str(data))
+    again = run_cli(
+        "forms", "publish", str(path), "--round", "nope", "--data", str(data), database_url=backend_url
+    )
     assert again.returncode == 1 and "nope" in again.stderr
 
 
