@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,11 +60,34 @@ def build_manager(disabled: Iterable[str] = ()) -> pluggy.PluginManager:
     for modname in DEFAULT_PLUGINS:
         if modname not in blocked:
             pm.register(importlib.import_module(modname), name=modname)
+    check_entry_point_names(blocked)
     pm.load_setuptools_entrypoints(PROJECT)
     if os.environ.get("RASOAT_TRACE_HOOKS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
+
+
+def check_entry_point_names(blocked: Iterable[str] = ()) -> None:
+    """Two installed distributions declaring one ``rasoat`` entry-point name: pluggy would load the first
+    it meets and silently skip the other, so which province's plugin runs would depend on install order.
+    Raise PluginConflict naming both distributions instead (a disabled name is not loaded, so no clash)."""
+    blocked = set(blocked)
+    owners: dict[str, str] = {}
+    for ep in importlib.metadata.entry_points(group=PROJECT):
+        if ep.name in blocked:
+            continue
+        dist = ep.dist.name if ep.dist is not None else ep.value
+        other = owners.setdefault(ep.name, dist)
+        if _normal(other) != _normal(dist):
+            raise PluginConflict(
+                f"Plugin '{ep.name}' được khai báo bởi cả hai gói '{other}' và '{dist}'; hãy gỡ một gói / "
+                f"plugin '{ep.name}' is declared by both distributions '{other}' and '{dist}'; uninstall one"
+            )
+
+
+def _normal(dist_name: str) -> str:
+    return re.sub(r"[-_.]+", "-", dist_name).lower()  # PEP 503: rasoat_lang_son is rasoat-lang-son
 
 
 _manager: pluggy.PluginManager | None = None

@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -62,3 +64,49 @@ def test_serve_stops_on_an_indicator_id_two_plugins_declare(tmp_path: Path) -> N
     out = run_cli(site, tmp_path, "serve", "--host", "127.0.0.1", "--port", str(free_port()), "--no-demo")
     one_line_naming(out, "shared_mailbox", "'lang_son'", "'cao_bang'")
     assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())  # nothing stored
+
+
+# --- two distributions, one entry-point name -----------------------------------------------------------
+
+PLAN_PLUGIN = """
+    from core import hookimpl
+
+    @hookimpl
+    def plan_info():
+        return {{"name": "{name}", "province_code": "20"}}
+    """
+
+
+def two_lang_sons(site: Path) -> None:
+    for dist, module in (("rasoat-lang-son", "rasoat_ls_official"), ("lang-son-fork", "rasoat_ls_fork")):
+        fake_install(site, dist, "lang_son", module, PLAN_PLUGIN.format(name=module))
+
+
+def test_one_entry_point_name_from_two_distributions_is_a_conflict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.plugins import PluginConflict, build_manager
+
+    site = tmp_path / "site"
+    two_lang_sons(site)
+    monkeypatch.syspath_prepend(str(site))
+    with pytest.raises(PluginConflict, match=r"'lang_son'.*'rasoat-lang-son'.*'lang-son-fork'"):
+        build_manager()
+    pm = build_manager(disabled=["lang_son"])  # disabled: neither loads, so nothing clashes
+    assert pm.get_plugin("lang_son") is None
+
+
+def test_one_distribution_loads_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.plugins import build_manager
+
+    site = tmp_path / "site"
+    fake_install(site, "rasoat-lang-son", "lang_son", "rasoat_ls_single", PLAN_PLUGIN.format(name="single"))
+    monkeypatch.syspath_prepend(str(site))
+    pm = build_manager()
+    assert pm.get_plugin("lang_son").__name__ == "rasoat_ls_single"
+
+
+def test_the_command_line_names_both_distributions(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    two_lang_sons(site)
+    one_line_naming(run_cli(site, tmp_path, "plugins"), "'lang_son'", "'rasoat-lang-son'", "'lang-son-fork'")
