@@ -12,6 +12,15 @@ import pytest
 BACKENDS = ["embedded", "postgres"]
 
 
+@pytest.fixture(autouse=True)
+def _store_named_by_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test's store is the one it names: the in-process CLI (``core.cli.main``, ``store_from_args``) of
+    tests that fill an EmbeddedStore and then run a command must not follow a RASOAT_DATABASE_URL left in
+    the shell. PostgreSQL tests name theirs (pg_support: RASOAT_TEST_DATABASE_URL; backend_url below)."""
+    monkeypatch.delenv("RASOAT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("RASOAT_READ_DATABASE_URL", raising=False)
+
+
 # --- server: a real uvicorn server on a free port over a seeded store (tests/server_support.py)
 @contextmanager
 def _serving(data_dir: Path, backend: str) -> Iterator[SimpleNamespace]:
