@@ -94,6 +94,31 @@ def submission_unit(fields: dict, user: User) -> str | None:
     return user.unit_codes[0] if len(user.unit_codes) == 1 else None
 
 
+def registered_unit(fields: dict, fallback: str | None) -> str | None:
+    """The unit a submission is filed under: the most precise location answer the unit registry knows
+    (the hamlet, else the commune, else the province), so unit filters in exports and indicators find
+    it even when a phone sends a hamlet code the registry lacks (the raw answer stays in ``fields``).
+    ``fallback`` (the raw answer, or the collector's unit) when the registry knows none of them."""
+    hamlet, commune, province = (_answer(fields, name) for name in LOCATION_FIELDS)
+    named_commune = hamlet.split("-", 1)[0] if hamlet and "-" in hamlet else None  # "05563-07" → "05563"
+    answers = [code for code in (hamlet, commune, named_commune, province) if code]
+    if not answers:
+        return fallback
+    try:
+        from core.units import get_units
+
+        units = get_units()
+    except Exception:  # no registry (a broken plugin list): keep the raw answer rather than refuse
+        log.warning("unit registry unavailable; submission filed under its raw unit %s", fallback)
+        return fallback
+    return next((code for code in answers if units.get(code) is not None), fallback)
+
+
+def _answer(fields: dict, name: str) -> str | None:
+    value = fields.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
 def check_attachment_names(names: Any) -> None:
     """Refuse a name that could leave its folder (file names from outside never become paths)."""
     for name in names:
@@ -286,6 +311,8 @@ def _place(store: Store, parsed: ParsedInstance, user: User) -> tuple[Round, str
                 f"Unit {unit} is outside the open round's units",
             )
         rnd = matching[0]
+    if not parsed.encrypted:  # scope was checked on the raw answer; the record is filed under a known unit
+        unit = registered_unit(parsed.fields, unit)
     return rnd, unit
 
 
