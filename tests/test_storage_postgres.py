@@ -346,14 +346,17 @@ def test_bulk_load_batches_and_keeps_the_rules(store: PostgresStore) -> None:
 
 def test_iter_facts_in_sql_matches_the_default_built_on_models(store: PostgresStore) -> None:
     fields = {"commune": "05563", "households_total": "3", "empty": "",
-              "household": [{"pledged": "yes"}, {"pledged": "no"}]}
+              "household": [{"pledged": "yes"}, {"pledged": "no"}],
+              # values that are not plain strings, and strings that look like the column's own tags
+              "null": None, "number": 7, "group": {"a": "b"}, "tag_like": "j[1]", "s": "s", "vi": "Phượng\"x"}
     for i in range(5):
         save(store, f"uuid:{i}", fields=fields, received_at=T0 + timedelta(minutes=i),
              unit_code=f"05563-0{i}")
     store.set_review("uuid:2", ReviewState.approved, "", "lan")
     for query in (None, SubmissionQuery(unit_codes=["05563-02", "05563-03"]),
                   SubmissionQuery(review_states=[ReviewState.approved])):
-        paths = ["household", "households_total", "empty", "absent"]
+        paths = ["household", "households_total", "empty", "absent", "null", "number", "group", "tag_like",
+                 "s", "vi", "s"]
         fast = list(store.iter_facts(query, paths))
         assert fast == list(Store.iter_facts(store, query, paths)) and fast
         assert list(store.iter_facts(query, [])) == list(Store.iter_facts(store, query, []))
