@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from core import hookimpl
-from core.commands.common import add_data_option, print_json, print_table
+from core.commands.common import CommandError, add_data_option, print_json, print_table
 from core.plugins import get_manager, plugin_infos, results_by_plugin
 
 
@@ -17,8 +17,8 @@ def describe_plugins() -> list[dict[str, Any]]:
     for name, paths in results_by_plugin(pm, "forms"):
         forms.setdefault(name, []).extend(_form_name(p) for p in paths)
     indicators: dict[str, list[str]] = {}
-    for name, items in results_by_plugin(pm, "indicators"):
-        indicators.setdefault(name, []).extend(_indicator_id(i) for i in items)
+    for name, answer in results_by_plugin(pm, "indicators"):
+        indicators.setdefault(name, []).extend(_indicator_ids(name, answer))
     return [
         {
             "name": info.name,
@@ -38,10 +38,16 @@ def _form_name(item: Any) -> str:
     return Path(str(item)).stem
 
 
-def _indicator_id(item: Any) -> str:
-    if isinstance(item, dict):
-        return str(item.get("id"))
-    return str(getattr(item, "id", item))
+def _indicator_ids(plugin: str, answer: Any) -> list[str]:
+    """Ids of what a plugin's ``indicators`` hook gives, read the way the engine reads it (a YAML/JSON path,
+    a pack, models or dicts); an override shows the id it replaces."""
+    from core.indicators.loading import IndicatorError, raw_definitions
+
+    try:
+        definitions = raw_definitions(answer)
+    except IndicatorError as exc:
+        raise CommandError(f"plugin '{plugin}': {exc}") from exc
+    return [str(d.get("id") or d.get("overrides")) for d in definitions]
 
 
 def run(args: argparse.Namespace) -> int:
