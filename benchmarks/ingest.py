@@ -2,6 +2,7 @@
 
     /tmp/venv/bin/python benchmarks/ingest.py [--sizes 1000,100000] [--concurrency 1,8] [-n 2000]
                                               [--workers 1] [--attachment-bytes 0] [--data DIR]
+                                              [--database postgresql://…/rasoat_bench]
 
 For each stored size it fills a fresh data directory with ``put_many_submissions`` (submissions spread
 over 30 communes of Thái Nguyên, one form), starts ``rasoat serve`` in its own process, and for each
@@ -11,6 +12,13 @@ through that collector's token URL. It reports submissions per second, p50/p99 l
 HEAD+POST pair, and the server process's CPU milliseconds per submission (from /proc, user+system,
 every worker process included). The client is ``http.client`` with keep-alive, one connection per
 client thread, so it costs the shared 2-core machine as little as possible.
+
+With ``--database URL`` the store is PostgreSQL: each stored size gets its own schema
+(``bench_ingest_<size>``, dropped and refilled unless ``--reuse``), the data directory holds only the
+attachments, and ``rasoat serve --database URL`` serves it. Then the disk probe is one bare durable
+commit (what every save waits for), and the CPU of the PostgreSQL processes serving the benchmark's
+database (its backends, the WAL writer, checkpointer and background writer) is reported apart from the
+server's, since part of the store's work moves into the database.
 """
 
 from __future__ import annotations
@@ -121,11 +129,11 @@ def multipart(xml: bytes, files: dict[str, bytes]) -> tuple[bytes, str]:
 # --- setting up a data directory --------------------------------------------------------------
 
 
-def prepare(data: Path, stored: int) -> dict[str, str]:
+def prepare(data: Path, stored: int, database_url: str | None = None) -> dict[str, str]:
     """Form, open round, one collector per commune, and ``stored`` submissions; returns commune → token."""
     from pyxform.xls2xform import convert
 
-    store = open_store(data)
+    store = open_store(data, database_url)
     try:
         result = convert(xlsform=FORM_MD, file_type=".md", form_name="data")
         xform = result.xform.encode("utf-8")
@@ -231,7 +239,9 @@ os.sync = lambda: None
 """
 
 
-def start_server(data: Path, port: int, workers: int, no_fsync: bool = False) -> subprocess.Popen:
+def start_server(
+    data: Path, port: int, workers: int, no_fsync: bool = False, database_url: str | None = None
+) -> subprocess.Popen:
     log = open(data.parent / f"server-{port}.log", "w")  # noqa: SIM115 - lives as long as the server
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     if no_fsync:  # diagnosis only: what the HTTP layer and the store's bookkeeping cost without the disk
@@ -240,6 +250,8 @@ def start_server(data: Path, port: int, workers: int, no_fsync: bool = False) ->
         (hook / "sitecustomize.py").write_text(NO_FSYNC_HOOK)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hook), env.get("PYTHONPATH")]))
     args = ["serve", "--data", str(data), "--port", str(port), "--no-demo", "--workers", str(workers)]
+    if database_url:
+        args += ["--database", database_url]
     proc = subprocess.Popen(
         [sys.executable, "-m", "core.cli", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
     )
@@ -339,6 +351,75 @@ def fsync_ms(folder: Path, count: int = 50) -> float:
     return took
 
 
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def size_url(database_url: str, size: int) -> str:
+    """The benchmark database's URL naming this size's own schema."""
+    from core.storage.postgres import split_schema
+
+    url, schema = split_schema(database_url)
+    schema = f"{schema or 'bench_ingest'}_{size}"
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def drop_schema(url_with_schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from core.storage.postgres import split_schema
+
+    url, schema = split_schema(url_with_schema)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def commit_ms(url_with_schema: str, count: int = 50) -> float:
+    """One bare durable commit (a transaction id, nothing else): the disk's share of every save."""
+    import psycopg
+
+    from core.storage.postgres import split_schema
+
+    url, _ = split_schema(url_with_schema)
+    with psycopg.connect(url) as conn:
+        t0 = time.perf_counter()
+        for _ in range(count):
+            conn.execute("SELECT pg_current_xact_id()")
+            conn.commit()
+        return (time.perf_counter() - t0) * 1000 / count
+
+
+def db_cpu(url_with_schema: str | None) -> dict[int, float]:
+    """CPU seconds (user+system) of each PostgreSQL process working for the benchmark: its database's
+    backends and the WAL writer, checkpointer and background writer (shared with the whole cluster)."""
+    if not url_with_schema:
+        return {}
+    import psycopg
+
+    from core.storage.postgres import split_schema
+
+    url, _ = split_schema(url_with_schema)
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (datname = current_database()"
+            " OR backend_type IN ('walwriter', 'checkpointer', 'background writer'))"
+        ).fetchall()
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for (pid,) in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def db_cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent between two ``db_cpu`` readings; a backend the pool opened meanwhile counts whole."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -366,6 +447,11 @@ def main() -> int:
         help="diagnosis only: the server process skips fsync (NOT durable; shows the cost of the "
         "HTTP layer and the store's bookkeeping apart from the disk)",
     )
+    ap.add_argument(
+        "--database",
+        metavar="URL",
+        help="PostgreSQL (e.g. postgresql://postgres@127.0.0.1:5432/rasoat_bench): one schema per size",
+    )
     args = ap.parse_args()
     parent = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
     parent.mkdir(parents=True, exist_ok=True)
@@ -374,25 +460,28 @@ def main() -> int:
         for size in [int(s) for s in args.sizes.split(",")]:
             data = parent / f"data-{size}"
             saved = parent / f"tokens-{size}.json"
+            db = size_url(args.database, size) if args.database else None
             if args.reuse and saved.is_file() and data.is_dir():
                 tokens = json.loads(saved.read_text())
-                print(f"stored {size:,}: reusing {data}", flush=True)
+                print(f"stored {size:,}: reusing {data}{' and its schema' if db else ''}", flush=True)
             else:
                 shutil.rmtree(data, ignore_errors=True)
+                if db:
+                    drop_schema(db)
                 print(f"stored {size:,}:", flush=True)
-                tokens = prepare(data, size)
+                tokens = prepare(data, size, db)
                 saved.write_text(json.dumps(tokens))
             port = free_port()
-            proc = start_server(data, port, args.workers, args.no_fsync)
+            proc = start_server(data, port, args.workers, args.no_fsync, db)
             try:
                 # warm-up: caches, first connections (not counted)
                 run_load(port, tokens, 50, 2, args.attachment_bytes)
                 for c in [int(x) for x in args.concurrency.split(",")]:
-                    probe = fsync_ms(parent)
+                    probe = commit_ms(db) if db else fsync_ms(parent)
                     load = os.getloadavg()[0]
-                    user0, sys0 = cpu_split(proc.pid)
+                    user0, sys0, dbcpu0 = *cpu_split(proc.pid), db_cpu(db)
                     secs, lat, failed = run_load(port, tokens, args.n, c, args.attachment_bytes)
-                    user1, sys1 = cpu_split(proc.pid)
+                    user1, sys1, dbcpu1 = *cpu_split(proc.pid), db_cpu(db)
                     cpu = (user1 - user0) + (sys1 - sys0)
                     sys_share = (sys1 - sys0) / cpu if cpu else 0.0
                     row = {
@@ -403,6 +492,7 @@ def main() -> int:
                         "p50_ms": pct(lat, 0.50) * 1000,
                         "p99_ms": pct(lat, 0.99) * 1000,
                         "cpu_ms": cpu * 1000 / args.n,
+                        "db_cpu_ms": db_cpu_spent(dbcpu0, dbcpu1) * 1000 / args.n if db else None,
                         "failed": failed,
                         "fsync_ms": probe,
                         "load": load,
@@ -413,7 +503,8 @@ def main() -> int:
                         f"  c={c}: {row['rate']:.0f} submissions/s, p50 {row['p50_ms']:.1f} ms, "
                         f"p99 {row['p99_ms']:.1f} ms, server CPU {row['cpu_ms']:.2f} ms/submission "
                         f"({100 * sys_share:.0f}% kernel), "
-                        f"failed {failed} (fsync {probe:.2f} ms, load {load:.1f})",
+                        + (f"PostgreSQL CPU {row['db_cpu_ms']:.2f} ms/submission, " if db else "")
+                        + f"failed {failed} ({'commit' if db else 'fsync'} {probe:.2f} ms, load {load:.1f})",
                         flush=True,
                     )
             finally:
@@ -425,15 +516,24 @@ def main() -> int:
     print()
     if args.no_fsync:
         print("NOT DURABLE: fsync was switched off in the server (diagnosis run)")
-    print(
-        "| stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission | failed "
-        "| fsync ms | load |"
-    )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    if args.database:
+        print(f"PostgreSQL, {args.workers} server worker(s); 'commit ms' is one bare durable commit")
+        print(
+            "| stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission "
+            "| PostgreSQL CPU ms/submission | failed | commit ms | load |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    else:
+        print(
+            "| stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission | failed "
+            "| fsync ms | load |"
+        )
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
+        db_col = f" {r['db_cpu_ms']:.2f} |" if args.database else ""
         print(
             f"| {r['stored']:,} | {r['concurrency']} | {r['rate']:.0f} | {r['p50_ms']:.1f} "
-            f"| {r['p99_ms']:.1f} | {r['cpu_ms']:.2f} | {r['failed']} | {r['fsync_ms']:.2f} "
+            f"| {r['p99_ms']:.1f} | {r['cpu_ms']:.2f} |{db_col} {r['failed']} | {r['fsync_ms']:.2f} "
             f"| {r['load']:.1f} |"
         )
     for c in sorted({r["concurrency"] for r in rows}):
