@@ -289,3 +289,30 @@ def test_edit_history_links_both_versions(site) -> None:
     assert "Đã được thay bằng bản" in old and new_id in old and "Bản cũ (đã bị sửa)" in old
     listing = client.get("/submissions?form=tform").text
     assert new_id in listing and old_id not in listing  # the list shows current versions
+
+
+def test_encrypted_form_is_not_exported_as_empty_rows_from_the_web(site, tmp_path) -> None:
+    """The passphrase never goes through a page: an encrypted form's export is refused, naming the CLI."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from core.xlsform import compile_xlsform, publish_form
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    book = openpyxl.Workbook()
+    book.active.title = "survey"
+    book.active.append(["type", "name", "label"])
+    book.active.append(["text", "ho_ten", "Họ tên"])
+    book.create_sheet("settings").append(["form_id", "form_title", "version"])
+    book["settings"].append(["web_secret", "Biểu mật", "1"])
+    path = tmp_path / "web_secret.xlsx"
+    book.save(path)
+    publish_form(site.store, compile_xlsform(path, public_key=public_pem), {}, "test")
+
+    client = http_login(site.url, "tinh.thainguyen")
+    resp = client.get("/exports/raw?form=web_secret")
+    assert resp.status_code == 409
+    assert "--passphrase-file" in resp.text and "mã hoá" in resp.text

@@ -17,6 +17,7 @@ from litestar.background_tasks import BackgroundTask
 from litestar.response import File
 
 from core import scope
+from core.crypto import form_is_encrypted
 from core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
 from core.excel.raw import RawExportOptions
 from server.web import scoped
@@ -73,6 +74,14 @@ def _temp_path() -> str:
 def _run_raw(ctx: Ctx, form_id: str, round_id: str, unit: str, labels: str, personal: bool) -> str:
     if ctx.store.get_form(form_id) is None:
         raise WebError(404, f"Không có biểu mẫu '{form_id}' / No form '{form_id}'")
+    if form_is_encrypted(ctx.store, form_id):
+        # The passphrase never travels through a web form; an encrypted form is exported on the server.
+        raise WebError(
+            409,
+            f"Biểu mẫu '{form_id}' được mã hoá: xuất trên máy chủ bằng "
+            f"'rasoat export {form_id} --passphrase-file …' / Form '{form_id}' is encrypted: "
+            f"export it on the server with 'rasoat export {form_id} --passphrase-file …'",
+        )
     if round_id:
         scoped.get_round(ctx, round_id)
     units = scope.export_units(ctx.user, [unit] if unit else [])
