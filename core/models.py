@@ -30,7 +30,9 @@ REVIEW_LABELS: dict[ReviewState, str] = {
     ReviewState.edited: "Đã sửa / Edited",
 }
 
-DEFAULT_COUNTED_STATES: tuple[ReviewState, ...] = tuple(s for s in ReviewState if s is not ReviewState.rejected)
+DEFAULT_COUNTED_STATES: tuple[ReviewState, ...] = tuple(
+    s for s in ReviewState if s is not ReviewState.rejected
+)
 
 
 class RoundState(StrEnum):

@@ -30,7 +30,9 @@ def store_from_args(args: argparse.Namespace) -> Store:
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     """``--data DIR`` (and ``--database URL``) for every command that touches stored data."""
     parser.add_argument(
-        "--data", metavar="DIR", help="thư mục dữ liệu / data directory (default ./rasoat-data or $RASOAT_DATA)"
+        "--data",
+        metavar="DIR",
+        help="thư mục dữ liệu / data directory (default ./rasoat-data or $RASOAT_DATA)",
     )
     parser.add_argument("--database", metavar="URL", help="postgresql://… (default $RASOAT_DATABASE_URL)")
 
