@@ -621,24 +621,22 @@ class PostgresStore(Store):
             yield self._sub(row)
 
     def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
-        """Indicator scans: one text column per asked key and no models. A string value (most are) comes
-        as ``'s' || fields->>key`` and needs no JSON parse; any other value (a repeat's rows) as
-        ``'j' || its JSON``; an absent key as NULL. About 3× faster than one JSONB of the asked keys."""
+        """Indicator scans, no models and no order (the engine sums; as the embedded store's): each asked
+        key is its own column, ``(fields -> key)::text`` (NULL when absent). A JSON string without a
+        backslash is its text between the quotes, so most values need no JSON parse; anything else (a
+        repeat's rows, an escaped string) is parsed. See benchmarks/README.md (Indicators) for figures."""
         paths = list(dict.fromkeys(field_paths))
         where, params = self._where(query)
-        column = (
-            ", CASE WHEN jsonb_typeof(fields -> %s) = 'string' THEN 's' || (fields ->> %s)"
-            " WHEN fields ? %s THEN 'j' || (fields -> %s)::text END"
-        )
         stmt = (
             "SELECT instance_id, round_id, unit_code, received_at, review_state"
-            f"{column * len(paths)} FROM submissions{where} ORDER BY received_at, seq"
+            f"{', (fields -> %s)::text' * len(paths)} FROM submissions{where}"
         )
-        for row in self._stream(stmt, [*(p for p in paths for _ in range(4)), *params]):
+        for row in self._stream(stmt, [*paths, *params]):
             values = {}
             for path, value in zip(paths, row[5:], strict=True):
                 if value is not None:
-                    values[path] = value[1:] if value[0] == "s" else from_json(value[1:])
+                    plain = value[0] == '"' and "\\" not in value
+                    values[path] = value[1:-1] if plain else from_json(value)
             yield Fact(row[0], row[1], row[2], row[3], row[4], values)
 
     def _stream(self, stmt: str, params: list[Any]) -> Iterator[tuple]:
@@ -809,6 +807,31 @@ class PostgresStore(Store):
     def kv_delete(self, namespace: str, key: str) -> None:
         with self._cur() as cur:
             cur.execute("DELETE FROM kv WHERE namespace = %s AND key = %s", (namespace, key))
+
+    def kv_cas(
+        self, namespace: str, key: str, expected: Any | None, new: Any, ttl_seconds: int | None = None
+    ) -> bool:
+        """One statement: a concurrent writer of the same key waits on the row lock, and then sees
+        the row changed (READ COMMITTED re-checks the WHERE on the new version), so one of two wins."""
+        with self._cur() as cur:
+            if expected is None:  # absent, or present but expired
+                cur.execute(
+                    "INSERT INTO kv (namespace, key, value, expires_at)"
+                    " VALUES (%s, %s, %s, now() + make_interval(secs => %s::double precision))"
+                    " ON CONFLICT (namespace, key)"
+                    " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+                    " WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= now()",
+                    (namespace, key, Jsonb(new), ttl_seconds),
+                )
+            else:
+                cur.execute(
+                    "UPDATE kv SET value = %s,"
+                    " expires_at = now() + make_interval(secs => %s::double precision)"
+                    " WHERE namespace = %s AND key = %s AND value = %s"
+                    " AND (expires_at IS NULL OR expires_at > now())",
+                    (Jsonb(new), ttl_seconds, namespace, key, Jsonb(expected)),
+                )
+            return cur.rowcount == 1
 
     def purge_expired_kv(self, limit: int = 10_000) -> int:
         """Remove expired entries (they are already invisible); called now and then by ``kv_put``."""
