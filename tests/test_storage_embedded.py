@@ -16,7 +16,7 @@ from storage_contract import *  # noqa: F403
 from storage_contract import T0, ids, make_sub, save
 
 from core.models import ReviewState, Role, User
-from core.storage import open_store
+from core.storage import open_store, wal
 from core.storage.base import SaveOutcome, SubmissionQuery
 from core.storage.embedded import EmbeddedStore
 from core.storage.files import safe_name, unsafe_name
@@ -124,19 +124,28 @@ class TestIndexRebuild:
         assert self.snapshot(again) == before
         assert not (store.root / "index.new").exists()
 
-    def test_unfinished_operation_is_replayed_from_the_files(self, store: EmbeddedStore) -> None:
-        """A writer killed after the files were renamed into place but before the index append."""
+    def test_a_logged_change_its_dead_writer_did_not_publish_is_redone(self, store: EmbeddedStore) -> None:
+        """Another process flushed its log record and was killed before publishing anything: the next
+        lock holder (here a save in this process) redoes it from the log, and so does a reopen."""
         save(store, "uuid:1")
         sub, xml = make_sub("uuid:2", received_at=T0 + timedelta(minutes=1))
-        path = store._sub_path("uuid:2")
-        loc = store._assign_segment("f2_pledge/2025-03/05563")
-        store._journal.begin(["uuid:2"])
-        path.mkdir(parents=True)
-        (path / "submission.xml").write_bytes(xml)
-        (path / "att.late.jpg").write_bytes(b"L")  # renamed in, meta not yet updated
-        store._write_meta(path, loc, sub)
+        dead = EmbeddedStore(store.root)
+        loc = dead._assign_segment("f2_pledge/2025-03/05563")
+        rel = dead._rel(dead._sub_path("uuid:2"))
+        meta = dead._meta_bytes(loc, sub.model_copy(update={"attachments": ["late.jpg"]}))
+        files = [(f"{rel}/submission.xml", xml), (f"{rel}/att.late.jpg", b"L"), (f"{rel}/meta.json", meta)]
+        with dead._locks["submissions"].held():
+            dead._wal.append([wal.Record("dead0001", ["uuid:2"], files)])
+            dead._wal.flush()
+        dead._wal.close()
+        dead._locks["submissions"].close()  # killed: nothing published, no done mark
+        assert store.get_submission("uuid:2") is None
+        save(store, "uuid:3", received_at=T0 + timedelta(minutes=2))
+        assert ids(store.iter_submissions()) == ["uuid:1", "uuid:2", "uuid:3"]
+        assert store.attachment("uuid:2", "late.jpg") == b"L"
+        assert store.submission_xml("uuid:2") == xml
         again = reopen(store)
-        assert ids(again.iter_submissions()) == ["uuid:1", "uuid:2"]
+        assert ids(again.iter_submissions()) == ["uuid:1", "uuid:2", "uuid:3"]
         assert again.get_submission("uuid:2").attachments == ["late.jpg"]
 
     def test_torn_index_line_is_ignored_and_repaired(self, store: EmbeddedStore) -> None:
@@ -318,3 +327,156 @@ def test_an_error_half_way_is_repaired_by_the_next_writer(
     save(store, "uuid:2", received_at=T0 + timedelta(minutes=1))  # takes the lock: replays uuid:1
     assert ids(store.iter_submissions()) == ["uuid:1", "uuid:2"]
     assert save(store, "uuid:1") is SaveOutcome.duplicate
+
+
+# --- the write-ahead log: power cuts, checkpoints, large files, group commit ----------------------------
+def _power_cut(store: EmbeddedStore) -> None:
+    """What a power cut may do to writes that were never flushed: every submission file and index
+    segment loses its bytes (some directories vanish whole), and the machine boots anew. Only the
+    flushed log survives intact."""
+    store.close()
+    for i, meta in enumerate(sorted((store.root / "submissions").rglob("meta.json"))):
+        if i % 3 == 0:
+            shutil.rmtree(meta.parent)  # the rename that published it never reached the disk
+            continue
+        for f in meta.parent.iterdir():
+            f.write_bytes(b"")  # the data never reached the disk
+    for seg in (store.root / "index" / "subs").rglob("*.jsonl"):
+        seg.write_bytes(b"")
+    (store.root / "boot.id").write_text("an-earlier-boot")
+
+
+def _everything(store: EmbeddedStore) -> list[tuple]:
+    return [
+        (
+            s.model_dump(),
+            store.submission_xml(s.instance_id),
+            {a: store.attachment(s.instance_id, a) for a in s.attachments},
+        )
+        for s in store.iter_submissions(SubmissionQuery(current_only=False))
+    ]
+
+
+def _varied_writes(store: EmbeddedStore) -> None:
+    for i in range(12):
+        save(
+            store,
+            f"uuid:{i:02d}",
+            {"a.jpg": f"A{i}".encode()} if i % 2 else None,
+            unit_code=f"0556{i % 3}-01",
+            received_at=T0 + timedelta(minutes=i),
+        )
+    save(store, "uuid:03", {"late.jpg": b"L"})  # identical resend carrying a new attachment
+    store.add_attachment("uuid:05", "later.jpg", b"LL")
+    save(store, "uuid:e1", body="<e/>", deprecated_id="uuid:04", received_at=T0 + timedelta(hours=1))
+    store.set_review("uuid:06", ReviewState.approved, "ok", "lan")
+
+
+def test_a_power_cut_loses_nothing_whose_save_returned(store: EmbeddedStore) -> None:
+    _varied_writes(store)
+    before = _everything(store)
+    _power_cut(store)
+    again = EmbeddedStore(store.root)
+    assert _everything(again) == before
+    assert again.count_submissions() == 12
+    again.rebuild_index()  # the index agrees with the restored files
+    assert _everything(again) == before
+    again.close()
+
+
+def test_checkpoints_keep_the_log_small_and_lose_nothing(store: EmbeddedStore) -> None:
+    store._wal.MAX_BYTES = 4000  # a checkpoint (one syncfs, old segments deleted) every few saves
+    _varied_writes(store)
+    segments = sorted((store.root / "wal").iterdir())
+    assert len(segments) <= 2 and segments[-1].name > "00000002.log"
+    store._wal.MAX_BYTES = 10**9  # no checkpoint from now on
+    sizes = {seg: seg.stat().st_size for seg in (store.root / "index" / "subs").rglob("*.jsonl")}
+    for i in range(5):
+        save(store, f"uuid:b{i}", {"b.jpg": b"B"}, received_at=T0 + timedelta(hours=3, minutes=i))
+    before = _everything(store)
+    store.close()
+    # a power cut loses what came after the last checkpoint: the new directories and index appends
+    for i in range(5):
+        path = store._sub_path(f"uuid:b{i}")
+        if i % 2:
+            shutil.rmtree(path)
+        else:
+            for f in path.iterdir():
+                f.write_bytes(b"")
+    for seg in (store.root / "index" / "subs").rglob("*.jsonl"):
+        os.truncate(seg, sizes.get(seg, 0))
+    (store.root / "boot.id").write_text("an-earlier-boot")
+    again = EmbeddedStore(store.root)
+    assert _everything(again) == before
+    again.close()
+
+
+def test_large_files_are_fsynced_themselves_not_copied_into_the_log(store: EmbeddedStore) -> None:
+    store.inline_max = 100
+    big = os.urandom(5000)
+    save(store, "uuid:1", {"photo.jpg": big})
+    save(store, "uuid:1", {"photo2.jpg": big})
+    save(store, "uuid:2", {"p.jpg": big}, body="<e/>", deprecated_id="uuid:1")
+    assert sum(f.stat().st_size for f in (store.root / "wal").iterdir()) < 5000  # no photo in the log
+    before = _everything(store)
+    store.close()
+    (store.root / "boot.id").write_text("an-earlier-boot")
+    again = EmbeddedStore(store.root)
+    assert _everything(again) == before
+    assert again.attachment("uuid:1", "photo2.jpg") == big and again.get_submission("uuid:1").current is False
+
+
+def test_many_threads_share_flushes_and_get_their_own_answers(store: EmbeddedStore) -> None:
+    """Group commit: 8 threads saving at once (new ones, resends, conflicts, edits racing on one
+    version) each get the answer a lone save would get."""
+    import threading
+
+    from core.storage.base import Conflict
+
+    save(store, "uuid:base")
+    answers: dict[str, object] = {}
+
+    def work(t: int) -> None:
+        for i in range(15):
+            iid = f"uuid:t{t}-{i}"
+            answers[iid] = save(store, iid, received_at=T0 + timedelta(seconds=i))
+            answers[iid + "/again"] = save(store, iid, received_at=T0 + timedelta(seconds=i))
+            try:
+                save(store, iid, body="<other/>")
+            except Conflict:
+                answers[iid + "/other"] = "conflict"
+        try:
+            answers[f"edit{t}"] = save(store, f"uuid:edit{t}", body=f"<e{t}/>", deprecated_id="uuid:base")
+        except Conflict:
+            answers[f"edit{t}"] = "conflict"
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert [answers[f"uuid:t{t}-{i}"] for t in range(8) for i in range(15)] == [SaveOutcome.created] * 120
+    assert {answers[f"uuid:t{t}-{i}/again"] for t in range(8) for i in range(15)} == {SaveOutcome.duplicate}
+    assert {answers[f"uuid:t{t}-{i}/other"] for t in range(8) for i in range(15)} == {"conflict"}
+    assert sorted(str(answers[f"edit{t}"]) for t in range(8)).count("created") == 1
+    assert store.count_submissions() == 121
+    assert reopen(store).count_submissions() == 121
+
+
+def test_a_token_lookup_costs_one_stat_and_sees_another_process_revoke_at_once(
+    store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(40):
+        store.put_user(User(id=f"c{i}", username=f"c{i}", role=Role.collector, token_hash=f"{i:064x}"))
+    assert store.get_user_by_token_hash(f"{7:064x}").id == "c7"
+    stats: list[str] = []
+    real = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: stats.append(str(p)) or real(p, *a, **k))
+    assert store.get_user_by_token_hash(f"{7:064x}").id == "c7"
+    assert len(stats) == 1
+    monkeypatch.undo()
+    cli = EmbeddedStore(store.root)  # `rasoat collectors revoke` in another process
+    cli.put_user(cli.get_user("c7").model_copy(update={"token_hash": None}))
+    cli.close()
+    assert store.get_user_by_token_hash(f"{7:064x}") is None
+    assert store.get_user("c7").token_hash is None

@@ -11,11 +11,13 @@ Names that come from clients (instanceIDs, attachment names) never become paths 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import secrets
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -58,16 +60,50 @@ def unsafe_name(encoded: str) -> str:
 datasync = getattr(os, "fdatasync", os.fsync)
 
 
-def sync_filesystem(paths: Iterable[Path]) -> None:
-    """Make many just-written files durable: one ``sync`` where there is one, else fsync each."""
-    if hasattr(os, "sync"):
+def _libc_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_SYNCFS = _libc_syncfs()
+
+#: Whether ``sync_filesystem`` can make a whole file system durable at once (else it fsyncs each path).
+SYNCS_WHOLE_FS = _SYNCFS is not None or hasattr(os, "sync")
+
+
+def syncfs(path: Path) -> None:
+    """Flush every write to the file system holding ``path`` (Linux ``syncfs``; ``sync`` elsewhere):
+    one flush makes thousands of files written without fsync durable at once."""
+    if _SYNCFS is None:
         os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(path))
+    finally:
+        os.close(fd)
+
+
+def sync_filesystem(root: Path, paths: Iterable[Path] = ()) -> None:
+    """Make files written under ``root`` durable: one ``syncfs``/``sync`` where the platform has one,
+    else an fsync of each of ``paths`` (files and directories)."""
+    if SYNCS_WHOLE_FS:
+        syncfs(root)
         return
     for path in paths:
         if path.is_dir():
             fsync_dir(path)
             continue
-        fd = os.open(path, os.O_RDONLY)
+        try:
+            fd = os.open(path, os.O_RDWR)  # Windows fsyncs only descriptors open for writing
+        except FileNotFoundError:
+            continue
         try:
             os.fsync(fd)
         finally:
@@ -115,8 +151,10 @@ def write_file(path: Path, data: bytes, sync: bool = True) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically (and durably when ``sync``)."""
+def atomic_write(path: Path, data: bytes, sync: bool = True, sync_dir: bool | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically (and durably when ``sync``). ``sync_dir=False`` keeps
+    the fsync of the new bytes but not of the directory: after a power cut the file is then whole, old
+    or new (for files whose change a write-ahead log can redo)."""
     tmp = tmp_path(path.parent)
     try:
         write_file(tmp, data, sync)
@@ -125,7 +163,7 @@ def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    if sync:
+    if sync if sync_dir is None else sync_dir:
         fsync_dir(path.parent)
 
 

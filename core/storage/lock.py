@@ -52,6 +52,7 @@ class InterProcessLock:
         self._depth = 0
         self._fd: int | None = None
         self._pid = os.getpid()
+        self._owner: int | None = None  # thread holding it
 
     def _file(self) -> int:
         if self._fd is None or self._pid != os.getpid():  # reopen after fork: flock is per open file
@@ -69,13 +70,21 @@ class InterProcessLock:
                 self._thread_lock.release()
                 raise
         self._depth += 1
+        self._owner = threading.get_ident()
         return self._depth == 1
 
     def release(self) -> None:
         self._depth -= 1
-        if self._depth == 0 and self._fd is not None:
-            _unlock_fd(self._fd)
+        if self._depth == 0:
+            self._owner = None
+            if self._fd is not None:
+                _unlock_fd(self._fd)
         self._thread_lock.release()
+
+    def held_by_me(self) -> bool:
+        """Whether the calling thread holds the lock (it must not then wait for another thread that
+        needs it)."""
+        return self._owner == threading.get_ident()
 
     @contextmanager
     def held(self) -> Iterator[bool]:

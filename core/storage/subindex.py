@@ -17,14 +17,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from core.models import Submission
 from core.storage.base import SubmissionQuery
-from core.storage.files import atomic_write, datasync, pct, read_bytes, safe_name
+from core.storage.files import atomic_write, pct, read_bytes, safe_name
 
 SEG_MAX_LINES = 128
 SEG_MAX_BYTES = 512 * 1024
@@ -274,122 +273,3 @@ class Counter:
             with contextlib.suppress(OSError):
                 atomic_write(stats_path, json.dumps(fresh, separators=(",", ":")).encode(), sync=False)
         return total
-
-
-class Journal:
-    """Intent log of index updates: an operation's ids are written (and fsync'd) before it publishes
-    anything, and a ``done`` line follows once the index has it.
-
-    Intents of new submissions are written before the writer takes the lock (concurrent fdatasyncs
-    coalesce in the kernel), so nothing slow happens under it. Whoever holds the lock next replays —
-    from the submission files, idempotently — every intent still without its ``done``: an operation a
-    dead writer (this process or another) left half-way, or one whose writer is still waiting for the
-    lock (nothing published yet, so nothing to do). ``reset`` starts a new file once it is large.
-    """
-
-    MAX_BYTES = 256 * 1024
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._ino: int | None = None  # the journal file this process has read ...
-        self._offset = 0  # ... up to here (complete lines only)
-        self._pending: dict[str, list[str]] = {}  # intents read without their done
-
-    def _write(self, obj: dict, sync: bool) -> int:
-        """Append one line (a single write: appends never interleave); returns the file's inode."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, (json.dumps(obj) + "\n").encode())
-            if sync:
-                datasync(fd)
-            return os.fstat(fd).st_ino
-        finally:
-            os.close(fd)
-
-    def begin(self, ids: list[str]) -> tuple[str, int]:
-        """Durably announce an operation on ``ids`` (no lock needed); returns (token, journal inode)."""
-        token = secrets.token_hex(8)
-        return token, self._write({"op": token, "ids": ids}, sync=True)
-
-    def confirm(self, token: str, ids: list[str], ino: int) -> None:
-        """Under the lock, before publishing: re-announce if the journal was reset since ``begin``."""
-        try:
-            current = os.stat(self.path).st_ino
-        except FileNotFoundError:
-            current = None
-        if current != ino:
-            self._write({"op": token, "ids": ids}, sync=True)
-
-    def done(self, token: str, segments: Iterable[Path] = ()) -> None:
-        """Mark an operation finished; ``segments`` were appended to without fsync (synced at reset)."""
-        obj: dict = {"done": token}
-        segs = sorted({str(s) for s in segments})
-        if segs:
-            obj["segs"] = segs
-        self._write(obj, sync=False)
-
-    def unfinished(self) -> list[str]:
-        """Ids of every operation begun and not done in the current journal. Call with the lock held."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            self._ino, self._offset, self._pending = None, 0, {}
-            return []
-        if st.st_ino != self._ino or st.st_size < self._offset:
-            self._ino, self._offset, self._pending = st.st_ino, 0, {}
-        if st.st_size > self._offset:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                raw = fh.read()
-            end = raw.rfind(b"\n") + 1  # a line being appended right now is read next time
-            self._offset += end
-            for line in raw[:end].split(b"\n"):
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    continue
-                if "op" in obj:
-                    self._pending[obj["op"]] = obj.get("ids", [])
-                elif "done" in obj:
-                    self._pending.pop(obj["done"], None)
-        return [i for ids in self._pending.values() for i in ids]
-
-    def settle(self, published: Callable[[str], bool]) -> None:
-        """Forget pending operations whose every submission is published (and was just replayed)."""
-        for token in [t for t, ids in self._pending.items() if all(published(i) for i in ids)]:
-            del self._pending[token]
-
-    def large(self) -> bool:
-        return self._offset > self.MAX_BYTES
-
-    def all_intents(self) -> list[str]:
-        """Ids of every operation in the journal, done or not (after a power cut a ``done`` line may
-        have reached the disk while the index append it vouches for did not)."""
-        ids: list[str] = []
-        for line in (read_bytes(self.path) or b"").split(b"\n"):
-            try:
-                ids.extend(json.loads(line).get("ids", ()))
-            except (ValueError, AttributeError, TypeError):
-                continue
-        return ids
-
-    def reset(self) -> None:
-        """Start an empty journal, after making durable every segment its operations appended to.
-        Call with the lock held, after replaying ``unfinished()``."""
-        segs: set[str] = set()
-        for line in (read_bytes(self.path) or b"").split(b"\n"):
-            try:
-                segs.update(json.loads(line).get("segs", ()))
-            except (ValueError, AttributeError, TypeError):
-                continue
-        for seg in segs:
-            try:
-                fd = os.open(seg, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        atomic_write(self.path, b"")
-        self._ino, self._offset, self._pending = os.stat(self.path).st_ino, 0, {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -123,3 +124,59 @@ class TinyFile:
                 return change(db.table(TABLE, cache_size=0))
             finally:
                 db.close()
+
+
+class ChangeStamp:
+    """A tiny file replaced after every change to a group of files (e.g. the user buckets), so a reader
+    learns with one ``stat`` whether anything in the group changed, whichever process changed it.
+    Like ``TinyFile`` it holds the file it last saw open, so that inode number cannot be reused."""
+
+    def __init__(self, path: Path, lock: InterProcessLock) -> None:
+        self.path = path
+        self.lock = lock
+        self._fd: int | None = None
+        self._key: Any = None
+        self._mutex = threading.Lock()
+
+    def create(self) -> None:
+        """Make sure the stamp exists (data dirs from before stamps have none)."""
+        if not self.path.exists():
+            with self.lock.held():
+                if not self.path.exists():
+                    self.bump()
+
+    def bump(self) -> None:
+        """Replace the stamp; call with the group's lock held, after the change. Not fsync'd: it only
+        tells running processes to reread, and none survives a power cut."""
+        ensure_dir(self.path.parent)
+        atomic_write(self.path, secrets.token_hex(8).encode(), sync=False)
+
+    def key(self) -> Any:
+        """What the stamp is now (None when it is missing): equal keys mean nothing changed between."""
+        try:
+            ident = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            return None
+        with self._mutex:
+            if ident == self._key:
+                return ident
+            if os.name == "nt":  # an open file cannot be replaced there; size and mtime are in the key
+                self._key = ident
+                return ident
+            try:
+                fd = os.open(self.path, os.O_RDONLY)
+            except FileNotFoundError:
+                return None
+            if _identity(os.fstat(fd)) != ident:  # replaced again meanwhile: the next call catches up
+                os.close(fd)
+                return None
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd, self._key = fd, ident
+            return ident
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd, self._key = None, None
