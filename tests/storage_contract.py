@@ -262,6 +262,34 @@ class TestSubmissions:
         assert save(store, "uuid:5", body="<v5/>", deprecated_id="uuid:2") is SaveOutcome.created
         assert ids(store.iter_submissions()) == ["uuid:5"]
 
+    def test_resend_of_a_version_an_edit_replaced_is_a_conflict(self, store: Store) -> None:
+        """openrosa.md §4.6: the stored instance is no longer the current version → 409, whether the
+        resent XML is identical or not; nothing changes."""
+        save(store, "uuid:1", {"a.jpg": b"A"})
+        save(store, "uuid:2", body="<fix/>", deprecated_id="uuid:1")
+        with pytest.raises(Conflict):
+            save(store, "uuid:1", {"late.jpg": b"L"})  # byte-identical to the replaced version
+        with pytest.raises(Conflict):
+            save(store, "uuid:1", body="<other/>")
+        old = store.get_submission("uuid:1")
+        assert old.current is False and old.attachments == ["a.jpg"]
+        assert store.attachment("uuid:1", "late.jpg") is None
+        assert ids(store.iter_submissions()) == ["uuid:2"]
+
+    def test_resend_of_the_edit_adds_attachments_until_it_is_edited_again(self, store: Store) -> None:
+        """A split edit upload: resending the edit (the current version) is an attachment upsert; once
+        another edit replaced it, resending it is a conflict."""
+        save(store, "uuid:1")
+        save(store, "uuid:2", {"a.jpg": b"A"}, body="<fix/>", deprecated_id="uuid:1")
+        again = save(store, "uuid:2", {"a.jpg": b"A", "b.jpg": b"B"}, body="<fix/>", deprecated_id="uuid:1")
+        assert again is SaveOutcome.duplicate
+        assert sorted(store.get_submission("uuid:2").attachments) == ["a.jpg", "b.jpg"]
+        save(store, "uuid:3", body="<fix2/>", deprecated_id="uuid:2")
+        with pytest.raises(Conflict):
+            save(store, "uuid:2", {"c.jpg": b"C"}, body="<fix/>", deprecated_id="uuid:1")
+        assert store.attachment("uuid:2", "c.jpg") is None
+        assert ids(store.iter_submissions()) == ["uuid:3"]
+
     def test_attachment_added_later(self, store: Store) -> None:
         sub, xml = make_sub("uuid:1")
         sub = sub.model_copy(update={"expected_attachments": ["a.jpg", "b.jpg"]})
@@ -530,6 +558,40 @@ class TestKeyValue:
         time.sleep(1.1)
         assert store.kv_get("nonces", "short") is None
         assert store.kv_get("nonces", "kept") == 3
+
+    def test_compare_and_set(self, store: Store) -> None:
+        assert store.kv_cas("nonces", "n1", None, {"nc": 0}, ttl_seconds=600)  # absent → created
+        assert not store.kv_cas("nonces", "n1", None, {"nc": 9})  # present: not absent any more
+        assert store.kv_cas("nonces", "n1", {"nc": 0}, {"nc": 1}, ttl_seconds=600)
+        assert not store.kv_cas("nonces", "n1", {"nc": 0}, {"nc": 2})  # a replay of the same step
+        assert store.kv_get("nonces", "n1") == {"nc": 1}
+        assert not store.kv_cas("nonces", "other", {"nc": 0}, {"nc": 1})  # absent is not {"nc": 0}
+        assert store.kv_get("nonces", "other") is None
+        store.kv_put("nonces", "old", {"nc": 5}, ttl_seconds=0)  # expired counts as absent
+        assert not store.kv_cas("nonces", "old", {"nc": 5}, {"nc": 6})
+        assert store.kv_cas("nonces", "old", None, {"nc": 1}, ttl_seconds=600)
+        assert store.kv_get("nonces", "old") == {"nc": 1}
+
+    def test_compare_and_set_from_many_threads_loses_no_step(self, store: Store) -> None:
+        """Eight threads each advance a counter 10 times by compare-and-set: every step lands once."""
+        store.kv_put("counters", "c", 0)
+        won: list[int] = []
+
+        def bump() -> None:
+            for _ in range(10):
+                while True:
+                    seen = store.kv_get("counters", "c")
+                    if store.kv_cas("counters", "c", seen, seen + 1):
+                        won.append(seen + 1)
+                        break
+
+        threads = [threading.Thread(target=bump) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert store.kv_get("counters", "c") == 80
+        assert sorted(won) == list(range(1, 81))  # no value was handed out twice
 
     def test_many_keys(self, store: Store) -> None:
         for i in range(200):

@@ -4,7 +4,8 @@ Rules (tests/storage_contract.py checks each against every backend):
 - a write that returned has survived a crash; nothing is ever half-written;
 - submissions stream: ``iter_submissions`` never loads them all into memory;
 - duplicates follow ODK Central: same instanceID and same XML → a duplicate (missing attachments are
-  added); same instanceID with different XML → Conflict; a ``deprecated_id`` edit must name the
+  added); same instanceID with different XML → Conflict; a resend of a version an edit has since
+  replaced → Conflict, identical XML or not (openrosa.md §4.6); a ``deprecated_id`` edit must name the
   current version, else Conflict. These decisions are atomic across processes. An accepted edit
   leaves the old version ``current=False``; the new one's review state becomes ``edited`` (as in
   Central) unless the caller set another state than ``received``;
@@ -163,6 +164,14 @@ class Store(ABC):
 
     @abstractmethod
     def kv_delete(self, namespace: str, key: str) -> None: ...
+
+    def kv_cas(
+        self, namespace: str, key: str, expected: Any | None, new: Any, ttl_seconds: int | None = None
+    ) -> bool:
+        """Compare-and-set, atomic across threads and processes: store ``new`` (with ``ttl_seconds``)
+        only if the live value is ``expected`` (None: absent or expired); False when it was not. For
+        counters no two processes may both advance (e.g. a Digest nonce's ``nc``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no atomic kv_cas")
 
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         """Release files and connections."""

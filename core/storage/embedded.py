@@ -721,11 +721,17 @@ class EmbeddedStore(Store):
         current: bool,
     ) -> _Change | None:
         """An identical resend, or a late attachment: attachments not stored yet are added (a name
-        already stored keeps its bytes)."""
+        already stored keeps its bytes). A resend (``current``) of a version an edit has replaced is a
+        Conflict, whether its XML is identical or not (ODK Central; openrosa.md §4.6)."""
         loc, stored = existing
         if stored.xml_md5 != md5:
             raise Conflict(
                 f"instanceID {stored.instance_id} đã có với nội dung khác / already stored with different XML"
+            )
+        if current and not stored.current:
+            raise Conflict(
+                f"bản nộp {stored.instance_id} đã được thay bằng một bản sửa / "
+                f"submission {stored.instance_id} was replaced by an edit"
             )
         have = set(stored.attachments) | self._stored_attachments(target)
         missing = [name for name in new_atts if name not in have]
@@ -1181,6 +1187,27 @@ class EmbeddedStore(Store):
             t.upsert(doc, Query().k == key)
 
         self._kv_file(namespace, key).write(change)
+
+    def kv_cas(
+        self, namespace: str, key: str, expected: Any | None, new: Any, ttl_seconds: int | None = None
+    ) -> bool:
+        now = time.time()
+        doc = {"k": key, "v": new, "exp": now + ttl_seconds if ttl_seconds is not None else None}
+        json.dumps(doc)  # fail before locking when the value is not JSON
+        tf = self._kv_file(namespace, key)
+        with tf.lock.held():  # the kv lock: the read and the write are one step for every process
+            current = next((d for d in tf.docs() if d["k"] == key), None)
+            if current is not None and current.get("exp") is not None and current["exp"] <= now:
+                current = None
+            if (current["v"] if current is not None else None) != expected:
+                return False
+
+            def change(t: Any) -> None:
+                t.remove(lambda d: d.get("exp") is not None and d["exp"] <= now)
+                t.upsert(doc, Query().k == key)
+
+            tf.write(change)
+            return True
 
     def kv_delete(self, namespace: str, key: str) -> None:
         tf = self._kv_file(namespace, key)
