@@ -128,7 +128,9 @@ def verify(store: Store, method: str, header: str) -> DigestResult:
             return DigestResult()
         if count <= int(state.get("nc", 0)):
             return DigestResult(stale=True)  # a replay, or requests overtaking each other: start afresh
-        store.kv_put(NONCE_NS, nonce, {**state, "nc": count}, ttl_seconds=NONCE_TTL_SECONDS)
+        # compare-and-set: of two requests (in any processes) carrying one count, only one moves it
+        if not store.kv_cas(NONCE_NS, nonce, state, {**state, "nc": count}, ttl_seconds=NONCE_TTL_SECONDS):
+            return DigestResult(stale=True)
     return DigestResult(username=username)
 
 

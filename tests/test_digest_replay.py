@@ -1,0 +1,70 @@
+"""A Digest Authorization header is accepted once, even when two server processes see it at once.
+
+Each server process holds its own store object on the shared data (two ``EmbeddedStore`` objects on
+one data directory, or two ``PostgresStore`` pools on one database); the header with the nonce's next
+``nc`` is verified from many threads of both at the same moment: exactly one succeeds, the others are
+told the nonce is stale (Collect then asks for a fresh challenge).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pg_support import fresh_schema
+
+from core.storage.base import Store
+from core.storage.embedded import EmbeddedStore
+from core.storage.postgres import PostgresStore
+from server import digest
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def two_processes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    if request.param == "embedded":
+        a, b = EmbeddedStore(tmp_path / "data"), EmbeddedStore(tmp_path / "data")
+        yield a, b
+        a.close()
+        b.close()
+        return
+    with fresh_schema() as (url, _schema):
+        a, b = PostgresStore(url, tmp_path / "files"), PostgresStore(url, tmp_path / "files")
+        yield a, b
+        a.close()
+        b.close()
+
+
+Check = Callable[[Store], digest.DigestResult]
+
+
+def race(stores: tuple[Store, Store], check: Check) -> list[digest.DigestResult]:
+    barrier = threading.Barrier(8)
+    results: list[digest.DigestResult] = []
+
+    def run(store: Store) -> None:
+        barrier.wait()
+        results.append(check(store))
+
+    threads = [threading.Thread(target=run, args=(stores[i % 2],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_the_same_nonce_count_is_accepted_once_across_processes(two_processes: tuple[Store, Store]) -> None:
+    a, b = two_processes
+    digest.set_password(a, "lan", "mật-khẩu")
+    challenge = digest.challenge(a)
+    uri = "/v1/projects/1/formList"
+    header = digest.authorization_header("GET", uri, "lan", "mật-khẩu", challenge, nc=1)
+    results = race((a, b), lambda s: digest.verify(s, "GET", header))
+    assert [r.username for r in results].count("lan") == 1
+    assert all(r.stale for r in results if r.username is None)
+    # the next count still works, from either process; the used one never again
+    nxt = digest.authorization_header("GET", uri, "lan", "mật-khẩu", challenge, nc=2)
+    assert digest.verify(b, "GET", nxt).username == "lan"
+    assert digest.verify(a, "GET", header).stale
