@@ -8,15 +8,22 @@ spread over 30 communes and 300 hamlets. At each size it times ``--measure`` sin
 (``iter_submissions`` models and ``iter_facts`` tuples) and times ``count_submissions``.
 The store is filled up to each size with ``put_many_submissions`` (also timed). Saves are also
 timed from 8 threads at once (the server's concurrency), median of turns of 400.
+
+Every synchronous flush the process asks for is counted (``os.fsync`` of files and of directories,
+``os.fdatasync``, ``os.sync`` and a ``syncfs`` the store may call), so each line also says how many
+flushes a save cost: on a shared disk the flushes, not the CPU, decide the rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
+import os
 import random
 import resource
 import shutil
+import stat
 import statistics
 import tempfile
 import threading
@@ -24,10 +31,59 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from core.models import Submission
-from core.storage.base import SubmissionQuery
-from core.storage.embedded import EmbeddedStore
+FLUSHES: collections.Counter[str] = collections.Counter()
+
+
+def _counting(kind: str, real: Callable[..., Any]) -> Callable[..., Any]:
+    def flush(*args: Any) -> Any:
+        if kind == "fsync" and args and stat.S_ISDIR(os.fstat(args[0]).st_mode):
+            FLUSHES["fsync dir"] += 1
+        else:
+            FLUSHES[kind] += 1
+        return real(*args)
+
+    return flush
+
+
+# Count before the store's modules bind these functions (``datasync = os.fdatasync``).
+os.fsync = _counting("fsync", os.fsync)
+if hasattr(os, "fdatasync"):
+    os.fdatasync = _counting("fdatasync", os.fdatasync)
+if hasattr(os, "sync"):
+    os.sync = _counting("sync", os.sync)
+
+from core.storage import files  # noqa: E402
+
+if hasattr(files, "syncfs"):
+    files.syncfs = _counting("syncfs", files.syncfs)
+
+from core.models import Submission  # noqa: E402
+from core.storage.base import SubmissionQuery  # noqa: E402
+from core.storage.embedded import EmbeddedStore  # noqa: E402
+
+
+def _per(flushes: collections.Counter[str], count: int) -> str:
+    """Flushes per operation: "4.00 (fdatasync 1.00, fsync 2.00, fsync dir 1.00)"."""
+    parts = ", ".join(f"{k} {v / count:.2f}" for k, v in sorted(flushes.items()))
+    return f"{sum(flushes.values()) / count:.2f}" + (f" ({parts})" if parts else "")
+
+
+def fsync_ms(folder: Path, count: int = 50) -> float:
+    """What one small durable file write costs on this disk right now (the probe ingest.py prints)."""
+    probe = folder / "fsync-probe"
+    probe.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    for i in range(count):
+        fd = os.open(probe / f"{i}", os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, b"x" * 1500)
+        os.fsync(fd)
+        os.close(fd)
+    took = (time.perf_counter() - t0) * 1000 / count
+    shutil.rmtree(probe, ignore_errors=True)
+    return took
+
 
 COMMUNES = [f"{5563 + i:05d}" for i in range(30)]
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -99,19 +155,19 @@ def timed_saves(store: EmbeddedStore, start: int, count: int, walls: list[float]
         walls.append(time.perf_counter() - w)
 
 
-def threaded_saves(store: EmbeddedStore, start: int, count: int, threads: int) -> float:
-    """Saves per second with ``threads`` threads saving at once (the server's concurrency)."""
+def threaded_saves(store: EmbeddedStore, start: int, count: int, threads: int) -> tuple[float, float]:
+    """(saves per second, CPU seconds) with ``threads`` threads saving at once (the server's concurrency)."""
     records = [record(n) for n in range(start, start + count)]
     chunks = [records[i::threads] for i in range(threads)]
     workers = [
         threading.Thread(target=lambda c: [store.save_submission(*r) for r in c], args=(c,)) for c in chunks
     ]
-    t = time.perf_counter()
+    t, c0 = time.perf_counter(), time.process_time()
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    return count / (time.perf_counter() - t)
+    return count / (time.perf_counter() - t), time.process_time() - c0
 
 
 def timed(fn: Callable[[], int]) -> tuple[int, float, float]:
@@ -128,6 +184,7 @@ def main() -> None:
     )
     ap.add_argument("--sizes", default="1000,100000")
     ap.add_argument("--measure", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=8)
     args = ap.parse_args()
     parent = args.data or Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -143,22 +200,37 @@ def main() -> None:
         # Saves are measured in turns of 100 on each store, so a busy machine slows every size alike.
         walls: dict[int, list[float]] = {size: [] for size in sizes}
         cpus: dict[int, list[float]] = {size: [] for size in sizes}
+        single: dict[int, collections.Counter[str]] = {size: collections.Counter() for size in sizes}
         for turn in range(0, args.measure, 100):
             for size, store in stores.items():
+                before = FLUSHES.copy()
                 timed_saves(store, 10_000_000 + turn, min(100, args.measure - turn), walls[size], cpus[size])
+                single[size] += FLUSHES - before
         rates: dict[int, list[float]] = {size: [] for size in sizes}
+        tcpu: dict[int, float] = {size: 0.0 for size in sizes}
+        multi: dict[int, collections.Counter[str]] = {size: collections.Counter() for size in sizes}
         for turn in range(0, args.measure, 400):
             for size, store in stores.items():
-                rates[size].append(threaded_saves(store, 20_000_000 + turn, min(400, args.measure - turn), 8))
+                before = FLUSHES.copy()
+                n = min(400, args.measure - turn)
+                rate, cpu = threaded_saves(store, 20_000_000 + turn, n, args.threads)
+                rates[size].append(rate)
+                tcpu[size] += cpu
+                multi[size] += FLUSHES - before
+        load = os.getloadavg()[0]
         for size in sizes:
             w = sorted(walls[size])
             p50, p99 = w[len(w) // 2] * 1000, w[int(len(w) * 0.99)] * 1000
             cpu_ms = statistics.mean(cpus[size]) * 1000
             print(
                 f"at {size} stored: save_submission {len(w) / sum(w):.0f}/s, p50 {p50:.2f} ms, "
-                f"p99 {p99:.2f} ms, CPU {cpu_ms:.2f} ms/save; "
-                f"8 threads: {statistics.median(rates[size]):.0f}/s"
+                f"p99 {p99:.2f} ms, CPU {cpu_ms:.2f} ms/save, "
+                f"flushes/save {_per(single[size], len(w))}; "
+                f"{args.threads} threads: {statistics.median(rates[size]):.0f}/s, "
+                f"CPU {tcpu[size] * 1000 / args.measure:.2f} ms/save, "
+                f"flushes/save {_per(multi[size], args.measure)}"
             )
+        print(f"load average {load:.1f}, one fsync'd 1.5 kB write {fsync_ms(parent):.2f} ms")
         for size, store in stores.items():
             print(f"at {size + 2 * args.measure} stored:")
             n, wall, cpu = timed(lambda: sum(1 for _ in store.iter_submissions(pledges)))  # noqa: B023
