@@ -67,7 +67,9 @@ class Store(ABC):
 
     # --- forms ---------------------------------------------------------------------------
     @abstractmethod
-    def put_form(self, form: FormVersion, xml: bytes, schema: dict[str, Any], media: dict[str, bytes]) -> None:
+    def put_form(
+        self, form: FormVersion, xml: bytes, schema: dict[str, Any], media: dict[str, bytes]
+    ) -> None:
         """Store a form version with its XForm bytes, pyxform JSON schema and media files."""
 
     @abstractmethod
