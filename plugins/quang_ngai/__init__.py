@@ -10,39 +10,13 @@ Registered through the ``rasoat`` entry-point group.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-
-from core import hookimpl
+from core.plugin_folder import PluginFolder
 
 __version__ = "1.0.0"
 
 HERE = Path(__file__).resolve().parent
+_folder = PluginFolder(HERE)
 PROVINCE = "51"
 
-
-def _read(name: str) -> Any:
-    return yaml.safe_load((HERE / name).read_text(encoding="utf-8"))
-
-
-@hookimpl
-def plan_info() -> dict[str, Any]:
-    return _read("plan.yaml")
-
-
-@hookimpl
-def forms() -> list[Path]:
-    return sorted((HERE / "forms").glob("*.xlsx"))
-
-
-@hookimpl
-def indicators() -> list[dict[str, Any]]:
-    pack = _read("indicators.yaml")
-    base = pack.get("source") or {}
-    return [{**d, "source": {**base, **(d.get("source") or {})}} for d in pack["indicators"]]
-
-
-@hookimpl
-def hamlets() -> list[Path]:
-    return [HERE / "hamlets.csv"]
+plan_info, forms, indicators, hamlets = _folder.hooks()
