@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
+from core.commands.common import (
+    CommandError,
+    add_data_option,
+    command_group,
+    print_json,
+    print_table,
+    store_from_args,
+)
 
 DEFAULT_PORT = 8000
 
@@ -276,16 +283,6 @@ def cmd_forms_publish(args: argparse.Namespace) -> int:
     return 0
 
 
-def _group(subparsers: Any, name: str, help_text: str) -> Any:
-    """The sub-command group ``name`` (another plugin may have made it already): its subparsers action."""
-    parser = subparsers.choices.get(name)
-    if parser is None:
-        parser = subparsers.add_parser(name, help=help_text)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
-
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
@@ -301,7 +298,7 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="số tiến trình / worker processes (default 1)")
     p.set_defaults(func=cmd_serve)
 
-    col = _group(subparsers, "collectors", "người thu thập (ODK Collect) / collectors (app users)")
+    col = command_group(subparsers, "collectors", "người thu thập (ODK Collect) / collectors (app users)")
     a = col.add_parser("add", help="thêm người thu thập, in URL cho Collect / add a collector, print its URL")
     a.add_argument("name")
     a.add_argument("--unit", action="append", required=True, metavar="CODE",
@@ -327,7 +324,7 @@ def register_commands(subparsers: Any) -> None:
     add_data_option(rv)
     rv.set_defaults(func=cmd_collectors_revoke)
 
-    forms = _group(subparsers, "forms", "biểu mẫu / forms")
+    forms = command_group(subparsers, "forms", "biểu mẫu / forms")
     pub = forms.add_parser("publish", help="đăng một XLSForm bất kỳ / publish any XLSForm")
     pub.add_argument("file", metavar="FILE.xlsx")
     pub.add_argument("--round", metavar="ID", help="thêm vào đợt / add to this round")

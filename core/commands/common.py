@@ -37,6 +37,18 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", metavar="URL", help="postgresql://… (default $RASOAT_DATABASE_URL)")
 
 
+def command_group(subparsers: Any, name: str, help_text: str) -> Any:
+    """The sub-command group ``name`` and its subparsers; another plugin may have made it already
+    (the server adds ``forms publish`` to core's ``forms``)."""
+    parser = subparsers.choices.get(name)
+    if parser is None:
+        parser = subparsers.add_parser(name, help=help_text)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action
+    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json")

@@ -12,7 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from core import hookimpl
-from core.commands.common import CommandError, print_json, print_table
+from core.commands.common import CommandError, command_group, print_json, print_table
 from core.formreg import FormCatalogue
 from core.plugins import get_manager
 from core.xlsform import CompiledForm, XLSFormError, compile_xlsform
@@ -116,20 +116,10 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _group(subparsers: Any, name: str, help_text: str) -> Any:
-    """The sub-command group ``name``: another plugin (the server's ``forms publish``) may add to it first."""
-    parser = subparsers.choices.get(name)
-    if parser is None:
-        parser = subparsers.add_parser(name, help=help_text)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            return action
-    return parser.add_subparsers(dest=f"{name}_command", metavar="COMMAND")
-
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
-    sub = _group(subparsers, "forms", "biểu mẫu XLSForm / XLSForm forms")
+    sub = command_group(subparsers, "forms", "biểu mẫu XLSForm / XLSForm forms")
 
     p = sub.add_parser("list", help="liệt kê biểu mẫu của mọi plugin / list every plugin's forms")
     p.add_argument("--json", action="store_true")
