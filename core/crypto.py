@@ -561,6 +561,11 @@ class DecryptingStore(Store):
     def kv_delete(self, namespace: str, key: str) -> None:
         self.inner.kv_delete(namespace, key)
 
+    def kv_cas(
+        self, namespace: str, key: str, expected: Any | None, new: Any, ttl_seconds: int | None = None
+    ) -> bool:
+        return self.inner.kv_cas(namespace, key, expected, new, ttl_seconds)
+
 
 def open_decrypting(store: Store, passphrase: str, actor: str = "cli", purpose: str = "") -> DecryptingStore:
     """Unlock the project key with ``passphrase`` and return a decrypting view of ``store``."""

@@ -355,3 +355,17 @@ def test_envelope_rules(world) -> None:
     assert (
         resp.status_code == 400 and "base64EncryptedKey" in resp.text and b"<OpenRosaResponse" in resp.content
     )
+
+
+def test_decrypting_view_is_a_whole_store(tmp_path) -> None:
+    """Anything that takes a Store (indicators, exports, the digest nonces) works on the decrypting view."""
+    from core.crypto import create_project_key, open_decrypting
+    from core.storage.embedded import EmbeddedStore
+
+    store = EmbeddedStore(tmp_path / "data")
+    create_project_key(store, PASSPHRASE, actor="tester")
+    view = open_decrypting(store, PASSPHRASE, actor="tester")
+    assert view.kv_cas("nonces", "n1", None, {"nc": 1}) is True
+    assert view.kv_cas("nonces", "n1", None, {"nc": 2}) is False
+    assert store.kv_get("nonces", "n1") == {"nc": 1}
+    store.close()
