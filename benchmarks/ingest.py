@@ -40,6 +40,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from disk_probe import fsync_ms  # benchmarks/ is the script's folder, first on sys.path
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -336,19 +338,6 @@ def run_load(
     return time.perf_counter() - t0, latencies, failures[0]
 
 
-def fsync_ms(folder: Path, count: int = 50) -> float:
-    """What one small durable file write costs on this disk right now (the store does several per save)."""
-    probe = folder / "fsync-probe"
-    probe.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    for i in range(count):
-        fd = os.open(probe / f"{i}", os.O_WRONLY | os.O_CREAT, 0o644)
-        os.write(fd, b"x" * 1500)
-        os.fsync(fd)
-        os.close(fd)
-    took = (time.perf_counter() - t0) * 1000 / count
-    shutil.rmtree(probe, ignore_errors=True)
-    return took
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------

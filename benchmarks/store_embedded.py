@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from disk_probe import fsync_ms  # benchmarks/ is the script's folder, first on sys.path
+
 FLUSHES: collections.Counter[str] = collections.Counter()
 
 
@@ -70,19 +72,6 @@ def _per(flushes: collections.Counter[str], count: int) -> str:
     return f"{sum(flushes.values()) / count:.2f}" + (f" ({parts})" if parts else "")
 
 
-def fsync_ms(folder: Path, count: int = 50) -> float:
-    """What one small durable file write costs on this disk right now (the probe ingest.py prints)."""
-    probe = folder / "fsync-probe"
-    probe.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    for i in range(count):
-        fd = os.open(probe / f"{i}", os.O_WRONLY | os.O_CREAT, 0o644)
-        os.write(fd, b"x" * 1500)
-        os.fsync(fd)
-        os.close(fd)
-    took = (time.perf_counter() - t0) * 1000 / count
-    shutil.rmtree(probe, ignore_errors=True)
-    return took
 
 
 COMMUNES = [f"{5563 + i:05d}" for i in range(30)]
