@@ -61,8 +61,8 @@ def compile_form() -> tuple[bytes, dict[str, Any], str]:
 
 def make_items(n: int, households: int, version: str, seed: int = 2026):
     """Deterministic F2 list-mode submissions as (Submission, xml, attachments)."""
-    from core.models import ReviewState, Submission
-    from core.units import get_units
+    from rasoat.core.models import ReviewState, Submission
+    from rasoat.core.units import get_units
 
     rng = random.Random(seed)
     communes = [c.code for c in get_units().communes("19")]
@@ -130,8 +130,8 @@ def make_items(n: int, households: int, version: str, seed: int = 2026):
 
 def prepare(workdir: Path, n: int, households: int) -> Path:
     """A store holding n F2 submissions (reused when a previous run left the same data)."""
-    from core.models import FormVersion
-    from core.storage import open_store
+    from rasoat.core.models import FormVersion
+    from rasoat.core.storage import open_store
 
     store_dir = workdir / "store"
     store = open_store(store_dir)
@@ -177,9 +177,9 @@ def prepare(workdir: Path, n: int, households: int) -> Path:
 
 
 def phase_rasoat(workdir: Path) -> dict[str, Any]:
-    from core.excel.from_store import export_form
-    from core.excel.raw import RawExportOptions
-    from core.storage import open_store
+    from rasoat.core.excel.from_store import export_form
+    from rasoat.core.excel.raw import RawExportOptions
+    from rasoat.core.storage import open_store
 
     store = open_store(workdir / "store")
     out = workdir / "rasoat.xlsx"

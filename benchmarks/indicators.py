@@ -34,11 +34,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.indicators import Indicator, evaluate, load
-from core.indicators.periods import LOCAL_TZ
-from core.models import ReviewState, Submission
-from core.storage.base import Fact
-from core.units import Unit, UnitRegistry
+from rasoat.core.indicators import Indicator, evaluate, load
+from rasoat.core.indicators.periods import LOCAL_TZ
+from rasoat.core.models import ReviewState, Submission
+from rasoat.core.storage.base import Fact
+from rasoat.core.units import Unit, UnitRegistry
 
 PROVINCE = "19"
 ROW_PLEDGES = Indicator.model_validate({
@@ -153,7 +153,7 @@ class MemoryFacts:
 
 def national_pack() -> list[Indicator]:
     """The national indicators alone (installed province plugins would add their own)."""
-    import core.builtin.national as pack
+    import rasoat.core.builtin.national as pack
 
     return load(pack.indicators())
 
@@ -162,10 +162,10 @@ def open_backend(args: argparse.Namespace, data: Path) -> Any:
     if args.backend == "memory":
         return MemoryFacts()
     if args.backend == "postgres":
-        from core.storage.postgres import PostgresStore
+        from rasoat.core.storage.postgres import PostgresStore
 
         return PostgresStore(args.database, files_dir=data, schema=args.schema)
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     return EmbeddedStore(data)
 

@@ -45,10 +45,10 @@ from disk_probe import fsync_ms  # benchmarks/ is the script's folder, first on 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.collectors import create_collector  # noqa: E402
-from core.instance import FormShape, parse_instance  # noqa: E402
-from core.models import FormVersion, Round, RoundState, Submission  # noqa: E402
-from core.storage import open_store  # noqa: E402
+from rasoat.core.collectors import create_collector  # noqa: E402
+from rasoat.core.instance import FormShape, parse_instance  # noqa: E402
+from rasoat.core.models import FormVersion, Round, RoundState, Submission  # noqa: E402
+from rasoat.core.storage import open_store  # noqa: E402
 
 PROVINCE = "19"
 FORM_ID = "bench_pledge"
@@ -83,7 +83,7 @@ FORM_MD = f"""
 
 
 def communes() -> list[str]:
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     return [u.code for u in get_units().communes(PROVINCE)][:30]
 
@@ -255,7 +255,8 @@ def start_server(
     if database_url:
         args += ["--database", database_url]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.cli", *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env
+        [sys.executable, "-m", "rasoat.core.cli", *args],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -345,7 +346,7 @@ def run_load(
 
 def size_url(database_url: str, size: int) -> str:
     """The benchmark database's URL naming this size's own schema."""
-    from core.storage.postgres import split_schema
+    from rasoat.core.storage.postgres import split_schema
 
     url, schema = split_schema(database_url)
     schema = f"{schema or 'bench_ingest'}_{size}"
@@ -355,8 +356,7 @@ def size_url(database_url: str, size: int) -> str:
 def drop_schema(url_with_schema: str) -> None:
     import psycopg
     from psycopg import sql
-
-    from core.storage.postgres import split_schema
+    from rasoat.core.storage.postgres import split_schema
 
     url, schema = split_schema(url_with_schema)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -366,8 +366,7 @@ def drop_schema(url_with_schema: str) -> None:
 def commit_ms(url_with_schema: str, count: int = 50) -> float:
     """One bare durable commit (a transaction id, nothing else): the disk's share of every save."""
     import psycopg
-
-    from core.storage.postgres import split_schema
+    from rasoat.core.storage.postgres import split_schema
 
     url, _ = split_schema(url_with_schema)
     with psycopg.connect(url) as conn:
@@ -384,8 +383,7 @@ def db_cpu(url_with_schema: str | None) -> dict[int, float]:
     if not url_with_schema:
         return {}
     import psycopg
-
-    from core.storage.postgres import split_schema
+    from rasoat.core.storage.postgres import split_schema
 
     url, _ = split_schema(url_with_schema)
     with psycopg.connect(url, autocommit=True) as conn:

@@ -56,14 +56,14 @@ if hasattr(os, "fdatasync"):
 if hasattr(os, "sync"):
     os.sync = _counting("sync", os.sync)
 
-from core.storage import files  # noqa: E402
+from rasoat.core.storage import files  # noqa: E402
 
 if hasattr(files, "syncfs"):
     files.syncfs = _counting("syncfs", files.syncfs)
 
-from core.models import Submission  # noqa: E402
-from core.storage.base import SubmissionQuery  # noqa: E402
-from core.storage.embedded import EmbeddedStore  # noqa: E402
+from rasoat.core.models import Submission  # noqa: E402
+from rasoat.core.storage.base import SubmissionQuery  # noqa: E402
+from rasoat.core.storage.embedded import EmbeddedStore  # noqa: E402
 
 
 def _per(flushes: collections.Counter[str], count: int) -> str:

@@ -34,10 +34,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from rasoat.core.storage.base import SubmissionQuery  # noqa: E402
+from rasoat.core.storage.postgres import PostgresStore  # noqa: E402
 from store_embedded import COMMUNES, record  # noqa: E402
-
-from core.storage.base import SubmissionQuery  # noqa: E402
-from core.storage.postgres import PostgresStore  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 ALL = SubmissionQuery(current_only=False)

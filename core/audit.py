@@ -19,8 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from core.models import AuditEvent
-from core.storage.base import Store
+from rasoat.core.models import AuditEvent
+from rasoat.core.storage.base import Store
 
 PERSONAL_ACTIONS = ("view.submissions", "view.submission", "export.raw", "key.decrypt")
 
@@ -69,7 +69,7 @@ def iter_events(
 
 
 def _vn(when: datetime) -> datetime:
-    from core.excel.cells import to_vn_naive
+    from rasoat.core.excel.cells import to_vn_naive
 
     return to_vn_naive(when)
 
@@ -108,9 +108,8 @@ HEADERS = [
 
 def write_xlsx(events: Iterable[AuditEvent], target: str | Path | IO[bytes]) -> int:
     """Write events to an Excel workbook (streaming); returns how many were written."""
+    from rasoat.core.excel.cells import Formats, write_header, write_text
     from xlsxwriter import Workbook
-
-    from core.excel.cells import Formats, write_header, write_text
 
     wb = Workbook(
         target,

@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.models import AuditEvent, utcnow
-from core.storage.base import Store, SubmissionQuery
+from rasoat.core.models import AuditEvent, utcnow
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 MANIFEST = "rasoat-backup.json"
 FORMAT = 1
@@ -128,7 +128,7 @@ def backup_embedded(
     store: Store, target: Path, actor: str = "cli", progress: Callable[[int], None] | None = None
 ) -> BackupInfo:
     """A consistent archive of an embedded store's data directory (see the module notes)."""
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     if not isinstance(store, EmbeddedStore):
         raise BackupError("Không phải kho nhúng / Not an embedded store")
@@ -208,7 +208,7 @@ def backup_postgres(
 def _libpq(database_url: str) -> list[str]:
     """pg_dump/pg_restore arguments for a rasoat database URL (its ``schema=`` parameter is rasoat's own:
     the dump then holds that schema only, and a restore recreates it under the same name)."""
-    from core.storage.postgres import split_schema
+    from rasoat.core.storage.postgres import split_schema
 
     url, schema = split_schema(database_url)
     return ["--dbname", url, *([f"--schema={schema}"] if schema else [])]
@@ -351,7 +351,7 @@ def restore(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    from core.storage import open_store
+    from rasoat.core.storage import open_store
 
     store = open_store(data_dir, database_url)
     try:

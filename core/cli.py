@@ -8,10 +8,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from core import __version__
-from core.commands.common import CommandError
-from core.config import load_settings
-from core.plugins import PluginConflict, build_manager, set_manager
+from rasoat.core import __version__
+from rasoat.core.commands.common import CommandError
+from rasoat.core.config import load_settings
+from rasoat.core.plugins import PluginConflict, build_manager, set_manager
 
 
 def build_parser() -> argparse.ArgumentParser:

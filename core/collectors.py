@@ -15,8 +15,8 @@ import unicodedata
 from collections.abc import Iterable
 from urllib.parse import quote
 
-from core.models import AuditEvent, Role, RoundState, User
-from core.storage.base import Store
+from rasoat.core.models import AuditEvent, Role, RoundState, User
+from rasoat.core.storage.base import Store
 
 TOKEN_BYTES = 48
 DEFAULT_PROJECT_ID = "1"
@@ -77,7 +77,7 @@ def _unique_username(store: Store, base: str) -> str:
 
 
 def _check_units(unit_codes: list[str]) -> None:
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     unknown = [c for c in unit_codes if units.get(c) is None]
@@ -88,7 +88,7 @@ def _check_units(unit_codes: list[str]) -> None:
 
 
 def _in_scope(code: str, scope: Iterable[str]) -> bool:
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     scope = set(scope)
     if code in scope:

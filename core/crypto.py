@@ -42,8 +42,8 @@ try:  # cryptography >= 48 keeps CFB among the "decrepit" modes (removed from pr
 except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.modes import CFB
 
-from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
-from core.storage.base import Fact, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
+from rasoat.core.storage.base import Fact, SaveOutcome, Store, SubmissionQuery
 
 KV_NS = "crypto"
 KEY_ENTRY = "project"
@@ -394,7 +394,7 @@ class DecryptingStore(Store):
 
     # decryption
     def _shape(self, form_id: str, version: str) -> Any:
-        from core.instance import FormShape
+        from rasoat.core.instance import FormShape
 
         key = (form_id, version)
         if key not in self._shapes:
@@ -402,7 +402,7 @@ class DecryptingStore(Store):
         return self._shapes[key]
 
     def _open(self, sub: Submission) -> tuple[Submission, Decrypted] | None:
-        from core.instance import InstanceError, parse_instance
+        from rasoat.core.instance import InstanceError, parse_instance
 
         names = list(sub.attachments)
         try:

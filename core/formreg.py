@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
-
-from core.models import FormVersion
-from core.plugins import PluginConflict, results_by_plugin
-from core.storage.base import Store
-from core.xlsform import CompiledForm, FormVersionConflict, XLSFormError, compile_xlsform, publish_form
+from rasoat.core.models import FormVersion
+from rasoat.core.plugins import PluginConflict, results_by_plugin
+from rasoat.core.storage.base import Store
+from rasoat.core.xlsform import CompiledForm, FormVersionConflict, XLSFormError, compile_xlsform, publish_form
 
 __all__ = [
     "CatalogueEntry",
@@ -117,7 +116,7 @@ class FormCatalogue:
 
     def __init__(self, pm: pluggy.PluginManager | None = None, validate: bool = False) -> None:
         if pm is None:
-            from core.plugins import get_manager
+            from rasoat.core.plugins import get_manager
 
             pm = get_manager()
         self._entries: dict[str, CatalogueEntry] = {}
@@ -229,7 +228,7 @@ def publish_catalogue(store: Store, catalogue: FormCatalogue | None = None) -> l
     public key; while the project has no key they are not published at all (logged), so person records
     are never collected in plaintext by accident.
     """
-    from core.crypto import encrypted_form_ids, public_key
+    from rasoat.core.crypto import encrypted_form_ids, public_key
 
     catalogue = catalogue if catalogue is not None else FormCatalogue()
     published = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.hooks import hookspec
+from rasoat.core.hooks import hookspec
 
 
 @hookspec

@@ -30,11 +30,17 @@ from enum import StrEnum
 from threading import Lock
 from typing import Any
 
-from core.instance import FormShape, InstanceError, ParsedInstance, parse_instance, safe_attachment_name
-from core.models import AuditEvent, ReviewState, Round, Submission, User, utcnow
-from core.rounds import assigned_open_rounds, in_scope
-from core.scope import common_unit
-from core.storage.base import Conflict, SaveOutcome, Store
+from rasoat.core.instance import (
+    FormShape,
+    InstanceError,
+    ParsedInstance,
+    parse_instance,
+    safe_attachment_name,
+)
+from rasoat.core.models import AuditEvent, ReviewState, Round, Submission, User, utcnow
+from rasoat.core.rounds import assigned_open_rounds, in_scope
+from rasoat.core.scope import common_unit
+from rasoat.core.storage.base import Conflict, SaveOutcome, Store
 
 log = logging.getLogger("rasoat.ingest")
 
@@ -105,7 +111,7 @@ def registered_unit(fields: dict, fallback: str | None) -> str | None:
     if not answers:
         return fallback
     try:
-        from core.units import get_units
+        from rasoat.core.units import get_units
 
         units = get_units()
     except Exception:  # no registry (a broken plugin list): keep the raw answer rather than refuse

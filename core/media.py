@@ -23,8 +23,8 @@ import csv
 import io
 from collections.abc import Iterable
 
-from core.models import FormVersion
-from core.storage.base import Store
+from rasoat.core.models import FormVersion
+from rasoat.core.storage.base import Store
 
 LOCATION_MEDIA: dict[str, str] = {
     "provinces.csv": "province",
@@ -51,7 +51,7 @@ def csv_bytes(header: list[str], rows: Iterable[dict[str, str]]) -> bytes:
 
 def location_csv(level: str, scope: Iterable[str]) -> bytes:
     """provinces.csv / communes.csv / hamlets.csv for the units of ``scope`` and those above them."""
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     scope = sorted(scope)
     rows = get_units().choice_rows(level, scope) if scope else []  # type: ignore[arg-type]
@@ -64,7 +64,7 @@ def cut_csv(data: bytes, scope: Iterable[str]) -> bytes:
 
     An empty scope keeps no rows: a collector with no units must not receive anyone's list.
     """
-    from core.rounds import scopes_overlap
+    from rasoat.core.rounds import scopes_overlap
 
     try:
         text = data.decode("utf-8-sig")
@@ -95,7 +95,7 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
     if name in LOCATION_MEDIA:
         return location_csv(LOCATION_MEDIA[name], scope)
     if name == ROSTER_MEDIA:
-        from core.rollforward import roster_media
+        from rasoat.core.rollforward import roster_media
 
         roster = roster_media(store, form.form_id, scope) if scope else None
         if roster is not None and roster.count(b"\n") > 1:  # a header line and at least one person

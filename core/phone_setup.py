@@ -19,8 +19,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from core.collect_settings import collect_settings, encode_settings, project_name
-from core.collectors import (
+from rasoat.core.collect_settings import collect_settings, encode_settings, project_name
+from rasoat.core.collectors import (
     DEFAULT_PROJECT_ID,
     CollectorError,
     collector_url,
@@ -28,8 +28,8 @@ from core.collectors import (
     hash_token,
     new_token,
 )
-from core.models import AuditEvent, User
-from core.storage.base import Store
+from rasoat.core.models import AuditEvent, User
+from rasoat.core.storage.base import Store
 
 KV_NAMESPACE = "mobile"
 ADMIN_PW_KEY = "collect_admin_pw"
@@ -66,7 +66,7 @@ def base_url(explicit: str | None) -> str:
 
 def place_name(unit_codes: list[str]) -> str:
     """The commune(s) a collector works in: "Xã Phượng Tiến" (a hamlet names its commune)."""
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     names: list[str] = []

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-from core.hooks import hookimpl
+from rasoat.core.hooks import hookimpl
 
 
 class PluginFolder:

@@ -15,26 +15,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import pluggy
-
-from core import hookspecs
-from core.hooks import PROJECT
+from rasoat.core import hookspecs
+from rasoat.core.hooks import PROJECT
 
 # Core's own behaviour, registered through the same hooks a province plugin uses.
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "core.builtin.national",
-    "core.commands.plugins_cmd",
-    "core.commands.forms",
-    "core.commands.units",
-    "core.commands.rounds",
-    "core.commands.submissions",
-    "core.commands.export",
-    "core.commands.indicators",
-    "core.commands.migrate_store",
-    "core.commands.plugin_new",
-    "core.commands.users",
-    "core.commands.audit",
-    "core.commands.keys",
-    "core.commands.backup",
+    "rasoat.core.builtin.national",
+    "rasoat.core.commands.plugins_cmd",
+    "rasoat.core.commands.forms",
+    "rasoat.core.commands.units",
+    "rasoat.core.commands.rounds",
+    "rasoat.core.commands.submissions",
+    "rasoat.core.commands.export",
+    "rasoat.core.commands.indicators",
+    "rasoat.core.commands.migrate_store",
+    "rasoat.core.commands.plugin_new",
+    "rasoat.core.commands.users",
+    "rasoat.core.commands.audit",
+    "rasoat.core.commands.keys",
+    "rasoat.core.commands.backup",
 )
 
 
@@ -97,7 +96,7 @@ def get_manager() -> pluggy.PluginManager:
     """The process-wide manager, built once from the settings' disabled list."""
     global _manager
     if _manager is None:
-        from core.config import load_settings
+        from rasoat.core.config import load_settings
 
         _manager = build_manager(load_settings().disabled_plugins)
     return _manager
@@ -127,9 +126,9 @@ def _module_version(plugin: Any) -> str | None:
     version = getattr(plugin, "__version__", None)
     if version:
         return str(version)
-    from core import __version__
+    from rasoat.core import __version__
 
-    return __version__ if getattr(plugin, "__name__", "").startswith("core.") else None
+    return __version__ if getattr(plugin, "__name__", "").startswith("rasoat.") else None
 
 
 def results_by_plugin(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:

@@ -21,9 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from core.models import AuditEvent, Round
-from core.review import counted_query
-from core.storage.base import Store, SubmissionQuery
+from rasoat.core.models import AuditEvent, Round
+from rasoat.core.review import counted_query
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 SITE_KINDS: dict[str, tuple[str, str]] = {
     "schools": ("Trường học", "Schools"),
@@ -142,7 +142,7 @@ def import_sites(
 ) -> dict[str, int]:
     """Store an officer's list of schools or enterprises; each commune in the file is replaced whole."""
     by_commune = read_sites_csv(data, kind, source)
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     unknown = sorted(c for c in by_commune if units.get(c) is None)
@@ -160,7 +160,7 @@ def import_sites(
 
 
 def _plugin_sites(kind: str) -> dict[str, list[dict]]:
-    from core.plugins import get_manager, results_by_plugin
+    from rasoat.core.plugins import get_manager, results_by_plugin
 
     out: dict[str, list[dict]] = {}
     for name, items in results_by_plugin(get_manager(), "checklists"):
@@ -200,7 +200,7 @@ def sites_media(store: Store, kind: str, unit_codes: Iterable[str]) -> bytes | N
 
     None when none of those communes has a list (uploaded or from a plugin): serve the form's own file.
     """
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     communes: set[str] = set()
@@ -244,9 +244,9 @@ class _Hamlet:
 
 def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
     """Coverage of a round per commune and hamlet; see the module docstring for what is expected."""
-    from core.rollforward import PERSON_FORM, round_communes
-    from core.rounds import in_scope
-    from core.units import get_units
+    from rasoat.core.rollforward import PERSON_FORM, round_communes
+    from rasoat.core.rounds import in_scope
+    from rasoat.core.units import get_units
 
     units = get_units()
     communes = sorted(round_communes(rnd))
@@ -384,7 +384,13 @@ def _hamlet_row(unit: Any, stats: _Hamlet | None, pledge: bool) -> dict[str, Any
 
 def _census_progress(store: Store, rnd: Round) -> dict[str, dict[str, Any]]:
     """Per commune: persons on last year's roster, how many were followed up now, and new ones."""
-    from core.rollforward import PERSON_FORM, build_register, census_rounds, roster_by_commune, round_communes
+    from rasoat.core.rollforward import (
+        PERSON_FORM,
+        build_register,
+        census_rounds,
+        roster_by_commune,
+        round_communes,
+    )
 
     communes = round_communes(rnd)
     roster = roster_by_commune(store, rnd, communes, PERSON_FORM)

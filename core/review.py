@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import REVIEW_LABELS, AuditEvent, ReviewState, Round, Submission
-from core.storage.base import Store, SubmissionQuery
+from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Round, Submission
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 # A reason is required where the collector needs to know what to fix or why it was dropped.
 COMMENT_REQUIRED: frozenset[ReviewState] = frozenset({ReviewState.has_issues, ReviewState.rejected})

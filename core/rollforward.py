@@ -20,9 +20,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from core.models import Round, RoundState, Submission
-from core.rounds import in_scope, open_rounds, parse_period, previous_round
-from core.storage.base import Store
+from rasoat.core.models import Round, RoundState, Submission
+from rasoat.core.rounds import in_scope, open_rounds, parse_period, previous_round
+from rasoat.core.storage.base import Store
 
 PERSON_FORM = "f1_person"
 ROSTER_MEDIA = "persons.csv"
@@ -142,7 +142,7 @@ def census_rounds(store: Store, upto: Round | None = None, include: Round | None
 def _person_submissions(
     store: Store, rounds: Iterable[Round], form_id: str
 ) -> Iterator[tuple[Round, Submission]]:
-    from core.review import counted_query
+    from rasoat.core.review import counted_query
 
     for rnd in rounds:
         if form_id not in rnd.form_ids:
@@ -244,7 +244,7 @@ def _hamlet_name(code: str) -> str:
     if not code:
         return ""
     try:
-        from core.units import get_units
+        from rasoat.core.units import get_units
 
         unit = get_units().get(code)
     except Exception:
@@ -254,7 +254,7 @@ def _hamlet_name(code: str) -> str:
 
 def roster_rows(people: Iterable[Person]) -> list[dict[str, str]]:
     rows = []
-    from core.units import fold
+    from rasoat.core.units import fold
 
     for p in sorted(people, key=lambda p: (p.commune, p.hamlet, fold(p.full_name), p.person_key)):
         if not p.on_roster:
@@ -332,7 +332,7 @@ def persons_media(store: Store, rnd: Round, commune_code: str, form_id: str = PE
 
 def round_communes(rnd: Round) -> set[str]:
     """Every commune in a round's scope (a province expands to its communes; a hamlet names its commune)."""
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     out: set[str] = set()

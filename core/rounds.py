@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from core.models import AuditEvent, FormVersion, ReviewState, Round, RoundState, User, utcnow
-from core.storage.base import Store
+from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, RoundState, User, utcnow
+from rasoat.core.storage.base import Store
 
 # Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
 ROUND_KINDS: dict[str, tuple[str, str]] = {
@@ -130,7 +130,7 @@ def make_round_id(name: str, period: str, unit_codes: list[str], taken: Iterable
 
 
 def _registry() -> Any:
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     return get_units()
 
@@ -165,7 +165,7 @@ def known_form_ids(store: Store, wanted: Iterable[str] = ()) -> set[str]:
     ids = {f.form_id for f in store.list_forms()}
     if set(wanted) <= ids and wanted:
         return ids
-    from core.formreg import catalogue_form_ids
+    from rasoat.core.formreg import catalogue_form_ids
 
     return ids | set(catalogue_form_ids())
 
@@ -388,7 +388,7 @@ def _roll_forward(store: Store, rnd: Round, actor: str) -> Round:
     """A census round that opens gets last year's persons as its roster media; the count is recorded."""
     if rnd.kind != "census":
         return rnd
-    from core.rollforward import prepare_rollforward
+    from rasoat.core.rollforward import prepare_rollforward
 
     persons = prepare_rollforward(store, rnd)
     _record(store, rnd, "rollforward", actor, persons=persons)
@@ -424,7 +424,7 @@ def freeze(store: Store, rnd: Round) -> dict[str, Any]:
     module is installed), plus ``lifecycle``: counted submissions per form, per unit and per commune,
     and for a census the person counts with the previous census's frozen counts beside them.
     """
-    from core.review import counted_query
+    from rasoat.core.review import counted_query
 
     frozen_at = utcnow().isoformat()
     forms: dict[str, Any] = {}
@@ -450,12 +450,12 @@ def freeze(store: Store, rnd: Round) -> dict[str, Any]:
         "forms": forms,
     }
     if rnd.kind == "census":
-        from core.rollforward import census_counts
+        from rasoat.core.rollforward import census_counts
 
         lifecycle["persons"] = census_counts(store, rnd)
     snapshot: dict[str, Any] = {}
     try:
-        from core.indicators import freeze_snapshot  # type: ignore[attr-defined]
+        from rasoat.core.indicators import freeze_snapshot  # type: ignore[attr-defined]
     except ImportError:
         freeze_snapshot = None
     if freeze_snapshot is not None:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from core.models import Role, Round, Submission, User
-from core.storage.base import SubmissionQuery
+from rasoat.core.models import Role, Round, Submission, User
+from rasoat.core.storage.base import SubmissionQuery
 
 VIEW = "view"  # submission metadata, counts, indicators
 VIEW_PERSONAL = "view_personal"  # field values of person-level records, exports with personal columns
@@ -115,7 +115,7 @@ _CACHE_SIZE = 1024
 def _expand(codes: tuple[str, ...]) -> frozenset[str]:
     """The codes and everything below them, cached on the registry itself (a new registry starts a
     fresh cache)."""
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     registry = get_units()
     cache: dict[tuple[tuple[str, ...], int], frozenset[str]] = registry.__dict__.setdefault(_CACHE_ATTR, {})
@@ -145,7 +145,7 @@ def allowed_units(user: User | None) -> set[str] | None:
 
 def common_unit(codes: Sequence[str]) -> str | None:
     """The most precise unit that holds every one of ``codes`` (None when they span provinces)."""
-    from core.rounds import ancestors_of
+    from rasoat.core.rounds import ancestors_of
 
     codes = list(dict.fromkeys(codes))
     if not codes:
@@ -202,7 +202,7 @@ def round_visible(user: User | None, rnd: Round) -> bool:
         return False
     if not rnd.unit_codes:  # a round with no units covers the whole country
         return True
-    from core.rounds import scopes_overlap
+    from rasoat.core.rounds import scopes_overlap
 
     return scopes_overlap(rnd.unit_codes, user.unit_codes)
 

@@ -137,7 +137,7 @@ def _term_of(name: str) -> str | None:
 
 
 def _national_paths() -> tuple[Path, Path]:
-    base = Path(str(files("core.data")))
+    base = Path(str(files("rasoat.core.data")))
     return base / "units.csv", base / "units_meta.json"
 
 
@@ -535,7 +535,7 @@ def get_units() -> UnitRegistry:
 
     Built once per plugin manager: after ``core.plugins.set_manager`` it is rebuilt on next use."""
     global _cached
-    from core.plugins import get_manager
+    from rasoat.core.plugins import get_manager
 
     pm = get_manager()
     with _lock:
@@ -546,7 +546,7 @@ def get_units() -> UnitRegistry:
 
 def load_units(pm: Any = None) -> UnitRegistry:
     """A fresh registry with hamlets from the plugins of ``pm`` (default: the process-wide manager)."""
-    from core.plugins import get_manager, results_by_plugin
+    from rasoat.core.plugins import get_manager, results_by_plugin
 
     registry = UnitRegistry.national()
     for plugin_name, items in results_by_plugin(pm or get_manager(), "hamlets"):

@@ -25,10 +25,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
-from core.collectors import hash_token, looks_like_token
-from core.models import AuditEvent, Role, User
-from core.storage.base import Store
+from rasoat.core.collectors import hash_token, looks_like_token
+from rasoat.core.models import AuditEvent, Role, User
+from rasoat.core.storage.base import Store
 
 OFFICER_ROLES = (Role.admin, Role.province_manager, Role.commune_officer, Role.viewer)
 MIN_PASSWORD_CHARS = 10
@@ -137,7 +136,7 @@ def _check_units(role: Role, unit_codes: list[str]) -> list[str]:
             "Cần ít nhất một đơn vị (--unit) cho vai trò này / This role needs at least one unit (--unit)"
         )
     if units:
-        from core.units import get_units
+        from rasoat.core.units import get_units
 
         registry = get_units()
         unknown = [c for c in units if registry.get(c) is None]

@@ -22,9 +22,8 @@ from pyxform.errors import PyXFormError
 from pyxform.validators import odk_validate
 from pyxform.xls2json import workbook_to_json
 from pyxform.xls2json_backends import get_xlsform
-
-from core.models import FormVersion
-from core.storage.base import Conflict, Store
+from rasoat.core.models import FormVersion
+from rasoat.core.storage.base import Conflict, Store
 
 __all__ = [
     "CompiledForm",

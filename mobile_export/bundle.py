@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core.collectors import CollectorError
-from core.media import collector_media
-from core.models import User
-from core.rounds import assigned_forms
-from core.storage.base import Store
+from rasoat.core.collectors import CollectorError
+from rasoat.core.media import collector_media
+from rasoat.core.models import User
+from rasoat.core.rounds import assigned_forms
+from rasoat.core.storage.base import Store
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 FORMS_DIR = "forms"
@@ -83,7 +83,7 @@ def _entry(name: str, when: datetime) -> zipfile.ZipInfo:
 
 def build_bundle(store: Store, user: User, out: str | Path, now: datetime | None = None) -> BundleReport:
     """Write the zip for ``user``; refuses a revoked collector or one with no forms to carry."""
-    from mobile_export.phone_setup import place_name
+    from rasoat.mobile_export.phone_setup import place_name
 
     if not user.active:
         raise CollectorError(

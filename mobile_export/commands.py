@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.commands.common import CommandError, add_data_option, print_json, store_from_args
+from rasoat.core.commands.common import CommandError, add_data_option, print_json, store_from_args
 
 URL_HELP = "địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL)"
 ROTATE_NOTE = (
@@ -30,9 +30,9 @@ def _errors(func: Any) -> Any:
     """Turn the domain errors of this room into one-line CommandErrors."""
 
     def run(args: argparse.Namespace) -> int:
-        from core.collectors import CollectorError
-        from core.units import UnknownUnit
-        from mobile_export.qr import SettingsError
+        from rasoat.core.collectors import CollectorError
+        from rasoat.core.units import UnknownUnit
+        from rasoat.mobile_export.qr import SettingsError
 
         try:
             return int(func(args) or 0)
@@ -58,8 +58,8 @@ def _out_path(value: str, suffixes: tuple[str, ...]) -> Path:
 @_errors
 def cmd_qr(args: argparse.Namespace) -> int:
     """One collector's Collect QR code (issues a new token unless --token is the current one)."""
-    from mobile_export.phone_setup import admin_password, phone_code
-    from mobile_export.qr import save_qr
+    from rasoat.mobile_export.phone_setup import admin_password, phone_code
+    from rasoat.mobile_export.qr import save_qr
 
     store = store_from_args(args)
     try:
@@ -91,8 +91,8 @@ def cmd_qr(args: argparse.Namespace) -> int:
 @_errors
 def cmd_qr_sheet(args: argparse.Namespace) -> int:
     """A printable HTML sheet of set-up cards for a commune and/or round (new tokens for everyone on it)."""
-    from mobile_export.phone_setup import base_url, phone_code
-    from mobile_export.sheet import make_card, render_sheet, sheet_collectors
+    from rasoat.mobile_export.phone_setup import base_url, phone_code
+    from rasoat.mobile_export.sheet import make_card, render_sheet, sheet_collectors
 
     out = _out_path(args.output, (".html", ".htm"))
     base = base_url(args.url)
@@ -110,7 +110,7 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
             cards.append(make_card(store, code, rnd))
         what = []
         if args.unit:
-            from core.units import get_units
+            from rasoat.core.units import get_units
 
             what.append(get_units().require(args.unit).name)
         if rnd is not None:
@@ -132,8 +132,8 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
 @_errors
 def cmd_bundle(args: argparse.Namespace) -> int:
     """A zip of a collector's blank forms and their media, laid out like Collect's forms folder."""
-    from core.collectors import get_collector
-    from mobile_export.bundle import build_bundle
+    from rasoat.core.collectors import get_collector
+    from rasoat.mobile_export.bundle import build_bundle
 
     out = _out_path(args.output, (".zip",))
     store = store_from_args(args)
@@ -157,10 +157,10 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 @_errors
 def cmd_import_instances(args: argparse.Namespace) -> int:
     """Import a phone's instances folder with an upload's rules; exit 1 if any instance failed."""
-    from core.collectors import get_collector
-    from core.models import AuditEvent
-    from core.plugins import get_manager
-    from mobile_export.importer import import_instances
+    from rasoat.core.collectors import get_collector
+    from rasoat.core.models import AuditEvent
+    from rasoat.core.plugins import get_manager
+    from rasoat.mobile_export.importer import import_instances
 
     root = Path(args.dir)
     if not root.is_dir():

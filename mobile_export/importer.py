@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.ingest import IngestError, Refusal, ShapeCache, accept
-from core.instance import InstanceError, parse_instance
-from core.models import Role, RoundState, User
-from core.storage.base import SaveOutcome, Store
+from rasoat.core.ingest import IngestError, Refusal, ShapeCache, accept
+from rasoat.core.instance import InstanceError, parse_instance
+from rasoat.core.models import Role, RoundState, User
+from rasoat.core.storage.base import SaveOutcome, Store
 
 MAX_DEPTH = 4  # DIR, DIR/instances, DIR/instances/<one form>: phones never nest deeper
 SKIP_NAMES = {".nomedia", "Thumbs.db", ".DS_Store"}
@@ -92,7 +92,7 @@ def find_instances(root: Path) -> Iterator[tuple[Path, list[Path]]]:
 
 def _collector_for(store: Store, xml: bytes) -> tuple[User | None, str]:
     """The one collector who could have sent this instance, else None and why."""
-    from core.rounds import in_scope, is_assigned
+    from rasoat.core.rounds import in_scope, is_assigned
 
     parsed = parse_instance(xml)
     unit = next(
@@ -136,7 +136,7 @@ def import_instances(
 ) -> ImportReport:
     """Import every instance under ``root``; one result per instance XML, in path order."""
     if collector is not None and (not collector.active or collector.role is not Role.collector):
-        from core.collectors import CollectorError
+        from rasoat.core.collectors import CollectorError
 
         raise CollectorError(
             f"'{collector.username}' không phải người thu thập đang hoạt động / "

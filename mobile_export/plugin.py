@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from core import hookimpl
+from rasoat.core import hookimpl
 
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
     """``rasoat qr``, ``qr-sheet``, ``bundle`` and ``import-instances``."""
-    from mobile_export.commands import register
+    from rasoat.mobile_export.commands import register
 
     register(subparsers)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import segno
-
-from core.collect_settings import (  # noqa: F401 - re-exported: mobile_export.qr is their old home
+from rasoat.core.collect_settings import (  # noqa: F401 - re-exported: mobile_export.qr is their old home
     ADMIN_BOOLEANS,
     DEFAULT_COLOR,
     DEFAULT_ICON,

@@ -12,12 +12,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import jinja2
-
-from core.collectors import CollectorError
-from core.models import Role, Round, User
-from core.storage.base import Store
-from mobile_export.phone_setup import PhoneCode, place_name
-from mobile_export.qr import DEFAULT_COLOR, inline_svg
+from rasoat.core.collectors import CollectorError
+from rasoat.core.models import Role, Round, User
+from rasoat.core.storage.base import Store
+from rasoat.mobile_export.phone_setup import PhoneCode, place_name
+from rasoat.mobile_export.qr import DEFAULT_COLOR, inline_svg
 
 CARDS_PER_PAGE = 4
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -36,7 +35,7 @@ class Card:
 
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("mobile_export", "templates"),
+        loader=jinja2.PackageLoader("rasoat.mobile_export", "templates"),
         autoescape=jinja2.select_autoescape(["html", "jinja2"]),
         undefined=jinja2.StrictUndefined,
     )
@@ -48,7 +47,7 @@ def _round_label(rnd: Round) -> str:
 
 def sheet_collectors(store: Store, unit: str | None, round_id: str | None) -> tuple[list[User], Round | None]:
     """Active collectors of a round and/or a unit (at or below it), by name; at least one filter is needed."""
-    from core.rounds import in_scope
+    from rasoat.core.rounds import in_scope
 
     if not unit and not round_id:
         raise CollectorError("Cần --unit hoặc --round / --unit or --round is needed")
@@ -58,7 +57,7 @@ def sheet_collectors(store: Store, unit: str | None, round_id: str | None) -> tu
         if rnd is None:
             raise CollectorError(f"Không có đợt '{round_id}' / No round '{round_id}'")
     if unit:
-        from core.units import get_units
+        from rasoat.core.units import get_units
 
         get_units().require(unit)
     users = []
@@ -80,12 +79,12 @@ def make_card(store: Store, code: PhoneCode, rnd: Round | None) -> Card:
     if rnd is not None:
         round_text = _round_label(rnd)
     else:
-        from core.models import RoundState
+        from rasoat.core.models import RoundState
 
         names = [_round_label(r) for r in store.list_rounds()
                  if r.state is RoundState.open and user.id in r.collector_ids]
         round_text = "; ".join(names) or "—"
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     places = []

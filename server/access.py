@@ -15,11 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from threading import Lock
 
-from core.ingest import LOCATION_FIELDS, submission_unit
-from core.media import LOCATION_MEDIA, ROSTER_MEDIA, collector_media
-from core.models import FormVersion, User
-from core.rounds import assigned_forms, assigned_open_rounds, in_scope, scopes_overlap
-from core.storage.base import Store
+from rasoat.core.ingest import LOCATION_FIELDS, submission_unit
+from rasoat.core.media import LOCATION_MEDIA, ROSTER_MEDIA, collector_media
+from rasoat.core.models import FormVersion, User
+from rasoat.core.rounds import assigned_forms, assigned_open_rounds, in_scope, scopes_overlap
+from rasoat.core.storage.base import Store
 
 __all__ = ["LOCATION_FIELDS", "MediaCache", "assigned_open_rounds", "in_scope", "media_bytes",
            "scopes_overlap", "submission_unit", "visible_forms"]

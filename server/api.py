@@ -13,10 +13,9 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, post
-
-from core.instance import safe_attachment_name
-from core.storage.base import Store
-from server.multipart import MultipartError, boundary_of, parse
+from rasoat.core.instance import safe_attachment_name
+from rasoat.core.storage.base import Store
+from rasoat.server.multipart import MultipartError, boundary_of, parse
 
 MAX_FORM_UPLOAD = 50_000_000
 
@@ -48,9 +47,9 @@ def publish_xlsform(
     else from next to the file (``<dir>/<form_id>-media/<name>``, then ``<dir>/<name>``). A new version
     of a form id replaces the old one on phones; submissions keep the version they were made with.
     """
-    from core.formreg import find_media
-    from core.models import AuditEvent
-    from core.xlsform import FormVersionConflict, XLSFormError, compile_xlsform, publish_form
+    from rasoat.core.formreg import find_media
+    from rasoat.core.models import AuditEvent
+    from rasoat.core.xlsform import FormVersionConflict, XLSFormError, compile_xlsform, publish_form
 
     rnd = None
     if round_id:
@@ -96,8 +95,8 @@ def publish_xlsform(
 @post("/api/v1/forms")
 async def publish(request: Request) -> Response:
     """Multipart: ``file`` (the .xlsx), optional media files, optional field ``round``."""
-    from core import scope
-    from server.api_read import officer
+    from rasoat.core import scope
+    from rasoat.server.api_read import officer
 
     st = request.app.state["rasoat"]
     user = await anyio.to_thread.run_sync(officer, request)

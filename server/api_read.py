@@ -22,12 +22,11 @@ from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
-
-from core import scope
-from core.audit import record_view
-from core.models import ReviewState, Submission, User
-from core.storage.base import Store, SubmissionQuery
-from server.api import ApiError
+from rasoat.core import scope
+from rasoat.core.audit import record_view
+from rasoat.core.models import ReviewState, Submission, User
+from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.server.api import ApiError
 
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -48,7 +47,7 @@ def _secure(request: Request) -> bool:
 
 def officer(request: Request) -> User:
     """The officer making this request, or an ApiError (401 with a Basic challenge, 403, 429)."""
-    from core.users import AuthError, Throttled, authenticate, user_by_api_token
+    from rasoat.core.users import AuthError, Throttled, authenticate, user_by_api_token
 
     store = _store(request)
     header = request.headers.get("authorization", "")
@@ -131,7 +130,7 @@ def _states(text: str | None) -> list[ReviewState] | None:
 def _units(unit: str | None) -> list[str] | None:
     if not unit:
         return None
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     codes = [c.strip() for c in unit.split(",") if c.strip()]
     registry = get_units()
@@ -269,14 +268,14 @@ def export(
     personal: FromQuery[bool] = False,
 ) -> Response:
     """The raw data workbook of one form, cut to the officer's units (audited by the exporter)."""
-    from core.excel.from_store import ExportError, ExportFilters, export_form
-    from core.excel.raw import RawExportOptions
+    from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form
+    from rasoat.core.excel.raw import RawExportOptions
 
     user = officer(request)
     _allowed(user, scope.EXPORT)
     if personal:
         _allowed(user, scope.VIEW_PERSONAL)
-    from core.crypto import form_is_encrypted
+    from rasoat.core.crypto import form_is_encrypted
 
     if form_is_encrypted(_store(request), form_id):
         raise ApiError(409, f"{form_id} được mã hoá: xuất bằng cụm mật khẩu / "
@@ -305,10 +304,10 @@ def indicators(
     request: Request, unit: FromQuery[str | None] = None, period: FromQuery[str | None] = None
 ) -> dict[str, Any]:
     """Indicator results for a unit in the officer's scope and the units one level below it."""
-    from core.excel.cells import to_vn_naive
-    from core.indicators import evaluate
-    from core.models import utcnow
-    from core.units import get_units
+    from rasoat.core.excel.cells import to_vn_naive
+    from rasoat.core.indicators import evaluate
+    from rasoat.core.models import utcnow
+    from rasoat.core.units import get_units
 
     user = officer(request)
     _allowed(user, scope.VIEW)
@@ -326,7 +325,7 @@ def indicators(
             results = evaluate(_store(request), period, units=[code], level=below, registry=registry)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
-    from core.crypto import encrypted_counts
+    from rasoat.core.crypto import encrypted_counts
 
     allowed = scope.allowed_units(user)
     rows = [r.model_dump(mode="json") for r in results if allowed is None or r.unit_code in allowed]

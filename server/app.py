@@ -20,15 +20,14 @@ from urllib.parse import quote
 import anyio
 from litestar import Litestar, Request, Response, get, post, route
 from litestar.exceptions import HTTPException
-
-from core.storage.base import Store
-from server import openrosa
-from server.access import MediaCache, media_bytes, visible_forms
-from server.accesslog import access_log_middleware, vn_time
-from server.auth import Caller, by_digest, by_token
-from server.errors import OpenRosaError, bad_request, not_found, too_large
-from server.ingest import ShapeCache, ingest
-from server.multipart import MultipartError, boundary_of, parse
+from rasoat.core.storage.base import Store
+from rasoat.server import openrosa
+from rasoat.server.access import MediaCache, media_bytes, visible_forms
+from rasoat.server.accesslog import access_log_middleware, vn_time
+from rasoat.server.auth import Caller, by_digest, by_token
+from rasoat.server.errors import OpenRosaError, bad_request, not_found, too_large
+from rasoat.server.ingest import ShapeCache, ingest
+from rasoat.server.multipart import MultipartError, boundary_of, parse
 
 log = logging.getLogger("rasoat.server")
 
@@ -328,15 +327,14 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     """The app for ``store``. Route handlers only read the store through the ``Store`` interface."""
     settings = settings or ServerSettings()
     if settings.inline_reads is None:
-        from core.storage.embedded import EmbeddedStore
+        from rasoat.core.storage.embedded import EmbeddedStore
 
         settings.inline_reads = isinstance(store, EmbeddedStore)
     from litestar.openapi import OpenAPIConfig
     from litestar.openapi.plugins import YamlRenderPlugin
-
-    from server.api import ApiError, api_error_response, api_handlers
-    from server.api_read import read_handlers
-    from server.web import WebPlugin  # the officers' pages, templates and static files
+    from rasoat.server.api import ApiError, api_error_response, api_handlers
+    from rasoat.server.api_read import read_handlers
+    from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
     app = Litestar(
         route_handlers=[

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
-from core.collectors import find_by_token
-from core.models import User
-from core.storage.base import Store
-from server import digest
-from server.errors import OpenRosaError
+from rasoat.core.collectors import find_by_token
+from rasoat.core.models import User
+from rasoat.core.storage.base import Store
+from rasoat.server import digest
+from rasoat.server.errors import OpenRosaError
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def by_digest(
 
     Wrong passwords count towards the same login lock as officers' logins (``core.users``: per name and
     per address); while locked the answer is 429 with Retry-After, whatever the password."""
-    from core.users import Throttled, check_throttle, note_failure
+    from rasoat.core.users import Throttled, check_throttle, note_failure
 
     stale = False
     if authorization:

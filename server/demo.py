@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from core.models import AuditEvent, User
-from core.storage.base import Store
+from rasoat.core.models import AuditEvent, User
+from rasoat.core.storage.base import Store
 
 log = logging.getLogger("rasoat.server")
 
@@ -27,8 +27,8 @@ def publish_builtin_forms(store: Store) -> list[str]:
     A catalogue that cannot be built (a plugin's form does not compile) is reported and skipped, so the
     server still starts and serves what is already published.
     """
-    from core.formreg import publish_catalogue
-    from core.xlsform import XLSFormError
+    from rasoat.core.formreg import publish_catalogue
+    from rasoat.core.xlsform import XLSFormError
 
     try:
         return [form.form_id for form in publish_catalogue(store)]
@@ -44,11 +44,11 @@ def is_empty(store: Store) -> bool:
 
 def setup_demo(store: Store, form_ids: list[str] | None = None) -> str:
     """Create the demo round and collector; returns the collector's token."""
-    from core.collectors import create_collector
+    from rasoat.core.collectors import create_collector
 
     if form_ids is None:
         form_ids = [f.form_id for f in store.list_forms()]
-    from core.rounds import create_round, open_round
+    from rasoat.core.rounds import create_round, open_round
 
     year = date.today().year
     create_round(

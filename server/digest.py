@@ -20,7 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from core.storage.base import Store
+from rasoat.core.storage.base import Store
 
 REALM = "rasoat"
 NONCE_NS = "digest_nonce"

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.ingest import IngestError, IngestResult, Refusal, ShapeCache, accept, check_attachment_names
-from core.storage.base import Store
-from server.auth import Caller
-from server.errors import OpenRosaError, bad_request
-from server.multipart import Part
+from rasoat.core.ingest import IngestError, IngestResult, Refusal, ShapeCache, accept, check_attachment_names
+from rasoat.core.storage.base import Store
+from rasoat.server.auth import Caller
+from rasoat.server.errors import OpenRosaError, bad_request
+from rasoat.server.multipart import Part
 
 __all__ = ["INCOMPLETE_PART", "XML_PART", "IngestResult", "ShapeCache", "ingest", "split_parts"]
 

@@ -15,8 +15,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import (
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
     CommandError,
     add_data_option,
     command_group,
@@ -53,11 +53,11 @@ def _default_base_url() -> str:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from core.collectors import collector_url
-    from core.config import load_settings
-    from server.app import ServerSettings
-    from server.demo import demo_token, is_empty, publish_builtin_forms, setup_demo
-    from server.runner import serve
+    from rasoat.core.collectors import collector_url
+    from rasoat.core.config import load_settings
+    from rasoat.server.app import ServerSettings
+    from rasoat.server.demo import demo_token, is_empty, publish_builtin_forms, setup_demo
+    from rasoat.server.runner import serve
 
     settings = load_settings(args.data)
     _check_indicators()
@@ -96,8 +96,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _check_indicators() -> None:
     """Load every plugin's indicator definitions before serving, so two plugins declaring one indicator
     id stop the server at once with both names (as a form id conflict does), not a page later."""
-    from core.indicators.loading import IndicatorError, collect
-    from core.plugins import get_manager
+    from rasoat.core.indicators.loading import IndicatorError, collect
+    from rasoat.core.plugins import get_manager
 
     try:
         collect(get_manager())
@@ -109,7 +109,7 @@ def _demo_key(store: Any, data_dir: Path) -> None:
     """The demo's project key, so F1 is published encrypted as in real use. Its passphrase is
     ``$RASOAT_KEY_PASSPHRASE`` or a generated one written to ``DATA/demo-key-passphrase.txt`` (mode 600):
     fine for trying things, never for real records (``rasoat keys rotate`` before real work)."""
-    from core.crypto import create_project_key, key_entry
+    from rasoat.core.crypto import create_project_key, key_entry
 
     if key_entry(store) is not None:
         return
@@ -125,7 +125,7 @@ def _demo_key(store: Any, data_dir: Path) -> None:
 
 
 def _warn_withheld(store: Any) -> None:
-    from core.crypto import encrypted_form_ids, public_key
+    from rasoat.core.crypto import encrypted_form_ids, public_key
 
     withheld = [f for f in encrypted_form_ids(store) if store.get_form(f) is None]
     if withheld and public_key(store) is None:
@@ -139,8 +139,7 @@ def _print_qr(url: str) -> None:
     import io
 
     import segno
-
-    from core.collect_settings import encode_settings, minimal_settings
+    from rasoat.core.collect_settings import encode_settings, minimal_settings
 
     out = io.StringIO()
     try:
@@ -157,8 +156,8 @@ def _print_qr(url: str) -> None:
 
 def _collector_errors(func):
     def run(args: argparse.Namespace) -> int:
-        from core.collectors import CollectorError
-        from core.units import UnknownUnit
+        from rasoat.core.collectors import CollectorError
+        from rasoat.core.units import UnknownUnit
 
         try:
             return func(args)
@@ -170,8 +169,8 @@ def _collector_errors(func):
 
 @_collector_errors
 def cmd_collectors_add(args: argparse.Namespace) -> int:
-    from core.collectors import collector_url, create_collector, digest_url
-    from server.digest import set_password
+    from rasoat.core.collectors import collector_url, create_collector, digest_url
+    from rasoat.server.digest import set_password
 
     store = store_from_args(args)
     try:
@@ -205,8 +204,8 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
 
 
 def cmd_collectors_list(args: argparse.Namespace) -> int:
-    from core.collectors import list_collectors
-    from server.accesslog import vn_time
+    from rasoat.core.collectors import list_collectors
+    from rasoat.server.accesslog import vn_time
 
     store = store_from_args(args)
     try:
@@ -236,8 +235,8 @@ def cmd_collectors_list(args: argparse.Namespace) -> int:
 
 @_collector_errors
 def cmd_collectors_revoke(args: argparse.Namespace) -> int:
-    from core.collectors import revoke_collector
-    from server.digest import forget_password
+    from rasoat.core.collectors import revoke_collector
+    from rasoat.server.digest import forget_password
 
     store = store_from_args(args)
     try:
@@ -253,7 +252,7 @@ def cmd_collectors_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_forms_publish(args: argparse.Namespace) -> int:
-    from server.api import ApiError, publish_xlsform
+    from rasoat.server.api import ApiError, publish_xlsform
 
     path = Path(args.file)
     if not path.is_file():

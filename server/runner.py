@@ -15,9 +15,8 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar
-
-from server.accesslog import setup_logging
-from server.app import ServerSettings, create_app
+from rasoat.server.accesslog import setup_logging
+from rasoat.server.app import ServerSettings, create_app
 
 GRACEFUL_SECONDS = 60  # Collect's own read timeout; nothing a phone waits for is cut shorter
 ENV_CONFIG = "RASOAT_SERVE_CONFIG"
@@ -25,8 +24,8 @@ ENV_CONFIG = "RASOAT_SERVE_CONFIG"
 
 def build_app(data_dir: Path, database_url: str | None, settings: ServerSettings) -> Litestar:
     """Open the store and the app; the store is closed when the app shuts down."""
-    from core.plugins import get_manager
-    from core.storage import open_store
+    from rasoat.core.plugins import get_manager
+    from rasoat.core.storage import open_store
 
     store = open_store(data_dir, database_url)
     settings.extra.setdefault("data_dir", str(data_dir))
@@ -71,7 +70,7 @@ def serve(
             "data_dir": str(data_dir), "database_url": database_url, "public_url": settings.public_url,
             "project_id": settings.project_id,
         })
-        uvicorn.run("server.runner:app_from_env", factory=True, workers=workers, **common)
+        uvicorn.run("rasoat.server.runner:app_from_env", factory=True, workers=workers, **common)
     else:
         server = _QuietServer(uvicorn.Config(build_app(data_dir, database_url, settings), **common))
         server.run()

@@ -26,11 +26,10 @@ def _store_named_by_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
 def _serving(data_dir: Path, backend: str) -> Iterator[SimpleNamespace]:
     """A seeded store of ``backend`` (PostgreSQL: a fresh schema, dropped afterwards) served in a thread."""
     from pg_support import fresh_schema
+    from rasoat.core.storage import open_store
+    from rasoat.core.users import create_user, new_api_token
+    from rasoat.server.app import ServerSettings, create_app
     from server_support import ThreadServer, seed
-
-    from core.storage import open_store
-    from core.users import create_user, new_api_token
-    from server.app import ServerSettings, create_app
 
     schema = fresh_schema() if backend == "postgres" else nullcontext((None, None))
     with schema as (database_url, _name):

@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from core.indicators import IndicatorResult, Period, evaluate
-from core.indicators.periods import LOCAL_TZ
-from core.instance import FormShape, parse_instance
-from core.models import ReviewState, Round, RoundState, Submission
-from core.storage.base import Store
-from core.units import Unit, UnitRegistry
+from rasoat.core.indicators import IndicatorResult, Period, evaluate
+from rasoat.core.indicators.periods import LOCAL_TZ
+from rasoat.core.instance import FormShape, parse_instance
+from rasoat.core.models import ReviewState, Round, RoundState, Submission
+from rasoat.core.storage.base import Store
+from rasoat.core.units import Unit, UnitRegistry
 
 PROVINCE, C1, C2, C3 = "19", "05563", "05564", "05565"
 H11, H12, H21, H31 = f"{C1}-01", f"{C1}-02", f"{C2}-01", f"{C3}-01"

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-from core.models import FormVersion, Round, RoundState
-from core.storage import Store, open_store
+from rasoat.core.models import FormVersion, Round, RoundState
+from rasoat.core.storage import Store, open_store
 
 REPO = Path(__file__).resolve().parents[1]
 COMMUNE = "05563"  # Xã Phượng Tiến
@@ -175,7 +174,7 @@ class CollectClient:
         return f"{self.base}{path}{sep}deviceID={self.device}"
 
     def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
-        from server.digest import authorization_header
+        from rasoat.server.digest import authorization_header
 
         url = self.url(path) if not path.startswith("http") else path
         headers = dict(kw.pop("headers", {}) or {})
@@ -251,7 +250,7 @@ class ThreadServer:
 
 
 def rasoat_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "core.cli", *args]
+    return [sys.executable, "-m", "rasoat.core.cli", *args]
 
 
 def backend_env(database_url: str | None) -> dict[str, str]:
@@ -357,8 +356,8 @@ class Seeded:
 
 def seed(store: Store) -> Seeded:
     """Forms ``tform`` (open round ``r-open``) and ``tclosed`` (closed round ``r-closed``) and collectors."""
-    from core.collectors import create_collector
-    from server.digest import set_password
+    from rasoat.core.collectors import create_collector
+    from rasoat.server.digest import set_password
 
     publish_test_form(store, "tform", "1")
     publish_test_form(store, "tclosed", "1", "Biểu đợt đã đóng")

@@ -17,9 +17,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-
-from core.models import AuditEvent, FormVersion, ReviewState, Role, Round, RoundState, Submission, User
-from core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Role, Round, RoundState, Submission, User
+from rasoat.core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
 
 __all__ = [
     "TestAudit",

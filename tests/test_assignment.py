@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from core.collectors import CollectorError
-from core.models import FormVersion, Role, User
-from core.rounds import (
+from rasoat.core.collectors import CollectorError
+from rasoat.core.models import FormVersion, Role, User
+from rasoat.core.rounds import (
     assign_collectors,
     assigned_forms,
     create_round,
@@ -20,14 +19,14 @@ from core.rounds import (
     open_rounds,
     visible_form_ids,
 )
-from core.storage.base import Store
-from mobile_export.bundle import build_bundle, collector_forms
-from server.access import visible_forms
+from rasoat.core.storage.base import Store
+from rasoat.mobile_export.bundle import build_bundle, collector_forms
+from rasoat.server.access import visible_forms
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     s = EmbeddedStore(tmp_path / "data")
     xml = b'<h:html xmlns:h="http://www.w3.org/1999/xhtml"/>'

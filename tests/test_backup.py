@@ -14,11 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from rasoat.core.models import Submission
+from rasoat.core.storage import open_store
+from rasoat.core.storage.base import SubmissionQuery
 from server_support import COMMUNE, CollectClient, ThreadServer, instance_xml, run_cli, seed
-
-from core.models import Submission
-from core.storage import open_store
-from core.storage.base import SubmissionQuery
 
 ALL = SubmissionQuery(current_only=False)
 
@@ -69,8 +68,8 @@ def fill(store, n: int = 12) -> None:
 
 
 def test_backup_wipe_restore_brings_everything_back(tmp_path) -> None:
-    from core.crypto import create_project_key, unlock
-    from core.users import authenticate, create_user
+    from rasoat.core.crypto import create_project_key, unlock
+    from rasoat.core.users import authenticate, create_user
 
     data = tmp_path / "data"
     store = open_store(data)
@@ -116,7 +115,7 @@ def test_backup_wipe_restore_brings_everything_back(tmp_path) -> None:
 
 
 def test_backup_while_the_server_takes_uploads_is_consistent(tmp_path) -> None:
-    from server.app import ServerSettings, create_app
+    from rasoat.server.app import ServerSettings, create_app
 
     data = tmp_path / "live"
     store = open_store(data)
@@ -206,7 +205,7 @@ def test_postgres_backup_and_restore(tmp_path) -> None:
     if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
         pytest.skip("pg_dump/pg_restore not installed (apt-get install postgresql-client)")
 
-    from core.storage.postgres import PostgresStore
+    from rasoat.core.storage.postgres import PostgresStore
 
     with fresh_schema() as (url, schema):
         files = tmp_path / "pgfiles"

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 from pg_support import fresh_schema
-
-from core.storage.base import Store
-from core.storage.embedded import EmbeddedStore
-from core.storage.postgres import PostgresStore
-from server import digest
+from rasoat.core.storage.base import Store
+from rasoat.core.storage.embedded import EmbeddedStore
+from rasoat.core.storage.postgres import PostgresStore
+from rasoat.server import digest
 
 
 @pytest.fixture(params=["embedded", "postgres"])

@@ -20,10 +20,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import padding as sympad
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from rasoat.core.models import FormVersion, Round, RoundState
+from rasoat.core.storage import open_store
 from server_support import COMMUNE, CollectClient, ThreadServer, run_cli
-
-from core.models import FormVersion, Round, RoundState
-from core.storage import open_store
 
 PASSPHRASE = "cụm mật khẩu của tỉnh 2026"
 SECRET_NAME = "Nguyễn Văn Mật"
@@ -103,10 +102,9 @@ def plain_instance(instance_id: str, name: str = SECRET_NAME) -> bytes:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from pyxform.xls2xform import convert
-
-    from core.collectors import create_collector
-    from core.crypto import create_project_key, public_key
-    from server.app import ServerSettings, create_app
+    from rasoat.core.collectors import create_collector
+    from rasoat.core.crypto import create_project_key, public_key
+    from rasoat.server.app import ServerSettings, create_app
 
     root = tmp_path_factory.mktemp("enc")
     data_dir = root / "data"
@@ -189,7 +187,7 @@ def test_plaintext_for_an_encrypted_form_is_refused(world) -> None:
 
 
 def test_decrypting_view_in_memory(world) -> None:
-    from core.crypto import WrongPassphrase, open_decrypting
+    from rasoat.core.crypto import WrongPassphrase, open_decrypting
 
     iid = submit(world, "Trần Thị Kín")
     view = open_decrypting(world.store, PASSPHRASE, actor="tester")
@@ -204,7 +202,7 @@ def test_decrypting_view_in_memory(world) -> None:
 
 
 def test_tampered_record_fails_its_signature(world) -> None:
-    from core.crypto import DecryptionError, decrypt_submission, unlock
+    from rasoat.core.crypto import DecryptionError, decrypt_submission, unlock
 
     iid = f"uuid:{uuid.uuid4()}"
     envelope, files = collect_encrypt(
@@ -275,7 +273,7 @@ def test_export_with_the_passphrase_and_a_wrong_one(world) -> None:
 
 
 def test_keys_commands_and_rotation(world, tmp_path) -> None:
-    from core.crypto import open_decrypting
+    from rasoat.core.crypto import open_decrypting
 
     iid = submit(world, "Phạm Cũ")
     data = str(world.data_dir)
@@ -310,8 +308,7 @@ def test_keys_commands_and_rotation(world, tmp_path) -> None:
 
 def test_api_refuses_to_export_an_encrypted_form(world) -> None:
     import httpx
-
-    from core.users import create_user, new_api_token
+    from rasoat.core.users import create_user, new_api_token
 
     create_user(world.store, "xa-enc", "mật-khẩu-dài-1", "commune_officer", [COMMUNE])
     token = new_api_token(world.store, "xa-enc")
@@ -327,8 +324,8 @@ def test_api_refuses_to_export_an_encrypted_form(world) -> None:
 
 
 def test_catalogue_publishes_f1_encrypted_only_with_a_project_key(tmp_path) -> None:
-    from core.crypto import create_project_key, public_key
-    from core.formreg import publish_catalogue
+    from rasoat.core.crypto import create_project_key, public_key
+    from rasoat.core.formreg import publish_catalogue
 
     store = open_store(tmp_path / "data")
     try:
@@ -359,8 +356,8 @@ def test_envelope_rules(world) -> None:
 
 def test_decrypting_view_is_a_whole_store(tmp_path) -> None:
     """Anything that takes a Store (indicators, exports, the digest nonces) works on the decrypting view."""
-    from core.crypto import create_project_key, open_decrypting
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.crypto import create_project_key, open_decrypting
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     store = EmbeddedStore(tmp_path / "data")
     create_project_key(store, PASSPHRASE, actor="tester")

@@ -9,18 +9,17 @@ from typing import Any
 
 import openpyxl
 import pytest
+from rasoat.core import hookimpl
+from rasoat.core.cli import main
+from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
+from rasoat.core.excel.raw import RawExportOptions
+from rasoat.core.models import FormVersion, ReviewState, Round, User
 from test_excel_raw import build_schema, by_header, make_sub
 
-from core import hookimpl
-from core.cli import main
-from core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
-from core.excel.raw import RawExportOptions
-from core.models import FormVersion, ReviewState, Round, User
+pytest.importorskip("rasoat.core.storage.embedded")
+units_mod = pytest.importorskip("rasoat.core.units")
 
-pytest.importorskip("core.storage.embedded")
-units_mod = pytest.importorskip("core.units")
-
-from core.storage import open_store  # noqa: E402
+from rasoat.core.storage import open_store  # noqa: E402
 
 
 def _other_commune() -> str:
@@ -151,7 +150,7 @@ def test_cli_export(data_dir: Path, tmp_path: Path, capsys: Any) -> None:
 
 
 def test_cli_report(data_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("core.indicators")
+    pytest.importorskip("rasoat.core.indicators")
     out = tmp_path / "report.xlsx"
     assert (
         main(["report", "-o", str(out), "--unit", "19", "--period", "2026", "--data", str(data_dir), "-q"])
@@ -166,7 +165,7 @@ def test_cli_report(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_report_from_store_names_the_unit(data_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("core.indicators")
+    pytest.importorskip("rasoat.core.indicators")
     store = open_store(data_dir)
     try:
         stats = indicator_report(
@@ -190,7 +189,7 @@ class _SheetPlugin:
 
 
 def test_plugins_add_sheets(data_dir: Path, tmp_path: Path) -> None:
-    from core.plugins import build_manager, set_manager
+    from rasoat.core.plugins import build_manager, set_manager
 
     pm = build_manager()
     pm.register(_SheetPlugin(), name="test_sheet_plugin")

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-
-from core.excel.from_store import indicator_report
-from core.plugins import build_manager, set_manager
-from core.storage import open_store
-from core.units import get_units
+from rasoat.core.excel.from_store import indicator_report
+from rasoat.core.plugins import build_manager, set_manager
+from rasoat.core.storage import open_store
+from rasoat.core.units import get_units
 
 NATIONAL = "Bộ biểu mẫu và chỉ tiêu quốc gia / National forms and indicators"
 
@@ -19,7 +18,7 @@ NATIONAL = "Bộ biểu mẫu và chỉ tiêu quốc gia / National forms and in
 @pytest.fixture(scope="module")
 def plans() -> Iterator[dict[str, str]]:
     """Plan name by province code, as the installed province plugins declare them."""
-    from core.plugins import DEFAULT_PLUGINS, results_by_plugin
+    from rasoat.core.plugins import DEFAULT_PLUGINS, results_by_plugin
 
     pm = build_manager()
     set_manager(pm)

@@ -12,11 +12,10 @@ from typing import Any
 import openpyxl
 import pytest
 from pyxform.xls2xform import convert
-
-from core.excel import RawExportOptions, write_raw_workbook
-from core.excel.personal import fallback_personal_fields
-from core.excel.schema import merge_schemas
-from core.models import ReviewState, Submission
+from rasoat.core.excel import RawExportOptions, write_raw_workbook
+from rasoat.core.excel.personal import fallback_personal_fields
+from rasoat.core.excel.schema import merge_schemas
+from rasoat.core.models import ReviewState, Submission
 
 VI = "label::Tiếng Việt (vi)"
 EN = "label::English (en)"
@@ -345,7 +344,7 @@ def test_unit_codes_and_names(schema: dict, tmp_path: Path) -> None:
 
 
 def test_real_unit_registry_names_a_commune(schema: dict, tmp_path: Path) -> None:
-    units = pytest.importorskip("core.units")
+    units = pytest.importorskip("rasoat.core.units")
     _, out = export(schema, [make_sub(1)], tmp_path, units=units.get_units())
     row = by_header(openpyxl.load_workbook(out)["hh_test"])[0]
     assert row["Tên xã"] == "Xã Phượng Tiến" and row["Mã tỉnh"] == "19" and "Thái Nguyên" in row["Tên tỉnh"]
@@ -424,7 +423,7 @@ def test_national_pledge_form_keeps_household_names_out(tmp_path: Path) -> None:
 def test_links_past_excels_limit_become_hyperlink_formulas(
     schema: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import core.excel.raw as raw
+    import rasoat.core.excel.raw as raw
 
     monkeypatch.setattr(raw, "EXCEL_MAX_URLS", 1)  # Excel stops at 65,530 native links per sheet
     _, out = export(schema, [make_sub(1), make_sub(2)], tmp_path, attachment_url="https://rasoat.example/att")

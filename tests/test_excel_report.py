@@ -10,8 +10,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-
-from core.excel.report import IndicatorResultRow, ReportMeta, write_report_workbook
+from rasoat.core.excel.report import IndicatorResultRow, ReportMeta, write_report_workbook
 
 PLEDGE = ("004-12", "Tỷ lệ hộ gia đình ký cam kết", "Households that signed the pledge")
 
@@ -153,7 +152,7 @@ def test_report_without_rows_still_opens(tmp_path: Path) -> None:
 
 def test_engine_results_fit_the_report(tmp_path: Path) -> None:
     """core.indicators' IndicatorResult is what the report reads (the Protocol is satisfied)."""
-    indicators = pytest.importorskip("core.indicators")
+    indicators = pytest.importorskip("rasoat.core.indicators")
     fields = indicators.IndicatorResult.model_fields
     for name in (
         "indicator_id",

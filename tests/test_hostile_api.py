@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from rasoat.core.storage import open_store
 from server_support import COMMUNE, ThreadServer, seed
-
-from core.storage import open_store
 
 
 def schemathesis_cmd() -> list[str]:
@@ -27,8 +26,8 @@ def schemathesis_cmd() -> list[str]:
 
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory):
-    from core.users import create_user, new_api_token
-    from server.app import ServerSettings, create_app
+    from rasoat.core.users import create_user, new_api_token
+    from rasoat.server.app import ServerSettings, create_app
 
     data_dir = tmp_path_factory.mktemp("fuzz") / "data"
     store = open_store(data_dir)

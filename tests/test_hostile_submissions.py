@@ -16,10 +16,9 @@ import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rasoat.core.storage import open_store
+from rasoat.core.storage.base import SubmissionQuery
 from server_support import COMMUNE, ThreadServer, instance_xml, multipart, seed
-
-from core.storage import open_store
-from core.storage.base import SubmissionQuery
 
 MAX_BODY = 1_000_000
 EXAMPLES = settings(
@@ -30,7 +29,7 @@ RESPONSE_NS = "{http://openrosa.org/http/response}"
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    from server.app import ServerSettings, create_app
+    from rasoat.server.app import ServerSettings, create_app
 
     data_dir = tmp_path_factory.mktemp("hostile") / "data"
     store = open_store(data_dir)
@@ -322,7 +321,7 @@ def test_oversized_bodies_get_413(srv, size: int, lie: bool) -> None:
     )
 )
 def test_huge_numbers_are_stored_as_text_and_export(srv, value: str) -> None:
-    from core.excel.from_store import ExportFilters, export_form
+    from rasoat.core.excel.from_store import ExportFilters, export_form
 
     iid, xml = instance_xml(ages=(value,))
     body, ctype = multipart(xml)
@@ -364,8 +363,8 @@ FORMULAS = [
 
 
 def test_formula_like_values_are_written_as_text(srv) -> None:
-    from core.excel.from_store import ExportFilters, export_form
-    from core.excel.raw import RawExportOptions
+    from rasoat.core.excel.from_store import ExportFilters, export_form
+    from rasoat.core.excel.raw import RawExportOptions
 
     ids = []
     for text in FORMULAS:

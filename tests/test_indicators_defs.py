@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from indicators_support import C1, H11, add
-
-from core import hookimpl
-from core.cli import main
-from core.indicators import (
+from rasoat.core import hookimpl
+from rasoat.core.cli import main
+from rasoat.core.indicators import (
     Indicator,
     IndicatorError,
     Period,
@@ -22,9 +21,9 @@ from core.indicators import (
     collect,
     load,
 )
-from core.indicators.models import FilterOp, TargetOn
-from core.indicators.status import judge
-from core.plugins import PluginConflict
+from rasoat.core.indicators.models import FilterOp, TargetOn
+from rasoat.core.indicators.status import judge
+from rasoat.core.plugins import PluginConflict
 
 MINIMAL = {"id": "x", "name_vi": "Chỉ tiêu x", "name_en": "Indicator x", "numerator": {"form": "f2_pledge"}}
 
@@ -103,14 +102,13 @@ class _Plugin:
 def _manager(**plugins: list[Any]) -> Any:
     """Core's national pack and the given test plugins, without the installed province plugins."""
     import pluggy
-
-    import core.builtin.national as pack
-    from core import hookspecs
-    from core.hooks import PROJECT
+    import rasoat.core.builtin.national as pack
+    from rasoat.core import hookspecs
+    from rasoat.core.hooks import PROJECT
 
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(pack, name="core.builtin.national")
+    pm.register(pack, name="rasoat.core.builtin.national")
     for name, items in plugins.items():
         pm.register(_Plugin(items), name=name)
     return pm
@@ -154,7 +152,7 @@ def test_plugin_indicators_from_a_yaml_path_and_python(tmp_path: Path) -> None:
 def test_plugins_command_lists_the_national_indicators(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins", "--json"]) == 0
     plugins = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
-    assert "nat_communes_drug_free" in plugins["core.builtin.national"]["indicators"]
+    assert "nat_communes_drug_free" in plugins["rasoat.core.builtin.national"]["indicators"]
 
 
 # --- periods -----------------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ def test_status_rules() -> None:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     store = EmbeddedStore(tmp_path / "data")
     add(store, "f2_pledge", H11, {"ref_date": "2026-04-01", "households_total": "8",

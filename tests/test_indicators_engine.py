@@ -22,8 +22,7 @@ from indicators_support import (
     run,
     small_registry,
 )
-
-from core.indicators import (
+from rasoat.core.indicators import (
     SNAPSHOT_FORMAT,
     Indicator,
     Status,
@@ -31,8 +30,8 @@ from core.indicators import (
     evaluate,
     load,
 )
-from core.models import FormVersion, ReviewState, Round, RoundState
-from core.storage.base import Store, SubmissionQuery
+from rasoat.core.models import FormVersion, ReviewState, Round, RoundState
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 PLEDGES = Indicator.model_validate({
     "id": "pledges",
@@ -62,7 +61,7 @@ ADDICTS = Indicator.model_validate({
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     s = EmbeddedStore(tmp_path / "data")
     yield s
@@ -308,7 +307,7 @@ def test_snapshot_measure_reads_a_frozen_baseline(store: Store) -> None:
 
 
 def test_closing_a_round_through_core_rounds_freezes_indicator_values(store: Store) -> None:
-    from core.rounds import close_round, create_round, open_round
+    from rasoat.core.rounds import close_round, create_round, open_round
 
     xml = b"<h:html/>"
     store.put_form(FormVersion(form_id="f2_pledge", version="1", title="f2",

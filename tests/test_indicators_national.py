@@ -11,11 +11,10 @@ from typing import Any
 import openpyxl
 import pytest
 from indicators_support import C1, C2, C3, H11, H12, H21, H31, PROVINCE, add, run
-
-from core.indicators import Indicator, Status, load
-from core.indicators.models import MeasureKind
-from core.models import ReviewState
-from core.storage.base import Store
+from rasoat.core.indicators import Indicator, Status, load
+from rasoat.core.indicators.models import MeasureKind
+from rasoat.core.models import ReviewState
+from rasoat.core.storage.base import Store
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "forms"
 
@@ -23,7 +22,7 @@ FORMS_DIR = Path(__file__).resolve().parent.parent / "forms"
 @pytest.fixture(scope="module")
 def national() -> list[Indicator]:
     """The national pack alone (installed province plugins add and override indicators)."""
-    import core.builtin.national as pack
+    import rasoat.core.builtin.national as pack
 
     return load(pack.indicators())
 
@@ -122,7 +121,7 @@ def site(store: Store, key: str, unit: str, day: str, status: str, **kw: Any) ->
 
 @pytest.fixture(scope="module")
 def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     store = EmbeddedStore(tmp_path_factory.mktemp("national") / "data")
     # F1 persons. Present at the end of 2026: P1 C1 user, P2 C1 addict, P3 C1 addict (psychotic, no record),

@@ -7,14 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rasoat.core.collectors import create_collector
+from rasoat.core.ingest import IngestError, Refusal, ShapeCache, accept
+from rasoat.core.models import Round, RoundState, User
+from rasoat.core.storage import SubmissionQuery, open_store
+from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
 from server_support import COMMUNE, instance_xml, publish_test_form
-
-from core.collectors import create_collector
-from core.ingest import IngestError, Refusal, ShapeCache, accept
-from core.models import Round, RoundState, User
-from core.storage import SubmissionQuery, open_store
-from core.storage.base import Store
-from core.units import get_units
 
 KNOWN_HAMLET = "05563-01"  # Xóm 1, from the Thái Nguyên plugin's hamlet list
 UNKNOWN_HAMLET = "05563-99"

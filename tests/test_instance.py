@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from core.instance import FormShape, InstanceError, parse_instance, read_identity, safe_attachment_name
+from rasoat.core.instance import FormShape, InstanceError, parse_instance, read_identity, safe_attachment_name
 
 XFORM = b"""<?xml version="1.0"?>
 <h:html xmlns="http://www.w3.org/2002/xforms" xmlns:h="http://www.w3.org/1999/xhtml"

@@ -13,18 +13,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from rasoat.core import hookimpl
+from rasoat.core.cli import main as cli_main
+from rasoat.core.collectors import create_collector, revoke_collector
+from rasoat.core.media import cut_csv
+from rasoat.core.models import FormVersion, Round, RoundState, Submission
+from rasoat.core.plugins import build_manager, set_manager
+from rasoat.core.storage import open_store
+from rasoat.core.units import reset_units
+from rasoat.mobile_export.bundle import build_bundle
+from rasoat.plugins import BUILTIN_PROVINCES
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, compile_test_form
-
-from core import hookimpl
-from core.cli import main as cli_main
-from core.collectors import create_collector, revoke_collector
-from core.media import cut_csv
-from core.models import FormVersion, Round, RoundState, Submission
-from core.plugins import build_manager, set_manager
-from core.storage import open_store
-from core.units import reset_units
-from mobile_export.bundle import build_bundle
-from plugins import BUILTIN_PROVINCES
 
 MEDIA = ["provinces.csv", "communes.csv", "hamlets.csv", "persons.csv", "schools.csv", "logo.png"]
 PERSONS = (
@@ -138,7 +137,7 @@ def test_bundle_has_collects_layout_and_lists_cut_to_the_commune(store, tmp_path
 
 
 def test_hamlet_collector_gets_their_hamlet_and_the_communes_shared_rows(store) -> None:
-    from core.media import collector_media
+    from rasoat.core.media import collector_media
 
     form = store.get_form("tform")
     persons = rows(collector_media(store, form, "persons.csv", [f"{COMMUNE}-01"]))
@@ -169,7 +168,7 @@ def test_persons_csv_is_last_years_roster_of_the_commune(store) -> None:
                        fields={"person_key": key, "full_name": name, "commune": commune}),
             xml, {},
         )
-    from core.media import collector_media
+    from rasoat.core.media import collector_media
 
     roster = rows(collector_media(store, store.get_form("tform"), "persons.csv", [COMMUNE]))
     assert sorted(r["name"] for r in roster) == ["k-1", "k-2"]
@@ -179,7 +178,7 @@ def test_persons_csv_is_last_years_roster_of_the_commune(store) -> None:
 
 
 def test_bundle_refusals_and_command(store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from core.collectors import CollectorError
+    from rasoat.core.collectors import CollectorError
 
     idle = collector(store, "Chưa giao", [COMMUNE], rounds=())
     with pytest.raises(CollectorError, match="not assigned to any open round"):

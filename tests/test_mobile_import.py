@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from rasoat.core.cli import main as cli_main
+from rasoat.core.collectors import create_collector
+from rasoat.core.models import ReviewState, Round, RoundState
+from rasoat.core.storage import SubmissionQuery, open_store
+from rasoat.mobile_export.importer import find_instances, import_instances
 from server_support import COMMUNE, OTHER_COMMUNE, instance_xml, publish_test_form
-
-from core.cli import main as cli_main
-from core.collectors import create_collector
-from core.models import ReviewState, Round, RoundState
-from core.storage import SubmissionQuery, open_store
-from mobile_export.importer import find_instances, import_instances
 
 FORM_NAME = "Biểu thử"  # Collect names instance folders after the form's title
 
@@ -172,7 +171,7 @@ def test_upload_rules_apply_scope_conflict_and_attribution(data_dir: Path, tmp_p
         assert report.results[0].outcome == "refused" and "--collector" in report.results[0].message
 
         # A revoked collector's phone is not imported under their name.
-        from core.collectors import CollectorError, revoke_collector
+        from rasoat.core.collectors import CollectorError, revoke_collector
 
         revoke_collector(store, lan.id)
         with pytest.raises(CollectorError, match="not an active collector"):

@@ -13,14 +13,13 @@ from typing import Any
 import pytest
 import zxingcpp
 from PIL import Image
+from rasoat.core.cli import main as cli_main
+from rasoat.core.collectors import create_collector, find_by_token, revoke_collector
+from rasoat.core.models import Round, RoundState
+from rasoat.core.storage import open_store
+from rasoat.mobile_export.phone_setup import phone_code
+from rasoat.mobile_export.qr import save_qr
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml
-
-from core.cli import main as cli_main
-from core.collectors import create_collector, find_by_token, revoke_collector
-from core.models import Round, RoundState
-from core.storage import open_store
-from mobile_export.phone_setup import phone_code
-from mobile_export.qr import save_qr
 
 # --- Collect's settings schema, as the reference (§6.2) lists it; kept here on purpose, apart from
 # --- mobile_export's own table, so a slip in one is caught by the other.
@@ -267,7 +266,7 @@ def test_qr_command_refusals_are_one_line(
 
 def test_terminal_qr_for_rasoat_serve_decodes_to_minimal_settings() -> None:
     """``rasoat serve`` prints this for the demo collector; redraw its half blocks and scan them."""
-    from mobile_export.qr import terminal_qr
+    from rasoat.mobile_export.qr import terminal_qr
 
     url = "http://192.0.2.7:8000/v1/key/" + "A1b2" * 16 + "/projects/1"
     text = terminal_qr(url)

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from PIL import Image
+from rasoat.core.cli import main as cli_main
+from rasoat.core.collectors import create_collector, find_by_token, revoke_collector
+from rasoat.core.models import Round, RoundState
+from rasoat.core.storage import open_store
 from server_support import COMMUNE, OTHER_COMMUNE
 from test_mobile_qr import collect_rejections, inflate
-
-from core.cli import main as cli_main
-from core.collectors import create_collector, find_by_token, revoke_collector
-from core.models import Round, RoundState
-from core.storage import open_store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIETNAMESE = "ạờừĐđ"  # letters that come out as boxes when a font lacks them

@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
-
-from core.formreg import find_media
-from core.xlsform import CompiledForm, compile_xlsform
+from rasoat.core.formreg import find_media
+from rasoat.core.xlsform import CompiledForm, compile_xlsform
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMS = ROOT / "forms"

@@ -29,12 +29,11 @@ from xml.sax.saxutils import escape, quoteattr
 
 import defusedxml.ElementTree as DET
 import pytest
+from rasoat.core.collectors import create_collector
+from rasoat.core.formreg import FormCatalogue, publish_form
+from rasoat.core.models import Round, RoundState
+from rasoat.core.storage import open_store
 from server_support import COMMUNE, CollectClient, ThreadServer
-
-from core.collectors import create_collector
-from core.formreg import FormCatalogue, publish_form
-from core.models import Round, RoundState
-from core.storage import open_store
 
 NATIONAL = [
     "f1_person", "f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet",
@@ -52,7 +51,7 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01 test photo \xff\xd9"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """The ten national forms (with their media) in an open round for one collector in COMMUNE, served."""
-    from server.app import ServerSettings, create_app
+    from rasoat.server.app import ServerSettings, create_app
 
     store = open_store(tmp_path_factory.mktemp("national-submissions") / "data")
     catalogue = FormCatalogue()

@@ -29,7 +29,7 @@ def fake_install(site: Path, dist: str, entry_point: str, module: str, body: str
 def run_cli(site: Path, tmp_path: Path, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)]),
            "RASOAT_DATA": str(tmp_path / "data")}
-    return subprocess.run([sys.executable, "-m", "core.cli", *argv], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "rasoat.core.cli", *argv], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=timeout)
 
 
@@ -48,7 +48,7 @@ def one_line_naming(out: subprocess.CompletedProcess[str], *names: str) -> None:
 
 
 INDICATOR_PLUGIN = """
-    from core import hookimpl
+    from rasoat.core import hookimpl
 
     @hookimpl
     def indicators():
@@ -69,7 +69,7 @@ def test_serve_stops_on_an_indicator_id_two_plugins_declare(tmp_path: Path) -> N
 # --- two distributions, one entry-point name -----------------------------------------------------------
 
 PLAN_PLUGIN = """
-    from core import hookimpl
+    from rasoat.core import hookimpl
 
     @hookimpl
     def plan_info():
@@ -85,7 +85,7 @@ def two_lang_sons(site: Path) -> None:
 def test_one_entry_point_name_from_two_distributions_is_a_conflict(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.plugins import PluginConflict, build_manager
+    from rasoat.core.plugins import PluginConflict, build_manager
 
     site = tmp_path / "site"
     two_lang_sons(site)
@@ -97,7 +97,7 @@ def test_one_entry_point_name_from_two_distributions_is_a_conflict(
 
 
 def test_one_distribution_loads_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.plugins import build_manager
+    from rasoat.core.plugins import build_manager
 
     site = tmp_path / "site"
     fake_install(site, "rasoat-lang-son", "lang_son", "rasoat_ls_single", PLAN_PLUGIN.format(name="single"))

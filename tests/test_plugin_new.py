@@ -12,11 +12,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from rasoat.core.commands.common import CommandError
+from rasoat.core.commands.plugin_new import create_plugin, describe, plugin_name
 
-from core.commands.common import CommandError
-from core.commands.plugin_new import create_plugin, describe, plugin_name
-
-RASOAT = [sys.executable, "-m", "core.cli"]
+RASOAT = [sys.executable, "-m", "rasoat.core.cli"]
 Completed = subprocess.CompletedProcess
 
 

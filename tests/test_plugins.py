@@ -11,11 +11,10 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from rasoat.core import hookimpl
+from rasoat.core.plugins import PluginConflict, build_manager, plugin_infos, results_by_plugin, unique_by_key
 
-from core import hookimpl
-from core.plugins import PluginConflict, build_manager, plugin_infos, results_by_plugin, unique_by_key
-
-RASOAT = [sys.executable, "-m", "core.cli"]
+RASOAT = [sys.executable, "-m", "rasoat.core.cli"]
 
 
 def run_rasoat(
@@ -52,7 +51,7 @@ class CheckPlugin:
 def test_builtin_plugins_registered_through_the_same_hooks():
     pm = build_manager()
     names = {info.name: info for info in plugin_infos(pm)}
-    national = names["core.builtin.national"]
+    national = names["rasoat.core.builtin.national"]
     assert national.builtin
     assert "forms" in national.hooks and "plan_info" in national.hooks
     # server and mobile_export come through the `rasoat` entry-point group, like an outside plugin
@@ -68,9 +67,9 @@ def test_hook_results_keep_the_plugin_that_gave_them():
 
 
 def test_disabled_plugin_is_not_loaded():
-    pm = build_manager(disabled=["core.builtin.national", "server"])
+    pm = build_manager(disabled=["rasoat.core.builtin.national", "server"])
     names = {info.name for info in plugin_infos(pm)}
-    assert "core.builtin.national" not in names and "server" not in names
+    assert "rasoat.core.builtin.national" not in names and "server" not in names
     assert "mobile_export" in names
 
 
@@ -79,7 +78,7 @@ def test_disable_by_configuration_file(tmp_path):
     out = run_rasoat("plugins", "--json", "--data", str(tmp_path))
     assert out.returncode == 0, out.stderr
     names = {p["name"] for p in json.loads(out.stdout)}
-    assert "mobile_export" not in names and "core.builtin.national" in names
+    assert "mobile_export" not in names and "rasoat.core.builtin.national" in names
     out = run_rasoat("plugins", "--json", env={"RASOAT_DISABLE_PLUGINS": "server"})
     assert "server" not in {p["name"] for p in json.loads(out.stdout)}
 
@@ -95,8 +94,8 @@ def test_plugins_command_json_shows_core():
     out = run_rasoat("plugins", "--json")
     assert out.returncode == 0, out.stderr
     plugins = {p["name"]: p for p in json.loads(out.stdout)}
-    assert plugins["core.builtin.national"]["builtin"] is True
-    assert plugins["core.builtin.national"]["version"]
+    assert plugins["rasoat.core.builtin.national"]["builtin"] is True
+    assert plugins["rasoat.core.builtin.national"]["version"]
 
 
 def test_unknown_command_is_one_clear_line():
@@ -137,7 +136,7 @@ def installed_plugin(tmp_path_factory) -> Path:
         textwrap.dedent(
             """
             from pathlib import Path
-            from core import hookimpl
+            from rasoat.core import hookimpl
 
             @hookimpl
             def forms():

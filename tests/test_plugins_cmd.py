@@ -24,7 +24,7 @@ def test_a_yaml_path_is_listed_by_its_indicator_ids(tmp_path: Path) -> None:
     yaml_path = tmp_path / "chi_tieu.yaml"
     yaml_path.write_text(PACK, encoding="utf-8")
     fake_install(site, "rasoat-lang-son", "lang_son", "rasoat_ls_yaml", f"""
-        from core import hookimpl
+        from rasoat.core import hookimpl
 
         @hookimpl
         def indicators():
@@ -34,7 +34,7 @@ def test_a_yaml_path_is_listed_by_its_indicator_ids(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     plugins = {p["name"]: p for p in json.loads(out.stdout)}
     assert plugins["lang_son"]["indicators"] == ["ls_mailbox", "nat_services_reach"]
-    assert "nat_services_reach" in plugins["core.builtin.national"]["indicators"]
+    assert "nat_services_reach" in plugins["rasoat.core.builtin.national"]["indicators"]
     table = run_cli(site, tmp_path, "plugins")
     row = next(line for line in table.stdout.splitlines() if line.startswith("lang_son "))
     assert row.split()[-1] == "2"  # two indicators, not one file
@@ -43,7 +43,7 @@ def test_a_yaml_path_is_listed_by_its_indicator_ids(tmp_path: Path) -> None:
 def test_a_broken_indicator_file_is_one_line_naming_the_plugin(tmp_path: Path) -> None:
     site = tmp_path / "site"
     fake_install(site, "rasoat-lang-son", "lang_son", "rasoat_ls_missing", f"""
-        from core import hookimpl
+        from rasoat.core import hookimpl
 
         @hookimpl
         def indicators():

@@ -11,16 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from core import hookimpl
-from core.cli import main as cli_main
-from core.models import FormVersion, ReviewState, Submission
-from core.plugins import build_manager, set_manager
-from core.progress import SitesError, expected_sites, import_sites, round_progress, sites_media
-from core.rounds import create_round, open_round
-from core.storage.base import Store
-from core.units import reset_units
-from plugins import BUILTIN_PROVINCES
+from rasoat.core import hookimpl
+from rasoat.core.cli import main as cli_main
+from rasoat.core.models import FormVersion, ReviewState, Submission
+from rasoat.core.plugins import build_manager, set_manager
+from rasoat.core.progress import SitesError, expected_sites, import_sites, round_progress, sites_media
+from rasoat.core.rounds import create_round, open_round
+from rasoat.core.storage.base import Store
+from rasoat.core.units import reset_units
+from rasoat.plugins import BUILTIN_PROVINCES
 
 PT, DH = "05563", "05569"
 HAMLETS = [
@@ -63,7 +62,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
     pm.register(ProvincePlugin(path, enterprises), name="test_plugin")
     set_manager(pm)
     reset_units()
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     s = EmbeddedStore(tmp_path / "data")
     for form_id in ("f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet"):
@@ -264,9 +263,9 @@ def test_site_lists_upload_replaces_plugin_list_and_reports_bad_rows(store: Stor
 
 
 def test_cli_progress_and_sites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("core.storage.embedded")
+    pytest.importorskip("rasoat.core.storage.embedded")
     data = tmp_path / "cli-data"
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     s = EmbeddedStore(data)
     publish(s, "f3_school")

@@ -25,17 +25,16 @@ from typing import Any
 import openpyxl
 import pytest
 from indicators_support import instance_xml, local_noon
-
-from core import hookimpl
-from core.formreg import FormCatalogue, find_media
-from core.indicators import IndicatorResult, Status, collect, evaluate
-from core.indicators.loading import raw_definitions
-from core.instance import FormShape, parse_instance
-from core.models import Submission
-from core.plugins import PluginConflict, build_manager, results_by_plugin
-from core.storage.embedded import EmbeddedStore
-from core.units import HAMLET_TERMS, UnitRegistry, load_units
-from core.xlsform import CompiledForm
+from rasoat.core import hookimpl
+from rasoat.core.formreg import FormCatalogue, find_media
+from rasoat.core.indicators import IndicatorResult, Status, collect, evaluate
+from rasoat.core.indicators.loading import raw_definitions
+from rasoat.core.instance import FormShape, parse_instance
+from rasoat.core.models import Submission
+from rasoat.core.plugins import PluginConflict, build_manager, results_by_plugin
+from rasoat.core.storage.embedded import EmbeddedStore
+from rasoat.core.units import HAMLET_TERMS, UnitRegistry, load_units
+from rasoat.core.xlsform import CompiledForm
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -56,7 +55,7 @@ PLAN_NUMBERS = {
 
 
 def module(name: str) -> Any:
-    return importlib.import_module(f"plugins.{name}")
+    return importlib.import_module(f"rasoat.plugins.{name}")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +84,8 @@ def indicators(pm) -> dict[str, Any]:
 
 def test_rasoat_plugins_lists_the_five_with_their_versions() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "core.cli", "plugins", "--json"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "rasoat.core.cli", "plugins", "--json"],
+        capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
     listed = {p["name"]: p for p in json.loads(out.stdout)}
@@ -205,7 +205,7 @@ def test_checklist_and_scorecard_items_are_the_forms_choices(catalogue: FormCata
 
 
 def test_hung_yen_lists_schools_and_enterprises_for_progress() -> None:
-    from core.progress import _plugin_sites
+    from rasoat.core.progress import _plugin_sites
 
     schools, enterprises = _plugin_sites("schools"), _plugin_sites("enterprises")
     assert len(schools["12127"]) == 4 and len(enterprises["12127"]) == 4
@@ -618,7 +618,7 @@ def test_conflicts_stop_the_command_line_with_both_names(tmp_path) -> None:
     form = write_form(tmp_path / "shared.xlsx", "shared_checklist")
     for name in ("lang_son", "cao_bang"):
         fake_install(site, name, f"""
-            from core import hookimpl
+            from rasoat.core import hookimpl
 
             @hookimpl
             def forms():
@@ -631,8 +631,8 @@ def test_conflicts_stop_the_command_line_with_both_names(tmp_path) -> None:
             """)
     env = {**os.environ, "PYTHONPATH": str(site), "RASOAT_DATA": str(tmp_path / "data")}
     for command in (["forms", "list"], ["indicators", "--definitions"]):
-        out = subprocess.run([sys.executable, "-m", "core.cli", *command], capture_output=True, text=True,
-                             env=env, cwd=tmp_path, timeout=120)
+        out = subprocess.run([sys.executable, "-m", "rasoat.core.cli", *command], capture_output=True,
+                             text=True, env=env, cwd=tmp_path, timeout=120)
         assert out.returncode == 1, out.stdout
         assert "Traceback" not in out.stderr
         assert "'cao_bang'" in out.stderr and "'lang_son'" in out.stderr, out.stderr

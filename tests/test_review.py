@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from core.cli import main as cli_main
-from core.models import FormVersion, ReviewState, Submission
-from core.review import ReviewError, counted_query, review_submission
-from core.rounds import create_round, open_round, set_counted_states
-from core.storage.base import Store, SubmissionQuery
+from rasoat.core.cli import main as cli_main
+from rasoat.core.models import FormVersion, ReviewState, Submission
+from rasoat.core.review import ReviewError, counted_query, review_submission
+from rasoat.core.rounds import create_round, open_round, set_counted_states
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 
 def publish(store: Store, form_id: str) -> None:
@@ -43,7 +42,7 @@ def data(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(data: Path) -> Iterator[Store]:
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     s = EmbeddedStore(data)
     publish(s, "f5_hamlet")
@@ -166,7 +165,7 @@ def test_cli_submissions_list_count_review(
     code, _, err = run(capsys, "submissions", "list", "--form", "f5_hamlet", "--unit", "99999", "--data", d)
     assert code == 1 and "99999" in err and "Traceback" not in err
 
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     s = EmbeddedStore(data)
     try:

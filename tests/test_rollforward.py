@@ -10,17 +10,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from core import hookimpl
-from core.instance import parse_instance
-from core.models import FormVersion, ReviewState, Submission
-from core.plugins import build_manager, set_manager
-from core.progress import round_progress
-from core.rollforward import mask_national_id, person_register, persons_media, roster_media
-from core.rounds import close_round, create_round, open_round
-from core.storage.base import Store
-from core.units import reset_units
-from plugins import BUILTIN_PROVINCES
+from rasoat.core import hookimpl
+from rasoat.core.instance import parse_instance
+from rasoat.core.models import FormVersion, ReviewState, Submission
+from rasoat.core.plugins import build_manager, set_manager
+from rasoat.core.progress import round_progress
+from rasoat.core.rollforward import mask_national_id, person_register, persons_media, roster_media
+from rasoat.core.rounds import close_round, create_round, open_round
+from rasoat.core.storage.base import Store
+from rasoat.core.units import reset_units
+from rasoat.plugins import BUILTIN_PROVINCES
 
 PT, DH = "05563", "05569"  # Xã Phượng Tiến, Xã Định Hóa (Thái Nguyên)
 HAMLETS = [
@@ -55,7 +54,7 @@ def hamlets(tmp_path: Path) -> Iterator[None]:
 
 @pytest.fixture
 def store(tmp_path: Path, hamlets: None) -> Iterator[Store]:
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     s = EmbeddedStore(tmp_path / "data")
     xform = b"<h:html/>"
@@ -264,7 +263,7 @@ def test_roster_cache_follows_reopen(store: Store) -> None:
     assert [r["name"] for r in read_csv(roster_media(store, "f1_person", [PT]) or b"")] == ["p-an"]
 
     # 2025 is reopened, the record is rejected, 2025 closes again: the 2026 roster follows.
-    from core.rounds import reopen_round
+    from rasoat.core.rounds import reopen_round
 
     close_round(store, r26.id)
     reopen_round(store, r25.id, reason="sai đối tượng / wrong person")

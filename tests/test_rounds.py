@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from core.cli import main as cli_main
-from core.models import FormVersion, ReviewState, Role, RoundState, Submission, User
-from core.rounds import (
+from rasoat.core.cli import main as cli_main
+from rasoat.core.models import FormVersion, ReviewState, Role, RoundState, Submission, User
+from rasoat.core.rounds import (
     RoundError,
     archive_round,
     assign_collectors,
@@ -25,7 +24,7 @@ from core.rounds import (
     set_counted_states,
     visible_form_ids,
 )
-from core.storage.base import Store
+from rasoat.core.storage.base import Store
 
 FORMS = ["f1_person", "f2_pledge", "f5_hamlet"]
 
@@ -38,7 +37,7 @@ def publish(store: Store, *form_ids: str) -> None:
 
 
 def open_embedded(path: Path) -> Store:
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     return EmbeddedStore(path)
 

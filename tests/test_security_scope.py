@@ -12,17 +12,16 @@ from types import SimpleNamespace
 import httpx
 import openpyxl
 import pytest
+from rasoat.core.storage import open_store
+from rasoat.core.users import MAX_USER_FAILURES, create_user, new_api_token
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer, instance_xml, seed
-
-from core.storage import open_store
-from core.users import MAX_USER_FAILURES, create_user, new_api_token
 
 PASSWORD = "mật-khẩu-cán-bộ-1"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from server.app import ServerSettings, create_app
+    from rasoat.server.app import ServerSettings, create_app
 
     data_dir = tmp_path_factory.mktemp("scope") / "data"
     store = open_store(data_dir)
@@ -152,7 +151,7 @@ def test_basic_login_and_throttling_over_the_api(world) -> None:
 
 
 def test_revoked_collector_is_refused(world) -> None:
-    from core.collectors import create_collector, revoke_collector
+    from rasoat.core.collectors import create_collector, revoke_collector
 
     user, token = create_collector(world.store, "Sắp nghỉ", [COMMUNE], ["r-open"])
     assert len(token) == 64  # 48 random bytes, as long as ODK Central's
@@ -169,7 +168,7 @@ def test_revoked_collector_is_refused(world) -> None:
 
 
 def test_disabled_officer_is_refused_at_once(world) -> None:
-    from core.users import disable_user
+    from rasoat.core.users import disable_user
 
     create_user(world.store, "nghi-viec", PASSWORD, "province_manager", ["19"])
     token = new_api_token(world.store, "nghi-viec")
@@ -194,8 +193,8 @@ def test_edits_from_phones_are_audited(world) -> None:
 
 
 def test_digest_logins_are_throttled_too(world) -> None:
-    from core.collectors import create_collector
-    from server.digest import set_password
+    from rasoat.core.collectors import create_collector
+    from rasoat.server.digest import set_password
 
     create_collector(world.store, "Người dùng Digest", [COMMUNE], ["r-open"], username="digest-doan")
     set_password(world.store, "digest-doan", "mật-khẩu-đúng")

@@ -8,13 +8,11 @@ import json
 
 import openpyxl
 import pytest
-from server_support import COMMUNE, OTHER_COMMUNE, run_cli
-
-from core import scope
-from core.models import Role, Round, Submission, User
-from core.storage import open_store
-from core.storage.base import SubmissionQuery
-from core.users import (
+from rasoat.core import scope
+from rasoat.core.models import Role, Round, Submission, User
+from rasoat.core.storage import open_store
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.users import (
     MAX_USER_FAILURES,
     AccountDisabled,
     Throttled,
@@ -27,6 +25,7 @@ from core.users import (
     set_role,
     user_by_api_token,
 )
+from server_support import COMMUNE, OTHER_COMMUNE, run_cli
 
 PASSWORD = "mật-khẩu-dài-1"
 
@@ -83,7 +82,7 @@ def test_throttling_kicks_in_per_user_and_holds_across_store_handles(store, tmp_
 
 
 def test_throttling_per_address(store) -> None:
-    from core.users import MAX_IP_FAILURES
+    from rasoat.core.users import MAX_IP_FAILURES
 
     create_user(store, "nguoi-that", PASSWORD, "viewer", [COMMUNE])
     for n in range(MAX_IP_FAILURES):

@@ -7,9 +7,8 @@ import threading
 import time
 
 import httpx
+from rasoat.core.storage import open_store
 from server_support import CollectClient, ProcessServer, instance_xml, seeded_store
-
-from core.storage import open_store
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_submission(tmp_path, backend_url) -> None:

@@ -8,9 +8,8 @@ import xml.etree.ElementTree as ET
 
 import httpx
 import pytest
+from rasoat.core.collectors import create_collector, revoke_collector
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml
-
-from core.collectors import create_collector, revoke_collector
 
 XF = "{http://openrosa.org/xforms/xformsList}"
 MF = "{http://openrosa.org/xforms/xformsManifest}"
@@ -140,7 +139,7 @@ def test_digest_wrong_password_and_replay_are_refused(live_server) -> None:
     good = CollectClient(f"{live_server.url}/v1/projects/1", s.digest_user, s.digest_password)
     assert good.get("/formList").status_code == 200
     good._nc -= 1  # send the same nc again: a replay
-    from server.digest import authorization_header
+    from rasoat.server.digest import authorization_header
 
     url = good.url("/formList")
     header = authorization_header(
@@ -244,8 +243,8 @@ def test_split_upload_with_is_incomplete(collect: CollectClient, live_server) ->
 
 
 def test_plugin_check_messages_store_with_has_issues(live_server, collect: CollectClient) -> None:
-    from core import hookimpl
-    from core.models import ReviewState
+    from rasoat.core import hookimpl
+    from rasoat.core.models import ReviewState
 
     class Checker:
         @hookimpl
@@ -255,9 +254,8 @@ def test_plugin_check_messages_store_with_has_issues(live_server, collect: Colle
             return None
 
     import pluggy
-
-    from core import hookspecs
-    from core.hooks import PROJECT
+    from rasoat.core import hookspecs
+    from rasoat.core.hooks import PROJECT
 
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -451,9 +449,8 @@ def test_form_list_filter_and_unknown_addresses(collect: CollectClient) -> None:
 
 
 def test_resend_after_the_round_closed_completes_but_new_records_are_refused(live_server) -> None:
+    from rasoat.core.models import Round, RoundState
     from server_support import publish_test_form
-
-    from core.models import Round, RoundState
 
     store, s = live_server.store, live_server.seeded
     publish_test_form(store, "tlate", "1", "Biểu đợt sắp đóng")

@@ -10,10 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pg_support import fresh_schema
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.postgres import PostgresStore
 from server_support import COMMUNE, CollectClient, ProcessServer, Seeded, instance_xml, seed
-
-from core.storage.base import SubmissionQuery
-from core.storage.postgres import PostgresStore
 
 N = 40
 Servers = tuple[PostgresStore, Seeded, list[str]]

@@ -18,11 +18,10 @@ import textwrap
 import time
 from pathlib import Path
 
+from rasoat.core.models import ReviewState
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.embedded import EmbeddedStore
 from storage_contract import make_xml
-
-from core.models import ReviewState
-from core.storage.base import SubmissionQuery
-from core.storage.embedded import EmbeddedStore
 
 CHILD = textwrap.dedent(
     """
@@ -31,8 +30,8 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from storage_contract import make_sub
-    from core.models import ReviewState
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.models import ReviewState
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     import threading
     store = EmbeddedStore(Path({root!r}))

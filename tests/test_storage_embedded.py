@@ -12,14 +12,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rasoat.core.models import ReviewState, Role, User
+from rasoat.core.storage import open_store, wal
+from rasoat.core.storage.base import SaveOutcome, SubmissionQuery
+from rasoat.core.storage.embedded import EmbeddedStore
+from rasoat.core.storage.files import safe_name, unsafe_name
 from storage_contract import *  # noqa: F403
 from storage_contract import T0, ids, make_sub, save
-
-from core.models import ReviewState, Role, User
-from core.storage import open_store, wal
-from core.storage.base import SaveOutcome, SubmissionQuery
-from core.storage.embedded import EmbeddedStore
-from core.storage.files import safe_name, unsafe_name
 
 
 @pytest.fixture
@@ -169,7 +168,7 @@ def test_stale_staging_is_cleaned_at_open(store: EmbeddedStore) -> None:
 
 
 def test_partitions_stay_small(store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.storage import subindex
+    from rasoat.core.storage import subindex
 
     monkeypatch.setattr(subindex, "SEG_MAX_LINES", 10)
     for i in range(35):
@@ -434,7 +433,7 @@ def test_many_threads_share_flushes_and_get_their_own_answers(store: EmbeddedSto
     version) each get the answer a lone save would get."""
     import threading
 
-    from core.storage.base import Conflict
+    from rasoat.core.storage.base import Conflict
 
     save(store, "uuid:base")
     answers: dict[str, object] = {}

@@ -21,14 +21,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from pg_support import base_url, fresh_schema, require_pg
+from rasoat.core.models import AuditEvent, ReviewState
+from rasoat.core.storage import open_store
+from rasoat.core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.blobs import blob_key
+from rasoat.core.storage.postgres import PostgresStore, StoreUnavailable, migration_files, split_schema
 from storage_contract import *  # noqa: F403
 from storage_contract import T0, ids, make_sub, make_xml, save
-
-from core.models import AuditEvent, ReviewState
-from core.storage import open_store
-from core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
-from core.storage.blobs import blob_key
-from core.storage.postgres import PostgresStore, StoreUnavailable, migration_files, split_schema
 
 
 @pytest.fixture
@@ -393,7 +392,7 @@ def test_streaming_reads_go_to_the_read_replica(store: PostgresStore, tmp_path: 
 
 
 def test_usernames_and_tokens_are_unique_in_the_database(store: PostgresStore) -> None:
-    from core.models import Role, User
+    from rasoat.core.models import Role, User
 
     store.put_user(User(id="c1", username="thu-thap-1", role=Role.collector, token_hash="ab" * 32))
     with pytest.raises(Conflict, match="Username"):

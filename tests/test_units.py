@@ -9,11 +9,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from core import hookimpl
-from core.cli import main as cli_main
-from core.plugins import build_manager, set_manager
-from core.units import (
+from rasoat.core import hookimpl
+from rasoat.core.cli import main as cli_main
+from rasoat.core.plugins import build_manager, set_manager
+from rasoat.core.units import (
     AmbiguousUnit,
     HamletCSVError,
     UnitRegistry,
@@ -22,7 +21,7 @@ from core.units import (
     load_units,
     reset_units,
 )
-from plugins import BUILTIN_PROVINCES
+from rasoat.plugins import BUILTIN_PROVINCES
 
 
 @pytest.fixture(scope="module")
@@ -310,7 +309,7 @@ def test_shipped_csv_matches_its_generator() -> None:
     vp = pytest.importorskip("vietnam_provinces")
     if vp.__version__ != "2025.10.1":
         pytest.skip(f"vietnam-provinces {vp.__version__} installed; the CSV is pinned to 2025.10.1")
-    from core.data import make_units
+    from rasoat.core.data import make_units
 
     rows, meta = make_units.build_rows()
     with make_units.CSV_PATH.open(encoding="utf-8", newline="") as fh:

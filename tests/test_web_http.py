@@ -12,11 +12,10 @@ from urllib.parse import quote
 import httpx
 import openpyxl
 import pytest
+from rasoat.core.models import ReviewState
+from rasoat.server.web import session as sessions
 from server_support import COMMUNE, OTHER_COMMUNE
 from web_support import OTHER_NAMES, csrf_of, http_login, start_site, stop_site
-
-from core.models import ReviewState
-from server.web import session as sessions
 
 
 @pytest.fixture(scope="module")
@@ -193,10 +192,9 @@ def test_artifacts_folder_is_ignored_by_git() -> None:
 def test_a_second_server_process_on_the_same_store_knows_the_session(site) -> None:
     """Sessions live in the store, not in a process: another server over the same data serves the same
     officer (several processes behind one load balancer)."""
+    from rasoat.core.storage import open_store
+    from rasoat.server.app import ServerSettings, create_app
     from server_support import ThreadServer
-
-    from core.storage import open_store
-    from server.app import ServerSettings, create_app
 
     client = http_login(site.url, "xa.phuongtien")
     second_store = open_store(site.data_dir)
@@ -233,7 +231,7 @@ def test_rounds_reopen_needs_a_reason_and_changes_stay_inside_the_scope(site) ->
 
 
 def test_assign_a_collector_to_a_round(site) -> None:
-    from core.collectors import get_collector
+    from rasoat.core.collectors import get_collector
 
     client = http_login(site.url, "xa.phuongtien")
     stranger = get_collector(site.store, "le-van-c")  # in Phượng Tiến, assigned to nothing
@@ -250,7 +248,7 @@ def test_assign_a_collector_to_a_round(site) -> None:
 
 
 def test_printing_a_sheet_issues_new_codes_for_the_unit_only(site) -> None:
-    from core.collectors import find_by_token
+    from rasoat.core.collectors import find_by_token
 
     client = http_login(site.url, "xa.tancuong")
     page = client.get("/collectors")
@@ -269,7 +267,7 @@ def test_plugins_page_lists_the_province_plans(site) -> None:
     client = http_login(site.url, "nguoixem")
     page = client.get("/plugins")
     assert page.status_code == 200
-    assert "core.builtin.national" in page.text
+    assert "rasoat.core.builtin.national" in page.text
     assert "thai_nguyen" in page.text and "UBND xã Phượng Tiến" in page.text
 
 
@@ -295,8 +293,7 @@ def test_encrypted_form_is_not_exported_as_empty_rows_from_the_web(site, tmp_pat
     """The passphrase never goes through a page: an encrypted form's export is refused, naming the CLI."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from core.xlsform import compile_xlsform, publish_form
+    from rasoat.core.xlsform import compile_xlsform, publish_form
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public_pem = key.public_key().public_bytes(

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import openpyxl
 import pytest
+from rasoat.core.models import ReviewState
 from server_support import COMMUNE, OTHER_COMMUNE
 from web_support import ACCOUNTS, ARTIFACTS, HERE_NAMES, INDICATOR_ID, OTHER_NAMES, start_site, stop_site
-
-from core.models import ReviewState
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [

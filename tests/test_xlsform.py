@@ -14,13 +14,12 @@ import pluggy
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-
-from core import hookimpl
-from core.cli import main
-from core.formreg import FormCatalogue, FormVersionConflict, compile_cached, find_media, publish_form
-from core.plugins import PluginConflict, build_manager, set_manager
-from core.storage import open_store
-from core.xlsform import XLSFormError, compile_xlsform
+from rasoat.core import hookimpl
+from rasoat.core.cli import main
+from rasoat.core.formreg import FormCatalogue, FormVersionConflict, compile_cached, find_media, publish_form
+from rasoat.core.plugins import PluginConflict, build_manager, set_manager
+from rasoat.core.storage import open_store
+from rasoat.core.xlsform import XLSFormError, compile_xlsform
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "xlsform"
@@ -180,7 +179,7 @@ def test_catalogue_has_the_national_forms_and_plugin_forms(tmp_path: Path) -> No
     pm = build_manager()
     pm.register(_FormsPlugin(write_form(tmp_path / "tn.xlsx", "tn_extra")), name="thai_nguyen_test")
     catalogue = FormCatalogue(pm)
-    assert catalogue["f1_person"].plugin == "core.builtin.national"
+    assert catalogue["f1_person"].plugin == "rasoat.core.builtin.national"
     assert catalogue["tn_extra"].plugin == "thai_nguyen_test"
     assert catalogue["tn_extra"].missing_media == ["hamlets.csv"]
     assert catalogue["f1_person"].missing_media == []
@@ -191,7 +190,7 @@ def test_catalogue_has_the_national_forms_and_plugin_forms(tmp_path: Path) -> No
 
 def test_two_plugins_with_one_form_id_conflict(tmp_path: Path) -> None:
     pm = pluggy.PluginManager("rasoat")
-    from core import hookspecs
+    from rasoat.core import hookspecs
 
     pm.add_hookspecs(hookspecs)
     pm.register(_FormsPlugin(write_form(tmp_path / "a" / "x.xlsx", "same_id")), name="plugin_a")
@@ -249,7 +248,7 @@ def test_cli_forms_list_json(capsys: pytest.CaptureFixture[str], fresh_manager: 
     forms = {f["form_id"]: f for f in json.loads(capsys.readouterr().out)}
     assert {f"f{i}" for i in range(1, 11)} <= {k.split("_")[0] for k in forms}
     f2 = forms["f2_pledge"]
-    assert f2["plugin"] == "core.builtin.national" and f2["version"] == "2026112601"
+    assert f2["plugin"] == "rasoat.core.builtin.national" and f2["version"] == "2026112601"
     assert f2["md5"] == hashlib.md5(compile_cached(FORMS / "f2_pledge.xlsx").xml).hexdigest()
     assert "persons.csv" in forms["f1_person"]["media"]
 

@@ -13,11 +13,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+from rasoat.core.hooks import hookimpl
+from rasoat.core.models import Submission
+from rasoat.core.storage import open_store
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer, instance_xml, seed
-
-from core.hooks import hookimpl
-from core.models import Submission
-from core.storage import open_store
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "web"
 PUBLIC_URL = "http://192.0.2.10:8000"  # what phones would reach (TEST-NET address: never dialled)
@@ -77,9 +76,9 @@ def _last_year(store: Any, hamlet: str, name: str) -> None:
 
 def start_site(data_dir: Path) -> SimpleNamespace:
     """Everything above, running. Call ``stop_site`` when done."""
-    from core.plugins import get_manager
-    from core.users import create_user
-    from server.app import ServerSettings, create_app
+    from rasoat.core.plugins import get_manager
+    from rasoat.core.users import create_user
+    from rasoat.server.app import ServerSettings, create_app
 
     store = open_store(data_dir)
     seeded = seed(store)

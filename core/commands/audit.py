@@ -8,8 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
+    CommandError,
+    add_data_option,
+    print_json,
+    print_table,
+    store_from_args,
+)
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 _RELATIVE = re.compile(r"^(\d+)\s*([dhm])$")
@@ -37,7 +43,7 @@ def parse_since(text: str | None) -> datetime | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from core.audit import event_row, iter_events, write_xlsx
+    from rasoat.core.audit import event_row, iter_events, write_xlsx
 
     since = parse_since(args.since)
     store = store_from_args(args)

@@ -7,17 +7,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, add_data_option, print_json
+from rasoat.core.commands.rounds import default_actor
 from tqdm import tqdm
-
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json
-from core.commands.rounds import default_actor
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from core.backup import BackupError, backup_embedded, backup_postgres
-    from core.config import load_settings
-    from core.storage import open_store
+    from rasoat.core.backup import BackupError, backup_embedded, backup_postgres
+    from rasoat.core.config import load_settings
+    from rasoat.core.storage import open_store
 
     settings = load_settings(args.data)
     database_url = args.database or settings.database_url
@@ -50,8 +49,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from core.backup import BackupError, restore
-    from core.config import load_settings
+    from rasoat.core.backup import BackupError, restore
+    from rasoat.core.config import load_settings
 
     archive = Path(args.file)
     if not archive.is_file():

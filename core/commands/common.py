@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-
-from core.config import load_settings
-from core.storage import Store, open_store
+from rasoat.core.config import load_settings
+from rasoat.core.storage import Store, open_store
 
 
 class CommandError(Exception):

@@ -8,13 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, add_data_option, store_from_args
+from rasoat.core.excel.from_store import (
+    ExportError,
+    ExportFilters,
+    count_for_export,
+    export_form,
+    indicator_report,
+)
+from rasoat.core.excel.raw import RawExportOptions
+from rasoat.core.models import ReviewState
 from tqdm import tqdm
-
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, store_from_args
-from core.excel.from_store import ExportError, ExportFilters, count_for_export, export_form, indicator_report
-from core.excel.raw import RawExportOptions
-from core.models import ReviewState
 
 
 def _actor() -> str:
@@ -54,8 +59,8 @@ def _states(text: str | None) -> list[ReviewState] | None:
 def _decrypting(store: Any, args: argparse.Namespace, form_id: str | None, purpose: str) -> Any:
     """A decrypting view of the store when a passphrase is given (or asked for an encrypted form's export
     on a terminal); None when not needed. A wrong passphrase is a one-line error."""
-    from core.commands.users import read_secret
-    from core.crypto import CryptoError, form_is_encrypted, open_decrypting
+    from rasoat.core.commands.users import read_secret
+    from rasoat.core.crypto import CryptoError, form_is_encrypted, open_decrypting
 
     wanted = bool(getattr(args, "passphrase_file", None))
     if not wanted and form_id is not None and form_is_encrypted(store, form_id):
@@ -144,7 +149,7 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         view = _decrypting(store, args, None, "report")
         if view is None:
-            from core.crypto import encrypted_counts
+            from rasoat.core.crypto import encrypted_counts
 
             unread = encrypted_counts(store)
             if unread:

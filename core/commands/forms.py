@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, command_group, print_json, print_table
+from rasoat.core.formreg import FormCatalogue
+from rasoat.core.plugins import get_manager
+from rasoat.core.xlsform import CompiledForm, XLSFormError, compile_xlsform
 from tqdm import tqdm
-
-from core import hookimpl
-from core.commands.common import CommandError, command_group, print_json, print_table
-from core.formreg import FormCatalogue
-from core.plugins import get_manager
-from core.xlsform import CompiledForm, XLSFormError, compile_xlsform
 
 
 def _catalogue(validate: bool = False) -> FormCatalogue:

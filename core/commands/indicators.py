@@ -11,8 +11,8 @@ import argparse
 import sys
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
 
 
 def _fmt(x: float | None, label: str = "") -> str:
@@ -32,14 +32,14 @@ def _change(r: Any) -> str:
 
 
 def _current_year() -> str:
-    from core.excel.cells import to_vn_naive
-    from core.models import utcnow
+    from rasoat.core.excel.cells import to_vn_naive
+    from rasoat.core.models import utcnow
 
     return str(to_vn_naive(utcnow()).year)
 
 
 def _resolve_unit(text: str) -> str:
-    from core.units import AmbiguousUnit, UnknownUnit, get_units
+    from rasoat.core.units import AmbiguousUnit, UnknownUnit, get_units
 
     try:
         return get_units().resolve(text).code
@@ -48,7 +48,7 @@ def _resolve_unit(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from core.indicators import IndicatorError, collect, evaluate
+    from rasoat.core.indicators import IndicatorError, collect, evaluate
 
     try:
         indicators = collect()
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.definitions:
         return _definitions(indicators, args.json)
 
-    from core.commands.common import store_from_args
+    from rasoat.core.commands.common import store_from_args
 
     unit = _resolve_unit(args.unit) if args.unit else None
     store = store_from_args(args)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, store_from_args
-from core.commands.rounds import default_actor
-from core.commands.users import read_secret
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, add_data_option, print_json, store_from_args
+from rasoat.core.commands.rounds import default_actor
+from rasoat.core.commands.users import read_secret
 
 
 def _errors(func):
     def run(args: argparse.Namespace) -> int:
-        from core.crypto import CryptoError
+        from rasoat.core.crypto import CryptoError
 
         try:
             return func(args)
@@ -29,7 +29,7 @@ def _errors(func):
 
 @_errors
 def cmd_init(args: argparse.Namespace) -> int:
-    from core.crypto import create_project_key
+    from rasoat.core.crypto import create_project_key
 
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu mới / New passphrase")
     store = store_from_args(args)
@@ -46,7 +46,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from core.crypto import encrypted_form_ids, key_entry
+    from rasoat.core.crypto import encrypted_form_ids, key_entry
 
     store = store_from_args(args)
     try:
@@ -77,7 +77,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_passphrase(args: argparse.Namespace) -> int:
-    from core.crypto import change_passphrase
+    from rasoat.core.crypto import change_passphrase
 
     old = read_secret(args.passphrase_file, "Cụm mật khẩu hiện tại / Current passphrase", confirm=False)
     new = read_secret(args.new_passphrase_file, "Cụm mật khẩu mới / New passphrase")
@@ -92,7 +92,7 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from core.crypto import rotate_key
+    from rasoat.core.crypto import rotate_key
 
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
     store = store_from_args(args)
@@ -108,7 +108,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_forms(args: argparse.Namespace) -> int:
-    from core.crypto import set_encrypted_form_ids
+    from rasoat.core.crypto import set_encrypted_form_ids
 
     store = store_from_args(args)
     try:

@@ -22,13 +22,12 @@ from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core.config import load_settings
+from rasoat.core.models import Submission
+from rasoat.core.storage.base import Conflict, Store, SubmissionQuery
 from tqdm import tqdm
-
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table
-from core.config import load_settings
-from core.models import Submission
-from core.storage.base import Conflict, Store, SubmissionQuery
 
 ALL = SubmissionQuery(current_only=False)
 KINDS = ("forms", "form_media", "rounds", "snapshots", "users", "submissions", "attachments", "audit")
@@ -48,7 +47,7 @@ def is_database_url(target: str) -> bool:
 def open_target(target: str, files_dir: Path | None) -> Store:
     """A store named by a data directory or a ``postgresql://`` URL (its attachments under ``files_dir``)."""
     if is_database_url(target):
-        from core.storage.postgres import PostgresStore, StoreUnavailable
+        from rasoat.core.storage.postgres import PostgresStore, StoreUnavailable
 
         if files_dir is None:
             raise CommandError(
@@ -58,7 +57,7 @@ def open_target(target: str, files_dir: Path | None) -> Store:
             return PostgresStore(target, files_dir=files_dir)
         except StoreUnavailable as exc:
             raise CommandError(str(exc)) from exc
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     return EmbeddedStore(Path(target))
 

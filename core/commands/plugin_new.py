@@ -18,10 +18,10 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import CommandError
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError
 
-TEMPLATE_PACKAGE = "core.plugin_template"
+TEMPLATE_PACKAGE = "rasoat.core.plugin_template"
 # template file → path in the new project ({package} is the plugin's package folder)
 TEMPLATE_FILES: dict[str, str] = {
     "pyproject.toml.jinja2": "pyproject.toml",
@@ -75,7 +75,7 @@ class NewPlugin:
 
 def plugin_name(text: str) -> str:
     """"Lạng Sơn" or "lang-son" → "lang_son": a Python identifier used as entry-point name and id prefix."""
-    from core.units import fold
+    from rasoat.core.units import fold
 
     name = "_".join(fold(text).split()).replace("-", "_")
     if not _NAME.match(name):
@@ -88,7 +88,7 @@ def plugin_name(text: str) -> str:
 
 def describe(name: str, province: str, commune: str | None = None, term: str = "thôn") -> NewPlugin:
     """Resolve the province (code or name) and the sample commune (default: the province's first)."""
-    from core.units import HAMLET_TERMS, AmbiguousUnit, UnknownUnit, get_units
+    from rasoat.core.units import HAMLET_TERMS, AmbiguousUnit, UnknownUnit, get_units
 
     units = get_units()
     try:
@@ -98,7 +98,7 @@ def describe(name: str, province: str, commune: str | None = None, term: str = "
     except (UnknownUnit, AmbiguousUnit) as exc:
         raise CommandError(str(exc)) from exc
     slug = plugin_name(name)
-    from core.plugins import get_manager
+    from rasoat.core.plugins import get_manager
 
     if get_manager().has_plugin(slug):
         # rasoat skips a second entry point with a name already loaded: the new plugin would never run
@@ -162,7 +162,7 @@ def _hamlets_csv(spec: NewPlugin) -> bytes:
         [f"{spec.commune_code}-{n:02d}", f"{word} mẫu {n}", spec.commune_code, "", spec.term, "1", ""]
         for n in range(1, SAMPLE_HAMLETS + 1)
     ]
-    from core.units import HAMLET_COLUMNS, HAMLET_OPTIONAL_COLUMNS
+    from rasoat.core.units import HAMLET_COLUMNS, HAMLET_OPTIONAL_COLUMNS
 
     return _csv([*HAMLET_COLUMNS, *HAMLET_OPTIONAL_COLUMNS], rows)
 
@@ -170,8 +170,8 @@ def _hamlets_csv(spec: NewPlugin) -> bytes:
 def _location_media(spec: NewPlugin) -> dict[str, bytes]:
     """The form's provinces.csv, communes.csv (every commune of the province) and hamlets.csv: the server
     replaces them per collector, but the form builds and validates with these."""
-    from core.media import LOCATION_HEADERS
-    from core.units import get_units
+    from rasoat.core.media import LOCATION_HEADERS
+    from rasoat.core.units import get_units
 
     units = get_units()
     communes = [[c.code, c.name, spec.province_code] for c in units.communes(spec.province_code)]

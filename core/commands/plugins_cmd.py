@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table
-from core.plugins import get_manager, plugin_infos, results_by_plugin
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core.plugins import get_manager, plugin_infos, results_by_plugin
 
 
 def describe_plugins() -> list[dict[str, Any]]:
@@ -41,7 +41,7 @@ def _form_name(item: Any) -> str:
 def _indicator_ids(plugin: str, answer: Any) -> list[str]:
     """Ids of what a plugin's ``indicators`` hook gives, read the way the engine reads it (a YAML/JSON path,
     a pack, models or dicts); an override shows the id it replaces."""
-    from core.indicators.loading import IndicatorError, raw_definitions
+    from rasoat.core.indicators.loading import IndicatorError, raw_definitions
 
     try:
         definitions = raw_definitions(answer)

@@ -12,8 +12,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
+    CommandError,
+    add_data_option,
+    print_json,
+    print_table,
+    store_from_args,
+)
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -29,10 +35,10 @@ def default_actor() -> str:
 
 def user_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Domain errors (bilingual ValueError/KeyError subclasses) become one-line CommandErrors."""
-    from core.progress import SitesError
-    from core.review import ReviewError
-    from core.rounds import RoundError
-    from core.units import UnknownUnit
+    from rasoat.core.progress import SitesError
+    from rasoat.core.review import ReviewError
+    from rasoat.core.rounds import RoundError
+    from rasoat.core.units import UnknownUnit
 
     @functools.wraps(func)
     def wrapper(args: argparse.Namespace) -> int:
@@ -61,7 +67,7 @@ def local_time(value: Any) -> str:
 
 @user_errors
 def cmd_create(args: argparse.Namespace) -> int:
-    from core.rounds import create_round, describe
+    from rasoat.core.rounds import create_round, describe
 
     store = store_from_args(args)
     try:
@@ -89,7 +95,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
     @user_errors
     def run(args: argparse.Namespace) -> int:
-        from core import rounds
+        from rasoat.core import rounds
 
         store = store_from_args(args)
         actor = args.by or default_actor()
@@ -111,7 +117,7 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
 
 @user_errors
 def cmd_list(args: argparse.Namespace) -> int:
-    from core.rounds import STATE_LABELS, describe, parse_period
+    from rasoat.core.rounds import STATE_LABELS, describe, parse_period
 
     store = store_from_args(args)
     try:
@@ -152,7 +158,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 @user_errors
 def cmd_show(args: argparse.Namespace) -> int:
-    from core.rounds import describe, get_round, kind_label
+    from rasoat.core.rounds import describe, get_round, kind_label
 
     store = store_from_args(args)
     try:
@@ -178,8 +184,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 @user_errors
 def cmd_progress(args: argparse.Namespace) -> int:
-    from core.progress import round_progress
-    from core.rounds import get_round
+    from rasoat.core.progress import round_progress
+    from rasoat.core.rounds import get_round
 
     store = store_from_args(args)
     try:
@@ -258,7 +264,7 @@ def print_progress(report: dict[str, Any]) -> None:
 
 @user_errors
 def cmd_rule(args: argparse.Namespace) -> int:
-    from core.rounds import describe, set_counted_states
+    from rasoat.core.rounds import describe, set_counted_states
 
     store = store_from_args(args)
     try:
@@ -274,7 +280,7 @@ def cmd_rule(args: argparse.Namespace) -> int:
 
 @user_errors
 def cmd_assign(args: argparse.Namespace) -> int:
-    from core.rounds import assign_collectors, describe
+    from rasoat.core.rounds import assign_collectors, describe
 
     store = store_from_args(args)
     try:
@@ -290,7 +296,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 @user_errors
 def cmd_sites(args: argparse.Namespace) -> int:
-    from core.progress import import_sites
+    from rasoat.core.progress import import_sites
 
     path = Path(args.file)
     store = store_from_args(args)
@@ -309,9 +315,9 @@ def cmd_sites(args: argparse.Namespace) -> int:
 @user_errors
 def cmd_roster(args: argparse.Namespace) -> int:
     """Last year's persons for one commune as the F1 media CSV (personal data: audited)."""
-    from core.models import AuditEvent
-    from core.rollforward import persons_media
-    from core.rounds import get_round
+    from rasoat.core.models import AuditEvent
+    from rasoat.core.rollforward import persons_media
+    from rasoat.core.rounds import get_round
 
     store = store_from_args(args)
     actor = args.by or default_actor()
@@ -348,7 +354,7 @@ def _common(p: argparse.ArgumentParser, json_flag: bool = True, by: bool = False
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
-    from core.rounds import ROUND_KINDS
+    from rasoat.core.rounds import ROUND_KINDS
 
     parser = subparsers.add_parser("rounds", help="đợt rà soát / survey rounds")
     sub = parser.add_subparsers(dest="rounds_command", metavar="ACTION", required=True)

@@ -8,16 +8,22 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
-from core.commands.rounds import default_actor, local_time, split_list, user_errors
-from core.models import REVIEW_LABELS, ReviewState, Submission
-from core.storage.base import Store, SubmissionQuery
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
+    CommandError,
+    add_data_option,
+    print_json,
+    print_table,
+    store_from_args,
+)
+from rasoat.core.commands.rounds import default_actor, local_time, split_list, user_errors
+from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 
 def build_query(store: Store, args: argparse.Namespace) -> SubmissionQuery:
     """A query from --form/--round/--unit/--state; --unit takes in everything below the given units."""
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = None
     if args.unit:
@@ -114,7 +120,7 @@ def cmd_count(args: argparse.Namespace) -> int:
 
 @user_errors
 def cmd_review(args: argparse.Namespace) -> int:
-    from core.review import review_submission
+    from rasoat.core.review import review_submission
 
     store = store_from_args(args)
     try:

@@ -6,9 +6,9 @@ import argparse
 from dataclasses import asdict
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table
-from core.units import LEVELS, get_units
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core.units import LEVELS, get_units
 
 
 def _unit_dict(unit: Any) -> dict[str, Any]:

@@ -12,10 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import hookimpl
-from core.commands.common import CommandError, add_data_option, print_json, print_table, store_from_args
-from core.commands.rounds import default_actor
-from core.users import OFFICER_ROLES, UserError
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
+    CommandError,
+    add_data_option,
+    print_json,
+    print_table,
+    store_from_args,
+)
+from rasoat.core.commands.rounds import default_actor
+from rasoat.core.users import OFFICER_ROLES, UserError
 
 
 def read_secret(path: str | None, prompt: str, confirm: bool = True) -> str:
@@ -37,7 +43,7 @@ def read_secret(path: str | None, prompt: str, confirm: bool = True) -> str:
 
 def _errors(func):
     def run(args: argparse.Namespace) -> int:
-        from core.units import UnknownUnit
+        from rasoat.core.units import UnknownUnit
 
         try:
             return func(args)
@@ -62,7 +68,7 @@ def _row(u: Any) -> dict[str, Any]:
 
 @_errors
 def cmd_add(args: argparse.Namespace) -> int:
-    from core.users import create_user
+    from rasoat.core.users import create_user
 
     password = read_secret(args.password_file, "Mật khẩu / Password")
     store = store_from_args(args)
@@ -87,7 +93,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from core.users import list_officers
+    from rasoat.core.users import list_officers
 
     store = store_from_args(args)
     try:
@@ -123,7 +129,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_set_role(args: argparse.Namespace) -> int:
-    from core.users import set_role
+    from rasoat.core.users import set_role
 
     store = store_from_args(args)
     try:
@@ -136,7 +142,7 @@ def cmd_set_role(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_password(args: argparse.Namespace) -> int:
-    from core.users import set_password
+    from rasoat.core.users import set_password
 
     password = read_secret(args.password_file, "Mật khẩu mới / New password")
     store = store_from_args(args)
@@ -150,7 +156,7 @@ def cmd_password(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_token(args: argparse.Namespace) -> int:
-    from core.users import new_api_token
+    from rasoat.core.users import new_api_token
 
     store = store_from_args(args)
     try:
@@ -171,7 +177,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_disable(args: argparse.Namespace) -> int:
-    from core.users import disable_user, enable_user
+    from rasoat.core.users import disable_user, enable_user
 
     store = store_from_args(args)
     try:
@@ -185,8 +191,8 @@ def cmd_disable(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_unlock(args: argparse.Namespace) -> int:
-    from core.audit import record
-    from core.users import unlock
+    from rasoat.core.audit import record
+    from rasoat.core.users import unlock
 
     store = store_from_args(args)
     try:

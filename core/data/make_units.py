@@ -3,7 +3,7 @@
 Build-time tool only; rasoat never imports ``vietnam_provinces`` at runtime. Run from the repository root:
 
     pip install 'vietnam-provinces==2025.10.1'
-    python -m core.data.make_units            # rewrites core/data/units.csv and units_meta.json
+    python -m rasoat.core.data.make_units            # rewrites core/data/units.csv and units_meta.json
 
 Cleaning applied (so names are consistent and the CSV is stable under diffs):
 - Unicode NFC, runs of spaces collapsed ("Xã  Bắc Đông Quan" → "Xã Bắc Đông Quan");

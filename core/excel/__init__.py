@@ -4,8 +4,8 @@ Writers are pure functions over data (``write_raw_workbook``, ``write_report_wor
 ``from_store`` helpers read a store and call them, for the CLI and the server's download endpoints.
 """
 
-from core.excel.raw import ExtraSheet, RawExportOptions, RawExportStats, UnitLookup, write_raw_workbook
-from core.excel.schema import Column, Kind, Table, build_tables, merge_schemas
+from rasoat.core.excel.raw import ExtraSheet, RawExportOptions, RawExportStats, UnitLookup, write_raw_workbook
+from rasoat.core.excel.schema import Column, Kind, Table, build_tables, merge_schemas
 
 __all__ = [
     "Column",

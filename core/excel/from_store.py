@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.excel.cells import to_vn_naive
-from core.excel.personal import fallback_personal_fields
-from core.excel.raw import (
+from rasoat.core.excel.cells import to_vn_naive
+from rasoat.core.excel.personal import fallback_personal_fields
+from rasoat.core.excel.raw import (
     ExtraSheet,
     RawExportOptions,
     RawExportStats,
@@ -26,10 +26,10 @@ from core.excel.raw import (
     UnitLookup,
     write_raw_workbook,
 )
-from core.excel.report import ReportMeta, ReportOptions, ReportStats, write_report_workbook
-from core.excel.schema import itemset_files, merge_schemas
-from core.models import AuditEvent, ReviewState, Submission, utcnow
-from core.storage.base import Store, SubmissionQuery
+from rasoat.core.excel.report import ReportMeta, ReportOptions, ReportStats, write_report_workbook
+from rasoat.core.excel.schema import itemset_files, merge_schemas
+from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 # Location media CSVs are cut per collector on the server; the registry has every row.
 _UNIT_ITEMSETS = {"provinces.csv": "province", "communes.csv": "commune", "hamlets.csv": "hamlet"}
@@ -76,7 +76,7 @@ def submission_query(form_id: str, filters: ExportFilters, units: Any | None = N
             unit_codes = sorted(set(filters.unit_codes))
     received_from = received_to = None
     if filters.period:
-        from core.indicators.periods import Period
+        from rasoat.core.indicators.periods import Period
 
         try:
             received_from, received_to = Period.parse(filters.period).utc_bounds()
@@ -194,7 +194,7 @@ def _stream(store: Store, query: SubmissionQuery) -> Iterator[Submission]:
 def _registry() -> Any | None:
     """``core.units.get_units()`` when the registry can be built, else None (names left blank)."""
     try:
-        from core.units import get_units
+        from rasoat.core.units import get_units
 
         return get_units()
     except Exception:  # an export still works without unit names
@@ -226,7 +226,7 @@ def _itemset_rows(store: Store, form_id: str, version: str, name: str, units: An
 def _plugin_sheets(form_id: str, store: Store, query: SubmissionQuery) -> Iterable[ExtraSheet]:
     """Sheets from the ``export_sheets`` hook: (name, headers, rows factory). The factory gets ``store``
     and/or ``query`` when it names them as parameters."""
-    from core.plugins import get_manager, results_by_plugin
+    from rasoat.core.plugins import get_manager, results_by_plugin
 
     for _plugin, items in results_by_plugin(get_manager(), "export_sheets", form_id=form_id):
         for item in items or []:
@@ -279,7 +279,7 @@ def indicator_report(
     """Compute the indicators for a unit and the level below it (a province and its communes, a commune
     and its hamlets; with no unit, every province with data) and write the report workbook."""
     try:
-        from core.indicators import evaluate
+        from rasoat.core.indicators import evaluate
     except ImportError as exc:  # the wiring point: the engine lives in core.indicators
         raise ExportError("chưa có bộ máy tính chỉ tiêu / the indicator engine is not available") from exc
     period = period or str(to_vn_naive(utcnow()).year)
@@ -330,7 +330,7 @@ def _plan_name(unit_code: str | None = None, registry: Any | None = None) -> str
     ``plan_info`` names that ``province_code``), else the national pack's name (a report over every
     province, or a province no installed plugin plans for)."""
     try:
-        from core.plugins import DEFAULT_PLUGINS, get_manager, results_by_plugin
+        from rasoat.core.plugins import DEFAULT_PLUGINS, get_manager, results_by_plugin
 
         infos = results_by_plugin(get_manager(), "plan_info")
     except Exception:

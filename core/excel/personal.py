@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from core.excel.schema import is_personal
+from rasoat.core.excel.schema import is_personal
 
 # form id -> question names that are P or S. "*" means every question except those in KEEP_ALWAYS.
 NATIONAL_PERSONAL_FIELDS: dict[str, frozenset[str]] = {

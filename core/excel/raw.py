@@ -14,10 +14,7 @@ from os import PathLike
 from typing import IO, Any, Protocol
 from urllib.parse import quote
 
-from xlsxwriter.workbook import Workbook
-from xlsxwriter.worksheet import Worksheet
-
-from core.excel.cells import (
+from rasoat.core.excel.cells import (
     EXCEL_MAX_COLS,
     EXCEL_MAX_ROWS,
     EXCEL_MAX_URLS,
@@ -32,8 +29,10 @@ from core.excel.cells import (
     write_header,
     write_text,
 )
-from core.excel.schema import Column, Kind, LabelMode, SchemaOptions, Table, build_tables
-from core.models import REVIEW_LABELS, ReviewState, Submission
+from rasoat.core.excel.schema import Column, Kind, LabelMode, SchemaOptions, Table, build_tables
+from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
+from xlsxwriter.workbook import Workbook
+from xlsxwriter.worksheet import Worksheet
 
 Target = str | PathLike[str] | IO[bytes]
 WriteCell = Callable[[Worksheet, int, int, Any], None]

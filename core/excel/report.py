@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from rasoat.core.excel.cells import FMT_CHANGE, Formats, sheet_name, to_vn_naive, write_text
+from rasoat.core.excel.raw import Target
+from rasoat.core.models import utcnow
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
-
-from core.excel.cells import FMT_CHANGE, Formats, sheet_name, to_vn_naive, write_text
-from core.excel.raw import Target
-from core.models import utcnow
 
 LEVEL_ORDER = ("province", "commune", "hamlet")
 LEVEL_SHEETS = {"province": "Cấp tỉnh", "commune": "Cấp xã", "hamlet": "Cấp thôn"}

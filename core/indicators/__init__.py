@@ -1,14 +1,20 @@
 """Indicators: definitions as data, an engine that rolls hamlet → commune → province, and the national pack.
 
-    from core.indicators import collect, evaluate
+    from rasoat.core.indicators import collect, evaluate
     results = evaluate(store, "2026", units=["19"], level="commune")   # the province and its communes
 
 ``freeze_snapshot(store, round)`` is what closing a round stores for year-on-year comparisons.
 """
 
-from core.indicators.engine import SNAPSHOT_FORMAT, build_snapshot, evaluate, find_snapshot, freeze_snapshot
-from core.indicators.loading import IndicatorError, collect, load, merge
-from core.indicators.models import (
+from rasoat.core.indicators.engine import (
+    SNAPSHOT_FORMAT,
+    build_snapshot,
+    evaluate,
+    find_snapshot,
+    freeze_snapshot,
+)
+from rasoat.core.indicators.loading import IndicatorError, collect, load, merge
+from rasoat.core.indicators.models import (
     STATUS_LABELS,
     Comparison,
     ComparisonKind,
@@ -26,7 +32,7 @@ from core.indicators.models import (
     TargetOp,
     Window,
 )
-from core.indicators.periods import Period, PeriodKind
+from rasoat.core.indicators.periods import Period, PeriodKind
 
 __all__ = [
     "SNAPSHOT_FORMAT",

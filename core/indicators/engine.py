@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.indicators.matching import compile_all, number
-from core.indicators.models import (
+from rasoat.core.indicators.matching import compile_all, number
+from rasoat.core.indicators.models import (
     LEVEL_RANK,
     STATUS_LABELS,
     ComparisonKind,
@@ -33,12 +33,12 @@ from core.indicators.models import (
     MeasureKind,
     Window,
 )
-from core.indicators.periods import Period
-from core.indicators.status import compared_quantity, judge
-from core.indicators.units_index import UnitIndex
-from core.models import DEFAULT_COUNTED_STATES, ReviewState, RoundState
-from core.storage.base import Store, SubmissionQuery
-from core.units import UnitRegistry
+from rasoat.core.indicators.periods import Period
+from rasoat.core.indicators.status import compared_quantity, judge
+from rasoat.core.indicators.units_index import UnitIndex
+from rasoat.core.models import DEFAULT_COUNTED_STATES, ReviewState, RoundState
+from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.units import UnitRegistry
 
 SNAPSHOT_FORMAT = "rasoat.indicators.snapshot/1"
 _DEFAULT_STATES = frozenset(s.value for s in DEFAULT_COUNTED_STATES)
@@ -504,7 +504,7 @@ def comparison_period(ind: Indicator, period: Period) -> Period | None:
 def _registry(registry: UnitRegistry | None) -> UnitRegistry:
     if registry is not None:
         return registry
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     return get_units()
 
@@ -512,7 +512,7 @@ def _registry(registry: UnitRegistry | None) -> UnitRegistry:
 def _indicators(indicators: Sequence[Indicator] | None) -> list[Indicator]:
     if indicators is not None:
         return list(indicators)
-    from core.indicators.loading import collect
+    from rasoat.core.indicators.loading import collect
 
     return collect()
 

@@ -17,9 +17,8 @@ from typing import Any
 import pluggy
 import yaml
 from pydantic import ValidationError
-
-from core.indicators.models import Indicator
-from core.plugins import PluginConflict, results_by_plugin, unique_by_key
+from rasoat.core.indicators.models import Indicator
+from rasoat.core.plugins import PluginConflict, results_by_plugin, unique_by_key
 
 WHAT = "Chỉ tiêu / Indicator"
 
@@ -127,7 +126,7 @@ def _no_repeats_within(pairs: list[tuple[str, dict[str, Any]]], key: str) -> Non
 def collect(pm: pluggy.PluginManager | None = None) -> list[Indicator]:
     """Every indicator the loaded plugins declare, after overrides (the national pack comes from core)."""
     if pm is None:
-        from core.plugins import get_manager
+        from rasoat.core.plugins import get_manager
 
         pm = get_manager()
     pairs = [

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from core.indicators.models import Filter, FilterOp
+from rasoat.core.indicators.models import Filter, FilterOp
 
 Predicate = Callable[[dict[str, Any]], bool]
 

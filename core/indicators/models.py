@@ -10,8 +10,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from core.indicators.periods import PeriodKind
+from rasoat.core.indicators.periods import PeriodKind
 
 
 class Level(StrEnum):

@@ -13,7 +13,7 @@ Rules, in order:
 
 from __future__ import annotations
 
-from core.indicators.models import Status, Target, TargetOn, TargetOp
+from rasoat.core.indicators.models import Status, Target, TargetOn, TargetOp
 
 _EPS = 1e-9
 

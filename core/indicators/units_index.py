@@ -3,8 +3,8 @@ millions of times. Codes missing from the registry still roll up by their shape 
 
 from __future__ import annotations
 
-from core.indicators.models import Level
-from core.units import UnitRegistry
+from rasoat.core.indicators.models import Level
+from rasoat.core.units import UnitRegistry
 
 
 def level_from_code(code: str) -> Level | None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
 
 __all__ = ["Conflict", "SaveOutcome", "Store", "SubmissionQuery", "open_store"]
 
@@ -10,9 +10,9 @@ __all__ = ["Conflict", "SaveOutcome", "Store", "SubmissionQuery", "open_store"]
 def open_store(data_dir: Path, database_url: str | None = None) -> Store:
     """The store for a data directory: PostgreSQL when a database URL is given, else the embedded one."""
     if database_url:
-        from core.storage.postgres import PostgresStore
+        from rasoat.core.storage.postgres import PostgresStore
 
         return PostgresStore(database_url, files_dir=Path(data_dir))
-    from core.storage.embedded import EmbeddedStore
+    from rasoat.core.storage.embedded import EmbeddedStore
 
     return EmbeddedStore(Path(data_dir))

@@ -24,8 +24,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
-
-from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User
+from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User
 
 
 class Conflict(Exception):

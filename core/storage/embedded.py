@@ -55,13 +55,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic_core import from_json
-from tinydb import Query
-
-from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
-from core.storage import subindex as ix
-from core.storage import wal
-from core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
-from core.storage.files import (
+from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
+from rasoat.core.storage import subindex as ix
+from rasoat.core.storage import wal
+from rasoat.core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.files import (
     SYNCS_WHOLE_FS,
     atomic_write,
     boot_id,
@@ -77,8 +75,9 @@ from core.storage.files import (
     unsafe_name,
     write_file,
 )
-from core.storage.lock import InterProcessLock
-from core.storage.tinyfile import ChangeStamp, TinyFile
+from rasoat.core.storage.lock import InterProcessLock
+from rasoat.core.storage.tinyfile import ChangeStamp, TinyFile
+from tinydb import Query
 
 log = logging.getLogger(__name__)
 

@@ -38,13 +38,12 @@ from psycopg import sql
 from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic_core import from_json, to_json
+from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
+from rasoat.core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.blobs import BlobStore, FileBlobStore, blob_key
+from rasoat.core.storage.files import safe_name
 
-from core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
-from core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
-from core.storage.blobs import BlobStore, FileBlobStore, blob_key
-from core.storage.files import safe_name
-
-MIGRATIONS_PACKAGE = "core.storage.pg_migrations"
+MIGRATIONS_PACKAGE = "rasoat.core.storage.pg_migrations"
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 

@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.models import Submission
-from core.storage.base import SubmissionQuery
-from core.storage.files import atomic_write, pct, read_bytes, safe_name
+from rasoat.core.models import Submission
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.files import atomic_write, pct, read_bytes, safe_name
 
 SEG_MAX_LINES = 128
 SEG_MAX_BYTES = 512 * 1024

@@ -17,12 +17,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from rasoat.core.storage.files import atomic_write, ensure_dir
+from rasoat.core.storage.lock import InterProcessLock
 from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Table
-
-from core.storage.files import atomic_write, ensure_dir
-from core.storage.lock import InterProcessLock
 
 T = TypeVar("T")
 TABLE = "_default"

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.storage.files import datasync, ensure_dir, fsync_dir, read_bytes
+from rasoat.core.storage.files import datasync, ensure_dir, fsync_dir, read_bytes
 
 MAGIC = b"RW01"
 _PREFIX = struct.Struct("<4sII")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.plugin_folder import PluginFolder
+from rasoat.core.plugin_folder import PluginFolder
 
 __version__ = "1.0.0"
 

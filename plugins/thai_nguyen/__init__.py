@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from core import hookimpl
-from core.plugin_folder import PluginFolder
+from rasoat import hookimpl
+from rasoat.core.plugin_folder import PluginFolder
 
 __version__ = "1.0.0"
 

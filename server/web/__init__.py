@@ -19,9 +19,8 @@ from litestar.exceptions import HTTPException
 from litestar.plugins import InitPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-
-from core.scope import ScopeError
-from server.web import (
+from rasoat.core.scope import ScopeError
+from rasoat.server.web import (
     auth_pages,
     pages_collectors,
     pages_exports,
@@ -30,7 +29,7 @@ from server.web import (
     pages_rounds,
     pages_submissions,
 )
-from server.web.base import (
+from rasoat.server.web.base import (
     LoginRequired,
     WebError,
     on_login_required,
@@ -50,11 +49,11 @@ HERE = Path(__file__).parent
 
 def _core_errors() -> tuple[type[Exception], ...]:
     """core's one-line bilingual errors: shown to the officer as a 400 page, never a traceback."""
-    from core.collectors import CollectorError
-    from core.excel.from_store import ExportError
-    from core.review import ReviewError
-    from core.rounds import RoundError
-    from core.units import UnknownUnit
+    from rasoat.core.collectors import CollectorError
+    from rasoat.core.excel.from_store import ExportError
+    from rasoat.core.review import ReviewError
+    from rasoat.core.rounds import RoundError
+    from rasoat.core.units import UnknownUnit
 
     return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit)
 

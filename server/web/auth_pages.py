@@ -7,10 +7,9 @@ import secrets
 import anyio
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
-
-from core.users import AuthError, authenticate
-from server.web import session as sessions
-from server.web.base import (
+from rasoat.core.users import AuthError, authenticate
+from rasoat.server.web import session as sessions
+from rasoat.server.web.base import (
     SECURITY_HEADERS,
     LoginRequired,
     context,
@@ -20,7 +19,7 @@ from server.web.base import (
     safe_next,
     state,
 )
-from server.web.i18n import t
+from rasoat.server.web.i18n import t
 
 
 def _login_page(
@@ -98,7 +97,7 @@ async def logout(request: Request) -> Response:
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
-        from server.web.base import WebError
+        from rasoat.server.web.base import WebError
 
         raise WebError(403, "csrf")
     await anyio.to_thread.run_sync(sessions.end, st.store, request.cookies.get(sessions.COOKIE))

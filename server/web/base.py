@@ -16,12 +16,11 @@ from zoneinfo import ZoneInfo
 from litestar import Request, Response
 from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
-
-from core import scope
-from core.models import User
-from core.storage.base import Store
-from server.web import session as sessions
-from server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, pick, t
+from rasoat.core import scope
+from rasoat.core.models import User
+from rasoat.core.storage.base import Store
+from rasoat.server.web import session as sessions
+from rasoat.server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, pick, t
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_FORM_BODY = 1_000_000  # an ordinary form post
@@ -198,7 +197,7 @@ def number(value: Any, digits: int = 1) -> str:
 def unit_name(code: str | None) -> str:
     if not code:
         return "—"
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     unit = get_units().get(code)
     return unit.name if unit is not None else code

@@ -14,14 +14,19 @@ from urllib.parse import urlsplit
 import anyio
 import segno
 from litestar import Request, Response, get, post
-
-from core import scope
-from core.collect_settings import DEFAULT_COLOR
-from core.collectors import CollectorError, create_collector, get_collector, list_collectors, revoke_collector
-from core.models import RoundState, User
-from core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code
-from server.web import scoped
-from server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect, unit_name
+from rasoat.core import scope
+from rasoat.core.collect_settings import DEFAULT_COLOR
+from rasoat.core.collectors import (
+    CollectorError,
+    create_collector,
+    get_collector,
+    list_collectors,
+    revoke_collector,
+)
+from rasoat.core.models import RoundState, User
+from rasoat.core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code
+from rasoat.server.web import scoped
+from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect, unit_name
 
 
 @dataclass(frozen=True)
@@ -206,7 +211,7 @@ async def collectors_sheet(request: Request) -> Response:
     round_id = str(form.get("round") or "").strip()
 
     def run() -> Response:
-        from core.rounds import in_scope
+        from rasoat.core.rounds import in_scope
 
         if not unit and not round_id:
             raise WebError(400, "Chọn đơn vị hoặc đợt / Choose a unit or a round")

@@ -15,14 +15,13 @@ import anyio
 from litestar import Request, Response, get
 from litestar.background_tasks import BackgroundTask
 from litestar.response import File
-
-from core import scope
-from core.crypto import form_is_encrypted
-from core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
-from core.excel.raw import RawExportOptions
-from server.web import scoped
-from server.web.base import LOCAL_TZ, Ctx, WebError, context, page
-from server.web.pages_overview import current_year, default_unit
+from rasoat.core import scope
+from rasoat.core.crypto import form_is_encrypted
+from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
+from rasoat.core.excel.raw import RawExportOptions
+from rasoat.server.web import scoped
+from rasoat.server.web.base import LOCAL_TZ, Ctx, WebError, context, page
+from rasoat.server.web.pages_overview import current_year, default_unit
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, get
-
-from core import scope
-from core.models import REVIEW_LABELS
-from core.rounds import STATE_LABELS, kind_label
-from server.web import scoped
-from server.web.base import Ctx, WebError, context, number, page, unit_name, vn_time
-from server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
+from rasoat.core import scope
+from rasoat.core.models import REVIEW_LABELS
+from rasoat.core.rounds import STATE_LABELS, kind_label
+from rasoat.server.web import scoped
+from rasoat.server.web.base import Ctx, WebError, context, number, page, unit_name, vn_time
+from rasoat.server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
 
 CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
 PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
@@ -25,13 +24,13 @@ PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
 def current_year() -> str:
     from datetime import datetime
 
-    from server.web.base import LOCAL_TZ
+    from rasoat.server.web.base import LOCAL_TZ
 
     return str(datetime.now(LOCAL_TZ).year)
 
 
 def _level_of(code: str) -> str:
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     unit = get_units().get(code)
     if unit is not None:
@@ -41,7 +40,7 @@ def _level_of(code: str) -> str:
 
 def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None]:
     """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error."""
-    from core.indicators import evaluate
+    from rasoat.core.indicators import evaluate
 
     try:
         if unit:
@@ -105,7 +104,7 @@ def change_text(r: Any) -> str:
 
 
 def row_view(r: Any, lang: str) -> dict[str, Any]:
-    from server.web.i18n import pick
+    from rasoat.server.web.i18n import pick
 
     return {
         "id": r.indicator_id,
@@ -190,7 +189,7 @@ def indicators(request: Request) -> Response:
     period = (q.get("period") or current_year()).strip()[:10]
     unit = (q.get("unit") or "").strip() or default_unit(ctx)
     if unit:
-        from core.units import get_units
+        from rasoat.core.units import get_units
 
         if get_units().get(unit) is None:
             raise WebError(404, f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'")
@@ -251,7 +250,7 @@ def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
     """(code, name) from the highest unit the officer may see down to ``unit``."""
     if not unit:
         return []
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     chain = [unit]

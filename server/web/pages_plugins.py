@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response, get
-
-from core.plugins import get_manager, plugin_infos, results_by_plugin
-from server.web.base import context, page
+from rasoat.core.plugins import get_manager, plugin_infos, results_by_plugin
+from rasoat.server.web.base import context, page
 
 
 def _period(value: Any) -> str:

@@ -9,12 +9,11 @@ from urllib.parse import quote
 
 import anyio
 from litestar import Request, Response, get, post
-
-from core import scope
-from core.collectors import list_collectors
-from core.instance import safe_attachment_name
-from core.models import RoundState
-from core.rounds import (
+from rasoat.core import scope
+from rasoat.core.collectors import list_collectors
+from rasoat.core.instance import safe_attachment_name
+from rasoat.core.models import RoundState
+from rasoat.core.rounds import (
     ROUND_KINDS,
     STATE_LABELS,
     RoundError,
@@ -23,9 +22,9 @@ from core.rounds import (
     kind_label,
     set_state,
 )
-from server.web import scoped
-from server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
-from server.web.charts import bar
+from rasoat.server.web import scoped
+from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.charts import bar
 
 MAX_FORM_UPLOAD = 50_000_000
 # Which state buttons a round shows: target state → label key
@@ -238,8 +237,8 @@ async def form_upload(request: Request) -> Response:
     validate = str(form.get("validate") or "") == "1"
 
     def run() -> Response:
-        from core.xlsform import XLSFormError, compile_xlsform
-        from server.api import ApiError, publish_xlsform
+        from rasoat.core.xlsform import XLSFormError, compile_xlsform
+        from rasoat.server.api import ApiError, publish_xlsform
 
         if round_id:
             rnd = scoped.get_round(ctx, round_id)

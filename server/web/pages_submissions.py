@@ -8,14 +8,13 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, get, post
-
-from core import scope
-from core.excel.schema import Kind, SchemaOptions, Table, build_tables
-from core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
-from core.review import review_submission
-from core.storage.base import SubmissionQuery
-from server.web import scoped
-from server.web.base import (
+from rasoat.core import scope
+from rasoat.core.excel.schema import Kind, SchemaOptions, Table, build_tables
+from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
+from rasoat.core.review import review_submission
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.server.web import scoped
+from rasoat.server.web.base import (
     LOCAL_TZ,
     Ctx,
     WebError,
@@ -61,7 +60,7 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
     unit_codes = None
     if f["unit"]:
         scope.require_unit(ctx.user, f["unit"])
-        from core.units import get_units
+        from rasoat.core.units import get_units
 
         units = get_units()
         unit_codes = sorted(units.expand([f["unit"]])) if units.get(f["unit"]) is not None else [f["unit"]]
@@ -342,7 +341,7 @@ async def submission_review(request: Request) -> Response:
 
     from urllib.parse import quote
 
-    from core.review import ReviewError
+    from rasoat.core.review import ReviewError
 
     try:
         await anyio.to_thread.run_sync(run)

@@ -11,11 +11,11 @@ from collections import deque
 from datetime import timedelta
 from typing import Any
 
-from core import scope
-from core.models import Round, Submission, utcnow
-from core.progress import pct, round_progress
-from core.storage.base import SubmissionQuery
-from server.web.base import Ctx
+from rasoat.core import scope
+from rasoat.core.models import Round, Submission, utcnow
+from rasoat.core.progress import pct, round_progress
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.server.web.base import Ctx
 
 LATEST_DAYS = 7
 
@@ -32,7 +32,7 @@ def _neg(period: str) -> tuple[int, ...]:
 
 
 def get_round(ctx: Ctx, round_id: str) -> Round:
-    from server.web.base import WebError
+    from rasoat.server.web.base import WebError
 
     rnd = ctx.store.get_round(round_id)
     if rnd is None:
@@ -103,7 +103,7 @@ def latest(ctx: Ctx, n: int = 10) -> list[Submission]:
 def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
     """Units to pick from in filters: the officer's units and one or two levels below them
     (administrators: the provinces, and the communes of open rounds)."""
-    from core.units import get_units
+    from rasoat.core.units import get_units
 
     units = get_units()
     out: dict[str, str] = {}
@@ -138,7 +138,7 @@ def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
 
 
 def submission(ctx: Ctx, instance_id: str) -> Submission:
-    from server.web.base import WebError
+    from rasoat.server.web.base import WebError
 
     sub = ctx.store.get_submission(instance_id)
     if sub is None:

@@ -17,9 +17,8 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
-
-from core.models import User
-from core.storage.base import Store
+from rasoat.core.models import User
+from rasoat.core.storage.base import Store
 
 NAMESPACE = "sessions"
 COOKIE = "rasoat_session"
