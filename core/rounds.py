@@ -60,11 +60,6 @@ TRANSITIONS: dict[tuple[RoundState, RoundState], str] = {
     (RoundState.closed, RoundState.open): "reopen",
 }
 
-PERIOD_RE = re.compile(
-    r"^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])|(?P<month>0[1-9]|1[0-2])))?$"
-)
-
-
 class RoundError(ValueError):
     """A round operation the user asked for is not allowed; the message is bilingual and one line."""
 
@@ -73,30 +68,25 @@ class RoundError(ValueError):
 
 
 def parse_period(period: str) -> tuple[date, date]:
-    """First and last day of a period: "2026", "2026-H1", "2026-Q3" or "2026-05"."""
-    m = PERIOD_RE.match(period.strip())
-    if not m:
+    """First and last day of a period ("2026", "2026-H1", "2026-Q3", "2026-05", "2026-W07", "2026-QD28"),
+    as ``core.indicators.periods`` reads it: one parser for rounds, indicators and reports."""
+    from rasoat.core.indicators.periods import ACCEPTED, Period
+
+    try:
+        p = Period.parse(period)
+    except ValueError:
         raise RoundError(
-            f"Kỳ '{period}' không hợp lệ (vd. 2026, 2026-H1, 2026-Q3, 2026-05) / "
-            f"Invalid period '{period}' (e.g. 2026, 2026-H1, 2026-Q3, 2026-05)"
-        )
-    year = int(m["year"])
-    if m["half"]:
-        first_month, months = (int(m["half"]) - 1) * 6 + 1, 6
-    elif m["quarter"]:
-        first_month, months = (int(m["quarter"]) - 1) * 3 + 1, 3
-    elif m["month"]:
-        first_month, months = int(m["month"]), 1
-    else:
-        first_month, months = 1, 12
-    start = date(year, first_month, 1)
-    end_month = first_month + months
-    end = date(year + 1, 1, 1) if end_month > 12 else date(year, end_month, 1)
-    return start, date.fromordinal(end.toordinal() - 1)
+            f"Kỳ '{period}' không hợp lệ (vd. {ACCEPTED}) / Invalid period '{period}' (e.g. {ACCEPTED})"
+        ) from None
+    return p.start, p.last_day
 
 
 def period_year(period: str) -> int:
-    return parse_period(period)[0].year
+    """The year a period is named for (2026 for "2026-QD28", which starts on 15/12/2025)."""
+    from rasoat.core.indicators.periods import Period
+
+    parse_period(period)
+    return Period.parse(period).year
 
 
 def kind_label(kind: str) -> str:
