@@ -67,7 +67,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         empty = is_empty(store)
         if empty and not args.no_demo:
-            _demo_key(store, Path(settings.data_dir))
+            demo_key(store, Path(settings.data_dir))
         published = publish_builtin_forms(store)
         if published:
             print(f"Đã đăng biểu mẫu / Published forms: {', '.join(published)}")
@@ -105,23 +105,34 @@ def _check_indicators() -> None:
         raise CommandError(str(exc)) from exc
 
 
-def _demo_key(store: Any, data_dir: Path) -> None:
-    """The demo's project key, so F1 is published encrypted as in real use. Its passphrase is
-    ``$RASOAT_KEY_PASSPHRASE`` or a generated one written to ``DATA/demo-key-passphrase.txt`` (mode 600):
-    fine for trying things, never for real records (``rasoat keys rotate`` before real work)."""
+def demo_key(store: Any, data_dir: Path) -> Path | None:
+    """The demo's project key, so F1 is published encrypted as in real use; returns the passphrase file.
+    The passphrase is ``$RASOAT_KEY_PASSPHRASE`` or a generated one written to
+    ``DATA/demo-key-passphrase.txt`` (mode 600): fine for trying things, never for real records
+    (``rasoat keys rotate`` before real work). An existing file is never replaced: it may hold the
+    passphrase of another store on the same folder (the embedded one, then PostgreSQL), so a second store
+    gets ``demo-key-passphrase-2.txt`` and so on."""
     from rasoat.core.crypto import create_project_key, key_entry
 
     if key_entry(store) is not None:
-        return
+        return None
     passphrase = os.environ.get("RASOAT_KEY_PASSPHRASE")
+    path = None
     if not passphrase:
         passphrase = secrets.token_urlsafe(18)
-        path = data_dir / "demo-key-passphrase.txt"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(passphrase + "\n")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = data_dir / ("demo-key-passphrase.txt" if n == 1 else f"demo-key-passphrase-{n}.txt")
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(passphrase + "\n")
+            break
         print(f"Khoá mã hoá thử; cụm mật khẩu trong / Demo encryption key; passphrase in {path}")
     create_project_key(store, passphrase, actor="serve")
+    return path
 
 
 def _warn_withheld(store: Any) -> None:

@@ -596,3 +596,17 @@ class TestKeyValue:
         for i in range(200):
             store.kv_put("throttle", f"ip-{i}", i, ttl_seconds=60)
         assert all(store.kv_get("throttle", f"ip-{i}") == i for i in range(200))
+
+    def test_durable_entries_are_listed_and_short_lived_ones_are_not(self, store: Store) -> None:
+        """What ``migrate-store`` carries: every entry without an expiry, in every namespace, any key."""
+        store.kv_put("crypto", "project", {"fingerprint": "ab12", "pem": "-----BEGIN…"})
+        store.kv_put("digest_ha1", "thu thập/1", {"ha1": "x"})
+        store.kv_put("expected_sites", "schools:05563", [{"id": "s1", "name": "Trường Tiểu học"}])
+        store.kv_put("sessions", "s1", {"uid": "u1"}, ttl_seconds=3600)
+        store.kv_put("crypto", "settings", {"encrypted_forms": ["f1_person"]})
+        store.kv_delete("crypto", "settings")
+        assert sorted(store.iter_durable_kv()) == [
+            ("crypto", "project", {"fingerprint": "ab12", "pem": "-----BEGIN…"}),
+            ("digest_ha1", "thu thập/1", {"ha1": "x"}),
+            ("expected_sites", "schools:05563", [{"id": "s1", "name": "Trường Tiểu học"}]),
+        ]

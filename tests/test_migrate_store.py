@@ -87,8 +87,8 @@ def test_copy_moves_every_record_and_verify_proves_it(embedded: EmbeddedStore, p
         assert copy_store(embedded, pg, quiet=True) == []
         report = verify_stores(embedded, pg, quiet=True)
         assert report.problems == [] and report.ok
-        assert report.source == {"forms": 3, "form_media": 2, "rounds": 2, "snapshots": 1, "users": 2,
-                                 "submissions": 32, "attachments": 18, "audit": 5}
+        assert report.source == {"settings": 0, "forms": 3, "form_media": 2, "rounds": 2, "snapshots": 1,
+                                 "users": 2, "submissions": 32, "attachments": 18, "audit": 5}
         # the edit chain, reviews and late attachments came across as they were
         assert not pg.get_submission("uuid:004").current and not pg.get_submission("uuid:edit-1").current
         in_hamlet = [s.instance_id for s in pg.iter_submissions(SubmissionQuery(unit_codes=["05563-01"]))]

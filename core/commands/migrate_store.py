@@ -1,13 +1,16 @@
 """``rasoat migrate-store``: copy everything from one store to another, then prove the copy is whole.
 
 Works between any two backends (embedded → PostgreSQL is the usual move; PostgreSQL → embedded for a
-copy a commune can carry away). Copies forms (XML, schema, media), rounds and their snapshots, users,
-submissions (XML, attachments, review history, edit chains) and the audit log; kv entries (sessions,
-nonces, throttles) are short-lived and stay behind. Re-running after an interruption resumes: stored
-submissions come back as duplicates and audit lines already copied are skipped.
+copy a commune can carry away). Copies the durable settings (the project's encryption key and which forms
+are encrypted, Digest passwords, site lists, the Collect admin password), forms (XML, schema, media),
+rounds and their snapshots, users and collectors, submissions (XML, attachments, review history, edit
+chains) and the audit log; short-lived kv entries (sessions, nonces, throttles) stay behind. Re-running
+after an interruption resumes: stored submissions come back as duplicates and audit lines already copied
+are skipped. A destination holding anything the source does not (another project's key, a demo round
+that ``serve`` made there) is refused before anything is written.
 
-Verification compares counts, every record, and the md5 of every form, media file, submission XML and
-attachment; any difference is listed and the command exits 1.
+Verification compares counts, every record and setting, and the md5 of every form, media file,
+submission XML and attachment; any difference is listed and the command exits 1.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from rasoat.core.storage.base import Conflict, Store, SubmissionQuery
 from tqdm import tqdm
 
 ALL = SubmissionQuery(current_only=False)
-KINDS = ("forms", "form_media", "rounds", "snapshots", "users", "submissions", "attachments", "audit")
+KINDS = ("settings", "forms", "form_media", "rounds", "snapshots", "users", "submissions", "attachments",
+         "audit")
 MAX_PROBLEMS_SHOWN = 50
 VERIFY_THREADS = 4  # reads wait on the database and the disk, not the CPU
 VERIFY_CHUNK = 500
@@ -88,6 +92,16 @@ def _bar(total: int | None, desc: str, quiet: bool) -> tqdm:
 def copy_store(src: Store, dst: Store, quiet: bool = False) -> list[str]:
     """Copy every record from ``src`` to ``dst``; returns problems met on the way (missing files)."""
     problems: list[str] = []
+    refused = destination_conflicts(src, dst)
+    if refused:
+        shown = "; ".join(refused[:5]) + (f"; … {len(refused) - 5} more" if len(refused) > 5 else "")
+        raise CommandError(
+            "kho đích đã có dữ liệu khác nguồn, không chép gì / the destination already holds data the "
+            f"source does not ({shown}). Chép vào cơ sở dữ liệu hoặc schema trống / migrate into an empty "
+            "database or schema (postgresql://…?schema=NEW) or an empty folder"
+        )
+    for namespace, key, value in src.iter_durable_kv():
+        dst.kv_put(namespace, key, value)
     _copy_forms(src, dst)
     for rnd in src.list_rounds():
         dst.put_round(rnd)
@@ -99,6 +113,23 @@ def copy_store(src: Store, dst: Store, quiet: bool = False) -> list[str]:
     _copy_submissions(src, dst, problems, quiet)
     _copy_audit(src, dst, problems, quiet)
     return problems
+
+
+def destination_conflicts(src: Store, dst: Store) -> list[str]:
+    """What the destination holds that the source does not hold identically. Empty for an empty
+    destination and for a rerun after an interruption (what is there came from this source)."""
+    found: list[str] = []
+    src_kv = {(ns, key): value for ns, key, value in src.iter_durable_kv()}
+    found += [f"setting {ns}/{key}" for ns, key, value in dst.iter_durable_kv()
+              if src_kv.get((ns, key)) != value]
+    src_rounds = {r.id: r for r in src.list_rounds()}
+    found += [f"round {r.id}" for r in dst.list_rounds() if src_rounds.get(r.id) != r]
+    src_users = {u.id: u for u in src.list_users()}
+    found += [f"user {u.username}" for u in dst.list_users() if src_users.get(u.id) != u]
+    src_forms = {(f.form_id, f.version): f for f in src.list_forms(all_versions=True)}
+    found += [f"form {f.form_id}@{f.version}" for f in dst.list_forms(all_versions=True)
+              if src_forms.get((f.form_id, f.version)) != f]
+    return found
 
 
 def _copy_forms(src: Store, dst: Store) -> None:
@@ -160,7 +191,10 @@ def _copy_submissions(src: Store, dst: Store, problems: list[str], quiet: bool) 
             deferred.extend(s for s in waiting if s.deprecated_id in done)
             dst.put_many_submissions(item(s) for s in ready)
     except Conflict as exc:
-        raise CommandError(f"đích đã có dữ liệu khác / destination holds different data: {exc}") from exc
+        raise CommandError(
+            f"kho đích đã có bản ghi khác nguồn / the destination already holds a different record: {exc}. "
+            "Chép vào cơ sở dữ liệu hoặc schema trống / migrate into an empty database or schema"
+        ) from exc
     finally:
         bar.close()
 
@@ -187,11 +221,23 @@ def _copy_audit(src: Store, dst: Store, problems: list[str], quiet: bool) -> Non
 def verify_stores(src: Store, dst: Store, quiet: bool = False) -> Report:
     """Compare every record and the md5 of every stored byte; counts per kind and a list of problems."""
     r = Report()
+    _verify_settings(src, dst, r)
     _verify_forms(src, dst, r)
     _verify_rounds_users(src, dst, r)
     _verify_submissions(src, dst, r, quiet)
     _verify_audit(src, dst, r)
     return r
+
+
+def _verify_settings(src: Store, dst: Store, r: Report) -> None:
+    a = {(ns, key): value for ns, key, value in src.iter_durable_kv()}
+    b = {(ns, key): value for ns, key, value in dst.iter_durable_kv()}
+    r.source["settings"], r.dest["settings"] = len(a), len(b)
+    for ns, key in sorted(a.keys() | b.keys()):
+        if a.get((ns, key)) != b.get((ns, key)):
+            side = "missing in destination" if (ns, key) not in b else (
+                "only in destination" if (ns, key) not in a else "differs")
+            r.problems.append(f"setting {ns}/{key}: {side}")
 
 
 def _verify_forms(src: Store, dst: Store, r: Report) -> None:
@@ -346,7 +392,8 @@ def _print(report: Report, as_json: bool) -> None:
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         print(f"  … {len(report.problems) - MAX_PROBLEMS_SHOWN} more / còn nữa")
     if report.ok:
-        print("Khớp hoàn toàn / Everything matches (counts, records, md5 of XML and attachments).")
+        print("Khớp hoàn toàn / Everything matches (settings and keys, counts, records, md5 of XML and "
+              "attachments).")
 
 
 @hookimpl
@@ -354,9 +401,10 @@ def register_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "migrate-store",
         help="chép toàn bộ dữ liệu sang kho khác và kiểm tra / copy all data to another store and verify",
-        description="Chép biểu mẫu, đợt, người dùng, bản nộp, tệp đính kèm, nhật ký sang kho đích rồi "
-        "so khớp số lượng và md5 / Copy forms, rounds, users, submissions, attachments and audit to the "
-        "destination, then verify counts and md5 hashes.",
+        description="Chép khoá mã hoá và thiết lập, biểu mẫu, đợt, người dùng, người thu thập, bản nộp, "
+        "lịch sử duyệt, tệp đính kèm, nhật ký sang kho đích rồi so khớp tất cả / Copy the encryption key "
+        "and settings, forms, rounds, users, collectors, submissions, review history, attachments and "
+        "audit to the destination, then compare all of it.",
     )
     parser.add_argument("--from", dest="source", required=True, metavar="DIR|URL",
                         help="kho nguồn: thư mục dữ liệu hoặc postgresql://… / source store")

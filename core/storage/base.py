@@ -174,6 +174,12 @@ class Store(ABC):
         counters no two processes may both advance (e.g. a Digest nonce's ``nc``)."""
         raise NotImplementedError(f"{type(self).__name__} has no atomic kv_cas")
 
+    def iter_durable_kv(self) -> Iterator[tuple[str, str, Any]]:
+        """Every kv entry stored without an expiry time, as ``(namespace, key, value)``: the project key,
+        its settings, Digest credentials, site lists. Short-lived entries (sessions, nonces, throttles)
+        are left out. ``migrate-store`` copies and compares exactly these."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its kv entries")
+
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         """Release files and connections."""
 

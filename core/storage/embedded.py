@@ -53,6 +53,7 @@ from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic_core import from_json
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
@@ -1231,6 +1232,23 @@ class EmbeddedStore(Store):
 
             tf.write(change)
             return True
+
+    def iter_durable_kv(self) -> Iterator[tuple[str, str, Any]]:
+        root = self.root / "kv"
+        namespaces = sorted(unquote(d.name) for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
+        for namespace in namespaces:
+            for bucket in range(KV_BUCKETS):
+                ident = (namespace, bucket)
+                with self._kv_mutex:
+                    tf = self._kv.get(ident)
+                    if tf is None:
+                        path = root / safe_name(namespace, "namespace") / f"{bucket:02d}.json"
+                        if not path.exists():
+                            continue
+                        tf = self._kv[ident] = TinyFile(path, self._locks["kv"])
+                for d in sorted(tf.docs(), key=itemgetter("k")):
+                    if d.get("exp") is None:
+                        yield namespace, d["k"], d["v"]
 
     def kv_delete(self, namespace: str, key: str) -> None:
         tf = self._kv_file(namespace, key)

@@ -803,6 +803,13 @@ class PostgresStore(Store):
         if self._kv_puts % 500 == 0:
             self.purge_expired_kv()
 
+    def iter_durable_kv(self) -> Iterator[tuple[str, str, Any]]:
+        with self._cur() as cur:
+            cur.execute("SELECT namespace, key, value FROM kv WHERE expires_at IS NULL"
+                        " ORDER BY namespace, key")
+            rows = cur.fetchall()  # a few settings per project, never a big table
+        yield from rows
+
     def kv_delete(self, namespace: str, key: str) -> None:
         with self._cur() as cur:
             cur.execute("DELETE FROM kv WHERE namespace = %s AND key = %s", (namespace, key))
