@@ -1,0 +1,116 @@
+"""Figures no register holds, entered or imported by an officer for one assessment year: a commune's
+current resident population (the base of R and A, "nhân khẩu hiện đang cư trú", QĐ 28 Art. 4) and the
+key-route flag of a commune or province (Art. 3; a province's own is Art. 5 criterion 6).
+
+Each value keeps its source (the document or database it was read from), the date it refers to, who
+entered it and when; a new value keeps the earlier ones in ``history``. Stored as a small document per
+(year, unit) in the store's key-value space, so both backends keep it the same way. Every change is in
+the audit log (``assessment.fact``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any
+
+from rasoat.core.audit import record
+from rasoat.core.models import utcnow
+from rasoat.core.storage.base import Store
+
+NAMESPACE = "qd28.facts"
+FACTS = ("population", "on_route")
+
+
+class FactError(ValueError):
+    """A figure that cannot be stored as given; the message is bilingual and one line."""
+
+
+def _key(year: int, unit: str) -> str:
+    return f"{year}/{unit}"
+
+
+def get_facts(store: Store, year: int, unit: str) -> dict[str, Any]:
+    """``{"population": {...}, "on_route": {...}}`` for the unit (missing keys: never entered)."""
+    return store.kv_get(NAMESPACE, _key(year, unit)) or {}
+
+
+def _parse_value(name: str, value: Any) -> int:
+    text = str(value).strip().lower()
+    if name == "on_route":
+        if text in ("yes", "có", "co", "1", "true"):
+            return 1
+        if text in ("no", "không", "khong", "0", "false"):
+            return 0
+        raise FactError(f"'{value}': dùng có/không / use yes or no")
+    try:
+        number = int(text.replace(".", "").replace(",", "").replace(" ", ""))
+    except ValueError:
+        raise FactError(f"Nhân khẩu '{value}' không phải số nguyên / not a whole number") from None
+    if number <= 0:
+        raise FactError(f"Nhân khẩu phải lớn hơn 0, nhận {number} / population must be above 0")
+    return number
+
+
+def set_fact(
+    store: Store, year: int, unit: str, name: str, value: Any, source: str, as_of: str, actor: str
+) -> dict[str, Any]:
+    """Store one figure with its source and reference date; the previous value moves to ``history``."""
+    if name not in FACTS:
+        raise FactError(f"Số liệu lạ '{name}' / unknown figure (dùng / use {', '.join(FACTS)})")
+    if not source.strip():
+        raise FactError("Phải ghi nguồn số liệu / a source is required (e.g. CSDL quốc gia về dân cư)")
+    try:
+        day = date.fromisoformat(as_of.strip())
+    except ValueError:
+        raise FactError(f"Ngày '{as_of}' không hợp lệ (YYYY-MM-DD) / invalid date") from None
+    entry = {
+        "value": _parse_value(name, value),
+        "source": source.strip(),
+        "as_of": day.isoformat(),
+        "by": actor,
+        "at": utcnow().isoformat(),
+    }
+    key = _key(year, unit)
+    for _ in range(20):  # compare-and-set: two officers entering at once both land in the history
+        old = store.kv_get(NAMESPACE, key)
+        doc = dict(old or {})
+        history = list(doc.get("history", []))
+        if name in doc:
+            history.append({"name": name, **doc[name]})
+        doc[name] = entry
+        doc["history"] = history
+        if store.kv_cas(NAMESPACE, key, old, doc):
+            break
+    else:
+        raise FactError("Số liệu đang được sửa đồng thời, thử lại / concurrent change, try again")
+    record(store, actor, "assessment.fact", target=unit, year=year, name=name, value=entry["value"],
+           source=entry["source"], as_of=entry["as_of"])
+    return entry
+
+
+def import_facts(store: Store, year: int, text: str, actor: str, known_units: set[str] | None = None) -> int:
+    """Read a CSV with columns ``unit,population,source,as_of`` (and optional ``on_route``); every row is
+    checked before any is stored, and a bad row is named. Returns the number of rows stored."""
+    rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
+    missing = {"unit", "source", "as_of"} - set(rows[0] if rows else {})
+    if missing or not rows:
+        raise FactError(f"CSV cần các cột unit, population, source, as_of / CSV needs columns: {missing}")
+    checked: list[tuple[str, str, Any, str, str]] = []
+    for line, row in enumerate(rows, start=2):
+        unit = (row.get("unit") or "").strip()
+        if known_units is not None and unit not in known_units:
+            raise FactError(f"Dòng {line}: đơn vị '{unit}' không thuộc phạm vi / line {line}: unknown unit")
+        for name in FACTS:
+            value = (row.get(name) or "").strip()
+            if value:
+                try:
+                    _parse_value(name, value)
+                    date.fromisoformat((row.get("as_of") or "").strip())
+                except (FactError, ValueError) as exc:
+                    raise FactError(f"Dòng {line} / line {line}: {exc}") from None
+                checked.append((unit, name, value, row.get("source") or "", row.get("as_of") or ""))
+    for unit, name, value, source, as_of in checked:
+        set_fact(store, year, unit, name, value, source, as_of, actor)
+    return len(rows)

@@ -1,0 +1,260 @@
+"""A commune's QĐ 28 figures for one assessment year, read from the registers in the store.
+
+* R numerator (Art. 4a): persons in F1 whose latest record before the year's end is present, of category
+  ``user`` or ``addict``, with ``has_record = yes`` (a management record, Decree 105/2021 Art. 40).
+* Art. 6.1: the same persons, less those exempt: on substitution treatment (``services`` has
+  ``methadone``), in home/community rehab (``rehab_type = voluntary_home``); post-rehab persons are their
+  own category and never counted.
+* P (Art. 4b, 6.3): F6 sites whose latest record before the year's end is a use venue
+  (``is_use_venue = yes``) still active (``identified`` or ``reemerged``).
+* A (Art. 4c): ``offenders_arrested`` of the F9 reports whose period lies in the year; Art. 6.2:
+  ``offence/persons_resident`` of the same reports. Overlapping reports are flagged (they could count a
+  case twice).
+* C (Art. 4d): ``plant_count`` and ``area_m2`` of F7 records destroyed in the year.
+* Population and key route: the officer-entered facts (core.assessment.facts). Fugitives hiding
+  (Art. 6.2): no register holds them, so the figure typed into F10 is the source.
+
+The commune's F10 for the year (the latest yearly summary) is read for what it typed: a typed total that
+disagrees with the registers is shown beside it and flagged, never used instead. A register the server
+cannot read (ODK-encrypted records and no key) makes its figures unknown, never zero.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from rasoat.core.assessment.facts import get_facts
+from rasoat.core.assessment.rules import CommuneInputs, Figure, Flag
+from rasoat.core.indicators.periods import Period, local_day
+from rasoat.core.models import DEFAULT_COUNTED_STATES, Submission
+from rasoat.core.storage.base import Store, SubmissionQuery
+
+# F10 field typed for each input; on_route is yes/no.
+F10_FIELDS = {
+    "population": "population_resident",
+    "managed": "with_mgmt_record",
+    "venues": "use_venues_active",
+    "arrested": "offenders_arrested",
+    "plants": "cultivation_plants",
+    "area_m2": "cultivation_area_m2",
+    "on_route": "on_route",
+    "users_not_exempt": "users_not_exempt",
+    "residents_violating": "residents_violating",
+    "fugitives_hiding": "fugitives_hiding",
+}
+
+
+def commune_of(unit_code: str | None) -> str:
+    return (unit_code or "").split("-", 1)[0]
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(str(value).strip() or 0)
+    except ValueError:
+        return 0.0
+
+
+def _selected(value: Any, choice: str) -> bool:
+    return choice in str(value or "").split()
+
+
+@dataclass
+class _Acc:
+    """What one commune's registers hold, gathered in one pass per form."""
+
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # records read per form
+    encrypted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    persons: dict[str, Submission] = field(default_factory=dict)  # person_key → latest
+    sites: dict[str, Submission] = field(default_factory=dict)  # site_key → latest
+    plants: float = 0.0
+    area: float = 0.0
+    crops: int = 0
+    arrested: float = 0.0
+    violating: float = 0.0
+    reports: list[tuple[str, str]] = field(default_factory=list)  # F9 (from, to)
+    f10: Submission | None = None
+
+
+def _scan(store: Store, form_id: str, units: list[str], before: Any) -> Iterable[Submission]:
+    query = SubmissionQuery(
+        form_id=form_id, unit_codes=units, review_states=list(DEFAULT_COUNTED_STATES), received_to=before
+    )
+    return store.iter_submissions(query)
+
+
+def _in_year(day: str, period: Period) -> bool:
+    return bool(day) and period.contains_day(day)
+
+
+def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
+    """One pass over each register for every commune under ``units`` (codes already expanded)."""
+    acc: dict[str, _Acc] = defaultdict(_Acc)
+    _, end_utc = period.utc_bounds()
+    for sub in _scan(store, "f1_person", units, end_utc):
+        a = acc[commune_of(sub.unit_code)]
+        a.counts["f1_person"] += 1
+        if sub.encrypted:
+            a.encrypted["f1_person"] += 1
+            continue
+        key = str(sub.fields.get("person_key") or sub.instance_id)
+        if key not in a.persons or a.persons[key].received_at <= sub.received_at:
+            a.persons[key] = sub
+    for sub in _scan(store, "f6_hotspot", units, end_utc):
+        a = acc[commune_of(sub.unit_code)]
+        a.counts["f6_hotspot"] += 1
+        if sub.encrypted:
+            a.encrypted["f6_hotspot"] += 1
+            continue
+        key = str(sub.fields.get("site_key") or sub.instance_id)
+        if key not in a.sites or a.sites[key].received_at <= sub.received_at:
+            a.sites[key] = sub
+    for sub in _scan(store, "f7_cultivation", units, end_utc):
+        a = acc[commune_of(sub.unit_code)]
+        if sub.encrypted:
+            a.counts["f7_cultivation"] += 1
+            a.encrypted["f7_cultivation"] += 1
+            continue
+        f = sub.fields
+        day = str(f.get("destroyed_date") or f.get("found_date") or local_day(sub.received_at))
+        if f.get("destroyed") == "yes" and _in_year(day, period):
+            a.counts["f7_cultivation"] += 1
+            a.crops += 1
+            a.plants += _num(f.get("plant_count"))
+            a.area += _num(f.get("area_m2"))
+    for sub in _scan(store, "f9_case", units, end_utc):
+        a = acc[commune_of(sub.unit_code)]
+        if sub.encrypted:
+            a.counts["f9_case"] += 1
+            a.encrypted["f9_case"] += 1
+            continue
+        f = sub.fields
+        start = str(f.get("period_from") or local_day(sub.received_at))
+        stop = str(f.get("period_to") or start)
+        if not (_in_year(start, period) and _in_year(stop, period)):
+            continue
+        a.counts["f9_case"] += 1
+        a.reports.append((start, stop))
+        a.arrested += _num(f.get("offenders_arrested"))
+        rows = f.get("offence") or []
+        for row in rows if isinstance(rows, list) else [rows]:
+            a.violating += _num(row.get("persons_resident")) if isinstance(row, dict) else 0
+    for sub in _scan(store, "f10_summary", units, end_utc):
+        a = acc[commune_of(sub.unit_code)]
+        f = sub.fields
+        yearly = f.get("period_type") == "year" and _in_year(str(f.get("period_to") or ""), period)
+        if sub.encrypted or not yearly:
+            continue
+        if a.f10 is None or a.f10.received_at <= sub.received_at:
+            a.f10 = sub
+    return acc
+
+
+def _records(form: str, a: _Acc, what: str) -> str:
+    return f"{form}: {what} ({a.counts.get(form, 0)} bản ghi / records)"
+
+
+def _from_register(form: str, a: _Acc, value: float, what: str) -> Figure:
+    n_enc = a.encrypted.get(form, 0)
+    if n_enc:
+        return Figure(
+            None,
+            _records(form, a, what),
+            a.counts.get(form, 0),
+            f"{n_enc} bản ghi {form} được mã hoá, máy chủ không đọc được / {n_enc} encrypted, unreadable",
+        )
+    return Figure(value, _records(form, a, what), a.counts.get(form, 0))
+
+
+def officer_fact(facts: dict[str, Any], name: str, how: str) -> Figure:
+    entry = facts.get(name)
+    if not entry:
+        return Figure(None, "Chưa nhập / not entered", 0, f"chưa nhập ({how}) / not entered")
+    return Figure(
+        float(entry["value"]),
+        f"{entry['source']}, ngày / as of {entry['as_of']} (nhập bởi / by {entry['by']})",
+        1,
+    )
+
+
+def _typed(f10: Submission | None, name: str) -> float | None:
+    if f10 is None:
+        return None
+    raw = f10.fields.get(F10_FIELDS[name])
+    if raw is None or str(raw).strip() == "":
+        return None
+    if name == "on_route":
+        return 1.0 if raw == "yes" else 0.0
+    return _num(raw)
+
+
+def commune_inputs(a: _Acc, facts: dict[str, Any]) -> CommuneInputs:
+    """The inputs of Art. 4 and 6 for one commune, each with its source and any F10 typed figure."""
+    present = [
+        s.fields for s in a.persons.values()
+        if s.fields.get("present") == "yes" and s.fields.get("category") in ("user", "addict")
+    ]
+    managed = sum(1 for f in present if f.get("has_record") == "yes")
+    not_exempt = sum(
+        1 for f in present
+        if not (_selected(f.get("services"), "methadone") or f.get("rehab_type") == "voluntary_home")
+    )
+    venues = sum(
+        1 for s in a.sites.values()
+        if s.fields.get("is_use_venue") == "yes"
+        and s.fields.get("status", "identified") in ("identified", "reemerged")
+    )
+    fugitives = _typed(a.f10, "fugitives_hiding")
+    figures = {
+        "population": officer_fact(facts, "population", "rasoat assessment population"),
+        "managed": _from_register("f1_person", a, managed, f"{managed} người có hồ sơ quản lý / with record"),
+        "venues": _from_register("f6_hotspot", a, venues, f"{venues} điểm đang hoạt động / active venues"),
+        "arrested": _from_register("f9_case", a, a.arrested, f"{len(a.reports)} báo cáo / reports"),
+        "plants": _from_register("f7_cultivation", a, a.plants, f"{a.crops} vụ đã triệt phá / destroyed"),
+        "area_m2": _from_register("f7_cultivation", a, a.area, f"{a.crops} vụ đã triệt phá / destroyed"),
+        "on_route": officer_fact(facts, "on_route", "rasoat assessment route"),
+        "users_not_exempt": _from_register(
+            "f1_person", a, not_exempt, f"{len(present)} người nghiện, sử dụng / users and addicts"
+        ),
+        "residents_violating": _from_register(
+            "f9_case", a, a.violating, f"{len(a.reports)} báo cáo / reports"
+        ),
+        "fugitives_hiding": Figure(
+            fugitives,
+            "F10 (nhập tay, không sổ nào ghi) / typed in F10, no register holds it",
+            0 if a.f10 is None else 1,
+            "" if fugitives is not None else "chưa có báo cáo năm F10 / no yearly F10 report",
+        ),
+    }
+    figures = {
+        k: fig if k == "fugitives_hiding" else replace(fig, typed=_typed(a.f10, k))
+        for k, fig in figures.items()
+    }
+    flags: list[Flag] = []
+    spans = sorted(a.reports)
+    if any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)):
+        flags.append(Flag(
+            "f9_overlap",
+            "Các báo cáo F9 có kỳ chồng nhau, có thể tính trùng / F9 reports overlap and may count twice",
+        ))
+    return CommuneInputs(**figures, flags=tuple(flags))
+
+
+def f10_class(a: _Acc) -> str | None:
+    """The class the commune's own F10 gave (``qd28_final``), to show beside the computed one."""
+    return None if a.f10 is None else (a.f10.fields.get("qd28_final") or a.f10.fields.get("qd28_class"))
+
+
+def read_communes(
+    store: Store, year: int, communes: list[str], scope: list[str]
+) -> dict[str, tuple[CommuneInputs, str | None]]:
+    """Inputs and the F10 class for each commune, reading the registers once for the whole ``scope``."""
+    acc = gather(store, Period.parse(f"{year}-QD28"), scope)
+    out = {}
+    for code in communes:
+        a = acc.get(code, _Acc())
+        out[code] = (commune_inputs(a, get_facts(store, year, code)), f10_class(a))
+    return out
