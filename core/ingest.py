@@ -7,17 +7,19 @@ whose ``reason`` the caller maps to its own answer (an HTTP status, an import ou
 Order of decisions (each failure leaves the store untouched):
 1. attachment names are bare file names (``invalid``);
 2. the XML parses safely and names a form id and an instanceID (``invalid``); the form and version exist
-   (``not_found``); an encrypted form takes only envelopes (``invalid``);
+   (``not_found``); a form whose named version **or current version** is encrypted takes only envelopes
+   (``invalid``), so an old plaintext version on a phone cannot bypass it;
 3. an identical resend of the caller's own stored submission is accepted at once (missing attachments
    added) even if the round has since closed, so a phone can finish a split upload;
-4. the caller is assigned to an open round carrying the form, and the unit the submission names lies in
-   both the collector's and the round's units (``forbidden``);
+4. ``place`` (the one scope rule, used by every way in): the caller is assigned to an open round carrying
+   the form, the unit the record is filed under lies in both the collector's and the round's units
+   and its location answers agree with each other (``forbidden``); an edit replaces only
+   a record of the same form inside the caller's units (``forbidden``; unknown → ``not_found``);
 5. plugins' ``check_submission`` hooks run; their messages do **not** reject the submission: it is stored
    with review state ``has_issues`` and the messages in its review history, and the phone is told.
    Refusing would leave the form stuck on a phone in the field with a weak connection, while a reviewer
    can fix or reject it later at no cost to the collector;
-6. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``; an edit whose
-   ``deprecatedID`` is unknown → ``not_found``.
+6. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from rasoat.core.instance import (
 )
 from rasoat.core.models import AuditEvent, ReviewState, Round, Submission, User, utcnow
 from rasoat.core.rounds import assigned_open_rounds, in_scope
-from rasoat.core.scope import common_unit
+from rasoat.core.scope import common_unit, unit_allowed
 from rasoat.core.storage.base import Conflict, SaveOutcome, Store
 
 log = logging.getLogger("rasoat.ingest")
@@ -91,38 +93,149 @@ class ShapeCache:
         return shape
 
 
-def submission_unit(fields: dict, user: User) -> str | None:
-    """The most precise unit a submission names; for a form without a location block, the collector's unit."""
-    for name in LOCATION_FIELDS:
-        value = fields.get(name)
-        if isinstance(value, str) and value.strip():
-            return value.strip()
-    return user.unit_codes[0] if len(user.unit_codes) == 1 else None
-
-
-def registered_unit(fields: dict, fallback: str | None) -> str | None:
-    """The unit a submission is filed under: the most precise location answer the unit registry knows
-    (the hamlet, else the commune, else the province), so unit filters in exports and indicators find
-    it even when a phone sends a hamlet code the registry lacks (the raw answer stays in ``fields``).
-    ``fallback`` (the raw answer, or the collector's unit) when the registry knows none of them."""
-    hamlet, commune, province = (_answer(fields, name) for name in LOCATION_FIELDS)
-    named_commune = hamlet.split("-", 1)[0] if hamlet and "-" in hamlet else None  # "05563-07" → "05563"
-    answers = [code for code in (hamlet, commune, named_commune, province) if code]
-    if not answers:
-        return fallback
-    try:
-        from rasoat.core.units import get_units
-
-        units = get_units()
-    except Exception:  # no registry (a broken plugin list): keep the raw answer rather than refuse
-        log.warning("unit registry unavailable; submission filed under its raw unit %s", fallback)
-        return fallback
-    return next((code for code in answers if units.get(code) is not None), fallback)
-
-
 def _answer(fields: dict, name: str) -> str | None:
     value = fields.get(name)
     return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _contradiction(answers: dict[str, str]) -> IngestError:
+    shown = ", ".join(f"{name}={code}" for name, code in answers.items())
+    return IngestError(
+        Refusal.forbidden,
+        f"Các câu trả lời về địa bàn mâu thuẫn nhau ({shown}): thôn phải thuộc xã, xã phải thuộc tỉnh "
+        f"đã chọn; hãy sửa lại trên máy / The location answers contradict each other ({shown}): the "
+        "hamlet must lie in the commune and the commune in the province chosen; correct them on the phone",
+    )
+
+
+def filing_unit(
+    fields: dict, user: User | None, encrypted: bool = False, check: Callable[[str], None] | None = None
+) -> str | None:
+    """The unit a submission is filed under, from its hamlet/commune/province answers.
+
+    It is the most precise answer the unit registry knows (a hamlet code the registry lacks stands for
+    the commune its code names: "05563-99" → "05563"; the raw answer stays in ``fields``), and every
+    other answer must lie on that unit's own chain (itself or above it), so the unit that is checked
+    against the caller's scope is the unit the record is filed under. Answers that contradict each
+    other, or that name no known unit, raise ``forbidden`` (a 403: no unit a scope check could pass).
+    ``check`` (the scope check) runs on the unit before the answers are compared, so a unit outside the
+    caller's scope is reported as that. A form without a location block, or an encrypted record the
+    server cannot read, is filed under the collector's own unit (the most precise
+    one holding all of them; None when they span provinces, or with no ``user``)."""
+    answers = {name: code for name in LOCATION_FIELDS if (code := _answer(fields, name)) is not None}
+    if encrypted or not answers:
+        own = common_unit(user.unit_codes) if user is not None else None
+        if own is not None and check is not None:
+            check(own)
+        return own
+    from rasoat.core.units import get_units
+
+    units = get_units()
+    hamlet = answers.get("hamlet")
+    named_commune = hamlet.split("-", 1)[0] if hamlet and "-" in hamlet else None  # "05563-07" → "05563"
+    candidates = [answers.get("hamlet"), named_commune, answers.get("commune"), answers.get("province")]
+    unit = next((code for code in candidates if code and units.get(code) is not None), None)
+    if unit is None:
+        shown = ", ".join(answers.values())
+        raise IngestError(
+            Refusal.forbidden,
+            f"Không có đơn vị nào trong danh mục khớp với câu trả lời ({shown}) / "
+            f"No unit in the registry matches the answers ({shown})",
+        )
+    if check is not None:
+        check(unit)
+    chain = {unit, *(u.code for u in units.ancestors(unit))}
+    for name, code in answers.items():
+        if code in chain:
+            continue
+        if name == "hamlet" and units.get(code) is None and named_commune == unit:
+            continue  # an unlisted hamlet of the filed commune
+        raise _contradiction(answers)
+    return unit
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where an accepted submission goes: its round, its unit and the record it replaces (an edit)."""
+
+    round: Round
+    unit: str | None
+    replaces: Submission | None = None
+
+
+def place(
+    store: Store,
+    user: User,
+    form_id: str,
+    fields: dict,
+    encrypted: bool = False,
+    deprecated_id: str | None = None,
+) -> Placement:
+    """The ingest scope rule, the one every way in uses (OpenRosa POST, USB/offline instance import).
+
+    The caller must be assigned to an open round carrying the form; the unit the record is filed under
+    (``filing_unit``) must lie in both the caller's and that round's units; an edit (``deprecated_id``)
+    may replace only a record of the same form inside the caller's units. Raises IngestError
+    (``forbidden``, also for contradictory answers; ``not_found`` for an unknown edited record)."""
+    rounds = [r for r in assigned_open_rounds(store, user) if form_id in r.form_ids]
+    if not rounds:
+        raise IngestError(
+            Refusal.forbidden,
+            f"Biểu mẫu {form_id} không thuộc đợt nào đang mở được giao cho bạn / "
+            f"Form {form_id} is not in any open round assigned to you",
+        )
+    rnd = rounds[0]
+
+    def check(unit: str) -> None:
+        nonlocal rnd
+        if user.unit_codes and not in_scope(unit, user.unit_codes):
+            raise IngestError(
+                Refusal.forbidden,
+                f"Đơn vị {unit} nằm ngoài phạm vi của bạn ({', '.join(user.unit_codes)}) / "
+                f"Unit {unit} is outside your units ({', '.join(user.unit_codes)})",
+            )
+        matching = [r for r in rounds if not r.unit_codes or in_scope(unit, r.unit_codes)]
+        if not matching:
+            raise IngestError(
+                Refusal.forbidden,
+                f"Đơn vị {unit} nằm ngoài phạm vi đợt đang mở / "
+                f"Unit {unit} is outside the open round's units",
+            )
+        rnd = matching[0]
+
+    unit = filing_unit(fields, user, encrypted, check)
+    if unit is None and user.unit_codes:  # units across provinces and no answer to choose one
+        raise IngestError(
+            Refusal.forbidden,
+            "Không xác định được đơn vị của bản ghi / The submission's unit cannot be determined",
+        )
+    replaces = _replaced(store, user, form_id, deprecated_id) if deprecated_id else None
+    return Placement(rnd, unit, replaces)
+
+
+def _replaced(store: Store, user: User, form_id: str, deprecated_id: str) -> Submission:
+    """The record an edit replaces, if the caller may replace it: same form, inside the caller's units.
+    instanceIDs are not secret (exports, URLs, the audit log show them), so knowing one proves nothing."""
+    old = store.get_submission(deprecated_id)
+    if old is None:
+        raise IngestError(
+            Refusal.not_found,
+            f"Không tìm thấy bản ghi gốc {deprecated_id} để sửa / "
+            f"The submission being edited ({deprecated_id}) is not on the server",
+        )
+    if old.form_id != form_id:
+        raise IngestError(
+            Refusal.forbidden,
+            f"Bản ghi {deprecated_id} thuộc biểu mẫu khác, không sửa được bằng biểu mẫu {form_id} / "
+            f"Submission {deprecated_id} is of another form and cannot be edited with form {form_id}",
+        )
+    if not unit_allowed(user, old.unit_code):
+        raise IngestError(
+            Refusal.forbidden,
+            f"Bản ghi {deprecated_id} nằm ngoài phạm vi của bạn, không được sửa / "
+            f"Submission {deprecated_id} is outside your units and may not be edited",
+        )
+    return old
 
 
 def check_attachment_names(names: Any) -> None:
@@ -173,7 +286,7 @@ def _accept(
     attachments = {name: data for name, data in files.items() if name in expected}
 
     try:
-        rnd, unit = _place(store, parsed, user)
+        placed = place(store, user, parsed.form_id, parsed.fields, parsed.encrypted, parsed.deprecated_id)
     except IngestError:
         # An identical resend of the caller's own stored submission is accepted even when the round has
         # closed since, so a phone can finish an interrupted upload. Looked up only here: a lookup of a
@@ -182,17 +295,12 @@ def _accept(
         if existing is not None and existing.xml_md5 == xml_md5 and existing.collector_id == user.id:
             return _save(store, existing.model_copy(), xml, attachments)
         raise
+    rnd, unit = placed.round, placed.unit
 
-    if parsed.deprecated_id:
-        old = store.get_submission(parsed.deprecated_id)
-        if old is None:
-            raise IngestError(
-                Refusal.not_found,
-                f"Không tìm thấy bản ghi gốc {parsed.deprecated_id} để sửa / "
-                f"The submission being edited ({parsed.deprecated_id}) is not on the server",
-            )
-        # Central carries over the old version's files the edit still names (posted files win); doing
-        # it here keeps that rule the same on every backend.
+    if placed.replaces is not None:
+        old = placed.replaces
+        # Central carries over the old version's files the edit still names (posted files win); only
+        # from a record the caller may edit (``place`` checked it), the same on every backend.
         for name in expected:
             if name not in attachments and name in old.attachments:
                 data = store.attachment(old.instance_id, name)
@@ -264,12 +372,14 @@ def _unknown_form(form_id: str, version: str) -> IngestError:
 
 
 def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
-    """An encrypted form takes only envelopes (a plaintext record would put person data on the server);
-    an envelope must name a known form version that is encrypted, and carry its wrapped key."""
+    """An encrypted form takes only envelopes (a plaintext record would put person data on the server),
+    decided by the form: a phone still holding an older unencrypted version is refused too; an envelope
+    must name a known form version that is encrypted, and carry its wrapped key."""
     form = store.get_form(parsed.form_id, parsed.version)
     if form is None:  # an envelope is parsed without asking for the form's shape
         raise _unknown_form(parsed.form_id, parsed.version)
-    if form.encrypted and not parsed.encrypted:
+    current = store.get_form(parsed.form_id)  # the named or the latest version demanding it is enough
+    if (form.encrypted or (current is not None and current.encrypted)) and not parsed.encrypted:
         raise IngestError(
             Refusal.invalid,
             f"Biểu mẫu {parsed.form_id} phải được gửi đã mã hoá; hãy tải lại biểu mẫu trống / "
@@ -287,39 +397,6 @@ def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
             "Phong bì mã hoá thiếu base64EncryptedKey hoặc encryptedXmlFile / "
             "The encrypted envelope lacks base64EncryptedKey or encryptedXmlFile",
         )
-
-
-def _place(store: Store, parsed: ParsedInstance, user: User) -> tuple[Round, str | None]:
-    """The open round and the unit a submission belongs to; ``forbidden`` when the caller may not send it."""
-    rounds = [r for r in assigned_open_rounds(store, user) if parsed.form_id in r.form_ids]
-    if not rounds:
-        raise IngestError(
-            Refusal.forbidden,
-            f"Biểu mẫu {parsed.form_id} không thuộc đợt nào đang mở được giao cho bạn / "
-            f"Form {parsed.form_id} is not in any open round assigned to you",
-        )
-    unit = None if parsed.encrypted else submission_unit(parsed.fields, user)
-    if unit is None:  # an encrypted record names no unit the server can read: the collector's own
-        unit = common_unit(user.unit_codes)
-    rnd = rounds[0]
-    if unit is not None:
-        if user.unit_codes and not in_scope(unit, user.unit_codes):
-            raise IngestError(
-                Refusal.forbidden,
-                f"Đơn vị {unit} nằm ngoài phạm vi của bạn ({', '.join(user.unit_codes)}) / "
-                f"Unit {unit} is outside your units ({', '.join(user.unit_codes)})",
-            )
-        matching = [r for r in rounds if not r.unit_codes or in_scope(unit, r.unit_codes)]
-        if not matching:
-            raise IngestError(
-                Refusal.forbidden,
-                f"Đơn vị {unit} nằm ngoài phạm vi đợt đang mở / "
-                f"Unit {unit} is outside the open round's units",
-            )
-        rnd = matching[0]
-    if not parsed.encrypted:  # scope was checked on the raw answer; the record is filed under a known unit
-        unit = registered_unit(parsed.fields, unit)
-    return rnd, unit
 
 
 def _save(store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> IngestResult:

@@ -6,8 +6,9 @@ Collect keeps each saved form in its own folder, named after the form and the ti
     instances/F1 Person_2026-05-04_09-12-33/1714551234567.jpg
 
 Every instance goes through the acceptance path an upload takes (``core.ingest.accept``) with the
-collector as the sender, so the rules are exactly an upload's: known form and version, an open round
-assigned to the collector, the unit inside the collector's and the round's units, plugin checks, and
+collector as the sender, so the rules are exactly an upload's (``core.ingest.place``, the one scope rule):
+known form and version, an open round assigned to the collector, the unit inside the collector's and the
+round's units, an edit only of a record of the same form in the collector's units, plugin checks, and
 ODK Central's duplicate rules (an identical resend is recognised as a duplicate; the same instanceID
 with different content is a conflict). A file that is refused changes nothing; the others are stored.
 
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rasoat.core.ingest import IngestError, Refusal, ShapeCache, accept
+from rasoat.core.ingest import IngestError, Refusal, ShapeCache, accept, filing_unit
 from rasoat.core.instance import InstanceError, parse_instance
 from rasoat.core.models import Role, RoundState, User
 from rasoat.core.storage.base import SaveOutcome, Store
@@ -95,11 +96,7 @@ def _collector_for(store: Store, xml: bytes) -> tuple[User | None, str]:
     from rasoat.core.rounds import in_scope, is_assigned
 
     parsed = parse_instance(xml)
-    unit = next(
-        (str(parsed.fields[k]).strip() for k in ("hamlet", "commune", "province")
-         if isinstance(parsed.fields.get(k), str) and parsed.fields[k].strip()),
-        None,
-    )
+    unit = filing_unit(parsed.fields, None, parsed.encrypted)  # the unit accept() will check and file under
     rounds = [r for r in store.list_rounds() if r.state is RoundState.open and parsed.form_id in r.form_ids]
     candidates: dict[str, User] = {}
     for rnd in rounds:

@@ -3,10 +3,10 @@ and the form media cut to those units.
 
 Rules: a form is listed when an **open** round names it in ``form_ids`` and names the collector in
 ``collector_ids`` (and the round's units overlap the collector's). A submission's unit (its ``hamlet``,
-else ``commune``, else ``province`` field) must lie inside the collector's units and the round's units.
-The rules live in ``core.rounds.assigned_open_rounds`` and ``core.ingest``, so an offline bundle and an
-import follow them too. Media bytes come from ``core.media.collector_media`` — the same bytes an offline
-bundle carries, so the MD5 a phone sees is the same either way.
+else ``commune``, else ``province`` field, which must agree) must lie inside the collector's units and the
+round's units. The rules live in ``core.rounds.assigned_open_rounds`` and ``core.ingest.place``, so an
+offline bundle and an import follow them too. Media bytes come from ``core.media.collector_media`` — the
+same bytes an offline bundle carries, so the MD5 a phone sees is the same either way.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from threading import Lock
 
-from rasoat.core.ingest import LOCATION_FIELDS, submission_unit
+from rasoat.core.ingest import LOCATION_FIELDS, filing_unit
 from rasoat.core.media import LOCATION_MEDIA, ROSTER_MEDIA, collector_media
 from rasoat.core.models import FormVersion, User
 from rasoat.core.rounds import assigned_forms, assigned_open_rounds, in_scope, scopes_overlap
 from rasoat.core.storage.base import Store
 
 __all__ = ["LOCATION_FIELDS", "MediaCache", "assigned_open_rounds", "in_scope", "media_bytes",
-           "scopes_overlap", "submission_unit", "visible_forms"]
+           "scopes_overlap", "filing_unit", "visible_forms"]
 
 
 visible_forms = assigned_forms  # the latest version of each form the collector's phone should hold

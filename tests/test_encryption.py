@@ -366,3 +366,30 @@ def test_decrypting_view_is_a_whole_store(tmp_path) -> None:
     assert view.kv_cas("nonces", "n1", None, {"nc": 2}) is False
     assert store.kv_get("nonces", "n1") == {"nc": 1}
     store.close()
+
+
+def test_plaintext_of_an_old_unencrypted_version_is_refused_once_the_form_is_encrypted(world) -> None:
+    """Version 1 without encryption, version 2 with it: a phone still holding version 1 posts plaintext."""
+    from pyxform.xls2xform import convert
+
+    store = world.store
+    encrypted_md = FORM_MD.format(key=world.pub).replace("tenc |", "tenc_old |")
+    plain_md = encrypted_md.replace("| public_key |", "|").replace(f"| {world.pub} |", "|")
+    for version, encrypted in (("1", False), ("2", True)):
+        md = encrypted_md if encrypted else plain_md
+        result = convert(xlsform=md.replace("| 1 |", f"| {version} |"), file_type=".md", form_name="data")
+        xml = result.xform.encode()
+        assert (b"base64RsaPublicKey" in xml) is encrypted
+        store.put_form(
+            FormVersion(form_id="tenc_old", version=version, title="Biểu mật",
+                        md5=hashlib.md5(xml).hexdigest(), encrypted=encrypted, source="test"),
+            xml, result._survey.to_json_dict(), {},
+        )
+    rnd = store.get_round("r-enc")
+    store.put_round(rnd.model_copy(update={"form_ids": [*rnd.form_ids, "tenc_old"]}))
+    iid = f"uuid:{uuid.uuid4()}"
+    old_version = plain_instance(iid).replace(b'id="tenc" version="1"', b'id="tenc_old" version="1"')
+    resp = world.client.submit(old_version, {"photo.jpg": PHOTO, "audit.csv": AUDIT_CSV})
+    assert resp.status_code == 400, resp.text
+    assert "must be sent encrypted" in resp.text and "phải được gửi đã mã hoá" in resp.text
+    assert store.get_submission(iid) is None
