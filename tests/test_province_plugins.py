@@ -589,7 +589,8 @@ def test_a_national_threshold_changes_only_when_declared() -> None:
     pm = build_manager()
     silent = {**raw_definitions(national)[0], "target": {"op": ">", "value": 90, "deadline": 2030}}
     pm.register(Throwaway(defs=[silent]), name="lang_son")
-    with pytest.raises(PluginConflict, match=r"nat_services_reach.*'core\.builtin\.national'.*'lang_son'"):
+    conflict = r"nat_services_reach.*'rasoat\.core\.builtin\.national'.*'lang_son'"
+    with pytest.raises(PluginConflict, match=conflict):
         collect(pm)
     pm = build_manager()
     declared = {"overrides": "nat_services_reach", "target": {"op": ">", "value": 90, "deadline": 2030}}
