@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rasoat.core.commands.audit",
     "rasoat.core.commands.keys",
     "rasoat.core.commands.backup",
+    "rasoat.core.commands.assessment",
 )
 
 

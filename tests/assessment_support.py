@@ -74,11 +74,11 @@ def cases(store: Store, commune: str, arrested: int, residents: int = 0,
     }, day=IN_YEAR)
 
 
-def f10(store: Store, commune: str, **typed: Any) -> None:
+def f10(store: Store, commune: str, year: int = YEAR, **typed: Any) -> None:
     add(store, "f10_summary", commune, {
-        "period_type": "year", "period_from": "2025-12-15", "period_to": "2026-12-14",
+        "period_type": "year", "period_from": f"{year - 1}-12-15", "period_to": f"{year}-12-14",
         "fugitives_hiding": 0, **typed,
-    }, day="2026-12-10")
+    }, day=f"{year}-12-10")
 
 
 def encrypted_f1(store: Store, hamlet: str) -> None:

@@ -361,7 +361,7 @@ def register_commands(subparsers: Any) -> None:
 
     p = sub.add_parser("create", help="tạo đợt (nháp) / create a round (draft); prints its id")
     p.add_argument("name")
-    p.add_argument("--period", required=True, help="2026, 2026-H1, 2026-Q3 or 2026-05")
+    p.add_argument("--period", required=True, help="2026, 2026-H1, 2026-Q3, 2026-05, 2026-W07 or 2026-QD28")
     p.add_argument("--forms", required=True, metavar="ID[,ID…]")
     p.add_argument("--units", required=True, metavar="CODE[,CODE…]")
     p.add_argument("--kind", choices=list(ROUND_KINDS), help="default: from the first form")

@@ -1,0 +1,346 @@
+"""Sign-off of the yearly classification, level by level (QĐ 28/2025 Art. 7).
+
+A commune proposes its computed class with a comment; the province accepts it or sends it back with a
+reason (the commune then proposes again); once every commune is accepted the province approves the
+list, which locks it: proposals, send-backs and acceptances are refused until a reopen, an audited action
+that needs a reason. What changed in the registers after the approval is shown against the approved
+figures (``changes_since_approval``), never written over them. The province's list is due before 20/12.
+
+Who may do what: a commune officer proposes for a commune in their scope; a province manager (or an
+administrator) reviews and approves for a province in theirs; nobody sees or touches a unit outside
+their scope (core.scope). Every change goes to the audit log (``assessment.*``) and to the history of
+the rounds of that assessment year (period ``YYYY-QD28``) that cover the unit.
+
+Stored as one small document per (year, unit) in the store's key-value space, changed by compare-and-set
+so two officers acting at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from rasoat.core.assessment.compute import CommuneAssessment, ProvinceAssessment, assess_province
+from rasoat.core.audit import record
+from rasoat.core.models import Role, User, utcnow
+from rasoat.core.rounds import scopes_overlap
+from rasoat.core.scope import ScopeError, unit_allowed
+from rasoat.core.storage.base import Store
+from rasoat.core.units import UnitRegistry, get_units
+
+NAMESPACE = "qd28.signoff"
+DEADLINE = (12, 20)  # the province reports to the Ministry of Public Security before 20/12 (Art. 7)
+
+STATES: dict[str, tuple[str, str]] = {
+    "not_proposed": ("Chưa đề xuất", "Not yet proposed"),
+    "proposed": ("Đã đề xuất", "Proposed"),
+    "sent_back": ("Bị trả lại", "Sent back"),
+    "accepted": ("Đã chấp nhận", "Accepted"),
+}
+LIST_STATES: dict[str, tuple[str, str]] = {
+    "open": ("Đang xét duyệt", "Under review"),
+    "approved": ("Đã phê duyệt (khoá)", "Approved (locked)"),
+}
+
+
+class SignoffError(ValueError):
+    """A sign-off step that is not allowed now; the message is bilingual and one line."""
+
+
+def state_label(state: str) -> str:
+    vi, en = {**STATES, **LIST_STATES}.get(state, (state, state))
+    return f"{vi} / {en}"
+
+
+def deadline(year: int) -> date:
+    return date(year, *DEADLINE)
+
+
+def _key(year: int, unit: str) -> str:
+    return f"{year}/{unit}"
+
+
+def commune_doc(store: Store, year: int, commune: str) -> dict[str, Any]:
+    return store.kv_get(NAMESPACE, _key(year, commune)) or {"state": "not_proposed", "history": []}
+
+
+def list_doc(store: Store, year: int, province: str) -> dict[str, Any]:
+    return store.kv_get(NAMESPACE, _key(year, province)) or {"state": "open", "history": []}
+
+
+def _change(
+    store: Store, year: int, unit: str, default: dict[str, Any], fn: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    """Read, let ``fn`` check and change a copy, write it only if nobody else wrote meanwhile."""
+    key = _key(year, unit)
+    for _ in range(20):
+        old = store.kv_get(NAMESPACE, key)
+        doc = {**(old or default), "history": list((old or default).get("history", []))}
+        fn(doc)
+        if store.kv_cas(NAMESPACE, key, old, doc):
+            return doc
+    raise SignoffError("Đang có người khác thao tác, thử lại / someone else changed it, try again")
+
+
+def _log(
+    store: Store, doc: dict[str, Any], actor: str, action: str, unit: str, year: int, **details: Any
+) -> None:
+    """The step in the document's own history, the audit log and the rounds of the year over the unit."""
+    at = utcnow().isoformat()
+    doc["history"].append({"at": at, "by": actor, "action": action, **details})
+    record(store, actor, f"assessment.{action}", target=unit, year=year, **details)
+    period = f"{year}-QD28"
+    for rnd in store.list_rounds():
+        if rnd.period == period and scopes_overlap([unit], rnd.unit_codes):
+            rnd.history.append(
+                {"at": at, "actor": actor, "action": f"assessment.{action}", "unit": unit, **details}
+            )
+            store.put_round(rnd)
+
+
+# --- who may --------------------------------------------------------------------------------------
+
+
+def _require_scope(user: User, unit: str) -> None:
+    if not unit_allowed(user, unit):
+        raise ScopeError(
+            f"Đơn vị {unit} ngoài phạm vi của {user.username} / unit {unit} is outside your scope"
+        )
+
+
+def _require_province_role(user: User, province: str) -> None:
+    if user.role not in (Role.province_manager, Role.admin):
+        raise ScopeError(
+            f"Chỉ cán bộ cấp tỉnh được xét duyệt, phê duyệt ({user.username} là {user.role.value}) / "
+            "only a province officer may review or approve"
+        )
+    _require_scope(user, province)
+
+
+def _province_of(registry: UnitRegistry, commune: str) -> str:
+    unit = registry.require(commune)
+    if unit.level != "commune" or unit.parent_code is None:
+        raise SignoffError(f"{commune} không phải mã xã / is not a commune code")
+    return unit.parent_code
+
+
+def _require_open(store: Store, year: int, province: str) -> None:
+    if list_doc(store, year, province)["state"] == "approved":
+        raise SignoffError(
+            f"Danh sách năm {year} của tỉnh {province} đã phê duyệt và khoá; mở lại (có lý do) trước / "
+            "the approved list is locked; reopen it with a reason first"
+        )
+
+
+def figures_of(a: CommuneAssessment) -> dict[str, Any]:
+    """What an approval freezes of a commune: the class, R, P, A, C, the route and the flags."""
+    i, r = a.inputs, a.result
+    return {
+        "class": r.klass,
+        "r_pct": r.r_pct,
+        "a_pct": r.a_pct,
+        "population": i.population.value,
+        "managed": i.managed.value,
+        "venues": i.venues.value,
+        "arrested": i.arrested.value,
+        "plants": i.plants.value,
+        "area_m2": i.area_m2.value,
+        "on_route": i.on_route.value,
+        "flags": [f.code for f in r.flags],
+    }
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+def propose(
+    store: Store, user: User, year: int, commune: str, comment: str, registry: UnitRegistry | None = None
+) -> dict[str, Any]:
+    """The commune proposes its computed class; a class flagged for review needs a comment."""
+    from rasoat.core.assessment.compute import assess_communes
+
+    registry = registry or get_units()
+    _require_scope(user, commune)
+    if user.role not in (Role.commune_officer, Role.province_manager, Role.admin):
+        raise ScopeError(f"{user.username} ({user.role.value}) không được đề xuất / may not propose")
+    province = _province_of(registry, commune)
+    _require_open(store, year, province)
+    [a] = assess_communes(store, year, [commune], registry)
+    if a.result.klass == "unknown":
+        raise SignoffError(
+            "Chưa đủ số liệu để xếp loại: "
+            + "; ".join(f.message for f in a.result.flags)
+            + " / the class cannot be computed yet"
+        )
+    if a.result.flags and not comment.strip():
+        raise SignoffError(
+            "Kết quả có điểm cần xem xét: phải ghi ý kiến / flagged result: a comment is required"
+        )
+
+    def step(doc: dict[str, Any]) -> None:
+        if doc["state"] not in ("not_proposed", "sent_back"):
+            raise SignoffError(
+                f"Xã {commune} đang ở trạng thái {state_label(doc['state'])}, không đề xuất lại được "
+                "/ cannot propose in this state"
+            )
+        doc.update(
+            state="proposed", comment=comment.strip(), figures=figures_of(a), proposed_by=user.username
+        )
+        _log(
+            store, doc, user.username, "propose", commune, year, klass=a.result.klass, comment=comment.strip()
+        )
+
+    return _change(store, year, commune, commune_doc(store, year, commune), step)
+
+
+def review(
+    store: Store,
+    user: User,
+    year: int,
+    commune: str,
+    accept: bool,
+    reason: str = "",
+    registry: UnitRegistry | None = None,
+) -> dict[str, Any]:
+    """The province accepts a proposal or sends it back with a reason."""
+    registry = registry or get_units()
+    province = _province_of(registry, commune)
+    _require_province_role(user, province)
+    _require_open(store, year, province)
+    if not accept and not reason.strip():
+        raise SignoffError("Trả lại phải ghi lý do / sending back needs a reason")
+
+    def step(doc: dict[str, Any]) -> None:
+        allowed = ("proposed",) if accept else ("proposed", "accepted")
+        if doc["state"] not in allowed:
+            raise SignoffError(
+                f"Xã {commune}: {state_label(doc['state'])}, không thể "
+                f"{'chấp nhận' if accept else 'trả lại'} / not possible in this state"
+            )
+        if accept:
+            doc.update(state="accepted", reviewed_by=user.username)
+            _log(store, doc, user.username, "accept", commune, year)
+        else:
+            doc.update(state="sent_back", reason=reason.strip(), reviewed_by=user.username)
+            _log(store, doc, user.username, "send_back", commune, year, reason=reason.strip())
+
+    return _change(store, year, commune, commune_doc(store, year, commune), step)
+
+
+def approve(
+    store: Store, user: User, year: int, province: str, registry: UnitRegistry | None = None
+) -> dict[str, Any]:
+    """Approve and lock the province's list; every commune must be accepted. Freezes the figures."""
+    registry = registry or get_units()
+    _require_province_role(user, province)
+    communes = [u.code for u in registry.communes(province)]
+    waiting = [c for c in communes if commune_doc(store, year, c)["state"] != "accepted"]
+    if waiting:
+        raise SignoffError(
+            f"Còn {len(waiting)} xã chưa được chấp nhận ({', '.join(waiting[:10])}) / "
+            "every commune must be accepted first"
+        )
+    pa = assess_province(store, year, province, registry)
+    frozen = {c.code: figures_of(c) for c in pa.communes}
+    late = date.today() >= deadline(year)
+
+    def step(doc: dict[str, Any]) -> None:
+        if doc["state"] == "approved":
+            raise SignoffError("Danh sách đã được phê duyệt / the list is already approved")
+        doc.update(
+            state="approved",
+            approved_by=user.username,
+            approved_at=utcnow().isoformat(),
+            communes=frozen,
+            province={
+                "class": pa.result.klass,
+                "criteria": pa.result.criteria,
+                "met": pa.result.met,
+                "values": pa.result.values,
+            },
+        )
+        _log(store, doc, user.username, "approve", province, year, communes=len(frozen), late=late)
+
+    return _change(store, year, province, list_doc(store, year, province), step)
+
+
+def reopen(store: Store, user: User, year: int, province: str, reason: str) -> dict[str, Any]:
+    """Unlock an approved list; the reason and the approved figures stay in the history."""
+    _require_province_role(user, province)
+    if not reason.strip():
+        raise SignoffError("Mở lại phải ghi lý do / reopening needs a reason")
+
+    def step(doc: dict[str, Any]) -> None:
+        if doc["state"] != "approved":
+            raise SignoffError("Danh sách chưa được phê duyệt / the list is not approved")
+        _log(
+            store,
+            doc,
+            user.username,
+            "reopen",
+            province,
+            year,
+            reason=reason.strip(),
+            approved_at=doc.get("approved_at"),
+            approved_by=doc.get("approved_by"),
+        )
+        doc["state"] = "open"
+
+    return _change(store, year, province, list_doc(store, year, province), step)
+
+
+# --- what officers see ----------------------------------------------------------------------------
+
+_COMPARED = ("class", "population", "managed", "venues", "arrested", "plants", "area_m2", "on_route")
+
+
+def changes_since_approval(
+    approved: dict[str, Any], pa: ProvinceAssessment
+) -> dict[str, dict[str, tuple[Any, Any]]]:
+    """Per commune, each compared figure whose value now differs from the approved one: (approved, now)."""
+    out: dict[str, dict[str, tuple[Any, Any]]] = {}
+    for c in pa.communes:
+        then = (approved.get("communes") or {}).get(c.code)
+        if then is None:
+            continue
+        now = figures_of(c)
+        diff = {k: (then.get(k), now.get(k)) for k in _COMPARED if then.get(k) != now.get(k)}
+        if diff:
+            out[c.code] = diff
+    return out
+
+
+def province_status(
+    store: Store, user: User, year: int, province: str, registry: UnitRegistry | None = None
+) -> dict[str, Any]:
+    """The province's list as the user may see it: each commune (only their own for a commune officer)
+    with its computed class, sign-off state and flags; the list's state, deadline and the changes since
+    approval. Outside the user's scope: ScopeError, nothing shown."""
+    registry = registry or get_units()
+    unit = registry.require(province)
+    own_only = not unit_allowed(user, province)
+    codes = [u.code for u in registry.communes(province)]
+    visible = [c for c in codes if unit_allowed(user, c)] if own_only else codes
+    if not visible:
+        raise ScopeError(f"Tỉnh {province} ngoài phạm vi của {user.username} / province outside your scope")
+    pa = assess_province(store, year, province, registry)
+    lst = list_doc(store, year, province)
+    changes = changes_since_approval(lst, pa) if lst["state"] == "approved" else {}
+    rows = []
+    for c in pa.communes:
+        if c.code not in visible:
+            continue
+        doc = commune_doc(store, year, c.code)
+        rows.append({"assessment": c, "signoff": doc, "changed": changes.get(c.code, {})})
+    return {
+        "province": province,
+        "name": unit.name,
+        "year": year,
+        "list": lst,
+        "rows": rows,
+        "assessment": None if own_only else pa,
+        "deadline": deadline(year),
+        "changes": changes,
+        "by_state": {s: sum(1 for r in rows if r["signoff"]["state"] == s) for s in STATES},
+    }

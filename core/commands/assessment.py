@@ -1,0 +1,310 @@
+"""``rasoat assessment …``: the QĐ 28/2025 yearly classification: officer facts (population, key route),
+the computed classes, the sign-off steps (``--as`` names the officer account whose role and units apply)
+and the workbook the province sends."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
+    CommandError,
+    add_data_option,
+    print_json,
+    print_table,
+    store_from_args,
+)
+from rasoat.core.commands.rounds import default_actor
+from rasoat.core.storage.base import Store
+
+
+def _errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    from rasoat.core.assessment.facts import FactError
+    from rasoat.core.assessment.signoff import SignoffError
+    from rasoat.core.scope import ScopeError
+    from rasoat.core.units import UnknownUnit
+
+    @functools.wraps(func)
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except (FactError, SignoffError, UnknownUnit) as exc:
+            raise CommandError(str(exc)) from exc
+        except ScopeError as exc:
+            raise CommandError(exc.message) from exc
+
+    return wrapper
+
+
+def _officer(store: Store, username: str):
+    user = store.get_user_by_name(username)
+    if user is None or not user.active:
+        raise CommandError(f"Không có tài khoản '{username}' đang hoạt động / no active account '{username}'")
+    return user
+
+
+def _year(args: argparse.Namespace) -> int:
+    return args.year or date.today().year
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "?"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".").replace(".", ",")
+    return str(value)
+
+
+@_errors
+def cmd_fact(args: argparse.Namespace) -> int:
+    from rasoat.core.assessment.facts import set_fact
+
+    store = store_from_args(args)
+    try:
+        entry = set_fact(store, _year(args), args.unit, args.fact, args.value, args.source, args.as_of,
+                         args.by or default_actor())
+    finally:
+        store.close()
+    print(f"{args.unit}: {args.fact} = {entry['value']} ({entry['source']}, {entry['as_of']})")
+    return 0
+
+
+@_errors
+def cmd_import(args: argparse.Namespace) -> int:
+    from rasoat.core.assessment.facts import import_facts
+    from rasoat.core.units import get_units
+
+    text = Path(args.file).read_text(encoding="utf-8")
+    store = store_from_args(args)
+    try:
+        n = import_facts(store, _year(args), text, args.by or default_actor(), {u.code for u in get_units()})
+    finally:
+        store.close()
+    print(f"Đã nhập {n} dòng / imported {n} rows")
+    return 0
+
+
+def _commune_rows(communes: list[Any], docs: dict[str, dict[str, Any]] | None = None) -> list[list[Any]]:
+    from rasoat.core.assessment.rules import class_label
+    from rasoat.core.assessment.signoff import state_label
+
+    rows = []
+    for c in communes:
+        i, r = c.inputs, c.result
+        row = [c.code, c.name, class_label(r.klass), _fmt(r.r_pct), _fmt(i.venues.value), _fmt(r.a_pct),
+               _fmt(i.plants.value), _fmt(i.area_m2.value), _fmt(i.on_route.value),
+               "; ".join(f.message for f in r.flags)]
+        if docs is not None:
+            row.insert(3, state_label(docs[c.code]["state"]))
+        rows.append(row)
+    return rows
+
+
+HEADERS = ["Mã / Code", "Xã / Commune", "Loại / Class", "R %", "P", "A %", "Cây / Plants", "m²",
+           "Tuyến / Route", "Cần xem xét / Review"]
+
+
+def _assessment_json(c: Any) -> dict[str, Any]:
+    return {
+        "code": c.code, "name": c.name, "class": c.result.klass, "r_pct": c.result.r_pct,
+        "a_pct": c.result.a_pct, "bands": c.result.bands, "drug_free": c.result.drug_free,
+        "conditions": c.result.conditions, "f10_class": c.f10_class,
+        "inputs": {
+            name: {"value": f.value, "source": f.source, "records": f.records, "typed": f.typed,
+                   "disagrees": f.disagrees, "unknown_reason": f.unknown_reason}
+            for name, f in c.inputs.items()
+        },
+        "flags": [{"code": f.code, "message": f.message} for f in c.result.flags],
+    }
+
+
+@_errors
+def cmd_show(args: argparse.Namespace) -> int:
+    from rasoat.core.assessment.compute import assess_communes, assess_province
+    from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_LABELS
+    from rasoat.core.scope import require_unit
+    from rasoat.core.units import get_units
+
+    registry = get_units()
+    unit = registry.require(args.unit)
+    store = store_from_args(args)
+    try:
+        if args.as_user:
+            require_unit(_officer(store, args.as_user), unit.code)
+        if unit.level == "province":
+            pa = assess_province(store, _year(args), unit.code, registry)
+            communes, province = pa.communes, pa.result
+        elif unit.level == "commune":
+            communes, province = assess_communes(store, _year(args), [unit.code], registry), None
+        else:
+            raise CommandError(f"{unit.code}: cần mã tỉnh hoặc xã / need a province or commune code")
+    finally:
+        store.close()
+    if args.json:
+        out: dict[str, Any] = {"year": _year(args), "unit": unit.code,
+                               "communes": [_assessment_json(c) for c in communes]}
+        if province is not None:
+            out["province"] = {"class": province.klass, "criteria": province.criteria, "met": province.met,
+                               "values": province.values, "drug_free": province.drug_free,
+                               "flags": [f.message for f in province.flags]}
+        print_json(out)
+        return 0
+    if unit.level == "commune":
+        [c] = communes
+        for name, f in c.inputs.items():
+            typed = f" · F10: {_fmt(f.typed)}{' ≠' if f.disagrees else ''}" if f.typed is not None else ""
+            why = f" ({f.unknown_reason})" if f.value is None else ""
+            print(f"{INPUT_LABELS[name]}: {_fmt(f.value)}{why} — {f.source}{typed}")
+    print_table(HEADERS, _commune_rows(communes))
+    if province is not None:
+        vi, en = PROVINCE_LABELS[province.klass]
+        print(f"Tỉnh / Province {unit.name}: {vi} / {en} ({province.met}/6 tiêu chí / criteria)")
+    return 0
+
+
+def _step(action: str) -> Callable[[argparse.Namespace], int]:
+    @_errors
+    def run(args: argparse.Namespace) -> int:
+        from rasoat.core.assessment import signoff
+
+        store = store_from_args(args)
+        try:
+            user = _officer(store, args.as_user)
+            year = _year(args)
+            if action == "propose":
+                doc = signoff.propose(store, user, year, args.unit, args.comment or "")
+            elif action == "accept":
+                doc = signoff.review(store, user, year, args.unit, accept=True)
+            elif action == "send-back":
+                doc = signoff.review(store, user, year, args.unit, accept=False, reason=args.reason)
+            elif action == "approve":
+                doc = signoff.approve(store, user, year, args.unit)
+            else:
+                doc = signoff.reopen(store, user, year, args.unit, args.reason)
+        finally:
+            store.close()
+        print(f"{args.unit}: {signoff.state_label(doc['state'])}")
+        return 0
+
+    return run
+
+
+@_errors
+def cmd_status(args: argparse.Namespace) -> int:
+    from rasoat.core.assessment import signoff
+
+    store = store_from_args(args)
+    try:
+        user = _officer(store, args.as_user)
+        st = signoff.province_status(store, user, _year(args), args.unit)
+    finally:
+        store.close()
+    if args.json:
+        print_json({
+            "province": st["province"], "year": st["year"], "state": st["list"]["state"],
+            "deadline": st["deadline"], "by_state": st["by_state"],
+            "communes": [{**_assessment_json(r["assessment"]), "state": r["signoff"]["state"],
+                          "comment": r["signoff"].get("comment"), "reason": r["signoff"].get("reason"),
+                          "changed": {k: list(v) for k, v in r["changed"].items()}} for r in st["rows"]],
+        })
+        return 0
+    print(f"{st['name']} — {st['year']}-QD28: {signoff.state_label(st['list']['state'])}; "
+          f"hạn / due {st['deadline'].strftime('%d/%m/%Y')} (trước / before)")
+    print(" · ".join(f"{signoff.state_label(s)}: {n}" for s, n in st["by_state"].items()))
+    docs = {r["assessment"].code: r["signoff"] for r in st["rows"]}
+    print_table(HEADERS[:3] + ["Trạng thái / State"] + HEADERS[3:],
+                _commune_rows([r["assessment"] for r in st["rows"]], docs))
+    for r in st["rows"]:
+        for name, (then, now) in r["changed"].items():
+            print(f"{r['assessment'].code}: đã thay đổi sau phê duyệt / changed since approval: "
+                  f"{name} {_fmt(then)} → {_fmt(now)}")
+    return 0
+
+
+@_errors
+def cmd_workbook(args: argparse.Namespace) -> int:
+    from rasoat.core.assessment.workbook import write_workbook
+
+    store = store_from_args(args)
+    try:
+        user = _officer(store, args.as_user)
+        write_workbook(store, user, _year(args), args.unit, args.output, prepared_by=args.prepared_by)
+    finally:
+        store.close()
+    print(args.output)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, officer: bool = False, by: bool = False) -> None:
+    p.add_argument("--year", type=int, help="năm đánh giá (15/12 năm trước → 14/12) / assessment year")
+    if officer:
+        p.add_argument("--as", dest="as_user", required=True, metavar="USERNAME",
+                       help="tài khoản cán bộ thực hiện / the officer account acting")
+    if by:
+        p.add_argument("--by", help="người thực hiện (nhật ký) / actor for the audit log")
+    add_data_option(p)
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "assessment", help="đánh giá, phân loại địa bàn (QĐ 28/2025) / drug-area assessment (QĐ 28/2025)"
+    )
+    sub = parser.add_subparsers(dest="assessment_command", metavar="ACTION", required=True)
+
+    for fact, text in (("population", "nhân khẩu hiện đang cư trú / current residents"),
+                       ("route", "nằm trên tuyến trọng điểm (có/không) / on a key route (yes/no)")):
+        p = sub.add_parser(fact, help=text)
+        fsub = p.add_subparsers(dest=f"{fact}_command", metavar="ACTION", required=True)
+        s = fsub.add_parser("set", help="nhập một đơn vị / enter one unit")
+        s.add_argument("unit")
+        s.add_argument("value")
+        s.add_argument("--source", required=True, help="nguồn số liệu / where the figure comes from")
+        s.add_argument("--as-of", required=True, help="ngày của số liệu YYYY-MM-DD / date of the figure")
+        _common(s, by=True)
+        s.set_defaults(func=cmd_fact, fact="on_route" if fact == "route" else fact)
+        if fact == "population":
+            s = fsub.add_parser("import", help="nhập từ CSV unit,population,source,as_of[,on_route] / CSV")
+            s.add_argument("file")
+            _common(s, by=True)
+            s.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("show", help="kết quả tính từ sổ / classes computed from the registers")
+    p.add_argument("unit", help="mã tỉnh hoặc xã / province or commune code")
+    p.add_argument("--as", dest="as_user", metavar="USERNAME", help="trong phạm vi của / within the scope of")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_show)
+
+    for action, text, extra in (
+        ("propose", "xã đề xuất kết quả / the commune proposes", "--comment"),
+        ("accept", "tỉnh chấp nhận / the province accepts", None),
+        ("send-back", "tỉnh trả lại (có lý do) / the province sends back", "--reason"),
+        ("approve", "tỉnh phê duyệt danh sách (khoá) / approve and lock the province's list", None),
+        ("reopen", "mở lại danh sách đã phê duyệt (có lý do) / reopen an approved list", "--reason"),
+    ):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("unit", help="mã xã (mã tỉnh cho approve, reopen) / commune code (province code)")
+        if extra:
+            p.add_argument(extra, required=extra == "--reason", default="")
+        _common(p, officer=True)
+        p.set_defaults(func=_step(action))
+
+    p = sub.add_parser("status", help="danh sách xã theo trạng thái, hạn 20/12 / communes by state, deadline")
+    p.add_argument("unit", help="mã tỉnh / province code")
+    p.add_argument("--json", action="store_true")
+    _common(p, officer=True)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("workbook", help="bảng tổng hợp gửi Bộ Công an (.xlsx) / the province's workbook")
+    p.add_argument("unit", help="mã tỉnh / province code")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--prepared-by", default="", help="người lập biểu / prepared by")
+    _common(p, officer=True)
+    p.set_defaults(func=cmd_workbook)
+
