@@ -91,3 +91,25 @@ def encrypted_f1(store: Store, hamlet: str) -> None:
         fields={"base64EncryptedKey": "x", "encryptedXmlFile": "submission.xml.enc"},
     )
     store.save_submission(sub, xml, {})
+
+
+LAI_CHAU, ITS_COMMUNE = "12", "03390"  # the smallest province (38 communes) and one of its communes
+
+
+def lai_chau_year(store: Store, officer: Any, year: int = YEAR) -> list[str]:
+    """Every commune of province 12 with a population, no route and a yearly F10; commune 03390 has 30
+    users with a record (type III, flagged); the 37 others are proposed and accepted by ``officer``."""
+    from rasoat.core.assessment import signoff
+    from rasoat.core.units import get_units
+
+    communes = [u.code for u in get_units().communes(LAI_CHAU)]
+    for c in communes:
+        population(store, c, 10_000, year)
+        route(store, c, False, year)
+        f10(store, c, year=year)
+    persons(store, ITS_COMMUNE, 30, "user")
+    for c in communes:
+        if c != ITS_COMMUNE:
+            signoff.propose(store, officer, year, c, "")
+            signoff.review(store, officer, year, c, accept=True)
+    return communes

@@ -118,6 +118,21 @@ def _require_province_role(user: User, province: str) -> None:
     _require_scope(user, province)
 
 
+def may_review(user: User, province: str) -> bool:
+    """May this user accept, send back, approve and reopen the province's list?"""
+    try:
+        _require_province_role(user, province)
+    except ScopeError:
+        return False
+    return True
+
+
+def may_propose(user: User, commune: str) -> bool:
+    """May this user propose the commune's result (a commune officer, or the province for it)?"""
+    roles = (Role.commune_officer, Role.province_manager, Role.admin)
+    return user.role in roles and unit_allowed(user, commune)
+
+
 def _province_of(registry: UnitRegistry, commune: str) -> str:
     unit = registry.require(commune)
     if unit.level != "commune" or unit.parent_code is None:
@@ -162,7 +177,7 @@ def propose(
 
     registry = registry or get_units()
     _require_scope(user, commune)
-    if user.role not in (Role.commune_officer, Role.province_manager, Role.admin):
+    if not may_propose(user, commune):
         raise ScopeError(f"{user.username} ({user.role.value}) không được đề xuất / may not propose")
     province = _province_of(registry, commune)
     _require_open(store, year, province)

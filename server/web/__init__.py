@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 from rasoat.core.scope import ScopeError
 from rasoat.server.web import (
     auth_pages,
+    pages_assessment,
     pages_collectors,
     pages_exports,
     pages_overview,
@@ -49,13 +50,15 @@ HERE = Path(__file__).parent
 
 def _core_errors() -> tuple[type[Exception], ...]:
     """core's one-line bilingual errors: shown to the officer as a 400 page, never a traceback."""
+    from rasoat.core.assessment.facts import FactError
+    from rasoat.core.assessment.signoff import SignoffError
     from rasoat.core.collectors import CollectorError
     from rasoat.core.excel.from_store import ExportError
     from rasoat.core.review import ReviewError
     from rasoat.core.rounds import RoundError
     from rasoat.core.units import UnknownUnit
 
-    return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit)
+    return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit, SignoffError, FactError)
 
 
 def web_router() -> Router:
@@ -67,6 +70,7 @@ def web_router() -> Router:
         *pages_collectors.handlers,
         *pages_exports.handlers,
         *pages_plugins.handlers,
+        *pages_assessment.handlers,
     ]
     errors: dict = {
         LoginRequired: on_login_required,

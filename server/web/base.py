@@ -41,6 +41,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/indicators", "nav.indicators", scope.VIEW),
     ("/submissions", "nav.submissions", scope.VIEW),
     ("/rounds", "nav.rounds", scope.VIEW),
+    ("/assessment", "nav.assessment", scope.VIEW),
     ("/collectors", "nav.collectors", scope.MANAGE_COLLECTORS),
     ("/exports", "nav.exports", scope.EXPORT),
     ("/plugins", "nav.plugins", scope.VIEW),

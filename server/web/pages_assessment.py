@@ -1,0 +1,164 @@
+"""The yearly QĐ 28/2025 assessment: communes by sign-off state with the 20/12 deadline, the steps
+(propose, accept, send back, approve, reopen), the printable report and the workbook the province sends.
+
+The rules and who may do what live in ``core.assessment``; this module only shows them and posts to them.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from typing import Any
+
+import anyio
+from litestar import Request, Response, get, post
+from rasoat.core.assessment import signoff
+from rasoat.core.assessment.rules import CLASS_LABELS, INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
+from rasoat.core.assessment.signoff import SignoffError
+from rasoat.core.units import get_units
+from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.i18n import LABELS
+
+LABELS.update({
+    "nav.assessment": ("Phân loại địa bàn", "Area assessment"),
+    "asm.title": ("Đánh giá, phân loại địa bàn về ma túy (QĐ 28/2025)", "Drug-area assessment (QĐ 28/2025)"),
+    "asm.year": ("Năm đánh giá", "Assessment year"),
+    "asm.period": ("Kỳ đánh giá", "Assessment period"),
+    "asm.deadline": ("Hạn tỉnh gửi Bộ Công an: trước", "The province reports to the Ministry before"),
+    "asm.days_left": ("còn {n} ngày", "{n} days left"),
+    "asm.overdue": ("đã quá hạn", "overdue"),
+    "asm.list_state": ("Danh sách của tỉnh", "Province list"),
+    "asm.class": ("Phân loại", "Class"),
+    "asm.flags": ("Cần xem xét", "For review"),
+    "asm.changed": ("Thay đổi sau phê duyệt", "Changed since approval"),
+    "asm.propose": ("Đề xuất", "Propose"),
+    "asm.accept": ("Chấp nhận", "Accept"),
+    "asm.send_back": ("Trả lại", "Send back"),
+    "asm.approve": ("Phê duyệt danh sách", "Approve the list"),
+    "asm.reopen": ("Mở lại danh sách", "Reopen the list"),
+    "asm.reason": ("Lý do", "Reason"),
+    "asm.comment": ("Ý kiến của xã", "Commune's comment"),
+    "asm.province_class": ("Phân loại cấp tỉnh (Điều 5)", "Province class (Art. 5)"),
+    "asm.print": ("Bản in", "Printable page"),
+    "asm.workbook": ("Tải bảng Excel", "Download the workbook"),
+    "asm.inputs": ("Số liệu đầu vào và nguồn", "Inputs and their sources"),
+    "asm.typed": ("F10 ghi", "F10 typed"),
+    "asm.done": ("Đã ghi nhận", "Recorded"),
+})
+
+
+def _province_for(ctx: Ctx, asked: str) -> str:
+    """The province asked for, else the officer's own (a commune officer: the province of their commune)."""
+    registry = get_units()
+    code = asked or next(iter(ctx.user.unit_codes), "")
+    unit = registry.get(code)
+    while unit is not None and unit.level != "province":
+        unit = registry.get(unit.parent_code) if unit.parent_code else None
+    if unit is None:
+        raise WebError(400, "Chọn tỉnh / Choose a province (?province=…)")
+    return unit.code
+
+
+def _year(value: Any) -> int:
+    try:
+        year = int(str(value or "").strip() or date.today().year)
+    except ValueError:
+        raise WebError(400, "Năm không hợp lệ / Invalid year") from None
+    if not 2000 <= year <= 2100:
+        raise WebError(400, "Năm không hợp lệ / Invalid year")
+    return year
+
+
+def _label(klass: str, lang: str) -> str:
+    vi, en = CLASS_LABELS.get(klass, (klass, klass))
+    return en if lang == "en" else vi
+
+
+def _status(ctx: Ctx, year: int, province: str) -> dict[str, Any]:
+    st = signoff.province_status(ctx.store, ctx.user, year, province)
+    left = (st["deadline"] - date.today()).days
+    st["days_left"] = left
+    return st
+
+
+def _page(ctx: Ctx, year: int, province: str, status: int = 200, error: str | None = None) -> Response:
+    st = _status(ctx, year, province)
+    is_province = signoff.may_review(ctx.user, province)
+    return page(
+        ctx, "assessment.html", status=status, st=st, year=year, error=error, is_province=is_province,
+        class_label=lambda k: _label(k, ctx.lang), state_label=signoff.state_label, states=signoff.STATES,
+        input_labels=INPUT_LABELS, province_criteria=PROVINCE_CRITERIA, province_labels=PROVINCE_LABELS,
+        can_propose=lambda code: signoff.may_propose(ctx.user, code),
+    )
+
+
+@get("/assessment", sync_to_thread=True)
+def assessment(request: Request) -> Response:
+    ctx = context(request)
+    q = request.query_params
+    return _page(ctx, _year(q.get("year")), _province_for(ctx, (q.get("province") or "").strip()))
+
+
+@post("/assessment/{year:int}/{unit:str}/{action:str}")
+async def assessment_step(request: Request) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    year, unit, action = (request.path_params[k] for k in ("year", "unit", "action"))
+    text = str(form.get("text") or "").strip()[:1000]
+
+    def run() -> Response:
+        province = _province_for(ctx, unit)
+        try:
+            if action == "propose":
+                signoff.propose(ctx.store, ctx.user, year, unit, text)
+            elif action == "accept":
+                signoff.review(ctx.store, ctx.user, year, unit, accept=True)
+            elif action == "send_back":
+                signoff.review(ctx.store, ctx.user, year, unit, accept=False, reason=text)
+            elif action == "approve":
+                signoff.approve(ctx.store, ctx.user, year, unit)
+            elif action == "reopen":
+                signoff.reopen(ctx.store, ctx.user, year, unit, text)
+            else:
+                raise WebError(404, "not_found")
+        except SignoffError as exc:
+            return _page(ctx, year, province, 400, str(exc))
+        return redirect(ctx, f"/assessment?year={year}&province={province}", "asm.done")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@get("/assessment/{year:int}/{province:str}/print", sync_to_thread=True)
+def assessment_print(request: Request) -> Response:
+    from rasoat.core.assessment.workbook import TYPES, province_report
+
+    ctx = context(request)
+    year, province = request.path_params["year"], request.path_params["province"]
+    rep = province_report(ctx.store, ctx.user, year, province)
+    return page(
+        ctx, "assessment_print.html", rep=rep, year=year, types=TYPES,
+        class_label=lambda k: _label(k, ctx.lang), state_label=signoff.state_label,
+        province_criteria=PROVINCE_CRITERIA, province_labels=PROVINCE_LABELS, today=date.today(),
+    )
+
+
+@get("/assessment/{year:int}/{province:str}/workbook.xlsx", sync_to_thread=True)
+def assessment_workbook(request: Request) -> Response:
+    from rasoat.core.assessment.workbook import write_workbook
+
+    ctx = context(request)
+    year, province = request.path_params["year"], request.path_params["province"]
+    buf = io.BytesIO()
+    write_workbook(ctx.store, ctx.user, year, province, buf)
+    return Response(
+        buf.getvalue(),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={
+            "Content-Disposition": f'attachment; filename="phan-loai-dia-ban-{province}-{year}.xlsx"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+handlers = [assessment, assessment_step, assessment_print, assessment_workbook]

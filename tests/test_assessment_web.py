@@ -1,0 +1,147 @@
+"""The assessment pages in a real browser (Debian chromium through Playwright) over a real server, on both
+backends: the sign-off walk, the list of communes by state with the 20/12 deadline, the printable page and
+the workbook download; a commune officer cannot approve; another province's officer sees nothing."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pytest
+from assessment_support import ITS_COMMUNE, LAI_CHAU, YEAR, lai_chau_year, persons
+from rasoat.core.storage import open_store
+from rasoat.core.users import create_user
+from server_support import ThreadServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PASSWORDS = {"xa.binhlu": "mật-khẩu-xã-00003", "tinh.laichau": "mật-khẩu-tỉnh-0002",
+             "tinh.thainguyen2": "mật-khẩu-tỉnh-0003"}
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    pytest.mark.timeout(300),
+]
+
+
+@pytest.fixture
+def site(tmp_path: Path, backend_url: str | None):
+    from rasoat.server.app import ServerSettings, create_app
+
+    store = open_store(tmp_path / "data", backend_url)
+    create_user(store, "xa.binhlu", PASSWORDS["xa.binhlu"], "commune_officer", [ITS_COMMUNE],
+                display_name="Lò Văn Bình")
+    tinh = create_user(store, "tinh.laichau", PASSWORDS["tinh.laichau"], "province_manager", [LAI_CHAU],
+                       display_name="Tao Thị Hoa")
+    create_user(store, "tinh.thainguyen2", PASSWORDS["tinh.thainguyen2"], "province_manager", ["19"])
+    lai_chau_year(store, tinh)
+    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
+    try:
+        yield server.url, store
+    finally:
+        server.stop()
+        store.close()
+
+
+def login(browser, url: str, username: str):
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="vi-VN", base_url=url,
+                                  accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORDS[username])
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/login" not in u)
+    return page
+
+
+def row(page, code: str):
+    return page.locator(f"#communes tr[data-commune='{code}']")
+
+
+def test_sign_off_in_the_browser(site, tmp_path) -> None:
+    url, store = site
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            xa = login(browser, url, "xa.binhlu")
+            xa.goto(f"/assessment?year={YEAR}")
+            assert xa.locator("#communes tbody tr").count() == 1  # only their own commune
+            assert row(xa, ITS_COMMUNE).get_attribute("data-state") == "not_proposed"
+            assert "Loại III" in row(xa, ITS_COMMUNE).locator(".class").inner_text()
+            assert "Điều 9.1.a" in row(xa, ITS_COMMUNE).locator(".flags").inner_text()
+            assert xa.locator("#approve-form").count() == 0 and xa.locator("#province-class").count() == 0
+            assert "20/12/2026" in xa.locator("#deadline").inner_text()
+            row(xa, ITS_COMMUNE).locator("form.propose input[name=text]").fill("R 0,3 %, chưa đủ 3 tiêu chí")
+            row(xa, ITS_COMMUNE).locator("form.propose button").click()
+            xa.wait_for_url("**msg=asm.done**")
+            assert row(xa, ITS_COMMUNE).get_attribute("data-state") == "proposed"
+
+            tinh = login(browser, url, "tinh.laichau")
+            tinh.goto(f"/assessment?year={YEAR}")
+            assert tinh.locator("#communes tbody tr").count() == 38
+            by_state = tinh.locator("#by-state").inner_text()
+            assert "Đã chấp nhận: 37" in by_state and "Đã đề xuất: 1" in by_state
+            r = row(tinh, ITS_COMMUNE)
+            assert "R 0,3 %" in r.locator(".comment").inner_text()
+            r.locator("form.send-back input[name=text]").fill("Bổ sung số liệu F9")
+            r.locator("form.send-back button").click()
+            tinh.wait_for_url("**msg=asm.done**")
+            assert row(tinh, ITS_COMMUNE).get_attribute("data-state") == "sent_back"
+
+            xa.reload()
+            assert "Bổ sung số liệu F9" in row(xa, ITS_COMMUNE).locator(".reason").inner_text()
+            row(xa, ITS_COMMUNE).locator("form.propose input[name=text]").fill("Đã bổ sung")
+            row(xa, ITS_COMMUNE).locator("form.propose button").click()
+            xa.wait_for_url("**msg=asm.done**")
+            # a commune officer has no approve button, and a hand-made POST is refused
+            csrf = xa.locator("input[name=csrf]").first.get_attribute("value")
+            resp = xa.request.post(f"/assessment/{YEAR}/{LAI_CHAU}/approve", form={"csrf": csrf})
+            assert resp.status == 403 and "only a province officer" in resp.text()
+
+            tinh.reload()
+            row(tinh, ITS_COMMUNE).locator("form.accept button").click()
+            tinh.wait_for_url("**msg=asm.done**")
+            tinh.locator("#approve-form button").click()
+            tinh.wait_for_url("**msg=asm.done**")
+            assert tinh.locator("#list-state").inner_text() == "Đã phê duyệt (khoá)"
+            assert tinh.locator("form.send-back").count() == 0  # locked: no more steps
+
+            persons(store, ITS_COMMUNE, 2, "user")  # a late change in the registers
+            tinh.reload()
+            changed = row(tinh, ITS_COMMUNE).locator(".changed").inner_text()
+            assert "Thay đổi sau phê duyệt: managed 30 → 32" in changed
+
+            tinh.click("text=Bản in")
+            tinh.wait_for_url("**/print")
+            assert tinh.locator("#print-communes tbody tr").count() == 38
+            assert "Đã phê duyệt / Approved: tinh.laichau" in tinh.locator("#print-state").inner_text()
+            printed = tinh.locator(f"#print-communes tr[data-commune='{ITS_COMMUNE}']").inner_text()
+            assert "Loại III" in printed
+            tinh.pdf(path=str(tmp_path / "ban-in.pdf"), prefer_css_page_size=True)
+            assert (tmp_path / "ban-in.pdf").stat().st_size > 5_000
+            tinh.go_back()
+            with tinh.expect_download() as download:
+                tinh.click("text=Tải bảng Excel")
+            wb = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
+            assert wb.sheetnames == ["Danh sách xã", "Tỉnh", "So sánh", "Cần xem xét"]
+
+            other = login(browser, url, "tinh.thainguyen2")
+            resp = other.goto(f"/assessment?year={YEAR}&province={LAI_CHAU}")
+            assert resp.status == 403 and "03390" not in other.content()
+            assert other.request.get(f"/assessment/{YEAR}/{LAI_CHAU}/workbook.xlsx").status == 403
+
+            tinh.reload()
+            tinh.locator("#reopen-form input[name=text]").fill("Xã 03390 có thêm 2 người")
+            tinh.locator("#reopen-form button").click()
+            tinh.wait_for_url("**msg=asm.done**")
+            assert tinh.locator("#list-state").inner_text() == "Đang xét duyệt"
+        finally:
+            browser.close()
+    reopen = [e for e in store.iter_audit() if e.action == "assessment.reopen"]
+    assert [(e.actor, e.details["reason"]) for e in reopen] == [("tinh.laichau", "Xã 03390 có thêm 2 người")]
