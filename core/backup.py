@@ -98,7 +98,7 @@ def _write_archive(
     target: Path,
     manifest: dict[str, Any],
     members: list[tuple[str, Path]],
-    progress: Callable[[int], None] | None,
+    progress: Callable[[int], object] | None,
 ) -> int:
     """Write the archive to a temporary file beside ``target``, then rename it into place."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,7 @@ def _write_archive(
 
 
 def backup_embedded(
-    store: Store, target: Path, actor: str = "cli", progress: Callable[[int], None] | None = None
+    store: Store, target: Path, actor: str = "cli", progress: Callable[[int], object] | None = None
 ) -> BackupInfo:
     """A consistent archive of an embedded store's data directory (see the module notes)."""
     from rasoat.core.storage.embedded import EmbeddedStore
@@ -141,7 +141,7 @@ def backup_embedded(
         )
     with _all_locks(store):
         files = list(_files_under(root, SKIP_TOP))
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "kind": "embedded",
             "created_at": utcnow().isoformat(),
@@ -165,7 +165,7 @@ def backup_postgres(
     database_url: str,
     target: Path,
     actor: str = "cli",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> BackupInfo:
     """``pg_dump`` of the database, then the attachment files (see the module notes)."""
     files_dir = Path(store.files_dir).resolve()  # type: ignore[attr-defined]
@@ -184,7 +184,7 @@ def backup_postgres(
             ]
         )
         files = list(_files_under(files_dir, {"demo-key-passphrase.txt"}))
-        manifest = {
+        manifest: dict[str, Any] = {
             "format": FORMAT,
             "kind": "postgres",
             "created_at": utcnow().isoformat(),
@@ -263,7 +263,7 @@ def _safe_members(tar: tarfile.TarFile, prefix: str) -> Iterator[tuple[tarfile.T
             yield member, Path(*rel.parts[1:])
 
 
-def _extract(archive: Path, prefix: str, dest: Path, progress: Callable[[int], None] | None) -> None:
+def _extract(archive: Path, prefix: str, dest: Path, progress: Callable[[int], object] | None) -> None:
     with tarfile.open(archive, "r:*") as tar:
         for member, rel in _safe_members(tar, prefix):
             out = dest / rel
@@ -304,7 +304,7 @@ def restore(
     data_dir: Path,
     database_url: str | None = None,
     actor: str = "cli",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> BackupInfo:
     """Restore ``archive`` into an empty data directory (and, for a PostgreSQL backup, an empty database)."""
     archive, data_dir = Path(archive), Path(data_dir).resolve()

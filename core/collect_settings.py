@@ -149,7 +149,9 @@ def validate_settings(settings: Any) -> list[str]:
     for section in ("general", "admin"):
         if not isinstance(settings.get(section), dict):
             problems.append(f"'{section}' must be an object (Collect requires it)")
-    general = settings.get("general") if isinstance(settings.get("general"), dict) else {}
+    general = settings.get("general")
+    if not isinstance(general, dict):
+        general = {}
     for key, value in general.items():
         if key in GENERAL_ENUMS:
             if value not in GENERAL_ENUMS[key]:
@@ -165,7 +167,9 @@ def validate_settings(settings: Any) -> list[str]:
     url = general.get("server_url", "")
     if not re.match(r"^https?://[^/?#\s]+(/[^?#\s]*)?$", str(url)):
         problems.append("general.server_url must be an http(s) URL without query or fragment")
-    admin = settings.get("admin") if isinstance(settings.get("admin"), dict) else {}
+    admin = settings.get("admin")
+    if not isinstance(admin, dict):
+        admin = {}
     for key, value in admin.items():
         if key == "admin_pw":
             if not isinstance(value, str):

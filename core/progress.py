@@ -102,7 +102,7 @@ def read_sites_csv(
     reader = csv.DictReader(io.StringIO(text))
     header = [(h or "").strip().lower() for h in reader.fieldnames or []]
     reader.fieldnames = header
-    id_col = next((c for c in ("id", "code") if c in header), None)
+    id_col: str | None = next((c for c in ("id", "code") if c in header), None)
     name_col = "name"
     if id_col is None and "label" in header:  # the form media shape: name = code, label = name
         id_col, name_col = "name", "label"
@@ -259,12 +259,12 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
     counted = 0
     for sub in store.iter_submissions(counted_query(rnd)):
         counted += 1
-        unit = sub.unit_code or _get(sub.fields, ("hamlet",)) or _get(sub.fields, ("commune",))
-        commune = unit.split("-", 1)[0]
+        filed = sub.unit_code or _get(sub.fields, ("hamlet",)) or _get(sub.fields, ("commune",))
+        commune = filed.split("-", 1)[0]
         if commune in commune_subs:
             commune_subs[commune] += 1
-        if "-" in unit:
-            h = hamlet_stats.setdefault(unit, _Hamlet())
+        if "-" in filed:
+            h = hamlet_stats.setdefault(filed, _Hamlet())
             h.submissions += 1
             h.by_form[sub.form_id] = h.by_form.get(sub.form_id, 0) + 1
             if pledge and sub.form_id == PLEDGE_FORM:

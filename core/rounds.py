@@ -410,9 +410,9 @@ def set_state(
 def freeze(store: Store, rnd: Round) -> dict[str, Any]:
     """The snapshot stored when a round closes.
 
-    Shape: the indicators engine's ``freeze_snapshot(store, round)`` at the top level (when that
-    module is installed), plus ``lifecycle``: counted submissions per form, per unit and per commune,
-    and for a census the person counts with the previous census's frozen counts beside them.
+    Shape: the indicators engine's ``freeze_snapshot(store, round)`` at the top level, plus
+    ``lifecycle``: counted submissions per form, per unit and per commune, and for a census the person
+    counts with the previous census's frozen counts beside them.
     """
     from rasoat.core.review import counted_query
 
@@ -443,13 +443,9 @@ def freeze(store: Store, rnd: Round) -> dict[str, Any]:
         from rasoat.core.rollforward import census_counts
 
         lifecycle["persons"] = census_counts(store, rnd)
-    snapshot: dict[str, Any] = {}
-    try:
-        from rasoat.core.indicators import freeze_snapshot  # type: ignore[attr-defined]
-    except ImportError:
-        freeze_snapshot = None
-    if freeze_snapshot is not None:
-        snapshot.update(freeze_snapshot(store, rnd) or {})
+    from rasoat.core.indicators import freeze_snapshot
+
+    snapshot = freeze_snapshot(store, rnd)
     snapshot["lifecycle"] = lifecycle
     snapshot.setdefault("round_id", rnd.id)
     snapshot.setdefault("frozen_at", frozen_at)

@@ -20,7 +20,7 @@ is reported and the officer reruns with ``--collector``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,7 @@ def import_instances(
     found = list(find_instances(root))
     shapes = ShapeCache()
     report = ImportReport()
-    items = found
+    items: Iterable[tuple[Path, list[Path]]] = found
     if progress:
         from tqdm import tqdm
 

@@ -199,7 +199,7 @@ def submissions(
         user,
     )
     total = store.count_submissions(query)
-    items = []
+    items: list[dict[str, Any]] = []
     for n, sub in enumerate(store.iter_submissions(query)):
         if n < offset:
             continue

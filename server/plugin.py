@@ -224,7 +224,7 @@ def cmd_collectors_list(args: argparse.Namespace) -> int:
         rounds = store.list_rounds()
     finally:
         store.close()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for u in users:
         assigned = [r.id for r in rounds if u.id in r.collector_ids]
         rows.append({"id": u.id, "username": u.username, "name": u.display_name, "units": u.unit_codes,

@@ -58,17 +58,17 @@ def run_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
         return 0
-    rows = [
-        ["Mã / Code", unit.code],
-        ["Tên / Name", unit.name],
-        ["Cấp / Level", f"{unit.level} ({unit.division_type})"],
-        ["Thuộc / In", " → ".join(f"{a.name} ({a.code})" for a in units.ancestors(unit.code)) or "-"],
-        ["Đơn vị trực thuộc / Children", len(children)],
-        ["Danh mục / Units of", f"{units.era}, {units.data_version}"],
+    rows: list[tuple[str, object]] = [
+        ("Mã / Code", unit.code),
+        ("Tên / Name", unit.name),
+        ("Cấp / Level", f"{unit.level} ({unit.division_type})"),
+        ("Thuộc / In", " → ".join(f"{a.name} ({a.code})" for a in units.ancestors(unit.code)) or "-"),
+        ("Đơn vị trực thuộc / Children", len(children)),
+        ("Danh mục / Units of", f"{units.era}, {units.data_version}"),
     ]
     if unit.level == "hamlet":
-        rows += [["Số hộ / Households", unit.households if unit.households is not None else "-"],
-                 ["Nguồn / Source", unit.source]]
+        rows += [("Số hộ / Households", unit.households if unit.households is not None else "-"),
+                 ("Nguồn / Source", unit.source)]
     width = max(len(str(r[0])) for r in rows)
     for label, value in rows:
         print(f"{label.ljust(width)}  {value}")

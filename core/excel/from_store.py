@@ -139,7 +139,7 @@ def export_form(
     options: RawExportOptions | None = None,
     units: UnitLookup | None = None,
     actor: str = "system",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     plugin_sheets: bool = True,
 ) -> RawExportStats:
     """Write one form's raw data workbook from the store; records the export in the audit log."""
@@ -274,7 +274,7 @@ def indicator_report(
     generated_by: str = "system",
     units: Any | None = None,
     options: ReportOptions | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> ReportStats:
     """Compute the indicators for a unit and the level below it (a province and its communes, a commune
     and its hamlets; with no unit, every province with data) and write the report workbook."""
@@ -352,7 +352,7 @@ def _province_of(code: str, registry: Any | None) -> str | None:
     """The province code above (or at) a unit, from the registry; a bare province code without one."""
     try:
         unit = registry.get(code) if registry is not None else None
-        if unit is not None:
+        if registry is not None and unit is not None:
             if getattr(unit, "level", None) == "province":
                 return unit.code
             return next((u.code for u in registry.ancestors(code) if u.level == "province"), None)

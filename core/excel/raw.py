@@ -89,6 +89,9 @@ class UnitLike(Protocol):
     name: str
     parent_code: str | None
 
+    @property
+    def level(self) -> str: ...
+
 
 class UnitLookup(Protocol):
     """What the export needs from ``core.units``' registry."""
@@ -203,7 +206,7 @@ def write_raw_workbook(
     collectors: Mapping[str, str] | None = None,
     extra_sheets: Iterable[ExtraSheet] = (),
     about: Sequence[tuple[str, Any]] = (),
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     progress_every: int = 1000,
 ) -> RawExportStats:
     """Write the raw data workbook to ``target`` (a path or a binary file object), streaming submissions.
@@ -590,7 +593,7 @@ def _unit_cells(code: str | None, units: UnitLookup | None, fields: Mapping[str,
     while code and seen < 6:
         seen += 1
         unit = units.get(code) if units is not None else None
-        level = _LEVELS.get(getattr(unit, "level", None), -1)
+        level = _LEVELS.get(unit.level, -1) if unit is not None else -1
         if level < 0:
             level = _level_of(code)
         if not cells[level * 2]:

@@ -123,10 +123,11 @@ def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], Non
 
     if m.kind is MeasureKind.sum:
         path = m.field
+        assert path is not None  # Measure's validator: a sum names its field
         if where is None and not m.repeat:
 
             def take_plain_sum(unit: str, fields: dict[str, Any]) -> None:
-                x = number(fields.get(path))  # type: ignore[arg-type]
+                x = number(fields.get(path))
                 if x is not None:
                     values[unit] = values.get(unit, 0.0) + x
 
@@ -142,7 +143,7 @@ def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], Non
                     if x is not None:
                         total += x
             else:
-                x = number(fields.get(path))  # type: ignore[arg-type]
+                x = number(fields.get(path))
                 if x is None:
                     return
                 total = x
@@ -316,7 +317,7 @@ class Computation:
             self.need(m, period)
 
     # scanning
-    def run(self, progress: Callable[[int], None] | None = None) -> None:
+    def run(self, progress: Callable[[int], object] | None = None) -> None:
         """Scan each form once, then roll up."""
         by_form: dict[str, list[_Slot]] = {}
         for slot in self.slots.values():
@@ -331,7 +332,7 @@ class Computation:
             return self._default_states
         return self._round_states.get(round_id, self._default_states) if round_id else self._default_states
 
-    def _scan(self, form_id: str, slots: list[_Slot], progress: Callable[[int], None] | None) -> None:
+    def _scan(self, form_id: str, slots: list[_Slot], progress: Callable[[int], object] | None) -> None:
         paths: set[str] = set()
         for s in slots:
             paths |= s.paths()
@@ -363,7 +364,7 @@ class Computation:
             if received.tzinfo is None:
                 received = received.replace(tzinfo=UTC)
             for date_field, windows in plan:
-                day = fields.get(date_field) if date_field is not None else None
+                day: Any = fields.get(date_field) if date_field is not None else None
                 by_day = bool(day) and day.__class__ is str
                 if by_day:
                     day = day[:10]
@@ -534,7 +535,7 @@ def evaluate(
     counted_states: Iterable[ReviewState | str] | None = None,
     round_id: str | None = None,
     compare: bool = True,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[IndicatorResult]:
     """Every indicator for the chosen units in one period, one result per (unit, indicator).
 

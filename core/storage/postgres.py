@@ -90,6 +90,14 @@ def md5_hex(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def _one(cur: psycopg.Cursor) -> tuple[Any, ...]:
+    """The row of a statement that always returns one (an aggregate, RETURNING of a row locked before)."""
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError("PostgreSQL returned no row where one was certain")
+    return row
+
+
 def migration_files() -> list[tuple[int, str, str]]:
     """(number, file name, SQL) of every shipped migration, in order."""
     out = []
@@ -200,7 +208,7 @@ class PostgresStore(Store):
                 " applied_at timestamptz NOT NULL DEFAULT now())"
             )
             cur.execute("SELECT coalesce(max(version), 0) FROM schema_version")
-            current = cur.fetchone()[0]
+            current = _one(cur)[0]
             files = migration_files()
             if current > len(files):
                 raise StoreUnavailable(
@@ -215,7 +223,7 @@ class PostgresStore(Store):
         """The highest migration applied to this database."""
         with self._cur() as cur:
             cur.execute("SELECT coalesce(max(version), 0) FROM schema_version")
-            return int(cur.fetchone()[0])
+            return int(_one(cur)[0])
 
     def close(self) -> None:
         if self._read_pool is not self._pool:
@@ -463,7 +471,7 @@ class PostgresStore(Store):
                     names, [b[1] for b in blobs], [b[2] for b in blobs], [b[3] for b in blobs],
                 ),
             )
-            return cur.fetchone()[0] == 1
+            return _one(cur)[0] == 1
 
     def _resend(self, instance_id: str, xml: bytes, blobs: list[BlobRow]) -> SaveOutcome:
         """A known instanceID: byte-identical XML of the current version adds missing attachments."""
@@ -653,7 +661,7 @@ class PostgresStore(Store):
         where, params = self._where(query)
         with self._read_pool.connection() as conn, conn.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM submissions{where}", params)
-            return int(cur.fetchone()[0])
+            return int(_one(cur)[0])
 
     def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:
         state = ReviewState(state)
@@ -671,7 +679,7 @@ class PostgresStore(Store):
                 f" WHERE instance_id = %s RETURNING {_SUB_COLS_SQL}",
                 (state.value, Jsonb([entry]), instance_id),
             )
-            return self._sub(cur.fetchone())
+            return self._sub(_one(cur))
 
     def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
         """Bulk load with COPY, ``_BULK_BATCH`` rows per transaction; edits and resends go one by one."""
@@ -766,7 +774,8 @@ class PostgresStore(Store):
             )
 
     def iter_audit(self, since: datetime | None = None, actor: str | None = None) -> Iterator[AuditEvent]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if since is not None:
             clauses.append("at >= %s")
             params.append(since)

@@ -17,6 +17,7 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.plugins import InitPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from rasoat.core.scope import ScopeError
@@ -39,11 +40,6 @@ from rasoat.server.web.base import (
     on_value_error,
     on_web_error,
 )
-
-try:  # litestar >= 2.13; older releases only have the contrib path
-    from litestar.plugins.jinja import JinjaTemplateEngine
-except ImportError:  # pragma: no cover
-    from litestar.contrib.jinja import JinjaTemplateEngine  # type: ignore[no-redef]
 
 HERE = Path(__file__).parent
 

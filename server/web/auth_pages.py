@@ -76,9 +76,11 @@ async def login(request: Request) -> Response:
         message = t(key, lang) if status in (401, 429) else exc.message
         return _login_page(request, message, status, username)
     old = request.cookies.get(sessions.COOKIE)
-    value, _sess = await anyio.to_thread.run_sync(
-        lambda: (sessions.end(st.store, old), sessions.start(st.store, user))[1]
-    )
+    def replace_session() -> tuple[str, sessions.Session]:
+        sessions.end(st.store, old)
+        return sessions.start(st.store, user)
+
+    value, _sess = await anyio.to_thread.run_sync(replace_session)
     secure = sessions.secure_request(request, st.settings.public_url)
     return Redirect(
         path=safe_next(str(form.get("next") or "/")),

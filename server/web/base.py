@@ -171,14 +171,16 @@ def vn_time(value: datetime | str | None, with_time: bool = True) -> str:
         return ""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value)
         except ValueError:
             return value
-    if value.tzinfo is None:
+    else:
+        moment = value
+    if moment.tzinfo is None:
         from datetime import UTC
 
-        value = value.replace(tzinfo=UTC)
-    local = value.astimezone(LOCAL_TZ)
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(LOCAL_TZ)
     return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
 
 

@@ -150,7 +150,7 @@ async def collector_add(request: Request) -> Response:
             message = getattr(exc, "message", str(exc))
             status = 403 if isinstance(exc, scope.ScopeError) else 400
             return _collectors_page(ctx, status, message, {"name": name, "units": units, "rounds": round_ids})
-        code = phone_code(
+        phone = phone_code(
             ctx.store,
             user.id,
             _base_url(ctx),
@@ -158,7 +158,7 @@ async def collector_add(request: Request) -> Response:
             project_id=ctx.settings.project_id,
             actor=ctx.actor,
         )
-        return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.added"), 201)
+        return _cards_page(ctx, [_card(ctx, phone)], ctx.t("col.added"), 201)
 
     return await anyio.to_thread.run_sync(run)
 

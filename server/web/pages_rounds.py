@@ -82,29 +82,20 @@ async def round_create(request: Request) -> Response:
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)
     ctx.require(scope.MANAGE_ROUNDS)
-    values = {
-        "name": str(form.get("name") or "").strip()[:200],
-        "period": str(form.get("period") or "").strip()[:20],
-        "kind": str(form.get("kind") or "").strip() or None,
-        "forms": [str(f) for f in form.getall("forms")] if hasattr(form, "getall") else [],
-        "units": str(form.get("units") or ""),
-    }
-    units = [u.strip() for u in values["units"].replace(";", ",").split(",") if u.strip()]
+    name = str(form.get("name") or "").strip()[:200]
+    period = str(form.get("period") or "").strip()[:20]
+    kind = str(form.get("kind") or "").strip() or None
+    form_ids = [str(f) for f in form.getall("forms")] if hasattr(form, "getall") else []
+    units_text = str(form.get("units") or "")
+    values = {"name": name, "period": period, "kind": kind, "forms": form_ids, "units": units_text}
+    units = [u.strip() for u in units_text.replace(";", ",").split(",") if u.strip()]
 
     def run() -> Response:
         try:
             _require_units(ctx, units)
             if not units and scope.allowed_units(ctx.user) is not None:
                 raise RoundError("Đợt cần ít nhất một đơn vị / A round needs at least one unit")
-            rnd = create_round(
-                ctx.store,
-                values["name"],
-                values["period"],
-                values["forms"],
-                units,
-                kind=values["kind"],
-                actor=ctx.actor,
-            )
+            rnd = create_round(ctx.store, name, period, form_ids, units, kind=kind, actor=ctx.actor)
         except (RoundError, scope.ScopeError) as exc:
             status = 403 if isinstance(exc, scope.ScopeError) else 400
             return _rounds_page(ctx, status, create_error=getattr(exc, "message", str(exc)), values=values)

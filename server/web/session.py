@@ -112,9 +112,9 @@ def end(store: Store, cookie_value: str | None) -> None:
 
 
 def csrf_ok(expected: str | None, given: Any) -> bool:
-    return (
-        bool(expected) and isinstance(given, str) and hmac.compare_digest(expected.encode(), given.encode())
-    )
+    if not expected or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(expected.encode(), given.encode())
 
 
 def set_cookies(response: Response, *cookies: Cookie) -> Response:
