@@ -342,7 +342,7 @@ def province_status(
     pa = assess_province(store, year, province, registry)
     lst = list_doc(store, year, province)
     changes = changes_since_approval(lst, pa) if lst["state"] == "approved" else {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in pa.communes:
         if c.code not in visible:
             continue
