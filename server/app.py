@@ -357,6 +357,9 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
         debug=False,
     )
     app.state["rasoat"] = _State(store=store, settings=settings, shapes=ShapeCache(), media=MediaCache())
+    from rasoat.server.digest import nonce_secret
+
+    nonce_secret(store)  # made (once per store) or read now, so no request ever has to write it
     return app
 
 

@@ -1,9 +1,14 @@
 """HTTP Digest authentication (RFC 7616, MD5 with qop=auth) exactly as ODK Collect's okhttp-digest does it.
 
 Collect sends no credentials until it gets a 401 with a ``WWW-Authenticate: Digest`` challenge; it then
-reuses the nonce with an increasing ``nc`` until the server says ``stale=true``. Nonces and the highest
-``nc`` seen for each are kept in the store's key-value area (``kv_*``), so several server processes
-behind one store share them and keep no state of their own.
+reuses the nonce with an increasing ``nc`` until the server says ``stale=true``.
+
+Nonces are stateless: the time they were made, a random part and an HMAC of both under a server secret
+(kept in the store, so every server process behind one store checks the others' nonces; created once,
+at start-up). A challenge therefore writes nothing: a flood of requests without credentials costs no
+store write and no disk sync. Only once a client has proved it knows a password is the nonce's highest
+``nc`` recorded (``kv_cas`` in the store's key-value area, shared by the processes) so a replayed
+header is refused.
 
 Why MD5 and a stored HA1: Digest needs ``HA1 = MD5(username:realm:password)`` on the server side, which
 an argon2 hash cannot give. Accounts that log in with Digest therefore keep their HA1 (per realm, so the
@@ -18,6 +23,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+import weakref
 from dataclasses import dataclass
 
 from rasoat.core.storage.base import Store
@@ -26,6 +33,11 @@ REALM = "rasoat"
 NONCE_NS = "digest_nonce"
 HA1_NS = "digest_ha1"
 NONCE_TTL_SECONDS = 3600  # Collect recomputes silently on stale=true, so expiry costs one round trip
+SECRET_NS, SECRET_KEY = "digest_secret", "nonce_hmac"
+SECRET_TTL_SECONDS = 400 * 24 * 3600  # an expiring entry: not a durable setting migrate-store copies
+OPAQUE = "0" * 16  # RFC 7616 wants one; Collect echoes it and nothing rests on it
+
+_secrets: weakref.WeakKeyDictionary[Store, bytes] = weakref.WeakKeyDictionary()
 
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
@@ -56,14 +68,54 @@ def stored_ha1(store: Store, username: str) -> str | None:
     return str(entry.get("ha1") or "") or None
 
 
+def nonce_secret(store: Store, reload: bool = False) -> bytes:
+    """The HMAC key of this store's nonces, read once per store object (made once if there is none)."""
+    cached = None if reload else _secrets.get(store)
+    if cached is not None:
+        return cached
+    value = store.kv_get(SECRET_NS, SECRET_KEY)
+    if not isinstance(value, str):
+        fresh = secrets.token_hex(32)
+        made = store.kv_cas(SECRET_NS, SECRET_KEY, None, fresh, ttl_seconds=SECRET_TTL_SECONDS)
+        value = fresh if made else store.kv_get(SECRET_NS, SECRET_KEY)  # another process was first
+    key = bytes.fromhex(str(value))
+    _secrets[store] = key
+    return key
+
+
+def _mac(key: bytes, stamp: str) -> str:
+    return hmac.new(key, stamp.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+
+
+def make_nonce(store: Store, now: float | None = None) -> str:
+    """``<time, 8 hex><random, 16 hex><HMAC, 32 hex>``: checkable without remembering it."""
+    stamp = f"{int(time.time() if now is None else now):08x}{secrets.token_hex(8)}"
+    return stamp + _mac(nonce_secret(store), stamp)
+
+
+def nonce_alive(store: Store, nonce: str, now: float | None = None) -> bool:
+    """Was ``nonce`` made by a server of this store less than NONCE_TTL_SECONDS ago?"""
+    if len(nonce) != 56:
+        return False
+    stamp, mac = nonce[:24], nonce[24:]
+    try:
+        made = int(stamp[:8], 16)
+    except ValueError:
+        return False
+    age = (time.time() if now is None else now) - made
+    if not 0 <= age <= NONCE_TTL_SECONDS:
+        return False
+    if hmac.compare_digest(mac, _mac(nonce_secret(store), stamp)):
+        return True
+    # another process may have made the secret after this one read none (a race at first start)
+    return hmac.compare_digest(mac, _mac(nonce_secret(store, reload=True), stamp))
+
+
 def challenge(store: Store, stale: bool = False) -> str:
-    """A fresh ``WWW-Authenticate`` value; the nonce is remembered in the store."""
-    nonce = secrets.token_hex(16)
-    opaque = secrets.token_hex(8)
-    store.kv_put(NONCE_NS, nonce, {"nc": 0, "opaque": opaque}, ttl_seconds=NONCE_TTL_SECONDS)
+    """A fresh ``WWW-Authenticate`` value; nothing is written (the nonce checks itself)."""
     value = (
-        f'Digest realm="{REALM}", qop="auth", algorithm=MD5, nonce="{nonce}", opaque="{opaque}", '
-        'charset=UTF-8'
+        f'Digest realm="{REALM}", qop="auth", algorithm=MD5, nonce="{make_nonce(store)}", '
+        f'opaque="{OPAQUE}", charset=UTF-8'
     )
     return value + (", stale=true" if stale else "")
 
@@ -117,19 +169,21 @@ def verify(store: Store, method: str, header: str) -> DigestResult:
         expected = _md5(f"{ha1}:{nonce}:{ha2}")
     if not hmac.compare_digest(expected, response.lower()):
         return DigestResult()
-    # The password is right; now the nonce must be ours, alive, and its count must move forward.
-    state = store.kv_get(NONCE_NS, nonce)
-    if not isinstance(state, dict):
+    # The password is right; now the nonce must be ours and alive, and its count must move forward.
+    if not nonce_alive(store, nonce):
         return DigestResult(stale=True)
     if qop == "auth":
         try:
             count = int(nc, 16)
         except ValueError:
             return DigestResult()
-        if count <= int(state.get("nc", 0)):
+        state = store.kv_get(NONCE_NS, nonce)  # first written here, by a client that knows a password
+        seen = int(state.get("nc", 0)) if isinstance(state, dict) else 0
+        if count <= seen:
             return DigestResult(stale=True)  # a replay, or requests overtaking each other: start afresh
         # compare-and-set: of two requests (in any processes) carrying one count, only one moves it
-        if not store.kv_cas(NONCE_NS, nonce, state, {**state, "nc": count}, ttl_seconds=NONCE_TTL_SECONDS):
+        expected = state if isinstance(state, dict) else None
+        if not store.kv_cas(NONCE_NS, nonce, expected, {"nc": count}, ttl_seconds=NONCE_TTL_SECONDS):
             return DigestResult(stale=True)
     return DigestResult(username=username)
 

@@ -9,6 +9,7 @@ told the nonce is stale (Collect then asks for a fresh challenge).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -67,3 +68,29 @@ def test_the_same_nonce_count_is_accepted_once_across_processes(two_processes: t
     nxt = digest.authorization_header("GET", uri, "lan", "mật-khẩu", challenge, nc=2)
     assert digest.verify(b, "GET", nxt).username == "lan"
     assert digest.verify(a, "GET", header).stale
+
+
+def test_forged_or_expired_nonces_are_stale_and_challenges_write_nothing(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "data")
+    try:
+        digest.set_password(store, "lan", "mật-khẩu")
+        uri = "/v1/projects/1/formList"
+        good = digest.challenge(store)
+        assert digest.verify(store, "GET", digest.authorization_header("GET", uri, "lan", "mật-khẩu", good))\
+            .username == "lan"
+        nonce = digest.parse_authorization(good)["nonce"]
+        forged = good.replace(nonce, nonce[:24] + "0" * 32)
+        old = good.replace(nonce, digest.make_nonce(store, now=time.time() - digest.NONCE_TTL_SECONDS - 5))
+        for challenge in (forged, old):
+            result = digest.verify(store, "GET", digest.authorization_header("GET", uri, "lan", "mật-khẩu",
+                                                                              challenge))
+            assert result.username is None and result.stale
+        store.close()
+        before = {p: p.stat().st_mtime_ns for p in (tmp_path / "data").rglob("*") if p.is_file()}
+        store = EmbeddedStore(tmp_path / "data")
+        for _ in range(50):
+            digest.challenge(store)
+        after = {p: p.stat().st_mtime_ns for p in (tmp_path / "data").rglob("*") if p.is_file()}
+        assert after == before  # no file written, created or touched
+    finally:
+        store.close()
