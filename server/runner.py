@@ -17,6 +17,7 @@ import uvicorn
 from litestar import Litestar
 from rasoat.server.accesslog import setup_logging
 from rasoat.server.app import ServerSettings, create_app
+from rasoat.server.timeouts import TimedHttpProtocol
 
 GRACEFUL_SECONDS = 60  # Collect's own read timeout; nothing a phone waits for is cut shorter
 ENV_CONFIG = "RASOAT_SERVE_CONFIG"
@@ -47,6 +48,18 @@ def app_from_env() -> Litestar:
     return build_app(Path(conf["data_dir"]), conf.get("database_url"), settings)
 
 
+def uvicorn_options() -> dict[str, Any]:
+    """How uvicorn runs our app (also what tests start): header and body read timeouts in the server
+    itself (``server.timeouts``), our access log instead of uvicorn's, a graceful stop."""
+    return dict(
+        http=TimedHttpProtocol,
+        access_log=False,  # ours masks tokens; uvicorn's would print them
+        log_level="warning",
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+        server_header=False,
+    )
+
+
 def serve(
     data_dir: Path,
     database_url: str | None,
@@ -57,14 +70,7 @@ def serve(
 ) -> None:
     """Serve until SIGTERM/SIGINT."""
     setup_logging()
-    common: dict[str, Any] = dict(
-        host=host,
-        port=port,
-        access_log=False,  # ours masks tokens; uvicorn's would print them
-        log_level="warning",
-        timeout_graceful_shutdown=GRACEFUL_SECONDS,
-        server_header=False,
-    )
+    common: dict[str, Any] = dict(host=host, port=port, **uvicorn_options())
     if workers > 1:
         os.environ[ENV_CONFIG] = json.dumps({
             "data_dir": str(data_dir), "database_url": database_url, "public_url": settings.public_url,
