@@ -13,9 +13,11 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, post
+from litestar.datastructures import UploadFile
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.storage.base import Store
-from rasoat.server.multipart import MultipartError, boundary_of, parse
+from rasoat.server.errors import OpenRosaError
+from rasoat.server.uploads import close_parts, part_bytes, part_size, read_form
 
 MAX_FORM_UPLOAD = 50_000_000
 
@@ -103,48 +105,47 @@ async def publish(request: Request) -> Response:
     if not scope.can(user, scope.PUBLISH_FORMS):
         raise ApiError(403, f"Tài khoản {user.username} không được đăng biểu mẫu / "
                             f"Account {user.username} may not publish forms")
-    boundary = boundary_of(request.headers.get("content-type", ""))
-    if boundary is None:
-        raise ApiError(
-            400, "Gửi dạng multipart/form-data với phần 'file' / Send multipart/form-data with a 'file' part"
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_UPLOAD:
-            raise ApiError(413, "Tệp quá lớn / File too large")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_FORM_UPLOAD:
+        raise ApiError(413, "Tệp quá lớn / File too large")
     try:
-        parts = parse(body, boundary)
-    except MultipartError as exc:
-        raise ApiError(400, f"Không đọc được dữ liệu / Unreadable multipart body ({exc})") from None
-    xlsx = next((p for p in parts if p.name == "file"), None)
-    if xlsx is None or not xlsx.data:
+        parts = await read_form(request, MAX_FORM_UPLOAD)
+    except OpenRosaError as exc:  # the same reader as submissions; this API answers JSON
+        raise ApiError(exc.status, exc.message) from None
+    try:
+        if sum(part_size(v) for _n, v in parts) > MAX_FORM_UPLOAD:  # a chunked body has no length to check
+            raise ApiError(413, "Tệp quá lớn / File too large")
+        texts = {name: str(v).strip() for name, v in parts if not isinstance(v, UploadFile)}
+
+        def read() -> list[tuple[str, str, bytes]]:
+            return [(name, v.filename, part_bytes(v)) for name, v in parts if isinstance(v, UploadFile)]
+
+        files = await anyio.to_thread.run_sync(read)
+    finally:
+        await close_parts(parts)
+    xlsx = next(((fn, data) for name, fn, data in files if name == "file"), None)
+    if xlsx is None or not xlsx[1]:
         raise ApiError(400, "Thiếu phần 'file' (.xlsx) / Missing the 'file' part (.xlsx)")
-    round_part = next((p for p in parts if p.name == "round" and p.filename is None), None)
-    round_id = round_part.data.decode("utf-8", "replace").strip() if round_part else None
+    round_id = texts.get("round") or None
     rnd = st.store.get_round(round_id) if round_id else None
     if rnd is not None and not scope.round_visible(user, rnd):
         raise ApiError(403, f"Đợt {round_id} nằm ngoài phạm vi của bạn / "
                             f"Round {round_id} is outside your units")
-    validate_part = next((p for p in parts if p.name == "validate" and p.filename is None), None)
-    validate = not (validate_part and validate_part.data.strip().lower() in (b"0", b"false", b"no"))
+    validate = texts.get("validate", "").lower() not in ("0", "false", "no")
     media: dict[str, bytes] = {}
-    for p in parts:
-        if p.filename and p.name != "file":
-            if not safe_attachment_name(p.filename):
-                raise ApiError(400, f"Tên tệp không hợp lệ / Invalid file name: {p.filename!r}")
-            media[p.filename] = p.data
-    filename = Path(xlsx.filename or "form.xlsx").name
+    for name, fn, data in files:
+        if name != "file":
+            if not safe_attachment_name(fn):
+                raise ApiError(400, f"Tên tệp không hợp lệ / Invalid file name: {fn!r}")
+            media[fn] = data
+    filename = Path(xlsx[0] or "form.xlsx").name
     if not safe_attachment_name(filename) or not filename.lower().endswith((".xlsx", ".xls")):
         filename = "form.xlsx"
 
     def run() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
             path = Path(tmp) / filename
-            path.write_bytes(xlsx.data)
+            path.write_bytes(xlsx[1])
             return publish_xlsform(st.store, path, media, round_id or None, validate, "upload", user.username)
 
     result = await anyio.to_thread.run_sync(run)

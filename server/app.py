@@ -25,9 +25,9 @@ from rasoat.server import openrosa
 from rasoat.server.access import MediaCache, media_bytes, visible_forms
 from rasoat.server.accesslog import access_log_middleware, vn_time
 from rasoat.server.auth import Caller, by_digest, by_token
-from rasoat.server.errors import OpenRosaError, bad_request, not_found, too_large
+from rasoat.server.errors import OpenRosaError, not_found
 from rasoat.server.ingest import ShapeCache, ingest
-from rasoat.server.multipart import MultipartError, boundary_of, parse
+from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_form
 
 log = logging.getLogger("rasoat.server")
 
@@ -41,6 +41,10 @@ class ServerSettings:
     public_url: str | None = None  # base URL phones use; default: from the request's Host
     project_id: str = "1"
     max_body_bytes: int = openrosa.ACCEPT_CONTENT_LENGTH + 10_000_000  # multipart overhead on top
+    # Bytes of uploads this process holds at once (their files are in memory while being stored); one
+    # upload alone is always admitted. Over it an upload waits up to upload_wait_seconds, then gets 503.
+    max_upload_bytes_in_flight: int = 256 * 1024 * 1024
+    upload_wait_seconds: float = 20.0
     plugin_manager: Any = None
     access_log: bool = True
     # Authenticate on the event loop instead of a worker thread (saves ~0.25 ms CPU per request). Right
@@ -56,6 +60,7 @@ class _State:
     settings: ServerSettings
     shapes: ShapeCache
     media: MediaCache
+    uploads: UploadBudget
 
 
 def _state(request: Request) -> _State:
@@ -258,40 +263,19 @@ async def submission_preflight(request: Request) -> Response:
     return Response(content=b"", status_code=204, headers=openrosa.headers())
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @post(_prefixed(["/submission"]))
 async def submission(request: Request) -> Response:
     st, caller = await _caller(request)
-    content_type = request.headers.get("content-type", "")
-    boundary = boundary_of(content_type)
-    if boundary is None:
-        raise bad_request(
-            "Dữ liệu phải gửi dạng multipart/form-data / The submission must be multipart/form-data"
-        )
-    body = await _read_body(request, st.settings.max_body_bytes)
-    try:
-        parts = parse(body, boundary)
-    except MultipartError as exc:
-        raise bad_request(
-            f"Không đọc được dữ liệu gửi lên ({exc}) / Unreadable multipart body ({exc})"
-        ) from None
-    del body
-    pm = st.settings.plugin_manager
-    hook = pm.hook.check_submission if pm is not None else None
-    result = await anyio.to_thread.run_sync(ingest, st.store, caller, parts, st.shapes, hook)
+    length = declared_length(request, st.settings.max_body_bytes)
+    # a chunked body (no length) may grow to the limit: it holds that much of the budget
+    async with st.uploads.hold(length if length is not None else st.settings.max_body_bytes):
+        parts = await read_form(request, st.settings.max_body_bytes)
+        try:
+            pm = st.settings.plugin_manager
+            hook = pm.hook.check_submission if pm is not None else None
+            result = await anyio.to_thread.run_sync(ingest, st.store, caller, parts, st.shapes, hook)
+        finally:
+            await close_parts(parts)
     return _xml_response(openrosa.response_xml(result.message), 201)
 
 
@@ -349,14 +333,16 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
         },
         middleware=[access_log_middleware] if settings.access_log else [],
         plugins=[WebPlugin()],
-        request_max_body_size=None,
+        request_max_body_size=settings.max_body_bytes,  # every body, streamed or parsed (413 over it)
         logging_config=None,
         openapi_config=OpenAPIConfig(  # /schema/openapi.json (and .yaml): no pages that load scripts
             title="rasoat API", version="1", path="/schema", render_plugins=[YamlRenderPlugin()]
         ),
         debug=False,
     )
-    app.state["rasoat"] = _State(store=store, settings=settings, shapes=ShapeCache(), media=MediaCache())
+    budget = UploadBudget(settings.max_upload_bytes_in_flight, settings.upload_wait_seconds)
+    app.state["rasoat"] = _State(store=store, settings=settings, shapes=ShapeCache(), media=MediaCache(),
+                                 uploads=budget)
     from rasoat.server.digest import nonce_secret
 
     nonce_secret(store)  # made (once per store) or read now, so no request ever has to write it

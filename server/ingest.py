@@ -1,4 +1,5 @@
-"""Receive one OpenRosa submission POST: take the multipart parts apart, hand the instance to
+"""Receive one OpenRosa submission POST: take the multipart parts apart (``server.uploads`` read them,
+files spooled to disk), hand the instance to
 ``core.ingest.accept`` (which holds every acceptance rule, shared with the phone-folder importer), and turn
 its refusals into the statuses Collect expects.
 
@@ -16,7 +17,7 @@ from rasoat.core.ingest import IngestError, IngestResult, Refusal, ShapeCache, a
 from rasoat.core.storage.base import Store
 from rasoat.server.auth import Caller
 from rasoat.server.errors import OpenRosaError, bad_request
-from rasoat.server.multipart import Part
+from rasoat.server.uploads import part_bytes
 
 __all__ = ["INCOMPLETE_PART", "XML_PART", "IngestResult", "ShapeCache", "ingest", "split_parts"]
 
@@ -31,27 +32,29 @@ STATUS: dict[Refusal, int] = {
 }
 
 
-def split_parts(parts: list[Part]) -> tuple[bytes, dict[str, bytes], bool]:
-    """(instance XML, attachments by name, incomplete flag); rejects unsafe names."""
+def split_parts(parts: list[tuple[str, Any]]) -> tuple[bytes, dict[str, bytes], bool]:
+    """(instance XML, attachments by name, incomplete flag) from (name, str or UploadFile) parts; rejects
+    unsafe names. Reads the spooled files: call from a worker thread."""
     xml: bytes | None = None
     files: dict[str, bytes] = {}
     incomplete = False
-    for part in parts:
-        if part.name == XML_PART and xml is None:
-            xml = part.data
+    for part_name, value in parts:
+        if part_name == XML_PART and xml is None:
+            xml = part_bytes(value)
             continue
-        if part.name == INCOMPLETE_PART:
+        if part_name == INCOMPLETE_PART:
             incomplete = True
             continue
-        name = part.filename or part.name
+        filename = getattr(value, "filename", None) or None
+        name = filename or part_name
         try:
-            check_attachment_names([name] + ([part.name] if part.filename else []))
+            check_attachment_names([name] + ([part_name] if filename else []))
         except IngestError:  # the message names the file the phone knows, not the form field
             raise bad_request(
                 f"Tên tệp đính kèm không hợp lệ: {name!r} (không được chứa đường dẫn) / "
                 f"Invalid attachment name {name!r} (no paths allowed)"
             ) from None
-        files[name] = part.data
+        files[name] = part_bytes(value)
     if xml is None:
         raise bad_request(
             "Thiếu phần xml_submission_file trong dữ liệu gửi lên / "
@@ -63,7 +66,7 @@ def split_parts(parts: list[Part]) -> tuple[bytes, dict[str, bytes], bool]:
 def ingest(
     store: Store,
     caller: Caller,
-    parts: list[Part],
+    parts: list[tuple[str, Any]],
     shapes: ShapeCache,
     check_hook: Callable[..., list[Any]] | None = None,
 ) -> IngestResult:

@@ -1,0 +1,86 @@
+"""Uploads: parts above 1 MiB are spooled to disk and arrive intact; the bytes all uploads of one server
+process hold at once are capped, and an upload over the cap gets 503 with Retry-After and an OpenRosa
+message (nothing stored), then goes through once room frees."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from rasoat.core.storage import open_store
+from rasoat.server.app import ServerSettings, create_app
+from server_support import CollectClient, ThreadServer, instance_xml, multipart, seed
+
+OR = "{http://openrosa.org/http/response}"
+BOUNDARY = "4c1f0a62-1b7e-4d3e-9f0a-0b1b2c3d4e5f"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    store = open_store(Path(tmp_path_factory.mktemp("uploads")) / "data")
+    seeded = seed(store)
+    settings = ServerSettings(max_body_bytes=20_000_000, max_upload_bytes_in_flight=3_000_000,
+                              upload_wait_seconds=0.5)
+    srv = ThreadServer(create_app(store, settings)).start()
+    client = CollectClient(f"{srv.url}/v1/key/{seeded.token}/projects/1")
+    yield SimpleNamespace(store=store, url=srv.url, port=srv.port, token=seeded.token, client=client)
+    client.close()
+    srv.stop()
+    store.close()
+
+
+def test_a_large_attachment_arrives_intact(server) -> None:
+    photo = os.urandom(5 * 1024 * 1024)  # above the 1 MiB spool threshold: written to a temporary file
+    iid, xml = instance_xml(photo="big.jpg")
+    resp = server.client.submit(xml, {"big.jpg": photo})
+    assert resp.status_code == 201, resp.text
+    assert server.store.attachment(iid, "big.jpg") == photo
+
+
+def test_uploads_over_the_budget_wait_then_get_503_with_retry_after(server) -> None:
+    first_iid, first_xml = instance_xml(photo="a.jpg")
+    body, content_type = multipart(first_xml, {"a.jpg": os.urandom(2_500_000)}, boundary=BOUNDARY)
+    head = (f"POST /v1/key/{server.token}/projects/1/submission HTTP/1.1\r\nHost: x\r\n"
+            f"X-OpenRosa-Version: 1.0\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head.encode() + body[:1000])  # holds 2.5 MB of the 3 MB budget while it trickles in
+        time.sleep(0.3)
+        second_iid, second_xml = instance_xml(photo="b.jpg")
+        refused = server.client.submit(second_xml, {"b.jpg": os.urandom(1_000_000)})
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"].isdigit() and int(refused.headers["retry-after"]) > 0
+        text = ET.fromstring(refused.content).find(f"{OR}message").text
+        assert "too much data at once" in text and "gửi lại" in text
+        assert server.store.get_submission(second_iid) is None
+        sock.sendall(body[1000:])
+        sock.settimeout(30)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 201")
+    assert server.store.get_submission(first_iid) is not None
+    again = server.client.submit(second_xml, {"b.jpg": os.urandom(1_000_000)})  # room again
+    assert again.status_code == 201, again.text
+
+
+def test_a_single_upload_over_the_budget_is_still_admitted(server) -> None:
+    iid, xml = instance_xml(photo="c.jpg")
+    resp = server.client.submit(xml, {"c.jpg": os.urandom(4_000_000)})  # alone: more than the budget
+    assert resp.status_code == 201, resp.text
+
+
+def test_a_body_over_the_limit_is_413_even_when_chunked(server) -> None:
+    _iid, xml = instance_xml(photo="d.jpg")
+    body, content_type = multipart(xml, {"d.jpg": b"x" * 21_000_000})
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is checked as the body streams
+        for i in range(0, len(body), 1 << 20):
+            yield body[i : i + (1 << 20)]
+
+    resp = server.client.http.post(server.client.url("/submission"), content=chunks(),
+                                   headers={"Content-Type": content_type})
+    assert resp.status_code == 413
+    assert "Upload too large" in resp.text
