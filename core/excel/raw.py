@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from os import PathLike
-from typing import IO, Any, Protocol
-from urllib.parse import quote
+from typing import IO, Any
 
 from rasoat.core.excel.cells import (
     EXCEL_MAX_COLS,
@@ -20,83 +19,31 @@ from rasoat.core.excel.cells import (
     EXCEL_MAX_URLS,
     Formats,
     hyperlink_formula,
-    parse_date,
-    parse_datetime,
-    parse_float,
-    parse_time,
     sheet_name,
     to_vn_naive,
     write_header,
     write_text,
 )
-from rasoat.core.excel.schema import Column, Kind, LabelMode, SchemaOptions, Table, build_tables
-from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
+from rasoat.core.excel.rows import (
+    META_HEADERS,
+    REPEAT_KEY_HEADERS,
+    Link,
+    RowBuilder,
+    TableRows,
+    UnitLike,
+    UnitLookup,
+    drop_columns,
+    feed,
+)
+from rasoat.core.excel.schema import LabelMode, SchemaOptions, build_tables
+from rasoat.core.models import Submission
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 Target = str | PathLike[str] | IO[bytes]
-WriteCell = Callable[[Worksheet, int, int, Any], None]
+__all__ = ["META_HEADERS", "REPEAT_KEY_HEADERS", "UnitLike", "UnitLookup"]  # kept importable from here
 
-# Header texts of the submission metadata columns, per label mode (names differ from the location
-# block's own questions, which every form has).
-META_HEADERS: dict[str, tuple[str, ...]] = {
-    "vi": (
-        "Thời điểm gửi",
-        "Đợt rà soát",
-        "Mã tỉnh",
-        "Tên tỉnh",
-        "Mã xã",
-        "Tên xã",
-        "Mã thôn",
-        "Tên thôn, tổ dân phố",
-        "Người thu thập",
-        "Trạng thái duyệt",
-    ),
-    "en": (
-        "Submitted at",
-        "Round",
-        "Province code",
-        "Province name",
-        "Commune code",
-        "Commune name",
-        "Hamlet code",
-        "Hamlet name",
-        "Collector",
-        "Review state",
-    ),
-    "none": (
-        "submitted_at",
-        "round",
-        "province_code",
-        "province_name",
-        "commune_code",
-        "commune_name",
-        "hamlet_code",
-        "hamlet_name",
-        "collector",
-        "review_state",
-    ),
-}
-REPEAT_KEY_HEADERS: dict[str, tuple[str, ...]] = {
-    "vi": ("KEY", "PARENT_KEY", "instanceID", "Thứ tự"),
-    "en": ("KEY", "PARENT_KEY", "instanceID", "Position"),
-    "none": ("KEY", "PARENT_KEY", "instanceID", "position"),
-}
 _FORMULA_FIRST = frozenset("=+-@\t\r")
-
-
-class UnitLike(Protocol):
-    name: str
-    parent_code: str | None
-
-    @property
-    def level(self) -> str: ...
-
-
-class UnitLookup(Protocol):
-    """What the export needs from ``core.units``' registry."""
-
-    def get(self, code: str) -> UnitLike | None: ...
 
 
 @dataclass(frozen=True)
@@ -195,6 +142,39 @@ class SheetStream:
         self._close_current()
 
 
+def row_builder(
+    schema: Mapping[str, Any],
+    form_id: str | None,
+    opts: RawExportOptions,
+    units: UnitLookup | None = None,
+    collectors: Mapping[str, str] | None = None,
+) -> tuple[RowBuilder, list[str]]:
+    """The tables of a form as the options shape them, and the paths of the columns left out."""
+    form_id = form_id or str(schema.get("id_string") or "data")
+    root = build_tables(
+        schema,
+        form_id,
+        SchemaOptions(
+            labels=opts.labels,
+            group_prefix=opts.group_prefix,
+            choice_labels=opts.choice_labels,
+            split_multiple=opts.split_multiple,
+            external_choices=opts.external_choices,
+        ),
+    )
+    dropped = drop_columns(root, opts.include_personal, opts.drop_fields)
+    builder = RowBuilder(
+        root,
+        labels=opts.labels,
+        form_id=form_id,
+        main_name=opts.main_sheet,
+        units=units,
+        collectors=collectors,
+        attachment_url=opts.attachment_url,
+    )
+    return builder, dropped
+
+
 def write_raw_workbook(
     schema: Mapping[str, Any],
     submissions: Iterable[Submission],
@@ -216,20 +196,8 @@ def write_raw_workbook(
     ``progress_every`` submissions with how many were written since the last call.
     """
     opts = options or RawExportOptions()
-    form_id = form_id or str(schema.get("id_string") or "data")
-    root = build_tables(
-        schema,
-        form_id,
-        SchemaOptions(
-            labels=opts.labels,
-            group_prefix=opts.group_prefix,
-            choice_labels=opts.choice_labels,
-            split_multiple=opts.split_multiple,
-            external_choices=opts.external_choices,
-        ),
-    )
-    stats = RawExportStats()
-    _drop_columns(root, opts, stats)
+    builder, dropped = row_builder(schema, form_id, opts, units, collectors)
+    stats = RawExportStats(dropped_columns=dropped)
     wb = Workbook(
         target,
         {
@@ -242,16 +210,8 @@ def write_raw_workbook(
         },
     )
     try:
-        writer = _RawWriter(wb, root, opts, stats, units, collectors or {}, form_id)
-        pending = 0
-        for sub in submissions:
-            writer.write_submission(sub)
-            pending += 1
-            if progress is not None and pending >= progress_every:
-                progress(pending)
-                pending = 0
-        if progress is not None and pending:
-            progress(pending)
+        writer = _RawWriter(wb, builder, opts, stats)
+        feed(submissions, writer.write_submission, progress, progress_every)
         writer.finish()
         for extra in extra_sheets:
             _write_extra(wb, extra, writer.fmts, writer.used, stats)
@@ -261,352 +221,72 @@ def write_raw_workbook(
     return stats
 
 
-def _drop_columns(root: Table, opts: RawExportOptions, stats: RawExportStats) -> None:
-    drop = opts.drop_fields
-
-    def dropped(col_or_table: Any, path: str) -> bool:
-        if col_or_table.personal and not opts.include_personal:
-            return True
-        return bool(drop) and (col_or_table.name in drop or path in drop)
-
-    def prune(table: Table) -> None:
-        kept = []
-        for col in table.columns:
-            path = f"{table.path}/{col.key}" if table.path else col.key
-            if dropped(col, path):
-                stats.dropped_columns.append(path)
-            else:
-                kept.append(col)
-        table.columns = kept
-        children = []
-        for child in table.children:
-            if dropped(child, child.path):
-                stats.dropped_columns.append(child.path)
-            else:
-                prune(child)
-                children.append(child)
-        table.children = children
-
-    prune(root)
-
-
 class _RawWriter:
-    """Holds the per-column writers so the per-cell path is one dict lookup and one call."""
+    """One sheet stream per table; writes the RowBuilder's typed rows with one call per cell."""
 
     def __init__(
-        self,
-        wb: Workbook,
-        root: Table,
-        opts: RawExportOptions,
-        stats: RawExportStats,
-        units: UnitLookup | None,
-        collectors: Mapping[str, str],
-        form_id: str,
+        self, wb: Workbook, builder: RowBuilder, opts: RawExportOptions, stats: RawExportStats
     ) -> None:
-        self.wb, self.root, self.opts, self.stats = wb, root, opts, stats
-        self.units, self.collectors, self.form_id = units, collectors, form_id
+        self.wb, self.builder, self.opts, self.stats = wb, builder, opts, stats
+        self.form_id, self.mode, self.root = builder.form_id, builder.mode, builder.root
         self.fmts = Formats(wb)
         self.used: set[str] = set()
-        self.mode = opts.labels
-        self._unit_cache: dict[str | None, tuple[str, ...]] = {}
-        self._review = {s: _review_text(s, self.mode) for s in ReviewState}
-        self._instance = ""  # the submission being written (attachment links need it)
-        meta = list(META_HEADERS[self.mode])
-        self.main = self._stream(root, ["KEY", *meta], opts.main_sheet or form_id)
-        self.meta_width = 1 + len(meta)
-        self.main_plan = self._plan(root, self.meta_width, self.main)
-        self.children = [self._child(t) for t in root.children]
+        self.streams = [self._stream(t) for t in builder.tables]
+        self._emit = self.write_row
 
-    # --- set-up ------------------------------------------------------------------------
-    def _stream(self, table: Table, lead: list[str], base: str) -> SheetStream:
-        headers = lead + [h for col in table.columns for h in col.headers()]
-        self.stats.rows[table.name] = 0
-        return SheetStream(self.wb, base, headers, self.fmts, self.opts.max_rows, self.used, self.stats)
+    def _stream(self, out: TableRows) -> SheetStream:
+        self.stats.rows[out.table.name] = 0
+        opts = self.opts
+        return SheetStream(self.wb, out.base, out.headers, self.fmts, opts.max_rows, self.used, self.stats)
 
-    def _child(self, table: Table) -> tuple[Table, SheetStream, list[tuple[str, int, WriteCell]], list]:
-        lead = list(REPEAT_KEY_HEADERS[self.mode])
-        base = table.name if self.mode == "none" else table.label
-        stream = self._stream(table, lead, base)
-        plan = self._plan(table, len(lead), stream)
-        return table, stream, plan, [self._child(t) for t in table.children]
-
-    def _plan(self, table: Table, first: int, stream: SheetStream) -> list[tuple[str, int, WriteCell]]:
-        plan = []
-        col_index = first
-        for col in table.columns:
-            plan.append((col.key, col_index, self._cell_writer(col, stream)))
-            col_index += col.width
-        return plan
-
-    def _cell_writer(self, col: Column, stream: SheetStream) -> WriteCell:
-        quoted = self.fmts.text_quoted
-        first_bad = _FORMULA_FIRST
-
-        def text(ws: Worksheet, r: int, c: int, v: Any) -> None:
-            if v.__class__ is not str:
-                v = _as_text(v)
-                if not v:
-                    return
-            if v[0] in first_bad:
-                ws.write_string(r, c, v, quoted)
-            else:
-                ws.write_string(r, c, v)
-
-        kind = col.kind
-        if kind is Kind.integer or kind is Kind.decimal:
-            convert: Callable[[str], Any] = _int_or_float if kind is Kind.integer else parse_float
-
-            def number(ws: Worksheet, r: int, c: int, v: Any) -> None:
-                n = convert(v) if v.__class__ is str else None
-                if n is None:
-                    text(ws, r, c, v)
-                else:
-                    ws.write_number(r, c, n)
-
-            return number
-        if kind is Kind.calculated:
-
-            def calculated(ws: Worksheet, r: int, c: int, v: Any) -> None:
-                n = _plain_number(v) if v.__class__ is str else None
-                if n is None:
-                    text(ws, r, c, v)
-                else:
-                    ws.write_number(r, c, n)
-
-            return calculated
-        if kind in (Kind.date, Kind.datetime, Kind.time):
-            parse: Callable[[str], Any] = {
-                Kind.date: parse_date,
-                Kind.datetime: parse_datetime,
-                Kind.time: parse_time,
-            }[kind]
-            fmt = {Kind.date: self.fmts.date, Kind.datetime: self.fmts.datetime, Kind.time: self.fmts.time}[
-                kind
-            ]
-
-            def when(ws: Worksheet, r: int, c: int, v: Any) -> None:
-                d = parse(v) if v.__class__ is str else None
-                if d is None:
-                    text(ws, r, c, v)
-                else:
-                    ws.write_datetime(r, c, d, fmt)
-
-            return when
-        if kind is Kind.select_one:
-            shown = dict(col.choices)
-
-            def one(ws: Worksheet, r: int, c: int, v: Any) -> None:
-                text(ws, r, c, shown.get(v, v) if v.__class__ is str else v)
-
-            return one
-        if kind is Kind.select_multiple:
-            shown = dict(col.choices)
-            values = [value for value, _ in col.choices] if col.choice_headers else []
-            join = " " if all(shown.get(k, k) == k for k in shown) else "; "
-
-            def many(ws: Worksheet, r: int, c: int, v: Any) -> None:
-                if v.__class__ is not str:
-                    v = _as_text(v)
-                picked = v.split()
-                if not picked:
-                    return
-                text(ws, r, c, join.join(shown.get(p, p) for p in picked) if shown else v)
-                if values:
-                    chosen = set(picked)
-                    for i, value in enumerate(values, start=c + 1):
-                        ws.write_number(r, i, 1 if value in chosen else 0)
-
-            return many
-        if kind is Kind.geopoint:
-
-            def geo(ws: Worksheet, r: int, c: int, v: Any) -> None:
-                parts = v.split() if v.__class__ is str else []
-                nums = [parse_float(p) for p in parts[:4]]
-                if len(nums) < 2 or None in nums:
-                    text(ws, r, c, v)
-                    return
-                for i, n in enumerate(nums):
-                    ws.write_number(r, c + i, n)
-
-            return geo
-        if kind is Kind.attachment and self.opts.attachment_url is not None:
-            link_fmt = self.fmts.link
-            make_url = _url_maker(self.opts.attachment_url)
-
-            def attachment(ws: Worksheet, r: int, c: int, v: Any) -> None:
-                if v.__class__ is not str:
-                    text(ws, r, c, v)
-                    return
-                url = make_url(self._instance, v)
-                if stream.urls < EXCEL_MAX_URLS and len(url) <= 2079:
-                    stream.urls += 1
-                    ws.write_url(r, c, url, link_fmt, string=v)
-                elif len(url) <= 255 and len(v) <= 255:  # string limits inside a formula
-                    ws.write_formula(r, c, hyperlink_formula(url, v), link_fmt, v)
-                else:
-                    text(ws, r, c, v)
-
-            return attachment
-        return text
-
-    # --- rows --------------------------------------------------------------------------
     def write_submission(self, sub: Submission) -> None:
-        ws, r = self.main.next_row()
-        instance_id = sub.instance_id
-        self._instance = instance_id
-        quoted = self.fmts.text_quoted
-        write_text(ws, r, 0, instance_id, quoted)
-        ws.write_datetime(r, 1, to_vn_naive(sub.received_at), self.fmts.datetime)
-        if sub.round_id:
-            write_text(ws, r, 2, sub.round_id, quoted)
-        fields = sub.fields
-        unit_cells = self._units_of(sub.unit_code, fields)
-        for i, value in enumerate(unit_cells, start=3):
-            if value:
-                write_text(ws, r, i, value, quoted)
-        if sub.collector_id:
-            write_text(ws, r, 9, self.collectors.get(sub.collector_id, sub.collector_id), quoted)
-        ws.write_string(r, 10, self._review.get(sub.review_state, str(sub.review_state)))
-        for key, c, write in self.main_plan:
-            v = fields.get(key)
-            if v is not None and v != "":
-                write(ws, r, c, v)
-        for child in self.children:
-            self._write_repeat(child, fields, instance_id, instance_id)
+        self.builder.rows(sub, self._emit)
 
-    def _write_repeat(
-        self, child: tuple, fields: Mapping[str, Any], parent_key: str, instance_id: str
-    ) -> None:
-        table, stream, plan, grandchildren = child
-        items = fields.get(table.key)
-        if not items:
-            return
-        if isinstance(items, Mapping):  # one occurrence parsed as a dict
-            items = [items]
-        quoted = self.fmts.text_quoted
-        for position, item in enumerate(items, start=1):
-            if not isinstance(item, Mapping):
+    def write_row(self, out: TableRows, row: list[Any]) -> None:
+        stream = self.streams[out.index]
+        ws, r = stream.next_row()
+        fmts = self.fmts
+        quoted = fmts.text_quoted
+        bad = _FORMULA_FIRST
+        write_string, write_number, write_datetime = ws.write_string, ws.write_number, ws.write_datetime
+        for c, v in enumerate(row):
+            if v is None:
                 continue
-            ws, r = stream.next_row()
-            key = f"{parent_key}/{table.key}[{position}]"
-            write_text(ws, r, 0, key, quoted)
-            write_text(ws, r, 1, parent_key, quoted)
-            write_text(ws, r, 2, instance_id, quoted)
-            ws.write_number(r, 3, position)
-            for k, c, write in plan:
-                v = item.get(k)
-                if v is not None and v != "":
-                    write(ws, r, c, v)
-            for grandchild in grandchildren:
-                self._write_repeat(grandchild, item, key, instance_id)
-
-    def _units_of(self, unit_code: str | None, fields: Mapping[str, Any]) -> tuple[str, ...]:
-        code = unit_code or _first_code(fields)
-        cached = self._unit_cache.get(code)
-        if cached is None:
-            cached = _unit_cells(code, self.units, fields)
-            self._unit_cache[code] = cached
-        return cached
+            t = v.__class__
+            if t is str:
+                if v[0] in bad:  # stays text even when the cell is edited (formula injection)
+                    write_string(r, c, v, quoted)
+                else:
+                    write_string(r, c, v)
+            elif t is int or t is float:
+                write_number(r, c, v)
+            elif t is datetime:
+                write_datetime(r, c, v, fmts.datetime)
+            elif t is date:
+                write_datetime(r, c, v, fmts.date)
+            elif t is time:
+                write_datetime(r, c, v, fmts.time)
+            elif t is Link:
+                _write_link(ws, r, c, v, stream, fmts)
+            else:
+                write_text(ws, r, c, str(v), quoted)
 
     def finish(self) -> None:
-        self.main.finish()
-        self.stats.rows[self.root.name] = self.main.count
-        self.stats.submissions = self.main.count
-
-        def close(child: tuple) -> None:
-            table, stream, _, grandchildren = child
+        for out, stream in zip(self.builder.tables, self.streams, strict=True):
             stream.finish()
-            self.stats.rows[table.name] = stream.count
-            for g in grandchildren:
-                close(g)
-
-        for child in self.children:
-            close(child)
+            self.stats.rows[out.table.name] = stream.count
+        self.stats.submissions = self.streams[0].count
 
 
-def _int_or_float(text: str) -> int | float | None:
-    try:
-        n = int(text)
-    except ValueError:
-        return parse_float(text)
-    # Excel keeps 15 significant digits and xlsxwriter cannot write an int past a float: keep it as text
-    return n if abs(n) < 10**15 else None
-
-
-def _plain_number(text: str) -> int | float | None:
-    """A calculate's result as a number, unless it looks like a code: "05563" (leading zero), "+84…",
-    "1e5", "2026-03-05" stay text."""
-    body = text[1:] if text.startswith("-") else text
-    if not body or not all(ch.isdigit() or ch == "." for ch in body):
-        return None
-    if len(body) > 1 and body[0] == "0" and body[1] != ".":
-        return None
-    return _int_or_float(text)
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, list | tuple):
-        return " ".join(str(v) for v in value)
-    return str(value)
-
-
-def _review_text(state: ReviewState, mode: str) -> str:
-    if mode == "none":
-        return state.value
-    vi, _, en = REVIEW_LABELS.get(state, state.value).partition(" / ")
-    return vi if mode == "vi" else (en or vi)
-
-
-def _url_maker(spec: str | Callable[[str, str], str]) -> Callable[[str, str], str]:
-    if callable(spec):
-        return spec
-    if "{" in spec:
-        return lambda instance_id, name: spec.format(
-            instance_id=quote(instance_id, safe=""), name=quote(name, safe="")
-        )
-    base = spec.rstrip("/")
-    return lambda instance_id, name: f"{base}/{quote(instance_id, safe='')}/{quote(name, safe='')}"
-
-
-def _first_code(fields: Mapping[str, Any]) -> str | None:
-    for key in ("hamlet", "commune", "province"):
-        value = fields.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-_LEVELS = {"province": 0, "commune": 1, "hamlet": 2}
-
-
-def _level_of(code: str) -> int:
-    """0 province, 1 commune, 2 hamlet, by the shape of the code (see the unit-code convention)."""
-    if "-" in code:
-        return 2
-    return 0 if len(code) <= 2 else 1
-
-
-def _unit_cells(code: str | None, units: UnitLookup | None, fields: Mapping[str, Any]) -> tuple[str, ...]:
-    """(province code, name, commune code, name, hamlet code, name) for a submission's unit."""
-    cells = ["", "", "", "", "", ""]
-    seen = 0
-    while code and seen < 6:
-        seen += 1
-        unit = units.get(code) if units is not None else None
-        level = _LEVELS.get(unit.level, -1) if unit is not None else -1
-        if level < 0:
-            level = _level_of(code)
-        if not cells[level * 2]:
-            cells[level * 2] = code
-            cells[level * 2 + 1] = str(getattr(unit, "name", "") or "") if unit is not None else ""
-        parent = getattr(unit, "parent_code", None) if unit is not None else None
-        if not parent and level == 2:
-            parent = code.split("-", 1)[0]
-        if not parent and level == 1:
-            province = fields.get("province")
-            parent = province if isinstance(province, str) and province else None
-        code = parent if parent != code else None
-    return tuple(cells)
+def _write_link(ws: Worksheet, r: int, c: int, link: Link, stream: SheetStream, fmts: Formats) -> None:
+    url, shown = link
+    if stream.urls < EXCEL_MAX_URLS and len(url) <= 2079:
+        stream.urls += 1
+        ws.write_url(r, c, url, fmts.link, string=shown)
+    elif len(url) <= 255 and len(shown) <= 255:  # string limits inside a formula
+        ws.write_formula(r, c, hyperlink_formula(url, shown), fmts.link, shown)
+    else:
+        write_text(ws, r, c, shown, fmts.text_quoted)
 
 
 def _write_extra(
