@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 from typing import Any
 
 from litestar import Request, Response, get
@@ -258,45 +257,88 @@ def submission_attachment(
 # --- exports and indicators --------------------------------------------------------------------------
 
 
-@get("/api/v1/forms/{form_id:str}/export.xlsx", sync_to_thread=True)
-def export(
+def _open_export(
     request: Request,
-    form_id: FromPath[str],
-    unit: FromQuery[str | None] = None,
-    round_id: FromQuery[str | None] = None,
-    period: FromQuery[str | None] = None,
-    personal: FromQuery[bool] = False,
-) -> Response:
-    """The raw data workbook of one form, cut to the officer's units (audited by the exporter)."""
-    from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form
+    form_id: str,
+    fmt: str,
+    unit: str | None,
+    round_id: str | None,
+    period: str | None,
+    personal: bool,
+    labels: str | None,
+) -> Any:
+    """Check who asks and what (ApiError), then the export ready to be written into the response."""
+    from rasoat.core.crypto import form_is_encrypted
+    from rasoat.core.excel.from_store import ExportError, ExportFilters, open_export
     from rasoat.core.excel.raw import RawExportOptions
 
     user = officer(request)
     _allowed(user, scope.EXPORT)
     if personal:
         _allowed(user, scope.VIEW_PERSONAL)
-    from rasoat.core.crypto import form_is_encrypted
-
+    if labels not in (None, "vi", "en", "none"):
+        raise ApiError(400, f"labels: vi, en hoặc none / labels: vi, en or none (not {labels!r})")
     if form_is_encrypted(_store(request), form_id):
         raise ApiError(409, f"{form_id} được mã hoá: xuất bằng cụm mật khẩu / "
                             f"{form_id} is encrypted: export it with the passphrase (rasoat export "
                             "--passphrase-file)")
     requested = tuple(c.strip() for c in (unit or "").split(",") if c.strip())
     units = _scoped(scope.export_units, user, requested)
-    buf = io.BytesIO()
     try:
-        export_form(_store(request), form_id, buf,
-                    filters=ExportFilters(round_id=round_id, unit_codes=units, period=period),
-                    options=RawExportOptions(include_personal=personal), actor=user.username)
+        return open_export(_store(request), form_id, format="csv" if fmt == "csv" else "xlsx",
+                           filters=ExportFilters(round_id=round_id, unit_codes=units, period=period),
+                           options=RawExportOptions(include_personal=personal, labels=labels or "vi"),
+                           actor=user.username)
     except ExportError as exc:
         raise ApiError(404, str(exc)) from None
     except KeyError as exc:  # an unknown unit code
         raise ApiError(404, str(exc)) from None
-    return Response(
-        content=buf.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{form_id}.xlsx"'},
-    )
+
+
+async def _export_response(request: Request, form_id: str, fmt: str, **query: Any) -> Response:
+    """The export streamed as it is written: the download starts at once, memory stays flat."""
+    import anyio
+    from litestar.response import Stream
+    from rasoat.server.streaming import stream_file
+
+    opened = await anyio.to_thread.run_sync(lambda: _open_export(request, form_id, fmt, **query))
+    media = "application/zip" if fmt == "csv" else \
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    name = f"{form_id}.csv.zip" if fmt == "csv" else f"{form_id}.xlsx"
+    return Stream(stream_file(opened.write, f"export-{form_id}"), media_type=media,
+                  headers={"Content-Disposition": f'attachment; filename="{name}"',
+                           "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@get("/api/v1/forms/{form_id:str}/export.xlsx")
+async def export(
+    request: Request,
+    form_id: FromPath[str],
+    unit: FromQuery[str | None] = None,
+    round_id: FromQuery[str | None] = None,
+    period: FromQuery[str | None] = None,
+    personal: FromQuery[bool] = False,
+    labels: FromQuery[str | None] = None,
+) -> Response:
+    """The raw data workbook of one form, cut to the officer's units (audited by the exporter)."""
+    return await _export_response(request, form_id, "xlsx", unit=unit, round_id=round_id, period=period,
+                                  personal=personal, labels=labels)
+
+
+@get("/api/v1/forms/{form_id:str}/export.csv.zip")
+async def export_csv(
+    request: Request,
+    form_id: FromPath[str],
+    unit: FromQuery[str | None] = None,
+    round_id: FromQuery[str | None] = None,
+    period: FromQuery[str | None] = None,
+    personal: FromQuery[bool] = False,
+    labels: FromQuery[str | None] = None,
+) -> Response:
+    """The raw data of one form as a zip of CSV files laid out as ODK Central's (KEY / PARENT_KEY), cut to
+    the officer's units (audited by the exporter)."""
+    return await _export_response(request, form_id, "csv", unit=unit, round_id=round_id, period=period,
+                                  personal=personal, labels=labels)
 
 
 @get("/api/v1/indicators", sync_to_thread=True)
@@ -334,4 +376,6 @@ def indicators(
     return {"unit": code, "period": period, "results": rows, "encrypted_unread": unread}
 
 
-read_handlers = [me, forms, rounds, submissions, submission, submission_attachment, export, indicators]
+read_handlers = [
+    me, forms, rounds, submissions, submission, submission_attachment, export, export_csv, indicators
+]

@@ -29,10 +29,14 @@ def _actor() -> str:
         return "cli"
 
 
-def _output(path: str) -> Path:
+_SUFFIX = {"xlsx": ".xlsx", "csv": ".zip"}
+
+
+def _output(path: str, fmt: str = "xlsx") -> Path:
     out = Path(path)
-    if out.suffix.lower() != ".xlsx":
-        raise CommandError(f"tệp ra phải là .xlsx: {path} / the output file must be .xlsx: {path}")
+    suffix = _SUFFIX[fmt]
+    if out.suffix.lower() != suffix:
+        raise CommandError(f"tệp ra phải là {suffix}: {path} / the output file must be {suffix}: {path}")
     if not out.parent.exists():
         raise CommandError(f"không có thư mục {out.parent} / no such directory: {out.parent}")
     return out
@@ -87,8 +91,16 @@ def _decrypted_note(view: Any) -> None:
               f"{', '.join(view.failed_ids[:5])}{' …' if view.failed > 5 else ''}", file=sys.stderr)
 
 
+def _format(args: argparse.Namespace) -> str:
+    """--format, or what the output's name says (.zip: CSV files, else xlsx)."""
+    if args.format:
+        return str(args.format)
+    return "csv" if str(args.output).lower().endswith(".zip") else "xlsx"
+
+
 def run_export(args: argparse.Namespace) -> int:
-    out = _output(args.output)
+    fmt = _format(args)
+    out = _output(args.output, fmt)
     filters = ExportFilters(
         round_id=args.round,
         unit_codes=tuple(args.unit or ()),
@@ -117,6 +129,7 @@ def run_export(args: argparse.Namespace) -> int:
                 view or store,
                 args.form_id,
                 out,
+                format="csv" if fmt == "csv" else "xlsx",
                 filters=filters,
                 options=options,
                 actor=_actor(),
@@ -183,12 +196,19 @@ def run_report(args: argparse.Namespace) -> int:
 def register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "export",
-        help="xuất dữ liệu biểu mẫu ra Excel / export a form's submissions to Excel",
-        description="Xuất dữ liệu thô của một biểu mẫu ra tệp Excel (một trang cho mỗi nhóm lặp) / "
-        "Export a form's raw data to an Excel workbook (one sheet per repeat group).",
+        help="xuất dữ liệu biểu mẫu ra Excel hoặc CSV / export a form's submissions to Excel or CSV",
+        description="Xuất dữ liệu thô của một biểu mẫu ra tệp Excel (một trang cho mỗi nhóm lặp) hoặc "
+        "tệp zip các CSV như ODK Central (KEY / PARENT_KEY) / "
+        "Export a form's raw data to an Excel workbook (one sheet per repeat group) or to a zip of CSV "
+        "files laid out as ODK Central's (KEY / PARENT_KEY).",
     )
     p.add_argument("form_id", metavar="FORM_ID")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.xlsx")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.xlsx|FILE.zip")
+    p.add_argument(
+        "--format",
+        choices=("xlsx", "csv"),
+        help="xlsx hoặc csv (zip; mặc định theo đuôi tệp) / xlsx or csv (a zip; default: by the file name)",
+    )
     p.add_argument("--round", metavar="ROUND_ID", help="chỉ một đợt / one round only")
     p.add_argument(
         "--unit", action="append", metavar="CODE", help="đơn vị và cấp dưới (lặp lại được) / unit and below"

@@ -2,9 +2,11 @@
 
     stats = export_form(store, "f2_pledge", "f2.xlsx", filters=ExportFilters(unit_codes=["05563"]))
     export_form(store, "f2_pledge", response_file, options=RawExportOptions(labels="en"))
+    export_form(store, "f2_pledge", "f2.zip", format="csv")      # Central's CSV zip layout
 
-Both write to a path or a binary file object. Each export is recorded in the audit log (personal data
-included or not), because the data protection law expects accountability for person-level exports.
+Both write to a path or a binary file object (which need not be seekable, so it can be a response).
+Each export is recorded in the audit log (format, filters, personal data included or not), because
+the data protection law expects accountability for person-level exports.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import inspect
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from rasoat.core.excel.cells import to_vn_naive
+from rasoat.core.excel.csv_zip import write_csv_zip
 from rasoat.core.excel.personal import fallback_personal_fields
 from rasoat.core.excel.raw import (
     ExtraSheet,
@@ -130,11 +133,96 @@ def prepare_form_export(
     )
 
 
+ExportFormat = Literal["xlsx", "csv"]
+FORMATS: tuple[str, ...] = ("xlsx", "csv")
+
+
+@dataclass
+class OpenedExport:
+    """An export whose form, filters and units have been checked (``open_export``); ``write`` streams it
+    to a target and records it in the audit log. The split lets a server answer a bad request with an
+    error before it starts sending the file."""
+
+    store: Store
+    form_id: str
+    format: ExportFormat
+    prep: FormExport
+    filters: ExportFilters
+    units: Any | None
+    actor: str
+    extra: list[ExtraSheet]
+
+    def write(self, target: Target, progress: Callable[[int], None] | None = None) -> RawExportStats:
+        prep, store = self.prep, self.store
+        common: dict[str, Any] = {
+            "form_id": self.form_id,
+            "options": prep.options,
+            "units": self.units,
+            "collectors": _collector_names(store),
+            "progress": progress,
+        }
+        if self.format == "csv":
+            stats = write_csv_zip(prep.schema, _stream(store, prep.query), target, **common)
+        else:
+            about: list[tuple[str, Any]] = [
+                ("Tên biểu mẫu / Title", prep.title),
+                ("Phiên bản / Versions", ", ".join(prep.versions)),
+                ("Thời điểm xuất / Exported at", to_vn_naive(utcnow()).strftime("%d/%m/%Y %H:%M")),
+                ("Người xuất / Exported by", self.actor),
+                ("Bộ lọc / Filters", _describe(self.filters)),
+            ]
+            stats = write_raw_workbook(
+                prep.schema,
+                _stream(store, prep.query),
+                target,
+                extra_sheets=self.extra,
+                about=about,
+                **common,
+            )
+        store.append_audit(
+            AuditEvent(
+                actor=self.actor,
+                action="export.raw",
+                target=self.form_id,
+                details={
+                    "format": self.format,
+                    "filters": _describe(self.filters),
+                    "include_personal": prep.options.include_personal,
+                    "submissions": stats.submissions,
+                    "dropped_columns": stats.dropped_columns,
+                },
+            )
+        )
+        return stats
+
+
+def open_export(
+    store: Store,
+    form_id: str,
+    *,
+    format: ExportFormat = "xlsx",
+    filters: ExportFilters | None = None,
+    options: RawExportOptions | None = None,
+    units: UnitLookup | None = None,
+    actor: str = "system",
+    plugin_sheets: bool = True,
+) -> OpenedExport:
+    """Check and resolve an export (ExportError when the form, version, unit or period is unknown)."""
+    if format not in FORMATS:
+        raise ExportError(f"định dạng không hỗ trợ '{format}' / unsupported format '{format}'")
+    filters = filters or ExportFilters()
+    units = units if units is not None else _registry()
+    prep = prepare_form_export(store, form_id, filters, options, units)
+    extra = list(_plugin_sheets(form_id, store, prep.query)) if plugin_sheets and format == "xlsx" else []
+    return OpenedExport(store, form_id, format, prep, filters, units, actor, extra)
+
+
 def export_form(
     store: Store,
     form_id: str,
     target: Target,
     *,
+    format: ExportFormat = "xlsx",
     filters: ExportFilters | None = None,
     options: RawExportOptions | None = None,
     units: UnitLookup | None = None,
@@ -142,44 +230,19 @@ def export_form(
     progress: Callable[[int], object] | None = None,
     plugin_sheets: bool = True,
 ) -> RawExportStats:
-    """Write one form's raw data workbook from the store; records the export in the audit log."""
-    filters = filters or ExportFilters()
-    units = units if units is not None else _registry()
-    prep = prepare_form_export(store, form_id, filters, options, units)
-    extra = list(_plugin_sheets(form_id, store, prep.query)) if plugin_sheets else []
-    about: list[tuple[str, Any]] = [
-        ("Tên biểu mẫu / Title", prep.title),
-        ("Phiên bản / Versions", ", ".join(prep.versions)),
-        ("Thời điểm xuất / Exported at", to_vn_naive(utcnow()).strftime("%d/%m/%Y %H:%M")),
-        ("Người xuất / Exported by", actor),
-        ("Bộ lọc / Filters", _describe(filters)),
-    ]
-    stats = write_raw_workbook(
-        prep.schema,
-        _stream(store, prep.query),
-        target,
-        form_id=form_id,
-        options=prep.options,
+    """Write one form's raw data (an xlsx workbook, or a zip of CSV files with ``format="csv"``) from the
+    store; records the export in the audit log."""
+    opened = open_export(
+        store,
+        form_id,
+        format=format,
+        filters=filters,
+        options=options,
         units=units,
-        collectors=_collector_names(store),
-        extra_sheets=extra,
-        about=about,
-        progress=progress,
+        actor=actor,
+        plugin_sheets=plugin_sheets,
     )
-    store.append_audit(
-        AuditEvent(
-            actor=actor,
-            action="export.raw",
-            target=form_id,
-            details={
-                "filters": _describe(filters),
-                "include_personal": prep.options.include_personal,
-                "submissions": stats.submissions,
-                "dropped_columns": stats.dropped_columns,
-            },
-        )
-    )
-    return stats
+    return opened.write(target, progress)
 
 
 def count_for_export(store: Store, form_id: str, filters: ExportFilters | None = None) -> int:

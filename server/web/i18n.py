@@ -249,8 +249,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "exp.title": ("Xuất Excel", "Excel exports"),
     "exp.raw": ("Dữ liệu thô theo biểu mẫu", "Raw data per form"),
     "exp.raw_hint": (
-        "Mỗi biểu mẫu một tệp: một trang cho bản ghi, một trang cho mỗi nhóm lặp.",
-        "One workbook per form: a sheet of submissions and one per repeat group.",
+        "Mỗi biểu mẫu một tệp: một trang (hoặc một CSV) cho bản ghi, một cho mỗi nhóm lặp.",
+        "One file per form: a sheet (or a CSV) of submissions and one per repeat group.",
     ),
     "exp.report": ("Báo cáo chỉ tiêu", "Indicator report"),
     "exp.report_hint": (
@@ -258,6 +258,12 @@ LABELS: dict[str, tuple[str, str]] = {
         "Indicators of the unit and the units below it, against targets and last year.",
     ),
     "exp.labels": ("Nhãn", "Labels"),
+    "exp.format": ("Định dạng", "Format"),
+    "exp.format_xlsx": ("Excel (.xlsx)", "Excel (.xlsx)"),
+    "exp.format_csv": (
+        "CSV (.zip, như ODK Central: KEY / PARENT_KEY)",
+        "CSV (.zip, as ODK Central: KEY / PARENT_KEY)",
+    ),
     "exp.labels_vi": ("Tiếng Việt", "Vietnamese"),
     "exp.labels_en": ("Tiếng Anh", "English"),
     "exp.labels_values": ("Giá trị gốc", "Raw values"),

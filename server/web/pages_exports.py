@@ -1,7 +1,9 @@
-"""Excel downloads: a form's raw workbook and the indicator report, cut to the officer's units.
+"""Downloads: a form's raw data (xlsx or CSV zip) and the indicator report, cut to the officer's units.
 
-The workbook is written in a worker thread to a temporary file (xlsxwriter needs to finish the zip
-before the first byte can go), then streamed in chunks and deleted once sent.
+The raw data is checked first (form, units, round: a bad request gets an error page), then written in a
+worker thread straight into the response (``server.streaming``): the CSV zip's first rows leave at once,
+and no export-sized buffer is held in memory. The report, small, is written to a temporary file, sent in
+chunks and deleted.
 """
 
 from __future__ import annotations
@@ -14,16 +16,24 @@ from datetime import datetime
 import anyio
 from litestar import Request, Response, get
 from litestar.background_tasks import BackgroundTask
-from litestar.response import File
+from litestar.response import File, Stream
 from rasoat.core import scope
 from rasoat.core.crypto import form_is_encrypted
-from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
+from rasoat.core.excel.from_store import (
+    ExportError,
+    ExportFilters,
+    OpenedExport,
+    indicator_report,
+    open_export,
+)
 from rasoat.core.excel.raw import RawExportOptions
+from rasoat.server.streaming import stream_file
 from rasoat.server.web import scoped
 from rasoat.server.web.base import LOCAL_TZ, Ctx, WebError, context, page
 from rasoat.server.web.pages_overview import current_year, default_unit
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP = "application/zip"
 
 
 @get("/exports", sync_to_thread=True)
@@ -70,7 +80,9 @@ def _temp_path() -> str:
     return path
 
 
-def _run_raw(ctx: Ctx, form_id: str, round_id: str, unit: str, labels: str, personal: bool) -> str:
+def _open_raw(
+    ctx: Ctx, form_id: str, round_id: str, unit: str, labels: str, personal: bool, fmt: str
+) -> OpenedExport:
     if ctx.store.get_form(form_id) is None:
         raise WebError(404, f"Không có biểu mẫu '{form_id}' / No form '{form_id}'")
     if form_is_encrypted(ctx.store, form_id):
@@ -91,23 +103,30 @@ def _run_raw(ctx: Ctx, form_id: str, round_id: str, unit: str, labels: str, pers
         labels=labels if labels in ("vi", "en", "none") else "vi",  # type: ignore[arg-type]
         include_personal=include_personal,
     )
-    path = _temp_path()
     try:
-        export_form(
+        return open_export(
             ctx.store,
             form_id,
-            path,
+            format="csv" if fmt == "csv" else "xlsx",
             filters=ExportFilters(round_id=round_id or None, unit_codes=units),
             options=options,
             actor=ctx.actor,
         )
     except ExportError as exc:
-        _unlink(path)
         raise WebError(400, str(exc)) from None
-    except BaseException:
-        _unlink(path)
-        raise
-    return path
+
+
+def stream_response(opened: OpenedExport, filename: str) -> Stream:
+    """The export written into the response as it is produced (attachment, not cached)."""
+    return Stream(
+        stream_file(opened.write, f"export-{opened.form_id}"),
+        media_type=ZIP if opened.format == "csv" else XLSX,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @get("/exports/raw")
@@ -118,16 +137,18 @@ async def export_raw(request: Request) -> Response:
     form_id = (q.get("form") or "").strip()
     if not form_id:
         raise WebError(400, "Chọn biểu mẫu / Choose a form")
-    path = await anyio.to_thread.run_sync(
-        _run_raw,
+    fmt = "csv" if (q.get("format") or "").strip() == "csv" else "xlsx"
+    opened = await anyio.to_thread.run_sync(
+        _open_raw,
         ctx,
         form_id,
         (q.get("round") or "").strip(),
         (q.get("unit") or "").strip(),
         (q.get("labels") or ctx.lang).strip(),
         q.get("personal") == "1",
+        fmt,
     )
-    return _file_response(path, f"{form_id}-{_stamp()}.xlsx")
+    return stream_response(opened, f"{form_id}-{_stamp()}.{'zip' if fmt == 'csv' else 'xlsx'}")
 
 
 def _run_report(ctx: Ctx, unit: str, period: str) -> tuple[str, str | None]:
