@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import uuid
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -249,6 +250,13 @@ def test_export_with_the_passphrase_and_a_wrong_one(world) -> None:
     assert r.returncode == 0, r.stderr
     cells = _cells(out)
     assert "Lê Văn Xuất" in cells and iid in cells and "photo.jpg" in cells
+    zipped = world.root / "tenc.zip"  # the CSV zip decrypts the same way
+    r = run_cli("export", "tenc", "-o", str(zipped), "--include-personal", "-q", "--data", data,
+                "--passphrase-file", str(world.root / "pass.txt"))
+    assert r.returncode == 0, r.stderr
+    with zipfile.ZipFile(zipped) as z:
+        text = z.read("tenc.csv").decode("utf-8-sig")
+    assert "Lê Văn Xuất" in text and iid in text
 
     before = _audit_bytes(world.data_dir)
     bad = world.root / "bad.xlsx"
@@ -259,17 +267,23 @@ def test_export_with_the_passphrase_and_a_wrong_one(world) -> None:
     assert not bad.exists()
     r = run_cli("export", "tenc", "-o", str(bad), "--data", data)  # no passphrase, no terminal to ask on
     assert r.returncode == 1 and "encrypted" in r.stderr and not bad.exists()
+    r = run_cli("export", "tenc", "-o", str(world.root / "bad.zip"), "--data", data)
+    assert r.returncode == 1 and "encrypted" in r.stderr and not (world.root / "bad.zip").exists()
 
     audit = _audit_bytes(world.data_dir)
     assert audit.startswith(before)  # append-only
     for secret in (PASSPHRASE, "not the passphrase", SECRET_NAME, "Lê Văn Xuất", "Trần Thị Kín"):
         assert secret.encode() not in audit and json.dumps(secret).encode() not in audit
     events = [json.loads(line) for line in audit.splitlines()]
-    [decrypt] = [e for e in events if e["action"] == "key.decrypt"]
-    assert decrypt["target"] == "tenc" and decrypt["details"]["decrypted"] >= 3
-    assert decrypt["details"]["failed"] == 1  # the tampered record is left out and counted
+    decrypts = [e for e in events if e["action"] == "key.decrypt"]
+    assert len(decrypts) == 2  # the workbook and the CSV zip
+    for decrypt in decrypts:
+        assert decrypt["target"] == "tenc" and decrypt["details"]["decrypted"] >= 3
+        assert decrypt["details"]["failed"] == 1  # the tampered record is left out and counted
     assert any(e["action"] == "key.unlock_failed" for e in events)
-    assert any(e["action"] == "export.raw" and e["target"] == "tenc" for e in events)
+    exports = [e for e in events if e["action"] == "export.raw" and e["target"] == "tenc"]
+    formats = {e["details"].get("format") for e in exports}
+    assert formats == {"xlsx", "csv"}
 
 
 def test_keys_commands_and_rotation(world, tmp_path) -> None:
@@ -314,6 +328,10 @@ def test_api_refuses_to_export_an_encrypted_form(world) -> None:
     token = new_api_token(world.store, "xa-enc")
     resp = httpx.get(
         f"{world.url}/api/v1/forms/tenc/export.xlsx", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status_code == 409 and "encrypted" in resp.json()["error"]
+    resp = httpx.get(
+        f"{world.url}/api/v1/forms/tenc/export.csv.zip", headers={"Authorization": f"Bearer {token}"}
     )
     assert resp.status_code == 409 and "encrypted" in resp.json()["error"]
     listing = httpx.get(
