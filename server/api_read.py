@@ -271,6 +271,7 @@ def _open_export(
     from rasoat.core.crypto import form_is_encrypted
     from rasoat.core.excel.from_store import ExportError, ExportFilters, open_export
     from rasoat.core.excel.raw import RawExportOptions
+    from rasoat.core.excel.schema import LabelMode
 
     user = officer(request)
     _allowed(user, scope.EXPORT)
@@ -278,6 +279,7 @@ def _open_export(
         _allowed(user, scope.VIEW_PERSONAL)
     if labels not in (None, "vi", "en", "none"):
         raise ApiError(400, f"labels: vi, en hoặc none / labels: vi, en or none (not {labels!r})")
+    mode: LabelMode = "en" if labels == "en" else "none" if labels == "none" else "vi"
     if form_is_encrypted(_store(request), form_id):
         raise ApiError(409, f"{form_id} được mã hoá: xuất bằng cụm mật khẩu / "
                             f"{form_id} is encrypted: export it with the passphrase (rasoat export "
@@ -287,7 +289,7 @@ def _open_export(
     try:
         return open_export(_store(request), form_id, format="csv" if fmt == "csv" else "xlsx",
                            filters=ExportFilters(round_id=round_id, unit_codes=units, period=period),
-                           options=RawExportOptions(include_personal=personal, labels=labels or "vi"),
+                           options=RawExportOptions(include_personal=personal, labels=mode),
                            actor=user.username)
     except ExportError as exc:
         raise ApiError(404, str(exc)) from None

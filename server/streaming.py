@@ -14,7 +14,7 @@ import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import anyio
 
@@ -75,7 +75,7 @@ def stream_file(write: Callable[[IO[bytes]], Any], name: str = "export") -> Asyn
 
     def run() -> None:
         try:
-            write(pipe)
+            write(cast(IO[bytes], pipe))  # a binary file object, as the writers expect
             pipe.finish()
         except ClientGone:
             log.info("%s: the client went away; writing stopped", name)

@@ -41,7 +41,7 @@ def write_csv_zip(
     options: RawExportOptions | None = None,
     units: UnitLookup | None = None,
     collectors: Mapping[str, str] | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
     progress_every: int = 1000,
     compresslevel: int = 1,
 ) -> RawExportStats:

@@ -152,7 +152,7 @@ class OpenedExport:
     actor: str
     extra: list[ExtraSheet]
 
-    def write(self, target: Target, progress: Callable[[int], None] | None = None) -> RawExportStats:
+    def write(self, target: Target, progress: Callable[[int], object] | None = None) -> RawExportStats:
         prep, store = self.prep, self.store
         common: dict[str, Any] = {
             "form_id": self.form_id,
