@@ -25,7 +25,13 @@ from rasoat.server import openrosa
 from rasoat.server.access import MediaCache, media_bytes, visible_forms
 from rasoat.server.accesslog import access_log_middleware, vn_time
 from rasoat.server.auth import Caller, by_digest, by_token
-from rasoat.server.errors import OpenRosaError, not_found
+from rasoat.server.errors import (
+    DISK_FULL_MESSAGE,
+    DISK_FULL_RETRY_SECONDS,
+    OpenRosaError,
+    disk_full,
+    not_found,
+)
 from rasoat.server.ingest import ShapeCache, ingest
 from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_form
 
@@ -93,6 +99,10 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _server_error(request: Request, exc: Exception) -> Response:
+    if disk_full(exc):
+        log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+        return _openrosa_error(request, OpenRosaError(503, DISK_FULL_MESSAGE,
+                                                      {"Retry-After": str(DISK_FULL_RETRY_SECONDS)}))
     log.exception("unhandled error on %s", request.method)
     return _openrosa_error(
         request, OpenRosaError(500, "Lỗi máy chủ, hãy gửi lại sau / Server error, please send again later")

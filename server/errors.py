@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+
+DISK_FULL_RETRY_SECONDS = 300
+DISK_FULL_MESSAGE = (
+    "Máy chủ hết chỗ lưu trữ; dữ liệu chưa được lưu, hãy gửi lại sau / "
+    "The server's disk is full; nothing was stored, send again later"
+)
+
 
 class OpenRosaError(Exception):
     """Rendered as an OpenRosaResponse with ``nature="error"``; Collect shows ``message`` to the collector."""
@@ -35,3 +43,18 @@ def too_large(limit: int) -> OpenRosaError:
         f"Dữ liệu gửi lên quá lớn (tối đa {limit // 1_000_000} MB) / "
         f"Upload too large (max {limit // 1_000_000} MB)",
     )
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Is this (or what caused it) a full disk or quota: the file system's ENOSPC/EDQUOT, or PostgreSQL's
+    disk_full (SQLSTATE 53100)? A refusal the operator must fix, not a server bug: 503, not 500."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # the chain of causes, bounded
+        if seen is None:
+            return False
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(seen, "sqlstate", None) == "53100":
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -23,7 +23,8 @@ from rasoat.server.web.i18n import t
 
 
 def _login_page(
-    request: Request, error: str | None = None, status: int = 200, username: str = ""
+    request: Request, error: str | None = None, status: int = 200, username: str = "",
+    retry_after: int | None = None,
 ) -> Response:
     st = state(request)
     token = secrets.token_urlsafe(24)
@@ -34,7 +35,7 @@ def _login_page(
         notice = t("login.expired", lang)
     elif request.query_params.get("msg") == "logged_out":
         notice = t("logged_out", lang)
-    return public_page(
+    page = public_page(
         request,
         "login.html",
         status=status,
@@ -45,6 +46,9 @@ def _login_page(
         notice=notice,
         username=username,
     )
+    if retry_after is not None:  # a locked login says when to try again, as the API and OpenRosa do
+        page.headers["Retry-After"] = str(retry_after)
+    return page
 
 
 @get("/login", sync_to_thread=True)
@@ -74,7 +78,7 @@ async def login(request: Request) -> Response:
         status = getattr(exc, "status", 401)
         key = "login.throttled" if status == 429 else "login.failed"
         message = t(key, lang) if status in (401, 429) else exc.message
-        return _login_page(request, message, status, username)
+        return _login_page(request, message, status, username, getattr(exc, "retry_after", None))
     old = request.cookies.get(sessions.COOKIE)
     def replace_session() -> tuple[str, sessions.Session]:
         sessions.end(st.store, old)

@@ -157,6 +157,11 @@ async def form_data(request: Request, limit: int = MAX_FORM_BODY) -> Any:
     return await request.form()
 
 
+def form_list(form: Any, name: str) -> list[str]:
+    """Every value of a repeated field (ticked boxes): empty when none was ticked, never a KeyError."""
+    return [str(v) for v in form.getall(name, [])] if hasattr(form, "getall") else []
+
+
 def check_csrf(ctx: Ctx, form: Any) -> None:
     if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
         raise WebError(403, "csrf")
@@ -334,9 +339,15 @@ def on_server_error(request: Request, exc: Exception) -> Response:
     import logging
 
     from litestar.exceptions import HTTPException
+    from rasoat.server.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_SECONDS, disk_full
 
     if isinstance(exc, HTTPException):
         status = exc.status_code
         return error_page(request, status, "not_found" if status == 404 else str(exc.detail))
+    if disk_full(exc):
+        logging.getLogger("rasoat.web").error("disk full on %s %s: %s", request.method, request.url.path, exc)
+        response = error_page(request, 503, DISK_FULL_MESSAGE)
+        response.headers["Retry-After"] = str(DISK_FULL_RETRY_SECONDS)
+        return response
     logging.getLogger("rasoat.web").exception("error on %s %s", request.method, request.url.path)
     return error_page(request, 500, "server_error")

@@ -26,7 +26,17 @@ from rasoat.core.collectors import (
 from rasoat.core.models import RoundState, User
 from rasoat.core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect, unit_name
+from rasoat.server.web.base import (
+    Ctx,
+    WebError,
+    check_csrf,
+    context,
+    form_data,
+    form_list,
+    page,
+    redirect,
+    unit_name,
+)
 
 
 @dataclass(frozen=True)
@@ -136,8 +146,8 @@ async def collector_add(request: Request) -> Response:
     check_csrf(ctx, form)
     ctx.require(scope.MANAGE_COLLECTORS)
     name = str(form.get("name") or "")[:200]
-    units = [str(u).strip() for u in form.getall("units") if str(u).strip()]
-    round_ids = [str(r) for r in form.getall("rounds")]
+    units = [u.strip() for u in form_list(form, "units") if u.strip()]
+    round_ids = form_list(form, "rounds")
 
     def run() -> Response:
         try:

@@ -23,7 +23,7 @@ from rasoat.core.rounds import (
     set_state,
 )
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, form_list, page, redirect
 from rasoat.server.web.charts import bar
 
 MAX_FORM_UPLOAD = 50_000_000
@@ -85,7 +85,7 @@ async def round_create(request: Request) -> Response:
     name = str(form.get("name") or "").strip()[:200]
     period = str(form.get("period") or "").strip()[:20]
     kind = str(form.get("kind") or "").strip() or None
-    form_ids = [str(f) for f in form.getall("forms")] if hasattr(form, "getall") else []
+    form_ids = form_list(form, "forms")
     units_text = str(form.get("units") or "")
     values = {"name": name, "period": period, "kind": kind, "forms": form_ids, "units": units_text}
     units = [u.strip() for u in units_text.replace(";", ",").split(",") if u.strip()]
@@ -167,11 +167,14 @@ async def round_collectors(request: Request) -> Response:
     check_csrf(ctx, form)
     if not (ctx.can(scope.MANAGE_ROUNDS) or ctx.can(scope.MANAGE_COLLECTORS)):
         ctx.require(scope.MANAGE_ROUNDS)
-    wanted = [str(c) for c in form.getall("collector")] if hasattr(form, "getall") else []
+    wanted = form_list(form, "collector")
 
     def run() -> Response:
         rnd = scoped.get_round(ctx, round_id)
         mine = {c.id for c in _collectors_in_scope(ctx)}
+        if not wanted:
+            return _round_page(ctx, round_id, 400, "Hãy đánh dấu ít nhất một người thu thập / "
+                                                   "Tick at least one collector")
         outside = [c for c in wanted if c not in mine]
         if outside:
             raise WebError(
@@ -218,7 +221,7 @@ async def form_upload(request: Request) -> Response:
     if not safe_attachment_name(filename) or not filename.lower().endswith((".xlsx", ".xls")):
         filename = "form.xlsx"
     media: dict[str, bytes] = {}
-    for part in form.getall("media") if hasattr(form, "getall") else []:
+    for part in form.getall("media", []) if hasattr(form, "getall") else []:
         if hasattr(part, "read") and part.filename:
             name = Path(part.filename).name
             if not safe_attachment_name(name):

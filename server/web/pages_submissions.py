@@ -63,7 +63,10 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
         from rasoat.core.units import get_units
 
         units = get_units()
-        unit_codes = sorted(units.expand([f["unit"]])) if units.get(f["unit"]) is not None else [f["unit"]]
+        if units.get(f["unit"]) is None:  # not a unit (an administrator may type anything): say so
+            code = f["unit"]
+            raise WebError(400, f"Không có đơn vị {code} trong danh mục / No unit {code} in the registry")
+        unit_codes = sorted(units.expand([f["unit"]]))
     query = SubmissionQuery(
         form_id=f["form"] or None,
         round_id=f["round"] or None,
@@ -143,8 +146,12 @@ def submissions(request: Request) -> Response:
     subs: list[Submission] = []
     total = 0
     summaries: dict[str, str] = {}
-    if f["form"]:
-        query = build_query(ctx, f)
+    status, problem = 200, None
+    try:
+        query = build_query(ctx, f) if f["form"] else None
+    except WebError as exc:  # the page comes back with the filters as typed and what is wrong with them
+        status, problem, query = exc.status, exc.message, None
+    if query is not None:
         subs, total = newest_page(ctx, query, page_no)
         personal = ctx.can(scope.VIEW_PERSONAL)
         tables: dict[str, Table | None] = {}
@@ -157,6 +164,8 @@ def submissions(request: Request) -> Response:
     return page(
         ctx,
         "submissions.html",
+        status,
+        **({"flash": problem} if problem else {}),
         f=f,
         forms=forms,
         rounds=rounds,

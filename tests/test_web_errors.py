@@ -1,0 +1,72 @@
+"""Officer pages answer mistakes with a message and keep what was typed, never a server error: a round with
+no form ticked, a collector with no round or no unit ticked, an assignment with nobody ticked, a submission
+filter with a unit that is not one (a '/' in it); a locked login says when to try again (Retry-After)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from rasoat.core.users import MAX_USER_FAILURES
+from server_support import COMMUNE
+from web_support import csrf_of, http_login, start_site, stop_site
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory):
+    site = start_site(tmp_path_factory.mktemp("web-errors") / "data")
+    yield site
+    stop_site(site)
+
+
+def test_round_with_no_form_ticked_is_a_message_with_the_values_kept(site) -> None:
+    client = http_login(site.url, "tinh.thainguyen")
+    token = csrf_of(client.get("/rounds").text)
+    before = len(site.store.list_rounds())
+    resp = client.post("/rounds", data={"name": "Đợt không biểu mẫu", "period": "2026-Q3", "units": COMMUNE,
+                                        "csrf": token})
+    assert resp.status_code == 400, resp.text
+    assert 'role="alert"' in resp.text and "biểu mẫu" in resp.text.lower()
+    assert 'value="Đợt không biểu mẫu"' in resp.text and 'value="2026-Q3"' in resp.text
+    assert len(site.store.list_rounds()) == before
+
+
+def test_collector_with_no_round_ticked_is_added_and_with_no_unit_is_a_message(site) -> None:
+    client = http_login(site.url, "xa.phuongtien")
+    token = csrf_of(client.get("/collectors").text)
+    resp = client.post("/collectors", data={"name": "Người Chưa Giao Đợt", "units": COMMUNE, "csrf": token})
+    assert resp.status_code == 201, resp.text  # assigned to rounds later
+    assert any(u.display_name == "Người Chưa Giao Đợt" for u in site.store.list_users())
+    resp = client.post("/collectors", data={"name": "Người Không Đơn Vị", "csrf": token})
+    assert resp.status_code == 400, resp.text
+    assert 'role="alert"' in resp.text and 'value="Người Không Đơn Vị"' in resp.text
+    assert not any(u.display_name == "Người Không Đơn Vị" for u in site.store.list_users())
+
+
+def test_assign_with_nobody_ticked_is_a_message(site) -> None:
+    client = http_login(site.url, "xa.phuongtien")
+    token = csrf_of(client.get("/rounds/r-open").text)
+    before = list(site.store.get_round("r-open").collector_ids)
+    resp = client.post("/rounds/r-open/collectors", data={"csrf": token})
+    assert resp.status_code == 400, resp.text
+    assert "Tick at least one collector" in resp.text
+    assert site.store.get_round("r-open").collector_ids == before
+
+
+@pytest.mark.parametrize("unit", ["a/b", "../..", "99999"])
+def test_admin_filter_with_a_unit_that_is_not_one(site, unit: str) -> None:
+    client = http_login(site.url, "quantri")
+    resp = client.get("/submissions", params={"form": "tform", "unit": unit})
+    assert resp.status_code == 400, resp.text
+    assert "No unit" in resp.text and "Không có đơn vị" in resp.text
+    assert 'name="form"' in resp.text  # the filter form is there to correct it
+
+
+def test_locked_login_says_when_to_try_again(site) -> None:
+    client = httpx.Client(base_url=site.url, follow_redirects=False)
+    resp = None
+    for _ in range(MAX_USER_FAILURES + 1):
+        page = client.get("/login")
+        resp = client.post("/login", data={"username": "nguoixem", "password": "sai-mật-khẩu",
+                                           "csrf": csrf_of(page.text)})
+    assert resp is not None and resp.status_code == 429
+    assert int(resp.headers["retry-after"]) > 0
