@@ -22,7 +22,7 @@ FORMS = ROOT / "forms"
 VI, EN = "Tiếng Việt (vi)", "English (en)"
 NATIONAL = [
     "f1_person", "f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet",
-    "f6_hotspot", "f7_cultivation", "f8_activity", "f9_case", "f10_summary",
+    "f6_hotspot", "f7_cultivation", "f8_activity", "f9_case", "f10_summary", "f11_management",
 ]  # fmt: skip
 
 

@@ -1,0 +1,146 @@
+"""``rasoat management …``: Decree 105/2021 management records: the monthly lists of a commune (terms
+ending, residence checks not done, moved persons and their transfer note) and the terms in force."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from typing import Any
+
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
+    CommandError,
+    add_data_option,
+    print_json,
+    print_table,
+    store_from_args,
+)
+
+
+def _as_of(args: argparse.Namespace) -> date:
+    try:
+        return date.fromisoformat(args.as_of) if args.as_of else date.today()
+    except ValueError:
+        raise CommandError(f"Ngày '{args.as_of}' không hợp lệ (YYYY-MM-DD) / invalid date") from None
+
+
+def _names(store: Any, units: list[str]) -> dict[str, str]:
+    """person_key → the F1 register's name (what the officer recognises); encrypted records give none."""
+    from rasoat.core.storage.base import SubmissionQuery
+
+    names: dict[str, str] = {}
+    for sub in store.iter_submissions(SubmissionQuery(form_id="f1_person", unit_codes=units)):
+        key, name = sub.fields.get("person_key"), sub.fields.get("person_name") or sub.fields.get("full_name")
+        if key and name:
+            names[str(key)] = str(name)
+    return names
+
+
+def cmd_lists(args: argparse.Namespace) -> int:
+    from rasoat.core.audit import record_view
+    from rasoat.core.management import monthly_lists, records
+    from rasoat.core.scope import ScopeError, require_unit
+    from rasoat.core.units import get_units
+
+    as_of = _as_of(args)
+    store = store_from_args(args)
+    try:
+        user = store.get_user_by_name(args.as_user)
+        if user is None or not user.active:
+            raise CommandError(f"Không có tài khoản '{args.as_user}' / no account '{args.as_user}'")
+        try:
+            require_unit(user, args.commune)
+        except ScopeError as exc:
+            raise CommandError(exc.message) from exc
+        units = sorted(get_units().expand([args.commune]))
+        lists = monthly_lists(records(store, units), as_of)
+        names = _names(store, units)
+        record_view(
+            store,
+            user.username,
+            "view.management",
+            filters={"commune": args.commune},
+            count=len(lists.ending) + len(lists.checks_missing) + len(lists.moved),
+            via="cli",
+        )
+    finally:
+        store.close()
+
+    def who(key: str) -> str:
+        return names.get(key, "")
+
+    if args.json:
+        print_json(
+            {
+                "month": lists.month,
+                "ending": [
+                    {"person_key": r.person_key, "name": who(r.person_key), "end": r.end, "days_left": left}
+                    for r, left in lists.ending
+                ],
+                "checks_missing": [
+                    {"person_key": r.person_key, "name": who(r.person_key)} for r in lists.checks_missing
+                ],
+                "moved": [
+                    {
+                        "person_key": r.person_key,
+                        "name": who(r.person_key),
+                        "moved": r.moved[0] if r.moved else None,
+                        "to": r.moved[1] if r.moved else "",
+                        "transfer_due": due,
+                        "overdue": overdue,
+                        "transfer": r.transfer,
+                    }
+                    for r, due, overdue in lists.moved
+                ],
+            }
+        )
+        return 0
+    print(f"Hết thời hạn trong 30 ngày / terms ending within 30 days ({as_of:%d/%m/%Y}):")
+    print_table(
+        ["Mã / Key", "Họ tên / Name", "Kết thúc / Ends", "Còn (ngày) / Days left"],
+        [[r.person_key, who(r.person_key), f"{r.end:%d/%m/%Y}", left] for r, left in lists.ending],
+    )
+    print(f"Chưa kiểm tra nơi cư trú tháng {lists.month} / monthly check not done:")
+    print_table(
+        ["Mã / Key", "Họ tên / Name"], [[r.person_key, who(r.person_key)] for r in lists.checks_missing]
+    )
+    print("Đã chuyển nơi cư trú / moved (Mẫu 08):")
+    print_table(
+        ["Mã / Key", "Họ tên / Name", "Chuyển đến / To", "Hạn chuyển hồ sơ / Due", "Thông báo / Notice"],
+        [
+            [
+                r.person_key,
+                who(r.person_key),
+                r.moved[1] if r.moved else "",
+                f"{due:%d/%m/%Y}",
+                (r.transfer or {}).get("no") or ("QUÁ HẠN / OVERDUE" if overdue else "chưa / not yet"),
+            ]
+            for r, due, overdue in lists.moved
+        ],
+    )
+    return 0
+
+
+def cmd_terms(args: argparse.Namespace) -> int:
+    from rasoat.core.management import terms_table
+
+    print_table(
+        ["Tên / Name", "Giá trị / Value", "Căn cứ / Source"], [list(r) for r in terms_table(_as_of(args))]
+    )
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    parser = subparsers.add_parser("management", help="hồ sơ quản lý (NĐ 105/2021) / management records")
+    sub = parser.add_subparsers(dest="management_command", metavar="ACTION", required=True)
+    p = sub.add_parser("lists", help="danh sách hằng tháng của xã / a commune's monthly lists")
+    p.add_argument("commune")
+    p.add_argument("--as", dest="as_user", required=True, metavar="USERNAME")
+    p.add_argument("--as-of", help="ngày lập danh sách YYYY-MM-DD (mặc định hôm nay) / date (default today)")
+    p.add_argument("--json", action="store_true")
+    add_data_option(p)
+    p.set_defaults(func=cmd_lists)
+    p = sub.add_parser("terms", help="thời hạn, thời hạn chuyển hồ sơ đang áp dụng / terms in force")
+    p.add_argument("--as-of", help="YYYY-MM-DD")
+    p.set_defaults(func=cmd_terms)

@@ -1,0 +1,106 @@
+"""Decree 105/2021 management records from F11 events, and the monthly lists: terms ending within 30 days,
+monthly residence checks not done, persons who moved with their transfer note (Mẫu 08); the Law 120/2025
+deadline (24 hours from 1/7/2026) applies by date. Both backends."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from assessment_support import opened
+from indicators_support import C1, H11, add
+from rasoat.core.management import add_working_days, monthly_lists, records, terms_on
+
+
+def event(store, person: str, event: str, day: str, **fields) -> None:
+    add(store, "f11_management", H11, {"person_key": person, "event": event, "event_date": day, **fields},
+        day=day)
+
+
+def start(store, person: str, day: str, kind: str = "user", basis: str | None = None) -> None:
+    extra = {"post_rehab_basis": basis} if basis else {}
+    event(store, person, "decision_start", day, mgmt_kind=kind, decision_no=f"{person}/QĐ-UBND", **extra)
+
+
+def checks(store, person: str, months: list[str]) -> None:
+    for m in months:
+        event(store, person, "residence_check", f"{m}-05", check_result="present")
+
+
+def test_monthly_lists(tmp_path, backend_url) -> None:
+    with opened(tmp_path, backend_url) as store:
+        start(store, "a", "2026-01-15")  # 1 year (Law 73 Art. 23) → 15/01/2027: 18 days left on 28/12
+        checks(store, "a", ["2026-11", "2026-12"])
+        start(store, "b", "2025-12-15", "post_rehab", "compulsory_adult")  # 2 years → 15/12/2027
+        checks(store, "b", ["2026-12"])
+        event(store, "b", "team", "2025-12-16", member=[
+            {"member_name": "Trần Văn Công", "member_role": "leader", "member_helper": "no"},
+            {"member_name": "Lý Thị Mai", "member_role": "family", "member_helper": "yes"},
+        ])
+        event(store, "b", "cv", "2025-12-16", ethnicity="other", ethnicity_other="Thái",
+              use_route="inhale oral", prior_rehab="yes", prior_rehab_count="2", use_frequency="week",
+              use_times=3)
+        start(store, "c", "2026-02-10")
+        checks(store, "c", ["2026-10", "2026-11"])  # no check in December
+        start(store, "d", "2026-03-01")  # moved on Tuesday 8/12/2026: Law 120 → notify within 24 h
+        event(store, "d", "residence_check", "2026-12-10", check_result="moved", moved_to="Xã Tả Lèng",
+              moved_date="2026-12-08")
+        start(store, "e", "2026-03-01")  # moved on Tuesday 2/6/2026: Decree 105 → 5 working days (9/6)
+        event(store, "e", "residence_check", "2026-06-03", check_result="moved", moved_to="Phường Đoàn Kết",
+              moved_date="2026-06-02")
+        event(store, "e", "transfer", "2026-06-05", transfer_to="Công an phường Đoàn Kết",
+              transfer_no="08/TB-CAX", transfer_items="decision cv test")
+        start(store, "f", "2026-02-01")
+        event(store, "f", "decision_stop", "2026-08-01", decision_no="09/QĐ", stop_reason="prison")
+        start(store, "g", "2025-11-01")
+        start(store, "g", "2026-03-01")  # a new positive use: a new decision, the term restarts
+        checks(store, "g", ["2026-12"])
+
+        recs = records(store, [C1, H11])
+        assert recs["b"].end == date(2027, 12, 15) and recs["g"].end == date(2027, 3, 1)
+        assert recs["f"].closed == "stopped:prison" and not recs["f"].active
+        assert [m["name"] for m in recs["b"].team] == ["Trần Văn Công", "Lý Thị Mai"]
+        assert recs["b"].cv["ethnicity_other"] == "Thái" and recs["b"].cv["prior_rehab_count"] == "2"
+
+        lists = monthly_lists(recs, date(2026, 12, 28))
+        assert [(r.person_key, left) for r, left in lists.ending] == [("a", 18)]
+        assert [r.person_key for r in lists.checks_missing] == ["c"]
+        moved = {r.person_key: (due, overdue) for r, due, overdue in lists.moved}
+        assert moved == {"d": (date(2026, 12, 9), True), "e": (date(2026, 6, 9), False)}
+        assert recs["e"].transfer["no"] == "08/TB-CAX"
+        assert recs["e"].transfer["items"] == ["decision", "cv", "test"]
+
+
+def test_terms_change_by_date() -> None:
+    before, after = terms_on(date(2026, 6, 30)), terms_on(date(2026, 7, 1))
+    assert "transfer_hours" not in before.values and after.values["transfer_hours"] == 24
+    assert before.transfer_due(date(2026, 6, 26)) == date(2026, 7, 3)  # Friday + 5 working days
+    assert after.transfer_due(date(2026, 7, 3)) == date(2026, 7, 4)
+    assert before.term_days("post_rehab", "compulsory_minor") == 365
+    assert before.term_days("user", None) == 365 and before.term_days("post_rehab", "compulsory_adult") == 730
+    assert add_working_days(date(2026, 12, 11), 1) == date(2026, 12, 14)  # Friday → Monday
+
+
+def test_monthly_lists_through_the_cli(tmp_path, backend_url, capsys) -> None:
+    import json
+
+    from rasoat.core.cli import main as cli_main
+    from rasoat.core.users import create_user
+
+    data = tmp_path / "data"
+    with opened(tmp_path, backend_url) as store:
+        create_user(store, "xa.pt", "mật-khẩu-xã-9999", "commune_officer", [C1])
+        create_user(store, "xa.khac", "mật-khẩu-xã-8888", "commune_officer", ["01843"])
+        add(store, "f1_person", H11, {"person_key": "c", "person_name": "Hà Văn Cường", "present": "yes"})
+        start(store, "c", "2026-02-10")
+    base = ["--data", str(data), "--as-of", "2026-12-28"]
+    base += ["--database", backend_url] if backend_url else []
+    assert cli_main(["management", "lists", C1, "--as", "xa.pt", "--json", *base]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["month"] == "2026-12"
+    assert out["checks_missing"] == [{"person_key": "c", "name": "Hà Văn Cường"}]
+    assert cli_main(["management", "lists", C1, "--as", "xa.khac", *base]) == 1
+    assert "05563" in capsys.readouterr().err
+    with opened(tmp_path, backend_url) as store:
+        views = [e for e in store.iter_audit() if e.action == "view.management"]
+    seen = [(e.actor, e.details["filters"], e.details["count"]) for e in views]
+    assert seen == [("xa.pt", {"commune": C1}, 1)]
