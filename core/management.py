@@ -109,16 +109,26 @@ CV_FIELDS = ("ethnicity", "ethnicity_other", "religion", "nationality", "use_rou
 Rows = list[tuple[str, int, date, str]]
 
 
-def records(store: Store, units: list[str], rows: Rows | None = None) -> dict[str, Record]:
+class Records(dict[str, Record]):
+    """person_key → Record, and how many F11 events could not be read (encrypted, no key): the lists
+    then say they are incomplete instead of silently leaving persons out."""
+
+    unreadable: int = 0
+
+
+def records(store: Store, units: list[str], rows: Rows | None = None) -> Records:
     """Every person's record from the F11 events of ``units`` (codes already expanded), in date order."""
     rows = rows if rows is not None else load_terms()
     query = SubmissionQuery(form_id=FORM_ID, unit_codes=units, review_states=list(DEFAULT_COUNTED_STATES))
     events: list[tuple[date, Any, Submission]] = []
+    out = Records()
     for sub in store.iter_submissions(query):
+        if sub.encrypted:
+            out.unreadable += 1
+            continue
         day = _day(sub.fields.get("event_date"))
-        if day is not None and not sub.encrypted and sub.fields.get("person_key"):
+        if day is not None and sub.fields.get("person_key"):
             events.append((day, sub.received_at, sub))
-    out: dict[str, Record] = {}
     for day, _, sub in sorted(events, key=lambda e: (e[0], e[1])):
         f = sub.fields
         key = str(f["person_key"])
@@ -159,6 +169,7 @@ class MonthlyLists:
     ending: list[tuple[Record, int]]  # days left (negative: past, no end decision yet)
     checks_missing: list[Record]
     moved: list[tuple[Record, date, bool]]  # transfer due date, overdue
+    unreadable: int = 0  # encrypted F11 events left out: the lists are incomplete
 
 
 def monthly_lists(recs: dict[str, Record], as_of: date, rows: Rows | None = None) -> MonthlyLists:
@@ -180,7 +191,7 @@ def monthly_lists(recs: dict[str, Record], as_of: date, rows: Rows | None = None
         elif rec.start <= as_of and month not in rec.checks:  # checked at least monthly (Decree 105)
             missing.append(rec)
     ending.sort(key=lambda e: e[1])
-    return MonthlyLists(month, ending, missing, moved)
+    return MonthlyLists(month, ending, missing, moved, getattr(recs, "unreadable", 0))
 
 
 def terms_table(day: date, rows: Rows | None = None) -> list[tuple[str, int, str]]:

@@ -81,12 +81,12 @@ def f10(store: Store, commune: str, year: int = YEAR, **typed: Any) -> None:
     }, day=f"{year}-12-10")
 
 
-def encrypted_f1(store: Store, hamlet: str) -> None:
-    """An ODK-encrypted F1 record as ingest stores it: an envelope the server cannot read."""
+def encrypted_f1(store: Store, hamlet: str, form_id: str = "f1_person") -> None:
+    """An ODK-encrypted record as ingest stores it: an envelope the server cannot read."""
     iid = f"uuid:{uuid.uuid4()}"
-    xml = f'<data id="f1_person" encrypted="yes"><meta><instanceID>{iid}</instanceID></meta></data>'.encode()
+    xml = f'<data id="{form_id}" encrypted="yes"><meta><instanceID>{iid}</instanceID></meta></data>'.encode()
     sub = Submission(
-        instance_id=iid, form_id="f1_person", form_version="1", unit_code=hamlet,
+        instance_id=iid, form_id=form_id, form_version="1", unit_code=hamlet,
         xml_md5=hashlib.md5(xml).hexdigest(), encrypted=True,
         fields={"base64EncryptedKey": "x", "encryptedXmlFile": "submission.xml.enc"},
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from assessment_support import opened
+from assessment_support import encrypted_f1, opened
 from indicators_support import C1, H11, add
 from rasoat.core.management import add_working_days, monthly_lists, records, terms_on
 
@@ -66,6 +66,9 @@ def test_monthly_lists(tmp_path, backend_url) -> None:
         assert [r.person_key for r in lists.checks_missing] == ["c"]
         moved = {r.person_key: (due, overdue) for r, due, overdue in lists.moved}
         assert moved == {"d": (date(2026, 12, 9), True), "e": (date(2026, 6, 9), False)}
+        assert lists.unreadable == 0
+        encrypted_f1(store, H11, "f11_management")  # a record the server cannot read is counted, not lost
+        assert monthly_lists(records(store, [C1, H11]), date(2026, 12, 28)).unreadable == 1
         assert recs["e"].transfer["no"] == "08/TB-CAX"
         assert recs["e"].transfer["items"] == ["decision", "cv", "test"]
 

@@ -4,6 +4,7 @@ ending, residence checks not done, moved persons and their transfer note) and th
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 from typing import Any
 
@@ -69,10 +70,14 @@ def cmd_lists(args: argparse.Namespace) -> int:
     def who(key: str) -> str:
         return names.get(key, "")
 
+    if lists.unreadable:
+        print(f"Cảnh báo: {lists.unreadable} bản ghi F11 được mã hoá, danh sách chưa đầy đủ / warning: "
+              f"{lists.unreadable} encrypted F11 records unread, the lists are incomplete", file=sys.stderr)
     if args.json:
         print_json(
             {
                 "month": lists.month,
+                "unreadable": lists.unreadable,
                 "ending": [
                     {"person_key": r.person_key, "name": who(r.person_key), "end": r.end, "days_left": left}
                     for r, left in lists.ending
