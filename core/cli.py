@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from rasoat.core import __version__
 from rasoat.core.commands.common import CommandError
 from rasoat.core.config import load_settings
+from rasoat.core.payloads import PluginAnswerError
 from rasoat.core.plugins import PluginConflict, build_manager, set_manager
 
 
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except (CommandError, PluginConflict) as exc:
+    except (CommandError, PluginConflict, PluginAnswerError) as exc:
         if debug:
             traceback.print_exc()
         print(f"Lỗi / Error: {exc}", file=sys.stderr)

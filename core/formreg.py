@@ -135,16 +135,9 @@ class FormCatalogue:
     @staticmethod
     def form_files(pm: pluggy.PluginManager) -> list[tuple[str, Path]]:
         """(plugin name, XLSForm path) for every path a plugin's ``forms`` hook returned."""
-        out = []
-        for plugin, items in results_by_plugin(pm, "forms"):
-            for item in items or []:
-                if not isinstance(item, str | os.PathLike):
-                    raise PluginConflict(
-                        f"Plugin '{plugin}': hook 'forms' phải trả về đường dẫn tệp .xlsx, không phải "
-                        f"{type(item).__name__} / hook 'forms' must return paths to .xlsx files, "
-                        f"not {type(item).__name__}"
-                    )
-                out.append((plugin, Path(item)))
+        out: list[tuple[str, Path]] = []
+        for plugin, paths in results_by_plugin(pm, "forms"):  # validated: list[Path]
+            out.extend((plugin, path) for path in paths)
         return out
 
     def __iter__(self) -> Iterator[CatalogueEntry]:

@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 from rasoat.core import hookspecs
 from rasoat.core.hooks import PROJECT
+from rasoat.core.payloads import validate_answer
 
 # Core's own behaviour, registered through the same hooks a province plugin uses.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -134,12 +135,17 @@ def _module_version(plugin: Any) -> str | None:
 
 
 def results_by_plugin(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-    """Call a hook on each plugin separately, so every answer keeps the name of the plugin that gave it."""
+    """Call a hook on each plugin separately, so every answer keeps the name of the plugin that gave it,
+    each answer validated as ``core.payloads.ANSWERS`` says (PluginAnswerError naming the plugin if not).
+
+    Each call goes through ``pm.hook`` (a subset caller holding that one plugin), so pluggy's tracing
+    (RASOAT_TRACE_HOOKS=1) and any hook wrapper see it as they see ``pm.hook.<name>(...)``."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
     out = []
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        result = impl.function(**{k: kwargs[k] for k in impl.argnames})
-        if result is not None:
-            out.append((impl.plugin_name, result))
+    for impl in impls:
+        others = [other.plugin for other in impls if other is not impl]
+        for result in pm.subset_hook_caller(hook_name, remove_plugins=others)(**kwargs):
+            out.append((impl.plugin_name, validate_answer(impl.plugin_name, hook_name, result)))
     return out
 
 

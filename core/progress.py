@@ -164,14 +164,14 @@ def _plugin_sites(kind: str) -> dict[str, list[dict]]:
 
     out: dict[str, list[dict]] = {}
     for name, items in results_by_plugin(get_manager(), "checklists"):
-        for item in items if isinstance(items, list | tuple) else [items]:
-            if not isinstance(item, dict) or item.get("sites") != kind:
+        for item in items:
+            if item.sites != kind:
                 continue
-            if "csv" in item:
-                found = read_sites_csv(item["csv"], kind, f"plugin '{name}'")
+            if item.csv is not None:
+                found = read_sites_csv(item.csv, kind, f"plugin '{name}'")
             else:
                 found = {}
-                for row in item.get("rows", []):
+                for row in item.rows:
                     commune = str(row.get("commune") or row.get("commune_code") or "")
                     found.setdefault(commune, []).append(
                         {

@@ -549,14 +549,9 @@ def load_units(pm: Any = None) -> UnitRegistry:
     from rasoat.core.plugins import get_manager, results_by_plugin
 
     registry = UnitRegistry.national()
-    for plugin_name, items in results_by_plugin(pm or get_manager(), "hamlets"):
-        for item in items if isinstance(items, list | tuple) else [items]:
-            if not isinstance(item, str | os.PathLike) and not hasattr(item, "read_text"):
-                raise HamletCSVError([
-                    f"plugin '{plugin_name}': hook 'hamlets' phải trả về đường dẫn CSV / "
-                    f"must return CSV paths, got {type(item).__name__}"
-                ])
-            registry.add_hamlets_csv(item, source=plugin_name)
+    for plugin_name, paths in results_by_plugin(pm or get_manager(), "hamlets"):  # validated: list[Path]
+        for path in paths:
+            registry.add_hamlets_csv(path, source=plugin_name)
     return registry
 
 

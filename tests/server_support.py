@@ -227,13 +227,17 @@ class ThreadServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
-        self.port = free_port()
+        # the socket is bound here and handed to uvicorn, so no other process (another pytest-xdist
+        # worker) can take the port between choosing it and listening on it
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
             app, host="127.0.0.1", port=self.port, access_log=False, log_level="warning", lifespan="on"
         )
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
 
     def start(self) -> ThreadServer:
         self.thread.start()
@@ -247,6 +251,7 @@ class ThreadServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+        self.socket.close()
 
 
 def rasoat_cmd(*args: str) -> list[str]:
@@ -276,6 +281,10 @@ def run_cli(
     )
 
 
+class PortTaken(RuntimeError):
+    """``rasoat serve`` found its port bound by another process."""
+
+
 class ProcessServer:
     """``rasoat serve`` in a subprocess (for SIGKILL/SIGTERM tests and the CLI sharing a data dir); on
     PostgreSQL at ``database_url`` (``data_dir`` then holds the attachments) or else the embedded store."""
@@ -285,15 +294,31 @@ class ProcessServer:
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.args = rasoat_cmd("serve", "--data", str(data_dir), "--port", str(self.port), *extra)
-        if database_url:
-            self.args += ["--database", database_url]
+        self.extra = extra
+        self.chosen_port = port
+        self._use_port(port or free_port())
         self.proc: subprocess.Popen | None = None
-        self.log_path = data_dir.parent / f"serve-{self.port}.log"
+
+    def _use_port(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.args = rasoat_cmd("serve", "--data", str(self.data_dir), "--port", str(self.port), *self.extra)
+        if self.database_url:
+            self.args += ["--database", self.database_url]
+        self.log_path = self.data_dir.parent / f"serve-{self.port}.log"
 
     def start(self, timeout: float = 60) -> ProcessServer:
+        for _attempt in range(3):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                # another process (a parallel test worker) bound the free port first: take another
+                if self.chosen_port is not None:
+                    raise
+                self._use_port(free_port())
+        raise RuntimeError(f"no free port after three attempts: {self.output()}")
+
+    def _start(self, timeout: float) -> ProcessServer:
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             self.args,
@@ -305,7 +330,11 @@ class ProcessServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.output()}")
+                self.log.close()
+                output = self.output()
+                if "address already in use" in output.lower():
+                    raise PortTaken(output)
+                raise RuntimeError(f"server exited: {output}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code in (200, 503):
                     return self

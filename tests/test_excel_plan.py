@@ -24,9 +24,9 @@ def plans() -> Iterator[dict[str, str]]:
     set_manager(pm)
     out = {}
     for name, info in results_by_plugin(pm, "plan_info"):
-        if name not in DEFAULT_PLUGINS and info.get("province_code"):
-            number = f" ({info['number']})" if info.get("number") else ""
-            out[str(info["province_code"])] = f"{info['name']}{number}"
+        if name not in DEFAULT_PLUGINS and info.province_code:
+            number = f" ({info.number})" if info.number else ""
+            out[info.province_code] = f"{info.name}{number}"
     assert {"19", "79"} <= set(out)  # Thái Nguyên and Hồ Chí Minh ship with rasoat
     yield out
     set_manager(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from rasoat.core import hookimpl
+from rasoat.core import hookimpl, hookspecs
+from rasoat.core.payloads import PlanInfo, PluginAnswerError
 from rasoat.core.plugins import PluginConflict, build_manager, plugin_infos, results_by_plugin, unique_by_key
 
 RASOAT = [sys.executable, "-m", "rasoat.core.cli"]
@@ -167,3 +169,63 @@ def test_installed_plugin_shows_up_with_its_form(installed_plugin, tmp_path):
     assert plugins["thu_nghiem"]["version"] == "0.3.1"
     assert "forms" in plugins["thu_nghiem"]["hooks"]
     assert plugins["thu_nghiem"]["forms"] == ["tn_checklist"]
+
+
+def test_trace_hooks_prints_every_hook_call(installed_plugin, tmp_path):
+    """RASOAT_TRACE_HOOKS=1 shows each plugin's call of every hook the command uses, not only
+    register_commands: core reads plugins' answers through pm.hook, one plugin at a time."""
+    env = {"PYTHONPATH": str(installed_plugin), "RASOAT_TRACE_HOOKS": "1", "RASOAT_DATA": str(tmp_path / "d")}
+    out = run_rasoat("forms", "list", env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    calls = [line.split()[0] for line in out.stderr.splitlines() if line.strip().endswith("[hook]")
+             and not line.strip().startswith("finish")]
+    pm = build_manager()
+    form_plugins = len(pm.hook.forms.get_hookimpls()) + 1  # and the installed thu_nghiem
+    assert calls.count("register_commands") == 1
+    assert calls.count("forms") == form_plugins
+    assert "thu_nghiem" not in {i.plugin_name for i in pm.hook.forms.get_hookimpls()}
+    assert "tn_checklist" in out.stdout
+
+
+class WrongAnswers:
+    @hookimpl
+    def forms(self):
+        return [42]
+
+    @hookimpl
+    def plan_info(self):
+        return {"issuer": "UBND xã"}  # no name
+
+
+@pytest.mark.parametrize("hook, where", [("forms", "'0'"), ("plan_info", "'name'")])
+def test_a_wrong_hook_answer_is_one_line_naming_the_plugin(hook, where):
+    pm = build_manager()
+    pm.register(WrongAnswers(), name="lang_son")
+    with pytest.raises(PluginAnswerError) as err:
+        results_by_plugin(pm, hook)
+    message = str(err.value)
+    assert "\n" not in message
+    assert f"plugin 'lang_son': hook '{hook}'" in message and where in message
+
+
+def test_plan_info_comes_back_typed():
+    infos = dict(results_by_plugin(build_manager(), "plan_info"))
+    plan = infos["thai_nguyen"]
+    assert isinstance(plan, PlanInfo)
+    assert plan.province_code == "19" and str(plan.period) == "2026–2030"
+    assert plan.implements[0].document == "80/KH-UBND"
+
+
+def test_plugin_hooks_are_documented():
+    """Every hook in core/hookspecs.py has a section in docs/plugins.md and a docstring that says when it
+    is called and what it returns (as datasette's test_plugin_hooks_are_documented)."""
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    specs = {name: fn for name, fn in vars(hookspecs).items() if hasattr(fn, "rasoat_spec")}
+    assert {"plan_info", "forms", "check_submission", "register_commands"} <= set(specs)
+    for name, fn in specs.items():
+        params = list(inspect.signature(fn).parameters)
+        assert f"### `{name}({', '.join(params)})`" in docs, f"docs/plugins.md lacks a section for {name}"
+        doc = inspect.getdoc(fn) or ""
+        assert "Called" in doc and "Return" in doc, f"hookspec {name} does not say when it runs and returns"
+        for param in params:
+            assert f"``{param}``" in doc, f"hookspec {name} does not document {param}"

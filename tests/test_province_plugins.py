@@ -31,6 +31,7 @@ from rasoat.core.indicators import IndicatorResult, Status, collect, evaluate
 from rasoat.core.indicators.loading import raw_definitions
 from rasoat.core.instance import FormShape, parse_instance
 from rasoat.core.models import Submission
+from rasoat.core.payloads import PlanPeriod
 from rasoat.core.plugins import PluginConflict, build_manager, results_by_plugin
 from rasoat.core.storage.embedded import EmbeddedStore
 from rasoat.core.units import HAMLET_TERMS, UnitRegistry, load_units
@@ -101,18 +102,20 @@ def test_rasoat_plugins_lists_the_five_with_their_versions() -> None:
 def test_each_plan_carries_its_metadata_and_seed(pm, registry: UnitRegistry) -> None:
     answers = dict(results_by_plugin(pm, "plan_info"))
     for plugin in PLUGINS:
-        answer = answers[plugin]
+        answer = answers[plugin]  # core.payloads.PlanInfo
         code = PLUGINS[plugin][0]
-        assert answer["province_code"] == code and registry.require(code).level == "province"
-        assert answer["issuer"] and answer["name"] and answer["date"]
-        assert PLAN_NUMBERS[plugin] in answer["number"]
-        assert answer["period"]["from"] <= answer["period"]["to"]
-        assert answer["legacy_units"] and all(u["code"] and u["now"] for u in answer["legacy_units"])
-        assert answer["hamlet_term"]
-        assert re.fullmatch(r"\d{3}_[0-9a-f]{16}\.txt", answer["seed"])
+        assert answer.province_code == code and registry.require(code).level == "province"
+        assert answer.issuer and answer.name and answer.date
+        assert answer.number and PLAN_NUMBERS[plugin] in answer.number
+        assert isinstance(answer.period, PlanPeriod) and answer.period.start and answer.period.end
+        assert answer.period.start <= answer.period.end
+        legacy = answer.extra("legacy_units")
+        assert legacy and all(u["code"] and u["now"] for u in legacy)
+        assert answer.hamlet_term
+        assert answer.seed and re.fullmatch(r"\d{3}_[0-9a-f]{16}\.txt", answer.seed)
         if SEEDS.is_dir():
-            assert (SEEDS / answer["seed"]).is_file(), answer["seed"]
-        for commune in answer.get("communes", []):
+            assert (SEEDS / answer.seed).is_file(), answer.seed
+        for commune in answer.communes:
             assert registry.require(commune).parent_code == code
 
 

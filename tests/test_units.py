@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rasoat.core import hookimpl
 from rasoat.core.cli import main as cli_main
+from rasoat.core.payloads import PluginAnswerError
 from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.units import (
     AmbiguousUnit,
@@ -299,7 +300,7 @@ def test_a_plugin_must_return_paths(manager_with) -> None:
             return [{"code": "05563-01"}]
 
     pm = manager_with(wrong=Wrong())
-    with pytest.raises(HamletCSVError, match="plugin 'wrong'.*CSV paths"):
+    with pytest.raises(PluginAnswerError, match="plugin 'wrong': hook 'hamlets'.*got dict"):
         load_units(pm)
 
 

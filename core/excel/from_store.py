@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import inspect
 import io
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -291,15 +291,9 @@ def _plugin_sheets(form_id: str, store: Store, query: SubmissionQuery) -> Iterab
     and/or ``query`` when it names them as parameters."""
     from rasoat.core.plugins import get_manager, results_by_plugin
 
-    for _plugin, items in results_by_plugin(get_manager(), "export_sheets", form_id=form_id):
-        for item in items or []:
-            if isinstance(item, ExtraSheet):
-                yield item
-                continue
-            if isinstance(item, Mapping):
-                name, headers, factory = item["name"], item["headers"], item["rows"]
-            else:
-                name, headers, factory = item
+    for _plugin, sheets in results_by_plugin(get_manager(), "export_sheets", form_id=form_id):
+        for sheet in sheets:  # validated: list[core.payloads.ExportSheet]
+            name, headers, factory = sheet.name, sheet.headers, sheet.rows
             rows = factory
             if callable(factory):
                 params = inspect.signature(factory).parameters
@@ -398,17 +392,11 @@ def _plan_name(unit_code: str | None = None, registry: Any | None = None) -> str
         infos = results_by_plugin(get_manager(), "plan_info")
     except Exception:
         return ""
-    plans = [(n, i) for n, i in infos if isinstance(i, Mapping)]
     province = _province_of(unit_code, registry) if unit_code else None
-    chosen = [i for _, i in plans if province and str(i.get("province_code") or "") == province]
+    chosen = [i for _, i in infos if province and (i.province_code or "") == province]
     if not chosen:
-        chosen = [i for n, i in plans if n in DEFAULT_PLUGINS]
-    names = []
-    for info in chosen:
-        number = f" ({info['number']})" if info.get("number") else ""
-        if info.get("name"):
-            names.append(f"{info['name']}{number}")
-    return "; ".join(names)
+        chosen = [i for n, i in infos if n in DEFAULT_PLUGINS]
+    return "; ".join(f"{i.name} ({i.number})" if i.number else i.name for i in chosen)
 
 
 def _province_of(code: str, registry: Any | None) -> str | None:
