@@ -182,8 +182,8 @@ def verify(store: Store, method: str, header: str) -> DigestResult:
         if count <= seen:
             return DigestResult(stale=True)  # a replay, or requests overtaking each other: start afresh
         # compare-and-set: of two requests (in any processes) carrying one count, only one moves it
-        expected = state if isinstance(state, dict) else None
-        if not store.kv_cas(NONCE_NS, nonce, expected, {"nc": count}, ttl_seconds=NONCE_TTL_SECONDS):
+        before = state if isinstance(state, dict) else None
+        if not store.kv_cas(NONCE_NS, nonce, before, {"nc": count}, ttl_seconds=NONCE_TTL_SECONDS):
             return DigestResult(stale=True)
     return DigestResult(username=username)
 
