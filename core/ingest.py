@@ -39,7 +39,7 @@ from rasoat.core.instance import (
     parse_instance,
     safe_attachment_name,
 )
-from rasoat.core.models import AuditEvent, ReviewState, Round, Submission, User, utcnow
+from rasoat.core.models import AuditEvent, ReviewState, Round, RoundState, Submission, User, utcnow
 from rasoat.core.rounds import assigned_open_rounds, in_scope
 from rasoat.core.scope import common_unit, unit_allowed
 from rasoat.core.storage.base import Conflict, SaveOutcome, Store
@@ -49,6 +49,7 @@ log = logging.getLogger("rasoat.ingest")
 LOCATION_FIELDS = ("hamlet", "commune", "province")  # most precise first
 
 CheckHook = Callable[..., list[Any]]
+RoundsOf = Callable[[Store, User], list[Round]]
 
 
 class Refusal(StrEnum):
@@ -170,14 +171,17 @@ def place(
     fields: dict,
     encrypted: bool = False,
     deprecated_id: str | None = None,
+    rounds_of: RoundsOf = assigned_open_rounds,
 ) -> Placement:
     """The ingest scope rule, the one every way in uses (OpenRosa POST, USB/offline instance import).
 
-    The caller must be assigned to an open round carrying the form; the unit the record is filed under
-    (``filing_unit``) must lie in both the caller's and that round's units; an edit (``deprecated_id``)
-    may replace only a record of the same form inside the caller's units. Raises IngestError
-    (``forbidden``, also for contradictory answers; ``not_found`` for an unknown edited record)."""
-    rounds = [r for r in assigned_open_rounds(store, user) if form_id in r.form_ids]
+    The caller must be assigned to an open round carrying the form (``rounds_of``: a collector's assigned
+    rounds, or ``officer_open_rounds`` for an officer through the Central API); the unit the record is
+    filed under (``filing_unit``) must lie in both the caller's and that round's units; an edit
+    (``deprecated_id``) may replace only a record of the same form inside the caller's units. Raises
+    IngestError (``forbidden``, also for contradictory answers; ``not_found`` for an unknown edited
+    record)."""
+    rounds = [r for r in rounds_of(store, user) if form_id in r.form_ids]
     if not rounds:
         raise IngestError(
             Refusal.forbidden,
@@ -257,14 +261,16 @@ def accept(
     shapes: ShapeCache,
     check_hook: CheckHook | None = None,
     via: str = "openrosa",
+    rounds_of: RoundsOf = assigned_open_rounds,
 ) -> IngestResult:
     """Take one instance (its XML and the files sent with it) from ``user``; raises IngestError on refusal.
 
-    ``via`` names the way it came in, for the audit log of edits.
+    ``via`` names the way it came in, for the audit log of edits. ``rounds_of`` gives the open rounds the
+    sender may submit to: a collector's assigned rounds (the default), or ``officer_open_rounds``.
     """
     check_attachment_names(files)
     try:
-        return _accept(store, user, xml, files, shapes, check_hook, via)
+        return _accept(store, user, xml, files, shapes, check_hook, via, rounds_of)
     except ValueError as exc:  # a name or value the store refuses (it checked before writing anything)
         log.warning("submission refused by the store: %s", exc)
         raise IngestError(Refusal.invalid, f"Dữ liệu không hợp lệ / Invalid submission: {exc}") from None
@@ -278,6 +284,7 @@ def _accept(
     shapes: ShapeCache,
     check_hook: CheckHook | None,
     via: str,
+    rounds_of: RoundsOf,
 ) -> IngestResult:
     parsed = _parse(store, xml, shapes)
     _check_encryption(store, parsed)
@@ -286,7 +293,8 @@ def _accept(
     attachments = {name: data for name, data in files.items() if name in expected}
 
     try:
-        placed = place(store, user, parsed.form_id, parsed.fields, parsed.encrypted, parsed.deprecated_id)
+        placed = place(store, user, parsed.form_id, parsed.fields, parsed.encrypted, parsed.deprecated_id,
+                       rounds_of)
     except IngestError:
         # An identical resend of the caller's own stored submission is accepted even when the round has
         # closed since, so a phone can finish an interrupted upload. Looked up only here: a lookup of a
@@ -397,6 +405,15 @@ def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
             "Phong bì mã hoá thiếu base64EncryptedKey hoặc encryptedXmlFile / "
             "The encrypted envelope lacks base64EncryptedKey or encryptedXmlFile",
         )
+
+
+def officer_open_rounds(store: Store, user: User) -> list[Round]:
+    """Open rounds an officer may submit to (through the Central API): those over some of their units."""
+    from rasoat.core import scope
+
+    if not scope.can(user, scope.EDIT):
+        return []
+    return [r for r in store.list_rounds() if r.state is RoundState.open and scope.round_visible(user, r)]
 
 
 def _save(store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> IngestResult:

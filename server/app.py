@@ -25,6 +25,7 @@ from rasoat.server import openrosa
 from rasoat.server.access import MediaCache, media_bytes, visible_forms
 from rasoat.server.accesslog import access_log_middleware, vn_time
 from rasoat.server.auth import Caller, by_digest, by_token
+from rasoat.server.central import Problem, problem_response, wants_central
 from rasoat.server.errors import (
     DISK_FULL_MESSAGE,
     DISK_FULL_RETRY_SECONDS,
@@ -88,6 +89,9 @@ def _openrosa_error(request: Request, exc: OpenRosaError) -> Response:
 def _http_error(request: Request, exc: HTTPException) -> Response:
     """Litestar's own errors (404 route, 405 method) still get an OpenRosa body Collect can show."""
     status = exc.status_code
+    if request.url.path.startswith("/v1/") and wants_central(request):  # an API client: Central's JSON
+        code = {404: "404.1", 405: "405.1"}.get(status, f"{status}.1")
+        return problem_response(request, Problem(code, str(exc.detail)))
     if not request.url.path.startswith("/v1/"):
         headers = dict(exc.headers or {})
         return Response(content={"error": str(exc.detail)}, status_code=status, headers=headers)
@@ -203,9 +207,11 @@ def _etag_response(request: Request, data: bytes, media_type: str, md5: str | No
 
 @get(_prefixed(["/forms/{name:str}", "/forms/{form_id:str}/versions/{name:str}"]))
 async def form_download(request: Request) -> Response:
-    st, caller = await _caller(request)
     params = request.path_params
     name: str = params["name"]
+    if "token" not in params and (wants_central(request) or not name.endswith(".xml")):
+        return await anyio.to_thread.run_sync(_central_form, request)  # the Central API's form paths
+    st, caller = await _caller(request)
     if not name.endswith(".xml"):
         raise not_found(f"Không có địa chỉ này / No such address: {name}")
     if "form_id" in params:
@@ -219,6 +225,15 @@ async def form_download(request: Request) -> Response:
 
     data, md5 = await anyio.to_thread.run_sync(load)
     return _etag_response(request, data, openrosa.XML_MEDIA_TYPE, md5)
+
+
+def _central_form(request: Request) -> Response:
+    from rasoat.server.central.rest import form_get, form_version_xml
+
+    params = request.path_params
+    if "form_id" in params:
+        return form_version_xml(request, params["form_id"], params["name"])
+    return form_get(request, params["name"])
 
 
 @get(_prefixed(["/forms/{form_id:str}/manifest"]))
@@ -328,14 +343,16 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     from litestar.openapi.plugins import YamlRenderPlugin
     from rasoat.server.api import ApiError, api_error_response, api_handlers
     from rasoat.server.api_read import read_handlers
+    from rasoat.server.central import handlers as central_handlers
     from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
     app = Litestar(
         route_handlers=[
             form_list, form_download, manifest, attachment, submission_preflight, submission, health,
-            *api_handlers, *read_handlers,
+            *api_handlers, *read_handlers, *central_handlers(),
         ],
         exception_handlers={
+            Problem: problem_response,
             OpenRosaError: _openrosa_error,
             ApiError: api_error_response,
             HTTPException: _http_error,

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Role, Round, RoundState, Submission, User
-from rasoat.core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.base import Conflict, PageKey, SaveOutcome, Store, SubmissionQuery
 
 __all__ = [
     "TestAudit",
@@ -26,6 +26,7 @@ __all__ = [
     "TestKeyValue",
     "TestRoundsAndSnapshots",
     "TestSubmissionConcurrency",
+    "TestSubmissionPages",
     "TestSubmissionQueries",
     "TestSubmissions",
     "TestUnsafeNames",
@@ -441,6 +442,67 @@ class TestSubmissionQueries:
                 save(store, "uuid:new", received_at=T0 + timedelta(days=1))
                 store.set_review("uuid:020", ReviewState.approved, "", "lan")
         assert seen[:50] == [f"uuid:{i:03d}" for i in range(50)]
+
+
+class TestSubmissionPages:
+    """``page_submissions``: keyset pages in (received_at, instance_id) order, both ways, with filters."""
+
+    @pytest.fixture
+    def paged(self, store: Store) -> tuple[Store, list[str]]:
+        # 3 months, two communes, ties on received_at broken by instanceID, ids saved out of id order
+        rows = []
+        for i in range(40):
+            at = T0 + timedelta(days=(i // 4) * 7, hours=i % 2)  # pairs share a time
+            unit = f"0556{3 + i % 2}-01"
+            rows.append((f"uuid:{(i * 7) % 40:02d}", at, unit, "r2025" if i % 3 else "r2026"))
+        for iid, at, unit, rnd in rows:
+            save(store, iid, unit_code=unit, round_id=rnd, received_at=at)
+        save(store, "uuid:other", form_id="f1_person", received_at=T0)
+        order = [iid for iid, at, _u, _r in sorted(rows, key=lambda r: (r[1], r[0]))]
+        return store, order
+
+    def walk(self, store: Store, q: SubmissionQuery, size: int, descending: bool = False) -> list[str]:
+        seen: list[str] = []
+        after = None
+        while True:
+            page = store.page_submissions(q, limit=size, after=after, descending=descending)
+            assert len(page) <= size
+            seen += ids(page)
+            if len(page) < size:
+                return seen
+            after = PageKey(page[-1].received_at, page[-1].instance_id)
+
+    def test_pages_cover_every_row_once_in_order(self, paged: tuple[Store, list[str]]) -> None:
+        store, order = paged
+        q = SubmissionQuery(form_id="f2_pledge")
+        for size in (1, 3, 7, 40, 100):
+            assert self.walk(store, q, size) == order
+            assert self.walk(store, q, size, descending=True) == order[::-1]
+
+    def test_filters_apply_before_the_limit(self, paged: tuple[Store, list[str]]) -> None:
+        store, order = paged
+        q = SubmissionQuery(form_id="f2_pledge", unit_codes=["05564-01"], round_id="r2025")
+        expected = [s.instance_id for s in store.iter_submissions(q)]
+        assert 0 < len(expected) < len(order)
+        assert self.walk(store, q, 4) == sorted(expected, key=order.index)
+        store.set_review(order[5], ReviewState.approved, "", "lan")
+        store.set_review(order[30], ReviewState.approved, "", "lan")
+        q = SubmissionQuery(form_id="f2_pledge", review_states=[ReviewState.approved])
+        assert self.walk(store, q, 1, descending=True) == [order[30], order[5]]
+        q = SubmissionQuery(form_id="f2_pledge", received_from=T0 + timedelta(days=14),
+                            received_to=T0 + timedelta(days=28))
+        assert self.walk(store, q, 3) == order[8:16]
+
+    def test_a_page_resumes_after_its_key_though_that_row_changed(self, paged: tuple[Store, list]) -> None:
+        store, order = paged
+        q = SubmissionQuery(form_id="f2_pledge")
+        first = store.page_submissions(q, limit=10)
+        store.set_review(first[-1].instance_id, ReviewState.rejected, "x", "lan")
+        nxt = store.page_submissions(q, limit=10, after=PageKey(first[-1].received_at, first[-1].instance_id))
+        assert ids(nxt) == order[10:20]
+        assert store.page_submissions(q, limit=0) == []
+        last = store.page_submissions(q, limit=5, descending=True)
+        assert ids(last) == order[::-1][:5]
 
 
 class TestSubmissionConcurrency:

@@ -50,6 +50,13 @@ class SubmissionQuery(BaseModel):
     current_only: bool = True
 
 
+class PageKey(NamedTuple):
+    """Where a page of ``page_submissions`` ended: the last row's receipt time and instanceID."""
+
+    received_at: datetime
+    instance_id: str
+
+
 class Fact(NamedTuple):
     """What the indicator engine reads of a submission: no model, only the fields it asked for."""
 
@@ -144,6 +151,21 @@ class Store(ABC):
 
     @abstractmethod
     def count_submissions(self, query: SubmissionQuery | None = None) -> int: ...
+
+    def page_submissions(
+        self,
+        query: SubmissionQuery | None = None,
+        *,
+        limit: int,
+        after: PageKey | None = None,
+        descending: bool = False,
+    ) -> list[Submission]:
+        """One page of keyset paging: at most ``limit`` matching submissions in the order of
+        ``(received_at, instance_id)`` (ascending, or descending), starting strictly after ``after`` in
+        that order. Ties on ``received_at`` are broken by ``instance_id`` compared as code points (as
+        Python compares strings). The cost of a page must not grow with how deep it is (APIs page a
+        million rows through this), so backends resume from ``after`` instead of skipping rows."""
+        raise NotImplementedError(f"{type(self).__name__} has no page_submissions")
 
     @abstractmethod
     def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:

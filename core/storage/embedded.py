@@ -49,7 +49,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ from pydantic_core import from_json
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
 from rasoat.core.storage import subindex as ix
 from rasoat.core.storage import wal
-from rasoat.core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.base import Conflict, Fact, PageKey, SaveOutcome, Store, SubmissionQuery
 from rasoat.core.storage.files import (
     SYNCS_WHOLE_FS,
     atomic_write,
@@ -903,17 +904,57 @@ class EmbeddedStore(Store):
             return None
         return read_bytes(path / self._att_file(name))
 
-    def _matching_lines(self, query: SubmissionQuery, ordered: bool = True) -> Iterator[list[str]]:
-        """Index lines in received order (month by month, partitions merged on time), or unordered."""
+    def _matching_lines(
+        self, query: SubmissionQuery, ordered: bool = True, descending: bool = False
+    ) -> Iterator[list[str]]:
+        """Index lines in received order (month by month, partitions merged on time; newest first with
+        ``descending``), or unordered."""
         flt = ix.LineFilter(query)
         subs = self.index_dir / "subs"
-        for parts in ix.partitions(subs, query).values():
-            streams = [ix.partition_lines(subs / p, flt) for p in parts]
+        months = list(ix.partitions(subs, query).values())
+        for parts in reversed(months) if descending else months:
+            streams = [ix.partition_lines(subs / p, flt, descending) for p in parts]
             if len(streams) == 1 or not ordered:
                 for stream in streams:
                     yield from stream
             else:
-                yield from heapq.merge(*streams, key=itemgetter(ix.C_TS))
+                yield from heapq.merge(*streams, key=itemgetter(ix.C_TS), reverse=descending)
+
+    def page_submissions(
+        self,
+        query: SubmissionQuery | None = None,
+        *,
+        limit: int,
+        after: PageKey | None = None,
+        descending: bool = False,
+    ) -> list[Submission]:
+        """Resume at ``after`` by narrowing the time range (so whole months and segments before it are
+        never read), then order each run of equal receipt times by instanceID."""
+        q = query or SubmissionQuery()
+        key: tuple[str, str] | None = None
+        if after is not None:
+            at = ix.utc(after.received_at)
+            key = (ix.ts(at), after.instance_id)
+            if descending:
+                hi = at + timedelta(microseconds=1)
+                hi = min(hi, ix.utc(q.received_to)) if q.received_to else hi
+                q = q.model_copy(update={"received_to": hi})
+            else:
+                lo = max(at, ix.utc(q.received_from)) if q.received_from else at
+                q = q.model_copy(update={"received_from": lo})
+        out: list[Submission] = []
+        if limit <= 0:
+            return out
+        validate = Submission.model_validate_json
+        for stamp, run in groupby(self._matching_lines(q, descending=descending), key=itemgetter(ix.C_TS)):
+            for iid, parts in sorted(((unquote(p[ix.C_ID]), p) for p in run), key=itemgetter(0),
+                                     reverse=descending):
+                if key is not None and ((stamp, iid) >= key if descending else (stamp, iid) <= key):
+                    continue
+                out.append(validate(parts[ix.C_JSON]))
+                if len(out) >= limit:
+                    return out
+        return out
 
     def iter_submissions(self, query: SubmissionQuery | None = None) -> Iterator[Submission]:
         validate = Submission.model_validate_json

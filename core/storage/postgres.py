@@ -39,7 +39,7 @@ from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic_core import from_json, to_json
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
-from rasoat.core.storage.base import Conflict, Fact, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.base import Conflict, Fact, PageKey, SaveOutcome, Store, SubmissionQuery
 from rasoat.core.storage.blobs import BlobStore, FileBlobStore, blob_key
 from rasoat.core.storage.files import safe_name
 
@@ -626,6 +626,32 @@ class PostgresStore(Store):
         stmt = f"SELECT {_SUB_COLS_SQL} FROM submissions{where} ORDER BY received_at, seq"
         for row in self._stream(stmt, params):
             yield self._sub(row)
+
+    def page_submissions(
+        self,
+        query: SubmissionQuery | None = None,
+        *,
+        limit: int,
+        after: PageKey | None = None,
+        descending: bool = False,
+    ) -> list[Submission]:
+        """A row-value comparison on ``(received_at, instance_id)`` that the ``submissions_page`` index
+        serves; ``COLLATE "C"`` orders ids by code point, as Python and the embedded store do."""
+        if limit <= 0:
+            return []
+        where, params = self._where(query)
+        if after is not None:
+            op = "<" if descending else ">"
+            where += (" AND " if where else " WHERE ") + (
+                f'(received_at, instance_id COLLATE "C") {op} (%s, %s::text COLLATE "C")'
+            )
+            params += [after.received_at, after.instance_id]
+        way = "DESC" if descending else "ASC"
+        stmt = (f"SELECT {_SUB_COLS_SQL} FROM submissions{where} "
+                f'ORDER BY received_at {way}, instance_id COLLATE "C" {way} LIMIT %s')
+        with self._read_pool.connection() as conn, conn.cursor() as cur:
+            cur.execute(stmt, [*params, limit])
+            return [self._sub(row) for row in cur.fetchall()]
 
     def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
         """Indicator scans, no models and no order (the engine sums; as the embedded store's): each asked

@@ -191,10 +191,13 @@ def partitions(subs_dir: Path, q: SubmissionQuery) -> dict[str, list[str]]:
     return {m: sorted(out[m]) for m in sorted(out)}
 
 
-def partition_lines(pdir: Path, flt: LineFilter) -> Iterator[list[str]]:
-    """Matching lines of one partition, segment by segment (one segment in memory at a time)."""
-    for name in list_segments(pdir):
-        for parts in read_segment(pdir / name):
+def partition_lines(pdir: Path, flt: LineFilter, descending: bool = False) -> Iterator[list[str]]:
+    """Matching lines of one partition, segment by segment (one segment in memory at a time); last
+    written first with ``descending``."""
+    names = list_segments(pdir)
+    for name in reversed(names) if descending else names:
+        lines = read_segment(pdir / name)
+        for parts in reversed(lines) if descending else lines:
             if flt(parts):
                 yield parts
 

@@ -1,0 +1,759 @@
+"""The part of ODK Central's REST API that pyodk uses (reference §1), over rasoat's own rules.
+
+rasoat is **one project** (id ``ServerSettings.project_id``, 1 by default), the same one the OpenRosa
+paths name, so a phone's server URL and a pyodk ``default_project_id`` agree; provinces are told apart by
+the officers' units, not by projects. Every call runs as the officer (``central.auth.officer``) through
+``core.scope``: lists are narrowed to their units, one record outside them is "not found" (its existence
+is not disclosed), actions need the role's permission (403.1). Submissions go through ``core.ingest``
+(the OpenRosa rules), reviews through ``core.review``, form drafts through ``server.api.publish_xlsform``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from litestar import Request, Response, delete, get, patch, post, put
+from rasoat.core import scope
+from rasoat.core.audit import record_view
+from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
+from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.server.central import problems
+from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
+from rasoat.server.central.schema import SchemaCache
+from rasoat.server.central.shapes import (
+    FROM_CENTRAL,
+    actor_id,
+    comments_json,
+    form_attachment_json,
+    form_json,
+    project_json,
+    submission_json,
+    user_json,
+)
+
+DRAFTS_NS = "central_drafts"
+MAX_FORM_BYTES = 50_000_000
+XLSX_TYPES = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel",
+    "application/octet-stream",
+)
+_SCHEMAS = SchemaCache()
+
+
+def schemas(_request: Request) -> SchemaCache:
+    return _SCHEMAS
+
+
+def _st(request: Request) -> Any:
+    return request.app.state["rasoat"]
+
+
+def _store(request: Request) -> Store:
+    return _st(request).store
+
+
+def base_url(request: Request) -> str:
+    public = _st(request).settings.public_url
+    return public.rstrip("/") if public else str(request.base_url).rstrip("/")
+
+
+def project_id(request: Request) -> int:
+    return int(_st(request).settings.project_id)
+
+
+def check_project(request: Request) -> None:
+    pid = request.path_params.get("pid")
+    if pid is not None and str(pid) != str(_st(request).settings.project_id):
+        raise problems.not_found(f"project {pid}")
+
+
+def _officer(request: Request, permission: str = scope.VIEW) -> User:
+    check_project(request)
+    user = officer(request)
+    if not scope.can(user, permission):
+        raise problems.forbidden(permission)
+    return user
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, chunked or not (pyodk streams uploads without Content-Length), up to ``limit``."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise problems.too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise problems.too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    import json
+
+    raw = await _body(request, 1_000_000)
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise problems.unparseable("JSON") from None
+    if not isinstance(data, dict):
+        raise problems.unparseable("JSON object")
+    return data
+
+
+# --- sessions and users ------------------------------------------------------------------------------
+
+
+@post("/v1/sessions", status_code=200)
+async def create_session(request: Request) -> Response:
+    """Log in with ``{"email": <username>, "password": …}``; answers Central's session with its token."""
+    import anyio
+
+    data = await _json(request)
+    email, password = data.get("email"), data.get("password")
+    if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
+        raise problems.missing_params(
+            ["email", "password"], {"email": email if isinstance(email, str) else None}
+        )
+    ip = request.client.host if request.client else ""
+    _token, _user, body = await anyio.to_thread.run_sync(login, _store(request), email, password, ip)
+    return Response(content=body, status_code=200)
+
+
+@delete(["/v1/sessions/current", "/v1/sessions/{token:str}"], status_code=200, sync_to_thread=True)
+def end_session(request: Request) -> dict[str, bool]:
+    """Log out: the bearer session (``current``) or the named token ends in every server process."""
+    officer(request)
+    token = request.path_params.get("token") or bearer_token(request)
+    if token:
+        logout(_store(request), token)
+    return {"success": True}
+
+
+@get("/v1/users/current", sync_to_thread=True)
+def current_user(request: Request) -> dict[str, Any]:
+    """The logged-in officer (with rasoat's role and units beside Central's fields)."""
+    return user_json(officer(request))
+
+
+# --- projects -----------------------------------------------------------------------------------------
+
+
+def _project(request: Request) -> dict[str, Any]:
+    forms = _store(request).list_forms()
+    created = min((f.published_at for f in forms), default=None)
+    return project_json(project_id(request), "rasoat", iso(created), len(forms))
+
+
+@get("/v1/projects", sync_to_thread=True)
+def projects(request: Request) -> list[dict[str, Any]]:
+    """The one project."""
+    _officer(request)
+    return [_project(request)]
+
+
+@get("/v1/projects/{pid:str}", sync_to_thread=True)
+def project(request: Request, pid: str) -> dict[str, Any]:
+    del pid
+    _officer(request)
+    return _project(request)
+
+
+@get("/v1/projects/{pid:str}/app-users", sync_to_thread=True)
+def app_users(request: Request, pid: str) -> list[dict[str, Any]]:
+    """Collectors in the officer's units, read-only (their tokens are never shown again)."""
+    del pid
+    user = _officer(request, scope.MANAGE_COLLECTORS)
+    allowed = scope.allowed_units(user)
+    out = []
+    for u in _store(request).list_users():
+        if u.role is not Role.collector or not u.active:
+            continue
+        if allowed is not None and not (set(u.unit_codes) & allowed):
+            continue
+        out.append(
+            {
+                "projectId": project_id(request),
+                "id": actor_id(u.id),
+                "type": "field_key",
+                "displayName": u.display_name or u.username,
+                "token": None,
+                "createdAt": iso(u.created_at),
+                "updatedAt": None,
+                "deletedAt": None,
+            }
+        )
+    return out
+
+
+# --- forms --------------------------------------------------------------------------------------------
+
+
+def _open_forms(store: Store) -> set[str]:
+    return {f for r in store.list_rounds() if r.state is RoundState.open for f in r.form_ids}
+
+
+def _form(request: Request, form_id: str) -> FormVersion:
+    form = _store(request).get_form(form_id)
+    if form is None:
+        raise problems.not_found(f"form {form_id}")
+    return form
+
+
+@get("/v1/projects/{pid:str}/forms", sync_to_thread=True)
+def forms(request: Request, pid: str) -> list[dict[str, Any]]:
+    """Published forms, latest version of each (``open`` when an open round carries it)."""
+    del pid
+    _officer(request)
+    store = _store(request)
+    opened = _open_forms(store)
+    return [
+        form_json(f, project_id(request), "open" if f.form_id in opened else "closed")
+        for f in store.list_forms()
+    ]
+
+
+def form_get(request: Request, name: str) -> Response:
+    """``GET …/forms/{id}`` (JSON), ``{id}.xml``, ``{id}.svc`` for API callers; the OpenRosa handler of
+    the same path hands these over when the request carries Bearer or Basic credentials."""
+    from rasoat.server.central import odata
+
+    if name.endswith(".svc"):
+        return odata.service_document(request, name[: -len(".svc")])
+    _officer(request)
+    if name.endswith(".xml"):
+        form = _form(request, name[: -len(".xml")])
+        return Response(
+            content=_store(request).form_xml(form.form_id, form.version), media_type="application/xml"
+        )
+    form = _form(request, name)
+    state = "open" if form.form_id in _open_forms(_store(request)) else "closed"
+    return Response(content=form_json(form, project_id(request), state))
+
+
+def form_version_xml(request: Request, form_id: str, name: str) -> Response:
+    _officer(request)
+    version = name[: -len(".xml")] if name.endswith(".xml") else name
+    if _store(request).get_form(form_id, version) is None:
+        raise problems.not_found(f"form {form_id} version {version}")
+    if not name.endswith(".xml"):
+        return Response(content=form_json(_store(request).get_form(form_id, version), project_id(request)))  # type: ignore[arg-type]
+    return Response(content=_store(request).form_xml(form_id, version), media_type="application/xml")
+
+
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/versions", sync_to_thread=True)
+def form_versions(request: Request, pid: str, form_id: str) -> list[dict[str, Any]]:
+    """Every published version of a form, newest first."""
+    del pid
+    _officer(request)
+    _form(request, form_id)
+    versions = [f for f in _store(request).list_forms(all_versions=True) if f.form_id == form_id]
+    versions.sort(key=lambda f: f.published_at, reverse=True)
+    return [form_json(f, project_id(request)) for f in versions]
+
+
+# --- drafts: an XLSForm and its media wait in the store's kv until published -----------------------------
+
+
+def _compile_draft(data: bytes, fallback: str | None) -> Any:
+    from rasoat.core.instance import safe_attachment_name
+    from rasoat.core.xlsform import XLSFormError, compile_xlsform
+
+    stem = unquote(fallback or "").strip()
+    stem = stem if stem and safe_attachment_name(stem + ".xlsx") and not stem.startswith("uuid:") else "form"
+    with tempfile.TemporaryDirectory(prefix="rasoat-draft-") as tmp:
+        path = Path(tmp) / f"{stem}.xlsx"
+        path.write_bytes(data)
+        try:
+            return compile_xlsform(path, validate=False), stem
+        except XLSFormError as exc:
+            raise problems.invalid_xlsform(str(exc)) from None
+
+
+async def _draft_body(request: Request) -> bytes:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("application/xml", "text/xml"):
+        raise problems.unsupported_media(
+            "rasoat đăng biểu mẫu từ XLSForm (.xlsx); hãy gửi tệp XLSForm / rasoat publishes forms from "
+            "XLSForms (.xlsx); send the XLSForm"
+        )
+    if content_type and content_type not in XLSX_TYPES:
+        raise problems.unsupported_media(content_type)
+    data = await _body(request, MAX_FORM_BYTES)
+    if not data:
+        raise problems.unparseable("empty form definition")
+    return data
+
+
+def _save_draft(store: Store, compiled: Any, data: bytes, stem: str) -> None:
+    store.kv_put(
+        DRAFTS_NS,
+        compiled.form_id,
+        {
+            "xlsx": base64.b64encode(data).decode(),
+            "stem": stem,
+            "version": compiled.version,
+            "title": compiled.title,
+            "md5": compiled.md5,
+            "media": compiled.media,
+            "files": {},
+        },
+    )
+
+
+def _draft_form(request: Request, draft: dict[str, Any], form_id: str) -> dict[str, Any]:
+    out = form_json(
+        FormVersion(
+            form_id=form_id,
+            version=draft["version"],
+            title=draft["title"],
+            md5=draft["md5"],
+            media=draft["media"],
+        ),
+        project_id(request),
+    )
+    out.update({"publishedAt": None, "state": "open"})
+    return out
+
+
+@post("/v1/projects/{pid:str}/forms", status_code=200)
+async def create_form(request: Request, pid: str) -> Response:
+    """A new form's draft from an XLSForm (``?publish=true`` publishes it at once)."""
+    import anyio
+
+    del pid
+    user = await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
+    data = await _draft_body(request)
+    compiled, stem = await anyio.to_thread.run_sync(
+        _compile_draft, data, request.headers.get("x-xlsform-formid-fallback")
+    )
+    store = _store(request)
+    await anyio.to_thread.run_sync(_save_draft, store, compiled, data, stem)
+    draft = store.kv_get(DRAFTS_NS, compiled.form_id)
+    if _is_true(request.query_params.get("publish")):
+        await anyio.to_thread.run_sync(_publish, store, compiled.form_id, user, None)
+        return Response(content=form_json(_form(request, compiled.form_id), project_id(request)))
+    return Response(content=_draft_form(request, draft, compiled.form_id))
+
+
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", status_code=200)
+async def create_draft(request: Request, pid: str, form_id: str) -> dict[str, bool]:
+    """A new draft of an existing form from an XLSForm (its form id must be this one)."""
+    import anyio
+
+    del pid
+    await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
+    if not request.headers.get("content-type") and request.headers.get("content-length") in (None, "0"):
+        raise problems.not_implemented(
+            "501.1", "bản nháp không kèm định nghĩa / a draft without a new definition (send the XLSForm)"
+        )
+    data = await _draft_body(request)
+    compiled, stem = await anyio.to_thread.run_sync(
+        _compile_draft, data, request.headers.get("x-xlsform-formid-fallback") or form_id
+    )
+    if compiled.form_id != form_id:
+        raise problems.form_id_mismatch(form_id, compiled.form_id)
+    await anyio.to_thread.run_sync(_save_draft, _store(request), compiled, data, stem)
+    return {"success": True}
+
+
+def _draft(store: Store, form_id: str) -> dict[str, Any]:
+    draft = store.kv_get(DRAFTS_NS, form_id)
+    if not isinstance(draft, dict):
+        raise problems.not_found(f"draft of {form_id}")
+    return draft
+
+
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/draft", sync_to_thread=True)
+def get_draft(request: Request, pid: str, form_id: str) -> dict[str, Any]:
+    del pid
+    _officer(request, scope.PUBLISH_FORMS)
+    return _draft_form(request, _draft(_store(request), form_id), form_id)
+
+
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/attachments/{name:str}", status_code=200)
+async def draft_attachment(request: Request, pid: str, form_id: str, name: str) -> dict[str, Any]:
+    """A media file the draft references (CSV list, image…)."""
+    import anyio
+
+    del pid
+    await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
+    store = _store(request)
+    draft = await anyio.to_thread.run_sync(_draft, store, form_id)
+    if name not in draft["media"]:
+        raise problems.not_found(f"{name} is not referenced by the draft of {form_id}")
+    data = await _body(request, _st(request).settings.max_body_bytes)
+    draft["files"][name] = base64.b64encode(data).decode()
+    await anyio.to_thread.run_sync(store.kv_put, DRAFTS_NS, form_id, draft)
+    return form_attachment_json(name, data)
+
+
+def _publish(store: Store, form_id: str, user: User, version: str | None) -> FormVersion:
+    from rasoat.server.api import ApiError, publish_xlsform
+
+    draft = _draft(store, form_id)
+    if version and version != draft["version"]:
+        raise problems.Problem(
+            "400.11",
+            "Đổi phiên bản khi đăng chưa được hỗ trợ; hãy sửa 'version' trong "
+            "trang settings / Changing the version on publish is not supported; "
+            "set 'version' in the settings sheet",
+        )
+    media = {name: base64.b64decode(text) for name, text in draft["files"].items()}
+    with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
+        path = Path(tmp) / f"{draft['stem']}.xlsx"
+        path.write_bytes(base64.b64decode(draft["xlsx"]))
+        try:
+            publish_xlsform(store, path, media, None, True, "upload", user.username)
+        except ApiError as exc:
+            code = {404: "404.1", 409: "409.6", 413: "413.1"}.get(exc.status, "400.15")
+            raise problems.Problem(code, exc.message) from None
+    store.kv_delete(DRAFTS_NS, form_id)
+    form = store.get_form(form_id)
+    assert form is not None
+    return form
+
+
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/publish", status_code=200, sync_to_thread=True)
+def publish_draft(request: Request, pid: str, form_id: str) -> dict[str, bool]:
+    """Publish the draft through the same path as ``rasoat forms publish`` (pyxform + ODK Validate)."""
+    del pid
+    user = _officer(request, scope.PUBLISH_FORMS)
+    _publish(_store(request), form_id, user, request.query_params.get("version"))
+    return {"success": True}
+
+
+# --- submissions --------------------------------------------------------------------------------------
+
+
+def _submission(request: Request, user: User, form_id: str, instance_id: str) -> Submission:
+    try:
+        sub = _store(request).get_submission(instance_id)
+    except ValueError:
+        sub = None
+    if sub is None or sub.form_id != form_id:
+        raise problems.not_found(f"submission {instance_id}")
+    try:
+        scope.require_submission(user, sub)
+    except scope.ScopeError:  # as for an unknown id: existence is not disclosed
+        raise problems.not_found(f"submission {instance_id}") from None
+    return sub
+
+
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions")
+async def list_submissions(request: Request, pid: str, form_id: str) -> Response:
+    """Every current submission of the form in the officer's units (metadata only), newest first."""
+    import anyio
+
+    del pid
+    user = await anyio.to_thread.run_sync(_officer, request)
+    await anyio.to_thread.run_sync(_form, request, form_id)
+    store = _store(request)
+    query = scope.narrow(SubmissionQuery(form_id=form_id), user)
+
+    def body() -> Any:
+        import json
+
+        from rasoat.core.storage.base import PageKey
+
+        yield b"["
+        first, after = True, None
+        while True:
+            page = store.page_submissions(query, limit=1000, after=after, descending=True)
+            for sub in page:
+                yield (b"" if first else b",") + json.dumps(submission_json(sub)).encode()
+                first = False
+            if len(page) < 1000:
+                break
+            after = PageKey(page[-1].received_at, page[-1].instance_id)
+        yield b"]"
+
+    from litestar.response import Stream
+
+    return Stream(body(), media_type="application/json")
+
+
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}")
+async def get_submission(request: Request, pid: str, form_id: str, iid: str) -> Response:
+    """One submission's metadata, or its XML (``{instanceId}.xml``; audited)."""
+    import anyio
+
+    del pid
+    return await anyio.to_thread.run_sync(_one_submission, request, form_id, iid)
+
+
+def _one_submission(request: Request, form_id: str, iid: str) -> Response:
+    if iid.endswith(".xml"):
+        user = _officer(request, scope.VIEW_PERSONAL)
+        sub = _submission(request, user, form_id, iid[: -len(".xml")])
+        record_view(
+            _store(request),
+            user.username,
+            "view.submission",
+            via="central",
+            count=1,
+            filters={"form_id": form_id, "instance_id": sub.instance_id},
+        )
+        xml = _store(request).submission_xml(sub.instance_id) or b""
+        return Response(content=xml, media_type="application/xml")
+    user = _officer(request)
+    return Response(content=submission_json(_submission(request, user, form_id, iid)))
+
+
+def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submission:
+    from rasoat.core.ingest import IngestError, Refusal, accept, officer_open_rounds
+    from rasoat.core.instance import InstanceError, read_identity
+
+    try:
+        got, _version = read_identity(xml)
+    except InstanceError as exc:
+        raise problems.Problem("400.2", exc.message) from None
+    if got != form_id:
+        raise problems.form_id_mismatch(form_id, got)
+    st = _st(request)
+    pm = st.settings.plugin_manager
+    hook = pm.hook.check_submission if pm is not None else None
+    try:
+        result = accept(
+            st.store, user, xml, {}, st.shapes, hook, via="central", rounds_of=officer_open_rounds
+        )
+    except IngestError as exc:
+        code = {
+            Refusal.invalid: "400.2",
+            Refusal.forbidden: "403.1",
+            Refusal.not_found: "404.6",
+            Refusal.conflict: "409.3",
+        }[exc.reason]
+        raise problems.Problem(code, exc.message) from None
+    sub = st.store.get_submission(result.instance_id)
+    assert sub is not None
+    return sub
+
+
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions", status_code=200)
+async def create_submission(request: Request, pid: str, form_id: str) -> dict[str, Any]:
+    """A submission from its XML, as the officer (the form must be in an open round over their units)."""
+    import anyio
+
+    del pid
+    user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
+    xml = await _body(request, _st(request).settings.max_body_bytes)
+
+    def run() -> dict[str, Any]:
+        from rasoat.core.instance import parse_instance
+
+        sub_id = None
+        with contextlib.suppress(ValueError):  # a broken XML is refused with its reason by the ingest
+            sub_id = parse_instance(xml).instance_id
+        if sub_id and _store(request).get_submission(sub_id) is not None:
+            raise problems.conflict_instance()
+        return submission_json(_ingest(request, user, form_id, xml))
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@put("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
+async def edit_submission(request: Request, pid: str, form_id: str, iid: str) -> dict[str, Any]:
+    """An edit: XML whose ``meta/deprecatedID`` is this submission's current instanceID."""
+    import anyio
+
+    del pid
+    user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
+    xml = await _body(request, _st(request).settings.max_body_bytes)
+
+    def run() -> dict[str, Any]:
+        from rasoat.core.instance import InstanceError, parse_instance
+
+        old = _submission(request, user, form_id, iid)
+        try:
+            parsed = parse_instance(xml)
+        except InstanceError as exc:
+            raise problems.Problem("400.2", exc.message) from None
+        if not parsed.deprecated_id:
+            raise problems.deprecated_id_missing()
+        if parsed.deprecated_id != old.instance_id or not old.current:
+            raise problems.stale_edit()
+        try:
+            return submission_json(_ingest(request, user, form_id, xml))
+        except problems.Problem as exc:
+            if exc.code == "409.3":
+                raise problems.stale_edit() from None
+            raise
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@patch("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
+async def review(request: Request, pid: str, form_id: str, iid: str) -> dict[str, Any]:
+    """``{"reviewState": "approved" | "hasIssues" | "rejected" | "edited" | null}``, optionally with
+    ``"comment"`` (rasoat asks a reason for hasIssues and rejected)."""
+    import anyio
+
+    del pid
+    user = await anyio.to_thread.run_sync(_officer, request, scope.REVIEW)
+    data = await _json(request)
+    if "reviewState" not in data:
+        raise problems.missing_params(["reviewState"], {})
+    value = data["reviewState"]
+    if value not in FROM_CENTRAL:
+        raise problems.invalid_value("reviewState", str(value))
+    comment = data.get("comment") if isinstance(data.get("comment"), str) else ""
+
+    def run() -> dict[str, Any]:
+        from rasoat.core.review import ReviewError, review_submission
+
+        sub = _submission(request, user, form_id, iid)
+        try:
+            updated = review_submission(
+                _store(request), sub.instance_id, FROM_CENTRAL[value], comment, actor=user.username
+            )
+        except ReviewError as exc:
+            raise problems.Problem("400.11", str(exc)) from None
+        return submission_json(updated)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _actors(store: Store) -> dict[str, int]:
+    return {u.username: actor_id(u.id) for u in store.list_users()}
+
+
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", sync_to_thread=True)
+def list_comments(request: Request, pid: str, form_id: str, iid: str) -> list[dict[str, Any]]:
+    del pid
+    user = _officer(request)
+    return comments_json(_submission(request, user, form_id, iid), _actors(_store(request)))
+
+
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", status_code=200)
+async def add_comment(request: Request, pid: str, form_id: str, iid: str) -> dict[str, Any]:
+    """A comment is a review-history entry that keeps the current state."""
+    import anyio
+
+    del pid
+    user = await anyio.to_thread.run_sync(_officer, request, scope.REVIEW)
+    data = await _json(request)
+    text = data.get("body")
+    if not isinstance(text, str) or not text.strip():
+        raise problems.missing_params(["body"], {})
+
+    def run() -> dict[str, Any]:
+        from rasoat.core.review import review_submission
+
+        sub = _submission(request, user, form_id, iid)
+        updated = review_submission(
+            _store(request), sub.instance_id, sub.review_state, text.strip(), actor=user.username
+        )
+        return comments_json(updated, _actors(_store(request)))[0]
+
+    return await anyio.to_thread.run_sync(run)
+
+
+# --- submission attachments --------------------------------------------------------------------------
+
+
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments", sync_to_thread=True)
+def list_attachments(request: Request, pid: str, form_id: str, iid: str) -> list[dict[str, Any]]:
+    del pid
+    user = _officer(request)
+    sub = _submission(request, user, form_id, iid)
+    names = list(dict.fromkeys([*sub.expected_attachments, *sub.attachments]))
+    return [{"name": n, "exists": n in sub.attachments} for n in names]
+
+
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}")
+async def get_attachment(request: Request, pid: str, form_id: str, iid: str, filename: str) -> Response:
+    """One attachment's bytes (audited)."""
+    import anyio
+
+    del pid
+
+    def load() -> bytes:
+        user = _officer(request, scope.VIEW_PERSONAL)
+        sub = _submission(request, user, form_id, iid)
+        data = _store(request).attachment(sub.instance_id, filename) if filename in sub.attachments else None
+        if data is None:
+            raise problems.not_found(f"attachment {filename}")
+        record_view(
+            _store(request),
+            user.username,
+            "view.attachment",
+            via="central",
+            count=1,
+            filters={"form_id": form_id, "instance_id": sub.instance_id, "name": filename},
+        )
+        return data
+
+    data = await anyio.to_thread.run_sync(load)
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@post(
+    "/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}",
+    status_code=200,
+)
+async def upload_attachment(
+    request: Request, pid: str, form_id: str, iid: str, filename: str
+) -> dict[str, bool]:
+    """A file the submission's XML names; a name already stored keeps its first bytes (as on resend)."""
+    import anyio
+
+    del pid
+    name = filename
+    user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
+    data = await _body(request, _st(request).settings.max_body_bytes)
+
+    def run() -> None:
+        sub = _submission(request, user, form_id, iid)
+        if name not in sub.expected_attachments:
+            raise problems.not_found(f"{name} is not named by submission {iid}")
+        try:
+            _store(request).add_attachment(sub.instance_id, name, data)
+        except ValueError as exc:
+            raise problems.invalid_value("name", str(exc)) from None
+
+    await anyio.to_thread.run_sync(run)
+    return {"success": True}
+
+
+rest_handlers = [
+    create_session,
+    end_session,
+    current_user,
+    projects,
+    project,
+    app_users,
+    forms,
+    form_versions,
+    create_form,
+    create_draft,
+    get_draft,
+    draft_attachment,
+    publish_draft,
+    list_submissions,
+    get_submission,
+    create_submission,
+    edit_submission,
+    review,
+    list_comments,
+    add_comment,
+    list_attachments,
+    get_attachment,
+    upload_attachment,
+]
