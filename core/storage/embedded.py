@@ -905,15 +905,20 @@ class EmbeddedStore(Store):
         return read_bytes(path / self._att_file(name))
 
     def _matching_lines(
-        self, query: SubmissionQuery, ordered: bool = True, descending: bool = False
+        self, query: SubmissionQuery, ordered: bool = True, descending: bool = False, prune: bool = False
     ) -> Iterator[list[str]]:
         """Index lines in received order (month by month, partitions merged on time; newest first with
-        ``descending``), or unordered."""
+        ``descending``), or unordered. ``prune``: skip segments outside the time range by their cached
+        summaries (worth it for pages that resume deep in a partition)."""
         flt = ix.LineFilter(query)
         subs = self.index_dir / "subs"
         months = list(ix.partitions(subs, query).values())
         for parts in reversed(months) if descending else months:
-            streams = [ix.partition_lines(subs / p, flt, descending) for p in parts]
+            streams = [
+                ix.partition_lines(subs / p, flt, descending,
+                                   self._counter.segments_in_time(subs / p, flt) if prune else None)
+                for p in parts
+            ]
             if len(streams) == 1 or not ordered:
                 for stream in streams:
                     yield from stream
@@ -946,7 +951,8 @@ class EmbeddedStore(Store):
         if limit <= 0:
             return out
         validate = Submission.model_validate_json
-        for stamp, run in groupby(self._matching_lines(q, descending=descending), key=itemgetter(ix.C_TS)):
+        lines = self._matching_lines(q, descending=descending, prune=after is not None)
+        for stamp, run in groupby(lines, key=itemgetter(ix.C_TS)):
             for iid, parts in sorted(((unquote(p[ix.C_ID]), p) for p in run), key=itemgetter(0),
                                      reverse=descending):
                 if key is not None and ((stamp, iid) >= key if descending else (stamp, iid) <= key):

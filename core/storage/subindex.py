@@ -191,10 +191,12 @@ def partitions(subs_dir: Path, q: SubmissionQuery) -> dict[str, list[str]]:
     return {m: sorted(out[m]) for m in sorted(out)}
 
 
-def partition_lines(pdir: Path, flt: LineFilter, descending: bool = False) -> Iterator[list[str]]:
+def partition_lines(
+    pdir: Path, flt: LineFilter, descending: bool = False, names: list[str] | None = None
+) -> Iterator[list[str]]:
     """Matching lines of one partition, segment by segment (one segment in memory at a time); last
-    written first with ``descending``."""
-    names = list_segments(pdir)
+    written first with ``descending``; only the segments ``names`` when given."""
+    names = list_segments(pdir) if names is None else names
     for name in reversed(names) if descending else names:
         lines = read_segment(pdir / name)
         for parts in reversed(lines) if descending else lines:
@@ -247,12 +249,12 @@ class Counter:
         self._cache[path] = (sig, data)
         return data
 
-    def count(self, pdir: Path, flt: LineFilter) -> int:
+    def entries(self, pdir: Path) -> dict[str, dict]:
+        """Each segment's summary, recomputed where its file changed (and the cache file rewritten)."""
         stats_path = pdir / STATS_NAME
         stored = self._load(stats_path)
         fresh: dict[str, dict] = {}
         changed = False
-        total = 0
         for name in list_segments(pdir):
             try:
                 st = os.stat(pdir / name)
@@ -264,6 +266,15 @@ class Counter:
                 entry = {**segment_summary(pdir / name), "sig": sig}
                 changed = True
             fresh[name] = entry
+        if changed or len(fresh) != len(stored):
+            # a read-only data dir still counts, only slower
+            with contextlib.suppress(OSError):
+                atomic_write(stats_path, json.dumps(fresh, separators=(",", ":")).encode(), sync=False)
+        return fresh
+
+    def count(self, pdir: Path, flt: LineFilter) -> int:
+        total = 0
+        for name, entry in self.entries(pdir).items():
             if not entry["n"]:
                 continue
             covers = flt.time_covers(entry["lo"], entry["hi"])
@@ -271,8 +282,12 @@ class Counter:
                 total += sum(n for k, n in entry["n"].items() if flt.key_ok(k.split("\t")))
             elif covers is None:
                 total += sum(1 for p in read_segment(pdir / name) if flt(p))
-        if changed or len(fresh) != len(stored):
-            # a read-only data dir still counts, only slower
-            with contextlib.suppress(OSError):
-                atomic_write(stats_path, json.dumps(fresh, separators=(",", ":")).encode(), sync=False)
         return total
+
+    def segments_in_time(self, pdir: Path, flt: LineFilter) -> list[str]:
+        """The segments that may hold a line inside the filter's time range (all, without one): keyset
+        pages skip the segments before their key without reading them."""
+        if flt.ts_from is None and flt.ts_to is None:
+            return list_segments(pdir)
+        return [name for name, e in self.entries(pdir).items()
+                if e["n"] and flt.time_covers(e["lo"], e["hi"]) is not False]

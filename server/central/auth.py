@@ -6,8 +6,9 @@
   token's SHA-256 (``central_sessions``), so every server process knows it and a leaked store reveals none.
 - ``Authorization: Bearer`` takes such a session token, or an officer's personal API token
   (``rasoat users token NAME``).
-- ``Authorization: Basic`` (Excel, Power BI, ruODK) is accepted over HTTPS (``X-Forwarded-Proto: https``
-  from the proxy) or from this machine, as for the officers' pages; over plain HTTP from elsewhere → 401.3.
+- ``Authorization: Basic`` (Excel, Power BI, ruODK) is accepted over HTTPS (behind a proxy: uvicorn's
+  ``--forwarded-allow-ips`` makes the proxy's ``X-Forwarded-Proto`` count) or from this machine, as for
+  the officers' JSON API; over plain HTTP from elsewhere → 401.3.
 
 Failures answer as Central does: 401.2 for missing or wrong credentials (no ``WWW-Authenticate``, so tools
 do not pop up a prompt), 429 while the login lock holds, 403.1 for a disabled account.
@@ -19,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import secrets
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +30,9 @@ from rasoat.core.models import Role, User
 from rasoat.core.storage.base import Store
 from rasoat.server.central import problems
 
+BASIC_CACHE_SECONDS = 300
+_basic_cache: dict[str, tuple[float, str, str | None]] = {}  # key -> (until, user id, password hash)
+_basic_lock = threading.Lock()
 SESSION_NS = "central_sessions"
 SESSION_SECONDS = 86400  # Central's default session lifetime
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -42,9 +47,9 @@ def client_ip(request: Request) -> str:
 
 
 def secure(request: Request) -> bool:
-    if request.url.scheme == "https" or client_ip(request) in LOOPBACK:
-        return True
-    return request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower() == "https"
+    """HTTPS as uvicorn saw it (it applies ``X-Forwarded-Proto`` only from the trusted proxy), or this
+    machine: the same rule as the officers' JSON API."""
+    return request.url.scheme == "https" or client_ip(request) in LOOPBACK
 
 
 def login(store: Store, email: str, password: str, ip: str) -> tuple[str, User, dict[str, Any]]:
@@ -116,8 +121,29 @@ def officer(request: Request) -> User:
         username, sep, password = text.partition(":")
         if not sep:
             raise problems.auth_failed()
-        return check_password(store, username, password, client_ip(request))
+        return _basic(store, username, password, client_ip(request))
     raise problems.auth_failed()
+
+
+def _basic(store: Store, username: str, password: str, ip: str) -> User:
+    """Basic credentials come with every request (Excel and Power BI send them on each page), and an
+    argon2 check costs ~0.1-0.5 s of CPU: a success is remembered for a few minutes, in this process
+    only, under a hash of the credentials. A hit still reads the account: a disabled account or a changed
+    password (another hash) ends it at once."""
+    key = hashlib.sha256(f"{username}\0{password}".encode()).hexdigest()
+    now = time.monotonic()
+    with _basic_lock:
+        hit = _basic_cache.get(key)
+    if hit is not None and hit[0] > now:
+        user = store.get_user(hit[1])
+        if user is not None and user.active and user.password_hash == hit[2]:
+            return user
+    user = check_password(store, username, password, ip)
+    with _basic_lock:
+        if len(_basic_cache) >= 1024:
+            _basic_cache.clear()
+        _basic_cache[key] = (now + BASIC_CACHE_SECONDS, user.id, user.password_hash)
+    return user
 
 
 def iso(when: float | datetime | None) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 from litestar.response import Stream
 from rasoat.core import scope
 from rasoat.core.audit import record_view
@@ -77,14 +78,14 @@ def personal_names(store: Store, form: FormVersion) -> frozenset[str]:
 
 
 def reader(request: Request, form_id: str) -> Reader:
-    from rasoat.server.central.rest import base_url, check_project, schemas
+    from rasoat.server.central.rest import base_url, check_project, find_form, schemas
 
     check_project(request)
     user = officer(request)
     if not scope.can(user, scope.VIEW):
         raise problems.forbidden()
     store: Store = request.app.state["rasoat"].store
-    form = store.get_form(form_id) if form_id else None
+    form = find_form(store, form_id) if form_id else None
     if form is None:
         raise problems.not_found(f"form {form_id}")
     hidden = frozenset() if scope.can(user, scope.VIEW_PERSONAL) else personal_names(store, form)
@@ -224,7 +225,10 @@ def matching(rd: Reader, opts: Options, after: PageKey | None) -> Iterator[Submi
 def _start(rd: Reader, opts: Options) -> PageKey | None:
     if not opts.token:
         return None
-    sub = rd.store.get_submission(opts.token["instanceId"])
+    try:
+        sub = rd.store.get_submission(opts.token["instanceId"])
+    except ValueError:
+        sub = None
     if sub is None:
         raise problems.skiptoken_gone()
     return PageKey(sub.received_at, sub.instance_id)
@@ -299,7 +303,10 @@ def table_response(request: Request, form_id: str, table_name: str, only: str | 
     if opts.select:
         _check_select(rd, table, opts.select)
     if only is not None:
-        sub = rd.store.get_submission(only)
+        try:
+            sub = rd.store.get_submission(only)
+        except ValueError:
+            sub = None
         if sub is None or sub.form_id != rd.form.form_id or not sub.current or not _visible(rd.user, sub):
             raise problems.not_found(f"submission {only}")
         single = sub
@@ -388,7 +395,7 @@ def _decode_table(segment: str) -> tuple[str, str | None]:
 
 
 @get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}", sync_to_thread=True)
-def odata_table(request: Request, pid: str, svc: str, table: str) -> Response:
+def odata_table(request: Request, pid: FromPath[str], svc: FromPath[str], table: FromPath[str]) -> Response:
     """OData: ``$metadata``, ``Submissions``, ``Submissions('<id>')``, a repeat table."""
     del pid
     if not svc.endswith(".svc"):
@@ -403,7 +410,9 @@ def odata_table(request: Request, pid: str, svc: str, table: str) -> Response:
 
 
 @get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}/{rest:path}", sync_to_thread=True)
-def odata_navigation(request: Request, pid: str, svc: str, table: str, rest: str) -> Response:
+def odata_navigation(
+    request: Request, pid: FromPath[str], svc: FromPath[str], table: FromPath[str], rest: FromPath[str]
+) -> Response:
     """OData navigation: ``Submissions('<id>')/group/repeat`` → that submission's rows of the repeat."""
     del pid
     name, only = _decode_table(table)

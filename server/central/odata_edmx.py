@@ -38,16 +38,18 @@ _METADATA_TYPE = f"""<Schema xmlns="http://docs.oasis-open.org/odata/ns/edm" Nam
 </Schema>"""
 
 _CAP = "Org.OData.Capabilities.V1"
-_CAPABILITIES = "\n".join([
-    f'<Annotation Term="{_CAP}.ConformanceLevel" EnumMember="{_CAP}.ConformanceLevelType/Minimal"/>',
-    f'<Annotation Term="{_CAP}.BatchSupported" Bool="false"/>',
-    f'<Annotation Term="{_CAP}.CountRestrictions"><Record>'
-    '<PropertyValue Property="Countable" Bool="true"/></Record></Annotation>',
-    f'<Annotation Term="{_CAP}.SortRestrictions"><Record>'
-    '<PropertyValue Property="Sortable" Bool="false"/></Record></Annotation>',
-    f'<Annotation Term="{_CAP}.ExpandRestrictions"><Record>'
-    '<PropertyValue Property="Expandable" Bool="false"/></Record></Annotation>',
-])
+_CAPABILITIES = "\n".join(
+    [
+        f'<Annotation Term="{_CAP}.ConformanceLevel" EnumMember="{_CAP}.ConformanceLevelType/Minimal"/>',
+        f'<Annotation Term="{_CAP}.BatchSupported" Bool="false"/>',
+        f'<Annotation Term="{_CAP}.CountRestrictions"><Record>'
+        '<PropertyValue Property="Countable" Bool="true"/></Record></Annotation>',
+        f'<Annotation Term="{_CAP}.SortRestrictions"><Record>'
+        '<PropertyValue Property="Sortable" Bool="false"/></Record></Annotation>',
+        f'<Annotation Term="{_CAP}.ExpandRestrictions"><Record>'
+        '<PropertyValue Property="Expandable" Bool="false"/></Record></Annotation>',
+    ]
+)
 
 
 def namespace(schema: FormSchema) -> str:

@@ -13,6 +13,7 @@ expression the predicate is None and the store alone filters, counts and pages.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -151,7 +152,10 @@ class _Parser:
         if kind == "num":
             return Lit(float(text) if "." in text else int(text))
         if kind == "dt":
-            return Lit(_when(text))
+            try:
+                return Lit(_when(text))
+            except ValueError:
+                raise problems.odata_filter(f"not a date: {text!r}") from None
         if kind == "name":
             low = text.lower()
             if low == "null":
@@ -211,8 +215,11 @@ def _eval(node: Any, sub: Submission) -> Any:
         if value is None:
             return None
         if isinstance(value, str):
-            value = _when(value)
-        return getattr(value, node.name)
+            try:
+                value = _when(value)
+            except ValueError:
+                return None
+        return getattr(value, node.name, None)
     if isinstance(node, BoolOp):
         if node.op == "not":
             return not _eval(node.args[0], sub)
@@ -227,15 +234,16 @@ def _eval(node: Any, sub: Submission) -> Any:
         return False
     try:
         return {"lt": left < right, "le": left <= right, "gt": left > right, "ge": left >= right}[node.op]
-    except TypeError:
-        raise problems.odata_filter(f"cannot compare {left!r} with {right!r}") from None
+    except TypeError:  # a text against a date: no row matches (the response is already streaming)
+        return False
 
 
 def _coerce(left: Any, right: Any) -> tuple[Any, Any]:
-    if isinstance(left, datetime) and isinstance(right, str):
-        right = _when(right)
-    if isinstance(right, datetime) and isinstance(left, str):
-        left = _when(left)
+    with contextlib.suppress(ValueError):
+        if isinstance(left, datetime) and isinstance(right, str):
+            right = _when(right)
+        if isinstance(right, datetime) and isinstance(left, str):
+            left = _when(left)
     if isinstance(left, int) and isinstance(right, str) and right.isdigit():
         right = int(right)
     if isinstance(right, int) and isinstance(left, str) and left.isdigit():

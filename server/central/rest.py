@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from litestar import Request, Response, delete, get, patch, post, put
+from litestar.params import FromPath
 from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
@@ -165,14 +166,14 @@ def projects(request: Request) -> list[dict[str, Any]]:
 
 
 @get("/v1/projects/{pid:str}", sync_to_thread=True)
-def project(request: Request, pid: str) -> dict[str, Any]:
+def project(request: Request, pid: FromPath[str]) -> dict[str, Any]:
     del pid
     _officer(request)
     return _project(request)
 
 
 @get("/v1/projects/{pid:str}/app-users", sync_to_thread=True)
-def app_users(request: Request, pid: str) -> list[dict[str, Any]]:
+def app_users(request: Request, pid: FromPath[str]) -> list[dict[str, Any]]:
     """Collectors in the officer's units, read-only (their tokens are never shown again)."""
     del pid
     user = _officer(request, scope.MANAGE_COLLECTORS)
@@ -205,15 +206,23 @@ def _open_forms(store: Store) -> set[str]:
     return {f for r in store.list_rounds() if r.state is RoundState.open for f in r.form_ids}
 
 
+def find_form(store: Store, form_id: str, version: str | None = None) -> FormVersion | None:
+    """The form, or None also for a name the store cannot even hold (path syntax, too long)."""
+    try:
+        return store.get_form(form_id, version)
+    except ValueError:
+        return None
+
+
 def _form(request: Request, form_id: str) -> FormVersion:
-    form = _store(request).get_form(form_id)
+    form = find_form(_store(request), form_id)
     if form is None:
         raise problems.not_found(f"form {form_id}")
     return form
 
 
 @get("/v1/projects/{pid:str}/forms", sync_to_thread=True)
-def forms(request: Request, pid: str) -> list[dict[str, Any]]:
+def forms(request: Request, pid: FromPath[str]) -> list[dict[str, Any]]:
     """Published forms, latest version of each (``open`` when an open round carries it)."""
     del pid
     _officer(request)
@@ -246,15 +255,16 @@ def form_get(request: Request, name: str) -> Response:
 def form_version_xml(request: Request, form_id: str, name: str) -> Response:
     _officer(request)
     version = name[: -len(".xml")] if name.endswith(".xml") else name
-    if _store(request).get_form(form_id, version) is None:
+    form = find_form(_store(request), form_id, version)
+    if form is None:
         raise problems.not_found(f"form {form_id} version {version}")
     if not name.endswith(".xml"):
-        return Response(content=form_json(_store(request).get_form(form_id, version), project_id(request)))  # type: ignore[arg-type]
+        return Response(content=form_json(form, project_id(request)))
     return Response(content=_store(request).form_xml(form_id, version), media_type="application/xml")
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/versions", sync_to_thread=True)
-def form_versions(request: Request, pid: str, form_id: str) -> list[dict[str, Any]]:
+def form_versions(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> list[dict[str, Any]]:
     """Every published version of a form, newest first."""
     del pid
     _officer(request)
@@ -329,7 +339,7 @@ def _draft_form(request: Request, draft: dict[str, Any], form_id: str) -> dict[s
 
 
 @post("/v1/projects/{pid:str}/forms", status_code=200)
-async def create_form(request: Request, pid: str) -> Response:
+async def create_form(request: Request, pid: FromPath[str]) -> Response:
     """A new form's draft from an XLSForm (``?publish=true`` publishes it at once)."""
     import anyio
 
@@ -349,7 +359,7 @@ async def create_form(request: Request, pid: str) -> Response:
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", status_code=200)
-async def create_draft(request: Request, pid: str, form_id: str) -> dict[str, bool]:
+async def create_draft(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, bool]:
     """A new draft of an existing form from an XLSForm (its form id must be this one)."""
     import anyio
 
@@ -370,21 +380,26 @@ async def create_draft(request: Request, pid: str, form_id: str) -> dict[str, bo
 
 
 def _draft(store: Store, form_id: str) -> dict[str, Any]:
-    draft = store.kv_get(DRAFTS_NS, form_id)
+    try:
+        draft = store.kv_get(DRAFTS_NS, form_id)
+    except ValueError:
+        draft = None
     if not isinstance(draft, dict):
         raise problems.not_found(f"draft of {form_id}")
     return draft
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/draft", sync_to_thread=True)
-def get_draft(request: Request, pid: str, form_id: str) -> dict[str, Any]:
+def get_draft(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, Any]:
     del pid
     _officer(request, scope.PUBLISH_FORMS)
     return _draft_form(request, _draft(_store(request), form_id), form_id)
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/attachments/{name:str}", status_code=200)
-async def draft_attachment(request: Request, pid: str, form_id: str, name: str) -> dict[str, Any]:
+async def draft_attachment(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], name: FromPath[str]
+) -> dict[str, Any]:
     """A media file the draft references (CSV list, image…)."""
     import anyio
 
@@ -427,7 +442,7 @@ def _publish(store: Store, form_id: str, user: User, version: str | None) -> For
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/publish", status_code=200, sync_to_thread=True)
-def publish_draft(request: Request, pid: str, form_id: str) -> dict[str, bool]:
+def publish_draft(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, bool]:
     """Publish the draft through the same path as ``rasoat forms publish`` (pyxform + ODK Validate)."""
     del pid
     user = _officer(request, scope.PUBLISH_FORMS)
@@ -453,7 +468,7 @@ def _submission(request: Request, user: User, form_id: str, instance_id: str) ->
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions")
-async def list_submissions(request: Request, pid: str, form_id: str) -> Response:
+async def list_submissions(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> Response:
     """Every current submission of the form in the officer's units (metadata only), newest first."""
     import anyio
 
@@ -486,7 +501,9 @@ async def list_submissions(request: Request, pid: str, form_id: str) -> Response
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}")
-async def get_submission(request: Request, pid: str, form_id: str, iid: str) -> Response:
+async def get_submission(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
+) -> Response:
     """One submission's metadata, or its XML (``{instanceId}.xml``; audited)."""
     import anyio
 
@@ -543,7 +560,7 @@ def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submissio
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions", status_code=200)
-async def create_submission(request: Request, pid: str, form_id: str) -> dict[str, Any]:
+async def create_submission(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, Any]:
     """A submission from its XML, as the officer (the form must be in an open round over their units)."""
     import anyio
 
@@ -557,7 +574,10 @@ async def create_submission(request: Request, pid: str, form_id: str) -> dict[st
         sub_id = None
         with contextlib.suppress(ValueError):  # a broken XML is refused with its reason by the ingest
             sub_id = parse_instance(xml).instance_id
-        if sub_id and _store(request).get_submission(sub_id) is not None:
+        exists = False
+        with contextlib.suppress(ValueError):
+            exists = bool(sub_id) and _store(request).get_submission(sub_id) is not None
+        if exists:
             raise problems.conflict_instance()
         return submission_json(_ingest(request, user, form_id, xml))
 
@@ -565,7 +585,9 @@ async def create_submission(request: Request, pid: str, form_id: str) -> dict[st
 
 
 @put("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
-async def edit_submission(request: Request, pid: str, form_id: str, iid: str) -> dict[str, Any]:
+async def edit_submission(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
+) -> dict[str, Any]:
     """An edit: XML whose ``meta/deprecatedID`` is this submission's current instanceID."""
     import anyio
 
@@ -596,7 +618,9 @@ async def edit_submission(request: Request, pid: str, form_id: str, iid: str) ->
 
 
 @patch("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
-async def review(request: Request, pid: str, form_id: str, iid: str) -> dict[str, Any]:
+async def review(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
+) -> dict[str, Any]:
     """``{"reviewState": "approved" | "hasIssues" | "rejected" | "edited" | null}``, optionally with
     ``"comment"`` (rasoat asks a reason for hasIssues and rejected)."""
     import anyio
@@ -631,14 +655,18 @@ def _actors(store: Store) -> dict[str, int]:
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", sync_to_thread=True)
-def list_comments(request: Request, pid: str, form_id: str, iid: str) -> list[dict[str, Any]]:
+def list_comments(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
+) -> list[dict[str, Any]]:
     del pid
     user = _officer(request)
     return comments_json(_submission(request, user, form_id, iid), _actors(_store(request)))
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", status_code=200)
-async def add_comment(request: Request, pid: str, form_id: str, iid: str) -> dict[str, Any]:
+async def add_comment(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
+) -> dict[str, Any]:
     """A comment is a review-history entry that keeps the current state."""
     import anyio
 
@@ -665,7 +693,9 @@ async def add_comment(request: Request, pid: str, form_id: str, iid: str) -> dic
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments", sync_to_thread=True)
-def list_attachments(request: Request, pid: str, form_id: str, iid: str) -> list[dict[str, Any]]:
+def list_attachments(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
+) -> list[dict[str, Any]]:
     del pid
     user = _officer(request)
     sub = _submission(request, user, form_id, iid)
@@ -674,7 +704,9 @@ def list_attachments(request: Request, pid: str, form_id: str, iid: str) -> list
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}")
-async def get_attachment(request: Request, pid: str, form_id: str, iid: str, filename: str) -> Response:
+async def get_attachment(
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str], filename: FromPath[str]
+) -> Response:
     """One attachment's bytes (audited)."""
     import anyio
 
@@ -709,7 +741,7 @@ async def get_attachment(request: Request, pid: str, form_id: str, iid: str, fil
     status_code=200,
 )
 async def upload_attachment(
-    request: Request, pid: str, form_id: str, iid: str, filename: str
+    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str], filename: FromPath[str]
 ) -> dict[str, bool]:
     """A file the submission's XML names; a name already stored keeps its first bytes (as on resend)."""
     import anyio
