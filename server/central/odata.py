@@ -274,13 +274,13 @@ def _rows(
             yield submission_row(sub, rd.schema, ropts), {"instanceId": sub.instance_id}
         return
     if after is not None and resume_repeat:  # finish the submission the last page stopped inside
-        sub = rd.store.get_submission(after.instance_id)
-        if sub is not None:
-            rows = list(repeat_rows(sub, rd.schema, table, ropts))
+        last = rd.store.get_submission(after.instance_id)
+        if last is not None:
+            rows = list(repeat_rows(last, rd.schema, table, ropts))
             ids = [r["__id"] for r in rows]
             if resume_repeat in ids:
                 for row in rows[ids.index(resume_repeat) + 1 :]:
-                    yield row, {"instanceId": sub.instance_id, "repeatId": row["__id"]}
+                    yield row, {"instanceId": last.instance_id, "repeatId": row["__id"]}
     for sub in matching(rd, opts, after):
         for row in repeat_rows(sub, rd.schema, table, ropts):
             yield row, {"instanceId": sub.instance_id, "repeatId": row["__id"]}

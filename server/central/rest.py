@@ -355,7 +355,7 @@ async def create_form(request: Request, pid: FromPath[str]) -> Response:
     if _is_true(request.query_params.get("publish")):
         await anyio.to_thread.run_sync(_publish, store, compiled.form_id, user, None)
         return Response(content=form_json(_form(request, compiled.form_id), project_id(request)))
-    return Response(content=_draft_form(request, draft, compiled.form_id))
+    return Response(content=_draft_form(request, draft or {}, compiled.form_id))
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", status_code=200)
@@ -576,7 +576,7 @@ async def create_submission(request: Request, pid: FromPath[str], form_id: FromP
             sub_id = parse_instance(xml).instance_id
         exists = False
         with contextlib.suppress(ValueError):
-            exists = bool(sub_id) and _store(request).get_submission(sub_id) is not None
+            exists = sub_id is not None and _store(request).get_submission(sub_id) is not None
         if exists:
             raise problems.conflict_instance()
         return submission_json(_ingest(request, user, form_id, xml))
@@ -633,7 +633,7 @@ async def review(
     value = data["reviewState"]
     if value not in FROM_CENTRAL:
         raise problems.invalid_value("reviewState", str(value))
-    comment = data.get("comment") if isinstance(data.get("comment"), str) else ""
+    comment = str(data["comment"]) if isinstance(data.get("comment"), str) else ""
 
     def run() -> dict[str, Any]:
         from rasoat.core.review import ReviewError, review_submission

@@ -83,7 +83,7 @@ def form_json(form: FormVersion, project_id: int, state: str = "open") -> dict[s
 
 def last_change(sub: Submission) -> str | None:
     """``updatedAt``: the time of the last review (Central: of the last review or edit)."""
-    times = [h.get("at") for h in sub.review_history if h.get("at")]
+    times = [str(h["at"]) for h in sub.review_history if h.get("at")]
     return iso(_parse(max(times))) if times else None
 
 
