@@ -6,8 +6,11 @@ finalized record with a fresh AES-256 key, wraps that key with RSA-OAEP (SHA-256
 uploads only an envelope, ``submission.xml.enc`` and ``*.enc`` media. The server stores those as they
 come and cannot read them.
 
-The private key is kept in the store (key-value ``crypto/project``) only as PKCS#8 PEM encrypted under a
-passphrase that officers hold ("managed encryption", as ODK Central does); it travels with backups and
+The private key is kept in the store (key-value ``crypto/project``) only encrypted under a passphrase that
+officers hold ("managed encryption", as ODK Central does): its PKCS#8 DER sealed with AES-256-GCM under a
+key derived from the passphrase by argon2id (memory-hard, as the user passwords; its parameters are
+stored beside the ciphertext so they can be raised later). Keys wrapped the older way (PKCS#8 PEM under
+PBKDF2) are read and re-wrapped the next time the passphrase is used; it travels with backups and
 works the same on the PostgreSQL backend. Decryption happens when an officer gives the passphrase (an
 export, a report): the key is unlocked in memory, records are decrypted in memory, nothing plaintext is
 written back to the store, and the audit log records who decrypted which form and how many records —
@@ -36,6 +39,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import padding as sympad
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 try:  # cryptography >= 48 keeps CFB among the "decrepit" modes (removed from primitives in 49)
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
@@ -52,6 +56,10 @@ DEFAULT_ENCRYPTED_FORMS: tuple[str, ...] = ("f1_person",)
 KEY_BITS = 2048
 MIN_PASSPHRASE_CHARS = 12
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+# argon2id for the passphrase (RFC 9106's second choice, with one lane for a small shared server): about
+# 64 MiB and a fraction of a second per unlock; stored with each wrapped key, so raising them later
+# leaves existing keys readable (and they are re-wrapped under the new values at their next use).
+KDF_PARAMS: dict[str, Any] = {"kdf": "argon2id", "t": 3, "m": 64 * 1024, "p": 1}
 
 
 class CryptoError(ValueError):
@@ -97,19 +105,68 @@ def _check_passphrase(passphrase: str) -> bytes:
     return passphrase.encode("utf-8")
 
 
+def _derive(passphrase: bytes, salt: bytes, params: dict[str, Any]) -> bytes:
+    from argon2.low_level import Type, hash_secret_raw
+
+    if params.get("kdf") != "argon2id":
+        raise CryptoError(f"KDF không hỗ trợ / Unsupported KDF: {params.get('kdf')!r}")
+    return hash_secret_raw(passphrase, salt, time_cost=int(params["t"]), memory_cost=int(params["m"]),
+                           parallelism=int(params["p"]), hash_len=32, type=Type.ID)
+
+
+def _wrap(key: rsa.RSAPrivateKey, passphrase: str, fp: str) -> dict[str, Any]:
+    """The private key sealed under the passphrase, with everything needed to open it again."""
+    import os
+
+    salt, nonce = os.urandom(16), os.urandom(12)
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    sealed = AESGCM(_derive(_check_passphrase(passphrase), salt, KDF_PARAMS)).encrypt(nonce, der, fp.encode())
+    b64 = base64.b64encode
+    return {**KDF_PARAMS, "salt": b64(salt).decode(), "cipher": "aes-256-gcm", "nonce": b64(nonce).decode(),
+            "sealed": b64(sealed).decode()}
+
+
+def _unwrap(item: dict[str, Any], passphrase: str) -> rsa.RSAPrivateKey:
+    """The private key of a key entry (current or retired), from either way it may be wrapped."""
+    wrapped = item.get("private_key")
+    if not isinstance(wrapped, dict):  # wrapped before argon2id: PKCS#8 PEM under PBKDF2
+        return _load(str(item["private_key_pem"]), passphrase)
+    from cryptography.exceptions import InvalidTag
+
+    b64d = base64.b64decode
+    try:
+        aes = AESGCM(_derive(passphrase.encode("utf-8"), b64d(wrapped["salt"]), wrapped))
+        der = aes.decrypt(b64d(wrapped["nonce"]), b64d(wrapped["sealed"]), str(item["fingerprint"]).encode())
+    except InvalidTag:
+        raise WrongPassphrase() from None
+    key = serialization.load_der_private_key(der, password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise CryptoError("Khoá dự án không phải RSA / The project key is not an RSA key")
+    return key
+
+
+def _current(item: dict[str, Any]) -> bool:
+    """Is this key wrapped the current way, with the current parameters?"""
+    wrapped = item.get("private_key")
+    return isinstance(wrapped, dict) and all(wrapped.get(k) == v for k, v in KDF_PARAMS.items())
+
+
+def _rewrapped(item: dict[str, Any], key: rsa.RSAPrivateKey, passphrase: str) -> dict[str, Any]:
+    out = {k: v for k, v in item.items() if k != "private_key_pem"}
+    out["private_key"] = _wrap(key, passphrase, str(item["fingerprint"]))
+    return out
+
+
 def _new_entry(passphrase: str, actor: str) -> dict[str, Any]:
-    secret = _check_passphrase(passphrase)
+    _check_passphrase(passphrase)
     private = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(secret),
-    )
     public = _public_b64(private.public_key())
+    fp = fingerprint(public)
     return {
         "public_key": public,
-        "fingerprint": fingerprint(public),
-        "private_key_pem": pem.decode("ascii"),
+        "fingerprint": fp,
+        "private_key": _wrap(private, passphrase, fp),
         "created_at": utcnow().isoformat(),
         "created_by": actor,
         "retired": [],
@@ -158,7 +215,7 @@ def unlock(store: Store, passphrase: str, actor: str = "cli", purpose: str = "")
     if entry is None:
         raise NoProjectKey()
     try:
-        keys = [_load(entry["private_key_pem"], passphrase)]
+        keys = [_unwrap(entry, passphrase)]
     except WrongPassphrase:
         store.append_audit(
             AuditEvent(
@@ -169,12 +226,26 @@ def unlock(store: Store, passphrase: str, actor: str = "cli", purpose: str = "")
             )
         )
         raise
+    retired: list[dict[str, Any]] = []
     for old in entry.get("retired") or []:
         try:
-            keys.append(_load(old["private_key_pem"], passphrase))
+            key = _unwrap(old, passphrase)
         except WrongPassphrase:  # retired under an older passphrase: change_passphrase re-encrypts them all
+            retired.append(old)
             continue
+        keys.append(key)
+        retired.append(old if _current(old) else _rewrapped(old, key, passphrase))
+    if not _current(entry) or retired != list(entry.get("retired") or []):
+        _upgrade(store, entry, {**_rewrapped(entry, keys[0], passphrase), "retired": retired}, actor)
     return keys
+
+
+def _upgrade(store: Store, entry: dict[str, Any], updated: dict[str, Any], actor: str) -> None:
+    """Keys wrapped the older way (or with weaker parameters) are re-wrapped at the first use of the
+    passphrase; compare-and-set, so a passphrase change made meanwhile is never overwritten."""
+    if store.kv_cas(KV_NS, KEY_ENTRY, entry, updated):
+        store.append_audit(AuditEvent(actor=actor, action="key.rewrap", target=entry["fingerprint"],
+                                      details={"kdf": KDF_PARAMS["kdf"]}))
 
 
 def change_passphrase(store: Store, old: str, new: str, actor: str = "cli") -> None:
@@ -182,21 +253,9 @@ def change_passphrase(store: Store, old: str, new: str, actor: str = "cli") -> N
     entry = key_entry(store)
     if entry is None:
         raise NoProjectKey()
-    secret = _check_passphrase(new)
-
-    def again(pem: str) -> str:
-        key = _load(pem, old)
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(secret),
-        ).decode("ascii")
-
-    updated = dict(entry)
-    updated["private_key_pem"] = again(entry["private_key_pem"])
-    updated["retired"] = [
-        {**r, "private_key_pem": again(r["private_key_pem"])} for r in entry.get("retired") or []
-    ]
+    _check_passphrase(new)
+    updated = _rewrapped(entry, _unwrap(entry, old), new)
+    updated["retired"] = [_rewrapped(r, _unwrap(r, old), new) for r in entry.get("retired") or []]
     store.kv_put(KV_NS, KEY_ENTRY, updated)
     store.append_audit(AuditEvent(actor=actor, action="key.change_passphrase", target=entry["fingerprint"]))
 
@@ -204,13 +263,15 @@ def change_passphrase(store: Store, old: str, new: str, actor: str = "cli") -> N
 def rotate_key(store: Store, passphrase: str, actor: str = "cli") -> str:
     """A new key pair under the same passphrase; the old private key is kept (retired) for old records.
     Forms must be published again (a new version) to carry the new public key."""
-    entry = key_entry(store)
-    if entry is None:
+    if key_entry(store) is None:
         raise NoProjectKey()
     unlock(store, passphrase, actor, purpose="rotate")  # the passphrase must be the current one
+    entry = key_entry(store)  # as unlock left it (re-wrapped, if it was wrapped the older way)
+    assert entry is not None
     new = _new_entry(passphrase, actor)
     retired = [
-        {k: entry[k] for k in ("public_key", "fingerprint", "private_key_pem", "created_at")},
+        {k: entry[k] for k in ("public_key", "fingerprint", "private_key", "private_key_pem", "created_at")
+         if k in entry},
         *(entry.get("retired") or []),
     ]
     new["retired"] = retired
