@@ -83,3 +83,20 @@ def test_indicators_count_in_the_assessment_year_and_compare_with_the_last(tmp_p
         assert Period.parse(store.get_round("r-2025-qd28").period).start.isoformat() == "2024-12-15"
     finally:
         store.close()
+
+
+def test_web_filters_take_weeks_and_the_assessment_year(tmp_path) -> None:
+    from web_support import http_login, start_site, stop_site
+
+    site = start_site(tmp_path / "data")
+    try:
+        client = http_login(site.url, "tinh.thainguyen")
+        for period in ("2026-QD28", "2026-W07"):
+            page = client.get("/indicators", params={"period": period, "unit": "19"})
+            assert page.status_code == 200 and f'value="{period}"' in page.text
+        bad = client.get("/indicators", params={"period": "2026-W60", "unit": "19"})
+        assert "2026-W07, 2026-QD28" in bad.text  # the refusal names the accepted forms
+        report = client.get("/exports/report", params={"period": "2026-QD28", "unit": "19"})
+        assert report.status_code == 200 and report.content[:2] == b"PK"
+    finally:
+        stop_site(site)

@@ -214,7 +214,9 @@ def register_commands(subparsers: Any) -> None:
         "--unit", action="append", metavar="CODE", help="đơn vị và cấp dưới (lặp lại được) / unit and below"
     )
     p.add_argument(
-        "--period", metavar="2026", help="nhận trong kỳ / received in 2026, 2026-H1, 2026-Q2, 2026-03"
+        "--period",
+        metavar="2026",
+        help="nhận trong kỳ / received in 2026, 2026-H1, 2026-Q2, 2026-03, 2026-W07, 2026-QD28",
     )
     p.add_argument("--states", metavar="S1,S2", help="trạng thái duyệt / review states (received,approved,…)")
     p.add_argument(

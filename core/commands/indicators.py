@@ -152,7 +152,11 @@ def register_commands(subparsers: Any) -> None:
         help="cả các đơn vị cấp này bên trong --unit (không có --unit: mọi đơn vị cấp này có số liệu) / "
         "also every unit of this level inside --unit (without --unit: every such unit with data)",
     )
-    parser.add_argument("--period", help="kỳ / period: 2026, 2026-H1, 2026-Q2, 2026-03 (mặc định năm nay)")
+    parser.add_argument(
+        "--period",
+        help="kỳ (mặc định năm nay) / period (default this year): "
+        "2026, 2026-H1, 2026-Q2, 2026-03, 2026-W07, 2026-QD28",
+    )
     parser.add_argument("--round", metavar="ID", help="chỉ tính bản ghi của đợt này / only this round's data")
     parser.add_argument(
         "--indicator", action="append", metavar="ID", help="chỉ tiêu cần tính (lặp lại được) / repeatable"
