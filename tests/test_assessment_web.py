@@ -87,6 +87,9 @@ def test_sign_off_in_the_browser(site, tmp_path) -> None:
             assert tinh.locator("#communes tbody tr").count() == 38
             by_state = tinh.locator("#by-state").inner_text()
             assert "Đã chấp nhận: 37" in by_state and "Đã đề xuất: 1" in by_state
+            tinh.click("#by-state >> text=Đã đề xuất: 1")  # the list narrowed to one state
+            assert tinh.locator("#communes tbody tr").count() == 1
+            tinh.click("#by-state >> text=Tất cả")
             r = row(tinh, ITS_COMMUNE)
             assert "R 0,3 %" in r.locator(".comment").inner_text()
             r.locator("form.send-back input[name=text]").fill("Bổ sung số liệu F9")
@@ -115,8 +118,10 @@ def test_sign_off_in_the_browser(site, tmp_path) -> None:
             persons(store, ITS_COMMUNE, 2, "user")  # a late change in the registers
             tinh.reload()
             changed = row(tinh, ITS_COMMUNE).locator(".changed").inner_text()
-            assert "Thay đổi sau phê duyệt: managed 30 → 32" in changed
+            assert "Thay đổi sau phê duyệt: Người nghiện, người sử dụng có hồ sơ quản lý (R) 30 → 32" \
+                in changed
 
+            tinh.screenshot(path=str(tmp_path / "assessment.png"), full_page=False)
             tinh.click("text=Bản in")
             tinh.wait_for_url("**/print")
             assert tinh.locator("#print-communes tbody tr").count() == 38

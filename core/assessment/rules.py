@@ -36,6 +36,17 @@ def class_label(klass: str) -> str:
     return f"{vi} / {en}"
 
 
+def half(text: str, lang: int) -> str:
+    """The Vietnamese (0) or English (1) half of a "Việt / English" text; other text whole."""
+    parts = text.split(" / ", 1)
+    return parts[lang] if len(parts) == 2 else text
+
+
+def bilingual(vi: str, en: str) -> str:
+    """One message with exactly one " / " between the languages, so a page can show either half."""
+    return f"{vi.replace(' / ', ', ')} / {en.replace(' / ', ', ')}"
+
+
 @dataclass(frozen=True)
 class Figure:
     """One input: ``value`` (None = not known, ``unknown_reason`` says why), where it came from, how many
@@ -177,7 +188,10 @@ def classify_commune(inp: CommuneInputs, t: Thresholds) -> CommuneResult:
     flags = list(inp.flags) + [
         Flag(
             "unknown_input",
-            f"Thiếu số liệu: {INPUT_LABELS[name]} — {fig.unknown_reason} / Input not known",
+            bilingual(
+                f"Thiếu số liệu: {half(INPUT_LABELS[name], 0)} — {half(fig.unknown_reason, 0)}",
+                f"Input not known: {half(INPUT_LABELS[name], 1)} — {half(fig.unknown_reason, 1)}",
+            ),
         )
         for name, fig in inp.items()
         if fig.value is None
@@ -185,8 +199,12 @@ def classify_commune(inp: CommuneInputs, t: Thresholds) -> CommuneResult:
     flags += [
         Flag(
             "f10_disagrees",
-            f"Số liệu F10 khác sổ: {INPUT_LABELS[name]}: F10 {_num(fig.typed)}, sổ / registers "
-            f"{_num(fig.value)} / F10 total disagrees with the registers",
+            bilingual(
+                f"Số liệu F10 khác sổ: {half(INPUT_LABELS[name], 0)}: "
+                f"F10 {_num(fig.typed)}, sổ {_num(fig.value)}",
+                f"F10 total disagrees with the registers: {half(INPUT_LABELS[name], 1)}: "
+                f"F10 {_num(fig.typed)}, registers {_num(fig.value)}",
+            ),
         )
         for name, fig in inp.items()
         if fig.disagrees
@@ -201,9 +219,14 @@ def classify_commune(inp: CommuneInputs, t: Thresholds) -> CommuneResult:
         names = ", ".join(k for k, b in bands.items() if b in (1, 2))
         flags.append(Flag(
             "open_band",
-            f"Dưới 3 tiêu chí nhưng tiêu chí {names} ở mức loại II trở lên; QĐ 28 chưa quy định loại nào áp "
-            f"dụng (chờ hướng dẫn của Bộ Công an, Điều 9.1.a); tạm xếp {class_label(klass)} / Fewer than 3 "
-            f"criteria but {names} in the type II band or higher: the decision leaves the class open",
+            bilingual(
+                f"Dưới 3 tiêu chí nhưng tiêu chí {names} ở mức loại II trở lên; QĐ 28 chưa quy định "
+                "loại nào áp dụng (chờ hướng dẫn của Bộ Công an, Điều 9.1.a); "
+                f"tạm xếp {CLASS_LABELS[klass][0]}",
+                f"Fewer than 3 criteria but {names} in the type II band or higher: the decision leaves the "
+                "class open (Ministry guidance, Art. 9.1.a, awaited); "
+                f"provisionally {CLASS_LABELS[klass][1]}",
+            ),
         ))
     if klass == "unclassified":
         flags.append(Flag(
@@ -327,7 +350,10 @@ def classify_province(
     else:
         klass = "unknown"
     flags = [
-        Flag("unknown_criterion", f"Chưa xác định được tiêu chí {k} ({PROVINCE_CRITERIA[k]}) / Not known")
+        Flag("unknown_criterion", bilingual(
+            f"Chưa xác định được tiêu chí {k} ({half(PROVINCE_CRITERIA[k], 0)})",
+            f"Criterion {k} not known ({half(PROVINCE_CRITERIA[k], 1)})",
+        ))
         for k, v in criteria.items()
         if v is None
     ]

@@ -219,10 +219,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     docs = {r["assessment"].code: r["signoff"] for r in st["rows"]}
     print_table(HEADERS[:3] + ["Trạng thái / State"] + HEADERS[3:],
                 _commune_rows([r["assessment"] for r in st["rows"]], docs))
+    from rasoat.core.assessment.rules import INPUT_LABELS
+
     for r in st["rows"]:
         for name, (then, now) in r["changed"].items():
+            label = INPUT_LABELS.get(name, "Phân loại / Class")
             print(f"{r['assessment'].code}: đã thay đổi sau phê duyệt / changed since approval: "
-                  f"{name} {_fmt(then)} → {_fmt(now)}")
+                  f"{label} [{name}] {_fmt(then)} → {_fmt(now)}")
     return 0
 
 

@@ -81,13 +81,18 @@ def _status(ctx: Ctx, year: int, province: str) -> dict[str, Any]:
     return st
 
 
-def _page(ctx: Ctx, year: int, province: str, status: int = 200, error: str | None = None) -> Response:
+def _page(
+    ctx: Ctx, year: int, province: str, status: int = 200, error: str | None = None, only: str = ""
+) -> Response:
     st = _status(ctx, year, province)
+    if only in signoff.STATES:  # the list narrowed to one state (the counts stay whole)
+        st["rows"] = [r for r in st["rows"] if r["signoff"]["state"] == only]
     is_province = signoff.may_review(ctx.user, province)
     return page(
         ctx, "assessment.html", status=status, st=st, year=year, error=error, is_province=is_province,
         class_label=lambda k: _label(k, ctx.lang), state_label=signoff.state_label, states=signoff.STATES,
-        input_labels=INPUT_LABELS, province_criteria=PROVINCE_CRITERIA, province_labels=PROVINCE_LABELS,
+        input_labels=INPUT_LABELS, only=only, province_criteria=PROVINCE_CRITERIA,
+        province_labels=PROVINCE_LABELS,
         can_propose=lambda code: signoff.may_propose(ctx.user, code),
     )
 
@@ -96,7 +101,8 @@ def _page(ctx: Ctx, year: int, province: str, status: int = 200, error: str | No
 def assessment(request: Request) -> Response:
     ctx = context(request)
     q = request.query_params
-    return _page(ctx, _year(q.get("year")), _province_for(ctx, (q.get("province") or "").strip()))
+    province = _province_for(ctx, (q.get("province") or "").strip())
+    return _page(ctx, _year(q.get("year")), province, only=(q.get("state") or "").strip())
 
 
 @post("/assessment/{year:int}/{unit:str}/{action:str}")
