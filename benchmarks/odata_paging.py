@@ -3,7 +3,7 @@
 
     .venv/bin/python benchmarks/odata_paging.py                      # 100,000 submissions, $top=1000
     .venv/bin/python benchmarks/odata_paging.py --n 20000 --top 500
-    .venv/bin/python benchmarks/odata_paging.py --database postgresql://127.0.0.1/test?options=-csearch_path%3Dbench
+    .venv/bin/python benchmarks/odata_paging.py --database "postgresql://postgres@127.0.0.1:5432/test?schema=odata_bench"
 
 Data: a small form (location block, name, a ``member`` repeat of two rows) loaded with
 ``put_many_submissions`` (set-up, not measured). Measured: rows/s over the whole walk, the time of the

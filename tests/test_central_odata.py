@@ -4,6 +4,7 @@ Central answers them."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import httpx
@@ -93,3 +94,40 @@ def test_query_options_and_errors(live_server) -> None:
     assert wrong.status_code == 401 and wrong.json()["code"] == 401.2
     gone = get(f"/Submissions('uuid:{uuid.uuid4()}')")
     assert gone.status_code == 404 and gone.json()["code"] == 404.1
+
+
+def test_a_viewer_reads_personal_fields_as_null_and_an_officer_reads_them_audited(live_server) -> None:
+    """Identity follows the reader's permission: fields marked personal (P/S) are null for a viewer."""
+    import hashlib
+
+    from rasoat.core.models import FormVersion, Submission
+    from rasoat.core.users import create_user, new_api_token
+    from server_support import compile_test_form
+
+    store = live_server.store
+    form_id = f"tpersonal_{uuid.uuid4().hex[:6]}"
+    xml, schema = compile_test_form(form_id)
+    for node in schema["children"]:
+        if node["name"] == "name":
+            node["bind"] = {"rasoat:sensitive": "S"}
+    store.put_form(FormVersion(form_id=form_id, version="1", title="Biểu riêng tư",
+                               md5=hashlib.md5(xml).hexdigest()), xml, schema, {})
+    iid, body = instance_xml(form_id=form_id, name="Hoàng Văn Kín")
+    store.save_submission(Submission(instance_id=iid, form_id=form_id, form_version="1", unit_code=COMMUNE,
+                                     xml_md5=hashlib.md5(body).hexdigest(),
+                                     fields={"commune": COMMUNE, "name": "Hoàng Văn Kín",
+                                             "member": [{"age": "40"}], "meta/instanceID": iid}), body, {})
+    tag = uuid.uuid4().hex[:6]
+    create_user(store, f"xem-{tag}", "mật-khẩu-xem-22", "viewer", [COMMUNE], actor="test")
+    create_user(store, f"xa-{tag}", "mật-khẩu-xa-22", "commune_officer", [COMMUNE], actor="test")
+    url = f"{live_server.url}/v1/projects/1/forms/{form_id}.svc/Submissions"
+    seen = {}
+    for who in ("xem", "xa"):
+        token = new_api_token(store, f"{who}-{tag}", actor="test")
+        seen[who] = httpx.get(url, headers={"Authorization": f"Bearer {token}"}).json()["value"][0]
+    assert seen["xem"]["name"] is None and seen["xem"]["commune"] == COMMUNE
+    assert "Hoàng Văn Kín" not in json.dumps(seen["xem"], ensure_ascii=False)
+    assert seen["xa"]["name"] == "Hoàng Văn Kín"
+    views = [e for e in store.iter_audit(actor=f"xa-{tag}") if e.action == "view.submissions"]
+    assert views and views[-1].target == form_id
+    assert not [e for e in store.iter_audit(actor=f"xem-{tag}") if e.action == "view.submissions"]

@@ -411,3 +411,28 @@ def test_plaintext_of_an_old_unencrypted_version_is_refused_once_the_form_is_enc
     assert resp.status_code == 400, resp.text
     assert "must be sent encrypted" in resp.text and "phải được gửi đã mã hoá" in resp.text
     assert store.get_submission(iid) is None
+
+
+def test_odata_lists_encrypted_records_with_metadata_and_status_only(world) -> None:
+    """As Central: a record the server cannot read is a row with ``__id`` and ``__system`` (status
+    ``notDecrypted``); the plaintext never appears, the repeat-free table still counts it."""
+    import httpx
+    from rasoat.core.storage.base import SubmissionQuery
+    from rasoat.core.users import create_user, new_api_token
+
+    iid = submit(world)
+    create_user(world.store, "xa-enc-odata", "mật-khẩu-dài-2", "commune_officer", [COMMUNE])
+    token = new_api_token(world.store, "xa-enc-odata")
+    resp = httpx.get(
+        f"{world.url}/v1/projects/1/forms/tenc.svc/Submissions",
+        params={"$count": "true"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    row = next(r for r in body["value"] if r["__id"] == iid)
+    assert set(row) == {"__id", "__system"}
+    assert row["__system"]["status"] == "notDecrypted"
+    assert row["__system"]["attachmentsPresent"] == 3
+    assert body["@odata.count"] == world.store.count_submissions(SubmissionQuery(form_id="tenc"))
+    assert SECRET_NAME not in resp.text
