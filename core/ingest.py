@@ -13,7 +13,8 @@ Order of decisions (each failure leaves the store untouched):
    added) even if the round has since closed, so a phone can finish a split upload;
 4. ``place`` (the one scope rule, used by every way in): the caller is assigned to an open round carrying
    the form, the unit the record is filed under lies in both the collector's and the round's units
-   and its location answers agree with each other (``forbidden``); an edit replaces only
+   and its location answers agree with each other, and a province plan's form is taken only for units of
+   that province (``forbidden``, core.plans); an edit replaces only
    a record of the same form inside the caller's units (``forbidden``; unknown → ``not_found``);
 5. plugins' ``check_submission`` hooks run; their messages do **not** reject the submission: it is stored
    with review state ``has_issues`` and the messages in its review history, and the phone is told.
@@ -213,8 +214,21 @@ def place(
             Refusal.forbidden,
             "Không xác định được đơn vị của bản ghi / The submission's unit cannot be determined",
         )
+    _check_plan(store, form_id, unit)
     replaces = _replaced(store, user, form_id, deprecated_id) if deprecated_id else None
     return Placement(rnd, unit, replaces)
+
+
+def _check_plan(store: Store, form_id: str, unit: str | None) -> None:
+    """A province plan's form is taken only for units of that province (core.plans), whoever sends it."""
+    from rasoat.core.plans import form_refusal, plans
+
+    if not plans():  # no province plugin loaded: nothing to look up
+        return
+    form = store.get_form(form_id)
+    refusal = form_refusal(form.source, form_id, unit) if form is not None else None
+    if refusal:
+        raise IngestError(Refusal.forbidden, refusal)
 
 
 def _replaced(store: Store, user: User, form_id: str, deprecated_id: str) -> Submission:

@@ -473,13 +473,17 @@ def assigned_open_rounds(store: Store, user: User) -> list[Round]:
 def assigned_forms(store: Store, user: User) -> list[FormVersion]:
     """The latest version of each form the collector's phone should hold, in round order: what the server
     lists and what an offline bundle carries."""
+    from rasoat.core.plans import form_allowed
+
     seen: dict[str, FormVersion] = {}
     for rnd in assigned_open_rounds(store, user):
         for form_id in rnd.form_ids:
             if form_id in seen:
                 continue
             form = store.get_form(form_id)
-            if form is not None:  # a round naming a form not yet published simply lists nothing for it
+            # a round naming a form not yet published simply lists nothing for it; another province's
+            # plan form is not offered (core.plans)
+            if form is not None and form_allowed(form.source, form_id, user.unit_codes):
                 seen[form_id] = form
     return list(seen.values())
 

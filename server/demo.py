@@ -46,8 +46,11 @@ def setup_demo(store: Store, form_ids: list[str] | None = None) -> str:
     """Create the demo round and collector; returns the collector's token."""
     from rasoat.core.collectors import create_collector
 
-    if form_ids is None:
-        form_ids = [f.form_id for f in store.list_forms()]
+    if form_ids is None:  # the national forms and the demo commune's own province plan, no other plan's
+        from rasoat.core.plans import form_allowed
+
+        forms = store.list_forms()
+        form_ids = [f.form_id for f in forms if form_allowed(f.source, f.form_id, [DEMO_COMMUNE])]
     from rasoat.core.rounds import create_round, open_round
 
     year = date.today().year

@@ -4,7 +4,7 @@ and the ``rasoat indicators`` command."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from rasoat.core.indicators import (
     load,
 )
 from rasoat.core.indicators.models import FilterOp, TargetOn
-from rasoat.core.indicators.status import judge
+from rasoat.core.indicators.status import elapsed_pct, judge, progress_pct
 from rasoat.core.plugins import PluginConflict
 
 MINIMAL = {"id": "x", "name_vi": "Chỉ tiêu x", "name_en": "Indicator x", "numerator": {"form": "f2_pledge"}}
@@ -187,23 +187,43 @@ def test_bad_periods_are_refused_in_both_languages(bad: str) -> None:
 # --- status ----------------------------------------------------------------------------------------
 
 
+def end_of(year: int, month: int = 12) -> date:
+    """The exclusive end of a period that closes with ``month`` of ``year``."""
+    return date(year + month // 12, month % 12 + 1, 1)
+
+
 def test_status_rules() -> None:
-    reach = Target(op=">", value=80, deadline=2030)
-    assert judge(reach, 2026, 85) is Status.met
-    assert judge(reach, 2026, 70) is Status.on_track  # no previous value: benefit of the doubt
-    assert judge(reach, 2026, 70, previous=60) is Status.on_track  # moving toward 80
-    assert judge(reach, 2026, 70, previous=75) is Status.not_met  # moving away
-    assert judge(reach, 2026, 70, previous=70) is Status.not_met  # standing still
-    assert judge(reach, 2030, 70, previous=60) is Status.not_met  # deadline reached
-    assert judge(reach, 2026, None) is Status.no_data
+    # a 2026–2030 plan: by the end of 2026 one year of five is gone (20 %), by the end of 2028 three (60 %)
+    reach = Target(op=">", value=80, deadline=2030, start=2026)
+    assert judge(reach, end_of(2026), 85) is Status.met
+    assert judge(reach, end_of(2026), 16) is Status.on_track  # 16 / 80 = 20 % done, 20 % of the time gone
+    assert judge(reach, end_of(2026), 15) is Status.not_met  # 18.75 % done < 20 %
+    assert judge(reach, end_of(2026, 6), 8) is Status.on_track  # half a year of five gone: 10 %; 8/80 = 10 %
+    assert judge(reach, end_of(2028), 48) is Status.not_met  # 60 % done < 1096 / 1826 days = 60.02 %
+    assert judge(reach, end_of(2028), 49) is Status.on_track  # 61.25 %
+    assert judge(reach, end_of(2030), 70) is Status.not_met  # deadline reached
+    assert judge(reach, end_of(2026), 0) is Status.not_met  # 0 % is never on track
+    assert judge(reach, end_of(2026), None) is Status.no_data
+    # without a start year the time gone is unknown: never "on track"
+    assert judge(Target(op=">", value=80, deadline=2030), end_of(2026), 79) is Status.not_met
+    # a value to bring down has no baseline to measure progress from: not met until it is
+    assert judge(Target(op="=", value=0, deadline=2030, start=2026), end_of(2026), 3) is Status.not_met
     zero = Target(op="=", value=0, each_period=True)
-    assert judge(zero, 2026, 0) is Status.met and judge(zero, 2026, 1) is Status.not_met
+    assert judge(zero, end_of(2026), 0) is Status.met and judge(zero, end_of(2026), 1) is Status.not_met
     growth = Target(op="<", value=1, of="change_pct", each_period=True)
-    assert judge(growth, 2026, 100, 100, 0, 0.0) is Status.met
-    assert judge(growth, 2026, 102, 100, 2, 2.0) is Status.not_met
-    assert judge(growth, 2026, 102) is Status.no_data  # no previous year
-    assert judge(None, 2026, 5) is Status.no_target and judge(None, 2026, None) is Status.no_data
-    assert judge(Target(op=">=", value=50), 2026, 50.0000000001 - 1e-10) is Status.met
+    assert judge(growth, end_of(2026), 100, 100, 0, 0.0) is Status.met
+    assert judge(growth, end_of(2026), 102, 100, 2, 2.0) is Status.not_met
+    assert judge(growth, end_of(2026), 102) is Status.no_data  # no previous year
+    assert judge(None, end_of(2026), 5) is Status.no_target
+    assert judge(None, end_of(2026), None) is Status.no_data
+    assert judge(Target(op=">=", value=50), end_of(2026), 50.0000000001 - 1e-10) is Status.met
+
+
+def test_progress_and_time_gone_are_shown() -> None:
+    reach = Target(op=">=", value=100, deadline=2030, start=2026)
+    assert elapsed_pct(reach, end_of(2027)) == pytest.approx(40.0, abs=0.05)  # 730 of 1826 days
+    assert progress_pct(reach, 35) == 35
+    assert elapsed_pct(Target(op=">=", value=100, each_period=True), end_of(2027)) is None
 
 
 # --- the command -------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ PLEDGES = Indicator.model_validate({
     "denominator": {"form": "f2_pledge", "kind": "sum", "field": "households_total"},
     "factor": 100,
     "comparison": "previous",
-    "target": {"op": ">=", "value": 90, "deadline": 2030},
+    "target": {"op": ">=", "value": 90, "deadline": 2030, "start": 2025},
 })
 PLEDGED_ROWS = Indicator.model_validate({
     "id": "pledged_rows",
@@ -236,7 +236,8 @@ def test_year_on_year_uses_the_frozen_snapshot_which_later_edits_do_not_change(s
     assert res.previous_value == pytest.approx(50)  # frozen, not the corrected 100
     assert res.change == pytest.approx(10)
     assert res.change_pct == pytest.approx(20)
-    assert res.status is Status.on_track  # 60 % toward 90 % by 2030, and rising
+    # 60 of 90 is 66.7 % of the way; two years of 2025–2030's six are gone (33.3 %)
+    assert res.status is Status.on_track
     # the province's previous value is the frozen one too
     assert run(store, "2026", indicators=[PLEDGES], registry=reg)[(PROVINCE, "pledges")].previous_value == 50
     # without a closed round, the comparison is computed live and says so

@@ -83,8 +83,9 @@ def test_national_pack_covers_the_brief(national: list[Indicator]) -> None:
     } <= ids
     by_id = {i.id: i for i in national}
     assert by_id["nat_services_reach"].target.text() == "> 80 (2025)"
-    assert by_id["nat_addict_growth"].target.text() == "Δ% < 1"
-    assert by_id["nat_cases_detected"].target.text() == "Δ% ≥ 5"
+    year = ("năm trước", "the previous year")
+    assert by_id["nat_addict_growth"].target.text(year) == "Tăng < 1 % so với năm trước / growth < 1 % on the previous year"
+    assert by_id["nat_cases_detected"].target.text(year) == "Tăng ≥ 5 % so với năm trước / growth ≥ 5 % on the previous year"
     assert by_id["nat_communes_drug_free"].target.text() == "≥ 50 (2030)"
     assert by_id["nat_communes_drug_free"].denominator.kind is MeasureKind.units
 
@@ -279,7 +280,8 @@ def test_hotspots(r: dict) -> None:
     check(r, PROVINCE, "nat_hotspots_new", 1)
     check(r, C1, "nat_hotspots_new", 1, status=Status.not_met)
     check(r, C2, "nat_hotspots_new", 0, status=Status.met)
-    check(r, C3, "nat_hotspots_new", 0, status=Status.met)  # an empty register means none
+    check(r, C2, "nat_hotspots_new", 0, status=Status.met)  # reported in 2026, no hotspot: an empty register
+    check(r, C3, "nat_hotspots_new", None, status=Status.no_data)  # never reported: no data, never "met"
     check(r, C1, "nat_hotspots_active", 1)  # S1 (S2 eliminated)
     check(r, C2, "nat_hotspots_active", 2)  # S3 re-emerged, S4
     check(r, PROVINCE, "nat_hotspots_active", 3)

@@ -383,30 +383,13 @@ def _level_by_shape(code: str) -> str:
 
 
 def _plan_name(unit_code: str | None = None, registry: Any | None = None) -> str:
-    """The plan a report is made under: the plan of the province the unit lies in (a plugin whose
-    ``plan_info`` names that ``province_code``), else the national pack's name (a report over every
-    province, or a province no installed plugin plans for)."""
+    """The plans a report is made under: the national pack, then the plan of each province plugin that
+    applies in the unit (core.plans: its province contains the unit; every plan for a report over every
+    province)."""
     try:
-        from rasoat.core.plugins import DEFAULT_PLUGINS, get_manager, results_by_plugin
+        from rasoat.core.plans import NATIONAL_PLAN, plans_for_unit
 
-        infos = results_by_plugin(get_manager(), "plan_info")
-    except Exception:
+        chosen = plans_for_unit(unit_code, registry if unit_code else None)
+    except Exception:  # no plugin manager (a bare writer test): name nothing rather than fail
         return ""
-    province = _province_of(unit_code, registry) if unit_code else None
-    chosen = [i for _, i in infos if province and (i.province_code or "") == province]
-    if not chosen:
-        chosen = [i for n, i in infos if n in DEFAULT_PLUGINS]
-    return "; ".join(f"{i.name} ({i.number})" if i.number else i.name for i in chosen)
-
-
-def _province_of(code: str, registry: Any | None) -> str | None:
-    """The province code above (or at) a unit, from the registry; a bare province code without one."""
-    try:
-        unit = registry.get(code) if registry is not None else None
-        if registry is not None and unit is not None:
-            if getattr(unit, "level", None) == "province":
-                return unit.code
-            return next((u.code for u in registry.ancestors(code) if u.level == "province"), None)
-    except Exception:  # a registry that cannot answer: fall back to the code's shape
-        pass
-    return code if _level_by_shape(code) == "province" else None
+    return "; ".join([NATIONAL_PLAN, *(p.label for p in chosen)])

@@ -115,6 +115,15 @@ class ReportMeta:
     generated_at: datetime = field(default_factory=utcnow)
     title: str = "BÁO CÁO KẾT QUẢ THỰC HIỆN CÁC CHỈ TIÊU"
     title_en: str = "Indicator report"
+    # Who stands behind the figures. Nothing here is "được công nhận" (recognised) until the competent
+    # authority approves it; until then the figures are the units' own self-assessment.
+    approved_by: str | None = None
+
+
+SELF_ASSESSMENT = (
+    "Tự đánh giá của đơn vị, chưa được cấp có thẩm quyền phê duyệt / "
+    "Self-assessment by the units, not approved by the competent authority"
+)
 
 
 @dataclass(frozen=True)
@@ -370,6 +379,8 @@ def _write_cover(
     unit = " – ".join(x for x in (meta.unit_code or "", meta.unit_name) if x) or "Toàn bộ / All"
     lines: list[tuple[str, Any]] = [
         ("Kế hoạch / Plan", meta.plan),
+        ("Tính chất số liệu / Status of the figures",
+         f"Đã phê duyệt / Approved: {meta.approved_by}" if meta.approved_by else SELF_ASSESSMENT),
         ("Kỳ báo cáo / Period", meta.period),
         ("Đơn vị / Unit", unit),
         ("Thời điểm lập (giờ Việt Nam) / Generated at (Vietnam time)", to_vn_naive(meta.generated_at)),

@@ -34,9 +34,10 @@ from rasoat.core.indicators.models import (
     Window,
 )
 from rasoat.core.indicators.periods import Period
-from rasoat.core.indicators.status import compared_quantity, judge
+from rasoat.core.indicators.status import compared_quantity, elapsed_pct, judge, progress_pct
 from rasoat.core.indicators.units_index import UnitIndex
 from rasoat.core.models import DEFAULT_COUNTED_STATES, ReviewState, RoundState
+from rasoat.core.plans import applies_in
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.units import UnitRegistry
 
@@ -290,6 +291,8 @@ class Computation:
         self.index = UnitIndex(registry)
         self.round_id = round_id
         self.slots: dict[tuple[str, str], _Slot] = {}
+        self._reported: dict[str, set[str]] = {}
+        self._present_counts: dict[tuple[Any, ...], dict[str, int]] = {}
         self._snapshots: dict[str, dict[str, Any] | None] = {}
         if counted_states is not None:
             fixed = frozenset(ReviewState(s).value for s in counted_states)
@@ -426,9 +429,54 @@ class Computation:
                 return None
             return row[{"numerator": 0, "denominator": 1, "value": 2}[m.part]]
         slot = self.slots[(m.key(), str(period))]
-        if unit not in slot.present and m.if_empty == "no_data":
+        # an empty register counts as zero only where the unit reported something for the period: a unit
+        # that sent nothing has no data, never a zero that meets "= 0"
+        if unit not in slot.present and (m.if_empty == "no_data" or unit not in self.reported(period)):
             return None
         return slot.totals.get(unit, 0)
+
+    def reported(self, period: Period) -> set[str]:
+        """Units (every level) with a counted submission of any scanned form dated in ``period``."""
+        key = str(period)
+        found = self._reported.get(key)
+        if found is None:
+            found = set()
+            for slot in self.slots.values():
+                if slot.measure.window is Window.period and str(slot.period) == key:
+                    found |= slot.present
+            self._reported[key] = found
+        return found
+
+    def reporting(
+        self, ind: Indicator, period: Period, code: str
+    ) -> tuple[int | None, int | None, Level | None]:
+        """(units that sent data for this indicator, units listed, their level) inside ``code``: communes
+        of a province; hamlets of a commune for a hamlet-level indicator, else the commune itself."""
+        level = self.index.level(code)
+        if level is Level.province:
+            child: Level | None = Level.commune
+        elif level is Level.commune:
+            child = Level.hamlet if ind.level is Level.hamlet else Level.commune
+        else:
+            child = level
+        keys = tuple(sorted({m.key() for m in ind.measures() if m.form}))
+        if child is None or not keys:
+            return None, None, None
+        counts = self._present_counts.get((keys, str(period), child))
+        if counts is None:
+            codes: set[str] = set()
+            for k in keys:
+                slot = self.slots.get((k, str(period)))
+                if slot is not None:
+                    codes |= slot.present
+            counts = {}
+            for c in codes:
+                if self.index.level(c) is child:
+                    for above in self.index.chain(c):
+                        counts[above] = counts.get(above, 0) + 1
+            self._present_counts[(keys, str(period), child)] = counts
+        expected = self.index.count_at(code, child)
+        return counts.get(code, 0), (expected or None), child
 
     def values(
         self, ind: Indicator, period: Period, unit: str
@@ -571,8 +619,11 @@ def evaluate(
     results: list[IndicatorResult] = []
     for code in chosen:
         code_level = comp.index.level(code)
+        province = comp.index.at_level(code, Level.province)
         for ind in inds:
             if code_level is not None and LEVEL_RANK[code_level] < LEVEL_RANK[ind.level]:
+                continue
+            if not applies_in(ind.province, province):  # another province's plan (core.plans)
                 continue
             results.append(_result(comp, ind, p, code, code_level, previous.get(ind.id)))
     return results
@@ -621,7 +672,8 @@ def _result(
         change = value - prev_value
         change_pct = (change / prev_value * 100) if prev_value else None
     t = ind.target
-    status = judge(t, p.year, value, prev_value, change, change_pct)
+    status = judge(t, p.end, value, prev_value, change, change_pct)
+    reported, expected, reporting_level = comp.reporting(ind, p, code)
     return IndicatorResult(
         indicator_id=ind.id,
         name_vi=ind.name_vi,
@@ -640,17 +692,33 @@ def _result(
         target_value=t.value if t else None,
         target_on=t.of if t else None,
         target_deadline=t.deadline if t else None,
-        target_text=t.text() if t else None,
+        target_text=t.text(_compared_words(ind, p)) if t else None,
         compared_value=_as_number(compared_quantity(t, value, change, change_pct)) if t else None,
         status=status,
         status_label=STATUS_LABELS[status],
+        progress_pct=progress_pct(t, value),
+        elapsed_pct=elapsed_pct(t, p.end),
+        units_reported=reported,
+        units_expected=expected,
+        reporting_level=reporting_level,
         previous_period=prev_period,
         previous_value=_as_number(prev_value),
         previous_source=prev_source,
         change=_as_number(change),
         change_pct=change_pct,
         source_document=ind.source.document if ind.source else None,
+        plan=ind.plan,
     )
+
+
+def _compared_words(ind: Indicator, p: Period) -> tuple[str, str]:
+    """What a change target compares with, in words (Vietnamese, English)."""
+    c = ind.comparison
+    if c.kind is ComparisonKind.base_year and c.base_year is not None:
+        return f"năm {c.base_year}", str(c.base_year)
+    if p.kind.value == "year":
+        return "năm trước", "the previous year"
+    return "kỳ trước", "the previous period"
 
 
 def build_snapshot(
@@ -677,6 +745,8 @@ def build_snapshot(
         for code in codes:
             level = comp.index.level(code)
             if level is not None and LEVEL_RANK[level] < LEVEL_RANK[ind.level]:
+                continue
+            if not applies_in(ind.province, comp.index.at_level(code, Level.province)):
                 continue
             value, num, den = comp.values(ind, p, code)
             if value is None and num is None and den is None:

@@ -129,7 +129,23 @@ def collect(pm: pluggy.PluginManager | None = None) -> list[Indicator]:
         from rasoat.core.plugins import get_manager
 
         pm = get_manager()
+    from rasoat.core.plans import plans
+
+    province_plans = plans(pm)
     pairs = [
-        (plugin, d) for plugin, answer in results_by_plugin(pm, "indicators") for d in raw_definitions(answer)
+        (plugin, _scoped(d, province_plans.get(plugin)))
+        for plugin, answer in results_by_plugin(pm, "indicators")
+        for d in raw_definitions(answer)
     ]
     return merge(pairs)
+
+
+def _scoped(d: dict[str, Any], plan: Any) -> dict[str, Any]:
+    """A province plugin's indicator belongs to its plan's province (unless it names one itself), so it is
+    computed and shown only for units there; core's pack (no plan) applies everywhere."""
+    if plan is None or d.get("overrides"):
+        return d
+    target = d.get("target")
+    if isinstance(target, dict) and target.get("deadline") and "start" not in target and plan.period_from:
+        d = {**d, "target": {**target, "start": plan.period_from}}  # reach-by: counted from the plan's start
+    return {"province": plan.province, "plan": plan.label, **d}

@@ -196,6 +196,7 @@ class Target(BaseModel):
     value: float
     of: TargetOn = TargetOn.value  # what is compared: the value, or its change ("growth < 1 %")
     deadline: int | None = None  # year by which the target must be met
+    start: int | None = None  # first year of the plan: "on track" compares progress with time elapsed since
     each_period: bool = False  # True: it must hold every period (up to the deadline, if any)
 
     @model_validator(mode="before")
@@ -213,11 +214,16 @@ class Target(BaseModel):
     def _alias(cls, v: Any) -> Any:
         return _TARGET_ALIASES.get(v, v) if isinstance(v, str) else v
 
-    def text(self) -> str:
-        value = f"{self.value:g}"
-        what = {TargetOn.value: "", TargetOn.change: "Δ ", TargetOn.change_pct: "Δ% "}[self.of]
+    def text(self, compared: tuple[str, str] = ("kỳ trước", "the previous period")) -> str:
+        """"≥ 100 (2030)"; a change target in words, ``compared`` naming what it is compared with (Vietnamese,
+        English): "Tăng ≥ 5 % so với năm 2023 / growth ≥ 5 % on 2023"."""
+        op = self.op.value.replace(">=", "≥").replace("<=", "≤")
         by = f" ({self.deadline})" if self.deadline else ""
-        return f"{what}{self.op.value.replace('>=', '≥').replace('<=', '≤')} {value}{by}"
+        if self.of is TargetOn.value:
+            return f"{op} {self.value:g}{by}"
+        vi, en = compared
+        pct = " %" if self.of is TargetOn.change_pct else ""
+        return f"Tăng {op} {self.value:g}{pct} so với {vi} / growth {op} {self.value:g}{pct} on {en}{by}"
 
 
 class PlanSource(BaseModel):
@@ -255,6 +261,9 @@ class Indicator(BaseModel):
     source: PlanSource | None = None
     overrides: str | None = None  # id of an indicator this one replaces (explicit, never by accident)
     order: int = 0
+    province: str | None = None  # the province whose plan it belongs to (set from the plugin's plan_info);
+    # None: national, computed for every unit. See core.plans.
+    plan: str | None = None  # that plan's number and name, for reports grouped by plan
 
     @field_validator("comparison", mode="before")
     @classmethod
@@ -313,9 +322,15 @@ class IndicatorResult(BaseModel):
     compared_value: int | float | None = None  # what the target checked: the value, change or change %
     status: Status
     status_label: str
+    progress_pct: float | None = None  # value ÷ target × 100, for a reach-by target on a rising value
+    elapsed_pct: float | None = None  # share of the plan's time (start → deadline) gone at the period's end
+    units_reported: int | None = None  # units of ``reporting_level`` inside this one that sent data
+    units_expected: int | None = None  # … of how many the unit registry lists (None: no list)
+    reporting_level: Level | None = None
     previous_period: str | None = None
     previous_value: int | float | None = None
     previous_source: str | None = None  # "snapshot:<round id>" or "live" (no closed round for that period)
     change: int | float | None = None  # value − previous value
     change_pct: float | None = None  # (value − previous) / previous × 100
     source_document: str | None = None
+    plan: str | None = None  # the province plan it belongs to; None for the national pack
