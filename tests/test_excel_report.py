@@ -77,13 +77,14 @@ def report(tmp_path: Path) -> Path:
         generated_at=datetime(2026, 11, 26, 2, 0, tzinfo=UTC),
     )
     stats = write_report_workbook(rows, out, meta)
-    assert stats.charts == 2 and stats.rows == {"Cấp tỉnh": 1, "Cấp xã": 5}
+    assert stats.charts == 3 and stats.rows == {"Cấp tỉnh": 1, "Cấp xã": 5}
     return out
 
 
 def test_cover_and_level_sheets(report: Path) -> None:
     wb = openpyxl.load_workbook(report)
-    assert wb.sheetnames == ["Bìa", "Cấp tỉnh", "Cấp xã"]
+    assert wb.sheetnames == ["Bìa", "Cấp tỉnh", "Cấp xã", "Số liệu biểu đồ"]
+    assert wb["Số liệu biểu đồ"].sheet_state == "hidden"
     cover = {r[0]: r[1] for r in wb["Bìa"].iter_rows(values_only=True) if r[0]}
     assert cover["Kế hoạch / Plan"] == "Kế hoạch 80/KH-UBND"
     assert cover["Kỳ báo cáo / Period"] == "2026"
@@ -133,14 +134,36 @@ def test_status_has_conditional_colours(report: Path) -> None:
 def test_native_charts_with_target_line(report: Path) -> None:
     wb = openpyxl.load_workbook(report)
     assert len(wb["Cấp xã"]._charts) == 2
-    assert len(wb["Cấp tỉnh"]._charts) == 0  # one unit: nothing to compare
+    assert len(wb["Cấp tỉnh"]._charts) == 1  # every level gets its chart, even a single unit
     with zipfile.ZipFile(report) as z:
         charts = sorted(n for n in z.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n))
-        assert charts == ["xl/charts/chart1.xml", "xl/charts/chart2.xml"]
-        first = z.read(charts[0]).decode()
-        assert "<c:barChart>" in first and "<c:lineChart>" in first  # bars per unit, target as a line
-        assert "'Cấp xã'!$F$2:$F$4" in first and "'Cấp xã'!$K$2:$K$4" in first
-        assert "Tỷ lệ hộ gia đình ký cam kết" in first
+        assert len(charts) == 3
+        texts = [z.read(c).decode() for c in charts]
+    pledge = next(t for t in texts if "Tỷ lệ hộ gia đình ký cam kết" in t and "1 xã không có số liệu" in t)
+    assert "<c:barChart>" in pledge and "<c:lineChart>" in pledge  # bars per unit, target as a line
+    data = list(wb["Số liệu biểu đồ"].iter_rows(values_only=True))
+    # the commune block: units with data only, worst first (72.25 before 100), the target beside them
+    block = [r for r in data if r[0] in ("Xã Tân Dương", "Xã Phượng Tiến", "Xã Định Hóa")][:2]
+    assert block == [("Xã Tân Dương", 72.25, 100), ("Xã Phượng Tiến", 100, 100)]
+
+
+def test_a_long_level_is_split_worst_first_with_no_data_counted(tmp_path: Path) -> None:
+    # 92 communes (Thái Nguyên): 90 with data, 2 without; 30 bars a chart → three charts
+    rows = [_row(f"{i:05d}", f"Xã {i:02d}", "commune", float(i), "not_met") for i in range(1, 91)]
+    rows += [_row("09991", "Xã 91", "commune", None, "no_data"), _row("09992", "Xã 92", "commune", None,
+                                                                       "no_data")]
+    out = tmp_path / "long.xlsx"
+    stats = write_report_workbook(list(reversed(rows)), out, ReportMeta(period="2026"))
+    assert stats.charts == 3
+    with zipfile.ZipFile(out) as z:
+        names = sorted(n for n in z.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n))
+        titles = [z.read(n).decode() for n in names]
+    assert all("2 xã không có số liệu / no data" in t for t in titles)
+    assert [("[1/3]" in t, "[2/3]" in t, "[3/3]" in t) for t in titles] == [
+        (True, False, False), (False, True, False), (False, False, True)]
+    data = openpyxl.load_workbook(out)["Số liệu biểu đồ"]
+    values = [r[1] for r in data.iter_rows(min_row=2, values_only=True)]
+    assert values == [float(i) for i in range(1, 91)]  # lowest (furthest below "≥ 100") first
 
 
 def test_report_without_rows_still_opens(tmp_path: Path) -> None:

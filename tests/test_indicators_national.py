@@ -84,8 +84,10 @@ def test_national_pack_covers_the_brief(national: list[Indicator]) -> None:
     by_id = {i.id: i for i in national}
     assert by_id["nat_services_reach"].target.text() == "> 80 (2025)"
     year = ("năm trước", "the previous year")
-    assert by_id["nat_addict_growth"].target.text(year) == "Tăng < 1 % so với năm trước / growth < 1 % on the previous year"
-    assert by_id["nat_cases_detected"].target.text(year) == "Tăng ≥ 5 % so với năm trước / growth ≥ 5 % on the previous year"
+    assert by_id["nat_addict_growth"].target.text(year) == (
+        "Tăng < 1 % so với năm trước / growth < 1 % on the previous year")
+    assert by_id["nat_cases_detected"].target.text(year) == (
+        "Tăng ≥ 5 % so với năm trước / growth ≥ 5 % on the previous year")
     assert by_id["nat_communes_drug_free"].target.text() == "≥ 50 (2030)"
     assert by_id["nat_communes_drug_free"].denominator.kind is MeasureKind.units
 

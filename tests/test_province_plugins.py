@@ -410,10 +410,14 @@ def test_quang_tri_targets(tmp_path, indicators, registry) -> None:
     for year, criminal in ((2023, "20"), (2024, "21")):
         rows = [{"case_kind": "criminal", "cases": criminal}, {"case_kind": "administrative", "cases": "9"}]
         qt.add("f9_case", commune, f"{year}-12-15", period_to=f"{year}-12-14", offence=rows)
+    # plan_coverage.md QT7, by hand: of an addict with a dossier, one already in compulsory rehab (F1 asks
+    # no dossier of them) and one on methadone, only the first is "không tự nguyện đăng ký cai nghiện":
+    # 1 of 1 = 100 % (the old formula gave 1 of 3). Voluntary rehab is not counted either.
     addicts = [
-        person("a1", day, category="addict", rehab_type="compulsory", compulsory_dossier="yes"),
-        person("a2", day, category="addict", compulsory_dossier="no"),
-        person("a3", day, category="addict", rehab_type="voluntary_home"),  # voluntary: not counted
+        person("a1", day, category="addict", services="counselling", compulsory_dossier="yes"),
+        person("a2", day, category="addict", services="rehab", rehab_type="compulsory"),
+        person("a3", day, category="addict", services="methadone counselling", compulsory_dossier="no"),
+        person("a4", day, category="addict", services="rehab", rehab_type="voluntary_home"),
     ]
     for answers in addicts:
         qt.add("f1_person", f"{commune}-01", day, **answers)
@@ -426,7 +430,12 @@ def test_quang_tri_targets(tmp_path, indicators, registry) -> None:
     assert (detected.value, detected.previous_value, detected.previous_period) == (21, 20, "2023")
     assert detected.change_pct == pytest.approx(5.0) and detected.status is Status.met  # +5 % on 2023
     dossiers = r[(commune, "qt_compulsory_dossiers")]
-    assert (dossiers.numerator, dossiers.denominator) == (1, 2) and dossiers.status is Status.not_met
+    assert (dossiers.numerator, dossiers.denominator, dossiers.value) == (1, 1, 100)
+    assert dossiers.status is Status.met
+    # a fifth addict, in no rehab and without a dossier: 1 of 2
+    qt.add("f1_person", f"{commune}-02", day, **person("a5", day, category="addict", compulsory_dossier="no"))
+    again = qt.results("2024", commune)[(commune, "qt_compulsory_dossiers")]
+    assert (again.numerator, again.denominator, again.status) == (1, 2, Status.not_met)
     areas = r[(commune, "qt_areas_03tot")]
     assert areas.value == 50 and areas.status is Status.no_target
     assert r[(commune, "qt_03tot_score")].value == pytest.approx(81.8)
@@ -446,7 +455,13 @@ def test_quang_ngai_targets(tmp_path, indicators, registry) -> None:
     tip("2025-04-10", "02/2025", "courier", "yes")  # a later update of the same tip: verified
     tip("2025-03-05", "03/2025", "border_laos", "no")
     tip("2025-03-05", "04/2025", "other", "no")  # inland: not in scope
-    qn.add("f9_case", kon_tum, "2025-12-15", period_to="2025-12-14", cases_total="10", cases_resolved="10")
+    # KT5 by hand: "trên 90% số vụ án ma túy được giải quyết, xét xử". Kon Tum: 10 criminal cases (and 12
+    # administrative), 10 resolved: 100 %. Bờ Y: 8 criminal (and 12 administrative), 7 resolved: 7/8 =
+    # 87.5 %, not met (the old formula divided by all 20 cases: 35 %).
+    qn.add("f9_case", kon_tum, "2025-12-15", period_to="2025-12-14", cases_total="22", cases_resolved="10",
+           offence=[{"case_kind": "criminal", "cases": "10"}, {"case_kind": "administrative", "cases": "12"}])
+    qn.add("f9_case", bo_y, "2025-12-15", period_to="2025-12-14", cases_total="20", cases_resolved="7",
+           offence=[{"case_kind": "criminal", "cases": "8"}, {"case_kind": "administrative", "cases": "12"}])
     qn.add("f10_summary", kon_tum, "2025-12-15", period_to="2025-12-14", qd28_final="drug_free")
     qn.add("f10_summary", bo_y, "2025-12-15", period_to="2025-12-14", qd28_final="type_3")
     r = qn.results("2025", "51", bo_y, kon_tum)
@@ -456,6 +471,9 @@ def test_quang_ngai_targets(tmp_path, indicators, registry) -> None:
     assert (verified.numerator, verified.denominator) == (2, 3) and verified.status is Status.not_met
     resolved = r[(kon_tum, "qn_cases_resolved")]
     assert resolved.value == 100 and resolved.status is Status.met  # > 90 %
+    behind = r[(bo_y, "qn_cases_resolved")]
+    assert (behind.numerator, behind.denominator, behind.value) == (7, 8, 87.5)
+    assert behind.status is Status.not_met
     assert r[(kon_tum, "qn_watchlist_relapse")].status is Status.met
     relapse = r[("51", "qn_watchlist_relapse")]
     assert relapse.value == 1 and relapse.status is Status.not_met  # Xã Bờ Y is complex again

@@ -49,6 +49,7 @@ def _resolve_unit(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from rasoat.core.indicators import IndicatorError, collect, evaluate
+    from rasoat.core.indicators.models import reported_text
 
     try:
         indicators = collect()
@@ -98,13 +99,14 @@ def run(args: argparse.Namespace) -> int:
             _fmt(r.value, r.unit_label),
             r.target_text or "",
             r.status_label.split(" / ")[0],
+            reported_text(r),
             _change(r),
         ]
         for r in results
     ]
     print_table(
         ["Đơn vị / Unit", "Chỉ tiêu / Indicator", "Giá trị / Value", "Mục tiêu / Target",
-         "Đánh giá / Status", "Thay đổi / Change"],
+         "Đánh giá / Status", "Đã báo cáo / Reported", "Thay đổi / Change"],
         rows,
     )
     return 0

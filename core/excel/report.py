@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from rasoat.core.excel.cells import FMT_CHANGE, Formats, sheet_name, to_vn_naive, write_text
 from rasoat.core.excel.raw import Target
+from rasoat.core.indicators.models import REPORTING_WORDS, reported_text
 from rasoat.core.models import utcnow
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
@@ -51,10 +52,16 @@ COLUMNS = (
     ("Kỳ trước\nPrevious", 11),
     ("Thay đổi\nChange", 11),
     ("Thay đổi %\nChange %", 11),
+    ("Đơn vị đã báo cáo\nUnits reported", 12),
+    ("Tiến độ % (giá trị / chỉ tiêu)\nProgress %", 12),
+    ("Thời gian đã qua %\nTime gone %", 12),
 )
 COL_VALUE, COL_TARGET_VALUE, COL_STATUS = 5, 10, 12
+COL_REPORTED, COL_PROGRESS, COL_ELAPSED = 16, 17, 18
 CHART_COL = len(COLUMNS) + 1
 CHART_ROWS = 18
+CHART_DATA_SHEET = "Số liệu biểu đồ"  # hidden: each chart's bars, sorted, which the level sheets are not
+LEVEL_UNITS = REPORTING_WORDS
 
 
 class IndicatorRow(Protocol):
@@ -129,7 +136,7 @@ SELF_ASSESSMENT = (
 @dataclass(frozen=True)
 class ReportOptions:
     charts: bool = True
-    max_chart_units: int = 80  # a level with more units than this gets no charts (unreadable bars)
+    bars_per_chart: int = 30  # a longer list is split across several charts (readable labels)
 
 
 @dataclass
@@ -160,13 +167,20 @@ def write_report_workbook(
         cover = wb.add_worksheet(sheet_name("Bìa", used))
         stats.sheets.append(cover.name)
         summaries = []
+        sheets = []
         for level, level_rows in by_level:
             name = sheet_name(LEVEL_SHEETS.get(level, level or "Khác"), used)
-            ws = wb.add_worksheet(name)
+            sheets.append((wb.add_worksheet(name), level, level_rows))
             stats.sheets.append(name)
             stats.rows[name] = len(level_rows)
-            stats.charts += _write_level(wb, ws, level_rows, fmts, styles, opts)
             summaries.append((name, LEVEL_TITLES.get(level, level), _status_counts(level_rows)))
+        data = None
+        if opts.charts and any(r.value is not None for _, _, rows_ in sheets for r in rows_):
+            data = _ChartData(wb.add_worksheet(sheet_name(CHART_DATA_SHEET, used)))
+        for ws, level, level_rows in sheets:
+            _write_level(ws, level_rows, fmts, styles)
+            if data is not None:
+                stats.charts += _charts(wb, ws, level, level_rows, data, opts)
         _write_cover(cover, meta, summaries, fmts, styles)
         cover.activate()
     finally:
@@ -231,9 +245,7 @@ def _target_text(row: IndicatorRow) -> str:
     return f"{op} {row.target_value:g}{deadline}"
 
 
-def _write_level(
-    wb: Workbook, ws: Worksheet, rows: list[IndicatorRow], fmts: Formats, styles: _Styles, opts: ReportOptions
-) -> int:
+def _write_level(ws: Worksheet, rows: list[IndicatorRow], fmts: Formats, styles: _Styles) -> None:
     for c, (header, width) in enumerate(COLUMNS):
         ws.write_string(0, c, header, styles.header)
         ws.set_column(c, c, width)
@@ -262,12 +274,16 @@ def _write_level(
         _number(ws, r, 13, row.previous_value, styles)
         _number(ws, r, 14, row.change, styles, styles.change)
         _number(ws, r, 15, getattr(row, "change_pct", None), styles, styles.change_pct)
+        reported = reported_text(row)
+        if reported:
+            write_text(ws, r, COL_REPORTED, reported, quoted)
+        _number(ws, r, COL_PROGRESS, getattr(row, "progress_pct", None), styles, styles.dec)
+        _number(ws, r, COL_ELAPSED, getattr(row, "elapsed_pct", None), styles, styles.dec)
     last = len(rows)
     ws.freeze_panes(1, 2)
     if last:
         ws.autofilter(0, 0, last, len(COLUMNS) - 1)
         _status_colours(ws, last, styles)
-    return _charts(wb, ws, rows, opts) if opts.charts and last else 0
 
 
 def _target_on_value(row: IndicatorRow) -> bool:
@@ -306,53 +322,82 @@ def _col_letter(col: int) -> str:
     return letters
 
 
-def _charts(wb: Workbook, ws: Worksheet, rows: list[IndicatorRow], opts: ReportOptions) -> int:
-    """One chart per indicator: a bar per unit, the target as a line."""
-    blocks: list[tuple[int, int]] = []
-    start = 1
-    for i in range(1, len(rows) + 1):
-        if i == len(rows) or rows[i].indicator_id != rows[start - 1].indicator_id:
-            blocks.append((start, i))  # worksheet rows start..i (1-based data rows)
-            start = i + 1
+class _ChartData:
+    """The hidden sheet the charts read: one block of (unit, value, target) rows per chart."""
+
+    def __init__(self, ws: Worksheet) -> None:
+        self.ws = ws
+        self.row = 0
+        ws.hide()
+        ws.write_row(0, 0, ["Đơn vị / Unit", "Giá trị / Value", "Chỉ tiêu / Target"])
+        self.row = 1
+
+    def block(self, rows: list[IndicatorRow], with_target: bool) -> tuple[str, str, str]:
+        """Write the rows; the (categories, values, targets) ranges for a chart."""
+        first = self.row
+        for row in rows:
+            self.ws.write_string(self.row, 0, str(row.unit_name or row.unit_code))
+            self.ws.write_number(self.row, 1, float(row.value))  # type: ignore[arg-type]
+            if with_target and row.target_value is not None:
+                self.ws.write_number(self.row, 2, float(row.target_value))
+            self.row += 1
+        last = self.row
+        name = self.ws.get_name().replace("'", "''")
+        ref = f"'{name}'"
+        return (f"={ref}!$A${first + 1}:$A${last}", f"={ref}!$B${first + 1}:$B${last}",
+                f"={ref}!$C${first + 1}:$C${last}")
+
+
+def _worst_first(rows: list[IndicatorRow]) -> list[IndicatorRow]:
+    """Units with data, the furthest from the target first: lowest first for a value that must rise,
+    highest first for one that must stay down (or without a target)."""
+    op = _text(rows[0].target_op) if rows else ""
+    rising = op in (">", ">=") and _target_on_value(rows[0])
+    return sorted(rows, key=lambda r: (float(r.value) if rising else -float(r.value), str(r.unit_code)))  # type: ignore[arg-type]
+
+
+def _charts(
+    wb: Workbook, ws: Worksheet, level: str, rows: list[IndicatorRow], data: _ChartData, opts: ReportOptions
+) -> int:
+    """Per indicator: its units with data as bars, worst first, the target as a line, split into charts
+    of ``bars_per_chart`` bars; the title says how many units had no data."""
+    blocks: dict[str, list[IndicatorRow]] = {}
+    for row in rows:
+        blocks.setdefault(row.indicator_id, []).append(row)
     made = 0
-    for first, last in blocks:
-        block = rows[first - 1 : last]
-        if len(block) < 2 or len(block) > opts.max_chart_units or all(r.value is None for r in block):
+    word = LEVEL_UNITS.get(level, "")
+    for block in blocks.values():
+        with_data = _worst_first([r for r in block if r.value is not None])
+        if not with_data:
             continue
-        sheet = ws.get_name().replace("'", "''")
-        ref = f"'{sheet}'"
+        missing = len(block) - len(with_data)
         head = block[0]
-        chart = wb.add_chart({"type": "column"})
-        chart.add_series(
-            {
-                "name": "Giá trị / Value",
-                "categories": f"={ref}!$B${first + 1}:$B${last + 1}",
-                "values": f"={ref}!$F${first + 1}:$F${last + 1}",
-                "fill": {"color": "#4472C4"},
-            }
-        )
-        if _target_on_value(head) and any(r.target_value is not None for r in block):
-            line = wb.add_chart({"type": "line"})
-            line.add_series(
-                {
-                    "name": "Chỉ tiêu / Target",
-                    "categories": f"={ref}!$B${first + 1}:$B${last + 1}",
-                    "values": f"={ref}!$K${first + 1}:$K${last + 1}",
-                    "line": {"color": "#C00000", "width": 2, "dash_type": "dash"},
-                    "marker": {"type": "none"},
-                }
-            )
-            chart.combine(line)
-        unit = f" ({head.unit_label})" if head.unit_label else ""
-        chart.set_title(
-            {"name": f"{head.indicator_id}: {head.name_vi}{unit}"[:250], "name_font": {"size": 11}}
-        )
-        chart.set_legend({"position": "bottom"})
-        chart.set_y_axis({"num_format": "#,##0.0", "major_gridlines": {"visible": True}})
-        chart.set_x_axis({"num_font": {"rotation": -45}})
-        chart.set_size({"width": 720, "height": CHART_ROWS * 20})
-        ws.insert_chart(1 + made * (CHART_ROWS + 1), CHART_COL, chart)
-        made += 1
+        with_target = _target_on_value(head) and any(r.target_value is not None for r in with_data)
+        size = max(1, opts.bars_per_chart)
+        parts = [with_data[i : i + size] for i in range(0, len(with_data), size)]
+        for n, part in enumerate(parts, start=1):
+            cats, values, targets = data.block(part, with_target)
+            chart = wb.add_chart({"type": "column"})
+            chart.add_series({"name": "Giá trị / Value", "categories": cats, "values": values,
+                              "fill": {"color": "#4472C4"}})
+            if with_target:
+                line = wb.add_chart({"type": "line"})
+                line.add_series({"name": "Chỉ tiêu / Target", "categories": cats, "values": targets,
+                                 "line": {"color": "#C00000", "width": 2, "dash_type": "dash"},
+                                 "marker": {"type": "none"}})
+                chart.combine(line)
+            unit = f" ({head.unit_label})" if head.unit_label else ""
+            part_text = f" [{n}/{len(parts)}]" if len(parts) > 1 else ""
+            no_data = (f" — {missing} {word} không có số liệu / no data".replace("  ", " ")
+                       if missing else "")
+            chart.set_title({"name": f"{head.indicator_id}: {head.name_vi}{unit}{part_text}{no_data}"[:250],
+                             "name_font": {"size": 11}})
+            chart.set_legend({"position": "bottom"})
+            chart.set_y_axis({"num_format": "#,##0.0", "major_gridlines": {"visible": True}})
+            chart.set_x_axis({"num_font": {"rotation": -45}})
+            chart.set_size({"width": 720, "height": CHART_ROWS * 20})
+            ws.insert_chart(1 + made * (CHART_ROWS + 1), CHART_COL, chart)
+            made += 1
     return made
 
 

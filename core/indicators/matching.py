@@ -57,12 +57,14 @@ def compile_filter(f: Filter) -> Predicate:
         if op is FilterOp.in_:
             return lambda d: d.get(path) in options
         return lambda d: d.get(path) not in options
-    if op is FilterOp.contains:
+    if op in (FilterOp.contains, FilterOp.lacks):
         wanted = [_text(x) for x in (v if isinstance(v, list) else [v])]
         if len(wanted) == 1:
             one = wanted[0]
-            return lambda d: one in str(d.get(path) or "").split()
-        return lambda d: any(w in str(d.get(path) or "").split() for w in wanted)
+            has: Predicate = lambda d: one in str(d.get(path) or "").split()  # noqa: E731
+        else:
+            has = lambda d: any(w in str(d.get(path) or "").split() for w in wanted)  # noqa: E731
+        return has if op is FilterOp.contains else (lambda d: not has(d))
     # ordering: numbers when the threshold is one, else text (ISO dates)
     compare: Callable[[Any, Any], bool] = {
         FilterOp.gt: lambda a, b: a > b,

@@ -37,12 +37,14 @@ class FilterOp(StrEnum):
     lt = "lt"
     le = "le"
     contains = "contains"  # a select_multiple answer ("a b c") holds the value
+    lacks = "lacks"  # … holds none of the values
     exists = "exists"  # answered (not missing, not empty)
     missing = "missing"  # not answered
 
 
 _OP_ALIASES = {"=": "eq", "==": "eq", "!=": "ne", "≠": "ne", ">": "gt", ">=": "ge", "≥": "ge", "<": "lt",
-               "<=": "le", "≤": "le", "not in": "not_in", "has": "contains"}
+               "<=": "le", "≤": "le", "not in": "not_in", "has": "contains",
+               "not_contains": "lacks"}
 
 
 def _choice_text(value: Any) -> Any:
@@ -334,3 +336,20 @@ class IndicatorResult(BaseModel):
     change_pct: float | None = None  # (value − previous) / previous × 100
     source_document: str | None = None
     plan: str | None = None  # the province plan it belongs to; None for the national pack
+
+
+REPORTING_WORDS: dict[str, str] = {"province": "tỉnh", "commune": "xã", "hamlet": "thôn"}
+
+
+def reported_text(row: Any) -> str:
+    """"3/5 xã": units that sent data of those listed (any row with ``units_reported``, ``units_expected``
+    and ``reporting_level``); "3 xã (chưa có danh sách / no list)" without a list; "" when not counted."""
+    reported = getattr(row, "units_reported", None)
+    if reported is None:
+        return ""
+    level = getattr(row, "reporting_level", None)
+    word = REPORTING_WORDS.get(str(getattr(level, "value", level) or ""), "")
+    expected = getattr(row, "units_expected", None)
+    if expected is None:
+        return " ".join(x for x in (str(reported), word, "(chưa có danh sách / no list)") if x)
+    return f"{reported}/{expected} {word}".strip()

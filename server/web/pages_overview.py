@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from rasoat.core import scope
+from rasoat.core.indicators.models import reported_text
 from rasoat.core.models import REVIEW_LABELS
 from rasoat.core.rounds import STATE_LABELS, kind_label
 from rasoat.server.web import scoped
@@ -125,8 +126,17 @@ def row_view(r: Any, lang: str) -> dict[str, Any]:
         "change": change_text(r),
         "change_dir": "up" if (r.change or 0) > 0 else "down" if (r.change or 0) < 0 else "",
         "live": r.previous_source == "live",
+        "reported": reported_text(r) or "—",
+        "progress": progress_text(r),
         "raw": r,
     }
+
+
+def progress_text(r: Any) -> str:
+    """"12,5 % / 20 %": how far a reach-by target has come beside how much of the plan's time is gone."""
+    if r.progress_pct is None or r.elapsed_pct is None:
+        return ""
+    return f"{number(r.progress_pct)} % / {number(r.elapsed_pct)} %"
 
 
 def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) -> list[dict[str, Any]]:
@@ -265,4 +275,31 @@ def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
     return out
 
 
-handlers = [overview, indicators]
+@get("/indicators/definition/{indicator_id:str}", sync_to_thread=True)
+def indicator_definition(request: Request, indicator_id: str) -> Response:
+    """One indicator's meaning: numerator, denominator, source forms, period, target, plan and source,
+    the page every figure of the overview and the indicators page links to."""
+    from rasoat.core.indicators import collect
+    from rasoat.core.indicators.describe import forms_of, measure_text
+
+    ctx = context(request)
+    ind = next((i for i in collect() if i.id == indicator_id), None)
+    if ind is None:
+        raise WebError(404, f"Không có chỉ tiêu '{indicator_id}' / No indicator '{indicator_id}'")
+    source = ind.source
+    return page(
+        ctx,
+        "indicator_def.html",
+        ind=ind,
+        name=ind.name_en if ctx.lang == "en" else ind.name_vi,
+        other_name=ind.name_vi if ctx.lang == "en" else ind.name_en,
+        numerator=measure_text(ind.numerator),
+        denominator=measure_text(ind.denominator) if ind.denominator else None,
+        forms=forms_of(ind),
+        target=ind.target.text() if ind.target else "—",
+        source=" · ".join(x for x in (source.document, source.date, source.issuer, source.ref) if x)
+        if source else "",
+    )
+
+
+handlers = [overview, indicators, indicator_definition]
