@@ -355,6 +355,7 @@ def test_communes_drug_free_toward_2030(r: dict) -> None:
 def test_every_national_indicator_was_checked(r: dict, national: list[Indicator]) -> None:
     """A new national indicator must come with a hand-computed check in this file."""
     source = Path(__file__).read_text(encoding="utf-8")
-    missing = [i.id for i in national if f'"{i.id}"' not in source.split("def test_every_national")[0]
-               .split("def test_national_pack_covers_the_brief")[1]]
+    checked = source.split("def test_every_national")[0].split("def test_national_pack_covers_the_brief")[1]
+    checked += (Path(__file__).parent / "test_indicators_added.py").read_text(encoding="utf-8")
+    missing = [i.id for i in national if f'"{i.id}"' not in checked]
     assert not missing, missing

@@ -224,8 +224,9 @@ class Target(BaseModel):
         if self.of is TargetOn.value:
             return f"{op} {self.value:g}{by}"
         vi, en = compared
-        pct = " %" if self.of is TargetOn.change_pct else ""
-        return f"Tăng {op} {self.value:g}{pct} so với {vi} / growth {op} {self.value:g}{pct} on {en}{by}"
+        if self.of is TargetOn.change_pct:
+            return f"Tăng {op} {self.value:g} % so với {vi} / growth {op} {self.value:g} % on {en}{by}"
+        return f"Thay đổi {op} {self.value:g} so với {vi} / change {op} {self.value:g} on {en}{by}"
 
 
 class PlanSource(BaseModel):

@@ -141,6 +141,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "ind.no_data": ("Chỉ tiêu chưa có số liệu", "Indicators with no data yet"),
     "ind.below_not_met": ("Đơn vị cấp dưới chưa đạt", "Units below not met"),
     "ind.reported": ("Đơn vị đã báo cáo", "Units reported"),
+    "ind.units_no_data": ("đơn vị không có số liệu", "units with no data"),
     "ind.progress_note": (
         "Tiến độ so với chỉ tiêu / thời gian của kế hoạch đã qua",
         "Progress towards the target / share of the plan's time gone",

@@ -221,16 +221,19 @@ def indicators(request: Request) -> Response:
     chosen = q.get("ind") or (choices[0][0] if choices else None)
     rows = [row_view(r, ctx.lang) for r in by_ind.get(chosen or "", [])]
     chart = ""
-    if rows:
-        first = rows[0]["raw"]
+    with_data = worst_first([r for r in rows if r["raw"].value is not None])
+    if with_data:
+        first = with_data[0]["raw"]
         target = first.target_value if first.target_on is None or first.target_on.value == "value" else None
+        missing = len(rows) - len(with_data)
+        title = rows[0]["name"] + (f" — {missing} {ctx.t('ind.units_no_data')}" if missing else "")
         chart = bar_chart(
             [
                 ChartRow(label=r["unit_name"], value=r["raw"].value, status=r["status"], text=r["value"])
-                for r in rows[:80]
+                for r in with_data[:80]
             ],
             target=target,
-            title=rows[0]["name"],
+            title=title,
             target_label=first.target_text or "",
         )
     level = _level_of(unit) if unit else None
@@ -254,6 +257,15 @@ def indicators(request: Request) -> Response:
         problem=problem,
         unit_choices=scoped.unit_choices(ctx),
     )
+
+
+def worst_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Units furthest from the target first (lowest for a value that must rise), as the Excel charts."""
+    if not rows:
+        return rows
+    raw = rows[0]["raw"]
+    rising = raw.target_op in (">", ">=") and (raw.target_on is None or raw.target_on.value == "value")
+    return sorted(rows, key=lambda r: r["raw"].value if rising else -r["raw"].value)
 
 
 def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
