@@ -172,3 +172,31 @@ def test_the_province_workbook_read_back(province, backend_url, capsys, tmp_path
     assert counts["Không ma túy / Drug-free"] == (37, 38, -1)
     review = list(wb["Cần xem xét"].iter_rows(min_row=2, values_only=True))
     assert [r[0] for r in review] == [COMMUNE] and "Điều 9.1.a" in review[0][2]
+
+
+def test_two_officers_at_once_one_step_wins_and_is_logged_once(tmp_path, backend_url) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from assessment_support import opened, population, route
+    from indicators_support import C1, small_registry
+
+    reg = small_registry()
+    with opened(tmp_path, backend_url) as store:
+        admin = create_user(store, "quantri", "mật-khẩu-quản-trị-9", "admin")
+        population(store, C1, 10_000)
+        route(store, C1, False)
+        f10(store, C1)
+        signoff.propose(store, admin, YEAR, C1, "", registry=reg)
+
+        def accept(_: int) -> str:
+            try:
+                signoff.review(store, admin, YEAR, C1, accept=True, registry=reg)
+                return "ok"
+            except signoff.SignoffError:
+                return "refused"
+
+        with ThreadPoolExecutor(4) as pool:
+            outcomes = sorted(pool.map(accept, range(4)))
+        assert outcomes == ["ok", "refused", "refused", "refused"]
+        accepts = [e for e in store.iter_audit() if e.action == "assessment.accept"]
+        assert len(accepts) == 1 and signoff.commune_doc(store, YEAR, C1)["state"] == "accepted"

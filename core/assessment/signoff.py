@@ -72,13 +72,17 @@ def list_doc(store: Store, year: int, province: str) -> dict[str, Any]:
 def _change(
     store: Store, year: int, unit: str, default: dict[str, Any], fn: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
-    """Read, let ``fn`` check and change a copy, write it only if nobody else wrote meanwhile."""
+    """Read, let ``fn`` check and change a copy, write it only if nobody else wrote meanwhile; then
+    announce the steps ``fn`` logged (only once the write has won, so a retry never logs twice)."""
     key = _key(year, unit)
     for _ in range(20):
         old = store.kv_get(NAMESPACE, key)
         doc = {**(old or default), "history": list((old or default).get("history", []))}
+        before = len(doc["history"])
         fn(doc)
         if store.kv_cas(NAMESPACE, key, old, doc):
+            for entry in doc["history"][before:]:
+                _announce(store, unit, year, entry)
             return doc
     raise SignoffError("Đang có người khác thao tác, thử lại / someone else changed it, try again")
 
@@ -86,16 +90,19 @@ def _change(
 def _log(
     store: Store, doc: dict[str, Any], actor: str, action: str, unit: str, year: int, **details: Any
 ) -> None:
-    """The step in the document's own history, the audit log and the rounds of the year over the unit."""
-    at = utcnow().isoformat()
-    doc["history"].append({"at": at, "by": actor, "action": action, **details})
-    record(store, actor, f"assessment.{action}", target=unit, year=year, **details)
+    """The step in the document's own history (``_change`` announces it once written)."""
+    doc["history"].append({"at": utcnow().isoformat(), "by": actor, "action": action, **details})
+
+
+def _announce(store: Store, unit: str, year: int, entry: dict[str, Any]) -> None:
+    """A step in the audit log and in the history of the year's rounds over the unit."""
+    details = {k: v for k, v in entry.items() if k not in ("at", "by", "action")}
+    actor, action = entry["by"], f"assessment.{entry['action']}"
+    record(store, actor, action, target=unit, year=year, **details)
     period = f"{year}-QD28"
     for rnd in store.list_rounds():
         if rnd.period == period and scopes_overlap([unit], rnd.unit_codes):
-            rnd.history.append(
-                {"at": at, "actor": actor, "action": f"assessment.{action}", "unit": unit, **details}
-            )
+            rnd.history.append({"at": entry["at"], "actor": actor, "action": action, "unit": unit, **details})
             store.put_round(rnd)
 
 
