@@ -12,6 +12,7 @@ import pytest
 import requests
 from odata import ODataService
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.server.central.shapes import actor_id
 from server_support import COMMUNE, instance_xml
 
 ADMIN = ("admin", "mật-khẩu-quản-trị")
@@ -83,6 +84,17 @@ def test_query_options_and_errors(live_server) -> None:
         key=lambda s: (s.received_at, s.instance_id),
     )
     assert oldest["__id"] == first.instance_id
+    admin = live_server.store.get_user_by_name("admin")
+    by_admin = get(
+        "/Submissions", **{"$filter": f"__system/submitterId eq {actor_id(admin.id)}", "$count": "true"}
+    ).json()
+    stored_by_admin = live_server.store.count_submissions(
+        SubmissionQuery(form_id="tform", collector_id=admin.id)
+    )
+    assert by_admin["@odata.count"] == len(by_admin["value"]) == stored_by_admin >= 1
+    assert {r["__system"]["submitterId"] for r in by_admin["value"]} == {str(actor_id(admin.id))}
+    this_year = get("/Submissions", **{"$filter": "year(__system/submissionDate) eq year(now())"}).json()
+    assert iid in {r["__id"] for r in this_year["value"]}
     assert get("/Submissions", **{"$expand": "member"}).json()["code"] == 501.6
     assert get("/Submissions", **{"$filter": "name eq 'x'"}).json()["code"] == 501.5
     assert get("/Submissions", **{"$filter": "__system/reviewState eq"}).json()["code"] == 400.18
@@ -110,13 +122,30 @@ def test_a_viewer_reads_personal_fields_as_null_and_an_officer_reads_them_audite
     for node in schema["children"]:
         if node["name"] == "name":
             node["bind"] = {"rasoat:sensitive": "S"}
-    store.put_form(FormVersion(form_id=form_id, version="1", title="Biểu riêng tư",
-                               md5=hashlib.md5(xml).hexdigest()), xml, schema, {})
+    store.put_form(
+        FormVersion(form_id=form_id, version="1", title="Biểu riêng tư", md5=hashlib.md5(xml).hexdigest()),
+        xml,
+        schema,
+        {},
+    )
     iid, body = instance_xml(form_id=form_id, name="Hoàng Văn Kín")
-    store.save_submission(Submission(instance_id=iid, form_id=form_id, form_version="1", unit_code=COMMUNE,
-                                     xml_md5=hashlib.md5(body).hexdigest(),
-                                     fields={"commune": COMMUNE, "name": "Hoàng Văn Kín",
-                                             "member": [{"age": "40"}], "meta/instanceID": iid}), body, {})
+    store.save_submission(
+        Submission(
+            instance_id=iid,
+            form_id=form_id,
+            form_version="1",
+            unit_code=COMMUNE,
+            xml_md5=hashlib.md5(body).hexdigest(),
+            fields={
+                "commune": COMMUNE,
+                "name": "Hoàng Văn Kín",
+                "member": [{"age": "40"}],
+                "meta/instanceID": iid,
+            },
+        ),
+        body,
+        {},
+    )
     tag = uuid.uuid4().hex[:6]
     create_user(store, f"xem-{tag}", "mật-khẩu-xem-22", "viewer", [COMMUNE], actor="test")
     create_user(store, f"xa-{tag}", "mật-khẩu-xa-22", "commune_officer", [COMMUNE], actor="test")

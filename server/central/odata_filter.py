@@ -164,7 +164,7 @@ class _Parser:
                 return Lit(low == "true")
             if low in FUNCTIONS and self.peek() == ("punct", "("):
                 self.take()
-                arg = None if low == "now" else self.or_()
+                arg = None if low == "now" else self.primary()
                 self.expect(")")
                 return Call(low, arg)
             field = text[len(ROOT_PREFIX) :] if text.startswith(ROOT_PREFIX) else text
