@@ -70,3 +70,18 @@ def test_locked_login_says_when_to_try_again(site) -> None:
                                            "csrf": csrf_of(page.text)})
     assert resp is not None and resp.status_code == 429
     assert int(resp.headers["retry-after"]) > 0
+
+
+@pytest.mark.parametrize("form_id", ["a/b", "../..", "x\\y", "\x00", "no_such_form"])
+def test_submission_filter_with_a_form_that_is_not_one(site, form_id: str) -> None:
+    client = http_login(site.url, "quantri")
+    resp = client.get("/submissions", params={"form": form_id})
+    assert resp.status_code == 400, resp.text
+    assert "No form" in resp.text and "Không có biểu mẫu" in resp.text
+
+
+@pytest.mark.parametrize("iid", ["x\\y", "%00"])  # %00: a NUL once the path is decoded
+def test_a_record_name_no_store_could_hold_is_not_found(site, iid: str) -> None:
+    client = http_login(site.url, "quantri")
+    resp = client.get(f"/submissions/{iid}")
+    assert resp.status_code == 404, resp.text

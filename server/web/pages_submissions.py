@@ -58,6 +58,14 @@ def _filters(ctx: Ctx) -> dict[str, Any]:
 def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
     """The store query for the filters, cut to the officer's units."""
     unit_codes = None
+    if f["form"]:
+        try:
+            known = ctx.store.get_form(f["form"]) is not None
+        except ValueError:  # a name no store could hold ('/', NUL): not a form either
+            known = False
+        if not known:
+            code = f["form"]
+            raise WebError(400, f"Không có biểu mẫu {code} / No form {code}")
     if f["unit"]:
         scope.require_unit(ctx.user, f["unit"])
         from rasoat.core.units import get_units

@@ -140,7 +140,10 @@ def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
 def submission(ctx: Ctx, instance_id: str) -> Submission:
     from rasoat.server.web.base import WebError
 
-    sub = ctx.store.get_submission(instance_id)
+    try:
+        sub = ctx.store.get_submission(instance_id)
+    except ValueError:  # a name no store could hold (a path, NUL): no such record, not a server error
+        sub = None
     if sub is None:
         raise WebError(404, f"Không có bản ghi '{instance_id}' / No submission '{instance_id}'")
     scope.require_submission(ctx.user, sub)
