@@ -275,3 +275,24 @@ def test_cli_definitions(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["indicators", "--definitions", "--json"]) == 0
     defs = json.loads(capsys.readouterr().out)
     assert any(d["id"] == "nat_communes_drug_free" and d["target"]["value"] == 50 for d in defs)
+
+
+def test_the_readme_table_covers_every_indicator() -> None:
+    """core/indicators/README.md lists every indicator with its source sentence and a test that exists."""
+    import ast
+    import re
+
+    from rasoat.core.plugins import build_manager
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "core" / "indicators" / "README.md").read_text(encoding="utf-8")
+    readme = readme.split("## Every indicator")[1]
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9_]+)` \|.*$", readme, re.M)}
+    ids = [i.id for i in collect(build_manager())]
+    assert [i for i in ids if i not in rows] == []
+    for ind_id, row in rows.items():
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert len(cells[3]) > 5, (ind_id, "source sentence")
+        file_name, test_name = cells[6].strip("`").split("::")
+        tree = ast.parse((root / "tests" / file_name).read_text(encoding="utf-8"))
+        assert test_name in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}, (ind_id, cells[6])

@@ -175,6 +175,13 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
                                     "media_products": "0"})
     add(store, "f8_activity", H12, {"act_date": "2025-06-26", "venue_type": "hamlet", "media_products": "4"},
         day="2025-06-27")
+    # Registers (as core.progress.import_sites keeps an officer's list): C1 lists SC1, SC2 and SC4, which
+    # was never audited; C2 lists SC3; enterprises E1, E2 (C1), E3, E4 (C2); C3 has no list.
+    from rasoat.core.progress import KV_SITES
+
+    for kind, commune, ids in (("schools", C1, ["SC1", "SC2", "SC4"]), ("schools", C2, ["SC3"]),
+                               ("enterprises", C1, ["E1", "E2"]), ("enterprises", C2, ["E3", "E4"])):
+        store.kv_put(KV_SITES, f"{kind}:{commune}", [{"id": i, "name": i, "hamlet": ""} for i in ids])
     # F3 schools: SC1 (C1) re-audited in October (280 of 300 pupils, no longer meets the standard),
     # SC2 (C1) no pupils reached but meets it, SC3 (C2).
     add(store, "f3_school", C1, {"ref_date": "2026-03-01", "school": "SC1", "pupils_total": "300",
@@ -314,12 +321,14 @@ def test_prevention_coverage(r: dict) -> None:
     check(r, C2, "nat_prevention_hamlets", 0, 0, 1)
     check(r, PROVINCE, "nat_prevention_hamlets", 25, 1, 4)
     check(r, C3, "nat_prevention_hamlets", None, status=Status.no_data)
-    check(r, C1, "nat_prevention_schools", 50, 1, 2, Status.not_met)
+    # over the register, not the audits: SC4 was never audited and still counts
+    check(r, C1, "nat_prevention_schools", 100 / 3, 1, 3, Status.not_met)
     check(r, C2, "nat_prevention_schools", 100, 1, 1, Status.met)
-    check(r, PROVINCE, "nat_prevention_schools", 200 / 3, 2, 3)
+    check(r, PROVINCE, "nat_prevention_schools", 50, 2, 4)
+    check(r, C3, "nat_prevention_schools", None, status=Status.no_data)  # no list, no audit
     check(r, C1, "nat_prevention_pupils", 56, 280, 500)  # the October re-audit replaces March
     check(r, PROVINCE, "nat_prevention_pupils", 55, 330, 600)
-    check(r, PROVINCE, "nat_prevention_enterprises", 100 / 3, 1, 3)
+    check(r, PROVINCE, "nat_prevention_enterprises", 25, 1, 4)  # E1 of E1–E4 (E4 never audited)
     check(r, C1, "nat_prevention_industrial_zones", 100, 1, 1, Status.met)
     check(r, C2, "nat_prevention_industrial_zones", 0, 0, 1, Status.not_met)
     check(r, PROVINCE, "nat_prevention_industrial_zones", 50, 1, 2, Status.not_met)
@@ -329,10 +338,10 @@ def test_prevention_coverage(r: dict) -> None:
 
 
 def test_drug_free_schools_and_enterprises(r: dict) -> None:
-    check(r, PROVINCE, "nat_schools_drug_free", 200 / 3, 2, 3)  # SC1 failed its October re-audit
-    check(r, C1, "nat_schools_drug_free", 50, 1, 2)
-    check(r, PROVINCE, "nat_enterprises_drug_free", 200 / 3, 2, 3)
-    check(r, C2, "nat_enterprises_drug_free", 100, 1, 1)
+    check(r, PROVINCE, "nat_schools_drug_free", 50, 2, 4)  # SC1 failed its October re-audit; SC4 unaudited
+    check(r, C1, "nat_schools_drug_free", 100 / 3, 1, 3)
+    check(r, PROVINCE, "nat_enterprises_drug_free", 50, 2, 4)
+    check(r, C2, "nat_enterprises_drug_free", 50, 1, 2)  # E3 meets it, E4 was never audited
 
 
 def test_household_pledges_roll_up_and_divide_by_zero(r: dict) -> None:

@@ -529,7 +529,9 @@ def test_hung_yen_targets(tmp_path, indicators, registry) -> None:
     schools = r[(ward, "hy_schools_drug_free_2025")]
     assert schools.value == 50 and schools.status is Status.met
     assert r[(ward, "hy_schools_drug_free_2030")].status is Status.on_track  # 100 % due by 2030
-    assert r[(ward, "hy_enterprises_drug_free_2025")].status is Status.not_met
+    enterprises = r[(ward, "hy_enterprises_drug_free_2025")]
+    # one audit, failed; the denominator is the ward's list of four enterprises, not the one audited
+    assert (enterprises.numerator, enterprises.denominator) == (0, 4) and enterprises.status is Status.not_met
     assert r[(ward, "hy_census_rounds")].status is Status.no_data  # no commune summary yet
 
 
@@ -661,3 +663,62 @@ def test_conflicts_stop_the_command_line_with_both_names(tmp_path) -> None:
         assert "Traceback" not in out.stderr
         assert "'cao_bang'" in out.stderr and "'lang_son'" in out.stderr, out.stderr
         assert out.stderr.startswith("Lỗi / Error:")
+
+
+def test_the_plans_added_targets_by_hand(tmp_path, indicators, registry) -> None:
+    """Targets added from the plans' own words (issue 19): each value and status worked out by hand."""
+    # Thái Nguyên, 2026 (one year of 2026–2030 gone: 20 %)
+    tn = Fixture(tmp_path / "tn", "19", "tn_", indicators, registry)
+    commune, day = "05563", "2026-05-01"
+    tn.add("f8_activity", "05563-01", day, act_date=day, venue_type="hamlet")
+    tn.add("f3_school", commune, day, ref_date=day, school="S1", pupils_total="200", pupils_reached="150")
+    tn.add("f4_enterprise", commune, day, ref_date=day, enterprise="E1", workers_total="50",
+           workers_reached="5")
+    tn.add("tn_xom_checklist", "05563-01", day, ref_date=day, violators_known="4", violators_handled="3")
+    tn.add("f10_summary", commune, "2026-12-15", period_to="2026-12-14", fugitives_hiding="1")
+    r = tn.results("2026", commune)
+    xom = r[(commune, "tn_xom_prevention")]
+    assert (xom.numerator, xom.denominator) == (1, 8) and xom.status is Status.not_met  # 12.5 % < 20 %
+    pupils = r[(commune, "tn_pupils_reached")]
+    assert pupils.value == 75 and pupils.status is Status.on_track  # 75 % ≥ 20 %
+    workers = r[(commune, "tn_workers_reached")]
+    assert workers.value == 10 and workers.status is Status.not_met  # 10 % < 20 %
+    handled = r[(commune, "tn_violators_handled")]
+    assert handled.value == 75 and handled.status is Status.on_track
+    hiding = r[(commune, "tn_fugitives_hiding")]
+    assert hiding.value == 1 and hiding.status is Status.not_met  # "= 0": never "on track"
+
+    # Quảng Trị: 26/6 activities in one commune of the province's 78
+    qt = Fixture(tmp_path / "qt", "44", "qt_", indicators, registry)
+    qt.add("f8_activity", "19363", "2024-06-26", act_date="2024-06-26", campaign="june_26")
+    june = qt.results("2024", "44")[("44", "qt_june_campaign")]
+    assert june.numerator == 1 and june.denominator == len(registry.communes("44"))
+
+    # Quảng Ngãi: drug-free communes kept (1 → 1), complex communes down (2 → 1)
+    qn = Fixture(tmp_path / "qn", "51", "qn_", indicators, registry)
+    for year, kon_tum, bo_y in ((2024, "drug_free", "type_3"), (2025, "drug_free", "drug_free")):
+        qn.add("f10_summary", "23293", f"{year}-12-15", period_to=f"{year}-12-14", qd28_final=kon_tum)
+        qn.add("f10_summary", "23377", f"{year}-12-15", period_to=f"{year}-12-14", qd28_final=bo_y)
+    r = qn.results("2025", "51")
+    kept, down = r[("51", "qn_drug_free_communes_kept")], r[("51", "qn_complex_communes_down")]
+    assert (kept.previous_value, kept.value, kept.status) == (1, 2, Status.met)
+    assert (down.previous_value, down.value, down.status) == (1, 0, Status.met)
+
+    # Hồ Chí Minh: one more complex commune than the year before breaks "không để phát sinh"
+    hcm = Fixture(tmp_path / "hcm", "79", "hcm_", indicators, registry)
+    hcm.add("f10_summary", "26506", "2025-12-15", period_to="2025-12-14", qd28_final="type_2")
+    complex_ = hcm.results("2025", "79")[("79", "hcm_complex_communes")]
+    assert (complex_.previous_value, complex_.value, complex_.status) == (None, 1, Status.no_data)
+
+    # Hưng Yên: addicts must fall year on year; 2030 enterprises over the ward's list of four
+    hy = Fixture(tmp_path / "hy", "33", "hy_", indicators, registry)
+    for key, year in (("a", 2025), ("b", 2025), ("a", 2026)):
+        hy.add("f1_person", "12127-01", f"{year}-06-01",
+               **person(key, f"{year}-06-01", category="addict"))
+    hy.add("f4_enterprise", "12127", "2026-06-01", ref_date="2026-06-01", enterprise="HY-DN-01",
+           meets_standard="yes")
+    r = hy.results("2026", "12127")
+    fewer = r[("12127", "hy_addicts_decrease")]
+    assert (fewer.previous_value, fewer.value, fewer.status) == (2, 1, Status.met)  # b not listed in 2026
+    ent = r[("12127", "hy_enterprises_drug_free_2030")]
+    assert (ent.numerator, ent.denominator, ent.value) == (1, 4, 25)

@@ -38,6 +38,7 @@ from rasoat.core.indicators.status import compared_quantity, elapsed_pct, judge,
 from rasoat.core.indicators.units_index import UnitIndex
 from rasoat.core.models import DEFAULT_COUNTED_STATES, ReviewState, RoundState
 from rasoat.core.plans import applies_in
+from rasoat.core.progress import KV_SITES
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.units import UnitRegistry
 
@@ -292,6 +293,8 @@ class Computation:
         self.round_id = round_id
         self.slots: dict[tuple[str, str], _Slot] = {}
         self._reported: dict[str, set[str]] = {}
+        self._registers: dict[tuple[str, str], int | None] = {}
+        self._plugin_sites: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self._present_counts: dict[tuple[Any, ...], dict[str, int]] = {}
         self._snapshots: dict[str, dict[str, Any] | None] = {}
         if counted_states is not None:
@@ -421,6 +424,9 @@ class Computation:
         if m.kind is MeasureKind.units and not m.form:
             assert m.unit_level is not None
             return self.index.count_at(unit, m.unit_level)
+        if m.kind is MeasureKind.register:
+            assert m.sites is not None
+            return self.register_count(m.sites, unit)
         if m.kind is MeasureKind.snapshot:
             snap = self.snapshot(m.round_id or "")
             frozen = ((snap or {}).get("indicators") or {}).get(m.indicator or "") or {}
@@ -434,6 +440,26 @@ class Computation:
         if unit not in slot.present and (m.if_empty == "no_data" or unit not in self.reported(period)):
             return None
         return slot.totals.get(unit, 0)
+
+    def register_count(self, kind: str, unit: str) -> float | None:
+        """Entries of the loaded ``kind`` list (an officer's upload, else a plugin's) in the communes inside
+        ``unit``; None when none of them has a list: coverage is then unknown, never "of those audited"."""
+        from rasoat.core.progress import _plugin_sites
+
+        if kind not in self._plugin_sites:
+            self._plugin_sites[kind] = _plugin_sites(kind)
+        communes = self.index.below(unit, Level.commune)
+        total, listed = 0, False
+        for commune in communes:
+            key = (kind, commune)
+            if key not in self._registers:
+                uploaded = self.store.kv_get(KV_SITES, f"{kind}:{commune}")
+                found = uploaded if uploaded is not None else self._plugin_sites[kind].get(commune)
+                self._registers[key] = None if found is None else len(found)
+            n = self._registers[key]
+            if n is not None:
+                total, listed = total + n, True
+        return float(total) if listed else None
 
     def reported(self, period: Period) -> set[str]:
         """Units (every level) with a counted submission of any scanned form dated in ``period``."""
