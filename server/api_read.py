@@ -1,10 +1,14 @@
 """The officers' JSON API for reading: who am I, forms, rounds, submissions, attachments, exports, indicators.
 
-Authentication (``officer``): ``Authorization: Bearer <personal API token>`` (``rasoat users token NAME``)
-or ``Authorization: Basic`` with the officer's username and password, checked by ``core.users.authenticate``
-(argon2id, throttled, audited). Basic is accepted only over HTTPS (the reverse proxy's
-``X-Forwarded-Proto``, trusted by uvicorn for the proxy's address) or from this machine. Officers do not
-use Digest: it would need an MD5 of the password kept on the server (see docs/deployment.md).
+Superseded for forms, submissions and "who am I" by ODK Central's API and OData (``server.central``,
+docs/api.md); kept for scripts written against it, and for exports and indicators, which Central lacks.
+
+Authentication (``officer``) is the Central API's (``server.central.auth``): ``Authorization: Bearer`` with
+a personal API token (``rasoat users token NAME``) or a session token from ``POST /v1/sessions``, or
+``Authorization: Basic`` with the officer's username and password (``core.users.authenticate``: argon2id,
+throttled, audited), accepted only over HTTPS (the reverse proxy's ``X-Forwarded-Proto``, trusted by
+uvicorn for the proxy's address) or from this machine. Officers do not use Digest: it would need an MD5
+of the password kept on the server (see docs/deployment.md).
 
 Every read goes through ``core.scope``: lists are ``narrow``-ed to the officer's units, one record is
 checked with ``require_submission``, exports take ``export_units`` and indicators ``report_unit``. Field
@@ -15,8 +19,6 @@ decrypt them only with the project passphrase on the command line (``rasoat expo
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from litestar import Request, Response, get
@@ -28,7 +30,6 @@ from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.server.api import ApiError
 
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 MAX_LIMIT = 1000
 
 
@@ -36,54 +37,26 @@ def _store(request: Request) -> Store:
     return request.app.state["rasoat"].store
 
 
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
-
-
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or client_ip(request) in LOOPBACK
-
-
 def officer(request: Request) -> User:
-    """The officer making this request, or an ApiError (401 with a Basic challenge, 403, 429)."""
-    from rasoat.core.users import AuthError, Throttled, authenticate, user_by_api_token
+    """The officer making this request, or an ApiError (401 with a Basic challenge, 403, 429).
 
-    store = _store(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.strip().partition(" ")
-    scheme = scheme.lower()
-    if scheme == "bearer" and credentials.strip():
-        user = user_by_api_token(store, credentials)
-        if user is None:
-            raise ApiError(403, "Mã truy cập không đúng hoặc đã bị thu hồi / Wrong or revoked API token")
-        return user
-    if scheme == "basic" and credentials.strip():
-        if not _secure(request):
-            raise ApiError(403, "Chỉ đăng nhập qua HTTPS / Log in over HTTPS only")
-        try:
-            raw = base64.b64decode(credentials.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(401, "Thông tin đăng nhập hỏng / Malformed Basic credentials",
-                           {"WWW-Authenticate": BASIC_CHALLENGE}) from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        username, sep, password = text.partition(":")
-        if not sep:
-            raise ApiError(401, "Thông tin đăng nhập hỏng / Malformed Basic credentials",
-                           {"WWW-Authenticate": BASIC_CHALLENGE})
-        try:
-            return authenticate(store, username, password, client_ip(request), via="api")
-        except Throttled as exc:
-            raise ApiError(429, exc.message, {"Retry-After": str(exc.retry_after)}) from None
-        except AuthError as exc:
-            headers = {"WWW-Authenticate": BASIC_CHALLENGE} if exc.status == 401 else None
-            raise ApiError(exc.status, exc.message, headers) from None
-    raise ApiError(
-        401, "Cần đăng nhập (Basic qua HTTPS, hoặc Bearer) / Log in (Basic over HTTPS, or a Bearer token)",
-        {"WWW-Authenticate": BASIC_CHALLENGE},
-    )
+    The credentials are checked by ``server.central.auth.officer``, the one rule for both APIs (so a
+    Central session token works here too); only the answer keeps this API's shape: a bad or revoked
+    token, or Basic over plain HTTP, is 403, and a 401 carries a Basic challenge."""
+    from rasoat.server.central import Problem
+    from rasoat.server.central.auth import officer as central_officer
+
+    try:
+        return central_officer(request)
+    except Problem as exc:
+        status = exc.status
+        if status == 401 and (exc.code == "401.3" or request.headers.get("authorization", "").strip()
+                              .lower().startswith("bearer ")):
+            status = 403
+        headers = dict(exc.headers)
+        if status == 401:
+            headers["WWW-Authenticate"] = BASIC_CHALLENGE
+        raise ApiError(status, exc.message, headers) from None
 
 
 def _allowed(user: User, permission: str) -> None:

@@ -75,9 +75,9 @@ def check_password(store: Store, username: str, password: str, ip: str) -> User:
     from rasoat.core.users import AuthError, Throttled, authenticate
 
     try:
-        return authenticate(store, username, password, ip, via="central")
+        return authenticate(store, username, password, ip, via="api")
     except Throttled as exc:
-        raise problems.throttled(exc.message) from None
+        raise problems.throttled(exc.message, exc.retry_after) from None
     except AuthError as exc:
         if exc.status == 403:
             raise problems.forbidden(exc.message) from None

@@ -15,11 +15,18 @@ from litestar import Request, Response
 
 
 class Problem(Exception):
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers or {}
 
     @property
     def status(self) -> int:
@@ -32,11 +39,13 @@ def problem_response(request: Request, exc: Problem) -> Response:
             f'<?xml version="1.0" encoding="UTF-8"?><error code="{exc.code}"><message>'
             f"{escape(exc.message)}</message></error>"
         ).encode()
-        return Response(content=body, status_code=exc.status, media_type="application/xml")
+        return Response(
+            content=body, status_code=exc.status, media_type="application/xml", headers=exc.headers
+        )
     content: dict[str, Any] = {"message": exc.message, "code": float(exc.code)}
     if exc.details is not None:
         content["details"] = exc.details
-    return Response(content=content, status_code=exc.status)
+    return Response(content=content, status_code=exc.status, headers=exc.headers)
 
 
 # --- the catalogue (Central's codes) ---------------------------------------------------------------
@@ -134,8 +143,8 @@ def forbidden(why: str = "") -> Problem:
     )
 
 
-def throttled(message: str) -> Problem:
-    return Problem("429.1", message)
+def throttled(message: str, retry_after: int) -> Problem:
+    return Problem("429.1", message, headers={"Retry-After": str(retry_after)})
 
 
 def not_found(what: str = "") -> Problem:
