@@ -1,0 +1,109 @@
+"""QĐ 28 assessment benchmark: a whole province's classification computed from its registers, the work
+behind ``rasoat assessment show PROVINCE``, the status page and every sign-off step of a province.
+
+    .venv/bin/python benchmarks/assessment.py [--communes 100] [--hamlets 1500] [--persons 20000]
+        [--backend embedded|postgres] [--database postgresql://…] [--repeat 3]
+
+The data: one synthetic province ("19") with ``--communes`` communes; ``--persons`` F1 records (a tenth
+of them a second, later follow-up of the same person), a use venue per two communes (F6), a cultivation
+site per five (F7), twelve monthly F9 reports and one yearly F10 per commune, and a population entered
+per commune. Loaded with ``Store.put_many_submissions``. Then ``assess_province`` runs ``--repeat`` times
+(wall seconds each): every register read once for the province, every commune classified, Art. 5.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from indicators import PROVINCE, _sub, registry  # noqa: E402  (the synthetic province and submissions)
+from rasoat.core.assessment.compute import assess_province  # noqa: E402
+from rasoat.core.assessment.facts import set_fact  # noqa: E402
+from rasoat.core.storage import open_store  # noqa: E402
+
+
+def generate(reg, persons: int):
+    rnd = random.Random(28)
+    hamlets = [u.code for u in reg.hamlets()]
+    communes = [u.code for u in reg.communes()]
+    n = 0
+    for p in range(persons):
+        h = hamlets[p % len(hamlets)]
+        category = ("user", "addict", "post_rehab")[p % 3]
+        fields = {"person_key": f"p{p}", "present": "yes", "category": category,
+                  "has_record": "yes" if p % 4 else "no",
+                  "services": "methadone" if p % 7 == 0 else "counselling"}
+        n += 1
+        yield _sub("f1_person", n, h, fields, f"2026-0{1 + rnd.randrange(5)}-10")
+        if p % 10 == 0:
+            n += 1
+            moved = {**fields, "followup_status": "moved", "present": "no"}
+            yield _sub("f1_person", n, h, moved, "2026-09-01")
+    for i, c in enumerate(communes):
+        if i % 2 == 0:
+            n += 1
+            yield _sub("f6_hotspot", n, hamlets[i], {"site_key": f"s{i}", "is_use_venue": "yes",
+                                                     "status": "identified"}, "2026-03-01")
+        if i % 5 == 0:
+            n += 1
+            yield _sub("f7_cultivation", n, hamlets[i], {"destroyed": "yes", "destroyed_date": "2026-02-01",
+                                                         "plant_count": "600", "area_m2": "0"}, "2026-02-01")
+        for m in range(1, 13):
+            n += 1
+            start, stop = f"2026-{m:02d}-01", f"2026-{m:02d}-10"
+            yield _sub("f9_case", n, c, {"period_from": start, "period_to": stop, "offenders_arrested": "1",
+                                         "offence": [{"persons_resident": "1"}]}, stop)
+        n += 1
+        yield _sub("f10_summary", n, c, {"period_type": "year", "period_from": "2025-12-15",
+                                         "period_to": "2026-12-14", "fugitives_hiding": "0"}, "2026-12-10")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--communes", type=int, default=100)
+    ap.add_argument("--hamlets", type=int, default=1500)
+    ap.add_argument("--persons", type=int, default=20_000)
+    ap.add_argument("--backend", choices=["embedded", "postgres"], default="embedded")
+    ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    reg = registry(args.communes, args.hamlets)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-assessment-"))
+    schema_url = None
+    if args.backend == "postgres":
+        import uuid
+
+        import psycopg
+
+        schema = f"bench_{uuid.uuid4().hex[:8]}"  # PostgresStore creates it; dropped at the end
+        schema_url = f"{args.database}{'&' if '?' in args.database else '?'}schema={schema}"
+    store = open_store(tmp / "data", schema_url)
+    try:
+        t0 = time.perf_counter()
+        loaded = store.put_many_submissions(generate(reg, args.persons))
+        for c in reg.communes():
+            set_fact(store, 2026, c.code, "population", 10_000, "bench", "2026-11-30", "bench")
+            set_fact(store, 2026, c.code, "on_route", "no", "bench", "2026-11-30", "bench")
+        print(f"{args.backend}: loaded {loaded} submissions in {time.perf_counter() - t0:.1f} s")
+        for run in range(args.repeat):
+            t0 = time.perf_counter()
+            pa = assess_province(store, 2026, PROVINCE, reg)
+            classes = {c.result.klass for c in pa.communes}
+            print(f"run {run + 1}: {time.perf_counter() - t0:.2f} s, {len(pa.communes)} communes, "
+                  f"classes {sorted(classes)}, province {pa.result.klass}")
+    finally:
+        store.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        if schema_url:
+            with psycopg.connect(args.database, autocommit=True) as conn:
+                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+if __name__ == "__main__":
+    main()
