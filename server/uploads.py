@@ -12,7 +12,7 @@ Retry-After, an answer Collect shows and the collector can act on; the form stay
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,8 +37,9 @@ class UploadBudget:
         return self.in_flight == 0 or self.in_flight + size <= self.max_bytes
 
     @asynccontextmanager
-    async def hold(self, size: int) -> AsyncIterator[None]:
-        """Hold ``size`` bytes of the budget for the block; OpenRosaError 503 when none frees in time."""
+    async def hold(self, size: int, refuse: Callable[[], Exception] | None = None) -> AsyncIterator[None]:
+        """Hold ``size`` bytes of the budget for the block; raises ``refuse()`` (default: the OpenRosa
+        503 of ``busy``) when no room frees in time."""
         if self._room is None:
             self._room = asyncio.Condition()
         room = self._room
@@ -46,7 +47,7 @@ class UploadBudget:
             try:
                 await asyncio.wait_for(room.wait_for(lambda: self._fits(size)), self.wait_seconds)
             except TimeoutError:
-                raise busy() from None
+                raise (refuse or busy)() from None
             self.in_flight += size
         try:
             yield
@@ -56,14 +57,21 @@ class UploadBudget:
                 room.notify_all()
 
 
+BUSY_MESSAGE = (
+    "Máy chủ đang nhận nhiều dữ liệu cùng lúc; biểu mẫu vẫn còn trên máy, hãy gửi lại sau ít phút / "
+    "The server is receiving too much data at once; the form stays on the phone, send it again in "
+    "a few minutes"
+)
+
+
 def busy() -> OpenRosaError:
-    return OpenRosaError(
-        503,
-        "Máy chủ đang nhận nhiều dữ liệu cùng lúc; biểu mẫu vẫn còn trên máy, hãy gửi lại sau ít phút / "
-        "The server is receiving too much data at once; the form stays on the phone, send it again in "
-        "a few minutes",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return OpenRosaError(503, BUSY_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def upload_size(request: Request, limit: int) -> int:
+    """What an upload holds of the budget: its Content-Length, or ``limit`` for a chunked body."""
+    length = request.headers.get("content-length", "")
+    return int(length) if length.isdigit() else limit
 
 
 def declared_length(request: Request, limit: int) -> int | None:

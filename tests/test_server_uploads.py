@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 from rasoat.core.storage import open_store
+from rasoat.core.users import create_user
 from rasoat.server.app import ServerSettings, create_app
 from server_support import CollectClient, ThreadServer, instance_xml, multipart, seed
 
@@ -25,6 +27,7 @@ BOUNDARY = "4c1f0a62-1b7e-4d3e-9f0a-0b1b2c3d4e5f"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     store = open_store(Path(tmp_path_factory.mktemp("uploads")) / "data")
     seeded = seed(store)
+    create_user(store, "quantri", "mật-khẩu-quản-trị-1", "admin", actor="test")
     settings = ServerSettings(max_body_bytes=20_000_000, max_upload_bytes_in_flight=3_000_000,
                               upload_wait_seconds=0.5)
     srv = ThreadServer(create_app(store, settings)).start()
@@ -43,13 +46,19 @@ def test_a_large_attachment_arrives_intact(server) -> None:
     assert server.store.attachment(iid, "big.jpg") == photo
 
 
-def test_uploads_over_the_budget_wait_then_get_503_with_retry_after(server) -> None:
-    first_iid, first_xml = instance_xml(photo="a.jpg")
-    body, content_type = multipart(first_xml, {"a.jpg": os.urandom(2_500_000)}, boundary=BOUNDARY)
+def _held_upload(server) -> tuple[str, bytes, bytes]:
+    """(instanceID, request head, body) of a 2.5 MB upload: sent partly, it holds that much of the budget."""
+    iid, xml = instance_xml(photo="a.jpg")
+    body, content_type = multipart(xml, {"a.jpg": os.urandom(2_500_000)}, boundary=BOUNDARY)
     head = (f"POST /v1/key/{server.token}/projects/1/submission HTTP/1.1\r\nHost: x\r\n"
             f"X-OpenRosa-Version: 1.0\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
+    return iid, head.encode(), body
+
+
+def test_uploads_over_the_budget_wait_then_get_503_with_retry_after(server) -> None:
+    first_iid, head, body = _held_upload(server)
     with socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(head.encode() + body[:1000])  # holds 2.5 MB of the 3 MB budget while it trickles in
+        sock.sendall(head + body[:1000])  # holds 2.5 MB of the 3 MB budget while it trickles in
         time.sleep(0.3)
         second_iid, second_xml = instance_xml(photo="b.jpg")
         refused = server.client.submit(second_xml, {"b.jpg": os.urandom(1_000_000)})
@@ -84,3 +93,24 @@ def test_a_body_over_the_limit_is_413_even_when_chunked(server) -> None:
                                    headers={"Content-Type": content_type})
     assert resp.status_code == 413
     assert "Upload too large" in resp.text
+
+
+def test_the_central_api_shares_the_budget(server) -> None:
+    """Submissions through the Central API hold the same budget, and are refused in Central's shape."""
+    token = httpx.post(f"{server.url}/v1/sessions",
+                       json={"email": "quantri", "password": "mật-khẩu-quản-trị-1"}).json()["token"]
+    iid, xml = instance_xml()
+    padded = xml.replace(b"<name>", b"<name>" + b" " * 1_000_000)  # a 1 MB body: over what is left
+    _first, head, body = _held_upload(server)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head + body[:1000])
+        time.sleep(0.3)
+        resp = httpx.post(f"{server.url}/v1/projects/1/forms/tform/submissions", content=padded,
+                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/xml"})
+        assert resp.status_code == 503, resp.text
+        assert resp.json()["code"] == 503.1 and "too much data at once" in resp.json()["message"]
+        assert int(resp.headers["retry-after"]) > 0
+        assert server.store.get_submission(iid) is None
+        sock.sendall(body[1000:])
+        sock.settimeout(30)
+        assert sock.recv(4096).startswith(b"HTTP/1.1 201")

@@ -55,6 +55,17 @@ def _st(request: Request) -> Any:
     return request.app.state["rasoat"]
 
 
+def _upload_room(request: Request) -> Any:
+    """This process's upload budget (``server.uploads``), held while a body is read and stored, as for
+    OpenRosa submissions; over it, Central's shape of a 503 with Retry-After."""
+    from rasoat.server.uploads import BUSY_MESSAGE, RETRY_AFTER_SECONDS, upload_size
+
+    st = _st(request)
+    size = upload_size(request, st.settings.max_body_bytes)
+    return st.uploads.hold(size, lambda: problems.Problem(
+        "503.1", BUSY_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
+
+
 def _store(request: Request) -> Store:
     return _st(request).store
 
@@ -409,10 +420,11 @@ async def draft_attachment(
     draft = await anyio.to_thread.run_sync(_draft, store, form_id)
     if name not in draft["media"]:
         raise problems.not_found(f"{name} is not referenced by the draft of {form_id}")
-    data = await _body(request, _st(request).settings.max_body_bytes)
-    draft["files"][name] = base64.b64encode(data).decode()
-    await anyio.to_thread.run_sync(store.kv_put, DRAFTS_NS, form_id, draft)
-    return form_attachment_json(name, data)
+    async with _upload_room(request):  # the upload budget, as for OpenRosa
+        data = await _body(request, _st(request).settings.max_body_bytes)
+        draft["files"][name] = base64.b64encode(data).decode()
+        await anyio.to_thread.run_sync(store.kv_put, DRAFTS_NS, form_id, draft)
+        return form_attachment_json(name, data)
 
 
 def _publish(store: Store, form_id: str, user: User, version: str | None) -> FormVersion:
@@ -566,22 +578,23 @@ async def create_submission(request: Request, pid: FromPath[str], form_id: FromP
 
     del pid
     user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
-    xml = await _body(request, _st(request).settings.max_body_bytes)
+    async with _upload_room(request):  # the upload budget, as for OpenRosa
+        xml = await _body(request, _st(request).settings.max_body_bytes)
 
-    def run() -> dict[str, Any]:
-        from rasoat.core.instance import parse_instance
+        def run() -> dict[str, Any]:
+            from rasoat.core.instance import parse_instance
 
-        sub_id = None
-        with contextlib.suppress(ValueError):  # a broken XML is refused with its reason by the ingest
-            sub_id = parse_instance(xml).instance_id
-        exists = False
-        with contextlib.suppress(ValueError):
-            exists = sub_id is not None and _store(request).get_submission(sub_id) is not None
-        if exists:
-            raise problems.conflict_instance()
-        return submission_json(_ingest(request, user, form_id, xml))
+            sub_id = None
+            with contextlib.suppress(ValueError):  # a broken XML is refused with its reason by the ingest
+                sub_id = parse_instance(xml).instance_id
+            exists = False
+            with contextlib.suppress(ValueError):
+                exists = sub_id is not None and _store(request).get_submission(sub_id) is not None
+            if exists:
+                raise problems.conflict_instance()
+            return submission_json(_ingest(request, user, form_id, xml))
 
-    return await anyio.to_thread.run_sync(run)
+        return await anyio.to_thread.run_sync(run)
 
 
 @put("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
@@ -593,28 +606,29 @@ async def edit_submission(
 
     del pid
     user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
-    xml = await _body(request, _st(request).settings.max_body_bytes)
+    async with _upload_room(request):  # the upload budget, as for OpenRosa
+        xml = await _body(request, _st(request).settings.max_body_bytes)
 
-    def run() -> dict[str, Any]:
-        from rasoat.core.instance import InstanceError, parse_instance
+        def run() -> dict[str, Any]:
+            from rasoat.core.instance import InstanceError, parse_instance
 
-        old = _submission(request, user, form_id, iid)
-        try:
-            parsed = parse_instance(xml)
-        except InstanceError as exc:
-            raise problems.Problem("400.2", exc.message) from None
-        if not parsed.deprecated_id:
-            raise problems.deprecated_id_missing()
-        if parsed.deprecated_id != old.instance_id or not old.current:
-            raise problems.stale_edit()
-        try:
-            return submission_json(_ingest(request, user, form_id, xml))
-        except problems.Problem as exc:
-            if exc.code == "409.3":
-                raise problems.stale_edit() from None
-            raise
+            old = _submission(request, user, form_id, iid)
+            try:
+                parsed = parse_instance(xml)
+            except InstanceError as exc:
+                raise problems.Problem("400.2", exc.message) from None
+            if not parsed.deprecated_id:
+                raise problems.deprecated_id_missing()
+            if parsed.deprecated_id != old.instance_id or not old.current:
+                raise problems.stale_edit()
+            try:
+                return submission_json(_ingest(request, user, form_id, xml))
+            except problems.Problem as exc:
+                if exc.code == "409.3":
+                    raise problems.stale_edit() from None
+                raise
 
-    return await anyio.to_thread.run_sync(run)
+        return await anyio.to_thread.run_sync(run)
 
 
 @patch("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
@@ -749,19 +763,20 @@ async def upload_attachment(
     del pid
     name = filename
     user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
-    data = await _body(request, _st(request).settings.max_body_bytes)
+    async with _upload_room(request):  # the upload budget, as for OpenRosa
+        data = await _body(request, _st(request).settings.max_body_bytes)
 
-    def run() -> None:
-        sub = _submission(request, user, form_id, iid)
-        if name not in sub.expected_attachments:
-            raise problems.not_found(f"{name} is not named by submission {iid}")
-        try:
-            _store(request).add_attachment(sub.instance_id, name, data)
-        except ValueError as exc:
-            raise problems.invalid_value("name", str(exc)) from None
+        def run() -> None:
+            sub = _submission(request, user, form_id, iid)
+            if name not in sub.expected_attachments:
+                raise problems.not_found(f"{name} is not named by submission {iid}")
+            try:
+                _store(request).add_attachment(sub.instance_id, name, data)
+            except ValueError as exc:
+                raise problems.invalid_value("name", str(exc)) from None
 
-    await anyio.to_thread.run_sync(run)
-    return {"success": True}
+        await anyio.to_thread.run_sync(run)
+        return {"success": True}
 
 
 rest_handlers = [
