@@ -94,3 +94,32 @@ def test_forged_or_expired_nonces_are_stale_and_challenges_write_nothing(tmp_pat
         assert after == before  # no file written, created or touched
     finally:
         store.close()
+
+
+def test_unauthenticated_requests_to_a_running_server_write_nothing(tmp_path: Path) -> None:
+    """The probe's flood, small: requests without credentials get 401 and a challenge, and no store file
+    is written, created or touched; a real Digest login afterwards still works (and only it writes)."""
+    import httpx
+    from rasoat.server.app import ServerSettings, create_app
+    from server_support import CollectClient, ThreadServer, seed
+
+    store = EmbeddedStore(tmp_path / "data")
+    seeded = seed(store)
+    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
+    try:
+        time.sleep(1.5)  # the store's background checkpoint after seeding
+        before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (tmp_path / "data").rglob("*")
+                  if p.is_file()}
+        with httpx.Client(base_url=server.url) as anon:
+            for _ in range(60):
+                resp = anon.get("/v1/projects/1/formList", headers={"X-OpenRosa-Version": "1.0"})
+                assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Digest")
+        after = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (tmp_path / "data").rglob("*")
+                 if p.is_file()}
+        assert after == before
+        client = CollectClient(f"{server.url}/v1/projects/1", seeded.digest_user, seeded.digest_password)
+        assert client.get("/formList").status_code == 200
+        client.close()
+    finally:
+        server.stop()
+        store.close()
