@@ -70,6 +70,16 @@ def test_query_options_and_errors(live_server) -> None:
     assert service.headers["OData-Version"] == "4.0"
     assert [v["name"] for v in service.json()["value"]] == ["Submissions", "Submissions.member"]
     assert get("/$metadata").text.startswith('<?xml version="1.0" encoding="UTF-8"?>\n<edmx:Edmx')
+    # what Power Query sends is never refused for its headers; only an explicit $format the table lacks
+    excel = {
+        "Accept": "application/json;odata.metadata=minimal;q=1.0,application/xml;q=0.5",
+        "OData-MaxVersion": "4.0",
+        "OData-Version": "4.0",
+    }
+    assert httpx.get(f"{base}/Submissions", params={"$top": "1"}, headers=excel, auth=auth).status_code == 200
+    meta = httpx.get(f"{base}/$metadata", headers={"Accept": "application/json,*/*"}, auth=auth)
+    assert meta.status_code == 200 and meta.headers["content-type"].startswith("application/xml")
+    assert get("/Submissions", **{"$format": "atom"}).json()["code"] == 406.1
     one = get(f"/Submissions('{iid}')", **{"$select": "__id,name,meta/instanceID"}).json()["value"]
     assert one == [{"__id": iid, "name": "Nguyễn Văn A", "meta": {"instanceID": iid}}]
     empty = get("/Submissions", **{"$top": "0", "$count": "True"}).json()

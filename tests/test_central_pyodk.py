@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pyodk._endpoints.project_app_users import ProjectAppUser
 from pyodk.client import Client
 from pyodk.errors import PyODKError
 from rasoat.core.models import ReviewState
@@ -70,6 +71,9 @@ def test_login_projects_forms_and_form_xml(live_server, tmp_path) -> None:
         assert listed["tform"].state == "open" and listed["tclosed"].state == "closed"
         assert c.forms.get("tform").hash == stored["tform"].md5
         assert c.forms.get_xml("tform").encode("utf-8") == store.form_xml("tform", "1")
+        app_users = [ProjectAppUser(**u) for u in c.get("projects/1/app-users").json()]
+        collectors = {u.display_name for u in store.list_users() if u.role.value == "collector" and u.active}
+        assert {u.displayName for u in app_users} == collectors and all(u.token is None for u in app_users)
         me = c.get("users/current").json()
         assert me["email"] == "admin" and me["rasoat"]["role"] == "admin"
     # a second client reuses the cached session token (pyodk checks it with GET users/current)
