@@ -10,6 +10,7 @@ element from the root down to the row. Encrypted records carry only ``__id`` and
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -54,7 +55,7 @@ def submission_row(sub: Submission, schema: FormSchema, opts: RowOptions) -> dic
     row: dict[str, Any] = {"__id": sub.instance_id, "__system": system(sub, opts.names)}
     if sub.encrypted:
         return row
-    nav = f"Submissions('{quote(sub.instance_id, safe='')}')"
+    nav = f"Submissions('{_quoted(sub.instance_id)}')"
     _fill(row, schema.root.children, sub.fields, f"Submissions#{sub.instance_id}", nav, schema, opts)
     return row
 
@@ -106,6 +107,16 @@ def _fill(
             out[name] = None if node.name in opts.hidden else typed(node.type, raw, opts.wkt)
 
 
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.~-]*(?::[A-Za-z0-9_.~-]*)?")
+
+
+def _quoted(instance_id: str) -> str:
+    """``quote(id, safe="")``, fast for the usual ``uuid:…`` ids."""
+    if _PLAIN_ID.fullmatch(instance_id):
+        return instance_id.replace(":", "%3A")
+    return quote(instance_id, safe="")
+
+
 def _items(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
@@ -126,7 +137,7 @@ def repeat_rows(
         0,
         f"Submissions#{sub.instance_id}",
         sub.instance_id,
-        f"Submissions('{quote(sub.instance_id, safe='')}')",
+        f"Submissions('{_quoted(sub.instance_id)}')",
         schema,
         table,
         opts,

@@ -508,8 +508,9 @@ async def list_submissions(request: Request, pid: FromPath[str], form_id: FromPa
         yield b"]"
 
     from litestar.response import Stream
+    from rasoat.server.central.odata import chunks
 
-    return Stream(body(), media_type="application/json")
+    return Stream(chunks(body()), media_type="application/json")
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}")

@@ -9,6 +9,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from threading import Lock
 
 import defusedxml.ElementTree as SafeET
@@ -29,11 +30,16 @@ EDM_TYPES = {
 }
 
 
+_OTHER = re.compile(r"[^A-Za-z0-9_]+")
+_START = re.compile(r"[A-Za-z_]")
+
+
+@lru_cache(maxsize=4096)
 def sanitize(name: str) -> str:
     """An OData identifier as Central makes one: runs of other characters become ``_``, and a name that
     does not start with a letter or ``_`` gets a ``_`` in front."""
-    out = re.sub(r"[^A-Za-z0-9_]+", "_", name)
-    return out if re.match(r"[A-Za-z_]", out) else "_" + out
+    out = _OTHER.sub("_", name)
+    return out if _START.match(out) else "_" + out
 
 
 @dataclass(frozen=True)
