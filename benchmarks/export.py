@@ -1,29 +1,30 @@
-"""Excel export benchmark: rasoat's raw export from the embedded store against plain writers.
+"""Raw export benchmark: rasoat's CSV zip and its xlsx workbook with each candidate writer, in one run.
 
-    /tmp/venv/bin/python benchmarks/export.py             # 100,000 F2 submissions, 4 households each
-    /tmp/venv/bin/python benchmarks/export.py --n 10000 --skip-pandas
-    /tmp/venv/bin/python benchmarks/export.py --workdir /tmp/rasoat-bench   # reuse a loaded store
+    .venv/bin/pip install -e '.[benchmarks]'            # rustpy-xlsxwriter, pyexcelerate (benchmark only)
+    .venv/bin/python benchmarks/export.py --n 10000 --n 100000 --workdir /tmp/rasoat-bench
+    .venv/bin/python benchmarks/export.py --n 10000 --profile      # where the xlsx time goes
+    .venv/bin/python benchmarks/export.py --fidelity-only          # what each writer keeps
 
 Data: the national F2 household-pledge form (forms/f2_pledge.xlsx) in household-list mode; each submission
 is one hamlet's list with ``--households`` household rows (the ``household`` repeat). They are loaded
-into an EmbeddedStore with ``put_many_submissions`` (loading is set-up, not measured).
+into an EmbeddedStore with ``put_many_submissions`` (loading is set-up, not measured; ``--workdir`` keeps
+one store per size for the next run).
 
-Measured, each in its own process so peak memory (ru_maxrss) belongs to that step alone:
-  rasoat      ``export_form(store, "f2_pledge", …)``: reads the store, types every cell, writes xlsx
-  xlsxwriter  plain xlsxwriter (constant_memory) writing the very same rows (read back from rasoat's file)
-              from memory, with type-specific write calls: the floor for this writer
-  pandas      the same rows as DataFrames, ``to_excel`` with the openpyxl engine (pandas is only a
-              benchmark dependency: ``pip install pandas``)
-Goals (issue 6): rasoat ≤ 1.5 × xlsxwriter, ≥ 4 × faster than pandas, peak memory < 300 MB.
+Measured, each in its own process so peak memory (ru_maxrss) belongs to that step alone, every step
+reading the store and typing the cells through ``core.excel.rows`` (the rasoat side is the same for all):
+  csv           ``export_form(..., format="csv")``: the zip of CSV files (Central's layout)
+  xlsxwriter    ``export_form(...)``: the workbook with xlsxwriter ``constant_memory`` (rasoat's writer)
+  rustpy        the same rows into rustpy-xlsxwriter (Rust ``rust_xlsxwriter``), one sheet per table
+  pyexcelerate  the same rows into PyExcelerate, one sheet per table
+Goal (issue 24): the xlsx path ≤ 10 s for 100,000 pledges (ODK Central's CSV export on this machine).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import hashlib
 import json
-import pickle
+import os
 import random
 import resource
 import subprocess
@@ -176,164 +177,280 @@ def prepare(workdir: Path, n: int, households: int) -> Path:
 # --- measured steps (each runs in a child process) -----------------------------------------------
 
 
-def phase_rasoat(workdir: Path) -> dict[str, Any]:
-    from rasoat.core.excel.from_store import export_form
-    from rasoat.core.excel.raw import RawExportOptions
+def _open(workdir: Path) -> Any:
     from rasoat.core.storage import open_store
 
-    store = open_store(workdir / "store")
-    out = workdir / "rasoat.xlsx"
+    return open_store(workdir / "store")
+
+
+def _rasoat(workdir: Path, fmt: str, name: str) -> dict[str, Any]:
+    from rasoat.core.excel.from_store import export_form
+    from rasoat.core.excel.raw import RawExportOptions
+
+    store = _open(workdir)
+    out = workdir / name
     before = rss_mb()
     t0 = time.perf_counter()
-    # include_personal: every column, so the plain writers get exactly the same cells
+    # include_personal: every column, so every writer gets the same cells
     stats = export_form(
         store,
         FORM_ID,
         out,
+        format=fmt,  # type: ignore[arg-type]
         options=RawExportOptions(include_personal=True),
         actor="benchmark",
         plugin_sheets=False,
     )
     seconds = time.perf_counter() - t0
     store.close()
-    return {
-        "seconds": seconds,
-        "peak_mb": rss_mb(),
-        "before_mb": before,
-        "rows": stats.rows,
-        "bytes": out.stat().st_size,
-    }
+    return {"seconds": seconds, "peak_mb": rss_mb(), "before_mb": before, "rows": stats.rows,
+            "bytes": out.stat().st_size}
 
 
-def phase_rows(workdir: Path) -> dict[str, Any]:
-    """Set-up for the plain writers: rasoat's cells, read back, kept as Python rows (not measured)."""
-    import openpyxl
-
-    wb = openpyxl.load_workbook(workdir / "rasoat.xlsx", read_only=True)
-    sheets = {ws.title: [list(r) for r in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
-    with (workdir / "rows.pickle").open("wb") as fh:
-        pickle.dump(sheets, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    return {"cells": sum(len(r) for rows in sheets.values() for r in rows)}
-
-
-def _load_rows(workdir: Path) -> dict[str, list[list[Any]]]:
-    with (workdir / "rows.pickle").open("rb") as fh:
-        rows = pickle.load(fh)
-    # Millions of long-lived cells would make every garbage collection walk them all; freezing them keeps
-    # the plain writers' timings about the writer, not about holding the data in memory.
-    gc.collect()
-    gc.freeze()
-    return rows
+def phase_csv(workdir: Path) -> dict[str, Any]:
+    return _rasoat(workdir, "csv", "rasoat.zip")
 
 
 def phase_xlsxwriter(workdir: Path) -> dict[str, Any]:
-    import xlsxwriter
+    return _rasoat(workdir, "xlsx", "rasoat.xlsx")
 
-    sheets = _load_rows(workdir)
+
+def _table_rows(workdir: Path) -> tuple[Any, Any]:
+    """rasoat's own row builder over the store: (builder, iterator of (table, row)) in store order."""
+    from rasoat.core.excel.from_store import _collector_names, _registry, prepare_form_export
+    from rasoat.core.excel.raw import RawExportOptions, row_builder
+
+    store = _open(workdir)
+    units = _registry()
+    prep = prepare_form_export(store, FORM_ID, None, RawExportOptions(include_personal=True), units)
+    builder, _ = row_builder(prep.schema, FORM_ID, prep.options, units, _collector_names(store))
+
+    def rows() -> Any:
+        out: list[tuple[Any, list[Any]]] = []
+        emit = lambda table, row: out.append((table, row))  # noqa: E731
+        for sub in store.iter_submissions(prep.query):
+            builder.rows(sub, emit)
+            yield from out
+            out.clear()
+        store.close()
+
+    return builder, rows()
+
+
+def phase_rustpy(workdir: Path) -> dict[str, Any]:
+    """Main rows stream into the first sheet; repeat rows wait in memory (the library writes one sheet
+    after the other, while a submission gives rows to every table at once)."""
+    import rustpy_xlsxwriter as rx
+
     before = rss_mb()
     t0 = time.perf_counter()
-    wb = xlsxwriter.Workbook(str(workdir / "plain.xlsx"), {"constant_memory": True})
-    date_fmt = wb.add_format({"num_format": "dd/mm/yyyy hh:mm:ss"})
-    for name, rows in sheets.items():
-        ws = wb.add_worksheet(name)
-        write_string, write_number, write_datetime = ws.write_string, ws.write_number, ws.write_datetime
-        for r, row in enumerate(rows):
-            for c, v in enumerate(row):
-                if v is None:
-                    continue
-                t = v.__class__
-                if t is str:
-                    write_string(r, c, v)
-                elif t is int or t is float:
-                    write_number(r, c, v)
-                elif t is datetime:
-                    write_datetime(r, c, v, date_fmt)
-                else:
-                    ws.write(r, c, v)
-    wb.close()
-    return {"seconds": time.perf_counter() - t0, "peak_mb": rss_mb(), "before_mb": before}
+    builder, rows = _table_rows(workdir)
+    tables = builder.tables
+    held: list[list[dict[str, Any]]] = [[] for _ in tables]
+    counts = [0] * len(tables)
+
+    def main_rows() -> Any:
+        headers = tables[0].headers
+        for table, row in rows:
+            counts[table.index] += 1
+            if table.index == 0:
+                yield dict(zip(headers, row, strict=True))
+            else:
+                held[table.index].append(dict(zip(table.headers, row, strict=True)))
+
+    def later(i: int) -> Any:
+        yield from held[i]
+
+    sheets = [(tables[0].base[:31], main_rows())] + [(t.base[:31], later(t.index)) for t in tables[1:]]
+    rx.write_worksheets(sheets, str(workdir / "rustpy.xlsx"), datetime_format="dd/mm/yyyy hh:mm:ss",
+                        freeze_panes={"general": {"row": 1, "col": 0}})
+    return {"seconds": time.perf_counter() - t0, "peak_mb": rss_mb(), "before_mb": before,
+            "rows": dict(zip([t.table.name for t in tables], counts, strict=True))}
 
 
-def phase_pandas(workdir: Path) -> dict[str, Any]:
-    import pandas as pd
+def phase_pyexcelerate(workdir: Path) -> dict[str, Any]:
+    """PyExcelerate takes each sheet's cells as one list of rows, so every row is held until save()."""
+    from pyexcelerate import Workbook
 
-    sheets = _load_rows(workdir)
-    frames = {name: pd.DataFrame(rows[1:], columns=rows[0]) for name, rows in sheets.items() if rows}
     before = rss_mb()
     t0 = time.perf_counter()
-    with pd.ExcelWriter(workdir / "pandas.xlsx", engine="openpyxl") as writer:
-        for name, df in frames.items():
-            df.to_excel(writer, sheet_name=name, index=False)
-    return {"seconds": time.perf_counter() - t0, "peak_mb": rss_mb(), "before_mb": before}
+    builder, rows = _table_rows(workdir)
+    data: list[list[list[Any]]] = [[list(t.headers)] for t in builder.tables]
+    for table, row in rows:
+        data[table.index].append(row)
+    wb = Workbook()
+    for t in builder.tables:
+        wb.new_sheet(t.base[:31], data=data[t.index])
+    wb.save(str(workdir / "pyexcelerate.xlsx"))
+    return {"seconds": time.perf_counter() - t0, "peak_mb": rss_mb(), "before_mb": before,
+            "rows": {t.table.name: len(data[t.index]) - 1 for t in builder.tables}}
 
 
-PHASES = {"rasoat": phase_rasoat, "rows": phase_rows, "xlsxwriter": phase_xlsxwriter, "pandas": phase_pandas}
+def phase_profile(workdir: Path) -> dict[str, Any]:
+    """cProfile of the xlsx export, own time summed by where the code lives."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    _rasoat(workdir, "xlsx", "profile.xlsx")
+    prof.disable()
+    groups: dict[str, float] = {}
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    for (path, _line, func), (_cc, _nc, tottime, _ct, _callers) in stats.items():
+        if "xlsxwriter" in path:
+            key = "xlsxwriter (Python)"
+        elif "zlib" in func or "compress" in func:
+            key = "zlib (zip of the sheets)"
+        elif "/storage/" in path or "pydantic" in path or "validate_json" in func or "json" in path:
+            key = "store read + parse (rasoat storage, pydantic)"
+        elif "/excel/" in path:
+            key = "rasoat cell typing and rows (core.excel)"
+        elif "write" in func and ("TextIOWrapper" in func or "BufferedWriter" in func):
+            key = "xlsxwriter (file writes)"
+        elif "re.Pattern" in func:
+            key = "xlsxwriter (regex escaping)"
+        else:
+            key = "other"
+        groups[key] = groups.get(key, 0.0) + tottime
+    return {"groups": groups}
+
+
+PHASES = {
+    "csv": phase_csv,
+    "xlsxwriter": phase_xlsxwriter,
+    "rustpy": phase_rustpy,
+    "pyexcelerate": phase_pyexcelerate,
+    "profile": phase_profile,
+}
 
 
 def run_child(phase: str, workdir: Path) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, __file__, "--phase", phase, "--workdir", str(workdir)],
-        check=True,
         capture_output=True,
         text=True,
     )
+    if proc.returncode:
+        return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- fidelity: what each writer keeps (one small workbook each, read back with openpyxl) ------------
+
+
+def fidelity() -> dict[str, dict[str, str]]:
+    import io
+    import zipfile
+    from datetime import date
+    from datetime import time as tod
+
+    import openpyxl
+
+    row = ["=1+1", datetime(2026, 3, 5, 10, 15), date(2026, 3, 5), tod(10, 15), 4, 12.5, "Nguyễn Thị Bích"]
+    heads = ["formula", "datetime", "date", "time", "int", "float", "vietnamese"]
+
+    def rasoat_writer(buf: Any) -> None:
+        import xlsxwriter
+        from rasoat.core.excel.cells import Formats
+
+        wb = xlsxwriter.Workbook(buf, {"constant_memory": True, "strings_to_formulas": False})
+        fm = Formats(wb)
+        ws = wb.add_worksheet("S")
+        ws.write_row(0, 0, heads)
+        ws.write_string(1, 0, row[0], fm.text_quoted)
+        ws.write_datetime(1, 1, row[1], fm.datetime)
+        ws.write_datetime(1, 2, row[2], fm.date)
+        ws.write_datetime(1, 3, row[3], fm.time)
+        ws.write_number(1, 4, row[4])
+        ws.write_number(1, 5, row[5])
+        ws.write_string(1, 6, row[6])
+        wb.close()
+
+    def rustpy(buf: Any) -> None:
+        import rustpy_xlsxwriter as rx
+
+        rx.write_worksheets([("S", [dict(zip(heads, row, strict=True))])], buf,
+                            datetime_format="dd/mm/yyyy hh:mm:ss")
+
+    def pyexcelerate(buf: Any) -> None:
+        from pyexcelerate import Workbook
+
+        wb = Workbook()
+        wb.new_sheet("S", data=[heads, row])
+        wb.save(buf)
+
+    report: dict[str, dict[str, str]] = {}
+    writers = (("xlsxwriter", rasoat_writer), ("rustpy", rustpy), ("pyexcelerate", pyexcelerate))
+    for name, write in writers:
+        buf = io.BytesIO()
+        try:
+            write(buf)
+        except Exception as exc:  # a missing candidate or one that refuses a type
+            report[name] = {"error": repr(exc)}
+            continue
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cells = list(openpyxl.load_workbook(io.BytesIO(buf.getvalue())).worksheets[0][2])
+        with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as z:
+            has_formula = any(b"<f>" in z.read(n) for n in z.namelist() if "worksheets/sheet" in n)
+        got = {h: c for h, c in zip(heads, cells, strict=False)}
+        report[name] = {
+            "formula text stays text": "yes" if not has_formula and got["formula"].data_type == "s" else "NO",
+            "quote prefix on it": "yes" if got["formula"].quotePrefix else "no",
+            "datetime": f"{got['datetime'].value!r} [{got['datetime'].number_format}]",
+            "date": f"{got['date'].value!r} [{got['date'].number_format}]",
+            "time": f"{got['time'].value!r} [{got['time'].number_format}]",
+            "int": repr(got["int"].value),
+            "vietnamese": "yes" if got["vietnamese"].value == row[6] else "NO",
+        }
+    return report
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100_000, help="submissions (default 100,000)")
+    ap.add_argument("--n", type=int, action="append", help="submissions (repeatable)")
     ap.add_argument("--households", type=int, default=4, help="household rows per submission (default 4)")
-    ap.add_argument("--workdir", type=Path, help="keep the store and files here (reused when it matches)")
-    ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument("--workdir", type=Path, help="keep one store per size here (reused when it matches)")
+    ap.add_argument("--writers", default="csv,xlsxwriter,rustpy,pyexcelerate", help="steps to run, in order")
+    ap.add_argument("--profile", action="store_true", help="also profile the xlsx export")
+    ap.add_argument("--fidelity-only", action="store_true")
     ap.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
         print(json.dumps(PHASES[args.phase](args.workdir)))
         return 0
 
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    prepare(workdir, args.n, args.households)
-    results: dict[str, dict[str, Any]] = {}
-    results["rasoat"] = run_child("rasoat", workdir)
-    print(
-        f"rasoat      {results['rasoat']['seconds']:7.1f} s  peak {results['rasoat']['peak_mb']:6.0f} MB",
-        flush=True,
-    )
-    run_child("rows", workdir)
-    results["xlsxwriter"] = run_child("xlsxwriter", workdir)
-    print(f"xlsxwriter  {results['xlsxwriter']['seconds']:7.1f} s", flush=True)
-    if not args.skip_pandas:
-        try:
-            import pandas  # noqa: F401
-        except ImportError:
-            print("pandas      not installed (pip install pandas); skipped")
-        else:
-            results["pandas"] = run_child("pandas", workdir)
-            print(f"pandas      {results['pandas']['seconds']:7.1f} s", flush=True)
-
-    ours = results["rasoat"]
-    rows = ours["rows"]
-    print()
-    print(
-        f"{args.n:,} F2 submissions, {sum(rows.values()) - rows.get(FORM_ID, 0):,} household rows; "
-        f"xlsx {ours['bytes'] / 1e6:.1f} MB"
-    )
-    print(f"{'writer':<12}{'seconds':>9}{'peak MB':>9}{'× rasoat':>10}")
-    for name, res in results.items():
-        print(
-            f"{name:<12}{res['seconds']:>9.1f}{res['peak_mb']:>9.0f}{res['seconds'] / ours['seconds']:>10.2f}"
-        )
-    vs_plain = ours["seconds"] / results["xlsxwriter"]["seconds"]
-    print(f"\nrasoat / plain xlsxwriter = {vs_plain:.2f}  (goal ≤ 1.5)")
-    if "pandas" in results:
-        print(f"pandas / rasoat = {results['pandas']['seconds'] / ours['seconds']:.1f}  (goal ≥ 4)")
-    print(
-        f"rasoat peak memory = {ours['peak_mb']:.0f} MB ({ours['before_mb']:.0f} MB before the export)  "
-        "(goal < 300)"
-    )
-    print(f"files in {workdir}")
+    print("fidelity (one row written by each writer, read back with openpyxl):")
+    for name, props in fidelity().items():
+        print(f"  {name}: " + "; ".join(f"{k}: {v}" for k, v in props.items()))
+    if args.fidelity_only:
+        return 0
+    root = args.workdir or Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
+    for n in args.n or [10_000, 100_000]:
+        workdir = root / f"n{n}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        prepare(workdir, n, args.households)
+        print(f"\n{n:,} F2 submissions x {args.households} households  (load average "
+              f"{os.getloadavg()[0]:.1f} at start: the machine is shared)")
+        print(f"{'step':<14}{'seconds':>9}{'peak MB':>9}  rows")
+        for step in args.writers.split(","):
+            res = run_child(step, workdir)
+            if "error" in res:
+                print(f"{step:<14}  failed: {res['error']}")
+                continue
+            rows = ", ".join(f"{k} {v:,}" for k, v in res.get("rows", {}).items())
+            print(f"{step:<14}{res['seconds']:>9.1f}{res['peak_mb']:>9.0f}  {rows}", flush=True)
+        if args.profile:
+            groups = run_child("profile", workdir).get("groups", {})
+            total = sum(groups.values()) or 1.0
+            print("profile of the xlsx export (own time, under cProfile):")
+            for key, secs in sorted(groups.items(), key=lambda kv: -kv[1]):
+                print(f"  {key:<48}{secs:>7.1f} s {100 * secs / total:>5.1f} %")
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    print(f"files in {root}")
     return 0
 
 
