@@ -343,8 +343,10 @@ def indicators(
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
     from rasoat.core.crypto import encrypted_counts
+    from rasoat.core.indicators.privacy import protect_for_viewer
 
     allowed = scope.allowed_units(user)
+    results = protect_for_viewer(results, scope.can(user, scope.VIEW_PERSONAL))
     rows = [r.model_dump(mode="json") for r in results if allowed is None or r.unit_code in allowed]
     # Fields of encrypted records are unreadable here: indicators filtering on them miss these records.
     unread = encrypted_counts(_store(request), scope.narrow(None, user))

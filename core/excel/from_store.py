@@ -332,9 +332,11 @@ def indicator_report(
     units: Any | None = None,
     options: ReportOptions | None = None,
     progress: Callable[[int], object] | None = None,
+    small_cells: bool = False,
 ) -> ReportStats:
     """Compute the indicators for a unit and the level below it (a province and its communes, a commune
-    and its hamlets; with no unit, every province with data) and write the report workbook."""
+    and its hamlets; with no unit, every province with data) and write the report workbook. With
+    ``small_cells``, person counts of 1–2 below commune level are written "< 3" (core.indicators.privacy)."""
     try:
         from rasoat.core.indicators import evaluate
     except ImportError as exc:  # the wiring point: the engine lives in core.indicators
@@ -357,6 +359,10 @@ def indicator_report(
             results = evaluate(store, period, **kwargs)
     except ValueError as exc:  # a bad period, or an indicator the engine refuses
         raise ExportError(str(exc)) from exc
+    if small_cells:  # a reader without the identity permission: small person counts become "< 3"
+        from rasoat.core.indicators.privacy import protect_for_viewer
+
+        results = protect_for_viewer(results, False)
     meta = ReportMeta(
         plan=_plan_name(unit_code, registry),
         period=str(period),

@@ -257,7 +257,11 @@ def _write_level(ws: Worksheet, rows: list[IndicatorRow], fmts: Formats, styles:
         write_text(ws, r, 2, str(row.indicator_id), quoted)
         write_text(ws, r, 3, str(row.name_vi or ""), quoted)
         write_text(ws, r, 4, str(row.name_en or ""), quoted)
-        _number(ws, r, COL_VALUE, row.value, styles)
+        suppressed = getattr(row, "suppressed", None)
+        if suppressed:  # a small person count withheld (core.indicators.privacy)
+            write_text(ws, r, COL_VALUE, str(suppressed), quoted)
+        else:
+            _number(ws, r, COL_VALUE, row.value, styles)
         if row.unit_label:
             write_text(ws, r, 6, str(row.unit_label), quoted)
         _number(ws, r, 7, row.numerator, styles)

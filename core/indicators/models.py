@@ -341,6 +341,7 @@ class IndicatorResult(BaseModel):
     change_pct: float | None = None  # (value − previous) / previous × 100
     source_document: str | None = None
     plan: str | None = None  # the province plan it belongs to; None for the national pack
+    suppressed: str | None = None  # "< 3": a small person count withheld (core.indicators.privacy)
 
 
 REPORTING_WORDS: dict[str, str] = {"province": "tỉnh", "commune": "xã", "hamlet": "thôn"}

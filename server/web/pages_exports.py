@@ -155,7 +155,8 @@ def _run_report(ctx: Ctx, unit: str, period: str) -> tuple[str, str | None]:
     unit_code = scope.report_unit(ctx.user, unit or None)
     path = _temp_path()
     try:
-        indicator_report(ctx.store, path, unit_code=unit_code, period=period, generated_by=ctx.actor)
+        indicator_report(ctx.store, path, unit_code=unit_code, period=period, generated_by=ctx.actor,
+                         small_cells=not scope.can(ctx.user, scope.VIEW_PERSONAL))
     except ExportError as exc:
         _unlink(path)
         raise WebError(400, str(exc)) from None

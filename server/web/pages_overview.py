@@ -42,13 +42,15 @@ def _level_of(code: str) -> str:
 def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None]:
     """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error."""
     from rasoat.core.indicators import evaluate
+    from rasoat.core.indicators.privacy import protect_for_viewer
 
+    may_see = scope.can(ctx.user, scope.VIEW_PERSONAL)
     try:
         if unit:
             scope.require_unit(ctx.user, unit)
             child = CHILD_LEVEL.get(_level_of(unit))
-            return evaluate(ctx.store, period, units=[unit], level=child), None
-        return evaluate(ctx.store, period), None
+            return protect_for_viewer(evaluate(ctx.store, period, units=[unit], level=child), may_see), None
+        return protect_for_viewer(evaluate(ctx.store, period), may_see), None
     except scope.ScopeError:
         raise
     except ValueError as exc:  # a bad period or an indicator the engine refuses
@@ -88,6 +90,8 @@ def default_unit(ctx: Ctx) -> str | None:
 
 
 def value_text(r: Any, digits: int = 1) -> str:
+    if getattr(r, "suppressed", None):
+        return str(r.suppressed)
     if r.value is None:
         return "—"
     return f"{number(r.value, digits)} {r.unit_label or ''}".strip()
