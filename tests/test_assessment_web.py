@@ -151,3 +151,63 @@ def test_sign_off_in_the_browser(site, tmp_path) -> None:
             browser.close()
     reopen = [e for e in store.iter_audit() if e.action == "assessment.reopen"]
     assert [(e.actor, e.details["reason"]) for e in reopen] == [("tinh.laichau", "Xã 03390 có thêm 2 người")]
+
+
+@pytest.fixture
+def management_site(tmp_path: Path, backend_url: str | None):
+    from indicators_support import add
+    from rasoat.server.app import ServerSettings, create_app
+
+    store = open_store(tmp_path / "data", backend_url)
+    create_user(store, "xa.binhlu", PASSWORDS["xa.binhlu"], "commune_officer", [ITS_COMMUNE])
+    create_user(store, "tinh.laichau", PASSWORDS["tinh.laichau"], "province_manager", [LAI_CHAU])
+    create_user(store, "tinh.thainguyen2", PASSWORDS["tinh.thainguyen2"], "province_manager", ["19"])
+
+    def event(person: str, event: str, day: str, **fields) -> None:
+        add(store, "f11_management", ITS_COMMUNE,
+            {"person_key": person, "event": event, "event_date": day, **fields}, day=day)
+
+    add(store, "f1_person", ITS_COMMUNE, {"person_key": "p1", "person_name": "Lò Văn Sáng", "present": "yes"})
+    event("p1", "decision_start", "2026-01-15", mgmt_kind="user", decision_no="07/QĐ")
+    event("p1", "residence_check", "2026-12-03", check_result="present")
+    event("p2", "decision_start", "2026-05-01", mgmt_kind="user", decision_no="08/QĐ")
+    event("p3", "decision_start", "2026-05-01", mgmt_kind="user", decision_no="09/QĐ")
+    event("p3", "residence_check", "2026-12-02", check_result="moved", moved_to="Xã Tả Lèng",
+          moved_date="2026-12-01")
+    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
+    try:
+        yield server.url, store
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_monthly_management_lists_in_the_browser(management_site) -> None:
+    url, store = management_site
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            xa = login(browser, url, "xa.binhlu")
+            xa.click("nav >> text=Quản lý (NĐ 105)")
+            xa.goto("/management?as_of=2026-12-28")
+            ending = xa.locator("#ending tr[data-person='p1']").inner_text()
+            assert "Lò Văn Sáng" in ending and "15/01/2027" in ending and "18" in ending
+            assert [xa.locator("#missing tr[data-person]").nth(i).get_attribute("data-person")
+                    for i in range(xa.locator("#missing tr[data-person]").count())] == ["p2"]
+            moved = xa.locator("#moved tr[data-person='p3']").inner_text()
+            assert "Xã Tả Lèng" in moved and "02/12/2026" in moved and "Quá hạn" in moved
+
+            tinh = login(browser, url, "tinh.laichau")
+            tinh.goto("/management")
+            tinh.click(f"a[href='/management?commune={ITS_COMMUNE}']")
+            assert tinh.locator("#moved tr[data-person='p3']").count() == 1
+
+            other = login(browser, url, "tinh.thainguyen2")
+            resp = other.goto(f"/management?commune={ITS_COMMUNE}")
+            assert resp.status == 403 and "Lò Văn Sáng" not in other.content()
+        finally:
+            browser.close()
+    views = [(e.actor, e.details["filters"]["commune"]) for e in store.iter_audit()
+             if e.action == "view.management"]
+    assert ("xa.binhlu", ITS_COMMUNE) in views and ("tinh.laichau", ITS_COMMUNE) in views
+    assert not any(actor == "tinh.thainguyen2" for actor, _ in views)

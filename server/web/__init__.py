@@ -3,8 +3,9 @@
 ``WebPlugin`` adds them to the litestar app: the page routes under ``/``, the Jinja2 template engine
 (templates in ``server/web/templates``) and the stylesheet and script under ``/static`` (served from
 this package; no CDN, no front-end build). Pages: log in/out, overview, indicators, submissions (list,
-detail, review), rounds and forms, collectors and QR codes, Excel exports, plugins. Every page is cut
-to the officer's units by ``core.scope``.
+detail, review), rounds and forms, collectors and QR codes, Excel exports, plugins, the QĐ 28 assessment
+and its sign-off (``pages_assessment``), the Decree 105 monthly management lists (``pages_management``).
+Every page is cut to the officer's units by ``core.scope``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rasoat.server.web import (
     pages_assessment,
     pages_collectors,
     pages_exports,
+    pages_management,
     pages_overview,
     pages_plugins,
     pages_rounds,
@@ -67,6 +69,7 @@ def web_router() -> Router:
         *pages_exports.handlers,
         *pages_plugins.handlers,
         *pages_assessment.handlers,
+        *pages_management.handlers,
     ]
     errors: dict = {
         LoginRequired: on_login_required,

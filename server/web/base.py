@@ -42,6 +42,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/submissions", "nav.submissions", scope.VIEW),
     ("/rounds", "nav.rounds", scope.VIEW),
     ("/assessment", "nav.assessment", scope.VIEW),
+    ("/management", "nav.management", scope.VIEW_PERSONAL),
     ("/collectors", "nav.collectors", scope.MANAGE_COLLECTORS),
     ("/exports", "nav.exports", scope.EXPORT),
     ("/plugins", "nav.plugins", scope.VIEW),

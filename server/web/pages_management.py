@@ -1,0 +1,73 @@
+"""Decree 105/2021 management: a commune's monthly lists (terms ending within 30 days, residence checks
+not done, moved persons and their transfer note). The records and rules live in ``core.management``;
+seeing the lists is a view of personal data and is audited."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from litestar import Request, Response, get
+from rasoat.core import scope
+from rasoat.core.audit import record_view
+from rasoat.core.management import monthly_lists, records
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.units import get_units
+from rasoat.server.web.base import WebError, context, page
+from rasoat.server.web.i18n import LABELS
+
+LABELS.update({
+    "nav.management": ("Quản lý (NĐ 105)", "Management (Decree 105)"),
+    "mgt.title": ("Danh sách quản lý hằng tháng (NĐ 105/2021)", "Monthly management lists (Decree 105/2021)"),
+    "mgt.as_of": ("Ngày lập", "As of"),
+    "mgt.ending": ("Hết thời hạn quản lý trong 30 ngày", "Terms ending within 30 days"),
+    "mgt.days_left": ("Còn (ngày)", "Days left"),
+    "mgt.ends": ("Kết thúc", "Ends"),
+    "mgt.missing": ("Chưa kiểm tra nơi cư trú trong tháng", "Residence check not done this month"),
+    "mgt.moved": ("Đã chuyển nơi cư trú (Mẫu 08)", "Moved away (Form 08)"),
+    "mgt.to": ("Chuyển đến", "Moved to"),
+    "mgt.due": ("Hạn chuyển hồ sơ", "File due"),
+    "mgt.notice": ("Thông báo", "Notice"),
+    "mgt.overdue": ("Quá hạn", "Overdue"),
+    "mgt.not_yet": ("Chưa gửi", "Not sent yet"),
+    "mgt.unreadable": (
+        "bản ghi F11 được mã hoá, máy chủ chưa đọc được: danh sách chưa đầy đủ",
+        "encrypted F11 records the server cannot read: the lists are incomplete",
+    ),
+})
+
+
+@get("/management", sync_to_thread=True)
+def management(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.VIEW_PERSONAL)
+    q = request.query_params
+    registry = get_units()
+    commune = (q.get("commune") or "").strip() or next(
+        (c for c in ctx.user.unit_codes if (u := registry.get(c)) is not None and u.level == "commune"), ""
+    )
+    unit = registry.get(commune)
+    if not commune:  # a province officer: their communes to choose from
+        choose = [c for code in ctx.user.unit_codes if (u := registry.get(code)) is not None
+                  and u.level == "province" for c in registry.communes(code)]
+        if choose:
+            return page(ctx, "management.html", choose=choose, commune=None, lists=None)
+    if unit is None or unit.level != "commune":
+        raise WebError(400, "Chọn xã / Choose a commune (?commune=…)")
+    scope.require_unit(ctx.user, commune)
+    try:
+        as_of = date.fromisoformat((q.get("as_of") or "").strip()) if q.get("as_of") else date.today()
+    except ValueError:
+        raise WebError(400, "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
+    units = sorted(registry.expand([commune]))
+    lists = monthly_lists(records(ctx.store, units), as_of)
+    names: dict[str, str] = {}
+    for sub in ctx.store.iter_submissions(SubmissionQuery(form_id="f1_person", unit_codes=units)):
+        key, name = sub.fields.get("person_key"), sub.fields.get("person_name") or sub.fields.get("full_name")
+        if key and name:
+            names[str(key)] = str(name)
+    record_view(ctx.store, ctx.actor, "view.management", filters={"commune": commune},
+                count=len(lists.ending) + len(lists.checks_missing) + len(lists.moved), via="web")
+    return page(ctx, "management.html", choose=None, commune=unit, lists=lists, as_of=as_of, names=names)
+
+
+handlers = [management]
