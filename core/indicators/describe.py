@@ -69,3 +69,21 @@ def formula_text(ind: Indicator) -> str:
 
 def forms_of(ind: Indicator) -> list[str]:
     return sorted({m.form for m in ind.measures() if m.form})
+
+
+def fields_read(indicators: list[Indicator]) -> dict[str, set[str]]:
+    """Per form, the fields the indicators read (filters, summed and distinct fields, dates, keys; a
+    repeat's fields as ``repeat/field``): what docs/forms.md's account of every field is checked against."""
+    out: dict[str, set[str]] = {}
+    for ind in indicators:
+        for m in ind.measures():
+            if not m.form:
+                continue
+            read = out.setdefault(m.form, set())
+            read.update(f.field for f in m.where)
+            read.update(f"{m.repeat}/{f.field}" for f in m.row_where)
+            for path in (m.field, m.distinct):
+                if path:
+                    read.add(f"{m.repeat}/{path}" if m.repeat else path)
+            read.update(p for p in (m.date_field, m.latest_by, m.repeat) if p)
+    return out
