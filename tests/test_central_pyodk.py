@@ -272,6 +272,14 @@ def test_draft_upload_and_publish(live_server, tmp_path) -> None:
             "2026120702",
             "2026120701",
         ]
+        # a draft of the published version with new media, published under pyodk's new version
+        communes = tmp_path / "communes.csv"
+        communes.write_text("name,label\n05563,Xã Phượng Tiến\n", encoding="utf-8")
+        c.forms.update(form_id, attachments=[str(communes)], version_updater=lambda _old: "2026120703")
+        newest = store.get_form(form_id)
+        assert newest.version == "2026120703"
+        assert store.form_media(form_id, "2026120703", "communes.csv") == communes.read_bytes()
+        assert newest.md5 != store.get_form(form_id, "2026120702").md5
         other = write_xlsform(tmp_path / "other.xlsx", "not_this_one", "1")
         with pytest.raises(PyODKError) as mismatch:
             c.forms.update(form_id, definition=str(other))

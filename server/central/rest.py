@@ -38,6 +38,7 @@ from rasoat.server.central.shapes import (
 )
 
 DRAFTS_NS = "central_drafts"
+XLSFORMS_NS = "central_xlsforms"  # the XLSForm this API last published per form: drafts start from it
 MAX_FORM_BYTES = 50_000_000
 XLSX_TYPES = (
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -62,8 +63,10 @@ def _upload_room(request: Request) -> Any:
 
     st = _st(request)
     size = upload_size(request, st.settings.max_body_bytes)
-    return st.uploads.hold(size, lambda: problems.Problem(
-        "503.1", BUSY_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
+    return st.uploads.hold(
+        size,
+        lambda: problems.Problem("503.1", BUSY_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}),
+    )
 
 
 def _store(request: Request) -> Store:
@@ -377,9 +380,8 @@ async def create_draft(request: Request, pid: FromPath[str], form_id: FromPath[s
     del pid
     await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
     if not request.headers.get("content-type") and request.headers.get("content-length") in (None, "0"):
-        raise problems.not_implemented(
-            "501.1", "bản nháp không kèm định nghĩa / a draft without a new definition (send the XLSForm)"
-        )
+        await anyio.to_thread.run_sync(_copy_published, _store(request), form_id)
+        return {"success": True}
     data = await _draft_body(request)
     compiled, stem = await anyio.to_thread.run_sync(
         _compile_draft, data, request.headers.get("x-xlsform-formid-fallback") or form_id
@@ -388,6 +390,47 @@ async def create_draft(request: Request, pid: FromPath[str], form_id: FromPath[s
         raise problems.form_id_mismatch(form_id, compiled.form_id)
     await anyio.to_thread.run_sync(_save_draft, _store(request), compiled, data, stem)
     return {"success": True}
+
+
+def _copy_published(store: Store, form_id: str) -> None:
+    """A draft that starts as the published version (Central's draft without a definition): the XLSForm
+    this API last published for the form, with the published version's media."""
+    form = find_form(store, form_id)
+    kept = store.kv_get(XLSFORMS_NS, form_id) if form is not None else None
+    if form is None or not isinstance(kept, dict):
+        raise problems.not_implemented(
+            "501.1",
+            "bản nháp không kèm định nghĩa cho biểu mẫu không đăng qua API này; hãy gửi tệp XLSForm / "
+            "a draft without a definition of a form not published through this API (send the XLSForm)",
+        )
+    data = base64.b64decode(kept["xlsx"])
+    compiled, stem = _compile_draft(data, kept["stem"])
+    _save_draft(store, compiled, data, stem)
+    draft = _draft(store, form_id)
+    for name in form.media:
+        medium = store.form_media(form.form_id, form.version, name)
+        if medium is not None and name in draft["media"]:
+            draft["files"][name] = base64.b64encode(medium).decode()
+    store.kv_put(DRAFTS_NS, form_id, draft)
+
+
+def _with_version(data: bytes, version: str) -> bytes:
+    """The XLSForm with ``version`` in its settings sheet (publish ``?version=``, as pyodk sends it)."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    sheet = next((ws for ws in book.worksheets if ws.title.strip().lower() == "settings"), None)
+    header = [str(c.value or "").strip().lower() for c in sheet[1]] if sheet is not None else []
+    if sheet is None or "version" not in header:
+        raise problems.Problem(
+            "400.11", "Trang settings không có cột version / The settings sheet has no 'version' column"
+        )
+    sheet.cell(row=2, column=header.index("version") + 1, value=version)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
 
 
 def _draft(store: Store, form_id: str) -> dict[str, Any]:
@@ -431,22 +474,23 @@ def _publish(store: Store, form_id: str, user: User, version: str | None) -> For
     from rasoat.server.api import ApiError, publish_xlsform
 
     draft = _draft(store, form_id)
+    xlsx = base64.b64decode(draft["xlsx"])
     if version and version != draft["version"]:
-        raise problems.Problem(
-            "400.11",
-            "Đổi phiên bản khi đăng chưa được hỗ trợ; hãy sửa 'version' trong "
-            "trang settings / Changing the version on publish is not supported; "
-            "set 'version' in the settings sheet",
-        )
+        if find_form(store, form_id, version) is not None:
+            raise problems.version_exists(
+                f"Biểu mẫu {form_id} đã có phiên bản {version} / Form {form_id} already has version {version}"
+            )
+        xlsx = _with_version(xlsx, version)
     media = {name: base64.b64decode(text) for name, text in draft["files"].items()}
     with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
         path = Path(tmp) / f"{draft['stem']}.xlsx"
-        path.write_bytes(base64.b64decode(draft["xlsx"]))
+        path.write_bytes(xlsx)
         try:
             publish_xlsform(store, path, media, None, True, "upload", user.username)
         except ApiError as exc:
             code = {404: "404.1", 409: "409.6", 413: "413.1"}.get(exc.status, "400.15")
             raise problems.Problem(code, exc.message) from None
+    store.kv_put(XLSFORMS_NS, form_id, {"xlsx": base64.b64encode(xlsx).decode(), "stem": draft["stem"]})
     store.kv_delete(DRAFTS_NS, form_id)
     form = store.get_form(form_id)
     assert form is not None
