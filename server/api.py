@@ -13,11 +13,10 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, post
-from litestar.datastructures import UploadFile
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.storage.base import Store
 from rasoat.server.errors import OpenRosaError
-from rasoat.server.uploads import close_parts, part_bytes, part_size, read_form
+from rasoat.server.uploads import close_parts, read_parts
 
 MAX_FORM_UPLOAD = 50_000_000
 
@@ -109,20 +108,20 @@ async def publish(request: Request) -> Response:
     if length.isdigit() and int(length) > MAX_FORM_UPLOAD:
         raise ApiError(413, "Tệp quá lớn / File too large")
     try:
-        parts = await read_form(request, MAX_FORM_UPLOAD)
+        parts = await read_parts(request, MAX_FORM_UPLOAD)
     except OpenRosaError as exc:  # the same reader as submissions; this API answers JSON
         raise ApiError(exc.status, exc.message) from None
     try:
-        if sum(part_size(v) for _n, v in parts) > MAX_FORM_UPLOAD:  # a chunked body has no length to check
+        if sum(p.size for p in parts) > MAX_FORM_UPLOAD:  # a chunked body has no length to check first
             raise ApiError(413, "Tệp quá lớn / File too large")
-        texts = {name: str(v).strip() for name, v in parts if not isinstance(v, UploadFile)}
 
-        def read() -> list[tuple[str, str, bytes]]:
-            return [(name, v.filename, part_bytes(v)) for name, v in parts if isinstance(v, UploadFile)]
+        def read() -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
+            texts = {p.name: p.read().decode("utf-8", "replace").strip() for p in parts if p.filename is None}
+            return texts, [(p.name, p.filename, p.read()) for p in parts if p.filename is not None]
 
-        files = await anyio.to_thread.run_sync(read)
+        texts, files = await anyio.to_thread.run_sync(read)
     finally:
-        await close_parts(parts)
+        close_parts(parts)
     xlsx = next(((fn, data) for name, fn, data in files if name == "file"), None)
     if xlsx is None or not xlsx[1]:
         raise ApiError(400, "Thiếu phần 'file' (.xlsx) / Missing the 'file' part (.xlsx)")

@@ -34,7 +34,7 @@ from rasoat.server.errors import (
     not_found,
 )
 from rasoat.server.ingest import ShapeCache, ingest
-from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_form
+from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_parts
 
 log = logging.getLogger("rasoat.server")
 
@@ -294,13 +294,13 @@ async def submission(request: Request) -> Response:
     length = declared_length(request, st.settings.max_body_bytes)
     # a chunked body (no length) may grow to the limit: it holds that much of the budget
     async with st.uploads.hold(length if length is not None else st.settings.max_body_bytes):
-        parts = await read_form(request, st.settings.max_body_bytes)
+        parts = await read_parts(request, st.settings.max_body_bytes)
         try:
             pm = st.settings.plugin_manager
             hook = pm.hook.check_submission if pm is not None else None
             result = await anyio.to_thread.run_sync(ingest, st.store, caller, parts, st.shapes, hook)
         finally:
-            await close_parts(parts)
+            close_parts(parts)
     return _xml_response(openrosa.response_xml(result.message), 201)
 
 

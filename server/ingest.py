@@ -17,7 +17,7 @@ from rasoat.core.ingest import IngestError, IngestResult, Refusal, ShapeCache, a
 from rasoat.core.storage.base import Store
 from rasoat.server.auth import Caller
 from rasoat.server.errors import OpenRosaError, bad_request
-from rasoat.server.uploads import part_bytes
+from rasoat.server.uploads import Part
 
 __all__ = ["INCOMPLETE_PART", "XML_PART", "IngestResult", "ShapeCache", "ingest", "split_parts"]
 
@@ -32,29 +32,28 @@ STATUS: dict[Refusal, int] = {
 }
 
 
-def split_parts(parts: list[tuple[str, Any]]) -> tuple[bytes, dict[str, bytes], bool]:
-    """(instance XML, attachments by name, incomplete flag) from (name, str or UploadFile) parts; rejects
-    unsafe names. Reads the spooled files: call from a worker thread."""
+def split_parts(parts: list[Part]) -> tuple[bytes, dict[str, bytes], bool]:
+    """(instance XML, attachments by name, incomplete flag); rejects unsafe names. Reads the spooled
+    files: call from a worker thread."""
     xml: bytes | None = None
     files: dict[str, bytes] = {}
     incomplete = False
-    for part_name, value in parts:
-        if part_name == XML_PART and xml is None:
-            xml = part_bytes(value)
+    for part in parts:
+        if part.name == XML_PART and xml is None:
+            xml = part.read()
             continue
-        if part_name == INCOMPLETE_PART:
+        if part.name == INCOMPLETE_PART:
             incomplete = True
             continue
-        filename = getattr(value, "filename", None) or None
-        name = filename or part_name
+        name = part.filename or part.name
         try:
-            check_attachment_names([name] + ([part_name] if filename else []))
+            check_attachment_names([name] + ([part.name] if part.filename else []))
         except IngestError:  # the message names the file the phone knows, not the form field
             raise bad_request(
                 f"Tên tệp đính kèm không hợp lệ: {name!r} (không được chứa đường dẫn) / "
                 f"Invalid attachment name {name!r} (no paths allowed)"
             ) from None
-        files[name] = part_bytes(value)
+        files[name] = part.read()
     if xml is None:
         raise bad_request(
             "Thiếu phần xml_submission_file trong dữ liệu gửi lên / "
@@ -66,7 +65,7 @@ def split_parts(parts: list[tuple[str, Any]]) -> tuple[bytes, dict[str, bytes], 
 def ingest(
     store: Store,
     caller: Caller,
-    parts: list[tuple[str, Any]],
+    parts: list[Part],
     shapes: ShapeCache,
     check_hook: Callable[..., list[Any]] | None = None,
 ) -> IngestResult:

@@ -1,6 +1,7 @@
-"""Multipart uploads: read with litestar's own streaming parser (``request.form()``, built on the maintained
-``multipart`` package), so a part above 1 MiB is spooled to a temporary file while it arrives, and bound
-the bytes all uploads in this process may hold at once.
+"""Multipart uploads: read with the maintained ``multipart`` package's streaming parser (the one litestar's
+``request.form()`` uses for the web pages), every part spooled to a temporary file above 1 MiB while it
+arrives (text parts too, and as bytes: nothing decoded), and bound the bytes all uploads in this process
+may hold at once.
 
 Why a budget as well as spooling: the store takes an attachment as bytes, so while a submission is being
 stored its files are in memory. ``UploadBudget`` admits an upload (by its Content-Length) only while the
@@ -14,11 +15,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from tempfile import SpooledTemporaryFile
 from typing import Any
 
+import anyio
 from litestar import Request
-from litestar.datastructures import UploadFile
 from litestar.exceptions import ClientException
+from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
 from rasoat.server.errors import OpenRosaError, bad_request, too_large
 
 RETRY_AFTER_SECONDS = 60
@@ -84,43 +88,71 @@ def declared_length(request: Request, limit: int) -> int | None:
     return int(length)
 
 
-async def read_form(request: Request, limit: int) -> list[tuple[str, Any]]:
-    """The parts of a multipart body as (name, str or UploadFile), in order; OpenRosa errors for a body
-    that is not multipart, is malformed, or is over ``limit`` (checked as it streams)."""
+SPOOL_BYTES = 1 << 20  # a part larger than this goes to a temporary file (TMPDIR) as it arrives
+MAX_PARTS = 1000
+
+
+@dataclass
+class Part:
+    """One part of a multipart body: its form name, file name (None for a plain field) and bytes."""
+
+    name: str
+    filename: str | None
+    file: Any = field(default_factory=lambda: SpooledTemporaryFile(max_size=SPOOL_BYTES))  # noqa: SIM115
+
+    def read(self) -> bytes:
+        """The part's bytes (from disk when spooled there); call from a worker thread."""
+        self.file.seek(0)
+        return self.file.read()
+
+    @property
+    def size(self) -> int:
+        self.file.seek(0, 2)
+        return int(self.file.tell())
+
+
+async def read_parts(request: Request, limit: int) -> list[Part]:
+    """The parts of a multipart body, in order; OpenRosa errors for a body that is not multipart, is
+    malformed, has more than MAX_PARTS parts, or is over ``limit`` (checked as it streams)."""
     content_type, options = request.content_type
-    if content_type != "multipart/form-data" or not options.get("boundary"):
+    boundary = options.get("boundary")
+    if content_type != "multipart/form-data" or not boundary:
         raise bad_request(
             "Dữ liệu phải gửi dạng multipart/form-data / The submission must be multipart/form-data"
         )
+    parts: list[Part] = []
+    current: Part | None = None
     try:
-        form = await request.form()
+        with PushMultipartParser(boundary.encode("latin-1"), max_segment_count=MAX_PARTS) as parser:
+            async for chunk in request.stream():  # litestar stops a body over request_max_body_size (413)
+                for event in parser.parse(chunk):
+                    if isinstance(event, MultipartSegment):
+                        current = Part(event.name or "", event.filename)
+                        parts.append(current)
+                    elif event and current is not None:
+                        if current.file._rolled:  # on disk: write off the event loop
+                            await anyio.to_thread.run_sync(current.file.write, event)
+                        else:
+                            current.file.write(event)
+            for _event in parser.parse(b""):  # the end of the body: the last boundary must have come
+                pass
     except ClientException as exc:
+        close_parts(parts)
         if exc.status_code == 413:
             raise too_large(limit) from None
+        raise
+    except (ParserError, ParserLimitReached) as exc:
+        close_parts(parts)
         raise bad_request(
-            f"Không đọc được dữ liệu gửi lên ({exc.detail}) / Unreadable multipart body ({exc.detail})"
+            f"Không đọc được dữ liệu gửi lên ({exc}) / Unreadable multipart body ({exc})"
         ) from None
-    except UnicodeDecodeError:  # a text part (no file name) that is not UTF-8
-        raise bad_request("Phần dữ liệu không phải UTF-8 / A text part is not UTF-8") from None
-    return list(form.multi_items())
+    except BaseException:
+        close_parts(parts)
+        raise
+    return parts
 
 
-def part_bytes(value: Any) -> bytes:
-    """A part's bytes (from its spooled file when it is a file); call from a worker thread."""
-    if isinstance(value, UploadFile):
-        value.file.seek(0)
-        return value.file.read()
-    return str(value).encode("utf-8")
-
-
-def part_size(value: Any) -> int:
-    if isinstance(value, UploadFile):
-        value.file.seek(0, 2)
-        return value.file.tell()
-    return len(str(value).encode("utf-8"))
-
-
-async def close_parts(parts: list[tuple[str, Any]]) -> None:
-    for _name, value in parts:
-        if isinstance(value, UploadFile):
-            await value.close()
+def close_parts(parts: list[Part]) -> None:
+    """Remove the parts' temporary files."""
+    for part in parts:
+        part.file.close()

@@ -114,3 +114,18 @@ def test_the_central_api_shares_the_budget(server) -> None:
         sock.sendall(body[1000:])
         sock.settimeout(30)
         assert sock.recv(4096).startswith(b"HTTP/1.1 201")
+
+
+def test_parts_without_a_file_name_are_taken_as_bytes(server) -> None:
+    """A client that sends the instance as a plain field (no filename), in another encoding than UTF-8,
+    is read byte for byte (parts are never decoded as text), like a file part."""
+    iid, xml = instance_xml(name="Nguyen Van A")
+    latin = xml.replace(b"<?xml version='1.0' ?>", b"<?xml version='1.0' encoding='ISO-8859-1'?>")
+    latin = latin.replace(b"Nguyen Van A", "Ngô Thé".encode("latin-1"))
+    body = (f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"xml_submission_file\"\r\n\r\n".encode()
+            + latin + f"\r\n--{BOUNDARY}--\r\n".encode())
+    resp = server.client.http.post(server.client.url("/submission"), content=body,
+                                   headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"})
+    assert resp.status_code == 201, resp.text
+    assert server.store.submission_xml(iid) == latin
+    assert server.store.get_submission(iid).fields["name"] == "Ngô Thé"
