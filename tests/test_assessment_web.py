@@ -122,6 +122,15 @@ def test_sign_off_in_the_browser(site, tmp_path) -> None:
                 in changed
 
             tinh.screenshot(path=str(tmp_path / "assessment.png"), full_page=False)
+            r = row(tinh, ITS_COMMUNE)  # a new population figure, entered on the page with its source
+            r.locator("details summary").click()
+            r.locator("form.fact input[name=value]").fill("12000")
+            r.locator("form.fact input[name=text]").fill("CSDL quốc gia về dân cư, rà soát lại")
+            r.locator("form.fact input[name=as_of]").fill("2026-12-05")
+            r.locator("form.fact button").click()
+            tinh.wait_for_url("**msg=asm.done**")
+            changed = row(tinh, ITS_COMMUNE).locator(".flags").inner_text()
+            assert "Nhân khẩu hiện đang cư trú 10 000 → 12 000" in changed
             tinh.click("text=Bản in")
             tinh.wait_for_url("**/print")
             assert tinh.locator("#print-communes tbody tr").count() == 38

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 from litestar import Request, Response, get, post
 from rasoat.core.assessment import signoff
+from rasoat.core.assessment.facts import FactError, set_fact
 from rasoat.core.assessment.rules import CLASS_LABELS, INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
 from rasoat.core.assessment.signoff import SignoffError
 from rasoat.core.units import get_units
@@ -44,6 +45,12 @@ LABELS.update({
     "asm.inputs": ("Số liệu đầu vào và nguồn", "Inputs and their sources"),
     "asm.typed": ("F10 ghi", "F10 typed"),
     "asm.done": ("Đã ghi nhận", "Recorded"),
+    "asm.enter": ("Nhập số liệu", "Enter a figure"),
+    "asm.value": ("Giá trị", "Value"),
+    "asm.source": ("Nguồn số liệu", "Source"),
+    "asm.as_of": ("Số liệu tính đến ngày", "As of"),
+    "asm.population": ("Nhân khẩu hiện đang cư trú", "Current residents"),
+    "asm.on_route": ("Nằm trên tuyến trọng điểm (có/không)", "On a key route (yes/no)"),
 })
 
 
@@ -126,9 +133,14 @@ async def assessment_step(request: Request) -> Response:
                 signoff.approve(ctx.store, ctx.user, year, unit)
             elif action == "reopen":
                 signoff.reopen(ctx.store, ctx.user, year, unit, text)
+            elif action == "fact":
+                if not (signoff.may_propose(ctx.user, unit) or signoff.may_review(ctx.user, province)):
+                    raise WebError(403, "forbidden")
+                set_fact(ctx.store, year, unit, str(form.get("name") or ""), str(form.get("value") or ""),
+                         text, str(form.get("as_of") or ""), ctx.actor)
             else:
                 raise WebError(404, "not_found")
-        except SignoffError as exc:
+        except (SignoffError, FactError) as exc:
             return _page(ctx, year, province, 400, str(exc))
         return redirect(ctx, f"/assessment?year={year}&province={province}", "asm.done")
 
