@@ -200,3 +200,32 @@ def test_two_officers_at_once_one_step_wins_and_is_logged_once(tmp_path, backend
         assert outcomes == ["ok", "refused", "refused", "refused"]
         accepts = [e for e in store.iter_audit() if e.action == "assessment.accept"]
         assert len(accepts) == 1 and signoff.commune_doc(store, YEAR, C1)["state"] == "accepted"
+
+
+def test_a_late_change_of_the_province_class_is_shown_not_written(tmp_path, backend_url) -> None:
+    from assessment_support import crop, hotspot, opened, population, route
+    from indicators_support import C1, C2, C3, H11, H21, small_registry
+
+    reg = small_registry()
+    with opened(tmp_path, backend_url) as store:
+        admin = create_user(store, "quantri", "mật-khẩu-quản-trị-9", "admin")
+        for code in (C1, C2, C3):
+            population(store, code, 10_000)
+            route(store, code, False)
+            f10(store, code)
+        persons(store, H11, 60, "user")
+        hotspot(store, H11)
+        hotspot(store, H11)
+        for _ in range(3):
+            hotspot(store, H21)
+        crop(store, H21, plants=9_000)
+        route(store, "19", True)  # P = 5, type I+II 1/3, 9,000 plants, route: 4 of 6 → complex
+        for code in (C1, C2, C3):
+            signoff.propose(store, admin, YEAR, code, "xem xét", registry=reg)
+            signoff.review(store, admin, YEAR, code, accept=True, registry=reg)
+        approved = signoff.approve(store, admin, YEAR, "19", registry=reg)
+        assert approved["province"]["class"] == "complex"
+        route(store, "19", False)  # the route decision withdrawn after approval: 3 of 6
+        st = signoff.province_status(store, admin, YEAR, "19", registry=reg)
+        assert st["province_changed"] == ("complex", "not_complex")
+        assert signoff.list_doc(store, YEAR, "19")["province"]["class"] == "complex"  # never overwritten

@@ -349,6 +349,10 @@ def province_status(
     pa = assess_province(store, year, province, registry)
     lst = list_doc(store, year, province)
     changes = changes_since_approval(lst, pa) if lst["state"] == "approved" else {}
+    approved_class = (lst.get("province") or {}).get("class") if lst["state"] == "approved" else None
+    province_changed = (
+        (approved_class, pa.result.klass) if approved_class and approved_class != pa.result.klass else None
+    )
     rows: list[dict[str, Any]] = []
     for c in pa.communes:
         if c.code not in visible:
@@ -365,4 +369,5 @@ def province_status(
         "deadline": deadline(year),
         "changes": changes,
         "by_state": {s: sum(1 for r in rows if r["signoff"]["state"] == s) for s in STATES},
+        "province_changed": None if own_only else province_changed,
     }

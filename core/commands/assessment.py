@@ -219,7 +219,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     docs = {r["assessment"].code: r["signoff"] for r in st["rows"]}
     print_table(HEADERS[:3] + ["Trạng thái / State"] + HEADERS[3:],
                 _commune_rows([r["assessment"] for r in st["rows"]], docs))
-    from rasoat.core.assessment.rules import INPUT_LABELS
+    from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_LABELS
+
+    if st["province_changed"]:
+        then, now = (" / ".join(PROVINCE_LABELS[k]) for k in st["province_changed"])
+        print(f"Tỉnh: đã thay đổi sau phê duyệt / province changed since approval: {then} → {now}")
 
     for r in st["rows"]:
         for name, (then, now) in r["changed"].items():
