@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/export.py --n 10000 --n 100000 --workdir /tmp/rasoat-bench
     .venv/bin/python benchmarks/export.py --n 10000 --profile      # where the xlsx time goes
     .venv/bin/python benchmarks/export.py --fidelity-only          # what each writer keeps
+    .venv/bin/python benchmarks/export.py --n 10000 --writers csv --http   # streamed downloads
 
 Data: the national F2 household-pledge form (forms/f2_pledge.xlsx) in household-list mode; each submission
 is one hamlet's list with ``--households`` household rows (the ``household`` repeat). They are loaded
@@ -316,7 +317,73 @@ def phase_profile(workdir: Path) -> dict[str, Any]:
     return {"groups": groups}
 
 
+def phase_token(workdir: Path) -> dict[str, Any]:
+    """An admin account with an API token for the download step (made once in the benchmark's store)."""
+    from rasoat.core.users import create_user, new_api_token
+
+    store = _open(workdir)
+    try:
+        if not any(u.username == "bench-officer" for u in store.list_users()):
+            create_user(store, "bench-officer", "benchmark-password-1", "admin", [], actor="benchmark")
+        return {"token": new_api_token(store, "bench-officer", actor="benchmark")}
+    finally:
+        store.close()
+
+
+def downloads(workdir: Path) -> None:
+    """Both formats from a real server (``rasoat serve`` in its own process) through the JSON API:
+    time to the first body byte, total time, size, and the server's peak memory (VmHWM)."""
+    import socket
+
+    import httpx
+
+    token = run_child("token", workdir)["token"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rasoat.core.cli", "serve", "--data", str(workdir / "store"), "--no-demo",
+         "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)
+        headers = {"Authorization": f"Bearer {token}"}
+        print("download through the API (server in its own process):")
+        for path in ("export.csv.zip", "export.xlsx"):
+            t0 = time.perf_counter()
+            first = None
+            size = 0
+            url = f"{base}/api/v1/forms/{FORM_ID}/{path}?personal=true"
+            with httpx.stream("GET", url, headers=headers, timeout=None) as resp:
+                resp.raise_for_status()
+                for chunk in resp.iter_bytes():
+                    if first is None:
+                        first = time.perf_counter() - t0
+                    size += len(chunk)
+            total = time.perf_counter() - t0
+            status = Path(f"/proc/{server.pid}/status").read_text().splitlines()
+            hwm = next((int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM")), 0.0)
+            print(f"  {path:<16} first byte {first or 0:6.1f} s   done {total:6.1f} s   "
+                  f"{size / 1e6:6.1f} MB   server peak so far {hwm:5.0f} MB", flush=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 PHASES = {
+    "token": phase_token,
     "csv": phase_csv,
     "xlsxwriter": phase_xlsxwriter,
     "rustpy": phase_rustpy,
@@ -417,6 +484,7 @@ def main() -> int:
     ap.add_argument("--writers", default="csv,xlsxwriter,rustpy,pyexcelerate", help="steps to run, in order")
     ap.add_argument("--profile", action="store_true", help="also profile the xlsx export")
     ap.add_argument("--fidelity-only", action="store_true")
+    ap.add_argument("--http", action="store_true", help="also download both formats from a real server")
     ap.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.phase:
@@ -443,6 +511,8 @@ def main() -> int:
                 continue
             rows = ", ".join(f"{k} {v:,}" for k, v in res.get("rows", {}).items())
             print(f"{step:<14}{res['seconds']:>9.1f}{res['peak_mb']:>9.0f}  {rows}", flush=True)
+        if args.http:
+            downloads(workdir)
         if args.profile:
             groups = run_child("profile", workdir).get("groups", {})
             total = sum(groups.values()) or 1.0

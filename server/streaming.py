@@ -36,6 +36,7 @@ class ChunkPipe(io.RawIOBase):
         self.chunks: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self.cancelled = threading.Event()
         self._buf = bytearray()
+        self._threshold = 1  # the first bytes (a zip's first header) go at once: the download starts
 
     def writable(self) -> bool:
         return True
@@ -44,9 +45,10 @@ class ChunkPipe(io.RawIOBase):
         if self.cancelled.is_set():
             raise ClientGone
         self._buf += data
-        if len(self._buf) >= CHUNK:
+        if len(self._buf) >= self._threshold:
             self._put(bytes(self._buf))
             self._buf.clear()
+            self._threshold = CHUNK
         return len(data)
 
     def finish(self) -> None:

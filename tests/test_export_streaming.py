@@ -8,6 +8,7 @@ import csv
 import io
 import threading
 import zipfile
+from contextlib import closing
 
 import anyio
 import httpx
@@ -78,38 +79,38 @@ def _csv_files(content: bytes) -> dict[str, list[dict[str, str]]]:
 
 
 def test_web_csv_download_is_streamed_scoped_and_audited(site) -> None:
-    client = http_login(site.url, "xa.phuongtien")
-    with client.stream("GET", "/exports/raw?form=tform&format=csv&labels=none&personal=1") as resp:
-        assert resp.status_code == 200
-        assert resp.headers["content-type"].startswith("application/zip")
-        assert "content-length" not in resp.headers  # sent as it is written, not buffered first
-        assert resp.headers["content-disposition"].startswith('attachment; filename="tform-')
-        content = resp.read()
-    files = _csv_files(content)
-    main = files["tform.csv"]
-    assert {r["KEY"] for r in main} >= set(site.here_ids)
-    assert not {r["KEY"] for r in main} & set(site.there_ids)
-    assert {r["commune_code"] for r in main} == {COMMUNE}
-    assert {r["name"] for r in main if r["KEY"] in site.here_ids} == set(HERE_NAMES)  # Vietnamese intact
-    [event] = [
-        e
-        for e in site.store.iter_audit(actor="xa.phuongtien")
-        if e.action == "export.raw" and e.details.get("format") == "csv"
-    ]
-    assert COMMUNE in event.details["filters"] and event.details["submissions"] == len(main)
-    assert client.get(f"/exports/raw?form=tform&format=csv&unit={OTHER_COMMUNE}").status_code == 403
-    assert client.get("/exports/raw?form=no_such_form&format=csv").status_code == 404
+    with closing(http_login(site.url, "xa.phuongtien")) as client:
+        with client.stream("GET", "/exports/raw?form=tform&format=csv&labels=none&personal=1") as resp:
+            assert resp.status_code == 200
+            assert resp.headers["content-type"].startswith("application/zip")
+            assert "content-length" not in resp.headers  # sent as it is written, not buffered first
+            assert resp.headers["content-disposition"].startswith('attachment; filename="tform-')
+            content = resp.read()
+        files = _csv_files(content)
+        main = files["tform.csv"]
+        assert {r["KEY"] for r in main} >= set(site.here_ids)
+        assert not {r["KEY"] for r in main} & set(site.there_ids)
+        assert {r["commune_code"] for r in main} == {COMMUNE}
+        assert {r["name"] for r in main if r["KEY"] in site.here_ids} == set(HERE_NAMES)  # Vietnamese intact
+        [event] = [
+            e
+            for e in site.store.iter_audit(actor="xa.phuongtien")
+            if e.action == "export.raw" and e.details.get("format") == "csv"
+        ]
+        assert COMMUNE in event.details["filters"] and event.details["submissions"] == len(main)
+        assert client.get(f"/exports/raw?form=tform&format=csv&unit={OTHER_COMMUNE}").status_code == 403
+        assert client.get("/exports/raw?form=no_such_form&format=csv").status_code == 404
 
 
 def test_web_workbook_download_still_opens(site) -> None:
-    client = http_login(site.url, "tinh.thainguyen")
-    resp = client.get("/exports/raw?form=tform&labels=none")
-    assert resp.status_code == 200 and resp.headers["content-type"].startswith(
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
-    wb = openpyxl.load_workbook(io.BytesIO(resp.content), read_only=True)
-    keys = {row[0] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True)}
-    assert set(site.here_ids + site.there_ids) <= keys
+    with closing(http_login(site.url, "tinh.thainguyen")) as client:
+        resp = client.get("/exports/raw?form=tform&labels=none")
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        wb = openpyxl.load_workbook(io.BytesIO(resp.content), read_only=True)
+        keys = {row[0] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True)}
+        assert set(site.here_ids + site.there_ids) <= keys
 
 
 def _basic(username: str) -> dict[str, str]:
@@ -118,20 +119,20 @@ def _basic(username: str) -> dict[str, str]:
 
 
 def test_api_csv_zip_is_cut_to_the_officers_units(site) -> None:
-    api = httpx.Client(base_url=f"{site.url}/api/v1", timeout=30)
-    resp = api.get("/forms/tform/export.csv.zip?labels=en", headers=_basic("xa.phuongtien"))
-    assert resp.status_code == 200, resp.text
-    main = _csv_files(resp.content)["tform.csv"]
-    keys = {r["KEY"] for r in main}
-    assert keys >= set(site.here_ids) and not keys & set(site.there_ids)
-    assert "Commune code" in main[0]
-    resp = api.get(f"/forms/tform/export.csv.zip?unit={OTHER_COMMUNE}", headers=_basic("xa.phuongtien"))
-    assert resp.status_code == 403
-    resp = api.get("/forms/tform/export.csv.zip?labels=fr", headers=_basic("xa.phuongtien"))
-    assert resp.status_code == 400
-    assert api.get("/forms/nope/export.csv.zip", headers=_basic("tinh.thainguyen")).status_code == 404
-    resp = api.get("/forms/tform/export.xlsx", headers=_basic("tinh.thainguyen"))
-    assert resp.status_code == 200
-    wb = openpyxl.load_workbook(io.BytesIO(resp.content), read_only=True)
-    keys = {row[0] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True)}
-    assert set(site.here_ids + site.there_ids) <= keys
+    with httpx.Client(base_url=f"{site.url}/api/v1", timeout=30) as api:
+        resp = api.get("/forms/tform/export.csv.zip?labels=en", headers=_basic("xa.phuongtien"))
+        assert resp.status_code == 200, resp.text
+        main = _csv_files(resp.content)["tform.csv"]
+        keys = {r["KEY"] for r in main}
+        assert keys >= set(site.here_ids) and not keys & set(site.there_ids)
+        assert "Commune code" in main[0]
+        resp = api.get(f"/forms/tform/export.csv.zip?unit={OTHER_COMMUNE}", headers=_basic("xa.phuongtien"))
+        assert resp.status_code == 403
+        resp = api.get("/forms/tform/export.csv.zip?labels=fr", headers=_basic("xa.phuongtien"))
+        assert resp.status_code == 400
+        assert api.get("/forms/nope/export.csv.zip", headers=_basic("tinh.thainguyen")).status_code == 404
+        resp = api.get("/forms/tform/export.xlsx", headers=_basic("tinh.thainguyen"))
+        assert resp.status_code == 200
+        wb = openpyxl.load_workbook(io.BytesIO(resp.content), read_only=True)
+        keys = {row[0] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True)}
+        assert set(site.here_ids + site.there_ids) <= keys
