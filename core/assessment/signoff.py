@@ -23,6 +23,7 @@ from typing import Any
 
 from rasoat.core.assessment.compute import CommuneAssessment, ProvinceAssessment, assess_province
 from rasoat.core.audit import record
+from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import Role, User, utcnow
 from rasoat.core.rounds import scopes_overlap
 from rasoat.core.scope import ScopeError, unit_allowed
@@ -265,7 +266,7 @@ def approve(
         )
     pa = assess_province(store, year, province, registry)
     frozen = {c.code: figures_of(c) for c in pa.communes}
-    late = date.today() >= deadline(year)
+    late = vn_today() >= deadline(year)
 
     def step(doc: dict[str, Any]) -> None:
         if doc["state"] == "approved":

@@ -10,7 +10,6 @@ numbers, each sheet set up to print on A4 landscape.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,6 +17,7 @@ from rasoat.core.assessment import signoff
 from rasoat.core.assessment.compute import assess_province
 from rasoat.core.assessment.rules import CLASS_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
 from rasoat.core.audit import record
+from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import User
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnitRegistry, get_units
@@ -189,7 +189,7 @@ def write_workbook(
             ws.write_string(r, 14, changed, cell)
         ws.freeze_panes(header_row + 1, 3)
         r += 2
-        today = date.today().strftime("%d/%m/%Y")
+        today = vn_today().strftime("%d/%m/%Y")
         ws.write_string(r, 1, "NGƯỜI LẬP BIỂU / Prepared by", bold)
         ws.write_string(r, 8, "NGƯỜI PHÊ DUYỆT / Approved by", bold)
         ws.write_string(r + 1, 1, prepared_by or user.display_name or user.username)

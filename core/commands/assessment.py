@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import functools
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +48,9 @@ def _officer(store: Store, username: str):
 
 
 def _year(args: argparse.Namespace) -> int:
-    return args.year or date.today().year
+    from rasoat.core.indicators.periods import vn_today
+
+    return args.year or vn_today().year
 
 
 def _fmt(value: Any) -> str:

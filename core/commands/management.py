@@ -19,8 +19,10 @@ from rasoat.core.commands.common import (
 
 
 def _as_of(args: argparse.Namespace) -> date:
+    from rasoat.core.indicators.periods import vn_today
+
     try:
-        return date.fromisoformat(args.as_of) if args.as_of else date.today()
+        return date.fromisoformat(args.as_of) if args.as_of else vn_today()
     except ValueError:
         raise CommandError(f"Ngày '{args.as_of}' không hợp lệ (YYYY-MM-DD) / invalid date") from None
 

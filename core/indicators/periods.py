@@ -146,6 +146,11 @@ def weeks_in_year(year: int) -> int:
     return date(year, 12, 28).isocalendar().week
 
 
+def vn_today() -> date:
+    """Today in Vietnam (deadlines and "this month" are Vietnamese days, whatever the server's zone)."""
+    return datetime.now(LOCAL_TZ).date()
+
+
 def local_day(when: datetime) -> str:
     """The ISO local date (Asia/Ho_Chi_Minh) of a stored UTC time."""
     if when.tzinfo is None:

@@ -7,7 +7,6 @@ The rules and who may do what live in ``core.assessment``; this module only show
 from __future__ import annotations
 
 import io
-from datetime import date
 from typing import Any
 
 import anyio
@@ -16,6 +15,7 @@ from rasoat.core.assessment import signoff
 from rasoat.core.assessment.facts import FactError, set_fact
 from rasoat.core.assessment.rules import CLASS_LABELS, INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
 from rasoat.core.assessment.signoff import SignoffError
+from rasoat.core.indicators.periods import vn_today
 from rasoat.core.units import get_units
 from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
 from rasoat.server.web.i18n import LABELS
@@ -68,7 +68,7 @@ def _province_for(ctx: Ctx, asked: str) -> str:
 
 def _year(value: Any) -> int:
     try:
-        year = int(str(value or "").strip() or date.today().year)
+        year = int(str(value or "").strip() or vn_today().year)
     except ValueError:
         raise WebError(400, "Năm không hợp lệ / Invalid year") from None
     if not 2000 <= year <= 2100:
@@ -83,7 +83,7 @@ def _label(klass: str, lang: str) -> str:
 
 def _status(ctx: Ctx, year: int, province: str) -> dict[str, Any]:
     st = signoff.province_status(ctx.store, ctx.user, year, province)
-    left = (st["deadline"] - date.today()).days
+    left = (st["deadline"] - vn_today()).days
     st["days_left"] = left
     return st
 
@@ -157,7 +157,7 @@ def assessment_print(request: Request) -> Response:
     return page(
         ctx, "assessment_print.html", rep=rep, year=year, types=TYPES,
         class_label=lambda k: _label(k, ctx.lang), state_label=signoff.state_label,
-        province_criteria=PROVINCE_CRITERIA, province_labels=PROVINCE_LABELS, today=date.today(),
+        province_criteria=PROVINCE_CRITERIA, province_labels=PROVINCE_LABELS, today=vn_today(),
     )
 
 

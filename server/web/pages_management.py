@@ -9,6 +9,7 @@ from datetime import date
 from litestar import Request, Response, get
 from rasoat.core import scope
 from rasoat.core.audit import record_view
+from rasoat.core.indicators.periods import vn_today
 from rasoat.core.management import monthly_lists, records
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.units import get_units
@@ -55,7 +56,7 @@ def management(request: Request) -> Response:
         raise WebError(400, "Chọn xã / Choose a commune (?commune=…)")
     scope.require_unit(ctx.user, commune)
     try:
-        as_of = date.fromisoformat((q.get("as_of") or "").strip()) if q.get("as_of") else date.today()
+        as_of = date.fromisoformat((q.get("as_of") or "").strip()) if q.get("as_of") else vn_today()
     except ValueError:
         raise WebError(400, "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
     units = sorted(registry.expand([commune]))
