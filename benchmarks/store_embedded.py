@@ -9,9 +9,9 @@ spread over 30 communes and 300 hamlets. At each size it times ``--measure`` sin
 The store is filled up to each size with ``put_many_submissions`` (also timed). Saves are also
 timed from 8 threads at once (the server's concurrency), median of turns of 400.
 
-Every synchronous flush the process asks for is counted (``os.fsync`` of files and of directories,
-``os.fdatasync``, ``os.sync`` and a ``syncfs`` the store may call), so each line also says how many
-flushes a save cost: on a shared disk the flushes, not the CPU, decide the rate.
+Every synchronous flush Python asks for is counted (``os.fsync`` of files and of directories,
+``os.fdatasync``, ``os.sync``): since the store is SQLite, these are the attachment files' flushes;
+SQLite's own commit flush (one per transaction, shared by a group of concurrent saves) is not.
 """
 
 from __future__ import annotations
@@ -56,11 +56,8 @@ if hasattr(os, "fdatasync"):
 if hasattr(os, "sync"):
     os.sync = _counting("sync", os.sync)
 
-from rasoat.core.storage import files  # noqa: E402
-
-if hasattr(files, "syncfs"):
-    files.syncfs = _counting("syncfs", files.syncfs)
-
+# Since the store is SQLite, the database's own flushes happen in C and are not counted here: the
+# counts are the attachment files' (and directories') fsyncs only.
 from rasoat.core.models import Submission  # noqa: E402
 from rasoat.core.storage.base import SubmissionQuery  # noqa: E402
 from rasoat.core.storage.embedded import EmbeddedStore  # noqa: E402

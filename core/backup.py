@@ -4,11 +4,11 @@ A backup is one ``.tar.gz`` with ``rasoat-backup.json`` first: what kind of stor
 taken, and the SHA-256 of every file, so a restore proves that every submission and attachment came back
 byte for byte.
 
-- **Embedded store** (the data directory): the archive is taken while holding every area lock of the
-  store (submissions, forms, rounds, users, key-value, audit), the same locks every writer takes, so it
-  is one consistent moment even while a server is running: uploads wait for the few seconds (or minutes,
-  for a large directory) the copy takes, then go on; readers are not stopped. Lock files, the staging
-  area, ``boot.id`` and the demo passphrase file are left out.
+- **Embedded store** (the data directory): SQLite's online backup copies the database as one
+  consistent moment while a server goes on writing (``EmbeddedStore.snapshot``), then the other files
+  of the data directory follow (attachments are written before the rows that name them and never
+  change, so every file the snapshot refers to is there). The live database files, a stale ``staging``
+  and ``locks`` of the earlier format, and the demo passphrase file are left out.
 - **PostgreSQL**: ``pg_dump --format=custom`` (a consistent snapshot by itself) as ``database.dump``,
   then the attachment files. Attachments are written before the rows that name them and never change,
   so copying them after the dump gives every file the dump refers to. Restoring runs ``pg_restore``
@@ -21,7 +21,6 @@ then moves the result into place.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -41,7 +40,6 @@ from rasoat.core.storage.base import Store, SubmissionQuery
 MANIFEST = "rasoat-backup.json"
 FORMAT = 1
 SKIP_TOP = {"locks", "staging", "index.new", "index.old", "boot.id", "demo-key-passphrase.txt"}
-LOCK_ORDER = ("submissions", "forms", "rounds", "users", "kv", "audit")
 ALL = SubmissionQuery(current_only=False)  # versions replaced by an edit are kept too
 
 
@@ -82,16 +80,6 @@ def _files_under(root: Path, skip_top: set[str]) -> Iterator[Path]:
             path = Path(dirpath) / name
             if path.is_file() and not path.is_symlink():
                 yield path
-
-
-@contextlib.contextmanager
-def _all_locks(store: Any) -> Iterator[None]:
-    """Every area lock of an embedded store, always in the same order (no deadlock with writers,
-    which take one area at a time, or with another backup)."""
-    with contextlib.ExitStack() as stack:
-        for area in LOCK_ORDER:
-            stack.enter_context(store._locks[area].held())
-        yield
 
 
 def _write_archive(
@@ -139,16 +127,23 @@ def backup_embedded(
             "Không ghi bản sao lưu vào trong thư mục dữ liệu / "
             "Do not write the backup inside the data directory"
         )
-    with _all_locks(store):
-        files = list(_files_under(root, SKIP_TOP))
+    from rasoat.core.storage.embedded import DB_NAME
+
+    live = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
+    with tempfile.TemporaryDirectory(prefix="rasoat-backup-") as tmp:
+        snap = Path(tmp) / DB_NAME
+        submissions = store.snapshot(snap)  # first: every file it names already exists
+        files = list(_files_under(root, SKIP_TOP | live))
+        members = [(DB_NAME, snap), *((str(p.relative_to(root)), p) for p in files)]
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "kind": "embedded",
             "created_at": utcnow().isoformat(),
-            "submissions": sum(1 for p in files if p.name == "meta.json" and "submissions" in p.parts),
-            "files": {str(p.relative_to(root)): _sha256(p) for p in files},
+            "submissions": submissions,
+            "files": {rel: _sha256(p) for rel, p in members},
         }
-        size = _write_archive(target, manifest, [(f"data/{p.relative_to(root)}", p) for p in files], progress)
+        size = _write_archive(target, manifest, [(f"data/{rel}", p) for rel, p in members], progress)
+        files = [p for _, p in members]
     store.append_audit(
         AuditEvent(
             actor=actor,

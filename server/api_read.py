@@ -19,6 +19,7 @@ decrypt them only with the project passphrase on the command line (``rasoat expo
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, get
@@ -26,10 +27,11 @@ from litestar.params import FromPath, FromQuery
 from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.models import ReviewState, Submission, User
-from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.api import ApiError
 
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
+MAX_OFFSET = 10**9  # beyond any store; keeps the number inside the databases' 64-bit integers
 MAX_LIMIT = 1000
 
 
@@ -155,15 +157,18 @@ def submissions(
     review_state: FromQuery[str | None] = None,
     limit: FromQuery[int] = 100,
     offset: FromQuery[int] = 0,
+    after: FromQuery[str | None] = None,
     fields: FromQuery[bool] = False,
 ) -> dict[str, Any]:
-    """Submissions in the officer's units (metadata; ``fields=true`` adds values and is audited)."""
+    """Submissions in the officer's units, oldest first (metadata; ``fields=true`` adds values and is
+    audited). Page with ``after``: each answer's ``after`` is where the next page starts (null on the
+    last); the store seeks there by index, so deep pages cost what the first does."""
     user = officer(request)
     _allowed(user, scope.VIEW)
     if fields:
         _allowed(user, scope.VIEW_PERSONAL)
-    if not 1 <= limit <= MAX_LIMIT or offset < 0:
-        raise ApiError(400, f"limit 1–{MAX_LIMIT}, offset ≥ 0")
+    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+        raise ApiError(400, f"limit 1–{MAX_LIMIT}, offset 0–{MAX_OFFSET}")
     store = _store(request)
     query = scope.narrow(
         SubmissionQuery(form_id=form_id, round_id=round_id, unit_codes=_units(unit),
@@ -171,18 +176,28 @@ def submissions(
         user,
     )
     total = store.count_submissions(query)
-    items: list[dict[str, Any]] = []
-    for n, sub in enumerate(store.iter_submissions(query)):
-        if n < offset:
-            continue
-        if len(items) >= limit:
-            break
-        items.append(_detail(sub) if fields else _summary(sub))
+    key = _page_key(after) if after else None
+    page = store.page_submissions(query, limit=limit + 1, after=key, offset=offset)
+    items: list[dict[str, Any]] = [_detail(sub) if fields else _summary(sub) for sub in page[:limit]]
+    last = page[limit - 1] if len(page) > limit else None
     if fields:
         record_view(store, user.username, "view.submissions", via="api", count=len(items),
                     filters={"form_id": form_id, "round_id": round_id, "unit": unit,
-                             "review_state": review_state, "offset": offset, "limit": limit})
-    return {"total": total, "offset": offset, "items": items}
+                             "review_state": review_state, "offset": offset, "limit": limit,
+                             "after": after})
+    nxt = f"{last.received_at.isoformat()}|{last.instance_id}" if last else None
+    return {"total": total, "offset": offset, "items": items, "after": nxt}
+
+
+def _page_key(after: str) -> PageKey:
+    """The ``after`` of a previous answer: the last row's receipt time and instanceID."""
+    at, sep, instance_id = after.partition("|")
+    try:
+        if not sep or not instance_id:
+            raise ValueError(after)
+        return PageKey(datetime.fromisoformat(at), instance_id)
+    except ValueError:
+        raise ApiError(400, f"vị trí trang không hợp lệ / invalid page position {after!r}") from None
 
 
 def _one(request: Request, user: User, instance_id: str) -> Submission:

@@ -1,8 +1,8 @@
 """The server's commands, registered through the ``rasoat`` entry-point group like any plugin.
 
 ``rasoat serve``, ``rasoat collectors add|list|revoke`` and ``rasoat forms publish``. The CLI and a
-running server may share a data directory: the embedded store serialises writers with an inter-process
-lock and the server reads fresh state on every request, so a collector added here works at once.
+running server may share a data directory: the embedded store (SQLite) serialises writers across
+processes and the server reads fresh state on every request, so a collector added here works at once.
 """
 
 from __future__ import annotations

@@ -504,6 +504,15 @@ class TestSubmissionPages:
         last = store.page_submissions(q, limit=5, descending=True)
         assert ids(last) == order[::-1][:5]
 
+    def test_numbered_pages_skip_in_the_store(self, paged: tuple[Store, list[str]]) -> None:
+        """The web list's page N, newest first: ``offset`` rows skipped by the engine."""
+        store, order = paged
+        q = SubmissionQuery(form_id="f2_pledge")
+        newest = order[::-1]
+        assert ids(store.page_submissions(q, limit=7, offset=14, descending=True)) == newest[14:21]
+        assert ids(store.page_submissions(q, limit=7, offset=35, descending=True)) == newest[35:]
+        assert store.page_submissions(q, limit=7, offset=40, descending=True) == []
+
 
 class TestSubmissionConcurrency:
     def test_same_instance_from_many_threads_is_created_once(self, store: Store) -> None:
@@ -672,3 +681,4 @@ class TestKeyValue:
             ("digest_ha1", "thu thập/1", {"ha1": "x"}),
             ("expected_sites", "schools:05563", [{"id": "s1", "name": "Trường Tiểu học"}]),
         ]
+

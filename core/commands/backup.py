@@ -25,7 +25,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
         raise CommandError("Tệp sao lưu phải là .tar.gz / The backup file must end in .tar.gz")
     if target.exists() and not args.force:
         raise CommandError(f"{target} đã có (dùng --force để ghi đè) / {target} exists (--force to replace)")
-    if not database_url and not (settings.data_dir / "store.json").is_file():
+    from rasoat.core.storage.embedded import DB_NAME
+
+    known = (settings.data_dir / DB_NAME, settings.data_dir / "store.json")  # store.json: earlier format
+    if not database_url and not any(p.is_file() for p in known):
         raise CommandError(f"Không có dữ liệu ở {settings.data_dir} / No rasoat data in {settings.data_dir}")
     store = open_store(settings.data_dir, database_url)
     try:

@@ -1,4 +1,5 @@
-"""Storage: one interface (``core.storage.base.Store``) with an embedded and a PostgreSQL backend."""
+"""Storage: one interface (``core.storage.base.Store``), one SQL implementation (``core.storage.sql``) on two
+engines, SQLite (the embedded default) and PostgreSQL, under one set of rules (``core.storage.rules``)."""
 
 from pathlib import Path
 

@@ -68,10 +68,9 @@ class Fact(NamedTuple):
     fields: dict[str, Any]  # only the requested top-level field paths that the submission has
 
 
-class Store(ABC):
-    """Where everything lives. Backends: ``embedded`` (TinyDB + files) and ``postgres``."""
+class FormStore(ABC):
+    """Forms (XForm, schema, media), rounds and the snapshots of closed rounds."""
 
-    # --- forms ---------------------------------------------------------------------------
     @abstractmethod
     def put_form(
         self, form: FormVersion, xml: bytes, schema: dict[str, Any], media: dict[str, bytes]
@@ -112,7 +111,10 @@ class Store(ABC):
     @abstractmethod
     def get_snapshot(self, round_id: str) -> dict[str, Any] | None: ...
 
-    # --- users ---------------------------------------------------------------------------
+
+class PeopleStore(ABC):
+    """Users: accounts, roles, units, token hashes."""
+
     @abstractmethod
     def put_user(self, user: User) -> None: ...
 
@@ -128,7 +130,10 @@ class Store(ABC):
     @abstractmethod
     def list_users(self) -> list[User]: ...
 
-    # --- submissions ---------------------------------------------------------------------
+
+class SubmissionStore(ABC):
+    """Submissions, their XML and attachments, review states; the only part holding person records."""
+
     @abstractmethod
     def save_submission(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> SaveOutcome:
         """Store a submission durably, applying the duplicate/edit rules above (raises Conflict)."""
@@ -159,26 +164,53 @@ class Store(ABC):
         limit: int,
         after: PageKey | None = None,
         descending: bool = False,
+        offset: int = 0,
     ) -> list[Submission]:
         """One page of keyset paging: at most ``limit`` matching submissions in the order of
         ``(received_at, instance_id)`` (ascending, or descending), starting strictly after ``after`` in
         that order. Ties on ``received_at`` are broken by ``instance_id`` compared as code points (as
         Python compares strings). The cost of a page must not grow with how deep it is (APIs page a
-        million rows through this), so backends resume from ``after`` instead of skipping rows."""
+        million rows through this), so backends resume from ``after`` instead of skipping rows.
+        ``offset`` skips that many rows first, in the engine (page numbers of the web list)."""
         raise NotImplementedError(f"{type(self).__name__} has no page_submissions")
 
     @abstractmethod
     def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:
         """Change a submission's review state, keeping who, when and why in its history."""
 
-    # --- audit ---------------------------------------------------------------------------
+
+    def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
+        """Stream matching submissions as light ``Fact`` tuples holding only ``field_paths`` (top-level
+        keys of ``Submission.fields``; a repeat's key yields its whole list of rows). Indicators scan
+        millions of these: backends should override this to skip building models."""
+        paths = tuple(field_paths)
+        for sub in self.iter_submissions(query):
+            f = sub.fields
+            yield Fact(sub.instance_id, sub.round_id, sub.unit_code, sub.received_at, sub.review_state.value,
+                       {p: f[p] for p in paths if p in f})
+
+    def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
+        """Bulk load (imports, benchmarks, migrations); backends may batch. Returns how many were new."""
+        created = 0
+        for sub, xml, atts in items:
+            if self.save_submission(sub, xml, atts) is SaveOutcome.created:
+                created += 1
+        return created
+
+
+class AuditStore(ABC):
+    """The append-only audit log."""
+
     @abstractmethod
     def append_audit(self, event: AuditEvent) -> None: ...
 
     @abstractmethod
     def iter_audit(self, since: datetime | None = None, actor: str | None = None) -> Iterator[AuditEvent]: ...
 
-    # --- small shared state (sessions, nonces, throttles), so server processes keep none --
+
+class KeyValueStore(ABC):
+    """Small shared state with expiry (sessions, throttles), so server processes keep none."""
+
     @abstractmethod
     def kv_get(self, namespace: str, key: str) -> Any | None: ...
 
@@ -202,23 +234,11 @@ class Store(ABC):
         are left out. ``migrate-store`` copies and compares exactly these."""
         raise NotImplementedError(f"{type(self).__name__} cannot list its kv entries")
 
+
+class Store(FormStore, PeopleStore, SubmissionStore, AuditStore, KeyValueStore):
+    """Where everything lives, one interface per concern. Backends: ``embedded`` (SQLite) and
+    ``postgres``, one set of rules above both (``core.storage.rules``)."""
+
     def close(self) -> None:  # noqa: B027 - backends without resources need nothing
         """Release files and connections."""
 
-    def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
-        """Stream matching submissions as light ``Fact`` tuples holding only ``field_paths`` (top-level
-        keys of ``Submission.fields``; a repeat's key yields its whole list of rows). Indicators scan
-        millions of these: backends should override this to skip building models."""
-        paths = tuple(field_paths)
-        for sub in self.iter_submissions(query):
-            f = sub.fields
-            yield Fact(sub.instance_id, sub.round_id, sub.unit_code, sub.received_at, sub.review_state.value,
-                       {p: f[p] for p in paths if p in f})
-
-    def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
-        """Bulk load (imports, benchmarks, migrations); backends may batch. Returns how many were new."""
-        created = 0
-        for sub, xml, atts in items:
-            if self.save_submission(sub, xml, atts) is SaveOutcome.created:
-                created += 1
-        return created

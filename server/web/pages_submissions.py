@@ -87,19 +87,13 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
 
 
 def newest_page(ctx: Ctx, query: SubmissionQuery, page_no: int) -> tuple[list[Submission], int]:
-    """Page ``page_no`` (1 = newest) and the total, streaming: the store yields oldest first, so skip."""
+    """Page ``page_no`` (1 = newest) and the total; the store skips and sorts (by index), not Python."""
     total = ctx.store.count_submissions(query)
-    end = total - (page_no - 1) * PAGE_SIZE
-    start = max(0, end - PAGE_SIZE)
-    out: list[Submission] = []
-    if end <= 0:
-        return out, total
-    for i, sub in enumerate(ctx.store.iter_submissions(query)):
-        if i >= end:
-            break
-        if i >= start:
-            out.append(sub)
-    return list(reversed(out)), total
+    if (page_no - 1) * PAGE_SIZE >= total:
+        return [], total
+    subs = ctx.store.page_submissions(query, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE,
+                                      descending=True)
+    return subs, total
 
 
 def _tables(ctx: Ctx, form_id: str, version: str) -> Table | None:

@@ -1,0 +1,216 @@
+"""ODK's rules for storing a submission, decided once for every engine, and the messages a sender sees.
+
+An engine (SQLite, PostgreSQL) only stores and queries: it offers the few primitives of ``Engine`` and
+``Tx`` below, each atomic across threads and processes, and :func:`save` decides with them:
+
+- a new instanceID is created (``Engine.claim``: insert unless the instanceID exists, in one step);
+- the same instanceID with byte-identical XML is a duplicate; attachments it carries that are not
+  stored yet are added, a name already stored keeps its first bytes;
+- the same instanceID with other XML is a Conflict (HTTP 409 to the phone);
+- a resend of a version an edit has since replaced is a Conflict, identical XML or not (openrosa.md
+  §4.6: Central answers so; accepting it would revive a replaced version);
+- an edit (``deprecatedID``) must name the current version of a stored submission: the old version
+  becomes ``current=False`` and the new one's review state ``edited`` (unless the caller chose another
+  state than ``received``); an edit of an unknown or already replaced version is a Conflict, except a
+  resend of the very edit that replaced it (a phone retrying), which is a duplicate as above.
+
+Every message a collector or an operator can meet here is in :class:`Messages`, Vietnamese first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from rasoat.core.models import ReviewState, Submission
+from rasoat.core.storage.base import Conflict, SaveOutcome
+
+MAX_NAME_BYTES = 200  # the limit of the embedded format's file names; kept so every copy fits anywhere
+
+
+class Messages:
+    """The catalogue: every refusal the storage rules give, the same text on every engine."""
+
+    @staticmethod
+    def different_content(iid: str) -> str:
+        return (f"Mã bản ghi {iid} đã có với nội dung khác / "
+                f"instanceID {iid} already exists with different content")
+
+    @staticmethod
+    def replaced(iid: str) -> str:
+        return (f"Bản ghi {iid} đã được thay bằng một bản sửa / "
+                f"submission {iid} was replaced by an edit")
+
+    @staticmethod
+    def edit_of_unknown(dep: str) -> str:
+        return (f"Bản ghi được sửa {dep} không tồn tại / "
+                f"the edited submission {dep} (deprecatedID) does not exist")
+
+    @staticmethod
+    def edit_of_replaced(dep: str) -> str:
+        return (f"Bản ghi {dep} đã được sửa trước đó; hãy sửa bản mới nhất / "
+                f"submission {dep} was already replaced by another edit; edit the current version")
+
+    @staticmethod
+    def edit_id_taken(iid: str) -> str:
+        return (f"Mã bản ghi {iid} của bản sửa đã tồn tại / "
+                f"the edit's instanceID {iid} already exists")
+
+    @staticmethod
+    def no_submission(iid: str) -> str:
+        return f"Không có bản ghi / No submission {iid!r}"
+
+    @staticmethod
+    def form_version_taken(form_id: str, version: str) -> str:
+        return (f"Biểu mẫu {form_id} phiên bản {version} đã có với nội dung khác; hãy đổi phiên bản / "
+                "this version is already published with a different XForm; change the version")
+
+    @staticmethod
+    def username_taken(username: str) -> str:
+        return f"Tên đăng nhập đã dùng / Username {username!r} is taken"
+
+    TOKEN_TAKEN = "Mã truy cập trùng / Token already belongs to another user"
+
+    @staticmethod
+    def bad_md5(what: str, given: str, actual: str) -> str:
+        return f"md5 không khớp / {what} md5 {given!r} is not the md5 of the bytes ({actual})"
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def safe_name(name: str, what: str = "name") -> str:
+    """``name`` if it may name a stored thing (instanceID, attachment, media file); ValueError for path
+    syntax, NUL, empty or oversized names. A client's name is a label only, never a path, but every
+    engine refuses the same names so that stores stay interchangeable."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"Tên không hợp lệ / Invalid {what}: empty")
+    if "\x00" in name:
+        raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: contains NUL")
+    if "/" in name or "\\" in name:
+        raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: must not contain '/' or '\\'")
+    if name in (".", ".."):
+        raise ValueError(f"Tên không hợp lệ / Invalid {what} {name!r}: not a file name")
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise ValueError(f"Tên quá dài / Invalid {what}: longer than {MAX_NAME_BYTES} bytes")
+    return name
+
+
+# an attachment as an engine records it: (name, blob key, size, md5)
+BlobRow = tuple[str, str, int, str]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What the rules need to know of a stored version (read under the engine's lock)."""
+
+    current: bool
+    xml: bytes
+    deprecated_id: str | None
+    attachments: frozenset[str]
+
+
+class Tx(Protocol):
+    """One engine transaction; rows read with ``locked`` stay locked until it ends."""
+
+    def locked(self, instance_id: str) -> Stored | None: ...
+
+    def insert(self, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> bool:
+        """Insert a new version; False (and nothing written) when the instanceID exists."""
+
+    def retire(self, instance_id: str) -> None:
+        """Mark a version replaced (``current=False``)."""
+
+    def add_attachments(self, instance_id: str, have: frozenset[str], blobs: list[BlobRow]) -> None:
+        """Record attachments not stored yet (``blobs`` holds only those)."""
+
+
+class Engine(Protocol):
+    def claim(self, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> bool:
+        """Insert a new submission unless its instanceID exists, atomically; whether it was inserted."""
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+
+def prepare(sub: Submission, xml: bytes) -> Submission:
+    """Check a submission before anything is written, and give an edit its review state."""
+    actual = md5_hex(xml)
+    if sub.xml_md5 != actual:
+        raise ValueError(Messages.bad_md5("xml_md5", sub.xml_md5, actual))
+    safe_name(sub.instance_id, "instanceID")
+    if sub.deprecated_id is not None:
+        safe_name(sub.deprecated_id, "deprecatedID")
+        if sub.review_state is ReviewState.received:
+            sub = sub.model_copy(update={"review_state": ReviewState.edited})
+    return sub
+
+
+def save(engine: Engine, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> SaveOutcome:
+    """Apply the rules above (``sub`` went through :func:`prepare`; its attachments are in ``blobs``)."""
+    blobs = sorted(blobs)
+    if sub.deprecated_id is None:
+        if engine.claim(sub, xml, blobs):
+            return SaveOutcome.created
+        with engine.transaction() as tx:
+            _resend(tx, sub.instance_id, xml, blobs)
+        return SaveOutcome.duplicate
+    with engine.transaction() as tx:
+        old = tx.locked(sub.deprecated_id)
+        if old is None:
+            raise Conflict(Messages.edit_of_unknown(sub.deprecated_id))
+        if not old.current:  # already replaced: only a resend of the edit that replaced it is accepted
+            new = tx.locked(sub.instance_id)
+            if new is None or new.deprecated_id != sub.deprecated_id:
+                raise Conflict(Messages.edit_of_replaced(sub.deprecated_id))
+            _resend(tx, sub.instance_id, xml, blobs)
+            return SaveOutcome.duplicate
+        if not tx.insert(sub, xml, blobs):
+            raise Conflict(Messages.edit_id_taken(sub.instance_id))
+        tx.retire(sub.deprecated_id)
+    return SaveOutcome.created
+
+
+def _resend(tx: Tx, instance_id: str, xml: bytes, blobs: list[BlobRow]) -> None:
+    stored = tx.locked(instance_id)
+    if stored is None:  # cannot happen after a failed claim, unless rows are deleted by hand
+        raise Conflict(Messages.no_submission(instance_id))
+    if stored.xml != xml:
+        raise Conflict(Messages.different_content(instance_id))
+    if not stored.current:
+        raise Conflict(Messages.replaced(instance_id))
+    _add_missing(tx, instance_id, stored, blobs)
+
+
+def add_attachment(engine: Engine, instance_id: str, blobs: list[BlobRow]) -> None:
+    """A late attachment (a split upload): added unless a file of that name is already stored."""
+    with engine.transaction() as tx:
+        stored = tx.locked(instance_id)
+        if stored is None:
+            raise KeyError(Messages.no_submission(instance_id))
+        _add_missing(tx, instance_id, stored, blobs)
+
+
+def _add_missing(tx: Tx, instance_id: str, stored: Stored, blobs: list[BlobRow]) -> None:
+    missing = [b for b in blobs if b[0] not in stored.attachments]
+    if missing:
+        tx.add_attachments(instance_id, stored.attachments, missing)
+
+
+def review_entry(at: str, actor: str, old: str, new: ReviewState, comment: str) -> dict[str, str]:
+    """One line of a submission's review history (who, when, from which state to which, why)."""
+    return {"at": at, "actor": actor, "from": old, "to": ReviewState(new).value, "comment": comment}
+
+
+def iter_chunks(items: Iterator, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
