@@ -6,7 +6,8 @@ sees the same MD5 either way.
 
 - ``provinces.csv`` / ``communes.csv`` / ``hamlets.csv`` are generated from the unit registry for the
   collector's units and the units above them (a commune collector sees their province, their commune
-  and its hamlets, nothing else);
+  and its hamlets, nothing else); a commune without a hamlet list gets one choice "whole commune"
+  (``<commune>-00``), so a required hamlet question is never an empty list;
 - ``persons.csv`` is last year's roster from the roll-forward, cut to the collector's communes, when an
   open census round carries the form and the roster has anyone on it; otherwise (the first year, before
   any census closed) the form's own ``persons.csv`` (e.g. a list the province uploaded), cut like any
@@ -22,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from typing import Any
 
 from rasoat.core.models import FormVersion
 from rasoat.core.storage.base import Store
@@ -54,8 +56,22 @@ def location_csv(level: str, scope: Iterable[str]) -> bytes:
     from rasoat.core.units import get_units
 
     scope = sorted(scope)
-    rows = get_units().choice_rows(level, scope) if scope else []  # type: ignore[arg-type]
+    units = get_units()
+    rows = units.choice_rows(level, scope) if scope else []  # type: ignore[arg-type]
+    if level == "hamlet" and scope:
+        rows += whole_commune_rows(units, scope, {r["commune"] for r in rows})
     return csv_bytes(LOCATION_HEADERS[level], rows)
+
+
+NO_HAMLET_LIST = "Toàn xã (chưa có danh sách thôn, xóm) / Whole commune (no hamlet list yet)"
+
+
+def whole_commune_rows(units: Any, scope: list[str], listed: set[str]) -> list[dict[str, str]]:
+    """One choice "<commune>-00" for each commune of the scope without a hamlet list: a required hamlet
+    question must never reach a phone with nothing to choose (F1, F2, F5, F6, F7 could not be finished).
+    Such a record is filed under its commune (an unlisted hamlet code of the commune, core.ingest)."""
+    communes = [r["name"] for r in units.choice_rows("commune", scope)]
+    return [{"name": f"{c}-00", "label": NO_HAMLET_LIST, "commune": c} for c in communes if c not in listed]
 
 
 def cut_csv(data: bytes, scope: Iterable[str]) -> bytes:

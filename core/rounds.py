@@ -346,10 +346,59 @@ def _check_no_clash(store: Store, rnd: Round) -> None:
             )
 
 
-def open_round(store: Store, round_id: str, actor: str = "cli") -> Round:
-    """Open a draft round: its forms appear on its collectors' phones. A census rolls last year forward."""
-    rnd = _transition(store, round_id, RoundState.open, "open", actor)
+def open_round(
+    store: Store, round_id: str, actor: str = "cli", allow_missing_hamlets: bool = False
+) -> Round:
+    """Open a draft round: its forms appear on its collectors' phones. A census rolls last year forward.
+
+    A round with a form whose hamlet question is required, over a commune with no hamlet list, is refused
+    unless ``allow_missing_hamlets`` (the phones would offer only "whole commune" there). The hamlet lists
+    the round opens with are recorded in its history (how many hamlets per commune, and their source)."""
+    rnd = get_round(store, round_id)
+    lists = hamlet_lists(rnd) if rnd.state is RoundState.draft else {}
+    missing = sorted(c for c, (n, _) in lists.items() if n == 0)
+    if missing and not allow_missing_hamlets and hamlet_required(store, rnd):
+        from rasoat.core.units import get_units
+
+        names = ", ".join(f"{c} {get_units().full_name(c).split(',')[0]}" for c in missing[:10])
+        more = f" (+{len(missing) - 10})" if len(missing) > 10 else ""
+        raise RoundError(
+            f"{len(missing)} xã chưa có danh sách thôn, xóm: {names}{more}; hãy nạp danh sách, hoặc mở "
+            f"với --allow-missing-hamlets (điện thoại chỉ chọn được \"toàn xã\") / {len(missing)} communes "
+            f"have no hamlet list: {names}{more}; load their lists, or open with --allow-missing-hamlets "
+            "(phones can then only choose \"whole commune\")"
+        )
+    used = {c: f"{n} ({source})" for c, (n, source) in sorted(lists.items())}
+    rnd = _transition(store, round_id, RoundState.open, "open", actor, hamlet_lists=used)
     return _roll_forward(store, rnd, actor)
+
+
+def hamlet_lists(rnd: Round) -> dict[str, tuple[int, str]]:
+    """Per commune of the round: how many hamlets the unit registry lists, and where they come from."""
+    from rasoat.core.rollforward import round_communes
+    from rasoat.core.units import get_units
+
+    units = get_units()
+    out: dict[str, tuple[int, str]] = {}
+    for commune in round_communes(rnd):
+        hamlets = units.hamlets(commune)
+        sources = sorted({h.source for h in hamlets if h.source})
+        out[commune] = (len(hamlets), ", ".join(sources) or "—")
+    return out
+
+
+def hamlet_required(store: Store, rnd: Round) -> bool:
+    """Whether one of the round's forms requires a hamlet answer (its latest published version)."""
+    for form_id in rnd.form_ids:
+        form = store.get_form(form_id)
+        if form is None:
+            continue
+        schema = store.form_schema(form_id, form.version)
+        hamlet = next((c for c in schema.get("children", []) if c.get("name") == "hamlet"), None)
+        required = (hamlet or {}).get("bind", {}).get("required")
+        if required not in (None, "", "no", "false()"):
+            return True
+    return False
 
 
 def close_round(store: Store, round_id: str, actor: str = "cli") -> Round:

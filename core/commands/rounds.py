@@ -102,6 +102,8 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
         try:
             if action == "reopen":
                 rnd = rounds.reopen_round(store, args.id, args.reason, actor)
+            elif action == "open":
+                rnd = rounds.open_round(store, args.id, actor, args.allow_missing_hamlets)
             else:
                 rnd = getattr(rounds, f"{action}_round")(store, args.id, actor)
         finally:
@@ -380,6 +382,11 @@ def register_commands(subparsers: Any) -> None:
     ):
         p = sub.add_parser(action, help=text)
         p.add_argument("id")
+        if action == "open":
+            p.add_argument(
+                "--allow-missing-hamlets", action="store_true",
+                help="mở cả khi có xã chưa có danh sách thôn / open even where a commune has no hamlet list",
+            )
         _common(p, by=True)
         p.set_defaults(func=_state_command(action))
 

@@ -141,6 +141,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "ind.no_data": ("Chỉ tiêu chưa có số liệu", "Indicators with no data yet"),
     "ind.below_not_met": ("Đơn vị cấp dưới chưa đạt", "Units below not met"),
     "ind.reported": ("Đơn vị đã báo cáo", "Units reported"),
+    "overview.no_hamlet_list": (
+        "Xã chưa có danh sách thôn, xóm (điện thoại chỉ chọn được \"toàn xã\")",
+        "Communes without a hamlet list (phones can only choose \"whole commune\")",
+    ),
     "ind.units_no_data": ("đơn vị không có số liệu", "units with no data"),
     "ind.progress_note": (
         "Tiến độ so với chỉ tiêu / thời gian của kế hoạch đã qua",

@@ -173,9 +173,15 @@ def overview(request: Request) -> Response:
     ctx = context(request)
     rounds = [r for r in scoped.rounds(ctx) if r.state.value == "open"]
     blocks = []
+    from rasoat.core.rounds import hamlet_lists
+
     for rnd in rounds:
         prog = scoped.progress(ctx, rnd)
-        blocks.append({"round": rnd, "kind": kind_label(rnd.kind), "progress": prog})
+        # communes of the round (inside the officer's scope) whose phones offer only "whole commune"
+        no_list = [unit_name(c) for c, (n, _) in sorted(hamlet_lists(rnd).items())
+                   if n == 0 and scope.unit_allowed(ctx.user, c)]
+        blocks.append({"round": rnd, "kind": kind_label(rnd.kind), "progress": prog,
+                       "no_hamlet_list": no_list})
     latest = scoped.latest(ctx, 10)
     unit = default_unit(ctx)
     results, problem, computed = cached_evaluation(ctx, current_year(), unit)
