@@ -1,0 +1,56 @@
+"""Vietnamese that officers write (issue 19, item 7; ../shared/reference/plan_coverage.md §3): the labels,
+hints and choices the review found wrong or awkward now read as the law and the plans say, in the XForms
+the phones receive."""
+
+from __future__ import annotations
+
+import pytest
+from rasoat.core.formreg import FormCatalogue
+
+# (form, text the phone must show, text it must no longer show, or None)
+FIXED = [
+    ("f10_summary", "Số người đang cư trú nghiện ma túy, sử dụng trái phép chất ma túy (không tính "
+     "người đang điều trị nghiện bằng thuốc thay thế",
+     "Người cư trú đang nghiện, sử dụng trái phép (trừ"),  # V2
+    ("f10_summary", "Số người sử dụng trái phép chất ma túy có trong danh sách",
+     "Người sử dụng trái phép chất ma túy đang quản lý"),  # V4
+    ("f10_summary", "Số điểm, tụ điểm phức tạp về ma túy đang hoạt động",
+     ">Điểm, tụ điểm đang hoạt động<"),  # V3
+    ("f10_summary", "Số vụ việc, vụ án về ma túy được phát hiện", ">Số vụ phát hiện<"),  # V6
+    ("f10_summary", "Số vụ án về ma túy đã giải quyết, xét xử", ">Số vụ đã giải quyết<"),  # V6
+    ("f10_summary", "Số thôn, xóm có hòm thư tố giác và bảng niêm yết số điện thoại đường dây nóng",
+     "Thôn, xóm có hòm thư và bảng đường dây nóng"),  # V7
+    ("f10_summary", "Số hồ sơ đề nghị áp dụng biện pháp đưa vào cơ sở cai nghiện bắt buộc đã lập",
+     "Hồ sơ đề nghị cai nghiện bắt buộc đã lập"),  # V9
+    ("f5_hamlet", "Số điểm trồng cây có chứa chất ma túy được phát hiện", "Số điểm phát hiện trồng"),  # V5
+    ("f3_school", "Số học sinh bị phát hiện liên quan đến ma túy", "Số học sinh phát hiện liên quan"),  # V10
+    ("f4_enterprise", "không để xảy ra tệ nạn ma túy tại cơ sở", "không để xảy ra ma túy<"),  # V11
+    ("f1_person", "Lập mới (người chưa có trong danh sách)", ">Đăng ký mới<"),  # V13
+    ("f1_person", "Là người chấp hành xong án phạt tù về tội phạm ma túy trở về địa phương?",
+     ">Người chấp hành xong án phạt tù về ma túy trở về<"),  # V14
+    ("f1_person", "Đang chấp hành án phạt tù, bị tạm giữ, tạm giam", "Đang chấp hành án, ở cơ sở"),  # V15
+    ("f1_person", "nghi do sử dụng ma túy", "hành vi nghi do ma túy"),  # V16
+    ("f1_person", "Luật Phòng, chống ma túy 120/2025/QH15", None),  # V18
+    ("f6_hotspot", "Tái phức tạp (hình thành lại)", ">Tái hoạt động<"),  # V19
+    ("f8_activity", "Trên không gian mạng (trực tuyến)", ">Trên mạng<"),  # V20
+]
+
+
+@pytest.fixture(scope="module")
+def xforms() -> dict[str, str]:
+    catalogue = FormCatalogue()
+    return {form: catalogue[form].form.xml.decode() for form in {f for f, _, _ in FIXED}}
+
+
+@pytest.mark.parametrize(("form", "new", "old"), FIXED)
+def test_the_reviewed_wording_reaches_the_phone(
+    xforms: dict[str, str], form: str, new: str, old: str | None
+) -> None:
+    assert new in xforms[form]
+    if old is not None:
+        assert old not in xforms[form]
+
+
+def test_the_person_form_title_uses_the_statutory_terms() -> None:
+    title = FormCatalogue()["f1_person"].form.title
+    assert title.endswith("người nghiện ma túy, người bị quản lý sau cai nghiện ma túy")  # V17
