@@ -2,7 +2,9 @@
 
 ``write_raw_workbook`` is a pure function over a form schema and an iterable of submissions; it never
 holds more than one row in memory (xlsxwriter ``constant_memory``), so its memory does not grow with
-the number of submissions. ``core.excel.from_store.export_form`` feeds it from a store.
+the number of submissions. What each cell holds is decided in ``core.excel.rows`` (shared with the CSV
+zip); this module maps those typed values to xlsxwriter calls and formats. ``core.excel.from_store.
+export_form`` feeds it from a store.
 """
 
 from __future__ import annotations
@@ -41,7 +43,19 @@ from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
 Target = str | PathLike[str] | IO[bytes]
-__all__ = ["META_HEADERS", "REPEAT_KEY_HEADERS", "UnitLike", "UnitLookup"]  # kept importable from here
+__all__ = [
+    "META_HEADERS",  # defined in core.excel.rows, still importable from here
+    "REPEAT_KEY_HEADERS",
+    "ExtraSheet",
+    "RawExportOptions",
+    "RawExportStats",
+    "SheetStream",
+    "Target",
+    "UnitLike",
+    "UnitLookup",
+    "row_builder",
+    "write_raw_workbook",
+]
 
 _FORMULA_FIRST = frozenset("=+-@\t\r")
 
