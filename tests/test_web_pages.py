@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,6 +195,15 @@ def test_download_the_excel_exports(browser, site, tmp_path: Path) -> None:
     assert COMMUNE in values and OTHER_COMMUNE not in values
     assert all(iid in values for iid in site.here_ids)
     assert not any(iid in values for iid in site.there_ids)
+    page.select_option("#raw select[name=format]", "csv")  # the same data as CSV files (ODK Central's layout)
+    with page.expect_download() as info:
+        page.click("#raw button[type=submit]")
+    assert info.value.suggested_filename.endswith(".zip")
+    zipped = tmp_path / "raw.zip"
+    info.value.save_as(zipped)
+    with zipfile.ZipFile(zipped) as z:
+        text = z.read("tform.csv").decode("utf-8-sig")
+    assert all(iid in text for iid in site.here_ids) and not any(iid in text for iid in site.there_ids)
     page.context.close()
 
 
