@@ -436,13 +436,20 @@ def _roll_forward(store: Store, rnd: Round, actor: str) -> Round:
 
 
 def set_state(
-    store: Store, round_id: str, target: RoundState | str, actor: str = "cli", reason: str = ""
+    store: Store,
+    round_id: str,
+    target: RoundState | str,
+    actor: str = "cli",
+    reason: str = "",
+    allow_missing_hamlets: bool = False,
 ) -> Round:
     """One entry point by target state (closed → open still needs a reason)."""
     target = RoundState(target)
     rnd = get_round(store, round_id)
     if target is RoundState.open and rnd.state is RoundState.closed:
         return reopen_round(store, round_id, reason, actor)
+    if target is RoundState.open:
+        return open_round(store, round_id, actor, allow_missing_hamlets)
     action = {
         RoundState.open: open_round,
         RoundState.closed: close_round,

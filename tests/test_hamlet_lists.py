@@ -68,13 +68,25 @@ def test_the_refusal_is_json_for_scripts(data_dir: Path, capsys: pytest.CaptureF
     assert "communes have no hamlet list" in err and "Traceback" not in err
 
 
-def test_the_overview_names_the_communes_without_a_list(tmp_path: Path) -> None:
-    from web_support import http_login, start_site, stop_site
+def test_the_web_overview_and_round_page_say_which_communes_lack_a_list(tmp_path: Path) -> None:
+    from web_support import csrf_of, http_login, start_site, stop_site
 
     site = start_site(tmp_path / "site")  # its open round covers Phượng Tiến (listed) and Tân Cương (not)
     try:
-        page = http_login(site.url, "tinh.thainguyen").get("/")
+        officer = http_login(site.url, "tinh.thainguyen")
+        page = officer.get("/")
         notice = page.text.split('class="notice no-hamlet-list"')[1].split("</p>")[0]
         assert "(1)" in notice and "Tân Cương" in notice and "Phượng Tiến" not in notice
+        # opening a pledge round over Tân Cương from the round page: refused, then opened on purpose
+        entry = FormCatalogue()["f2_pledge"]
+        publish_form(site.store, entry.form, entry.media_bytes(), entry.plugin)
+        create_round(site.store, "Cam kết", "2026", ["f2_pledge"], [UNLISTED], kind="pledge", round_id="web")
+        csrf = csrf_of(officer.get("/rounds/web").text)
+        refused = officer.post("/rounds/web/state", data={"csrf": csrf, "target": "open"})
+        assert refused.status_code == 400 and "chưa có danh sách thôn, xóm" in refused.text
+        assert get_round(site.store, "web").state.value == "draft"
+        opened = officer.post("/rounds/web/state", data={"csrf": csrf, "target": "open",
+                                                         "allow_missing_hamlets": "1"})
+        assert opened.status_code == 303 and get_round(site.store, "web").state.value == "open"
     finally:
         stop_site(site)

@@ -141,6 +141,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "ind.no_data": ("Chỉ tiêu chưa có số liệu", "Indicators with no data yet"),
     "ind.below_not_met": ("Đơn vị cấp dưới chưa đạt", "Units below not met"),
     "ind.reported": ("Đơn vị đã báo cáo", "Units reported"),
+    "rounds.allow_missing_hamlets": (
+        "Mở cả khi có xã chưa có danh sách thôn, xóm", "Open even where a commune has no hamlet list"
+    ),
     "overview.no_hamlet_list": (
         "Xã chưa có danh sách thôn, xóm (điện thoại chỉ chọn được \"toàn xã\")",
         "Communes without a hamlet list (phones can only choose \"whole commune\")",
