@@ -74,3 +74,20 @@ def test_a_viewer_sees_less_than_three_and_an_officer_the_number(site: SimpleNam
     values = {(r[0], r[2]): r[5] for r in ws.iter_rows(min_row=2, values_only=True)}
     assert values[(HAMLET_ONE, "nat_persons_listed")] == "< 3"
     assert values[(HAMLET_THREE, "nat_persons_listed")] == 3
+
+
+def test_the_json_api_withholds_them_too(site: SimpleNamespace) -> None:
+    from rasoat.core.users import new_api_token
+
+    rows = {}
+    for username in ("nguoixem", "xa.phuongtien"):
+        token = new_api_token(site.store, username)
+        resp = httpx.get(f"{site.url}/api/v1/indicators", params={"unit": "05563", "period": "2026"},
+                         headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        assert resp.status_code == 200, resp.text
+        rows[username] = {r["unit_code"]: r for r in resp.json()["results"]
+                          if r["indicator_id"] == "nat_persons_listed"}
+    assert rows["nguoixem"][HAMLET_ONE]["suppressed"] == "< 3"
+    assert rows["nguoixem"][HAMLET_ONE]["numerator"] is None
+    assert rows["nguoixem"][HAMLET_THREE]["numerator"] == 3
+    assert rows["xa.phuongtien"][HAMLET_ONE]["numerator"] == 1
