@@ -17,11 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyxform.builder import create_survey_element_from_dict
-from pyxform.errors import PyXFormError
-from pyxform.validators import odk_validate
-from pyxform.xls2json import workbook_to_json
-from pyxform.xls2json_backends import get_xlsform
 from rasoat.core.models import FormVersion
 from rasoat.core.storage.base import Conflict, Store
 
@@ -91,6 +86,13 @@ def compile_xlsform(
     sheet's ``public_key`` column would; ``submission_url`` sets the submission target likewise.
     Every failure raises ``XLSFormError``.
     """
+    # pyxform is imported on first compile, not with this module: it takes 0.3 s that every ``rasoat``
+    # start (the forms commands are a default plugin) would otherwise pay
+    from pyxform.builder import create_survey_element_from_dict
+    from pyxform.errors import PyXFormError
+    from pyxform.xls2json import workbook_to_json
+    from pyxform.xls2json_backends import get_xlsform
+
     src = Path(path)
     shown = _display(src)
     if not src.is_file():
@@ -148,6 +150,8 @@ def compile_xlsform(
 
 def validate_xform(xml: bytes, source: str | os.PathLike[str]) -> list[str]:
     """Run ODK Validate on XForm bytes; returns its warnings, raises XLSFormError when invalid."""
+    from pyxform.validators import odk_validate  # start-up cost, as in compile_xlsform
+
     src = Path(source)
     fd, tmp = tempfile.mkstemp(suffix=".xml", prefix="rasoat-validate-")
     try:
