@@ -14,20 +14,17 @@ from rasoat.core.cli import main
 from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
 from rasoat.core.excel.raw import RawExportOptions
 from rasoat.core.models import FormVersion, ReviewState, Round, User
+from rasoat.core.storage import open_store
+from rasoat.core.units import get_units
 from test_excel_raw import build_schema, by_header, make_sub
-
-pytest.importorskip("rasoat.core.storage.embedded")
-units_mod = pytest.importorskip("rasoat.core.units")
-
-from rasoat.core.storage import open_store  # noqa: E402
 
 
 def _other_commune() -> str:
-    return next(c.code for c in units_mod.get_units().communes("19") if c.code != "05563")
+    return next(c.code for c in get_units().communes("19") if c.code != "05563")
 
 
 def _other_province_commune() -> str:
-    return next(c.code for c in units_mod.get_units().communes() if c.parent_code != "19")
+    return next(c.code for c in get_units().communes() if c.parent_code != "19")
 
 
 @pytest.fixture
@@ -149,8 +146,8 @@ def test_cli_export(data_dir: Path, tmp_path: Path, capsys: Any) -> None:
     assert main(["export", "hh_test", "-o", str(tmp_path / "x.csv"), "--data", str(data_dir)]) == 1
 
 
+@pytest.mark.slow
 def test_cli_report(data_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("rasoat.core.indicators")
     out = tmp_path / "report.xlsx"
     assert (
         main(["report", "-o", str(out), "--unit", "19", "--period", "2026", "--data", str(data_dir), "-q"])
@@ -165,7 +162,6 @@ def test_cli_report(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_report_from_store_names_the_unit(data_dir: Path, tmp_path: Path) -> None:
-    pytest.importorskip("rasoat.core.indicators")
     store = open_store(data_dir)
     try:
         stats = indicator_report(

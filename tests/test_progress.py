@@ -263,7 +263,6 @@ def test_site_lists_upload_replaces_plugin_list_and_reports_bad_rows(store: Stor
 
 
 def test_cli_progress_and_sites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("rasoat.core.storage.embedded")
     data = tmp_path / "cli-data"
     from rasoat.core.storage.embedded import EmbeddedStore
 
