@@ -13,24 +13,14 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, post
+from rasoat.core import scope
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.storage.base import Store
-from rasoat.server.errors import OpenRosaError
+from rasoat.server.api_read import officer
+from rasoat.server.errors import ApiError, OpenRosaError
 from rasoat.server.uploads import close_parts, read_parts
 
 MAX_FORM_UPLOAD = 50_000_000
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def api_error_response(_request: Request, exc: ApiError) -> Response:
-    return Response(content={"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
 def publish_xlsform(
@@ -96,9 +86,6 @@ def publish_xlsform(
 @post("/api/v1/forms")
 async def publish(request: Request) -> Response:
     """Multipart: ``file`` (the .xlsx), optional media files, optional field ``round``."""
-    from rasoat.core import scope
-    from rasoat.server.api_read import officer
-
     st = request.app.state["rasoat"]
     user = await anyio.to_thread.run_sync(officer, request)
     if not scope.can(user, scope.PUBLISH_FORMS):

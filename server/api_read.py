@@ -28,7 +28,7 @@ from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.models import ReviewState, Submission, User
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
-from rasoat.server.api import ApiError
+from rasoat.server.errors import ApiError
 
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
 MAX_OFFSET = 10**9  # beyond any store; keeps the number inside the databases' 64-bit integers

@@ -341,9 +341,10 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
         settings.inline_reads = isinstance(store, EmbeddedStore)
     from litestar.openapi import OpenAPIConfig
     from litestar.openapi.plugins import YamlRenderPlugin
-    from rasoat.server.api import ApiError, api_error_response, api_handlers
+    from rasoat.server.api import api_handlers
     from rasoat.server.api_read import read_handlers
     from rasoat.server.central import handlers as central_handlers
+    from rasoat.server.errors import ApiError, api_error_response
     from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
     app = Litestar(

@@ -1,8 +1,11 @@
-"""Errors an OpenRosa endpoint answers with: a status, one bilingual message, and maybe extra headers."""
+"""Errors the OpenRosa endpoints and the JSON API answer with: a status, one bilingual message, and maybe
+extra headers."""
 
 from __future__ import annotations
 
 import errno
+
+from litestar import Request, Response
 
 DISK_FULL_RETRY_SECONDS = 300
 DISK_FULL_MESSAGE = (
@@ -19,6 +22,20 @@ class OpenRosaError(Exception):
         self.status = status
         self.message = message
         self.headers = headers or {}
+
+
+class ApiError(Exception):
+    """Rendered by ``api_error_response`` as JSON ``{"error": message}`` for the JSON API."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def api_error_response(_request: Request, exc: ApiError) -> Response:
+    return Response(content={"error": exc.message}, status_code=exc.status, headers=exc.headers)
 
 
 def bad_request(message: str) -> OpenRosaError:

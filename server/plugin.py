@@ -263,7 +263,8 @@ def cmd_collectors_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_forms_publish(args: argparse.Namespace) -> int:
-    from rasoat.server.api import ApiError, publish_xlsform
+    from rasoat.server.api import publish_xlsform
+    from rasoat.server.errors import ApiError
 
     path = Path(args.file)
     if not path.is_file():

@@ -60,6 +60,7 @@ def province(tmp_path: Path, backend_url: str | None, capsys: pytest.CaptureFixt
     return data, base
 
 
+@pytest.mark.slow
 def test_sign_off_walk_through_the_cli(province, backend_url, capsys) -> None:
     data, base = province
     a = "assessment"
@@ -132,6 +133,7 @@ def test_sign_off_walk_through_the_cli(province, backend_url, capsys) -> None:
                        "assessment.accept", "assessment.approve", "assessment.reopen"]
 
 
+@pytest.mark.slow
 def test_the_province_workbook_read_back(province, backend_url, capsys, tmp_path) -> None:
     from openpyxl import load_workbook
 

@@ -23,6 +23,7 @@ PASSWORDS = {"xa.binhlu": "mật-khẩu-xã-00003", "tinh.laichau": "mật-khẩ
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
+    pytest.mark.slow,  # chromium
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
     pytest.mark.timeout(300),
 ]

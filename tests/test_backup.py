@@ -19,6 +19,8 @@ from rasoat.core.storage import open_store
 from rasoat.core.storage.base import SubmissionQuery
 from server_support import COMMUNE, CollectClient, ThreadServer, instance_xml, run_cli, seed
 
+pytestmark = pytest.mark.slow  # backups and restores through the CLI
+
 ALL = SubmissionQuery(current_only=False)
 
 

@@ -231,6 +231,7 @@ def _audit_bytes(data_dir: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted((data_dir / "audit").glob("*.jsonl")))
 
 
+@pytest.mark.slow
 def test_export_with_the_passphrase_and_a_wrong_one(world) -> None:
     iid = submit(world, "Lê Văn Xuất")
     data = str(world.data_dir)
@@ -286,6 +287,7 @@ def test_export_with_the_passphrase_and_a_wrong_one(world) -> None:
     assert formats == {"xlsx", "csv"}
 
 
+@pytest.mark.slow
 def test_keys_commands_and_rotation(world, tmp_path) -> None:
     from rasoat.core.crypto import open_decrypting
 

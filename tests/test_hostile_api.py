@@ -13,6 +13,8 @@ import pytest
 from rasoat.core.storage import open_store
 from server_support import COMMUNE, ThreadServer, seed
 
+pytestmark = pytest.mark.slow  # schema-driven fuzzing of every endpoint
+
 
 def schemathesis_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("schemathesis")

@@ -6,6 +6,7 @@ inside functions, so a lazy import cannot hide a wrong-way dependency."""
 from __future__ import annotations
 
 import ast
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,63 @@ def test_the_check_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
     other.write_text("from rasoat.plugins.thai_nguyen import forms\n"
                      "from rasoat.plugins.hung_yen import x\n", "utf-8")
     assert violations(other, tmp_path) == ["plugins/hung_yen/checks.py:1 imports rasoat.plugins.thai_nguyen"]
+
+
+# --- no cycles: the graph of which module imports which, inside core and inside server --------------
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = ["rasoat", *path.relative_to(root).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(room: str, root: Path = ROOT) -> dict[str, set[str]]:
+    """Module → the modules of the same room it imports, at the top or inside a function alike (a lazy
+    import hides a cycle, it does not remove it). ``from pkg import sub`` is an edge to ``pkg.sub`` when that
+    is a module, since only then is ``pkg``'s own code not what is used."""
+    paths = sorted(p for p in (root / room).rglob("*.py") if "__pycache__" not in p.parts)
+    modules = {module_name(p, root): p for p in paths}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges: set[str] = set()
+        for _, target in imported_modules(path, root):
+            if target in modules and target != name:
+                edges.add(target)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                subs = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
+                if subs and not (set(a.name for a in node.names) - {s.rsplit(".", 1)[1] for s in subs}):
+                    edges.discard(node.module)  # only submodules taken: the package itself is not used
+                edges |= subs - {name}
+        graph[name] = edges
+    return graph
+
+
+def cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of the graph (graphlib finds it), or None."""
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        return list(exc.args[1])
+    return None
+
+
+@pytest.mark.parametrize("room", ["core", "server", "mobile_export"])
+def test_no_import_cycles(room: str) -> None:
+    found = cycle(import_graph(room))
+    assert found is None, "import cycle: " + " → ".join(found or [])
+
+
+def test_the_cycle_check_sees_a_lazy_cycle(tmp_path: Path) -> None:
+    pkg = tmp_path / "core"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("", "utf-8")
+    (pkg / "a.py").write_text("from rasoat.core.b import x\n", "utf-8")
+    (pkg / "b.py").write_text("def f():\n    from rasoat.core.a import y\n", "utf-8")
+    (pkg / "c.py").write_text("from rasoat.core import a, b\n", "utf-8")
+    graph = import_graph("core", tmp_path)
+    assert graph["rasoat.core.c"] == {"rasoat.core.a", "rasoat.core.b"}
+    assert set(cycle(graph) or []) == {"rasoat.core.a", "rasoat.core.b"}
+    (pkg / "b.py").write_text("x = 1\n", "utf-8")
+    assert cycle(import_graph("core", tmp_path)) is None

@@ -19,6 +19,8 @@ from rasoat.core.storage import SubmissionQuery, open_store
 from server_support import COMMUNE, CollectClient, ThreadServer
 from test_encryption import collect_encrypt
 
+pytestmark = pytest.mark.slow  # every command against two stores
+
 NAMES = ("Lò Văn Sáng", "Hà Thị Mai")
 
 

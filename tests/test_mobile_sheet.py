@@ -20,6 +20,8 @@ from rasoat.core.storage import open_store
 from server_support import COMMUNE, OTHER_COMMUNE
 from test_mobile_qr import collect_rejections, inflate
 
+pytestmark = pytest.mark.slow  # chromium renders the sheets
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 VIETNAMESE = "ạờừĐđ"  # letters that come out as boxes when a font lacks them
 

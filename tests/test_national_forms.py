@@ -48,6 +48,7 @@ def fields(form: CompiledForm) -> dict[str, dict[str, Any]]:
     return dict(walk(form.schema["children"]))
 
 
+@pytest.mark.slow
 def test_the_ten_forms_pass_odk_validate(national: dict[str, CompiledForm]) -> None:
     assert sorted(national) == sorted(NATIONAL)
     for form_id, form in national.items():
@@ -56,6 +57,7 @@ def test_the_ten_forms_pass_odk_validate(national: dict[str, CompiledForm]) -> N
         assert not form.encrypted
 
 
+@pytest.mark.slow
 def test_plugin_forms_in_the_repository_pass_odk_validate() -> None:
     """Province plugins under plugins/ ship XLSForms too: each must pass ODK Validate as well."""
     paths = sorted((ROOT / "plugins").rglob("*.xlsx"))
@@ -230,6 +232,7 @@ QD28_INPUTS = {
 }  # fmt: skip
 
 
+@pytest.mark.slow
 def test_f10_classifies_by_qd28_thresholds(javarosa) -> None:
     def case(**changes: str) -> dict[str, str]:
         return {**QD28_INPUTS, **changes}

@@ -57,6 +57,7 @@ INDICATOR_PLUGIN = """
     """
 
 
+@pytest.mark.slow
 def test_serve_stops_on_an_indicator_id_two_plugins_declare(tmp_path: Path) -> None:
     site = tmp_path / "site"
     for name in ("lang_son", "cao_bang"):

@@ -15,6 +15,8 @@ import pytest
 from rasoat.core.commands.common import CommandError
 from rasoat.core.commands.plugin_new import create_plugin, describe, plugin_name
 
+pytestmark = pytest.mark.slow  # pip-installs a new plugin project and runs its tests
+
 RASOAT = [sys.executable, "-m", "rasoat.core.cli"]
 Completed = subprocess.CompletedProcess
 

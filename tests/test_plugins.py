@@ -75,6 +75,7 @@ def test_disabled_plugin_is_not_loaded():
     assert "mobile_export" in names
 
 
+@pytest.mark.slow
 def test_disable_by_configuration_file(tmp_path):
     (tmp_path / "rasoat.toml").write_text('disabled_plugins = ["mobile_export"]\n', encoding="utf-8")
     out = run_rasoat("plugins", "--json", "--data", str(tmp_path))
@@ -161,6 +162,7 @@ def installed_plugin(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_installed_plugin_shows_up_with_its_form(installed_plugin, tmp_path):
     env = {"PYTHONPATH": str(installed_plugin)}
     out = run_rasoat("plugins", "--json", env=env, cwd=tmp_path)
@@ -171,6 +173,7 @@ def test_installed_plugin_shows_up_with_its_form(installed_plugin, tmp_path):
     assert plugins["thu_nghiem"]["forms"] == ["tn_checklist"]
 
 
+@pytest.mark.slow
 def test_trace_hooks_prints_every_hook_call(installed_plugin, tmp_path):
     """RASOAT_TRACE_HOOKS=1 shows each plugin's call of every hook the command uses, not only
     register_commands: core reads plugins' answers through pm.hook, one plugin at a time."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_plugin_conflicts import fake_install, run_cli
 
 PACK = """\
@@ -19,6 +20,7 @@ indicators:
 """
 
 
+@pytest.mark.slow
 def test_a_yaml_path_is_listed_by_its_indicator_ids(tmp_path: Path) -> None:
     site = tmp_path / "site"
     yaml_path = tmp_path / "chi_tieu.yaml"
@@ -40,6 +42,7 @@ def test_a_yaml_path_is_listed_by_its_indicator_ids(tmp_path: Path) -> None:
     assert row.split()[-1] == "2"  # two indicators, not one file
 
 
+@pytest.mark.slow
 def test_a_broken_indicator_file_is_one_line_naming_the_plugin(tmp_path: Path) -> None:
     site = tmp_path / "site"
     fake_install(site, "rasoat-lang-son", "lang_son", "rasoat_ls_missing", f"""

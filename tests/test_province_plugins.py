@@ -639,6 +639,7 @@ def fake_install(site: Path, name: str, body: str) -> None:
     (info / "entry_points.txt").write_text(f"[rasoat]\n{name} = rasoat_{name}\n")
 
 
+@pytest.mark.slow
 def test_conflicts_stop_the_command_line_with_both_names(tmp_path) -> None:
     site = tmp_path / "site"
     form = write_form(tmp_path / "shared.xlsx", "shared_checklist")

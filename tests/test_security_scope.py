@@ -156,6 +156,7 @@ def test_api_pages_with_after_stay_inside_the_officers_units(world) -> None:
     assert bad.status_code == 400 and "invalid page position" in bad.text
 
 
+@pytest.mark.slow
 def test_basic_login_and_throttling_over_the_api(world) -> None:
     resp = httpx.get(f"{world.url}/api/v1/me", headers=basic("chi-xem", PASSWORD), timeout=30)
     assert resp.status_code == 200 and resp.json()["username"] == "chi-xem"

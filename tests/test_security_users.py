@@ -60,6 +60,7 @@ def test_passwords_are_argon2id_and_login_works(store) -> None:
     assert not any(PASSWORD in json.dumps(e.details, ensure_ascii=False) for e in store.iter_audit())
 
 
+@pytest.mark.slow
 def test_throttling_kicks_in_per_user_and_holds_across_store_handles(store, tmp_path) -> None:
     create_user(store, "bi-khoa", PASSWORD, "viewer", [COMMUNE])
     for _ in range(MAX_USER_FAILURES):
@@ -81,6 +82,7 @@ def test_throttling_kicks_in_per_user_and_holds_across_store_handles(store, tmp_
     assert authenticate(store, "bi-khoa", PASSWORD, "10.0.9.9").username == "bi-khoa"
 
 
+@pytest.mark.slow
 def test_throttling_per_address(store) -> None:
     from rasoat.core.users import MAX_IP_FAILURES
 
@@ -169,6 +171,7 @@ def test_narrowed_query_on_a_real_store(store) -> None:
     assert seen == {"uuid:mine", "uuid:hamlet"}
 
 
+@pytest.mark.slow
 def test_users_and_audit_commands(tmp_path) -> None:
     data = str(tmp_path / "data")
     pw = tmp_path / "pw.txt"

@@ -20,6 +20,8 @@ from server_support import (
     seeded_store,
 )
 
+pytestmark = pytest.mark.slow  # rasoat serve in subprocesses
+
 XF = "{http://openrosa.org/xforms/xformsList}"
 
 

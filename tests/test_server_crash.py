@@ -7,8 +7,11 @@ import threading
 import time
 
 import httpx
+import pytest
 from rasoat.core.storage import open_store
 from server_support import CollectClient, ProcessServer, instance_xml, seeded_store
+
+pytestmark = pytest.mark.slow  # kill -9 under load, then a restart
 
 
 def test_sigkill_mid_load_loses_no_acknowledged_submission(tmp_path, backend_url) -> None:

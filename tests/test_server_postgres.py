@@ -14,6 +14,8 @@ from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.postgres import PostgresStore
 from server_support import COMMUNE, CollectClient, ProcessServer, Seeded, instance_xml, seed
 
+pytestmark = pytest.mark.slow  # two server processes on one PostgreSQL
+
 N = 40
 Servers = tuple[PostgresStore, Seeded, list[str]]
 

@@ -109,6 +109,7 @@ def test_api_rejects_a_broken_xlsform_with_its_reason(live_server, tmp_path) -> 
     assert missing.status_code == 400
 
 
+@pytest.mark.slow
 def test_cli_forms_publish_into_a_round(tmp_path, backend_url) -> None:
     data = tmp_path / "data"
     with seeded_store(data, backend_url):

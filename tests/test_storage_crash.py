@@ -18,10 +18,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
 from rasoat.core.models import ReviewState
 from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Store, SubmissionQuery
 from storage_contract import make_xml
+
+pytestmark = pytest.mark.slow  # kill -9 of writing processes
 
 CHILD = textwrap.dedent(
     """

@@ -364,6 +364,7 @@ def test_iter_facts_in_sql_matches_the_default_built_on_models(store: PostgresSt
     assert fact == ("uuid:2", "r2025", "05563-02", T0 + timedelta(minutes=2), "approved", {})
 
 
+@pytest.mark.slow
 def test_streaming_reads_go_to_the_read_replica(store: PostgresStore, tmp_path: Path) -> None:
     """A stand-in replica: another database holding the same schema with other rows shows the route."""
     save(store, "uuid:on-primary")
@@ -402,6 +403,7 @@ def test_usernames_and_tokens_are_unique_in_the_database(store: PostgresStore) -
     assert [u.id for u in store.list_users()] == ["c1"]
 
 
+@pytest.mark.slow
 def test_two_bulk_loads_of_the_same_data_at_once(store: PostgresStore) -> None:
     """Opposite orders make the two loads wait on each other's rows (a deadlock PostgreSQL breaks)."""
     items = [make_sub(f"uuid:{i:04d}", received_at=T0 + timedelta(seconds=i)) + ({},) for i in range(3000)]

@@ -29,6 +29,7 @@ PHONE = {"width": 375, "height": 812}
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
+    pytest.mark.slow,  # chromium
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
     pytest.mark.timeout(240),
 ]

@@ -233,7 +233,8 @@ async def form_upload(request: Request) -> Response:
 
     def run() -> Response:
         from rasoat.core.xlsform import XLSFormError, compile_xlsform
-        from rasoat.server.api import ApiError, publish_xlsform
+        from rasoat.server.api import publish_xlsform
+        from rasoat.server.errors import ApiError
 
         if round_id:
             rnd = scoped.get_round(ctx, round_id)
