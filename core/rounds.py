@@ -1,10 +1,11 @@
-"""Survey rounds (campaigns): creation, the draft → open → closed → archived lifecycle, and scope.
+"""Survey rounds (campaigns): periods, creation, collectors, counting rules, and which rounds apply where.
 
-Every change is appended to ``Round.history`` and to the store's audit log. Closing a round freezes
-a snapshot of the counts indicators compare year on year; only open rounds' forms reach phones, and only
+Every change is appended to ``Round.history`` and to the store's audit log (``record``). The
+draft → open → closed → archived moves are in ``core.round_lifecycle``, above this module and the census
+register (``core.rollforward``) they use. Only open rounds' forms reach phones, and only
 the phones of the collectors a round names (``is_assigned``, the one rule the server, the offline bundle
 and the importer share); and ``round_for_submission`` tells the server which round a submission
-belongs to. Reopening a closed round is a separate, audited action that needs a reason.
+belongs to.
 """
 
 from __future__ import annotations
@@ -191,7 +192,7 @@ def _resolve_collectors(store: Store, refs: Iterable[str]) -> list[str]:
 # --- history and audit ------------------------------------------------------------------------
 
 
-def _record(store: Store, rnd: Round, action: str, actor: str, **details: Any) -> None:
+def record(store: Store, rnd: Round, action: str, actor: str, **details: Any) -> None:
     """Append to the round's own history and to the audit log; the caller saves the round."""
     at = utcnow()
     entry = {"at": at.isoformat(), "actor": actor, "action": action, **details}
@@ -258,7 +259,7 @@ def create_round(
     )
     if counted_states is not None:
         rnd.counted_states = [ReviewState(s) for s in counted_states]
-    _record(
+    record(
         store, rnd, "create", actor, name=name, kind=kind, period=period, forms=form_ids, units=unit_codes
     )
     store.put_round(rnd)
@@ -276,7 +277,7 @@ def assign_collectors(store: Store, round_id: str, collectors: Iterable[str], ac
     added = [c for c in _resolve_collectors(store, collectors) if c not in rnd.collector_ids]
     if added:
         rnd.collector_ids.extend(added)
-        _record(store, rnd, "assign", actor, collectors=added)
+        record(store, rnd, "assign", actor, collectors=added)
         store.put_round(rnd)
     return rnd
 
@@ -297,215 +298,9 @@ def set_counted_states(
         raise RoundError("Cần ít nhất một trạng thái / At least one state is needed")
     old = [s.value for s in rnd.counted_states]
     rnd.counted_states = new
-    _record(store, rnd, "rule", actor, counted_states=[s.value for s in new], previous=old)
+    record(store, rnd, "rule", actor, counted_states=[s.value for s in new], previous=old)
     store.put_round(rnd)
     return rnd
-
-
-def _refuse(rnd: Round, target: RoundState) -> RoundError:
-    return RoundError(
-        f"Không thể chuyển đợt từ '{rnd.state.value}' sang '{target.value}' / "
-        f"Cannot move round from {rnd.state.value} to {target.value}"
-    )
-
-
-def _transition(
-    store: Store, round_id: str, target: RoundState, action: str, actor: str, **details: Any
-) -> Round:
-    rnd = get_round(store, round_id)
-    allowed = TRANSITIONS.get((rnd.state, target))
-    if allowed is None:
-        raise _refuse(rnd, target)
-    if allowed != action:
-        if allowed == "reopen":
-            raise RoundError(
-                f"Đợt '{rnd.id}' đã đóng; mở lại bằng 'rasoat rounds reopen {rnd.id} --reason …' / "
-                f"Round '{rnd.id}' is closed; reopen it with 'rasoat rounds reopen {rnd.id} --reason …'"
-            )
-        raise _refuse(rnd, target)
-    before = rnd.state
-    if target is RoundState.open:
-        _check_no_clash(store, rnd)
-    rnd.state = target
-    _record(store, rnd, action, actor, **{"from": before.value, "to": target.value, **details})
-    store.put_round(rnd)
-    return rnd
-
-
-def _check_no_clash(store: Store, rnd: Round) -> None:
-    """Two open rounds must not share a form over the same units, or submissions would be ambiguous."""
-    for other in store.list_rounds():
-        if other.id == rnd.id or other.state is not RoundState.open:
-            continue
-        shared = sorted(set(other.form_ids) & set(rnd.form_ids))
-        if shared and scopes_overlap(other.unit_codes, rnd.unit_codes):
-            raise RoundError(
-                f"Đợt '{other.id}' đang mở với biểu mẫu {', '.join(shared)} trên cùng địa bàn; "
-                f"hãy đóng đợt đó trước / Round '{other.id}' is open with form(s) {', '.join(shared)} "
-                "over the same units; close it first"
-            )
-
-
-def open_round(
-    store: Store, round_id: str, actor: str = "cli", allow_missing_hamlets: bool = False
-) -> Round:
-    """Open a draft round: its forms appear on its collectors' phones. A census rolls last year forward.
-
-    A round with a form whose hamlet question is required, over a commune with no hamlet list, is refused
-    unless ``allow_missing_hamlets`` (the phones would offer only "whole commune" there). The hamlet lists
-    the round opens with are recorded in its history (how many hamlets per commune, and their source)."""
-    rnd = get_round(store, round_id)
-    lists = hamlet_lists(rnd) if rnd.state is RoundState.draft else {}
-    missing = sorted(c for c, (n, _) in lists.items() if n == 0)
-    if missing and not allow_missing_hamlets and hamlet_required(store, rnd):
-        from rasoat.core.units import get_units
-
-        names = ", ".join(f"{c} {get_units().full_name(c).split(',')[0]}" for c in missing[:10])
-        more = f" (+{len(missing) - 10})" if len(missing) > 10 else ""
-        raise RoundError(
-            f"{len(missing)} xã chưa có danh sách thôn, xóm: {names}{more}; hãy nạp danh sách, hoặc mở "
-            f"với --allow-missing-hamlets (điện thoại chỉ chọn được \"toàn xã\") / {len(missing)} communes "
-            f"have no hamlet list: {names}{more}; load their lists, or open with --allow-missing-hamlets "
-            "(phones can then only choose \"whole commune\")"
-        )
-    used = {c: f"{n} ({source})" for c, (n, source) in sorted(lists.items())}
-    rnd = _transition(store, round_id, RoundState.open, "open", actor, hamlet_lists=used)
-    return _roll_forward(store, rnd, actor)
-
-
-def hamlet_lists(rnd: Round) -> dict[str, tuple[int, str]]:
-    """Per commune of the round: how many hamlets the unit registry lists, and where they come from."""
-    from rasoat.core.rollforward import round_communes
-    from rasoat.core.units import get_units
-
-    units = get_units()
-    out: dict[str, tuple[int, str]] = {}
-    for commune in round_communes(rnd):
-        hamlets = units.hamlets(commune)
-        sources = sorted({h.source for h in hamlets if h.source})
-        out[commune] = (len(hamlets), ", ".join(sources) or "—")
-    return out
-
-
-def hamlet_required(store: Store, rnd: Round) -> bool:
-    """Whether one of the round's forms requires a hamlet answer (its latest published version)."""
-    for form_id in rnd.form_ids:
-        form = store.get_form(form_id)
-        if form is None:
-            continue
-        schema = store.form_schema(form_id, form.version)
-        hamlet = next((c for c in schema.get("children", []) if c.get("name") == "hamlet"), None)
-        required = (hamlet or {}).get("bind", {}).get("required")
-        if required not in (None, "", "no", "false()"):
-            return True
-    return False
-
-
-def close_round(store: Store, round_id: str, actor: str = "cli") -> Round:
-    """Close an open round and freeze its snapshot; its forms leave the phones."""
-    rnd = get_round(store, round_id)
-    if rnd.state is not RoundState.open:
-        raise _refuse(rnd, RoundState.closed)
-    snapshot = freeze(store, rnd)
-    store.put_snapshot(rnd.id, snapshot)
-    return _transition(store, round_id, RoundState.closed, "close", actor, snapshot_at=snapshot["frozen_at"])
-
-
-def archive_round(store: Store, round_id: str, actor: str = "cli") -> Round:
-    return _transition(store, round_id, RoundState.archived, "archive", actor)
-
-
-def reopen_round(store: Store, round_id: str, reason: str, actor: str = "cli") -> Round:
-    """Reopen a closed round; the reason goes to the history and the audit log."""
-    if not (reason or "").strip():
-        raise RoundError("Mở lại đợt cần lý do (--reason) / Reopening a round needs a reason (--reason)")
-    rnd = _transition(store, round_id, RoundState.open, "reopen", actor, reason=reason.strip())
-    return _roll_forward(store, rnd, actor)
-
-
-def _roll_forward(store: Store, rnd: Round, actor: str) -> Round:
-    """A census round that opens gets last year's persons as its roster media; the count is recorded."""
-    if rnd.kind != "census":
-        return rnd
-    from rasoat.core.rollforward import prepare_rollforward
-
-    persons = prepare_rollforward(store, rnd)
-    _record(store, rnd, "rollforward", actor, persons=persons)
-    store.put_round(rnd)
-    return rnd
-
-
-def set_state(
-    store: Store,
-    round_id: str,
-    target: RoundState | str,
-    actor: str = "cli",
-    reason: str = "",
-    allow_missing_hamlets: bool = False,
-) -> Round:
-    """One entry point by target state (closed → open still needs a reason)."""
-    target = RoundState(target)
-    rnd = get_round(store, round_id)
-    if target is RoundState.open and rnd.state is RoundState.closed:
-        return reopen_round(store, round_id, reason, actor)
-    if target is RoundState.open:
-        return open_round(store, round_id, actor, allow_missing_hamlets)
-    action = {
-        RoundState.open: open_round,
-        RoundState.closed: close_round,
-        RoundState.archived: archive_round,
-    }.get(target)
-    if action is None:
-        raise _refuse(rnd, target)
-    return action(store, round_id, actor)
-
-
-# --- snapshot ---------------------------------------------------------------------------------
-
-
-def freeze(store: Store, rnd: Round) -> dict[str, Any]:
-    """The snapshot stored when a round closes.
-
-    Shape: the indicators engine's ``freeze_snapshot(store, round)`` at the top level, plus
-    ``lifecycle``: counted submissions per form, per unit and per commune, and for a census the person
-    counts with the previous census's frozen counts beside them.
-    """
-    from rasoat.core.review import counted_query
-
-    frozen_at = utcnow().isoformat()
-    forms: dict[str, Any] = {}
-    for form_id in rnd.form_ids:
-        by_unit: dict[str, int] = {}
-        by_commune: dict[str, int] = {}
-        total = 0
-        for sub in store.iter_submissions(counted_query(rnd, form_id=form_id)):
-            total += 1
-            unit = sub.unit_code or ""
-            by_unit[unit] = by_unit.get(unit, 0) + 1
-            commune = unit.split("-", 1)[0]
-            by_commune[commune] = by_commune.get(commune, 0) + 1
-        forms[form_id] = {"total": total, "by_unit": by_unit, "by_commune": by_commune}
-    lifecycle: dict[str, Any] = {
-        "round_id": rnd.id,
-        "name": rnd.name,
-        "kind": rnd.kind,
-        "period": rnd.period,
-        "units": rnd.unit_codes,
-        "counted_states": [s.value for s in rnd.counted_states],
-        "frozen_at": frozen_at,
-        "forms": forms,
-    }
-    if rnd.kind == "census":
-        from rasoat.core.rollforward import census_counts
-
-        lifecycle["persons"] = census_counts(store, rnd)
-    from rasoat.core.indicators import freeze_snapshot
-
-    snapshot = freeze_snapshot(store, rnd)
-    snapshot["lifecycle"] = lifecycle
-    snapshot.setdefault("round_id", rnd.id)
-    snapshot.setdefault("frozen_at", frozen_at)
-    return snapshot
 
 
 # --- what the server asks --------------------------------------------------------------------

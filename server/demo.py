@@ -51,7 +51,8 @@ def setup_demo(store: Store, form_ids: list[str] | None = None) -> str:
 
         forms = store.list_forms()
         form_ids = [f.form_id for f in forms if form_allowed(f.source, f.form_id, [DEMO_COMMUNE])]
-    from rasoat.core.rounds import create_round, open_round
+    from rasoat.core.round_lifecycle import open_round
+    from rasoat.core.rounds import create_round
 
     year = date.today().year
     create_round(

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from rasoat.core.collectors import CollectorError
 from rasoat.core.models import FormVersion, Role, User
+from rasoat.core.round_lifecycle import open_round
 from rasoat.core.rounds import (
     assign_collectors,
     assigned_forms,
     create_round,
     is_assigned,
-    open_round,
     open_rounds,
     visible_form_ids,
 )

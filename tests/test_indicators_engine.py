@@ -308,7 +308,8 @@ def test_snapshot_measure_reads_a_frozen_baseline(store: Store) -> None:
 
 
 def test_closing_a_round_through_core_rounds_freezes_indicator_values(store: Store) -> None:
-    from rasoat.core.rounds import close_round, create_round, open_round
+    from rasoat.core.round_lifecycle import close_round, open_round
+    from rasoat.core.rounds import create_round
 
     xml = b"<h:html/>"
     store.put_form(FormVersion(form_id="f2_pledge", version="1", title="f2",

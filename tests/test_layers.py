@@ -23,13 +23,28 @@ FORBIDDEN: dict[str, set[str]] = {
 }
 
 
-def imported_modules(path: Path, root: Path = ROOT) -> list[tuple[int, str]]:
-    """(line, absolute module name) of every import in a file; relative imports are resolved."""
+def _nodes(tree: ast.AST, typing_too: bool) -> list[ast.AST]:
+    """Every node; without ``typing_too``, not those under ``if TYPE_CHECKING:`` (never run)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if not typing_too and isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
+def imported_modules(path: Path, root: Path = ROOT, typing_too: bool = True) -> list[tuple[int, str]]:
+    """(line, absolute module name) of every import in a file; relative imports are resolved. Imports
+    only for type checkers count unless ``typing_too`` is False (a type is a dependency, not a cycle)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     # the folders at the top are packages of ``rasoat`` (pyproject's package-dir)
     package = ["rasoat", *path.relative_to(root).with_suffix("").parts[:-1]]  # same for a module and __init__
     out: list[tuple[int, str]] = []
-    for node in ast.walk(tree):
+    for node in _nodes(tree, typing_too):
         if isinstance(node, ast.Import):
             out += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -107,11 +122,11 @@ def import_graph(room: str, root: Path = ROOT) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         edges: set[str] = set()
-        for _, target in imported_modules(path, root):
+        for _, target in imported_modules(path, root, typing_too=False):
             if target in modules and target != name:
                 edges.add(target)
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+        for node in _nodes(tree, typing_too=False):
             if isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 subs = {f"{node.module}.{a.name}" for a in node.names} & modules.keys()
                 if subs and not (set(a.name for a in node.names) - {s.rsplit(".", 1)[1] for s in subs}):
@@ -143,6 +158,9 @@ def test_the_cycle_check_sees_a_lazy_cycle(tmp_path: Path) -> None:
     (pkg / "a.py").write_text("from rasoat.core.b import x\n", "utf-8")
     (pkg / "b.py").write_text("def f():\n    from rasoat.core.a import y\n", "utf-8")
     (pkg / "c.py").write_text("from rasoat.core import a, b\n", "utf-8")
+    typing_only = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from rasoat.core.e import E\n"
+    (pkg / "d.py").write_text(typing_only, "utf-8")  # d ↔ e only for the type checker: no cycle
+    (pkg / "e.py").write_text("from rasoat.core.d import x\n", "utf-8")
     graph = import_graph("core", tmp_path)
     assert graph["rasoat.core.c"] == {"rasoat.core.a", "rasoat.core.b"}
     assert set(cycle(graph) or []) == {"rasoat.core.a", "rasoat.core.b"}

@@ -16,7 +16,8 @@ from rasoat.core.cli import main as cli_main
 from rasoat.core.models import FormVersion, ReviewState, Submission
 from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.progress import SitesError, expected_sites, import_sites, round_progress, sites_media
-from rasoat.core.rounds import create_round, open_round
+from rasoat.core.round_lifecycle import open_round
+from rasoat.core.rounds import create_round
 from rasoat.core.storage.base import Store
 from rasoat.core.units import reset_units
 from rasoat.plugins import BUILTIN_PROVINCES

@@ -11,7 +11,8 @@ import pytest
 from rasoat.core.cli import main as cli_main
 from rasoat.core.models import FormVersion, ReviewState, Submission
 from rasoat.core.review import ReviewError, counted_query, review_submission
-from rasoat.core.rounds import create_round, open_round, set_counted_states
+from rasoat.core.round_lifecycle import open_round
+from rasoat.core.rounds import create_round, set_counted_states
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 

@@ -16,7 +16,8 @@ from rasoat.core.models import FormVersion, ReviewState, Submission
 from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.progress import round_progress
 from rasoat.core.rollforward import mask_national_id, person_register, persons_media, roster_media
-from rasoat.core.rounds import close_round, create_round, open_round
+from rasoat.core.round_lifecycle import close_round, open_round
+from rasoat.core.rounds import create_round
 from rasoat.core.storage.base import Store
 from rasoat.core.units import reset_units
 from rasoat.plugins import BUILTIN_PROVINCES
@@ -263,7 +264,7 @@ def test_roster_cache_follows_reopen(store: Store) -> None:
     assert [r["name"] for r in read_csv(roster_media(store, "f1_person", [PT]) or b"")] == ["p-an"]
 
     # 2025 is reopened, the record is rejected, 2025 closes again: the 2026 roster follows.
-    from rasoat.core.rounds import reopen_round
+    from rasoat.core.round_lifecycle import reopen_round
 
     close_round(store, r26.id)
     reopen_round(store, r25.id, reason="sai đối tượng / wrong person")

@@ -10,16 +10,13 @@ from pathlib import Path
 import pytest
 from rasoat.core.cli import main as cli_main
 from rasoat.core.models import FormVersion, ReviewState, Role, RoundState, Submission, User
+from rasoat.core.round_lifecycle import archive_round, close_round, open_round, reopen_round
 from rasoat.core.rounds import (
     RoundError,
-    archive_round,
     assign_collectors,
-    close_round,
     create_round,
     make_round_id,
-    open_round,
     parse_period,
-    reopen_round,
     round_for_submission,
     set_counted_states,
     visible_form_ids,

@@ -95,17 +95,17 @@ def cmd_create(args: argparse.Namespace) -> int:
 def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
     @user_errors
     def run(args: argparse.Namespace) -> int:
-        from rasoat.core import rounds
+        from rasoat.core import round_lifecycle, rounds
 
         store = store_from_args(args)
         actor = args.by or default_actor()
         try:
             if action == "reopen":
-                rnd = rounds.reopen_round(store, args.id, args.reason, actor)
+                rnd = round_lifecycle.reopen_round(store, args.id, args.reason, actor)
             elif action == "open":
-                rnd = rounds.open_round(store, args.id, actor, args.allow_missing_hamlets)
+                rnd = round_lifecycle.open_round(store, args.id, actor, args.allow_missing_hamlets)
             else:
-                rnd = getattr(rounds, f"{action}_round")(store, args.id, actor)
+                rnd = getattr(round_lifecycle, f"{action}_round")(store, args.id, actor)
         finally:
             store.close()
         if args.json:

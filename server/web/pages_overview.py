@@ -173,7 +173,7 @@ def overview(request: Request) -> Response:
     ctx = context(request)
     rounds = [r for r in scoped.rounds(ctx) if r.state.value == "open"]
     blocks = []
-    from rasoat.core.rounds import hamlet_lists
+    from rasoat.core.round_lifecycle import hamlet_lists
 
     for rnd in rounds:
         prog = scoped.progress(ctx, rnd)

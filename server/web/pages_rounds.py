@@ -13,6 +13,7 @@ from rasoat.core import scope
 from rasoat.core.collectors import list_collectors
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import RoundState
+from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import (
     ROUND_KINDS,
     STATE_LABELS,
@@ -20,7 +21,6 @@ from rasoat.core.rounds import (
     assign_collectors,
     create_round,
     kind_label,
-    set_state,
 )
 from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, form_list, page, redirect
