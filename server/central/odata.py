@@ -35,6 +35,7 @@ from rasoat.server.central.auth import officer
 from rasoat.server.central.odata_edmx import edmx
 from rasoat.server.central.odata_filter import compile_filter, parse_orderby
 from rasoat.server.central.odata_rows import RowOptions, repeat_rows, submission_row
+from rasoat.server.central.project import base_url, check_project, find_form, schemas
 from rasoat.server.central.schema import ROOT_TABLE, FormSchema, Table
 from rasoat.server.central.shapes import actor_id
 
@@ -78,8 +79,6 @@ def personal_names(store: Store, form: FormVersion) -> frozenset[str]:
 
 
 def reader(request: Request, form_id: str) -> Reader:
-    from rasoat.server.central.rest import base_url, check_project, find_form, schemas
-
     check_project(request)
     user = officer(request)
     if not scope.can(user, scope.VIEW):

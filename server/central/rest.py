@@ -23,9 +23,9 @@ from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
 from rasoat.core.storage.base import Store, SubmissionQuery
-from rasoat.server.central import problems
+from rasoat.server.central import odata, problems
 from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
-from rasoat.server.central.schema import SchemaCache
+from rasoat.server.central.project import check_project, find_form, project_id
 from rasoat.server.central.shapes import (
     FROM_CENTRAL,
     actor_id,
@@ -45,13 +45,6 @@ XLSX_TYPES = (
     "application/vnd.ms-excel",
     "application/octet-stream",
 )
-_SCHEMAS = SchemaCache()
-
-
-def schemas(_request: Request) -> SchemaCache:
-    return _SCHEMAS
-
-
 def _st(request: Request) -> Any:
     return request.app.state["rasoat"]
 
@@ -71,21 +64,6 @@ def _upload_room(request: Request) -> Any:
 
 def _store(request: Request) -> Store:
     return _st(request).store
-
-
-def base_url(request: Request) -> str:
-    public = _st(request).settings.public_url
-    return public.rstrip("/") if public else str(request.base_url).rstrip("/")
-
-
-def project_id(request: Request) -> int:
-    return int(_st(request).settings.project_id)
-
-
-def check_project(request: Request) -> None:
-    pid = request.path_params.get("pid")
-    if pid is not None and str(pid) != str(_st(request).settings.project_id):
-        raise problems.not_found(f"project {pid}")
 
 
 def _officer(request: Request, permission: str = scope.VIEW) -> User:
@@ -220,14 +198,6 @@ def _open_forms(store: Store) -> set[str]:
     return {f for r in store.list_rounds() if r.state is RoundState.open for f in r.form_ids}
 
 
-def find_form(store: Store, form_id: str, version: str | None = None) -> FormVersion | None:
-    """The form, or None also for a name the store cannot even hold (path syntax, too long)."""
-    try:
-        return store.get_form(form_id, version)
-    except ValueError:
-        return None
-
-
 def _form(request: Request, form_id: str) -> FormVersion:
     form = find_form(_store(request), form_id)
     if form is None:
@@ -251,8 +221,6 @@ def forms(request: Request, pid: FromPath[str]) -> list[dict[str, Any]]:
 def form_get(request: Request, name: str) -> Response:
     """``GET …/forms/{id}`` (JSON), ``{id}.xml``, ``{id}.svc`` for API callers; the OpenRosa handler of
     the same path hands these over when the request carries Bearer or Basic credentials."""
-    from rasoat.server.central import odata
-
     if name.endswith(".svc"):
         return odata.service_document(request, name[: -len(".svc")])
     _officer(request)
