@@ -28,6 +28,8 @@ from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.models import ReviewState, Submission, User
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
+from rasoat.server.central.auth import officer as central_officer
+from rasoat.server.central.problems import Problem
 from rasoat.server.errors import ApiError
 
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
@@ -45,9 +47,6 @@ def officer(request: Request) -> User:
     The credentials are checked by ``server.central.auth.officer``, the one rule for both APIs (so a
     Central session token works here too); only the answer keeps this API's shape: a bad or revoked
     token, or Basic over plain HTTP, is 403, and a 401 carries a Basic challenge."""
-    from rasoat.server.central import Problem
-    from rasoat.server.central.auth import officer as central_officer
-
     try:
         return central_officer(request)
     except Problem as exc:

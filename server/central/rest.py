@@ -23,6 +23,7 @@ from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.server.api import publish_xlsform
 from rasoat.server.central import odata, problems
 from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
 from rasoat.server.central.project import check_project, find_form, project_id
@@ -36,6 +37,7 @@ from rasoat.server.central.shapes import (
     submission_json,
     user_json,
 )
+from rasoat.server.errors import ApiError
 
 DRAFTS_NS = "central_drafts"
 XLSFORMS_NS = "central_xlsforms"  # the XLSForm this API last published per form: drafts start from it
@@ -439,8 +441,6 @@ async def draft_attachment(
 
 
 def _publish(store: Store, form_id: str, user: User, version: str | None) -> FormVersion:
-    from rasoat.server.api import ApiError, publish_xlsform
-
     draft = _draft(store, form_id)
     xlsx = base64.b64decode(draft["xlsx"])
     if version and version != draft["version"]:
