@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pg_support import fresh_schema
 from rasoat.core.cli import main as cli_main
-from rasoat.core.commands.migrate_store import copy_store, verify_stores
 from rasoat.core.models import AuditEvent, ReviewState, Role, Round, RoundState, User
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.storage.blobs import blob_key
+from rasoat.core.storage.copy import copy_store, verify_stores
 from rasoat.core.storage.embedded import EmbeddedStore
 from rasoat.core.storage.postgres import PostgresStore
 from storage_contract import T0, make_form, make_sub

@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote
 
 from rasoat.core.models import AuditEvent, FormVersion, Round, Submission, User
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.copy import copy_store, verify_stores
 
 log = logging.getLogger(__name__)
 
@@ -287,14 +288,11 @@ def needs_conversion(store: Store, root: Path) -> bool:
 
 def convert(root: Path, store: Store) -> dict[str, Any]:
     """Copy the old data directory into ``store``, verify every record and md5, and mark it done."""
-    from rasoat.core.commands.common import CommandError
-    from rasoat.core.commands.migrate_store import copy_store, verify_stores
-
     src = LegacyStore(root)
     log.warning("Chuyển dữ liệu định dạng cũ sang SQLite / Converting the earlier data format in %s", root)
     try:
         problems = copy_store(src, store, quiet=True)
-    except (ValueError, KeyError, CommandError) as exc:  # e.g. a record whose XML file is gone
+    except (ValueError, KeyError) as exc:  # CopyError is a ValueError  # e.g. a record whose XML file is gone
         raise ConversionError(
             f"chuyển đổi không được, tệp cũ giữ nguyên / the conversion failed, the old files are "
             f"untouched: {exc}"
