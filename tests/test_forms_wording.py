@@ -4,6 +4,8 @@ the phones receive."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from rasoat.core.formreg import FormCatalogue
 
@@ -54,3 +56,13 @@ def test_the_reviewed_wording_reaches_the_phone(
 def test_the_person_form_title_uses_the_statutory_terms() -> None:
     title = FormCatalogue()["f1_person"].form.title
     assert title.endswith("người nghiện ma túy, người bị quản lý sau cai nghiện ma túy")  # V17
+
+
+@pytest.mark.parametrize("form", ["f3_school", "f4_enterprise", "f5_hamlet", "tn_xom_checklist"])
+def test_the_drug_free_result_is_said_in_words_not_yes_or_no(form: str) -> None:
+    """V1: the result note showed the raw choice ("yes"/"no") on a Vietnamese screen; now one of two notes,
+    by the result, says "ĐẠT" or "CHƯA ĐẠT tiêu chí không ma túy" (V12: "tiêu chí", as QĐ 28 says)."""
+    xml = FormCatalogue()[form].form.xml.decode()
+    assert "ĐẠT tiêu chí không ma túy" in xml and "CHƯA ĐẠT tiêu chí không ma túy" in xml
+    assert not re.search(r'<output value="[^"]*/meets_standard ?"/>', xml)  # no raw value in a label
+    assert "Đạt chuẩn không ma túy:" not in xml
