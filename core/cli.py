@@ -22,8 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="rasoat: rà soát, thu thập và báo cáo số liệu phòng, chống ma túy / "
         "survey, collect and report drug-prevention data",
     )
-    parser.add_argument("--version", action="version", version=f"rasoat {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks / hiện chi tiết lỗi")
+    parser.add_argument("--version", action="version", version=f"rasoat {__version__}",
+                        help="in phiên bản / show the version")
+    parser.add_argument("--debug", action="store_true",
+                        help="hiện chi tiết lỗi (ở đâu cũng được) / show tracebacks (anywhere on the line)")
     parser.add_subparsers(dest="command", metavar="COMMAND")
     return parser
 
@@ -31,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: errors are one clear line and a non-zero exit, tracebacks only with --debug."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # --debug is taken wherever it stands (the error line says "rerun with --debug", after any command)
     debug = "--debug" in argv or bool(os.environ.get("RASOAT_DEBUG"))
+    argv = [a for a in argv if a != "--debug"]
     try:
         pm = build_manager(load_settings(_data_arg(argv)).disabled_plugins)
         set_manager(pm)

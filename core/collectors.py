@@ -1,14 +1,16 @@
 """Collectors: the app users whose phones sync with a token in their Collect server URL.
 
 A token is long and random (``secrets.token_urlsafe(48)``, 64 characters, as long as ODK Central's);
-only its SHA-256 is stored (``User.token_hash``), so it is shown once, when the collector is made.
-Revoking sets ``active=False`` and drops the hash: the server looks the caller up on every request,
-so the token stops working at once, in every server process.
+requests are checked against its SHA-256 (``User.token_hash``), and the token itself is kept in the
+store's kv (``collector_token``) so a card can be printed again without replacing it. Replacing it is
+its own, confirmed step (``rasoat collectors rotate``). Revoking sets ``active=False`` and drops both:
+the server looks the caller up on every request, so the token stops working at once, in every process.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import unicodedata
@@ -20,6 +22,7 @@ from rasoat.core.storage.base import Store
 
 TOKEN_BYTES = 48
 DEFAULT_PROJECT_ID = "1"
+TOKEN_NS = "collector_token"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,200}$")
 
 
@@ -116,7 +119,8 @@ def create_collector(
 ) -> tuple[User, str]:
     """Make a collector scoped to ``unit_codes`` and assign it to the rounds; returns (user, token).
 
-    The token is returned only here; the store keeps its hash.
+    The store keeps the token's hash for checking requests, and the token itself under ``TOKEN_NS`` so
+    the collector's card can be shown again without replacing it (as ODK Central keeps app-user tokens).
     """
     name = " ".join(name.split())
     if not name:
@@ -156,6 +160,7 @@ def create_collector(
         token_hash=hash_token(token),
     )
     store.put_user(user)
+    store.kv_put(TOKEN_NS, user.id, token)
     for rnd in rounds:
         if user.id not in rnd.collector_ids:
             rnd.collector_ids.append(user.id)
@@ -165,6 +170,21 @@ def create_collector(
                    details={"units": units, "rounds": [r.id for r in rounds]})
     )
     return user, token
+
+
+def current_token(store: Store, user: User) -> str | None:
+    """The collector's working token, or None (revoked, or made before tokens were kept: rotate it)."""
+    token = store.kv_get(TOKEN_NS, user.id)
+    if not user.active or not user.token_hash or not isinstance(token, str):
+        return None
+    return token if hmac.compare_digest(user.token_hash, hash_token(token)) else None
+
+
+def same_name(store: Store, name: str) -> list[User]:
+    """Active collectors already called ``name`` (two cards with one name get mixed up in a commune)."""
+    wanted = " ".join(name.split()).casefold()
+    return [u for u in list_collectors(store, include_revoked=False)
+            if " ".join((u.display_name or "").split()).casefold() == wanted]
 
 
 def list_collectors(store: Store, include_revoked: bool = True) -> list[User]:
@@ -188,6 +208,7 @@ def revoke_collector(store: Store, ref: str, actor: str = "cli") -> User:
         return user
     user = user.model_copy(update={"active": False, "token_hash": None})
     store.put_user(user)
+    store.kv_delete(TOKEN_NS, user.id)
     store.append_audit(AuditEvent(actor=actor, action="collector.revoke", target=user.id))
     return user
 

@@ -38,3 +38,22 @@ def load_settings(explicit_data: str | os.PathLike[str] | None = None) -> Settin
         database_url=os.environ.get("RASOAT_DATABASE_URL") or file_conf.get("database_url"),
         disabled_plugins=frozenset(disabled),
     )
+
+
+PUBLIC_URL_FILE = "public-url.txt"
+
+
+def stored_public_url(root: Path) -> str | None:
+    """The address phones reach, as the last ``rasoat serve`` on this data directory announced it."""
+    try:
+        url = (root / PUBLIC_URL_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return url or None
+
+
+def store_public_url(root: Path, url: str) -> None:
+    """Record the server's public address so commands that print URLs and QR codes use it."""
+    tmp = root / (PUBLIC_URL_FILE + ".part")
+    tmp.write_text(url.rstrip("/") + "\n", encoding="utf-8")
+    tmp.replace(root / PUBLIC_URL_FILE)

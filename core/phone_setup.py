@@ -1,11 +1,12 @@
 """A collector's phone set-up: their token, their Collect settings, their QR text (drawn elsewhere).
 
-The store keeps only a SHA-256 of each collector's token (core.collectors), so a QR code can be made
-only while the token is known. Rule: **printing a code issues a new token** and the previous one stops
-working at once (the previous printed card, and any phone still set up with it, get 403 and must scan
-the new code). This keeps no secret at rest and makes a lost card harmless: print a new one. A caller
-who still holds the current token (e.g. just printed by ``rasoat collectors add``) can pass it instead;
-it is checked against the stored hash and nothing changes.
+Showing or printing a collector's card never changes their token: the card carries the token the store
+keeps for them (core.collectors), so earlier cards and set-up phones keep working. Replacing a token is
+``rotate_token`` (``rasoat collectors rotate``, confirmed), for a lost card or phone. A collector made
+before tokens were kept has no showable token; their card needs one rotation.
+
+The server address on a card is ``--url``, else ``$RASOAT_PUBLIC_URL``, else the address the last
+``rasoat serve`` on the data directory announced (``core.config.stored_public_url``).
 
 The Collect admin password (it guards the locked settings on every phone) is one per deployment, made
 at random on first use and kept in the store's kv; officers see it with ``rasoat qr --show-admin-pw``.
@@ -17,13 +18,16 @@ import hmac
 import os
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from rasoat.core.collect_settings import collect_settings, encode_settings, project_name
 from rasoat.core.collectors import (
     DEFAULT_PROJECT_ID,
+    TOKEN_NS,
     CollectorError,
     collector_url,
+    current_token,
     get_collector,
     hash_token,
     new_token,
@@ -45,17 +49,23 @@ class PhoneCode:
     server_url: str
     settings: dict[str, Any]
     payload: str  # the QR text
-    rotated: bool  # a new token was issued (the previous QR no longer works)
+    rotated: bool  # always False here: only rotate_token replaces a token
 
 
-def base_url(explicit: str | None) -> str:
-    """The server address phones reach: ``--url``, else ``$RASOAT_PUBLIC_URL``; never guessed."""
+def base_url(explicit: str | None, data_dir: Path | None = None) -> str:
+    """The server address phones reach: ``--url``, else ``$RASOAT_PUBLIC_URL``, else what ``rasoat
+    serve`` stored in ``data_dir``; never guessed."""
+    from rasoat.core.config import stored_public_url
+
     url = (explicit or os.environ.get(ENV_PUBLIC_URL) or "").strip().rstrip("/")
+    if not url and data_dir is not None:
+        url = stored_public_url(data_dir) or ""
     if not url:
         raise CollectorError(
-            "Cần địa chỉ máy chủ mà điện thoại truy cập được: "
-            "--url http://MÁY-CHỦ:8000 hoặc $RASOAT_PUBLIC_URL / "
-            "The server address phones reach is needed: --url http://HOST:8000 or $RASOAT_PUBLIC_URL"
+            "Chưa biết địa chỉ máy chủ mà điện thoại truy cập được: chạy 'rasoat serve' (nó ghi địa chỉ "
+            "vào thư mục dữ liệu), hoặc --url http://MÁY-CHỦ:8000 hay $RASOAT_PUBLIC_URL / "
+            "The server address phones reach is not known yet: run 'rasoat serve' (it records its address "
+            "in the data directory), or give --url http://HOST:8000 or $RASOAT_PUBLIC_URL"
         )
     if not url.startswith(("http://", "https://")) or any(c in url for c in "?#"):
         raise CollectorError(
@@ -103,9 +113,8 @@ def rotate_token(store: Store, user: User, actor: str = "cli") -> str:
         )
     token = new_token()
     store.put_user(user.model_copy(update={"token_hash": hash_token(token)}))
-    store.append_audit(
-        AuditEvent(actor=actor, action="collector.token_rotate", target=user.id, details={"why": "qr"})
-    )
+    store.kv_put(TOKEN_NS, user.id, token)
+    store.append_audit(AuditEvent(actor=actor, action="collector.token_rotate", target=user.id))
     return token
 
 
@@ -128,7 +137,8 @@ def phone_code(
     project_id: str = DEFAULT_PROJECT_ID,
     actor: str = "cli",
 ) -> PhoneCode:
-    """The QR code for collector ``ref`` (id or username); issues a new token unless ``token`` is given."""
+    """The QR code for collector ``ref`` (id or username) with their current token (``token``, if given,
+    must be it). ``url`` is the server's base address (see ``base_url``). Never replaces the token."""
     base = base_url(url)
     user = get_collector(store, ref)
     if not user.active:
@@ -137,11 +147,16 @@ def phone_code(
         )
     if token:
         check_token(user, token)
-        rotated = False
     else:
-        token = rotate_token(store, user, actor)
-        rotated = True
-        user = get_collector(store, user.id)
+        token = current_token(store, user)
+        if token is None:
+            raise CollectorError(
+                f"Không còn mã hiện tại của '{user.username}' để in (tạo trước khi rasoat giữ mã); "
+                f"cấp mã mới bằng 'rasoat collectors rotate {user.username}' (thẻ cũ ngừng hoạt động) / "
+                f"'{user.username}' has no token kept to print (made before rasoat kept tokens); issue one "
+                f"with 'rasoat collectors rotate {user.username}' (the old card stops working)"
+            )
+    rotated = False
     server_url = collector_url(base, token, project_id)
     settings = collect_settings(
         server_url,

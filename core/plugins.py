@@ -22,6 +22,7 @@ from rasoat.core.payloads import validate_answer
 # Core's own behaviour, registered through the same hooks a province plugin uses.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "rasoat.core.builtin.national",
+    "rasoat.core.commands.init",
     "rasoat.core.commands.plugins_cmd",
     "rasoat.core.commands.forms",
     "rasoat.core.commands.units",

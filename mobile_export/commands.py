@@ -9,13 +9,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rasoat.core.commands.common import CommandError, add_data_option, print_json, store_from_args
+from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, store_from_args
 
-URL_HELP = "địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL)"
-ROTATE_NOTE = (
-    "Mã QR trước đây của {who} không còn dùng được; điện thoại đã cài mã cũ phải quét mã mới / "
-    "{who}'s previous QR code no longer works; phones set up with it must scan the new one"
-)
+URL_HELP = ("địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL, else the address 'rasoat serve' "
+            "recorded in the data directory)")
+ADMIN_PW_HELP = ("tệp chứa mật khẩu quản trị Collect (dòng đầu) / file holding the Collect admin password "
+                 "(first line; default $RASOAT_COLLECT_ADMIN_PW, else the deployment's own)")
+ENV_ADMIN_PW = "RASOAT_COLLECT_ADMIN_PW"
+
+
+def _admin_pw(args: argparse.Namespace) -> str | None:
+    """The Collect admin password for these cards, never from the command line (ps would show it)."""
+    if args.admin_pw_file:
+        try:
+            lines = Path(args.admin_pw_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise CommandError(f"Không đọc được {args.admin_pw_file} / Cannot read {args.admin_pw_file}: "
+                               f"{exc.strerror}") from None
+        if not lines or not lines[0].strip():
+            raise CommandError(f"Tệp trống / Empty file: {args.admin_pw_file}")
+        return lines[0].strip()
+    return os.environ.get(ENV_ADMIN_PW) or None
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    from rasoat.core.config import load_settings
+
+    return load_settings(args.data).data_dir
 
 
 def _actor() -> str:
@@ -57,8 +77,8 @@ def _out_path(value: str, suffixes: tuple[str, ...]) -> Path:
 
 @_errors
 def cmd_qr(args: argparse.Namespace) -> int:
-    """One collector's Collect QR code (issues a new token unless --token is the current one)."""
-    from rasoat.mobile_export.phone_setup import admin_password, phone_code
+    """One collector's Collect QR code with their current token (never a new one)."""
+    from rasoat.mobile_export.phone_setup import admin_password, base_url, phone_code
     from rasoat.mobile_export.qr import save_qr
 
     store = store_from_args(args)
@@ -69,8 +89,8 @@ def cmd_qr(args: argparse.Namespace) -> int:
         if not args.collector or not args.output:
             raise CommandError("Cần COLLECTOR và -o FILE / COLLECTOR and -o FILE are needed")
         out = _out_path(args.output, (".png", ".svg"))
-        code = phone_code(store, args.collector, args.url, token=args.token, admin_pw=args.admin_pw,
-                          actor=_actor())
+        code = phone_code(store, args.collector, base_url(args.url, _data_dir(args)), token=args.token,
+                          admin_pw=_admin_pw(args), actor=_actor())
         save_qr(code.payload, out)
         if args.show_admin_pw:
             print(f"Mật khẩu quản trị Collect / Collect admin password: {admin_password(store)}",
@@ -83,19 +103,18 @@ def cmd_qr(args: argparse.Namespace) -> int:
                     "server_url": code.server_url, "rotated": code.rotated})
         return 0
     print(f"Đã ghi mã QR cho {who} / QR code for {who} written: {out}")
-    if code.rotated:
-        print(ROTATE_NOTE.format(who=who), file=sys.stderr)
     return 0
 
 
 @_errors
 def cmd_qr_sheet(args: argparse.Namespace) -> int:
-    """A printable HTML sheet of set-up cards for a commune and/or round (new tokens for everyone on it)."""
+    """A printable HTML sheet of set-up cards for a commune and/or round (everyone's current token)."""
     from rasoat.mobile_export.phone_setup import base_url, phone_code
     from rasoat.mobile_export.sheet import make_card, render_sheet, sheet_collectors
 
     out = _out_path(args.output, (".html", ".htm"))
-    base = base_url(args.url)
+    base = base_url(args.url, _data_dir(args))
+    admin_pw = _admin_pw(args)
     store = store_from_args(args)
     try:
         users, rnd = sheet_collectors(store, args.unit, args.round)
@@ -106,7 +125,7 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
             )
         cards = []
         for user in users:
-            code = phone_code(store, user.id, base, admin_pw=args.admin_pw, actor=_actor())
+            code = phone_code(store, user.id, base, admin_pw=admin_pw, actor=_actor())
             cards.append(make_card(store, code, rnd))
         what = []
         if args.unit:
@@ -125,7 +144,6 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
         print_json({"file": str(out), "cards": [{"id": c.collector_id, "name": c.name} for c in cards]})
         return 0
     print(f"Đã ghi {len(cards)} thẻ / {len(cards)} cards written: {out}")
-    print(ROTATE_NOTE.format(who=", ".join(c.name for c in cards)), file=sys.stderr)
     return 0
 
 
@@ -192,39 +210,38 @@ def register(subparsers: Any) -> None:
         "qr", help="mã QR cài ODK Collect cho một người thu thập / a collector's Collect QR code"
     )
     p.add_argument("collector", nargs="?", metavar="COLLECTOR", help="mã hoặc tên đăng nhập / id or username")
-    p.add_argument("-o", "--output", metavar="FILE.png|FILE.svg")
+    p.add_argument("-o", "--output", metavar="FILE.png|FILE.svg", help="tệp ảnh mã QR / QR image file")
     p.add_argument("--url", metavar="BASE", help=URL_HELP)
-    p.add_argument("--token",
-                   help="dùng mã hiện tại thay vì cấp mã mới / use the current token, do not rotate")
-    p.add_argument("--admin-pw", metavar="PW", help="mật khẩu quản trị Collect / Collect admin password")
+    p.add_argument("--token", help="mã hiện tại để kiểm tra / the current token, checked (optional)")
+    p.add_argument("--admin-pw-file", metavar="FILE", help=ADMIN_PW_HELP)
     p.add_argument("--show-admin-pw", action="store_true",
                    help="in mật khẩu quản trị Collect / print the Collect admin password")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(p)
     p.set_defaults(func=cmd_qr)
 
     s = subparsers.add_parser("qr-sheet", help="trang in thẻ mã QR / printable sheet of QR cards (HTML)")
     s.add_argument("--unit", metavar="CODE", help="xã/tỉnh / commune or province code")
     s.add_argument("--round", metavar="ID", help="đợt / round id")
-    s.add_argument("-o", "--output", required=True, metavar="FILE.html")
+    s.add_argument("-o", "--output", required=True, metavar="FILE.html", help="trang để in / printable page")
     s.add_argument("--url", metavar="BASE", help=URL_HELP)
-    s.add_argument("--admin-pw", metavar="PW", help="mật khẩu quản trị Collect / Collect admin password")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--admin-pw-file", metavar="FILE", help=ADMIN_PW_HELP)
+    s.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(s)
     s.set_defaults(func=cmd_qr_sheet)
 
     b = subparsers.add_parser("bundle", help="gói biểu mẫu ngoại tuyến / offline form bundle (zip)")
     b.add_argument("--collector", required=True, metavar="ID", help="mã hoặc tên đăng nhập / id or username")
-    b.add_argument("-o", "--output", required=True, metavar="FILE.zip")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("-o", "--output", required=True, metavar="FILE.zip", help="tệp zip / zip file")
+    b.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(b)
     b.set_defaults(func=cmd_bundle)
 
     i = subparsers.add_parser(
         "import-instances", help="nhập thư mục instances của điện thoại / import a phone's instances folder"
     )
-    i.add_argument("dir", metavar="DIR")
+    i.add_argument("dir", metavar="DIR", help="thư mục instances / the instances folder")
     i.add_argument("--collector", metavar="ID", help="người gửi / the collector who filled them in")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(i)
     i.set_defaults(func=cmd_import_instances)

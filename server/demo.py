@@ -70,14 +70,23 @@ def setup_demo(store: Store, form_ids: list[str] | None = None) -> str:
 
 
 def demo_token(store: Store) -> str | None:
-    """The demo collector's token while that collector is still active."""
+    """The demo collector's working token, or None (revoked, or rotated before tokens were kept): a
+    token the server would refuse is never returned, so ``serve`` never prints a dead URL."""
+    import hmac
+
+    from rasoat.core.collectors import current_token, hash_token
+
     entry = store.kv_get(KV_NS, "token")
     if not isinstance(entry, dict):
         return None
     user: User | None = store.get_user(str(entry.get("user_id")))
-    if user is None or not user.active:
+    if user is None or not user.active or not user.token_hash:
         return None
-    return str(entry.get("token"))
+    kept = current_token(store, user)
+    if kept is not None:
+        return kept
+    token = str(entry.get("token"))
+    return token if hmac.compare_digest(user.token_hash, hash_token(token)) else None
 
 
 def _form_order(form_id: str) -> tuple[int, str]:

@@ -12,11 +12,13 @@ import getpass
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
+    JSON_HELP,
     CommandError,
     add_data_option,
     command_group,
@@ -36,17 +38,64 @@ def _actor() -> str:
     return os.environ.get("RASOAT_USER") or f"cli:{user}"
 
 
-def _display_host(host: str) -> str:
+def lan_address() -> str | None:
+    """This machine's address on its local network (the interface a route out would use); no packet is
+    sent. None when there is no such interface (then only this machine can reach the server)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed anywhere, only picks the interface
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def _public_base(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(the base URL phones reach, a note saying how it was chosen when it was guessed)."""
+    explicit = args.public_url or os.environ.get("RASOAT_PUBLIC_URL")
+    if explicit:
+        return explicit.rstrip("/"), None
+    host = args.host
     if host in ("0.0.0.0", "::", ""):
+        lan = lan_address()
+        if lan is None:
+            return (f"http://127.0.0.1:{args.port}",
+                    "Không tìm thấy địa chỉ mạng nội bộ; điện thoại chưa truy cập được, dùng --public-url / "
+                    "No local network address found; phones cannot reach this yet, give --public-url")
+        return (f"http://{lan}:{args.port}",
+                f"Địa chỉ mạng nội bộ của máy là {lan}; điện thoại dùng địa chỉ khác thì đặt --public-url / "
+                f"This machine's local network address is {lan}; if phones reach it by another address, "
+                "give --public-url")
+    shown = f"[{host}]" if ":" in host else host
+    note = None
+    if host in ("127.0.0.1", "localhost", "::1"):
+        note = ("Chỉ máy này truy cập được; cho điện thoại dùng --host 0.0.0.0 / Only this machine can reach "
+                "it; use --host 0.0.0.0 for phones")
+    return f"http://{shown}:{args.port}", note
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """A busy port is reported before anything is printed or set up."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
-            return socket.gethostbyname(socket.gethostname())
-        except OSError:
-            return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
+            sock.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"Cổng {port} trên {host} đang bận hoặc không mở được ({exc.strerror}); chọn --port khác / "
+                f"Port {port} on {host} is in use or cannot be opened ({exc.strerror}); choose another --port"
+            ) from None
 
 
-def _default_base_url() -> str:
-    return os.environ.get("RASOAT_PUBLIC_URL") or f"http://127.0.0.1:{DEFAULT_PORT}"
+def _known_base(args: argparse.Namespace) -> str | None:
+    """Where the server is, for commands printing URLs: --url, $RASOAT_PUBLIC_URL, or what serve stored."""
+    from rasoat.core.config import load_settings, stored_public_url
+
+    url = getattr(args, "url", None) or os.environ.get("RASOAT_PUBLIC_URL")
+    if url:
+        return url.rstrip("/")
+    return stored_public_url(load_settings(args.data).data_dir)
 
 
 # --- serve --------------------------------------------------------------------------------------
@@ -54,16 +103,17 @@ def _default_base_url() -> str:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import collector_url
-    from rasoat.core.config import load_settings
+    from rasoat.core.config import load_settings, store_public_url
     from rasoat.server.app import ServerSettings
     from rasoat.server.demo import demo_token, is_empty, publish_builtin_forms, setup_demo
     from rasoat.server.runner import serve
 
     settings = load_settings(args.data)
     _check_indicators()
+    _check_port_free(args.host, args.port)
     database_url = args.database or settings.database_url
-    base_url = (args.public_url or f"http://{_display_host(args.host)}:{args.port}").rstrip("/")
-    store = store_from_args(args)
+    base_url, how = _public_base(args)
+    store = store_from_args(args, create=True)
     try:
         empty = is_empty(store)
         if empty and not args.no_demo:
@@ -80,8 +130,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     finally:
         store.close()
 
-    server_settings = ServerSettings(public_url=args.public_url)
+    store_public_url(Path(settings.data_dir), base_url)
+    server_settings = ServerSettings(public_url=args.public_url or os.environ.get("RASOAT_PUBLIC_URL"))
     print(f"Máy chủ / Server: {base_url}  (dữ liệu / data: {settings.data_dir})")
+    if how:
+        print(how)
     if token:
         url = collector_url(base_url, token)
         print(f"Người thu thập thử / Demo collector — ODK Collect server URL:\n  {url}")
@@ -180,11 +233,12 @@ def _collector_errors(func):
 
 @_collector_errors
 def cmd_collectors_add(args: argparse.Namespace) -> int:
-    from rasoat.core.collectors import collector_url, create_collector, digest_url
+    from rasoat.core.collectors import collector_url, create_collector, digest_url, same_name
     from rasoat.server.digest import set_password
 
     store = store_from_args(args)
     try:
+        twins = same_name(store, args.name)
         user, token = create_collector(
             store, args.name, args.unit, args.round or [], username=args.username, actor=_actor()
         )
@@ -194,8 +248,8 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
             set_password(store, user.username, password)
     finally:
         store.close()
-    base = (args.url or _default_base_url()).rstrip("/")
-    url = collector_url(base, token)
+    base = _known_base(args)
+    url = collector_url(base, token) if base else None
     if args.json:
         out: dict[str, Any] = {
             "id": user.id, "username": user.username, "name": user.display_name, "units": user.unit_codes,
@@ -205,10 +259,18 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
             out.update(password=password, digest_url=digest_url(base))
         print_json(out)
         return 0
+    for other in twins:
+        print(f"Cảnh báo: đã có người thu thập cùng tên / Warning: a collector with the same name exists: "
+              f"{other.id} ({other.username})", file=sys.stderr)
     print(f"{user.id}  {user.username}  {user.display_name}")
-    print(f"ODK Collect server URL: {url}")
+    if url:
+        print(f"ODK Collect server URL: {url}")
+    else:
+        print("Chưa biết địa chỉ máy chủ: chạy 'rasoat serve' rồi 'rasoat qr' in mã (mã không đổi) / "
+              "The server address is not known yet: run 'rasoat serve', then 'rasoat qr' prints this "
+              "collector's card (the token stays the same)")
     if password:
-        print(f"Hoặc / Or: {digest_url(base)}  tên / username: {user.username}  "
+        print(f"Hoặc / Or: {digest_url(base or 'http://MÁY-CHỦ:8000')}  tên / username: {user.username}  "
               f"mật khẩu / password: {password}")
     print("Giữ kín địa chỉ này: ai có nó gửi được dữ liệu / Keep this URL secret: it is the credential")
     return 0
@@ -259,6 +321,36 @@ def cmd_collectors_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+@_collector_errors
+def cmd_collectors_rotate(args: argparse.Namespace) -> int:
+    from rasoat.core.collectors import get_collector
+    from rasoat.core.phone_setup import rotate_token
+
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CommandError("Cần xác nhận: thêm --yes / Confirmation needed: add --yes")
+        answer = input(f"Cấp mã mới cho {args.id}? Thẻ QR cũ và điện thoại đang dùng nó sẽ ngừng hoạt động. "
+                       f"Gõ 'yes' / New token for {args.id}? The old QR card and phones set up with it stop "
+                       "working. Type 'yes': ")
+        if answer.strip().lower() not in ("yes", "có", "co"):
+            print("Không đổi gì / Nothing changed")
+            return 1
+    store = store_from_args(args)
+    try:
+        user = get_collector(store, args.id)
+        token = rotate_token(store, user, actor=_actor())
+    finally:
+        store.close()
+    base = _known_base(args)
+    print(f"Đã cấp mã mới / New token issued: {user.id} ({user.username})")
+    if base:
+        from rasoat.core.collectors import collector_url
+
+        print(f"ODK Collect server URL: {collector_url(base, token)}")
+    print("In thẻ mới / print the new card: rasoat qr " + user.username + " -o the.png")
+    return 0
+
+
 # --- forms publish ------------------------------------------------------------------------------
 
 
@@ -302,7 +394,7 @@ def register_commands(subparsers: Any) -> None:
     )
     add_data_option(p)
     p.add_argument("--host", default="127.0.0.1", help="địa chỉ nghe / listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="cổng / port (default 8000)")
     p.add_argument("--no-demo", action="store_true", help="không tạo dữ liệu thử / do not set up the demo")
     p.add_argument("--public-url", metavar="URL",
                    help="địa chỉ điện thoại dùng / base URL phones use (default from the request)")
@@ -311,7 +403,7 @@ def register_commands(subparsers: Any) -> None:
 
     col = command_group(subparsers, "collectors", "người thu thập (ODK Collect) / collectors (app users)")
     a = col.add_parser("add", help="thêm người thu thập, in URL cho Collect / add a collector, print its URL")
-    a.add_argument("name")
+    a.add_argument("name", help="họ tên người thu thập / the collector's full name")
     a.add_argument("--unit", action="append", required=True, metavar="CODE",
                    help="mã xã/thôn/tỉnh (lặp lại được) / unit code (repeatable)")
     a.add_argument("--round", action="append", metavar="ID",
@@ -320,15 +412,24 @@ def register_commands(subparsers: Any) -> None:
     a.add_argument("--password", action="store_true",
                    help="tạo thêm mật khẩu (Digest) / also make a password for Digest login")
     a.add_argument("--url", metavar="BASE",
-                   help="địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL)")
-    a.add_argument("--json", action="store_true")
+                   help="địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL, else the address "
+                   "'rasoat serve' recorded in the data directory)")
+    a.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(a)
     a.set_defaults(func=cmd_collectors_add)
 
     ls = col.add_parser("list", help="liệt kê người thu thập / list collectors")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(ls)
     ls.set_defaults(func=cmd_collectors_list)
+
+    ro = col.add_parser("rotate", help="cấp mã mới, thẻ cũ ngừng hoạt động / new token, the old card "
+                        "stops working")
+    ro.add_argument("id", help="mã hoặc tên đăng nhập / id or username")
+    ro.add_argument("--yes", action="store_true", help="không hỏi lại / do not ask for confirmation")
+    ro.add_argument("--url", metavar="BASE", help="địa chỉ máy chủ / server base URL")
+    add_data_option(ro)
+    ro.set_defaults(func=cmd_collectors_rotate)
 
     rv = col.add_parser("revoke", help="thu hồi mã truy cập ngay / revoke a collector's access at once")
     rv.add_argument("id", help="mã hoặc tên đăng nhập / id or username")
@@ -337,11 +438,11 @@ def register_commands(subparsers: Any) -> None:
 
     forms = command_group(subparsers, "forms", "biểu mẫu / forms")
     pub = forms.add_parser("publish", help="đăng một XLSForm bất kỳ / publish any XLSForm")
-    pub.add_argument("file", metavar="FILE.xlsx")
+    pub.add_argument("file", metavar="FILE.xlsx", help="tệp XLSForm / the XLSForm file")
     pub.add_argument("--round", metavar="ID", help="thêm vào đợt / add to this round")
     pub.add_argument("--media", action="append", metavar="FILE",
                      help="tệp đính kèm / media file (repeatable)")
     pub.add_argument("--no-validate", action="store_true", help="bỏ qua ODK Validate / skip ODK Validate")
-    pub.add_argument("--json", action="store_true")
+    pub.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(pub)
     pub.set_defaults(func=cmd_forms_publish)

@@ -168,8 +168,8 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert cli_main(["migrate-store", "--from", str(tmp_path)]) == 1
     assert "--to is required" in capsys.readouterr().err
     assert cli_main(["migrate-store", "--from", str(tmp_path / "none"), "--to", nowhere]) == 1
-    assert "no source data directory" in capsys.readouterr().err
-    (tmp_path / "d").mkdir()
+    assert "none is not a rasoat data directory" in capsys.readouterr().err
+    EmbeddedStore(tmp_path / "d").close()
     assert cli_main(["migrate-store", "--from", str(tmp_path / "d"), "--to", nowhere,
                      "--data", str(tmp_path / "f")]) == 1
     assert "cannot connect to PostgreSQL" in capsys.readouterr().err

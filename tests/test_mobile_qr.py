@@ -17,7 +17,7 @@ from rasoat.core.cli import main as cli_main
 from rasoat.core.collectors import create_collector, find_by_token, revoke_collector
 from rasoat.core.models import Round, RoundState
 from rasoat.core.storage import open_store
-from rasoat.mobile_export.phone_setup import phone_code
+from rasoat.mobile_export.phone_setup import phone_code, rotate_token
 from rasoat.mobile_export.qr import save_qr
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml
 
@@ -150,11 +150,18 @@ def test_qr_png_holds_settings_collect_accepts_and_works_for_that_collector_only
     assert phone.submit(xml).status_code == 201
     assert store.get_submission(iid).collector_id == user.id  # the URL is this collector's, nobody else's
 
-    # Printing the code issued a new token: the one from `collectors add` no longer works.
-    assert first_token not in url
-    stale = CollectClient(f"{live_server.url}/v1/key/{first_token}/projects/1")
+    # Printing the code kept the token `collectors add` made (problem 7): the same URL, still working;
+    # only a rotation replaces it, and then the printed card stops working.
+    assert first_token in url
+    again = phone_code(store, user.id, live_server.url)
+    assert again.server_url == url and not again.rotated
+    new_token = rotate_token(store, user, actor="test")
+    stale = CollectClient(url)
     assert stale.get("/formList").status_code == 403
     stale.close()
+    phone.close()
+    phone = CollectClient(phone_code(store, user.id, live_server.url).server_url)
+    assert new_token in phone.base and phone.get("/formList").status_code == 200
     # Another collector's code carries another URL, and that collector cannot send for this commune.
     other = CollectClient(f"{live_server.url}/v1/key/{other_token}/projects/1")
     _, xml2 = instance_xml(name="Ngoài địa bàn", commune=COMMUNE)
@@ -193,7 +200,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def test_qr_command_writes_png_and_svg_and_each_print_rotates(
+def test_qr_command_writes_png_and_svg_and_printing_never_rotates(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("RASOAT_PUBLIC_URL", raising=False)
@@ -202,7 +209,7 @@ def test_qr_command_writes_png_and_svg_and_each_print_rotates(
                          "--data", str(data_dir), "--json")
     assert code == 0, err
     first = json.loads(out)
-    assert first["rotated"] is True and first["file"] == str(png)
+    assert first["rotated"] is False and first["file"] == str(png)
     settings = inflate(decode_png(png))
     assert settings["general"]["server_url"] == first["server_url"]
     assert settings["general"]["server_url"].startswith("http://192.0.2.7:8000/v1/key/")
@@ -211,36 +218,71 @@ def test_qr_command_writes_png_and_svg_and_each_print_rotates(
     code, out, err = run(capsys, "qr", "lan", "-o", str(svg), "--url", "http://192.0.2.7:8000",
                          "--data", str(data_dir))
     assert code == 0, err
-    assert "không còn dùng được" in err and "no longer works" in err
     assert svg.read_text().lstrip().startswith(("<?xml", "<svg")) and "<path" in svg.read_text()
-
-    # The first code's token was replaced by the second print; the admin password stayed the same.
+    first_token = first["server_url"].split("/v1/key/")[1].split("/")[0]
     store = open_store(data_dir)
     try:
-        first_token = first["server_url"].split("/v1/key/")[1].split("/")[0]
-        assert find_by_token(store, first_token) is None
-        events = [e.action for e in store.iter_audit()]
-        assert events.count("collector.token_rotate") == 2
+        assert find_by_token(store, first_token).username == "lan"  # both prints: the same working card
+        assert "collector.token_rotate" not in [e.action for e in store.iter_audit()]
+    finally:
+        store.close()
+
+    # Rotation is its own command; without a terminal it needs --yes.
+    code, _, err = run(capsys, "collectors", "rotate", "lan", "--data", str(data_dir))
+    assert code == 1 and "--yes" in err
+    code, out, err = run(capsys, "collectors", "rotate", "lan", "--yes", "--url", "http://192.0.2.7:8000",
+                         "--data", str(data_dir))
+    assert code == 0, err
+    new_token = out.split("/v1/key/")[1].split("/")[0]
+    code, out, _ = run(capsys, "qr", "lan", "-o", str(png), "--url", "http://192.0.2.7:8000",
+                       "--data", str(data_dir), "--json")
+    assert new_token in json.loads(out)["server_url"]
+    store = open_store(data_dir)
+    try:
+        assert find_by_token(store, first_token) is None and find_by_token(store, new_token).username == "lan"
+        assert [e.action for e in store.iter_audit()].count("collector.token_rotate") == 1
     finally:
         store.close()
     code, out, _ = run(capsys, "qr", "--show-admin-pw", "--data", str(data_dir))
     assert code == 0 and out.strip() == settings["admin"]["admin_pw"]
 
 
-def test_qr_command_with_current_token_does_not_rotate(
+def test_qr_uses_the_address_serve_recorded_and_an_admin_password_file(
+    data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Problem 6: no --url needed once serve has recorded where it is; no secret on the command line."""
+    from rasoat.core.config import store_public_url
+
+    monkeypatch.delenv("RASOAT_PUBLIC_URL", raising=False)
+    monkeypatch.delenv("RASOAT_COLLECT_ADMIN_PW", raising=False)
+    store_public_url(data_dir, "http://192.0.2.44:8123")
+    secret = tmp_path / "admin-pw.txt"
+    secret.write_text("97531086\n")
+    png = tmp_path / "lan.png"
+    code, out, err = run(capsys, "qr", "lan", "-o", str(png), "--admin-pw-file", str(secret),
+                         "--data", str(data_dir), "--json")
+    assert code == 0, err
+    settings = inflate(decode_png(png))
+    assert settings["general"]["server_url"].startswith("http://192.0.2.44:8123/v1/key/")
+    assert settings["admin"]["admin_pw"] == "97531086"
+    out_html = tmp_path / "cards.html"
+    monkeypatch.setenv("RASOAT_COLLECT_ADMIN_PW", "11223344")
+    code, _, err = run(capsys, "qr-sheet", "--unit", COMMUNE, "-o", str(out_html), "--data", str(data_dir))
+    assert code == 0, err
+
+
+def test_a_collector_made_before_tokens_were_kept_is_told_to_rotate(
     data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    png = tmp_path / "a.png"
-    code, out, _ = run(capsys, "qr", "lan", "-o", str(png), "--url", "http://h:1", "--data", str(data_dir),
-                       "--json")
-    token = json.loads(out)["server_url"].split("/v1/key/")[1].split("/")[0]
-    code, out, _ = run(capsys, "qr", "lan", "-o", str(png), "--url", "http://h:1", "--data", str(data_dir),
-                       "--token", token, "--json")
-    assert code == 0 and json.loads(out)["rotated"] is False
-    assert token in inflate(decode_png(png))["general"]["server_url"]
-    code, _, err = run(capsys, "qr", "lan", "-o", str(png), "--url", "http://h:1", "--data", str(data_dir),
-                       "--token", "x" * 64)
-    assert code == 1 and "not the current token" in err
+    store = open_store(data_dir)
+    try:
+        lan = store.get_user_by_name("lan")
+        store.kv_delete("collector_token", lan.id)  # as in a store made before this rule
+    finally:
+        store.close()
+    code, _, err = run(capsys, "qr", "lan", "-o", str(tmp_path / "x.png"), "--url", "http://h:1",
+                       "--data", str(data_dir))
+    assert code == 1 and "rasoat collectors rotate lan" in err and not (tmp_path / "x.png").exists()
 
 
 @pytest.mark.parametrize(

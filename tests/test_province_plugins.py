@@ -582,13 +582,15 @@ class Throwaway:
 
 
 COUNT = {"form": "f5_hamlet", "where": {"mailbox": "yes"}}
+# Throwaway plugin names no real province plugin uses, so the tests pass with any plugin installed
+# (e.g. the lang_son project the README's `rasoat plugin new` makes).
 
 
 def test_two_plugins_with_one_form_id_are_named(tmp_path) -> None:
     pm = build_manager()
-    pm.register(Throwaway(write_form(tmp_path / "a.xlsx", "lang_son_checklist")), name="lang_son")
-    pm.register(Throwaway(write_form(tmp_path / "b.xlsx", "lang_son_checklist")), name="cao_bang")
-    with pytest.raises(PluginConflict, match=r"lang_son_checklist.*'lang_son'.*'cao_bang'"):
+    pm.register(Throwaway(write_form(tmp_path / "a.xlsx", "tinh_thu_checklist")), name="tinh_thu_a")
+    pm.register(Throwaway(write_form(tmp_path / "b.xlsx", "tinh_thu_checklist")), name="tinh_thu_b")
+    with pytest.raises(PluginConflict, match=r"tinh_thu_checklist.*'tinh_thu_a'.*'tinh_thu_b'"):
         FormCatalogue(pm)
     pm = build_manager()
     pm.register(Throwaway(write_form(tmp_path / "c.xlsx", "tn_xom_checklist")), name="copycat")
@@ -599,9 +601,9 @@ def test_two_plugins_with_one_form_id_are_named(tmp_path) -> None:
 def test_two_plugins_with_one_indicator_id_are_named() -> None:
     pm = build_manager()
     one = {"id": "ls_mailbox", "name_vi": "Hòm thư", "name_en": "Mailbox", "numerator": COUNT}
-    pm.register(Throwaway(defs=[one]), name="lang_son")
-    pm.register(Throwaway(defs=[one]), name="cao_bang")
-    with pytest.raises(PluginConflict, match=r"ls_mailbox.*'lang_son'.*'cao_bang'"):
+    pm.register(Throwaway(defs=[one]), name="tinh_thu_a")
+    pm.register(Throwaway(defs=[one]), name="tinh_thu_b")
+    with pytest.raises(PluginConflict, match=r"ls_mailbox.*'tinh_thu_a'.*'tinh_thu_b'"):
         collect(pm)
     pm = build_manager()
     pm.register(Throwaway(defs=[{**one, "id": "qt_cases_vs_2023"}]), name="copycat")
@@ -613,18 +615,18 @@ def test_a_national_threshold_changes_only_when_declared() -> None:
     national = {i.id: i for i in collect(build_manager())}["nat_services_reach"]
     pm = build_manager()
     silent = {**raw_definitions(national)[0], "target": {"op": ">", "value": 90, "deadline": 2030}}
-    pm.register(Throwaway(defs=[silent]), name="lang_son")
-    conflict = r"nat_services_reach.*'rasoat\.core\.builtin\.national'.*'lang_son'"
-    with pytest.raises(PluginConflict, match=conflict):
+    pm.register(Throwaway(defs=[silent]), name="tinh_thu_a")
+    national_plugin = r"'rasoat\.core\.builtin\.national'"
+    with pytest.raises(PluginConflict, match=rf"nat_services_reach.*{national_plugin}.*'tinh_thu_a'"):
         collect(pm)
     pm = build_manager()
     declared = {"overrides": "nat_services_reach", "target": {"op": ">", "value": 90, "deadline": 2030}}
-    pm.register(Throwaway(defs=[declared]), name="lang_son")
+    pm.register(Throwaway(defs=[declared]), name="tinh_thu_a")
     changed = {i.id: i for i in collect(pm)}["nat_services_reach"]
     assert (changed.target.value, changed.target.deadline) == (90, 2030)
     assert changed.numerator == national.numerator  # only the threshold changed
-    pm.register(Throwaway(defs=[declared]), name="cao_bang")
-    with pytest.raises(PluginConflict, match=r"nat_services_reach.*'lang_son'.*'cao_bang'"):
+    pm.register(Throwaway(defs=[declared]), name="tinh_thu_b")
+    with pytest.raises(PluginConflict, match=r"nat_services_reach.*'tinh_thu_a'.*'tinh_thu_b'"):
         collect(pm)
 
 

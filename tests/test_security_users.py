@@ -176,6 +176,7 @@ def test_users_and_audit_commands(tmp_path) -> None:
     data = str(tmp_path / "data")
     pw = tmp_path / "pw.txt"
     pw.write_text(PASSWORD + "\n")
+    assert run_cli("init", data).returncode == 0
     r = run_cli(
         "users",
         "add",

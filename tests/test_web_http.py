@@ -247,7 +247,7 @@ def test_assign_a_collector_to_a_round(site) -> None:
     assert stranger.id in site.store.get_round("r-open").collector_ids
 
 
-def test_printing_a_sheet_issues_new_codes_for_the_unit_only(site) -> None:
+def test_printing_a_sheet_shows_current_codes_for_the_unit_only_and_rotation_is_its_own_step(site) -> None:
     from rasoat.core.collectors import find_by_token
 
     client = http_login(site.url, "xa.tancuong")
@@ -258,9 +258,12 @@ def test_printing_a_sheet_issues_new_codes_for_the_unit_only(site) -> None:
     assert resp.status_code == 200
     assert resp.text.count('class="qr-card"') == 1 and "Phạm D" in resp.text
     assert "<svg" in resp.text
-    assert find_by_token(site.store, site.seeded.other_commune_token) is None  # the old card stopped working
+    assert find_by_token(site.store, site.seeded.other_commune_token) == before  # earlier cards still work
     resp = client.post("/collectors/sheet", data={"unit": COMMUNE, "csrf": csrf_of(page.text)})
     assert resp.status_code == 403
+    resp = client.post(f"/collectors/{before.id}/rotate", data={"csrf": csrf_of(page.text)})
+    assert resp.status_code == 200 and resp.text.count('class="qr-card"') == 1
+    assert find_by_token(site.store, site.seeded.other_commune_token) is None  # rotated: the old card stops
 
 
 def test_plugins_page_lists_the_province_plans(site) -> None:

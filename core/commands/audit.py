@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
+    JSON_HELP,
     CommandError,
     add_data_option,
     print_json,
@@ -83,7 +84,7 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--user", metavar="ACTOR", help="chỉ người này / only this actor")
     p.add_argument("--action", metavar="NAME", help="hành động / action or prefix (login, export)")
     p.add_argument("--limit", type=int, default=0, help="chỉ N dòng cuối / only the last N events")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.add_argument("--xlsx", metavar="FILE.xlsx", help="xuất ra Excel / export to Excel")
     add_data_option(p)
     p.set_defaults(func=cmd_audit)

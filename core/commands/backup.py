@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, print_json
+from rasoat.core.commands.common import JSON_HELP, QUIET_HELP, CommandError, add_data_option, print_json
 from rasoat.core.commands.rounds import default_actor
 from tqdm import tqdm
 
@@ -79,18 +79,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
 @hookimpl
 def register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser("backup", help="sao lưu toàn bộ dữ liệu / back up everything")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz", help="tệp sao lưu / backup file")
     p.add_argument("--force", action="store_true", help="ghi đè tệp đã có / replace an existing file")
     p.add_argument("--by", metavar="USER", help="người thực hiện (nhật ký) / actor for the audit log")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(p)
     p.set_defaults(func=cmd_backup)
 
     r = subparsers.add_parser("restore", help="khôi phục vào thư mục trống / restore into an empty directory")
-    r.add_argument("file", metavar="FILE.tar.gz")
+    r.add_argument("file", metavar="FILE.tar.gz", help="tệp sao lưu / backup file")
     r.add_argument("--by", metavar="USER", help="người thực hiện (nhật ký) / actor for the audit log")
-    r.add_argument("-q", "--quiet", action="store_true")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
+    r.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(r)
     r.set_defaults(func=cmd_restore)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -14,15 +15,31 @@ from pydantic import BaseModel
 from rasoat.core.config import load_settings
 from rasoat.core.storage import Store, open_store
 
+JSON_HELP = "xuất dạng JSON / print JSON"
+QUIET_HELP = "không hiện tiến độ / no progress bar"
+
 
 class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit code 1, no traceback."""
 
 
-def store_from_args(args: argparse.Namespace) -> Store:
-    """Open the store named by ``--data`` / ``RASOAT_DATA`` (and ``RASOAT_DATABASE_URL``)."""
+def store_from_args(args: argparse.Namespace, create: bool = False) -> Store:
+    """Open the store named by ``--data`` / ``RASOAT_DATA`` (and ``RASOAT_DATABASE_URL``). An embedded
+    store must already exist unless ``create`` (``init``, ``serve``): a mistyped path is an error, never
+    a new empty store. With a database the folder only holds attachments and is made when needed."""
+    from rasoat.core.datadir import NotADataDirectory, check_can_create, require_data_dir
+
     settings = load_settings(getattr(args, "data", None))
     database_url = getattr(args, "database", None) or settings.database_url
+    try:
+        if database_url:
+            pass
+        elif create:
+            check_can_create(settings.data_dir)
+        else:
+            require_data_dir(settings.data_dir)
+    except NotADataDirectory as exc:
+        raise CommandError(str(exc)) from None
     return open_store(settings.data_dir, database_url)
 
 
@@ -33,7 +50,19 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="thư mục dữ liệu / data directory (default ./rasoat-data or $RASOAT_DATA)",
     )
-    parser.add_argument("--database", metavar="URL", help="postgresql://… (default $RASOAT_DATABASE_URL)")
+    parser.add_argument("--database", metavar="URL",
+                        help="cơ sở dữ liệu PostgreSQL / PostgreSQL database: postgresql://… "
+                        "(default $RASOAT_DATABASE_URL)")
+
+
+def add_settings_option(parser: argparse.ArgumentParser) -> None:
+    """``--data DIR`` for commands that read only its ``rasoat.toml`` (plugins turned off), no store."""
+    parser.add_argument(
+        "--data",
+        metavar="DIR",
+        help="thư mục dữ liệu, chỉ đọc rasoat.toml / data directory, only its rasoat.toml is read "
+        "(default ./rasoat-data or $RASOAT_DATA)",
+    )
 
 
 def command_group(subparsers: Any, name: str, help_text: str) -> Any:
@@ -68,11 +97,39 @@ def print_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def print_table(headers: list[str], rows: list[list[Any]]) -> None:
-    """A plain aligned text table (wide Vietnamese text stays readable in a terminal)."""
+MIN_COLUMN = 8
+
+
+def print_table(
+    headers: list[str], rows: list[list[Any]], width: int | None = None, narrow: Sequence[int] | None = None
+) -> None:
+    """An aligned text table that fits the terminal (``$COLUMNS``, else 100 characters): the widest
+    columns (of ``narrow``, default all) are narrowed and their cells wrapped onto more lines, so
+    nothing is cut (``--json`` gives the same data unwrapped). Headers wrap in every column."""
+    import shutil
+    import textwrap
+
+    width = width or shutil.get_terminal_size((100, 24)).columns
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    fixed = set(range(len(headers))) - set(range(len(headers)) if narrow is None else narrow)
+    widths = [max(len(w) for r in cells[1:] for w in [r[i]]) if i in fixed and rows else
+              max(len(r[i]) for r in cells) for i in range(len(headers))]
+    widths = [max(w, max((len(x) for x in headers[i].split()), default=0)) for i, w in enumerate(widths)]
+    gaps = 2 * (len(widths) - 1)
+    shrinkable = [i for i in range(len(widths)) if i not in fixed]
+    while sum(widths) + gaps > width and shrinkable:  # level the widest columns down together
+        widest = max(shrinkable, key=widths.__getitem__)
+        if widths[widest] <= MIN_COLUMN:
+            break  # too many columns to fit: keep them readable, let the terminal wrap
+        runner_up = max((widths[i] for i in shrinkable if i != widest), default=MIN_COLUMN)
+        excess = sum(widths) + gaps - width
+        widths[widest] = max(MIN_COLUMN, runner_up - 1 if widths[widest] > runner_up else widths[widest] - 1,
+                             widths[widest] - excess)
     for n, row in enumerate(cells):
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        parts = [textwrap.wrap(c, w, break_on_hyphens=False) or [""]
+                 for c, w in zip(row, widths, strict=True)]
+        for i in range(max(len(p) for p in parts)):
+            line = (p[i] if i < len(p) else "" for p in parts)
+            print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))

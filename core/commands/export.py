@@ -202,8 +202,9 @@ def register_commands(subparsers: Any) -> None:
         "Export a form's raw data to an Excel workbook (one sheet per repeat group) or to a zip of CSV "
         "files laid out as ODK Central's (KEY / PARENT_KEY).",
     )
-    p.add_argument("form_id", metavar="FORM_ID")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.xlsx|FILE.zip")
+    p.add_argument("form_id", metavar="FORM_ID", help="mã biểu mẫu / form id")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.xlsx|FILE.zip",
+                   help="tệp Excel hoặc zip CSV / Excel file or zip of CSVs")
     p.add_argument(
         "--format",
         choices=("xlsx", "csv"),
@@ -245,7 +246,7 @@ def register_commands(subparsers: Any) -> None:
         description="Báo cáo kết quả chỉ tiêu của một đơn vị và các đơn vị cấp dưới / "
         "Indicator report for a unit and the units below it.",
     )
-    r.add_argument("-o", "--output", required=True, metavar="FILE.xlsx")
+    r.add_argument("-o", "--output", required=True, metavar="FILE.xlsx", help="tệp Excel / Excel file")
     r.add_argument("--unit", metavar="CODE", help="tỉnh hoặc xã / a province or commune code")
     r.add_argument(
         "--period", metavar="2026", help="kỳ báo cáo (mặc định năm nay) / period (default this year)"

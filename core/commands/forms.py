@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, command_group, print_json, print_table
+from rasoat.core.commands.common import (
+    JSON_HELP,
+    CommandError,
+    add_settings_option,
+    command_group,
+    print_json,
+    print_table,
+)
 from rasoat.core.formreg import FormCatalogue
 from rasoat.core.plugins import get_manager
 from rasoat.core.xlsform import CompiledForm, XLSFormError, compile_xlsform
@@ -30,10 +37,9 @@ def run_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(forms)
         return 0
-    rows = [
-        [f["form_id"], f["version"], f["title"], f["plugin"], ", ".join(f["media"]), f["md5"]] for f in forms
-    ]
-    print_table(["Mã / Id", "Phiên bản / Version", "Tên / Title", "Plugin", "Media", "MD5"], rows)
+    rows = [[f["form_id"], f["version"], f["title"], f["plugin"], f["md5"]] for f in forms]
+    # media files are in --json; the title and plugin wrap so a line fits 100 columns
+    print_table(["Mã / Id", "Phiên bản / Version", "Tên / Title", "Plugin", "MD5"], rows, narrow=[2, 3])
     for f in forms:
         if f["missing_media"]:
             print(
@@ -121,15 +127,18 @@ def register_commands(subparsers: Any) -> None:
     sub = command_group(subparsers, "forms", "biểu mẫu XLSForm / XLSForm forms")
 
     p = sub.add_parser("list", help="liệt kê biểu mẫu của mọi plugin / list every plugin's forms")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    add_settings_option(p)
     p.set_defaults(func=run_list)
 
     p = sub.add_parser("build", help="ghi XForm và media vào thư mục / write XForms and media into DIR")
-    p.add_argument("dir", metavar="DIR")
+    p.add_argument("dir", metavar="DIR", help="thư mục ghi ra / output folder")
     p.add_argument("--validate", action="store_true", help="chạy ODK Validate / also run ODK Validate")
+    add_settings_option(p)
     p.set_defaults(func=run_build)
 
     p = sub.add_parser("validate", help="kiểm tra bằng ODK Validate / check with ODK Validate")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("files", nargs="+", metavar="FILE", help="tệp XLSForm / XLSForm files")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    add_settings_option(p)
     p.set_defaults(func=run_validate)

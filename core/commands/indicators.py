@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
 
 
 def _fmt(x: float | None, label: str = "") -> str:
@@ -166,6 +166,6 @@ def register_commands(subparsers: Any) -> None:
     parser.add_argument(
         "--definitions", action="store_true", help="liệt kê định nghĩa chỉ tiêu / list the definitions"
     )
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(parser)
     parser.set_defaults(func=run)

@@ -10,7 +10,7 @@ import argparse
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, print_json, store_from_args
+from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, store_from_args
 from rasoat.core.commands.rounds import default_actor
 from rasoat.core.commands.users import read_secret
 
@@ -136,12 +136,12 @@ def register_commands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("show", help="khoá công khai, biểu mẫu mã hoá / public key and encrypted forms")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("passphrase", help="đổi cụm mật khẩu / change the passphrase")
-    p.add_argument("--new-passphrase-file", metavar="FILE")
+    p.add_argument("--new-passphrase-file", metavar="FILE", help="tệp cụm mật khẩu mới / new passphrase file")
     common(p)
     p.set_defaults(func=cmd_passphrase)
 
@@ -150,7 +150,7 @@ def register_commands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_rotate)
 
     p = sub.add_parser("forms", help="biểu mẫu đăng kèm mã hoá / which catalogue forms are encrypted")
-    p.add_argument("form_ids", nargs="*", metavar="FORM_ID")
+    p.add_argument("form_ids", nargs="*", metavar="FORM_ID", help="mã biểu mẫu / form ids")
     p.add_argument("--none", action="store_true", help="không mã hoá biểu mẫu nào / encrypt none")
     common(p, secret=False)
     p.set_defaults(func=cmd_forms)

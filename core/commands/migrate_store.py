@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
 from rasoat.core.config import load_settings
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.copy import KINDS, MAX_PROBLEMS_SHOWN, CopyError, Report, copy_store, verify_stores
@@ -56,8 +56,15 @@ def run(args: argparse.Namespace) -> int:
     default_files = settings.data_dir
     from_files = Path(args.from_files) if args.from_files else default_files
     to_files = Path(args.to_files) if args.to_files else default_files
-    if not is_database_url(args.source) and not Path(args.source).is_dir():
-        raise CommandError(f"không có thư mục dữ liệu nguồn / no source data directory: {args.source}")
+    from rasoat.core.datadir import NotADataDirectory, check_can_create, require_data_dir
+
+    try:
+        if not is_database_url(args.source):
+            require_data_dir(Path(args.source).resolve())
+        if not is_database_url(args.to):
+            check_can_create(Path(args.to).resolve())
+    except NotADataDirectory as exc:
+        raise CommandError(f"nguồn hoặc đích / source or destination: {exc}") from None
     if args.source == args.to:
         raise CommandError("nguồn và đích trùng nhau / source and destination are the same")
     src = open_target(args.source, from_files)
@@ -124,6 +131,6 @@ def register_commands(subparsers: Any) -> None:
                         help="tệp đính kèm của đích PostgreSQL / attachments root of a PostgreSQL "
                         "destination (default: --data)")
     parser.add_argument("--quiet", action="store_true", help="không hiện tiến độ / no progress bar")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(parser)
     parser.set_defaults(func=run)

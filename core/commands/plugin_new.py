@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError
+from rasoat.core.commands.common import CommandError, add_settings_option
 
 TEMPLATE_PACKAGE = "rasoat.core.plugin_template"
 # template file → path in the new project ({package} is the plugin's package folder)
@@ -206,14 +206,46 @@ def _example_form(spec: NewPlugin, template: bytes) -> bytes:
     return out.getvalue()
 
 
+def rasoat_checkout(start: Path) -> Path | None:
+    """The rasoat source checkout ``start`` lies in (rasoat installed with ``pip install -e``), else None."""
+    import rasoat
+
+    root = Path(rasoat.__file__).resolve().parent
+    if not (root / "pyproject.toml").is_file():
+        return None  # an installed wheel: no checkout to keep clean
+    start = start.resolve()
+    return root if start == root or root in start.parents else None
+
+
+def default_output() -> tuple[Path, str | None]:
+    """Where a new project goes without ``-o``: here, unless here is rasoat's own checkout (its tests and
+    style checks would then pick the project up); then beside the checkout."""
+    checkout = rasoat_checkout(Path.cwd())
+    if checkout is None:
+        return Path("."), None
+    return checkout.parent, (
+        f"Thư mục hiện tại thuộc mã nguồn rasoat; tạo dự án bên cạnh, trong {checkout.parent} (dùng -o để "
+        f"chọn nơi khác) / The current folder is inside rasoat's checkout; the project goes beside it, in "
+        f"{checkout.parent} (-o chooses another place)"
+    )
+
+
+def pip_target(root: Path) -> str:
+    """A path pip cannot mistake for a package name on an index: ``./rasoat-lang-son``."""
+    return str(root) if root.is_absolute() else f"./{root.as_posix()}"
+
+
 def run_new(args: argparse.Namespace) -> int:
     spec = describe(args.name, args.province, args.commune, args.term)
-    root = create_plugin(spec, args.output)
+    output, note = (Path(args.output), None) if args.output else default_output()
+    if note:
+        print(note)
+    root = create_plugin(spec, output)
     print(f"Đã tạo plugin / Created plugin: {root}")
     print(f"  plugin {spec.name}, tỉnh / province {spec.province_code} {spec.province_name}, "
           f"biểu mẫu / form {spec.form_id}, chỉ tiêu / indicator {spec.indicator_id}")
     print("Tiếp theo / Next (docs/plugins.md):")
-    print(f"  pip install {root}")
+    print(f"  pip install {pip_target(root)}")
     print("  rasoat plugins; rasoat forms list; rasoat indicators --definitions")
     print(f"  cd {root} && python -m pytest")
     return 0
@@ -237,6 +269,8 @@ def register_commands(subparsers: Any) -> None:
         "--commune", metavar="CODE", help="xã có danh sách thôn mẫu / commune for the sample hamlets"
     )
     new.add_argument("--term", default="thôn", help="từ chỉ thôn: thôn, xóm, bản, tổ dân phố… / hamlet term")
-    new.add_argument("-o", "--output", default=".", metavar="DIR", help="thư mục chứa dự án / parent folder")
+    new.add_argument("-o", "--output", metavar="DIR",
+                     help="thư mục chứa dự án / parent folder (default: here; beside rasoat's own checkout)")
+    add_settings_option(new)
     new.set_defaults(func=run_new)
     parser.set_defaults(func=lambda _args: parser.print_help() or 2)

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
 from rasoat.core.plugins import get_manager, plugin_infos, results_by_plugin
 
 
@@ -66,6 +66,6 @@ def run(args: argparse.Namespace) -> int:
 @hookimpl
 def register_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser("plugins", help="liệt kê plugin / list loaded plugins")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(parser)  # the data directory's rasoat.toml may disable plugins
     parser.set_defaults(func=run)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
+    JSON_HELP,
     CommandError,
     add_data_option,
     print_json,
@@ -349,7 +350,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser, json_flag: bool = True, by: bool = False) -> None:
     add_data_option(p)
     if json_flag:
-        p.add_argument("--json", action="store_true", help="in JSON / print JSON")
+        p.add_argument("--json", action="store_true", help=JSON_HELP)
     if by:
         p.add_argument("--by", metavar="USER", help="người thực hiện (ghi nhật ký) / actor for the audit log")
 
@@ -362,16 +363,19 @@ def register_commands(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="rounds_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("create", help="tạo đợt (nháp) / create a round (draft); prints its id")
-    p.add_argument("name")
-    p.add_argument("--period", required=True, help="2026, 2026-H1, 2026-Q3, 2026-05, 2026-W07 or 2026-QD28")
-    p.add_argument("--forms", required=True, metavar="ID[,ID…]")
-    p.add_argument("--units", required=True, metavar="CODE[,CODE…]")
-    p.add_argument("--kind", choices=list(ROUND_KINDS), help="default: from the first form")
-    p.add_argument("--collectors", metavar="USER[,USER…]", help="user ids or usernames")
+    p.add_argument("name", help="tên đợt / round name")
+    p.add_argument("--period", required=True,
+                   help="kỳ / period: 2026, 2026-H1, 2026-Q3, 2026-05, 2026-W07 or 2026-QD28")
+    p.add_argument("--forms", required=True, metavar="ID[,ID…]", help="mã biểu mẫu / form ids")
+    p.add_argument("--units", required=True, metavar="CODE[,CODE…]", help="mã đơn vị / unit codes")
+    p.add_argument("--kind", choices=list(ROUND_KINDS),
+                   help="loại đợt (mặc định theo biểu mẫu đầu) / kind (default: from the first form)")
+    p.add_argument("--collectors", metavar="USER[,USER…]", help="người thu thập / collector ids or usernames")
     p.add_argument(
-        "--counted", metavar="STATE[,STATE…]", help="review states counted (default: all but rejected)"
+        "--counted", metavar="STATE[,STATE…]",
+        help="trạng thái được tính / review states counted (default: all but rejected)",
     )
-    p.add_argument("--id", help="choose the id instead of the generated one")
+    p.add_argument("--id", help="tự chọn mã đợt / choose the id instead of a generated one")
     _common(p, by=True)
     p.set_defaults(func=cmd_create)
 
@@ -381,7 +385,7 @@ def register_commands(subparsers: Any) -> None:
         ("archive", "lưu trữ đợt đã đóng / archive a closed round"),
     ):
         p = sub.add_parser(action, help=text)
-        p.add_argument("id")
+        p.add_argument("id", help="mã đợt / round id")
         if action == "open":
             p.add_argument(
                 "--allow-missing-hamlets", action="store_true",
@@ -391,35 +395,37 @@ def register_commands(subparsers: Any) -> None:
         p.set_defaults(func=_state_command(action))
 
     p = sub.add_parser("reopen", help="mở lại đợt đã đóng (ghi nhật ký) / reopen a closed round (audited)")
-    p.add_argument("id")
+    p.add_argument("id", help="mã đợt / round id")
     p.add_argument("--reason", required=True, help="lý do / why")
     _common(p, by=True)
     p.set_defaults(func=_state_command("reopen"))
 
     p = sub.add_parser("list", help="liệt kê đợt / list rounds")
-    p.add_argument("--state", choices=["draft", "open", "closed", "archived"])
+    p.add_argument("--state", choices=["draft", "open", "closed", "archived"],
+                   help="chỉ trạng thái này / only this state")
     _common(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="chi tiết và lịch sử một đợt / one round with its history")
-    p.add_argument("id")
+    p.add_argument("id", help="mã đợt / round id")
     _common(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("progress", help="tiến độ, độ bao phủ / completeness per commune and hamlet")
-    p.add_argument("id")
+    p.add_argument("id", help="mã đợt / round id")
     _common(p)
     p.set_defaults(func=cmd_progress)
 
     p = sub.add_parser("rule", help="trạng thái duyệt được tính / review states counted in indicators")
-    p.add_argument("id")
-    p.add_argument("--states", required=True, metavar="STATE[,STATE…]", help="e.g. approved,edited")
+    p.add_argument("id", help="mã đợt / round id")
+    p.add_argument("--states", required=True, metavar="STATE[,STATE…]",
+                   help="trạng thái duyệt / review states, e.g. approved,edited")
     _common(p, by=True)
     p.set_defaults(func=cmd_rule)
 
     p = sub.add_parser("assign", help="giao người thu thập / assign collectors")
-    p.add_argument("id")
-    p.add_argument("--collectors", required=True, metavar="USER[,USER…]")
+    p.add_argument("id", help="mã đợt / round id")
+    p.add_argument("--collectors", required=True, metavar="USER[,USER…]", help="người thu thập / collectors")
     _common(p, by=True)
     p.set_defaults(func=cmd_assign)
 
@@ -428,16 +434,17 @@ def register_commands(subparsers: Any) -> None:
         help="nạp danh sách trường học / doanh nghiệp (CSV id,name,commune[,hamlet]) / "
         "load the expected schools or enterprises",
     )
-    p.add_argument("kind", choices=["schools", "enterprises"])
-    p.add_argument("file")
+    p.add_argument("kind", choices=["schools", "enterprises"],
+                   help="trường học hoặc doanh nghiệp / schools or enterprises")
+    p.add_argument("file", help="tệp CSV / CSV file")
     _common(p, by=True)
     p.set_defaults(func=cmd_sites)
 
     p = sub.add_parser(
         "roster", help="danh sách năm trước của một xã (persons.csv) / last year's persons.csv"
     )
-    p.add_argument("id")
-    p.add_argument("--commune", required=True)
-    p.add_argument("-o", "--output", metavar="FILE")
+    p.add_argument("id", help="mã đợt / round id")
+    p.add_argument("--commune", required=True, help="mã xã / commune code")
+    p.add_argument("-o", "--output", metavar="FILE", help="tệp ghi ra / output file")
     _common(p, json_flag=False, by=True)
     p.set_defaults(func=cmd_roster)

@@ -10,6 +10,7 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
+    JSON_HELP,
     CommandError,
     add_data_option,
     print_json,
@@ -137,12 +138,14 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--form", required=True, metavar="ID")
-    p.add_argument("--round", metavar="ID")
-    p.add_argument("--unit", metavar="CODE[,CODE…]", help="units and everything below them")
-    p.add_argument("--state", metavar="STATE[,STATE…]", help=", ".join(ReviewState))
+    p.add_argument("--form", required=True, metavar="ID", help="mã biểu mẫu / form id")
+    p.add_argument("--round", metavar="ID", help="mã đợt / round id")
+    p.add_argument("--unit", metavar="CODE[,CODE…]",
+                   help="đơn vị và cấp dưới / units and everything below them")
+    p.add_argument("--state", metavar="STATE[,STATE…]",
+                   help="trạng thái duyệt / review states: " + ", ".join(ReviewState))
     add_data_option(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
 
 
 @hookimpl
@@ -152,7 +155,7 @@ def register_commands(subparsers: Any) -> None:
 
     p = sub.add_parser("list", help="liệt kê bản ghi (không gồm nội dung) / list submissions (metadata only)")
     _filters(p)
-    p.add_argument("--limit", type=int, default=0, help="at most this many (0: all)")
+    p.add_argument("--limit", type=int, default=0, help="tối đa / at most this many (0: all)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("count", help="đếm bản ghi / count submissions")
@@ -160,12 +163,13 @@ def register_commands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_count)
 
     p = sub.add_parser("review", help="đặt trạng thái duyệt / set a submission's review state")
-    p.add_argument("instance_id")
-    p.add_argument("--state", required=True, choices=[s.value for s in ReviewState])
+    p.add_argument("instance_id", help="mã bản ghi / instance id")
+    p.add_argument("--state", required=True, choices=[s.value for s in ReviewState],
+                   help="trạng thái mới / new review state")
     p.add_argument("--comment", default="", help="ghi chú (bắt buộc với has_issues, rejected) / comment")
     p.add_argument(
         "--by", metavar="USER", help="người duyệt / reviewer (default $RASOAT_USER or the OS user)"
     )
     add_data_option(p)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     p.set_defaults(func=cmd_review)

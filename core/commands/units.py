@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, print_json, print_table
+from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
 from rasoat.core.units import LEVELS, get_units
 
 
@@ -81,16 +81,16 @@ def register_commands(subparsers: Any) -> None:
     sub = parser.add_subparsers(dest="units_command", metavar="ACTION", required=True)
 
     search = sub.add_parser("search", help="tìm theo tên, không cần dấu / find by name")
-    search.add_argument("name")
-    search.add_argument("--level", choices=LEVELS)
+    search.add_argument("name", help="tên cần tìm / name to look for")
+    search.add_argument("--level", choices=LEVELS, help="cấp / level")
     search.add_argument("--within", metavar="CODE", help="chỉ trong đơn vị này / only inside this unit")
-    search.add_argument("--limit", type=int, default=20)
-    search.add_argument("--json", action="store_true")
+    search.add_argument("--limit", type=int, default=20, help="tối đa / at most this many")
+    search.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(search)
     search.set_defaults(func=run_search)
 
     show = sub.add_parser("show", help="xem một đơn vị theo mã / show one unit by code")
-    show.add_argument("code")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("code", help="mã đơn vị / unit code")
+    show.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(show)
     show.set_defaults(func=run_show)

@@ -14,6 +14,7 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
+    JSON_HELP,
     CommandError,
     add_data_option,
     print_json,
@@ -216,47 +217,47 @@ def register_commands(subparsers: Any) -> None:
             p.add_argument("--by", metavar="USER", help="người thực hiện (nhật ký) / actor for the audit log")
 
     p = sub.add_parser("add", help="thêm cán bộ / add an officer")
-    p.add_argument("username")
-    p.add_argument("--role", required=True, choices=roles)
+    p.add_argument("username", help="tên đăng nhập / username")
+    p.add_argument("--role", required=True, choices=roles, help="vai trò / role")
     p.add_argument("--unit", action="append", metavar="CODE", help="đơn vị / unit (repeatable)")
     p.add_argument("--name", help="họ tên / display name")
     p.add_argument("--password-file", metavar="FILE", help="tệp mật khẩu / read the password from FILE")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     common(p)
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("list", help="liệt kê cán bộ / list officers")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     common(p, by=False)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("set-role", help="đổi vai trò, đơn vị / change role (and units)")
-    p.add_argument("username")
-    p.add_argument("role", choices=roles)
+    p.add_argument("username", help="tên đăng nhập / username")
+    p.add_argument("role", choices=roles, help="vai trò mới / new role")
     p.add_argument("--unit", action="append", metavar="CODE", help="đơn vị mới / new units (repeatable)")
     common(p)
     p.set_defaults(func=cmd_set_role)
 
     p = sub.add_parser("password", help="đặt mật khẩu mới / set a new password")
-    p.add_argument("username")
-    p.add_argument("--password-file", metavar="FILE")
+    p.add_argument("username", help="tên đăng nhập / username")
+    p.add_argument("--password-file", metavar="FILE", help="tệp mật khẩu / read the password from FILE")
     common(p)
     p.set_defaults(func=cmd_password)
 
     p = sub.add_parser("token", help="mã API cá nhân mới / new personal API token")
-    p.add_argument("username")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("username", help="tên đăng nhập / username")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     common(p)
     p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("disable", help="khoá tài khoản ngay / disable an account at once")
-    p.add_argument("username")
+    p.add_argument("username", help="tên đăng nhập / username")
     p.add_argument("--enable", action="store_true", help="mở lại / enable again")
     common(p)
     p.set_defaults(func=cmd_disable)
 
     p = sub.add_parser("unlock", help="mở khoá đăng nhập sai nhiều lần / lift a login lock")
-    p.add_argument("username", nargs="?")
-    p.add_argument("--ip", metavar="ADDR")
+    p.add_argument("username", nargs="?", help="tên đăng nhập / username")
+    p.add_argument("--ip", metavar="ADDR", help="địa chỉ IP / IP address")
     common(p)
     p.set_defaults(func=cmd_unlock)

@@ -244,6 +244,11 @@ LABELS: dict[str, tuple[str, str]] = {
         "Revoke this collector? Their phone stops syncing at once.",
     ),
     "col.qr": ("Mã QR", "QR code"),
+    "col.rotate": ("Cấp mã mới", "New code"),
+    "col.card": (
+        "Mã QR hiện tại; mã in trước đây vẫn dùng được.",
+        "The current QR code; earlier cards still work.",
+    ),
     "col.qr_confirm": (
         "Tạo mã QR mới? Mã cũ (và điện thoại đang dùng mã cũ) sẽ ngừng hoạt động.",
         "Make a new QR code? The old code (and phones set up with it) stop working.",

@@ -24,7 +24,7 @@ from rasoat.core.collectors import (
     revoke_collector,
 )
 from rasoat.core.models import RoundState, User
-from rasoat.core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code
+from rasoat.core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code, rotate_token
 from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     Ctx,
@@ -205,6 +205,28 @@ async def collector_qr(request: Request) -> Response:
             )
         except CollectorError as exc:
             raise WebError(400, str(exc)) from None
+        return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.card"))
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/collectors/{ref:str}/rotate")
+async def collector_rotate(request: Request) -> Response:
+    """A new token (a lost card or phone): the old card stops working; the page asked to confirm."""
+    ref = request.path_params["ref"]
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_COLLECTORS)
+
+    def run() -> Response:
+        user = _collector(ctx, ref)
+        try:
+            token = rotate_token(ctx.store, user, actor=ctx.actor)
+            code = phone_code(ctx.store, user.id, _base_url(ctx), token=token,
+                              project_id=ctx.settings.project_id, actor=ctx.actor)
+        except CollectorError as exc:
+            raise WebError(400, str(exc)) from None
         return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.rotated"))
 
     return await anyio.to_thread.run_sync(run)
@@ -212,7 +234,7 @@ async def collector_qr(request: Request) -> Response:
 
 @post("/collectors/sheet")
 async def collectors_sheet(request: Request) -> Response:
-    """Cards for every active collector of a unit and/or a round (each card is a new code)."""
+    """Cards for every active collector of a unit and/or a round, with their current codes."""
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)
@@ -244,9 +266,9 @@ async def collectors_sheet(request: Request) -> Response:
                 ctx.store, user.id, _base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
             )
             cards.append(_card(ctx, code))
-        return _cards_page(ctx, cards, ctx.t("col.rotated") if cards else ctx.t("col.none"))
+        return _cards_page(ctx, cards, ctx.t("col.card") if cards else ctx.t("col.none"))
 
     return await anyio.to_thread.run_sync(run)
 
 
-handlers = [collectors, collector_add, collector_revoke, collector_qr, collectors_sheet]
+handlers = [collectors, collector_add, collector_revoke, collector_qr, collector_rotate, collectors_sheet]

@@ -1,0 +1,41 @@
+"""``rasoat init [DIR]``: make a data directory (an empty embedded store, or a PostgreSQL store's files
+folder with its schema), so that every other command can refuse a folder that is not one."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import add_data_option, store_from_args
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from rasoat.core.config import load_settings
+    from rasoat.core.datadir import is_data_dir
+
+    if args.dir:
+        args.data = args.dir
+    path = load_settings(args.data).data_dir
+    existed = is_data_dir(path)
+    store_from_args(args, create=True).close()
+    if existed:
+        print(f"Đã là thư mục dữ liệu rasoat, không đổi gì / Already a rasoat data directory, "
+              f"nothing changed: {path}")
+    else:
+        print(f"Đã tạo thư mục dữ liệu / Data directory created: {path}")
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "init", help="tạo thư mục dữ liệu mới / create a data directory",
+        description="Tạo kho dữ liệu trống trong DIR (thư mục mới hoặc trống) / Create an empty store in "
+        "DIR (a new or empty folder). 'rasoat serve' does this on first start.",
+    )
+    p.add_argument("dir", nargs="?", metavar="DIR",
+                   help="thư mục dữ liệu / data directory (default --data, $RASOAT_DATA or ./rasoat-data)")
+    add_data_option(p)
+    p.set_defaults(func=cmd_init)
+

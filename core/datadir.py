@@ -1,0 +1,45 @@
+"""What makes a folder a rasoat data directory, so a mistyped ``--data`` never becomes a new empty store.
+
+A data directory is made by ``rasoat init DIR`` or by the first ``rasoat serve``; every other command
+opens only a folder that already is one. The embedded store writes ``store.json`` when it creates its
+layout, and that file is the folder's identity (``rasoat backup`` checks the same file).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+STORE_MARKER = "store.json"
+
+
+class NotADataDirectory(Exception):
+    """The folder is not a rasoat data directory; the message names it and says how to make one."""
+
+
+def is_data_dir(path: Path) -> bool:
+    return (path / STORE_MARKER).is_file()
+
+
+def require_data_dir(path: Path) -> None:
+    """Raise NotADataDirectory unless ``path`` is a rasoat data directory."""
+    if is_data_dir(path):
+        return
+    why = ("không có thư mục này / no such folder" if not path.exists()
+           else f"thiếu {STORE_MARKER} / it has no {STORE_MARKER}")
+    raise NotADataDirectory(
+        f"{path} không phải thư mục dữ liệu rasoat ({why}); kiểm tra --data / RASOAT_DATA, hoặc tạo mới bằng "
+        f"'rasoat init {path}' / {path} is not a rasoat data directory; check --data / RASOAT_DATA, or "
+        f"create one with 'rasoat init {path}' (the first 'rasoat serve' also creates it)"
+    )
+
+
+def check_can_create(path: Path) -> None:
+    """A new store goes into a missing or empty folder, or an existing store (then nothing is made);
+    never into a folder that holds other files."""
+    if path.exists() and not path.is_dir():
+        raise NotADataDirectory(f"{path} là một tệp, không phải thư mục / {path} is a file, not a folder")
+    if path.is_dir() and not is_data_dir(path) and any(path.iterdir()):
+        raise NotADataDirectory(
+            f"{path} đã có tệp khác và không phải thư mục dữ liệu rasoat; chọn thư mục trống / {path} "
+            "holds other files and is not a rasoat data directory; choose an empty or new folder"
+        )
