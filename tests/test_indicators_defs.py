@@ -256,7 +256,9 @@ def test_cli_json(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
             "change"} <= set(rows[0])
 
 
-def test_cli_table_in_vietnamese(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_table_in_vietnamese(data_dir: Path, capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: no cell is wrapped onto two lines
     assert main(["indicators", "--data", str(data_dir), "--unit", "Phượng Tiến", "--period", "2026"]) == 0
     out = capsys.readouterr().out
     assert "Tỷ lệ hộ gia đình ký cam kết" in out and "80 %" in out

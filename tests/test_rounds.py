@@ -243,7 +243,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def test_cli_create_open_close_list(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_create_open_close_list(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: table cells are not wrapped
     data = str(tmp_path / "data")
     s = open_embedded(Path(data))
     publish(s, *FORMS)

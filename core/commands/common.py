@@ -98,33 +98,38 @@ def print_json(obj: Any) -> None:
 
 
 MIN_COLUMN = 8
+MIN_TEXT_COLUMN = 20  # text is narrowed to this before any id or code is wrapped
 
 
 def print_table(
     headers: list[str], rows: list[list[Any]], width: int | None = None, narrow: Sequence[int] | None = None
 ) -> None:
-    """An aligned text table that fits the terminal (``$COLUMNS``, else 100 characters): the widest
-    columns (of ``narrow``, default all) are narrowed and their cells wrapped onto more lines, so
-    nothing is cut (``--json`` gives the same data unwrapped). Headers wrap in every column."""
+    """An aligned text table that fits the terminal (``$COLUMNS``, else 100 characters). Headers wrap;
+    then columns of text (cells with spaces) are narrowed, widest first, and their cells wrapped onto
+    more lines; ids and codes (no spaces) are narrowed only when that is not enough, and the columns
+    left out of ``narrow`` (default: the first, the row's id) never are. Nothing is cut (``--json``
+    gives the same data unwrapped)."""
     import shutil
     import textwrap
 
     width = width or shutil.get_terminal_size((100, 24)).columns
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in r] for r in rows]
-    fixed = set(range(len(headers))) - set(range(len(headers)) if narrow is None else narrow)
-    widths = [max(len(w) for r in cells[1:] for w in [r[i]]) if i in fixed and rows else
-              max(len(r[i]) for r in cells) for i in range(len(headers))]
-    widths = [max(w, max((len(x) for x in headers[i].split()), default=0)) for i, w in enumerate(widths)]
+    body = cells[1:] or [[""] * len(headers)]
+    widths = [max(max(len(r[i]) for r in body), max(map(len, headers[i].split()), default=0))
+              for i in range(len(headers))]
+    allowed = set(range(1, len(headers)) if narrow is None else narrow)  # the first column is the id
+    text = [i for i in sorted(allowed) if any(" " in r[i] for r in body)]
     gaps = 2 * (len(widths) - 1)
-    shrinkable = [i for i in range(len(widths)) if i not in fixed]
-    while sum(widths) + gaps > width and shrinkable:  # level the widest columns down together
-        widest = max(shrinkable, key=widths.__getitem__)
-        if widths[widest] <= MIN_COLUMN:
-            break  # too many columns to fit: keep them readable, let the terminal wrap
-        runner_up = max((widths[i] for i in shrinkable if i != widest), default=MIN_COLUMN)
-        excess = sum(widths) + gaps - width
-        widths[widest] = max(MIN_COLUMN, runner_up - 1 if widths[widest] > runner_up else widths[widest] - 1,
-                             widths[widest] - excess)
+    phases = ((text, MIN_TEXT_COLUMN), (sorted(allowed), MIN_TEXT_COLUMN), (text, MIN_COLUMN),
+              (sorted(allowed), MIN_COLUMN))
+    for shrinkable, floor in phases:
+        while sum(widths) + gaps > width:  # level the widest columns down together
+            widest = max(shrinkable, key=widths.__getitem__, default=None)
+            if widest is None or widths[widest] <= floor:
+                break
+            runner_up = max((widths[i] for i in shrinkable if i != widest), default=floor)
+            excess = sum(widths) + gaps - width
+            widths[widest] = max(floor, min(widths[widest] - 1, max(runner_up, widths[widest] - excess)))
     for n, row in enumerate(cells):
         parts = [textwrap.wrap(c, w, break_on_hyphens=False) or [""]
                  for c, w in zip(row, widths, strict=True)]

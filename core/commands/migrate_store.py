@@ -104,7 +104,7 @@ def _print(report: Report, as_json: bool) -> None:
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         print(f"  … {len(report.problems) - MAX_PROBLEMS_SHOWN} more / còn nữa")
     if report.ok:
-        print("Khớp hoàn toàn / Everything matches (settings and keys, counts, records, md5 of XML and "
+        print("Khớp hoàn toàn / Everything matches (keys and settings, counts, records, md5 of XML, "
               "attachments).")
 
 

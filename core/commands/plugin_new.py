@@ -242,8 +242,8 @@ def run_new(args: argparse.Namespace) -> int:
         print(note)
     root = create_plugin(spec, output)
     print(f"Đã tạo plugin / Created plugin: {root}")
-    print(f"  plugin {spec.name}, tỉnh / province {spec.province_code} {spec.province_name}, "
-          f"biểu mẫu / form {spec.form_id}, chỉ tiêu / indicator {spec.indicator_id}")
+    print(f"  plugin {spec.name}, tỉnh / province {spec.province_code} {spec.province_name}")
+    print(f"  biểu mẫu / form {spec.form_id}, chỉ tiêu / indicator {spec.indicator_id}")
     print("Tiếp theo / Next (docs/plugins.md):")
     print(f"  pip install {pip_target(root)}")
     print("  rasoat plugins; rasoat forms list; rasoat indicators --definitions")
