@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # --debug is taken wherever it stands (the error line says "rerun with --debug", after any command)
     debug = "--debug" in argv or bool(os.environ.get("RASOAT_DEBUG"))
     argv = [a for a in argv if a != "--debug"]
+    if argv[:1] == ["--version"]:  # answered before any plugin or command module loads
+        print(f"rasoat {__version__}")
+        return 0
     try:
         pm = build_manager(load_settings(_data_arg(argv)).disabled_plugins)
         set_manager(pm)

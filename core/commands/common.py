@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
 from rasoat.core.config import load_settings
-from rasoat.core.storage import Store, open_store
+
+if TYPE_CHECKING:  # the store's modules (pydantic models) load when a command opens one, not for --help
+    from rasoat.core.storage import Store
 
 JSON_HELP = "xuất dạng JSON / print JSON"
 QUIET_HELP = "không hiện tiến độ / no progress bar"
@@ -28,6 +29,7 @@ def store_from_args(args: argparse.Namespace, create: bool = False) -> Store:
     store must already exist unless ``create`` (``init``, ``serve``): a mistyped path is an error, never
     a new empty store. With a database the folder only holds attachments and is made when needed."""
     from rasoat.core.datadir import NotADataDirectory, check_can_create, require_data_dir
+    from rasoat.core.storage import open_store
 
     settings = load_settings(getattr(args, "data", None))
     database_url = getattr(args, "database", None) or settings.database_url
@@ -78,6 +80,8 @@ def command_group(subparsers: Any, name: str, help_text: str) -> Any:
 
 
 def _default(obj: Any) -> Any:
+    from pydantic import BaseModel
+
     if isinstance(obj, BaseModel):
         return obj.model_dump(mode="json")
     if isinstance(obj, datetime | date):

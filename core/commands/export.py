@@ -10,16 +10,7 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import CommandError, add_data_option, store_from_args
-from rasoat.core.excel.from_store import (
-    ExportError,
-    ExportFilters,
-    count_for_export,
-    export_form,
-    indicator_report,
-)
-from rasoat.core.excel.raw import RawExportOptions
 from rasoat.core.models import ReviewState
-from tqdm import tqdm
 
 
 def _actor() -> str:
@@ -99,6 +90,11 @@ def _format(args: argparse.Namespace) -> str:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    # the Excel writers load when an export runs, not for every CLI call
+    from rasoat.core.excel.from_store import ExportError, ExportFilters, count_for_export, export_form
+    from rasoat.core.excel.raw import RawExportOptions
+    from tqdm import tqdm
+
     fmt = _format(args)
     out = _output(args.output, fmt)
     filters = ExportFilters(
@@ -156,6 +152,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    from rasoat.core.excel.from_store import ExportError, indicator_report
+    from tqdm import tqdm
+
     out = _output(args.output)
     store = store_from_args(args)
     view = None

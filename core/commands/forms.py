@@ -7,7 +7,7 @@ import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
@@ -18,13 +18,17 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
-from rasoat.core.formreg import FormCatalogue
 from rasoat.core.plugins import get_manager
-from rasoat.core.xlsform import CompiledForm, XLSFormError, compile_xlsform
-from tqdm import tqdm
+
+if TYPE_CHECKING:  # pyxform and the catalogue load when a form command runs, not for --help
+    from rasoat.core.formreg import FormCatalogue
+    from rasoat.core.xlsform import CompiledForm
 
 
 def _catalogue(validate: bool = False) -> FormCatalogue:
+    from rasoat.core.formreg import FormCatalogue
+    from rasoat.core.xlsform import XLSFormError
+
     try:
         return FormCatalogue(get_manager(), validate=validate)
     except XLSFormError as exc:
@@ -51,6 +55,8 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_build(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
     catalogue = _catalogue(validate=args.validate)
@@ -69,6 +75,8 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def _validate_one(path: str) -> tuple[str, CompiledForm | None, str | None]:
+    from rasoat.core.xlsform import XLSFormError, compile_xlsform
+
     try:
         return path, compile_xlsform(path, validate=True), None
     except XLSFormError as exc:
@@ -76,6 +84,8 @@ def _validate_one(path: str) -> tuple[str, CompiledForm | None, str | None]:
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     # ODK Validate is a JVM per form: two at a time keeps a 2-core machine busy without thrashing.
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(

@@ -36,13 +36,14 @@ def default_actor() -> str:
 
 def user_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     """Domain errors (bilingual ValueError/KeyError subclasses) become one-line CommandErrors."""
-    from rasoat.core.progress import SitesError
-    from rasoat.core.review import ReviewError
-    from rasoat.core.rounds import RoundError
-    from rasoat.core.units import UnknownUnit
 
     @functools.wraps(func)
     def wrapper(args: argparse.Namespace) -> int:
+        from rasoat.core.progress import SitesError  # loaded when a command runs, not at start-up
+        from rasoat.core.review import ReviewError
+        from rasoat.core.rounds import RoundError
+        from rasoat.core.units import UnknownUnit
+
         try:
             return func(args)
         except (RoundError, ReviewError, SitesError, UnknownUnit) as exc:
