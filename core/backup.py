@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -39,7 +40,8 @@ from rasoat.core.storage.base import Store, SubmissionQuery
 
 MANIFEST = "rasoat-backup.json"
 FORMAT = 1
-SKIP_TOP = {"locks", "staging", "index.new", "index.old", "boot.id", "demo-key-passphrase.txt"}
+SKIP_TOP = {"locks", "staging", "index.new", "index.old", "boot.id"}
+DEMO_PASSPHRASE = re.compile(r"demo-key-passphrase(-\d+)?\.txt")
 ALL = SubmissionQuery(current_only=False)  # versions replaced by an edit are kept too
 
 
@@ -71,7 +73,8 @@ def _files_under(root: Path, skip_top: set[str]) -> Iterator[Path]:
         rel_dir = Path(dirpath).relative_to(root)
         if rel_dir == Path("."):
             dirnames[:] = sorted(d for d in dirnames if d not in skip_top)
-            filenames = [f for f in filenames if f not in skip_top]
+            # every demo passphrase file (a second store on the folder gets demo-key-passphrase-2.txt)
+            filenames = [f for f in filenames if f not in skip_top and not DEMO_PASSPHRASE.fullmatch(f)]
         else:
             dirnames.sort()
         for name in sorted(filenames):
@@ -178,7 +181,7 @@ def backup_postgres(
                 *_libpq(database_url),
             ]
         )
-        files = list(_files_under(files_dir, {"demo-key-passphrase.txt"}))
+        files = list(_files_under(files_dir, set()))
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "kind": "postgres",

@@ -1,31 +1,37 @@
 """What makes a folder a rasoat data directory, so a mistyped ``--data`` never becomes a new empty store.
 
 A data directory is made by ``rasoat init DIR`` or by the first ``rasoat serve``; every other command
-opens only a folder that already is one. The embedded store writes ``store.json`` when it creates its
-layout, and that file is the folder's identity (``rasoat backup`` checks the same file).
+opens only a folder that already is one: one holding the embedded store's database
+(``rasoat.sqlite3``), or ``store.json`` of the earlier file layout (converted when opened).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-STORE_MARKER = "store.json"
+LEGACY_MARKER = "store.json"
 
 
 class NotADataDirectory(Exception):
     """The folder is not a rasoat data directory; the message names it and says how to make one."""
 
 
+def markers() -> tuple[str, ...]:
+    from rasoat.core.storage.embedded import DB_NAME
+
+    return DB_NAME, LEGACY_MARKER
+
+
 def is_data_dir(path: Path) -> bool:
-    return (path / STORE_MARKER).is_file()
+    return any((path / name).is_file() for name in markers())
 
 
 def require_data_dir(path: Path) -> None:
     """Raise NotADataDirectory unless ``path`` is a rasoat data directory."""
     if is_data_dir(path):
         return
-    why = ("không có thư mục này / no such folder" if not path.exists()
-           else f"thiếu {STORE_MARKER} / it has no {STORE_MARKER}")
+    db = markers()[0]
+    why = "không có thư mục này / no such folder" if not path.exists() else f"thiếu {db} / it has no {db}"
     raise NotADataDirectory(
         f"{path} không phải thư mục dữ liệu rasoat ({why}); kiểm tra --data / RASOAT_DATA, hoặc tạo mới bằng "
         f"'rasoat init {path}' / {path} is not a rasoat data directory; check --data / RASOAT_DATA, or "

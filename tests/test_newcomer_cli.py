@@ -53,7 +53,7 @@ def test_init_makes_a_store_once_and_refuses_a_folder_with_other_files(
     data = tmp_path / "tinh" / "du-lieu"
     code, out, err = run(capsys, "init", str(data))
     assert code == 0, err
-    assert "Data directory created" in out and (data / "store.json").is_file()
+    assert "Data directory created" in out and (data / "rasoat.sqlite3").is_file()
     code, out, _ = run(capsys, "rounds", "list", "--json", "--data", str(data))
     assert code == 0 and json.loads(out) == []
     code, out, _ = run(capsys, "init", str(data))

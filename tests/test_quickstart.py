@@ -94,7 +94,7 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, pg_url: str) -> N
     try:
         banner = wait_for(server, log, base)
         data = tmp_path / "rasoat-data"
-        assert (data / "store.json").is_file() and (data / "demo-key-passphrase.txt").is_file()
+        assert (data / "rasoat.sqlite3").is_file() and (data / "demo-key-passphrase.txt").is_file()
         demo_url = next(line.strip() for line in banner.splitlines() if "/v1/key/" in line)
         # 2. Collect sees the round's forms with that URL
         listed = httpx.get(demo_url + "/formList", headers=COLLECT)
