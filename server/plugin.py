@@ -256,7 +256,7 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
             "rounds": args.round or [], "url": url, "token": token,
         }
         if password:
-            out.update(password=password, digest_url=digest_url(base))
+            out.update(password=password, digest_url=digest_url(base) if base else None)
         print_json(out)
         return 0
     for other in twins:
