@@ -12,6 +12,7 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
+    JSON_HELP,
     CommandError,
     add_data_option,
     print_json,
@@ -270,22 +271,22 @@ def register_commands(subparsers: Any) -> None:
         p = sub.add_parser(fact, help=text)
         fsub = p.add_subparsers(dest=f"{fact}_command", metavar="ACTION", required=True)
         s = fsub.add_parser("set", help="nhập một đơn vị / enter one unit")
-        s.add_argument("unit")
-        s.add_argument("value")
+        s.add_argument("unit", help="mã đơn vị / unit code")
+        s.add_argument("value", help="giá trị / value")
         s.add_argument("--source", required=True, help="nguồn số liệu / where the figure comes from")
         s.add_argument("--as-of", required=True, help="ngày của số liệu YYYY-MM-DD / date of the figure")
         _common(s, by=True)
         s.set_defaults(func=cmd_fact, fact="on_route" if fact == "route" else fact)
         if fact == "population":
             s = fsub.add_parser("import", help="nhập từ CSV unit,population,source,as_of[,on_route] / CSV")
-            s.add_argument("file")
+            s.add_argument("file", help="tệp CSV / CSV file")
             _common(s, by=True)
             s.set_defaults(func=cmd_import)
 
     p = sub.add_parser("show", help="kết quả tính từ sổ / classes computed from the registers")
     p.add_argument("unit", help="mã tỉnh hoặc xã / province or commune code")
     p.add_argument("--as", dest="as_user", metavar="USERNAME", help="trong phạm vi của / within the scope of")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _common(p)
     p.set_defaults(func=cmd_show)
 
@@ -299,19 +300,20 @@ def register_commands(subparsers: Any) -> None:
         p = sub.add_parser(action, help=text)
         p.add_argument("unit", help="mã xã (mã tỉnh cho approve, reopen) / commune code (province code)")
         if extra:
-            p.add_argument(extra, required=extra == "--reason", default="")
+            p.add_argument(extra, required=extra == "--reason", default="",
+                           help="ghi chú / comment" if extra == "--comment" else "lý do / reason")
         _common(p, officer=True)
         p.set_defaults(func=_step(action))
 
     p = sub.add_parser("status", help="danh sách xã theo trạng thái, hạn 20/12 / communes by state, deadline")
     p.add_argument("unit", help="mã tỉnh / province code")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     _common(p, officer=True)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("workbook", help="bảng tổng hợp gửi Bộ Công an (.xlsx) / the province's workbook")
     p.add_argument("unit", help="mã tỉnh / province code")
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="tệp Excel / Excel file")
     p.add_argument("--prepared-by", default="", help="người lập biểu / prepared by")
     _common(p, officer=True)
     p.set_defaults(func=cmd_workbook)

@@ -10,8 +10,10 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
+    JSON_HELP,
     CommandError,
     add_data_option,
+    add_settings_option,
     print_json,
     print_table,
     store_from_args,
@@ -142,12 +144,14 @@ def register_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser("management", help="hồ sơ quản lý (NĐ 105/2021) / management records")
     sub = parser.add_subparsers(dest="management_command", metavar="ACTION", required=True)
     p = sub.add_parser("lists", help="danh sách hằng tháng của xã / a commune's monthly lists")
-    p.add_argument("commune")
-    p.add_argument("--as", dest="as_user", required=True, metavar="USERNAME")
+    p.add_argument("commune", help="mã xã / commune code")
+    p.add_argument("--as", dest="as_user", required=True, metavar="USERNAME",
+                   help="trong phạm vi của cán bộ này / within this officer's scope")
     p.add_argument("--as-of", help="ngày lập danh sách YYYY-MM-DD (mặc định hôm nay) / date (default today)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(p)
     p.set_defaults(func=cmd_lists)
     p = sub.add_parser("terms", help="thời hạn, thời hạn chuyển hồ sơ đang áp dụng / terms in force")
-    p.add_argument("--as-of", help="YYYY-MM-DD")
+    p.add_argument("--as-of", help="ngày áp dụng YYYY-MM-DD / date in force (YYYY-MM-DD)")
+    add_settings_option(p)
     p.set_defaults(func=cmd_terms)
