@@ -74,6 +74,35 @@ class CompiledForm:
 # --- compile -----------------------------------------------------------------------------------
 
 
+OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the old binary .xls
+
+
+def _check_workbook(src: Path, shown: str) -> None:
+    """A file named .xlsx/.xls that is not an Excel workbook (a renamed CSV, a web page saved by a
+    browser) gets a plain message, not pyxform's complaint about its argument type."""
+    suffix = src.suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        import zipfile
+
+        ok = zipfile.is_zipfile(src)
+        if ok:
+            with zipfile.ZipFile(src) as zf:
+                ok = "[Content_Types].xml" in zf.namelist()
+    elif suffix == ".xls":
+        with src.open("rb") as fh:
+            ok = fh.read(len(OLE_MAGIC)) == OLE_MAGIC
+    else:
+        return
+    if not ok:
+        raise XLSFormError(
+            shown,
+            f"not an Excel workbook, although the name ends in {suffix}: open it in Excel or LibreOffice "
+            "and save it as Excel Workbook (.xlsx)",
+            vi=f"Không phải tệp Excel dù tên có đuôi {suffix}: mở bằng Excel hoặc LibreOffice rồi lưu lại "
+            "dạng Excel Workbook (.xlsx)",
+        )
+
+
 def compile_xlsform(
     path: str | os.PathLike[str],
     validate: bool = False,
@@ -97,6 +126,7 @@ def compile_xlsform(
     shown = _display(src)
     if not src.is_file():
         raise XLSFormError(shown, "file not found", vi="Không tìm thấy tệp")
+    _check_workbook(src, shown)
     warnings: list[str] = []
     try:
         workbook = get_xlsform(xlsform=str(src))

@@ -212,3 +212,16 @@ def test_wide_tables_fit_100_columns_and_json_keeps_everything(
     for f in forms:  # every id and md5 is whole in the table, titles wrapped rather than cut
         assert f["form_id"] in out and f["md5"] in out
     assert "communes.csv" in json.dumps(forms)
+
+
+@pytest.mark.parametrize("content", [b"ma_xa,ten\n05563,Phuong Tien\n", b"PK\x03\x04 not really a zip",
+                                     b"<html><body>Google Sheets</body></html>"])
+def test_a_file_named_xlsx_that_is_not_excel_gets_a_plain_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes
+) -> None:
+    fake = tmp_path / "bieu-mau.xlsx"
+    fake.write_bytes(content)
+    code, _, err = run(capsys, "forms", "validate", str(fake))
+    assert code == 1
+    assert "not an Excel workbook, although the name ends in .xlsx" in err and "Không phải tệp Excel" in err
+    assert "Argument 'definition'" not in err and "Traceback" not in err
