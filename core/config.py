@@ -54,6 +54,7 @@ def stored_public_url(root: Path) -> str | None:
 
 def store_public_url(root: Path, url: str) -> None:
     """Record the server's public address so commands that print URLs and QR codes use it."""
+    root.mkdir(parents=True, exist_ok=True)  # with PostgreSQL the folder may hold nothing else yet
     tmp = root / (PUBLIC_URL_FILE + ".part")
     tmp.write_text(url.rstrip("/") + "\n", encoding="utf-8")
     tmp.replace(root / PUBLIC_URL_FILE)
