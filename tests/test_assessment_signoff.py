@@ -32,6 +32,8 @@ def cli(capsys: pytest.CaptureFixture[str], base: list[str], *argv: str) -> tupl
 def province(tmp_path: Path, backend_url: str | None, capsys: pytest.CaptureFixture[str]):
     data = tmp_path / "data"
     base = ["--data", str(data), "--year", str(YEAR)] + (["--database", backend_url] if backend_url else [])
+    if not backend_url:  # a new embedded data directory is made on purpose (issue 16)
+        assert cli_main(["init", str(data)]) == 0
     communes = [u.code for u in get_units().communes(PROVINCE)]
     csv = tmp_path / "nhan-khau.csv"
     csv.write_text("unit,population,source,as_of,on_route\n" + "".join(
