@@ -11,8 +11,9 @@ is one hamlet's list with ``--households`` household rows (the ``household`` rep
 into an EmbeddedStore with ``put_many_submissions`` (loading is set-up, not measured; ``--workdir`` keeps
 one store per size for the next run).
 
-Measured, each in its own process so peak memory (ru_maxrss) belongs to that step alone, every step
+Measured, each in its own process so peak memory (VmHWM) belongs to that step alone, every step
 reading the store and typing the cells through ``core.excel.rows`` (the rasoat side is the same for all):
+  rows          that rasoat side alone (store read, cell typing, keys), no writer: the floor of every step
   csv           ``export_form(..., format="csv")``: the zip of CSV files (Central's layout)
   xlsxwriter    ``export_form(...)``: the workbook with xlsxwriter ``constant_memory`` (rasoat's writer)
   rustpy        the same rows into rustpy-xlsxwriter (Rust ``rust_xlsxwriter``), one sheet per table
@@ -47,7 +48,15 @@ GIVEN = ["An", "Bình", "Cường", "Dũng", "Hà", "Hạnh", "Hùng", "Lan", "L
 
 
 def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec,
+    so a child would report its parent's peak (e.g. a store conversion done during set-up)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
 # --- set-up ----------------------------------------------------------------------------------------
@@ -238,6 +247,18 @@ def _table_rows(workdir: Path) -> tuple[Any, Any]:
     return builder, rows()
 
 
+def phase_rows(workdir: Path) -> dict[str, Any]:
+    """The rasoat side alone: read the store and type every cell into rows, write nothing."""
+    before = rss_mb()
+    t0 = time.perf_counter()
+    builder, rows = _table_rows(workdir)
+    counts = [0] * len(builder.tables)
+    for table, _row in rows:
+        counts[table.index] += 1
+    return {"seconds": time.perf_counter() - t0, "peak_mb": rss_mb(), "before_mb": before,
+            "rows": {t.table.name: counts[t.index] for t in builder.tables}}
+
+
 def phase_rustpy(workdir: Path) -> dict[str, Any]:
     """Main rows stream into the first sheet; repeat rows wait in memory (the library writes one sheet
     after the other, while a submission gives rows to every table at once)."""
@@ -384,6 +405,7 @@ def downloads(workdir: Path) -> None:
 
 PHASES = {
     "token": phase_token,
+    "rows": phase_rows,
     "csv": phase_csv,
     "xlsxwriter": phase_xlsxwriter,
     "rustpy": phase_rustpy,
@@ -481,7 +503,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, action="append", help="submissions (repeatable)")
     ap.add_argument("--households", type=int, default=4, help="household rows per submission (default 4)")
     ap.add_argument("--workdir", type=Path, help="keep one store per size here (reused when it matches)")
-    ap.add_argument("--writers", default="csv,xlsxwriter,rustpy,pyexcelerate", help="steps to run, in order")
+    ap.add_argument("--writers", default="rows,csv,xlsxwriter,rustpy,pyexcelerate", help="steps, in order")
     ap.add_argument("--profile", action="store_true", help="also profile the xlsx export")
     ap.add_argument("--fidelity-only", action="store_true")
     ap.add_argument("--http", action="store_true", help="also download both formats from a real server")
