@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import httpx
@@ -176,7 +178,13 @@ def test_revoked_collector_is_refused(world) -> None:
 
     user, token = create_collector(world.store, "Sắp nghỉ", [COMMUNE], ["r-open"])
     assert len(token) == 64  # 48 random bytes, as long as ODK Central's
-    at_rest = b"".join(p.read_bytes() for p in world.store.root.glob("rasoat.sqlite3*"))
+    # read in another process: closing a descriptor of the live SQLite files here would drop this
+    # process's locks on them (sqlite.org/howtocorrupt.html)
+    at_rest = subprocess.run(
+        [sys.executable, "-c", "import sys, pathlib; sys.stdout.buffer.write(b''.join("
+         "p.read_bytes() for p in sorted(pathlib.Path(sys.argv[1]).glob('rasoat.sqlite3*'))))",
+         str(world.store.root)], capture_output=True, check=True,
+    ).stdout
     assert token.encode() not in at_rest and hashlib.sha256(token.encode()).hexdigest().encode() in at_rest
     client = CollectClient(f"{world.url}/v1/key/{token}/projects/1")
     assert client.get("/formList").status_code == 200
