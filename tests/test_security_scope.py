@@ -178,12 +178,12 @@ def test_revoked_collector_is_refused(world) -> None:
 
     user, token = create_collector(world.store, "Sắp nghỉ", [COMMUNE], ["r-open"])
     assert len(token) == 64  # 48 random bytes, as long as ODK Central's
-    # read in another process: closing a descriptor of the live SQLite files here would drop this
-    # process's locks on them (sqlite.org/howtocorrupt.html)
+    # the user records as stored (read by another process, through SQLite: a descriptor of the live
+    # database closed in this process would drop its locks; sqlite.org/howtocorrupt.html)
     at_rest = subprocess.run(
-        [sys.executable, "-c", "import sys, pathlib; sys.stdout.buffer.write(b''.join("
-         "p.read_bytes() for p in sorted(pathlib.Path(sys.argv[1]).glob('rasoat.sqlite3*'))))",
-         str(world.store.root)], capture_output=True, check=True,
+        [sys.executable, "-c", "import sqlite3, sys; sys.stdout.write(repr(sqlite3.connect(sys.argv[1])"
+         ".execute('SELECT * FROM users').fetchall()))", str(world.store.root / "rasoat.sqlite3")],
+        capture_output=True, check=True,
     ).stdout
     assert token.encode() not in at_rest and hashlib.sha256(token.encode()).hexdigest().encode() in at_rest
     client = CollectClient(f"{world.url}/v1/key/{token}/projects/1")
