@@ -11,8 +11,8 @@ edit decisions of ``core.storage.rules`` atomic.
 
 Writers of one process queue on a lock rather than on SQLite's busy handler (which polls with sleeps),
 and new submissions are committed in groups: the first thread to find no commit running inserts every
-claim queued meanwhile in one transaction (a savepoint each), so eight concurrent uploads share one
-flush. Each thread has its own connection; a streaming read (``iter_submissions``, ``iter_facts``,
+claim queued meanwhile in one transaction (a savepoint each), so uploads that arrive together share
+one flush. Each thread has its own connection; a streaming read (``iter_submissions``, ``iter_facts``,
 ``iter_audit``) takes a connection of its own for its lifetime, so it sees one consistent snapshot and
 the thread may write meanwhile. A data directory in the earlier file format (before SQLite) is converted
 on first open by ``core.storage.legacy``, verified, and its old files are left where they are.
