@@ -1,12 +1,12 @@
-"""Paging benchmark: the officers' submission list (web page) and ``GET /api/v1/submissions`` on a full store.
+"""Paging benchmark: the officers' submission list (web page) and OData's ``Submissions`` on a full store.
 
     python benchmarks/paging.py --data /tmp/bench/data-100000 [--database URL] [--repeat 5]
 
 Uses a data directory (or database) that ``benchmarks/ingest.py --keep`` filled, adds an administrator
 with a password and an API token (once), starts ``rasoat serve`` on it and times, through HTTP with
-keep-alive: the API's first page (``limit=100``), a page deep in the list by ``offset`` (the middle and
-the end), a walk of ``--walk`` pages with ``after`` when the server offers it, and the web list's first
-page and a page deep in it (``?page=N``, 50 rows a page). Each figure is the median of ``--repeat``
+keep-alive: OData's first page of the first form (``$top=100``), a page deep in it by ``$skip`` (the
+middle and the end), a walk of ``--walk`` pages by ``@odata.nextLink``, and the web list's first page and
+a page deep in it (``?page=N``, 50 rows a page). Each figure is the median of ``--repeat``
 requests, in milliseconds, measured on the client (the machine is shared: the load average is printed).
 """
 
@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--database")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--walk", type=int, default=50, help="pages of 100 walked with `after`")
+    ap.add_argument("--walk", type=int, default=50, help="pages of 100 walked by @odata.nextLink")
     args = ap.parse_args()
     token = prepare(args.data, args.database)
     port = free_port()
@@ -98,27 +98,26 @@ def main() -> None:
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
         api = {"Authorization": f"Bearer {token}"}
-        _, first = timed(conn, "/api/v1/submissions?limit=100", api)
+        form = json.loads(timed(conn, "/v1/projects/1/forms", api)[1])[0]["xmlFormId"]
+        odata = f"/v1/projects/1/forms/{urllib.parse.quote(form)}.svc/Submissions?$top=100"
+        _, first = timed(conn, odata + "&$count=true", api)
         doc = json.loads(first)
-        total = doc["total"]
+        total = doc["@odata.count"]
         out: dict[str, float] = {}
-        out["api first page"] = median(conn, "/api/v1/submissions?limit=100", api, args.repeat)
-        out["api offset middle"] = median(conn, f"/api/v1/submissions?limit=100&offset={total // 2}", api,
-                                          args.repeat)
-        out["api offset end"] = median(conn, f"/api/v1/submissions?limit=100&offset={total - 100}", api,
-                                       args.repeat)
-        if "after" in doc:
-            after, times = doc["after"], []
-            for _ in range(args.walk):
-                if after is None:
-                    break
-                path = "/api/v1/submissions?limit=100&after=" + urllib.parse.quote(after)
-                ms, body = timed(conn, path, api)
-                times.append(ms)
-                after = json.loads(body)["after"]
-            out[f"api after walk ({len(times)} pages), per page"] = statistics.median(times)
+        out["OData first page"] = median(conn, odata, api, args.repeat)
+        out["OData $skip middle"] = median(conn, f"{odata}&$skip={total // 2}", api, args.repeat)
+        out["OData $skip end"] = median(conn, f"{odata}&$skip={max(total - 100, 0)}", api, args.repeat)
+        link, times = doc.get("@odata.nextLink"), []
+        for _ in range(args.walk):
+            if not link:
+                break
+            parts = urllib.parse.urlsplit(link)
+            ms, body = timed(conn, f"{parts.path}?{parts.query}", api)
+            times.append(ms)
+            link = json.loads(body).get("@odata.nextLink")
+        if times:
+            out[f"OData nextLink walk ({len(times)} pages), per page"] = statistics.median(times)
         web = web_session(conn)
-        form = doc["items"][0]["form_id"]  # the list shows one form at a time
         pages = (total + 49) // 50
         listing = f"/submissions?form={urllib.parse.quote(form)}"
         _, html = timed(conn, listing, web)

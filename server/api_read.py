@@ -1,7 +1,8 @@
-"""The officers' JSON API for reading: who am I, forms, rounds, submissions, attachments, exports, indicators.
+"""The officers' JSON API for what ODK Central's API lacks: rounds, exports (xlsx, CSV zip), indicators.
 
-Superseded for forms, submissions and "who am I" by ODK Central's API and OData (``server.central``,
-docs/api.md); kept for scripts written against it, and for exports and indicators, which Central lacks.
+Who am I, forms, submissions and their attachments are read through ODK Central's API and OData only
+(``server.central``, docs/api.md): the ``/api/v1`` routes that duplicated them were retired, so each
+listing, lookup, scope check and audit rule is written once, there.
 
 Authentication (``officer``) is the Central API's (``server.central.auth``): ``Authorization: Bearer`` with
 a personal API token (``rasoat users token NAME``) or a session token from ``POST /v1/sessions``, or
@@ -10,31 +11,26 @@ throttled, audited), accepted only over HTTPS (the reverse proxy's ``X-Forwarded
 uvicorn for the proxy's address) or from this machine. Officers do not use Digest: it would need an MD5
 of the password kept on the server (see docs/deployment.md).
 
-Every read goes through ``core.scope``: lists are ``narrow``-ed to the officer's units, one record is
-checked with ``require_submission``, exports take ``export_units`` and indicators ``report_unit``. Field
-values are returned only to roles with ``view_personal`` and each such view is written to the audit log
-(who, filter, how many records). Encrypted submissions have no readable fields on the server; exports
-decrypt them only with the project passphrase on the command line (``rasoat export --passphrase-file``).
+Every read goes through ``core.scope``: rounds are those the officer's units cover, exports take
+``export_units`` and indicators ``report_unit``. Personal columns are exported only to roles with
+``view_personal`` (audited by the exporter). An encrypted form is exported only on the command line with
+the project passphrase (``rasoat export --passphrase-file``); here it is 409.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 from rasoat.core import scope
-from rasoat.core.audit import record_view
-from rasoat.core.models import ReviewState, Submission, User
-from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
+from rasoat.core.models import User
+from rasoat.core.storage.base import Store
 from rasoat.server.central.auth import officer as central_officer
 from rasoat.server.central.problems import Problem
 from rasoat.server.errors import ApiError
 
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
-MAX_OFFSET = 10**9  # beyond any store; keeps the number inside the databases' 64-bit integers
-MAX_LIMIT = 1000
 
 
 def _store(request: Request) -> Store:
@@ -74,64 +70,7 @@ def _scoped(func: Any, *args: Any) -> Any:
         raise ApiError(403, exc.message) from None
 
 
-def _summary(sub: Submission) -> dict[str, Any]:
-    return {
-        "instance_id": sub.instance_id, "form_id": sub.form_id, "form_version": sub.form_version,
-        "round_id": sub.round_id, "unit_code": sub.unit_code, "collector_id": sub.collector_id,
-        "received_at": sub.received_at.isoformat(), "review_state": sub.review_state.value,
-        "attachments": list(sub.attachments), "encrypted": sub.encrypted, "current": sub.current,
-        "deprecated_id": sub.deprecated_id,
-    }
-
-
-def _detail(sub: Submission) -> dict[str, Any]:
-    out = _summary(sub)
-    out["fields"] = None if sub.encrypted else sub.fields
-    out["review_history"] = sub.review_history
-    return out
-
-
-def _states(text: str | None) -> list[ReviewState] | None:
-    if not text:
-        return None
-    try:
-        return [ReviewState(s.strip()) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise ApiError(400, f"Trạng thái không hợp lệ / Unknown review state: {text}") from None
-
-
-def _units(unit: str | None) -> list[str] | None:
-    if not unit:
-        return None
-    from rasoat.core.units import get_units
-
-    codes = [c.strip() for c in unit.split(",") if c.strip()]
-    registry = get_units()
-    unknown = [c for c in codes if registry.get(c) is None]
-    if unknown:
-        raise ApiError(404, f"Không có đơn vị / Unknown unit: {', '.join(unknown)}")
-    return sorted(registry.expand(codes))
-
-
-# --- who, forms, rounds -----------------------------------------------------------------------------
-
-
-@get("/api/v1/me", sync_to_thread=True)
-def me(request: Request) -> dict[str, Any]:
-    """The logged-in officer: role, units and what the role may do."""
-    user = officer(request)
-    return {"username": user.username, "name": user.display_name, "role": user.role.value,
-            "units": user.unit_codes,
-            "permissions": sorted(p for p in scope.ALL_PERMISSIONS if scope.can(user, p))}
-
-
-@get("/api/v1/forms", sync_to_thread=True)
-def forms(request: Request) -> list[dict[str, Any]]:
-    """Published forms (latest version of each); definitions hold no personal data."""
-    user = officer(request)
-    _allowed(user, scope.VIEW)
-    return [{"form_id": f.form_id, "version": f.version, "title": f.title, "encrypted": f.encrypted,
-             "published_at": f.published_at.isoformat()} for f in _store(request).list_forms()]
+# --- rounds ------------------------------------------------------------------------------------------
 
 
 @get("/api/v1/rounds", sync_to_thread=True)
@@ -142,103 +81,6 @@ def rounds(request: Request) -> list[dict[str, Any]]:
     return [{"id": r.id, "name": r.name, "kind": r.kind, "period": r.period, "state": r.state.value,
              "form_ids": r.form_ids, "unit_codes": r.unit_codes}
             for r in scope.visible_rounds(_store(request).list_rounds(), user)]
-
-
-# --- submissions ----------------------------------------------------------------------------------
-
-
-@get("/api/v1/submissions", sync_to_thread=True)
-def submissions(
-    request: Request,
-    form_id: FromQuery[str | None] = None,
-    round_id: FromQuery[str | None] = None,
-    unit: FromQuery[str | None] = None,
-    review_state: FromQuery[str | None] = None,
-    limit: FromQuery[int] = 100,
-    offset: FromQuery[int] = 0,
-    after: FromQuery[str | None] = None,
-    fields: FromQuery[bool] = False,
-) -> dict[str, Any]:
-    """Submissions in the officer's units, oldest first (metadata; ``fields=true`` adds values and is
-    audited). Page with ``after``: each answer's ``after`` is where the next page starts (null on the
-    last); the store seeks there by index, so deep pages cost what the first does."""
-    user = officer(request)
-    _allowed(user, scope.VIEW)
-    if fields:
-        _allowed(user, scope.VIEW_PERSONAL)
-    if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
-        raise ApiError(400, f"limit 1–{MAX_LIMIT}, offset 0–{MAX_OFFSET}")
-    store = _store(request)
-    query = scope.narrow(
-        SubmissionQuery(form_id=form_id, round_id=round_id, unit_codes=_units(unit),
-                        review_states=_states(review_state)),
-        user,
-    )
-    total = store.count_submissions(query)
-    key = _page_key(after) if after else None
-    page = store.page_submissions(query, limit=limit + 1, after=key, offset=offset)
-    items: list[dict[str, Any]] = [_detail(sub) if fields else _summary(sub) for sub in page[:limit]]
-    last = page[limit - 1] if len(page) > limit else None
-    if fields:
-        record_view(store, user.username, "view.submissions", via="api", count=len(items),
-                    filters={"form_id": form_id, "round_id": round_id, "unit": unit,
-                             "review_state": review_state, "offset": offset, "limit": limit,
-                             "after": after})
-    nxt = f"{last.received_at.isoformat()}|{last.instance_id}" if last else None
-    return {"total": total, "offset": offset, "items": items, "after": nxt}
-
-
-def _page_key(after: str) -> PageKey:
-    """The ``after`` of a previous answer: the last row's receipt time and instanceID."""
-    at, sep, instance_id = after.partition("|")
-    try:
-        if not sep or not instance_id:
-            raise ValueError(after)
-        return PageKey(datetime.fromisoformat(at), instance_id)
-    except ValueError:
-        raise ApiError(400, f"vị trí trang không hợp lệ / invalid page position {after!r}") from None
-
-
-def _one(request: Request, user: User, instance_id: str) -> Submission:
-    try:
-        sub = _store(request).get_submission(instance_id)
-    except ValueError:  # a name the store cannot even hold (too long, path syntax): no such record
-        sub = None
-    if sub is None:
-        raise ApiError(404, f"Không có bản ghi / No submission {instance_id}")
-    try:
-        scope.require_submission(user, sub)
-    except scope.ScopeError:  # the same answer as for an unknown id: existence is not disclosed
-        raise ApiError(404, f"Không có bản ghi / No submission {instance_id}") from None
-    return sub
-
-
-@get("/api/v1/submissions/{instance_id:str}", sync_to_thread=True)
-def submission(request: Request, instance_id: FromPath[str]) -> dict[str, Any]:
-    """One submission with its field values (audited)."""
-    user = officer(request)
-    _allowed(user, scope.VIEW_PERSONAL)
-    sub = _one(request, user, instance_id)
-    record_view(_store(request), user.username, "view.submission", via="api", count=1,
-                filters={"form_id": sub.form_id, "instance_id": sub.instance_id})
-    return _detail(sub)
-
-
-@get("/api/v1/submissions/{instance_id:str}/attachments/{name:str}", sync_to_thread=True)
-def submission_attachment(
-    request: Request, instance_id: FromPath[str], name: FromPath[str]
-) -> Response:
-    """One attachment's bytes (audited)."""
-    user = officer(request)
-    _allowed(user, scope.VIEW_PERSONAL)
-    sub = _one(request, user, instance_id)
-    data = _store(request).attachment(sub.instance_id, name) if name in sub.attachments else None
-    if data is None:
-        raise ApiError(404, f"Không có tệp / No attachment {name}")
-    record_view(_store(request), user.username, "view.attachment", via="api", count=1,
-                filters={"form_id": sub.form_id, "instance_id": sub.instance_id, "name": name})
-    return Response(content=data, media_type="application/octet-stream",
-                    headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"})
 
 
 # --- exports and indicators --------------------------------------------------------------------------
@@ -367,6 +209,4 @@ def indicators(
     return {"unit": code, "period": period, "results": rows, "encrypted_unread": unread}
 
 
-read_handlers = [
-    me, forms, rounds, submissions, submission, submission_attachment, export, export_csv, indicators
-]
+read_handlers = [rounds, export, export_csv, indicators]

@@ -1,6 +1,7 @@
 """A commune officer reads only their commune, through every route of a real running server: the list,
-one submission, its attachments, the Excel export and the indicators of the JSON API. Revoked collectors
-and disabled officers are refused; Basic logins are throttled."""
+one submission and its attachments (ODK Central's API and OData, the only way to read them), the Excel
+export, rounds and indicators of the JSON API. Revoked collectors and disabled officers are refused; Basic
+logins are throttled."""
 
 from __future__ import annotations
 
@@ -57,37 +58,62 @@ def api(world, path: str, user: str | None = None, **kw) -> httpx.Response:
     return httpx.get(f"{world.url}/api/v1{path}", headers=headers, timeout=60, **kw)
 
 
+def central(world, path: str, user: str | None = None, **kw) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {world.tokens[user]}"} if user else {}
+    headers.update(kw.pop("headers", {}))
+    return httpx.get(f"{world.url}/v1{path}", headers=headers, timeout=60, **kw)
+
+
+SUBS = "/projects/1/forms/tform/submissions"
+ODATA = "/projects/1/forms/tform.svc/Submissions"
+
+
 def basic(username: str, password: str) -> dict[str, str]:
     raw = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"Authorization": f"Basic {raw}"}
 
 
 def test_list_shows_only_the_officers_commune(world) -> None:
-    body = api(world, "/submissions?form_id=tform", "xa-phuong-tien").json()
-    assert {i["instance_id"] for i in body["items"]} == set(world.mine) and body["total"] == 2
-    body = api(world, "/submissions?form_id=tform", "xa-tan-cuong").json()
-    assert {i["instance_id"] for i in body["items"]} == set(world.theirs)
-    # asking for the other commune explicitly gives nothing, not an error that confirms it exists
-    body = api(world, f"/submissions?unit={OTHER_COMMUNE}&fields=true", "xa-phuong-tien").json()
-    assert body == {"total": 0, "offset": 0, "items": [], "after": None}
-    body = api(world, "/submissions?form_id=tform", "tinh-19").json()
-    assert {i["instance_id"] for i in body["items"]} == set(world.mine + world.theirs)
-    assert "fields" not in body["items"][0]  # metadata only unless asked
+    def listed(user: str) -> set[str]:
+        resp = central(world, SUBS, user)
+        assert resp.status_code == 200, resp.text
+        return {s["instanceId"] for s in resp.json()}
+
+    assert listed("xa-phuong-tien") == set(world.mine)
+    assert listed("xa-tan-cuong") == set(world.theirs)
+    assert listed("tinh-19") == set(world.mine + world.theirs)
+    # OData: the same cut, counted in the store; nothing of the other commune in the answer
+    resp = central(world, ODATA, "xa-phuong-tien", params={"$count": "true"})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert {r["__id"] for r in body["value"]} == set(world.mine) and body["@odata.count"] == len(world.mine)
+    assert OTHER_COMMUNE not in resp.text and not any(iid in resp.text for iid in world.theirs)
+    assert "Người 05563-0" in resp.text  # field values for a role with view_personal
 
 
 def test_single_submission_and_attachment_are_scoped_and_audited(world) -> None:
     mine, theirs = world.mine[0], world.theirs[0]
-    resp = api(world, f"/submissions/{mine}", "xa-phuong-tien")
-    assert resp.status_code == 200 and resp.json()["fields"]["commune"] == COMMUNE
-    assert api(world, f"/submissions/{theirs}", "xa-phuong-tien").status_code == 404
-    assert api(world, f"/submissions/{mine}/attachments/p.jpg", "xa-phuong-tien").content.endswith(b"05563")
-    assert api(world, f"/submissions/{theirs}/attachments/p.jpg", "xa-phuong-tien").status_code == 404
-    assert api(world, f"/submissions/{mine}", "chi-xem").status_code == 403  # viewers see no personal data
-    assert api(world, "/submissions?fields=true", "chi-xem").status_code == 403
+    resp = central(world, f"{SUBS}/{mine}.xml", "xa-phuong-tien")
+    assert resp.status_code == 200 and f"<commune>{COMMUNE}</commune>" in resp.text
+    assert central(world, f"{SUBS}/{mine}", "xa-phuong-tien").json()["instanceId"] == mine
+    # another commune's record is "not found", exactly as an unknown id: its existence is not disclosed
+    for path in (f"{SUBS}/{theirs}.xml", f"{SUBS}/{theirs}", f"{SUBS}/{theirs}/attachments/p.jpg",
+                 f"{ODATA}('{theirs}')"):
+        resp = central(world, path, "xa-phuong-tien")
+        assert resp.status_code == 404 and resp.json()["code"] == 404.1, path
+    assert central(world, f"{SUBS}/{mine}/attachments/p.jpg", "xa-phuong-tien").content.endswith(b"05563")
+    # viewers see no personal data: no XML, no attachment (OData nulls the fields marked personal:
+    # test_central_odata.py::test_a_viewer_reads_personal_fields_as_null_and_an_officer_reads_them_audited)
+    assert central(world, f"{SUBS}/{mine}.xml", "chi-xem").status_code == 403
+    assert central(world, f"{SUBS}/{mine}/attachments/p.jpg", "chi-xem").status_code == 403
+    resp = central(world, ODATA, "chi-xem")
+    assert resp.status_code == 200 and {r["__id"] for r in resp.json()["value"]} == set(world.mine)
     views = [e for e in world.store.iter_audit(actor="xa-phuong-tien") if e.action.startswith("view.")]
     seen = {(e.action, e.details.get("count")) for e in views}
-    assert seen >= {("view.submission", 1), ("view.attachment", 1), ("view.submissions", 0)}
+    assert seen >= {("view.submission", 1), ("view.attachment", 1)}
+    assert "view.submissions" in {e.action for e in views}  # the OData read
     assert all(theirs not in str(e.details) for e in views)
+    assert not [e for e in world.store.iter_audit(actor="chi-xem") if e.action.startswith("view.")]
 
 
 def _cells(content: bytes) -> set[str]:
@@ -121,54 +147,58 @@ def test_indicators_are_cut_to_the_officers_units(world) -> None:
 
 
 def test_rounds_and_me(world) -> None:
-    me = api(world, "/me", "xa-phuong-tien").json()
-    assert me["role"] == "commune_officer" and "manage_users" not in me["permissions"]
+    me = central(world, "/users/current", "xa-phuong-tien").json()
+    assert me["email"] == "xa-phuong-tien" and me["rasoat"]["role"] == "commune_officer"
+    assert "view" in me["rasoat"]["permissions"] and "manage_users" not in me["rasoat"]["permissions"]
     assert [r["id"] for r in api(world, "/rounds", "xa-phuong-tien").json()] == ["r-open", "r-closed"]
-    assert api(world, "/me").status_code == 401
-    assert "Basic" in api(world, "/me").headers["www-authenticate"]
-    assert api(world, "/me", headers={"Authorization": "Bearer " + "x" * 43}).status_code == 403
+    resp = central(world, "/users/current")
+    assert resp.status_code == 401 and resp.json()["code"] == 401.2
+    assert api(world, "/rounds").status_code == 401
+    assert "Basic" in api(world, "/rounds").headers["www-authenticate"]
+    wrong = {"Authorization": "Bearer " + "x" * 43}
+    assert api(world, "/rounds", headers=wrong).status_code == 403
+    assert central(world, "/users/current", headers=wrong).status_code == 401
+    # reading submissions has one way: the retired /api/v1 duplicates of Central's calls are gone
+    for path in ("/me", "/submissions", f"/submissions/{world.mine[0]}"):
+        assert api(world, path, "xa-phuong-tien").status_code in (404, 405), path
 
 
 def test_collector_tokens_do_not_open_the_officer_api(world) -> None:
-    resp = httpx.get(
-        f"{world.url}/api/v1/submissions",
-        headers={"Authorization": f"Bearer {world.seeded.token}"},
-        timeout=30,
-    )
-    assert resp.status_code == 403
+    collector = {"Authorization": f"Bearer {world.seeded.token}"}
+    assert central(world, SUBS, headers=collector).status_code == 401
+    assert central(world, ODATA, headers=collector).status_code == 401
+    assert api(world, "/rounds", headers=collector).status_code == 403
 
 
-def test_api_pages_with_after_stay_inside_the_officers_units(world) -> None:
+def test_odata_pages_stay_inside_the_officers_units(world) -> None:
     auth = {"Authorization": f"Bearer {world.tokens['xa-phuong-tien']}"}
-    seen, after, pages = [], None, 0
-    while True:
-        params = {"limit": 1, **({"after": after} if after else {})}
-        resp = httpx.get(f"{world.url}/api/v1/submissions", params=params, headers=auth, timeout=30)
+    seen: list[str] = []
+    url: str | None = f"{world.url}/v1{ODATA}?$top=1&$count=true"
+    while url:
+        resp = httpx.get(url, headers=auth, timeout=30)
         assert resp.status_code == 200, resp.text
         body = resp.json()
-        assert body["total"] == len(world.mine)
-        seen += [item["instance_id"] for item in body["items"]]
-        pages += 1
-        after = body["after"]
-        if after is None:
-            break
-    assert seen == world.mine and pages == len(world.mine)  # oldest first, each once, none of theirs
-    bad = httpx.get(f"{world.url}/api/v1/submissions", params={"after": "not-a-position"}, headers=auth,
-                    timeout=30)
-    assert bad.status_code == 400 and "invalid page position" in bad.text
+        assert body["@odata.count"] == len(world.mine)
+        seen += [row["__id"] for row in body["value"]]
+        url = body.get("@odata.nextLink")
+    assert seen == world.mine[::-1]  # newest first, as Central; each once, none of theirs
+    bad = central(world, ODATA, "xa-phuong-tien", params={"$skiptoken": "not-a-position"})
+    assert bad.status_code == 400 and bad.json()["code"] == 400.35 and "skiptoken" in bad.text
 
 
 @pytest.mark.slow
 def test_basic_login_and_throttling_over_the_api(world) -> None:
-    resp = httpx.get(f"{world.url}/api/v1/me", headers=basic("chi-xem", PASSWORD), timeout=30)
-    assert resp.status_code == 200 and resp.json()["username"] == "chi-xem"
+    resp = central(world, "/users/current", headers=basic("chi-xem", PASSWORD))
+    assert resp.status_code == 200 and resp.json()["email"] == "chi-xem"
     create_user(world.store, "bi-doan", PASSWORD, "viewer", [COMMUNE])
     for _ in range(MAX_USER_FAILURES):
-        resp = httpx.get(f"{world.url}/api/v1/me", headers=basic("bi-doan", "doan-mo-123"), timeout=30)
-        assert resp.status_code == 401
-    resp = httpx.get(f"{world.url}/api/v1/me", headers=basic("bi-doan", PASSWORD), timeout=30)
+        resp = central(world, "/users/current", headers=basic("bi-doan", "doan-mo-123"))
+        assert resp.status_code == 401 and resp.json()["code"] == 401.2
+    resp = central(world, "/users/current", headers=basic("bi-doan", PASSWORD))
     assert resp.status_code == 429 and int(resp.headers["retry-after"]) > 0
-    assert "Too many failed logins" in resp.json()["error"]
+    assert "Too many failed logins" in resp.json()["message"]
+    # the JSON API checks credentials with the same code: the lock holds there too
+    assert api(world, "/rounds", headers=basic("bi-doan", PASSWORD)).status_code == 429
     actions = [e.action for e in world.store.iter_audit(actor="bi-doan")]
     assert actions.count("login.failed") == MAX_USER_FAILURES and "login.throttled" in actions
 
@@ -202,11 +232,12 @@ def test_disabled_officer_is_refused_at_once(world) -> None:
     create_user(world.store, "nghi-viec", PASSWORD, "province_manager", ["19"])
     token = new_api_token(world.store, "nghi-viec")
     bearer = {"Authorization": f"Bearer {token}"}
-    assert httpx.get(f"{world.url}/api/v1/me", headers=bearer).status_code == 200
+    assert central(world, "/users/current", headers=bearer).status_code == 200
     disable_user(world.store, "nghi-viec")
-    assert httpx.get(f"{world.url}/api/v1/me", headers=bearer).status_code == 403
-    resp = httpx.get(f"{world.url}/api/v1/me", headers=basic("nghi-viec", PASSWORD))
-    assert resp.status_code == 403 and "disabled" in resp.json()["error"]
+    assert central(world, "/users/current", headers=bearer).status_code == 401
+    assert api(world, "/rounds", headers=bearer).status_code == 403
+    resp = central(world, "/users/current", headers=basic("nghi-viec", PASSWORD))
+    assert resp.status_code == 403 and "disabled" in resp.json()["message"]
 
 
 def test_edits_from_phones_are_audited(world) -> None:

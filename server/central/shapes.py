@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from rasoat.core import scope
 from rasoat.core.models import FormVersion, ReviewState, Submission, User
 from rasoat.server.central.auth import iso
 
@@ -41,7 +42,8 @@ def user_json(user: User) -> dict[str, Any]:
         "createdAt": created,
         "updatedAt": None,
         "deletedAt": None,
-        "rasoat": {"role": user.role.value, "units": user.unit_codes},
+        "rasoat": {"role": user.role.value, "units": user.unit_codes,
+                   "permissions": sorted(p for p in scope.ALL_PERMISSIONS if scope.can(user, p))},
     }
 
 
