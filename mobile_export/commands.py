@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, store_from_args
+from rasoat.core.commands.common import (
+    JSON_HELP,
+    CommandError,
+    add_data_option,
+    default_actor,
+    print_json,
+    store_from_args,
+)
 
 URL_HELP = ("địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL, else the address 'rasoat serve' "
             "recorded in the data directory)")
@@ -38,12 +44,6 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return load_settings(args.data).data_dir
 
 
-def _actor() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return os.environ.get("RASOAT_USER") or f"cli:{user}"
 
 
 def _errors(func: Any) -> Any:
@@ -90,7 +90,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
             raise CommandError("Cần COLLECTOR và -o FILE / COLLECTOR and -o FILE are needed")
         out = _out_path(args.output, (".png", ".svg"))
         code = phone_code(store, args.collector, base_url(args.url, _data_dir(args)), token=args.token,
-                          admin_pw=_admin_pw(args), actor=_actor())
+                          admin_pw=_admin_pw(args), actor=default_actor())
         save_qr(code.payload, out)
         if args.show_admin_pw:
             print(f"Mật khẩu quản trị Collect / Collect admin password: {admin_password(store)}",
@@ -125,7 +125,7 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
             )
         cards = []
         for user in users:
-            code = phone_code(store, user.id, base, admin_pw=admin_pw, actor=_actor())
+            code = phone_code(store, user.id, base, admin_pw=admin_pw, actor=default_actor())
             cards.append(make_card(store, code, rnd))
         what = []
         if args.unit:
@@ -189,7 +189,7 @@ def cmd_import_instances(args: argparse.Namespace) -> int:
         report = import_instances(store, root, user, get_manager().hook.check_submission,
                                   progress=not args.json)
         store.append_audit(AuditEvent(
-            actor=_actor(), action="instances.import", target=str(root.resolve()),
+            actor=default_actor(), action="instances.import", target=str(root.resolve()),
             details={"collector": user.id if user else None, "created": report.count("created"),
                      "duplicate": report.count("duplicate"), "failed": len(report.failed)},
         ))

@@ -8,7 +8,6 @@ processes and the server reads fresh state on every request, so a collector adde
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import secrets
 import socket
@@ -22,6 +21,7 @@ from rasoat.core.commands.common import (
     CommandError,
     add_data_option,
     command_group,
+    default_actor,
     print_json,
     print_table,
     store_from_args,
@@ -30,12 +30,6 @@ from rasoat.core.commands.common import (
 DEFAULT_PORT = 8000
 
 
-def _actor() -> str:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return os.environ.get("RASOAT_USER") or f"cli:{user}"
 
 
 def lan_address() -> str | None:
@@ -240,7 +234,7 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
     try:
         twins = same_name(store, args.name)
         user, token = create_collector(
-            store, args.name, args.unit, args.round or [], username=args.username, actor=_actor()
+            store, args.name, args.unit, args.round or [], username=args.username, actor=default_actor()
         )
         password = None
         if args.password:
@@ -313,7 +307,7 @@ def cmd_collectors_revoke(args: argparse.Namespace) -> int:
 
     store = store_from_args(args)
     try:
-        user = revoke_collector(store, args.id, actor=_actor())
+        user = revoke_collector(store, args.id, actor=default_actor())
         forget_password(store, user.username)
     finally:
         store.close()
@@ -338,7 +332,7 @@ def cmd_collectors_rotate(args: argparse.Namespace) -> int:
     store = store_from_args(args)
     try:
         user = get_collector(store, args.id)
-        token = rotate_token(store, user, actor=_actor())
+        token = rotate_token(store, user, actor=default_actor())
     finally:
         store.close()
     base = _known_base(args)
@@ -370,7 +364,7 @@ def cmd_forms_publish(args: argparse.Namespace) -> int:
     store = store_from_args(args)
     try:
         result = publish_xlsform(store, path, media, args.round, validate=not args.no_validate,
-                                 source="upload", actor=_actor())
+                                 source="upload", actor=default_actor())
     except ApiError as exc:
         raise CommandError(exc.message) from exc
     finally:

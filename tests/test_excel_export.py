@@ -146,6 +146,20 @@ def test_cli_export(data_dir: Path, tmp_path: Path, capsys: Any) -> None:
     assert main(["export", "hh_test", "-o", str(tmp_path / "x.csv"), "--data", str(data_dir)]) == 1
 
 
+def test_cli_export_is_audited_as_rasoat_user(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every command names the same actor: $RASOAT_USER when set (the export named the OS user)."""
+    monkeypatch.setenv("RASOAT_USER", "can.bo.xa")
+    assert main(["export", "hh_test", "-o", str(tmp_path / "by.xlsx"), "--data", str(data_dir), "-q"]) == 0
+    store = open_store(data_dir)
+    try:
+        actors = [e.actor for e in store.iter_audit() if e.action == "export.raw"]
+    finally:
+        store.close()
+    assert actors == ["can.bo.xa"]
+
+
 @pytest.mark.slow
 def test_cli_report(data_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.xlsx"

@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import JSON_HELP, QUIET_HELP, CommandError, add_data_option, print_json
-from rasoat.core.commands.rounds import default_actor
+from rasoat.core.commands.common import (
+    JSON_HELP,
+    QUIET_HELP,
+    CommandError,
+    add_data_option,
+    default_actor,
+    print_json,
+)
 from tqdm import tqdm
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime
@@ -142,3 +144,13 @@ def print_table(
             print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
         if n == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def default_actor() -> str:
+    """Who the audit log names for a CLI action (every command's ``--by`` falls back to it): $RASOAT_USER,
+    else the OS user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = "unknown"
+    return os.environ.get("RASOAT_USER") or f"cli:{user}"

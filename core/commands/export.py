@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, store_from_args
+from rasoat.core.commands.common import CommandError, add_data_option, default_actor, store_from_args
 from rasoat.core.models import ReviewState
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no login name (containers)
-        return "cli"
-
 
 _SUFFIX = {"xlsx": ".xlsx", "csv": ".zip"}
 
@@ -70,7 +61,7 @@ def _decrypting(store: Any, args: argparse.Namespace, form_id: str | None, purpo
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu khoá dự án / Project key passphrase",
                              confirm=False)
     try:
-        return open_decrypting(store, passphrase, actor=_actor(), purpose=purpose)
+        return open_decrypting(store, passphrase, actor=default_actor(), purpose=purpose)
     except CryptoError as exc:
         raise CommandError(str(exc)) from None
 
@@ -128,7 +119,7 @@ def run_export(args: argparse.Namespace) -> int:
                 format="csv" if fmt == "csv" else "xlsx",
                 filters=filters,
                 options=options,
-                actor=_actor(),
+                actor=default_actor(),
                 progress=bar.update,
             )
         if view is not None:
@@ -177,7 +168,7 @@ def run_report(args: argparse.Namespace) -> int:
                 out,
                 unit_code=args.unit,
                 period=args.period,
-                generated_by=_actor(),
+                generated_by=default_actor(),
                 progress=bar.update,
             )
         if view is not None:

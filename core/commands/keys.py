@@ -10,8 +10,14 @@ import argparse
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, store_from_args
-from rasoat.core.commands.rounds import default_actor
+from rasoat.core.commands.common import (
+    JSON_HELP,
+    CommandError,
+    add_data_option,
+    default_actor,
+    print_json,
+    store_from_args,
+)
 from rasoat.core.commands.users import read_secret
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import getpass
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -17,21 +15,13 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    default_actor,
     print_json,
     print_table,
     store_from_args,
 )
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def default_actor() -> str:
-    """Who the audit log names for a CLI action: ``--by``, else $RASOAT_USER, else the OS user."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return os.environ.get("RASOAT_USER") or f"cli:{user}"
 
 
 def user_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

@@ -13,11 +13,12 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    default_actor,
     print_json,
     print_table,
     store_from_args,
 )
-from rasoat.core.commands.rounds import default_actor, local_time, split_list, user_errors
+from rasoat.core.commands.rounds import local_time, split_list, user_errors
 from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
 from rasoat.core.storage.base import Store, SubmissionQuery
 

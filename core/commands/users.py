@@ -17,11 +17,11 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    default_actor,
     print_json,
     print_table,
     store_from_args,
 )
-from rasoat.core.commands.rounds import default_actor
 from rasoat.core.users import OFFICER_ROLES, UserError
 
 
