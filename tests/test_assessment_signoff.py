@@ -63,7 +63,8 @@ def province(tmp_path: Path, backend_url: str | None, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.slow
-def test_sign_off_walk_through_the_cli(province, backend_url, capsys) -> None:
+def test_sign_off_walk_through_the_cli(province, backend_url, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # a wide terminal: table cells are not wrapped (issue 16)
     data, base = province
     a = "assessment"
     code, out, _ = cli(capsys, base, a, "show", COMMUNE)
