@@ -86,12 +86,28 @@ def _openrosa_error(request: Request, exc: OpenRosaError) -> Response:
     return _xml_response(body, exc.status, exc.headers)
 
 
+# Machine endpoints keep their own error shapes (OpenRosa XML, Central and API JSON); every other
+# address is the officers' web site.
+MACHINE_PREFIXES = ("/v1/", "/api/", "/schema", "/health")
+
+
+def is_web_path(path: str) -> bool:
+    return not path.startswith(MACHINE_PREFIXES)
+
+
 def _http_error(request: Request, exc: HTTPException) -> Response:
     """Litestar's own errors (404 route, 405 method) still get an OpenRosa body Collect can show."""
     status = exc.status_code
     if request.url.path.startswith("/v1/") and wants_central(request):  # an API client: Central's JSON
         code = {404: "404.1", 405: "405.1"}.get(status, f"{status}.1")
         return problem_response(request, Problem(code, str(exc.detail)))
+    if is_web_path(request.url.path):  # an officer's browser: a page in their language, with the menu
+        from rasoat.server.web.base import error_page
+
+        message = {404: "error.404", 405: "error.405"}.get(status, str(exc.detail))
+        response = error_page(request, status, message)
+        response.headers.update(dict(exc.headers or {}))  # 405 keeps its Allow header
+        return response
     if not request.url.path.startswith("/v1/"):
         headers = dict(exc.headers or {})
         return Response(content={"error": str(exc.detail)}, status_code=status, headers=headers)

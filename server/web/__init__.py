@@ -13,12 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
-from litestar import Router
+from litestar import Router, get
 from litestar.config.app import AppConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.exceptions import HTTPException
 from litestar.plugins import InitPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from rasoat.core.scope import ScopeError
@@ -59,8 +60,15 @@ def _core_errors() -> tuple[type[Exception], ...]:
     return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit, SignoffError, FactError)
 
 
+@get("/favicon.ico", include_in_schema=False)
+async def favicon() -> Redirect:
+    """Browsers ask for /favicon.ico whatever the page says; the icon is the SVG the pages link to."""
+    return Redirect(path="/static/favicon.svg", status_code=301, headers={"Cache-Control": "max-age=86400"})
+
+
 def web_router() -> Router:
     handlers = [
+        favicon,
         *auth_pages.handlers,
         *pages_overview.handlers,
         *pages_submissions.handlers,

@@ -253,8 +253,22 @@ def _common(request: Request, lang: str, user: User | None, csrf: str) -> dict[s
     }
 
 
+def _form_titles(store: Store) -> Any:
+    """``form_title(code)``: the title officers know a form by (read once per page, only if asked)."""
+    titles: dict[str, str] = {}
+
+    def title(form_id: str) -> str:
+        if not titles:
+            titles.update({f.form_id: f.title or f.form_id for f in store.list_forms()})
+            titles.setdefault("", "")
+        return titles.get(form_id, form_id)
+
+    return title
+
+
 def page(ctx: Ctx, template: str, status: int = 200, **values: Any) -> Template:
     data = _common(ctx.request, ctx.lang, ctx.user, ctx.sess.csrf)
+    data["form_title"] = _form_titles(ctx.store)
     data.update(values)
     data["ctx"] = ctx
     return Template(

@@ -95,6 +95,17 @@ LABELS: dict[str, tuple[str, str]] = {
     "done": ("Đã xong", "Done"),
     "forbidden": ("Bạn không có quyền xem trang này", "You may not see this page"),
     "not_found": ("Không tìm thấy", "Not found"),
+    "error.404": ("Không có trang này; hãy chọn trong danh mục", "No such page; pick one from the menu"),
+    "error.405": ("Trang này không nhận yêu cầu kiểu này", "This page does not accept this kind of request"),
+    # round history: what each recorded action means to an officer
+    "history.create": ("Tạo đợt", "Round created"),
+    "history.open": ("Mở đợt", "Round opened"),
+    "history.close": ("Đóng đợt", "Round closed"),
+    "history.reopen": ("Mở lại đợt", "Round reopened"),
+    "history.archive": ("Lưu trữ đợt", "Round archived"),
+    "history.assign": ("Giao người thu thập", "Collectors assigned"),
+    "history.rule": ("Đổi trạng thái được tính", "Counted review states changed"),
+    "history.rollforward": ("Chuyển danh sách sang đợt mới", "Lists rolled forward"),
     "server_error": ("Lỗi máy chủ; hãy thử lại sau", "Server error; please try again later"),
     "csrf": (
         "Biểu mẫu đã hết hạn; hãy tải lại trang và gửi lại",

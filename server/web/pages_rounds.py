@@ -25,6 +25,7 @@ from rasoat.core.rounds import (
 from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, form_list, page, redirect
 from rasoat.server.web.charts import bar
+from rasoat.server.web.i18n import LABELS
 
 MAX_FORM_UPLOAD = 50_000_000
 # Which state buttons a round shows: target state → label key
@@ -127,8 +128,19 @@ def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = 
         assignable=assignable,
         can_manage=ctx.can(scope.MANAGE_ROUNDS),
         error=error,
-        history=list(reversed(rnd.history)) if allowed is None or ctx.can(scope.MANAGE_ROUNDS) else [],
+        history=_history(ctx, rnd) if allowed is None or ctx.can(scope.MANAGE_ROUNDS) else [],
     )
+
+
+def _history(ctx: Ctx, rnd: Any) -> list[dict[str, Any]]:
+    """Newest first, each action named in the officer's language (an action without a label shows as is)."""
+    rows = []
+    for h in reversed(rnd.history):
+        action = str(h.get("action", ""))
+        key = f"history.{action}"
+        rows.append({**h, "what": ctx.t(key) if key in LABELS else action})
+    return rows
+
 
 
 @get("/rounds/{round_id:str}", sync_to_thread=True)

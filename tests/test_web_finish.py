@@ -1,0 +1,213 @@
+"""The officer site's finish, in Debian's headless chromium against a real server (tests/web_support.py):
+error pages that are pages (and machine endpoints that keep their own error shapes), the favicon, no
+number broken inside a table cell, round history and forms named for officers, and a crawl of every
+same-origin link for every role that finds no 5xx and no raw JSON page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import httpx
+import pytest
+from rasoat.core.rounds import create_round, set_state
+from server_support import COMMUNE
+from test_web_pages import ARGS, CHROMIUM, LAPTOP, PHONE, login, new_page, shot
+from web_support import ACCOUNTS, ARTIFACTS, start_site, stop_site
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
+    pytest.mark.timeout(300),
+]
+
+CRAWL_LIMIT = 30  # pages per role: every menu entry and what it links to, without walking every filter
+ANYWHERE_JS = (
+    "[...document.querySelectorAll('*')].filter(e => getComputedStyle(e).overflowWrap === 'anywhere')"
+    ".map(e => e.tagName + '.' + e.className)"
+)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory):
+    site = start_site(tmp_path_factory.mktemp("web-finish") / "data")
+    yield site
+    stop_site(site)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+# --- error pages ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("lang", "heading", "text"), [
+    ("vi", "Lỗi 404", "Không có trang này"),
+    ("en", "Error 404", "No such page"),
+])
+def test_unknown_address_is_a_page_in_the_chosen_language(browser, site, lang, heading, text) -> None:
+    page = new_page(browser, site, lang=lang)
+    login(page, "xa.phuongtien")
+    resp = page.goto("/khong-co-trang-nay")
+    assert resp is not None and resp.status == 404
+    assert resp.headers["content-type"].startswith("text/html")
+    assert page.inner_text("h1") == heading
+    assert text in page.inner_text("main")
+    assert page.locator("nav.nav a[href='/indicators']").count() == 1  # the menu is there to go on from
+    other = "No such page" if lang == "vi" else "Không có trang này"
+    assert other not in page.inner_text("main")  # one language per message
+    shot(page, f"error-404-{lang}")
+    page.context.close()
+
+
+def test_unknown_address_before_login_is_a_page_too(site) -> None:
+    with httpx.Client(base_url=site.url) as client:
+        resp = client.get("/submissions/x/y/z")
+    assert resp.status_code == 404 and resp.headers["content-type"].startswith("text/html")
+    assert "Không có trang này" in resp.text and '{"error"' not in resp.text
+
+
+@pytest.mark.parametrize(("lang", "text"), [
+    ("vi", "Trang này không nhận yêu cầu kiểu này"),
+    ("en", "This page does not accept this kind of request"),
+])
+def test_wrong_method_is_a_page_with_its_allow_header(site, lang, text) -> None:
+    with httpx.Client(base_url=site.url, cookies={"lang": lang}) as client:
+        resp = client.delete("/indicators")
+    assert resp.status_code == 405 and resp.headers["content-type"].startswith("text/html")
+    assert text in resp.text
+    assert "GET" in resp.headers.get("allow", "")
+
+
+def test_machine_endpoints_keep_their_own_error_shapes(site) -> None:
+    with httpx.Client(base_url=site.url) as client:
+        api = client.get("/api/v1/no-such-thing")
+        collect = client.get(f"/v1/key/{site.seeded.token}/projects/1/no-such-thing")
+        central = client.get("/v1/projects/1/no-such-thing", headers={"Accept": "application/json"})
+    assert api.status_code == 404 and api.headers["content-type"].startswith("application/json")
+    assert collect.status_code == 404 and "xml" in collect.headers["content-type"]
+    assert "<OpenRosaResponse" in collect.text
+    assert central.status_code == 404 and "<html" not in central.text.lower()
+
+
+def test_favicon(browser, site) -> None:
+    with httpx.Client(base_url=site.url, follow_redirects=True) as client:
+        icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.lstrip().startswith("<svg")
+    page = new_page(browser, site)
+    page.goto("/login")
+    href = page.get_attribute("link[rel=icon]", "href")
+    assert href and page.request.get(href).status == 200
+    page.context.close()
+
+
+# --- words and numbers officers read -------------------------------------------------------------------
+
+
+def test_round_history_and_forms_in_the_chosen_language(browser, site) -> None:
+    rnd = create_round(site.store, "Đợt lịch sử", "2026-Q4", ["tother"], [COMMUNE], actor="tinh.thainguyen")
+    set_state(site.store, rnd.id, "open", actor="tinh.thainguyen")
+    page = new_page(browser, site, lang="en")
+    login(page, "tinh.thainguyen")
+    page.goto(f"/rounds/{rnd.id}")
+    history = page.inner_text("main section:has(h2:has-text('History')) table")
+    assert "Round created" in history and "Round opened" in history
+    assert "\tcreate" not in history and "\topen" not in history
+    assert "Tạo đợt" not in history
+    forms = page.inner_text("dl.kv")
+    assert "Biểu không được giao" in forms and "tother" in forms  # the title, then the code as a detail
+    page.goto(f"/rounds/{rnd.id}?lang=vi")
+    history = page.inner_text("main section:has(h2:has-text('Lịch sử')) table")
+    assert "Tạo đợt" in history and "Mở đợt" in history and "Round created" not in history
+    page.goto("/rounds")
+    row = page.inner_text(f"tr[data-round='{rnd.id}']")
+    assert "Biểu không được giao" in row
+    page.goto("/submissions?form=tform")
+    assert "Biểu thử" in page.inner_text("table") or "tform" in page.inner_text("table")
+    page.context.close()
+
+
+def test_numbers_stay_whole_in_table_cells_on_a_phone(browser, site) -> None:
+    page = new_page(browser, site, viewport=PHONE)
+    login(page, "tinh.thainguyen")
+    page.goto("/rounds/r-open")
+    assert page.evaluate(ANYWHERE_JS) == []
+    # every "covered/expected" figure is drawn on one line, whatever the cell's width
+    lines = page.evaluate("""[...document.querySelectorAll('td.cov, td.num')].flatMap(td => {
+        const walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+        const out = [];
+        for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+            if (!n.textContent.includes('/')) continue;
+            const r = document.createRange(); r.selectNodeContents(n);
+            const tops = new Set([...r.getClientRects()].map(x => Math.round(x.top)));
+            out.push([n.textContent.trim(), tops.size]);
+        }
+        return out;
+    })""")
+    assert lines, "no figures on the round page"
+    broken = [text for text, n in lines if n > 1]
+    assert not broken, broken
+    page.context.close()
+
+
+# --- the crawl -----------------------------------------------------------------------------------------
+
+
+def _normal(url: str, origin: str) -> str | None:
+    """A same-origin page address without the language switch (the same page), else None."""
+    parts = urlsplit(url)
+    if f"{parts.scheme}://{parts.netloc}" != origin or parts.path.startswith("/static/"):
+        return None
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k not in ("lang", "msg")])
+    return parts.path + (f"?{query}" if query else "")
+
+
+@pytest.mark.parametrize("username", ["quantri", "tinh.thainguyen", "xa.phuongtien", "nguoixem"])
+def test_crawl_every_link_for_each_role(browser, site, username) -> None:
+    assert username in ACCOUNTS
+    page = new_page(browser, site, viewport=LAPTOP)
+    login(page, username)
+    origin = site.url.rstrip("/")
+    seen: set[str] = set()
+    queue = ["/"]
+    failures: list[str] = []
+    visited = 0
+    while queue and visited < CRAWL_LIMIT:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        resp = page.request.get(path, max_redirects=5)
+        visited += 1
+        kind = resp.headers.get("content-type", "")
+        if resp.status >= 500:
+            failures.append(f"{path}: {resp.status}")
+            continue
+        if "json" in kind or resp.text().lstrip().startswith(("{", "[")) and "html" not in kind:
+            failures.append(f"{path}: raw JSON ({resp.status})")
+            continue
+        if not kind.startswith("text/html"):
+            continue  # a download (Excel, zip, QR image): checked by its own tests
+        page.goto(path)
+        if "/login" in page.url:
+            failures.append(f"{path}: logged out")
+            break
+        wrapped = page.evaluate(ANYWHERE_JS)
+        if wrapped:
+            failures.append(f"{path}: overflow-wrap:anywhere on {wrapped[:3]}")
+        for href in page.evaluate("[...document.querySelectorAll('a[href]')].map(a => a.href)"):
+            target = _normal(href, origin)
+            if target and target not in seen and target not in queue:
+                queue.append(target)
+    assert visited >= 8, f"{username} reached only {sorted(seen)}"
+    assert not failures, failures
+    page.context.close()
