@@ -15,11 +15,12 @@ field values — only filters and counts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from rasoat.core.models import AuditEvent
+from rasoat.core.models import AuditEvent, User
 from rasoat.core.storage.base import Store
 
 PERSONAL_ACTIONS = ("view.submissions", "view.submission", "export.raw", "key.decrypt")
@@ -136,3 +137,92 @@ def write_xlsx(events: Iterable[AuditEvent], target: str | Path | IO[bytes]) -> 
     finally:
         wb.close()
     return n
+
+
+# --- reading the log as an officer ----------------------------------------------------------------
+
+UNIT_DETAIL_KEYS = ("unit", "units", "unit_code", "unit_codes")
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What an officer asks of the log; empty fields ask nothing. Days are Vietnamese calendar days."""
+
+    person: str = ""
+    action: str = ""  # a whole name or a prefix ("round" → round.*)
+    unit: str = ""  # entries that name this unit or one below it
+    day_from: date | None = None
+    day_to: date | None = None
+
+
+class _Names:
+    """Which units an entry is about: its actor's, the account or round it names, the units in its details."""
+
+    def __init__(self, store: Store) -> None:
+        self.accounts: dict[str, User] = {}
+        for user in store.list_users():
+            self.accounts[user.username] = user
+            self.accounts[user.id] = user
+        self.rounds = {r.id: r for r in store.list_rounds()}
+
+    def units(self, event: AuditEvent) -> set[str]:
+        from rasoat.core.units import get_units
+
+        out: set[str] = set()
+        for who in (event.actor, event.target):
+            user = self.accounts.get(who)
+            if user is not None:
+                out.update(user.unit_codes)
+        if event.action.startswith("round.") and event.target in self.rounds:
+            out.update(self.rounds[event.target].unit_codes)
+        if event.target and event.target in get_units():
+            out.add(event.target)
+        sources = [event.details, event.details.get("filters") or {}]
+        for source in sources:
+            if not isinstance(source, dict):
+                continue
+            for key in UNIT_DETAIL_KEYS:
+                value = source.get(key)
+                if isinstance(value, str) and value:
+                    out.add(value)
+                elif isinstance(value, list | tuple):
+                    out.update(str(v) for v in value)
+        return out
+
+
+def _below(code: str) -> set[str]:
+    from rasoat.core.units import get_units
+
+    registry = get_units()
+    return {code, *registry.expand([code])} if code in registry else {code}
+
+
+def _local_day(when: datetime) -> date:
+    return _vn(when).date()
+
+
+def find_events(store: Store, viewer: User, flt: AuditFilter) -> list[AuditEvent]:
+    """The entries ``viewer`` may read that match ``flt``, newest first.
+
+    A province manager reads the entries about their units: made by an account of theirs, naming an
+    account, round or unit of theirs. An administrator reads everything; other roles nothing."""
+    from rasoat.core import scope
+
+    scope.require(viewer, scope.VIEW_AUDIT)
+    allowed = scope.allowed_units(viewer)
+    wanted = _below(flt.unit) if flt.unit else None
+    names = _Names(store) if allowed is not None or wanted is not None else None
+    out = []
+    for event in iter_events(store, user=flt.person or None, action=flt.action or None):
+        day = _local_day(event.at)
+        if (flt.day_from and day < flt.day_from) or (flt.day_to and day > flt.day_to):
+            continue
+        if names is not None:
+            units = names.units(event)
+            if allowed is not None and not units & allowed:
+                continue
+            if wanted is not None and not units & wanted:
+                continue
+        out.append(event)
+    out.reverse()
+    return out

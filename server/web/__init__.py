@@ -26,6 +26,7 @@ from rasoat.core.scope import ScopeError
 from rasoat.server.web import (
     auth_pages,
     pages_assessment,
+    pages_audit,
     pages_collectors,
     pages_exports,
     pages_management,
@@ -78,6 +79,7 @@ def web_router() -> Router:
         *pages_plugins.handlers,
         *pages_assessment.handlers,
         *pages_management.handlers,
+        *pages_audit.handlers,
     ]
     errors: dict = {
         LoginRequired: on_login_required,

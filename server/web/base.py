@@ -46,6 +46,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/collectors", "nav.collectors", scope.MANAGE_COLLECTORS),
     ("/exports", "nav.exports", scope.EXPORT),
     ("/plugins", "nav.plugins", scope.VIEW),
+    ("/audit", "nav.audit", scope.VIEW_AUDIT),
 ]
 
 

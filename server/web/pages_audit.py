@@ -1,0 +1,95 @@
+"""The audit log for administrators and province managers: filter by person, action, unit and day,
+newest first, and the same selection as an Excel workbook. A province manager reads only the entries
+about their province (``core.audit.find_events`` decides which)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime
+from typing import Any
+
+from litestar import Request, Response, get
+from rasoat.core import audit, scope
+from rasoat.core.audit import AuditFilter
+from rasoat.server.web.base import LOCAL_TZ, Ctx, WebError, context, page, unit_name
+
+PAGE_SIZE = 100
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+# The action families offered in the filter (any other prefix can still be typed in the address)
+ACTION_FAMILIES = ("login", "user", "collector", "round", "form", "submission", "view", "export", "key",
+                   "assessment", "backup")
+
+
+def _day(value: str | None) -> date | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise WebError(400, "audit.bad_day") from exc
+
+
+def _filter(ctx: Ctx) -> AuditFilter:
+    q = ctx.request.query_params
+    unit = (q.get("unit") or "").strip()
+    if unit:
+        scope.require_unit(ctx.user, unit)
+    return AuditFilter(
+        person=(q.get("person") or "").strip(),
+        action=(q.get("action") or "").strip(),
+        unit=unit,
+        day_from=_day(q.get("from")),
+        day_to=_day(q.get("to")),
+    )
+
+
+@get("/audit", sync_to_thread=True)
+def audit_log(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.VIEW_AUDIT)
+    flt = _filter(ctx)
+    events = audit.find_events(ctx.store, ctx.user, flt)
+    try:
+        page_no = max(1, int(request.query_params.get("page") or 1))
+    except ValueError:
+        page_no = 1
+    start = (page_no - 1) * PAGE_SIZE
+    rows = [_row(e) for e in events[start:start + PAGE_SIZE]]
+    allowed = scope.allowed_units(ctx.user)
+    people = sorted(u.username for u in ctx.store.list_users()
+                    if allowed is None or set(u.unit_codes) & allowed)
+    return page(
+        ctx, "audit.html", rows=rows, total=len(events), page_no=page_no,
+        pages=max(1, -(-len(events) // PAGE_SIZE)), flt=flt, people=people, families=ACTION_FAMILIES,
+        unit_label=unit_name(flt.unit) if flt.unit else "",
+    )
+
+
+def _row(event: Any) -> dict[str, Any]:
+    return {
+        "at": event.at, "actor": event.actor, "action": event.action, "target": event.target,
+        "details": audit.describe_details(event.details),
+    }
+
+
+@get("/audit.xlsx", sync_to_thread=True)
+def audit_export(request: Request) -> Response:
+    """The filtered selection as a workbook; the export is itself an audit entry."""
+    ctx = context(request)
+    ctx.require(scope.VIEW_AUDIT)
+    flt = _filter(ctx)
+    events = audit.find_events(ctx.store, ctx.user, flt)
+    buf = io.BytesIO()
+    count = audit.write_xlsx(reversed(events), buf)  # the workbook reads in time order
+    audit.record(ctx.store, ctx.actor, "export.audit", target=flt.unit, count=count,
+                 filters={k: str(v) for k, v in vars(flt).items() if v})
+    stamp = datetime.now(LOCAL_TZ).strftime("%Y%m%d-%H%M")
+    return Response(
+        content=buf.getvalue(), media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="nhat-ky-audit-{stamp}.xlsx"',
+                 "Cache-Control": "no-store"},
+    )
+
+
+handlers = [audit_log, audit_export]
