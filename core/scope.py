@@ -35,6 +35,7 @@ PUBLISH_FORMS = "publish_forms"
 MANAGE_USERS = "manage_users"
 MANAGE_KEYS = "manage_keys"
 VIEW_AUDIT = "view_audit"
+MANAGE_OFFICERS = "manage_officers"  # officer accounts within one's units (core.users.may_manage says whose)
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -50,6 +51,7 @@ ALL_PERMISSIONS = frozenset(
         MANAGE_USERS,
         MANAGE_KEYS,
         VIEW_AUDIT,
+        MANAGE_OFFICERS,
     }
 )
 
@@ -67,6 +69,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             MANAGE_COLLECTORS,
             PUBLISH_FORMS,
             VIEW_AUDIT,
+            MANAGE_OFFICERS,
         }
     ),
     Role.commune_officer: frozenset({VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_COLLECTORS}),

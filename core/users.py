@@ -204,6 +204,45 @@ def list_officers(store: Store, include_disabled: bool = True) -> list[User]:
     return sorted(users, key=lambda u: (u.created_at, u.id))
 
 
+# Who may manage whom: an administrator any officer; a province manager the commune officers and viewers
+# whose units all lie in their own (never another manager or an administrator).
+PROVINCE_MANAGED_ROLES = (Role.commune_officer, Role.viewer)
+
+
+def roles_managed_by(actor: User) -> tuple[Role, ...]:
+    if not actor.active:
+        return ()
+    if actor.role is Role.admin:
+        return OFFICER_ROLES
+    if actor.role is Role.province_manager:
+        return PROVINCE_MANAGED_ROLES
+    return ()
+
+
+def may_manage(actor: User, role: Role, unit_codes: Iterable[str]) -> bool:
+    from rasoat.core import scope
+
+    if role not in roles_managed_by(actor):
+        return False
+    units = list(unit_codes)
+    return actor.role is Role.admin or (bool(units) and all(scope.unit_allowed(actor, u) for u in units))
+
+
+def require_manages(actor: User, role: Role, unit_codes: Iterable[str]) -> None:
+    from rasoat.core import scope
+
+    if not may_manage(actor, role, unit_codes):
+        raise scope.ScopeError(
+            f"Tài khoản {actor.username} không quản lý được tài khoản này (vai trò, đơn vị) / "
+            f"Account {actor.username} may not manage this account (role, units)"
+        )
+
+
+def manageable_officers(store: Store, actor: User) -> list[User]:
+    """The officer accounts ``actor`` may create, disable and re-enable, oldest first (never themselves)."""
+    return [u for u in list_officers(store) if u.id != actor.id and may_manage(actor, u.role, u.unit_codes)]
+
+
 def set_role(
     store: Store, ref: str, role: str | Role, unit_codes: Iterable[str] | None = None, actor: str = "cli"
 ) -> User:

@@ -25,6 +25,7 @@ from litestar.template.config import TemplateConfig
 from rasoat.core.scope import ScopeError
 from rasoat.server.web import (
     auth_pages,
+    pages_accounts,
     pages_assessment,
     pages_audit,
     pages_collectors,
@@ -57,8 +58,10 @@ def _core_errors() -> tuple[type[Exception], ...]:
     from rasoat.core.review import ReviewError
     from rasoat.core.rounds import RoundError
     from rasoat.core.units import UnknownUnit
+    from rasoat.core.users import UserError
 
-    return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit, SignoffError, FactError)
+    return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit, SignoffError, FactError,
+            UserError)
 
 
 @get("/favicon.ico", include_in_schema=False)
@@ -80,6 +83,7 @@ def web_router() -> Router:
         *pages_assessment.handlers,
         *pages_management.handlers,
         *pages_audit.handlers,
+        *pages_accounts.handlers,
     ]
     errors: dict = {
         LoginRequired: on_login_required,

@@ -47,6 +47,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/exports", "nav.exports", scope.EXPORT),
     ("/plugins", "nav.plugins", scope.VIEW),
     ("/audit", "nav.audit", scope.VIEW_AUDIT),
+    ("/accounts", "nav.accounts", scope.MANAGE_OFFICERS),
 ]
 
 
