@@ -53,21 +53,20 @@ async def account_create(request: Request) -> Response:
     ctx = await anyio.to_thread.run_sync(context, request)
     check_csrf(ctx, form)
     ctx.require(scope.MANAGE_OFFICERS)
-    values = {
-        "username": str(form.get("username") or "").strip()[:64],
-        "display_name": str(form.get("display_name") or "").strip()[:200],
-        "role": str(form.get("role") or ""),
-        "units": form_list(form, "units"),
-    }  # the password is never sent back into the page
-    password = str(form.get("password") or "")
+    username = str(form.get("username") or "").strip()[:64]
+    display_name = str(form.get("display_name") or "").strip()[:200]
+    role_value = str(form.get("role") or "")
+    units = form_list(form, "units")
+    password = str(form.get("password") or "")  # never sent back into the page
+    values = {"username": username, "display_name": display_name, "role": role_value, "units": units}
 
     def run() -> Response:
         try:
-            role = parse_role(values["role"] or "?")
-            require_manages(ctx.user, role, values["units"])
+            role = parse_role(role_value or "?")
+            require_manages(ctx.user, role, units)
             check_password_policy(password)
-            create_user(ctx.store, values["username"], password, role, values["units"],
-                        display_name=values["display_name"], actor=ctx.actor)
+            create_user(ctx.store, username, password, role, units, display_name=display_name,
+                        actor=ctx.actor)
         except (UserError, scope.ScopeError) as exc:
             status = 403 if isinstance(exc, scope.ScopeError) else 400
             return _accounts_page(ctx, status, getattr(exc, "message", str(exc)), values)
