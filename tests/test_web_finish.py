@@ -12,7 +12,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
 import pytest
-from rasoat.core.rounds import create_round, set_state
+from rasoat.core.round_lifecycle import set_state
+from rasoat.core.rounds import create_round
 from server_support import COMMUNE
 from test_web_pages import ARGS, CHROMIUM, LAPTOP, PHONE, login, new_page, shot
 from web_support import ACCOUNTS, ARTIFACTS, start_site, stop_site
