@@ -106,3 +106,17 @@ def backend_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 def module_backend_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """``backend_url`` for a module-scoped fixture (one schema for the module)."""
     yield from _backend_url(request)
+
+
+# --- web pages: one Debian chromium per test module, driven by Playwright (tests/test_web_*.py)
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+    from test_web_pages import ARGS, CHROMIUM
+    from web_support import ARTIFACTS
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()

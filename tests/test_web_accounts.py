@@ -4,17 +4,17 @@ changes their own password. Each step is checked in the audit log and by logging
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rasoat.core.users import create_user
 from server_support import COMMUNE, OTHER_COMMUNE
-from test_web_pages import ARGS, CHROMIUM, PHONE, login, new_page, no_horizontal_overflow, shot
-from web_support import ARTIFACTS, csrf_of, start_site, stop_site
+from test_web_pages import CHROMIUM, PHONE, login, new_page, no_horizontal_overflow, shot
+from web_support import csrf_of, start_site, stop_site
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
+    pytest.mark.slow,  # chromium
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
     pytest.mark.timeout(240),
 ]
@@ -25,15 +25,6 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     site = start_site(tmp_path_factory.mktemp("web-accounts") / "data")
     yield site
     stop_site(site)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def log_in_as(browser, site, username: str, password: str):

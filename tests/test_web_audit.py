@@ -4,7 +4,6 @@ openpyxl."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,11 +14,12 @@ from rasoat.core.models import AuditEvent
 from rasoat.core.units import get_units
 from rasoat.core.users import create_user
 from server_support import COMMUNE
-from test_web_pages import ARGS, CHROMIUM, PHONE, login, new_page, no_horizontal_overflow, shot
-from web_support import ARTIFACTS, start_site, stop_site
+from test_web_pages import CHROMIUM, PHONE, login, new_page, no_horizontal_overflow, shot
+from web_support import start_site, stop_site
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
+    pytest.mark.slow,  # chromium
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
     pytest.mark.timeout(240),
 ]
@@ -43,15 +43,6 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     site.far_commune = far_commune.code
     yield site
     stop_site(site)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def _rows(page) -> list[list[str]]:

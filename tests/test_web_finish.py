@@ -6,7 +6,6 @@ same-origin link for every role that finds no 5xx and no raw JSON page.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -15,11 +14,12 @@ import pytest
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import create_round
 from server_support import COMMUNE
-from test_web_pages import ARGS, CHROMIUM, LAPTOP, PHONE, login, new_page, shot
-from web_support import ACCOUNTS, ARTIFACTS, start_site, stop_site
+from test_web_pages import CHROMIUM, LAPTOP, PHONE, login, new_page, shot
+from web_support import ACCOUNTS, start_site, stop_site
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [
+    pytest.mark.slow,  # chromium
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
     pytest.mark.timeout(300),
 ]
@@ -36,15 +36,6 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     site = start_site(tmp_path_factory.mktemp("web-finish") / "data")
     yield site
     stop_site(site)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 # --- error pages ---------------------------------------------------------------------------------------

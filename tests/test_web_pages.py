@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import shutil
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -40,15 +39,6 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     site = start_site(tmp_path_factory.mktemp("web-pages") / "data")
     yield site
     stop_site(site)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def new_page(browser, site, viewport=LAPTOP, lang: str | None = None):
