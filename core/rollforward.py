@@ -243,13 +243,10 @@ def person_register(
 def _hamlet_name(code: str) -> str:
     if not code:
         return ""
-    try:
-        from rasoat.core.units import get_units
+    from rasoat.core.units import get_units
 
-        unit = get_units().get(code)
-    except Exception:
-        unit = None
-    return getattr(unit, "name", None) or code
+    unit = get_units().get(code)  # None for a code the registry does not know
+    return unit.name if unit is not None else code
 
 
 def roster_rows(people: Iterable[Person]) -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, RoundState, User, utcnow
 from rasoat.core.storage.base import Store
+from rasoat.core.units import UnknownUnit, get_units
 
 # Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
 ROUND_KINDS: dict[str, tuple[str, str]] = {
@@ -121,8 +122,6 @@ def make_round_id(name: str, period: str, unit_codes: list[str], taken: Iterable
 
 
 def _registry() -> Any:
-    from rasoat.core.units import get_units
-
     return get_units()
 
 
@@ -134,7 +133,7 @@ def ancestors_of(code: str) -> list[str]:
     """Codes above a unit (commune, province), from the registry, else from the code's shape."""
     try:
         return [_code(u) for u in _registry().ancestors(code)]
-    except Exception:  # unknown to the registry: a hamlet code still names its commune
+    except UnknownUnit:  # unknown to the registry: a hamlet code still names its commune
         return [code.split("-", 1)[0]] if "-" in code else []
 
 

@@ -254,14 +254,11 @@ def _stream(store: Store, query: SubmissionQuery) -> Iterator[Submission]:
     yield from store.iter_submissions(query)
 
 
-def _registry() -> Any | None:
-    """``core.units.get_units()`` when the registry can be built, else None (names left blank)."""
-    try:
-        from rasoat.core.units import get_units
+def _registry() -> Any:
+    """``core.units.get_units()``: a registry that cannot be built is an error to show, not blank names."""
+    from rasoat.core.units import get_units
 
-        return get_units()
-    except Exception:  # an export still works without unit names
-        return None
+    return get_units()
 
 
 def _collector_names(store: Store) -> dict[str, str]:
