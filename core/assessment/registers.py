@@ -94,24 +94,19 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
     """One pass over each register for every commune under ``units`` (codes already expanded)."""
     acc: dict[str, _Acc] = defaultdict(_Acc)
     _, end_utc = period.utc_bounds()
-    for sub in _scan(store, "f1_person", units, end_utc):
-        a = acc[commune_of(sub.unit_code)]
-        a.counts["f1_person"] += 1
-        if sub.encrypted:
-            a.encrypted["f1_person"] += 1
-            continue
-        key = str(sub.fields.get("person_key") or sub.instance_id)
-        if key not in a.persons or a.persons[key].received_at <= sub.received_at:
-            a.persons[key] = sub
-    for sub in _scan(store, "f6_hotspot", units, end_utc):
-        a = acc[commune_of(sub.unit_code)]
-        a.counts["f6_hotspot"] += 1
-        if sub.encrypted:
-            a.encrypted["f6_hotspot"] += 1
-            continue
-        key = str(sub.fields.get("site_key") or sub.instance_id)
-        if key not in a.sites or a.sites[key].received_at <= sub.received_at:
-            a.sites[key] = sub
+    # persons and sites: the latest record of each one (its key) in the commune
+    latest_of = (("f1_person", "person_key", "persons"), ("f6_hotspot", "site_key", "sites"))
+    for form_id, key_field, latest in latest_of:
+        for sub in _scan(store, form_id, units, end_utc):
+            a = acc[commune_of(sub.unit_code)]
+            a.counts[form_id] += 1
+            if sub.encrypted:
+                a.encrypted[form_id] += 1
+                continue
+            kept: dict[str, Submission] = getattr(a, latest)
+            key = str(sub.fields.get(key_field) or sub.instance_id)
+            if key not in kept or kept[key].received_at <= sub.received_at:
+                kept[key] = sub
     for sub in _scan(store, "f7_cultivation", units, end_utc):
         a = acc[commune_of(sub.unit_code)]
         if sub.encrypted:
