@@ -21,9 +21,9 @@ from rasoat.core.cli import main
 from rasoat.core.excel.cells import VN_TZ
 from rasoat.core.excel.from_store import ExportFilters, export_form
 from rasoat.core.excel.raw import RawExportOptions
-from rasoat.core.models import FormVersion, ReviewState, Submission
+from rasoat.core.models import ReviewState, Submission
 from rasoat.core.storage import open_store
-from test_excel_raw import build_schema, by_header
+from test_excel_raw import build_schema, by_header, publish_test_form
 
 NAMES = [
     "Nguyễn Văn Ánh",
@@ -92,16 +92,7 @@ def _subs(n: int, version: str) -> list[Submission]:
 def stored(tmp_path: Path) -> tuple[Path, list[Submission]]:
     root = tmp_path / "data"
     store = open_store(root)
-    schema = build_schema()
-    xml = b"<h:html/>"
-    store.put_form(
-        FormVersion(
-            form_id="hh_test", version="2026010101", title="Phiếu thử", md5=hashlib.md5(xml).hexdigest()
-        ),
-        xml,
-        schema,
-        {},
-    )
+    publish_test_form(store)
     subs = _subs(12, "2026010101")
     store.put_many_submissions([(s, _xml(s.instance_id), {}) for s in subs])
     store.close()

@@ -13,10 +13,10 @@ from rasoat.core import hookimpl
 from rasoat.core.cli import main
 from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
 from rasoat.core.excel.raw import RawExportOptions
-from rasoat.core.models import FormVersion, ReviewState, Round, User
+from rasoat.core.models import ReviewState, Round, User
 from rasoat.core.storage import open_store
 from rasoat.core.units import get_units
-from test_excel_raw import build_schema, by_header, make_sub
+from test_excel_raw import by_header, make_sub, publish_test_form
 
 
 def _other_commune() -> str:
@@ -32,16 +32,7 @@ def data_dir(tmp_path: Path) -> Path:
     """A store with the test form and six submissions across units, rounds, states and years."""
     root = tmp_path / "data"
     store = open_store(root)
-    schema = build_schema()
-    xml = b"<h:html/>"
-    store.put_form(
-        FormVersion(
-            form_id="hh_test", version="2026010101", title="Phiếu thử", md5=hashlib.md5(xml).hexdigest()
-        ),
-        xml,
-        schema,
-        {},
-    )
+    publish_test_form(store)
     store.put_user(User(id="u1", username="thu", display_name="Lò Văn Thu", role="collector"))
     store.put_round(Round(id="r2026", name="Đợt 2026", period="2026"))
     plan: list[tuple[str, str | None, ReviewState, datetime]] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pyxform.xls2xform import convert
 from rasoat.core.excel import RawExportOptions, write_raw_workbook
 from rasoat.core.excel.personal import fallback_personal_fields
 from rasoat.core.excel.schema import merge_schemas
-from rasoat.core.models import ReviewState, Submission
+from rasoat.core.models import FormVersion, ReviewState, Submission
 
 VI = "label::Tiếng Việt (vi)"
 EN = "label::English (en)"
@@ -70,6 +71,21 @@ def build_schema(survey: list[list[Any]] = SURVEY, version: str = "2026010101") 
     buf = io.BytesIO()
     wb.save(buf)
     return convert(xlsform=buf.getvalue(), file_type=".xlsx")._survey.to_json_dict()
+
+
+def publish_test_form(store: Any) -> dict[str, Any]:
+    """Publish the test form ``hh_test`` (the schema of ``build_schema()``) into ``store``; its schema."""
+    schema = build_schema()
+    xml = b"<h:html/>"
+    store.put_form(
+        FormVersion(
+            form_id="hh_test", version="2026010101", title="Phiếu thử", md5=hashlib.md5(xml).hexdigest()
+        ),
+        xml,
+        schema,
+        {},
+    )
+    return schema
 
 
 @pytest.fixture(scope="module")
