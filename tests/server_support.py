@@ -290,10 +290,16 @@ class ProcessServer:
     PostgreSQL at ``database_url`` (``data_dir`` then holds the attachments) or else the embedded store."""
 
     def __init__(
-        self, data_dir: Path, *extra: str, port: int | None = None, database_url: str | None = None
+        self,
+        data_dir: Path,
+        *extra: str,
+        port: int | None = None,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.env = env or {}  # added to the child's environment (e.g. LD_PRELOAD for the power-cut test)
         self.extra = extra
         self.chosen_port = port
         self._use_port(port or free_port())
@@ -325,7 +331,7 @@ class ProcessServer:
             cwd=REPO,
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**backend_env(self.database_url), "PYTHONUNBUFFERED": "1"},
+            env={**backend_env(self.database_url), "PYTHONUNBUFFERED": "1", **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
