@@ -136,3 +136,37 @@ def test_api_csv_zip_is_cut_to_the_officers_units(site) -> None:
         wb = openpyxl.load_workbook(io.BytesIO(resp.content), read_only=True)
         keys = {row[0] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True)}
         assert set(site.here_ids + site.there_ids) <= keys
+
+
+@pytest.mark.parametrize("via", ["web", "api"])
+def test_workbook_download_starts_before_the_export_is_written(site, monkeypatch, via: str) -> None:
+    """Reading the store waits, after the first submission, until the client holds the workbook's first
+    bytes: were the workbook built before it is sent (xlsxwriter's own close()), this would never happen."""
+    first_bytes = threading.Event()
+    waited: list[bool] = []
+    read = site.store.iter_submissions
+
+    def iter_submissions(*args, **kwargs):
+        for n, sub in enumerate(read(*args, **kwargs)):
+            if n == 1:
+                waited.append(first_bytes.wait(10))
+            yield sub
+
+    monkeypatch.setattr(site.store, "iter_submissions", iter_submissions)
+    if via == "web":
+        client = http_login(site.url, "tinh.thainguyen")
+        url = "/exports/raw?form=tform&labels=none"
+    else:
+        client = httpx.Client(base_url=site.url, headers=_basic("tinh.thainguyen"), timeout=30)
+        url = "/api/v1/forms/tform/export.xlsx"
+    with closing(client), client.stream("GET", url) as resp:
+        assert resp.status_code == 200
+        chunks = resp.iter_raw()
+        head = next(chunks)
+        first_bytes.set()
+        content = head + b"".join(chunks)
+    assert waited == [True]
+    assert head.startswith(b"PK\x03\x04") and b"xl/worksheets/sheet1.xml" in head[:80]  # the main sheet
+    wb = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
+    keys = {row[0] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True)}
+    assert set(site.here_ids + site.there_ids) <= keys

@@ -2,9 +2,10 @@
 
 ``write_raw_workbook`` is a pure function over a form schema and an iterable of submissions; it never
 holds more than one row in memory (xlsxwriter ``constant_memory``), so its memory does not grow with
-the number of submissions. What each cell holds is decided in ``core.excel.rows`` (shared with the CSV
-zip); this module maps those typed values to xlsxwriter calls and formats. ``core.excel.from_store.
-export_form`` feeds it from a store.
+the number of submissions; the main sheet's rows leave as they are written
+(``core.excel.streaming_workbook``), so a download starts at once. What each cell holds is decided in
+``core.excel.rows`` (shared with the CSV zip); this module maps those typed values to xlsxwriter calls
+and formats. ``core.excel.from_store.export_form`` feeds it from a store.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from rasoat.core.excel.rows import (
     feed,
 )
 from rasoat.core.excel.schema import LabelMode, SchemaOptions, build_tables
+from rasoat.core.excel.streaming_workbook import StreamingWorkbook
 from rasoat.core.models import Submission
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
@@ -203,7 +205,8 @@ def write_raw_workbook(
     progress: Callable[[int], object] | None = None,
     progress_every: int = 1000,
 ) -> RawExportStats:
-    """Write the raw data workbook to ``target`` (a path or a binary file object), streaming submissions.
+    """Write the raw data workbook to ``target`` (a path or a binary file object, which need not be
+    seekable), streaming submissions.
 
     ``units`` names unit codes (``core.units.get_units()``); ``collectors`` maps collector ids to names;
     ``about`` adds (label, value) lines to the last sheet; ``progress(n)`` is called every
@@ -212,7 +215,7 @@ def write_raw_workbook(
     opts = options or RawExportOptions()
     builder, dropped = row_builder(schema, form_id, opts, units, collectors)
     stats = RawExportStats(dropped_columns=dropped)
-    wb = Workbook(
+    wb = StreamingWorkbook(
         target,
         {
             "constant_memory": True,
@@ -230,8 +233,10 @@ def write_raw_workbook(
         for extra in extra_sheets:
             _write_extra(wb, extra, writer.fmts, writer.used, stats)
         _write_about(wb, writer, stats, about)
-    finally:
-        wb.close()
+    except BaseException:
+        wb.discard()
+        raise
+    wb.close()
     return stats
 
 
