@@ -7,7 +7,8 @@ targets come from users and phones).
 
 Action names in use (prefix ``.``-separated): ``login.ok|failed|throttled``, ``user.*``, ``collector.*``,
 ``round.*``, ``form.publish``, ``submission.review``, ``view.submissions``, ``view.submission``,
-``export.raw``, ``export.report``, ``key.create|change_passphrase|decrypt|decrypt_failed``,
+``roster.download``, ``export.raw``, ``export.raw.refused``, ``export.report``,
+``key.create|change_passphrase|decrypt|decrypt_failed``,
 ``backup.create``, ``restore``, ``demo.setup``. Details never hold passwords, passphrases, tokens or
 field values — only filters and counts.
 """
@@ -23,7 +24,7 @@ from typing import IO, Any
 from rasoat.core.models import AuditEvent, User
 from rasoat.core.storage.base import Store
 
-PERSONAL_ACTIONS = ("view.submissions", "view.submission", "export.raw", "key.decrypt")
+PERSONAL_ACTIONS = ("view.submissions", "view.submission", "roster.download", "export.raw", "key.decrypt")
 
 
 def record(store: Store, actor: str, action: str, target: str = "", **details: Any) -> AuditEvent:

@@ -2,13 +2,16 @@
 
 A person keeps one ``person_key`` for life: F1 computes a fresh key for a new person and copies the
 key from ``persons.csv`` when the collector follows up a known one, so follow-ups link by key, never
-by instanceID. Records that share a national ID are the same person even under two keys (the first
-key seen wins; the others become aliases).
+by instanceID. Records that share a national ID (or its pseudonym) are the same person even under two
+keys (the first key seen wins; the others become aliases).
 
 What the server calls: ``roster_media(store, form_id, unit_codes)`` when it serves the media file
-``persons.csv`` of a form to a collector (None: the form has no roster in any open census round). The
-bytes are last year's register cut to the collector's communes, cached per (round, commune) in the
-store's kv and rebuilt whenever a source round's history changes (e.g. reopened and closed again).
+``persons.csv`` of a form to a collector (None: the form has no roster in any open census round), and
+``record_roster_download`` for each download. The roster is last year's register cut to the
+collector's communes. Its statistical part (keys, hamlet, category, status, birth year, pseudonym) is
+cached per (round, commune) in the store's kv and rebuilt whenever a source round's history changes
+(e.g. reopened and closed again); the names are read from the records at download time
+(``core.identities.full_fields``), so no name is ever kept in clear beside them.
 """
 
 from __future__ import annotations
@@ -31,12 +34,14 @@ ROSTER_COLUMNS = [
     "label",  # full name (birth year) – hamlet
     "commune",
     "hamlet",
-    "category",
-    "national_id",  # masked: only the last four digits
-    "full_name",
-    "birth_year",
+    "category",  # last category and follow-up status
     "status",
+    "full_name",
+    "other_name",
+    "birth_year",
+    "pseudonym",  # keyed hash of the ID number: the same person across years without the number
 ]
+ROSTER_FORMAT = "2"  # part of the cache fingerprint: a cache written by an older rasoat is rebuilt
 KV_NAMESPACE = "rollforward"
 
 # F1 field names (docs/forms.md), by meaning. A name matches a key exactly, or a key's last path
@@ -45,6 +50,8 @@ PERSON_FIELDS: dict[str, tuple[str, ...]] = {
     "person_key": ("person_key",),
     "national_id": ("id_number", "national_id"),
     "full_name": ("person_name", "full_name"),  # person_name = typed name, or the roster's on a follow-up
+    "other_name": ("other_name",),
+    "pseudonym": ("pseudonym",),
     "birth": ("birth_date", "birth_year"),
     "sex": ("sex",),
     "category": ("category",),
@@ -77,12 +84,6 @@ def normalise_national_id(value: str) -> str:
     return "".join(c for c in value if c.isdigit())
 
 
-def mask_national_id(value: str) -> str:
-    """Only the last four digits travel to phones."""
-    digits = normalise_national_id(value)
-    return ("*" * (len(digits) - 4) + digits[-4:]) if len(digits) > 4 else ("*" * len(digits))
-
-
 def commune_of(sub: Submission) -> str:
     commune = pick(sub.fields, "commune")
     if commune:
@@ -95,10 +96,11 @@ class Person:
     """One person in the register: the latest known state, and every census that saw them."""
 
     person_key: str
-    full_name: str = ""
+    full_name: str = ""  # empty where the records keep names protected (core.identities reads them)
     birth_year: str = ""
     sex: str = ""
     national_id: str = ""
+    pseudonym: str = ""
     commune: str = ""
     hamlet: str = ""
     category: str = ""
@@ -161,12 +163,12 @@ def build_register(
     """
     people: dict[str, Person] = {}
     alias: dict[str, str] = {}  # any key → canonical key
-    by_nid: dict[str, str] = {}  # national ID → canonical key
+    by_nid: dict[str, str] = {}  # pseudonym (or national ID) → canonical key
     for rnd, sub in _person_submissions(store, rounds, form_id):
         f = sub.fields
         key = pick(f, "person_key") or sub.instance_id
         key = alias.get(key, key)
-        nid = normalise_national_id(pick(f, "national_id"))
+        nid = pick(f, "pseudonym") or normalise_national_id(pick(f, "national_id"))
         if nid and nid in by_nid and by_nid[nid] != key:
             canonical = by_nid[nid]
             if key in people:  # two known keys turn out to be one person: fold the later into the first
@@ -180,7 +182,7 @@ def build_register(
             person = people[key] = Person(person_key=key, first_round=rnd.id)
         if nid:
             by_nid.setdefault(nid, key)
-        _update(person, rnd, sub, nid)
+        _update(person, rnd, sub)
     if communes is not None:
         people = {k: p for k, p in people.items() if p.commune in communes}
     return people
@@ -194,7 +196,7 @@ def _fold(people: dict[str, Person], alias: dict[str, str], other: Person, canon
         alias[a] = canonical
 
 
-def _update(person: Person, rnd: Round, sub: Submission, nid: str) -> None:
+def _update(person: Person, rnd: Round, sub: Submission) -> None:
     f = sub.fields
     for attr, meaning in (
         ("full_name", "full_name"),
@@ -209,8 +211,12 @@ def _update(person: Person, rnd: Round, sub: Submission, nid: str) -> None:
     birth = pick(f, "birth")
     if birth:
         person.birth_year = birth[:4]
-    if nid:
-        person.national_id = nid
+    national_id = normalise_national_id(pick(f, "national_id"))
+    if national_id:
+        person.national_id = national_id
+    pseudonym = pick(f, "pseudonym")
+    if pseudonym:
+        person.pseudonym = pseudonym
     present = pick(f, "present")
     person.present = present == "yes" if present else pick(f, "status") in PRESENT_STATUSES
     person.commune = commune_of(sub) or person.commune
@@ -249,38 +255,56 @@ def _hamlet_name(code: str) -> str:
     return unit.name if unit is not None else code
 
 
-def roster_rows(people: Iterable[Person]) -> list[dict[str, str]]:
-    rows = []
+def roster_rows(people: Iterable[Person]) -> list[dict[str, Any]]:
+    """The statistical part of the roster (what the cache keeps): one row per person still followed up,
+    with ``sources``, the person's records newest first, to read the names from at download time."""
+    return [
+        {
+            "name": p.person_key,
+            "commune": p.commune,
+            "hamlet": p.hamlet,
+            "category": p.category,
+            "status": p.status,
+            "birth_year": p.birth_year,
+            "pseudonym": p.pseudonym,
+            "sources": [s["instance_id"] for s in reversed(p.seen)],
+        }
+        for p in people
+        if p.on_roster
+    ]
+
+
+def named_rows(store: Store, rows: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
+    """Roster rows with each person's names read from their records (newest first), labelled and sorted
+    by commune, hamlet and name: what a collector's phone gets. Only for a download the caller audits."""
+    from rasoat.core.identities import full_fields
     from rasoat.core.units import fold
 
-    for p in sorted(people, key=lambda p: (p.commune, p.hamlet, fold(p.full_name), p.person_key)):
-        if not p.on_roster:
-            continue
-        label = p.full_name or p.person_key
-        if p.birth_year:
-            label += f" ({p.birth_year})"
-        if p.hamlet:
-            label += f" – {_hamlet_name(p.hamlet)}"
-        rows.append(
-            {
-                "name": p.person_key,
-                "label": label,
-                "commune": p.commune,
-                "hamlet": p.hamlet,
-                "category": p.category,
-                "national_id": mask_national_id(p.national_id) if p.national_id else "",
-                "full_name": p.full_name,
-                "birth_year": p.birth_year,
-                "status": p.status,
-            }
-        )
-    return rows
+    out = []
+    for row in rows:
+        names = {"full_name": "", "other_name": ""}
+        for iid in row.get("sources", []):
+            sub = store.get_submission(iid)
+            if sub is None:
+                continue
+            fields = full_fields(store, sub)
+            for meaning in names:
+                names[meaning] = names[meaning] or pick(fields, meaning)
+            if all(names.values()):
+                break
+        label = names["full_name"] or row["name"]
+        if row.get("birth_year"):
+            label += f" ({row['birth_year']})"
+        if row.get("hamlet"):
+            label += f" – {_hamlet_name(row['hamlet'])}"
+        out.append({**{k: str(row.get(k) or "") for k in ROSTER_COLUMNS}, **names, "label": label})
+    return sorted(out, key=lambda r: (r["commune"], r["hamlet"], fold(r["full_name"]), r["name"]))
 
 
 def rows_to_csv(rows: Iterable[dict[str, str]]) -> bytes:
     """UTF-8 without BOM (Collect reads the first header as-is), LF line ends."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=ROSTER_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=ROSTER_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue().encode("utf-8")
@@ -288,17 +312,18 @@ def rows_to_csv(rows: Iterable[dict[str, str]]) -> bytes:
 
 def _fingerprint(rounds: list[Round]) -> str:
     """Changes whenever a source round is reopened, closed again or archived."""
-    text = "|".join(f"{r.id}:{r.state.value}:{len(r.history)}" for r in rounds)
+    text = ROSTER_FORMAT + "|" + "|".join(f"{r.id}:{r.state.value}:{len(r.history)}" for r in rounds)
     return hashlib.sha1(text.encode()).hexdigest()
 
 
 def roster_by_commune(
     store: Store, rnd: Round, communes: set[str], form_id: str
-) -> dict[str, list[dict[str, str]]]:
-    """Roster rows per commune for ``rnd``, from the kv cache where it is still valid."""
+) -> dict[str, list[dict[str, Any]]]:
+    """Statistical roster rows (``roster_rows``) per commune for ``rnd``, from the kv cache where it is
+    still valid."""
     sources = census_rounds(store, upto=rnd)
     fp = _fingerprint(sources)
-    out: dict[str, list[dict[str, str]]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     missing: set[str] = set()
     for commune in communes:
         cached = store.kv_get(KV_NAMESPACE, f"{rnd.id}:{commune}")
@@ -324,7 +349,8 @@ def roster_by_commune(
 
 def persons_media(store: Store, rnd: Round, commune_code: str, form_id: str = PERSON_FORM) -> bytes:
     """``persons.csv`` for one commune: the register of earlier closed census rounds, that commune only."""
-    return rows_to_csv(roster_by_commune(store, rnd, {commune_code}, form_id)[commune_code])
+    rows = roster_by_commune(store, rnd, {commune_code}, form_id)[commune_code]
+    return rows_to_csv(named_rows(store, rows))
 
 
 def round_communes(rnd: Round) -> set[str]:
@@ -379,8 +405,22 @@ def roster_media(store: Store, form_id: str, unit_codes: Iterable[str]) -> bytes
         in_round = round_communes(rnd)
         wanted = {c for c in in_round if any(in_scope(c, [u]) or in_scope(u, [c]) for u in units)}
         rows_by_commune = roster_by_commune(store, rnd, wanted, form_id)
-        return rows_to_csv(row for c in sorted(wanted) for row in rows_by_commune[c])
+        return rows_to_csv(named_rows(store, [row for c in sorted(wanted) for row in rows_by_commune[c]]))
     return None
+
+
+def record_roster_download(store: Store, actor: str, data: bytes, via: str, **details: Any) -> None:
+    """Audit one download of a roster: who, the communes it held and how many persons of each (from the
+    bytes sent), never a name."""
+    from rasoat.core.identities import record_read
+
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    per_commune: dict[str, int] = {}
+    for row in rows:
+        commune = row.get("commune") or ""
+        per_commune[commune] = per_commune.get(commune, 0) + 1
+    record_read(store, actor, "roster.download", count=len(rows), target=ROSTER_MEDIA,
+                communes=per_commune, via=via, **details)
 
 
 # --- counts for the snapshot ------------------------------------------------------------------

@@ -27,8 +27,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rasoat.core.collectors import CollectorError
-from rasoat.core.media import collector_media
+from rasoat.core.media import ROSTER_MEDIA, collector_media
 from rasoat.core.models import User
+from rasoat.core.rollforward import record_roster_download
 from rasoat.core.rounds import assigned_forms
 from rasoat.core.storage.base import Store
 
@@ -81,8 +82,11 @@ def _entry(name: str, when: datetime) -> zipfile.ZipInfo:
     return info
 
 
-def build_bundle(store: Store, user: User, out: str | Path, now: datetime | None = None) -> BundleReport:
-    """Write the zip for ``user``; refuses a revoked collector or one with no forms to carry."""
+def build_bundle(
+    store: Store, user: User, out: str | Path, now: datetime | None = None, actor: str = ""
+) -> BundleReport:
+    """Write the zip for ``user``; refuses a revoked collector or one with no forms to carry. A roster
+    in it is audited as taken by ``actor`` (the operator; default the collector) for that collector."""
     from rasoat.mobile_export.phone_setup import place_name
 
     if not user.active:
@@ -111,6 +115,9 @@ def build_bundle(store: Store, user: User, out: str | Path, now: datetime | None
                     continue
                 zf.writestr(_entry(f"{FORMS_DIR}/{form.form_id}-media/{name}", when), data)
                 media_md5[name] = _md5(data)
+                if name == ROSTER_MEDIA:
+                    record_roster_download(store, actor or user.username, data, "bundle",
+                                           form_id=form.form_id, collector=user.username)
             report.forms.append(
                 {"form_id": form.form_id, "version": form.version, "title": form.title, "md5": _md5(xml),
                  "media": media_md5}

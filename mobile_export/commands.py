@@ -157,7 +157,7 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     store = store_from_args(args)
     try:
         user = get_collector(store, args.collector)
-        report = build_bundle(store, user, out)
+        report = build_bundle(store, user, out, actor=default_actor())
     finally:
         store.close()
     if args.json:

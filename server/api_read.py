@@ -105,7 +105,9 @@ def _open_export(
     user = officer(request)
     _allowed(user, scope.EXPORT)
     if personal:
-        _allowed(user, scope.VIEW_PERSONAL)
+        from rasoat.core.identities import require_identities
+
+        _scoped(require_identities, _store(request), user, "export.raw", form_id, "api")
     if labels not in (None, "vi", "en", "none"):
         raise ApiError(400, f"labels: vi, en hoặc none / labels: vi, en or none (not {labels!r})")
     mode: LabelMode = "en" if labels == "en" else "none" if labels == "none" else "vi"

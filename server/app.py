@@ -20,6 +20,8 @@ from urllib.parse import quote
 import anyio
 from litestar import Litestar, Request, Response, get, post, route
 from litestar.exceptions import HTTPException
+from rasoat.core.media import ROSTER_MEDIA
+from rasoat.core.rollforward import record_roster_download
 from rasoat.core.storage.base import Store
 from rasoat.server import openrosa
 from rasoat.server.access import MediaCache, media_bytes, visible_forms
@@ -288,6 +290,8 @@ async def attachment(request: Request) -> Response:
         data = media_bytes(st.store, form, name, caller.user, st.media)
         if data is None:
             raise not_found(f"Biểu mẫu {form_id} không có tệp {name} / Form {form_id} has no file {name}")
+        if name == ROSTER_MEDIA:  # names of persons leave the server: who took which communes' rows
+            record_roster_download(st.store, caller.user.username, data, "collect", form_id=form_id)
         return data
 
     data = await anyio.to_thread.run_sync(load)

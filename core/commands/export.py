@@ -80,19 +80,51 @@ def _format(args: argparse.Namespace) -> str:
     return "csv" if str(args.output).lower().endswith(".zip") else "xlsx"
 
 
+def _officer(store: Any, args: argparse.Namespace) -> Any:
+    """The officer named by ``--as``: their role must hold the identity permission for personal columns
+    (a refusal is audited) and the export is cut to their units. None without ``--as``: the server's
+    operator, who reads the data directory anyway (every command runs so), audited as ``default_actor``."""
+    from rasoat.core.identities import IdentityRefused, require_identities
+
+    if not args.as_user:
+        return None
+    user = store.get_user_by_name(args.as_user)
+    if user is None or not user.active:
+        raise CommandError(f"Không có tài khoản '{args.as_user}' đang hoạt động / "
+                           f"no active account '{args.as_user}'")
+    if args.include_personal:
+        try:
+            require_identities(store, user, "export.raw", target=args.form_id, via="cli")
+        except IdentityRefused as exc:
+            raise CommandError(exc.message) from None
+    return user
+
+
 def run_export(args: argparse.Namespace) -> int:
     # the Excel writers load when an export runs, not for every CLI call
     from rasoat.core.excel.from_store import ExportError, ExportFilters, count_for_export, export_form
     from rasoat.core.excel.raw import RawExportOptions
+    from rasoat.core.scope import ScopeError, export_units
     from tqdm import tqdm
 
     fmt = _format(args)
     out = _output(args.output, fmt)
+    states = _states(args.states)
+    store = store_from_args(args)
+    try:
+        officer = _officer(store, args)
+        units = tuple(args.unit or ())
+        if officer is not None:
+            units = export_units(officer, units)
+    except (CommandError, ScopeError) as exc:
+        store.close()
+        raise CommandError(getattr(exc, "message", str(exc))) from None
+    actor = officer.username if officer is not None else default_actor()
     filters = ExportFilters(
         round_id=args.round,
-        unit_codes=tuple(args.unit or ()),
+        unit_codes=units,
         period=args.period,
-        review_states=_states(args.states),
+        review_states=states,
         form_version=args.form_version,
     )
     options = RawExportOptions(
@@ -104,7 +136,6 @@ def run_export(args: argparse.Namespace) -> int:
         drop_fields=frozenset(f for item in args.drop or () for f in item.split(",") if f),
         attachment_url=args.attachment_url,
     )
-    store = store_from_args(args)
     view = None
     try:
         view = _decrypting(store, args, args.form_id, "export")
@@ -119,7 +150,7 @@ def run_export(args: argparse.Namespace) -> int:
                 format="csv" if fmt == "csv" else "xlsx",
                 filters=filters,
                 options=options,
-                actor=default_actor(),
+                actor=actor,
                 progress=bar.update,
             )
         if view is not None:
@@ -221,6 +252,9 @@ def register_commands(subparsers: Any) -> None:
         action="store_true",
         help="gồm cả dữ liệu cá nhân (được ghi nhật ký) / include personal data (audited)",
     )
+    p.add_argument("--as", dest="as_user", metavar="USERNAME",
+                   help="cán bộ xuất: vai trò (quyền xem danh tính) và địa bàn của họ áp dụng / "
+                   "the officer exporting: their role (identity permission) and units apply")
     p.add_argument("--drop", action="append", metavar="FIELD,…", help="bỏ thêm các trường / leave fields out")
     p.add_argument("--form-version", metavar="VERSION", help="chỉ một phiên bản / one form version only")
     p.add_argument("--attachment-url", metavar="URL", help="gốc liên kết tệp đính kèm / attachment link base")

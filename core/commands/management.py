@@ -29,22 +29,11 @@ def _as_of(args: argparse.Namespace) -> date:
         raise CommandError(f"Ngày '{args.as_of}' không hợp lệ (YYYY-MM-DD) / invalid date") from None
 
 
-def _names(store: Any, units: list[str]) -> dict[str, str]:
-    """person_key → the F1 register's name (what the officer recognises); encrypted records give none."""
-    from rasoat.core.storage.base import SubmissionQuery
-
-    names: dict[str, str] = {}
-    for sub in store.iter_submissions(SubmissionQuery(form_id="f1_person", unit_codes=units)):
-        key, name = sub.fields.get("person_key"), sub.fields.get("person_name") or sub.fields.get("full_name")
-        if key and name:
-            names[str(key)] = str(name)
-    return names
-
-
 def cmd_lists(args: argparse.Namespace) -> int:
     from rasoat.core.audit import record_view
+    from rasoat.core.identities import person_names
     from rasoat.core.management import monthly_lists, records
-    from rasoat.core.scope import ScopeError, require_unit
+    from rasoat.core.scope import VIEW_PERSONAL, ScopeError, can, require_unit
     from rasoat.core.units import get_units
 
     as_of = _as_of(args)
@@ -59,7 +48,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
             raise CommandError(exc.message) from exc
         units = sorted(get_units().expand([args.commune]))
         lists = monthly_lists(records(store, units), as_of)
-        names = _names(store, units)
+        names = person_names(store, units) if can(user, VIEW_PERSONAL) else {}
         record_view(
             store,
             user.username,

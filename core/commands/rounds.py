@@ -309,8 +309,7 @@ def cmd_sites(args: argparse.Namespace) -> int:
 @user_errors
 def cmd_roster(args: argparse.Namespace) -> int:
     """Last year's persons for one commune as the F1 media CSV (personal data: audited)."""
-    from rasoat.core.models import AuditEvent
-    from rasoat.core.rollforward import persons_media
+    from rasoat.core.rollforward import persons_media, record_roster_download
     from rasoat.core.rounds import get_round
 
     store = store_from_args(args)
@@ -318,14 +317,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
     try:
         rnd = get_round(store, args.id)
         data = persons_media(store, rnd, args.commune)
-        store.append_audit(
-            AuditEvent(
-                actor=actor,
-                action="roster.export",
-                target=rnd.id,
-                details={"commune": args.commune, "output": args.output or "-"},
-            )
-        )
+        record_roster_download(store, actor, data, "cli", round_id=rnd.id, output=args.output or "-")
     finally:
         store.close()
     if args.output:

@@ -116,7 +116,9 @@ def prepare_form_export(
     versions.sort(key=lambda f: f.published_at)
     schema = merge_schemas([store.form_schema(f.form_id, f.version) for f in versions])
     latest = versions[-1]
-    drop = set(opts.drop_fields) | set(fallback_personal_fields(form_id, schema))
+    drop = set(opts.drop_fields)
+    if not opts.include_personal:  # the known personal questions of an unmarked national form
+        drop |= fallback_personal_fields(form_id, schema)
     external = dict(opts.external_choices or {})
     for name in itemset_files(schema):
         if name not in external:
@@ -162,7 +164,7 @@ class OpenedExport:
             "progress": progress,
         }
         if self.format == "csv":
-            stats = write_csv_zip(prep.schema, _stream(store, prep.query), target, **common)
+            stats = write_csv_zip(prep.schema, self._records(), target, **common)
         else:
             about: list[tuple[str, Any]] = [
                 ("Tên biểu mẫu / Title", prep.title),
@@ -173,7 +175,7 @@ class OpenedExport:
             ]
             stats = write_raw_workbook(
                 prep.schema,
-                _stream(store, prep.query),
+                self._records(),
                 target,
                 extra_sheets=self.extra,
                 about=about,
@@ -194,6 +196,17 @@ class OpenedExport:
             )
         )
         return stats
+
+    def _records(self) -> Iterator[Submission]:
+        """The submissions to write; with personal columns, each with its identifying fields."""
+        if not self.prep.options.include_personal:
+            yield from _stream(self.store, self.prep.query)
+            return
+        from rasoat.core.identities import full_fields
+
+        for sub in _stream(self.store, self.prep.query):
+            fields = full_fields(self.store, sub)
+            yield sub if fields is sub.fields else sub.model_copy(update={"fields": fields})
 
 
 def open_export(

@@ -58,24 +58,10 @@ class Reader:
 
 
 def personal_names(store: Store, form: FormVersion) -> frozenset[str]:
-    """The form's personal field names (marked P/S in the XLSForm, or the national forms' known list)."""
-    from rasoat.core.excel.personal import fallback_personal_fields
-    from rasoat.core.excel.schema import is_personal
+    """The form's personal field names (core.identities: marked P/S, or the national forms' known list)."""
+    from rasoat.core.identities import identifying_names
 
-    try:
-        tree = store.form_schema(form.form_id, form.version)
-    except (KeyError, FileNotFoundError, ValueError):
-        return frozenset()
-    names: set[str] = set(fallback_personal_fields(form.form_id, tree))
-
-    def walk(nodes: list[dict[str, Any]]) -> None:
-        for node in nodes:
-            if is_personal(node):
-                names.add(str(node.get("name", "")))
-            walk(node.get("children") or [])
-
-    walk(tree.get("children") or [])
-    return frozenset(names)
+    return identifying_names(store, form.form_id, form.version)
 
 
 def reader(request: Request, form_id: str) -> Reader:

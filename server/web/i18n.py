@@ -237,8 +237,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "sub.attachments": ("Tệp đính kèm", "Attachments"),
     "sub.missing_attachment": ("chưa nhận", "not received yet"),
     "sub.no_personal": (
-        "Vai trò của bạn chỉ xem được thông tin chung, không xem được nội dung bản ghi",
-        "Your role shows who, when and where only, not the answers",
+        "Danh tính (họ tên, số định danh, địa chỉ…) được ẩn với vai trò của bạn; chỉ hiện thông tin chung "
+        "và các trường thống kê mà biểu mẫu khai báo",
+        "Identities (names, ID numbers, addresses…) are hidden for your role; only who, when and where "
+        "and the statistical answers the form declares are shown",
+    ),
+    "sub.review_unreadable": (
+        "Chỉ duyệt được bản ghi mà bạn đọc được nội dung",
+        "Only a record whose answers you can read can be reviewed",
     ),
     "sub.encrypted": (
         "Bản ghi được mã hoá trên điện thoại; máy chủ không đọc được nội dung (giải mã khi xuất, có khoá)",

@@ -27,6 +27,7 @@ from rasoat.core.excel.from_store import (
     open_export,
 )
 from rasoat.core.excel.raw import RawExportOptions
+from rasoat.core.identities import require_identities
 from rasoat.server.streaming import stream_file
 from rasoat.server.web import scoped
 from rasoat.server.web.base import LOCAL_TZ, Ctx, WebError, context, page
@@ -98,10 +99,11 @@ def _open_raw(
     units = scope.export_units(ctx.user, [unit] if unit else [])
     if scope.allowed_units(ctx.user) is not None and not units:
         raise scope.ScopeError("Tài khoản chưa được giao đơn vị / This account has no units")
-    include_personal = personal and scope.may_include_personal(ctx.user)
+    if personal:  # a role without the identity permission is told so, never sent a quietly thinner file
+        require_identities(ctx.store, ctx.user, "export.raw", target=form_id, via="web")
     options = RawExportOptions(
         labels=labels if labels in ("vi", "en", "none") else "vi",  # type: ignore[arg-type]
-        include_personal=include_personal,
+        include_personal=personal,
     )
     try:
         return open_export(

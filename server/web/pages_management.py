@@ -9,9 +9,9 @@ from datetime import date
 from litestar import Request, Response, get
 from rasoat.core import scope
 from rasoat.core.audit import record_view
+from rasoat.core.identities import person_names
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.management import monthly_lists, records
-from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.units import get_units
 from rasoat.server.web.base import WebError, context, page
 from rasoat.server.web.i18n import LABELS
@@ -61,11 +61,7 @@ def management(request: Request) -> Response:
         raise WebError(400, "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
     units = sorted(registry.expand([commune]))
     lists = monthly_lists(records(ctx.store, units), as_of)
-    names: dict[str, str] = {}
-    for sub in ctx.store.iter_submissions(SubmissionQuery(form_id="f1_person", unit_codes=units)):
-        key, name = sub.fields.get("person_key"), sub.fields.get("person_name") or sub.fields.get("full_name")
-        if key and name:
-            names[str(key)] = str(name)
+    names = person_names(ctx.store, units)
     record_view(ctx.store, ctx.actor, "view.management", filters={"commune": commune},
                 count=len(lists.ending) + len(lists.checks_missing) + len(lists.moved), via="web")
     return page(ctx, "management.html", choose=None, commune=unit, lists=lists, as_of=as_of, names=names)

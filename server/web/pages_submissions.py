@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, get, post
-from rasoat.core import scope
+from rasoat.core import identities, scope
 from rasoat.core.excel.schema import Kind, SchemaOptions, Table, build_tables
 from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
 from rasoat.core.review import review_submission
@@ -104,19 +104,17 @@ def _tables(ctx: Ctx, form_id: str, version: str) -> Table | None:
     return build_tables(schema, form_id, SchemaOptions(labels="en" if ctx.lang == "en" else "vi"))
 
 
-def _summary(table: Table | None, sub: Submission, personal: bool) -> str:
-    """The first answers that say what a submission is about (no location; personal data only if allowed)."""
+def _summary(table: Table | None, fields: dict[str, Any]) -> str:
+    """The first answers that say what a submission is about (no location), for a reader of identities."""
     if table is None:
         return ""
     parts = []
     for col in table.columns:
         if col.key in LOCATION or col.kind in (Kind.attachment, Kind.geopoint):
             continue
-        if col.personal and not personal:
-            continue
         if col.kind in (Kind.date, Kind.datetime, Kind.time) or col.name in ("start", "end", "today"):
             continue
-        value = sub.fields.get(col.key)
+        value = fields.get(col.key)
         if isinstance(value, str) and value:
             parts.append(_choice_text(col, value))
         if len(parts) == 3:
@@ -155,13 +153,17 @@ def submissions(request: Request) -> Response:
         status, problem, query = exc.status, exc.message, None
     if query is not None:
         subs, total = newest_page(ctx, query, page_no)
-        personal = ctx.can(scope.VIEW_PERSONAL)
         tables: dict[str, Table | None] = {}
         for s in subs:
+            if not identities.may_read(ctx.user, s):  # a viewer's list: who, when, where; no answers
+                continue
             key = f"{s.form_id}@{s.form_version}"
             if key not in tables:
                 tables[key] = _tables(ctx, s.form_id, s.form_version)
-            summaries[s.instance_id] = _summary(tables[key], s, personal) if personal else ""
+            summaries[s.instance_id] = _summary(tables[key], identities.full_fields(ctx.store, s))
+        if summaries:
+            identities.record_read(ctx.store, ctx.actor, "view.submissions", summaries, target=f["form"],
+                                   via="web")
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     return page(
         ctx,
@@ -182,11 +184,12 @@ def submissions(request: Request) -> Response:
     )
 
 
-def _value_rows(table: Table, fields: dict[str, Any], personal: bool) -> list[dict[str, Any]]:
-    """Question label, shown value, and nested repeat tables, in form order."""
+def _value_rows(table: Table, fields: dict[str, Any], hidden: frozenset[str] | None) -> list[dict[str, Any]]:
+    """Question label, shown value, and nested repeat tables, in form order; ``hidden``: the identifying
+    questions left out (None: none left out)."""
     rows: list[dict[str, Any]] = []
     for col in table.columns:
-        if col.personal and not personal:
+        if hidden is not None and (col.personal or col.name in hidden):
             continue
         value = fields.get(col.key)
         if value is None or value == "":
@@ -203,14 +206,14 @@ def _value_rows(table: Table, fields: dict[str, Any], personal: bool) -> list[di
             }
         )
     for child in table.children:
-        if child.personal and not personal:
+        if hidden is not None and (child.personal or child.key.rsplit("/", 1)[-1] in hidden):
             continue
         items = fields.get(child.key)
         if isinstance(items, dict):
             items = [items]
         if not isinstance(items, list) or not items:
             continue
-        nested = [_value_rows(child, item, personal) for item in items if isinstance(item, dict)]
+        nested = [_value_rows(child, item, hidden) for item in items if isinstance(item, dict)]
         rows.append({"label": child.label, "name": child.key, "repeat": nested})
     return rows
 
@@ -256,20 +259,17 @@ def _edit_history(ctx: Ctx, sub: Submission) -> tuple[list[Submission], Submissi
 
 def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> Response:
     sub = scoped.submission(ctx, iid)
-    personal = ctx.can(scope.VIEW_PERSONAL)
+    personal = identities.may_read(ctx.user, sub)
     table = _tables(ctx, sub.form_id, sub.form_version)
     rows: list[dict[str, Any]] = []
-    if personal:  # a role without view_personal (viewer) sees who/when/where, never the answers
-        rows = _value_rows(table, sub.fields, personal) if table is not None else _raw_rows(sub.fields)
     if personal:
-        ctx.store.append_audit(
-            AuditEvent(
-                actor=ctx.actor,
-                action="submission.view",
-                target=sub.instance_id,
-                details={"form_id": sub.form_id, "via": "web"},
-            )
-        )
+        fields = identities.full_fields(ctx.store, sub)
+        rows = _value_rows(table, fields, None) if table is not None else _raw_rows(fields)
+        identities.record_read(ctx.store, ctx.actor, "view.submission", [sub.instance_id], target=sub.form_id,
+                               via="web")
+    elif table is not None:  # the statistical answers, when the form says which questions identify a person
+        hidden = identities.identifying_names(ctx.store, sub.form_id, sub.form_version)
+        rows = _value_rows(table, sub.fields, hidden) if hidden else []
     earlier, newer = _edit_history(ctx, sub)
     form = ctx.store.get_form(sub.form_id, sub.form_version)
     rnd = ctx.store.get_round(sub.round_id) if sub.round_id else None
@@ -281,13 +281,14 @@ def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> 
         sub=sub,
         rows=rows,
         personal=personal,
+        identities_hidden=not ctx.can(scope.VIEW_PERSONAL),
         earlier=earlier,
         newer=newer,
         form=form,
         rnd=rnd,
         collector=collector,
         review_labels=REVIEW_LABELS,
-        can_review=ctx.can(scope.REVIEW),
+        can_review=ctx.can(scope.REVIEW) and personal,  # only a record the officer can read is judged
         error=error,
     )
 
@@ -347,7 +348,9 @@ async def submission_review(request: Request) -> Response:
         return await anyio.to_thread.run_sync(lambda: _detail(ctx, iid, ctx.t("sub.comment_needed"), 400))
 
     def run() -> None:
-        scoped.submission(ctx, iid)
+        sub = scoped.submission(ctx, iid)
+        if not identities.may_read(ctx.user, sub):
+            raise scope.ScopeError(ctx.t("sub.review_unreadable"))
         review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
 
     from urllib.parse import quote
