@@ -49,9 +49,9 @@ KV_NAMESPACE = "rollforward"
 PERSON_FIELDS: dict[str, tuple[str, ...]] = {
     "person_key": ("person_key",),
     "national_id": ("id_number", "national_id"),
+    "pseudonym": ("person_pseudonym",),  # core.protection.PSEUDONYM_FIELD: the keyed hash of the ID number
     "full_name": ("person_name", "full_name"),  # person_name = typed name, or the roster's on a follow-up
     "other_name": ("other_name",),
-    "pseudonym": ("pseudonym",),
     "birth": ("birth_date", "birth_year"),
     "sex": ("sex",),
     "category": ("category",),

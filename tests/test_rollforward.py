@@ -273,3 +273,21 @@ def test_roster_cache_follows_reopen(store: Store) -> None:
     close_round(store, r25.id)
     assert read_csv(persons_media(store, store.get_round(r26.id), PT)) == []  # type: ignore[arg-type]
 
+
+
+def test_records_with_one_pseudonym_are_one_person_on_the_roster(store: Store) -> None:
+    """A protected record keeps the ID number sealed and its keyed pseudonym in clear (core.protection):
+    two registrations under two keys with the same pseudonym are one person, and the roster carries it."""
+    r25 = create_round(store, "Rà soát 2025", "2025", ["f1_person"], [PT], kind="census")
+    open_round(store, r25.id)
+    first = new_person("p-hoa", "Mai Thị Hoa", "1992", "05563-01", "user")
+    again = new_person("p-hoa-2", "Mai Thị Hoa", "1992", "05563-02", "addict")
+    submit(store, r25.id, **first, person_pseudonym="ps-7f3a")
+    submit(store, r25.id, **again, person_pseudonym="ps-7f3a")
+    close_round(store, r25.id)
+    r26 = create_round(store, "Rà soát 2026", "2026", ["f1_person"], [PT], kind="census")
+    open_round(store, r26.id)
+    rows = read_csv(persons_media(store, store.get_round(r26.id), PT))  # type: ignore[arg-type]
+    assert [(r["name"], r["pseudonym"], r["hamlet"], r["category"], r["full_name"]) for r in rows] == [
+        ("p-hoa", "ps-7f3a", "05563-02", "addict", "Mai Thị Hoa")
+    ]
