@@ -10,6 +10,7 @@ from rasoat.core.indicators.engine import (
     SNAPSHOT_FORMAT,
     build_snapshot,
     evaluate,
+    evaluate_history,
     find_snapshot,
     freeze_snapshot,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "build_snapshot",
     "collect",
     "evaluate",
+    "evaluate_history",
     "find_snapshot",
     "freeze_snapshot",
     "load",

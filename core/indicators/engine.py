@@ -297,6 +297,7 @@ class Computation:
         self._plugin_sites: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self._present_counts: dict[tuple[Any, ...], dict[str, int]] = {}
         self._snapshots: dict[str, dict[str, Any] | None] = {}
+        self._keys: dict[int, str] = {}
         if counted_states is not None:
             fixed = frozenset(ReviewState(s).value for s in counted_states)
             self._default_states = fixed
@@ -317,6 +318,14 @@ class Computation:
             k = (measure.key(), str(period))
             if k not in self.slots:
                 self.slots[k] = _Slot(measure, period)
+
+    def _key(self, m: Measure) -> str:
+        """``m.key()`` worked out once per measure: it serialises the measure, and every unit's result
+        asks for it (the indicators, and so their measures, live as long as the computation)."""
+        k = self._keys.get(id(m))
+        if k is None:
+            k = self._keys[id(m)] = m.key()
+        return k
 
     def need_indicator(self, ind: Indicator, period: Period) -> None:
         for m in ind.measures():
@@ -434,7 +443,7 @@ class Computation:
             if row is None:
                 return None
             return row[{"numerator": 0, "denominator": 1, "value": 2}[m.part]]
-        slot = self.slots[(m.key(), str(period))]
+        slot = self.slots[(self._key(m), str(period))]
         # an empty register counts as zero only where the unit reported something for the period: a unit
         # that sent nothing has no data, never a zero that meets "= 0"
         if unit not in slot.present and (m.if_empty == "no_data" or unit not in self.reported(period)):
@@ -485,7 +494,7 @@ class Computation:
             child = Level.hamlet if ind.level is Level.hamlet else Level.commune
         else:
             child = level
-        keys = tuple(sorted({m.key() for m in ind.measures() if m.form}))
+        keys = tuple(sorted({self._key(m) for m in ind.measures() if m.form}))
         if child is None or not keys:
             return None, None, None
         counts = self._present_counts.get((keys, str(period), child))
@@ -653,6 +662,25 @@ def evaluate(
                 continue
             results.append(_result(comp, ind, p, code, code_level, previous.get(ind.id)))
     return results
+
+
+def evaluate_history(
+    store: Store,
+    indicator: Indicator,
+    unit: str,
+    periods: Sequence[str | Period],
+    *,
+    registry: UnitRegistry | None = None,
+) -> list[IndicatorResult]:
+    """One indicator for one unit over several periods (a unit's figures against its target, period
+    after period), each form scanned once for all of them; no comparison with earlier periods."""
+    ps = [Period.parse(p) for p in periods]
+    comp = Computation(store, _registry(registry))
+    for p in ps:
+        comp.need_indicator(indicator, p)
+    comp.run()
+    level = comp.index.level(unit)
+    return [_result(comp, indicator, p, unit, level, None) for p in ps]
 
 
 def _choose_units(comp: Computation, units: Sequence[str] | None, level: Level | None) -> list[str]:

@@ -35,6 +35,7 @@ from rasoat.server.web import (
     pages_plugins,
     pages_rounds,
     pages_submissions,
+    pickers,
 )
 from rasoat.server.web.base import (
     LoginRequired,
@@ -84,6 +85,7 @@ def web_router() -> Router:
         *pages_management.handlers,
         *pages_audit.handlers,
         *pages_accounts.handlers,
+        *pickers.handlers,
     ]
     errors: dict = {
         LoginRequired: on_login_required,
@@ -98,13 +100,17 @@ def web_router() -> Router:
 
 
 def template_environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=jinja2.select_autoescape(["html"], default_for_string=True, default=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # what the pickers (templates/_pickers.html) read on every page that has one
+    env.globals["period_choices"] = pickers.period_choices
+    env.globals["period_kinds"] = [k.value for k in pickers.KINDS]
+    return env
 
 
 class WebPlugin(InitPlugin):

@@ -37,6 +37,7 @@ class ChartRow:
     value: float | None
     status: str
     text: str  # the value as shown ("72,5 %")
+    key: str = ""  # what the bar stands for (a unit code, a period), as ``data-key`` for readers and tests
 
 
 def _short(text: str, n: int = 20) -> str:
@@ -46,7 +47,10 @@ def _short(text: str, n: int = 20) -> str:
 def bar_chart(
     rows: Sequence[ChartRow], target: float | None = None, title: str = "", target_label: str = ""
 ) -> str:
-    """Horizontal bars, one per unit, coloured by status, with the target as a dashed line."""
+    """Horizontal bars, one per row (a unit, a period), coloured by status, with the target as a dashed
+    line. Every row is drawn (a long chart scrolls in its box on the page, never loses rows); each row is a
+    ``g.chart-row`` with ``data-key`` (and ``data-value`` when it has one) so what is drawn can be read
+    back."""
     if not rows:
         return ""
     label_w, value_w, plot_w, row_h, top = 150, 76, 264, 22, 28 if target is not None else 8
@@ -68,7 +72,9 @@ def bar_chart(
     zero = x(0)
     for i, r in enumerate(rows):
         y = top + i * row_h
+        value = "" if r.value is None else f' data-value="{r.value:g}"'
         parts.append(
+            f'<g class="chart-row" data-key="{escape(r.key)}"{value}>'
             f'<text class="chart-label" x="{label_w - 6}" y="{y + 15}" text-anchor="end">'
             f"{escape(_short(r.label))}</text>"
         )
@@ -81,7 +87,7 @@ def bar_chart(
                 f"{escape(r.text)}</title></rect>"
             )
         parts.append(
-            f'<text class="chart-value" x="{label_w + plot_w + 6}" y="{y + 15}">{escape(r.text)}</text>'
+            f'<text class="chart-value" x="{label_w + plot_w + 6}" y="{y + 15}">{escape(r.text)}</text></g>'
         )
     parts.append(
         f'<line class="chart-axis" x1="{zero:.1f}" y1="{top - 2}" x2="{zero:.1f}" y2="{height - 6}"/>'

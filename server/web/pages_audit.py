@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, Response, get
 from rasoat.core import audit, scope
 from rasoat.core.audit import AuditFilter
+from rasoat.server.web import scoped
 from rasoat.server.web.base import LOCAL_TZ, Ctx, WebError, context, page, unit_name
 
 PAGE_SIZE = 100
@@ -62,7 +63,7 @@ def audit_log(request: Request) -> Response:
     return page(
         ctx, "audit.html", rows=rows, total=len(events), page_no=page_no,
         pages=max(1, -(-len(events) // PAGE_SIZE)), flt=flt, people=people, families=ACTION_FAMILIES,
-        unit_label=unit_name(flt.unit) if flt.unit else "",
+        unit_label=unit_name(flt.unit) if flt.unit else "", unit_choices=scoped.unit_choices(ctx),
     )
 
 

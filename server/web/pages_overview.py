@@ -6,18 +6,31 @@ import threading
 import time
 import weakref
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from litestar import Request, Response, get
 from rasoat.core import scope
-from rasoat.core.indicators.models import reported_text
+from rasoat.core.indicators.models import STATUS_LABELS, reported_text
 from rasoat.core.models import REVIEW_LABELS
 from rasoat.core.rounds import STATE_LABELS, kind_label
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, WebError, context, number, page, unit_name, vn_time
+from rasoat.server.web.base import (
+    Ctx,
+    WebError,
+    context,
+    number,
+    page,
+    query_with,
+    redirect,
+    unit_name,
+    vn_time,
+)
 from rasoat.server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
+from rasoat.server.web.ranking import STATUS_RANK, on_value, page_of, worst_first
 
+T = TypeVar("T")
 CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
 PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
 
@@ -57,29 +70,43 @@ def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], st
         return [], str(exc)
 
 
-# The overview recomputes indicators for every visit otherwise; over a province's million submissions
-# that is seconds. Keep each (store, unit, period) answer for a short while, per process; the Indicators
-# page always computes afresh.
-OVERVIEW_TTL_SECONDS = 120
-_overview_cache: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], tuple[float, Any]]] = (
+# Indicators over a province's hundred thousand submissions take seconds to compute, and officers open
+# the overview and the indicators pages many times an hour. Each answer is kept for a short while, per
+# process, keyed by what it depends on: the unit, the period, whether small counts are withheld from this
+# officer, and how many submissions the store holds (a new one is seen at once; a review decision within
+# ``REMEMBER_SECONDS``). The pages say when their figures were computed and offer to compute them afresh.
+REMEMBER_SECONDS = 120
+_remembered: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[float, Any]]] = (
     weakref.WeakKeyDictionary()
 )
-_cache_lock = threading.Lock()
+_remember_lock = threading.Lock()
+
+
+def remembered(ctx: Ctx, key: tuple[Any, ...], compute: Callable[[], T]) -> tuple[T, float]:
+    """``compute()`` kept for ``REMEMBER_SECONDS`` under ``key`` (and the officer's small-count rule and
+    the store's submission count); also returns when it was computed."""
+    full = (*key, scope.can(ctx.user, scope.VIEW_PERSONAL), ctx.store.count_submissions())
+    now = time.time()
+    with _remember_lock:
+        entry = _remembered.get(ctx.store, {}).get(full)
+    if entry is not None and now - entry[0] < REMEMBER_SECONDS:
+        return entry[1], entry[0]
+    value = compute()
+    with _remember_lock:
+        kept = _remembered.setdefault(ctx.store, {})
+        for k in [k for k, (at, _) in kept.items() if now - at >= REMEMBER_SECONDS]:
+            del kept[k]
+        kept[full] = (now, value)
+    return value, now
 
 
 def cached_evaluation(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None, float]:
-    """``evaluate_for`` remembered for ``OVERVIEW_TTL_SECONDS``; also returns when it was computed."""
-    key = (unit or "", period)
-    now = time.time()
-    with _cache_lock:
-        entry = _overview_cache.get(ctx.store, {}).get(key)
-    if entry is not None and now - entry[0] < OVERVIEW_TTL_SECONDS:
-        results, problem = entry[1]
-        return results, problem, entry[0]
-    results, problem = evaluate_for(ctx, period, unit)
-    with _cache_lock:
-        _overview_cache.setdefault(ctx.store, {})[key] = (now, (results, problem))
-    return results, problem, now
+    """``evaluate_for`` remembered (``remembered``); also returns when it was computed."""
+    if unit:
+        scope.require_unit(ctx.user, unit)  # checked on every visit, whoever computed the answer
+    (results, problem), at = remembered(ctx, ("evaluate", unit or "", period),
+                                        lambda: evaluate_for(ctx, period, unit))
+    return results, problem, at
 
 
 def default_unit(ctx: Ctx) -> str | None:
@@ -213,7 +240,11 @@ def indicators(request: Request) -> Response:
 
         if get_units().get(unit) is None:
             raise WebError(404, f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'")
-    results, problem = evaluate_for(ctx, period, unit)
+    if q.get("fresh") == "1":  # "compute again now": forget, then show the page at its own address
+        with _remember_lock:
+            _remembered.pop(ctx.store, None)
+        return redirect(ctx, "/indicators" + query_with(request, fresh=None))
+    results, problem, computed = cached_evaluation(ctx, period, unit)
     own_all = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]
     own = [r for r in own_all if r["status"] != "no_data"]
     own_empty = [r for r in own_all if r["status"] == "no_data"]
@@ -229,53 +260,92 @@ def indicators(request: Request) -> Response:
             seen.add(r.indicator_id)
             choices.append((r.indicator_id, r.name_en if ctx.lang == "en" else r.name_vi))
     chosen = q.get("ind") or (choices[0][0] if choices else None)
-    rows = [row_view(r, ctx.lang) for r in by_ind.get(chosen or "", [])]
-    chart = ""
-    with_data = worst_first([r for r in rows if r["raw"].value is not None])
-    if with_data:
-        first = with_data[0]["raw"]
-        target = first.target_value if first.target_on is None or first.target_on.value == "value" else None
-        missing = len(rows) - len(with_data)
-        title = rows[0]["name"] + (f" — {missing} {ctx.t('ind.units_no_data')}" if missing else "")
-        chart = bar_chart(
-            [
-                ChartRow(label=r["unit_name"], value=r["raw"].value, status=r["status"], text=r["value"])
-                for r in with_data[:80]
-            ],
-            target=target,
-            title=title,
-            target_label=first.target_text or "",
-        )
+    ranked = worst_first([row_view(r, ctx.lang) for r in by_ind.get(chosen or "", [])])
+    try:
+        page_no = int(q.get("p") or 1)
+    except ValueError:
+        page_no = 1
+    search = (q.get("q") or "").strip()[:80]
     level = _level_of(unit) if unit else None
-    crumbs = _crumbs(ctx, unit)
-    child_level = CHILD_LEVEL.get(level) if level else "province"
+    own_chosen = next((r for r in own_all if r["id"] == chosen), None)
     return page(
         ctx,
         "indicators.html",
         period=period,
         unit=unit,
         level=level,
-        child_level=child_level,
-        own=own,
+        child_level=CHILD_LEVEL.get(level) if level else "province",
+        own=sorted(own, key=lambda r: STATUS_RANK.get(r["status"], 3)),
         own_empty=own_empty,
+        own_shown=OWN_SHOWN,
+        status_labels={s.value: label for s, label in STATUS_LABELS.items()},
         any_live=any(r["live"] for r in own_all),
-        rows=rows,
+        units=page_of(ranked, search, page_no),
+        all_units=len(ranked),
+        search=search,
         choices=choices,
         chosen=chosen,
-        chart=chart,
-        crumbs=crumbs,
+        chart=units_chart(ctx, ranked),
+        history=history_chart(ctx, own_chosen["raw"], period) if own_chosen and not problem else "",
+        computed_at=vn_time(datetime.fromtimestamp(computed, UTC)),
+        crumbs=_crumbs(ctx, unit),
         problem=problem,
         unit_choices=scoped.unit_choices(ctx),
     )
 
 
-def worst_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Units furthest from the target first (lowest for a value that must rise), as the Excel charts."""
-    if not rows:
-        return rows
-    raw = rows[0]["raw"]
-    rising = raw.target_op in (">", ">=") and (raw.target_on is None or raw.target_on.value == "value")
-    return sorted(rows, key=lambda r: r["raw"].value if rising else -r["raw"].value)
+OWN_SHOWN = 6  # the officer's own indicators shown open, worst first; the rest fold under "more"
+HISTORY_PERIODS = 5  # the own unit's chart: this period and the four before it
+
+
+def units_chart(ctx: Ctx, ranked: list[dict[str, Any]]) -> str:
+    """Every unit below that has a figure, worst first, against the target; the title counts the rest."""
+    drawn = [r for r in ranked if r["raw"].value is not None or r["raw"].suppressed]
+    if not drawn:
+        return ""
+    first = drawn[0]["raw"]
+    missing = len(ranked) - len(drawn)
+    title = drawn[0]["name"] + (f" — {missing} {ctx.t('ind.units_no_data')}" if missing else "")
+    return bar_chart(
+        [ChartRow(label=r["unit_name"], value=r["raw"].value, status=r["status"], text=r["value"],
+                  key=r["unit_code"]) for r in drawn],
+        target=_target_line(first),
+        title=title,
+        target_label=first.target_text or "",
+    )
+
+
+def history_chart(ctx: Ctx, own: Any, period: str) -> str:
+    """The officer's own unit for one indicator over this period and the ones before, against its target."""
+    from rasoat.core.indicators import Period, collect, evaluate_history
+    from rasoat.core.indicators.privacy import protect_for_viewer
+
+    ind = next((i for i in collect() if i.id == own.indicator_id), None)
+    if ind is None:
+        return ""
+    periods = [Period.parse(period)]
+    while len(periods) < HISTORY_PERIODS:
+        periods.insert(0, periods[0].previous())
+    history, _ = remembered(ctx, ("history", own.unit_code, period, ind.id),
+                            lambda: evaluate_history(ctx.store, ind, own.unit_code, periods))
+    found = protect_for_viewer(history, scope.can(ctx.user, scope.VIEW_PERSONAL))
+    points = []
+    for r in found:
+        view = row_view(r, ctx.lang)
+        points.append(ChartRow(label=r.period, value=r.value, status=view["status"], text=view["value"],
+                               key=r.period))
+    missing = sum(1 for r in found if r.value is None and not r.suppressed)
+    if missing == len(found):  # nothing to draw: the table above already says "no data"
+        return ""
+    name = own.name_en if ctx.lang == "en" else own.name_vi
+    title = f"{own.unit_name or unit_name(own.unit_code)}: {name}" + (
+        f" — {missing} {ctx.t('ind.periods_no_data')}" if missing else "")
+    return bar_chart(points, target=_target_line(own), title=title, target_label=own.target_text or "")
+
+
+def _target_line(r: Any) -> float | None:
+    """Where the target sits on the value axis (none when it is about the change, not the value)."""
+    return r.target_value if on_value(r) else None
 
 
 def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:

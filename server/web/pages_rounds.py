@@ -67,6 +67,7 @@ def _rounds_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         "published": None,
         "create_error": None,
         "values": {},
+        "unit_choices": scoped.unit_choices(ctx),
     }
     values.update(extra)
     return page(ctx, "rounds.html", status=status, **values)
@@ -87,9 +88,9 @@ async def round_create(request: Request) -> Response:
     period = str(form.get("period") or "").strip()[:20]
     kind = str(form.get("kind") or "").strip() or None
     form_ids = form_list(form, "forms")
-    units_text = str(form.get("units") or "")
-    values = {"name": name, "period": period, "kind": kind, "forms": form_ids, "units": units_text}
-    units = [u.strip() for u in units_text.replace(";", ",").split(",") if u.strip()]
+    # units picked in the list (one value each), or typed as "05563, 05563-01" by a script
+    units = [u.strip() for v in form_list(form, "units") for u in v.replace(";", ",").split(",") if u.strip()]
+    values = {"name": name, "period": period, "kind": kind, "forms": form_ids, "units": units}
 
     def run() -> Response:
         try:
