@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from rasoat.core.hooks import hookimpl
+from rasoat.core.indicators.loading import YAML_LOADER
 
 
 class PluginFolder:
@@ -26,7 +27,7 @@ class PluginFolder:
 
     def read(self, name: str) -> Any:
         """A YAML file of the folder, parsed."""
-        return yaml.safe_load((self.here / name).read_text(encoding="utf-8"))
+        return yaml.load((self.here / name).read_text(encoding="utf-8"), Loader=YAML_LOADER)
 
     @hookimpl
     def plan_info(self) -> dict[str, Any]:

@@ -7,7 +7,6 @@ their communes and hamlets only (totals recomputed from the visible rows), lists
 
 from __future__ import annotations
 
-from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -92,12 +91,10 @@ def progress(ctx: Ctx, rnd: Round) -> dict[str, Any]:
 
 
 def latest(ctx: Ctx, n: int = 10) -> list[Submission]:
-    """The ``n`` newest submissions the officer may see from the last week (the store yields oldest first)."""
+    """The ``n`` newest submissions the officer may see from the last week, newest first (one page read
+    in the store's order, not the week's rows skipped in Python)."""
     query = scope.narrow(SubmissionQuery(received_from=utcnow() - timedelta(days=LATEST_DAYS)), ctx.user)
-    keep: deque[Submission] = deque(maxlen=n)
-    for sub in ctx.store.iter_submissions(query):
-        keep.append(sub)
-    return list(reversed(keep))
+    return ctx.store.page_submissions(query, limit=n, descending=True)
 
 
 def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
