@@ -10,7 +10,8 @@ Every page, export and roster that shows identifying fields (names, ID numbers, 
 - ``identifying_names(store, form_id, version)``: the form's fields that identify a person, which a reader
   without the permission never sees (empty: the form declares none, so such a reader sees no answers);
 - ``full_fields(store, sub)``: the record's whole fields, identifying ones included — the one seam
-  between the readers and the protection at rest of identifying fields;
+  between the readers and the protection at rest of identifying fields (``with_identities``: the
+  same as a whole record, for exports and OData);
 - ``person_names(store, units)``: person_key → name from the F1 register of those units (the management
   lists, which the caller audits);
 - ``record_read(...)``: the audit entry of each such view, export or download: who, which records (ids
@@ -83,6 +84,12 @@ def identifying_names(store: Store, form_id: str, version: str) -> frozenset[str
 def full_fields(store: Store, sub: Submission) -> dict[str, Any]:
     """The record's fields with its identifying fields, for a reader ``may_read`` allowed."""
     return sub.fields
+
+
+def with_identities(store: Store, sub: Submission) -> Submission:
+    """``sub`` whose fields include its identifying ones (the same object when nothing is protected)."""
+    fields = full_fields(store, sub)
+    return sub if fields is sub.fields else sub.model_copy(update={"fields": fields})
 
 
 def person_names(store: Store, unit_codes: list[str]) -> dict[str, str]:

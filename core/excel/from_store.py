@@ -202,11 +202,10 @@ class OpenedExport:
         if not self.prep.options.include_personal:
             yield from _stream(self.store, self.prep.query)
             return
-        from rasoat.core.identities import full_fields
+        from rasoat.core.identities import with_identities
 
         for sub in _stream(self.store, self.prep.query):
-            fields = full_fields(self.store, sub)
-            yield sub if fields is sub.fields else sub.model_copy(update={"fields": fields})
+            yield with_identities(self.store, sub)
 
 
 def open_export(

@@ -28,6 +28,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from rasoat.core import scope
 from rasoat.core.audit import record_view
+from rasoat.core.identities import with_identities
 from rasoat.core.models import FormVersion, Submission, User
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.central import problems
@@ -246,6 +247,12 @@ def _select(row: dict[str, Any], select: list[str] | None, table: Table) -> dict
     return out
 
 
+def _read(rd: Reader, sub: Submission) -> Submission:
+    """The record as this reader sees it: identifying fields included for a reader of identities
+    (core.identities; their view is audited by the caller), the stored statistical fields otherwise."""
+    return with_identities(rd.store, sub) if scope.can(rd.user, scope.VIEW_PERSONAL) else sub
+
+
 def _rows(
     rd: Reader, opts: Options, table: Table, names: dict[str, str]
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
@@ -255,18 +262,18 @@ def _rows(
     resume_repeat = (opts.token or {}).get("repeatId")
     if table.name == ROOT_TABLE:
         for sub in matching(rd, opts, after):
-            yield submission_row(sub, rd.schema, ropts), {"instanceId": sub.instance_id}
+            yield submission_row(_read(rd, sub), rd.schema, ropts), {"instanceId": sub.instance_id}
         return
     if after is not None and resume_repeat:  # finish the submission the last page stopped inside
         last = rd.store.get_submission(after.instance_id)
         if last is not None:
-            rows = list(repeat_rows(last, rd.schema, table, ropts))
+            rows = list(repeat_rows(_read(rd, last), rd.schema, table, ropts))
             ids = [r["__id"] for r in rows]
             if resume_repeat in ids:
                 for row in rows[ids.index(resume_repeat) + 1 :]:
                     yield row, {"instanceId": last.instance_id, "repeatId": row["__id"]}
     for sub in matching(rd, opts, after):
-        for row in repeat_rows(sub, rd.schema, table, ropts):
+        for row in repeat_rows(_read(rd, sub), rd.schema, table, ropts):
             yield row, {"instanceId": sub.instance_id, "repeatId": row["__id"]}
 
 
@@ -293,7 +300,7 @@ def table_response(request: Request, form_id: str, table_name: str, only: str | 
             sub = None
         if sub is None or sub.form_id != rd.form.form_id or not sub.current or not _visible(rd.user, sub):
             raise problems.not_found(f"submission {only}")
-        single = sub
+        single = _read(rd, sub)
     names = {u.id: (u.display_name or u.username) for u in rd.store.list_users()}
     total = _count(rd, opts, table) if opts.count and only is None else None
     context = f"{rd.base}/$metadata#{table_name}"
