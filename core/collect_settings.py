@@ -99,7 +99,9 @@ def collect_settings(
     """The settings JSON for one collector's phone.
 
     ``match_exactly`` keeps the phone's blank forms equal to the server's list (new rounds arrive, closed
-    ones go away); finished forms go out on any network as soon as there is one.
+    ones go away); finished forms go out on any network as soon as there is one, and Collect deletes
+    each record once it is sent (``delete_send``; locked by ``delete_after_send``), so person records do
+    not stay readable on a lost phone.
     """
     settings: dict[str, Any] = {
         "general": {
@@ -111,7 +113,7 @@ def collect_settings(
             "periodic_form_updates_check": UPDATE_CHECK,
             "automatic_update": True,
             "autosend": "wifi_and_cellular",
-            "delete_send": False,
+            "delete_send": True,  # a sent record leaves the phone: person records never stay readable there
             "app_language": language,
             "metadata_username": collector_name,
         },
@@ -125,12 +127,14 @@ def collect_settings(
 
 
 def minimal_settings(server_url: str, name: str = "") -> dict[str, Any]:
-    """Settings like ODK Central's app-user codes (server URL, sync as forms change, send at once, nothing
-    locked): what ``rasoat serve`` shows for the demo collector. Printed codes for field staff come from
+    """Settings like ODK Central's app-user codes (server URL, sync as forms change, send at once and
+    delete what was sent, nothing locked): what ``rasoat serve`` shows for the demo collector. Printed
+    codes for field staff come from
     ``collect_settings`` with the admin settings locked."""
     settings: dict[str, Any] = {
         "general": {
             "server_url": server_url, "form_update_mode": "match_exactly", "autosend": "wifi_and_cellular",
+            "delete_send": True,
         },
         "admin": {},
         "project": {"name": name or project_name("demo"), "icon": DEFAULT_ICON, "color": DEFAULT_COLOR},

@@ -159,7 +159,10 @@ class FormCatalogue:
         return list(self._entries)
 
     def describe(self) -> list[dict[str, Any]]:
-        """One plain dict per form, for ``rasoat forms list --json``."""
+        """One plain dict per form, for ``rasoat forms list --json`` and ``rasoat forms show``: with the
+        identifying fields the form declares (sealed at rest, core.protection) and its ID-number field."""
+        from rasoat.core.protection import form_declaration
+
         return [
             {
                 "form_id": e.form.form_id,
@@ -172,8 +175,11 @@ class FormCatalogue:
                 "missing_media": e.missing_media,
                 "languages": e.form.languages,
                 "encrypted": e.form.encrypted,
+                "identifying": sorted(declared.identifying),
+                "id_field": declared.id_field,
             }
             for e in self
+            for declared in [form_declaration(e.form)]
         ]
 
 

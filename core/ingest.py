@@ -20,7 +20,9 @@ Order of decisions (each failure leaves the store untouched):
    with review state ``has_issues`` and the messages in its review history, and the phone is told.
    Refusing would leave the form stuck on a phone in the field with a weak connection, while a reviewer
    can fix or reject it later at no cost to the collector;
-6. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``.
+6. a form version declaring identifying fields has them, its XML and its attachments sealed before
+   anything is written (``core.protection``: the one place every way in passes);
+7. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``.
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ from rasoat.core.instance import (
     safe_attachment_name,
 )
 from rasoat.core.models import AuditEvent, ReviewState, Round, RoundState, Submission, User, utcnow
+from rasoat.core.protection import plain_attachment, protect_submission, same_content
 from rasoat.core.rounds import assigned_open_rounds, in_scope
 from rasoat.core.scope import common_unit, unit_allowed
 from rasoat.core.storage.base import Conflict, SaveOutcome, Store
+from rasoat.core.units import LOCATION_FIELDS
 
 log = logging.getLogger("rasoat.ingest")
 
-LOCATION_FIELDS = ("hamlet", "commune", "province")  # most precise first
 
 CheckHook = Callable[..., list[Any]]
 RoundsOf = Callable[[Store, User], list[Round]]
@@ -314,8 +317,9 @@ def _accept(
         # closed since, so a phone can finish an interrupted upload. Looked up only here: a lookup of a
         # new instanceID on every POST would cost a directory walk in a large store.
         existing = store.get_submission(parsed.instance_id)
-        if existing is not None and existing.xml_md5 == xml_md5 and existing.collector_id == user.id:
-            return _save(store, existing.model_copy(), xml, attachments)
+        if existing is not None and existing.collector_id == user.id and same_content(store, existing, xml):
+            return _save(store, existing.model_copy(update={"fields": parsed.fields, "xml_md5": xml_md5}),
+                         xml, attachments)
         raise
     rnd, unit = placed.round, placed.unit
 
@@ -327,7 +331,7 @@ def _accept(
             if name not in attachments and name in old.attachments:
                 data = store.attachment(old.instance_id, name)
                 if data is not None:
-                    attachments[name] = data
+                    attachments[name] = plain_attachment(store, old.instance_id, name, data)
 
     issues = _run_checks(check_hook, parsed) if not parsed.encrypted else []
     sub = Submission(
@@ -432,7 +436,7 @@ def officer_open_rounds(store: Store, user: User) -> list[Round]:
 
 def _save(store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> IngestResult:
     try:
-        outcome = store.save_submission(sub, xml, attachments)
+        outcome = store.save_submission(*protect_submission(store, sub, xml, attachments))
     except Conflict as exc:
         raise IngestError(
             Refusal.conflict,

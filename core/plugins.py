@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rasoat.core.commands.users",
     "rasoat.core.commands.audit",
     "rasoat.core.commands.keys",
+    "rasoat.core.commands.protection",
     "rasoat.core.commands.backup",
     "rasoat.core.commands.assessment",
     "rasoat.core.commands.management",

@@ -30,6 +30,8 @@ Level = Literal["province", "commune", "hamlet"]
 LEVELS: tuple[str, ...] = ("province", "commune", "hamlet")
 _LEVEL_ORDER = {level: i for i, level in enumerate(LEVELS)}
 
+# the form answers that name the unit a record is filed under (core.ingest), most precise first
+LOCATION_FIELDS = ("hamlet", "commune", "province")
 HAMLET_COLUMNS = ("code", "name", "commune_code")
 HAMLET_OPTIONAL_COLUMNS = ("households", "term", "sample", "legacy_commune_code")
 # Local words for the level below the commune; the first ones are the common ones.

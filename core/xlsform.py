@@ -173,9 +173,32 @@ def compile_xlsform(
         source=src,
         warnings=warnings,
     )
+    _check_identifying(src, form)
     if validate:
         form.warnings.extend(validate_xform(form.xml, src))
     return form
+
+
+def _check_identifying(src: Path, form: CompiledForm) -> None:
+    """Refuse ``rasoat:identifying`` marks that cannot hold (core.protection), naming the sheet and row:
+    a field the unit placement or a loaded indicator reads must stay in clear."""
+    from rasoat.core.protection import check_declaration, identifying_fields
+
+    if not identifying_fields(form.schema):
+        return
+    from rasoat.core.indicators.describe import fields_read
+    from rasoat.core.indicators.loading import collect
+    from rasoat.core.units import LOCATION_FIELDS
+
+    read = {name: ("việc xếp đơn vị", "the unit placement") for name in LOCATION_FIELDS}
+    for ind in collect():
+        for path in fields_read([ind]).get(form.form_id, ()):
+            read.setdefault(path, (f"chỉ tiêu {ind.id}", f"indicator {ind.id}"))
+    problems = check_declaration(form.schema, read)
+    if problems:
+        name, vi, en = problems[0]
+        row = next((n for n, _type, row_name in _survey_rows(src) if row_name == name), None)
+        raise XLSFormError(_display(src), en, sheet="survey", row=row, vi=vi)
 
 
 def validate_xform(xml: bytes, source: str | os.PathLike[str]) -> list[str]:

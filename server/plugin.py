@@ -109,6 +109,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     base_url, how = _public_base(args)
     store = store_from_args(args, create=True)
     try:
+        from rasoat.core.protection import ProtectionError, keyring
+
+        try:
+            keyring(store)  # the key-encryption key of person records (made on first start, outside the data)
+        except ProtectionError as exc:
+            raise CommandError(str(exc)) from None
         empty = is_empty(store)
         if empty and not args.no_demo:
             demo_key(store, Path(settings.data_dir))

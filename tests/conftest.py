@@ -21,6 +21,15 @@ def _store_named_by_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RASOAT_READ_DATABASE_URL", raising=False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _protection_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Record-protection key files (core.protection) of every test store go to a temporary folder, not
+    the tester's ~/.config; servers started as subprocesses inherit it."""
+    import os
+
+    os.environ["RASOAT_KEY_DIR"] = str(tmp_path_factory.mktemp("protection-keys"))
+
+
 # --- server: a real uvicorn server on a free port over a seeded store (tests/server_support.py)
 @contextmanager
 def _serving(data_dir: Path, backend: str) -> Iterator[SimpleNamespace]:

@@ -134,6 +134,8 @@ def test_qr_png_holds_settings_collect_accepts_and_works_for_that_collector_only
     assert general["form_update_mode"] == "match_exactly"
     assert general["periodic_form_updates_check"] in GENERAL_ENUMS["periodic_form_updates_check"]
     assert general["autosend"] == "wifi_and_cellular"
+    # a sent record leaves the phone (issue 18), and field staff cannot turn that off
+    assert general["delete_send"] is True and admin["delete_after_send"] is False
     assert general.get("username", "") == "" and general.get("password", "") == ""  # the token is the key
     assert admin["admin_pw"] == "24681357"
     assert admin["change_server"] is False and admin["change_autosend"] is False
@@ -328,3 +330,4 @@ def test_terminal_qr_for_rasoat_serve_decodes_to_minimal_settings() -> None:
     settings = inflate(codes[0].text)
     assert collect_rejections(settings) == []
     assert settings["general"]["server_url"] == url and settings["admin"] == {}
+    assert settings["general"]["delete_send"] is True  # sent records do not stay on the phone

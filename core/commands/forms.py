@@ -1,4 +1,4 @@
-"""``rasoat forms list | build | validate``: the forms of every plugin, compiled with pyxform."""
+"""``rasoat forms list | show | build | validate``: the forms of every plugin, compiled with pyxform."""
 
 from __future__ import annotations
 
@@ -51,6 +51,33 @@ def run_list(args: argparse.Namespace) -> int:
                 + ", ".join(f["missing_media"]),
                 file=sys.stderr,
             )
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """One form: version, plugin, media, and which fields identify a person (sealed at rest)."""
+    from rasoat.core.protection import PSEUDONYM_FIELD
+
+    found = [f for f in _catalogue().describe() if f["form_id"] == args.form_id]
+    if not found:
+        raise CommandError(f"Không có biểu mẫu / No form '{args.form_id}' (rasoat forms list)")
+    form = found[0]
+    if args.json:
+        print_json(form)
+        return 0
+    rows = [["Mã / Id", form["form_id"]], ["Phiên bản / Version", form["version"]],
+            ["Tên / Title", form["title"]], ["Plugin", form["plugin"]], ["MD5", form["md5"]],
+            ["Media", ", ".join(form["media"]) or "—"],
+            ["Mã hoá ODK / ODK encrypted", "có / yes" if form["encrypted"] else "không / no"]]
+    if form["identifying"]:
+        shown = [f"{p} (số định danh / ID number)" if p == form["id_field"] else p
+                 for p in form["identifying"]]
+        rows.append(["Trường định danh, mã hoá khi lưu / Identifying, sealed at rest", ", ".join(shown)])
+        if form["id_field"]:
+            rows.append(["Bí danh khoá (để rõ) / Keyed pseudonym (clear)", PSEUDONYM_FIELD])
+    else:
+        rows.append(["Trường định danh / Identifying fields", "không có / none"])
+    print_table(["Mục / Item", "Giá trị / Value"], rows, narrow=[1])
     return 0
 
 
@@ -140,6 +167,13 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     add_settings_option(p)
     p.set_defaults(func=run_list)
+
+    p = sub.add_parser("show", help="một biểu mẫu và các trường định danh / one form and its "
+                       "identifying fields")
+    p.add_argument("form_id", metavar="ID", help="mã biểu mẫu / form id")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    add_settings_option(p)
+    p.set_defaults(func=run_show)
 
     p = sub.add_parser("build", help="ghi XForm và media vào thư mục / write XForms and media into DIR")
     p.add_argument("dir", metavar="DIR", help="thư mục ghi ra / output folder")

@@ -189,6 +189,17 @@ class SubmissionStore(ABC):
             yield Fact(sub.instance_id, sub.round_id, sub.unit_code, sub.received_at, sub.review_state.value,
                        {p: f[p] for p in paths if p in f})
 
+    def rewrite_payload(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> None:
+        """Replace a stored version's content in place, in one transaction: its fields, unit, encrypted
+        flag, XML (``sub.xml_md5`` its md5) and its whole set of attachments; bytes no record names any
+        more are removed (record protection: sealing existing records, a key rotation). Review state and
+        history, round, collector and times stay as stored."""
+        raise NotImplementedError(f"{type(self).__name__} cannot rewrite a submission")
+
+    def purge_freed(self) -> None:  # noqa: B027 - a backend that keeps no freed bytes needs nothing
+        """Make the engine drop the bytes of rows replaced by ``rewrite_payload`` (free pages, old row
+        versions), so they cannot be read from the files afterwards."""
+
     def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
         """Bulk load (imports, benchmarks, migrations); backends may batch. Returns how many were new."""
         created = 0

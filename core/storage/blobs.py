@@ -35,6 +35,10 @@ class BlobStore(ABC):
     @abstractmethod
     def exists(self, key: str) -> bool: ...
 
+    def delete(self, key: str) -> None:
+        """Remove the bytes of a key no row names any more (plaintext replaced by its sealed form)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete")
+
 
 class FileBlobStore(BlobStore):
     """Blobs as files under ``root`` (a local disk, or a shared NFS/CephFS path for several machines)."""
@@ -84,6 +88,11 @@ class FileBlobStore(BlobStore):
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        path.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(path: Path) -> None:

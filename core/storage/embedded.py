@@ -77,6 +77,9 @@ class EmbeddedStore(SqlStore):
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")  # a commit is on the disk when it returns
         conn.execute("PRAGMA foreign_keys = ON")
+        # freed content is overwritten with zeros: plaintext replaced by its sealed form (core.protection)
+        # does not linger in free pages of the file
+        conn.execute("PRAGMA secure_delete = ON")
         with self._conns_mutex:
             self._conns.append(conn)
         return conn
@@ -106,6 +109,15 @@ class EmbeddedStore(SqlStore):
     def _wx(self) -> Iterator[sqlite3.Connection]:
         with self._write_lock:
             yield self._db
+
+    def purge_freed(self) -> None:
+        """Rewrite the file and empty the write-ahead log, whose older frames may still hold replaced
+        rows (secure_delete clears free pages of the file itself, not the log)."""
+        with self._write_lock:
+            conn = self._db
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def claim(self, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> bool:
         """Insert a new submission unless its instanceID exists, committed with the claims of other

@@ -290,6 +290,12 @@ class PostgresStore(SqlStore):
             )
             return _one(cur)[0] == 1
 
+    def purge_freed(self) -> None:
+        """Old row versions (replaced by ``rewrite_payload``) stay in the table files until a vacuum;
+        VACUUM FULL rewrites the tables without them (the server's WAL archive is the operator's)."""
+        with self._cur() as cur:
+            cur.execute("VACUUM FULL submissions, submission_xml")
+
     def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
         """Indicator scans, no models and no order (the engine sums; as the embedded store's): each asked
         key is its own column, ``(fields -> key)::text`` (NULL when absent). A JSON string without a

@@ -5,7 +5,9 @@ An engine (SQLite, PostgreSQL) only stores and queries: it offers the few primit
 
 - a new instanceID is created (``Engine.claim``: insert unless the instanceID exists, in one step);
 - the same instanceID with byte-identical XML is a duplicate; attachments it carries that are not
-  stored yet are added, a name already stored keeps its first bytes;
+  stored yet are added, a name already stored keeps its first bytes. A protected record
+  (``core.protection``) is stored sealed under a fresh key each time, so its identity is the keyed
+  digest of its plaintext XML kept in ``fields[PROTECTED]``: plaintext is never compared;
 - the same instanceID with other XML is a Conflict (HTTP 409 to the phone);
 - a resend of a version an edit has since replaced is a Conflict, identical XML or not (openrosa.md
   §4.6: Central answers so; accepting it would revive a replaced version);
@@ -29,6 +31,8 @@ from rasoat.core.models import ReviewState, Submission
 from rasoat.core.storage.base import Conflict, SaveOutcome
 
 MAX_NAME_BYTES = 200  # the limit of the embedded format's file names; kept so every copy fits anywhere
+# the key of a protected record's sealed envelope in ``fields``; '#' cannot start an XML element name
+PROTECTED = "#protected"
 
 
 class Messages:
@@ -112,6 +116,13 @@ class Stored:
     xml: bytes
     deprecated_id: str | None
     attachments: frozenset[str]
+    digest: str | None = None  # a protected record's keyed digest of its plaintext XML
+
+
+def digest_of(fields: dict) -> str | None:
+    """The keyed content digest a protected record carries (None for a plain record)."""
+    envelope = fields.get(PROTECTED)
+    return str(envelope.get("digest")) if isinstance(envelope, dict) else None
 
 
 class Tx(Protocol):
@@ -156,7 +167,7 @@ def save(engine: Engine, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> S
         if engine.claim(sub, xml, blobs):
             return SaveOutcome.created
         with engine.transaction() as tx:
-            _resend(tx, sub.instance_id, xml, blobs)
+            _resend(tx, sub, xml, blobs)
         return SaveOutcome.duplicate
     with engine.transaction() as tx:
         old = tx.locked(sub.deprecated_id)
@@ -166,7 +177,7 @@ def save(engine: Engine, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> S
             new = tx.locked(sub.instance_id)
             if new is None or new.deprecated_id != sub.deprecated_id:
                 raise Conflict(Messages.edit_of_replaced(sub.deprecated_id))
-            _resend(tx, sub.instance_id, xml, blobs)
+            _resend(tx, sub, xml, blobs)
             return SaveOutcome.duplicate
         if not tx.insert(sub, xml, blobs):
             raise Conflict(Messages.edit_id_taken(sub.instance_id))
@@ -174,11 +185,14 @@ def save(engine: Engine, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> S
     return SaveOutcome.created
 
 
-def _resend(tx: Tx, instance_id: str, xml: bytes, blobs: list[BlobRow]) -> None:
+def _resend(tx: Tx, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> None:
+    instance_id = sub.instance_id
     stored = tx.locked(instance_id)
     if stored is None:  # cannot happen after a failed claim, unless rows are deleted by hand
         raise Conflict(Messages.no_submission(instance_id))
-    if stored.xml != xml:
+    digest = digest_of(sub.fields)
+    same = stored.digest == digest if stored.digest or digest else stored.xml == xml
+    if not same:
         raise Conflict(Messages.different_content(instance_id))
     if not stored.current:
         raise Conflict(Messages.replaced(instance_id))

@@ -363,6 +363,31 @@ class SqlStore(Store):
             raise KeyError(Messages.no_submission(instance_id))
         rules.add_attachment(self, instance_id, self._put_blobs({name: data}))
 
+    def rewrite_payload(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> None:
+        xml = bytes(xml)
+        if sub.xml_md5 != md5_hex(xml):
+            raise ValueError(Messages.bad_md5("xml_md5", sub.xml_md5, md5_hex(xml)))
+        blobs = sorted(self._put_blobs(attachments))
+        d, iid = self.dialect, sub.instance_id
+        with self._tx() as cx:
+            cur = cx.execute(self._q(
+                "UPDATE submissions SET fields = ?, unit_code = ?, encrypted = ?, xml_md5 = ?,"
+                " attachments = ?, expected_attachments = ? WHERE instance_id = ?"),
+                (d.jsonb(sub.fields), sub.unit_code, d.flag(sub.encrypted), sub.xml_md5,
+                 d.array([b[0] for b in blobs]), d.array(list(sub.expected_attachments)), iid))
+            if cur.rowcount != 1:
+                raise KeyError(Messages.no_submission(iid))
+            cx.execute(self._q("UPDATE submission_xml SET xml = ?, md5 = ? WHERE instance_id = ?"),
+                       (xml, sub.xml_md5, iid))
+            old = {r[0] for r in cx.execute(self._q("SELECT blob_key FROM attachments WHERE instance_id = ?"),
+                                            (iid,)).fetchall()}
+            cx.execute(self._q("DELETE FROM attachments WHERE instance_id = ?"), (iid,))
+            self._attachment_rows(cx, iid, blobs)
+            orphans = [k for k in sorted(old - {b[1] for b in blobs}) if cx.execute(self._q(
+                "SELECT 1 FROM attachments WHERE blob_key = ? LIMIT 1"), (k,)).fetchone() is None]
+        for key in orphans:  # after the commit: a crash before this leaves only a file no row names
+            self.blobs.delete(key)
+
     def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
         """Bulk load: ``_BULK_BATCH`` new submissions per transaction (one flush); edits and instanceIDs
         already stored go through the rules one by one."""
@@ -617,12 +642,13 @@ class SqlTx:
     def locked(self, instance_id: str) -> Stored | None:
         s = self.store
         row = self.cx.execute(s._q(
-            "SELECT s.current, x.xml, s.deprecated_id, s.attachments FROM submissions s"
+            "SELECT s.current, x.xml, s.deprecated_id, s.attachments, s.fields FROM submissions s"
             " JOIN submission_xml x ON x.instance_id = s.instance_id WHERE s.instance_id = ?"
             + (" FOR UPDATE OF s" if s.dialect.for_update else "")), (instance_id,)).fetchone()
         if row is None:
             return None
-        return Stored(bool(row[0]), bytes(row[1]), row[2], frozenset(s._doc(row[3])))
+        return Stored(bool(row[0]), bytes(row[1]), row[2], frozenset(s._doc(row[3])),
+                      rules.digest_of(s._doc(row[4])))
 
     def insert(self, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> bool:
         return self.store._insert(self.cx, sub, xml, blobs)

@@ -1,0 +1,153 @@
+"""``rasoat protection show | migrate | rotate-kek``: person records protected at rest (core.protection).
+
+``show`` says which key-encryption key protects the store and where it is read from; ``migrate`` seals
+records stored before their form declared identifying fields (ODK-encrypted ones with
+``--passphrase-file``); ``rotate-kek`` makes a new key-encryption key and re-wraps every record's data
+key. Both are safe to rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from rasoat.core import hookimpl
+from rasoat.core.commands.common import (
+    JSON_HELP,
+    CommandError,
+    add_data_option,
+    command_group,
+    default_actor,
+    print_json,
+    store_from_args,
+)
+
+
+def _errors(func: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from rasoat.core.crypto import CryptoError
+        from rasoat.core.protection import ProtectionError
+
+        try:
+            return int(func(args))
+        except (ProtectionError, CryptoError) as exc:
+            raise CommandError(str(exc)) from exc
+
+    return run
+
+
+def _source() -> str:
+    for name in ("RASOAT_KEK", "RASOAT_KEK_COMMAND", "RASOAT_KEK_FILE"):
+        if os.environ.get(name):
+            return name
+    return "RASOAT_KEY_DIR"
+
+
+@_errors
+def cmd_show(args: argparse.Namespace) -> int:
+    from rasoat.core import protection
+
+    store = store_from_args(args)
+    try:
+        ring = protection.keyring(store, create=False)
+        forms = {f.form_id: sorted(protection.stored_declaration(store, f.form_id, f.version).identifying)
+                 for f in store.list_forms()}
+    finally:
+        store.close()
+    protected = {k: v for k, v in forms.items() if v}
+    info: dict[str, Any] = {"kek_id": ring.kid, "source": _source(), "key_dir": str(protection.key_dir()),
+                            "retired_available": sorted(ring.retired), "forms": protected}
+    if args.json:
+        print_json(info)
+        return 0
+    print(f"Khoá mã hoá khoá / Key-encryption key: {ring.kid}  (từ / from {info['source']}; "
+          f"thư mục khoá / key folder {info['key_dir']})")
+    for form_id, paths in protected.items():
+        print(f"  {form_id}: {', '.join(paths)}")
+    return 0
+
+
+@_errors
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from rasoat.core.protect_records import protect_existing
+
+    store = store_from_args(args)
+    try:
+        keys = None
+        if args.passphrase_file:
+            from rasoat.core.commands.users import read_secret
+            from rasoat.core.crypto import unlock
+
+            passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
+            keys = unlock(store, passphrase, actor=args.by or default_actor(), purpose="protection.migrate")
+        report = protect_existing(store, args.form or None, keys, actor=args.by or default_actor())
+    finally:
+        store.close()
+    out = report.as_dict()
+    if args.json:
+        print_json(out)
+    else:
+        print(f"Biểu mẫu / Forms: {', '.join(out['forms']) or '—'}")
+        print(f"Đã niêm phong và kiểm tra lại / Sealed and verified: {out['converted']}; đã niêm phong từ "
+              f"trước / already sealed: {out['already_protected']}; mã hoá ODK chưa mở được (cần "
+              f"--passphrase-file) / ODK-encrypted, not opened (needs --passphrase-file): "
+              f"{out['encrypted_without_key']}; lỗi / failed: {len(out['failed'])}")
+        for rec in out["records"]:
+            print(f"  {rec['instance_id']}  {rec['digest']}")
+        for bad in out["failed"]:
+            print(f"  ! {bad['instance_id']}: {bad['error']}")
+        print("Bản sao lưu cũ vẫn chứa dữ liệu chưa niêm phong: huỷ chúng sau khi sao lưu lại / "
+              "Older backups still hold the unsealed records: destroy them once a new backup is made")
+    return 1 if out["failed"] else 0
+
+
+@_errors
+def cmd_rotate(args: argparse.Namespace) -> int:
+    from rasoat.core.protect_records import rotate_kek
+
+    store = store_from_args(args)
+    try:
+        kid, path, n = rotate_kek(store, new_file=Path(args.to) if args.to else None,
+                                  actor=args.by or default_actor())
+    finally:
+        store.close()
+    print(f"Khoá mã hoá khoá mới / New key-encryption key: {kid}, tệp / file {path}; đã bọc lại / re-wrapped "
+          f"{n} bản ghi / records.")
+    print("Sao lưu tệp khoá mới RIÊNG; nếu dùng RASOAT_KEK, RASOAT_KEK_COMMAND hoặc RASOAT_KEK_FILE thì "
+          "trỏ chúng tới khoá mới; khởi động lại máy chủ; giữ khoá cũ tới khi chắc chắn / Back the new key "
+          "file up SEPARATELY; point RASOAT_KEK, RASOAT_KEK_COMMAND or RASOAT_KEK_FILE at it if you use "
+          "them; restart the server; keep the old key until you are sure")
+    return 0
+
+
+@hookimpl
+def register_commands(subparsers: Any) -> None:
+    sub = command_group(subparsers, "protection",
+                        "bảo vệ hồ sơ cá nhân khi lưu / person records protected at rest")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        add_data_option(p)
+        p.add_argument("--by", metavar="USER", help="người thực hiện (nhật ký) / actor for the audit log")
+
+    p = sub.add_parser("show", help="khoá đang dùng, biểu mẫu được bảo vệ / the key and protected forms")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    common(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("migrate", help="niêm phong hồ sơ đã lưu (chạy lại an toàn) / seal stored records "
+                       "(safe to rerun)")
+    p.add_argument("--form", action="append", metavar="ID", help="chỉ biểu mẫu này / only this form")
+    p.add_argument("--passphrase-file", metavar="FILE",
+                   help="mở cả bản ghi mã hoá ODK / also open ODK-encrypted records")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    common(p)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("rotate-kek", help="khoá mã hoá khoá mới, bọc lại mọi khoá dữ liệu / new "
+                       "key-encryption key, every data key re-wrapped")
+    p.add_argument("--to", metavar="FILE", help="nơi ghi khoá mới (ngoài thư mục dữ liệu) / where to write "
+                   "the new key (outside the data directory)")
+    common(p)
+    p.set_defaults(func=cmd_rotate)
