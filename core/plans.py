@@ -32,6 +32,8 @@ class Plan:
     issuer: str = ""
     period_from: int | None = None  # first year of the plan: where "on track" starts counting time
     shared_forms: frozenset[str] = field(default_factory=frozenset)
+    reporting: str = ""  # the plan's reporting cadence, as its plan.yaml quotes it
+    recipients: str = ""  # who receives the report (today's bodies where the plan names abolished ones)
 
     @property
     def label(self) -> str:
@@ -59,6 +61,8 @@ def plan_from_info(plugin: str, answer: Any) -> Plan | None:
         period_from=_year((info.get("period") or {}).get("from") if isinstance(info.get("period"), Mapping)
                           else None),
         shared_forms=frozenset(str(f) for f in info.get("shared_forms") or ()),
+        reporting=str(info.get("reporting") or ""),
+        recipients=str(info.get("recipients") or ""),
     )
 
 

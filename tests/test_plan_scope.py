@@ -85,6 +85,37 @@ def test_a_national_report_names_every_plan(tmp_path: Path, manager: None) -> No
         assert number in cover["Kế hoạch / Plan"]
 
 
+
+# plugin → (a period of the kind its plan reports in, what the cover must say of its cadence and recipients)
+REPORTING = {
+    "thai_nguyen": ("2026-W10", "hằng tuần, hằng tháng", "UBND tỉnh (qua Công an tỉnh)"),
+    "quang_ngai": ("2025-H1", "6 tháng và hằng năm", "Công an tỉnh tổng hợp, báo cáo Bộ Công an, UBND tỉnh"),
+    "ho_chi_minh": ("2025", "theo quy định", "Công an tỉnh tổng hợp, báo cáo Bộ Công an"),
+    "hung_yen": ("2025", "định kỳ", "UBND xã; Công an tỉnh"),  # the district police named in the plan is gone
+}
+
+
+@pytest.mark.parametrize("plugin", sorted(REPORTING))
+def test_the_cover_names_each_plans_cadence_and_recipients(
+    tmp_path: Path, plugin: str, manager: None
+) -> None:
+    """HY16, BR21, KT21, TN21: a report for a commune of the plan, in a period of the plan's own cadence
+    (Thái Nguyên reports weekly), says on its cover how often and to whom the plan is reported."""
+    _, commune, _, number = PLANS[plugin]
+    period, cadence, recipients = REPORTING[plugin]
+    store = open_store(tmp_path / "data")
+    out = tmp_path / "report.xlsx"
+    try:
+        indicator_report(store, out, unit_code=commune, period=period)
+    finally:
+        store.close()
+    cover = {r[0]: r[1] for r in openpyxl.load_workbook(out)["Bìa"].iter_rows(values_only=True) if r[0]}
+    assert cover["Kỳ báo cáo / Period"] == period
+    line = cover["Định kỳ báo cáo, nơi nhận / Reporting cadence, recipients"]
+    assert number in line
+    assert cadence in line and recipients in line
+
+
 def test_a_province_no_plugin_plans_for_gets_the_national_pack_only(tmp_path: Path, manager: None) -> None:
     from rasoat.core.units import get_units
 

@@ -372,8 +372,10 @@ def indicator_report(
         from rasoat.core.indicators.privacy import protect_for_viewer
 
         results = protect_for_viewer(results, False)
+    plan, reporting = _plan_cover(unit_code, registry)
     meta = ReportMeta(
-        plan=_plan_name(unit_code, registry),
+        plan=plan,
+        reporting=reporting,
         period=str(period),
         unit_code=unit_code,
         unit_name=unit_name,
@@ -397,14 +399,18 @@ def _level_by_shape(code: str) -> str:
     return "province" if len(code) <= 2 else "commune"
 
 
-def _plan_name(unit_code: str | None = None, registry: Any | None = None) -> str:
-    """The plans a report is made under: the national pack, then the plan of each province plugin that
-    applies in the unit (core.plans: its province contains the unit; every plan for a report over every
-    province)."""
+def _plan_cover(unit_code: str | None = None, registry: Any | None = None) -> tuple[str, str]:
+    """What the cover says of the plans a report is made under: their names (the national pack, then the
+    plan of each province plugin that applies in the unit, core.plans: its province contains the unit;
+    every plan for a report over every province), and how each is reported ("208/KH-UBND: theo quy định →
+    Công an tỉnh …", one line per plan that says it)."""
     try:
         from rasoat.core.plans import NATIONAL_PLAN, plans_for_unit
 
         chosen = plans_for_unit(unit_code, registry if unit_code else None)
     except Exception:  # no plugin manager (a bare writer test): name nothing rather than fail
-        return ""
-    return "; ".join([NATIONAL_PLAN, *(p.label for p in chosen)])
+        return "", ""
+    names = "; ".join([NATIONAL_PLAN, *(p.label for p in chosen)])
+    reporting = "\n".join(f"{p.number or p.plugin}: {p.reporting or '—'} → {p.recipients or '—'}"
+                          for p in chosen if p.reporting or p.recipients)
+    return names, reporting

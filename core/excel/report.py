@@ -115,6 +115,7 @@ class ReportMeta:
     """What the cover sheet says."""
 
     plan: str = ""
+    reporting: str = ""  # each plan's cadence and recipients (core.plans.Plan), one plan per line
     period: str = ""
     unit_code: str | None = None
     unit_name: str = ""
@@ -428,6 +429,7 @@ def _write_cover(
     unit = " – ".join(x for x in (meta.unit_code or "", meta.unit_name) if x) or "Toàn bộ / All"
     lines: list[tuple[str, Any]] = [
         ("Kế hoạch / Plan", meta.plan),
+        ("Định kỳ báo cáo, nơi nhận / Reporting cadence, recipients", meta.reporting),
         ("Tính chất số liệu / Status of the figures",
          f"Đã phê duyệt / Approved: {meta.approved_by}" if meta.approved_by else SELF_ASSESSMENT),
         ("Kỳ báo cáo / Period", meta.period),
