@@ -109,3 +109,38 @@ def test_the_web_page_of_a_quiet_commune_says_no_data_and_links_definitions(site
     # the source form (by its code here: this store has not published F2, so it has no title for it)
     assert 'class="forms">f2_pledge</dd>' in text
     assert client.get("/indicators/definition/no_such_indicator").status_code == 404
+
+
+def test_the_overview_pledge_figure_is_the_indicator_and_links_its_definition(site: SimpleNamespace) -> None:
+    """Item 9, one number one meaning: the overview's pledge figure for a round is the pledge indicator for
+    the same unit and period, as the indicators page shows it (with how many units reported), and it links
+    to the indicator's definition. By hand: 30 of 40 and 29 of 60 households = 59 of 100 = 59 %."""
+    from datetime import datetime
+
+    from rasoat.core.indicators.periods import LOCAL_TZ
+    from rasoat.core.models import Round, RoundState
+    from web_support import http_login
+
+    year = str(datetime.now(LOCAL_TZ).year)
+    site.store.put_round(Round(id="r-pledge", name="Đợt ký cam kết", period=year, form_ids=["f2_pledge"],
+                               unit_codes=[REPORTING], state=RoundState.open))
+    for hamlet, total, pledged in (("01", "40", "30"), ("02", "60", "29")):
+        add(site.store, "f2_pledge", f"{REPORTING}-{hamlet}", {"ref_date": f"{year}-03-01",
+            "households_total": total, "households_pledged": pledged}, day=f"{year}-03-01")
+    client = http_login(site.url, "xa.phuongtien")
+    overview = client.get("/").text
+    block = overview[overview.index('data-round="r-pledge"'):]
+    figure = re.search(r'<div class="pledge-figure" data-unit="05563">.*?<a href="([^"]+)">([^<]+)</a>'
+                       r'.*?<small>[^:<]+: ([^<]+)</small> <a class="def-link" href="([^"]+)"', block, re.S)
+    assert figure, block[:2000]
+    link, value, reported, definition = figure.groups()
+    assert value == "59 %"
+    same = client.get(link.replace("&amp;", "&")).text
+    row = re.search(r'<tr data-indicator="nat_household_pledges">.*?<td class="num" [^>]*>([^<]+)</td>.*?'
+                    r'<td class="num reported" [^>]*>([^<]+)</td>', same, re.S)
+    assert row and row.groups() == (value, reported)  # the indicators page, same unit and period
+    assert reported.startswith("2/")  # two hamlets reported, out of the commune's list
+    page = client.get(definition)
+    assert page.status_code == 200
+    assert "tổng households_pledged (f2_pledge)" in page.text
+    assert "tổng households_total (f2_pledge)" in page.text

@@ -33,6 +33,8 @@ from rasoat.server.web.ranking import STATUS_RANK, on_value, page_of, worst_firs
 T = TypeVar("T")
 CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
 PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
+# A round's pledge figure is this indicator, read as the indicators page reads it (issue 19, item 9)
+PLEDGE_FORM, PLEDGE_INDICATOR = "f2_pledge", "nat_household_pledges"
 
 
 def current_year() -> str:
@@ -170,6 +172,28 @@ def progress_text(r: Any) -> str:
     return f"{number(r.progress_pct)} % / {number(r.elapsed_pct)} %"
 
 
+def pledge_figures(ctx: Ctx, rnd: Any) -> dict[str, Any] | None:
+    """The pledge figures of a round that collects pledges, for the overview and the round page: the
+    indicator ``PLEDGE_INDICATOR`` for the round's period, from the same evaluation as the indicators page
+    (``evaluate_for``), for the officer's unit (an administrator: the round's province) and the units one
+    level below it, each with how many units reported. None when the round collects no pledges."""
+    if PLEDGE_FORM not in (rnd.form_ids or []):
+        return None
+    unit = default_unit(ctx) or _one_province(rnd.unit_codes)
+    results, problem, _ = cached_evaluation(ctx, rnd.period, unit)
+    rows = {r.unit_code: row_view(r, ctx.lang) for r in results if r.indicator_id == PLEDGE_INDICATOR}
+    totals = [rows[unit]] if unit in rows else [v for k, v in rows.items() if _level_of(k) == "province"]
+    return {"id": PLEDGE_INDICATOR, "period": rnd.period, "rows": rows, "totals": totals, "problem": problem}
+
+
+def _one_province(codes: list[str]) -> str | None:
+    """The province of a round's units when they all lie in one (the administrator's view of the round)."""
+    from rasoat.core.plans import province_of
+
+    provinces = {province_of(c) for c in codes}
+    return provinces.pop() if len(provinces) == 1 else None
+
+
 def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) -> list[dict[str, Any]]:
     """Per indicator: the officer's own unit when it is off target, and how many units below it are."""
     groups: dict[str, dict[str, Any]] = {}
@@ -208,7 +232,7 @@ def overview(request: Request) -> Response:
         no_list = [unit_name(c) for c, (n, _) in sorted(hamlet_lists(rnd).items())
                    if n == 0 and scope.unit_allowed(ctx.user, c)]
         blocks.append({"round": rnd, "kind": kind_label(rnd.kind), "progress": prog,
-                       "no_hamlet_list": no_list})
+                       "pledge": pledge_figures(ctx, rnd), "no_hamlet_list": no_list})
     latest = scoped.latest(ctx, 10)
     unit = default_unit(ctx)
     results, problem, computed = cached_evaluation(ctx, current_year(), unit)

@@ -26,6 +26,7 @@ from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, form_list, page, redirect
 from rasoat.server.web.charts import bar
 from rasoat.server.web.i18n import LABELS
+from rasoat.server.web.pages_overview import pledge_figures
 
 MAX_FORM_UPLOAD = 50_000_000
 # Which state buttons a round shows: target state → label key
@@ -121,6 +122,7 @@ def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = 
         status=status,
         rnd=rnd,
         prog=prog,
+        pledge=pledge_figures(ctx, rnd),
         bar=bar,
         kind=kind_label(rnd.kind),
         state_labels=STATE_LABELS,

@@ -69,15 +69,7 @@ def progress(ctx: Ctx, rnd: Round) -> dict[str, Any]:
         "hamlets_covered": sum(r["hamlets_covered"] for r in rows),
     }
     totals["hamlets_pct"] = pct(totals["hamlets_covered"], totals["hamlets_expected"])
-    if "households" in data["totals"]:
-        known = [h for r in rows for h in r["hamlets"] if h.get("households") is not None]
-        households = sum(h["households"] for h in known) if known else None
-        counted = sum(h.get("households_pledged") or 0 for h in known)
-        totals["households"] = households
-        totals["households_pledged"] = sum(
-            h.get("households_pledged") or 0 for r in rows for h in r["hamlets"]
-        )
-        totals["pledged_pct"] = pct(counted, households)
+    # pledges are not summed here: the pages show the pledge indicator (pages_overview.pledge_figures)
     if "persons" in data["totals"]:
         roster = sum(r.get("persons", {}).get("roster", 0) for r in rows)
         followed = sum(r.get("persons", {}).get("followed_up", 0) for r in rows)
