@@ -66,3 +66,33 @@ def test_the_drug_free_result_is_said_in_words_not_yes_or_no(form: str) -> None:
     assert "ĐẠT tiêu chí không ma túy" in xml and "CHƯA ĐẠT tiêu chí không ma túy" in xml
     assert not re.search(r'<output value="[^"]*/meets_standard ?"/>', xml)  # no raw value in a label
     assert "Đạt chuẩn không ma túy:" not in xml
+
+
+def test_the_three_good_area_result_is_said_in_words_not_yes_or_no() -> None:
+    """V1 for qt_03tot: each group's result reads "Đạt" / "Chưa đạt", the overall one "ĐẠT" / "CHƯA ĐẠT"."""
+    xml = FormCatalogue()["qt_03tot"].form.xml.decode()
+    assert "Phong trào tốt: <output" in xml and "'Đạt', 'Chưa đạt'" in xml
+    assert 'ĐẠT "địa bàn 03 tốt"' in xml.replace("&quot;", '"') and "CHƯA ĐẠT" in xml
+    vi = xml.split('lang="Tiếng Việt (vi)"')[1].split("</translation>")[0]
+    assert not re.search(r'<output value="[^"]*/(pt_ok|ql_ok|dt_ok|is_03tot) ?"/>', vi)  # no raw yes/no
+
+
+def test_the_location_question_names_every_kind_of_hamlet() -> None:
+    """V21: TP Hồ Chí Minh's "khu phố, ấp" are named beside "thôn, xóm, bản, tổ dân phố" in every form."""
+    for entry in FormCatalogue():
+        hamlet = [c for c in entry.form.schema["children"] if c["name"] == "hamlet"]
+        if hamlet:
+            label = hamlet[0]["label"]["Tiếng Việt (vi)"]
+            assert label == "Thôn, xóm, bản, ấp, khu phố, tổ dân phố", entry.form.form_id
+
+
+def test_every_calculation_of_the_commune_summary_has_a_vietnamese_label() -> None:
+    """V25: the raw export's headers for F10's calculations (r_pct, crit_a, qd28_class …) are Vietnamese
+    labels, and the final class has a column in words."""
+    children = FormCatalogue()["f10_summary"].form.schema["children"]
+    calculates = {c["name"]: c.get("label") for c in children if c.get("type") == "calculate"}
+    unlabelled = [n for n, label in calculates.items()
+                  if n != "admin_data_version" and not (label or {}).get("Tiếng Việt (vi)")]
+    assert unlabelled == []
+    assert calculates["r_pct"]["Tiếng Việt (vi)"].endswith("(R, %)")
+    assert calculates["qd28_final_label"]["Tiếng Việt (vi)"] == "Phân loại cuối cùng"

@@ -507,6 +507,41 @@ def test_ho_chi_minh_targets(tmp_path, indicators, registry) -> None:
     assert r[(ward, "hcm_venues_checked")].value == 3  # one venue, however many checks
 
 
+
+def test_the_plans_last_items_in_quang_ngai_and_ho_chi_minh(tmp_path, indicators, registry) -> None:
+    """KT1, KT12 (Quảng Ngãi) and BR16 (TP Hồ Chí Minh), computed by hand from the plans' words."""
+    qn = Fixture(tmp_path / "qn", "51", "qn_", indicators, registry)
+    bo_y, kon_tum = "23377", "23293"
+    # "Phấn đấu tăng số xã … không có tệ nạn ma túy": 1 commune in 2024, 2 in 2025 (+1, met)
+    qn.add("f10_summary", kon_tum, "2024-12-15", period_to="2024-12-14", qd28_final="drug_free")
+    qn.add("f10_summary", bo_y, "2024-12-15", period_to="2024-12-14", qd28_final="type_3")
+    qn.add("f10_summary", kon_tum, "2025-12-15", period_to="2025-12-14", qd28_final="drug_free")
+    qn.add("f10_summary", bo_y, "2025-12-15", period_to="2025-12-14", qd28_final="drug_free")
+    # "Kiểm soát chặt chẽ 100% các loại tiền chất, thuốc gây nghiện…": 3 of 4 premises inspected in Bờ Y
+    qn.add("f9_case", bo_y, "2025-12-15", period_to="2025-12-14", controlled_premises="4",
+           controlled_premises_checked="3")
+    qn.add("f9_case", kon_tum, "2025-12-15", period_to="2025-12-14", controlled_premises="6",
+           controlled_premises_checked="6")
+    r = qn.results("2025", "51", bo_y, kon_tum)
+    up = r[("51", "qn_drug_free_communes_up")]
+    assert (up.value, up.previous_value, up.status) == (2, 1, Status.met)
+    assert r[(bo_y, "qn_controlled_premises_checked")].value == 75
+    assert r[(bo_y, "qn_controlled_premises_checked")].status is Status.not_met
+    assert r[(kon_tum, "qn_controlled_premises_checked")].status is Status.met
+    assert r[("51", "qn_controlled_premises_checked")].value == 90  # 9 of 10, summed, not averaged
+
+    hcm = Fixture(tmp_path / "hcm", "79", "hcm_", indicators, registry)
+    ward = "26506"
+    # "không để xảy ra tình trạng mua bán, sử dụng trái phép chất ma túy công khai …"
+    hcm.add("f5_hamlet", f"{ward}-01", "2025-06-01", ref_date="2025-06-01", open_dealing="yes")
+    hcm.add("f5_hamlet", f"{ward}-02", "2025-06-01", ref_date="2025-06-01", open_dealing="no")
+    dealing = hcm.results("2025", ward)[(ward, "hcm_open_dealing")]
+    assert dealing.value == 1 and dealing.status is Status.not_met
+    hcm.add("f5_hamlet", f"{ward}-01", "2025-09-01", ref_date="2025-09-01", open_dealing="no")  # cleared
+    dealing = hcm.results("2025", ward)[(ward, "hcm_open_dealing")]
+    assert dealing.value == 0 and dealing.status is Status.met
+
+
 def test_hung_yen_targets(tmp_path, indicators, registry) -> None:
     hy = Fixture(tmp_path, "33", "hy_", indicators, registry)
     ward = "12127"
