@@ -211,7 +211,8 @@ def print_progress(report: dict[str, Any]) -> None:
     sites = [k for k in ("schools", "enterprises") if k in t]
     census = "persons" in t
     if pledge:
-        headers.append("Hộ cam kết / Pledged")
+        # over the households of the hamlet list, not the pledge indicator's (F2's own totals): named so
+        headers.append("Hộ cam kết / hộ trong danh sách thôn — Pledged / listed households")
     headers += [{"schools": "Trường / Schools", "enterprises": "DN / Enterprises"}[k] for k in sites]
     if census:
         headers.append("Theo dõi / Followed up")
