@@ -96,3 +96,10 @@ def test_every_calculation_of_the_commune_summary_has_a_vietnamese_label() -> No
     assert unlabelled == []
     assert calculates["r_pct"]["Tiếng Việt (vi)"].endswith("(R, %)")
     assert calculates["qd28_final_label"]["Tiếng Việt (vi)"] == "Phân loại cuối cùng"
+    # the raw export's Vietnamese headers (core.excel.schema): no bare field name is left for them
+    from rasoat.core.excel.schema import build_tables
+
+    table = build_tables(FormCatalogue()["f10_summary"].form.schema)
+    headers = [h for c in table.columns for h in c.headers()]
+    assert "Phân loại cuối cùng" in headers and "Phân loại tính theo QĐ 28/2025/QĐ-TTg (mã)" in headers
+    assert not {"r_pct", "crit_a", "qd28_class", "qd28_final"} & set(headers)
