@@ -11,11 +11,15 @@ is one hamlet's list with ``--households`` household rows (the ``household`` rep
 into an EmbeddedStore with ``put_many_submissions`` (loading is set-up, not measured; ``--workdir`` keeps
 one store per size for the next run).
 
-Measured, each in its own process so peak memory (VmHWM) belongs to that step alone, every step
-reading the store and typing the cells through ``core.excel.rows`` (the rasoat side is the same for all):
+The rasoat steps write to a file that cannot seek, as an HTTP response cannot, and note when its first
+byte came and the step's CPU time (steadier than wall time on a shared machine). Measured, each in its
+own process so peak memory (VmHWM) belongs to that step alone, every step reading the store and typing
+the cells through ``core.excel.rows`` (the rasoat side is the same for all):
   rows          that rasoat side alone (store read, cell typing, keys), no writer: the floor of every step
   csv           ``export_form(..., format="csv")``: the zip of CSV files (Central's layout)
-  xlsxwriter    ``export_form(...)``: the workbook with xlsxwriter ``constant_memory`` (rasoat's writer)
+  xlsxwriter    ``export_form(...)``: the workbook with xlsxwriter ``constant_memory`` (rasoat's writer),
+                its main sheet streamed into the zip (core.excel.streaming_workbook)
+  unstreamed    the same workbook zipped by xlsxwriter's own ``close()``, as before the streaming
   rustpy        the same rows into rustpy-xlsxwriter (Rust ``rust_xlsxwriter``), one sheet per table
   pyexcelerate  the same rows into PyExcelerate, one sheet per table
 Goal (issue 24): the xlsx path ≤ 10 s for 100,000 pledges (ODK Central's CSV export on this machine).
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import random
@@ -193,6 +198,26 @@ def _open(workdir: Path) -> Any:
     return open_store(workdir / "store")
 
 
+class _FirstByte(io.RawIOBase):
+    """A file that cannot seek, as an HTTP response cannot, noting when its first byte came."""
+
+    def __init__(self, path: Path, t0: float) -> None:
+        super().__init__()
+        self.file, self.t0, self.first = path.open("wb"), t0, 0.0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        if not self.first:
+            self.first = time.perf_counter() - self.t0
+        return self.file.write(b)
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
 def _rasoat(workdir: Path, fmt: str, name: str) -> dict[str, Any]:
     from rasoat.core.excel.from_store import export_form
     from rasoat.core.excel.raw import RawExportOptions
@@ -200,21 +225,23 @@ def _rasoat(workdir: Path, fmt: str, name: str) -> dict[str, Any]:
     store = _open(workdir)
     out = workdir / name
     before = rss_mb()
-    t0 = time.perf_counter()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    target = _FirstByte(out, t0)
     # include_personal: every column, so every writer gets the same cells
     stats = export_form(
         store,
         FORM_ID,
-        out,
+        target,
         format=fmt,  # type: ignore[arg-type]
         options=RawExportOptions(include_personal=True),
         actor="benchmark",
         plugin_sheets=False,
     )
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    target.close()
     store.close()
-    return {"seconds": seconds, "peak_mb": rss_mb(), "before_mb": before, "rows": stats.rows,
-            "bytes": out.stat().st_size}
+    return {"seconds": seconds, "cpu": cpu, "first_byte": target.first, "peak_mb": rss_mb(),
+            "before_mb": before, "rows": stats.rows, "bytes": out.stat().st_size}
 
 
 def phase_csv(workdir: Path) -> dict[str, Any]:
@@ -223,6 +250,15 @@ def phase_csv(workdir: Path) -> dict[str, Any]:
 
 def phase_xlsxwriter(workdir: Path) -> dict[str, Any]:
     return _rasoat(workdir, "xlsx", "rasoat.xlsx")
+
+
+def phase_unstreamed(workdir: Path) -> dict[str, Any]:
+    """The same workbook zipped by xlsxwriter's own close(), as before issue 24's streaming."""
+    import rasoat.core.excel.raw as raw
+    from xlsxwriter.workbook import Workbook
+
+    raw.StreamingWorkbook = Workbook  # type: ignore[misc]
+    return _rasoat(workdir, "xlsx", "unstreamed.xlsx")
 
 
 def _table_rows(workdir: Path) -> tuple[Any, Any]:
@@ -408,6 +444,7 @@ PHASES = {
     "rows": phase_rows,
     "csv": phase_csv,
     "xlsxwriter": phase_xlsxwriter,
+    "unstreamed": phase_unstreamed,
     "rustpy": phase_rustpy,
     "pyexcelerate": phase_pyexcelerate,
     "profile": phase_profile,
@@ -525,14 +562,16 @@ def main() -> int:
         prepare(workdir, n, args.households)
         print(f"\n{n:,} F2 submissions x {args.households} households  (load average "
               f"{os.getloadavg()[0]:.1f} at start: the machine is shared)")
-        print(f"{'step':<14}{'seconds':>9}{'peak MB':>9}  rows")
+        print(f"{'step':<14}{'seconds':>9}{'CPU s':>7}{'first byte':>11}{'peak MB':>9}  rows")
         for step in args.writers.split(","):
             res = run_child(step, workdir)
             if "error" in res:
                 print(f"{step:<14}  failed: {res['error']}")
                 continue
             rows = ", ".join(f"{k} {v:,}" for k, v in res.get("rows", {}).items())
-            print(f"{step:<14}{res['seconds']:>9.1f}{res['peak_mb']:>9.0f}  {rows}", flush=True)
+            cpu = f"{res['cpu']:>7.1f}" if "cpu" in res else f"{'':>7}"
+            first = f"{res['first_byte']:>11.1f}" if "first_byte" in res else f"{'':>11}"
+            print(f"{step:<14}{res['seconds']:>9.1f}{cpu}{first}{res['peak_mb']:>9.0f}  {rows}", flush=True)
         if args.http:
             downloads(workdir)
         if args.profile:
