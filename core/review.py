@@ -4,17 +4,23 @@ An officer moves a submission between received, has issues, approved, rejected a
 comment; the store keeps who, when and why in the submission's history, and the audit log gets a
 line too. A round's rule (``Round.counted_states``, default everything but rejected) decides what
 indicators count: ``counted_query`` is the query the indicators engine and snapshots use.
+
+The review queue ("Cần duyệt") is what waits for an officer across forms and rounds: new records and
+edits of earlier ones (``TO_REVIEW``; a record marked has issues waits for its collector, and comes back
+as an edit), cut to the officer's units by ``core.scope``, oldest first, paged in the store by keyset.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Round, Submission
-from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core import scope
+from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Round, Submission, User
+from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 
 # A reason is required where the collector needs to know what to fix or why it was dropped.
 COMMENT_REQUIRED: frozenset[ReviewState] = frozenset({ReviewState.has_issues, ReviewState.rejected})
+TO_REVIEW: tuple[ReviewState, ...] = (ReviewState.received, ReviewState.edited)
 
 
 class ReviewError(ValueError):
@@ -79,3 +85,31 @@ def counted_query(rnd: Round, **filters: Any) -> SubmissionQuery:
 
 def state_label(state: ReviewState) -> str:
     return REVIEW_LABELS[state]
+
+
+# --- the review queue ----------------------------------------------------------------------------
+
+
+def queue_query(user: User | None) -> SubmissionQuery:
+    """Every record waiting for review that ``user`` may see, whatever its form or round."""
+    return scope.narrow(SubmissionQuery(review_states=list(TO_REVIEW)), user)
+
+
+def queue_page(store: Store, user: User | None, limit: int, after: PageKey | None = None) -> list[Submission]:
+    """Up to ``limit`` records of the queue, oldest first, strictly after ``after`` (keyset: the cost of a
+    page does not grow with how deep it is)."""
+    return store.page_submissions(queue_query(user), limit=limit, after=after)
+
+
+def queue_count(store: Store, user: User | None) -> int:
+    return store.count_submissions(queue_query(user))
+
+
+def next_in_queue(store: Store, user: User | None, after: PageKey) -> Submission | None:
+    """The record to review after the one at ``after``: the next one received after it, else the oldest
+    still waiting (one skipped earlier), else None (the queue is empty)."""
+    for start in (after, None):
+        found = queue_page(store, user, 1, start)
+        if found:
+            return found[0]
+    return None

@@ -78,14 +78,32 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 }
 
 
+# What each permission lets an officer do, for messages (never the permission's code).
+PERMISSION_NAMES: dict[str, tuple[str, str]] = {
+    VIEW: ("xem số liệu", "view figures"),
+    VIEW_PERSONAL: ("xem dữ liệu cá nhân", "view personal data"),
+    REVIEW: ("duyệt bản ghi", "review submissions"),
+    EDIT: ("sửa bản ghi", "edit submissions"),
+    EXPORT: ("xuất dữ liệu", "export data"),
+    DECRYPT: ("giải mã dữ liệu", "decrypt data"),
+    MANAGE_ROUNDS: ("quản lý đợt", "manage rounds"),
+    MANAGE_COLLECTORS: ("quản lý người thu thập", "manage collectors"),
+    PUBLISH_FORMS: ("đăng biểu mẫu", "publish forms"),
+    MANAGE_USERS: ("quản lý người dùng", "manage users"),
+    MANAGE_KEYS: ("quản lý khoá mã hoá", "manage encryption keys"),
+    VIEW_AUDIT: ("xem nhật ký", "read the audit log"),
+    MANAGE_OFFICERS: ("quản lý tài khoản cán bộ", "manage officer accounts"),
+}
+
+
 class ScopeError(PermissionError):
-    """Outside the user's units, or not allowed for their role; ``message`` is bilingual (HTTP 403)."""
+    """Outside the user's units, or not allowed for their role (HTTP 403), or a unit code no registry
+    knows (400); ``message`` is one Vietnamese / English pair."""
 
-    status = 403
-
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, status: int = 403) -> None:
         super().__init__(message)
         self.message = message
+        self.status = status
 
 
 # --- permissions ------------------------------------------------------------------------------
@@ -103,9 +121,8 @@ def can(user: User | None, permission: str) -> bool:
 def require(user: User | None, permission: str) -> None:
     if not can(user, permission):
         who = user.username if user is not None else "?"
-        raise ScopeError(
-            f"Tài khoản {who} không có quyền '{permission}' / Account {who} may not '{permission}'"
-        )
+        vi, en = PERMISSION_NAMES[permission]
+        raise ScopeError(f"Tài khoản {who} không được {vi} / Account {who} may not {en}")
 
 
 # --- units ------------------------------------------------------------------------------------
@@ -177,23 +194,28 @@ def narrow(query: SubmissionQuery | None, user: User | None) -> SubmissionQuery:
     return query.model_copy(update={"unit_codes": codes})
 
 
-def _outside(user: User | None, what: str) -> ScopeError:
+def _outside(user: User | None, vi: str, en: str) -> ScopeError:
     who = user.username if user is not None else "?"
     units = ", ".join(user.unit_codes) if user is not None and user.unit_codes else "—"
-    return ScopeError(
-        f"{what} nằm ngoài phạm vi của {who} ({units}) / {what} is outside {who}'s units ({units})"
-    )
+    return ScopeError(f"{vi} nằm ngoài phạm vi của {who} ({units}) / {en} is outside {who}'s units ({units})")
 
 
 def require_unit(user: User | None, code: str | None) -> None:
-    if not unit_allowed(user, code):
-        raise _outside(user, f"Đơn vị / Unit {code or '—'}")
+    """Raise unless ``code`` is in the user's units: "outside" only for a unit the registry knows (a code
+    it does not know is said to be unknown, status 400)."""
+    if unit_allowed(user, code):
+        return
+    from rasoat.core.units import get_units
+
+    if code and get_units().get(code) is None:
+        raise ScopeError(f"Không có đơn vị mã {code} trong danh mục / No unit with code {code}", status=400)
+    raise _outside(user, f"Đơn vị {code or '—'}", f"Unit {code or '—'}")
 
 
 def require_submission(user: User | None, sub: Submission) -> None:
     """Raise unless the user may see this submission (by its unit)."""
     if not can(user, VIEW) or not unit_allowed(user, sub.unit_code):
-        raise _outside(user, f"Bản ghi / Submission {sub.instance_id}")
+        raise _outside(user, f"Bản ghi {sub.instance_id}", f"Submission {sub.instance_id}")
 
 
 def round_visible(user: User | None, rnd: Round) -> bool:
@@ -212,7 +234,7 @@ def round_visible(user: User | None, rnd: Round) -> bool:
 
 def require_round(user: User | None, rnd: Round) -> None:
     if not round_visible(user, rnd):
-        raise _outside(user, f"Đợt / Round {rnd.id}")
+        raise _outside(user, f"Đợt {rnd.id}", f"Round {rnd.id}")
 
 
 def visible_rounds(rounds: Iterable[Round], user: User | None) -> list[Round]:

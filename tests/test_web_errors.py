@@ -1,13 +1,14 @@
 """Officer pages answer mistakes with a message and keep what was typed, never a server error: a round with
 no form ticked, a collector with no round or no unit ticked, an assignment with nobody ticked, a submission
-filter with a unit that is not one (a '/' in it); a locked login says when to try again (Retry-After)."""
+filter with a unit that is not one (a '/' in it) or a commune outside one's units (each message in the
+chosen language, never both glued); a locked login says when to try again (Retry-After)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 from rasoat.core.users import MAX_USER_FAILURES
-from server_support import COMMUNE
+from server_support import COMMUNE, OTHER_COMMUNE
 from web_support import csrf_of, http_login, start_site, stop_site
 
 
@@ -48,7 +49,7 @@ def test_assign_with_nobody_ticked_is_a_message(site) -> None:
     before = list(site.store.get_round("r-open").collector_ids)
     resp = client.post("/rounds/r-open/collectors", data={"csrf": token})
     assert resp.status_code == 400, resp.text
-    assert "Tick at least one collector" in resp.text
+    assert "đánh dấu ít nhất một người thu thập" in resp.text and "Tick at least" not in resp.text
     assert site.store.get_round("r-open").collector_ids == before
 
 
@@ -57,8 +58,23 @@ def test_admin_filter_with_a_unit_that_is_not_one(site, unit: str) -> None:
     client = http_login(site.url, "quantri")
     resp = client.get("/submissions", params={"form": "tform", "unit": unit})
     assert resp.status_code == 400, resp.text
-    assert "No unit" in resp.text and "Không có đơn vị" in resp.text
+    assert "Không có đơn vị" in resp.text and "No unit" not in resp.text  # one language per message
     assert 'name="form"' in resp.text  # the filter form is there to correct it
+    english = client.get("/submissions", params={"form": "tform", "unit": unit, "lang": "en"})
+    assert "No unit" in english.text and "Không có đơn vị" not in english.text
+
+
+def test_unknown_unit_is_said_to_be_unknown_and_outside_only_when_it_is_known(site) -> None:
+    """A commune officer typing a code no registry has is told so (400); a real commune of another officer
+    is "outside your units" (403); each in one language."""
+    client = http_login(site.url, "xa.phuongtien")
+    unknown = client.get("/submissions", params={"form": "tform", "unit": "99999"})
+    assert unknown.status_code == 400, unknown.text
+    assert "Không có đơn vị mã 99999" in unknown.text and "ngoài phạm vi" not in unknown.text
+    assert "No unit" not in unknown.text
+    outside = client.get("/submissions", params={"form": "tform", "unit": OTHER_COMMUNE, "lang": "en"})
+    assert outside.status_code == 403, outside.text
+    assert f"Unit {OTHER_COMMUNE} is outside" in outside.text and "ngoài phạm vi" not in outside.text
 
 
 def test_locked_login_says_when_to_try_again(site) -> None:
@@ -77,7 +93,7 @@ def test_submission_filter_with_a_form_that_is_not_one(site, form_id: str) -> No
     client = http_login(site.url, "quantri")
     resp = client.get("/submissions", params={"form": form_id})
     assert resp.status_code == 400, resp.text
-    assert "No form" in resp.text and "Không có biểu mẫu" in resp.text
+    assert "Không có biểu mẫu" in resp.text and "No form" not in resp.text
 
 
 @pytest.mark.parametrize("iid", ["x\\y", "%00"])  # %00: a NUL once the path is decoded

@@ -111,11 +111,11 @@ def test_approve_a_submission_and_see_its_history(browser, site) -> None:
     page.locator(f"tr[data-instance='{target}'] a").click()
     assert HERE_NAMES[2] in page.inner_text("table.fields")
     # "has issues" needs a comment: the page says so and nothing changes
-    page.click("button[value=has_issues]")
+    page.click("#has-issues")
     assert "Cần ghi chú" in page.inner_text(".error")
     assert site.store.get_submission(target).review_state is ReviewState.received
     page.fill("textarea[name=comment]", "Đã đối chiếu với danh sách của xóm")
-    page.click("button[value=approved]")
+    page.click("#approve")
     page.wait_for_selector(".flash")
     assert page.inner_text("#review-state") == "Đã duyệt"
     history = page.inner_text("table.review-history")

@@ -89,6 +89,9 @@ class Column:
     choice_headers: list[str] = field(default_factory=list)  # the 0/1 columns of a select_multiple
     itemset: str | None = None  # a select_one_from_file CSV name, when the choices live there
     personal: bool = False
+    groups: tuple[str, ...] = ()  # labels of the groups it sits in, outermost first (a page's headings)
+    source_type: str = ""  # its XLSForm type ("start", "deviceid", "calculate"…): tells phone metadata apart
+    labelled: bool = True  # False when the form gives it no label (the header is then its name)
 
     @property
     def width(self) -> int:
@@ -118,6 +121,8 @@ class Table:
     columns: list[Column] = field(default_factory=list)
     children: list[Table] = field(default_factory=list)
     personal: bool = False
+    position: int = 0  # how many of the parent's columns come before it in the form (a page lays it there)
+    groups: tuple[str, ...] = ()  # labels of the groups it sits in within its parent, outermost first
 
     def walk(self) -> Iterable[Table]:
         yield self
@@ -207,6 +212,7 @@ class _Ctx:
         path_prefix: str,
         header_prefix: str,
         personal: bool,
+        groups: tuple[str, ...] = (),
     ) -> None:
         mode = self.opts.labels
         for node in children:
@@ -223,16 +229,21 @@ class _Ctx:
                     prefix = f"{header_prefix}{name}/" if self.opts.group_prefix else ""
                 else:
                     prefix = f"{header_prefix}{label} / " if self.opts.group_prefix else ""
-                self.walk(node.get("children") or [], table, f"{key}/", f"{path}/", prefix, node_personal)
+                self.walk(node.get("children") or [], table, f"{key}/", f"{path}/", prefix, node_personal,
+                          (*groups, label))
                 continue
             if kind == "repeat":
-                child = Table(name=name, key=key, label=label, path=path, personal=node_personal)
+                child = Table(name=name, key=key, label=label, path=path, personal=node_personal,
+                              position=len(table.columns), groups=groups)
                 table.children.append(child)
                 self.walk(node.get("children") or [], child, "", f"{path}/", "", node_personal)
                 continue
             if path in _SKIP_PATHS:
                 continue
-            table.columns.append(self.column(node, kind, key, name, label, header_prefix, node_personal))
+            col = self.column(node, kind, key, name, label, header_prefix, node_personal)
+            col.groups, col.source_type = groups, kind
+            col.labelled = mode != "none" and pick_label(node.get("label"), mode, "") != ""
+            table.columns.append(col)
 
     def column(
         self, node: Mapping[str, Any], kind: str, key: str, name: str, label: str, prefix: str, personal: bool

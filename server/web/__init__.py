@@ -2,8 +2,9 @@
 
 ``WebPlugin`` adds them to the litestar app: the page routes under ``/``, the Jinja2 template engine
 (templates in ``server/web/templates``) and the stylesheet and script under ``/static`` (served from
-this package; no CDN, no front-end build). Pages: log in/out, overview, indicators, submissions (list,
-detail, review), rounds and forms, collectors and QR codes, Excel exports, plugins, the QĐ 28 assessment
+this package; no CDN, no front-end build). Pages: log in/out, overview, indicators, the review queue,
+submissions (list, detail, review), rounds and forms, collectors and QR codes, Excel exports, plugins
+and the plans they carry, officer accounts and password-reset links, the QĐ 28 assessment
 and its sign-off (``pages_assessment``), the Decree 105 monthly management lists (``pages_management``).
 Every page is cut to the officer's units by ``core.scope``.
 """
@@ -33,6 +34,7 @@ from rasoat.server.web import (
     pages_management,
     pages_overview,
     pages_plugins,
+    pages_review,
     pages_rounds,
     pages_submissions,
     pickers,
@@ -76,6 +78,7 @@ def web_router() -> Router:
         favicon,
         *auth_pages.handlers,
         *pages_overview.handlers,
+        *pages_review.handlers,
         *pages_submissions.handlers,
         *pages_rounds.handlers,
         *pages_collectors.handlers,

@@ -18,6 +18,7 @@ from litestar.datastructures import Cookie
 from litestar.response import Redirect, Template
 from rasoat.core import scope
 from rasoat.core.models import User
+from rasoat.core.review import queue_count
 from rasoat.core.storage.base import Store
 from rasoat.server.web import session as sessions
 from rasoat.server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, pick, t
@@ -39,6 +40,7 @@ SECURITY_HEADERS = {
 NAV: list[tuple[str, str, str | None]] = [
     ("/", "nav.overview", scope.VIEW),
     ("/indicators", "nav.indicators", scope.VIEW),
+    ("/review", "nav.review", scope.REVIEW),
     ("/submissions", "nav.submissions", scope.VIEW),
     ("/rounds", "nav.rounds", scope.VIEW),
     ("/assessment", "nav.assessment", scope.VIEW),
@@ -252,6 +254,7 @@ def _common(request: Request, lang: str, user: User | None, csrf: str) -> dict[s
         "unit_name": unit_name,
         "quote": lambda s: quote(str(s), safe=""),
         "role_label": (lambda u: t(f"role.{u.role.value}", lang)) if user is not None else None,
+        "nav_counts": {},
     }
 
 
@@ -271,6 +274,8 @@ def _form_titles(store: Store) -> Any:
 def page(ctx: Ctx, template: str, status: int = 200, **values: Any) -> Template:
     data = _common(ctx.request, ctx.lang, ctx.user, ctx.sess.csrf)
     data["form_title"] = _form_titles(ctx.store)
+    if ctx.can(scope.REVIEW):  # the navigation says how many records wait for this officer's review
+        data["nav_counts"] = {"/review": queue_count(ctx.store, ctx.user)}
     data.update(values)
     data["ctx"] = ctx
     return Template(
@@ -313,7 +318,7 @@ def redirect(ctx: Ctx | None, path: str, msg: str | None = None) -> Redirect:
 
 def error_page(request: Request, status: int, message: str) -> Response:
     lang, _ = request_lang(request)
-    text = t(message, lang) if message in LABELS else message
+    text = t(message, lang) if message in LABELS else pick(message, lang)  # core's messages are "vi / en"
     user = None
     csrf = ""
     try:
@@ -344,12 +349,13 @@ def on_web_error(request: Request, exc: WebError) -> Response:
 
 
 def on_scope_error(request: Request, exc: scope.ScopeError) -> Response:
-    return error_page(request, 403, exc.message)
+    return error_page(request, exc.status, exc.message)
 
 
-def on_value_error(request: Request, exc: ValueError) -> Response:
-    """core's errors (RoundError, ReviewError, CollectorError, …) are bilingual one-liners: a 400 page."""
-    return error_page(request, 400, str(exc))
+def on_value_error(request: Request, exc: Exception) -> Response:
+    """core's errors (RoundError, ReviewError, CollectorError, UnknownUnit…) are bilingual one-liners: a
+    400 page in the chosen language."""
+    return error_page(request, 400, getattr(exc, "message", None) or str(exc))
 
 
 def on_server_error(request: Request, exc: Exception) -> Response:

@@ -319,6 +319,44 @@ LABELS: dict[str, tuple[str, str]] = {
     "forms.add_to_round": ("Thêm vào đợt", "Add to round"),
     "forms.validate": ("Kiểm tra bằng ODK Validate", "Check with ODK Validate"),
     "forms.errors": ("Biểu mẫu có lỗi, chưa được đăng", "The form has errors and was not published"),
+    "sub.comment_label": (
+        "Ghi chú (bắt buộc khi có vấn đề hoặc từ chối)", "Comment (needed for has issues or reject)"
+    ),
+    "sub.technical": ("Thông tin kỹ thuật", "Technical details"),
+    # answers the phone records without asking (phone metadata) and calculations without a label
+    "meta.start": ("Bắt đầu điền", "Started filling in"),
+    "meta.end": ("Điền xong", "Finished filling in"),
+    "meta.today": ("Ngày điền", "Day filled in"),
+    "meta.deviceid": ("Mã máy điện thoại", "Phone ID"),
+    "meta.username": ("Tên người dùng trên điện thoại", "Username on the phone"),
+    "meta.email": ("Thư điện tử trên điện thoại", "E-mail on the phone"),
+    "meta.phonenumber": ("Số điện thoại", "Phone number"),
+    "meta.simserial": ("Số sê-ri SIM", "SIM serial number"),
+    "meta.subscriberid": ("Mã thuê bao", "Subscriber ID"),
+    "meta.audit": ("Nhật ký thao tác trên điện thoại", "Audit log from the phone"),
+    "meta.start-geopoint": ("Vị trí khi bắt đầu điền", "Location when filling in started"),
+    "meta.calculate": ("Giá trị biểu mẫu tự tính", "Value the form computes"),
+    # the review queue
+    "nav.review": ("Cần duyệt", "To review"),
+    "review.title": ("Cần duyệt", "To review"),
+    "review.waiting": (
+        "bản ghi chờ duyệt trong địa bàn của bạn, cũ nhất trước",
+        "records waiting for review in your units, oldest first",
+    ),
+    "review.empty": ("Không còn bản ghi nào chờ duyệt", "Nothing is waiting for review"),
+    "review.first": ("Về đầu hàng đợi", "Back to the start"),
+    "review.back": ("Về danh sách cần duyệt", "Back to the review queue"),
+    "review.and_next": ("Lưu và sang bản tiếp theo", "Save and go to the next record"),
+    "review.approve_next": ("Duyệt và sang bản tiếp theo", "Approve and next"),
+    "review.issues_next": ("Có vấn đề và sang bản tiếp theo", "Has issues and next"),
+    "review.reject_next": ("Từ chối và sang bản tiếp theo", "Reject and next"),
+    "review.stay": ("Lưu và ở lại bản này", "Save and stay here"),
+    "review.saved_next": (
+        "Đã lưu kết quả duyệt; đây là bản tiếp theo", "Review saved; here is the next record"
+    ),
+    "review.done": (
+        "Đã lưu kết quả duyệt; không còn bản nào chờ duyệt", "Review saved; nothing else is waiting"
+    ),
     "forms.published": ("Đã đăng biểu mẫu", "Form published"),
     "forms.missing_media": ("Thiếu tệp đi kèm", "Missing media files"),
     "forms.warnings": ("Cảnh báo", "Warnings"),
@@ -391,6 +429,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "exp.labels_vi": ("Tiếng Việt", "Vietnamese"),
     "exp.labels_en": ("Tiếng Anh", "English"),
     "exp.labels_values": ("Giá trị gốc", "Raw values"),
+    "col.local_only": (
+        "điện thoại không truy cập được địa chỉ này; hãy đặt địa chỉ công khai (--public-url)",
+        "phones cannot reach this address; set the public URL (--public-url)",
+    ),
     "exp.download": ("Tải về", "Download"),
     "exp.personal": (
         "Gồm cả thông tin cá nhân (được ghi vào nhật ký)",

@@ -1,18 +1,21 @@
-"""Submissions: a filterable list per form, one submission's detail (data, attachments, review, edits)."""
+"""Submissions: a filterable list per form, and one record's detail: its answers as the form lays them out
+(labels in the page's language, groups and repeats in place, local times, phone metadata under technical
+details), attachments, edits, and its review ("approve and next" walks the review queue, ``pages_review``)."""
 
 from __future__ import annotations
 
 import mimetypes
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from litestar import Request, Response, get, post
 from rasoat.core import identities, scope
 from rasoat.core.excel.schema import Kind, SchemaOptions, Table, build_tables
 from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
-from rasoat.core.review import review_submission
-from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.review import TO_REVIEW, ReviewError, next_in_queue, review_submission
+from rasoat.core.storage.base import PageKey, SubmissionQuery
 from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     LOCAL_TZ,
@@ -24,6 +27,7 @@ from rasoat.server.web.base import (
     page,
     redirect,
     unit_name,
+    vn_time,
 )
 
 PAGE_SIZE = 50
@@ -101,25 +105,71 @@ def _tables(ctx: Ctx, form_id: str, version: str) -> Table | None:
         schema = ctx.store.form_schema(form_id, version)
     except Exception:  # a form version the store lost: show raw fields
         return None
-    return build_tables(schema, form_id, SchemaOptions(labels="en" if ctx.lang == "en" else "vi"))
+    labels: Any = "en" if ctx.lang == "en" else "vi"
+    return build_tables(schema, form_id, SchemaOptions(labels=labels, group_prefix=False))
 
 
-def _summary(table: Table | None, fields: dict[str, Any]) -> str:
-    """The first answers that say what a submission is about (no location), for a reader of identities."""
+def summaries(ctx: Ctx, subs: list[Submission], target: str = "") -> dict[str, str]:
+    """Each record on one line: what the form names it by (its ODK ``instance_name``, else its first
+    answers; only for an officer who may read the record's identities, and that read is audited), then
+    where, when and by whom."""
+    collectors: dict[str, str] = {}
+    tables: dict[str, Table | None] = {}
+    read: list[str] = []
+    out: dict[str, str] = {}
+    for sub in subs:
+        parts: list[str] = []
+        if identities.may_read(ctx.user, sub):
+            fields = identities.full_fields(ctx.store, sub)
+            read.append(sub.instance_id)
+            named = fields.get("meta/instanceName")
+            if not (isinstance(named, str) and named.strip()):
+                key = f"{sub.form_id}@{sub.form_version}"
+                if key not in tables:
+                    tables[key] = _tables(ctx, sub.form_id, sub.form_version)
+                named = _first_answers(tables[key], fields)
+            if named:
+                parts.append(named.strip()[:120])
+        who = sub.collector_id or ""
+        if who and who not in collectors:
+            user = ctx.store.get_user(who)
+            collectors[who] = (user.display_name or user.username) if user is not None else ""
+        parts += [place(sub.unit_code), vn_time(sub.received_at, with_time=False), collectors.get(who, "")]
+        out[sub.instance_id] = " · ".join(p for p in parts if p)
+    if read:
+        identities.record_read(ctx.store, ctx.actor, "view.submissions", read, target=target, via="web")
+    return out
+
+
+def _first_answers(table: Table | None, fields: dict[str, Any]) -> str:
+    """The first answers that say what a record is about (no location, times or files)."""
     if table is None:
         return ""
     parts = []
     for col in table.columns:
-        if col.key in LOCATION or col.kind in (Kind.attachment, Kind.geopoint):
-            continue
-        if col.kind in (Kind.date, Kind.datetime, Kind.time) or col.name in ("start", "end", "today"):
+        if col.key in LOCATION or col.kind in (Kind.attachment, Kind.geopoint, Kind.date, Kind.datetime,
+                                               Kind.time) or not col.labelled:
             continue
         value = fields.get(col.key)
         if isinstance(value, str) and value:
             parts.append(_choice_text(col, value))
-        if len(parts) == 3:
+        if len(parts) == 2:
             break
-    return " · ".join(parts)[:160]
+    return ", ".join(parts)
+
+
+def place(code: str | None) -> str:
+    """A hamlet with its commune ("Xóm 1, Xã Phượng Tiến"), a commune alone; the code when unknown."""
+    if not code:
+        return ""
+    from rasoat.core.units import get_units
+
+    units = get_units()
+    unit = units.get(code)
+    if unit is None:
+        return code
+    parent = units.get(unit.parent_code) if unit.level == "hamlet" and unit.parent_code else None
+    return f"{unit.name}, {parent.name}" if parent is not None else unit.name
 
 
 def _choice_text(col: Any, value: str) -> str:
@@ -145,25 +195,13 @@ def submissions(request: Request) -> Response:
         page_no = 1
     subs: list[Submission] = []
     total = 0
-    summaries: dict[str, str] = {}
     status, problem = 200, None
     try:
         query = build_query(ctx, f) if f["form"] else None
-    except WebError as exc:  # the page comes back with the filters as typed and what is wrong with them
+    except (WebError, scope.ScopeError) as exc:  # the page comes back with the filters as typed and why
         status, problem, query = exc.status, exc.message, None
     if query is not None:
         subs, total = newest_page(ctx, query, page_no)
-        tables: dict[str, Table | None] = {}
-        for s in subs:
-            if not identities.may_read(ctx.user, s):  # a viewer's list: who, when, where; no answers
-                continue
-            key = f"{s.form_id}@{s.form_version}"
-            if key not in tables:
-                tables[key] = _tables(ctx, s.form_id, s.form_version)
-            summaries[s.instance_id] = _summary(tables[key], identities.full_fields(ctx.store, s))
-        if summaries:
-            identities.record_read(ctx.store, ctx.actor, "view.submissions", summaries, target=f["form"],
-                                   via="web")
     pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
     return page(
         ctx,
@@ -177,48 +215,89 @@ def submissions(request: Request) -> Response:
         total=total,
         page_no=page_no,
         pages=pages,
-        summaries=summaries,
+        summaries=summaries(ctx, subs, f["form"]),
         unit_choices=scoped.unit_choices(ctx),
         states=list(ReviewState),
         review_labels=REVIEW_LABELS,
     )
 
 
-def _value_rows(table: Table, fields: dict[str, Any], hidden: frozenset[str] | None) -> list[dict[str, Any]]:
-    """Question label, shown value, and nested repeat tables, in form order; ``hidden``: the identifying
-    questions left out (None: none left out)."""
+# Phone metadata the form records without asking: named for officers, kept under "technical details".
+METADATA_TYPES = frozenset(
+    {"start", "end", "today", "deviceid", "username", "email", "phonenumber", "simserial", "subscriberid",
+     "audit", "start-geopoint"}
+)
+
+
+def _shown(col: Any, value: Any) -> str:
+    """An answer as an officer reads it: choice labels, unit names, local times, Vietnamese dates."""
+    text = str(value)
+    if col.key in LOCATION:  # codes from the unit CSVs: show the names
+        name = unit_name(text)
+        return f"{name} ({text})" if name != text else text
+    if col.kind is Kind.datetime:
+        return vn_time(text)
+    if col.kind is Kind.date:
+        try:
+            return date.fromisoformat(text[:10]).strftime("%d/%m/%Y")
+        except ValueError:
+            return text
+    if col.kind is Kind.time:
+        return text[:5]
+    return _choice_text(col, text)
+
+
+def value_rows(
+    ctx: Ctx, table: Table, fields: dict[str, Any], hidden: frozenset[str] | None
+) -> list[dict[str, Any]]:
+    """The answers as the form lays them out: a heading where a group starts, each question's label in
+    the page's language with its shown value, a repeat where it stands with one block per row. Questions
+    the form gives no label (phone metadata, calculations) are marked ``technical``, named for officers,
+    their code a detail. ``hidden``: the identifying questions left out (None: none left out)."""
     rows: list[dict[str, Any]] = []
-    for col in table.columns:
+    children = sorted(table.children, key=lambda c: c.position)
+    heading: list[tuple[str, ...]] = [()]
+
+    def enter(groups: tuple[str, ...]) -> None:  # a group starts (a heading) or ends (a gap)
+        if groups != heading[0]:
+            heading[0] = groups
+            rows.append({"heading": " › ".join(groups)})
+
+    def add_repeats(upto: int) -> None:
+        while children and children[0].position <= upto:
+            child = children.pop(0)
+            items = fields.get(child.key)
+            if isinstance(items, dict):
+                items = [items]
+            left_out = hidden is not None and (child.personal or child.key.rsplit("/", 1)[-1] in hidden)
+            if left_out or not isinstance(items, list) or not items:
+                continue
+            enter(child.groups)
+            nested = [value_rows(ctx, child, item, hidden) for item in items if isinstance(item, dict)]
+            rows.append({"label": child.label, "name": child.key, "repeat": nested})
+
+    for n, col in enumerate(table.columns):
+        add_repeats(n)
         if hidden is not None and (col.personal or col.name in hidden):
             continue
         value = fields.get(col.key)
         if value is None or value == "":
             continue
-        shown = _choice_text(col, str(value))
-        if col.key in LOCATION and isinstance(value, str):  # codes from the unit CSVs: show the names
-            shown = f"{unit_name(value)} ({value})" if unit_name(value) != value else value
-        rows.append(
-            {
-                "label": col.header,
-                "name": col.key,
-                "value": shown,
-                "attachment": col.kind is Kind.attachment,
-            }
-        )
-    for child in table.children:
-        if hidden is not None and (child.personal or child.key.rsplit("/", 1)[-1] in hidden):
-            continue
-        items = fields.get(child.key)
-        if isinstance(items, dict):
-            items = [items]
-        if not isinstance(items, list) or not items:
-            continue
-        nested = [_value_rows(child, item, hidden) for item in items if isinstance(item, dict)]
-        rows.append({"label": child.label, "name": child.key, "repeat": nested})
+        technical = col.source_type in METADATA_TYPES or not col.labelled
+        if not technical:
+            enter(col.groups)
+        label = col.header
+        if technical:
+            kind = col.source_type if col.source_type in METADATA_TYPES else "calculate"
+            label = ctx.t(f"meta.{kind}")
+        rows.append({"label": label, "name": col.key, "value": _shown(col, value), "technical": technical,
+                     "attachment": col.kind is Kind.attachment})
+    add_repeats(len(table.columns))
     return rows
 
 
 def _raw_rows(fields: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record whose form version the store no longer has: every field by its code, as received."""
     rows: list[dict[str, Any]] = []
     for key, value in fields.items():
         if isinstance(value, list):
@@ -257,19 +336,21 @@ def _edit_history(ctx: Ctx, sub: Submission) -> tuple[list[Submission], Submissi
     return earlier, newer
 
 
-def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> Response:
+def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200, comment: str = "") -> Response:
+    """One record; ``?queue=1`` (reached from the review queue) leads back to it and puts the focus on
+    "approve and next", so a keyboard walks the queue with Enter."""
     sub = scoped.submission(ctx, iid)
     personal = identities.may_read(ctx.user, sub)
     table = _tables(ctx, sub.form_id, sub.form_version)
     rows: list[dict[str, Any]] = []
     if personal:
         fields = identities.full_fields(ctx.store, sub)
-        rows = _value_rows(table, fields, None) if table is not None else _raw_rows(fields)
+        rows = value_rows(ctx, table, fields, None) if table is not None else _raw_rows(fields)
         identities.record_read(ctx.store, ctx.actor, "view.submission", [sub.instance_id], target=sub.form_id,
                                via="web")
     elif table is not None:  # the statistical answers, when the form says which questions identify a person
         hidden = identities.identifying_names(ctx.store, sub.form_id, sub.form_version)
-        rows = _value_rows(table, sub.fields, hidden) if hidden else []
+        rows = value_rows(ctx, table, sub.fields, hidden) if hidden else []
     earlier, newer = _edit_history(ctx, sub)
     form = ctx.store.get_form(sub.form_id, sub.form_version)
     rnd = ctx.store.get_round(sub.round_id) if sub.round_id else None
@@ -279,7 +360,7 @@ def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> 
         "submission.html",
         status=status,
         sub=sub,
-        rows=rows,
+        rows=[r for r in rows if not r.get("technical")],
         personal=personal,
         identities_hidden=not ctx.can(scope.VIEW_PERSONAL),
         earlier=earlier,
@@ -290,6 +371,10 @@ def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200) -> 
         review_labels=REVIEW_LABELS,
         can_review=ctx.can(scope.REVIEW) and personal,  # only a record the officer can read is judged
         error=error,
+        comment=comment,
+        from_queue="1" in (ctx.request.query_params.get("queue"), ctx.request.query_params.get("next")),
+        waiting=sub.review_state in TO_REVIEW,
+        technical=[r for r in rows if r.get("technical")],
     )
 
 
@@ -312,8 +397,6 @@ def submission_file(request: Request) -> Response:
         raise WebError(404, f"Không có tệp {name} / No file {name}")
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     inline = media_type in SAFE_INLINE
-    from urllib.parse import quote
-
     disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name, safe='')}"
     ctx.store.append_audit(
         AuditEvent(
@@ -337,6 +420,7 @@ def submission_file(request: Request) -> Response:
 
 @post("/submissions/{iid:str}/review")
 async def submission_review(request: Request) -> Response:
+    """Save a review; with ``?next=1`` ("… and next") go on to the next record of the review queue."""
     iid = request.path_params["iid"]
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
@@ -344,25 +428,31 @@ async def submission_review(request: Request) -> Response:
     ctx.require(scope.REVIEW)
     state = str(form.get("state") or "")
     comment = str(form.get("comment") or "")[:2000]
-    if state in ("has_issues", "rejected") and not comment.strip():
-        return await anyio.to_thread.run_sync(lambda: _detail(ctx, iid, ctx.t("sub.comment_needed"), 400))
+    go_next = request.query_params.get("next") == "1"
 
-    def run() -> None:
+    def again(message: str) -> Response:  # the page comes back with the comment as typed
+        return _detail(ctx, iid, message, 400, comment)
+
+    if state in ("has_issues", "rejected") and not comment.strip():
+        return await anyio.to_thread.run_sync(again, ctx.t("sub.comment_needed"))
+
+    def run() -> Response:
         sub = scoped.submission(ctx, iid)
         if not identities.may_read(ctx.user, sub):
             raise scope.ScopeError(ctx.t("sub.review_unreadable"))
-        review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
+        try:
+            review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
+        except ReviewError as exc:
+            return again(str(exc))
+        if not go_next:
+            return redirect(ctx, f"/submissions/{quote(iid, safe='')}", "sub.reviewed")
+        following = next_in_queue(ctx.store, ctx.user, PageKey(sub.received_at, sub.instance_id))
+        if following is None:
+            return redirect(ctx, "/review", "review.done")
+        path = f"/submissions/{quote(following.instance_id, safe='')}?queue=1"
+        return redirect(ctx, path, "review.saved_next")
 
-    from urllib.parse import quote
-
-    from rasoat.core.review import ReviewError
-
-    try:
-        await anyio.to_thread.run_sync(run)
-    except ReviewError as exc:
-        message = str(exc)
-        return await anyio.to_thread.run_sync(lambda: _detail(ctx, iid, message, 400))
-    return redirect(ctx, f"/submissions/{quote(iid, safe='')}", "sub.reviewed")
+    return await anyio.to_thread.run_sync(run)
 
 
 handlers = [submissions, submission_detail, submission_file, submission_review]

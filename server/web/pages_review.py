@@ -1,0 +1,52 @@
+"""The review queue ("Cần duyệt"): every record waiting for the officer's review across forms and rounds,
+in their units, oldest first, one line each; paged by keyset in the store (``core.review.queue_page``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from litestar import Request, Response, get
+from rasoat.core import scope
+from rasoat.core.models import REVIEW_LABELS
+from rasoat.core.review import queue_count, queue_page
+from rasoat.core.storage.base import PageKey
+from rasoat.server.web.base import context, page
+from rasoat.server.web.pages_submissions import PAGE_SIZE, summaries
+
+
+def _after(request: Request) -> PageKey | None:
+    """Where the previous page ended (``at`` and ``id`` of its last row); a bad value starts over."""
+    at, iid = request.query_params.get("at"), request.query_params.get("id")
+    if not at or not iid:
+        return None
+    try:
+        return PageKey(datetime.fromisoformat(at), iid)
+    except ValueError:
+        return None
+
+
+@get("/review", sync_to_thread=True)
+def review_queue(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.REVIEW)
+    after = _after(request)
+    rows = queue_page(ctx.store, ctx.user, PAGE_SIZE + 1, after)  # one more says whether a page follows
+    more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    next_url = None
+    if more:
+        last = rows[-1]
+        next_url = "/review?" + urlencode({"at": last.received_at.isoformat(), "id": last.instance_id})
+    return page(
+        ctx,
+        "review.html",
+        subs=rows,
+        total=queue_count(ctx.store, ctx.user),
+        summaries=summaries(ctx, rows),
+        review_labels=REVIEW_LABELS,
+        first_page=after is None,
+        next_url=next_url,
+    )
+
+
+handlers = [review_queue]
