@@ -13,6 +13,10 @@ the people who read data: administrators, province managers, commune officers an
 - A personal API token (``new_api_token``) lets an officer's scripts call the JSON API as that officer.
   Only its SHA-256 is kept (``User.token_hash``, shared with collectors' tokens; the role tells them
   apart), so it is shown once; making a new one replaces the old.
+- A password-reset link (``issue_reset_link``) is issued by whoever manages the account: a random token
+  shown once, kept only as its SHA-256 in the store's key-value area (every server process sees it),
+  valid for ``RESET_LINK_HOURS``, for one use, and only the newest link of an account works.
+  ``use_reset_link`` sets the new password. Issuing and using are audited.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ FAILURE_WINDOW_SECONDS = 15 * 60
 LOCK_SECONDS = 15 * 60
 THROTTLE_NS = "login_throttle"
 API_TOKEN_BYTES = 32
+RESET_NS = "password_reset"
+RESET_LINK_HOURS = 24  # long enough to reach an officer by phone the same day, short enough to go stale
 
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (64 MiB, t=3, p=4)
@@ -301,6 +307,67 @@ def new_api_token(store: Store, ref: str, actor: str = "cli") -> str:
     store.put_user(user.model_copy(update={"token_hash": hash_token(token)}))
     store.append_audit(AuditEvent(actor=actor, action="user.api_token", target=user.username))
     return token
+
+
+def issue_reset_link(store: Store, ref: str, actor: str = "cli") -> tuple[str, float]:
+    """A one-time password-reset token for an active officer (shown only now) and when it expires (epoch
+    seconds). A newer link replaces an older one."""
+    user = get_officer(store, ref)
+    if not user.active:
+        raise UserError(f"Tài khoản '{user.username}' đã bị khoá / Account '{user.username}' is disabled")
+    token = secrets.token_urlsafe(API_TOKEN_BYTES)
+    expires = time.time() + RESET_LINK_HOURS * 3600
+    ttl = RESET_LINK_HOURS * 3600 + 3600  # kept an hour past expiry, so a late click is told it expired
+    key = hash_token(token)
+    store.kv_put(RESET_NS, key, {"uid": user.id, "expires": expires, "used": None}, ttl_seconds=ttl)
+    store.kv_put(RESET_NS, "newest:" + user.id, key, ttl_seconds=ttl)
+    store.append_audit(AuditEvent(actor=actor, action="user.reset_link", target=user.username,
+                                  details={"expires": int(expires)}))
+    return token, expires
+
+
+class ResetLinkError(UserError):
+    """A reset link that cannot be used (unknown, used, expired, replaced, or the account disabled)."""
+
+
+def reset_link_user(store: Store, token: str) -> User:
+    """The officer a reset link is for, while it may still be used; else ``ResetLinkError``."""
+    user, _ = _live_reset(store, token)
+    return user
+
+
+def use_reset_link(store: Store, token: str, password: str) -> User:
+    """Set the officer's new password through the link, once: a second use is refused."""
+    user, entry = _live_reset(store, token)
+    check_password_policy(password)
+    key = hash_token(token)
+    ttl = max(1, int(float(entry["expires"]) - time.time()) + 3600)
+    if not store.kv_cas(RESET_NS, key, entry, {**entry, "used": time.time()}, ttl_seconds=ttl):
+        raise ResetLinkError(_RESET_GONE)  # another use won the race
+    updated = set_password(store, user.username, password, actor=user.username)
+    store.append_audit(AuditEvent(actor=user.username, action="user.reset_link_used", target=user.username))
+    return updated
+
+
+_RESET_GONE = (
+    "Đường dẫn đặt lại mật khẩu này không còn dùng được (đã dùng, hết hạn hoặc đã có đường dẫn mới); "
+    "hãy xin đường dẫn mới / This password-reset link can no longer be used (used, expired or replaced "
+    "by a newer one); ask for a new link"
+)
+
+
+def _live_reset(store: Store, token: str) -> tuple[User, dict[str, Any]]:
+    token = (token or "").strip()
+    if not looks_like_token(token):
+        raise ResetLinkError(_RESET_GONE)
+    key = hash_token(token)
+    entry = store.kv_get(RESET_NS, key)
+    if not isinstance(entry, dict) or entry.get("used") or float(entry.get("expires") or 0) <= time.time():
+        raise ResetLinkError(_RESET_GONE)
+    user = store.get_user(str(entry.get("uid", "")))
+    if user is None or not user.active or store.kv_get(RESET_NS, "newest:" + user.id) != key:
+        raise ResetLinkError(_RESET_GONE)
+    return user, entry
 
 
 def user_by_api_token(store: Store, token: str) -> User | None:

@@ -1,7 +1,8 @@
 """One access-log line per request, with no tokens and no personal data.
 
-The path's ``/key/<token>`` segment is masked, the query string (``deviceID``, form ids) and client
-address are left out, and no user name is written. Times are shown in Vietnam's time zone.
+The path's ``/key/<token>`` (and ``/password-reset/<token>``) segment is masked, the query string
+(``deviceID``, form ids) and client address are left out, and no user name is written.
+Times are shown in Vietnam's time zone.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ try:
 except Exception:  # no tz database on this machine: Vietnam has had no DST since 1975
     VN_TZ = timezone(timedelta(hours=7), "ICT")
 
-_TOKEN = re.compile(r"/key/[^/]+")
+_TOKEN = re.compile(r"/(key|password-reset)/[^/]+")
 
 
 def mask_path(path: str) -> str:
     """``/v1/key/SECRET/projects/1/formList`` → ``/v1/key/***/projects/1/formList``."""
-    return _TOKEN.sub("/key/***", path)
+    return _TOKEN.sub(r"/\1/***", path)
 
 
 def vn_time(at: datetime | None = None) -> str:

@@ -1,6 +1,7 @@
 """Officer accounts in Debian's headless chromium against a real server (tests/web_support.py): a province
-manager creates, disables and re-enables accounts within the province (and no further); every officer
-changes their own password. Each step is checked in the audit log and by logging in for real."""
+manager creates, edits (role and units picked), disables and re-enables accounts within the province (and
+no further) and issues a one-time password-reset link the officer uses on a phone; every officer changes
+their own password. Each step is checked in the audit log and by logging in for real."""
 
 from __future__ import annotations
 
@@ -172,6 +173,65 @@ def test_every_officer_changes_their_own_password(browser, site) -> None:
     assert "/login" not in fresh.url
     fresh.context.close()
     assert ("nguoixem.hai", "user.set_password") in audit_actions(site, "nguoixem.hai")
+
+
+def test_province_manager_edits_an_officers_role_and_units(browser, site) -> None:
+    create_user(site.store, "xa.chuyen", "mật-khẩu-chuyển-01", "commune_officer", [COMMUNE], actor="test")
+    page = new_page(browser, site)
+    login(page, "tinh.thainguyen")
+    page.goto("/accounts")
+    page.click("tr[data-account='xa.chuyen'] a:has-text('Sửa')")
+    assert page.locator("#edit-account select[name=role]").input_value() == "commune_officer"
+    units = page.eval_on_selector_all("#edit-account select[name=units] option", "os => os.map(o => o.value)")
+    assert OTHER_COMMUNE in units and "01" not in units  # picked from the province, never typed
+    page.select_option("#edit-account select[name=role]", "viewer")
+    page.select_option("#edit-account select[name=units]", [COMMUNE, OTHER_COMMUNE])
+    page.click("#edit-account button[type=submit]")
+    page.wait_for_selector(".flash")
+    assert "Đã lưu vai trò và đơn vị" in page.inner_text(".flash")
+    row = page.inner_text("tr[data-account='xa.chuyen']")
+    assert "Người xem" in row and "Xã Tân Cương" in row
+    user = site.store.get_user_by_name("xa.chuyen")
+    assert user is not None and user.role.value == "viewer"
+    assert sorted(user.unit_codes) == sorted([COMMUNE, OTHER_COMMUNE])
+    assert ("tinh.thainguyen", "user.set_role") in audit_actions(site, "xa.chuyen")
+    shot(page, "accounts-edited")
+    page.context.close()
+
+
+def test_reset_link_is_issued_used_once_and_refused_again(browser, site) -> None:
+    create_user(site.store, "xa.quenmk", "mật-khẩu-đã-quên-1", "commune_officer", [OTHER_COMMUNE],
+                actor="test")
+    page = new_page(browser, site)
+    login(page, "tinh.thainguyen")
+    page.goto("/accounts/xa.quenmk")
+    page.click("#reset-account button[type=submit]")
+    page.wait_for_selector("#reset-link")
+    assert "chỉ hiện nó một lần" in page.inner_text("#reset-link")
+    link = page.input_value("#reset-url")
+    shot(page, "accounts-reset-link")
+    page.context.close()
+    path = link[link.index("/password-reset/"):]
+    officer = new_page(browser, site, viewport=PHONE)  # the officer opens it on a phone, not logged in
+    officer.goto(path)
+    assert "xa.quenmk" in officer.inner_text("main")
+    assert no_horizontal_overflow(officer)
+    shot(officer, "password-reset-phone")
+    officer.fill("input[name=new]", "mật-khẩu-mới-đặt-lại")
+    officer.fill("input[name=repeat]", "mật-khẩu-mới-đặt-lại")
+    officer.click("main button[type=submit]")
+    officer.wait_for_url(lambda url: "/login" in url)
+    assert "Đã đặt mật khẩu mới" in officer.inner_text(".notice")
+    officer.fill("input[name=username]", "xa.quenmk")
+    officer.fill("input[name=password]", "mật-khẩu-mới-đặt-lại")
+    officer.click("button[type=submit]")
+    officer.wait_for_url(lambda url: "/login" not in url)
+    again = officer.goto(path)
+    assert again is not None and again.status == 410
+    assert "không còn dùng được" in officer.inner_text(".error")
+    assert officer.locator("input[name=new]").count() == 0
+    officer.context.close()
+    assert ("xa.quenmk", "user.reset_link_used") in audit_actions(site, "xa.quenmk")
 
 
 def test_accounts_page_fits_a_phone(browser, site) -> None:

@@ -33,8 +33,8 @@ def _login_page(
     notice = None
     if request.query_params.get("expired"):
         notice = t("login.expired", lang)
-    elif request.query_params.get("msg") == "logged_out":
-        notice = t("logged_out", lang)
+    elif request.query_params.get("msg") in ("logged_out", "password.reset_done"):
+        notice = t(request.query_params["msg"], lang)
     page = public_page(
         request,
         "login.html",

@@ -110,6 +110,31 @@ LABELS: dict[str, tuple[str, str]] = {
     "accounts.created": ("Đã tạo tài khoản", "Account created"),
     "accounts.disabled": ("Đã khoá tài khoản", "Account disabled"),
     "accounts.enabled": ("Đã mở lại tài khoản", "Account re-enabled"),
+    "accounts.edit": ("Sửa tài khoản", "Edit account"),
+    "accounts.edit_short": ("Sửa", "Edit"),
+    "accounts.saved": ("Đã lưu vai trò và đơn vị", "Role and units saved"),
+    "accounts.units_hint": (
+        "giữ Ctrl hoặc Shift để chọn nhiều", "hold Ctrl or Shift to pick several"
+    ),
+    "accounts.reset_link": ("Đường dẫn đặt lại mật khẩu", "Password-reset link"),
+    "accounts.reset_hint": (
+        "Khi cán bộ quên mật khẩu: tạo một đường dẫn, gửi cho họ; họ tự đặt mật khẩu mới. "
+        "Đường dẫn dùng được một lần; đường dẫn mới thay đường dẫn cũ.",
+        "When an officer forgets their password: make a link and send it to them; they set a new "
+        "password themselves. The link works once; a new link replaces the old one.",
+    ),
+    "accounts.issue_link": ("Tạo đường dẫn đặt lại mật khẩu", "Make a password-reset link"),
+    "accounts.link_issued": (
+        "Đường dẫn đã được tạo. Hãy sao chép và gửi cho cán bộ ngay: trang này chỉ hiện nó một lần.",
+        "The link is made. Copy it and send it to the officer now: it is shown only this once.",
+    ),
+    "accounts.link_once": ("Dùng được một lần, hết hạn lúc", "Works once; expires at"),
+    "reset.title": ("Đặt mật khẩu mới", "Set a new password"),
+    "reset.for": ("Tài khoản", "Account"),
+    "reset.submit": ("Đặt mật khẩu mới", "Set the new password"),
+    "password.reset_done": (
+        "Đã đặt mật khẩu mới; hãy đăng nhập bằng mật khẩu mới", "New password set; log in with it"
+    ),
     "password.title": ("Đổi mật khẩu", "Change password"),
     "password.current": ("Mật khẩu hiện tại", "Current password"),
     "password.new": ("Mật khẩu mới (ít nhất 10 ký tự)", "New password (10 characters or more)"),

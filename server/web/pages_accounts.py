@@ -1,30 +1,54 @@
-"""Officer accounts in the browser: an administrator or province manager creates, disables and re-enables
-the accounts within their scope (``core.users.may_manage``), role and units picked from lists; every
-officer changes their own password. Each change is audited by ``core.users``."""
+"""Officer accounts in the browser: an administrator or province manager creates, edits (role and units
+picked from lists), disables and re-enables the accounts within their scope (``core.users.may_manage``)
+and issues one-time password-reset links; the officer sets a new password on the link's page (no login);
+every officer changes their own password. Each change is audited by ``core.users``."""
 
 from __future__ import annotations
 
+import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 from litestar import Request, Response, get, post
+from litestar.response import Redirect
 from rasoat.core import scope
+from rasoat.core.models import User
 from rasoat.core.users import (
+    ResetLinkError,
     UserError,
     check_password_policy,
     create_user,
     disable_user,
     enable_user,
     get_officer,
+    issue_reset_link,
     manageable_officers,
     parse_role,
     require_manages,
+    reset_link_user,
     roles_managed_by,
     set_password,
+    set_role,
+    use_reset_link,
     verify_password,
 )
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, check_csrf, context, form_data, form_list, page, redirect
+from rasoat.server.web import session as sessions
+from rasoat.server.web.base import (
+    Ctx,
+    check_csrf,
+    context,
+    form_data,
+    form_list,
+    page,
+    public_page,
+    redirect,
+    request_lang,
+    state,
+    unit_name,
+)
+from rasoat.server.web.i18n import t
 
 MAX_ACCOUNT_FORM = 50_000
 
@@ -96,6 +120,137 @@ async def account_active(request: Request, username: str) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
+def _managed(ctx: Ctx, username: str) -> User:
+    """An account the officer may manage (never their own: that is /account/password)."""
+    target = get_officer(ctx.store, username)
+    if target.id == ctx.user.id:
+        raise scope.ScopeError("Không thể tự sửa tài khoản của mình ở đây / "
+                               "You cannot edit your own account here")
+    require_manages(ctx.user, target.role, target.unit_codes)
+    return target
+
+
+def _account_page(ctx: Ctx, target: User, status: int = 200, error: str | None = None,
+                  values: dict[str, Any] | None = None, link: tuple[str, float] | None = None) -> Response:
+    choices = scoped.unit_choices(ctx)
+    listed = {code for code, _ in choices}  # the account's own units stay visible even when not listed
+    choices += [(code, unit_name(code)) for code in target.unit_codes if code not in listed]
+    return page(
+        ctx, "account.html", status=status, target=target,
+        roles=[r.value for r in roles_managed_by(ctx.user)],
+        unit_choices=choices,
+        error=error,
+        values=values or {"role": target.role.value, "units": list(target.unit_codes)},
+        reset_link=link[0] if link else None,
+        reset_expires=datetime.fromtimestamp(link[1], UTC) if link else None,
+    )
+
+
+@get("/accounts/{username:str}", sync_to_thread=True)
+def account_edit_form(request: Request) -> Response:
+    username = request.path_params["username"]
+    ctx = context(request)
+    ctx.require(scope.MANAGE_OFFICERS)
+    return _account_page(ctx, _managed(ctx, username))
+
+
+@post("/accounts/{username:str}")
+async def account_edit(request: Request) -> Response:
+    """Change an account's role and units: both the account as it is and as it becomes must be within
+    the editor's scope (a province manager never makes an administrator or reaches another province)."""
+    username = request.path_params["username"]
+    form = await form_data(request, MAX_ACCOUNT_FORM)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_OFFICERS)
+    role_value = str(form.get("role") or "")
+    units = form_list(form, "units")
+
+    def run() -> Response:
+        target = _managed(ctx, username)
+        try:
+            role = parse_role(role_value or "?")
+            require_manages(ctx.user, role, units)
+            set_role(ctx.store, target.username, role, units, actor=ctx.actor)
+        except (UserError, scope.ScopeError) as exc:
+            status = 403 if isinstance(exc, scope.ScopeError) else 400
+            return _account_page(ctx, target, status, getattr(exc, "message", str(exc)),
+                                 {"role": role_value, "units": units})
+        return redirect(ctx, "/accounts", "accounts.saved")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/accounts/{username:str}/reset-link")
+async def account_reset_link(request: Request) -> Response:
+    """Issue a one-time password-reset link and show it once (the store keeps only its hash)."""
+    username = request.path_params["username"]
+    form = await form_data(request, MAX_ACCOUNT_FORM)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_OFFICERS)
+
+    def run() -> Response:
+        target = _managed(ctx, username)
+        token, expires = issue_reset_link(ctx.store, target.username, actor=ctx.actor)
+        base = (ctx.settings.public_url or str(request.base_url)).rstrip("/")
+        return _account_page(ctx, target, link=(f"{base}/password-reset/{token}", expires))
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _reset_page(request: Request, token: str, status: int = 200, error: str | None = None,
+                who: User | None = None) -> Response:
+    """The link's page, for someone not logged in: a double-submit cookie guards the form (as login's)."""
+    csrf = secrets.token_urlsafe(24)
+    secure = sessions.secure_request(request, state(request).settings.public_url)
+    return public_page(
+        request, "password_reset.html", status=status,
+        cookies=[sessions.cookie(sessions.LOGIN_CSRF_COOKIE, csrf, secure, max_age=3600)],
+        login_csrf=csrf, token=token, who=who, error=error,
+    )
+
+
+@get("/password-reset/{token:str}", sync_to_thread=True)
+def password_reset_form(request: Request) -> Response:
+    token = request.path_params["token"]
+    st = state(request)
+    try:
+        who = reset_link_user(st.store, token)
+    except ResetLinkError as exc:
+        return _reset_page(request, token, 410, str(exc))
+    return _reset_page(request, token, who=who)
+
+
+@post("/password-reset/{token:str}")
+async def password_reset(request: Request) -> Response:
+    token = request.path_params["token"]
+    form = await form_data(request, MAX_ACCOUNT_FORM)
+    st = state(request)
+    lang, _ = request_lang(request)
+    new, repeat = str(form.get("new") or ""), str(form.get("repeat") or "")
+
+    def run() -> Response:
+        if not sessions.csrf_ok(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), form.get("csrf")):
+            return _reset_page(request, token, 403, t("csrf", lang))
+        try:
+            who = reset_link_user(st.store, token)
+        except ResetLinkError as exc:
+            return _reset_page(request, token, 410, str(exc))
+        try:
+            if new != repeat:
+                raise UserError(t("password.mismatch", lang))
+            use_reset_link(st.store, token, new)
+        except ResetLinkError as exc:
+            return _reset_page(request, token, 410, str(exc))
+        except UserError as exc:
+            return _reset_page(request, token, 400, str(exc), who)
+        return Redirect(path="/login?msg=password.reset_done", status_code=303,
+                        headers={"Cache-Control": "no-store"})
+
+    return await anyio.to_thread.run_sync(run)
+
+
 @get("/account/password", sync_to_thread=True)
 def password_form(request: Request) -> Response:
     return page(context(request), "password.html", error=None)
@@ -125,4 +280,5 @@ async def password_change(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-handlers = [accounts, account_create, account_active, password_form, password_change]
+handlers = [accounts, account_create, account_active, account_edit_form, account_edit, account_reset_link,
+            password_reset_form, password_reset, password_form, password_change]
