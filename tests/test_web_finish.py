@@ -203,3 +203,34 @@ def test_crawl_every_link_for_each_role(browser, site, username) -> None:
     assert visited >= 8, f"{username} reached only {sorted(seen)}"
     assert not failures, failures
     page.context.close()
+
+
+def test_plugins_page_names_the_plan_and_the_forms_it_brings(browser, site) -> None:
+    """Officers read which plan a plugin carries and the titles of its forms and indicators; the plugin's
+    name, version and hooks are technical details, folded away."""
+    from rasoat.core.xlsform import compile_xlsform, publish_form
+    from rasoat.plugins import thai_nguyen
+
+    compiled = compile_xlsform(Path(thai_nguyen.__file__).parent / "forms" / "tn_xom_checklist.xlsx",
+                               validate=True)
+    publish_form(site.store, compiled, {}, "thai_nguyen")  # as `rasoat serve` publishes it at start
+    for viewport in (LAPTOP, PHONE):
+        page = new_page(browser, site, viewport=viewport)
+        login(page, "nguoixem")
+        page.click("nav >> text=Plugin")
+        card = page.locator("article.plan[data-plugin='thai_nguyen']")
+        text = card.inner_text()
+        assert card.locator("h2").inner_text() == "Tỉnh Thái Nguyên"
+        assert "Kế hoạch thực hiện Đề án 03/ĐA-TU" in text and "UBND xã Phượng Tiến" in text
+        assert "2026–2030" in text
+        assert compiled.title in card.locator("ul.plugin-forms").inner_text()
+        card.locator("details.plugin-indicators summary").click()  # 16 indicators: folded, one click away
+        assert "Tỷ lệ người sử dụng, nghiện, sau cai, loạn thần được thống kê" in card.inner_text()
+        assert "plan_info" not in text and "hookimpl" not in text  # hooks folded away
+        assert card.locator("details.technical").get_attribute("open") is None
+        national = page.locator("article.plan[data-plugin='rasoat.core.builtin.national']")
+        assert national.locator("h2").inner_text() == "Chương trình quốc gia"
+        assert "rasoat.core.builtin.national" not in national.inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        shot(page, f"plugins-{'laptop' if viewport is LAPTOP else 'phone'}")
+        page.context.close()

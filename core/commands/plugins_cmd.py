@@ -10,9 +10,10 @@ from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option
 from rasoat.core.plugins import get_manager, plugin_infos, results_by_plugin
 
 
-def describe_plugins() -> list[dict[str, Any]]:
-    """Plugins as dicts: name, version, builtin, hooks, and the form files and indicator ids they add."""
-    pm = get_manager()
+def describe_plugins(pm: Any = None) -> list[dict[str, Any]]:
+    """Plugins as dicts: name, version, builtin, hooks, and the form files and indicator ids they add
+    (of ``pm``, else the loaded plugins)."""
+    pm = pm or get_manager()
     forms: dict[str, list[str]] = {}
     for name, paths in results_by_plugin(pm, "forms"):
         forms.setdefault(name, []).extend(_form_name(p) for p in paths)

@@ -319,31 +319,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "sub.current": ("Bản hiện hành", "Current version"),
     "sub.old_version": ("Bản cũ (đã bị sửa)", "Old version (edited since)"),
     "sub.reviewed": ("Đã lưu kết quả duyệt", "Review saved"),
-    # rounds and forms
-    "rounds.title": ("Đợt và biểu mẫu", "Rounds and forms"),
-    "rounds.create": ("Tạo đợt mới", "Create a round"),
-    "rounds.units": ("Đơn vị của đợt", "Units of the round"),
-    "rounds.open": ("Mở đợt", "Open"),
-    "rounds.close": ("Đóng đợt", "Close"),
-    "rounds.archive": ("Lưu trữ", "Archive"),
-    "rounds.reopen": ("Mở lại", "Reopen"),
-    "rounds.reason": ("Lý do mở lại", "Reason to reopen"),
-    "rounds.progress": ("Tiến độ", "Progress"),
-    "rounds.assign": ("Giao người thu thập", "Assign collectors"),
-    "rounds.assigned": ("Người thu thập được giao", "Assigned collectors"),
-    "rounds.none_assigned": (
-        "Chưa giao ai: đợt này chưa có trên điện thoại nào; hãy giao người thu thập",
-        "Nobody assigned: this round is on no phone yet; assign collectors",
-    ),
-    "rounds.created": ("Đã tạo đợt", "Round created"),
-    "rounds.changed": ("Đã cập nhật đợt", "Round updated"),
-    "forms.title": ("Biểu mẫu đã đăng", "Published forms"),
-    "forms.upload": ("Đăng biểu mẫu XLSForm", "Upload an XLSForm"),
-    "forms.file": ("Tệp XLSForm (.xlsx)", "XLSForm file (.xlsx)"),
-    "forms.media": ("Tệp đi kèm (CSV, ảnh…), nếu có", "Media files (CSV, images…), if any"),
-    "forms.add_to_round": ("Thêm vào đợt", "Add to round"),
-    "forms.validate": ("Kiểm tra bằng ODK Validate", "Check with ODK Validate"),
-    "forms.errors": ("Biểu mẫu có lỗi, chưa được đăng", "The form has errors and was not published"),
     "sub.comment_label": (
         "Ghi chú (bắt buộc khi có vấn đề hoặc từ chối)", "Comment (needed for has issues or reject)"
     ),
@@ -382,6 +357,31 @@ LABELS: dict[str, tuple[str, str]] = {
     "review.done": (
         "Đã lưu kết quả duyệt; không còn bản nào chờ duyệt", "Review saved; nothing else is waiting"
     ),
+    # rounds and forms
+    "rounds.title": ("Đợt và biểu mẫu", "Rounds and forms"),
+    "rounds.create": ("Tạo đợt mới", "Create a round"),
+    "rounds.units": ("Đơn vị của đợt", "Units of the round"),
+    "rounds.open": ("Mở đợt", "Open"),
+    "rounds.close": ("Đóng đợt", "Close"),
+    "rounds.archive": ("Lưu trữ", "Archive"),
+    "rounds.reopen": ("Mở lại", "Reopen"),
+    "rounds.reason": ("Lý do mở lại", "Reason to reopen"),
+    "rounds.progress": ("Tiến độ", "Progress"),
+    "rounds.assign": ("Giao người thu thập", "Assign collectors"),
+    "rounds.assigned": ("Người thu thập được giao", "Assigned collectors"),
+    "rounds.none_assigned": (
+        "Chưa giao ai: đợt này chưa có trên điện thoại nào; hãy giao người thu thập",
+        "Nobody assigned: this round is on no phone yet; assign collectors",
+    ),
+    "rounds.created": ("Đã tạo đợt", "Round created"),
+    "rounds.changed": ("Đã cập nhật đợt", "Round updated"),
+    "forms.title": ("Biểu mẫu đã đăng", "Published forms"),
+    "forms.upload": ("Đăng biểu mẫu XLSForm", "Upload an XLSForm"),
+    "forms.file": ("Tệp XLSForm (.xlsx)", "XLSForm file (.xlsx)"),
+    "forms.media": ("Tệp đi kèm (CSV, ảnh…), nếu có", "Media files (CSV, images…), if any"),
+    "forms.add_to_round": ("Thêm vào đợt", "Add to round"),
+    "forms.validate": ("Kiểm tra bằng ODK Validate", "Check with ODK Validate"),
+    "forms.errors": ("Biểu mẫu có lỗi, chưa được đăng", "The form has errors and was not published"),
     "forms.published": ("Đã đăng biểu mẫu", "Form published"),
     "forms.missing_media": ("Thiếu tệp đi kèm", "Missing media files"),
     "forms.warnings": ("Cảnh báo", "Warnings"),
@@ -429,6 +429,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "A new code was made; any earlier printed code no longer works.",
     ),
     "col.added": ("Đã thêm người thu thập; đây là mã QR của họ.", "Collector added; here is their QR code."),
+    "col.local_only": (
+        "điện thoại không truy cập được địa chỉ này; hãy đặt địa chỉ công khai (--public-url)",
+        "phones cannot reach this address; set the public URL (--public-url)",
+    ),
     "col.place": ("Địa bàn", "Place"),
     "col.rounds": ("Đợt được giao", "Rounds"),
     "col.none": ("Không có người thu thập nào đang hoạt động ở đây", "No active collector here"),
@@ -454,10 +458,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "exp.labels_vi": ("Tiếng Việt", "Vietnamese"),
     "exp.labels_en": ("Tiếng Anh", "English"),
     "exp.labels_values": ("Giá trị gốc", "Raw values"),
-    "col.local_only": (
-        "điện thoại không truy cập được địa chỉ này; hãy đặt địa chỉ công khai (--public-url)",
-        "phones cannot reach this address; set the public URL (--public-url)",
-    ),
     "exp.download": ("Tải về", "Download"),
     "exp.personal": (
         "Gồm cả thông tin cá nhân (được ghi vào nhật ký)",
@@ -469,11 +469,21 @@ LABELS: dict[str, tuple[str, str]] = {
     "plg.version": ("Phiên bản", "Version"),
     "plg.hooks": ("Hook", "Hooks"),
     "plg.builtin": ("Có sẵn", "Built in"),
-    "plg.plans": ("Kế hoạch của tỉnh", "Province plans"),
     "plg.issuer": ("Cơ quan ban hành", "Issuer"),
-    "plg.number": ("Số hiệu", "Number"),
     "plg.date": ("Ngày ban hành", "Date"),
     "plg.plugin": ("Plugin", "Plugin"),
+    "plg.intro": (
+        "Mỗi tỉnh cài một plugin mang kế hoạch của tỉnh: các biểu mẫu và chỉ tiêu của kế hoạch đó.",
+        "Each province installs a plugin carrying its plan: that plan's forms and indicators.",
+    ),
+    "plg.national": ("Chương trình quốc gia", "National programme"),
+    "plg.national_hint": (
+        "Biểu mẫu và chỉ tiêu chung cho mọi tỉnh", "Forms and indicators every province uses"
+    ),
+    "plg.implements": ("Thực hiện văn bản", "Implements"),
+    "plg.forms": ("Biểu mẫu", "Forms"),
+    "plg.indicators": ("Chỉ tiêu", "Indicators"),
+    "plg.all": ("Thông tin kỹ thuật: mọi plugin đã nạp", "Technical details: every loaded plugin"),
 }
 
 
