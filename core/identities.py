@@ -60,16 +60,21 @@ def require_identities(store: Store, user: User | None, action: str, target: str
 
 
 def identifying_names(store: Store, form_id: str, version: str) -> frozenset[str]:
-    """Names of the form's questions that identify a person: marked P/S in the XLSForm, or the national
-    forms' known list (core.excel.personal)."""
+    """Names (and field paths) of the form's questions a reader without the permission never sees: those
+    marked ``rasoat:identifying`` when the form declares them (the rest are its statistics, core.protection),
+    else the national forms' known list (core.excel.personal); with those marked P/S in either case."""
     from rasoat.core.excel.personal import fallback_personal_fields
     from rasoat.core.excel.schema import is_personal
+    from rasoat.core.protection import identifying_fields
 
     try:
         tree = store.form_schema(form_id, version)
     except (KeyError, FileNotFoundError, ValueError):
         return frozenset()
-    names: set[str] = set(fallback_personal_fields(form_id, tree))
+    declared = identifying_fields(tree)
+    names: set[str] = set(declared) | {p.rsplit("/", 1)[-1] for p in declared}
+    if not declared:
+        names |= fallback_personal_fields(form_id, tree)
 
     def walk(nodes: list[dict[str, Any]]) -> None:
         for node in nodes:

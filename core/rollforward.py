@@ -282,22 +282,28 @@ def named_rows(store: Store, rows: Iterable[dict[str, Any]]) -> list[dict[str, s
 
     out = []
     for row in rows:
-        names = {"full_name": "", "other_name": ""}
+        # the birth date is identifying too (protected at rest): its year is read with the names
+        found = {"full_name": "", "other_name": "", "birth": row.get("birth_year") or ""}
         for iid in row.get("sources", []):
             sub = store.get_submission(iid)
             if sub is None:
                 continue
             fields = full_fields(store, sub)
-            for meaning in names:
-                names[meaning] = names[meaning] or pick(fields, meaning)
-            if all(names.values()):
+            for meaning in found:
+                found[meaning] = found[meaning] or pick(fields, meaning)
+            if all(found.values()):
                 break
-        label = names["full_name"] or row["name"]
-        if row.get("birth_year"):
-            label += f" ({row['birth_year']})"
+        named = {
+            "full_name": found["full_name"],
+            "other_name": found["other_name"],
+            "birth_year": found["birth"][:4],
+        }
+        label = named["full_name"] or row["name"]
+        if named["birth_year"]:
+            label += f" ({named['birth_year']})"
         if row.get("hamlet"):
             label += f" – {_hamlet_name(row['hamlet'])}"
-        out.append({**{k: str(row.get(k) or "") for k in ROSTER_COLUMNS}, **names, "label": label})
+        out.append({**{k: str(row.get(k) or "") for k in ROSTER_COLUMNS}, **named, "label": label})
     return sorted(out, key=lambda r: (r["commune"], r["hamlet"], fold(r["full_name"]), r["name"]))
 
 

@@ -14,6 +14,7 @@ from litestar import Request, Response, get, post
 from rasoat.core import identities, scope
 from rasoat.core.excel.schema import Kind, SchemaOptions, Table, build_tables
 from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
+from rasoat.core.protection import plain_attachment
 from rasoat.core.review import TO_REVIEW, ReviewError, next_in_queue, review_submission
 from rasoat.core.storage.base import PageKey, SubmissionQuery
 from rasoat.server.web import scoped
@@ -278,7 +279,7 @@ def value_rows(
 
     for n, col in enumerate(table.columns):
         add_repeats(n)
-        if hidden is not None and (col.personal or col.name in hidden):
+        if hidden is not None and (col.personal or col.name in hidden or col.key in hidden):
             continue
         value = fields.get(col.key)
         if value is None or value == "":
@@ -395,6 +396,7 @@ def submission_file(request: Request) -> Response:
     data = ctx.store.attachment(sub.instance_id, name)
     if data is None:
         raise WebError(404, f"Không có tệp {name} / No file {name}")
+    data = plain_attachment(ctx.store, sub.instance_id, name, data)  # a sealed photo opened in memory
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     inline = media_type in SAFE_INLINE
     disposition = f"{'inline' if inline else 'attachment'}; filename*=UTF-8''{quote(name, safe='')}"
