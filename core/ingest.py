@@ -47,7 +47,8 @@ from rasoat.core.protection import plain_attachment, protect_submission, same_co
 from rasoat.core.rounds import assigned_open_rounds, in_scope
 from rasoat.core.scope import common_unit, unit_allowed
 from rasoat.core.storage.base import Conflict, SaveOutcome, Store
-from rasoat.core.units import LOCATION_FIELDS
+from rasoat.core.unit_lists import units_for
+from rasoat.core.units import LOCATION_FIELDS, UnitRegistry, get_units
 
 log = logging.getLogger("rasoat.ingest")
 
@@ -114,7 +115,11 @@ def _contradiction(answers: dict[str, str]) -> IngestError:
 
 
 def filing_unit(
-    fields: dict, user: User | None, encrypted: bool = False, check: Callable[[str], None] | None = None
+    fields: dict,
+    user: User | None,
+    encrypted: bool = False,
+    check: Callable[[str], None] | None = None,
+    units: UnitRegistry | None = None,
 ) -> str | None:
     """The unit a submission is filed under, from its hamlet/commune/province answers.
 
@@ -133,9 +138,7 @@ def filing_unit(
         if own is not None and check is not None:
             check(own)
         return own
-    from rasoat.core.units import get_units
-
-    units = get_units()
+    units = units or get_units()  # the store's registry (core.unit_lists.units_for) knows loaded hamlets
     hamlet = answers.get("hamlet")
     named_commune = hamlet.split("-", 1)[0] if hamlet and "-" in hamlet else None  # "05563-07" → "05563"
     candidates = [answers.get("hamlet"), named_commune, answers.get("commune"), answers.get("province")]
@@ -211,7 +214,7 @@ def place(
             )
         rnd = matching[0]
 
-    unit = filing_unit(fields, user, encrypted, check)
+    unit = filing_unit(fields, user, encrypted, check, units_for(store))
     if unit is None and user.unit_codes:  # units across provinces and no answer to choose one
         raise IngestError(
             Refusal.forbidden,

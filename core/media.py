@@ -4,10 +4,14 @@ Pure functions over the store and the unit registry, shared by the server (manif
 downloads) and ``mobile_export`` (offline bundles), so both hand a phone the same bytes and Collect
 sees the same MD5 either way.
 
-- ``provinces.csv`` / ``communes.csv`` / ``hamlets.csv`` are generated from the unit registry for the
-  collector's units and the units above them (a commune collector sees their province, their commune
-  and its hamlets, nothing else); a commune without a hamlet list gets one choice "whole commune"
-  (``<commune>-00``), so a required hamlet question is never an empty list;
+- ``provinces.csv`` / ``communes.csv`` / ``hamlets.csv`` are generated from the unit registry (with the
+  hamlet lists officers loaded, ``core.unit_lists``) for the collector's units and the units above them (a
+  commune collector sees their province, their commune and its hamlets, nothing else); a commune without
+  a hamlet list gets one choice "whole commune" (``<commune>-00``), so a required hamlet question is never
+  an empty list;
+- ``schools.csv`` / ``enterprises.csv`` / ``zones.csv`` are the registers of the collector's communes
+  (loaded by officers, else a plugin's), after a row ``other`` for a site not on the list; the form's own
+  file (a sample) only when none of those communes has one;
 - ``persons.csv`` is last year's roster from the roll-forward, cut to the collector's communes, when an
   open census round carries the form and the roster has anyone on it; otherwise (the first year, before
   any census closed) the form's own ``persons.csv`` (e.g. a list the province uploaded), cut like any
@@ -27,6 +31,8 @@ from typing import Any
 
 from rasoat.core.models import FormVersion
 from rasoat.core.storage.base import Store
+from rasoat.core.unit_lists import KINDS, OTHER_SITE, sites, units_for
+from rasoat.core.units import UnitRegistry
 
 LOCATION_MEDIA: dict[str, str] = {
     "provinces.csv": "province",
@@ -39,6 +45,7 @@ LOCATION_HEADERS: dict[str, list[str]] = {
     "hamlet": ["name", "label", "commune"],
 }
 ROSTER_MEDIA = "persons.csv"
+SITE_MEDIA: dict[str, str] = {k.media: k.key for k in KINDS.values() if k.key != "hamlets"}
 SCOPE_COLUMNS = ("hamlet", "commune", "province")  # the columns a CSV is cut by, most precise first
 
 
@@ -51,12 +58,13 @@ def csv_bytes(header: list[str], rows: Iterable[dict[str, str]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def location_csv(level: str, scope: Iterable[str]) -> bytes:
-    """provinces.csv / communes.csv / hamlets.csv for the units of ``scope`` and those above them."""
+def location_csv(level: str, scope: Iterable[str], units: UnitRegistry | None = None) -> bytes:
+    """provinces.csv / communes.csv / hamlets.csv for the units of ``scope`` and those above them
+    (``units``: the store's registry, ``unit_lists.units_for``; default the plugins' alone)."""
     from rasoat.core.units import get_units
 
     scope = sorted(scope)
-    units = get_units()
+    units = units or get_units()
     rows = units.choice_rows(level, scope) if scope else []  # type: ignore[arg-type]
     if level == "hamlet" and scope:
         rows += whole_commune_rows(units, scope, {r["commune"] for r in rows})
@@ -72,6 +80,22 @@ def whole_commune_rows(units: Any, scope: list[str], listed: set[str]) -> list[d
     Such a record is filed under its commune (an unlisted hamlet code of the commune, core.ingest)."""
     communes = [r["name"] for r in units.choice_rows("commune", scope)]
     return [{"name": f"{c}-00", "label": NO_HAMLET_LIST, "commune": c} for c in communes if c not in listed]
+
+
+def sites_media(store: Store, kind: str, scope: Iterable[str], units: UnitRegistry) -> bytes | None:
+    """``schools.csv`` / ``enterprises.csv`` / ``zones.csv`` (``name,label,commune``) for a collector of
+    ``scope``: the row ``other``, then the sites of the communes in or above the scope. None when none of
+    them has a list (loaded or a plugin's): the form's own file is served instead."""
+    communes = {r["name"] for r in units.choice_rows("commune", scope)} if scope else set()
+    by_commune = sites(store, kind)
+    chosen = sorted(c for c in communes if by_commune.get(c))
+    if not chosen:
+        return None
+    rows = [{"name": OTHER_SITE, "label": f"{KINDS[kind].vi} khác, không có trong danh sách / "
+             f"{KINDS[kind].en}: another one, not on the list", "commune": ""}]
+    for commune in chosen:
+        rows += [{"name": s["code"], "label": s["name"], "commune": commune} for s in by_commune[commune]]
+    return csv_bytes(["name", "label", "commune"], rows)
 
 
 def cut_csv(data: bytes, scope: Iterable[str]) -> bytes:
@@ -109,7 +133,11 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
         return None
     scope = sorted(set(unit_codes))
     if name in LOCATION_MEDIA:
-        return location_csv(LOCATION_MEDIA[name], scope)
+        return location_csv(LOCATION_MEDIA[name], scope, units_for(store))
+    if name in SITE_MEDIA:
+        listed = sites_media(store, SITE_MEDIA[name], scope, units_for(store))
+        if listed is not None:
+            return listed
     if name == ROSTER_MEDIA:
         from rasoat.core.rollforward import roster_media
 

@@ -1,46 +1,27 @@
 """Completeness of a round: expected units against the submissions that count.
 
-Expected: every hamlet in the round's scope (from the unit registry, i.e. the plugins' hamlet CSVs),
-every school and enterprise on a commune's list, and for a census every person on last year's roster.
-Lists of schools and enterprises come from an officer's CSV upload (``import_sites``, kept in the
-store's kv so the CLI and server share it) or from a plugin's ``checklists`` hook returning
-``{"sites": "schools" | "enterprises", "csv": PATH}`` (or ``"rows": [...]``); an upload for a commune
-replaces the plugin's list for that commune. Households pledged are compared with each hamlet's
-household count (``households`` in the hamlet CSV).
-
-The same lists are the phones' F3/F4 media: the server serves ``sites_media(store, "schools",
-collector_units)`` as ``schools.csv`` and ``sites_media(store, "enterprises", …)`` as ``enterprises.csv``.
+Expected: every hamlet in the round's scope, every school and enterprise on a commune's register (the
+lists officers load, else the plugins': ``core.unit_lists``), and for a census every person on last year's
+roster. Households pledged are compared with each hamlet's household count (``households`` in its list).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from rasoat.core.models import AuditEvent, Round
+from rasoat.core.models import Round
 from rasoat.core.review import counted_query
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.unit_lists import OTHER_SITE, sites, units_for
 
-SITE_KINDS: dict[str, tuple[str, str]] = {
-    "schools": ("Trường học", "Schools"),
-    "enterprises": ("Doanh nghiệp, cơ sở", "Enterprises"),
-}
 # Which form audits which kind of site: (kind, field holding the site's code, field with a typed name).
 # The code is the ``name`` column of schools.csv / enterprises.csv; "other" is a site not on the list.
 SITE_FORMS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "f3_school": ("schools", ("school",), ("school_name",)),
     "f4_enterprise": ("enterprises", ("enterprise",), ("ent_name",)),
 }
-OTHER_SITE = "other"
-SITE_MEDIA: dict[str, str] = {"schools": "schools.csv", "enterprises": "enterprises.csv"}
-OTHER_LABELS: dict[str, str] = {
-    "schools": "Trường khác, không có trong danh sách / Another school",
-    "enterprises": "Cơ sở khác, không có trong danh sách / Another enterprise",
-}
+SITE_KINDS = tuple(kind for kind, _, _ in SITE_FORMS.values())
 PLEDGE_FORM = "f2_pledge"
 # F2 (docs/forms.md): mode "aggregate" gives the hamlet's totals (the latest row wins, as a correction);
 # mode "list" gives a repeat of households (households accumulate across rows, once per household).
@@ -49,12 +30,6 @@ PLEDGE_TOTAL = ("households_total", "hh_total")
 PLEDGE_REPEAT = "household"
 PLEDGE_FLAG = ("pledged",)
 PLEDGE_HOUSEHOLD = ("household_code", "head_name")
-KV_SITES = "expected_sites"
-
-
-class SitesError(ValueError):
-    """A site list that cannot be read; names the file and row."""
-
 
 def pct(part: int | None, whole: int | None) -> float | None:
     """Percentage with one decimal; None when there is nothing to divide by."""
@@ -82,152 +57,6 @@ def _int(value: str) -> int | None:
         return None
 
 
-# --- expected schools and enterprises -----------------------------------------------------------
-
-
-def read_sites_csv(
-    data: bytes | str | os.PathLike[str], kind: str, source: str = ""
-) -> dict[str, list[dict]]:
-    """Rows ``id,name,commune[,hamlet]`` (also ``code``/``commune_code``) → commune → sites."""
-    if kind not in SITE_KINDS:
-        raise SitesError(f"Loại '{kind}' không hợp lệ; chọn: schools, enterprises / Unknown kind '{kind}'")
-    if isinstance(data, bytes):
-        text, where = data.decode("utf-8-sig"), source or "CSV"
-    else:
-        path = Path(data)
-        try:
-            text, where = path.read_text(encoding="utf-8-sig"), str(path)
-        except OSError as exc:
-            raise SitesError(f"{path}: không đọc được / cannot read ({exc.strerror or exc})") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    header = [(h or "").strip().lower() for h in reader.fieldnames or []]
-    reader.fieldnames = header
-    id_col: str | None = next((c for c in ("id", "code") if c in header), None)
-    name_col = "name"
-    if id_col is None and "label" in header:  # the form media shape: name = code, label = name
-        id_col, name_col = "name", "label"
-    commune_col = next((c for c in ("commune", "commune_code") if c in header), None)
-    if id_col is None or commune_col is None or name_col not in header:
-        raise SitesError(
-            f"{where}: cần các cột id,name,commune[,hamlet] (hoặc name,label,commune) / "
-            "needs columns id,name,commune[,hamlet] (or name,label,commune)"
-        )
-    out: dict[str, list[dict]] = {}
-    seen: set[tuple[str, str]] = set()
-    for row in reader:
-        site_id = (row.get(id_col) or "").strip()
-        commune = (row.get(commune_col) or "").strip()
-        commune = commune.zfill(5) if commune.isdigit() else commune
-        if site_id == OTHER_SITE and not commune:  # the media file's "another site" row
-            continue
-        if not site_id or not commune:
-            raise SitesError(f"{where} dòng/row {reader.line_num}: thiếu id hoặc xã / id or commune is empty")
-        if (commune, site_id) in seen:
-            raise SitesError(
-                f"{where} dòng/row {reader.line_num}: trùng id '{site_id}' / duplicate id '{site_id}'"
-            )
-        seen.add((commune, site_id))
-        out.setdefault(commune, []).append(
-            {
-                "id": site_id,
-                "name": (row.get(name_col) or "").strip(),
-                "hamlet": (row.get("hamlet") or "").strip(),
-            }
-        )
-    return out
-
-
-def import_sites(
-    store: Store, kind: str, data: bytes | str | os.PathLike[str], actor: str = "cli", source: str = ""
-) -> dict[str, int]:
-    """Store an officer's list of schools or enterprises; each commune in the file is replaced whole."""
-    by_commune = read_sites_csv(data, kind, source)
-    from rasoat.core.units import get_units
-
-    units = get_units()
-    unknown = sorted(c for c in by_commune if units.get(c) is None)
-    if unknown:
-        raise SitesError(
-            f"Không có xã mã {', '.join(unknown)} / Unknown commune code(s): {', '.join(unknown)}"
-        )
-    for commune, sites in by_commune.items():
-        store.kv_put(KV_SITES, f"{kind}:{commune}", sites)
-    counts = {c: len(s) for c, s in by_commune.items()}
-    store.append_audit(
-        AuditEvent(actor=actor, action="sites.import", target=kind, details={"communes": counts})
-    )
-    return counts
-
-
-def _plugin_sites(kind: str) -> dict[str, list[dict]]:
-    from rasoat.core.plugins import get_manager, results_by_plugin
-
-    out: dict[str, list[dict]] = {}
-    for name, items in results_by_plugin(get_manager(), "checklists"):
-        for item in items:
-            if item.sites != kind:
-                continue
-            if item.csv is not None:
-                found = read_sites_csv(item.csv, kind, f"plugin '{name}'")
-            else:
-                found = {}
-                for row in item.rows:
-                    commune = str(row.get("commune") or row.get("commune_code") or "")
-                    found.setdefault(commune, []).append(
-                        {
-                            "id": str(row.get("id") or row.get("code")),
-                            "name": str(row.get("name", "")),
-                            "hamlet": str(row.get("hamlet", "")),
-                        }
-                    )
-            for commune, sites in found.items():
-                out.setdefault(commune, []).extend(sites)
-    return out
-
-
-def expected_sites(store: Store, kind: str, commune: str, plugin_sites: dict | None = None) -> list[dict]:
-    """The schools or enterprises a commune is expected to audit: the officer's upload, else the plugin's."""
-    uploaded = store.kv_get(KV_SITES, f"{kind}:{commune}")
-    if uploaded is not None:
-        return list(uploaded)
-    plugin_sites = _plugin_sites(kind) if plugin_sites is None else plugin_sites
-    return list(plugin_sites.get(commune, []))
-
-
-def sites_media(store: Store, kind: str, unit_codes: Iterable[str]) -> bytes | None:
-    """``schools.csv`` / ``enterprises.csv`` for F3/F4 on a collector's phone: the expected sites of the
-    collector's communes (``name,label,commune``), after the row ``other`` that lets them add one.
-
-    None when none of those communes has a list (uploaded or from a plugin): serve the form's own file.
-    """
-    from rasoat.core.units import get_units
-
-    units = get_units()
-    communes: set[str] = set()
-    for code in unit_codes:
-        unit = units.get(code)
-        if unit is None:
-            continue
-        if unit.level == "hamlet":
-            communes.add(unit.parent_code or "")
-        elif unit.level == "commune":
-            communes.add(code)
-        else:
-            communes |= {u.code for u in units.communes(code)}
-    plugin = _plugin_sites(kind)
-    lists = {c: store.kv_get(KV_SITES, f"{kind}:{c}") for c in sorted(communes)}
-    if all(v is None for v in lists.values()) and not any(c in plugin for c in communes):
-        return None
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["name", "label", "commune"])
-    writer.writerow([OTHER_SITE, OTHER_LABELS[kind], ""])
-    for commune, uploaded in lists.items():
-        for site in uploaded if uploaded is not None else plugin.get(commune, []):
-            writer.writerow([site["id"], site["name"] or site["id"], commune])
-    return buf.getvalue().encode("utf-8")
-
-
 # --- the report -------------------------------------------------------------------------------
 
 
@@ -246,9 +75,8 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
     """Coverage of a round per commune and hamlet; see the module docstring for what is expected."""
     from rasoat.core.rollforward import PERSON_FORM, round_communes
     from rasoat.core.rounds import in_scope
-    from rasoat.core.units import get_units
 
-    units = get_units()
+    units = units_for(store)
     communes = sorted(round_communes(rnd))
     hamlet_stats: dict[str, _Hamlet] = {}
     commune_subs: dict[str, int] = dict.fromkeys(communes, 0)
@@ -281,7 +109,7 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
     received = store.count_submissions(SubmissionQuery(round_id=rnd.id))
 
     site_kinds = [SITE_FORMS[f][0] for f in rnd.form_ids if f in SITE_FORMS]
-    plugin_sites = {k: _plugin_sites(k) for k in site_kinds}
+    registers = {k: sites(store, k) for k in site_kinds}
     persons = _census_progress(store, rnd) if rnd.kind == "census" and PERSON_FORM in rnd.form_ids else None
 
     rows = []
@@ -300,9 +128,9 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
         if pledge:
             row.update(_pledge_sums(hamlet_rows))
         for kind in site_kinds:
-            expected = expected_sites(store, kind, code, plugin_sites[kind])
+            expected = registers[kind].get(code, [])
             seen = sites_seen[kind].get(code, set())
-            ids = {s["id"] for s in expected}
+            ids = {s["code"] for s in expected}
             meeting = sum(1 for i, ok in sites_meeting[kind].get(code, {}).items() if ok and i in ids)
             row[kind] = {
                 "expected": len(expected),
@@ -310,7 +138,7 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
                 "pct": pct(len(ids & seen), len(expected)),
                 "meeting_standard": meeting,
                 "meeting_pct": pct(meeting, len(expected)),
-                "missing": [s for s in expected if s["id"] not in seen],
+                "missing": [s for s in expected if s["code"] not in seen],
                 "not_on_list": sorted(seen - ids),
             }
         if persons is not None:

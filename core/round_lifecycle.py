@@ -16,7 +16,7 @@ from rasoat.core.review import counted_query
 from rasoat.core.rollforward import census_counts, prepare_rollforward, round_communes
 from rasoat.core.rounds import TRANSITIONS, RoundError, get_round, record, scopes_overlap
 from rasoat.core.storage.base import Store
-from rasoat.core.units import get_units
+from rasoat.core.unit_lists import list_status, units_for
 
 
 def _refuse(rnd: Round, target: RoundState) -> RoundError:
@@ -69,13 +69,14 @@ def open_round(
     """Open a draft round: its forms appear on its collectors' phones. A census rolls last year forward.
 
     A round with a form whose hamlet question is required, over a commune with no hamlet list, is refused
-    unless ``allow_missing_hamlets`` (the phones would offer only "whole commune" there). The hamlet lists
-    the round opens with are recorded in its history (how many hamlets per commune, and their source)."""
+    unless ``allow_missing_hamlets`` (the phones would offer only "whole commune" there). The unit lists
+    the round opens with are recorded in its history: per register and commune, the loaded version (or the
+    plugin's list, or none) and how many rows (``core.unit_lists.list_status``)."""
     rnd = get_round(store, round_id)
-    lists = hamlet_lists(rnd) if rnd.state is RoundState.draft else {}
+    lists = hamlet_lists(store, rnd) if rnd.state is RoundState.draft else {}
     missing = sorted(c for c, (n, _) in lists.items() if n == 0)
     if missing and not allow_missing_hamlets and hamlet_required(store, rnd):
-        names = ", ".join(f"{c} {get_units().full_name(c).split(',')[0]}" for c in missing[:10])
+        names = ", ".join(f"{c} {units_for(store).require(c).name}" for c in missing[:10])
         more = f" (+{len(missing) - 10})" if len(missing) > 10 else ""
         raise RoundError(
             f"{len(missing)} xã chưa có danh sách thôn, xóm: {names}{more}; hãy nạp danh sách, hoặc mở "
@@ -83,14 +84,14 @@ def open_round(
             f"have no hamlet list: {names}{more}; load their lists, or open with --allow-missing-hamlets "
             "(phones can then only choose \"whole commune\")"
         )
-    used = {c: f"{n} ({source})" for c, (n, source) in sorted(lists.items())}
-    rnd = _transition(store, round_id, RoundState.open, "open", actor, hamlet_lists=used)
+    used = list_status(store, round_communes(rnd)) if rnd.state is RoundState.draft else {}
+    rnd = _transition(store, round_id, RoundState.open, "open", actor, unit_lists=used)
     return _roll_forward(store, rnd, actor)
 
 
-def hamlet_lists(rnd: Round) -> dict[str, tuple[int, str]]:
+def hamlet_lists(store: Store, rnd: Round) -> dict[str, tuple[int, str]]:
     """Per commune of the round: how many hamlets the unit registry lists, and where they come from."""
-    units = get_units()
+    units = units_for(store)
     out: dict[str, tuple[int, str]] = {}
     for commune in round_communes(rnd):
         hamlets = units.hamlets(commune)

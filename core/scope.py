@@ -36,6 +36,7 @@ MANAGE_USERS = "manage_users"
 MANAGE_KEYS = "manage_keys"
 VIEW_AUDIT = "view_audit"
 MANAGE_OFFICERS = "manage_officers"  # officer accounts within one's units (core.users.may_manage says whose)
+MANAGE_UNIT_LISTS = "manage_unit_lists"  # load the hamlet, school, enterprise, zone lists of one's communes
 
 ALL_PERMISSIONS = frozenset(
     {
@@ -52,6 +53,7 @@ ALL_PERMISSIONS = frozenset(
         MANAGE_KEYS,
         VIEW_AUDIT,
         MANAGE_OFFICERS,
+        MANAGE_UNIT_LISTS,
     }
 )
 
@@ -70,9 +72,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             PUBLISH_FORMS,
             VIEW_AUDIT,
             MANAGE_OFFICERS,
+            MANAGE_UNIT_LISTS,
         }
     ),
-    Role.commune_officer: frozenset({VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_COLLECTORS}),
+    Role.commune_officer: frozenset(
+        {VIEW, VIEW_PERSONAL, REVIEW, EDIT, EXPORT, DECRYPT, MANAGE_COLLECTORS, MANAGE_UNIT_LISTS}
+    ),
     Role.viewer: frozenset({VIEW, EXPORT}),  # aggregates and exports without personal columns
     Role.collector: frozenset(),  # phones submit through OpenRosa; they read nothing back
 }

@@ -454,6 +454,23 @@ class UnitRegistry:
         self._index = None
         return new
 
+    def with_hamlets(self, lists: dict[str, list[dict[str, Any]]], source: str) -> UnitRegistry:
+        """A copy in which each commune of ``lists`` has exactly those hamlets (rows of ``code``, ``name``
+        and optionally ``households``, already checked: ``core.unit_lists``) instead of the plugins'."""
+        copy = UnitRegistry(
+            (u for u in self._units.values() if u.level != "hamlet" or u.parent_code not in lists), self.meta
+        )
+        copy._origin = {c: o for c, o in self._origin.items() if c in copy._units}
+        for commune, rows in lists.items():
+            for row in rows:
+                term = _term_of(row["name"])
+                copy._add(Unit(
+                    code=row["code"], name=row["name"], level="hamlet", parent_code=commune,
+                    division_type=term or HAMLET_DIVISION_TYPE, name_ascii=ascii_name(row["name"]),
+                    households=row.get("households"), term=term, source=source,
+                ))
+        return copy
+
     def _hamlet_from_row(self, row: dict[str, Any], source: str) -> Unit:
         if None in row:
             raise ValueError("thừa cột / more cells than header columns")

@@ -94,9 +94,11 @@ def find_instances(root: Path) -> Iterator[tuple[Path, list[Path]]]:
 def _collector_for(store: Store, xml: bytes) -> tuple[User | None, str]:
     """The one collector who could have sent this instance, else None and why."""
     from rasoat.core.rounds import in_scope, is_assigned
+    from rasoat.core.unit_lists import units_for
 
     parsed = parse_instance(xml)
-    unit = filing_unit(parsed.fields, None, parsed.encrypted)  # the unit accept() will check and file under
+    # the unit accept() will check and file under
+    unit = filing_unit(parsed.fields, None, parsed.encrypted, units=units_for(store))
     rounds = [r for r in store.list_rounds() if r.state is RoundState.open and parsed.form_id in r.form_ids]
     candidates: dict[str, User] = {}
     for rnd in rounds:

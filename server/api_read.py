@@ -182,13 +182,13 @@ def indicators(
     from rasoat.core.excel.cells import to_vn_naive
     from rasoat.core.indicators import evaluate
     from rasoat.core.models import utcnow
-    from rasoat.core.units import get_units
+    from rasoat.core.unit_lists import units_for
 
     user = officer(request)
     _allowed(user, scope.VIEW)
     code = _scoped(scope.report_unit, user, unit)
     period = period or str(to_vn_naive(utcnow()).year)
-    registry = get_units()
+    registry = units_for(_store(request))
     try:
         if code is None:
             results = evaluate(_store(request), period, registry=registry)

@@ -51,9 +51,10 @@ def test_a_round_over_a_commune_without_a_hamlet_list_is_refused_unless_overridd
         opened = [h for h in get_round(store, "r1").history if h.get("action") == "open"][-1]
     finally:
         store.close()
-    lists = opened["details"]["hamlet_lists"] if "details" in opened else opened["hamlet_lists"]
-    assert lists[UNLISTED] == "0 (—)"
-    assert lists[LISTED].startswith("8 (") and "thai_nguyen" in lists[LISTED]
+    lists = opened["unit_lists"]["hamlets"]
+    assert lists[UNLISTED] == {"version": None, "count": 0, "source": "chưa có / none"}
+    assert lists[LISTED] == {"version": None, "count": 8,
+                             "source": "plugin thai_nguyen (mẫu) / plugin thai_nguyen (sample)"}
 
 
 def test_a_phone_never_gets_an_empty_hamlet_list() -> None:

@@ -175,13 +175,15 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
                                     "media_products": "0"})
     add(store, "f8_activity", H12, {"act_date": "2025-06-26", "venue_type": "hamlet", "media_products": "4"},
         day="2025-06-27")
-    # Registers (as core.progress.import_sites keeps an officer's list): C1 lists SC1, SC2 and SC4, which
-    # was never audited; C2 lists SC3; enterprises E1, E2 (C1), E3, E4 (C2); C3 has no list.
-    from rasoat.core.progress import KV_SITES
+    # Registers, as core.unit_lists keeps officers' lists (written directly: C2 and C3 are units of the
+    # test's small registry, not of the national list a file is checked against): C1 lists SC1, SC2 and
+    # SC4, which was never audited; C2 lists SC3; enterprises E1, E2 (C1), E3, E4 (C2); C3 has no list.
+    from rasoat.core.unit_lists import NAMESPACE
 
-    for kind, commune, ids in (("schools", C1, ["SC1", "SC2", "SC4"]), ("schools", C2, ["SC3"]),
-                               ("enterprises", C1, ["E1", "E2"]), ("enterprises", C2, ["E3", "E4"])):
-        store.kv_put(KV_SITES, f"{kind}:{commune}", [{"id": i, "name": i, "hamlet": ""} for i in ids])
+    for kind, lists in (("schools", {C1: ["SC1", "SC2", "SC4"], C2: ["SC3"]}),
+                        ("enterprises", {C1: ["E1", "E2"], C2: ["E3", "E4"]})):
+        store.kv_put(NAMESPACE, kind, {"version": 1, "communes": {
+            c: {"version": 1, "rows": [{"code": i, "name": i} for i in ids]} for c, ids in lists.items()}})
     # F3 schools: SC1 (C1) re-audited in October (280 of 300 pupils, no longer meets the standard),
     # SC2 (C1) no pupils reached but meets it, SC3 (C2).
     add(store, "f3_school", C1, {"ref_date": "2026-03-01", "school": "SC1", "pupils_total": "300",

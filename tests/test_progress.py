@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 from rasoat.core import hookimpl
 from rasoat.core.cli import main as cli_main
+from rasoat.core.media import sites_media
 from rasoat.core.models import FormVersion, ReviewState, Submission
 from rasoat.core.plugins import build_manager, set_manager
-from rasoat.core.progress import SitesError, expected_sites, import_sites, round_progress, sites_media
+from rasoat.core.progress import round_progress
 from rasoat.core.round_lifecycle import open_round
 from rasoat.core.rounds import create_round
 from rasoat.core.storage.base import Store
+from rasoat.core.unit_lists import UnitListError, load, sites, units_for
 from rasoat.core.units import reset_units
 from rasoat.plugins import BUILTIN_PROVINCES
 
@@ -134,7 +136,7 @@ class Submitter:
 
 
 def test_progress_matches_hand_counts(store: Store) -> None:
-    import_sites(store, "schools", SCHOOLS.encode(), actor="officer", source="schools.csv")
+    load(store, "schools", SCHOOLS.encode(), "schools.csv", actor="officer")
     rnd = create_round(
         store,
         "Cam kết và đánh giá 2026",
@@ -185,7 +187,7 @@ def test_progress_matches_hand_counts(store: Store) -> None:
         "pct": 50.0,
         "meeting_standard": 1,
         "meeting_pct": 50.0,
-        "missing": [{"id": "THCS-PT", "name": "Trường THCS Phượng Tiến", "hamlet": ""}],
+        "missing": [{"code": "THCS-PT", "name": "Trường THCS Phượng Tiến"}],
         "not_on_list": ["other: Trường Mầm non Hoa Sen"],
     }
     assert (pt["enterprises"]["expected"], pt["enterprises"]["covered"]) == (1, 0)
@@ -230,37 +232,38 @@ def test_scope_of_hamlets_limits_what_is_expected(store: Store) -> None:
 
 
 def test_site_lists_upload_replaces_plugin_list_and_reports_bad_rows(store: Store, tmp_path: Path) -> None:
-    assert [s["id"] for s in expected_sites(store, "enterprises", PT)] == ["DN-1"]  # from the plugin
-    import_sites(
-        store, "enterprises", "code,name,commune_code\nDN-7,HTX Chè,05563\nDN-8,Karaoke,05563\n".encode()
-    )
-    assert [s["id"] for s in expected_sites(store, "enterprises", PT)] == ["DN-7", "DN-8"]
-    assert [s["id"] for s in expected_sites(store, "enterprises", DH)] == ["DN-2"]  # untouched
+    def codes(kind: str, commune: str) -> list[str]:
+        return [s["code"] for s in sites(store, kind).get(commune, [])]
+
+    assert codes("enterprises", PT) == ["DN-1"]  # from the plugin
+    load(store, "enterprises", "code,name,commune_code\nDN-7,HTX Chè,05563\nDN-8,Karaoke,05563\n".encode(),
+         "dn.csv", "officer")
+    assert codes("enterprises", PT) == ["DN-7", "DN-8"]
+    assert codes("enterprises", DH) == ["DN-2"]  # untouched
 
     # The same lists go to phones as F4's enterprises.csv, cut to the collector's communes.
-    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["05563-01"]).decode())))  # type: ignore[union-attr]
-    assert [(r["name"], r["label"], r["commune"]) for r in rows] == [
-        ("other", "Cơ sở khác, không có trong danh sách / Another enterprise", ""),
+    def media(scope: list[str]) -> list[dict[str, str]]:
+        data = sites_media(store, "enterprises", scope, units_for(store))
+        assert data is not None
+        return list(csv.DictReader(io.StringIO(data.decode())))
+
+    assert [(r["name"], r["label"], r["commune"]) for r in media(["05563-01"])] == [
+        ("other", "Doanh nghiệp, cơ sở khác, không có trong danh sách / Enterprises: another one, not on the "
+                  "list", ""),
         ("DN-7", "HTX Chè", PT),
         ("DN-8", "Karaoke", PT),
     ]
-    rows = list(csv.DictReader(io.StringIO(sites_media(store, "enterprises", ["19"]).decode())))  # type: ignore[union-attr]
-    assert [r["name"] for r in rows] == ["other", "DN-7", "DN-8", "DN-2"]
-    assert sites_media(store, "schools", ["05551"]) is None  # no list for Kim Phượng: the form's own file
-    # An officer may upload the media file itself (name,label,commune; the "other" row is skipped).
-    media = "name,label,commune\nother,Khác,\nTH-9,Trường Tiểu học số 9,05569\n".encode()
-    assert import_sites(store, "schools", media) == {DH: 1}
-    assert expected_sites(store, "schools", DH) == [
-        {"id": "TH-9", "name": "Trường Tiểu học số 9", "hamlet": ""}
-    ]
-    with pytest.raises(SitesError, match="row 3.*duplicate id 'A'"):
-        import_sites(store, "schools", b"id,name,commune\nA,x,05563\nA,y,05563\n")
-    with pytest.raises(SitesError, match="needs columns id,name,commune"):
-        import_sites(store, "schools", b"ma,ten\nA,x\n")
-    with pytest.raises(SitesError, match="Unknown commune code.*99999"):
-        import_sites(store, "schools", b"id,name,commune\nA,x,99999\n")
-    audit = [e for e in store.iter_audit() if e.action == "sites.import"]
-    assert [e.details["communes"] for e in audit] == [{PT: 2}, {DH: 1}]
+    assert [r["name"] for r in media(["19"])] == ["other", "DN-7", "DN-8", "DN-2"]
+    # no list for Kim Phượng: the form's own file
+    assert sites_media(store, "schools", ["05551"], units_for(store)) is None
+    with pytest.raises(UnitListError, match="row 3: duplicate code 'A', also on row 2"):
+        load(store, "schools", b"id,name,commune\nA,x,05563\nA,y,05563\n", "t.csv", "officer")
+    with pytest.raises(UnitListError, match="row 1: bad header; missing: Commune code, School code, School"):
+        load(store, "schools", b"ma,ten\nA,x\n", "t.csv", "officer")
+    with pytest.raises(UnitListError, match="unknown commune code '99999'"):
+        load(store, "schools", b"id,name,commune\nA,x,99999\n", "t.csv", "officer")
+    audit = [e for e in store.iter_audit() if e.action == "units.import"]
+    assert [(e.target, e.details["communes"]) for e in audit] == [("enterprises", {PT: 2})]
 
 
 def test_cli_progress_and_sites(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -272,7 +275,7 @@ def test_cli_progress_and_sites(tmp_path: Path, capsys: pytest.CaptureFixture[st
     s.close()
     schools = tmp_path / "schools.csv"
     schools.write_text(SCHOOLS, encoding="utf-8")
-    assert cli_main(["rounds", "sites", "schools", str(schools), "--data", str(data)]) == 0
+    assert cli_main(["units", "import", "schools", str(schools), "--data", str(data)]) == 0
     assert (
         cli_main(
             [

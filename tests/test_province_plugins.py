@@ -208,9 +208,9 @@ def test_checklist_and_scorecard_items_are_the_forms_choices(catalogue: FormCata
 
 
 def test_hung_yen_lists_schools_and_enterprises_for_progress() -> None:
-    from rasoat.core.progress import _plugin_sites
+    from rasoat.core.unit_lists import plugin_sites
 
-    schools, enterprises = _plugin_sites("schools"), _plugin_sites("enterprises")
+    schools, enterprises = plugin_sites("schools"), plugin_sites("enterprises")
     assert len(schools["12127"]) == 4 and len(enterprises["12127"]) == 4
 
 

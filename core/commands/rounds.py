@@ -29,14 +29,13 @@ def user_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse
 
     @functools.wraps(func)
     def wrapper(args: argparse.Namespace) -> int:
-        from rasoat.core.progress import SitesError  # loaded when a command runs, not at start-up
-        from rasoat.core.review import ReviewError
+        from rasoat.core.review import ReviewError  # loaded when a command runs, not at start-up
         from rasoat.core.rounds import RoundError
         from rasoat.core.units import UnknownUnit
 
         try:
             return func(args)
-        except (RoundError, ReviewError, SitesError, UnknownUnit) as exc:
+        except (RoundError, ReviewError, UnknownUnit) as exc:
             raise CommandError(str(exc)) from exc
 
     return wrapper
@@ -254,7 +253,7 @@ def print_progress(report: dict[str, Any]) -> None:
     for c in report["communes"]:
         for k in sites:
             for s in c[k]["missing"]:
-                print(f"Chưa có / Missing {k[:-1]}: {c['code']} {s['id']} {s['name']}")
+                print(f"Chưa có / Missing {k[:-1]}: {c['code']} {s['code']} {s['name']}")
 
 
 @user_errors
@@ -286,24 +285,6 @@ def cmd_assign(args: argparse.Namespace) -> int:
         print_json(describe(rnd))
     else:
         print(f"{rnd.id}: {', '.join(rnd.collector_ids)}")
-    return 0
-
-
-@user_errors
-def cmd_sites(args: argparse.Namespace) -> int:
-    from rasoat.core.progress import import_sites
-
-    path = Path(args.file)
-    store = store_from_args(args)
-    try:
-        counts = import_sites(store, args.kind, path, args.by or default_actor())
-    finally:
-        store.close()
-    if args.json:
-        print_json(counts)
-    else:
-        for commune, n in sorted(counts.items()):
-            print(f"{commune}: {n}")
     return 0
 
 
@@ -412,17 +393,6 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--collectors", required=True, metavar="USER[,USER…]", help="người thu thập / collectors")
     _common(p, by=True)
     p.set_defaults(func=cmd_assign)
-
-    p = sub.add_parser(
-        "sites",
-        help="nạp danh sách trường học / doanh nghiệp (CSV id,name,commune[,hamlet]) / "
-        "load the expected schools or enterprises",
-    )
-    p.add_argument("kind", choices=["schools", "enterprises"],
-                   help="trường học hoặc doanh nghiệp / schools or enterprises")
-    p.add_argument("file", help="tệp CSV / CSV file")
-    _common(p, by=True)
-    p.set_defaults(func=cmd_sites)
 
     p = sub.add_parser(
         "roster", help="danh sách năm trước của một xã (persons.csv) / last year's persons.csv"

@@ -1,14 +1,27 @@
-"""``rasoat units``: look up administrative units by name (no diacritics needed) or by code."""
+"""``rasoat units``: look up administrative units by name (no diacritics needed) or by code, and load the
+registers of hamlets, schools, enterprises and industrial zones per commune (``core.unit_lists``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
+from rasoat.core.commands.common import (
+    JSON_HELP,
+    CommandError,
+    add_data_option,
+    default_actor,
+    print_json,
+    print_table,
+    store_from_args,
+)
 from rasoat.core.units import LEVELS, get_units
+
+LIST_KINDS = ("hamlets", "schools", "enterprises", "zones")  # core.unit_lists.KINDS, without loading it
 
 
 def _unit_dict(unit: Any) -> dict[str, Any]:
@@ -75,6 +88,91 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_template(args: argparse.Namespace) -> int:
+    from rasoat.core.unit_lists import template
+
+    out = Path(args.output or f"mau-{args.kind}.xlsx")
+    out.write_bytes(template(args.kind, "csv" if out.suffix.lower() == ".csv" else "xlsx"))
+    print(out)
+    return 0
+
+
+def _preview_lines(pv: Any) -> list[str]:
+    lines = []
+    for c in pv.changes:
+        lines.append(f"{c.commune} {c.name}: +{len(c.added)} thêm/added, {len(c.renamed)} đổi tên/renamed, "
+                     f"-{len(c.removed)} bỏ/removed, {c.unchanged} giữ nguyên/unchanged "
+                     f"(trước / before: {c.before})")
+        lines += [f"  + {code} {name}" for code, name in c.added]
+        lines += [f"  ~ {code} {old} → {new}" for code, old, new in c.renamed]
+        lines += [f"  - {code} {name}" for code, name in c.removed]
+    return lines
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from rasoat.core import scope
+    from rasoat.core.unit_lists import UnitListError, apply, preview, read_file
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"{path}: không đọc được / cannot read ({exc.strerror or exc})") from exc
+    store = store_from_args(args)
+    try:
+        actor, units = default_actor(), None
+        if args.as_user:
+            user = store.get_user_by_name(args.as_user)
+            if user is None or not user.active:
+                raise CommandError(f"Không có tài khoản '{args.as_user}' / no account '{args.as_user}'")
+            try:
+                scope.require(user, scope.MANAGE_UNIT_LISTS)
+            except scope.ScopeError as exc:
+                raise CommandError(exc.message) from exc
+            actor = user.username
+            units = None if scope.allowed_units(user) is None else list(user.unit_codes)
+        try:
+            pv = preview(store, read_file(store, args.kind, data, path.name, units))
+            info = None if args.preview else apply(store, pv, actor)
+        except UnitListError as exc:
+            print("\n".join(str(p) for p in exc.problems), file=sys.stderr)
+            print(f"Không nạp gì: {len(exc.problems)} lỗi / Nothing loaded: {len(exc.problems)} problem(s)",
+                  file=sys.stderr)
+            return 1
+    finally:
+        store.close()
+    if args.json:
+        print_json({"changes": [asdict(c) for c in pv.changes], "applied": info})
+        return 0
+    print("\n".join(_preview_lines(pv)))
+    if info is None:
+        print("Chưa áp dụng (--preview) / Not applied (--preview)")
+    else:
+        print(f"Đã nạp phiên bản {info['version']} / Loaded as version {info['version']}: "
+              f"{info['rows']} dòng/rows, {len(info['communes'])} xã/communes, sha256 {info['sha256'][:12]}")
+    return 0
+
+
+def run_versions(args: argparse.Namespace) -> int:
+    from rasoat.core.unit_lists import versions
+
+    store = store_from_args(args)
+    try:
+        found = versions(store, args.kind)
+    finally:
+        store.close()
+    if args.json:
+        print_json(found)
+        return 0
+    print_table(
+        ["Phiên bản / Version", "Lúc / At", "Người nạp / By", "Tệp / File", "Dòng / Rows", "Xã / Communes",
+         "SHA-256"],
+        [[v["version"], v["at"][:19], v["actor"], v["source"], v["rows"], ", ".join(v["communes"]),
+          v["sha256"][:12]] for v in found],
+    )
+    return 0
+
+
 @hookimpl
 def register_commands(subparsers: Any) -> None:
     parser = subparsers.add_parser("units", help="tra cứu đơn vị hành chính / look up administrative units")
@@ -94,3 +192,27 @@ def register_commands(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(show)
     show.set_defaults(func=run_show)
+
+    tpl = sub.add_parser("template", help="tải mẫu danh sách (.xlsx hoặc .csv) / write a list template")
+    tpl.add_argument("kind", choices=LIST_KINDS, help="danh sách / list")
+    tpl.add_argument("-o", "--output", metavar="FILE", help="tệp ghi ra (.xlsx, .csv) / output file")
+    tpl.set_defaults(func=run_template)
+
+    imp = sub.add_parser(
+        "import", help="nạp danh sách thôn, trường, doanh nghiệp, khu công nghiệp / load a unit list"
+    )
+    imp.add_argument("kind", choices=LIST_KINDS, help="danh sách / list")
+    imp.add_argument("file", help="tệp .xlsx hoặc .csv theo mẫu / a filled template")
+    imp.add_argument("--preview", action="store_true",
+                     help="chỉ xem thay đổi, không áp dụng / show the changes, apply nothing")
+    imp.add_argument("--as", dest="as_user", metavar="USERNAME",
+                     help="nạp với quyền của cán bộ này / load with this officer's units")
+    imp.add_argument("--json", action="store_true", help=JSON_HELP)
+    add_data_option(imp)
+    imp.set_defaults(func=run_import)
+
+    ver = sub.add_parser("versions", help="các phiên bản đã nạp / versions loaded")
+    ver.add_argument("kind", choices=LIST_KINDS, help="danh sách / list")
+    ver.add_argument("--json", action="store_true", help=JSON_HELP)
+    add_data_option(ver)
+    ver.set_defaults(func=run_versions)

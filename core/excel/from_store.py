@@ -223,7 +223,7 @@ def open_export(
     if format not in FORMATS:
         raise ExportError(f"định dạng không hỗ trợ '{format}' / unsupported format '{format}'")
     filters = filters or ExportFilters()
-    units = units if units is not None else _registry()
+    units = units if units is not None else _registry(store)
     prep = prepare_form_export(store, form_id, filters, options, units)
     extra = list(_plugin_sheets(form_id, store, prep.query)) if plugin_sheets and format == "xlsx" else []
     return OpenedExport(store, form_id, format, prep, filters, units, actor, extra)
@@ -266,11 +266,13 @@ def _stream(store: Store, query: SubmissionQuery) -> Iterator[Submission]:
     yield from store.iter_submissions(query)
 
 
-def _registry() -> Any:
-    """``core.units.get_units()``: a registry that cannot be built is an error to show, not blank names."""
+def _registry(store: Store | None = None) -> Any:
+    """The store's registry (with the hamlet lists officers loaded, ``core.unit_lists.units_for``), else
+    ``core.units.get_units()``: a registry that cannot be built is an error to show, not blank names."""
+    from rasoat.core.unit_lists import units_for
     from rasoat.core.units import get_units
 
-    return get_units()
+    return units_for(store) if store is not None else get_units()
 
 
 def _collector_names(store: Store) -> dict[str, str]:
@@ -351,7 +353,7 @@ def indicator_report(
     except ImportError as exc:  # the wiring point: the engine lives in core.indicators
         raise ExportError("chưa có bộ máy tính chỉ tiêu / the indicator engine is not available") from exc
     period = period or str(to_vn_naive(utcnow()).year)
-    registry = units if units is not None else _registry()
+    registry = units if units is not None else _registry(store)
     unit_name = ""
     kwargs: dict[str, Any] = {"progress": progress}
     if registry is not None and type(registry).__name__ == "UnitRegistry":

@@ -38,8 +38,8 @@ from rasoat.core.indicators.status import compared_quantity, elapsed_pct, judge,
 from rasoat.core.indicators.units_index import UnitIndex
 from rasoat.core.models import DEFAULT_COUNTED_STATES, ReviewState, RoundState
 from rasoat.core.plans import applies_in
-from rasoat.core.progress import KV_SITES
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.unit_lists import sites, units_for
 from rasoat.core.units import UnitRegistry
 
 SNAPSHOT_FORMAT = "rasoat.indicators.snapshot/1"
@@ -293,8 +293,7 @@ class Computation:
         self.round_id = round_id
         self.slots: dict[tuple[str, str], _Slot] = {}
         self._reported: dict[str, set[str]] = {}
-        self._registers: dict[tuple[str, str], int | None] = {}
-        self._plugin_sites: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        self._registers: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self._present_counts: dict[tuple[Any, ...], dict[str, int]] = {}
         self._snapshots: dict[str, dict[str, Any] | None] = {}
         self._keys: dict[int, str] = {}
@@ -451,24 +450,14 @@ class Computation:
         return slot.totals.get(unit, 0)
 
     def register_count(self, kind: str, unit: str) -> float | None:
-        """Entries of the loaded ``kind`` list (an officer's upload, else a plugin's) in the communes inside
-        ``unit``; None when none of them has a list: coverage is then unknown, never "of those audited"."""
-        from rasoat.core.progress import _plugin_sites
-
-        if kind not in self._plugin_sites:
-            self._plugin_sites[kind] = _plugin_sites(kind)
-        communes = self.index.below(unit, Level.commune)
-        total, listed = 0, False
-        for commune in communes:
-            key = (kind, commune)
-            if key not in self._registers:
-                uploaded = self.store.kv_get(KV_SITES, f"{kind}:{commune}")
-                found = uploaded if uploaded is not None else self._plugin_sites[kind].get(commune)
-                self._registers[key] = None if found is None else len(found)
-            n = self._registers[key]
-            if n is not None:
-                total, listed = total + n, True
-        return float(total) if listed else None
+        """Entries of the ``kind`` register (loaded by officers, else a plugin's: ``core.unit_lists``) in the
+        communes inside ``unit``; None when none of them has a list: coverage is then unknown, never "of
+        those audited"."""
+        if kind not in self._registers:
+            self._registers[kind] = sites(self.store, kind)
+        lists = [self._registers[kind].get(c) for c in self.index.below(unit, Level.commune)]
+        found = [len(rows) for rows in lists if rows is not None]
+        return float(sum(found)) if found else None
 
     def reported(self, period: Period) -> set[str]:
         """Units (every level) with a counted submission of any scanned form dated in ``period``."""
@@ -585,12 +574,8 @@ def comparison_period(ind: Indicator, period: Period) -> Period | None:
 # --- the public entry points ---------------------------------------------------------------------
 
 
-def _registry(registry: UnitRegistry | None) -> UnitRegistry:
-    if registry is not None:
-        return registry
-    from rasoat.core.units import get_units
-
-    return get_units()
+def _registry(registry: UnitRegistry | None, store: Store) -> UnitRegistry:
+    return registry if registry is not None else units_for(store)
 
 
 def _indicators(indicators: Sequence[Indicator] | None) -> list[Indicator]:
@@ -630,7 +615,7 @@ def evaluate(
     p = Period.parse(period)
     lvl = Level(level) if level is not None else None
     inds = _indicators(indicators)
-    reg = _registry(registry)
+    reg = _registry(registry, store)
     comp = Computation(store, reg, counted_states, round_id)
     for ind in inds:
         comp.need_indicator(ind, p)
@@ -788,7 +773,7 @@ def build_snapshot(
     forms = set(rnd.form_ids or [])
     if forms:
         inds = [i for i in inds if any(m.form in forms for m in i.measures())]
-    comp = Computation(store, _registry(registry))
+    comp = Computation(store, _registry(registry, store))
     for ind in inds:
         comp.need_indicator(ind, p)
     comp.run()

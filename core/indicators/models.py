@@ -94,7 +94,7 @@ class MeasureKind(StrEnum):
     sum = "sum"  # a numeric field over matching submissions (or rows)
     units = "units"  # units of ``unit_level``: all of them, or those with a matching submission
     snapshot = "snapshot"  # a number frozen in a closed round's snapshot
-    register = "register"  # entries of the loaded register (schools, enterprises) of the communes inside
+    register = "register"  # entries of the loaded register (schools, enterprises, zones) of the communes in
 
 
 class Window(StrEnum):
@@ -126,7 +126,7 @@ class Measure(BaseModel):
     indicator: str | None = None  # kind=snapshot: which indicator of that snapshot
     part: Literal["numerator", "denominator", "value"] = "numerator"
     if_empty: Literal["no_data", "zero"] = "no_data"  # no submission of the form at all for a unit
-    sites: Literal["schools", "enterprises"] | None = None  # kind=register: which list (core.progress)
+    sites: Literal["schools", "enterprises", "zones"] | None = None  # kind=register: which (core.unit_lists)
 
     @field_validator("where", "row_where", mode="before")
     @classmethod
@@ -143,7 +143,9 @@ class Measure(BaseModel):
         if kind is MeasureKind.units and self.unit_level is None:
             raise ValueError("measure 'units' needs unit_level / thiếu cấp đơn vị (unit_level)")
         if kind is MeasureKind.register and self.sites is None:
-            raise ValueError("measure 'register' needs sites / thiếu danh sách (sites: schools, enterprises)")
+            raise ValueError(
+                "measure 'register' needs sites / thiếu danh sách (sites: schools, enterprises, zones)"
+            )
         if kind is MeasureKind.snapshot and not (self.round_id and self.indicator):
             raise ValueError("measure 'snapshot' needs round_id and indicator / thiếu round_id, indicator")
         if self.carry_forward and not (self.latest_by or self.latest_per_unit):

@@ -229,7 +229,7 @@ def overview(request: Request) -> Response:
     for rnd in rounds:
         prog = scoped.progress(ctx, rnd)
         # communes of the round (inside the officer's scope) whose phones offer only "whole commune"
-        no_list = [unit_name(c) for c, (n, _) in sorted(hamlet_lists(rnd).items())
+        no_list = [unit_name(c) for c, (n, _) in sorted(hamlet_lists(ctx.store, rnd).items())
                    if n == 0 and scope.unit_allowed(ctx.user, c)]
         blocks.append({"round": rnd, "kind": kind_label(rnd.kind), "progress": prog,
                        "pledge": pledge_figures(ctx, rnd), "no_hamlet_list": no_list})
