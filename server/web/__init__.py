@@ -37,6 +37,7 @@ from rasoat.server.web import (
     pages_review,
     pages_rounds,
     pages_submissions,
+    pages_units,
     pickers,
 )
 from rasoat.server.web.base import (
@@ -89,6 +90,7 @@ def web_router() -> Router:
         *pages_audit.handlers,
         *pages_accounts.handlers,
         *pickers.handlers,
+        *pages_units.handlers,
     ]
     errors: dict = {
         LoginRequired: on_login_required,

@@ -50,6 +50,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/plugins", "nav.plugins", scope.VIEW),
     ("/audit", "nav.audit", scope.VIEW_AUDIT),
     ("/accounts", "nav.accounts", scope.MANAGE_OFFICERS),
+    ("/units", "nav.units", scope.MANAGE_UNIT_LISTS),
 ]
 
 

@@ -22,6 +22,7 @@ from rasoat.core.rounds import (
     create_round,
     kind_label,
 )
+from rasoat.core.unit_lists import KINDS
 from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, form_list, page, redirect
 from rasoat.server.web.charts import bar
@@ -132,7 +133,20 @@ def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = 
         can_manage=ctx.can(scope.MANAGE_ROUNDS),
         error=error,
         history=_history(ctx, rnd) if allowed is None or ctx.can(scope.MANAGE_ROUNDS) else [],
+        lists_used=_lists_used(ctx, rnd),
+        list_kinds=KINDS,
     )
+
+
+def _lists_used(ctx: Ctx, rnd: Any) -> dict[str, dict[str, Any]]:
+    """commune → register → the list the round opened with (``core.unit_lists.list_status``), last opening."""
+    opened = [h for h in rnd.history if h.get("action") == "open" and h.get("unit_lists")]
+    rows: dict[str, dict[str, Any]] = {}
+    for kind, by_commune in (opened[-1]["unit_lists"] if opened else {}).items():
+        for commune, info in by_commune.items():
+            if scope.unit_allowed(ctx.user, commune):
+                rows.setdefault(commune, {})[kind] = info
+    return rows
 
 
 def _history(ctx: Ctx, rnd: Any) -> list[dict[str, Any]]:

@@ -1,0 +1,139 @@
+"""Unit lists (/units): a commune or province officer downloads a register's template (hamlets, schools,
+enterprises, industrial zones), uploads it filled, sees every problem with its row and what was typed (the
+file is refused whole), or a preview of what changes per commune, and confirms it (``core.unit_lists``).
+
+Between preview and confirm the checked rows wait in the store's kv for an hour under a random key bound
+to the officer, so confirming applies exactly what was previewed, from any server process."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict
+from typing import Any
+
+import anyio
+from litestar import Request, Response, get, post
+from rasoat.core import scope, unit_lists
+from rasoat.core.unit_lists import KINDS, Parsed, Preview, UnitListError
+from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+
+MAX_LIST_UPLOAD = 5_000_000
+PENDING_NS = "unit_lists_pending"
+PENDING_SECONDS = 3600
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _scope_codes(ctx: Ctx) -> list[str] | None:
+    """The officer's units for the checks (None: an administrator, everything)."""
+    return None if scope.allowed_units(ctx.user) is None else list(ctx.user.unit_codes)
+
+
+def _units_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    registry = unit_lists.units_for(ctx.store)
+    codes = _scope_codes(ctx)
+    communes = [] if codes is None else sorted({r["name"] for r in registry.choice_rows("commune", codes)})
+    values: dict[str, Any] = {
+        "kinds": list(KINDS.values()),
+        "chosen": "hamlets",
+        "problems": None,
+        "preview": None,
+        "token": "",
+        # an administrator's page would list 3,321 communes: it shows the versions loaded instead
+        "lists": _transpose(unit_lists.list_status(ctx.store, communes[:200])),
+        "commune_names": {c: registry.require(c).name for c in communes[:200]},
+        "versions": {k: list(reversed(unit_lists.versions(ctx.store, k)))[:5] for k in KINDS},
+    }
+    values.update(extra)
+    return page(ctx, "units.html", status=status, **values)
+
+
+def _transpose(by_kind: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for kind, by_commune in by_kind.items():
+        for commune, info in by_commune.items():
+            out.setdefault(commune, {})[kind] = info
+    return out
+
+
+@get("/units", sync_to_thread=True)
+def units_page(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.MANAGE_UNIT_LISTS)
+    return _units_page(ctx)
+
+
+@get("/units/template/{kind:str}", sync_to_thread=True)
+def units_template(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.MANAGE_UNIT_LISTS)
+    kind = request.path_params["kind"]
+    name, _, ext = kind.partition(".")
+    if name not in KINDS or ext not in ("xlsx", "csv"):
+        raise WebError(404, "Không có mẫu này / No such template")
+    return Response(
+        content=unit_lists.template(name, ext),
+        media_type=XLSX if ext == "xlsx" else "text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="mau-{name}.{ext}"',
+                 "Cache-Control": "no-store"},
+    )
+
+
+@post("/units/preview")
+async def units_preview(request: Request) -> Response:
+    form = await form_data(request, MAX_LIST_UPLOAD)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_UNIT_LISTS)
+    kind = str(form.get("kind") or "")
+    upload = form.get("file")
+    data = await upload.read() if upload is not None and hasattr(upload, "read") else b""
+    filename = str(getattr(upload, "filename", "") or "")
+
+    def run() -> Response:
+        if kind not in KINDS:
+            raise WebError(400, "Chọn loại danh sách / Choose which list")
+        if not data:
+            problems = [unit_lists.Problem(None, "Chưa chọn tệp / No file chosen")]
+            return _units_page(ctx, 400, chosen=kind, problems=problems)
+        try:
+            pv = unit_lists.preview(ctx.store, unit_lists.read_file(ctx.store, kind, data, filename,
+                                                                     _scope_codes(ctx)))
+        except UnitListError as exc:
+            return _units_page(ctx, 422, chosen=kind, problems=exc.problems, filename=filename)
+        token = secrets.token_urlsafe(24)
+        ctx.store.kv_put(PENDING_NS, token, {"actor": ctx.actor, "base_version": pv.base_version,
+                                             "parsed": asdict(pv.parsed)}, ttl_seconds=PENDING_SECONDS)
+        return _units_page(ctx, chosen=kind, preview=pv, token=token)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/units/apply")
+async def units_apply(request: Request) -> Response:
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.MANAGE_UNIT_LISTS)
+    token = str(form.get("token") or "")
+
+    def run() -> Response:
+        pending = ctx.store.kv_get(PENDING_NS, token) if token else None
+        if pending is None or pending.get("actor") != ctx.actor:
+            raise WebError(400, "Bản xem trước đã hết hạn; hãy tải tệp lên lại / The preview expired; "
+                                "upload the file again")
+        parsed = Parsed(**pending["parsed"])
+        try:
+            # the preview is computed again (same rows, same base version) so what is applied is what was
+            # shown; a register changed meanwhile is refused by apply
+            pv = unit_lists.preview(ctx.store, parsed)
+            pv = Preview(parsed, pending["base_version"], pv.changes)
+            unit_lists.apply(ctx.store, pv, ctx.actor)
+        except UnitListError as exc:
+            return _units_page(ctx, 409, chosen=parsed.kind, problems=exc.problems)
+        ctx.store.kv_delete(PENDING_NS, token)
+        return redirect(ctx, "/units", "units.applied")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+handlers = [units_page, units_template, units_preview, units_apply]
