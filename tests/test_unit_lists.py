@@ -19,7 +19,7 @@ from rasoat.core.cli import main
 from rasoat.core.formreg import FormCatalogue, publish_form
 from rasoat.core.round_lifecycle import open_round
 from rasoat.core.rounds import create_round, get_round
-from rasoat.core.unit_lists import KINDS, template, units_for, versions
+from rasoat.core.unit_lists import KINDS, sites, template, units_for, versions
 from rasoat.core.users import create_user
 
 PT, TC = "05563", "05503"  # Xã Phượng Tiến (the plugin's sample xóm list), Xã Tân Cương (no list)
@@ -142,6 +142,8 @@ def test_a_good_file_is_previewed_applied_and_versioned_and_a_round_records_it(
         (1, "xa.pt", "thon-v1.xlsx", 3, hashlib.sha256(first).hexdigest(), {PT: 3}),
         (2, found[1]["actor"], "thon-v2.csv", 3, hashlib.sha256(second.read_bytes()).hexdigest(), {PT: 3}),
     ]
+    assert cli(tmp_path, backend_url, "units", "show", f"{PT}-10", "--json") == 0  # lookups know it too
+    assert json.loads(capsys.readouterr().out)["name"] == "Xóm Tân Dương"
     with opened(tmp_path, backend_url) as store:
         hamlets = units_for(store).hamlets(PT)
         assert [(h.code, h.name, h.households) for h in hamlets] == [
@@ -222,3 +224,40 @@ def test_coverage_divides_by_the_loaded_school_register(tmp_path: Path, backend_
     assert cli(tmp_path, backend_url, "units", "import", "schools", str(schools)) == 0
     with opened(tmp_path, backend_url) as store:
         assert school_coverage(store) == (1, 4, 25.0)
+
+
+def test_zone_coverage_divides_by_the_enterprises_in_zones_on_the_register(
+    tmp_path: Path, backend_url: str | None
+) -> None:
+    """A register measure keeps the rows its ``where`` names: Tân Cương lists 3 enterprises, 2 of them in
+    the industrial cluster KCN-TC (itself on the zones register); one of those 2 held prevention sessions,
+    the other was never audited: 1 / 2 = 50 %, not 1 / 1 "of those audited"."""
+    from indicators_support import add
+    from rasoat.core.indicators import Indicator, Period, evaluate
+
+    officers(tmp_path, backend_url)  # makes the data directory
+    zones = tmp_path / "kcn.csv"
+    zones.write_text(f"commune,code,name,zone_type\n{TC},KCN-TC,Cụm công nghiệp Tân Cương,cụm công nghiệp\n",
+                     encoding="utf-8")
+    enterprises = tmp_path / "dn.csv"
+    enterprises.write_text("commune,code,name,zone\n"
+                           f"{TC},DN-1,Công ty Chè Tân Cương,KCN-TC\n{TC},DN-2,Xưởng May Tân Cương,KCN-TC\n"
+                           f"{TC},DN-3,Cửa hàng Ánh Dương,\n", encoding="utf-8")
+    assert cli(tmp_path, backend_url, "units", "import", "zones", str(zones)) == 0
+    assert cli(tmp_path, backend_url, "units", "import", "enterprises", str(enterprises)) == 0
+    in_zone = [{"field": "zone", "op": "in", "value": ["industrial_park", "industrial_cluster"]},
+               {"field": "sessions", "op": "gt", "value": 0}]
+    indicator = Indicator.model_validate({
+        "id": "zone_sessions", "name_vi": "DN trong khu, cụm công nghiệp có tuyên truyền",
+        "name_en": "Enterprises in zones with sessions", "level": "commune", "factor": 100,
+        "numerator": {"form": "f4_enterprise", "latest_by": "enterprise", "where": in_zone},
+        "denominator": {"kind": "register", "sites": "enterprises",
+                        "where": [{"field": "zone", "op": "exists"}]},
+    })
+    with opened(tmp_path, backend_url) as store:
+        add(store, "f4_enterprise", TC, {"enterprise": "DN-1", "zone": "industrial_cluster", "sessions": "2"})
+        add(store, "f4_enterprise", TC, {"enterprise": "DN-3", "zone": "none", "sessions": "1"})
+        (result,) = evaluate(store, Period.parse("2026"), units=[TC], indicators=[indicator])
+        assert (result.numerator, result.denominator, result.value) == (1, 2, 50.0)
+        assert sites(store, "zones")[TC] == [{"code": "KCN-TC", "name": "Cụm công nghiệp Tân Cương",
+                                             "zone_type": "industrial_cluster"}]

@@ -28,8 +28,23 @@ def _unit_dict(unit: Any) -> dict[str, Any]:
     return asdict(unit)  # every field, nulls included, so the JSON shape does not depend on the level
 
 
+def _registry(args: argparse.Namespace) -> Any:
+    """The data directory's registry (with the hamlet lists loaded there), else the plugins' alone: a
+    lookup needs no data directory."""
+    from rasoat.core.unit_lists import units_for
+
+    try:
+        store = store_from_args(args)
+    except CommandError:
+        return get_units()
+    try:
+        return units_for(store)
+    finally:
+        store.close()
+
+
 def run_search(args: argparse.Namespace) -> int:
-    units = get_units()
+    units = _registry(args)
     if args.within and args.within not in units:
         raise CommandError(_unknown(units, args.within))
     found = units.search(args.name, level=args.level, within=args.within, limit=args.limit)
@@ -54,7 +69,7 @@ def _unknown(units: Any, code: str) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    units = get_units()
+    units = _registry(args)
     unit = units.get(args.code)
     if unit is None:
         raise CommandError(_unknown(units, args.code))
@@ -196,6 +211,7 @@ def register_commands(subparsers: Any) -> None:
     tpl = sub.add_parser("template", help="tải mẫu danh sách (.xlsx hoặc .csv) / write a list template")
     tpl.add_argument("kind", choices=LIST_KINDS, help="danh sách / list")
     tpl.add_argument("-o", "--output", metavar="FILE", help="tệp ghi ra (.xlsx, .csv) / output file")
+    add_data_option(tpl)  # unused: the template is the same everywhere, but every command takes --data
     tpl.set_defaults(func=run_template)
 
     imp = sub.add_parser(

@@ -26,6 +26,7 @@ from rasoat.core.indicators.models import (
     LEVEL_RANK,
     STATUS_LABELS,
     ComparisonKind,
+    Filter,
     Indicator,
     IndicatorResult,
     Level,
@@ -434,7 +435,7 @@ class Computation:
             return self.index.count_at(unit, m.unit_level)
         if m.kind is MeasureKind.register:
             assert m.sites is not None
-            return self.register_count(m.sites, unit)
+            return self.register_count(m.sites, unit, m.where)
         if m.kind is MeasureKind.snapshot:
             snap = self.snapshot(m.round_id or "")
             frozen = ((snap or {}).get("indicators") or {}).get(m.indicator or "") or {}
@@ -449,14 +450,15 @@ class Computation:
             return None
         return slot.totals.get(unit, 0)
 
-    def register_count(self, kind: str, unit: str) -> float | None:
+    def register_count(self, kind: str, unit: str, where: Sequence[Filter] = ()) -> float | None:
         """Entries of the ``kind`` register (loaded by officers, else a plugin's: ``core.unit_lists``) in the
-        communes inside ``unit``; None when none of them has a list: coverage is then unknown, never "of
-        those audited"."""
+        communes inside ``unit`` that pass ``where`` (e.g. enterprises with a ``zone``); None when none of
+        them has a list: coverage is then unknown, never "of those audited"."""
         if kind not in self._registers:
             self._registers[kind] = sites(self.store, kind)
+        keep = compile_all(list(where)) or (lambda row: True)
         lists = [self._registers[kind].get(c) for c in self.index.below(unit, Level.commune)]
-        found = [len(rows) for rows in lists if rows is not None]
+        found = [sum(1 for row in rows if keep(row)) for rows in lists if rows is not None]
         return float(sum(found)) if found else None
 
     def reported(self, period: Period) -> set[str]:
