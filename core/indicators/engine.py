@@ -662,7 +662,7 @@ def evaluate_history(
     """One indicator for one unit over several periods (a unit's figures against its target, period
     after period), each form scanned once for all of them; no comparison with earlier periods."""
     ps = [Period.parse(p) for p in periods]
-    comp = Computation(store, _registry(registry))
+    comp = Computation(store, _registry(registry, store))
     for p in ps:
         comp.need_indicator(indicator, p)
     comp.run()
