@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-import time
-import weakref
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from litestar import Request, Response, get
 from rasoat.core import scope
@@ -29,8 +25,8 @@ from rasoat.server.web.base import (
 )
 from rasoat.server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
 from rasoat.server.web.ranking import STATUS_RANK, on_value, page_of, worst_first
+from rasoat.server.web.remember import forget, remembered
 
-T = TypeVar("T")
 CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
 PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
 # A round's pledge figure is this indicator, read as the indicators page reads it (issue 19, item 9)
@@ -70,36 +66,6 @@ def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], st
         raise
     except ValueError as exc:  # a bad period or an indicator the engine refuses
         return [], str(exc)
-
-
-# Indicators over a province's hundred thousand submissions take seconds to compute, and officers open
-# the overview and the indicators pages many times an hour. Each answer is kept for a short while, per
-# process, keyed by what it depends on: the unit, the period, whether small counts are withheld from this
-# officer, and how many submissions the store holds (a new one is seen at once; a review decision within
-# ``REMEMBER_SECONDS``). The pages say when their figures were computed and offer to compute them afresh.
-REMEMBER_SECONDS = 120
-_remembered: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[float, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-_remember_lock = threading.Lock()
-
-
-def remembered(ctx: Ctx, key: tuple[Any, ...], compute: Callable[[], T]) -> tuple[T, float]:
-    """``compute()`` kept for ``REMEMBER_SECONDS`` under ``key`` (and the officer's small-count rule and
-    the store's submission count); also returns when it was computed."""
-    full = (*key, scope.can(ctx.user, scope.VIEW_PERSONAL), ctx.store.count_submissions())
-    now = time.time()
-    with _remember_lock:
-        entry = _remembered.get(ctx.store, {}).get(full)
-    if entry is not None and now - entry[0] < REMEMBER_SECONDS:
-        return entry[1], entry[0]
-    value = compute()
-    with _remember_lock:
-        kept = _remembered.setdefault(ctx.store, {})
-        for k in [k for k, (at, _) in kept.items() if now - at >= REMEMBER_SECONDS]:
-            del kept[k]
-        kept[full] = (now, value)
-    return value, now
 
 
 def cached_evaluation(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None, float]:
@@ -265,8 +231,7 @@ def indicators(request: Request) -> Response:
         if get_units().get(unit) is None:
             raise WebError(404, f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'")
     if q.get("fresh") == "1":  # "compute again now": forget, then show the page at its own address
-        with _remember_lock:
-            _remembered.pop(ctx.store, None)
+        forget(ctx.store)
         return redirect(ctx, "/indicators" + query_with(request, fresh=None))
     results, problem, computed = cached_evaluation(ctx, period, unit)
     own_all = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]

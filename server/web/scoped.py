@@ -15,6 +15,7 @@ from rasoat.core.models import Round, Submission, utcnow
 from rasoat.core.progress import pct, round_progress
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.server.web.base import Ctx
+from rasoat.server.web.remember import remembered
 
 LATEST_DAYS = 7
 
@@ -41,8 +42,9 @@ def get_round(ctx: Ctx, round_id: str) -> Round:
 
 
 def progress(ctx: Ctx, rnd: Round) -> dict[str, Any]:
-    """``core.progress.round_progress`` with only the communes and hamlets the officer may see."""
-    data = round_progress(ctx.store, rnd)
+    """``core.progress.round_progress`` (remembered a short while: it reads the round's records) with only
+    the communes and hamlets the officer may see."""
+    data, _ = remembered(ctx, ("progress", rnd.model_dump_json()), lambda: round_progress(ctx.store, rnd))
     allowed = scope.allowed_units(ctx.user)
     if allowed is None:
         return data
