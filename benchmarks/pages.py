@@ -1,0 +1,215 @@
+"""Officer pages at province scale: every page as every role, with 100,000 submissions in one province.
+
+    .venv/bin/python benchmarks/pages.py --data /tmp/bench-pages/data [--repeat 5]
+    .venv/bin/python benchmarks/pages.py --data /tmp/bench-pages/pg \
+        --database "postgresql://postgres@127.0.0.1:5432/test?schema=bench_pages"
+
+Data (loaded once with ``put_many_submissions``, a ``loaded.json`` marker lets later runs skip it): the
+national forms' records of ``benchmarks/indicators.py`` filed in Thái Nguyên's 92 real communes — 90,000
+household pledges, 10,000 person records and a little of every other national form, 90 % dated 2026 —
+plus an open round over the province. Accounts: an administrator, the province's manager, a commune
+officer and a viewer of the first commune.
+
+``rasoat serve`` then runs in its own process; each role logs in and requests each page once and then
+``--repeat`` more times over one keep-alive connection. A figure is the time from sending the request
+to the last byte of the answer on localhost (server time plus a loopback round trip), in milliseconds:
+the first request apart (the overview and indicators pages compute their figures then and remember them
+for two minutes), then p50 and p95 of the others, per page and role. Pages a role may not open (403)
+are shown by their status, not timed. The machine is shared: the load average is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from indicators import generate  # noqa: E402
+from ingest import free_port, start_server  # noqa: E402
+
+PROVINCE = "19"
+PASSWORD = "mật-khẩu-đo-trang-1"
+PLEDGES, PERSONS = 90_000, 10_000
+
+
+class ProvinceUnits:
+    """What ``indicators.generate`` asks of a registry, over the real province: records are filed in its
+    communes (the national list has no hamlets; hamlet-level pages are the commune officer's)."""
+
+    def __init__(self) -> None:
+        from rasoat.core.units import get_units
+
+        self.units = get_units().communes(PROVINCE)
+
+    def hamlets(self) -> list[Any]:
+        return self.units
+
+    def communes(self) -> list[Any]:
+        return self.units
+
+
+def load(data: Path, database_url: str | None) -> dict[str, str]:
+    """Fill the store once; returns the accounts (role → username) and a few ids the pages need."""
+    from rasoat.core.models import RoundState
+    from rasoat.core.rounds import create_round
+    from rasoat.core.storage import open_store
+    from rasoat.core.users import create_user
+
+    data.mkdir(parents=True, exist_ok=True)
+    marker = data / "loaded.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    reg = ProvinceUnits()
+    commune = reg.units[0].code
+    store = open_store(data, database_url)
+    try:
+        t0 = time.perf_counter()
+        n = store.put_many_submissions(generate(reg, SimpleNamespace(  # type: ignore[arg-type]
+            pledges=PLEDGES, persons=PERSONS, households_per_pledge=1)))
+        print(f"load: {n:,} submissions in {time.perf_counter() - t0:,.1f} s", file=sys.stderr)
+        accounts = {"admin": ("bench.admin", []), "province_manager": ("bench.tinh", [PROVINCE]),
+                    "commune_officer": ("bench.xa", [commune]), "viewer": ("bench.xem", [commune])}
+        for role, (name, units) in accounts.items():
+            create_user(store, name, PASSWORD, role, units, actor="bench")
+        rnd = create_round(store, "Cam kết 2026 (đo)", "2026", ["f2_pledge"], [PROVINCE], actor="bench")
+        store.put_round(rnd.model_copy(update={"state": RoundState.open}))
+        some = store.page_submissions(None, limit=1, descending=True)[0]
+        info = {**{role: name for role, (name, _) in accounts.items()}, "round": rnd.id,
+                "submission": some.instance_id, "commune": commune, "count": str(store.count_submissions())}
+    finally:
+        store.close()
+    if database_url:  # what autovacuum does soon after a bulk load
+        import psycopg
+        from rasoat.core.storage.postgres import split_schema
+
+        url, schema = split_schema(database_url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'ANALYZE "{schema or "public"}".submissions')
+    marker.write_text(json.dumps(info))
+    return info
+
+
+def pages(info: dict[str, str]) -> list[tuple[str, str]]:
+    q = urllib.parse.quote
+    return [
+        ("overview", "/"),
+        ("indicators (own unit)", "/indicators"),
+        ("indicators province, pledges", f"/indicators?unit={PROVINCE}&ind=nat_household_pledges"),
+        ("indicators province, search", f"/indicators?unit={PROVINCE}&ind=nat_household_pledges&q=phuong"),
+        ("indicators commune", f"/indicators?unit={info['commune']}"),
+        ("submissions", "/submissions"),
+        ("submissions pledges", "/submissions?form=f2_pledge"),
+        ("submissions pledges p.40", "/submissions?form=f2_pledge&page=40"),
+        ("submission detail", f"/submissions/{q(info['submission'], safe='')}"),
+        ("rounds", "/rounds"),
+        ("round", f"/rounds/{q(info['round'], safe='')}"),
+        ("assessment", "/assessment"),
+        ("management", "/management"),
+        ("collectors", "/collectors"),
+        ("exports", "/exports"),
+        ("plugins", "/plugins"),
+        ("audit", "/audit"),
+        ("accounts", "/accounts"),
+        ("unit search", "/units/search?q=phuong"),
+    ]
+
+
+def login(conn: http.client.HTTPConnection, username: str) -> dict[str, str]:
+    conn.request("GET", "/login")
+    resp = conn.getresponse()
+    html = resp.read().decode()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', html)
+    if csrf is None:
+        raise RuntimeError("no login form")
+    cookie = resp.getheader("set-cookie", "").split(";")[0]
+    body = urllib.parse.urlencode({"username": username, "password": PASSWORD, "csrf": csrf.group(1),
+                                   "next": "/"})
+    conn.request("POST", "/login", body=body, headers={
+        "Content-Type": "application/x-www-form-urlencoded", **({"Cookie": cookie} if cookie else {})})
+    resp = conn.getresponse()
+    resp.read()
+    session = resp.getheader("set-cookie", "").split(";")[0]
+    if resp.status != 303 or not session:
+        raise RuntimeError(f"login of {username} failed: {resp.status}")
+    return {"Cookie": session}
+
+
+def measure(port: int, username: str, paths: list[tuple[str, str]], repeat: int) -> dict[str, Any]:
+    """Per page: the first request's time (the overview and indicators pages compute and remember their
+    figures then) and the sorted times of ``repeat`` more; or the status when it was not 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    headers = login(conn, username)
+    out: dict[str, Any] = {}
+    for name, path in paths:
+        times = []
+        for _ in range(1 + repeat):
+            t0 = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            times.append((time.perf_counter() - t0) * 1000)
+            if resp.status != 200:
+                break
+        out[name] = (times[0], sorted(times[1:])) if resp.status == 200 else resp.status
+    conn.close()
+    return out
+
+
+def p95(times: list[float]) -> float:
+    return times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--database", default=None)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    info = load(args.data, args.database)
+    port = free_port()
+    server = start_server(args.data, port, workers=1, database_url=args.database)
+    try:
+        paths = pages(info)
+        roles = ["admin", "province_manager", "commune_officer", "viewer"]
+        results = {role: measure(port, info[role], paths, args.repeat) for role in roles}
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:  # a loaded machine: the figures matter more than a clean exit
+            server.kill()
+    backend = "PostgreSQL" if args.database else "SQLite (embedded)"
+    print(f"{backend}, {int(info['count']):,} submissions, 1 + {args.repeat} requests per page and role, "
+          f"load average {os.getloadavg()[0]:.1f} (shared 2-core machine)")
+    print("| page | " + " | ".join(f"{r}: first · p50 / p95 ms" for r in roles) + " |")
+    print("|---|" + "---:|" * len(roles))
+    slow = []
+    for name, _ in paths:
+        cells = []
+        for role in roles:
+            got = results[role][name]
+            if isinstance(got, int):
+                cells.append(f"({got})")
+                continue
+            first, rest = got
+            cells.append(f"{first:,.0f} · {statistics.median(rest):,.0f} / {p95(rest):,.0f}")
+            if p95(rest) >= 500:
+                slow.append(f"{name} ({role})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print(f"p95 ≥ 500 ms after the first request: {', '.join(slow) if slow else 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
