@@ -177,13 +177,16 @@ def province(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         day="2025-06-27")
     # Registers, as core.unit_lists keeps officers' lists (written directly: C2 and C3 are units of the
     # test's small registry, not of the national list a file is checked against): C1 lists SC1, SC2 and
-    # SC4, which was never audited; C2 lists SC3; enterprises E1, E2 (C1), E3, E4 (C2); C3 has no list.
+    # SC4, which was never audited; C2 lists SC3; enterprises E1, E2 (C1), E3, E4 (C2), of which E1, E3
+    # and E4 (never audited) are in an industrial zone; C3 has no list.
     from rasoat.core.unit_lists import NAMESPACE
 
     for kind, lists in (("schools", {C1: ["SC1", "SC2", "SC4"], C2: ["SC3"]}),
                         ("enterprises", {C1: ["E1", "E2"], C2: ["E3", "E4"]})):
+        zones = {"E1": "KCN-01", "E3": "CCN-01", "E4": "CCN-01"}
         store.kv_put(NAMESPACE, kind, {"version": 1, "communes": {
-            c: {"version": 1, "rows": [{"code": i, "name": i} for i in ids]} for c, ids in lists.items()}})
+            c: {"version": 1, "rows": [{"code": i, "name": i, **({"zone": zones[i]} if i in zones else {})}
+                                       for i in ids]} for c, ids in lists.items()}})
     # F3 schools: SC1 (C1) re-audited in October (280 of 300 pupils, no longer meets the standard),
     # SC2 (C1) no pupils reached but meets it, SC3 (C2).
     add(store, "f3_school", C1, {"ref_date": "2026-03-01", "school": "SC1", "pupils_total": "300",
@@ -331,9 +334,10 @@ def test_prevention_coverage(r: dict) -> None:
     check(r, C1, "nat_prevention_pupils", 56, 280, 500)  # the October re-audit replaces March
     check(r, PROVINCE, "nat_prevention_pupils", 55, 330, 600)
     check(r, PROVINCE, "nat_prevention_enterprises", 25, 1, 4)  # E1 of E1–E4 (E4 never audited)
+    # over the zone enterprises of the register: E1 (sessions) of E1, E3 (none) and E4 (never audited)
     check(r, C1, "nat_prevention_industrial_zones", 100, 1, 1, Status.met)
-    check(r, C2, "nat_prevention_industrial_zones", 0, 0, 1, Status.not_met)
-    check(r, PROVINCE, "nat_prevention_industrial_zones", 50, 1, 2, Status.not_met)
+    check(r, C2, "nat_prevention_industrial_zones", 0, 0, 2, Status.not_met)
+    check(r, PROVINCE, "nat_prevention_industrial_zones", 100 / 3, 1, 3, Status.not_met)
     check(r, PROVINCE, "nat_prevention_workers", 80 / 170 * 100, 80, 170)
     res = r[(PROVINCE, "nat_media_products")]
     assert (res.value, res.previous_value, res.change_pct, res.status) == (5, 4, 25, Status.met)

@@ -30,7 +30,8 @@ def measure_text(m: Measure | None) -> str:
     if m.kind is MeasureKind.snapshot:
         return f"số liệu chốt của đợt {m.round_id}, chỉ tiêu {m.indicator} ({m.part})"
     if m.kind is MeasureKind.register:
-        return f"số {m.sites} trong danh sách các xã đã nạp / {m.sites} on the communes' loaded lists"
+        where = f", với {'; '.join(filter_text(f) for f in m.where)}" if m.where else ""
+        return f"số {m.sites} trong danh sách các xã đã nạp / {m.sites} on the communes' loaded lists{where}"
     level = _LEVEL_VI.get(m.unit_level.value if m.unit_level else "", "")
     if m.kind is MeasureKind.units and not m.form:
         return f"số {level} trong danh mục đơn vị / {m.unit_level} units listed in the registry"
