@@ -46,7 +46,17 @@ try:  # cryptography >= 48 keeps CFB among the "decrepit" modes (removed from pr
 except ImportError:  # pragma: no cover - older cryptography
     from cryptography.hazmat.primitives.ciphers.modes import CFB
 
-from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
+from rasoat.core.models import (
+    ENVELOPE_FIELD,
+    UNREAD_FIELD,
+    AuditEvent,
+    FormVersion,
+    ReviewState,
+    Round,
+    Submission,
+    User,
+    utcnow,
+)
 from rasoat.core.storage.base import Fact, SaveOutcome, Store, SubmissionQuery
 
 KV_NS = "crypto"
@@ -340,7 +350,7 @@ class Decrypted:
 
 
 def _envelope(sub: Submission) -> tuple[str, list[str], str, str]:
-    f = sub.fields
+    f = sub.fields.get(ENVELOPE_FIELD) or sub.fields  # kept aside once the statistical fields are derived
     media = [str(m.get("file", "")) for m in f.get("media") or [] if isinstance(m, dict)]
     return (
         str(f.get("base64EncryptedKey") or ""),
@@ -434,40 +444,38 @@ def _verify_signature(
         )
 
 
-# --- a store view that decrypts ---------------------------------------------------------------------
+# --- opening stored records ---------------------------------------------------------------------------
 
 
-class DecryptingStore(Store):
-    """A read view of ``store`` in which encrypted submissions appear decrypted (fields parsed from the
-    decrypted XML, attachments under their original names). Writes pass through to the real store, so
-    audit lines land there; nothing decrypted is ever written. Records that fail to decrypt are left
-    out and counted in ``failed`` (their ids in ``failed_ids``)."""
+class Decryptor:
+    """Opens stored encrypted records with the unlocked keys: reads only their files and their form's
+    XForm (for the shape to parse), in memory; counts what it opened and what failed."""
 
-    def __init__(self, store: Store, keys: Sequence[rsa.RSAPrivateKey], actor: str = "cli") -> None:
-        self.inner = store
+    def __init__(self, store: Store, keys: Sequence[rsa.RSAPrivateKey]) -> None:
+        self.store = store
         self.keys = list(keys)
-        self.actor = actor
         self.decrypted = 0
         self.failed = 0
         self.failed_ids: list[str] = []
         self.forms: set[str] = set()
         self._shapes: dict[tuple[str, str], Any] = {}
 
-    # decryption
     def _shape(self, form_id: str, version: str) -> Any:
         from rasoat.core.instance import FormShape
 
         key = (form_id, version)
         if key not in self._shapes:
-            self._shapes[key] = FormShape.from_xform(self.inner.form_xml(form_id, version))
+            self._shapes[key] = FormShape.from_xform(self.store.form_xml(form_id, version))
         return self._shapes[key]
 
-    def _open(self, sub: Submission) -> tuple[Submission, Decrypted] | None:
+    def open(self, sub: Submission) -> tuple[Submission, Decrypted] | None:
+        """The record with its fields parsed from the decrypted XML (attachments under their original
+        names, the unit its answers name), and the plaintext; None when it cannot be opened."""
         from rasoat.core.instance import InstanceError, parse_instance
 
         names = list(sub.attachments)
         try:
-            files = {n: self.inner.attachment(sub.instance_id, n) for n in names}
+            files = {n: self.store.attachment(sub.instance_id, n) for n in names}
             plain = decrypt_submission(self.keys, sub, files)
             parsed = parse_instance(plain.xml, self._shape(sub.form_id, sub.form_version))
             if parsed.instance_id != sub.instance_id:
@@ -494,12 +502,43 @@ class DecryptingStore(Store):
         )
         return opened, plain
 
+
+# --- a store view that decrypts ---------------------------------------------------------------------
+
+
+class DecryptingStore(Store):
+    """A read view of ``store`` in which encrypted submissions appear decrypted (fields parsed from the
+    decrypted XML, attachments under their original names). Writes pass through to the real store, so
+    audit lines land there; nothing decrypted is ever written. Records that fail to decrypt are left
+    out and counted in ``failed`` (their ids in ``failed_ids``)."""
+
+    def __init__(self, store: Store, keys: Sequence[rsa.RSAPrivateKey], actor: str = "cli") -> None:
+        self.inner = store
+        self.actor = actor
+        self.opener = Decryptor(store, keys)
+
+    @property
+    def decrypted(self) -> int:
+        return self.opener.decrypted
+
+    @property
+    def failed(self) -> int:
+        return self.opener.failed
+
+    @property
+    def failed_ids(self) -> list[str]:
+        return self.opener.failed_ids
+
+    @property
+    def forms(self) -> set[str]:
+        return self.opener.forms
+
     def iter_submissions(self, query: SubmissionQuery | None = None) -> Iterator[Submission]:
         for sub in self.inner.iter_submissions(query):
             if not sub.encrypted:
                 yield sub
                 continue
-            opened = self._open(sub)
+            opened = self.opener.open(sub)
             if opened is not None:
                 yield opened[0]
 
@@ -510,21 +549,21 @@ class DecryptingStore(Store):
         sub = self.inner.get_submission(instance_id)
         if sub is None or not sub.encrypted:
             return sub
-        opened = self._open(sub)
+        opened = self.opener.open(sub)
         return opened[0] if opened else None
 
     def attachment(self, instance_id: str, name: str) -> bytes | None:
         sub = self.inner.get_submission(instance_id)
         if sub is None or not sub.encrypted:
             return self.inner.attachment(instance_id, name)
-        opened = self._open(sub)
+        opened = self.opener.open(sub)
         return opened[1].files.get(name) if opened else None
 
     def submission_xml(self, instance_id: str) -> bytes | None:
         sub = self.inner.get_submission(instance_id)
         if sub is None or not sub.encrypted:
             return self.inner.submission_xml(instance_id)
-        opened = self._open(sub)
+        opened = self.opener.open(sub)
         return opened[1].xml if opened else None
 
     def record(self, what: str, target: str = "", **details: Any) -> None:
@@ -639,14 +678,15 @@ def form_is_encrypted(store: Store, form_id: str) -> bool:
 
 
 def encrypted_counts(store: Store, query: SubmissionQuery | None = None) -> dict[str, int]:
-    """How many matching submissions are encrypted, by form (what a report without the passphrase lacks)."""
+    """How many matching submissions the server cannot read, by form: ODK-encrypted and their statistical
+    fields not derived yet (what a report without the passphrase lacks)."""
     out: dict[str, int] = {}
     base = query or SubmissionQuery()
     for form in store.list_forms(all_versions=True):  # every record of an encrypted version is encrypted
         if not form.encrypted or (base.form_id and base.form_id != form.form_id):
             continue
         q = base.model_copy(update={"form_id": form.form_id, "form_version": form.version})
-        n = store.count_submissions(q)
+        n = sum(1 for fact in store.iter_facts(q, [UNREAD_FIELD]) if fact.fields)
         if n:
             out[form.form_id] = out.get(form.form_id, 0) + n
     return out

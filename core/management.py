@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from rasoat.core.models import DEFAULT_COUNTED_STATES, Submission
+from rasoat.core.models import DEFAULT_COUNTED_STATES, Submission, unread
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 TERMS_FILE = Path(__file__).resolve().parent / "data" / "management_terms.csv"
@@ -123,7 +123,7 @@ def records(store: Store, units: list[str], rows: Rows | None = None) -> Records
     events: list[tuple[date, Any, Submission]] = []
     out = Records()
     for sub in store.iter_submissions(query):
-        if sub.encrypted:
+        if unread(sub):
             out.unreadable += 1
             continue
         day = _day(sub.fields.get("event_date"))

@@ -114,6 +114,18 @@ class Submission(BaseModel):
     encrypted: bool = False
 
 
+# An ODK-encrypted record whose statistical fields the server has not derived yet (no passphrase so far)
+# keeps Collect's wrapped key at the top of its fields; deriving them (core.derive) moves the envelope
+# under ENVELOPE_FIELD beside the derived fields. The engine and the reports ask by field, not by flag.
+UNREAD_FIELD = "base64EncryptedKey"
+ENVELOPE_FIELD = "odk_envelope"
+
+
+def unread(sub: Submission) -> bool:
+    """Whether the server cannot read this record's fields: ODK-encrypted and not derived yet."""
+    return sub.encrypted and UNREAD_FIELD in sub.fields
+
+
 class AuditEvent(BaseModel):
     """One line of the append-only audit log."""
 

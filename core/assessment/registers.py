@@ -29,7 +29,7 @@ from typing import Any
 from rasoat.core.assessment.facts import get_facts
 from rasoat.core.assessment.rules import CommuneInputs, Figure, Flag
 from rasoat.core.indicators.periods import Period, local_day
-from rasoat.core.models import DEFAULT_COUNTED_STATES, Submission
+from rasoat.core.models import DEFAULT_COUNTED_STATES, Submission, unread
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 # F10 field typed for each input; on_route is yes/no.
@@ -100,7 +100,7 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
         for sub in _scan(store, form_id, units, end_utc):
             a = acc[commune_of(sub.unit_code)]
             a.counts[form_id] += 1
-            if sub.encrypted:
+            if unread(sub):
                 a.encrypted[form_id] += 1
                 continue
             kept: dict[str, Submission] = getattr(a, latest)
@@ -109,7 +109,7 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
                 kept[key] = sub
     for sub in _scan(store, "f7_cultivation", units, end_utc):
         a = acc[commune_of(sub.unit_code)]
-        if sub.encrypted:
+        if unread(sub):
             a.counts["f7_cultivation"] += 1
             a.encrypted["f7_cultivation"] += 1
             continue
@@ -122,7 +122,7 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
             a.area += _num(f.get("area_m2"))
     for sub in _scan(store, "f9_case", units, end_utc):
         a = acc[commune_of(sub.unit_code)]
-        if sub.encrypted:
+        if unread(sub):
             a.counts["f9_case"] += 1
             a.encrypted["f9_case"] += 1
             continue
@@ -141,7 +141,7 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
         a = acc[commune_of(sub.unit_code)]
         f = sub.fields
         yearly = f.get("period_type") == "year" and _in_year(str(f.get("period_to") or ""), period)
-        if sub.encrypted or not yearly:
+        if unread(sub) or not yearly:
             continue
         if a.f10 is None or a.f10.received_at <= sub.received_at:
             a.f10 = sub

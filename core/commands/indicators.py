@@ -49,7 +49,7 @@ def _resolve_unit(text: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from rasoat.core.indicators import IndicatorError, collect, evaluate
-    from rasoat.core.indicators.models import reported_text
+    from rasoat.core.indicators.models import reported_text, uncounted_text
 
     try:
         indicators = collect()
@@ -64,12 +64,10 @@ def run(args: argparse.Namespace) -> int:
         return _definitions(indicators, args.json)
 
     from rasoat.core.commands.common import store_from_args
-    from rasoat.core.crypto import encrypted_counts
 
     unit = _resolve_unit(args.unit) if args.unit else None
     store = store_from_args(args)
     try:
-        unread = encrypted_counts(store)
         progress = _progress_bar(args.json)
         try:
             results = evaluate(
@@ -88,11 +86,8 @@ def run(args: argparse.Namespace) -> int:
                 progress.close()
     finally:
         store.close()
-    # records the server cannot read (ODK-encrypted) are not counted by field: never a bare figure
-    missed = {i.id: {f: unread[f] for f in _forms_of(i) if f in unread} for i in indicators}
     if args.json:
-        print_json([{**r.model_dump(mode="json"), "uncounted_encrypted": missed.get(r.indicator_id) or {}}
-                    for r in results])
+        print_json([r.model_dump(mode="json") for r in results])
         return 0
     if not results:
         print("Không có số liệu / No data", file=sys.stderr)
@@ -101,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         [
             f"{r.unit_code} {r.unit_name}" if r.unit_name != r.unit_code else r.unit_code,
             f"{r.name_vi} / {r.name_en}" if r.name_en and r.name_en != r.name_vi else r.name_vi,
-            _fmt(r.value, r.unit_label) + (" *" if missed.get(r.indicator_id) else ""),
+            uncounted_text(r.uncounted_encrypted) if r.uncounted_encrypted else _fmt(r.value, r.unit_label),
             r.target_text or "",
             r.status_label,
             reported_text(r),
@@ -115,22 +110,11 @@ def run(args: argparse.Namespace) -> int:
         rows,
         narrow=[0, 1, 3, 4, 5],
     )
-    skipped = {f: n for m in missed.values() for f, n in m.items()}
-    if skipped:
-        shown = ", ".join(f"{f}: {n}" for f, n in sorted(skipped.items()))
-        import textwrap
-
-        for note in (f"* Chưa tính theo trường các bản ghi mã hoá ({shown}): không có cụm mật khẩu thì máy "
-                     "chủ không đọc được; dùng rasoat report … --passphrase-file FILE /",
-                     f"  Encrypted records are not counted by their fields ({shown}): the server cannot read "
-                     "them without the passphrase; use rasoat report … --passphrase-file FILE"):
-            print(textwrap.fill(note, 100, subsequent_indent="  "))
+    if any(r.uncounted_encrypted for r in results):
+        print("Bản ghi mã hoá chưa tính: 'rasoat keys unlock' tính và giữ trường thống kê của chúng / "
+              "Encrypted records not counted: 'rasoat keys unlock' derives and keeps their statistical "
+              "fields")
     return 0
-
-
-def _forms_of(indicator: Any) -> set[str]:
-    measures = [indicator.numerator, indicator.denominator]
-    return {m.form for m in measures if m is not None and m.form}
 
 
 def _progress_bar(quiet: bool) -> Any:

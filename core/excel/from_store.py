@@ -382,6 +382,7 @@ def indicator_report(
         unit_code=unit_code,
         unit_name=unit_name,
         generated_by=generated_by,
+        notes=_encryption_notes(store, results, str(period), unit_code),
     )
     stats = write_report_workbook(results, target, meta, options)
     store.append_audit(
@@ -393,6 +394,42 @@ def indicator_report(
         )
     )
     return stats
+
+
+def _encryption_notes(store: Store, results: Sequence[Any], period: str, unit_code: str | None) -> list[str]:
+    """What the cover says about encrypted records: how many the figures could not count, and each round
+    of the period closed without them (the officer's acknowledgement in the round's history)."""
+    from rasoat.core.indicators.periods import Period
+    from rasoat.core.rounds import scopes_overlap
+
+    notes = []
+    missed = max((r.uncounted_encrypted for r in results), default=0)
+    if missed:
+        notes.append(
+            f"{missed} bản ghi mã hoá chưa tính: chỉ tiêu cần đến chúng ghi \"Không xác định\"; mở khoá "
+            "dự án (rasoat keys unlock) để tính / "
+            f"{missed} encrypted records not counted: the indicators that need them say \"Unknown\"; "
+            "unlock the project key (rasoat keys unlock) to count them"
+        )
+    wanted = Period.parse(period)
+    for rnd in store.list_rounds():
+        try:
+            same = Period.parse(rnd.period) == wanted
+        except ValueError:
+            continue
+        if not same or (unit_code and not scopes_overlap(rnd.unit_codes, [unit_code])):
+            continue
+        for h in rnd.history:
+            n = h.get("encrypted_uncounted_acknowledged")
+            if h.get("action") == "close" and n:
+                at = str(h.get("at", ""))[:16].replace("T", " ")
+                notes.append(
+                    f"Đợt '{rnd.id}' đã đóng khi còn {n} bản ghi mã hoá chưa tính (xác nhận: "
+                    f"{h.get('actor', '')}, {at} UTC); số liệu chốt của chúng là \"Không xác định\" / "
+                    f"Round '{rnd.id}' was closed with {n} encrypted records not counted (acknowledged by "
+                    f"{h.get('actor', '')}, {at} UTC); their frozen figures are \"Unknown\""
+                )
+    return notes
 
 
 def _level_by_shape(code: str) -> str:

@@ -8,6 +8,9 @@ How a computation runs:
    values, units), and which units reported anything at all.
 3. Roll-up: hamlet → commune → province by adding numbers (and uniting sets), never by averaging
    ratios; then value = numerator / denominator × factor per unit.
+   A record the server cannot read (ODK-encrypted, not derived: ``core.models.UNREAD_FIELD``) is not
+   taken by a measure that reads fields; it is counted per unit as *unread* instead, and a figure with
+   unread records has no value and the status unknown (``core.indicators.status``).
 4. Comparison with the previous period (or a base year) reads the frozen snapshot of a closed round
    of that period; with none, it is computed live from the store and marked ``live``.
 
@@ -37,7 +40,7 @@ from rasoat.core.indicators.models import (
 from rasoat.core.indicators.periods import Period
 from rasoat.core.indicators.status import compared_quantity, elapsed_pct, judge, progress_pct
 from rasoat.core.indicators.units_index import UnitIndex
-from rasoat.core.models import DEFAULT_COUNTED_STATES, ReviewState, RoundState
+from rasoat.core.models import DEFAULT_COUNTED_STATES, UNREAD_FIELD, ReviewState, RoundState
 from rasoat.core.plans import applies_in
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.unit_lists import sites, units_for
@@ -57,9 +60,11 @@ class _Slot:
     values: dict[str, float] = field(default_factory=dict)  # lowest unit → count or sum
     sets: dict[str, set[Any]] = field(default_factory=dict)  # lowest unit → distinct values
     seen: set[str] = field(default_factory=set)  # lowest units with any submission of the form in window
+    unread: dict[str, int] = field(default_factory=dict)  # lowest unit → records it could not read
     # after roll-up, every level:
     totals: dict[str, float] = field(default_factory=dict)
     present: set[str] = field(default_factory=set)
+    unread_totals: dict[str, int] = field(default_factory=dict)
 
     @property
     def uses_sets(self) -> bool:
@@ -76,6 +81,12 @@ class _Slot:
             out.update(p for p in (m.field, m.distinct) if p)
         out.update(p for p in (m.date_field, m.latest_by) if p)
         return out
+
+    @property
+    def reads_fields(self) -> bool:
+        """Whether an unreadable record would change this measure (anything but a plain record count)."""
+        m = self.measure
+        return bool(self.paths() or m.latest_per_unit)
 
 
 _MIN_UTC = datetime.min.replace(tzinfo=UTC)
@@ -236,20 +247,24 @@ class _Latest:
         self.kept.clear()
 
 
-_Window = tuple[str, str, datetime, datetime, set[str], tuple[Any, ...], tuple["_Latest", ...]]
+# (low day, high day, low UTC, high UTC, units seen, takers, latest groups, takers of unreadable
+# records, slots that count unreadable records instead)
+_Window = tuple[str, str, datetime, datetime, set[str], tuple[Any, ...], tuple["_Latest", ...],
+                tuple[Any, ...], tuple["_Slot", ...]]
 
 
 def _plan(slots: list[_Slot], index: UnitIndex) -> list[tuple[str | None, list[_Window]]]:
     """Slots grouped by the date that places a submission (a field, or the received time) and then by
     window: the date is read once per submission, each window checked once, not once per slot. Slots
     of one window share their set of units that reported anything."""
-    groups: dict[tuple[Any, ...], tuple[Any, set[str], list[Any], dict[tuple[Any, ...], _Latest]]] = {}
+    groups: dict[tuple[Any, ...], tuple[Any, set[str], list[Any], dict[tuple[Any, ...], _Latest], list[Any],
+                                        list[_Slot]]] = {}
     for slot in slots:
         m = slot.measure
         wkey = (m.date_field, _bounds(slot))
         if wkey not in groups:
-            groups[wkey] = (_bounds(slot), set(), [], {})
-        _, seen, direct, latests = groups[wkey]
+            groups[wkey] = (_bounds(slot), set(), [], {}, [], [])
+        _, seen, direct, latests, plain, unread = groups[wkey]
         slot.seen = seen
         if m.latest_by or m.latest_per_unit:
             lkey = (m.latest_by, m.latest_per_unit, m.carry_forward)
@@ -258,9 +273,14 @@ def _plan(slots: list[_Slot], index: UnitIndex) -> list[tuple[str | None, list[_
             latests[lkey].takers.append(_taker(slot, index))
         else:
             direct.append(_taker(slot, index))
+        if slot.reads_fields:
+            unread.append(slot)
+        else:
+            plain.append(direct[-1])
     clocks: dict[str | None, list[_Window]] = {}
-    for (date_field, _), (bounds, seen, direct, latests) in groups.items():
-        clocks.setdefault(date_field, []).append((*bounds, seen, tuple(direct), tuple(latests.values())))
+    for (date_field, _), (bounds, seen, direct, latests, plain, unread) in groups.items():
+        clocks.setdefault(date_field, []).append(
+            (*bounds, seen, tuple(direct), tuple(latests.values()), tuple(plain), tuple(unread)))
     return list(clocks.items())
 
 
@@ -348,7 +368,7 @@ class Computation:
         return self._round_states.get(round_id, self._default_states) if round_id else self._default_states
 
     def _scan(self, form_id: str, slots: list[_Slot], progress: Callable[[int], object] | None) -> None:
-        paths: set[str] = set()
+        paths: set[str] = {UNREAD_FIELD}
         for s in slots:
             paths |= s.paths()
         states = set(self._default_states)
@@ -383,13 +403,20 @@ class Computation:
                 by_day = bool(day) and day.__class__ is str
                 if by_day:
                     day = day[:10]
-                for lo_day, hi_day, lo_utc, hi_utc, seen, direct, latests in windows:
+                sealed = UNREAD_FIELD in fields
+                for lo_day, hi_day, lo_utc, hi_utc, seen, direct, latests, plain, unread in windows:
                     if by_day:
                         if not lo_day <= day < hi_day:
                             continue
                     elif not lo_utc <= received < hi_utc:
                         continue
                     seen.add(unit)
+                    if sealed:  # fields unknown: only plain record counts take it, the others note it
+                        for take in plain:
+                            take(unit, fields)
+                        for slot in unread:
+                            slot.unread[unit] = slot.unread.get(unit, 0) + 1
+                        continue
                     for take in direct:
                         take(unit, fields)
                     for lg in latests:
@@ -423,7 +450,12 @@ class Computation:
             totals = {code: len(vals) for code, vals in united.items()}
         slot.totals = totals
         slot.present = {code for unit in slot.seen for code in chain(unit)}
-        slot.values, slot.sets = {}, {}
+        unread: dict[str, int] = {}
+        for unit, n in slot.unread.items():
+            for code in chain(unit):
+                unread[code] = unread.get(code, 0) + n
+        slot.unread_totals = unread
+        slot.values, slot.sets, slot.unread = {}, {}, {}
 
     # reading results
     def measure_value(self, m: Measure | None, period: Period, unit: str) -> float | None:
@@ -449,6 +481,17 @@ class Computation:
         if unit not in slot.present and (m.if_empty == "no_data" or unit not in self.reported(period)):
             return None
         return slot.totals.get(unit, 0)
+
+    def uncounted(self, ind: Indicator, period: Period, unit: str) -> int:
+        """Records inside ``unit`` an indicator's figure needs but could not read: per form the most any
+        of its measures missed (a numerator and a denominator over one form miss the same records)."""
+        by_form: dict[str, int] = {}
+        for m in ind.measures():
+            slot = self.slots.get((m.key(), str(period))) if m.form else None
+            if slot is not None:
+                n = slot.unread_totals.get(unit, 0)
+                by_form[slot.measure.form or ""] = max(by_form.get(slot.measure.form or "", 0), n)
+        return sum(by_form.values())
 
     def register_count(self, kind: str, unit: str, where: Sequence[Filter] = ()) -> float | None:
         """Entries of the ``kind`` register (loaded by officers, else a plugin's: ``core.unit_lists``) in the
@@ -697,7 +740,8 @@ def _result(
     code_level: Level | None,
     prev: tuple[Period, str, dict[str, Any] | None] | None,
 ) -> IndicatorResult:
-    value, num, den = comp.values(ind, p, code)
+    uncounted = comp.uncounted(ind, p, code)
+    value, num, den = (None, None, None) if uncounted else comp.values(ind, p, code)
     prev_value: float | None = None
     prev_period = prev_source = None
     if prev is not None:
@@ -706,14 +750,14 @@ def _result(
         if snap is not None:
             row = snap["indicators"][ind.id].get("units", {}).get(code)
             prev_value = row[2] if row else None
-        else:
+        elif not comp.uncounted(ind, pp, code):
             prev_value = comp.values(ind, pp, code)[0]
     change = change_pct = None
     if value is not None and prev_value is not None:
         change = value - prev_value
         change_pct = (change / prev_value * 100) if prev_value else None
     t = ind.target
-    status = judge(t, p.end, value, prev_value, change, change_pct)
+    status = judge(t, p.end, value, prev_value, change, change_pct, uncounted)
     reported, expected, reporting_level = comp.reporting(ind, p, code)
     return IndicatorResult(
         indicator_id=ind.id,
@@ -749,6 +793,7 @@ def _result(
         change_pct=change_pct,
         source_document=ind.source.document if ind.source else None,
         plan=ind.plan,
+        uncounted_encrypted=uncounted,
     )
 
 
@@ -783,11 +828,17 @@ def build_snapshot(
     out: dict[str, Any] = {}
     for ind in inds:
         rows: dict[str, list[Any]] = {}
+        uncounted: dict[str, int] = {}
         for code in codes:
             level = comp.index.level(code)
             if level is not None and LEVEL_RANK[level] < LEVEL_RANK[ind.level]:
                 continue
             if not applies_in(ind.province, comp.index.at_level(code, Level.province)):
+                continue
+            missed = comp.uncounted(ind, p, code)
+            if missed:  # frozen as unknown: next year compares with nothing rather than with a zero
+                uncounted[code] = missed
+                rows[code] = [None, None, None]
                 continue
             value, num, den = comp.values(ind, p, code)
             if value is None and num is None and den is None:
@@ -798,6 +849,7 @@ def build_snapshot(
             "factor": ind.factor,
             "definition": ind.model_dump(mode="json", exclude_defaults=True),
             "units": rows,
+            **({"uncounted_encrypted": uncounted} if uncounted else {}),
         }
     return {
         "format": SNAPSHOT_FORMAT,
@@ -815,7 +867,11 @@ def freeze_snapshot(store: Store, rnd: Any) -> dict[str, Any]:
 
         {"format": "rasoat.indicators.snapshot/1", "round_id": …, "period": "2025", "frozen_at": iso,
          "indicators": {indicator_id: {"name_vi": …, "factor": 100, "definition": {…},
-                                       "units": {unit_code: [numerator, denominator, value], …}}}}
+                                       "units": {unit_code: [numerator, denominator, value], …},
+                                       "uncounted_encrypted": {unit_code: n, …}}}}   # only when some
+
+    A unit whose figure needed records the server could not read (``uncounted_encrypted``) is frozen as
+    ``[None, None, None]``: next year compares with nothing rather than with a zero.
 
     Every unit with data at every level (hamlet, commune, province) is stored, so later years compare
     against exactly these numbers, whatever edits or reviews happen afterwards. Indicators are those

@@ -296,6 +296,7 @@ class Status(StrEnum):
     on_track = "on_track"  # not met yet, deadline ahead, and not moving away from the target
     no_data = "no_data"  # nothing reported, or a zero denominator
     no_target = "no_target"  # a count to watch, with no threshold
+    unknown = "unknown"  # the figure needs records the server cannot read (ODK-encrypted, not derived)
 
 
 STATUS_LABELS: dict[Status, str] = {
@@ -304,7 +305,13 @@ STATUS_LABELS: dict[Status, str] = {
     Status.on_track: "Đúng hướng / On track",
     Status.no_data: "Không có số liệu / No data",
     Status.no_target: "Không có chỉ tiêu / No target",
+    Status.unknown: "Không xác định / Unknown",
 }
+
+
+def uncounted_text(n: int) -> str:
+    """What a figure missing ``n`` unreadable records says instead of a number."""
+    return f"{n} bản ghi mã hoá chưa tính / {n} encrypted records not counted"
 
 
 class IndicatorResult(BaseModel):
@@ -344,6 +351,9 @@ class IndicatorResult(BaseModel):
     source_document: str | None = None
     plan: str | None = None  # the province plan it belongs to; None for the national pack
     suppressed: str | None = None  # "< 3": a small person count withheld (core.indicators.privacy)
+    # records of its forms the server cannot read (ODK-encrypted, not derived): the value, numerator and
+    # denominator are then None and the status unknown, never a bare 0 (``uncounted_text`` says it)
+    uncounted_encrypted: int = 0
 
 
 REPORTING_WORDS: dict[str, str] = {"province": "tỉnh", "commune": "xã", "hamlet": "thôn"}

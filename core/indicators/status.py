@@ -1,6 +1,8 @@
 """Judging a value against its target: met / not met / on track / no data.
 
 Rules, in order:
+- records the figure depends on that the server cannot read (ODK-encrypted and not derived: their
+  fields are unknown) → ``unknown``, never met or not met, whatever the readable records say;
 - no target → ``no_target`` (or ``no_data`` when there is no value);
 - the compared quantity (the value, or its change on the comparison period for "growth < 1 %" and
   "+5 % on last year") is unknown → ``no_data`` (nothing reported, zero denominator, no previous value);
@@ -69,8 +71,12 @@ def judge(
     previous: float | None = None,
     change: float | None = None,
     change_pct: float | None = None,
+    uncounted: int = 0,
 ) -> Status:
-    """The status of one value in a period ending (exclusive) on ``period_end``."""
+    """The status of one value in a period ending (exclusive) on ``period_end``; ``uncounted`` is how many
+    records it depends on that could not be read."""
+    if uncounted:
+        return Status.unknown
     if target is None:
         return Status.no_target if value is not None else Status.no_data
     x = compared_quantity(target, value, change, change_pct)

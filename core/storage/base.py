@@ -178,6 +178,12 @@ class SubmissionStore(ABC):
     def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:
         """Change a submission's review state, keeping who, when and why in its history."""
 
+    def set_derived_fields(self, instance_id: str, fields: dict[str, Any], unit_code: str | None) -> None:
+        """Keep the statistical fields derived from an ODK-encrypted record (``core.derive``) as its fields,
+        filed under the unit its answers name; its stored XML and files stay exactly as they came. Only an
+        encrypted record takes them (KeyError for any other)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot keep derived fields")
+
 
     def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
         """Stream matching submissions as light ``Fact`` tuples holding only ``field_paths`` (top-level

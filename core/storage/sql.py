@@ -547,6 +547,15 @@ class SqlStore(Store):
                              (instance_id,)).fetchone()
         return self._sub(out)
 
+    def set_derived_fields(self, instance_id: str, fields: dict[str, Any], unit_code: str | None) -> None:
+        d = self.dialect
+        with self._tx() as cx:
+            cur = cx.execute(self._q(
+                "UPDATE submissions SET fields = ?, unit_code = ? WHERE instance_id = ? AND encrypted = ?"),
+                (d.jsonb(fields), unit_code, instance_id, d.flag(True)))
+            if cur.rowcount != 1:
+                raise KeyError(Messages.no_submission(instance_id))
+
     # --- audit ---------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
         details = event.model_dump(mode="json", include={"details"})["details"]

@@ -15,6 +15,7 @@ STATUS_CLASS = {
     "on_track": "st-on-track",
     "no_data": "st-no-data",
     "no_target": "st-no-target",
+    "unknown": "st-unknown",
 }
 
 

@@ -498,6 +498,39 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "exp.scope": ("Chỉ gồm dữ liệu trong địa bàn của bạn", "Only data from your units is included"),
     # plugins
+    # the project key: unlock and derive (pages_keys)
+    "keys.title": ("Khoá mã hoá dự án", "Project encryption key"),
+    "keys.intro": (
+        "Mở khoá bằng cụm mật khẩu để máy chủ tính và giữ các trường thống kê của bản ghi mã hoá (không giữ "
+        "trường định danh); sau đó báo cáo không cần cụm mật khẩu nữa. Khoá chỉ nằm trong bộ nhớ máy chủ "
+        "trong số phút đã chọn.",
+        "Unlock with the passphrase so the server derives and keeps the statistical fields of encrypted "
+        "records (never the identifying ones); reports then need no passphrase. The key stays in the "
+        "server's memory only for the minutes chosen.",
+    ),
+    "keys.passphrase": ("Cụm mật khẩu", "Passphrase"),
+    "keys.keep_for": ("Giữ mở khoá trong", "Keep unlocked for"),
+    "keys.minutes": ("phút", "minutes"),
+    "keys.unlock": ("Mở khoá và tính", "Unlock and derive"),
+    "keys.lock": ("Khoá lại ngay", "Lock now"),
+    "keys.locked": ("Đã khoá lại", "Locked"),
+    "keys.unlocked_for": ("Đang mở khoá, còn", "Unlocked, for another"),
+    "keys.unread": ("Bản ghi mã hoá chưa tính", "Encrypted records not counted"),
+    "keys.derived": ("Đã tính bản ghi mã hoá", "Encrypted records derived"),
+    "keys.failed": ("Bản ghi không mở được", "Records that would not open"),
+    "keys.no_key": ("Dự án chưa có khoá mã hoá", "The project has no encryption key"),
+    "keys.go": ("Mở khoá để tính", "Unlock to count them"),
+    "overview.uncounted": (
+        "các chỉ tiêu cần đến chúng ghi \"Không xác định\"",
+        "the indicators that need them say \"Unknown\"",
+    ),
+    "rounds.acknowledge_encrypted": (
+        "Đóng cả khi còn bản ghi mã hoá chưa tính (ghi vào lịch sử đợt)",
+        "Close even with encrypted records not counted (recorded in the round's history)",
+    ),
+    "rounds.acknowledged": (
+        "bản ghi mã hoá chưa tính, đã xác nhận", "encrypted records not counted, acknowledged"
+    ),
     "plg.title": ("Plugin đã cài", "Installed plugins"),
     "plg.version": ("Phiên bản", "Version"),
     "plg.hooks": ("Hook", "Hooks"),

@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 from rasoat.core import scope
-from rasoat.core.indicators.models import STATUS_LABELS, reported_text
+from rasoat.core.indicators.models import STATUS_LABELS, reported_text, uncounted_text
 from rasoat.core.models import REVIEW_LABELS
 from rasoat.core.rounds import STATE_LABELS, kind_label
 from rasoat.server.web import scoped
@@ -24,6 +24,7 @@ from rasoat.server.web.base import (
     vn_time,
 )
 from rasoat.server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
+from rasoat.server.web.i18n import pick
 from rasoat.server.web.ranking import STATUS_RANK, on_value, page_of, worst_first
 from rasoat.server.web.remember import forget, remembered
 
@@ -104,8 +105,6 @@ def change_text(r: Any) -> str:
 
 
 def row_view(r: Any, lang: str) -> dict[str, Any]:
-    from rasoat.server.web.i18n import pick
-
     return {
         "id": r.indicator_id,
         "name": r.name_en if lang == "en" else r.name_vi,
@@ -113,7 +112,8 @@ def row_view(r: Any, lang: str) -> dict[str, Any]:
         "unit_code": r.unit_code,
         "unit_name": r.unit_name or unit_name(r.unit_code),
         "level": r.level.value if hasattr(r.level, "value") else str(r.level),
-        "value": value_text(r),
+        "value": pick(uncounted_text(r.uncounted_encrypted), lang) if r.uncounted_encrypted
+        else value_text(r),
         "target": r.target_text or "—",
         "status": r.status.value,
         "status_class": STATUS_CLASS.get(r.status.value, "st-no-data"),
@@ -181,7 +181,8 @@ def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) 
             g["total"] += 1
             if r.status.value == "not_met":
                 g["bad"].append(r.unit_name or unit_name(r.unit_code))
-    out = [g for g in groups.values() if (g["own"] and g["own"]["status"] == "not_met") or g["bad"]]
+    off = ("not_met", "unknown")  # an unknown figure needs attention as much as a missed one
+    out = [g for g in groups.values() if (g["own"] and g["own"]["status"] in off) or g["bad"]]
     return out[:limit]
 
 
@@ -203,6 +204,7 @@ def overview(request: Request) -> Response:
     unit = default_unit(ctx)
     results, problem, computed = cached_evaluation(ctx, current_year(), unit)
     off = off_target(ctx, results, unit)
+    uncounted = max((r.uncounted_encrypted for r in results), default=0)
     return page(
         ctx,
         "overview.html",
@@ -216,6 +218,7 @@ def overview(request: Request) -> Response:
         review_labels=REVIEW_LABELS,
         state_labels=STATE_LABELS,
         period=current_year(),
+        uncounted=pick(uncounted_text(uncounted), ctx.lang) if uncounted else "",
     )
 
 
