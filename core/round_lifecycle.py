@@ -1,8 +1,10 @@
 """A round's lifecycle: draft → open → closed → archived, and reopening a closed round.
 
 Opening checks the hamlet lists and rolls a census's persons forward (``core.rollforward``); closing
-freezes the snapshot of counts that indicators compare year on year. Every move is recorded in the round's
-history and the audit log; reopening needs a reason. Above ``core.rounds`` and the census register, which
+freezes the snapshot of counts that indicators compare year on year, and is refused while records of the
+round cannot be read (ODK-encrypted, statistical fields not derived: ``core.derive``) unless the officer
+acknowledges that the frozen figures will say "unknown". Every move is recorded in the round's history
+and the audit log; reopening needs a reason. Above ``core.rounds`` and the census register, which
 both stay free of these steps (no import cycle between them).
 """
 
@@ -114,14 +116,41 @@ def hamlet_required(store: Store, rnd: Round) -> bool:
     return False
 
 
-def close_round(store: Store, round_id: str, actor: str = "cli") -> Round:
-    """Close an open round and freeze its snapshot; its forms leave the phones."""
+def close_round(
+    store: Store, round_id: str, actor: str = "cli", acknowledge_encrypted: bool = False
+) -> Round:
+    """Close an open round and freeze its snapshot; its forms leave the phones.
+
+    Refused while counted records of the round cannot be read (``unread_records``), unless
+    ``acknowledge_encrypted``: the count is then recorded in the round's history and the snapshot."""
     rnd = get_round(store, round_id)
     if rnd.state is not RoundState.open:
         raise _refuse(rnd, RoundState.closed)
+    missed = unread_records(store, rnd)
+    if missed and not acknowledge_encrypted:
+        raise RoundError(
+            f"Đợt '{rnd.id}' còn {missed} bản ghi mã hoá chưa tính; số liệu chốt sẽ là \"Không xác định\". "
+            "Mở khoá dự án để tính chúng (rasoat keys unlock, hoặc trang Khoá mã hoá), hoặc xác nhận đóng "
+            "khi chưa tính (--acknowledge-encrypted, hoặc ô xác nhận trên trang đợt) / "
+            f"Round '{rnd.id}' has {missed} encrypted records not counted; its frozen figures would be "
+            "\"Unknown\". Unlock the project key to count them (rasoat keys unlock, or the Encryption key "
+            "page), or confirm closing without them (--acknowledge-encrypted, or the box on the round page)"
+        )
     snapshot = freeze(store, rnd)
+    extra: dict[str, Any] = {}
+    if missed:
+        snapshot["lifecycle"]["encrypted_uncounted_acknowledged"] = missed
+        extra["encrypted_uncounted_acknowledged"] = missed
     store.put_snapshot(rnd.id, snapshot)
-    return _transition(store, round_id, RoundState.closed, "close", actor, snapshot_at=snapshot["frozen_at"])
+    return _transition(store, round_id, RoundState.closed, "close", actor, snapshot_at=snapshot["frozen_at"],
+                       **extra)
+
+
+def unread_records(store: Store, rnd: Round) -> int:
+    """Counted records of the round the server cannot read (ODK-encrypted, not derived)."""
+    from rasoat.core.crypto import encrypted_counts
+
+    return sum(encrypted_counts(store, counted_query(rnd)).values())
 
 
 def archive_round(store: Store, round_id: str, actor: str = "cli") -> Round:
@@ -153,6 +182,7 @@ def set_state(
     actor: str = "cli",
     reason: str = "",
     allow_missing_hamlets: bool = False,
+    acknowledge_encrypted: bool = False,
 ) -> Round:
     """One entry point by target state (closed → open still needs a reason)."""
     target = RoundState(target)
@@ -161,14 +191,11 @@ def set_state(
         return reopen_round(store, round_id, reason, actor)
     if target is RoundState.open:
         return open_round(store, round_id, actor, allow_missing_hamlets)
-    action = {
-        RoundState.open: open_round,
-        RoundState.closed: close_round,
-        RoundState.archived: archive_round,
-    }.get(target)
-    if action is None:
-        raise _refuse(rnd, target)
-    return action(store, round_id, actor)
+    if target is RoundState.closed:
+        return close_round(store, round_id, actor, acknowledge_encrypted)
+    if target is RoundState.archived:
+        return archive_round(store, round_id, actor)
+    raise _refuse(rnd, target)
 
 
 # --- snapshot ---------------------------------------------------------------------------------

@@ -76,7 +76,8 @@ def source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     cli(capsys, "collectors", "add", "Nguyễn Văn A", "--unit", COMMUNE, "--round", "demo", "--password", *d)
     cli(capsys, "rounds", "create", "Rà soát 2025", "--period", "2025", "--forms", "f1_person",
         "--units", COMMUNE, "--id", "r2025", *d)
-    cli(capsys, "rounds", "close", "demo", *d)  # one open round per form and commune
+    # one open round per form and commune; its F1 records are encrypted and not derived
+    cli(capsys, "rounds", "close", "demo", "--acknowledge-encrypted", *d)
     cli(capsys, "rounds", "open", "r2025", *d)
     cli(capsys, "rounds", "close", "r2025", *d)  # freezes a snapshot
     first = json.loads(cli(capsys, "submissions", "list", "--form", "f1_person", "--json", *d))[0]

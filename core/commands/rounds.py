@@ -95,6 +95,8 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
                 rnd = round_lifecycle.reopen_round(store, args.id, args.reason, actor)
             elif action == "open":
                 rnd = round_lifecycle.open_round(store, args.id, actor, args.allow_missing_hamlets)
+            elif action == "close":
+                rnd = round_lifecycle.close_round(store, args.id, actor, args.acknowledge_encrypted)
             else:
                 rnd = getattr(round_lifecycle, f"{action}_round")(store, args.id, actor)
         finally:
@@ -355,6 +357,12 @@ def register_commands(subparsers: Any) -> None:
             p.add_argument(
                 "--allow-missing-hamlets", action="store_true",
                 help="mở cả khi có xã chưa có danh sách thôn / open even where a commune has no hamlet list",
+            )
+        if action == "close":
+            p.add_argument(
+                "--acknowledge-encrypted", action="store_true",
+                help="đóng cả khi còn bản ghi mã hoá chưa tính (ghi vào lịch sử đợt) / close even with "
+                "encrypted records not counted (recorded in the round's history)",
             )
         _common(p, by=True)
         p.set_defaults(func=_state_command(action))

@@ -181,7 +181,8 @@ async def round_state(request: Request) -> Response:
         _require_units(ctx, rnd.unit_codes)  # changing a round needs the whole of it in scope
         try:
             set_state(ctx.store, rnd.id, target, actor=ctx.actor, reason=reason,
-                      allow_missing_hamlets=bool(form.get("allow_missing_hamlets")))
+                      allow_missing_hamlets=bool(form.get("allow_missing_hamlets")),
+                      acknowledge_encrypted=bool(form.get("acknowledge_encrypted")))
         except (RoundError, ValueError) as exc:
             return _round_page(ctx, round_id, 400, str(exc))
         return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
