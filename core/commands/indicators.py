@@ -108,11 +108,11 @@ def run(args: argparse.Namespace) -> int:
         ["Đơn vị / Unit", "Chỉ tiêu / Indicator", "Giá trị / Value", "Mục tiêu / Target",
          "Đánh giá / Status", "Đã báo cáo / Reported", "Thay đổi / Change"],
         rows,
-        narrow=[0, 1, 3, 4, 5],
+        narrow=[0, 1, 2, 3, 4, 5],
     )
     if any(r.uncounted_encrypted for r in results):
-        print("Bản ghi mã hoá chưa tính: 'rasoat keys unlock' tính và giữ trường thống kê của chúng / "
-              "Encrypted records not counted: 'rasoat keys unlock' derives and keeps their statistical "
+        print("Bản ghi mã hoá chưa tính: 'rasoat keys unlock' tính và giữ trường thống kê của chúng /")
+        print("Encrypted records not counted: 'rasoat keys unlock' derives and keeps their statistical "
               "fields")
     return 0
 
