@@ -17,7 +17,8 @@ written back to the store, and the audit log records who decrypted which form an
 never the passphrase or any field value.
 
 Which forms are encrypted when published from the plugins' catalogue: ``encrypted_form_ids(store)``,
-by default ``DEFAULT_ENCRYPTED_FORMS`` (F1, the person register), changed with ``rasoat keys forms``
+by default none (``DEFAULT_ENCRYPTED_FORMS``: person registers are protected at rest by
+``core.protection``, which keeps their statistics readable), chosen per form with ``rasoat keys forms``
 (stored in ``crypto/settings``). A form listed there is published with the project's public key; with no
 project key yet it is not published at all (``rasoat keys init`` first), so person records are never
 collected in plaintext by accident.
@@ -62,7 +63,7 @@ from rasoat.core.storage.base import Fact, SaveOutcome, Store, SubmissionQuery
 KV_NS = "crypto"
 KEY_ENTRY = "project"
 SETTINGS_ENTRY = "settings"
-DEFAULT_ENCRYPTED_FORMS: tuple[str, ...] = ("f1_person",)
+DEFAULT_ENCRYPTED_FORMS: tuple[str, ...] = ()
 KEY_BITS = 2048
 MIN_PASSPHRASE_CHARS = 12
 OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
@@ -298,7 +299,7 @@ def rotate_key(store: Store, passphrase: str, actor: str = "cli") -> str:
 
 
 def encrypted_form_ids(store: Store) -> tuple[str, ...]:
-    """Form ids published encrypted from the catalogue (default: F1, the person register)."""
+    """Form ids published encrypted from the catalogue (default: none; a province's choice per form)."""
     entry = store.kv_get(KV_NS, SETTINGS_ENTRY)
     if isinstance(entry, dict) and isinstance(entry.get("encrypted_forms"), list):
         return tuple(str(f) for f in entry["encrypted_forms"])

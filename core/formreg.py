@@ -223,7 +223,7 @@ def publish_catalogue(store: Store, catalogue: FormCatalogue | None = None) -> l
     A catalogue form whose version is already stored with other bytes is logged and skipped, so a
     server still starts; ``rasoat forms publish`` reports the same conflict as an error.
 
-    Forms named by ``core.crypto.encrypted_form_ids`` (default: F1) are published with the project's
+    Forms named by ``core.crypto.encrypted_form_ids`` (default: none) are published with the project's
     public key; while the project has no key they are not published at all (logged), so person records
     are never collected in plaintext by accident.
     """

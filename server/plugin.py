@@ -159,7 +159,8 @@ def _check_indicators() -> None:
 
 
 def demo_key(store: Any, data_dir: Path) -> Path | None:
-    """The demo's project key, so F1 is published encrypted as in real use; returns the passphrase file.
+    """The demo's project key, for the ODK encryption a form may be given (``rasoat keys forms``); returns
+    the passphrase file.
     The passphrase is ``$RASOAT_KEY_PASSPHRASE`` or a generated one written to
     ``DATA/demo-key-passphrase.txt`` (mode 600): fine for trying things, never for real records
     (``rasoat keys rotate`` before real work). An existing file is never replaced: it may hold the

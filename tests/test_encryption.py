@@ -306,7 +306,8 @@ def test_keys_commands_and_rotation(world, tmp_path) -> None:
     iid = submit(world, "Phạm Cũ")
     data = str(world.data_dir)
     shown = json.loads(run_cli("keys", "show", "--json", "--data", data).stdout)
-    assert shown["key"]["public_key"] == world.pub and shown["encrypted_forms"] == ["f1_person"]
+    assert shown["key"]["public_key"] == world.pub
+    assert shown["encrypted_forms"] == []  # no catalogue form is ODK-encrypted by default (issue 18)
     assert "PRIVATE" not in json.dumps(shown)
     new = tmp_path / "new.txt"
     new.write_text("một cụm mật khẩu mới hơn\n")
@@ -358,11 +359,13 @@ def test_api_refuses_to_export_an_encrypted_form(world) -> None:
 
 
 def test_catalogue_publishes_f1_encrypted_only_with_a_project_key(tmp_path) -> None:
-    from rasoat.core.crypto import create_project_key, public_key
+    """A province that chooses ODK encryption for F1 (``rasoat keys forms f1_person``; none by default)."""
+    from rasoat.core.crypto import create_project_key, public_key, set_encrypted_form_ids
     from rasoat.core.formreg import publish_catalogue
 
     store = open_store(tmp_path / "data")
     try:
+        set_encrypted_form_ids(store, ["f1_person"])
         first = {f.form_id for f in publish_catalogue(store)}
         assert "f2_pledge" in first and "f1_person" not in first  # withheld: no key yet
         create_project_key(store, PASSPHRASE)

@@ -52,8 +52,8 @@ def f1_instance(version: str, key: str, name: str, other: str, born: str, nid: s
     fields = {
         "province": "19", "commune": PT, "hamlet": hamlet, "ref_date": "2025-10-01", "entry_type": "new",
         "new_person_key": key, "person_key": key, "person_name": name, "present": "yes",
-        "full_name": name, "other_name": other, "sex": "male", "birth_date": born, "id_number": nid,
-        "category": category,
+        "full_name": name, "other_name": other, "sex": "male", "birth_date": born, "birth_year": born[:4],
+        "id_number": nid, "category": category,
     }  # fmt: skip
     body = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in fields.items())
     xml = (

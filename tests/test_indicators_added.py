@@ -46,10 +46,11 @@ def test_hamlet_checklists_mailbox_hotline_models_and_drug_free(store: Store, in
 
 def test_persons_id_employment_returned_prisoners_and_dossiers(store: Store, indicators) -> None:
     for answers in (
-        person("p1", category="post_rehab", id_number="019090000001", employment="stable"),
+        # as the server stores F1: the ID number sealed, its keyed pseudonym in clear (core.protection)
+        person("p1", category="post_rehab", person_pseudonym="9f1c…p1", employment="stable"),
         person("p2", category="post_rehab", employment="none", returned_from_prison="yes",
                supervisor_name="Nguyễn Văn Bảo"),
-        person("p3", category="addict", id_number="019090000003", returned_from_prison="yes",
+        person("p3", category="addict", person_pseudonym="9f1c…p3", returned_from_prison="yes",
                compulsory_dossier="yes"),
         person("p4", category="addict", services="methadone"),
     ):

@@ -54,6 +54,9 @@ def source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     store = open_store(data)
     try:
         demo_key(store, data)
+        from rasoat.core.crypto import set_encrypted_form_ids
+
+        set_encrypted_form_ids(store, ["f1_person"])  # a province's choice (none by default, issue 18)
         publish_builtin_forms(store)
         setup_demo(store)
         token, pub = demo_token(store), public_key(store)

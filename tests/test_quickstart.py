@@ -20,8 +20,7 @@ import openpyxl
 import pytest
 from pg_support import fresh_schema
 from server_support import CollectClient, free_port
-from test_encryption import collect_encrypt
-from test_migrate_store_whole import f1_instance
+from test_protection_e2e import f1_xml
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 RASOAT = Path(sys.executable).with_name("rasoat")  # the console script `pip install -e .` made
@@ -33,7 +32,9 @@ class Folder:
 
     def __init__(self, cwd: Path) -> None:
         self.cwd = cwd
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("RASOAT_")}
+        # the session's folder for key-encryption keys (conftest) stays: not the tester's ~/.config
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("RASOAT_") or k == "RASOAT_KEY_DIR"}
 
     def __call__(self, *args: str, stdin: str | None = None, ok: bool = True,
                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -117,24 +118,24 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, pg_url: str) -> N
         form_list = phone.get("/formList")
         assert form_list.status_code == 200 and b"f1_person" in form_list.content
         version = re.search(rb"<version>(\d+)</version>", form_list.content).group(1).decode()
-        pub = re.search(r'base64RsaPublicKey="([^"]+)"',
-                        phone.get(re.search(rb"<downloadUrl>([^<]+)</downloadUrl>",
-                                            form_list.content).group(1).decode()).text).group(1)
         iid = f"uuid:{uuid.uuid4()}"
-        envelope, files = collect_encrypt(pub, "f1_person", version, iid,
-                                          f1_instance(version, iid, "Lò Văn Sáng"), [])
-        assert phone.submit(envelope, files).status_code == 201
+        assert phone.submit(f1_xml(version, iid, "Lò Văn Sáng", "019090001234", "addict")).status_code == 201
         phone.close()
         assert iid in here("submissions", "list", "--form", "f1_person").stdout
-        here("export", "f1_person", "-o", "ra-soat.xlsx", "--passphrase-file",
-             "rasoat-data/demo-key-passphrase.txt")
+        shown = here("forms", "show", "f1_person", "--json", ok=False)  # JSON lines are not wrapped
+        assert shown.returncode == 0, shown.stderr
+        shown_form = json.loads(shown.stdout)
+        assert "full_name" in shown_form["identifying"] and shown_form["id_field"] == "id_number"
+        here("export", "f1_person", "-o", "ra-soat.xlsx")
         rows = list(openpyxl.load_workbook(tmp_path / "ra-soat.xlsx", read_only=True).worksheets[0]
                     .iter_rows(values_only=True))
-        assert len(rows) == 2 and iid in rows[1]
-        shown = here("indicators", "--unit", "19", "--period", "2026").stdout
-        assert "Encrypted records not counted" in shown  # never a bare figure for unread records
-        here("report", "-o", "bao-cao.xlsx", "--unit", "19", "--passphrase-file",
-             "rasoat-data/demo-key-passphrase.txt")
+        assert len(rows) == 2 and iid in rows[1] and "Lò Văn Sáng" not in str(rows)
+        shown = here("indicators", "--unit", "19", "--period", "2026", "--json", ok=False)
+        assert shown.returncode == 0, shown.stderr
+        addicts = [r for r in _rows(json.loads(shown.stdout))
+                   if r.get("indicator_id") == "nat_persons_addicts"]
+        assert addicts and addicts[0]["value"] == 1  # counted with no passphrase (issue 18)
+        here("report", "-o", "bao-cao.xlsx", "--unit", "19")
         assert (tmp_path / "bao-cao.xlsx").stat().st_size > 0
 
         # 4. an officer account, the password asked (here on standard input), then a login
@@ -149,7 +150,8 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, pg_url: str) -> N
 
         # 6. plugins, audit, backup and restore
         assert "rasoat.core.builtin.national" in here("plugins").stdout
-        assert "key.decrypt" in here("audit").stdout
+        audit = here("audit", "--json", ok=False)  # the key of person records was made, and audited
+        assert audit.returncode == 0 and "protection.key_create" in audit.stdout
         here("backup", "-o", "du-phong.tar.gz")
         here("restore", "du-phong.tar.gz", "--data", "khoi-phuc")
         assert iid in here("submissions", "list", "--form", "f1_person", "--data", "khoi-phuc").stdout
@@ -168,8 +170,9 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, pg_url: str) -> N
         assert httpx.get(moved_url + "/formList", headers=COLLECT).status_code == 200
         pg = {"RASOAT_DATABASE_URL": pg_url}
         out = tmp_path / "from-pg.xlsx"
-        here("export", "f1_person", "-o", str(out), "--passphrase-file",
-             "rasoat-data/demo-key-passphrase.txt", env=pg)  # the key came across: the records open
+        here("export", "f1_person", "-o", str(out), env=pg)
+        kek = json.loads(here("protection", "show", "--json").stdout)["kek_id"]
+        assert json.loads(here("protection", "show", "--json", env=pg).stdout)["kek_id"] == kek  # same key
         assert iid in str(list(openpyxl.load_workbook(out, read_only=True).worksheets[0]
                                .iter_rows(values_only=True)))
         assert sorted(p.name for p in (tmp_path / "rasoat-data").glob("demo-key-passphrase*")) == [
@@ -182,3 +185,12 @@ def test_the_readme_quickstart_runs_as_written(tmp_path: Path, pg_url: str) -> N
     assert "pip install ./rasoat-lang-son" in made and (tmp_path / "rasoat-lang-son").is_dir()
     assert "`pip install ./rasoat-lang-son`" in readme
     assert json.loads(here("rounds", "list", "--json").stdout)
+
+
+def _rows(node: object) -> list[dict]:
+    """Every object in a JSON answer (the indicator rows, wherever they nest)."""
+    if isinstance(node, dict):
+        return [node, *(r for v in node.values() for r in _rows(v))]
+    if isinstance(node, list):
+        return [r for v in node for r in _rows(v)]
+    return []

@@ -248,7 +248,7 @@ def test_cli_forms_list_json(capsys: pytest.CaptureFixture[str], fresh_manager: 
     forms = {f["form_id"]: f for f in json.loads(capsys.readouterr().out)}
     assert {f"f{i}" for i in range(1, 11)} <= {k.split("_")[0] for k in forms}
     f2 = forms["f2_pledge"]
-    assert f2["plugin"] == "rasoat.core.builtin.national" and f2["version"] == "2026120711"
+    assert f2["plugin"] == "rasoat.core.builtin.national" and f2["version"] == "2026120720"
     assert f2["md5"] == hashlib.md5(compile_cached(FORMS / "f2_pledge.xlsx").xml).hexdigest()
     assert "persons.csv" in forms["f1_person"]["media"]
 
