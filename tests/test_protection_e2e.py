@@ -15,9 +15,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from pg_support import base_url, fresh_schema
-from server_support import CollectClient, ProcessServer, run_cli
+from server_support import CollectClient, ProcessServer, backend_env, rasoat_cmd, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -125,6 +126,15 @@ def test_person_records_count_without_a_passphrase_and_nothing_identifying_is_st
                       "nat_persons_listed": 3}
     coverage = [r for r in _walk(rows) if r.get("indicator_id") == "nat_id_coverage"]
     assert coverage and coverage[0].get("value") == 100  # the pseudonym says an ID was given
+
+    # an officer who may read identities gets the record and its XML opened through the Central API
+    added = subprocess.run(rasoat_cmd("users", "add", "tinh.admin", "--role", "admin", "--data", str(data)),
+                           input="mật khẩu dài 2026\n", capture_output=True, text=True, env=backend_env(url))
+    assert added.returncode == 0, added.stderr
+    iid, xml = sent[1]
+    got = httpx.get(f"{server.url}/v1/projects/1/forms/f1_person/submissions/{iid}.xml",
+                    auth=("tinh.admin", "mật khẩu dài 2026"))
+    assert got.status_code == 200 and got.content == xml  # not the sealed bytes kept on disk
 
     archive = tmp_path / "du-phong.tar.gz"
     backup = run_cli("backup", "-o", str(archive), "--data", str(data), database_url=url)

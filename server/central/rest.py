@@ -22,6 +22,7 @@ from litestar.params import FromPath
 from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
+from rasoat.core.protection import plain_attachment
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.server.api import publish_xlsform
 from rasoat.server.central import odata, problems
@@ -549,6 +550,7 @@ def _one_submission(request: Request, form_id: str, iid: str) -> Response:
             filters={"form_id": form_id, "instance_id": sub.instance_id},
         )
         xml = _store(request).submission_xml(sub.instance_id) or b""
+        xml = plain_attachment(_store(request), sub.instance_id, "submission.xml", xml)  # opened in memory
         return Response(content=xml, media_type="application/xml")
     user = _officer(request)
     return Response(content=submission_json(_submission(request, user, form_id, iid)))
@@ -745,6 +747,7 @@ async def get_attachment(
         data = _store(request).attachment(sub.instance_id, filename) if filename in sub.attachments else None
         if data is None:
             raise problems.not_found(f"attachment {filename}")
+        data = plain_attachment(_store(request), sub.instance_id, filename, data)  # opened in memory
         record_view(
             _store(request),
             user.username,
