@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rasoat.core.derive import on_arrival
 from rasoat.core.ingest import IngestError, IngestResult, Refusal, ShapeCache, accept, check_attachment_names
 from rasoat.core.storage.base import Store
 from rasoat.server.auth import Caller
@@ -72,6 +73,8 @@ def ingest(
     """Handle one POST's parts for ``caller``; raises OpenRosaError for every refusal."""
     xml, files, _incomplete = split_parts(parts)  # *isIncomplete* is advisory (Central ignores it too)
     try:
-        return accept(store, caller.user, xml, files, shapes, check_hook, via="openrosa")
+        result = accept(store, caller.user, xml, files, shapes, check_hook, via="openrosa")
     except IngestError as exc:
         raise OpenRosaError(STATUS[exc.reason], exc.message) from None
+    on_arrival(store, result.instance_id)  # an encrypted record, while an officer has the key unlocked
+    return result

@@ -5,7 +5,9 @@ Tiến (one new user, one addict, one post-rehab) are sent encrypted exactly as 
 every figure that needs them says "3 encrypted records not counted" with the status Unknown, in
 ``rasoat indicators --json``, in the report workbook's cells and cover, and on the web indicator page and
 overview; closing the round is refused, then allowed with an acknowledgement that the round's history,
-its snapshot and the report keep."""
+its snapshot and the report keep. An officer's unlock on the web page (the passphrase posted with the
+CSRF token, in no log and no audit line) refuses F1 rather than derive it without the answers its figures
+need (it marks them personal and declares no identifying field yet), so its figures stay unknown."""
 
 from __future__ import annotations
 
@@ -92,7 +94,12 @@ def world(
     _, token = create_collector(store, "Người thu Phượng Tiến", [COMMUNE], [ROUND])
     create_user(store, OFFICER, OFFICER_PASSWORD, "province_manager", ["19"], actor="test")
     lines = _Lines()
-    logging.getLogger().addHandler(lines)
+    names = ("", "rasoat", "rasoat.access", "rasoat.server", "rasoat.ingest")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:  # the server's own loggers (server.accesslog.setup_logging's), at the level serve uses
+        lg.addHandler(lines)
+        lg.setLevel(logging.INFO)
     env = pytest.MonkeyPatch()
     env.setenv("RASOAT_USER", OFFICER)  # who the commands below run as (the audit's actor)
     server = _serve(store)
@@ -106,7 +113,9 @@ def world(
     finally:
         env.undo()
         set_manager(None)  # the commands set the process's plugin manager
-        logging.getLogger().removeHandler(lines)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.removeHandler(lines)
+            lg.setLevel(level)
         w.server.stop()
         w.store.close()
 
@@ -252,3 +261,36 @@ def test_closing_is_refused_then_allowed_with_an_acknowledgement(world: SimpleNa
     assert any(f"Round '{ROUND}' was closed with 3 encrypted records not counted" in n for n in notes)
     done = cli(world, "rounds", "reopen", ROUND, "--reason", "tính lại sau khi mở khoá")
     assert done.returncode == 0, done.stderr
+
+
+# --- unlock on the web: F1's figures need answers it marks personal, so it is refused, never zeroed -----
+
+
+def test_an_unlock_on_the_web_page_refuses_f1_and_keeps_it_unknown(world: SimpleNamespace) -> None:
+    client = login(world)
+    try:
+        page = client.get("/keys")
+        assert page.status_code == 200 and 'data-unread="3"' in page.text
+        wrong = client.post("/keys/unlock", data={"csrf": csrf_of(page.text), "minutes": "15",
+                                                  "passphrase": "không phải cụm này"})
+        assert wrong.status_code == 400 and "Sai cụm mật khẩu" in wrong.text
+        no_csrf = client.post("/keys/unlock", data={"passphrase": PASSPHRASE, "minutes": "15"})
+        assert no_csrf.status_code == 403
+        done = client.post("/keys/unlock", data={"csrf": csrf_of(page.text), "passphrase": PASSPHRASE,
+                                                 "minutes": "15"})
+        assert done.status_code == 200 and 'data-derived="0"' in done.text and 'data-unread="3"' in done.text
+        assert 'class="error refused"' in done.text and PASSPHRASE not in done.text
+        assert web_row(client, world, "nat_persons_users") == ("3 bản ghi mã hoá chưa tính", "Không xác định")
+    finally:
+        client.close()
+    derive = [e for e in world.store.iter_audit() if e.action == "key.derive"][-1]
+    assert derive.actor == OFFICER and derive.details["refused"] == {"f1_person": 3}
+
+
+def test_the_passphrase_is_in_no_log(world: SimpleNamespace) -> None:
+    audit = json.dumps([e.model_dump(mode="json") for e in world.store.iter_audit()], ensure_ascii=False)
+    assert "key.unlock" in audit and PASSPHRASE not in audit
+    assert all(name not in audit for name, _, _ in PERSONS)
+    server_log = "\n".join(world.lines.lines)
+    assert "/keys/unlock" in server_log  # the access log saw the request…
+    assert PASSPHRASE not in server_log  # …and never its body

@@ -179,38 +179,41 @@ def run_report(args: argparse.Namespace) -> int:
 
     out = _output(args.output)
     store = store_from_args(args)
-    view = None
     try:
-        view = _decrypting(store, args, None, "report")
-        if view is None:
-            from rasoat.core.crypto import encrypted_counts
-
-            unread = encrypted_counts(store)
-            if unread:
-                shown = ", ".join(f"{f}: {n}" for f, n in unread.items())
-                print(f"Chú ý: chỉ tiêu từ bản ghi mã hoá chưa tính ({shown}); dùng --passphrase-file / "
-                      f"Note: encrypted records are not counted by field ({shown}); use --passphrase-file",
-                      file=sys.stderr)
+        if args.passphrase_file:  # count the encrypted records: derive their statistical fields first
+            _derive(store, args)
         with tqdm(
             desc="chỉ tiêu / indicators", unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
         ) as bar:
             stats = indicator_report(
-                view or store,
+                store,
                 out,
                 unit_code=args.unit,
                 period=args.period,
                 generated_by=default_actor(),
                 progress=bar.update,
             )
-        if view is not None:
-            view.record("report", target=args.unit or "")
     except ExportError as exc:
         raise CommandError(str(exc)) from None
     finally:
         store.close()
-    _decrypted_note(view)
     print(f"Đã ghi {out}: {', '.join(stats.sheets)} / wrote {out} ({stats.charts} biểu đồ / charts)")
     return 0
+
+
+def _derive(store: Any, args: argparse.Namespace) -> None:
+    """Unlock the project key and keep the statistical fields of every encrypted record (core.derive)."""
+    from rasoat.core.commands.keys import print_derived
+    from rasoat.core.commands.users import read_secret
+    from rasoat.core.crypto import CryptoError
+    from rasoat.core.derive import unlock_and_derive
+
+    passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu khoá dự án / Project key passphrase",
+                             confirm=False)
+    try:
+        print_derived(unlock_and_derive(store, passphrase, actor=default_actor()))
+    except CryptoError as exc:
+        raise CommandError(str(exc)) from None
 
 
 @hookimpl
@@ -277,6 +280,8 @@ def register_commands(subparsers: Any) -> None:
     )
     r.add_argument("-q", "--quiet", action="store_true", help="không hiện tiến độ / no progress bar")
     r.add_argument("--passphrase-file", metavar="FILE",
-                   help="tính cả bản ghi mã hoá (được ghi nhật ký) / count encrypted records too (audited)")
+                   help="tính cả bản ghi mã hoá: mở khoá và giữ trường thống kê của chúng (được ghi "
+                   "nhật ký) / count encrypted records too: unlock and keep their statistical fields "
+                   "(audited)")
     add_data_option(r)
     r.set_defaults(func=run_report)

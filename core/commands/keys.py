@@ -1,4 +1,6 @@
-"""``rasoat keys init|show|passphrase|rotate|forms``: the project's encryption key (ODK encrypted forms).
+"""``rasoat keys init|show|passphrase|rotate|forms|unlock``: the project's encryption key (ODK encrypted
+forms). ``unlock`` derives the statistical fields of every encrypted record the server holds and keeps
+them (``core.derive``), so figures need no passphrase afterwards.
 
 Passphrases come from ``--passphrase-file`` (first line), a terminal prompt, or the first line of
 standard input — never the command line.
@@ -113,6 +115,38 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+@_errors
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from rasoat.core.derive import unlock_and_derive
+
+    passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
+    store = store_from_args(args)
+    try:
+        done = unlock_and_derive(store, passphrase, actor=args.by or default_actor())
+    finally:
+        store.close()
+    print_derived(done)
+    return 1 if done.failed or done.refused else 0
+
+
+def print_derived(done: Any) -> None:
+    """One line per form derived, and the records that would not open."""
+    import sys
+
+    for form_id, n in sorted(done.by_form.items()):
+        print(f"{form_id}: đã tính {n} bản ghi mã hoá / {n} encrypted records derived")
+    for form_id, n in sorted(done.refused.items()):
+        print(f"{form_id}: {n} bản ghi chưa tính được: chỉ tiêu cần câu trả lời mà biểu mẫu đánh dấu cá nhân "
+              "và biểu mẫu chưa khai báo trường định danh (rasoat:identifying) / "
+              f"{n} records not derived: indicators need answers the form marks personal and it declares no "
+              "identifying field (rasoat:identifying)", file=sys.stderr)
+    if not done.by_form and not done.failed and not done.refused:
+        print("Không còn bản ghi mã hoá chưa tính / No encrypted records left to derive")
+    if done.failed:
+        print(f"{done.failed} bản ghi mã hoá không mở được (sai khoá, tệp hỏng) / {done.failed} encrypted "
+              "records would not open (another key, damaged files)", file=sys.stderr)
+
+
 def cmd_forms(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import set_encrypted_form_ids
 
@@ -154,6 +188,14 @@ def register_commands(subparsers: Any) -> None:
     p = sub.add_parser("rotate", help="khoá mới, giữ khoá cũ để đọc dữ liệu cũ / new key, old kept")
     common(p)
     p.set_defaults(func=cmd_rotate)
+
+    p = sub.add_parser(
+        "unlock",
+        help="mở khoá, tính và giữ trường thống kê của bản ghi mã hoá / unlock and derive the statistical "
+        "fields of encrypted records",
+    )
+    common(p)
+    p.set_defaults(func=cmd_unlock)
 
     p = sub.add_parser("forms", help="biểu mẫu đăng kèm mã hoá / which catalogue forms are encrypted")
     p.add_argument("form_ids", nargs="*", metavar="FORM_ID", help="mã biểu mẫu / form ids")

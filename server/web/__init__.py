@@ -31,6 +31,7 @@ from rasoat.server.web import (
     pages_audit,
     pages_collectors,
     pages_exports,
+    pages_keys,
     pages_management,
     pages_overview,
     pages_plugins,
@@ -91,6 +92,7 @@ def web_router() -> Router:
         *pages_accounts.handlers,
         *pickers.handlers,
         *pages_units.handlers,
+        *pages_keys.handlers,
     ]
     errors: dict = {
         LoginRequired: on_login_required,

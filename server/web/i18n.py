@@ -520,6 +520,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "keys.failed": ("Bản ghi không mở được", "Records that would not open"),
     "keys.no_key": ("Dự án chưa có khoá mã hoá", "The project has no encryption key"),
     "keys.go": ("Mở khoá để tính", "Unlock to count them"),
+    "keys.refused": (
+        "Chưa tính được (chỉ tiêu cần câu trả lời mà biểu mẫu đánh dấu cá nhân, biểu mẫu chưa khai báo "
+        "trường định danh rasoat:identifying)",
+        "Not derived (indicators need answers the form marks personal; it declares no identifying field "
+        "rasoat:identifying)",
+    ),
     "overview.uncounted": (
         "các chỉ tiêu cần đến chúng ghi \"Không xác định\"",
         "the indicators that need them say \"Unknown\"",

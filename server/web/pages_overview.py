@@ -219,6 +219,7 @@ def overview(request: Request) -> Response:
         state_labels=STATE_LABELS,
         period=current_year(),
         uncounted=pick(uncounted_text(uncounted), ctx.lang) if uncounted else "",
+        may_unlock=ctx.can(scope.DECRYPT),
     )
 
 

@@ -1,0 +1,68 @@
+"""The project key page: an officer who may decrypt unlocks the key with the passphrase, so the server
+derives and keeps the statistical fields of the encrypted records it holds (``core.derive``) and, for the
+minutes chosen, of those arriving. The passphrase travels only in the POST body (CSRF-checked), is never
+written to a log, the audit or the page, and the unlocked key lives in this server process only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from litestar import Request, Response, get, post
+from rasoat.core import scope
+from rasoat.core.crypto import CryptoError, encrypted_counts, key_entry
+from rasoat.core.derive import DEFAULT_MINUTES, MAX_MINUTES, forget, held_until, unlock_and_derive
+from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
+
+MAX_KEY_FORM = 4096
+
+
+def _page(ctx: Ctx, status: int = 200, error: str | None = None, done: Any = None) -> Response:
+    left = held_until(ctx.store)
+    return page(ctx, "keys.html", status=status, error=error, done=done,
+                has_key=key_entry(ctx.store) is not None,
+                unread=encrypted_counts(ctx.store, scope.narrow(None, ctx.user)),
+                minutes_left=None if left is None else max(1, round(left / 60)),
+                default_minutes=DEFAULT_MINUTES, max_minutes=MAX_MINUTES)
+
+
+@get("/keys", sync_to_thread=True)
+def keys_page(request: Request) -> Response:
+    ctx = context(request)
+    ctx.require(scope.DECRYPT)
+    return _page(ctx)
+
+
+@post("/keys/unlock")
+async def keys_unlock(request: Request) -> Response:
+    form = await form_data(request, MAX_KEY_FORM)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.DECRYPT)
+    passphrase = str(form.get("passphrase") or "")
+    try:
+        minutes = int(str(form.get("minutes") or DEFAULT_MINUTES))
+    except ValueError:
+        minutes = DEFAULT_MINUTES
+
+    def run() -> Response:
+        try:
+            done = unlock_and_derive(ctx.store, passphrase, ctx.actor, max(1, min(minutes, MAX_MINUTES)))
+        except CryptoError as exc:
+            return _page(ctx, 400, str(exc))
+        return _page(ctx, done=done)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/keys/lock")
+async def keys_lock(request: Request) -> Response:
+    form = await form_data(request, MAX_KEY_FORM)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.DECRYPT)
+    forget(ctx.store)
+    return redirect(ctx, "/keys", "keys.locked")
+
+
+handlers = [keys_page, keys_unlock, keys_lock]
