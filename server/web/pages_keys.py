@@ -12,6 +12,7 @@ from litestar import Request, Response, get, post
 from rasoat.core import scope
 from rasoat.core.crypto import CryptoError, encrypted_counts, key_entry
 from rasoat.core.derive import DEFAULT_MINUTES, MAX_MINUTES, forget, held_until, unlock_and_derive
+from rasoat.server.web import remember
 from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
 
 MAX_KEY_FORM = 4096
@@ -50,6 +51,7 @@ async def keys_unlock(request: Request) -> Response:
             done = unlock_and_derive(ctx.store, passphrase, ctx.actor, max(1, min(minutes, MAX_MINUTES)))
         except CryptoError as exc:
             return _page(ctx, 400, str(exc))
+        remember.forget(ctx.store)  # figures kept before the derivation no longer hold
         return _page(ctx, done=done)
 
     return await anyio.to_thread.run_sync(run)
