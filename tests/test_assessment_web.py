@@ -106,7 +106,7 @@ def test_sign_off_in_the_browser(site, tmp_path) -> None:
             # a commune officer has no approve button, and a hand-made POST is refused
             csrf = xa.locator("input[name=csrf]").first.get_attribute("value")
             resp = xa.request.post(f"/assessment/{YEAR}/{LAI_CHAU}/approve", form={"csrf": csrf})
-            assert resp.status == 403 and "only a province officer" in resp.text()
+            assert resp.status == 403 and "Chỉ cán bộ cấp tỉnh được xét duyệt" in resp.text()  # page language
 
             tinh.reload()
             row(tinh, ITS_COMMUNE).locator("form.accept button").click()

@@ -14,6 +14,7 @@ from indicators_support import C1, C2, C3, H11, H12, H21, H31, PROVINCE, add, ru
 from rasoat.core.indicators import Indicator, Status, load
 from rasoat.core.indicators.models import MeasureKind
 from rasoat.core.models import ReviewState
+from rasoat.core.protection import PSEUDONYM_FIELD
 from rasoat.core.storage.base import Store
 
 FORMS_DIR = Path(__file__).resolve().parent.parent / "forms"
@@ -36,6 +37,7 @@ def _form_fields(form_id: str) -> tuple[set[str], dict[str, set[str]]]:
     rows = list(ws.iter_rows(values_only=True))
     head = rows[0]
     t_i, n_i = head.index("type"), head.index("name")
+    mark = head.index("bind::rasoat:identifying") if "bind::rasoat:identifying" in head else None
     top: set[str] = set()
     repeats: dict[str, set[str]] = {}
     stack: list[str] = []
@@ -51,6 +53,8 @@ def _form_fields(form_id: str) -> tuple[set[str], dict[str, set[str]]]:
             continue
         elif name:
             (repeats[stack[-1]] if stack else top).add(name)
+        if mark is not None and str(row[mark] or "").strip() == "id":
+            top.add(PSEUDONYM_FIELD)  # the server keeps the ID number's keyed pseudonym in clear
     return top, repeats
 
 

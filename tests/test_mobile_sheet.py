@@ -92,7 +92,7 @@ def test_sheet_cards_render_on_a4_and_their_codes_scan(
     chromium("--force-device-scale-factor=2", "--window-size=900,1200", f"--screenshot={shot}", out.as_uri(),
              profile=tmp_path / "p2")
     codes = zxingcpp.read_barcodes(Image.open(shot).convert("L"))
-    assert len(codes) == 4  # the first page's four cards
+    assert len(codes) >= 4  # the cards the window shows: at least the first page's four
     store = open_store(data_dir)
     try:
         seen = set()
@@ -104,7 +104,7 @@ def test_sheet_cards_render_on_a4_and_their_codes_scan(
             assert user is not None and user.display_name == settings["general"]["metadata_username"]
             assert f'data-collector="{user.id}"' in html
             seen.add(user.display_name)
-        assert len(seen) == 4 and seen <= set(names)
+        assert len(seen) == len(codes) and seen <= set(names)  # each card its own collector
     finally:
         store.close()
 
