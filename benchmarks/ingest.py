@@ -3,6 +3,7 @@
     /tmp/venv/bin/python benchmarks/ingest.py [--sizes 1000,100000] [--concurrency 1,8] [-n 2000]
                                               [--workers 1] [--attachment-bytes 0] [--data DIR]
                                               [--database postgresql://…/rasoat_bench]
+                                              [--protected no,yes]
 
 For each stored size it fills a fresh data directory with ``put_many_submissions`` (submissions spread
 over 30 communes of Thái Nguyên, one form), starts ``rasoat serve`` in its own process, and for each
@@ -12,6 +13,12 @@ through that collector's token URL. It reports submissions per second, p50/p99 l
 HEAD+POST pair, and the server process's CPU milliseconds per submission (from /proc, user+system,
 every worker process included). The client is ``http.client`` with keep-alive, one connection per
 client thread, so it costs the shared 2-core machine as little as possible.
+
+``--protected no,yes`` measures the same form twice in one run: as it is, and with its identifying
+fields declared (``bind::rasoat:identifying`` on the head of household, household code, address,
+phone, member names and note; core.protection), so that each submission is split on arrival: those
+values, the XML and any photo sealed with AES-256-GCM under a fresh data key wrapped by the
+key-encryption key, a keyed digest kept for resends. The difference is the cost of field protection.
 
 With ``--database URL`` the store is PostgreSQL: each stored size gets its own schema
 (``bench_ingest_<size>``, dropped and refilled unless ``--reuse``), the data directory holds only the
@@ -55,31 +62,38 @@ FORM_ID = "bench_pledge"
 FORM_VERSION = "1"
 FORM_MD = f"""
 | survey |
-| | type | name | label |
-| | select_one_from_file provinces.csv | province | Tỉnh |
-| | select_one_from_file communes.csv | commune | Xã |
-| | select_one_from_file hamlets.csv | hamlet | Thôn |
-| | text | head_name | Chủ hộ |
-| | text | household_code | Mã hộ |
-| | integer | members | Số người |
-| | date | pledge_date | Ngày ký |
-| | select_one yn | signed | Đã ký |
-| | text | address | Địa chỉ |
-| | text | phone | Điện thoại |
-| | begin_repeat | member | Thành viên |
-| | text | member_name | Họ tên |
-| | integer | age | Tuổi |
-| | end_repeat | | |
-| | image | photo | Ảnh |
-| | text | note | Ghi chú |
+| | type | name | label | bind::rasoat:identifying |
+| | select_one_from_file provinces.csv | province | Tỉnh | |
+| | select_one_from_file communes.csv | commune | Xã | |
+| | select_one_from_file hamlets.csv | hamlet | Thôn | |
+| | text | head_name | Chủ hộ | yes |
+| | text | household_code | Mã hộ | id |
+| | integer | members | Số người | |
+| | date | pledge_date | Ngày ký | |
+| | select_one yn | signed | Đã ký | |
+| | text | address | Địa chỉ | yes |
+| | text | phone | Điện thoại | yes |
+| | begin_repeat | member | Thành viên | |
+| | text | member_name | Họ tên | yes |
+| | integer | age | Tuổi | |
+| | end_repeat | | | |
+| | image | photo | Ảnh | |
+| | text | note | Ghi chú | yes |
 | choices |
 | | list_name | name | label |
 | | yn | yes | Có |
 | | yn | no | Không |
 | settings |
-| | form_id | version | form_title |
-| | {FORM_ID} | {FORM_VERSION} | Cam kết (benchmark) |
+| | form_id | version | form_title | namespaces |
+| | {FORM_ID} | {FORM_VERSION} | Cam kết (benchmark) | rasoat="https://rasoat.vn/xforms" |
 """
+
+
+def form_md(protected: bool) -> str:
+    """The benchmark form, with its identifying marks or with that column emptied."""
+    if protected:
+        return FORM_MD
+    return FORM_MD.replace("| yes |\n", "| |\n").replace("| id |\n", "| |\n")
 
 
 def communes() -> list[str]:
@@ -131,13 +145,15 @@ def multipart(xml: bytes, files: dict[str, bytes]) -> tuple[bytes, str]:
 # --- setting up a data directory --------------------------------------------------------------
 
 
-def prepare(data: Path, stored: int, database_url: str | None = None) -> dict[str, str]:
+def prepare(
+    data: Path, stored: int, database_url: str | None = None, protected: bool = False
+) -> dict[str, str]:
     """Form, open round, one collector per commune, and ``stored`` submissions; returns commune → token."""
     from pyxform.xls2xform import convert
 
     store = open_store(data, database_url)
     try:
-        result = convert(xlsform=FORM_MD, file_type=".md", form_name="data")
+        result = convert(xlsform=form_md(protected), file_type=".md", form_name="data")
         xform = result.xform.encode("utf-8")
         form = FormVersion(
             form_id=FORM_ID,
@@ -344,12 +360,12 @@ def run_load(
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def size_url(database_url: str, size: int) -> str:
+def size_url(database_url: str, size: int, protected: bool = False) -> str:
     """The benchmark database's URL naming this size's own schema."""
     from rasoat.core.storage.postgres import split_schema
 
     url, schema = split_schema(database_url)
-    schema = f"{schema or 'bench_ingest'}_{size}"
+    schema = f"{schema or 'bench_ingest'}_{size}{'_protected' if protected else ''}"
     return f"{url}{'&' if '?' in url else '?'}schema={schema}"
 
 
@@ -434,6 +450,8 @@ def main() -> int:
         help="diagnosis only: the server process skips fsync (NOT durable; shows the cost of the "
         "HTTP layer and the store's bookkeeping apart from the disk)",
     )
+    ap.add_argument("--protected", default="no", help="no, yes or no,yes: the form's identifying fields "
+                    "declared, so each submission is sealed on arrival (core.protection)")
     ap.add_argument(
         "--database",
         metavar="URL",
@@ -443,11 +461,16 @@ def main() -> int:
     parent = Path(args.data) if args.data else Path(tempfile.mkdtemp(prefix="rasoat-bench-"))
     parent.mkdir(parents=True, exist_ok=True)
     rows = []
+    # the key-encryption key of the protected runs: a throw-away file beside the data directories
+    os.environ.setdefault("RASOAT_KEY_DIR", str(parent / "keys"))
+    runs = [(size, mode == "yes") for mode in args.protected.split(",") for size in
+            [int(s) for s in args.sizes.split(",")]]
     try:
-        for size in [int(s) for s in args.sizes.split(",")]:
-            data = parent / f"data-{size}"
-            saved = parent / f"tokens-{size}.json"
-            db = size_url(args.database, size) if args.database else None
+        for size, protected in runs:
+            tag = f"{size}{'-protected' if protected else ''}"
+            data = parent / f"data-{tag}"
+            saved = parent / f"tokens-{tag}.json"
+            db = size_url(args.database, size, protected) if args.database else None
             if args.reuse and saved.is_file() and data.is_dir():
                 tokens = json.loads(saved.read_text())
                 print(f"stored {size:,}: reusing {data}{' and its schema' if db else ''}", flush=True)
@@ -455,8 +478,8 @@ def main() -> int:
                 shutil.rmtree(data, ignore_errors=True)
                 if db:
                     drop_schema(db)
-                print(f"stored {size:,}:", flush=True)
-                tokens = prepare(data, size, db)
+                print(f"stored {size:,}{', protected' if protected else ''}:", flush=True)
+                tokens = prepare(data, size, db, protected)
                 saved.write_text(json.dumps(tokens))
             port = free_port()
             proc = start_server(data, port, args.workers, args.no_fsync, db)
@@ -472,6 +495,7 @@ def main() -> int:
                     cpu = (user1 - user0) + (sys1 - sys0)
                     sys_share = (sys1 - sys0) / cpu if cpu else 0.0
                     row = {
+                        "protected": protected,
                         "stored": size,
                         "concurrency": c,
                         "n": args.n,
@@ -506,25 +530,26 @@ def main() -> int:
     if args.database:
         print(f"PostgreSQL, {args.workers} server worker(s); 'commit ms' is one bare durable commit")
         print(
-            "| stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission "
+            "| protected | stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission "
             "| PostgreSQL CPU ms/submission | failed | commit ms | load |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     else:
         print(
-            "| stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission | failed "
-            "| fsync ms | load |"
+            "| protected | stored | concurrency | submissions/s | p50 ms | p99 ms | server CPU ms/submission "
+            "| failed | fsync ms | load |"
         )
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         db_col = f" {r['db_cpu_ms']:.2f} |" if args.database else ""
         print(
-            f"| {r['stored']:,} | {r['concurrency']} | {r['rate']:.0f} | {r['p50_ms']:.1f} "
+            f"| {'yes' if r['protected'] else 'no'} | {r['stored']:,} | {r['concurrency']} | {r['rate']:.0f} "
+            f"| {r['p50_ms']:.1f} "
             f"| {r['p99_ms']:.1f} | {r['cpu_ms']:.2f} |{db_col} {r['failed']} | {r['fsync_ms']:.2f} "
             f"| {r['load']:.1f} |"
         )
-    for c in sorted({r["concurrency"] for r in rows}):
-        by = {r["stored"]: r["rate"] for r in rows if r["concurrency"] == c}
+    for c, protected in sorted({(r["concurrency"], r["protected"]) for r in rows}):
+        by = {r["stored"]: r["rate"] for r in rows if r["concurrency"] == c and r["protected"] == protected}
         if len(by) > 1:
             small, big = by[min(by)], by[max(by)]
             print(
