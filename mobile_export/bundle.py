@@ -6,8 +6,13 @@ Layout is the one Collect's forms folder uses, so the ``forms`` folder of the zi
     forms/f1_person.xml
     forms/f1_person-media/hamlets.csv
     forms/f1_person-media/persons.csv
+    cai-dat-collect.png the collector's Collect settings as a QR code: the very settings ``rasoat qr``
+                        prints (core.phone_setup.phone_code), so the phone sends to the server, keeps its
+                        forms matched, and deletes each record once sent (a lost phone holds no person
+                        record that was sent); Collect imports it from the picture
     HUONG-DAN.txt       instructions in Vietnamese (and English)
-    bundle.json         what is inside: collector, forms, versions, MD5s (for officers and tests)
+    bundle.json         what is inside: collector, forms, versions, MD5s, the settings without the admin
+                        password (for officers and tests)
 
 Collect registers forms it finds in that folder the next time its blank-form list is opened. The
 forms are the ones the server would list for the collector (``core.rounds.assigned_forms``) and the media
@@ -35,6 +40,7 @@ from rasoat.core.storage.base import Store
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 FORMS_DIR = "forms"
+SETTINGS_PNG = "cai-dat-collect.png"
 
 INSTRUCTIONS = """\
 GÓI BIỂU MẪU NGOẠI TUYẾN CHO ODK COLLECT
@@ -43,7 +49,10 @@ Người thu thập: {name} ({username})
 Tạo lúc: {made}
 
 Cách cài (không cần mạng):
-1. Cài ODK Collect và quét mã QR của đồng chí một lần (điện thoại nhớ máy chủ để gửi sau).
+1. Cài ODK Collect, rồi nạp cài đặt: chép ảnh "{settings}" vào điện thoại, trong Collect chọn
+   Cài đặt dự án > Cấu hình lại bằng mã QR > (⋮) Nhập mã QR, chọn ảnh đó (hoặc quét mã in trên
+   thẻ của đồng chí: cùng cài đặt). Điện thoại nhớ máy chủ để gửi sau, và tự xoá mỗi bản ghi
+   khi đã gửi xong, nên hồ sơ người đã gửi không còn đọc được trên máy nếu mất máy.
 2. Nối điện thoại với máy tính bằng cáp USB, chọn "Truyền tệp".
 3. Chép toàn bộ nội dung thư mục "forms" trong gói này vào thư mục
    Android/data/org.odk.collect.android/files/projects/<mã dự án>/forms/
@@ -53,6 +62,9 @@ Cách cài (không cần mạng):
    "instances" về máy tính để cán bộ nhập bằng lệnh: rasoat import-instances THƯ-MỤC
 
 OFFLINE FORM BUNDLE FOR ODK COLLECT
+First load the settings: copy "{settings}" to the phone, then in Collect choose Project settings >
+Reconfigure with QR code > (⋮) Import QR code and pick that picture (or scan the printed card: the
+same settings). The phone then knows where to send, and deletes each record once it is sent.
 Copy the contents of the "forms" folder into
 Android/data/org.odk.collect.android/files/projects/<project id>/forms/ on the phone, then open
 "Start new form". Finished forms are sent when there is signal, or copy the phone's "instances"
@@ -83,11 +95,16 @@ def _entry(name: str, when: datetime) -> zipfile.ZipInfo:
 
 
 def build_bundle(
-    store: Store, user: User, out: str | Path, now: datetime | None = None, actor: str = ""
+    store: Store, user: User, out: str | Path, base_url: str, now: datetime | None = None, actor: str = "",
+    admin_pw: str | None = None,
 ) -> BundleReport:
-    """Write the zip for ``user``; refuses a revoked collector or one with no forms to carry. A roster
-    in it is audited as taken by ``actor`` (the operator; default the collector) for that collector."""
-    from rasoat.mobile_export.phone_setup import place_name
+    """Write the zip for ``user``, whose settings point at ``base_url`` (the server's address phones
+    reach); refuses a revoked collector or one with no forms to carry. A roster in it is audited as
+    taken by ``actor`` (the operator; default the collector) for that collector."""
+    import io
+
+    from rasoat.mobile_export.phone_setup import phone_code, place_name
+    from rasoat.mobile_export.qr import make_qr
 
     if not user.active:
         raise CollectorError(
@@ -99,6 +116,9 @@ def build_bundle(
             f"'{user.username}' chưa được giao đợt nào đang mở có biểu mẫu / "
             f"'{user.username}' is not assigned to any open round with published forms"
         )
+    code = phone_code(store, user.id, base_url, admin_pw=admin_pw, actor=actor or user.username)
+    png = io.BytesIO()
+    make_qr(code.payload).save(png, kind="png", scale=8, border=4)
     when = (now or datetime.now(LOCAL_TZ)).astimezone(LOCAL_TZ)
     out = Path(out)
     report = BundleReport(path=out, collector_id=user.id)
@@ -122,13 +142,16 @@ def build_bundle(
                 {"form_id": form.form_id, "version": form.version, "title": form.title, "md5": _md5(xml),
                  "media": media_md5}
             )
+        zf.writestr(_entry(SETTINGS_PNG, when), png.getvalue())
         text = INSTRUCTIONS.format(
             name=user.display_name or user.username, username=user.username,
-            place=place_name(user.unit_codes), made=when.strftime("%H:%M %d/%m/%Y"),
+            place=place_name(user.unit_codes), made=when.strftime("%H:%M %d/%m/%Y"), settings=SETTINGS_PNG,
         )
         zf.writestr(_entry("HUONG-DAN.txt", when), text.encode("utf-8"))
+        admin = {k: v for k, v in code.settings["admin"].items() if k != "admin_pw"}
+        shown = {**code.settings, "admin": admin}
         summary = {"collector": {"id": user.id, "username": user.username, "units": user.unit_codes},
-                   "made_at": when.isoformat(), "forms": report.forms}
+                   "made_at": when.isoformat(), "forms": report.forms, "collect_settings": shown}
         zf.writestr(_entry("bundle.json", when), json.dumps(summary, ensure_ascii=False, indent=2))
     tmp.replace(out)
     return report

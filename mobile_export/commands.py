@@ -152,12 +152,15 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     """A zip of a collector's blank forms and their media, laid out like Collect's forms folder."""
     from rasoat.core.collectors import get_collector
     from rasoat.mobile_export.bundle import build_bundle
+    from rasoat.mobile_export.phone_setup import base_url
 
     out = _out_path(args.output, (".zip",))
+    base = base_url(args.url, _data_dir(args))
+    admin_pw = _admin_pw(args)
     store = store_from_args(args)
     try:
         user = get_collector(store, args.collector)
-        report = build_bundle(store, user, out, actor=default_actor())
+        report = build_bundle(store, user, out, base, actor=default_actor(), admin_pw=admin_pw)
     finally:
         store.close()
     if args.json:
@@ -233,6 +236,8 @@ def register(subparsers: Any) -> None:
     b = subparsers.add_parser("bundle", help="gói biểu mẫu ngoại tuyến / offline form bundle (zip)")
     b.add_argument("--collector", required=True, metavar="ID", help="mã hoặc tên đăng nhập / id or username")
     b.add_argument("-o", "--output", required=True, metavar="FILE.zip", help="tệp zip / zip file")
+    b.add_argument("--url", metavar="BASE", help=URL_HELP)
+    b.add_argument("--admin-pw-file", metavar="FILE", help=ADMIN_PW_HELP)
     b.add_argument("--json", action="store_true", help=JSON_HELP)
     add_data_option(b)
     b.set_defaults(func=cmd_bundle)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rasoat.core.collectors import CollectorError
 from rasoat.core.models import FormVersion, Role, User
+from rasoat.core.phone_setup import rotate_token
 from rasoat.core.round_lifecycle import open_round
 from rasoat.core.rounds import (
     assign_collectors,
@@ -63,7 +64,7 @@ def test_a_round_naming_nobody_is_on_nobodys_phone(store: Store, tmp_path: Path)
     agree(store, thu, [])  # in the round's commune, but not named
     assert not is_assigned(store.get_round(rnd.id), "u-1", ["05563"])  # type: ignore[arg-type]
     with pytest.raises(CollectorError, match="not assigned to any open round"):
-        build_bundle(store, thu, tmp_path / "thu.zip")
+        build_bundle(store, thu, tmp_path / "thu.zip", "http://192.0.2.10:8000")
     assert visible_form_ids(store, ["05563"]) == {"f5_hamlet"}  # still an open round over the commune
 
 
@@ -77,5 +78,6 @@ def test_named_collectors_get_the_forms_others_do_not(store: Store, tmp_path: Pa
     agree(store, users["u-3"], [])  # named, but another commune
     assign_collectors(store, rnd.id, ["lan"])
     agree(store, users["u-2"], ["f5_hamlet"])
-    report = build_bundle(store, users["u-2"], tmp_path / "lan.zip")  # type: ignore[arg-type]
+    rotate_token(store, users["u-2"])  # type: ignore[arg-type]  # a token for the bundle's settings
+    report = build_bundle(store, users["u-2"], tmp_path / "lan.zip", "http://192.0.2.10:8000")  # type: ignore[arg-type]
     assert [f["form_id"] for f in report.forms] == ["f5_hamlet"]

@@ -37,6 +37,7 @@ SCHOOLS = (
     f"name,label,commune\ns-a,Trường THCS Phượng Tiến,{COMMUNE}\ns-b,Trường THCS Tân Cương,{OTHER_COMMUNE}\n"
 )
 LOGO = b"\x89PNG not really"
+BASE = "http://192.0.2.10:8000"  # the server's address phones reach
 
 
 class HamletPlugin:
@@ -73,7 +74,20 @@ def rows(data: bytes) -> list[dict[str, str]]:
 
 @pytest.fixture
 def store(tmp_path: Path, hamlets):
-    store = open_store(tmp_path / "data")
+    store = _filled(open_store(tmp_path / "data"))
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def any_store(tmp_path: Path, hamlets, backend_url: str | None):
+    """``store`` on either backend."""
+    store = _filled(open_store(tmp_path / "data", backend_url))
+    yield store
+    store.close()
+
+
+def _filled(store):
     xml, schema = compile_test_form("tform", "1", "Biểu thử")
     store.put_form(
         FormVersion(form_id="tform", version="1", title="Biểu thử", md5=hashlib.md5(xml).hexdigest(),
@@ -88,8 +102,7 @@ def store(tmp_path: Path, hamlets):
                           unit_codes=[COMMUNE, OTHER_COMMUNE], state=RoundState.open))
     store.put_round(Round(id="r0", name="Đợt cũ", period="2025", form_ids=["told"],
                           unit_codes=[COMMUNE], state=RoundState.closed))
-    yield store
-    store.close()
+    return store
 
 
 def collector(store, name: str, units: list[str], rounds=("r1", "r0")):
@@ -104,13 +117,13 @@ def test_bundle_has_collects_layout_and_lists_cut_to_the_commune(store, tmp_path
     a = collector(store, "Vũ Thị Lan", [COMMUNE])
     b = collector(store, "Phạm Văn Xa", [OTHER_COMMUNE])
     out = tmp_path / "lan.zip"
-    report = build_bundle(store, a, out)
+    report = build_bundle(store, a, out, BASE)
     assert report.missing_media == []
 
     with zipfile.ZipFile(out) as zf:
         assert zf.testzip() is None
         names = set(zf.namelist())
-        assert names == {"forms/tform.xml", "HUONG-DAN.txt", "bundle.json",
+        assert names == {"forms/tform.xml", "HUONG-DAN.txt", "bundle.json", "cai-dat-collect.png",
                          *(f"forms/tform-media/{m}" for m in MEDIA)}  # not the closed round's form
         form_xml = zf.read("forms/tform.xml")
         media = {m: zf.read(f"forms/tform-media/{m}") for m in MEDIA}
@@ -130,7 +143,7 @@ def test_bundle_has_collects_layout_and_lists_cut_to_the_commune(store, tmp_path
     assert media["logo.png"] == LOGO
     assert "Hà Thị Bốn" not in media["persons.csv"].decode()
 
-    build_bundle(store, b, tmp_path / "xa.zip")
+    build_bundle(store, b, tmp_path / "xa.zip", BASE)
     with zipfile.ZipFile(tmp_path / "xa.zip") as zf:
         assert [r["name"] for r in rows(zf.read("forms/tform-media/persons.csv"))] == ["p-b1"]
         assert [r["name"] for r in rows(zf.read("forms/tform-media/hamlets.csv"))] == [f"{OTHER_COMMUNE}-01"]
@@ -182,18 +195,18 @@ def test_bundle_refusals_and_command(store, tmp_path: Path, capsys: pytest.Captu
 
     idle = collector(store, "Chưa giao", [COMMUNE], rounds=())
     with pytest.raises(CollectorError, match="not assigned to any open round"):
-        build_bundle(store, idle, tmp_path / "idle.zip")
+        build_bundle(store, idle, tmp_path / "idle.zip", BASE)
     gone = collector(store, "Đã nghỉ", [COMMUNE])
     revoke_collector(store, gone.id)
     with pytest.raises(CollectorError, match="revoked"):
-        build_bundle(store, store.get_user(gone.id), tmp_path / "gone.zip")
+        build_bundle(store, store.get_user(gone.id), tmp_path / "gone.zip", BASE)
     assert not (tmp_path / "idle.zip").exists() and not (tmp_path / "gone.zip").exists()
 
     lan = collector(store, "Vũ Thị Lan", [COMMUNE])
     data = tmp_path / "data"
     store.close()
     out = tmp_path / "lan.zip"
-    args = ["bundle", "--collector", lan.username, "--data", str(data)]
+    args = ["bundle", "--collector", lan.username, "--data", str(data), "--url", BASE]
     assert cli_main([*args, "-o", str(out), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [f["form_id"] for f in report["forms"]] == ["tform"] and out.is_file()
@@ -205,7 +218,7 @@ def test_bundle_bytes_are_what_the_server_sends_that_phone(live_server, tmp_path
     """Copied over USB or downloaded later: same MD5s, so Collect finds nothing to fetch again."""
     store = live_server.store
     user, token = create_collector(store, "Đinh Văn Sáu", [COMMUNE], ["r-open"])
-    report = build_bundle(store, user, tmp_path / "sau.zip")
+    report = build_bundle(store, user, tmp_path / "sau.zip", live_server.url)
     phone = CollectClient(f"{live_server.url}/v1/key/{token}/projects/1")
     try:
         listing = ET.fromstring(phone.get("/formList").content)
@@ -221,3 +234,32 @@ def test_bundle_bytes_are_what_the_server_sends_that_phone(live_server, tmp_path
             assert hashes == {name: "md5:" + md5 for name, md5 in form["media"].items()}
     finally:
         phone.close()
+
+
+def test_bundle_carries_the_collect_settings_the_qr_code_does(any_store, tmp_path: Path) -> None:
+    """A phone set up from the bundle alone sends to the server and deletes each record once sent (person
+    records do not stay readable on a lost phone): the bundle's QR picture holds exactly the settings
+    ``rasoat qr`` prints for that collector, decoded here by a real QR reader."""
+    from rasoat.core.collect_settings import decode_settings
+    from rasoat.core.phone_setup import phone_code
+    from test_mobile_qr import collect_rejections, decode_png
+
+    store = any_store
+    lan = collector(store, "Vũ Thị Lan", [COMMUNE])
+    build_bundle(store, lan, tmp_path / "lan.zip", BASE, admin_pw="13572468")
+    with zipfile.ZipFile(tmp_path / "lan.zip") as zf:
+        (tmp_path / "qr.png").write_bytes(zf.read("cai-dat-collect.png"))
+        guide = zf.read("HUONG-DAN.txt").decode("utf-8")
+        summary = json.loads(zf.read("bundle.json"))
+    printed = phone_code(store, lan.id, BASE, admin_pw="13572468")  # what `rasoat qr` draws
+    text = decode_png(tmp_path / "qr.png")
+    assert text == printed.payload
+    settings = decode_settings(text)
+    assert collect_rejections(settings) == []
+    assert settings["general"]["delete_send"] is True  # sent records leave the phone …
+    assert settings["admin"]["delete_after_send"] is False  # … and the collector cannot turn that off
+    assert settings["general"]["server_url"].startswith(f"{BASE}/v1/key/")
+    assert settings["general"]["autosend"] == "wifi_and_cellular"
+    assert summary["collect_settings"]["general"] == settings["general"]
+    assert "admin_pw" not in summary["collect_settings"]["admin"]  # the officers' summary keeps no password
+    assert "cai-dat-collect.png" in guide and "Nhập mã QR" in guide and "Import QR code" in guide
