@@ -91,6 +91,9 @@ class User(BaseModel):
     token_hash: str | None = None  # collectors: sha256 of the token in their Collect URL
     active: bool = True
     created_at: datetime = Field(default_factory=utcnow)
+    # Web sessions begun before this moment (epoch seconds) have ended: set when the password is set or
+    # reset and when the account is disabled, so every browser signed in as this officer must log in again
+    sessions_ended_at: float | None = None
 
 
 class Submission(BaseModel):

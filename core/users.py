@@ -273,8 +273,11 @@ def set_role(
 
 
 def set_password(store: Store, ref: str, password: str, actor: str = "cli") -> User:
+    """A new password (an administrator's reset, a reset link, or the officer's own change); every web
+    session signed in with the old one ends."""
     user = get_officer(store, ref)
-    updated = user.model_copy(update={"password_hash": hash_password(password)})
+    updated = user.model_copy(update={"password_hash": hash_password(password),
+                                      "sessions_ended_at": time.time()})
     store.put_user(updated)
     store.kv_delete(THROTTLE_NS, _user_key(user.username))
     store.append_audit(AuditEvent(actor=actor, action="user.set_password", target=user.username))
@@ -282,9 +285,11 @@ def set_password(store: Store, ref: str, password: str, actor: str = "cli") -> U
 
 
 def disable_user(store: Store, ref: str, actor: str = "cli") -> User:
-    """Stop an officer at once: logins and the API token are refused in every server process."""
+    """Stop an officer at once: logins, open web sessions and the API token are refused in every server
+    process (re-enabling the account does not bring a session back)."""
     user = get_officer(store, ref)
-    updated = user.model_copy(update={"active": False, "token_hash": None})
+    updated = user.model_copy(update={"active": False, "token_hash": None,
+                                      "sessions_ended_at": time.time()})
     store.put_user(updated)
     store.append_audit(AuditEvent(actor=actor, action="user.disable", target=user.username))
     return updated

@@ -68,3 +68,19 @@ def test_expired_replaced_and_disabled_links_are_refused(store: Store) -> None:
         use_reset_link(store, fresh, NEW)
     with pytest.raises(ResetLinkError):
         reset_link_user(store, "not-a-token-at-all-but-long-enough")
+
+
+def test_a_reset_and_disabling_end_the_sessions_begun_before(store: Store) -> None:
+    """Kept in the stored account, so every server process on the store sees it (server/web/session.py)."""
+    from rasoat.server.web import session as sessions
+
+    user = store.get_user_by_name("xa.quen")
+    _, before = sessions.start(store, user)
+    token, _ = issue_reset_link(store, "xa.quen", actor="tinh.admin")
+    use_reset_link(store, token, NEW)
+    user = store.get_user_by_name("xa.quen")
+    assert sessions.ended_for(before, user)
+    _, after = sessions.start(store, user)
+    assert not sessions.ended_for(after, store.get_user_by_name("xa.quen"))
+    disable_user(store, "xa.quen", actor="tinh.admin")
+    assert sessions.ended_for(after, store.get_user_by_name("xa.quen"))

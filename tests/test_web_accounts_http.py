@@ -1,6 +1,7 @@
 """Editing officers and password-reset links over plain HTTP (tests/web_support.py's site): edits stay
 within the editor's scope, a reset link is issued only by someone who manages the account, shown once,
-works once, and stops working when it expires."""
+works once, and stops working when it expires; a reset (link or administrator), an officer's own password
+change and disabling an account end the officer's open sessions in every browser."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import re
 import httpx
 import pytest
 from rasoat.core.collectors import hash_token
-from rasoat.core.users import RESET_NS
+from rasoat.core.users import RESET_NS, create_user
+from rasoat.core.users import set_password as admin_sets_password
 from server_support import COMMUNE
 from web_support import PUBLIC_URL, csrf_of, http_login, start_site, stop_site
 
@@ -102,3 +104,70 @@ def test_edits_stay_within_the_editors_scope(site) -> None:
     assert site.store.get_user_by_name("xa.phuongtien").unit_codes == [COMMUNE]
     assert client.get("/accounts/tinh.thainguyen").status_code == 403  # not one's own account here
     assert client.get("/accounts/quantri").status_code == 403
+
+
+OLD = "mật-khẩu-phiên-cũ-01"
+
+
+def signed_in(site, username: str, password: str) -> httpx.Client:
+    """A browser of its own (its own cookie jar) logged in as ``username``."""
+    client = httpx.Client(base_url=site.url, follow_redirects=False, timeout=30)
+    page = client.get("/login")
+    resp = client.post("/login", data={"username": username, "password": password,
+                                       "csrf": csrf_of(page.text), "next": "/"})
+    assert resp.status_code == 303 and resp.headers["location"] == "/", resp.text
+    assert client.get("/submissions").status_code == 200
+    return client
+
+
+def sent_to_login(client: httpx.Client) -> bool:
+    resp = client.get("/submissions")
+    return resp.status_code == 303 and resp.headers["location"].startswith("/login")
+
+
+def officer(site, username: str) -> str:
+    create_user(site.store, username, OLD, "commune_officer", [COMMUNE], actor="test")
+    return username
+
+
+def test_a_reset_link_ends_the_officers_open_sessions(site) -> None:
+    name = officer(site, "xa.phien.link")
+    phone, desk = signed_in(site, name, OLD), signed_in(site, name, OLD)
+    others = signed_in(site, "xa.phuongtien", "mật-khẩu-xã-00001")
+    resp = set_password(site, issue_link(site, "tinh.thainguyen", name), "mật-khẩu-phiên-mới-1")
+    assert resp.status_code == 303, resp.text
+    assert sent_to_login(phone) and sent_to_login(desk)
+    assert others.get("/submissions").status_code == 200  # another officer's session is not touched
+    fresh = signed_in(site, name, "mật-khẩu-phiên-mới-1")
+    assert fresh.get("/submissions").status_code == 200
+
+
+def test_an_administrators_reset_ends_the_officers_open_sessions(site) -> None:
+    name = officer(site, "xa.phien.quantri")
+    phone, desk = signed_in(site, name, OLD), signed_in(site, name, OLD)
+    admin_sets_password(site.store, name, "mật-khẩu-quản-trị-đặt", actor="quantri")  # rasoat users passwd
+    assert sent_to_login(phone) and sent_to_login(desk)
+    assert signed_in(site, name, "mật-khẩu-quản-trị-đặt").get("/").status_code == 200
+
+
+def test_changing_ones_own_password_keeps_this_session_and_ends_the_others(site) -> None:
+    name = officer(site, "xa.phien.tudoi")
+    here, there = signed_in(site, name, OLD), signed_in(site, name, OLD)
+    page = here.get("/account/password")
+    resp = here.post("/account/password", data={"current": OLD, "new": "mật-khẩu-tự-đổi-001",
+                                                 "repeat": "mật-khẩu-tự-đổi-001", "csrf": csrf_of(page.text)})
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/?msg="), resp.text
+    assert here.get("/submissions").status_code == 200
+    assert sent_to_login(there)
+
+
+def test_disabling_an_account_ends_its_sessions_for_good(site) -> None:
+    name = officer(site, "xa.phien.khoa")
+    phone = signed_in(site, name, OLD)
+    manager = http_login(site.url, "tinh.thainguyen")
+    token = csrf_of(manager.get("/accounts").text)
+    for active in ("0", "1"):  # disabled, then enabled again at once
+        resp = manager.post(f"/accounts/{name}/active", data={"csrf": token, "active": active})
+        assert resp.status_code == 303, resp.text
+    assert sent_to_login(phone)  # re-enabling does not bring the old session back
+    assert signed_in(site, name, OLD).get("/").status_code == 200

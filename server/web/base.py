@@ -136,7 +136,7 @@ def context(request: Request) -> Ctx:
     if sess is None:
         raise LoginRequired(next_url, expired=bool(request.cookies.get(sessions.COOKIE)))
     user = st.store.get_user(sess.user_id)
-    if user is None or not user.active or not scope.can(user, scope.VIEW):
+    if user is None or not user.active or sessions.ended_for(sess, user) or not scope.can(user, scope.VIEW):
         sessions.end(st.store, request.cookies.get(sessions.COOKIE))
         raise LoginRequired(next_url, expired=True)
     return Ctx(

@@ -272,10 +272,15 @@ async def password_change(request: Request) -> Response:
             if new != repeat:
                 raise UserError(ctx.t("password.mismatch"))
             check_password_policy(new)
-            set_password(ctx.store, ctx.user.username, new, actor=ctx.actor)
+            updated = set_password(ctx.store, ctx.user.username, new, actor=ctx.actor)
         except UserError as exc:
             return page(ctx, "password.html", status=400, error=str(exc))
-        return redirect(ctx, "/", "password.changed")
+        # every session of the old password ended, this one too: the officer goes on in a new one
+        sessions.end(ctx.store, request.cookies.get(sessions.COOKIE))
+        value, _ = sessions.start(ctx.store, updated)
+        secure = sessions.secure_request(request, ctx.settings.public_url)
+        response = redirect(ctx, "/", "password.changed")
+        return sessions.set_cookies(response, sessions.cookie(sessions.COOKIE, value, secure))
 
     return await anyio.to_thread.run_sync(run)
 

@@ -106,6 +106,11 @@ def load(store: Store, cookie_value: str | None) -> Session | None:
     return sess
 
 
+def ended_for(sess: Session, user: User) -> bool:
+    """Has this session been ended for its officer (password set or reset, account disabled since)?"""
+    return user.sessions_ended_at is not None and sess.created < user.sessions_ended_at
+
+
 def end(store: Store, cookie_value: str | None) -> None:
     if cookie_value:
         store.kv_delete(NAMESPACE, _key(cookie_value))
