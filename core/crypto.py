@@ -33,7 +33,6 @@ import base64
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -51,14 +50,10 @@ from rasoat.core.models import (
     ENVELOPE_FIELD,
     UNREAD_FIELD,
     AuditEvent,
-    FormVersion,
-    ReviewState,
-    Round,
     Submission,
-    User,
     utcnow,
 )
-from rasoat.core.storage.base import Fact, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 KV_NS = "crypto"
 KEY_ENTRY = "project"
@@ -452,9 +447,10 @@ class Decryptor:
     """Opens stored encrypted records with the unlocked keys: reads only their files and their form's
     XForm (for the shape to parse), in memory; counts what it opened and what failed."""
 
-    def __init__(self, store: Store, keys: Sequence[rsa.RSAPrivateKey]) -> None:
+    def __init__(self, store: Store, keys: Sequence[rsa.RSAPrivateKey], actor: str = "cli") -> None:
         self.store = store
         self.keys = list(keys)
+        self.actor = actor
         self.decrypted = 0
         self.failed = 0
         self.failed_ids: list[str] = []
@@ -503,73 +499,20 @@ class Decryptor:
         )
         return opened, plain
 
-
-# --- a store view that decrypts ---------------------------------------------------------------------
-
-
-class DecryptingStore(Store):
-    """A read view of ``store`` in which encrypted submissions appear decrypted (fields parsed from the
-    decrypted XML, attachments under their original names). Writes pass through to the real store, so
-    audit lines land there; nothing decrypted is ever written. Records that fail to decrypt are left
-    out and counted in ``failed`` (their ids in ``failed_ids``)."""
-
-    def __init__(self, store: Store, keys: Sequence[rsa.RSAPrivateKey], actor: str = "cli") -> None:
-        self.inner = store
-        self.actor = actor
-        self.opener = Decryptor(store, keys)
-
-    @property
-    def decrypted(self) -> int:
-        return self.opener.decrypted
-
-    @property
-    def failed(self) -> int:
-        return self.opener.failed
-
-    @property
-    def failed_ids(self) -> list[str]:
-        return self.opener.failed_ids
-
-    @property
-    def forms(self) -> set[str]:
-        return self.opener.forms
-
-    def iter_submissions(self, query: SubmissionQuery | None = None) -> Iterator[Submission]:
-        for sub in self.inner.iter_submissions(query):
+    def readable(self, subs: Iterable[Submission]) -> Iterator[Submission]:
+        """``subs`` as an officer with the key reads them: plaintext records as they are, encrypted ones
+        opened; those that cannot be opened are left out (and counted in ``failed``)."""
+        for sub in subs:
             if not sub.encrypted:
                 yield sub
                 continue
-            opened = self.opener.open(sub)
+            opened = self.open(sub)
             if opened is not None:
                 yield opened[0]
 
-    def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
-        return Store.iter_facts(self, query, field_paths)
-
-    def get_submission(self, instance_id: str) -> Submission | None:
-        sub = self.inner.get_submission(instance_id)
-        if sub is None or not sub.encrypted:
-            return sub
-        opened = self.opener.open(sub)
-        return opened[0] if opened else None
-
-    def attachment(self, instance_id: str, name: str) -> bytes | None:
-        sub = self.inner.get_submission(instance_id)
-        if sub is None or not sub.encrypted:
-            return self.inner.attachment(instance_id, name)
-        opened = self.opener.open(sub)
-        return opened[1].files.get(name) if opened else None
-
-    def submission_xml(self, instance_id: str) -> bytes | None:
-        sub = self.inner.get_submission(instance_id)
-        if sub is None or not sub.encrypted:
-            return self.inner.submission_xml(instance_id)
-        opened = self.opener.open(sub)
-        return opened[1].xml if opened else None
-
     def record(self, what: str, target: str = "", **details: Any) -> None:
-        """One audit line for this decryption session: counts only."""
-        self.inner.append_audit(
+        """One audit line for this decryption session: counts only, never a field value."""
+        self.store.append_audit(
             AuditEvent(
                 actor=self.actor,
                 action="key.decrypt",
@@ -584,93 +527,11 @@ class DecryptingStore(Store):
             )
         )
 
-    # everything else is the real store's
-    def put_form(
-        self, form: FormVersion, xml: bytes, schema: dict[str, Any], media: dict[str, bytes]
-    ) -> None:
-        self.inner.put_form(form, xml, schema, media)
 
-    def get_form(self, form_id: str, version: str | None = None) -> FormVersion | None:
-        return self.inner.get_form(form_id, version)
-
-    def list_forms(self, all_versions: bool = False) -> list[FormVersion]:
-        return self.inner.list_forms(all_versions)
-
-    def form_xml(self, form_id: str, version: str) -> bytes:
-        return self.inner.form_xml(form_id, version)
-
-    def form_schema(self, form_id: str, version: str) -> dict[str, Any]:
-        return self.inner.form_schema(form_id, version)
-
-    def form_media(self, form_id: str, version: str, name: str) -> bytes | None:
-        return self.inner.form_media(form_id, version, name)
-
-    def put_round(self, rnd: Round) -> None:
-        self.inner.put_round(rnd)
-
-    def get_round(self, round_id: str) -> Round | None:
-        return self.inner.get_round(round_id)
-
-    def list_rounds(self) -> list[Round]:
-        return self.inner.list_rounds()
-
-    def put_snapshot(self, round_id: str, data: dict[str, Any]) -> None:
-        self.inner.put_snapshot(round_id, data)
-
-    def get_snapshot(self, round_id: str) -> dict[str, Any] | None:
-        return self.inner.get_snapshot(round_id)
-
-    def put_user(self, user: User) -> None:
-        self.inner.put_user(user)
-
-    def get_user(self, user_id: str) -> User | None:
-        return self.inner.get_user(user_id)
-
-    def get_user_by_name(self, username: str) -> User | None:
-        return self.inner.get_user_by_name(username)
-
-    def get_user_by_token_hash(self, token_hash: str) -> User | None:
-        return self.inner.get_user_by_token_hash(token_hash)
-
-    def list_users(self) -> list[User]:
-        return self.inner.list_users()
-
-    def save_submission(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> SaveOutcome:
-        raise CryptoError("A decrypting view is read-only for submissions")
-
-    def add_attachment(self, instance_id: str, name: str, data: bytes) -> None:
-        raise CryptoError("A decrypting view is read-only for submissions")
-
-    def count_submissions(self, query: SubmissionQuery | None = None) -> int:
-        return self.inner.count_submissions(query)
-
-    def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:
-        return self.inner.set_review(instance_id, state, comment, actor)
-
-    def append_audit(self, event: AuditEvent) -> None:
-        self.inner.append_audit(event)
-
-    def iter_audit(self, since: datetime | None = None, actor: str | None = None) -> Iterator[AuditEvent]:
-        return self.inner.iter_audit(since, actor)
-
-    def kv_get(self, namespace: str, key: str) -> Any | None:
-        return self.inner.kv_get(namespace, key)
-
-    def kv_put(self, namespace: str, key: str, value: Any, ttl_seconds: int | None = None) -> None:
-        self.inner.kv_put(namespace, key, value, ttl_seconds)
-
-    def kv_delete(self, namespace: str, key: str) -> None:
-        self.inner.kv_delete(namespace, key)
-
-    def kv_cas(
-        self, namespace: str, key: str, expected: Any | None, new: Any, ttl_seconds: int | None = None
-    ) -> bool:
-        return self.inner.kv_cas(namespace, key, expected, new, ttl_seconds)
-
-
-def open_decrypting(store: Store, passphrase: str, actor: str = "cli", purpose: str = "") -> DecryptingStore:
-    """Unlock the project key with ``passphrase`` and return a decrypting view of ``store``."""
-    return DecryptingStore(store, unlock(store, passphrase, actor, purpose), actor)
+def open_decryptor(store: Store, passphrase: str, actor: str = "cli", purpose: str = "") -> Decryptor:
+    """Unlock the project key with ``passphrase`` and return a ``Decryptor`` over ``store``'s records
+    (``WrongPassphrase`` when it does not open the key, audited by ``unlock``)."""
+    return Decryptor(store, unlock(store, passphrase, actor, purpose), actor)
 
 
 def form_is_encrypted(store: Store, form_id: str) -> bool:

@@ -194,19 +194,22 @@ def test_plaintext_for_an_encrypted_form_is_refused(world) -> None:
     assert world.store.get_submission(iid) is None
 
 
-def test_decrypting_view_in_memory(world) -> None:
-    from rasoat.core.crypto import WrongPassphrase, open_decrypting
+def test_decryptor_opens_a_record_in_memory(world) -> None:
+    from rasoat.core.crypto import WrongPassphrase, open_decryptor
 
     iid = submit(world, "Trần Thị Kín")
-    view = open_decrypting(world.store, PASSPHRASE, actor="tester")
-    sub = view.get_submission(iid)
+    opener = open_decryptor(world.store, PASSPHRASE, actor="tester")
+    opened = opener.open(world.store.get_submission(iid))
+    assert opened is not None
+    sub, plain = opened
     assert sub.fields["name"] == "Trần Thị Kín" and sub.fields["commune"] == COMMUNE
     assert sorted(sub.attachments) == ["audit.csv", "photo.jpg"]
-    assert view.attachment(iid, "photo.jpg") == PHOTO and view.attachment(iid, "audit.csv") == AUDIT_CSV
-    assert b"Tr\xe1\xba\xa7n" in view.submission_xml(iid)
+    assert plain.files["photo.jpg"] == PHOTO and plain.files["audit.csv"] == AUDIT_CSV
+    assert b"Tr\xe1\xba\xa7n" in plain.xml
     assert world.store.get_submission(iid).encrypted  # the real store still holds only ciphertext
+    assert world.store.attachment(iid, "photo.jpg") is None  # under its .enc name only
     with pytest.raises(WrongPassphrase):
-        open_decrypting(world.store, "sai cụm mật khẩu rồi", actor="tester")
+        open_decryptor(world.store, "sai cụm mật khẩu rồi", actor="tester")
 
 
 def test_tampered_record_fails_its_signature(world) -> None:
@@ -301,7 +304,7 @@ def test_export_with_the_passphrase_and_a_wrong_one(world) -> None:
 
 @pytest.mark.slow
 def test_keys_commands_and_rotation(world, tmp_path) -> None:
-    from rasoat.core.crypto import open_decrypting
+    from rasoat.core.crypto import open_decryptor
 
     iid = submit(world, "Phạm Cũ")
     data = str(world.data_dir)
@@ -324,8 +327,8 @@ def test_keys_commands_and_rotation(world, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     r = run_cli("keys", "rotate", "--passphrase-file", str(new), "--data", data)
     assert r.returncode == 0, r.stderr
-    view = open_decrypting(world.store, "một cụm mật khẩu mới hơn")
-    assert view.get_submission(iid).fields["name"] == "Phạm Cũ"  # retired key still opens old records
+    opened = open_decryptor(world.store, "một cụm mật khẩu mới hơn").open(world.store.get_submission(iid))
+    assert opened is not None and opened[0].fields["name"] == "Phạm Cũ"  # retired key still opens old records
     assert (
         json.loads(run_cli("keys", "show", "--json", "--data", data).stdout)["key"]["public_key"] != world.pub
     )
@@ -389,20 +392,6 @@ def test_envelope_rules(world) -> None:
     assert (
         resp.status_code == 400 and "base64EncryptedKey" in resp.text and b"<OpenRosaResponse" in resp.content
     )
-
-
-def test_decrypting_view_is_a_whole_store(tmp_path) -> None:
-    """Anything that takes a Store (indicators, exports, the digest nonces) works on the decrypting view."""
-    from rasoat.core.crypto import create_project_key, open_decrypting
-    from rasoat.core.storage.embedded import EmbeddedStore
-
-    store = EmbeddedStore(tmp_path / "data")
-    create_project_key(store, PASSPHRASE, actor="tester")
-    view = open_decrypting(store, PASSPHRASE, actor="tester")
-    assert view.kv_cas("nonces", "n1", None, {"nc": 1}) is True
-    assert view.kv_cas("nonces", "n1", None, {"nc": 2}) is False
-    assert store.kv_get("nonces", "n1") == {"nc": 1}
-    store.close()
 
 
 def test_plaintext_of_an_old_unencrypted_version_is_refused_once_the_form_is_encrypted(world) -> None:

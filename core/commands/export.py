@@ -42,11 +42,11 @@ def _states(text: str | None) -> list[ReviewState] | None:
     return out
 
 
-def _decrypting(store: Any, args: argparse.Namespace, form_id: str | None, purpose: str) -> Any:
-    """A decrypting view of the store when a passphrase is given (or asked for an encrypted form's export
-    on a terminal); None when not needed. A wrong passphrase is a one-line error."""
+def _decryptor(store: Any, args: argparse.Namespace, form_id: str | None, purpose: str) -> Any:
+    """A ``Decryptor`` of the store's records when a passphrase is given (or asked for an encrypted form's
+    export on a terminal); None when not needed. A wrong passphrase is a one-line error."""
     from rasoat.core.commands.users import read_secret
-    from rasoat.core.crypto import CryptoError, form_is_encrypted, open_decrypting
+    from rasoat.core.crypto import CryptoError, form_is_encrypted, open_decryptor
 
     wanted = bool(getattr(args, "passphrase_file", None))
     if not wanted and form_id is not None and form_is_encrypted(store, form_id):
@@ -61,16 +61,16 @@ def _decrypting(store: Any, args: argparse.Namespace, form_id: str | None, purpo
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu khoá dự án / Project key passphrase",
                              confirm=False)
     try:
-        return open_decrypting(store, passphrase, actor=default_actor(), purpose=purpose)
+        return open_decryptor(store, passphrase, actor=default_actor(), purpose=purpose)
     except CryptoError as exc:
         raise CommandError(str(exc)) from None
 
 
-def _decrypted_note(view: Any) -> None:
-    if view is not None and view.failed:
-        print(f"Cảnh báo: {view.failed} bản ghi mã hoá không giải mã được, đã bỏ qua / "
-              f"Warning: {view.failed} encrypted records could not be decrypted and were left out: "
-              f"{', '.join(view.failed_ids[:5])}{' …' if view.failed > 5 else ''}", file=sys.stderr)
+def _decrypted_note(opener: Any) -> None:
+    if opener is not None and opener.failed:
+        print(f"Cảnh báo: {opener.failed} bản ghi mã hoá không giải mã được, đã bỏ qua / "
+              f"Warning: {opener.failed} encrypted records could not be decrypted and were left out: "
+              f"{', '.join(opener.failed_ids[:5])}{' …' if opener.failed > 5 else ''}", file=sys.stderr)
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -136,15 +136,15 @@ def run_export(args: argparse.Namespace) -> int:
         drop_fields=frozenset(f for item in args.drop or () for f in item.split(",") if f),
         attachment_url=args.attachment_url,
     )
-    view = None
+    opener = None
     try:
-        view = _decrypting(store, args, args.form_id, "export")
+        opener = _decryptor(store, args, args.form_id, "export")
         total = count_for_export(store, args.form_id, filters)
         with tqdm(
             total=total, desc=args.form_id, unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
         ) as bar:
             stats = export_form(
-                view or store,
+                store,
                 args.form_id,
                 out,
                 format="csv" if fmt == "csv" else "xlsx",
@@ -152,14 +152,15 @@ def run_export(args: argparse.Namespace) -> int:
                 options=options,
                 actor=actor,
                 progress=bar.update,
+                decryptor=opener,
             )
-        if view is not None:
-            view.record("export", target=args.form_id, submissions=stats.submissions)
+        if opener is not None:
+            opener.record("export", target=args.form_id, submissions=stats.submissions)
     except ExportError as exc:
         raise CommandError(str(exc)) from None
     finally:
         store.close()
-    _decrypted_note(view)
+    _decrypted_note(opener)
     repeats = ", ".join(f"{t}: {n}" for t, n in stats.rows.items() if t != args.form_id)
     print(
         f"Đã ghi {out}: {stats.submissions} bản ghi{f' ({repeats})' if repeats else ''} / "

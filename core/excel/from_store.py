@@ -16,7 +16,7 @@ import inspect
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rasoat.core.excel.cells import to_vn_naive
 from rasoat.core.excel.csv_zip import write_csv_zip
@@ -33,6 +33,9 @@ from rasoat.core.excel.report import ReportMeta, ReportOptions, ReportStats, wri
 from rasoat.core.excel.schema import itemset_files, merge_schemas
 from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
 from rasoat.core.storage.base import Store, SubmissionQuery
+
+if TYPE_CHECKING:
+    from rasoat.core.crypto import Decryptor
 
 # Location media CSVs are cut per collector on the server; the registry has every row.
 _UNIT_ITEMSETS = {"provinces.csv": "province", "communes.csv": "commune", "hamlets.csv": "hamlet"}
@@ -153,6 +156,7 @@ class OpenedExport:
     units: Any | None
     actor: str
     extra: list[ExtraSheet]
+    decryptor: Decryptor | None = None  # opens ODK-encrypted records (else they are written as stored)
 
     def write(self, target: Target, progress: Callable[[int], object] | None = None) -> RawExportStats:
         prep, store = self.prep, self.store
@@ -198,13 +202,17 @@ class OpenedExport:
         return stats
 
     def _records(self) -> Iterator[Submission]:
-        """The submissions to write; with personal columns, each with its identifying fields."""
+        """The submissions to write: encrypted ones opened when a decryptor is given (those it cannot
+        open left out and counted there); with personal columns, each with its identifying fields."""
+        subs: Iterable[Submission] = self.store.iter_submissions(self.prep.query)
+        if self.decryptor is not None:
+            subs = self.decryptor.readable(subs)
         if not self.prep.options.include_personal:
-            yield from _stream(self.store, self.prep.query)
+            yield from subs
             return
         from rasoat.core.identities import with_identities
 
-        for sub in _stream(self.store, self.prep.query):
+        for sub in subs:
             yield with_identities(self.store, sub)
 
 
@@ -218,15 +226,17 @@ def open_export(
     units: UnitLookup | None = None,
     actor: str = "system",
     plugin_sheets: bool = True,
+    decryptor: Decryptor | None = None,
 ) -> OpenedExport:
-    """Check and resolve an export (ExportError when the form, version, unit or period is unknown)."""
+    """Check and resolve an export (ExportError when the form, version, unit or period is unknown);
+    with ``decryptor``, ODK-encrypted records are written decrypted."""
     if format not in FORMATS:
         raise ExportError(f"định dạng không hỗ trợ '{format}' / unsupported format '{format}'")
     filters = filters or ExportFilters()
     units = units if units is not None else _registry(store)
     prep = prepare_form_export(store, form_id, filters, options, units)
     extra = list(_plugin_sheets(form_id, store, prep.query)) if plugin_sheets and format == "xlsx" else []
-    return OpenedExport(store, form_id, format, prep, filters, units, actor, extra)
+    return OpenedExport(store, form_id, format, prep, filters, units, actor, extra, decryptor)
 
 
 def export_form(
@@ -241,9 +251,11 @@ def export_form(
     actor: str = "system",
     progress: Callable[[int], object] | None = None,
     plugin_sheets: bool = True,
+    decryptor: Decryptor | None = None,
 ) -> RawExportStats:
     """Write one form's raw data (an xlsx workbook, or a zip of CSV files with ``format="csv"``) from the
-    store; records the export in the audit log."""
+    store; records the export in the audit log. With ``decryptor`` (``core.crypto.open_decryptor``),
+    ODK-encrypted records are opened in memory and written decrypted."""
     opened = open_export(
         store,
         form_id,
@@ -253,6 +265,7 @@ def export_form(
         units=units,
         actor=actor,
         plugin_sheets=plugin_sheets,
+        decryptor=decryptor,
     )
     return opened.write(target, progress)
 
@@ -260,10 +273,6 @@ def export_form(
 def count_for_export(store: Store, form_id: str, filters: ExportFilters | None = None) -> int:
     """How many submissions an export would write (for a progress bar's total)."""
     return store.count_submissions(submission_query(form_id, filters or ExportFilters()))
-
-
-def _stream(store: Store, query: SubmissionQuery) -> Iterator[Submission]:
-    yield from store.iter_submissions(query)
 
 
 def _registry(store: Store | None = None) -> Any:
