@@ -240,10 +240,10 @@ def test_bundle_carries_the_collect_settings_the_qr_code_does(any_store, tmp_pat
     """A phone set up from the bundle alone sends to the server and deletes each record once sent (person
     records do not stay readable on a lost phone): the bundle's QR picture holds exactly the settings
     ``rasoat qr`` prints for that collector, decoded here by a real QR reader."""
-    from rasoat.core.collect_settings import decode_settings
-    from rasoat.core.phone_setup import phone_code
     import zxingcpp
     from PIL import Image
+    from rasoat.core.collect_settings import decode_settings
+    from rasoat.core.phone_setup import phone_code
     from test_mobile_qr import collect_rejections
 
     store = any_store
