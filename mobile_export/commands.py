@@ -12,9 +12,9 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     default_actor,
     print_json,
-    store_from_args,
 )
 
 URL_HELP = ("địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL, else the address 'rasoat serve' "
@@ -81,8 +81,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
     from rasoat.mobile_export.phone_setup import admin_password, base_url, phone_code
     from rasoat.mobile_export.qr import save_qr
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         if args.show_admin_pw and not args.collector:
             print(admin_password(store))
             return 0
@@ -95,8 +94,6 @@ def cmd_qr(args: argparse.Namespace) -> int:
         if args.show_admin_pw:
             print(f"Mật khẩu quản trị Collect / Collect admin password: {admin_password(store)}",
                   file=sys.stderr)
-    finally:
-        store.close()
     who = code.user.display_name or code.user.username
     if args.json:
         print_json({"id": code.user.id, "username": code.user.username, "name": who, "file": str(out),
@@ -115,8 +112,7 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
     out = _out_path(args.output, (".html", ".htm"))
     base = base_url(args.url, _data_dir(args))
     admin_pw = _admin_pw(args)
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         users, rnd = sheet_collectors(store, args.unit, args.round)
         if not users:
             raise CommandError(
@@ -135,8 +131,6 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
         if rnd is not None:
             what.append(rnd.name)
         html = render_sheet(cards, "Mã QR ODK Collect – " + " – ".join(what))
-    finally:
-        store.close()
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(out)
@@ -157,12 +151,9 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     out = _out_path(args.output, (".zip",))
     base = base_url(args.url, _data_dir(args))
     admin_pw = _admin_pw(args)
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = get_collector(store, args.collector)
         report = build_bundle(store, user, out, base, actor=default_actor(), admin_pw=admin_pw)
-    finally:
-        store.close()
     if args.json:
         print_json({"file": str(report.path), "collector": report.collector_id, "forms": report.forms,
                     "missing_media": report.missing_media})
@@ -186,8 +177,7 @@ def cmd_import_instances(args: argparse.Namespace) -> int:
     root = Path(args.dir)
     if not root.is_dir():
         raise CommandError(f"Không có thư mục {root} / No such folder: {root}")
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = get_collector(store, args.collector) if args.collector else None
         report = import_instances(store, root, user, get_manager().hook.check_submission,
                                   progress=not args.json)
@@ -196,8 +186,6 @@ def cmd_import_instances(args: argparse.Namespace) -> int:
             details={"collector": user.id if user else None, "created": report.count("created"),
                      "duplicate": report.count("duplicate"), "failed": len(report.failed)},
         ))
-    finally:
-        store.close()
     if args.json:
         print_json(report.as_dict())
     else:

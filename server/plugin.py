@@ -21,10 +21,10 @@ from rasoat.core.commands.common import (
     CommandError,
     add_data_option,
     command_group,
+    command_store,
     default_actor,
     print_json,
     print_table,
-    store_from_args,
 )
 
 DEFAULT_PORT = 8000
@@ -107,8 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_port_free(args.host, args.port)
     database_url = args.database or settings.database_url
     base_url, how = _public_base(args)
-    store = store_from_args(args, create=True)
-    try:
+    with command_store(args, create=True) as store:
         from rasoat.core.protection import ProtectionError, keyring
 
         try:
@@ -127,8 +126,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print("Đã tạo dữ liệu thử: đợt 'demo' cho Xã Phượng Tiến (05563) / "
                   "Demo set up: round 'demo' for Xã Phượng Tiến (05563)")
         token = demo_token(store)
-    finally:
-        store.close()
 
     store_public_url(Path(settings.data_dir), base_url)
     server_settings = ServerSettings(public_url=args.public_url or os.environ.get("RASOAT_PUBLIC_URL"))
@@ -237,8 +234,7 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import collector_url, create_collector, digest_url, same_name
     from rasoat.server.digest import set_password
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         twins = same_name(store, args.name)
         user, token = create_collector(
             store, args.name, args.unit, args.round or [], username=args.username, actor=default_actor()
@@ -247,8 +243,6 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
         if args.password:
             password = secrets.token_urlsafe(12)
             set_password(store, user.username, password)
-    finally:
-        store.close()
     base = _known_base(args)
     url = collector_url(base, token) if base else None
     if args.json:
@@ -281,12 +275,9 @@ def cmd_collectors_list(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import list_collectors
     from rasoat.server.accesslog import vn_time
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         users = list_collectors(store)
         rounds = store.list_rounds()
-    finally:
-        store.close()
     rows: list[dict[str, Any]] = []
     for u in users:
         assigned = [r.id for r in rounds if u.id in r.collector_ids]
@@ -312,12 +303,9 @@ def cmd_collectors_revoke(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import revoke_collector
     from rasoat.server.digest import forget_password
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = revoke_collector(store, args.id, actor=default_actor())
         forget_password(store, user.username)
-    finally:
-        store.close()
     print(f"Đã thu hồi / Revoked: {user.id} ({user.username})")
     return 0
 
@@ -336,12 +324,9 @@ def cmd_collectors_rotate(args: argparse.Namespace) -> int:
         if answer.strip().lower() not in ("yes", "có", "co"):
             print("Không đổi gì / Nothing changed")
             return 1
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = get_collector(store, args.id)
         token = rotate_token(store, user, actor=default_actor())
-    finally:
-        store.close()
     base = _known_base(args)
     print(f"Đã cấp mã mới / New token issued: {user.id} ({user.username})")
     if base:
@@ -368,14 +353,12 @@ def cmd_forms_publish(args: argparse.Namespace) -> int:
         if not mp.is_file():
             raise CommandError(f"Không có tệp {mp} / No such file: {mp}")
         media[mp.name] = mp.read_bytes()
-    store = store_from_args(args)
-    try:
-        result = publish_xlsform(store, path, media, args.round, validate=not args.no_validate,
-                                 source="upload", actor=default_actor())
-    except ApiError as exc:
-        raise CommandError(exc.message) from exc
-    finally:
-        store.close()
+    with command_store(args) as store:
+        try:
+            result = publish_xlsform(store, path, media, args.round, validate=not args.no_validate,
+                                     source="upload", actor=default_actor())
+        except ApiError as exc:
+            raise CommandError(exc.message) from exc
     if args.json:
         print_json(result)
     else:

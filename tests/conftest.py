@@ -14,7 +14,7 @@ BACKENDS = ["embedded", "postgres"]
 
 @pytest.fixture(autouse=True)
 def _store_named_by_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A test's store is the one it names: the in-process CLI (``core.cli.main``, ``store_from_args``) of
+    """A test's store is the one it names: the in-process CLI (``core.cli.main``, ``command_store``) of
     tests that fill an EmbeddedStore and then run a command must not follow a RASOAT_DATABASE_URL left in
     the shell. PostgreSQL tests name theirs (pg_support: RASOAT_TEST_DATABASE_URL; backend_url below)."""
     monkeypatch.delenv("RASOAT_DATABASE_URL", raising=False)

@@ -15,10 +15,10 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     default_actor,
     print_json,
     print_table,
-    store_from_args,
 )
 from rasoat.core.storage.base import Store
 
@@ -68,12 +68,9 @@ def _fmt(value: Any) -> str:
 def cmd_fact(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.facts import set_fact
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         entry = set_fact(store, _year(args), args.unit, args.fact, args.value, args.source, args.as_of,
                          args.by or default_actor())
-    finally:
-        store.close()
     print(f"{args.unit}: {args.fact} = {entry['value']} ({entry['source']}, {entry['as_of']})")
     return 0
 
@@ -84,11 +81,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from rasoat.core.units import get_units
 
     text = Path(args.file).read_text(encoding="utf-8")
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         n = import_facts(store, _year(args), text, args.by or default_actor(), {u.code for u in get_units()})
-    finally:
-        store.close()
     print(f"Đã nhập {n} dòng / imported {n} rows")
     return 0
 
@@ -136,8 +130,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     registry = get_units()
     unit = registry.require(args.unit)
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         if args.as_user:
             require_unit(_officer(store, args.as_user), unit.code)
         if unit.level == "province":
@@ -147,8 +140,6 @@ def cmd_show(args: argparse.Namespace) -> int:
             communes, province = assess_communes(store, _year(args), [unit.code], registry), None
         else:
             raise CommandError(f"{unit.code}: cần mã tỉnh hoặc xã / need a province or commune code")
-    finally:
-        store.close()
     if args.json:
         out: dict[str, Any] = {"year": _year(args), "unit": unit.code,
                                "communes": [_assessment_json(c) for c in communes]}
@@ -176,8 +167,7 @@ def _step(action: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from rasoat.core.assessment import signoff
 
-        store = store_from_args(args)
-        try:
+        with command_store(args) as store:
             user = _officer(store, args.as_user)
             year = _year(args)
             if action == "propose":
@@ -190,8 +180,6 @@ def _step(action: str) -> Callable[[argparse.Namespace], int]:
                 doc = signoff.approve(store, user, year, args.unit)
             else:
                 doc = signoff.reopen(store, user, year, args.unit, args.reason)
-        finally:
-            store.close()
         print(f"{args.unit}: {signoff.state_label(doc['state'])}")
         return 0
 
@@ -202,12 +190,9 @@ def _step(action: str) -> Callable[[argparse.Namespace], int]:
 def cmd_status(args: argparse.Namespace) -> int:
     from rasoat.core.assessment import signoff
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = _officer(store, args.as_user)
         st = signoff.province_status(store, user, _year(args), args.unit)
-    finally:
-        store.close()
     if args.json:
         print_json({
             "province": st["province"], "year": st["year"], "state": st["list"]["state"],
@@ -241,12 +226,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_workbook(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.workbook import write_workbook
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = _officer(store, args.as_user)
         write_workbook(store, user, _year(args), args.unit, args.output, prepared_by=args.prepared_by)
-    finally:
-        store.close()
     print(args.output)
     return 0
 

@@ -13,9 +13,9 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     print_json,
     print_table,
-    store_from_args,
 )
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -47,8 +47,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from rasoat.core.audit import event_row, iter_events, write_xlsx
 
     since = parse_since(args.since)
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         events = iter_events(store, since=since, user=args.user, action=args.action)
         if args.xlsx:
             if not args.xlsx.lower().endswith(".xlsx"):
@@ -59,8 +58,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
         rows = list(events)
         if args.limit:
             rows = rows[-args.limit :]
-    finally:
-        store.close()
     if args.json:
         print_json([e.model_dump(mode="json") for e in rows])
         return 0

@@ -7,7 +7,8 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
 from pathlib import Path
@@ -26,10 +27,12 @@ class CommandError(Exception):
     """A problem the user can fix; printed as one line, exit code 1, no traceback."""
 
 
-def store_from_args(args: argparse.Namespace, create: bool = False) -> Store:
-    """Open the store named by ``--data`` / ``RASOAT_DATA`` (and ``RASOAT_DATABASE_URL``). An embedded
-    store must already exist unless ``create`` (``init``, ``serve``): a mistyped path is an error, never
-    a new empty store. With a database the folder only holds attachments and is made when needed."""
+@contextmanager
+def command_store(args: argparse.Namespace, create: bool = False) -> Iterator[Store]:
+    """The store named by ``--data`` / ``RASOAT_DATA`` (and ``RASOAT_DATABASE_URL``), open for the command's
+    ``with`` block and closed however it ends. An embedded store must already exist unless ``create``
+    (``init``, ``serve``): a mistyped path is an error, never a new empty store. With a database the folder
+    only holds attachments and is made when needed."""
     from rasoat.core.datadir import NotADataDirectory, check_can_create, require_data_dir
     from rasoat.core.storage import open_store
 
@@ -44,7 +47,11 @@ def store_from_args(args: argparse.Namespace, create: bool = False) -> Store:
             require_data_dir(settings.data_dir)
     except NotADataDirectory as exc:
         raise CommandError(str(exc)) from None
-    return open_store(settings.data_dir, database_url)
+    store = open_store(settings.data_dir, database_url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def add_data_option(parser: argparse.ArgumentParser) -> None:

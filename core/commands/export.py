@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, default_actor, store_from_args
+from rasoat.core.commands.common import CommandError, add_data_option, command_store, default_actor
 from rasoat.core.models import ReviewState
 
 _SUFFIX = {"xlsx": ".xlsx", "csv": ".zip"}
@@ -110,56 +110,53 @@ def run_export(args: argparse.Namespace) -> int:
     fmt = _format(args)
     out = _output(args.output, fmt)
     states = _states(args.states)
-    store = store_from_args(args)
-    try:
-        officer = _officer(store, args)
-        units = tuple(args.unit or ())
-        if officer is not None:
-            units = export_units(officer, units)
-    except (CommandError, ScopeError) as exc:
-        store.close()
-        raise CommandError(getattr(exc, "message", str(exc))) from None
-    actor = officer.username if officer is not None else default_actor()
-    filters = ExportFilters(
-        round_id=args.round,
-        unit_codes=units,
-        period=args.period,
-        review_states=states,
-        form_version=args.form_version,
-    )
-    options = RawExportOptions(
-        labels=args.labels,
-        group_prefix=not args.no_group_prefix,
-        choice_labels=False if args.values else None,
-        split_multiple=not args.no_split,
-        include_personal=args.include_personal,
-        drop_fields=frozenset(f for item in args.drop or () for f in item.split(",") if f),
-        attachment_url=args.attachment_url,
-    )
-    opener = None
-    try:
-        opener = _decryptor(store, args, args.form_id, "export")
-        total = count_for_export(store, args.form_id, filters)
-        with tqdm(
-            total=total, desc=args.form_id, unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
-        ) as bar:
-            stats = export_form(
-                store,
-                args.form_id,
-                out,
-                format="csv" if fmt == "csv" else "xlsx",
-                filters=filters,
-                options=options,
-                actor=actor,
-                progress=bar.update,
-                decryptor=opener,
-            )
-        if opener is not None:
-            opener.record("export", target=args.form_id, submissions=stats.submissions)
-    except ExportError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        store.close()
+    with command_store(args) as store:
+        try:
+            officer = _officer(store, args)
+            units = tuple(args.unit or ())
+            if officer is not None:
+                units = export_units(officer, units)
+        except (CommandError, ScopeError) as exc:
+            raise CommandError(getattr(exc, "message", str(exc))) from None
+        actor = officer.username if officer is not None else default_actor()
+        filters = ExportFilters(
+            round_id=args.round,
+            unit_codes=units,
+            period=args.period,
+            review_states=states,
+            form_version=args.form_version,
+        )
+        options = RawExportOptions(
+            labels=args.labels,
+            group_prefix=not args.no_group_prefix,
+            choice_labels=False if args.values else None,
+            split_multiple=not args.no_split,
+            include_personal=args.include_personal,
+            drop_fields=frozenset(f for item in args.drop or () for f in item.split(",") if f),
+            attachment_url=args.attachment_url,
+        )
+        opener = None
+        try:
+            opener = _decryptor(store, args, args.form_id, "export")
+            total = count_for_export(store, args.form_id, filters)
+            with tqdm(
+                total=total, desc=args.form_id, unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
+            ) as bar:
+                stats = export_form(
+                    store,
+                    args.form_id,
+                    out,
+                    format="csv" if fmt == "csv" else "xlsx",
+                    filters=filters,
+                    options=options,
+                    actor=actor,
+                    progress=bar.update,
+                    decryptor=opener,
+                )
+            if opener is not None:
+                opener.record("export", target=args.form_id, submissions=stats.submissions)
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
     _decrypted_note(opener)
     repeats = ", ".join(f"{t}: {n}" for t, n in stats.rows.items() if t != args.form_id)
     print(
@@ -179,25 +176,23 @@ def run_report(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     out = _output(args.output)
-    store = store_from_args(args)
-    try:
-        if args.passphrase_file:  # count the encrypted records: derive their statistical fields first
-            _derive(store, args)
-        with tqdm(
-            desc="chỉ tiêu / indicators", unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
-        ) as bar:
-            stats = indicator_report(
-                store,
-                out,
-                unit_code=args.unit,
-                period=args.period,
-                generated_by=default_actor(),
-                progress=bar.update,
-            )
-    except ExportError as exc:
-        raise CommandError(str(exc)) from None
-    finally:
-        store.close()
+    with command_store(args) as store:
+        try:
+            if args.passphrase_file:  # count the encrypted records: derive their statistical fields first
+                _derive(store, args)
+            with tqdm(
+                desc="chỉ tiêu / indicators", unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
+            ) as bar:
+                stats = indicator_report(
+                    store,
+                    out,
+                    unit_code=args.unit,
+                    period=args.period,
+                    generated_by=default_actor(),
+                    progress=bar.update,
+                )
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
     print(f"Đã ghi {out}: {', '.join(stats.sheets)} / wrote {out} ({stats.charts} biểu đồ / charts)")
     return 0
 

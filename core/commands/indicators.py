@@ -63,11 +63,10 @@ def run(args: argparse.Namespace) -> int:
     if args.definitions:
         return _definitions(indicators, args.json)
 
-    from rasoat.core.commands.common import store_from_args
+    from rasoat.core.commands.common import command_store
 
     unit = _resolve_unit(args.unit) if args.unit else None
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         progress = _progress_bar(args.json)
         try:
             results = evaluate(
@@ -84,8 +83,6 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if progress:
                 progress.close()
-    finally:
-        store.close()
     if args.json:
         print_json([r.model_dump(mode="json") for r in results])
         return 0

@@ -16,9 +16,9 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     default_actor,
     print_json,
-    store_from_args,
 )
 from rasoat.core.commands.users import read_secret
 
@@ -40,11 +40,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import create_project_key
 
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu mới / New passphrase")
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         fp = create_project_key(store, passphrase, actor=args.by or default_actor())
-    finally:
-        store.close()
     print(f"Đã tạo khoá dự án / Project key created: {fp}")
     print(
         "Giữ kín cụm mật khẩu; mất nó là mất dữ liệu đã mã hoá / Keep the passphrase safe: "
@@ -56,12 +53,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import encrypted_form_ids, key_entry
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         entry = key_entry(store)
         forms = list(encrypted_form_ids(store))
-    finally:
-        store.close()
     info: dict[str, Any] = {"key": None, "encrypted_forms": forms}
     if entry:
         info["key"] = {
@@ -89,11 +83,8 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
 
     old = read_secret(args.passphrase_file, "Cụm mật khẩu hiện tại / Current passphrase", confirm=False)
     new = read_secret(args.new_passphrase_file, "Cụm mật khẩu mới / New passphrase")
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         change_passphrase(store, old, new, actor=args.by or default_actor())
-    finally:
-        store.close()
     print("Đã đổi cụm mật khẩu / Passphrase changed")
     return 0
 
@@ -103,11 +94,8 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import rotate_key
 
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         fp = rotate_key(store, passphrase, actor=args.by or default_actor())
-    finally:
-        store.close()
     print(
         f"Khoá mới / New key: {fp}. Đăng phiên bản mới của biểu mẫu mã hoá / "
         "Publish new versions of the encrypted forms so phones get it"
@@ -120,11 +108,8 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     from rasoat.core.derive import unlock_and_derive
 
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         done = unlock_and_derive(store, passphrase, actor=args.by or default_actor())
-    finally:
-        store.close()
     print_derived(done)
     return 1 if done.failed or done.refused else 0
 
@@ -150,12 +135,9 @@ def print_derived(done: Any) -> None:
 def cmd_forms(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import set_encrypted_form_ids
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         wanted = [] if args.none else args.form_ids
         ids = set_encrypted_form_ids(store, wanted, actor=args.by or default_actor())
-    finally:
-        store.close()
     print(f"Biểu mẫu mã hoá / Encrypted forms: {', '.join(ids) or '—'}")
     return 0
 

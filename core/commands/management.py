@@ -14,9 +14,9 @@ from rasoat.core.commands.common import (
     CommandError,
     add_data_option,
     add_settings_option,
+    command_store,
     print_json,
     print_table,
-    store_from_args,
 )
 
 
@@ -37,8 +37,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
     from rasoat.core.units import get_units
 
     as_of = _as_of(args)
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = store.get_user_by_name(args.as_user)
         if user is None or not user.active:
             raise CommandError(f"Không có tài khoản '{args.as_user}' / no account '{args.as_user}'")
@@ -57,8 +56,6 @@ def cmd_lists(args: argparse.Namespace) -> int:
             count=len(lists.ending) + len(lists.checks_missing) + len(lists.moved),
             via="cli",
         )
-    finally:
-        store.close()
 
     def who(key: str) -> str:
         return names.get(key, "")

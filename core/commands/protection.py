@@ -19,9 +19,9 @@ from rasoat.core.commands.common import (
     CommandError,
     add_data_option,
     command_group,
+    command_store,
     default_actor,
     print_json,
-    store_from_args,
 )
 
 
@@ -49,13 +49,10 @@ def _source() -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core import protection
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         ring = protection.keyring(store, create=False)
         forms = {f.form_id: sorted(protection.stored_declaration(store, f.form_id, f.version).identifying)
                  for f in store.list_forms()}
-    finally:
-        store.close()
     protected = {k: v for k, v in forms.items() if v}
     info: dict[str, Any] = {"kek_id": ring.kid, "source": _source(), "key_dir": str(protection.key_dir()),
                             "retired_available": sorted(ring.retired), "forms": protected}
@@ -73,8 +70,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from rasoat.core.protect_records import protect_existing
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         keys = None
         if args.passphrase_file:
             from rasoat.core.commands.users import read_secret
@@ -83,8 +79,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
             keys = unlock(store, passphrase, actor=args.by or default_actor(), purpose="protection.migrate")
         report = protect_existing(store, args.form or None, keys, actor=args.by or default_actor())
-    finally:
-        store.close()
     out = report.as_dict()
     if args.json:
         print_json(out)
@@ -107,12 +101,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_rotate(args: argparse.Namespace) -> int:
     from rasoat.core.protect_records import rotate_kek
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         kid, path, n = rotate_kek(store, new_file=Path(args.to) if args.to else None,
                                   actor=args.by or default_actor())
-    finally:
-        store.close()
     print(f"Khoá mã hoá khoá mới / New key-encryption key: {kid}, tệp / file {path}; đã bọc lại / re-wrapped "
           f"{n} bản ghi / records.")
     print("Sao lưu tệp khoá mới RIÊNG; nếu dùng RASOAT_KEK, RASOAT_KEK_COMMAND hoặc RASOAT_KEK_FILE thì "

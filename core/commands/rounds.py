@@ -15,10 +15,10 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     default_actor,
     print_json,
     print_table,
-    store_from_args,
 )
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -60,8 +60,7 @@ def local_time(value: Any) -> str:
 def cmd_create(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import create_round, describe
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         rnd = create_round(
             store,
             args.name,
@@ -74,8 +73,6 @@ def cmd_create(args: argparse.Namespace) -> int:
             round_id=args.id,
             counted_states=split_list(args.counted) or None,
         )
-    finally:
-        store.close()
     if args.json:
         print_json(describe(rnd))
     else:
@@ -88,9 +85,8 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from rasoat.core import round_lifecycle, rounds
 
-        store = store_from_args(args)
         actor = args.by or default_actor()
-        try:
+        with command_store(args) as store:
             if action == "reopen":
                 rnd = round_lifecycle.reopen_round(store, args.id, args.reason, actor)
             elif action == "open":
@@ -99,8 +95,6 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
                 rnd = round_lifecycle.close_round(store, args.id, actor, args.acknowledge_encrypted)
             else:
                 rnd = getattr(round_lifecycle, f"{action}_round")(store, args.id, actor)
-        finally:
-            store.close()
         if args.json:
             print_json(rounds.describe(rnd))
         else:
@@ -114,11 +108,8 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
 def cmd_list(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import STATE_LABELS, describe, parse_period
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         rounds = store.list_rounds()
-    finally:
-        store.close()
     if args.state:
         rounds = [r for r in rounds if r.state.value == args.state]
     rounds.sort(key=lambda r: (parse_period(r.period)[0], r.created_at), reverse=True)
@@ -155,12 +146,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import describe, get_round, kind_label
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         rnd = get_round(store, args.id)
         snapshot = store.get_snapshot(rnd.id)
-    finally:
-        store.close()
     data = describe(rnd)
     data["snapshot"] = snapshot
     if args.json:
@@ -182,11 +170,8 @@ def cmd_progress(args: argparse.Namespace) -> int:
     from rasoat.core.progress import round_progress
     from rasoat.core.rounds import get_round
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         report = round_progress(store, get_round(store, args.id))
-    finally:
-        store.close()
     if args.json:
         print_json(report)
         return 0
@@ -262,11 +247,8 @@ def print_progress(report: dict[str, Any]) -> None:
 def cmd_rule(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import describe, set_counted_states
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         rnd = set_counted_states(store, args.id, split_list(args.states), args.by or default_actor())
-    finally:
-        store.close()
     if args.json:
         print_json(describe(rnd))
     else:
@@ -278,11 +260,8 @@ def cmd_rule(args: argparse.Namespace) -> int:
 def cmd_assign(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import assign_collectors, describe
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         rnd = assign_collectors(store, args.id, split_list(args.collectors), args.by or default_actor())
-    finally:
-        store.close()
     if args.json:
         print_json(describe(rnd))
     else:
@@ -296,14 +275,11 @@ def cmd_roster(args: argparse.Namespace) -> int:
     from rasoat.core.rollforward import persons_media, record_roster_download
     from rasoat.core.rounds import get_round
 
-    store = store_from_args(args)
     actor = args.by or default_actor()
-    try:
+    with command_store(args) as store:
         rnd = get_round(store, args.id)
         data = persons_media(store, rnd, args.commune)
         record_roster_download(store, actor, data, "cli", round_id=rnd.id, output=args.output or "-")
-    finally:
-        store.close()
     if args.output:
         Path(args.output).write_bytes(data)
     else:

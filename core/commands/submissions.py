@@ -13,10 +13,10 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     default_actor,
     print_json,
     print_table,
-    store_from_args,
 )
 from rasoat.core.commands.rounds import local_time, split_list, user_errors
 from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
@@ -64,16 +64,13 @@ def summary(sub: Submission) -> dict[str, Any]:
 
 @user_errors
 def cmd_list(args: argparse.Namespace) -> int:
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         query = build_query(store, args)
         subs = []
         for n, sub in enumerate(store.iter_submissions(query)):
             if args.limit and n >= args.limit:
                 break
             subs.append(summary(sub))
-    finally:
-        store.close()
     if args.json:
         print_json(subs)
         return 0
@@ -104,16 +101,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 @user_errors
 def cmd_count(args: argparse.Namespace) -> int:
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         query = build_query(store, args)
         total = store.count_submissions(query)
         by_state = {
             s.value: store.count_submissions(query.model_copy(update={"review_states": [s]}))
             for s in (query.review_states or list(ReviewState))
         }
-    finally:
-        store.close()
     if args.json:
         print_json({"count": total, "by_state": by_state})
     else:
@@ -125,13 +119,10 @@ def cmd_count(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     from rasoat.core.review import review_submission
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         sub = review_submission(
             store, args.instance_id, args.state, args.comment or "", args.by or default_actor()
         )
-    finally:
-        store.close()
     if args.json:
         print_json(summary(sub))
     else:

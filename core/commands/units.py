@@ -14,10 +14,10 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     default_actor,
     print_json,
     print_table,
-    store_from_args,
 )
 from rasoat.core.units import LEVELS, get_units
 
@@ -34,13 +34,10 @@ def _registry(args: argparse.Namespace) -> Any:
     from rasoat.core.unit_lists import units_for
 
     try:
-        store = store_from_args(args)
+        with command_store(args) as store:
+            return units_for(store)
     except CommandError:
         return get_units()
-    try:
-        return units_for(store)
-    finally:
-        store.close()
 
 
 def run_search(args: argparse.Namespace) -> int:
@@ -133,8 +130,7 @@ def run_import(args: argparse.Namespace) -> int:
         data = path.read_bytes()
     except OSError as exc:
         raise CommandError(f"{path}: không đọc được / cannot read ({exc.strerror or exc})") from exc
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         actor, units = default_actor(), None
         if args.as_user:
             user = store.get_user_by_name(args.as_user)
@@ -154,8 +150,6 @@ def run_import(args: argparse.Namespace) -> int:
             print(f"Không nạp gì: {len(exc.problems)} lỗi / Nothing loaded: {len(exc.problems)} problem(s)",
                   file=sys.stderr)
             return 1
-    finally:
-        store.close()
     if args.json:
         print_json({"changes": [asdict(c) for c in pv.changes], "applied": info})
         return 0
@@ -171,11 +165,8 @@ def run_import(args: argparse.Namespace) -> int:
 def run_versions(args: argparse.Namespace) -> int:
     from rasoat.core.unit_lists import versions
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         found = versions(store, args.kind)
-    finally:
-        store.close()
     if args.json:
         print_json(found)
         return 0

@@ -17,10 +17,10 @@ from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
     add_data_option,
+    command_store,
     default_actor,
     print_json,
     print_table,
-    store_from_args,
 )
 from rasoat.core.users import OFFICER_ROLES, UserError
 
@@ -72,8 +72,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     from rasoat.core.users import create_user
 
     password = read_secret(args.password_file, "Mật khẩu / Password")
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = create_user(
             store,
             args.username,
@@ -83,8 +82,6 @@ def cmd_add(args: argparse.Namespace) -> int:
             args.name or "",
             actor=args.by or default_actor(),
         )
-    finally:
-        store.close()
     if args.json:
         print_json(_row(user))
     else:
@@ -96,11 +93,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from rasoat.core.users import list_officers
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         rows = [_row(u) for u in list_officers(store)]
-    finally:
-        store.close()
     if args.json:
         print_json(rows)
         return 0
@@ -132,11 +126,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_set_role(args: argparse.Namespace) -> int:
     from rasoat.core.users import set_role
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = set_role(store, args.username, args.role, args.unit, actor=args.by or default_actor())
-    finally:
-        store.close()
     print(f"{user.username}: {user.role.value} ({', '.join(user.unit_codes) or '*'})")
     return 0
 
@@ -146,11 +137,8 @@ def cmd_password(args: argparse.Namespace) -> int:
     from rasoat.core.users import set_password
 
     password = read_secret(args.password_file, "Mật khẩu mới / New password")
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         user = set_password(store, args.username, password, actor=args.by or default_actor())
-    finally:
-        store.close()
     print(f"Đã đổi mật khẩu / Password changed: {user.username}")
     return 0
 
@@ -159,11 +147,8 @@ def cmd_password(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     from rasoat.core.users import new_api_token
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         token = new_api_token(store, args.username, actor=args.by or default_actor())
-    finally:
-        store.close()
     if args.json:
         print_json({"username": args.username, "token": token})
     else:
@@ -180,12 +165,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_disable(args: argparse.Namespace) -> int:
     from rasoat.core.users import disable_user, enable_user
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         func = enable_user if args.enable else disable_user
         user = func(store, args.username, actor=args.by or default_actor())
-    finally:
-        store.close()
     print(f"{user.username}: {'hoạt động / active' if user.active else 'đã khoá / disabled'}")
     return 0
 
@@ -195,12 +177,9 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     from rasoat.core.audit import record
     from rasoat.core.users import unlock
 
-    store = store_from_args(args)
-    try:
+    with command_store(args) as store:
         unlock(store, username=args.username, ip=args.ip)
         record(store, args.by or default_actor(), "user.unlock", args.username or "", ip=args.ip or "")
-    finally:
-        store.close()
     print("Đã mở khoá đăng nhập / Login lock lifted")
     return 0
 
