@@ -2,7 +2,8 @@
 
     /tmp/venv/bin/python benchmarks/indicators.py [--pledges 1000000] [--households-per-pledge 1]
         [--persons 20000] [--communes 100] [--hamlets 1500] [--backend embedded|postgres]
-        [--database postgresql://…] [--data DIR] [--repeat 2]
+        [--database postgresql://…] [--data DIR] [--repeat 2] [--national-only] [--only ID,ID,…]
+        [--scan-only]
 
 The data: one synthetic province ("19") with ``--communes`` communes and ``--hamlets`` hamlets;
 ``--pledges`` F2 household-pledge submissions (list mode, ``--households-per-pledge`` household rows
@@ -14,8 +15,18 @@ and kept in ``--data`` (a ``loaded.json`` marker lets a second run skip loading)
 
 Then ``core.indicators.evaluate(store, "2026", units=["19"], level="commune")`` runs ``--repeat``
 times: the province and its communes, all national indicators, comparisons computed live (no closed
-rounds), plus the row-level pledge count over the household repeat. Wall seconds are printed per run
-with the number of result rows, and the load time separately.
+rounds), plus the row-level pledge count over the household repeat. Wall seconds and the process's CPU
+seconds (``time.process_time``: this process only, so a loaded machine inflates it far less than wall
+time; PostgreSQL's own CPU is not in it) are printed per run with the number of result rows, and the load
+time separately. ``--only`` keeps the indicators named (to compare like for like with a version that
+had fewer).
+
+``--scan-only`` measures the store's part alone: the engine is first run against a recorder that answers
+nothing, to learn the queries and field lists it asks ``iter_facts`` for; then each run replays the
+F2 pledge scans (the same query, the same fields) on the real store and only counts the facts.
+
+The script uses only calls older versions have too, so it can be run with another checkout's code on
+that checkout's data (``cd OTHER && .venv/bin/python /path/to/this/indicators.py --data DIR``).
 """
 
 from __future__ import annotations
@@ -151,6 +162,21 @@ class MemoryFacts:
         pass
 
 
+class Recorder(MemoryFacts):
+    """Holds nothing and notes every ``iter_facts`` call: (query, field list)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[Any, list[str]]] = []
+
+    def iter_facts(self, query: Any, field_paths: Any) -> Iterator[Fact]:
+        self.calls.append((query, list(field_paths)))
+        return iter(())
+
+    def kv_get(self, namespace: str, key: str) -> None:  # older versions read uploaded site lists here
+        return None
+
+
 def national_pack() -> list[Indicator]:
     """The national indicators alone (installed province plugins would add their own)."""
     import rasoat.core.builtin.national as pack
@@ -184,6 +210,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--national-only", action="store_true",
                     help="without the extra indicator that counts the household rows")
+    ap.add_argument("--only", metavar="ID,ID,…", help="only these indicators (ids, comma-separated)")
+    ap.add_argument("--scan-only", action="store_true",
+                    help="only the F2 pledge scans the indicators ask for, replayed on the store")
     args = ap.parse_args()
 
     data = args.data or Path(tempfile.mkdtemp(prefix="rasoat-bench-ind-"))
@@ -212,14 +241,23 @@ def main() -> int:
         gc.collect()
         gc.freeze()  # the memory backend holds a million dicts: keep the collector from re-walking them
         indicators = [*national_pack(), *([] if args.national_only else [ROW_PLEDGES])]
+        if args.only:
+            wanted = [i for i in args.only.split(",") if i]
+            known = {ind.id for ind in indicators}
+            if missing := [i for i in wanted if i not in known]:
+                raise SystemExit(f"unknown indicators: {', '.join(missing)}")
+            indicators = [ind for ind in indicators if ind.id in wanted]
+        if args.scan_only:
+            scan(store, reg, indicators, args.repeat)
+            return 0
         for i in range(args.repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             results = evaluate(store, "2026", units=[PROVINCE], level="commune", indicators=indicators,
                                registry=reg)
-            wall = time.perf_counter() - t0
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
             units = {r.unit_code for r in results}
             print(f"run {i + 1}: {len(indicators)} indicators × {len(units)} units → {len(results)} results "
-                  f"in {wall:.2f} s")
+                  f"in {wall:.2f} s (CPU {cpu:.2f} s)")
         if args.repeat < 1:
             return 0
         by = {(r.unit_code, r.indicator_id): r for r in results}
@@ -235,6 +273,20 @@ def main() -> int:
         if args.data is None:
             shutil.rmtree(data, ignore_errors=True)
     return 0
+
+
+def scan(store: Any, reg: UnitRegistry, indicators: list[Indicator], repeat: int) -> None:
+    """Replay the engine's F2 pledge ``iter_facts`` calls on ``store``, ``repeat`` times."""
+    recorder = Recorder()
+    evaluate(recorder, "2026", units=[PROVINCE], level="commune", indicators=indicators, registry=reg)
+    calls = [(q, paths) for q, paths in recorder.calls if q.form_id == "f2_pledge"]
+    for q, paths in calls:
+        print(f"scan: {q.model_dump(exclude_defaults=True)} fields {', '.join(paths)}")
+    for i in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        n = sum(1 for q, paths in calls for _ in store.iter_facts(q, paths))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"scan {i + 1}: {n:,} facts in {wall:.2f} s (CPU {cpu:.2f} s)")
 
 
 if __name__ == "__main__":
