@@ -281,6 +281,22 @@ def assign_collectors(store: Store, round_id: str, collectors: Iterable[str], ac
     return rnd
 
 
+def add_form(store: Store, round_id: str, form_id: str, actor: str = "cli") -> Round:
+    """Put a published form in a round that is not closed (``round.add_form``); already there: unchanged."""
+    rnd = get_round(store, round_id)
+    if rnd.state in (RoundState.closed, RoundState.archived):
+        raise RoundError(
+            f"Đợt '{rnd.id}' đã đóng, không thêm biểu mẫu / Round '{rnd.id}' is {rnd.state.value}; "
+            "no form can be added"
+        )
+    if form_id not in rnd.form_ids:
+        _check_forms(store, [form_id])
+        rnd.form_ids.append(form_id)
+        record(store, rnd, "add_form", actor, form=form_id)
+        store.put_round(rnd)
+    return rnd
+
+
 def set_counted_states(
     store: Store, round_id: str, states: Iterable[ReviewState | str], actor: str = "cli"
 ) -> Round:

@@ -15,7 +15,7 @@ import anyio
 from litestar import Request, Response, post
 from rasoat.core import scope
 from rasoat.core.instance import safe_attachment_name
-from rasoat.core.storage.base import Store
+from rasoat.core.publish import PublishError, publish_file
 from rasoat.server.api_read import officer
 from rasoat.server.errors import ApiError, OpenRosaError
 from rasoat.server.uploads import close_parts, read_parts
@@ -23,64 +23,19 @@ from rasoat.server.uploads import close_parts, read_parts
 MAX_FORM_UPLOAD = 50_000_000
 
 
-def publish_xlsform(
-    store: Store,
-    path: Path,
-    media: dict[str, bytes] | None = None,
-    round_id: str | None = None,
-    validate: bool = True,
-    source: str = "upload",
-    actor: str = "api",
-) -> dict[str, Any]:
-    """Compile (pyxform + ODK Validate), store the version with its media, optionally add it to a round.
+# the JSON API's answer to each refusal of the publishing service (core.publish), by its code
+PUBLISH_STATUS: dict[str, int] = {
+    "form.invalid": 422,
+    "form.unused_media": 422,
+    "form.version_conflict": 409,
+    "round.not_found": 404,
+    "round.closed": 409,
+}
 
-    Shared by the API and ``rasoat forms publish``. Media the form references are taken from ``media``,
-    else from next to the file (``<dir>/<form_id>-media/<name>``, then ``<dir>/<name>``). A new version
-    of a form id replaces the old one on phones; submissions keep the version they were made with.
-    """
-    from rasoat.core.formreg import find_media
-    from rasoat.core.models import AuditEvent
-    from rasoat.core.xlsform import FormVersionConflict, XLSFormError, compile_xlsform, publish_form
 
-    rnd = None
-    if round_id:
-        rnd = store.get_round(round_id)
-        if rnd is None:
-            raise ApiError(404, f"Không có đợt '{round_id}' / No round '{round_id}'")
-    try:
-        compiled = compile_xlsform(path, validate=validate)
-    except XLSFormError as exc:
-        raise ApiError(422, str(exc)) from None
-    given = dict(media or {})
-    found, _missing = find_media(path, compiled.form_id, [n for n in compiled.media if n not in given])
-    for name, media_path in found.items():
-        given[name] = media_path.read_bytes()
-    unused = sorted(set(given) - set(compiled.media))
-    if unused:
-        raise ApiError(
-            422,
-            f"Biểu mẫu không dùng các tệp / The form does not reference these files: {', '.join(unused)}",
-        )
-    try:
-        form = publish_form(store, compiled, given, source)
-    except FormVersionConflict as exc:
-        raise ApiError(409, str(exc)) from None
-    except ValueError as exc:
-        raise ApiError(422, str(exc)) from None
-    if rnd is not None:
-        rnd = store.get_round(rnd.id) or rnd
-        if form.form_id not in rnd.form_ids:
-            rnd.form_ids.append(form.form_id)
-            rnd.history.append({"at": form.published_at.isoformat(), "actor": actor, "action": "add_form",
-                                "form": form.form_id})
-            store.put_round(rnd)
-    store.append_audit(
-        AuditEvent(actor=actor, action="form.publish", target=form.form_id,
-                   details={"version": form.version, "round": round_id})
-    )
-    missing = [n for n in compiled.media if n not in given]
-    return {"form_id": form.form_id, "version": form.version, "md5": form.md5, "title": form.title,
-            "media": form.media, "missing_media": missing, "round": round_id, "warnings": compiled.warnings}
+def publish_refused(exc: PublishError) -> ApiError:
+    """A refusal of ``core.publish`` as this API says it: status by code, the bilingual message."""
+    return ApiError(PUBLISH_STATUS.get(exc.code, 400), exc.message)
 
 
 @post("/api/v1/forms")
@@ -132,7 +87,12 @@ async def publish(request: Request) -> Response:
         with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
             path = Path(tmp) / filename
             path.write_bytes(xlsx[1])
-            return publish_xlsform(st.store, path, media, round_id or None, validate, "upload", user.username)
+            try:
+                published = publish_file(st.store, path, media, actor=user.username, round_id=round_id,
+                                         validate=validate, via="api")
+            except PublishError as exc:
+                raise publish_refused(exc) from None
+            return published.as_json()
 
     result = await anyio.to_thread.run_sync(run)
     return Response(content=result, status_code=201)

@@ -1,6 +1,6 @@
 """The server's commands, registered through the ``rasoat`` entry-point group like any plugin.
 
-``rasoat serve``, ``rasoat collectors add|list|revoke`` and ``rasoat forms publish``. The CLI and a
+``rasoat serve`` and ``rasoat collectors add|list|revoke|rotate``. The CLI and a
 running server may share a data directory: the embedded store (SQLite) serialises writers across
 processes and the server reads fresh state on every request, so a collector added here works at once.
 """
@@ -337,40 +337,6 @@ def cmd_collectors_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- forms publish ------------------------------------------------------------------------------
-
-
-def cmd_forms_publish(args: argparse.Namespace) -> int:
-    from rasoat.server.api import publish_xlsform
-    from rasoat.server.errors import ApiError
-
-    path = Path(args.file)
-    if not path.is_file():
-        raise CommandError(f"Không có tệp {path} / No such file: {path}")
-    media: dict[str, bytes] = {}
-    for item in args.media or []:
-        mp = Path(item)
-        if not mp.is_file():
-            raise CommandError(f"Không có tệp {mp} / No such file: {mp}")
-        media[mp.name] = mp.read_bytes()
-    with command_store(args) as store:
-        try:
-            result = publish_xlsform(store, path, media, args.round, validate=not args.no_validate,
-                                     source="upload", actor=default_actor())
-        except ApiError as exc:
-            raise CommandError(exc.message) from exc
-    if args.json:
-        print_json(result)
-    else:
-        where = f" → đợt / round {args.round}" if args.round else ""
-        print(f"{result['form_id']} phiên bản / version {result['version']} (md5 {result['md5']}){where}")
-        if result["missing_media"]:
-            missing = ", ".join(result["missing_media"])
-            print(f"Cảnh báo / Warning: thiếu tệp media / missing media: {missing}")
-    return 0
-
-
-
 @hookimpl
 def register_commands(subparsers: Any) -> None:
     p = subparsers.add_parser(
@@ -419,14 +385,3 @@ def register_commands(subparsers: Any) -> None:
     rv.add_argument("id", help="mã hoặc tên đăng nhập / id or username")
     add_data_option(rv)
     rv.set_defaults(func=cmd_collectors_revoke)
-
-    forms = command_group(subparsers, "forms", "biểu mẫu / forms")
-    pub = forms.add_parser("publish", help="đăng một XLSForm bất kỳ / publish any XLSForm")
-    pub.add_argument("file", metavar="FILE.xlsx", help="tệp XLSForm / the XLSForm file")
-    pub.add_argument("--round", metavar="ID", help="thêm vào đợt / add to this round")
-    pub.add_argument("--media", action="append", metavar="FILE",
-                     help="tệp đính kèm / media file (repeatable)")
-    pub.add_argument("--no-validate", action="store_true", help="bỏ qua ODK Validate / skip ODK Validate")
-    pub.add_argument("--json", action="store_true", help=JSON_HELP)
-    add_data_option(pub)
-    pub.set_defaults(func=cmd_forms_publish)

@@ -66,6 +66,10 @@ def test_api_publishes_any_xlsform_and_phones_get_it(live_server, tmp_path) -> N
     body = resp.json()
     assert body["form_id"] == "local_visit" and body["version"] == "2026060101" and body["round"] == "r-open"
     assert listed(client)["local_visit"] == "2026060101"
+    audit = [e for e in live_server.store.iter_audit() if e.target in ("local_visit", "r-open")]
+    assert any(e.action == "form.publish" and e.actor == "admin" and e.details.get("via") == "api"
+               and e.details["round"] == "r-open" for e in audit)
+    assert any(e.action == "round.add_form" and e.details == {"form": "local_visit"} for e in audit)
     form = client.get("/forms/local_visit.xml")
     assert hashlib.md5(form.content).hexdigest() == body["md5"]
 
@@ -132,6 +136,8 @@ def test_cli_forms_publish_into_a_round(tmp_path, backend_url) -> None:
     with opened_store(data, backend_url) as store:
         assert "cli_form" in store.get_round("r-open").form_ids
         assert store.get_form("cli_form", "1").md5 == result["md5"]
+        actions = {(e.action, e.target) for e in store.iter_audit()}
+        assert {("form.publish", "cli_form"), ("round.add_form", "r-open")} <= actions
     again = run_cli(
         "forms", "publish", str(path), "--round", "nope", "--data", str(data), database_url=backend_url
     )

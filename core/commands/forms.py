@@ -1,4 +1,5 @@
-"""``rasoat forms list | show | build | validate``: the forms of every plugin, compiled with pyxform."""
+"""``rasoat forms list | show | build | validate``: the forms of every plugin, compiled with pyxform; and
+``rasoat forms publish``: any XLSForm into the data directory's store (``core.publish``)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,11 @@ from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
+    add_data_option,
     add_settings_option,
     command_group,
+    command_store,
+    default_actor,
     print_json,
     print_table,
 )
@@ -158,6 +162,35 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_publish(args: argparse.Namespace) -> int:
+    from rasoat.core.publish import PublishError, publish_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise CommandError(f"Không có tệp {path} / No such file: {path}")
+    media: dict[str, bytes] = {}
+    for item in args.media or []:
+        mp = Path(item)
+        if not mp.is_file():
+            raise CommandError(f"Không có tệp {mp} / No such file: {mp}")
+        media[mp.name] = mp.read_bytes()
+    with command_store(args) as store:
+        try:
+            published = publish_file(store, path, media, actor=default_actor(), round_id=args.round,
+                                     validate=not args.no_validate, via="cli")
+        except PublishError as exc:
+            raise CommandError(exc.message) from None
+    if args.json:
+        print_json(published.as_json())
+        return 0
+    form = published.form
+    where = f" → đợt / round {args.round}" if args.round else ""
+    print(f"{form.form_id} phiên bản / version {form.version} (md5 {form.md5}){where}")
+    if published.missing_media:
+        missing = ", ".join(published.missing_media)
+        print(f"Cảnh báo / Warning: thiếu tệp media / missing media: {missing}")
+    return 0
+
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
@@ -186,3 +219,12 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help=JSON_HELP)
     add_settings_option(p)
     p.set_defaults(func=run_validate)
+
+    p = sub.add_parser("publish", help="đăng một XLSForm bất kỳ / publish any XLSForm")
+    p.add_argument("file", metavar="FILE.xlsx", help="tệp XLSForm / the XLSForm file")
+    p.add_argument("--round", metavar="ID", help="thêm vào đợt / add to this round")
+    p.add_argument("--media", action="append", metavar="FILE", help="tệp đính kèm / media file (repeatable)")
+    p.add_argument("--no-validate", action="store_true", help="bỏ qua ODK Validate / skip ODK Validate")
+    p.add_argument("--json", action="store_true", help=JSON_HELP)
+    add_data_option(p)
+    p.set_defaults(func=run_publish)

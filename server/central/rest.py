@@ -5,12 +5,12 @@ paths name, so a phone's server URL and a pyodk ``default_project_id`` agree; pr
 the officers' units, not by projects. Every call runs as the officer (``central.auth.officer``) through
 ``core.scope``: lists are narrowed to their units, one record outside them is "not found" (its existence
 is not disclosed), actions need the role's permission (403.1). Submissions go through ``core.ingest``
-(the OpenRosa rules), reviews through ``core.review``, form drafts through ``server.api.publish_xlsform``.
+(the OpenRosa rules), reviews through ``core.review``, form drafts through ``core.drafts`` and publishing
+through ``core.publish``.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import tempfile
 from pathlib import Path
@@ -21,10 +21,19 @@ from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath
 from rasoat.core import scope
 from rasoat.core.audit import record_view
+from rasoat.core.drafts import (
+    Draft,
+    attach_media,
+    get_draft,
+    publish_draft,
+    published_source,
+    save_draft,
+)
+from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
 from rasoat.core.protection import plain_attachment
+from rasoat.core.publish import PublishError
 from rasoat.core.storage.base import Store, SubmissionQuery
-from rasoat.server.api import publish_xlsform
 from rasoat.server.central import odata, problems
 from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
 from rasoat.server.central.project import check_project, find_form, project_id
@@ -38,10 +47,7 @@ from rasoat.server.central.shapes import (
     submission_json,
     user_json,
 )
-from rasoat.server.errors import ApiError
 
-DRAFTS_NS = "central_drafts"
-XLSFORMS_NS = "central_xlsforms"  # the XLSForm this API last published per form: drafts start from it
 MAX_FORM_BYTES = 50_000_000
 XLSX_TYPES = (
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -259,22 +265,39 @@ def form_versions(request: Request, pid: FromPath[str], form_id: FromPath[str]) 
     return [form_json(f, project_id(request)) for f in versions]
 
 
-# --- drafts: an XLSForm and its media wait in the store's kv until published -----------------------------
+# --- drafts: kept by core.drafts (one draft per form, compiled once), published by core.publish ------------
+
+# Central's problem code for each refusal of the draft and publishing services (core.publish's codes)
+DRAFT_PROBLEMS: dict[str, str] = {
+    "form.invalid": "400.15",
+    "form.unused_media": "404.1",
+    "form.version_conflict": "409.6",
+    "round.not_found": "404.1",
+    "round.closed": "409.2",
+    "draft.not_found": "404.1",
+    "draft.form_id": "400.8",
+}
 
 
-def _compile_draft(data: bytes, fallback: str | None) -> Any:
-    from rasoat.core.instance import safe_attachment_name
-    from rasoat.core.xlsform import XLSFormError, compile_xlsform
+def _refused(exc: PublishError) -> problems.Problem:
+    return problems.Problem(DRAFT_PROBLEMS.get(exc.code, "400.15"), exc.message)
 
+
+def _stem(fallback: str | None) -> str:
     stem = unquote(fallback or "").strip()
-    stem = stem if stem and safe_attachment_name(stem + ".xlsx") and not stem.startswith("uuid:") else "form"
+    return stem if stem and safe_attachment_name(stem + ".xlsx") and not stem.startswith("uuid:") else "form"
+
+
+def _save(store: Store, data: bytes, stem: str, user: User, form_id: str | None = None) -> Draft:
+    """Keep the workbook as the form's draft (ODK Validate runs when it is published)."""
     with tempfile.TemporaryDirectory(prefix="rasoat-draft-") as tmp:
         path = Path(tmp) / f"{stem}.xlsx"
         path.write_bytes(data)
         try:
-            return compile_xlsform(path, validate=False), stem
-        except XLSFormError as exc:
-            raise problems.invalid_xlsform(str(exc)) from None
+            return save_draft(store, path, actor=user.username, validate=False, unit_codes=user.unit_codes,
+                              form_id=form_id)
+        except PublishError as exc:
+            raise _refused(exc) from None
 
 
 async def _draft_body(request: Request) -> bytes:
@@ -292,34 +315,9 @@ async def _draft_body(request: Request) -> bytes:
     return data
 
 
-def _save_draft(store: Store, compiled: Any, data: bytes, stem: str) -> None:
-    store.kv_put(
-        DRAFTS_NS,
-        compiled.form_id,
-        {
-            "xlsx": base64.b64encode(data).decode(),
-            "stem": stem,
-            "version": compiled.version,
-            "title": compiled.title,
-            "md5": compiled.md5,
-            "media": compiled.media,
-            "files": {},
-        },
-    )
-
-
-def _draft_form(request: Request, draft: dict[str, Any], form_id: str) -> dict[str, Any]:
-    out = form_json(
-        FormVersion(
-            form_id=form_id,
-            version=draft["version"],
-            title=draft["title"],
-            md5=draft["md5"],
-            media=draft["media"],
-        ),
-        project_id(request),
-    )
-    out.update({"publishedAt": None, "state": "open"})
+def _draft_form(request: Request, draft: Draft) -> dict[str, Any]:
+    out = form_json(draft.as_form(), project_id(request))
+    out.update({"publishedAt": None, "state": "open", "draftToken": draft.token})
     return out
 
 
@@ -331,16 +329,13 @@ async def create_form(request: Request, pid: FromPath[str]) -> Response:
     del pid
     user = await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
     data = await _draft_body(request)
-    compiled, stem = await anyio.to_thread.run_sync(
-        _compile_draft, data, request.headers.get("x-xlsform-formid-fallback")
-    )
+    stem = _stem(request.headers.get("x-xlsform-formid-fallback"))
     store = _store(request)
-    await anyio.to_thread.run_sync(_save_draft, store, compiled, data, stem)
-    draft = store.kv_get(DRAFTS_NS, compiled.form_id)
+    draft = await anyio.to_thread.run_sync(_save, store, data, stem, user)
     if _is_true(request.query_params.get("publish")):
-        await anyio.to_thread.run_sync(_publish, store, compiled.form_id, user, None)
-        return Response(content=form_json(_form(request, compiled.form_id), project_id(request)))
-    return Response(content=_draft_form(request, draft or {}, compiled.form_id))
+        await anyio.to_thread.run_sync(_publish, store, draft.form_id, user, None)
+        return Response(content=form_json(_form(request, draft.form_id), project_id(request)))
+    return Response(content=_draft_form(request, draft))
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", status_code=200)
@@ -349,76 +344,47 @@ async def create_draft(request: Request, pid: FromPath[str], form_id: FromPath[s
     import anyio
 
     del pid
-    await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
+    user = await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
     if not request.headers.get("content-type") and request.headers.get("content-length") in (None, "0"):
-        await anyio.to_thread.run_sync(_copy_published, _store(request), form_id)
+        await anyio.to_thread.run_sync(_copy_published, _store(request), form_id, user)
         return {"success": True}
     data = await _draft_body(request)
-    compiled, stem = await anyio.to_thread.run_sync(
-        _compile_draft, data, request.headers.get("x-xlsform-formid-fallback") or form_id
-    )
-    if compiled.form_id != form_id:
-        raise problems.form_id_mismatch(form_id, compiled.form_id)
-    await anyio.to_thread.run_sync(_save_draft, _store(request), compiled, data, stem)
+    stem = _stem(request.headers.get("x-xlsform-formid-fallback") or form_id)
+    await anyio.to_thread.run_sync(_save, _store(request), data, stem, user, form_id)
     return {"success": True}
 
 
-def _copy_published(store: Store, form_id: str) -> None:
+def _copy_published(store: Store, form_id: str, user: User) -> None:
     """A draft that starts as the published version (Central's draft without a definition): the XLSForm
-    this API last published for the form, with the published version's media."""
+    last published from a draft of the form, with the published version's media."""
     form = find_form(store, form_id)
-    kept = store.kv_get(XLSFORMS_NS, form_id) if form is not None else None
-    if form is None or not isinstance(kept, dict):
+    kept = published_source(store, form_id) if form is not None else None
+    if form is None or kept is None:
         raise problems.not_implemented(
             "501.1",
             "bản nháp không kèm định nghĩa cho biểu mẫu không đăng qua API này; hãy gửi tệp XLSForm / "
             "a draft without a definition of a form not published through this API (send the XLSForm)",
         )
-    data = base64.b64decode(kept["xlsx"])
-    compiled, stem = _compile_draft(data, kept["stem"])
-    _save_draft(store, compiled, data, stem)
-    draft = _draft(store, form_id)
+    data, stem = kept
+    draft = _save(store, data, stem, user, form_id)
     for name in form.media:
         medium = store.form_media(form.form_id, form.version, name)
-        if medium is not None and name in draft["media"]:
-            draft["files"][name] = base64.b64encode(medium).decode()
-    store.kv_put(DRAFTS_NS, form_id, draft)
+        if medium is not None and name in draft.compiled.media:
+            attach_media(store, form_id, name, medium)
 
 
-def _with_version(data: bytes, version: str) -> bytes:
-    """The XLSForm with ``version`` in its settings sheet (publish ``?version=``, as pyodk sends it)."""
-    import io
-
-    import openpyxl
-
-    book = openpyxl.load_workbook(io.BytesIO(data))
-    sheet = next((ws for ws in book.worksheets if ws.title.strip().lower() == "settings"), None)
-    header = [str(c.value or "").strip().lower() for c in sheet[1]] if sheet is not None else []
-    if sheet is None or "version" not in header:
-        raise problems.Problem(
-            "400.11", "Trang settings không có cột version / The settings sheet has no 'version' column"
-        )
-    sheet.cell(row=2, column=header.index("version") + 1, value=version)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
-def _draft(store: Store, form_id: str) -> dict[str, Any]:
-    try:
-        draft = store.kv_get(DRAFTS_NS, form_id)
-    except ValueError:
-        draft = None
-    if not isinstance(draft, dict):
+def _draft(store: Store, form_id: str) -> Draft:
+    draft = get_draft(store, form_id)
+    if draft is None:
         raise problems.not_found(f"draft of {form_id}")
     return draft
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/draft", sync_to_thread=True)
-def get_draft(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, Any]:
+def get_draft_form(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, Any]:
     del pid
     _officer(request, scope.PUBLISH_FORMS)
-    return _draft_form(request, _draft(_store(request), form_id), form_id)
+    return _draft_form(request, _draft(_store(request), form_id))
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/attachments/{name:str}", status_code=200)
@@ -432,43 +398,32 @@ async def draft_attachment(
     await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
     store = _store(request)
     draft = await anyio.to_thread.run_sync(_draft, store, form_id)
-    if name not in draft["media"]:
+    if name not in draft.compiled.media:
         raise problems.not_found(f"{name} is not referenced by the draft of {form_id}")
     async with _upload_room(request):  # the upload budget, as for OpenRosa
         data = await _body(request, _st(request).settings.max_body_bytes)
-        draft["files"][name] = base64.b64encode(data).decode()
-        await anyio.to_thread.run_sync(store.kv_put, DRAFTS_NS, form_id, draft)
+        try:
+            await anyio.to_thread.run_sync(attach_media, store, form_id, name, data)
+        except PublishError as exc:
+            raise _refused(exc) from None
         return form_attachment_json(name, data)
 
 
 def _publish(store: Store, form_id: str, user: User, version: str | None) -> FormVersion:
     draft = _draft(store, form_id)
-    xlsx = base64.b64decode(draft["xlsx"])
-    if version and version != draft["version"]:
-        if find_form(store, form_id, version) is not None:
-            raise problems.version_exists(
-                f"Biểu mẫu {form_id} đã có phiên bản {version} / Form {form_id} already has version {version}"
-            )
-        xlsx = _with_version(xlsx, version)
-    media = {name: base64.b64decode(text) for name, text in draft["files"].items()}
-    with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
-        path = Path(tmp) / f"{draft['stem']}.xlsx"
-        path.write_bytes(xlsx)
-        try:
-            publish_xlsform(store, path, media, None, True, "upload", user.username)
-        except ApiError as exc:
-            code = {404: "404.1", 409: "409.6", 413: "413.1"}.get(exc.status, "400.15")
-            raise problems.Problem(code, exc.message) from None
-    store.kv_put(XLSFORMS_NS, form_id, {"xlsx": base64.b64encode(xlsx).decode(), "stem": draft["stem"]})
-    store.kv_delete(DRAFTS_NS, form_id)
-    form = store.get_form(form_id)
-    assert form is not None
-    return form
+    if version and version != draft.version and find_form(store, form_id, version) is not None:
+        raise problems.version_exists(
+            f"Biểu mẫu {form_id} đã có phiên bản {version} / Form {form_id} already has version {version}"
+        )
+    try:
+        return publish_draft(store, form_id, actor=user.username, version=version, via="central").form
+    except PublishError as exc:
+        raise _refused(exc) from None
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/publish", status_code=200, sync_to_thread=True)
-def publish_draft(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, bool]:
-    """Publish the draft through the same path as ``rasoat forms publish`` (pyxform + ODK Validate)."""
+def publish_draft_form(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, bool]:
+    """Publish the draft as ``rasoat forms publish`` does (core.publish; ODK Validate on the stored XForm)."""
     del pid
     user = _officer(request, scope.PUBLISH_FORMS)
     _publish(_store(request), form_id, user, request.query_params.get("version"))
@@ -806,9 +761,9 @@ rest_handlers = [
     form_versions,
     create_form,
     create_draft,
-    get_draft,
+    get_draft_form,
     draft_attachment,
-    publish_draft,
+    publish_draft_form,
     list_submissions,
     get_submission,
     create_submission,

@@ -216,6 +216,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "history.assign": ("Giao người thu thập", "Collectors assigned"),
     "history.rule": ("Đổi trạng thái được tính", "Counted review states changed"),
     "history.rollforward": ("Chuyển danh sách sang đợt mới", "Lists rolled forward"),
+    "history.add_form": ("Thêm biểu mẫu vào đợt", "Form added to the round"),
     "server_error": ("Lỗi máy chủ; hãy thử lại sau", "Server error; please try again later"),
     "csrf": (
         "Biểu mẫu đã hết hạn; hãy tải lại trang và gửi lại",

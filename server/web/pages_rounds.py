@@ -13,6 +13,7 @@ from rasoat.core import scope
 from rasoat.core.collectors import list_collectors
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import RoundState
+from rasoat.core.publish import PublishError, compile_upload, publish
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import (
     ROUND_KINDS,
@@ -223,11 +224,17 @@ async def round_collectors(request: Request) -> Response:
 # --- forms ------------------------------------------------------------------------------------
 
 
-def _error_rows(exc: Any, filename: str) -> list[dict[str, Any]]:
-    """One row per problem: file, sheet, row, Vietnamese and English text (XLSFormError carries one)."""
-    return [
-        {"file": filename, "sheet": exc.sheet or "", "row": exc.row or "", "vi": exc.vi, "en": exc.message}
-    ]
+# the page's status for each refusal of the publishing service (core.publish), by its code
+PUBLISH_STATUS: dict[str, int] = {"form.invalid": 422, "form.unused_media": 422, "form.version_conflict": 409,
+                                  "round.not_found": 404, "round.closed": 409}
+
+
+def error_rows(exc: PublishError) -> list[dict[str, Any]]:
+    """One table row per problem: file, sheet, row, Vietnamese and English text (the page shows one)."""
+    if exc.rows:
+        return [{"file": Path(r.file).name, "sheet": r.sheet, "row": r.row or "", "vi": r.vi, "en": r.en}
+                for r in exc.rows]
+    return [{"file": "", "sheet": "", "row": "", "vi": exc.vi, "en": exc.en}]
 
 
 @post("/forms")
@@ -262,10 +269,6 @@ async def form_upload(request: Request) -> Response:
     validate = str(form.get("validate") or "") == "1"
 
     def run() -> Response:
-        from rasoat.core.xlsform import XLSFormError, compile_xlsform
-        from rasoat.server.api import publish_xlsform
-        from rasoat.server.errors import ApiError
-
         if round_id:
             rnd = scoped.get_round(ctx, round_id)
             _require_units(ctx, rnd.unit_codes)
@@ -273,21 +276,11 @@ async def form_upload(request: Request) -> Response:
             path = Path(tmp) / filename
             path.write_bytes(data)
             try:
-                compiled = compile_xlsform(path, validate=validate)
-            except XLSFormError as exc:
-                return _rounds_page(ctx, 422, form_errors=_error_rows(exc, filename))
-            try:
-                result = publish_xlsform(
-                    ctx.store, path, media, round_id, validate=False, source="upload", actor=ctx.actor
-                )
-            except ApiError as exc:
-                return _rounds_page(
-                    ctx,
-                    exc.status,
-                    form_errors=[{"file": filename, "sheet": "", "row": "", "vi": exc.message, "en": ""}],
-                )
-        result["warnings"] = list(compiled.warnings)
-        return _rounds_page(ctx, 201, published=result)
+                compiled = compile_upload(path, validate=validate)
+                published = publish(ctx.store, compiled, media, actor=ctx.actor, round_id=round_id, via="web")
+            except PublishError as exc:
+                return _rounds_page(ctx, PUBLISH_STATUS.get(exc.code, 400), form_errors=error_rows(exc))
+        return _rounds_page(ctx, 201, published=published.as_json())
 
     return await anyio.to_thread.run_sync(run)
 
