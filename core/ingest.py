@@ -22,7 +22,9 @@ Order of decisions (each failure leaves the store untouched):
    can fix or reject it later at no cost to the collector;
 6. a form version declaring identifying fields has them, its XML and its attachments sealed before
    anything is written (``core.protection``: the one place every way in passes);
-7. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``.
+7. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``; the
+   submission's entity blocks (``core.entities``: read from the plaintext XML, identifying properties
+   sealed) are applied by ``core.storage.entity_rules`` in the same transaction.
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from threading import Lock
 from typing import Any
 
+from rasoat.core.entities import EntityWork, ListDeclaration, declared_lists, read_blocks
 from rasoat.core.instance import (
     FormShape,
     InstanceError,
@@ -42,8 +45,15 @@ from rasoat.core.instance import (
     parse_instance,
     safe_attachment_name,
 )
-from rasoat.core.models import AuditEvent, ReviewState, Round, RoundState, Submission, User, utcnow
-from rasoat.core.protection import plain_attachment, protect_submission, same_content
+from rasoat.core.models import AuditEvent, ReviewState, Role, Round, RoundState, Submission, User, utcnow
+from rasoat.core.protection import (
+    identifying_fields,
+    keyring,
+    plain_attachment,
+    protect_submission,
+    same_content,
+    seal_entity_values,
+)
 from rasoat.core.rounds import assigned_open_rounds, in_scope
 from rasoat.core.scope import common_unit, unit_allowed
 from rasoat.core.storage.base import Conflict, SaveOutcome, Store
@@ -83,11 +93,23 @@ class IngestResult:
 
 
 class ShapeCache:
-    """FormShape per (form id, version): a published version never changes, so this is a pure cache."""
+    """FormShape and entity declarations per (form id, version): a published version never changes, so
+    this is a pure cache."""
 
     def __init__(self) -> None:
         self._shapes: dict[tuple[str, str], FormShape] = {}
+        self._entities: dict[tuple[str, str], list[ListDeclaration]] = {}
         self._lock = Lock()
+
+    def entities(self, store: Store, form_id: str, version: str) -> list[ListDeclaration]:
+        key = (form_id, version)
+        found = self._entities.get(key)
+        if found is None:
+            found = declared_lists(store.form_xml(form_id, version),
+                                   identifying_fields(store.form_schema(form_id, version)))
+            with self._lock:
+                self._entities[key] = found
+        return found
 
     def get(self, store: Store, form_id: str, version: str) -> FormShape:
         key = (form_id, version)
@@ -357,7 +379,8 @@ def _accept(
             {"at": utcnow().isoformat(), "actor": "checks", "state": ReviewState.has_issues.value,
              "comment": "; ".join(issues)}
         )
-    result = _save(store, sub, xml, attachments)
+    work = None if parsed.encrypted else entity_work(store, user, parsed, xml, shapes)
+    result = _save(store, sub, xml, attachments, work)
     if parsed.deprecated_id and result.outcome is SaveOutcome.created:  # an edit replaces a record: audited
         store.append_audit(AuditEvent(actor=user.username, action="submission.edit", target=sub.instance_id,
                                       details={"replaces": parsed.deprecated_id, "form_id": sub.form_id,
@@ -437,9 +460,33 @@ def officer_open_rounds(store: Store, user: User) -> list[Round]:
     return [r for r in store.list_rounds() if r.state is RoundState.open and scope.round_visible(user, r)]
 
 
-def _save(store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> IngestResult:
+def entity_work(
+    store: Store, user: User, parsed: ParsedInstance, xml: bytes, shapes: ShapeCache
+) -> EntityWork | None:
+    """The entity blocks of a plaintext submission, identifying properties sealed (None: no entities)."""
+    declarations = shapes.entities(store, parsed.form_id, parsed.version)
+    if not declarations:
+        return None
+    blocks, problems = read_blocks(xml, declarations)
+    if not (blocks or problems):
+        return None
+    sealed = []
+    for block in blocks:
+        lst = store.get_entity_list(block.dataset)
+        secret = lst.identifying if lst is not None else frozenset()
+        if secret & set(block.data):
+            block = replace(block, data=seal_entity_values(keyring(store), block.uuid, block.data, secret))
+        sealed.append(block)
+    scope = None if user.role is Role.admin else tuple(user.unit_codes)
+    return EntityWork(tuple(sealed), tuple(problems), user.username, scope)
+
+
+def _save(
+    store: Store, sub: Submission, xml: bytes, attachments: dict[str, bytes],
+    entities: EntityWork | None = None,
+) -> IngestResult:
     try:
-        outcome = store.save_submission(*protect_submission(store, sub, xml, attachments))
+        outcome = store.save_submission(*protect_submission(store, sub, xml, attachments), entities=entities)
     except Conflict as exc:
         raise IngestError(
             Refusal.conflict,

@@ -611,3 +611,50 @@ def same_content(store: Store, stored: Submission, xml: bytes) -> bool:
 def plain_attachment(store: Store, instance_id: str, name: str, data: bytes) -> bytes:
     """A stored attachment's bytes in plaintext (a sealed one opened in memory)."""
     return open_sealed(keyring(store), instance_id, name, data) if is_sealed(data) else data
+
+
+# --- entity properties (issue 23) ------------------------------------------------------------------
+
+
+def _entity_owner(uuid: str) -> str:
+    return f"entity:{uuid}"
+
+
+def seal_entity_values(
+    ring: Keyring, uuid: str, data: Mapping[str, Any], identifying: Iterable[str]
+) -> dict[str, Any]:
+    """``data`` (an entity block's properties) with each identifying value sealed on its own,
+    ``{"#sealed": base64}`` bound to the entity and the property, so the store merges and versions them
+    without a key; statistical properties stay in clear."""
+    from rasoat.core.entities import SEALED
+
+    secret = set(identifying)
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        if name in secret and isinstance(value, str):
+            dek = AESGCM.generate_key(bit_length=256)
+            sealed = _seal(ring, dek, ring.wrap(dek), _entity_owner(uuid), name, value.encode())
+            out[name] = {SEALED: base64.b64encode(sealed).decode()}
+        else:
+            out[name] = value
+    return out
+
+
+def open_entity_values(ring: Keyring, uuid: str, properties: Mapping[str, Any]) -> dict[str, str]:
+    """An entity's properties in clear (memory only): what a phone of the entity's unit receives."""
+    from rasoat.core.entities import SEALED
+
+    out: dict[str, str] = {}
+    for name, value in properties.items():
+        if isinstance(value, dict) and SEALED in value:
+            raw = base64.b64decode(value[SEALED])
+            out[name] = open_sealed(ring, _entity_owner(uuid), name, raw).decode()
+        else:
+            out[name] = str(value)
+    return out
+
+
+def has_sealed_values(properties: Mapping[str, Any]) -> bool:
+    from rasoat.core.entities import SEALED
+
+    return any(isinstance(v, dict) and SEALED in v for v in properties.values())

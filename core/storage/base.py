@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
+from rasoat.core.entities import Entity, EntityList, EntityVersion, EntityWork, HeldEntity, Value
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User
 
 
@@ -135,8 +136,13 @@ class SubmissionStore(ABC):
     """Submissions, their XML and attachments, review states; the only part holding person records."""
 
     @abstractmethod
-    def save_submission(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> SaveOutcome:
-        """Store a submission durably, applying the duplicate/edit rules above (raises Conflict)."""
+    def save_submission(
+        self, sub: Submission, xml: bytes, attachments: dict[str, bytes], entities: EntityWork | None = None
+    ) -> SaveOutcome:
+        """Store a submission durably, applying the duplicate/edit rules above (raises Conflict). Its
+        ``entities`` blocks (``core.entities.read_blocks``) are applied in the same transaction, by
+        ``core.storage.entity_rules``, only when the submission is new (created, or an edit): a crash
+        leaves both or neither."""
 
     @abstractmethod
     def add_attachment(self, instance_id: str, name: str, data: bytes) -> None: ...
@@ -176,7 +182,8 @@ class SubmissionStore(ABC):
 
     @abstractmethod
     def set_review(self, instance_id: str, state: ReviewState, comment: str, actor: str) -> Submission:
-        """Change a submission's review state, keeping who, when and why in its history."""
+        """Change a submission's review state, keeping who, when and why in its history. Becoming
+        ``approved`` creates, in the same transaction, the entities its blocks held for approval."""
 
     def set_derived_fields(self, instance_id: str, fields: dict[str, Any], unit_code: str | None) -> None:
         """Keep the statistical fields derived from an ODK-encrypted record (``core.derive``) as its fields,
@@ -207,12 +214,103 @@ class SubmissionStore(ABC):
         versions), so they cannot be read from the files afterwards."""
 
     def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
-        """Bulk load (imports, benchmarks, migrations); backends may batch. Returns how many were new."""
+        """Bulk load (imports, benchmarks, migrations); backends may batch. Returns how many were new.
+        Entity blocks are not processed here."""
         created = 0
         for sub, xml, atts in items:
             if self.save_submission(sub, xml, atts) is SaveOutcome.created:
                 created += 1
         return created
+
+
+class EntityQuery(BaseModel):
+    """Which entities of one list: ``unit_codes`` already expanded to descendants by the caller (None:
+    every unit), like ``SubmissionQuery``; an entity matches by its unit or that unit's commune."""
+
+    list_name: str
+    unit_codes: list[str] | None = None
+    include_deleted: bool = False
+    conflict_only: bool = False
+
+
+class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not hold entities
+    """ODK Entities (issue 23): lists, entities, their versions and the backlog (``core.entities`` holds
+    the types; ``core.storage.entity_rules`` the processing). Lists are created when a form declaring
+    them is stored (``put_form``); entities change through submissions (``save_submission(entities=)``,
+    ``set_review``) or the methods below. Property values are as stored: an identifying property's value
+    is a sealed ``{"#sealed": ...}`` object (``core.protection.open_entity_values`` opens them)."""
+
+    def get_entity_list(self, name: str) -> EntityList | None:
+        """A list by name (None: no published form declares it)."""
+        raise NotImplementedError
+
+    def list_entity_lists(self) -> list[EntityList]:
+        """Every list, by name."""
+        raise NotImplementedError
+
+    def set_entity_list(self, name: str, *, approval_required: bool) -> EntityList:
+        """Change a list's flag (KeyError for an unknown list). Turning approval off leaves creates
+        already waiting for approval waiting (they are created when approved)."""
+        raise NotImplementedError
+
+    def get_entity(self, uuid: str) -> Entity | None:
+        """An entity by id (deleted ones too)."""
+        raise NotImplementedError
+
+    def page_entities(self, query: EntityQuery, *, limit: int, after: str | None = None) -> list[Entity]:
+        """Keyset paging by uuid (code point order): at most ``limit`` entities after ``after``."""
+        raise NotImplementedError
+
+    def iter_entities(self, query: EntityQuery) -> Iterator[Entity]:
+        """Every matching entity, by uuid, streamed in flat memory."""
+        raise NotImplementedError
+
+    def count_entities(self, query: EntityQuery) -> int:
+        raise NotImplementedError
+
+    def entity_versions(self, uuid: str) -> list[EntityVersion]:
+        """An entity's history, version 1 first."""
+        raise NotImplementedError
+
+    def entity_list_state(self, query: EntityQuery) -> str:
+        """A short token that changes whenever the matching entities (and the list's properties) change:
+        the content key of the served CSV and of its manifest hash. Cheap: no entity is read."""
+        raise NotImplementedError
+
+    def entity_deleted(
+        self, list_name: str, uuids: Sequence[str], unit_codes: list[str] | None
+    ) -> dict[str, bool]:
+        """The integrity answer: for each known id of the list, whether it is deleted for a phone of
+        ``unit_codes`` (an entity outside those units counts as deleted); unknown ids are left out."""
+        raise NotImplementedError
+
+    def entity_backlog(self, list_name: str | None = None) -> list[HeldEntity]:
+        """Blocks waiting (an offline update for its predecessor, a create for approval), oldest first."""
+        raise NotImplementedError
+
+    def write_entity(
+        self, list_name: str, uuid: str, *, label: str | None, data: dict[str, Value], actor: str,
+        base_version: int | None = None, unit_code: str | None = None,
+    ) -> Entity:
+        """Create (``base_version`` None) or update an entity outside a submission (the API, an officer),
+        by the same rules as a submission's block (a stale ``base_version`` gives a conflict, not a
+        refusal). Identifying values in ``data`` must already be sealed. Raises ValueError when the
+        rules refuse it (unknown list or entity, deleted, id taken)."""
+        raise NotImplementedError
+
+    def delete_entity(self, uuid: str, actor: str, deleted: bool = True) -> Entity:
+        """Soft-delete (or restore, ``deleted=False``) an entity; phones drop it at their next update
+        and the integrity endpoint reports it. KeyError for an unknown id."""
+        raise NotImplementedError
+
+    def resolve_entity_conflict(self, uuid: str, actor: str) -> Entity:
+        """Mark an entity's conflict resolved (``conflict`` None); ValueError when it has none."""
+        raise NotImplementedError
+
+    def force_entity_backlog(self, older_than: datetime) -> int:
+        """Apply the offline updates held since before ``older_than`` (Central: 5 days) without waiting
+        for their predecessors (entity_rules.force); returns how many were applied."""
+        raise NotImplementedError
 
 
 class AuditStore(ABC):
@@ -252,7 +350,7 @@ class KeyValueStore(ABC):
         raise NotImplementedError(f"{type(self).__name__} cannot list its kv entries")
 
 
-class Store(FormStore, PeopleStore, SubmissionStore, AuditStore, KeyValueStore):
+class Store(FormStore, PeopleStore, SubmissionStore, EntityStore, AuditStore, KeyValueStore):
     """Where everything lives, one interface per concern. Backends: ``embedded`` (SQLite) and
     ``postgres``, one set of rules above both (``core.storage.rules``)."""
 

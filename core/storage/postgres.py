@@ -98,6 +98,7 @@ class PgDialect(Dialect):
     for_update = " FOR UPDATE"
     binary = ' COLLATE "C"'
     binary_param = '::text COLLATE "C"'
+    entity_rev = "nextval('entity_rev')"
 
     def expires(self) -> str:
         return "now() + make_interval(secs => ?::double precision)"

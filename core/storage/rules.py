@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from rasoat.core.entities import EntityWork
 from rasoat.core.models import ReviewState, Submission
 from rasoat.core.storage.base import Conflict, SaveOutcome
 
@@ -139,6 +140,9 @@ class Tx(Protocol):
     def add_attachments(self, instance_id: str, have: frozenset[str], blobs: list[BlobRow]) -> None:
         """Record attachments not stored yet (``blobs`` holds only those)."""
 
+    def apply_entities(self, sub: Submission, work: EntityWork) -> None:
+        """Apply a just-inserted submission's entity blocks in this transaction (entity_rules)."""
+
 
 class Engine(Protocol):
     def claim(self, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> bool:
@@ -160,10 +164,20 @@ def prepare(sub: Submission, xml: bytes) -> Submission:
     return sub
 
 
-def save(engine: Engine, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> SaveOutcome:
-    """Apply the rules above (``sub`` went through :func:`prepare`; its attachments are in ``blobs``)."""
+def save(
+    engine: Engine, sub: Submission, xml: bytes, blobs: list[BlobRow], entities: EntityWork | None = None
+) -> SaveOutcome:
+    """Apply the rules above (``sub`` went through :func:`prepare`; its attachments are in ``blobs``).
+    ``entities`` are applied in the transaction that inserts the submission, never for a duplicate."""
     blobs = sorted(blobs)
     if sub.deprecated_id is None:
+        if entities:
+            with engine.transaction() as tx:
+                if tx.insert(sub, xml, blobs):
+                    tx.apply_entities(sub, entities)
+                    return SaveOutcome.created
+                _resend(tx, sub, xml, blobs)
+            return SaveOutcome.duplicate
         if engine.claim(sub, xml, blobs):
             return SaveOutcome.created
         with engine.transaction() as tx:
@@ -182,6 +196,8 @@ def save(engine: Engine, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> S
         if not tx.insert(sub, xml, blobs):
             raise Conflict(Messages.edit_id_taken(sub.instance_id))
         tx.retire(sub.deprecated_id)
+        if entities:
+            tx.apply_entities(sub, entities)
     return SaveOutcome.created
 
 

@@ -21,11 +21,13 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic_core import from_json, to_json
+from rasoat.core.entities import EntityWork
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
 from rasoat.core.storage import rules
 from rasoat.core.storage.base import Conflict, Fact, PageKey, SaveOutcome, Store, SubmissionQuery
 from rasoat.core.storage.blobs import BlobStore, blob_key
 from rasoat.core.storage.rules import BlobRow, Messages, Stored, md5_hex, safe_name
+from rasoat.core.storage.sql_entities import EntitySql, SqlEntityTx
 
 SUB_COLS: tuple[str, ...] = (
     "instance_id", "form_id", "form_version", "round_id", "unit_code", "collector_id", "received_at",
@@ -56,6 +58,8 @@ class Dialect:
     #: text compared by code point (SQLite's default collation already does)
     binary = ""
     binary_param = ""
+    #: the next value of ``entities.rev`` (SQLite has one writer at a time: max + 1 is safe)
+    entity_rev = "(SELECT coalesce(max(rev), 0) + 1 FROM entities)"
 
     def expires(self) -> str:
         """``expires_at`` for a TTL parameter (NULL stays NULL)."""
@@ -109,7 +113,7 @@ def ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
-class SqlStore(Store):
+class SqlStore(EntitySql, Store):
     """Every statement of the store, once; see the module notes for what an engine adds."""
 
     dialect: Dialect
@@ -171,6 +175,7 @@ class SqlStore(Store):
             ).fetchone()
             if row is None:
                 raise Conflict(Messages.form_version_taken(form.form_id, form.version))
+            self._declare_lists(cx, form.form_id, xml, schema)
             for name, data in media.items():
                 cx.execute(self._q(
                     "INSERT INTO form_media (form_id, version, name, data, md5) VALUES (?, ?, ?, ?, ?)"
@@ -351,10 +356,12 @@ class SqlStore(Store):
         return out
 
     # --- submissions ---------------------------------------------------------------------
-    def save_submission(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> SaveOutcome:
+    def save_submission(
+        self, sub: Submission, xml: bytes, attachments: dict[str, bytes], entities: EntityWork | None = None
+    ) -> SaveOutcome:
         xml = bytes(xml)
         sub = rules.prepare(sub, xml)
-        return rules.save(self, sub, xml, self._put_blobs(attachments))
+        return rules.save(self, sub, xml, self._put_blobs(attachments), entities)
 
     def add_attachment(self, instance_id: str, name: str, data: bytes) -> None:
         """A late attachment; a name already stored keeps its first bytes (as a resend would)."""
@@ -543,6 +550,8 @@ class SqlStore(Store):
             cx.execute(self._q(
                 "UPDATE submissions SET review_state = ?, review_history = ? WHERE instance_id = ?"),
                        (state.value, self.dialect.jsonb(history), instance_id))
+            if state is ReviewState.approved and row[0] != ReviewState.approved.value:
+                self._approve_entities(cx, instance_id, actor)
             out = cx.execute(self._q(f"SELECT {SUB_COLS_SQL} FROM submissions WHERE instance_id = ?"),
                              (instance_id,)).fetchone()
         return self._sub(out)
@@ -673,6 +682,9 @@ class SqlTx:
         names = sorted({*have, *(b[0] for b in blobs)})
         self.cx.execute(s._q("UPDATE submissions SET attachments = ? WHERE instance_id = ?"),
                         (s.dialect.array(names), instance_id))
+
+    def apply_entities(self, sub: Submission, work: EntityWork) -> None:
+        SqlEntityTx(self.store, self.cx).apply_submission(sub, work)
 
 
 @lru_cache(maxsize=512)

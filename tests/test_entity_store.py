@@ -1,0 +1,252 @@
+"""The entity part of the store (issue 23) on both engines: lists made on publish, creates and updates in
+the submission's transaction, conflicts, the offline backlog, approval, paging, scope, integrity, and the
+state token the served CSV's hash follows. Central's rules: shared/reference/entities.md §3."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from entity_support import new_uuid, publish, register_xml, visit_xml
+from pg_support import fresh_schema
+from rasoat.core.entities import EntityWork, read_blocks
+from rasoat.core.ingest import ShapeCache
+from rasoat.core.models import ReviewState, Submission, utcnow
+from rasoat.core.storage import open_store
+from rasoat.core.storage.base import EntityQuery, SaveOutcome, Store
+
+A, B = "05563", "05503"
+
+
+@pytest.fixture(params=["embedded", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "embedded":
+        s = open_store(tmp_path / "data")
+        try:
+            yield s
+        finally:
+            s.close()
+        return
+    with fresh_schema() as (url, _schema):
+        s = open_store(tmp_path / "data", url)
+        try:
+            yield s
+        finally:
+            s.close()
+
+
+@pytest.fixture
+def forms(store: Store) -> Store:
+    publish(store, "register")
+    publish(store, "visit")
+    return store
+
+
+_shapes = ShapeCache()
+
+
+def send(store: Store, xml: bytes, iid: str, *, unit: str = A, actor: str = "c1",
+         scope: tuple[str, ...] | None = None, state: ReviewState = ReviewState.received) -> SaveOutcome:
+    """Store a submission with its entity blocks, as ingest does (no sealing needed for these checks)."""
+    form_id = "ent_register" if b'id="ent_register"' in xml else "ent_visit"
+    blocks, problems = read_blocks(xml, _shapes.entities(store, form_id, "1"))
+    sub = Submission(instance_id=iid, form_id=form_id, form_version="1", unit_code=unit, collector_id=actor,
+                     xml_md5=hashlib.md5(xml).hexdigest(), fields={}, review_state=state)
+    work = EntityWork(tuple(blocks), tuple(problems), actor, scope)
+    return store.save_submission(sub, xml, {}, entities=work)
+
+
+def create(store: Store, name: str = "Nguyễn Văn A", unit: str = A, **kw: object) -> str:
+    eid = new_uuid()
+    iid, xml = register_xml(eid, name)
+    send(store, xml, iid, unit=unit, **kw)  # type: ignore[arg-type]
+    return eid
+
+
+def update(store: Store, eid: str, base: int, **kw: object) -> str:
+    unit = str(kw.pop("unit", A))
+    iid, xml = visit_xml(eid, base, **kw)  # type: ignore[arg-type]
+    send(store, xml, iid, unit=unit)
+    return iid
+
+
+def errors(store: Store) -> list[str]:
+    return [e.details["message"] for e in store.iter_audit() if e.action == "entity.error"]
+
+
+def test_publish_creates_the_list_with_its_properties(forms: Store) -> None:
+    lst = forms.get_entity_list("persons")
+    assert lst is not None
+    assert lst.forms == ("ent_register", "ent_visit")
+    assert lst.properties == ("full_name", "birth_year", "status", "visit_note")
+    assert lst.identifying == frozenset({"full_name"})
+    assert not lst.approval_required
+    assert [x.name for x in forms.list_entity_lists()] == ["persons"]
+
+
+def test_create_then_update_keeps_each_version_and_its_submission(forms: Store) -> None:
+    eid = create(forms)
+    e = forms.get_entity(eid)
+    assert e is not None and e.version == 1 and e.label == "Nguyễn Văn A 1990" and e.unit_code == A
+    assert e.properties["status"] == "quản lý" and e.conflict is None
+    vid = update(forms, eid, 1, status="cai nghiện", note="gặp tại nhà")
+    e = forms.get_entity(eid)
+    assert e is not None and e.version == 2 and e.conflict is None
+    assert e.properties["status"] == "cai nghiện" and e.properties["birth_year"] == "1990"
+    assert e.label == "Nguyễn Văn A 1990"  # a blank label keeps the label
+    versions = forms.entity_versions(eid)
+    assert [(v.version, v.base_version, v.source_action) for v in versions] == [(1, None, "create"),
+                                                                                  (2, 1, "update")]
+    assert versions[1].instance_id == vid and versions[1].actor == "c1"
+    assert dict(versions[1].data) == {"status": "cai nghiện", "visit_note": "gặp tại nhà"}
+
+
+def test_a_resend_changes_no_entity_twice(forms: Store) -> None:
+    eid = create(forms)
+    iid, xml = visit_xml(eid, 1, status="x")
+    assert send(forms, xml, iid) is SaveOutcome.created
+    assert send(forms, xml, iid) is SaveOutcome.duplicate
+    assert forms.get_entity(eid).version == 2  # type: ignore[union-attr]
+
+
+def test_stale_base_gives_soft_or_hard_conflict_and_is_still_applied(forms: Store) -> None:
+    eid = create(forms)
+    update(forms, eid, 1, status="ngừng")  # v2 changes status
+    update(forms, eid, 1, note="chỉ ghi chú")  # v3 from base 1: status untouched → soft
+    e = forms.get_entity(eid)
+    assert e is not None and e.version == 3 and e.conflict == "soft"
+    assert e.properties["status"] == "ngừng" and e.properties["visit_note"] == "chỉ ghi chú"
+    update(forms, eid, 1, status="chuyển đi")  # base 1 again: status changed on the server → hard
+    e = forms.get_entity(eid)
+    assert e is not None and e.conflict == "hard" and e.properties["status"] == "chuyển đi"
+    last = forms.entity_versions(eid)[-1]
+    assert last.conflict == "hard" and last.conflicting == ("status",)
+    update(forms, eid, 4, note="ok")  # an up-to-date update never downgrades a hard conflict
+    assert forms.get_entity(eid).conflict == "hard"  # type: ignore[union-attr]
+    assert forms.resolve_entity_conflict(eid, "officer").conflict is None
+    with pytest.raises(ValueError):
+        forms.resolve_entity_conflict(eid, "officer")
+
+
+def test_offline_branch_out_of_order_waits_in_the_backlog_then_applies_in_order(forms: Store) -> None:
+    eid = create(forms)
+    branch = new_uuid()
+    # the phone made three offline updates from server version 1; the 3rd and 2nd arrive first
+    update(forms, eid, 3, note="lần 3", trunk_version=1, branch_id=branch)
+    update(forms, eid, 2, status="lần 2", trunk_version=1, branch_id=branch)
+    held = forms.entity_backlog("persons")
+    assert [(h.branch_base_version, h.reason) for h in held] == [(3, "branch"), (2, "branch")]
+    assert forms.get_entity(eid).version == 1  # type: ignore[union-attr]
+    update(forms, eid, 1, status="lần 1", trunk_version=1, branch_id=branch)
+    assert forms.entity_backlog() == []
+    e = forms.get_entity(eid)
+    assert e is not None and e.version == 4 and e.conflict is None
+    assert e.properties["status"] == "lần 2" and e.properties["visit_note"] == "lần 3"
+    assert [v.branch_base_version for v in forms.entity_versions(eid)] == [None, 1, 2, 3]
+
+
+def test_a_branch_interrupted_by_another_update_is_a_soft_conflict(forms: Store) -> None:
+    eid = create(forms)
+    branch = new_uuid()
+    update(forms, eid, 1, note="online")  # v2, not from the branch
+    update(forms, eid, 1, status="off 1", trunk_version=1, branch_id=branch)  # v3: base 1 < 2 → soft
+    update(forms, eid, 2, status="off 2", trunk_version=1, branch_id=branch)  # v4: lines up, interrupted
+    versions = forms.entity_versions(eid)
+    assert [v.conflict for v in versions] == [None, None, "soft", "soft"]
+
+
+def test_force_processing_applies_an_update_whose_predecessor_never_came(forms: Store) -> None:
+    eid = create(forms)
+    branch = new_uuid()
+    update(forms, eid, 2, status="lần 2", trunk_version=1, branch_id=branch)
+    assert forms.force_entity_backlog(utcnow() - timedelta(days=5)) == 0  # too young
+    assert forms.force_entity_backlog(utcnow() + timedelta(seconds=1)) == 1
+    e = forms.get_entity(eid)
+    assert e is not None and e.version == 2 and e.properties["status"] == "lần 2" and e.conflict == "soft"
+    # an update of an entity whose create never came creates it
+    ghost = new_uuid()
+    update(forms, ghost, 2, status="mồ côi", trunk_version=1, branch_id=new_uuid())
+    assert forms.get_entity(ghost) is None
+    assert forms.force_entity_backlog(utcnow() + timedelta(seconds=1)) == 1
+    g = forms.get_entity(ghost)
+    assert g is not None and g.forced and g.label == "auto generated"
+    # the real create arriving later is applied as an update
+    iid, xml = register_xml(ghost, "Trần Thị G")
+    send(forms, xml, iid)
+    g = forms.get_entity(ghost)
+    assert g is not None and g.label == "Trần Thị G 1990" and g.version == 2
+    assert forms.entity_versions(ghost)[-1].source_action == "create-as-update"
+
+
+def test_failures_keep_the_submission_and_change_no_entity(forms: Store) -> None:
+    eid = create(forms)
+    unknown = new_uuid()
+    iid, xml = visit_xml(unknown, 1, status="x")
+    assert send(forms, xml, iid) is SaveOutcome.created
+    assert forms.get_submission(iid) is not None and forms.get_entity(unknown) is None
+    iid2, xml2 = register_xml(eid, "Trùng mã")  # an id already taken
+    send(forms, xml2, iid2)
+    assert forms.get_entity(eid).label == "Nguyễn Văn A 1990"  # type: ignore[union-attr]
+    iid3, xml3 = visit_xml(eid, 9, status="x")  # a base version that does not exist
+    send(forms, xml3, iid3)
+    bad = xml3.replace(eid.encode(), b"not-a-uuid")
+    send(forms, bad, "uuid:bad-id")
+    assert forms.get_entity(eid).version == 1  # type: ignore[union-attr]
+    found = errors(forms)
+    assert len(found) == 4 and all(" / " in m for m in found)
+
+
+def test_an_update_outside_the_senders_units_is_refused(forms: Store) -> None:
+    eid = create(forms, unit=A)
+    iid, xml = visit_xml(eid, 1, status="từ xã khác")
+    send(forms, xml, iid, unit=B, scope=(B,))
+    assert forms.get_entity(eid).version == 1  # type: ignore[union-attr]
+    assert "outside your units" in errors(forms)[-1]
+
+
+def test_approval_required_creates_only_when_approved(forms: Store) -> None:
+    forms.set_entity_list("persons", approval_required=True)
+    eid = new_uuid()
+    iid, xml = register_xml(eid, "Chờ duyệt")
+    send(forms, xml, iid)
+    assert forms.get_entity(eid) is None
+    assert [h.reason for h in forms.entity_backlog()] == ["approval"]
+    forms.set_review(iid, ReviewState.has_issues, "xem lại", "officer")
+    assert forms.get_entity(eid) is None
+    forms.set_review(iid, ReviewState.approved, "", "officer")
+    e = forms.get_entity(eid)
+    assert e is not None and e.version == 1 and e.unit_code == A and forms.entity_backlog() == []
+    update(forms, eid, 1, status="cập nhật ngay")  # updates apply on receipt
+    assert forms.get_entity(eid).version == 2  # type: ignore[union-attr]
+
+
+def test_scope_paging_integrity_and_state(forms: Store) -> None:
+    ids_a = sorted(create(forms, f"A{i}", unit=A) for i in range(5))
+    hamlet = create(forms, "Thôn", unit=f"{A}-07")
+    ids_b = [create(forms, "B", unit=B)]
+    q_a = EntityQuery(list_name="persons", unit_codes=[A])
+    assert sorted(e.uuid for e in forms.iter_entities(q_a)) == sorted([*ids_a, hamlet])
+    assert forms.count_entities(EntityQuery(list_name="persons")) == 7
+    pages, after = [], None
+    while page := forms.page_entities(EntityQuery(list_name="persons"), limit=3, after=after):
+        pages.append([e.uuid for e in page])
+        after = page[-1].uuid
+    assert [len(p) for p in pages] == [3, 3, 1]
+    assert sum(pages, []) == sorted([*ids_a, hamlet, *ids_b])
+    state_a = forms.entity_list_state(q_a)
+    state_b = forms.entity_list_state(EntityQuery(list_name="persons", unit_codes=[B]))
+    update(forms, ids_b[0], 1, status="đổi ở B", unit=B)
+    assert forms.entity_list_state(q_a) == state_a
+    assert forms.entity_list_state(EntityQuery(list_name="persons", unit_codes=[B])) != state_b
+    update(forms, ids_a[0], 1, status="đổi ở A")
+    assert forms.entity_list_state(q_a) != state_a
+    state_a = forms.entity_list_state(q_a)
+    forms.delete_entity(ids_a[1], "officer")
+    assert forms.entity_list_state(q_a) != state_a
+    assert ids_a[1] not in {e.uuid for e in forms.iter_entities(q_a)}
+    asked = [ids_a[0], ids_a[1], ids_b[0], new_uuid()]
+    assert forms.entity_deleted("persons", asked, [A]) == {ids_a[0]: False, ids_a[1]: True, ids_b[0]: True}
+    assert forms.delete_entity(ids_a[1], "officer", deleted=False).deleted is False
