@@ -66,7 +66,8 @@ def _kept_fields(store: Store, opened: Submission, xml: bytes) -> dict[str, Any]
 
     declaration = stored_declaration(store, opened.form_id, opened.form_version)
     if declaration.identifying:
-        return protect(keyring(store), opened.instance_id, opened.fields, xml, {}, declaration).fields
+        ring = keyring(store, current=True)
+        return protect(ring, opened.instance_id, opened.fields, xml, {}, declaration).fields
     schema = store.form_schema(opened.form_id, opened.form_version)
     personal = set(fallback_personal_fields(opened.form_id, schema))
 

@@ -89,10 +89,10 @@ def identifying_names(store: Store, form_id: str, version: str) -> frozenset[str
 def full_fields(store: Store, sub: Submission) -> dict[str, Any]:
     """The record's fields with its identifying fields, for a reader ``may_read`` allowed: a record
     protected at rest has them opened in memory (core.protection), never written back."""
-    from rasoat.core.protection import is_protected, keyring, reveal
+    from rasoat.core.protection import is_protected, reveal_stored
 
     if is_protected(sub.fields):
-        return reveal(keyring(store, create=False), sub.instance_id, sub.fields)
+        return reveal_stored(store, sub.instance_id, sub.fields)
     return sub.fields
 
 

@@ -47,6 +47,7 @@ from rasoat.core.instance import (
 )
 from rasoat.core.models import AuditEvent, ReviewState, Role, Round, RoundState, Submission, User, utcnow
 from rasoat.core.protection import (
+    ProtectionError,
     identifying_fields,
     keyring,
     plain_attachment,
@@ -74,6 +75,7 @@ class Refusal(StrEnum):
     forbidden = "forbidden"  # the caller may not send this form or this unit
     not_found = "not_found"  # the form version, or the record an edit replaces, is not here
     conflict = "conflict"  # the instanceID is taken by other content, or the edit is not of the latest
+    unavailable = "unavailable"  # it cannot be protected now (the key was rotated away): send it later
 
 
 class IngestError(Exception):
@@ -475,7 +477,11 @@ def entity_work(
         lst = store.get_entity_list(block.dataset)
         secret = lst.identifying if lst is not None else frozenset()
         if secret & set(block.data):
-            block = replace(block, data=seal_entity_values(keyring(store), block.uuid, block.data, secret))
+            try:
+                ring = keyring(store, current=True)  # a rotation made meanwhile is followed, as for records
+            except ProtectionError as exc:
+                raise IngestError(Refusal.unavailable, str(exc)) from None
+            block = replace(block, data=seal_entity_values(ring, block.uuid, block.data, secret))
         sealed.append(block)
     scope = None if user.role is Role.admin else tuple(user.unit_codes)
     return EntityWork(tuple(sealed), tuple(problems), user.username, scope)
@@ -486,7 +492,11 @@ def _save(
     entities: EntityWork | None = None,
 ) -> IngestResult:
     try:
-        outcome = store.save_submission(*protect_submission(store, sub, xml, attachments), entities=entities)
+        stored = protect_submission(store, sub, xml, attachments)
+    except ProtectionError as exc:  # nothing written; the phone keeps the record and sends it again
+        raise IngestError(Refusal.unavailable, str(exc)) from None
+    try:
+        outcome = store.save_submission(*stored, entities=entities)
     except Conflict as exc:
         raise IngestError(
             Refusal.conflict,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,12 +132,21 @@ def protect_existing(
 # --- rotating the key-encryption key --------------------------------------------------------------
 
 
+SETTLE_SECONDS = 2.0  # a record a running server sealed just before it saw the rotation is saved by then
+
+
 def rotate_kek(store: Store, new_kek: bytes | None = None, new_file: Path | None = None,
-               actor: str = "cli") -> tuple[str, Path | None, int]:
+               actor: str = "cli", settle: float = SETTLE_SECONDS) -> tuple[str, Path | None, int]:
     """Make a new KEK current (written to ``new_file`` or the key folder unless given), keep the old one's
     id as retired, and re-wrap every record's data key under the new one. Returns (new id, the new key
-    file, records re-wrapped). The old key file stays until the operator removes it."""
-    old = protection.keyring(store, create=False)
+    file, records re-wrapped). The old key file stays until the operator removes it.
+
+    Running servers need no restart: each reads the store's keyring entry before it seals a record and
+    follows the rotation (``protection.keyring(current=True)``), or refuses person records with a 503 that
+    says why when it cannot read the new key. A record such a server sealed in the instant before it
+    noticed is re-wrapped by a second pass ``settle`` seconds later; ``records_by_kek`` shows that none is
+    left under the old key before its file is removed."""
+    old = protection.keyring(store, create=False, current=True)
     kek = new_kek or os.urandom(32)
     kid = protection.kek_id(kek)
     written = None
@@ -153,10 +163,32 @@ def rotate_kek(store: Store, new_kek: bytes | None = None, new_file: Path | None
     protection.forget(store)
     store.append_audit(AuditEvent(actor=actor, action="protection.key_rotate", target=kid,
                                   details={"retired": old.kid}))
-    n = rewrap_all(store, ring)
-    store.append_audit(AuditEvent(actor=actor, action="protection.rewrap", target=kid,
-                                  details={"records": n}))
+    n = finish_rotation(store, ring, settle, actor)
     return kid, written, n
+
+
+def finish_rotation(store: Store, ring: Keyring, settle: float = SETTLE_SECONDS, actor: str = "cli") -> int:
+    """Re-wrap every record not under ``ring``'s current KEK, then once more after ``settle`` seconds (what
+    a running server saved meanwhile); audited with the count. Safe to rerun (``rotate-kek --finish``)."""
+    n = rewrap_all(store, ring)
+    if settle > 0:
+        time.sleep(settle)
+    n += rewrap_all(store, ring)
+    store.append_audit(AuditEvent(actor=actor, action="protection.rewrap", target=ring.kid,
+                                  details={"records": n}))
+    return n
+
+
+def records_by_kek(store: Store) -> dict[str, int]:
+    """How many protected records (every version) each KEK id wraps: an old key file may be removed
+    once its id is no longer here."""
+    counts: dict[str, int] = {}
+    for sub in store.iter_submissions(SubmissionQuery(current_only=False)):
+        envelope = sub.fields.get(PROTECTED)
+        if isinstance(envelope, dict):
+            kid = str(envelope.get("kek"))
+            counts[kid] = counts.get(kid, 0) + 1
+    return counts
 
 
 def rewrap_all(store: Store, ring: Keyring) -> int:

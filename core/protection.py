@@ -71,6 +71,8 @@ __all__ = [
     "protect",
     "pseudonym",
     "reveal",
+    "reveal_stored",
+    "ring_for",
 ]
 
 MARK = "identifying"  # bind::rasoat:identifying
@@ -340,9 +342,22 @@ def _unwrap_index(entry: Mapping[str, Any], kek: bytes) -> bytes:
         ) from None
 
 
-def keyring(store: Store, create: bool = True) -> Keyring:
+def keyring(store: Store, create: bool = True, current: bool = False) -> Keyring:
     """The store's keyring, loaded once per process. With ``create`` and none yet, a new KEK is made (or
-    the configured one adopted), its file written outside the data directory, and a warning printed."""
+    the configured one adopted), its file written outside the data directory, and a warning printed.
+
+    With ``current`` the store's entry is read again first (one small read), so a rotation made meanwhile
+    by ``rasoat protection rotate-kek`` (another process, another server) is followed: the new key is
+    loaded, or, when this process cannot read it, a ``ProtectionError`` says so. Everything that seals
+    asks for the current ring, so nothing is sealed under a retired key by a server started before the
+    rotation."""
+    if current:
+        cached = _CACHE.get(store)
+        if cached is not None:
+            entry = store.kv_get(KV_NS, KV_KEYRING)
+            if isinstance(entry, dict) and entry.get("kek") == cached.kid:
+                return cached
+            return _follow(store, cached, entry)
     with _LOCK:
         cached = _CACHE.get(store)
         if cached is not None:
@@ -355,6 +370,39 @@ def keyring(store: Store, create: bool = True) -> Keyring:
             )
         _CACHE[store] = ring
         return ring
+
+
+def ring_for(store: Store, kid: str) -> Keyring:
+    """A keyring that holds the KEK of id ``kid`` (what a sealed record names): the loaded one, or, when
+    the record was re-wrapped by a rotation since, the store's current one loaded again."""
+    ring = keyring(store, create=False)
+    if kid == ring.kid or kid in ring.retired:
+        return ring
+    return keyring(store, create=False, current=True)
+
+
+def _follow(store: Store, held: Keyring, entry: Any) -> Keyring:
+    """Load the keyring a rotation made current; refuse clearly when this process cannot read its KEK
+    (rather than seal anything under the retired one)."""
+    new = entry.get("kek") if isinstance(entry, dict) else None
+    try:
+        with _LOCK:
+            ring = _load(store)
+            if ring is None:
+                raise ProtectionError("the store's keyring is gone")
+            _CACHE[store] = ring
+            return ring
+    except ProtectionError as exc:
+        raise ProtectionError(
+            f"Khoá mã hoá khoá của kho dữ liệu đã được đổi từ {held.kid} sang {new} (rasoat protection "
+            f"rotate-kek) và tiến trình này không đọc được khoá mới: đặt tệp {new}.key vào {key_dir()} hoặc "
+            "khởi động lại máy chủ với khoá mới. Trong lúc đó hồ sơ cá nhân bị từ chối (điện thoại gửi lại "
+            "sau) thay vì niêm phong bằng khoá đã thôi dùng / the store's key-encryption key was rotated "
+            f"from {held.kid} to {new} (rasoat protection rotate-kek) and this process cannot read the new "
+            f"key: put {new}.key in {key_dir()} or restart the server with the new key. Until then person "
+            "records are refused (phones send them again later) rather than sealed under a retired key "
+            f"({exc})"
+        ) from None
 
 
 def forget(store: Store) -> None:
@@ -454,6 +502,11 @@ def open_sealed(ring: Keyring, instance_id: str, name: str, data: bytes) -> byte
         raise ProtectionError(
             f"{instance_id}/{name}: dữ liệu niêm phong hỏng hoặc bị tráo / sealed data damaged or swapped"
         ) from None
+
+
+def sealed_kid(data: bytes) -> str:
+    """The id of the KEK that wraps a sealed blob's data key."""
+    return data[len(MAGIC):len(MAGIC) + _KID_BYTES].hex()
 
 
 def rewrap_sealed(ring: Keyring, data: bytes) -> bytes:
@@ -594,7 +647,7 @@ def protect_submission(
     declaration = stored_declaration(store, sub.form_id, sub.form_version)
     if sub.encrypted or not declaration.identifying:
         return sub, xml, dict(attachments)
-    done = protect(keyring(store), sub.instance_id, sub.fields, xml, attachments, declaration)
+    done = protect(keyring(store, current=True), sub.instance_id, sub.fields, xml, attachments, declaration)
     stored = sub.model_copy(update={"fields": done.fields,
                                     "xml_md5": hashlib.md5(done.xml, usedforsecurity=False).hexdigest()})
     return stored, done.xml, done.attachments
@@ -610,7 +663,17 @@ def same_content(store: Store, stored: Submission, xml: bytes) -> bool:
 
 def plain_attachment(store: Store, instance_id: str, name: str, data: bytes) -> bytes:
     """A stored attachment's bytes in plaintext (a sealed one opened in memory)."""
-    return open_sealed(keyring(store), instance_id, name, data) if is_sealed(data) else data
+    if not is_sealed(data):
+        return data
+    return open_sealed(ring_for(store, sealed_kid(data)), instance_id, name, data)
+
+
+def reveal_stored(store: Store, instance_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``reveal`` with the store's keyring (loaded again when a rotation re-wrapped the record since)."""
+    envelope = fields.get(PROTECTED)
+    if not isinstance(envelope, dict):
+        return copy.deepcopy(dict(fields))
+    return reveal(ring_for(store, str(envelope.get("kek"))), instance_id, fields)
 
 
 # --- entity properties (issue 23) ------------------------------------------------------------------

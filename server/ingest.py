@@ -5,7 +5,7 @@ its refusals into the statuses Collect expects.
 
 Statuses: a missing ``xml_submission_file`` part, an unsafe attachment name or any other ``invalid``
 refusal → 400; ``forbidden`` → 403; ``not_found`` (unknown form version, unknown edited record) → 404;
-``conflict`` → 409.
+``conflict`` → 409; ``unavailable`` (the record cannot be protected now) → 503, which Collect retries.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ STATUS: dict[Refusal, int] = {
     Refusal.forbidden: 403,
     Refusal.not_found: 404,
     Refusal.conflict: 409,
+    Refusal.unavailable: 503,
 }
 
 

@@ -3,7 +3,8 @@
 ``show`` says which key-encryption key protects the store and where it is read from; ``migrate`` seals
 records stored before their form declared identifying fields (ODK-encrypted ones with
 ``--passphrase-file``); ``rotate-kek`` makes a new key-encryption key and re-wraps every record's data
-key. Both are safe to rerun.
+key (running servers follow it without a restart; ``--finish`` re-wraps what is left under an older key).
+Both are safe to rerun.
 """
 
 from __future__ import annotations
@@ -48,14 +49,17 @@ def _source() -> str:
 @_errors
 def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core import protection
+    from rasoat.core.protect_records import records_by_kek
 
     with command_store(args) as store:
         ring = protection.keyring(store, create=False)
         forms = {f.form_id: sorted(protection.stored_declaration(store, f.form_id, f.version).identifying)
                  for f in store.list_forms()}
+        by_kek = records_by_kek(store)
     protected = {k: v for k, v in forms.items() if v}
     info: dict[str, Any] = {"kek_id": ring.kid, "source": _source(), "key_dir": str(protection.key_dir()),
-                            "retired_available": sorted(ring.retired), "forms": protected}
+                            "retired_available": sorted(ring.retired), "forms": protected,
+                            "records_by_kek": by_kek}
     if args.json:
         print_json(info)
         return 0
@@ -63,6 +67,11 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"thư mục khoá / key folder {info['key_dir']})")
     for form_id, paths in protected.items():
         print(f"  {form_id}: {', '.join(paths)}")
+    for kid, n in by_kek.items():
+        if kid != ring.kid:
+            print(f"  ! {n} bản ghi còn dưới khoá cũ {kid}: chạy 'rasoat protection rotate-kek --finish' "
+                  f"trước khi xoá tệp khoá đó / {n} records are still under the old key {kid}: run 'rasoat "
+                  "protection rotate-kek --finish' before removing that key file")
     return 0
 
 
@@ -99,18 +108,31 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 @_errors
 def cmd_rotate(args: argparse.Namespace) -> int:
-    from rasoat.core.protect_records import rotate_kek
+    from rasoat.core import protection
+    from rasoat.core.protect_records import finish_rotation, records_by_kek, rotate_kek
 
     with command_store(args) as store:
-        kid, path, n = rotate_kek(store, new_file=Path(args.to) if args.to else None,
-                                  actor=args.by or default_actor())
-    print(f"Khoá mã hoá khoá mới / New key-encryption key: {kid}, tệp / file {path}; đã bọc lại / re-wrapped "
-          f"{n} bản ghi / records.")
-    print("Sao lưu tệp khoá mới RIÊNG; nếu dùng RASOAT_KEK, RASOAT_KEK_COMMAND hoặc RASOAT_KEK_FILE thì "
-          "trỏ chúng tới khoá mới; khởi động lại máy chủ; giữ khoá cũ tới khi chắc chắn / Back the new key "
-          "file up SEPARATELY; point RASOAT_KEK, RASOAT_KEK_COMMAND or RASOAT_KEK_FILE at it if you use "
-          "them; restart the server; keep the old key until you are sure")
-    return 0
+        if args.finish:
+            ring = protection.keyring(store, create=False)
+            kid, path, n = ring.kid, None, finish_rotation(store, ring, actor=args.by or default_actor())
+        else:
+            kid, path, n = rotate_kek(store, new_file=Path(args.to) if args.to else None,
+                                      actor=args.by or default_actor())
+        left = sum(count for k, count in records_by_kek(store).items() if k != kid)
+    where = f", tệp / file {path}" if path else ""
+    print(f"Khoá mã hoá khoá / Key-encryption key: {kid}{where}; đã bọc lại / "
+          f"re-wrapped {n} bản ghi / records; còn dưới khoá cũ / left under an older key: {left}.")
+    if not args.finish:
+        print("Sao lưu tệp khoá mới RIÊNG. Máy chủ đang chạy tự dùng khoá mới nếu đọc được nó (tệp trong thư "
+              "mục khoá); nếu máy chủ dùng RASOAT_KEK, RASOAT_KEK_COMMAND hoặc RASOAT_KEK_FILE trỏ nơi khác "
+              "thì trỏ chúng tới khoá mới và khởi động lại (tới lúc đó hồ sơ cá nhân bị từ chối, điện thoại "
+              "gửi lại sau). Chỉ xoá khoá cũ khi 'rasoat protection show' không còn bản ghi dưới nó / Back "
+              "the new key file up SEPARATELY. Running servers use the new key by themselves when they can "
+              "read it (a file in the key folder); a server that reads RASOAT_KEK, RASOAT_KEK_COMMAND or a "
+              "RASOAT_KEK_FILE elsewhere needs them pointed at the new key and a restart (until then it "
+              "refuses person records and phones send them again later). Remove the old key only once "
+              "'rasoat protection show' lists no record under it")
+    return 1 if left else 0
 
 
 @hookimpl
@@ -140,5 +162,7 @@ def register_commands(subparsers: Any) -> None:
                        "key-encryption key, every data key re-wrapped")
     p.add_argument("--to", metavar="FILE", help="nơi ghi khoá mới (ngoài thư mục dữ liệu) / where to write "
                    "the new key (outside the data directory)")
+    p.add_argument("--finish", action="store_true", help="không tạo khoá mới: bọc lại bản ghi còn dưới khoá "
+                   "cũ / no new key: re-wrap records still under an older key")
     common(p)
     p.set_defaults(func=cmd_rotate)

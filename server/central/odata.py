@@ -160,7 +160,7 @@ def options(request: Request, rd: Reader) -> Options:
         raise problems.not_implemented("501.1", "$orderby with $skiptoken")
     token = _read_token(token_text) if token_text else None
     accounts = {actor_id(u.id): u.id for u in rd.store.list_users()}
-    compiled = compile_filter(q.get("$filter"), accounts.get)
+    compiled = compile_filter(q.get("$filter"), accounts.get, _sealed_names(rd))
     query = scope.narrow(SubmissionQuery(form_id=rd.form.form_id, **compiled.query), rd.user)
     return Options(
         top=_int_option(request, "$top"),
@@ -174,6 +174,15 @@ def options(request: Request, rd: Reader) -> Options:
         predicate=compiled.predicate,
         token=token,
     )
+
+
+def _sealed_names(rd: Reader) -> frozenset[str]:
+    """The form's identifying fields as a $filter could name them: their paths and their last names (a
+    repeat table's fields are named without the repeat)."""
+    from rasoat.core.protection import stored_declaration
+
+    paths = stored_declaration(rd.store, rd.form.form_id, rd.form.version).identifying
+    return frozenset(paths) | {p.rsplit("/", 1)[-1] for p in paths}
 
 
 def _read_token(text: str) -> dict[str, Any]:

@@ -91,9 +91,10 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, sealed: frozenset[str] = frozenset()) -> None:
         self.toks = _tokens(text)
         self.i = 0
+        self.sealed = sealed
 
     def peek(self) -> tuple[str, str] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -168,6 +169,8 @@ class _Parser:
                 self.expect(")")
                 return Call(low, arg)
             field = text[len(ROOT_PREFIX) :] if text.startswith(ROOT_PREFIX) else text
+            if field in self.sealed:
+                raise problems.odata_filter_sealed(field)
             if field not in FIELDS:
                 raise problems.not_implemented("501.5", f"$filter on {text}")
             return Ref(field)
@@ -260,11 +263,14 @@ class Compiled:
     predicate: Callable[[Submission], bool] | None  # the rest, or None
 
 
-def compile_filter(text: str | None, submitter: Callable[[int], str | None]) -> Compiled:
-    """``submitter`` maps an actor id back to an account id (None: no such account)."""
+def compile_filter(
+    text: str | None, submitter: Callable[[int], str | None], sealed: frozenset[str] = frozenset()
+) -> Compiled:
+    """``submitter`` maps an actor id back to an account id (None: no such account); ``sealed`` names the
+    form's identifying fields (their paths and last names), refused with a 400 that names them."""
     if not text or not text.strip():
         return Compiled({}, None)
-    tree = _Parser(text).parse()
+    tree = _Parser(text, sealed).parse()
     conjuncts = list(tree.args) if isinstance(tree, BoolOp) and tree.op == "and" else [tree]
     query: dict[str, Any] = {}
     rest = []

@@ -98,6 +98,18 @@ def odata_filter(message: str) -> Problem:
     )
 
 
+def odata_filter_sealed(field: str) -> Problem:
+    """A $filter on an identifying field: its values are sealed at rest (core.protection), so no
+    comparison could ever match; said, rather than answered with an empty page."""
+    return Problem(
+        "400.18",
+        f"Không lọc được theo '{field}': đây là trường định danh được niêm phong khi lưu, máy chủ không so "
+        f"sánh giá trị của nó / The OData filter cannot use '{field}': it is an identifying field sealed at "
+        "rest, so the server cannot compare its values.",
+        {"field": field, "reason": "sealed"},
+    )
+
+
 def deprecated_id_missing() -> Problem:
     return Problem(
         "400.19",

@@ -534,6 +534,7 @@ def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submissio
             Refusal.forbidden: "403.1",
             Refusal.not_found: "404.6",
             Refusal.conflict: "409.3",
+            Refusal.unavailable: "503.1",
         }[exc.reason]
         raise problems.Problem(code, exc.message) from None
     sub = st.store.get_submission(result.instance_id)
