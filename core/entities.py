@@ -37,6 +37,8 @@ from rasoat.core.instance import MAX_INSTANCE_BYTES, InstanceError, _local, _par
 ENTITIES_NS = "http://www.opendatakit.org/xforms/entities"
 SUPPORTED_VERSIONS = ("2022.1", "2023.1", "2024.1", "2025.1")
 SEALED = "#sealed"  # the key of a sealed property value: {"#sealed": "<base64>"}
+SEALED_LABEL = "#sealed:"  # the prefix of a sealed label (a label built from identifying fields)
+LABEL = "label"  # in ``identifying``: the label is built from identifying fields and sealed too
 _UUID_RE = re.compile(
     r"^(?:uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$", re.I)
 _LIST_RE = re.compile(r"^[^\W\d.\-][\w:\-]*$")  # an XML name without '.', as Central checks it
@@ -115,9 +117,15 @@ def declared_lists(xform: bytes, identifying_fields: Iterable[str] = ()) -> list
             f"Phiên bản entities '{version}' không được hỗ trợ ({', '.join(SUPPORTED_VERSIONS)}) / "
             f"entities-version '{version}' is not supported")
     saveto: dict[str, str] = {}
+    labels: dict[str, str] = {}  # container → the label's calculate expression
     for bind in model.iter():
-        if _local(bind.tag) == "bind" and bind.get(f"{{{ENTITIES_NS}}}saveto"):
-            saveto[_strip_root(bind.get("nodeset", ""))] = bind.get(f"{{{ENTITIES_NS}}}saveto", "").strip()
+        if _local(bind.tag) != "bind":
+            continue
+        nodeset = _strip_root(bind.get("nodeset", ""))
+        if bind.get(f"{{{ENTITIES_NS}}}saveto"):
+            saveto[nodeset] = bind.get(f"{{{ENTITIES_NS}}}saveto", "").strip()
+        if nodeset == "meta/entity/label" or nodeset.endswith("/meta/entity/label"):
+            labels[nodeset.removesuffix("meta/entity/label").rstrip("/")] = bind.get("calculate") or ""
     containers = sorted((c for c, _ in found), key=len, reverse=True)
     identifying = frozenset(identifying_fields)
     out = []
@@ -138,10 +146,13 @@ def declared_lists(xform: bytes, identifying_fields: Iterable[str] = ()) -> list
                 raise EntityError(f"Hai trường cùng ghi thuộc tính '{prop}' / "
                                   f"two fields save property '{prop}'")
             props[path] = prop
+        secret = {p for path, p in props.items() if path in identifying}
+        calc = labels.get(container, "")
+        if any(re.search(rf"/{re.escape(path.rsplit('/', 1)[-1])}(?![\w.-])", calc) for path in identifying):
+            secret.add(LABEL)
         out.append(ListDeclaration(
             dataset=dataset, create=create, update=update, container=container, properties=props,
-            identifying=frozenset(p for path, p in props.items() if path in identifying),
-            spec_version=version))
+            identifying=frozenset(secret), spec_version=version))
     return out
 
 
@@ -273,6 +284,8 @@ def _block(entity: ET.Element, holder: ET.Element, container: str, decl: ListDec
         return problem("Cập nhật thiếu baseVersion", "an update needs baseVersion")
     if create and not update and not label:
         return problem("Tạo thực thể cần nhãn (label)", "creating an entity needs a label")
+    if label.startswith(SEALED_LABEL):
+        return problem("Nhãn không hợp lệ", "invalid label")
     data: dict[str, Value] = {}
     prefix = f"{container}/" if container else ""
     for path, prop in decl.properties.items():

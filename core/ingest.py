@@ -37,7 +37,7 @@ from enum import StrEnum
 from threading import Lock
 from typing import Any
 
-from rasoat.core.entities import EntityWork, ListDeclaration, declared_lists, read_blocks
+from rasoat.core.entities import LABEL, EntityWork, ListDeclaration, declared_lists, read_blocks
 from rasoat.core.instance import (
     FormShape,
     InstanceError,
@@ -47,12 +47,14 @@ from rasoat.core.instance import (
 )
 from rasoat.core.models import AuditEvent, ReviewState, Role, Round, RoundState, Submission, User, utcnow
 from rasoat.core.protection import (
+    Keyring,
     ProtectionError,
     identifying_fields,
     keyring,
     plain_attachment,
     protect_submission,
     same_content,
+    seal_entity_label,
     seal_entity_values,
 )
 from rasoat.core.rounds import assigned_open_rounds, in_scope
@@ -473,15 +475,23 @@ def entity_work(
     if not (blocks or problems):
         return None
     sealed = []
+    opened: list[Keyring] = []
+
+    def ring() -> Keyring:
+        if not opened:
+            try:
+                opened.append(keyring(store, current=True))  # a rotation made meanwhile is followed
+            except ProtectionError as exc:
+                raise IngestError(Refusal.unavailable, str(exc)) from None
+        return opened[0]
+
     for block in blocks:
         lst = store.get_entity_list(block.dataset)
         secret = lst.identifying if lst is not None else frozenset()
         if secret & set(block.data):
-            try:
-                ring = keyring(store, current=True)  # a rotation made meanwhile is followed, as for records
-            except ProtectionError as exc:
-                raise IngestError(Refusal.unavailable, str(exc)) from None
-            block = replace(block, data=seal_entity_values(ring, block.uuid, block.data, secret))
+            block = replace(block, data=seal_entity_values(ring(), block.uuid, block.data, secret))
+        if LABEL in secret and block.label:
+            block = replace(block, label=seal_entity_label(ring(), block.uuid, block.label))
         sealed.append(block)
     scope = None if user.role is Role.admin else tuple(user.unit_codes)
     return EntityWork(tuple(sealed), tuple(problems), user.username, scope)

@@ -635,8 +635,24 @@ def stored_declaration(store: Store, form_id: str, version: str) -> Declaration:
     known = _DECLARATIONS.setdefault(store, {})
     found = known.get((form_id, version))
     if found is None:
-        found = known[(form_id, version)] = form_declaration(store.form_schema(form_id, version))
+        found = known[(form_id, version)] = _with_entity_labels(
+            store, form_id, version, form_declaration(store.form_schema(form_id, version)))
     return found
+
+
+def _with_entity_labels(store: Store, form_id: str, version: str, declaration: Declaration) -> Declaration:
+    """An entity label built from identifying fields (``core.entities``) is identifying too: the
+    submission's ``meta/entity/label`` answer is sealed with the rest."""
+    if not declaration.identifying:
+        return declaration
+    from rasoat.core.entities import ENTITIES_NS, LABEL, declared_lists
+
+    xml = store.form_xml(form_id, version)
+    if ENTITIES_NS.encode() not in xml:
+        return declaration
+    labels = {f"{d.container}/meta/entity/label".lstrip("/")
+              for d in declared_lists(xml, declaration.identifying) if LABEL in d.identifying}
+    return Declaration(declaration.identifying | labels, declaration.id_field)
 
 
 def protect_submission(
@@ -703,6 +719,24 @@ def seal_entity_values(
     return out
 
 
+def seal_entity_label(ring: Keyring, uuid: str, label: str) -> str:
+    """A label built from identifying fields, sealed as text (``core.entities.SEALED_LABEL`` + base64)."""
+    from rasoat.core.entities import LABEL, SEALED_LABEL
+
+    dek = AESGCM.generate_key(bit_length=256)
+    sealed = _seal(ring, dek, ring.wrap(dek), _entity_owner(uuid), LABEL, label.encode())
+    return SEALED_LABEL + base64.b64encode(sealed).decode()
+
+
+def open_entity_label(ring: Keyring, uuid: str, label: str) -> str:
+    from rasoat.core.entities import LABEL, SEALED_LABEL
+
+    if not label.startswith(SEALED_LABEL):
+        return label
+    raw = base64.b64decode(label[len(SEALED_LABEL):])
+    return open_sealed(ring, _entity_owner(uuid), LABEL, raw).decode()
+
+
 def open_entity_values(ring: Keyring, uuid: str, properties: Mapping[str, Any]) -> dict[str, str]:
     """An entity's properties in clear (memory only): what a phone of the entity's unit receives."""
     from rasoat.core.entities import SEALED
@@ -717,7 +751,8 @@ def open_entity_values(ring: Keyring, uuid: str, properties: Mapping[str, Any]) 
     return out
 
 
-def has_sealed_values(properties: Mapping[str, Any]) -> bool:
-    from rasoat.core.entities import SEALED
+def has_sealed_values(properties: Mapping[str, Any], label: str = "") -> bool:
+    from rasoat.core.entities import SEALED, SEALED_LABEL
 
-    return any(isinstance(v, dict) and SEALED in v for v in properties.values())
+    sealed = any(isinstance(v, dict) and SEALED in v for v in properties.values())
+    return sealed or label.startswith(SEALED_LABEL)

@@ -37,6 +37,19 @@ class MediaCache:
         self._size = size
         self._lock = Lock()
 
+    def peek(self, key: tuple) -> bytes | None:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def put(self, key: tuple, value: bytes) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
     def get_or_make(self, key: tuple, make: Callable[[], bytes | None]) -> bytes | None:
         with self._lock:
             if key in self._items:

@@ -20,7 +20,10 @@ from urllib.parse import quote
 import anyio
 from litestar import Litestar, Request, Response, get, post, route
 from litestar.exceptions import HTTPException
+from litestar.response import Stream
+from rasoat.core import entity_media
 from rasoat.core.media import ROSTER_MEDIA
+from rasoat.core.models import AuditEvent
 from rasoat.core.rollforward import record_roster_download
 from rasoat.core.storage.base import Store
 from rasoat.server import openrosa
@@ -70,6 +73,7 @@ class _State:
     shapes: ShapeCache
     media: MediaCache
     uploads: UploadBudget
+    entity_csvs: MediaCache = field(default_factory=lambda: MediaCache(32))  # by list and hash
 
 
 def _state(request: Request) -> _State:
@@ -264,6 +268,16 @@ async def manifest(request: Request) -> Response:
         base = _base_url(request, st.settings) + caller.prefix + f"/forms/{quote(form.form_id, safe='')}"
         entries = []
         for name in form.media:
+            lst = entity_media.linked_list(st.store, form, name)
+            if lst is not None:  # an entity list, cut to the caller's units
+                q = entity_media.list_query(lst.name, caller.user)
+                entries.append(openrosa.MediaEntry(
+                    filename=name, md5=entity_media.list_hash(st.store, q),
+                    download_url=f"{base}/attachments/{quote(name, safe='')}",
+                    type="approvalEntityList" if lst.approval_required else "entityList",
+                    integrity_url=_base_url(request, st.settings) + caller.prefix
+                    + f"/datasets/{quote(lst.name, safe='')}/integrity"))
+                continue
             data = media_bytes(st.store, form, name, caller.user, st.media)
             if data is None:  # list only files we have
                 continue
@@ -285,6 +299,11 @@ async def attachment(request: Request) -> Response:
     st, caller = await _caller(request)
     form_id, name = request.path_params["form_id"], request.path_params["name"]
 
+    entity_list = await anyio.to_thread.run_sync(
+        _entity_list_response, request, st, caller, form_id, name)
+    if entity_list is not None:
+        return entity_list
+
     def load() -> bytes:
         form = _visible(st, caller, form_id)
         data = media_bytes(st.store, form, name, caller.user, st.media)
@@ -297,6 +316,66 @@ async def attachment(request: Request) -> Response:
     data = await anyio.to_thread.run_sync(load)
     media_type = "text/csv" if name.lower().endswith(".csv") else "application/octet-stream"
     return _etag_response(request, data, media_type)
+
+
+def _entity_list_response(request: Request, st: _State, caller: Caller, form_id: str, name: str
+                          ) -> Response | Stream | None:
+    """An entity list medium (None when ``name`` is another file): the CSV of the caller's units,
+    ``ETag`` = the manifest hash; whole from the cache when that hash was served before, else streamed
+    from the store (and kept when small). Audited: identities leave the server."""
+    form = _visible(st, caller, form_id)
+    lst = entity_media.linked_list(st.store, form, name)
+    if lst is None:
+        return None
+    q = entity_media.list_query(lst.name, caller.user)
+    digest = entity_media.list_hash(st.store, q)
+    headers = {"ETag": f'"{digest}"', "X-OpenRosa-Version": openrosa.OPENROSA_VERSION,
+               "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == headers["ETag"]:
+        return Response(content=b"", status_code=304, headers=headers)
+    st.store.append_audit(AuditEvent(actor=caller.user.username, action="entities.download", target=lst.name,
+                                     details={"form_id": form_id, "units": q.unit_codes, "hash": digest}))
+    key = ("entity-list", lst.name, digest)
+    cached = st.entity_csvs.peek(key)
+    if cached is not None:
+        return Response(content=cached, media_type="text/csv", headers=headers)
+
+    def chunks() -> Any:
+        kept: list[bytes] | None = []
+        size = 0
+        for chunk in entity_media.iter_list_csv(st.store, lst, q):
+            if kept is not None:
+                kept.append(chunk)
+                size += len(chunk)
+                if size > ENTITY_CSV_CACHE_BYTES:
+                    kept = None
+            yield chunk
+        if kept is not None:
+            st.entity_csvs.put(key, b"".join(kept))
+
+    return Stream(chunks(), media_type="text/csv", headers=headers)
+
+
+ENTITY_CSV_CACHE_BYTES = 8 * 1024 * 1024  # one commune's list is far smaller; a province's is streamed
+
+
+@get(_prefixed(["/datasets/{name:str}/integrity"]))
+async def entity_integrity(request: Request) -> Response:
+    """Which of the entity ids a phone asks about it must drop: deleted, or outside the caller's units
+    (entities.md §2.5). Only for a caller with a form that uses the list."""
+    st, caller = await _caller(request)
+    name = request.path_params["name"]
+    ids = [i for part in request.query_params.getall("id", []) for i in part.split(",") if i.strip()]
+
+    def answer() -> bytes:
+        forms = visible_forms(st.store, caller.user)
+        if not any(entity_media.linked_list(st.store, f, f"{name}.csv") for f in forms):
+            raise not_found(f"Không có danh sách thực thể {name} cho bạn / No entity list {name} for you")
+        scope = entity_media.entity_scope(caller.user)
+        return openrosa.integrity_xml(st.store.entity_deleted(name, ids[:10_000], scope))
+
+    body = await anyio.to_thread.run_sync(answer)
+    return _xml_response(body, extra={"Cache-Control": "no-store"})
 
 
 # --- submissions ------------------------------------------------------------------------------
@@ -369,7 +448,8 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
 
     app = Litestar(
         route_handlers=[
-            form_list, form_download, manifest, attachment, submission_preflight, submission, health,
+            form_list, form_download, manifest, attachment, entity_integrity, submission_preflight,
+            submission, health,
             *api_handlers, *read_handlers, *central_handlers(),
         ],
         exception_handlers={

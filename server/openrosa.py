@@ -36,11 +36,15 @@ class FormEntry:
 
 @dataclass(frozen=True)
 class MediaEntry:
-    """One ``<mediaFile>`` of a manifest."""
+    """One ``<mediaFile>`` of a manifest; an entity list has a ``type`` (``entityList``, or
+    ``approvalEntityList``) and an ``integrity_url`` (entities.md §2.2), and its hash is not the md5 of
+    bytes but changes whenever the list the phone would get changes."""
 
     filename: str
     md5: str
     download_url: str
+    type: str | None = None
+    integrity_url: str | None = None
 
 
 def md5_hex(data: bytes) -> str:
@@ -88,12 +92,25 @@ def manifest_xml(entries: Iterable[MediaEntry]) -> bytes:
     """The ``xformsManifest`` document."""
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n', f'<manifest xmlns="{MANIFEST_NS}">']
     for e in entries:
-        parts.append("<mediaFile>")
+        parts.append(f"<mediaFile type={quoteattr(e.type)}>" if e.type else "<mediaFile>")
         parts.append(_el("filename", e.filename))
         parts.append(_el("hash", f"md5:{e.md5}"))
         parts.append(_el("downloadUrl", e.download_url))
+        if e.integrity_url:
+            parts.append(_el("integrityUrl", e.integrity_url))
         parts.append("</mediaFile>")
     parts.append("</manifest>\n")
+    return "".join(parts).encode("utf-8")
+
+
+def integrity_xml(states: dict[str, bool]) -> bytes:
+    """The entity integrity answer (entities.md §2.5): for each id asked and known, whether the phone must
+    drop it (``deleted`` exactly ``true`` or ``false``: Collect parses it strictly)."""
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n<data><entities>']
+    for uuid in sorted(states):
+        deleted = "true" if states[uuid] else "false"
+        parts.append(f"<entity id={quoteattr(uuid)}><deleted>{deleted}</deleted></entity>")
+    parts.append("</entities></data>\n")
     return "".join(parts).encode("utf-8")
 
 

@@ -82,7 +82,7 @@ def test_publish_creates_the_list_with_its_properties(forms: Store) -> None:
     assert lst is not None
     assert lst.forms == ("ent_register", "ent_visit")
     assert lst.properties == ("full_name", "birth_year", "status", "visit_note")
-    assert lst.identifying == frozenset({"full_name"})
+    assert lst.identifying == frozenset({"full_name", "label"})  # the label is built from full_name
     assert not lst.approval_required
     assert [x.name for x in forms.list_entity_lists()] == ["persons"]
 

@@ -1,0 +1,182 @@
+"""Entities through the real server as ODK Collect speaks to it (issue 23), on both backends: a register
+form creates persons, a visit form updates them (with ``baseVersion``, offline branches out of order),
+phones of a commune receive that commune's persons only (``persons.csv`` in the manifest, its hash, the
+CSV, the integrity endpoint), and identifying properties are sealed at rest. References:
+shared/reference/entities.md §2 (serving) and §3 (processing)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from entity_support import new_uuid, publish, register_xml, visit_xml
+from pg_support import fresh_schema
+from rasoat.core.models import Round, RoundState
+from rasoat.core.storage import open_store
+from server_support import CollectClient, ThreadServer
+
+A, B = "05563", "05503"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", params=["embedded", "postgres"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SimpleNamespace]:
+    from rasoat.core.collectors import create_collector
+    from rasoat.server.app import ServerSettings, create_app
+
+    schema = fresh_schema() if request.param == "postgres" else nullcontext((None, None))
+    with schema as (url, _name):
+        store = open_store(tmp_path_factory.mktemp("entities") / "data", url)
+        try:
+            publish(store, "register")
+            publish(store, "visit")
+            store.put_round(Round(id="r-ent", name="Quản lý 2026", period="2026",
+                                  form_ids=["ent_register", "ent_visit"], unit_codes=[A, B],
+                                  state=RoundState.open))
+            _, token_a = create_collector(store, "Người thu A", [A], ["r-ent"])
+            _, token_b = create_collector(store, "Người thu B", [B], ["r-ent"])
+            server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
+            phone_a = CollectClient(f"{server.url}/v1/key/{token_a}/projects/1")
+            phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
+            try:
+                yield SimpleNamespace(store=store, a=phone_a, b=phone_b, backend=request.param,
+                                      data_dir=store_dir(store))
+            finally:
+                phone_a.close()
+                phone_b.close()
+                server.stop()
+        finally:
+            store.close()
+
+
+def store_dir(store: object) -> Path:
+    return Path(store.files_dir)
+
+
+def submit(phone: CollectClient, xml: bytes) -> None:
+    resp = phone.submit(xml)
+    assert resp.status_code == 201, resp.text
+
+
+def manifest_entry(phone: CollectClient) -> dict[str, str]:
+    resp = phone.get("/forms/ent_visit/manifest")
+    assert resp.status_code == 200 and resp.headers["X-OpenRosa-Version"] == "1.0"
+    body = resp.text
+    match = re.search(r'<mediaFile type="(\w+)"><filename>persons.csv</filename>'
+                      r"<hash>md5:([0-9a-f]{32})</hash><downloadUrl>([^<]+)</downloadUrl>"
+                      r"<integrityUrl>([^<]+)</integrityUrl></mediaFile>", body)
+    assert match, body
+    return {"type": match[1], "hash": match[2], "url": match[3], "integrity": match[4]}
+
+
+def persons_csv(phone: CollectClient) -> list[dict[str, str]]:
+    entry = manifest_entry(phone)
+    resp = phone.get(entry["url"])
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert resp.headers["etag"] == f'"{entry["hash"]}"'
+    assert phone.get(entry["url"], headers={"If-None-Match": f'"{entry["hash"]}"'}).status_code == 304
+    return list(csv.DictReader(io.StringIO(resp.text)))
+
+
+def test_register_and_visit_through_collect_with_a_conflict(served: SimpleNamespace) -> None:
+    store = served.store
+    eid = new_uuid()
+    submit(served.a, register_xml(eid, "Nguyễn Văn Bình", "1988")[1])
+    e = store.get_entity(eid)
+    assert e is not None and e.version == 1 and e.unit_code == A
+    assert isinstance(e.properties["full_name"], dict)  # sealed at rest
+    assert e.properties["birth_year"] == "1988"  # statistics in clear
+    submit(served.a, visit_xml(eid, 1, status="cai nghiện tại nhà")[1])
+    submit(served.a, visit_xml(eid, 1, note="lần thăm trên máy khác")[1])  # stale base, no overlap
+    e = store.get_entity(eid)
+    assert e is not None and e.version == 3 and e.conflict == "soft"
+    submit(served.a, visit_xml(eid, 2, status="ngừng")[1])  # base 2: status unchanged since → soft stays
+    submit(served.a, visit_xml(eid, 1, status="chuyển đi")[1])  # base 1: status changed since → hard
+    e = store.get_entity(eid)
+    assert e is not None and e.conflict == "hard" and e.properties["status"] == "chuyển đi"
+    rows = {r["name"]: r for r in persons_csv(served.a)}
+    assert rows[eid]["full_name"] == "Nguyễn Văn Bình" and rows[eid]["__version"] == "5"
+    assert rows[eid]["label"] == "Nguyễn Văn Bình 1988" and rows[eid]["status"] == "chuyển đi"
+
+
+def test_offline_chain_out_of_order_is_held_then_applied(served: SimpleNamespace) -> None:
+    store = served.store
+    eid = new_uuid()
+    submit(served.a, register_xml(eid, "Lê Thị Cúc")[1])
+    branch = new_uuid()
+    submit(served.a, visit_xml(eid, 2, note="thăm 2", trunk_version=1, branch_id=branch)[1])
+    assert store.get_entity(eid).version == 1
+    assert [h.branch_base_version for h in store.entity_backlog("persons") if h.uuid == eid] == [2]
+    submit(served.a, visit_xml(eid, 1, status="thăm 1", trunk_version=1, branch_id=branch)[1])
+    e = store.get_entity(eid)
+    assert e is not None and e.version == 3 and e.conflict is None
+    assert e.properties["status"] == "thăm 1" and e.properties["visit_note"] == "thăm 2"
+    assert [h for h in store.entity_backlog("persons") if h.uuid == eid] == []
+
+
+def test_a_commune_gets_its_own_persons_and_its_hash_follows_only_them(served: SimpleNamespace) -> None:
+    in_a, in_b = new_uuid(), new_uuid()
+    submit(served.a, register_xml(in_a, "Người xã A", commune=A)[1])
+    submit(served.b, register_xml(in_b, "Người xã B", commune=B)[1])
+    names_a = {r["name"] for r in persons_csv(served.a)}
+    names_b = {r["name"] for r in persons_csv(served.b)}
+    assert in_a in names_a and in_b not in names_a
+    assert in_b in names_b and in_a not in names_b
+    assert "Người xã A" not in served.b.get(manifest_entry(served.b)["url"]).text
+    hash_a = manifest_entry(served.a)["hash"]
+    hash_b = manifest_entry(served.b)["hash"]
+    assert manifest_entry(served.a)["type"] == "entityList"
+    submit(served.b, visit_xml(in_b, 1, status="đổi ở B", commune=B)[1])
+    assert manifest_entry(served.a)["hash"] == hash_a
+    assert manifest_entry(served.b)["hash"] != hash_b
+    submit(served.a, visit_xml(in_a, 1, status="đổi ở A")[1])
+    assert manifest_entry(served.a)["hash"] != hash_a
+    # a phone of B cannot update a person of A by knowing the id
+    submit(served.b, visit_xml(in_a, 2, status="giả mạo", commune=B)[1])
+    assert served.store.get_entity(in_a).properties["status"] == "đổi ở A"
+
+
+def test_integrity_reports_deleted_and_outside_entities(served: SimpleNamespace) -> None:
+    kept, gone, other = new_uuid(), new_uuid(), new_uuid()
+    for eid in (kept, gone):
+        submit(served.a, register_xml(eid, "Người A")[1])
+    submit(served.b, register_xml(other, "Người B", commune=B)[1])
+    before = manifest_entry(served.a)
+    served.store.delete_entity(gone, "officer")
+    after = manifest_entry(served.a)
+    assert after["hash"] != before["hash"]
+    resp = served.a.get(f"{after['integrity']}?id={kept},{gone}&id={other},{new_uuid()}")
+    assert resp.status_code == 200 and resp.headers["X-OpenRosa-Version"] == "1.0"
+    found = dict(re.findall(r'<entity id="([0-9a-f-]+)"><deleted>(true|false)</deleted></entity>', resp.text))
+    assert found == {kept: "false", gone: "true", other: "true"}
+    assert gone not in {r["name"] for r in persons_csv(served.a)}
+    bad = served.a.get(after["integrity"].replace("/persons/", "/nothing/") + f"?id={kept}")
+    assert bad.status_code == 404
+
+
+def test_identifying_properties_are_sealed_in_the_database(served: SimpleNamespace) -> None:
+    eid = new_uuid()
+    submit(served.a, register_xml(eid, "Đặng Thị Riêng Tư")[1])
+    if served.backend == "embedded":
+        raw = (served.data_dir / "rasoat.sqlite3").read_bytes()
+        for path in served.data_dir.glob("rasoat.sqlite3*"):
+            raw += path.read_bytes()
+        assert "Riêng Tư".encode() not in raw
+    else:
+        import psycopg
+
+        url = served.store._pool.conninfo  # type: ignore[attr-defined]
+        with psycopg.connect(url) as conn:
+            conn.execute(f"SET search_path TO {served.store.schema}")  # type: ignore[attr-defined]
+            dump = conn.execute("SELECT properties::text FROM entities WHERE uuid = %s", (eid,)).fetchone()
+            versions = conn.execute("SELECT string_agg(data::text, '') FROM entity_versions").fetchone()
+        assert "Riêng Tư" not in dump[0] and "Riêng Tư" not in (versions[0] or "")
+    assert "Đặng Thị Riêng Tư" in served.a.get(manifest_entry(served.a)["url"]).text
