@@ -61,6 +61,7 @@ class ProvinceUnits:
 
 def load(data: Path, database_url: str | None) -> dict[str, str]:
     """Fill the store once; returns the accounts (role → username) and a few ids the pages need."""
+    from rasoat.core.formreg import publish_catalogue
     from rasoat.core.models import RoundState
     from rasoat.core.rounds import create_round
     from rasoat.core.storage import open_store
@@ -74,6 +75,7 @@ def load(data: Path, database_url: str | None) -> dict[str, str]:
     commune = reg.units[0].code
     store = open_store(data, database_url)
     try:
+        publish_catalogue(store)  # the lists check that a form asked for exists
         t0 = time.perf_counter()
         n = store.put_many_submissions(generate(reg, SimpleNamespace(  # type: ignore[arg-type]
             pledges=PLEDGES, persons=PERSONS, households_per_pledge=1)))
@@ -89,13 +91,13 @@ def load(data: Path, database_url: str | None) -> dict[str, str]:
                 "submission": some.instance_id, "commune": commune, "count": str(store.count_submissions())}
     finally:
         store.close()
-    if database_url:  # what autovacuum does soon after a bulk load
+    if database_url:  # what autovacuum does soon after a bulk load (the visibility map: index-only counts)
         import psycopg
         from rasoat.core.storage.postgres import split_schema
 
         url, schema = split_schema(database_url)
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'ANALYZE "{schema or "public"}".submissions')
+            conn.execute(f'VACUUM ANALYZE "{schema or "public"}".submissions')
     marker.write_text(json.dumps(info))
     return info
 
