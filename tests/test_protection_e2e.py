@@ -2,7 +2,10 @@
 them to ``rasoat serve`` (one new user, one addict, one post-rehab person), then the indicators count
 1/1/1 with no passphrase anywhere, and none of the three names or ID numbers can be found in the data
 directory, a pg_dump of the PostgreSQL store, the server log, the audit log or a backup archive — in
-UTF-8, UTF-16, decomposed diacritics, XML character references or JSON escapes."""
+UTF-8, UTF-16, decomposed diacritics, XML character references or JSON escapes. The same 1/1/1 is read,
+still with no passphrase, from the report workbook's cells (openpyxl), the web indicator page as an
+officer sees it, and the demo round's snapshot once it is closed (the workbook's cells are searched for
+the names too; the snapshot is in the store the search covers)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest
 from pg_support import base_url, fresh_schema
 from server_support import CollectClient, ProcessServer, backend_env, rasoat_cmd, run_cli
@@ -23,6 +27,8 @@ from server_support import CollectClient, ProcessServer, backend_env, rasoat_cmd
 pytestmark = pytest.mark.slow
 
 FORMS = Path(__file__).resolve().parents[1] / "forms"
+PASSWORD = "mật khẩu dài 2026"
+BY_CATEGORY = ("nat_persons_users", "nat_persons_addicts", "nat_persons_post_rehab")
 PERSONS = [  # (name, ID number, category)
     ("Hoàng Thị Lựu", "019201004821", "user"),
     ("Đặng Văn Quýnh", "019085007733", "addict"),
@@ -129,12 +135,33 @@ def test_person_records_count_without_a_passphrase_and_nothing_identifying_is_st
 
     # an officer who may read identities gets the record and its XML opened through the Central API
     added = subprocess.run(rasoat_cmd("users", "add", "tinh.admin", "--role", "admin", "--data", str(data)),
-                           input="mật khẩu dài 2026\n", capture_output=True, text=True, env=backend_env(url))
+                           input=f"{PASSWORD}\n", capture_output=True, text=True, env=backend_env(url))
     assert added.returncode == 0, added.stderr
     iid, xml = sent[1]
     got = httpx.get(f"{server.url}/v1/projects/1/forms/f1_person/submissions/{iid}.xml",
-                    auth=("tinh.admin", "mật khẩu dài 2026"))
+                    auth=("tinh.admin", PASSWORD))
     assert got.status_code == 200 and got.content == xml  # not the sealed bytes kept on disk
+
+    # the report workbook's cells, with no passphrase
+    workbook = tmp_path / "bao-cao.xlsx"
+    made = run_cli("report", "-o", str(workbook), "--unit", "05563", "-q", "--data", str(data),
+                   database_url=url)
+    assert made.returncode == 0, made.stderr
+    sheet = openpyxl.load_workbook(workbook)["Cấp xã"]
+    cells = {(r[0], r[2]): r for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert {ind: cells[("05563", ind)][5] for ind in BY_CATEGORY} == dict.fromkeys(BY_CATEGORY, 1)
+
+    # the web indicator page, as an officer
+    assert indicator_page_values(server.url) == dict.fromkeys(BY_CATEGORY, "1 người")
+
+    # the round's closing snapshot
+    closed = run_cli("rounds", "close", "demo", "--data", str(data), database_url=url)
+    assert closed.returncode == 0, closed.stderr
+    shown = run_cli("rounds", "show", "demo", "--json", "--data", str(data), database_url=url)
+    assert shown.returncode == 0, shown.stderr
+    frozen = json.loads(shown.stdout)["snapshot"]["indicators"]
+    assert {ind: frozen[ind]["units"]["05563"][0] for ind in BY_CATEGORY} == dict.fromkeys(BY_CATEGORY, 1)
+    assert all(not frozen[ind].get("uncounted_encrypted") for ind in BY_CATEGORY)
 
     archive = tmp_path / "du-phong.tar.gz"
     backup = run_cli("backup", "-o", str(archive), "--data", str(data), database_url=url)
@@ -144,6 +171,9 @@ def test_person_records_count_without_a_passphrase_and_nothing_identifying_is_st
     server.stop()
 
     places: dict[str, bytes] = {"server log": server.output().encode(), "audit": audit.stdout.encode()}
+    every_cell = [c for ws in openpyxl.load_workbook(workbook) for row in ws.iter_rows(values_only=True)
+                  for c in row if c is not None]
+    places["report workbook cells"] = "\n".join(map(str, every_cell)).encode()
     for path in sorted(p for p in data.rglob("*") if p.is_file()):
         places[f"data dir {path.relative_to(data)}"] = path.read_bytes()
     with tarfile.open(archive) as tar:
@@ -161,6 +191,27 @@ def test_person_records_count_without_a_passphrase_and_nothing_identifying_is_st
             "data dir rasoat.sqlite3-wal", b"")
     leaks = {where: found_in(content) for where, content in places.items() if found_in(content)}
     assert leaks == {}
+
+
+def indicator_page_values(base: str) -> dict[str, str]:
+    """The commune's value cell of each person figure on the web indicators page, as the officer sees it."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        page = client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf, page.text
+        login = client.post("/login", data={"username": "tinh.admin", "password": PASSWORD,
+                                            "csrf": csrf.group(1), "next": "/"})
+        assert login.status_code == 303, login.text
+        page = client.get("/indicators?unit=05563&lang=vi")
+        assert page.status_code == 200, page.text
+    values = {}
+    for ind in BY_CATEGORY:
+        row = re.search(rf'<tr data-indicator="{ind}">(.*?)</tr>', page.text, re.S)
+        assert row, ind
+        value = re.search(r'<td class="num" data-label="[^"]+">([^<]*)</td>', row.group(1))
+        assert value, row.group(1)
+        values[ind] = value.group(1).strip()
+    return values
 
 
 def _walk(node: object) -> Iterator[dict]:
