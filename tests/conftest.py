@@ -9,6 +9,9 @@ from types import SimpleNamespace
 
 import pytest
 
+# the web site and browser fixtures of the web page tests (``site``, ``browser``)
+pytest_plugins = ["web_support"]
+
 BACKENDS = ["embedded", "postgres"]
 
 
@@ -117,15 +120,3 @@ def module_backend_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     yield from _backend_url(request)
 
 
-# --- web pages: one Debian chromium per test module, driven by Playwright (tests/test_web_*.py)
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-    from test_web_pages import ARGS, CHROMIUM
-    from web_support import ARTIFACTS
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()

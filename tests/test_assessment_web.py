@@ -5,7 +5,6 @@ the workbook download; a commune officer cannot approve; another province's offi
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import openpyxl
@@ -14,19 +13,12 @@ from assessment_support import ITS_COMMUNE, LAI_CHAU, YEAR, lai_chau_year, perso
 from rasoat.core.storage import open_store
 from rasoat.core.users import create_user
 from server_support import ThreadServer
+from web_support import browser_tests
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORDS = {"xa.binhlu": "mật-khẩu-xã-00003", "tinh.laichau": "mật-khẩu-tỉnh-0002",
              "tinh.thainguyen2": "mật-khẩu-tỉnh-0003"}
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(300),
-]
+pytestmark = browser_tests(timeout=300)
 
 
 @pytest.fixture
@@ -65,100 +57,99 @@ def row(page, code: str):
     return page.locator(f"#communes tr[data-commune='{code}']")
 
 
-def test_sign_off_in_the_browser(site, tmp_path) -> None:
+def test_sign_off_in_the_browser(browser, site, tmp_path) -> None:
     url, store = site
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            xa = login(browser, url, "xa.binhlu")
-            xa.goto(f"/assessment?year={YEAR}")
-            assert xa.locator("#communes tbody tr").count() == 1  # only their own commune
-            assert row(xa, ITS_COMMUNE).get_attribute("data-state") == "not_proposed"
-            assert "Loại III" in row(xa, ITS_COMMUNE).locator(".class").inner_text()
-            assert "Điều 9.1.a" in row(xa, ITS_COMMUNE).locator(".flags").inner_text()
-            assert xa.locator("#approve-form").count() == 0 and xa.locator("#province-class").count() == 0
-            assert "20/12/2026" in xa.locator("#deadline").inner_text()
-            row(xa, ITS_COMMUNE).locator("form.propose input[name=text]").fill("R 0,3 %, chưa đủ 3 tiêu chí")
-            row(xa, ITS_COMMUNE).locator("form.propose button").click()
-            xa.wait_for_url("**msg=asm.done**")
-            assert row(xa, ITS_COMMUNE).get_attribute("data-state") == "proposed"
+    try:
+        xa = login(browser, url, "xa.binhlu")
+        xa.goto(f"/assessment?year={YEAR}")
+        assert xa.locator("#communes tbody tr").count() == 1  # only their own commune
+        assert row(xa, ITS_COMMUNE).get_attribute("data-state") == "not_proposed"
+        assert "Loại III" in row(xa, ITS_COMMUNE).locator(".class").inner_text()
+        assert "Điều 9.1.a" in row(xa, ITS_COMMUNE).locator(".flags").inner_text()
+        assert xa.locator("#approve-form").count() == 0 and xa.locator("#province-class").count() == 0
+        assert "20/12/2026" in xa.locator("#deadline").inner_text()
+        row(xa, ITS_COMMUNE).locator("form.propose input[name=text]").fill("R 0,3 %, chưa đủ 3 tiêu chí")
+        row(xa, ITS_COMMUNE).locator("form.propose button").click()
+        xa.wait_for_url("**msg=asm.done**")
+        assert row(xa, ITS_COMMUNE).get_attribute("data-state") == "proposed"
 
-            tinh = login(browser, url, "tinh.laichau")
-            tinh.goto(f"/assessment?year={YEAR}")
-            assert tinh.locator("#communes tbody tr").count() == 38
-            by_state = tinh.locator("#by-state").inner_text()
-            assert "Đã chấp nhận: 37" in by_state and "Đã đề xuất: 1" in by_state
-            tinh.click("#by-state >> text=Đã đề xuất: 1")  # the list narrowed to one state
-            assert tinh.locator("#communes tbody tr").count() == 1
-            tinh.click("#by-state >> text=Tất cả")
-            r = row(tinh, ITS_COMMUNE)
-            assert "R 0,3 %" in r.locator(".comment").inner_text()
-            r.locator("form.send-back input[name=text]").fill("Bổ sung số liệu F9")
-            r.locator("form.send-back button").click()
-            tinh.wait_for_url("**msg=asm.done**")
-            assert row(tinh, ITS_COMMUNE).get_attribute("data-state") == "sent_back"
+        tinh = login(browser, url, "tinh.laichau")
+        tinh.goto(f"/assessment?year={YEAR}")
+        assert tinh.locator("#communes tbody tr").count() == 38
+        by_state = tinh.locator("#by-state").inner_text()
+        assert "Đã chấp nhận: 37" in by_state and "Đã đề xuất: 1" in by_state
+        tinh.click("#by-state >> text=Đã đề xuất: 1")  # the list narrowed to one state
+        assert tinh.locator("#communes tbody tr").count() == 1
+        tinh.click("#by-state >> text=Tất cả")
+        r = row(tinh, ITS_COMMUNE)
+        assert "R 0,3 %" in r.locator(".comment").inner_text()
+        r.locator("form.send-back input[name=text]").fill("Bổ sung số liệu F9")
+        r.locator("form.send-back button").click()
+        tinh.wait_for_url("**msg=asm.done**")
+        assert row(tinh, ITS_COMMUNE).get_attribute("data-state") == "sent_back"
 
-            xa.reload()
-            assert "Bổ sung số liệu F9" in row(xa, ITS_COMMUNE).locator(".reason").inner_text()
-            row(xa, ITS_COMMUNE).locator("form.propose input[name=text]").fill("Đã bổ sung")
-            row(xa, ITS_COMMUNE).locator("form.propose button").click()
-            xa.wait_for_url("**msg=asm.done**")
-            # a commune officer has no approve button, and a hand-made POST is refused
-            csrf = xa.locator("input[name=csrf]").first.get_attribute("value")
-            resp = xa.request.post(f"/assessment/{YEAR}/{LAI_CHAU}/approve", form={"csrf": csrf})
-            assert resp.status == 403 and "Chỉ cán bộ cấp tỉnh được xét duyệt" in resp.text()  # page language
+        xa.reload()
+        assert "Bổ sung số liệu F9" in row(xa, ITS_COMMUNE).locator(".reason").inner_text()
+        row(xa, ITS_COMMUNE).locator("form.propose input[name=text]").fill("Đã bổ sung")
+        row(xa, ITS_COMMUNE).locator("form.propose button").click()
+        xa.wait_for_url("**msg=asm.done**")
+        # a commune officer has no approve button, and a hand-made POST is refused
+        csrf = xa.locator("input[name=csrf]").first.get_attribute("value")
+        resp = xa.request.post(f"/assessment/{YEAR}/{LAI_CHAU}/approve", form={"csrf": csrf})
+        assert resp.status == 403 and "Chỉ cán bộ cấp tỉnh được xét duyệt" in resp.text()  # page language
 
-            tinh.reload()
-            row(tinh, ITS_COMMUNE).locator("form.accept button").click()
-            tinh.wait_for_url("**msg=asm.done**")
-            tinh.locator("#approve-form button").click()
-            tinh.wait_for_url("**msg=asm.done**")
-            assert tinh.locator("#list-state").inner_text() == "Đã phê duyệt (khoá)"
-            assert tinh.locator("form.send-back").count() == 0  # locked: no more steps
+        tinh.reload()
+        row(tinh, ITS_COMMUNE).locator("form.accept button").click()
+        tinh.wait_for_url("**msg=asm.done**")
+        tinh.locator("#approve-form button").click()
+        tinh.wait_for_url("**msg=asm.done**")
+        assert tinh.locator("#list-state").inner_text() == "Đã phê duyệt (khoá)"
+        assert tinh.locator("form.send-back").count() == 0  # locked: no more steps
 
-            persons(store, ITS_COMMUNE, 2, "user")  # a late change in the registers
-            tinh.reload()
-            changed = row(tinh, ITS_COMMUNE).locator(".changed").inner_text()
-            assert "Thay đổi sau phê duyệt: Người nghiện, người sử dụng có hồ sơ quản lý (R) 30 → 32" \
-                in changed
+        persons(store, ITS_COMMUNE, 2, "user")  # a late change in the registers
+        tinh.reload()
+        changed = row(tinh, ITS_COMMUNE).locator(".changed").inner_text()
+        assert "Thay đổi sau phê duyệt: Người nghiện, người sử dụng có hồ sơ quản lý (R) 30 → 32" \
+            in changed
 
-            tinh.screenshot(path=str(tmp_path / "assessment.png"), full_page=False)
-            r = row(tinh, ITS_COMMUNE)  # a new population figure, entered on the page with its source
-            r.locator("details summary").click()
-            r.locator("form.fact input[name=value]").fill("12000")
-            r.locator("form.fact input[name=text]").fill("CSDL quốc gia về dân cư, rà soát lại")
-            r.locator("form.fact input[name=as_of]").fill("2026-12-05")
-            r.locator("form.fact button").click()
-            tinh.wait_for_url("**msg=asm.done**")
-            changed = row(tinh, ITS_COMMUNE).locator(".flags").inner_text()
-            assert "Nhân khẩu hiện đang cư trú 10 000 → 12 000" in changed
-            tinh.click("text=Bản in")
-            tinh.wait_for_url("**/print")
-            assert tinh.locator("#print-communes tbody tr").count() == 38
-            assert "Đã phê duyệt / Approved: tinh.laichau" in tinh.locator("#print-state").inner_text()
-            printed = tinh.locator(f"#print-communes tr[data-commune='{ITS_COMMUNE}']").inner_text()
-            assert "Loại III" in printed
-            tinh.pdf(path=str(tmp_path / "ban-in.pdf"), prefer_css_page_size=True)
-            pdf = (tmp_path / "ban-in.pdf").read_bytes()
-            assert b"/MediaBox [0 0 841.91998 594.95996]" in pdf  # A4 landscape (points), from the page's CSS
-            tinh.go_back()
-            with tinh.expect_download() as download:
-                tinh.click("text=Tải bảng Excel")
-            wb = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
-            assert wb.sheetnames == ["Danh sách xã", "Tỉnh", "So sánh", "Cần xem xét"]
+        tinh.screenshot(path=str(tmp_path / "assessment.png"), full_page=False)
+        r = row(tinh, ITS_COMMUNE)  # a new population figure, entered on the page with its source
+        r.locator("details summary").click()
+        r.locator("form.fact input[name=value]").fill("12000")
+        r.locator("form.fact input[name=text]").fill("CSDL quốc gia về dân cư, rà soát lại")
+        r.locator("form.fact input[name=as_of]").fill("2026-12-05")
+        r.locator("form.fact button").click()
+        tinh.wait_for_url("**msg=asm.done**")
+        changed = row(tinh, ITS_COMMUNE).locator(".flags").inner_text()
+        assert "Nhân khẩu hiện đang cư trú 10 000 → 12 000" in changed
+        tinh.click("text=Bản in")
+        tinh.wait_for_url("**/print")
+        assert tinh.locator("#print-communes tbody tr").count() == 38
+        assert "Đã phê duyệt / Approved: tinh.laichau" in tinh.locator("#print-state").inner_text()
+        printed = tinh.locator(f"#print-communes tr[data-commune='{ITS_COMMUNE}']").inner_text()
+        assert "Loại III" in printed
+        tinh.pdf(path=str(tmp_path / "ban-in.pdf"), prefer_css_page_size=True)
+        pdf = (tmp_path / "ban-in.pdf").read_bytes()
+        assert b"/MediaBox [0 0 841.91998 594.95996]" in pdf  # A4 landscape (points), from the page's CSS
+        tinh.go_back()
+        with tinh.expect_download() as download:
+            tinh.click("text=Tải bảng Excel")
+        wb = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes()))
+        assert wb.sheetnames == ["Danh sách xã", "Tỉnh", "So sánh", "Cần xem xét"]
 
-            other = login(browser, url, "tinh.thainguyen2")
-            resp = other.goto(f"/assessment?year={YEAR}&province={LAI_CHAU}")
-            assert resp.status == 403 and "03390" not in other.content()
-            assert other.request.get(f"/assessment/{YEAR}/{LAI_CHAU}/workbook.xlsx").status == 403
+        other = login(browser, url, "tinh.thainguyen2")
+        resp = other.goto(f"/assessment?year={YEAR}&province={LAI_CHAU}")
+        assert resp.status == 403 and "03390" not in other.content()
+        assert other.request.get(f"/assessment/{YEAR}/{LAI_CHAU}/workbook.xlsx").status == 403
 
-            tinh.reload()
-            tinh.locator("#reopen-form input[name=text]").fill("Xã 03390 có thêm 2 người")
-            tinh.locator("#reopen-form button").click()
-            tinh.wait_for_url("**msg=asm.done**")
-            assert tinh.locator("#list-state").inner_text() == "Đang xét duyệt"
-        finally:
-            browser.close()
+        tinh.reload()
+        tinh.locator("#reopen-form input[name=text]").fill("Xã 03390 có thêm 2 người")
+        tinh.locator("#reopen-form button").click()
+        tinh.wait_for_url("**msg=asm.done**")
+        assert tinh.locator("#list-state").inner_text() == "Đang xét duyệt"
+    finally:
+        for context in browser.contexts:
+            context.close()
     reopen = [e for e in store.iter_audit() if e.action == "assessment.reopen"]
     assert [(e.actor, e.details["reason"]) for e in reopen] == [("tinh.laichau", "Xã 03390 có thêm 2 người")]
 
@@ -192,31 +183,30 @@ def management_site(tmp_path: Path, backend_url: str | None):
         store.close()
 
 
-def test_monthly_management_lists_in_the_browser(management_site) -> None:
+def test_monthly_management_lists_in_the_browser(browser, management_site) -> None:
     url, store = management_site
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            xa = login(browser, url, "xa.binhlu")
-            xa.click("nav >> text=Quản lý (NĐ 105)")
-            xa.goto("/management?as_of=2026-12-28")
-            ending = xa.locator("#ending tr[data-person='p1']").inner_text()
-            assert "Lò Văn Sáng" in ending and "15/01/2027" in ending and "18" in ending
-            assert [xa.locator("#missing tr[data-person]").nth(i).get_attribute("data-person")
-                    for i in range(xa.locator("#missing tr[data-person]").count())] == ["p2"]
-            moved = xa.locator("#moved tr[data-person='p3']").inner_text()
-            assert "Xã Tả Lèng" in moved and "02/12/2026" in moved and "Quá hạn" in moved
+    try:
+        xa = login(browser, url, "xa.binhlu")
+        xa.click("nav >> text=Quản lý (NĐ 105)")
+        xa.goto("/management?as_of=2026-12-28")
+        ending = xa.locator("#ending tr[data-person='p1']").inner_text()
+        assert "Lò Văn Sáng" in ending and "15/01/2027" in ending and "18" in ending
+        assert [xa.locator("#missing tr[data-person]").nth(i).get_attribute("data-person")
+                for i in range(xa.locator("#missing tr[data-person]").count())] == ["p2"]
+        moved = xa.locator("#moved tr[data-person='p3']").inner_text()
+        assert "Xã Tả Lèng" in moved and "02/12/2026" in moved and "Quá hạn" in moved
 
-            tinh = login(browser, url, "tinh.laichau")
-            tinh.goto("/management")
-            tinh.click(f"a[href='/management?commune={ITS_COMMUNE}']")
-            assert tinh.locator("#moved tr[data-person='p3']").count() == 1
+        tinh = login(browser, url, "tinh.laichau")
+        tinh.goto("/management")
+        tinh.click(f"a[href='/management?commune={ITS_COMMUNE}']")
+        assert tinh.locator("#moved tr[data-person='p3']").count() == 1
 
-            other = login(browser, url, "tinh.thainguyen2")
-            resp = other.goto(f"/management?commune={ITS_COMMUNE}")
-            assert resp.status == 403 and "Lò Văn Sáng" not in other.content()
-        finally:
-            browser.close()
+        other = login(browser, url, "tinh.thainguyen2")
+        resp = other.goto(f"/management?commune={ITS_COMMUNE}")
+        assert resp.status == 403 and "Lò Văn Sáng" not in other.content()
+    finally:
+        for context in browser.contexts:
+            context.close()
     views = [(e.actor, e.details["filters"]["commune"]) for e in store.iter_audit()
              if e.action == "view.management"]
     assert ("xa.binhlu", ITS_COMMUNE) in views and ("tinh.laichau", ITS_COMMUNE) in views

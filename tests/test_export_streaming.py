@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 from rasoat.server.streaming import CHUNK, stream_file
 from server_support import COMMUNE, OTHER_COMMUNE
-from web_support import ACCOUNTS, HERE_NAMES, http_login, start_site, stop_site
+from web_support import ACCOUNTS, HERE_NAMES, http_login
 
 
 def test_first_bytes_leave_before_the_writer_is_done() -> None:
@@ -60,12 +60,6 @@ def test_a_slow_client_holds_the_writer_back_and_a_gone_client_stops_it() -> Non
     anyio.run(take_one_and_leave)
     assert stopped.wait(10) and len(written) < 20
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("export-stream") / "data")
-    yield site
-    stop_site(site)
 
 
 def _csv_files(content: bytes) -> dict[str, list[dict[str, str]]]:

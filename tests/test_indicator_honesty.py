@@ -80,15 +80,6 @@ def test_the_excel_report_of_a_quiet_commune_says_no_data_everywhere(data_dir: P
     assert {r[reported] for r in rows if r[2] == "nat_hotspots_new"} == {"0/1 xã"}
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from web_support import start_site, stop_site
-
-    site = start_site(tmp_path_factory.mktemp("honesty-web") / "data")
-    yield site
-    stop_site(site)
-
-
 def test_the_web_page_of_a_quiet_commune_says_no_data_and_links_definitions(site: SimpleNamespace) -> None:
     from web_support import http_login
 

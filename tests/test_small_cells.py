@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from types import SimpleNamespace
 
 import httpx
@@ -37,16 +36,13 @@ def test_only_small_person_counts_below_the_commune_are_withheld() -> None:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    from web_support import start_site, stop_site
-
-    site = start_site(tmp_path_factory.mktemp("small-cells") / "data")
+def site(site: SimpleNamespace) -> SimpleNamespace:
+    """The web test site (tests/web_support.py), plus persons of a small and a large hamlet."""
     people = [(HAMLET_ONE, "p1")] + [(HAMLET_THREE, f"p{n}") for n in range(2, 5)]
     for hamlet, key in people:
         add(site.store, "f1_person", hamlet, {"person_key": key, "present": "yes", "ref_date": "2026-03-01",
                                               "category": "addict"})
-    yield site
-    stop_site(site)
+    return site
 
 
 def _cells(client: httpx.Client) -> dict[str, str]:

@@ -5,27 +5,13 @@ their own password. Each step is checked in the audit log and by logging in for 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from rasoat.core.users import create_user
 from server_support import COMMUNE, OTHER_COMMUNE
-from test_web_pages import CHROMIUM, PHONE, login, new_page, no_horizontal_overflow, shot
-from web_support import csrf_of, start_site, stop_site
+from web_support import PHONE, browser_tests, csrf_of, login, new_page, no_horizontal_overflow, shot
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(240),
-]
+pytestmark = browser_tests()
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-accounts") / "data")
-    yield site
-    stop_site(site)
 
 
 def log_in_as(browser, site, username: str, password: str):

@@ -8,19 +8,11 @@ from __future__ import annotations
 import re
 
 import httpx
-import pytest
 from rasoat.core.collectors import hash_token
 from rasoat.core.users import RESET_NS, create_user
 from rasoat.core.users import set_password as admin_sets_password
 from server_support import COMMUNE
-from web_support import PUBLIC_URL, csrf_of, http_login, start_site, stop_site
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-accounts-http") / "data")
-    yield site
-    stop_site(site)
+from web_support import PUBLIC_URL, csrf_of, http_login
 
 
 def issue_link(site, manager: str, username: str) -> str:

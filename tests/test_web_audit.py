@@ -14,23 +14,24 @@ from rasoat.core.models import AuditEvent
 from rasoat.core.units import get_units
 from rasoat.core.users import create_user
 from server_support import COMMUNE
-from test_web_pages import CHROMIUM, PHONE, login, new_page, no_horizontal_overflow, shot
-from web_support import start_site, stop_site
+from web_support import (
+    PHONE,
+    browser_tests,
+    login,
+    new_page,
+    no_horizontal_overflow,
+    shot,
+)
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(240),
-]
+pytestmark = browser_tests()
 
 FAR_OFFICER = "xa.ngoaitinh"
 OLD_DAY = datetime(2020, 3, 14, 20, 30, tzinfo=UTC)  # 15/03/2020 03:30 in Vietnam
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-audit") / "data")
+def site(site):
+    """The web test site (tests/web_support.py), plus an officer of another province and an old entry."""
     # an officer of another province, and what they did: never shown to Thái Nguyên's manager
     far_commune = next(c for c in get_units().communes() if not c.code.startswith("0"))
     assert not get_units().expand(["19"]) & {far_commune.code}
@@ -41,8 +42,7 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     site.store.append_audit(AuditEvent(at=OLD_DAY, actor="xa.phuongtien", action="view.submission",
                                        target="uuid:cu", details={"unit": COMMUNE}))
     site.far_commune = far_commune.code
-    yield site
-    stop_site(site)
+    return site
 
 
 def _rows(page) -> list[list[str]]:

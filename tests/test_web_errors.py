@@ -9,14 +9,7 @@ import httpx
 import pytest
 from rasoat.core.users import MAX_USER_FAILURES
 from server_support import COMMUNE, OTHER_COMMUNE
-from web_support import csrf_of, http_login, start_site, stop_site
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-errors") / "data")
-    yield site
-    stop_site(site)
+from web_support import csrf_of, http_login
 
 
 def test_round_with_no_form_ticked_is_a_message_with_the_values_kept(site) -> None:

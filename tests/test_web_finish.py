@@ -14,15 +14,9 @@ import pytest
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import create_round
 from server_support import COMMUNE
-from test_web_pages import CHROMIUM, LAPTOP, PHONE, login, new_page, shot
-from web_support import ACCOUNTS, start_site, stop_site
+from web_support import ACCOUNTS, LAPTOP, PHONE, browser_tests, login, new_page, shot
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(300),
-]
+pytestmark = browser_tests(timeout=300)
 
 CRAWL_LIMIT = 30  # pages per role: every menu entry and what it links to, without walking every filter
 ANYWHERE_JS = (
@@ -30,12 +24,6 @@ ANYWHERE_JS = (
     ".map(e => e.tagName + '.' + e.className)"
 )
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-finish") / "data")
-    yield site
-    stop_site(site)
 
 
 # --- error pages ---------------------------------------------------------------------------------------

@@ -11,18 +11,10 @@ from urllib.parse import quote
 
 import httpx
 import openpyxl
-import pytest
 from rasoat.core.models import ReviewState
 from rasoat.server.web import session as sessions
 from server_support import COMMUNE, OTHER_COMMUNE
-from web_support import OTHER_NAMES, csrf_of, http_login, start_site, stop_site
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-http") / "data")
-    yield site
-    stop_site(site)
+from web_support import OTHER_NAMES, csrf_of, http_login
 
 
 def test_pages_need_a_login_and_come_back_after_it(site) -> None:

@@ -8,66 +8,26 @@ laptop and phone layouts.
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 from pathlib import Path
 
 import openpyxl
-import pytest
 from rasoat.core.models import ReviewState
 from server_support import COMMUNE, OTHER_COMMUNE
-from web_support import ACCOUNTS, ARTIFACTS, HERE_NAMES, INDICATOR_ID, OTHER_NAMES, start_site, stop_site
+from web_support import (
+    HERE_NAMES,
+    INDICATOR_ID,
+    OTHER_NAMES,
+    PHONE,
+    browser_tests,
+    login,
+    new_page,
+    no_horizontal_overflow,
+    shot,
+)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
-LAPTOP = {"width": 1280, "height": 860}
-PHONE = {"width": 375, "height": 812}
+pytestmark = browser_tests()
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(240),
-]
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-pages") / "data")
-    yield site
-    stop_site(site)
-
-
-def new_page(browser, site, viewport=LAPTOP, lang: str | None = None):
-    context = browser.new_context(viewport=viewport, locale="vi-VN", accept_downloads=True,
-                                  base_url=site.url)
-    if lang:
-        context.add_cookies([{"name": "lang", "value": lang, "url": site.url}])
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    return page
-
-
-def login(page, username: str) -> None:
-    page.goto("/")
-    assert "/login" in page.url
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", ACCOUNTS[username][0])
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
-def shot(page, name: str) -> Path:
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
-def no_horizontal_overflow(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
 
 
 # --- the flows officers use ---------------------------------------------------------------------------

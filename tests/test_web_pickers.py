@@ -6,18 +6,10 @@ from __future__ import annotations
 
 import re
 
-import pytest
 from rasoat.core.indicators.periods import Period
 from rasoat.core.units import get_units
 from server_support import COMMUNE, OTHER_COMMUNE
-from web_support import http_login, start_site, stop_site
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-pickers") / "data")
-    yield site
-    stop_site(site)
+from web_support import http_login
 
 
 def offered(html: str, name: str) -> list[str]:

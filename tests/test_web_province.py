@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from rasoat.core.models import Submission
 from rasoat.core.units import ascii_name, get_units
 from server_support import COMMUNE, OTHER_COMMUNE, instance_xml
-from test_web_pages import CHROMIUM, login, new_page, no_horizontal_overflow, shot
-from web_support import INDICATOR_ID, start_site, stop_site
+from web_support import (
+    INDICATOR_ID,
+    browser_tests,
+    login,
+    new_page,
+    no_horizontal_overflow,
+    shot,
+)
 
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(240),
-]
+pytestmark = browser_tests()
 
 DESKTOP = {"width": 1366, "height": 768}
 PHONE = {"width": 390, "height": 844}
@@ -29,10 +30,9 @@ PROVINCE = "19"  # Thái Nguyên: 92 communes and wards
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    """The web test site, plus this year's test-form records in every third commune of the province
-    (1 to 4 each, so some meet the target of 2 and some do not)."""
-    site = start_site(tmp_path_factory.mktemp("web-province") / "data")
+def site(site):
+    """The web test site (tests/web_support.py), plus this year's test-form records in every third commune
+    of the province (1 to 4 each, so some meet the target of 2 and some do not)."""
     communes = get_units().communes(PROVINCE)
     now = datetime.now(UTC)
     items = []
@@ -46,8 +46,7 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     site.store.put_many_submissions(items)
     site.communes = {c.code: c.name for c in communes}
     site.with_data = {c.code for c in communes[::3]} | {COMMUNE, OTHER_COMMUNE}
-    yield site
-    stop_site(site)
+    return site
 
 
 def province_page(page) -> None:

@@ -4,27 +4,13 @@ a reject with a comment and next; the focus is always visible. And the queue and
 
 from __future__ import annotations
 
-from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 from rasoat.core.models import ReviewState
-from test_web_pages import CHROMIUM, PHONE, login, new_page, no_horizontal_overflow, shot
-from web_support import start_site, stop_site
+from web_support import PHONE, browser_tests, login, new_page, no_horizontal_overflow, shot
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(240),
-]
+pytestmark = browser_tests()
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-review") / "data")
-    yield site
-    stop_site(site)
 
 
 def focused(page) -> dict:

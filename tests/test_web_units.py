@@ -8,29 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import openpyxl
-import pytest
 from rasoat.core.unit_lists import units_for, versions
 from server_support import COMMUNE, OTHER_COMMUNE
-from test_web_pages import CHROMIUM, login, new_page, shot
-from web_support import start_site, stop_site
+from web_support import browser_tests, login, new_page, shot
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [
-    pytest.mark.slow,  # chromium
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed"),
-    pytest.mark.timeout(240),
-]
+pytestmark = browser_tests()
 DESKTOP = {"width": 1366, "height": 900}
 HEADER = ["Mã xã / Commune code", "Mã thôn / Hamlet code", "Tên thôn, xóm, tổ dân phố / Hamlet name",
           "Số hộ / Households"]
 CSV_HEADER = ",".join(f'"{h}"' for h in HEADER)  # as Excel saves it: the name's header holds commas
 
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory):
-    site = start_site(tmp_path_factory.mktemp("web-units") / "data")
-    yield site
-    stop_site(site)
 
 
 def upload(page, name: str, text: str) -> None:

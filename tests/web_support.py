@@ -1,18 +1,24 @@
 """A real site for the web page tests: a seeded embedded store with officer accounts of every role,
 submissions from two communes (this year and last), a small indicator over the test form, and a uvicorn
-server on a free port. Shared by tests/test_web_pages.py (browser) and tests/test_web_http.py (httpx)."""
+server on a free port; and the browser side: Debian's headless chromium driven by Playwright. Loaded as a
+pytest plugin by tests/conftest.py, so every module gets the fixtures ``site`` (this site, one per module)
+and ``browser`` (one chromium per module); browser modules set ``pytestmark = browser_tests()``."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import re
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import pytest
 from rasoat.core.hooks import hookimpl
 from rasoat.core.models import Submission
 from rasoat.core.storage import open_store
@@ -20,6 +26,24 @@ from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer, 
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "web"
 PUBLIC_URL = "http://192.0.2.10:8000"  # what phones would reach (TEST-NET address: never dialled)
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+LAPTOP = {"width": 1280, "height": 860}
+PHONE = {"width": 375, "height": 812}
+
+
+def browser_tests(timeout: int = 240) -> list[pytest.MarkDecorator]:
+    """A browser test module's ``pytestmark``: slow, skipped without chromium or Playwright, ``timeout``
+    seconds a test."""
+    return [
+        pytest.mark.slow,  # chromium
+        pytest.mark.skipif(not Path(CHROMIUM).exists() or importlib.util.find_spec("playwright") is None,
+                           reason="Debian chromium or Playwright is not installed"),
+        pytest.mark.timeout(timeout),
+    ]
 
 # username → (password, role, units, display name)
 ACCOUNTS: dict[str, tuple[str, str, list[str], str]] = {
@@ -134,3 +158,58 @@ def csrf_of(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', html)
     assert match, "no CSRF field in the page"
     return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def site(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SimpleNamespace]:
+    """``start_site`` once for the module (a module adding data of its own overrides ``site`` and asks for
+    this one)."""
+    site = start_site(tmp_path_factory.mktemp(request.module.__name__) / "data")
+    yield site
+    stop_site(site)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Debian chromium for the module, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def new_page(browser: Any, site: SimpleNamespace, viewport: dict[str, int] = LAPTOP,
+             lang: str | None = None) -> Any:
+    """A fresh browser context (no cookies) on the site, Vietnamese locale unless ``lang``'s cookie."""
+    context = browser.new_context(viewport=viewport, locale="vi-VN", accept_downloads=True,
+                                  base_url=site.url)
+    if lang:
+        context.add_cookies([{"name": "lang", "value": lang, "url": site.url}])
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    return page
+
+
+def login(page: Any, username: str) -> None:
+    page.goto("/")
+    assert "/login" in page.url
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", ACCOUNTS[username][0])
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def shot(page: Any, name: str) -> Path:
+    """A full-page screenshot in tests/artifacts/web/ for a person to look at."""
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def no_horizontal_overflow(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
