@@ -39,6 +39,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "rasoat.core.commands.backup",
     "rasoat.core.commands.assessment",
     "rasoat.core.commands.management",
+    "rasoat.core.commands.entities",
 )
 
 

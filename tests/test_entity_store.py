@@ -32,6 +32,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         return
     with fresh_schema() as (url, _schema):
         s = open_store(tmp_path / "data", url)
+        s._test_url = url  # type: ignore[attr-defined]
         try:
             yield s
         finally:
@@ -250,3 +251,25 @@ def test_scope_paging_integrity_and_state(forms: Store) -> None:
     asked = [ids_a[0], ids_a[1], ids_b[0], new_uuid()]
     assert forms.entity_deleted("persons", asked, [A]) == {ids_a[0]: False, ids_a[1]: True, ids_b[0]: True}
     assert forms.delete_entity(ids_a[1], "officer", deleted=False).deleted is False
+
+
+@pytest.mark.slow  # three CLI processes
+def test_cli_lists_and_forces_the_backlog(forms: Store, tmp_path: Path) -> None:
+    """``rasoat entities``: what a cron job runs daily (Central's 5-day scheduled task)."""
+    import json
+
+    from server_support import run_cli
+
+    eid = create(forms)
+    update(forms, eid, 2, status="lần 2", trunk_version=1, branch_id=new_uuid())
+    url = getattr(forms, "_test_url", None)
+    args = ("--data", str(forms.files_dir))
+    out = run_cli("entities", "lists", "--json", *args, database_url=url)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)[0]
+    assert (listed["name"], listed["entities"], listed["conflicts"], listed["held"]) == ("persons", 1, 0, 1)
+    out = run_cli("entities", "force-backlog", "--days", "0", *args, database_url=url)
+    assert out.returncode == 0 and "applied 1 updates" in out.stdout, out.stdout + out.stderr
+    assert forms.get_entity(eid).version == 2  # type: ignore[union-attr]
+    out = run_cli("entities", "approval", "nobody", "on", *args, database_url=url)
+    assert out.returncode != 0 and "No entity list nobody" in out.stderr
