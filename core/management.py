@@ -1,6 +1,7 @@
 """Management of illegal drug users and post-rehab management (Law 73/2021 Art. 23 and 40, Decree
 105/2021): each person's management record built from the F11 events (decisions Mẫu 07/09/10, the
-Mẫu 05 CV details F1 lacks, the Tổ quản lý, monthly residence checks, transfers Mẫu 08), and the lists
+Mẫu 05 CV details F1 lacks, the Tổ quản lý, transfers Mẫu 08) and the F12 monthly visits (the residence
+check; F11 versions before 2026120730 recorded it as an event ``residence_check``), and the lists
 a commune officer needs each month: terms ending within 30 days (or already past with no end decision),
 monthly checks not done, persons who moved with the state of their transfer note.
 
@@ -24,6 +25,7 @@ from rasoat.core.storage.base import Store, SubmissionQuery
 
 TERMS_FILE = Path(__file__).resolve().parent / "data" / "management_terms.csv"
 FORM_ID = "f11_management"
+VISIT_FORM = "f12_visit"  # the monthly residence check (Decree 105/2021), read as F11's old residence_check
 
 
 def load_terms(path: str | Path = TERMS_FILE) -> list[tuple[str, int, date, str]]:
@@ -117,23 +119,25 @@ class Records(dict[str, Record]):
 
 
 def records(store: Store, units: list[str], rows: Rows | None = None) -> Records:
-    """Every person's record from the F11 events of ``units`` (codes already expanded), in date order."""
+    """Every person's record from the F11 events and F12 visits of ``units`` (codes already expanded), in
+    date order."""
     rows = rows if rows is not None else load_terms()
-    query = SubmissionQuery(form_id=FORM_ID, unit_codes=units, review_states=list(DEFAULT_COUNTED_STATES))
-    events: list[tuple[date, Any, Submission]] = []
+    events: list[tuple[date, Any, Submission, str]] = []
     out = Records()
-    for sub in store.iter_submissions(query):
-        if unread(sub):
-            out.unreadable += 1
-            continue
-        day = _day(sub.fields.get("event_date"))
-        if day is not None and sub.fields.get("person_key"):
-            events.append((day, sub.received_at, sub))
-    for day, _, sub in sorted(events, key=lambda e: (e[0], e[1])):
+    for form_id, date_field in ((FORM_ID, "event_date"), (VISIT_FORM, "visit_date")):
+        query = SubmissionQuery(form_id=form_id, unit_codes=units, review_states=list(DEFAULT_COUNTED_STATES))
+        for sub in store.iter_submissions(query):
+            if unread(sub):
+                out.unreadable += 1
+                continue
+            day = _day(sub.fields.get(date_field))
+            if day is not None and sub.fields.get("person_key"):
+                events.append((day, sub.received_at, sub, form_id))
+    for day, _, sub, form_id in sorted(events, key=lambda e: (e[0], e[1])):
         f = sub.fields
         key = str(f["person_key"])
         rec = out.setdefault(key, Record(key, (sub.unit_code or "").split("-", 1)[0]))
-        event = f.get("event")
+        event = "residence_check" if form_id == VISIT_FORM else f.get("event")
         if event == "decision_start":
             rec.kind, rec.basis = f.get("mgmt_kind") or "user", f.get("post_rehab_basis")
             rec.decision_no, rec.start = str(f.get("decision_no") or ""), day

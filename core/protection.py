@@ -129,15 +129,26 @@ def _schema(form: Any) -> Mapping[str, Any]:
 
 
 def form_declaration(form: Any) -> Declaration:
-    """The declaration of a form: a pyxform schema dict, or anything with ``.schema`` (CompiledForm)."""
+    """The declaration of a form: a pyxform schema dict, or anything with ``.schema`` (CompiledForm).
+
+    An entity's label (``…/meta/entity/label``, ODK Entities) computed from an identifying field is
+    identifying too: F1's label is the person's name, and the record keeps it beside the answers."""
     found: set[str] = set()
+    names: set[str] = set()
+    labels: list[tuple[str, str]] = []
     id_field = None
     for path, node, marked in _walk(_schema(form).get("children") or [], "", False):
+        if node.get("type") == "entity":
+            for child in node.get("children") or []:
+                if child.get("type") == "label":
+                    labels.append((f"{path}/label", str((child.get("bind") or {}).get("calculate") or "")))
         if not marked or node.get("type") in {"group", "repeat", "loop"} or node.get("type") in _NO_ANSWER:
             continue
         found.add(path)
+        names.add(str(node.get("name")))
         if _mark(node) == _ID and id_field is None:
             id_field = path
+    found |= {path for path, expr in labels if any(f"${{{n}}}" in expr for n in names)}
     return Declaration(frozenset(found), id_field)
 
 

@@ -32,6 +32,7 @@ ROSTER_MEDIA = "persons.csv"
 ROSTER_COLUMNS = [
     "name",  # the person_key: the value F1's follow-up select stores
     "label",  # full name (birth year) – hamlet
+    "display",  # the same: what the forms' person pickers show (label=display, as on the persons entity list)
     "commune",
     "hamlet",
     "category",  # last category and follow-up status
@@ -303,7 +304,8 @@ def named_rows(store: Store, rows: Iterable[dict[str, Any]]) -> list[dict[str, s
             label += f" ({named['birth_year']})"
         if row.get("hamlet"):
             label += f" – {_hamlet_name(row['hamlet'])}"
-        out.append({**{k: str(row.get(k) or "") for k in ROSTER_COLUMNS}, **named, "label": label})
+        out.append({**{k: str(row.get(k) or "") for k in ROSTER_COLUMNS}, **named, "label": label,
+                    "display": label})
     return sorted(out, key=lambda r: (r["commune"], r["hamlet"], fold(r["full_name"]), r["name"]))
 
 

@@ -1,5 +1,5 @@
 """Every collected field earns its place (issue 19, item 4): each field of every form in the catalogue
-(F1–F11 and the built-in plugins' forms) is read by an indicator or listed, with its reason, in
+(F1–F13 and the built-in plugins' forms) is read by an indicator or listed, with its reason, in
 docs/forms.md's "Fields no indicator reads"."""
 
 from __future__ import annotations

@@ -73,6 +73,28 @@ def test_monthly_lists(tmp_path, backend_url) -> None:
         assert recs["e"].transfer["items"] == ["decision", "cv", "test"]
 
 
+def test_the_monthly_visit_form_is_the_months_check(tmp_path, backend_url) -> None:
+    """F12 (f12_visit) records the monthly residence check since F11 2026120730: a visit counts for its
+    month, a 'moved' visit starts the transfer deadline; F11's older residence_check events still count."""
+    with opened(tmp_path, backend_url) as store:
+        for person in ("v", "w", "x"):
+            start(store, person, "2026-02-10")
+
+        def visit(person: str, day: str, result: str = "present", **more: str) -> None:
+            fields = {"person_key": person, "visit_date": day, "check_result": result, **more}
+            add(store, "f12_visit", H11, fields, day=day)
+
+        visit("v", "2026-12-04")
+        visit("w", "2026-12-08", "moved", moved_to="Xã Tả Lèng", moved_date="2026-12-07")
+        visit("x", "2026-11-30")
+        checks(store, "x", ["2026-10"])  # an F11 record of an older version: October only
+        recs = records(store, [C1, H11])
+        assert recs["v"].checks == {"2026-12"} and recs["x"].checks == {"2026-10", "2026-11"}
+        lists = monthly_lists(recs, date(2026, 12, 28))
+        assert [r.person_key for r in lists.checks_missing] == ["x"]
+        assert {r.person_key: due for r, due, _ in lists.moved} == {"w": date(2026, 12, 8)}
+
+
 def test_terms_change_by_date() -> None:
     before, after = terms_on(date(2026, 6, 30)), terms_on(date(2026, 7, 1))
     assert "transfer_hours" not in before.values and after.values["transfer_hours"] == 24

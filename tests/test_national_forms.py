@@ -23,6 +23,7 @@ VI, EN = "Tiếng Việt (vi)", "English (en)"
 NATIONAL = [
     "f1_person", "f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet",
     "f6_hotspot", "f7_cultivation", "f8_activity", "f9_case", "f10_summary", "f11_management",
+    "f12_visit", "f13_test",
 ]  # fmt: skip
 
 
@@ -299,3 +300,145 @@ def test_f2_totals_in_both_modes_and_f3_meets_standard(javarosa) -> None:
 
 def national_choices(form_id: str, list_name: str) -> list[dict[str, Any]]:
     return compile_xlsform(FORMS / f"{form_id}.xlsx").schema["choices"][list_name]
+
+
+# --- the persons entity list (issue 23): F1 creates and updates it, F11-F13 update it ------------
+
+ENTITY_FORMS: dict[str, dict[str, str]] = {  # form → field → entity property (save_to)
+    "f1_person": {"person_name": "full_name", "ent_other_name": "other_name", "ent_birth_year": "birth_year",
+                  "ent_display": "display",
+                  "commune": "commune", "hamlet": "hamlet", "followup_status": "status",
+                  "ent_category": "category", "ent_mgmt_status": "mgmt_status", "ent_term_end": "term_end"},
+    "f11_management": {"ent_mgmt_status": "mgmt_status", "ent_mgmt_kind": "mgmt_kind",
+                       "ent_term_end": "term_end"},
+    "f12_visit": {"visit_date": "last_visit", "check_result": "last_check"},
+    "f13_test": {"test_date": "last_test", "test_result": "last_test_result"},
+}  # fmt: skip
+
+
+def test_the_person_forms_write_one_persons_entity_list(national: dict[str, CompiledForm]) -> None:
+    """The XForms carry the entity block as pyxform emits it for Collect's offline entities (2024.1.0):
+    F1 creates (a new person) or updates (a follow-up), the follow-up forms only update, each picks the
+    person from persons.csv, and every property a visitor needs is written by exactly one F1 field."""
+    from defusedxml import ElementTree as DET
+
+    ns = {"x": "http://www.w3.org/2002/xforms", "entities": "http://www.opendatakit.org/xforms/entities"}
+    saveto = "{http://www.opendatakit.org/xforms/entities}saveto"
+    for form_id, expected in ENTITY_FORMS.items():
+        form = national[form_id]
+        root = DET.fromstring(form.xml)
+        model = root.find(".//x:model", ns)
+        assert model is not None
+        assert model.get("{http://www.opendatakit.org/xforms/entities}entities-version") == "2024.1.0"
+        entity = root.find(".//x:instance/x:data/x:meta/x:entity", ns)
+        assert entity is not None and entity.get("dataset") == "persons", form_id
+        assert entity.get("update") == "1" and entity.get("baseVersion") == entity.get("branchId") == ""
+        assert (entity.get("create") == "1") == (form_id == "f1_person"), form_id
+        mapped = {b.get("nodeset", "").rsplit("/", 1)[-1]: b.get(saveto) for b in root.iter()
+                  if b.get(saveto)}
+        assert mapped == expected, form_id
+        person = fields(form)["known_person"]
+        assert "persons.csv" in form.media and person["itemset"] == "persons.csv"
+        assert person["parameters"] == {"label": "display"}, form_id  # the name, sealed at rest
+    assert fields(national["f12_visit"])["known_person"]["choice_filter"] == (
+        "commune=${commune} and mgmt_status='active'"
+    )
+    with open(FORMS / "persons.csv", encoding="utf-8") as fh:  # the placeholder has every property
+        header = next(csv.reader(fh))
+    assert header[:3] == ["name", "label", "__version"]
+    assert {p for m in ENTITY_FORMS.values() for p in m.values()} <= set(header)
+
+
+def test_the_entity_label_and_names_stay_sealed_at_rest(national: dict[str, CompiledForm]) -> None:
+    """The entity label is kept in clear wherever the list goes (store, API), so F1 builds it from no
+    identifying answer; the name the phones pick by is the property ``display``, written by a field marked
+    identifying (sealed at rest, opened for the phones of the person's unit). A label that did use an
+    identifying answer would be sealed in the record (core.protection). The follow-up forms seal the
+    name they show and the free text, and keep their statistics in clear."""
+    import copy
+
+    from rasoat.core.protection import identifying_fields
+
+    f1 = identifying_fields(national["f1_person"])
+    assert {"person_name", "ent_display", "ent_other_name", "full_name", "other_name"} <= f1
+    assert not {"ent_birth_year", "ent_category", "ent_mgmt_status", "commune", "hamlet"} & f1
+    assert "meta/entity/label" not in f1
+    schema = copy.deepcopy(national["f1_person"].schema)
+    meta = next(c for c in schema["children"] if c["name"] == "meta")
+    label = next(c for c in meta["children"][0]["children"] if c["type"] == "label")
+    expression = label["bind"]["calculate"]
+    assert "${person_key}" in expression and "${person_name}" not in expression
+    label["bind"]["calculate"] = "concat(${person_name}, ' ', ${ent_birth_year})"
+    assert "meta/entity/label" in identifying_fields(schema)
+    for form_id in ("f11_management", "f12_visit", "f13_test"):
+        sealed = identifying_fields(national[form_id])
+        assert "meta/entity/label" not in sealed and "notes" in sealed, form_id
+        assert not set(ENTITY_FORMS[form_id]) & sealed, form_id
+    assert {"person_label", "notes"} <= identifying_fields(national["f12_visit"])
+    assert "case_summary" in identifying_fields(national["f13_test"])
+
+
+@pytest.mark.slow
+def test_entity_blocks_as_collect_fills_them(javarosa) -> None:
+    """In JavaRosa with the placeholder persons.csv: a new person is created with a fresh id and no base
+    version; a follow-up of a person not found updates the listed entity (baseVersion 1) without blanking
+    what was not asked; a visit and a test update the chosen person."""
+    sample = read_csv("persons.csv")[0]
+    entity = ["meta/entity/@id", "meta/entity/@create", "meta/entity/@update", "meta/entity/@baseVersion",
+              "meta/entity/label"]
+    new, moved = javarosa(
+        "f1_person",
+        {"commune": "05563", "entry_type": "new", "full_name": "Nguyễn Văn An", "other_name": "Tí",
+         "birth_date": "date:1994-05-02", "category": "user", "has_record": "no"},
+        {"commune": "05563", "entry_type": "followup", "known_person": sample["name"],
+         "followup_status": "moved"},
+        ask=[*entity, "ent_other_name", "ent_birth_year", "ent_category", "ent_mgmt_status", "ent_term_end",
+             "ent_display"],
+    )  # fmt: skip
+    uuid4 = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+    assert re.fullmatch(uuid4, new["meta/entity/@id"])
+    assert new["meta/entity/@create"].lower() == "true" and new["meta/entity/@update"].lower() == "false"
+    assert new["meta/entity/@baseVersion"] == ""
+    assert new["meta/entity/label"] == f"Người {new['meta/entity/@id'][:8]} (1994)"
+    assert new["ent_display"].startswith("Nguyễn Văn An (1994) – ")
+    assert (new["ent_other_name"], new["ent_birth_year"], new["ent_mgmt_status"]) == ("Tí", "1994", "")
+    assert moved["meta/entity/@id"] == sample["name"]
+    assert moved["meta/entity/@baseVersion"] == sample["__version"]
+    assert moved["meta/entity/@update"].lower() == "true" and moved["meta/entity/@create"].lower() == "false"
+    assert moved["meta/entity/label"] == sample["label"]
+    assert (moved["ent_category"], moved["ent_mgmt_status"], moved["ent_term_end"]) == (
+        sample["category"], sample["mgmt_status"], sample["term_end"])
+    [visit] = javarosa("f12_visit", {"commune": "05563", "known_person": sample["name"],
+                                     "visit_date": "date:2026-12-03", "check_result": "present"},
+                       ask=["meta/entity/@id", "meta/entity/@baseVersion", "person_label"])
+    assert visit == {"meta/entity/@id": sample["name"], "meta/entity/@baseVersion": sample["__version"],
+                     "person_label": sample["display"]}
+    [test] = javarosa("f13_test", {"known_person": sample["name"], "test_result": "positive"},
+                      ask=["meta/entity/@id", "meta/entity/@update", "test_result"])
+    assert test["meta/entity/@id"] == sample["name"] and test["meta/entity/@update"] == "1"  # always
+
+
+@pytest.mark.slow
+def test_f11_decisions_set_the_term_the_server_computes(javarosa) -> None:
+    """F11's decisions write mgmt_status, mgmt_kind and term_end to the entity; the term a decision sets on
+    the phone is the one core.management computes from core/data/management_terms.csv for that day; a
+    record that is no decision (cv, team) does not update the entity."""
+    from datetime import date, timedelta
+
+    from rasoat.core.management import terms_on
+
+    sample = read_csv("persons.csv")[0]
+    day = date(2026, 3, 1)
+    kinds = [("user", None), ("post_rehab", "voluntary"), ("post_rehab", "compulsory_minor"),
+             ("post_rehab", "compulsory_adult")]  # fmt: skip
+    base = {"known_person": sample["name"], "event": "decision_start", "event_date": f"date:{day}"}
+    scenarios = [{**base, "mgmt_kind": k, **({"post_rehab_basis": b} if b else {})} for k, b in kinds]
+    scenarios += [{**base, "event": "decision_stop"}, {**base, "event": "cv"}]
+    results = javarosa("f11_management", *scenarios,
+                       ask=["meta/entity/@update", "ent_mgmt_status", "ent_mgmt_kind", "ent_term_end"])
+    for (kind, basis), got in zip(kinds, results, strict=False):
+        assert got["ent_term_end"] == (day + timedelta(days=terms_on(day).term_days(kind, basis))).isoformat()
+        assert (got["ent_mgmt_status"], got["ent_mgmt_kind"]) == ("active", kind)
+    stop, cv = results[-2:]
+    assert stop["ent_mgmt_status"] == "stopped" and stop["ent_term_end"] == sample["term_end"]
+    assert cv["meta/entity/@update"].lower() == "false"

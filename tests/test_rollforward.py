@@ -176,6 +176,7 @@ def test_two_census_years(store: Store) -> None:
     assert rows[1] == {
         "name": "p-an",
         "label": "Nguyễn Văn An (1990) – Xóm Nà Pài",
+        "display": "Nguyễn Văn An (1990) – Xóm Nà Pài",  # what F1's picker shows (label=display)
         "commune": PT,
         "hamlet": "05563-01",
         "category": "addict",

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from rasoat.core.indicators.models import Indicator, IndicatorResult, Level
 
 DEFAULT_THRESHOLD = 3
-PERSON_FORMS = frozenset({"f1_person", "f11_management"})
+PERSON_FORMS = frozenset({"f1_person", "f11_management", "f12_visit", "f13_test"})
 
 
 def small_cell_threshold() -> int:
