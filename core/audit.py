@@ -6,7 +6,8 @@ a plain-text line per event, and an Excel export (text written as text, never as
 targets come from users and phones).
 
 Action names in use (prefix ``.``-separated): ``login.ok|failed|throttled``, ``user.*``, ``collector.*``,
-``round.*``, ``form.publish``, ``submission.review``, ``view.submissions``, ``view.submission``,
+``round.*`` (``round.add_form`` among them), ``form.publish``, ``form.draft.save|discard``,
+``submission.review``, ``view.submissions``, ``view.submission``,
 ``roster.download``, ``export.raw``, ``export.raw.refused``, ``export.report``,
 ``key.create|change_passphrase|decrypt|decrypt_failed``,
 ``backup.create``, ``restore``, ``demo.setup``. Details never hold passwords, passphrases, tokens or

@@ -145,6 +145,26 @@ def minimal_settings(server_url: str, name: str = "") -> dict[str, Any]:
     return settings
 
 
+DRAFT_ICON = "📝"  # Central's draft codes use it too: a test project is told apart at a glance
+
+
+def draft_settings(server_url: str, title: str) -> dict[str, Any]:
+    """Settings of a form draft's test code (ODK Central's draft QR: the draft URL as the server, the
+    project named "[Nháp] title"); records sent are deleted from the phone like every rasoat code's."""
+    settings: dict[str, Any] = {
+        "general": {
+            "server_url": server_url, "form_update_mode": "match_exactly", "autosend": "wifi_and_cellular",
+            "delete_send": True,
+        },
+        "admin": {},
+        "project": {"name": f"[Nháp] {title}", "icon": DRAFT_ICON, "color": DEFAULT_COLOR},
+    }
+    problems = validate_settings(settings)
+    if problems:
+        raise SettingsError("; ".join(problems))
+    return settings
+
+
 def validate_settings(settings: Any) -> list[str]:
     """What Collect would reject (wrong types, missing sections) or skip (unknown keys, enum mismatches)."""
     if not isinstance(settings, dict):

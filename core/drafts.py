@@ -44,7 +44,7 @@ from rasoat.core.xlsform import CompiledForm, XLSFormError, validate_xform
 
 __all__ = [
     "Draft",
-    "TestSubmission",
+    "DraftSubmission",
     "accept_test",
     "attach_media",
     "discard_draft",
@@ -56,7 +56,7 @@ __all__ = [
     "publish_draft",
     "published_source",
     "save_draft",
-    "test_submissions",
+    "draft_submissions",
 ]
 
 NS = "form_drafts"  # form id → the draft
@@ -100,7 +100,7 @@ class Draft:
 
 
 @dataclass(frozen=True)
-class TestSubmission:
+class DraftSubmission:
     """What is kept of one test submission: no identifying answer, no file."""
 
     instance_id: str
@@ -250,7 +250,7 @@ def discard_draft(store: Store, form_id: str, *, actor: str) -> int:
     _require(store, form_id)
     dropped = len(_tests_doc(store, form_id)["items"])
     _drop(store, form_id)
-    record(store, actor, "form.draft.discard", form_id, test_submissions=dropped)
+    record(store, actor, "form.draft.discard", form_id, draft_submissions=dropped)
     return dropped
 
 
@@ -366,10 +366,10 @@ def _tests_doc(store: Store, form_id: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {"items": []}
 
 
-def test_submissions(store: Store, form_id: str) -> list[TestSubmission]:
+def draft_submissions(store: Store, form_id: str) -> list[DraftSubmission]:
     """The draft's test submissions, newest first."""
     items = _tests_doc(store, form_id)["items"]
-    return [TestSubmission(**item) for item in reversed(items)]
+    return [DraftSubmission(**item) for item in reversed(items)]
 
 
 def _refused(vi: str, en: str) -> PublishError:
@@ -378,7 +378,7 @@ def _refused(vi: str, en: str) -> PublishError:
 
 def accept_test(
     store: Store, form_id: str, token: str, xml: bytes, files: dict[str, bytes]
-) -> TestSubmission:
+) -> DraftSubmission:
     """Keep one test submission of the draft the token opens (its form id and version must be the
     draft's). An identical instanceID sent again replaces the earlier one (Collect resending)."""
     draft = draft_for_token(store, form_id, token)
@@ -414,7 +414,7 @@ def accept_test(
                 f"The draft already holds {MAX_TESTS} test submissions; publish or upload the draft again",
             )
         if store.kv_cas(TESTS_NS, form_id, current, {"items": [*items, item]}):
-            return TestSubmission(**item)
+            return DraftSubmission(**item)
 
 
 def _without(fields: dict[str, Any], hidden: frozenset[str], prefix: str) -> dict[str, Any]:

@@ -6,7 +6,8 @@ immutable things (form shapes, generated media), so several processes can serve 
 Endpoints (B = ``/v1/key/{token}/projects/{pid}`` for app users, ``/v1/projects/{pid}`` with Digest):
 ``GET B/formList``, ``GET B/forms/{formId}.xml``, ``GET B/forms/{formId}/versions/{v}.xml``,
 ``GET B/forms/{formId}/manifest``, ``GET B/forms/{formId}/attachments/{name}``,
-``HEAD|GET B/submission`` (204), ``POST B/submission``; ``GET /health``; ``POST /api/v1/forms``.
+``HEAD|GET B/submission`` (204), ``POST B/submission``; ``GET /health``; ``POST /api/v1/forms``; a form
+draft's test code under ``/v1/test/{token}/…`` (``server.draft_test``).
 """
 
 from __future__ import annotations
@@ -443,6 +444,7 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     from rasoat.server.api import api_handlers
     from rasoat.server.api_read import read_handlers
     from rasoat.server.central import handlers as central_handlers
+    from rasoat.server.draft_test import handlers as draft_handlers
     from rasoat.server.errors import ApiError, api_error_response
     from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
@@ -450,7 +452,7 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
         route_handlers=[
             form_list, form_download, manifest, attachment, entity_integrity, submission_preflight,
             submission, health,
-            *api_handlers, *read_handlers, *central_handlers(),
+            *api_handlers, *read_handlers, *central_handlers(), *draft_handlers,
         ],
         exception_handlers={
             Problem: problem_response,

@@ -88,39 +88,6 @@ def test_approve_a_submission_and_see_its_history(browser, site) -> None:
     page.context.close()
 
 
-def _broken_xlsform(path: Path) -> Path:
-    wb = openpyxl.Workbook()
-    survey = wb.active
-    survey.title = "survey"
-    survey.append(["type", "name", "label"])
-    survey.append(["text", "ho_ten", "Họ và tên"])
-    survey.append(["integer", "tuoi", "Tuổi"])
-    survey.append(["texxt", "dia_chi", "Địa chỉ"])  # row 4: no such question type
-    settings = wb.create_sheet("settings")
-    settings.append(["form_id", "version", "form_title"])
-    settings.append(["bieu_loi", "2026010101", "Biểu mẫu có lỗi"])
-    wb.save(path)
-    return path
-
-
-def test_upload_a_broken_xlsform_and_see_the_row(browser, site, tmp_path: Path) -> None:
-    page = new_page(browser, site)
-    login(page, "tinh.thainguyen")
-    page.goto("/rounds")
-    page.set_input_files("input[name=file]", str(_broken_xlsform(tmp_path / "bieu_loi.xlsx")))
-    page.uncheck("input[name=validate]")  # pyxform finds this one; ODK Validate is not needed
-    page.click("#upload button[type=submit]")
-    error = page.locator("table.form-errors tr.form-error")
-    error.wait_for()
-    assert error.locator(".row-number").inner_text() == "4"
-    text = error.inner_text()
-    assert "bieu_loi.xlsx" in text and "survey" in text
-    assert "Loại câu hỏi không hợp lệ" in text and "texxt" in text
-    assert site.store.get_form("bieu_loi") is None
-    shot(page, "xlsform-error-laptop")
-    page.context.close()
-
-
 def test_download_the_excel_exports(browser, site, tmp_path: Path) -> None:
     page = new_page(browser, site)
     login(page, "xa.phuongtien")

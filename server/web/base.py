@@ -43,6 +43,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/review", "nav.review", scope.REVIEW),
     ("/submissions", "nav.submissions", scope.VIEW),
     ("/rounds", "nav.rounds", scope.VIEW),
+    ("/forms", "nav.forms", scope.VIEW),
     ("/assessment", "nav.assessment", scope.VIEW),
     ("/management", "nav.management", scope.VIEW_PERSONAL),
     ("/collectors", "nav.collectors", scope.MANAGE_COLLECTORS),

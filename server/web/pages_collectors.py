@@ -49,7 +49,7 @@ class Card:
     svg: str
 
 
-def _base_url(ctx: Ctx) -> str:
+def base_url(ctx: Ctx) -> str:
     """Where phones reach this server: the configured public URL, else the address the officer used."""
     url = ctx.settings.public_url or os.environ.get(ENV_PUBLIC_URL) or str(ctx.request.base_url)
     return url.rstrip("/")
@@ -96,7 +96,7 @@ def _card(ctx: Ctx, code: PhoneCode) -> Card:
 
 
 def _cards_page(ctx: Ctx, cards: list[Card], message: str, status: int = 200) -> Response:
-    base = _base_url(ctx)
+    base = base_url(ctx)
     return page(
         ctx,
         "qr_cards.html",
@@ -163,7 +163,7 @@ async def collector_add(request: Request) -> Response:
         phone = phone_code(
             ctx.store,
             user.id,
-            _base_url(ctx),
+            base_url(ctx),
             token=token,
             project_id=ctx.settings.project_id,
             actor=ctx.actor,
@@ -201,7 +201,7 @@ async def collector_qr(request: Request) -> Response:
         user = _collector(ctx, ref)
         try:
             code = phone_code(
-                ctx.store, user.id, _base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
+                ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
             )
         except CollectorError as exc:
             raise WebError(400, str(exc)) from None
@@ -223,7 +223,7 @@ async def collector_rotate(request: Request) -> Response:
         user = _collector(ctx, ref)
         try:
             token = rotate_token(ctx.store, user, actor=ctx.actor)
-            code = phone_code(ctx.store, user.id, _base_url(ctx), token=token,
+            code = phone_code(ctx.store, user.id, base_url(ctx), token=token,
                               project_id=ctx.settings.project_id, actor=ctx.actor)
         except CollectorError as exc:
             raise WebError(400, str(exc)) from None
@@ -263,7 +263,7 @@ async def collectors_sheet(request: Request) -> Response:
         cards = []
         for user in chosen:
             code = phone_code(
-                ctx.store, user.id, _base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
+                ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
             )
             cards.append(_card(ctx, code))
         return _cards_page(ctx, cards, ctx.t("col.card") if cards else ctx.t("col.none"))

@@ -1,9 +1,7 @@
-"""Rounds and forms: create rounds, open/close/archive/reopen them, assign collectors, upload XLSForms."""
+"""Rounds: create rounds, open/close/archive/reopen them, assign collectors (forms: ``pages_forms``)."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -11,9 +9,7 @@ import anyio
 from litestar import Request, Response, get, post
 from rasoat.core import scope
 from rasoat.core.collectors import list_collectors
-from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import RoundState
-from rasoat.core.publish import PublishError, compile_upload, publish
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import (
     ROUND_KINDS,
@@ -65,9 +61,6 @@ def _rounds_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         "kind_label": kind_label,
         "can_manage": ctx.can(scope.MANAGE_ROUNDS),
         "can_publish": ctx.can(scope.PUBLISH_FORMS),
-        "editable_rounds": [r for r in rounds if r.state in (RoundState.draft, RoundState.open)],
-        "form_errors": None,
-        "published": None,
         "create_error": None,
         "values": {},
         "unit_choices": scoped.unit_choices(ctx),
@@ -221,68 +214,4 @@ async def round_collectors(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-# --- forms ------------------------------------------------------------------------------------
-
-
-# the page's status for each refusal of the publishing service (core.publish), by its code
-PUBLISH_STATUS: dict[str, int] = {"form.invalid": 422, "form.unused_media": 422, "form.version_conflict": 409,
-                                  "round.not_found": 404, "round.closed": 409}
-
-
-def error_rows(exc: PublishError) -> list[dict[str, Any]]:
-    """One table row per problem: file, sheet, row, Vietnamese and English text (the page shows one)."""
-    if exc.rows:
-        return [{"file": Path(r.file).name, "sheet": r.sheet, "row": r.row or "", "vi": r.vi, "en": r.en}
-                for r in exc.rows]
-    return [{"file": "", "sheet": "", "row": "", "vi": exc.vi, "en": exc.en}]
-
-
-@post("/forms")
-async def form_upload(request: Request) -> Response:
-    form = await form_data(request, MAX_FORM_UPLOAD)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.PUBLISH_FORMS)
-    upload = form.get("file")
-    if upload is None or not hasattr(upload, "read"):
-        return await anyio.to_thread.run_sync(
-            lambda: _rounds_page(
-                ctx,
-                400,
-                form_errors=[
-                    {"file": "", "sheet": "", "row": "", "vi": "Chưa chọn tệp", "en": "No file chosen"}
-                ],
-            )
-        )
-    data = await upload.read()
-    filename = Path(upload.filename or "form.xlsx").name
-    if not safe_attachment_name(filename) or not filename.lower().endswith((".xlsx", ".xls")):
-        filename = "form.xlsx"
-    media: dict[str, bytes] = {}
-    for part in form.getall("media", []) if hasattr(form, "getall") else []:
-        if hasattr(part, "read") and part.filename:
-            name = Path(part.filename).name
-            if not safe_attachment_name(name):
-                raise WebError(400, f"Tên tệp không hợp lệ / Invalid file name: {name!r}")
-            media[name] = await part.read()
-    round_id = str(form.get("round") or "").strip() or None
-    validate = str(form.get("validate") or "") == "1"
-
-    def run() -> Response:
-        if round_id:
-            rnd = scoped.get_round(ctx, round_id)
-            _require_units(ctx, rnd.unit_codes)
-        with tempfile.TemporaryDirectory(prefix="rasoat-web-form-") as tmp:
-            path = Path(tmp) / filename
-            path.write_bytes(data)
-            try:
-                compiled = compile_upload(path, validate=validate)
-                published = publish(ctx.store, compiled, media, actor=ctx.actor, round_id=round_id, via="web")
-            except PublishError as exc:
-                return _rounds_page(ctx, PUBLISH_STATUS.get(exc.code, 400), form_errors=error_rows(exc))
-        return _rounds_page(ctx, 201, published=published.as_json())
-
-    return await anyio.to_thread.run_sync(run)
-
-
-handlers = [rounds_list, round_create, round_detail, round_state, round_collectors, form_upload]
+handlers = [rounds_list, round_create, round_detail, round_state, round_collectors]

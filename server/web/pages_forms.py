@@ -1,0 +1,190 @@
+"""Forms: the published forms, and XLSForm drafts (``core.drafts``) uploaded, tested on a phone, published.
+
+``/forms`` lists the published forms and the drafts, and takes an upload (an XLSForm and its media): a
+workbook that does not compile comes back as a table of its problems by file, sheet and row; one that
+does becomes the form's draft. ``/forms/{id}/draft`` shows the draft with its test QR code (Collect
+settings from ``core.collect_settings.draft_settings``), its test submissions (kept apart, never counted),
+and the buttons to publish it as the form's next version (into a round, if chosen) or to discard it.
+Drafts are for officers who may publish forms; a round chosen must lie wholly inside their units.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import segno
+from litestar import Request, Response, get, post
+from rasoat.core import scope
+from rasoat.core.collect_settings import draft_settings, encode_settings
+from rasoat.core.drafts import (
+    Draft,
+    discard_draft,
+    draft_submissions,
+    draft_url,
+    get_draft,
+    list_drafts,
+    publish_draft,
+    save_draft,
+)
+from rasoat.core.instance import safe_attachment_name
+from rasoat.core.models import RoundState
+from rasoat.core.publish import PublishError
+from rasoat.server.web import scoped
+from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.pages_collectors import base_url
+
+MAX_FORM_UPLOAD = 50_000_000
+
+# the page's status for each refusal of core.publish / core.drafts, by its code
+STATUS: dict[str, int] = {"form.invalid": 422, "form.unused_media": 422, "form.version_conflict": 409,
+                          "round.not_found": 404, "round.closed": 409, "draft.not_found": 404,
+                          "draft.form_id": 400}
+
+
+def error_rows(exc: PublishError) -> list[dict[str, Any]]:
+    """One table row per problem: file, sheet, row, Vietnamese and English text (the page shows one)."""
+    if exc.rows:
+        return [{"file": Path(r.file).name, "sheet": r.sheet, "row": r.row or "", "vi": r.vi, "en": r.en}
+                for r in exc.rows]
+    return [{"file": "", "sheet": "", "row": "", "vi": exc.vi, "en": exc.en}]
+
+
+def _rounds(ctx: Ctx) -> list[Any]:
+    """Rounds a form may join from this officer: not closed, and wholly inside their units."""
+    allowed = scope.allowed_units(ctx.user)
+    return [r for r in scoped.rounds(ctx) if r.state in (RoundState.draft, RoundState.open)
+            and (allowed is None or all(scope.unit_allowed(ctx.user, u) for u in r.unit_codes))]
+
+
+def _forms_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
+    can_publish = ctx.can(scope.PUBLISH_FORMS)
+    drafts = list_drafts(ctx.store) if can_publish else []
+    values: dict[str, Any] = {
+        "forms": sorted(ctx.store.list_forms(), key=lambda f: f.title),
+        "drafts": drafts,
+        "tests": {d.form_id: len(draft_submissions(ctx.store, d.form_id)) for d in drafts},
+        "can_publish": can_publish,
+        "form_errors": None,
+    }
+    values.update(extra)
+    return page(ctx, "forms.html", status=status, **values)
+
+
+@get("/forms", sync_to_thread=True)
+def forms_list(request: Request) -> Response:
+    return _forms_page(context(request))
+
+
+@post("/forms")
+async def form_upload(request: Request) -> Response:
+    """An XLSForm (and its media) becomes the draft of its form; its problems come back as a table."""
+    form = await form_data(request, MAX_FORM_UPLOAD)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    ctx.require(scope.PUBLISH_FORMS)
+    upload = form.get("file")
+    if upload is None or not hasattr(upload, "read") or not upload.filename:
+        no_file = [{"file": "", "sheet": "", "row": "", "vi": "Chưa chọn tệp", "en": "No file chosen"}]
+        return await anyio.to_thread.run_sync(lambda: _forms_page(ctx, 400, form_errors=no_file))
+    data = await upload.read()
+    filename = Path(upload.filename or "form.xlsx").name
+    if not safe_attachment_name(filename) or not filename.lower().endswith((".xlsx", ".xls")):
+        filename = "form.xlsx"
+    media: dict[str, bytes] = {}
+    for part in form.getall("media", []) if hasattr(form, "getall") else []:
+        if hasattr(part, "read") and part.filename:
+            name = Path(part.filename).name
+            if not safe_attachment_name(name):
+                raise WebError(400, f"Tên tệp không hợp lệ / Invalid file name: {name!r}")
+            media[name] = await part.read()
+    validate = str(form.get("validate") or "") == "1"
+
+    def run() -> Response:
+        with tempfile.TemporaryDirectory(prefix="rasoat-web-form-") as tmp:
+            path = Path(tmp) / filename
+            path.write_bytes(data)
+            try:
+                draft = save_draft(ctx.store, path, actor=ctx.actor, media=media, validate=validate,
+                                   unit_codes=ctx.user.unit_codes)
+            except PublishError as exc:
+                return _forms_page(ctx, STATUS.get(exc.code, 400), form_errors=error_rows(exc))
+        return redirect(ctx, f"/forms/{quote(draft.form_id, safe='')}/draft", "forms.draft_saved")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _draft(ctx: Ctx, form_id: str) -> Draft:
+    ctx.require(scope.PUBLISH_FORMS)
+    draft = get_draft(ctx.store, form_id)
+    if draft is None:
+        raise WebError(404, f"Biểu mẫu '{form_id}' không có bản nháp / Form '{form_id}' has no draft")
+    return draft
+
+
+def _draft_page(ctx: Ctx, draft: Draft, status: int = 200, error: PublishError | None = None) -> Response:
+    url = draft_url(base_url(ctx), draft, ctx.settings.project_id)
+    payload = encode_settings(draft_settings(url, draft.compiled.title))
+    svg = segno.make(payload, error="q", micro=False).svg_inline(  # Q, as Central's draft codes
+        scale=1, border=4, omitsize=True, title="ODK Collect QR"
+    )
+    published = ctx.store.get_form(draft.form_id)
+    taken = ctx.store.get_form(draft.form_id, draft.version)
+    return page(
+        ctx, "form_draft.html", status=status, draft=draft, qr_svg=svg, draft_url=url, published=published,
+        version_taken=taken is not None and taken.md5 != draft.compiled.md5,
+        tests=draft_submissions(ctx.store, draft.form_id), rounds=_rounds(ctx),
+        error=error, error_rows=error_rows(error) if error is not None else [],
+    )
+
+
+@get("/forms/{form_id:str}/draft", sync_to_thread=True)
+def draft_page(request: Request) -> Response:
+    ctx = context(request)
+    return _draft_page(ctx, _draft(ctx, request.path_params["form_id"]))
+
+
+@post("/forms/{form_id:str}/draft/publish")
+async def draft_publish(request: Request) -> Response:
+    form_id = request.path_params["form_id"]
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    round_id = str(form.get("round") or "").strip() or None
+    version = str(form.get("version") or "").strip()[:100] or None
+
+    def run() -> Response:
+        draft = _draft(ctx, form_id)
+        if round_id and round_id not in {r.id for r in _rounds(ctx)}:
+            rnd = scoped.get_round(ctx, round_id)  # a round outside the officer's units: 403/404 as anywhere
+            for code in rnd.unit_codes:
+                scope.require_unit(ctx.user, code)
+        try:
+            done = publish_draft(ctx.store, form_id, actor=ctx.actor, round_id=round_id, version=version,
+                                 via="web")
+        except PublishError as exc:
+            return _draft_page(ctx, draft, STATUS.get(exc.code, 400), exc)
+        return redirect(ctx, f"/forms?published={quote(done.form.form_id, safe='')}", "forms.published")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@post("/forms/{form_id:str}/draft/discard")
+async def draft_discard(request: Request) -> Response:
+    form_id = request.path_params["form_id"]
+    form = await form_data(request)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+
+    def run() -> Response:
+        _draft(ctx, form_id)
+        discard_draft(ctx.store, form_id, actor=ctx.actor)
+        return redirect(ctx, "/forms", "forms.draft_discarded")
+
+    return await anyio.to_thread.run_sync(run)
+
+
+handlers = [forms_list, form_upload, draft_page, draft_publish, draft_discard]

@@ -1,0 +1,189 @@
+"""Form drafts through the real server, as ODK Central keeps them (core.drafts, server.draft_test,
+server.web.pages_forms): an officer uploads an XLSForm on the forms page, it waits as a draft with its own
+test code; ODK Collect set up with that code lists the draft alone, downloads it and sends a test
+submission, which no figure, list or export counts; publishing makes the draft the form's next version
+and discards the test submissions, and the old test code stops working. On both backends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from html import unescape
+from pathlib import Path
+
+import httpx
+import openpyxl
+import pytest
+from rasoat.core.drafts import draft_submissions, get_draft
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.users import create_user
+from server_support import CollectClient
+
+XF = "{http://openrosa.org/xforms/xformsList}"
+ORX = "{http://openrosa.org/http/response}"
+ADMIN_PASSWORD = "mật-khẩu-quản-trị"  # tests/conftest.py's live server
+FORM_ID = "thu_nghiem_nhap"
+
+
+@pytest.fixture
+def live_server(live_server_any):
+    return live_server_any
+
+
+def write_xlsform(path: Path, version: str, extra: bool = False, broken: bool = False) -> Path:
+    wb = openpyxl.Workbook()
+    survey = wb.active
+    survey.title = "survey"
+    survey.append(["type", "name", "label", "bind::rasoat:identifying"])
+    survey.append(["text", "ho_ten", "Họ và tên", "yes"])
+    survey.append(["integer", "so_ho", "Số hộ", ""])
+    if extra:
+        survey.append(["text", "ghi_chu", "Ghi chú", ""])
+    if broken:
+        survey.append(["texxt", "dia_chi", "Địa chỉ", ""])  # row 4 or 5: no such question type
+    settings = wb.create_sheet("settings")
+    settings.append(["form_id", "version", "form_title", "namespaces"])
+    settings.append([FORM_ID, version, "Biểu thử bản nháp", 'rasoat="https://rasoat.vn/xforms"'])
+    wb.save(path)
+    return path
+
+
+def login(url: str, username: str = "admin", password: str = ADMIN_PASSWORD) -> httpx.Client:
+    client = httpx.Client(base_url=url, follow_redirects=False, timeout=120)
+    page = client.get("/login")
+    resp = client.post("/login", data={"username": username, "password": password, "csrf": csrf(page.text),
+                                       "next": "/"})
+    assert resp.status_code == 303, resp.text
+    return client
+
+
+def csrf(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match
+    return match.group(1)
+
+
+def upload(client: httpx.Client, path: Path, validate: bool) -> httpx.Response:
+    token = csrf(client.get("/forms").text)
+    data = {"csrf": token, **({"validate": "1"} if validate else {})}
+    with path.open("rb") as fh:
+        return client.post("/forms", data=data, files={"file": (path.name, fh, "application/octet-stream")})
+
+
+def publish(client: httpx.Client, round_id: str = "") -> httpx.Response:
+    page = client.get(f"/forms/{FORM_ID}/draft")
+    return client.post(f"/forms/{FORM_ID}/draft/publish", data={"csrf": csrf(page.text), "round": round_id})
+
+
+def instance(version: str) -> tuple[str, bytes]:
+    iid = f"uuid:{uuid.uuid4()}"
+    xml = (f'<data id="{FORM_ID}" version="{version}"><ho_ten>Nguyễn Văn Thử</ho_ten><so_ho>7</so_ho>'
+           f"<ghi_chu>thử</ghi_chu><meta><instanceID>{iid}</instanceID></meta></data>")
+    return iid, xml.encode()
+
+
+def test_a_draft_is_tested_on_a_phone_then_published_as_the_next_version(
+    live_server, tmp_path, monkeypatch
+) -> None:
+    import pyxform.xls2json
+
+    compiles = []
+    real = pyxform.xls2json.workbook_to_json
+
+    def counted(*args, **kwargs):
+        compiles.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pyxform.xls2json, "workbook_to_json", counted)
+    store, officer = live_server.store, login(live_server.url)
+
+    # version 1: uploaded as a draft (ODK Validate left for publishing), published into the open round
+    resp = upload(officer, write_xlsform(tmp_path / "v1.xlsx", "2026120701"), validate=False)
+    assert resp.status_code == 303 and resp.headers["location"].startswith(f"/forms/{FORM_ID}/draft")
+    assert store.get_form(FORM_ID) is None  # a draft is not a form phones get
+    resp = publish(officer, "r-open")
+    assert resp.status_code == 303, resp.text
+    assert store.get_form(FORM_ID).version == "2026120701" and FORM_ID in store.get_round("r-open").form_ids
+    assert len(compiles) == 1  # compiled once, at upload; publishing stored those bytes
+    collector = CollectClient(f"{live_server.url}/v1/key/{live_server.seeded.token}/projects/1")
+    listed = ET.fromstring(collector.get("/formList").content)
+    assert any(x.findtext(f"{XF}formID") == FORM_ID for x in listed.iter(f"{XF}xform"))
+
+    # version 2 as a draft, with its test code
+    resp = upload(officer, write_xlsform(tmp_path / "v2.xlsx", "2026120702", extra=True), validate=True)
+    assert resp.status_code == 303
+    page = officer.get(f"/forms/{FORM_ID}/draft")
+    assert page.status_code == 200 and "<svg" in page.text and "2026120702" in page.text
+    url = unescape(re.search(r'id="draft-url">([^<]+)<', page.text).group(1))
+    token = get_draft(store, FORM_ID).token
+    assert url == f"{live_server.url}/v1/test/{token}/projects/1/forms/{FORM_ID}/draft"
+    central = httpx.get(f"{live_server.url}/v1/projects/1/forms/{FORM_ID}/draft",
+                        headers={"Authorization": f"Bearer {live_server.admin_token}"})
+    assert central.json()["draftToken"] == token and central.json()["version"] == "2026120702"
+
+    # the phone, as Collect does: the draft alone in the list, its XForm by the list's URL and hash
+    phone = CollectClient(url)
+    forms = ET.fromstring(phone.get("/formList").content).findall(f"{XF}xform")
+    assert [(x.findtext(f"{XF}formID"), x.findtext(f"{XF}version")) for x in forms] == [
+        (FORM_ID, "2026120702")]
+    xform = phone.get(forms[0].findtext(f"{XF}downloadUrl"))
+    assert xform.status_code == 200
+    assert "md5:" + hashlib.md5(xform.content).hexdigest() == forms[0].findtext(f"{XF}hash")
+    assert b"ghi_chu" in xform.content
+    assert phone.head("/submission").status_code == 204
+    iid, xml = instance("2026120702")
+    sent = phone.submit(xml)
+    assert sent.status_code == 201, sent.text
+    assert "không tính" in ET.fromstring(sent.content).findtext(f"{ORX}message")
+    _, old = instance("2026120701")  # a record of the published version is not a test of this draft
+    refused = phone.submit(old)
+    assert refused.status_code == 400 and "2026120701" in refused.text
+    # kept apart: no record, nothing in the Central API's list; the identifying answer was not kept
+    assert store.page_submissions(SubmissionQuery(form_id=FORM_ID), limit=10) == []
+    listed_api = httpx.get(f"{live_server.url}/v1/projects/1/forms/{FORM_ID}/submissions",
+                           headers={"Authorization": f"Bearer {live_server.admin_token}"})
+    assert listed_api.status_code == 200 and listed_api.json() == []
+    [kept] = draft_submissions(store, FORM_ID)
+    assert kept.instance_id == iid and kept.fields["so_ho"] == "7"
+    assert kept.fields["ho_ten"] != "Nguyễn Văn Thử"  # marked identifying: not kept
+    page = officer.get(f"/forms/{FORM_ID}/draft")
+    assert iid in page.text and "Nguyễn Văn Thử" not in page.text
+
+    # publishing: the next version, the test submission discarded, the old test code refused
+    compiles.clear()
+    assert publish(officer).status_code == 303
+    assert store.get_form(FORM_ID).version == "2026120702" and not compiles
+    assert draft_submissions(store, FORM_ID) == [] and get_draft(store, FORM_ID) is None
+    listed = ET.fromstring(collector.get("/formList").content)
+    versions = {x.findtext(f"{XF}formID"): x.findtext(f"{XF}version") for x in listed.iter(f"{XF}xform")}
+    assert versions[FORM_ID] == "2026120702"
+    stale = phone.get("/formList")
+    assert stale.status_code == 403 and "quét mã QR mới" in stale.text
+    assert phone.submit(instance("2026120702")[1]).status_code == 403
+    events = [e for e in store.iter_audit() if e.target == FORM_ID]
+    assert [e.action for e in events if e.action.startswith("form.")].count("form.draft.save") == 2
+    last = [e for e in events if e.action == "form.publish"][-1]
+    assert last.details["draft"] is True and last.details["test_submissions_discarded"] == 1
+    assert last.details["via"] == "web" and last.actor == "admin"
+    phone.close()
+    collector.close()
+
+
+def test_a_broken_upload_keeps_nothing_and_only_publishers_see_drafts(live_server, tmp_path) -> None:
+    store, officer = live_server.store, login(live_server.url)
+    resp = upload(officer, write_xlsform(tmp_path / "bieu_loi.xlsx", "9", broken=True), validate=False)
+    assert resp.status_code == 422
+    row = re.search(r'<tr class="form-error">(.*?)</tr>', resp.text, re.S).group(1)
+    assert "bieu_loi.xlsx" in row and "survey" in row and ">4<" in row and "Loại câu hỏi không hợp lệ" in row
+    assert get_draft(store, FORM_ID) is None or get_draft(store, FORM_ID).version != "9"
+
+    name = f"xem.nhap.{live_server.backend}"
+    create_user(store, name, "mật-khẩu-người-xem-1", "viewer", ["05563"], actor="test")
+    viewer = login(live_server.url, name, "mật-khẩu-người-xem-1")
+    assert viewer.get("/forms").status_code == 200
+    resp = upload(viewer, write_xlsform(tmp_path / "v9.xlsx", "9"), validate=False)
+    assert resp.status_code == 403
+    assert viewer.get(f"/forms/{FORM_ID}/draft").status_code in (403, 404)
