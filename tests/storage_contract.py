@@ -10,6 +10,7 @@ Each class groups one area of ``core.storage.base.Store``; every test asserts wh
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -419,6 +420,38 @@ class TestSubmissionQueries:
         q = SubmissionQuery(unit_codes=["05563-01"], review_states=[ReviewState.received])
         assert sorted(f.instance_id for f in loaded.iter_facts(q, [])) == ["uuid:a", "uuid:e"]
         assert isinstance(loaded.iter_facts(None, []), Iterator)
+
+    def test_facts_carry_the_asked_keys_as_stored(self, store: Store) -> None:
+        """Each asked key the record has, with its value's type kept (a string of digits stays a string,
+        true is not 1, 1.0 is not 1, a repeat's rows stay rows); a key the record lacks is left out.
+        Keys with characters a JSON path treats specially are read like any other."""
+        odd = {
+            "a.b": "dot", "grp/q": "slash", "k-1": "hyphen", "x y": "space", 'a"q': "quote",
+            "a\\b": "backslash", "$x": "dollar", "": "empty key", "a[0]": "bracket", "tên ấp": "Xóm Đông",
+            "tab\tk": "tab", "a": {"b": "nested, not a.b"},
+        }
+        values = {
+            "s": "Trần Thị \"Lan\" \\ \n end", "digits": "012", "int": 12, "neg": -3, "zero": 0,
+            "float": 1.0, "frac": 2.5, "big": 12345678901234567890, "yes": True, "no": False, "none": None,
+            "empty": "", "rows": [{"head_name": "Hộ 1", "pledged": "yes"}, {"n": 2}], "obj": {"x": [1, "2"]},
+            "emoji": "🌾", "u2028": "a\u2028b", "ctrl": "\x01",
+        }
+        fields = {**odd, **values}
+        save(store, "uuid:odd", fields=fields)
+        save(store, "uuid:bare", fields={"s": "only this"})
+        stored = {"uuid:odd": fields, "uuid:bare": {"s": "only this"}}
+        query = SubmissionQuery(form_id="f2_pledge")
+
+        def typed(d: dict[str, Any]) -> str:
+            return json.dumps(d, sort_keys=True)
+
+        asked = [*fields, "missing", "s", "a.b"]  # a key the records lack; keys asked twice
+        for keys in (asked, ["int"], ["digits", "missing"], ['a"q'], ["rows", "a.b", "s"], []):
+            facts = {f.instance_id: f.fields for f in store.iter_facts(query, keys)}
+            assert set(facts) == set(stored)
+            for iid, fields_stored in stored.items():
+                expected = {k: fields_stored[k] for k in keys if k in fields_stored}
+                assert typed(facts[iid]) == typed(expected), (keys, iid)
 
     def test_iteration_streams(self, store: Store) -> None:
         for i in range(300):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core.models import Submission, utcnow
+from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.blobs import BlobStore, FileBlobStore
 from rasoat.core.storage.migrations import migration_files, newer_than_code
 from rasoat.core.storage.rules import BlobRow
@@ -37,6 +38,8 @@ DB_NAME = "rasoat.sqlite3"
 MIGRATIONS_PACKAGE = "rasoat.core.storage.sqlite_migrations"
 BUSY_TIMEOUT_MS = 60_000
 _FETCH = 2000
+#: an indicator scan reads the whole table when the form holds more than 1/_SCAN_SHARE of its rows
+_SCAN_SHARE = 8
 
 
 class EmbeddedStore(SqlStore):
@@ -180,12 +183,27 @@ class EmbeddedStore(SqlStore):
             with self._conns_mutex:
                 self._idle_readers.append(conn)
 
-    def _stream(self, stmt: str, params: Sequence[Any]) -> Iterator[tuple]:
+    def _scan_hint(self, query: SubmissionQuery | None) -> str:
+        """SQLite keeps no statistics here, so it reads a form's rows through an index and looks each
+        row up in the table: for a form that holds much of the table (a province's pledges) reading the
+        table straight through costs about half the CPU (benchmarks/README.md, Indicators). The form's
+        rows are counted on its index first (about a twentieth of the scan); with units named, their
+        index stays the planner's choice."""
+        q = query or SubmissionQuery()
+        if q.form_id is None or q.unit_codes is not None:
+            return ""
+        with self._cx() as cx:
+            total = cx.execute("SELECT max(seq) FROM submissions").fetchone()[0] or 0
+            (form,) = cx.execute(
+                "SELECT count(*) FROM submissions WHERE form_id = ?", (q.form_id,)).fetchone()
+        return " NOT INDEXED" if form * _SCAN_SHARE > total else ""
+
+    def _batches(self, stmt: str, params: Sequence[Any]) -> Iterator[Sequence[tuple]]:
         with self._reader() as conn:
             conn.execute("BEGIN")  # one snapshot for the whole read
             cur = conn.execute(stmt, params)
             while rows := cur.fetchmany(_FETCH):
-                yield from rows
+                yield rows
             cur.close()
 
     def _migrate(self) -> None:

@@ -38,7 +38,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic_core import from_json, to_json
 from rasoat.core.models import Submission
 from rasoat.core.storage import migrations, rules
-from rasoat.core.storage.base import Fact, SaveOutcome, SubmissionQuery
+from rasoat.core.storage.base import SaveOutcome
 from rasoat.core.storage.blobs import BlobStore, FileBlobStore
 from rasoat.core.storage.rules import BlobRow, safe_name
 from rasoat.core.storage.sql import SUB_COLS, SUB_COLS_SQL, Dialect, SqlStore
@@ -132,6 +132,9 @@ class PgDialect(Dialect):
 
     def list_param(self, values: list[str]) -> Any:
         return values
+
+    def member(self, key: str) -> tuple[str, Any] | None:
+        return "(fields -> ?)::text", key
 
     def unique_violated(self, exc: Exception) -> str | None:
         if isinstance(exc, psycopg.errors.UniqueViolation):
@@ -297,35 +300,16 @@ class PostgresStore(SqlStore):
         with self._cur() as cur:
             cur.execute("VACUUM FULL submissions, submission_xml")
 
-    def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
-        """Indicator scans, no models and no order (the engine sums; as the embedded store's): each asked
-        key is its own column, ``(fields -> key)::text`` (NULL when absent). A JSON string without a
-        backslash is its text between the quotes, so most values need no JSON parse; anything else (a
-        repeat's rows, an escaped string) is parsed. See benchmarks/README.md (Indicators) for figures."""
-        paths = list(dict.fromkeys(field_paths))
-        where, params = self._where(query)
-        stmt = self._q(
-            "SELECT instance_id, round_id, unit_code, received_at, review_state"
-            f"{', (fields -> ?)::text' * len(paths)} FROM submissions{where}"
-        )
-        for row in self._stream(stmt, [*paths, *params]):
-            values = {}
-            for path, value in zip(paths, row[5:], strict=True):
-                if value is not None:
-                    plain = value[0] == '"' and "\\" not in value
-                    values[path] = value[1:-1] if plain else from_json(value)
-            yield Fact(row[0], row[1], row[2], row[3], row[4], values)
-
-    def _stream(self, stmt: str, params: Sequence[Any]) -> Iterator[tuple]:
+    def _batches(self, stmt: str, params: Sequence[Any]) -> Iterator[Sequence[tuple]]:
         """Rows through a server-side cursor, ``itersize`` at a time: memory stays flat for any size."""
         with (
             self._read_pool.connection() as conn,
             conn.transaction(),
             conn.cursor(name=f"rasoat_{uuid.uuid4().hex}") as cur,
         ):
-            cur.itersize = self.itersize
             cur.execute(stmt, params)
-            yield from cur
+            while rows := cur.fetchmany(self.itersize):
+                yield rows
 
     def put_many_submissions(self, items: Iterable[tuple[Submission, bytes, dict[str, bytes]]]) -> int:
         """Bulk load with COPY, ``_BULK_BATCH`` rows per transaction; edits and resends go one by one."""

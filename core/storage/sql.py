@@ -3,7 +3,7 @@
 ``SqlStore`` holds every statement (forms, rounds, users, submissions, review, audit, key-value) once,
 written with ``?`` placeholders, and the transaction primitives the rules of ``core.storage.rules`` decide
 with. An engine subclass (``EmbeddedStore`` on SQLite, ``PostgresStore``) supplies connections
-(``_cx`` autocommit, ``_tx`` one transaction, ``_read_cx`` and ``_stream`` for reads) and a
+(``_cx`` autocommit, ``_tx`` one transaction, ``_read_cx`` and ``_batches`` for reads) and a
 ``Dialect``: placeholders, how JSON, arrays, booleans and times travel, a list-membership test, the
 row lock of the rules' transactions, the current time in SQL, and the names of unique constraints an
 error reports. It may override a statement where its driver offers something faster (PostgreSQL: a
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -87,8 +87,8 @@ class Dialect:
         """Fixed-width UTC text, so that text order is time order (naive times are taken as UTC)."""
         return ts(value)
 
-    def time_load(self, raw: Any) -> datetime:
-        return datetime.fromisoformat(raw)
+    #: ``time``'s value read back (a builtin called directly: indicator scans call it for every row)
+    time_load: Callable[[Any], datetime] = datetime.fromisoformat
 
     def blob(self, raw: Any) -> bytes:
         return bytes(raw)
@@ -98,6 +98,15 @@ class Dialect:
 
     def list_param(self, values: list[str]) -> Any:
         return to_json(values).decode()
+
+    def member(self, key: str) -> tuple[str, Any] | None:
+        """SQL for the JSON text of member ``key`` of ``fields`` (NULL when absent) and its parameter;
+        None when the engine cannot name the key (read from the whole document instead). SQLite's
+        ``->`` (3.38+) takes a path, ``$."key"``, which cannot hold a key whose JSON text needs an
+        escape (a quote, a backslash, a control character: no XForm name has one)."""
+        if to_json(key).decode() != f'"{key}"':
+            return None
+        return "fields -> ?", f'$."{key}"'
 
     def unique_violated(self, exc: Exception) -> str | None:
         """The column of a unique index the error is about; None when it is another error."""
@@ -139,11 +148,20 @@ class SqlStore(EntitySql, Store):
         return self._cx()
 
     @abstractmethod
+    def _batches(self, stmt: str, params: Sequence[Any]) -> Iterator[Sequence[tuple]]:
+        """Rows of a long read, a batch at a time, in flat memory, all in one snapshot."""
+
     def _stream(self, stmt: str, params: Sequence[Any]) -> Iterator[tuple]:
-        """Rows of a long read, a batch at a time, in flat memory."""
+        """The rows of ``_batches`` one by one."""
+        for rows in self._batches(stmt, params):
+            yield from rows
 
     def _q(self, stmt: str) -> str:
         return _translate(stmt, self.dialect.mark)
+
+    def _scan_hint(self, query: SubmissionQuery | None) -> str:
+        """What follows the table's name in an indicator scan (an engine may steer its planner)."""
+        return ""
 
     # --- forms ---------------------------------------------------------------------------
     def _form(self, row: Sequence[Any]) -> FormVersion:
@@ -491,16 +509,42 @@ class SqlStore(EntitySql, Store):
             yield self._sub(row)
 
     def iter_facts(self, query: SubmissionQuery | None, field_paths: Sequence[str]) -> Iterator[Fact]:
-        """Indicator scans: no models and no order (the engine sums); one JSON parse of ``fields``."""
-        paths = tuple(dict.fromkeys(field_paths))
+        """Indicator scans, no models and no order (the engine sums): the engine reads only the keys
+        asked for, each as its own column holding the member's JSON text (``Dialect.member``; NULL when
+        absent), so a row moves a few short values, not its whole ``fields``. A JSON string without a
+        backslash is its text between the quotes, so most values need no JSON parse; anything else (a
+        number, a repeat's rows, an escaped string) is parsed. A key the engine cannot name is read
+        from the whole document. See benchmarks/README.md (Indicators) for figures."""
+        d = self.dialect
+        named: list[str] = []
+        columns: list[str] = []
+        select_params: list[Any] = []
+        whole: list[str] = []
+        for path in dict.fromkeys(field_paths):
+            member = d.member(path)
+            if member is None:
+                whole.append(path)
+                continue
+            named.append(path)
+            columns.append(member[0])
+            select_params.append(member[1])
+        if whole:
+            columns.append("fields")
         where, params = self._where(query)
-        fields = "fields" if paths else "'{}'"
-        stmt = self._q(f"SELECT instance_id, round_id, unit_code, received_at, review_state, {fields}"
-                       f" FROM submissions{where}")
-        time_load, load = self.dialect.time_load, self._doc
-        for iid, round_id, unit, at, state, raw in self._stream(stmt, params):
-            f = load(raw)
-            yield Fact(iid, round_id, unit, time_load(at), state, {k: f[k] for k in paths if k in f})
+        stmt = self._q("SELECT instance_id, round_id, unit_code, received_at, review_state"
+                       f"{''.join(', ' + c for c in columns)}"
+                       f" FROM submissions{self._scan_hint(query)}{where}")
+        time_load, load, n = d.time_load, self._doc, len(named)
+        for rows in self._batches(stmt, [*select_params, *params]):  # a generator less per row
+            for row in rows:
+                values: dict[str, Any] = {}
+                for path, text in zip(named, row[5:5 + n], strict=True):
+                    if text is not None:
+                        values[path] = text[1:-1] if text[0] == '"' and "\\" not in text else from_json(text)
+                if whole:
+                    doc = load(row[-1])
+                    values.update((k, doc[k]) for k in whole if k in doc)
+                yield Fact(row[0], row[1], row[2], time_load(row[3]), row[4], values)
 
     def page_submissions(
         self,
