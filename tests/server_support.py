@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,6 +219,69 @@ class CollectClient:
 
 
 # --- servers -------------------------------------------------------------------------------------
+
+
+def load_until_cut(
+    url: str, token: str, cut: Callable[[], None], *, acked_before_cut: int, within: float, at_least: int,
+    extra_files: bool = False, unexpected: list[str] | None = None,
+) -> dict[str, dict[str, bytes]]:
+    """Four Collect-like clients send submissions with a photo (and with ``extra_files`` an audit log) to
+    the server at ``url`` until ``acked_before_cut`` were acknowledged or ``within`` seconds passed, then
+    ``cut()`` (a kill, a power cut) while they are still sending. Returns each acknowledged instance id with
+    its attachments (a request the cut interrupted made no promise); at least ``at_least`` must have been
+    acknowledged. An answer other than 201 before the cut goes to ``unexpected`` when given."""
+    acked: dict[str, dict[str, bytes]] = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load(worker: int) -> None:
+        client = CollectClient(f"{url}/v1/key/{token}/projects/1")
+        n = 0
+        while not stop.is_set():
+            n += 1
+            photo = f"w{worker}-{n}.jpg"
+            files = {photo: os.urandom(2000 + n % 7 * 1000)}
+            if extra_files:
+                files["audit.csv"] = f"event,node\n{worker},{n}\n".encode()
+            iid, xml = instance_xml(photo=photo, audit="audit.csv" if extra_files else "",
+                                    name=f"Người {worker}-{n}")
+            try:
+                resp = client.submit(xml, files)
+            except httpx.HTTPError:
+                continue  # the cut came under this request: no promise was made
+            if resp.status_code == 201:
+                with lock:
+                    acked[iid] = files
+            elif unexpected is not None and not stop.is_set():
+                unexpected.append(f"{resp.status_code} {resp.text[:200]}")
+        client.close()
+
+    threads = [threading.Thread(target=load, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + within
+    while len(acked) < acked_before_cut and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cut()
+    stop.set()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(acked) >= at_least, "the load did not get going before the cut"
+    with lock:
+        return dict(acked)
+
+
+def assert_all_kept(data: Path, database_url: str | None, acked: dict[str, dict[str, bytes]]) -> None:
+    """Every submission ``load_until_cut`` saw acknowledged is in the store at ``data``, with its files."""
+    store = open_store(data, database_url)
+    try:
+        for iid, files in acked.items():
+            assert store.get_submission(iid) is not None, f"{iid} got 201 but the cut took it"
+            for name, content in files.items():
+                assert store.attachment(iid, name) == content, f"{iid}/{name} lost or damaged"
+        assert store.count_submissions() >= len(acked)
+    finally:
+        store.close()
 
 
 class ThreadServer:

@@ -17,24 +17,31 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from pg_support import require_pg
 from rasoat.core.storage import open_store
-from server_support import CollectClient, ProcessServer, free_port, instance_xml, seeded_store
+from server_support import (
+    CollectClient,
+    ProcessServer,
+    assert_all_kept,
+    free_port,
+    instance_xml,
+    load_until_cut,
+    seeded_store,
+)
 
 pytestmark = pytest.mark.slow  # compiles the shim, a server under load, a kill
 
 SHIM = Path(__file__).parent / "powercut" / "powercut.c"
 PG_BIN = Path("/usr/lib/postgresql")
 Entries = dict[str, tuple[str, int]]  # name -> ("d" or "f", inode)
+LOAD = {"acked_before_cut": 80, "within": 60, "at_least": 40}  # the power goes while clients still send
 
 
 @pytest.fixture
@@ -173,56 +180,6 @@ class PgCluster:
             self.proc.wait(timeout=60)
 
 
-def load_until_cut(server: ProcessServer, token: str, cut: Callable[[], None]) -> dict[str, dict[str, bytes]]:
-    """Four Collect-like clients send until about 80 submissions were acknowledged, then ``cut()``."""
-    acked: dict[str, dict[str, bytes]] = {}
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def load(worker: int) -> None:
-        client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
-        n = 0
-        while not stop.is_set():
-            n += 1
-            photo = f"w{worker}-{n}.jpg"
-            files = {photo: os.urandom(1500 + n % 5 * 700)}
-            iid, xml = instance_xml(photo=photo, name=f"Người {worker}-{n}")
-            try:
-                resp = client.submit(xml, files)
-            except httpx.HTTPError:
-                continue  # the power went under this request: no promise was made
-            if resp.status_code == 201:
-                with lock:
-                    acked[iid] = files
-        client.close()
-
-    threads = [threading.Thread(target=load, args=(w,)) for w in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 60
-    while len(acked) < 80 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    cut()  # the power goes while the clients are still sending
-    stop.set()
-    for t in threads:
-        t.join(timeout=60)
-    assert len(acked) >= 40, "the load did not get going before the cut"
-    with lock:
-        return dict(acked)
-
-
-def assert_all_kept(data: Path, database_url: str | None, acked: dict[str, dict[str, bytes]]) -> None:
-    store = open_store(data, database_url)
-    try:
-        for iid, files in acked.items():
-            assert store.get_submission(iid) is not None, f"{iid} got 201 but the power cut took it"
-            for name, content in files.items():
-                assert store.attachment(iid, name) == content, f"{iid}/{name} lost or damaged"
-        assert store.count_submissions() >= len(acked)
-    finally:
-        store.close()
-
-
 def test_power_cut_under_load_keeps_every_acknowledged_submission_sqlite(
     world: Path, shim: Path
 ) -> None:
@@ -231,7 +188,7 @@ def test_power_cut_under_load_keeps_every_acknowledged_submission_sqlite(
         pass
     disk = Disk(data, world / "shadow")
     server = ProcessServer(data, "--no-demo", env=preload(shim, data, disk.shadow)).start()
-    acked = load_until_cut(server, seeded.token, server.kill)
+    acked = load_until_cut(server.url, seeded.token, server.kill, **LOAD)
     assert recorded(disk.shadow) == {"f", "d"}, "the shim recorded no sync: the image would prove nothing"
 
     # Without the syncs the image lacks what was acknowledged: the simulation does drop unsynced writes.
@@ -282,7 +239,7 @@ def test_power_cut_under_load_keeps_every_acknowledged_submission_postgres(
             pg.kill()
             server.kill()
 
-        acked = load_until_cut(server, seeded.token, cut)
+        acked = load_until_cut(server.url, seeded.token, cut, **LOAD)
         assert "f" in recorded(pg_disk.shadow), "PostgreSQL's syncs were not recorded"
         assert "f" in recorded(files_disk.shadow), "the attachments' syncs were not recorded"
 
