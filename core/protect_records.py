@@ -191,6 +191,24 @@ def records_by_kek(store: Store) -> dict[str, int]:
     return counts
 
 
+def entity_values_by_kek(store: Store) -> dict[str, int]:
+    """How many sealed entity values and labels (issue 23, current state) each KEK id wraps. A rotation
+    does not re-wrap them yet: while any is under an old key, that key file must stay."""
+    from rasoat.core.entities import SEALED, SEALED_LABEL
+    from rasoat.core.storage.base import EntityQuery
+
+    counts: dict[str, int] = {}
+    for lst in store.list_entity_lists():
+        for ent in store.iter_entities(EntityQuery(list_name=lst.name, include_deleted=True)):
+            blobs = [str(v[SEALED]) for v in ent.properties.values() if isinstance(v, dict) and SEALED in v]
+            if ent.label.startswith(SEALED_LABEL):
+                blobs.append(ent.label[len(SEALED_LABEL):])
+            for blob in blobs:
+                kid = protection.sealed_kid(base64.b64decode(blob))
+                counts[kid] = counts.get(kid, 0) + 1
+    return counts
+
+
 def rewrap_all(store: Store, ring: Keyring) -> int:
     """Re-wrap the data key of every protected record not under ``ring``'s current KEK (a rerun after an
     interrupted rotation finishes the rest). Ciphertexts are unchanged; only the wrapped keys are."""

@@ -328,3 +328,31 @@ def test_rotating_the_kek_rewraps_every_record_and_is_safe_to_rerun(seeded, tmp_
     assert n2 == 1 and keyring(store, create=False).kid == kid2
     assert [e.action for e in store.iter_audit() if e.action.startswith("protection.key_rotate")] == [
         "protection.key_rotate", "protection.key_rotate"]
+
+
+def test_sealed_entity_values_are_counted_by_key_and_a_rotation_says_they_stay_under_the_old_one(
+    store: Store, tmp_path: Path, backend_url: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Entity properties (issue 23) are sealed one by one under the KEK; a rotation does not re-wrap them
+    yet, so ``protection show`` and ``rotate-kek`` count them under the old key and say to keep it."""
+    import json
+
+    from entity_support import new_uuid, publish
+    from rasoat.core.cli import main
+    from rasoat.core.protect_records import entity_values_by_kek, records_by_kek, rotate_kek
+    from rasoat.core.protection import seal_entity_label, seal_entity_values
+
+    publish(store, "register")  # the list "persons", full_name identifying
+    ring = keyring(store)
+    eid = new_uuid()
+    store.write_entity("persons", eid, label=seal_entity_label(ring, eid, f"{NAME} 1990"),
+                       data=seal_entity_values(ring, eid, {"full_name": NAME}, {"full_name"}), actor="test")
+    assert entity_values_by_kek(store) == {ring.kid: 2}  # the value and the label
+    kid, _, n = rotate_kek(store, actor="tester", settle=0)
+    assert n == 0 and records_by_kek(store) == {} and entity_values_by_kek(store) == {ring.kid: 2}
+    where = ["--data", str(tmp_path / "data"), *(["--database", backend_url] if backend_url else [])]
+    assert main(["protection", "show", "--json", *where]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["kek_id"] == kid and shown["entity_values_by_kek"] == {ring.kid: 2}
+    assert main(["protection", "rotate-kek", "--finish", *where]) == 0
+    assert "2 sealed entity values stay under the old key" in capsys.readouterr().out

@@ -49,17 +49,18 @@ def _source() -> str:
 @_errors
 def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core import protection
-    from rasoat.core.protect_records import records_by_kek
+    from rasoat.core.protect_records import entity_values_by_kek, records_by_kek
 
     with command_store(args) as store:
         ring = protection.keyring(store, create=False)
         forms = {f.form_id: sorted(protection.stored_declaration(store, f.form_id, f.version).identifying)
                  for f in store.list_forms()}
         by_kek = records_by_kek(store)
+        entities_by_kek = entity_values_by_kek(store)
     protected = {k: v for k, v in forms.items() if v}
     info: dict[str, Any] = {"kek_id": ring.kid, "source": _source(), "key_dir": str(protection.key_dir()),
                             "retired_available": sorted(ring.retired), "forms": protected,
-                            "records_by_kek": by_kek}
+                            "records_by_kek": by_kek, "entity_values_by_kek": entities_by_kek}
     if args.json:
         print_json(info)
         return 0
@@ -72,6 +73,11 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  ! {n} bản ghi còn dưới khoá cũ {kid}: chạy 'rasoat protection rotate-kek --finish' "
                   f"trước khi xoá tệp khoá đó / {n} records are still under the old key {kid}: run 'rasoat "
                   "protection rotate-kek --finish' before removing that key file")
+    for kid, n in entities_by_kek.items():
+        if kid != ring.kid:
+            print(f"  ! {n} giá trị thực thể niêm phong dưới khoá cũ {kid} (việc đổi khoá chưa bọc lại "
+                  f"giá trị thực thể): giữ tệp khoá đó / {n} sealed entity values are under the old key "
+                  f"{kid} (a rotation does not re-wrap entity values yet): keep that key file")
     return 0
 
 
@@ -109,7 +115,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 @_errors
 def cmd_rotate(args: argparse.Namespace) -> int:
     from rasoat.core import protection
-    from rasoat.core.protect_records import finish_rotation, records_by_kek, rotate_kek
+    from rasoat.core.protect_records import entity_values_by_kek, finish_rotation, records_by_kek, rotate_kek
 
     with command_store(args) as store:
         if args.finish:
@@ -119,9 +125,14 @@ def cmd_rotate(args: argparse.Namespace) -> int:
             kid, path, n = rotate_kek(store, new_file=Path(args.to) if args.to else None,
                                       actor=args.by or default_actor())
         left = sum(count for k, count in records_by_kek(store).items() if k != kid)
+        entity_left = sum(count for k, count in entity_values_by_kek(store).items() if k != kid)
     where = f", tệp / file {path}" if path else ""
     print(f"Khoá mã hoá khoá / Key-encryption key: {kid}{where}; đã bọc lại / "
           f"re-wrapped {n} bản ghi / records; còn dưới khoá cũ / left under an older key: {left}.")
+    if entity_left:
+        print(f"{entity_left} giá trị thực thể niêm phong vẫn dưới khoá cũ (việc đổi khoá chưa bọc lại "
+              f"chúng): giữ tệp khoá cũ / {entity_left} sealed entity values stay under the old key (a "
+              "rotation does not re-wrap them yet): keep the old key file")
     if not args.finish:
         print("Sao lưu tệp khoá mới RIÊNG. Máy chủ đang chạy tự dùng khoá mới nếu đọc được nó (tệp trong thư "
               "mục khoá); nếu máy chủ dùng RASOAT_KEK, RASOAT_KEK_COMMAND hoặc RASOAT_KEK_FILE trỏ nơi khác "
