@@ -126,6 +126,11 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def _server_error(request: Request, exc: Exception) -> Response:
+    from rasoat.core.protection import ProtectionError
+
+    if isinstance(exc, ProtectionError):  # a key this process cannot read (e.g. rotated away): say which
+        log.error("record protection on %s %s: %s", request.method, request.url.path, exc)
+        return _openrosa_error(request, OpenRosaError(503, str(exc)))
     if disk_full(exc):
         log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
         return _openrosa_error(request, OpenRosaError(503, DISK_FULL_MESSAGE,

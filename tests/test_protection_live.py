@@ -138,6 +138,8 @@ def test_rotating_the_kek_needs_no_restart(live: SimpleNamespace, tmp_path: Path
     assert refused.status_code == 503, refused.text
     assert f"was rotated from {new} to {newest[0]}" in refused.text and f"{newest[0]}.key" in refused.text
     assert live.store.get_submission(third) is None  # nothing stored: the phone keeps it and sends it again
+    unreadable = record_xml(live, second)  # re-wrapped under the key this server cannot read: said so
+    assert unreadable.status_code == 503 and f"{newest[0]}.key" in unreadable.text
     shutil.copy(elsewhere, protection.key_dir() / f"{newest[0]}.key")
     phone = CollectClient(live.phone)
     try:
