@@ -33,7 +33,9 @@ def live_server(live_server_any):
     return live_server_any
 
 
-def write_xlsform(path: Path, version: str, extra: bool = False, broken: bool = False) -> Path:
+def write_xlsform(
+    path: Path, version: str, extra: bool = False, broken: bool = False, form_id: str = FORM_ID
+) -> Path:
     wb = openpyxl.Workbook()
     survey = wb.active
     survey.title = "survey"
@@ -46,7 +48,7 @@ def write_xlsform(path: Path, version: str, extra: bool = False, broken: bool = 
         survey.append(["texxt", "dia_chi", "Địa chỉ", ""])  # row 4 or 5: no such question type
     settings = wb.create_sheet("settings")
     settings.append(["form_id", "version", "form_title", "namespaces"])
-    settings.append([FORM_ID, version, "Biểu thử bản nháp", 'rasoat="https://rasoat.vn/xforms"'])
+    settings.append([form_id, version, "Biểu thử bản nháp", 'rasoat="https://rasoat.vn/xforms"'])
     wb.save(path)
     return path
 
@@ -73,9 +75,10 @@ def upload(client: httpx.Client, path: Path, validate: bool) -> httpx.Response:
         return client.post("/forms", data=data, files={"file": (path.name, fh, "application/octet-stream")})
 
 
-def publish(client: httpx.Client, round_id: str = "") -> httpx.Response:
-    page = client.get(f"/forms/{FORM_ID}/draft")
-    return client.post(f"/forms/{FORM_ID}/draft/publish", data={"csrf": csrf(page.text), "round": round_id})
+def publish(client: httpx.Client, round_id: str = "", form_id: str = FORM_ID, **more: str) -> httpx.Response:
+    page = client.get(f"/forms/{form_id}/draft")
+    return client.post(f"/forms/{form_id}/draft/publish",
+                       data={"csrf": csrf(page.text), "round": round_id, **more})
 
 
 def instance(version: str) -> tuple[str, bytes]:
@@ -187,3 +190,19 @@ def test_a_broken_upload_keeps_nothing_and_only_publishers_see_drafts(live_serve
     resp = upload(viewer, write_xlsform(tmp_path / "v9.xlsx", "9"), validate=False)
     assert resp.status_code == 403
     assert viewer.get(f"/forms/{FORM_ID}/draft").status_code in (403, 404)
+
+
+def test_a_draft_of_a_taken_version_is_published_under_the_version_the_officer_gives(
+    live_server, tmp_path
+) -> None:
+    store, officer, form_id = live_server.store, login(live_server.url), "thu_nghiem_phien_ban"
+    assert upload(officer, write_xlsform(tmp_path / "a.xlsx", "5", form_id=form_id), False).status_code == 303
+    assert publish(officer, form_id=form_id).status_code == 303
+    changed = write_xlsform(tmp_path / "b.xlsx", "5", extra=True, form_id=form_id)  # same version, more
+    assert upload(officer, changed, validate=False).status_code == 303
+    page = officer.get(f"/forms/{form_id}/draft")
+    assert 'name="version"' in page.text and "đã được đăng với nội dung khác" in page.text
+    refused = publish(officer, form_id=form_id)
+    assert refused.status_code == 409 and store.get_form(form_id).version == "5"
+    assert publish(officer, form_id=form_id, version="6").status_code == 303
+    assert store.get_form(form_id).version == "6" and b"ghi_chu" in store.form_xml(form_id, "6")

@@ -91,3 +91,19 @@ def test_refusals_say_why_in_both_languages_and_store_nothing(store, tmp_path) -
     assert "trang survey, dòng 4" in exc.vi and "sheet survey, row 4" in exc.en
     assert store.get_form("bieu_loi") is None
     assert not _events(store, "round.add_form")
+
+
+def test_a_draft_needs_a_new_version_when_its_own_is_taken(store, tmp_path) -> None:
+    from rasoat.core.drafts import get_draft, publish_draft, save_draft
+
+    publish_file(store, write_xlsform(tmp_path / "v1.xlsx", "bieu_nhap", "1"), actor="a", validate=False)
+    changed = write_xlsform(tmp_path / "v1b.xlsx", "bieu_nhap", "1", label="Nhãn mới")
+    save_draft(store, changed, actor="a", validate=False)
+    with pytest.raises(PublishError) as taken:
+        publish_draft(store, "bieu_nhap", actor="a")
+    assert taken.value.code == "form.version_conflict"
+    assert get_draft(store, "bieu_nhap") is not None and store.get_form("bieu_nhap").version == "1"
+    done = publish_draft(store, "bieu_nhap", actor="a", version="2")  # the page's "new version" field
+    assert store.get_form("bieu_nhap").version == "2" and done.compiled.version == "2"
+    assert "Nhãn mới".encode() in store.form_xml("bieu_nhap", "2")
+    assert get_draft(store, "bieu_nhap") is None
