@@ -1,8 +1,8 @@
 """ODK Central's REST API subset (what pyodk uses) and OData, over rasoat's store and rules.
 
 ``rest`` holds sessions, projects, forms and drafts, submissions, reviews, comments and attachments;
-``odata`` the per-form OData service; ``auth`` who is calling; ``problems`` every error in Central's
-JSON shape. See docs/api.md.
+``odata`` the per-form OData service; ``entities`` the entity lists (REST and OData, read-only);
+``auth`` who is calling; ``problems`` every error in Central's JSON shape. See docs/api.md.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ def wants_central(request: Request) -> bool:
 
 
 def handlers() -> list[Any]:
+    from rasoat.server.central.entities import entity_handlers
     from rasoat.server.central.odata import odata_handlers
     from rasoat.server.central.rest import rest_handlers
 
-    return [*rest_handlers, *odata_handlers]
+    return [*rest_handlers, *odata_handlers, *entity_handlers]
 
 
 __all__ = ["Problem", "handlers", "problem_response", "wants_central"]
