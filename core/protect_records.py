@@ -188,6 +188,8 @@ def records_by_kek(store: Store) -> dict[str, int]:
         if isinstance(envelope, dict):
             kid = str(envelope.get("kek"))
             counts[kid] = counts.get(kid, 0) + 1
+    for kid, n in store.entity_seal_keys().items():  # sealed entity values (issue 23) count too
+        counts[kid] = counts.get(kid, 0) + n
     return counts
 
 
@@ -226,4 +228,4 @@ def rewrap_all(store: Store, ring: Keyring) -> int:
         store.rewrite_payload(sub.model_copy(update={
             "fields": fields, "xml_md5": hashlib.md5(xml, usedforsecurity=False).hexdigest()}), xml, files)
         n += 1
-    return n
+    return n + store.rewrite_entity_seals(lambda sealed: protection.rewrap_sealed(ring, sealed))

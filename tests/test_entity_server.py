@@ -180,3 +180,20 @@ def test_identifying_properties_are_sealed_in_the_database(served: SimpleNamespa
             versions = conn.execute("SELECT string_agg(data::text, '') FROM entity_versions").fetchone()
         assert "Riêng Tư" not in dump[0] and "Riêng Tư" not in (versions[0] or "")
     assert "Đặng Thị Riêng Tư" in served.a.get(manifest_entry(served.a)["url"]).text
+
+
+def test_a_key_rotation_rewraps_sealed_entity_values(served: SimpleNamespace) -> None:
+    from rasoat.core import protection
+    from rasoat.core.protect_records import records_by_kek, rotate_kek
+
+    store = served.store
+    eid = new_uuid()
+    submit(served.a, register_xml(eid, "Hoàng Văn Xoay Khoá")[1])
+    old = protection.keyring(store, create=False, current=True)
+    kid, _path, _n = rotate_kek(store, actor="tester", settle=0)
+    (protection.key_dir() / f"{old.kid}.key").unlink()  # the old key is gone: entities still open
+    protection.forget(store)
+    assert set(records_by_kek(store)) == {kid} and store.entity_seal_keys()
+    rows = {r["name"]: r for r in persons_csv(served.a)}
+    assert rows[eid]["full_name"] == "Hoàng Văn Xoay Khoá"
+    assert rows[eid]["label"] == "Hoàng Văn Xoay Khoá 1990"

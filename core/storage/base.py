@@ -18,7 +18,7 @@ Rules (tests/storage_contract.py checks each against every backend):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -305,6 +305,16 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
 
     def resolve_entity_conflict(self, uuid: str, actor: str) -> Entity:
         """Mark an entity's conflict resolved (``conflict`` None); ValueError when it has none."""
+        raise NotImplementedError
+
+    def rewrite_entity_seals(self, rewrap: Callable[[bytes], bytes]) -> int:
+        """Pass every sealed value and label (entities, versions, held blocks) through ``rewrap`` (a KEK
+        rotation re-wraps their data keys; the ciphertext is unchanged) and store what changed; returns how
+        many rows changed. The served lists' hashes do not change (their content does not)."""
+        raise NotImplementedError
+
+    def entity_seal_keys(self) -> dict[str, int]:
+        """How many sealed entity values (current and past versions) each KEK id wraps."""
         raise NotImplementedError
 
     def force_entity_backlog(self, older_than: datetime) -> int:
