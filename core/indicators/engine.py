@@ -299,6 +299,18 @@ def _fold(history: list[tuple[Any, str, dict[str, Any]]]) -> tuple[str, dict[str
 # --- a computation: slots, scans, roll-up --------------------------------------------------------
 
 
+def _with_below(registry: UnitRegistry | None, codes: Sequence[str], filed: set[str]) -> list[str]:
+    """The codes, every unit the registry holds below them, and the hamlets records are ``filed`` under
+    that it does not hold but that belong to one of them ("05563-07" → "05563", as ``UnitIndex.chain``)."""
+    out: set[str] = set()
+    for code in codes:
+        out.add(code)
+        if registry is not None and code in registry:
+            out.update(registry.expand([code]))
+    out.update(c for c in filed if "-" in c and c.split("-", 1)[0] in out)
+    return sorted(out)
+
+
 class Computation:
     """Numbers for a set of indicators over one or more periods, at every unit that has data."""
 
@@ -308,10 +320,13 @@ class Computation:
         registry: UnitRegistry | None,
         counted_states: Iterable[ReviewState | str] | None = None,
         round_id: str | None = None,
+        within: Sequence[str] | None = None,
     ) -> None:
         self.store = store
         self.index = UnitIndex(registry)
         self.round_id = round_id
+        # figures wanted only for these units: read only their records (theirs and below)
+        self.within = _with_below(registry, within, store.filed_unit_codes()) if within else None
         self.slots: dict[tuple[str, str], _Slot] = {}
         self._reported: dict[str, set[str]] = {}
         self._registers: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -377,6 +392,7 @@ class Computation:
         query = SubmissionQuery(
             form_id=form_id,
             round_id=self.round_id,
+            unit_codes=self.within,
             review_states=[ReviewState(s) for s in sorted(states)],
             **self._received_bounds(slots),
         )
@@ -661,7 +677,7 @@ def evaluate(
     lvl = Level(level) if level is not None else None
     inds = _indicators(indicators)
     reg = _registry(registry, store)
-    comp = Computation(store, reg, counted_states, round_id)
+    comp = Computation(store, reg, counted_states, round_id, within=units)
     for ind in inds:
         comp.need_indicator(ind, p)
 
@@ -705,7 +721,7 @@ def evaluate_history(
     """One indicator for one unit over several periods (a unit's figures against its target, period
     after period), each form scanned once for all of them; no comparison with earlier periods."""
     ps = [Period.parse(p) for p in periods]
-    comp = Computation(store, _registry(registry, store))
+    comp = Computation(store, _registry(registry, store), within=[unit])
     for p in ps:
         comp.need_indicator(indicator, p)
     comp.run()

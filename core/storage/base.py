@@ -163,6 +163,11 @@ class SubmissionStore(ABC):
     @abstractmethod
     def count_submissions(self, query: SubmissionQuery | None = None) -> int: ...
 
+    def filed_unit_codes(self) -> set[str]:
+        """Every unit code some record is filed under (current or not): hamlets a registry may not list."""
+        every = SubmissionQuery(current_only=False)
+        return {s.unit_code for s in self.iter_submissions(every) if s.unit_code}
+
     def page_submissions(
         self,
         query: SubmissionQuery | None = None,

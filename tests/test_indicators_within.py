@@ -1,0 +1,75 @@
+"""Figures for some units read only those units' records (issue 21 item 8: a commune officer's indicator
+page over a province of 100,000 read all of them): the same figures as a whole evaluation, hamlets the
+registry does not list included, on both backends; the evidence is the records read, not a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from indicators_support import C1, C2, H11, H12, H21, PROVINCE, add, small_registry, table
+from rasoat.core.indicators import Indicator, evaluate, evaluate_history
+from rasoat.core.storage import open_store
+from rasoat.core.storage.base import Store
+
+PLEDGES = Indicator.model_validate({
+    "id": "pledges", "name_vi": "Tỷ lệ hộ ký cam kết", "name_en": "Households pledged",
+    "numerator": {"form": "f2_pledge", "kind": "sum", "field": "households_pledged"},
+    "denominator": {"form": "f2_pledge", "kind": "sum", "field": "households_total"},
+    "factor": 100, "comparison": "previous",
+})
+UNLISTED = f"{C1}-99"  # a hamlet the registry does not list: it still belongs to C1
+
+
+class Counting:
+    """The store, counting the records the engine reads."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.read = store, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def iter_facts(self, *args: Any, **kw: Any) -> Iterator[Any]:
+        for fact in self.store.iter_facts(*args, **kw):
+            self.read += 1
+            yield fact
+
+
+@pytest.fixture
+def store(tmp_path: Path, backend_url: str | None) -> Iterator[Store]:
+    s = open_store(tmp_path / "data", backend_url)
+    for unit, pledged, total in ((H11, 9, 10), (H12, 1, 90), (UNLISTED, 1, 4), (C1, 2, 2), (H21, 5, 5),
+                                 (C2, 3, 4), (C2, 1, 1)):
+        add(s, "f2_pledge", unit, {"households_pledged": str(pledged), "households_total": str(total)})
+    yield s
+    s.close()
+
+
+def test_a_communes_figures_read_only_its_records(store: Store) -> None:
+    reg = small_registry()
+    whole = table(evaluate(store, "2026", units=[PROVINCE, C1, C2], level="hamlet", indicators=[PLEDGES],
+                           registry=reg))  # the whole province is read
+    counting = Counting(store)
+    mine = table(evaluate(counting, "2026", units=[C1], level="hamlet",  # type: ignore[arg-type]
+                          indicators=[PLEDGES], registry=reg))
+    assert counting.read == 4  # C1's four records (one at a hamlet the registry lacks), not C2's three
+    assert {k for k in mine if k[0] == UNLISTED} == {(UNLISTED, "pledges")}
+    for key, result in mine.items():
+        assert (result.numerator, result.denominator, result.value) == (
+            whole[key].numerator, whole[key].denominator, whole[key].value), key
+    assert (mine[(C1, "pledges")].numerator, mine[(C1, "pledges")].denominator) == (13, 106)
+
+
+def test_a_units_history_reads_only_its_records(store: Store) -> None:
+    counting = Counting(store)
+    history = evaluate_history(counting, PLEDGES, C2, ["2025", "2026"],  # type: ignore[arg-type]
+                               registry=small_registry())
+    assert counting.read == 3
+    assert (history[1].numerator, history[1].denominator) == (9, 10)
+
+
+def test_the_store_lists_every_unit_records_are_filed_under(store: Store) -> None:
+    assert store.filed_unit_codes() == {H11, H12, UNLISTED, C1, H21, C2}
