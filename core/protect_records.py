@@ -188,27 +188,14 @@ def records_by_kek(store: Store) -> dict[str, int]:
         if isinstance(envelope, dict):
             kid = str(envelope.get("kek"))
             counts[kid] = counts.get(kid, 0) + 1
-    for kid, n in store.entity_seal_keys().items():  # sealed entity values (issue 23) count too
-        counts[kid] = counts.get(kid, 0) + n
     return counts
 
 
 def entity_values_by_kek(store: Store) -> dict[str, int]:
-    """How many sealed entity values and labels (issue 23, current state) each KEK id wraps. A rotation
-    does not re-wrap them yet: while any is under an old key, that key file must stay."""
-    from rasoat.core.entities import SEALED, SEALED_LABEL
-    from rasoat.core.storage.base import EntityQuery
-
-    counts: dict[str, int] = {}
-    for lst in store.list_entity_lists():
-        for ent in store.iter_entities(EntityQuery(list_name=lst.name, include_deleted=True)):
-            blobs = [str(v[SEALED]) for v in ent.properties.values() if isinstance(v, dict) and SEALED in v]
-            if ent.label.startswith(SEALED_LABEL):
-                blobs.append(ent.label[len(SEALED_LABEL):])
-            for blob in blobs:
-                kid = protection.sealed_kid(base64.b64decode(blob))
-                counts[kid] = counts.get(kid, 0) + 1
-    return counts
+    """How many sealed entity values and labels (issue 23: entities, their past versions and held blocks)
+    each KEK id wraps. A rotation re-wraps them with the records (``rewrap_all``); while any is left under
+    an old key (an interrupted rotation: run ``rotate-kek --finish``), that key file must stay."""
+    return store.entity_seal_keys()
 
 
 def rewrap_all(store: Store, ring: Keyring) -> int:

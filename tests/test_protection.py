@@ -330,11 +330,11 @@ def test_rotating_the_kek_rewraps_every_record_and_is_safe_to_rerun(seeded, tmp_
         "protection.key_rotate", "protection.key_rotate"]
 
 
-def test_sealed_entity_values_are_counted_by_key_and_a_rotation_says_they_stay_under_the_old_one(
+def test_sealed_entity_values_are_counted_by_key_and_a_rotation_rewraps_them(
     store: Store, tmp_path: Path, backend_url: str | None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Entity properties (issue 23) are sealed one by one under the KEK; a rotation does not re-wrap them
-    yet, so ``protection show`` and ``rotate-kek`` count them under the old key and say to keep it."""
+    """Entity properties (issue 23) are sealed one by one under the KEK; ``protection show`` counts them
+    per key (the entity and its version 1), and a rotation re-wraps them: none is left under the old key."""
     import json
 
     from entity_support import new_uuid, publish
@@ -347,12 +347,12 @@ def test_sealed_entity_values_are_counted_by_key_and_a_rotation_says_they_stay_u
     eid = new_uuid()
     store.write_entity("persons", eid, label=seal_entity_label(ring, eid, f"{NAME} 1990"),
                        data=seal_entity_values(ring, eid, {"full_name": NAME}, {"full_name"}), actor="test")
-    assert entity_values_by_kek(store) == {ring.kid: 2}  # the value and the label
+    assert entity_values_by_kek(store) == {ring.kid: 4}  # the value and the label, in the entity and v1
     kid, _, n = rotate_kek(store, actor="tester", settle=0)
-    assert n == 0 and records_by_kek(store) == {} and entity_values_by_kek(store) == {ring.kid: 2}
+    assert n == 2 and records_by_kek(store) == {} and entity_values_by_kek(store) == {kid: 4}
     where = ["--data", str(tmp_path / "data"), *(["--database", backend_url] if backend_url else [])]
     assert main(["protection", "show", "--json", *where]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["kek_id"] == kid and shown["entity_values_by_kek"] == {ring.kid: 2}
+    assert shown["kek_id"] == kid and shown["entity_values_by_kek"] == {kid: 4}
     assert main(["protection", "rotate-kek", "--finish", *where]) == 0
-    assert "2 sealed entity values stay under the old key" in capsys.readouterr().out
+    assert "sealed entity values" not in capsys.readouterr().out

@@ -75,9 +75,10 @@ def cmd_show(args: argparse.Namespace) -> int:
                   "protection rotate-kek --finish' before removing that key file")
     for kid, n in entities_by_kek.items():
         if kid != ring.kid:
-            print(f"  ! {n} giá trị thực thể niêm phong dưới khoá cũ {kid} (việc đổi khoá chưa bọc lại "
-                  f"giá trị thực thể): giữ tệp khoá đó / {n} sealed entity values are under the old key "
-                  f"{kid} (a rotation does not re-wrap entity values yet): keep that key file")
+            print(f"  ! {n} giá trị thực thể niêm phong còn dưới khoá cũ {kid}: chạy 'rasoat protection "
+                  f"rotate-kek --finish' trước khi xoá tệp khoá đó / {n} sealed entity values are still "
+                  f"under the old key {kid}: run 'rasoat protection rotate-kek --finish' before removing "
+                  "that key file")
     return 0
 
 
@@ -130,9 +131,9 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     print(f"Khoá mã hoá khoá / Key-encryption key: {kid}{where}; đã bọc lại / "
           f"re-wrapped {n} bản ghi / records; còn dưới khoá cũ / left under an older key: {left}.")
     if entity_left:
-        print(f"{entity_left} giá trị thực thể niêm phong vẫn dưới khoá cũ (việc đổi khoá chưa bọc lại "
-              f"chúng): giữ tệp khoá cũ / {entity_left} sealed entity values stay under the old key (a "
-              "rotation does not re-wrap them yet): keep the old key file")
+        print(f"{entity_left} giá trị thực thể niêm phong vẫn dưới khoá cũ: chạy lại với --finish trước khi "
+              f"xoá tệp khoá cũ / {entity_left} sealed entity values are still under an old key: run again "
+              "with --finish before removing the old key file")
     if not args.finish:
         print("Sao lưu tệp khoá mới RIÊNG. Máy chủ đang chạy tự dùng khoá mới nếu đọc được nó (tệp trong thư "
               "mục khoá); nếu máy chủ dùng RASOAT_KEK, RASOAT_KEK_COMMAND hoặc RASOAT_KEK_FILE trỏ nơi khác "
