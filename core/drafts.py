@@ -14,8 +14,9 @@ apart from every record: in the draft's own key-value entry, never in the submis
 and exports read; they keep only the statistical answers (a field the form marks identifying is dropped,
 and no attachment is kept, only its name and size), and they are discarded when the draft is published or
 replaced. Media the draft's phone gets: the files uploaded with the draft, else the location and site
-lists cut to the units of the officer who made it, else the published version's file; never the census
-roster (names of persons).
+lists cut to the units of the officer who made it (an officer of the whole country: the units of the
+rounds that carry the form), else the published version's file; never the census roster (names of
+persons).
 
 Audited: ``form.draft.save``, ``form.draft.discard``; publishing writes ``form.publish`` with
 ``draft: true`` and how many test submissions were discarded.
@@ -352,13 +353,25 @@ def draft_media(store: Store, draft: Draft, name: str) -> bytes | None:
     if name in draft.files:
         return draft.files[name]
     if name in LOCATION_MEDIA or name in SITE_MEDIA:
-        data = collector_media(store, draft.as_form(), name, draft.unit_codes)
+        data = collector_media(store, draft.as_form(), name, _test_units(store, draft))
         if data is not None:
             return data
     published = store.get_form(draft.form_id)
     if published is None or name not in published.media or name == ROSTER_MEDIA:
         return None  # the roster holds names of persons: never on a test phone
     return store.form_media(published.form_id, published.version, name)
+
+
+def _test_units(store: Store, draft: Draft) -> list[str]:
+    """The units a test phone's lists are cut to: the officer's, or for an officer of the whole country
+    the units of the rounds (not closed) that carry the form, so a national form can be tested too."""
+    if draft.unit_codes:
+        return draft.unit_codes
+    from rasoat.core.models import RoundState
+
+    live = (RoundState.draft, RoundState.open)
+    return sorted({u for r in store.list_rounds() if r.state in live and draft.form_id in r.form_ids
+                   for u in r.unit_codes})
 
 
 def _tests_doc(store: Store, form_id: str) -> dict[str, Any]:

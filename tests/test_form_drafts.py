@@ -208,17 +208,19 @@ def test_a_draft_of_a_taken_version_is_published_under_the_version_the_officer_g
     assert store.get_form(form_id).version == "6" and b"ghi_chu" in store.form_xml(form_id, "6")
 
 
-def test_the_test_phone_gets_the_media_uploaded_with_the_draft(live_server, tmp_path) -> None:
+def test_the_test_phone_gets_the_media_uploaded_with_the_draft_or_added_to_it(live_server, tmp_path) -> None:
     form_id = "thu_nghiem_tep"
     path = tmp_path / "tep.xlsx"
     wb = openpyxl.Workbook()
     wb.active.title = "survey"
     wb.active.append(["type", "name", "label"])
     wb.active.append(["select_one_from_file diem.csv", "diem", "Điểm"])
+    wb.active.append(["select_one_from_file to.csv", "to", "Tổ"])
     wb.create_sheet("settings").append(["form_id", "version", "form_title"])
     wb["settings"].append([form_id, "1", "Biểu có tệp"])
     wb.save(path)
     listing = "name,label\nd1,Điểm một\nd2,Điểm hai\n".encode()
+    groups = "name,label\nt1,Tổ 1\n".encode()
     officer = login(live_server.url)
     token = csrf(officer.get("/forms").text)
     with path.open("rb") as fh:
@@ -227,14 +229,19 @@ def test_the_test_phone_gets_the_media_uploaded_with_the_draft(live_server, tmp_
             ("media", ("diem.csv", listing, "text/csv")),
         ])
     assert resp.status_code == 303, resp.text
+    page = officer.get(f"/forms/{form_id}/draft")
+    assert 'id="add-media"' in page.text and "to.csv" in page.text  # the one still missing
+    resp = officer.post(f"/forms/{form_id}/draft/media", data={"csrf": csrf(page.text)},
+                        files=[("media", ("to.csv", groups, "text/csv"))])
+    assert resp.status_code == 303 and 'id="add-media"' not in officer.get(f"/forms/{form_id}/draft").text
     draft = get_draft(live_server.store, form_id)
     phone = CollectClient(f"{live_server.url}/v1/test/{draft.token}/projects/1/forms/{form_id}/draft")
     [entry] = ET.fromstring(phone.get("/formList").content).findall(f"{XF}xform")
     manifest = ET.fromstring(phone.get(entry.findtext(f"{XF}manifestUrl")).content)
     ns = "{http://openrosa.org/xforms/xformsManifest}"
-    [media] = manifest.findall(f"{ns}mediaFile")
-    assert media.findtext(f"{ns}filename") == "diem.csv"
-    assert media.findtext(f"{ns}hash") == "md5:" + hashlib.md5(listing).hexdigest()
-    assert phone.get(media.findtext(f"{ns}downloadUrl")).content == listing
+    files = {m.findtext(f"{ns}filename"): m for m in manifest.findall(f"{ns}mediaFile")}
+    for name, data in [("diem.csv", listing), ("to.csv", groups)]:
+        assert files[name].findtext(f"{ns}hash") == "md5:" + hashlib.md5(data).hexdigest()
+        assert phone.get(files[name].findtext(f"{ns}downloadUrl")).content == data
     assert phone.get("/attachments/khac.csv").status_code == 404
     phone.close()

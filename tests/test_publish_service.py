@@ -107,3 +107,25 @@ def test_a_draft_needs_a_new_version_when_its_own_is_taken(store, tmp_path) -> N
     assert store.get_form("bieu_nhap").version == "2" and done.compiled.version == "2"
     assert "Nhãn mới".encode() in store.form_xml("bieu_nhap", "2")
     assert get_draft(store, "bieu_nhap") is None
+
+
+def test_a_test_phone_gets_location_lists_of_its_officer_or_of_the_forms_rounds(store, tmp_path) -> None:
+    from rasoat.core.drafts import draft_media, save_draft
+    from server_support import COMMUNE, OTHER_COMMUNE
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "survey"
+    wb.active.append(["type", "name", "label", "choice_filter"])
+    wb.active.append(["select_one_from_file communes.csv", "commune", "Xã", ""])
+    wb.active.append(["select_one_from_file hamlets.csv", "hamlet", "Thôn", "commune=${commune}"])
+    wb.create_sheet("settings").append(["form_id", "version", "form_title"])
+    wb["settings"].append(["tform", "2", "Biểu thử"])  # the next version of the seeded form of r-open
+    wb.save(tmp_path / "tform.xlsx")
+    commune_officer = save_draft(store, tmp_path / "tform.xlsx", actor="xa", validate=False,
+                                 unit_codes=[COMMUNE])
+    communes = draft_media(store, commune_officer, "communes.csv").decode()
+    assert COMMUNE in communes and OTHER_COMMUNE not in communes
+    admin = save_draft(store, tmp_path / "tform.xlsx", actor="quantri", validate=False)  # no units
+    communes = draft_media(store, admin, "communes.csv").decode()
+    assert COMMUNE in communes and OTHER_COMMUNE in communes  # r-open's units
+    assert draft_media(store, admin, "persons.csv") is None  # never a roster, never an unknown file

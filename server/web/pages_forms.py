@@ -22,6 +22,7 @@ from rasoat.core import scope
 from rasoat.core.collect_settings import draft_settings, encode_settings
 from rasoat.core.drafts import (
     Draft,
+    attach_media,
     discard_draft,
     draft_submissions,
     draft_url,
@@ -172,6 +173,30 @@ async def draft_publish(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
+@post("/forms/{form_id:str}/draft/media")
+async def draft_media_upload(request: Request) -> Response:
+    """Media files the draft references, added after it was uploaded (the ones its page lists missing)."""
+    form_id = request.path_params["form_id"]
+    form = await form_data(request, MAX_FORM_UPLOAD)
+    ctx = await anyio.to_thread.run_sync(context, request)
+    check_csrf(ctx, form)
+    files: list[tuple[str, bytes]] = []
+    for part in form.getall("media", []) if hasattr(form, "getall") else []:
+        if hasattr(part, "read") and part.filename:
+            files.append((Path(part.filename).name, await part.read()))
+
+    def run() -> Response:
+        draft = _draft(ctx, form_id)
+        try:
+            for name, data in files:
+                draft = attach_media(ctx.store, form_id, name, data)
+        except PublishError as exc:
+            return _draft_page(ctx, draft, STATUS.get(exc.code, 400), exc)
+        return redirect(ctx, f"/forms/{quote(form_id, safe='')}/draft", "forms.media_added")
+
+    return await anyio.to_thread.run_sync(run)
+
+
 @post("/forms/{form_id:str}/draft/discard")
 async def draft_discard(request: Request) -> Response:
     form_id = request.path_params["form_id"]
@@ -187,4 +212,4 @@ async def draft_discard(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-handlers = [forms_list, form_upload, draft_page, draft_publish, draft_discard]
+handlers = [forms_list, form_upload, draft_page, draft_publish, draft_media_upload, draft_discard]
