@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core.models import AuditEvent, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 MANIFEST = "rasoat-backup.json"
@@ -45,8 +46,10 @@ DEMO_PASSPHRASE = re.compile(r"demo-key-passphrase(-\d+)?\.txt")
 ALL = SubmissionQuery(current_only=False)  # versions replaced by an edit are kept too
 
 
-class BackupError(RuntimeError):
+class BackupError(Problem, RuntimeError):
     """A backup or restore that cannot be done; one bilingual line."""
+
+    default_code = "backup.refused"
 
 
 @dataclass

@@ -9,10 +9,9 @@ import traceback
 from collections.abc import Sequence
 
 from rasoat.core import __version__
-from rasoat.core.commands.common import CommandError
 from rasoat.core.config import load_settings
-from rasoat.core.payloads import PluginAnswerError
-from rasoat.core.plugins import PluginConflict, build_manager, set_manager
+from rasoat.core.plugins import build_manager, set_manager
+from rasoat.core.problems import Problem
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="hiện chi tiết lỗi (ở đâu cũng được) / show tracebacks (anywhere on the line)")
     parser.add_subparsers(dest="command", metavar="COMMAND")
     return parser
+
+
+EXIT_PROBLEM = 1  # any Problem; argparse's usage errors are 2, Ctrl-C 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -50,11 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         return int(args.func(args) or 0)
-    except (CommandError, PluginConflict, PluginAnswerError) as exc:
+    except Problem as exc:  # the CLI's rendering of every error a user can act on: one "vi / en" line
         if debug:
             traceback.print_exc()
-        print(f"Lỗi / Error: {exc}", file=sys.stderr)
-        return 1
+        print(f"Lỗi / Error: {exc.message}", file=sys.stderr)
+        return EXIT_PROBLEM
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # an unexpected failure still gets one line unless --debug

@@ -18,6 +18,8 @@ import re
 import zlib
 from typing import Any
 
+from rasoat.core.problems import Problem
+
 # Collect's settings schema (client-settings.schema.json) as far as we write it: key → allowed values,
 # or a type for free values. An enum mismatch makes Collect silently skip the key; a wrong type
 # rejects the whole code, so ``validate_settings`` refuses both before a code is ever printed.
@@ -77,8 +79,10 @@ LOCKED_ADMIN: dict[str, bool] = {
 _COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 
 
-class SettingsError(ValueError):
+class SettingsError(Problem, ValueError):
     """Settings Collect would reject or silently ignore."""
+
+    default_code = "settings.refused"
 
 
 def project_name(place: str, prefix: str = PROJECT_PREFIX) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from urllib.parse import quote
 
 from rasoat.core.models import AuditEvent, Role, RoundState, User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 
 TOKEN_BYTES = 48
@@ -26,8 +27,10 @@ TOKEN_NS = "collector_token"
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,200}$")
 
 
-class CollectorError(ValueError):
+class CollectorError(Problem, ValueError):
     """A collector operation that cannot be done; the message is one bilingual line."""
+
+    default_code = "collector.refused"
 
 
 def new_token() -> str:
@@ -197,7 +200,7 @@ def get_collector(store: Store, ref: str) -> User:
     """A collector by id or username."""
     user = store.get_user(ref) or store.get_user_by_name(ref)
     if user is None or user.role is not Role.collector:
-        raise CollectorError(f"Không có người thu thập '{ref}' / No collector '{ref}'")
+        raise CollectorError("collector.not_found", collector=ref)
     return user
 
 

@@ -53,6 +53,7 @@ from rasoat.core.models import (
     Submission,
     utcnow,
 )
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 KV_NS = "crypto"
@@ -68,25 +69,26 @@ OAEP = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256()
 KDF_PARAMS: dict[str, Any] = {"kdf": "argon2id", "t": 3, "m": 64 * 1024, "p": 1}
 
 
-class CryptoError(ValueError):
+class CryptoError(Problem, ValueError):
     """A key operation that cannot be done; one bilingual line, never holding a secret."""
+
+    default_code = "crypto.refused"
 
 
 class WrongPassphrase(CryptoError):
     def __init__(self) -> None:
-        super().__init__("Sai cụm mật khẩu của khoá dự án / Wrong passphrase for the project key")
+        super().__init__("crypto.wrong_passphrase")
 
 
 class NoProjectKey(CryptoError):
     def __init__(self) -> None:
-        super().__init__(
-            "Dự án chưa có khoá mã hoá; chạy 'rasoat keys init' / "
-            "The project has no encryption key; run 'rasoat keys init'"
-        )
+        super().__init__("crypto.no_project_key")
 
 
 class DecryptionError(CryptoError):
     """One record could not be decrypted (wrong key, damaged file, failed signature)."""
+
+    default_code = "crypto.undecryptable"
 
 
 # --- the project key ------------------------------------------------------------------------------

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rasoat.core.problems import Problem
+
 LEGACY_MARKER = "store.json"
 
 
-class NotADataDirectory(Exception):
+class NotADataDirectory(Problem):
     """The folder is not a rasoat data directory; the message names it and says how to make one."""
+
+    default_code = "datadir.refused"
 
 
 def markers() -> tuple[str, ...]:

@@ -27,6 +27,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rasoat.core.crypto import Decryptor, unlock
 from rasoat.core.models import ENVELOPE_FIELD, UNREAD_FIELD, AuditEvent, Submission, unread
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 DEFAULT_MINUTES = 15
@@ -47,8 +48,10 @@ class Derived:
         return sum(self.by_form.values())
 
 
-class NotDerivable(ValueError):
+class NotDerivable(Problem, ValueError):
     """A form whose figures need answers it marks personal and declares no identifying field to seal."""
+
+    default_code = "derive.refused"
 
 
 def _kept_fields(store: Store, opened: Submission, xml: bytes) -> dict[str, Any]:

@@ -175,8 +175,7 @@ def list_drafts(store: Store) -> list[Draft]:
 
 
 def _no_draft(form_id: str) -> PublishError:
-    return PublishError("draft.not_found", f"Biểu mẫu '{form_id}' không có bản nháp",
-                        f"Form '{form_id}' has no draft")
+    return PublishError("draft.not_found", form=form_id)
 
 
 def _require(store: Store, form_id: str) -> Draft:
@@ -225,8 +224,7 @@ def _check_media(compiled: CompiledForm, media: dict[str, bytes]) -> None:
     bad = sorted(n for n in media if not safe_attachment_name(n))
     if unused or bad:
         names = ", ".join(unused or bad)
-        raise PublishError("form.unused_media", f"Biểu mẫu không dùng các tệp: {names}",
-                           f"The form does not reference these files: {names}")
+        raise PublishError("form.unused_media", files=names)
 
 
 def attach_media(store: Store, form_id: str, name: str, data: bytes) -> Draft:
@@ -335,12 +333,7 @@ def draft_for_token(store: Store, form_id: str, token: str) -> Draft:
     """The draft this test token opens; a token of a published, replaced or discarded draft opens none."""
     draft = get_draft(store, form_id)
     if draft is None or not hmac.compare_digest(draft.token.encode(), token.encode()):
-        raise PublishError(
-            "draft.not_found",
-            "Mã thử không còn hiệu lực (bản nháp đã được đăng, thay hoặc huỷ); hãy quét mã QR mới",
-            "This test code is no longer valid (the draft was published, replaced or discarded); "
-            "scan the new QR code",
-        )
+        raise PublishError("draft.test_code_invalid")  # 403: Collect says why, never asks a password
     return draft
 
 

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from rasoat.core.instance import MAX_INSTANCE_BYTES, InstanceError, _local, _parse
+from rasoat.core.instance import MAX_INSTANCE_BYTES, _local, _parse
+from rasoat.core.problems import Problem
 
 ENTITIES_NS = "http://www.opendatakit.org/xforms/entities"
 SUPPORTED_VERSIONS = ("2022.1", "2023.1", "2024.1", "2025.1")
@@ -48,8 +49,10 @@ _TRUE = {"1", "true"}
 Value = str | dict[str, str]
 
 
-class EntityError(ValueError):
+class EntityError(Problem, ValueError):
     """A form's entity declaration that cannot be used (refused at publish); message Vietnamese first."""
+
+    default_code = "entity.refused"
 
 
 # --- what a form declares ----------------------------------------------------------------------------
@@ -83,10 +86,7 @@ def declared_lists(xform: bytes, identifying_fields: Iterable[str] = ()) -> list
     a property saved from one of them is identifying. Raises EntityError for an entities-version rasoat
     does not know, a bad list name, a block with neither ``create`` nor ``update``, or two fields saving
     one property of one entity."""
-    try:
-        root = _parse(xform, max_bytes=max(len(xform), MAX_INSTANCE_BYTES))
-    except InstanceError as exc:
-        raise EntityError(exc.message) from None
+    root = _parse(xform, max_bytes=max(len(xform), MAX_INSTANCE_BYTES))  # InstanceError: a ValueError too
     model = next((el for el in root.iter() if _local(el.tag) == "model"), None)
     if model is None:
         return []

@@ -188,7 +188,7 @@ def _compile_for(plugin: str, path: Path, validate: bool) -> CompiledForm:
         return compile_cached(path, validate=validate)
     except XLSFormError as exc:
         raise XLSFormError(
-            exc.file, exc.message, sheet=exc.sheet, row=exc.row, vi=f"{exc.vi} (plugin '{plugin}')"
+            exc.file, exc.detail, sheet=exc.sheet, row=exc.row, vi=f"{exc.vi} (plugin '{plugin}')"
         ) from None
 
 

@@ -46,6 +46,7 @@ from rasoat.core.instance import (
     safe_attachment_name,
 )
 from rasoat.core.models import AuditEvent, ReviewState, Role, Round, RoundState, Submission, User, utcnow
+from rasoat.core.problems import Problem, split_bilingual
 from rasoat.core.protection import (
     Keyring,
     ProtectionError,
@@ -80,13 +81,22 @@ class Refusal(StrEnum):
     unavailable = "unavailable"  # it cannot be protected now (the key was rotated away): send it later
 
 
-class IngestError(Exception):
-    """A refused submission: ``reason`` for the caller, ``message`` (Vietnamese first) for the collector."""
+REFUSAL_CODES: dict[Refusal, str] = {
+    Refusal.invalid: "submission.invalid",
+    Refusal.forbidden: "submission.forbidden",
+    Refusal.not_found: "submission.version_not_found",
+    Refusal.conflict: "submission.conflict",
+    Refusal.unavailable: "submission.unavailable",
+}
+
+
+class IngestError(Problem):
+    """A refused submission: ``reason`` for the caller, the message (Vietnamese first) for the collector."""
 
     def __init__(self, reason: Refusal, message: str) -> None:
-        super().__init__(message)
+        vi, en = split_bilingual(message)  # as Problem.with_text, keeping this class
+        super().__init__(REFUSAL_CODES[reason], vi=vi, en=en)
         self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True)

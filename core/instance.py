@@ -20,19 +20,21 @@ from typing import Any
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
+from rasoat.core.problems import Problem, split_bilingual
 
 MAX_INSTANCE_BYTES = 10 * 1024 * 1024  # an instance XML (not its attachments); Collect's are a few kB
 MAX_DEPTH = 48  # nesting of groups and repeats; a real form stays far below this
 MAX_NAME_CHARS = 255
 MAX_ID_CHARS = 200  # Collect's are "uuid:" + 36; stores use the id as a file or key name
 
-class InstanceError(ValueError):
-    """The XML cannot be accepted; ``code`` says why, ``message`` says it Vietnamese first."""
+class InstanceError(Problem, ValueError):
+    """The XML cannot be accepted; ``reason`` says why (``too_large``…), the message says it Vietnamese
+    first."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, reason: str, message: str) -> None:
+        vi, en = split_bilingual(message)  # as Problem.with_text, keeping this class
+        super().__init__("instance.invalid", vi=vi, en=en)
+        self.reason = reason
 
 
 @dataclass(frozen=True)

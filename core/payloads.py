@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from rasoat.core.problems import Problem
 
 
-class PluginAnswerError(ValueError):
+class PluginAnswerError(Problem, ValueError):
     """A plugin's hook returned something that is not what the hook promises."""
+
+    default_code = "plugin.bad_answer"
 
 
 def _as_path(value: Any) -> Any:

@@ -18,6 +18,7 @@ import pluggy
 from rasoat.core import hookspecs
 from rasoat.core.hooks import PROJECT
 from rasoat.core.payloads import validate_answer
+from rasoat.core.problems import Problem
 
 # Core's own behaviour, registered through the same hooks a province plugin uses.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -43,8 +44,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 )
 
 
-class PluginConflict(Exception):
+class PluginConflict(Problem):
     """Two plugins claim the same thing (a form id, an indicator id, …)."""
+
+    default_code = "plugin.conflict"
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from rasoat.core.models import AuditEvent, Submission, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.rules import PROTECTED
 
@@ -85,8 +86,10 @@ _YES, _NO, _ID = {"yes", "true", "true()", "1"}, {"", "no", "false", "false()", 
 _NO_ANSWER = {"note", "trigger", "xml-external", "csv-external", "entity"}
 
 
-class ProtectionError(ValueError):
+class ProtectionError(Problem, ValueError):
     """A key or a protected record that cannot be used; one bilingual line, never holding a secret."""
+
+    default_code = "protection.refused"
 
 
 # --- the declaration ------------------------------------------------------------------------------

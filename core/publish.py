@@ -22,6 +22,7 @@ from typing import Any
 from rasoat.core.audit import record
 from rasoat.core.formreg import find_media
 from rasoat.core.models import FormVersion, Round, RoundState
+from rasoat.core.problems import Problem, split_bilingual
 from rasoat.core.rounds import RoundError, add_form
 from rasoat.core.storage.base import Store
 from rasoat.core.xlsform import CompiledForm, FormVersionConflict, XLSFormError, compile_xlsform, publish_form
@@ -40,7 +41,7 @@ class ErrorRow:
     en: str
 
 
-class PublishError(Exception):
+class PublishError(Problem):
     """A form that is not published. ``code`` is one of:
 
     ``form.invalid`` (the workbook does not compile or validate; ``rows`` say where),
@@ -51,23 +52,27 @@ class PublishError(Exception):
     (a test submission the draft does not take).
     """
 
-    def __init__(self, code: str, vi: str, en: str, rows: list[ErrorRow] | None = None) -> None:
-        super().__init__(f"{vi} / {en}")
-        self.code = code
-        self.vi = vi
-        self.en = en
+    def __init__(
+        self, code: str, vi: str = "", en: str = "", rows: list[ErrorRow] | None = None, **params: Any
+    ) -> None:
+        if vi or en:
+            params.update(vi=vi, en=en)
+        super().__init__(code, **params)
         self.rows = list(rows or [])
 
     @property
-    def message(self) -> str:
-        """Both languages on one line, Vietnamese first (the CLI's and the JSON API's form)."""
-        return f"{self.vi} / {self.en}"
+    def vi(self) -> str:
+        return self.text("vi")
+
+    @property
+    def en(self) -> str:
+        return self.text("en")
 
     @classmethod
     def from_xlsform(cls, exc: XLSFormError) -> PublishError:
-        row = ErrorRow(exc.file, exc.sheet or "", exc.row, exc.vi, exc.message)
+        row = ErrorRow(exc.file, exc.sheet or "", exc.row, exc.vi, exc.detail)
         vi = f"{_where(exc, 'trang', 'dòng')}: {exc.vi}"
-        return cls("form.invalid", vi, f"{_where(exc, 'sheet', 'row')}: {exc.message}", [row])
+        return cls("form.invalid", vi, f"{_where(exc, 'sheet', 'row')}: {exc.detail}", [row])
 
 
 def _where(exc: XLSFormError, sheet: str, row: str) -> str:
@@ -111,7 +116,7 @@ def target_round(store: Store, round_id: str | None) -> Round | None:
         return None
     rnd = store.get_round(round_id)
     if rnd is None:
-        raise PublishError("round.not_found", f"Không có đợt '{round_id}'", f"No round '{round_id}'")
+        raise PublishError("round.not_found", round=round_id)
     if rnd.state in (RoundState.closed, RoundState.archived):
         raise PublishError(
             "round.closed",
@@ -142,10 +147,7 @@ def publish(
     unused = sorted(set(given) - set(compiled.media))
     if unused:
         names = ", ".join(unused)
-        raise PublishError(
-            "form.unused_media", f"Biểu mẫu không dùng các tệp: {names}",
-            f"The form does not reference these files: {names}",
-        )
+        raise PublishError("form.unused_media", files=names)
     already = store.get_form(compiled.form_id, compiled.version) is not None
     try:
         form = publish_form(store, compiled, given, source)
@@ -168,7 +170,7 @@ def publish(
         try:
             add_form(store, rnd.id, form.form_id, actor=actor)
         except RoundError as exc:  # closed between the check and now
-            raise PublishError("round.closed", *_split(str(exc))) from None
+            raise PublishError("round.closed", *split_bilingual(str(exc))) from None
     return Published(
         form=form,
         compiled=compiled,
@@ -200,7 +202,3 @@ def publish_file(
         given[name] = media_path.read_bytes()
     return publish(store, compiled, given, actor=actor, round_id=round_id, source=source, via=via)
 
-
-def _split(message: str) -> tuple[str, str]:
-    vi, _, en = message.partition(" / ")
-    return vi, en or vi

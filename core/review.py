@@ -16,6 +16,7 @@ from typing import Any
 
 from rasoat.core import scope
 from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Round, Submission, User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 
 # A reason is required where the collector needs to know what to fix or why it was dropped.
@@ -23,8 +24,10 @@ COMMENT_REQUIRED: frozenset[ReviewState] = frozenset({ReviewState.has_issues, Re
 TO_REVIEW: tuple[ReviewState, ...] = (ReviewState.received, ReviewState.edited)
 
 
-class ReviewError(ValueError):
+class ReviewError(Problem, ValueError):
     """A review the user asked for cannot be made; one bilingual line."""
+
+    default_code = "review.refused"
 
 
 def parse_state(value: str | ReviewState) -> ReviewState:

@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, RoundState, User, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnknownUnit, get_units
 
@@ -62,8 +63,10 @@ TRANSITIONS: dict[tuple[RoundState, RoundState], str] = {
     (RoundState.closed, RoundState.open): "reopen",
 }
 
-class RoundError(ValueError):
+class RoundError(Problem, ValueError):
     """A round operation the user asked for is not allowed; the message is bilingual and one line."""
+
+    default_code = "round.refused"
 
 
 # --- periods, kinds, ids ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from rasoat.core.models import Role, Round, Submission, User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import SubmissionQuery
 
 VIEW = "view"  # submission metadata, counts, indicators
@@ -101,14 +102,11 @@ PERMISSION_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
-class ScopeError(PermissionError):
+class ScopeError(Problem, PermissionError):
     """Outside the user's units, or not allowed for their role (HTTP 403), or a unit code no registry
-    knows (400); ``message`` is one Vietnamese / English pair."""
+    knows (``scope.unknown_unit``, 400)."""
 
-    def __init__(self, message: str, status: int = 403) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
+    default_code = "scope.refused"
 
 
 # --- permissions ------------------------------------------------------------------------------
@@ -213,7 +211,7 @@ def require_unit(user: User | None, code: str | None) -> None:
     from rasoat.core.units import get_units
 
     if code and get_units().get(code) is None:
-        raise ScopeError(f"Không có đơn vị mã {code} trong danh mục / No unit with code {code}", status=400)
+        raise ScopeError("scope.unknown_unit", code=code)
     raise _outside(user, f"Đơn vị {code or '—'}", f"Unit {code or '—'}")
 
 

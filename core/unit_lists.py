@@ -32,6 +32,7 @@ from typing import Any
 
 from rasoat.core.audit import record
 from rasoat.core.models import utcnow
+from rasoat.core.problems import Problem as Problem_
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnitRegistry, fold, get_units
 
@@ -121,8 +122,10 @@ class Problem:
         return f"{self.half('vi')} / {self.half('en')}"
 
 
-class UnitListError(ValueError):
+class UnitListError(Problem_, ValueError):
     """A file refused whole (or a stale preview); ``problems`` says why, one per row."""
+
+    default_code = "unit_list.refused"
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems

@@ -26,6 +26,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
+from rasoat.core.problems import Problem
+
 Level = Literal["province", "commune", "hamlet"]
 LEVELS: tuple[str, ...] = ("province", "commune", "hamlet")
 _LEVEL_ORDER = {level: i for i, level in enumerate(LEVELS)}
@@ -64,27 +66,27 @@ class Unit:
     source: str = NATIONAL_SOURCE  # "national" or the plugin that supplied the hamlet
 
 
-class UnknownUnit(KeyError):
-    """A unit code that is not in the registry."""
+class UnknownUnit(Problem, KeyError):
+    """A unit code that is not in the registry (``unit_code``)."""
 
     def __init__(self, code: str, era: str = "2025") -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = (
-            f"không có đơn vị hành chính mã '{code}' (danh mục {era}) / "
-            f"no administrative unit with code '{code}' (units of {era})"
-        )
+        super().__init__("unit.not_found", code=code, era=era)
+        self.unit_code = code
 
     def __str__(self) -> str:  # KeyError would show the repr with quotes
         return self.message
 
 
-class AmbiguousUnit(ValueError):
+class AmbiguousUnit(Problem, ValueError):
     """A name that matches several units equally well; the message lists them."""
 
+    default_code = "unit.ambiguous"
 
-class HamletCSVError(ValueError):
+
+class HamletCSVError(Problem, ValueError):
     """A hamlet CSV with bad rows; ``problems`` holds one message per row, naming file and row."""
+
+    default_code = "unit.hamlet_list"
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems

@@ -32,6 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from rasoat.core.collectors import hash_token, looks_like_token
 from rasoat.core.models import AuditEvent, Role, User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 
 OFFICER_ROLES = (Role.admin, Role.province_manager, Role.commune_officer, Role.viewer)
@@ -58,42 +59,33 @@ def _dummy_hash() -> str:
     return _hasher.hash(secrets.token_hex(16))
 
 
-class UserError(ValueError):
+class UserError(Problem, ValueError):
     """An account operation that cannot be done; one bilingual line."""
 
+    default_code = "user.refused"
 
-class AuthError(Exception):
-    """A login refused; ``message`` is bilingual and safe to show (it never says which part was wrong)."""
 
-    status = 401
+class AuthError(Problem):
+    """A login refused; the message is safe to show (it never says which part was wrong)."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    default_code = "auth.refused"
 
 
 class WrongCredentials(AuthError):
     def __init__(self) -> None:
-        super().__init__("Sai tên đăng nhập hoặc mật khẩu / Wrong username or password")
+        super().__init__("auth.refused")
 
 
 class Throttled(AuthError):
-    status = 429
-
     def __init__(self, retry_after: int) -> None:
         minutes = max(1, (retry_after + 59) // 60)
-        super().__init__(
-            f"Đăng nhập sai quá nhiều lần; thử lại sau {minutes} phút / "
-            f"Too many failed logins; try again in {minutes} min"
-        )
+        super().__init__("auth.throttled", minutes=minutes, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 
 
 class AccountDisabled(AuthError):
-    status = 403
-
     def __init__(self) -> None:
-        super().__init__("Tài khoản đã bị khoá / This account is disabled")
+        super().__init__("auth.disabled")
 
 
 # --- passwords ----------------------------------------------------------------------------------
@@ -333,6 +325,8 @@ def issue_reset_link(store: Store, ref: str, actor: str = "cli") -> tuple[str, f
 
 class ResetLinkError(UserError):
     """A reset link that cannot be used (unknown, used, expired, replaced, or the account disabled)."""
+
+    default_code = "user.reset_link"
 
 
 def reset_link_user(store: Store, token: str) -> User:

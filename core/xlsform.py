@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core.models import FormVersion
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Conflict, Store
 
 __all__ = [
@@ -31,7 +32,7 @@ __all__ = [
 ]
 
 
-class XLSFormError(Exception):
+class XLSFormError(Problem):
     """An XLSForm that does not compile or validate; ``str()`` names the file, sheet and row."""
 
     def __init__(
@@ -40,14 +41,14 @@ class XLSFormError(Exception):
         self.file = file
         self.sheet = sheet
         self.row = row
-        self.message = message  # pyxform's / ODK Validate's own words (English)
+        self.detail = message  # pyxform's / ODK Validate's own words (English)
         self.vi = vi or "Lỗi XLSForm"
         where = file
         if sheet:
             where += f", sheet {sheet}"
             if row:
                 where += f", row {row}"
-        super().__init__(f"{where}: {self.vi} / {message}")
+        super().__init__("xlsform.invalid", vi=f"{where}: {self.vi} ({message})", en=f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,8 @@ def normalise_public_key(key: str) -> str:
 
 class FormVersionConflict(Conflict):
     """The same form id and version is already published with different XForm bytes."""
+
+    default_code = "form.version_exists"
 
     @classmethod
     def for_form(cls, compiled: CompiledForm) -> FormVersionConflict:

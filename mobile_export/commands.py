@@ -46,22 +46,6 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 
 
-def _errors(func: Any) -> Any:
-    """Turn the domain errors of this room into one-line CommandErrors."""
-
-    def run(args: argparse.Namespace) -> int:
-        from rasoat.core.collectors import CollectorError
-        from rasoat.core.units import UnknownUnit
-        from rasoat.mobile_export.qr import SettingsError
-
-        try:
-            return int(func(args) or 0)
-        except (CollectorError, SettingsError, UnknownUnit) as exc:
-            raise CommandError(str(exc)) from exc
-
-    run.__doc__ = func.__doc__
-    return run
-
 
 def _out_path(value: str, suffixes: tuple[str, ...]) -> Path:
     path = Path(value)
@@ -75,7 +59,6 @@ def _out_path(value: str, suffixes: tuple[str, ...]) -> Path:
     return path
 
 
-@_errors
 def cmd_qr(args: argparse.Namespace) -> int:
     """One collector's Collect QR code with their current token (never a new one)."""
     from rasoat.mobile_export.phone_setup import admin_password, base_url, phone_code
@@ -103,7 +86,6 @@ def cmd_qr(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_qr_sheet(args: argparse.Namespace) -> int:
     """A printable HTML sheet of set-up cards for a commune and/or round (everyone's current token)."""
     from rasoat.mobile_export.phone_setup import base_url, phone_code
@@ -141,7 +123,6 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_bundle(args: argparse.Namespace) -> int:
     """A zip of a collector's blank forms and their media, laid out like Collect's forms folder."""
     from rasoat.core.collectors import get_collector
@@ -166,7 +147,6 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_import_instances(args: argparse.Namespace) -> int:
     """Import a phone's instances folder with an upload's rules; exit 1 if any instance failed."""
     from rasoat.core.collectors import get_collector

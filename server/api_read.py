@@ -25,10 +25,9 @@ from litestar import Request, Response, get
 from litestar.params import FromPath, FromQuery
 from rasoat.core import scope
 from rasoat.core.models import User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 from rasoat.server.central.auth import officer as central_officer
-from rasoat.server.central.problems import Problem
-from rasoat.server.errors import ApiError
 
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
 
@@ -38,7 +37,7 @@ def _store(request: Request) -> Store:
 
 
 def officer(request: Request) -> User:
-    """The officer making this request, or an ApiError (401 with a Basic challenge, 403, 429).
+    """The officer making this request, or a Problem (401 with a Basic challenge, 403, 429).
 
     The credentials are checked by ``server.central.auth.officer``, the one rule for both APIs (so a
     Central session token works here too); only the answer keeps this API's shape: a bad or revoked
@@ -46,28 +45,14 @@ def officer(request: Request) -> User:
     try:
         return central_officer(request)
     except Problem as exc:
-        status = exc.status
-        if status == 401 and (exc.code == "401.3" or request.headers.get("authorization", "").strip()
-                              .lower().startswith("bearer ")):
-            status = 403
-        headers = dict(exc.headers)
-        if status == 401:
-            headers["WWW-Authenticate"] = BASIC_CHALLENGE
-        raise ApiError(status, exc.message, headers) from None
-
-
-def _allowed(user: User, permission: str) -> None:
-    try:
-        scope.require(user, permission)
-    except scope.ScopeError as exc:
-        raise ApiError(403, exc.message) from None
-
-
-def _scoped(func: Any, *args: Any) -> Any:
-    try:
-        return func(*args)
-    except scope.ScopeError as exc:
-        raise ApiError(403, exc.message) from None
+        if exc.code == "auth.https_only":
+            raise Problem("auth.https_only_refused") from None
+        bearer = request.headers.get("authorization", "").strip().lower().startswith("bearer ")
+        if exc.status == 401 and bearer:
+            raise Problem("auth.token_refused") from None
+        if exc.status == 401:
+            exc.headers["WWW-Authenticate"] = BASIC_CHALLENGE
+        raise
 
 
 # --- rounds ------------------------------------------------------------------------------------------
@@ -77,7 +62,7 @@ def _scoped(func: Any, *args: Any) -> Any:
 def rounds(request: Request) -> list[dict[str, Any]]:
     """Rounds that cover some of the officer's units."""
     user = officer(request)
-    _allowed(user, scope.VIEW)
+    scope.require(user, scope.VIEW)
     return [{"id": r.id, "name": r.name, "kind": r.kind, "period": r.period, "state": r.state.value,
              "form_ids": r.form_ids, "unit_codes": r.unit_codes}
             for r in scope.visible_rounds(_store(request).list_rounds(), user)]
@@ -96,36 +81,35 @@ def _open_export(
     personal: bool,
     labels: str | None,
 ) -> Any:
-    """Check who asks and what (ApiError), then the export ready to be written into the response."""
+    """Check who asks and what (a Problem), then the export ready to be written into the response."""
     from rasoat.core.crypto import form_is_encrypted
-    from rasoat.core.excel.from_store import ExportError, ExportFilters, open_export
+    from rasoat.core.excel.from_store import ExportFilters, open_export
     from rasoat.core.excel.raw import RawExportOptions
     from rasoat.core.excel.schema import LabelMode
+    from rasoat.core.units import UnknownUnit
 
     user = officer(request)
-    _allowed(user, scope.EXPORT)
+    scope.require(user, scope.EXPORT)
     if personal:
         from rasoat.core.identities import require_identities
 
-        _scoped(require_identities, _store(request), user, "export.raw", form_id, "api")
+        require_identities(_store(request), user, "export.raw", form_id, "api")
     if labels not in (None, "vi", "en", "none"):
-        raise ApiError(400, f"labels: vi, en hoặc none / labels: vi, en or none (not {labels!r})")
+        raise Problem("export.bad_labels", value=repr(labels))
     mode: LabelMode = "en" if labels == "en" else "none" if labels == "none" else "vi"
     if form_is_encrypted(_store(request), form_id):
-        raise ApiError(409, f"{form_id} được mã hoá: xuất bằng cụm mật khẩu / "
-                            f"{form_id} is encrypted: export it with the passphrase (rasoat export "
-                            "--passphrase-file)")
+        raise Problem("export.encrypted_form", form=form_id)
     requested = tuple(c.strip() for c in (unit or "").split(",") if c.strip())
-    units = _scoped(scope.export_units, user, requested)
-    try:
+    units = scope.export_units(user, requested)
+    try:  # ExportError and UnknownUnit are 404s
         return open_export(_store(request), form_id, format="csv" if fmt == "csv" else "xlsx",
                            filters=ExportFilters(round_id=round_id, unit_codes=units, period=period),
                            options=RawExportOptions(include_personal=personal, labels=mode),
                            actor=user.username)
-    except ExportError as exc:
-        raise ApiError(404, str(exc)) from None
+    except Problem:
+        raise
     except KeyError as exc:  # an unknown unit code
-        raise ApiError(404, str(exc)) from None
+        raise UnknownUnit(str(exc.args[0] if exc.args else exc)) from None
 
 
 async def _export_response(request: Request, form_id: str, fmt: str, **query: Any) -> Response:
@@ -183,10 +167,11 @@ def indicators(
     from rasoat.core.indicators import evaluate
     from rasoat.core.models import utcnow
     from rasoat.core.unit_lists import units_for
+    from rasoat.core.units import UnknownUnit
 
     user = officer(request)
-    _allowed(user, scope.VIEW)
-    code = _scoped(scope.report_unit, user, unit)
+    scope.require(user, scope.VIEW)
+    code = scope.report_unit(user, unit)
     period = period or str(to_vn_naive(utcnow()).year)
     registry = units_for(_store(request))
     try:
@@ -195,11 +180,13 @@ def indicators(
         else:
             found = registry.get(code)
             if found is None:
-                raise ApiError(404, f"Không có đơn vị / Unknown unit: {code}")
+                raise UnknownUnit(code)
             below = {"province": "commune", "commune": "hamlet"}.get(found.level)
             results = evaluate(_store(request), period, units=[code], level=below, registry=registry)
+    except Problem:
+        raise
     except ValueError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise Problem.with_text("indicator.refused", str(exc)) from None
     from rasoat.core.crypto import encrypted_counts
     from rasoat.core.indicators.privacy import protect_for_viewer
 

@@ -19,26 +19,21 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
-from litestar import Litestar, Request, Response, get, post, route
+from litestar import Litestar, Request, Response, Router, get, post, route
 from litestar.exceptions import HTTPException
 from litestar.response import Stream
 from rasoat.core import entity_media
 from rasoat.core.media import ROSTER_MEDIA
 from rasoat.core.models import AuditEvent
+from rasoat.core.problems import Problem
 from rasoat.core.rollforward import record_roster_download
 from rasoat.core.storage.base import Store
 from rasoat.server import openrosa
 from rasoat.server.access import MediaCache, media_bytes, visible_forms
 from rasoat.server.accesslog import access_log_middleware, vn_time
 from rasoat.server.auth import Caller, by_digest, by_token
-from rasoat.server.central import Problem, problem_response, wants_central
-from rasoat.server.errors import (
-    DISK_FULL_MESSAGE,
-    DISK_FULL_RETRY_SECONDS,
-    OpenRosaError,
-    disk_full,
-    not_found,
-)
+from rasoat.server.central import problem_response, wants_central
+from rasoat.server.errors import api_response, disk_full, disk_full_problem, http_problem, openrosa_response
 from rasoat.server.ingest import ShapeCache, ingest
 from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_parts
 
@@ -88,11 +83,6 @@ def _xml_response(body: bytes, status: int = 200, extra: dict[str, str] | None =
     return Response(content=body, status_code=status, media_type=openrosa.XML_MEDIA_TYPE, headers=headers)
 
 
-def _openrosa_error(request: Request, exc: OpenRosaError) -> Response:
-    body = b"" if request.method == "HEAD" else openrosa.response_xml(exc.message, "error")
-    return _xml_response(body, exc.status, exc.headers)
-
-
 # Machine endpoints keep their own error shapes (OpenRosa XML, Central and API JSON); every other
 # address is the officers' web site.
 MACHINE_PREFIXES = ("/v1/", "/api/", "/schema", "/health")
@@ -103,42 +93,26 @@ def is_web_path(path: str) -> bool:
 
 
 def _http_error(request: Request, exc: HTTPException) -> Response:
-    """Litestar's own errors (404 route, 405 method) still get an OpenRosa body Collect can show."""
-    status = exc.status_code
-    if request.url.path.startswith("/v1/") and wants_central(request):  # an API client: Central's JSON
-        code = {404: "404.1", 405: "405.1"}.get(status, f"{status}.1")
-        return problem_response(request, Problem(code, str(exc.detail)))
+    """Litestar's own errors outside any route (404 route, 405 method) in the shape of the address: an
+    API client's JSON (Central's or rasoat's), else an OpenRosa body Collect can show."""
+    problem = http_problem(request, exc)
+    if request.url.path.startswith("/v1/") and wants_central(request):
+        return problem_response(request, problem)
+    if request.url.path.startswith("/api/"):
+        return api_response(request, problem)
     if is_web_path(request.url.path):  # an officer's browser: a page in their language, with the menu
-        from rasoat.server.web.base import error_page
+        from rasoat.server.web.base import problem_page
 
-        message = {404: "error.404", 405: "error.405"}.get(status, str(exc.detail))
-        response = error_page(request, status, message)
-        response.headers.update(dict(exc.headers or {}))  # 405 keeps its Allow header
-        return response
-    if not request.url.path.startswith("/v1/"):
-        headers = dict(exc.headers or {})
-        return Response(content={"error": str(exc.detail)}, status_code=status, headers=headers)
-    message = {
-        404: "Không có địa chỉ này / No such address",
-        405: "Phương thức không được hỗ trợ / Method not allowed",
-    }.get(status, f"Lỗi / Error: {exc.detail}")
-    return _openrosa_error(request, OpenRosaError(status, message, dict(exc.headers or {})))
+        return problem_page(request, problem)
+    return openrosa_response(request, problem)
 
 
 def _server_error(request: Request, exc: Exception) -> Response:
-    from rasoat.core.protection import ProtectionError
-
-    if isinstance(exc, ProtectionError):  # a key this process cannot read (e.g. rotated away): say which
-        log.error("record protection on %s %s: %s", request.method, request.url.path, exc)
-        return _openrosa_error(request, OpenRosaError(503, str(exc)))
     if disk_full(exc):
         log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
-        return _openrosa_error(request, OpenRosaError(503, DISK_FULL_MESSAGE,
-                                                      {"Retry-After": str(DISK_FULL_RETRY_SECONDS)}))
+        return openrosa_response(request, disk_full_problem())
     log.exception("unhandled error on %s", request.method)
-    return _openrosa_error(
-        request, OpenRosaError(500, "Lỗi máy chủ, hãy gửi lại sau / Server error, please send again later")
-    )
+    return openrosa_response(request, Problem("server.error"))
 
 
 def _base_url(request: Request, settings: ServerSettings) -> str:
@@ -152,7 +126,7 @@ def _authenticate(request: Request, st: _State) -> Caller:
     params = request.path_params
     pid = params.get("pid", "")
     if pid != st.settings.project_id:
-        raise not_found(f"Không có dự án {pid} / No project {pid}")
+        raise Problem("project.not_found", project=pid)
     token = params.get("token")
     if token is not None:
         return by_token(st.store, token, pid)
@@ -220,9 +194,7 @@ def _visible(st: _State, caller: Caller, form_id: str, version: str | None = Non
             if other is not None:
                 return other
             break
-    raise not_found(
-        f"Không có biểu mẫu {form_id} cho bạn / Form {form_id} is not available to you"
-    )
+    raise Problem("form.not_available", form=form_id)
 
 
 def _etag_response(request: Request, data: bytes, media_type: str, md5: str | None = None) -> Response:
@@ -238,10 +210,13 @@ async def form_download(request: Request) -> Response:
     params = request.path_params
     name: str = params["name"]
     if "token" not in params and (wants_central(request) or not name.endswith(".xml")):
-        return await anyio.to_thread.run_sync(_central_form, request)  # the Central API's form paths
+        try:  # the Central API's form paths, answering in its shape
+            return await anyio.to_thread.run_sync(_central_form, request)
+        except Problem as exc:
+            return problem_response(request, exc)
     st, caller = await _caller(request)
     if not name.endswith(".xml"):
-        raise not_found(f"Không có địa chỉ này / No such address: {name}")
+        raise Problem("request.no_route")
     if "form_id" in params:
         form_id, version = params["form_id"], name.removesuffix(".xml")
     else:
@@ -314,7 +289,7 @@ async def attachment(request: Request) -> Response:
         form = _visible(st, caller, form_id)
         data = media_bytes(st.store, form, name, caller.user, st.media)
         if data is None:
-            raise not_found(f"Biểu mẫu {form_id} không có tệp {name} / Form {form_id} has no file {name}")
+            raise Problem("form.no_file", form=form_id, name=name)
         if name == ROSTER_MEDIA:  # names of persons leave the server: who took which communes' rows
             record_roster_download(st.store, caller.user.username, data, "collect", form_id=form_id)
         return data
@@ -376,7 +351,7 @@ async def entity_integrity(request: Request) -> Response:
     def answer() -> bytes:
         forms = visible_forms(st.store, caller.user)
         if not any(entity_media.linked_list(st.store, f, f"{name}.csv") for f in forms):
-            raise not_found(f"Không có danh sách thực thể {name} cho bạn / No entity list {name} for you")
+            raise Problem("entity_list.not_available", name=name)
         scope = entity_media.entity_scope(caller.user)
         return openrosa.integrity_xml(st.store.entity_deleted(name, ids[:10_000], scope))
 
@@ -450,19 +425,21 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     from rasoat.server.api_read import read_handlers
     from rasoat.server.central import handlers as central_handlers
     from rasoat.server.draft_test import handlers as draft_handlers
-    from rasoat.server.errors import ApiError, api_error_response
     from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
+    # Each surface answers a Problem in its own shape: OpenRosa XML (the app's default, for Collect),
+    # rasoat's JSON API, the Central API, and the web pages (server.web's router).
+    api = Router("/", route_handlers=[*api_handlers, *read_handlers],
+                 exception_handlers={Problem: api_response})
+    central = Router("/", route_handlers=central_handlers(), exception_handlers={Problem: problem_response})
     app = Litestar(
         route_handlers=[
             form_list, form_download, manifest, attachment, entity_integrity, submission_preflight,
             submission, health,
-            *api_handlers, *read_handlers, *central_handlers(), *draft_handlers,
+            *draft_handlers, api, central,
         ],
         exception_handlers={
-            Problem: problem_response,
-            OpenRosaError: _openrosa_error,
-            ApiError: api_error_response,
+            Problem: openrosa_response,
             HTTPException: _http_error,
             Exception: _server_error,
         },

@@ -12,9 +12,9 @@ from urllib.parse import quote, urlsplit
 
 from rasoat.core.collectors import find_by_token
 from rasoat.core.models import User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 from rasoat.server import digest
-from rasoat.server.errors import OpenRosaError
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,7 @@ class Caller:
 def by_token(store: Store, token: str, project_id: str) -> Caller:
     user = find_by_token(store, token)
     if user is None:
-        raise OpenRosaError(
-            403,
-            "Mã truy cập không hợp lệ hoặc đã bị thu hồi; hãy quét lại mã QR mới / "
-            "The access token is unknown or revoked; scan a new QR code",
-        )
+        raise Problem("auth.token_revoked")
     return Caller(user=user, prefix=f"/v1/key/{quote(token, safe='')}/projects/{quote(project_id, safe='')}")
 
 
@@ -53,17 +49,14 @@ def by_digest(
 
     Wrong passwords count towards the same login lock as officers' logins (``core.users``: per name and
     per address); while locked the answer is 429 with Retry-After, whatever the password."""
-    from rasoat.core.users import Throttled, check_throttle, note_failure
+    from rasoat.core.users import check_throttle, note_failure
 
     stale = False
     if authorization:
         params = digest.parse_authorization(authorization) or {}
         claimed = params.get("username", "")
         if claimed:
-            try:
-                check_throttle(store, claimed, ip, via="digest")
-            except Throttled as exc:
-                raise OpenRosaError(429, exc.message, headers={"Retry-After": str(exc.retry_after)}) from None
+            check_throttle(store, claimed, ip, via="digest")  # Throttled: 429 with Retry-After
         result = digest.verify(store, method, authorization)
         if result.username and _same_target(params.get("uri", ""), path, query):
             user = store.get_user_by_name(result.username)
@@ -72,11 +65,7 @@ def by_digest(
         if claimed and not result.username and not result.stale:  # a wrong password, not an old nonce
             note_failure(store, claimed, ip, via="digest")
         stale = result.stale
-    raise OpenRosaError(
-        401,
-        "Cần đăng nhập / Authentication required",
-        headers={"WWW-Authenticate": digest.challenge(store, stale=stale)},
-    )
+    raise Problem("auth.required", headers={"WWW-Authenticate": digest.challenge(store, stale=stale)})
 
 
 def _same_target(uri: str, path: str, query: str) -> bool:

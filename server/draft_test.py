@@ -15,33 +15,22 @@ from urllib.parse import quote
 import anyio
 from litestar import Request, Response, get, post, route
 from rasoat.core.drafts import Draft, accept_test, draft_for_token, draft_media
-from rasoat.core.publish import PublishError
+from rasoat.core.problems import Problem
 from rasoat.server import openrosa
-from rasoat.server.errors import OpenRosaError, not_found
 from rasoat.server.ingest import split_parts
 from rasoat.server.uploads import close_parts, declared_length, read_parts
 
 PREFIX = "/v1/test/{token:str}/projects/{pid:str}/forms/{form_id:str}/draft"
 
-# this surface's answer to each refusal of core.drafts, by its code
-STATUS: dict[str, int] = {"draft.not_found": 403, "draft.test_refused": 400}
-
 RECEIVED = "Đã nhận bản ghi thử (không tính vào số liệu) / Test submission received (not counted)"
-
-
-def _refused(exc: PublishError) -> OpenRosaError:
-    return OpenRosaError(STATUS.get(exc.code, 400), exc.message)
 
 
 def _draft(request: Request) -> Draft:
     st = request.app.state["rasoat"]
     params = request.path_params
     if params["pid"] != st.settings.project_id:
-        raise not_found(f"Không có dự án {params['pid']} / No project {params['pid']}")
-    try:
-        return draft_for_token(st.store, params["form_id"], params["token"])
-    except PublishError as exc:
-        raise _refused(exc) from None
+        raise Problem("project.not_found", project=params["pid"])
+    return draft_for_token(st.store, params["form_id"], params["token"])  # draft.test_code_invalid: 403
 
 
 def _base(request: Request) -> str:
@@ -99,7 +88,7 @@ def draft_attachment_file(request: Request) -> Response:
     name = request.path_params["name"]
     data = draft_media(st.store, draft, name)
     if data is None:
-        raise not_found(f"Bản nháp không có tệp {name} / The draft has no file {name}")
+        raise Problem("draft.no_file", name=name)
     media_type = "text/csv" if name.lower().endswith(".csv") else "application/octet-stream"
     return Response(content=data, media_type=media_type,
                     headers={"X-OpenRosa-Version": openrosa.OPENROSA_VERSION, "Cache-Control": "no-store"})
@@ -122,10 +111,7 @@ async def draft_submission(request: Request) -> Response:
             def keep() -> None:
                 xml, files, _incomplete = split_parts(parts)
                 p = request.path_params
-                try:
-                    accept_test(st.store, p["form_id"], p["token"], xml, files)
-                except PublishError as exc:
-                    raise _refused(exc) from None
+                accept_test(st.store, p["form_id"], p["token"], xml, files)  # PublishError: 400/403
 
             await anyio.to_thread.run_sync(keep)
         finally:

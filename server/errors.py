@@ -1,65 +1,56 @@
-"""Errors the OpenRosa endpoints and the JSON API answer with: a status, one bilingual message, and maybe
-extra headers."""
+"""How the machine endpoints answer a ``core.problems.Problem``: ODK Collect's OpenRosa XML and rasoat's own
+JSON API (the Central API's shape is ``server.central.problems``, the web pages' ``server.web.base``)."""
 
 from __future__ import annotations
 
 import errno
 
 from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from rasoat.core.problems import Problem
+from rasoat.server import openrosa
 
 DISK_FULL_RETRY_SECONDS = 300
-DISK_FULL_MESSAGE = (
-    "Máy chủ hết chỗ lưu trữ; dữ liệu chưa được lưu, hãy gửi lại sau / "
-    "The server's disk is full; nothing was stored, send again later"
-)
 
 
-class OpenRosaError(Exception):
-    """Rendered as an OpenRosaResponse with ``nature="error"``; Collect shows ``message`` to the collector."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-class ApiError(Exception):
-    """Rendered by ``api_error_response`` as JSON ``{"error": message}`` for the JSON API."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-def api_error_response(_request: Request, exc: ApiError) -> Response:
-    return Response(content={"error": exc.message}, status_code=exc.status, headers=exc.headers)
-
-
-def bad_request(message: str) -> OpenRosaError:
-    return OpenRosaError(400, message)
-
-
-def forbidden(message: str) -> OpenRosaError:
-    return OpenRosaError(403, message)
-
-
-def not_found(message: str) -> OpenRosaError:
-    return OpenRosaError(404, message)
-
-
-def conflict(message: str) -> OpenRosaError:
-    return OpenRosaError(409, message)
-
-
-def too_large(limit: int) -> OpenRosaError:
-    return OpenRosaError(
-        413,
-        f"Dữ liệu gửi lên quá lớn (tối đa {limit // 1_000_000} MB) / "
-        f"Upload too large (max {limit // 1_000_000} MB)",
+def openrosa_response(request: Request, exc: Problem) -> Response:
+    """An ``<OpenRosaResponse>`` with ``nature="error"``: Collect shows the message ("Việt / English")."""
+    body = b"" if request.method == "HEAD" else openrosa.response_xml(exc.message, "error")
+    return Response(
+        content=body,
+        status_code=exc.status,
+        media_type=openrosa.XML_MEDIA_TYPE,
+        headers={**openrosa.headers(), **exc.headers},
     )
+
+
+def api_response(_request: Request, exc: Problem) -> Response:
+    """rasoat's JSON API: ``{"error": "Việt / English", "code": "form.not_found"}``."""
+    return Response(content={"error": exc.message, "code": exc.code}, status_code=exc.status,
+                    headers=exc.headers)
+
+
+# Litestar's own refusals (no route, wrong method, a body over the limit, a query it cannot parse) as the
+# catalogue's problems, so every surface shows them as it shows any other.
+HTTP_PROBLEMS = {404: "request.no_route", 405: "request.method_not_allowed", 413: "request.too_large",
+                 415: "request.unsupported_media"}
+
+
+def http_problem(request: Request, exc: HTTPException) -> Problem:
+    code = HTTP_PROBLEMS.get(exc.status_code)
+    headers = dict(exc.headers or {})  # 405 keeps its Allow header
+    if code is None:
+        return Problem("request.invalid", detail=str(exc.detail), headers=headers)
+    return Problem(code, headers=headers, detail=str(exc.detail),
+                   mb=request.app.state["rasoat"].settings.max_body_bytes // 1_000_000)
+
+
+def too_large(limit: int) -> Problem:
+    return Problem("request.too_large", mb=limit // 1_000_000)
+
+
+def disk_full_problem() -> Problem:
+    return Problem("server.disk_full", headers={"Retry-After": str(DISK_FULL_RETRY_SECONDS)})
 
 
 def disk_full(exc: BaseException) -> bool:

@@ -14,25 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from rasoat.core.derive import on_arrival
-from rasoat.core.ingest import IngestError, IngestResult, Refusal, ShapeCache, accept, check_attachment_names
+from rasoat.core.ingest import IngestError, IngestResult, ShapeCache, accept, check_attachment_names
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 from rasoat.server.auth import Caller
-from rasoat.server.errors import OpenRosaError, bad_request
 from rasoat.server.uploads import Part
 
 __all__ = ["INCOMPLETE_PART", "XML_PART", "IngestResult", "ShapeCache", "ingest", "split_parts"]
 
 XML_PART = "xml_submission_file"
 INCOMPLETE_PART = "*isIncomplete*"
-
-STATUS: dict[Refusal, int] = {
-    Refusal.invalid: 400,
-    Refusal.forbidden: 403,
-    Refusal.not_found: 404,
-    Refusal.conflict: 409,
-    Refusal.unavailable: 503,
-}
-
 
 def split_parts(parts: list[Part]) -> tuple[bytes, dict[str, bytes], bool]:
     """(instance XML, attachments by name, incomplete flag); rejects unsafe names. Reads the spooled
@@ -51,16 +42,10 @@ def split_parts(parts: list[Part]) -> tuple[bytes, dict[str, bytes], bool]:
         try:
             check_attachment_names([name] + ([part.name] if part.filename else []))
         except IngestError:  # the message names the file the phone knows, not the form field
-            raise bad_request(
-                f"Tên tệp đính kèm không hợp lệ: {name!r} (không được chứa đường dẫn) / "
-                f"Invalid attachment name {name!r} (no paths allowed)"
-            ) from None
+            raise Problem("submission.bad_attachment_name", name=repr(name)) from None
         files[name] = part.read()
     if xml is None:
-        raise bad_request(
-            "Thiếu phần xml_submission_file trong dữ liệu gửi lên / "
-            "The upload has no xml_submission_file part"
-        )
+        raise Problem("submission.no_xml_part")
     return xml, files, incomplete
 
 
@@ -71,11 +56,8 @@ def ingest(
     shapes: ShapeCache,
     check_hook: Callable[..., list[Any]] | None = None,
 ) -> IngestResult:
-    """Handle one POST's parts for ``caller``; raises OpenRosaError for every refusal."""
+    """Handle one POST's parts for ``caller``; raises a Problem (IngestError) for every refusal."""
     xml, files, _incomplete = split_parts(parts)  # *isIncomplete* is advisory (Central ignores it too)
-    try:
-        result = accept(store, caller.user, xml, files, shapes, check_hook, via="openrosa")
-    except IngestError as exc:
-        raise OpenRosaError(STATUS[exc.reason], exc.message) from None
+    result = accept(store, caller.user, xml, files, shapes, check_hook, via="openrosa")
     on_arrival(store, result.instance_id)  # an encrypted record, while an officer has the key unlocked
     return result

@@ -108,12 +108,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     database_url = args.database or settings.database_url
     base_url, how = _public_base(args)
     with command_store(args, create=True) as store:
-        from rasoat.core.protection import ProtectionError, keyring
+        from rasoat.core.protection import keyring
 
-        try:
-            keyring(store)  # the key-encryption key of person records (made on first start, outside the data)
-        except ProtectionError as exc:
-            raise CommandError(str(exc)) from None
+        keyring(store)  # the key-encryption key of person records (made on first start, outside the data)
         empty = is_empty(store)
         if empty and not args.no_demo:
             demo_key(store, Path(settings.data_dir))
@@ -146,13 +143,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _check_indicators() -> None:
     """Load every plugin's indicator definitions before serving, so two plugins declaring one indicator
     id stop the server at once with both names (as a form id conflict does), not a page later."""
-    from rasoat.core.indicators.loading import IndicatorError, collect
+    from rasoat.core.indicators.loading import collect
     from rasoat.core.plugins import get_manager
 
-    try:
-        collect(get_manager())
-    except IndicatorError as exc:
-        raise CommandError(str(exc)) from exc
+    collect(get_manager())
 
 
 def demo_key(store: Any, data_dir: Path) -> Path | None:
@@ -216,20 +210,7 @@ def _print_qr(url: str) -> None:
 # --- collectors ---------------------------------------------------------------------------------
 
 
-def _collector_errors(func):
-    def run(args: argparse.Namespace) -> int:
-        from rasoat.core.collectors import CollectorError
-        from rasoat.core.units import UnknownUnit
 
-        try:
-            return func(args)
-        except (CollectorError, UnknownUnit) as exc:
-            raise CommandError(str(exc)) from exc
-
-    return run
-
-
-@_collector_errors
 def cmd_collectors_add(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import collector_url, create_collector, digest_url, same_name
     from rasoat.server.digest import set_password
@@ -298,7 +279,6 @@ def cmd_collectors_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_collector_errors
 def cmd_collectors_revoke(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import revoke_collector
     from rasoat.server.digest import forget_password
@@ -310,7 +290,6 @@ def cmd_collectors_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-@_collector_errors
 def cmd_collectors_rotate(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import get_collector
     from rasoat.core.phone_setup import rotate_token

@@ -13,7 +13,7 @@ Retry-After, an answer Collect shows and the collector can act on; the form stay
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from tempfile import SpooledTemporaryFile
@@ -23,7 +23,8 @@ import anyio
 from litestar import Request
 from litestar.exceptions import ClientException
 from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
-from rasoat.server.errors import OpenRosaError, bad_request, too_large
+from rasoat.core.problems import Problem
+from rasoat.server.errors import too_large
 
 RETRY_AFTER_SECONDS = 60
 
@@ -41,9 +42,9 @@ class UploadBudget:
         return self.in_flight == 0 or self.in_flight + size <= self.max_bytes
 
     @asynccontextmanager
-    async def hold(self, size: int, refuse: Callable[[], Exception] | None = None) -> AsyncIterator[None]:
-        """Hold ``size`` bytes of the budget for the block; raises ``refuse()`` (default: the OpenRosa
-        503 of ``busy``) when no room frees in time."""
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        """Hold ``size`` bytes of the budget for the block; raises ``busy()`` (503, Retry-After) when no
+        room frees in time."""
         if self._room is None:
             self._room = asyncio.Condition()
         room = self._room
@@ -51,7 +52,7 @@ class UploadBudget:
             try:
                 await asyncio.wait_for(room.wait_for(lambda: self._fits(size)), self.wait_seconds)
             except TimeoutError:
-                raise (refuse or busy)() from None
+                raise busy() from None
             self.in_flight += size
         try:
             yield
@@ -61,15 +62,8 @@ class UploadBudget:
                 room.notify_all()
 
 
-BUSY_MESSAGE = (
-    "Máy chủ đang nhận nhiều dữ liệu cùng lúc; biểu mẫu vẫn còn trên máy, hãy gửi lại sau ít phút / "
-    "The server is receiving too much data at once; the form stays on the phone, send it again in "
-    "a few minutes"
-)
-
-
-def busy() -> OpenRosaError:
-    return OpenRosaError(503, BUSY_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+def busy() -> Problem:
+    return Problem("server.busy", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def upload_size(request: Request, limit: int) -> int:
@@ -117,9 +111,7 @@ async def read_parts(request: Request, limit: int) -> list[Part]:
     content_type, options = request.content_type
     boundary = options.get("boundary")
     if content_type != "multipart/form-data" or not boundary:
-        raise bad_request(
-            "Dữ liệu phải gửi dạng multipart/form-data / The submission must be multipart/form-data"
-        )
+        raise Problem("request.not_multipart")
     parts: list[Part] = []
     current: Part | None = None
     try:
@@ -143,9 +135,7 @@ async def read_parts(request: Request, limit: int) -> list[Part]:
         raise
     except (ParserError, ParserLimitReached) as exc:
         close_parts(parts)
-        raise bad_request(
-            f"Không đọc được dữ liệu gửi lên ({exc}) / Unreadable multipart body ({exc})"
-        ) from None
+        raise Problem("request.bad_multipart", detail=str(exc)) from None
     except BaseException:
         close_parts(parts)
         raise

@@ -113,7 +113,7 @@ def test_bad_xml_is_refused_with_a_reason(xml: bytes, code: str) -> None:
     shape = FormShape(binaries=frozenset({"photo"}))
     with pytest.raises(InstanceError) as info:
         parse_instance(xml, shape)
-    assert info.value.code == code
+    assert info.value.reason == code
     assert " / " in info.value.message  # Vietnamese first, English alongside
 
 
@@ -121,7 +121,7 @@ def test_size_limit() -> None:
     xml = b"<data id='x'><a>" + b"x" * 2000 + b"</a><meta><instanceID>u</instanceID></meta></data>"
     with pytest.raises(InstanceError) as info:
         parse_instance(xml, max_bytes=1000)
-    assert info.value.code == "too_large"
+    assert info.value.reason == "too_large"
 
 
 @pytest.mark.parametrize(
@@ -173,6 +173,6 @@ def test_any_bytes_parse_or_fail_with_an_instance_error(data: bytes) -> None:
     try:
         parsed = parse_instance(data)
     except InstanceError as exc:
-        assert exc.code and " / " in exc.message
+        assert exc.reason and " / " in exc.message
     else:
         assert parsed.form_id and parsed.instance_id

@@ -57,6 +57,8 @@ def test_installed_wheel_lists_every_builtin_form(wheel_site, tmp_path):
     assert plugin_forms <= ids
     names = {f.filename for f in zipfile.ZipFile(next(wheel_site.parent.glob("rasoat-*.whl"))).infolist()}
     assert "rasoat/core/data/units.csv" in names
+    for lang in ("vi", "en"):  # the error messages: without them every error would show its bare code
+        assert f"rasoat/core/locale/{lang}/LC_MESSAGES/errors.po" in names
 
 
 def test_a_package_named_core_installs_beside_rasoat(wheel_site, tmp_path):

@@ -17,14 +17,17 @@ from typing import Any
 
 from rasoat.core.audit import record
 from rasoat.core.models import utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 
 NAMESPACE = "qd28.facts"
 FACTS = ("population", "on_route")
 
 
-class FactError(ValueError):
+class FactError(Problem, ValueError):
     """A figure that cannot be stored as given; the message is bilingual and one line."""
+
+    default_code = "assessment.fact"
 
 
 def _key(year: int, unit: str) -> str:

@@ -25,6 +25,7 @@ from rasoat.core.assessment.compute import CommuneAssessment, ProvinceAssessment
 from rasoat.core.audit import record
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import Role, User, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.rounds import scopes_overlap
 from rasoat.core.scope import ScopeError, unit_allowed
 from rasoat.core.storage.base import Store
@@ -45,8 +46,10 @@ LIST_STATES: dict[str, tuple[str, str]] = {
 }
 
 
-class SignoffError(ValueError):
+class SignoffError(Problem, ValueError):
     """A sign-off step that is not allowed now; the message is bilingual and one line."""
+
+    default_code = "assessment.signoff"
 
 
 def state_label(state: str) -> str:

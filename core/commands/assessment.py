@@ -5,7 +5,6 @@ and the workbook the province sends."""
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,26 +20,6 @@ from rasoat.core.commands.common import (
     print_table,
 )
 from rasoat.core.storage.base import Store
-
-
-def _errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        # imported when a command runs, not when the command table is built: the assessment rules
-        # pull in the indicator engine (0.1 s of every rasoat start, --help included)
-        from rasoat.core.assessment.facts import FactError
-        from rasoat.core.assessment.signoff import SignoffError
-        from rasoat.core.scope import ScopeError
-        from rasoat.core.units import UnknownUnit
-
-        try:
-            return func(args)
-        except (FactError, SignoffError, UnknownUnit) as exc:
-            raise CommandError(str(exc)) from exc
-        except ScopeError as exc:
-            raise CommandError(exc.message) from exc
-
-    return wrapper
 
 
 def _officer(store: Store, username: str):
@@ -64,7 +43,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-@_errors
 def cmd_fact(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.facts import set_fact
 
@@ -75,7 +53,6 @@ def cmd_fact(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_import(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.facts import import_facts
     from rasoat.core.units import get_units
@@ -121,7 +98,6 @@ def _assessment_json(c: Any) -> dict[str, Any]:
     }
 
 
-@_errors
 def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.compute import assess_communes, assess_province
     from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_LABELS
@@ -163,7 +139,6 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _step(action: str) -> Callable[[argparse.Namespace], int]:
-    @_errors
     def run(args: argparse.Namespace) -> int:
         from rasoat.core.assessment import signoff
 
@@ -186,7 +161,6 @@ def _step(action: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-@_errors
 def cmd_status(args: argparse.Namespace) -> int:
     from rasoat.core.assessment import signoff
 
@@ -222,7 +196,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_workbook(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.workbook import write_workbook
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from rasoat.core.backup import BackupError, backup_embedded, backup_postgres
+    from rasoat.core.backup import backup_embedded, backup_postgres
     from rasoat.core.config import load_settings
     from rasoat.core.storage import open_store
 
@@ -43,8 +43,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
                 info = backup_postgres(store, database_url, target, args.by or default_actor(), bar.update)
             else:
                 info = backup_embedded(store, target, args.by or default_actor(), bar.update)
-    except BackupError as exc:
-        raise CommandError(str(exc)) from None
     finally:
         store.close()
     if args.json:
@@ -58,20 +56,17 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from rasoat.core.backup import BackupError, restore
+    from rasoat.core.backup import restore
     from rasoat.core.config import load_settings
 
     archive = Path(args.file)
     if not archive.is_file():
         raise CommandError(f"Không có tệp {archive} / No such file: {archive}")
     settings = load_settings(args.data)
-    try:
-        with tqdm(
-            desc="khôi phục / restore", unit=" tệp", file=sys.stderr, disable=args.quiet or None
-        ) as bar:
-            info = restore(archive, settings.data_dir, args.database, args.by or default_actor(), bar.update)
-    except BackupError as exc:
-        raise CommandError(str(exc)) from None
+    with tqdm(
+        desc="khôi phục / restore", unit=" tệp", file=sys.stderr, disable=args.quiet or None
+    ) as bar:
+        info = restore(archive, settings.data_dir, args.database, args.by or default_actor(), bar.update)
     if args.json:
         print_json(info)
     else:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rasoat.core.config import load_settings
+from rasoat.core.problems import Problem
 
 if TYPE_CHECKING:  # the store's modules (pydantic models) load when a command opens one, not for --help
     from rasoat.core.storage import Store
@@ -23,8 +24,10 @@ JSON_HELP = "xuất dạng JSON / print JSON"
 QUIET_HELP = "không hiện tiến độ / no progress bar"
 
 
-class CommandError(Exception):
+class CommandError(Problem):
     """A problem the user can fix; printed as one line, exit code 1, no traceback."""
+
+    default_code = "command.refused"
 
 
 @contextmanager
@@ -33,20 +36,17 @@ def command_store(args: argparse.Namespace, create: bool = False) -> Iterator[St
     ``with`` block and closed however it ends. An embedded store must already exist unless ``create``
     (``init``, ``serve``): a mistyped path is an error, never a new empty store. With a database the folder
     only holds attachments and is made when needed."""
-    from rasoat.core.datadir import NotADataDirectory, check_can_create, require_data_dir
+    from rasoat.core.datadir import check_can_create, require_data_dir
     from rasoat.core.storage import open_store
 
     settings = load_settings(getattr(args, "data", None))
     database_url = getattr(args, "database", None) or settings.database_url
-    try:
-        if database_url:
-            pass
-        elif create:
-            check_can_create(settings.data_dir)
-        else:
-            require_data_dir(settings.data_dir)
-    except NotADataDirectory as exc:
-        raise CommandError(str(exc)) from None
+    if database_url:
+        pass
+    elif create:
+        check_can_create(settings.data_dir)
+    else:
+        require_data_dir(settings.data_dir)
     store = open_store(settings.data_dir, database_url)
     try:
         yield store

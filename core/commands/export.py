@@ -46,7 +46,7 @@ def _decryptor(store: Any, args: argparse.Namespace, form_id: str | None, purpos
     """A ``Decryptor`` of the store's records when a passphrase is given (or asked for an encrypted form's
     export on a terminal); None when not needed. A wrong passphrase is a one-line error."""
     from rasoat.core.commands.users import read_secret
-    from rasoat.core.crypto import CryptoError, form_is_encrypted, open_decryptor
+    from rasoat.core.crypto import form_is_encrypted, open_decryptor
 
     wanted = bool(getattr(args, "passphrase_file", None))
     if not wanted and form_id is not None and form_is_encrypted(store, form_id):
@@ -60,10 +60,7 @@ def _decryptor(store: Any, args: argparse.Namespace, form_id: str | None, purpos
         return None
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu khoá dự án / Project key passphrase",
                              confirm=False)
-    try:
-        return open_decryptor(store, passphrase, actor=default_actor(), purpose=purpose)
-    except CryptoError as exc:
-        raise CommandError(str(exc)) from None
+    return open_decryptor(store, passphrase, actor=default_actor(), purpose=purpose)
 
 
 def _decrypted_note(opener: Any) -> None:
@@ -84,7 +81,7 @@ def _officer(store: Any, args: argparse.Namespace) -> Any:
     """The officer named by ``--as``: their role must hold the identity permission for personal columns
     (a refusal is audited) and the export is cut to their units. None without ``--as``: the server's
     operator, who reads the data directory anyway (every command runs so), audited as ``default_actor``."""
-    from rasoat.core.identities import IdentityRefused, require_identities
+    from rasoat.core.identities import require_identities
 
     if not args.as_user:
         return None
@@ -93,31 +90,25 @@ def _officer(store: Any, args: argparse.Namespace) -> Any:
         raise CommandError(f"Không có tài khoản '{args.as_user}' đang hoạt động / "
                            f"no active account '{args.as_user}'")
     if args.include_personal:
-        try:
-            require_identities(store, user, "export.raw", target=args.form_id, via="cli")
-        except IdentityRefused as exc:
-            raise CommandError(exc.message) from None
+        require_identities(store, user, "export.raw", target=args.form_id, via="cli")
     return user
 
 
 def run_export(args: argparse.Namespace) -> int:
     # the Excel writers load when an export runs, not for every CLI call
-    from rasoat.core.excel.from_store import ExportError, ExportFilters, count_for_export, export_form
+    from rasoat.core.excel.from_store import ExportFilters, count_for_export, export_form
     from rasoat.core.excel.raw import RawExportOptions
-    from rasoat.core.scope import ScopeError, export_units
+    from rasoat.core.scope import export_units
     from tqdm import tqdm
 
     fmt = _format(args)
     out = _output(args.output, fmt)
     states = _states(args.states)
     with command_store(args) as store:
-        try:
-            officer = _officer(store, args)
-            units = tuple(args.unit or ())
-            if officer is not None:
-                units = export_units(officer, units)
-        except (CommandError, ScopeError) as exc:
-            raise CommandError(getattr(exc, "message", str(exc))) from None
+        officer = _officer(store, args)
+        units = tuple(args.unit or ())
+        if officer is not None:
+            units = export_units(officer, units)
         actor = officer.username if officer is not None else default_actor()
         filters = ExportFilters(
             round_id=args.round,
@@ -136,27 +127,24 @@ def run_export(args: argparse.Namespace) -> int:
             attachment_url=args.attachment_url,
         )
         opener = None
-        try:
-            opener = _decryptor(store, args, args.form_id, "export")
-            total = count_for_export(store, args.form_id, filters)
-            with tqdm(
-                total=total, desc=args.form_id, unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
-            ) as bar:
-                stats = export_form(
-                    store,
-                    args.form_id,
-                    out,
-                    format="csv" if fmt == "csv" else "xlsx",
-                    filters=filters,
-                    options=options,
-                    actor=actor,
-                    progress=bar.update,
-                    decryptor=opener,
-                )
-            if opener is not None:
-                opener.record("export", target=args.form_id, submissions=stats.submissions)
-        except ExportError as exc:
-            raise CommandError(str(exc)) from None
+        opener = _decryptor(store, args, args.form_id, "export")
+        total = count_for_export(store, args.form_id, filters)
+        with tqdm(
+            total=total, desc=args.form_id, unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
+        ) as bar:
+            stats = export_form(
+                store,
+                args.form_id,
+                out,
+                format="csv" if fmt == "csv" else "xlsx",
+                filters=filters,
+                options=options,
+                actor=actor,
+                progress=bar.update,
+                decryptor=opener,
+            )
+        if opener is not None:
+            opener.record("export", target=args.form_id, submissions=stats.submissions)
     _decrypted_note(opener)
     repeats = ", ".join(f"{t}: {n}" for t, n in stats.rows.items() if t != args.form_id)
     print(
@@ -172,27 +160,24 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from rasoat.core.excel.from_store import ExportError, indicator_report
+    from rasoat.core.excel.from_store import indicator_report
     from tqdm import tqdm
 
     out = _output(args.output)
     with command_store(args) as store:
-        try:
-            if args.passphrase_file:  # count the encrypted records: derive their statistical fields first
-                _derive(store, args)
-            with tqdm(
-                desc="chỉ tiêu / indicators", unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
-            ) as bar:
-                stats = indicator_report(
-                    store,
-                    out,
-                    unit_code=args.unit,
-                    period=args.period,
-                    generated_by=default_actor(),
-                    progress=bar.update,
-                )
-        except ExportError as exc:
-            raise CommandError(str(exc)) from None
+        if args.passphrase_file:  # count the encrypted records: derive their statistical fields first
+            _derive(store, args)
+        with tqdm(
+            desc="chỉ tiêu / indicators", unit=" bản ghi", file=sys.stderr, disable=args.quiet or None
+        ) as bar:
+            stats = indicator_report(
+                store,
+                out,
+                unit_code=args.unit,
+                period=args.period,
+                generated_by=default_actor(),
+                progress=bar.update,
+            )
     print(f"Đã ghi {out}: {', '.join(stats.sheets)} / wrote {out} ({stats.charts} biểu đồ / charts)")
     return 0
 
@@ -201,15 +186,11 @@ def _derive(store: Any, args: argparse.Namespace) -> None:
     """Unlock the project key and keep the statistical fields of every encrypted record (core.derive)."""
     from rasoat.core.commands.keys import print_derived
     from rasoat.core.commands.users import read_secret
-    from rasoat.core.crypto import CryptoError
     from rasoat.core.derive import unlock_and_derive
 
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu khoá dự án / Project key passphrase",
                              confirm=False)
-    try:
-        print_derived(unlock_and_derive(store, passphrase, actor=default_actor()))
-    except CryptoError as exc:
-        raise CommandError(str(exc)) from None
+    print_derived(unlock_and_derive(store, passphrase, actor=default_actor()))
 
 
 @hookimpl

@@ -31,12 +31,8 @@ if TYPE_CHECKING:  # pyxform and the catalogue load when a form command runs, no
 
 def _catalogue(validate: bool = False) -> FormCatalogue:
     from rasoat.core.formreg import FormCatalogue
-    from rasoat.core.xlsform import XLSFormError
 
-    try:
-        return FormCatalogue(get_manager(), validate=validate)
-    except XLSFormError as exc:
-        raise CommandError(str(exc)) from None
+    return FormCatalogue(get_manager(), validate=validate)  # XLSFormError: the file, sheet and row
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -163,7 +159,7 @@ def run_validate(args: argparse.Namespace) -> int:
 
 
 def run_publish(args: argparse.Namespace) -> int:
-    from rasoat.core.publish import PublishError, publish_file
+    from rasoat.core.publish import publish_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -175,11 +171,8 @@ def run_publish(args: argparse.Namespace) -> int:
             raise CommandError(f"Không có tệp {mp} / No such file: {mp}")
         media[mp.name] = mp.read_bytes()
     with command_store(args) as store:
-        try:
-            published = publish_file(store, path, media, actor=default_actor(), round_id=args.round,
-                                     validate=not args.no_validate, via="cli")
-        except PublishError as exc:
-            raise CommandError(exc.message) from None
+        published = publish_file(store, path, media, actor=default_actor(), round_id=args.round,
+                                 validate=not args.no_validate, via="cli")  # PublishError: one line
     if args.json:
         print_json(published.as_json())
         return 0

@@ -39,22 +39,16 @@ def _current_year() -> str:
 
 
 def _resolve_unit(text: str) -> str:
-    from rasoat.core.units import AmbiguousUnit, UnknownUnit, get_units
+    from rasoat.core.units import get_units
 
-    try:
-        return get_units().resolve(text).code
-    except (UnknownUnit, AmbiguousUnit) as exc:
-        raise CommandError(str(exc)) from exc
+    return get_units().resolve(text).code
 
 
 def run(args: argparse.Namespace) -> int:
-    from rasoat.core.indicators import IndicatorError, collect, evaluate
+    from rasoat.core.indicators import collect, evaluate
     from rasoat.core.indicators.models import reported_text, uncounted_text
 
-    try:
-        indicators = collect()
-    except IndicatorError as exc:
-        raise CommandError(str(exc)) from exc
+    indicators = collect()
     if args.indicator:
         unknown = sorted(set(args.indicator) - {i.id for i in indicators})
         if unknown:

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import CommandError, add_data_option, command_store
+from rasoat.core.commands.common import add_data_option, command_store
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -18,13 +18,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         args.data = args.dir
     path = load_settings(args.data).data_dir
     existed = is_data_dir(path)
-    from rasoat.core.protection import ProtectionError, keyring
+    from rasoat.core.protection import keyring
 
     with command_store(args, create=True) as store:
-        try:
-            keyring(store)  # the key-encryption key, made outside the data directory (a warning says where)
-        except ProtectionError as exc:
-            raise CommandError(str(exc)) from None
+        keyring(store)  # the key-encryption key, made outside the data directory (a warning says where)
     if existed:
         print(f"Đã là thư mục dữ liệu rasoat, không đổi gì / Already a rasoat data directory, "
               f"nothing changed: {path}")

@@ -14,7 +14,6 @@ from typing import Any
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
     JSON_HELP,
-    CommandError,
     add_data_option,
     command_store,
     default_actor,
@@ -23,19 +22,6 @@ from rasoat.core.commands.common import (
 from rasoat.core.commands.users import read_secret
 
 
-def _errors(func):
-    def run(args: argparse.Namespace) -> int:
-        from rasoat.core.crypto import CryptoError
-
-        try:
-            return func(args)
-        except CryptoError as exc:
-            raise CommandError(str(exc)) from exc
-
-    return run
-
-
-@_errors
 def cmd_init(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import create_project_key
 
@@ -77,7 +63,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_passphrase(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import change_passphrase
 
@@ -89,7 +74,6 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_rotate(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import rotate_key
 
@@ -103,7 +87,6 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_unlock(args: argparse.Namespace) -> int:
     from rasoat.core.derive import unlock_and_derive
 

@@ -33,7 +33,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
     from rasoat.core.audit import record_view
     from rasoat.core.identities import person_names
     from rasoat.core.management import monthly_lists, records
-    from rasoat.core.scope import VIEW_PERSONAL, ScopeError, can, require_unit
+    from rasoat.core.scope import VIEW_PERSONAL, can, require_unit
     from rasoat.core.units import get_units
 
     as_of = _as_of(args)
@@ -41,10 +41,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
         user = store.get_user_by_name(args.as_user)
         if user is None or not user.active:
             raise CommandError(f"Không có tài khoản '{args.as_user}' / no account '{args.as_user}'")
-        try:
-            require_unit(user, args.commune)
-        except ScopeError as exc:
-            raise CommandError(exc.message) from exc
+        require_unit(user, args.commune)
         units = sorted(get_units().expand([args.commune]))
         lists = monthly_lists(records(store, units), as_of)
         names = person_names(store, units) if can(user, VIEW_PERSONAL) else {}

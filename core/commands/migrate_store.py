@@ -23,7 +23,7 @@ from rasoat.core import hookimpl
 from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
 from rasoat.core.config import load_settings
 from rasoat.core.storage.base import Store
-from rasoat.core.storage.copy import KINDS, MAX_PROBLEMS_SHOWN, CopyError, Report, copy_store, verify_stores
+from rasoat.core.storage.copy import KINDS, MAX_PROBLEMS_SHOWN, Report, copy_store, verify_stores
 
 
 def is_database_url(target: str) -> bool:
@@ -33,16 +33,13 @@ def is_database_url(target: str) -> bool:
 def open_target(target: str, files_dir: Path | None) -> Store:
     """A store named by a data directory or a ``postgresql://`` URL (its attachments under ``files_dir``)."""
     if is_database_url(target):
-        from rasoat.core.storage.postgres import PostgresStore, StoreUnavailable
+        from rasoat.core.storage.postgres import PostgresStore
 
         if files_dir is None:
             raise CommandError(
                 "cần thư mục tệp đính kèm cho PostgreSQL / a files directory is needed for PostgreSQL"
             )
-        try:
-            return PostgresStore(target, files_dir=files_dir)
-        except StoreUnavailable as exc:
-            raise CommandError(str(exc)) from exc
+        return PostgresStore(target, files_dir=files_dir)
     from rasoat.core.storage.embedded import EmbeddedStore
 
     return EmbeddedStore(Path(target))
@@ -73,10 +70,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             copy_problems: list[str] = []
             if not args.verify_only:
-                try:
-                    copy_problems = copy_store(src, dst, quiet=args.quiet)
-                except CopyError as exc:
-                    raise CommandError(str(exc)) from exc
+                copy_problems = copy_store(src, dst, quiet=args.quiet)
             report = verify_stores(src, dst, quiet=args.quiet)
             report.problems[:0] = copy_problems
         finally:

@@ -88,15 +88,12 @@ def plugin_name(text: str) -> str:
 
 def describe(name: str, province: str, commune: str | None = None, term: str = "thôn") -> NewPlugin:
     """Resolve the province (code or name) and the sample commune (default: the province's first)."""
-    from rasoat.core.units import HAMLET_TERMS, AmbiguousUnit, UnknownUnit, get_units
+    from rasoat.core.units import HAMLET_TERMS, get_units
 
     units = get_units()
-    try:
-        prov = units.resolve(province, level="province")
-        communes = units.communes(prov.code)
-        com = units.resolve(commune, level="commune", within=prov.code) if commune else communes[0]
-    except (UnknownUnit, AmbiguousUnit) as exc:
-        raise CommandError(str(exc)) from exc
+    prov = units.resolve(province, level="province")
+    communes = units.communes(prov.code)
+    com = units.resolve(commune, level="commune", within=prov.code) if commune else communes[0]
     slug = plugin_name(name)
     from rasoat.core.plugins import get_manager
 

@@ -17,7 +17,6 @@ from typing import Any
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
     JSON_HELP,
-    CommandError,
     add_data_option,
     command_group,
     command_store,
@@ -28,13 +27,8 @@ from rasoat.core.commands.common import (
 
 def _errors(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
-        from rasoat.core.crypto import CryptoError
-        from rasoat.core.protection import ProtectionError
 
-        try:
-            return int(func(args))
-        except (ProtectionError, CryptoError) as exc:
-            raise CommandError(str(exc)) from exc
+        return int(func(args))
 
     return run
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +12,6 @@ from zoneinfo import ZoneInfo
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import (
     JSON_HELP,
-    CommandError,
     add_data_option,
     command_store,
     default_actor,
@@ -23,22 +21,6 @@ from rasoat.core.commands.common import (
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
-
-def user_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Domain errors (bilingual ValueError/KeyError subclasses) become one-line CommandErrors."""
-
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        from rasoat.core.review import ReviewError  # loaded when a command runs, not at start-up
-        from rasoat.core.rounds import RoundError
-        from rasoat.core.units import UnknownUnit
-
-        try:
-            return func(args)
-        except (RoundError, ReviewError, UnknownUnit) as exc:
-            raise CommandError(str(exc)) from exc
-
-    return wrapper
 
 
 def split_list(text: str | None) -> list[str]:
@@ -56,7 +38,6 @@ def local_time(value: Any) -> str:
 # --- commands ----------------------------------------------------------------------------------
 
 
-@user_errors
 def cmd_create(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import create_round, describe
 
@@ -81,7 +62,6 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
-    @user_errors
     def run(args: argparse.Namespace) -> int:
         from rasoat.core import round_lifecycle, rounds
 
@@ -104,7 +84,6 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
-@user_errors
 def cmd_list(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import STATE_LABELS, describe, parse_period
 
@@ -142,7 +121,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@user_errors
 def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import describe, get_round, kind_label
 
@@ -165,7 +143,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-@user_errors
 def cmd_progress(args: argparse.Namespace) -> int:
     from rasoat.core.progress import round_progress
     from rasoat.core.rounds import get_round
@@ -243,7 +220,6 @@ def print_progress(report: dict[str, Any]) -> None:
                 print(f"Chưa có / Missing {k[:-1]}: {c['code']} {s['code']} {s['name']}")
 
 
-@user_errors
 def cmd_rule(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import describe, set_counted_states
 
@@ -256,7 +232,6 @@ def cmd_rule(args: argparse.Namespace) -> int:
     return 0
 
 
-@user_errors
 def cmd_assign(args: argparse.Namespace) -> int:
     from rasoat.core.rounds import assign_collectors, describe
 
@@ -269,7 +244,6 @@ def cmd_assign(args: argparse.Namespace) -> int:
     return 0
 
 
-@user_errors
 def cmd_roster(args: argparse.Namespace) -> int:
     """Last year's persons for one commune as the F1 media CSV (personal data: audited)."""
     from rasoat.core.rollforward import persons_media, record_roster_download

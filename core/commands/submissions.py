@@ -18,7 +18,7 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
-from rasoat.core.commands.rounds import local_time, split_list, user_errors
+from rasoat.core.commands.rounds import local_time, split_list
 from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
 from rasoat.core.storage.base import Store, SubmissionQuery
 
@@ -62,7 +62,6 @@ def summary(sub: Submission) -> dict[str, Any]:
     }
 
 
-@user_errors
 def cmd_list(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         query = build_query(store, args)
@@ -99,7 +98,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@user_errors
 def cmd_count(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         query = build_query(store, args)
@@ -115,7 +113,6 @@ def cmd_count(args: argparse.Namespace) -> int:
     return 0
 
 
-@user_errors
 def cmd_review(args: argparse.Namespace) -> int:
     from rasoat.core.review import review_submission
 

@@ -31,12 +31,13 @@ def _unit_dict(unit: Any) -> dict[str, Any]:
 def _registry(args: argparse.Namespace) -> Any:
     """The data directory's registry (with the hamlet lists loaded there), else the plugins' alone: a
     lookup needs no data directory."""
+    from rasoat.core.datadir import NotADataDirectory
     from rasoat.core.unit_lists import units_for
 
     try:
         with command_store(args) as store:
             return units_for(store)
-    except CommandError:
+    except NotADataDirectory:
         return get_units()
 
 
@@ -136,10 +137,7 @@ def run_import(args: argparse.Namespace) -> int:
             user = store.get_user_by_name(args.as_user)
             if user is None or not user.active:
                 raise CommandError(f"Không có tài khoản '{args.as_user}' / no account '{args.as_user}'")
-            try:
-                scope.require(user, scope.MANAGE_UNIT_LISTS)
-            except scope.ScopeError as exc:
-                raise CommandError(exc.message) from exc
+            scope.require(user, scope.MANAGE_UNIT_LISTS)
             actor = user.username
             units = None if scope.allowed_units(user) is None else list(user.unit_codes)
         try:

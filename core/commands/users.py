@@ -22,7 +22,7 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
-from rasoat.core.users import OFFICER_ROLES, UserError
+from rasoat.core.users import OFFICER_ROLES
 
 
 def read_secret(path: str | None, prompt: str, confirm: bool = True) -> str:
@@ -42,17 +42,6 @@ def read_secret(path: str | None, prompt: str, confirm: bool = True) -> str:
     return line.rstrip("\r\n")
 
 
-def _errors(func):
-    def run(args: argparse.Namespace) -> int:
-        from rasoat.core.units import UnknownUnit
-
-        try:
-            return func(args)
-        except (UserError, UnknownUnit) as exc:
-            raise CommandError(str(exc)) from exc
-
-    return run
-
 
 def _row(u: Any) -> dict[str, Any]:
     return {
@@ -67,7 +56,6 @@ def _row(u: Any) -> dict[str, Any]:
     }
 
 
-@_errors
 def cmd_add(args: argparse.Namespace) -> int:
     from rasoat.core.users import create_user
 
@@ -122,7 +110,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_set_role(args: argparse.Namespace) -> int:
     from rasoat.core.users import set_role
 
@@ -132,7 +119,6 @@ def cmd_set_role(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_password(args: argparse.Namespace) -> int:
     from rasoat.core.users import set_password
 
@@ -143,7 +129,6 @@ def cmd_password(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_token(args: argparse.Namespace) -> int:
     from rasoat.core.users import new_api_token
 
@@ -161,7 +146,6 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_disable(args: argparse.Namespace) -> int:
     from rasoat.core.users import disable_user, enable_user
 
@@ -172,7 +156,6 @@ def cmd_disable(args: argparse.Namespace) -> int:
     return 0
 
 
-@_errors
 def cmd_unlock(args: argparse.Namespace) -> int:
     from rasoat.core.audit import record
     from rasoat.core.users import unlock

@@ -32,6 +32,7 @@ from rasoat.core.excel.raw import (
 from rasoat.core.excel.report import ReportMeta, ReportOptions, ReportStats, write_report_workbook
 from rasoat.core.excel.schema import itemset_files, merge_schemas
 from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 if TYPE_CHECKING:
@@ -41,8 +42,10 @@ if TYPE_CHECKING:
 _UNIT_ITEMSETS = {"provinces.csv": "province", "communes.csv": "commune", "hamlets.csv": "hamlet"}
 
 
-class ExportError(LookupError):
+class ExportError(Problem, LookupError):
     """Nothing to export as asked (unknown form, version, unit or period); the message is bilingual."""
+
+    default_code = "export.refused"
 
 
 @dataclass(frozen=True)
@@ -74,10 +77,7 @@ def submission_query(form_id: str, filters: ExportFilters, units: Any | None = N
     if filters.unit_codes:
         registry = units if units is not None else _registry()
         if registry is not None and hasattr(registry, "expand"):
-            try:
-                unit_codes = sorted(registry.expand(list(filters.unit_codes)))
-            except KeyError as exc:
-                raise ExportError(str(exc)) from exc
+            unit_codes = sorted(registry.expand(list(filters.unit_codes)))  # UnknownUnit: 404
         else:
             unit_codes = sorted(set(filters.unit_codes))
     received_from = received_to = None

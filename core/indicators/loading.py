@@ -19,6 +19,7 @@ import yaml
 from pydantic import ValidationError
 from rasoat.core.indicators.models import Indicator
 from rasoat.core.plugins import PluginConflict, results_by_plugin, unique_by_key
+from rasoat.core.problems import Problem
 
 WHAT = "Chỉ tiêu / Indicator"
 
@@ -28,8 +29,10 @@ WHAT = "Chỉ tiêu / Indicator"
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class IndicatorError(ValueError):
+class IndicatorError(Problem, ValueError):
     """A definition that does not load (bad file, bad field), named by plugin and id."""
+
+    default_code = "indicator.refused"
 
 
 def read_file(path: str | Path) -> Any:

@@ -26,10 +26,13 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 from rasoat.core.entities import Entity, EntityList, EntityVersion, EntityWork, HeldEntity, Value
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User
+from rasoat.core.problems import Problem
 
 
-class Conflict(Exception):
+class Conflict(Problem):
     """The write contradicts what is stored (a different XML for a known instanceID, a stale edit)."""
+
+    default_code = "storage.conflict"
 
 
 class SaveOutcome(StrEnum):

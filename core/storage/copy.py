@@ -19,12 +19,15 @@ from itertools import zip_longest
 from typing import Any
 
 from rasoat.core.models import Submission
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Conflict, Store, SubmissionQuery
 from tqdm import tqdm
 
 
-class CopyError(ValueError):
+class CopyError(Problem, ValueError):
     """The destination cannot take the copy (it holds other data); nothing, or nothing more, was written."""
+
+    default_code = "storage.copy_refused"
 
 
 ALL = SubmissionQuery(current_only=False)

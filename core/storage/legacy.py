@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from rasoat.core.models import AuditEvent, FormVersion, Round, Submission, User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.storage.copy import copy_store, verify_stores
 
@@ -39,8 +40,10 @@ _WAL_PREFIX = struct.Struct("<4sII")
 _WAL_CRC = struct.Struct("<I")
 
 
-class ConversionError(RuntimeError):
+class ConversionError(Problem, RuntimeError):
     """The converted store does not match the old data directory; the old files are untouched."""
+
+    default_code = "storage.conversion"
 
 
 def is_legacy_dir(root: Path) -> bool:

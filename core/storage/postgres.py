@@ -37,6 +37,7 @@ from psycopg.types.json import Json, Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 from pydantic_core import from_json, to_json
 from rasoat.core.models import Submission
+from rasoat.core.problems import Problem
 from rasoat.core.storage import migrations, rules
 from rasoat.core.storage.base import SaveOutcome
 from rasoat.core.storage.blobs import BlobStore, FileBlobStore
@@ -53,8 +54,10 @@ _BULK_BATCH = 1000
 BulkItem = tuple[Submission, bytes, dict[str, bytes], list[BlobRow]]
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(Problem):
     """The database cannot be reached, or its schema is newer than this version of rasoat."""
+
+    default_code = "storage.unavailable"
 
 
 def split_schema(database_url: str) -> tuple[str, str | None]:

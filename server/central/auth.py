@@ -72,16 +72,14 @@ def logout(store: Store, token: str) -> None:
 
 
 def check_password(store: Store, username: str, password: str, ip: str) -> User:
-    from rasoat.core.users import AuthError, Throttled, authenticate
+    from rasoat.core.users import AuthError, authenticate
 
     try:
         return authenticate(store, username, password, ip, via="api")
-    except Throttled as exc:
-        raise problems.throttled(exc.message, exc.retry_after) from None
     except AuthError as exc:
-        if exc.status == 403:
-            raise problems.forbidden(exc.message) from None
-        raise problems.auth_failed() from None
+        if exc.code == "auth.refused":  # never says which part was wrong: Central's 401.2
+            raise problems.auth_failed() from None
+        raise  # throttled (429, Retry-After) or disabled (403)
 
 
 def bearer_token(request: Request) -> str | None:

@@ -32,7 +32,6 @@ from rasoat.core.drafts import (
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
 from rasoat.core.protection import plain_attachment
-from rasoat.core.publish import PublishError
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.server.central import odata, problems
 from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
@@ -47,6 +46,7 @@ from rasoat.server.central.shapes import (
     submission_json,
     user_json,
 )
+from rasoat.server.errors import too_large
 
 MAX_FORM_BYTES = 50_000_000
 XLSX_TYPES = (
@@ -60,15 +60,12 @@ def _st(request: Request) -> Any:
 
 def _upload_room(request: Request) -> Any:
     """This process's upload budget (``server.uploads``), held while a body is read and stored, as for
-    OpenRosa submissions; over it, Central's shape of a 503 with Retry-After."""
-    from rasoat.server.uploads import BUSY_MESSAGE, RETRY_AFTER_SECONDS, upload_size
+    OpenRosa submissions; over it, a 503 with Retry-After."""
+    from rasoat.server.uploads import upload_size
 
     st = _st(request)
     size = upload_size(request, st.settings.max_body_bytes)
-    return st.uploads.hold(
-        size,
-        lambda: problems.Problem("503.1", BUSY_MESSAGE, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}),
-    )
+    return st.uploads.hold(size)
 
 
 def _store(request: Request) -> Store:
@@ -91,13 +88,13 @@ async def _body(request: Request, limit: int) -> bytes:
     """The request body, chunked or not (pyodk streams uploads without Content-Length), up to ``limit``."""
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
-        raise problems.too_large(limit)
+        raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise problems.too_large(limit)
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -268,21 +265,6 @@ def form_versions(request: Request, pid: FromPath[str], form_id: FromPath[str]) 
 # --- drafts: kept by core.drafts (one draft per form, compiled once), published by core.publish ------------
 
 # Central's problem code for each refusal of the draft and publishing services (core.publish's codes)
-DRAFT_PROBLEMS: dict[str, str] = {
-    "form.invalid": "400.15",
-    "form.unused_media": "404.1",
-    "form.version_conflict": "409.6",
-    "round.not_found": "404.1",
-    "round.closed": "409.2",
-    "draft.not_found": "404.1",
-    "draft.form_id": "400.8",
-}
-
-
-def _refused(exc: PublishError) -> problems.Problem:
-    return problems.Problem(DRAFT_PROBLEMS.get(exc.code, "400.15"), exc.message)
-
-
 def _stem(fallback: str | None) -> str:
     stem = unquote(fallback or "").strip()
     return stem if stem and safe_attachment_name(stem + ".xlsx") and not stem.startswith("uuid:") else "form"
@@ -293,11 +275,8 @@ def _save(store: Store, data: bytes, stem: str, user: User, form_id: str | None 
     with tempfile.TemporaryDirectory(prefix="rasoat-draft-") as tmp:
         path = Path(tmp) / f"{stem}.xlsx"
         path.write_bytes(data)
-        try:
-            return save_draft(store, path, actor=user.username, validate=False, unit_codes=user.unit_codes,
-                              form_id=form_id)
-        except PublishError as exc:
-            raise _refused(exc) from None
+        return save_draft(store, path, actor=user.username, validate=False, unit_codes=user.unit_codes,
+                          form_id=form_id)  # PublishError: its code's Central code
 
 
 async def _draft_body(request: Request) -> bytes:
@@ -402,23 +381,19 @@ async def draft_attachment(
         raise problems.not_found(f"{name} is not referenced by the draft of {form_id}")
     async with _upload_room(request):  # the upload budget, as for OpenRosa
         data = await _body(request, _st(request).settings.max_body_bytes)
-        try:
-            await anyio.to_thread.run_sync(attach_media, store, form_id, name, data)
-        except PublishError as exc:
-            raise _refused(exc) from None
+        await anyio.to_thread.run_sync(attach_media, store, form_id, name, data)  # PublishError
         return form_attachment_json(name, data)
 
 
 def _publish(store: Store, form_id: str, user: User, version: str | None) -> FormVersion:
     draft = _draft(store, form_id)
     if version and version != draft.version and find_form(store, form_id, version) is not None:
-        raise problems.version_exists(
-            f"Biểu mẫu {form_id} đã có phiên bản {version} / Form {form_id} already has version {version}"
+        raise problems.Problem.with_text(
+            "form.version_exists",
+            f"Biểu mẫu {form_id} đã có phiên bản {version} / "
+            f"Form {form_id} already has version {version}",
         )
-    try:
-        return publish_draft(store, form_id, actor=user.username, version=version, via="central").form
-    except PublishError as exc:
-        raise _refused(exc) from None
+    return publish_draft(store, form_id, actor=user.username, version=version, via="central").form
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/publish", status_code=200, sync_to_thread=True)
@@ -512,31 +487,16 @@ def _one_submission(request: Request, form_id: str, iid: str) -> Response:
 
 
 def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submission:
-    from rasoat.core.ingest import IngestError, Refusal, accept, officer_open_rounds
-    from rasoat.core.instance import InstanceError, read_identity
+    from rasoat.core.ingest import accept, officer_open_rounds
+    from rasoat.core.instance import read_identity
 
-    try:
-        got, _version = read_identity(xml)
-    except InstanceError as exc:
-        raise problems.Problem("400.2", exc.message) from None
+    got, _version = read_identity(xml)  # InstanceError: 400.2
     if got != form_id:
         raise problems.form_id_mismatch(form_id, got)
     st = _st(request)
     pm = st.settings.plugin_manager
     hook = pm.hook.check_submission if pm is not None else None
-    try:
-        result = accept(
-            st.store, user, xml, {}, st.shapes, hook, via="central", rounds_of=officer_open_rounds
-        )
-    except IngestError as exc:
-        code = {
-            Refusal.invalid: "400.2",
-            Refusal.forbidden: "403.1",
-            Refusal.not_found: "404.6",
-            Refusal.conflict: "409.3",
-            Refusal.unavailable: "503.1",
-        }[exc.reason]
-        raise problems.Problem(code, exc.message) from None
+    result = accept(st.store, user, xml, {}, st.shapes, hook, via="central", rounds_of=officer_open_rounds)
     sub = st.store.get_submission(result.instance_id)
     assert sub is not None
     return sub
@@ -581,13 +541,10 @@ async def edit_submission(
         xml = await _body(request, _st(request).settings.max_body_bytes)
 
         def run() -> dict[str, Any]:
-            from rasoat.core.instance import InstanceError, parse_instance
+            from rasoat.core.instance import parse_instance
 
             old = _submission(request, user, form_id, iid)
-            try:
-                parsed = parse_instance(xml)
-            except InstanceError as exc:
-                raise problems.Problem("400.2", exc.message) from None
+            parsed = parse_instance(xml)  # InstanceError: 400.2
             if not parsed.deprecated_id:
                 raise problems.deprecated_id_missing()
             if parsed.deprecated_id != old.instance_id or not old.current:
@@ -595,7 +552,7 @@ async def edit_submission(
             try:
                 return submission_json(_ingest(request, user, form_id, xml))
             except problems.Problem as exc:
-                if exc.code == "409.3":
+                if problems.central_code(exc) == "409.3":
                     raise problems.stale_edit() from None
                 raise
 
@@ -621,15 +578,12 @@ async def review(
     comment = str(data["comment"]) if isinstance(data.get("comment"), str) else ""
 
     def run() -> dict[str, Any]:
-        from rasoat.core.review import ReviewError, review_submission
+        from rasoat.core.review import review_submission
 
         sub = _submission(request, user, form_id, iid)
-        try:
-            updated = review_submission(
-                _store(request), sub.instance_id, FROM_CENTRAL[value], comment, actor=user.username
-            )
-        except ReviewError as exc:
-            raise problems.Problem("400.11", str(exc)) from None
+        updated = review_submission(  # ReviewError: 400.11
+            _store(request), sub.instance_id, FROM_CENTRAL[value], comment, actor=user.username
+        )
         return submission_json(updated)
 
     return await anyio.to_thread.run_sync(run)

@@ -23,7 +23,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from rasoat.core.scope import ScopeError
+from rasoat.core.problems import Problem
 from rasoat.server.web import (
     auth_pages,
     pages_accounts,
@@ -42,32 +42,9 @@ from rasoat.server.web import (
     pages_units,
     pickers,
 )
-from rasoat.server.web.base import (
-    LoginRequired,
-    WebError,
-    on_login_required,
-    on_scope_error,
-    on_server_error,
-    on_value_error,
-    on_web_error,
-)
+from rasoat.server.web.base import LoginRequired, on_login_required, on_server_error, problem_page
 
 HERE = Path(__file__).parent
-
-
-def _core_errors() -> tuple[type[Exception], ...]:
-    """core's one-line bilingual errors: shown to the officer as a 400 page, never a traceback."""
-    from rasoat.core.assessment.facts import FactError
-    from rasoat.core.assessment.signoff import SignoffError
-    from rasoat.core.collectors import CollectorError
-    from rasoat.core.excel.from_store import ExportError
-    from rasoat.core.review import ReviewError
-    from rasoat.core.rounds import RoundError
-    from rasoat.core.units import UnknownUnit
-    from rasoat.core.users import UserError
-
-    return (CollectorError, ExportError, ReviewError, RoundError, UnknownUnit, SignoffError, FactError,
-            UserError)
 
 
 @get("/favicon.ico", include_in_schema=False)
@@ -98,13 +75,10 @@ def web_router() -> Router:
     ]
     errors: dict = {
         LoginRequired: on_login_required,
-        WebError: on_web_error,
-        ScopeError: on_scope_error,
+        Problem: problem_page,
         HTTPException: on_server_error,
         Exception: on_server_error,
     }
-    for exc in _core_errors():
-        errors[exc] = on_value_error
     return Router(path="/", route_handlers=handlers, exception_handlers=errors, include_in_schema=False)
 
 

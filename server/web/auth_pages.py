@@ -7,6 +7,7 @@ import secrets
 import anyio
 from litestar import Request, Response, get, post
 from litestar.response import Redirect
+from rasoat.core.problems import Problem
 from rasoat.core.users import AuthError, authenticate
 from rasoat.server.web import session as sessions
 from rasoat.server.web.base import (
@@ -103,9 +104,7 @@ async def logout(request: Request) -> Response:
     form = await form_data(request)
     ctx = await anyio.to_thread.run_sync(context, request)
     if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
-        from rasoat.server.web.base import WebError
-
-        raise WebError(403, "csrf")
+        raise Problem("request.csrf")
     await anyio.to_thread.run_sync(sessions.end, st.store, request.cookies.get(sessions.COOKIE))
     secure = sessions.secure_request(request, st.settings.public_url)
     return Redirect(

@@ -7,6 +7,7 @@ security headers, the language cookie and the common template context are the sa
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,15 +16,19 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response
 from litestar.datastructures import Cookie
+from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 from rasoat.core import scope
 from rasoat.core.models import User
+from rasoat.core.problems import Problem
 from rasoat.core.review import queue_count
 from rasoat.core.storage.base import Store
+from rasoat.server.errors import disk_full, disk_full_problem, http_problem, too_large
 from rasoat.server.web import session as sessions
 from rasoat.server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, pick, t
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+log = logging.getLogger("rasoat.web")
 MAX_FORM_BODY = 1_000_000  # an ordinary form post
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -62,15 +67,6 @@ class LoginRequired(Exception):
         super().__init__(next_url)
         self.next_url = next_url
         self.expired = expired
-
-
-class WebError(Exception):
-    """A page-level error shown as an HTML page (``message`` is bilingual or a label key)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @dataclass
@@ -155,12 +151,9 @@ async def form_data(request: Request, limit: int = MAX_FORM_BODY) -> Any:
     """The posted form, refusing bodies over ``limit`` (and ones whose size the browser did not say)."""
     length = request.headers.get("content-length", "")
     if not length.isdigit():
-        raise WebError(411, "Thiếu độ dài nội dung / Content-Length is required")
+        raise Problem("request.length_required")
     if int(length) > limit:
-        raise WebError(
-            413,
-            f"Dữ liệu quá lớn (tối đa {limit // 1_000_000} MB) / Too large (at most {limit // 1_000_000} MB)",
-        )
+        raise too_large(limit)
     return await request.form()
 
 
@@ -171,7 +164,7 @@ def form_list(form: Any, name: str) -> list[str]:
 
 def check_csrf(ctx: Ctx, form: Any) -> None:
     if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
-        raise WebError(403, "csrf")
+        raise Problem("request.csrf")
 
 
 # --- formatting -------------------------------------------------------------------------------
@@ -318,9 +311,9 @@ def redirect(ctx: Ctx | None, path: str, msg: str | None = None) -> Redirect:
 # --- errors -----------------------------------------------------------------------------------
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
+def problem_page(request: Request, exc: Problem) -> Response:
+    """The web pages' answer to a Problem: an error page with the menu, in the page's language only."""
     lang, _ = request_lang(request)
-    text = t(message, lang) if message in LABELS else pick(message, lang)  # core's messages are "vi / en"
     user = None
     csrf = ""
     try:
@@ -329,12 +322,12 @@ def error_page(request: Request, status: int, message: str) -> Response:
     except Exception:  # an error page never needs a session
         pass
     data = _common(request, lang, user, csrf)
-    data.update(status=status, message=text)
+    data.update(status=exc.status, message=exc.text(lang))
     return Template(
         template_name="error.html",
         context=data,
-        status_code=status,
-        headers=dict(SECURITY_HEADERS),
+        status_code=exc.status,
+        headers={**SECURITY_HEADERS, **exc.headers},
         media_type="text/html; charset=utf-8",
     )
 
@@ -346,33 +339,13 @@ def on_login_required(request: Request, exc: LoginRequired) -> Response:
     return Redirect(path=target, status_code=303, headers={"Cache-Control": "no-store"})
 
 
-def on_web_error(request: Request, exc: WebError) -> Response:
-    return error_page(request, exc.status, exc.message)
-
-
-def on_scope_error(request: Request, exc: scope.ScopeError) -> Response:
-    return error_page(request, exc.status, exc.message)
-
-
-def on_value_error(request: Request, exc: Exception) -> Response:
-    """core's errors (RoundError, ReviewError, CollectorError, UnknownUnit…) are bilingual one-liners: a
-    400 page in the chosen language."""
-    return error_page(request, 400, getattr(exc, "message", None) or str(exc))
-
-
 def on_server_error(request: Request, exc: Exception) -> Response:
-    import logging
-
-    from litestar.exceptions import HTTPException
-    from rasoat.server.errors import DISK_FULL_MESSAGE, DISK_FULL_RETRY_SECONDS, disk_full
-
+    """Litestar's refusals and unexpected failures as problem pages (a full disk is a 503)."""
     if isinstance(exc, HTTPException):
-        status = exc.status_code
-        return error_page(request, status, "not_found" if status == 404 else str(exc.detail))
+        problem = Problem("page.not_found") if exc.status_code == 404 else http_problem(request, exc)
+        return problem_page(request, problem)
     if disk_full(exc):
-        logging.getLogger("rasoat.web").error("disk full on %s %s: %s", request.method, request.url.path, exc)
-        response = error_page(request, 503, DISK_FULL_MESSAGE)
-        response.headers["Retry-After"] = str(DISK_FULL_RETRY_SECONDS)
-        return response
-    logging.getLogger("rasoat.web").exception("error on %s %s", request.method, request.url.path)
-    return error_page(request, 500, "server_error")
+        log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
+        return problem_page(request, disk_full_problem())
+    log.exception("error on %s %s", request.method, request.url.path)
+    return problem_page(request, Problem("server.error"))

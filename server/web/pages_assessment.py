@@ -16,8 +16,9 @@ from rasoat.core.assessment.facts import FactError, set_fact
 from rasoat.core.assessment.rules import CLASS_LABELS, INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
 from rasoat.core.assessment.signoff import SignoffError
 from rasoat.core.indicators.periods import vn_today
+from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
-from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
 from rasoat.server.web.i18n import LABELS
 
 LABELS.update({
@@ -62,7 +63,7 @@ def _province_for(ctx: Ctx, asked: str) -> str:
     while unit is not None and unit.level != "province":
         unit = registry.get(unit.parent_code) if unit.parent_code else None
     if unit is None:
-        raise WebError(400, "Chọn tỉnh / Choose a province (?province=…)")
+        raise Problem.with_text("web.refused", "Chọn tỉnh / Choose a province (?province=…)")
     return unit.code
 
 
@@ -70,9 +71,9 @@ def _year(value: Any) -> int:
     try:
         year = int(str(value or "").strip() or vn_today().year)
     except ValueError:
-        raise WebError(400, "Năm không hợp lệ / Invalid year") from None
+        raise Problem.with_text("web.refused", "Năm không hợp lệ / Invalid year") from None
     if not 2000 <= year <= 2100:
-        raise WebError(400, "Năm không hợp lệ / Invalid year")
+        raise Problem.with_text("web.refused", "Năm không hợp lệ / Invalid year")
     return year
 
 
@@ -135,11 +136,11 @@ async def assessment_step(request: Request) -> Response:
                 signoff.reopen(ctx.store, ctx.user, year, unit, text)
             elif action == "fact":
                 if not (signoff.may_propose(ctx.user, unit) or signoff.may_review(ctx.user, province)):
-                    raise WebError(403, "forbidden")
+                    raise Problem("page.forbidden")
                 set_fact(ctx.store, year, unit, str(form.get("name") or ""), str(form.get("value") or ""),
                          text, str(form.get("as_of") or ""), ctx.actor)
             else:
-                raise WebError(404, "not_found")
+                raise Problem("resource.not_found", what="")
         except (SignoffError, FactError) as exc:
             return _page(ctx, year, province, 400, str(exc))
         return redirect(ctx, f"/assessment?year={year}&province={province}", "asm.done")

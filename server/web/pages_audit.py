@@ -11,8 +11,9 @@ from typing import Any
 from litestar import Request, Response, get
 from rasoat.core import audit, scope
 from rasoat.core.audit import AuditFilter
+from rasoat.core.problems import Problem
 from rasoat.server.web import scoped
-from rasoat.server.web.base import LOCAL_TZ, Ctx, WebError, context, page, unit_name
+from rasoat.server.web.base import LOCAL_TZ, Ctx, context, page, unit_name
 
 PAGE_SIZE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -28,7 +29,7 @@ def _day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
-        raise WebError(400, "audit.bad_day") from exc
+        raise Problem("audit.bad_day") from exc
 
 
 def _filter(ctx: Ctx) -> AuditFilter:

@@ -25,10 +25,10 @@ from rasoat.core.collectors import (
 )
 from rasoat.core.models import RoundState, User
 from rasoat.core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code, rotate_token
+from rasoat.core.problems import Problem
 from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     Ctx,
-    WebError,
     check_csrf,
     context,
     form_data,
@@ -66,10 +66,7 @@ def _in_scope(ctx: Ctx, user: User) -> bool:
 
 
 def _collector(ctx: Ctx, ref: str) -> User:
-    try:
-        user = get_collector(ctx.store, ref)
-    except CollectorError as exc:
-        raise WebError(404, str(exc)) from None
+    user = get_collector(ctx.store, ref)  # collector.not_found: 404
     if not _in_scope(ctx, user):
         raise scope.ScopeError(f"Người thu thập ngoài phạm vi / Collector outside your units: {ref}")
     return user
@@ -199,12 +196,9 @@ async def collector_qr(request: Request) -> Response:
 
     def run() -> Response:
         user = _collector(ctx, ref)
-        try:
-            code = phone_code(
-                ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
-            )
-        except CollectorError as exc:
-            raise WebError(400, str(exc)) from None
+        code = phone_code(
+            ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
+        )
         return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.card"))
 
     return await anyio.to_thread.run_sync(run)
@@ -221,12 +215,9 @@ async def collector_rotate(request: Request) -> Response:
 
     def run() -> Response:
         user = _collector(ctx, ref)
-        try:
-            token = rotate_token(ctx.store, user, actor=ctx.actor)
-            code = phone_code(ctx.store, user.id, base_url(ctx), token=token,
-                              project_id=ctx.settings.project_id, actor=ctx.actor)
-        except CollectorError as exc:
-            raise WebError(400, str(exc)) from None
+        token = rotate_token(ctx.store, user, actor=ctx.actor)
+        code = phone_code(ctx.store, user.id, base_url(ctx), token=token,
+                          project_id=ctx.settings.project_id, actor=ctx.actor)
         return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.rotated"))
 
     return await anyio.to_thread.run_sync(run)
@@ -246,7 +237,7 @@ async def collectors_sheet(request: Request) -> Response:
         from rasoat.core.rounds import in_scope
 
         if not unit and not round_id:
-            raise WebError(400, "Chọn đơn vị hoặc đợt / Choose a unit or a round")
+            raise Problem.with_text("web.refused", "Chọn đơn vị hoặc đợt / Choose a unit or a round")
         if unit:
             scope.require_unit(ctx.user, unit)
         rnd = scoped.get_round(ctx, round_id) if round_id else None

@@ -20,7 +20,6 @@ from litestar.response import File, Stream
 from rasoat.core import scope
 from rasoat.core.crypto import form_is_encrypted
 from rasoat.core.excel.from_store import (
-    ExportError,
     ExportFilters,
     OpenedExport,
     indicator_report,
@@ -28,9 +27,10 @@ from rasoat.core.excel.from_store import (
 )
 from rasoat.core.excel.raw import RawExportOptions
 from rasoat.core.identities import require_identities
+from rasoat.core.problems import Problem
 from rasoat.server.streaming import stream_file
 from rasoat.server.web import scoped
-from rasoat.server.web.base import LOCAL_TZ, Ctx, WebError, context, page
+from rasoat.server.web.base import LOCAL_TZ, Ctx, context, page
 from rasoat.server.web.pages_overview import current_year, default_unit
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -85,15 +85,10 @@ def _open_raw(
     ctx: Ctx, form_id: str, round_id: str, unit: str, labels: str, personal: bool, fmt: str
 ) -> OpenedExport:
     if ctx.store.get_form(form_id) is None:
-        raise WebError(404, f"Không có biểu mẫu '{form_id}' / No form '{form_id}'")
+        raise Problem("form.not_found", form=form_id)
     if form_is_encrypted(ctx.store, form_id):
         # The passphrase never travels through a web form; an encrypted form is exported on the server.
-        raise WebError(
-            409,
-            f"Biểu mẫu '{form_id}' được mã hoá: xuất trên máy chủ bằng "
-            f"'rasoat export {form_id} --passphrase-file …' / Form '{form_id}' is encrypted: "
-            f"export it on the server with 'rasoat export {form_id} --passphrase-file …'",
-        )
+        raise Problem("export.encrypted_on_server", form=form_id)
     if round_id:
         scoped.get_round(ctx, round_id)
     units = scope.export_units(ctx.user, [unit] if unit else [])
@@ -105,17 +100,14 @@ def _open_raw(
         labels=labels if labels in ("vi", "en", "none") else "vi",  # type: ignore[arg-type]
         include_personal=personal,
     )
-    try:
-        return open_export(
-            ctx.store,
-            form_id,
-            format="csv" if fmt == "csv" else "xlsx",
-            filters=ExportFilters(round_id=round_id or None, unit_codes=units),
-            options=options,
-            actor=ctx.actor,
-        )
-    except ExportError as exc:
-        raise WebError(400, str(exc)) from None
+    return open_export(  # ExportError: a 404 page
+        ctx.store,
+        form_id,
+        format="csv" if fmt == "csv" else "xlsx",
+        filters=ExportFilters(round_id=round_id or None, unit_codes=units),
+        options=options,
+        actor=ctx.actor,
+    )
 
 
 def stream_response(opened: OpenedExport, filename: str) -> Stream:
@@ -138,7 +130,7 @@ async def export_raw(request: Request) -> Response:
     q = request.query_params
     form_id = (q.get("form") or "").strip()
     if not form_id:
-        raise WebError(400, "Chọn biểu mẫu / Choose a form")
+        raise Problem.with_text("web.refused", "Chọn biểu mẫu / Choose a form")
     fmt = "csv" if (q.get("format") or "").strip() == "csv" else "xlsx"
     opened = await anyio.to_thread.run_sync(
         _open_raw,
@@ -159,10 +151,7 @@ def _run_report(ctx: Ctx, unit: str, period: str) -> tuple[str, str | None]:
     try:
         indicator_report(ctx.store, path, unit_code=unit_code, period=period, generated_by=ctx.actor,
                          small_cells=not scope.can(ctx.user, scope.VIEW_PERSONAL))
-    except ExportError as exc:
-        _unlink(path)
-        raise WebError(400, str(exc)) from None
-    except BaseException:
+    except BaseException:  # ExportError included: a 404 page
         _unlink(path)
         raise
     return path, unit_code

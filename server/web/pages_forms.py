@@ -33,18 +33,13 @@ from rasoat.core.drafts import (
 )
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import RoundState
+from rasoat.core.problems import Problem
 from rasoat.core.publish import PublishError
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
 from rasoat.server.web.pages_collectors import base_url
 
 MAX_FORM_UPLOAD = 50_000_000
-
-# the page's status for each refusal of core.publish / core.drafts, by its code
-STATUS: dict[str, int] = {"form.invalid": 422, "form.unused_media": 422, "form.version_conflict": 409,
-                          "round.not_found": 404, "round.closed": 409, "draft.not_found": 404,
-                          "draft.form_id": 400}
-
 
 def error_rows(exc: PublishError) -> list[dict[str, Any]]:
     """One table row per problem: file, sheet, row, Vietnamese and English text (the page shows one)."""
@@ -100,7 +95,7 @@ async def form_upload(request: Request) -> Response:
         if hasattr(part, "read") and part.filename:
             name = Path(part.filename).name
             if not safe_attachment_name(name):
-                raise WebError(400, f"Tên tệp không hợp lệ / Invalid file name: {name!r}")
+                raise Problem("request.bad_file_name", name=repr(name))
             media[name] = await part.read()
     validate = str(form.get("validate") or "") == "1"
 
@@ -112,7 +107,7 @@ async def form_upload(request: Request) -> Response:
                 draft = save_draft(ctx.store, path, actor=ctx.actor, media=media, validate=validate,
                                    unit_codes=ctx.user.unit_codes)
             except PublishError as exc:
-                return _forms_page(ctx, STATUS.get(exc.code, 400), form_errors=error_rows(exc))
+                return _forms_page(ctx, exc.status, form_errors=error_rows(exc))
         return redirect(ctx, f"/forms/{quote(draft.form_id, safe='')}/draft", "forms.draft_saved")
 
     return await anyio.to_thread.run_sync(run)
@@ -122,7 +117,7 @@ def _draft(ctx: Ctx, form_id: str) -> Draft:
     ctx.require(scope.PUBLISH_FORMS)
     draft = get_draft(ctx.store, form_id)
     if draft is None:
-        raise WebError(404, f"Biểu mẫu '{form_id}' không có bản nháp / Form '{form_id}' has no draft")
+        raise Problem("draft.not_found", form=form_id)
     return draft
 
 
@@ -167,7 +162,7 @@ async def draft_publish(request: Request) -> Response:
             done = publish_draft(ctx.store, form_id, actor=ctx.actor, round_id=round_id, version=version,
                                  via="web")
         except PublishError as exc:
-            return _draft_page(ctx, draft, STATUS.get(exc.code, 400), exc)
+            return _draft_page(ctx, draft, exc.status, exc)
         return redirect(ctx, f"/forms?published={quote(done.form.form_id, safe='')}", "forms.published")
 
     return await anyio.to_thread.run_sync(run)
@@ -191,7 +186,7 @@ async def draft_media_upload(request: Request) -> Response:
             for name, data in files:
                 draft = attach_media(ctx.store, form_id, name, data)
         except PublishError as exc:
-            return _draft_page(ctx, draft, STATUS.get(exc.code, 400), exc)
+            return _draft_page(ctx, draft, exc.status, exc)
         return redirect(ctx, f"/forms/{quote(form_id, safe='')}/draft", "forms.media_added")
 
     return await anyio.to_thread.run_sync(run)

@@ -12,8 +12,9 @@ from rasoat.core.audit import record_view
 from rasoat.core.identities import person_names
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.management import monthly_lists, records
+from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
-from rasoat.server.web.base import WebError, context, page
+from rasoat.server.web.base import context, page
 from rasoat.server.web.i18n import LABELS
 
 LABELS.update({
@@ -53,12 +54,12 @@ def management(request: Request) -> Response:
         if choose:
             return page(ctx, "management.html", choose=choose, commune=None, lists=None)
     if unit is None or unit.level != "commune":
-        raise WebError(400, "Chọn xã / Choose a commune (?commune=…)")
+        raise Problem.with_text("web.refused", "Chọn xã / Choose a commune (?commune=…)")
     scope.require_unit(ctx.user, commune)
     try:
         as_of = date.fromisoformat((q.get("as_of") or "").strip()) if q.get("as_of") else vn_today()
     except ValueError:
-        raise WebError(400, "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
+        raise Problem.with_text("web.refused", "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
     units = sorted(registry.expand([commune]))
     lists = monthly_lists(records(ctx.store, units), as_of)
     names = person_names(ctx.store, units)

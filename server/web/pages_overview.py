@@ -10,11 +10,11 @@ from litestar import Request, Response, get
 from rasoat.core import scope
 from rasoat.core.indicators.models import STATUS_LABELS, reported_text, uncounted_text
 from rasoat.core.models import REVIEW_LABELS
+from rasoat.core.problems import Problem
 from rasoat.core.rounds import STATE_LABELS, kind_label
 from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     Ctx,
-    WebError,
     context,
     number,
     page,
@@ -233,7 +233,9 @@ def indicators(request: Request) -> Response:
         from rasoat.core.units import get_units
 
         if get_units().get(unit) is None:
-            raise WebError(404, f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'")
+            raise Problem.with_text(
+                "web.not_found", f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'"
+            )
     if q.get("fresh") == "1":  # "compute again now": forget, then show the page at its own address
         forget(ctx.store)
         return redirect(ctx, "/indicators" + query_with(request, fresh=None))
@@ -370,7 +372,9 @@ def indicator_definition(request: Request, indicator_id: str) -> Response:
     ctx = context(request)
     ind = next((i for i in collect() if i.id == indicator_id), None)
     if ind is None:
-        raise WebError(404, f"Không có chỉ tiêu '{indicator_id}' / No indicator '{indicator_id}'")
+        raise Problem.with_text(
+            "web.not_found", f"Không có chỉ tiêu '{indicator_id}' / No indicator '{indicator_id}'"
+        )
     source = ind.source
     return page(
         ctx,

@@ -21,7 +21,7 @@ from rasoat.core.rounds import (
 )
 from rasoat.core.unit_lists import KINDS
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, form_list, page, redirect
+from rasoat.server.web.base import Ctx, check_csrf, context, form_data, form_list, page, redirect
 from rasoat.server.web.charts import bar
 from rasoat.server.web.i18n import LABELS
 from rasoat.server.web.pages_overview import pledge_figures
@@ -202,8 +202,8 @@ async def round_collectors(request: Request) -> Response:
                                                    "Tick at least one collector")
         outside = [c for c in wanted if c not in mine]
         if outside:
-            raise WebError(
-                403, f"Người thu thập ngoài phạm vi / Collectors outside your units: {', '.join(outside)}"
+            raise scope.ScopeError(
+                f"Người thu thập ngoài phạm vi / Collectors outside your units: {', '.join(outside)}"
             )
         try:
             assign_collectors(ctx.store, rnd.id, wanted, actor=ctx.actor)

@@ -14,6 +14,7 @@ from litestar import Request, Response, get, post
 from rasoat.core import identities, scope
 from rasoat.core.excel.schema import Kind, SchemaOptions, Table, build_tables
 from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
+from rasoat.core.problems import Problem
 from rasoat.core.protection import plain_attachment
 from rasoat.core.review import TO_REVIEW, ReviewError, next_in_queue, review_submission
 from rasoat.core.storage.base import PageKey, SubmissionQuery
@@ -21,7 +22,6 @@ from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     LOCAL_TZ,
     Ctx,
-    WebError,
     check_csrf,
     context,
     form_data,
@@ -70,7 +70,7 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
             known = False
         if not known:
             code = f["form"]
-            raise WebError(400, f"Không có biểu mẫu {code} / No form {code}")
+            raise Problem.with_text("web.refused", f"Không có biểu mẫu {code} / No form {code}")
     if f["unit"]:
         scope.require_unit(ctx.user, f["unit"])
         from rasoat.core.units import get_units
@@ -78,7 +78,9 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
         units = get_units()
         if units.get(f["unit"]) is None:  # not a unit (an administrator may type anything): say so
             code = f["unit"]
-            raise WebError(400, f"Không có đơn vị {code} trong danh mục / No unit {code} in the registry")
+            raise Problem.with_text(
+                "web.refused", f"Không có đơn vị {code} trong danh mục / No unit {code} in the registry"
+            )
         unit_codes = sorted(units.expand([f["unit"]]))
     query = SubmissionQuery(
         form_id=f["form"] or None,
@@ -199,7 +201,7 @@ def submissions(request: Request) -> Response:
     status, problem = 200, None
     try:
         query = build_query(ctx, f) if f["form"] else None
-    except (WebError, scope.ScopeError) as exc:  # the page comes back with the filters as typed and why
+    except Problem as exc:  # the page comes back with the filters as typed and why
         status, problem, query = exc.status, exc.message, None
     if query is not None:
         subs, total = newest_page(ctx, query, page_no)
@@ -392,10 +394,10 @@ def submission_file(request: Request) -> Response:
     sub = scoped.submission(ctx, iid)
     ctx.require(scope.VIEW_PERSONAL)
     if name not in sub.attachments:
-        raise WebError(404, f"Không có tệp {name} / No file {name}")
+        raise Problem.with_text("web.not_found", f"Không có tệp {name} / No file {name}")
     data = ctx.store.attachment(sub.instance_id, name)
     if data is None:
-        raise WebError(404, f"Không có tệp {name} / No file {name}")
+        raise Problem.with_text("web.not_found", f"Không có tệp {name} / No file {name}")
     data = plain_attachment(ctx.store, sub.instance_id, name, data)  # a sealed photo opened in memory
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     inline = media_type in SAFE_INLINE

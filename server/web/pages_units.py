@@ -14,8 +14,9 @@ from typing import Any
 import anyio
 from litestar import Request, Response, get, post
 from rasoat.core import scope, unit_lists
+from rasoat.core.problems import Problem
 from rasoat.core.unit_lists import KINDS, Parsed, Preview, UnitListError
-from rasoat.server.web.base import Ctx, WebError, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
 
 MAX_LIST_UPLOAD = 5_000_000
 PENDING_NS = "unit_lists_pending"
@@ -69,7 +70,7 @@ def units_template(request: Request) -> Response:
     kind = request.path_params["kind"]
     name, _, ext = kind.partition(".")
     if name not in KINDS or ext not in ("xlsx", "csv"):
-        raise WebError(404, "Không có mẫu này / No such template")
+        raise Problem.with_text("web.not_found", "Không có mẫu này / No such template")
     return Response(
         content=unit_lists.template(name, ext),
         media_type=XLSX if ext == "xlsx" else "text/csv; charset=utf-8",
@@ -91,7 +92,7 @@ async def units_preview(request: Request) -> Response:
 
     def run() -> Response:
         if kind not in KINDS:
-            raise WebError(400, "Chọn loại danh sách / Choose which list")
+            raise Problem.with_text("web.refused", "Chọn loại danh sách / Choose which list")
         if not data:
             problems = [unit_lists.Problem(None, "Chưa chọn tệp / No file chosen")]
             return _units_page(ctx, 400, chosen=kind, problems=problems)
@@ -119,8 +120,10 @@ async def units_apply(request: Request) -> Response:
     def run() -> Response:
         pending = ctx.store.kv_get(PENDING_NS, token) if token else None
         if pending is None or pending.get("actor") != ctx.actor:
-            raise WebError(400, "Bản xem trước đã hết hạn; hãy tải tệp lên lại / The preview expired; "
-                                "upload the file again")
+            raise Problem.with_text(
+                "web.refused", "Bản xem trước đã hết hạn; hãy tải tệp lên lại / The preview expired; "
+                "upload the file again"
+            )
         parsed = Parsed(**pending["parsed"])
         try:
             # the preview is computed again (same rows, same base version) so what is applied is what was

@@ -12,6 +12,7 @@ from typing import Any
 
 from rasoat.core import scope
 from rasoat.core.models import Round, Submission, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.progress import pct, round_progress
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.server.web.base import Ctx
@@ -32,11 +33,9 @@ def _neg(period: str) -> tuple[int, ...]:
 
 
 def get_round(ctx: Ctx, round_id: str) -> Round:
-    from rasoat.server.web.base import WebError
-
     rnd = ctx.store.get_round(round_id)
     if rnd is None:
-        raise WebError(404, f"Không có đợt '{round_id}' / No round '{round_id}'")
+        raise Problem("round.not_found", round=round_id)
     scope.require_round(ctx.user, rnd)
     return rnd
 
@@ -129,13 +128,11 @@ def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
 
 
 def submission(ctx: Ctx, instance_id: str) -> Submission:
-    from rasoat.server.web.base import WebError
-
     try:
         sub = ctx.store.get_submission(instance_id)
     except ValueError:  # a name no store could hold (a path, NUL): no such record, not a server error
         sub = None
     if sub is None:
-        raise WebError(404, f"Không có bản ghi '{instance_id}' / No submission '{instance_id}'")
+        raise Problem("submission.not_found", instance=instance_id)
     scope.require_submission(ctx.user, sub)
     return sub

@@ -1,0 +1,317 @@
+"""Every error a user can act on, in one catalogue, as ODK Central's ``lib/util/problem.js`` keeps its own.
+
+A ``Problem`` has a stable **code** (``form.not_found``), the HTTP **status** that code answers with, the
+**Central code** where the Central API subset answers with one (``404.1``; pyodk tells errors apart by
+it), and a **message** in Vietnamese and English with named parameters (``{form}``). The messages live
+in gettext message catalogues, ``core/locale/{vi,en}/LC_MESSAGES/errors.po``, read with Babel; the
+message id is the code, so rewording a message never changes what programs match on.
+
+Each surface renders a Problem in one place: the CLI (``core.cli``: one "vi / en" line on stderr, exit
+code 1), the OpenRosa responses (``server.openrosa``), rasoat's JSON API (``server.errors``:
+``{"error": …, "code": …}``), the Central API (``server.central.problems``: ``{"message": …, "code": 404.1}``)
+and the web pages (``server.web.base``: one language, the page's). ``docs/errors.md`` lists every code
+(``python -m rasoat.core.problems`` writes it; ``tests/test_problems.py`` checks it has not drifted).
+
+Domain errors that callers catch by type (``RoundError``, ``ScopeError``…) are subclasses. A message not
+yet given a code of its own is raised as its class's code with the "Việt / English" text it was written
+with (``RoundError("Không có … / No …")``): the class's code renders it, split into its two languages.
+"""
+
+from __future__ import annotations
+
+import functools
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+LANGS = ("vi", "en")
+LOCALE_DIR = Path(__file__).parent / "locale"
+DOMAIN = "errors"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a code means on the wire: its HTTP status and, where the Central API answers with it,
+    Central's own code (a number ``status.n``)."""
+
+    status: int
+    central: str | None = None
+
+
+# The catalogue: code → status (and Central's code). Messages: core/locale/*/LC_MESSAGES/errors.po.
+CATALOGUE: dict[str, Kind] = {
+    # the request itself
+    "request.unparseable": Kind(400, "400.1"),
+    "request.missing_params": Kind(400, "400.3"),
+    "request.invalid_value": Kind(400, "400.11"),
+    "request.not_multipart": Kind(400, "400.1"),
+    "request.bad_multipart": Kind(400, "400.1"),
+    "request.length_required": Kind(411),
+    "request.too_large": Kind(413, "413.1"),
+    "request.not_acceptable": Kind(406, "406.1"),
+    "request.unsupported_media": Kind(415, "415.1"),
+    "request.csrf": Kind(403, "403.1"),
+    "resource.not_found": Kind(404, "404.1"),
+    "request.no_route": Kind(404, "404.1"),
+    "request.method_not_allowed": Kind(405, "405.1"),
+    "request.invalid": Kind(400, "400.1"),
+    "project.not_found": Kind(404, "404.1"),
+    "feature.not_implemented": Kind(501, "501.1"),
+    # who is asking
+    "auth.required": Kind(401, "401.2"),
+    "auth.failed": Kind(401, "401.2"),
+    "auth.https_only": Kind(401, "401.3"),
+    "auth.token_revoked": Kind(403, "403.1"),
+    "auth.forbidden": Kind(403, "403.1"),
+    "auth.throttled": Kind(429, "429.1"),
+    "auth.refused": Kind(401, "401.2"),
+    "auth.disabled": Kind(403, "403.1"),
+    "auth.token_refused": Kind(403, "403.1"),
+    "auth.https_only_refused": Kind(403, "403.1"),
+    "scope.refused": Kind(403, "403.1"),
+    "scope.unknown_unit": Kind(400, "400.11"),
+    # forms
+    "form.not_found": Kind(404, "404.1"),
+    "form.version_unknown": Kind(404, "404.6"),
+    "form.not_available": Kind(404, "404.1"),
+    "form.no_file": Kind(404, "404.1"),
+    "entity_list.not_available": Kind(404, "404.1"),
+    "form.version_exists": Kind(409, "409.6"),
+    "form.id_mismatch": Kind(400, "400.8"),
+    "xlsform.invalid": Kind(422, "400.15"),
+    "entity.refused": Kind(422, "400.15"),
+    "form.refused": Kind(422, "400.15"),
+    "form.unused_media": Kind(422, "404.1"),
+    "form.invalid": Kind(422, "400.15"),
+    "form.version_conflict": Kind(409, "409.6"),
+    "round.closed": Kind(409, "409.2"),
+    "draft.not_found": Kind(404, "404.1"),
+    "draft.test_code_invalid": Kind(403, "403.1"),
+    "draft.no_file": Kind(404, "404.1"),
+    "draft.form_id": Kind(400, "400.8"),
+    "draft.test_refused": Kind(400, "400.15"),
+    "form.file_missing": Kind(400, "400.3"),
+    "request.bad_file_name": Kind(400, "400.11"),
+    # submissions
+    "submission.not_found": Kind(404, "404.1"),
+    "submission.invalid": Kind(400, "400.2"),
+    "submission.forbidden": Kind(403, "403.1"),
+    "submission.version_not_found": Kind(404, "404.6"),
+    "submission.conflict": Kind(409, "409.3"),
+    "submission.unavailable": Kind(503, "503.1"),
+    "submission.exists": Kind(409, "409.3"),
+    "submission.stale_edit": Kind(409, "409.9"),
+    "submission.deprecated_id_missing": Kind(400, "400.19"),
+    "submission.no_xml_part": Kind(400, "400.1"),
+    "submission.bad_attachment_name": Kind(400, "400.1"),
+    "instance.invalid": Kind(400, "400.2"),
+    # OData
+    "odata.filter": Kind(400, "400.18"),
+    "odata.filter_sealed": Kind(400, "400.18"),
+    "odata.select_unknown": Kind(400, "400.23"),
+    "odata.skiptoken_invalid": Kind(400, "400.35"),
+    "odata.skiptoken_gone": Kind(400, "400.34"),
+    "odata.unsupported": Kind(501, "501.5"),
+    "odata.expand_unsupported": Kind(501, "501.6"),
+    "odata.select_expand_unsupported": Kind(501, "501.11"),
+    # rounds, units, exports
+    "round.not_found": Kind(404, "404.1"),
+    "round.refused": Kind(400, "400.11"),
+    "review.refused": Kind(400, "400.11"),
+    "unit.not_found": Kind(404, "404.1"),
+    "unit.ambiguous": Kind(400),
+    "unit.hamlet_list": Kind(400),
+    "unit_list.refused": Kind(400),
+    "collector.refused": Kind(400),
+    "collector.not_found": Kind(404, "404.1"),
+    "user.refused": Kind(400),
+    "user.reset_link": Kind(410),
+    "export.refused": Kind(404, "404.1"),
+    "export.encrypted_form": Kind(409),
+    "export.bad_labels": Kind(400),
+    "indicator.refused": Kind(400),
+    "assessment.fact": Kind(400),
+    "assessment.signoff": Kind(400),
+    # keys, protection, storage, the server
+    "crypto.refused": Kind(400),
+    "crypto.wrong_passphrase": Kind(400),
+    "crypto.no_project_key": Kind(400),
+    "crypto.undecryptable": Kind(400),
+    "derive.refused": Kind(400),
+    "protection.refused": Kind(503, "503.1"),  # a key this process cannot read (rotated away): said which
+    "settings.refused": Kind(400),
+    "backup.refused": Kind(400),
+    "datadir.refused": Kind(400),
+    "storage.conflict": Kind(409, "409.3"),
+    "storage.copy_refused": Kind(400),
+    "storage.conversion": Kind(500),
+    "storage.unavailable": Kind(503),
+    "server.disk_full": Kind(503),
+    "server.busy": Kind(503, "503.1"),
+    "server.error": Kind(500, "500.1"),
+    # the web pages
+    "page.not_found": Kind(404, "404.1"),
+    "page.forbidden": Kind(403, "403.1"),
+    "web.refused": Kind(400),
+    "web.not_found": Kind(404, "404.1"),
+    "audit.bad_day": Kind(400),
+    "export.encrypted_on_server": Kind(409),
+    # plugins and commands
+    "plugin.conflict": Kind(400),
+    "plugin.bad_answer": Kind(400),
+    "request.unprocessable": Kind(422, "422.1"),
+    "command.refused": Kind(400),
+}
+
+# Codes whose message is the "Việt / English" text given where the error is raised: {vi} and {en}.
+FREE_TEXT = ("vi", "en")
+
+
+@functools.cache
+def messages(lang: str) -> dict[str, str]:
+    """The message templates of one language, by code (read once from its .po file)."""
+    from babel.messages.pofile import read_po  # loaded when an error is rendered, not at start-up
+
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
+        catalog = read_po(f, locale=lang, domain=DOMAIN)
+    return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+
+
+def placeholders(template: str) -> set[str]:
+    """The named parameters of one message template."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def split_bilingual(text: str) -> tuple[str, str]:
+    """"Việt / English" → (Việt, English); a text without exactly one " / " is the same in both."""
+    vi, sep, en = text.partition(" / ")
+    if not sep or " / " in en:
+        return text, text
+    return vi, en
+
+
+class _Kept(dict[str, Any]):
+    """A missing parameter is shown as its name, never a crash while reporting an error."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class Problem(Exception):
+    """An error a user can act on: ``Problem("form.not_found", form="F1")``.
+
+    ``headers`` go with an HTTP answer (``Retry-After``); ``details`` is the Central API's ``details``
+    object. A subclass's ``default_code`` renders a "Việt / English" text given instead of a code.
+    """
+
+    default_code: ClassVar[str] = "command.refused"
+
+    def __init__(
+        self,
+        code: str,
+        /,
+        *,
+        headers: Mapping[str, str] | None = None,
+        details: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> None:
+        if code not in CATALOGUE:  # a message written where it is raised, not yet given a code
+            vi, en = split_bilingual(code)
+            code, params = self.default_code, {**params, "vi": vi, "en": en}
+        self.code = code
+        self.params = params
+        self.headers = dict(headers or {})
+        self.details = details
+        super().__init__(code)
+
+    @classmethod
+    def with_text(cls, code: str, text: str, **kwargs: Any) -> Problem:
+        """A problem of a free-text ``code`` whose message is a "Việt / English" text made elsewhere."""
+        vi, en = split_bilingual(text)
+        return cls(code, vi=vi, en=en, **kwargs)
+
+    @property
+    def kind(self) -> Kind:
+        return CATALOGUE[self.code]
+
+    @property
+    def status(self) -> int:
+        return self.kind.status
+
+    def text(self, lang: str) -> str:
+        """The message in one language (``vi`` or ``en``; anything else is Vietnamese)."""
+        template = messages(lang if lang in LANGS else "vi").get(self.code, self.code)
+        return template.format_map(_Kept(self.params))
+
+    @property
+    def message(self) -> str:
+        """Both languages, Vietnamese first: "Việt / English" (one when they are the same)."""
+        vi, en = self.text("vi"), self.text("en")
+        return vi if vi == en else f"{vi} / {en}"
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.code!r}, {self.params!r})"
+
+
+def markdown() -> str:
+    """docs/errors.md: every code with its status, Central's code and both messages."""
+    vi, en = messages("vi"), messages("en")
+    lines = [
+        "# Errors / Lỗi",
+        "",
+        "Every error rasoat reports has a stable code, an HTTP status and a message in Vietnamese and",
+        "English (see `core/problems.py`). This page is written by `python -m rasoat.core.problems` from",
+        "the catalogue and its message files (`core/locale/{vi,en}/LC_MESSAGES/errors.po`);",
+        "`tests/test_problems.py` fails when it is out of date.",
+        "",
+        "## How each surface shows an error",
+        "",
+        "- **CLI**: one line on stderr, `Lỗi / Error: <Việt> / <English>`, exit code 1 (`--debug` adds the"
+        " traceback).",
+        "- **ODK Collect (OpenRosa)**: the HTTP status and an `<OpenRosaResponse>` whose message is"
+        " \"Việt / English\"; Collect shows it to the collector.",
+        "- **rasoat's JSON API** (`/api/v1`): the HTTP status and `{\"error\": \"Việt / English\","
+        " \"code\": \"form.not_found\"}`.",
+        "- **Central API** (`/v1`): Central's shape, `{\"message\": …, \"code\": 404.1}` (a JSON number,"
+        " the column *Central* below; `details` where Central gives them); `$metadata` answers XML.",
+        "- **Web pages**: an error page (or the message on the form) in the page's language only.",
+        "",
+        "## Why gettext catalogues read with Babel",
+        "",
+        "The messages are gettext `.po` files, one per language, read at run time with Babel",
+        "(`babel.messages.pofile`). `.po` is the format every translation tool (Poedit, Weblate, Lokalize)",
+        "and translator knows, it keeps a comment and a `python-brace-format` flag beside each message,",
+        "and Babel is the maintained Python library for it (Sphinx and Flask-Babel use it). The message id",
+        "is the error's code rather than an English sentence, so correcting either language never breaks",
+        "a program that matches on the code, and no compiled `.mo` file has to be built or committed.",
+        "",
+        "Codes marked *(text)* take their message from where they are raised (`{vi}` / `{en}`): a message",
+        "not yet given a code of its own. Give it one (a line in `CATALOGUE`, one in each `.po` file) when",
+        "you touch it.",
+        "",
+        "## The catalogue",
+        "",
+        "| code | status | Central | Tiếng Việt | English |",
+        "|---|---|---|---|---|",
+    ]
+    for code, kind in CATALOGUE.items():
+        free = placeholders(vi.get(code, "")) == {"vi"}
+        name = f"`{code}`" + (" *(text)*" if free else "")
+        lines.append(
+            f"| {name} | {kind.status} | {kind.central or ''} | {_cell(vi.get(code, ''))} "
+            f"| {_cell(en.get(code, ''))} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
