@@ -5,7 +5,8 @@
 this package; no CDN, no front-end build). Pages: log in/out, overview, indicators, the review queue,
 submissions (list, detail, review), rounds and forms, collectors and QR codes, Excel exports, plugins
 and the plans they carry, officer accounts and password-reset links, the QĐ 28 assessment
-and its sign-off (``pages_assessment``), the Decree 105 monthly management lists (``pages_management``).
+and its sign-off (``pages_assessment``), the Decree 105 monthly management lists (``pages_management``),
+persons under management on the entity list with their history and monthly visits (``pages_persons``).
 Every page is cut to the officer's units by ``core.scope``.
 """
 
@@ -35,6 +36,7 @@ from rasoat.server.web import (
     pages_keys,
     pages_management,
     pages_overview,
+    pages_persons,
     pages_plugins,
     pages_review,
     pages_rounds,
@@ -67,6 +69,7 @@ def web_router() -> Router:
         *pages_plugins.handlers,
         *pages_assessment.handlers,
         *pages_management.handlers,
+        *pages_persons.handlers,
         *pages_audit.handlers,
         *pages_accounts.handlers,
         *pickers.handlers,

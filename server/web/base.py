@@ -51,6 +51,7 @@ NAV: list[tuple[str, str, str | None]] = [
     ("/forms", "nav.forms", scope.VIEW),
     ("/assessment", "nav.assessment", scope.VIEW),
     ("/management", "nav.management", scope.VIEW_PERSONAL),
+    ("/persons", "nav.persons", scope.VIEW),
     ("/collectors", "nav.collectors", scope.MANAGE_COLLECTORS),
     ("/exports", "nav.exports", scope.EXPORT),
     ("/plugins", "nav.plugins", scope.VIEW),

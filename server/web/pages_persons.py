@@ -1,0 +1,277 @@
+"""Persons under management on the ``persons`` entity list (issue 23): a commune's monthly list of visits
+not made (no F12 visit this month for a person under management), and a person's page with the
+management history from the entity's versions (who, when, which form, what changed) and the conflicts
+to resolve (keep the current values or choose a version; each resolution audited).
+
+Scoped as every page (``core.scope``): the entities of the officer's units only. Who a person is (the
+sealed ``display``, ``full_name`` and ``other_name``, a sealed label) is shown only to a role that may
+read identities, each such view audited (``core.identities.record_read``); anyone else sees the
+entity's label, which the national forms keep free of names (``Người <8 characters of the id>``).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from litestar import Request, Response, get, post
+from litestar.params import FromPath
+from rasoat.core import scope
+from rasoat.core.audit import record
+from rasoat.core.entities import SEALED, SEALED_LABEL, Entity, EntityList, Value
+from rasoat.core.followup import PERSONS, data_at, history, monthly_visits
+from rasoat.core.identities import record_read
+from rasoat.core.indicators.periods import vn_today
+from rasoat.core.problems import Problem
+from rasoat.core.units import get_units
+from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.i18n import LABELS
+
+LABELS.update({
+    "nav.persons": ("Người được quản lý", "Persons under management"),
+    "prs.title": ("Người được quản lý chưa được thăm trong tháng",
+                  "Persons under management not visited this month"),
+    "prs.month": ("Tháng", "Month"),
+    "prs.overdue": ("Chưa thăm trong tháng", "Not visited this month"),
+    "prs.visited": ("Đã thăm trong tháng", "Visited this month"),
+    "prs.last_visit": ("Lần thăm gần nhất", "Last visit"),
+    "prs.never": ("Chưa thăm lần nào", "Never visited"),
+    "prs.term_end": ("Hết thời hạn quản lý", "Term ends"),
+    "prs.hamlet": ("Thôn, xóm", "Hamlet"),
+    "prs.status": ("Tình trạng", "Status"),
+    "prs.person": ("Người", "Person"),
+    "prs.summary": ("người đang quản lý", "persons under management"),
+    "prs.page": ("Hồ sơ theo dõi người được quản lý", "Management record of a person"),
+    "prs.history": ("Lịch sử quản lý", "Management history"),
+    "prs.version": ("Phiên bản", "Version"),
+    "prs.when": ("Thời điểm", "When"),
+    "prs.who": ("Người ghi", "Recorded by"),
+    "prs.form": ("Biểu mẫu", "Form"),
+    "prs.changed": ("Thay đổi", "What changed"),
+    "prs.base": ("dựa trên phiên bản", "based on version"),
+    "prs.hidden": ("(ẩn danh tính)", "(identity hidden)"),
+    "prs.api": ("cán bộ, ngoài biểu mẫu", "an officer, outside a form"),
+    "prs.conflict.soft": ("Xung đột mềm: hai người cập nhật cùng lúc, không trùng thuộc tính",
+                          "Soft conflict: two updates at once, on different properties"),
+    "prs.conflict.hard": ("Xung đột cứng: hai người cập nhật cùng một thuộc tính khác nhau",
+                          "Hard conflict: two updates set the same property differently"),
+    "prs.conflicting": ("Thuộc tính xung đột", "Conflicting properties"),
+    "prs.keep": ("Giữ giá trị hiện tại, đánh dấu đã xử lý", "Keep the current values, mark resolved"),
+    "prs.choose": ("Dùng giá trị của phiên bản này", "Use this version's values"),
+    "prs.resolved": ("Đã xử lý xung đột", "Conflict resolved"),
+    "prs.no_conflict": ("Không có xung đột", "No conflict"),
+    "prs.props": ("Thông tin hiện tại", "Current details"),
+    "prop.display": ("Họ tên, năm sinh, thôn", "Name, birth year, hamlet"),
+    "prop.full_name": ("Họ và tên", "Full name"),
+    "prop.other_name": ("Tên gọi khác", "Other name"),
+    "prop.birth_year": ("Năm sinh", "Birth year"),
+    "prop.commune": ("Xã", "Commune"),
+    "prop.hamlet": ("Thôn, xóm", "Hamlet"),
+    "prop.status": ("Tình trạng khi rà soát", "Status at follow-up"),
+    "prop.category": ("Phân loại", "Category"),
+    "prop.mgmt_status": ("Tình trạng quản lý", "Management status"),
+    "prop.mgmt_kind": ("Biện pháp quản lý", "Kind of management"),
+    "prop.term_end": ("Thời hạn quản lý đến", "Term ends"),
+    "prop.last_visit": ("Lần thăm gần nhất", "Last visit"),
+    "prop.last_check": ("Kết quả kiểm tra nơi cư trú", "Residence check"),
+    "prop.last_test": ("Ngày xét nghiệm gần nhất", "Last drug test"),
+    "prop.last_test_result": ("Kết quả xét nghiệm gần nhất", "Last test result"),
+    "prop.label": ("Nhãn", "Label"),
+    "msg.entity_resolved": ("Đã xử lý xung đột", "Conflict resolved"),
+    # the values the national forms write, in words (docs/forms.md)
+    "val.mgmt_status.active": ("Đang quản lý", "Under management"),
+    "val.mgmt_status.ended": ("Chấm dứt quản lý (Mẫu 10)", "Ended (Form 10)"),
+    "val.mgmt_status.stopped": ("Dừng quản lý (Mẫu 09)", "Stopped (Form 09)"),
+    "val.mgmt_status.transferred": ("Đã chuyển hồ sơ (Mẫu 08)", "File transferred (Form 08)"),
+    "val.mgmt_kind.user": ("Quản lý người sử dụng trái phép", "Management of a user"),
+    "val.mgmt_kind.post_rehab": ("Quản lý sau cai nghiện", "Post-rehab management"),
+    "val.category.user": ("Người sử dụng trái phép chất ma túy", "Illegal drug user"),
+    "val.category.addict": ("Người nghiện ma túy", "Person with drug addiction"),
+    "val.category.post_rehab": ("Người bị quản lý sau cai nghiện", "Under post-rehab management"),
+    "val.last_check.present": ("Đang cư trú tại địa phương", "Living here"),
+    "val.last_check.moved": ("Đã chuyển nơi cư trú", "Moved away"),
+    "val.last_check.absent": ("Vắng mặt, không rõ nơi ở", "Absent, whereabouts unknown"),
+    "val.last_check.detained": ("Đang bị tạm giữ, chấp hành án", "Detained or serving a sentence"),
+    "val.last_check.deceased": ("Đã chết", "Deceased"),
+    "val.status.found": ("Còn cư trú tại địa phương", "Still living here"),
+    "val.status.moved": ("Đã chuyển đi nơi khác", "Moved away"),
+    "val.status.deceased": ("Đã chết", "Deceased"),
+    "val.status.detained": ("Đang chấp hành án, bị tạm giữ", "Detained"),
+    "val.status.missing": ("Không xác định được nơi ở", "Whereabouts unknown"),
+    "val.last_test_result.positive": ("Dương tính", "Positive"),
+    "val.last_test_result.negative": ("Âm tính", "Negative"),
+})
+NAME_PROPERTIES = ("display", "full_name")  # what names a person on a page, first found wins
+
+
+class Viewer:
+    """What one officer may see of the persons list, and the identities opened for the audit."""
+
+    def __init__(self, ctx: Ctx, lst: EntityList) -> None:
+        self.ctx, self.lst = ctx, lst
+        self.identities = ctx.can(scope.VIEW_PERSONAL)
+        self.opened: list[str] = []
+        self._ring: Any = None
+
+    def _open(self, uuid: str, name: str, value: Value) -> str:
+        from rasoat.core.protection import keyring, open_entity_values
+
+        self._ring = self._ring or keyring(self.ctx.store, create=False)
+        if uuid not in self.opened:
+            self.opened.append(uuid)
+        return open_entity_values(self._ring, uuid, {name: value})[name]
+
+    def value(self, uuid: str, name: str, value: Value | None) -> str | None:
+        """A property value as this officer may see it (None: hidden)."""
+        if value is None:
+            return ""
+        if isinstance(value, dict) and SEALED in value:
+            return self._open(uuid, name, value) if self.identities else None
+        return None if name in self.lst.identifying and not self.identities else str(value)
+
+    def name(self, entity: Entity) -> str:
+        """Who the person is for this officer: the name where allowed, else the entity's label."""
+        if self.identities:
+            for prop in NAME_PROPERTIES:
+                shown = self.value(entity.uuid, prop, entity.properties.get(prop))
+                if shown:
+                    return shown
+            if entity.label.startswith(SEALED_LABEL):
+                from rasoat.core.protection import keyring, open_entity_label
+
+                self._ring = self._ring or keyring(self.ctx.store, create=False)
+                self.opened.append(entity.uuid)
+                return open_entity_label(self._ring, entity.uuid, entity.label)
+        if entity.label.startswith(SEALED_LABEL):
+            return f"Người {entity.uuid[:8]}"
+        return entity.label
+
+    def audit(self, action: str, **details: Any) -> None:
+        if self.opened:
+            record_read(self.ctx.store, self.ctx.actor, action, self.opened, target=self.lst.name, via="web",
+                        **details)
+
+
+def _list(ctx: Ctx) -> EntityList:
+    lst = ctx.store.get_entity_list(PERSONS)
+    if lst is None:
+        raise Problem.with_text("web.not_found", "Chưa có danh sách người (biểu mẫu F1 chưa đăng) / "
+                                "No persons list yet (F1 not published)")
+    return lst
+
+
+def _entity(ctx: Ctx, uuid: str) -> Entity:
+    entity = ctx.store.get_entity(uuid.strip().lower())
+    allowed = scope.allowed_units(ctx.user)
+    unit = (entity.unit_code or "") if entity is not None else ""
+    if entity is None or entity.list_name != PERSONS or not (
+            allowed is None or unit in allowed or unit.split("-", 1)[0] in allowed):
+        raise Problem.with_text("web.not_found", "Không tìm thấy người này trong các đơn vị của bạn / "
+                                "No such person in your units")
+    return entity
+
+
+@get("/persons", sync_to_thread=True)
+def persons(request: Request) -> Response:
+    """A commune's persons under management, those not visited in the month first."""
+    ctx = context(request)
+    lst = _list(ctx)
+    q = request.query_params
+    registry = get_units()
+    commune = (q.get("commune") or "").strip() or next(
+        (c for c in ctx.user.unit_codes if (u := registry.get(c)) is not None and u.level == "commune"), "")
+    if not commune:  # a province officer or an administrator: the communes to choose from
+        choose = [c for code in ctx.user.unit_codes if (u := registry.get(code)) is not None
+                  and u.level == "province" for c in registry.communes(code)]
+        return page(ctx, "persons.html", choose=choose, commune=None, rows=None)
+    unit = registry.get(commune)
+    if unit is None or unit.level != "commune":
+        raise Problem.with_text("web.refused", "Chọn xã / Choose a commune (?commune=…)")
+    scope.require_unit(ctx.user, commune)
+    month = (q.get("month") or "").strip() or vn_today().isoformat()[:7]
+    try:
+        date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise Problem.with_text("web.refused", "Tháng không hợp lệ (YYYY-MM) / Invalid month (YYYY-MM)") \
+            from None
+    viewer = Viewer(ctx, lst)
+    followed = monthly_visits(ctx.store, sorted(registry.expand([commune])), month)
+    rows = [{"uuid": f.entity.uuid, "name": viewer.name(f.entity), "visited": f.visited,
+             "last_visit": f.last_visit, "term_end": str(f.entity.properties.get("term_end") or ""),
+             "hamlet": _hamlet(str(f.entity.properties.get("hamlet") or f.entity.unit_code or ""))}
+            for f in followed]
+    viewer.audit("view.persons", commune=commune, month=month)
+    overdue = sum(1 for r in rows if not r["visited"])
+    return page(ctx, "persons.html", choose=None, commune=unit, month=month, rows=rows, overdue=overdue)
+
+
+def _hamlet(code: str) -> str:
+    unit = get_units().get(code) if code else None
+    return unit.name if unit is not None else code
+
+
+@get("/persons/{uuid:str}", sync_to_thread=True)
+def person(request: Request, uuid: FromPath[str]) -> Response:
+    """One person's management history from the entity's versions, with the conflict to resolve."""
+    ctx = context(request)
+    lst = _list(ctx)
+    entity = _entity(ctx, uuid)
+    viewer = Viewer(ctx, lst)
+    steps = []
+    for step in reversed(history(ctx.store.entity_versions(entity.uuid))):
+        sub = ctx.store.get_submission(step.instance_id) if step.instance_id else None
+        who = ctx.store.get_user_by_name(step.actor)
+        changes = [(name, viewer.value(entity.uuid, name, old) if name != "label" else old,
+                    viewer.value(entity.uuid, name, new) if name != "label" else new)
+                   for name, (old, new) in step.changes.items()]
+        steps.append({"step": step, "form_id": sub.form_id if sub is not None else "",
+                      "who": (who.display_name or who.username) if who is not None else step.actor,
+                      "changes": changes})
+    props = [(name, viewer.value(entity.uuid, name, entity.properties.get(name))) for name in lst.properties
+             if name not in ("display",)]
+    name = viewer.name(entity)
+    viewer.audit("view.person", uuid=entity.uuid)
+    return page(ctx, "person.html", entity=entity, name=name, props=props, steps=steps,
+                may_resolve=ctx.can(scope.REVIEW), labels=LABELS)
+
+
+@post("/persons/{uuid:str}/resolve")
+async def resolve(request: Request, uuid: FromPath[str]) -> Response:
+    """Resolve the person's conflict: keep the current values, or write a chosen version's values as a
+    new version first; audited either way (``entity.resolve``)."""
+    import anyio
+
+    ctx = await anyio.to_thread.run_sync(context, request)
+    form = await form_data(request)
+    check_csrf(ctx, form)
+    ctx.require(scope.REVIEW)
+    chosen = str(form.get("version") or "").strip()
+
+    def apply() -> None:
+        entity = _entity(ctx, uuid)
+        if entity.conflict is None:
+            raise Problem.with_text("web.refused", "Người này không có xung đột / "
+                                    "This person has no conflict")
+        written: list[str] = []
+        if chosen:
+            if not chosen.isdigit():
+                raise Problem.with_text("web.refused", "Phiên bản không hợp lệ / Invalid version")
+            try:
+                values = data_at(history(ctx.store.entity_versions(entity.uuid)), int(chosen))
+            except KeyError:
+                raise Problem.with_text("web.refused", "Không có phiên bản này / No such version") from None
+            change = {k: v for k, v in values.items() if entity.properties.get(k) != v}
+            if change:
+                ctx.store.write_entity(PERSONS, entity.uuid, label=None, data=change, actor=ctx.actor,
+                                       base_version=entity.version)
+                written = sorted(change)
+        ctx.store.resolve_entity_conflict(entity.uuid, ctx.actor)
+        record(ctx.store, ctx.actor, "entity.resolve", entity.uuid, list=PERSONS, conflict=entity.conflict,
+               at_version=entity.version, chosen_version=int(chosen) if chosen else None, properties=written,
+               via="web")
+
+    await anyio.to_thread.run_sync(apply)
+    return redirect(ctx, f"/persons/{uuid}", "msg.entity_resolved")
+
+
+handlers = [persons, person, resolve]
