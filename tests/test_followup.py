@@ -1,0 +1,62 @@
+"""core.followup on both backends (issue 23): who under management was not visited in a month, from the
+versions of the persons entity list the national forms write, and what each version changed."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+
+from assessment_support import opened
+from indicators_support import C1, C2, H11
+from rasoat.core.followup import data_at, history, monthly_visits
+from rasoat.core.models import FormVersion
+from rasoat.core.units import get_units
+from rasoat.core.xlsform import compile_xlsform
+
+
+def test_the_months_visits_from_the_entity_versions(tmp_path, backend_url) -> None:
+    with opened(tmp_path, backend_url) as store:
+        for form_id in ("f1_person", "f12_visit"):  # publishing them makes the persons list
+            c = compile_xlsform(f"forms/{form_id}.xlsx")
+            store.put_form(FormVersion(form_id=c.form_id, version=c.version, title=c.title,
+                                       md5=hashlib.md5(c.xml).hexdigest(), media=list(c.media), source="t"),
+                           c.xml, c.schema, {})
+        made: dict[str, int] = {}
+
+        def person(key: str, unit: str = H11, **data: str) -> None:
+            store.write_entity("persons", key, label=f"Người {key}", data=data, actor="test", unit_code=unit)
+            made[key] = 1
+
+        def visit(key: str, day: str, result: str = "present") -> None:
+            store.write_entity("persons", key, label=None, data={"last_visit": day, "last_check": result},
+                               actor="test", base_version=made[key])
+            made[key] += 1
+
+        ids = {k: f"00000000-0000-4000-8000-00000000000{n}" for n, k in enumerate("abcdef", 1)}
+        person(ids["a"], mgmt_status="active", term_end="2027-01-15")
+        visit(ids["a"], "2026-11-05")
+        visit(ids["a"], "2026-12-03", "absent")
+        person(ids["b"], mgmt_status="active", term_end="2027-03-01")
+        visit(ids["b"], "2026-11-20")
+        person(ids["c"], mgmt_status="active", term_end="2026-10-31")  # the term ended before November
+        person(ids["d"], mgmt_status="ended", term_end="2027-05-01")  # no longer under management
+        person(ids["e"], mgmt_status="active")  # never visited
+        person(ids["f"], unit=C2, mgmt_status="active")  # another commune
+        units = sorted(get_units().expand([C1]))
+
+        december = monthly_visits(store, units, "2026-12")
+        assert [(f.entity.uuid, f.visited, f.last_visit) for f in december] == [
+            (ids["b"], False, "2026-11-20"), (ids["e"], False, ""), (ids["a"], True, "2026-12-03")]
+        november = {f.entity.uuid: (f.visited, f.last_visit) for f in monthly_visits(store, units, "2026-11")}
+        assert november == {ids["a"]: (True, "2026-11-05"), ids["b"]: (True, "2026-11-20"),
+                            ids["e"]: (False, "")}
+        assert [f.entity.uuid for f in monthly_visits(store, None, "2026-12") if not f.visited] == [
+            ids["b"], ids["e"], ids["f"]]  # every unit: the other commune's person too
+
+        steps = history(store.entity_versions(ids["a"]))
+        assert [s.version for s in steps] == [1, 2, 3]
+        assert steps[0].changes == {"mgmt_status": (None, "active"), "term_end": (None, "2027-01-15"),
+                                    "label": (None, f"Người {ids['a']}")}
+        assert steps[2].changes == {"last_visit": ("2026-11-05", "2026-12-03"),
+                                    "last_check": ("present", "absent")}
+        assert data_at(steps, 2)["last_check"] == "present" and steps[2].at.date() <= date.today()
