@@ -25,6 +25,19 @@ def _store_named_by_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> None:
+    """Officer passwords hashed in the test process take argon2id's cheapest parameters (as Django's test
+    settings swap in a fast hasher): the production profile costs 0.2 s of CPU a hash, and the suite makes
+    hundreds. What is asserted (a password is checked, never stored, throttled) does not depend on the
+    cost; servers and CLIs started as subprocesses keep the production profile, and re-hash such a
+    password on its next login (core.users.authenticate)."""
+    from argon2 import PasswordHasher, profiles
+    from rasoat.core import users
+
+    users._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+@pytest.fixture(autouse=True, scope="session")
 def _protection_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Record-protection key files (core.protection) of every test store go to a temporary folder, not
     the tester's ~/.config; servers started as subprocesses inherit it."""
