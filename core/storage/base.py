@@ -253,8 +253,8 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
         raise NotImplementedError
 
     def list_entity_lists(self) -> list[EntityList]:
-        """Every list, by name."""
-        raise NotImplementedError
+        """Every list, by name (none in a store that keeps no entities, e.g. the legacy format)."""
+        return []
 
     def set_entity_list(self, name: str, *, approval_required: bool) -> EntityList:
         """Change a list's flag (KeyError for an unknown list). Turning approval off leaves creates
@@ -294,7 +294,7 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
 
     def entity_backlog(self, list_name: str | None = None) -> list[HeldEntity]:
         """Blocks waiting (an offline update for its predecessor, a create for approval), oldest first."""
-        raise NotImplementedError
+        return []
 
     def write_entity(
         self, list_name: str, uuid: str, *, label: str | None, data: dict[str, Value], actor: str,
@@ -323,6 +323,15 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
 
     def entity_seal_keys(self) -> dict[str, int]:
         """How many sealed entity values (current and past versions) each KEK id wraps."""
+        raise NotImplementedError
+
+    def import_entity(self, entity: Entity, versions: Sequence[EntityVersion]) -> bool:
+        """Store an entity and its versions exactly as given (``migrate-store``); False when its id is
+        already stored (a rerun), then nothing changes."""
+        raise NotImplementedError
+
+    def import_held(self, held: HeldEntity) -> bool:
+        """Store a held block exactly as given (``migrate-store``); False when it is already stored."""
         raise NotImplementedError
 
     def force_entity_backlog(self, older_than: datetime) -> int:

@@ -32,7 +32,7 @@ class CopyError(Problem, ValueError):
 
 ALL = SubmissionQuery(current_only=False)
 KINDS = ("settings", "forms", "form_media", "rounds", "snapshots", "users", "submissions", "attachments",
-         "audit")
+         "audit", "entities", "entity_versions", "entities_held")
 MAX_PROBLEMS_SHOWN = 50
 VERIFY_THREADS = 4  # reads wait on the database and the disk, not the CPU
 VERIFY_CHUNK = 500
@@ -87,8 +87,27 @@ def copy_store(src: Store, dst: Store, quiet: bool = False) -> list[str]:
     for user in src.list_users():
         dst.put_user(user)
     _copy_submissions(src, dst, problems, quiet)
+    _copy_entities(src, dst)
     _copy_audit(src, dst, problems, quiet)
     return problems
+
+
+def _all_entities(store: Store) -> Iterator[Any]:
+    from rasoat.core.storage.base import EntityQuery
+
+    for lst in store.list_entity_lists():
+        yield from store.iter_entities(EntityQuery(list_name=lst.name, include_deleted=True))
+
+
+def _copy_entities(src: Store, dst: Store) -> None:
+    """Entity lists (made again by the forms copied before; their approval flag here), every entity with
+    its versions as stored (sealed values stay sealed: the same key opens them), and the backlog."""
+    for lst in src.list_entity_lists():
+        dst.set_entity_list(lst.name, approval_required=lst.approval_required)
+    for entity in list(_all_entities(src)):
+        dst.import_entity(entity, src.entity_versions(entity.uuid))
+    for held in src.entity_backlog():
+        dst.import_held(held)
 
 
 def destination_conflicts(src: Store, dst: Store) -> list[str]:
@@ -201,8 +220,30 @@ def verify_stores(src: Store, dst: Store, quiet: bool = False) -> Report:
     _verify_forms(src, dst, r)
     _verify_rounds_users(src, dst, r)
     _verify_submissions(src, dst, r, quiet)
+    _verify_entities(src, dst, r)
     _verify_audit(src, dst, r)
     return r
+
+
+def _verify_entities(src: Store, dst: Store, r: Report) -> None:
+    a = {e.uuid: e for e in _all_entities(src)}
+    b = {e.uuid: e for e in _all_entities(dst)}
+    r.source["entities"], r.dest["entities"] = len(a), len(b)
+    for uuid in sorted(a.keys() | b.keys()):
+        if uuid not in b or uuid not in a:
+            side = "missing in destination" if uuid not in b else "only in destination"
+            r.problems.append(f"entity {uuid}: {side}")
+            continue
+        va, vb = src.entity_versions(uuid), dst.entity_versions(uuid)
+        r.source["entity_versions"] += len(va)
+        r.dest["entity_versions"] += len(vb)
+        if a[uuid] != b[uuid] or va != vb:
+            r.problems.append(f"entity {uuid}: differs")
+    ha = [(h.reason, h.instance_id, h.uuid, h.block) for h in src.entity_backlog()]
+    hb = [(h.reason, h.instance_id, h.uuid, h.block) for h in dst.entity_backlog()]
+    r.source["entities_held"], r.dest["entities_held"] = len(ha), len(hb)
+    if ha != hb:
+        r.problems.append("entity backlog: differs")
 
 
 def _verify_settings(src: Store, dst: Store, r: Report) -> None:

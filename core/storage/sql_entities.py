@@ -470,6 +470,43 @@ class EntitySql:
                 done += 1
         return done
 
+    # --- copies between stores (migrate-store) ---------------------------------------------------------
+    def import_entity(self, entity: Entity, versions: Sequence[EntityVersion]) -> bool:
+        d, e = self.dialect, entity
+        with self._tx() as cx:
+            cur = cx.execute(self._q(
+                "INSERT INTO entities (uuid, list_name, label, properties, version, unit_code, commune_code,"
+                " deleted, conflict, forced, rev, created_at, created_by, updated_at, updated_by)"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {self._rev_sql}, ?, ?, ?, ?)"
+                " ON CONFLICT (uuid) DO NOTHING"),
+                (e.uuid, e.list_name, e.label, d.jsonb(dict(e.properties)), e.version, e.unit_code,
+                 commune_of(e.unit_code), d.flag(e.deleted), e.conflict, d.flag(e.forced),
+                 d.time(e.created_at), e.created_by, d.time(e.updated_at), e.updated_by))
+            if cur.rowcount != 1:
+                return False
+            for v in versions:
+                cx.execute(self._q(
+                    f"INSERT INTO entity_versions ({VER_SQL}) VALUES ({', '.join(['?'] * len(VER_COLS))})"),
+                    (v.uuid, v.version, v.base_version, v.trunk_version, v.branch_id, v.branch_base_version,
+                     v.instance_id, v.actor, d.time(v.at), v.label, d.jsonb(dict(v.data)), v.conflict,
+                     d.jsonb(list(v.conflicting)), v.source_action))
+        return True
+
+    def import_held(self, held: HeldEntity) -> bool:
+        d, h = self.dialect, held
+        doc = {"block": h.block.to_json(), "scope": list(h.scope) if h.scope is not None else None}
+        with self._tx() as cx:
+            if cx.execute(self._q(
+                    "SELECT 1 FROM entity_backlog WHERE instance_id = ? AND uuid = ? AND reason = ?"
+                    " AND held_at = ?"), (h.instance_id, h.uuid, h.reason, d.time(h.held_at))).fetchone():
+                return False
+            cx.execute(self._q(
+                f"INSERT INTO entity_backlog ({HELD_COLS.removeprefix('seq, ')})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                (h.reason, h.instance_id, h.list_name, h.uuid, h.branch_id, h.branch_base_version,
+                 d.jsonb(doc), h.unit_code, h.actor, d.time(h.held_at)))
+        return True
+
     # --- sealed values: a KEK rotation --------------------------------------------------------------
     def _sealed_rows(self) -> Iterator[tuple[str, str, tuple[Any, ...], dict[str, Any], str]]:
         """(table, column holding the values, key, values, label) of every row that may hold seals."""
