@@ -15,6 +15,7 @@ answer in one place (an exit status and a "vi / en" line, an HTTP status and JSO
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,14 @@ from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.problems import Problem, split_bilingual
 from rasoat.core.rounds import RoundError, add_form
 from rasoat.core.storage.base import Store
-from rasoat.core.xlsform import CompiledForm, FormVersionConflict, XLSFormError, compile_xlsform, publish_form
+from rasoat.core.xlsform import (
+    GENERIC_VI,
+    CompiledForm,
+    FormVersionConflict,
+    XLSFormError,
+    compile_xlsform,
+    publish_form,
+)
 
 __all__ = ["PublishError", "Published", "compile_upload", "publish", "publish_file"]
 
@@ -70,9 +78,18 @@ class PublishError(Problem):
 
     @classmethod
     def from_xlsform(cls, exc: XLSFormError) -> PublishError:
-        row = ErrorRow(exc.file, exc.sheet or "", exc.row, exc.vi, exc.detail)
-        vi = f"{_where(exc, 'trang', 'dòng')}: {exc.vi}"
+        row = ErrorRow(exc.file, exc.sheet or "", exc.row, _vi_detail(exc), exc.detail)
+        vi = f"{_where(exc, 'trang', 'dòng')}: {row.vi}"
         return cls("form.invalid", vi, f"{_where(exc, 'sheet', 'row')}: {exc.detail}", [row])
+
+
+def _vi_detail(exc: XLSFormError) -> str:
+    """The Vietnamese text with what the author must find: the names pyxform quotes ('texxt', a list), or
+    pyxform's / ODK Validate's own words when there is no Vietnamese for the message."""
+    if exc.vi == GENERIC_VI:
+        return f"{exc.vi} (pyxform / ODK Validate): {exc.detail}"
+    quoted = list(dict.fromkeys(re.findall(r"'([^'\n]{1,80})'", exc.detail)))[:3]
+    return f"{exc.vi}: " + ", ".join(f"'{q}'" for q in quoted) if quoted else exc.vi
 
 
 def _where(exc: XLSFormError, sheet: str, row: str) -> str:

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+GENERIC_VI = "Lỗi XLSForm"  # the Vietnamese of a message this module has no translation for
+
+
 class XLSFormError(Problem):
     """An XLSForm that does not compile or validate; ``str()`` names the file, sheet and row."""
 
@@ -42,7 +45,7 @@ class XLSFormError(Problem):
         self.sheet = sheet
         self.row = row
         self.detail = message  # pyxform's / ODK Validate's own words (English)
-        self.vi = vi or "Lỗi XLSForm"
+        self.vi = vi or GENERIC_VI
         where = file
         if sheet:
             where += f", sheet {sheet}"

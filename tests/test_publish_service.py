@@ -86,7 +86,7 @@ def test_refusals_say_why_in_both_languages_and_store_nothing(store, tmp_path) -
     assert exc.code == "form.invalid"
     [row] = exc.rows
     assert (Path(row.file).name, row.sheet, row.row) == ("bieu_loi.xlsx", "survey", 4)
-    assert "Loại câu hỏi không hợp lệ" in row.vi and "texxt" in row.en
+    assert row.vi == "Loại câu hỏi không hợp lệ: 'texxt'" and "texxt" in row.en
     assert exc.vi.startswith("bieu_loi.xlsx") or "bieu_loi.xlsx" in exc.vi
     assert "trang survey, dòng 4" in exc.vi and "sheet survey, row 4" in exc.en
     assert store.get_form("bieu_loi") is None
