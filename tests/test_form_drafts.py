@@ -26,6 +26,7 @@ XF = "{http://openrosa.org/xforms/xformsList}"
 ORX = "{http://openrosa.org/http/response}"
 ADMIN_PASSWORD = "mật-khẩu-quản-trị"  # tests/conftest.py's live server
 FORM_ID = "thu_nghiem_nhap"
+pytestmark = pytest.mark.slow  # ODK Validate (Java) runs at upload or publish
 
 
 @pytest.fixture

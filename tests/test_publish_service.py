@@ -93,6 +93,7 @@ def test_refusals_say_why_in_both_languages_and_store_nothing(store, tmp_path) -
     assert not _events(store, "round.add_form")
 
 
+@pytest.mark.slow  # the rewritten workbook is compiled again with ODK Validate (Java)
 def test_a_draft_needs_a_new_version_when_its_own_is_taken(store, tmp_path) -> None:
     from rasoat.core.drafts import get_draft, publish_draft, save_draft
 
