@@ -96,4 +96,12 @@ def test_a_draft_page_has_a_test_qr_code_and_publishes_the_next_version(browser,
     phone.wait_for_url("**/forms/bieu_nhap/draft**")
     assert no_horizontal_overflow(phone)
     shot(phone, "form-draft-phone")
+    phone.once("dialog", lambda dialog: dialog.dismiss())  # "Discard this draft…?" — no: nothing changes
+    phone.click("#discard-draft")
+    assert get_draft(site.store, "bieu_nhap") is not None
+    phone.once("dialog", lambda dialog: dialog.accept())
+    phone.click("#discard-draft")
+    phone.wait_for_url("**/forms?**")
+    assert "Đã huỷ bản nháp" in phone.inner_text(".flash") and get_draft(site.store, "bieu_nhap") is None
+    assert site.store.get_form("bieu_nhap").version == "3"  # the published version stays
     phone.context.close()

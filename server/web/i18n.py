@@ -455,6 +455,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "forms.add_media_button": ("Thêm tệp", "Add the files"),
     "forms.media_added": ("Đã thêm tệp vào bản nháp", "Files added to the draft"),
     "forms.discard": ("Huỷ bản nháp", "Discard the draft"),
+    "forms.discard_confirm": (
+        "Huỷ bản nháp này và các bản ghi thử của nó? Mã QR thử sẽ ngừng hoạt động.",
+        "Discard this draft and its test submissions? Its test QR code stops working.",
+    ),
     "forms.file": ("Tệp XLSForm (.xlsx)", "XLSForm file (.xlsx)"),
     "forms.media": ("Tệp đi kèm (CSV, ảnh…), nếu có", "Media files (CSV, images…), if any"),
     "forms.add_to_round": ("Thêm vào đợt", "Add to round"),
