@@ -273,3 +273,18 @@ def test_cli_lists_and_forces_the_backlog(forms: Store, tmp_path: Path) -> None:
     assert forms.get_entity(eid).version == 2  # type: ignore[union-attr]
     out = run_cli("entities", "approval", "nobody", "on", *args, database_url=url)
     assert out.returncode != 0 and "No entity list nobody" in out.stderr
+
+
+def test_an_edit_of_a_submission_changes_its_entity_no_second_time(forms: Store) -> None:
+    """Central applies one entity change per submission: an edit (``deprecatedID``) of a visit whose
+    first version already updated the person adds no version."""
+    eid = create(forms)
+    first = update(forms, eid, 1, status="lần đầu")
+    iid, xml = visit_xml(eid, 1, status="sửa lại")
+    form_blocks = read_blocks(xml, _shapes.entities(forms, "ent_visit", "1"))[0]
+    sub = Submission(instance_id=iid, form_id="ent_visit", form_version="1", unit_code=A, collector_id="c1",
+                     xml_md5=hashlib.md5(xml).hexdigest(), fields={}, deprecated_id=first)
+    work = EntityWork(tuple(form_blocks), (), "c1")
+    assert forms.save_submission(sub, xml, {}, entities=work) is SaveOutcome.created
+    e = forms.get_entity(eid)
+    assert e is not None and e.version == 2 and e.properties["status"] == "lần đầu"
