@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -398,6 +399,51 @@ def prepare_rollforward(store: Store, rnd: Round, form_id: str = PERSON_FORM) ->
         return 0
     rows = roster_by_commune(store, rnd, round_communes(rnd), form_id)
     return sum(len(r) for r in rows.values())
+
+
+ENTITY_LIST = "persons"  # the entity list F1 creates (docs/forms.md); next year's F1 reads it
+_UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def roster_to_entities(
+    store: Store, rnd: Round, form_id: str = PERSON_FORM, actor: str = "rollforward"
+) -> int:
+    """Put the persons of the round's roster who are not yet on the ``persons`` entity list onto it
+    (called when a census round opens), so the round's F1 follows them up from the list phones receive
+    as ``persons.csv`` (the list is what Collect gets once F1 declares it; core.entity_media) and updates
+    them there. Each becomes an entity whose id is its ``person_key`` (F1 made it with ``uuid()``), filed
+    under its hamlet or commune, with the properties F1 writes (names sealed, core.protection) and F1's
+    names-free label. Returns how many were added; audited with the count, never a name. Nothing happens
+    without the list (F1 of an older version) or when every person is on it already."""
+    lst = store.get_entity_list(ENTITY_LIST)
+    if lst is None or form_id not in rnd.form_ids:
+        return 0
+    rows = [r for rows in roster_by_commune(store, rnd, round_communes(rnd), form_id).values() for r in rows]
+    missing = [r for r in rows if _UUID4.match(str(r["name"])) and store.get_entity(str(r["name"])) is None]
+    if not missing:
+        return 0
+    from rasoat.core.identities import record_read
+    from rasoat.core.protection import keyring, seal_entity_values
+
+    ring = keyring(store, current=True) if lst.identifying else None
+    added = 0
+    for row in named_rows(store, missing):
+        uuid = row["name"]
+        values = {"display": row["label"], "full_name": row["full_name"], "other_name": row["other_name"],
+                  "birth_year": row["birth_year"], "commune": row["commune"], "hamlet": row["hamlet"],
+                  "category": row["category"], "status": row["status"]}
+        data: dict[str, Any] = {k: v for k, v in values.items() if k in lst.properties}
+        if ring is not None:
+            data = seal_entity_values(ring, uuid, data, lst.identifying)
+        label = f"Người {uuid[:8]}" + (f" ({row['birth_year']})" if row["birth_year"] else "")
+        try:
+            store.write_entity(ENTITY_LIST, uuid, label=label, data=data, actor=actor,
+                               unit_code=row["hamlet"] or row["commune"] or None)
+        except ValueError:  # created meanwhile (an F1 of this round), or the id was deleted: leave it
+            continue
+        added += 1
+    record_read(store, actor, "roster.to_entities", count=added, target=ENTITY_LIST, round_id=rnd.id)
+    return added
 
 
 def roster_media(store: Store, form_id: str, unit_codes: Iterable[str]) -> bytes | None:

@@ -15,7 +15,7 @@ from typing import Any
 from rasoat.core.indicators import freeze_snapshot
 from rasoat.core.models import Round, RoundState, utcnow
 from rasoat.core.review import counted_query
-from rasoat.core.rollforward import census_counts, prepare_rollforward, round_communes
+from rasoat.core.rollforward import census_counts, prepare_rollforward, roster_to_entities, round_communes
 from rasoat.core.rounds import TRANSITIONS, RoundError, get_round, record, scopes_overlap
 from rasoat.core.storage.base import Store
 from rasoat.core.unit_lists import list_status, units_for
@@ -170,7 +170,8 @@ def _roll_forward(store: Store, rnd: Round, actor: str) -> Round:
     if rnd.kind != "census":
         return rnd
     persons = prepare_rollforward(store, rnd)
-    record(store, rnd, "rollforward", actor, persons=persons)
+    entities = roster_to_entities(store, rnd)  # next year's F1 reads the persons list, not the roster
+    record(store, rnd, "rollforward", actor, persons=persons, entities=entities)
     store.put_round(rnd)
     return rnd
 

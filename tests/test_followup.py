@@ -10,6 +10,7 @@ from assessment_support import opened
 from indicators_support import C1, C2, H11
 from rasoat.core.followup import data_at, history, monthly_visits
 from rasoat.core.models import FormVersion
+from rasoat.core.storage.base import EntityQuery
 from rasoat.core.units import get_units
 from rasoat.core.xlsform import compile_xlsform
 
@@ -60,3 +61,46 @@ def test_the_months_visits_from_the_entity_versions(tmp_path, backend_url) -> No
         assert steps[2].changes == {"last_visit": ("2026-11-05", "2026-12-03"),
                                     "last_check": ("present", "absent")}
         assert data_at(steps, 2)["last_check"] == "present" and steps[2].at.date() <= date.today()
+
+
+def test_a_census_that_opens_puts_last_years_persons_on_the_list(tmp_path, backend_url) -> None:
+    """Next year's census starts from the persons entity list: when it opens, the persons of the roster
+    not yet on the list are put there (names sealed, F1's names-free label, filed under their hamlet), so
+    F1's persons.csv (the list) holds them; opening again adds nobody twice."""
+    import uuid
+
+    from indicators_support import add
+    from rasoat.core.protection import keyring, open_entity_values
+    from rasoat.core.round_lifecycle import close_round, open_round, reopen_round
+    from rasoat.core.rounds import create_round
+
+    with opened(tmp_path, backend_url) as store:
+        c = compile_xlsform("forms/f1_person.xlsx")
+        store.put_form(FormVersion(form_id=c.form_id, version=c.version, title=c.title,
+                                   md5=hashlib.md5(c.xml).hexdigest(), media=list(c.media), source="t"),
+                       c.xml, c.schema, {})
+        r25 = create_round(store, "Rà soát 2025", "2025", ["f1_person"], [C1], kind="census")
+        open_round(store, r25.id, allow_missing_hamlets=True)
+        an, binh = str(uuid.uuid4()), str(uuid.uuid4())
+        for key, name, born, category in ((an, "Nguyễn Văn An", "1990", "addict"),
+                                          (binh, "Trần Văn Bình", "1985", "user"),
+                                          ("p-cu", "Khoá cũ", "1970", "user")):  # an old key: not a UUID
+            add(store, "f1_person", H11, {"entry_type": "new", "person_key": key, "person_name": name,
+                                          "full_name": name, "birth_date": f"{born}-03-15",
+                                          "category": category, "present": "yes"}, round_id=r25.id)
+        close_round(store, r25.id)
+        r26 = create_round(store, "Rà soát 2026", "2026", ["f1_person"], [C1], kind="census")
+        opened26 = open_round(store, r26.id, allow_missing_hamlets=True)
+        assert opened26.history[-1]["action"] == "rollforward" and opened26.history[-1]["entities"] == 2
+        entity = store.get_entity(an)
+        assert entity is not None and entity.label == f"Người {an[:8]} (1990)" and entity.unit_code == H11
+        assert entity.properties["category"] == "addict" and entity.properties["birth_year"] == "1990"
+        assert isinstance(entity.properties["full_name"], dict)  # sealed at rest
+        opened_values = open_entity_values(keyring(store), an, entity.properties)
+        assert opened_values["full_name"] == "Nguyễn Văn An" and opened_values["display"].startswith(
+            "Nguyễn Văn An (1990)")
+        assert store.get_entity(binh) is not None
+        assert store.count_entities(EntityQuery(list_name="persons")) == 2  # not the old non-UUID key
+        close_round(store, r26.id)
+        again = reopen_round(store, r26.id, "sửa sai sót")
+        assert again.history[-1]["entities"] == 0

@@ -36,9 +36,12 @@ PT, TC = "05563", "05503"  # Xã Phượng Tiến, Xã Tân Cương (Thái Nguy�
 F1 = Path(__file__).resolve().parents[1] / "forms" / "f1_person.xlsx"
 # key, full name, other name, birth date, ID number, hamlet, category
 PERSONS = [
-    ("p-an", "Nguyễn Văn An", "An Gầy", "1990-03-15", "019090001234", "05563-01", "user"),
-    ("p-binh", "Trần Thị Bình", "Bình Béo", "1985-07-02", "019185004321", "05563-02", "addict"),
-    ("p-cuong", "Lý Văn Cường", "Cường Râu", "1979-11-30", "019079005678", "05563-03", "post_rehab"),
+    ("0a000000-0000-4000-8000-000000000001", "Nguyễn Văn An", "An Gầy", "1990-03-15", "019090001234",
+     "05563-01", "user"),
+    ("0b000000-0000-4000-8000-000000000002", "Trần Thị Bình", "Bình Béo", "1985-07-02", "019185004321",
+     "05563-02", "addict"),
+    ("0c000000-0000-4000-8000-000000000003", "Lý Văn Cường", "Cường Râu", "1979-11-30", "019079005678",
+     "05563-03", "post_rehab"),
 ]
 NAMES = [p[1] for p in PERSONS]
 SECRETS = [s for p in PERSONS for s in (p[1], p[2], p[4])]  # what must never reach the audit log
@@ -116,39 +119,47 @@ def assert_no_secret_in_audit(world: SimpleNamespace) -> None:
 
 
 def roster(phone: CollectClient) -> tuple[list[dict[str, str]], str | None]:
-    """persons.csv as Collect fetches it (manifest, then the file) and the MD5 the manifest announced."""
+    """persons.csv as Collect fetches it (manifest, then the file) and the hash the manifest announced
+    (an entity list's hash is its state's, not the file's MD5; entities.md §2.2)."""
     import hashlib
     import re
 
     manifest = phone.get("/forms/f1_person/manifest")
     assert manifest.status_code == 200, manifest.text
-    listed = re.search(r"<filename>persons\.csv</filename>\s*<hash>md5:([0-9a-f]+)</hash>", manifest.text)
+    listed = re.search(r'<mediaFile( type="entityList")?><filename>persons\.csv</filename>\s*'
+                       r"<hash>md5:([0-9a-f]+)</hash>", manifest.text)
     resp = phone.get("/forms/f1_person/attachments/persons.csv")
     assert resp.status_code == 200, resp.text
-    if listed:
-        assert listed.group(1) == hashlib.md5(resp.content).hexdigest()
-    return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8")))), listed and listed.group(1)
+    if listed and not listed.group(1):
+        assert listed.group(2) == hashlib.md5(resp.content).hexdigest()
+    return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8")))), listed and listed.group(2)
 
 
 def test_roster_names_reach_only_the_phones_of_their_commune(world: SimpleNamespace) -> None:
+    """The 2026 census opened with last year's persons put on the persons entity list (their names sealed
+    there too), so F1's persons.csv is that list, cut to the phone's commune (issue 23)."""
     rows, md5 = roster(world.thu_phone)
     assert md5 is not None
     got = {r["name"]: r for r in rows}
-    assert sorted(got) == ["p-an", "p-binh", "p-cuong"]
+    assert sorted(got) == sorted(p[0] for p in PERSONS)
     for key, name, other, born, _nid, hamlet, category in PERSONS:
         row = got[key]
         assert (row["full_name"], row["other_name"], row["birth_year"]) == (name, other, born[:4])
         assert (row["commune"], row["hamlet"], row["category"], row["status"]) == (PT, hamlet, category, "")
-        assert row["label"] == f"{name} ({born[:4]}) – Xóm {hamlet[-1]}"
-    assert "national_id" not in rows[0]  # the ID number never travels to a phone
+        assert row["display"] == f"{name} ({born[:4]}) – Xóm {hamlet[-1]}"  # what F1's picker shows
+        assert row["label"] == f"Người {key[:8]} ({born[:4]})"  # the label holds no name
+    assert "national_id" not in rows[0] and "pseudonym" not in rows[0]  # no ID number reaches a phone
+    stored = world.store.get_entity(PERSONS[0][0])
+    assert stored is not None and isinstance(stored.properties["full_name"], dict)  # sealed at rest
 
     others, _ = roster(world.lan_phone)
     assert others == []  # a Tân Cương phone gets none of Phượng Tiến's persons
 
-    (here,) = audit(world, "roster.download", world.thu.username)
-    assert (here.details["count"], here.details["communes"], here.details["via"]) == (3, {PT: 3}, "collect")
-    (there,) = audit(world, "roster.download", world.lan.username)
-    assert (there.details["count"], there.details["communes"]) == (0, {})
+    (moved,) = audit(world, "roster.to_entities", "rollforward")
+    assert moved.details["count"] == 3
+    (here,) = audit(world, "entities.download", world.thu.username)
+    (there,) = audit(world, "entities.download", world.lan.username)
+    assert here.details["units"] != there.details["units"]
     assert_no_secret_in_audit(world)
 
 
