@@ -5,13 +5,9 @@ events the law cares most about (person-level data viewed or exported) and the r
 a plain-text line per event, and an Excel export (text written as text, never as a formula: actors and
 targets come from users and phones).
 
-Action names in use (prefix ``.``-separated): ``login.ok|failed|throttled``, ``user.*``, ``collector.*``,
-``round.*`` (``round.add_form`` among them), ``form.publish``, ``form.draft.save|discard``,
-``submission.review``, ``view.submissions``, ``view.submission``,
-``roster.download``, ``export.raw``, ``export.raw.refused``, ``export.report``,
-``key.create|change_passphrase|decrypt|decrypt_failed``,
-``backup.create``, ``restore``, ``demo.setup``. Details never hold passwords, passphrases, tokens or
-field values — only filters and counts.
+Action names (``.``-separated, a family first: ``login.ok``, ``round.open``…) and what each means in
+Vietnamese and English are listed once, in ``core.audit_actions``. Details never hold passwords,
+passphrases, tokens or field values — only filters and counts.
 """
 
 from __future__ import annotations
@@ -90,10 +86,13 @@ def describe_details(details: dict[str, Any]) -> str:
 
 
 def event_row(event: AuditEvent) -> list[str]:
-    """[time (Vietnam), actor, action, target, details] as text."""
+    """[time (Vietnam), actor, action in both languages, action code, target, details] as text."""
+    from rasoat.core.audit_actions import both
+
     return [
         _vn(event.at).strftime("%Y-%m-%d %H:%M:%S"),
         event.actor,
+        both(event.action),
         event.action,
         event.target,
         describe_details(event.details),
@@ -104,6 +103,7 @@ HEADERS = [
     "Thời điểm / Time (UTC+7)",
     "Người / Actor",
     "Hành động / Action",
+    "Mã hành động / Action code",
     "Đối tượng / Target",
     "Chi tiết / Details",
 ]
@@ -127,7 +127,7 @@ def write_xlsx(events: Iterable[AuditEvent], target: str | Path | IO[bytes]) -> 
         fmt = Formats(wb)
         ws = wb.add_worksheet("Nhat ky - Audit")
         write_header(ws, HEADERS, fmt.header)
-        for col, width in enumerate((20, 24, 22, 40, 80)):
+        for col, width in enumerate((20, 24, 36, 22, 40, 80)):
             ws.set_column(col, col, width)
         ws.freeze_panes(1, 0)
         n = 0

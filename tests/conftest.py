@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -13,6 +14,10 @@ import pytest
 pytest_plugins = ["web_support"]
 
 BACKENDS = ["embedded", "postgres"]
+
+# an audit line whose action has no label (core/audit_actions.py) fails the test that writes it, in this
+# process and in the servers and commands it starts
+os.environ["RASOAT_STRICT_AUDIT"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -626,9 +626,9 @@ class TestUnsafeNames:
 class TestAudit:
     def test_append_and_filter(self, store: Store) -> None:
         events = [
-            AuditEvent(at=T0, actor="lan", action="export", target="f2_pledge", details={"rows": 10}),
-            AuditEvent(at=T0 + timedelta(hours=1), actor="minh", action="view", target="uuid:1"),
-            AuditEvent(at=T0 + timedelta(days=2), actor="lan", action="review", target="uuid:1"),
+            AuditEvent(at=T0, actor="lan", action="export.raw", target="f2_pledge", details={"rows": 10}),
+            AuditEvent(at=T0 + timedelta(hours=1), actor="minh", action="view.submission", target="uuid:1"),
+            AuditEvent(at=T0 + timedelta(days=2), actor="lan", action="submission.review", target="uuid:1"),
         ]
         for e in events:
             store.append_audit(e)

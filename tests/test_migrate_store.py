@@ -62,7 +62,7 @@ def fill(store: Store) -> None:
     store.set_review("uuid:001", ReviewState.approved, "Đúng", "lan")
     store.set_review("uuid:002", ReviewState.has_issues, "Thiếu chữ ký", "lan")
     for n in range(5):
-        store.append_audit(AuditEvent(at=T0 + timedelta(hours=n), actor="lan", action="view",
+        store.append_audit(AuditEvent(at=T0 + timedelta(hours=n), actor="lan", action="view.submission",
                                       target=f"uuid:{n:03d}", details={"n": n}))
     store.kv_put("sessions", "s1", {"user": "u1"}, ttl_seconds=3600)
 
@@ -116,7 +116,7 @@ def test_verify_catches_a_corrupted_attachment_and_a_missing_record(embedded: Em
         copy_store(embedded, pg, quiet=True)
         blob = tmp_path / "pgfiles" / "attachments" / blob_key(b"jpeg 6")
         blob.write_bytes(b"jpeg 7")  # bit rot on the shared disk
-        embedded.append_audit(AuditEvent(actor="minh", action="export"))  # written after the copy
+        embedded.append_audit(AuditEvent(actor="minh", action="export.raw"))  # written after the copy
         report = verify_stores(embedded, pg, quiet=True)
         assert not report.ok
         md5 = hashlib.md5(b"jpeg 6").hexdigest()

@@ -231,9 +231,9 @@ def test_users_and_audit_commands(tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     ws = openpyxl.load_workbook(out).active
     rows = list(ws.iter_rows(values_only=True))
-    users = [r for r in rows[1:] if str(r[2]).startswith("user.")]  # init also logs the key it made
-    assert rows[0][2] == "Hành động / Action" and len(users) == 3
-    assert users[0][2] == "user.add" and users[0][3] == "quan.ly"
+    users = [r for r in rows[1:] if str(r[3]).startswith("user.")]  # init also logs the key it made
+    assert rows[0][2:4] == ("Hành động / Action", "Mã hành động / Action code") and len(users) == 3
+    assert users[0][2:5] == ("Tạo tài khoản / Account created", "user.add", "quan.ly")
     r = run_cli("audit", "--since", "hôm qua", "--data", data)
     assert r.returncode == 1 and "Invalid time" in r.stderr
 

@@ -297,7 +297,7 @@ def test_kv_is_shared_between_processes_and_expires_by_the_database_clock(store:
 
 
 def test_audit_is_append_only_in_the_database(store: PostgresStore) -> None:
-    store.append_audit(AuditEvent(actor="lan", action="export", details={"rows": 3}))
+    store.append_audit(AuditEvent(actor="lan", action="export.raw", details={"rows": 3}))
     for statement in ("UPDATE audit SET actor = 'x'", "DELETE FROM audit", "TRUNCATE audit"):
         with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
             sql(store, statement)

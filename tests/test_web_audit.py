@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from rasoat.core import audit
+from rasoat.core import audit, audit_actions
 from rasoat.core.models import AuditEvent
 from rasoat.core.units import get_units
 from rasoat.core.users import create_user
@@ -67,7 +67,9 @@ def test_province_manager_filters_the_log_within_the_province(browser, site) -> 
     page.select_option("select[name=action]", "view")
     page.click("form.filters button[type=submit]")
     rows = _rows(page)
-    assert rows and all(r[1] == "xa.phuongtien" and r[2].startswith("view.") for r in rows)
+    assert rows and all(r[1] == "xa.phuongtien" and r[2].split()[-1].startswith("view.") for r in rows)
+    assert {r[2] for r in rows} <= {audit_actions.label(c, "vi") + " " + c for c in ("view.submission",
+                                                                                    "view.submissions")}
 
     # the Vietnamese day, not the UTC one
     page.goto("/audit?from=2020-03-15&to=2020-03-15")
@@ -89,7 +91,7 @@ def test_administrator_sees_every_province(browser, site) -> None:
     page.goto(f"/audit?person={FAR_OFFICER}")
     assert page.inner_text("h1") == "Audit log"
     rows = _rows(page)
-    assert [r[2] for r in rows] == ["export.raw"]
+    assert [r[2] for r in rows] == ["Raw data exported export.raw"]  # the page's language, then the code
     page.goto(f"/audit?unit={site.far_commune}")
     assert {r[1] for r in _rows(page)} >= {FAR_OFFICER, "quantri"}  # the entry and the account's creation
     page.context.close()
@@ -111,8 +113,11 @@ def test_export_the_filtered_log_to_excel(browser, site, tmp_path: Path) -> None
     assert values[0] == tuple(audit.HEADERS)
     body = values[1:]
     assert len(body) == len(shown)
-    assert all(str(r[2]).startswith("login.") for r in body)
-    assert [(r[1], r[2]) for r in body] == [(r[1], r[2]) for r in reversed(shown)]  # time order
+    assert all(str(r[3]).startswith("login.") for r in body)  # the code beside its label in both languages
+    assert all(r[2] == audit_actions.both(r[3]) and " / " in r[2] for r in body)
+    # the page: the label in the page's language, the code after it; the workbook in time order
+    assert [(r[1], audit_actions.label(r[3], "vi") + " " + r[3]) for r in body] == [
+        (r[1], r[2]) for r in reversed(shown)]
     assert FAR_OFFICER not in {r[1] for r in body}
     # the export is itself in the log
     assert any(e.action == "export.audit" and e.actor == "tinh.thainguyen" for e in site.store.iter_audit())

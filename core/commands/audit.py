@@ -44,7 +44,7 @@ def parse_since(text: str | None) -> datetime | None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from rasoat.core.audit import event_row, iter_events, write_xlsx
+    from rasoat.core.audit import HEADERS, event_row, iter_events, write_xlsx
 
     since = parse_since(args.since)
     with command_store(args) as store:
@@ -61,16 +61,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print_json([e.model_dump(mode="json") for e in rows])
         return 0
-    print_table(
-        [
-            "Thời điểm / Time",
-            "Người / Actor",
-            "Hành động / Action",
-            "Đối tượng / Target",
-            "Chi tiết / Details",
-        ],
-        [event_row(e) for e in rows],
-    )
+    print_table(HEADERS, [event_row(e) for e in rows])
     return 0
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
 
+from rasoat.core import audit_actions
 from rasoat.core.models import Submission
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Conflict, Store, SubmissionQuery
@@ -203,9 +204,10 @@ def _copy_audit(src: Store, dst: Store, problems: list[str], quiet: bool) -> Non
             return
     bar = _bar(None, "audit", quiet)
     try:
-        for event in events:
-            dst.append_audit(event)
-            bar.update(1)
+        with audit_actions.copying():  # old lines keep their actions, labelled or not
+            for event in events:
+                dst.append_audit(event)
+                bar.update(1)
     finally:
         bar.close()
 

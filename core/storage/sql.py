@@ -21,6 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic_core import from_json, to_json
+from rasoat.core import audit_actions
 from rasoat.core.entities import EntityWork
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
 from rasoat.core.storage import rules
@@ -620,6 +621,7 @@ class SqlStore(EntitySql, Store):
 
     # --- audit ---------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
+        audit_actions.check(event.action)
         details = event.model_dump(mode="json", include={"details"})["details"]
         with self._wx() as cx:
             cx.execute(self._q(

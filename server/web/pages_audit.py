@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from litestar import Request, Response, get
-from rasoat.core import audit, scope
+from rasoat.core import audit, audit_actions, scope
 from rasoat.core.audit import AuditFilter
 from rasoat.core.problems import Problem
 from rasoat.server.web import scoped
@@ -57,7 +57,7 @@ def audit_log(request: Request) -> Response:
     except ValueError:
         page_no = 1
     start = (page_no - 1) * PAGE_SIZE
-    rows = [_row(e) for e in events[start:start + PAGE_SIZE]]
+    rows = [_row(e, ctx.lang) for e in events[start:start + PAGE_SIZE]]
     allowed = scope.allowed_units(ctx.user)
     people = sorted(u.username for u in ctx.store.list_users()
                     if allowed is None or set(u.unit_codes) & allowed)
@@ -68,10 +68,10 @@ def audit_log(request: Request) -> Response:
     )
 
 
-def _row(event: Any) -> dict[str, Any]:
+def _row(event: Any, lang: str) -> dict[str, Any]:
     return {
-        "at": event.at, "actor": event.actor, "action": event.action, "target": event.target,
-        "details": audit.describe_details(event.details),
+        "at": event.at, "actor": event.actor, "action": audit_actions.label(event.action, lang),
+        "code": event.action, "target": event.target, "details": audit.describe_details(event.details),
     }
 
 

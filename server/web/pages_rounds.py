@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import anyio
 from litestar import Request, Response, get, post
-from rasoat.core import scope
+from rasoat.core import audit_actions, scope
 from rasoat.core.collectors import list_collectors
 from rasoat.core.models import RoundState
 from rasoat.core.round_lifecycle import set_state
@@ -23,7 +23,6 @@ from rasoat.core.unit_lists import KINDS
 from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, check_csrf, context, form_data, form_list, page, redirect
 from rasoat.server.web.charts import bar
-from rasoat.server.web.i18n import LABELS
 from rasoat.server.web.pages_overview import pledge_figures
 
 MAX_FORM_UPLOAD = 50_000_000
@@ -144,12 +143,14 @@ def _lists_used(ctx: Ctx, rnd: Any) -> dict[str, dict[str, Any]]:
 
 
 def _history(ctx: Ctx, rnd: Any) -> list[dict[str, Any]]:
-    """Newest first, each action named in the officer's language (an action without a label shows as is)."""
+    """Newest first, each action named in the officer's language as the audit log names it (a round's own
+    ``open`` is ``round.open`` there; an action without a label shows as is)."""
     rows = []
     for h in reversed(rnd.history):
         action = str(h.get("action", ""))
-        key = f"history.{action}"
-        rows.append({**h, "what": ctx.t(key) if key in LABELS else action})
+        code = action if "." in action else f"round.{action}"
+        rows.append({**h, "what": audit_actions.label(code, ctx.lang) if code in audit_actions.ACTIONS
+                     else action})
     return rows
 
 
