@@ -178,9 +178,23 @@ def compile_xlsform(
         warnings=warnings,
     )
     _check_identifying(src, form)
+    _check_entities(shown, form)
     if validate:
         form.warnings.extend(validate_xform(form.xml, src))
     return form
+
+
+def _check_entities(shown: str, form: CompiledForm) -> None:
+    """Refuse an entity declaration rasoat cannot process (``core.entities``: an entities-version it does
+    not know, a bad list name, two fields saving one property) before anything is stored."""
+    from rasoat.core.entities import EntityError, declared_lists
+    from rasoat.core.protection import identifying_fields
+
+    try:
+        declared_lists(form.xml, identifying_fields(form.schema))
+    except EntityError as exc:
+        vi, _, en = str(exc).partition(" / ")
+        raise XLSFormError(shown, en or vi, sheet="entities", vi=vi) from None
 
 
 def _check_identifying(src: Path, form: CompiledForm) -> None:

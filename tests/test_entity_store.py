@@ -288,3 +288,20 @@ def test_an_edit_of_a_submission_changes_its_entity_no_second_time(forms: Store)
     assert forms.save_submission(sub, xml, {}, entities=work) is SaveOutcome.created
     e = forms.get_entity(eid)
     assert e is not None and e.version == 2 and e.properties["status"] == "lần đầu"
+
+
+def test_a_form_rasoat_cannot_process_is_refused_whole(store: Store) -> None:
+    """An entities-version newer than rasoat knows: refused with a bilingual reason, nothing stored."""
+    from entity_support import compiled
+    from rasoat.core.entities import EntityError, declared_lists
+    from rasoat.core.models import FormVersion
+
+    xml, schema = compiled("register")
+    newer = xml.replace(b'entities-version="2024.1.0"', b'entities-version="2099.1.0"')
+    with pytest.raises(EntityError, match="hỗ trợ .* / entities-version '2099.1.0' is not supported"):
+        declared_lists(newer)
+    form = FormVersion(form_id="ent_register", version="1", title="x", md5=hashlib.md5(newer).hexdigest(),
+                       media=[], source="test")
+    with pytest.raises(ValueError, match="2099.1.0"):
+        store.put_form(form, newer, schema, {})
+    assert store.get_form("ent_register") is None and store.list_entity_lists() == []
