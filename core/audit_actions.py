@@ -64,6 +64,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "view.persons": ("Xem danh sách người theo dõi", "Followed persons listed"),
     "view.person": ("Xem hồ sơ một người", "Person's record viewed"),
     "entity.resolve": ("Xử lý xung đột hồ sơ người", "Person record conflict resolved"),
+    "roster.to_entities": ("Chuyển danh sách người năm trước thành hồ sơ người",
+                           "Last year's roster made into person records"),
     "entities.list": ("Tải danh sách thực thể", "Entity list read"),
     "entities.read": ("Xem một thực thể", "Entity viewed"),
     "entities.versions": ("Xem lịch sử thực thể", "Entity history viewed"),
