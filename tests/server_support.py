@@ -376,7 +376,7 @@ class ProcessServer:
             self.args += ["--database", self.database_url]
         self.log_path = self.data_dir.parent / f"serve-{self.port}.log"
 
-    def start(self, timeout: float = 60) -> ProcessServer:
+    def start(self, timeout: float = 120) -> ProcessServer:
         for _attempt in range(3):
             try:
                 return self._start(timeout)

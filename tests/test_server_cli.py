@@ -147,9 +147,12 @@ def test_sigterm_lets_an_upload_in_flight_finish(tmp_path, backend_url) -> None:
     iid, xml = instance_xml(photo="slow.jpg")
     body, ctype = multipart(xml, {"slow.jpg": b"s" * 200_000})
     result: dict[str, httpx.Response] = {}
+    sending = threading.Event()
 
     def slow_body():
-        for i in range(0, len(body), 20_000):
+        for n, i in enumerate(range(0, len(body), 20_000)):
+            if n == 2:
+                sending.set()  # connected, headers and two chunks sent
             yield body[i : i + 20_000]
             time.sleep(0.15)
 
@@ -163,7 +166,8 @@ def test_sigterm_lets_an_upload_in_flight_finish(tmp_path, backend_url) -> None:
 
     thread = threading.Thread(target=upload)
     thread.start()
-    time.sleep(0.5)  # the upload is under way
+    assert sending.wait(60), "the upload never started"
+    time.sleep(0.3)  # the server is reading the body (on a loaded machine a fixed pause alone was too short)
     code = server.terminate()
     thread.join(timeout=60)
     assert code == 0, server.output()
