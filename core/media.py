@@ -12,10 +12,13 @@ sees the same MD5 either way.
 - ``schools.csv`` / ``enterprises.csv`` / ``zones.csv`` are the registers of the collector's communes
   (loaded by officers, else a plugin's), after a row ``other`` for a site not on the list; the form's own
   file (a sample) only when none of those communes has one;
-- ``persons.csv`` is last year's roster from the roll-forward, cut to the collector's communes, when an
-  open census round carries the form and the roster has anyone on it; otherwise (the first year, before
-  any census closed) the form's own ``persons.csv`` (e.g. a list the province uploaded), cut like any
-  other CSV;
+- a CSV named like an entity list (``persons.csv`` once F1 declares the ``persons`` list, issue 23) is that
+  list as Collect receives it over the air (``core.entity_media``: the entities of the collector's units,
+  names opened for them), so an offline bundle carries the same persons;
+- otherwise ``persons.csv`` is last year's roster from the roll-forward, cut to the collector's communes,
+  when an open census round carries the form and the roster has anyone on it; otherwise (the first year,
+  before any census closed) the form's own ``persons.csv`` (e.g. a list the province uploaded), cut like
+  any other CSV;
 - any other CSV with a ``hamlet``, ``commune`` or ``province`` column keeps a row when the most precise
   unit it names lies inside the collector's units or above one of them (a commune's schools reach the
   hamlet collectors of that commune; another hamlet's persons do not); a CSV without such a column and
@@ -30,7 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rasoat.core.models import FormVersion
-from rasoat.core.storage.base import Store
+from rasoat.core.storage.base import EntityQuery, Store
 from rasoat.core.unit_lists import KINDS, OTHER_SITE, sites, units_for
 from rasoat.core.units import UnitRegistry
 
@@ -138,6 +141,15 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
         listed = sites_media(store, SITE_MEDIA[name], scope, units_for(store))
         if listed is not None:
             return listed
+    if name.lower().endswith(".csv"):
+        from rasoat.core.entity_media import iter_list_csv, linked_list
+
+        lst = linked_list(store, form, name)
+        if lst is not None:
+            units = units_for(store)  # the collector's units and all below them, as OTA (core.scope)
+            codes = sorted({c for code in scope
+                            for c in (code, *(units.expand([code]) if units.get(code) else ()))})
+            return b"".join(iter_list_csv(store, lst, EntityQuery(list_name=lst.name, unit_codes=codes)))
     if name == ROSTER_MEDIA:
         from rasoat.core.rollforward import roster_media
 

@@ -104,3 +104,35 @@ def test_a_census_that_opens_puts_last_years_persons_on_the_list(tmp_path, backe
         close_round(store, r26.id)
         again = reopen_round(store, r26.id, "sửa sai sót")
         assert again.history[-1]["entities"] == 0
+
+
+def test_an_offline_bundle_carries_the_entity_list_of_the_collectors_units(tmp_path, backend_url) -> None:
+    """core.media gives a medium named like an entity list as Collect gets it over the air: the persons of
+    the collector's units only, their sealed names opened for that phone."""
+    import csv
+    import io
+
+    from rasoat.core.entity_media import iter_list_csv
+    from rasoat.core.media import collector_media
+    from rasoat.core.protection import keyring, seal_entity_values
+
+    with opened(tmp_path, backend_url) as store:
+        c = compile_xlsform("forms/f1_person.xlsx")
+        form = FormVersion(form_id=c.form_id, version=c.version, title=c.title,
+                           md5=hashlib.md5(c.xml).hexdigest(), media=list(c.media), source="t")
+        store.put_form(form, c.xml, c.schema, {})
+        lst = store.get_entity_list("persons")
+        assert lst is not None and {"display", "full_name", "other_name"} <= lst.identifying
+        for n, (name, unit) in enumerate((("Nguyễn Văn An", H11), ("Trần Văn Khác", f"{C2}-01")), 1):
+            uuid = f"00000000-0000-4000-8000-00000000001{n}"
+            data = seal_entity_values(keyring(store), uuid, {"full_name": name, "commune": unit[:5]},
+                                      lst.identifying)
+            store.write_entity("persons", uuid, label=f"Người {uuid[:8]}", data=data, actor="t",
+                               unit_code=unit)
+        data = collector_media(store, form, "persons.csv", [H11])
+        assert data is not None
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
+        assert [(r["full_name"], r["commune"]) for r in rows] == [("Nguyễn Văn An", C1)]
+        air = b"".join(iter_list_csv(store, lst, EntityQuery(list_name="persons", unit_codes=[H11])))
+        assert data == air  # the same bytes as over the air
+        assert collector_media(store, form, "persons.csv", []) == air.split(b"\n", 1)[0] + b"\n"
