@@ -305,3 +305,31 @@ def test_a_form_rasoat_cannot_process_is_refused_whole(store: Store) -> None:
     with pytest.raises(ValueError, match="2099.1.0"):
         store.put_form(form, newer, schema, {})
     assert store.get_form("ent_register") is None and store.list_entity_lists() == []
+
+
+def test_two_creates_of_one_id_at_once_give_one_entity_and_one_error(forms: Store) -> None:
+    """Two phones' creates of one id racing: the second waits for the first (an advisory lock per id on
+    PostgreSQL, the single writer on SQLite), then is refused as a taken id; both submissions stored."""
+    import threading
+
+    eid = new_uuid()
+    xmls = [register_xml(eid, f"Người {n}") for n in range(2)]
+    gate = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def go(n: int) -> None:
+        gate.wait()
+        try:
+            send(forms, xmls[n][1], xmls[n][0])
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=go, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert all(forms.get_submission(iid) is not None for iid, _ in xmls)
+    assert forms.get_entity(eid).version == 1  # type: ignore[union-attr]
+    assert ["already exists" in m for m in errors(forms)] == [True]

@@ -102,6 +102,9 @@ class PgDialect(Dialect):
     binary = ' COLLATE "C"'
     binary_param = '::text COLLATE "C"'
     entity_rev = "nextval('entity_rev')"
+    # Central's advisory lock per entity UUID: two creates of one id, or an offline update held while its
+    # predecessor commits, wait for each other instead of racing (no row to lock yet)
+    entity_lock = "SELECT pg_advisory_xact_lock(hashtextextended('entity:' || ?, 0))"
 
     def expires(self) -> str:
         return "now() + make_interval(secs => ?::double precision)"

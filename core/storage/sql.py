@@ -61,6 +61,9 @@ class Dialect:
     binary_param = ""
     #: the next value of ``entities.rev`` (SQLite has one writer at a time: max + 1 is safe)
     entity_rev = "(SELECT coalesce(max(rev), 0) + 1 FROM entities)"
+    #: a lock on one entity id until the transaction ends, even before its row exists (SQLite: none
+    #: needed, its writer holds the whole database)
+    entity_lock: str | None = None
 
     def expires(self) -> str:
         """``expires_at`` for a TTL parameter (NULL stays NULL)."""

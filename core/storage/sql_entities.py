@@ -125,6 +125,7 @@ class SqlEntityTx:
         self.c = _Codec(store.dialect)
         self._lists: dict[str, EntityList | None] = {}
         self._points = 0
+        self._locked: set[str] = set()
 
     def _one(self, stmt: str, params: Sequence[Any]) -> Any:
         return self.cx.execute(self.store._q(stmt), params).fetchone()
@@ -136,6 +137,9 @@ class SqlEntityTx:
         return self._lists[name]
 
     def entity(self, uuid: str) -> Entity | None:
+        if self.store.dialect.entity_lock and uuid not in self._locked:
+            self.cx.execute(self.store._q(self.store.dialect.entity_lock), (uuid,))
+            self._locked.add(uuid)
         lock = self.store.dialect.for_update
         row = self._one(f"SELECT {ENT_SQL} FROM entities WHERE uuid = ?{lock}", (uuid,))
         return self.c.entity(row) if row else None
