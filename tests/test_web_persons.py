@@ -89,6 +89,7 @@ def persons_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNam
             (phone_a, f12_xml(people["anh"], 1, TODAY.isoformat(), "present")),
             (phone_a, f12_xml(people["anh"], 1, TODAY.isoformat(), "absent")),  # the same base: a conflict
             (phone_a, f12_xml(people["yen"], 1, last_month, "present")),  # last month only: overdue
+            (phone_a, f12_xml(people["yen"], 1, last_month, "moved")),  # a conflict to keep as it is
         ):
             resp = phone.submit(xml)
             assert resp.status_code == 201, resp.text
@@ -173,3 +174,22 @@ def test_a_viewer_sees_no_names_and_another_commune_nothing(browser, persons_sit
         assert [other.locator("#visits tr[data-person]").nth(0).get_attribute("data-person")] == [p["cuong"]]
     finally:
         other.context.close()
+
+
+def test_keeping_the_current_values_resolves_without_a_new_version(browser, persons_site) -> None:
+    site, p = persons_site, persons_site.people
+    before = site.store.get_entity(p["yen"])
+    assert before.conflict == "hard" and before.version == 3
+    page = new_page(browser, site, viewport=PHONE)
+    try:
+        login(page, "xa.phuongtien")
+        page.goto(f"/persons/{p['yen']}")
+        page.click("#keep-current")
+        assert page.locator("#conflict").count() == 0 and no_horizontal_overflow(page)
+    finally:
+        page.context.close()
+    after = site.store.get_entity(p["yen"])
+    assert after.conflict is None and after.version == 3 and after.properties == before.properties
+    kept = [e for e in site.store.iter_audit(actor="xa.phuongtien")
+            if e.action == "entity.resolve" and e.target == p["yen"]]
+    assert [(e.details["chosen_version"], e.details["properties"]) for e in kept] == [(None, [])]
