@@ -192,9 +192,8 @@ def _check_entities(shown: str, form: CompiledForm) -> None:
 
     try:
         declared_lists(form.xml, identifying_fields(form.schema))
-    except EntityError as exc:
-        vi, _, en = str(exc).partition(" / ")
-        raise XLSFormError(shown, en or vi, sheet="entities", vi=vi) from None
+    except EntityError as exc:  # named on the entities sheet, as any other XLSForm problem
+        raise XLSFormError(shown, exc.text("en"), sheet="entities", vi=exc.text("vi")) from None
 
 
 def _check_identifying(src: Path, form: CompiledForm) -> None:

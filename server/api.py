@@ -1,8 +1,8 @@
 """The officers' JSON API: publish any XLSForm (``POST /api/v1/forms``); reads are in ``server.api_read``.
 
-Officers authenticate as themselves (``server.api_read.officer``: a personal Bearer token from
-``rasoat users token NAME``, or Basic over HTTPS); publishing needs the ``publish_forms`` permission and,
-with a round, that round inside the officer's units. Errors are JSON ``{"error": "<bilingual message>",
+Officers authenticate as themselves (``server.deps``: a personal Bearer token from ``rasoat users token
+NAME``, or Basic over HTTPS); publishing needs the ``publish_forms`` permission (a guard) and, with a
+round, that round inside the officer's units. Errors are JSON ``{"error": "<bilingual message>",
 "code": "<catalogue code>"}`` (docs/errors.md).
 """
 
@@ -13,24 +13,41 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from litestar import Request, Response, post
+from litestar import Request, post
+from litestar.di import NamedDependency
+from pydantic import BaseModel
 from rasoat.core import scope
 from rasoat.core.instance import safe_attachment_name
+from rasoat.core.models import User
 from rasoat.core.problems import Problem
 from rasoat.core.publish import publish_file
-from rasoat.server.api_read import officer
+from rasoat.core.storage.base import Store
+from rasoat.server.deps import requires
 from rasoat.server.errors import too_large
+from rasoat.server.openapi import PROBLEM_RESPONSES
 from rasoat.server.uploads import close_parts, read_parts
 
 MAX_FORM_UPLOAD = 50_000_000
 
 
-@post("/api/v1/forms")
-async def publish(request: Request) -> Response:
+class PublishResult(BaseModel):
+    """A published form version: its id, version, md5 hash and media, and what pyxform warned about."""
+
+    form_id: str
+    version: str
+    md5: str
+    title: str
+    media: list[str]
+    missing_media: list[str]
+    round: str | None
+    warnings: list[str]
+
+
+@post("/api/v1/forms", guards=[requires(scope.PUBLISH_FORMS)], responses=PROBLEM_RESPONSES, status_code=201)
+async def publish(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User]
+) -> PublishResult:
     """Multipart: ``file`` (the .xlsx), optional media files, optional field ``round``."""
-    st = request.app.state["rasoat"]
-    user = await anyio.to_thread.run_sync(officer, request)
-    scope.require(user, scope.PUBLISH_FORMS)
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_FORM_UPLOAD:
         raise too_large(MAX_FORM_UPLOAD)
@@ -50,7 +67,7 @@ async def publish(request: Request) -> Response:
     if xlsx is None or not xlsx[1]:
         raise Problem("form.file_missing")
     round_id = texts.get("round") or None
-    rnd = st.store.get_round(round_id) if round_id else None
+    rnd = store.get_round(round_id) if round_id else None
     if rnd is not None and not scope.round_visible(user, rnd):
         raise scope.ScopeError(
             f"Đợt {round_id} nằm ngoài phạm vi của bạn / Round {round_id} is outside your units"
@@ -70,12 +87,11 @@ async def publish(request: Request) -> Response:
         with tempfile.TemporaryDirectory(prefix="rasoat-publish-") as tmp:
             path = Path(tmp) / filename
             path.write_bytes(xlsx[1])
-            published = publish_file(st.store, path, media, actor=user.username, round_id=round_id,
+            published = publish_file(store, path, media, actor=user.username, round_id=round_id,
                                      validate=validate, via="api")  # PublishError: its code's status
             return published.as_json()
 
-    result = await anyio.to_thread.run_sync(run)
-    return Response(content=result, status_code=201)
+    return PublishResult(**await anyio.to_thread.run_sync(run))
 
 
 api_handlers = [publish]

@@ -4,12 +4,13 @@ Who am I, forms, submissions and their attachments are read through ODK Central'
 (``server.central``, docs/api.md): the ``/api/v1`` routes that duplicated them were retired, so each
 listing, lookup, scope check and audit rule is written once, there.
 
-Authentication (``officer``) is the Central API's (``server.central.auth``): ``Authorization: Bearer`` with
-a personal API token (``rasoat users token NAME``) or a session token from ``POST /v1/sessions``, or
-``Authorization: Basic`` with the officer's username and password (``core.users.authenticate``: argon2id,
-throttled, audited), accepted only over HTTPS (the reverse proxy's ``X-Forwarded-Proto``, trusted by
-uvicorn for the proxy's address) or from this machine. Officers do not use Digest: it would need an MD5
-of the password kept on the server (see docs/deployment.md).
+Authentication (``server.deps``: the ``user`` dependency and the role guards) is the Central API's
+(``server.central.auth``): ``Authorization: Bearer`` with a personal API token (``rasoat users token
+NAME``) or a session token from ``POST /v1/sessions``, or ``Authorization: Basic`` with the officer's
+username and password (``core.users.authenticate``: argon2id, throttled, audited), accepted only over
+HTTPS (the reverse proxy's ``X-Forwarded-Proto``, trusted by uvicorn for the proxy's address) or from
+this machine. Officers do not use Digest: it would need an MD5 of the password kept on the server (see
+docs/deployment.md).
 
 Every read goes through ``core.scope``: rounds are those the officer's units cover, exports take
 ``export_units`` and indicators ``report_unit``. Personal columns are exported only to roles with
@@ -21,58 +22,72 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
+from pydantic import BaseModel
 from rasoat.core import scope
+from rasoat.core.indicators.models import IndicatorResult
 from rasoat.core.models import User
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
-from rasoat.server.central.auth import officer as central_officer
+from rasoat.server.deps import requires
+from rasoat.server.openapi import PROBLEM_RESPONSES
 
-BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
-
-
-def _store(request: Request) -> Store:
-    return request.app.state["rasoat"].store
+EXPORT_MEDIA = {"csv": "application/zip",
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
-def officer(request: Request) -> User:
-    """The officer making this request, or a Problem (401 with a Basic challenge, 403, 429).
+class RoundSummary(BaseModel):
+    """A round the officer's units touch."""
 
-    The credentials are checked by ``server.central.auth.officer``, the one rule for both APIs (so a
-    Central session token works here too); only the answer keeps this API's shape: a bad or revoked
-    token, or Basic over plain HTTP, is 403, and a 401 carries a Basic challenge."""
-    try:
-        return central_officer(request)
-    except Problem as exc:
-        if exc.code == "auth.https_only":
-            raise Problem("auth.https_only_refused") from None
-        bearer = request.headers.get("authorization", "").strip().lower().startswith("bearer ")
-        if exc.status == 401 and bearer:
-            raise Problem("auth.token_refused") from None
-        if exc.status == 401:
-            exc.headers["WWW-Authenticate"] = BASIC_CHALLENGE
-        raise
+    id: str
+    name: str
+    kind: str
+    period: str
+    state: str
+    form_ids: list[str]
+    unit_codes: list[str]
 
+
+class IndicatorFigure(IndicatorResult):
+    """One indicator for one unit as this API gives it: every figure a JSON number (the schema's ``int |
+    float`` would be a ``oneOf`` that an integer matches twice)."""
+
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    target_value: float | None = None
+    compared_value: float | None = None
+    previous_value: float | None = None
+    change: float | None = None
+
+
+class IndicatorAnswer(BaseModel):
+    """Indicator results for a unit and the units one level below it, for one period."""
+
+    unit: str | None
+    period: str
+    results: list[IndicatorFigure]
+    encrypted_unread: dict[str, int]  # records per form whose fields the server cannot read
 
 # --- rounds ------------------------------------------------------------------------------------------
 
 
-@get("/api/v1/rounds", sync_to_thread=True)
-def rounds(request: Request) -> list[dict[str, Any]]:
+@get("/api/v1/rounds", guards=[requires(scope.VIEW)], responses=PROBLEM_RESPONSES, sync_to_thread=True)
+def rounds(store: NamedDependency[Store], user: NamedDependency[User]) -> list[RoundSummary]:
     """Rounds that cover some of the officer's units."""
-    user = officer(request)
-    scope.require(user, scope.VIEW)
-    return [{"id": r.id, "name": r.name, "kind": r.kind, "period": r.period, "state": r.state.value,
-             "form_ids": r.form_ids, "unit_codes": r.unit_codes}
-            for r in scope.visible_rounds(_store(request).list_rounds(), user)]
+    return [RoundSummary(id=r.id, name=r.name, kind=r.kind, period=r.period, state=r.state.value,
+                         form_ids=r.form_ids, unit_codes=r.unit_codes)
+            for r in scope.visible_rounds(store.list_rounds(), user)]
 
 
 # --- exports and indicators --------------------------------------------------------------------------
 
 
 def _open_export(
-    request: Request,
+    store: NamedDependency[Store],
+    user: NamedDependency[User],
     form_id: str,
     fmt: str,
     unit: str | None,
@@ -88,21 +103,19 @@ def _open_export(
     from rasoat.core.excel.schema import LabelMode
     from rasoat.core.units import UnknownUnit
 
-    user = officer(request)
-    scope.require(user, scope.EXPORT)
     if personal:
         from rasoat.core.identities import require_identities
 
-        require_identities(_store(request), user, "export.raw", form_id, "api")
+        require_identities(store, user, "export.raw", form_id, "api")
     if labels not in (None, "vi", "en", "none"):
         raise Problem("export.bad_labels", value=repr(labels))
     mode: LabelMode = "en" if labels == "en" else "none" if labels == "none" else "vi"
-    if form_is_encrypted(_store(request), form_id):
+    if form_is_encrypted(store, form_id):
         raise Problem("export.encrypted_form", form=form_id)
     requested = tuple(c.strip() for c in (unit or "").split(",") if c.strip())
     units = scope.export_units(user, requested)
     try:  # ExportError and UnknownUnit are 404s
-        return open_export(_store(request), form_id, format="csv" if fmt == "csv" else "xlsx",
+        return open_export(store, form_id, format="csv" if fmt == "csv" else "xlsx",
                            filters=ExportFilters(round_id=round_id, unit_codes=units, period=period),
                            options=RawExportOptions(include_personal=personal, labels=mode),
                            actor=user.username)
@@ -112,24 +125,25 @@ def _open_export(
         raise UnknownUnit(str(exc.args[0] if exc.args else exc)) from None
 
 
-async def _export_response(request: Request, form_id: str, fmt: str, **query: Any) -> Response:
+async def _export_response(store: Store, user: User, form_id: str, fmt: str, **query: Any) -> Response:
     """The export streamed as it is written: the download starts at once, memory stays flat."""
     import anyio
     from litestar.response import Stream
     from rasoat.server.streaming import stream_file
 
-    opened = await anyio.to_thread.run_sync(lambda: _open_export(request, form_id, fmt, **query))
-    media = "application/zip" if fmt == "csv" else \
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    opened = await anyio.to_thread.run_sync(lambda: _open_export(store, user, form_id, fmt, **query))
+    media = EXPORT_MEDIA[fmt]
     name = f"{form_id}.csv.zip" if fmt == "csv" else f"{form_id}.xlsx"
     return Stream(stream_file(opened.write, f"export-{form_id}"), media_type=media,
                   headers={"Content-Disposition": f'attachment; filename="{name}"',
                            "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
 
-@get("/api/v1/forms/{form_id:str}/export.xlsx")
+@get("/api/v1/forms/{form_id:str}/export.xlsx", guards=[requires(scope.EXPORT)],
+     responses=PROBLEM_RESPONSES, media_type=EXPORT_MEDIA["xlsx"])
 async def export(
-    request: Request,
+    store: NamedDependency[Store],
+    user: NamedDependency[User],
     form_id: FromPath[str],
     unit: FromQuery[str | None] = None,
     round_id: FromQuery[str | None] = None,
@@ -138,13 +152,15 @@ async def export(
     labels: FromQuery[str | None] = None,
 ) -> Response:
     """The raw data workbook of one form, cut to the officer's units (audited by the exporter)."""
-    return await _export_response(request, form_id, "xlsx", unit=unit, round_id=round_id, period=period,
+    return await _export_response(store, user, form_id, "xlsx", unit=unit, round_id=round_id, period=period,
                                   personal=personal, labels=labels)
 
 
-@get("/api/v1/forms/{form_id:str}/export.csv.zip")
+@get("/api/v1/forms/{form_id:str}/export.csv.zip", guards=[requires(scope.EXPORT)],
+     responses=PROBLEM_RESPONSES, media_type=EXPORT_MEDIA["csv"])
 async def export_csv(
-    request: Request,
+    store: NamedDependency[Store],
+    user: NamedDependency[User],
     form_id: FromPath[str],
     unit: FromQuery[str | None] = None,
     round_id: FromQuery[str | None] = None,
@@ -154,14 +170,17 @@ async def export_csv(
 ) -> Response:
     """The raw data of one form as a zip of CSV files laid out as ODK Central's (KEY / PARENT_KEY), cut to
     the officer's units (audited by the exporter)."""
-    return await _export_response(request, form_id, "csv", unit=unit, round_id=round_id, period=period,
+    return await _export_response(store, user, form_id, "csv", unit=unit, round_id=round_id, period=period,
                                   personal=personal, labels=labels)
 
 
-@get("/api/v1/indicators", sync_to_thread=True)
+@get("/api/v1/indicators", guards=[requires(scope.VIEW)], responses=PROBLEM_RESPONSES, sync_to_thread=True)
 def indicators(
-    request: Request, unit: FromQuery[str | None] = None, period: FromQuery[str | None] = None
-) -> dict[str, Any]:
+    store: NamedDependency[Store],
+    user: NamedDependency[User],
+    unit: FromQuery[str | None] = None,
+    period: FromQuery[str | None] = None,
+) -> IndicatorAnswer:
     """Indicator results for a unit in the officer's scope and the units one level below it."""
     from rasoat.core.excel.cells import to_vn_naive
     from rasoat.core.indicators import evaluate
@@ -169,20 +188,18 @@ def indicators(
     from rasoat.core.unit_lists import units_for
     from rasoat.core.units import UnknownUnit
 
-    user = officer(request)
-    scope.require(user, scope.VIEW)
     code = scope.report_unit(user, unit)
     period = period or str(to_vn_naive(utcnow()).year)
-    registry = units_for(_store(request))
+    registry = units_for(store)
     try:
         if code is None:
-            results = evaluate(_store(request), period, registry=registry)
+            results = evaluate(store, period, registry=registry)
         else:
             found = registry.get(code)
             if found is None:
                 raise UnknownUnit(code)
             below = {"province": "commune", "commune": "hamlet"}.get(found.level)
-            results = evaluate(_store(request), period, units=[code], level=below, registry=registry)
+            results = evaluate(store, period, units=[code], level=below, registry=registry)
     except Problem:
         raise
     except ValueError as exc:
@@ -192,10 +209,10 @@ def indicators(
 
     allowed = scope.allowed_units(user)
     results = protect_for_viewer(results, scope.can(user, scope.VIEW_PERSONAL))
-    rows = [r.model_dump(mode="json") for r in results if allowed is None or r.unit_code in allowed]
+    rows = [IndicatorFigure(**r.model_dump()) for r in results if allowed is None or r.unit_code in allowed]
     # Fields of encrypted records are unreadable here: indicators filtering on them miss these records.
-    unread = encrypted_counts(_store(request), scope.narrow(None, user))
-    return {"unit": code, "period": period, "results": rows, "encrypted_unread": unread}
+    unread = encrypted_counts(store, scope.narrow(None, user))
+    return IndicatorAnswer(unit=code, period=period, results=rows, encrypted_unread=unread)
 
 
 read_handlers = [rounds, export, export_csv, indicators]

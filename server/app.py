@@ -424,12 +424,13 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     from rasoat.server.api import api_handlers
     from rasoat.server.api_read import read_handlers
     from rasoat.server.central import handlers as central_handlers
+    from rasoat.server.deps import API_DEPENDENCIES
     from rasoat.server.draft_test import handlers as draft_handlers
     from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
     # Each surface answers a Problem in its own shape: OpenRosa XML (the app's default, for Collect),
     # rasoat's JSON API, the Central API, and the web pages (server.web's router).
-    api = Router("/", route_handlers=[*api_handlers, *read_handlers],
+    api = Router("/", route_handlers=[*api_handlers, *read_handlers], dependencies=API_DEPENDENCIES,
                  exception_handlers={Problem: api_response})
     central = Router("/", route_handlers=central_handlers(), exception_handlers={Problem: problem_response})
     app = Litestar(

@@ -44,7 +44,13 @@ from rasoat.server.web import (
     pages_units,
     pickers,
 )
-from rasoat.server.web.base import LoginRequired, on_login_required, on_server_error, problem_page
+from rasoat.server.web.base import (
+    WEB_DEPENDENCIES,
+    LoginRequired,
+    on_login_required,
+    on_server_error,
+    problem_page,
+)
 
 HERE = Path(__file__).parent
 
@@ -82,7 +88,8 @@ def web_router() -> Router:
         HTTPException: on_server_error,
         Exception: on_server_error,
     }
-    return Router(path="/", route_handlers=handlers, exception_handlers=errors, include_in_schema=False)
+    return Router(path="/", route_handlers=handlers, dependencies=WEB_DEPENDENCIES, exception_handlers=errors,
+                  include_in_schema=False)
 
 
 def template_environment() -> jinja2.Environment:

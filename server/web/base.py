@@ -14,9 +14,13 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
+import anyio
 from litestar import Request, Response
-from litestar.datastructures import Cookie
+from litestar.connection import ASGIConnection
+from litestar.datastructures import Cookie, FormMultiDict
+from litestar.di import Provide
 from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from rasoat.core import scope
 from rasoat.core.models import User
@@ -158,14 +162,57 @@ async def form_data(request: Request, limit: int = MAX_FORM_BODY) -> Any:
     return await request.form()
 
 
-def form_list(form: Any, name: str) -> list[str]:
-    """Every value of a repeated field (ticked boxes): empty when none was ticked, never a KeyError."""
-    return [str(v) for v in form.getall(name, [])] if hasattr(form, "getall") else []
-
-
 def check_csrf(ctx: Ctx, form: Any) -> None:
     if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
         raise Problem("request.csrf")
+
+
+# --- what litestar hands a page handler: ``ctx`` (the officer), ``posted`` (a checked form), guards -------
+
+CTX_KEY = "rasoat_ctx"
+
+
+async def page_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Ctx:
+    """The logged-in officer of this request (``context``, in a worker thread: it reads the store), found
+    once per request by the first guard or dependency that asks."""
+    state = connection.state
+    if CTX_KEY not in state:
+        request = connection if isinstance(connection, Request) else Request(connection.scope)
+        state[CTX_KEY] = await anyio.to_thread.run_sync(context, request)
+    ctx: Ctx = state[CTX_KEY]
+    return ctx
+
+
+def allowed(permission: str) -> Any:
+    """A guard: the officer's role must allow ``permission`` (a ``core.scope`` constant), else a 403 page;
+    no session: the login page."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+        (await page_context(connection)).require(permission)
+
+    guard.__name__ = f"allowed_{permission}"
+    return guard
+
+
+async def provide_ctx(request: Request[Any, Any, Any]) -> Ctx:
+    return await page_context(request)
+
+
+async def provide_posted(request: Request[Any, Any, Any]) -> FormMultiDict:
+    """The posted form, its CSRF token checked against the officer's session: every POST handler's
+    preamble, written once. The size limit is the handler's ``opt["max_form"]``, else ``MAX_FORM_BODY``."""
+    form = await form_data(request, request.route_handler.opt.get("max_form", MAX_FORM_BODY))
+    check_csrf(await page_context(request), form)
+    posted: FormMultiDict = form
+    return posted
+
+
+WEB_DEPENDENCIES = {"ctx": Provide(provide_ctx), "posted": Provide(provide_posted)}
+
+
+def form_list(form: Any, name: str) -> list[str]:
+    """Every value of a repeated field (ticked boxes): empty when none was ticked, never a KeyError."""
+    return [str(v) for v in form.getall(name, [])] if hasattr(form, "getall") else []
 
 
 # --- formatting -------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from litestar.response import Redirect
 from rasoat.core import scope
 from rasoat.core.models import User
@@ -37,8 +40,7 @@ from rasoat.server.web import scoped
 from rasoat.server.web import session as sessions
 from rasoat.server.web.base import (
     Ctx,
-    check_csrf,
-    context,
+    allowed,
     form_data,
     form_list,
     page,
@@ -64,19 +66,18 @@ def _accounts_page(ctx: Ctx, status: int = 200, error: str | None = None,
     )
 
 
-@get("/accounts", sync_to_thread=True)
-def accounts(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.MANAGE_OFFICERS)
+MANAGE = [allowed(scope.MANAGE_OFFICERS)]
+FORM = {"max_form": MAX_ACCOUNT_FORM}  # the posted form's size limit (base.provide_posted)
+
+
+@get("/accounts", guards=MANAGE, sync_to_thread=True)
+def accounts(ctx: NamedDependency[Ctx]) -> Response:
     return _accounts_page(ctx)
 
 
-@post("/accounts")
-async def account_create(request: Request) -> Response:
-    form = await form_data(request, MAX_ACCOUNT_FORM)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_OFFICERS)
+@post("/accounts", guards=MANAGE, opt=FORM)
+async def account_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    form = posted
     username = str(form.get("username") or "").strip()[:64]
     display_name = str(form.get("display_name") or "").strip()[:200]
     role_value = str(form.get("role") or "")
@@ -99,14 +100,13 @@ async def account_create(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/accounts/{username:str}/active")
-async def account_active(request: Request, username: str) -> Response:
+@post("/accounts/{username:str}/active", guards=MANAGE, opt=FORM)
+async def account_active(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], username: FromPath[str]
+) -> Response:
     """Disable (``active=0``) or re-enable (``active=1``) an account in scope; a disabled officer's
     next request finds no session (``base.context`` checks ``active`` every time)."""
-    form = await form_data(request, MAX_ACCOUNT_FORM)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_OFFICERS)
+    form = posted
     active = str(form.get("active") or "") == "1"
 
     def run() -> Response:
@@ -146,23 +146,18 @@ def _account_page(ctx: Ctx, target: User, status: int = 200, error: str | None =
     )
 
 
-@get("/accounts/{username:str}", sync_to_thread=True)
-def account_edit_form(request: Request) -> Response:
-    username = request.path_params["username"]
-    ctx = context(request)
-    ctx.require(scope.MANAGE_OFFICERS)
+@get("/accounts/{username:str}", guards=MANAGE, sync_to_thread=True)
+def account_edit_form(ctx: NamedDependency[Ctx], username: FromPath[str]) -> Response:
     return _account_page(ctx, _managed(ctx, username))
 
 
-@post("/accounts/{username:str}")
-async def account_edit(request: Request) -> Response:
+@post("/accounts/{username:str}", guards=MANAGE, opt=FORM)
+async def account_edit(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], username: FromPath[str]
+) -> Response:
     """Change an account's role and units: both the account as it is and as it becomes must be within
     the editor's scope (a province manager never makes an administrator or reaches another province)."""
-    username = request.path_params["username"]
-    form = await form_data(request, MAX_ACCOUNT_FORM)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_OFFICERS)
+    form = posted
     role_value = str(form.get("role") or "")
     units = form_list(form, "units")
 
@@ -181,19 +176,16 @@ async def account_edit(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/accounts/{username:str}/reset-link")
-async def account_reset_link(request: Request) -> Response:
+@post("/accounts/{username:str}/reset-link", guards=MANAGE, opt=FORM)
+async def account_reset_link(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], username: FromPath[str]
+) -> Response:
     """Issue a one-time password-reset link and show it once (the store keeps only its hash)."""
-    username = request.path_params["username"]
-    form = await form_data(request, MAX_ACCOUNT_FORM)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_OFFICERS)
 
     def run() -> Response:
         target = _managed(ctx, username)
         token, expires = issue_reset_link(ctx.store, target.username, actor=ctx.actor)
-        base = (ctx.settings.public_url or str(request.base_url)).rstrip("/")
+        base = (ctx.settings.public_url or str(ctx.request.base_url)).rstrip("/")
         return _account_page(ctx, target, link=(f"{base}/password-reset/{token}", expires))
 
     return await anyio.to_thread.run_sync(run)
@@ -252,15 +244,15 @@ async def password_reset(request: Request) -> Response:
 
 
 @get("/account/password", sync_to_thread=True)
-def password_form(request: Request) -> Response:
-    return page(context(request), "password.html", error=None)
+def password_form(ctx: NamedDependency[Ctx]) -> Response:
+    return page(ctx, "password.html", error=None)
 
 
-@post("/account/password")
-async def password_change(request: Request) -> Response:
-    form = await form_data(request, MAX_ACCOUNT_FORM)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
+@post("/account/password", opt=FORM)
+async def password_change(
+    request: Request, ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]
+) -> Response:
+    form = posted
     current = str(form.get("current") or "")
     new = str(form.get("new") or "")
     repeat = str(form.get("repeat") or "")

@@ -13,7 +13,10 @@ from urllib.parse import urlsplit
 
 import anyio
 import segno
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from rasoat.core import scope
 from rasoat.core.collect_settings import DEFAULT_COLOR
 from rasoat.core.collectors import (
@@ -27,16 +30,7 @@ from rasoat.core.models import RoundState, User
 from rasoat.core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code, rotate_token
 from rasoat.core.problems import Problem
 from rasoat.server.web import scoped
-from rasoat.server.web.base import (
-    Ctx,
-    check_csrf,
-    context,
-    form_data,
-    form_list,
-    page,
-    redirect,
-    unit_name,
-)
+from rasoat.server.web.base import Ctx, allowed, form_list, page, redirect, unit_name
 
 
 @dataclass(frozen=True)
@@ -129,22 +123,19 @@ def _collectors_page(ctx: Ctx, status: int = 200, error: str | None = None, valu
     )
 
 
-@get("/collectors", sync_to_thread=True)
-def collectors(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.MANAGE_COLLECTORS)
+MANAGE = [allowed(scope.MANAGE_COLLECTORS)]
+
+
+@get("/collectors", guards=MANAGE, sync_to_thread=True)
+def collectors(ctx: NamedDependency[Ctx]) -> Response:
     return _collectors_page(ctx)
 
 
-@post("/collectors")
-async def collector_add(request: Request) -> Response:
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_COLLECTORS)
-    name = str(form.get("name") or "")[:200]
-    units = [u.strip() for u in form_list(form, "units") if u.strip()]
-    round_ids = form_list(form, "rounds")
+@post("/collectors", guards=MANAGE)
+async def collector_add(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    name = str(posted.get("name") or "")[:200]
+    units = [u.strip() for u in form_list(posted, "units") if u.strip()]
+    round_ids = form_list(posted, "rounds")
 
     def run() -> Response:
         try:
@@ -170,13 +161,10 @@ async def collector_add(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/collectors/{ref:str}/revoke")
-async def collector_revoke(request: Request) -> Response:
-    ref = request.path_params["ref"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_COLLECTORS)
+@post("/collectors/{ref:str}/revoke", guards=MANAGE)
+async def collector_revoke(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], ref: FromPath[str]
+) -> Response:
 
     def run() -> Response:
         user = _collector(ctx, ref)
@@ -186,13 +174,10 @@ async def collector_revoke(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/collectors/{ref:str}/qr")
-async def collector_qr(request: Request) -> Response:
-    ref = request.path_params["ref"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_COLLECTORS)
+@post("/collectors/{ref:str}/qr", guards=MANAGE)
+async def collector_qr(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], ref: FromPath[str]
+) -> Response:
 
     def run() -> Response:
         user = _collector(ctx, ref)
@@ -204,14 +189,11 @@ async def collector_qr(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/collectors/{ref:str}/rotate")
-async def collector_rotate(request: Request) -> Response:
+@post("/collectors/{ref:str}/rotate", guards=MANAGE)
+async def collector_rotate(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], ref: FromPath[str]
+) -> Response:
     """A new token (a lost card or phone): the old card stops working; the page asked to confirm."""
-    ref = request.path_params["ref"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_COLLECTORS)
 
     def run() -> Response:
         user = _collector(ctx, ref)
@@ -223,15 +205,11 @@ async def collector_rotate(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/collectors/sheet")
-async def collectors_sheet(request: Request) -> Response:
+@post("/collectors/sheet", guards=MANAGE)
+async def collectors_sheet(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     """Cards for every active collector of a unit and/or a round, with their current codes."""
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_COLLECTORS)
-    unit = str(form.get("unit") or "").strip()
-    round_id = str(form.get("round") or "").strip()
+    unit = str(posted.get("unit") or "").strip()
+    round_id = str(posted.get("round") or "").strip()
 
     def run() -> Response:
         from rasoat.core.rounds import in_scope

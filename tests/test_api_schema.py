@@ -1,0 +1,53 @@
+"""The OpenAPI schema of rasoat's own JSON API (/api/v1) describes what each operation answers: a response
+model for its result and rasoat's problem shape for each refusal, and only the parameters a client sends
+(the store and the officer are dependencies, never query parameters)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasoat.core.storage import open_store
+from rasoat.server.app import create_app
+
+REFUSALS = ("400", "401", "403", "404", "409", "413", "422", "429")
+
+
+@pytest.fixture(scope="module")
+def schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    store = open_store(Path(tmp_path_factory.mktemp("schema")) / "data")
+    try:
+        yield create_app(store).openapi_schema.to_schema()
+    finally:
+        store.close()
+
+
+def _operations(schema: Any) -> list[tuple[str, str, Any]]:
+    return [(path, method, op) for path, item in schema["paths"].items() if path.startswith("/api/v1/")
+            for method, op in item.items()]
+
+
+def test_every_api_operation_has_a_result_model_and_the_problem_shape(schema: Any) -> None:
+    operations = _operations(schema)
+    assert {p for p, _, _ in operations} >= {"/api/v1/rounds", "/api/v1/indicators", "/api/v1/forms"}
+    problem = schema["components"]["schemas"]["ApiProblem"]
+    assert set(problem["required"]) == {"error", "code"}
+    for path, method, op in operations:
+        ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+        content = ok["content"]
+        if "application/json" in content:  # a JSON result: a named model (or a list of one)
+            body = content["application/json"]["schema"]
+            assert "$ref" in body or "$ref" in body.get("items", {}), (path, method, body)
+        else:  # a file: its media type
+            assert set(content) & {"application/zip", "application/vnd.openxmlformats-officedocument"
+                                   ".spreadsheetml.sheet"}, (path, method)
+        for status in REFUSALS:
+            refusal = op["responses"][status]["content"]["application/json"]["schema"]
+            assert refusal["$ref"].endswith("/ApiProblem"), (path, method, status)
+
+
+def test_dependencies_are_not_parameters(schema: Any) -> None:
+    for path, method, op in _operations(schema):
+        names = {p["name"] for p in op.get("parameters", [])}
+        assert not names & {"store", "user", "connection", "request"}, (path, method, names)
