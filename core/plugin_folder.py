@@ -14,9 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from rasoat.core.hooks import hookimpl
-from rasoat.core.indicators.loading import YAML_LOADER
+from rasoat.core.indicators.loading import parse_data_file
 
 
 class PluginFolder:
@@ -26,8 +25,8 @@ class PluginFolder:
         self.here = Path(here).resolve()
 
     def read(self, name: str) -> Any:
-        """A YAML file of the folder, parsed."""
-        return yaml.load((self.here / name).read_text(encoding="utf-8"), Loader=YAML_LOADER)
+        """A YAML file of the folder, parsed (once per version of the file)."""
+        return parse_data_file(self.here / name)
 
     @hookimpl
     def plan_info(self) -> dict[str, Any]:
