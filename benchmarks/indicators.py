@@ -152,6 +152,12 @@ class MemoryFacts:
     def iter_facts(self, query: Any, field_paths: Any) -> Iterator[Fact]:
         return iter(self.facts.get(query.form_id, []))  # all fields: the engine reads only its own
 
+    def filed_unit_codes(self) -> set[str]:
+        return {f.unit_code for facts in self.facts.values() for f in facts if f.unit_code}
+
+    def kv_get(self, namespace: str, key: str) -> None:  # loaded unit lists, uploaded site lists: none
+        return None
+
     def list_rounds(self) -> list[Any]:
         return []
 
@@ -163,18 +169,20 @@ class MemoryFacts:
 
 
 class Recorder(MemoryFacts):
-    """Holds nothing and notes every ``iter_facts`` call: (query, field list)."""
+    """Holds nothing and notes every ``iter_facts`` call: (query, field list); what else the engine asks
+    of a store that shapes its queries (the unit codes records are filed under) comes from ``real``."""
 
-    def __init__(self) -> None:
+    def __init__(self, real: Any) -> None:
         super().__init__()
+        self.real = real
         self.calls: list[tuple[Any, list[str]]] = []
+
+    def filed_unit_codes(self) -> set[str]:
+        return set(self.real.filed_unit_codes()) if hasattr(self.real, "filed_unit_codes") else set()
 
     def iter_facts(self, query: Any, field_paths: Any) -> Iterator[Fact]:
         self.calls.append((query, list(field_paths)))
         return iter(())
-
-    def kv_get(self, namespace: str, key: str) -> None:  # older versions read uploaded site lists here
-        return None
 
 
 def national_pack() -> list[Indicator]:
@@ -277,11 +285,14 @@ def main() -> int:
 
 def scan(store: Any, reg: UnitRegistry, indicators: list[Indicator], repeat: int) -> None:
     """Replay the engine's F2 pledge ``iter_facts`` calls on ``store``, ``repeat`` times."""
-    recorder = Recorder()
+    recorder = Recorder(store)
     evaluate(recorder, "2026", units=[PROVINCE], level="commune", indicators=indicators, registry=reg)
     calls = [(q, paths) for q, paths in recorder.calls if q.form_id == "f2_pledge"]
     for q, paths in calls:
-        print(f"scan: {q.model_dump(exclude_defaults=True)} fields {', '.join(paths)}")
+        shown = q.model_dump(exclude_defaults=True)
+        if shown.get("unit_codes"):
+            shown["unit_codes"] = f"{len(shown['unit_codes'])} codes"
+        print(f"scan: {shown} fields {', '.join(paths)}")
     for i in range(repeat):
         t0, c0 = time.perf_counter(), time.process_time()
         n = sum(1 for q, paths in calls for _ in store.iter_facts(q, paths))
