@@ -95,12 +95,16 @@ def monthly_visits(store: Store, unit_codes: list[str] | None, month: str,
                    list_name: str = PERSONS) -> list[Followed]:
     """The persons under management of ``unit_codes`` (already expanded, as ``EntityQuery`` takes them) in
     ``month`` (YYYY-MM), each with the last visit up to the end of that month and whether one fell in it;
-    the overdue ones (no visit this month) first, then by label."""
+    the overdue ones (no visit this month) first, then by label. The current ``last_visit`` answers for
+    this month; a person's versions are read only when it is later than the month asked."""
     start = date.fromisoformat(f"{month}-01")
     out = []
     for entity in store.iter_entities(EntityQuery(list_name=list_name, unit_codes=unit_codes)):
         if not under_management(entity, start):
             continue
-        days = [d for d in visit_days(store.entity_versions(entity.uuid)) if d[:7] <= month]
-        out.append(Followed(entity, days[-1] if days else "", bool(days) and days[-1][:7] == month))
+        last = _text(entity.properties.get("last_visit"))
+        if last[:7] > month:  # a past month: the visit that stood then is in the versions
+            days = [d for d in visit_days(store.entity_versions(entity.uuid)) if d[:7] <= month]
+            last = days[-1] if days else ""
+        out.append(Followed(entity, last, bool(last) and last[:7] == month))
     return sorted(out, key=lambda f: (f.visited, f.entity.label, f.entity.uuid))
