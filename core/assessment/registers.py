@@ -29,8 +29,8 @@ from typing import Any
 from rasoat.core.assessment.facts import get_facts
 from rasoat.core.assessment.rules import CommuneInputs, Figure, Flag
 from rasoat.core.indicators.periods import Period, local_day
-from rasoat.core.models import DEFAULT_COUNTED_STATES, Submission, unread
-from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.models import DEFAULT_COUNTED_STATES, UNREAD_FIELD
+from rasoat.core.storage.base import Fact, Store, SubmissionQuery
 
 # F10 field typed for each input; on_route is yes/no.
 F10_FIELDS = {
@@ -68,22 +68,43 @@ class _Acc:
 
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # records read per form
     encrypted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    persons: dict[str, Submission] = field(default_factory=dict)  # person_key → latest
-    sites: dict[str, Submission] = field(default_factory=dict)  # site_key → latest
+    persons: dict[str, Fact] = field(default_factory=dict)  # person_key → latest
+    sites: dict[str, Fact] = field(default_factory=dict)  # site_key → latest
     plants: float = 0.0
     area: float = 0.0
     crops: int = 0
     arrested: float = 0.0
     violating: float = 0.0
     reports: list[tuple[str, str]] = field(default_factory=list)  # F9 (from, to)
-    f10: Submission | None = None
+    f10: Fact | None = None
 
 
-def _scan(store: Store, form_id: str, units: list[str], before: Any) -> Iterable[Submission]:
+# the answers each register is read for (the records are read as facts: only these keys, no models)
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "f1_person": ("person_key", "present", "category", "has_record", "services", "rehab_type"),
+    "f6_hotspot": ("site_key", "is_use_venue", "status"),
+    "f7_cultivation": ("destroyed_date", "found_date", "destroyed", "plant_count", "area_m2"),
+    "f9_case": ("period_from", "period_to", "offenders_arrested", "offence"),
+    "f10_summary": ("period_type", "period_to", "qd28_final", "qd28_class", *F10_FIELDS.values()),
+}
+
+
+def _scan(store: Store, form_id: str, units: list[str], before: Any) -> Iterable[Fact]:
+    """The counted records of one register under ``units`` received before ``before``, in no order."""
     query = SubmissionQuery(
         form_id=form_id, unit_codes=units, review_states=list(DEFAULT_COUNTED_STATES), received_to=before
     )
-    return store.iter_submissions(query)
+    return store.iter_facts(query, [UNREAD_FIELD, *_FIELDS[form_id]])
+
+
+def unread(fact: Fact) -> bool:
+    """A record the server cannot read (ODK-encrypted, its statistics not derived), as the engine says."""
+    return UNREAD_FIELD in fact.fields
+
+
+def _later(new: Fact, kept: Fact | None) -> bool:
+    """The latest record wins (a tie in receipt time: the larger instanceID, so the order read is moot)."""
+    return kept is None or (kept.received_at, kept.instance_id) <= (new.received_at, new.instance_id)
 
 
 def _in_year(day: str, period: Period) -> bool:
@@ -103,9 +124,9 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
             if unread(sub):
                 a.encrypted[form_id] += 1
                 continue
-            kept: dict[str, Submission] = getattr(a, latest)
+            kept: dict[str, Fact] = getattr(a, latest)
             key = str(sub.fields.get(key_field) or sub.instance_id)
-            if key not in kept or kept[key].received_at <= sub.received_at:
+            if _later(sub, kept.get(key)):
                 kept[key] = sub
     for sub in _scan(store, "f7_cultivation", units, end_utc):
         a = acc[commune_of(sub.unit_code)]
@@ -143,7 +164,7 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
         yearly = f.get("period_type") == "year" and _in_year(str(f.get("period_to") or ""), period)
         if unread(sub) or not yearly:
             continue
-        if a.f10 is None or a.f10.received_at <= sub.received_at:
+        if _later(sub, a.f10):
             a.f10 = sub
     return acc
 
@@ -175,7 +196,7 @@ def officer_fact(facts: dict[str, Any], name: str, how: str) -> Figure:
     )
 
 
-def _typed(f10: Submission | None, name: str) -> float | None:
+def _typed(f10: Fact | None, name: str) -> float | None:
     if f10 is None:
         return None
     raw = f10.fields.get(F10_FIELDS[name])
