@@ -8,14 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
 from rasoat.core import scope
 from rasoat.core.crypto import CryptoError, encrypted_counts, key_entry
 from rasoat.core.derive import DEFAULT_MINUTES, MAX_MINUTES, forget, held_until, unlock_and_derive
 from rasoat.server.web import remember
-from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, allowed, page, redirect
 
 MAX_KEY_FORM = 4096
+DECRYPT = [allowed(scope.DECRYPT)]
+FORM = {"max_form": MAX_KEY_FORM}  # the posted form's size limit (base.provide_posted)
 
 
 def _page(ctx: Ctx, status: int = 200, error: str | None = None, done: Any = None) -> Response:
@@ -27,22 +31,16 @@ def _page(ctx: Ctx, status: int = 200, error: str | None = None, done: Any = Non
                 default_minutes=DEFAULT_MINUTES, max_minutes=MAX_MINUTES)
 
 
-@get("/keys", sync_to_thread=True)
-def keys_page(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.DECRYPT)
+@get("/keys", guards=DECRYPT, sync_to_thread=True)
+def keys_page(ctx: NamedDependency[Ctx]) -> Response:
     return _page(ctx)
 
 
-@post("/keys/unlock")
-async def keys_unlock(request: Request) -> Response:
-    form = await form_data(request, MAX_KEY_FORM)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.DECRYPT)
-    passphrase = str(form.get("passphrase") or "")
+@post("/keys/unlock", guards=DECRYPT, opt=FORM)
+async def keys_unlock(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    passphrase = str(posted.get("passphrase") or "")
     try:
-        minutes = int(str(form.get("minutes") or DEFAULT_MINUTES))
+        minutes = int(str(posted.get("minutes") or DEFAULT_MINUTES))
     except ValueError:
         minutes = DEFAULT_MINUTES
 
@@ -57,12 +55,9 @@ async def keys_unlock(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/keys/lock")
-async def keys_lock(request: Request) -> Response:
-    form = await form_data(request, MAX_KEY_FORM)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.DECRYPT)
+@post("/keys/lock", guards=DECRYPT, opt=FORM)
+async def keys_lock(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    """(``posted``: the lock is a POST whose CSRF token is checked.)"""
     forget(ctx.store)
     return redirect(ctx, "/keys", "keys.locked")
 
