@@ -154,6 +154,7 @@ CATALOGUE: dict[str, Kind] = {
     # the web pages
     "page.not_found": Kind(404, "404.1"),
     "page.forbidden": Kind(403, "403.1"),
+    "page.method_not_allowed": Kind(405, "405.1"),
     "web.refused": Kind(400),
     "web.not_found": Kind(404, "404.1"),
     "audit.bad_day": Kind(400),

@@ -101,9 +101,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith("/api/"):
         return api_response(request, problem)
     if is_web_path(request.url.path):  # an officer's browser: a page in their language, with the menu
-        from rasoat.server.web.base import problem_page
+        from rasoat.server.web.base import page_problem, problem_page
 
-        return problem_page(request, problem)
+        return problem_page(request, page_problem(request, exc))
     return openrosa_response(request, problem)
 
 

@@ -387,11 +387,20 @@ def on_login_required(request: Request, exc: LoginRequired) -> Response:
     return Redirect(path=target, status_code=303, headers={"Cache-Control": "no-store"})
 
 
+def page_problem(request: Request, exc: HTTPException) -> Problem:
+    """Litestar's refusal as an officer's page says it: no such page (pick one from the menu), a method
+    the page does not take (its Allow header kept), else as any surface (``server.errors.http_problem``)."""
+    if exc.status_code == 404:
+        return Problem("page.not_found")
+    if exc.status_code == 405:
+        return Problem("page.method_not_allowed", headers=dict(exc.headers or {}))
+    return http_problem(request, exc)
+
+
 def on_server_error(request: Request, exc: Exception) -> Response:
     """Litestar's refusals and unexpected failures as problem pages (a full disk is a 503)."""
     if isinstance(exc, HTTPException):
-        problem = Problem("page.not_found") if exc.status_code == 404 else http_problem(request, exc)
-        return problem_page(request, problem)
+        return problem_page(request, page_problem(request, exc))
     if disk_full(exc):
         log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
         return problem_page(request, disk_full_problem())
