@@ -14,7 +14,7 @@ import pytest
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import create_round
 from server_support import COMMUNE
-from web_support import ACCOUNTS, LAPTOP, PHONE, browser_tests, login, new_page, shot
+from web_support import ACCOUNTS, LAPTOP, PHONE, browser_tests, http_login, login, new_page, shot
 
 pytestmark = browser_tests(timeout=300)
 
@@ -191,6 +191,15 @@ def test_crawl_every_link_for_each_role(browser, site, username) -> None:
     assert visited >= 8, f"{username} reached only {sorted(seen)}"
     assert not failures, failures
     page.context.close()
+
+
+def test_the_persons_menu_entry_before_f1_is_published_is_a_page_saying_so(site) -> None:
+    """This site has no F1: the menu still leads to a page that says why it is empty, not to an error."""
+    client = http_login(site.url, "nguoixem")
+    resp = client.get("/persons")
+    client.close()
+    assert resp.status_code == 200
+    assert "biểu mẫu F1 chưa được đăng" in resp.text and "Lỗi" not in resp.text
 
 
 def test_plugins_page_names_the_plan_and_the_forms_it_brings(browser, site) -> None:

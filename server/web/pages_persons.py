@@ -36,6 +36,8 @@ LABELS.update({
     "prs.visited": ("Đã thăm trong tháng", "Visited this month"),
     "prs.last_visit": ("Lần thăm gần nhất", "Last visit"),
     "prs.never": ("Chưa thăm lần nào", "Never visited"),
+    "prs.no_list": ("Chưa có danh sách người được quản lý: biểu mẫu F1 chưa được đăng.",
+                    "No list of persons under management yet: form F1 is not published."),
     "prs.term_end": ("Hết thời hạn quản lý", "Term ends"),
     "prs.hamlet": ("Thôn, xóm", "Hamlet"),
     "prs.status": ("Tình trạng", "Status"),
@@ -175,6 +177,8 @@ def _entity(ctx: Ctx, uuid: str) -> Entity:
 def persons(request: Request) -> Response:
     """A commune's persons under management, those not visited in the month first."""
     ctx = context(request)
+    if ctx.store.get_entity_list(PERSONS) is None:  # a menu entry leads to a page, not to an error
+        return page(ctx, "persons.html", no_list=True, choose=None, commune=None, rows=None)
     lst = _list(ctx)
     q = request.query_params
     registry = get_units()
