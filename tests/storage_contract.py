@@ -652,6 +652,16 @@ class TestKeyValue:
         assert store.kv_get("sessions", "s1") is None and store.kv_get("nonces", "s1") == 5
         store.kv_delete("sessions", "never-there")
 
+    def test_get_many_in_one_read(self, store: Store) -> None:
+        store.kv_put("assessment", "2026/05563", {"state": "proposed"})
+        store.kv_put("assessment", "2026/05564", [1, 2])
+        store.kv_put("assessment", "2026/gone", 1, ttl_seconds=0)
+        store.kv_put("other", "2026/05565", "another namespace")
+        keys = ["2026/05563", "2026/05564", "2026/05565", "2026/gone", "2026/05563"]
+        assert store.kv_get_many("assessment", keys) == {"2026/05563": {"state": "proposed"},
+                                                         "2026/05564": [1, 2]}
+        assert store.kv_get_many("assessment", []) == {}
+
     def test_ttl_expiry(self, store: Store) -> None:
         store.kv_put("nonces", "gone", 1, ttl_seconds=0)
         store.kv_put("nonces", "short", 2, ttl_seconds=1)

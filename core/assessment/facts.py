@@ -39,6 +39,12 @@ def get_facts(store: Store, year: int, unit: str) -> dict[str, Any]:
     return store.kv_get(NAMESPACE, _key(year, unit)) or {}
 
 
+def get_facts_many(store: Store, year: int, units: list[str]) -> dict[str, dict[str, Any]]:
+    """``get_facts`` of each unit, read at once."""
+    found = store.kv_get_many(NAMESPACE, [_key(year, u) for u in units])
+    return {u: found.get(_key(year, u)) or {} for u in units}
+
+
 def _parse_value(name: str, value: Any) -> int:
     text = str(value).strip().lower()
     if name == "on_route":

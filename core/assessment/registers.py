@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rasoat.core.assessment.facts import get_facts
+from rasoat.core.assessment.facts import get_facts_many
 from rasoat.core.assessment.rules import CommuneInputs, Figure, Flag
 from rasoat.core.indicators.periods import Period, local_day
 from rasoat.core.models import DEFAULT_COUNTED_STATES, UNREAD_FIELD
@@ -269,8 +269,9 @@ def read_communes(
 ) -> dict[str, tuple[CommuneInputs, str | None]]:
     """Inputs and the F10 class for each commune, reading the registers once for the whole ``scope``."""
     acc = gather(store, Period.parse(f"{year}-QD28"), scope)
+    facts = get_facts_many(store, year, communes)
     out = {}
     for code in communes:
         a = acc.get(code, _Acc())
-        out[code] = (commune_inputs(a, get_facts(store, year, code)), f10_class(a))
+        out[code] = (commune_inputs(a, facts[code]), f10_class(a))
     return out

@@ -69,6 +69,12 @@ def commune_doc(store: Store, year: int, commune: str) -> dict[str, Any]:
     return store.kv_get(NAMESPACE, _key(year, commune)) or {"state": "not_proposed", "history": []}
 
 
+def commune_docs(store: Store, year: int, communes: list[str]) -> dict[str, dict[str, Any]]:
+    """``commune_doc`` of each commune, read at once."""
+    found = store.kv_get_many(NAMESPACE, [_key(year, c) for c in communes])
+    return {c: found.get(_key(year, c)) or {"state": "not_proposed", "history": []} for c in communes}
+
+
 def list_doc(store: Store, year: int, province: str) -> dict[str, Any]:
     return store.kv_get(NAMESPACE, _key(year, province)) or {"state": "open", "history": []}
 
@@ -358,10 +364,11 @@ def province_status(
         (approved_class, pa.result.klass) if approved_class and approved_class != pa.result.klass else None
     )
     rows: list[dict[str, Any]] = []
+    docs = commune_docs(store, year, [c.code for c in pa.communes if c.code in visible])
     for c in pa.communes:
         if c.code not in visible:
             continue
-        doc = commune_doc(store, year, c.code)
+        doc = docs[c.code]
         rows.append({"assessment": c, "signoff": doc, "changed": changes.get(c.code, {})})
     return {
         "province": province,

@@ -356,6 +356,15 @@ class KeyValueStore(ABC):
     @abstractmethod
     def kv_get(self, namespace: str, key: str) -> Any | None: ...
 
+    def kv_get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The live values of ``keys`` (absent or expired ones left out), in one read where the engine can."""
+        out = {}
+        for key in keys:
+            value = self.kv_get(namespace, key)
+            if value is not None:
+                out[key] = value
+        return out
+
     @abstractmethod
     def kv_put(self, namespace: str, key: str, value: Any, ttl_seconds: int | None = None) -> None: ...
 
