@@ -12,6 +12,7 @@ from typing import Any
 
 from pg_support import fresh_schema
 from rasoat.core.models import FormVersion, ReviewState, Role, User
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Conflict, Store, SubmissionQuery
 from rasoat.core.storage.embedded import EmbeddedStore
 from rasoat.core.storage.postgres import PostgresStore
@@ -74,7 +75,8 @@ def _answers(store: Store) -> list[tuple[str, str, str]]:
         try:
             out.append((label, "ok", str(step(store))))
         except (Conflict, KeyError, ValueError) as exc:
-            out.append((label, type(exc).__name__, str(exc.args[0] if exc.args else exc)))
+            text = exc.message if isinstance(exc, Problem) else str(exc.args[0] if exc.args else exc)
+            out.append((label, type(exc).__name__, text))
     return out
 
 
