@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from rasoat.core.models import ReviewState, Role, User
-from rasoat.core.storage import open_store
+from rasoat.core.storage import open_store, sql
 from rasoat.core.storage.base import SaveOutcome, SubmissionQuery
 from rasoat.core.storage.embedded import DB_NAME, EmbeddedStore
 from rasoat.core.storage.rules import safe_name
 from storage_contract import *  # noqa: F403
-from storage_contract import T0, ids, make_sub, save
+from storage_contract import T0, TestSubmissionQueries, ids, make_sub, save
 
 
 @pytest.fixture
@@ -242,3 +242,12 @@ def test_facts_are_the_same_whether_the_scan_reads_the_table_or_an_index(store: 
         assert {f.instance_id for f in facts} == expected
         assert all(f.fields == {"b": ""} for f in facts)
     assert plans == {"", " NOT INDEXED"}  # both ways were taken
+
+
+def test_an_older_sqlite_without_the_arrow_operator_gives_the_same_facts(
+        store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ubuntu 22.04's SQLite (3.37) has no JSON ``->``: every asked key is then read from the whole
+    document, with the same values and types."""
+    monkeypatch.setattr(sql, "SQLITE_HAS_ARROW", False)
+    assert sql.Dialect().member("b") is None
+    TestSubmissionQueries().test_facts_carry_the_asked_keys_as_stored(store)

@@ -13,6 +13,7 @@ one-statement claim, ``COPY`` for bulk loads, a column per indicator field).
 from __future__ import annotations
 
 import re
+import sqlite3
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -45,6 +46,9 @@ _BULK_BATCH = 500
 #: a sqlite3 connection or a psycopg cursor: ``execute(sql, params)`` returns something with
 #: ``fetchone``, ``fetchall`` and ``rowcount`` on both drivers
 Cx = Any
+
+
+SQLITE_HAS_ARROW = sqlite3.sqlite_version_info >= (3, 38, 0)  # the JSON ``->`` operator
 
 
 class Dialect:
@@ -107,8 +111,9 @@ class Dialect:
         """SQL for the JSON text of member ``key`` of ``fields`` (NULL when absent) and its parameter;
         None when the engine cannot name the key (read from the whole document instead). SQLite's
         ``->`` (3.38+) takes a path, ``$."key"``, which cannot hold a key whose JSON text needs an
-        escape (a quote, a backslash, a control character: no XForm name has one)."""
-        if to_json(key).decode() != f'"{key}"':
+        escape (a quote, a backslash, a control character: no XForm name has one). An older SQLite (Ubuntu
+        22.04 ships 3.37) reads every key from the whole document."""
+        if not SQLITE_HAS_ARROW or to_json(key).decode() != f'"{key}"':
             return None
         return "fields -> ?", f'$."{key}"'
 
