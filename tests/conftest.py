@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -25,6 +26,16 @@ BACKENDS = ["embedded", "postgres"]
 # an audit line whose action has no label (core/audit_actions.py) fails the test that writes it, in this
 # process and in the servers and commands it starts
 os.environ["RASOAT_STRICT_AUDIT"] = "1"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with the most slow tests run first. With ``--dist loadfile`` a worker takes the next file
+    when it is done with one, so the long files (servers, browsers, wheels, fuzzing) start at once and the
+    short ones fill in around them; xdist's own order (most tests first, turned off in pyproject with
+    --no-loadscope-reorder) left the slowest files, a few long tests each, to end the run alone."""
+    slow = Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])  # stable: each file's own order is kept
 
 
 @pytest.fixture(autouse=True)
