@@ -76,6 +76,7 @@ def banner(server: ProcessServer, needle: str = "Dừng: Ctrl+C") -> str:
     return server.output()
 
 
+@pytest.mark.slow  # three rasoat serve starts
 def test_serve_on_all_interfaces_names_the_lan_address_records_it_and_never_prints_a_dead_url(
     tmp_path: Path,
 ) -> None:

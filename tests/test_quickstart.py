@@ -81,6 +81,7 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.slow  # rasoat serve and a dozen commands as subprocesses
 def test_the_readme_quickstart_runs_as_written(tmp_path: Path, pg_url: str) -> None:
     readme = README.read_text(encoding="utf-8")
     assert RASOAT.is_file(), "run the README's first command: pip install -e ."
