@@ -7,7 +7,7 @@ import functools
 import hashlib
 import uuid as uuidlib
 
-from rasoat.core.models import FormVersion
+from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.base import Store
 
 REGISTER_MD = """
@@ -59,6 +59,23 @@ def publish(store: Store, which: str) -> FormVersion:
                        md5=hashlib.md5(xml).hexdigest(), media=referenced_media(xml.decode()), source="test")
     store.put_form(form, xml, schema, {})
     return form
+
+
+A, B = "05563", "05503"  # the two communes of the entity tests
+
+
+def entity_round(store: Store) -> tuple[str, str]:
+    """Both test forms published into the open round ``r-ent`` over communes A and B, and a collector in
+    each: their tokens (A's, B's)."""
+    from rasoat.core.collectors import create_collector
+
+    publish(store, "register")
+    publish(store, "visit")
+    store.put_round(Round(id="r-ent", name="Quản lý 2026", period="2026",
+                          form_ids=["ent_register", "ent_visit"], unit_codes=[A, B], state=RoundState.open))
+    _, token_a = create_collector(store, "Người thu A", [A], ["r-ent"])
+    _, token_b = create_collector(store, "Người thu B", [B], ["r-ent"])
+    return token_a, token_b
 
 
 def new_uuid() -> str:

@@ -13,16 +13,14 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from entity_support import new_uuid, publish, register_xml, visit_xml
+from entity_support import A, B, entity_round, new_uuid, register_xml, visit_xml
 from pg_support import fresh_schema
 from pyodk.client import Client
 from pyodk.errors import PyODKError
-from rasoat.core.models import Round, RoundState
 from rasoat.core.storage import open_store
 from rasoat.core.users import create_user
 from server_support import CollectClient, ThreadServer
 
-A, B = "05563", "05503"
 PASSWORD = "mật-khẩu-cán-bộ-23"
 pytestmark = pytest.mark.slow
 
@@ -34,20 +32,13 @@ def served(
     """A server with the register and visit forms, two collectors (A, B) and their persons: in A, one
     registered then updated twice from the same version (a conflict) and one left as registered; in B,
     one. Officers: commune A, viewer A, commune B."""
-    from rasoat.core.collectors import create_collector
     from rasoat.server.app import ServerSettings, create_app
 
     schema = fresh_schema() if request.param == "postgres" else nullcontext((None, None))
     with schema as (url, _name):
         store = open_store(tmp_path_factory.mktemp("central-entities") / "data", url)
         try:
-            publish(store, "register")
-            publish(store, "visit")
-            store.put_round(Round(id="r-ent", name="Quản lý 2026", period="2026",
-                                  form_ids=["ent_register", "ent_visit"], unit_codes=[A, B],
-                                  state=RoundState.open))
-            _, token_a = create_collector(store, "Người thu A", [A], ["r-ent"])
-            _, token_b = create_collector(store, "Người thu B", [B], ["r-ent"])
+            token_a, token_b = entity_round(store)
             for name, role, unit in (("xa-a", "commune_officer", A), ("xem-a", "viewer", A),
                                      ("xa-b", "commune_officer", B)):
                 create_user(store, name, PASSWORD, role, [unit], actor="test")

@@ -15,13 +15,11 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from entity_support import new_uuid, publish, register_xml, visit_xml
+from entity_support import A, B, entity_round, new_uuid, register_xml, visit_xml
 from pg_support import fresh_schema
-from rasoat.core.models import Round, RoundState
 from rasoat.core.storage import open_store
 from server_support import CollectClient, ThreadServer
 
-A, B = "05563", "05503"
 pytestmark = pytest.mark.slow
 
 
@@ -29,20 +27,13 @@ pytestmark = pytest.mark.slow
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SimpleNamespace]:
-    from rasoat.core.collectors import create_collector
     from rasoat.server.app import ServerSettings, create_app
 
     schema = fresh_schema() if request.param == "postgres" else nullcontext((None, None))
     with schema as (url, _name):
         store = open_store(tmp_path_factory.mktemp("entities") / "data", url)
         try:
-            publish(store, "register")
-            publish(store, "visit")
-            store.put_round(Round(id="r-ent", name="Quản lý 2026", period="2026",
-                                  form_ids=["ent_register", "ent_visit"], unit_codes=[A, B],
-                                  state=RoundState.open))
-            _, token_a = create_collector(store, "Người thu A", [A], ["r-ent"])
-            _, token_b = create_collector(store, "Người thu B", [B], ["r-ent"])
+            token_a, token_b = entity_round(store)
             server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
             phone_a = CollectClient(f"{server.url}/v1/key/{token_a}/projects/1")
             phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
