@@ -18,6 +18,9 @@ from urllib.parse import quote
 import anyio
 import segno
 from litestar import Request, Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from rasoat.core import scope
 from rasoat.core.collect_settings import draft_settings, encode_settings
 from rasoat.core.drafts import (
@@ -36,7 +39,7 @@ from rasoat.core.models import RoundState
 from rasoat.core.problems import Problem
 from rasoat.core.publish import PublishError
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, allowed, context, page, redirect
 from rasoat.server.web.pages_collectors import base_url
 
 MAX_FORM_UPLOAD = 50_000_000
@@ -75,14 +78,14 @@ def forms_list(request: Request) -> Response:
     return _forms_page(context(request))
 
 
-@post("/forms")
-async def form_upload(request: Request) -> Response:
+PUBLISH = [allowed(scope.PUBLISH_FORMS)]
+UPLOAD = {"max_form": MAX_FORM_UPLOAD}  # the posted form's size limit (base.provide_posted)
+
+
+@post("/forms", guards=PUBLISH, opt=UPLOAD)
+async def form_upload(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     """An XLSForm (and its media) becomes the draft of its form; its problems come back as a table."""
-    form = await form_data(request, MAX_FORM_UPLOAD)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.PUBLISH_FORMS)
-    upload = form.get("file")
+    upload = posted.get("file")
     if upload is None or not hasattr(upload, "read") or not upload.filename:
         no_file = [{"file": "", "sheet": "", "row": "", "vi": "Chưa chọn tệp", "en": "No file chosen"}]
         return await anyio.to_thread.run_sync(lambda: _forms_page(ctx, 400, form_errors=no_file))
@@ -91,13 +94,13 @@ async def form_upload(request: Request) -> Response:
     if not safe_attachment_name(filename) or not filename.lower().endswith((".xlsx", ".xls")):
         filename = "form.xlsx"
     media: dict[str, bytes] = {}
-    for part in form.getall("media", []) if hasattr(form, "getall") else []:
+    for part in posted.getall("media", []):
         if hasattr(part, "read") and part.filename:
             name = Path(part.filename).name
             if not safe_attachment_name(name):
                 raise Problem("request.bad_file_name", name=repr(name))
             media[name] = await part.read()
-    validate = str(form.get("validate") or "") == "1"
+    validate = str(posted.get("validate") or "") == "1"
 
     def run() -> Response:
         with tempfile.TemporaryDirectory(prefix="rasoat-web-form-") as tmp:
@@ -143,14 +146,12 @@ def draft_page(request: Request) -> Response:
     return _draft_page(ctx, _draft(ctx, request.path_params["form_id"]))
 
 
-@post("/forms/{form_id:str}/draft/publish")
-async def draft_publish(request: Request) -> Response:
-    form_id = request.path_params["form_id"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    round_id = str(form.get("round") or "").strip() or None
-    version = str(form.get("version") or "").strip()[:100] or None
+@post("/forms/{form_id:str}/draft/publish", guards=PUBLISH)
+async def draft_publish(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], form_id: FromPath[str]
+) -> Response:
+    round_id = str(posted.get("round") or "").strip() or None
+    version = str(posted.get("version") or "").strip()[:100] or None
 
     def run() -> Response:
         draft = _draft(ctx, form_id)
@@ -168,15 +169,13 @@ async def draft_publish(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/forms/{form_id:str}/draft/media")
-async def draft_media_upload(request: Request) -> Response:
+@post("/forms/{form_id:str}/draft/media", guards=PUBLISH, opt=UPLOAD)
+async def draft_media_upload(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], form_id: FromPath[str]
+) -> Response:
     """Media files the draft references, added after it was uploaded (the ones its page lists missing)."""
-    form_id = request.path_params["form_id"]
-    form = await form_data(request, MAX_FORM_UPLOAD)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
     files: list[tuple[str, bytes]] = []
-    for part in form.getall("media", []) if hasattr(form, "getall") else []:
+    for part in posted.getall("media", []):
         if hasattr(part, "read") and part.filename:
             files.append((Path(part.filename).name, await part.read()))
 
@@ -192,13 +191,10 @@ async def draft_media_upload(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/forms/{form_id:str}/draft/discard")
-async def draft_discard(request: Request) -> Response:
-    form_id = request.path_params["form_id"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-
+@post("/forms/{form_id:str}/draft/discard", guards=PUBLISH)
+async def draft_discard(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], form_id: FromPath[str]
+) -> Response:
     def run() -> Response:
         _draft(ctx, form_id)
         discard_draft(ctx.store, form_id, actor=ctx.actor)
