@@ -85,6 +85,9 @@ def run_and_kill(root: Path, url: str | None, run: str, min_lines: int, threads:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=Path(__file__).parent.parent,
+        # unbuffered: communicate() below reads the pipe itself, so bytes a buffered readline had taken
+        # past the last whole line would be lost and the next report would arrive torn
+        bufsize=0,
     )
     assert proc.stdout is not None
     lines: list[list[str]] = []
