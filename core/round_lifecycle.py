@@ -22,10 +22,7 @@ from rasoat.core.unit_lists import list_status, units_for
 
 
 def _refuse(rnd: Round, target: RoundState) -> RoundError:
-    return RoundError(
-        f"Không thể chuyển đợt từ '{rnd.state.value}' sang '{target.value}' / "
-        f"Cannot move round from {rnd.state.value} to {target.value}"
-    )
+    return RoundError("round.bad_transition", state=rnd.state.value, target=target.value)
 
 
 def _transition(
@@ -37,10 +34,7 @@ def _transition(
         raise _refuse(rnd, target)
     if allowed != action:
         if allowed == "reopen":
-            raise RoundError(
-                f"Đợt '{rnd.id}' đã đóng; mở lại bằng 'rasoat rounds reopen {rnd.id} --reason …' / "
-                f"Round '{rnd.id}' is closed; reopen it with 'rasoat rounds reopen {rnd.id} --reason …'"
-            )
+            raise RoundError("round.closed_reopen_first", round=rnd.id)
         raise _refuse(rnd, target)
     before = rnd.state
     if target is RoundState.open:
@@ -58,11 +52,7 @@ def _check_no_clash(store: Store, rnd: Round) -> None:
             continue
         shared = sorted(set(other.form_ids) & set(rnd.form_ids))
         if shared and scopes_overlap(other.unit_codes, rnd.unit_codes):
-            raise RoundError(
-                f"Đợt '{other.id}' đang mở với biểu mẫu {', '.join(shared)} trên cùng địa bàn; "
-                f"hãy đóng đợt đó trước / Round '{other.id}' is open with form(s) {', '.join(shared)} "
-                "over the same units; close it first"
-            )
+            raise RoundError("round.open_elsewhere", other=other.id, shared=', '.join(shared))
 
 
 def open_round(
@@ -80,12 +70,7 @@ def open_round(
     if missing and not allow_missing_hamlets and hamlet_required(store, rnd):
         names = ", ".join(f"{c} {units_for(store).require(c).name}" for c in missing[:10])
         more = f" (+{len(missing) - 10})" if len(missing) > 10 else ""
-        raise RoundError(
-            f"{len(missing)} xã chưa có danh sách thôn, xóm: {names}{more}; hãy nạp danh sách, hoặc mở "
-            f"với --allow-missing-hamlets (điện thoại chỉ chọn được \"toàn xã\") / {len(missing)} communes "
-            f"have no hamlet list: {names}{more}; load their lists, or open with --allow-missing-hamlets "
-            "(phones can then only choose \"whole commune\")"
-        )
+        raise RoundError("round.hamlets_missing", count=len(missing), names=names, more=more)
     used = list_status(store, round_communes(rnd)) if rnd.state is RoundState.draft else {}
     rnd = _transition(store, round_id, RoundState.open, "open", actor, unit_lists=used)
     return _roll_forward(store, rnd, actor)
@@ -128,14 +113,7 @@ def close_round(
         raise _refuse(rnd, RoundState.closed)
     missed = unread_records(store, rnd)
     if missed and not acknowledge_encrypted:
-        raise RoundError(
-            f"Đợt '{rnd.id}' còn {missed} bản ghi mã hoá chưa tính; số liệu chốt sẽ là \"Không xác định\". "
-            "Mở khoá dự án để tính chúng (rasoat keys unlock, hoặc trang Khoá mã hoá), hoặc xác nhận đóng "
-            "khi chưa tính (--acknowledge-encrypted, hoặc ô xác nhận trên trang đợt) / "
-            f"Round '{rnd.id}' has {missed} encrypted records not counted; its frozen figures would be "
-            "\"Unknown\". Unlock the project key to count them (rasoat keys unlock, or the Encryption key "
-            "page), or confirm closing without them (--acknowledge-encrypted, or the box on the round page)"
-        )
+        raise RoundError("round.encrypted_uncounted", round=rnd.id, missed=missed)
     snapshot = freeze(store, rnd)
     extra: dict[str, Any] = {}
     if missed:
@@ -160,7 +138,7 @@ def archive_round(store: Store, round_id: str, actor: str = "cli") -> Round:
 def reopen_round(store: Store, round_id: str, reason: str, actor: str = "cli") -> Round:
     """Reopen a closed round; the reason goes to the history and the audit log."""
     if not (reason or "").strip():
-        raise RoundError("Mở lại đợt cần lý do (--reason) / Reopening a round needs a reason (--reason)")
+        raise RoundError("round.reopen_reason")
     rnd = _transition(store, round_id, RoundState.open, "reopen", actor, reason=reason.strip())
     return _roll_forward(store, rnd, actor)
 

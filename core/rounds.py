@@ -80,9 +80,7 @@ def parse_period(period: str) -> tuple[date, date]:
     try:
         p = Period.parse(period)
     except ValueError:
-        raise RoundError(
-            f"Kỳ '{period}' không hợp lệ (vd. {ACCEPTED}) / Invalid period '{period}' (e.g. {ACCEPTED})"
-        ) from None
+        raise RoundError("round.bad_period", period=period, examples=ACCEPTED) from None
     return p.start, p.last_day
 
 
@@ -167,16 +165,14 @@ def _check_units(codes: list[str]) -> None:
     units = _registry()
     unknown = [c for c in codes if units.get(c) is None]
     if unknown:
-        raise RoundError(
-            f"Không có đơn vị hành chính mã {', '.join(unknown)} / Unknown unit code(s): {', '.join(unknown)}"
-        )
+        raise RoundError("round.unknown_units", codes=', '.join(unknown))
 
 
 def _check_forms(store: Store, form_ids: list[str]) -> None:
     known = known_form_ids(store, form_ids)
     unknown = [f for f in form_ids if f not in known]
     if unknown:
-        raise RoundError(f"Không có biểu mẫu {', '.join(unknown)} / Unknown form(s): {', '.join(unknown)}")
+        raise RoundError("round.unknown_forms", forms=', '.join(unknown))
 
 
 def _resolve_collectors(store: Store, refs: Iterable[str]) -> list[str]:
@@ -185,7 +181,7 @@ def _resolve_collectors(store: Store, refs: Iterable[str]) -> list[str]:
     for ref in refs:
         user = store.get_user(ref) or store.get_user_by_name(ref)
         if user is None:
-            raise RoundError(f"Không có người dùng '{ref}' / Unknown user '{ref}'")
+            raise RoundError("round.unknown_user", ref=ref)
         if user.id not in ids:
             ids.append(user.id)
     return ids
@@ -207,7 +203,7 @@ def record(store: Store, rnd: Round, action: str, actor: str, **details: Any) ->
 def get_round(store: Store, round_id: str) -> Round:
     rnd = store.get_round(round_id)
     if rnd is None:
-        raise RoundError(f"Không có đợt '{round_id}' / No round '{round_id}'")
+        raise RoundError("round.no_round", round=round_id)
     return rnd
 
 
@@ -229,27 +225,24 @@ def create_round(
     """A new round in ``draft``; forms, units and collectors must exist. Kind defaults from the forms."""
     name = name.strip()
     if not name:
-        raise RoundError("Tên đợt không được để trống / Round name is empty")
+        raise RoundError("round.name_empty")
     parse_period(period)
     form_ids = list(dict.fromkeys(f.strip() for f in form_ids if f.strip()))
     unit_codes = list(dict.fromkeys(u.strip() for u in unit_codes if u.strip()))
     if not form_ids:
-        raise RoundError("Đợt cần ít nhất một biểu mẫu (--forms) / A round needs at least one form (--forms)")
+        raise RoundError("round.no_forms")
     if not unit_codes:
-        raise RoundError("Đợt cần ít nhất một đơn vị (--units) / A round needs at least one unit (--units)")
+        raise RoundError("round.no_units")
     if kind is None:
         kind = next((k for k, f in KIND_FORMS.items() if f == form_ids[0]), "census")
     if kind not in ROUND_KINDS:
-        raise RoundError(
-            f"Loại đợt '{kind}' không hợp lệ; chọn: {', '.join(ROUND_KINDS)} / "
-            f"Unknown round kind '{kind}'; choose from: {', '.join(ROUND_KINDS)}"
-        )
+        raise RoundError("round.bad_kind", kind=kind, choices=', '.join(ROUND_KINDS))
     _check_forms(store, form_ids)
     _check_units(unit_codes)
     collector_ids = _resolve_collectors(store, collectors)
     taken = {r.id for r in store.list_rounds()}
     if round_id is not None and round_id in taken:
-        raise RoundError(f"Đã có đợt '{round_id}' / Round '{round_id}' already exists")
+        raise RoundError("round.exists", round=round_id)
     rnd = Round(
         id=round_id or make_round_id(name, period, unit_codes, taken),
         name=name,
@@ -272,10 +265,7 @@ def assign_collectors(store: Store, round_id: str, collectors: Iterable[str], ac
     """Add collectors (ids or usernames) to a round that is not yet closed."""
     rnd = get_round(store, round_id)
     if rnd.state in (RoundState.closed, RoundState.archived):
-        raise RoundError(
-            f"Đợt '{rnd.id}' đã đóng, không giao thêm người thu thập / "
-            f"Round '{rnd.id}' is {rnd.state.value}; no collectors can be added"
-        )
+        raise RoundError("round.closed_to_collectors", round=rnd.id, state=rnd.state.value)
     added = [c for c in _resolve_collectors(store, collectors) if c not in rnd.collector_ids]
     if added:
         rnd.collector_ids.extend(added)
@@ -288,10 +278,7 @@ def add_form(store: Store, round_id: str, form_id: str, actor: str = "cli") -> R
     """Put a published form in a round that is not closed (``round.add_form``); already there: unchanged."""
     rnd = get_round(store, round_id)
     if rnd.state in (RoundState.closed, RoundState.archived):
-        raise RoundError(
-            f"Đợt '{rnd.id}' đã đóng, không thêm biểu mẫu / Round '{rnd.id}' is {rnd.state.value}; "
-            "no form can be added"
-        )
+        raise RoundError("round.closed_to_forms", round=rnd.id, state=rnd.state.value)
     if form_id not in rnd.form_ids:
         _check_forms(store, [form_id])
         rnd.form_ids.append(form_id)
@@ -308,12 +295,9 @@ def set_counted_states(
     try:
         new = list(dict.fromkeys(ReviewState(s) for s in states))
     except ValueError as exc:
-        raise RoundError(
-            f"Trạng thái duyệt không hợp lệ; chọn: {', '.join(ReviewState)} / "
-            f"Invalid review state; choose from: {', '.join(ReviewState)}"
-        ) from exc
+        raise RoundError("round.bad_review_state", choices=', '.join(ReviewState)) from exc
     if not new:
-        raise RoundError("Cần ít nhất một trạng thái / At least one state is needed")
+        raise RoundError("round.no_states")
     old = [s.value for s in rnd.counted_states]
     rnd.counted_states = new
     record(store, rnd, "rule", actor, counted_states=[s.value for s in new], previous=old)
