@@ -6,7 +6,9 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from rasoat.core import scope
 from rasoat.core.indicators.models import STATUS_LABELS, reported_text, uncounted_text
 from rasoat.core.models import REVIEW_LABELS
@@ -15,7 +17,6 @@ from rasoat.core.rounds import STATE_LABELS, kind_label
 from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     Ctx,
-    context,
     number,
     page,
     query_with,
@@ -187,8 +188,7 @@ def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) 
 
 
 @get("/", sync_to_thread=True)
-def overview(request: Request) -> Response:
-    ctx = context(request)
+def overview(ctx: NamedDependency[Ctx]) -> Response:
     rounds = [r for r in scoped.rounds(ctx) if r.state.value == "open"]
     blocks = []
     from rasoat.core.round_lifecycle import hamlet_lists
@@ -224,9 +224,8 @@ def overview(request: Request) -> Response:
 
 
 @get("/indicators", sync_to_thread=True)
-def indicators(request: Request) -> Response:
-    ctx = context(request)
-    q = request.query_params
+def indicators(ctx: NamedDependency[Ctx]) -> Response:
+    q = ctx.request.query_params
     period = (q.get("period") or current_year()).strip()[:10]
     unit = (q.get("unit") or "").strip() or default_unit(ctx)
     if unit:
@@ -238,7 +237,7 @@ def indicators(request: Request) -> Response:
             )
     if q.get("fresh") == "1":  # "compute again now": forget, then show the page at its own address
         forget(ctx.store)
-        return redirect(ctx, "/indicators" + query_with(request, fresh=None))
+        return redirect(ctx, "/indicators" + query_with(ctx.request, fresh=None))
     results, problem, computed = cached_evaluation(ctx, period, unit)
     own_all = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]
     own = [r for r in own_all if r["status"] != "no_data"]
@@ -363,13 +362,12 @@ def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
 
 
 @get("/indicators/definition/{indicator_id:str}", sync_to_thread=True)
-def indicator_definition(request: Request, indicator_id: str) -> Response:
+def indicator_definition(ctx: NamedDependency[Ctx], indicator_id: FromPath[str]) -> Response:
     """One indicator's meaning: numerator, denominator, source forms, period, target, plan and source,
     the page every figure of the overview and the indicators page links to."""
     from rasoat.core.indicators import collect
     from rasoat.core.indicators.describe import forms_of, measure_text
 
-    ctx = context(request)
     ind = next((i for i in collect() if i.id == indicator_id), None)
     if ind is None:
         raise Problem.with_text(
