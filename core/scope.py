@@ -99,6 +99,7 @@ PERMISSION_NAMES: dict[str, tuple[str, str]] = {
     MANAGE_KEYS: ("quản lý khoá mã hoá", "manage encryption keys"),
     VIEW_AUDIT: ("xem nhật ký", "read the audit log"),
     MANAGE_OFFICERS: ("quản lý tài khoản cán bộ", "manage officer accounts"),
+    MANAGE_UNIT_LISTS: ("tải danh sách thôn, trường, doanh nghiệp", "load hamlet, school and business lists"),
 }
 
 

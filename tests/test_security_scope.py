@@ -273,3 +273,16 @@ def test_digest_logins_are_throttled_too(world) -> None:
     ok = CollectClient(base, world.seeded.digest_user, world.seeded.digest_password)  # others are not locked
     assert ok.get("/formList").status_code == 200
     ok.close()
+
+
+def test_every_permission_refused_is_named_in_words() -> None:
+    """A refusal says what the account may not do in words, for every permission (a permission without a
+    name was a 500 error page instead of the 403)."""
+    from rasoat.core import scope
+    from rasoat.core.models import Role, User
+
+    phone = User(id="c", username="may-thu", role=Role.collector)  # a collector may do none of them
+    for permission in scope.ALL_PERMISSIONS:
+        with pytest.raises(scope.ScopeError) as refused:
+            scope.require(phone, permission)
+        assert refused.value.status == 403 and permission not in refused.value.text("vi")
