@@ -308,3 +308,25 @@ def test_encrypted_form_is_not_exported_as_empty_rows_from_the_web(site, tmp_pat
     resp = client.get("/exports/raw?form=web_secret")
     assert resp.status_code == 409
     assert "--passphrase-file" in resp.text and "mã hoá" in resp.text
+
+
+def test_unit_lists_and_review_queue_ask_for_a_login_a_role_and_the_csrf_token(site) -> None:
+    anon = httpx.Client(base_url=site.url, follow_redirects=False)
+    for path in ["/units", "/units/template/hamlets.xlsx", "/review?at=x", "/exports/report"]:
+        resp = anon.get(path)
+        assert resp.status_code == 303 and resp.headers["location"] == f"/login?next={quote(path, safe='')}"
+    resp = anon.post("/units/apply", data={"token": "x"})
+    assert resp.status_code == 303 and resp.headers["location"] == "/login?next=%2F"
+    viewer = http_login(site.url, "nguoixem")
+    token = csrf_of(viewer.get("/").text)
+    for resp in [viewer.get("/units"), viewer.get("/units/template/hamlets.csv"), viewer.get("/review"),
+                 viewer.post("/units/apply", data={"token": "x", "csrf": token})]:
+        assert resp.status_code == 403 and "text/html" in resp.headers["content-type"], resp.request.url
+        assert "Biểu mẫu đã hết hạn" not in resp.text
+    officer = http_login(site.url, "xa.phuongtien")
+    template = officer.get("/units/template/hamlets.csv")
+    assert template.status_code == 200 and "attachment" in template.headers["content-disposition"]
+    assert officer.get("/units/template/nothing.csv").status_code == 404
+    resp = officer.post("/units/preview", data={"kind": "hamlets", "csrf": "not-the-token"},
+                        files={"file": ("xom.csv", template.content, "text/csv")})
+    assert resp.status_code == 403 and "Biểu mẫu đã hết hạn" in resp.text  # the CSRF page, not the role's

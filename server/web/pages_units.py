@@ -12,13 +12,17 @@ from dataclasses import asdict
 from typing import Any
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from rasoat.core import scope, unit_lists
 from rasoat.core.problems import Problem
 from rasoat.core.unit_lists import KINDS, Parsed, Preview, UnitListError
-from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, allowed, page, redirect
 
 MAX_LIST_UPLOAD = 5_000_000
+MANAGE = [allowed(scope.MANAGE_UNIT_LISTS)]
 PENDING_NS = "unit_lists_pending"
 PENDING_SECONDS = 3600
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -56,18 +60,13 @@ def _transpose(by_kind: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-@get("/units", sync_to_thread=True)
-def units_page(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.MANAGE_UNIT_LISTS)
+@get("/units", guards=MANAGE, sync_to_thread=True)
+def units_page(ctx: NamedDependency[Ctx]) -> Response:
     return _units_page(ctx)
 
 
-@get("/units/template/{kind:str}", sync_to_thread=True)
-def units_template(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.MANAGE_UNIT_LISTS)
-    kind = request.path_params["kind"]
+@get("/units/template/{kind:str}", guards=MANAGE, sync_to_thread=True)
+def units_template(kind: FromPath[str]) -> Response:
     name, _, ext = kind.partition(".")
     if name not in KINDS or ext not in ("xlsx", "csv"):
         raise Problem.with_text("web.not_found", "Không có mẫu này / No such template")
@@ -79,14 +78,10 @@ def units_template(request: Request) -> Response:
     )
 
 
-@post("/units/preview")
-async def units_preview(request: Request) -> Response:
-    form = await form_data(request, MAX_LIST_UPLOAD)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_UNIT_LISTS)
-    kind = str(form.get("kind") or "")
-    upload = form.get("file")
+@post("/units/preview", guards=MANAGE, opt={"max_form": MAX_LIST_UPLOAD})
+async def units_preview(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    kind = str(posted.get("kind") or "")
+    upload = posted.get("file")
     data = await upload.read() if upload is not None and hasattr(upload, "read") else b""
     filename = str(getattr(upload, "filename", "") or "")
 
@@ -109,13 +104,9 @@ async def units_preview(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/units/apply")
-async def units_apply(request: Request) -> Response:
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_UNIT_LISTS)
-    token = str(form.get("token") or "")
+@post("/units/apply", guards=MANAGE)
+async def units_apply(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    token = str(posted.get("token") or "")
 
     def run() -> Response:
         pending = ctx.store.kv_get(PENDING_NS, token) if token else None
