@@ -41,6 +41,7 @@ from ingest import free_port, start_server  # noqa: E402
 PROVINCE = "19"
 PASSWORD = "mật-khẩu-đo-trang-1"
 PLEDGES, PERSONS = 90_000, 10_000
+JULY = "2026-07-01T00:00:00+00:00_"  # the list's "older" key: what was received before July, deep in it
 
 
 class ProvinceUnits:
@@ -112,7 +113,7 @@ def pages(info: dict[str, str]) -> list[tuple[str, str]]:
         ("indicators commune", f"/indicators?unit={info['commune']}"),
         ("submissions", "/submissions"),
         ("submissions pledges", "/submissions?form=f2_pledge"),
-        ("submissions pledges p.40", "/submissions?form=f2_pledge&page=40"),
+        ("submissions pledges, older", f"/submissions?form=f2_pledge&older={q(JULY)}"),
         ("submission detail", f"/submissions/{q(info['submission'], safe='')}"),
         ("rounds", "/rounds"),
         ("round", f"/rounds/{q(info['round'], safe='')}"),

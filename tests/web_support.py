@@ -142,13 +142,14 @@ def stop_site(site: SimpleNamespace) -> None:
     site.store.close()
 
 
-def http_login(url: str, username: str) -> httpx.Client:
-    """An httpx client holding a logged-in session (the way a browser gets one: form, cookie, CSRF)."""
+def http_login(url: str, username: str, password: str | None = None) -> httpx.Client:
+    """An httpx client holding a logged-in session (the way a browser gets one: form, cookie, CSRF);
+    the password of ``ACCOUNTS`` unless given."""
     client = httpx.Client(base_url=url, follow_redirects=False, timeout=30)
     page = client.get("/login")
     token = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert token, page.text
-    resp = client.post("/login", data={"username": username, "password": ACCOUNTS[username][0],
+    resp = client.post("/login", data={"username": username, "password": password or ACCOUNTS[username][0],
                                        "csrf": token.group(1), "next": "/"})
     assert resp.status_code == 303 and resp.headers["location"] == "/", resp.text
     return client

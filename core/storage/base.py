@@ -178,14 +178,12 @@ class SubmissionStore(ABC):
         limit: int,
         after: PageKey | None = None,
         descending: bool = False,
-        offset: int = 0,
     ) -> list[Submission]:
         """One page of keyset paging: at most ``limit`` matching submissions in the order of
         ``(received_at, instance_id)`` (ascending, or descending), starting strictly after ``after`` in
         that order. Ties on ``received_at`` are broken by ``instance_id`` compared as code points (as
-        Python compares strings). The cost of a page must not grow with how deep it is (APIs page a
-        million rows through this), so backends resume from ``after`` instead of skipping rows.
-        ``offset`` skips that many rows first, in the engine (page numbers of the web list)."""
+        Python compares strings). The cost of a page must not grow with how deep it is (APIs and the web
+        list page a million rows through this), so backends resume from ``after``, never skip rows."""
         raise NotImplementedError(f"{type(self).__name__} has no page_submissions")
 
     @abstractmethod

@@ -562,14 +562,11 @@ class SqlStore(EntitySql, Store):
         limit: int,
         after: PageKey | None = None,
         descending: bool = False,
-        offset: int = 0,
     ) -> list[Submission]:
         """A row-value comparison on ``(received_at, instance_id)`` that the ``submissions_page`` index
         serves; instanceIDs compare by code point (the dialect's ``binary`` collation), as Python does."""
         if limit <= 0:
             return []
-        if offset < 0:
-            raise ValueError("offset ≥ 0")
         d = self.dialect
         where, params = self._where(query)
         if after is not None:
@@ -581,8 +578,8 @@ class SqlStore(EntitySql, Store):
         with self._read_cx() as cx:
             rows = cx.execute(self._q(
                 f"SELECT {SUB_COLS_SQL} FROM submissions{where}"
-                f" ORDER BY received_at {way}, instance_id{d.binary} {way} LIMIT ? OFFSET ?"),
-                [*params, limit, offset]).fetchall()
+                f" ORDER BY received_at {way}, instance_id{d.binary} {way} LIMIT ?"),
+                [*params, limit]).fetchall()
         return [self._sub(r) for r in rows]
 
     def count_submissions(self, query: SubmissionQuery | None = None) -> int:

@@ -309,6 +309,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "sub.review_state": ("Trạng thái duyệt", "Review state"),
     "sub.summary": ("Nội dung", "Content"),
     "sub.count": ("bản ghi", "submissions"),
+    "sub.newer": ("Mới hơn", "Newer"),
+    "sub.older": ("Cũ hơn", "Older"),
     "sub.choose_form": ("Chọn biểu mẫu để xem bản ghi", "Choose a form to see its submissions"),
     "sub.detail": ("Bản ghi", "Submission"),
     "sub.instance": ("Mã bản ghi", "Instance ID"),

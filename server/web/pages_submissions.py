@@ -93,14 +93,40 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
     return scope.narrow(query, ctx.user)
 
 
-def newest_page(ctx: Ctx, query: SubmissionQuery, page_no: int) -> tuple[list[Submission], int]:
-    """Page ``page_no`` (1 = newest) and the total; the store skips and sorts (by index), not Python."""
-    total = ctx.store.count_submissions(query)
-    if (page_no - 1) * PAGE_SIZE >= total:
-        return [], total
-    subs = ctx.store.page_submissions(query, limit=PAGE_SIZE, offset=(page_no - 1) * PAGE_SIZE,
-                                      descending=True)
-    return subs, total
+def page_key(sub: Submission) -> str:
+    """Where a page starts or ends, in a link: the record's receipt time and instanceID."""
+    return f"{sub.received_at.isoformat()}_{sub.instance_id}"
+
+
+def _parse_key(text: str | None) -> PageKey | None:
+    when, _, iid = (text or "").partition("_")  # an ISO time holds no "_"
+    try:
+        at = datetime.fromisoformat(when)
+    except ValueError:
+        return None
+    return PageKey(at if at.tzinfo else at.replace(tzinfo=UTC), iid)
+
+
+def newest_page(
+    ctx: Ctx, query: SubmissionQuery, older: str | None = None, newer: str | None = None
+) -> tuple[list[Submission], bool, bool]:
+    """A page of the list, newest first, read from a key in the store's order (never by skipping rows):
+    the records just older than ``older``, or just newer than ``newer`` (fewer than a page of those: the
+    newest page). Also whether newer and older records exist beyond it (an index seek each)."""
+    store = ctx.store
+    subs: list[Submission] = []
+    if (after := _parse_key(newer)) is not None:
+        subs = store.page_submissions(query, limit=PAGE_SIZE, after=after)[::-1]
+    if len(subs) < PAGE_SIZE:
+        subs = store.page_submissions(query, limit=PAGE_SIZE, after=_parse_key(older), descending=True)
+    if not subs:
+        return [], False, False
+
+    def beyond(sub: Submission, descending: bool) -> bool:
+        key = PageKey(sub.received_at, sub.instance_id)
+        return bool(store.page_submissions(query, limit=1, after=key, descending=descending))
+
+    return subs, beyond(subs[0], False), beyond(subs[-1], True)
 
 
 def _tables(ctx: Ctx, form_id: str, version: str) -> Table | None:
@@ -192,20 +218,17 @@ def submissions(request: Request) -> Response:
     f = _filters(ctx)
     forms = sorted(ctx.store.list_forms(), key=lambda fv: fv.form_id)
     rounds = scoped.rounds(ctx)
-    try:
-        page_no = max(1, int(request.query_params.get("page") or 1))
-    except ValueError:
-        page_no = 1
     subs: list[Submission] = []
-    total = 0
+    total, has_newer, has_older = 0, False, False
     status, problem = 200, None
     try:
         query = build_query(ctx, f) if f["form"] else None
     except Problem as exc:  # the page comes back with the filters as typed and why
         status, problem, query = exc.status, exc.message, None
     if query is not None:
-        subs, total = newest_page(ctx, query, page_no)
-    pages = max(1, (total + PAGE_SIZE - 1) // PAGE_SIZE)
+        q = request.query_params
+        subs, has_newer, has_older = newest_page(ctx, query, q.get("older"), q.get("newer"))
+        total = ctx.store.count_submissions(query)
     return page(
         ctx,
         "submissions.html",
@@ -216,8 +239,8 @@ def submissions(request: Request) -> Response:
         rounds=rounds,
         subs=subs,
         total=total,
-        page_no=page_no,
-        pages=pages,
+        newer=page_key(subs[0]) if has_newer else None,
+        older=page_key(subs[-1]) if has_older else None,
         summaries=summaries(ctx, subs, f["form"]),
         unit_choices=scoped.unit_choices(ctx),
         states=list(ReviewState),
