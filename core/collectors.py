@@ -88,9 +88,7 @@ def _check_units(unit_codes: list[str]) -> None:
     units = get_units()
     unknown = [c for c in unit_codes if units.get(c) is None]
     if unknown:
-        raise CollectorError(
-            f"Không có đơn vị hành chính mã {', '.join(unknown)} / Unknown unit code(s): {', '.join(unknown)}"
-        )
+        raise CollectorError("unit.unknown_codes", codes=', '.join(unknown))
 
 
 def _in_scope(code: str, scope: Iterable[str]) -> bool:
@@ -127,30 +125,29 @@ def create_collector(
     """
     name = " ".join(name.split())
     if not name:
-        raise CollectorError("Tên người thu thập không được để trống / Collector name is empty")
+        raise CollectorError("collector.name_empty")
     units = list(dict.fromkeys(u.strip() for u in unit_codes if u.strip()))
     if not units:
-        raise CollectorError("Cần ít nhất một đơn vị (--unit) / At least one unit is needed (--unit)")
+        raise CollectorError("collector.no_units")
     _check_units(units)
     rounds = []
     for round_id in dict.fromkeys(round_ids):
         rnd = store.get_round(round_id)
         if rnd is None:
-            raise CollectorError(f"Không có đợt '{round_id}' / No round '{round_id}'")
+            raise CollectorError("round.no_round", round=round_id)
         if rnd.state in (RoundState.closed, RoundState.archived):
-            raise CollectorError(
-                f"Đợt '{round_id}' đã đóng / Round '{round_id}' is {rnd.state.value}"
-            )
+            raise CollectorError("collector.round_closed", state=rnd.state.value, round=round_id)
         if rnd.unit_codes and not scopes_overlap(units, rnd.unit_codes):
             raise CollectorError(
-                f"Đơn vị {', '.join(units)} nằm ngoài phạm vi đợt '{round_id}' "
-                f"({', '.join(rnd.unit_codes)}) / "
-                f"unit(s) {', '.join(units)} are outside round '{round_id}' ({', '.join(rnd.unit_codes)})"
+                "collector.outside_round",
+                units=", ".join(units),
+                round=round_id,
+                round_units=", ".join(rnd.unit_codes),
             )
         rounds.append(rnd)
     if username:
         if store.get_user_by_name(username) is not None:
-            raise CollectorError(f"Tên đăng nhập '{username}' đã có / Username '{username}' is taken")
+            raise CollectorError("user.username_taken", username=username)
     else:
         username = _unique_username(store, _slug(name))
     token = new_token()

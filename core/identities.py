@@ -53,10 +53,7 @@ def require_identities(store: Store, user: User | None, action: str, target: str
     who = user.username if user is not None else "?"
     role = user.role.value if user is not None else "?"
     record(store, who, f"{action}.refused", target, reason="view_personal", role=role, via=via)
-    raise IdentityRefused(
-        f"Tài khoản {who} (vai trò {role}) không được xem danh tính; hãy bỏ phần dữ liệu cá nhân / "
-        f"Account {who} (role {role}) may not read identities; leave the personal data out"
-    )
+    raise IdentityRefused("scope.no_identities", who=who, role=role)
 
 
 def identifying_names(store: Store, form_id: str, version: str) -> frozenset[str]:

@@ -61,16 +61,9 @@ def base_url(explicit: str | None, data_dir: Path | None = None) -> str:
     if not url and data_dir is not None:
         url = stored_public_url(data_dir) or ""
     if not url:
-        raise CollectorError(
-            "Chưa biết địa chỉ máy chủ mà điện thoại truy cập được: chạy 'rasoat serve' (nó ghi địa chỉ "
-            "vào thư mục dữ liệu), hoặc --url http://MÁY-CHỦ:8000 hay $RASOAT_PUBLIC_URL / "
-            "The server address phones reach is not known yet: run 'rasoat serve' (it records its address "
-            "in the data directory), or give --url http://HOST:8000 or $RASOAT_PUBLIC_URL"
-        )
+        raise CollectorError("collector.no_server_url")
     if not url.startswith(("http://", "https://")) or any(c in url for c in "?#"):
-        raise CollectorError(
-            f"Địa chỉ máy chủ không hợp lệ: {url} / Invalid server address: {url} (http(s)://host[:port][/path])"
-        )
+        raise CollectorError("collector.bad_server_url", url=url)
     return url
 
 
@@ -108,9 +101,7 @@ def admin_password(store: Store, explicit: str | None = None) -> str:
 def rotate_token(store: Store, user: User, actor: str = "cli") -> str:
     """Give an active collector a new token; the old one stops working at once."""
     if not user.active:
-        raise CollectorError(
-            f"Người thu thập '{user.username}' đã bị thu hồi / Collector '{user.username}' is revoked"
-        )
+        raise CollectorError("collector.revoked", username=user.username)
     token = new_token()
     store.put_user(user.model_copy(update={"token_hash": hash_token(token)}))
     store.kv_put(TOKEN_NS, user.id, token)
@@ -121,10 +112,7 @@ def rotate_token(store: Store, user: User, actor: str = "cli") -> str:
 def check_token(user: User, token: str) -> None:
     """Refuse a token that is not this collector's current one (a typo would print a useless card)."""
     if not user.active or not user.token_hash or not hmac.compare_digest(user.token_hash, hash_token(token)):
-        raise CollectorError(
-            f"Mã truy cập không phải mã hiện tại của '{user.username}' / "
-            f"That token is not the current token of '{user.username}'"
-        )
+        raise CollectorError("collector.token_not_current", username=user.username)
 
 
 def phone_code(
@@ -142,20 +130,13 @@ def phone_code(
     base = base_url(url)
     user = get_collector(store, ref)
     if not user.active:
-        raise CollectorError(
-            f"Người thu thập '{user.username}' đã bị thu hồi / Collector '{user.username}' is revoked"
-        )
+        raise CollectorError("collector.revoked", username=user.username)
     if token:
         check_token(user, token)
     else:
         token = current_token(store, user)
         if token is None:
-            raise CollectorError(
-                f"Không còn mã hiện tại của '{user.username}' để in (tạo trước khi rasoat giữ mã); "
-                f"cấp mã mới bằng 'rasoat collectors rotate {user.username}' (thẻ cũ ngừng hoạt động) / "
-                f"'{user.username}' has no token kept to print (made before rasoat kept tokens); issue one "
-                f"with 'rasoat collectors rotate {user.username}' (the old card stops working)"
-            )
+            raise CollectorError("collector.token_not_kept", username=user.username)
     rotated = False
     server_url = collector_url(base, token, project_id)
     settings = collect_settings(

@@ -34,10 +34,7 @@ def parse_state(value: str | ReviewState) -> ReviewState:
     try:
         return ReviewState(value)
     except ValueError as exc:
-        raise ReviewError(
-            f"Trạng thái '{value}' không hợp lệ; chọn: {', '.join(ReviewState)} / "
-            f"Invalid state '{value}'; choose from: {', '.join(ReviewState)}"
-        ) from exc
+        raise ReviewError("review.bad_state", value=value, choices=', '.join(ReviewState)) from exc
 
 
 def review_submission(
@@ -48,12 +45,9 @@ def review_submission(
     comment = (comment or "").strip()
     sub = store.get_submission(instance_id)
     if sub is None:
-        raise ReviewError(f"Không có bản ghi '{instance_id}' / No submission '{instance_id}'")
+        raise ReviewError("review.no_submission", instance_id=instance_id)
     if state in COMMENT_REQUIRED and not comment:
-        raise ReviewError(
-            f"Trạng thái '{state.value}' cần ghi chú (--comment) / "
-            f"State '{state.value}' needs a comment (--comment)"
-        )
+        raise ReviewError("review.comment_needed", state=state.value)
     before = sub.review_state
     updated = store.set_review(instance_id, state, comment, actor)
     store.append_audit(

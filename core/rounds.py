@@ -165,7 +165,7 @@ def _check_units(codes: list[str]) -> None:
     units = _registry()
     unknown = [c for c in codes if units.get(c) is None]
     if unknown:
-        raise RoundError("round.unknown_units", codes=', '.join(unknown))
+        raise RoundError("unit.unknown_codes", codes=', '.join(unknown))
 
 
 def _check_forms(store: Store, form_ids: list[str]) -> None:

@@ -19,6 +19,7 @@ Roles and what they may do are ``ROLE_PERMISSIONS``; a disabled account may do n
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from rasoat.core.models import Role, Round, Submission, User
 from rasoat.core.problems import Problem
@@ -84,25 +85,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 }
 
 
-# What each permission lets an officer do, for messages (never the permission's code).
-PERMISSION_NAMES: dict[str, tuple[str, str]] = {
-    VIEW: ("xem số liệu", "view figures"),
-    VIEW_PERSONAL: ("xem dữ liệu cá nhân", "view personal data"),
-    REVIEW: ("duyệt bản ghi", "review submissions"),
-    EDIT: ("sửa bản ghi", "edit submissions"),
-    EXPORT: ("xuất dữ liệu", "export data"),
-    DECRYPT: ("giải mã dữ liệu", "decrypt data"),
-    MANAGE_ROUNDS: ("quản lý đợt", "manage rounds"),
-    MANAGE_COLLECTORS: ("quản lý người thu thập", "manage collectors"),
-    PUBLISH_FORMS: ("đăng biểu mẫu", "publish forms"),
-    MANAGE_USERS: ("quản lý người dùng", "manage users"),
-    MANAGE_KEYS: ("quản lý khoá mã hoá", "manage encryption keys"),
-    VIEW_AUDIT: ("xem nhật ký", "read the audit log"),
-    MANAGE_OFFICERS: ("quản lý tài khoản cán bộ", "manage officer accounts"),
-    MANAGE_UNIT_LISTS: ("tải danh sách thôn, trường, doanh nghiệp", "load hamlet, school and business lists"),
-}
-
-
 class ScopeError(Problem, PermissionError):
     """Outside the user's units, or not allowed for their role (HTTP 403), or a unit code no registry
     knows (``scope.unknown_unit``, 400)."""
@@ -124,9 +106,8 @@ def can(user: User | None, permission: str) -> bool:
 
 def require(user: User | None, permission: str) -> None:
     if not can(user, permission):
-        who = user.username if user is not None else "?"
-        vi, en = PERMISSION_NAMES[permission]
-        raise ScopeError(f"Tài khoản {who} không được {vi} / Account {who} may not {en}")
+        # one code per permission ("scope.no_view"…): the catalogue says what it lets an officer do
+        raise ScopeError(f"scope.no_{permission}", who=user.username if user is not None else "?")
 
 
 # --- units ------------------------------------------------------------------------------------
@@ -198,10 +179,11 @@ def narrow(query: SubmissionQuery | None, user: User | None) -> SubmissionQuery:
     return query.model_copy(update={"unit_codes": codes})
 
 
-def _outside(user: User | None, vi: str, en: str) -> ScopeError:
+def _outside(user: User | None, code: str, **params: Any) -> ScopeError:
+    """``code`` names what is outside (``scope.unit_outside``…), said with whose units it is outside."""
     who = user.username if user is not None else "?"
     units = ", ".join(user.unit_codes) if user is not None and user.unit_codes else "—"
-    return ScopeError(f"{vi} nằm ngoài phạm vi của {who} ({units}) / {en} is outside {who}'s units ({units})")
+    return ScopeError(code, who=who, units=units, **params)
 
 
 def require_unit(user: User | None, code: str | None) -> None:
@@ -213,13 +195,13 @@ def require_unit(user: User | None, code: str | None) -> None:
 
     if code and get_units().get(code) is None:
         raise ScopeError("scope.unknown_unit", code=code)
-    raise _outside(user, f"Đơn vị {code or '—'}", f"Unit {code or '—'}")
+    raise _outside(user, "scope.unit_outside", unit=code or "—")
 
 
 def require_submission(user: User | None, sub: Submission) -> None:
     """Raise unless the user may see this submission (by its unit)."""
     if not can(user, VIEW) or not unit_allowed(user, sub.unit_code):
-        raise _outside(user, f"Bản ghi {sub.instance_id}", f"Submission {sub.instance_id}")
+        raise _outside(user, "scope.submission_outside", instance_id=sub.instance_id)
 
 
 def round_visible(user: User | None, rnd: Round) -> bool:
@@ -238,7 +220,7 @@ def round_visible(user: User | None, rnd: Round) -> bool:
 
 def require_round(user: User | None, rnd: Round) -> None:
     if not round_visible(user, rnd):
-        raise _outside(user, f"Đợt {rnd.id}", f"Round {rnd.id}")
+        raise _outside(user, "scope.round_outside", round=rnd.id)
 
 
 def visible_rounds(rounds: Iterable[Round], user: User | None) -> list[Round]:
@@ -276,6 +258,4 @@ def report_unit(user: User | None, unit_code: str | None) -> str | None:
         return None
     if len(user.unit_codes) == 1:
         return user.unit_codes[0]
-    raise ScopeError(
-        f"Hãy chọn một đơn vị ({', '.join(user.unit_codes)}) / Choose one unit ({', '.join(user.unit_codes)})"
-    )
+    raise ScopeError("scope.choose_unit", units=', '.join(user.unit_codes))

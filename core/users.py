@@ -107,12 +107,9 @@ def verify_password(encoded: str | None, password: str) -> bool:
 
 def check_password_policy(password: str) -> None:
     if len(password) < MIN_PASSWORD_CHARS:
-        raise UserError(
-            f"Mật khẩu cần ít nhất {MIN_PASSWORD_CHARS} ký tự / "
-            f"The password needs at least {MIN_PASSWORD_CHARS} characters"
-        )
+        raise UserError("user.password_short", min=MIN_PASSWORD_CHARS)
     if len(password) > MAX_PASSWORD_CHARS:
-        raise UserError(f"Mật khẩu quá dài / The password is too long (max {MAX_PASSWORD_CHARS})")
+        raise UserError("user.password_long", max=MAX_PASSWORD_CHARS)
 
 
 # --- accounts -----------------------------------------------------------------------------------
@@ -123,32 +120,23 @@ def parse_role(value: str | Role) -> Role:
         role = Role(value)
     except ValueError:
         allowed = ", ".join(r.value for r in OFFICER_ROLES)
-        raise UserError(
-            f"Vai trò không hợp lệ '{value}' (chọn: {allowed}) / Unknown role '{value}' (one of: {allowed})"
-        ) from None
+        raise UserError("user.bad_role", allowed=allowed, role=value) from None
     if role is Role.collector:
-        raise UserError(
-            "Người thu thập được tạo bằng 'rasoat collectors add' / "
-            "Collectors are made with 'rasoat collectors add'"
-        )
+        raise UserError("user.collector_role")
     return role
 
 
 def _check_units(role: Role, unit_codes: list[str]) -> list[str]:
     units = list(dict.fromkeys(u.strip() for u in unit_codes if u and u.strip()))
     if role is not Role.admin and not units:
-        raise UserError(
-            "Cần ít nhất một đơn vị (--unit) cho vai trò này / This role needs at least one unit (--unit)"
-        )
+        raise UserError("user.no_units")
     if units:
         from rasoat.core.units import get_units
 
         registry = get_units()
         unknown = [c for c in units if registry.get(c) is None]
         if unknown:
-            raise UserError(
-                f"Không có đơn vị mã {', '.join(unknown)} / Unknown unit code(s): {', '.join(unknown)}"
-            )
+            raise UserError("unit.unknown_codes", codes=', '.join(unknown))
     return units
 
 
@@ -164,12 +152,9 @@ def create_user(
     """Make an officer account. Administrators may have no unit (they see everything)."""
     username = username.strip().lower()
     if not _USERNAME_RE.match(username):
-        raise UserError(
-            f"Tên đăng nhập không hợp lệ '{username}': 2–64 ký tự a-z 0-9 . _ - / "
-            f"Invalid username '{username}': 2–64 characters a-z 0-9 . _ -"
-        )
+        raise UserError("user.bad_username", username=username)
     if store.get_user_by_name(username) is not None:
-        raise UserError(f"Tên đăng nhập '{username}' đã có / Username '{username}' is taken")
+        raise UserError("user.username_taken", username=username)
     role = parse_role(role)
     units = _check_units(role, list(unit_codes))
     user = User(
@@ -193,7 +178,7 @@ def get_officer(store: Store, ref: str) -> User:
     """An officer by username or id."""
     user = store.get_user_by_name(ref.strip().lower()) or store.get_user(ref)
     if user is None or user.role is Role.collector:
-        raise UserError(f"Không có cán bộ '{ref}' / No officer account '{ref}'")
+        raise UserError("user.no_officer", ref=ref)
     return user
 
 
@@ -230,10 +215,7 @@ def require_manages(actor: User, role: Role, unit_codes: Iterable[str]) -> None:
     from rasoat.core import scope
 
     if not may_manage(actor, role, unit_codes):
-        raise scope.ScopeError(
-            f"Tài khoản {actor.username} không quản lý được tài khoản này (vai trò, đơn vị) / "
-            f"Account {actor.username} may not manage this account (role, units)"
-        )
+        raise scope.ScopeError("scope.may_not_manage", username=actor.username)
 
 
 def manageable_officers(store: Store, actor: User) -> list[User]:
@@ -299,7 +281,7 @@ def new_api_token(store: Store, ref: str, actor: str = "cli") -> str:
     """A fresh personal API token for an officer (replaces the previous one); shown only now."""
     user = get_officer(store, ref)
     if not user.active:
-        raise UserError(f"Tài khoản '{user.username}' đã bị khoá / Account '{user.username}' is disabled")
+        raise UserError("user.account_disabled", username=user.username)
     token = secrets.token_urlsafe(API_TOKEN_BYTES)
     store.put_user(user.model_copy(update={"token_hash": hash_token(token)}))
     store.append_audit(AuditEvent(actor=actor, action="user.api_token", target=user.username))
@@ -311,7 +293,7 @@ def issue_reset_link(store: Store, ref: str, actor: str = "cli") -> tuple[str, f
     seconds). A newer link replaces an older one."""
     user = get_officer(store, ref)
     if not user.active:
-        raise UserError(f"Tài khoản '{user.username}' đã bị khoá / Account '{user.username}' is disabled")
+        raise UserError("user.account_disabled", username=user.username)
     token = secrets.token_urlsafe(API_TOKEN_BYTES)
     expires = time.time() + RESET_LINK_HOURS * 3600
     ttl = RESET_LINK_HOURS * 3600 + 3600  # kept an hour past expiry, so a late click is told it expired

@@ -107,15 +107,10 @@ def build_bundle(
     from rasoat.mobile_export.qr import make_qr
 
     if not user.active:
-        raise CollectorError(
-            f"Người thu thập '{user.username}' đã bị thu hồi / Collector '{user.username}' is revoked"
-        )
+        raise CollectorError("collector.revoked", username=user.username)
     forms = collector_forms(store, user)
     if not forms:
-        raise CollectorError(
-            f"'{user.username}' chưa được giao đợt nào đang mở có biểu mẫu / "
-            f"'{user.username}' is not assigned to any open round with published forms"
-        )
+        raise CollectorError("collector.no_open_round", username=user.username)
     code = phone_code(store, user.id, base_url, admin_pw=admin_pw, actor=actor or user.username)
     png = io.BytesIO()
     make_qr(code.payload).save(png, kind="png", scale=8, border=4)

@@ -30,10 +30,9 @@ def _admin_pw(args: argparse.Namespace) -> str | None:
         try:
             lines = Path(args.admin_pw_file).read_text(encoding="utf-8").splitlines()
         except OSError as exc:
-            raise CommandError(f"Không đọc được {args.admin_pw_file} / Cannot read {args.admin_pw_file}: "
-                               f"{exc.strerror}") from None
+            raise CommandError("command.cannot_read", path=args.admin_pw_file, reason=exc.strerror) from None
         if not lines or not lines[0].strip():
-            raise CommandError(f"Tệp trống / Empty file: {args.admin_pw_file}")
+            raise CommandError("command.empty_file", path=args.admin_pw_file)
         return lines[0].strip()
     return os.environ.get(ENV_ADMIN_PW) or None
 
@@ -50,12 +49,9 @@ def _data_dir(args: argparse.Namespace) -> Path:
 def _out_path(value: str, suffixes: tuple[str, ...]) -> Path:
     path = Path(value)
     if path.suffix.lower() not in suffixes:
-        raise CommandError(
-            f"Tệp ra phải có đuôi {' hoặc '.join(suffixes)} / "
-            f"Output must end in {' or '.join(suffixes)}: {path}"
-        )
+        raise CommandError("command.bad_suffix", suffixes=", ".join(suffixes), path=path)
     if not path.parent.is_dir():
-        raise CommandError(f"Không có thư mục {path.parent} / No such folder: {path.parent}")
+        raise CommandError("command.no_folder", path=path.parent)
     return path
 
 
@@ -69,7 +65,7 @@ def cmd_qr(args: argparse.Namespace) -> int:
             print(admin_password(store))
             return 0
         if not args.collector or not args.output:
-            raise CommandError("Cần COLLECTOR và -o FILE / COLLECTOR and -o FILE are needed")
+            raise CommandError("command.collector_and_output")
         out = _out_path(args.output, (".png", ".svg"))
         code = phone_code(store, args.collector, base_url(args.url, _data_dir(args)), token=args.token,
                           admin_pw=_admin_pw(args), actor=default_actor())
@@ -97,10 +93,7 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         users, rnd = sheet_collectors(store, args.unit, args.round)
         if not users:
-            raise CommandError(
-                "Không có người thu thập nào (đang hoạt động) cho đơn vị/đợt này / "
-                "No active collectors for this unit/round"
-            )
+            raise CommandError("command.no_active_collectors")
         cards = []
         for user in users:
             code = phone_code(store, user.id, base, admin_pw=admin_pw, actor=default_actor())
@@ -156,7 +149,7 @@ def cmd_import_instances(args: argparse.Namespace) -> int:
 
     root = Path(args.dir)
     if not root.is_dir():
-        raise CommandError(f"Không có thư mục {root} / No such folder: {root}")
+        raise CommandError("command.no_folder", path=root)
     with command_store(args) as store:
         user = get_collector(store, args.collector) if args.collector else None
         report = import_instances(store, root, user, get_manager().hook.check_submission,

@@ -137,10 +137,7 @@ def import_instances(
     if collector is not None and (not collector.active or collector.role is not Role.collector):
         from rasoat.core.collectors import CollectorError
 
-        raise CollectorError(
-            f"'{collector.username}' không phải người thu thập đang hoạt động / "
-            f"'{collector.username}' is not an active collector"
-        )
+        raise CollectorError("collector.not_active", username=collector.username)
     root = Path(root)
     found = list(find_instances(root))
     shapes = ShapeCache()

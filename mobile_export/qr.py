@@ -40,7 +40,7 @@ def save_qr(payload: str, path: str | Path, scale: int = 8) -> Path:
     path = Path(path)
     kind = path.suffix.lower().lstrip(".")
     if kind not in ("png", "svg"):
-        raise SettingsError(f"Chỉ hỗ trợ .png hoặc .svg / Only .png or .svg output, not '{path.suffix}'")
+        raise SettingsError("settings.qr_suffix", suffix=path.suffix)
     make_qr(payload).save(str(path), kind=kind, scale=scale, border=4)
     return path
 

@@ -50,12 +50,12 @@ def sheet_collectors(store: Store, unit: str | None, round_id: str | None) -> tu
     from rasoat.core.rounds import in_scope
 
     if not unit and not round_id:
-        raise CollectorError("Cần --unit hoặc --round / --unit or --round is needed")
+        raise CollectorError("collector.unit_or_round")
     rnd = None
     if round_id:
         rnd = store.get_round(round_id)
         if rnd is None:
-            raise CollectorError(f"Không có đợt '{round_id}' / No round '{round_id}'")
+            raise CollectorError("round.no_round", round=round_id)
     if unit:
         from rasoat.core.units import get_units
 

@@ -292,7 +292,7 @@ def test_a_collector_made_before_tokens_were_kept_is_told_to_rotate(
     [
         (["qr", "nghi", "-o", "{tmp}/x.png", "--url", "http://h:1"], "revoked"),
         (["qr", "nobody", "-o", "{tmp}/x.png", "--url", "http://h:1"], "No collector 'nobody'"),
-        (["qr", "lan", "-o", "{tmp}/x.jpg", "--url", "http://h:1"], ".png or .svg"),
+        (["qr", "lan", "-o", "{tmp}/x.jpg", "--url", "http://h:1"], "must end in .png, .svg"),
         (["qr", "lan", "-o", "{tmp}/x.png"], "RASOAT_PUBLIC_URL"),
         (["qr", "lan", "-o", "{tmp}/x.png", "--url", "http://h:1/?a=b"], "Invalid server address"),
     ],

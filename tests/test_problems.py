@@ -140,3 +140,4 @@ def test_no_exception_translation_tables() -> None:
                         if not any(where == f and text.startswith(t) for f, t in REFINEMENTS):
                             found.append(f"{where}:{node.lineno}: {text}")
     assert found == [], "\n".join(found)
+
