@@ -4,20 +4,22 @@ in their units, oldest first, one line each; paged by keyset in the store (``cor
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from urllib.parse import urlencode
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 from rasoat.core import scope
 from rasoat.core.models import REVIEW_LABELS
 from rasoat.core.review import queue_count, queue_page
 from rasoat.core.storage.base import PageKey
-from rasoat.server.web.base import context, page
+from rasoat.server.web.base import Ctx, allowed, page
 from rasoat.server.web.pages_submissions import PAGE_SIZE, summaries
 
 
-def _after(request: Request) -> PageKey | None:
+def _after(at: str, iid: str) -> PageKey | None:
     """Where the previous page ended (``at`` and ``id`` of its last row); a bad value starts over."""
-    at, iid = request.query_params.get("at"), request.query_params.get("id")
     if not at or not iid:
         return None
     try:
@@ -26,11 +28,11 @@ def _after(request: Request) -> PageKey | None:
         return None
 
 
-@get("/review", sync_to_thread=True)
-def review_queue(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.REVIEW)
-    after = _after(request)
+@get("/review", guards=[allowed(scope.REVIEW)], sync_to_thread=True)
+def review_queue(
+    ctx: NamedDependency[Ctx], at: FromQuery[str] = "", iid: Annotated[str, QueryParameter(name="id")] = ""
+) -> Response:
+    after = _after(at, iid)
     rows = queue_page(ctx.store, ctx.user, PAGE_SIZE + 1, after)  # one more says whether a page follows
     more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
     next_url = None
