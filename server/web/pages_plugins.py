@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
 from rasoat.core.commands.plugins_cmd import describe_plugins
 from rasoat.core.indicators.loading import collect
 from rasoat.core.plugins import get_manager, results_by_plugin
-from rasoat.server.web.base import Ctx, context, page
+from rasoat.server.web.base import Ctx, page
 
 
 def _plan(ctx: Ctx, info: Any) -> dict[str, Any]:
@@ -28,8 +29,7 @@ def _plan(ctx: Ctx, info: Any) -> dict[str, Any]:
 
 
 @get("/plugins", sync_to_thread=True)
-def plugins(request: Request) -> Response:
-    ctx = context(request)
+def plugins(ctx: NamedDependency[Ctx]) -> Response:
     pm = ctx.settings.plugin_manager or get_manager()
     plans = {name: _plan(ctx, info) for name, info in results_by_plugin(pm, "plan_info")}
     indicators = {i.id: (i.name_en if ctx.lang == "en" else i.name_vi) for i in collect(pm)}
