@@ -12,10 +12,13 @@ import contextlib
 import os
 import tempfile
 from datetime import datetime
+from typing import Annotated
 
 import anyio
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import File, Stream
 from rasoat.core import scope
 from rasoat.core.crypto import form_is_encrypted
@@ -30,17 +33,16 @@ from rasoat.core.identities import require_identities
 from rasoat.core.problems import Problem
 from rasoat.server.streaming import stream_file
 from rasoat.server.web import scoped
-from rasoat.server.web.base import LOCAL_TZ, Ctx, context, page
+from rasoat.server.web.base import LOCAL_TZ, Ctx, allowed, page
 from rasoat.server.web.pages_overview import current_year, default_unit
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP = "application/zip"
+EXPORT = [allowed(scope.EXPORT)]
 
 
-@get("/exports", sync_to_thread=True)
-def exports(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.EXPORT)
+@get("/exports", guards=EXPORT, sync_to_thread=True)
+def exports(ctx: NamedDependency[Ctx]) -> Response:
     forms = sorted(ctx.store.list_forms(), key=lambda f: f.form_id)
     return page(
         ctx,
@@ -123,23 +125,22 @@ def stream_response(opened: OpenedExport, filename: str) -> Stream:
     )
 
 
-@get("/exports/raw")
-async def export_raw(request: Request) -> Response:
-    ctx = await anyio.to_thread.run_sync(context, request)
-    ctx.require(scope.EXPORT)
-    q = request.query_params
-    form_id = (q.get("form") or "").strip()
+@get("/exports/raw", guards=EXPORT)
+async def export_raw(
+    ctx: NamedDependency[Ctx],
+    form: FromQuery[str] = "",
+    round: FromQuery[str] = "",
+    unit: FromQuery[str] = "",
+    labels: FromQuery[str] = "",
+    personal: FromQuery[str] = "",
+    fmt: Annotated[str, QueryParameter(name="format")] = "",
+) -> Response:
+    form_id = form.strip()
     if not form_id:
         raise Problem.with_text("web.refused", "Chọn biểu mẫu / Choose a form")
-    fmt = "csv" if (q.get("format") or "").strip() == "csv" else "xlsx"
+    fmt = "csv" if fmt.strip() == "csv" else "xlsx"
     opened = await anyio.to_thread.run_sync(
-        _open_raw,
-        ctx,
-        form_id,
-        (q.get("round") or "").strip(),
-        (q.get("unit") or "").strip(),
-        (q.get("labels") or ctx.lang).strip(),
-        q.get("personal") == "1",
+        _open_raw, ctx, form_id, round.strip(), unit.strip(), (labels or ctx.lang).strip(), personal == "1",
         fmt,
     )
     return stream_response(opened, f"{form_id}-{_stamp()}.{'zip' if fmt == 'csv' else 'xlsx'}")
@@ -157,13 +158,12 @@ def _run_report(ctx: Ctx, unit: str, period: str) -> tuple[str, str | None]:
     return path, unit_code
 
 
-@get("/exports/report")
-async def export_report(request: Request) -> Response:
-    ctx = await anyio.to_thread.run_sync(context, request)
-    ctx.require(scope.EXPORT)
-    q = request.query_params
-    period = (q.get("period") or current_year()).strip()[:10]
-    path, unit_code = await anyio.to_thread.run_sync(_run_report, ctx, (q.get("unit") or "").strip(), period)
+@get("/exports/report", guards=EXPORT)
+async def export_report(
+    ctx: NamedDependency[Ctx], unit: FromQuery[str] = "", period: FromQuery[str] = ""
+) -> Response:
+    period = (period or current_year()).strip()[:10]
+    path, unit_code = await anyio.to_thread.run_sync(_run_report, ctx, unit.strip(), period)
     return _file_response(path, f"chi-tieu-{unit_code or 'all'}-{period}-{_stamp()}.xlsx")
 
 
