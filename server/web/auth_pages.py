@@ -2,47 +2,36 @@
 
 from __future__ import annotations
 
-import secrets
-
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
 from litestar.response import Redirect
-from rasoat.core.problems import Problem
 from rasoat.core.users import AuthError, authenticate
 from rasoat.server.web import session as sessions
-from rasoat.server.web.base import (
-    SECURITY_HEADERS,
-    LoginRequired,
-    context,
-    form_data,
-    public_page,
-    request_lang,
-    safe_next,
-    state,
-)
-from rasoat.server.web.i18n import t
+from rasoat.server.web.base import SECURITY_HEADERS, Ctx, Visitor, public_page, safe_next
+
+LOGIN_FORM = {"max_form": 20_000}  # the posted form's size limit (base.provide_form)
 
 
 def _login_page(
-    request: Request, error: str | None = None, status: int = 200, username: str = "",
+    visitor: Visitor, error: str | None = None, status: int = 200, username: str = "",
     retry_after: int | None = None,
 ) -> Response:
-    st = state(request)
-    token = secrets.token_urlsafe(24)
-    secure = sessions.secure_request(request, st.settings.public_url)
-    lang, _ = request_lang(request)
+    query = visitor.request.query_params
+    token, csrf_cookie = visitor.csrf_cookie()
     notice = None
-    if request.query_params.get("expired"):
-        notice = t("login.expired", lang)
-    elif request.query_params.get("msg") in ("logged_out", "password.reset_done"):
-        notice = t(request.query_params["msg"], lang)
+    if query.get("expired"):
+        notice = visitor.t("login.expired")
+    elif query.get("msg") in ("logged_out", "password.reset_done"):
+        notice = visitor.t(query["msg"])
     page = public_page(
-        request,
+        visitor.request,
         "login.html",
         status=status,
-        cookies=[sessions.cookie(sessions.LOGIN_CSRF_COOKIE, token, secure, max_age=3600)],
+        cookies=[csrf_cookie],
         login_csrf=token,
-        next=safe_next(request.query_params.get("next")),
+        next=safe_next(query.get("next")),
         error=error,
         notice=notice,
         username=username,
@@ -52,65 +41,58 @@ def _login_page(
     return page
 
 
-@get("/login", sync_to_thread=True)
-def login_form(request: Request) -> Response:
-    try:
-        context(request)
-        return Redirect(path=safe_next(request.query_params.get("next")), status_code=303)
-    except LoginRequired:
-        return _login_page(request)
+@get("/login", sync_to_thread=False)
+def login_form(visitor: NamedDependency[Visitor], logged_in: NamedDependency[Ctx | None]) -> Response:
+    """The login page; an officer already logged in goes on to ``next``."""
+    if logged_in is not None:
+        return Redirect(path=safe_next(visitor.request.query_params.get("next")), status_code=303)
+    return _login_page(visitor)
 
 
-@post("/login")
-async def login(request: Request) -> Response:
-    st = state(request)
-    form = await form_data(request, 20_000)
-    lang, _ = request_lang(request)
+@post("/login", opt=LOGIN_FORM)
+async def login(visitor: NamedDependency[Visitor], form: NamedDependency[FormMultiDict]) -> Response:
+    """No session yet: the form's token must match the login page's double-submit cookie."""
+    request = visitor.request
     username = str(form.get("username") or "")[:128]
-    if not sessions.csrf_ok(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), form.get("csrf")):
-        return _login_page(request, t("csrf", lang), 403, username)
+    if not visitor.csrf_ok(form):
+        return _login_page(visitor, visitor.t("csrf"), 403, username)
     password = str(form.get("password") or "")
     ip = request.client.host if request.client else None
     try:
         user = await anyio.to_thread.run_sync(
-            lambda: authenticate(st.store, username, password, ip, via="web")
+            lambda: authenticate(visitor.store, username, password, ip, via="web")
         )
     except AuthError as exc:
         status = getattr(exc, "status", 401)
         key = "login.throttled" if status == 429 else "login.failed"
-        message = t(key, lang) if status in (401, 429) else exc.message
-        return _login_page(request, message, status, username, getattr(exc, "retry_after", None))
+        message = visitor.t(key) if status in (401, 429) else exc.message
+        return _login_page(visitor, message, status, username, getattr(exc, "retry_after", None))
     old = request.cookies.get(sessions.COOKIE)
+
     def replace_session() -> tuple[str, sessions.Session]:
-        sessions.end(st.store, old)
-        return sessions.start(st.store, user)
+        sessions.end(visitor.store, old)
+        return sessions.start(visitor.store, user)
 
     value, _sess = await anyio.to_thread.run_sync(replace_session)
-    secure = sessions.secure_request(request, st.settings.public_url)
     return Redirect(
         path=safe_next(str(form.get("next") or "/")),
         status_code=303,
         cookies=[
-            sessions.cookie(sessions.COOKIE, value, secure),
-            sessions.expired_cookie(sessions.LOGIN_CSRF_COOKIE, secure),
+            sessions.cookie(sessions.COOKIE, value, visitor.secure),
+            sessions.expired_cookie(sessions.LOGIN_CSRF_COOKIE, visitor.secure),
         ],
         headers={"Cache-Control": "no-store"},
     )
 
 
 @post("/logout")
-async def logout(request: Request) -> Response:
-    st = state(request)
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
-        raise Problem("request.csrf")
-    await anyio.to_thread.run_sync(sessions.end, st.store, request.cookies.get(sessions.COOKIE))
-    secure = sessions.secure_request(request, st.settings.public_url)
+async def logout(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    """(``posted``: logging out is a POST whose CSRF token is checked.)"""
+    await anyio.to_thread.run_sync(sessions.end, ctx.store, ctx.request.cookies.get(sessions.COOKIE))
     return Redirect(
         path="/login?msg=logged_out",
         status_code=303,
-        cookies=[sessions.expired_cookie(sessions.COOKIE, secure)],
+        cookies=[sessions.expired_cookie(sessions.COOKIE, ctx.secure)],
         headers={**SECURITY_HEADERS},
     )
 

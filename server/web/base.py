@@ -8,6 +8,7 @@ security headers, the language cookie and the common template context are the sa
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ import anyio
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, FormMultiDict
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
@@ -75,23 +76,43 @@ class LoginRequired(Exception):
 
 
 @dataclass
-class Ctx:
-    """One request from a logged-in officer."""
+class Visitor:
+    """One request to a page that needs no session (logging in, a password-reset link). With no session
+    there is no session CSRF token, so such a page's form is guarded by a double-submit cookie."""
 
     request: Request
     store: Store
     settings: Any  # server.app.ServerSettings
+    lang: str
+
+    def t(self, key: str) -> str:
+        return t(key, self.lang)
+
+    @property
+    def secure(self) -> bool:
+        """On HTTPS: the cookies set for this browser are then Secure."""
+        return sessions.secure_request(self.request, self.settings.public_url)
+
+    def csrf_cookie(self) -> tuple[str, Cookie]:
+        """A new double-submit token: the form's hidden field and the cookie it must match."""
+        token = secrets.token_urlsafe(24)
+        return token, sessions.cookie(sessions.LOGIN_CSRF_COOKIE, token, self.secure, max_age=3600)
+
+    def csrf_ok(self, form: FormMultiDict) -> bool:
+        return sessions.csrf_ok(self.request.cookies.get(sessions.LOGIN_CSRF_COOKIE), form.get("csrf"))
+
+
+@dataclass
+class Ctx(Visitor):
+    """One request from a logged-in officer."""
+
     user: User
     sess: sessions.Session
-    lang: str
     extra_cookies: list[Cookie] = field(default_factory=list)
 
     @property
     def actor(self) -> str:
         return self.user.username
-
-    def t(self, key: str) -> str:
-        return t(key, self.lang)
 
     def can(self, permission: str) -> bool:
         return scope.can(self.user, permission)
@@ -198,16 +219,43 @@ async def provide_ctx(request: Request[Any, Any, Any]) -> Ctx:
     return await page_context(request)
 
 
-async def provide_posted(request: Request[Any, Any, Any]) -> FormMultiDict:
-    """The posted form, its CSRF token checked against the officer's session: every POST handler's
-    preamble, written once. The size limit is the handler's ``opt["max_form"]``, else ``MAX_FORM_BODY``."""
-    form = await form_data(request, request.route_handler.opt.get("max_form", MAX_FORM_BODY))
-    check_csrf(await page_context(request), form)
-    posted: FormMultiDict = form
+async def provide_logged_in(request: Request[Any, Any, Any]) -> Ctx | None:
+    """The logged-in officer, or None: for a page anyone may open that an officer sees differently."""
+    try:
+        return await page_context(request)
+    except LoginRequired:
+        return None
+
+
+def provide_visitor(request: Request[Any, Any, Any]) -> Visitor:
+    st = state(request)
+    return Visitor(request=request, store=st.store, settings=st.settings, lang=request_lang(request)[0])
+
+
+async def provide_form(request: Request[Any, Any, Any]) -> FormMultiDict:
+    """The posted form, its CSRF token not yet checked (the pages without a session check their
+    double-submit cookie: ``Visitor.csrf_ok``). The size limit is the handler's ``opt["max_form"]``, else
+    ``MAX_FORM_BODY``."""
+    posted: FormMultiDict = await form_data(request, request.route_handler.opt.get("max_form", MAX_FORM_BODY))
     return posted
 
 
-WEB_DEPENDENCIES = {"ctx": Provide(provide_ctx), "posted": Provide(provide_posted)}
+async def provide_posted(
+    request: Request[Any, Any, Any], form: NamedDependency[FormMultiDict]
+) -> FormMultiDict:
+    """The posted form, its CSRF token checked against the officer's session: every POST handler's
+    preamble, written once."""
+    check_csrf(await page_context(request), form)
+    return form
+
+
+WEB_DEPENDENCIES = {
+    "ctx": Provide(provide_ctx),
+    "logged_in": Provide(provide_logged_in),
+    "visitor": Provide(provide_visitor, sync_to_thread=False),
+    "form": Provide(provide_form),
+    "posted": Provide(provide_posted),
+}
 
 
 def form_list(form: Any, name: str) -> list[str]:

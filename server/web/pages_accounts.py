@@ -5,12 +5,11 @@ every officer changes their own password. Each change is audited by ``core.users
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -40,17 +39,14 @@ from rasoat.server.web import scoped
 from rasoat.server.web import session as sessions
 from rasoat.server.web.base import (
     Ctx,
+    Visitor,
     allowed,
-    form_data,
     form_list,
     page,
     public_page,
     redirect,
-    request_lang,
-    state,
     unit_name,
 )
-from rasoat.server.web.i18n import t
 
 MAX_ACCOUNT_FORM = 50_000
 
@@ -191,52 +187,44 @@ async def account_reset_link(
     return await anyio.to_thread.run_sync(run)
 
 
-def _reset_page(request: Request, token: str, status: int = 200, error: str | None = None,
+def _reset_page(visitor: Visitor, token: str, status: int = 200, error: str | None = None,
                 who: User | None = None) -> Response:
     """The link's page, for someone not logged in: a double-submit cookie guards the form (as login's)."""
-    csrf = secrets.token_urlsafe(24)
-    secure = sessions.secure_request(request, state(request).settings.public_url)
-    return public_page(
-        request, "password_reset.html", status=status,
-        cookies=[sessions.cookie(sessions.LOGIN_CSRF_COOKIE, csrf, secure, max_age=3600)],
-        login_csrf=csrf, token=token, who=who, error=error,
-    )
+    csrf, csrf_cookie = visitor.csrf_cookie()
+    return public_page(visitor.request, "password_reset.html", status=status, cookies=[csrf_cookie],
+                       login_csrf=csrf, token=token, who=who, error=error)
 
 
 @get("/password-reset/{token:str}", sync_to_thread=True)
-def password_reset_form(request: Request) -> Response:
-    token = request.path_params["token"]
-    st = state(request)
+def password_reset_form(visitor: NamedDependency[Visitor], token: FromPath[str]) -> Response:
     try:
-        who = reset_link_user(st.store, token)
+        who = reset_link_user(visitor.store, token)
     except ResetLinkError as exc:
-        return _reset_page(request, token, 410, str(exc))
-    return _reset_page(request, token, who=who)
+        return _reset_page(visitor, token, 410, str(exc))
+    return _reset_page(visitor, token, who=who)
 
 
-@post("/password-reset/{token:str}")
-async def password_reset(request: Request) -> Response:
-    token = request.path_params["token"]
-    form = await form_data(request, MAX_ACCOUNT_FORM)
-    st = state(request)
-    lang, _ = request_lang(request)
+@post("/password-reset/{token:str}", opt=FORM)
+async def password_reset(
+    visitor: NamedDependency[Visitor], form: NamedDependency[FormMultiDict], token: FromPath[str]
+) -> Response:
     new, repeat = str(form.get("new") or ""), str(form.get("repeat") or "")
 
     def run() -> Response:
-        if not sessions.csrf_ok(request.cookies.get(sessions.LOGIN_CSRF_COOKIE), form.get("csrf")):
-            return _reset_page(request, token, 403, t("csrf", lang))
+        if not visitor.csrf_ok(form):
+            return _reset_page(visitor, token, 403, visitor.t("csrf"))
         try:
-            who = reset_link_user(st.store, token)
+            who = reset_link_user(visitor.store, token)
         except ResetLinkError as exc:
-            return _reset_page(request, token, 410, str(exc))
+            return _reset_page(visitor, token, 410, str(exc))
         try:
             if new != repeat:
-                raise UserError(t("password.mismatch", lang))
-            use_reset_link(st.store, token, new)
+                raise UserError(visitor.t("password.mismatch"))
+            use_reset_link(visitor.store, token, new)
         except ResetLinkError as exc:
-            return _reset_page(request, token, 410, str(exc))
+            return _reset_page(visitor, token, 410, str(exc))
         except UserError as exc:
-            return _reset_page(request, token, 400, str(exc), who)
+            return _reset_page(visitor, token, 400, str(exc), who)
         return Redirect(path="/login?msg=password.reset_done", status_code=303,
                         headers={"Cache-Control": "no-store"})
 
@@ -249,9 +237,7 @@ def password_form(ctx: NamedDependency[Ctx]) -> Response:
 
 
 @post("/account/password", opt=FORM)
-async def password_change(
-    request: Request, ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]
-) -> Response:
+async def password_change(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     form = posted
     current = str(form.get("current") or "")
     new = str(form.get("new") or "")
@@ -268,11 +254,10 @@ async def password_change(
         except UserError as exc:
             return page(ctx, "password.html", status=400, error=str(exc))
         # every session of the old password ended, this one too: the officer goes on in a new one
-        sessions.end(ctx.store, request.cookies.get(sessions.COOKIE))
+        sessions.end(ctx.store, ctx.request.cookies.get(sessions.COOKIE))
         value, _ = sessions.start(ctx.store, updated)
-        secure = sessions.secure_request(request, ctx.settings.public_url)
         response = redirect(ctx, "/", "password.changed")
-        return sessions.set_cookies(response, sessions.cookie(sessions.COOKIE, value, secure))
+        return sessions.set_cookies(response, sessions.cookie(sessions.COOKIE, value, ctx.secure))
 
     return await anyio.to_thread.run_sync(run)
 
