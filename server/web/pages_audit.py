@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import io
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromQuery, QueryParameter
 from rasoat.core import audit, audit_actions, scope
 from rasoat.core.audit import AuditFilter
 from rasoat.core.problems import Problem
 from rasoat.server.web import scoped
-from rasoat.server.web.base import LOCAL_TZ, Ctx, context, page, unit_name
+from rasoat.server.web.base import LOCAL_TZ, Ctx, allowed, page, unit_name
 
 PAGE_SIZE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -32,35 +34,38 @@ def _day(value: str | None) -> date | None:
         raise Problem("audit.bad_day") from exc
 
 
-def _filter(ctx: Ctx) -> AuditFilter:
-    q = ctx.request.query_params
-    unit = (q.get("unit") or "").strip()
+def audit_filter(
+    ctx: NamedDependency[Ctx], person: FromQuery[str] = "", action: FromQuery[str] = "",
+    unit: FromQuery[str] = "", day_from: Annotated[str, QueryParameter(name="from")] = "",
+    day_to: Annotated[str, QueryParameter(name="to")] = "",
+) -> AuditFilter:
+    """The selection asked for in the address (both pages take the same one); a unit must be in scope."""
+    unit = unit.strip()
     if unit:
         scope.require_unit(ctx.user, unit)
-    return AuditFilter(
-        person=(q.get("person") or "").strip(),
-        action=(q.get("action") or "").strip(),
-        unit=unit,
-        day_from=_day(q.get("from")),
-        day_to=_day(q.get("to")),
-    )
+    return AuditFilter(person=person.strip(), action=action.strip(), unit=unit, day_from=_day(day_from),
+                       day_to=_day(day_to))
 
 
-@get("/audit", sync_to_thread=True)
-def audit_log(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.VIEW_AUDIT)
-    flt = _filter(ctx)
+VIEW_AUDIT = [allowed(scope.VIEW_AUDIT)]
+FILTER = {"flt": Provide(audit_filter, sync_to_thread=False)}
+
+
+@get("/audit", guards=VIEW_AUDIT, dependencies=FILTER, sync_to_thread=True)
+def audit_log(
+    ctx: NamedDependency[Ctx], flt: NamedDependency[AuditFilter],
+    asked_page: Annotated[str, QueryParameter(name="page")] = "",
+) -> Response:
     events = audit.find_events(ctx.store, ctx.user, flt)
     try:
-        page_no = max(1, int(request.query_params.get("page") or 1))
+        page_no = max(1, int(asked_page or 1))
     except ValueError:
         page_no = 1
     start = (page_no - 1) * PAGE_SIZE
     rows = [_row(e, ctx.lang) for e in events[start:start + PAGE_SIZE]]
-    allowed = scope.allowed_units(ctx.user)
+    allowed_units = scope.allowed_units(ctx.user)
     people = sorted(u.username for u in ctx.store.list_users()
-                    if allowed is None or set(u.unit_codes) & allowed)
+                    if allowed_units is None or set(u.unit_codes) & allowed_units)
     return page(
         ctx, "audit.html", rows=rows, total=len(events), page_no=page_no,
         pages=max(1, -(-len(events) // PAGE_SIZE)), flt=flt, people=people, families=ACTION_FAMILIES,
@@ -75,12 +80,9 @@ def _row(event: Any, lang: str) -> dict[str, Any]:
     }
 
 
-@get("/audit.xlsx", sync_to_thread=True)
-def audit_export(request: Request) -> Response:
+@get("/audit.xlsx", guards=VIEW_AUDIT, dependencies=FILTER, sync_to_thread=True)
+def audit_export(ctx: NamedDependency[Ctx], flt: NamedDependency[AuditFilter]) -> Response:
     """The filtered selection as a workbook; the export is itself an audit entry."""
-    ctx = context(request)
-    ctx.require(scope.VIEW_AUDIT)
-    flt = _filter(ctx)
     events = audit.find_events(ctx.store, ctx.user, flt)
     buf = io.BytesIO()
     count = audit.write_xlsx(reversed(events), buf)  # the workbook reads in time order

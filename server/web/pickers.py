@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
 from rasoat.core import scope
 from rasoat.core.indicators.periods import Period, PeriodKind, vn_today, weeks_in_year
-from rasoat.server.web.base import SECURITY_HEADERS, context
+from rasoat.server.web.base import SECURITY_HEADERS, Ctx
 
 SEARCH_LIMIT = 20
 KINDS = tuple(PeriodKind)  # the picker's kinds, in the order periods.py lists them
@@ -57,13 +59,12 @@ def period_choices(lang: str) -> list[tuple[str, str]]:
 
 
 @get("/units/search", sync_to_thread=True)
-def units_search(request: Request) -> Response:
+def units_search(ctx: NamedDependency[Ctx], q: FromQuery[str] = "") -> Response:
     """Units in the officer's scope whose name (any diacritics) or code matches ``q``, best first:
     ``[{"code", "name", "level", "path"}]`` (``path`` names the units above, for telling namesakes apart)."""
     from rasoat.core.units import get_units
 
-    ctx = context(request)
-    query = (request.query_params.get("q") or "").strip()[:80]
+    query = q.strip()[:80]
     units = get_units()
     within = None if scope.allowed_units(ctx.user) is None else list(ctx.user.unit_codes)
     found = units.search(query, within=within, limit=SEARCH_LIMIT) if query and within != [] else []
