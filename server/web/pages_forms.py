@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import anyio
 import segno
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
@@ -39,7 +39,7 @@ from rasoat.core.models import RoundState
 from rasoat.core.problems import Problem
 from rasoat.core.publish import PublishError
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, allowed, context, page, redirect
+from rasoat.server.web.base import Ctx, allowed, page, redirect
 from rasoat.server.web.pages_collectors import base_url
 
 MAX_FORM_UPLOAD = 50_000_000
@@ -74,11 +74,11 @@ def _forms_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
 
 
 @get("/forms", sync_to_thread=True)
-def forms_list(request: Request) -> Response:
-    return _forms_page(context(request))
+def forms_list(ctx: NamedDependency[Ctx]) -> Response:
+    return _forms_page(ctx)
 
 
-PUBLISH = [allowed(scope.PUBLISH_FORMS)]
+PUBLISH = [allowed(scope.PUBLISH_FORMS)]  # every draft handler's guard
 UPLOAD = {"max_form": MAX_FORM_UPLOAD}  # the posted form's size limit (base.provide_posted)
 
 
@@ -117,7 +117,6 @@ async def form_upload(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMul
 
 
 def _draft(ctx: Ctx, form_id: str) -> Draft:
-    ctx.require(scope.PUBLISH_FORMS)
     draft = get_draft(ctx.store, form_id)
     if draft is None:
         raise Problem("draft.not_found", form=form_id)
@@ -140,10 +139,9 @@ def _draft_page(ctx: Ctx, draft: Draft, status: int = 200, error: PublishError |
     )
 
 
-@get("/forms/{form_id:str}/draft", sync_to_thread=True)
-def draft_page(request: Request) -> Response:
-    ctx = context(request)
-    return _draft_page(ctx, _draft(ctx, request.path_params["form_id"]))
+@get("/forms/{form_id:str}/draft", guards=PUBLISH, sync_to_thread=True)
+def draft_page(ctx: NamedDependency[Ctx], form_id: FromPath[str]) -> Response:
+    return _draft_page(ctx, _draft(ctx, form_id))
 
 
 @post("/forms/{form_id:str}/draft/publish", guards=PUBLISH)
