@@ -3,12 +3,24 @@ and submissions written the way ODK Collect writes entity blocks (shared/referen
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import functools
 import hashlib
+import io
+import re
 import uuid as uuidlib
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.base import Store
+
+if TYPE_CHECKING:
+    from pyodk.client import Client
+    from server_support import CollectClient
 
 REGISTER_MD = """
 | survey |
@@ -116,3 +128,77 @@ def visit_xml(entity_id: str, base_version: int, *, status: str | None = None, n
         f"<instanceID>{iid}</instanceID></meta></data>"
     )
     return iid, xml.encode()
+
+
+# --- what a phone and pyodk see ---------------------------------------------------------------------------
+
+
+def manifest_entry(phone: CollectClient) -> dict[str, str]:
+    resp = phone.get("/forms/ent_visit/manifest")
+    assert resp.status_code == 200 and resp.headers["X-OpenRosa-Version"] == "1.0"
+    body = resp.text
+    match = re.search(r'<mediaFile type="(\w+)"><filename>persons.csv</filename>'
+                      r"<hash>md5:([0-9a-f]{32})</hash><downloadUrl>([^<]+)</downloadUrl>"
+                      r"<integrityUrl>([^<]+)</integrityUrl></mediaFile>", body)
+    assert match, body
+    return {"type": match[1], "hash": match[2], "url": match[3], "integrity": match[4]}
+
+
+def persons_csv(phone: CollectClient) -> list[dict[str, str]]:
+    entry = manifest_entry(phone)
+    resp = phone.get(entry["url"])
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert resp.headers["etag"] == f'"{entry["hash"]}"'
+    assert phone.get(entry["url"], headers={"If-None-Match": f'"{entry["hash"]}"'}).status_code == 304
+    return list(csv.DictReader(io.StringIO(resp.text)))
+
+
+def pyodk_client(url: str, tmp_path: Path, username: str, password: str) -> Client:
+    """pyodk 1.3.0, unmodified, logged in to the server at ``url`` as ``username`` (project 1)."""
+    from pyodk.client import Client
+
+    name = uuidlib.uuid4().hex[:8]
+    config = tmp_path / f"{name}.toml"
+    config.write_text(
+        f'[central]\nbase_url = "{url}"\nusername = "{username}"\npassword = "{password}"\n'
+        "default_project_id = 1\n",
+        encoding="utf-8",
+    )
+    return Client(config_path=str(config), cache_path=str(tmp_path / f"{name}-cache.toml"))
+
+
+
+OFFICER_PASSWORD = "mật-khẩu-cán-bộ-23"
+
+
+@contextlib.contextmanager
+def officers_server(backend: str, data_dir: Path) -> Iterator[SimpleNamespace]:
+    """A real server over a fresh store of ``backend`` ("embedded" or "postgres") holding ``entity_round``,
+    the phones of its collectors of A and B (``a``, ``b``) and three officers (password
+    ``OFFICER_PASSWORD``): ``xa-a`` commune officer of A, ``xem-a`` viewer of A, ``xa-b`` commune officer
+    of B."""
+    from pg_support import fresh_schema
+    from rasoat.core.storage import open_store
+    from rasoat.core.users import create_user
+    from rasoat.server.app import ServerSettings, create_app
+    from server_support import CollectClient, ThreadServer
+
+    schema = fresh_schema() if backend == "postgres" else contextlib.nullcontext((None, None))
+    with schema as (url, _name):
+        store = open_store(data_dir, url)
+        try:
+            token_a, token_b = entity_round(store)
+            for name, role, unit in (("xa-a", "commune_officer", A), ("xem-a", "viewer", A),
+                                     ("xa-b", "commune_officer", B)):
+                create_user(store, name, OFFICER_PASSWORD, role, [unit], actor="test")
+            server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
+            phone_a = CollectClient(f"{server.url}/v1/key/{token_a}/projects/1")
+            phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
+            try:
+                yield SimpleNamespace(store=store, url=server.url, a=phone_a, b=phone_b, backend=backend)
+            finally:
+                phone_a.close()
+                phone_b.close()
+                server.stop()
+        finally:
+            store.close()

@@ -5,23 +5,25 @@ scoped to their units as submissions are; names only for a role that may read id
 
 from __future__ import annotations
 
-import uuid as uuidlib
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
-from entity_support import A, B, entity_round, new_uuid, register_xml, visit_xml
-from pg_support import fresh_schema
+from entity_support import (
+    OFFICER_PASSWORD,
+    B,
+    new_uuid,
+    officers_server,
+    pyodk_client,
+    register_xml,
+    visit_xml,
+)
 from pyodk.client import Client
 from pyodk.errors import PyODKError
-from rasoat.core.storage import open_store
-from rasoat.core.users import create_user
-from server_support import CollectClient, ThreadServer
 
-PASSWORD = "mật-khẩu-cán-bộ-23"
+PASSWORD = OFFICER_PASSWORD
 pytestmark = pytest.mark.slow
 
 
@@ -32,50 +34,23 @@ def served(
     """A server with the register and visit forms, two collectors (A, B) and their persons: in A, one
     registered then updated twice from the same version (a conflict) and one left as registered; in B,
     one. Officers: commune A, viewer A, commune B."""
-    from rasoat.server.app import ServerSettings, create_app
-
-    schema = fresh_schema() if request.param == "postgres" else nullcontext((None, None))
-    with schema as (url, _name):
-        store = open_store(tmp_path_factory.mktemp("central-entities") / "data", url)
-        try:
-            token_a, token_b = entity_round(store)
-            for name, role, unit in (("xa-a", "commune_officer", A), ("xem-a", "viewer", A),
-                                     ("xa-b", "commune_officer", B)):
-                create_user(store, name, PASSWORD, role, [unit], actor="test")
-            server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-            people = {"binh": new_uuid(), "cuc": new_uuid(), "dung": new_uuid()}
-            phone_a = CollectClient(f"{server.url}/v1/key/{token_a}/projects/1")
-            phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
-            try:
-                for phone, xml in (
-                    (phone_a, register_xml(people["binh"], "Nguyễn Văn Bình", "1988")[1]),
-                    (phone_a, register_xml(people["cuc"], "Lê Thị Cúc", "1995")[1]),
-                    (phone_b, register_xml(people["dung"], "Trần Văn Dũng", "1979", commune=B)[1]),
-                    (phone_a, visit_xml(people["binh"], 1, status="cai nghiện tại nhà")[1]),
-                    (phone_a, visit_xml(people["binh"], 1, status="chuyển đi")[1]),  # stale base: hard
-                ):
-                    resp = phone.submit(xml)
-                    assert resp.status_code == 201, resp.text
-            finally:
-                phone_a.close()
-                phone_b.close()
-            try:
-                yield SimpleNamespace(store=store, url=server.url, people=people, backend=request.param)
-            finally:
-                server.stop()
-        finally:
-            store.close()
+    with officers_server(request.param, tmp_path_factory.mktemp("central-entities") / "data") as served:
+        people = {"binh": new_uuid(), "cuc": new_uuid(), "dung": new_uuid()}
+        for phone, xml in (
+            (served.a, register_xml(people["binh"], "Nguyễn Văn Bình", "1988")[1]),
+            (served.a, register_xml(people["cuc"], "Lê Thị Cúc", "1995")[1]),
+            (served.b, register_xml(people["dung"], "Trần Văn Dũng", "1979", commune=B)[1]),
+            (served.a, visit_xml(people["binh"], 1, status="cai nghiện tại nhà")[1]),
+            (served.a, visit_xml(people["binh"], 1, status="chuyển đi")[1]),  # stale base: hard
+        ):
+            resp = phone.submit(xml)
+            assert resp.status_code == 201, resp.text
+        served.people = people
+        yield served
 
 
 def client(served: SimpleNamespace, tmp_path: Path, username: str) -> Client:
-    name = uuidlib.uuid4().hex[:8]
-    config = tmp_path / f"{name}.toml"
-    config.write_text(
-        f'[central]\nbase_url = "{served.url}"\nusername = "{username}"\npassword = "{PASSWORD}"\n'
-        "default_project_id = 1\n",
-        encoding="utf-8",
-    )
-    return Client(config_path=str(config), cache_path=str(tmp_path / f"{name}-cache.toml"))
+    return pyodk_client(served.url, tmp_path, username, PASSWORD)
 
 
 def test_pyodk_reads_the_lists_and_the_entities_of_the_officers_units(served, tmp_path) -> None:

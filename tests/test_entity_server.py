@@ -6,8 +6,6 @@ shared/reference/entities.md §2 (serving) and §3 (processing)."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -15,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from entity_support import A, B, entity_round, new_uuid, register_xml, visit_xml
+from entity_support import A, B, entity_round, manifest_entry, new_uuid, persons_csv, register_xml, visit_xml
 from pg_support import fresh_schema
 from rasoat.core.storage import open_store
 from server_support import CollectClient, ThreadServer
@@ -55,26 +53,6 @@ def store_dir(store: object) -> Path:
 def submit(phone: CollectClient, xml: bytes) -> None:
     resp = phone.submit(xml)
     assert resp.status_code == 201, resp.text
-
-
-def manifest_entry(phone: CollectClient) -> dict[str, str]:
-    resp = phone.get("/forms/ent_visit/manifest")
-    assert resp.status_code == 200 and resp.headers["X-OpenRosa-Version"] == "1.0"
-    body = resp.text
-    match = re.search(r'<mediaFile type="(\w+)"><filename>persons.csv</filename>'
-                      r"<hash>md5:([0-9a-f]{32})</hash><downloadUrl>([^<]+)</downloadUrl>"
-                      r"<integrityUrl>([^<]+)</integrityUrl></mediaFile>", body)
-    assert match, body
-    return {"type": match[1], "hash": match[2], "url": match[3], "integrity": match[4]}
-
-
-def persons_csv(phone: CollectClient) -> list[dict[str, str]]:
-    entry = manifest_entry(phone)
-    resp = phone.get(entry["url"])
-    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
-    assert resp.headers["etag"] == f'"{entry["hash"]}"'
-    assert phone.get(entry["url"], headers={"If-None-Match": f'"{entry["hash"]}"'}).status_code == 304
-    return list(csv.DictReader(io.StringIO(resp.text)))
 
 
 def test_register_and_visit_through_collect_with_a_conflict(served: SimpleNamespace) -> None:

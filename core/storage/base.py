@@ -24,7 +24,15 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel
-from rasoat.core.entities import Entity, EntityList, EntityVersion, EntityWork, HeldEntity, Value
+from rasoat.core.entities import (
+    Entity,
+    EntityBlock,
+    EntityList,
+    EntityVersion,
+    EntityWork,
+    HeldEntity,
+    Value,
+)
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User
 from rasoat.core.problems import Problem
 
@@ -237,6 +245,11 @@ class EntityQuery(BaseModel):
     unit_codes: list[str] | None = None
     include_deleted: bool = False
     conflict_only: bool = False
+    #: ``iter_entities``' order: (column, descending) over ``ENTITY_ORDER``, then uuid; [] = by uuid
+    order_by: list[tuple[str, bool]] = []
+
+
+ENTITY_ORDER = ("uuid", "created_at", "updated_at", "version")
 
 
 class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not hold entities
@@ -268,7 +281,7 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
         raise NotImplementedError
 
     def iter_entities(self, query: EntityQuery) -> Iterator[Entity]:
-        """Every matching entity, by uuid, streamed in flat memory."""
+        """Every matching entity, in ``query.order_by`` (by uuid), streamed in flat memory."""
         raise NotImplementedError
 
     def count_entities(self, query: EntityQuery) -> int:
@@ -304,9 +317,22 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
         rules refuse it (unknown list or entity, deleted, id taken)."""
         raise NotImplementedError
 
-    def delete_entity(self, uuid: str, actor: str, deleted: bool = True) -> Entity:
-        """Soft-delete (or restore, ``deleted=False``) an entity; phones drop it at their next update
-        and the integrity endpoint reports it. KeyError for an unknown id."""
+    def write_entities(
+        self, blocks: Sequence[EntityBlock], *, actor: str, unit_code: str | None = None,
+        scope: tuple[str, ...] | None = None, exact_base: bool = False, audit: AuditEvent | None = None,
+    ) -> None:
+        """Creates and updates outside a submission (the Central API), in one transaction with ``audit``,
+        all or none, by ``entity_rules.write``: new entities filed under ``unit_code``, updates only of
+        entities inside ``scope`` (None: no limit), a stale ``base_version`` refused with ``exact_base``
+        (``entity_rules.StaleVersion``). Identifying values must already be sealed. Raises
+        ``entity_rules.EntityFailure`` (a ValueError) when the rules refuse a block."""
+        raise NotImplementedError
+
+    def delete_entity(self, uuid: str, actor: str, deleted: bool = True, audit: AuditEvent | None = None
+                      ) -> Entity:
+        """Soft-delete (or restore, ``deleted=False``) an entity, with ``audit`` in the same transaction;
+        phones drop it at their next update and the integrity endpoint reports it. KeyError for an
+        unknown id."""
         raise NotImplementedError
 
     def resolve_entity_conflict(self, uuid: str, actor: str) -> Entity:

@@ -32,7 +32,7 @@ submissions): ODK Central's processing (shared/reference/entities.md §3) over t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -44,12 +44,22 @@ FORCE_AFTER_DAYS = 5  # Central's default.taskSchedule.entitySubmissionBacklog
 AUTO_LABEL = "auto generated"
 
 
-class EntityFailure(Exception):
-    """One block cannot be applied; the message (Vietnamese first) goes to the audit line."""
+class EntityFailure(ValueError):
+    """One block cannot be applied; the message (Vietnamese first) goes to the audit line (a submission)
+    or back to the caller (``write``)."""
 
 
 class _NotFound(EntityFailure):
     pass
+
+
+class StaleVersion(EntityFailure):
+    """``write`` with ``exact_base``: the update names a version that is no longer the current one."""
+
+    def __init__(self, uuid: str, base: int | None, current: int) -> None:
+        super().__init__(f"Thực thể {uuid} đang ở phiên bản {current}, không phải {base} / "
+                         f"entity {uuid} is at version {current}, not {base}")
+        self.base, self.current = base, current
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,22 @@ def apply(tx: EntityTx, work: EntityWork, source: Source) -> None:
                 _apply(tx, block, source, force=False)
     except EntityFailure as exc:
         tx.error(source, str(exc), {"blocks": [b.uuid for b in work.blocks]})
+
+
+def write(tx: EntityTx, blocks: Sequence[EntityBlock], source: Source, *, exact_base: bool) -> None:
+    """Blocks from outside a submission (the Central API, an officer's page), all or none, by the same
+    rules as a submission's. An update without ``base_version`` is based on the current version (Central's
+    ``force``); with ``exact_base`` one based on an older version is refused (``StaleVersion``: the API
+    caller read a stale copy, unlike a phone whose offline edit is kept as a conflict). Raises the first
+    ``EntityFailure``."""
+    with tx.savepoint():
+        for block in blocks:
+            current = tx.entity(block.uuid) if block.update else None
+            if current is not None and block.base_version is None:
+                block = replace(block, base_version=current.version)
+            elif current is not None and exact_base and block.base_version != current.version:
+                raise StaleVersion(block.uuid, block.base_version, current.version)
+            _apply(tx, block, source, force=False)
 
 
 def approve(tx: EntityTx, instance_id: str, source: Source) -> None:

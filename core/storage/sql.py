@@ -626,13 +626,16 @@ class SqlStore(EntitySql, Store):
 
     # --- audit ---------------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
+        with self._wx() as cx:
+            self._audit_row(cx, event)
+
+    def _audit_row(self, cx: Cx, event: AuditEvent) -> None:
+        """Write one audit event on ``cx`` (inside the caller's transaction, when it has one)."""
         audit_actions.check(event.action)
         details = event.model_dump(mode="json", include={"details"})["details"]
-        with self._wx() as cx:
-            cx.execute(self._q(
-                "INSERT INTO audit (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)"),
-                       (self.dialect.time(event.at), event.actor, event.action, event.target,
-                        self.dialect.jsonb(details)))
+        cx.execute(self._q("INSERT INTO audit (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)"),
+                   (self.dialect.time(event.at), event.actor, event.action, event.target,
+                    self.dialect.jsonb(details)))
 
     def iter_audit(self, since: datetime | None = None, actor: str | None = None) -> Iterator[AuditEvent]:
         clauses, params = [], []

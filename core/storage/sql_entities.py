@@ -25,10 +25,10 @@ from rasoat.core.entities import (
     Value,
     declared_lists,
 )
-from rasoat.core.models import ReviewState, Submission, utcnow
+from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
 from rasoat.core.storage import entity_rules
-from rasoat.core.storage.base import EntityQuery
-from rasoat.core.storage.entity_rules import EntityFailure, Source
+from rasoat.core.storage.base import ENTITY_ORDER, EntityQuery
+from rasoat.core.storage.entity_rules import Source
 
 if TYPE_CHECKING:
     from rasoat.core.storage.sql import Cx, Dialect
@@ -256,6 +256,7 @@ class EntitySql:
         def _tx(self) -> AbstractContextManager[Cx]: ...
         def _read_cx(self) -> AbstractContextManager[Cx]: ...
         def _stream(self, stmt: str, params: Sequence[Any]) -> Iterator[tuple]: ...
+        def _audit_row(self, cx: Cx, event: AuditEvent) -> None: ...
 
     @property
     def _rev_sql(self) -> str:
@@ -365,7 +366,10 @@ class EntitySql:
     def iter_entities(self, query: EntityQuery) -> Iterator[Entity]:
         prefix, where, params = self._ent_where(query)
         codec = self._codec
-        stmt = self._q(f"{prefix}SELECT {ENT_SQL} {where} ORDER BY uuid{self.dialect.binary}")
+        keys = [*((c, desc) for c, desc in query.order_by if c in ENTITY_ORDER), ("uuid", False)]
+        order = ", ".join(f"{c}{self.dialect.binary if c == 'uuid' else ''}{' DESC' if desc else ''}"
+                          for c, desc in keys)
+        stmt = self._q(f"{prefix}SELECT {ENT_SQL} {where} ORDER BY {order}")
         for row in self._stream(stmt, params):
             yield codec.entity(row)
 
@@ -428,17 +432,23 @@ class EntitySql:
         block = EntityBlock(dataset=list_name, uuid=uuid, create=base_version is None,
                             update=base_version is not None, label=label, data=dict(data),
                             base_version=base_version)
-        source = Source(None, actor, unit_code, utcnow(), approved=True)
-        with self.entity_transaction() as tx:
-            try:
-                entity_rules._apply(tx, block, source, force=False)
-            except EntityFailure as exc:
-                raise ValueError(str(exc)) from None
+        self.write_entities([block], actor=actor, unit_code=unit_code)
         found = self.get_entity(uuid)
         assert found is not None
         return found
 
-    def _set_entity(self, uuid: str, actor: str, sets: str, params: list[Any]) -> Entity:
+    def write_entities(
+        self, blocks: Sequence[EntityBlock], *, actor: str, unit_code: str | None = None,
+        scope: tuple[str, ...] | None = None, exact_base: bool = False, audit: AuditEvent | None = None,
+    ) -> None:
+        source = Source(None, actor, unit_code, utcnow(), approved=True, scope=scope)
+        with self.entity_transaction() as tx:
+            entity_rules.write(tx, blocks, source, exact_base=exact_base)
+            if audit is not None:
+                self._audit_row(tx.cx, audit)
+
+    def _set_entity(self, uuid: str, actor: str, sets: str, params: list[Any],
+                    audit: AuditEvent | None = None) -> Entity:
         d = self.dialect
         with self._tx() as cx:
             cur = cx.execute(self._q(
@@ -447,12 +457,15 @@ class EntitySql:
                 [*params, d.time(utcnow()), actor, uuid])
             if cur.rowcount != 1:
                 raise KeyError(f"Không có thực thể / No entity {uuid!r}")
+            if audit is not None:
+                self._audit_row(cx, audit)
         found = self.get_entity(uuid)
         assert found is not None
         return found
 
-    def delete_entity(self, uuid: str, actor: str, deleted: bool = True) -> Entity:
-        return self._set_entity(uuid, actor, "deleted = ?", [self.dialect.flag(deleted)])
+    def delete_entity(self, uuid: str, actor: str, deleted: bool = True, audit: AuditEvent | None = None
+                      ) -> Entity:
+        return self._set_entity(uuid, actor, "deleted = ?", [self.dialect.flag(deleted)], audit)
 
     def resolve_entity_conflict(self, uuid: str, actor: str) -> Entity:
         found = self.get_entity(uuid)

@@ -1,20 +1,32 @@
 """Entity lists through Central's REST API and OData, the calls ``pyodk.entities`` and
-``pyodk.entity_lists`` make (shared/reference/entities.md §4): read-only.
+``pyodk.entity_lists`` make (shared/reference/entities.md §4).
 
 - ``GET /v1/projects/{p}/datasets`` — the lists (``X-Extended-Metadata: true`` adds ``entities`` and
   ``conflicts``, counted within the caller's units);
 - ``GET …/datasets/{name}`` — a list's metadata (forms that write it, forms that read it, properties);
 - ``GET …/datasets/{name}/entities`` (``?deleted=true`` adds deleted ones), ``…/entities/{uuid}``,
   ``…/entities/{uuid}/versions`` — entities and their history;
+- ``POST …/datasets/{name}/entities`` — one entity ``{"uuid"?, "label", "data"}``, or many
+  ``{"entities": [...], "source": {"name", "size"?}}`` (all or none); ``PATCH …/entities/{uuid}`` with
+  ``?baseVersion=N`` (409.15 when N is not the current version) or ``?force=true``, data laid over the
+  current data; ``DELETE …/entities/{uuid}`` (soft: phones drop it, the integrity endpoint reports it).
+  Each goes through ``core.storage.entity_rules`` as a submission's entity block does (a version with
+  who and when, one audit event in the same transaction) and needs the role's ``edit`` permission. A new
+  entity is filed under the unit the body names (``"unit"``, rasoat's own key; in a bulk body, one for
+  all) or the officer's only unit; it must be inside their units. Writing an entity outside them is 403;
 - ``GET …/datasets/{name}.svc``, ``…/{name}.svc/$metadata``, ``…/{name}.svc/Entities`` — OData, with
-  ``$top $skip $count $select $skiptoken`` (keyset on the entity id, 1,000 rows a page).
+  ``$top $skip $count $select $skiptoken`` (keyset on the entity id, 1,000 rows a page), ``$filter`` on
+  ``__id``, ``label``, ``__system/createdAt|updatedAt|deletedAt|creatorId|conflict|version`` and the
+  properties (Central's grammar, ``odata_filter``; deleted entities only when it names ``deletedAt``),
+  ``$orderby`` on ``__id`` and ``__system/createdAt|updatedAt|version``; ``$search`` is 501.
 
 Scoped as submissions are (``core.scope``): an officer reads the entities of their units only (an
 entity's unit is the unit of the submission that created it); one outside them is "not found".
-Identifying properties (and a label built from identifying answers) are stored sealed: they are opened
-in memory for an officer whose role may read identities (``view_personal``), each such read written to
-the audit log (``core.identities.record_read``), and are ``null`` for anyone else (a sealed label is
-shown as ``Người <first 8 characters of the id>``).
+Identifying properties (and a label built from identifying answers) are stored sealed, those written
+through the API too: they are opened in memory for an officer whose role may read identities
+(``view_personal``), each such read written to the audit log (``core.identities.record_read``), and are
+``null`` for anyone else (a sealed label is shown as ``Người <first 8 characters of the id>``); a
+``$filter`` on one is 400.18.
 """
 
 from __future__ import annotations
@@ -22,21 +34,38 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterator, Mapping
+import uuid as uuidlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
-from litestar import Request, Response, get
+from litestar import Request, Response, delete, get, patch, post
 from litestar.params import FromPath
 from litestar.response import Stream
 from rasoat.core import scope
-from rasoat.core.entities import SEALED, SEALED_LABEL, Entity, EntityList, declared_lists
+from rasoat.core.entities import (
+    LABEL,
+    SEALED,
+    SEALED_LABEL,
+    Entity,
+    EntityBlock,
+    EntityList,
+    Value,
+    declared_lists,
+    normal_uuid,
+)
 from rasoat.core.identities import record_read
-from rasoat.core.models import User
+from rasoat.core.models import AuditEvent, Role, User, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import EntityQuery, Store
+from rasoat.core.storage.entity_rules import EntityFailure, StaleVersion
 from rasoat.server.central import problems
 from rasoat.server.central.auth import officer
 from rasoat.server.central.entity_shapes import (
+    EntityOut,
+    Success,
     entities_edmx,
     entity_json,
     list_json,
@@ -45,13 +74,21 @@ from rasoat.server.central.entity_shapes import (
     odata_row,
     versions_json,
 )
+from rasoat.server.central.odata_filter import evaluate, parse_filter, parse_orderby
 from rasoat.server.central.project import base_url, check_project, find_form, project_id
 from rasoat.server.central.shapes import actor_id
 
 PAGE = 1000
 JSON_TYPE = "application/json; odata.metadata=minimal"
 HEADERS = {"OData-Version": "4.0"}
-UNSUPPORTED = ("$filter", "$orderby", "$search", "$expand", "$apply")
+UNSUPPORTED = ("$search", "$expand", "$apply")
+FILTER_FIELDS = ("__id", "label", "__system/createdAt", "__system/updatedAt", "__system/deletedAt",
+                 "__system/creatorId", "__system/conflict", "__system/version")
+ORDER_COLUMNS = {"__id": "uuid", "__system/createdAt": "created_at", "__system/updatedAt": "updated_at",
+                 "__system/version": "version"}  # core.storage.base.ENTITY_ORDER
+CREATE_KEYS = ("uuid", "label", "data", "unit")  # "unit": rasoat's, where a new entity is filed
+BULK_KEYS = ("entities", "source", "unit")
+UPDATE_KEYS = ("label", "data")
 
 
 @dataclass
@@ -63,6 +100,7 @@ class Reader:
     lst: EntityList
     opened: list[str] = field(default_factory=list)  # entity ids whose identifying values were shown
     _ring: Any = None
+    _seal_ring: Any = None
     _creators: dict[str, tuple[int, str]] = field(default_factory=dict)
 
     @property
@@ -108,6 +146,24 @@ class Reader:
             shown[name] = None if hidden else str(value)
         return shown, (f"Người {uuid[:8]}" if label.startswith(SEALED_LABEL) else label)
 
+    def seal(
+        self, uuid: str, data: Mapping[str, str], label: str | None
+    ) -> tuple[dict[str, Value], str | None]:
+        """What the API received, protected at rest as a submission's block is (``core.ingest``):
+        identifying properties sealed, and the label when the forms build it from identifying fields."""
+        from rasoat.core.protection import keyring, seal_entity_label, seal_entity_values
+
+        secret = self.lst.identifying
+        out: dict[str, Value] = dict(data)
+        if not (secret & set(data) or (label and LABEL in secret)):
+            return out, label
+        self._seal_ring = self._seal_ring or keyring(self.store, current=True)  # follows a rotation
+        if secret & set(data):
+            out = seal_entity_values(self._seal_ring, uuid, data, secret)
+        if label and LABEL in secret:
+            label = seal_entity_label(self._seal_ring, uuid, label)
+        return out, label
+
     def creator(self, username: str) -> tuple[int, str]:
         """(Central actor id, display name) of an account name."""
         if username not in self._creators:
@@ -127,16 +183,17 @@ def _store(request: Request) -> Store:
     return request.app.state["rasoat"].store
 
 
-def _user(request: Request) -> User:
+def _user(request: Request, permission: str = scope.VIEW) -> User:
     check_project(request)
     user = officer(request)
-    if not scope.can(user, scope.VIEW):
-        raise problems.forbidden(scope.VIEW)
+    for needed in dict.fromkeys((scope.VIEW, permission)):
+        if not scope.can(user, needed):
+            raise problems.forbidden(needed)
     return user
 
 
-def _reader(request: Request, name: str) -> Reader:
-    user = _user(request)
+def _reader(request: Request, name: str, permission: str = scope.VIEW) -> Reader:
+    user = _user(request, permission)
     store = _store(request)
     lst = store.get_entity_list(name)
     if lst is None:
@@ -226,7 +283,11 @@ def entities(request: Request, pid: FromPath[str], name: FromPath[str]) -> list[
 def entity(request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]) -> dict[str, Any]:
     """One entity with its current data."""
     del pid
-    rd = _reader(request, name)
+    return _full(_reader(request, name), uuid)
+
+
+def _full(rd: Reader, uuid: str) -> dict[str, Any]:
+    """One entity with its current data as ``rd`` may see it (its opening audited)."""
     found = rd.entity(uuid)
     versions = rd.store.entity_versions(found.uuid)
     data, label = rd.show(found.uuid, dict(found.properties), found.label)
@@ -258,6 +319,173 @@ def entity_versions(
     return out
 
 
+# --- writes --------------------------------------------------------------------------------------------
+
+
+async def _json_body(request: Request) -> Any:
+    """The JSON body, up to the server's body limit (a bulk create can be large)."""
+    from rasoat.server.central.rest import _body
+
+    raw = await _body(request, request.app.state["rasoat"].settings.max_body_bytes)
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        raise problems.unparseable("JSON") from None
+
+
+def _keys(doc: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise problems.unparseable("JSON object")
+    if set(doc) - set(allowed):
+        raise Problem("entity.unexpected_keys", expected=", ".join(allowed), got=", ".join(sorted(doc)))
+    return doc
+
+
+def _label(value: Any, *, required: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Problem("entity.label_blank")
+    return value.strip()
+
+
+def _data(lst: EntityList, value: Any) -> dict[str, str]:
+    """Central's rules: an object of the list's properties, every value a string ("" clears one)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise problems.invalid_value("data", "an object")
+    for name, text in value.items():
+        if name not in lst.properties:
+            raise Problem("entity.unknown_property", list=lst.name, property=name)
+        if not isinstance(text, str):
+            raise problems.invalid_value(f"data.{name}", "a string")
+    return dict(value)
+
+
+def _new(rd: Reader, doc: Any) -> EntityBlock:
+    doc = _keys(doc, CREATE_KEYS[:3])
+    raw = doc.get("uuid")
+    uuid = normal_uuid(raw) if isinstance(raw, str) else (str(uuidlib.uuid4()) if raw is None else None)
+    if uuid is None:
+        raise problems.invalid_value("uuid", f"{raw!r} is not a v4 UUID")
+    data, label = rd.seal(uuid, _data(rd.lst, doc.get("data")), _label(doc.get("label"), required=True))
+    return EntityBlock(dataset=rd.lst.name, uuid=uuid, create=True, update=False, label=label, data=data)
+
+
+def _unit(rd: Reader, asked: Any) -> str:
+    """Where a new entity is filed: the unit asked (inside the officer's units), else their only unit."""
+    if asked is not None and not isinstance(asked, str):
+        raise problems.invalid_value("unit", "a unit code")
+    unit = scope.report_unit(rd.user, asked or None)  # ScopeError: outside, unknown, or several to choose
+    if unit is None:
+        raise scope.ScopeError("Hãy ghi đơn vị (unit) của thực thể mới / "
+                               "Give the unit (unit) of the new entity")
+    return unit
+
+
+def _target(rd: Reader, uuid: str) -> Entity:
+    """The entity a PATCH or DELETE names: 404 when it is not (or no longer) on the list, 403 when it lies
+    outside the officer's units."""
+    found = rd.store.get_entity(uuid.strip().lower())
+    if found is None or found.list_name != rd.lst.name or found.deleted:
+        raise problems.not_found(f"entity {uuid}")
+    if not rd.visible(found):
+        raise scope.ScopeError(f"Thực thể {found.uuid} nằm ngoài đơn vị của bạn / "
+                               f"entity {found.uuid} is outside your units")
+    return found
+
+
+def _write(rd: Reader, blocks: list[EntityBlock], audit: AuditEvent, *, unit: str | None = None,
+           exact_base: bool = False) -> None:
+    units = None if rd.user.role is Role.admin else tuple(rd.user.unit_codes)
+    try:
+        rd.store.write_entities(blocks, actor=rd.user.username, unit_code=unit, scope=units,
+                                exact_base=exact_base, audit=audit)
+    except StaleVersion as exc:
+        raise Problem("entity.version_conflict", base=exc.base, current=exc.current,
+                      details={"baseVersion": exc.base, "currentVersion": exc.current}) from None
+    except EntityFailure as exc:
+        raise Problem.with_text("entity.write_refused", str(exc)) from None
+
+
+def _event(rd: Reader, action: str, target: str, **details: Any) -> AuditEvent:
+    return AuditEvent(actor=rd.user.username, action=action, target=target, at=utcnow(),
+                      details={"list": rd.lst.name, **details, "via": "central"})
+
+
+def _create(rd: Reader, doc: Any) -> EntityOut | Success:
+    if isinstance(doc, dict) and "entities" in doc:  # pyodk's create_many
+        doc = _keys(doc, BULK_KEYS)
+        if not isinstance(doc["entities"], list):
+            raise problems.invalid_value("entities", "a list")
+        source = doc.get("source") if isinstance(doc.get("source"), dict) else {}
+        unit = _unit(rd, doc.get("unit"))
+        blocks = [_new(rd, item) for item in doc["entities"]]
+        _write(rd, blocks, _event(rd, "entity.bulk_create", rd.lst.name, count=len(blocks), unit=unit,
+                                  source=str(source.get("name") or "")), unit=unit)
+        return Success()
+    doc = _keys(doc, CREATE_KEYS)
+    unit = _unit(rd, doc.pop("unit", None))
+    block = _new(rd, doc)
+    _write(rd, [block], _event(rd, "entity.create", block.uuid, unit=unit, properties=sorted(block.data)),
+           unit=unit)
+    return EntityOut.model_validate(_full(rd, block.uuid))
+
+
+@post("/v1/projects/{pid:str}/datasets/{name:str}/entities", status_code=200)
+async def create_entities(request: Request, pid: FromPath[str], name: FromPath[str]) -> EntityOut | Success:
+    """One entity (answered with it), or pyodk's ``create_many`` body (``{"success": true}``)."""
+    import anyio
+
+    del pid
+    rd = await anyio.to_thread.run_sync(_reader, request, name, scope.EDIT)
+    doc = await _json_body(request)
+    return await anyio.to_thread.run_sync(_create, rd, doc)
+
+
+@patch("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", status_code=200)
+async def update_entity(
+    request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]
+) -> EntityOut:
+    """``{"label"?, "data"?}`` laid over the current version named by ``?baseVersion=N`` (409.15 when it is
+    not the current one), or over whatever is current with ``?force=true``."""
+    import anyio
+
+    del pid
+    rd = await anyio.to_thread.run_sync(_reader, request, name, scope.EDIT)
+    force = _is_true(request.query_params.get("force"))
+    base = _option(request, "baseVersion")
+    if base is None and not force:
+        raise problems.missing_params(["baseVersion"], {})
+    doc = _keys(await _json_body(request), UPDATE_KEYS)
+
+    def run() -> EntityOut:
+        found = _target(rd, uuid)
+        data, label = rd.seal(found.uuid, _data(rd.lst, doc.get("data")),
+                              _label(doc.get("label"), required=False))
+        block = EntityBlock(dataset=rd.lst.name, uuid=found.uuid, create=False, update=True, label=label,
+                            data=data, base_version=None if force else base)
+        _write(rd, [block], _event(rd, "entity.update", found.uuid, base_version=base, force=force,
+                                   properties=sorted(data), label=label is not None), exact_base=not force)
+        return EntityOut.model_validate(_full(rd, found.uuid))
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@delete("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", status_code=200,
+        sync_to_thread=True)
+def delete_entity(request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]) -> Success:
+    """Soft delete: kept with its history, gone from the lists phones receive (the integrity endpoint
+    says so)."""
+    del pid
+    rd = _reader(request, name, scope.EDIT)
+    found = _target(rd, uuid)
+    rd.store.delete_entity(found.uuid, rd.user.username,
+                           audit=_event(rd, "entity.delete", found.uuid, version=found.version))
+    return Success()
+
+
 # --- OData ---------------------------------------------------------------------------------------------
 
 
@@ -282,30 +510,68 @@ def _skiptoken(raw: str | None) -> str | None:
     return str(doc["uuid"])
 
 
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _filter(rd: Reader, text: str | None) -> Callable[[Entity], bool] | None:
+    """A ``$filter`` as a test of one entity (None: no filter). Identifying properties, and a label built
+    from identifying fields, are sealed at rest: naming one is 400.18."""
+    if not text or not text.strip():
+        return None
+    props = {odata_name(p): p for p in rd.lst.properties}
+    sealed = {n for n, p in props.items() if p in rd.lst.identifying} | ({"label"} & rd.lst.identifying)
+    tree = parse_filter(text, {*FILTER_FIELDS, *props}, frozenset(sealed))
+
+    def value(e: Entity, name: str) -> Any:
+        system: dict[str, Callable[[], Any]] = {
+            "__id": lambda: e.uuid,
+            "label": lambda: e.label,
+            "__system/createdAt": lambda: _aware(e.created_at),
+            "__system/updatedAt": lambda: _aware(e.updated_at) if e.version > 1 else None,
+            "__system/deletedAt": lambda: _aware(e.updated_at) if e.deleted else None,
+            "__system/creatorId": lambda: rd.creator(e.created_by)[0],
+            "__system/conflict": lambda: e.conflict,
+            "__system/version": lambda: e.version,
+        }
+        if name in system:
+            return system[name]()
+        found = e.properties.get(props[name], "")  # never set: "" as the row shows it
+        return found if isinstance(found, str) else None
+
+    return lambda e: bool(evaluate(tree, lambda name: value(e, name)))
+
+
 def _odata_entities(request: Request, rd: Reader) -> Stream:
+    q = request.query_params
     for option in UNSUPPORTED:
-        if request.query_params.get(option):
-            raise problems.not_implemented("501.1", f"{option} trên danh sách thực thể / {option} on "
-                                           "entities")
+        if q.get(option):
+            raise problems.not_implemented("501.1", option)
     top, skip = _option(request, "$top"), _option(request, "$skip") or 0
-    after = _skiptoken(request.query_params.get("$skiptoken"))
-    select = [s.strip() for s in (request.query_params.get("$select") or "").split(",") if s.strip()]
+    after = _skiptoken(q.get("$skiptoken"))
+    select = [s.strip() for s in (q.get("$select") or "").split(",") if s.strip()]
     known = {"__id", "__system", "label", *(odata_name(p) for p in rd.lst.properties)}
     for name in select:
         if name not in known:
             raise problems.odata_select(name)
-    query = rd.query()
-    total = rd.store.count_entities(query) if _is_true(request.query_params.get("$count")) else None
+    order = parse_orderby(q.get("$orderby"), ORDER_COLUMNS)
+    if order and after:
+        raise problems.not_implemented("501.1", "$orderby + $skiptoken")
+    test = _filter(rd, q.get("$filter"))
+    query = rd.query(deleted="__system/deletedAt" in (q.get("$filter") or ""))  # as Central: only when named
+    query = query.model_copy(update={"order_by": [(ORDER_COLUMNS[f], desc) for f, desc in order]})
+    total = None
+    if _is_true(q.get("$count")):
+        total = rd.store.count_entities(query) if test is None else sum(
+            1 for e in rd.store.iter_entities(query) if test(e))
     base = f"{base_url(request)}/v1/projects/{project_id(request)}/datasets/{rd.lst.name}.svc"
 
     def rows() -> Iterator[Entity]:
-        cursor = after
-        while True:
-            page = rd.store.page_entities(query, limit=PAGE, after=cursor)
-            yield from page
-            if len(page) < PAGE:
-                return
-            cursor = page[-1].uuid
+        if order:  # streamed in that order; pages follow by $skip
+            found: Iterator[Entity] = rd.store.iter_entities(query)
+        else:
+            found = _keyset(rd.store, query, after)
+        return found if test is None else (e for e in found if test(e))
 
     def body() -> Iterator[bytes]:
         yield b'{"value":['
@@ -330,11 +596,11 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
             last = found.uuid
         tail: dict[str, Any] = {"@odata.context": f"{base}/$metadata#Entities"}
         if more and last:
-            token = "01" + base64.b64encode(json.dumps({"uuid": last}).encode()).decode()
-            params = {k: v for k, v in request.query_params.items() if k not in ("$skip", "$skiptoken")}
-            params["$skiptoken"] = token
-            from urllib.parse import urlencode
-
+            params = {k: v for k, v in q.items() if k not in ("$skip", "$skiptoken")}
+            if order:
+                params["$skip"] = str(skip + sent)
+            else:
+                params["$skiptoken"] = "01" + base64.b64encode(json.dumps({"uuid": last}).encode()).decode()
             tail["@odata.nextLink"] = f"{base}/Entities?{urlencode(params)}"
         if total is not None:
             tail["@odata.count"] = total
@@ -344,6 +610,16 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
     from rasoat.server.central.odata import chunks
 
     return Stream(chunks(body()), media_type=JSON_TYPE, headers=HEADERS)
+
+
+def _keyset(store: Store, query: EntityQuery, after: str | None) -> Iterator[Entity]:
+    """The entities by uuid from after ``after``, a page of ``PAGE`` at a time."""
+    while True:
+        page = store.page_entities(query, limit=PAGE, after=after)
+        yield from page
+        if len(page) < PAGE:
+            return
+        after = page[-1].uuid
 
 
 @get("/v1/projects/{pid:str}/datasets/{name:str}/{table:str}", sync_to_thread=True)
@@ -360,4 +636,5 @@ def entity_list_odata(
     return _odata_entities(request, rd)
 
 
-entity_handlers = [entity_lists, entity_list, entities, entity, entity_versions, entity_list_odata]
+entity_handlers = [entity_lists, entity_list, entities, entity, entity_versions, entity_list_odata,
+                   create_entities, update_entity, delete_entity]

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from pydantic import BaseModel
 from rasoat.core.entities import Entity, EntityList, EntityVersion
 from rasoat.server.central.auth import iso
 
@@ -96,6 +97,42 @@ def entity_json(
         "conflict": entity.conflict,
         "currentVersion": current,
     }
+
+
+class CurrentVersion(BaseModel):
+    """An entity's current version as Central sends it (pyodk ``CurrentVersion``)."""
+
+    label: str
+    current: bool
+    creatorId: int
+    userAgent: str
+    version: int
+    baseVersion: int | None
+    createdAt: str | None
+    branchId: str | None
+    trunkVersion: int | None
+    branchBaseVersion: int | None
+    conflictingProperties: list[str] | None
+    data: dict[str, Shown] | None = None
+    dataReceived: dict[str, Shown] | None = None
+
+
+class EntityOut(BaseModel):
+    """What creating or updating one entity answers (pyodk ``Entity``): the entity with its data."""
+
+    uuid: str
+    creatorId: int
+    createdAt: str | None
+    updatedAt: str | None
+    deletedAt: str | None
+    conflict: str | None
+    currentVersion: CurrentVersion
+
+
+class Success(BaseModel):
+    """Central's answer to a bulk create and a delete."""
+
+    success: bool = True
 
 
 def versions_json(

@@ -1,4 +1,5 @@
-"""OData ``$filter`` and ``$orderby`` on submissions, as Central allows them (reference §2.6).
+"""OData ``$filter`` and ``$orderby`` on submissions, as Central allows them (reference §2.6), and the same
+grammar over other fields for entity lists (``parse_filter``, ``evaluate``; ``central.entities``).
 
 Fields: ``__id``, ``__system/submissionDate``, ``__system/updatedAt``, ``__system/submitterId``,
 ``__system/reviewState``, ``__system/deletedAt`` (on repeat tables prefixed ``$root/Submissions/``).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -91,10 +92,13 @@ def _tokens(text: str) -> list[tuple[str, str]]:
 
 
 class _Parser:
-    def __init__(self, text: str, sealed: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, text: str, sealed: frozenset[str] = frozenset(), fields: Collection[str] = FIELDS
+    ) -> None:
         self.toks = _tokens(text)
         self.i = 0
         self.sealed = sealed
+        self.fields = fields
 
     def peek(self) -> tuple[str, str] | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -171,7 +175,7 @@ class _Parser:
             field = text[len(ROOT_PREFIX) :] if text.startswith(ROOT_PREFIX) else text
             if field in self.sealed:
                 raise problems.odata_filter_sealed(field)
-            if field not in FIELDS:
+            if field not in self.fields:
                 raise problems.not_implemented("501.5", f"$filter on {text}")
             return Ref(field)
         raise problems.odata_filter(f"unexpected {text!r}")
@@ -206,15 +210,22 @@ def field_value(sub: Submission, field: str) -> Any:
     return None  # deletedAt: rasoat deletes nothing
 
 
-def _eval(node: Any, sub: Submission) -> Any:
+def parse_filter(text: str, fields: Collection[str], sealed: frozenset[str] = frozenset()) -> Any:
+    """The expression tree of a ``$filter`` over ``fields`` (another field: 501.5; one of ``sealed``:
+    400.18 naming it), for ``evaluate``."""
+    return _Parser(text, sealed, fields).parse()
+
+
+def evaluate(node: Any, row: Callable[[str], Any]) -> Any:
+    """A parsed ``$filter`` on one row, whose fields ``row`` reads."""
     if isinstance(node, Lit):
         return node.value
     if isinstance(node, Ref):
-        return field_value(sub, node.field)
+        return row(node.field)
     if isinstance(node, Call):
         if node.name == "now":
             return datetime.now(UTC)
-        value = _eval(node.arg, sub)
+        value = evaluate(node.arg, row)
         if value is None:
             return None
         if isinstance(value, str):
@@ -225,10 +236,10 @@ def _eval(node: Any, sub: Submission) -> Any:
         return getattr(value, node.name, None)
     if isinstance(node, BoolOp):
         if node.op == "not":
-            return not _eval(node.args[0], sub)
-        results = (bool(_eval(a, sub)) for a in node.args)
+            return not evaluate(node.args[0], row)
+        results = (bool(evaluate(a, row)) for a in node.args)
         return all(results) if node.op == "and" else any(results)
-    left, right = _coerce(_eval(node.left, sub), _eval(node.right, sub))
+    left, right = _coerce(evaluate(node.left, row), evaluate(node.right, row))
     if node.op == "eq":
         return left == right
     if node.op == "ne":
@@ -280,7 +291,7 @@ def compile_filter(
     if not rest:
         return Compiled(query, None)
     residual = rest[0] if len(rest) == 1 else BoolOp("and", tuple(rest))
-    return Compiled(query, lambda sub: bool(_eval(residual, sub)))
+    return Compiled(query, lambda sub: bool(evaluate(residual, lambda name: field_value(sub, name))))
 
 
 _FLIP = {"eq": "eq", "ne": "ne", "lt": "gt", "le": "ge", "gt": "lt", "ge": "le"}
@@ -336,9 +347,9 @@ def _push(node: Any, query: dict[str, Any], submitter: Callable[[int], str | Non
 # --- $orderby ------------------------------------------------------------------------------------------
 
 
-def parse_orderby(text: str | None) -> list[tuple[str, bool]]:
-    """``[(field, descending)]``; rasoat's stores page by receipt time, so only submissionDate (and
-    __id, as its tie-break) may lead; anything else → 501."""
+def parse_orderby(text: str | None, fields: Collection[str] = FIELDS) -> list[tuple[str, bool]]:
+    """``[(field, descending)]`` over ``fields`` (another: 501); for submissions the caller lets only
+    submissionDate (and __id, as its tie-break) lead, as rasoat's stores page by receipt time."""
     if not text or not text.strip():
         return []
     out = []
@@ -347,7 +358,7 @@ def parse_orderby(text: str | None) -> list[tuple[str, bool]]:
         if not words or len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
             raise problems.odata_filter(f"$orderby {part!r}")
         field = words[0][len(ROOT_PREFIX) :] if words[0].startswith(ROOT_PREFIX) else words[0]
-        if field not in FIELDS:
+        if field not in fields:
             raise problems.not_implemented("501.5", f"$orderby on {words[0]}")
         out.append((field, len(words) == 2 and words[1].lower() == "desc"))
     return out
