@@ -87,6 +87,7 @@ CATALOGUE: dict[str, Kind] = {
     "scope.no_manage_unit_lists": Kind(403, "403.1"),
     "scope.unit_outside": Kind(403, "403.1"),
     "scope.submission_outside": Kind(403, "403.1"),
+    "scope.entity_outside": Kind(403, "403.1"),
     "scope.round_outside": Kind(403, "403.1"),
     "scope.no_identities": Kind(403, "403.1"),
     "scope.choose_unit": Kind(403, "403.1"),

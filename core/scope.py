@@ -198,6 +198,19 @@ def require_unit(user: User | None, code: str | None) -> None:
     raise _outside(user, "scope.unit_outside", unit=code or "—")
 
 
+def entity_visible(user: User | None, unit_code: str | None) -> bool:
+    """May the user see an entity filed under ``unit_code``: by that unit, or by its commune (a hamlet
+    the registry does not list yet)."""
+    allowed = allowed_units(user)
+    unit = unit_code or ""
+    return allowed is None or unit in allowed or unit.split("-", 1)[0] in allowed
+
+
+def require_entity(user: User | None, uuid: str, unit_code: str | None) -> None:
+    if not entity_visible(user, unit_code):
+        raise _outside(user, "scope.entity_outside", uuid=uuid)
+
+
 def require_submission(user: User | None, sub: Submission) -> None:
     """Raise unless the user may see this submission (by its unit)."""
     if not can(user, VIEW) or not unit_allowed(user, sub.unit_code):

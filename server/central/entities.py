@@ -115,9 +115,7 @@ class Reader:
     def visible(self, entity: Entity | None) -> bool:
         if entity is None or entity.list_name != self.lst.name:
             return False
-        allowed = scope.allowed_units(self.user)
-        unit = entity.unit_code or ""
-        return allowed is None or unit in allowed or unit.split("-", 1)[0] in allowed
+        return scope.entity_visible(self.user, entity.unit_code)
 
     def entity(self, uuid: str) -> Entity:
         found = self.store.get_entity(uuid.strip().lower())
@@ -378,9 +376,8 @@ def _unit(rd: Reader, asked: Any) -> str:
     if asked is not None and not isinstance(asked, str):
         raise problems.invalid_value("unit", "a unit code")
     unit = scope.report_unit(rd.user, asked or None)  # ScopeError: outside, unknown, or several to choose
-    if unit is None:
-        raise scope.ScopeError("Hãy ghi đơn vị (unit) của thực thể mới / "
-                               "Give the unit (unit) of the new entity")
+    if unit is None:  # an administrator: no unit of their own
+        raise scope.ScopeError("scope.choose_unit", units="unit")
     return unit
 
 
@@ -390,9 +387,7 @@ def _target(rd: Reader, uuid: str) -> Entity:
     found = rd.store.get_entity(uuid.strip().lower())
     if found is None or found.list_name != rd.lst.name or found.deleted:
         raise problems.not_found(f"entity {uuid}")
-    if not rd.visible(found):
-        raise scope.ScopeError(f"Thực thể {found.uuid} nằm ngoài đơn vị của bạn / "
-                               f"entity {found.uuid} is outside your units")
+    scope.require_entity(rd.user, found.uuid, found.unit_code)
     return found
 
 
