@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
-from rasoat.core.assessment.facts import get_facts
+from pydantic_core import to_json
+from rasoat.core.assessment.facts import get_facts, get_facts_many
 from rasoat.core.assessment.registers import officer_fact, read_communes
 from rasoat.core.assessment.rules import (
     CommuneInputs,
@@ -83,3 +85,12 @@ def assess_province(
     route = officer_fact(get_facts(store, year, province), "on_route", "rasoat assessment route")
     result = classify_province([(c.inputs, c.result) for c in communes], len(codes), route, t)
     return ProvinceAssessment(province, unit.name, year, communes, result)
+
+
+def facts_version(store: Store, year: int, province: str, registry: UnitRegistry | None = None) -> str:
+    """A digest of the figures officers entered for the province and its communes (one read): besides the
+    records, the only input of ``assess_province`` that changes, so a kept assessment is reused only while
+    this and the records are unchanged."""
+    registry = registry or get_units()
+    codes = [province, *(u.code for u in registry.communes(province))]
+    return hashlib.sha256(to_json(get_facts_many(store, year, codes))).hexdigest()

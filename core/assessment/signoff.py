@@ -344,11 +344,17 @@ def changes_since_approval(
 
 
 def province_status(
-    store: Store, user: User, year: int, province: str, registry: UnitRegistry | None = None
+    store: Store,
+    user: User,
+    year: int,
+    province: str,
+    registry: UnitRegistry | None = None,
+    assess: Callable[[], ProvinceAssessment] | None = None,
 ) -> dict[str, Any]:
     """The province's list as the user may see it: each commune (only their own for a commune officer)
     with its computed class, sign-off state and flags; the list's state, deadline and the changes since
-    approval. Outside the user's scope: ScopeError, nothing shown."""
+    approval. Outside the user's scope: ScopeError, nothing shown. ``assess``: how the province's
+    assessment is had when the caller keeps one (the web page, per version of the data), else computed."""
     registry = registry or get_units()
     unit = registry.require(province)
     own_only = not unit_allowed(user, province)
@@ -356,7 +362,7 @@ def province_status(
     visible = [c for c in codes if unit_allowed(user, c)] if own_only else codes
     if not visible:
         raise ScopeError(f"Tỉnh {province} ngoài phạm vi của {user.username} / province outside your scope")
-    pa = assess_province(store, year, province, registry)
+    pa = assess() if assess is not None else assess_province(store, year, province, registry)
     lst = list_doc(store, year, province)
     changes = changes_since_approval(lst, pa) if lst["state"] == "approved" else {}
     approved_class = (lst.get("province") or {}).get("class") if lst["state"] == "approved" else None
