@@ -204,14 +204,16 @@ async def page_context(connection: ASGIConnection[Any, Any, Any, Any]) -> Ctx:
     return ctx
 
 
-def allowed(permission: str) -> Any:
-    """A guard: the officer's role must allow ``permission`` (a ``core.scope`` constant), else a 403 page;
-    no session: the login page."""
+def allowed(*permissions: str) -> Any:
+    """A guard: the officer's role must allow one of ``permissions`` (``core.scope`` constants), else a 403
+    page naming the first; no session: the login page."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
-        (await page_context(connection)).require(permission)
+        ctx = await page_context(connection)
+        if not any(ctx.can(permission) for permission in permissions):
+            ctx.require(permissions[0])
 
-    guard.__name__ = f"allowed_{permission}"
+    guard.__name__ = "allowed_" + "_or_".join(permissions)
     return guard
 
 

@@ -6,7 +6,10 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
 from rasoat.core import audit_actions, scope
 from rasoat.core.collectors import list_collectors
 from rasoat.core.models import RoundState
@@ -21,11 +24,11 @@ from rasoat.core.rounds import (
 )
 from rasoat.core.unit_lists import KINDS
 from rasoat.server.web import scoped
-from rasoat.server.web.base import Ctx, check_csrf, context, form_data, form_list, page, redirect
+from rasoat.server.web.base import Ctx, allowed, form_list, page, redirect
 from rasoat.server.web.charts import bar
 from rasoat.server.web.pages_overview import pledge_figures
 
-MAX_FORM_UPLOAD = 50_000_000
+MANAGE = [allowed(scope.MANAGE_ROUNDS)]
 # Which state buttons a round shows: target state → label key
 STATE_ACTIONS: dict[RoundState, list[tuple[str, str]]] = {
     RoundState.draft: [("open", "rounds.open")],
@@ -69,22 +72,19 @@ def _rounds_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
 
 
 @get("/rounds", sync_to_thread=True)
-def rounds_list(request: Request) -> Response:
-    return _rounds_page(context(request))
+def rounds_list(ctx: NamedDependency[Ctx]) -> Response:
+    return _rounds_page(ctx)
 
 
-@post("/rounds")
-async def round_create(request: Request) -> Response:
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_ROUNDS)
-    name = str(form.get("name") or "").strip()[:200]
-    period = str(form.get("period") or "").strip()[:20]
-    kind = str(form.get("kind") or "").strip() or None
-    form_ids = form_list(form, "forms")
+@post("/rounds", guards=MANAGE)
+async def round_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+    name = str(posted.get("name") or "").strip()[:200]
+    period = str(posted.get("period") or "").strip()[:20]
+    kind = str(posted.get("kind") or "").strip() or None
+    form_ids = form_list(posted, "forms")
     # units picked in the list (one value each), or typed as "05563, 05563-01" by a script
-    units = [u.strip() for v in form_list(form, "units") for u in v.replace(";", ",").split(",") if u.strip()]
+    typed = [v.replace(";", ",").split(",") for v in form_list(posted, "units")]
+    units = [u.strip() for codes in typed for u in codes if u.strip()]
     values = {"name": name, "period": period, "kind": kind, "forms": form_ids, "units": units}
 
     def run() -> Response:
@@ -156,28 +156,24 @@ def _history(ctx: Ctx, rnd: Any) -> list[dict[str, Any]]:
 
 
 @get("/rounds/{round_id:str}", sync_to_thread=True)
-def round_detail(request: Request) -> Response:
-    round_id = request.path_params["round_id"]
-    return _round_page(context(request), round_id)
+def round_detail(ctx: NamedDependency[Ctx], round_id: FromPath[str]) -> Response:
+    return _round_page(ctx, round_id)
 
 
-@post("/rounds/{round_id:str}/state")
-async def round_state(request: Request) -> Response:
-    round_id = request.path_params["round_id"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.MANAGE_ROUNDS)
-    target = str(form.get("target") or "")
-    reason = str(form.get("reason") or "")[:500]
+@post("/rounds/{round_id:str}/state", guards=MANAGE)
+async def round_state(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], round_id: FromPath[str]
+) -> Response:
+    target = str(posted.get("target") or "")
+    reason = str(posted.get("reason") or "")[:500]
 
     def run() -> Response:
         rnd = scoped.get_round(ctx, round_id)
         _require_units(ctx, rnd.unit_codes)  # changing a round needs the whole of it in scope
         try:
             set_state(ctx.store, rnd.id, target, actor=ctx.actor, reason=reason,
-                      allow_missing_hamlets=bool(form.get("allow_missing_hamlets")),
-                      acknowledge_encrypted=bool(form.get("acknowledge_encrypted")))
+                      allow_missing_hamlets=bool(posted.get("allow_missing_hamlets")),
+                      acknowledge_encrypted=bool(posted.get("acknowledge_encrypted")))
         except (RoundError, ValueError) as exc:
             return _round_page(ctx, round_id, 400, str(exc))
         return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
@@ -185,15 +181,11 @@ async def round_state(request: Request) -> Response:
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/rounds/{round_id:str}/collectors")
-async def round_collectors(request: Request) -> Response:
-    round_id = request.path_params["round_id"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    if not (ctx.can(scope.MANAGE_ROUNDS) or ctx.can(scope.MANAGE_COLLECTORS)):
-        ctx.require(scope.MANAGE_ROUNDS)
-    wanted = form_list(form, "collector")
+@post("/rounds/{round_id:str}/collectors", guards=[allowed(scope.MANAGE_ROUNDS, scope.MANAGE_COLLECTORS)])
+async def round_collectors(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], round_id: FromPath[str]
+) -> Response:
+    wanted = form_list(posted, "collector")
 
     def run() -> Response:
         rnd = scoped.get_round(ctx, round_id)
