@@ -128,14 +128,14 @@ def stream_response(opened: OpenedExport, filename: str) -> Stream:
 @get("/exports/raw", guards=EXPORT)
 async def export_raw(
     ctx: NamedDependency[Ctx],
-    form: FromQuery[str] = "",
+    chosen: Annotated[str, QueryParameter(name="form")] = "",  # "form" names the posted-form dependency
     round: FromQuery[str] = "",
     unit: FromQuery[str] = "",
     labels: FromQuery[str] = "",
     personal: FromQuery[str] = "",
     fmt: Annotated[str, QueryParameter(name="format")] = "",
 ) -> Response:
-    form_id = form.strip()
+    form_id = chosen.strip()
     if not form_id:
         raise Problem.with_text("web.refused", "Chọn biểu mẫu / Choose a form")
     fmt = "csv" if fmt.strip() == "csv" else "xlsx"
