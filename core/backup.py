@@ -125,14 +125,11 @@ def backup_embedded(
     from rasoat.core.storage.embedded import EmbeddedStore
 
     if not isinstance(store, EmbeddedStore):
-        raise BackupError("Không phải kho nhúng / Not an embedded store")
+        raise BackupError("backup.not_embedded")
     root = store.root.resolve()
     target = Path(target).resolve()
     if root in target.parents:
-        raise BackupError(
-            "Không ghi bản sao lưu vào trong thư mục dữ liệu / "
-            "Do not write the backup inside the data directory"
-        )
+        raise BackupError("backup.inside_data_dir")
     from rasoat.core.storage.embedded import DB_NAME
 
     live = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
@@ -219,13 +216,10 @@ def _run(cmd: list[str]) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except FileNotFoundError:
-        raise BackupError(
-            f"Không tìm thấy {cmd[0]} (cài postgresql-client) / "
-            f"{cmd[0]} not found (install postgresql-client)"
-        ) from None
+        raise BackupError("backup.tool_missing", cmd=cmd[0]) from None
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-        raise BackupError(f"{cmd[0]} thất bại / failed: {tail[0]}")
+        raise BackupError("backup.tool_failed", cmd=cmd[0], detail=tail[0])
 
 
 # --- restore ---------------------------------------------------------------------------------------
@@ -236,14 +230,14 @@ def read_manifest(archive: Path) -> dict[str, Any]:
         with tarfile.open(archive, "r:*") as tar:
             first = tar.next()
             if first is None or first.name != MANIFEST or not first.isfile():
-                raise BackupError(f"{archive.name}: không phải bản sao lưu rasoat / not a rasoat backup")
+                raise BackupError("backup.not_a_backup", name=archive.name)
             fh = tar.extractfile(first)
             assert fh is not None
             manifest = json.loads(fh.read())
     except (tarfile.TarError, OSError, ValueError) as exc:
-        raise BackupError(f"Không đọc được {archive.name} / Cannot read {archive.name}: {exc}") from None
+        raise BackupError("backup.unreadable", name=archive.name, detail=exc) from None
     if manifest.get("format", 0) > FORMAT:
-        raise BackupError("Bản sao lưu mới hơn phiên bản này / The backup is newer than this rasoat")
+        raise BackupError("backup.newer")
     return manifest
 
 
@@ -255,11 +249,9 @@ def _safe_members(tar: tarfile.TarFile, prefix: str) -> Iterator[tuple[tarfile.T
             continue
         rel = Path(member.name)
         if rel.is_absolute() or ".." in rel.parts or "\\" in member.name:
-            raise BackupError(
-                f"Tên không an toàn trong bản sao lưu / Unsafe name in the backup: {member.name!r}"
-            )
+            raise BackupError("backup.unsafe_name", name=repr(member.name))
         if not (member.isfile() or member.isdir()):
-            raise BackupError(f"Loại tệp không được phép / Not a plain file: {member.name!r}")
+            raise BackupError("backup.not_a_file", name=repr(member.name))
         if member.name.startswith(prefix) and len(rel.parts) > 1:
             yield member, Path(*rel.parts[1:])
 
@@ -286,18 +278,12 @@ def _verify(root: Path, expected: dict[str, str]) -> None:
         rel for rel, digest in expected.items() if not (root / rel).is_file() or _sha256(root / rel) != digest
     ]
     if bad:
-        raise BackupError(
-            f"{len(bad)} tệp không khớp bản sao lưu / {len(bad)} files do not match the backup: "
-            f"{', '.join(bad[:3])}"
-        )
+        raise BackupError("backup.files_differ", count=len(bad), files=', '.join(bad[:3]))
 
 
 def _empty_target(path: Path) -> None:
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise BackupError(
-            f"Thư mục {path} không trống; khôi phục chỉ vào thư mục trống / "
-            f"{path} is not empty; restore only into an empty directory"
-        )
+        raise BackupError("backup.target_not_empty", path=path)
 
 
 def restore(
@@ -317,18 +303,12 @@ def restore(
     try:
         if kind == "embedded":
             if database_url:
-                raise BackupError(
-                    "Bản sao lưu kho nhúng, không phải PostgreSQL / "
-                    "This is an embedded-store backup, not a PostgreSQL one"
-                )
+                raise BackupError("backup.embedded_not_postgres")
             _extract(archive, "data/", work, progress)
             _verify(work, manifest["files"])
         elif kind == "postgres":
             if not database_url:
-                raise BackupError(
-                    "Cần --database URL để khôi phục PostgreSQL / "
-                    "Give --database URL to restore a PostgreSQL backup"
-                )
+                raise BackupError("backup.database_needed")
             _extract(archive, "files/", work, progress)
             _verify(work, manifest["files"])
             with tempfile.TemporaryDirectory(prefix="rasoat-pgrestore-") as tmp:
@@ -345,7 +325,7 @@ def restore(
                     ]
                 )
         else:
-            raise BackupError(f"Loại bản sao lưu lạ / Unknown backup kind: {kind!r}")
+            raise BackupError("backup.unknown_kind", kind=repr(kind))
         if data_dir.exists():
             data_dir.rmdir()  # empty, checked above
         os.replace(work, data_dir)
@@ -368,10 +348,7 @@ def restore(
     finally:
         store.close()
     if count != manifest.get("submissions", count):
-        raise BackupError(
-            f"Khôi phục được {count} bản ghi, bản sao lưu có {manifest['submissions']} / "
-            f"restored {count} submissions, the backup holds {manifest['submissions']}"
-        )
+        raise BackupError("backup.count_differs", count=count, submissions=manifest['submissions'])
     return BackupInfo(
         data_dir,
         str(kind),
@@ -386,7 +363,7 @@ def _extract_one(archive: Path, name: str, out: Path) -> None:
     with tarfile.open(archive, "r:*") as tar:
         member = tar.getmember(name)
         if not member.isfile():
-            raise BackupError(f"Không phải tệp / Not a plain file: {name!r}")
+            raise BackupError("backup.not_a_file", name=repr(name))
         src = tar.extractfile(member)
         assert src is not None
         with src, open(out, "wb") as fh:

@@ -106,10 +106,7 @@ def fingerprint(public_b64: str) -> str:
 
 def _check_passphrase(passphrase: str) -> bytes:
     if len(passphrase) < MIN_PASSPHRASE_CHARS:
-        raise CryptoError(
-            f"Cụm mật khẩu cần ít nhất {MIN_PASSPHRASE_CHARS} ký tự / "
-            f"The passphrase needs at least {MIN_PASSPHRASE_CHARS} characters"
-        )
+        raise CryptoError("crypto.passphrase_short", min=MIN_PASSPHRASE_CHARS)
     return passphrase.encode("utf-8")
 
 
@@ -117,7 +114,7 @@ def _derive(passphrase: bytes, salt: bytes, params: dict[str, Any]) -> bytes:
     from argon2.low_level import Type, hash_secret_raw
 
     if params.get("kdf") != "argon2id":
-        raise CryptoError(f"KDF không hỗ trợ / Unsupported KDF: {params.get('kdf')!r}")
+        raise CryptoError("crypto.unsupported_kdf", kdf=repr(params.get('kdf')))
     return hash_secret_raw(passphrase, salt, time_cost=int(params["t"]), memory_cost=int(params["m"]),
                            parallelism=int(params["p"]), hash_len=32, type=Type.ID)
 
@@ -150,7 +147,7 @@ def _unwrap(item: dict[str, Any], passphrase: str) -> rsa.RSAPrivateKey:
         raise WrongPassphrase() from None
     key = serialization.load_der_private_key(der, password=None)
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise CryptoError("Khoá dự án không phải RSA / The project key is not an RSA key")
+        raise CryptoError("crypto.key_not_rsa")
     return key
 
 
@@ -195,9 +192,7 @@ def public_key(store: Store) -> str | None:
 def create_project_key(store: Store, passphrase: str, actor: str = "cli") -> str:
     """Make the project's key pair; returns its fingerprint. Refused when one exists (see ``rotate_key``)."""
     if key_entry(store) is not None:
-        raise CryptoError(
-            "Dự án đã có khoá / The project already has a key (rotate it with 'rasoat keys rotate')"
-        )
+        raise CryptoError("crypto.key_exists")
     entry = _new_entry(passphrase, actor)
     store.kv_put(KV_NS, KEY_ENTRY, entry)
     store.append_audit(AuditEvent(actor=actor, action="key.create", target=entry["fingerprint"]))
@@ -210,7 +205,7 @@ def _load(pem: str, passphrase: str) -> rsa.RSAPrivateKey:
     except (ValueError, TypeError):
         raise WrongPassphrase() from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise CryptoError("Khoá dự án không phải RSA / The project key is not an RSA key")
+        raise CryptoError("crypto.key_not_rsa")
     return key
 
 
@@ -368,11 +363,11 @@ def decrypt_submission(
     """
     wrapped_b64, media, xml_name, signature_b64 = _envelope(sub)
     if not wrapped_b64 or not xml_name:
-        raise DecryptionError(f"{sub.instance_id}: phong bì thiếu khoá hoặc tệp / envelope lacks key or file")
+        raise DecryptionError("crypto.envelope_incomplete", instance_id=sub.instance_id)
     try:
         wrapped = base64.b64decode(wrapped_b64, validate=True)
     except ValueError:
-        raise DecryptionError(f"{sub.instance_id}: base64EncryptedKey hỏng / malformed") from None
+        raise DecryptionError("crypto.bad_encrypted_key", instance_id=sub.instance_id) from None
     aes_key = owner = None
     for key in keys:
         try:
@@ -381,9 +376,7 @@ def decrypt_submission(
         except ValueError:
             continue
     if aes_key is None or owner is None or len(aes_key) != 32:
-        raise DecryptionError(
-            f"{sub.instance_id}: không khoá nào của dự án mở được bản ghi / no project key opens this record"
-        )
+        raise DecryptionError("crypto.no_key_opens", instance_id=sub.instance_id)
     ivs = iv_stream(sub.instance_id, aes_key)
     out: dict[str, bytes] = {}
     xml: bytes | None = None
@@ -392,12 +385,14 @@ def decrypt_submission(
         data = files.get(name)
         if data is None:
             if name == xml_name:
-                raise DecryptionError(f"{sub.instance_id}: thiếu {name} / {name} is missing")
+                raise DecryptionError("crypto.part_missing", instance_id=sub.instance_id, name=name)
             continue
         try:
             plain = _decrypt_file(aes_key, iv, data)
         except ValueError:
-            raise DecryptionError(f"{sub.instance_id}: {name} hỏng / {name} does not decrypt") from None
+            raise DecryptionError(
+                "crypto.part_undecryptable", instance_id=sub.instance_id, name=name
+            ) from None
         if name == xml_name:
             xml = plain
         else:
@@ -436,10 +431,7 @@ def _verify_signature(
     except ValueError:
         given = b""
     if given != expected:
-        raise DecryptionError(
-            f"{sub.instance_id}: chữ ký không khớp, bản ghi có thể đã bị sửa / "
-            "the signature does not match; the record may have been altered"
-        )
+        raise DecryptionError("crypto.signature_mismatch", instance_id=sub.instance_id)
 
 
 # --- opening stored records ---------------------------------------------------------------------------
@@ -478,7 +470,7 @@ class Decryptor:
             plain = decrypt_submission(self.keys, sub, files)
             parsed = parse_instance(plain.xml, self._shape(sub.form_id, sub.form_version))
             if parsed.instance_id != sub.instance_id:
-                raise DecryptionError(f"{sub.instance_id}: instanceID bên trong khác / inner id differs")
+                raise DecryptionError("crypto.inner_id_differs", instance_id=sub.instance_id)
         except (DecryptionError, InstanceError):
             self.failed += 1
             self.failed_ids.append(sub.instance_id)

@@ -34,22 +34,15 @@ def require_data_dir(path: Path) -> None:
     """Raise NotADataDirectory unless ``path`` is a rasoat data directory."""
     if is_data_dir(path):
         return
-    db = markers()[0]
-    why = "không có thư mục này / no such folder" if not path.exists() else f"thiếu {db} / it has no {db}"
-    raise NotADataDirectory(
-        f"{path} không phải thư mục dữ liệu rasoat ({why}); kiểm tra --data / RASOAT_DATA, hoặc tạo mới bằng "
-        f"'rasoat init {path}' / {path} is not a rasoat data directory; check --data / RASOAT_DATA, or "
-        f"create one with 'rasoat init {path}' (the first 'rasoat serve' also creates it)"
-    )
+    if not path.exists():
+        raise NotADataDirectory("datadir.missing", path=path)
+    raise NotADataDirectory("datadir.no_store", path=path, db=markers()[0])
 
 
 def check_can_create(path: Path) -> None:
     """A new store goes into a missing or empty folder, or an existing store (then nothing is made);
     never into a folder that holds other files."""
     if path.exists() and not path.is_dir():
-        raise NotADataDirectory(f"{path} là một tệp, không phải thư mục / {path} is a file, not a folder")
+        raise NotADataDirectory("datadir.is_a_file", path=path)
     if path.is_dir() and not is_data_dir(path) and any(path.iterdir()):
-        raise NotADataDirectory(
-            f"{path} đã có tệp khác và không phải thư mục dữ liệu rasoat; chọn thư mục trống / {path} "
-            "holds other files and is not a rasoat data directory; choose an empty or new folder"
-        )
+        raise NotADataDirectory("datadir.not_empty", path=path)

@@ -47,7 +47,7 @@ def _plain(store: Store, sub: Submission, rsa_keys: Sequence[Any] | None) -> tup
     if not sub.encrypted:
         xml = store.submission_xml(sub.instance_id)
         if xml is None:
-            raise ProtectionError(f"{sub.instance_id}: thiếu XML / the XML is missing")
+            raise ProtectionError("protection.xml_missing", instance_id=sub.instance_id)
         return sub, xml, {k: v for k, v in files.items() if v is not None}
     from rasoat.core.crypto import decrypt_submission
     from rasoat.core.ingest import filing_unit
@@ -56,7 +56,7 @@ def _plain(store: Store, sub: Submission, rsa_keys: Sequence[Any] | None) -> tup
     opened = decrypt_submission(rsa_keys or [], sub, files)
     parsed = parse_instance(opened.xml, FormShape.from_xform(store.form_xml(sub.form_id, sub.form_version)))
     if parsed.instance_id != sub.instance_id:
-        raise ProtectionError(f"{sub.instance_id}: instanceID bên trong khác / the inner instanceID differs")
+        raise ProtectionError("protection.inner_id_differs", instance_id=sub.instance_id)
     try:
         unit = filing_unit(parsed.fields, None) or sub.unit_code
     except ValueError:
@@ -74,7 +74,7 @@ def _verify(store: Store, ring: Keyring, plain: Submission, xml: bytes, files: d
     stored = store.get_submission(iid)
     sealed_xml = store.submission_xml(iid)
     if stored is None or sealed_xml is None:
-        raise ProtectionError(f"{iid}: bản ghi mất sau khi ghi / the record is gone after the rewrite")
+        raise ProtectionError("protection.record_gone", instance_id=iid)
     revealed = protection.reveal(ring, iid, stored.fields)
     revealed.pop(protection.PSEUDONYM_FIELD, None)
     expected = {k: v for k, v in plain.fields.items() if k != protection.PSEUDONYM_FIELD}
@@ -83,7 +83,7 @@ def _verify(store: Store, ring: Keyring, plain: Submission, xml: bytes, files: d
         for name, data in files.items())
     if revealed != expected or protection.open_sealed(ring, iid, protection.XML_NAME, sealed_xml) != xml \
             or not same_files:
-        raise ProtectionError(f"{iid}: đọc lại không khớp / the record read back differs")
+        raise ProtectionError("protection.read_back_differs", instance_id=iid)
     return ring.digest(xml)
 
 
@@ -158,7 +158,7 @@ def rotate_kek(store: Store, new_kek: bytes | None = None, new_file: Path | None
     updated = protection.keyring_entry(
         kek, old.index_key, [old.kid, *[r for r in entry.get("retired") or [] if r != old.kid]])
     if not store.kv_cas(protection.KV_NS, protection.KV_KEYRING, entry, updated):
-        raise ProtectionError("Khoá vừa được đổi ở nơi khác; chạy lại / the key changed meanwhile; run again")
+        raise ProtectionError("protection.key_changed")
     ring = Keyring(kid, kek, old.index_key, {old.kid: old.kek, **old.retired})
     protection.forget(store)
     store.append_audit(AuditEvent(actor=actor, action="protection.key_rotate", target=kid,

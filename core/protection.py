@@ -217,10 +217,7 @@ def _decode_key(text: str, where: str) -> bytes:
     except ValueError:
         key = b""
     if len(key) != 32:
-        raise ProtectionError(
-            f"Khoá mã hoá khoá (KEK) từ {where} phải là 32 byte, base64 hoặc hex / "
-            f"the key-encryption key from {where} must be 32 bytes, base64 or hex"
-        )
+        raise ProtectionError("protection.bad_kek", where=where)
     return key
 
 
@@ -238,12 +235,7 @@ def check_key_path(store: Store, path: Path) -> Path:
     if data is not None:
         resolved, root = path.expanduser().resolve(), Path(data).resolve()
         if resolved == root or root in resolved.parents:
-            raise ProtectionError(
-                f"Khoá mã hoá khoá không được nằm trong thư mục dữ liệu ({root}): bản sao lưu sẽ chứa nó; "
-                f"hãy đặt ngoài (RASOAT_KEY_DIR, RASOAT_KEK_FILE) / the key-encryption key must not lie "
-                f"inside the data directory ({root}): a backup of it would hold the key; put it outside "
-                "(RASOAT_KEY_DIR, RASOAT_KEK_FILE)"
-            )
+            raise ProtectionError("protection.kek_in_data_dir", root=root)
     return path.expanduser()
 
 
@@ -257,10 +249,7 @@ def _configured(store: Store) -> tuple[bytes | None, str, Path | None]:
         try:
             out = subprocess.run(shlex.split(cmd), capture_output=True, text=True, timeout=60, check=True)
         except (OSError, subprocess.SubprocessError) as exc:
-            raise ProtectionError(
-                f"Lệnh RASOAT_KEK_COMMAND không chạy được ({type(exc).__name__}) / "
-                f"RASOAT_KEK_COMMAND failed ({type(exc).__name__})"
-            ) from None
+            raise ProtectionError("protection.kek_command_failed", error=type(exc).__name__) from None
         return _decode_key(out.stdout, "RASOAT_KEK_COMMAND"), "RASOAT_KEK_COMMAND", None
     if os.environ.get("RASOAT_KEK_FILE"):
         path = check_key_path(store, Path(os.environ["RASOAT_KEK_FILE"]))
@@ -324,11 +313,7 @@ class Keyring:
             return self.kek
         if kid in self.retired:
             return self.retired[kid]
-        raise ProtectionError(
-            f"Không có khoá mã hoá khoá {kid} để mở bản ghi; đặt tệp {kid}.key vào {key_dir()} / "
-            f"the key-encryption key {kid} that sealed this record is not available; put {kid}.key in "
-            f"{key_dir()}"
-        )
+        raise ProtectionError("protection.kek_missing", kid=kid, folder=key_dir())
 
     def wrap(self, dek: bytes) -> bytes:
         return aes_key_wrap(self.kek, dek)
@@ -337,9 +322,7 @@ class Keyring:
         try:
             return aes_key_unwrap(self.kek_for(kid), wrapped)
         except InvalidUnwrap:
-            raise ProtectionError(
-                f"Khoá mã hoá khoá {kid} không mở được khoá dữ liệu / key {kid} does not open the data key"
-            ) from None
+            raise ProtectionError("protection.kek_opens_nothing", kid=kid) from None
 
 
 _CACHE: weakref.WeakKeyDictionary[Store, Keyring] = weakref.WeakKeyDictionary()
@@ -350,10 +333,7 @@ def _unwrap_index(entry: Mapping[str, Any], kek: bytes) -> bytes:
     try:
         return aes_key_unwrap(kek, base64.b64decode(entry["index"]))
     except (InvalidUnwrap, KeyError, ValueError):
-        raise ProtectionError(
-            f"Khoá mã hoá khoá không khớp với khoá của kho dữ liệu (mã {entry.get('kek')}) / the key-"
-            f"encryption key does not match the one this store is protected with (id {entry.get('kek')})"
-        ) from None
+        raise ProtectionError("protection.kek_mismatch", kek=entry.get('kek')) from None
 
 
 def keyring(store: Store, create: bool = True, current: bool = False) -> Keyring:
@@ -378,10 +358,7 @@ def keyring(store: Store, create: bool = True, current: bool = False) -> Keyring
             return cached
         ring = _load(store) or (_create(store) if create else None)
         if ring is None:
-            raise ProtectionError(
-                "Kho dữ liệu chưa có khoá bảo vệ hồ sơ; chạy 'rasoat init' hoặc 'rasoat serve' / "
-                "the store has no record-protection key yet; run 'rasoat init' or 'rasoat serve'"
-            )
+            raise ProtectionError("protection.no_key")
         _CACHE[store] = ring
         return ring
 
@@ -408,14 +385,7 @@ def _follow(store: Store, held: Keyring, entry: Any) -> Keyring:
             return ring
     except ProtectionError as exc:
         raise ProtectionError(
-            f"Khoá mã hoá khoá của kho dữ liệu đã được đổi từ {held.kid} sang {new} (rasoat protection "
-            f"rotate-kek) và tiến trình này không đọc được khoá mới: đặt tệp {new}.key vào {key_dir()} hoặc "
-            "khởi động lại máy chủ với khoá mới. Trong lúc đó hồ sơ cá nhân bị từ chối (điện thoại gửi lại "
-            "sau) thay vì niêm phong bằng khoá đã thôi dùng / the store's key-encryption key was rotated "
-            f"from {held.kid} to {new} (rasoat protection rotate-kek) and this process cannot read the new "
-            f"key: put {new}.key in {key_dir()} or restart the server with the new key. Until then person "
-            "records are refused (phones send them again later) rather than sealed under a retired key "
-            f"({exc})"
+            "protection.kek_rotated", kid=held.kid, new=new, folder=key_dir(), detail=exc
         ) from None
 
 
@@ -435,16 +405,9 @@ def _load(store: Store) -> Keyring | None:
         configured, where, _ = _configured(store)
         if configured is not None:
             raise ProtectionError(
-                f"Khoá mã hoá khoá từ {where} (mã {kek_id(configured)}) không phải khoá của kho dữ liệu này "
-                f"(mã {kid}) / the key-encryption key from {where} (id {kek_id(configured)}) is not this "
-                f"store's (id {kid})"
+                "protection.kek_not_this_store", where=where, configured=kek_id(configured), kid=kid
             )
-        raise ProtectionError(
-            f"Không tìm thấy khoá mã hoá khoá {kid} của kho dữ liệu: đặt RASOAT_KEK, RASOAT_KEK_COMMAND, "
-            f"RASOAT_KEK_FILE hoặc tệp {key_dir() / (kid + '.key')} / the store's key-encryption key {kid} "
-            f"is not found: set RASOAT_KEK, RASOAT_KEK_COMMAND, RASOAT_KEK_FILE or put the file "
-            f"{key_dir() / (kid + '.key')}"
-        )
+        raise ProtectionError("protection.store_kek_missing", kid=kid, file=key_dir() / (kid + '.key'))
     ring = Keyring(kid, kek, _unwrap_index(entry, kek))
     for old in entry.get("retired") or []:
         found = _read_by_id(store, str(old))
@@ -504,7 +467,7 @@ def open_sealed(ring: Keyring, instance_id: str, name: str, data: bytes) -> byte
     from cryptography.exceptions import InvalidTag
 
     if not is_sealed(data):
-        raise ProtectionError(f"{instance_id}/{name}: không phải dữ liệu đã niêm phong / not sealed data")
+        raise ProtectionError("protection.not_sealed", instance_id=instance_id, name=name)
     at = len(MAGIC)
     kid = data[at:at + _KID_BYTES]
     wrapped = data[at + _KID_BYTES:at + _KID_BYTES + _WRAPPED]
@@ -513,9 +476,7 @@ def open_sealed(ring: Keyring, instance_id: str, name: str, data: bytes) -> byte
     try:
         return AESGCM(dek).decrypt(nonce, data[_HEADER:], _aad(instance_id, name))
     except InvalidTag:
-        raise ProtectionError(
-            f"{instance_id}/{name}: dữ liệu niêm phong hỏng hoặc bị tráo / sealed data damaged or swapped"
-        ) from None
+        raise ProtectionError("protection.sealed_damaged", instance_id=instance_id, name=name) from None
 
 
 def sealed_kid(data: bytes) -> str:
@@ -625,9 +586,7 @@ def reveal(ring: Keyring, instance_id: str, fields: Mapping[str, Any]) -> dict[s
     try:
         plain = AESGCM(dek).decrypt(raw[:_NONCE], raw[_NONCE:], _aad(instance_id, PROTECTED))
     except InvalidTag:
-        raise ProtectionError(
-            f"{instance_id}: giá trị định danh niêm phong hỏng / sealed identifying values damaged"
-        ) from None
+        raise ProtectionError("protection.identifiers_damaged", instance_id=instance_id) from None
     _put(out, json.loads(plain))
     return out
 

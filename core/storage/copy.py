@@ -72,11 +72,7 @@ def copy_store(src: Store, dst: Store, quiet: bool = False) -> list[str]:
     refused = destination_conflicts(src, dst)
     if refused:
         shown = "; ".join(refused[:5]) + (f"; … {len(refused) - 5} more" if len(refused) > 5 else "")
-        raise CopyError(
-            "kho đích đã có dữ liệu khác nguồn, không chép gì / the destination already holds data the "
-            f"source does not ({shown}). Chép vào cơ sở dữ liệu hoặc schema trống / migrate into an empty "
-            "database or schema (postgresql://…?schema=NEW) or an empty folder"
-        )
+        raise CopyError("storage.destination_differs", shown=shown)
     for namespace, key, value in src.iter_durable_kv():
         dst.kv_put(namespace, key, value)
     _copy_forms(src, dst)
@@ -187,10 +183,7 @@ def _copy_submissions(src: Store, dst: Store, problems: list[str], quiet: bool) 
             deferred.extend(s for s in waiting if s.deprecated_id in done)
             dst.put_many_submissions(item(s) for s in ready)
     except Conflict as exc:
-        raise CopyError(
-            f"kho đích đã có bản ghi khác nguồn / the destination already holds a different record: {exc}. "
-            "Chép vào cơ sở dữ liệu hoặc schema trống / migrate into an empty database or schema"
-        ) from exc
+        raise CopyError("storage.destination_record_differs", detail=exc) from exc
     finally:
         bar.close()
 

@@ -296,17 +296,13 @@ def convert(root: Path, store: Store) -> dict[str, Any]:
     try:
         problems = copy_store(src, store, quiet=True)
     except (ValueError, KeyError) as exc:  # CopyError is a ValueError  # e.g. a record whose XML file is gone
-        raise ConversionError(
-            f"chuyển đổi không được, tệp cũ giữ nguyên / the conversion failed, the old files are "
-            f"untouched: {exc}"
-        ) from exc
+        raise ConversionError("storage.conversion_failed", detail=exc) from exc
     for ns, key, value, exp in src.kv_entries():  # durable ones too: copy_store may not know them yet
         store.kv_put(ns, key, value, None if exp is None else max(1, int(exp - time.time())))
     report = verify_stores(src, store, quiet=True)
     if problems or not report.ok:
         raise ConversionError(
-            f"chuyển đổi không khớp, tệp cũ giữ nguyên / the conversion does not match, the old files are "
-            f"untouched: {'; '.join([*problems, *report.problems][:5])}"
+            "storage.conversion_differs", problems='; '.join([*problems, *report.problems][:5])
         )
     summary = {"at": time.time(), **report.as_dict()}
     store.kv_put(MARK_NS, MARK_KEY, summary)

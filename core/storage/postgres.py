@@ -198,9 +198,7 @@ class PostgresStore(SqlStore):
             psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
         except psycopg.Error as exc:
             reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or repr(exc)
-            raise StoreUnavailable(
-                f"không kết nối được PostgreSQL / cannot connect to PostgreSQL at {redact(url)}: {reason}"
-            ) from exc
+            raise StoreUnavailable("storage.postgres_refused", url=redact(url), reason=reason) from exc
         pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, kwargs={"autocommit": True}, configure=self._configure,
             open=False, name=f"rasoat-{self.schema or 'public'}-{role}",
@@ -209,9 +207,7 @@ class PostgresStore(SqlStore):
             pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
             pool.close()
-            raise StoreUnavailable(
-                f"không kết nối được PostgreSQL / cannot connect to PostgreSQL at {redact(url)}"
-            ) from exc
+            raise StoreUnavailable("storage.postgres_timeout", url=redact(url)) from exc
         return pool
 
     def _configure(self, conn: psycopg.Connection) -> None:
