@@ -7,10 +7,13 @@ The rules and who may do what live in ``core.assessment``; this module only show
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter
 from rasoat.core.assessment import signoff
 from rasoat.core.assessment.compute import assess_province, facts_version
 from rasoat.core.assessment.facts import FactError, set_fact
@@ -19,7 +22,7 @@ from rasoat.core.assessment.signoff import SignoffError
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
-from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, page, redirect
 from rasoat.server.web.i18n import LABELS
 from rasoat.server.web.remember import remembered
 
@@ -112,20 +115,20 @@ def _page(
 
 
 @get("/assessment", sync_to_thread=True)
-def assessment(request: Request) -> Response:
-    ctx = context(request)
-    q = request.query_params
-    province = _province_for(ctx, (q.get("province") or "").strip())
-    return _page(ctx, _year(q.get("year")), province, only=(q.get("state") or "").strip())
+def assessment(
+    ctx: NamedDependency[Ctx], province: FromQuery[str] = "", year: FromQuery[str] = "",
+    only: Annotated[str, QueryParameter(name="state")] = "",
+) -> Response:
+    chosen = _province_for(ctx, province.strip())
+    return _page(ctx, _year(year), chosen, only=only.strip())
 
 
 @post("/assessment/{year:int}/{unit:str}/{action:str}")
-async def assessment_step(request: Request) -> Response:
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    year, unit, action = (request.path_params[k] for k in ("year", "unit", "action"))
-    text = str(form.get("text") or "").strip()[:1000]
+async def assessment_step(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], year: FromPath[int],
+    unit: FromPath[str], action: FromPath[str],
+) -> Response:
+    text = str(posted.get("text") or "").strip()[:1000]
 
     def run() -> Response:
         province = _province_for(ctx, unit)
@@ -143,8 +146,8 @@ async def assessment_step(request: Request) -> Response:
             elif action == "fact":
                 if not (signoff.may_propose(ctx.user, unit) or signoff.may_review(ctx.user, province)):
                     raise Problem("page.forbidden")
-                set_fact(ctx.store, year, unit, str(form.get("name") or ""), str(form.get("value") or ""),
-                         text, str(form.get("as_of") or ""), ctx.actor)
+                set_fact(ctx.store, year, unit, str(posted.get("name") or ""), str(posted.get("value") or ""),
+                         text, str(posted.get("as_of") or ""), ctx.actor)
             else:
                 raise Problem("resource.not_found", what="")
         except (SignoffError, FactError) as exc:
@@ -155,11 +158,9 @@ async def assessment_step(request: Request) -> Response:
 
 
 @get("/assessment/{year:int}/{province:str}/print", sync_to_thread=True)
-def assessment_print(request: Request) -> Response:
+def assessment_print(ctx: NamedDependency[Ctx], year: FromPath[int], province: FromPath[str]) -> Response:
     from rasoat.core.assessment.workbook import TYPES, province_report
 
-    ctx = context(request)
-    year, province = request.path_params["year"], request.path_params["province"]
     rep = province_report(ctx.store, ctx.user, year, province)
     return page(
         ctx, "assessment_print.html", rep=rep, year=year, types=TYPES,
@@ -169,11 +170,9 @@ def assessment_print(request: Request) -> Response:
 
 
 @get("/assessment/{year:int}/{province:str}/workbook.xlsx", sync_to_thread=True)
-def assessment_workbook(request: Request) -> Response:
+def assessment_workbook(ctx: NamedDependency[Ctx], year: FromPath[int], province: FromPath[str]) -> Response:
     from rasoat.core.assessment.workbook import write_workbook
 
-    ctx = context(request)
-    year, province = request.path_params["year"], request.path_params["province"]
     buf = io.BytesIO()
     write_workbook(ctx.store, ctx.user, year, province, buf)
     return Response(
