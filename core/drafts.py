@@ -339,13 +339,13 @@ def draft_for_token(store: Store, form_id: str, token: str) -> Draft:
 
 def draft_media(store: Store, draft: Draft, name: str) -> bytes | None:
     """One medium of the draft as its test phone gets it, or None."""
-    from rasoat.core.media import LOCATION_MEDIA, ROSTER_MEDIA, SITE_MEDIA, collector_media
+    from rasoat.core.media import COUNTRY_MEDIA, LOCATION_MEDIA, ROSTER_MEDIA, SITE_MEDIA, collector_media
 
     if name not in draft.compiled.media:
         return None
     if name in draft.files:
         return draft.files[name]
-    if name in LOCATION_MEDIA or name in SITE_MEDIA:
+    if name in LOCATION_MEDIA or name in SITE_MEDIA or name in COUNTRY_MEDIA:
         data = collector_media(store, draft.as_form(), name, _test_units(store, draft))
         if data is not None:
             return data

@@ -21,6 +21,13 @@ cannot be used becomes an ``EntityProblem`` (the submission itself is still stor
 form marks ``rasoat:identifying``) are kept sealed: their value in ``properties`` and in a version's
 ``data`` is a ``{"#sealed": "<base64>"}`` object (``core.protection.seal_value``), opened only when the
 list is served to the phones of the entity's unit.
+
+**Where an entity lives** (``moved_to``): an entity is served to the phones of its unit, first the unit of
+the submission that created it. Its ``commune`` property is what the phones filter the list by
+(``choice_filter commune=${commune}``), so the server follows it too: an update setting ``commune`` to
+another commune moves the entity there (F11's transfer decision, Mẫu 08 of Decree 105/2021), and the
+phone lists and the server's scoping can never disagree. A receiving commune the unit registry does not
+know is refused (``receiving_refusal``), never kept silently.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ _UUID_RE = re.compile(
     r"^(?:uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$", re.I)
 _LIST_RE = re.compile(r"^[^\W\d.\-][\w:\-]*$")  # an XML name without '.', as Central checks it
 _TRUE = {"1", "true"}
+
+MOVES_WITH = "commune"  # the property whose new value moves an entity to that commune (``moved_to``)
 
 #: a property value as stored: clear text, or a sealed identifying value
 Value = str | dict[str, str]
@@ -386,3 +395,28 @@ class EntityWork:
 
     def __bool__(self) -> bool:
         return bool(self.blocks or self.problems)
+
+
+# --- where an entity lives ---------------------------------------------------------------------------
+
+
+def moved_to(unit_code: str | None, data: Mapping[str, Value]) -> str | None:
+    """The commune an update with ``data`` moves an entity filed under ``unit_code`` to: the ``commune``
+    it sets, when that is not the commune the entity lies in (None: it stays; a blank or sealed value
+    never moves it)."""
+    target = data.get(MOVES_WITH)
+    if not isinstance(target, str) or not target.strip():
+        return None
+    target = target.strip()
+    here = unit_code.split("-", 1)[0] if unit_code else None  # "05563-07" lies in commune "05563"
+    return None if target == here else target
+
+
+def receiving_refusal(code: str) -> Problem | None:
+    """Why an entity may not move to ``code`` (None: it may): only a commune (xã, phường, đặc khu) of
+    Vietnam's unit registry receives one. The caller raises it in its own terms (ingest refuses the
+    submission, the rules fail the block)."""
+    from rasoat.core.units import get_units
+
+    unit = get_units().get(code)
+    return None if unit is not None and unit.level == "commune" else Problem("entity.unit_unknown", unit=code)

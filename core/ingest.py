@@ -24,7 +24,9 @@ Order of decisions (each failure leaves the store untouched):
    anything is written (``core.protection``: the one place every way in passes);
 7. the store applies ODK Central's duplicate/edit rules atomically: Conflict → ``conflict``; the
    submission's entity blocks (``core.entities``: read from the plaintext XML, identifying properties
-   sealed) are applied by ``core.storage.entity_rules`` in the same transaction.
+   sealed) are applied by ``core.storage.entity_rules`` in the same transaction. A block moving a person
+   to a commune the unit registry does not know (``core.entities.receiving_refusal``) refuses the
+   submission before anything is written (``invalid``): the collector chooses the commune again.
 """
 
 from __future__ import annotations
@@ -37,7 +39,15 @@ from enum import StrEnum
 from threading import Lock
 from typing import Any
 
-from rasoat.core.entities import LABEL, EntityWork, ListDeclaration, declared_lists, read_blocks
+from rasoat.core.entities import (
+    LABEL,
+    EntityWork,
+    ListDeclaration,
+    declared_lists,
+    moved_to,
+    read_blocks,
+    receiving_refusal,
+)
 from rasoat.core.instance import (
     FormShape,
     InstanceError,
@@ -484,6 +494,11 @@ def entity_work(
     blocks, problems = read_blocks(xml, declarations)
     if not (blocks or problems):
         return None
+    for block in blocks:  # a person moved to a commune the registry does not know: the collector is told
+        target = moved_to(None, block.data)
+        refused = receiving_refusal(target) if target is not None else None
+        if refused is not None:
+            raise IngestError(Refusal.invalid, refused.message)
     sealed = []
     opened: list[Keyring] = []
 

@@ -153,7 +153,8 @@ def records(store: Store, units: list[str], rows: Rows | None = None) -> Records
             if f.get("check_result") == "moved":
                 rec.moved = (_day(f.get("moved_date")) or day, str(f.get("moved_to") or ""))
         elif event == "transfer":
-            rec.transfer = {"date": day, "to": f.get("transfer_to"), "no": f.get("transfer_no"),
+            rec.transfer = {"date": day, "to": f.get("transfer_commune") or f.get("transfer_to"),
+                            "no": f.get("transfer_no"),
                             "items": str(f.get("transfer_items") or "").split()}
         elif event == "team":
             rows_ = f.get("member") or []

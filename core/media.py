@@ -9,6 +9,8 @@ sees the same MD5 either way.
   commune collector sees their province, their commune and its hamlets, nothing else); a commune without
   a hamlet list gets one choice "whole commune" (``<commune>-00``), so a required hamlet question is never
   an empty list;
+- ``all_provinces.csv`` / ``all_communes.csv`` are every province and commune of the country, uncut: the
+  choice of a commune outside one's own units (F11's receiving commune when a person's file is transferred);
 - ``schools.csv`` / ``enterprises.csv`` / ``zones.csv`` are the registers of the collector's communes
   (loaded by officers, else a plugin's), after a row ``other`` for a site not on the list; the form's own
   file (a sample) only when none of those communes has one;
@@ -47,6 +49,10 @@ LOCATION_HEADERS: dict[str, list[str]] = {
     "commune": ["name", "label", "province"],
     "hamlet": ["name", "label", "commune"],
 }
+COUNTRY_MEDIA: dict[str, str] = {  # the whole country's list, whoever asks (no person data in it)
+    "all_provinces.csv": "province",
+    "all_communes.csv": "commune",
+}
 ROSTER_MEDIA = "persons.csv"
 SITE_MEDIA: dict[str, str] = {k.media: k.key for k in KINDS.values() if k.key != "hamlets"}
 SCOPE_COLUMNS = ("hamlet", "commune", "province")  # the columns a CSV is cut by, most precise first
@@ -61,13 +67,16 @@ def csv_bytes(header: list[str], rows: Iterable[dict[str, str]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def location_csv(level: str, scope: Iterable[str], units: UnitRegistry | None = None) -> bytes:
-    """provinces.csv / communes.csv / hamlets.csv for the units of ``scope`` and those above them
-    (``units``: the store's registry, ``unit_lists.units_for``; default the plugins' alone)."""
+def location_csv(level: str, scope: Iterable[str] | None, units: UnitRegistry | None = None) -> bytes:
+    """provinces.csv / communes.csv / hamlets.csv for the units of ``scope`` and those above them, or of
+    the whole country when ``scope`` is None (``units``: the store's registry, ``unit_lists.units_for``;
+    default the plugins' alone)."""
     from rasoat.core.units import get_units
 
-    scope = sorted(scope)
     units = units or get_units()
+    if scope is None:
+        return csv_bytes(LOCATION_HEADERS[level], units.choice_rows(level))  # type: ignore[arg-type]
+    scope = sorted(scope)
     rows = units.choice_rows(level, scope) if scope else []  # type: ignore[arg-type]
     if level == "hamlet" and scope:
         rows += whole_commune_rows(units, scope, {r["commune"] for r in rows})
@@ -137,6 +146,8 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
     scope = sorted(set(unit_codes))
     if name in LOCATION_MEDIA:
         return location_csv(LOCATION_MEDIA[name], scope, units_for(store))
+    if name in COUNTRY_MEDIA:
+        return location_csv(COUNTRY_MEDIA[name], None, units_for(store))
     if name in SITE_MEDIA:
         listed = sites_media(store, SITE_MEDIA[name], scope, units_for(store))
         if listed is not None:

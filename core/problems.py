@@ -108,6 +108,7 @@ CATALOGUE: dict[str, Kind] = {
     "entity.label_blank": Kind(400, "400.8"),
     "entity.version_conflict": Kind(409, "409.15"),
     "entity.write_refused": Kind(409, "409.3"),
+    "entity.unit_unknown": Kind(400, "400.11"),
     "form.refused": Kind(422, "400.15"),
     "form.unused_media": Kind(422, "404.1"),
     "form.invalid": Kind(422, "400.15"),

@@ -202,3 +202,51 @@ def officers_server(backend: str, data_dir: Path) -> Iterator[SimpleNamespace]:
                 server.stop()
         finally:
             store.close()
+
+
+@functools.cache
+def _national(form_id: str) -> tuple[bytes, dict, str]:
+    from rasoat.core.xlsform import compile_xlsform
+
+    c = compile_xlsform(f"forms/{form_id}.xlsx")  # ODK Validate runs in tests/test_national_forms.py
+    return c.xml, c.schema, c.version
+
+
+def publish_national(store: Store, form_id: str, round_id: str = "r-ent") -> FormVersion:
+    """A national form (forms/<form_id>.xlsx) published and added to the round ``round_id``."""
+    from rasoat.core.xlsform import referenced_media
+
+    xml, schema, version = _national(form_id)
+    form = FormVersion(form_id=form_id, version=version, title=str(schema["title"]),
+                       md5=hashlib.md5(xml).hexdigest(), media=referenced_media(xml.decode()), source="test")
+    store.put_form(form, xml, schema, {})
+    rnd = store.get_round(round_id)
+    if rnd is not None and form_id not in rnd.form_ids:
+        store.put_round(rnd.model_copy(update={"form_ids": [*rnd.form_ids, form_id]}))
+    return form
+
+
+def transfer_xml(entity_id: str, base_version: int, to: str, *, commune: str = A,
+                 status: str = "active") -> tuple[str, bytes]:
+    """An F11 transfer decision (Mẫu 08) as Collect fills it: the person of ``commune`` whose list version
+    is ``base_version`` moves to the commune ``to`` (its province read from the registry)."""
+    from rasoat.core.units import get_units
+
+    unit = get_units().get(to)
+    province = unit.parent_code if unit is not None and unit.parent_code else "19"
+    iid = f"uuid:{new_uuid()}"
+    xml = (
+        '<data xmlns:entities="http://www.opendatakit.org/xforms/entities" id="f11_management" '
+        f'version="{_national("f11_management")[2]}">'
+        f"<province>19</province><commune>{commune}</commune><hamlet>{commune}-01</hamlet>"
+        f"<ref_date>2026-12-07</ref_date><enumerator_role>commune_police</enumerator_role>"
+        f"<known_person>{entity_id}</known_person><person_key>{entity_id}</person_key>"
+        "<event>transfer</event><event_date>2026-12-07</event_date>"
+        f"<transfer_province>{province}</transfer_province><transfer_commune>{to}</transfer_commune>"
+        "<transfer_no>08/TB-CAX</transfer_no><transfer_items>decision cv</transfer_items>"
+        f"<ent_mgmt_status>{status}</ent_mgmt_status><ent_mgmt_kind>user</ent_mgmt_kind>"
+        f"<ent_term_end>2027-06-30</ent_term_end><ent_commune>{to}</ent_commune><ent_hamlet/>"
+        f'<meta><entity dataset="persons" update="1" baseVersion="{base_version}" trunkVersion="" '
+        f'branchId="" id="{entity_id}"><label/></entity><instanceID>{iid}</instanceID></meta></data>'
+    )
+    return iid, xml.encode()

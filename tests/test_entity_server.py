@@ -13,7 +13,18 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from entity_support import A, B, entity_round, manifest_entry, new_uuid, persons_csv, register_xml, visit_xml
+from entity_support import (
+    A,
+    B,
+    entity_round,
+    manifest_entry,
+    new_uuid,
+    persons_csv,
+    publish_national,
+    register_xml,
+    transfer_xml,
+    visit_xml,
+)
 from pg_support import fresh_schema
 from rasoat.core.storage import open_store
 from server_support import CollectClient, ThreadServer
@@ -37,7 +48,7 @@ def served(
             phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
             try:
                 yield SimpleNamespace(store=store, a=phone_a, b=phone_b, backend=request.param,
-                                      data_dir=store_dir(store))
+                                      data_dir=store_dir(store), url=server.url)
             finally:
                 phone_a.close()
                 phone_b.close()
@@ -166,3 +177,74 @@ def test_a_key_rotation_rewraps_sealed_entity_values(served: SimpleNamespace) ->
     rows = {r["name"]: r for r in persons_csv(served.a)}
     assert rows[eid]["full_name"] == "Hoàng Văn Xoay Khoá"
     assert rows[eid]["label"] == "Hoàng Văn Xoay Khoá 1990"
+
+
+def test_a_transfer_moves_the_person_to_the_receiving_communes_phones(served: SimpleNamespace) -> None:
+    """F11's transfer (Mẫu 08) sent by commune A's phone for a person of A to commune B: in the same
+    transaction the person's entity is filed under B (a version, an ``entity.move`` audit line), B's phone
+    list gains the person with the name opened for it, A's loses them (both hashes change; A's integrity
+    check says the person is gone, so Collect drops them offline), only B may update them now, B's officer
+    reads the whole history on the person's page and A's officer no longer opens it."""
+    from rasoat.core.users import create_user
+    from web_support import ACCOUNTS, http_login
+
+    store = served.store
+    publish_national(store, "f11_management")
+    eid = new_uuid()
+    submit(served.a, register_xml(eid, "Trịnh Văn Chuyển", "1991")[1])
+    before_a, before_b = manifest_entry(served.a), manifest_entry(served.b)
+    assert eid in {r["name"] for r in persons_csv(served.a)}
+
+    iid, xml = transfer_xml(eid, 1, B)
+    submit(served.a, xml)
+    moved = store.get_entity(eid)
+    assert moved is not None and moved.unit_code == B and moved.version == 2
+    assert moved.properties["commune"] == B and moved.properties["mgmt_status"] == "active"
+    last = store.entity_versions(eid)[-1]
+    assert (last.version, last.instance_id, last.data["commune"]) == (2, iid, B)
+    [move] = [e for e in store.iter_audit() if e.action == "entity.move" and e.target == eid]
+    assert (move.details["from"], move.details["to"], move.details["instance_id"]) == (A, B, iid)
+
+    after_a, after_b = manifest_entry(served.a), manifest_entry(served.b)
+    assert after_a["hash"] != before_a["hash"] and after_b["hash"] != before_b["hash"]
+    rows_b = {r["name"]: r for r in persons_csv(served.b)}
+    assert rows_b[eid]["full_name"] == "Trịnh Văn Chuyển" and rows_b[eid]["__version"] == "2"
+    assert eid not in {r["name"] for r in persons_csv(served.a)}
+    gone = served.a.get(f"{after_a['integrity']}?id={eid}")
+    assert f'<entity id="{eid}"><deleted>true</deleted></entity>' in gone.text
+
+    submit(served.a, visit_xml(eid, 2, status="A không còn quản lý")[1])  # A's phone: outside its units
+    submit(served.b, visit_xml(eid, 2, status="đã đến xã B", commune=B)[1])
+    now = store.get_entity(eid)
+    assert now is not None and now.version == 3 and now.properties["status"] == "đã đến xã B"
+    decision = store.get_submission(iid)
+    assert decision is not None and decision.unit_code == f"{A}-01"  # A's decision stays A's record
+
+    for username, (password, role, units, name) in ACCOUNTS.items():
+        if username in ("xa.phuongtien", "xa.tancuong") and store.get_user_by_name(username) is None:
+            create_user(store, username, password, role, units, display_name=name, actor="test")
+    officer_b, officer_a = http_login(served.url, "xa.tancuong"), http_login(served.url, "xa.phuongtien")
+    try:
+        page_b = officer_b.get(f"/persons/{eid}")
+        assert page_b.status_code == 200 and "Trịnh Văn Chuyển" in page_b.text
+        assert "Người thu A" in page_b.text  # the versions A's phone made stay in the history B reads
+        assert officer_a.get(f"/persons/{eid}").status_code == 404
+    finally:
+        officer_a.close()
+        officer_b.close()
+
+
+@pytest.mark.parametrize("to", ["99999", "19", "05563-01"])
+def test_a_transfer_to_a_unit_that_is_no_commune_of_the_registry_is_refused(
+        served: SimpleNamespace, to: str) -> None:
+    """A receiving commune unknown to the registry (or a province, or a hamlet) refuses the submission with
+    a message naming it, so the collector can choose again; the person stays where they were."""
+    publish_national(served.store, "f11_management")
+    eid = new_uuid()
+    submit(served.a, register_xml(eid, "Người ở lại")[1])
+    iid, xml = transfer_xml(eid, 1, to)
+    resp = served.a.submit(xml)
+    assert resp.status_code == 400 and f"'{to}'" in resp.text and "Xã nhận hồ sơ" in resp.text
+    entity = served.store.get_entity(eid)
+    assert entity is not None and entity.unit_code == A and entity.version == 1
+    assert served.store.get_submission(iid) is None

@@ -208,6 +208,27 @@ def test_an_update_outside_the_senders_units_is_refused(forms: Store) -> None:
     assert "outside your units" in errors(forms)[-1]
 
 
+def test_setting_commune_moves_the_entity_and_its_scope_unless_the_registry_lacks_it(forms: Store) -> None:
+    """The rule every writer passes (here an officer's write, as a conflict resolution makes): a new
+    ``commune`` files the entity under it, one version, audited; the same commune (a hamlet of it) stays;
+    a code that is not a commune of the registry changes nothing."""
+    eid = create(forms, unit=f"{A}-07")
+    with pytest.raises(ValueError, match="'99999'"):
+        forms.write_entity("persons", eid, label=None, data={"commune": "99999"}, actor="cb", base_version=1)
+    kept = forms.write_entity("persons", eid, label=None, data={"commune": A}, actor="cb", base_version=1)
+    assert (kept.unit_code, kept.version) == (f"{A}-07", 2)
+    in_b = EntityQuery(list_name="persons", unit_codes=[B])
+    state_b = forms.entity_list_state(in_b)
+    moved = forms.write_entity("persons", eid, label=None, data={"commune": B}, actor="cb", base_version=2)
+    assert (moved.unit_code, moved.version, moved.properties["commune"]) == (B, 3, B)
+    assert [e.uuid for e in forms.iter_entities(in_b)] == [eid]
+    assert forms.count_entities(EntityQuery(list_name="persons", unit_codes=[A, f"{A}-07"])) == 0
+    assert forms.entity_list_state(in_b) != state_b
+    [line] = [e for e in forms.iter_audit() if e.action == "entity.move"]
+    assert (line.target, line.details["from"], line.details["to"], line.details["version"]) == (
+        eid, f"{A}-07", B, 3)
+
+
 def test_approval_required_creates_only_when_approved(forms: Store) -> None:
     forms.set_entity_list("persons", approval_required=True)
     eid = new_uuid()

@@ -310,7 +310,7 @@ ENTITY_FORMS: dict[str, dict[str, str]] = {  # form → field → entity propert
                   "commune": "commune", "hamlet": "hamlet", "followup_status": "status",
                   "ent_category": "category", "ent_mgmt_status": "mgmt_status", "ent_term_end": "term_end"},
     "f11_management": {"ent_mgmt_status": "mgmt_status", "ent_mgmt_kind": "mgmt_kind",
-                       "ent_term_end": "term_end"},
+                       "ent_term_end": "term_end", "ent_commune": "commune", "ent_hamlet": "hamlet"},
     "f12_visit": {"visit_date": "last_visit", "check_result": "last_check"},
     "f13_test": {"test_date": "last_test", "test_result": "last_test_result"},
 }  # fmt: skip
@@ -442,3 +442,39 @@ def test_f11_decisions_set_the_term_the_server_computes(javarosa) -> None:
     stop, cv = results[-2:]
     assert stop["ent_mgmt_status"] == "stopped" and stop["ent_term_end"] == sample["term_end"]
     assert cv["meta/entity/@update"].lower() == "false"
+
+
+@pytest.mark.slow
+def test_f11_transfer_picks_the_receiving_commune_and_moves_the_person(javarosa) -> None:
+    """The receiving commune of a transfer (Mẫu 08) is picked from the country's list, province first; the
+    decision writes it to the person's ``commune`` (the server then files the person under it, and the
+    receiving commune's phones list them), blanks the hamlet the receiving commune does not know yet and
+    keeps the management going (status, kind, term: the receiving commune continues it). Any other
+    decision leaves the person in their commune and hamlet."""
+    sample = read_csv("persons.csv")[0]
+    assert {"05563", "05503"} <= {r["name"] for r in read_csv("all_communes.csv")}
+    base = {"commune": "05563", "known_person": sample["name"], "event_date": "date:2026-12-01"}
+    moved, stopped = javarosa(
+        "f11_management",
+        {**base, "event": "transfer", "transfer_province": "19", "transfer_commune": "05503",
+         "transfer_no": "08/TB"},
+        {**base, "event": "decision_stop"},
+        ask=["meta/entity/@update", "ent_commune", "ent_hamlet", "ent_mgmt_status", "ent_mgmt_kind",
+             "ent_term_end"],
+    )
+    assert moved["meta/entity/@update"].lower() == "true"
+    assert (moved["ent_commune"], moved["ent_hamlet"]) == ("05503", "")
+    assert (moved["ent_mgmt_status"], moved["ent_mgmt_kind"], moved["ent_term_end"]) == (
+        sample["mgmt_status"], sample["mgmt_kind"], sample["term_end"])
+    assert (stopped["ent_commune"], stopped["ent_hamlet"]) == ("05563", sample["hamlet"])
+
+
+def test_f11_picks_the_receiving_commune_from_the_whole_country(national: dict[str, CompiledForm]) -> None:
+    """The phone's communes.csv holds the collector's own commune only; the receiving commune comes from
+    all_communes.csv, which the server fills with every commune (core.media.COUNTRY_MEDIA)."""
+    f11 = fields(national["f11_management"])
+    assert f11["transfer_province"]["itemset"] == "all_provinces.csv"
+    assert f11["transfer_commune"]["itemset"] == "all_communes.csv"
+    assert f11["transfer_commune"]["choice_filter"] == "province=${transfer_province}"
+    assert f11["transfer_commune"]["bind"]["constraint"] == ". != ${commune}"
+    assert "transfer_to" not in f11

@@ -25,6 +25,11 @@ submissions): ODK Central's processing (shared/reference/entities.md §3) over t
 - **Approval** (§3.7): in a list with ``approval_required`` a create waits (held, reason
   ``approval``) until its submission's review state becomes ``approved``; updates apply on receipt.
 - **Scope**: an update or create-as-update must touch an entity of the sender's units (``Source.scope``).
+- **Moves** (``core.entities.moved_to``): an update that sets ``commune`` to another commune files the
+  entity under that commune (its ``unit_code``: the phones it is served to), in the same version, with an
+  ``entity.move`` audit line. The sender needs the entity in their units, not the receiving commune (a
+  transfer hands the person to another commune's police); a commune the registry does not know fails the
+  block (ingest refuses such a submission before this, ``core.ingest.entity_work``).
 - **All or nothing** per submission: if any block of a submission fails, none of its entity changes is
   kept, and one ``entity.error`` audit line says why (the submission itself is stored, as in Central:
   refusing it would leave the form stuck on a phone).
@@ -38,7 +43,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from rasoat.core.entities import Entity, EntityBlock, EntityList, EntityVersion, EntityWork, HeldEntity, Value
+from rasoat.core.entities import (
+    Entity,
+    EntityBlock,
+    EntityList,
+    EntityVersion,
+    EntityWork,
+    HeldEntity,
+    Value,
+    moved_to,
+    receiving_refusal,
+)
 
 FORCE_AFTER_DAYS = 5  # Central's default.taskSchedule.entitySubmissionBacklog
 AUTO_LABEL = "auto generated"
@@ -101,6 +116,9 @@ class EntityTx(Protocol):
 
     def error(self, source: Source, message: str, details: Mapping[str, object]) -> None:
         """Record an ``entity.error`` audit line in this transaction."""
+
+    def audit(self, source: Source, action: str, target: str, details: Mapping[str, object]) -> None:
+        """Record an audit line in this transaction."""
 
     def savepoint(self) -> AbstractContextManager[None]:
         """Undo every write made inside it when it exits with an exception."""
@@ -308,11 +326,20 @@ def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
         conflict = "hard" if "hard" in (conflict, this_conflict) else "soft"
     label = block.label or current.label
     number = current.version + 1
+    target = moved_to(current.unit_code, data)
+    refused = receiving_refusal(target) if target is not None else None
+    if refused is not None:
+        raise EntityFailure(refused.message)
     entity = replace(current, label=label, properties={**current.properties, **data}, version=number,
-                     conflict=conflict, updated_at=source.at, updated_by=source.actor)
+                     conflict=conflict, updated_at=source.at, updated_by=source.actor,
+                     unit_code=target or current.unit_code)
     action = "create-as-update" if as_create else "update"
     tx.write(entity, _version(block, source, number, label, base.version if base else None, this_conflict,
                               conflicting, action), created=False)
+    if target is not None:
+        tx.audit(source, "entity.move", block.uuid, {"list": lst.name, "version": number,
+                                                     "from": current.unit_code, "to": target,
+                                                     "instance_id": source.instance_id})
     if block.branch_id and block.base_version is not None:
         _release(tx, uuid=block.uuid, branch_id=block.branch_id, next_base=block.base_version + 1,
                  at=source.at)

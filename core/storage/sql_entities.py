@@ -175,11 +175,12 @@ class SqlEntityTx:
                  d.time(entity.updated_at), entity.updated_by))
         else:
             self.cx.execute(s._q(
-                "UPDATE entities SET label = ?, properties = ?, version = ?, conflict = ?,"
-                f" rev = {s._rev_sql},"
+                "UPDATE entities SET label = ?, properties = ?, version = ?, conflict = ?, unit_code = ?,"
+                f" commune_code = ?, rev = {s._rev_sql},"
                 " updated_at = ?, updated_by = ? WHERE uuid = ?"),
                 (entity.label, d.jsonb(dict(entity.properties)), entity.version, entity.conflict,
-                 d.time(entity.updated_at), entity.updated_by, entity.uuid))
+                 entity.unit_code, commune_of(entity.unit_code), d.time(entity.updated_at), entity.updated_by,
+                 entity.uuid))
         v = version
         self.cx.execute(s._q(
             f"INSERT INTO entity_versions ({VER_SQL}) VALUES ({', '.join(['?'] * len(VER_COLS))})"),
@@ -214,11 +215,16 @@ class SqlEntityTx:
         return held
 
     def error(self, source: Source, message: str, details: Mapping[str, object]) -> None:
+        self.audit(source, "entity.error", source.instance_id or "", {"message": message, **details})
+
+    def audit(self, source: Source, action: str, target: str, details: Mapping[str, object]) -> None:
+        from rasoat.core import audit_actions
+
+        audit_actions.check(action)
         d = self.store.dialect
         self.cx.execute(self.store._q(
             "INSERT INTO audit (at, actor, action, target, details) VALUES (?, ?, ?, ?, ?)"),
-            (d.time(utcnow()), source.actor or "entities", "entity.error", source.instance_id or "",
-             d.jsonb({"message": message, **details})))
+            (d.time(utcnow()), source.actor or "entities", action, target, d.jsonb(dict(details))))
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:

@@ -163,6 +163,10 @@ def _list(ctx: Ctx) -> EntityList:
 
 
 def _entity(ctx: Ctx, uuid: str) -> Entity:
+    """The person, if filed under the officer's units now. After a transfer (F11, Mẫu 08) that is the
+    receiving commune, whose officers read the whole history, the sending commune's versions too; the
+    sending commune's officers no longer open the page (the management file went with the person), while
+    their own F1/F11/F12 records stay theirs in the submissions, exports and counts."""
     entity = ctx.store.get_entity(uuid.strip().lower())
     allowed = scope.allowed_units(ctx.user)
     unit = (entity.unit_code or "") if entity is not None else ""
