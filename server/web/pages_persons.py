@@ -14,8 +14,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from litestar import Request, Response, get, post
-from litestar.params import FromPath
+import anyio
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery
 from rasoat.core import scope
 from rasoat.core.audit import record
 from rasoat.core.entities import SEALED, SEALED_LABEL, Entity, EntityList, Value
@@ -24,7 +27,7 @@ from rasoat.core.identities import record_read
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
-from rasoat.server.web.base import Ctx, check_csrf, context, form_data, page, redirect
+from rasoat.server.web.base import Ctx, allowed, page, redirect
 from rasoat.server.web.i18n import LABELS
 
 LABELS.update({
@@ -178,15 +181,13 @@ def _entity(ctx: Ctx, uuid: str) -> Entity:
 
 
 @get("/persons", sync_to_thread=True)
-def persons(request: Request) -> Response:
+def persons(ctx: NamedDependency[Ctx], commune: FromQuery[str] = "", month: FromQuery[str] = "") -> Response:
     """A commune's persons under management, those not visited in the month first."""
-    ctx = context(request)
     if ctx.store.get_entity_list(PERSONS) is None:  # a menu entry leads to a page, not to an error
         return page(ctx, "persons.html", no_list=True, choose=None, commune=None, rows=None)
     lst = _list(ctx)
-    q = request.query_params
     registry = get_units()
-    commune = (q.get("commune") or "").strip() or next(
+    commune = commune.strip() or next(
         (c for c in ctx.user.unit_codes if (u := registry.get(c)) is not None and u.level == "commune"), "")
     if not commune:  # a province officer or an administrator: the communes to choose from
         choose = [c for code in ctx.user.unit_codes if (u := registry.get(code)) is not None
@@ -196,7 +197,7 @@ def persons(request: Request) -> Response:
     if unit is None or unit.level != "commune":
         raise Problem.with_text("web.refused", "Chọn xã / Choose a commune (?commune=…)")
     scope.require_unit(ctx.user, commune)
-    month = (q.get("month") or "").strip() or vn_today().isoformat()[:7]
+    month = month.strip() or vn_today().isoformat()[:7]
     try:
         date.fromisoformat(f"{month}-01")
     except ValueError:
@@ -219,9 +220,8 @@ def _hamlet(code: str) -> str:
 
 
 @get("/persons/{uuid:str}", sync_to_thread=True)
-def person(request: Request, uuid: FromPath[str]) -> Response:
+def person(ctx: NamedDependency[Ctx], uuid: FromPath[str]) -> Response:
     """One person's management history from the entity's versions, with the conflict to resolve."""
-    ctx = context(request)
     lst = _list(ctx)
     entity = _entity(ctx, uuid)
     viewer = Viewer(ctx, lst)
@@ -243,17 +243,13 @@ def person(request: Request, uuid: FromPath[str]) -> Response:
                 may_resolve=ctx.can(scope.REVIEW), labels=LABELS)
 
 
-@post("/persons/{uuid:str}/resolve")
-async def resolve(request: Request, uuid: FromPath[str]) -> Response:
+@post("/persons/{uuid:str}/resolve", guards=[allowed(scope.REVIEW)])
+async def resolve(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], uuid: FromPath[str]
+) -> Response:
     """Resolve the person's conflict: keep the current values, or write a chosen version's values as a
     new version first; audited either way (``entity.resolve``)."""
-    import anyio
-
-    ctx = await anyio.to_thread.run_sync(context, request)
-    form = await form_data(request)
-    check_csrf(ctx, form)
-    ctx.require(scope.REVIEW)
-    chosen = str(form.get("version") or "").strip()
+    chosen = str(posted.get("version") or "").strip()
 
     def apply() -> None:
         entity = _entity(ctx, uuid)
