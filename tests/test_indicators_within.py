@@ -12,7 +12,7 @@ import pytest
 from indicators_support import C1, C2, H11, H12, H21, PROVINCE, add, small_registry, table
 from rasoat.core.indicators import Indicator, evaluate, evaluate_history
 from rasoat.core.storage import open_store
-from rasoat.core.storage.base import Store
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 PLEDGES = Indicator.model_validate({
     "id": "pledges", "name_vi": "Tỷ lệ hộ ký cam kết", "name_en": "Households pledged",
@@ -24,7 +24,8 @@ UNLISTED = f"{C1}-99"  # a hamlet the registry does not list: it still belongs t
 
 
 class Counting:
-    """The store, counting the records the engine reads."""
+    """The store, counting the records the engine reads: the facts it scans and those the store totals
+    for it (``aggregate``: the records its query selects)."""
 
     def __init__(self, store: Store) -> None:
         self.store, self.read = store, 0
@@ -36,6 +37,12 @@ class Counting:
         for fact in self.store.iter_facts(*args, **kw):
             self.read += 1
             yield fact
+
+    def aggregate(self, query: SubmissionQuery, *args: Any) -> Any:
+        groups = self.store.aggregate(query, *args)
+        if groups is not None:
+            self.read += self.store.count_submissions(query)
+        return groups
 
 
 @pytest.fixture

@@ -2,10 +2,12 @@
 
 How a computation runs:
 1. Every (measure, period) the indicators need becomes a *slot*; equal measures share one.
-2. For each form, one scan of ``Store.iter_facts`` (only the fields the slots read). A submission
-   counts when its review state is in its round's ``counted_states`` (default: all but rejected).
-   Each slot keeps, per lowest unit (hamlet, else commune): a number (count/sum) or a set (distinct
-   values, units), and which units reported anything at all.
+2. For each form, counts and sums of answers under simple conditions are totalled by the store per
+   unit, round and review state (``Store.aggregate``, SQL group-bys); the other slots take one scan of
+   ``Store.iter_facts`` (only the fields they read). A submission counts when its review state is in its
+   round's ``counted_states`` (default: all but rejected). Each slot keeps, per lowest unit (hamlet,
+   else commune): a number (count/sum) or a set (distinct values, units), and which units reported
+   anything at all.
 3. Roll-up: hamlet → commune → province by adding numbers (and uniting sets), never by averaging
    ratios; then value = numerator / denominator × factor per unit.
    A record the server cannot read (ODK-encrypted, not derived: ``core.models.UNREAD_FIELD``) is not
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from rasoat.core.indicators.matching import compile_all, number
+from rasoat.core.indicators.matching import compile_all, condition, number
 from rasoat.core.indicators.models import (
     LEVEL_RANK,
     STATUS_LABELS,
@@ -42,7 +44,7 @@ from rasoat.core.indicators.status import compared_quantity, elapsed_pct, judge,
 from rasoat.core.indicators.units_index import UnitIndex
 from rasoat.core.models import DEFAULT_COUNTED_STATES, UNREAD_FIELD, ReviewState, RoundState
 from rasoat.core.plans import applies_in
-from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.base import Span, Store, SubmissionQuery, Tally
 from rasoat.core.unit_lists import sites, units_for
 from rasoat.core.units import UnitRegistry
 
@@ -383,9 +385,6 @@ class Computation:
         return self._round_states.get(round_id, self._default_states) if round_id else self._default_states
 
     def _scan(self, form_id: str, slots: list[_Slot], progress: Callable[[int], object] | None) -> None:
-        paths: set[str] = {UNREAD_FIELD}
-        for s in slots:
-            paths |= s.paths()
         states = set(self._default_states)
         for st in self._round_states.values():
             states |= st
@@ -396,6 +395,12 @@ class Computation:
             review_states=[ReviewState(s) for s in sorted(states)],
             **self._received_bounds(slots),
         )
+        slots = self._aggregate(query, slots)
+        if not slots:
+            return
+        paths: set[str] = {UNREAD_FIELD}
+        for s in slots:
+            paths |= s.paths()
         plan = _plan(slots, self.index)
         # per-round rules, looked up once per round rather than once per submission
         counted_cache: dict[str | None, frozenset[str]] = {}
@@ -443,6 +448,56 @@ class Computation:
             for window in windows:
                 for lg in window[6]:
                     lg.finish()
+
+    def _aggregate(self, query: SubmissionQuery, slots: list[_Slot]) -> list[_Slot]:
+        """Counts and sums of answers under simple conditions totalled by the store per unit, round and
+        review state (``Store.aggregate``: SQL group-bys), not record by record here; returns the slots
+        left to the scan: a unit set, distinct values, a repeat's rows, the latest record of a key (its
+        fold of records in date order), orderings and word tests (``matching.condition``), and every slot
+        of the form when the store cannot total it exactly."""
+        spans: dict[tuple[Any, ...], int] = {}
+        tallies: list[Tally] = []
+        placed: list[tuple[_Slot, int, int | None]] = []  # slot, its span, its tally (None: every record)
+        rest: list[_Slot] = []
+        for slot in slots:
+            m = slot.measure
+            where = [condition(f) for f in m.where]
+            if (m.kind is MeasureKind.units or m.distinct or m.repeat or m.latest_by or m.latest_per_unit
+                    or None in where):
+                rest.append(slot)
+                continue
+            span = spans.setdefault((m.date_field, _bounds(slot)), len(spans))
+            if slot.reads_fields:
+                tallies.append(Tally(span, tuple(c for c in where if c is not None), m.field))
+            placed.append((slot, span, len(tallies) - 1 if slot.reads_fields else None))
+        if not placed:
+            return slots
+        groups = self.store.aggregate(query, [
+            Span(date_field, lo_day, hi_day, None if lo_utc == _MIN_UTC else lo_utc,
+                 None if hi_utc == _MAX_UTC else hi_utc)
+            for date_field, (lo_day, hi_day, lo_utc, hi_utc) in spans], tallies, UNREAD_FIELD)
+        if groups is None:
+            return slots
+        seen: list[set[str]] = [set() for _ in spans]
+        for slot, span, _ in placed:
+            slot.seen = seen[span]
+        for g in groups:
+            unit = g.unit_code
+            if not unit or g.review_state not in self._counted(g.round_id):
+                continue
+            for span, n in enumerate(g.records):
+                if n:
+                    seen[span].add(unit)
+            for slot, span, tally in placed:
+                if tally is None:  # a plain record count takes sealed records too, as the scan does
+                    total: float = g.records[span]
+                else:
+                    total = g.totals[tally]
+                    if g.sealed[span]:
+                        slot.unread[unit] = slot.unread.get(unit, 0) + g.sealed[span]
+                if total:
+                    slot.values[unit] = slot.values.get(unit, 0) + total
+        return rest
 
     @staticmethod
     def _received_bounds(slots: list[_Slot]) -> dict[str, datetime]:
@@ -503,7 +558,7 @@ class Computation:
         of its measures missed (a numerator and a denominator over one form miss the same records)."""
         by_form: dict[str, int] = {}
         for m in ind.measures():
-            slot = self.slots.get((m.key(), str(period))) if m.form else None
+            slot = self.slots.get((self._key(m), str(period))) if m.form else None
             if slot is not None:
                 n = slot.unread_totals.get(unit, 0)
                 by_form[slot.measure.form or ""] = max(by_form.get(slot.measure.form or "", 0), n)

@@ -1,4 +1,5 @@
-"""Filters compiled to small closures over a submission's (or a repeat row's) field dict.
+"""Filters compiled to small closures over a submission's (or a repeat row's) field dict, and the same
+filters as conditions the store tests itself in SQL (``condition``) where it can.
 
 Submitted values are strings ("yes", "3", "2026-03-05", "a b c" for select_multiple); typing happens
 here: ``gt``/``lt`` compare numbers when the threshold is a number, text otherwise (ISO dates sort as
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rasoat.core.indicators.models import Filter, FilterOp
+from rasoat.core.storage.base import Condition
 
 Predicate = Callable[[dict[str, Any]], bool]
 
@@ -100,3 +102,20 @@ def compile_all(filters: list[Filter]) -> Predicate | None:
         a, b = preds
         return lambda d: a(d) and b(d)
     return lambda d: all(p(d) for p in preds)
+
+
+def condition(f: Filter) -> Condition | None:
+    """The filter as a test the store makes itself (``Store.aggregate``), taking what ``compile_filter``
+    takes; None for the orderings and the word tests (``contains``, ``lacks``), which read numbers and
+    words as Python does (``number``, ``str.split``): those stay here."""
+    path, op, v = f.field, f.op, f.value
+    if op in (FilterOp.exists, FilterOp.missing):
+        return Condition(path, "answered", negate=op is FilterOp.missing)
+    if op in (FilterOp.eq, FilterOp.ne):
+        if v is None:
+            return Condition(path, "answered", negate=op is FilterOp.eq)
+        return Condition(path, "eq", (_text(v),), negate=op is FilterOp.ne)
+    if op in (FilterOp.in_, FilterOp.not_in):
+        options = sorted({_text(x) for x in (v if isinstance(v, list) else [v])})
+        return Condition(path, "eq", tuple(options), negate=op is FilterOp.not_in)
+    return None

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
 from rasoat.core.entities import (
@@ -78,6 +78,50 @@ class Fact(NamedTuple):
     received_at: datetime
     review_state: str  # a ReviewState value
     fields: dict[str, Any]  # only the requested top-level field paths that the submission has
+
+
+class Condition(NamedTuple):
+    """A test on one answer that ``Store.aggregate`` makes itself: ``op`` "eq", a text answer equal to one of
+    ``values``; or "answered", not absent, null, "" or []. ``negate`` turns it round (an absent answer is
+    then taken)."""
+
+    field: str
+    op: Literal["eq", "answered"]
+    values: tuple[str, ...] = ()
+    negate: bool = False
+
+
+class Span(NamedTuple):
+    """Which records a total takes: those whose text answer ``date_field`` begins (its first ten characters)
+    in [low_day, high_day); when that answer is blank or not text, or with no ``date_field``, those received
+    in [low_utc, high_utc) (None: no bound)."""
+
+    date_field: str | None
+    low_day: str
+    high_day: str
+    low_utc: datetime | None
+    high_utc: datetime | None
+
+
+class Tally(NamedTuple):
+    """One total per group: of the records of ``spans[span]`` that pass every condition and are not sealed,
+    how many (``field`` None) or the sum of their numeric answers to ``field``."""
+
+    span: int
+    where: tuple[Condition, ...]
+    field: str | None = None
+
+
+class Group(NamedTuple):
+    """``Store.aggregate``'s answer for one (unit, round, review state): per span, its records and how many
+    of them are sealed (hold the sealed key: their answers cannot be read); per tally, its total."""
+
+    unit_code: str | None
+    round_id: str | None
+    review_state: str
+    records: tuple[int, ...]
+    sealed: tuple[int, ...]
+    totals: tuple[float, ...]
 
 
 class FormStore(ABC):
@@ -215,6 +259,17 @@ class SubmissionStore(ABC):
             f = sub.fields
             yield Fact(sub.instance_id, sub.round_id, sub.unit_code, sub.received_at, sub.review_state.value,
                        {p: f[p] for p in paths if p in f})
+
+    def aggregate(
+        self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str
+    ) -> list[Group] | None:
+        """The matching records counted and summed per (unit, round, review state) by the store itself,
+        ``Tally`` by ``Tally``: the indicator engine's counts and sums without reading each record. A
+        number is what ``core.indicators.matching.number`` reads: a JSON number, or text written as a plain
+        decimal ("12", "-3.5", ".5"). None when the store cannot give the exact totals (any other non-blank
+        answer to a summed field, true or false included; a field name it cannot address; no grouping in
+        this backend): the caller then reads the facts."""
+        return None
 
     def rewrite_payload(self, sub: Submission, xml: bytes, attachments: dict[str, bytes]) -> None:
         """Replace a stored version's content in place, in one transaction: its fields, unit, encrypted

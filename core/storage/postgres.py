@@ -142,6 +142,15 @@ class PgDialect(Dialect):
     def member(self, key: str) -> tuple[str, Any] | None:
         return "(fields -> ?)::text", key
 
+    def member_text(self, key: str) -> tuple[str, Any] | None:
+        return "fields ->> ?", key
+
+    double = "double precision"
+
+    def plain_number(self, text: str) -> str:
+        # {0,1}, not ?: statements are written with ? placeholders
+        return f"({text} ~ '^-{{0,1}}([0-9]+\\.{{0,1}}[0-9]*|\\.[0-9]+)$')"
+
     def unique_violated(self, exc: Exception) -> str | None:
         if isinstance(exc, psycopg.errors.UniqueViolation):
             return exc.diag.constraint_name or "unique"

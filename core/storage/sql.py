@@ -26,7 +26,18 @@ from rasoat.core import audit_actions
 from rasoat.core.entities import EntityWork
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
 from rasoat.core.storage import rules
-from rasoat.core.storage.base import Conflict, Fact, PageKey, SaveOutcome, Store, SubmissionQuery
+from rasoat.core.storage.base import (
+    Condition,
+    Conflict,
+    Fact,
+    Group,
+    PageKey,
+    SaveOutcome,
+    Span,
+    Store,
+    SubmissionQuery,
+    Tally,
+)
 from rasoat.core.storage.blobs import BlobStore, blob_key
 from rasoat.core.storage.rules import BlobRow, Messages, Stored, md5_hex, safe_name
 from rasoat.core.storage.sql_entities import EntitySql, SqlEntityTx
@@ -116,6 +127,22 @@ class Dialect:
         if not SQLITE_HAS_ARROW or to_json(key).decode() != f'"{key}"':
             return None
         return "fields -> ?", f'$."{key}"'
+
+    def member_text(self, key: str) -> tuple[str, Any] | None:
+        """As ``member``, the member's SQL value: a JSON string's text, unescaped (other types: only
+        read where ``member`` says it is a string or a number)."""
+        found = self.member(key)
+        return None if found is None else ("fields ->> ?", found[1])
+
+    #: the SQL type of a float (PostgreSQL's ``real`` is single precision)
+    double = "REAL"
+
+    def plain_number(self, text: str) -> str:
+        """SQL true when ``text`` is a plain decimal: -?(digits[.digits] | .digits), digits optional after
+        the point (SQLite has no regular expressions: digits, points and minus only, a digit somewhere,
+        one point at most, a minus only first)."""
+        return (f"({text} GLOB '*[0-9]*' AND {text} NOT GLOB '*[^0-9.-]*' AND {text} NOT GLOB '*.*.*'"
+                f" AND {text} NOT GLOB '?*-*')")
 
     def unique_violated(self, exc: Exception) -> str | None:
         """The column of a unique index the error is about; None when it is another error."""
@@ -554,6 +581,109 @@ class SqlStore(EntitySql, Store):
                     doc = load(row[-1])
                     values.update((k, doc[k]) for k in whole if k in doc)
                 yield Fact(row[0], row[1], row[2], time_load(row[3]), row[4], values)
+
+    def aggregate(
+        self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str
+    ) -> list[Group] | None:
+        """One GROUP BY (see ``Store.aggregate``). The first select reads each answer used once per record,
+        as its JSON text (``Dialect.member``, whose first character tells its type) and its SQL value
+        (``Dialect.member_text``: a string unescaped). The second marks each record once: in which spans,
+        sealed, which conditions hold (0 or 1, never NULL), and its numbers; it groups by unit, round,
+        review state and those marks, counting records and summing numbers. The few groups are then
+        added into each tally here."""
+        d = self.dialect
+        keys = dict.fromkeys([sealed_key, *(s.date_field for s in spans if s.date_field),
+                              *(c.field for t in tallies for c in t.where),
+                              *(t.field for t in tallies if t.field)])
+        inner: list[str] = []
+        inner_params: list[Any] = []
+        col: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            member, text = d.member(key), d.member_text(key)
+            if member is None or text is None:
+                return None
+            inner += [f"{member[0]} AS j{i}", f"{text[0]} AS t{i}"]
+            inner_params += [member[1], text[1]]
+            col[key] = i
+        conditions = list(dict.fromkeys(c for t in tallies for c in t.where))
+        summed = list(dict.fromkeys(t.field for t in tallies if t.field))
+        params: list[Any] = []  # the outer statement's, in the order its text names them
+
+        def is_text(i: int) -> str:
+            return f"substr(j{i}, 1, 1) = '\"'"
+
+        def plain(i: int) -> str:
+            return f"{is_text(i)} AND {d.plain_number(f't{i}')}"
+
+        def condition(c: Condition) -> str:
+            i = col[c.field]
+            if c.op == "answered":
+                test = f"j{i} IS NOT NULL AND j{i} NOT IN ('null', '\"\"', '[]')"
+            elif len(c.values) == 1:
+                test = f"{is_text(i)} AND t{i} = ?"
+                params.append(c.values[0])
+            else:
+                test = f"{is_text(i)} AND {d.in_list(f't{i}')}"
+                params.append(d.list_param(list(c.values)))
+            return test if c.negate is False else f"NOT COALESCE({test}, FALSE)"
+
+        def in_span(s: Span) -> str:
+            if s.date_field is not None:  # its params come first, as its text does
+                i = col[s.date_field]
+                day = f"(CASE WHEN {is_text(i)} AND length(j{i}) > 2 THEN substr(t{i}, 1, 10) END)"
+                by_day = f"{day}{d.binary} < ?{d.binary_param}"
+                params.append(s.high_day)
+                if s.low_day:
+                    by_day += f" AND {day}{d.binary} >= ?{d.binary_param}"
+                    params.append(s.low_day)
+            received = []
+            for op, bound in ((">=", s.low_utc), ("<", s.high_utc)):
+                if bound is not None:
+                    received.append(f"received_at {op} ?")
+                    params.append(d.time(bound))
+            by_received = " AND ".join(received) or "1 = 1"
+            if s.date_field is None:
+                return by_received
+            return f"CASE WHEN {day} IS NOT NULL THEN {by_day} ELSE {by_received} END"
+
+        marks = [*map(in_span, spans), f"j{col[sealed_key]} IS NOT NULL", *map(condition, conditions)]
+        digit = "('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"  # a JSON number's first character
+        numbers = [f"sum(CASE WHEN substr(j{i}, 1, 1) IN {digit} OR ({plain(i)})"
+                   f" THEN CAST(t{i} AS {d.double}) END)" for i in (col[f] for f in summed)]
+        # an answer to a summed field that is neither blank nor a number read here as Python reads it
+        odd = " OR ".join(f"({is_text(i)} AND length(j{i}) > 2 AND NOT ({plain(i)}))"
+                          f" OR j{i} IN ('true', 'false')" for i in (col[f] for f in summed))
+        where, where_params = self._where(query)
+        # MATERIALIZED: each answer read from the document once per record, not once per use
+        stmt = self._q(
+            f"WITH facts AS MATERIALIZED (SELECT unit_code, round_id, review_state, received_at,"
+            f" {', '.join(inner)} FROM submissions{self._scan_hint(query)}{where})"
+            f" SELECT unit_code, round_id, review_state,"
+            f" {', '.join(f'CASE WHEN {m} THEN 1 ELSE 0 END' for m in marks)}, count(*),"
+            f" {''.join(n + ', ' for n in numbers)}{f'count(CASE WHEN {odd} THEN 1 END)' if odd else '0'}"
+            f" FROM facts GROUP BY {', '.join(str(k) for k in range(1, 4 + len(marks)))}")
+        with self._read_cx() as cx:
+            rows = cx.execute(stmt, [*inner_params, *where_params, *params]).fetchall()
+        if any(row[-1] for row in rows):
+            return None
+        n_spans, n_marks = len(spans), len(marks)
+        cond_at = {c: 3 + n_spans + 1 + k for k, c in enumerate(conditions)}
+        sum_at = {f: 4 + n_marks + k for k, f in enumerate(summed)}
+        out: dict[tuple[Any, ...], tuple[list[int], list[int], list[float]]] = {}
+        for row in rows:
+            records, sealed, totals = out.setdefault(
+                row[:3], ([0] * n_spans, [0] * n_spans, [0.0 if t.field else 0 for t in tallies]))
+            n, is_sealed = row[3 + n_marks], row[3 + n_spans]
+            for k in range(n_spans):
+                if row[3 + k]:
+                    records[k] += n
+                    sealed[k] += n if is_sealed else 0
+            if is_sealed:
+                continue
+            for k, t in enumerate(tallies):
+                if row[3 + t.span] and all(row[cond_at[c]] for c in t.where):
+                    totals[k] += (row[sum_at[t.field]] or 0) if t.field else n
+        return [Group(u, rnd, st, tuple(r), tuple(s), tuple(t)) for (u, rnd, st), (r, s, t) in out.items()]
 
     def page_submissions(
         self,
