@@ -71,8 +71,11 @@ class _Hamlet:
         self.households_signed: set[str] = set()  # household-list mode
 
 
-def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
-    """Coverage of a round per commune and hamlet; see the module docstring for what is expected."""
+def round_progress(store: Store, rnd: Round, records: bool = True) -> dict[str, Any]:
+    """Coverage of a round per commune and hamlet; see the module docstring for what is expected. A record
+    counts for the unit it is filed under. Coverage and counts come from the store's counts per unit and
+    form (an index, no record read); the pledge and site figures read those forms' records, unless
+    ``records`` is False (the web pages: their pledge figure is the indicator's, they list no sites)."""
     from rasoat.core.rollforward import PERSON_FORM, round_communes
     from rasoat.core.rounds import in_scope
 
@@ -82,21 +85,24 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
     commune_subs: dict[str, int] = dict.fromkeys(communes, 0)
     sites_seen: dict[str, dict[str, set[str]]] = {k: {} for k in SITE_KINDS}
     sites_meeting: dict[str, dict[str, dict[str, bool]]] = {k: {} for k in SITE_KINDS}
-    pledge = PLEDGE_FORM in rnd.form_ids
+    pledge = records and PLEDGE_FORM in rnd.form_ids
 
     counted = 0
-    for sub in store.iter_submissions(counted_query(rnd)):
-        counted += 1
-        filed = sub.unit_code or _get(sub.fields, ("hamlet",)) or _get(sub.fields, ("commune",))
-        commune = filed.split("-", 1)[0]
+    for (filed, form_id), n in store.count_by_unit(counted_query(rnd)).items():
+        counted += n
+        commune = (filed or "").split("-", 1)[0]
         if commune in commune_subs:
-            commune_subs[commune] += 1
-        if "-" in filed:
+            commune_subs[commune] += n
+        if filed and "-" in filed:
             h = hamlet_stats.setdefault(filed, _Hamlet())
-            h.submissions += 1
-            h.by_form[sub.form_id] = h.by_form.get(sub.form_id, 0) + 1
-            if pledge and sub.form_id == PLEDGE_FORM:
-                _add_pledge(h, sub.fields, sub.instance_id)
+            h.submissions += n
+            h.by_form[form_id] = h.by_form.get(form_id, 0) + n
+    read = [f for f in rnd.form_ids if records and (f in SITE_FORMS or f == PLEDGE_FORM)]
+    for sub in (s for f in read for s in store.iter_submissions(counted_query(rnd, form_id=f))):
+        filed = sub.unit_code or ""
+        commune = filed.split("-", 1)[0]
+        if sub.form_id == PLEDGE_FORM and "-" in filed:
+            _add_pledge(hamlet_stats.setdefault(filed, _Hamlet()), sub.fields, sub.instance_id)
         if sub.form_id in SITE_FORMS:
             kind, code_fields, name_fields = SITE_FORMS[sub.form_id]
             site_id = _get(sub.fields, code_fields)
@@ -108,7 +114,7 @@ def round_progress(store: Store, rnd: Round) -> dict[str, Any]:
                 meets[site_id] = _get(sub.fields, ("meets_standard",)) == "yes"  # the latest audit wins
     received = store.count_submissions(SubmissionQuery(round_id=rnd.id))
 
-    site_kinds = [SITE_FORMS[f][0] for f in rnd.form_ids if f in SITE_FORMS]
+    site_kinds = [SITE_FORMS[f][0] for f in read if f in SITE_FORMS]
     registers = {k: sites(store, k) for k in site_kinds}
     persons = _census_progress(store, rnd) if rnd.kind == "census" and PERSON_FORM in rnd.form_ids else None
 

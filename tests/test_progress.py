@@ -219,6 +219,19 @@ def test_progress_matches_hand_counts(store: Store) -> None:
         "meeting_pct": 50.0,
     }
 
+    # the web pages' coverage (their pledge figure is the indicator's): the same counts, from the counts
+    # per unit and form alone, and no pledge or site figure made up without the records
+    counts = round_progress(store, store.get_round(rnd.id), records=False)  # type: ignore[arg-type]
+
+    def coverage(rep: dict) -> list:
+        return [(c["code"], c["submissions"], c["hamlets_covered"],
+                 [(h["code"], h["submissions"], h["by_form"], h["covered"]) for h in c["hamlets"]])
+                for c in rep["communes"]]
+
+    assert coverage(counts) == coverage(report)
+    assert (counts["totals"]["received"], counts["totals"]["counted"]) == (10, 9)
+    assert not {"households", "schools", "enterprises"} & {k for c in counts["communes"] for k in c}
+
 
 def test_scope_of_hamlets_limits_what_is_expected(store: Store) -> None:
     rnd = create_round(store, "Rà soát xóm", "2026-Q3", ["f5_hamlet"], ["05563-01", "05563-02"])

@@ -218,6 +218,14 @@ class SubmissionStore(ABC):
     @abstractmethod
     def count_submissions(self, query: SubmissionQuery | None = None) -> int: ...
 
+    def count_by_unit(self, query: SubmissionQuery | None = None) -> dict[tuple[str | None, str], int]:
+        """How many matching submissions each (unit code, form id) holds (a round's coverage); engines
+        count them in an index, reading no record."""
+        out: dict[tuple[str | None, str], int] = {}
+        for sub in self.iter_submissions(query):
+            out[sub.unit_code, sub.form_id] = out.get((sub.unit_code, sub.form_id), 0) + 1
+        return out
+
     def filed_unit_codes(self) -> set[str]:
         """Every unit code some record is filed under (current or not): hamlets a registry may not list."""
         every = SubmissionQuery(current_only=False)

@@ -717,6 +717,15 @@ class SqlStore(EntitySql, Store):
         with self._read_cx() as cx:
             return int(cx.execute(self._q(f"SELECT count(*) FROM submissions{where}"), params).fetchone()[0])
 
+    def count_by_unit(self, query: SubmissionQuery | None = None) -> dict[tuple[str | None, str], int]:
+        """Grouped in ``submissions_counts`` (unit and form lead it): from the index alone."""
+        where, params = self._where(query)
+        with self._read_cx() as cx:
+            rows = cx.execute(self._q(
+                f"SELECT unit_code, form_id, count(*) FROM submissions{where} GROUP BY unit_code, form_id"),
+                params).fetchall()
+        return {(unit, form): int(n) for unit, form, n in rows}
+
     def filed_unit_codes(self) -> set[str]:
         """One index seek per code (a "skip scan" of ``submissions_counts``), not one step per record."""
         with self._read_cx() as cx:

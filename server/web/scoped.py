@@ -41,9 +41,10 @@ def get_round(ctx: Ctx, round_id: str) -> Round:
 
 
 def progress(ctx: Ctx, rnd: Round) -> dict[str, Any]:
-    """``core.progress.round_progress`` (remembered a short while: it reads the round's records) with only
-    the communes and hamlets the officer may see."""
-    data, _ = remembered(ctx, ("progress", rnd.model_dump_json()), lambda: round_progress(ctx.store, rnd))
+    """``core.progress.round_progress`` from the counts alone (the page's pledge figure is the indicator's;
+    remembered a short while) with only the communes and hamlets the officer may see."""
+    data, _ = remembered(ctx, ("progress", rnd.model_dump_json()),
+                         lambda: round_progress(ctx.store, rnd, records=False))
     allowed = scope.allowed_units(ctx.user)
     if allowed is None:
         return data
