@@ -5,8 +5,11 @@ seeing the lists is a view of personal data and is audited."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
 from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.identities import person_names
@@ -14,7 +17,7 @@ from rasoat.core.indicators.periods import vn_today
 from rasoat.core.management import monthly_lists, records
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
-from rasoat.server.web.base import context, page
+from rasoat.server.web.base import Ctx, allowed, page
 from rasoat.server.web.i18n import LABELS
 
 LABELS.update({
@@ -38,13 +41,13 @@ LABELS.update({
 })
 
 
-@get("/management", sync_to_thread=True)
-def management(request: Request) -> Response:
-    ctx = context(request)
-    ctx.require(scope.VIEW_PERSONAL)
-    q = request.query_params
+@get("/management", guards=[allowed(scope.VIEW_PERSONAL)], sync_to_thread=True)
+def management(
+    ctx: NamedDependency[Ctx], commune: FromQuery[str] = "",
+    day: Annotated[str, QueryParameter(name="as_of")] = "",
+) -> Response:
     registry = get_units()
-    commune = (q.get("commune") or "").strip() or next(
+    commune = commune.strip() or next(
         (c for c in ctx.user.unit_codes if (u := registry.get(c)) is not None and u.level == "commune"), ""
     )
     unit = registry.get(commune)
@@ -57,7 +60,7 @@ def management(request: Request) -> Response:
         raise Problem.with_text("web.refused", "Chọn xã / Choose a commune (?commune=…)")
     scope.require_unit(ctx.user, commune)
     try:
-        as_of = date.fromisoformat((q.get("as_of") or "").strip()) if q.get("as_of") else vn_today()
+        as_of = date.fromisoformat(day.strip()) if day else vn_today()
     except ValueError:
         raise Problem.with_text("web.refused", "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
     units = sorted(registry.expand([commune]))
