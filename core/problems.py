@@ -105,6 +105,7 @@ CATALOGUE: dict[str, Kind] = {
     "entity.refused": Kind(422, "400.15"),
     "entity.unexpected_keys": Kind(400, "400.31"),
     "entity.unknown_property": Kind(400, "400.28"),
+    "entity.property_from_forms": Kind(400, "400.28"),
     "entity.label_blank": Kind(400, "400.8"),
     "entity.version_conflict": Kind(409, "409.15"),
     "entity.write_refused": Kind(409, "409.3"),

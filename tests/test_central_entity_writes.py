@@ -214,3 +214,20 @@ def test_odata_filter_and_orderby(served: SimpleNamespace, tmp_path: Path) -> No
         assert (status, body["code"]) == (501, 501.1) and "$search" in body["message"]
         status, body = raw(**{"$orderby": "status"})
         assert (status, body["code"]) == (501, 501.5)
+
+
+def test_pyodk_merge_creates_and_updates_by_label(served: SimpleNamespace, tmp_path: Path) -> None:
+    with client(served, tmp_path) as c:
+        first = [{"label": "Người gộp 1", "status": "quản lý", "birth_year": "1960"},
+                 {"label": "Người gộp 2", "status": "quản lý"}]
+        done = c.entities.merge(first, entity_list_name="persons")
+        assert len(done.to_insert) == 2 and not done.to_update
+        done = c.entities.merge([{"label": "Người gộp 1", "status": "chuyển đi"}], entity_list_name="persons")
+        assert len(done.to_update) == 1
+        with pytest.raises(PyODKError) as new_column:  # a property no form saves: it could not be sealed
+            c.entities.merge([{"label": "Người gộp 3", "ho_ten_khac": "Ai đó"}], entity_list_name="persons")
+        assert "400.28" in str(new_column.value) and "ho_ten_khac" in str(new_column.value)
+    rows = {r["label"]: r for r in csv_rows(served.a).values()}
+    assert (rows["Người gộp 1"]["status"], rows["Người gộp 1"]["birth_year"]) == ("chuyển đi", "1960")
+    assert rows["Người gộp 1"]["__version"] == "2" and rows["Người gộp 2"]["__version"] == "1"
+    assert "Người gộp 3" not in rows

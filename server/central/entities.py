@@ -468,6 +468,24 @@ async def update_entity(
     return await anyio.to_thread.run_sync(run)
 
 
+@post("/v1/projects/{pid:str}/datasets/{name:str}/properties", status_code=200)
+async def add_property(request: Request, pid: FromPath[str], name: FromPath[str]) -> Success:
+    """pyodk's ``entity_list_properties.create``, which ``entities.merge`` calls for each key it did not
+    see in the list's rows (every key, when the list is empty): a property the list has is answered as
+    done; a new one is refused, as properties come from the forms that save them, where an identifying
+    one is marked to be sealed at rest."""
+    import anyio
+
+    del pid
+    rd = await anyio.to_thread.run_sync(_reader, request, name, scope.EDIT)
+    prop = _keys(await _json_body(request), ("name",)).get("name")
+    if not isinstance(prop, str) or not prop:
+        raise problems.missing_params(["name"], {})
+    if prop not in rd.lst.properties:
+        raise Problem("entity.property_from_forms", list=rd.lst.name, property=prop)
+    return Success()
+
+
 @delete("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", status_code=200,
         sync_to_thread=True)
 def delete_entity(request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]) -> Success:
@@ -632,4 +650,4 @@ def entity_list_odata(
 
 
 entity_handlers = [entity_lists, entity_list, entities, entity, entity_versions, entity_list_odata,
-                   create_entities, update_entity, delete_entity]
+                   create_entities, update_entity, delete_entity, add_property]
