@@ -123,8 +123,7 @@ def declared_lists(xform: bytes, identifying_fields: Iterable[str] = ()) -> list
         return []
     if not version.startswith(SUPPORTED_VERSIONS):
         raise EntityError(
-            f"Phiên bản entities '{version}' không được hỗ trợ ({', '.join(SUPPORTED_VERSIONS)}) / "
-            f"entities-version '{version}' is not supported")
+            "entity.version_unsupported", version=version, supported=', '.join(SUPPORTED_VERSIONS))
     saveto: dict[str, str] = {}
     labels: dict[str, str] = {}  # container → the label's calculate expression
     for bind in model.iter():
@@ -141,19 +140,17 @@ def declared_lists(xform: bytes, identifying_fields: Iterable[str] = ()) -> list
     for container, entity in found:
         dataset = (entity.get("dataset") or "").strip()
         if not _LIST_RE.match(dataset) or dataset.startswith("__"):
-            raise EntityError(f"Tên danh sách thực thể không hợp lệ: '{dataset}' / invalid entity list name")
+            raise EntityError("entity.bad_list_name", dataset=dataset)
         create, update = entity.get("create") is not None, entity.get("update") is not None
         if not (create or update):
-            raise EntityError(f"Khối thực thể '{dataset}' không có create hay update / "
-                              f"the entity block of '{dataset}' has neither create nor update")
+            raise EntityError("entity.no_create_update", dataset=dataset)
         props: dict[str, str] = {}
         for path, prop in saveto.items():
             owner = next((c for c in containers if c == "" or path.startswith(c + "/")), None)
             if owner != container:
                 continue
             if prop.casefold() in {p.casefold() for p in props.values()}:
-                raise EntityError(f"Hai trường cùng ghi thuộc tính '{prop}' / "
-                                  f"two fields save property '{prop}'")
+                raise EntityError("entity.property_twice", prop=prop)
             props[path] = prop
         secret = {p for path, p in props.items() if path in identifying}
         calc = labels.get(container, "")

@@ -147,6 +147,5 @@ def validate_answer(plugin: str, hook: str, answer: Any) -> Any:
         got = type(first["input"]).__name__
         more = f" (+{len(errors) - 1})" if len(errors) > 1 else ""
         raise PluginAnswerError(
-            f"plugin '{plugin}': hook '{hook}' trả về giá trị sai ở '{where}' (nhận {got}) / "
-            f"returned a wrong value at '{where}': {first['msg']}, got {got}{more}"
+            "plugin.wrong_value", plugin=plugin, hook=hook, where=where, got=got, msg=first['msg'], more=more
         ) from None

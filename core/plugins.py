@@ -18,7 +18,7 @@ import pluggy
 from rasoat.core import hookspecs
 from rasoat.core.hooks import PROJECT
 from rasoat.core.payloads import validate_answer
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, Words
 
 # Core's own behaviour, registered through the same hooks a province plugin uses.
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -88,10 +88,7 @@ def check_entry_point_names(blocked: Iterable[str] = ()) -> None:
         dist = ep.dist.name if ep.dist is not None else ep.value
         other = owners.setdefault(ep.name, dist)
         if _normal(other) != _normal(dist):
-            raise PluginConflict(
-                f"Plugin '{ep.name}' được khai báo bởi cả hai gói '{other}' và '{dist}'; hãy gỡ một gói / "
-                f"plugin '{ep.name}' is declared by both distributions '{other}' and '{dist}'; uninstall one"
-            )
+            raise PluginConflict("plugin.declared_twice", other=other, dist=dist, plugin=ep.name)
 
 
 def _normal(dist_name: str) -> str:
@@ -155,15 +152,16 @@ def results_by_plugin(pm: pluggy.PluginManager, hook_name: str, **kwargs: Any) -
     return out
 
 
-def unique_by_key(items: Iterable[tuple[str, Any]], key: str, what: str) -> dict[str, tuple[str, Any]]:
+def unique_by_key(
+    items: Iterable[tuple[str, Any]], key: str, what: str | Words
+) -> dict[str, tuple[str, Any]]:
     """Map ``key`` of each item to (plugin name, item); a key claimed twice raises PluginConflict."""
     seen: dict[str, tuple[str, Any]] = {}
     for plugin_name, item in items:
         value = item[key] if isinstance(item, dict) else getattr(item, key)
         if value in seen and seen[value][0] != plugin_name:
             raise PluginConflict(
-                f"{what} '{value}' được khai báo bởi cả hai plugin '{seen[value][0]}' và '{plugin_name}' "
-                f"/ {what} '{value}' is defined by both plugins '{seen[value][0]}' and '{plugin_name}'"
+                "plugin.defined_twice", what=what, value=value, first=seen[value][0], plugin=plugin_name
             )
         seen[value] = (plugin_name, item)
     return seen

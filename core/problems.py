@@ -71,6 +71,8 @@ CATALOGUE: dict[str, Kind] = {
     "auth.token_refused": Kind(403, "403.1"),
     "auth.https_only_refused": Kind(403, "403.1"),
     "scope.refused": Kind(403, "403.1"),
+    "scope.province_signoff_only": Kind(403, "403.1"),
+    "scope.may_not_propose": Kind(403, "403.1"),
     "scope.no_view": Kind(403, "403.1"),
     "scope.no_view_personal": Kind(403, "403.1"),
     "scope.no_review": Kind(403, "403.1"),
@@ -89,6 +91,7 @@ CATALOGUE: dict[str, Kind] = {
     "scope.submission_outside": Kind(403, "403.1"),
     "scope.entity_outside": Kind(403, "403.1"),
     "scope.round_outside": Kind(403, "403.1"),
+    "scope.province_outside": Kind(403, "403.1"),
     "scope.no_identities": Kind(403, "403.1"),
     "scope.choose_unit": Kind(403, "403.1"),
     "scope.may_not_manage": Kind(403, "403.1"),
@@ -103,6 +106,10 @@ CATALOGUE: dict[str, Kind] = {
     "form.id_mismatch": Kind(400, "400.8"),
     "xlsform.invalid": Kind(422, "400.15"),
     "entity.refused": Kind(422, "400.15"),
+    "entity.version_unsupported": Kind(422, "400.15"),
+    "entity.bad_list_name": Kind(422, "400.15"),
+    "entity.no_create_update": Kind(422, "400.15"),
+    "entity.property_twice": Kind(422, "400.15"),
     "entity.unexpected_keys": Kind(400, "400.31"),
     "entity.unknown_property": Kind(400, "400.28"),
     "entity.property_from_forms": Kind(400, "400.28"),
@@ -201,11 +208,41 @@ CATALOGUE: dict[str, Kind] = {
     "user.bad_role": Kind(400),
     "user.reset_link": Kind(410),
     "export.refused": Kind(404, "404.1"),
+    "export.no_form": Kind(404, "404.1"),
+    "export.bad_format": Kind(404, "404.1"),
+    "export.no_indicator_engine": Kind(404, "404.1"),
+    "export.no_unit": Kind(404, "404.1"),
     "export.encrypted_form": Kind(409),
     "export.bad_labels": Kind(400),
     "indicator.refused": Kind(400),
+    "indicator.not_a_definition": Kind(400),
+    "indicator.unreadable": Kind(400),
+    "indicator.bad_file": Kind(400),
+    "indicator.unknown_override": Kind(400),
     "assessment.fact": Kind(400),
+    "assessment.yes_or_no": Kind(400),
+    "assessment.population_positive": Kind(400),
+    "assessment.unknown_figure": Kind(400),
+    "assessment.source_required": Kind(400),
+    "assessment.fact_concurrent": Kind(400),
+    "assessment.csv_columns": Kind(400),
+    "assessment.population_whole": Kind(400),
+    "assessment.bad_date": Kind(400),
+    "assessment.csv_unit_outside": Kind(400),
+    "assessment.csv_line": Kind(400),
     "assessment.signoff": Kind(400),
+    "assessment.signoff_concurrent": Kind(400),
+    "assessment.not_commune": Kind(400),
+    "assessment.list_locked": Kind(400),
+    "assessment.comment_required": Kind(400),
+    "assessment.return_reason": Kind(400),
+    "assessment.communes_waiting": Kind(400),
+    "assessment.reopen_reason": Kind(400),
+    "assessment.cannot_propose": Kind(400),
+    "assessment.cannot_accept": Kind(400),
+    "assessment.cannot_send_back": Kind(400),
+    "assessment.already_approved": Kind(400),
+    "assessment.not_approved": Kind(400),
     # keys, protection, storage, the server
     "crypto.refused": Kind(400),
     "crypto.passphrase_short": Kind(400),
@@ -288,7 +325,11 @@ CATALOGUE: dict[str, Kind] = {
     "export.encrypted_on_server": Kind(409),
     # plugins and commands
     "plugin.conflict": Kind(400),
+    "plugin.declared_twice": Kind(400),
+    "plugin.defined_twice": Kind(400),
+    "plugin.declared_twice_in": Kind(400),
     "plugin.bad_answer": Kind(400),
+    "plugin.wrong_value": Kind(400),
     "request.unprocessable": Kind(422, "422.1"),
     "command.refused": Kind(400),
     "command.bad_suffix": Kind(400),
@@ -324,6 +365,21 @@ def split_bilingual(text: str) -> tuple[str, str]:
     if not sep or " / " in en:
         return text, text
     return vi, en
+
+
+# A word or phrase in both languages given as a parameter ("Chỉ tiêu", "Indicator"): a state's label, a
+# kind of thing; the message takes the half of its own language.
+Words = tuple[str, str]
+
+
+def _said(value: Any, lang: str) -> Any:
+    """A parameter as the message in ``lang`` shows it: a Problem given as a parameter (the error that
+    caused this one) and ``Words`` are said in that language."""
+    if isinstance(value, Problem):
+        return value.text(lang)
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        return value[0] if lang == "vi" else value[1]
+    return value
 
 
 class _Kept(dict[str, Any]):
@@ -377,9 +433,7 @@ class Problem(Exception):
     def text(self, lang: str) -> str:
         """The message in one language (``vi`` or ``en``; anything else is Vietnamese)."""
         template = messages(lang if lang in LANGS else "vi").get(self.code, self.code)
-        # a Problem given as a parameter (the error that caused this one) is said in the same language
-        params = {k: v.text(lang) if isinstance(v, Problem) else v for k, v in self.params.items()}
-        return template.format_map(_Kept(params))
+        return template.format_map(_Kept({k: _said(v, lang) for k, v in self.params.items()}))
 
     @property
     def message(self) -> str:

@@ -179,7 +179,7 @@ def narrow(query: SubmissionQuery | None, user: User | None) -> SubmissionQuery:
     return query.model_copy(update={"unit_codes": codes})
 
 
-def _outside(user: User | None, code: str, **params: Any) -> ScopeError:
+def outside(user: User | None, code: str, **params: Any) -> ScopeError:
     """``code`` names what is outside (``scope.unit_outside``…), said with whose units it is outside."""
     who = user.username if user is not None else "?"
     units = ", ".join(user.unit_codes) if user is not None and user.unit_codes else "—"
@@ -195,7 +195,7 @@ def require_unit(user: User | None, code: str | None) -> None:
 
     if code and get_units().get(code) is None:
         raise ScopeError("scope.unknown_unit", code=code)
-    raise _outside(user, "scope.unit_outside", unit=code or "—")
+    raise outside(user, "scope.unit_outside", unit=code or "—")
 
 
 def entity_visible(user: User | None, unit_code: str | None) -> bool:
@@ -208,13 +208,13 @@ def entity_visible(user: User | None, unit_code: str | None) -> bool:
 
 def require_entity(user: User | None, uuid: str, unit_code: str | None) -> None:
     if not entity_visible(user, unit_code):
-        raise _outside(user, "scope.entity_outside", uuid=uuid)
+        raise outside(user, "scope.entity_outside", uuid=uuid)
 
 
 def require_submission(user: User | None, sub: Submission) -> None:
     """Raise unless the user may see this submission (by its unit)."""
     if not can(user, VIEW) or not unit_allowed(user, sub.unit_code):
-        raise _outside(user, "scope.submission_outside", instance_id=sub.instance_id)
+        raise outside(user, "scope.submission_outside", instance_id=sub.instance_id)
 
 
 def round_visible(user: User | None, rnd: Round) -> bool:
@@ -233,7 +233,7 @@ def round_visible(user: User | None, rnd: Round) -> bool:
 
 def require_round(user: User | None, rnd: Round) -> None:
     if not round_visible(user, rnd):
-        raise _outside(user, "scope.round_outside", round=rnd.id)
+        raise outside(user, "scope.round_outside", round=rnd.id)
 
 
 def visible_rounds(rounds: Iterable[Round], user: User | None) -> list[Round]:

@@ -109,7 +109,7 @@ def test_sign_off_walk_through_the_cli(province, backend_url, capsys, monkeypatc
     assert row["changed"] == {"managed": [30, 32]} and row["inputs"]["managed"]["value"] == 32
 
     code, _, err = cli(capsys, base, a, "status", PROVINCE, "--as", "khac")
-    assert code == 1 and "outside your scope" in err
+    assert code == 1 and "is outside khac's units" in err
     code, _, err = cli(capsys, base, a, "show", PROVINCE, "--as", "khac")
     assert code == 1 and "12" in err
     with pytest.raises(SystemExit) as exited:  # argparse: a reopen needs --reason

@@ -52,13 +52,13 @@ def _parse_value(name: str, value: Any) -> int:
             return 1
         if text in ("no", "không", "khong", "0", "false"):
             return 0
-        raise FactError(f"'{value}': dùng có/không / use yes or no")
+        raise FactError("assessment.yes_or_no", value=value)
     try:
         number = int(text.replace(".", "").replace(",", "").replace(" ", ""))
     except ValueError:
-        raise FactError(f"Nhân khẩu '{value}' không phải số nguyên / not a whole number") from None
+        raise FactError("assessment.population_whole", value=value) from None
     if number <= 0:
-        raise FactError(f"Nhân khẩu phải lớn hơn 0, nhận {number} / population must be above 0")
+        raise FactError("assessment.population_positive", number=number)
     return number
 
 
@@ -67,13 +67,13 @@ def set_fact(
 ) -> dict[str, Any]:
     """Store one figure with its source and reference date; the previous value moves to ``history``."""
     if name not in FACTS:
-        raise FactError(f"Số liệu lạ '{name}' / unknown figure (dùng / use {', '.join(FACTS)})")
+        raise FactError("assessment.unknown_figure", name=name, facts=', '.join(FACTS))
     if not source.strip():
-        raise FactError("Phải ghi nguồn số liệu / a source is required (e.g. CSDL quốc gia về dân cư)")
+        raise FactError("assessment.source_required")
     try:
         day = date.fromisoformat(as_of.strip())
     except ValueError:
-        raise FactError(f"Ngày '{as_of}' không hợp lệ (YYYY-MM-DD) / invalid date") from None
+        raise FactError("assessment.bad_date", as_of=as_of) from None
     entry = {
         "value": _parse_value(name, value),
         "source": source.strip(),
@@ -93,7 +93,7 @@ def set_fact(
         if store.kv_cas(NAMESPACE, key, old, doc):
             break
     else:
-        raise FactError("Số liệu đang được sửa đồng thời, thử lại / concurrent change, try again")
+        raise FactError("assessment.fact_concurrent")
     record(store, actor, "assessment.fact", target=unit, year=year, name=name, value=entry["value"],
            source=entry["source"], as_of=entry["as_of"])
     return entry
@@ -105,12 +105,12 @@ def import_facts(store: Store, year: int, text: str, actor: str, known_units: se
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     missing = {"unit", "source", "as_of"} - set(rows[0] if rows else {})
     if missing or not rows:
-        raise FactError(f"CSV cần các cột unit, population, source, as_of / CSV needs columns: {missing}")
+        raise FactError("assessment.csv_columns", missing=missing)
     checked: list[tuple[str, str, Any, str, str]] = []
     for line, row in enumerate(rows, start=2):
         unit = (row.get("unit") or "").strip()
         if known_units is not None and unit not in known_units:
-            raise FactError(f"Dòng {line}: đơn vị '{unit}' không thuộc phạm vi / line {line}: unknown unit")
+            raise FactError("assessment.csv_unit_outside", line=line, unit=unit)
         for name in FACTS:
             value = (row.get(name) or "").strip()
             if value:
@@ -118,7 +118,7 @@ def import_facts(store: Store, year: int, text: str, actor: str, known_units: se
                     _parse_value(name, value)
                     date.fromisoformat((row.get("as_of") or "").strip())
                 except (FactError, ValueError) as exc:
-                    raise FactError(f"Dòng {line} / line {line}: {exc}") from None
+                    raise FactError("assessment.csv_line", line=line, detail=exc) from None
                 checked.append((unit, name, value, row.get("source") or "", row.get("as_of") or ""))
     for unit, name, value, source, as_of in checked:
         set_fact(store, year, unit, name, value, source, as_of, actor)

@@ -25,9 +25,9 @@ from rasoat.core.assessment.compute import CommuneAssessment, ProvinceAssessment
 from rasoat.core.audit import record
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import Role, User, utcnow
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, Words
 from rasoat.core.rounds import scopes_overlap
-from rasoat.core.scope import ScopeError, unit_allowed
+from rasoat.core.scope import ScopeError, outside, unit_allowed
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnitRegistry, get_units
 
@@ -52,8 +52,12 @@ class SignoffError(Problem, ValueError):
     default_code = "assessment.signoff"
 
 
+def state_names(state: str) -> Words:
+    return {**STATES, **LIST_STATES}.get(state, (state, state))
+
+
 def state_label(state: str) -> str:
-    vi, en = {**STATES, **LIST_STATES}.get(state, (state, state))
+    vi, en = state_names(state)
     return f"{vi} / {en}"
 
 
@@ -94,7 +98,7 @@ def _change(
             for entry in doc["history"][before:]:
                 _announce(store, unit, year, entry)
             return doc
-    raise SignoffError("Đang có người khác thao tác, thử lại / someone else changed it, try again")
+    raise SignoffError("assessment.signoff_concurrent")
 
 
 def _log(
@@ -121,17 +125,12 @@ def _announce(store: Store, unit: str, year: int, entry: dict[str, Any]) -> None
 
 def _require_scope(user: User, unit: str) -> None:
     if not unit_allowed(user, unit):
-        raise ScopeError(
-            f"Đơn vị {unit} ngoài phạm vi của {user.username} / unit {unit} is outside your scope"
-        )
+        raise outside(user, "scope.unit_outside", unit=unit)
 
 
 def _require_province_role(user: User, province: str) -> None:
     if user.role not in (Role.province_manager, Role.admin):
-        raise ScopeError(
-            f"Chỉ cán bộ cấp tỉnh được xét duyệt, phê duyệt ({user.username} là {user.role.value}) / "
-            "only a province officer may review or approve"
-        )
+        raise ScopeError("scope.province_signoff_only", username=user.username, role=user.role.value)
     _require_scope(user, province)
 
 
@@ -153,16 +152,13 @@ def may_propose(user: User, commune: str) -> bool:
 def _province_of(registry: UnitRegistry, commune: str) -> str:
     unit = registry.require(commune)
     if unit.level != "commune" or unit.parent_code is None:
-        raise SignoffError(f"{commune} không phải mã xã / is not a commune code")
+        raise SignoffError("assessment.not_commune", commune=commune)
     return unit.parent_code
 
 
 def _require_open(store: Store, year: int, province: str) -> None:
     if list_doc(store, year, province)["state"] == "approved":
-        raise SignoffError(
-            f"Danh sách năm {year} của tỉnh {province} đã phê duyệt và khoá; mở lại (có lý do) trước / "
-            "the approved list is locked; reopen it with a reason first"
-        )
+        raise SignoffError("assessment.list_locked", year=year, province=province)
 
 
 def figures_of(a: CommuneAssessment) -> dict[str, Any]:
@@ -195,7 +191,7 @@ def propose(
     registry = registry or get_units()
     _require_scope(user, commune)
     if not may_propose(user, commune):
-        raise ScopeError(f"{user.username} ({user.role.value}) không được đề xuất / may not propose")
+        raise ScopeError("scope.may_not_propose", username=user.username, role=user.role.value)
     province = _province_of(registry, commune)
     _require_open(store, year, province)
     [a] = assess_communes(store, year, [commune], registry)
@@ -206,16 +202,11 @@ def propose(
             + " / the class cannot be computed yet"
         )
     if a.result.flags and not comment.strip():
-        raise SignoffError(
-            "Kết quả có điểm cần xem xét: phải ghi ý kiến / flagged result: a comment is required"
-        )
+        raise SignoffError("assessment.comment_required")
 
     def step(doc: dict[str, Any]) -> None:
         if doc["state"] not in ("not_proposed", "sent_back"):
-            raise SignoffError(
-                f"Xã {commune} đang ở trạng thái {state_label(doc['state'])}, không đề xuất lại được "
-                "/ cannot propose in this state"
-            )
+            raise SignoffError("assessment.cannot_propose", commune=commune, state=state_names(doc['state']))
         doc.update(
             state="proposed", comment=comment.strip(), figures=figures_of(a), proposed_by=user.username
         )
@@ -241,15 +232,13 @@ def review(
     _require_province_role(user, province)
     _require_open(store, year, province)
     if not accept and not reason.strip():
-        raise SignoffError("Trả lại phải ghi lý do / sending back needs a reason")
+        raise SignoffError("assessment.return_reason")
 
     def step(doc: dict[str, Any]) -> None:
         allowed = ("proposed",) if accept else ("proposed", "accepted")
         if doc["state"] not in allowed:
-            raise SignoffError(
-                f"Xã {commune}: {state_label(doc['state'])}, không thể "
-                f"{'chấp nhận' if accept else 'trả lại'} / not possible in this state"
-            )
+            code = "assessment.cannot_accept" if accept else "assessment.cannot_send_back"
+            raise SignoffError(code, commune=commune, state=state_names(doc["state"]))
         if accept:
             doc.update(state="accepted", reviewed_by=user.username)
             _log(store, doc, user.username, "accept", commune, year)
@@ -269,17 +258,14 @@ def approve(
     communes = [u.code for u in registry.communes(province)]
     waiting = [c for c in communes if commune_doc(store, year, c)["state"] != "accepted"]
     if waiting:
-        raise SignoffError(
-            f"Còn {len(waiting)} xã chưa được chấp nhận ({', '.join(waiting[:10])}) / "
-            "every commune must be accepted first"
-        )
+        raise SignoffError("assessment.communes_waiting", count=len(waiting), waiting=', '.join(waiting[:10]))
     pa = assess_province(store, year, province, registry)
     frozen = {c.code: figures_of(c) for c in pa.communes}
     late = vn_today() >= deadline(year)
 
     def step(doc: dict[str, Any]) -> None:
         if doc["state"] == "approved":
-            raise SignoffError("Danh sách đã được phê duyệt / the list is already approved")
+            raise SignoffError("assessment.already_approved")
         doc.update(
             state="approved",
             approved_by=user.username,
@@ -301,11 +287,11 @@ def reopen(store: Store, user: User, year: int, province: str, reason: str) -> d
     """Unlock an approved list; the reason and the approved figures stay in the history."""
     _require_province_role(user, province)
     if not reason.strip():
-        raise SignoffError("Mở lại phải ghi lý do / reopening needs a reason")
+        raise SignoffError("assessment.reopen_reason")
 
     def step(doc: dict[str, Any]) -> None:
         if doc["state"] != "approved":
-            raise SignoffError("Danh sách chưa được phê duyệt / the list is not approved")
+            raise SignoffError("assessment.not_approved")
         _log(
             store,
             doc,
@@ -361,7 +347,7 @@ def province_status(
     codes = [u.code for u in registry.communes(province)]
     visible = [c for c in codes if unit_allowed(user, c)] if own_only else codes
     if not visible:
-        raise ScopeError(f"Tỉnh {province} ngoài phạm vi của {user.username} / province outside your scope")
+        raise outside(user, "scope.province_outside", province=province)
     pa = assess() if assess is not None else assess_province(store, year, province, registry)
     lst = list_doc(store, year, province)
     changes = changes_since_approval(lst, pa) if lst["state"] == "approved" else {}

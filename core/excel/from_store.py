@@ -115,7 +115,7 @@ def prepare_form_export(
         versions = [f for f in versions if f.version == filters.form_version]
     if not versions:
         what = f"{form_id} {filters.form_version}" if filters.form_version else form_id
-        raise ExportError(f"không có biểu mẫu '{what}' / no form '{what}'")
+        raise ExportError("export.no_form", form=what)
     versions.sort(key=lambda f: f.published_at)
     schema = merge_schemas([store.form_schema(f.form_id, f.version) for f in versions])
     latest = versions[-1]
@@ -231,7 +231,7 @@ def open_export(
     """Check and resolve an export (ExportError when the form, version, unit or period is unknown);
     with ``decryptor``, ODK-encrypted records are written decrypted."""
     if format not in FORMATS:
-        raise ExportError(f"định dạng không hỗ trợ '{format}' / unsupported format '{format}'")
+        raise ExportError("export.bad_format", format=format)
     filters = filters or ExportFilters()
     units = units if units is not None else _registry(store)
     prep = prepare_form_export(store, form_id, filters, options, units)
@@ -360,7 +360,7 @@ def indicator_report(
     try:
         from rasoat.core.indicators import evaluate
     except ImportError as exc:  # the wiring point: the engine lives in core.indicators
-        raise ExportError("chưa có bộ máy tính chỉ tiêu / the indicator engine is not available") from exc
+        raise ExportError("export.no_indicator_engine") from exc
     period = period or str(to_vn_naive(utcnow()).year)
     registry = units if units is not None else _registry(store)
     unit_name = ""
@@ -371,7 +371,7 @@ def indicator_report(
         if unit_code:
             unit = registry.get(unit_code) if registry is not None else None
             if registry is not None and unit is None:
-                raise ExportError(f"không có đơn vị mã '{unit_code}' / no unit with code '{unit_code}'")
+                raise ExportError("export.no_unit", unit_code=unit_code)
             level = getattr(unit, "level", None) or _level_by_shape(unit_code)
             unit_name = str(getattr(unit, "name", "") or "")
             results = evaluate(store, period, units=[unit_code], level=_LEVEL_BELOW.get(level), **kwargs)

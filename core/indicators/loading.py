@@ -21,9 +21,10 @@ import yaml
 from pydantic import ValidationError
 from rasoat.core.indicators.models import Indicator
 from rasoat.core.plugins import PluginConflict, results_by_plugin, unique_by_key
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, Words
 
-WHAT = "Chỉ tiêu / Indicator"
+WHAT: Words = ("Chỉ tiêu", "Indicator")
+WHAT_OVERRIDES: Words = ("Chỉ tiêu (ghi đè)", "Indicator (overrides)")
 
 
 # libyaml's safe loader parses the definition files several times faster than the pure-Python one, and
@@ -64,9 +65,9 @@ def read_file(path: str | Path) -> Any:
     try:
         return parse_data_file(p)
     except OSError as exc:
-        raise IndicatorError(f"không đọc được '{p}' / cannot read '{p}': {exc}") from exc
+        raise IndicatorError("indicator.unreadable", path=p, detail=exc) from exc
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise IndicatorError(f"tệp chỉ tiêu lỗi '{p}' / bad indicator file '{p}': {exc}") from exc
+        raise IndicatorError("indicator.bad_file", path=p, detail=exc) from exc
 
 
 def raw_definitions(item: Any, source: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -87,9 +88,7 @@ def raw_definitions(item: Any, source: dict[str, Any] | None = None) -> list[dic
         if source and "source" not in d and not d.get("overrides"):
             d["source"] = dict(source)
         return [d]
-    raise IndicatorError(
-        f"không hiểu định nghĩa chỉ tiêu / not an indicator definition: {type(item).__name__}"
-    )
+    raise IndicatorError("indicator.not_a_definition", type=type(item).__name__)
 
 
 def build(d: dict[str, Any], plugin: str = "") -> Indicator:
@@ -118,20 +117,17 @@ def merge(pairs: Iterable[tuple[str, dict[str, Any]]]) -> list[Indicator]:
     _no_repeats_within(plain, "id")
     base = unique_by_key(plain, "id", WHAT)
     _no_repeats_within(overriding, "overrides")
-    replacing = unique_by_key(overriding, "overrides", f"{WHAT} (overrides)")
+    replacing = unique_by_key(overriding, "overrides", WHAT_OVERRIDES)
     merged: dict[str, tuple[str, dict[str, Any]]] = dict(base)
     for target, (plugin, d) in replacing.items():
         if target not in base:
-            raise IndicatorError(
-                f"{plugin}: ghi đè chỉ tiêu không tồn tại '{target}' / overrides unknown indicator '{target}'"
-            )
+            raise IndicatorError("indicator.unknown_override", plugin=plugin, target=target)
         new = {**base[target][1], **d}
         new["id"] = d.get("id", target)
         if new["id"] != target and new["id"] in merged:
             other = merged[new["id"]][0]
             raise PluginConflict(
-                f"{WHAT} '{new['id']}' được khai báo bởi cả hai plugin '{other}' và '{plugin}' "
-                f"/ {WHAT} '{new['id']}' is defined by both plugins '{other}' and '{plugin}'"
+                "plugin.defined_twice", plugin=plugin, what=WHAT, value=new["id"], first=other
             )
         # keep the replaced indicator's place, so reports keep their order
         merged = {(new["id"] if k == target else k): ((plugin, new) if k == target else v)
@@ -145,10 +141,7 @@ def _no_repeats_within(pairs: list[tuple[str, dict[str, Any]]], key: str) -> Non
     for plugin, d in pairs:
         k = (plugin, d.get(key))
         if k in seen:
-            raise PluginConflict(
-                f"{WHAT} '{d.get(key)}' được khai báo hai lần trong plugin '{plugin}' "
-                f"/ {WHAT} '{d.get(key)}' is declared twice by plugin '{plugin}'"
-            )
+            raise PluginConflict("plugin.declared_twice_in", plugin=plugin, what=WHAT, value=d.get(key))
         seen.add(k)
 
 
