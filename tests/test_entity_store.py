@@ -354,3 +354,51 @@ def test_two_creates_of_one_id_at_once_give_one_entity_and_one_error(forms: Stor
     assert all(forms.get_submission(iid) is not None for iid, _ in xmls)
     assert forms.get_entity(eid).version == 1  # type: ignore[union-attr]
     assert ["already exists" in m for m in errors(forms)] == [True]
+
+
+def test_writes_from_the_api_are_all_or_none_with_their_audit(forms: Store) -> None:
+    """``write_entities`` (the Central API's writes): one transaction with its audit event; a stale base
+    refused with ``exact_base``, taken as the current version without a base (Central's force); a
+    scope keeps updates inside the writer's units; ``iter_entities`` in the asked order."""
+    from rasoat.core.entities import EntityBlock
+    from rasoat.core.models import AuditEvent
+    from rasoat.core.storage.entity_rules import EntityFailure, StaleVersion
+
+    def new(uuid: str, label: str) -> EntityBlock:
+        return EntityBlock(dataset="persons", uuid=uuid, create=True, update=False, label=label,
+                           data={"status": "quản lý"})
+
+    def change(uuid: str, base: int | None, status: str) -> EntityBlock:
+        return EntityBlock(dataset="persons", uuid=uuid, create=False, update=True, label=None,
+                           data={"status": status}, base_version=base)
+
+    def audited() -> list[str]:
+        return [e.target for e in forms.iter_audit(actor="api") if e.action == "entity.update"]
+
+    one, two, three = new_uuid(), new_uuid(), new_uuid()
+    forms.write_entities([new(one, "Một"), new(two, "Hai")], actor="api", unit_code=A,
+                         audit=AuditEvent(actor="api", action="entity.bulk_create", target="persons"))
+    with pytest.raises(EntityFailure):  # the second id is taken: the first is not created either
+        forms.write_entities([new(three, "Ba"), new(two, "Hai lại")], actor="api", unit_code=A,
+                             audit=AuditEvent(actor="api", action="entity.bulk_create", target="persons"))
+    assert forms.get_entity(three) is None
+    assert [e.action for e in forms.iter_audit(actor="api")] == ["entity.bulk_create"]
+
+    forms.write_entities([change(one, 1, "a")], actor="api", exact_base=True,
+                         audit=AuditEvent(actor="api", action="entity.update", target=one))
+    with pytest.raises(StaleVersion) as stale:
+        forms.write_entities([change(one, 1, "b")], actor="api", exact_base=True,
+                             audit=AuditEvent(actor="api", action="entity.update", target=one))
+    assert (stale.value.base, stale.value.current) == (1, 2) and audited() == [one]
+    forms.write_entities([change(one, None, "c")], actor="api", exact_base=True)  # force: on version 2
+    after = forms.get_entity(one)
+    assert (after.version, after.properties["status"], after.conflict) == (3, "c", None)
+    assert forms.entity_versions(one)[-1].base_version == 2
+    with pytest.raises(EntityFailure):  # a writer of commune B may not change A's entity
+        forms.write_entities([change(two, 1, "x")], actor="api", scope=(B,))
+    assert forms.get_entity(two).version == 1
+
+    query = EntityQuery(list_name="persons", order_by=[("version", True), ("created_at", False)])
+    assert [e.uuid for e in forms.iter_entities(query)] == [one, two]
+    query = EntityQuery(list_name="persons", order_by=[("updated_at", False)])
+    assert [e.uuid for e in forms.iter_entities(query)] == [two, one]
