@@ -5,8 +5,9 @@ not visited in a month (the monthly overdue-visit list).
 The facts come from the entity's versions (``EntityStore.entity_versions``), which the national forms
 write: F1 creates and updates the person, F11's decisions set ``mgmt_status`` (``active`` while under
 management) and ``term_end``, F12's monthly visit sets ``last_visit``, F13's test ``last_test``
-(docs/forms.md). Decree 105/2021: a person under management is checked at least once a month. Values are
-as stored (identifying ones sealed); opening them is the caller's decision (``core.identities``).
+(docs/forms.md). Decree 105/2021: a person under management is checked at least once a month; ``overdue``
+is the one list of who was not (``core.management`` keeps the other monthly lists). Values are as stored
+(identifying ones sealed); opening them is the caller's decision (``core.identities``).
 """
 
 from __future__ import annotations
@@ -108,3 +109,10 @@ def monthly_visits(store: Store, unit_codes: list[str] | None, month: str,
             last = days[-1] if days else ""
         out.append(Followed(entity, last, bool(last) and last[:7] == month))
     return sorted(out, key=lambda f: (f.visited, f.entity.label, f.entity.uuid))
+
+
+def overdue(store: Store, unit_codes: list[str] | None, month: str) -> list[Followed]:
+    """Who is overdue in ``month``: the persons under management of ``unit_codes`` with no visit in it.
+    The one answer to that question: the persons page lists them first, the management page and
+    ``rasoat management lists`` count and name them from here, so no two places can disagree."""
+    return [f for f in monthly_visits(store, unit_codes, month) if not f.visited]

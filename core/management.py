@@ -1,9 +1,11 @@
 """Management of illegal drug users and post-rehab management (Law 73/2021 Art. 23 and 40, Decree
 105/2021): each person's management record built from the F11 events (decisions Mẫu 07/09/10, the
-Mẫu 05 CV details F1 lacks, the Tổ quản lý, transfers Mẫu 08) and the F12 monthly visits (the residence
-check; F11 versions before 2026120730 recorded it as an event ``residence_check``), and the lists
+Mẫu 05 CV details F1 lacks, the Tổ quản lý, transfers Mẫu 08) and the F12 monthly visits (a ``moved``
+result; F11 versions before 2026120730 recorded the check as an event ``residence_check``), and the lists
 a commune officer needs each month: terms ending within 30 days (or already past with no end decision),
-monthly checks not done, persons who moved with the state of their transfer note.
+persons who moved with the state of their transfer note. Who was not visited this month is not
+recomputed here: it is the persons list's answer (``core.followup.overdue``, from the entity versions),
+which the management page and ``rasoat management lists`` show, so the two pages never disagree.
 
 Term lengths and deadlines are data (core/data/management_terms.csv, each row with the date it takes
 effect), so the Law 120/2025 changes from 1/7/2026 (a 24-hour notice instead of 5 working days) apply
@@ -90,7 +92,6 @@ class Record:
     end: date | None = None  # start + term (a new decision restarts it)
     active: bool = False
     closed: str = ""  # "stopped:<reason>" or "ended"
-    checks: set[str] = field(default_factory=set)  # months (YYYY-MM) with a residence check
     moved: tuple[date, str] | None = None
     transfer: dict[str, Any] | None = None
     team: list[dict[str, str]] = field(default_factory=list)
@@ -149,7 +150,6 @@ def records(store: Store, units: list[str], rows: Rows | None = None) -> Records
         elif event == "decision_end":
             rec.active, rec.closed = False, "ended"
         elif event == "residence_check":
-            rec.checks.add(day.isoformat()[:7])
             if f.get("check_result") == "moved":
                 rec.moved = (_day(f.get("moved_date")) or day, str(f.get("moved_to") or ""))
         elif event == "transfer":
@@ -172,17 +172,16 @@ def records(store: Store, units: list[str], rows: Rows | None = None) -> Records
 class MonthlyLists:
     month: str
     ending: list[tuple[Record, int]]  # days left (negative: past, no end decision yet)
-    checks_missing: list[Record]
     moved: list[tuple[Record, date, bool]]  # transfer due date, overdue
     unreadable: int = 0  # encrypted F11 events left out: the lists are incomplete
 
 
 def monthly_lists(recs: dict[str, Record], as_of: date, rows: Rows | None = None) -> MonthlyLists:
-    """The three lists for the month of ``as_of``."""
+    """The two lists for the month of ``as_of`` (the third, visits not made, is ``core.followup.overdue``)."""
     terms = terms_on(as_of, rows)
     month = as_of.isoformat()[:7]
     notice = terms.values["ending_notice_days"]
-    ending, missing, moved = [], [], []
+    ending, moved = [], []
     for rec in sorted(recs.values(), key=lambda r: r.person_key):
         if not rec.active or rec.start is None or rec.end is None:
             continue
@@ -193,10 +192,8 @@ def monthly_lists(recs: dict[str, Record], as_of: date, rows: Rows | None = None
             due = terms_on(rec.moved[0], rows).transfer_due(rec.moved[0])
             sent = rec.transfer is not None and rec.transfer["date"] >= rec.moved[0]
             moved.append((rec, due, not sent and as_of > due))
-        elif rec.start <= as_of and month not in rec.checks:  # checked at least monthly (Decree 105)
-            missing.append(rec)
     ending.sort(key=lambda e: e[1])
-    return MonthlyLists(month, ending, missing, moved, getattr(recs, "unreadable", 0))
+    return MonthlyLists(month, ending, moved, getattr(recs, "unreadable", 0))
 
 
 def terms_table(day: date, rows: Rows | None = None) -> list[tuple[str, int, str]]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from assessment_support import ITS_COMMUNE, LAI_CHAU, YEAR, lai_chau_year, persons
+from entity_support import publish_national
 from rasoat.core.storage import open_store
 from rasoat.core.users import create_user
 from server_support import ThreadServer
@@ -175,6 +176,10 @@ def management_site(tmp_path: Path, backend_url: str | None):
     event("p3", "decision_start", "2026-05-01", mgmt_kind="user", decision_no="09/QĐ")
     event("p3", "residence_check", "2026-12-02", check_result="moved", moved_to="Xã Tả Lèng",
           moved_date="2026-12-01")
+    publish_national(store, "f1_person")  # the persons list, whose versions say who was visited
+    for key, visited in (("p1", "2026-12-03"), ("p2", "")):
+        store.write_entity("persons", key, label=f"Người {key}", actor="test", unit_code=ITS_COMMUNE,
+                           data={"mgmt_status": "active", "term_end": "2027-05-01", "last_visit": visited})
     server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
     try:
         yield server.url, store
@@ -195,6 +200,10 @@ def test_monthly_management_lists_in_the_browser(browser, management_site) -> No
                 for i in range(xa.locator("#missing tr[data-person]").count())] == ["p2"]
         moved = xa.locator("#moved tr[data-person='p3']").inner_text()
         assert "Xã Tả Lèng" in moved and "02/12/2026" in moved and "Quá hạn" in moved
+        xa.click("#on-persons")  # the same month on the persons page: the same persons not visited
+        xa.wait_for_url(f"**/persons?commune={ITS_COMMUNE}&month=2026-12")
+        late = xa.locator("#visits tr[data-visited='no']")
+        assert [late.nth(i).get_attribute("data-person") for i in range(late.count())] == ["p2"]
 
         tinh = login(browser, url, "tinh.laichau")
         tinh.goto("/management")

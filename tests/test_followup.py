@@ -8,7 +8,7 @@ from datetime import date
 
 from assessment_support import opened
 from indicators_support import C1, C2, H11
-from rasoat.core.followup import data_at, history, monthly_visits
+from rasoat.core.followup import data_at, history, monthly_visits, overdue
 from rasoat.core.models import FormVersion
 from rasoat.core.storage.base import EntityQuery
 from rasoat.core.units import get_units
@@ -51,7 +51,7 @@ def test_the_months_visits_from_the_entity_versions(tmp_path, backend_url) -> No
         november = {f.entity.uuid: (f.visited, f.last_visit) for f in monthly_visits(store, units, "2026-11")}
         assert november == {ids["a"]: (True, "2026-11-05"), ids["b"]: (True, "2026-11-20"),
                             ids["e"]: (False, "")}
-        assert [f.entity.uuid for f in monthly_visits(store, None, "2026-12") if not f.visited] == [
+        assert [f.entity.uuid for f in overdue(store, None, "2026-12")] == [
             ids["b"], ids["e"], ids["f"]]  # every unit: the other commune's person too
 
         steps = history(store.entity_versions(ids["a"]))

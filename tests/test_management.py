@@ -1,12 +1,14 @@
 """Decree 105/2021 management records from F11 events, and the monthly lists: terms ending within 30 days,
-monthly residence checks not done, persons who moved with their transfer note (Mẫu 08); the Law 120/2025
-deadline (24 hours from 1/7/2026) applies by date. Both backends."""
+persons who moved with their transfer note (Mẫu 08); the Law 120/2025 deadline (24 hours from 1/7/2026)
+applies by date; who was not visited this month is the persons list's (core.followup.overdue), which the
+CLI shows. Both backends."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from assessment_support import encrypted_f1, opened
+from entity_support import new_uuid, publish_national
 from indicators_support import C1, H11, add
 from rasoat.core.management import add_working_days, monthly_lists, records, terms_on
 
@@ -39,8 +41,6 @@ def test_monthly_lists(tmp_path, backend_url) -> None:
         event(store, "b", "cv", "2025-12-16", ethnicity="other", ethnicity_other="Thái",
               use_route="inhale oral", prior_rehab="yes", prior_rehab_count="2", use_frequency="week",
               use_times=3)
-        start(store, "c", "2026-02-10")
-        checks(store, "c", ["2026-10", "2026-11"])  # no check in December
         start(store, "d", "2026-03-01")  # moved on Tuesday 8/12/2026: Law 120 → notify within 24 h
         event(store, "d", "residence_check", "2026-12-10", check_result="moved", moved_to="Xã Tả Lèng",
               moved_date="2026-12-08")
@@ -63,7 +63,6 @@ def test_monthly_lists(tmp_path, backend_url) -> None:
 
         lists = monthly_lists(recs, date(2026, 12, 28))
         assert [(r.person_key, left) for r, left in lists.ending] == [("a", 18)]
-        assert [r.person_key for r in lists.checks_missing] == ["c"]
         moved = {r.person_key: (due, overdue) for r, due, overdue in lists.moved}
         assert moved == {"d": (date(2026, 12, 9), True), "e": (date(2026, 6, 9), False)}
         assert lists.unreadable == 0
@@ -73,9 +72,9 @@ def test_monthly_lists(tmp_path, backend_url) -> None:
         assert recs["e"].transfer["items"] == ["decision", "cv", "test"]
 
 
-def test_the_monthly_visit_form_is_the_months_check(tmp_path, backend_url) -> None:
-    """F12 (f12_visit) records the monthly residence check since F11 2026120730: a visit counts for its
-    month, a 'moved' visit starts the transfer deadline; F11's older residence_check events still count."""
+def test_a_moved_visit_starts_the_transfer_deadline(tmp_path, backend_url) -> None:
+    """F12 (f12_visit) records the monthly residence check since F11 2026120730: a 'moved' visit starts the
+    transfer deadline, as F11's older residence_check events did."""
     with opened(tmp_path, backend_url) as store:
         for person in ("v", "w", "x"):
             start(store, person, "2026-02-10")
@@ -87,12 +86,11 @@ def test_the_monthly_visit_form_is_the_months_check(tmp_path, backend_url) -> No
         visit("v", "2026-12-04")
         visit("w", "2026-12-08", "moved", moved_to="Xã Tả Lèng", moved_date="2026-12-07")
         visit("x", "2026-11-30")
-        checks(store, "x", ["2026-10"])  # an F11 record of an older version: October only
-        recs = records(store, [C1, H11])
-        assert recs["v"].checks == {"2026-12"} and recs["x"].checks == {"2026-10", "2026-11"}
-        lists = monthly_lists(recs, date(2026, 12, 28))
-        assert [r.person_key for r in lists.checks_missing] == ["x"]
-        assert {r.person_key: due for r, due, _ in lists.moved} == {"w": date(2026, 12, 8)}
+        event(store, "x", "residence_check", "2026-10-05", check_result="moved", moved_to="Xã Tả Lèng",
+              moved_date="2026-10-02")  # an F11 record of an older version
+        lists = monthly_lists(records(store, [C1, H11]), date(2026, 12, 28))
+        assert {r.person_key: due for r, due, _ in lists.moved} == {"w": date(2026, 12, 8),
+                                                                   "x": date(2026, 10, 3)}
 
 
 def test_terms_change_by_date() -> None:
@@ -112,17 +110,22 @@ def test_monthly_lists_through_the_cli(tmp_path, backend_url, capsys) -> None:
     from rasoat.core.users import create_user
 
     data = tmp_path / "data"
+    key, seen_key = new_uuid(), new_uuid()
     with opened(tmp_path, backend_url) as store:
         create_user(store, "xa.pt", "mật-khẩu-xã-9999", "commune_officer", [C1])
         create_user(store, "xa.khac", "mật-khẩu-xã-8888", "commune_officer", ["01843"])
-        add(store, "f1_person", H11, {"person_key": "c", "person_name": "Hà Văn Cường", "present": "yes"})
-        start(store, "c", "2026-02-10")
+        add(store, "f1_person", H11, {"person_key": key, "person_name": "Hà Văn Cường", "present": "yes"})
+        start(store, key, "2026-02-10")
+        publish_national(store, "f1_person")  # the persons list: who was not visited comes from it
+        for k, visited in ((key, ""), (seen_key, "2026-12-03")):
+            props = {"mgmt_status": "active", "term_end": "2027-02-10", "last_visit": visited}
+            store.write_entity("persons", k, label=f"Người {k[:8]}", data=props, actor="test", unit_code=H11)
     base = ["--data", str(data), "--as-of", "2026-12-28"]
     base += ["--database", backend_url] if backend_url else []
     assert cli_main(["management", "lists", C1, "--as", "xa.pt", "--json", *base]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["month"] == "2026-12"
-    assert out["checks_missing"] == [{"person_key": "c", "name": "Hà Văn Cường"}]
+    assert out["checks_missing"] == [{"person_key": key, "name": "Hà Văn Cường", "last_visit": ""}]
     assert cli_main(["management", "lists", C1, "--as", "xa.khac", *base]) == 1
     assert "05563" in capsys.readouterr().err
     with opened(tmp_path, backend_url) as store:

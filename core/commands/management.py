@@ -31,6 +31,7 @@ def _as_of(args: argparse.Namespace) -> date:
 
 def cmd_lists(args: argparse.Namespace) -> int:
     from rasoat.core.audit import record_view
+    from rasoat.core.followup import overdue
     from rasoat.core.identities import person_names
     from rasoat.core.management import monthly_lists, records
     from rasoat.core.scope import VIEW_PERSONAL, can, require_unit
@@ -44,13 +45,14 @@ def cmd_lists(args: argparse.Namespace) -> int:
         require_unit(user, args.commune)
         units = sorted(get_units().expand([args.commune]))
         lists = monthly_lists(records(store, units), as_of)
+        late = overdue(store, units, lists.month)  # the persons list's answer, as the web pages show it
         names = person_names(store, units) if can(user, VIEW_PERSONAL) else {}
         record_view(
             store,
             user.username,
             "view.management",
             filters={"commune": args.commune},
-            count=len(lists.ending) + len(lists.checks_missing) + len(lists.moved),
+            count=len(lists.ending) + len(late) + len(lists.moved),
             via="cli",
         )
 
@@ -70,7 +72,8 @@ def cmd_lists(args: argparse.Namespace) -> int:
                     for r, left in lists.ending
                 ],
                 "checks_missing": [
-                    {"person_key": r.person_key, "name": who(r.person_key)} for r in lists.checks_missing
+                    {"person_key": f.entity.uuid, "name": who(f.entity.uuid), "last_visit": f.last_visit}
+                    for f in late
                 ],
                 "moved": [
                     {
@@ -94,7 +97,8 @@ def cmd_lists(args: argparse.Namespace) -> int:
     )
     print(f"Chưa kiểm tra nơi cư trú tháng {lists.month} / monthly check not done:")
     print_table(
-        ["Mã / Key", "Họ tên / Name"], [[r.person_key, who(r.person_key)] for r in lists.checks_missing]
+        ["Mã / Key", "Họ tên / Name", "Lần thăm gần nhất / Last visit"],
+        [[f.entity.uuid, who(f.entity.uuid), f.last_visit] for f in late],
     )
     print("Đã chuyển nơi cư trú / moved (Mẫu 08):")
     print_table(

@@ -1,6 +1,8 @@
-"""Decree 105/2021 management: a commune's monthly lists (terms ending within 30 days, residence checks
-not done, moved persons and their transfer note). The records and rules live in ``core.management``;
-seeing the lists is a view of personal data and is audited."""
+"""Decree 105/2021 management: a commune's monthly lists (terms ending within 30 days, persons not visited
+this month, moved persons and their transfer note). The records and rules live in ``core.management``;
+who was not visited is the persons list's own answer (``core.followup.overdue``, the list /persons shows
+first), linked to it, so the two pages never disagree. Seeing the lists is a view of personal data and is
+audited."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 from rasoat.core import scope
 from rasoat.core.audit import record_view
+from rasoat.core.followup import PERSONS, overdue
 from rasoat.core.identities import person_names
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.management import monthly_lists, records
@@ -28,6 +31,7 @@ LABELS.update({
     "mgt.days_left": ("Còn (ngày)", "Days left"),
     "mgt.ends": ("Kết thúc", "Ends"),
     "mgt.missing": ("Chưa kiểm tra nơi cư trú trong tháng", "Residence check not done this month"),
+    "mgt.on_persons": ("Xem trên trang Người được quản lý", "See them on the persons under management page"),
     "mgt.moved": ("Đã chuyển nơi cư trú (Mẫu 08)", "Moved away (Form 08)"),
     "mgt.to": ("Chuyển đến", "Moved to"),
     "mgt.due": ("Hạn chuyển hồ sơ", "File due"),
@@ -65,10 +69,12 @@ def management(
         raise Problem.with_text("web.refused", "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
     units = sorted(registry.expand([commune]))
     lists = monthly_lists(records(ctx.store, units), as_of)
+    late = overdue(ctx.store, units, lists.month) if ctx.store.get_entity_list(PERSONS) else None
     names = person_names(ctx.store, units)
     record_view(ctx.store, ctx.actor, "view.management", filters={"commune": commune},
-                count=len(lists.ending) + len(lists.checks_missing) + len(lists.moved), via="web")
-    return page(ctx, "management.html", choose=None, commune=unit, lists=lists, as_of=as_of, names=names)
+                count=len(lists.ending) + len(late or []) + len(lists.moved), via="web")
+    return page(ctx, "management.html", choose=None, commune=unit, lists=lists, as_of=as_of, names=names,
+                overdue=late)
 
 
 handlers = [management]
