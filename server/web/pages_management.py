@@ -20,6 +20,7 @@ from rasoat.core.indicators.periods import vn_today
 from rasoat.core.management import monthly_lists, records
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
+from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, allowed, page
 from rasoat.server.web.i18n import LABELS
 
@@ -51,13 +52,10 @@ def management(
     day: Annotated[str, QueryParameter(name="as_of")] = "",
 ) -> Response:
     registry = get_units()
-    commune = commune.strip() or next(
-        (c for c in ctx.user.unit_codes if (u := registry.get(c)) is not None and u.level == "commune"), ""
-    )
+    commune = commune.strip() or scoped.own_commune(ctx)
     unit = registry.get(commune)
     if not commune:  # a province officer: their communes to choose from
-        choose = [c for code in ctx.user.unit_codes if (u := registry.get(code)) is not None
-                  and u.level == "province" for c in registry.communes(code)]
+        choose = scoped.province_communes(ctx)
         if choose:
             return page(ctx, "management.html", choose=choose, commune=None, lists=None)
     if unit is None or unit.level != "commune":

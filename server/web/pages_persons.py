@@ -27,6 +27,7 @@ from rasoat.core.identities import record_read
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
+from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, allowed, page, redirect
 from rasoat.server.web.i18n import LABELS
 
@@ -187,11 +188,9 @@ def persons(ctx: NamedDependency[Ctx], commune: FromQuery[str] = "", month: From
         return page(ctx, "persons.html", no_list=True, choose=None, commune=None, rows=None)
     lst = _list(ctx)
     registry = get_units()
-    commune = commune.strip() or next(
-        (c for c in ctx.user.unit_codes if (u := registry.get(c)) is not None and u.level == "commune"), "")
+    commune = commune.strip() or scoped.own_commune(ctx)
     if not commune:  # a province officer or an administrator: the communes to choose from
-        choose = [c for code in ctx.user.unit_codes if (u := registry.get(code)) is not None
-                  and u.level == "province" for c in registry.communes(code)]
+        choose = scoped.province_communes(ctx)
         return page(ctx, "persons.html", choose=choose, commune=None, rows=None)
     unit = registry.get(commune)
     if unit is None or unit.level != "commune":

@@ -15,6 +15,7 @@ from rasoat.core.models import Round, Submission, utcnow
 from rasoat.core.problems import Problem
 from rasoat.core.progress import pct, round_progress
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.units import Unit, get_units
 from rasoat.server.web.base import Ctx
 from rasoat.server.web.remember import remembered
 
@@ -94,8 +95,6 @@ def latest(ctx: Ctx, n: int = 10) -> list[Submission]:
 def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
     """Units to pick from in filters: the officer's units and one or two levels below them
     (administrators: the provinces, and the communes of open rounds)."""
-    from rasoat.core.units import get_units
-
     units = get_units()
     out: dict[str, str] = {}
 
@@ -126,6 +125,23 @@ def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
         for child in below:
             add(child.code, 1)
     return list(out.items())
+
+
+def own_commune(ctx: Ctx) -> str:
+    """The officer's first commune, which a commune's page shows unless another is asked for ("" for a
+    province officer or an administrator)."""
+    return next((code for code in ctx.user.unit_codes if _level(code) == "commune"), "")
+
+
+def province_communes(ctx: Ctx) -> list[Unit]:
+    """The communes of the officer's provinces: what a province officer picks from on a commune's page."""
+    registry = get_units()
+    return [c for code in ctx.user.unit_codes if _level(code) == "province" for c in registry.communes(code)]
+
+
+def _level(code: str) -> str | None:
+    unit = get_units().get(code)
+    return unit.level if unit is not None else None
 
 
 def submission(ctx: Ctx, instance_id: str) -> Submission:
