@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import mimetypes
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, QueryParameter
 from rasoat.core import identities, scope
 from rasoat.core.excel.schema import Kind, SchemaOptions, Table, build_tables
 from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Submission
@@ -22,9 +25,7 @@ from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     LOCAL_TZ,
     Ctx,
-    check_csrf,
-    context,
-    form_data,
+    allowed,
     page,
     redirect,
     unit_name,
@@ -47,16 +48,22 @@ def _local_midnight_utc(d: date) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
-def _filters(ctx: Ctx) -> dict[str, Any]:
-    q = ctx.request.query_params
-    state = q.get("state") or ""
+def list_filters(
+    chosen: Annotated[str, QueryParameter(name="form")] = "",  # "form" names the posted-form dependency
+    round: FromQuery[str] = "",
+    unit: FromQuery[str] = "",
+    review_state: Annotated[str, QueryParameter(name="state")] = "",  # "state": litestar's app state
+    day_from: Annotated[str, QueryParameter(name="from")] = "",
+    day_to: Annotated[str, QueryParameter(name="to")] = "",
+) -> dict[str, Any]:
+    """The list's filters as asked in the address; a state or day that is not one is left out."""
     return {
-        "form": (q.get("form") or "").strip(),
-        "round": (q.get("round") or "").strip(),
-        "unit": (q.get("unit") or "").strip(),
-        "state": state if state in {s.value for s in ReviewState} else "",
-        "from": _date(q.get("from")),
-        "to": _date(q.get("to")),
+        "form": chosen.strip(),
+        "round": round.strip(),
+        "unit": unit.strip(),
+        "state": review_state if review_state in {s.value for s in ReviewState} else "",
+        "from": _date(day_from),
+        "to": _date(day_to),
     }
 
 
@@ -212,10 +219,11 @@ def _choice_text(col: Any, value: str) -> str:
     return value
 
 
-@get("/submissions", sync_to_thread=True)
-def submissions(request: Request) -> Response:
-    ctx = context(request)
-    f = _filters(ctx)
+@get("/submissions", dependencies={"f": Provide(list_filters, sync_to_thread=False)}, sync_to_thread=True)
+def submissions(
+    ctx: NamedDependency[Ctx], f: NamedDependency[dict[str, Any]], older: FromQuery[str] = "",
+    newer: FromQuery[str] = "",
+) -> Response:
     forms = sorted(ctx.store.list_forms(), key=lambda fv: fv.form_id)
     rounds = scoped.rounds(ctx)
     subs: list[Submission] = []
@@ -226,8 +234,7 @@ def submissions(request: Request) -> Response:
     except Problem as exc:  # the page comes back with the filters as typed and why
         status, problem, query = exc.status, exc.message, None
     if query is not None:
-        q = request.query_params
-        subs, has_newer, has_older = newest_page(ctx, query, q.get("older"), q.get("newer"))
+        subs, has_newer, has_older = newest_page(ctx, query, older, newer)
         total = ctx.store.count_submissions(query)
     return page(
         ctx,
@@ -362,8 +369,10 @@ def _edit_history(ctx: Ctx, sub: Submission) -> tuple[list[Submission], Submissi
     return earlier, newer
 
 
-def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200, comment: str = "") -> Response:
-    """One record; ``?queue=1`` (reached from the review queue) leads back to it and puts the focus on
+def _detail(
+    ctx: Ctx, iid: str, from_queue: bool, error: str | None = None, status: int = 200, comment: str = ""
+) -> Response:
+    """One record; ``from_queue`` (reached from the review queue) leads back to it and puts the focus on
     "approve and next", so a keyboard walks the queue with Enter."""
     sub = scoped.submission(ctx, iid)
     personal = identities.may_read(ctx.user, sub)
@@ -398,24 +407,26 @@ def _detail(ctx: Ctx, iid: str, error: str | None = None, status: int = 200, com
         can_review=ctx.can(scope.REVIEW) and personal,  # only a record the officer can read is judged
         error=error,
         comment=comment,
-        from_queue="1" in (ctx.request.query_params.get("queue"), ctx.request.query_params.get("next")),
+        from_queue=from_queue,
         waiting=sub.review_state in TO_REVIEW,
         technical=[r for r in rows if r.get("technical")],
     )
 
 
+# "… and next" (?next=1) posts from a record reached from the queue (?queue=1): either leads back to it
+GO_NEXT = Annotated[str, QueryParameter(name="next")]
+
+
 @get("/submissions/{iid:str}", sync_to_thread=True)
-def submission_detail(request: Request) -> Response:
-    iid = request.path_params["iid"]
-    return _detail(context(request), iid)
+def submission_detail(
+    ctx: NamedDependency[Ctx], iid: FromPath[str], queue: FromQuery[str] = "", go_next: GO_NEXT = ""
+) -> Response:
+    return _detail(ctx, iid, "1" in (queue, go_next))
 
 
-@get("/submissions/{iid:str}/files/{name:str}", sync_to_thread=True)
-def submission_file(request: Request) -> Response:
-    iid, name = request.path_params["iid"], request.path_params["name"]
-    ctx = context(request)
+@get("/submissions/{iid:str}/files/{name:str}", guards=[allowed(scope.VIEW_PERSONAL)], sync_to_thread=True)
+def submission_file(ctx: NamedDependency[Ctx], iid: FromPath[str], name: FromPath[str]) -> Response:
     sub = scoped.submission(ctx, iid)
-    ctx.require(scope.VIEW_PERSONAL)
     if name not in sub.attachments:
         raise Problem.with_text("web.not_found", f"Không có tệp {name} / No file {name}")
     data = ctx.store.attachment(sub.instance_id, name)
@@ -445,20 +456,18 @@ def submission_file(request: Request) -> Response:
     )
 
 
-@post("/submissions/{iid:str}/review")
-async def submission_review(request: Request) -> Response:
+@post("/submissions/{iid:str}/review", guards=[allowed(scope.REVIEW)])
+async def submission_review(
+    ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], iid: FromPath[str],
+    go_next: GO_NEXT = "",
+) -> Response:
     """Save a review; with ``?next=1`` ("… and next") go on to the next record of the review queue."""
-    iid = request.path_params["iid"]
-    form = await form_data(request)
-    ctx = await anyio.to_thread.run_sync(context, request)
-    check_csrf(ctx, form)
-    ctx.require(scope.REVIEW)
-    state = str(form.get("state") or "")
-    comment = str(form.get("comment") or "")[:2000]
-    go_next = request.query_params.get("next") == "1"
+    state = str(posted.get("state") or "")
+    comment = str(posted.get("comment") or "")[:2000]
+    walk = go_next == "1"
 
     def again(message: str) -> Response:  # the page comes back with the comment as typed
-        return _detail(ctx, iid, message, 400, comment)
+        return _detail(ctx, iid, walk, message, 400, comment)
 
     if state in ("has_issues", "rejected") and not comment.strip():
         return await anyio.to_thread.run_sync(again, ctx.t("sub.comment_needed"))
@@ -471,7 +480,7 @@ async def submission_review(request: Request) -> Response:
             review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
         except ReviewError as exc:
             return again(str(exc))
-        if not go_next:
+        if not walk:
             return redirect(ctx, f"/submissions/{quote(iid, safe='')}", "sub.reviewed")
         following = next_in_queue(ctx.store, ctx.user, PageKey(sub.received_at, sub.instance_id))
         if following is None:
