@@ -18,6 +18,10 @@ lists cut to the units of the officer who made it (an officer of the whole count
 rounds that carry the form), else the published version's file; never the census roster (names of
 persons).
 
+**Scope.** A draft belongs to the units of the officer who made it (``unit_codes``): another officer sees,
+tests, publishes, discards or replaces it only when all of those lie in their own units
+(``core.scope.draft_visible``); ``visible_drafts`` and ``officer_draft`` apply it, ``save_draft`` too.
+
 Audited: ``form.draft.save``, ``form.draft.discard``; publishing writes ``form.publish`` with
 ``draft: true`` and how many test submissions were discarded.
 """
@@ -35,9 +39,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from rasoat.core import scope
 from rasoat.core.audit import record
 from rasoat.core.instance import FormShape, InstanceError, parse_instance, safe_attachment_name
-from rasoat.core.models import FormVersion, utcnow
+from rasoat.core.models import FormVersion, User, utcnow
 from rasoat.core.protection import identifying_fields
 from rasoat.core.publish import Published, PublishError, compile_upload, publish
 from rasoat.core.storage.base import Store
@@ -54,6 +59,8 @@ __all__ = [
     "draft_url",
     "get_draft",
     "list_drafts",
+    "officer_draft",
+    "visible_drafts",
     "publish_draft",
     "published_source",
     "save_draft",
@@ -174,6 +181,18 @@ def list_drafts(store: Store) -> list[Draft]:
     return [d for d in (get_draft(store, f) for f in _index(store)) if d is not None]
 
 
+def visible_drafts(store: Store, user: User | None) -> list[Draft]:
+    """The drafts ``user`` may see (their scope's), by form id."""
+    return [d for d in list_drafts(store) if scope.draft_visible(user, d.unit_codes)]
+
+
+def officer_draft(store: Store, user: User | None, form_id: str) -> Draft:
+    """The form's draft when ``user`` may see it (``draft.not_found``; ``scope.draft_outside``)."""
+    draft = _require(store, form_id)
+    scope.require_draft(user, form_id, draft.unit_codes)
+    return draft
+
+
 def _no_draft(form_id: str) -> PublishError:
     return PublishError("draft.not_found", form=form_id)
 
@@ -194,11 +213,15 @@ def save_draft(
     validate: bool = True,
     unit_codes: Iterable[str] = (),
     form_id: str | None = None,
+    officer: User | None = None,
 ) -> Draft:
     """Compile the workbook at ``path`` once and keep it as the draft of its form id, with a new test
     token; a draft the form had is replaced and its test submissions dropped. ``form_id``: the draft must
-    be of this form (the Central API's ``…/forms/{id}/draft``)."""
+    be of this form (the Central API's ``…/forms/{id}/draft``). ``officer``: who saves it, who may not
+    replace a draft outside their units (``scope.draft_outside``)."""
     compiled = compile_upload(path, validate=validate)
+    if officer is not None and (kept := get_draft(store, compiled.form_id)) is not None:
+        scope.require_draft(officer, compiled.form_id, kept.unit_codes)
     if form_id is not None and compiled.form_id != form_id:
         raise PublishError(
             "draft.form_id",

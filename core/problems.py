@@ -92,6 +92,7 @@ CATALOGUE: dict[str, Kind] = {
     "scope.entity_outside": Kind(403, "403.1"),
     "scope.round_outside": Kind(403, "403.1"),
     "scope.province_outside": Kind(403, "403.1"),
+    "scope.draft_outside": Kind(403, "403.1"),
     "scope.no_identities": Kind(403, "403.1"),
     "scope.choose_unit": Kind(403, "403.1"),
     "scope.may_not_manage": Kind(403, "403.1"),

@@ -211,6 +211,19 @@ def require_entity(user: User | None, uuid: str, unit_code: str | None) -> None:
         raise outside(user, "scope.entity_outside", uuid=uuid)
 
 
+def draft_visible(user: User | None, unit_codes: Sequence[str]) -> bool:
+    """May the user see, test, publish or replace a form draft made by an officer of ``unit_codes``: when
+    all of them lie in the user's scope (a draft made for the whole country, with no units, is only for
+    officers of the whole country), as a round a form may join from this officer."""
+    allowed = allowed_units(user)
+    return allowed is None or (bool(unit_codes) and all(u in allowed for u in unit_codes))
+
+
+def require_draft(user: User | None, form_id: str, unit_codes: Sequence[str]) -> None:
+    if not draft_visible(user, unit_codes):
+        raise outside(user, "scope.draft_outside", form=form_id)
+
+
 def require_submission(user: User | None, sub: Submission) -> None:
     """Raise unless the user may see this submission (by its unit)."""
     if not can(user, VIEW) or not unit_allowed(user, sub.unit_code):

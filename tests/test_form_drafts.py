@@ -246,3 +246,42 @@ def test_the_test_phone_gets_the_media_uploaded_with_the_draft_or_added_to_it(li
         assert phone.get(files[name].findtext(f"{ns}downloadUrl")).content == data
     assert phone.get("/attachments/khac.csv").status_code == 404
     phone.close()
+
+
+def test_a_province_officer_sees_and_tests_only_the_drafts_of_their_units(live_server, tmp_path) -> None:
+    """Drafts are scoped as the rest of rasoat: Thái Nguyên's manager does not see, open (its test code),
+    publish, discard or replace Lai Châu's draft; the administrator sees both, and their own draft, made
+    for the whole country, is no province manager's."""
+    store, suffix = live_server.store, live_server.backend
+    officers = {}
+    for name, role, units in ((f"tinh.tn.{suffix}", "province_manager", ["19"]),
+                              (f"tinh.lc.{suffix}", "province_manager", ["12"])):
+        create_user(store, name, "mật-khẩu-tỉnh-nháp-1", role, units, actor="test")
+        officers[name] = login(live_server.url, name, "mật-khẩu-tỉnh-nháp-1")
+    tn, lc = officers[f"tinh.tn.{suffix}"], officers[f"tinh.lc.{suffix}"]
+    theirs, ours = f"nhap_lai_chau_{suffix}", f"nhap_thai_nguyen_{suffix}"
+    assert upload(lc, write_xlsform(tmp_path / "lc.xlsx", "1", form_id=theirs), False).status_code == 303
+    assert upload(tn, write_xlsform(tmp_path / "tn.xlsx", "1", form_id=ours), False).status_code == 303
+
+    listed = tn.get("/forms").text
+    assert f"/forms/{ours}/draft" in listed and f"/forms/{theirs}/draft" not in listed
+    page = tn.get(f"/forms/{theirs}/draft")
+    assert page.status_code == 403 and get_draft(store, theirs).token not in page.text  # no test code
+    token = csrf(listed)
+    for action in ("publish", "discard"):
+        assert tn.post(f"/forms/{theirs}/draft/{action}", data={"csrf": token}).status_code == 403
+    assert upload(tn, write_xlsform(tmp_path / "lc2.xlsx", "2", form_id=theirs), False).status_code == 403
+    kept = get_draft(store, theirs)
+    assert kept is not None and kept.version == "1" and kept.unit_codes == ["12"]
+    assert store.get_form(theirs) is None
+
+    admin = login(live_server.url).get("/forms").text
+    assert f"/forms/{ours}/draft" in admin and f"/forms/{theirs}/draft" in admin
+    assert lc.get(f"/forms/{theirs}/draft").status_code == 200
+    assert lc.get(f"/forms/{ours}/draft").status_code == 403
+
+    # the administrator's draft is for the whole country: no province manager's
+    national = f"nhap_toan_quoc_{suffix}"
+    assert upload(login(live_server.url), write_xlsform(tmp_path / "tq.xlsx", "1", form_id=national),
+                  False).status_code == 303
+    assert tn.get(f"/forms/{national}/draft").status_code == 403

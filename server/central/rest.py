@@ -276,7 +276,7 @@ def _save(store: Store, data: bytes, stem: str, user: User, form_id: str | None 
         path = Path(tmp) / f"{stem}.xlsx"
         path.write_bytes(data)
         return save_draft(store, path, actor=user.username, validate=False, unit_codes=user.unit_codes,
-                          form_id=form_id)  # PublishError: its code's Central code
+                          form_id=form_id, officer=user)  # PublishError: its code's Central code
 
 
 async def _draft_body(request: Request) -> bytes:
@@ -352,18 +352,19 @@ def _copy_published(store: Store, form_id: str, user: User) -> None:
             attach_media(store, form_id, name, medium)
 
 
-def _draft(store: Store, form_id: str) -> Draft:
+def _draft(store: Store, form_id: str, user: User) -> Draft:
     draft = get_draft(store, form_id)
     if draft is None:
         raise problems.not_found(f"draft of {form_id}")
+    scope.require_draft(user, form_id, draft.unit_codes)  # another province's draft: 403
     return draft
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/draft", sync_to_thread=True)
 def get_draft_form(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, Any]:
     del pid
-    _officer(request, scope.PUBLISH_FORMS)
-    return _draft_form(request, _draft(_store(request), form_id))
+    user = _officer(request, scope.PUBLISH_FORMS)
+    return _draft_form(request, _draft(_store(request), form_id, user))
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/attachments/{name:str}", status_code=200)
@@ -374,9 +375,9 @@ async def draft_attachment(
     import anyio
 
     del pid
-    await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
+    user = await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
     store = _store(request)
-    draft = await anyio.to_thread.run_sync(_draft, store, form_id)
+    draft = await anyio.to_thread.run_sync(_draft, store, form_id, user)
     if name not in draft.compiled.media:
         raise problems.not_found(f"{name} is not referenced by the draft of {form_id}")
     async with _upload_room(request):  # the upload budget, as for OpenRosa
@@ -386,7 +387,7 @@ async def draft_attachment(
 
 
 def _publish(store: Store, form_id: str, user: User, version: str | None) -> FormVersion:
-    draft = _draft(store, form_id)
+    draft = _draft(store, form_id, user)
     if version and version != draft.version and find_form(store, form_id, version) is not None:
         raise problems.Problem.with_text(
             "form.version_exists",

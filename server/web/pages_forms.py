@@ -29,10 +29,10 @@ from rasoat.core.drafts import (
     discard_draft,
     draft_submissions,
     draft_url,
-    get_draft,
-    list_drafts,
+    officer_draft,
     publish_draft,
     save_draft,
+    visible_drafts,
 )
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import RoundState
@@ -61,7 +61,7 @@ def _rounds(ctx: Ctx) -> list[Any]:
 
 def _forms_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     can_publish = ctx.can(scope.PUBLISH_FORMS)
-    drafts = list_drafts(ctx.store) if can_publish else []
+    drafts = visible_drafts(ctx.store, ctx.user) if can_publish else []
     values: dict[str, Any] = {
         "forms": sorted(ctx.store.list_forms(), key=lambda f: f.title),
         "drafts": drafts,
@@ -108,19 +108,12 @@ async def form_upload(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMul
             path.write_bytes(data)
             try:
                 draft = save_draft(ctx.store, path, actor=ctx.actor, media=media, validate=validate,
-                                   unit_codes=ctx.user.unit_codes)
+                                   unit_codes=ctx.user.unit_codes, officer=ctx.user)
             except PublishError as exc:
                 return _forms_page(ctx, exc.status, form_errors=error_rows(exc))
         return redirect(ctx, f"/forms/{quote(draft.form_id, safe='')}/draft", "forms.draft_saved")
 
     return await anyio.to_thread.run_sync(run)
-
-
-def _draft(ctx: Ctx, form_id: str) -> Draft:
-    draft = get_draft(ctx.store, form_id)
-    if draft is None:
-        raise Problem("draft.not_found", form=form_id)
-    return draft
 
 
 def _draft_page(ctx: Ctx, draft: Draft, status: int = 200, error: PublishError | None = None) -> Response:
@@ -141,7 +134,7 @@ def _draft_page(ctx: Ctx, draft: Draft, status: int = 200, error: PublishError |
 
 @get("/forms/{form_id:str}/draft", guards=PUBLISH, sync_to_thread=True)
 def draft_page(ctx: NamedDependency[Ctx], form_id: FromPath[str]) -> Response:
-    return _draft_page(ctx, _draft(ctx, form_id))
+    return _draft_page(ctx, officer_draft(ctx.store, ctx.user, form_id))
 
 
 @post("/forms/{form_id:str}/draft/publish", guards=PUBLISH)
@@ -152,7 +145,7 @@ async def draft_publish(
     version = str(posted.get("version") or "").strip()[:100] or None
 
     def run() -> Response:
-        draft = _draft(ctx, form_id)
+        draft = officer_draft(ctx.store, ctx.user, form_id)
         if round_id and round_id not in {r.id for r in _rounds(ctx)}:
             rnd = scoped.get_round(ctx, round_id)  # a round outside the officer's units: 403/404 as anywhere
             for code in rnd.unit_codes:
@@ -178,7 +171,7 @@ async def draft_media_upload(
             files.append((Path(part.filename).name, await part.read()))
 
     def run() -> Response:
-        draft = _draft(ctx, form_id)
+        draft = officer_draft(ctx.store, ctx.user, form_id)
         try:
             for name, data in files:
                 draft = attach_media(ctx.store, form_id, name, data)
@@ -194,7 +187,7 @@ async def draft_discard(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], form_id: FromPath[str]
 ) -> Response:
     def run() -> Response:
-        _draft(ctx, form_id)
+        officer_draft(ctx.store, ctx.user, form_id)
         discard_draft(ctx.store, form_id, actor=ctx.actor)
         return redirect(ctx, "/forms", "forms.draft_discarded")
 
