@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery, QueryParameter
 from rasoat.core import scope
 from rasoat.core.indicators.models import STATUS_LABELS, reported_text, uncounted_text
 from rasoat.core.models import REVIEW_LABELS
@@ -224,10 +224,15 @@ def overview(ctx: NamedDependency[Ctx]) -> Response:
 
 
 @get("/indicators", sync_to_thread=True)
-def indicators(ctx: NamedDependency[Ctx]) -> Response:
-    q = ctx.request.query_params
-    period = (q.get("period") or current_year()).strip()[:10]
-    unit = (q.get("unit") or "").strip() or default_unit(ctx)
+def indicators(
+    ctx: NamedDependency[Ctx], period: FromQuery[str] = "", ind: FromQuery[str] = "",
+    fresh: FromQuery[str] = "",
+    asked_unit: Annotated[str, QueryParameter(name="unit")] = "",
+    asked_page: Annotated[str, QueryParameter(name="p")] = "",
+    asked_search: Annotated[str, QueryParameter(name="q")] = "",
+) -> Response:
+    period = (period or current_year()).strip()[:10]
+    unit = asked_unit.strip() or default_unit(ctx)
     if unit:
         from rasoat.core.units import get_units
 
@@ -235,7 +240,7 @@ def indicators(ctx: NamedDependency[Ctx]) -> Response:
             raise Problem.with_text(
                 "web.not_found", f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'"
             )
-    if q.get("fresh") == "1":  # "compute again now": forget, then show the page at its own address
+    if fresh == "1":  # "compute again now": forget, then show the page at its own address
         forget(ctx.store)
         return redirect(ctx, "/indicators" + query_with(ctx.request, fresh=None))
     results, problem, computed = cached_evaluation(ctx, period, unit)
@@ -253,13 +258,13 @@ def indicators(ctx: NamedDependency[Ctx]) -> Response:
         if r.indicator_id not in seen:
             seen.add(r.indicator_id)
             choices.append((r.indicator_id, r.name_en if ctx.lang == "en" else r.name_vi))
-    chosen = q.get("ind") or (choices[0][0] if choices else None)
+    chosen = ind or (choices[0][0] if choices else None)
     ranked = worst_first([row_view(r, ctx.lang) for r in by_ind.get(chosen or "", [])])
     try:
-        page_no = int(q.get("p") or 1)
+        page_no = int(asked_page or 1)
     except ValueError:
         page_no = 1
-    search = (q.get("q") or "").strip()[:80]
+    search = asked_search.strip()[:80]
     level = _level_of(unit) if unit else None
     own_chosen = next((r for r in own_all if r["id"] == chosen), None)
     return page(
