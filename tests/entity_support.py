@@ -226,26 +226,32 @@ def publish_national(store: Store, form_id: str, round_id: str = "r-ent") -> For
     return form
 
 
-def transfer_xml(entity_id: str, base_version: int, to: str, *, commune: str = A,
+def decision_xml(entity_id: str, base_version: int, to: str | None = None, *, commune: str = A,
                  status: str = "active") -> tuple[str, bytes]:
-    """An F11 transfer decision (Mẫu 08) as Collect fills it: the person of ``commune`` whose list version
-    is ``base_version`` moves to the commune ``to`` (its province read from the registry)."""
+    """An F11 decision as Collect fills it for the person of ``commune`` whose list version is
+    ``base_version``: a transfer (Mẫu 08) to the commune ``to`` (its province read from the registry), or
+    without ``to`` a decision to manage (Mẫu 07), which keeps the person in ``commune``."""
     from rasoat.core.units import get_units
 
-    unit = get_units().get(to)
+    unit = get_units().get(to) if to else None
     province = unit.parent_code if unit is not None and unit.parent_code else "19"
+    event = (
+        "<event>transfer</event><event_date>2026-12-07</event_date>"
+        f"<transfer_province>{province}</transfer_province><transfer_commune>{to}</transfer_commune>"
+        "<transfer_no>08/TB-CAX</transfer_no><transfer_items>decision cv</transfer_items>"
+        if to else
+        "<event>decision_start</event><event_date>2026-12-01</event_date><mgmt_kind>user</mgmt_kind>"
+        "<decision_no>07/QĐ-UBND</decision_no>"
+    )
     iid = f"uuid:{new_uuid()}"
     xml = (
         '<data xmlns:entities="http://www.opendatakit.org/xforms/entities" id="f11_management" '
         f'version="{_national("f11_management")[2]}">'
         f"<province>19</province><commune>{commune}</commune><hamlet>{commune}-01</hamlet>"
         f"<ref_date>2026-12-07</ref_date><enumerator_role>commune_police</enumerator_role>"
-        f"<known_person>{entity_id}</known_person><person_key>{entity_id}</person_key>"
-        "<event>transfer</event><event_date>2026-12-07</event_date>"
-        f"<transfer_province>{province}</transfer_province><transfer_commune>{to}</transfer_commune>"
-        "<transfer_no>08/TB-CAX</transfer_no><transfer_items>decision cv</transfer_items>"
+        f"<known_person>{entity_id}</known_person><person_key>{entity_id}</person_key>{event}"
         f"<ent_mgmt_status>{status}</ent_mgmt_status><ent_mgmt_kind>user</ent_mgmt_kind>"
-        f"<ent_term_end>2027-06-30</ent_term_end><ent_commune>{to}</ent_commune><ent_hamlet/>"
+        f"<ent_term_end>2027-06-30</ent_term_end><ent_commune>{to or commune}</ent_commune><ent_hamlet/>"
         f'<meta><entity dataset="persons" update="1" baseVersion="{base_version}" trunkVersion="" '
         f'branchId="" id="{entity_id}"><label/></entity><instanceID>{iid}</instanceID></meta></data>'
     )

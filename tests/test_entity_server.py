@@ -16,13 +16,13 @@ import pytest
 from entity_support import (
     A,
     B,
+    decision_xml,
     entity_round,
     manifest_entry,
     new_uuid,
     persons_csv,
     publish_national,
     register_xml,
-    transfer_xml,
     visit_xml,
 )
 from pg_support import fresh_schema
@@ -195,7 +195,7 @@ def test_a_transfer_moves_the_person_to_the_receiving_communes_phones(served: Si
     before_a, before_b = manifest_entry(served.a), manifest_entry(served.b)
     assert eid in {r["name"] for r in persons_csv(served.a)}
 
-    iid, xml = transfer_xml(eid, 1, B)
+    iid, xml = decision_xml(eid, 1, B)
     submit(served.a, xml)
     moved = store.get_entity(eid)
     assert moved is not None and moved.unit_code == B and moved.version == 2
@@ -242,9 +242,39 @@ def test_a_transfer_to_a_unit_that_is_no_commune_of_the_registry_is_refused(
     publish_national(served.store, "f11_management")
     eid = new_uuid()
     submit(served.a, register_xml(eid, "Người ở lại")[1])
-    iid, xml = transfer_xml(eid, 1, to)
+    iid, xml = decision_xml(eid, 1, to)
     resp = served.a.submit(xml)
     assert resp.status_code == 400 and f"'{to}'" in resp.text and "Xã nhận hồ sơ" in resp.text
     entity = served.store.get_entity(eid)
     assert entity is not None and entity.unit_code == A and entity.version == 1
     assert served.store.get_submission(iid) is None
+
+
+def test_resolving_a_conflict_by_an_older_version_does_not_undo_a_transfer(served: SimpleNamespace) -> None:
+    """A visit recorded on the receiving commune's phone from the list before the transfer arrived is a
+    conflict; its officer choosing the older version's values restores the values, not the commune: the
+    person stays with them (a move is a decision, Mẫu 08, made by a new one)."""
+    from rasoat.core.users import create_user
+    from web_support import ACCOUNTS, csrf_of, http_login
+
+    store = served.store
+    publish_national(store, "f11_management")
+    eid = new_uuid()
+    submit(served.a, register_xml(eid, "Lý Văn Xung Đột", status="quản lý")[1])
+    submit(served.a, decision_xml(eid, 1)[1])  # version 2: managed in A, its commune A
+    submit(served.a, decision_xml(eid, 2, B)[1])
+    submit(served.b, visit_xml(eid, 2, status="đã đến", commune=B)[1])  # based on version 2: a conflict
+    assert store.get_entity(eid).conflict is not None  # type: ignore[union-attr]
+    password, role, units, name = ACCOUNTS["xa.tancuong"]
+    if store.get_user_by_name("xa.tancuong") is None:
+        create_user(store, "xa.tancuong", password, role, units, display_name=name, actor="test")
+    officer = http_login(served.url, "xa.tancuong")
+    try:
+        token = csrf_of(officer.get(f"/persons/{eid}").text)
+        resp = officer.post(f"/persons/{eid}/resolve", data={"csrf": token, "version": "2"})
+        assert resp.status_code == 303, resp.text
+    finally:
+        officer.close()
+    entity = store.get_entity(eid)
+    assert entity is not None and entity.conflict is None and entity.unit_code == B
+    assert entity.properties["status"] == "quản lý" and entity.properties["commune"] == B

@@ -21,7 +21,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from rasoat.core import scope
 from rasoat.core.audit import record
-from rasoat.core.entities import SEALED, SEALED_LABEL, Entity, EntityList, Value
+from rasoat.core.entities import MOVES_WITH, SEALED, SEALED_LABEL, Entity, EntityList, Value
 from rasoat.core.followup import PERSONS, data_at, history, monthly_visits
 from rasoat.core.identities import record_read
 from rasoat.core.indicators.periods import vn_today
@@ -263,7 +263,8 @@ async def resolve(
                 values = data_at(history(ctx.store.entity_versions(entity.uuid)), int(chosen))
             except KeyError:
                 raise Problem.with_text("web.refused", "Không có phiên bản này / No such version") from None
-            change = {k: v for k, v in values.items() if entity.properties.get(k) != v}
+            # where the person lives is a transfer decision (Mẫu 08), not a value a resolution rolls back
+            change = {k: v for k, v in values.items() if k != MOVES_WITH and entity.properties.get(k) != v}
             if change:
                 ctx.store.write_entity(PERSONS, entity.uuid, label=None, data=change, actor=ctx.actor,
                                        base_version=entity.version)
