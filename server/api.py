@@ -69,9 +69,7 @@ async def publish(
     round_id = texts.get("round") or None
     rnd = store.get_round(round_id) if round_id else None
     if rnd is not None and not scope.round_visible(user, rnd):
-        raise scope.ScopeError(
-            f"Đợt {round_id} nằm ngoài phạm vi của bạn / Round {round_id} is outside your units"
-        )
+        raise scope.ScopeError("scope.round_not_yours", round=round_id)
     validate = texts.get("validate", "").lower() not in ("0", "false", "no")
     media: dict[str, bytes] = {}
     for name, fn, data in files:

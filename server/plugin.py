@@ -76,10 +76,7 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise CommandError(
-                f"Cổng {port} trên {host} đang bận hoặc không mở được ({exc.strerror}); chọn --port khác / "
-                f"Port {port} on {host} is in use or cannot be opened ({exc.strerror}); choose another --port"
-            ) from None
+            raise CommandError("command.port_busy", port=port, host=host, reason=exc.strerror) from None
 
 
 def _known_base(args: argparse.Namespace) -> str | None:
@@ -296,7 +293,7 @@ def cmd_collectors_rotate(args: argparse.Namespace) -> int:
 
     if not args.yes:
         if not sys.stdin.isatty():
-            raise CommandError("Cần xác nhận: thêm --yes / Confirmation needed: add --yes")
+            raise CommandError("command.confirm_with_yes")
         answer = input(f"Cấp mã mới cho {args.id}? Thẻ QR cũ và điện thoại đang dùng nó sẽ ngừng hoạt động. "
                        f"Gõ 'yes' / New token for {args.id}? The old QR card and phones set up with it stop "
                        "working. Type 'yes': ")

@@ -25,7 +25,7 @@ from rasoat.core.storage.base import Store
 def _officer(store: Store, username: str):
     user = store.get_user_by_name(username)
     if user is None or not user.active:
-        raise CommandError(f"Không có tài khoản '{username}' đang hoạt động / no active account '{username}'")
+        raise CommandError("command.no_active_account", username=username)
     return user
 
 
@@ -115,7 +115,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         elif unit.level == "commune":
             communes, province = assess_communes(store, _year(args), [unit.code], registry), None
         else:
-            raise CommandError(f"{unit.code}: cần mã tỉnh hoặc xã / need a province or commune code")
+            raise CommandError("command.province_or_commune", code=unit.code)
     if args.json:
         out: dict[str, Any] = {"year": _year(args), "unit": unit.code,
                                "communes": [_assessment_json(c) for c in communes]}

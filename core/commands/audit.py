@@ -34,10 +34,7 @@ def parse_since(text: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise CommandError(
-            f"Thời điểm không hợp lệ '{text}' (vd 2026-03-01 hoặc 7d) / "
-            f"Invalid time '{text}' (e.g. 2026-03-01 or 7d)"
-        ) from None
+        raise CommandError("command.bad_time", text=text) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=VN)
     return when.astimezone(UTC)
@@ -51,7 +48,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         events = iter_events(store, since=since, user=args.user, action=args.action)
         if args.xlsx:
             if not args.xlsx.lower().endswith(".xlsx"):
-                raise CommandError("Tệp ra phải là .xlsx / The output file must be .xlsx")
+                raise CommandError("command.xlsx_only")
             n = write_xlsx(events, args.xlsx)
             print(f"Đã ghi {args.xlsx}: {n} dòng / wrote {n} events")
             return 0

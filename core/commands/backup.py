@@ -28,14 +28,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
     database_url = args.database or settings.database_url
     target = Path(args.output)
     if not target.name.endswith((".tar.gz", ".tgz")):
-        raise CommandError("Tệp sao lưu phải là .tar.gz / The backup file must end in .tar.gz")
+        raise CommandError("command.tar_gz_only")
     if target.exists() and not args.force:
-        raise CommandError(f"{target} đã có (dùng --force để ghi đè) / {target} exists (--force to replace)")
+        raise CommandError("command.file_exists", target=target)
     from rasoat.core.storage.embedded import DB_NAME
 
     known = (settings.data_dir / DB_NAME, settings.data_dir / "store.json")  # store.json: earlier format
     if not database_url and not any(p.is_file() for p in known):
-        raise CommandError(f"Không có dữ liệu ở {settings.data_dir} / No rasoat data in {settings.data_dir}")
+        raise CommandError("command.no_data", data_dir=settings.data_dir)
     store = open_store(settings.data_dir, database_url)
     try:
         with tqdm(desc="sao lưu / backup", unit=" tệp", file=sys.stderr, disable=args.quiet or None) as bar:
@@ -61,7 +61,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     archive = Path(args.file)
     if not archive.is_file():
-        raise CommandError(f"Không có tệp {archive} / No such file: {archive}")
+        raise CommandError("command.no_file", path=archive)
     settings = load_settings(args.data)
     with tqdm(
         desc="khôi phục / restore", unit=" tệp", file=sys.stderr, disable=args.quiet or None

@@ -65,7 +65,7 @@ def cmd_backlog(args: argparse.Namespace) -> int:
 
 def cmd_force(args: argparse.Namespace) -> int:
     if args.days < 0:
-        raise CommandError("Số ngày phải ≥ 0 / --days must be ≥ 0")
+        raise CommandError("command.negative_days")
     with command_store(args) as store:
         done = store.force_entity_backlog(utcnow() - timedelta(days=args.days))
         store.append_audit(AuditEvent(actor="cli", action="entities.force_backlog", target="",
@@ -80,8 +80,7 @@ def cmd_approval(args: argparse.Namespace) -> int:
         try:
             lst = store.set_entity_list(args.list, approval_required=args.state == "on")
         except KeyError:
-            raise CommandError(f"Không có danh sách thực thể {args.list} / "
-                               f"No entity list {args.list}") from None
+            raise CommandError("command.no_entity_list", list=args.list) from None
         store.append_audit(AuditEvent(actor="cli", action="entities.approval", target=lst.name,
                                       details={"approval_required": lst.approval_required}))
     state = "bật / on" if lst.approval_required else "tắt / off"

@@ -18,9 +18,9 @@ def _output(path: str, fmt: str = "xlsx") -> Path:
     out = Path(path)
     suffix = _SUFFIX[fmt]
     if out.suffix.lower() != suffix:
-        raise CommandError(f"tệp ra phải là {suffix}: {path} / the output file must be {suffix}: {path}")
+        raise CommandError("command.bad_suffix", path=path, suffixes=suffix)
     if not out.parent.exists():
-        raise CommandError(f"không có thư mục {out.parent} / no such directory: {out.parent}")
+        raise CommandError("command.no_folder", path=out.parent)
     return out
 
 
@@ -35,10 +35,7 @@ def _states(text: str | None) -> list[ReviewState] | None:
             out.append(ReviewState(part))
         except ValueError:
             allowed = ", ".join(s.value for s in ReviewState)
-            raise CommandError(
-                f"trạng thái không hợp lệ '{part}' (chọn: {allowed}) / "
-                f"unknown state '{part}' (one of: {allowed})"
-            ) from None
+            raise CommandError("command.unknown_state", allowed=allowed, state=part) from None
     return out
 
 
@@ -51,10 +48,7 @@ def _decryptor(store: Any, args: argparse.Namespace, form_id: str | None, purpos
     wanted = bool(getattr(args, "passphrase_file", None))
     if not wanted and form_id is not None and form_is_encrypted(store, form_id):
         if not sys.stdin.isatty():
-            raise CommandError(
-                f"{form_id} được mã hoá; cần --passphrase-file FILE / "
-                f"{form_id} is encrypted; give --passphrase-file FILE"
-            )
+            raise CommandError("command.passphrase_needed", form_id=form_id)
         wanted = True
     if not wanted:
         return None
@@ -87,8 +81,7 @@ def _officer(store: Any, args: argparse.Namespace) -> Any:
         return None
     user = store.get_user_by_name(args.as_user)
     if user is None or not user.active:
-        raise CommandError(f"Không có tài khoản '{args.as_user}' đang hoạt động / "
-                           f"no active account '{args.as_user}'")
+        raise CommandError("command.no_active_account", username=args.as_user)
     if args.include_personal:
         require_identities(store, user, "export.raw", target=args.form_id, via="cli")
     return user

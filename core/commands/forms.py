@@ -60,7 +60,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     found = [f for f in _catalogue().describe() if f["form_id"] == args.form_id]
     if not found:
-        raise CommandError(f"Không có biểu mẫu / No form '{args.form_id}' (rasoat forms list)")
+        raise CommandError("command.no_form", form_id=args.form_id)
     form = found[0]
     if args.json:
         print_json(form)
@@ -163,12 +163,12 @@ def run_publish(args: argparse.Namespace) -> int:
 
     path = Path(args.file)
     if not path.is_file():
-        raise CommandError(f"Không có tệp {path} / No such file: {path}")
+        raise CommandError("command.no_file", path=path)
     media: dict[str, bytes] = {}
     for item in args.media or []:
         mp = Path(item)
         if not mp.is_file():
-            raise CommandError(f"Không có tệp {mp} / No such file: {mp}")
+            raise CommandError("command.no_file", path=mp)
         media[mp.name] = mp.read_bytes()
     with command_store(args) as store:
         published = publish_file(store, path, media, actor=default_actor(), round_id=args.round,

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     if args.indicator:
         unknown = sorted(set(args.indicator) - {i.id for i in indicators})
         if unknown:
-            raise CommandError(f"không có chỉ tiêu / no such indicator: {', '.join(unknown)}")
+            raise CommandError("command.no_indicator", ids=', '.join(unknown))
         indicators = [i for i in indicators if i.id in set(args.indicator)]
     if args.definitions:
         return _definitions(indicators, args.json)

@@ -26,7 +26,7 @@ def _as_of(args: argparse.Namespace) -> date:
     try:
         return date.fromisoformat(args.as_of) if args.as_of else vn_today()
     except ValueError:
-        raise CommandError(f"Ngày '{args.as_of}' không hợp lệ (YYYY-MM-DD) / invalid date") from None
+        raise CommandError("command.bad_date", date=args.as_of) from None
 
 
 def cmd_lists(args: argparse.Namespace) -> int:
@@ -41,7 +41,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         user = store.get_user_by_name(args.as_user)
         if user is None or not user.active:
-            raise CommandError(f"Không có tài khoản '{args.as_user}' / no account '{args.as_user}'")
+            raise CommandError("command.no_account", username=args.as_user)
         require_unit(user, args.commune)
         units = sorted(get_units().expand([args.commune]))
         lists = monthly_lists(records(store, units), as_of)

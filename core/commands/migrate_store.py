@@ -36,9 +36,7 @@ def open_target(target: str, files_dir: Path | None) -> Store:
         from rasoat.core.storage.postgres import PostgresStore
 
         if files_dir is None:
-            raise CommandError(
-                "cần thư mục tệp đính kèm cho PostgreSQL / a files directory is needed for PostgreSQL"
-            )
+            raise CommandError("command.files_dir_needed")
         return PostgresStore(target, files_dir=files_dir)
     from rasoat.core.storage.embedded import EmbeddedStore
 
@@ -49,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.data)
     args.to = args.to or args.database or settings.database_url
     if not args.to:
-        raise CommandError("cần --to (hoặc --database / RASOAT_DATABASE_URL) / --to is required")
+        raise CommandError("command.destination_needed")
     default_files = settings.data_dir
     from_files = Path(args.from_files) if args.from_files else default_files
     to_files = Path(args.to_files) if args.to_files else default_files
@@ -61,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
         if not is_database_url(args.to):
             check_can_create(Path(args.to).resolve())
     except NotADataDirectory as exc:
-        raise CommandError(f"nguồn hoặc đích / source or destination: {exc}") from None
+        raise CommandError("command.store_refused", detail=exc) from None
     if args.source == args.to:
-        raise CommandError("nguồn và đích trùng nhau / source and destination are the same")
+        raise CommandError("command.same_store")
     src = open_target(args.source, from_files)
     try:
         dst = open_target(args.to, to_files)
@@ -79,10 +77,7 @@ def run(args: argparse.Namespace) -> int:
         src.close()
     _print(report, args.json)
     if not report.ok:
-        raise CommandError(
-            f"kiểm tra thất bại: {len(report.problems)} sai khác / verification failed: "
-            f"{len(report.problems)} difference(s)"
-        )
+        raise CommandError("command.verification_failed", count=len(report.problems))
     return 0
 
 

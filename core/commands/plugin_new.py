@@ -79,10 +79,7 @@ def plugin_name(text: str) -> str:
 
     name = "_".join(fold(text).split()).replace("-", "_")
     if not _NAME.match(name):
-        raise CommandError(
-            f"tên plugin '{text}' không hợp lệ: 2–40 chữ thường, số, '_', bắt đầu bằng chữ / "
-            f"invalid plugin name '{text}': 2-40 lower-case letters, digits or '_', starting with a letter"
-        )
+        raise CommandError("command.bad_plugin_name", name=text)
     return name
 
 
@@ -99,10 +96,7 @@ def describe(name: str, province: str, commune: str | None = None, term: str = "
 
     if get_manager().has_plugin(slug):
         # rasoat skips a second entry point with a name already loaded: the new plugin would never run
-        raise CommandError(
-            f"đã có plugin tên '{slug}', hãy chọn tên khác / a plugin named '{slug}' is already installed: "
-            "choose another name"
-        )
+        raise CommandError("command.plugin_exists", name=slug)
     if term not in HAMLET_TERMS:
         raise CommandError(f"từ chỉ thôn '{term}' không có trong danh sách / unknown hamlet term '{term}': "
                            + ", ".join(HAMLET_TERMS))
@@ -113,7 +107,7 @@ def create_plugin(spec: NewPlugin, output: str | Path = ".") -> Path:
     """Write the project under ``output``; refuses a folder that already exists and is not empty."""
     root = Path(output) / spec.project
     if root.exists() and any(root.iterdir()):
-        raise CommandError(f"thư mục đã có và không trống / folder exists and is not empty: {root}")
+        raise CommandError("command.folder_not_empty", path=root)
     template = files(TEMPLATE_PACKAGE)
     env = _environment()
     ctx = spec.context()

@@ -36,12 +36,9 @@ def build_query(store: Store, args: argparse.Namespace) -> SubmissionQuery:
         try:
             states = [ReviewState(s) for s in split_list(args.state)]
         except ValueError as exc:
-            raise CommandError(
-                f"Trạng thái không hợp lệ; chọn: {', '.join(ReviewState)} / "
-                f"Invalid state; choose from: {', '.join(ReviewState)}"
-            ) from exc
+            raise CommandError("round.bad_review_state", choices=', '.join(ReviewState)) from exc
     if args.round and store.get_round(args.round) is None:
-        raise CommandError(f"Không có đợt '{args.round}' / No round '{args.round}'")
+        raise CommandError("round.no_round", round=args.round)
     return SubmissionQuery(form_id=args.form, round_id=args.round, unit_codes=units, review_states=states)
 
 

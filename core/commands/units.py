@@ -50,7 +50,7 @@ def run_search(args: argparse.Namespace) -> int:
         print_json([{**_unit_dict(u), "full_name": units.full_name(u.code)} for u in found])
         return 0
     if not found:
-        raise CommandError(f"không tìm thấy '{args.name}' / nothing matches '{args.name}'")
+        raise CommandError("command.nothing_matches", name=args.name)
     print_table(
         ["Mã / Code", "Tên / Name", "Cấp / Level", "Thuộc / In"],
         [[u.code, u.name, u.level, ", ".join(a.name for a in units.ancestors(u.code))] for u in found],
@@ -130,13 +130,13 @@ def run_import(args: argparse.Namespace) -> int:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise CommandError(f"{path}: không đọc được / cannot read ({exc.strerror or exc})") from exc
+        raise CommandError("command.cannot_read", path=path, reason=exc.strerror or exc) from exc
     with command_store(args) as store:
         actor, units = default_actor(), None
         if args.as_user:
             user = store.get_user_by_name(args.as_user)
             if user is None or not user.active:
-                raise CommandError(f"Không có tài khoản '{args.as_user}' / no account '{args.as_user}'")
+                raise CommandError("command.no_account", username=args.as_user)
             scope.require(user, scope.MANAGE_UNIT_LISTS)
             actor = user.username
             units = None if scope.allowed_units(user) is None else list(user.unit_codes)

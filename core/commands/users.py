@@ -31,12 +31,12 @@ def read_secret(path: str | None, prompt: str, confirm: bool = True) -> str:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise CommandError(f"Không đọc được tệp {path} / Cannot read {path}: {exc.strerror}") from None
+            raise CommandError("command.cannot_read", path=path, reason=exc.strerror) from None
         return text.splitlines()[0] if text else ""
     if sys.stdin.isatty():
         first = getpass.getpass(f"{prompt}: ")
         if confirm and getpass.getpass("Nhập lại / Again: ") != first:
-            raise CommandError("Hai lần nhập không khớp / The two entries differ")
+            raise CommandError("command.entries_differ")
         return first
     line = sys.stdin.readline()
     return line.rstrip("\r\n")

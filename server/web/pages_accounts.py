@@ -108,7 +108,7 @@ async def account_active(
     def run() -> Response:
         target = get_officer(ctx.store, username)
         if target.id == ctx.user.id:
-            raise scope.ScopeError("Không thể tự khoá tài khoản của mình / You cannot disable yourself")
+            raise scope.ScopeError("scope.not_own_disable")
         require_manages(ctx.user, target.role, target.unit_codes)
         (enable_user if active else disable_user)(ctx.store, target.username, actor=ctx.actor)
         return redirect(ctx, "/accounts", "accounts.enabled" if active else "accounts.disabled")
@@ -120,8 +120,7 @@ def _managed(ctx: Ctx, username: str) -> User:
     """An account the officer may manage (never their own: that is /account/password)."""
     target = get_officer(ctx.store, username)
     if target.id == ctx.user.id:
-        raise scope.ScopeError("Không thể tự sửa tài khoản của mình ở đây / "
-                               "You cannot edit your own account here")
+        raise scope.ScopeError("scope.not_own_account")
     require_manages(ctx.user, target.role, target.unit_codes)
     return target
 

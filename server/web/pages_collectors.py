@@ -62,7 +62,7 @@ def _in_scope(ctx: Ctx, user: User) -> bool:
 def _collector(ctx: Ctx, ref: str) -> User:
     user = get_collector(ctx.store, ref)  # collector.not_found: 404
     if not _in_scope(ctx, user):
-        raise scope.ScopeError(f"Người thu thập ngoài phạm vi / Collector outside your units: {ref}")
+        raise scope.ScopeError("scope.collector_outside", collector=ref)
     return user
 
 

@@ -95,7 +95,7 @@ def _open_raw(
         scoped.get_round(ctx, round_id)
     units = scope.export_units(ctx.user, [unit] if unit else [])
     if scope.allowed_units(ctx.user) is not None and not units:
-        raise scope.ScopeError("Tài khoản chưa được giao đơn vị / This account has no units")
+        raise scope.ScopeError("scope.no_units")
     if personal:  # a role without the identity permission is told so, never sent a quietly thinner file
         require_identities(ctx.store, ctx.user, "export.raw", target=form_id, via="web")
     options = RawExportOptions(

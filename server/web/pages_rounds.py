@@ -91,7 +91,7 @@ async def round_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMu
         try:
             _require_units(ctx, units)
             if not units and scope.allowed_units(ctx.user) is not None:
-                raise RoundError("Đợt cần ít nhất một đơn vị / A round needs at least one unit")
+                raise RoundError("round.no_units_chosen")
             rnd = create_round(ctx.store, name, period, form_ids, units, kind=kind, actor=ctx.actor)
         except (RoundError, scope.ScopeError) as exc:
             status = 403 if isinstance(exc, scope.ScopeError) else 400
@@ -195,9 +195,7 @@ async def round_collectors(
                                                    "Tick at least one collector")
         outside = [c for c in wanted if c not in mine]
         if outside:
-            raise scope.ScopeError(
-                f"Người thu thập ngoài phạm vi / Collectors outside your units: {', '.join(outside)}"
-            )
+            raise scope.ScopeError("scope.collectors_outside", collectors=', '.join(outside))
         try:
             assign_collectors(ctx.store, rnd.id, wanted, actor=ctx.actor)
         except RoundError as exc:
