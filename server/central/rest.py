@@ -389,11 +389,7 @@ async def draft_attachment(
 def _publish(store: Store, form_id: str, user: User, version: str | None) -> FormVersion:
     draft = _draft(store, form_id, user)
     if version and version != draft.version and find_form(store, form_id, version) is not None:
-        raise problems.Problem.with_text(
-            "form.version_exists",
-            f"Biểu mẫu {form_id} đã có phiên bản {version} / "
-            f"Form {form_id} already has version {version}",
-        )
+        raise problems.Problem("form.version_taken", version=version, form=form_id)
     return publish_draft(store, form_id, actor=user.username, version=version, via="central").form
 
 

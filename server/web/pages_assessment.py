@@ -68,7 +68,7 @@ def _province_for(ctx: Ctx, asked: str) -> str:
     while unit is not None and unit.level != "province":
         unit = registry.get(unit.parent_code) if unit.parent_code else None
     if unit is None:
-        raise Problem.with_text("web.refused", "Chọn tỉnh / Choose a province (?province=…)")
+        raise Problem("web.choose_province")
     return unit.code
 
 
@@ -76,9 +76,9 @@ def _year(value: Any) -> int:
     try:
         year = int(str(value or "").strip() or vn_today().year)
     except ValueError:
-        raise Problem.with_text("web.refused", "Năm không hợp lệ / Invalid year") from None
+        raise Problem("web.bad_year") from None
     if not 2000 <= year <= 2100:
-        raise Problem.with_text("web.refused", "Năm không hợp lệ / Invalid year")
+        raise Problem("web.bad_year")
     return year
 
 

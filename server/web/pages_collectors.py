@@ -215,7 +215,7 @@ async def collectors_sheet(ctx: NamedDependency[Ctx], posted: NamedDependency[Fo
         from rasoat.core.rounds import in_scope
 
         if not unit and not round_id:
-            raise Problem.with_text("web.refused", "Chọn đơn vị hoặc đợt / Choose a unit or a round")
+            raise Problem("web.choose_unit_or_round")
         if unit:
             scope.require_unit(ctx.user, unit)
         rnd = scoped.get_round(ctx, round_id) if round_id else None

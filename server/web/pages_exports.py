@@ -137,7 +137,7 @@ async def export_raw(
 ) -> Response:
     form_id = chosen.strip()
     if not form_id:
-        raise Problem.with_text("web.refused", "Chọn biểu mẫu / Choose a form")
+        raise Problem("web.choose_form")
     fmt = "csv" if fmt.strip() == "csv" else "xlsx"
     opened = await anyio.to_thread.run_sync(
         _open_raw, ctx, form_id, round.strip(), unit.strip(), (labels or ctx.lang).strip(), personal == "1",

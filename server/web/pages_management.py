@@ -59,12 +59,12 @@ def management(
         if choose:
             return page(ctx, "management.html", choose=choose, commune=None, lists=None)
     if unit is None or unit.level != "commune":
-        raise Problem.with_text("web.refused", "Chọn xã / Choose a commune (?commune=…)")
+        raise Problem("web.choose_commune")
     scope.require_unit(ctx.user, commune)
     try:
         as_of = date.fromisoformat(day.strip()) if day else vn_today()
     except ValueError:
-        raise Problem.with_text("web.refused", "Ngày không hợp lệ (YYYY-MM-DD) / Invalid date") from None
+        raise Problem("web.bad_date") from None
     units = sorted(registry.expand([commune]))
     lists = monthly_lists(records(ctx.store, units), as_of)
     late = overdue(ctx.store, units, lists.month) if ctx.store.get_entity_list(PERSONS) else None

@@ -237,9 +237,7 @@ def indicators(
         from rasoat.core.units import get_units
 
         if get_units().get(unit) is None:
-            raise Problem.with_text(
-                "web.not_found", f"Không có đơn vị mã '{unit}' / No unit with code '{unit}'"
-            )
+            raise Problem("web.no_unit", unit=unit)
     if fresh == "1":  # "compute again now": forget, then show the page at its own address
         forget(ctx.store)
         return redirect(ctx, "/indicators" + query_with(ctx.request, fresh=None))
@@ -375,9 +373,7 @@ def indicator_definition(ctx: NamedDependency[Ctx], indicator_id: FromPath[str])
 
     ind = next((i for i in collect() if i.id == indicator_id), None)
     if ind is None:
-        raise Problem.with_text(
-            "web.not_found", f"Không có chỉ tiêu '{indicator_id}' / No indicator '{indicator_id}'"
-        )
+        raise Problem("web.no_indicator", indicator=indicator_id)
     source = ind.source
     return page(
         ctx,

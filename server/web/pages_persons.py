@@ -161,8 +161,7 @@ class Viewer:
 def _list(ctx: Ctx) -> EntityList:
     lst = ctx.store.get_entity_list(PERSONS)
     if lst is None:
-        raise Problem.with_text("web.not_found", "Chưa có danh sách người (biểu mẫu F1 chưa đăng) / "
-                                "No persons list yet (F1 not published)")
+        raise Problem("web.no_persons_list")
     return lst
 
 
@@ -176,8 +175,7 @@ def _entity(ctx: Ctx, uuid: str) -> Entity:
     unit = (entity.unit_code or "") if entity is not None else ""
     if entity is None or entity.list_name != PERSONS or not (
             allowed is None or unit in allowed or unit.split("-", 1)[0] in allowed):
-        raise Problem.with_text("web.not_found", "Không tìm thấy người này trong các đơn vị của bạn / "
-                                "No such person in your units")
+        raise Problem("web.no_person")
     return entity
 
 
@@ -194,13 +192,13 @@ def persons(ctx: NamedDependency[Ctx], commune: FromQuery[str] = "", month: From
         return page(ctx, "persons.html", choose=choose, commune=None, rows=None)
     unit = registry.get(commune)
     if unit is None or unit.level != "commune":
-        raise Problem.with_text("web.refused", "Chọn xã / Choose a commune (?commune=…)")
+        raise Problem("web.choose_commune")
     scope.require_unit(ctx.user, commune)
     month = month.strip() or vn_today().isoformat()[:7]
     try:
         date.fromisoformat(f"{month}-01")
     except ValueError:
-        raise Problem.with_text("web.refused", "Tháng không hợp lệ (YYYY-MM) / Invalid month (YYYY-MM)") \
+        raise Problem("web.bad_month") \
             from None
     viewer = Viewer(ctx, lst)
     followed = monthly_visits(ctx.store, sorted(registry.expand([commune])), month)
@@ -253,16 +251,15 @@ async def resolve(
     def apply() -> None:
         entity = _entity(ctx, uuid)
         if entity.conflict is None:
-            raise Problem.with_text("web.refused", "Người này không có xung đột / "
-                                    "This person has no conflict")
+            raise Problem("web.no_person_conflict")
         written: list[str] = []
         if chosen:
             if not chosen.isdigit():
-                raise Problem.with_text("web.refused", "Phiên bản không hợp lệ / Invalid version")
+                raise Problem("web.bad_version")
             try:
                 values = data_at(history(ctx.store.entity_versions(entity.uuid)), int(chosen))
             except KeyError:
-                raise Problem.with_text("web.refused", "Không có phiên bản này / No such version") from None
+                raise Problem("web.no_version") from None
             # where the person lives is a transfer decision (Mẫu 08), not a value a resolution rolls back
             change = {k: v for k, v in values.items() if k != MOVES_WITH and entity.properties.get(k) != v}
             if change:

@@ -77,7 +77,7 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
             known = False
         if not known:
             code = f["form"]
-            raise Problem.with_text("web.refused", f"Không có biểu mẫu {code} / No form {code}")
+            raise Problem("web.no_form", form=code)
     if f["unit"]:
         scope.require_unit(ctx.user, f["unit"])
         from rasoat.core.units import get_units
@@ -85,9 +85,7 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
         units = get_units()
         if units.get(f["unit"]) is None:  # not a unit (an administrator may type anything): say so
             code = f["unit"]
-            raise Problem.with_text(
-                "web.refused", f"Không có đơn vị {code} trong danh mục / No unit {code} in the registry"
-            )
+            raise Problem("web.unknown_unit", unit=code)
         unit_codes = sorted(units.expand([f["unit"]]))
     query = SubmissionQuery(
         form_id=f["form"] or None,
@@ -428,10 +426,10 @@ def submission_detail(
 def submission_file(ctx: NamedDependency[Ctx], iid: FromPath[str], name: FromPath[str]) -> Response:
     sub = scoped.submission(ctx, iid)
     if name not in sub.attachments:
-        raise Problem.with_text("web.not_found", f"Không có tệp {name} / No file {name}")
+        raise Problem("web.no_file", name=name)
     data = ctx.store.attachment(sub.instance_id, name)
     if data is None:
-        raise Problem.with_text("web.not_found", f"Không có tệp {name} / No file {name}")
+        raise Problem("web.no_file", name=name)
     data = plain_attachment(ctx.store, sub.instance_id, name, data)  # a sealed photo opened in memory
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     inline = media_type in SAFE_INLINE

@@ -69,7 +69,7 @@ def units_page(ctx: NamedDependency[Ctx]) -> Response:
 def units_template(kind: FromPath[str]) -> Response:
     name, _, ext = kind.partition(".")
     if name not in KINDS or ext not in ("xlsx", "csv"):
-        raise Problem.with_text("web.not_found", "Không có mẫu này / No such template")
+        raise Problem("web.no_template")
     return Response(
         content=unit_lists.template(name, ext),
         media_type=XLSX if ext == "xlsx" else "text/csv; charset=utf-8",
@@ -87,7 +87,7 @@ async def units_preview(ctx: NamedDependency[Ctx], posted: NamedDependency[FormM
 
     def run() -> Response:
         if kind not in KINDS:
-            raise Problem.with_text("web.refused", "Chọn loại danh sách / Choose which list")
+            raise Problem("web.choose_list")
         if not data:
             problems = [unit_lists.Problem(None, "Chưa chọn tệp / No file chosen")]
             return _units_page(ctx, 400, chosen=kind, problems=problems)
@@ -111,10 +111,7 @@ async def units_apply(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMul
     def run() -> Response:
         pending = ctx.store.kv_get(PENDING_NS, token) if token else None
         if pending is None or pending.get("actor") != ctx.actor:
-            raise Problem.with_text(
-                "web.refused", "Bản xem trước đã hết hạn; hãy tải tệp lên lại / The preview expired; "
-                "upload the file again"
-            )
+            raise Problem("web.preview_expired")
         parsed = Parsed(**pending["parsed"])
         try:
             # the preview is computed again (same rows, same base version) so what is applied is what was
