@@ -190,6 +190,11 @@ def test_a_transfer_moves_the_person_to_the_receiving_communes_phones(served: Si
 
     store = served.store
     publish_national(store, "f11_management")
+    manifest = served.a.get("/forms/f11_management/manifest").text  # the receiving commune's picker
+    lists = {name: served.a.get(url).text for name, url in re.findall(
+        r"<filename>([^<]+)</filename><hash>[^<]+</hash><downloadUrl>([^<]+)</downloadUrl>", manifest)}
+    assert f"\n{B},Xã Tân Cương,19" in lists["all_communes.csv"] and f"\n{B}," not in lists["communes.csv"]
+    assert "\n00004,Phường Ba Đình,01" in lists["all_communes.csv"]  # the whole country: Hà Nội too
     eid = new_uuid()
     submit(served.a, register_xml(eid, "Trịnh Văn Chuyển", "1991")[1])
     before_a, before_b = manifest_entry(served.a), manifest_entry(served.b)
