@@ -50,8 +50,11 @@ def login_form(visitor: NamedDependency[Visitor], logged_in: NamedDependency[Ctx
 
 
 @post("/login", opt=LOGIN_FORM)
-async def login(visitor: NamedDependency[Visitor], form: NamedDependency[FormMultiDict]) -> Response:
+async def login(
+    visitor: NamedDependency[Visitor], unchecked_form: NamedDependency[FormMultiDict]
+) -> Response:
     """No session yet: the form's token must match the login page's double-submit cookie."""
+    form = unchecked_form
     request = visitor.request
     username = str(form.get("username") or "")[:128]
     if not visitor.csrf_ok(form):

@@ -1,8 +1,13 @@
 """What every officer page shares: who is asking (session → user), the language, CSRF, rendering, errors.
 
-Handlers that read the store are sync (litestar runs them in a worker thread); POST handlers are async
-only to read the form, then do their work in a thread too. Every page goes through ``page`` so the
-security headers, the language cookie and the common template context are the same everywhere.
+Handlers name what they need and the web router's dependencies (``WEB_DEPENDENCIES``) hand it over:
+``ctx`` the logged-in officer (no session: the login page, with ``?next=``), ``posted`` the form with its
+CSRF token checked against the session, and for the pages that need no session, ``visitor``,
+``unchecked_form`` (they check a double-submit cookie) and ``logged_in`` (the officer or None). A role
+is a guard, ``guards=[allowed(scope.X)]`` (refused: the 403 page). Handlers that read the store are sync
+(litestar runs them in a worker thread); POST handlers are async only to read the form, then do their
+work in a thread too. Every page goes through ``page`` so the security headers, the language cookie and
+the common template context are the same everywhere.
 """
 
 from __future__ import annotations
@@ -117,9 +122,6 @@ class Ctx(Visitor):
     def can(self, permission: str) -> bool:
         return scope.can(self.user, permission)
 
-    def require(self, permission: str) -> None:
-        scope.require(self.user, permission)
-
 
 def state(request: Request) -> Any:
     return request.app.state["rasoat"]
@@ -173,22 +175,7 @@ def context(request: Request) -> Ctx:
     )
 
 
-async def form_data(request: Request, limit: int = MAX_FORM_BODY) -> Any:
-    """The posted form, refusing bodies over ``limit`` (and ones whose size the browser did not say)."""
-    length = request.headers.get("content-length", "")
-    if not length.isdigit():
-        raise Problem("request.length_required")
-    if int(length) > limit:
-        raise too_large(limit)
-    return await request.form()
-
-
-def check_csrf(ctx: Ctx, form: Any) -> None:
-    if not sessions.csrf_ok(ctx.sess.csrf, form.get("csrf")):
-        raise Problem("request.csrf")
-
-
-# --- what litestar hands a page handler: ``ctx`` (the officer), ``posted`` (a checked form), guards -------
+# --- what litestar hands a page handler (``WEB_DEPENDENCIES``) and the role guard ---------------------
 
 CTX_KEY = "rasoat_ctx"
 
@@ -211,7 +198,7 @@ def allowed(*permissions: str) -> Any:
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
         ctx = await page_context(connection)
         if not any(ctx.can(permission) for permission in permissions):
-            ctx.require(permissions[0])
+            scope.require(ctx.user, permissions[0])
 
     guard.__name__ = "allowed_" + "_or_".join(permissions)
     return guard
@@ -236,26 +223,35 @@ def provide_visitor(request: Request[Any, Any, Any]) -> Visitor:
 
 async def provide_form(request: Request[Any, Any, Any]) -> FormMultiDict:
     """The posted form, its CSRF token not yet checked (the pages without a session check their
-    double-submit cookie: ``Visitor.csrf_ok``). The size limit is the handler's ``opt["max_form"]``, else
-    ``MAX_FORM_BODY``."""
-    posted: FormMultiDict = await form_data(request, request.route_handler.opt.get("max_form", MAX_FORM_BODY))
-    return posted
-
-
-async def provide_posted(
-    request: Request[Any, Any, Any], form: NamedDependency[FormMultiDict]
-) -> FormMultiDict:
-    """The posted form, its CSRF token checked against the officer's session: every POST handler's
-    preamble, written once."""
-    check_csrf(await page_context(request), form)
+    double-submit cookie: ``Visitor.csrf_ok``). Bodies over the handler's ``opt["max_form"]`` (else
+    ``MAX_FORM_BODY``) are refused, and so are those whose size the browser did not say."""
+    limit = request.route_handler.opt.get("max_form", MAX_FORM_BODY)
+    length = request.headers.get("content-length", "")
+    if not length.isdigit():
+        raise Problem("request.length_required")
+    if int(length) > limit:
+        raise too_large(limit)
+    form: FormMultiDict = await request.form()
     return form
 
 
+async def provide_posted(
+    request: Request[Any, Any, Any], unchecked_form: NamedDependency[FormMultiDict]
+) -> FormMultiDict:
+    """The posted form, its CSRF token checked against the officer's session: every POST handler's
+    preamble, written once."""
+    if not sessions.csrf_ok((await page_context(request)).sess.csrf, unchecked_form.get("csrf")):
+        raise Problem("request.csrf")
+    return unchecked_form
+
+
+# A handler parameter of one of these names is the dependency, whatever its annotation says: hence no
+# short name a query parameter would take (``?form=`` chooses a form on several pages).
 WEB_DEPENDENCIES = {
     "ctx": Provide(provide_ctx),
     "logged_in": Provide(provide_logged_in),
     "visitor": Provide(provide_visitor, sync_to_thread=False),
-    "form": Provide(provide_form),
+    "unchecked_form": Provide(provide_form),
     "posted": Provide(provide_posted),
 }
 

@@ -205,8 +205,9 @@ def password_reset_form(visitor: NamedDependency[Visitor], token: FromPath[str])
 
 @post("/password-reset/{token:str}", opt=FORM)
 async def password_reset(
-    visitor: NamedDependency[Visitor], form: NamedDependency[FormMultiDict], token: FromPath[str]
+    visitor: NamedDependency[Visitor], unchecked_form: NamedDependency[FormMultiDict], token: FromPath[str]
 ) -> Response:
+    form = unchecked_form  # its token is checked against the link page's double-submit cookie below
     new, repeat = str(form.get("new") or ""), str(form.get("repeat") or "")
 
     def run() -> Response:

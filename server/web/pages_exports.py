@@ -128,14 +128,14 @@ def stream_response(opened: OpenedExport, filename: str) -> Stream:
 @get("/exports/raw", guards=EXPORT)
 async def export_raw(
     ctx: NamedDependency[Ctx],
-    chosen: Annotated[str, QueryParameter(name="form")] = "",  # "form" names the posted-form dependency
+    form: FromQuery[str] = "",
     round: FromQuery[str] = "",
     unit: FromQuery[str] = "",
     labels: FromQuery[str] = "",
     personal: FromQuery[str] = "",
     fmt: Annotated[str, QueryParameter(name="format")] = "",
 ) -> Response:
-    form_id = chosen.strip()
+    form_id = form.strip()
     if not form_id:
         raise Problem("web.choose_form")
     fmt = "csv" if fmt.strip() == "csv" else "xlsx"

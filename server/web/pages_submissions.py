@@ -49,7 +49,7 @@ def _local_midnight_utc(d: date) -> datetime:
 
 
 def list_filters(
-    chosen: Annotated[str, QueryParameter(name="form")] = "",  # "form" names the posted-form dependency
+    form: FromQuery[str] = "",
     round: FromQuery[str] = "",
     unit: FromQuery[str] = "",
     review_state: Annotated[str, QueryParameter(name="state")] = "",  # "state": litestar's app state
@@ -58,7 +58,7 @@ def list_filters(
 ) -> dict[str, Any]:
     """The list's filters as asked in the address; a state or day that is not one is left out."""
     return {
-        "form": chosen.strip(),
+        "form": form.strip(),
         "round": round.strip(),
         "unit": unit.strip(),
         "state": review_state if review_state in {s.value for s in ReviewState} else "",
