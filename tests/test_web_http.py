@@ -330,3 +330,22 @@ def test_unit_lists_and_review_queue_ask_for_a_login_a_role_and_the_csrf_token(s
     resp = officer.post("/units/preview", data={"kind": "hamlets", "csrf": "not-the-token"},
                         files={"file": ("xom.csv", template.content, "text/csv")})
     assert resp.status_code == 403 and "Biểu mẫu đã hết hạn" in resp.text  # the CSRF page, not the role's
+
+
+def test_a_torn_upload_is_an_error_page_not_a_server_error(site) -> None:
+    """The upload pages read multipart with litestar's request.form() (the same ``multipart`` parser as
+    ``server.uploads`` for phones): a body cut off before its closing boundary is a 400 page."""
+    for username, path in [("xa.phuongtien", "/units/preview"), ("tinh.thainguyen", "/forms")]:
+        officer = http_login(site.url, username)
+        token = csrf_of(officer.get("/").text)
+        body = (f'--b\r\nContent-Disposition: form-data; name="csrf"\r\n\r\n{token}\r\n--b\r\n'
+                'Content-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\nma,ten\r\n').encode()
+        resp = officer.post(path, content=body, headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert resp.status_code == 400 and "text/html" in resp.headers["content-type"], (path, resp.text)
+
+
+def test_a_rounds_history_is_shown_to_who_manages_rounds(site) -> None:
+    """The round page lists who opened and closed it for a province manager, not for a commune officer."""
+    assert "<h2>Lịch sử</h2>" in http_login(site.url, "tinh.thainguyen").get("/rounds/r-open").text
+    officer = http_login(site.url, "xa.phuongtien").get("/rounds/r-open")
+    assert officer.status_code == 200 and "<h2>Lịch sử</h2>" not in officer.text
