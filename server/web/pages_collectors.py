@@ -23,7 +23,6 @@ from rasoat.core.collectors import (
     CollectorError,
     create_collector,
     get_collector,
-    list_collectors,
     revoke_collector,
 )
 from rasoat.core.models import RoundState, User
@@ -54,14 +53,9 @@ def _local_only(url: str) -> bool:
     return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
 
-def _in_scope(ctx: Ctx, user: User) -> bool:
-    allowed = scope.allowed_units(ctx.user)
-    return allowed is None or bool(user.unit_codes) and all(u in allowed for u in user.unit_codes)
-
-
 def _collector(ctx: Ctx, ref: str) -> User:
     user = get_collector(ctx.store, ref)  # collector.not_found: 404
-    if not _in_scope(ctx, user):
+    if not scoped.sees_collector(ctx, user):
         raise scope.ScopeError("scope.collector_outside", collector=ref)
     return user
 
@@ -101,7 +95,7 @@ def _cards_page(ctx: Ctx, cards: list[Card], message: str, status: int = 200) ->
 
 
 def _collectors_page(ctx: Ctx, status: int = 200, error: str | None = None, values: Any = None) -> Response:
-    collectors = [c for c in list_collectors(ctx.store) if _in_scope(ctx, c)]
+    collectors = scoped.collectors(ctx)
     rounds = scoped.rounds(ctx)
     round_names = {r.id: r.name for r in rounds}
     assigned: dict[str, list[str]] = {}
@@ -220,9 +214,7 @@ async def collectors_sheet(ctx: NamedDependency[Ctx], posted: NamedDependency[Fo
             scope.require_unit(ctx.user, unit)
         rnd = scoped.get_round(ctx, round_id) if round_id else None
         chosen = []
-        for user in list_collectors(ctx.store, include_revoked=False):
-            if not _in_scope(ctx, user):
-                continue
+        for user in scoped.collectors(ctx, include_revoked=False):
             if rnd is not None and user.id not in rnd.collector_ids:
                 continue
             if unit and not any(in_scope(code, [unit]) for code in user.unit_codes):

@@ -11,7 +11,6 @@ from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from rasoat.core import audit_actions, scope
-from rasoat.core.collectors import list_collectors
 from rasoat.core.models import RoundState
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import (
@@ -41,15 +40,6 @@ STATE_ACTIONS: dict[RoundState, list[tuple[str, str]]] = {
 def _require_units(ctx: Ctx, codes: list[str]) -> None:
     for code in codes:
         scope.require_unit(ctx.user, code)
-
-
-def _collectors_in_scope(ctx: Ctx, active_only: bool = True) -> list[Any]:
-    allowed = scope.allowed_units(ctx.user)
-    out = []
-    for c in list_collectors(ctx.store, include_revoked=not active_only):
-        if allowed is None or (c.unit_codes and all(u in allowed for u in c.unit_codes)):
-            out.append(c)
-    return out
 
 
 def _rounds_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
@@ -104,12 +94,9 @@ async def round_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMu
 def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = None) -> Response:
     rnd = scoped.get_round(ctx, round_id)
     prog = scoped.progress(ctx, rnd)
-    collectors = {c.id: c for c in list_collectors(ctx.store)}
-    allowed = scope.allowed_units(ctx.user)
-    assigned = [collectors[c] for c in rnd.collector_ids if c in collectors]
-    if allowed is not None:  # another commune's collectors are not this officer's business
-        assigned = [c for c in assigned if all(u in allowed for u in c.unit_codes)]
-    assignable = [c for c in _collectors_in_scope(ctx) if c.id not in rnd.collector_ids]
+    mine = {c.id: c for c in scoped.collectors(ctx)}  # another commune's are not this officer's business
+    assigned = [mine[c] for c in rnd.collector_ids if c in mine]
+    assignable = [c for c in mine.values() if c.active and c.id not in rnd.collector_ids]
     return page(
         ctx,
         "round.html",
@@ -125,7 +112,7 @@ def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = 
         assignable=assignable,
         can_manage=ctx.can(scope.MANAGE_ROUNDS),
         error=error,
-        history=_history(ctx, rnd) if allowed is None or ctx.can(scope.MANAGE_ROUNDS) else [],
+        history=_history(ctx, rnd) if ctx.can(scope.MANAGE_ROUNDS) else [],  # administrators included
         lists_used=_lists_used(ctx, rnd),
         list_kinds=KINDS,
     )
@@ -189,7 +176,7 @@ async def round_collectors(
 
     def run() -> Response:
         rnd = scoped.get_round(ctx, round_id)
-        mine = {c.id for c in _collectors_in_scope(ctx)}
+        mine = {c.id for c in scoped.collectors(ctx, include_revoked=False)}
         if not wanted:
             return _round_page(ctx, round_id, 400, "Hãy đánh dấu ít nhất một người thu thập / "
                                                    "Tick at least one collector")

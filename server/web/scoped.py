@@ -11,7 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from rasoat.core import scope
-from rasoat.core.models import Round, Submission, utcnow
+from rasoat.core.collectors import list_collectors
+from rasoat.core.models import Round, Submission, User, utcnow
 from rasoat.core.problems import Problem
 from rasoat.core.progress import pct, round_progress
 from rasoat.core.storage.base import SubmissionQuery
@@ -39,6 +40,18 @@ def get_round(ctx: Ctx, round_id: str) -> Round:
         raise Problem("round.not_found", round=round_id)
     scope.require_round(ctx.user, rnd)
     return rnd
+
+
+def sees_collector(ctx: Ctx, user: User) -> bool:
+    """A collector is the officer's when all of the collector's units are in the officer's (an administrator
+    sees every collector; one with no unit is nobody else's)."""
+    allowed = scope.allowed_units(ctx.user)
+    return allowed is None or bool(user.unit_codes) and all(u in allowed for u in user.unit_codes)
+
+
+def collectors(ctx: Ctx, include_revoked: bool = True) -> list[User]:
+    """The officer's collectors (``sees_collector``), by creation time."""
+    return [c for c in list_collectors(ctx.store, include_revoked) if sees_collector(ctx, c)]
 
 
 def progress(ctx: Ctx, rnd: Round) -> dict[str, Any]:
