@@ -107,6 +107,12 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     return openrosa_response(request, problem)
 
 
+def _central_http_error(request: Request, exc: HTTPException) -> Response:
+    """Litestar's own errors inside a Central API route (a body over the limit, a bad parameter): Central's
+    shape whatever credentials came."""
+    return problem_response(request, http_problem(request, exc))
+
+
 def _server_error(request: Request, exc: Exception) -> Response:
     if disk_full(exc):
         log.error("disk full on %s %s: %s", request.method, request.url.path, exc)
@@ -424,7 +430,7 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     from rasoat.server.api import api_handlers
     from rasoat.server.api_read import read_handlers
     from rasoat.server.central import handlers as central_handlers
-    from rasoat.server.deps import API_DEPENDENCIES
+    from rasoat.server.deps import API_DEPENDENCIES, CENTRAL_OPT, in_project
     from rasoat.server.draft_test import handlers as draft_handlers
     from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
@@ -432,7 +438,9 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     # rasoat's JSON API, the Central API, and the web pages (server.web's router).
     api = Router("/", route_handlers=[*api_handlers, *read_handlers], dependencies=API_DEPENDENCIES,
                  exception_handlers={Problem: api_response})
-    central = Router("/", route_handlers=central_handlers(), exception_handlers={Problem: problem_response})
+    central = Router("/", route_handlers=central_handlers(), dependencies=API_DEPENDENCIES,
+                     guards=[in_project], opt=CENTRAL_OPT,
+                     exception_handlers={Problem: problem_response, HTTPException: _central_http_error})
     app = Litestar(
         route_handlers=[
             form_list, form_download, manifest, attachment, entity_integrity, submission_preflight,

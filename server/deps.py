@@ -1,9 +1,11 @@
-"""What litestar hands the JSON API's handlers: the store, the officer asking (``Provide``), and guards for
-what their role allows.
+"""What litestar hands the JSON APIs' handlers (rasoat's /api/v1 and the Central API's /v1): the store, the
+officer asking (``Provide``), and guards for what their role allows and for the project they name.
 
 The officer is found once per request, by the first guard or dependency that asks (``officer_of`` keeps
 it in the request's state): a guard runs before the handler's dependencies, so a refused role never
-reaches the handler, and the handler names ``user: User`` rather than calling ``officer()`` itself.
+reaches the handler, and the handler names ``user: User`` rather than calling ``officer()`` itself. Both
+APIs check the same credentials; each answers a refusal in its own shape, so a router names the function
+that finds its officer in its ``opt`` (``AUTHENTICATE``; ``CENTRAL_OPT`` for the Central API).
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from rasoat.core.models import User
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 from rasoat.server.central.auth import officer as central_officer
+from rasoat.server.central.project import check_project
 
 OFFICER_KEY = "rasoat_officer"
+AUTHENTICATE = "authenticate"  # a router's opt: Request -> User, or a Problem in the router's shape
 BASIC_CHALLENGE = 'Basic realm="rasoat", charset="UTF-8"'
 
 
@@ -47,11 +51,13 @@ def officer(request: Request) -> User:
 
 async def officer_of(connection: ASGIConnection[Any, Any, Any, Any]) -> User:
     """The officer behind this request (authenticated in a worker thread: Basic runs argon2), or a
-    Problem (401 with a Basic challenge, 403, 429)."""
+    Problem: by ``officer`` (401 with a Basic challenge, 403, 429) unless the route's router names
+    another way (``AUTHENTICATE``)."""
     state = connection.state
     if OFFICER_KEY not in state:
         request = connection if isinstance(connection, Request) else Request(connection.scope)
-        state[OFFICER_KEY] = await anyio.to_thread.run_sync(officer, request)
+        authenticate: Callable[[Request], User] = connection.route_handler.opt.get(AUTHENTICATE, officer)
+        state[OFFICER_KEY] = await anyio.to_thread.run_sync(authenticate, request)
     user: User = state[OFFICER_KEY]
     return user
 
@@ -67,6 +73,12 @@ def requires(permission: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], B
     return guard
 
 
+async def in_project(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """A guard: the ``pid`` the path names must be rasoat's one project, else 404.1 (before any
+    credentials are looked at, as Central answers an unknown project)."""
+    check_project(connection)
+
+
 async def provide_officer(request: Request[Any, Any, Any]) -> User:
     return await officer_of(request)
 
@@ -80,3 +92,4 @@ API_DEPENDENCIES = {
     "store": Provide(provide_store, sync_to_thread=False),
     "user": Provide(provide_officer),
 }
+CENTRAL_OPT = {AUTHENTICATE: central_officer}  # Central's refusals: 401.2 with no challenge, 403.1

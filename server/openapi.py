@@ -1,7 +1,10 @@
-"""What the OpenAPI schema (/schema/openapi.json) says the JSON API answers when it refuses: rasoat's
-problem shape (``server.errors.api_response``) for each status a handler may give."""
+"""What the OpenAPI schema (/schema/openapi.json) says the JSON APIs answer when they refuse: rasoat's
+problem shape (``server.errors.api_response``) on /api/v1 and Central's (``server.central.problems``) on
+the Central API, for each status a handler may give."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
 from pydantic import BaseModel
@@ -14,17 +17,36 @@ class ApiProblem(BaseModel):
     code: str
 
 
-def _spec(description: str) -> ResponseSpec:
-    return ResponseSpec(data_container=ApiProblem, description=description, generate_examples=False)
+class CentralProblem(BaseModel):
+    """A refusal as ODK Central words it: ``code`` is Central's number (404.1: its integer part is the
+    HTTP status), ``message`` the catalogue's message, ``details`` only when the problem has some."""
+
+    message: str
+    code: float
+    details: dict[str, Any] | None = None
 
 
-PROBLEM_RESPONSES: dict[int, ResponseSpec] = {
-    400: _spec("Yêu cầu không hợp lệ / Bad request"),
-    401: _spec("Cần đăng nhập / Authentication required"),
-    403: _spec("Không được phép / Forbidden"),
-    404: _spec("Không tìm thấy / Not found"),
-    409: _spec("Xung đột / Conflict"),
-    413: _spec("Quá lớn / Too large"),
-    422: _spec("Không xử lý được / Unprocessable"),
-    429: _spec("Quá nhiều lần thử / Too many attempts"),
+DESCRIPTIONS = {
+    400: "Yêu cầu không hợp lệ / Bad request",
+    401: "Cần đăng nhập / Authentication required",
+    403: "Không được phép / Forbidden",
+    404: "Không tìm thấy / Not found",
+    406: "Không có định dạng được yêu cầu / Not acceptable",
+    409: "Xung đột / Conflict",
+    413: "Quá lớn / Too large",
+    415: "Kiểu nội dung không được hỗ trợ / Unsupported media type",
+    422: "Không xử lý được / Unprocessable",
+    429: "Quá nhiều lần thử / Too many attempts",
+    501: "Chưa hỗ trợ / Not implemented",
+    503: "Máy chủ đang bận / Busy, retry later",
 }
+
+
+def _specs(model: type[BaseModel], statuses: tuple[int, ...]) -> dict[int, ResponseSpec]:
+    return {s: ResponseSpec(data_container=model, description=DESCRIPTIONS[s], generate_examples=False)
+            for s in statuses}
+
+
+PROBLEM_RESPONSES = _specs(ApiProblem, (400, 401, 403, 404, 409, 413, 422, 429))
+CENTRAL_PROBLEM_RESPONSES = _specs(CentralProblem,
+                                   (400, 401, 403, 404, 406, 409, 413, 415, 422, 429, 501, 503))

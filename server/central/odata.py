@@ -8,9 +8,10 @@ Query options: ``$top $skip $count $filter $orderby $select $expand=* $wkt $skip
 read: a million-row form never sits in memory. ``@odata.nextLink`` carries ``$skiptoken`` = ``01`` +
 base64 of ``{"instanceId": …}`` (plus ``repeatId`` on repeat tables), as Central's does.
 
-Every request runs as the officer (``central.auth.officer``) through ``core.scope``: rows outside their
-units are never read; without ``view_personal`` the form's personal fields are ``null``; reads with
-personal fields are written to the audit log.
+Every request runs as the officer (the Central router's ``user`` dependency, ``server.deps``, behind a
+``view`` guard) through ``core.scope``: rows outside their units are never read; without
+``view_personal`` the form's personal fields are ``null``; reads with personal fields are written to the
+audit log.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.response import Stream
 from rasoat.core import scope
@@ -32,13 +35,13 @@ from rasoat.core.identities import with_identities
 from rasoat.core.models import FormVersion, Submission, User
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.central import problems
-from rasoat.server.central.auth import officer
 from rasoat.server.central.odata_edmx import edmx
 from rasoat.server.central.odata_filter import compile_filter, parse_orderby
 from rasoat.server.central.odata_rows import RowOptions, repeat_rows, submission_row
-from rasoat.server.central.project import base_url, check_project, find_form, schemas
+from rasoat.server.central.project import base_url, find_form, schemas
 from rasoat.server.central.schema import ROOT_TABLE, FormSchema, Table
-from rasoat.server.central.shapes import actor_id
+from rasoat.server.central.shapes import EntitySet, ODataPage, ODataServiceDocument, actor_id
+from rasoat.server.deps import requires
 
 PAGE = 1000  # rows per store read
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -65,11 +68,8 @@ def personal_names(store: Store, form: FormVersion) -> frozenset[str]:
     return identifying_names(store, form.form_id, form.version)
 
 
-def reader(request: Request, form_id: str) -> Reader:
-    check_project(request)
-    user = officer(request)
-    if not scope.can(user, scope.VIEW):
-        raise problems.forbidden()
+def reader(request: Request, user: User, form_id: str) -> Reader:
+    """The form's reader for an officer whose project and ``view`` permission have been checked."""
     store: Store = request.app.state["rasoat"].store
     form = find_form(store, form_id) if form_id else None
     if form is None:
@@ -91,18 +91,18 @@ def _check_format(request: Request, xml: bool) -> None:
         raise problems.not_acceptable()
 
 
-def service_document(request: Request, form_id: str) -> Response:
-    rd = reader(request, form_id)
+def service_document(request: Request, user: User, form_id: str) -> Response[ODataServiceDocument]:
+    rd = reader(request, user, form_id)
     _check_format(request, xml=False)
-    body = {
+    body: ODataServiceDocument = {
         "@odata.context": f"{rd.base}/$metadata",
-        "value": [{"name": name, "kind": "EntitySet", "url": name} for name in rd.schema.tables],
+        "value": [EntitySet(name=name, kind="EntitySet", url=name) for name in rd.schema.tables],
     }
     return Response(content=body, media_type=JSON_TYPE, headers=HEADERS)
 
 
-def metadata(request: Request, form_id: str) -> Response:
-    rd = reader(request, form_id)
+def metadata(request: Request, user: User, form_id: str) -> Response[bytes]:
+    rd = reader(request, user, form_id)
     _check_format(request, xml=True)
     return Response(content=edmx(rd.schema), media_type="application/xml", headers=HEADERS)
 
@@ -292,9 +292,11 @@ def _next_link(request: Request, rd: Reader, table: str, token: dict[str, Any]) 
     return f"{rd.base}/{table}?{urlencode(params)}"
 
 
-def table_response(request: Request, form_id: str, table_name: str, only: str | None = None) -> Response:
+def table_response(
+    request: Request, user: User, form_id: str, table_name: str, only: str | None = None
+) -> Response[Any]:
     """``Submissions``, one repeat table, or (``only``) one submission's row or its repeat rows."""
-    rd = reader(request, form_id)
+    rd = reader(request, user, form_id)
     _check_format(request, xml=False)
     table = rd.schema.tables.get(table_name)
     if table is None:
@@ -412,25 +414,35 @@ def _decode_table(segment: str) -> tuple[str, str | None]:
     return segment, None
 
 
-@get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}", sync_to_thread=True)
-def odata_table(request: Request, pid: FromPath[str], svc: FromPath[str], table: FromPath[str]) -> Response:
+PAGE_RESPONSE = {200: ResponseSpec(ODataPage, description="Các dòng của bảng (JSON; $metadata là CSDL XML) / "
+                                  "The table's rows (JSON; $metadata is CSDL XML)", generate_examples=False)}
+
+
+@get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}", guards=[requires(scope.VIEW)],
+     responses=PAGE_RESPONSE, sync_to_thread=True)
+def odata_table(
+    request: Request, user: NamedDependency[User], pid: FromPath[str], svc: FromPath[str],
+    table: FromPath[str],
+) -> Response[Any]:
     """OData: ``$metadata``, ``Submissions``, ``Submissions('<id>')``, a repeat table."""
     del pid
     if not svc.endswith(".svc"):
         raise problems.not_found()
     form_id = svc[: -len(".svc")]
     if table == "$metadata":
-        return metadata(request, form_id)
+        return metadata(request, user, form_id)
     name, only = _decode_table(table)
     if only is not None and name != ROOT_TABLE:
         raise problems.not_found()
-    return table_response(request, form_id, name, only)
+    return table_response(request, user, form_id, name, only)
 
 
-@get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}/{rest:path}", sync_to_thread=True)
+@get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}/{rest:path}", guards=[requires(scope.VIEW)],
+     responses=PAGE_RESPONSE, sync_to_thread=True)
 def odata_navigation(
-    request: Request, pid: FromPath[str], svc: FromPath[str], table: FromPath[str], rest: FromPath[str]
-) -> Response:
+    request: Request, user: NamedDependency[User], pid: FromPath[str], svc: FromPath[str],
+    table: FromPath[str], rest: FromPath[str],
+) -> Response[Any]:
     """OData navigation: ``Submissions('<id>')/group/repeat`` → that submission's rows of the repeat."""
     del pid
     name, only = _decode_table(table)
@@ -443,7 +455,7 @@ def odata_navigation(
     from rasoat.server.central.schema import sanitize
 
     table_name = ROOT_TABLE + "." + ".".join(sanitize(s) for s in segments)
-    return table_response(request, form_id, table_name, only)
+    return table_response(request, user, form_id, table_name, only)
 
 
 odata_handlers = [odata_table, odata_navigation]

@@ -3,7 +3,10 @@ Shared by the REST handlers (``rest``) and the OData ones (``odata``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
+from litestar.connection import ASGIConnection
 from rasoat.core.models import FormVersion
 from rasoat.core.storage.base import Store
 from rasoat.server.central import problems
@@ -25,9 +28,9 @@ def project_id(request: Request) -> int:
     return int(request.app.state["rasoat"].settings.project_id)
 
 
-def check_project(request: Request) -> None:
-    pid = request.path_params.get("pid")
-    if pid is not None and str(pid) != str(request.app.state["rasoat"].settings.project_id):
+def check_project(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    pid = connection.path_params.get("pid")
+    if pid is not None and str(pid) != str(connection.app.state["rasoat"].settings.project_id):
         raise problems.not_found(f"project {pid}")
 
 

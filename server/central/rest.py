@@ -7,18 +7,29 @@ the officers' units, not by projects. Every call runs as the officer (``central.
 is not disclosed), actions need the role's permission (403.1). Submissions go through ``core.ingest``
 (the OpenRosa rules), reviews through ``core.review``, form drafts through ``core.drafts`` and publishing
 through ``core.publish``.
+
+The officer, the store and the role checks come from litestar (``server.deps``: the router's
+dependencies and ``requires`` guards, with Central's refusals); each answer is a pydantic model of
+``shapes``, so the OpenAPI schema describes it. ``form_get`` and ``form_version_xml`` are the exception:
+the OpenRosa handler of the same paths calls them for API callers (``server.app.form_download``), so
+they find their officer themselves (``_officer``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from litestar import Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
+from litestar.response import Stream
 from rasoat.core import scope
 from rasoat.core.audit import record_view
 from rasoat.core.drafts import (
@@ -32,13 +43,25 @@ from rasoat.core.drafts import (
 from rasoat.core.instance import safe_attachment_name
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
 from rasoat.core.protection import plain_attachment
-from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.central import odata, problems
 from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
+from rasoat.server.central.odata import chunks
 from rasoat.server.central.project import check_project, find_form, project_id
 from rasoat.server.central.shapes import (
     FROM_CENTRAL,
+    CentralAppUser,
+    CentralForm,
+    CentralProject,
+    CentralSession,
+    CentralSubmission,
+    CentralUser,
+    Comment,
+    FormAttachment,
+    SubmissionAttachment,
+    Success,
     actor_id,
+    app_user_json,
     comments_json,
     form_attachment_json,
     form_json,
@@ -46,6 +69,7 @@ from rasoat.server.central.shapes import (
     submission_json,
     user_json,
 )
+from rasoat.server.deps import requires
 from rasoat.server.errors import too_large
 
 MAX_FORM_BYTES = 50_000_000
@@ -54,6 +78,11 @@ XLSX_TYPES = (
     "application/vnd.ms-excel",
     "application/octet-stream",
 )
+MAY_VIEW, MAY_EDIT, MAY_REVIEW, MAY_PUBLISH = (
+    requires(p) for p in (scope.VIEW, scope.EDIT, scope.REVIEW, scope.PUBLISH_FORMS)
+)
+
+
 def _st(request: Request) -> Any:
     return request.app.state["rasoat"]
 
@@ -73,6 +102,7 @@ def _store(request: Request) -> Store:
 
 
 def _officer(request: Request, permission: str = scope.VIEW) -> User:
+    """For the handlers the OpenRosa routes call (no guards run there)."""
     check_project(request)
     user = officer(request)
     if not scope.can(user, permission):
@@ -100,8 +130,6 @@ async def _body(request: Request, limit: int) -> bytes:
 
 
 async def _json(request: Request) -> dict[str, Any]:
-    import json
-
     raw = await _body(request, 1_000_000)
     try:
         data = json.loads(raw or b"{}")
@@ -116,7 +144,7 @@ async def _json(request: Request) -> dict[str, Any]:
 
 
 @post("/v1/sessions", status_code=200)
-async def create_session(request: Request) -> Response:
+async def create_session(request: Request, store: NamedDependency[Store]) -> CentralSession:
     """Log in with ``{"email": <username>, "password": …}``; answers Central's session with its token."""
     import anyio
 
@@ -127,74 +155,58 @@ async def create_session(request: Request) -> Response:
             ["email", "password"], {"email": email if isinstance(email, str) else None}
         )
     ip = request.client.host if request.client else ""
-    _token, _user, body = await anyio.to_thread.run_sync(login, _store(request), email, password, ip)
-    return Response(content=body, status_code=200)
+    _token, _user, body = await anyio.to_thread.run_sync(login, store, email, password, ip)
+    return CentralSession.model_validate(body)
 
 
 @delete(["/v1/sessions/current", "/v1/sessions/{token:str}"], status_code=200, sync_to_thread=True)
-def end_session(request: Request) -> dict[str, bool]:
+def end_session(request: Request, store: NamedDependency[Store], user: NamedDependency[User]) -> Success:
     """Log out: the bearer session (``current``) or the named token ends in every server process."""
-    officer(request)
+    del user  # any signed-in officer
     token = request.path_params.get("token") or bearer_token(request)
     if token:
-        logout(_store(request), token)
-    return {"success": True}
+        logout(store, token)
+    return Success(success=True)
 
 
-@get("/v1/users/current", sync_to_thread=True)
-def current_user(request: Request) -> dict[str, Any]:
+@get("/v1/users/current", sync_to_thread=False)
+def current_user(user: NamedDependency[User]) -> CentralUser:
     """The logged-in officer (with rasoat's role and units beside Central's fields)."""
-    return user_json(officer(request))
+    return user_json(user)
 
 
 # --- projects -----------------------------------------------------------------------------------------
 
 
-def _project(request: Request) -> dict[str, Any]:
-    forms = _store(request).list_forms()
+def _project(request: Request, store: Store) -> CentralProject:
+    forms = store.list_forms()
     created = min((f.published_at for f in forms), default=None)
     return project_json(project_id(request), "rasoat", iso(created), len(forms))
 
 
-@get("/v1/projects", sync_to_thread=True)
-def projects(request: Request) -> list[dict[str, Any]]:
+@get("/v1/projects", guards=[MAY_VIEW], sync_to_thread=True)
+def projects(request: Request, store: NamedDependency[Store]) -> list[CentralProject]:
     """The one project."""
-    _officer(request)
-    return [_project(request)]
+    return [_project(request, store)]
 
 
-@get("/v1/projects/{pid:str}", sync_to_thread=True)
-def project(request: Request, pid: FromPath[str]) -> dict[str, Any]:
+@get("/v1/projects/{pid:str}", guards=[MAY_VIEW], sync_to_thread=True)
+def project(request: Request, store: NamedDependency[Store], pid: FromPath[str]) -> CentralProject:
     del pid
-    _officer(request)
-    return _project(request)
+    return _project(request, store)
 
 
-@get("/v1/projects/{pid:str}/app-users", sync_to_thread=True)
-def app_users(request: Request, pid: FromPath[str]) -> list[dict[str, Any]]:
+@get("/v1/projects/{pid:str}/app-users", guards=[requires(scope.MANAGE_COLLECTORS)], sync_to_thread=True)
+def app_users(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str]
+) -> list[CentralAppUser]:
     """Collectors in the officer's units, read-only (their tokens are never shown again)."""
     del pid
-    user = _officer(request, scope.MANAGE_COLLECTORS)
     allowed = scope.allowed_units(user)
-    out = []
-    for u in _store(request).list_users():
-        if u.role is not Role.collector or not u.active:
-            continue
-        if allowed is not None and not (set(u.unit_codes) & allowed):
-            continue
-        out.append(
-            {
-                "projectId": project_id(request),
-                "id": actor_id(u.id),
-                "type": "field_key",
-                "displayName": u.display_name or u.username,
-                "token": None,
-                "createdAt": iso(u.created_at),
-                "updatedAt": None,
-                "deletedAt": None,
-            }
-        )
-    return out
+    return [
+        app_user_json(u, project_id(request)) for u in store.list_users()
+        if u.role is Role.collector and u.active and (allowed is None or set(u.unit_codes) & allowed)
+    ]
 
 
 # --- forms --------------------------------------------------------------------------------------------
@@ -211,12 +223,10 @@ def _form(request: Request, form_id: str) -> FormVersion:
     return form
 
 
-@get("/v1/projects/{pid:str}/forms", sync_to_thread=True)
-def forms(request: Request, pid: FromPath[str]) -> list[dict[str, Any]]:
+@get("/v1/projects/{pid:str}/forms", guards=[MAY_VIEW], sync_to_thread=True)
+def forms(request: Request, store: NamedDependency[Store], pid: FromPath[str]) -> list[CentralForm]:
     """Published forms, latest version of each (``open`` when an open round carries it)."""
     del pid
-    _officer(request)
-    store = _store(request)
     opened = _open_forms(store)
     return [
         form_json(f, project_id(request), "open" if f.form_id in opened else "closed")
@@ -227,9 +237,9 @@ def forms(request: Request, pid: FromPath[str]) -> list[dict[str, Any]]:
 def form_get(request: Request, name: str) -> Response:
     """``GET …/forms/{id}`` (JSON), ``{id}.xml``, ``{id}.svc`` for API callers; the OpenRosa handler of
     the same path hands these over when the request carries Bearer or Basic credentials."""
+    user = _officer(request)
     if name.endswith(".svc"):
-        return odata.service_document(request, name[: -len(".svc")])
-    _officer(request)
+        return odata.service_document(request, user, name[: -len(".svc")])
     if name.endswith(".xml"):
         form = _form(request, name[: -len(".xml")])
         return Response(
@@ -251,13 +261,14 @@ def form_version_xml(request: Request, form_id: str, name: str) -> Response:
     return Response(content=_store(request).form_xml(form_id, version), media_type="application/xml")
 
 
-@get("/v1/projects/{pid:str}/forms/{form_id:str}/versions", sync_to_thread=True)
-def form_versions(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> list[dict[str, Any]]:
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/versions", guards=[MAY_VIEW], sync_to_thread=True)
+def form_versions(
+    request: Request, store: NamedDependency[Store], pid: FromPath[str], form_id: FromPath[str]
+) -> list[CentralForm]:
     """Every published version of a form, newest first."""
     del pid
-    _officer(request)
     _form(request, form_id)
-    versions = [f for f in _store(request).list_forms(all_versions=True) if f.form_id == form_id]
+    versions = [f for f in store.list_forms(all_versions=True) if f.form_id == form_id]
     versions.sort(key=lambda f: f.published_at, reverse=True)
     return [form_json(f, project_id(request)) for f in versions]
 
@@ -294,43 +305,45 @@ async def _draft_body(request: Request) -> bytes:
     return data
 
 
-def _draft_form(request: Request, draft: Draft) -> dict[str, Any]:
-    out = form_json(draft.as_form(), project_id(request))
-    out.update({"publishedAt": None, "state": "open", "draftToken": draft.token})
-    return out
+def _draft_form(request: Request, draft: Draft) -> CentralForm:
+    return form_json(draft.as_form(), project_id(request)).model_copy(
+        update={"publishedAt": None, "state": "open", "draftToken": draft.token}
+    )
 
 
-@post("/v1/projects/{pid:str}/forms", status_code=200)
-async def create_form(request: Request, pid: FromPath[str]) -> Response:
+@post("/v1/projects/{pid:str}/forms", guards=[MAY_PUBLISH], status_code=200)
+async def create_form(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str]
+) -> CentralForm:
     """A new form's draft from an XLSForm (``?publish=true`` publishes it at once)."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
     data = await _draft_body(request)
     stem = _stem(request.headers.get("x-xlsform-formid-fallback"))
-    store = _store(request)
     draft = await anyio.to_thread.run_sync(_save, store, data, stem, user)
     if _is_true(request.query_params.get("publish")):
         await anyio.to_thread.run_sync(_publish, store, draft.form_id, user, None)
-        return Response(content=form_json(_form(request, draft.form_id), project_id(request)))
-    return Response(content=_draft_form(request, draft))
+        return form_json(_form(request, draft.form_id), project_id(request))
+    return _draft_form(request, draft)
 
 
-@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", status_code=200)
-async def create_draft(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, bool]:
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", guards=[MAY_PUBLISH], status_code=200)
+async def create_draft(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str],
+) -> Success:
     """A new draft of an existing form from an XLSForm (its form id must be this one)."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
     if not request.headers.get("content-type") and request.headers.get("content-length") in (None, "0"):
-        await anyio.to_thread.run_sync(_copy_published, _store(request), form_id, user)
-        return {"success": True}
+        await anyio.to_thread.run_sync(_copy_published, store, form_id, user)
+        return Success(success=True)
     data = await _draft_body(request)
     stem = _stem(request.headers.get("x-xlsform-formid-fallback") or form_id)
-    await anyio.to_thread.run_sync(_save, _store(request), data, stem, user, form_id)
-    return {"success": True}
+    await anyio.to_thread.run_sync(_save, store, data, stem, user, form_id)
+    return Success(success=True)
 
 
 def _copy_published(store: Store, form_id: str, user: User) -> None:
@@ -360,23 +373,25 @@ def _draft(store: Store, form_id: str, user: User) -> Draft:
     return draft
 
 
-@get("/v1/projects/{pid:str}/forms/{form_id:str}/draft", sync_to_thread=True)
-def get_draft_form(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, Any]:
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/draft", guards=[MAY_PUBLISH], sync_to_thread=True)
+def get_draft_form(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str],
+) -> CentralForm:
     del pid
-    user = _officer(request, scope.PUBLISH_FORMS)
-    return _draft_form(request, _draft(_store(request), form_id, user))
+    return _draft_form(request, _draft(store, form_id, user))
 
 
-@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/attachments/{name:str}", status_code=200)
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/attachments/{name:str}", guards=[MAY_PUBLISH],
+      status_code=200)
 async def draft_attachment(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], name: FromPath[str]
-) -> dict[str, Any]:
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str], name: FromPath[str],
+) -> FormAttachment:
     """A media file the draft references (CSV list, image…)."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request, scope.PUBLISH_FORMS)
-    store = _store(request)
     draft = await anyio.to_thread.run_sync(_draft, store, form_id, user)
     if name not in draft.compiled.media:
         raise problems.not_found(f"{name} is not referenced by the draft of {form_id}")
@@ -393,21 +408,24 @@ def _publish(store: Store, form_id: str, user: User, version: str | None) -> For
     return publish_draft(store, form_id, actor=user.username, version=version, via="central").form
 
 
-@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/publish", status_code=200, sync_to_thread=True)
-def publish_draft_form(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, bool]:
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/publish", guards=[MAY_PUBLISH], status_code=200,
+      sync_to_thread=True)
+def publish_draft_form(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str],
+) -> Success:
     """Publish the draft as ``rasoat forms publish`` does (core.publish; ODK Validate on the stored XForm)."""
     del pid
-    user = _officer(request, scope.PUBLISH_FORMS)
-    _publish(_store(request), form_id, user, request.query_params.get("version"))
-    return {"success": True}
+    _publish(store, form_id, user, request.query_params.get("version"))
+    return Success(success=True)
 
 
 # --- submissions --------------------------------------------------------------------------------------
 
 
-def _submission(request: Request, user: User, form_id: str, instance_id: str) -> Submission:
+def _submission(store: Store, user: User, form_id: str, instance_id: str) -> Submission:
     try:
-        sub = _store(request).get_submission(instance_id)
+        sub = store.get_submission(instance_id)
     except ValueError:
         sub = None
     if sub is None or sub.form_id != form_id:
@@ -419,68 +437,62 @@ def _submission(request: Request, user: User, form_id: str, instance_id: str) ->
     return sub
 
 
-@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions")
-async def list_submissions(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> Response:
-    """Every current submission of the form in the officer's units (metadata only), newest first."""
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions", guards=[MAY_VIEW],
+     responses={200: ResponseSpec(list[CentralSubmission], description="Những bản nộp / The submissions",
+                                  generate_examples=False)})
+async def list_submissions(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str],
+) -> Stream:
+    """Every current submission of the form in the officer's units (metadata only), newest first, written
+    as it is read."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request)
     await anyio.to_thread.run_sync(_form, request, form_id)
-    store = _store(request)
     query = scope.narrow(SubmissionQuery(form_id=form_id), user)
 
-    def body() -> Any:
-        import json
-
-        from rasoat.core.storage.base import PageKey
-
+    def body() -> Iterator[bytes]:
         yield b"["
         first, after = True, None
         while True:
             page = store.page_submissions(query, limit=1000, after=after, descending=True)
             for sub in page:
-                yield (b"" if first else b",") + json.dumps(submission_json(sub)).encode()
+                yield (b"" if first else b",") + submission_json(sub).model_dump_json().encode()
                 first = False
             if len(page) < 1000:
                 break
             after = PageKey(page[-1].received_at, page[-1].instance_id)
         yield b"]"
 
-    from litestar.response import Stream
-    from rasoat.server.central.odata import chunks
-
     return Stream(chunks(body()), media_type="application/json")
 
 
-@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}")
-async def get_submission(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
-) -> Response:
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_VIEW],
+     sync_to_thread=True, responses={200: ResponseSpec(
+         CentralSubmission, description="Bản nộp (hoặc XML của nó) / The submission (or its XML)",
+         generate_examples=False)})
+def get_submission(
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
+    iid: FromPath[str],
+) -> Response[Any]:
     """One submission's metadata, or its XML (``{instanceId}.xml``; audited)."""
-    import anyio
-
     del pid
-    return await anyio.to_thread.run_sync(_one_submission, request, form_id, iid)
-
-
-def _one_submission(request: Request, form_id: str, iid: str) -> Response:
     if iid.endswith(".xml"):
-        user = _officer(request, scope.VIEW_PERSONAL)
-        sub = _submission(request, user, form_id, iid[: -len(".xml")])
+        scope.require(user, scope.VIEW_PERSONAL)
+        sub = _submission(store, user, form_id, iid[: -len(".xml")])
         record_view(
-            _store(request),
+            store,
             user.username,
             "view.submission",
             via="central",
             count=1,
             filters={"form_id": form_id, "instance_id": sub.instance_id},
         )
-        xml = _store(request).submission_xml(sub.instance_id) or b""
-        xml = plain_attachment(_store(request), sub.instance_id, "submission.xml", xml)  # opened in memory
+        xml = store.submission_xml(sub.instance_id) or b""
+        xml = plain_attachment(store, sub.instance_id, "submission.xml", xml)  # opened in memory
         return Response(content=xml, media_type="application/xml")
-    user = _officer(request)
-    return Response(content=submission_json(_submission(request, user, form_id, iid)))
+    return Response(content=submission_json(_submission(store, user, form_id, iid)))
 
 
 def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submission:
@@ -499,17 +511,19 @@ def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submissio
     return sub
 
 
-@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions", status_code=200)
-async def create_submission(request: Request, pid: FromPath[str], form_id: FromPath[str]) -> dict[str, Any]:
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions", guards=[MAY_EDIT], status_code=200)
+async def create_submission(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str],
+) -> CentralSubmission:
     """A submission from its XML, as the officer (the form must be in an open round over their units)."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
     async with _upload_room(request):  # the upload budget, as for OpenRosa
         xml = await _body(request, _st(request).settings.max_body_bytes)
 
-        def run() -> dict[str, Any]:
+        def run() -> CentralSubmission:
             from rasoat.core.instance import parse_instance
 
             sub_id = None
@@ -517,7 +531,7 @@ async def create_submission(request: Request, pid: FromPath[str], form_id: FromP
                 sub_id = parse_instance(xml).instance_id
             exists = False
             with contextlib.suppress(ValueError):
-                exists = sub_id is not None and _store(request).get_submission(sub_id) is not None
+                exists = sub_id is not None and store.get_submission(sub_id) is not None
             if exists:
                 raise problems.conflict_instance()
             return submission_json(_ingest(request, user, form_id, xml))
@@ -525,22 +539,22 @@ async def create_submission(request: Request, pid: FromPath[str], form_id: FromP
         return await anyio.to_thread.run_sync(run)
 
 
-@put("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
+@put("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_EDIT], status_code=200)
 async def edit_submission(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
-) -> dict[str, Any]:
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str], iid: FromPath[str],
+) -> CentralSubmission:
     """An edit: XML whose ``meta/deprecatedID`` is this submission's current instanceID."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
     async with _upload_room(request):  # the upload budget, as for OpenRosa
         xml = await _body(request, _st(request).settings.max_body_bytes)
 
-        def run() -> dict[str, Any]:
+        def run() -> CentralSubmission:
             from rasoat.core.instance import parse_instance
 
-            old = _submission(request, user, form_id, iid)
+            old = _submission(store, user, form_id, iid)
             parsed = parse_instance(xml)  # InstanceError: 400.2
             if not parsed.deprecated_id:
                 raise problems.deprecated_id_missing()
@@ -556,16 +570,17 @@ async def edit_submission(
         return await anyio.to_thread.run_sync(run)
 
 
-@patch("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", status_code=200)
+@patch("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_REVIEW],
+       status_code=200)
 async def review(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
-) -> dict[str, Any]:
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str], iid: FromPath[str],
+) -> CentralSubmission:
     """``{"reviewState": "approved" | "hasIssues" | "rejected" | "edited" | null}``, optionally with
     ``"comment"`` (rasoat asks a reason for hasIssues and rejected)."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request, scope.REVIEW)
     data = await _json(request)
     if "reviewState" not in data:
         raise problems.missing_params(["reviewState"], {})
@@ -574,12 +589,12 @@ async def review(
         raise problems.invalid_value("reviewState", str(value))
     comment = str(data["comment"]) if isinstance(data.get("comment"), str) else ""
 
-    def run() -> dict[str, Any]:
+    def run() -> CentralSubmission:
         from rasoat.core.review import review_submission
 
-        sub = _submission(request, user, form_id, iid)
+        sub = _submission(store, user, form_id, iid)
         updated = review_submission(  # ReviewError: 400.11
-            _store(request), sub.instance_id, FROM_CENTRAL[value], comment, actor=user.username
+            store, sub.instance_id, FROM_CENTRAL[value], comment, actor=user.username
         )
         return submission_json(updated)
 
@@ -590,37 +605,39 @@ def _actors(store: Store) -> dict[str, int]:
     return {u.username: actor_id(u.id) for u in store.list_users()}
 
 
-@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", sync_to_thread=True)
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", guards=[MAY_VIEW],
+     sync_to_thread=True)
 def list_comments(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
-) -> list[dict[str, Any]]:
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
+    iid: FromPath[str],
+) -> list[Comment]:
     del pid
-    user = _officer(request)
-    return comments_json(_submission(request, user, form_id, iid), _actors(_store(request)))
+    return comments_json(_submission(store, user, form_id, iid), _actors(store))
 
 
-@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", status_code=200)
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", guards=[MAY_REVIEW],
+      status_code=200)
 async def add_comment(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
-) -> dict[str, Any]:
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str], iid: FromPath[str],
+) -> Comment:
     """A comment is a review-history entry that keeps the current state."""
     import anyio
 
     del pid
-    user = await anyio.to_thread.run_sync(_officer, request, scope.REVIEW)
     data = await _json(request)
     text = data.get("body")
     if not isinstance(text, str) or not text.strip():
         raise problems.missing_params(["body"], {})
 
-    def run() -> dict[str, Any]:
+    def run() -> Comment:
         from rasoat.core.review import review_submission
 
-        sub = _submission(request, user, form_id, iid)
+        sub = _submission(store, user, form_id, iid)
         updated = review_submission(
-            _store(request), sub.instance_id, sub.review_state, text.strip(), actor=user.username
+            store, sub.instance_id, sub.review_state, text.strip(), actor=user.username
         )
-        return comments_json(updated, _actors(_store(request)))[0]
+        return comments_json(updated, _actors(store))[0]
 
     return await anyio.to_thread.run_sync(run)
 
@@ -628,44 +645,33 @@ async def add_comment(
 # --- submission attachments --------------------------------------------------------------------------
 
 
-@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments", sync_to_thread=True)
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments", guards=[MAY_VIEW],
+     sync_to_thread=True)
 def list_attachments(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str]
-) -> list[dict[str, Any]]:
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
+    iid: FromPath[str],
+) -> list[SubmissionAttachment]:
     del pid
-    user = _officer(request)
-    sub = _submission(request, user, form_id, iid)
+    sub = _submission(store, user, form_id, iid)
     names = list(dict.fromkeys([*sub.expected_attachments, *sub.attachments]))
-    return [{"name": n, "exists": n in sub.attachments} for n in names]
+    return [SubmissionAttachment(name=n, exists=n in sub.attachments) for n in names]
 
 
-@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}")
-async def get_attachment(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str], filename: FromPath[str]
-) -> Response:
+@get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}",
+     guards=[requires(scope.VIEW_PERSONAL)], media_type="application/octet-stream", sync_to_thread=True)
+def get_attachment(
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
+    iid: FromPath[str], filename: FromPath[str],
+) -> Response[bytes]:
     """One attachment's bytes (audited)."""
-    import anyio
-
     del pid
-
-    def load() -> bytes:
-        user = _officer(request, scope.VIEW_PERSONAL)
-        sub = _submission(request, user, form_id, iid)
-        data = _store(request).attachment(sub.instance_id, filename) if filename in sub.attachments else None
-        if data is None:
-            raise problems.not_found(f"attachment {filename}")
-        data = plain_attachment(_store(request), sub.instance_id, filename, data)  # opened in memory
-        record_view(
-            _store(request),
-            user.username,
-            "view.attachment",
-            via="central",
-            count=1,
-            filters={"form_id": form_id, "instance_id": sub.instance_id, "name": filename},
-        )
-        return data
-
-    data = await anyio.to_thread.run_sync(load)
+    sub = _submission(store, user, form_id, iid)
+    data = store.attachment(sub.instance_id, filename) if filename in sub.attachments else None
+    if data is None:
+        raise problems.not_found(f"attachment {filename}")
+    data = plain_attachment(store, sub.instance_id, filename, data)  # opened in memory
+    record_view(store, user.username, "view.attachment", via="central", count=1,
+                filters={"form_id": form_id, "instance_id": sub.instance_id, "name": filename})
     return Response(
         content=data,
         media_type="application/octet-stream",
@@ -673,33 +679,31 @@ async def get_attachment(
     )
 
 
-@post(
-    "/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}",
-    status_code=200,
-)
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}",
+      guards=[MAY_EDIT], status_code=200)
 async def upload_attachment(
-    request: Request, pid: FromPath[str], form_id: FromPath[str], iid: FromPath[str], filename: FromPath[str]
-) -> dict[str, bool]:
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    form_id: FromPath[str], iid: FromPath[str], filename: FromPath[str],
+) -> Success:
     """A file the submission's XML names; a name already stored keeps its first bytes (as on resend)."""
     import anyio
 
     del pid
     name = filename
-    user = await anyio.to_thread.run_sync(_officer, request, scope.EDIT)
     async with _upload_room(request):  # the upload budget, as for OpenRosa
         data = await _body(request, _st(request).settings.max_body_bytes)
 
         def run() -> None:
-            sub = _submission(request, user, form_id, iid)
+            sub = _submission(store, user, form_id, iid)
             if name not in sub.expected_attachments:
                 raise problems.not_found(f"{name} is not named by submission {iid}")
             try:
-                _store(request).add_attachment(sub.instance_id, name, data)
+                store.add_attachment(sub.instance_id, name, data)
             except ValueError as exc:
                 raise problems.invalid_value("name", str(exc)) from None
 
         await anyio.to_thread.run_sync(run)
-        return {"success": True}
+        return Success(success=True)
 
 
 rest_handlers = [
