@@ -135,6 +135,8 @@ CATALOGUE: dict[str, Kind] = {
     "draft.no_file": Kind(404, "404.1"),
     "draft.form_id": Kind(400, "400.8"),
     "draft.test_refused": Kind(400, "400.15"),
+    "draft.xlsform_only": Kind(415, "415.1"),
+    "draft.needs_definition": Kind(501, "501.1"),
     "form.file_missing": Kind(400, "400.3"),
     "request.bad_file_name": Kind(400, "400.11"),
     # submissions

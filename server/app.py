@@ -107,6 +107,9 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     return openrosa_response(request, problem)
 
 
+CENTRAL_TAG = "ODK Central"  # the Central API's operations in the OpenAPI schema
+
+
 def _central_http_error(request: Request, exc: HTTPException) -> Response:
     """Litestar's own errors inside a Central API route (a body over the limit, a bad parameter): Central's
     shape whatever credentials came."""
@@ -439,7 +442,7 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     api = Router("/", route_handlers=[*api_handlers, *read_handlers], dependencies=API_DEPENDENCIES,
                  exception_handlers={Problem: api_response})
     central = Router("/", route_handlers=central_handlers(), dependencies=API_DEPENDENCIES,
-                     guards=[in_project], opt=CENTRAL_OPT,
+                     guards=[in_project], opt=CENTRAL_OPT, tags=[CENTRAL_TAG],
                      exception_handlers={Problem: problem_response, HTTPException: _central_http_error})
     app = Litestar(
         route_handlers=[

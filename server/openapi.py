@@ -4,9 +4,11 @@ the Central API, for each status a handler may give."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from pydantic import BaseModel
 
 
@@ -50,3 +52,14 @@ def _specs(model: type[BaseModel], statuses: tuple[int, ...]) -> dict[int, Respo
 PROBLEM_RESPONSES = _specs(ApiProblem, (400, 401, 403, 404, 409, 413, 422, 429))
 CENTRAL_PROBLEM_RESPONSES = _specs(CentralProblem,
                                    (400, 401, 403, 404, 406, 409, 413, 415, 422, 429, 501, 503))
+
+
+@dataclass
+class JsonOrXml(Operation):
+    """An operation (``operation_class``) that answers JSON or, for some names in its path (a
+    submission's ``….xml``, OData's ``$metadata`` and its refusals), XML: the schema names both."""
+
+    def __post_init__(self) -> None:
+        for answer in (self.responses or {}).values():
+            if isinstance(answer, OpenAPIResponse) and answer.content is not None:
+                answer.content["application/xml"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))

@@ -1,6 +1,6 @@
-"""The OpenAPI schema of rasoat's own JSON API (/api/v1) describes what each operation answers: a response
-model for its result and rasoat's problem shape for each refusal, and only the parameters a client sends
-(the store and the officer are dependencies, never query parameters)."""
+"""The OpenAPI schema of rasoat's own JSON API (/api/v1) and of the Central API (/v1) describes what each
+operation answers: a response model for its result and the API's problem shape for each refusal, and only
+the parameters a client sends (the store and the officer are dependencies, never query parameters)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from rasoat.core.storage import open_store
-from rasoat.server.app import create_app
+from rasoat.server.app import CENTRAL_TAG, create_app
 
 REFUSALS = ("400", "401", "403", "404", "409", "413", "422", "429")
+CENTRAL_REFUSALS = ("400", "401", "403", "404", "409", "413", "429", "501")
 
 
 @pytest.fixture(scope="module")
@@ -49,5 +50,45 @@ def test_every_api_operation_has_a_result_model_and_the_problem_shape(schema: An
 
 def test_dependencies_are_not_parameters(schema: Any) -> None:
     for path, method, op in _operations(schema):
+        names = {p["name"] for p in op.get("parameters", [])}
+        assert not names & {"store", "user", "connection", "request"}, (path, method, names)
+
+
+def _central_operations(schema: Any) -> list[tuple[str, str, Any]]:
+    return [(path, method, op) for path, item in schema["paths"].items() for method, op in item.items()
+            if CENTRAL_TAG in op.get("tags", ())]
+
+
+def test_every_central_operation_has_a_result_model_and_centrals_problem_shape(schema: Any) -> None:
+    """pyodk and other Central clients read these answers: each JSON result is a named model (the OData
+    tables an envelope whose rows are open objects), each refusal Central's ``{"message", "code"}``."""
+    operations = _central_operations(schema)
+    paths = {p for p, _, _ in operations}
+    assert paths >= {"/v1/sessions", "/v1/users/current", "/v1/projects", "/v1/projects/{pid}/forms",
+                     "/v1/projects/{pid}/forms/{form_id}/submissions",
+                     "/v1/projects/{pid}/forms/{svc}/{table}"}
+    assert not any(p.startswith(("/v1/key/", "/v1/test/")) or p.endswith("/formList") for p in paths)
+    components = schema["components"]["schemas"]
+    problem = components["CentralProblem"]
+    assert set(problem["required"]) == {"message", "code"}
+    assert problem["properties"]["code"]["type"] == "number"  # 404.1, as Central sends it
+    page = components["ODataPage"]
+    assert set(page["required"]) == {"@odata.context", "value"}
+    assert page["properties"]["value"]["items"]["type"] == "object"
+    form = set(components["CentralForm"]["required"])
+    assert {"projectId", "xmlFormId", "version", "hash", "state", "publishedAt", "enketoId"} <= form
+    for path, method, op in operations:
+        if "/datasets" in path:  # the entity routes (server/central/entities.py) answer plain dicts still
+            continue
+        ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
+        content = ok["content"]
+        if "application/json" in content:
+            body = content["application/json"]["schema"]
+            assert "$ref" in body or "$ref" in body.get("items", {}), (path, method, body)
+        else:  # an attachment's bytes
+            assert set(content) == {"application/octet-stream"}, (path, method)
+        for status in CENTRAL_REFUSALS:
+            refusal = op["responses"][status]["content"]["application/json"]["schema"]
+            assert refusal["$ref"].endswith("/CentralProblem"), (path, method, status)
         names = {p["name"] for p in op.get("parameters", [])}
         assert not names & {"store", "user", "connection", "request"}, (path, method, names)

@@ -42,6 +42,7 @@ from rasoat.server.central.project import base_url, find_form, schemas
 from rasoat.server.central.schema import ROOT_TABLE, FormSchema, Table
 from rasoat.server.central.shapes import EntitySet, ODataPage, ODataServiceDocument, actor_id
 from rasoat.server.deps import requires
+from rasoat.server.openapi import JsonOrXml
 
 PAGE = 1000  # rows per store read
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -419,7 +420,7 @@ PAGE_RESPONSE = {200: ResponseSpec(ODataPage, description="Các dòng của bả
 
 
 @get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}", guards=[requires(scope.VIEW)],
-     responses=PAGE_RESPONSE, sync_to_thread=True)
+     responses=PAGE_RESPONSE, operation_class=JsonOrXml, sync_to_thread=True)
 def odata_table(
     request: Request, user: NamedDependency[User], pid: FromPath[str], svc: FromPath[str],
     table: FromPath[str],

@@ -71,6 +71,7 @@ from rasoat.server.central.shapes import (
 )
 from rasoat.server.deps import requires
 from rasoat.server.errors import too_large
+from rasoat.server.openapi import JsonOrXml
 
 MAX_FORM_BYTES = 50_000_000
 XLSX_TYPES = (
@@ -293,10 +294,7 @@ def _save(store: Store, data: bytes, stem: str, user: User, form_id: str | None 
 async def _draft_body(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("application/xml", "text/xml"):
-        raise problems.unsupported_media(
-            "rasoat đăng biểu mẫu từ XLSForm (.xlsx); hãy gửi tệp XLSForm / rasoat publishes forms from "
-            "XLSForms (.xlsx); send the XLSForm"
-        )
+        raise problems.Problem("draft.xlsform_only")
     if content_type and content_type not in XLSX_TYPES:
         raise problems.unsupported_media(content_type)
     data = await _body(request, MAX_FORM_BYTES)
@@ -350,13 +348,11 @@ def _copy_published(store: Store, form_id: str, user: User) -> None:
     """A draft that starts as the published version (Central's draft without a definition): the XLSForm
     last published from a draft of the form, with the published version's media."""
     form = find_form(store, form_id)
-    kept = published_source(store, form_id) if form is not None else None
-    if form is None or kept is None:
-        raise problems.not_implemented(
-            "501.1",
-            "bản nháp không kèm định nghĩa cho biểu mẫu không đăng qua API này; hãy gửi tệp XLSForm / "
-            "a draft without a definition of a form not published through this API (send the XLSForm)",
-        )
+    if form is None:
+        raise problems.not_found(f"form {form_id}")
+    kept = published_source(store, form_id)
+    if kept is None:
+        raise problems.Problem("draft.needs_definition", form=form_id)
     data, stem = kept
     draft = _save(store, data, stem, user, form_id)
     for name in form.media:
@@ -469,7 +465,7 @@ async def list_submissions(
 
 
 @get("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_VIEW],
-     sync_to_thread=True, responses={200: ResponseSpec(
+     sync_to_thread=True, operation_class=JsonOrXml, responses={200: ResponseSpec(
          CentralSubmission, description="Bản nộp (hoặc XML của nó) / The submission (or its XML)",
          generate_examples=False)})
 def get_submission(
