@@ -234,6 +234,10 @@ def test_a_transfer_moves_the_person_to_the_receiving_communes_phones(served: Si
         assert page_b.status_code == 200 and "Trịnh Văn Chuyển" in page_b.text
         assert "Người thu A" in page_b.text  # the versions A's phone made stay in the history B reads
         assert officer_a.get(f"/persons/{eid}").status_code == 404
+        # the month's list of visits due follows the person: B's officers have it to do, A's no longer
+        due_b, due_a = officer_b.get(f"/persons?commune={B}"), officer_a.get(f"/persons?commune={A}")
+        assert due_b.status_code == due_a.status_code == 200 and 'id="visits"' in due_a.text
+        assert f'data-person="{eid}"' in due_b.text and eid not in due_a.text
     finally:
         officer_a.close()
         officer_b.close()
