@@ -402,3 +402,22 @@ def test_writes_from_the_api_are_all_or_none_with_their_audit(forms: Store) -> N
     assert [e.uuid for e in forms.iter_entities(query)] == [one, two]
     query = EntityQuery(list_name="persons", order_by=[("updated_at", False)])
     assert [e.uuid for e in forms.iter_entities(query)] == [two, one]
+
+
+@pytest.mark.slow
+def test_a_bulk_create_of_thousands_is_one_transaction(forms: Store) -> None:
+    """20,000 creates in one ``write_entities`` (a register imported with pyodk's create_many): PostgreSQL
+    holds only about max_locks_per_transaction (64) x max_connections advisory locks at once, so a lock per
+    entity id made it fail ("out of shared memory"); ids are not locked there, and an id taken is still
+    refused."""
+    from rasoat.core.entities import EntityBlock
+    from rasoat.core.storage.entity_rules import IdTaken
+
+    ids = [new_uuid() for _ in range(20000)]
+    forms.write_entities([EntityBlock(dataset="persons", uuid=u, create=True, update=False, label=f"N {i}",
+                                      data={"status": "quản lý"}) for i, u in enumerate(ids)],
+                         actor="api", unit_code=A)
+    assert forms.count_entities(EntityQuery(list_name="persons")) == 20000
+    with pytest.raises(IdTaken):
+        forms.write_entities([EntityBlock(dataset="persons", uuid=ids[0], create=True, update=False,
+                                          label="again", data={})], actor="api", unit_code=A)

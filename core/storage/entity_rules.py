@@ -68,6 +68,11 @@ class _NotFound(EntityFailure):
     pass
 
 
+class IdTaken(EntityFailure):
+    def __init__(self, uuid: str) -> None:
+        super().__init__(f"Mã thực thể {uuid} đã có / entity id {uuid} already exists")
+
+
 class StaleVersion(EntityFailure):
     """``write`` with ``exact_base``: the update names a version that is no longer the current one."""
 
@@ -244,7 +249,7 @@ def _create(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
         if existing.forced and not force:
             _update(tx, lst, block, source, force=False, as_create=True)
             return
-        raise EntityFailure(f"Mã thực thể {block.uuid} đã có / entity id {block.uuid} already exists")
+        raise IdTaken(block.uuid)
     label = block.label or (AUTO_LABEL if force else "")
     if not label:
         raise EntityFailure("Tạo thực thể cần nhãn (label) / creating an entity needs a label")

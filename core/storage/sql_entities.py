@@ -28,7 +28,7 @@ from rasoat.core.entities import (
 from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
 from rasoat.core.storage import entity_rules
 from rasoat.core.storage.base import ENTITY_ORDER, EntityQuery
-from rasoat.core.storage.entity_rules import Source
+from rasoat.core.storage.entity_rules import IdTaken, Source
 
 if TYPE_CHECKING:
     from rasoat.core.storage.sql import Cx, Dialect
@@ -119,9 +119,10 @@ class _Codec:
 class SqlEntityTx:
     """``entity_rules.EntityTx`` over one transaction of a ``SqlStore``."""
 
-    def __init__(self, store: EntitySql, cx: Cx) -> None:
+    def __init__(self, store: EntitySql, cx: Cx, lock_ids: bool = True) -> None:
         self.store = store
         self.cx = cx
+        self.lock_ids = lock_ids
         self.c = _Codec(store.dialect)
         self._lists: dict[str, EntityList | None] = {}
         self._points = 0
@@ -137,7 +138,7 @@ class SqlEntityTx:
         return self._lists[name]
 
     def entity(self, uuid: str) -> Entity | None:
-        if self.store.dialect.entity_lock and uuid not in self._locked:
+        if self.lock_ids and self.store.dialect.entity_lock and uuid not in self._locked:
             self.cx.execute(self.store._q(self.store.dialect.entity_lock), (uuid,))
             self._locked.add(uuid)
         lock = self.store.dialect.for_update
@@ -164,15 +165,18 @@ class SqlEntityTx:
     def write(self, entity: Entity, version: EntityVersion, created: bool) -> None:
         s, d = self.store, self.store.dialect
         if created:
-            self.cx.execute(s._q(
+            cur = self.cx.execute(s._q(
                 "INSERT INTO entities (uuid, list_name, label, properties, version, unit_code, commune_code,"
                 " deleted, conflict, forced, rev, created_at, created_by, updated_at, updated_by)"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {s._rev_sql}, ?, ?, ?, ?)"),
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {s._rev_sql}, ?, ?, ?, ?)"
+                " ON CONFLICT (uuid) DO NOTHING"),
                 (entity.uuid, entity.list_name, entity.label, d.jsonb(dict(entity.properties)),
                  entity.version,
                  entity.unit_code, commune_of(entity.unit_code), d.flag(entity.deleted), entity.conflict,
                  d.flag(entity.forced), d.time(entity.created_at), entity.created_by,
                  d.time(entity.updated_at), entity.updated_by))
+            if cur.rowcount != 1:  # made meanwhile by a writer that took no id lock (write_entities)
+                raise IdTaken(entity.uuid)
         else:
             self.cx.execute(s._q(
                 "UPDATE entities SET label = ?, properties = ?, version = ?, conflict = ?, unit_code = ?,"
@@ -427,9 +431,9 @@ class EntitySql:
         return [self._codec.held(r) for r in rows]
 
     @contextmanager
-    def entity_transaction(self) -> Iterator[SqlEntityTx]:
+    def entity_transaction(self, lock_ids: bool = True) -> Iterator[SqlEntityTx]:
         with self._tx() as cx:
-            yield SqlEntityTx(self, cx)
+            yield SqlEntityTx(self, cx, lock_ids)
 
     def write_entity(
         self, list_name: str, uuid: str, *, label: str | None, data: dict[str, Value], actor: str,
@@ -448,7 +452,10 @@ class EntitySql:
         scope: tuple[str, ...] | None = None, exact_base: bool = False, audit: AuditEvent | None = None,
     ) -> None:
         source = Source(None, actor, unit_code, utcnow(), approved=True, scope=scope)
-        with self.entity_transaction() as tx:
+        # No lock per entity id (PostgreSQL: one advisory lock each, and a transaction may hold only a few
+        # thousand; a bulk create of 20,000 failed): an update locks its row, and a create that meets an
+        # id made meanwhile inserts nothing and is refused (write's ON CONFLICT)
+        with self.entity_transaction(lock_ids=False) as tx:
             entity_rules.write(tx, blocks, source, exact_base=exact_base)
             if audit is not None:
                 self._audit_row(tx.cx, audit)
