@@ -3,7 +3,7 @@
     /tmp/venv/bin/python benchmarks/indicators.py [--pledges 1000000] [--households-per-pledge 1]
         [--persons 20000] [--communes 100] [--hamlets 1500] [--backend embedded|postgres]
         [--database postgresql://…] [--data DIR] [--repeat 2] [--national-only] [--only ID,ID,…]
-        [--scan-only]
+        [--scan-only] [--both]
 
 The data: one synthetic province ("19") with ``--communes`` communes and ``--hamlets`` hamlets;
 ``--pledges`` F2 household-pledge submissions (list mode, ``--households-per-pledge`` household rows
@@ -25,6 +25,10 @@ had fewer).
 nothing, to learn the queries and field lists it asks ``iter_facts`` for; then each run replays the
 F2 pledge scans (the same query, the same fields) on the real store and only counts the facts.
 
+``--both`` runs each evaluation twice in turn, the store totalling counts and sums itself
+(``Store.aggregate``, SQL group-bys) and the engine reading every record (that switched off, as before
+issue 21's group-bys), so that both are timed under the same load; their results must be equal.
+
 The script uses only calls older versions have too, so it can be run with another checkout's code on
 that checkout's data (``cd OTHER && .venv/bin/python /path/to/this/indicators.py --data DIR``).
 """
@@ -35,6 +39,7 @@ import argparse
 import gc
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
@@ -221,6 +226,8 @@ def main() -> int:
     ap.add_argument("--only", metavar="ID,ID,…", help="only these indicators (ids, comma-separated)")
     ap.add_argument("--scan-only", action="store_true",
                     help="only the F2 pledge scans the indicators ask for, replayed on the store")
+    ap.add_argument("--both", action="store_true",
+                    help="each run with the store's group-bys and then with every record read")
     args = ap.parse_args()
 
     data = args.data or Path(tempfile.mkdtemp(prefix="rasoat-bench-ind-"))
@@ -258,14 +265,21 @@ def main() -> int:
         if args.scan_only:
             scan(store, reg, indicators, args.repeat)
             return 0
+        ways = [("grouped", store), ("scanned", Scanning(store))] if args.both else [("", store)]
         for i in range(args.repeat):
-            t0, c0 = time.perf_counter(), time.process_time()
-            results = evaluate(store, "2026", units=[PROVINCE], level="commune", indicators=indicators,
-                               registry=reg)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            units = {r.unit_code for r in results}
-            print(f"run {i + 1}: {len(indicators)} indicators × {len(units)} units → {len(results)} results "
-                  f"in {wall:.2f} s (CPU {cpu:.2f} s)")
+            found = []
+            for way, where in ways:
+                t0, c0 = time.perf_counter(), time.process_time()
+                results = evaluate(where, "2026", units=[PROVINCE], level="commune", indicators=indicators,
+                                   registry=reg)
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                units = {r.unit_code for r in results}
+                print(f"run {i + 1}{' ' + way if way else ''}: {len(indicators)} indicators × {len(units)}"
+                      f" units → {len(results)} results in {wall:.2f} s (CPU {cpu:.2f} s),"
+                      f" load {os.getloadavg()[0]:.1f}")
+                found.append([r.model_dump() for r in results])
+            if found[1:] and found[1] != found[0]:
+                raise SystemExit("the grouped and scanned results differ")
         if args.repeat < 1:
             return 0
         by = {(r.unit_code, r.indicator_id): r for r in results}
@@ -281,6 +295,19 @@ def main() -> int:
         if args.data is None:
             shutil.rmtree(data, ignore_errors=True)
     return 0
+
+
+class Scanning:
+    """The store with its group-bys switched off: the engine reads every record."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def aggregate(self, *args: Any) -> None:
+        return None
 
 
 def scan(store: Any, reg: UnitRegistry, indicators: list[Indicator], repeat: int) -> None:

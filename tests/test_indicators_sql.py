@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,3 +172,25 @@ def test_the_store_refuses_what_it_cannot_total_exactly(store: Store) -> None:
     counted = store.aggregate(query, spans, [Tally(0, ())], UNREAD_FIELD)
     assert counted is not None
     assert sum(g.records[0] for g in counted) == store.count_submissions(query)
+
+
+def test_an_older_sqlite_without_the_arrow_operator_scans(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ubuntu 22.04's SQLite (3.37) has no JSON ``->``: the store totals nothing and the engine reads the
+    records, with the same figures."""
+    from rasoat.core.storage import sql
+    from rasoat.core.storage.base import Span, SubmissionQuery, Tally
+
+    s = open_store(tmp_path / "data", None)
+    for unit, pledged in ((H11, "2"), (H12, "1.5"), (H21, "4")):
+        add(s, "f2_pledge", unit, {"ref_date": "2026-04-01", "households_pledged": pledged,
+                                   "households_total": "5"})
+    kw: dict[str, Any] = {"units": [PROVINCE], "level": "hamlet", "indicators": _national(),
+                          "registry": small_registry()}
+    grouped = evaluate(s, "2026", **kw)
+    monkeypatch.setattr(sql, "SQLITE_HAS_ARROW", False)
+    query = SubmissionQuery(form_id="f2_pledge")
+    assert s.aggregate(query, [Span(None, "", "\uffff", None, None)], [Tally(0, ())], UNREAD_FIELD) is None
+    assert [r.model_dump() for r in evaluate(s, "2026", **kw)] == [r.model_dump() for r in grouped]
+    assert {r.value for r in grouped if r.indicator_id == "nat_household_pledges"} >= {7.5 / 15 * 100}
+    s.close()

@@ -146,6 +146,7 @@ class PgDialect(Dialect):
         return "fields ->> ?", key
 
     double = "double precision"
+    materialized = "NOT MATERIALIZED"
 
     def plain_number(self, text: str) -> str:
         # {0,1}, not ?: statements are written with ? placeholders
