@@ -56,7 +56,7 @@ from rasoat.core.instance import (
     safe_attachment_name,
 )
 from rasoat.core.models import AuditEvent, ReviewState, Role, Round, RoundState, Submission, User, utcnow
-from rasoat.core.problems import Problem, split_bilingual
+from rasoat.core.problems import Problem
 from rasoat.core.protection import (
     Keyring,
     ProtectionError,
@@ -103,10 +103,15 @@ REFUSAL_CODES: dict[Refusal, str] = {
 class IngestError(Problem):
     """A refused submission: ``reason`` for the caller, the message (Vietnamese first) for the collector."""
 
-    def __init__(self, reason: Refusal, message: str) -> None:
-        vi, en = split_bilingual(message)  # as Problem.with_text, keeping this class
-        super().__init__(REFUSAL_CODES[reason], vi=vi, en=en)
+    def __init__(self, reason: Refusal, code: str, /, **params: Any) -> None:
+        super().__init__(code, **params)
         self.reason = reason
+
+    @classmethod
+    def because(cls, reason: Refusal, problem: Problem) -> IngestError:
+        """Refused for ``reason`` because of another error (the XML, the key, the store): its message,
+        said in the collector's language, under the refusal's own code and status."""
+        return cls(reason, REFUSAL_CODES[reason], problem=problem)
 
 
 @dataclass(frozen=True)
@@ -152,12 +157,7 @@ def _answer(fields: dict, name: str) -> str | None:
 
 def _contradiction(answers: dict[str, str]) -> IngestError:
     shown = ", ".join(f"{name}={code}" for name, code in answers.items())
-    return IngestError(
-        Refusal.forbidden,
-        f"Các câu trả lời về địa bàn mâu thuẫn nhau ({shown}): thôn phải thuộc xã, xã phải thuộc tỉnh "
-        f"đã chọn; hãy sửa lại trên máy / The location answers contradict each other ({shown}): the "
-        "hamlet must lie in the commune and the commune in the province chosen; correct them on the phone",
-    )
+    return IngestError(Refusal.forbidden, "submission.places_contradict", answers=shown)
 
 
 def filing_unit(
@@ -191,11 +191,7 @@ def filing_unit(
     unit = next((code for code in candidates if code and units.get(code) is not None), None)
     if unit is None:
         shown = ", ".join(answers.values())
-        raise IngestError(
-            Refusal.forbidden,
-            f"Không có đơn vị nào trong danh mục khớp với câu trả lời ({shown}) / "
-            f"No unit in the registry matches the answers ({shown})",
-        )
+        raise IngestError(Refusal.forbidden, "submission.no_unit_matches", answers=shown)
     if check is not None:
         check(unit)
     chain = {unit, *(u.code for u in units.ancestors(unit))}
@@ -236,36 +232,23 @@ def place(
     record)."""
     rounds = [r for r in rounds_of(store, user) if form_id in r.form_ids]
     if not rounds:
-        raise IngestError(
-            Refusal.forbidden,
-            f"Biểu mẫu {form_id} không thuộc đợt nào đang mở được giao cho bạn / "
-            f"Form {form_id} is not in any open round assigned to you",
-        )
+        raise IngestError(Refusal.forbidden, "submission.form_not_assigned", form=form_id)
     rnd = rounds[0]
 
     def check(unit: str) -> None:
         nonlocal rnd
         if user.unit_codes and not in_scope(unit, user.unit_codes):
             raise IngestError(
-                Refusal.forbidden,
-                f"Đơn vị {unit} nằm ngoài phạm vi của bạn ({', '.join(user.unit_codes)}) / "
-                f"Unit {unit} is outside your units ({', '.join(user.unit_codes)})",
+                Refusal.forbidden, "submission.unit_outside", unit=unit, units=', '.join(user.unit_codes),
             )
         matching = [r for r in rounds if not r.unit_codes or in_scope(unit, r.unit_codes)]
         if not matching:
-            raise IngestError(
-                Refusal.forbidden,
-                f"Đơn vị {unit} nằm ngoài phạm vi đợt đang mở / "
-                f"Unit {unit} is outside the open round's units",
-            )
+            raise IngestError(Refusal.forbidden, "submission.unit_outside_round", unit=unit)
         rnd = matching[0]
 
     unit = filing_unit(fields, user, encrypted, check, units_for(store))
     if unit is None and user.unit_codes:  # units across provinces and no answer to choose one
-        raise IngestError(
-            Refusal.forbidden,
-            "Không xác định được đơn vị của bản ghi / The submission's unit cannot be determined",
-        )
+        raise IngestError(Refusal.forbidden, "submission.unit_unknown")
     _check_plan(store, form_id, unit)
     replaces = _replaced(store, user, form_id, deprecated_id) if deprecated_id else None
     return Placement(rnd, unit, replaces)
@@ -280,7 +263,7 @@ def _check_plan(store: Store, form_id: str, unit: str | None) -> None:
     form = store.get_form(form_id)
     refusal = form_refusal(form.source, form_id, unit) if form is not None else None
     if refusal:
-        raise IngestError(Refusal.forbidden, refusal)
+        raise IngestError.because(Refusal.forbidden, refusal)
 
 
 def _replaced(store: Store, user: User, form_id: str, deprecated_id: str) -> Submission:
@@ -288,23 +271,13 @@ def _replaced(store: Store, user: User, form_id: str, deprecated_id: str) -> Sub
     instanceIDs are not secret (exports, URLs, the audit log show them), so knowing one proves nothing."""
     old = store.get_submission(deprecated_id)
     if old is None:
-        raise IngestError(
-            Refusal.not_found,
-            f"Không tìm thấy bản ghi gốc {deprecated_id} để sửa / "
-            f"The submission being edited ({deprecated_id}) is not on the server",
-        )
+        raise IngestError(Refusal.not_found, "submission.edited_missing", instance_id=deprecated_id)
     if old.form_id != form_id:
         raise IngestError(
-            Refusal.forbidden,
-            f"Bản ghi {deprecated_id} thuộc biểu mẫu khác, không sửa được bằng biểu mẫu {form_id} / "
-            f"Submission {deprecated_id} is of another form and cannot be edited with form {form_id}",
+            Refusal.forbidden, "submission.edited_other_form", instance_id=deprecated_id, form=form_id,
         )
     if not unit_allowed(user, old.unit_code):
-        raise IngestError(
-            Refusal.forbidden,
-            f"Bản ghi {deprecated_id} nằm ngoài phạm vi của bạn, không được sửa / "
-            f"Submission {deprecated_id} is outside your units and may not be edited",
-        )
+        raise IngestError(Refusal.forbidden, "submission.edited_outside", instance_id=deprecated_id)
     return old
 
 
@@ -312,11 +285,7 @@ def check_attachment_names(names: Any) -> None:
     """Refuse a name that could leave its folder (file names from outside never become paths)."""
     for name in names:
         if not safe_attachment_name(name):
-            raise IngestError(
-                Refusal.invalid,
-                f"Tên tệp đính kèm không hợp lệ: {name!r} (không được chứa đường dẫn) / "
-                f"Invalid attachment name {name!r} (no paths allowed)",
-            )
+            raise IngestError(Refusal.invalid, "submission.bad_attachment", name=repr(name))
 
 
 def accept(
@@ -339,7 +308,7 @@ def accept(
         return _accept(store, user, xml, files, shapes, check_hook, via, rounds_of)
     except ValueError as exc:  # a name or value the store refuses (it checked before writing anything)
         log.warning("submission refused by the store: %s", exc)
-        raise IngestError(Refusal.invalid, f"Dữ liệu không hợp lệ / Invalid submission: {exc}") from None
+        raise IngestError(Refusal.invalid, "submission.bad_value", detail=exc) from None
 
 
 def _accept(
@@ -432,7 +401,7 @@ def _parse(store: Store, xml: bytes, shapes: ShapeCache) -> ParsedInstance:
     except InstanceError as exc:
         if missing:  # the form is unknown: say that, not what else is wrong with the XML
             raise _unknown_form(*missing[0]) from None
-        raise IngestError(Refusal.invalid, exc.message) from None
+        raise IngestError.because(Refusal.invalid, exc) from None
     if missing:
         raise _unknown_form(*missing[0])
     return parsed
@@ -440,11 +409,7 @@ def _parse(store: Store, xml: bytes, shapes: ShapeCache) -> ParsedInstance:
 
 def _unknown_form(form_id: str, version: str) -> IngestError:
     shown = f"{form_id} (phiên bản / version {version or '—'})"
-    return IngestError(
-        Refusal.not_found,
-        f"Máy chủ không có biểu mẫu {shown}; hãy tải lại biểu mẫu trống / "
-        f"The server has no form {shown}; download the blank form again",
-    )
+    return IngestError(Refusal.not_found, "submission.no_form", form=shown)
 
 
 def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
@@ -456,23 +421,12 @@ def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
         raise _unknown_form(parsed.form_id, parsed.version)
     current = store.get_form(parsed.form_id)  # the named or the latest version demanding it is enough
     if (form.encrypted or (current is not None and current.encrypted)) and not parsed.encrypted:
-        raise IngestError(
-            Refusal.invalid,
-            f"Biểu mẫu {parsed.form_id} phải được gửi đã mã hoá; hãy tải lại biểu mẫu trống / "
-            f"Form {parsed.form_id} must be sent encrypted; download the blank form again",
-        )
+        raise IngestError(Refusal.invalid, "submission.must_encrypt", form=parsed.form_id)
     if parsed.encrypted and not form.encrypted:
-        raise IngestError(
-            Refusal.invalid,
-            f"Biểu mẫu {parsed.form_id} không dùng mã hoá / Form {parsed.form_id} is not an encrypted form",
-        )
+        raise IngestError(Refusal.invalid, "submission.not_encrypted_form", form=parsed.form_id)
     fields = parsed.fields
     if parsed.encrypted and not (fields.get("base64EncryptedKey") and fields.get("encryptedXmlFile")):
-        raise IngestError(
-            Refusal.invalid,
-            "Phong bì mã hoá thiếu base64EncryptedKey hoặc encryptedXmlFile / "
-            "The encrypted envelope lacks base64EncryptedKey or encryptedXmlFile",
-        )
+        raise IngestError(Refusal.invalid, "submission.envelope_incomplete")
 
 
 def officer_open_rounds(store: Store, user: User) -> list[Round]:
@@ -498,7 +452,7 @@ def entity_work(
         target = moved_to(None, block.data)
         refused = receiving_refusal(target) if target is not None else None
         if refused is not None:
-            raise IngestError(Refusal.invalid, refused.message)
+            raise IngestError.because(Refusal.invalid, refused)
     sealed = []
     opened: list[Keyring] = []
 
@@ -507,7 +461,7 @@ def entity_work(
             try:
                 opened.append(keyring(store, current=True))  # a rotation made meanwhile is followed
             except ProtectionError as exc:
-                raise IngestError(Refusal.unavailable, str(exc)) from None
+                raise IngestError.because(Refusal.unavailable, exc) from None
         return opened[0]
 
     for block in blocks:
@@ -529,17 +483,11 @@ def _save(
     try:
         stored = protect_submission(store, sub, xml, attachments)
     except ProtectionError as exc:  # nothing written; the phone keeps the record and sends it again
-        raise IngestError(Refusal.unavailable, str(exc)) from None
+        raise IngestError.because(Refusal.unavailable, exc) from None
     try:
         outcome = store.save_submission(*stored, entities=entities)
     except Conflict as exc:
-        raise IngestError(
-            Refusal.conflict,
-            str(exc)
-            or f"Mã bản ghi {sub.instance_id} đã có với nội dung khác, hoặc bản sửa không phải bản "
-            f"mới nhất / instanceID {sub.instance_id} exists with other content, or the edit is not of "
-            "the current version",
-        ) from None
+        raise IngestError.because(Refusal.conflict, exc) from None
     if outcome is SaveOutcome.duplicate:
         message = "Đã nhận (gửi lại) / Received (resent)"
     else:

@@ -20,7 +20,7 @@ from typing import Any
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
-from rasoat.core.problems import Problem, split_bilingual
+from rasoat.core.problems import Problem
 
 MAX_INSTANCE_BYTES = 10 * 1024 * 1024  # an instance XML (not its attachments); Collect's are a few kB
 MAX_DEPTH = 48  # nesting of groups and repeats; a real form stays far below this
@@ -31,9 +31,8 @@ class InstanceError(Problem, ValueError):
     """The XML cannot be accepted; ``reason`` says why (``too_large``…), the message says it Vietnamese
     first."""
 
-    def __init__(self, reason: str, message: str) -> None:
-        vi, en = split_bilingual(message)  # as Problem.with_text, keeping this class
-        super().__init__("instance.invalid", vi=vi, en=en)
+    def __init__(self, reason: str, code: str, /, **params: Any) -> None:
+        super().__init__(code, **params)
         self.reason = reason
 
 
@@ -96,10 +95,7 @@ def parse_instance(
     root = _parse(xml, max_bytes=max_bytes)
     form_id = (_attr(root, "id") or "").strip()
     if not form_id:
-        raise InstanceError(
-            "no_form_id",
-            "Phần tử gốc không có thuộc tính id của biểu mẫu / The root element has no form id attribute",
-        )
+        raise InstanceError("no_form_id", "instance.no_form_id")
     version = (_attr(root, "version") or "").strip()
     _check_depth(root, max_depth)
 
@@ -118,10 +114,7 @@ def parse_instance(
         instance_id = _text(_child(root, "instanceID"))
     instance_id = instance_id.strip()
     if not instance_id:
-        raise InstanceError(
-            "no_instance_id",
-            "Bản ghi thiếu meta/instanceID / The instance has no meta/instanceID",
-        )
+        raise InstanceError("no_instance_id", "instance.no_instance_id")
     deprecated_id = _text(_child(meta, "deprecatedID")).strip() if meta is not None else ""
     _check_id(instance_id, "instanceID")
     if deprecated_id:
@@ -161,10 +154,7 @@ def _check_id(value: str, what: str) -> None:
     if len(value) > MAX_ID_CHARS or value in (".", "..") or _BAD_ID.search(value):
         shown = value[:60] + ("…" if len(value) > 60 else "")
         raise InstanceError(
-            "bad_instance_id",
-            f"meta/{what} không hợp lệ ({shown!r}): tối đa {MAX_ID_CHARS} ký tự, không có '/', '\\' "
-            f"hay ký tự điều khiển / Invalid meta/{what} ({shown!r}): at most {MAX_ID_CHARS} characters, "
-            "no '/', '\\' or control characters",
+            "bad_instance_id", "instance.bad_id", what=what, shown=repr(shown), max=MAX_ID_CHARS,
         )
 
 
@@ -186,11 +176,7 @@ def safe_attachment_name(name: str) -> bool:
 def _check_names(names: list[str]) -> None:
     for name in names:
         if not safe_attachment_name(name):
-            raise InstanceError(
-                "bad_attachment_name",
-                f"Tên tệp đính kèm không hợp lệ trong XML: {name!r} / "
-                f"Invalid attachment name in the XML: {name!r}",
-            )
+            raise InstanceError("bad_attachment_name", "instance.bad_attachment", name=repr(name))
 
 
 _REFUSED = (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden)
@@ -198,27 +184,17 @@ _REFUSED = (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden, defusedxml.Ex
 
 def _parse(xml: bytes, *, max_bytes: int) -> ET.Element:
     if len(xml) > max_bytes:
-        raise InstanceError(
-            "too_large",
-            f"XML quá lớn ({len(xml)} byte, tối đa {max_bytes}) / "
-            f"XML too large ({len(xml)} bytes, max {max_bytes})",
-        )
+        raise InstanceError("too_large", "instance.too_large", size=len(xml), max=max_bytes)
     if not xml.strip():
-        raise InstanceError("not_xml", "Nội dung XML trống / The XML is empty")
+        raise InstanceError("not_xml", "instance.empty")
     try:
         return SafeET.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except _REFUSED as exc:
-        raise InstanceError(
-            "xml_entities",
-            "XML có khai báo DTD/thực thể, không được chấp nhận / "
-            f"XML with a DTD or entity declarations is refused ({type(exc).__name__})",
-        ) from None
+        raise InstanceError("xml_entities", "instance.dtd", error=type(exc).__name__) from None
     except ET.ParseError as exc:
-        raise InstanceError(
-            "not_xml", f"Không đọc được XML: {exc} / Malformed XML: {exc}"
-        ) from None
+        raise InstanceError("not_xml", "instance.malformed", detail=exc) from None
     except (ValueError, LookupError) as exc:  # e.g. an unknown encoding declaration
-        raise InstanceError("not_xml", f"Không đọc được XML: {exc} / Malformed XML: {exc}") from None
+        raise InstanceError("not_xml", "instance.malformed", detail=exc) from None
 
 
 def _check_depth(root: ET.Element, max_depth: int) -> None:
@@ -226,11 +202,7 @@ def _check_depth(root: ET.Element, max_depth: int) -> None:
     while stack:
         el, depth = stack.pop()
         if depth > max_depth:
-            raise InstanceError(
-                "too_deep",
-                f"XML lồng quá sâu (hơn {max_depth} cấp) / "
-                f"XML nested too deeply (more than {max_depth} levels)",
-            )
+            raise InstanceError("too_deep", "instance.too_deep", max=max_depth)
         stack.extend((c, depth + 1) for c in el)
 
 
@@ -311,10 +283,7 @@ def _parse_envelope(root: ET.Element, form_id: str, version: str) -> ParsedInsta
     meta = _child(root, "meta")
     instance_id = _text(_child(meta, "instanceID")).strip()
     if not instance_id:
-        raise InstanceError(
-            "no_instance_id",
-            "Bản ghi mã hoá thiếu meta/instanceID / The encrypted envelope has no meta/instanceID",
-        )
+        raise InstanceError("no_instance_id", "instance.envelope_no_id")
     _check_id(instance_id, "instanceID")
     media = [_text(_child(m, "file")).strip() for m in root if _local(m.tag) == "media"]
     xml_file = _text(_child(root, "encryptedXmlFile")).strip()

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rasoat.core.problems import Problem
+
 NATIONAL_PLAN = "Chương trình quốc gia / National programme"
 
 
@@ -147,18 +149,15 @@ def form_allowed(source: str, form_id: str, unit_codes: Iterable[str], registry:
     return any(province_of(c, registry) == province for c in codes)
 
 
-def form_refusal(source: str, form_id: str, unit: str | None, registry: Any = None) -> str | None:
+def form_refusal(source: str, form_id: str, unit: str | None, registry: Any = None) -> Problem | None:
     """Why a submission of ``form_id`` for ``unit`` is refused (another province's plan), or None."""
     province = form_province(source, form_id)
     if province is None or unit is None or province_of(unit, registry) == province:
         return None
     plan = plans()[source]
     where = plan.province_name or province
-    return (
-        f"Biểu mẫu {form_id} thuộc kế hoạch {plan.number or plan.plugin} của {where}, không dùng cho đơn vị "
-        f"{unit} / Form {form_id} belongs to the plan of {where} ({plan.number or plan.plugin}) and is not "
-        f"used in unit {unit}"
-    )
+    number = plan.number or plan.plugin
+    return Problem("plan.other_province", form=form_id, plan=number, where=where, unit=unit)
 
 
 def reset_plans() -> None:

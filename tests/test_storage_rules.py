@@ -69,6 +69,11 @@ SEQUENCE: list[Step] = [
 ]
 
 
+def _refused(code: str, **params: str) -> tuple[str, str]:
+    """A refusal with ``code`` as ``_answers`` records it: the Conflict and its message."""
+    return "Conflict", Conflict(code, **params).message
+
+
 def _answers(store: Store) -> list[tuple[str, str, str]]:
     out = []
     for label, step in SEQUENCE:
@@ -100,22 +105,30 @@ def test_both_engines_give_every_answer_and_message_alike(tmp_path: Path) -> Non
     got = {label: (kind, text) for label, kind, text in on_sqlite}
     assert got["new"] == ("ok", "created")
     assert got["identical resend, a new file"] == ("ok", "duplicate")
-    assert got["same id, other XML"] == ("Conflict", Messages.different_content("uuid:a"))
-    assert got["edit of an unknown version"] == ("Conflict", Messages.edit_of_unknown("uuid:nothing"))
+    assert got["same id, other XML"] == _refused("storage.different_content", instance_id="uuid:a")
+    assert got["edit of an unknown version"] == _refused(
+        "storage.edit_of_unknown", instance_id="uuid:nothing"
+    )
     assert got["edit"] == ("ok", "created")
-    assert got["resend of the replaced version"] == ("Conflict", Messages.replaced("uuid:a"))
+    assert got["resend of the replaced version"] == _refused("storage.replaced", instance_id="uuid:a")
     assert got["resend of the edit"] == ("ok", "duplicate")
-    assert got["second edit of the replaced version"] == ("Conflict", Messages.edit_of_replaced("uuid:a"))
-    assert got["edit whose instanceID is taken"] == ("Conflict", Messages.edit_id_taken("uuid:a"))
+    assert got["second edit of the replaced version"] == _refused(
+        "storage.edit_of_replaced", instance_id="uuid:a"
+    )
+    assert got["edit whose instanceID is taken"] == _refused("storage.edit_id_taken", instance_id="uuid:a")
     assert got["edit of the edit"] == ("ok", "created")
-    assert got["resend of the first edit after it was edited"] == ("Conflict", Messages.replaced("uuid:a2"))
+    assert got["resend of the first edit after it was edited"] == _refused(
+        "storage.replaced", instance_id="uuid:a2"
+    )
     assert got["late file for an unknown submission"] == ("KeyError", Messages.no_submission("uuid:none"))
     assert got["late file"] == got["late file under a stored name"] == ("ok", "None")
     assert got["unsafe file name"][0] == "ValueError"
     assert got["same form again"] == ("ok", "None")
-    assert got["same version, other XForm"] == ("Conflict", Messages.form_version_taken("f2_pledge", "1"))
-    assert got["name taken"] == ("Conflict", Messages.username_taken("lan"))
-    assert got["token taken"] == ("Conflict", Messages.TOKEN_TAKEN)
+    assert got["same version, other XForm"] == _refused(
+        "storage.form_version_taken", form="f2_pledge", version="1"
+    )
+    assert got["name taken"] == _refused("storage.username_taken", username="lan")
+    assert got["token taken"] == _refused("storage.token_taken")
     # every refusal a collector can meet reads Vietnamese first, then English
     for _label, kind, text in on_sqlite:
         if kind == "Conflict":

@@ -16,7 +16,7 @@ An engine (SQLite, PostgreSQL) only stores and queries: it offers the few primit
   state than ``received``); an edit of an unknown or already replaced version is a Conflict, except a
   resend of the very edit that replaced it (a phone retrying), which is a duplicate as above.
 
-Every message a collector or an operator can meet here is in :class:`Messages`, Vietnamese first.
+Every refusal a collector or an operator can meet here is a ``Conflict`` with its own catalogue code.
 """
 
 from __future__ import annotations
@@ -37,47 +37,12 @@ PROTECTED = "#protected"
 
 
 class Messages:
-    """The catalogue: every refusal the storage rules give, the same text on every engine."""
-
-    @staticmethod
-    def different_content(iid: str) -> str:
-        return (f"Mã bản ghi {iid} đã có với nội dung khác / "
-                f"instanceID {iid} already exists with different content")
-
-    @staticmethod
-    def replaced(iid: str) -> str:
-        return (f"Bản ghi {iid} đã được thay bằng một bản sửa / "
-                f"submission {iid} was replaced by an edit")
-
-    @staticmethod
-    def edit_of_unknown(dep: str) -> str:
-        return (f"Bản ghi được sửa {dep} không tồn tại / "
-                f"the edited submission {dep} (deprecatedID) does not exist")
-
-    @staticmethod
-    def edit_of_replaced(dep: str) -> str:
-        return (f"Bản ghi {dep} đã được sửa trước đó; hãy sửa bản mới nhất / "
-                f"submission {dep} was already replaced by another edit; edit the current version")
-
-    @staticmethod
-    def edit_id_taken(iid: str) -> str:
-        return (f"Mã bản ghi {iid} của bản sửa đã tồn tại / "
-                f"the edit's instanceID {iid} already exists")
+    """The texts of the internal errors (``KeyError``, ``ValueError``) the storage rules raise; a refusal a
+    user meets is a ``Conflict`` with its catalogue code (``storage.different_content``…)."""
 
     @staticmethod
     def no_submission(iid: str) -> str:
         return f"Không có bản ghi / No submission {iid!r}"
-
-    @staticmethod
-    def form_version_taken(form_id: str, version: str) -> str:
-        return (f"Biểu mẫu {form_id} phiên bản {version} đã có với nội dung khác; hãy đổi phiên bản / "
-                "this version is already published with a different XForm; change the version")
-
-    @staticmethod
-    def username_taken(username: str) -> str:
-        return f"Tên đăng nhập đã dùng / Username {username!r} is taken"
-
-    TOKEN_TAKEN = "Mã truy cập trùng / Token already belongs to another user"
 
     @staticmethod
     def bad_md5(what: str, given: str, actual: str) -> str:
@@ -186,15 +151,15 @@ def save(
     with engine.transaction() as tx:
         old = tx.locked(sub.deprecated_id)
         if old is None:
-            raise Conflict(Messages.edit_of_unknown(sub.deprecated_id))
+            raise Conflict("storage.edit_of_unknown", instance_id=sub.deprecated_id)
         if not old.current:  # already replaced: only a resend of the edit that replaced it is accepted
             new = tx.locked(sub.instance_id)
             if new is None or new.deprecated_id != sub.deprecated_id:
-                raise Conflict(Messages.edit_of_replaced(sub.deprecated_id))
+                raise Conflict("storage.edit_of_replaced", instance_id=sub.deprecated_id)
             _resend(tx, sub, xml, blobs)
             return SaveOutcome.duplicate
         if not tx.insert(sub, xml, blobs):
-            raise Conflict(Messages.edit_id_taken(sub.instance_id))
+            raise Conflict("storage.edit_id_taken", instance_id=sub.instance_id)
         tx.retire(sub.deprecated_id)
         if entities:
             tx.apply_entities(sub, entities)
@@ -205,13 +170,13 @@ def _resend(tx: Tx, sub: Submission, xml: bytes, blobs: list[BlobRow]) -> None:
     instance_id = sub.instance_id
     stored = tx.locked(instance_id)
     if stored is None:  # cannot happen after a failed claim, unless rows are deleted by hand
-        raise Conflict(Messages.no_submission(instance_id))
+        raise Conflict("storage.no_submission", instance_id=instance_id)
     digest = digest_of(sub.fields)
     same = stored.digest == digest if stored.digest or digest else stored.xml == xml
     if not same:
-        raise Conflict(Messages.different_content(instance_id))
+        raise Conflict("storage.different_content", instance_id=instance_id)
     if not stored.current:
-        raise Conflict(Messages.replaced(instance_id))
+        raise Conflict("storage.replaced", instance_id=instance_id)
     _add_missing(tx, instance_id, stored, blobs)
 
 

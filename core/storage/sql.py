@@ -232,7 +232,7 @@ class SqlStore(EntitySql, Store):
                  d.ordered_json(schema)),
             ).fetchone()
             if row is None:
-                raise Conflict(Messages.form_version_taken(form.form_id, form.version))
+                raise Conflict("storage.form_version_taken", form=form.form_id, version=form.version)
             self._declare_lists(cx, form.form_id, xml, schema)
             for name, data in media.items():
                 cx.execute(self._q(
@@ -334,8 +334,8 @@ class SqlStore(EntitySql, Store):
             if column is None:
                 raise
             if "token" in column:
-                raise Conflict(Messages.TOKEN_TAKEN) from exc
-            raise Conflict(Messages.username_taken(user.username)) from exc
+                raise Conflict("storage.token_taken") from exc
+            raise Conflict("storage.username_taken", username=user.username) from exc
 
     def _one_user(self, column: str, value: str) -> User | None:
         with self._cx() as cx:
