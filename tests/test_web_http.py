@@ -6,26 +6,42 @@ The browser drives the same pages in tests/test_web_pages.py; here each rule is 
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import openpyxl
 from rasoat.core.models import ReviewState
 from rasoat.server.web import session as sessions
+from rasoat.server.web import web_router
 from server_support import COMMUNE, OTHER_COMMUNE
 from web_support import OTHER_NAMES, csrf_of, http_login
+
+PUBLIC = {"/login", "/password-reset/{token:str}", "/favicon.ico"}  # the pages that need no session
+
+
+def web_paths(method: str, public: bool = False) -> list[str]:
+    """Every officer page's address answering ``method`` (those of ``PUBLIC`` only if ``public``), its path
+    parameters filled in: ``{year:int}`` → 2026, any other → x."""
+    return [re.sub(r"\{\w+:(\w+)\}", lambda m: "2026" if m[1] == "int" else "x", route.path)
+            for route in web_router().routes
+            if method in route.methods and (public or route.path not in PUBLIC)]
 
 
 def test_pages_need_a_login_and_come_back_after_it(site) -> None:
     anon = httpx.Client(base_url=site.url, follow_redirects=False)
-    for path in ["/", "/indicators", "/submissions?form=tform", "/rounds", "/collectors", "/exports",
-                 "/plugins", f"/submissions/{quote(site.here_ids[0], safe='')}", "/exports/raw?form=tform"]:
+    every = web_paths("GET")
+    assert "/accounts" in every and "/persons/x" in every and "/login" not in every
+    for path in [*every, "/submissions?form=tform", "/exports/raw?form=tform"]:
         resp = anon.get(path)
         assert resp.status_code == 303, path
-        assert resp.headers["location"].startswith("/login?next="), path
-    resp = anon.post("/submissions/x/review", data={"state": "approved"})
-    assert resp.status_code == 303 and resp.headers["location"].startswith("/login")
+        assert resp.headers["location"] == "/login?" + urlencode({"next": path}), path
+    resp = anon.get(f"/submissions/{quote(site.here_ids[0], safe='')}")
+    assert resp.status_code == 303 and resp.headers["location"].startswith("/login?next=%2Fsubmissions%2F")
+    for path in web_paths("POST"):
+        resp = anon.post(path, data={"state": "approved"})
+        assert resp.status_code == 303 and resp.headers["location"] == "/login?next=%2F", path
 
 
 def test_login_sets_a_strict_session_cookie_kept_in_the_store(site) -> None:
@@ -74,6 +90,18 @@ def test_every_post_needs_the_session_csrf_token(site) -> None:
     assert site.store.get_submission(site.here_ids[1]).review_state is ReviewState.received
     assert site.store.get_round("r-open").state.value == "open"
     assert all(r.name != "Đợt giả" for r in site.store.list_rounds())
+
+
+def test_every_form_post_is_refused_without_its_csrf_token(site) -> None:
+    """Every POST of the officer pages, to an administrator (whom no role guard stops), with a wrong
+    token: the "form has expired" page; the login and reset-link forms check their double-submit cookie."""
+    admin = http_login(site.url, "quantri")
+    every = web_paths("POST", public=True)
+    assert "/persons/x/resolve" in every and "/login" in every and "/password-reset/x" in every
+    for path in every:
+        resp = admin.post(path, data={"csrf": "not-the-token"})
+        assert resp.status_code == 403 and "Biểu mẫu đã hết hạn" in resp.text, (path, resp.text[:300])
+    assert http_login(site.url, "quantri").get("/accounts").status_code == 200  # still logged in
 
 
 def test_pages_carry_security_headers_and_no_outside_resources(site) -> None:
