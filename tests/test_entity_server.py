@@ -233,6 +233,7 @@ def test_a_transfer_moves_the_person_to_the_receiving_communes_phones(served: Si
         page_b = officer_b.get(f"/persons/{eid}")
         assert page_b.status_code == 200 and "Trịnh Văn Chuyển" in page_b.text
         assert "Người thu A" in page_b.text  # the versions A's phone made stay in the history B reads
+        assert re.search(r'<li data-prop="commune">[^<]*Xã Tân Cương', page_b.text)  # the move, in words
         assert officer_a.get(f"/persons/{eid}").status_code == 404
         # the month's list of visits due follows the person: B's officers have it to do, A's no longer
         due_b, due_a = officer_b.get(f"/persons?commune={B}"), officer_a.get(f"/persons?commune={A}")
