@@ -48,6 +48,7 @@ CATALOGUE: dict[str, Kind] = {
     "request.invalid_value": Kind(400, "400.11"),
     "request.not_multipart": Kind(400, "400.1"),
     "request.bad_multipart": Kind(400, "400.1"),
+    "request.bad_form": Kind(400, "400.1"),
     "request.length_required": Kind(411),
     "request.too_large": Kind(413, "413.1"),
     "request.not_acceptable": Kind(406, "406.1"),

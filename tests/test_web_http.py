@@ -370,6 +370,7 @@ def test_a_torn_upload_is_an_error_page_not_a_server_error(site) -> None:
                 'Content-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\nma,ten\r\n').encode()
         resp = officer.post(path, content=body, headers={"Content-Type": "multipart/form-data; boundary=b"})
         assert resp.status_code == 400 and "text/html" in resp.headers["content-type"], (path, resp.text)
+        assert "Không đọc được biểu mẫu gửi lên" in resp.text and "multipart" not in resp.text  # one language
 
 
 def test_a_rounds_history_is_shown_to_who_manages_rounds(site) -> None:

@@ -25,7 +25,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, FormMultiDict
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from rasoat.core import scope
@@ -231,7 +231,12 @@ async def provide_form(request: Request[Any, Any, Any]) -> FormMultiDict:
         raise Problem("request.length_required")
     if int(length) > limit:
         raise too_large(limit)
-    form: FormMultiDict = await request.form()
+    try:
+        form: FormMultiDict = await request.form()
+    except ClientException as exc:  # litestar's own detail is English only: the page says it in one language
+        if exc.status_code == 413:
+            raise too_large(limit) from None
+        raise Problem("request.bad_form") from None
     return form
 
 
