@@ -25,9 +25,10 @@ had fewer).
 nothing, to learn the queries and field lists it asks ``iter_facts`` for; then each run replays the
 F2 pledge scans (the same query, the same fields) on the real store and only counts the facts.
 
-``--both`` runs each evaluation twice in turn, the store totalling counts and sums itself
-(``Store.aggregate``, SQL group-bys) and the engine reading every record (that switched off, as before
-issue 21's group-bys), so that both are timed under the same load; their results must be equal.
+``--both`` runs each evaluation two ways, alternating which goes first: the store totalling counts and
+sums itself (``Store.aggregate``, SQL group-bys) and the engine reading every record (that switched off,
+as before issue 21's group-bys), so that both are timed under the same load; their results must be
+equal. On PostgreSQL (on this machine) the CPU of the server process answering is added.
 
 The script uses only calls older versions have too, so it can be run with another checkout's code on
 that checkout's data (``cd OTHER && .venv/bin/python /path/to/this/indicators.py --data DIR``).
@@ -265,18 +266,26 @@ def main() -> int:
         if args.scan_only:
             scan(store, reg, indicators, args.repeat)
             return 0
+        server_cpu = lambda: 0.0  # noqa: E731
+        if args.both and args.backend == "postgres":  # one connection, whose server process is timed too
+            from rasoat.core.storage.postgres import PostgresStore
+
+            store.close()
+            store = PostgresStore(args.database, files_dir=data, schema=args.schema, min_pool=1, max_pool=1)
+            with store._cx() as cx:
+                server_cpu = backend_cpu(cx.execute("SELECT pg_backend_pid()").fetchone()[0])
         ways = [("grouped", store), ("scanned", Scanning(store))] if args.both else [("", store)]
         for i in range(args.repeat):
             found = []
-            for way, where in ways:
-                t0, c0 = time.perf_counter(), time.process_time()
+            for way, where in ways if i % 2 == 0 else ways[::-1]:
+                t0, c0, s0 = time.perf_counter(), time.process_time(), server_cpu()
                 results = evaluate(where, "2026", units=[PROVINCE], level="commune", indicators=indicators,
                                    registry=reg)
-                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                wall, cpu, server = time.perf_counter() - t0, time.process_time() - c0, server_cpu() - s0
                 units = {r.unit_code for r in results}
                 print(f"run {i + 1}{' ' + way if way else ''}: {len(indicators)} indicators × {len(units)}"
-                      f" units → {len(results)} results in {wall:.2f} s (CPU {cpu:.2f} s),"
-                      f" load {os.getloadavg()[0]:.1f}")
+                      f" units → {len(results)} results in {wall:.2f} s (CPU {cpu:.2f} s"
+                      f"{f' + PostgreSQL {server:.2f} s' if server else ''}), load {os.getloadavg()[0]:.1f}")
                 found.append([r.model_dump() for r in results])
             if found[1:] and found[1] != found[0]:
                 raise SystemExit("the grouped and scanned results differ")
@@ -295,6 +304,17 @@ def main() -> int:
         if args.data is None:
             shutil.rmtree(data, ignore_errors=True)
     return 0
+
+
+def backend_cpu(pid: int) -> Any:
+    """A function giving the CPU seconds the PostgreSQL server process ``pid`` has used (on this machine)."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+
+    return seconds
 
 
 class Scanning:
