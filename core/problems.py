@@ -438,14 +438,20 @@ CATALOGUE: dict[str, Kind] = {
 FREE_TEXT = ("vi", "en")
 
 
+def read_catalogue(locale_dir: Path, domain: str, lang: str) -> dict[str, str]:
+    """One gettext catalogue, ``<locale_dir>/<lang>/LC_MESSAGES/<domain>.po``, as message id → text
+    (the error messages here; the web pages' labels, ``server.web.i18n``, are read the same way)."""
+    from babel.messages.pofile import read_po  # loaded when a catalogue is first read, not at start-up
+
+    with (locale_dir / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as f:
+        catalog = read_po(f, locale=lang, domain=domain)
+    return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+
+
 @functools.cache
 def messages(lang: str) -> dict[str, str]:
     """The message templates of one language, by code (read once from its .po file)."""
-    from babel.messages.pofile import read_po  # loaded when an error is rendered, not at start-up
-
-    with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as f:
-        catalog = read_po(f, locale=lang, domain=DOMAIN)
-    return {str(m.id): str(m.string) for m in catalog if m.id and m.string}
+    return read_catalogue(LOCALE_DIR, DOMAIN, lang)
 
 
 def placeholders(template: str) -> set[str]:
