@@ -21,6 +21,7 @@ from urllib.parse import quote
 import anyio
 from litestar import Litestar, Request, Response, Router, get, post, route
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.response import Stream
 from rasoat.core import entity_media
 from rasoat.core.media import ROSTER_MEDIA
@@ -33,8 +34,10 @@ from rasoat.server.access import MediaCache, media_bytes, visible_forms
 from rasoat.server.accesslog import access_log_middleware, vn_time
 from rasoat.server.auth import Caller, by_digest, by_token
 from rasoat.server.central import problem_response, wants_central
+from rasoat.server.central.shapes import CentralForm, ODataServiceDocument
 from rasoat.server.errors import api_response, disk_full, disk_full_problem, http_problem, openrosa_response
 from rasoat.server.ingest import ShapeCache, ingest
+from rasoat.server.openapi import CENTRAL_PROBLEM_RESPONSES, JsonOrXml
 from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_parts
 
 log = logging.getLogger("rasoat.server")
@@ -107,7 +110,6 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     return openrosa_response(request, problem)
 
 
-CENTRAL_TAG = "ODK Central"  # the Central API's operations in the OpenAPI schema
 
 
 def _central_http_error(request: Request, exc: HTTPException) -> Response:
@@ -157,10 +159,16 @@ async def _caller(request: Request) -> tuple[_State, Caller]:
     return st, await anyio.to_thread.run_sync(_authenticate, request, st)
 
 
+def _keyed(paths: list[str]) -> list[str]:
+    return [f"/v1/key/{{token:str}}/projects/{{pid:str}}{p}" for p in paths]
+
+
+def _plain(paths: list[str]) -> list[str]:
+    return [f"/v1/projects/{{pid:str}}{p}" for p in paths]
+
+
 def _prefixed(paths: list[str]) -> list[str]:
-    return [f"/v1/key/{{token:str}}/projects/{{pid:str}}{p}" for p in paths] + [
-        f"/v1/projects/{{pid:str}}{p}" for p in paths
-    ]
+    return _keyed(paths) + _plain(paths)
 
 
 # --- form list, forms, media ------------------------------------------------------------------
@@ -214,8 +222,13 @@ def _etag_response(request: Request, data: bytes, media_type: str, md5: str | No
     return Response(content=data, media_type=media_type, headers=headers)
 
 
-@get(_prefixed(["/forms/{name:str}", "/forms/{form_id:str}/versions/{name:str}"]))
+CENTRAL_TAG = "ODK Central"  # the Central API's operations in the OpenAPI schema
+FORM_PATHS = ["/forms/{name:str}", "/forms/{form_id:str}/versions/{name:str}"]
+
+
 async def form_download(request: Request) -> Response:
+    """A form's XForm for Collect; without a key in the path, also the Central API's form (JSON), its XML
+    and its OData service document (``{id}.svc``)."""
     params = request.path_params
     name: str = params["name"]
     if "token" not in params and (wants_central(request) or not name.endswith(".xml")):
@@ -237,6 +250,16 @@ async def form_download(request: Request) -> Response:
 
     data, md5 = await anyio.to_thread.run_sync(load)
     return _etag_response(request, data, openrosa.XML_MEDIA_TYPE, md5)
+
+
+collect_form = get(_keyed(FORM_PATHS))(form_download)
+central_form = get(  # the paths Central's clients share with Collect's Digest login: described as Central's
+    _plain(FORM_PATHS), tags=[CENTRAL_TAG],
+    operation_class=JsonOrXml, responses={**CENTRAL_PROBLEM_RESPONSES, 200: ResponseSpec(
+        CentralForm | ODataServiceDocument, generate_examples=False,
+        description="Biểu mẫu (JSON), XForm của nó (….xml) hoặc tài liệu dịch vụ OData (….svc) / "
+                    "The form (JSON), its XForm (….xml) or its OData service document (….svc)")},
+)(form_download)
 
 
 def _central_form(request: Request) -> Response:
@@ -446,8 +469,8 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
                      exception_handlers={Problem: problem_response, HTTPException: _central_http_error})
     app = Litestar(
         route_handlers=[
-            form_list, form_download, manifest, attachment, entity_integrity, submission_preflight,
-            submission, health,
+            form_list, collect_form, central_form, manifest, attachment, entity_integrity,
+            submission_preflight, submission, health,
             *draft_handlers, api, central,
         ],
         exception_handlers={

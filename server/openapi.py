@@ -57,9 +57,11 @@ CENTRAL_PROBLEM_RESPONSES = _specs(CentralProblem,
 @dataclass
 class JsonOrXml(Operation):
     """An operation (``operation_class``) that answers JSON or, for some names in its path (a
-    submission's ``….xml``, OData's ``$metadata`` and its refusals), XML: the schema names both."""
+    submission's ``….xml``, OData's ``$metadata`` and its refusals, a form's XForm and OpenRosa's
+    refusals on the paths Collect shares), XML: the schema names both."""
 
     def __post_init__(self) -> None:
+        xml = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
         for answer in (self.responses or {}).values():
             if isinstance(answer, OpenAPIResponse) and answer.content is not None:
-                answer.content["application/xml"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+                answer.content.update({"application/xml": xml, "text/xml": xml})

@@ -30,6 +30,7 @@ CENTRAL_CONFORMANCE = CONFORMANCE.removeprefix("not_a_server_error,")
 CENTRAL_VALUES = {
     "pid": ["1"],
     "form_id": ["tform"],
+    "name": ["tform", "tform.xml", "tform.svc", "1", "1.xml"],  # a form, its XForm, its OData; a version
     "svc": ["tform.svc"],
     "table": ["Submissions", "Submissions.member", f"Submissions('{SUBMISSION}')", "$metadata"],
     "rest": ["member"],
