@@ -196,6 +196,14 @@ def test_odata_filter_and_orderby(served: SimpleNamespace, tmp_path: Path) -> No
         assert [r["__id"] for r in got["value"]] == [gone] and got["@odata.count"] == 1
         counted = c.entities.get_table("persons", filter="status eq 'quản lý'", count=True)
         assert counted["@odata.count"] == len(counted["value"]) == 1
+        page = c.entities.get_table("persons", filter="birth_year ge 1970", top=1, count=True)
+        assert (len(page["value"]), page["@odata.count"]) == (1, 3)  # counted past the page
+        seen = [r["__id"] for r in page["value"]]
+        while "@odata.nextLink" in page:  # a $skiptoken each, $top kept
+            page = c.get(page["@odata.nextLink"]).json()
+            assert page["@odata.count"] == 3
+            seen += [r["__id"] for r in page["value"]]
+        assert sorted(seen) == sorted(ids)
 
         status, body = raw(**{"$orderby": "__system/createdAt desc"})
         assert status == 200

@@ -82,8 +82,6 @@ PAGE = 1000
 JSON_TYPE = "application/json; odata.metadata=minimal"
 HEADERS = {"OData-Version": "4.0"}
 UNSUPPORTED = ("$search", "$expand", "$apply")
-FILTER_FIELDS = ("__id", "label", "__system/createdAt", "__system/updatedAt", "__system/deletedAt",
-                 "__system/creatorId", "__system/conflict", "__system/version")
 ORDER_COLUMNS = {"__id": "uuid", "__system/createdAt": "created_at", "__system/updatedAt": "updated_at",
                  "__system/version": "version"}  # core.storage.base.ENTITY_ORDER
 CREATE_KEYS = ("uuid", "label", "data", "unit")  # "unit": rasoat's, where a new entity is filed
@@ -527,6 +525,18 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+_SYSTEM: dict[str, Callable[[Reader, Entity], Any]] = {  # $filter's fields other than properties
+    "__id": lambda rd, e: e.uuid,
+    "label": lambda rd, e: e.label,
+    "__system/createdAt": lambda rd, e: _aware(e.created_at),
+    "__system/updatedAt": lambda rd, e: _aware(e.updated_at) if e.version > 1 else None,
+    "__system/deletedAt": lambda rd, e: _aware(e.updated_at) if e.deleted else None,
+    "__system/creatorId": lambda rd, e: rd.creator(e.created_by)[0],
+    "__system/conflict": lambda rd, e: e.conflict,
+    "__system/version": lambda rd, e: e.version,
+}
+
+
 def _filter(rd: Reader, text: str | None) -> Callable[[Entity], bool] | None:
     """A ``$filter`` as a test of one entity (None: no filter). Identifying properties, and a label built
     from identifying fields, are sealed at rest: naming one is 400.18."""
@@ -534,21 +544,12 @@ def _filter(rd: Reader, text: str | None) -> Callable[[Entity], bool] | None:
         return None
     props = {odata_name(p): p for p in rd.lst.properties}
     sealed = {n for n, p in props.items() if p in rd.lst.identifying} | ({"label"} & rd.lst.identifying)
-    tree = parse_filter(text, {*FILTER_FIELDS, *props}, frozenset(sealed))
+    tree = parse_filter(text, {*_SYSTEM, *props}, frozenset(sealed))
 
     def value(e: Entity, name: str) -> Any:
-        system: dict[str, Callable[[], Any]] = {
-            "__id": lambda: e.uuid,
-            "label": lambda: e.label,
-            "__system/createdAt": lambda: _aware(e.created_at),
-            "__system/updatedAt": lambda: _aware(e.updated_at) if e.version > 1 else None,
-            "__system/deletedAt": lambda: _aware(e.updated_at) if e.deleted else None,
-            "__system/creatorId": lambda: rd.creator(e.created_by)[0],
-            "__system/conflict": lambda: e.conflict,
-            "__system/version": lambda: e.version,
-        }
-        if name in system:
-            return system[name]()
+        system = _SYSTEM.get(name)
+        if system is not None:
+            return system(rd, e)
         found = e.properties.get(props[name], "")  # never set: "" as the row shows it
         return found if isinstance(found, str) else None
 
@@ -573,10 +574,12 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
     test = _filter(rd, q.get("$filter"))
     query = rd.query(deleted="__system/deletedAt" in (q.get("$filter") or ""))  # as Central: only when named
     query = query.model_copy(update={"order_by": [(ORDER_COLUMNS[f], desc) for f, desc in order]})
-    total = None
-    if _is_true(q.get("$count")):
-        total = rd.store.count_entities(query) if test is None else sum(
-            1 for e in rd.store.iter_entities(query) if test(e))
+    counting = _is_true(q.get("$count"))
+    total = None  # a filtered list from its start is counted in the pass that sends it
+    if counting and test is None:
+        total = rd.store.count_entities(query)
+    elif counting and test is not None and after is not None:
+        total = sum(1 for e in rd.store.iter_entities(query) if test(e))
     base = f"{base_url(request)}/v1/projects/{project_id(request)}/datasets/{rd.lst.name}.svc"
 
     def rows() -> Iterator[Entity]:
@@ -588,16 +591,17 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
 
     def body() -> Iterator[bytes]:
         yield b'{"value":['
-        sent = skipped = 0
+        sent = skipped = beyond = 0
         last: str | None = None
-        more = False
         for found in rows():
             if skipped < skip:
                 skipped += 1
                 continue
             if top is not None and sent >= top:
-                more = True
-                break
+                beyond += 1
+                if total is not None or not counting:
+                    break
+                continue  # only counted
             data, label = rd.show(found.uuid, dict(found.properties), found.label)
             creator_id, creator_name = rd.creator(found.created_by)
             row = odata_row(found, label, data, rd.lst.properties, creator_id, creator_name)
@@ -608,15 +612,15 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
             sent += 1
             last = found.uuid
         tail: dict[str, Any] = {"@odata.context": f"{base}/$metadata#Entities"}
-        if more and last:
+        if beyond and last:
             params = {k: v for k, v in q.items() if k not in ("$skip", "$skiptoken")}
             if order:
                 params["$skip"] = str(skip + sent)
             else:
                 params["$skiptoken"] = "01" + base64.b64encode(json.dumps({"uuid": last}).encode()).decode()
             tail["@odata.nextLink"] = f"{base}/Entities?{urlencode(params)}"
-        if total is not None:
-            tail["@odata.count"] = total
+        if counting:
+            tail["@odata.count"] = total if total is not None else skipped + sent + beyond
         rd.audit("entities.odata")
         yield b"]," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:].encode()
 
