@@ -284,3 +284,17 @@ def test_draft_upload_and_publish(live_server, tmp_path) -> None:
         with pytest.raises(PyODKError) as mismatch:
             c.forms.update(form_id, definition=str(other))
         assert mismatch.value.is_central_error("400.8")
+
+
+def test_a_draft_without_a_definition_needs_a_form_published_through_the_api(live_server) -> None:
+    """pyodk's ``forms.update(id)`` without a definition asks for a draft copied from the published form:
+    an unknown form is 404.1; a form published elsewhere (the test seed, as the CLI does) has no XLSForm
+    kept to copy, Central's 501.1, its reason said once in each language."""
+    token = httpx.post(f"{live_server.url}/v1/sessions", json={"email": ADMIN[0], "password": ADMIN[1]})
+    bearer = {"Authorization": f"Bearer {token.json()['token']}"}
+    unknown = httpx.post(f"{live_server.url}/v1/projects/1/forms/khong_co_bieu/draft", headers=bearer)
+    assert unknown.status_code == 404 and unknown.json()["code"] == 404.1
+    seeded = httpx.post(f"{live_server.url}/v1/projects/1/forms/tform/draft", headers=bearer)
+    assert seeded.status_code == 501 and seeded.json()["code"] == 501.1
+    vi, en = seeded.json()["message"].split(" / ")
+    assert "tform" in vi and "XLSForm" in vi and "Form tform was not published through this API" in en
