@@ -23,41 +23,7 @@ from rasoat.core.indicators.periods import vn_today
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
 from rasoat.server.web.base import Ctx, page, redirect
-from rasoat.server.web.i18n import LABELS
 from rasoat.server.web.remember import remembered
-
-LABELS.update({
-    "nav.assessment": ("Phân loại địa bàn", "Area assessment"),
-    "asm.title": ("Đánh giá, phân loại địa bàn về ma túy (QĐ 28/2025)", "Drug-area assessment (QĐ 28/2025)"),
-    "asm.year": ("Năm đánh giá", "Assessment year"),
-    "asm.period": ("Kỳ đánh giá", "Assessment period"),
-    "asm.deadline": ("Hạn tỉnh gửi Bộ Công an: trước", "The province reports to the Ministry before"),
-    "asm.days_left": ("còn {n} ngày", "{n} days left"),
-    "asm.overdue": ("đã quá hạn", "overdue"),
-    "asm.list_state": ("Danh sách của tỉnh", "Province list"),
-    "asm.class": ("Phân loại", "Class"),
-    "asm.flags": ("Cần xem xét", "For review"),
-    "asm.changed": ("Thay đổi sau phê duyệt", "Changed since approval"),
-    "asm.propose": ("Đề xuất", "Propose"),
-    "asm.accept": ("Chấp nhận", "Accept"),
-    "asm.send_back": ("Trả lại", "Send back"),
-    "asm.approve": ("Phê duyệt danh sách", "Approve the list"),
-    "asm.reopen": ("Mở lại danh sách", "Reopen the list"),
-    "asm.reason": ("Lý do", "Reason"),
-    "asm.comment": ("Ý kiến của xã", "Commune's comment"),
-    "asm.province_class": ("Phân loại cấp tỉnh (Điều 5)", "Province class (Art. 5)"),
-    "asm.print": ("Bản in", "Printable page"),
-    "asm.workbook": ("Tải bảng Excel", "Download the workbook"),
-    "asm.inputs": ("Số liệu đầu vào và nguồn", "Inputs and their sources"),
-    "asm.typed": ("F10 ghi", "F10 typed"),
-    "asm.done": ("Đã ghi nhận", "Recorded"),
-    "asm.enter": ("Nhập số liệu", "Enter a figure"),
-    "asm.value": ("Giá trị", "Value"),
-    "asm.source": ("Nguồn số liệu", "Source"),
-    "asm.as_of": ("Số liệu tính đến ngày", "As of"),
-    "asm.population": ("Nhân khẩu hiện đang cư trú", "Current residents"),
-    "asm.on_route": ("Nằm trên tuyến trọng điểm (có/không)", "On a key route (yes/no)"),
-})
 
 
 def _province_for(ctx: Ctx, asked: str) -> str:

@@ -22,28 +22,6 @@ from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
 from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, allowed, page
-from rasoat.server.web.i18n import LABELS
-
-LABELS.update({
-    "nav.management": ("Quản lý (NĐ 105)", "Management (Decree 105)"),
-    "mgt.title": ("Danh sách quản lý hằng tháng (NĐ 105/2021)", "Monthly management lists (Decree 105/2021)"),
-    "mgt.as_of": ("Ngày lập", "As of"),
-    "mgt.ending": ("Hết thời hạn quản lý trong 30 ngày", "Terms ending within 30 days"),
-    "mgt.days_left": ("Còn (ngày)", "Days left"),
-    "mgt.ends": ("Kết thúc", "Ends"),
-    "mgt.missing": ("Chưa kiểm tra nơi cư trú trong tháng", "Residence check not done this month"),
-    "mgt.on_persons": ("Xem trên trang Người được quản lý", "See them on the persons under management page"),
-    "mgt.moved": ("Đã chuyển nơi cư trú (Mẫu 08)", "Moved away (Form 08)"),
-    "mgt.to": ("Chuyển đến", "Moved to"),
-    "mgt.due": ("Hạn chuyển hồ sơ", "File due"),
-    "mgt.notice": ("Thông báo", "Notice"),
-    "mgt.overdue": ("Quá hạn", "Overdue"),
-    "mgt.not_yet": ("Chưa gửi", "Not sent yet"),
-    "mgt.unreadable": (
-        "bản ghi F11 được mã hoá, máy chủ chưa đọc được: danh sách chưa đầy đủ",
-        "encrypted F11 records the server cannot read: the lists are incomplete",
-    ),
-})
 
 
 @get("/management", guards=[allowed(scope.VIEW_PERSONAL)], sync_to_thread=True)
