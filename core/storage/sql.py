@@ -589,12 +589,12 @@ class SqlStore(EntitySql, Store):
     def aggregate(
         self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str
     ) -> list[Group] | None:
-        """One GROUP BY (see ``Store.aggregate``). The first select reads each answer used once per record,
-        as its JSON text (``Dialect.member``, whose first character tells its type) and its SQL value
-        (``Dialect.member_text``: a string unescaped). The second marks each record once: in which spans,
-        sealed, which conditions hold (0 or 1, never NULL), and its numbers; it groups by unit, round,
-        review state and those marks, counting records and summing numbers. The few groups are then
-        added into each tally here."""
+        """One GROUP BY (see ``Store.aggregate``). The first select reads each answer used, as its JSON text
+        (``Dialect.member``, whose first character tells its type) and its SQL value
+        (``Dialect.member_text``: a string unescaped); SQLite writes them down once per record
+        (``Dialect.materialized``). The second marks each record: in which spans, sealed, which conditions
+        hold (0 or 1, never NULL), and its numbers; it groups by unit, round, review state and those marks,
+        counting records and summing numbers. The few groups are then added into each tally here."""
         d = self.dialect
         keys = dict.fromkeys([sealed_key, *(s.date_field for s in spans if s.date_field),
                               *(c.field for t in tallies for c in t.where),
@@ -629,7 +629,7 @@ class SqlStore(EntitySql, Store):
             else:
                 test = f"{is_text(i)} AND {d.in_list(f't{i}')}"
                 params.append(d.list_param(list(c.values)))
-            return test if c.negate is False else f"NOT COALESCE({test}, FALSE)"
+            return f"NOT COALESCE({test}, FALSE)" if c.negate else test
 
         def in_span(s: Span) -> str:
             if s.date_field is not None:  # its params come first, as its text does
