@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
@@ -49,8 +48,8 @@ def login_form(visitor: NamedDependency[Visitor], logged_in: NamedDependency[Ctx
     return _login_page(visitor)
 
 
-@post("/login", opt=LOGIN_FORM)
-async def login(
+@post("/login", opt=LOGIN_FORM, sync_to_thread=True)
+def login(
     visitor: NamedDependency[Visitor], unchecked_form: NamedDependency[FormMultiDict]
 ) -> Response:
     """No session yet: the form's token must match the login page's double-submit cookie."""
@@ -62,21 +61,14 @@ async def login(
     password = str(form.get("password") or "")
     ip = request.client.host if request.client else None
     try:
-        user = await anyio.to_thread.run_sync(
-            lambda: authenticate(visitor.store, username, password, ip, via="web")
-        )
+        user = authenticate(visitor.store, username, password, ip, via="web")
     except AuthError as exc:
         status = getattr(exc, "status", 401)
         key = "login.throttled" if status == 429 else "login.failed"
         message = visitor.t(key) if status in (401, 429) else exc.message
         return _login_page(visitor, message, status, username, getattr(exc, "retry_after", None))
-    old = request.cookies.get(sessions.COOKIE)
-
-    def replace_session() -> tuple[str, sessions.Session]:
-        sessions.end(visitor.store, old)
-        return sessions.start(visitor.store, user)
-
-    value, _sess = await anyio.to_thread.run_sync(replace_session)
+    sessions.end(visitor.store, request.cookies.get(sessions.COOKIE))
+    value, _sess = sessions.start(visitor.store, user)
     return Redirect(
         path=safe_next(str(form.get("next") or "/")),
         status_code=303,
@@ -88,10 +80,10 @@ async def login(
     )
 
 
-@post("/logout")
-async def logout(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/logout", sync_to_thread=True)
+def logout(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     """(``posted``: logging out is a POST whose CSRF token is checked.)"""
-    await anyio.to_thread.run_sync(sessions.end, ctx.store, ctx.request.cookies.get(sessions.COOKIE))
+    sessions.end(ctx.store, ctx.request.cookies.get(sessions.COOKIE))
     return Redirect(
         path="/login?msg=logged_out",
         status_code=303,

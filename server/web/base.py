@@ -5,9 +5,10 @@ Handlers name what they need and the web router's dependencies (``WEB_DEPENDENCI
 CSRF token checked against the session, and for the pages that need no session, ``visitor``,
 ``unchecked_form`` (they check a double-submit cookie) and ``logged_in`` (the officer or None). A role
 is a guard, ``guards=[allowed(scope.X)]`` (refused: the 403 page). Handlers that read the store are sync
-(litestar runs them in a worker thread); POST handlers are async only to read the form, then do their
-work in a thread too. Every page goes through ``page`` so the security headers, the language cookie and
-the common template context are the same everywhere.
+(``sync_to_thread=True``: litestar runs them in a worker thread), POST handlers too, the dependencies
+having read the form; only those taking uploaded files are async, to read the files, then do their work
+in a thread. Every page goes through ``page`` so the security headers, the language cookie and the
+common template context are the same everywhere.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import anyio
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
@@ -71,8 +70,8 @@ def accounts(ctx: NamedDependency[Ctx]) -> Response:
     return _accounts_page(ctx)
 
 
-@post("/accounts", guards=MANAGE, opt=FORM)
-async def account_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/accounts", guards=MANAGE, opt=FORM, sync_to_thread=True)
+def account_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     form = posted
     username = str(form.get("username") or "").strip()[:64]
     display_name = str(form.get("display_name") or "").strip()[:200]
@@ -80,40 +79,32 @@ async def account_create(ctx: NamedDependency[Ctx], posted: NamedDependency[Form
     units = form_list(form, "units")
     password = str(form.get("password") or "")  # never sent back into the page
     values = {"username": username, "display_name": display_name, "role": role_value, "units": units}
-
-    def run() -> Response:
-        try:
-            role = parse_role(role_value or "?")
-            require_manages(ctx.user, role, units)
-            check_password_policy(password)
-            create_user(ctx.store, username, password, role, units, display_name=display_name,
-                        actor=ctx.actor)
-        except (UserError, scope.ScopeError) as exc:
-            status = 403 if isinstance(exc, scope.ScopeError) else 400
-            return _accounts_page(ctx, status, getattr(exc, "message", str(exc)), values)
-        return redirect(ctx, "/accounts", "accounts.created")
-
-    return await anyio.to_thread.run_sync(run)
+    try:
+        role = parse_role(role_value or "?")
+        require_manages(ctx.user, role, units)
+        check_password_policy(password)
+        create_user(ctx.store, username, password, role, units, display_name=display_name,
+                    actor=ctx.actor)
+    except (UserError, scope.ScopeError) as exc:
+        status = 403 if isinstance(exc, scope.ScopeError) else 400
+        return _accounts_page(ctx, status, getattr(exc, "message", str(exc)), values)
+    return redirect(ctx, "/accounts", "accounts.created")
 
 
-@post("/accounts/{username:str}/active", guards=MANAGE, opt=FORM)
-async def account_active(
+@post("/accounts/{username:str}/active", guards=MANAGE, opt=FORM, sync_to_thread=True)
+def account_active(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], username: FromPath[str]
 ) -> Response:
     """Disable (``active=0``) or re-enable (``active=1``) an account in scope; a disabled officer's
     next request finds no session (``base.context`` checks ``active`` every time)."""
     form = posted
     active = str(form.get("active") or "") == "1"
-
-    def run() -> Response:
-        target = get_officer(ctx.store, username)
-        if target.id == ctx.user.id:
-            raise scope.ScopeError("scope.not_own_disable")
-        require_manages(ctx.user, target.role, target.unit_codes)
-        (enable_user if active else disable_user)(ctx.store, target.username, actor=ctx.actor)
-        return redirect(ctx, "/accounts", "accounts.enabled" if active else "accounts.disabled")
-
-    return await anyio.to_thread.run_sync(run)
+    target = get_officer(ctx.store, username)
+    if target.id == ctx.user.id:
+        raise scope.ScopeError("scope.not_own_disable")
+    require_manages(ctx.user, target.role, target.unit_codes)
+    (enable_user if active else disable_user)(ctx.store, target.username, actor=ctx.actor)
+    return redirect(ctx, "/accounts", "accounts.enabled" if active else "accounts.disabled")
 
 
 def _managed(ctx: Ctx, username: str) -> User:
@@ -146,8 +137,8 @@ def account_edit_form(ctx: NamedDependency[Ctx], username: FromPath[str]) -> Res
     return _account_page(ctx, _managed(ctx, username))
 
 
-@post("/accounts/{username:str}", guards=MANAGE, opt=FORM)
-async def account_edit(
+@post("/accounts/{username:str}", guards=MANAGE, opt=FORM, sync_to_thread=True)
+def account_edit(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], username: FromPath[str]
 ) -> Response:
     """Change an account's role and units: both the account as it is and as it becomes must be within
@@ -155,35 +146,27 @@ async def account_edit(
     form = posted
     role_value = str(form.get("role") or "")
     units = form_list(form, "units")
-
-    def run() -> Response:
-        target = _managed(ctx, username)
-        try:
-            role = parse_role(role_value or "?")
-            require_manages(ctx.user, role, units)
-            set_role(ctx.store, target.username, role, units, actor=ctx.actor)
-        except (UserError, scope.ScopeError) as exc:
-            status = 403 if isinstance(exc, scope.ScopeError) else 400
-            return _account_page(ctx, target, status, getattr(exc, "message", str(exc)),
-                                 {"role": role_value, "units": units})
-        return redirect(ctx, "/accounts", "accounts.saved")
-
-    return await anyio.to_thread.run_sync(run)
+    target = _managed(ctx, username)
+    try:
+        role = parse_role(role_value or "?")
+        require_manages(ctx.user, role, units)
+        set_role(ctx.store, target.username, role, units, actor=ctx.actor)
+    except (UserError, scope.ScopeError) as exc:
+        status = 403 if isinstance(exc, scope.ScopeError) else 400
+        return _account_page(ctx, target, status, getattr(exc, "message", str(exc)),
+                             {"role": role_value, "units": units})
+    return redirect(ctx, "/accounts", "accounts.saved")
 
 
-@post("/accounts/{username:str}/reset-link", guards=MANAGE, opt=FORM)
-async def account_reset_link(
+@post("/accounts/{username:str}/reset-link", guards=MANAGE, opt=FORM, sync_to_thread=True)
+def account_reset_link(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], username: FromPath[str]
 ) -> Response:
     """Issue a one-time password-reset link and show it once (the store keeps only its hash)."""
-
-    def run() -> Response:
-        target = _managed(ctx, username)
-        token, expires = issue_reset_link(ctx.store, target.username, actor=ctx.actor)
-        base = (ctx.settings.public_url or str(ctx.request.base_url)).rstrip("/")
-        return _account_page(ctx, target, link=(f"{base}/password-reset/{token}", expires))
-
-    return await anyio.to_thread.run_sync(run)
+    target = _managed(ctx, username)
+    token, expires = issue_reset_link(ctx.store, target.username, actor=ctx.actor)
+    base = (ctx.settings.public_url or str(ctx.request.base_url)).rstrip("/")
+    return _account_page(ctx, target, link=(f"{base}/password-reset/{token}", expires))
 
 
 def _reset_page(visitor: Visitor, token: str, status: int = 200, error: str | None = None,
@@ -203,32 +186,28 @@ def password_reset_form(visitor: NamedDependency[Visitor], token: FromPath[str])
     return _reset_page(visitor, token, who=who)
 
 
-@post("/password-reset/{token:str}", opt=FORM)
-async def password_reset(
+@post("/password-reset/{token:str}", opt=FORM, sync_to_thread=True)
+def password_reset(
     visitor: NamedDependency[Visitor], unchecked_form: NamedDependency[FormMultiDict], token: FromPath[str]
 ) -> Response:
     form = unchecked_form  # its token is checked against the link page's double-submit cookie below
     new, repeat = str(form.get("new") or ""), str(form.get("repeat") or "")
-
-    def run() -> Response:
-        if not visitor.csrf_ok(form):
-            return _reset_page(visitor, token, 403, visitor.t("csrf"))
-        try:
-            who = reset_link_user(visitor.store, token)
-        except ResetLinkError as exc:
-            return _reset_page(visitor, token, 410, str(exc))
-        try:
-            if new != repeat:
-                raise UserError(visitor.t("password.mismatch"))
-            use_reset_link(visitor.store, token, new)
-        except ResetLinkError as exc:
-            return _reset_page(visitor, token, 410, str(exc))
-        except UserError as exc:
-            return _reset_page(visitor, token, 400, str(exc), who)
-        return Redirect(path="/login?msg=password.reset_done", status_code=303,
-                        headers={"Cache-Control": "no-store"})
-
-    return await anyio.to_thread.run_sync(run)
+    if not visitor.csrf_ok(form):
+        return _reset_page(visitor, token, 403, visitor.t("csrf"))
+    try:
+        who = reset_link_user(visitor.store, token)
+    except ResetLinkError as exc:
+        return _reset_page(visitor, token, 410, str(exc))
+    try:
+        if new != repeat:
+            raise UserError(visitor.t("password.mismatch"))
+        use_reset_link(visitor.store, token, new)
+    except ResetLinkError as exc:
+        return _reset_page(visitor, token, 410, str(exc))
+    except UserError as exc:
+        return _reset_page(visitor, token, 400, str(exc), who)
+    return Redirect(path="/login?msg=password.reset_done", status_code=303,
+                    headers={"Cache-Control": "no-store"})
 
 
 @get("/account/password", sync_to_thread=True)
@@ -236,30 +215,26 @@ def password_form(ctx: NamedDependency[Ctx]) -> Response:
     return page(ctx, "password.html", error=None)
 
 
-@post("/account/password", opt=FORM)
-async def password_change(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/account/password", opt=FORM, sync_to_thread=True)
+def password_change(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     form = posted
     current = str(form.get("current") or "")
     new = str(form.get("new") or "")
     repeat = str(form.get("repeat") or "")
-
-    def run() -> Response:
-        try:
-            if not verify_password(ctx.user.password_hash, current):
-                raise UserError(ctx.t("password.wrong_current"))
-            if new != repeat:
-                raise UserError(ctx.t("password.mismatch"))
-            check_password_policy(new)
-            updated = set_password(ctx.store, ctx.user.username, new, actor=ctx.actor)
-        except UserError as exc:
-            return page(ctx, "password.html", status=400, error=str(exc))
-        # every session of the old password ended, this one too: the officer goes on in a new one
-        sessions.end(ctx.store, ctx.request.cookies.get(sessions.COOKIE))
-        value, _ = sessions.start(ctx.store, updated)
-        response = redirect(ctx, "/", "password.changed")
-        return sessions.set_cookies(response, sessions.cookie(sessions.COOKIE, value, ctx.secure))
-
-    return await anyio.to_thread.run_sync(run)
+    try:
+        if not verify_password(ctx.user.password_hash, current):
+            raise UserError(ctx.t("password.wrong_current"))
+        if new != repeat:
+            raise UserError(ctx.t("password.mismatch"))
+        check_password_policy(new)
+        updated = set_password(ctx.store, ctx.user.username, new, actor=ctx.actor)
+    except UserError as exc:
+        return page(ctx, "password.html", status=400, error=str(exc))
+    # every session of the old password ended, this one too: the officer goes on in a new one
+    sessions.end(ctx.store, ctx.request.cookies.get(sessions.COOKIE))
+    value, _ = sessions.start(ctx.store, updated)
+    response = redirect(ctx, "/", "password.changed")
+    return sessions.set_cookies(response, sessions.cookie(sessions.COOKIE, value, ctx.secure))
 
 
 handlers = [accounts, account_create, account_active, account_edit_form, account_edit, account_reset_link,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 from typing import Annotated, Any
 
-import anyio
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
@@ -89,38 +88,34 @@ def assessment(
     return _page(ctx, _year(year), chosen, only=only.strip())
 
 
-@post("/assessment/{year:int}/{unit:str}/{action:str}")
-async def assessment_step(
+@post("/assessment/{year:int}/{unit:str}/{action:str}", sync_to_thread=True)
+def assessment_step(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], year: FromPath[int],
     unit: FromPath[str], action: FromPath[str],
 ) -> Response:
     text = str(posted.get("text") or "").strip()[:1000]
-
-    def run() -> Response:
-        province = _province_for(ctx, unit)
-        try:
-            if action == "propose":
-                signoff.propose(ctx.store, ctx.user, year, unit, text)
-            elif action == "accept":
-                signoff.review(ctx.store, ctx.user, year, unit, accept=True)
-            elif action == "send_back":
-                signoff.review(ctx.store, ctx.user, year, unit, accept=False, reason=text)
-            elif action == "approve":
-                signoff.approve(ctx.store, ctx.user, year, unit)
-            elif action == "reopen":
-                signoff.reopen(ctx.store, ctx.user, year, unit, text)
-            elif action == "fact":
-                if not (signoff.may_propose(ctx.user, unit) or signoff.may_review(ctx.user, province)):
-                    raise Problem("page.forbidden")
-                set_fact(ctx.store, year, unit, str(posted.get("name") or ""), str(posted.get("value") or ""),
-                         text, str(posted.get("as_of") or ""), ctx.actor)
-            else:
-                raise Problem("resource.not_found", what="")
-        except (SignoffError, FactError) as exc:
-            return _page(ctx, year, province, 400, str(exc))
-        return redirect(ctx, f"/assessment?year={year}&province={province}", "asm.done")
-
-    return await anyio.to_thread.run_sync(run)
+    province = _province_for(ctx, unit)
+    try:
+        if action == "propose":
+            signoff.propose(ctx.store, ctx.user, year, unit, text)
+        elif action == "accept":
+            signoff.review(ctx.store, ctx.user, year, unit, accept=True)
+        elif action == "send_back":
+            signoff.review(ctx.store, ctx.user, year, unit, accept=False, reason=text)
+        elif action == "approve":
+            signoff.approve(ctx.store, ctx.user, year, unit)
+        elif action == "reopen":
+            signoff.reopen(ctx.store, ctx.user, year, unit, text)
+        elif action == "fact":
+            if not (signoff.may_propose(ctx.user, unit) or signoff.may_review(ctx.user, province)):
+                raise Problem("page.forbidden")
+            set_fact(ctx.store, year, unit, str(posted.get("name") or ""), str(posted.get("value") or ""),
+                     text, str(posted.get("as_of") or ""), ctx.actor)
+        else:
+            raise Problem("resource.not_found", what="")
+    except (SignoffError, FactError) as exc:
+        return _page(ctx, year, province, 400, str(exc))
+    return redirect(ctx, f"/assessment?year={year}&province={province}", "asm.done")
 
 
 @get("/assessment/{year:int}/{province:str}/print", sync_to_thread=True)

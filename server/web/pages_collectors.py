@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import anyio
 import segno
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
@@ -125,111 +124,91 @@ def collectors(ctx: NamedDependency[Ctx]) -> Response:
     return _collectors_page(ctx)
 
 
-@post("/collectors", guards=MANAGE)
-async def collector_add(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/collectors", guards=MANAGE, sync_to_thread=True)
+def collector_add(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     name = str(posted.get("name") or "")[:200]
     units = [u.strip() for u in form_list(posted, "units") if u.strip()]
     round_ids = form_list(posted, "rounds")
-
-    def run() -> Response:
-        try:
-            for code in units:
-                scope.require_unit(ctx.user, code)
-            for rid in round_ids:
-                scoped.get_round(ctx, rid)
-            user, token = create_collector(ctx.store, name, units, round_ids, actor=ctx.actor)
-        except (CollectorError, scope.ScopeError) as exc:
-            message = getattr(exc, "message", str(exc))
-            status = 403 if isinstance(exc, scope.ScopeError) else 400
-            return _collectors_page(ctx, status, message, {"name": name, "units": units, "rounds": round_ids})
-        phone = phone_code(
-            ctx.store,
-            user.id,
-            base_url(ctx),
-            token=token,
-            project_id=ctx.settings.project_id,
-            actor=ctx.actor,
-        )
-        return _cards_page(ctx, [_card(ctx, phone)], ctx.t("col.added"), 201)
-
-    return await anyio.to_thread.run_sync(run)
+    try:
+        for code in units:
+            scope.require_unit(ctx.user, code)
+        for rid in round_ids:
+            scoped.get_round(ctx, rid)
+        user, token = create_collector(ctx.store, name, units, round_ids, actor=ctx.actor)
+    except (CollectorError, scope.ScopeError) as exc:
+        message = getattr(exc, "message", str(exc))
+        status = 403 if isinstance(exc, scope.ScopeError) else 400
+        return _collectors_page(ctx, status, message, {"name": name, "units": units, "rounds": round_ids})
+    phone = phone_code(
+        ctx.store,
+        user.id,
+        base_url(ctx),
+        token=token,
+        project_id=ctx.settings.project_id,
+        actor=ctx.actor,
+    )
+    return _cards_page(ctx, [_card(ctx, phone)], ctx.t("col.added"), 201)
 
 
-@post("/collectors/{ref:str}/revoke", guards=MANAGE)
-async def collector_revoke(
+@post("/collectors/{ref:str}/revoke", guards=MANAGE, sync_to_thread=True)
+def collector_revoke(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], ref: FromPath[str]
 ) -> Response:
-
-    def run() -> Response:
-        user = _collector(ctx, ref)
-        revoke_collector(ctx.store, user.id, actor=ctx.actor)
-        return redirect(ctx, "/collectors", "done")
-
-    return await anyio.to_thread.run_sync(run)
+    user = _collector(ctx, ref)
+    revoke_collector(ctx.store, user.id, actor=ctx.actor)
+    return redirect(ctx, "/collectors", "done")
 
 
-@post("/collectors/{ref:str}/qr", guards=MANAGE)
-async def collector_qr(
+@post("/collectors/{ref:str}/qr", guards=MANAGE, sync_to_thread=True)
+def collector_qr(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], ref: FromPath[str]
 ) -> Response:
-
-    def run() -> Response:
-        user = _collector(ctx, ref)
-        code = phone_code(
-            ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
-        )
-        return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.card"))
-
-    return await anyio.to_thread.run_sync(run)
+    user = _collector(ctx, ref)
+    code = phone_code(
+        ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
+    )
+    return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.card"))
 
 
-@post("/collectors/{ref:str}/rotate", guards=MANAGE)
-async def collector_rotate(
+@post("/collectors/{ref:str}/rotate", guards=MANAGE, sync_to_thread=True)
+def collector_rotate(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], ref: FromPath[str]
 ) -> Response:
     """A new token (a lost card or phone): the old card stops working; the page asked to confirm."""
-
-    def run() -> Response:
-        user = _collector(ctx, ref)
-        token = rotate_token(ctx.store, user, actor=ctx.actor)
-        code = phone_code(ctx.store, user.id, base_url(ctx), token=token,
-                          project_id=ctx.settings.project_id, actor=ctx.actor)
-        return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.rotated"))
-
-    return await anyio.to_thread.run_sync(run)
+    user = _collector(ctx, ref)
+    token = rotate_token(ctx.store, user, actor=ctx.actor)
+    code = phone_code(ctx.store, user.id, base_url(ctx), token=token,
+                      project_id=ctx.settings.project_id, actor=ctx.actor)
+    return _cards_page(ctx, [_card(ctx, code)], ctx.t("col.rotated"))
 
 
-@post("/collectors/sheet", guards=MANAGE)
-async def collectors_sheet(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/collectors/sheet", guards=MANAGE, sync_to_thread=True)
+def collectors_sheet(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     """Cards for every active collector of a unit and/or a round, with their current codes."""
     unit = str(posted.get("unit") or "").strip()
     round_id = str(posted.get("round") or "").strip()
+    from rasoat.core.rounds import in_scope
 
-    def run() -> Response:
-        from rasoat.core.rounds import in_scope
-
-        if not unit and not round_id:
-            raise Problem("web.choose_unit_or_round")
-        if unit:
-            scope.require_unit(ctx.user, unit)
-        rnd = scoped.get_round(ctx, round_id) if round_id else None
-        chosen = []
-        for user in scoped.collectors(ctx, include_revoked=False):
-            if rnd is not None and user.id not in rnd.collector_ids:
-                continue
-            if unit and not any(in_scope(code, [unit]) for code in user.unit_codes):
-                continue
-            chosen.append(user)
-        chosen.sort(key=lambda u: ((u.display_name or u.username).casefold(), u.id))
-        cards = []
-        for user in chosen:
-            code = phone_code(
-                ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
-            )
-            cards.append(_card(ctx, code))
-        return _cards_page(ctx, cards, ctx.t("col.card") if cards else ctx.t("col.none"))
-
-    return await anyio.to_thread.run_sync(run)
+    if not unit and not round_id:
+        raise Problem("web.choose_unit_or_round")
+    if unit:
+        scope.require_unit(ctx.user, unit)
+    rnd = scoped.get_round(ctx, round_id) if round_id else None
+    chosen = []
+    for user in scoped.collectors(ctx, include_revoked=False):
+        if rnd is not None and user.id not in rnd.collector_ids:
+            continue
+        if unit and not any(in_scope(code, [unit]) for code in user.unit_codes):
+            continue
+        chosen.append(user)
+    chosen.sort(key=lambda u: ((u.display_name or u.username).casefold(), u.id))
+    cards = []
+    for user in chosen:
+        code = phone_code(
+            ctx.store, user.id, base_url(ctx), project_id=ctx.settings.project_id, actor=ctx.actor
+        )
+        cards.append(_card(ctx, code))
+    return _cards_page(ctx, cards, ctx.t("col.card") if cards else ctx.t("col.none"))
 
 
 handlers = [collectors, collector_add, collector_revoke, collector_qr, collector_rotate, collectors_sheet]

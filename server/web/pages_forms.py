@@ -137,27 +137,23 @@ def draft_page(ctx: NamedDependency[Ctx], form_id: FromPath[str]) -> Response:
     return _draft_page(ctx, officer_draft(ctx.store, ctx.user, form_id))
 
 
-@post("/forms/{form_id:str}/draft/publish", guards=PUBLISH)
-async def draft_publish(
+@post("/forms/{form_id:str}/draft/publish", guards=PUBLISH, sync_to_thread=True)
+def draft_publish(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], form_id: FromPath[str]
 ) -> Response:
     round_id = str(posted.get("round") or "").strip() or None
     version = str(posted.get("version") or "").strip()[:100] or None
-
-    def run() -> Response:
-        draft = officer_draft(ctx.store, ctx.user, form_id)
-        if round_id and round_id not in {r.id for r in _rounds(ctx)}:
-            rnd = scoped.get_round(ctx, round_id)  # a round outside the officer's units: 403/404 as anywhere
-            for code in rnd.unit_codes:
-                scope.require_unit(ctx.user, code)
-        try:
-            done = publish_draft(ctx.store, form_id, actor=ctx.actor, round_id=round_id, version=version,
-                                 via="web")
-        except PublishError as exc:
-            return _draft_page(ctx, draft, exc.status, exc)
-        return redirect(ctx, f"/forms?published={quote(done.form.form_id, safe='')}", "forms.published")
-
-    return await anyio.to_thread.run_sync(run)
+    draft = officer_draft(ctx.store, ctx.user, form_id)
+    if round_id and round_id not in {r.id for r in _rounds(ctx)}:
+        rnd = scoped.get_round(ctx, round_id)  # a round outside the officer's units: 403/404 as anywhere
+        for code in rnd.unit_codes:
+            scope.require_unit(ctx.user, code)
+    try:
+        done = publish_draft(ctx.store, form_id, actor=ctx.actor, round_id=round_id, version=version,
+                             via="web")
+    except PublishError as exc:
+        return _draft_page(ctx, draft, exc.status, exc)
+    return redirect(ctx, f"/forms?published={quote(done.form.form_id, safe='')}", "forms.published")
 
 
 @post("/forms/{form_id:str}/draft/media", guards=PUBLISH, opt=UPLOAD)
@@ -182,16 +178,13 @@ async def draft_media_upload(
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/forms/{form_id:str}/draft/discard", guards=PUBLISH)
-async def draft_discard(
+@post("/forms/{form_id:str}/draft/discard", guards=PUBLISH, sync_to_thread=True)
+def draft_discard(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], form_id: FromPath[str]
 ) -> Response:
-    def run() -> Response:
-        officer_draft(ctx.store, ctx.user, form_id)
-        discard_draft(ctx.store, form_id, actor=ctx.actor)
-        return redirect(ctx, "/forms", "forms.draft_discarded")
-
-    return await anyio.to_thread.run_sync(run)
+    officer_draft(ctx.store, ctx.user, form_id)
+    discard_draft(ctx.store, form_id, actor=ctx.actor)
+    return redirect(ctx, "/forms", "forms.draft_discarded")
 
 
 handlers = [forms_list, form_upload, draft_page, draft_publish, draft_media_upload, draft_discard]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
@@ -36,23 +35,19 @@ def keys_page(ctx: NamedDependency[Ctx]) -> Response:
     return _page(ctx)
 
 
-@post("/keys/unlock", guards=DECRYPT, opt=FORM)
-async def keys_unlock(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/keys/unlock", guards=DECRYPT, opt=FORM, sync_to_thread=True)
+def keys_unlock(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     passphrase = str(posted.get("passphrase") or "")
     try:
         minutes = int(str(posted.get("minutes") or DEFAULT_MINUTES))
     except ValueError:
         minutes = DEFAULT_MINUTES
-
-    def run() -> Response:
-        try:
-            done = unlock_and_derive(ctx.store, passphrase, ctx.actor, max(1, min(minutes, MAX_MINUTES)))
-        except CryptoError as exc:
-            return _page(ctx, 400, str(exc))
-        remember.forget(ctx.store)  # figures kept before the derivation no longer hold
-        return _page(ctx, done=done)
-
-    return await anyio.to_thread.run_sync(run)
+    try:
+        done = unlock_and_derive(ctx.store, passphrase, ctx.actor, max(1, min(minutes, MAX_MINUTES)))
+    except CryptoError as exc:
+        return _page(ctx, 400, str(exc))
+    remember.forget(ctx.store)  # figures kept before the derivation no longer hold
+    return _page(ctx, done=done)
 
 
 @post("/keys/lock", guards=DECRYPT, opt=FORM)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-import anyio
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
@@ -164,38 +163,34 @@ def person(ctx: NamedDependency[Ctx], uuid: FromPath[str]) -> Response:
                 may_resolve=ctx.can(scope.REVIEW), labels=LABELS)
 
 
-@post("/persons/{uuid:str}/resolve", guards=[allowed(scope.REVIEW)])
-async def resolve(
+@post("/persons/{uuid:str}/resolve", guards=[allowed(scope.REVIEW)], sync_to_thread=True)
+def resolve(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], uuid: FromPath[str]
 ) -> Response:
     """Resolve the person's conflict: keep the current values, or write a chosen version's values as a
     new version first; audited either way (``entity.resolve``)."""
     chosen = str(posted.get("version") or "").strip()
-
-    def apply() -> None:
-        entity = _entity(ctx, uuid)
-        if entity.conflict is None:
-            raise Problem("web.no_person_conflict")
-        written: list[str] = []
-        if chosen:
-            if not chosen.isdigit():
-                raise Problem("web.bad_version")
-            try:
-                values = data_at(history(ctx.store.entity_versions(entity.uuid)), int(chosen))
-            except KeyError:
-                raise Problem("web.no_version") from None
-            # where the person lives is a transfer decision (Mẫu 08), not a value a resolution rolls back
-            change = {k: v for k, v in values.items() if k != MOVES_WITH and entity.properties.get(k) != v}
-            if change:
-                ctx.store.write_entity(PERSONS, entity.uuid, label=None, data=change, actor=ctx.actor,
-                                       base_version=entity.version)
-                written = sorted(change)
-        ctx.store.resolve_entity_conflict(entity.uuid, ctx.actor)
-        record(ctx.store, ctx.actor, "entity.resolve", entity.uuid, list=PERSONS, conflict=entity.conflict,
-               at_version=entity.version, chosen_version=int(chosen) if chosen else None, properties=written,
-               via="web")
-
-    await anyio.to_thread.run_sync(apply)
+    entity = _entity(ctx, uuid)
+    if entity.conflict is None:
+        raise Problem("web.no_person_conflict")
+    written: list[str] = []
+    if chosen:
+        if not chosen.isdigit():
+            raise Problem("web.bad_version")
+        try:
+            values = data_at(history(ctx.store.entity_versions(entity.uuid)), int(chosen))
+        except KeyError:
+            raise Problem("web.no_version") from None
+        # where the person lives is a transfer decision (Mẫu 08), not a value a resolution rolls back
+        change = {k: v for k, v in values.items() if k != MOVES_WITH and entity.properties.get(k) != v}
+        if change:
+            ctx.store.write_entity(PERSONS, entity.uuid, label=None, data=change, actor=ctx.actor,
+                                   base_version=entity.version)
+            written = sorted(change)
+    ctx.store.resolve_entity_conflict(entity.uuid, ctx.actor)
+    record(ctx.store, ctx.actor, "entity.resolve", entity.uuid, list=PERSONS, conflict=entity.conflict,
+           at_version=entity.version, chosen_version=int(chosen) if chosen else None, properties=written,
+           via="web")
     return redirect(ctx, f"/persons/{uuid}", "msg.entity_resolved")
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import anyio
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
@@ -66,8 +65,8 @@ def rounds_list(ctx: NamedDependency[Ctx]) -> Response:
     return _rounds_page(ctx)
 
 
-@post("/rounds", guards=MANAGE)
-async def round_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/rounds", guards=MANAGE, sync_to_thread=True)
+def round_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     name = str(posted.get("name") or "").strip()[:200]
     period = str(posted.get("period") or "").strip()[:20]
     kind = str(posted.get("kind") or "").strip() or None
@@ -76,19 +75,15 @@ async def round_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMu
     typed = [v.replace(";", ",").split(",") for v in form_list(posted, "units")]
     units = [u.strip() for codes in typed for u in codes if u.strip()]
     values = {"name": name, "period": period, "kind": kind, "forms": form_ids, "units": units}
-
-    def run() -> Response:
-        try:
-            _require_units(ctx, units)
-            if not units and scope.allowed_units(ctx.user) is not None:
-                raise RoundError("round.no_units_chosen")
-            rnd = create_round(ctx.store, name, period, form_ids, units, kind=kind, actor=ctx.actor)
-        except (RoundError, scope.ScopeError) as exc:
-            status = 403 if isinstance(exc, scope.ScopeError) else 400
-            return _rounds_page(ctx, status, create_error=getattr(exc, "message", str(exc)), values=values)
-        return redirect(ctx, f"/rounds/{quote(rnd.id, safe='')}", "rounds.created")
-
-    return await anyio.to_thread.run_sync(run)
+    try:
+        _require_units(ctx, units)
+        if not units and scope.allowed_units(ctx.user) is not None:
+            raise RoundError("round.no_units_chosen")
+        rnd = create_round(ctx.store, name, period, form_ids, units, kind=kind, actor=ctx.actor)
+    except (RoundError, scope.ScopeError) as exc:
+        status = 403 if isinstance(exc, scope.ScopeError) else 400
+        return _rounds_page(ctx, status, create_error=getattr(exc, "message", str(exc)), values=values)
+    return redirect(ctx, f"/rounds/{quote(rnd.id, safe='')}", "rounds.created")
 
 
 def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = None) -> Response:
@@ -147,49 +142,42 @@ def round_detail(ctx: NamedDependency[Ctx], round_id: FromPath[str]) -> Response
     return _round_page(ctx, round_id)
 
 
-@post("/rounds/{round_id:str}/state", guards=MANAGE)
-async def round_state(
+@post("/rounds/{round_id:str}/state", guards=MANAGE, sync_to_thread=True)
+def round_state(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], round_id: FromPath[str]
 ) -> Response:
     target = str(posted.get("target") or "")
     reason = str(posted.get("reason") or "")[:500]
-
-    def run() -> Response:
-        rnd = scoped.get_round(ctx, round_id)
-        _require_units(ctx, rnd.unit_codes)  # changing a round needs the whole of it in scope
-        try:
-            set_state(ctx.store, rnd.id, target, actor=ctx.actor, reason=reason,
-                      allow_missing_hamlets=bool(posted.get("allow_missing_hamlets")),
-                      acknowledge_encrypted=bool(posted.get("acknowledge_encrypted")))
-        except (RoundError, ValueError) as exc:
-            return _round_page(ctx, round_id, 400, str(exc))
-        return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
-
-    return await anyio.to_thread.run_sync(run)
+    rnd = scoped.get_round(ctx, round_id)
+    _require_units(ctx, rnd.unit_codes)  # changing a round needs the whole of it in scope
+    try:
+        set_state(ctx.store, rnd.id, target, actor=ctx.actor, reason=reason,
+                  allow_missing_hamlets=bool(posted.get("allow_missing_hamlets")),
+                  acknowledge_encrypted=bool(posted.get("acknowledge_encrypted")))
+    except (RoundError, ValueError) as exc:
+        return _round_page(ctx, round_id, 400, str(exc))
+    return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
 
 
-@post("/rounds/{round_id:str}/collectors", guards=[allowed(scope.MANAGE_ROUNDS, scope.MANAGE_COLLECTORS)])
-async def round_collectors(
+@post("/rounds/{round_id:str}/collectors", guards=[allowed(scope.MANAGE_ROUNDS, scope.MANAGE_COLLECTORS)],
+      sync_to_thread=True)
+def round_collectors(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], round_id: FromPath[str]
 ) -> Response:
     wanted = form_list(posted, "collector")
-
-    def run() -> Response:
-        rnd = scoped.get_round(ctx, round_id)
-        mine = {c.id for c in scoped.collectors(ctx, include_revoked=False)}
-        if not wanted:
-            return _round_page(ctx, round_id, 400, "Hãy đánh dấu ít nhất một người thu thập / "
-                                                   "Tick at least one collector")
-        outside = [c for c in wanted if c not in mine]
-        if outside:
-            raise scope.ScopeError("scope.collectors_outside", collectors=', '.join(outside))
-        try:
-            assign_collectors(ctx.store, rnd.id, wanted, actor=ctx.actor)
-        except RoundError as exc:
-            return _round_page(ctx, round_id, 400, str(exc))
-        return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
-
-    return await anyio.to_thread.run_sync(run)
+    rnd = scoped.get_round(ctx, round_id)
+    mine = {c.id for c in scoped.collectors(ctx, include_revoked=False)}
+    if not wanted:
+        return _round_page(ctx, round_id, 400, "Hãy đánh dấu ít nhất một người thu thập / "
+                                               "Tick at least one collector")
+    outside = [c for c in wanted if c not in mine]
+    if outside:
+        raise scope.ScopeError("scope.collectors_outside", collectors=', '.join(outside))
+    try:
+        assign_collectors(ctx.store, rnd.id, wanted, actor=ctx.actor)
+    except RoundError as exc:
+        return _round_page(ctx, round_id, 400, str(exc))
+    return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
 
 
 handlers = [rounds_list, round_create, round_detail, round_state, round_collectors]

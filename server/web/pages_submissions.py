@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio
 from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency, Provide
@@ -454,8 +453,8 @@ def submission_file(ctx: NamedDependency[Ctx], iid: FromPath[str], name: FromPat
     )
 
 
-@post("/submissions/{iid:str}/review", guards=[allowed(scope.REVIEW)])
-async def submission_review(
+@post("/submissions/{iid:str}/review", guards=[allowed(scope.REVIEW)], sync_to_thread=True)
+def submission_review(
     ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict], iid: FromPath[str],
     go_next: GO_NEXT = "",
 ) -> Response:
@@ -468,25 +467,21 @@ async def submission_review(
         return _detail(ctx, iid, walk, message, 400, comment)
 
     if state in ("has_issues", "rejected") and not comment.strip():
-        return await anyio.to_thread.run_sync(again, ctx.t("sub.comment_needed"))
-
-    def run() -> Response:
-        sub = scoped.submission(ctx, iid)
-        if not identities.may_read(ctx.user, sub):
-            raise scope.ScopeError(ctx.t("sub.review_unreadable"))
-        try:
-            review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
-        except ReviewError as exc:
-            return again(str(exc))
-        if not walk:
-            return redirect(ctx, f"/submissions/{quote(iid, safe='')}", "sub.reviewed")
-        following = next_in_queue(ctx.store, ctx.user, PageKey(sub.received_at, sub.instance_id))
-        if following is None:
-            return redirect(ctx, "/review", "review.done")
-        path = f"/submissions/{quote(following.instance_id, safe='')}?queue=1"
-        return redirect(ctx, path, "review.saved_next")
-
-    return await anyio.to_thread.run_sync(run)
+        return again(ctx.t("sub.comment_needed"))
+    sub = scoped.submission(ctx, iid)
+    if not identities.may_read(ctx.user, sub):
+        raise scope.ScopeError(ctx.t("sub.review_unreadable"))
+    try:
+        review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
+    except ReviewError as exc:
+        return again(str(exc))
+    if not walk:
+        return redirect(ctx, f"/submissions/{quote(iid, safe='')}", "sub.reviewed")
+    following = next_in_queue(ctx.store, ctx.user, PageKey(sub.received_at, sub.instance_id))
+    if following is None:
+        return redirect(ctx, "/review", "review.done")
+    path = f"/submissions/{quote(following.instance_id, safe='')}?queue=1"
+    return redirect(ctx, path, "review.saved_next")
 
 
 handlers = [submissions, submission_detail, submission_file, submission_review]

@@ -104,27 +104,23 @@ async def units_preview(ctx: NamedDependency[Ctx], posted: NamedDependency[FormM
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/units/apply", guards=MANAGE)
-async def units_apply(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
+@post("/units/apply", guards=MANAGE, sync_to_thread=True)
+def units_apply(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
     token = str(posted.get("token") or "")
-
-    def run() -> Response:
-        pending = ctx.store.kv_get(PENDING_NS, token) if token else None
-        if pending is None or pending.get("actor") != ctx.actor:
-            raise Problem("web.preview_expired")
-        parsed = Parsed(**pending["parsed"])
-        try:
-            # the preview is computed again (same rows, same base version) so what is applied is what was
-            # shown; a register changed meanwhile is refused by apply
-            pv = unit_lists.preview(ctx.store, parsed)
-            pv = Preview(parsed, pending["base_version"], pv.changes)
-            unit_lists.apply(ctx.store, pv, ctx.actor)
-        except UnitListError as exc:
-            return _units_page(ctx, 409, chosen=parsed.kind, problems=exc.problems)
-        ctx.store.kv_delete(PENDING_NS, token)
-        return redirect(ctx, "/units", "units.applied")
-
-    return await anyio.to_thread.run_sync(run)
+    pending = ctx.store.kv_get(PENDING_NS, token) if token else None
+    if pending is None or pending.get("actor") != ctx.actor:
+        raise Problem("web.preview_expired")
+    parsed = Parsed(**pending["parsed"])
+    try:
+        # the preview is computed again (same rows, same base version) so what is applied is what was
+        # shown; a register changed meanwhile is refused by apply
+        pv = unit_lists.preview(ctx.store, parsed)
+        pv = Preview(parsed, pending["base_version"], pv.changes)
+        unit_lists.apply(ctx.store, pv, ctx.actor)
+    except UnitListError as exc:
+        return _units_page(ctx, 409, chosen=parsed.kind, problems=exc.problems)
+    ctx.store.kv_delete(PENDING_NS, token)
+    return redirect(ctx, "/units", "units.applied")
 
 
 handlers = [units_page, units_template, units_preview, units_apply]
