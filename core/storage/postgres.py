@@ -14,8 +14,9 @@ durably before the row that names them commits. The schema comes from numbered S
 The database URL may carry ``?schema=NAME`` to keep rasoat's tables in their own schema (tests use a
 fresh schema per run); it is removed before the URL reaches libpq. With ``read_url`` (or
 ``RASOAT_READ_DATABASE_URL``) the streaming reads (``iter_submissions``, ``iter_facts``, ``iter_audit``,
-``count_submissions``, the indicator totals of ``aggregate``) go to a read replica, so exports and indicators do not load the primary; they
-may then lag the primary by the replication delay. Everything else reads and writes the primary.
+``count_submissions``, the indicator totals of ``aggregate``) go to a read replica, so exports and
+indicators do not load the primary; they may then lag the primary by the replication delay. Everything
+else reads and writes the primary.
 """
 
 from __future__ import annotations
