@@ -53,12 +53,11 @@ def login(
     visitor: NamedDependency[Visitor], unchecked_form: NamedDependency[FormMultiDict]
 ) -> Response:
     """No session yet: the form's token must match the login page's double-submit cookie."""
-    form = unchecked_form
     request = visitor.request
-    username = str(form.get("username") or "")[:128]
-    if not visitor.csrf_ok(form):
+    username = str(unchecked_form.get("username") or "")[:128]
+    if not visitor.csrf_ok(unchecked_form):
         return _login_page(visitor, visitor.t("csrf"), 403, username)
-    password = str(form.get("password") or "")
+    password = str(unchecked_form.get("password") or "")
     ip = request.client.host if request.client else None
     try:
         user = authenticate(visitor.store, username, password, ip, via="web")
@@ -70,7 +69,7 @@ def login(
     sessions.end(visitor.store, request.cookies.get(sessions.COOKIE))
     value, _sess = sessions.start(visitor.store, user)
     return Redirect(
-        path=safe_next(str(form.get("next") or "/")),
+        path=safe_next(str(unchecked_form.get("next") or "/")),
         status_code=303,
         cookies=[
             sessions.cookie(sessions.COOKIE, value, visitor.secure),

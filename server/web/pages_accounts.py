@@ -72,12 +72,11 @@ def accounts(ctx: NamedDependency[Ctx]) -> Response:
 
 @post("/accounts", guards=MANAGE, opt=FORM, sync_to_thread=True)
 def account_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
-    form = posted
-    username = str(form.get("username") or "").strip()[:64]
-    display_name = str(form.get("display_name") or "").strip()[:200]
-    role_value = str(form.get("role") or "")
-    units = form_list(form, "units")
-    password = str(form.get("password") or "")  # never sent back into the page
+    username = str(posted.get("username") or "").strip()[:64]
+    display_name = str(posted.get("display_name") or "").strip()[:200]
+    role_value = str(posted.get("role") or "")
+    units = form_list(posted, "units")
+    password = str(posted.get("password") or "")  # never sent back into the page
     values = {"username": username, "display_name": display_name, "role": role_value, "units": units}
     try:
         role = parse_role(role_value or "?")
@@ -97,8 +96,7 @@ def account_active(
 ) -> Response:
     """Disable (``active=0``) or re-enable (``active=1``) an account in scope; a disabled officer's
     next request finds no session (``base.context`` checks ``active`` every time)."""
-    form = posted
-    active = str(form.get("active") or "") == "1"
+    active = str(posted.get("active") or "") == "1"
     target = get_officer(ctx.store, username)
     if target.id == ctx.user.id:
         raise scope.ScopeError("scope.not_own_disable")
@@ -143,9 +141,8 @@ def account_edit(
 ) -> Response:
     """Change an account's role and units: both the account as it is and as it becomes must be within
     the editor's scope (a province manager never makes an administrator or reaches another province)."""
-    form = posted
-    role_value = str(form.get("role") or "")
-    units = form_list(form, "units")
+    role_value = str(posted.get("role") or "")
+    units = form_list(posted, "units")
     target = _managed(ctx, username)
     try:
         role = parse_role(role_value or "?")
@@ -190,9 +187,8 @@ def password_reset_form(visitor: NamedDependency[Visitor], token: FromPath[str])
 def password_reset(
     visitor: NamedDependency[Visitor], unchecked_form: NamedDependency[FormMultiDict], token: FromPath[str]
 ) -> Response:
-    form = unchecked_form  # its token is checked against the link page's double-submit cookie below
-    new, repeat = str(form.get("new") or ""), str(form.get("repeat") or "")
-    if not visitor.csrf_ok(form):
+    new, repeat = str(unchecked_form.get("new") or ""), str(unchecked_form.get("repeat") or "")
+    if not visitor.csrf_ok(unchecked_form):
         return _reset_page(visitor, token, 403, visitor.t("csrf"))
     try:
         who = reset_link_user(visitor.store, token)
@@ -217,10 +213,9 @@ def password_form(ctx: NamedDependency[Ctx]) -> Response:
 
 @post("/account/password", opt=FORM, sync_to_thread=True)
 def password_change(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict]) -> Response:
-    form = posted
-    current = str(form.get("current") or "")
-    new = str(form.get("new") or "")
-    repeat = str(form.get("repeat") or "")
+    current = str(posted.get("current") or "")
+    new = str(posted.get("new") or "")
+    repeat = str(posted.get("repeat") or "")
     try:
         if not verify_password(ctx.user.password_hash, current):
             raise UserError(ctx.t("password.wrong_current"))
