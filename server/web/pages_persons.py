@@ -94,10 +94,7 @@ def _entity(ctx: Ctx, uuid: str) -> Entity:
     sending commune's officers no longer open the page (the management file went with the person), while
     their own F1/F11/F12 records stay theirs in the submissions, exports and counts."""
     entity = ctx.store.get_entity(uuid.strip().lower())
-    allowed = scope.allowed_units(ctx.user)
-    unit = (entity.unit_code or "") if entity is not None else ""
-    if entity is None or entity.list_name != PERSONS or not (
-            allowed is None or unit in allowed or unit.split("-", 1)[0] in allowed):
+    if entity is None or entity.list_name != PERSONS or not scope.entity_visible(ctx.user, entity.unit_code):
         raise Problem("web.no_person")
     return entity
 
