@@ -57,7 +57,7 @@ def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], st
     from rasoat.core.indicators import evaluate
     from rasoat.core.indicators.privacy import protect_for_viewer
 
-    may_see = scope.can(ctx.user, scope.VIEW_PERSONAL)
+    may_see = ctx.can(scope.VIEW_PERSONAL)
     try:
         if unit:
             scope.require_unit(ctx.user, unit)
@@ -325,7 +325,7 @@ def history_chart(ctx: Ctx, own: Any, period: str) -> str:
         periods.insert(0, periods[0].previous())
     history, _ = remembered(ctx, ("history", own.unit_code, period, ind.id),
                             lambda: evaluate_history(ctx.store, ind, own.unit_code, periods))
-    found = protect_for_viewer(history, scope.can(ctx.user, scope.VIEW_PERSONAL))
+    found = protect_for_viewer(history, ctx.can(scope.VIEW_PERSONAL))
     points = []
     for r in found:
         view = row_view(r, ctx.lang)
