@@ -124,6 +124,7 @@ CATALOGUE: dict[str, Kind] = {
     "entity.property_from_forms": Kind(400, "400.28"),
     "entity.label_blank": Kind(400, "400.8"),
     "entity.version_conflict": Kind(409, "409.15"),
+    "entity.no_conflict": Kind(400, "400.32"),
     "entity.write_refused": Kind(409, "409.3"),
     "entity.unit_unknown": Kind(400, "400.11"),
     "form.refused": Kind(422, "400.15"),

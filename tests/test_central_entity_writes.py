@@ -239,3 +239,23 @@ def test_pyodk_merge_creates_and_updates_by_label(served: SimpleNamespace, tmp_p
     assert (rows["Người gộp 1"]["status"], rows["Người gộp 1"]["birth_year"]) == ("chuyển đi", "1960")
     assert rows["Người gộp 1"]["__version"] == "2" and rows["Người gộp 2"]["__version"] == "1"
     assert "Người gộp 3" not in rows
+
+
+def test_a_conflict_resolved_through_the_api(served: SimpleNamespace, tmp_path: Path) -> None:
+    from entity_support import visit_xml
+
+    eid = new_uuid()
+    for xml in (register_xml(eid, "Người xung đột")[1], visit_xml(eid, 1, status="a")[1],
+                visit_xml(eid, 1, status="b")[1]):  # two visits from version 1: a hard conflict
+        assert served.a.submit(xml).status_code == 201
+    path = f"projects/1/datasets/persons/entities/{eid}"
+    with client(served, tmp_path) as c:
+        assert c.get(path).json()["conflict"] == "hard"
+        status, body = call(c, "PATCH", f"{path}?resolve=true&baseVersion=2", json={})
+        assert (status, body["code"]) == (409, 409.15)  # resolved on what the officer last read
+        status, body = call(c, "PATCH", f"{path}?resolve=true&baseVersion=3", json={})
+        assert status == 200 and body["conflict"] is None and body["currentVersion"]["version"] == 3
+        status, body = call(c, "PATCH", f"{path}?resolve=true&baseVersion=3", json={})
+        assert (status, body["code"]) == (400, 400.32)
+    assert [e.action for e in served.store.iter_audit(actor="xa-a") if e.target == eid
+            and e.action.startswith("entity.")] == ["entity.resolve"]

@@ -57,7 +57,7 @@ from rasoat.core.entities import (
     normal_uuid,
 )
 from rasoat.core.identities import record_read
-from rasoat.core.models import AuditEvent, Role, User, utcnow
+from rasoat.core.models import AuditEvent, Role, User
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import EntityQuery, Store
 from rasoat.core.storage.entity_rules import EntityFailure, StaleVersion
@@ -394,14 +394,18 @@ def _write(rd: Reader, blocks: list[EntityBlock], audit: AuditEvent, *, unit: st
         rd.store.write_entities(blocks, actor=rd.user.username, unit_code=unit, scope=units,
                                 exact_base=exact_base, audit=audit)
     except StaleVersion as exc:
-        raise Problem("entity.version_conflict", base=exc.base, current=exc.current,
-                      details={"baseVersion": exc.base, "currentVersion": exc.current}) from None
+        raise _stale(exc.base, exc.current) from None
     except EntityFailure as exc:
         raise Problem.with_text("entity.write_refused", str(exc)) from None
 
 
+def _stale(base: int | None, current: int) -> Problem:
+    return Problem("entity.version_conflict", base=base, current=current,
+                   details={"baseVersion": base, "currentVersion": current})
+
+
 def _event(rd: Reader, action: str, target: str, **details: Any) -> AuditEvent:
-    return AuditEvent(actor=rd.user.username, action=action, target=target, at=utcnow(),
+    return AuditEvent(actor=rd.user.username, action=action, target=target,
                       details={"list": rd.lst.name, **details, "via": "central"})
 
 
@@ -440,12 +444,15 @@ async def update_entity(
     request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]
 ) -> EntityOut:
     """``{"label"?, "data"?}`` laid over the current version named by ``?baseVersion=N`` (409.15 when it is
-    not the current one), or over whatever is current with ``?force=true``."""
+    not the current one), or over whatever is current with ``?force=true``. ``&resolve=true`` then marks
+    the entity's conflict resolved (400.32 without one), with or without a body, as the persons page
+    does (``entity.resolve``: a second transaction after the update's)."""
     import anyio
 
     del pid
     rd = await anyio.to_thread.run_sync(_reader, request, name, scope.EDIT)
     force = _is_true(request.query_params.get("force"))
+    resolve = _is_true(request.query_params.get("resolve"))
     base = _option(request, "baseVersion")
     if base is None and not force:
         raise problems.missing_params(["baseVersion"], {})
@@ -453,12 +460,22 @@ async def update_entity(
 
     def run() -> EntityOut:
         found = _target(rd, uuid)
+        if resolve and found.conflict is None:
+            raise Problem("entity.no_conflict", uuid=found.uuid)
         data, label = rd.seal(found.uuid, _data(rd.lst, doc.get("data")),
                               _label(doc.get("label"), required=False))
-        block = EntityBlock(dataset=rd.lst.name, uuid=found.uuid, create=False, update=True, label=label,
-                            data=data, base_version=None if force else base)
-        _write(rd, [block], _event(rd, "entity.update", found.uuid, base_version=base, force=force,
-                                   properties=sorted(data), label=label is not None), exact_base=not force)
+        if data or label is not None or not resolve:
+            block = EntityBlock(dataset=rd.lst.name, uuid=found.uuid, create=False, update=True, label=label,
+                                data=data, base_version=None if force else base)
+            event = _event(rd, "entity.update", found.uuid, base_version=base, force=force,
+                           properties=sorted(data), label=label is not None)
+            _write(rd, [block], event, exact_base=not force)
+        elif not force and base != found.version:
+            raise _stale(base, found.version)
+        if resolve:
+            rd.store.resolve_entity_conflict(found.uuid, rd.user.username)
+            rd.store.append_audit(_event(rd, "entity.resolve", found.uuid, conflict=found.conflict,
+                                         at_version=base))
         return EntityOut.model_validate(_full(rd, found.uuid))
 
     return await anyio.to_thread.run_sync(run)
