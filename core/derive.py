@@ -83,7 +83,7 @@ def _kept_fields(store: Store, opened: Submission, xml: bytes) -> dict[str, Any]
     walk(schema.get("children") or [])
     read = {path.rsplit("/", 1)[-1] for path in fields_read(collect()).get(opened.form_id, set())}
     if personal & read:
-        raise NotDerivable(opened.form_id)
+        raise NotDerivable("derive.personal_answers", form=opened.form_id)
     return {k: v for k, v in opened.fields.items() if k.rsplit("/", 1)[-1] not in personal}
 
 

@@ -324,30 +324,25 @@ def use_reset_link(store: Store, token: str, password: str) -> User:
     key = hash_token(token)
     ttl = max(1, int(float(entry["expires"]) - time.time()) + 3600)
     if not store.kv_cas(RESET_NS, key, entry, {**entry, "used": time.time()}, ttl_seconds=ttl):
-        raise ResetLinkError(_RESET_GONE)  # another use won the race
+        raise ResetLinkError("user.reset_link_gone")  # another use won the race
     updated = set_password(store, user.username, password, actor=user.username)
     store.append_audit(AuditEvent(actor=user.username, action="user.reset_link_used", target=user.username))
     return updated
 
 
-_RESET_GONE = (
-    "Đường dẫn đặt lại mật khẩu này không còn dùng được (đã dùng, hết hạn hoặc đã có đường dẫn mới); "
-    "hãy xin đường dẫn mới / This password-reset link can no longer be used (used, expired or replaced "
-    "by a newer one); ask for a new link"
-)
 
 
 def _live_reset(store: Store, token: str) -> tuple[User, dict[str, Any]]:
     token = (token or "").strip()
     if not looks_like_token(token):
-        raise ResetLinkError(_RESET_GONE)
+        raise ResetLinkError("user.reset_link_gone")
     key = hash_token(token)
     entry = store.kv_get(RESET_NS, key)
     if not isinstance(entry, dict) or entry.get("used") or float(entry.get("expires") or 0) <= time.time():
-        raise ResetLinkError(_RESET_GONE)
+        raise ResetLinkError("user.reset_link_gone")
     user = store.get_user(str(entry.get("uid", "")))
     if user is None or not user.active or store.kv_get(RESET_NS, "newest:" + user.id) != key:
-        raise ResetLinkError(_RESET_GONE)
+        raise ResetLinkError("user.reset_link_gone")
     return user, entry
 
 

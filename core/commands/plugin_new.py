@@ -98,8 +98,7 @@ def describe(name: str, province: str, commune: str | None = None, term: str = "
         # rasoat skips a second entry point with a name already loaded: the new plugin would never run
         raise CommandError("command.plugin_exists", name=slug)
     if term not in HAMLET_TERMS:
-        raise CommandError(f"từ chỉ thôn '{term}' không có trong danh sách / unknown hamlet term '{term}': "
-                           + ", ".join(HAMLET_TERMS))
+        raise CommandError("command.unknown_hamlet_term", term=term, terms=", ".join(HAMLET_TERMS))
     return NewPlugin(slug, prov.code, prov.name, com.code, com.name, term)
 
 

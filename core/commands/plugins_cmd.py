@@ -47,7 +47,7 @@ def _indicator_ids(plugin: str, answer: Any) -> list[str]:
     try:
         definitions = raw_definitions(answer)
     except IndicatorError as exc:
-        raise CommandError(f"plugin '{plugin}': {exc}") from exc
+        raise CommandError("command.plugin_refused", plugin=plugin, problem=exc) from exc
     return [str(d.get("id") or d.get("overrides")) for d in definitions]
 
 

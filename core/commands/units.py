@@ -43,8 +43,8 @@ def _registry(args: argparse.Namespace) -> Any:
 
 def run_search(args: argparse.Namespace) -> int:
     units = _registry(args)
-    if args.within and args.within not in units:
-        raise CommandError(_unknown(units, args.within))
+    if args.within:
+        units.require(args.within)  # an unknown code is refused as unknown (UnknownUnit)
     found = units.search(args.name, level=args.level, within=args.within, limit=args.limit)
     if args.json:
         print_json([{**_unit_dict(u), "full_name": units.full_name(u.code)} for u in found])
@@ -58,19 +58,9 @@ def run_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unknown(units: Any, code: str) -> str:
-    try:
-        units.require(code)
-    except KeyError as exc:
-        return str(exc)
-    return ""
-
-
 def run_show(args: argparse.Namespace) -> int:
     units = _registry(args)
-    unit = units.get(args.code)
-    if unit is None:
-        raise CommandError(_unknown(units, args.code))
+    unit = units.require(args.code)
     children = units.children(unit.code)
     info = {
         **_unit_dict(unit),

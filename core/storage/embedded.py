@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core.models import Submission, utcnow
+from rasoat.core.problems import Problem
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.blobs import BlobStore, FileBlobStore
-from rasoat.core.storage.migrations import migration_files, newer_than_code
+from rasoat.core.storage.migrations import migration_files
 from rasoat.core.storage.rules import BlobRow
 from rasoat.core.storage.sql import Dialect, SqlStore, ts
 
@@ -217,7 +218,7 @@ class EmbeddedStore(SqlStore):
             )
             current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
             if current > len(files):
-                raise RuntimeError(newer_than_code(current, len(files)))
+                raise Problem("storage.schema_newer", current=current, known=len(files))
             for number, name, text in files[current:]:
                 for statement in _statements(text):
                     conn.execute(statement)

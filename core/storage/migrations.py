@@ -23,11 +23,3 @@ def migration_files(package: str) -> list[tuple[int, str, str]]:
     if numbers != list(range(1, len(out) + 1)):
         raise RuntimeError(f"migrations must be numbered 0001, 0002, … without gaps: {numbers}")
     return out
-
-
-def newer_than_code(current: int, known: int) -> str:
-    """The refusal when a database was migrated by a newer rasoat than this one."""
-    return (
-        f"cơ sở dữ liệu ở phiên bản lược đồ {current}, mới hơn bản rasoat này ({known}) / "
-        f"database schema version {current} is newer than this rasoat ({known})"
-    )

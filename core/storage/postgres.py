@@ -263,7 +263,7 @@ class PostgresStore(SqlStore):
             current = _one(cur)[0]
             files = migration_files()
             if current > len(files):
-                raise StoreUnavailable(migrations.newer_than_code(current, len(files)))
+                raise StoreUnavailable("storage.schema_newer", current=current, known=len(files))
             for number, name, text in files[current:]:
                 cur.execute(text)
                 cur.execute("INSERT INTO schema_version (version, name) VALUES (%s, %s)", (number, name))

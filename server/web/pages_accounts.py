@@ -196,7 +196,7 @@ def password_reset(
         return _reset_page(visitor, token, 410, str(exc))
     try:
         if new != repeat:
-            raise UserError(visitor.t("password.mismatch"))
+            raise UserError("user.password_mismatch")
         use_reset_link(visitor.store, token, new)
     except ResetLinkError as exc:
         return _reset_page(visitor, token, 410, str(exc))
@@ -218,9 +218,9 @@ def password_change(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMulti
     repeat = str(posted.get("repeat") or "")
     try:
         if not verify_password(ctx.user.password_hash, current):
-            raise UserError(ctx.t("password.wrong_current"))
+            raise UserError("user.wrong_password")
         if new != repeat:
-            raise UserError(ctx.t("password.mismatch"))
+            raise UserError("user.password_mismatch")
         check_password_policy(new)
         updated = set_password(ctx.store, ctx.user.username, new, actor=ctx.actor)
     except UserError as exc:

@@ -470,7 +470,7 @@ def submission_review(
         return again(ctx.t("sub.comment_needed"))
     sub = scoped.submission(ctx, iid)
     if not identities.may_read(ctx.user, sub):
-        raise scope.ScopeError(ctx.t("sub.review_unreadable"))
+        raise scope.ScopeError("scope.review_unreadable")
     try:
         review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
     except ReviewError as exc:
