@@ -35,13 +35,18 @@ def site(tmp_path: Path, backend_url: str | None):
 def test_a_second_visit_reads_no_register_and_any_change_is_seen_at_once(site, monkeypatch) -> None:
     url, store = site
     scanned: list[str | None] = []
-    read = store.iter_facts
 
-    def counted(query, paths):  # the registers the assessment reads
-        scanned.append(query.form_id if query is not None else None)
-        return read(query, paths)
+    def counting(name: str) -> None:  # the registers the assessment reads, record by record or totalled
+        read = getattr(store, name)
 
-    monkeypatch.setattr(store, "iter_facts", counted)
+        def counted(query, *args, **kwargs):
+            scanned.append(query.form_id if query is not None else None)
+            return read(query, *args, **kwargs)
+
+        monkeypatch.setattr(store, name, counted)
+
+    counting("iter_facts")
+    counting("aggregate")
     client = http_login(url, "tinh.laichau", PASSWORD)
 
     def r_pct() -> str:  # R % of the commune with 30 managed users in 10,000 residents

@@ -30,7 +30,7 @@ from rasoat.core.assessment.facts import get_facts_many
 from rasoat.core.assessment.rules import CommuneInputs, Figure, Flag
 from rasoat.core.indicators.periods import Period, local_day
 from rasoat.core.models import DEFAULT_COUNTED_STATES, UNREAD_FIELD
-from rasoat.core.storage.base import Fact, Store, SubmissionQuery
+from rasoat.core.storage.base import Condition, Fact, Latest, Span, Store, SubmissionQuery, Tally
 
 # F10 field typed for each input; on_route is yes/no.
 F10_FIELDS = {
@@ -58,18 +58,13 @@ def _num(value: Any) -> float:
         return 0.0
 
 
-def _selected(value: Any, choice: str) -> bool:
-    return choice in str(value or "").split()
-
-
 @dataclass
 class _Acc:
     """What one commune's registers hold, gathered in one pass per form."""
 
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # records read per form
     encrypted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    persons: dict[str, Fact] = field(default_factory=dict)  # person_key → latest
-    sites: dict[str, Fact] = field(default_factory=dict)  # site_key → latest
+    states: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # _STATES' counts by name
     plants: float = 0.0
     area: float = 0.0
     crops: int = 0
@@ -89,12 +84,34 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _scan(store: Store, form_id: str, units: list[str], before: Any) -> Iterable[Fact]:
-    """The counted records of one register under ``units`` received before ``before``, in no order."""
-    query = SubmissionQuery(
+_USER = (Condition("present", "eq", ("yes",)), Condition("category", "eq", ("user", "addict")))
+_VENUE = Condition("is_use_venue", "eq", ("yes",))
+# The registers of states (a person, a site: each record its state then), counted at each key's latest
+# record in the commune: (form, key, counts by name; a name given twice is their sum).
+_STATES: tuple[tuple[str, str, tuple[tuple[str, tuple[Condition, ...]], ...]], ...] = (
+    ("f1_person", "person_key", (
+        ("users", _USER),  # present users and addicts (post-rehab is its own category)
+        ("managed", (*_USER, Condition("has_record", "eq", ("yes",)))),
+        ("not_exempt", (*_USER, Condition("services", "word", ("methadone",), negate=True),
+                        Condition("rehab_type", "eq", ("voluntary_home",), negate=True))),
+    )),
+    ("f6_hotspot", "site_key", (  # an active use venue; a site with no status is as identified
+        ("venues", (_VENUE, Condition("status", "eq", ("identified", "reemerged")))),
+        ("venues", (_VENUE, Condition("status", "absent"))),
+    )),
+)
+
+
+def _query(form_id: str, units: list[str], before: Any) -> SubmissionQuery:
+    """The counted records of one register under ``units`` received before ``before``."""
+    return SubmissionQuery(
         form_id=form_id, unit_codes=units, review_states=list(DEFAULT_COUNTED_STATES), received_to=before
     )
-    return store.iter_facts(query, [UNREAD_FIELD, *_FIELDS[form_id]])
+
+
+def _scan(store: Store, form_id: str, units: list[str], before: Any) -> Iterable[Fact]:
+    """``_query``'s records as facts, in no order."""
+    return store.iter_facts(_query(form_id, units, before), [UNREAD_FIELD, *_FIELDS[form_id]])
 
 
 def unread(fact: Fact) -> bool:
@@ -115,19 +132,12 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
     """One pass over each register for every commune under ``units`` (codes already expanded)."""
     acc: dict[str, _Acc] = defaultdict(_Acc)
     _, end_utc = period.utc_bounds()
-    # persons and sites: the latest record of each one (its key) in the commune
-    latest_of = (("f1_person", "person_key", "persons"), ("f6_hotspot", "site_key", "sites"))
-    for form_id, key_field, latest in latest_of:
-        for sub in _scan(store, form_id, units, end_utc):
-            a = acc[commune_of(sub.unit_code)]
-            a.counts[form_id] += 1
-            if unread(sub):
-                a.encrypted[form_id] += 1
-                continue
-            kept: dict[str, Fact] = getattr(a, latest)
-            key = str(sub.fields.get(key_field) or sub.instance_id)
-            if _later(sub, kept.get(key)):
-                kept[key] = sub
+    for form_id, key_field, counts in _STATES:
+        if not _count_states(store, form_id, key_field, counts, units, end_utc, acc):
+            _fold_states(store, form_id, key_field, counts, units, end_utc, acc)
+    # The rest is read record by record: F7 and F9 are few (a commune's crops and monthly reports); F9's
+    # reports are each kept for the overlap flag and its residents are summed inside a repeat; F10 is one
+    # yearly record whose typed answers are shown.
     for sub in _scan(store, "f7_cultivation", units, end_utc):
         a = acc[commune_of(sub.unit_code)]
         if unread(sub):
@@ -167,6 +177,52 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
         if _later(sub, a.f10):
             a.f10 = sub
     return acc
+
+
+def _count_states(
+    store: Store, form_id: str, key_field: str, counts: tuple[tuple[str, tuple[Condition, ...]], ...],
+    units: list[str], before: Any, acc: dict[str, _Acc],
+) -> bool:
+    """``_STATES``' counts of one register totalled by the store (one SQL group-by, no record read here);
+    False when it cannot total them exactly."""
+    groups = store.aggregate(
+        _query(form_id, units, before), [Span(None, "", "", None, None)],
+        [Tally(0, where) for _, where in counts], UNREAD_FIELD, Latest(key_field),
+    )
+    if groups is None:
+        return False
+    for g in groups:
+        a = acc[commune_of(g.unit_code)]
+        a.counts[form_id] += g.records[0]
+        if g.sealed[0]:
+            a.encrypted[form_id] += g.sealed[0]
+        for (name, _), total in zip(counts, g.totals, strict=True):
+            a.states[name] += int(total)
+    return True
+
+
+def _fold_states(
+    store: Store, form_id: str, key_field: str, counts: tuple[tuple[str, tuple[Condition, ...]], ...],
+    units: list[str], before: Any, acc: dict[str, _Acc],
+) -> None:
+    """``_count_states`` record by record: each key's latest readable record in the commune, then its
+    counts, the same conditions tested in Python."""
+    kept: dict[tuple[str, str], Fact] = {}
+    for sub in _scan(store, form_id, units, before):
+        commune = commune_of(sub.unit_code)
+        a = acc[commune]
+        a.counts[form_id] += 1
+        if unread(sub):
+            a.encrypted[form_id] += 1
+            continue
+        key = (commune, str(sub.fields.get(key_field) or sub.instance_id))
+        if _later(sub, kept.get(key)):
+            kept[key] = sub
+    for (commune, _), sub in kept.items():
+        states = acc[commune].states
+        for name, where in counts:
+            if all(c.holds(sub.fields) for c in where):
+                states[name] += 1
 
 
 def _records(form: str, a: _Acc, what: str) -> str:
@@ -209,20 +265,8 @@ def _typed(f10: Fact | None, name: str) -> float | None:
 
 def commune_inputs(a: _Acc, facts: dict[str, Any]) -> CommuneInputs:
     """The inputs of Art. 4 and 6 for one commune, each with its source and any F10 typed figure."""
-    present = [
-        s.fields for s in a.persons.values()
-        if s.fields.get("present") == "yes" and s.fields.get("category") in ("user", "addict")
-    ]
-    managed = sum(1 for f in present if f.get("has_record") == "yes")
-    not_exempt = sum(
-        1 for f in present
-        if not (_selected(f.get("services"), "methadone") or f.get("rehab_type") == "voluntary_home")
-    )
-    venues = sum(
-        1 for s in a.sites.values()
-        if s.fields.get("is_use_venue") == "yes"
-        and s.fields.get("status", "identified") in ("identified", "reemerged")
-    )
+    users, managed = a.states["users"], a.states["managed"]
+    not_exempt, venues = a.states["not_exempt"], a.states["venues"]
     fugitives = _typed(a.f10, "fugitives_hiding")
     figures = {
         "population": officer_fact(facts, "population", "rasoat assessment population"),
@@ -233,7 +277,7 @@ def commune_inputs(a: _Acc, facts: dict[str, Any]) -> CommuneInputs:
         "area_m2": _from_register("f7_cultivation", a, a.area, f"{a.crops} vụ đã triệt phá / destroyed"),
         "on_route": officer_fact(facts, "on_route", "rasoat assessment route"),
         "users_not_exempt": _from_register(
-            "f1_person", a, not_exempt, f"{len(present)} người nghiện, sử dụng / users and addicts"
+            "f1_person", a, not_exempt, f"{users} người nghiện, sử dụng / users and addicts"
         ),
         "residents_violating": _from_register(
             "f9_case", a, a.violating, f"{len(a.reports)} báo cáo / reports"

@@ -82,13 +82,36 @@ class Fact(NamedTuple):
 
 class Condition(NamedTuple):
     """A test on one answer that ``Store.aggregate`` makes itself: ``op`` "eq", a text answer equal to one of
-    ``values``; or "answered", not absent, null, "" or []. ``negate`` turns it round (an absent answer is
-    then taken)."""
+    ``values``; "answered", not absent, null, "" or []; "word", a text answer holding ``values[0]`` among
+    its words separated by spaces (a select_multiple's choices); "absent", no such answer at all.
+    ``negate`` turns it round (an absent answer is then taken)."""
 
     field: str
-    op: Literal["eq", "answered"]
+    op: Literal["eq", "answered", "word", "absent"]
     values: tuple[str, ...] = ()
     negate: bool = False
+
+    def holds(self, fields: dict[str, Any]) -> bool:
+        """The same test made in Python on a record's answers (where the store cannot total them)."""
+        value = fields.get(self.field)
+        if self.op == "eq":
+            found = isinstance(value, str) and value in self.values
+        elif self.op == "word":
+            found = isinstance(value, str) and self.values[0] in value.split(" ")
+        elif self.op == "answered":
+            found = value is not None and value != "" and value != []
+        else:
+            found = self.field not in fields
+        return found is not self.negate
+
+
+class Latest(NamedTuple):
+    """Tallies take only each key's latest readable record (a register of persons or sites, each record a
+    state): among the records of one commune (a unit code up to its first "-": a commune's and its hamlets')
+    with the same text answer to ``field`` (blank or absent: the record is its own key), the one received
+    last, ties broken by the larger instanceID. Spans still count every record."""
+
+    field: str
 
 
 class Span(NamedTuple):
@@ -269,10 +292,12 @@ class SubmissionStore(ABC):
                        {p: f[p] for p in paths if p in f})
 
     def aggregate(
-        self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str
+        self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,
+        latest: Latest | None = None,
     ) -> list[Group] | None:
         """The matching records counted and summed per (unit, round, review state) by the store itself,
-        ``Tally`` by ``Tally``: the indicator engine's counts and sums without reading each record. A
+        ``Tally`` by ``Tally`` (only each key's latest record, with ``latest``): the indicator engine's and
+        the QĐ 28 registers' counts and sums without reading each record. A
         number is what ``core.indicators.matching.number`` reads: a JSON number, or text written as a plain
         decimal ("12", "-3.5", ".5"). None when the store cannot give the exact totals (any other non-blank
         answer to a summed field, true or false included; a field name it cannot address; no grouping in

@@ -146,6 +146,7 @@ class PgDialect(Dialect):
     def member_text(self, key: str) -> tuple[str, Any] | None:
         return "fields ->> ?", key
 
+    find = "strpos"
     double = "double precision"
     materialized = "NOT MATERIALIZED"
 

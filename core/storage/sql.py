@@ -31,6 +31,7 @@ from rasoat.core.storage.base import (
     Conflict,
     Fact,
     Group,
+    Latest,
     PageKey,
     SaveOutcome,
     Span,
@@ -134,6 +135,8 @@ class Dialect:
         found = self.member(key)
         return None if found is None else ("fields ->> ?", found[1])
 
+    #: the position of a substring in a text, ``find(text, part)`` (0: not there)
+    find = "instr"
     #: the SQL type of a float (PostgreSQL's ``real`` is single precision)
     double = "REAL"
     #: how ``aggregate`` keeps the answers it reads: SQLite parses the document for each use of an
@@ -587,16 +590,20 @@ class SqlStore(EntitySql, Store):
                 yield Fact(row[0], row[1], row[2], time_load(row[3]), row[4], values)
 
     def aggregate(
-        self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str
+        self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,
+        latest: Latest | None = None,
     ) -> list[Group] | None:
         """One GROUP BY (see ``Store.aggregate``). The first select reads each answer used, as its JSON text
         (``Dialect.member``, whose first character tells its type) and its SQL value
         (``Dialect.member_text``: a string unescaped); SQLite writes them down once per record
         (``Dialect.materialized``). The second marks each record: in which spans, sealed, which conditions
         hold (0 or 1, never NULL), and its numbers; it groups by unit, round, review state and those marks,
-        counting records and summing numbers. The few groups are then added into each tally here."""
+        counting records and summing numbers. The few groups are then added into each tally here. With
+        ``latest``, a window over the first select marks each key's latest record (readable ones apart
+        from sealed ones), one mark more that every tally needs."""
         d = self.dialect
-        keys = dict.fromkeys([sealed_key, *(s.date_field for s in spans if s.date_field),
+        keys = dict.fromkeys([sealed_key, *([latest.field] if latest else []),
+                              *(s.date_field for s in spans if s.date_field),
                               *(c.field for t in tallies for c in t.where),
                               *(t.field for t in tallies if t.field)])
         inner: list[str] = []
@@ -623,6 +630,11 @@ class SqlStore(EntitySql, Store):
             i = col[c.field]
             if c.op == "answered":
                 test = f"j{i} IS NOT NULL AND j{i} NOT IN ('null', '\"\"', '[]')"
+            elif c.op == "absent":
+                test = f"j{i} IS NULL"
+            elif c.op == "word":
+                test = f"{is_text(i)} AND {d.find}(' ' || t{i} || ' ', ?) > 0"
+                params.append(f" {c.values[0]} ")
             elif len(c.values) == 1:
                 test = f"{is_text(i)} AND t{i} = ?"
                 params.append(c.values[0])
@@ -651,6 +663,15 @@ class SqlStore(EntitySql, Store):
             return f"COALESCE({by_day}, {by_received})"  # NULL: no day, then the received time
 
         marks = [*map(in_span, spans), f"j{col[sealed_key]} IS NOT NULL", *map(condition, conditions)]
+        source = "facts"
+        if latest is not None:  # the commune is the unit code up to its first "-"
+            i, unit = col[latest.field], "COALESCE(unit_code, '')"
+            key = (f"CASE WHEN j{i} IS NULL OR j{i} IN ('null', '\"\"', '[]', '0', 'false') THEN instance_id"
+                   f" ELSE CAST(t{i} AS TEXT) END")
+            source = (f"(SELECT *, row_number() OVER (PARTITION BY j{col[sealed_key]} IS NULL,"
+                      f" substr({unit}, 1, {d.find}({unit} || '-', '-') - 1), {key}"
+                      f" ORDER BY received_at DESC, instance_id{d.binary} DESC) AS nth FROM facts) AS ranked")
+            marks.append("nth = 1")
         digit = "('-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9')"  # a JSON number's first character
         numbers = [f"sum(CASE WHEN substr(j{i}, 1, 1) IN {digit} OR ({plain(i)})"
                    f" THEN CAST(t{i} AS {d.double}) END)" for i in (col[f] for f in summed)]
@@ -659,12 +680,12 @@ class SqlStore(EntitySql, Store):
                           f" OR j{i} IN ('true', 'false')" for i in (col[f] for f in summed))
         where, where_params = self._where(query)
         stmt = self._q(
-            f"WITH facts AS {d.materialized} (SELECT unit_code, round_id, review_state, received_at,"
-            f" {', '.join(inner)} FROM submissions{self._scan_hint(query)}{where})"
+            f"WITH facts AS {d.materialized} (SELECT instance_id, unit_code, round_id, review_state,"
+            f" received_at, {', '.join(inner)} FROM submissions{self._scan_hint(query)}{where})"
             f" SELECT unit_code, round_id, review_state,"
             f" {', '.join(f'CASE WHEN {m} THEN 1 ELSE 0 END' for m in marks)}, count(*),"
             f" {''.join(n + ', ' for n in numbers)}{f'count(CASE WHEN {odd} THEN 1 END)' if odd else '0'}"
-            f" FROM facts GROUP BY {', '.join(str(k) for k in range(1, 4 + len(marks)))}")
+            f" FROM {source} GROUP BY {', '.join(str(k) for k in range(1, 4 + len(marks)))}")
         with self._read_cx() as cx:
             rows = cx.execute(stmt, [*inner_params, *where_params, *params]).fetchall()
         if any(row[-1] for row in rows):
@@ -682,6 +703,8 @@ class SqlStore(EntitySql, Store):
                     records[k] += n
                     sealed[k] += n if is_sealed else 0
             if is_sealed:
+                continue
+            if latest is not None and not row[2 + n_marks]:
                 continue
             for k, t in enumerate(tallies):
                 if row[3 + t.span] and all(row[cond_at[c]] for c in t.where):
