@@ -9,11 +9,16 @@ of them a second, later follow-up of the same person), a use venue per two commu
 site per five (F7), twelve monthly F9 reports and one yearly F10 per commune, and a population entered
 per commune. Loaded with ``Store.put_many_submissions``. Then ``assess_province`` runs ``--repeat`` times
 (wall seconds each): every register read once for the province, every commune classified, Art. 5.
+
+``--both`` runs each assessment twice in turn, the store counting the persons and sites itself
+(``Store.aggregate``, SQL group-bys) and every record read (that switched off, as before issue 21's
+group-bys), so that both are timed under the same load; their results must be equal.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import sys
@@ -22,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from indicators import PROVINCE, _sub, registry  # noqa: E402  (the synthetic province and submissions)
+from indicators import PROVINCE, Scanning, _sub, registry  # noqa: E402  (the synthetic province)
 from rasoat.core.assessment.compute import assess_province  # noqa: E402
 from rasoat.core.assessment.facts import set_fact  # noqa: E402
 from rasoat.core.storage import open_store  # noqa: E402
@@ -72,6 +77,8 @@ def main() -> None:
     ap.add_argument("--backend", choices=["embedded", "postgres"], default="embedded")
     ap.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--both", action="store_true",
+                    help="each run with the store's group-bys and then with every record read")
     args = ap.parse_args()
     reg = registry(args.communes, args.hamlets)
     tmp = Path(tempfile.mkdtemp(prefix="bench-assessment-"))
@@ -91,12 +98,19 @@ def main() -> None:
             set_fact(store, 2026, c.code, "population", 10_000, "bench", "2026-11-30", "bench")
             set_fact(store, 2026, c.code, "on_route", "no", "bench", "2026-11-30", "bench")
         print(f"{args.backend}: loaded {loaded} submissions in {time.perf_counter() - t0:.1f} s")
+        ways = [("grouped", store), ("scanned", Scanning(store))] if args.both else [("", store)]
         for run in range(args.repeat):
-            t0 = time.perf_counter()
-            pa = assess_province(store, 2026, PROVINCE, reg)
-            classes = {c.result.klass for c in pa.communes}
-            print(f"run {run + 1}: {time.perf_counter() - t0:.2f} s, {len(pa.communes)} communes, "
-                  f"classes {sorted(classes)}, province {pa.result.klass}")
+            found = []
+            for way, where in ways:
+                t0 = time.perf_counter()
+                pa = assess_province(where, 2026, PROVINCE, reg)
+                classes = {c.result.klass for c in pa.communes}
+                print(f"run {run + 1}{' ' + way if way else ''}: {time.perf_counter() - t0:.2f} s,"
+                      f" {len(pa.communes)} communes, classes {sorted(classes)}, province {pa.result.klass},"
+                      f" load {os.getloadavg()[0]:.1f}")
+                found.append(pa)
+            if found[1:] and found[1] != found[0]:
+                raise SystemExit("the grouped and scanned assessments differ")
     finally:
         store.close()
         shutil.rmtree(tmp, ignore_errors=True)

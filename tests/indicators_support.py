@@ -115,3 +115,17 @@ def run(store: Store, period: str = "2026", **kw: Any) -> dict[tuple[str, str], 
 
 def days_after(day: str, n: int) -> str:
     return (datetime.fromisoformat(day) + timedelta(days=n)).date().isoformat()
+
+
+class Scanning:
+    """The store with its grouping (``Store.aggregate``) switched off: every record is read, the path
+    the SQL group-bys must agree with."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def aggregate(self, *args: Any, **kwargs: Any) -> None:
+        return None

@@ -1,9 +1,10 @@
 """The QĐ 28 registers of states (F1 persons, F6 sites) counted by the store in SQL at each key's latest
-record (``Store.aggregate`` with ``Latest``, issue 21 item 8) give exactly the figures of the record-by-record
-fold, on both backends: a province of random registers, with records updated many times (in other hamlets
-of the commune, at the same instant, with a blank key, in another commune), encrypted, rejected, after the
-year and with odd answers, assessed both ways; every commune's inputs and class and the province's are
-compared, and a few are checked against counts worked out here."""
+record (``Store.aggregate`` with ``Latest``, issue 21 item 8), and the F7 crops destroyed in the year
+totalled there, give exactly the figures of the record-by-record fold, on both backends: a province of
+random registers, with records updated many times (in other hamlets of the commune, at the same instant,
+with a blank key, in another commune), encrypted, rejected, after the year, crops dated by either day or
+none, assessed both ways; every commune's inputs and class and the province's are compared, and a few are
+checked against counts worked out here. Sums use halves and quarters, exact in binary."""
 
 from __future__ import annotations
 
@@ -12,8 +13,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from assessment_support import IN_YEAR, YEAR, cases, crop, encrypted_f1, f10, opened, population, route
-from indicators_support import C1, C2, C3, H11, H12, H21, PROVINCE, add, local_noon, small_registry
+from assessment_support import IN_YEAR, YEAR, cases, encrypted_f1, f10, opened, population, route
+from indicators_support import (
+    C1,
+    C2,
+    C3,
+    H11,
+    H12,
+    H21,
+    PROVINCE,
+    Scanning,
+    add,
+    local_noon,
+    small_registry,
+)
 from rasoat.core.assessment.compute import assess_province
 from rasoat.core.models import ReviewState
 from rasoat.core.storage.base import Store
@@ -23,19 +36,6 @@ UNITS = [C1, C2, C3, H11, H12, H21]
 CATEGORIES = ["user", "addict", "post_rehab", "", None]
 SERVICES = ["methadone", "counselling methadone", "counselling", "methadone_x", "", None]
 STATUSES = ["identified", "reemerged", "dismantled", "", None]
-
-
-class Scanning:
-    """The store with its grouping switched off: the registers are read record by record."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-    def aggregate(self, *args: Any, **kwargs: Any) -> None:
-        return None
 
 
 class Grouping(Scanning):
@@ -89,10 +89,18 @@ def _registers(store: Store, rng: random.Random) -> None:
                 "site_key": f"s{n}", "is_use_venue": pick(["yes", "yes", "no"]), "status": pick(STATUSES),
             }), day=pick(["2026-02-01", "2026-05-05", "2026-08-08"]))
     encrypted_f1(store, H21, "f6_hotspot")
+    for _ in range(40):  # crops dated by the day destroyed, else found, else received; in the year or not
+        add(store, "f7_cultivation", pick(UNITS), _maybe({
+            "destroyed": pick(["yes", "yes", "no"]),
+            "destroyed_date": pick(["2026-02-01", "2025-12-01", "", None]),
+            "found_date": pick(["2026-03-03", "2026-12-20", "", None]),
+            "plant_count": pick(["600", "2.5", "", None, "0", "3500"]),
+            "area_m2": pick(["12.25", "0", "", "800"]),
+        }), day=pick(["2026-01-10", "2025-12-01", "2026-12-12"]))
+    encrypted_f1(store, C3, "f7_cultivation")
     for commune in (C1, C2, C3):
         population(store, commune, rng.choice([2_000, 10_000, 50_000]))
         cases(store, commune, rng.randint(0, 9), rng.randint(0, 2))
-        crop(store, commune, plants=rng.choice([0, 600, 4_000]), area=rng.choice([0, 200]))
     f10(store, C2, with_mgmt_record=3)
     route(store, PROVINCE, False)
 
@@ -107,8 +115,8 @@ def test_the_registers_counted_in_sql_give_the_fold_figures(tmp_path, backend_ur
         _registers(store, random.Random(seed))
         grouping = Grouping(store)
         grouped, scanned = _assessed(grouping), _assessed(Scanning(store))
-        assert {"f1_person", "f6_hotspot"} <= grouping.totalled
-        assert not {"f1_person", "f6_hotspot"} & grouping.scanned  # no person or site read in Python
+        assert {"f1_person", "f6_hotspot", "f7_cultivation"} <= grouping.totalled
+        assert not {"f1_person", "f6_hotspot", "f7_cultivation"} & grouping.scanned  # none read in Python
         assert [c.code for c in grouped.communes] == [C1, C2, C3]
         for ours, theirs in zip(grouped.communes, scanned.communes, strict=True):
             assert ours.inputs == theirs.inputs, ours.code  # every figure, its source text, records, flags

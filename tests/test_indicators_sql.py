@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from indicators_support import C1, C2, C3, H11, H12, H21, PROVINCE, add, small_registry
+from indicators_support import C1, C2, C3, H11, H12, H21, PROVINCE, Scanning, add, small_registry
 from rasoat.core.indicators import Indicator, evaluate, load
 from rasoat.core.models import UNREAD_FIELD, ReviewState, Round, RoundState
 from rasoat.core.storage import open_store
@@ -24,19 +24,6 @@ DAYS = ["2025-11-30", "2025-12-31", "2026-01-01", "2026-03-05", "2026-06-30", "2
 DATES = [*DAYS, "", "2026", "không rõ", "2026-04-02T08:00:00+07:00"]
 NUMBERS = ["3", "0", "12", "2.5", "-1", ".25", "007", "", "1.", None]
 PLANTS = ["cannabis", "opium_poppy", "coca", 'tên "lạ" \\ cây', ""]
-
-
-class Scanning:
-    """The store with its grouping switched off: the engine reads every record (the path it had before)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
-
-    def aggregate(self, *args: Any) -> None:
-        return None
 
 
 class Grouping(Scanning):

@@ -135,22 +135,12 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
     for form_id, key_field, counts in _STATES:
         if not _count_states(store, form_id, key_field, counts, units, end_utc, acc):
             _fold_states(store, form_id, key_field, counts, units, end_utc, acc)
-    # The rest is read record by record: F7 and F9 are few (a commune's crops and monthly reports); F9's
-    # reports are each kept for the overlap flag and its residents are summed inside a repeat; F10 is one
-    # yearly record whose typed answers are shown.
-    for sub in _scan(store, "f7_cultivation", units, end_utc):
-        a = acc[commune_of(sub.unit_code)]
-        if unread(sub):
-            a.counts["f7_cultivation"] += 1
-            a.encrypted["f7_cultivation"] += 1
-            continue
-        f = sub.fields
-        day = str(f.get("destroyed_date") or f.get("found_date") or local_day(sub.received_at))
-        if f.get("destroyed") == "yes" and _in_year(day, period):
-            a.counts["f7_cultivation"] += 1
-            a.crops += 1
-            a.plants += _num(f.get("plant_count"))
-            a.area += _num(f.get("area_m2"))
+    # The rest is read record by record, as no count under conditions can say it: each F9 report's span
+    # is kept for the overlap flag and its residents are summed inside a repeat (and a report is counted
+    # by two dates); F10 is one yearly record whose typed answers are shown. Both are few (a commune's
+    # monthly reports, one summary a year).
+    if not _count_crops(store, period, units, acc):
+        _fold_crops(store, period, units, acc)
     for sub in _scan(store, "f9_case", units, end_utc):
         a = acc[commune_of(sub.unit_code)]
         if unread(sub):
@@ -223,6 +213,52 @@ def _fold_states(
         for name, where in counts:
             if all(c.holds(sub.fields) for c in where):
                 states[name] += 1
+
+
+_DESTROYED = Condition("destroyed", "eq", ("yes",))
+_DAY_GIVEN = Condition("destroyed_date", "answered")
+
+
+def _count_crops(store: Store, period: Period, units: list[str], acc: dict[str, _Acc]) -> bool:
+    """F7 crops destroyed in the year, their plants and area, totalled by the store: dated by
+    ``destroyed_date``, else ``found_date``, else the day received (two spans: the first date given, the
+    second only where it is not); every sealed record counted. False when it cannot total exactly."""
+    lo_utc, hi_utc = period.utc_bounds()
+    year = (period.start.isoformat(), period.end.isoformat(), lo_utc, hi_utc)
+    spans = [Span("destroyed_date", *year), Span("found_date", *year), Span(None, "", "", None, None)]
+    given, not_given = (_DESTROYED, _DAY_GIVEN), (_DESTROYED, _DAY_GIVEN._replace(negate=True))
+    tallies = [Tally(span, where, sums) for span, where in ((0, given), (1, not_given))
+               for sums in (None, "plant_count", "area_m2")]
+    groups = store.aggregate(_query("f7_cultivation", units, hi_utc), spans, tallies, UNREAD_FIELD)
+    if groups is None:
+        return False
+    for g in groups:
+        a = acc[commune_of(g.unit_code)]
+        crops, plants, area = (g.totals[k] + g.totals[k + 3] for k in range(3))
+        a.counts["f7_cultivation"] += int(crops) + g.sealed[2]
+        if g.sealed[2]:
+            a.encrypted["f7_cultivation"] += g.sealed[2]
+        a.crops += int(crops)
+        a.plants += plants
+        a.area += area
+    return True
+
+
+def _fold_crops(store: Store, period: Period, units: list[str], acc: dict[str, _Acc]) -> None:
+    """``_count_crops`` record by record."""
+    for sub in _scan(store, "f7_cultivation", units, period.utc_bounds()[1]):
+        a = acc[commune_of(sub.unit_code)]
+        if unread(sub):
+            a.counts["f7_cultivation"] += 1
+            a.encrypted["f7_cultivation"] += 1
+            continue
+        f = sub.fields
+        day = str(f.get("destroyed_date") or f.get("found_date") or local_day(sub.received_at))
+        if f.get("destroyed") == "yes" and _in_year(day, period):
+            a.counts["f7_cultivation"] += 1
+            a.crops += 1
+            a.plants += _num(f.get("plant_count"))
+            a.area += _num(f.get("area_m2"))
 
 
 def _records(form: str, a: _Acc, what: str) -> str:
