@@ -127,7 +127,9 @@ class FormCatalogue:
         for (plugin, path), form in zip(files, compiled, strict=True):
             other = self._entries.get(form.form_id)
             if other is not None:
-                raise PluginConflict(_conflict_message(form.form_id, other, plugin, path))
+                code = "plugin.form_twice_in" if other.plugin == plugin else "plugin.form_twice"
+                raise PluginConflict(code, form=form.form_id, first=other.plugin, plugin=plugin,
+                                     source=other.form.source, path=path)
             media, missing = find_media(path, form.form_id, form.media)
             self._entries[form.form_id] = CatalogueEntry(plugin, form, media, missing)
         self._entries = dict(sorted(self._entries.items(), key=lambda kv: _natural(kv[0])))
@@ -195,18 +197,6 @@ def _compile_for(plugin: str, path: Path, validate: bool) -> CompiledForm:
 def _natural(text: str) -> list[Any]:
     """f2 before f10: digits compare as numbers."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
-def _conflict_message(form_id: str, first: CatalogueEntry, plugin: str, path: Path) -> str:
-    if first.plugin == plugin:
-        return (
-            f"Biểu mẫu '{form_id}' có hai lần trong plugin '{plugin}' ({first.form.source}, {path}) / "
-            f"form '{form_id}' appears twice in plugin '{plugin}' ({first.form.source}, {path})"
-        )
-    return (
-        f"Biểu mẫu '{form_id}' được khai báo bởi cả hai plugin '{first.plugin}' và '{plugin}' / "
-        f"form '{form_id}' is defined by both plugins '{first.plugin}' and '{plugin}'"
-    )
 
 
 # --- the catalogue and the store ----------------------------------------------------------------

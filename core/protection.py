@@ -380,7 +380,7 @@ def _follow(store: Store, held: Keyring, entry: Any) -> Keyring:
         with _LOCK:
             ring = _load(store)
             if ring is None:
-                raise ProtectionError("the store's keyring is gone")
+                raise ProtectionError("protection.keyring_gone")
             _CACHE[store] = ring
             return ring
     except ProtectionError as exc:

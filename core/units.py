@@ -374,11 +374,7 @@ class UnitRegistry:
         listed = "; ".join(f"{u.code} {self.full_name(u.code)}" for u in candidates[:8])
         if not candidates:
             raise UnknownUnit(text, self.era)
-        raise AmbiguousUnit(
-            f"'{text}' khớp nhiều đơn vị, hãy dùng mã / matches several units, use a code: {listed}"
-            if matches
-            else f"'{text}' không khớp chính xác; gần đúng / has no exact match; close: {listed}"
-        )
+        raise AmbiguousUnit("unit.ambiguous" if matches else "unit.no_exact_match", text=text, units=listed)
 
     def _keys(self, unit: Unit) -> tuple[str, str]:
         full = fold(unit.name)

@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from rasoat.core.assessment.compute import CommuneAssessment, ProvinceAssessment, assess_province
+from rasoat.core.assessment.rules import half
 from rasoat.core.audit import record
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import Role, User, utcnow
@@ -197,9 +198,8 @@ def propose(
     [a] = assess_communes(store, year, [commune], registry)
     if a.result.klass == "unknown":
         raise SignoffError(
-            "Chưa đủ số liệu để xếp loại: "
-            + "; ".join(f.message for f in a.result.flags)
-            + " / the class cannot be computed yet"
+            "assessment.cannot_classify",
+            flags=tuple("; ".join(half(f.message, lang) for f in a.result.flags) for lang in (0, 1)),
         )
     if a.result.flags and not comment.strip():
         raise SignoffError("assessment.comment_required")

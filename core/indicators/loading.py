@@ -97,10 +97,8 @@ def build(d: dict[str, Any], plugin: str = "") -> Indicator:
         return Indicator.model_validate(d)
     except ValidationError as exc:
         where = f"{plugin}: " if plugin else ""
-        raise IndicatorError(
-            f"{where}chỉ tiêu '{d.get('id', '?')}' không hợp lệ / invalid indicator '{d.get('id', '?')}': "
-            + "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
-        ) from exc
+        errors = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise IndicatorError("indicator.invalid", where=where, id=d.get("id", "?"), errors=errors) from exc
 
 
 def load(items: Any) -> list[Indicator]:
