@@ -49,8 +49,6 @@ ALL = SubmissionQuery(current_only=False)  # versions replaced by an edit are ke
 class BackupError(Problem, RuntimeError):
     """A backup or restore that cannot be done; one bilingual line."""
 
-    default_code = "backup.refused"
-
 
 @dataclass
 class BackupInfo:

@@ -30,8 +30,6 @@ _TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,200}$")
 class CollectorError(Problem, ValueError):
     """A collector operation that cannot be done; the message is one bilingual line."""
 
-    default_code = "collector.refused"
-
 
 def new_token() -> str:
     """A fresh app-user token (URL-safe, 64 characters)."""

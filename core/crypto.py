@@ -72,8 +72,6 @@ KDF_PARAMS: dict[str, Any] = {"kdf": "argon2id", "t": 3, "m": 64 * 1024, "p": 1}
 class CryptoError(Problem, ValueError):
     """A key operation that cannot be done; one bilingual line, never holding a secret."""
 
-    default_code = "crypto.refused"
-
 
 class WrongPassphrase(CryptoError):
     def __init__(self) -> None:
@@ -87,8 +85,6 @@ class NoProjectKey(CryptoError):
 
 class DecryptionError(CryptoError):
     """One record could not be decrypted (wrong key, damaged file, failed signature)."""
-
-    default_code = "crypto.undecryptable"
 
 
 # --- the project key ------------------------------------------------------------------------------

@@ -17,8 +17,6 @@ LEGACY_MARKER = "store.json"
 class NotADataDirectory(Problem):
     """The folder is not a rasoat data directory; the message names it and says how to make one."""
 
-    default_code = "datadir.refused"
-
 
 def markers() -> tuple[str, ...]:
     from rasoat.core.storage.embedded import DB_NAME

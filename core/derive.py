@@ -51,8 +51,6 @@ class Derived:
 class NotDerivable(Problem, ValueError):
     """A form whose figures need answers it marks personal and declares no identifying field to seal."""
 
-    default_code = "derive.refused"
-
 
 def _kept_fields(store: Store, opened: Submission, xml: bytes) -> dict[str, Any]:
     """What a decrypted record keeps: the split a plaintext arrival of its form version takes when the

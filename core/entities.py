@@ -61,8 +61,6 @@ Value = str | dict[str, str]
 class EntityError(Problem, ValueError):
     """A form's entity declaration that cannot be used (refused at publish); message Vietnamese first."""
 
-    default_code = "entity.refused"
-
 
 # --- what a form declares ----------------------------------------------------------------------------
 

@@ -19,8 +19,6 @@ from rasoat.core.problems import Problem
 class PluginAnswerError(Problem, ValueError):
     """A plugin's hook returned something that is not what the hook promises."""
 
-    default_code = "plugin.bad_answer"
-
 
 def _as_path(value: Any) -> Any:
     # importlib.resources hands out Traversable objects (no os.PathLike) for files inside a package

@@ -47,8 +47,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 class PluginConflict(Problem):
     """Two plugins claim the same thing (a form id, an indicator id, …)."""
 
-    default_code = "plugin.conflict"
-
 
 @dataclass(frozen=True)
 class PluginInfo:

@@ -12,9 +12,15 @@ code 1), the OpenRosa responses (``server.openrosa``), rasoat's JSON API (``serv
 and the web pages (``server.web.base``: one language, the page's). ``docs/errors.md`` lists every code
 (``python -m rasoat.core.problems`` writes it; ``tests/test_problems.py`` checks it has not drifted).
 
-Domain errors that callers catch by type (``RoundError``, ``ScopeError``…) are subclasses. A message not
-yet given a code of its own is raised as its class's code with the "Việt / English" text it was written
-with (``RoundError("Không có … / No …")``): the class's code renders it, split into its two languages.
+Domain errors that callers catch by type (``RoundError``, ``ScopeError``…) are subclasses, raised with a
+code of their own (``RoundError("round.no_round", round="r1")``). A parameter that is itself a Problem (the
+error that caused this one) or ``Words`` (a bilingual label) is said in the message's language.
+
+The one path for a text rasoat does not write, ``Problem.with_text(code, text)``: a ValueError's message
+from the indicator engine, Central-style request validation, a plugin's or pyxform's text. Its code's
+message is ``{vi}`` / ``{en}``: the text, split into its two languages when it is "Việt / English". The few
+modules still raising their own "Việt / English" text (the hamlet CSV and unit-list rows, QR settings,
+XLSForm and publishing errors) use their class's ``default_code`` the same way until they get codes.
 """
 
 from __future__ import annotations
@@ -71,7 +77,6 @@ CATALOGUE: dict[str, Kind] = {
     "auth.disabled": Kind(403, "403.1"),
     "auth.token_refused": Kind(403, "403.1"),
     "auth.https_only_refused": Kind(403, "403.1"),
-    "scope.refused": Kind(403, "403.1"),
     "scope.round_not_yours": Kind(403, "403.1"),
     "scope.not_own_account": Kind(403, "403.1"),
     "scope.not_own_disable": Kind(403, "403.1"),
@@ -115,7 +120,6 @@ CATALOGUE: dict[str, Kind] = {
     "form.version_taken": Kind(409, "409.6"),
     "form.id_mismatch": Kind(400, "400.8"),
     "xlsform.invalid": Kind(422, "400.15"),
-    "entity.refused": Kind(422, "400.15"),
     "entity.version_unsupported": Kind(422, "400.15"),
     "entity.bad_list_name": Kind(422, "400.15"),
     "entity.no_create_update": Kind(422, "400.15"),
@@ -128,7 +132,6 @@ CATALOGUE: dict[str, Kind] = {
     "entity.no_conflict": Kind(400, "400.32"),
     "entity.write_refused": Kind(409, "409.3"),
     "entity.unit_unknown": Kind(400, "400.11"),
-    "form.refused": Kind(422, "400.15"),
     "form.unused_media": Kind(422, "404.1"),
     "form.invalid": Kind(422, "400.15"),
     "form.version_conflict": Kind(409, "409.6"),
@@ -190,7 +193,6 @@ CATALOGUE: dict[str, Kind] = {
     "odata.select_expand_unsupported": Kind(501, "501.11"),
     # rounds, units, exports
     "round.not_found": Kind(404, "404.1"),
-    "round.refused": Kind(400, "400.11"),
     "round.no_units_chosen": Kind(400, "400.11"),
     "round.unknown_forms": Kind(400, "400.11"),
     "round.no_round": Kind(400, "400.11"),
@@ -211,7 +213,6 @@ CATALOGUE: dict[str, Kind] = {
     "round.reopen_reason": Kind(400, "400.11"),
     "round.closed_reopen_first": Kind(400, "400.11"),
     "round.open_elsewhere": Kind(400, "400.11"),
-    "review.refused": Kind(400, "400.11"),
     "review.no_submission": Kind(400, "400.11"),
     "review.comment_needed": Kind(400, "400.11"),
     "review.bad_state": Kind(400, "400.11"),
@@ -221,7 +222,6 @@ CATALOGUE: dict[str, Kind] = {
     "unit.no_exact_match": Kind(400),
     "unit.hamlet_list": Kind(400),
     "unit_list.refused": Kind(400),
-    "collector.refused": Kind(400),
     "collector.name_empty": Kind(400),
     "collector.no_units": Kind(400),
     "collector.round_closed": Kind(400),
@@ -235,7 +235,6 @@ CATALOGUE: dict[str, Kind] = {
     "collector.not_active": Kind(400),
     "collector.unit_or_round": Kind(400),
     "collector.not_found": Kind(404, "404.1"),
-    "user.refused": Kind(400),
     "user.password_short": Kind(400),
     "user.password_long": Kind(400),
     "user.collector_role": Kind(400),
@@ -247,7 +246,6 @@ CATALOGUE: dict[str, Kind] = {
     "user.bad_role": Kind(400),
     "user.password_mismatch": Kind(400),
     "user.wrong_password": Kind(400),
-    "user.reset_link": Kind(410),
     "user.reset_link_gone": Kind(410),
     "export.refused": Kind(404, "404.1"),
     "export.no_form": Kind(404, "404.1"),
@@ -262,7 +260,6 @@ CATALOGUE: dict[str, Kind] = {
     "indicator.bad_file": Kind(400),
     "indicator.unknown_override": Kind(400),
     "indicator.invalid": Kind(400),
-    "assessment.fact": Kind(400),
     "assessment.yes_or_no": Kind(400),
     "assessment.population_positive": Kind(400),
     "assessment.unknown_figure": Kind(400),
@@ -273,7 +270,6 @@ CATALOGUE: dict[str, Kind] = {
     "assessment.bad_date": Kind(400),
     "assessment.csv_unit_outside": Kind(400),
     "assessment.csv_line": Kind(400),
-    "assessment.signoff": Kind(400),
     "assessment.signoff_concurrent": Kind(400),
     "assessment.not_commune": Kind(400),
     "assessment.list_locked": Kind(400),
@@ -288,14 +284,12 @@ CATALOGUE: dict[str, Kind] = {
     "assessment.already_approved": Kind(400),
     "assessment.not_approved": Kind(400),
     # keys, protection, storage, the server
-    "crypto.refused": Kind(400),
     "crypto.passphrase_short": Kind(400),
     "crypto.unsupported_kdf": Kind(400),
     "crypto.key_not_rsa": Kind(400),
     "crypto.key_exists": Kind(400),
     "crypto.wrong_passphrase": Kind(400),
     "crypto.no_project_key": Kind(400),
-    "crypto.undecryptable": Kind(400),
     "crypto.envelope_incomplete": Kind(400),
     "crypto.no_key_opens": Kind(400),
     "crypto.signature_mismatch": Kind(400),
@@ -303,9 +297,7 @@ CATALOGUE: dict[str, Kind] = {
     "crypto.part_missing": Kind(400),
     "crypto.part_undecryptable": Kind(400),
     "crypto.inner_id_differs": Kind(400),
-    "derive.refused": Kind(400),
     "derive.personal_answers": Kind(400),
-    "protection.refused": Kind(503, "503.1"),  # a key this process cannot read (rotated away): said which
     "protection.bad_kek": Kind(503, "503.1"),
     "protection.kek_missing": Kind(503, "503.1"),
     "protection.store_kek_missing": Kind(503, "503.1"),
@@ -327,7 +319,6 @@ CATALOGUE: dict[str, Kind] = {
     "protection.xml_missing": Kind(503, "503.1"),
     "settings.refused": Kind(400),
     "settings.qr_suffix": Kind(400),
-    "backup.refused": Kind(400),
     "backup.not_embedded": Kind(400),
     "backup.inside_data_dir": Kind(400),
     "backup.tool_failed": Kind(400),
@@ -343,12 +334,10 @@ CATALOGUE: dict[str, Kind] = {
     "backup.embedded_not_postgres": Kind(400),
     "backup.unknown_kind": Kind(400),
     "backup.database_needed": Kind(400),
-    "datadir.refused": Kind(400),
     "datadir.missing": Kind(400),
     "datadir.no_store": Kind(400),
     "datadir.is_a_file": Kind(400),
     "datadir.not_empty": Kind(400),
-    "storage.conflict": Kind(409, "409.3"),
     "storage.different_content": Kind(409, "409.3"),
     "storage.replaced": Kind(409, "409.3"),
     "storage.edit_of_unknown": Kind(409, "409.3"),
@@ -358,13 +347,10 @@ CATALOGUE: dict[str, Kind] = {
     "storage.form_version_taken": Kind(409, "409.3"),
     "storage.username_taken": Kind(409, "409.3"),
     "storage.token_taken": Kind(409, "409.3"),
-    "storage.copy_refused": Kind(400),
     "storage.destination_differs": Kind(400),
     "storage.destination_record_differs": Kind(400),
-    "storage.conversion": Kind(500),
     "storage.conversion_differs": Kind(500),
     "storage.conversion_failed": Kind(500),
-    "storage.unavailable": Kind(503),
     "storage.schema_newer": Kind(503),
     "storage.postgres_refused": Kind(503),
     "storage.postgres_timeout": Kind(503),
@@ -375,7 +361,6 @@ CATALOGUE: dict[str, Kind] = {
     "page.not_found": Kind(404, "404.1"),
     "page.forbidden": Kind(403, "403.1"),
     "page.method_not_allowed": Kind(405, "405.1"),
-    "web.refused": Kind(400),
     "web.choose_province": Kind(400),
     "web.bad_year": Kind(400),
     "web.choose_unit_or_round": Kind(400),
@@ -390,7 +375,6 @@ CATALOGUE: dict[str, Kind] = {
     "web.unknown_unit": Kind(400),
     "web.choose_list": Kind(400),
     "web.preview_expired": Kind(400),
-    "web.not_found": Kind(404, "404.1"),
     "web.no_indicator": Kind(404, "404.1"),
     "web.no_unit": Kind(404, "404.1"),
     "web.no_persons_list": Kind(404, "404.1"),
@@ -400,13 +384,11 @@ CATALOGUE: dict[str, Kind] = {
     "audit.bad_day": Kind(400),
     "export.encrypted_on_server": Kind(409),
     # plugins and commands
-    "plugin.conflict": Kind(400),
     "plugin.declared_twice": Kind(400),
     "plugin.defined_twice": Kind(400),
     "plugin.declared_twice_in": Kind(400),
     "plugin.form_twice_in": Kind(400),
     "plugin.form_twice": Kind(400),
-    "plugin.bad_answer": Kind(400),
     "plan.other_province": Kind(403, "403.1"),
     "plugin.wrong_value": Kind(400),
     "request.unprocessable": Kind(422, "422.1"),
@@ -508,7 +490,8 @@ class Problem(Exception):
     """An error a user can act on: ``Problem("form.not_found", form="F1")``.
 
     ``headers`` go with an HTTP answer (``Retry-After``); ``details`` is the Central API's ``details``
-    object. A subclass's ``default_code`` renders a "Việt / English" text given instead of a code.
+    object. A subclass's ``default_code`` renders a "Việt / English" text given instead of a code (the
+    modules not yet given codes; see the module docstring).
     """
 
     default_code: ClassVar[str] = "command.refused"
@@ -595,9 +578,11 @@ def markdown() -> str:
         "is the error's code rather than an English sentence, so correcting either language never breaks",
         "a program that matches on the code, and no compiled `.mo` file has to be built or committed.",
         "",
-        "Codes marked *(text)* take their message from where they are raised (`{vi}` / `{en}`): a message",
-        "not yet given a code of its own. Give it one (a line in `CATALOGUE`, one in each `.po` file) when",
-        "you touch it.",
+        "Codes marked *(text)* take their message from where they are raised (`{vi}` / `{en}`): a text",
+        "rasoat does not write (a ValueError from the indicator engine, a plugin's or pyxform's message,",
+        "raised with `Problem.with_text`), or a module not yet given codes (hamlet CSV and unit-list rows,",
+        "QR settings, XLSForm and publishing). Give a message of rasoat's own a code (a line in",
+        "`CATALOGUE`, one in each `.po` file) when you touch it.",
         "",
         "## The catalogue",
         "",

@@ -89,8 +89,6 @@ _NO_ANSWER = {"note", "trigger", "xml-external", "csv-external", "entity"}
 class ProtectionError(Problem, ValueError):
     """A key or a protected record that cannot be used; one bilingual line, never holding a secret."""
 
-    default_code = "protection.refused"
-
 
 # --- the declaration ------------------------------------------------------------------------------
 

@@ -27,8 +27,6 @@ TO_REVIEW: tuple[ReviewState, ...] = (ReviewState.received, ReviewState.edited)
 class ReviewError(Problem, ValueError):
     """A review the user asked for cannot be made; one bilingual line."""
 
-    default_code = "review.refused"
-
 
 def parse_state(value: str | ReviewState) -> ReviewState:
     try:

@@ -66,8 +66,6 @@ TRANSITIONS: dict[tuple[RoundState, RoundState], str] = {
 class RoundError(Problem, ValueError):
     """A round operation the user asked for is not allowed; the message is bilingual and one line."""
 
-    default_code = "round.refused"
-
 
 # --- periods, kinds, ids ---------------------------------------------------------------------
 

@@ -89,8 +89,6 @@ class ScopeError(Problem, PermissionError):
     """Outside the user's units, or not allowed for their role (HTTP 403), or a unit code no registry
     knows (``scope.unknown_unit``, 400)."""
 
-    default_code = "scope.refused"
-
 
 # --- permissions ------------------------------------------------------------------------------
 

@@ -80,8 +80,6 @@ class UnknownUnit(Problem, KeyError):
 class AmbiguousUnit(Problem, ValueError):
     """A name that matches several units equally well; the message lists them."""
 
-    default_code = "unit.ambiguous"
-
 
 class HamletCSVError(Problem, ValueError):
     """A hamlet CSV with bad rows; ``problems`` holds one message per row, naming file and row."""

@@ -62,8 +62,6 @@ def _dummy_hash() -> str:
 class UserError(Problem, ValueError):
     """An account operation that cannot be done; one bilingual line."""
 
-    default_code = "user.refused"
-
 
 class AuthError(Problem):
     """A login refused; the message is safe to show (it never says which part was wrong)."""
@@ -307,8 +305,6 @@ def issue_reset_link(store: Store, ref: str, actor: str = "cli") -> tuple[str, f
 
 class ResetLinkError(UserError):
     """A reset link that cannot be used (unknown, used, expired, replaced, or the account disabled)."""
-
-    default_code = "user.reset_link"
 
 
 def reset_link_user(store: Store, token: str) -> User:

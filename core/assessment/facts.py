@@ -27,8 +27,6 @@ FACTS = ("population", "on_route")
 class FactError(Problem, ValueError):
     """A figure that cannot be stored as given; the message is bilingual and one line."""
 
-    default_code = "assessment.fact"
-
 
 def _key(year: int, unit: str) -> str:
     return f"{year}/{unit}"

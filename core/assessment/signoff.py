@@ -50,8 +50,6 @@ LIST_STATES: dict[str, tuple[str, str]] = {
 class SignoffError(Problem, ValueError):
     """A sign-off step that is not allowed now; the message is bilingual and one line."""
 
-    default_code = "assessment.signoff"
-
 
 def state_names(state: str) -> Words:
     return {**STATES, **LIST_STATES}.get(state, (state, state))

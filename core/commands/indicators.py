@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress.update if progress else None,
             )
         except ValueError as exc:
-            raise CommandError(str(exc)) from exc
+            raise CommandError.with_text("command.refused", str(exc)) from exc
         finally:
             if progress:
                 progress.close()

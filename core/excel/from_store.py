@@ -87,7 +87,7 @@ def submission_query(form_id: str, filters: ExportFilters, units: Any | None = N
         try:
             received_from, received_to = Period.parse(filters.period).utc_bounds()
         except ValueError as exc:
-            raise ExportError(str(exc)) from exc
+            raise ExportError.with_text("export.refused", str(exc)) from exc
     return SubmissionQuery(
         form_id=form_id,
         form_version=filters.form_version,
@@ -378,7 +378,7 @@ def indicator_report(
         else:
             results = evaluate(store, period, **kwargs)
     except ValueError as exc:  # a bad period, or an indicator the engine refuses
-        raise ExportError(str(exc)) from exc
+        raise ExportError.with_text("export.refused", str(exc)) from exc
     if small_cells:  # a reader without the identity permission: small person counts become "< 3"
         from rasoat.core.indicators.privacy import protect_for_viewer
 

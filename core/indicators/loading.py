@@ -35,8 +35,6 @@ YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 class IndicatorError(Problem, ValueError):
     """A definition that does not load (bad file, bad field), named by plugin and id."""
 
-    default_code = "indicator.refused"
-
 
 # (path, size, mtime) → the parsed file, pickled: each caller gets its own copy to change
 _parsed: dict[tuple[str, int, int], bytes] = {}

@@ -40,8 +40,6 @@ from rasoat.core.problems import Problem
 class Conflict(Problem):
     """The write contradicts what is stored (a different XML for a known instanceID, a stale edit)."""
 
-    default_code = "storage.conflict"
-
 
 class SaveOutcome(StrEnum):
     created = "created"

@@ -28,8 +28,6 @@ from tqdm import tqdm
 class CopyError(Problem, ValueError):
     """The destination cannot take the copy (it holds other data); nothing, or nothing more, was written."""
 
-    default_code = "storage.copy_refused"
-
 
 ALL = SubmissionQuery(current_only=False)
 KINDS = ("settings", "forms", "form_media", "rounds", "snapshots", "users", "submissions", "attachments",

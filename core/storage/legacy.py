@@ -43,8 +43,6 @@ _WAL_CRC = struct.Struct("<I")
 class ConversionError(Problem, RuntimeError):
     """The converted store does not match the old data directory; the old files are untouched."""
 
-    default_code = "storage.conversion"
-
 
 def is_legacy_dir(root: Path) -> bool:
     info = root / "store.json"

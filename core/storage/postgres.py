@@ -58,8 +58,6 @@ BulkItem = tuple[Submission, bytes, dict[str, bytes], list[BlobRow]]
 class StoreUnavailable(Problem):
     """The database cannot be reached, or its schema is newer than this version of rasoat."""
 
-    default_code = "storage.unavailable"
-
 
 def split_schema(database_url: str) -> tuple[str, str | None]:
     """Take rasoat's own ``schema=`` query parameter out of a URL libpq would reject it in."""
