@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 # the web site and browser fixtures of the web page tests (``site``, ``browser``)
-pytest_plugins = ["web_support"]
+pytest_plugins = ["web_support", "fuzz_support"]
 
 # Subprocesses (``rasoat`` commands, servers, test workers) keep the bytecode they compile, outside the
 # checkout: with PYTHONDONTWRITEBYTECODE (set in many container images) every start compiled rasoat's
