@@ -82,8 +82,6 @@ _COLOR_RE = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 class SettingsError(Problem, ValueError):
     """Settings Collect would reject or silently ignore."""
 
-    default_code = "settings.refused"
-
 
 def project_name(place: str, prefix: str = PROJECT_PREFIX) -> str:
     """The project's name on the phone: "Rà soát ma túy – Xã Phượng Tiến"."""
@@ -126,7 +124,7 @@ def collect_settings(
     }
     problems = validate_settings(settings)
     if problems:
-        raise SettingsError("; ".join(problems))
+        raise SettingsError("settings.invalid", problems="; ".join(problems))
     return settings
 
 
@@ -145,7 +143,7 @@ def minimal_settings(server_url: str, name: str = "") -> dict[str, Any]:
     }
     problems = validate_settings(settings)
     if problems:
-        raise SettingsError("; ".join(problems))
+        raise SettingsError("settings.invalid", problems="; ".join(problems))
     return settings
 
 
@@ -165,7 +163,7 @@ def draft_settings(server_url: str, title: str) -> dict[str, Any]:
     }
     problems = validate_settings(settings)
     if problems:
-        raise SettingsError("; ".join(problems))
+        raise SettingsError("settings.invalid", problems="; ".join(problems))
     return settings
 
 
@@ -232,5 +230,5 @@ def decode_settings(text: str) -> dict[str, Any]:
     data = zlib.decompress(base64.b64decode(text.strip(), validate=True))
     value = json.loads(data.decode("utf-8"))
     if not isinstance(value, dict):
-        raise SettingsError("QR settings are not a JSON object")
+        raise SettingsError("settings.not_an_object")
     return value

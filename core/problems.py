@@ -19,8 +19,8 @@ error that caused this one) or ``Words`` (a bilingual label) is said in the mess
 The one path for a text rasoat does not write, ``Problem.with_text(code, text)``: a ValueError's message
 from the indicator engine, Central-style request validation, a plugin's or pyxform's text. Its code's
 message is ``{vi}`` / ``{en}``: the text, split into its two languages when it is "Việt / English". The few
-modules still raising their own "Việt / English" text (the hamlet CSV and unit-list rows, QR settings,
-XLSForm and publishing errors) use their class's ``default_code`` the same way until they get codes.
+modules still raising their own "Việt / English" text (the hamlet CSV and unit-list rows, XLSForm
+and publishing errors) use their class's ``default_code`` the same way until they get codes.
 """
 
 from __future__ import annotations
@@ -317,7 +317,8 @@ CATALOGUE: dict[str, Kind] = {
     "protection.read_back_differs": Kind(503, "503.1"),
     "protection.key_changed": Kind(503, "503.1"),
     "protection.xml_missing": Kind(503, "503.1"),
-    "settings.refused": Kind(400),
+    "settings.invalid": Kind(400),
+    "settings.not_an_object": Kind(400),
     "settings.qr_suffix": Kind(400),
     "backup.not_embedded": Kind(400),
     "backup.inside_data_dir": Kind(400),
@@ -581,7 +582,7 @@ def markdown() -> str:
         "Codes marked *(text)* take their message from where they are raised (`{vi}` / `{en}`): a text",
         "rasoat does not write (a ValueError from the indicator engine, a plugin's or pyxform's message,",
         "raised with `Problem.with_text`), or a module not yet given codes (hamlet CSV and unit-list rows,",
-        "QR settings, XLSForm and publishing). Give a message of rasoat's own a code (a line in",
+        "XLSForm and publishing). Give a message of rasoat's own a code (a line in",
         "`CATALOGUE`, one in each `.po` file) when you touch it.",
         "",
         "## The catalogue",

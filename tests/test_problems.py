@@ -41,13 +41,13 @@ def test_a_problem_renders_its_parameters_in_each_language() -> None:
 def test_a_text_made_outside_the_catalogue_takes_its_class_code() -> None:
     """A message rasoat does not write (a ValueError's, a plugin's, pyxform's) keeps its class's code and
     status; a "Việt / English" text is said in one language each."""
-    from rasoat.core.collect_settings import SettingsError
+    from rasoat.core.excel.from_store import ExportError
     from rasoat.core.rounds import RoundError
     from rasoat.core.scope import ScopeError
 
-    exc = SettingsError.with_text("settings.refused", "Sai / Wrong")
-    assert (exc.code, exc.status, exc.text("vi"), exc.text("en")) == ("settings.refused", 400, "Sai", "Wrong")
-    assert isinstance(exc, SettingsError) and isinstance(exc, ValueError)
+    exc = ExportError.with_text("export.refused", "Sai / Wrong")
+    assert (exc.code, exc.status, exc.text("vi"), exc.text("en")) == ("export.refused", 404, "Sai", "Wrong")
+    assert isinstance(exc, ExportError) and isinstance(exc, LookupError)
     closed = RoundError("round.no_round", round="r1")
     assert isinstance(closed, ValueError) and closed.text("en") == "No round 'r1'"  # callers catch ValueError
     denied = ScopeError("scope.round_outside", round="r1", who="lan", units="01")
