@@ -223,11 +223,7 @@ def save_draft(
     if officer is not None and (kept := get_draft(store, compiled.form_id)) is not None:
         scope.require_draft(officer, compiled.form_id, kept.unit_codes)
     if form_id is not None and compiled.form_id != form_id:
-        raise PublishError(
-            "draft.form_id",
-            f"Tệp là biểu mẫu '{compiled.form_id}', không phải '{form_id}'",
-            f"The workbook is form '{compiled.form_id}', not '{form_id}'",
-        )
+        raise PublishError("draft.form_id", form=compiled.form_id, expected=form_id)
     given = dict(media or {})
     _check_media(compiled, given)
     draft = Draft(
@@ -401,10 +397,6 @@ def draft_submissions(store: Store, form_id: str) -> list[DraftSubmission]:
     return [DraftSubmission(**item) for item in reversed(items)]
 
 
-def _refused(vi: str, en: str) -> PublishError:
-    return PublishError("draft.test_refused", vi, en)
-
-
 def accept_test(
     store: Store, form_id: str, token: str, xml: bytes, files: dict[str, bytes]
 ) -> DraftSubmission:
@@ -413,18 +405,15 @@ def accept_test(
     draft = draft_for_token(store, form_id, token)
     bad = sorted(n for n in files if not safe_attachment_name(n))
     if bad:
-        raise _refused(f"Tên tệp đính kèm không hợp lệ: {bad[0]!r}", f"Invalid attachment name {bad[0]!r}")
+        raise PublishError("draft.test_bad_attachment", name=repr(bad[0]))
     try:
         parsed = parse_instance(xml, FormShape.from_xform(draft.compiled.xml))
     except InstanceError as exc:
-        vi, _, en = exc.message.partition(" / ")
-        raise _refused(vi, en or vi) from None
+        raise PublishError("draft.test_refused", problem=exc) from None
     if parsed.form_id != draft.form_id or parsed.version != draft.version:
-        raise _refused(
-            f"Bản ghi là của biểu mẫu '{parsed.form_id}' phiên bản '{parsed.version}', không phải bản nháp "
-            f"'{draft.form_id}' phiên bản '{draft.version}'; hãy tải lại biểu mẫu",
-            f"The record is of form '{parsed.form_id}' version '{parsed.version}', not of the draft "
-            f"'{draft.form_id}' version '{draft.version}'; get the blank form again",
+        raise PublishError(
+            "draft.test_wrong_form", form=parsed.form_id, version=parsed.version,
+            draft_form=draft.form_id, draft_version=draft.version,
         )
     hidden = identifying_fields(draft.compiled.schema)
     item: dict[str, Any] = {
@@ -438,10 +427,7 @@ def accept_test(
         doc = dict(current) if isinstance(current, dict) else {"items": []}
         items = [i for i in doc["items"] if i["instance_id"] != parsed.instance_id]
         if len(items) >= MAX_TESTS:
-            raise _refused(
-                f"Bản nháp đã có {MAX_TESTS} bản ghi thử; hãy đăng hoặc tải lại bản nháp",
-                f"The draft already holds {MAX_TESTS} test submissions; publish or upload the draft again",
-            )
+            raise PublishError("draft.test_full", max=MAX_TESTS)
         if store.kv_cas(TESTS_NS, form_id, current, {"items": [*items, item]}):
             return DraftSubmission(**item)
 

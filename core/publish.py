@@ -23,7 +23,7 @@ from typing import Any
 from rasoat.core.audit import record
 from rasoat.core.formreg import find_media
 from rasoat.core.models import FormVersion, Round, RoundState
-from rasoat.core.problems import Problem, split_bilingual
+from rasoat.core.problems import Problem
 from rasoat.core.rounds import RoundError, add_form
 from rasoat.core.storage.base import Store
 from rasoat.core.xlsform import (
@@ -135,11 +135,7 @@ def target_round(store: Store, round_id: str | None) -> Round | None:
     if rnd is None:
         raise PublishError("round.not_found", round=round_id)
     if rnd.state in (RoundState.closed, RoundState.archived):
-        raise PublishError(
-            "round.closed",
-            f"Đợt '{round_id}' đã đóng, không thêm biểu mẫu",
-            f"Round '{round_id}' is {rnd.state.value}; no form can be added",
-        )
+        raise PublishError("round.closed", round=round_id, state=rnd.state.value)
     return rnd
 
 
@@ -169,13 +165,7 @@ def publish(
     try:
         form = publish_form(store, compiled, given, source)
     except FormVersionConflict:
-        raise PublishError(
-            "form.version_conflict",
-            f"Biểu mẫu '{compiled.form_id}' phiên bản '{compiled.version}' đã được đăng với nội dung khác; "
-            "hãy tăng 'version' trong trang settings",
-            f"Form '{compiled.form_id}' version '{compiled.version}' is already published with different "
-            "content; raise 'version' in the settings sheet",
-        ) from None
+        raise PublishError("form.version_conflict", form=compiled.form_id, version=compiled.version) from None
     details: dict[str, Any] = {"version": form.version, "md5": form.md5, "round": round_id}
     if already:
         details["unchanged"] = True
@@ -187,7 +177,8 @@ def publish(
         try:
             add_form(store, rnd.id, form.form_id, actor=actor)
         except RoundError as exc:  # closed between the check and now
-            raise PublishError("round.closed", *split_bilingual(str(exc))) from None
+            state = exc.params.get("state", "closed")
+            raise PublishError("round.closed", round=rnd.id, state=state) from None
     return Published(
         form=form,
         compiled=compiled,

@@ -68,14 +68,9 @@ RENDERERS = {
     "web": ("server/web/base.py", "def problem_page(request: Request, exc: Problem)"),
 }
 SOURCES = ["core", "server", "mobile_export", "plugins"]
-# Not a surface's translation: the submission pipeline names why it refuses (IngestError.reason, the same
-# status and Central code) for the callers that tell refusals apart.
-REFINEMENTS = {
-    ("core/ingest.py", "IngestError(Refusal.invalid"),
-    ("core/ingest.py", "IngestError(Refusal.conflict"),
-    ("core/ingest.py", "IngestError(Refusal.unavailable"),  # a key rotated away: 503, send again later
-    ("core/publish.py", "PublishError('round.closed'"),  # the round closed meanwhile: 409, not 400
-}
+# Not a surface's translation: none left (a refusal caused by another error carries it as a parameter,
+# IngestError.because); kept so that a justified exception is written down here, not hidden.
+REFINEMENTS: set[tuple[str, str]] = set()
 
 
 @pytest.mark.parametrize("surface", sorted(RENDERERS))
