@@ -378,3 +378,23 @@ def test_a_rounds_history_is_shown_to_who_manages_rounds(site) -> None:
     assert "<h2>Lịch sử</h2>" in http_login(site.url, "tinh.thainguyen").get("/rounds/r-open").text
     officer = http_login(site.url, "xa.phuongtien").get("/rounds/r-open")
     assert officer.status_code == 200 and "<h2>Lịch sử</h2>" not in officer.text
+
+
+def test_the_administrators_menu_pages_offer_a_choice_instead_of_an_error(site) -> None:
+    """The administrator's scope is the country: the management and assessment pages in their menu list the
+    communes of the rounds (or the provinces) to pick from (the persons page too, scoped.province_communes),
+    and the pick opens that unit's page."""
+    admin = http_login(site.url, "quantri")
+    page = admin.get("/management")
+    assert page.status_code == 200, page.text
+    assert f'href="/management?commune={COMMUNE}"' in page.text and "Xã Phượng Tiến" in page.text
+    assert f'href="/management?commune={OTHER_COMMUNE}"' in page.text
+    assert admin.get(f"/management?commune={COMMUNE}").status_code == 200
+    page = admin.get("/assessment")
+    assert page.status_code == 200 and 'href="/assessment?province=19"' in page.text, page.text
+    assert "Tỉnh Thái Nguyên" in page.text and 'id="communes"' not in page.text
+    chosen = admin.get("/assessment?province=19")
+    assert chosen.status_code == 200 and 'id="communes"' in chosen.text
+    unknown = admin.get("/management?commune=99999")
+    assert unknown.status_code == 400 and "Chọn một xã, phường trong danh sách" in unknown.text
+    assert "?commune=" not in unknown.text.split("<main", 1)[-1]

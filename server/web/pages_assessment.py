@@ -13,6 +13,7 @@ from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
+from rasoat.core import scope
 from rasoat.core.assessment import signoff
 from rasoat.core.assessment.compute import assess_province, facts_version
 from rasoat.core.assessment.facts import FactError, set_fact
@@ -84,6 +85,8 @@ def assessment(
     ctx: NamedDependency[Ctx], province: FromQuery[str] = "", year: FromQuery[str] = "",
     only: Annotated[str, QueryParameter(name="state")] = "",
 ) -> Response:
+    if not province.strip() and scope.allowed_units(ctx.user) is None:  # an administrator: which province
+        return page(ctx, "assessment.html", choose=get_units().provinces())
     chosen = _province_for(ctx, province.strip())
     return _page(ctx, _year(year), chosen, only=only.strip())
 

@@ -147,8 +147,12 @@ def own_commune(ctx: Ctx) -> str:
 
 
 def province_communes(ctx: Ctx) -> list[Unit]:
-    """The communes of the officer's provinces: what a province officer picks from on a commune's page."""
+    """The communes of the officer's provinces: what a province officer picks from on a commune's page
+    (an administrator, whose scope is the country: the communes of the rounds, where records come from)."""
     registry = get_units()
+    if scope.allowed_units(ctx.user) is None:
+        codes = sorted({code for rnd in ctx.store.list_rounds() for code in rnd.unit_codes})
+        return [u for u in map(registry.get, codes) if u is not None and u.level == "commune"]
     return [c for code in ctx.user.unit_codes if _level(code) == "province" for c in registry.communes(code)]
 
 
