@@ -255,16 +255,9 @@ def normalise_public_key(key: str) -> str:
 class FormVersionConflict(Conflict):
     """The same form id and version is already published with different XForm bytes."""
 
-    default_code = "form.version_exists"
-
     @classmethod
     def for_form(cls, compiled: CompiledForm) -> FormVersionConflict:
-        return cls(
-            f"Biểu mẫu '{compiled.form_id}' phiên bản '{compiled.version}' đã được đăng với nội dung khác; "
-            f"hãy tăng 'version' trong trang settings / form '{compiled.form_id}' version "
-            f"'{compiled.version}' is already published with different content; raise 'version' in the "
-            f"settings sheet"
-        )
+        return cls("form.version_exists", form=compiled.form_id, version=compiled.version)
 
 
 # --- publishing into a store ---------------------------------------------------------------------

@@ -140,3 +140,23 @@ def test_no_exception_translation_tables() -> None:
                             found.append(f"{where}:{node.lineno}: {text}")
     assert found == [], "\n".join(found)
 
+
+
+def test_every_code_raised_is_in_the_catalogue() -> None:
+    """A code written where an error is raised (``RoundError("round.no_round", …)``) must exist: a typo
+    would otherwise reach the user as the class's fallback with the code for its text."""
+    problems, unknown = _problem_classes(), []
+    for folder in SOURCES:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name not in problems and name != "with_text":
+                    continue
+                for arg in node.args[:2]:  # IngestError(reason, code) and InstanceError(reason, code)
+                    if (isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                            and re.fullmatch(r"[a-z_]+\.[a-z_]+", arg.value) and arg.value not in CATALOGUE):
+                        unknown.append(f"{path.relative_to(ROOT)}:{node.lineno}: {arg.value}")
+    assert unknown == []
