@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from indicators import PROVINCE, Scanning, _sub, registry  # noqa: E402  (the synthetic province)
 from rasoat.core.assessment.compute import assess_province  # noqa: E402
 from rasoat.core.assessment.facts import set_fact  # noqa: E402
-from rasoat.core.storage import open_store  # noqa: E402
+from rasoat.core.storage.opening import open_store  # noqa: E402
 
 
 def generate(reg, persons: int):

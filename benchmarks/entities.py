@@ -38,8 +38,8 @@ from rasoat.core.entity_media import iter_list_csv, list_hash  # noqa: E402
 from rasoat.core.ingest import ShapeCache  # noqa: E402
 from rasoat.core.models import Submission, utcnow  # noqa: E402
 from rasoat.core.protection import keyring, seal_entity_label, seal_entity_values  # noqa: E402
-from rasoat.core.storage import open_store  # noqa: E402
 from rasoat.core.storage.base import EntityQuery, Store  # noqa: E402
+from rasoat.core.storage.opening import open_store  # noqa: E402
 
 
 def vmhwm_mb() -> float:

@@ -147,7 +147,7 @@ def make_items(n: int, households: int, version: str, seed: int = 2026):
 def prepare(workdir: Path, n: int, households: int) -> Path:
     """A store holding n F2 submissions (reused when a previous run left the same data)."""
     from rasoat.core.models import FormVersion
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
 
     store_dir = workdir / "store"
     store = open_store(store_dir)
@@ -193,7 +193,7 @@ def prepare(workdir: Path, n: int, households: int) -> Path:
 
 
 def _open(workdir: Path) -> Any:
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
 
     return open_store(workdir / "store")
 

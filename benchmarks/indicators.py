@@ -51,7 +51,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from rasoat.core.indicators import Indicator, evaluate, load
+from rasoat.core.indicators.engine import evaluate
+from rasoat.core.indicators.loading import load
+from rasoat.core.indicators.models import Indicator
 from rasoat.core.indicators.periods import LOCAL_TZ
 from rasoat.core.models import ReviewState, Submission
 from rasoat.core.storage.base import Fact

@@ -55,7 +55,7 @@ sys.path.insert(0, str(ROOT))
 from rasoat.core.collectors import create_collector  # noqa: E402
 from rasoat.core.instance import FormShape, parse_instance  # noqa: E402
 from rasoat.core.models import FormVersion, Round, RoundState, Submission  # noqa: E402
-from rasoat.core.storage import open_store  # noqa: E402
+from rasoat.core.storage.opening import open_store  # noqa: E402
 
 PROVINCE = "19"
 FORM_ID = "bench_pledge"

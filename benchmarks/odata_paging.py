@@ -47,7 +47,7 @@ USER, PASSWORD = "bench-admin", "mật-khẩu-đo-hiệu-năng"
 SERVE = """
 import sys, uvicorn
 from pathlib import Path
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.server.app import ServerSettings, create_app
 store = open_store(Path(sys.argv[1]), sys.argv[2] or None)
 uvicorn.run(create_app(store, ServerSettings(access_log=False)), host="127.0.0.1", port=int(sys.argv[3]),
@@ -58,7 +58,7 @@ uvicorn.run(create_app(store, ServerSettings(access_log=False)), host="127.0.0.1
 def load(data_dir: Path, database_url: str | None, n: int) -> None:
     from pyxform.xls2xform import convert
     from rasoat.core.models import FormVersion, Submission
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
     from rasoat.core.users import create_user
 
     store = open_store(data_dir, database_url)

@@ -65,7 +65,7 @@ def load(data: Path, database_url: str | None) -> dict[str, str]:
     from rasoat.core.formreg import publish_catalogue
     from rasoat.core.models import RoundState
     from rasoat.core.rounds import create_round
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
     from rasoat.core.users import create_user
 
     data.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import free_port, start_server  # noqa: E402
-from rasoat.core.storage import open_store  # noqa: E402
+from rasoat.core.storage.opening import open_store  # noqa: E402
 from rasoat.core.users import create_user, new_api_token  # noqa: E402
 
 USER, PASSWORD = "bench-admin", "mật-khẩu-đo-tốc-độ-1"

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from rasoat.core.followup import history, monthly_visits  # noqa: E402
 from rasoat.core.models import FormVersion  # noqa: E402
 from rasoat.core.protection import keyring, seal_entity_values  # noqa: E402
-from rasoat.core.storage import open_store  # noqa: E402
 from rasoat.core.storage.base import EntityQuery  # noqa: E402
+from rasoat.core.storage.opening import open_store  # noqa: E402
 from rasoat.core.units import get_units  # noqa: E402
 from rasoat.core.xlsform import compile_xlsform  # noqa: E402
 

@@ -330,7 +330,7 @@ def restore(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
 
     store = open_store(data_dir, database_url)
     try:

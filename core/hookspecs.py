@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import argparse
     import os
 
-    from rasoat.core.indicators import Indicator
+    from rasoat.core.indicators.models import Indicator
     from rasoat.core.payloads import Checklist, ExportSheet, PlanInfo
 
 

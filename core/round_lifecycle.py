@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasoat.core.indicators import freeze_snapshot
+from rasoat.core.indicators.engine import freeze_snapshot
 from rasoat.core.models import Round, RoundState, utcnow
 from rasoat.core.review import counted_query
 from rasoat.core.rollforward import census_counts, prepare_rollforward, roster_to_entities, round_communes

@@ -183,7 +183,7 @@ def indicators(
 ) -> IndicatorAnswer:
     """Indicator results for a unit in the officer's scope and the units one level below it."""
     from rasoat.core.excel.cells import to_vn_naive
-    from rasoat.core.indicators import evaluate
+    from rasoat.core.indicators.engine import evaluate
     from rasoat.core.models import utcnow
     from rasoat.core.unit_lists import units_for
     from rasoat.core.units import UnknownUnit

@@ -33,7 +33,8 @@ from rasoat.server import openrosa
 from rasoat.server.access import MediaCache, media_bytes, visible_forms
 from rasoat.server.accesslog import access_log_middleware, vn_time
 from rasoat.server.auth import Caller, by_digest, by_token
-from rasoat.server.central import problem_response, wants_central
+from rasoat.server.central.auth import wants_central
+from rasoat.server.central.problems import problem_response
 from rasoat.server.central.shapes import CentralForm, ODataServiceDocument
 from rasoat.server.errors import api_response, disk_full, disk_full_problem, http_problem, openrosa_response
 from rasoat.server.ingest import ShapeCache, ingest
@@ -455,7 +456,7 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     from litestar.openapi.plugins import YamlRenderPlugin
     from rasoat.server.api import api_handlers
     from rasoat.server.api_read import read_handlers
-    from rasoat.server.central import handlers as central_handlers
+    from rasoat.server.central.routes import handlers as central_handlers
     from rasoat.server.deps import API_DEPENDENCIES, CENTRAL_OPT, in_project
     from rasoat.server.draft_test import handlers as draft_handlers
     from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files

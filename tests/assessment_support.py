@@ -13,8 +13,8 @@ from typing import Any
 from indicators_support import add
 from rasoat.core.assessment.facts import set_fact
 from rasoat.core.models import Submission
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 
 YEAR = 2026
 IN_YEAR = "2026-06-01"  # inside 2026-QD28 (15/12/2025 → 14/12/2026)

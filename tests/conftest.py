@@ -72,7 +72,7 @@ def _protection_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFact
 def _serving(data_dir: Path, backend: str) -> Iterator[SimpleNamespace]:
     """A seeded store of ``backend`` (PostgreSQL: a fresh schema, dropped afterwards) served in a thread."""
     from pg_support import fresh_schema
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
     from rasoat.core.users import create_user, new_api_token
     from rasoat.server.app import ServerSettings, create_app
     from server_support import ThreadServer, seed

@@ -178,7 +178,7 @@ def officers_server(backend: str, data_dir: Path) -> Iterator[SimpleNamespace]:
     ``OFFICER_PASSWORD``): ``xa-a`` commune officer of A, ``xem-a`` viewer of A, ``xa-b`` commune officer
     of B."""
     from pg_support import fresh_schema
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
     from rasoat.core.users import create_user
     from rasoat.server.app import ServerSettings, create_app
     from server_support import CollectClient, ThreadServer

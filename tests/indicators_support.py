@@ -9,8 +9,9 @@ from datetime import datetime, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
 
-from rasoat.core.indicators import IndicatorResult, Period, evaluate
-from rasoat.core.indicators.periods import LOCAL_TZ
+from rasoat.core.indicators.engine import evaluate
+from rasoat.core.indicators.models import IndicatorResult
+from rasoat.core.indicators.periods import LOCAL_TZ, Period
 from rasoat.core.instance import FormShape, parse_instance
 from rasoat.core.models import ReviewState, Round, RoundState, Submission
 from rasoat.core.storage.base import Store

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 from rasoat.core.models import FormVersion, Round, RoundState
-from rasoat.core.storage import Store, open_store
+from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 COMMUNE = "05563"  # Xã Phượng Tiến

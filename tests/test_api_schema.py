@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.server.app import CENTRAL_TAG, create_app
 
 REFUSALS = ("400", "401", "403", "404", "409", "413", "422", "429")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from assessment_support import ITS_COMMUNE, LAI_CHAU, YEAR, lai_chau_year, persons, population
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from server_support import ThreadServer
 from web_support import http_login

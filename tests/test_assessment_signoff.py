@@ -15,7 +15,7 @@ from assessment_support import YEAR, f10, persons
 from rasoat.core.assessment import signoff
 from rasoat.core.cli import main as cli_main
 from rasoat.core.models import Round, RoundState
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.units import get_units
 from rasoat.core.users import create_user
 

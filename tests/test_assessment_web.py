@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from assessment_support import ITS_COMMUNE, LAI_CHAU, YEAR, lai_chau_year, persons
 from entity_support import publish_national
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from server_support import ThreadServer
 from web_support import browser_tests

@@ -12,7 +12,7 @@ from rasoat.core import audit_actions
 from rasoat.core.audit import HEADERS, event_row
 from rasoat.core.models import AuditEvent
 from rasoat.core.rounds import TRANSITIONS
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 
 
 def test_every_action_has_a_label_in_each_language() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from rasoat.core.models import Submission
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, CollectClient, ThreadServer, instance_xml, run_cli, seed
 
 pytestmark = pytest.mark.slow  # backups and restores through the CLI

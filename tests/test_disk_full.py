@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent
 
 SERVER = """
 import json, sys, uvicorn
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.server.app import ServerSettings, create_app
 from server_support import seed
 store = open_store(sys.argv[1])

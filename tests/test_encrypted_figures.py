@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from indicators_support import C1, C2, H11, H12, H21, PROVINCE, add, local_noon, run
 from rasoat.core.crypto import encrypted_counts
-from rasoat.core.indicators import Indicator, Measure, Status, Target, TargetOp, freeze_snapshot
+from rasoat.core.indicators.engine import freeze_snapshot
 from rasoat.core.indicators.loading import collect
+from rasoat.core.indicators.models import Indicator, Measure, Status, Target, TargetOp
 from rasoat.core.indicators.status import judge
 from rasoat.core.models import ENVELOPE_FIELD, FormVersion, Round, RoundState, Submission, unread
-from rasoat.core.storage import Store, open_store
+from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 
 PERSON = {"present": "yes", "ref_date": "2026-03-01", "category": "user"}
 ENVELOPE = {"base64EncryptedKey": "d3JhcHBlZA==", "encryptedXmlFile": "submission.xml.enc", "media": []}

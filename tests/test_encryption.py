@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import padding as sympad
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from rasoat.core.models import FormVersion, Round, RoundState
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, CollectClient, ThreadServer, run_cli
 
 PASSPHRASE = "cụm mật khẩu của tỉnh 2026"

@@ -30,7 +30,7 @@ import pytest
 from rasoat.core.cli import main
 from rasoat.core.models import Round, RoundState, unread
 from rasoat.core.plugins import set_manager
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, CollectClient, ThreadServer
 from test_encryption import collect_encrypt
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from entity_support import new_uuid, publish, register_xml, visit_xml
 from rasoat.core.models import Round, RoundState
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import EntityQuery
+from rasoat.core.storage.opening import open_store
 from server_support import CollectClient, ProcessServer
 
 pytestmark = pytest.mark.slow  # kill -9 under load, then a restart

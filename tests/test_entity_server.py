@@ -26,7 +26,7 @@ from entity_support import (
     visit_xml,
 )
 from pg_support import fresh_schema
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import CollectClient, ThreadServer
 
 pytestmark = pytest.mark.slow

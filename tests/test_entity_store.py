@@ -15,8 +15,8 @@ from pg_support import fresh_schema
 from rasoat.core.entities import EntityWork, read_blocks
 from rasoat.core.ingest import ShapeCache
 from rasoat.core.models import ReviewState, Submission, utcnow
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import EntityQuery, SaveOutcome, Store
+from rasoat.core.storage.opening import open_store
 
 A, B = "05563", "05503"
 

@@ -22,7 +22,7 @@ from rasoat.core.excel.cells import VN_TZ
 from rasoat.core.excel.from_store import ExportFilters, export_form
 from rasoat.core.excel.raw import RawExportOptions
 from rasoat.core.models import ReviewState, Submission
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from test_excel_raw import build_schema, by_header, publish_test_form
 
 NAMES = [

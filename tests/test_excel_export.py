@@ -14,7 +14,7 @@ from rasoat.core.cli import main
 from rasoat.core.excel.from_store import ExportError, ExportFilters, export_form, indicator_report
 from rasoat.core.excel.raw import RawExportOptions
 from rasoat.core.models import ReviewState, Round, User
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.units import get_units
 from test_excel_raw import by_header, make_sub, publish_test_form
 

@@ -11,7 +11,7 @@ from typing import Any
 import openpyxl
 import pytest
 from rasoat.core.excel.report import STATUS_STYLE, IndicatorResultRow, ReportMeta, write_report_workbook
-from rasoat.core.indicators import IndicatorResult, Status
+from rasoat.core.indicators.models import IndicatorResult, Status
 
 PLEDGE = ("004-12", "Tỷ lệ hộ gia đình ký cam kết", "Households that signed the pledge")
 

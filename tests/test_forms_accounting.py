@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from rasoat.core.formreg import FormCatalogue
-from rasoat.core.indicators import collect
 from rasoat.core.indicators.describe import fields_read
+from rasoat.core.indicators.loading import collect
 from rasoat.core.plugins import build_manager
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "forms.md"

@@ -14,7 +14,7 @@ from rasoat.core.formreg import FormCatalogue, publish_form
 from rasoat.core.media import NO_HAMLET_LIST, location_csv
 from rasoat.core.round_lifecycle import open_round
 from rasoat.core.rounds import RoundError, create_round, get_round
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 
 LISTED, UNLISTED = "05563", "05503"  # Xã Phượng Tiến has the plugin's xóm list; Xã Tân Cương has none
 

@@ -16,8 +16,8 @@ import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, ThreadServer, instance_xml, multipart, seed
 
 MAX_BODY = 1_000_000

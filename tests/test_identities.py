@@ -26,7 +26,7 @@ from rasoat.core.collectors import create_collector
 from rasoat.core.formreg import compile_cached, find_media
 from rasoat.core.round_lifecycle import close_round, open_round
 from rasoat.core.rounds import create_round
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from rasoat.core.xlsform import publish_form
 from server_support import CollectClient, ThreadServer, run_cli

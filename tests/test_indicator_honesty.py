@@ -17,7 +17,7 @@ from indicators_support import add
 from rasoat.core.cli import main
 from rasoat.core.excel.from_store import indicator_report
 from rasoat.core.plugins import build_manager, set_manager
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 
 REPORTING, QUIET = "05563", "05503"  # Xã Phượng Tiến sends its data; Xã Tân Cương (same province) does not
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 from indicators_support import C1, C2, C3, H11, H12, H21, PROVINCE, add, run
-from rasoat.core.indicators import Indicator, Status, collect
+from rasoat.core.indicators.loading import collect
+from rasoat.core.indicators.models import Indicator, Status
 from rasoat.core.plugins import build_manager
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.embedded import EmbeddedStore

@@ -12,16 +12,9 @@ import pytest
 from indicators_support import C1, H11, add
 from rasoat.core import hookimpl
 from rasoat.core.cli import main
-from rasoat.core.indicators import (
-    Indicator,
-    IndicatorError,
-    Period,
-    Status,
-    Target,
-    collect,
-    load,
-)
-from rasoat.core.indicators.models import FilterOp, TargetOn
+from rasoat.core.indicators.loading import IndicatorError, collect, load
+from rasoat.core.indicators.models import FilterOp, Indicator, Status, Target, TargetOn
+from rasoat.core.indicators.periods import Period
 from rasoat.core.indicators.status import elapsed_pct, judge, progress_pct
 from rasoat.core.plugins import PluginConflict
 

@@ -22,14 +22,9 @@ from indicators_support import (
     run,
     small_registry,
 )
-from rasoat.core.indicators import (
-    SNAPSHOT_FORMAT,
-    Indicator,
-    Status,
-    build_snapshot,
-    evaluate,
-    load,
-)
+from rasoat.core.indicators.engine import SNAPSHOT_FORMAT, build_snapshot, evaluate
+from rasoat.core.indicators.loading import load
+from rasoat.core.indicators.models import Indicator, Status
 from rasoat.core.models import FormVersion, ReviewState, Round, RoundState
 from rasoat.core.storage.base import Store, SubmissionQuery
 

@@ -11,8 +11,8 @@ from typing import Any
 import openpyxl
 import pytest
 from indicators_support import C1, C2, C3, H11, H12, H21, H31, PROVINCE, add, run
-from rasoat.core.indicators import Indicator, Status, load
-from rasoat.core.indicators.models import MeasureKind
+from rasoat.core.indicators.loading import load
+from rasoat.core.indicators.models import Indicator, MeasureKind, Status
 from rasoat.core.models import ReviewState
 from rasoat.core.protection import PSEUDONYM_FIELD
 from rasoat.core.storage.base import Store

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from indicators_support import C1, C2, C3, H11, H12, H21, PROVINCE, Scanning, add, small_registry
-from rasoat.core.indicators import Indicator, evaluate, load
+from rasoat.core.indicators.engine import evaluate
+from rasoat.core.indicators.loading import load
+from rasoat.core.indicators.models import Indicator
 from rasoat.core.models import UNREAD_FIELD, ReviewState, Round, RoundState
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 
 UNITS = [PROVINCE, C1, C2, C3, H11, H12, H21, f"{C1}-77"]  # a hamlet the registry does not list
 DAYS = ["2025-11-30", "2025-12-31", "2026-01-01", "2026-03-05", "2026-06-30", "2026-07-01", "2026-12-31"]

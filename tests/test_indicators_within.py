@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from indicators_support import C1, C2, H11, H12, H21, PROVINCE, add, small_registry, table
-from rasoat.core.indicators import Indicator, evaluate, evaluate_history
-from rasoat.core.storage import open_store
+from rasoat.core.indicators.engine import evaluate, evaluate_history
+from rasoat.core.indicators.models import Indicator
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.opening import open_store
 
 PLEDGES = Indicator.model_validate({
     "id": "pledges", "name_vi": "Tỷ lệ hộ ký cam kết", "name_en": "Households pledged",

@@ -21,8 +21,8 @@ from rasoat.core.ingest import IngestError, ShapeCache, accept
 from rasoat.core.models import Round, RoundState, Submission, User
 from rasoat.core.rounds import ancestors_of
 from rasoat.core.scope import allowed_units
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.units import get_units
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml, publish_test_form
 

@@ -10,8 +10,8 @@ import pytest
 from rasoat.core.collectors import create_collector
 from rasoat.core.ingest import IngestError, Refusal, ShapeCache, accept
 from rasoat.core.models import Round, RoundState, User
-from rasoat.core.storage import SubmissionQuery, open_store
-from rasoat.core.storage.base import Store
+from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from rasoat.core.units import get_units
 from server_support import COMMUNE, instance_xml, publish_test_form
 

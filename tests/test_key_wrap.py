@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rasoat.core import crypto
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 
 PASSPHRASE = "cụm mật khẩu của tỉnh 2026"
 

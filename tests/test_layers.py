@@ -116,7 +116,9 @@ def module_name(path: Path, root: Path = ROOT) -> str:
 def import_graph(room: str, root: Path = ROOT) -> dict[str, set[str]]:
     """Module → the modules of the same room it imports, at the top or inside a function alike (a lazy
     import hides a cycle, it does not remove it). ``from pkg import sub`` is an edge to ``pkg.sub`` when that
-    is a module, since only then is ``pkg``'s own code not what is used."""
+    is a module, since only then is ``pkg``'s own code not what is used. Importing ``a.b.c`` first runs the
+    packages ``a`` and ``a.b``, so each is an edge too, except the importer's own packages (already running
+    when it is imported)."""
     paths = sorted(p for p in (root / room).rglob("*.py") if "__pycache__" not in p.parts)
     modules = {module_name(p, root): p for p in paths}
     graph: dict[str, set[str]] = {}
@@ -132,7 +134,8 @@ def import_graph(room: str, root: Path = ROOT) -> dict[str, set[str]]:
                 if subs and not (set(a.name for a in node.names) - {s.rsplit(".", 1)[1] for s in subs}):
                     edges.discard(node.module)  # only submodules taken: the package itself is not used
                 edges |= subs - {name}
-        graph[name] = edges
+        packages = {".".join(t.split(".")[:i]) for t in edges for i in range(1, t.count(".") + 1)}
+        graph[name] = edges | {p for p in packages & modules.keys() if not f"{name}.".startswith(f"{p}.")}
     return graph
 
 
@@ -165,4 +168,23 @@ def test_the_cycle_check_sees_a_lazy_cycle(tmp_path: Path) -> None:
     assert graph["rasoat.core.c"] == {"rasoat.core.a", "rasoat.core.b"}
     assert set(cycle(graph) or []) == {"rasoat.core.a", "rasoat.core.b"}
     (pkg / "b.py").write_text("x = 1\n", "utf-8")
+    assert cycle(import_graph("core", tmp_path)) is None
+
+
+def test_the_cycle_check_runs_the_parent_packages(tmp_path: Path) -> None:
+    """Importing ``pkg.light`` runs ``pkg/__init__``: a package that imports its heavy submodules joins
+    every cycle through them; a package's own submodules importing each other do not."""
+    pkg = tmp_path / "core" / "pkg"
+    pkg.mkdir(parents=True)
+    (tmp_path / "core" / "__init__.py").write_text("", "utf-8")
+    (pkg / "__init__.py").write_text("from rasoat.core.pkg.heavy import h\n", "utf-8")
+    (pkg / "light.py").write_text("x = 1\n", "utf-8")
+    heavy = "from rasoat.core.pkg.light import x\nfrom rasoat.core.user import u\n"
+    (pkg / "heavy.py").write_text(heavy, "utf-8")
+    (tmp_path / "core" / "user.py").write_text("from rasoat.core.pkg.light import x\n", "utf-8")
+    graph = import_graph("core", tmp_path)
+    assert graph["rasoat.core.user"] == {"rasoat.core.pkg", "rasoat.core.pkg.light"}
+    assert graph["rasoat.core.pkg.heavy"] == {"rasoat.core.pkg.light", "rasoat.core.user"}
+    assert set(cycle(graph) or []) == {"rasoat.core.user", "rasoat.core.pkg", "rasoat.core.pkg.heavy"}
+    (pkg / "__init__.py").write_text('"""A light package."""\n', "utf-8")
     assert cycle(import_graph("core", tmp_path)) is None

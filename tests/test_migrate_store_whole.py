@@ -15,7 +15,8 @@ import openpyxl
 import pytest
 from pg_support import fresh_schema
 from rasoat.core.cli import main as cli_main
-from rasoat.core.storage import SubmissionQuery, open_store
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, CollectClient, ThreadServer
 from test_encryption import collect_encrypt
 

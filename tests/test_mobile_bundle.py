@@ -19,7 +19,7 @@ from rasoat.core.collectors import create_collector, revoke_collector
 from rasoat.core.media import cut_csv
 from rasoat.core.models import FormVersion, Round, RoundState, Submission
 from rasoat.core.plugins import build_manager, set_manager
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.units import reset_units
 from rasoat.mobile_export.bundle import build_bundle
 from rasoat.plugins import BUILTIN_PROVINCES

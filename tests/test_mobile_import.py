@@ -10,7 +10,8 @@ import pytest
 from rasoat.core.cli import main as cli_main
 from rasoat.core.collectors import create_collector
 from rasoat.core.models import ReviewState, Round, RoundState
-from rasoat.core.storage import SubmissionQuery, open_store
+from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from rasoat.mobile_export.importer import find_instances, import_instances
 from server_support import COMMUNE, OTHER_COMMUNE, instance_xml, publish_test_form
 

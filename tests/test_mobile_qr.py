@@ -16,7 +16,7 @@ from PIL import Image
 from rasoat.core.cli import main as cli_main
 from rasoat.core.collectors import create_collector, find_by_token, revoke_collector
 from rasoat.core.models import Round, RoundState
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.mobile_export.phone_setup import phone_code, rotate_token
 from rasoat.mobile_export.qr import save_qr
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml

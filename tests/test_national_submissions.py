@@ -32,7 +32,7 @@ import pytest
 from rasoat.core.collectors import create_collector
 from rasoat.core.formreg import FormCatalogue, publish_form
 from rasoat.core.models import Round, RoundState
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, CollectClient, ThreadServer
 
 NATIONAL = [

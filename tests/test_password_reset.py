@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from rasoat.core.collectors import hash_token
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import (
     RESET_NS,
     ResetLinkError,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 from indicators_support import C1, H11, add, closed_round, local_noon, run
-from rasoat.core.indicators import Indicator, Period
-from rasoat.core.indicators.periods import weeks_in_year
+from rasoat.core.indicators.models import Indicator
+from rasoat.core.indicators.periods import Period, weeks_in_year
 from rasoat.core.rounds import RoundError, make_round_id, parse_period, period_year
 from rasoat.core.storage.embedded import EmbeddedStore
 

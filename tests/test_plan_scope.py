@@ -20,10 +20,10 @@ import pytest
 from rasoat.core.collectors import create_collector
 from rasoat.core.excel.from_store import indicator_report
 from rasoat.core.formreg import FormCatalogue, publish_form
-from rasoat.core.indicators import collect
+from rasoat.core.indicators.loading import collect
 from rasoat.core.models import Round, RoundState
 from rasoat.core.plugins import build_manager, set_manager
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import CollectClient, ThreadServer
 
 # plugin → (province, a commune of its plan, its own form, the plan number on the cover)

@@ -24,8 +24,8 @@ from rasoat.core.protection import (
     protect,
     reveal,
 )
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 
 NAME, ID_NUMBER = "Nguyễn Thị Hồng Nhung", "001203004567"
 

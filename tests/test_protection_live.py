@@ -20,7 +20,7 @@ import pytest
 from rasoat.core import protection
 from rasoat.core.cli import main
 from rasoat.core.protection import PROTECTED
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import CollectClient, ThreadServer, instance_xml, seed
 from test_protection import _publish_marked
 

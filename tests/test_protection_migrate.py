@@ -33,8 +33,8 @@ from rasoat.core.protection import (
     plain_attachment,
     reveal_stored,
 )
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE
 from test_encryption import collect_encrypt
 from test_encryption_counting import BY_CATEGORY, F1, PERSONS, person_xml

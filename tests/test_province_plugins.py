@@ -27,8 +27,9 @@ import pytest
 from indicators_support import instance_xml, local_noon
 from rasoat.core import hookimpl
 from rasoat.core.formreg import FormCatalogue, find_media
-from rasoat.core.indicators import IndicatorResult, Status, collect, evaluate
-from rasoat.core.indicators.loading import raw_definitions
+from rasoat.core.indicators.engine import evaluate
+from rasoat.core.indicators.loading import collect, raw_definitions
+from rasoat.core.indicators.models import IndicatorResult, Status
 from rasoat.core.instance import FormShape, parse_instance
 from rasoat.core.models import Submission
 from rasoat.core.payloads import PlanPeriod

@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from rasoat.core.publish import PublishError, publish_file
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import seed
 
 

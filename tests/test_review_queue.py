@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rasoat.core.models import ReviewState, Role, Submission, User
 from rasoat.core.review import next_in_queue, queue_count, queue_page, review_submission
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import PageKey, Store
+from rasoat.core.storage.opening import open_store
 
 C1, C2 = "05563", "05503"  # Xã Phượng Tiến, Xã Tân Cương (Thái Nguyên)
 T0 = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)

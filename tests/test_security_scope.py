@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import httpx
 import openpyxl
 import pytest
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import MAX_USER_FAILURES, create_user, new_api_token
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer, instance_xml, seed
 

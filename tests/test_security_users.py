@@ -10,8 +10,8 @@ import openpyxl
 import pytest
 from rasoat.core import scope
 from rasoat.core.models import Role, Round, Submission, User
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import (
     MAX_USER_FAILURES,
     AccountDisabled,

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import uvicorn
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.server.app import ServerSettings, create_app
 from rasoat.server.runner import uvicorn_options
 from rasoat.server.timeouts import TimedHttpProtocol

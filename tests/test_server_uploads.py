@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from rasoat.server.app import ServerSettings, create_app
 from server_support import CollectClient, ThreadServer, instance_xml, multipart, seed

@@ -12,7 +12,7 @@ import httpx
 import openpyxl
 import pytest
 from indicators_support import add
-from rasoat.core.indicators import IndicatorResult, Level, Status
+from rasoat.core.indicators.models import IndicatorResult, Level, Status
 from rasoat.core.indicators.privacy import protect
 
 HAMLET_ONE, HAMLET_THREE = "05563-01", "05563-02"

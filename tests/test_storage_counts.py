@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from rasoat.core.models import ReviewState, Submission
 from rasoat.core.review import TO_REVIEW
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from rasoat.core.storage.sql import SqlStore
 
 UNITS = [f"{c:05d}" for c in range(5560, 5590)]

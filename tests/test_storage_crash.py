@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from rasoat.core.models import ReviewState
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.opening import open_store
 from storage_contract import make_xml
 
 pytestmark = pytest.mark.slow  # kill -9 of writing processes
@@ -34,7 +34,7 @@ CHILD = textwrap.dedent(
     sys.path.insert(0, {tests!r})
     from storage_contract import make_sub
     from rasoat.core.models import ReviewState
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
 
     import threading
     store = open_store(Path({root!r}), {url!r})

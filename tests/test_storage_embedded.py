@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 from rasoat.core.models import ReviewState, Role, User
-from rasoat.core.storage import open_store, sql
+from rasoat.core.storage import sql
 from rasoat.core.storage.base import SaveOutcome, SubmissionQuery
 from rasoat.core.storage.embedded import DB_NAME, EmbeddedStore
+from rasoat.core.storage.opening import open_store
 from rasoat.core.storage.rules import safe_name
 from storage_contract import *  # noqa: F403
 from storage_contract import T0, TestSubmissionQueries, ids, make_sub, save

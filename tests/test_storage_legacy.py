@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from rasoat.core.models import ReviewState
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.embedded import EmbeddedStore
 from rasoat.core.storage.legacy import MARK_KEY, MARK_NS, ConversionError
+from rasoat.core.storage.opening import open_store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "legacy_store"
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -22,9 +22,9 @@ import psycopg
 import pytest
 from pg_support import base_url, fresh_schema, require_pg
 from rasoat.core.models import AuditEvent, ReviewState
-from rasoat.core.storage import open_store
 from rasoat.core.storage.base import Conflict, SaveOutcome, Store, SubmissionQuery
 from rasoat.core.storage.blobs import blob_key
+from rasoat.core.storage.opening import open_store
 from rasoat.core.storage.postgres import PostgresStore, StoreUnavailable, migration_files, split_schema
 from storage_contract import *  # noqa: F403
 from storage_contract import T0, ids, make_sub, make_xml, save

@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from pg_support import require_pg
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import (
     CollectClient,
     ProcessServer,

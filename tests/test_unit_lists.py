@@ -166,7 +166,7 @@ def test_a_good_file_is_previewed_applied_and_versioned_and_a_round_records_it(
 @pytest.mark.slow  # a real server
 def test_a_phone_gets_the_loaded_hamlets_of_its_commune(tmp_path: Path) -> None:
     from rasoat.core.collectors import create_collector
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
     from rasoat.server.app import ServerSettings, create_app
     from server_support import CollectClient, ThreadServer
 
@@ -200,7 +200,8 @@ def test_a_phone_gets_the_loaded_hamlets_of_its_commune(tmp_path: Path) -> None:
 
 
 def school_coverage(store) -> tuple[object, object, object]:
-    from rasoat.core.indicators import Period, evaluate
+    from rasoat.core.indicators.engine import evaluate
+    from rasoat.core.indicators.periods import Period
 
     found = evaluate(store, Period.parse("2026"), units=[TC])
     result = next(r for r in found if r.indicator_id == "nat_prevention_schools")
@@ -233,7 +234,9 @@ def test_zone_coverage_divides_by_the_enterprises_in_zones_on_the_register(
     the industrial cluster KCN-TC (itself on the zones register); one of those 2 held prevention sessions,
     the other was never audited: 1 / 2 = 50 %, not 1 / 1 "of those audited"."""
     from indicators_support import add
-    from rasoat.core.indicators import Indicator, Period, evaluate
+    from rasoat.core.indicators.engine import evaluate
+    from rasoat.core.indicators.models import Indicator
+    from rasoat.core.indicators.periods import Period
 
     officers(tmp_path, backend_url)  # makes the data directory
     zones = tmp_path / "kcn.csv"

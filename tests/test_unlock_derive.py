@@ -21,12 +21,13 @@ from pyxform.xls2xform import convert
 from rasoat.core.cli import main
 from rasoat.core.crypto import create_project_key, public_key
 from rasoat.core.derive import forget, held_until, on_arrival, unlock_and_derive
-from rasoat.core.indicators import Indicator, Measure, Status
+from rasoat.core.indicators.models import Indicator, Measure, Status
 from rasoat.core.instance import FormShape, parse_instance
 from rasoat.core.models import FormVersion, Submission, unread
 from rasoat.core.plugins import set_manager
 from rasoat.core.protection import is_protected
-from rasoat.core.storage import Store, open_store
+from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
 from test_encryption import collect_encrypt
 
 PASSPHRASE = "cụm mật khẩu để tính số liệu"

@@ -212,7 +212,7 @@ def test_artifacts_folder_is_ignored_by_git() -> None:
 def test_a_second_server_process_on_the_same_store_knows_the_session(site) -> None:
     """Sessions live in the store, not in a process: another server over the same data serves the same
     officer (several processes behind one load balancer)."""
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
     from rasoat.server.app import ServerSettings, create_app
     from server_support import ThreadServer
 

@@ -15,7 +15,7 @@ import pytest
 from rasoat.core.collectors import create_collector
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import FormVersion, Round, RoundState
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from rasoat.core.xlsform import compile_xlsform
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer

@@ -18,7 +18,7 @@ from rasoat.core import hookimpl
 from rasoat.core.cli import main
 from rasoat.core.formreg import FormCatalogue, FormVersionConflict, compile_cached, find_media, publish_form
 from rasoat.core.plugins import PluginConflict, build_manager, set_manager
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from rasoat.core.xlsform import XLSFormError, compile_xlsform
 
 ROOT = Path(__file__).resolve().parent.parent

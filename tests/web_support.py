@@ -21,7 +21,7 @@ import httpx
 import pytest
 from rasoat.core.hooks import hookimpl
 from rasoat.core.models import Submission
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer, instance_xml, seed
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "web"

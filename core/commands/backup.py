@@ -22,7 +22,7 @@ from tqdm import tqdm
 def cmd_backup(args: argparse.Namespace) -> int:
     from rasoat.core.backup import backup_embedded, backup_postgres
     from rasoat.core.config import load_settings
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
 
     settings = load_settings(args.data)
     database_url = args.database or settings.database_url

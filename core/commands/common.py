@@ -18,7 +18,7 @@ from rasoat.core.config import load_settings
 from rasoat.core.problems import Problem
 
 if TYPE_CHECKING:  # the store's modules (pydantic models) load when a command opens one, not for --help
-    from rasoat.core.storage import Store
+    from rasoat.core.storage.base import Store
 
 JSON_HELP = "xuất dạng JSON / print JSON"
 QUIET_HELP = "không hiện tiến độ / no progress bar"
@@ -37,7 +37,7 @@ def command_store(args: argparse.Namespace, create: bool = False) -> Iterator[St
     (``init``, ``serve``): a mistyped path is an error, never a new empty store. With a database the folder
     only holds attachments and is made when needed."""
     from rasoat.core.datadir import check_can_create, require_data_dir
-    from rasoat.core.storage import open_store
+    from rasoat.core.storage.opening import open_store
 
     settings = load_settings(getattr(args, "data", None))
     database_url = getattr(args, "database", None) or settings.database_url

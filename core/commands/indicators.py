@@ -45,7 +45,8 @@ def _resolve_unit(text: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rasoat.core.indicators import collect, evaluate
+    from rasoat.core.indicators.engine import evaluate
+    from rasoat.core.indicators.loading import collect
     from rasoat.core.indicators.models import reported_text, uncounted_text
 
     indicators = collect()

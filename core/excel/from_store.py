@@ -358,7 +358,7 @@ def indicator_report(
     and its hamlets; with no unit, every province with data) and write the report workbook. With
     ``small_cells``, person counts of 1–2 below commune level are written "< 3" (core.indicators.privacy)."""
     try:
-        from rasoat.core.indicators import evaluate
+        from rasoat.core.indicators.engine import evaluate
     except ImportError as exc:  # the wiring point: the engine lives in core.indicators
         raise ExportError("export.no_indicator_engine") from exc
     period = period or str(to_vn_naive(utcnow()).year)

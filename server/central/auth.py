@@ -38,6 +38,12 @@ SESSION_SECONDS = 86400  # Central's default session lifetime
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
+def wants_central(request: Request) -> bool:
+    """An API caller (Bearer or Basic) rather than ODK Collect (Digest, or a token in the path)."""
+    scheme = request.headers.get("authorization", "").strip().partition(" ")[0].lower()
+    return scheme in ("bearer", "basic")
+
+
 def _key(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 

@@ -54,7 +54,7 @@ def _level_of(code: str) -> str:
 
 def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None]:
     """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error."""
-    from rasoat.core.indicators import evaluate
+    from rasoat.core.indicators.engine import evaluate
     from rasoat.core.indicators.privacy import protect_for_viewer
 
     may_see = ctx.can(scope.VIEW_PERSONAL)
@@ -314,7 +314,9 @@ def units_chart(ctx: Ctx, ranked: list[dict[str, Any]]) -> str:
 
 def history_chart(ctx: Ctx, own: Any, period: str) -> str:
     """The officer's own unit for one indicator over this period and the ones before, against its target."""
-    from rasoat.core.indicators import Period, collect, evaluate_history
+    from rasoat.core.indicators.engine import evaluate_history
+    from rasoat.core.indicators.loading import collect
+    from rasoat.core.indicators.periods import Period
     from rasoat.core.indicators.privacy import protect_for_viewer
 
     ind = next((i for i in collect() if i.id == own.indicator_id), None)
@@ -368,8 +370,8 @@ def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
 def indicator_definition(ctx: NamedDependency[Ctx], indicator_id: FromPath[str]) -> Response:
     """One indicator's meaning: numerator, denominator, source forms, period, target, plan and source,
     the page every figure of the overview and the indicators page links to."""
-    from rasoat.core.indicators import collect
     from rasoat.core.indicators.describe import forms_of, measure_text
+    from rasoat.core.indicators.loading import collect
 
     ind = next((i for i in collect() if i.id == indicator_id), None)
     if ind is None:
