@@ -13,7 +13,7 @@ communes, a case report per commune). 90 % of it is dated 2026, 10 % 2025 (so la
 have something to compute). It is loaded with ``Store.put_many_submissions`` (the backend's bulk path)
 and kept in ``--data`` (a ``loaded.json`` marker lets a second run skip loading).
 
-Then ``core.indicators.evaluate(store, "2026", units=["19"], level="commune")`` runs ``--repeat``
+Then ``core.indicators.engine.evaluate(store, "2026", units=["19"], level="commune")`` runs ``--repeat``
 times: the province and its communes, all national indicators, comparisons computed live (no closed
 rounds), plus the row-level pledge count over the household repeat. Wall seconds and the process's CPU
 seconds (``time.process_time``: this process only, so a loaded machine inflates it far less than wall

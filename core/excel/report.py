@@ -1,7 +1,7 @@
 """The indicator report workbook: a cover sheet, then one sheet per level (province, communes, hamlets)
 with each indicator's value against its target, the status in colour, last year's change and charts.
 
-The writer takes already-computed results (``core.indicators.evaluate`` gives ``IndicatorResult``s,
+The writer takes already-computed results (``core.indicators.engine.evaluate`` gives ``IndicatorResult``s,
 which fit ``IndicatorRow``); it computes nothing itself. A report holds a few thousand rows at most,
 so it is written in normal (not constant-memory) mode, which conditional formats and charts need.
 """
