@@ -41,11 +41,13 @@ from typing import Any
 
 from rasoat.core.instance import MAX_INSTANCE_BYTES, _local, _parse
 from rasoat.core.problems import Problem
+from rasoat.core.units import get_units
 
 ENTITIES_NS = "http://www.opendatakit.org/xforms/entities"
 SUPPORTED_VERSIONS = ("2022.1", "2023.1", "2024.1", "2025.1")
 SEALED = "#sealed"  # the key of a sealed property value: {"#sealed": "<base64>"}
 SEALED_LABEL = "#sealed:"  # the prefix of a sealed label (a label built from identifying fields)
+FORCE_AFTER_DAYS = 5  # Central's default.taskSchedule.entitySubmissionBacklog
 LABEL = "label"  # in ``identifying``: the label is built from identifying fields and sealed too
 _UUID_RE = re.compile(
     r"^(?:uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$", re.I)
@@ -411,7 +413,6 @@ def receiving_refusal(code: str) -> Problem | None:
     """Why an entity may not move to ``code`` (None: it may): only a commune (xã, phường, đặc khu) of
     Vietnam's unit registry receives one. The caller raises it in its own terms (ingest refuses the
     submission, the rules fail the block)."""
-    from rasoat.core.units import get_units
 
     unit = get_units().get(code)
     return None if unit is not None and unit.level == "commune" else Problem("entity.unit_unknown", unit=code)

@@ -50,6 +50,9 @@ class Role(StrEnum):
     collector = "collector"
 
 
+OFFICER_ROLES = (Role.admin, Role.province_manager, Role.commune_officer, Role.viewer)  # the web logins
+
+
 class FormVersion(BaseModel):
     """One published version of a form; the XForm bytes, schema and media are stored beside it."""
 
@@ -61,6 +64,21 @@ class FormVersion(BaseModel):
     encrypted: bool = False
     source: str = "upload"  # plugin name, or "upload"
     published_at: datetime = Field(default_factory=utcnow)
+
+
+# Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
+ROUND_KINDS: dict[str, tuple[str, str]] = {
+    "census": ("Tổng rà soát người liên quan đến ma túy", "Census of persons"),
+    "pledge": ("Ký cam kết hộ gia đình", "Household pledges"),
+    "school_audit": ("Đánh giá trường học không ma túy", "School audit"),
+    "enterprise_audit": ("Đánh giá doanh nghiệp, cơ sở không ma túy", "Enterprise audit"),
+    "hamlet_checklist": ("Rà soát xóm, thôn", "Hamlet checklist"),
+    "hotspot": ("Rà soát điểm, tụ điểm", "Hotspot register"),
+    "cultivation": ("Phát hiện trồng cây có chứa chất ma túy", "Cultivation detection"),
+    "activity": ("Hoạt động tuyên truyền, phòng ngừa", "Prevention activities"),
+    "cases": ("Vụ việc, vụ án về ma túy", "Drug cases"),
+    "summary": ("Báo cáo định kỳ của xã", "Periodic summary"),
+}
 
 
 class Round(BaseModel):

@@ -17,24 +17,23 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, RoundState, User, utcnow
+from rasoat.core.formreg import catalogue_form_ids
+from rasoat.core.indicators.periods import ACCEPTED, Period
+from rasoat.core.models import (
+    ROUND_KINDS,
+    AuditEvent,
+    FormVersion,
+    ReviewState,
+    Round,
+    RoundState,
+    User,
+    utcnow,
+)
+from rasoat.core.plans import form_allowed
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnknownUnit, get_units
 
-# Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
-ROUND_KINDS: dict[str, tuple[str, str]] = {
-    "census": ("Tổng rà soát người liên quan đến ma túy", "Census of persons"),
-    "pledge": ("Ký cam kết hộ gia đình", "Household pledges"),
-    "school_audit": ("Đánh giá trường học không ma túy", "School audit"),
-    "enterprise_audit": ("Đánh giá doanh nghiệp, cơ sở không ma túy", "Enterprise audit"),
-    "hamlet_checklist": ("Rà soát xóm, thôn", "Hamlet checklist"),
-    "hotspot": ("Rà soát điểm, tụ điểm", "Hotspot register"),
-    "cultivation": ("Phát hiện trồng cây có chứa chất ma túy", "Cultivation detection"),
-    "activity": ("Hoạt động tuyên truyền, phòng ngừa", "Prevention activities"),
-    "cases": ("Vụ việc, vụ án về ma túy", "Drug cases"),
-    "summary": ("Báo cáo định kỳ của xã", "Periodic summary"),
-}
 KIND_FORMS: dict[str, str] = {
     "census": "f1_person",
     "pledge": "f2_pledge",
@@ -73,7 +72,6 @@ class RoundError(Problem, ValueError):
 def parse_period(period: str) -> tuple[date, date]:
     """First and last day of a period ("2026", "2026-H1", "2026-Q3", "2026-05", "2026-W07", "2026-QD28"),
     as ``core.indicators.periods`` reads it: one parser for rounds, indicators and reports."""
-    from rasoat.core.indicators.periods import ACCEPTED, Period
 
     try:
         p = Period.parse(period)
@@ -84,7 +82,6 @@ def parse_period(period: str) -> tuple[date, date]:
 
 def period_year(period: str) -> int:
     """The year a period is named for (2026 for "2026-QD28", which starts on 15/12/2025)."""
-    from rasoat.core.indicators.periods import Period
 
     parse_period(period)
     return Period.parse(period).year
@@ -154,7 +151,6 @@ def known_form_ids(store: Store, wanted: Iterable[str] = ()) -> set[str]:
     ids = {f.form_id for f in store.list_forms()}
     if set(wanted) <= ids and wanted:
         return ids
-    from rasoat.core.formreg import catalogue_form_ids
 
     return ids | set(catalogue_form_ids())
 
@@ -324,7 +320,6 @@ def assigned_open_rounds(store: Store, user: User) -> list[Round]:
 def assigned_forms(store: Store, user: User) -> list[FormVersion]:
     """The latest version of each form the collector's phone should hold, in round order: what the server
     lists and what an offline bundle carries."""
-    from rasoat.core.plans import form_allowed
 
     seen: dict[str, FormVersion] = {}
     for rnd in assigned_open_rounds(store, user):

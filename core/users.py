@@ -30,12 +30,13 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from rasoat.core import scope
 from rasoat.core.collectors import hash_token, looks_like_token
-from rasoat.core.models import AuditEvent, Role, User
+from rasoat.core.models import OFFICER_ROLES, AuditEvent, Role, User
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
 
-OFFICER_ROLES = (Role.admin, Role.province_manager, Role.commune_officer, Role.viewer)
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a megabyte "password" is only a way to burn CPU
 MAX_USER_FAILURES = 5
@@ -129,7 +130,6 @@ def _check_units(role: Role, unit_codes: list[str]) -> list[str]:
     if role is not Role.admin and not units:
         raise UserError("user.no_units")
     if units:
-        from rasoat.core.units import get_units
 
         registry = get_units()
         unknown = [c for c in units if registry.get(c) is None]
@@ -201,7 +201,6 @@ def roles_managed_by(actor: User) -> tuple[Role, ...]:
 
 
 def may_manage(actor: User, role: Role, unit_codes: Iterable[str]) -> bool:
-    from rasoat.core import scope
 
     if role not in roles_managed_by(actor):
         return False
@@ -210,7 +209,6 @@ def may_manage(actor: User, role: Role, unit_codes: Iterable[str]) -> bool:
 
 
 def require_manages(actor: User, role: Role, unit_codes: Iterable[str]) -> None:
-    from rasoat.core import scope
 
     if not may_manage(actor, role, unit_codes):
         raise scope.ScopeError("scope.may_not_manage", username=actor.username)

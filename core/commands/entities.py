@@ -21,9 +21,9 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
+from rasoat.core.entities import FORCE_AFTER_DAYS
 from rasoat.core.models import AuditEvent, utcnow
 from rasoat.core.storage.base import EntityQuery
-from rasoat.core.storage.entity_rules import FORCE_AFTER_DAYS
 
 
 def cmd_lists(args: argparse.Namespace) -> int:

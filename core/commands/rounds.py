@@ -18,6 +18,7 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
+from rasoat.core.models import ROUND_KINDS
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -274,8 +275,6 @@ def _common(p: argparse.ArgumentParser, json_flag: bool = True, by: bool = False
 
 @hookimpl
 def register_commands(subparsers: Any) -> None:
-    from rasoat.core.rounds import ROUND_KINDS
-
     parser = subparsers.add_parser("rounds", help="đợt rà soát / survey rounds")
     sub = parser.add_subparsers(dest="rounds_command", metavar="ACTION", required=True)
 

@@ -22,7 +22,7 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
-from rasoat.core.users import OFFICER_ROLES
+from rasoat.core.models import OFFICER_ROLES
 
 
 def read_secret(path: str | None, prompt: str, confirm: bool = True) -> str:

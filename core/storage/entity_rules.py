@@ -54,8 +54,8 @@ from rasoat.core.entities import (
     moved_to,
     receiving_refusal,
 )
+from rasoat.core.rounds import in_scope
 
-FORCE_AFTER_DAYS = 5  # Central's default.taskSchedule.entitySubmissionBacklog
 AUTO_LABEL = "auto generated"
 
 
@@ -191,7 +191,6 @@ def _in_scope(source: Source, unit: str | None) -> bool:
         return True
     if unit is None:
         return False
-    from rasoat.core.rounds import in_scope
 
     return in_scope(unit, source.scope)
 

@@ -10,10 +10,9 @@ from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from rasoat.core import audit_actions, scope
-from rasoat.core.models import RoundState
+from rasoat.core.models import ROUND_KINDS, RoundState
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import (
-    ROUND_KINDS,
     STATE_LABELS,
     RoundError,
     assign_collectors,
