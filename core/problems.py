@@ -253,7 +253,6 @@ CATALOGUE: dict[str, Kind] = {
     "export.refused": Kind(404, "404.1"),
     "export.no_form": Kind(404, "404.1"),
     "export.bad_format": Kind(404, "404.1"),
-    "export.no_indicator_engine": Kind(404, "404.1"),
     "export.no_unit": Kind(404, "404.1"),
     "export.encrypted_form": Kind(409),
     "export.bad_labels": Kind(400),

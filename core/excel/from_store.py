@@ -31,9 +31,18 @@ from rasoat.core.excel.raw import (
 )
 from rasoat.core.excel.report import ReportMeta, ReportOptions, ReportStats, write_report_workbook
 from rasoat.core.excel.schema import itemset_files, merge_schemas
+from rasoat.core.identities import with_identities
+from rasoat.core.indicators.engine import evaluate
+from rasoat.core.indicators.periods import Period
+from rasoat.core.indicators.privacy import protect_for_viewer
 from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
+from rasoat.core.plans import NATIONAL_PLAN, plans_for_unit
+from rasoat.core.plugins import get_manager, results_by_plugin
 from rasoat.core.problems import Problem
+from rasoat.core.rounds import scopes_overlap
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.unit_lists import units_for
+from rasoat.core.units import get_units
 
 if TYPE_CHECKING:
     from rasoat.core.crypto import Decryptor
@@ -82,7 +91,6 @@ def submission_query(form_id: str, filters: ExportFilters, units: Any | None = N
             unit_codes = sorted(set(filters.unit_codes))
     received_from = received_to = None
     if filters.period:
-        from rasoat.core.indicators.periods import Period
 
         try:
             received_from, received_to = Period.parse(filters.period).utc_bounds()
@@ -210,7 +218,6 @@ class OpenedExport:
         if not self.prep.options.include_personal:
             yield from subs
             return
-        from rasoat.core.identities import with_identities
 
         for sub in subs:
             yield with_identities(self.store, sub)
@@ -278,8 +285,6 @@ def count_for_export(store: Store, form_id: str, filters: ExportFilters | None =
 def _registry(store: Store | None = None) -> Any:
     """The store's registry (with the hamlet lists officers loaded, ``core.unit_lists.units_for``), else
     ``core.units.get_units()``: a registry that cannot be built is an error to show, not blank names."""
-    from rasoat.core.unit_lists import units_for
-    from rasoat.core.units import get_units
 
     return units_for(store) if store is not None else get_units()
 
@@ -309,7 +314,6 @@ def _itemset_rows(store: Store, form_id: str, version: str, name: str, units: An
 def _plugin_sheets(form_id: str, store: Store, query: SubmissionQuery) -> Iterable[ExtraSheet]:
     """Sheets from the ``export_sheets`` hook: (name, headers, rows factory). The factory gets ``store``
     and/or ``query`` when it names them as parameters."""
-    from rasoat.core.plugins import get_manager, results_by_plugin
 
     for _plugin, sheets in results_by_plugin(get_manager(), "export_sheets", form_id=form_id):
         for sheet in sheets:  # validated: list[core.payloads.ExportSheet]
@@ -357,10 +361,6 @@ def indicator_report(
     """Compute the indicators for a unit and the level below it (a province and its communes, a commune
     and its hamlets; with no unit, every province with data) and write the report workbook. With
     ``small_cells``, person counts of 1–2 below commune level are written "< 3" (core.indicators.privacy)."""
-    try:
-        from rasoat.core.indicators.engine import evaluate
-    except ImportError as exc:  # the wiring point: the engine lives in core.indicators
-        raise ExportError("export.no_indicator_engine") from exc
     period = period or str(to_vn_naive(utcnow()).year)
     registry = units if units is not None else _registry(store)
     unit_name = ""
@@ -380,7 +380,6 @@ def indicator_report(
     except ValueError as exc:  # a bad period, or an indicator the engine refuses
         raise ExportError.with_text("export.refused", str(exc)) from exc
     if small_cells:  # a reader without the identity permission: small person counts become "< 3"
-        from rasoat.core.indicators.privacy import protect_for_viewer
 
         results = protect_for_viewer(results, False)
     plan, reporting = _plan_cover(unit_code, registry)
@@ -408,8 +407,6 @@ def indicator_report(
 def _encryption_notes(store: Store, results: Sequence[Any], period: str, unit_code: str | None) -> list[str]:
     """What the cover says about encrypted records: how many the figures could not count, and each round
     of the period closed without them (the officer's acknowledgement in the round's history)."""
-    from rasoat.core.indicators.periods import Period
-    from rasoat.core.rounds import scopes_overlap
 
     notes = []
     missed = max((r.uncounted_encrypted for r in results), default=0)
@@ -453,7 +450,6 @@ def _plan_cover(unit_code: str | None = None, registry: Any | None = None) -> tu
     every plan for a report over every province), and how each is reported ("208/KH-UBND: theo quy định →
     Công an tỉnh …", one line per plan that says it)."""
     try:
-        from rasoat.core.plans import NATIONAL_PLAN, plans_for_unit
 
         chosen = plans_for_unit(unit_code, registry if unit_code else None)
     except Exception:  # no plugin manager (a bare writer test): name nothing rather than fail
