@@ -38,6 +38,8 @@ from typing import Any
 from rasoat.core.models import AuditEvent, utcnow
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.storage.embedded import DB_NAME, EmbeddedStore
+from rasoat.core.storage.opening import open_store
 
 MANIFEST = "rasoat-backup.json"
 FORMAT = 1
@@ -120,7 +122,6 @@ def backup_embedded(
     store: Store, target: Path, actor: str = "cli", progress: Callable[[int], object] | None = None
 ) -> BackupInfo:
     """A consistent archive of an embedded store's data directory (see the module notes)."""
-    from rasoat.core.storage.embedded import EmbeddedStore
 
     if not isinstance(store, EmbeddedStore):
         raise BackupError("backup.not_embedded")
@@ -128,7 +129,6 @@ def backup_embedded(
     target = Path(target).resolve()
     if root in target.parents:
         raise BackupError("backup.inside_data_dir")
-    from rasoat.core.storage.embedded import DB_NAME
 
     live = {DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", f"{DB_NAME}-journal"}
     with tempfile.TemporaryDirectory(prefix="rasoat-backup-") as tmp:
@@ -204,6 +204,7 @@ def backup_postgres(
 def _libpq(database_url: str) -> list[str]:
     """pg_dump/pg_restore arguments for a rasoat database URL (its ``schema=`` parameter is rasoat's own:
     the dump then holds that schema only, and a restore recreates it under the same name)."""
+    # psycopg and its pool are loaded only by a deployment that names a database
     from rasoat.core.storage.postgres import split_schema
 
     url, schema = split_schema(database_url)
@@ -330,7 +331,6 @@ def restore(
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    from rasoat.core.storage.opening import open_store
 
     store = open_store(data_dir, database_url)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rasoat.core.problems import Problem
+from rasoat.core.storage.embedded import DB_NAME
 
 LEGACY_MARKER = "store.json"
 
@@ -19,7 +20,6 @@ class NotADataDirectory(Problem):
 
 
 def markers() -> tuple[str, ...]:
-    from rasoat.core.storage.embedded import DB_NAME
 
     return DB_NAME, LEGACY_MARKER
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rasoat.core.indicators.loading import collect
 from rasoat.core.indicators.matching import compile_all, condition, number
 from rasoat.core.indicators.models import (
     LEVEL_RANK,
@@ -697,7 +698,6 @@ def _registry(registry: UnitRegistry | None, store: Store) -> UnitRegistry:
 def _indicators(indicators: Sequence[Indicator] | None) -> list[Indicator]:
     if indicators is not None:
         return list(indicators)
-    from rasoat.core.indicators.loading import collect
 
     return collect()
 

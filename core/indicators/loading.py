@@ -20,7 +20,8 @@ import pluggy
 import yaml
 from pydantic import ValidationError
 from rasoat.core.indicators.models import Indicator
-from rasoat.core.plugins import PluginConflict, results_by_plugin, unique_by_key
+from rasoat.core.plans import plans
+from rasoat.core.plugins import PluginConflict, get_manager, results_by_plugin, unique_by_key
 from rasoat.core.problems import Problem, Words
 
 WHAT: Words = ("Chỉ tiêu", "Indicator")
@@ -144,10 +145,8 @@ def _no_repeats_within(pairs: list[tuple[str, dict[str, Any]]], key: str) -> Non
 def collect(pm: pluggy.PluginManager | None = None) -> list[Indicator]:
     """Every indicator the loaded plugins declare, after overrides (the national pack comes from core)."""
     if pm is None:
-        from rasoat.core.plugins import get_manager
 
         pm = get_manager()
-    from rasoat.core.plans import plans
 
     province_plans = plans(pm)
     pairs = [

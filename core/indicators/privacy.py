@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
+from rasoat.core.indicators.loading import collect
 from rasoat.core.indicators.models import Indicator, IndicatorResult, Level
 
 DEFAULT_THRESHOLD = 3
@@ -49,6 +50,5 @@ def protect_for_viewer(results: Sequence[IndicatorResult], may_see_persons: bool
     """``protect`` with the loaded indicators, unless the user may see persons."""
     if may_see_persons:
         return list(results)
-    from rasoat.core.indicators.loading import collect
 
     return protect(results, person_indicator_ids(collect()))

@@ -21,7 +21,7 @@ from typing import Any
 from rasoat.core import audit_actions
 from rasoat.core.models import Submission
 from rasoat.core.problems import Problem
-from rasoat.core.storage.base import Conflict, Store, SubmissionQuery
+from rasoat.core.storage.base import Conflict, EntityQuery, Store, SubmissionQuery
 from tqdm import tqdm
 
 
@@ -88,7 +88,6 @@ def copy_store(src: Store, dst: Store, quiet: bool = False) -> list[str]:
 
 
 def _all_entities(store: Store) -> Iterator[Any]:
-    from rasoat.core.storage.base import EntityQuery
 
     for lst in store.list_entity_lists():
         yield from store.iter_entities(EntityQuery(list_name=lst.name, include_deleted=True))

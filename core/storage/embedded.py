@@ -29,6 +29,7 @@ from typing import Any
 
 from rasoat.core.models import Submission, utcnow
 from rasoat.core.problems import Problem
+from rasoat.core.storage import legacy
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.blobs import BlobStore, FileBlobStore
 from rasoat.core.storage.migrations import migration_files
@@ -63,15 +64,12 @@ class EmbeddedStore(SqlStore):
         self._claims: list[_Claim] = []
         self._leading = False
         self._migrate()
-        if convert:
-            from rasoat.core.storage import legacy
-
-            if legacy.needs_conversion(self, self.root):  # resumes a conversion that was interrupted
-                try:
-                    legacy.convert(self.root, self)
-                except BaseException:
-                    self.close()
-                    raise
+        if convert and legacy.needs_conversion(self, self.root):  # resumes a conversion that was interrupted
+            try:
+                legacy.convert(self.root, self)
+            except BaseException:
+                self.close()
+                raise
 
     # --- connections and schema ----------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

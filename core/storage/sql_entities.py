@@ -13,7 +13,9 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rasoat.core import audit_actions
 from rasoat.core.entities import (
+    ENTITIES_NS,
     SEALED,
     SEALED_LABEL,
     Entity,
@@ -26,6 +28,7 @@ from rasoat.core.entities import (
     declared_lists,
 )
 from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
+from rasoat.core.protection import identifying_fields
 from rasoat.core.storage import entity_rules
 from rasoat.core.storage.base import ENTITY_ORDER, EntityQuery
 from rasoat.core.storage.entity_rules import IdTaken, Source
@@ -222,7 +225,6 @@ class SqlEntityTx:
         self.audit(source, "entity.error", source.instance_id or "", {"message": message, **details})
 
     def audit(self, source: Source, action: str, target: str, details: Mapping[str, object]) -> None:
-        from rasoat.core import audit_actions
 
         audit_actions.check(action)
         d = self.store.dialect
@@ -279,8 +281,6 @@ class EntitySql:
     # --- lists ------------------------------------------------------------------------------------
     def _declare_lists(self, cx: Cx, form_id: str, xml: bytes, schema: dict[str, Any]) -> None:
         """The lists a stored form declares: created, or given the form and its new properties."""
-        from rasoat.core.entities import ENTITIES_NS
-        from rasoat.core.protection import identifying_fields
 
         if ENTITIES_NS.encode() not in xml:  # no entities: nothing to parse
             return
