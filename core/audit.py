@@ -18,8 +18,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from rasoat.core import scope
+from rasoat.core.audit_actions import both
+from rasoat.core.excel.cells import Formats, to_vn_naive, write_header, write_text
 from rasoat.core.models import AuditEvent, User
 from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
 
 PERSONAL_ACTIONS = ("view.submissions", "view.submission", "roster.download", "export.raw", "key.decrypt")
 
@@ -68,7 +72,6 @@ def iter_events(
 
 
 def _vn(when: datetime) -> datetime:
-    from rasoat.core.excel.cells import to_vn_naive
 
     return to_vn_naive(when)
 
@@ -87,7 +90,6 @@ def describe_details(details: dict[str, Any]) -> str:
 
 def event_row(event: AuditEvent) -> list[str]:
     """[time (Vietnam), actor, action in both languages, action code, target, details] as text."""
-    from rasoat.core.audit_actions import both
 
     return [
         _vn(event.at).strftime("%Y-%m-%d %H:%M:%S"),
@@ -111,7 +113,6 @@ HEADERS = [
 
 def write_xlsx(events: Iterable[AuditEvent], target: str | Path | IO[bytes]) -> int:
     """Write events to an Excel workbook (streaming); returns how many were written."""
-    from rasoat.core.excel.cells import Formats, write_header, write_text
     from xlsxwriter import Workbook
 
     wb = Workbook(
@@ -168,7 +169,6 @@ class _Names:
         self.rounds = {r.id: r for r in store.list_rounds()}
 
     def units(self, event: AuditEvent) -> set[str]:
-        from rasoat.core.units import get_units
 
         out: set[str] = set()
         for who in (event.actor, event.target):
@@ -193,7 +193,6 @@ class _Names:
 
 
 def _below(code: str) -> set[str]:
-    from rasoat.core.units import get_units
 
     registry = get_units()
     return {code, *registry.expand([code])} if code in registry else {code}
@@ -208,7 +207,6 @@ def find_events(store: Store, viewer: User, flt: AuditFilter) -> list[AuditEvent
 
     A province manager reads the entries about their units: made by an account of theirs, naming an
     account, round or unit of theirs. An administrator reads everything; other roles nothing."""
-    from rasoat.core import scope
 
     scope.require(viewer, scope.VIEW_AUDIT)
     allowed = scope.allowed_units(viewer)

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from rasoat.core.models import AuditEvent, Role, RoundState, User
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
 
 TOKEN_BYTES = 48
 DEFAULT_PROJECT_ID = "1"
@@ -81,7 +82,6 @@ def _unique_username(store: Store, base: str) -> str:
 
 
 def _check_units(unit_codes: list[str]) -> None:
-    from rasoat.core.units import get_units
 
     units = get_units()
     unknown = [c for c in unit_codes if units.get(c) is None]
@@ -90,7 +90,6 @@ def _check_units(unit_codes: list[str]) -> None:
 
 
 def _in_scope(code: str, scope: Iterable[str]) -> bool:
-    from rasoat.core.units import get_units
 
     scope = set(scope)
     if code in scope:

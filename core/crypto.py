@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives import padding as sympad
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from rasoat.core.instance import FormShape, InstanceError, parse_instance
 
 try:  # cryptography >= 48 keeps CFB among the "decrepit" modes (removed from primitives in 49)
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
@@ -448,7 +449,6 @@ class Decryptor:
         self._shapes: dict[tuple[str, str], Any] = {}
 
     def _shape(self, form_id: str, version: str) -> Any:
-        from rasoat.core.instance import FormShape
 
         key = (form_id, version)
         if key not in self._shapes:
@@ -458,7 +458,6 @@ class Decryptor:
     def open(self, sub: Submission) -> tuple[Submission, Decrypted] | None:
         """The record with its fields parsed from the decrypted XML (attachments under their original
         names, the unit its answers name), and the plaintext; None when it cannot be opened."""
-        from rasoat.core.instance import InstanceError, parse_instance
 
         names = list(sub.attachments)
         try:

@@ -26,8 +26,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rasoat.core.crypto import Decryptor, unlock
+from rasoat.core.excel.personal import fallback_personal_fields
+from rasoat.core.excel.schema import is_personal
+from rasoat.core.indicators.describe import fields_read
+from rasoat.core.indicators.loading import collect
+from rasoat.core.ingest import IngestError, filing_unit
 from rasoat.core.models import ENVELOPE_FIELD, UNREAD_FIELD, AuditEvent, Submission, unread
 from rasoat.core.problems import Problem
+from rasoat.core.protection import keyring, protect, stored_declaration
+from rasoat.core.rounds import in_scope
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 DEFAULT_MINUTES = 15
@@ -59,11 +66,6 @@ def _kept_fields(store: Store, opened: Submission, xml: bytes) -> dict[str, Any]
     not mark personal (``core.excel.personal``); when an indicator reads one so marked (F1 before its
     identifying fields are declared) it is refused rather than derived without them, which would count
     its records as zeros."""
-    from rasoat.core.excel.personal import fallback_personal_fields
-    from rasoat.core.excel.schema import is_personal
-    from rasoat.core.indicators.describe import fields_read
-    from rasoat.core.indicators.loading import collect
-    from rasoat.core.protection import keyring, protect, stored_declaration
 
     declaration = stored_declaration(store, opened.form_id, opened.form_version)
     if declaration.identifying:
@@ -88,8 +90,6 @@ def _kept_fields(store: Store, opened: Submission, xml: bytes) -> dict[str, Any]
 def _unit(stored: Submission, opened: Submission) -> str | None:
     """The unit the answers name (the filing rule of a plaintext arrival), when it lies inside the unit
     the envelope was filed under (the collector's); otherwise the record stays where it was checked in."""
-    from rasoat.core.ingest import IngestError, filing_unit
-    from rasoat.core.rounds import in_scope
 
     try:
         answer = filing_unit(opened.fields, None)

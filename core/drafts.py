@@ -42,7 +42,8 @@ from urllib.parse import quote
 from rasoat.core import scope
 from rasoat.core.audit import record
 from rasoat.core.instance import FormShape, InstanceError, parse_instance, safe_attachment_name
-from rasoat.core.models import FormVersion, User, utcnow
+from rasoat.core.media import COUNTRY_MEDIA, LOCATION_MEDIA, ROSTER_MEDIA, SITE_MEDIA, collector_media
+from rasoat.core.models import FormVersion, RoundState, User, utcnow
 from rasoat.core.protection import identifying_fields
 from rasoat.core.publish import Published, PublishError, compile_upload, publish
 from rasoat.core.storage.base import Store
@@ -358,7 +359,6 @@ def draft_for_token(store: Store, form_id: str, token: str) -> Draft:
 
 def draft_media(store: Store, draft: Draft, name: str) -> bytes | None:
     """One medium of the draft as its test phone gets it, or None."""
-    from rasoat.core.media import COUNTRY_MEDIA, LOCATION_MEDIA, ROSTER_MEDIA, SITE_MEDIA, collector_media
 
     if name not in draft.compiled.media:
         return None
@@ -379,7 +379,6 @@ def _test_units(store: Store, draft: Draft) -> list[str]:
     the units of the rounds (not closed) that carry the form, so a national form can be tested too."""
     if draft.unit_codes:
         return draft.unit_codes
-    from rasoat.core.models import RoundState
 
     live = (RoundState.draft, RoundState.open)
     return sorted({u for r in store.list_rounds() if r.state in live and draft.form_id in r.form_ids

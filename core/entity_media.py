@@ -23,6 +23,8 @@ from collections.abc import Iterator
 
 from rasoat.core.entities import EntityList
 from rasoat.core.models import FormVersion, User
+from rasoat.core.protection import has_sealed_values, keyring, open_entity_label, open_entity_values
+from rasoat.core.scope import allowed_units
 from rasoat.core.storage.base import EntityQuery, Store
 
 CSV_BATCH = 500  # rows per streamed chunk
@@ -37,7 +39,6 @@ def linked_list(store: Store, form: FormVersion, name: str) -> EntityList | None
 
 def entity_scope(user: User) -> list[str] | None:
     """The unit codes whose entities ``user``'s phone receives (None: every unit)."""
-    from rasoat.core.scope import allowed_units
 
     allowed = allowed_units(user)
     return None if allowed is None else sorted(allowed)
@@ -56,7 +57,6 @@ def list_hash(store: Store, query: EntityQuery) -> str:
 
 def iter_list_csv(store: Store, lst: EntityList, query: EntityQuery) -> Iterator[bytes]:
     """The CSV, a chunk of ``CSV_BATCH`` rows at a time (UTF-8, no BOM, ``\\n`` line ends)."""
-    from rasoat.core.protection import has_sealed_values, keyring, open_entity_label, open_entity_values
 
     columns = ["name", "label", "__version", *lst.properties]
     buf = io.StringIO()

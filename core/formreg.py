@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pluggy
+from rasoat.core.crypto import encrypted_form_ids, public_key
 from rasoat.core.models import FormVersion
-from rasoat.core.plugins import PluginConflict, results_by_plugin
+from rasoat.core.plugins import PluginConflict, get_manager, results_by_plugin
+from rasoat.core.protection import form_declaration
 from rasoat.core.storage.base import Store
 from rasoat.core.xlsform import CompiledForm, FormVersionConflict, XLSFormError, compile_xlsform, publish_form
 
@@ -116,7 +118,6 @@ class FormCatalogue:
 
     def __init__(self, pm: pluggy.PluginManager | None = None, validate: bool = False) -> None:
         if pm is None:
-            from rasoat.core.plugins import get_manager
 
             pm = get_manager()
         self._entries: dict[str, CatalogueEntry] = {}
@@ -163,7 +164,6 @@ class FormCatalogue:
     def describe(self) -> list[dict[str, Any]]:
         """One plain dict per form, for ``rasoat forms list --json`` and ``rasoat forms show``: with the
         identifying fields the form declares (sealed at rest, core.protection) and its ID-number field."""
-        from rasoat.core.protection import form_declaration
 
         return [
             {
@@ -217,7 +217,6 @@ def publish_catalogue(store: Store, catalogue: FormCatalogue | None = None) -> l
     public key; while the project has no key they are not published at all (logged), so person records
     are never collected in plaintext by accident.
     """
-    from rasoat.core.crypto import encrypted_form_ids, public_key
 
     catalogue = catalogue if catalogue is not None else FormCatalogue()
     published = []

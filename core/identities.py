@@ -25,8 +25,11 @@ from typing import Any
 
 from rasoat.core import scope
 from rasoat.core.audit import record
+from rasoat.core.excel.personal import fallback_personal_fields
+from rasoat.core.excel.schema import is_personal
 from rasoat.core.models import AuditEvent, Submission, User
-from rasoat.core.storage.base import Store
+from rasoat.core.protection import identifying_fields, is_protected, reveal_stored
+from rasoat.core.storage.base import Store, SubmissionQuery
 
 MAX_IDS = 200  # an audit entry names at most this many records; a larger read names its filter and count
 
@@ -60,9 +63,6 @@ def identifying_names(store: Store, form_id: str, version: str) -> frozenset[str
     """Names (and field paths) of the form's questions a reader without the permission never sees: those
     marked ``rasoat:identifying`` when the form declares them (the rest are its statistics, core.protection),
     else the national forms' known list (core.excel.personal); with those marked P/S in either case."""
-    from rasoat.core.excel.personal import fallback_personal_fields
-    from rasoat.core.excel.schema import is_personal
-    from rasoat.core.protection import identifying_fields
 
     try:
         tree = store.form_schema(form_id, version)
@@ -86,7 +86,6 @@ def identifying_names(store: Store, form_id: str, version: str) -> frozenset[str
 def full_fields(store: Store, sub: Submission) -> dict[str, Any]:
     """The record's fields with its identifying fields, for a reader ``may_read`` allowed: a record
     protected at rest has them opened in memory (core.protection), never written back."""
-    from rasoat.core.protection import is_protected, reveal_stored
 
     if is_protected(sub.fields):
         return reveal_stored(store, sub.instance_id, sub.fields)
@@ -102,7 +101,6 @@ def with_identities(store: Store, sub: Submission) -> Submission:
 def person_names(store: Store, unit_codes: list[str]) -> dict[str, str]:
     """person_key → the name the F1 register holds for it, for the units given (records the server
     cannot read give none)."""
-    from rasoat.core.storage.base import SubmissionQuery
 
     names: dict[str, str] = {}
     for sub in store.iter_submissions(SubmissionQuery(form_id="f1_person", unit_codes=unit_codes)):

@@ -39,6 +39,7 @@ from enum import StrEnum
 from threading import Lock
 from typing import Any
 
+from rasoat.core import scope
 from rasoat.core.entities import (
     LABEL,
     EntityWork,
@@ -56,6 +57,7 @@ from rasoat.core.instance import (
     safe_attachment_name,
 )
 from rasoat.core.models import AuditEvent, ReviewState, Role, Round, RoundState, Submission, User, utcnow
+from rasoat.core.plans import form_refusal, plans
 from rasoat.core.problems import Problem
 from rasoat.core.protection import (
     Keyring,
@@ -256,7 +258,6 @@ def place(
 
 def _check_plan(store: Store, form_id: str, unit: str | None) -> None:
     """A province plan's form is taken only for units of that province (core.plans), whoever sends it."""
-    from rasoat.core.plans import form_refusal, plans
 
     if not plans():  # no province plugin loaded: nothing to look up
         return
@@ -431,7 +432,6 @@ def _check_encryption(store: Store, parsed: ParsedInstance) -> None:
 
 def officer_open_rounds(store: Store, user: User) -> list[Round]:
     """Open rounds an officer may submit to (through the Central API): those over some of their units."""
-    from rasoat.core import scope
 
     if not scope.can(user, scope.EDIT):
         return []

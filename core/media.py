@@ -34,10 +34,13 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from rasoat.core.entity_media import iter_list_csv, linked_list
 from rasoat.core.models import FormVersion
+from rasoat.core.rollforward import roster_media
+from rasoat.core.rounds import scopes_overlap
 from rasoat.core.storage.base import EntityQuery, Store
 from rasoat.core.unit_lists import KINDS, OTHER_SITE, sites, units_for
-from rasoat.core.units import UnitRegistry
+from rasoat.core.units import UnitRegistry, get_units
 
 LOCATION_MEDIA: dict[str, str] = {
     "provinces.csv": "province",
@@ -71,7 +74,6 @@ def location_csv(level: str, scope: Iterable[str] | None, units: UnitRegistry | 
     """provinces.csv / communes.csv / hamlets.csv for the units of ``scope`` and those above them, or of
     the whole country when ``scope`` is None (``units``: the store's registry, ``unit_lists.units_for``;
     default the plugins' alone)."""
-    from rasoat.core.units import get_units
 
     units = units or get_units()
     if scope is None:
@@ -116,7 +118,6 @@ def cut_csv(data: bytes, scope: Iterable[str]) -> bytes:
 
     An empty scope keeps no rows: a collector with no units must not receive anyone's list.
     """
-    from rasoat.core.rounds import scopes_overlap
 
     try:
         text = data.decode("utf-8-sig")
@@ -153,7 +154,6 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
         if listed is not None:
             return listed
     if name.lower().endswith(".csv"):
-        from rasoat.core.entity_media import iter_list_csv, linked_list
 
         lst = linked_list(store, form, name)
         if lst is not None:
@@ -162,7 +162,6 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
                             for c in (code, *(units.expand([code]) if units.get(code) else ()))})
             return b"".join(iter_list_csv(store, lst, EntityQuery(list_name=lst.name, unit_codes=codes)))
     if name == ROSTER_MEDIA:
-        from rasoat.core.rollforward import roster_media
 
         roster = roster_media(store, form.form_id, scope) if scope else None
         if roster is not None and roster.count(b"\n") > 1:  # a header line and at least one person

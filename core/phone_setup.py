@@ -32,8 +32,10 @@ from rasoat.core.collectors import (
     hash_token,
     new_token,
 )
+from rasoat.core.config import stored_public_url
 from rasoat.core.models import AuditEvent, User
 from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
 
 KV_NAMESPACE = "mobile"
 ADMIN_PW_KEY = "collect_admin_pw"
@@ -55,7 +57,6 @@ class PhoneCode:
 def base_url(explicit: str | None, data_dir: Path | None = None) -> str:
     """The server address phones reach: ``--url``, else ``$RASOAT_PUBLIC_URL``, else what ``rasoat
     serve`` stored in ``data_dir``; never guessed."""
-    from rasoat.core.config import stored_public_url
 
     url = (explicit or os.environ.get(ENV_PUBLIC_URL) or "").strip().rstrip("/")
     if not url and data_dir is not None:
@@ -69,7 +70,6 @@ def base_url(explicit: str | None, data_dir: Path | None = None) -> str:
 
 def place_name(unit_codes: list[str]) -> str:
     """The commune(s) a collector works in: "Xã Phượng Tiến" (a hamlet names its commune)."""
-    from rasoat.core.units import get_units
 
     units = get_units()
     names: list[str] = []

@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rasoat.core.plugins import get_manager, results_by_plugin
 from rasoat.core.problems import Problem
+from rasoat.core.units import get_units
 
 NATIONAL_PLAN = "Chương trình quốc gia / National programme"
 
@@ -82,7 +84,6 @@ _lock = threading.Lock()
 def plans(pm: Any = None) -> dict[str, Plan]:
     """Plans of the loaded province plugins, by plugin name (cached per plugin manager)."""
     global _cache
-    from rasoat.core.plugins import get_manager, results_by_plugin
 
     pm = pm or get_manager()
     with _lock:
@@ -103,7 +104,6 @@ def province_of(code: str | None, registry: Any = None) -> str | None:
     if not code:
         return None
     if registry is None:
-        from rasoat.core.units import get_units
 
         registry = get_units()
     unit = registry.get(code)

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pluggy
-from rasoat.core import hookspecs
+from rasoat.core import __version__, hookspecs
+from rasoat.core.config import load_settings
 from rasoat.core.hooks import PROJECT
 from rasoat.core.payloads import validate_answer
 from rasoat.core.problems import Problem, Words
@@ -100,7 +101,6 @@ def get_manager() -> pluggy.PluginManager:
     """The process-wide manager, built once from the settings' disabled list."""
     global _manager
     if _manager is None:
-        from rasoat.core.config import load_settings
 
         _manager = build_manager(load_settings().disabled_plugins)
     return _manager
@@ -130,7 +130,6 @@ def _module_version(plugin: Any) -> str | None:
     version = getattr(plugin, "__version__", None)
     if version:
         return str(version)
-    from rasoat.core import __version__
 
     return __version__ if getattr(plugin, "__name__", "").startswith("rasoat.") else None
 

@@ -12,6 +12,14 @@ from typing import Any
 
 from rasoat.core.models import Round
 from rasoat.core.review import counted_query
+from rasoat.core.rollforward import (
+    PERSON_FORM,
+    build_register,
+    census_rounds,
+    roster_by_commune,
+    round_communes,
+)
+from rasoat.core.rounds import in_scope
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.unit_lists import OTHER_SITE, sites, units_for
 
@@ -76,8 +84,6 @@ def round_progress(store: Store, rnd: Round, records: bool = True) -> dict[str, 
     counts for the unit it is filed under. Coverage and counts come from the store's counts per unit and
     form (an index, no record read); the pledge and site figures read those forms' records, unless
     ``records`` is False (the web pages: their pledge figure is the indicator's, they list no sites)."""
-    from rasoat.core.rollforward import PERSON_FORM, round_communes
-    from rasoat.core.rounds import in_scope
 
     units = units_for(store)
     communes = sorted(round_communes(rnd))
@@ -218,13 +224,6 @@ def _hamlet_row(unit: Any, stats: _Hamlet | None, pledge: bool) -> dict[str, Any
 
 def _census_progress(store: Store, rnd: Round) -> dict[str, dict[str, Any]]:
     """Per commune: persons on last year's roster, how many were followed up now, and new ones."""
-    from rasoat.core.rollforward import (
-        PERSON_FORM,
-        build_register,
-        census_rounds,
-        roster_by_commune,
-        round_communes,
-    )
 
     communes = round_communes(rnd)
     roster = roster_by_commune(store, rnd, communes, PERSON_FORM)

@@ -20,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import protection
+from rasoat.core.crypto import decrypt_submission
+from rasoat.core.ingest import filing_unit
+from rasoat.core.instance import FormShape, parse_instance
 from rasoat.core.models import AuditEvent, Submission
 from rasoat.core.protection import PROTECTED, Keyring, ProtectionError
 from rasoat.core.storage.base import Store, SubmissionQuery
@@ -49,9 +52,6 @@ def _plain(store: Store, sub: Submission, rsa_keys: Sequence[Any] | None) -> tup
         if xml is None:
             raise ProtectionError("protection.xml_missing", instance_id=sub.instance_id)
         return sub, xml, {k: v for k, v in files.items() if v is not None}
-    from rasoat.core.crypto import decrypt_submission
-    from rasoat.core.ingest import filing_unit
-    from rasoat.core.instance import FormShape, parse_instance
 
     opened = decrypt_submission(rsa_keys or [], sub, files)
     parsed = parse_instance(opened.xml, FormShape.from_xform(store.form_xml(sub.form_id, sub.form_version)))

@@ -53,6 +53,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from rasoat.core.entities import ENTITIES_NS, LABEL, SEALED, SEALED_LABEL, declared_lists
 from rasoat.core.models import AuditEvent, Submission, utcnow
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
@@ -616,7 +617,6 @@ def _with_entity_labels(store: Store, form_id: str, version: str, declaration: D
     submission's ``meta/entity/label`` answer is sealed with the rest."""
     if not declaration.identifying:
         return declaration
-    from rasoat.core.entities import ENTITIES_NS, LABEL, declared_lists
 
     xml = store.form_xml(form_id, version)
     if ENTITIES_NS.encode() not in xml:
@@ -676,7 +676,6 @@ def seal_entity_values(
     """``data`` (an entity block's properties) with each identifying value sealed on its own,
     ``{"#sealed": base64}`` bound to the entity and the property, so the store merges and versions them
     without a key; statistical properties stay in clear."""
-    from rasoat.core.entities import SEALED
 
     secret = set(identifying)
     out: dict[str, Any] = {}
@@ -692,7 +691,6 @@ def seal_entity_values(
 
 def seal_entity_label(ring: Keyring, uuid: str, label: str) -> str:
     """A label built from identifying fields, sealed as text (``core.entities.SEALED_LABEL`` + base64)."""
-    from rasoat.core.entities import LABEL, SEALED_LABEL
 
     dek = AESGCM.generate_key(bit_length=256)
     sealed = _seal(ring, dek, ring.wrap(dek), _entity_owner(uuid), LABEL, label.encode())
@@ -700,7 +698,6 @@ def seal_entity_label(ring: Keyring, uuid: str, label: str) -> str:
 
 
 def open_entity_label(ring: Keyring, uuid: str, label: str) -> str:
-    from rasoat.core.entities import LABEL, SEALED_LABEL
 
     if not label.startswith(SEALED_LABEL):
         return label
@@ -710,7 +707,6 @@ def open_entity_label(ring: Keyring, uuid: str, label: str) -> str:
 
 def open_entity_values(ring: Keyring, uuid: str, properties: Mapping[str, Any]) -> dict[str, str]:
     """An entity's properties in clear (memory only): what a phone of the entity's unit receives."""
-    from rasoat.core.entities import SEALED
 
     out: dict[str, str] = {}
     for name, value in properties.items():
@@ -723,7 +719,6 @@ def open_entity_values(ring: Keyring, uuid: str, properties: Mapping[str, Any]) 
 
 
 def has_sealed_values(properties: Mapping[str, Any], label: str = "") -> bool:
-    from rasoat.core.entities import SEALED, SEALED_LABEL
 
     sealed = any(isinstance(v, dict) and SEALED in v for v in properties.values())
     return sealed or label.startswith(SEALED_LABEL)

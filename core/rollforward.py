@@ -24,9 +24,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rasoat.core.identities import full_fields, record_read
 from rasoat.core.models import Round, RoundState, Submission
+from rasoat.core.protection import keyring, seal_entity_values
+from rasoat.core.review import counted_query
 from rasoat.core.rounds import in_scope, open_rounds, parse_period, previous_round
 from rasoat.core.storage.base import Store
+from rasoat.core.units import fold, get_units
 
 PERSON_FORM = "f1_person"
 ROSTER_MEDIA = "persons.csv"
@@ -146,7 +150,6 @@ def census_rounds(store: Store, upto: Round | None = None, include: Round | None
 def _person_submissions(
     store: Store, rounds: Iterable[Round], form_id: str
 ) -> Iterator[tuple[Round, Submission]]:
-    from rasoat.core.review import counted_query
 
     for rnd in rounds:
         if form_id not in rnd.form_ids:
@@ -251,7 +254,6 @@ def person_register(
 def _hamlet_name(code: str) -> str:
     if not code:
         return ""
-    from rasoat.core.units import get_units
 
     unit = get_units().get(code)  # None for a code the registry does not know
     return unit.name if unit is not None else code
@@ -279,8 +281,6 @@ def roster_rows(people: Iterable[Person]) -> list[dict[str, Any]]:
 def named_rows(store: Store, rows: Iterable[dict[str, Any]]) -> list[dict[str, str]]:
     """Roster rows with each person's names read from their records (newest first), labelled and sorted
     by commune, hamlet and name: what a collector's phone gets. Only for a download the caller audits."""
-    from rasoat.core.identities import full_fields
-    from rasoat.core.units import fold
 
     out = []
     for row in rows:
@@ -364,7 +364,6 @@ def persons_media(store: Store, rnd: Round, commune_code: str, form_id: str = PE
 
 def round_communes(rnd: Round) -> set[str]:
     """Every commune in a round's scope (a province expands to its communes; a hamlet names its commune)."""
-    from rasoat.core.units import get_units
 
     units = get_units()
     out: set[str] = set()
@@ -422,8 +421,6 @@ def roster_to_entities(
     missing = [r for r in rows if _UUID4.match(str(r["name"])) and store.get_entity(str(r["name"])) is None]
     if not missing:
         return 0
-    from rasoat.core.identities import record_read
-    from rasoat.core.protection import keyring, seal_entity_values
 
     ring = keyring(store, current=True) if lst.identifying else None
     added = 0
@@ -466,7 +463,6 @@ def roster_media(store: Store, form_id: str, unit_codes: Iterable[str]) -> bytes
 def record_roster_download(store: Store, actor: str, data: bytes, via: str, **details: Any) -> None:
     """Audit one download of a roster: who, the communes it held and how many persons of each (from the
     bytes sent), never a name."""
-    from rasoat.core.identities import record_read
 
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     per_commune: dict[str, int] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rasoat.core.crypto import encrypted_counts
 from rasoat.core.indicators.engine import freeze_snapshot
 from rasoat.core.models import Round, RoundState, utcnow
 from rasoat.core.review import counted_query
@@ -126,7 +127,6 @@ def close_round(
 
 def unread_records(store: Store, rnd: Round) -> int:
     """Counted records of the round the server cannot read (ODK-encrypted, not derived)."""
-    from rasoat.core.crypto import encrypted_counts
 
     return sum(encrypted_counts(store, counted_query(rnd)).values())
 

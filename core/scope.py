@@ -23,7 +23,9 @@ from typing import Any
 
 from rasoat.core.models import Role, Round, Submission, User
 from rasoat.core.problems import Problem
+from rasoat.core.rounds import ancestors_of, scopes_overlap
 from rasoat.core.storage.base import SubmissionQuery
+from rasoat.core.units import get_units
 
 VIEW = "view"  # submission metadata, counts, indicators
 VIEW_PERSONAL = "view_personal"  # field values of person-level records, exports with personal columns
@@ -118,7 +120,6 @@ _CACHE_SIZE = 1024
 def _expand(codes: tuple[str, ...]) -> frozenset[str]:
     """The codes and everything below them, cached on the registry itself (a new registry starts a
     fresh cache)."""
-    from rasoat.core.units import get_units
 
     registry = get_units()
     cache: dict[tuple[tuple[str, ...], int], frozenset[str]] = registry.__dict__.setdefault(_CACHE_ATTR, {})
@@ -148,7 +149,6 @@ def allowed_units(user: User | None) -> set[str] | None:
 
 def common_unit(codes: Sequence[str]) -> str | None:
     """The most precise unit that holds every one of ``codes`` (None when they span provinces)."""
-    from rasoat.core.rounds import ancestors_of
 
     codes = list(dict.fromkeys(codes))
     if not codes:
@@ -189,7 +189,6 @@ def require_unit(user: User | None, code: str | None) -> None:
     it does not know is said to be unknown, status 400)."""
     if unit_allowed(user, code):
         return
-    from rasoat.core.units import get_units
 
     if code and get_units().get(code) is None:
         raise ScopeError("scope.unknown_unit", code=code)
@@ -237,7 +236,6 @@ def round_visible(user: User | None, rnd: Round) -> bool:
         return False
     if not rnd.unit_codes:  # a round with no units covers the whole country
         return True
-    from rasoat.core.rounds import scopes_overlap
 
     return scopes_overlap(rnd.unit_codes, user.unit_codes)
 

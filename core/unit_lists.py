@@ -32,6 +32,7 @@ from typing import Any
 
 from rasoat.core.audit import record
 from rasoat.core.models import utcnow
+from rasoat.core.plugins import get_manager, results_by_plugin
 from rasoat.core.problems import Problem as Problem_
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnitRegistry, fold, get_units
@@ -486,7 +487,6 @@ def loaded(store: Store, kind: str) -> dict[str, dict[str, Any]]:
 
 def plugin_sites(kind: str) -> dict[str, list[dict[str, Any]]]:
     """Schools, enterprises or zones from the plugins' ``checklists`` (``sites``; ``csv`` or ``rows``)."""
-    from rasoat.core.plugins import get_manager, results_by_plugin
 
     out: dict[str, list[dict[str, Any]]] = {}
     for _name, items in results_by_plugin(get_manager(), "checklists"):

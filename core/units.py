@@ -26,6 +26,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
+from rasoat.core.plugins import get_manager, results_by_plugin
 from rasoat.core.problems import Problem
 
 Level = Literal["province", "commune", "hamlet"]
@@ -550,7 +551,6 @@ def get_units() -> UnitRegistry:
 
     Built once per plugin manager: after ``core.plugins.set_manager`` it is rebuilt on next use."""
     global _cached
-    from rasoat.core.plugins import get_manager
 
     pm = get_manager()
     with _lock:
@@ -561,7 +561,6 @@ def get_units() -> UnitRegistry:
 
 def load_units(pm: Any = None) -> UnitRegistry:
     """A fresh registry with hamlets from the plugins of ``pm`` (default: the process-wide manager)."""
-    from rasoat.core.plugins import get_manager, results_by_plugin
 
     registry = UnitRegistry.national()
     for plugin_name, paths in results_by_plugin(pm or get_manager(), "hamlets"):  # validated: list[Path]

@@ -17,9 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rasoat.core.entities import EntityError, declared_lists
+from rasoat.core.indicators.describe import fields_read
+from rasoat.core.indicators.loading import collect
 from rasoat.core.models import FormVersion
 from rasoat.core.problems import Problem
+from rasoat.core.protection import check_declaration, identifying_fields
 from rasoat.core.storage.base import Conflict, Store
+from rasoat.core.units import LOCATION_FIELDS
 
 __all__ = [
     "CompiledForm",
@@ -187,8 +192,6 @@ def compile_xlsform(
 def _check_entities(shown: str, form: CompiledForm) -> None:
     """Refuse an entity declaration rasoat cannot process (``core.entities``: an entities-version it does
     not know, a bad list name, two fields saving one property) before anything is stored."""
-    from rasoat.core.entities import EntityError, declared_lists
-    from rasoat.core.protection import identifying_fields
 
     try:
         declared_lists(form.xml, identifying_fields(form.schema))
@@ -199,13 +202,9 @@ def _check_entities(shown: str, form: CompiledForm) -> None:
 def _check_identifying(src: Path, form: CompiledForm) -> None:
     """Refuse ``rasoat:identifying`` marks that cannot hold (core.protection), naming the sheet and row:
     a field the unit placement or a loaded indicator reads must stay in clear."""
-    from rasoat.core.protection import check_declaration, identifying_fields
 
     if not identifying_fields(form.schema):
         return
-    from rasoat.core.indicators.describe import fields_read
-    from rasoat.core.indicators.loading import collect
-    from rasoat.core.units import LOCATION_FIELDS
 
     read = {name: ("việc xếp đơn vị", "the unit placement") for name in LOCATION_FIELDS}
     for ind in collect():

@@ -21,7 +21,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from rasoat.core.assessment.compute import CommuneAssessment, ProvinceAssessment, assess_province
+from rasoat.core.assessment.compute import (
+    CommuneAssessment,
+    ProvinceAssessment,
+    assess_communes,
+    assess_province,
+)
 from rasoat.core.assessment.rules import half
 from rasoat.core.audit import record
 from rasoat.core.indicators.periods import vn_today
@@ -185,7 +190,6 @@ def propose(
     store: Store, user: User, year: int, commune: str, comment: str, registry: UnitRegistry | None = None
 ) -> dict[str, Any]:
     """The commune proposes its computed class; a class flagged for review needs a comment."""
-    from rasoat.core.assessment.compute import assess_communes
 
     registry = registry or get_units()
     _require_scope(user, commune)

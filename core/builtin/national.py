@@ -6,6 +6,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from rasoat.core import hookimpl
+from rasoat.core.indicators.loading import raw_definitions
 
 # `forms` is a package of data files, so the XLSForms travel inside the wheel.
 FORMS_DIR = Path(str(files("rasoat.forms")))
@@ -29,6 +30,5 @@ def forms() -> list[Path]:
 def indicators() -> list[dict]:
     # Data, not code: core/indicators/national.yaml (a province overrides a threshold with `overrides`).
     # Read here, so `rasoat plugins` lists the ids rather than a file name.
-    from rasoat.core.indicators.loading import raw_definitions
 
     return raw_definitions(Path(__file__).resolve().parent.parent / "indicators" / "national.yaml")
