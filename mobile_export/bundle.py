@@ -37,6 +37,8 @@ from rasoat.core.models import User
 from rasoat.core.rollforward import record_roster_download
 from rasoat.core.rounds import assigned_forms
 from rasoat.core.storage.base import Store
+from rasoat.mobile_export.phone_setup import phone_code, place_name
+from rasoat.mobile_export.qr import make_qr
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 FORMS_DIR = "forms"
@@ -103,8 +105,6 @@ def build_bundle(
     taken by ``actor`` (the operator; default the collector) for that collector."""
     import io
 
-    from rasoat.mobile_export.phone_setup import phone_code, place_name
-    from rasoat.mobile_export.qr import make_qr
 
     if not user.active:
         raise CollectorError("collector.revoked", username=user.username)

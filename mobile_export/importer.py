@@ -25,10 +25,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rasoat.core.collectors import CollectorError
 from rasoat.core.ingest import IngestError, Refusal, ShapeCache, accept, filing_unit
 from rasoat.core.instance import InstanceError, parse_instance
 from rasoat.core.models import Role, RoundState, User
+from rasoat.core.rounds import in_scope, is_assigned
 from rasoat.core.storage.base import SaveOutcome, Store
+from rasoat.core.unit_lists import units_for
 
 MAX_DEPTH = 4  # DIR, DIR/instances, DIR/instances/<one form>: phones never nest deeper
 SKIP_NAMES = {".nomedia", "Thumbs.db", ".DS_Store"}
@@ -93,8 +96,6 @@ def find_instances(root: Path) -> Iterator[tuple[Path, list[Path]]]:
 
 def _collector_for(store: Store, xml: bytes) -> tuple[User | None, str]:
     """The one collector who could have sent this instance, else None and why."""
-    from rasoat.core.rounds import in_scope, is_assigned
-    from rasoat.core.unit_lists import units_for
 
     parsed = parse_instance(xml)
     # the unit accept() will check and file under
@@ -135,7 +136,6 @@ def import_instances(
 ) -> ImportReport:
     """Import every instance under ``root``; one result per instance XML, in path order."""
     if collector is not None and (not collector.active or collector.role is not Role.collector):
-        from rasoat.core.collectors import CollectorError
 
         raise CollectorError("collector.not_active", username=collector.username)
     root = Path(root)

@@ -13,8 +13,10 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 from rasoat.core.collectors import CollectorError
-from rasoat.core.models import Role, Round, User
+from rasoat.core.models import Role, Round, RoundState, User
+from rasoat.core.rounds import in_scope
 from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
 from rasoat.mobile_export.phone_setup import PhoneCode, place_name
 from rasoat.mobile_export.qr import DEFAULT_COLOR, inline_svg
 
@@ -47,7 +49,6 @@ def _round_label(rnd: Round) -> str:
 
 def sheet_collectors(store: Store, unit: str | None, round_id: str | None) -> tuple[list[User], Round | None]:
     """Active collectors of a round and/or a unit (at or below it), by name; at least one filter is needed."""
-    from rasoat.core.rounds import in_scope
 
     if not unit and not round_id:
         raise CollectorError("collector.unit_or_round")
@@ -57,7 +58,6 @@ def sheet_collectors(store: Store, unit: str | None, round_id: str | None) -> tu
         if rnd is None:
             raise CollectorError("round.no_round", round=round_id)
     if unit:
-        from rasoat.core.units import get_units
 
         get_units().require(unit)
     users = []
@@ -79,12 +79,10 @@ def make_card(store: Store, code: PhoneCode, rnd: Round | None) -> Card:
     if rnd is not None:
         round_text = _round_label(rnd)
     else:
-        from rasoat.core.models import RoundState
 
         names = [_round_label(r) for r in store.list_rounds()
                  if r.state is RoundState.open and user.id in r.collector_ids]
         round_text = "; ".join(names) or "—"
-    from rasoat.core.units import get_units
 
     units = get_units()
     places = []

@@ -27,12 +27,23 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from pydantic import BaseModel
 from rasoat.core import scope
+from rasoat.core.crypto import encrypted_counts, form_is_encrypted
+from rasoat.core.excel.cells import to_vn_naive
+from rasoat.core.excel.from_store import ExportFilters, open_export
+from rasoat.core.excel.raw import RawExportOptions
+from rasoat.core.excel.schema import LabelMode
+from rasoat.core.identities import require_identities
+from rasoat.core.indicators.engine import evaluate
 from rasoat.core.indicators.models import IndicatorResult
-from rasoat.core.models import User
+from rasoat.core.indicators.privacy import protect_for_viewer
+from rasoat.core.models import User, utcnow
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
+from rasoat.core.unit_lists import units_for
+from rasoat.core.units import UnknownUnit
 from rasoat.server.deps import requires
 from rasoat.server.openapi import PROBLEM_RESPONSES
+from rasoat.server.streaming import stream_file
 
 EXPORT_MEDIA = {"csv": "application/zip",
                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -97,14 +108,8 @@ def _open_export(
     labels: str | None,
 ) -> Any:
     """Check who asks and what (a Problem), then the export ready to be written into the response."""
-    from rasoat.core.crypto import form_is_encrypted
-    from rasoat.core.excel.from_store import ExportFilters, open_export
-    from rasoat.core.excel.raw import RawExportOptions
-    from rasoat.core.excel.schema import LabelMode
-    from rasoat.core.units import UnknownUnit
 
     if personal:
-        from rasoat.core.identities import require_identities
 
         require_identities(store, user, "export.raw", form_id, "api")
     if labels not in (None, "vi", "en", "none"):
@@ -129,7 +134,6 @@ async def _export_response(store: Store, user: User, form_id: str, fmt: str, **q
     """The export streamed as it is written: the download starts at once, memory stays flat."""
     import anyio
     from litestar.response import Stream
-    from rasoat.server.streaming import stream_file
 
     opened = await anyio.to_thread.run_sync(lambda: _open_export(store, user, form_id, fmt, **query))
     media = EXPORT_MEDIA[fmt]
@@ -182,11 +186,6 @@ def indicators(
     period: FromQuery[str | None] = None,
 ) -> IndicatorAnswer:
     """Indicator results for a unit in the officer's scope and the units one level below it."""
-    from rasoat.core.excel.cells import to_vn_naive
-    from rasoat.core.indicators.engine import evaluate
-    from rasoat.core.models import utcnow
-    from rasoat.core.unit_lists import units_for
-    from rasoat.core.units import UnknownUnit
 
     code = scope.report_unit(user, unit)
     period = period or str(to_vn_naive(utcnow()).year)
@@ -204,8 +203,6 @@ def indicators(
         raise
     except ValueError as exc:
         raise Problem.with_text("indicator.refused", str(exc)) from None
-    from rasoat.core.crypto import encrypted_counts
-    from rasoat.core.indicators.privacy import protect_for_viewer
 
     allowed = scope.allowed_units(user)
     results = protect_for_viewer(results, scope.can(user, scope.VIEW_PERSONAL))

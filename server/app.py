@@ -29,17 +29,27 @@ from rasoat.core.models import AuditEvent
 from rasoat.core.problems import Problem
 from rasoat.core.rollforward import record_roster_download
 from rasoat.core.storage.base import Store
+from rasoat.core.storage.embedded import EmbeddedStore
 from rasoat.server import openrosa
 from rasoat.server.access import MediaCache, media_bytes, visible_forms
 from rasoat.server.accesslog import access_log_middleware, vn_time
+from rasoat.server.api import api_handlers
+from rasoat.server.api_read import read_handlers
 from rasoat.server.auth import Caller, by_digest, by_token
 from rasoat.server.central.auth import wants_central
 from rasoat.server.central.problems import problem_response
+from rasoat.server.central.rest import form_get, form_version_xml
+from rasoat.server.central.routes import handlers as central_handlers
 from rasoat.server.central.shapes import CentralForm, ODataServiceDocument
+from rasoat.server.deps import API_DEPENDENCIES, CENTRAL_OPT, in_project
+from rasoat.server.digest import nonce_secret
+from rasoat.server.draft_test import handlers as draft_handlers
 from rasoat.server.errors import api_response, disk_full, disk_full_problem, http_problem, openrosa_response
 from rasoat.server.ingest import ShapeCache, ingest
 from rasoat.server.openapi import CENTRAL_PROBLEM_RESPONSES, JsonOrXml
 from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_parts
+from rasoat.server.web import WebPlugin
+from rasoat.server.web.base import page_problem, problem_page
 
 log = logging.getLogger("rasoat.server")
 
@@ -105,7 +115,6 @@ def _http_error(request: Request, exc: HTTPException) -> Response:
     if request.url.path.startswith("/api/"):
         return api_response(request, problem)
     if is_web_path(request.url.path):  # an officer's browser: a page in their language, with the menu
-        from rasoat.server.web.base import page_problem, problem_page
 
         return problem_page(request, page_problem(request, exc))
     return openrosa_response(request, problem)
@@ -264,7 +273,6 @@ central_form = get(  # the paths Central's clients share with Collect's Digest l
 
 
 def _central_form(request: Request) -> Response:
-    from rasoat.server.central.rest import form_get, form_version_xml
 
     params = request.path_params
     if "form_id" in params:
@@ -449,17 +457,10 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     """The app for ``store``. Route handlers only read the store through the ``Store`` interface."""
     settings = settings or ServerSettings()
     if settings.inline_reads is None:
-        from rasoat.core.storage.embedded import EmbeddedStore
 
         settings.inline_reads = isinstance(store, EmbeddedStore)
     from litestar.openapi import OpenAPIConfig
     from litestar.openapi.plugins import YamlRenderPlugin
-    from rasoat.server.api import api_handlers
-    from rasoat.server.api_read import read_handlers
-    from rasoat.server.central.routes import handlers as central_handlers
-    from rasoat.server.deps import API_DEPENDENCIES, CENTRAL_OPT, in_project
-    from rasoat.server.draft_test import handlers as draft_handlers
-    from rasoat.server.web import WebPlugin  # the officers' pages, templates and static files
 
     # Each surface answers a Problem in its own shape: OpenRosa XML (the app's default, for Collect),
     # rasoat's JSON API, the Central API, and the web pages (server.web's router).
@@ -491,7 +492,6 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     budget = UploadBudget(settings.max_upload_bytes_in_flight, settings.upload_wait_seconds)
     app.state["rasoat"] = _State(store=store, settings=settings, shapes=ShapeCache(), media=MediaCache(),
                                  uploads=budget)
-    from rasoat.server.digest import nonce_secret
 
     nonce_secret(store)  # made (once per store) or read now, so no request ever has to write it
     return app

@@ -14,6 +14,7 @@ from rasoat.core.collectors import find_by_token
 from rasoat.core.models import User
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import Store
+from rasoat.core.users import check_throttle, note_failure
 from rasoat.server import digest
 
 
@@ -49,7 +50,6 @@ def by_digest(
 
     Wrong passwords count towards the same login lock as officers' logins (``core.users``: per name and
     per address); while locked the answer is 429 with Retry-After, whatever the password."""
-    from rasoat.core.users import check_throttle, note_failure
 
     stale = False
     if authorization:

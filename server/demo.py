@@ -10,8 +10,14 @@ from __future__ import annotations
 import logging
 from datetime import date
 
+from rasoat.core.collectors import create_collector, current_token, hash_token
+from rasoat.core.formreg import publish_catalogue
 from rasoat.core.models import AuditEvent, User
+from rasoat.core.plans import form_allowed
+from rasoat.core.round_lifecycle import open_round
+from rasoat.core.rounds import create_round
 from rasoat.core.storage.base import Store
+from rasoat.core.xlsform import XLSFormError
 
 log = logging.getLogger("rasoat.server")
 
@@ -27,8 +33,6 @@ def publish_builtin_forms(store: Store) -> list[str]:
     A catalogue that cannot be built (a plugin's form does not compile) is reported and skipped, so the
     server still starts and serves what is already published.
     """
-    from rasoat.core.formreg import publish_catalogue
-    from rasoat.core.xlsform import XLSFormError
 
     try:
         return [form.form_id for form in publish_catalogue(store)]
@@ -44,15 +48,11 @@ def is_empty(store: Store) -> bool:
 
 def setup_demo(store: Store, form_ids: list[str] | None = None) -> str:
     """Create the demo round and collector; returns the collector's token."""
-    from rasoat.core.collectors import create_collector
 
     if form_ids is None:  # the national forms and the demo commune's own province plan, no other plan's
-        from rasoat.core.plans import form_allowed
 
         forms = store.list_forms()
         form_ids = [f.form_id for f in forms if form_allowed(f.source, f.form_id, [DEMO_COMMUNE])]
-    from rasoat.core.round_lifecycle import open_round
-    from rasoat.core.rounds import create_round
 
     year = date.today().year
     create_round(
@@ -74,7 +74,6 @@ def demo_token(store: Store) -> str | None:
     token the server would refuse is never returned, so ``serve`` never prints a dead URL."""
     import hmac
 
-    from rasoat.core.collectors import current_token, hash_token
 
     entry = store.kv_get(KV_NS, "token")
     if not isinstance(entry, dict):

@@ -15,6 +15,8 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar
+from rasoat.core.plugins import get_manager
+from rasoat.core.storage.opening import open_store
 from rasoat.server.accesslog import setup_logging
 from rasoat.server.app import ServerSettings, create_app
 from rasoat.server.timeouts import TimedHttpProtocol
@@ -25,8 +27,6 @@ ENV_CONFIG = "RASOAT_SERVE_CONFIG"
 
 def build_app(data_dir: Path, database_url: str | None, settings: ServerSettings) -> Litestar:
     """Open the store and the app; the store is closed when the app shuts down."""
-    from rasoat.core.plugins import get_manager
-    from rasoat.core.storage.opening import open_store
 
     store = open_store(data_dir, database_url)
     settings.extra.setdefault("data_dir", str(data_dir))

@@ -28,6 +28,7 @@ from typing import Any
 from litestar import Request
 from rasoat.core.models import Role, User
 from rasoat.core.storage.base import Store
+from rasoat.core.users import AuthError, authenticate, user_by_api_token
 from rasoat.server.central import problems
 
 BASIC_CACHE_SECONDS = 300
@@ -78,7 +79,6 @@ def logout(store: Store, token: str) -> None:
 
 
 def check_password(store: Store, username: str, password: str, ip: str) -> User:
-    from rasoat.core.users import AuthError, authenticate
 
     try:
         return authenticate(store, username, password, ip, via="api")
@@ -95,7 +95,6 @@ def bearer_token(request: Request) -> str | None:
 
 def officer(request: Request) -> User:
     """The officer behind this request, or a Problem (401.2, 401.3, 403.1, 429)."""
-    from rasoat.core.users import user_by_api_token
 
     store: Store = request.app.state["rasoat"].store
     header = request.headers.get("authorization", "").strip()

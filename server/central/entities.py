@@ -59,6 +59,13 @@ from rasoat.core.entities import (
 from rasoat.core.identities import record_read
 from rasoat.core.models import AuditEvent, Role, User
 from rasoat.core.problems import Problem
+from rasoat.core.protection import (
+    keyring,
+    open_entity_label,
+    open_entity_values,
+    seal_entity_label,
+    seal_entity_values,
+)
 from rasoat.core.storage.base import EntityQuery, Store
 from rasoat.core.storage.entity_rules import EntityFailure, StaleVersion
 from rasoat.server.central import problems
@@ -74,6 +81,7 @@ from rasoat.server.central.entity_shapes import (
     odata_row,
     versions_json,
 )
+from rasoat.server.central.odata import chunks
 from rasoat.server.central.odata_filter import evaluate, parse_filter, parse_orderby
 from rasoat.server.central.project import base_url, check_project, find_form, project_id
 from rasoat.server.central.shapes import actor_id
@@ -123,7 +131,6 @@ class Reader:
         return found
 
     def _open(self, uuid: str, values: Mapping[str, Any], label: str) -> tuple[dict[str, str], str]:
-        from rasoat.core.protection import keyring, open_entity_label, open_entity_values
 
         self._ring = self._ring or keyring(self.store, create=False)
         self.opened.append(uuid)
@@ -147,7 +154,6 @@ class Reader:
     ) -> tuple[dict[str, Value], str | None]:
         """What the API received, protected at rest as a submission's block is (``core.ingest``):
         identifying properties sealed, and the label when the forms build it from identifying fields."""
-        from rasoat.core.protection import keyring, seal_entity_label, seal_entity_values
 
         secret = self.lst.identifying
         out: dict[str, Value] = dict(data)
@@ -639,7 +645,6 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
         rd.audit("entities.odata")
         yield b"]," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:].encode()
 
-    from rasoat.server.central.odata import chunks
 
     return Stream(chunks(body()), media_type=JSON_TYPE, headers=HEADERS)
 

@@ -31,15 +31,16 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from rasoat.core import scope
 from rasoat.core.audit import record_view
-from rasoat.core.identities import with_identities
+from rasoat.core.identities import identifying_names, with_identities
 from rasoat.core.models import FormVersion, Submission, User
+from rasoat.core.protection import stored_declaration
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.central import problems
 from rasoat.server.central.odata_edmx import edmx
 from rasoat.server.central.odata_filter import compile_filter, parse_orderby
 from rasoat.server.central.odata_rows import RowOptions, repeat_rows, submission_row
 from rasoat.server.central.project import base_url, find_form, schemas
-from rasoat.server.central.schema import ROOT_TABLE, FormSchema, Table
+from rasoat.server.central.schema import ROOT_TABLE, FormSchema, Table, sanitize
 from rasoat.server.central.shapes import EntitySet, ODataPage, ODataServiceDocument, actor_id
 from rasoat.server.deps import requires
 from rasoat.server.openapi import JsonOrXml
@@ -64,7 +65,6 @@ class Reader:
 
 def personal_names(store: Store, form: FormVersion) -> frozenset[str]:
     """The form's personal field names (core.identities: marked P/S, or the national forms' known list)."""
-    from rasoat.core.identities import identifying_names
 
     return identifying_names(store, form.form_id, form.version)
 
@@ -180,7 +180,6 @@ def options(request: Request, rd: Reader) -> Options:
 def _sealed_names(rd: Reader) -> frozenset[str]:
     """The form's identifying fields as a $filter could name them: their paths and their last names (a
     repeat table's fields are named without the repeat)."""
-    from rasoat.core.protection import stored_declaration
 
     paths = stored_declaration(rd.store, rd.form.form_id, rd.form.version).identifying
     return frozenset(paths) | {p.rsplit("/", 1)[-1] for p in paths}
@@ -453,7 +452,6 @@ def odata_navigation(
     segments = [s for s in rest.strip("/").split("/") if s]
     if any("('" in s for s in segments):
         raise problems.not_implemented("501.1", "navigation below a repeat row")
-    from rasoat.server.central.schema import sanitize
 
     table_name = ROOT_TABLE + "." + ".".join(sanitize(s) for s in segments)
     return table_response(request, user, form_id, table_name, only)

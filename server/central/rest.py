@@ -40,9 +40,11 @@ from rasoat.core.drafts import (
     published_source,
     save_draft,
 )
-from rasoat.core.instance import safe_attachment_name
+from rasoat.core.ingest import accept, officer_open_rounds
+from rasoat.core.instance import parse_instance, read_identity, safe_attachment_name
 from rasoat.core.models import FormVersion, Role, RoundState, Submission, User
 from rasoat.core.protection import plain_attachment
+from rasoat.core.review import review_submission
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.central import odata, problems
 from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
@@ -72,6 +74,7 @@ from rasoat.server.central.shapes import (
 from rasoat.server.deps import requires
 from rasoat.server.errors import too_large
 from rasoat.server.openapi import JsonOrXml
+from rasoat.server.uploads import upload_size
 
 MAX_FORM_BYTES = 50_000_000
 XLSX_TYPES = (
@@ -91,7 +94,6 @@ def _st(request: Request) -> Any:
 def _upload_room(request: Request) -> Any:
     """This process's upload budget (``server.uploads``), held while a body is read and stored, as for
     OpenRosa submissions; over it, a 503 with Retry-After."""
-    from rasoat.server.uploads import upload_size
 
     st = _st(request)
     size = upload_size(request, st.settings.max_body_bytes)
@@ -492,8 +494,6 @@ def get_submission(
 
 
 def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submission:
-    from rasoat.core.ingest import accept, officer_open_rounds
-    from rasoat.core.instance import read_identity
 
     got, _version = read_identity(xml)  # InstanceError: 400.2
     if got != form_id:
@@ -520,7 +520,6 @@ async def create_submission(
         xml = await _body(request, _st(request).settings.max_body_bytes)
 
         def run() -> CentralSubmission:
-            from rasoat.core.instance import parse_instance
 
             sub_id = None
             with contextlib.suppress(ValueError):  # a broken XML is refused with its reason by the ingest
@@ -548,7 +547,6 @@ async def edit_submission(
         xml = await _body(request, _st(request).settings.max_body_bytes)
 
         def run() -> CentralSubmission:
-            from rasoat.core.instance import parse_instance
 
             old = _submission(store, user, form_id, iid)
             parsed = parse_instance(xml)  # InstanceError: 400.2
@@ -586,7 +584,6 @@ async def review(
     comment = str(data["comment"]) if isinstance(data.get("comment"), str) else ""
 
     def run() -> CentralSubmission:
-        from rasoat.core.review import review_submission
 
         sub = _submission(store, user, form_id, iid)
         updated = review_submission(  # ReviewError: 400.11
@@ -627,7 +624,6 @@ async def add_comment(
         raise problems.missing_params(["body"], {})
 
     def run() -> Comment:
-        from rasoat.core.review import review_submission
 
         sub = _submission(store, user, form_id, iid)
         updated = review_submission(

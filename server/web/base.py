@@ -34,6 +34,7 @@ from rasoat.core.models import User
 from rasoat.core.problems import Problem
 from rasoat.core.review import queue_count
 from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
 from rasoat.server.errors import disk_full, disk_full_problem, http_problem, too_large
 from rasoat.server.web import session as sessions
 from rasoat.server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, pick, t
@@ -305,7 +306,6 @@ def number(value: Any, digits: int = 1) -> str:
 def unit_name(code: str | None) -> str:
     if not code:
         return "—"
-    from rasoat.core.units import get_units
 
     unit = get_units().get(code)
     return unit.name if unit is not None else code

@@ -19,6 +19,7 @@ from rasoat.core.assessment.compute import assess_province, facts_version
 from rasoat.core.assessment.facts import FactError, set_fact
 from rasoat.core.assessment.rules import CLASS_LABELS, INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
 from rasoat.core.assessment.signoff import SignoffError
+from rasoat.core.assessment.workbook import TYPES, province_report, write_workbook
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
@@ -123,7 +124,6 @@ def assessment_step(
 
 @get("/assessment/{year:int}/{province:str}/print", sync_to_thread=True)
 def assessment_print(ctx: NamedDependency[Ctx], year: FromPath[int], province: FromPath[str]) -> Response:
-    from rasoat.core.assessment.workbook import TYPES, province_report
 
     rep = province_report(ctx.store, ctx.user, year, province)
     return page(
@@ -135,7 +135,6 @@ def assessment_print(ctx: NamedDependency[Ctx], year: FromPath[int], province: F
 
 @get("/assessment/{year:int}/{province:str}/workbook.xlsx", sync_to_thread=True)
 def assessment_workbook(ctx: NamedDependency[Ctx], year: FromPath[int], province: FromPath[str]) -> Response:
-    from rasoat.core.assessment.workbook import write_workbook
 
     buf = io.BytesIO()
     write_workbook(ctx.store, ctx.user, year, province, buf)

@@ -27,6 +27,7 @@ from rasoat.core.collectors import (
 from rasoat.core.models import RoundState, User
 from rasoat.core.phone_setup import ENV_PUBLIC_URL, PhoneCode, phone_code, rotate_token
 from rasoat.core.problems import Problem
+from rasoat.core.rounds import in_scope
 from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, allowed, form_list, page, redirect, unit_name
 
@@ -187,7 +188,6 @@ def collectors_sheet(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMult
     """Cards for every active collector of a unit and/or a round, with their current codes."""
     unit = str(posted.get("unit") or "").strip()
     round_id = str(posted.get("round") or "").strip()
-    from rasoat.core.rounds import in_scope
 
     if not unit and not round_id:
         raise Problem("web.choose_unit_or_round")

@@ -10,12 +10,21 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from rasoat.core import scope
+from rasoat.core.indicators.describe import forms_of, measure_text
+from rasoat.core.indicators.engine import evaluate, evaluate_history
+from rasoat.core.indicators.loading import collect
 from rasoat.core.indicators.models import STATUS_LABELS, reported_text, uncounted_text
+from rasoat.core.indicators.periods import Period
+from rasoat.core.indicators.privacy import protect_for_viewer
 from rasoat.core.models import REVIEW_LABELS
+from rasoat.core.plans import province_of
 from rasoat.core.problems import Problem
+from rasoat.core.round_lifecycle import hamlet_lists
 from rasoat.core.rounds import STATE_LABELS, kind_label
+from rasoat.core.units import get_units
 from rasoat.server.web import scoped
 from rasoat.server.web.base import (
+    LOCAL_TZ,
     Ctx,
     number,
     page,
@@ -38,13 +47,11 @@ PLEDGE_FORM, PLEDGE_INDICATOR = "f2_pledge", "nat_household_pledges"
 def current_year() -> str:
     from datetime import datetime
 
-    from rasoat.server.web.base import LOCAL_TZ
 
     return str(datetime.now(LOCAL_TZ).year)
 
 
 def _level_of(code: str) -> str:
-    from rasoat.core.units import get_units
 
     unit = get_units().get(code)
     if unit is not None:
@@ -54,8 +61,6 @@ def _level_of(code: str) -> str:
 
 def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None]:
     """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error."""
-    from rasoat.core.indicators.engine import evaluate
-    from rasoat.core.indicators.privacy import protect_for_viewer
 
     may_see = ctx.can(scope.VIEW_PERSONAL)
     try:
@@ -155,7 +160,6 @@ def pledge_figures(ctx: Ctx, rnd: Any) -> dict[str, Any] | None:
 
 def _one_province(codes: list[str]) -> str | None:
     """The province of a round's units when they all lie in one (the administrator's view of the round)."""
-    from rasoat.core.plans import province_of
 
     provinces = {province_of(c) for c in codes}
     return provinces.pop() if len(provinces) == 1 else None
@@ -191,7 +195,6 @@ def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) 
 def overview(ctx: NamedDependency[Ctx]) -> Response:
     rounds = [r for r in scoped.rounds(ctx) if r.state.value == "open"]
     blocks = []
-    from rasoat.core.round_lifecycle import hamlet_lists
 
     for rnd in rounds:
         prog = scoped.progress(ctx, rnd)
@@ -233,11 +236,8 @@ def indicators(
 ) -> Response:
     period = (period or current_year()).strip()[:10]
     unit = asked_unit.strip() or default_unit(ctx)
-    if unit:
-        from rasoat.core.units import get_units
-
-        if get_units().get(unit) is None:
-            raise Problem("web.no_unit", unit=unit)
+    if unit and get_units().get(unit) is None:
+        raise Problem("web.no_unit", unit=unit)
     if fresh == "1":  # "compute again now": forget, then show the page at its own address
         forget(ctx.store)
         return redirect(ctx, "/indicators" + query_with(ctx.request, fresh=None))
@@ -314,10 +314,6 @@ def units_chart(ctx: Ctx, ranked: list[dict[str, Any]]) -> str:
 
 def history_chart(ctx: Ctx, own: Any, period: str) -> str:
     """The officer's own unit for one indicator over this period and the ones before, against its target."""
-    from rasoat.core.indicators.engine import evaluate_history
-    from rasoat.core.indicators.loading import collect
-    from rasoat.core.indicators.periods import Period
-    from rasoat.core.indicators.privacy import protect_for_viewer
 
     ind = next((i for i in collect() if i.id == own.indicator_id), None)
     if ind is None:
@@ -351,7 +347,6 @@ def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
     """(code, name) from the highest unit the officer may see down to ``unit``."""
     if not unit:
         return []
-    from rasoat.core.units import get_units
 
     units = get_units()
     chain = [unit]
@@ -370,8 +365,6 @@ def _crumbs(ctx: Ctx, unit: str | None) -> list[tuple[str | None, str]]:
 def indicator_definition(ctx: NamedDependency[Ctx], indicator_id: FromPath[str]) -> Response:
     """One indicator's meaning: numerator, denominator, source forms, period, target, plan and source,
     the page every figure of the overview and the indicators page links to."""
-    from rasoat.core.indicators.describe import forms_of, measure_text
-    from rasoat.core.indicators.loading import collect
 
     ind = next((i for i in collect() if i.id == indicator_id), None)
     if ind is None:

@@ -25,6 +25,7 @@ from rasoat.core.followup import PERSONS, data_at, history, monthly_visits
 from rasoat.core.identities import record_read
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.problems import Problem
+from rasoat.core.protection import keyring, open_entity_label, open_entity_values
 from rasoat.core.units import get_units
 from rasoat.server.web import scoped
 from rasoat.server.web.base import Ctx, allowed, page, redirect
@@ -43,7 +44,6 @@ class Viewer:
         self._ring: Any = None
 
     def _open(self, uuid: str, name: str, value: Value) -> str:
-        from rasoat.core.protection import keyring, open_entity_values
 
         self._ring = self._ring or keyring(self.ctx.store, create=False)
         if uuid not in self.opened:
@@ -66,7 +66,6 @@ class Viewer:
                 if shown:
                     return shown
             if entity.label.startswith(SEALED_LABEL):
-                from rasoat.core.protection import keyring, open_entity_label
 
                 self._ring = self._ring or keyring(self.ctx.store, create=False)
                 self.opened.append(entity.uuid)

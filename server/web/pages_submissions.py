@@ -20,6 +20,7 @@ from rasoat.core.problems import Problem
 from rasoat.core.protection import plain_attachment
 from rasoat.core.review import TO_REVIEW, ReviewError, next_in_queue, review_submission
 from rasoat.core.storage.base import PageKey, SubmissionQuery
+from rasoat.core.units import get_units
 from rasoat.server.web import scoped
 from rasoat.server.web.base import (
     LOCAL_TZ,
@@ -79,7 +80,6 @@ def build_query(ctx: Ctx, f: dict[str, Any]) -> SubmissionQuery:
             raise Problem("web.no_form", form=code)
     if f["unit"]:
         scope.require_unit(ctx.user, f["unit"])
-        from rasoat.core.units import get_units
 
         units = get_units()
         if units.get(f["unit"]) is None:  # not a unit (an administrator may type anything): say so
@@ -195,7 +195,6 @@ def place(code: str | None) -> str:
     """A hamlet with its commune ("Xóm 1, Xã Phượng Tiến"), a commune alone; the code when unknown."""
     if not code:
         return ""
-    from rasoat.core.units import get_units
 
     units = get_units()
     unit = units.get(code)

@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from rasoat.core import scope
 from rasoat.core.indicators.periods import Period, PeriodKind, vn_today, weeks_in_year
+from rasoat.core.units import get_units
 from rasoat.server.web.base import SECURITY_HEADERS, Ctx
 
 SEARCH_LIMIT = 20
@@ -62,7 +63,6 @@ def period_choices(lang: str) -> list[tuple[str, str]]:
 def units_search(ctx: NamedDependency[Ctx], q: FromQuery[str] = "") -> Response:
     """Units in the officer's scope whose name (any diacritics) or code matches ``q``, best first:
     ``[{"code", "name", "level", "path"}]`` (``path`` names the units above, for telling namesakes apart)."""
-    from rasoat.core.units import get_units
 
     query = q.strip()[:80]
     units = get_units()
