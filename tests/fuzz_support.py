@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from rasoat.core.storage import open_store
+from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, ThreadServer, instance_xml, seed
 
 SUBMISSION = "uuid:5c0f6a8e-2b1d-4c3e-8f7a-9d0e1f2a3b4c"
