@@ -10,16 +10,27 @@ import hashlib
 import uuid as uuidlib
 from collections.abc import Iterator
 from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
 from rasoat.core.collectors import create_collector
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import FormVersion, Round, RoundState
+from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from rasoat.core.xlsform import compile_xlsform
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer
-from web_support import ACCOUNTS, PHONE, browser_tests, login, new_page, no_horizontal_overflow, shot
+from web_support import (
+    ACCOUNTS,
+    PHONE,
+    browser_tests,
+    http_login,
+    login,
+    new_page,
+    no_horizontal_overflow,
+    shot,
+)
 
 pytestmark = browser_tests()
 FORMS = ("f1_person", "f12_visit")
@@ -193,3 +204,17 @@ def test_keeping_the_current_values_resolves_without_a_new_version(browser, pers
     kept = [e for e in site.store.iter_audit(actor="xa.phuongtien")
             if e.action == "entity.resolve" and e.target == p["yen"]]
     assert [(e.details["chosen_version"], e.details["properties"]) for e in kept] == [(None, [])]
+
+
+def test_a_visit_record_names_the_person_it_chose(persons_site) -> None:
+    """F12's "choose the person" answer reads as the person's name linked to their page, not the list's key;
+    a viewer, who sees no names, gets the label the persons pages give them."""
+    site, yen = persons_site, persons_site.people["yen"]
+    visit = next(s for s in site.store.iter_submissions(SubmissionQuery(form_id="f12_visit"))
+                 if yen in s.fields.values())
+    officer = http_login(site.url, "xa.phuongtien")
+    html = officer.get(f"/submissions/{quote(visit.instance_id)}").text
+    assert f'<a href="/persons/{yen}" class="person">Lưu Thị Yến (1993) – Xóm 1</a>' in html
+    assert f">{yen}<" not in html
+    viewer = http_login(site.url, "nguoixem").get(f"/submissions/{quote(visit.instance_id)}").text
+    assert "Lưu Thị Yến" not in viewer

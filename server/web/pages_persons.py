@@ -80,6 +80,23 @@ class Viewer:
                         **details)
 
 
+def name_persons(ctx: Ctx, rows: list[dict[str, Any]]) -> None:
+    """A record's answer that picked a person from the persons list (F12's ``known_person``) names that person
+    as the persons pages do, linked to their page (``row["person"]``), instead of showing the list's key."""
+    lst = ctx.store.get_entity_list(PERSONS)
+    if lst is None:
+        return
+    viewer = Viewer(ctx, lst)
+    for row in rows:
+        value = row.get("value")
+        if not (isinstance(value, str) and len(value) == 36 and value.count("-") == 4):
+            continue
+        entity = ctx.store.get_entity(value.lower())
+        if entity and entity.list_name == PERSONS and scope.entity_visible(ctx.user, entity.unit_code):
+            row["value"], row["person"] = viewer.name(entity), entity.uuid
+    viewer.audit("view.person", via_record=True)
+
+
 def _list(ctx: Ctx) -> EntityList:
     lst = ctx.store.get_entity_list(PERSONS)
     if lst is None:

@@ -31,6 +31,7 @@ from rasoat.server.web.base import (
     unit_name,
     vn_time,
 )
+from rasoat.server.web.pages_persons import name_persons
 
 PAGE_SIZE = 50
 LOCATION = {"province", "commune", "hamlet"}
@@ -382,6 +383,7 @@ def _detail(
     elif table is not None:  # the statistical answers, when the form says which questions identify a person
         hidden = identities.identifying_names(ctx.store, sub.form_id, sub.form_version)
         rows = value_rows(ctx, table, sub.fields, hidden) if hidden else []
+    name_persons(ctx, rows)
     earlier, newer = _edit_history(ctx, sub)
     form = ctx.store.get_form(sub.form_id, sub.form_version)
     rnd = ctx.store.get_round(sub.round_id) if sub.round_id else None
