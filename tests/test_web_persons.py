@@ -207,8 +207,8 @@ def test_keeping_the_current_values_resolves_without_a_new_version(browser, pers
 
 
 def test_a_visit_record_names_the_person_it_chose(persons_site) -> None:
-    """F12's "choose the person" answer reads as the person's name linked to their page, not the list's key;
-    a viewer, who sees no names, gets the label the persons pages give them."""
+    """F12's "choose the person" answer reads as the person's name linked to their page (and by name in the
+    review queue), not the list's key; a viewer, who sees no names, gets the label the persons pages give."""
     site, yen = persons_site, persons_site.people["yen"]
     visit = next(s for s in site.store.iter_submissions(SubmissionQuery(form_id="f12_visit"))
                  if yen in s.fields.values())
@@ -216,5 +216,7 @@ def test_a_visit_record_names_the_person_it_chose(persons_site) -> None:
     html = officer.get(f"/submissions/{quote(visit.instance_id)}").text
     assert f'<a href="/persons/{yen}" class="person">Lưu Thị Yến (1993) – Xóm 1</a>' in html
     assert f">{yen}<" not in html
+    queue = officer.get("/review").text  # the queue's one-line summary names the person too
+    assert "Lưu Thị Yến (1993) – Xóm 1, Đang cư trú tại địa phương" in queue and f"{yen}," not in queue
     viewer = http_login(site.url, "nguoixem").get(f"/submissions/{quote(visit.instance_id)}").text
     assert "Lưu Thị Yến" not in viewer

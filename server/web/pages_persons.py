@@ -83,18 +83,21 @@ class Viewer:
 def name_persons(ctx: Ctx, rows: list[dict[str, Any]]) -> None:
     """A record's answer that picked a person from the persons list (F12's ``known_person``) names that person
     as the persons pages do, linked to their page (``row["person"]``), instead of showing the list's key."""
-    lst = ctx.store.get_entity_list(PERSONS)
+    keys = [row for row in rows if _key_like(row.get("value"))]
+    lst = ctx.store.get_entity_list(PERSONS) if keys else None
     if lst is None:
         return
     viewer = Viewer(ctx, lst)
-    for row in rows:
-        value = row.get("value")
-        if not (isinstance(value, str) and len(value) == 36 and value.count("-") == 4):
-            continue
-        entity = ctx.store.get_entity(value.lower())
+    for row in keys:
+        entity = ctx.store.get_entity(row["value"].lower())
         if entity and entity.list_name == PERSONS and scope.entity_visible(ctx.user, entity.unit_code):
             row["value"], row["person"] = viewer.name(entity), entity.uuid
     viewer.audit("view.person", via_record=True)
+
+
+def _key_like(value: Any) -> bool:
+    """An entity's key: a UUID (checked cheaply before any read)."""
+    return isinstance(value, str) and len(value) == 36 and value.count("-") == 4
 
 
 def _list(ctx: Ctx) -> EntityList:

@@ -161,7 +161,9 @@ def summaries(ctx: Ctx, subs: list[Submission], target: str = "") -> dict[str, s
                 key = f"{sub.form_id}@{sub.form_version}"
                 if key not in tables:
                     tables[key] = _tables(ctx, sub.form_id, sub.form_version)
-                named = _first_answers(tables[key], fields)
+                answers = [{"value": v} for v in _first_answers(tables[key], fields)]
+                name_persons(ctx, answers)  # F12's chosen person by name, not by the list's key
+                named = ", ".join(a["value"] for a in answers)
             if named:
                 parts.append(named.strip()[:120])
         who = sub.collector_id or ""
@@ -175,10 +177,10 @@ def summaries(ctx: Ctx, subs: list[Submission], target: str = "") -> dict[str, s
     return out
 
 
-def _first_answers(table: Table | None, fields: dict[str, Any]) -> str:
+def _first_answers(table: Table | None, fields: dict[str, Any]) -> list[str]:
     """The first answers that say what a record is about (no location, times or files)."""
     if table is None:
-        return ""
+        return []
     parts = []
     for col in table.columns:
         if col.key in LOCATION or col.kind in (Kind.attachment, Kind.geopoint, Kind.date, Kind.datetime,
@@ -189,7 +191,7 @@ def _first_answers(table: Table | None, fields: dict[str, Any]) -> str:
             parts.append(_choice_text(col, value))
         if len(parts) == 2:
             break
-    return ", ".join(parts)
+    return parts
 
 
 def place(code: str | None) -> str:
