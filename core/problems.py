@@ -19,8 +19,8 @@ error that caused this one) or ``Words`` (a bilingual label) is said in the mess
 The one path for a text rasoat does not write, ``Problem.with_text(code, text)``: a ValueError's message
 from the indicator engine, Central-style request validation, a plugin's or pyxform's text. Its code's
 message is ``{vi}`` / ``{en}``: the text, split into its two languages when it is "Việt / English". The few
-modules still raising their own "Việt / English" text (the hamlet CSV and unit-list rows, XLSForm
-and publishing errors) use their class's ``default_code`` the same way until they get codes.
+modules still raising their own "Việt / English" text (the unit-list rows and the XLSForm
+errors) use their class's ``default_code`` the same way until they get codes.
 """
 
 from __future__ import annotations
@@ -224,6 +224,22 @@ CATALOGUE: dict[str, Kind] = {
     "unit.ambiguous": Kind(400),
     "unit.no_exact_match": Kind(400),
     "unit.hamlet_list": Kind(400),
+    "unit.hamlet_row": Kind(400),
+    "unit.hamlet_header": Kind(400),
+    "unit.hamlet_encoding": Kind(400),
+    "unit.hamlet_unreadable": Kind(400),
+    "unit.hamlet_twice": Kind(400),
+    "unit.hamlet_taken": Kind(400),
+    "unit.hamlet_extra_cells": Kind(400),
+    "unit.hamlet_no_commune": Kind(400),
+    "unit.hamlet_unknown_commune": Kind(400),
+    "unit.hamlet_province_code": Kind(400),
+    "unit.hamlet_bad_code": Kind(400),
+    "unit.hamlet_wrong_commune": Kind(400),
+    "unit.hamlet_no_name": Kind(400),
+    "unit.hamlet_households": Kind(400),
+    "unit.hamlet_sample": Kind(400),
+    "unit.hamlet_legacy_code": Kind(400),
     "unit_list.refused": Kind(400),
     "collector.name_empty": Kind(400),
     "collector.no_units": Kind(400),
@@ -477,6 +493,8 @@ def _said(value: Any, lang: str) -> Any:
     caused this one) and ``Words`` are said in that language."""
     if isinstance(value, Problem):
         return value.text(lang)
+    if isinstance(value, list):  # several problems (a file's bad rows), one a line
+        return "\n".join(str(_said(v, lang)) for v in value)
     if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, str) for v in value):
         return value[0] if lang == "vi" else value[1]
     return value
@@ -583,8 +601,8 @@ def markdown() -> str:
         "",
         "Codes marked *(text)* take their message from where they are raised (`{vi}` / `{en}`): a text",
         "rasoat does not write (a ValueError from the indicator engine, a plugin's or pyxform's message,",
-        "raised with `Problem.with_text`), or a module not yet given codes (hamlet CSV and unit-list rows,",
-        "XLSForm and publishing). Give a message of rasoat's own a code (a line in",
+        "raised with `Problem.with_text`), or a module not yet given codes (unit-list rows, XLSForm).",
+        "Give a message of rasoat's own a code (a line in",
         "`CATALOGUE`, one in each `.po` file) when you touch it.",
         "",
         "## The catalogue",

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rasoat.core.plugins import get_manager, results_by_plugin
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, Words
 
 Level = Literal["province", "commune", "hamlet"]
 LEVELS: tuple[str, ...] = ("province", "commune", "hamlet")
@@ -82,17 +82,19 @@ class AmbiguousUnit(Problem, ValueError):
     """A name that matches several units equally well; the message lists them."""
 
 
+class HamletRowError(Problem, ValueError):
+    """One hamlet CSV row that cannot be read (``unit.hamlet_*``)."""
+
+
 class HamletCSVError(Problem, ValueError):
-    """A hamlet CSV with bad rows; ``problems`` holds one message per row, naming file and row."""
+    """A hamlet CSV with bad rows; ``problems`` holds one Problem per row, naming file and row."""
 
-    default_code = "unit.hamlet_list"
-
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         shown = problems[:20]
         extra = len(problems) - len(shown)
-        more = f"\n… và {extra} lỗi khác / and {extra} more" if extra else ""
-        super().__init__("\n".join(shown) + more)
+        more = (f"\n… và {extra} lỗi khác", f"\n… and {extra} more") if extra else ""
+        super().__init__("unit.hamlet_list", rows=shown, more=more)
 
 
 def fold(text: str) -> str:
@@ -151,7 +153,7 @@ class UnitRegistry:
         self.meta: dict[str, Any] = dict(meta or {})
         self._units: dict[str, Unit] = {}
         self._children: dict[str, list[str]] = {}
-        self._origin: dict[str, str] = {}  # hamlet code → "plugin 'x', file.csv row 3"
+        self._origin: dict[str, Words] = {}  # hamlet code → "plugin 'x', file.csv row 3" in both languages
         self._index: list[tuple[Unit, str, str]] | None = None
         for unit in units:
             self._add(unit)
@@ -399,7 +401,7 @@ class UnitRegistry:
         number, the header being line 1), and nothing is added. Commune codes that lost their leading
         zeros in a spreadsheet ("5563", "5563-01") are padded back."""
         path = Path(str(path))
-        problems: list[str] = []
+        problems: list[Problem] = []
         new: list[Unit] = []
         seen: dict[str, int] = {}
         try:
@@ -410,44 +412,41 @@ class UnitRegistry:
                 missing = [c for c in HAMLET_COLUMNS if c not in header]
                 unknown = [c for c in header if c not in HAMLET_COLUMNS + HAMLET_OPTIONAL_COLUMNS]
                 if missing or unknown:
-                    raise HamletCSVError([
-                        f"{path}: tiêu đề cột sai / bad header"
-                        + (f"; thiếu / missing: {', '.join(missing)}" if missing else "")
-                        + (f"; không biết / unknown: {', '.join(unknown)}" if unknown else "")
-                        + f" (cần / expected: {', '.join(HAMLET_COLUMNS + HAMLET_OPTIONAL_COLUMNS)})"
-                    ])
+                    raise HamletCSVError([Problem(
+                        "unit.hamlet_header", path=path, missing=", ".join(missing) or "—",
+                        unknown=", ".join(unknown) or "—",
+                        expected=", ".join(HAMLET_COLUMNS + HAMLET_OPTIONAL_COLUMNS),
+                    )])
                 for row in reader:
                     line = reader.line_num
-                    where = f"{path} dòng/row {line}"
                     try:
                         unit = self._hamlet_from_row(row, source)
-                    except ValueError as exc:
-                        problems.append(f"{where}: {exc}")
+                    except HamletRowError as exc:
+                        problems.append(Problem("unit.hamlet_row", path=path, line=line, problem=exc))
                         continue
                     if unit.code in seen:
-                        problems.append(
-                            f"{where}: mã thôn '{unit.code}' trùng với dòng {seen[unit.code]} / "
-                            f"duplicate hamlet code '{unit.code}', also on row {seen[unit.code]}"
-                        )
+                        twice = Problem("unit.hamlet_twice", code=unit.code, first=seen[unit.code])
+                        problems.append(Problem("unit.hamlet_row", path=path, line=line, problem=twice))
                         continue
                     if unit.code in self._units:
-                        other = self._origin.get(unit.code, "danh mục quốc gia / national list")
-                        problems.append(
-                            f"{where} (plugin '{source}'): mã thôn '{unit.code}' đã có từ {other} / "
-                            f"hamlet code '{unit.code}' already comes from {other}"
-                        )
+                        other = self._origin.get(unit.code, ("danh mục quốc gia", "national list"))
+                        taken = Problem("unit.hamlet_taken", code=unit.code, plugin=source, other=other)
+                        problems.append(Problem("unit.hamlet_row", path=path, line=line, problem=taken))
                         continue
                     seen[unit.code] = line
                     new.append(unit)
         except UnicodeDecodeError as exc:
-            raise HamletCSVError([f"{path}: không phải UTF-8 / not UTF-8 ({exc.reason})"]) from exc
+            raise HamletCSVError([Problem("unit.hamlet_encoding", path=path, reason=exc.reason)]) from exc
         except OSError as exc:
-            raise HamletCSVError([f"{path}: không đọc được / cannot read ({exc.strerror or exc})"]) from exc
+            reason = exc.strerror or str(exc)
+            raise HamletCSVError([Problem("unit.hamlet_unreadable", path=path, reason=reason)]) from exc
         if problems:
             raise HamletCSVError(problems)
         for unit in new:
             self._add(unit)
-            self._origin[unit.code] = f"plugin '{source}', {path} dòng/row {seen[unit.code]}"
+            row_no = seen[unit.code]
+            where = f"plugin '{source}', {path}"
+            self._origin[unit.code] = (f"{where} dòng {row_no}", f"{where} row {row_no}")
         self._index = None
         return new
 
@@ -470,54 +469,40 @@ class UnitRegistry:
 
     def _hamlet_from_row(self, row: dict[str, Any], source: str) -> Unit:
         if None in row:
-            raise ValueError("thừa cột / more cells than header columns")
+            raise HamletRowError("unit.hamlet_extra_cells")
         values = {k: (v or "").strip() for k, v in row.items()}
         given = values.get("commune_code", "")
         if not given:
-            raise ValueError("thiếu commune_code / commune_code is empty")
+            raise HamletRowError("unit.hamlet_no_commune")
         # Spreadsheets drop leading zeros ("5563"); pad back to the 5-digit code.
         commune_code = given.zfill(5) if given.isdigit() else given
         commune = self._units.get(commune_code)
         if commune is None or commune.level != "commune":
-            hint = ""
-            if given in self._units and self._units[given].level == "province":
-                hint = f" ('{given}' là mã tỉnh / is a province code)"
-            raise ValueError(
-                f"mã xã '{given}' không có trong danh mục {self.era} / "
-                f"unknown commune code '{given}' (units of {self.era}){hint}"
-            )
+            province = given in self._units and self._units[given].level == "province"
+            code = "unit.hamlet_province_code" if province else "unit.hamlet_unknown_commune"
+            raise HamletRowError(code, commune=given, era=self.era)
         match = _HAMLET_CODE.match(values.get("code", ""))
         if not match:
-            raise ValueError(
-                f"mã thôn '{values.get('code', '')}' sai dạng, cần <mã xã>-<2–3 chữ số> "
-                f"như '{commune_code}-01' / "
-                f"hamlet code must be <commune code>-<2-3 digits>, e.g. '{commune_code}-01'"
-            )
+            raise HamletRowError("unit.hamlet_bad_code", code=values.get("code", ""), commune=commune_code)
         code = f"{match.group(1).zfill(5)}-{match.group(2)}"
         if not code.startswith(commune_code + "-"):
-            raise ValueError(
-                f"mã thôn '{code}' không thuộc xã '{commune_code}' / hamlet code '{code}' does not start "
-                f"with its commune code '{commune_code}'"
-            )
+            raise HamletRowError("unit.hamlet_wrong_commune", code=code, commune=commune_code)
         name = " ".join(unicodedata.normalize("NFC", values.get("name", "")).split())
         if not name:
-            raise ValueError("thiếu tên / name is empty")
+            raise HamletRowError("unit.hamlet_no_name")
         households: int | None = None
         if values.get("households"):
             if not values["households"].isdigit():
-                raise ValueError(
-                    f"số hộ '{values['households']}' phải là số nguyên ≥ 0 / "
-                    "households must be a whole number"
-                )
+                raise HamletRowError("unit.hamlet_households", value=values["households"])
             households = int(values["households"])
         sample_text = values.get("sample", "").lower()
         if sample_text not in _TRUE | _FALSE:
-            raise ValueError(f"sample '{values['sample']}' phải là 1/0 / sample must be 1 or 0 (true/false)")
+            raise HamletRowError("unit.hamlet_sample", value=values["sample"])
         term = values.get("term", "").lower() or _term_of(name)
         legacy = values.get("legacy_commune_code") or None
         if legacy is not None:
             if not legacy.isdigit() or len(legacy) > 5:
-                raise ValueError(f"legacy_commune_code '{legacy}' phải là mã số / must be a numeric code")
+                raise HamletRowError("unit.hamlet_legacy_code", value=legacy)
             legacy = legacy.zfill(5)
         return Unit(
             code=code,
