@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -398,3 +399,14 @@ def test_the_administrators_menu_pages_offer_a_choice_instead_of_an_error(site) 
     unknown = admin.get("/management?commune=99999")
     assert unknown.status_code == 400 and "Chọn một xã, phường trong danh sách" in unknown.text
     assert "?commune=" not in unknown.text.split("<main", 1)[-1]
+
+
+def test_how_many_units_reported_is_said_in_the_pages_language(site) -> None:
+    """A commune without a hamlet list reads "0 thôn (chưa có danh sách)" in Vietnamese and "0 hamlets
+    (no list)" in English on the indicators page, never both languages glued together."""
+    admin = http_login(site.url, "quantri")
+    path = f"/indicators?unit=19&ind=web_test_surveyed&period={datetime.now(UTC).year}"
+    vi = admin.get(path).text
+    assert "thôn (chưa có danh sách)</td>" in vi and "no list" not in vi
+    en = admin.get(path + "&lang=en").text
+    assert "hamlets (no list)</td>" in en and "chưa có danh sách" not in en and "/8 thôn" not in en

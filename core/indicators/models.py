@@ -357,17 +357,22 @@ class IndicatorResult(BaseModel):
 
 
 REPORTING_WORDS: dict[str, str] = {"province": "tỉnh", "commune": "xã", "hamlet": "thôn"}
+REPORTING_WORDS_EN: dict[str, str] = {"province": "provinces", "commune": "communes", "hamlet": "hamlets"}
+NO_LIST = ("chưa có danh sách", "no list")
 
 
-def reported_text(row: Any) -> str:
+def reported_text(row: Any, lang: str | None = None) -> str:
     """"3/5 xã": units that sent data of those listed (any row with ``units_reported``, ``units_expected``
-    and ``reporting_level``); "3 xã (chưa có danh sách / no list)" without a list; "" when not counted."""
+    and ``reporting_level``); "3 xã (chưa có danh sách / no list)" without a list; "" when not counted.
+    ``lang`` "vi" or "en": in that language alone (a web page), else the list note in both (Excel, CLI)."""
     reported = getattr(row, "units_reported", None)
     if reported is None:
         return ""
     level = getattr(row, "reporting_level", None)
-    word = REPORTING_WORDS.get(str(getattr(level, "value", level) or ""), "")
+    words = REPORTING_WORDS_EN if lang == "en" else REPORTING_WORDS
+    word = words.get(str(getattr(level, "value", level) or ""), "")
     expected = getattr(row, "units_expected", None)
     if expected is None:
-        return " ".join(x for x in (str(reported), word, "(chưa có danh sách / no list)") if x)
+        note = NO_LIST[1] if lang == "en" else NO_LIST[0] if lang == "vi" else " / ".join(NO_LIST)
+        return " ".join(x for x in (str(reported), word, f"({note})") if x)
     return f"{reported}/{expected} {word}".strip()

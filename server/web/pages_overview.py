@@ -131,7 +131,7 @@ def row_view(r: Any, lang: str) -> dict[str, Any]:
         "change": change_text(r),
         "change_dir": "up" if (r.change or 0) > 0 else "down" if (r.change or 0) < 0 else "",
         "live": r.previous_source == "live",
-        "reported": reported_text(r) or "—",
+        "reported": reported_text(r, lang) or "—",
         "progress": progress_text(r),
         "raw": r,
     }
