@@ -396,6 +396,8 @@ def test_the_administrators_menu_pages_offer_a_choice_instead_of_an_error(site) 
     assert "Tỉnh Thái Nguyên" in page.text and 'id="communes"' not in page.text
     chosen = admin.get("/assessment?province=19")
     assert chosen.status_code == 200 and 'id="communes"' in chosen.text
+    # a figure not entered yet says so in the page's language, not with the command-line tool's name
+    assert "Nhân khẩu hiện đang cư trú — chưa nhập" in chosen.text and "rasoat assessment" not in chosen.text
     unknown = admin.get("/management?commune=99999")
     assert unknown.status_code == 400 and "Chọn một xã, phường trong danh sách" in unknown.text
     assert "?commune=" not in unknown.text.split("<main", 1)[-1]

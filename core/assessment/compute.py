@@ -82,7 +82,7 @@ def assess_province(
     unit = registry.require(province)
     codes = [u.code for u in registry.communes(province)]
     communes = assess_communes(store, year, codes, registry, t)
-    route = officer_fact(get_facts(store, year, province), "on_route", "rasoat assessment route")
+    route = officer_fact(get_facts(store, year, province), "on_route")
     result = classify_province([(c.inputs, c.result) for c in communes], len(codes), route, t)
     return ProvinceAssessment(province, unit.name, year, communes, result)
 

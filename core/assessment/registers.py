@@ -277,15 +277,15 @@ def _from_register(form: str, a: _Acc, value: float, what: str) -> Figure:
     return Figure(value, _records(form, a, what), a.counts.get(form, 0))
 
 
-def officer_fact(facts: dict[str, Any], name: str, how: str) -> Figure:
+def officer_fact(facts: dict[str, Any], name: str) -> Figure:
+    """A figure officers enter (population, key route: on the assessment page or with ``rasoat assessment``,
+    docs/assessment.md), its source in each language whole so a page shows one."""
     entry = facts.get(name)
     if not entry:
-        return Figure(None, "Chưa nhập / not entered", 0, f"chưa nhập ({how}) / not entered")
-    return Figure(
-        float(entry["value"]),
-        f"{entry['source']}, ngày / as of {entry['as_of']} (nhập bởi / by {entry['by']})",
-        1,
-    )
+        return Figure(None, "Chưa nhập / not entered", 0, "chưa nhập / not entered")
+    src, day, by = entry["source"], entry["as_of"], entry["by"]
+    source = f"{src}, ngày {day} (nhập bởi {by}) / {src}, as of {day} (by {by})"
+    return Figure(float(entry["value"]), source, 1)
 
 
 def _typed(f10: Fact | None, name: str) -> float | None:
@@ -305,13 +305,13 @@ def commune_inputs(a: _Acc, facts: dict[str, Any]) -> CommuneInputs:
     not_exempt, venues = a.states["not_exempt"], a.states["venues"]
     fugitives = _typed(a.f10, "fugitives_hiding")
     figures = {
-        "population": officer_fact(facts, "population", "rasoat assessment population"),
+        "population": officer_fact(facts, "population"),
         "managed": _from_register("f1_person", a, managed, f"{managed} người có hồ sơ quản lý / with record"),
         "venues": _from_register("f6_hotspot", a, venues, f"{venues} điểm đang hoạt động / active venues"),
         "arrested": _from_register("f9_case", a, a.arrested, f"{len(a.reports)} báo cáo / reports"),
         "plants": _from_register("f7_cultivation", a, a.plants, f"{a.crops} vụ đã triệt phá / destroyed"),
         "area_m2": _from_register("f7_cultivation", a, a.area, f"{a.crops} vụ đã triệt phá / destroyed"),
-        "on_route": officer_fact(facts, "on_route", "rasoat assessment route"),
+        "on_route": officer_fact(facts, "on_route"),
         "users_not_exempt": _from_register(
             "f1_person", a, not_exempt, f"{users} người nghiện, sử dụng / users and addicts"
         ),
