@@ -91,7 +91,6 @@ def submission_query(form_id: str, filters: ExportFilters, units: Any | None = N
             unit_codes = sorted(set(filters.unit_codes))
     received_from = received_to = None
     if filters.period:
-
         try:
             received_from, received_to = Period.parse(filters.period).utc_bounds()
         except ValueError as exc:
@@ -449,11 +448,7 @@ def _plan_cover(unit_code: str | None = None, registry: Any | None = None) -> tu
     plan of each province plugin that applies in the unit, core.plans: its province contains the unit;
     every plan for a report over every province), and how each is reported ("208/KH-UBND: theo quy định →
     Công an tỉnh …", one line per plan that says it)."""
-    try:
-
-        chosen = plans_for_unit(unit_code, registry if unit_code else None)
-    except Exception:  # no plugin manager (a bare writer test): name nothing rather than fail
-        return "", ""
+    chosen = plans_for_unit(unit_code, registry if unit_code else None)
     names = "; ".join([NATIONAL_PLAN, *(p.label for p in chosen)])
     reporting = "\n".join(f"{p.number or p.plugin}: {p.reporting or '—'} → {p.recipients or '—'}"
                           for p in chosen if p.reporting or p.recipients)
