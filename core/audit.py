@@ -72,7 +72,6 @@ def iter_events(
 
 
 def _vn(when: datetime) -> datetime:
-
     return to_vn_naive(when)
 
 
@@ -169,7 +168,6 @@ class _Names:
         self.rounds = {r.id: r for r in store.list_rounds()}
 
     def units(self, event: AuditEvent) -> set[str]:
-
         out: set[str] = set()
         for who in (event.actor, event.target):
             user = self.accounts.get(who)
@@ -193,7 +191,6 @@ class _Names:
 
 
 def _below(code: str) -> set[str]:
-
     registry = get_units()
     return {code, *registry.expand([code])} if code in registry else {code}
 

@@ -82,7 +82,6 @@ def _unique_username(store: Store, base: str) -> str:
 
 
 def _check_units(unit_codes: list[str]) -> None:
-
     units = get_units()
     unknown = [c for c in unit_codes if units.get(c) is None]
     if unknown:
@@ -90,7 +89,6 @@ def _check_units(unit_codes: list[str]) -> None:
 
 
 def _in_scope(code: str, scope: Iterable[str]) -> bool:
-
     scope = set(scope)
     if code in scope:
         return True

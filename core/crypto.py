@@ -449,7 +449,6 @@ class Decryptor:
         self._shapes: dict[tuple[str, str], Any] = {}
 
     def _shape(self, form_id: str, version: str) -> Any:
-
         key = (form_id, version)
         if key not in self._shapes:
             self._shapes[key] = FormShape.from_xform(self.store.form_xml(form_id, version))

@@ -20,7 +20,6 @@ class NotADataDirectory(Problem):
 
 
 def markers() -> tuple[str, ...]:
-
     return DB_NAME, LEGACY_MARKER
 
 

@@ -118,7 +118,6 @@ class FormCatalogue:
 
     def __init__(self, pm: pluggy.PluginManager | None = None, validate: bool = False) -> None:
         if pm is None:
-
             pm = get_manager()
         self._entries: dict[str, CatalogueEntry] = {}
         files = self.form_files(pm)

@@ -154,7 +154,6 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
         if listed is not None:
             return listed
     if name.lower().endswith(".csv"):
-
         lst = linked_list(store, form, name)
         if lst is not None:
             units = units_for(store)  # the collector's units and all below them, as OTA (core.scope)
@@ -162,7 +161,6 @@ def collector_media(store: Store, form: FormVersion, name: str, unit_codes: Iter
                             for c in (code, *(units.expand([code]) if units.get(code) else ()))})
             return b"".join(iter_list_csv(store, lst, EntityQuery(list_name=lst.name, unit_codes=codes)))
     if name == ROSTER_MEDIA:
-
         roster = roster_media(store, form.form_id, scope) if scope else None
         if roster is not None and roster.count(b"\n") > 1:  # a header line and at least one person
             return roster

@@ -104,7 +104,6 @@ def province_of(code: str | None, registry: Any = None) -> str | None:
     if not code:
         return None
     if registry is None:
-
         registry = get_units()
     unit = registry.get(code)
     if unit is None:

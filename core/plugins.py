@@ -101,7 +101,6 @@ def get_manager() -> pluggy.PluginManager:
     """The process-wide manager, built once from the settings' disabled list."""
     global _manager
     if _manager is None:
-
         _manager = build_manager(load_settings().disabled_plugins)
     return _manager
 

@@ -698,7 +698,6 @@ def seal_entity_label(ring: Keyring, uuid: str, label: str) -> str:
 
 
 def open_entity_label(ring: Keyring, uuid: str, label: str) -> str:
-
     if not label.startswith(SEALED_LABEL):
         return label
     raw = base64.b64decode(label[len(SEALED_LABEL):])
@@ -719,6 +718,5 @@ def open_entity_values(ring: Keyring, uuid: str, properties: Mapping[str, Any]) 
 
 
 def has_sealed_values(properties: Mapping[str, Any], label: str = "") -> bool:
-
     sealed = any(isinstance(v, dict) and SEALED in v for v in properties.values())
     return sealed or label.startswith(SEALED_LABEL)

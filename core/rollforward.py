@@ -150,7 +150,6 @@ def census_rounds(store: Store, upto: Round | None = None, include: Round | None
 def _person_submissions(
     store: Store, rounds: Iterable[Round], form_id: str
 ) -> Iterator[tuple[Round, Submission]]:
-
     for rnd in rounds:
         if form_id not in rnd.form_ids:
             continue

@@ -130,7 +130,6 @@ def _check_units(role: Role, unit_codes: list[str]) -> list[str]:
     if role is not Role.admin and not units:
         raise UserError("user.no_units")
     if units:
-
         registry = get_units()
         unknown = [c for c in units if registry.get(c) is None]
         if unknown:
@@ -201,7 +200,6 @@ def roles_managed_by(actor: User) -> tuple[Role, ...]:
 
 
 def may_manage(actor: User, role: Role, unit_codes: Iterable[str]) -> bool:
-
     if role not in roles_managed_by(actor):
         return False
     units = list(unit_codes)
@@ -209,7 +207,6 @@ def may_manage(actor: User, role: Role, unit_codes: Iterable[str]) -> bool:
 
 
 def require_manages(actor: User, role: Role, unit_codes: Iterable[str]) -> None:
-
     if not may_manage(actor, role, unit_codes):
         raise scope.ScopeError("scope.may_not_manage", username=actor.username)
 

@@ -16,6 +16,14 @@ from rasoat.core.commands.common import (
     default_actor,
     print_json,
 )
+from rasoat.core.config import load_settings
+from rasoat.core.models import AuditEvent
+from rasoat.core.plugins import get_manager
+from rasoat.core.units import get_units
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# plugin's commands, and loading the QR, sheet, bundle and import code for it would slow every command
+# (benchmarks/cli_startup.py).
 
 URL_HELP = ("địa chỉ máy chủ / server base URL (default $RASOAT_PUBLIC_URL, else the address 'rasoat serve' "
             "recorded in the data directory)")
@@ -38,8 +46,6 @@ def _admin_pw(args: argparse.Namespace) -> str | None:
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
-    from rasoat.core.config import load_settings
-
     return load_settings(args.data).data_dir
 
 
@@ -100,8 +106,6 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
             cards.append(make_card(store, code, rnd))
         what = []
         if args.unit:
-            from rasoat.core.units import get_units
-
             what.append(get_units().require(args.unit).name)
         if rnd is not None:
             what.append(rnd.name)
@@ -143,8 +147,6 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 def cmd_import_instances(args: argparse.Namespace) -> int:
     """Import a phone's instances folder with an upload's rules; exit 1 if any instance failed."""
     from rasoat.core.collectors import get_collector
-    from rasoat.core.models import AuditEvent
-    from rasoat.core.plugins import get_manager
     from rasoat.mobile_export.importer import import_instances
 
     root = Path(args.dir)

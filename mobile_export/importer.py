@@ -136,7 +136,6 @@ def import_instances(
 ) -> ImportReport:
     """Import every instance under ``root``; one result per instance XML, in path order."""
     if collector is not None and (not collector.active or collector.role is not Role.collector):
-
         raise CollectorError("collector.not_active", username=collector.username)
     root = Path(root)
     found = list(find_instances(root))

@@ -58,7 +58,6 @@ def sheet_collectors(store: Store, unit: str | None, round_id: str | None) -> tu
         if rnd is None:
             raise CollectorError("round.no_round", round=round_id)
     if unit:
-
         get_units().require(unit)
     users = []
     for user in store.list_users():
@@ -79,7 +78,6 @@ def make_card(store: Store, code: PhoneCode, rnd: Round | None) -> Card:
     if rnd is not None:
         round_text = _round_label(rnd)
     else:
-
         names = [_round_label(r) for r in store.list_rounds()
                  if r.state is RoundState.open and user.id in r.collector_ids]
         round_text = "; ".join(names) or "—"

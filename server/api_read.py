@@ -110,7 +110,6 @@ def _open_export(
     """Check who asks and what (a Problem), then the export ready to be written into the response."""
 
     if personal:
-
         require_identities(store, user, "export.raw", form_id, "api")
     if labels not in (None, "vi", "en", "none"):
         raise Problem("export.bad_labels", value=repr(labels))

@@ -273,7 +273,6 @@ central_form = get(  # the paths Central's clients share with Collect's Digest l
 
 
 def _central_form(request: Request) -> Response:
-
     params = request.path_params
     if "form_id" in params:
         return form_version_xml(request, params["form_id"], params["name"])
@@ -457,7 +456,6 @@ def create_app(store: Store, settings: ServerSettings | None = None) -> Litestar
     """The app for ``store``. Route handlers only read the store through the ``Store`` interface."""
     settings = settings or ServerSettings()
     if settings.inline_reads is None:
-
         settings.inline_reads = isinstance(store, EmbeddedStore)
     from litestar.openapi import OpenAPIConfig
     from litestar.openapi.plugins import YamlRenderPlugin

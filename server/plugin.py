@@ -26,6 +26,13 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
+from rasoat.core.config import load_settings, store_public_url, stored_public_url
+from rasoat.core.indicators.loading import collect
+from rasoat.core.plugins import get_manager
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# plugin's commands, and loading litestar, uvicorn and the server for it would slow every command
+# (benchmarks/cli_startup.py).
 
 DEFAULT_PORT = 8000
 
@@ -81,7 +88,6 @@ def _check_port_free(host: str, port: int) -> None:
 
 def _known_base(args: argparse.Namespace) -> str | None:
     """Where the server is, for commands printing URLs: --url, $RASOAT_PUBLIC_URL, or what serve stored."""
-    from rasoat.core.config import load_settings, stored_public_url
 
     url = getattr(args, "url", None) or os.environ.get("RASOAT_PUBLIC_URL")
     if url:
@@ -94,7 +100,6 @@ def _known_base(args: argparse.Namespace) -> str | None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rasoat.core.collectors import collector_url
-    from rasoat.core.config import load_settings, store_public_url
     from rasoat.server.app import ServerSettings
     from rasoat.server.demo import demo_token, is_empty, publish_builtin_forms, setup_demo
     from rasoat.server.runner import serve
@@ -140,8 +145,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _check_indicators() -> None:
     """Load every plugin's indicator definitions before serving, so two plugins declaring one indicator
     id stop the server at once with both names (as a form id conflict does), not a page later."""
-    from rasoat.core.indicators.loading import collect
-    from rasoat.core.plugins import get_manager
 
     collect(get_manager())
 

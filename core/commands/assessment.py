@@ -19,7 +19,13 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
+from rasoat.core.indicators.periods import vn_today
 from rasoat.core.storage.base import Store
+from rasoat.core.units import get_units
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the assessment rules and workbook for it would slow every command
+# (benchmarks/cli_startup.py).
 
 
 def _officer(store: Store, username: str):
@@ -30,8 +36,6 @@ def _officer(store: Store, username: str):
 
 
 def _year(args: argparse.Namespace) -> int:
-    from rasoat.core.indicators.periods import vn_today
-
     return args.year or vn_today().year
 
 
@@ -55,7 +59,6 @@ def cmd_fact(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.facts import import_facts
-    from rasoat.core.units import get_units
 
     text = Path(args.file).read_text(encoding="utf-8")
     with command_store(args) as store:
@@ -102,7 +105,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.compute import assess_communes, assess_province
     from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_LABELS
     from rasoat.core.scope import require_unit
-    from rasoat.core.units import get_units
 
     registry = get_units()
     unit = registry.require(args.unit)

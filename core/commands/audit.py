@@ -18,6 +18,10 @@ from rasoat.core.commands.common import (
     print_table,
 )
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the audit log's readers for it would slow every command
+# (benchmarks/cli_startup.py).
+
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 _RELATIVE = re.compile(r"^(\d+)\s*([dhm])$")
 

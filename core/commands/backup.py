@@ -16,12 +16,16 @@ from rasoat.core.commands.common import (
     default_actor,
     print_json,
 )
+from rasoat.core.config import load_settings
 from tqdm import tqdm
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the store and the backup code for it would slow every command
+# (benchmarks/cli_startup.py).
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from rasoat.core.backup import backup_embedded, backup_postgres
-    from rasoat.core.config import load_settings
     from rasoat.core.storage.opening import open_store
 
     settings = load_settings(args.data)
@@ -57,7 +61,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from rasoat.core.backup import restore
-    from rasoat.core.config import load_settings
 
     archive = Path(args.file)
     if not archive.is_file():

@@ -20,6 +20,9 @@ from rasoat.core.problems import Problem
 if TYPE_CHECKING:  # the store's modules (pydantic models) load when a command opens one, not for --help
     from rasoat.core.storage.base import Store
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the store for it would slow every command (benchmarks/cli_startup.py).
+
 JSON_HELP = "xuất dạng JSON / print JSON"
 QUIET_HELP = "không hiện tiến độ / no progress bar"
 

@@ -9,7 +9,13 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import CommandError, add_data_option, command_store, default_actor
+from rasoat.core.commands.keys import print_derived
+from rasoat.core.commands.users import read_secret
 from rasoat.core.models import ReviewState
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the Excel writers, cryptography and the store for it would slow every command
+# (benchmarks/cli_startup.py).
 
 _SUFFIX = {"xlsx": ".xlsx", "csv": ".zip"}
 
@@ -42,7 +48,6 @@ def _states(text: str | None) -> list[ReviewState] | None:
 def _decryptor(store: Any, args: argparse.Namespace, form_id: str | None, purpose: str) -> Any:
     """A ``Decryptor`` of the store's records when a passphrase is given (or asked for an encrypted form's
     export on a terminal); None when not needed. A wrong passphrase is a one-line error."""
-    from rasoat.core.commands.users import read_secret
     from rasoat.core.crypto import form_is_encrypted, open_decryptor
 
     wanted = bool(getattr(args, "passphrase_file", None))
@@ -177,8 +182,6 @@ def run_report(args: argparse.Namespace) -> int:
 
 def _derive(store: Any, args: argparse.Namespace) -> None:
     """Unlock the project key and keep the statistical fields of every encrypted record (core.derive)."""
-    from rasoat.core.commands.keys import print_derived
-    from rasoat.core.commands.users import read_secret
     from rasoat.core.derive import unlock_and_derive
 
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu khoá dự án / Project key passphrase",

@@ -28,6 +28,10 @@ if TYPE_CHECKING:  # pyxform and the catalogue load when a form command runs, no
     from rasoat.core.formreg import FormCatalogue
     from rasoat.core.xlsform import CompiledForm
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading pyxform, cryptography and the form catalogue for it would slow every command
+# (benchmarks/cli_startup.py).
+
 
 def _catalogue(validate: bool = False) -> FormCatalogue:
     from rasoat.core.formreg import FormCatalogue

@@ -12,7 +12,22 @@ import sys
 from typing import Any
 
 from rasoat.core import hookimpl
-from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
+from rasoat.core.commands.common import (
+    JSON_HELP,
+    CommandError,
+    add_data_option,
+    command_store,
+    print_json,
+    print_table,
+)
+from rasoat.core.indicators.loading import collect
+from rasoat.core.indicators.models import reported_text, uncounted_text
+from rasoat.core.models import utcnow
+from rasoat.core.units import get_units
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the indicator engine and openpyxl for it would slow every command
+# (benchmarks/cli_startup.py).
 
 
 def _fmt(x: float | None, label: str = "") -> str:
@@ -33,21 +48,16 @@ def _change(r: Any) -> str:
 
 def _current_year() -> str:
     from rasoat.core.excel.cells import to_vn_naive
-    from rasoat.core.models import utcnow
 
     return str(to_vn_naive(utcnow()).year)
 
 
 def _resolve_unit(text: str) -> str:
-    from rasoat.core.units import get_units
-
     return get_units().resolve(text).code
 
 
 def run(args: argparse.Namespace) -> int:
     from rasoat.core.indicators.engine import evaluate
-    from rasoat.core.indicators.loading import collect
-    from rasoat.core.indicators.models import reported_text, uncounted_text
 
     indicators = collect()
     if args.indicator:
@@ -58,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
     if args.definitions:
         return _definitions(indicators, args.json)
 
-    from rasoat.core.commands.common import command_store
 
     unit = _resolve_unit(args.unit) if args.unit else None
     with command_store(args) as store:

@@ -8,10 +8,14 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import add_data_option, command_store
+from rasoat.core.config import load_settings
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the store and the protection keys for it would slow every command
+# (benchmarks/cli_startup.py).
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from rasoat.core.config import load_settings
     from rasoat.core.datadir import is_data_dir
 
     if args.dir:

@@ -21,6 +21,9 @@ from rasoat.core.commands.common import (
 )
 from rasoat.core.commands.users import read_secret
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading cryptography for it would slow every command (benchmarks/cli_startup.py).
+
 
 def cmd_init(args: argparse.Namespace) -> int:
     from rasoat.core.crypto import create_project_key

@@ -18,11 +18,15 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
+from rasoat.core.indicators.periods import vn_today
+from rasoat.core.units import get_units
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the follow-up and management registers for it would slow every command
+# (benchmarks/cli_startup.py).
 
 
 def _as_of(args: argparse.Namespace) -> date:
-    from rasoat.core.indicators.periods import vn_today
-
     try:
         return date.fromisoformat(args.as_of) if args.as_of else vn_today()
     except ValueError:
@@ -35,7 +39,6 @@ def cmd_lists(args: argparse.Namespace) -> int:
     from rasoat.core.identities import person_names
     from rasoat.core.management import monthly_lists, records
     from rasoat.core.scope import VIEW_PERSONAL, can, require_unit
-    from rasoat.core.units import get_units
 
     as_of = _as_of(args)
     with command_store(args) as store:

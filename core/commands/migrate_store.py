@@ -25,6 +25,10 @@ from rasoat.core.config import load_settings
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.copy import KINDS, MAX_PROBLEMS_SHOWN, Report, copy_store, verify_stores
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading both storage engines (psycopg too) for it would slow every command
+# (benchmarks/cli_startup.py).
+
 
 def is_database_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))

@@ -20,6 +20,11 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import CommandError, add_settings_option
+from rasoat.core.plugins import get_manager
+from rasoat.core.units import HAMLET_COLUMNS, HAMLET_OPTIONAL_COLUMNS, HAMLET_TERMS, fold, get_units
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the media code for it would slow every command (benchmarks/cli_startup.py).
 
 TEMPLATE_PACKAGE = "rasoat.core.plugin_template"
 # template file → path in the new project ({package} is the plugin's package folder)
@@ -75,7 +80,6 @@ class NewPlugin:
 
 def plugin_name(text: str) -> str:
     """"Lạng Sơn" or "lang-son" → "lang_son": a Python identifier used as entry-point name and id prefix."""
-    from rasoat.core.units import fold
 
     name = "_".join(fold(text).split()).replace("-", "_")
     if not _NAME.match(name):
@@ -85,14 +89,12 @@ def plugin_name(text: str) -> str:
 
 def describe(name: str, province: str, commune: str | None = None, term: str = "thôn") -> NewPlugin:
     """Resolve the province (code or name) and the sample commune (default: the province's first)."""
-    from rasoat.core.units import HAMLET_TERMS, get_units
 
     units = get_units()
     prov = units.resolve(province, level="province")
     communes = units.communes(prov.code)
     com = units.resolve(commune, level="commune", within=prov.code) if commune else communes[0]
     slug = plugin_name(name)
-    from rasoat.core.plugins import get_manager
 
     if get_manager().has_plugin(slug):
         # rasoat skips a second entry point with a name already loaded: the new plugin would never run
@@ -152,7 +154,6 @@ def _hamlets_csv(spec: NewPlugin) -> bytes:
         [f"{spec.commune_code}-{n:02d}", f"{word} mẫu {n}", spec.commune_code, "", spec.term, "1", ""]
         for n in range(1, SAMPLE_HAMLETS + 1)
     ]
-    from rasoat.core.units import HAMLET_COLUMNS, HAMLET_OPTIONAL_COLUMNS
 
     return _csv([*HAMLET_COLUMNS, *HAMLET_OPTIONAL_COLUMNS], rows)
 
@@ -161,7 +162,6 @@ def _location_media(spec: NewPlugin) -> dict[str, bytes]:
     """The form's provinces.csv, communes.csv (every commune of the province) and hamlets.csv: the server
     replaces them per collector, but the form builds and validates with these."""
     from rasoat.core.media import LOCATION_HEADERS
-    from rasoat.core.units import get_units
 
     units = get_units()
     communes = [[c.code, c.name, spec.province_code] for c in units.communes(spec.province_code)]

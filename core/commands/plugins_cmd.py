@@ -7,6 +7,7 @@ from typing import Any
 
 from rasoat.core import hookimpl
 from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
+from rasoat.core.indicators.loading import IndicatorError, raw_definitions
 from rasoat.core.plugins import get_manager, plugin_infos, results_by_plugin
 
 
@@ -42,7 +43,6 @@ def _form_name(item: Any) -> str:
 def _indicator_ids(plugin: str, answer: Any) -> list[str]:
     """Ids of what a plugin's ``indicators`` hook gives, read the way the engine reads it (a YAML/JSON path,
     a pack, models or dicts); an override shows the id it replaces."""
-    from rasoat.core.indicators.loading import IndicatorError, raw_definitions
 
     try:
         definitions = raw_definitions(answer)

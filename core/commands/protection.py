@@ -23,11 +23,15 @@ from rasoat.core.commands.common import (
     default_actor,
     print_json,
 )
+from rasoat.core.commands.users import read_secret
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading cryptography and the record protection for it would slow every command
+# (benchmarks/cli_startup.py).
 
 
 def _errors(func: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
-
         return int(func(args))
 
     return run
@@ -83,7 +87,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         keys = None
         if args.passphrase_file:
-            from rasoat.core.commands.users import read_secret
             from rasoat.core.crypto import unlock
 
             passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)

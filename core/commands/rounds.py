@@ -20,6 +20,10 @@ from rasoat.core.commands.common import (
 )
 from rasoat.core.models import ROUND_KINDS
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the round rules, the form catalogue and cryptography for it would slow every
+# command (benchmarks/cli_startup.py).
+
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 

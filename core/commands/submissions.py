@@ -21,11 +21,14 @@ from rasoat.core.commands.common import (
 from rasoat.core.commands.rounds import local_time, split_list
 from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
 from rasoat.core.storage.base import Store, SubmissionQuery
+from rasoat.core.units import get_units
+
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the review rules for it would slow every command (benchmarks/cli_startup.py).
 
 
 def build_query(store: Store, args: argparse.Namespace) -> SubmissionQuery:
     """A query from --form/--round/--unit/--state; --unit takes in everything below the given units."""
-    from rasoat.core.units import get_units
 
     units = None
     if args.unit:

@@ -21,6 +21,10 @@ from rasoat.core.commands.common import (
 )
 from rasoat.core.units import LEVELS, get_units
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading the unit-list importer and openpyxl for it would slow every command
+# (benchmarks/cli_startup.py).
+
 LIST_KINDS = ("hamlets", "schools", "enterprises", "zones")  # core.unit_lists.KINDS, without loading it
 
 

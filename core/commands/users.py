@@ -24,6 +24,10 @@ from rasoat.core.commands.common import (
 )
 from rasoat.core.models import OFFICER_ROLES
 
+# The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
+# command module, and loading argon2 and the account rules for it would slow every command
+# (benchmarks/cli_startup.py).
+
 
 def read_secret(path: str | None, prompt: str, confirm: bool = True) -> str:
     """A password or passphrase from a file, a terminal prompt, or stdin (never argv)."""

@@ -142,7 +142,6 @@ def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], Non
         path = m.field
         assert path is not None  # Measure's validator: a sum names its field
         if where is None and not m.repeat:
-
             def take_plain_sum(unit: str, fields: dict[str, Any]) -> None:
                 x = number(fields.get(path))
                 if x is not None:
@@ -182,7 +181,6 @@ def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], Non
         return take_distinct
 
     if m.repeat:
-
         def take_rows(unit: str, fields: dict[str, Any]) -> None:
             if where is not None and not where(fields):
                 return
@@ -193,7 +191,6 @@ def _taker(slot: _Slot, index: UnitIndex) -> Callable[[str, dict[str, Any]], Non
         return take_rows
 
     if where is None:
-
         def take_all(unit: str, fields: dict[str, Any]) -> None:
             values[unit] = values.get(unit, 0) + 1
 

@@ -145,7 +145,6 @@ def _no_repeats_within(pairs: list[tuple[str, dict[str, Any]]], key: str) -> Non
 def collect(pm: pluggy.PluginManager | None = None) -> list[Indicator]:
     """Every indicator the loaded plugins declare, after overrides (the national pack comes from core)."""
     if pm is None:
-
         pm = get_manager()
 
     province_plans = plans(pm)

@@ -88,7 +88,6 @@ def copy_store(src: Store, dst: Store, quiet: bool = False) -> list[str]:
 
 
 def _all_entities(store: Store) -> Iterator[Any]:
-
     for lst in store.list_entity_lists():
         yield from store.iter_entities(EntityQuery(list_name=lst.name, include_deleted=True))
 

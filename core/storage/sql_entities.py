@@ -225,7 +225,6 @@ class SqlEntityTx:
         self.audit(source, "entity.error", source.instance_id or "", {"message": message, **details})
 
     def audit(self, source: Source, action: str, target: str, details: Mapping[str, object]) -> None:
-
         audit_actions.check(action)
         d = self.store.dialect
         self.cx.execute(self.store._q(

@@ -79,7 +79,6 @@ def logout(store: Store, token: str) -> None:
 
 
 def check_password(store: Store, username: str, password: str, ip: str) -> User:
-
     try:
         return authenticate(store, username, password, ip, via="api")
     except AuthError as exc:

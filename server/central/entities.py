@@ -131,7 +131,6 @@ class Reader:
         return found
 
     def _open(self, uuid: str, values: Mapping[str, Any], label: str) -> tuple[dict[str, str], str]:
-
         self._ring = self._ring or keyring(self.store, create=False)
         self.opened.append(uuid)
         return open_entity_values(self._ring, uuid, values), open_entity_label(self._ring, uuid, label)

@@ -494,7 +494,6 @@ def get_submission(
 
 
 def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submission:
-
     got, _version = read_identity(xml)  # InstanceError: 400.2
     if got != form_id:
         raise problems.form_id_mismatch(form_id, got)
@@ -520,7 +519,6 @@ async def create_submission(
         xml = await _body(request, _st(request).settings.max_body_bytes)
 
         def run() -> CentralSubmission:
-
             sub_id = None
             with contextlib.suppress(ValueError):  # a broken XML is refused with its reason by the ingest
                 sub_id = parse_instance(xml).instance_id
@@ -547,7 +545,6 @@ async def edit_submission(
         xml = await _body(request, _st(request).settings.max_body_bytes)
 
         def run() -> CentralSubmission:
-
             old = _submission(store, user, form_id, iid)
             parsed = parse_instance(xml)  # InstanceError: 400.2
             if not parsed.deprecated_id:
@@ -584,7 +581,6 @@ async def review(
     comment = str(data["comment"]) if isinstance(data.get("comment"), str) else ""
 
     def run() -> CentralSubmission:
-
         sub = _submission(store, user, form_id, iid)
         updated = review_submission(  # ReviewError: 400.11
             store, sub.instance_id, FROM_CENTRAL[value], comment, actor=user.username
@@ -624,7 +620,6 @@ async def add_comment(
         raise problems.missing_params(["body"], {})
 
     def run() -> Comment:
-
         sub = _submission(store, user, form_id, iid)
         updated = review_submission(
             store, sub.instance_id, sub.review_state, text.strip(), actor=user.username

@@ -124,7 +124,6 @@ def assessment_step(
 
 @get("/assessment/{year:int}/{province:str}/print", sync_to_thread=True)
 def assessment_print(ctx: NamedDependency[Ctx], year: FromPath[int], province: FromPath[str]) -> Response:
-
     rep = province_report(ctx.store, ctx.user, year, province)
     return page(
         ctx, "assessment_print.html", rep=rep, year=year, types=TYPES,
@@ -135,7 +134,6 @@ def assessment_print(ctx: NamedDependency[Ctx], year: FromPath[int], province: F
 
 @get("/assessment/{year:int}/{province:str}/workbook.xlsx", sync_to_thread=True)
 def assessment_workbook(ctx: NamedDependency[Ctx], year: FromPath[int], province: FromPath[str]) -> Response:
-
     buf = io.BytesIO()
     write_workbook(ctx.store, ctx.user, year, province, buf)
     return Response(

@@ -52,7 +52,6 @@ def current_year() -> str:
 
 
 def _level_of(code: str) -> str:
-
     unit = get_units().get(code)
     if unit is not None:
         return unit.level

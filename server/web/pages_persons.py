@@ -44,7 +44,6 @@ class Viewer:
         self._ring: Any = None
 
     def _open(self, uuid: str, name: str, value: Value) -> str:
-
         self._ring = self._ring or keyring(self.ctx.store, create=False)
         if uuid not in self.opened:
             self.opened.append(uuid)
@@ -66,7 +65,6 @@ class Viewer:
                 if shown:
                     return shown
             if entity.label.startswith(SEALED_LABEL):
-
                 self._ring = self._ring or keyring(self.ctx.store, create=False)
                 self.opened.append(entity.uuid)
                 return open_entity_label(self._ring, entity.uuid, entity.label)
