@@ -1,8 +1,8 @@
 """What the schema-driven tests share (test_hostile_api, test_api_conformance, test_central_conformance):
-a real server over a seeded store with an administrator, a commune officer and one Central record with a
-photo (``api_server``), and ``run_schemathesis`` against its OpenAPI schema. A pytest plugin (conftest's
-``pytest_plugins``): each test file that asks for ``api_server`` gets its own server, so the files run on
-different workers."""
+a real server over a seeded store with an administrator, a commune officer, one Central record with a
+photo and one entity of the list ``persons`` (``api_server``), and ``run_schemathesis`` against its
+OpenAPI schema. A pytest plugin (conftest's ``pytest_plugins``): each test file that asks for
+``api_server`` gets its own server, so the files run on different workers."""
 
 from __future__ import annotations
 
@@ -14,27 +14,30 @@ from pathlib import Path
 
 import httpx
 import pytest
+from entity_support import publish
 from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, ThreadServer, instance_xml, seed
 
 SUBMISSION = "uuid:5c0f6a8e-2b1d-4c3e-8f7a-9d0e1f2a3b4c"
+ENTITY = "0b6f1f2e-7c1a-4e55-9a43-2d7e8c9f1a30"
 CONFORMANCE = ("not_a_server_error,response_schema_conformance,content_type_conformance,"
                "status_code_conformance")
 # 501.x is Central's documented answer for a feature it lacks, so there a 5xx is checked against the schema
-# (an undocumented 500 still fails) rather than refused outright. The entity routes (/datasets) still answer
-# plain dicts (server/central/entities.py) and are left out until they have models.
+# (an undocumented 500 still fails) rather than refused outright.
 CENTRAL_CONFORMANCE = CONFORMANCE.removeprefix("not_a_server_error,")
-# The Central paths name the seeded project, form and record most of the time (else any string), so the
-# answers checked are results (the models) as well as refusals.
+# The Central paths name the seeded project, form, record and entity most of the time (else any string), so
+# the answers checked are results (the models) as well as refusals.
 CENTRAL_VALUES = {
     "pid": ["1"],
     "form_id": ["tform"],
-    "name": ["tform", "tform.xml", "tform.svc", "1", "1.xml"],  # a form, its XForm, its OData; a version
+    # a form, its XForm, its OData; a version; the entity list and its OData
+    "name": ["tform", "tform.xml", "tform.svc", "1", "1.xml", "persons", "persons.svc"],
     "svc": ["tform.svc"],
-    "table": ["Submissions", "Submissions.member", f"Submissions('{SUBMISSION}')", "$metadata"],
+    "table": ["Submissions", "Submissions.member", f"Submissions('{SUBMISSION}')", "$metadata", "Entities"],
     "rest": ["member"],
     "iid": [SUBMISSION, f"{SUBMISSION}.xml"],
     "filename": ["anh.jpg"],
+    "uuid": [ENTITY],
 }
 CENTRAL_PATHS = "\n".join([
     "[dictionaries]",
@@ -74,6 +77,11 @@ def api_server(tmp_path_factory):
     assert posted.status_code == 200, posted.text
     photo = httpx.post(f"{submissions}/{SUBMISSION}/attachments/anh.jpg", content=b"\xff\xd8", headers=admin)
     assert photo.status_code == 200, photo.text
+    publish(store, "register")  # the list persons, and an entity on it in the officer's commune
+    person = {"uuid": ENTITY, "label": "Nguyễn Văn Bình 1990", "unit": COMMUNE,
+              "data": {"full_name": "Nguyễn Văn Bình", "birth_year": "1990", "status": "quản lý"}}
+    created = httpx.post(f"{server.url}/v1/projects/1/datasets/persons/entities", json=person, headers=admin)
+    assert created.status_code == 200, created.text
     yield server.url, tokens, tmp_path_factory.mktemp("fuzz-reports")
     server.stop()
     store.close()

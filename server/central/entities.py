@@ -38,11 +38,13 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import Request, Response, delete, get, patch, post
-from litestar.params import FromPath
+from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter
 from litestar.response import Stream
 from rasoat.core import scope
 from rasoat.core.entities import (
@@ -69,11 +71,15 @@ from rasoat.core.protection import (
 from rasoat.core.storage.base import EntityQuery, Store
 from rasoat.core.storage.entity_rules import EntityFailure, StaleVersion
 from rasoat.server.central import problems
-from rasoat.server.central.auth import officer
 from rasoat.server.central.entity_shapes import (
+    EntityListCounts,
+    EntityListMetadata,
+    EntityListOut,
     EntityOut,
-    Success,
+    EntitySummary,
+    EntityVersionOut,
     entities_edmx,
+    entity_data_json,
     entity_json,
     list_json,
     list_metadata_json,
@@ -81,10 +87,12 @@ from rasoat.server.central.entity_shapes import (
     odata_row,
     versions_json,
 )
-from rasoat.server.central.odata import chunks
+from rasoat.server.central.odata import PAGE_RESPONSE, chunks
 from rasoat.server.central.odata_filter import evaluate, parse_filter, parse_orderby
-from rasoat.server.central.project import base_url, check_project, find_form, project_id
-from rasoat.server.central.shapes import actor_id
+from rasoat.server.central.project import base_url, find_form, project_id
+from rasoat.server.central.rest import MAY_EDIT, MAY_VIEW
+from rasoat.server.central.shapes import EntitySet, ODataServiceDocument, Success, actor_id
+from rasoat.server.openapi import JsonOrXml
 
 PAGE = 1000
 JSON_TYPE = "application/json; odata.metadata=minimal"
@@ -180,22 +188,8 @@ class Reader:
             self.opened = []
 
 
-def _store(request: Request) -> Store:
-    return request.app.state["rasoat"].store
-
-
-def _user(request: Request, permission: str = scope.VIEW) -> User:
-    check_project(request)
-    user = officer(request)
-    for needed in dict.fromkeys((scope.VIEW, permission)):
-        if not scope.can(user, needed):
-            raise problems.forbidden(needed)
-    return user
-
-
-def _reader(request: Request, name: str, permission: str = scope.VIEW) -> Reader:
-    user = _user(request, permission)
-    store = _store(request)
+def _reader(store: Store, user: User, name: str) -> Reader:
+    """The list ``name`` as ``user`` reads it (the role's permission is checked by the route's guards)."""
     lst = store.get_entity_list(name)
     if lst is None:
         raise problems.not_found(f"dataset {name}")
@@ -209,26 +203,25 @@ def _is_true(value: str | None) -> bool:
 # --- lists ---------------------------------------------------------------------------------------------
 
 
-@get("/v1/projects/{pid:str}/datasets", sync_to_thread=True)
-def entity_lists(request: Request, pid: FromPath[str]) -> list[dict[str, Any]]:
-    """Every entity list (Central: dataset)."""
+@get("/v1/projects/{pid:str}/datasets", guards=[MAY_VIEW], sync_to_thread=True)
+def entity_lists(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    extended: Annotated[str | None, HeaderParameter(name="X-Extended-Metadata")] = None,
+) -> list[EntityListCounts | EntityListOut]:
+    """Every entity list (Central: dataset); with ``X-Extended-Metadata: true``, each with its counts."""
     del pid
-    user = _user(request)
-    store = _store(request)
-    extended = _is_true(request.headers.get("x-extended-metadata"))
-    out = []
+    out: list[EntityListCounts | EntityListOut] = []
     for lst in store.list_entity_lists():
-        counts = None
-        if extended:
+        item = list_json(lst, project_id(request))
+        if _is_true(extended):
             rd = Reader(user, store, lst)
-            counts = {"entities": store.count_entities(rd.query()), "lastEntity": None,
-                      "conflicts": store.count_entities(rd.query(conflicts=True))}
-        out.append(list_json(lst, project_id(request), counts))
+            item = EntityListCounts(**item.model_dump(), entities=store.count_entities(rd.query()),
+                                    lastEntity=None, conflicts=store.count_entities(rd.query(conflicts=True)))
+        out.append(item)
     return out
 
 
-def _list_metadata(request: Request, name: str) -> dict[str, Any]:
-    rd = _reader(request, name)
+def _list_metadata(request: Request, rd: Reader) -> EntityListMetadata:
     titles: dict[str, str] = {}
     writers: dict[str, list[str]] = {}
     for form_id in rd.lst.forms:
@@ -248,62 +241,77 @@ def _list_metadata(request: Request, name: str) -> dict[str, Any]:
     return list_metadata_json(rd.lst, project_id(request), titles, writers, linked)
 
 
-@get("/v1/projects/{pid:str}/datasets/{name:str}", sync_to_thread=True)
-def entity_list(request: Request, pid: FromPath[str], name: FromPath[str]) -> Response:
+@get("/v1/projects/{pid:str}/datasets/{name:str}", guards=[MAY_VIEW], sync_to_thread=True,
+     responses={200: ResponseSpec(EntityListMetadata | ODataServiceDocument, generate_examples=False,
+                                  description="Danh sách (JSON) hoặc tài liệu dịch vụ OData của nó (….svc) / "
+                                              "The list (JSON) or its OData service document (….svc)")})
+def entity_list(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    name: FromPath[str],
+) -> Response[Any]:
     """A list's metadata, or its OData service document (``{name}.svc``)."""
     del pid
     if name.endswith(".svc"):
-        rd = _reader(request, name[: -len(".svc")])
+        rd = _reader(store, user, name[: -len(".svc")])
         base = f"{base_url(request)}/v1/projects/{project_id(request)}/datasets/{rd.lst.name}.svc"
-        body = {"@odata.context": f"{base}/$metadata",
-                "value": [{"name": "Entities", "kind": "EntitySet", "url": "Entities"}]}
+        body: ODataServiceDocument = {"@odata.context": f"{base}/$metadata",
+                                      "value": [EntitySet(name="Entities", kind="EntitySet", url="Entities")]}
         return Response(content=body, media_type=JSON_TYPE, headers=HEADERS)
-    return Response(content=_list_metadata(request, name))
+    return Response(content=_list_metadata(request, _reader(store, user, name)))
 
 
 # --- entities ------------------------------------------------------------------------------------------
 
 
-def _summary(rd: Reader, entity: Entity) -> dict[str, Any]:
+def _summary(rd: Reader, entity: Entity) -> EntitySummary:
     _data, label = rd.show(entity.uuid, {}, entity.label)
     return entity_json(entity, label, rd.creator(entity.created_by)[0])
 
 
-@get("/v1/projects/{pid:str}/datasets/{name:str}/entities", sync_to_thread=True)
-def entities(request: Request, pid: FromPath[str], name: FromPath[str]) -> list[dict[str, Any]]:
+@get("/v1/projects/{pid:str}/datasets/{name:str}/entities", guards=[MAY_VIEW], sync_to_thread=True)
+def entities(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    name: FromPath[str],
+) -> list[EntitySummary]:
     """The list's entities in the caller's units, without their data (Central's list)."""
     del pid
-    rd = _reader(request, name)
+    rd = _reader(store, user, name)
     out = [_summary(rd, e) for e in rd.store.iter_entities(rd.query(deleted=_is_true(
         request.query_params.get("deleted"))))]
     rd.audit("entities.list")
     return out
 
 
-@get("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", sync_to_thread=True)
-def entity(request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]) -> dict[str, Any]:
+@get("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", guards=[MAY_VIEW], sync_to_thread=True)
+def entity(
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], name: FromPath[str],
+    uuid: FromPath[str],
+) -> EntityOut:
     """One entity with its current data."""
     del pid
-    return _full(_reader(request, name), uuid)
+    return _full(_reader(store, user, name), uuid)
 
 
-def _full(rd: Reader, uuid: str) -> dict[str, Any]:
+def _full(rd: Reader, uuid: str) -> EntityOut:
     """One entity with its current data as ``rd`` may see it (its opening audited)."""
     found = rd.entity(uuid)
     versions = rd.store.entity_versions(found.uuid)
     data, label = rd.show(found.uuid, dict(found.properties), found.label)
-    out = entity_json(found, label, rd.creator(found.created_by)[0], data, versions[-1] if versions else None)
+    out = entity_data_json(found, label, rd.creator(found.created_by)[0], data,
+                           versions[-1] if versions else None)
     rd.audit("entities.read")
     return out
 
 
-@get("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}/versions", sync_to_thread=True)
+@get("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}/versions", guards=[MAY_VIEW],
+     sync_to_thread=True)
 def entity_versions(
-    request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]
-) -> list[dict[str, Any]]:
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], name: FromPath[str],
+    uuid: FromPath[str],
+) -> list[EntityVersionOut]:
     """One entity's history, version 1 first: who, when, from which submission, what it changed."""
     del pid
-    rd = _reader(request, name)
+    rd = _reader(store, user, name)
     found = rd.entity(uuid)
     versions = rd.store.entity_versions(found.uuid)
     whole: dict[str, Any] = {}
@@ -424,29 +432,33 @@ def _create(rd: Reader, doc: Any) -> EntityOut | Success:
         blocks = [_new(rd, item) for item in doc["entities"]]
         _write(rd, blocks, _event(rd, "entity.bulk_create", rd.lst.name, count=len(blocks), unit=unit,
                                   source=str(source.get("name") or "")), unit=unit)
-        return Success()
+        return Success(success=True)
     doc = _keys(doc, CREATE_KEYS)
     unit = _unit(rd, doc.pop("unit", None))
     block = _new(rd, doc)
     _write(rd, [block], _event(rd, "entity.create", block.uuid, unit=unit, properties=sorted(block.data)),
            unit=unit)
-    return EntityOut.model_validate(_full(rd, block.uuid))
+    return _full(rd, block.uuid)
 
 
-@post("/v1/projects/{pid:str}/datasets/{name:str}/entities", status_code=200)
-async def create_entities(request: Request, pid: FromPath[str], name: FromPath[str]) -> EntityOut | Success:
+@post("/v1/projects/{pid:str}/datasets/{name:str}/entities", guards=[MAY_EDIT], status_code=200)
+async def create_entities(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    name: FromPath[str],
+) -> EntityOut | Success:
     """One entity (answered with it), or pyodk's ``create_many`` body (``{"success": true}``)."""
     import anyio
 
     del pid
-    rd = await anyio.to_thread.run_sync(_reader, request, name, scope.EDIT)
+    rd = await anyio.to_thread.run_sync(_reader, store, user, name)
     doc = await _json_body(request)
     return await anyio.to_thread.run_sync(_create, rd, doc)
 
 
-@patch("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", status_code=200)
+@patch("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", guards=[MAY_EDIT], status_code=200)
 async def update_entity(
-    request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    name: FromPath[str], uuid: FromPath[str],
 ) -> EntityOut:
     """``{"label"?, "data"?}`` laid over the current version named by ``?baseVersion=N`` (409.15 when it is
     not the current one), or over whatever is current with ``?force=true``. ``&resolve=true`` then marks
@@ -455,7 +467,7 @@ async def update_entity(
     import anyio
 
     del pid
-    rd = await anyio.to_thread.run_sync(_reader, request, name, scope.EDIT)
+    rd = await anyio.to_thread.run_sync(_reader, store, user, name)
     force = _is_true(request.query_params.get("force"))
     resolve = _is_true(request.query_params.get("resolve"))
     base = _option(request, "baseVersion")
@@ -481,13 +493,16 @@ async def update_entity(
             rd.store.resolve_entity_conflict(found.uuid, rd.user.username)
             rd.store.append_audit(_event(rd, "entity.resolve", found.uuid, conflict=found.conflict,
                                          at_version=base))
-        return EntityOut.model_validate(_full(rd, found.uuid))
+        return _full(rd, found.uuid)
 
     return await anyio.to_thread.run_sync(run)
 
 
-@post("/v1/projects/{pid:str}/datasets/{name:str}/properties", status_code=200)
-async def add_property(request: Request, pid: FromPath[str], name: FromPath[str]) -> Success:
+@post("/v1/projects/{pid:str}/datasets/{name:str}/properties", guards=[MAY_EDIT], status_code=200)
+async def add_property(
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    name: FromPath[str],
+) -> Success:
     """pyodk's ``entity_list_properties.create``, which ``entities.merge`` calls for each key it did not
     see in the list's rows (every key, when the list is empty): a property the list has is answered as
     done; a new one is refused, as properties come from the forms that save them, where an identifying
@@ -495,26 +510,29 @@ async def add_property(request: Request, pid: FromPath[str], name: FromPath[str]
     import anyio
 
     del pid
-    rd = await anyio.to_thread.run_sync(_reader, request, name, scope.EDIT)
+    rd = await anyio.to_thread.run_sync(_reader, store, user, name)
     prop = _keys(await _json_body(request), ("name",)).get("name")
     if not isinstance(prop, str) or not prop:
         raise problems.missing_params(["name"], {})
     if prop not in rd.lst.properties:
         raise Problem("entity.property_from_forms", list=rd.lst.name, property=prop)
-    return Success()
+    return Success(success=True)
 
 
-@delete("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", status_code=200,
+@delete("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", guards=[MAY_EDIT], status_code=200,
         sync_to_thread=True)
-def delete_entity(request: Request, pid: FromPath[str], name: FromPath[str], uuid: FromPath[str]) -> Success:
+def delete_entity(
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], name: FromPath[str],
+    uuid: FromPath[str],
+) -> Success:
     """Soft delete: kept with its history, gone from the lists phones receive (the integrity endpoint
     says so)."""
     del pid
-    rd = _reader(request, name, scope.EDIT)
+    rd = _reader(store, user, name)
     found = _target(rd, uuid)
     rd.store.delete_entity(found.uuid, rd.user.username,
                            audit=_event(rd, "entity.delete", found.uuid, version=found.version))
-    return Success()
+    return Success(success=True)
 
 
 # --- OData ---------------------------------------------------------------------------------------------
@@ -644,7 +662,6 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
         rd.audit("entities.odata")
         yield b"]," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:].encode()
 
-
     return Stream(chunks(body()), media_type=JSON_TYPE, headers=HEADERS)
 
 
@@ -658,15 +675,17 @@ def _keyset(store: Store, query: EntityQuery, after: str | None) -> Iterator[Ent
         after = page[-1].uuid
 
 
-@get("/v1/projects/{pid:str}/datasets/{name:str}/{table:str}", sync_to_thread=True)
+@get("/v1/projects/{pid:str}/datasets/{name:str}/{table:str}", guards=[MAY_VIEW], responses=PAGE_RESPONSE,
+     operation_class=JsonOrXml, sync_to_thread=True)
 def entity_list_odata(
-    request: Request, pid: FromPath[str], name: FromPath[str], table: FromPath[str]
-) -> Response:
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    name: FromPath[str], table: FromPath[str],
+) -> Response[Any]:
     """OData of a list: ``{name}.svc/$metadata`` and ``{name}.svc/Entities``."""
     del pid
     if not name.endswith(".svc") or table not in ("$metadata", "Entities"):
         raise problems.not_found()
-    rd = _reader(request, name[: -len(".svc")])
+    rd = _reader(store, user, name[: -len(".svc")])
     if table == "$metadata":
         return Response(content=entities_edmx(rd.lst), media_type="application/xml", headers=HEADERS)
     return _odata_entities(request, rd)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from rasoat.core.entities import Entity, EntityList, EntityVersion
 from rasoat.server.central.auth import iso
 
@@ -25,82 +25,82 @@ def odata_name(prop: str) -> str:
     return name if name[:1].isalpha() else f"_{name}"
 
 
-def list_json(lst: EntityList, project_id: int, extended: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``GET /projects/{p}/datasets`` item (``extended``: the counts ``X-Extended-Metadata`` adds)."""
-    out: dict[str, Any] = {
-        "name": lst.name,
-        "createdAt": iso(lst.created_at),
-        "projectId": project_id,
-        "approvalRequired": lst.approval_required,
-        "ownerOnly": False,
-    }
-    if extended is not None:
-        out.update(extended)
-    return out
+class EntityListOut(BaseModel):
+    """``GET /projects/{p}/datasets`` item (pyodk ``EntityList``)."""
+
+    # no other keys: the schema then tells an item with counts (``EntityListCounts``) from one without
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    createdAt: str | None
+    projectId: int
+    approvalRequired: bool
+    ownerOnly: bool
+
+
+class EntityListCounts(EntityListOut):
+    """A list item with what ``X-Extended-Metadata: true`` adds: its entities and conflicts counted within
+    the caller's units."""
+
+    entities: int
+    lastEntity: str | None
+    conflicts: int
+
+
+class ListForm(BaseModel):
+    xmlFormId: str
+    name: str
+
+
+class ListProperty(BaseModel):
+    """A property of a list (pyodk ``EntityListProperty``): ``forms`` are the ids of the forms saving it."""
+
+    name: str
+    publishedAt: str | None
+    odataName: str
+    forms: list[str]
+
+
+class EntityListMetadata(EntityListOut):
+    """``GET /projects/{p}/datasets/{name}``: the forms that write it, the forms that read it, properties."""
+
+    lastUpdate: str | None
+    linkedForms: list[ListForm]
+    sourceForms: list[ListForm]
+    draftLinkedForms: list[ListForm]
+    draftSourceForms: list[ListForm]
+    properties: list[ListProperty]
+
+
+def list_json(lst: EntityList, project_id: int) -> EntityListOut:
+    return EntityListOut(name=lst.name, createdAt=iso(lst.created_at), projectId=project_id,
+                         approvalRequired=lst.approval_required, ownerOnly=False)
 
 
 def list_metadata_json(
     lst: EntityList, project_id: int, forms: Mapping[str, str], writers: Mapping[str, Sequence[str]],
     linked: Iterable[str],
-) -> dict[str, Any]:
-    """``GET /projects/{p}/datasets/{name}``: ``forms`` form id → title; ``writers`` property → ids of
-    the forms that save it; ``linked`` the forms that read the list as ``<name>.csv``. A property's
-    ``forms`` are form ids (pyodk's ``EntityListProperty`` reads strings)."""
+) -> EntityListMetadata:
+    """``forms`` form id → title; ``writers`` property → ids of the forms that save it; ``linked`` the forms
+    that read the list as ``<name>.csv``."""
 
-    def form(form_id: str) -> dict[str, str]:
-        return {"xmlFormId": form_id, "name": forms.get(form_id, form_id)}
+    def form(form_id: str) -> ListForm:
+        return ListForm(xmlFormId=form_id, name=forms.get(form_id, form_id))
 
-    return {
-        **list_json(lst, project_id),
-        "lastUpdate": None,
-        "linkedForms": [form(f) for f in linked],
-        "sourceForms": [form(f) for f in lst.forms],
-        "draftLinkedForms": [],
-        "draftSourceForms": [],
-        "properties": [
-            {"name": p, "publishedAt": iso(lst.created_at), "odataName": odata_name(p),
-             "forms": list(writers.get(p, ()))}
-            for p in lst.properties
-        ],
-    }
-
-
-def entity_json(
-    entity: Entity, label: str, creator_id: int, data: Mapping[str, Shown] | None = None,
-    last: EntityVersion | None = None,
-) -> dict[str, Any]:
-    """An entity: without ``data`` the list item (``GET …/entities``), with it the single entity
-    (``GET …/entities/{uuid}``, ``currentVersion.data`` and ``dataReceived``); ``last`` is its current
-    version (base version, branch, conflicting properties)."""
-    current: dict[str, Any] = {
-        "label": label,
-        "current": True,
-        "creatorId": creator_id,
-        "userAgent": "",  # not kept (pyodk needs a string)
-        "version": entity.version,
-        "baseVersion": last.base_version if last else None,
-        "createdAt": iso(entity.updated_at),
-        "branchId": last.branch_id if last else None,
-        "trunkVersion": last.trunk_version if last else None,
-        "branchBaseVersion": last.branch_base_version if last else None,
-        "conflictingProperties": list(last.conflicting) if last and last.conflicting else None,
-    }
-    if data is not None:
-        current["data"] = dict(data)
-        current["dataReceived"] = {k: data.get(k) for k in (last.data if last else {})}
-    return {
-        "uuid": entity.uuid,
-        "creatorId": creator_id,
-        "createdAt": iso(entity.created_at),
-        "updatedAt": iso(entity.updated_at) if entity.version > 1 else None,
-        "deletedAt": iso(entity.updated_at) if entity.deleted else None,
-        "conflict": entity.conflict,
-        "currentVersion": current,
-    }
+    return EntityListMetadata(
+        **list_json(lst, project_id).model_dump(),
+        lastUpdate=None,
+        linkedForms=[form(f) for f in linked],
+        sourceForms=[form(f) for f in lst.forms],
+        draftLinkedForms=[],
+        draftSourceForms=[],
+        properties=[ListProperty(name=p, publishedAt=iso(lst.created_at), odataName=odata_name(p),
+                                 forms=list(writers.get(p, ()))) for p in lst.properties],
+    )
 
 
 class CurrentVersion(BaseModel):
-    """An entity's current version as Central sends it (pyodk ``CurrentVersion``)."""
+    """An entity's current version as Central lists it (pyodk ``CurrentVersion``)."""
 
     label: str
     current: bool
@@ -113,12 +113,17 @@ class CurrentVersion(BaseModel):
     trunkVersion: int | None
     branchBaseVersion: int | None
     conflictingProperties: list[str] | None
-    data: dict[str, Shown] | None = None
-    dataReceived: dict[str, Shown] | None = None
 
 
-class EntityOut(BaseModel):
-    """What creating or updating one entity answers (pyodk ``Entity``): the entity with its data."""
+class CurrentData(CurrentVersion):
+    """The current version of one entity read by itself: with its data and what that version received."""
+
+    data: dict[str, Shown]
+    dataReceived: dict[str, Shown]
+
+
+class EntitySummary(BaseModel):
+    """An entity as ``GET …/entities`` lists it (pyodk ``Entity``), without its data."""
 
     uuid: str
     creatorId: int
@@ -129,16 +134,89 @@ class EntityOut(BaseModel):
     currentVersion: CurrentVersion
 
 
-class Success(BaseModel):
-    """Central's answer to a bulk create and a delete."""
+class EntityOut(EntitySummary):
+    """One entity with its data: ``GET …/entities/{uuid}``, and what creating or updating one answers."""
 
-    success: bool = True
+    currentVersion: CurrentData
+
+
+def entity_json(
+    entity: Entity, label: str, creator_id: int, last: EntityVersion | None = None
+) -> EntitySummary:
+    """An entity without its data; ``last`` is its current version (base version, branch, conflicting
+    properties)."""
+    current = CurrentVersion(
+        label=label,
+        current=True,
+        creatorId=creator_id,
+        userAgent="",  # not kept (pyodk needs a string)
+        version=entity.version,
+        baseVersion=last.base_version if last else None,
+        createdAt=iso(entity.updated_at),
+        branchId=last.branch_id if last else None,
+        trunkVersion=last.trunk_version if last else None,
+        branchBaseVersion=last.branch_base_version if last else None,
+        conflictingProperties=list(last.conflicting) if last and last.conflicting else None,
+    )
+    return EntitySummary(
+        uuid=entity.uuid,
+        creatorId=creator_id,
+        createdAt=iso(entity.created_at),
+        updatedAt=iso(entity.updated_at) if entity.version > 1 else None,
+        deletedAt=iso(entity.updated_at) if entity.deleted else None,
+        conflict=entity.conflict,
+        currentVersion=current,
+    )
+
+
+def entity_data_json(
+    entity: Entity, label: str, creator_id: int, data: Mapping[str, Shown], last: EntityVersion | None
+) -> EntityOut:
+    """One entity with its data as the caller may see it (``dataReceived``: what ``last`` received)."""
+    summary = entity_json(entity, label, creator_id, last)
+    current = CurrentData(**summary.currentVersion.model_dump(), data=dict(data),
+                          dataReceived={k: data.get(k) for k in (last.data if last else {})})
+    return EntityOut(**summary.model_dump(exclude={"currentVersion"}), currentVersion=current)
+
+
+class VersionSubmission(BaseModel):
+    instanceId: str
+
+
+class VersionSource(BaseModel):
+    """Where a version came from: its action and, for a submission's, the submission."""
+
+    action: str
+    submission: VersionSubmission | None
+
+
+class EntityVersionOut(BaseModel):
+    """One version in ``GET …/entities/{uuid}/versions`` (pyodk reads these keys)."""
+
+    label: str
+    current: bool
+    creatorId: int
+    userAgent: str
+    version: int
+    baseVersion: int | None
+    createdAt: str | None
+    branchId: str | None
+    trunkVersion: int | None
+    branchBaseVersion: int | None
+    conflict: str | None
+    resolved: bool
+    conflictingProperties: list[str] | None
+    baseDiff: list[str]
+    serverDiff: list[str]
+    data: dict[str, Shown]
+    dataReceived: dict[str, Shown]
+    source: VersionSource
 
 
 def versions_json(
     entity: Entity, versions: Sequence[EntityVersion], labels: Sequence[str],
     data: Sequence[Mapping[str, Shown]], creator_ids: Sequence[int],
-) -> list[dict[str, Any]]:
+) -> list[EntityVersionOut]:
     """``GET …/entities/{uuid}/versions``, version 1 first. ``data[i]`` is the whole data after version
     ``i + 1`` (what the version received laid over the one before), ``labels[i]`` its label, both as the
     caller may see them. ``baseDiff``: what the version changed from its base; ``serverDiff``: what
@@ -153,27 +231,27 @@ def versions_json(
         base_diff = sorted(k for k, value in received.items() if base.get(k) != value)
         server_diff = sorted(k for k in set(before) | set(base) if before.get(k) != base.get(k)) \
             if base_i is not None and base_i != i - 1 else []
-        out.append({
-            "label": labels[i],
-            "current": v.version == entity.version,
-            "creatorId": creator_ids[i],
-            "userAgent": "",  # not kept (pyodk needs a string)
-            "version": v.version,
-            "baseVersion": v.base_version,
-            "createdAt": iso(v.at),
-            "branchId": v.branch_id,
-            "trunkVersion": v.trunk_version,
-            "branchBaseVersion": v.branch_base_version,
-            "conflict": v.conflict,
-            "resolved": v.conflict is not None and entity.conflict is None,
-            "conflictingProperties": list(v.conflicting) if v.conflicting else None,
-            "baseDiff": base_diff,
-            "serverDiff": server_diff,
-            "data": dict(data[i]),
-            "dataReceived": received,
-            "source": {"action": v.source_action,
-                       "submission": {"instanceId": v.instance_id} if v.instance_id else None},
-        })
+        out.append(EntityVersionOut(
+            label=labels[i],
+            current=v.version == entity.version,
+            creatorId=creator_ids[i],
+            userAgent="",  # not kept (pyodk needs a string)
+            version=v.version,
+            baseVersion=v.base_version,
+            createdAt=iso(v.at),
+            branchId=v.branch_id,
+            trunkVersion=v.trunk_version,
+            branchBaseVersion=v.branch_base_version,
+            conflict=v.conflict,
+            resolved=v.conflict is not None and entity.conflict is None,
+            conflictingProperties=list(v.conflicting) if v.conflicting else None,
+            baseDiff=base_diff,
+            serverDiff=server_diff,
+            data=dict(data[i]),
+            dataReceived=received,
+            source=VersionSource(action=v.source_action, submission=VersionSubmission(
+                instanceId=v.instance_id) if v.instance_id else None),
+        ))
     return out
 
 
