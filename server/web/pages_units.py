@@ -37,6 +37,9 @@ def _units_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     registry = unit_lists.units_for(ctx.store)
     codes = _scope_codes(ctx)
     communes = [] if codes is None else sorted({r["name"] for r in registry.choice_rows("commune", codes)})
+    lists = _transpose(unit_lists.list_status(ctx.store, communes[:200]))
+    # a province's communes without any list yet are one line, not a screen of "0 · chưa có" rows each
+    without = [c for c, by_kind in lists.items() if not any(info["count"] for info in by_kind.values())]
     values: dict[str, Any] = {
         "kinds": list(KINDS.values()),
         "chosen": "hamlets",
@@ -44,7 +47,8 @@ def _units_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
         "preview": None,
         "token": "",
         # an administrator's page would list 3,321 communes: it shows the versions loaded instead
-        "lists": _transpose(unit_lists.list_status(ctx.store, communes[:200])),
+        "lists": {c: by_kind for c, by_kind in lists.items() if c not in without},
+        "without": without,
         "commune_names": {c: registry.require(c).name for c in communes[:200]},
         "versions": {k: list(reversed(unit_lists.versions(ctx.store, k)))[:5] for k in KINDS},
     }
