@@ -327,13 +327,11 @@ def with_version(xlsx: bytes, version: str) -> bytes:
     try:
         book = openpyxl.load_workbook(io.BytesIO(xlsx))
     except Exception as exc:  # not a workbook openpyxl can write back (an old .xls)
-        raise PublishError("form.invalid", f"Không đổi được phiên bản trong tệp: {exc}",
-                           f"Cannot change the version in this workbook: {exc}") from None
+        raise PublishError("draft.version_unwritable", detail=str(exc)) from None
     sheet = next((ws for ws in book.worksheets if ws.title.strip().lower() == "settings"), None)
     header = [str(c.value or "").strip().lower() for c in sheet[1]] if sheet is not None else []
     if sheet is None or "version" not in header:
-        raise PublishError("form.invalid", "Trang settings không có cột version",
-                           "The settings sheet has no 'version' column")
+        raise PublishError("draft.no_version_column")
     sheet.cell(row=2, column=header.index("version") + 1, value=version)
     out = io.BytesIO()
     book.save(out)

@@ -146,6 +146,8 @@ CATALOGUE: dict[str, Kind] = {
     "draft.test_full": Kind(400, "400.15"),
     "draft.xlsform_only": Kind(415, "415.1"),
     "draft.needs_definition": Kind(501, "501.1"),
+    "draft.version_unwritable": Kind(422, "400.15"),
+    "draft.no_version_column": Kind(422, "400.15"),
     "form.file_missing": Kind(400, "400.3"),
     "request.bad_file_name": Kind(400, "400.11"),
     # submissions

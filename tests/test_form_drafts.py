@@ -8,6 +8,7 @@ and discards the test submissions, and the old test code stops working. On both 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import uuid
 import xml.etree.ElementTree as ET
@@ -285,3 +286,25 @@ def test_a_province_officer_sees_and_tests_only_the_drafts_of_their_units(live_s
     assert upload(login(live_server.url), write_xlsform(tmp_path / "tq.xlsx", "1", form_id=national),
                   False).status_code == 303
     assert tn.get(f"/forms/{national}/draft").status_code == 403
+
+
+def test_a_version_given_at_publish_is_refused_when_the_workbook_cannot_take_it(tmp_path) -> None:
+    """Publishing under a new version rewrites the settings sheet; a workbook without a 'version' column or
+    one openpyxl cannot write back is refused with a message of its own, in each language."""
+    from rasoat.core.drafts import with_version
+    from rasoat.core.publish import PublishError
+
+    book = write_xlsform(tmp_path / "a.xlsx", "1")
+    rewritten = openpyxl.load_workbook(io.BytesIO(with_version(book.read_bytes(), "7")))
+    assert rewritten["settings"]["B2"].value == "7"
+    wb = openpyxl.load_workbook(book)
+    wb["settings"].delete_cols(2)  # the 'version' column
+    wb.save(book)
+    with pytest.raises(PublishError) as no_column:
+        with_version(book.read_bytes(), "7")
+    assert no_column.value.code == "draft.no_version_column"
+    assert no_column.value.text("en") == "The settings sheet has no 'version' column"
+    with pytest.raises(PublishError) as unreadable:
+        with_version(b"not a workbook", "7")
+    assert unreadable.value.code == "draft.version_unwritable"
+    assert unreadable.value.text("vi").startswith("Không đổi được phiên bản trong tệp: ")
