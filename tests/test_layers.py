@@ -43,20 +43,23 @@ def imported_modules(path: Path, root: Path = ROOT, typing_too: bool = True) -> 
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     # the folders at the top are packages of ``rasoat`` (pyproject's package-dir)
     package = ["rasoat", *path.relative_to(root).with_suffix("").parts[:-1]]  # same for a module and __init__
-    out: list[tuple[int, str]] = []
-    for node in _nodes(tree, typing_too):
-        if isinstance(node, ast.Import):
-            out += [(node.lineno, alias.name) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[: len(package) - (node.level - 1)]
-                name = ".".join(base + ([node.module] if node.module else []))
-            else:
-                name = node.module or ""
-            out.append((node.lineno, name))
-            if not node.module:  # ``from . import x``: x is a module of that package
-                out += [(node.lineno, f"{name}.{alias.name}") for alias in node.names]
-    return sorted(out)
+    nodes = _nodes(tree, typing_too)
+    return sorted((node.lineno, name) for node in nodes for name in _resolved(node, package))
+
+
+def _resolved(node: ast.AST, package: list[str]) -> list[str]:
+    """The absolute module names an import statement (in ``package``) imports; none for other nodes."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level:
+        name = ".".join(package[: len(package) - (node.level - 1)] + ([node.module] if node.module else []))
+    else:
+        name = node.module or ""
+    if not node.module:  # ``from . import x``: x is a module of that package
+        return [name, *(f"{name}.{alias.name}" for alias in node.names)]
+    return [name]
 
 
 def room_modules(room: str) -> list[Path]:
@@ -188,3 +191,41 @@ def test_the_cycle_check_runs_the_parent_packages(tmp_path: Path) -> None:
     assert set(cycle(graph) or []) == {"rasoat.core.user", "rasoat.core.pkg", "rasoat.core.pkg.heavy"}
     (pkg / "__init__.py").write_text('"""A light package."""\n', "utf-8")
     assert cycle(import_graph("core", tmp_path)) is None
+
+
+# --- imports inside functions: only where they keep a start-up light ---------------------------------------
+
+# ``rasoat --help`` imports every command module (benchmarks/cli_startup.py), so these import their work
+# inside the functions that do it; and psycopg loads only for a deployment that names a database.
+LAZY_ALLOWED = {"core/cli.py", "core/commands", "server/plugin.py", "mobile_export/commands.py",
+                "mobile_export/plugin.py"}
+LAZY_DRIVER = "rasoat.core.storage.postgres"
+
+
+def lazy_imports(path: Path, root: Path = ROOT) -> list[str]:
+    """``file:line imports module`` for each import of this project's modules inside a function."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = ["rasoat", *path.relative_to(root).with_suffix("").parts[:-1]]
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    found = {(node.lineno, name) for f in functions for node in ast.walk(f)
+             for name in _resolved(node, package)}
+    return [f"{path.relative_to(root)}:{line} imports {name}" for line, name in sorted(found)
+            if name.startswith("rasoat.") and name != LAZY_DRIVER]
+
+
+def test_imports_inside_functions_only_where_start_up_needs_them() -> None:
+    paths = [p for room in ROOMS for p in room_modules(room)
+             if not any(str(p.relative_to(ROOT)).startswith(a) for a in LAZY_ALLOWED)]
+    found = [line for p in paths for line in lazy_imports(p)]
+    assert found == [], "imports inside functions (move them to the top):\n" + "\n".join(found)
+
+
+def test_the_lazy_import_check_sees_one(tmp_path: Path) -> None:
+    mod = tmp_path / "core" / "thing.py"
+    mod.parent.mkdir()
+    mod.write_text("import json\nfrom rasoat.core.units import get_units\n\n\ndef f():\n"
+                   "    from rasoat.core.rounds import x\n    from . import y\n"
+                   "    from rasoat.core.storage.postgres import PostgresStore\n    import csv\n", "utf-8")
+    assert lazy_imports(mod, tmp_path) == ["core/thing.py:6 imports rasoat.core.rounds",
+                                           "core/thing.py:7 imports rasoat.core",
+                                           "core/thing.py:7 imports rasoat.core.y"]
