@@ -423,3 +423,15 @@ def test_the_unit_lists_page_puts_communes_without_a_list_on_one_line(site) -> N
     assert f'<span data-commune="{OTHER_COMMUNE}">Xã Tân Cương' in folded
     assert '<tr data-commune="01840">' not in html and '<span data-commune="01840">' in folded
     assert "Xã, phường chưa có danh sách nào: 91" in folded
+
+
+def test_the_administrators_unit_picker_lists_each_commune_under_its_province(site) -> None:
+    """Phượng Tiến and Tân Cương (05563, 05503) sit under Thái Nguyên (19), not under Cao Bằng (04), whose
+    code merely sorts before theirs."""
+    html = http_login(site.url, "quantri").get("/audit").text
+    select = html.split('name="unit"', 1)[1].split("</select>", 1)[0]
+    values = re.findall(r'<option value="(\d+)"', select)
+    provinces = [v for v in values if len(v) == 2]
+    assert provinces[:3] == ["01", "04", "08"] and len(provinces) == 34
+    at = values.index("19")
+    assert values[at + 1:at + 3] == [OTHER_COMMUNE, COMMUNE] and len(values[at + 3]) == 2

@@ -116,15 +116,14 @@ def unit_choices(ctx: Ctx) -> list[tuple[str, str]]:
         out.setdefault(code, ("\u2003" * indent) + (unit.name if unit else code))
 
     allowed = scope.allowed_units(ctx.user)
-    if allowed is None:
+    if allowed is None:  # each round's commune under its own province (not by code: 05563 after 04)
+        communes = _round_communes(ctx)
         for p in units.provinces():
             add(p.code)
-        for rnd in ctx.store.list_rounds():
-            for code in rnd.unit_codes:
-                unit = units.get(code)
-                if unit is not None and unit.level == "commune":
-                    add(code, 1)
-        return sorted(out.items(), key=lambda kv: kv[0])
+            for c in communes:
+                if c.parent_code == p.code:
+                    add(c.code, 1)
+        return list(out.items())
     for code in ctx.user.unit_codes:
         unit = units.get(code)
         if unit is None:
@@ -149,11 +148,17 @@ def own_commune(ctx: Ctx) -> str:
 def province_communes(ctx: Ctx) -> list[Unit]:
     """The communes of the officer's provinces: what a province officer picks from on a commune's page
     (an administrator, whose scope is the country: the communes of the rounds, where records come from)."""
-    registry = get_units()
     if scope.allowed_units(ctx.user) is None:
-        codes = sorted({code for rnd in ctx.store.list_rounds() for code in rnd.unit_codes})
-        return [u for u in map(registry.get, codes) if u is not None and u.level == "commune"]
+        return _round_communes(ctx)
+    registry = get_units()
     return [c for code in ctx.user.unit_codes if _level(code) == "province" for c in registry.communes(code)]
+
+
+def _round_communes(ctx: Ctx) -> list[Unit]:
+    """The communes of every round, by code: where an administrator's records come from."""
+    registry = get_units()
+    codes = sorted({code for rnd in ctx.store.list_rounds() for code in rnd.unit_codes})
+    return [u for u in map(registry.get, codes) if u is not None and u.level == "commune"]
 
 
 def _level(code: str) -> str | None:
