@@ -378,9 +378,11 @@ def test_writes_from_the_api_are_all_or_none_with_their_audit(forms: Store) -> N
     one, two, three = new_uuid(), new_uuid(), new_uuid()
     forms.write_entities([new(one, "Một"), new(two, "Hai")], actor="api", unit_code=A,
                          audit=AuditEvent(actor="api", action="entity.bulk_create", target="persons"))
-    with pytest.raises(EntityFailure):  # the second id is taken: the first is not created either
+    with pytest.raises(EntityFailure) as taken:  # the second id is taken: the first is not created either
         forms.write_entities([new(three, "Ba"), new(two, "Hai lại")], actor="api", unit_code=A,
                              audit=AuditEvent(actor="api", action="entity.bulk_create", target="persons"))
+    assert (taken.value.code, taken.value.status) == ("entity.id_taken", 409)
+    assert taken.value.text("vi") == f"Mã thực thể {two} đã tồn tại"
     assert forms.get_entity(three) is None
     assert [e.action for e in forms.iter_audit(actor="api")] == ["entity.bulk_create"]
 
@@ -390,12 +392,15 @@ def test_writes_from_the_api_are_all_or_none_with_their_audit(forms: Store) -> N
         forms.write_entities([change(one, 1, "b")], actor="api", exact_base=True,
                              audit=AuditEvent(actor="api", action="entity.update", target=one))
     assert (stale.value.base, stale.value.current) == (1, 2) and audited() == [one]
+    assert stale.value.code == "entity.version_conflict"
     forms.write_entities([change(one, None, "c")], actor="api", exact_base=True)  # force: on version 2
     after = forms.get_entity(one)
     assert (after.version, after.properties["status"], after.conflict) == (3, "c", None)
     assert forms.entity_versions(one)[-1].base_version == 2
-    with pytest.raises(EntityFailure):  # a writer of commune B may not change A's entity
+    with pytest.raises(EntityFailure) as outside:  # a writer of commune B may not change A's entity
         forms.write_entities([change(two, 1, "x")], actor="api", scope=(B,))
+    assert outside.value.code == "entity.outside_units"
+    assert outside.value.text("en") == f"Entity {two} is outside your units"
     assert forms.get_entity(two).version == 1
 
     query = EntityQuery(list_name="persons", order_by=[("version", True), ("created_at", False)])

@@ -54,14 +54,15 @@ from rasoat.core.entities import (
     moved_to,
     receiving_refusal,
 )
+from rasoat.core.problems import Problem
 from rasoat.core.rounds import in_scope
 
 AUTO_LABEL = "auto generated"
 
 
-class EntityFailure(ValueError):
-    """One block cannot be applied; the message (Vietnamese first) goes to the audit line (a submission)
-    or back to the caller (``write``)."""
+class EntityFailure(Problem, ValueError):
+    """One block cannot be applied; its message ("Việt / English") goes to the audit line (a submission)
+    or the Problem back to the caller (``write``)."""
 
 
 class _NotFound(EntityFailure):
@@ -70,15 +71,15 @@ class _NotFound(EntityFailure):
 
 class IdTaken(EntityFailure):
     def __init__(self, uuid: str) -> None:
-        super().__init__(f"Mã thực thể {uuid} đã có / entity id {uuid} already exists")
+        super().__init__("entity.id_taken", uuid=uuid)
 
 
 class StaleVersion(EntityFailure):
     """``write`` with ``exact_base``: the update names a version that is no longer the current one."""
 
     def __init__(self, uuid: str, base: int | None, current: int) -> None:
-        super().__init__(f"Thực thể {uuid} đang ở phiên bản {current}, không phải {base} / "
-                         f"entity {uuid} is at version {current}, not {base}")
+        super().__init__("entity.version_conflict", uuid=uuid, base=base, current=current,
+                         details={"baseVersion": base, "currentVersion": current})
         self.base, self.current = base, current
 
 
@@ -198,8 +199,7 @@ def _in_scope(source: Source, unit: str | None) -> bool:
 def _apply(tx: EntityTx, block: EntityBlock, source: Source, *, force: bool) -> None:
     lst = tx.entity_list(block.dataset)
     if lst is None:
-        raise EntityFailure(f"Không có danh sách thực thể '{block.dataset}' / "
-                            f"no entity list '{block.dataset}'")
+        raise EntityFailure("entity.no_list", list=block.dataset)
     if block.update:
         try:
             _update(tx, lst, block, source, force=force)
@@ -244,14 +244,14 @@ def _create(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
     existing = tx.entity(block.uuid)
     if existing is not None:
         if existing.deleted:
-            raise EntityFailure(f"Thực thể {block.uuid} đã bị xoá / entity {block.uuid} was deleted")
+            raise EntityFailure("entity.deleted", uuid=block.uuid)
         if existing.forced and not force:
             _update(tx, lst, block, source, force=False, as_create=True)
             return
         raise IdTaken(block.uuid)
     label = block.label or (AUTO_LABEL if force else "")
     if not label:
-        raise EntityFailure("Tạo thực thể cần nhãn (label) / creating an entity needs a label")
+        raise EntityFailure("entity.create_no_label")
     forced = force and not block.create
     data = dict(block.data)
     entity = Entity(uuid=block.uuid, list_name=lst.name, label=label, properties=data, version=1,
@@ -281,8 +281,7 @@ def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
         base = None
     elif block.branch_id and block.base_version is not None:
         if current is not None and block.trunk_version is not None and block.trunk_version > current.version:
-            raise EntityFailure(f"trunkVersion {block.trunk_version} chưa có trên máy chủ / "
-                                f"trunkVersion {block.trunk_version} is not on the server")
+            raise EntityFailure("entity.trunk_unknown", trunk=block.trunk_version)
         bv = block.base_version
         if bv == 1 or bv == block.trunk_version:
             base = tx.version(block.uuid, bv)
@@ -293,23 +292,20 @@ def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
             return
     else:
         if current is None:
-            raise _NotFound(f"Không có thực thể {block.uuid} / no entity {block.uuid}")
+            raise _NotFound("entity.missing", uuid=block.uuid)
         if block.base_version is None:
-            raise _NotFound("Cập nhật thiếu baseVersion / an update needs baseVersion")
+            raise _NotFound("entity.no_base_version")
         base = tx.version(block.uuid, block.base_version)
         if base is None:
-            raise EntityFailure(f"Thực thể {block.uuid} không có phiên bản {block.base_version} / "
-                                f"entity {block.uuid} has no version {block.base_version}")
+            raise EntityFailure("entity.base_unknown", uuid=block.uuid, version=block.base_version)
     if current is None:
-        raise _NotFound(f"Không có thực thể {block.uuid} / no entity {block.uuid}")
+        raise _NotFound("entity.missing", uuid=block.uuid)
     if current.deleted:
-        raise EntityFailure(f"Thực thể {block.uuid} đã bị xoá / entity {block.uuid} was deleted")
+        raise EntityFailure("entity.deleted", uuid=block.uuid)
     if current.list_name != lst.name:
-        raise EntityFailure(f"Thực thể {block.uuid} thuộc danh sách khác / entity {block.uuid} is in "
-                            f"another list ({current.list_name})")
+        raise EntityFailure("entity.other_list", uuid=block.uuid, list=current.list_name)
     if not _in_scope(source, current.unit_code):
-        raise EntityFailure(f"Thực thể {block.uuid} nằm ngoài phạm vi của bạn / "
-                            f"entity {block.uuid} is outside your units")
+        raise EntityFailure("entity.outside_units", uuid=block.uuid)
     data = dict(block.data)
     received: dict[str, Value] = dict(data)
     if block.label:
@@ -333,7 +329,7 @@ def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
     target = moved_to(current.unit_code, data)
     refused = receiving_refusal(target) if target is not None else None
     if refused is not None:
-        raise EntityFailure(refused.message)
+        raise EntityFailure(refused.code, **refused.params)
     entity = replace(current, label=label, properties={**current.properties, **data}, version=number,
                      conflict=conflict, updated_at=source.at, updated_by=source.actor,
                      unit_code=target or current.unit_code)

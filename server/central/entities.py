@@ -69,7 +69,7 @@ from rasoat.core.protection import (
     seal_entity_values,
 )
 from rasoat.core.storage.base import EntityQuery, Store
-from rasoat.core.storage.entity_rules import EntityFailure, StaleVersion
+from rasoat.core.storage.entity_rules import StaleVersion
 from rasoat.server.central import problems
 from rasoat.server.central.entity_shapes import (
     EntityListCounts,
@@ -403,18 +403,9 @@ def _target(rd: Reader, uuid: str) -> Entity:
 def _write(rd: Reader, blocks: list[EntityBlock], audit: AuditEvent, *, unit: str | None = None,
            exact_base: bool = False) -> None:
     units = None if rd.user.role is Role.admin else tuple(rd.user.unit_codes)
-    try:
-        rd.store.write_entities(blocks, actor=rd.user.username, unit_code=unit, scope=units,
-                                exact_base=exact_base, audit=audit)
-    except StaleVersion as exc:
-        raise _stale(exc.base, exc.current) from None
-    except EntityFailure as exc:
-        raise Problem.with_text("entity.write_refused", str(exc)) from None
-
-
-def _stale(base: int | None, current: int) -> Problem:
-    return Problem("entity.version_conflict", base=base, current=current,
-                   details={"baseVersion": base, "currentVersion": current})
+    # a refused block raises its EntityFailure, a Problem with a code of its own
+    rd.store.write_entities(blocks, actor=rd.user.username, unit_code=unit, scope=units,
+                            exact_base=exact_base, audit=audit)
 
 
 def _event(rd: Reader, action: str, target: str, **details: Any) -> AuditEvent:
@@ -488,7 +479,7 @@ async def update_entity(
                            properties=sorted(data), label=label is not None)
             _write(rd, [block], event, exact_base=not force)
         elif not force and base != found.version:
-            raise _stale(base, found.version)
+            raise StaleVersion(found.uuid, base, found.version)
         if resolve:
             rd.store.resolve_entity_conflict(found.uuid, rd.user.username)
             rd.store.append_audit(_event(rd, "entity.resolve", found.uuid, conflict=found.conflict,
