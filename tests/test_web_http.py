@@ -435,3 +435,9 @@ def test_the_administrators_unit_picker_lists_each_commune_under_its_province(si
     assert provinces[:3] == ["01", "04", "08"] and len(provinces) == 34
     at = values.index("19")
     assert values[at + 1:at + 3] == [OTHER_COMMUNE, COMMUNE] and len(values[at + 3]) == 2
+
+
+def test_a_definition_link_is_drawn_not_a_glyph_fonts_may_lack(site) -> None:
+    """"ⓘ" is in no font Debian installs (a box there): the mark is a styled letter, the link named."""
+    html = http_login(site.url, "quantri").get("/indicators?unit=19").text
+    assert "ⓘ" not in html and 'aria-label="Định nghĩa chỉ tiêu"><span class="info-mark"' in html
