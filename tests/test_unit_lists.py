@@ -91,7 +91,7 @@ def test_a_file_with_errors_is_refused_row_by_row(tmp_path: Path, backend_url: s
     assert err[6] == "Không nạp gì: 6 lỗi / Nothing loaded: 6 problem(s)"
     # a viewer may not load lists at all; a file that is not UTF-8 says what to do in Excel
     assert cli(tmp_path, backend_url, "units", "import", "hamlets", str(bad), "--as", "nguoi.xem") == 1
-    assert "manage_unit_lists" in capsys.readouterr().err
+    assert "không được tải danh sách thôn, trường, doanh nghiệp" in capsys.readouterr().err  # in words
     latin = tmp_path / "latin.csv"
     latin.write_bytes(f"commune,code,name\n{PT},01,Xóm Na Hoa\n".encode("cp1252"))  # Excel's "CSV" (ANSI)
     assert cli(tmp_path, backend_url, "units", "import", "hamlets", str(latin)) == 1
