@@ -26,24 +26,35 @@ CONFORMANCE = ("not_a_server_error,response_schema_conformance,content_type_conf
 # (an undocumented 500 still fails) rather than refused outright.
 CENTRAL_CONFORMANCE = CONFORMANCE.removeprefix("not_a_server_error,")
 # The Central paths name the seeded project, form, record and entity most of the time (else any string), so
-# the answers checked are results (the models) as well as refusals.
+# the answers checked are results (the models) as well as refusals. ``name`` is a form on the form paths
+# and the entity list on the entity-list paths (/datasets), each path's own dictionary.
 CENTRAL_VALUES = {
     "pid": ["1"],
     "form_id": ["tform"],
-    # a form, its XForm, its OData; a version; the entity list and its OData
-    "name": ["tform", "tform.xml", "tform.svc", "1", "1.xml", "persons", "persons.svc"],
+    "name": ["tform", "tform.xml", "tform.svc", "1", "1.xml"],  # a form, its XForm, its OData; a version
     "svc": ["tform.svc"],
     "table": ["Submissions", "Submissions.member", f"Submissions('{SUBMISSION}')", "$metadata", "Entities"],
     "rest": ["member"],
     "iid": [SUBMISSION, f"{SUBMISSION}.xml"],
     "filename": ["anh.jpg"],
     "uuid": [ENTITY],
+    "list": ["persons", "persons.svc"],  # the entity list, its OData
 }
+
+
+def _parameter(name: str, dictionary: str) -> str:
+    return f'"path.{name}" = {{ dictionary = "{dictionary}", probability = 0.8 }}'
+
+
 CENTRAL_PATHS = "\n".join([
     "[dictionaries]",
     *(f"{name} = {{ values = {json.dumps(values)} }}" for name, values in CENTRAL_VALUES.items()),
     "[parameters]",
-    *(f'"path.{name}" = {{ dictionary = "{name}", probability = 0.8 }}' for name in CENTRAL_VALUES),
+    *(_parameter(name, name) for name in CENTRAL_VALUES if name != "list"),
+    "[[operations]]",
+    'include-path-regex = "/datasets"',
+    "[operations.parameters]",
+    _parameter("name", "list"),
 ])
 
 
