@@ -67,7 +67,9 @@ def test_every_central_operation_has_a_result_model_and_centrals_problem_shape(s
     assert paths >= {"/v1/sessions", "/v1/users/current", "/v1/projects", "/v1/projects/{pid}/forms",
                      "/v1/projects/{pid}/forms/{name}",
                      "/v1/projects/{pid}/forms/{form_id}/submissions",
-                     "/v1/projects/{pid}/forms/{svc}/{table}"}
+                     "/v1/projects/{pid}/forms/{svc}/{table}", "/v1/projects/{pid}/datasets",
+                     "/v1/projects/{pid}/datasets/{name}/entities/{uuid}",
+                     "/v1/projects/{pid}/datasets/{name}/entities/{uuid}/versions"}
     assert not any(p.startswith(("/v1/key/", "/v1/test/")) or p.endswith("/formList") for p in paths)
     components = schema["components"]["schemas"]
     problem = components["CentralProblem"]
@@ -78,14 +80,19 @@ def test_every_central_operation_has_a_result_model_and_centrals_problem_shape(s
     assert page["properties"]["value"]["items"]["type"] == "object"
     form = set(components["CentralForm"]["required"])
     assert {"projectId", "xmlFormId", "version", "hash", "state", "publishedAt", "enketoId"} <= form
+    entity_list = set(components["EntityListOut"]["required"])  # pyodk's EntityList
+    assert {"name", "projectId", "createdAt", "approvalRequired"} <= entity_list
+    entity = components["EntityOut"]  # pyodk's Entity, with the current version's data
+    assert {"uuid", "creatorId", "createdAt", "currentVersion"} <= set(entity["required"])
+    assert entity["properties"]["currentVersion"]["$ref"].endswith("/CurrentData")
+    assert {"data", "label", "version"} <= set(components["CurrentData"]["required"])
     for path, method, op in operations:
-        if "/datasets" in path:  # the entity routes (server/central/entities.py) answer plain dicts still
-            continue
         ok = next(v for k, v in op["responses"].items() if k.startswith("2"))
         content = ok["content"]
         if "application/json" in content:  # a model, a list of one, or one of several (a form or its .svc)
             body = content["application/json"]["schema"]
-            refs = [body, body.get("items", {}), *body.get("oneOf", [])]
+            items = body.get("items", {})
+            refs = [body, items, *body.get("oneOf", []), *items.get("oneOf", [])]
             assert any("$ref" in r for r in refs), (path, method, body)
         else:  # an attachment's bytes
             assert set(content) == {"application/octet-stream"}, (path, method)
