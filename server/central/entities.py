@@ -27,6 +27,11 @@ through the API too: they are opened in memory for an officer whose role may rea
 (``view_personal``), each such read written to the audit log (``core.identities.record_read``), and are
 ``null`` for anyone else (a sealed label is shown as ``Người <first 8 characters of the id>``); a
 ``$filter`` on one is 400.18.
+
+As in ``rest``, the officer and the store come from the Central router's dependencies and the role's
+``view`` or ``edit`` permission is a ``requires`` guard (``server.deps``); each JSON answer is a model of
+``entity_shapes`` (the OData ones ``shapes``' envelopes), so the OpenAPI schema describes it. Which
+entities an officer may see or write stays ``core.scope``'s rule (``entity_visible``, ``require_entity``).
 """
 
 from __future__ import annotations
