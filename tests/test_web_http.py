@@ -441,3 +441,19 @@ def test_a_definition_link_is_drawn_not_a_glyph_fonts_may_lack(site) -> None:
     """"ⓘ" is in no font Debian installs (a box there): the mark is a styled letter, the link named."""
     html = http_login(site.url, "quantri").get("/indicators?unit=19").text
     assert "ⓘ" not in html and 'aria-label="Định nghĩa chỉ tiêu"><span class="info-mark"' in html
+
+
+def test_the_audit_page_shortens_a_long_list_of_records_the_export_keeps_whole(site) -> None:
+    """Listing records audits every record shown; the audit page names three and says how many more, so one
+    entry is not a screen of identifiers; the workbook keeps the whole list."""
+    admin = http_login(site.url, "quantri")
+    assert admin.get("/submissions?form=tform").status_code == 200
+    listed = [e for e in site.store.iter_audit() if e.action == "view.submissions" and e.actor == "quantri"]
+    ids = listed[-1].details["instance_ids"]
+    assert len(ids) > 3
+    html = admin.get("/audit?action=view.submissions").text
+    cells = re.findall(r'<td data-label="Chi tiết"><small>(.*?)</small>', html)
+    assert cells and all(cell.count("uuid:") <= 3 for cell in cells)
+    assert f", … (+{len(ids) - 3})" in html
+    book = openpyxl.load_workbook(io.BytesIO(admin.get("/audit.xlsx?action=view.submissions").content))
+    assert any(ids[-1] in str(cell.value) for row in book.active.iter_rows() for cell in row)
