@@ -18,9 +18,9 @@ error that caused this one) or ``Words`` (a bilingual label) is said in the mess
 
 The one path for a text rasoat does not write, ``Problem.with_text(code, text)``: a ValueError's message
 from the indicator engine, Central-style request validation, a plugin's or pyxform's text. Its code's
-message is ``{vi}`` / ``{en}``: the text, split into its two languages when it is "Việt / English". The few
-modules still raising their own "Việt / English" text (the unit-list rows and the XLSForm
-errors) use their class's ``default_code`` the same way until they get codes.
+message is ``{vi}`` / ``{en}``: the text, split into its two languages when it is "Việt / English". The
+XLSForm errors, still raising their own "Việt / English" text, use their class's ``default_code`` the
+same way until they get codes.
 """
 
 from __future__ import annotations
@@ -252,6 +252,32 @@ CATALOGUE: dict[str, Kind] = {
     "unit.hamlet_sample": Kind(400),
     "unit.hamlet_legacy_code": Kind(400),
     "unit_list.refused": Kind(400),
+    "unit_list.row": Kind(400),
+    "unit_list.no_file": Kind(400),
+    "unit_list.unknown_kind": Kind(400),
+    "unit_list.unreadable_excel": Kind(400),
+    "unit_list.old_xls": Kind(400),
+    "unit_list.encoding": Kind(400),
+    "unit_list.bad_header": Kind(400),
+    "unit_list.empty_file": Kind(400),
+    "unit_list.too_many_rows": Kind(400),
+    "unit_list.no_rows": Kind(400),
+    "unit_list.duplicate_code": Kind(400),
+    "unit_list.code_taken": Kind(400),
+    "unit_list.no_commune": Kind(400),
+    "unit_list.unknown_commune": Kind(400),
+    "unit_list.province_code": Kind(400),
+    "unit_list.outside_units": Kind(400),
+    "unit_list.no_name": Kind(400),
+    "unit_list.no_code": Kind(400),
+    "unit_list.bad_code": Kind(400),
+    "unit_list.households": Kind(400),
+    "unit_list.bad_zone": Kind(400),
+    "unit_list.bad_zone_type": Kind(400),
+    "unit_list.bad_hamlet_code": Kind(400),
+    "unit_list.hamlet_wrong_commune": Kind(400),
+    "unit_list.changed_since": Kind(409),
+    "unit_list.changed_meanwhile": Kind(409),
     "collector.name_empty": Kind(400),
     "collector.no_units": Kind(400),
     "collector.round_closed": Kind(400),
@@ -612,7 +638,7 @@ def markdown() -> str:
         "",
         "Codes marked *(text)* take their message from where they are raised (`{vi}` / `{en}`): a text",
         "rasoat does not write (a ValueError from the indicator engine, a plugin's or pyxform's message,",
-        "raised with `Problem.with_text`), or a module not yet given codes (unit-list rows, XLSForm).",
+        "raised with `Problem.with_text`), or a module not yet given codes (XLSForm).",
         "Give a message of rasoat's own a code (a line in",
         "`CATALOGUE`, one in each `.po` file) when you touch it.",
         "",

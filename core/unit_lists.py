@@ -33,7 +33,7 @@ from typing import Any
 from rasoat.core.audit import record
 from rasoat.core.models import utcnow
 from rasoat.core.plugins import get_manager, results_by_plugin
-from rasoat.core.problems import Problem as Problem_
+from rasoat.core.problems import Problem, Words
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnitRegistry, fold, get_units
 
@@ -104,40 +104,42 @@ _HAMLET_CODE = re.compile(r"^(\d{1,5})-(\d{1,3})$")
 
 
 @dataclass(frozen=True)
-class Problem:
+class Refusal:
     """One reason a file is refused: its row as the officer sees it (the header is row 1; None: the whole
-    file), the message "Việt / English", and the row's cells as typed (shown back on the web page)."""
+    file), the reason (a ``unit_list.*`` Problem), and the row's cells as typed (shown back on the page)."""
 
     row: int | None
-    text: str
+    reason: Problem
     typed: tuple[str, ...] = ()
 
-    def half(self, lang: str) -> str:
-        vi, _, en = self.text.partition(" / ")
-        text = en if lang == "en" and en else vi
+    @property
+    def problem(self) -> Problem:
+        """The reason naming its row ("dòng 3: …" / "row 3: …")."""
         if self.row is None:
-            return text
-        return f"{'row' if lang == 'en' else 'dòng'} {self.row}: {text}"
+            return self.reason
+        return Problem("unit_list.row", row=self.row, problem=self.reason)
 
     def __str__(self) -> str:
-        return f"{self.half('vi')} / {self.half('en')}"
+        return self.problem.message
 
 
-class UnitListError(Problem_, ValueError):
+class UnitListError(Problem, ValueError):
     """A file refused whole (or a stale preview); ``problems`` says why, one per row."""
 
-    default_code = "unit_list.refused"
-
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Refusal]) -> None:
         self.problems = problems
-        super().__init__("\n".join(str(p) for p in problems))
+        super().__init__("unit_list.refused", rows=[p.problem for p in problems])
+
+
+def _refused(code: str, row: int | None = None, **params: Any) -> UnitListError:
+    """A file refused for one reason (the whole file's, or one row's)."""
+    return UnitListError([Refusal(row, Problem(code, **params))])
 
 
 def kind_of(name: str) -> ListKind:
     kind = KINDS.get(name)
     if kind is None:
-        raise UnitListError([Problem(None, f"Không có danh sách '{name}'; chọn: {', '.join(KINDS)} / "
-                                           f"no list '{name}'; choose: {', '.join(KINDS)}")])
+        raise _refused("unit_list.unknown_kind", name=name, kinds=", ".join(KINDS))
     return kind
 
 
@@ -212,23 +214,17 @@ def _table(data: bytes, source: str, kind: ListKind) -> list[tuple[int, list[str
         try:
             wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         except Exception as exc:  # openpyxl raises many types for a damaged workbook
-            raise UnitListError([Problem(None, f"{source}: không đọc được tệp Excel / "
-                                               f"{source}: cannot read the Excel file ({exc})")]) from exc
+            raise _refused("unit_list.unreadable_excel", source=source, reason=exc) from exc
         ws = wb.worksheets[0]
         rows = [(n, [_cell(v) for v in row]) for n, row in enumerate(ws.iter_rows(values_only=True), 1)]
         wb.close()
         return rows
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        raise UnitListError([Problem(None, f"{source}: tệp .xls cũ; hãy lưu thành .xlsx hoặc CSV UTF-8 / "
-                                           f"{source}: an old .xls file; save it as .xlsx or CSV UTF-8")])
+        raise _refused("unit_list.old_xls", source=source)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UnitListError([Problem(
-            data[: exc.start].count(b"\n") + 1,
-            f"{source} không phải UTF-8; trong Excel hãy lưu thành \"CSV UTF-8\" / {source} is not UTF-8; in "
-            "Excel save it as \"CSV UTF-8\"",
-        )]) from exc
+        raise _refused("unit_list.encoding", data[: exc.start].count(b"\n") + 1, source=source) from exc
     # Excel in a Vietnamese locale writes ";": the delimiter is the one that makes the most known headers
     names = _names(kind)
     first = text.lstrip("\r\n").split("\n", 1)[0]
@@ -251,14 +247,15 @@ def _header(kind: ListKind, row: int, cells: list[str]) -> list[Column | None]:
     found = [names.get(fold(c)) if c else None for c in cells]
     unknown = [c for c, col in zip(cells, found, strict=True) if c and col is None]
     missing = [c for c in kind.columns if c.required and c not in found]
-    if unknown or missing:
-        vi = "tiêu đề cột sai" + (f"; thiếu: {', '.join(c.vi for c in missing)}" if missing else "")
-        en = "bad header" + (f"; missing: {', '.join(c.en for c in missing)}" if missing else "")
-        if unknown:
-            vi, en = vi + f"; không biết: {', '.join(unknown)}", en + f"; unknown: {', '.join(unknown)}"
-        vi += f" (cần: {', '.join(c.vi for c in kind.columns)})"
-        en += f" (expected: {', '.join(c.en for c in kind.columns)})"
-        raise UnitListError([Problem(row, f"{vi} / {en}", tuple(cells))])
+    if unknown or missing:  # each part said only when it has names: Words in both languages, or nothing
+        none: Words | str = ""
+        missed = (f"; thiếu: {', '.join(c.vi for c in missing)}",
+                  f"; missing: {', '.join(c.en for c in missing)}") if missing else none
+        listed = ", ".join(unknown)
+        strange = (f"; không biết: {listed}", f"; unknown: {listed}") if unknown else none
+        expected = (", ".join(c.vi for c in kind.columns), ", ".join(c.en for c in kind.columns))
+        reason = Problem("unit_list.bad_header", missing=missed, unknown=strange, expected=expected)
+        raise UnitListError([Refusal(row, reason, tuple(cells))])
     return found
 
 
@@ -273,30 +270,29 @@ def read_file(
     while table and not any(table[0][1]):
         table.pop(0)
     if not table:
-        raise UnitListError([Problem(None, f"{source}: tệp trống / {source}: the file is empty")])
+        raise _refused("unit_list.empty_file", source=source)
     columns = _header(kind, *table[0])
     units = units_for(store)
     allowed = units.expand(scope) if scope is not None else None
     taken = {s["code"]: c for c, rows in sites(store, kind.key, loaded_only=True).items() for s in rows}
-    problems: list[Problem] = []
+    problems: list[Refusal] = []
     seen: dict[str, int] = {}
     parsed = Parsed(kind.key, source, hashlib.sha256(data).hexdigest())
     body = [(n, cells) for n, cells in table[1:] if any(cells)]
     if len(body) > MAX_ROWS:
-        raise UnitListError([Problem(None, f"{source}: quá {MAX_ROWS} dòng / {source}: over {MAX_ROWS} rows")
-                             ])
+        raise _refused("unit_list.too_many_rows", source=source, max=MAX_ROWS)
     typed = {n: tuple(cells[: max(i + 1 for i, c in enumerate(cells) if c)]) for n, cells in body}
     for n, cells in body:
         row = {col.key: (cells[i] if i < len(cells) else "") for i, col in enumerate(columns) if col}
         try:
             commune, entry = _check_row(kind, row, units, allowed)
-        except ValueError as exc:
-            problems.append(Problem(n, str(exc), typed[n]))
+        except Problem as exc:
+            problems.append(Refusal(n, exc, typed[n]))
             continue
         code = entry["code"]
         if code in seen:
-            problems.append(Problem(n, f"mã '{code}' trùng với dòng {seen[code]} / "
-                                       f"duplicate code '{code}', also on row {seen[code]}", typed[n]))
+            problems.append(Refusal(n, Problem("unit_list.duplicate_code", code=code, first=seen[code]),
+                                    typed[n]))
             continue
         seen[code] = n
         parsed.lists.setdefault(commune, []).append(entry)
@@ -305,12 +301,10 @@ def read_file(
             other = taken.get(entry["code"])
             if other is not None and other != commune and other not in parsed.lists:
                 n = seen[entry["code"]]
-                problems.append(Problem(n, f"mã '{entry['code']}' đã dùng ở xã {other} / "
-                                           f"code '{entry['code']}' is already used in commune {other}",
+                problems.append(Refusal(n, Problem("unit_list.code_taken", code=entry["code"], commune=other),
                                         typed[n]))
     if not body:
-        problems.append(Problem(None, f"{source}: không có dòng nào dưới tiêu đề / "
-                                      f"{source}: no rows under the header"))
+        problems.append(Refusal(None, Problem("unit_list.no_rows", source=source)))
     if problems:
         raise UnitListError(sorted(problems, key=lambda p: p.row or 0))
     return parsed
@@ -321,50 +315,41 @@ def _check_row(
 ) -> tuple[str, dict[str, Any]]:
     given = row.get("commune", "")
     if not given:
-        raise ValueError("thiếu mã xã / the commune code is empty")
+        raise Problem("unit_list.no_commune")
     commune = given.zfill(5) if given.isdigit() else given
     unit = units.get(commune)
     if unit is None or unit.level != "commune":
         named = units.get(given)
         province = named is not None and named.level == "province"
-        raise ValueError(f"mã xã '{given}' không có trong danh mục {units.era}"
-                         + (", đây là mã tỉnh" if province else "")
-                         + f" / unknown commune code '{given}' (units of {units.era})"
-                         + (", that is a province code" if province else ""))
+        raise Problem("unit_list.province_code" if province else "unit_list.unknown_commune",
+                      commune=given, era=units.era)
     if allowed is not None and commune not in allowed:
-        raise ValueError(f"xã {commune} ({unit.name}) ngoài phạm vi của bạn / "
-                         f"commune {commune} ({unit.name}) is outside your units")
+        raise Problem("unit_list.outside_units", commune=commune, name=unit.name)
     name = row.get("name", "")
     if not name:
-        raise ValueError("thiếu tên / the name is empty")
+        raise Problem("unit_list.no_name")
     code = row.get("code", "")
     if not code:
-        raise ValueError("thiếu mã / the code is empty")
+        raise Problem("unit_list.no_code")
     if kind.key == "hamlets":
         code = _hamlet_code(code, commune)
     elif code == OTHER_SITE or not _CODE.match(code):
-        raise ValueError(f"mã '{code}' chỉ gồm chữ không dấu, số, '-', '_', '.' (tối đa 40), khác 'other'"
-                         f" / code '{code}' must be letters without accents, digits, '-', '_', '.' (at most "
-                         "40), not 'other'")
+        raise Problem("unit_list.bad_code", code=code)
     entry: dict[str, Any] = {"code": code, "name": name}
     if row.get("households"):
         if not row["households"].isdigit():
-            raise ValueError(f"số hộ '{row['households']}' phải là số nguyên ≥ 0 / "
-                             f"households '{row['households']}' must be a whole number")
+            raise Problem("unit_list.households", value=row["households"])
         entry["households"] = int(row["households"])
     if row.get("hamlet"):
         entry["hamlet"] = _hamlet_code(row["hamlet"], commune)
     if row.get("zone"):
         if not _CODE.match(row["zone"]):
-            raise ValueError(f"mã khu công nghiệp '{row['zone']}' sai dạng / bad industrial zone code "
-                             f"'{row['zone']}'")
+            raise Problem("unit_list.bad_zone", zone=row["zone"])
         entry["zone"] = row["zone"]
     if row.get("zone_type"):
         zone_type = ZONE_TYPES.get(fold(row["zone_type"]))
         if zone_type is None:
-            raise ValueError(f"loại '{row['zone_type']}' không hợp lệ; chọn: khu công nghiệp, cụm công "
-                             f"nghiệp, khu tổ hợp hóa dầu / type '{row['zone_type']}' must be "
-                             "industrial_park, industrial_cluster or petrochemical")
+            raise Problem("unit_list.bad_zone_type", value=row["zone_type"])
         entry["zone_type"] = zone_type
     return commune, entry
 
@@ -375,12 +360,10 @@ def _hamlet_code(given: str, commune: str) -> str:
         return f"{commune}-{int(given):02d}"
     match = _HAMLET_CODE.match(given)
     if not match:
-        raise ValueError(f"mã thôn '{given}' sai dạng, cần <mã xã>-<số> như '{commune}-01' / "
-                         f"hamlet code '{given}' must be <commune code>-<number>, e.g. '{commune}-01'")
+        raise Problem("unit_list.bad_hamlet_code", code=given, commune=commune)
     code = f"{match.group(1).zfill(5)}-{int(match.group(2)):02d}"
     if not code.startswith(commune + "-"):
-        raise ValueError(f"mã thôn '{given}' không thuộc xã {commune} / hamlet code '{given}' is not in "
-                         f"commune {commune}")
+        raise Problem("unit_list.hamlet_wrong_commune", code=given, commune=commune)
     return code
 
 
@@ -440,9 +423,7 @@ def apply(store: Store, pv: Preview, actor: str) -> dict[str, Any]:
     current = _current(store, kind)
     if int(current["version"]) != pv.base_version:
         now = current["version"]
-        raise UnitListError([Problem(None, f"danh sách {kind} vừa được cập nhật (phiên bản {now}); "
-                                           f"hãy xem trước lại / the {kind} register changed since the "
-                                           f"preview (now version {now}); preview again")])
+        raise _refused("unit_list.changed_since", kind=kind, version=now)
     version = pv.base_version + 1
     info = {
         "kind": kind, "version": version, "actor": actor, "at": utcnow().isoformat(),
@@ -456,8 +437,7 @@ def apply(store: Store, pv: Preview, actor: str) -> dict[str, Any]:
     store.kv_put(NAMESPACE, f"{kind}:v{version}", info)  # an unused record is overwritten by the next try
     if not store.kv_cas(NAMESPACE, kind, current if current["version"] else None,
                         {"version": version, "communes": lists}):
-        raise UnitListError([Problem(None, f"danh sách {kind} vừa được cập nhật; hãy xem trước lại / "
-                                           f"the {kind} register changed meanwhile; preview again")])
+        raise _refused("unit_list.changed_meanwhile", kind=kind)
     store.kv_put(NAMESPACE, f"{kind}:version", version)
     details = {k: v for k, v in info.items() if k not in ("kind", "actor")}
     record(store, actor, "units.import", kind, **details)

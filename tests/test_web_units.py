@@ -40,9 +40,16 @@ def test_commune_officer_loads_a_hamlet_list(browser, site, tmp_path: Path) -> N
     header = [c.value for c in openpyxl.load_workbook(template).worksheets[0][1]]
     assert header == HEADER
 
-    upload(page, "thon-loi.csv", f"{CSV_HEADER}\n{OTHER_COMMUNE},1,Thôn Hồng Thái,90\n"
-                                 f"{OTHER_COMMUNE},1,Thôn Trùng Mã,\n{COMMUNE},3,Xóm Của Xã Khác,\n"
-                                 f"{OTHER_COMMUNE},4,,12\n")
+    wrong = (f"{CSV_HEADER}\n{OTHER_COMMUNE},1,Thôn Hồng Thái,90\n{OTHER_COMMUNE},1,Thôn Trùng Mã,\n"
+             f"{COMMUNE},3,Xóm Của Xã Khác,\n{OTHER_COMMUNE},4,,12\n")
+    page.goto("/units?lang=en")  # each reason in the page's language only
+    upload(page, "thon-loi.csv", wrong)
+    rows = page.locator("#problems tbody tr")
+    assert [rows.nth(i).locator("td").nth(1).inner_text() for i in range(3)] == [
+        f"duplicate code '{OTHER_COMMUNE}-01', also on row 2",
+        f"commune {COMMUNE} (Xã Phượng Tiến) is outside your units", "the name is empty"]
+    page.goto("/units?lang=vi")
+    upload(page, "thon-loi.csv", wrong)
     rows = page.locator("#problems tbody tr")
     assert rows.count() == 3
     assert [rows.nth(i).get_attribute("data-row") for i in range(3)] == ["3", "4", "5"]

@@ -93,7 +93,7 @@ async def units_preview(ctx: NamedDependency[Ctx], posted: NamedDependency[FormM
         if kind not in KINDS:
             raise Problem("web.choose_list")
         if not data:
-            problems = [unit_lists.Problem(None, "Chưa chọn tệp / No file chosen")]
+            problems = [unit_lists.Refusal(None, Problem("unit_list.no_file"))]
             return _units_page(ctx, 400, chosen=kind, problems=problems)
         try:
             pv = unit_lists.preview(ctx.store, unit_lists.read_file(ctx.store, kind, data, filename,
