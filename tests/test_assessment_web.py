@@ -76,7 +76,21 @@ def test_sign_off_in_the_browser(browser, site, tmp_path) -> None:
 
         tinh = login(browser, url, "tinh.laichau")
         tinh.goto(f"/assessment?year={YEAR}")
-        assert tinh.locator("#communes tbody tr").count() == 38
+        # a province's communes a page at a time, the proposal waiting for the province first
+        assert tinh.locator("#communes tbody tr").count() == 15
+        assert "1–15 / 38" in tinh.locator(".units-count").inner_text()
+        assert tinh.locator("#communes tbody tr").first.get_attribute("data-commune") == ITS_COMMUNE
+        tinh.click("nav.pager >> text=Trang sau")
+        tinh.click("nav.pager >> text=Trang sau")
+        assert tinh.locator("#communes tbody tr").count() == 8
+        assert "31–38 / 38" in tinh.locator(".units-count").inner_text()
+        last = tinh.locator("#communes tbody tr").last.get_attribute("data-commune")
+        tinh.goto(f"/assessment?year={YEAR}")
+        tinh.fill(".unit-search input[name=q]", last)  # every commune reachable by its code (or name)
+        tinh.click(".unit-search button")
+        assert [tinh.locator("#communes tbody tr").nth(i).get_attribute("data-commune")
+                for i in range(tinh.locator("#communes tbody tr").count())] == [last]
+        tinh.goto(f"/assessment?year={YEAR}")
         by_state = tinh.locator("#by-state").inner_text()
         assert "Đã chấp nhận: 37" in by_state and "Đã đề xuất: 1" in by_state
         tinh.click("#by-state >> text=Đã đề xuất: 1")  # the list narrowed to one state

@@ -24,6 +24,7 @@ from rasoat.core.indicators.periods import vn_today
 from rasoat.core.problems import Problem
 from rasoat.core.units import get_units
 from rasoat.server.web.base import Ctx, page, redirect
+from rasoat.server.web.ranking import page_of
 from rasoat.server.web.remember import remembered
 
 
@@ -65,18 +66,30 @@ def _status(ctx: Ctx, year: int, province: str) -> dict[str, Any]:
     return st
 
 
+# what a province officer acts on first: a proposal to accept, then a commune sent back or not yet proposed
+ATTENTION = {"proposed": 0, "sent_back": 1, "not_proposed": 2, "accepted": 3}
+
+
 def _page(
-    ctx: Ctx, year: int, province: str, status: int = 200, error: str | None = None, only: str = ""
+    ctx: Ctx, year: int, province: str, status: int = 200, error: str | None = None, only: str = "",
+    search: str = "", page_no: int = 1,
 ) -> Response:
     st = _status(ctx, year, province)
+    rows = st["rows"]
     if only in signoff.STATES:  # the list narrowed to one state (the counts stay whole)
-        st["rows"] = [r for r in st["rows"] if r["signoff"]["state"] == only]
+        rows = [r for r in rows if r["signoff"]["state"] == only]
+    for r in rows:  # what ranking.page_of searches by
+        r["unit_code"], r["unit_name"] = r["assessment"].code, r["assessment"].name
+    # a province's ~100 communes a page at a time, changed-after-approval and waiting ones first
+    rows.sort(key=lambda r: (not r["changed"], ATTENTION.get(r["signoff"]["state"], 4), r["unit_code"]))
+    communes = page_of(rows, search, page_no)
+    st["rows"] = communes.rows
     is_province = signoff.may_review(ctx.user, province)
     return page(
         ctx, "assessment.html", status=status, st=st, year=year, error=error, is_province=is_province,
         class_label=lambda k: _label(k, ctx.lang), state_label=signoff.state_label, states=signoff.STATES,
         input_labels=INPUT_LABELS, only=only, province_criteria=PROVINCE_CRITERIA,
-        province_labels=PROVINCE_LABELS,
+        province_labels=PROVINCE_LABELS, communes=communes, search=search, all_communes=len(rows),
         can_propose=lambda code: signoff.may_propose(ctx.user, code),
     )
 
@@ -84,12 +97,13 @@ def _page(
 @get("/assessment", sync_to_thread=True)
 def assessment(
     ctx: NamedDependency[Ctx], province: FromQuery[str] = "", year: FromQuery[str] = "",
-    only: Annotated[str, QueryParameter(name="state")] = "",
+    only: Annotated[str, QueryParameter(name="state")] = "", q: FromQuery[str] = "", p: FromQuery[str] = "",
 ) -> Response:
     if not province.strip() and scope.allowed_units(ctx.user) is None:  # an administrator: which province
         return page(ctx, "assessment.html", choose=get_units().provinces())
     chosen = _province_for(ctx, province.strip())
-    return _page(ctx, _year(year), chosen, only=only.strip())
+    page_no = int(p) if p.isdigit() else 1
+    return _page(ctx, _year(year), chosen, only=only.strip(), search=q.strip()[:80], page_no=page_no)
 
 
 @post("/assessment/{year:int}/{unit:str}/{action:str}", sync_to_thread=True)
