@@ -293,6 +293,9 @@ def test_plugins_page_lists_the_province_plans(site) -> None:
     assert page.status_code == 200
     assert "rasoat.core.builtin.national" in page.text
     assert "thai_nguyen" in page.text and "UBND xã Phượng Tiến" in page.text
+    # a form the plans bring but nobody published yet: its code once, said to be unpublished
+    unpublished = r'<li><span class="mono">\w+</span> <small class="muted">chưa phát hành</small>'
+    assert re.search(unpublished, page.text)
 
 
 def test_edit_history_links_both_versions(site) -> None:

@@ -42,7 +42,7 @@ def plugins(ctx: NamedDependency[Ctx]) -> Response:
             "hooks": p["hooks"],
             "builtin": p["builtin"],
             "plan": plans.get(p["name"]),
-            "forms": [(titles.get(code, code), code) for code in p["forms"]],
+            "forms": [(titles.get(code), code) for code in p["forms"]],  # no title: not yet published
             "indicators": [indicators.get(code, code) for code in p["indicators"]],
         }
         for p in described
