@@ -168,6 +168,7 @@ def test_a_viewer_sees_no_names_and_another_commune_nothing(browser, persons_sit
         page.goto(f"/persons/{p['yen']}")
         assert page.locator("#props dd[data-prop='full_name']").inner_text() == "(ẩn danh tính)"
         assert page.locator("#props dd[data-prop='birth_year']").inner_text() == "1993"
+        assert all(text.strip() for text in page.locator("#props dd").all_inner_texts())  # no empty lines
         assert "Lưu Thị Yến" not in page.content() and page.locator("button").filter(
             has_text="Dùng giá trị").count() == 0
         assert no_horizontal_overflow(page)

@@ -170,7 +170,7 @@ def person(ctx: NamedDependency[Ctx], uuid: FromPath[str]) -> Response:
                       "who": (who.display_name or who.username) if who is not None else step.actor,
                       "changes": changes})
     props = [(name, viewer.value(entity.uuid, name, entity.properties.get(name))) for name in lst.properties
-             if name not in ("display",)]
+             if name != "display" and entity.properties.get(name) not in (None, "")]  # no empty lines
     name = viewer.name(entity)
     viewer.audit("view.person", uuid=entity.uuid)
     return page(ctx, "person.html", entity=entity, name=name, props=props, steps=steps,
