@@ -190,22 +190,12 @@ class VersionSource(BaseModel):
     submission: VersionSubmission | None
 
 
-class EntityVersionOut(BaseModel):
-    """One version in ``GET …/entities/{uuid}/versions`` (pyodk reads these keys)."""
+class EntityVersionOut(CurrentVersion):
+    """One version in ``GET …/entities/{uuid}/versions``: the current version's keys and what the version
+    changed (pyodk reads these keys)."""
 
-    label: str
-    current: bool
-    creatorId: int
-    userAgent: str
-    version: int
-    baseVersion: int | None
-    createdAt: str | None
-    branchId: str | None
-    trunkVersion: int | None
-    branchBaseVersion: int | None
     conflict: str | None
     resolved: bool
-    conflictingProperties: list[str] | None
     baseDiff: list[str]
     serverDiff: list[str]
     data: dict[str, Shown]
