@@ -19,7 +19,6 @@ from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.base import Store
 
 if TYPE_CHECKING:
-    from pyodk.client import Client
     from server_support import CollectClient
 
 REGISTER_MD = """
@@ -151,20 +150,6 @@ def persons_csv(phone: CollectClient) -> list[dict[str, str]]:
     assert resp.headers["etag"] == f'"{entry["hash"]}"'
     assert phone.get(entry["url"], headers={"If-None-Match": f'"{entry["hash"]}"'}).status_code == 304
     return list(csv.DictReader(io.StringIO(resp.text)))
-
-
-def pyodk_client(url: str, tmp_path: Path, username: str, password: str) -> Client:
-    """pyodk 1.3.0, unmodified, logged in to the server at ``url`` as ``username`` (project 1)."""
-    from pyodk.client import Client
-
-    name = uuidlib.uuid4().hex[:8]
-    config = tmp_path / f"{name}.toml"
-    config.write_text(
-        f'[central]\nbase_url = "{url}"\nusername = "{username}"\npassword = "{password}"\n'
-        "default_project_id = 1\n",
-        encoding="utf-8",
-    )
-    return Client(config_path=str(config), cache_path=str(tmp_path / f"{name}-cache.toml"))
 
 
 

@@ -18,12 +18,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.opening import open_store
+
+if TYPE_CHECKING:
+    from pyodk.client import Client
 
 REPO = Path(__file__).resolve().parents[1]
 COMMUNE = "05563"  # Xã Phượng Tiến
@@ -517,3 +520,17 @@ def opened_store(data_dir: Path, database_url: str | None = None) -> Iterator[St
         yield store
     finally:
         store.close()
+
+
+def pyodk_client(url: str, tmp_path: Path, username: str, password: str) -> Client:
+    """pyodk 1.3.0, unmodified, logged in to the server at ``url`` as ``username`` (project 1)."""
+    from pyodk.client import Client
+
+    name = uuid.uuid4().hex[:8]
+    config = tmp_path / f"{name}.toml"
+    config.write_text(
+        f'[central]\nbase_url = "{url}"\nusername = "{username}"\npassword = "{password}"\n'
+        "default_project_id = 1\n",
+        encoding="utf-8",
+    )
+    return Client(config_path=str(config), cache_path=str(tmp_path / f"{name}-cache.toml"))

@@ -16,12 +16,12 @@ from entity_support import (
     B,
     new_uuid,
     officers_server,
-    pyodk_client,
     register_xml,
     visit_xml,
 )
 from pyodk.client import Client
 from pyodk.errors import PyODKError
+from server_support import pyodk_client
 
 PASSWORD = OFFICER_PASSWORD
 pytestmark = pytest.mark.slow

@@ -24,12 +24,12 @@ from entity_support import (
     new_uuid,
     officers_server,
     persons_csv,
-    pyodk_client,
     register_xml,
 )
 from pyodk.client import Client
 from pyodk.errors import PyODKError
 from rasoat.core.entities import SEALED, SEALED_LABEL
+from server_support import pyodk_client
 
 pytestmark = pytest.mark.slow
 LOG = logging.getLogger("test")

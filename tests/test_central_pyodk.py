@@ -14,7 +14,7 @@ from pyodk.errors import PyODKError
 from rasoat.core.models import ReviewState
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.users import create_user
-from server_support import COMMUNE, OTHER_COMMUNE, instance_xml
+from server_support import COMMUNE, OTHER_COMMUNE, instance_xml, pyodk_client
 from test_server_publish import write_xlsform
 
 ADMIN = ("admin", "mật-khẩu-quản-trị")
@@ -37,14 +37,7 @@ def officers(live_server) -> dict[str, tuple[str, str]]:
 
 
 def client(live_server, tmp_path: Path, who: tuple[str, str]) -> Client:
-    name = uuid.uuid4().hex[:8]
-    config = tmp_path / f"{name}.toml"
-    config.write_text(
-        f'[central]\nbase_url = "{live_server.url}"\nusername = "{who[0]}"\npassword = "{who[1]}"\n'
-        "default_project_id = 1\n",
-        encoding="utf-8",
-    )
-    return Client(config_path=str(config), cache_path=str(tmp_path / f"{name}-cache.toml"))
+    return pyodk_client(live_server.url, tmp_path, *who)
 
 
 def new_submission(c: Client, commune: str = COMMUNE, **kw) -> str:
