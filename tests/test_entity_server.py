@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,17 +16,15 @@ from entity_support import (
     A,
     B,
     decision_xml,
-    entity_round,
     manifest_entry,
     new_uuid,
+    officers_server,
     persons_csv,
     publish_national,
     register_xml,
     visit_xml,
 )
-from pg_support import fresh_schema
-from rasoat.core.storage.opening import open_store
-from server_support import CollectClient, ThreadServer
+from server_support import CollectClient
 
 pytestmark = pytest.mark.slow
 
@@ -36,25 +33,10 @@ pytestmark = pytest.mark.slow
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SimpleNamespace]:
-    from rasoat.server.app import ServerSettings, create_app
-
-    schema = fresh_schema() if request.param == "postgres" else nullcontext((None, None))
-    with schema as (url, _name):
-        store = open_store(tmp_path_factory.mktemp("entities") / "data", url)
-        try:
-            token_a, token_b = entity_round(store)
-            server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-            phone_a = CollectClient(f"{server.url}/v1/key/{token_a}/projects/1")
-            phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
-            try:
-                yield SimpleNamespace(store=store, a=phone_a, b=phone_b, backend=request.param,
-                                      data_dir=store_dir(store), url=server.url)
-            finally:
-                phone_a.close()
-                phone_b.close()
-                server.stop()
-        finally:
-            store.close()
+    """The round over communes A and B with a phone in each (entity_support.officers_server)."""
+    with officers_server(request.param, tmp_path_factory.mktemp("entities") / "data") as served:
+        served.data_dir = store_dir(served.store)
+        yield served
 
 
 def store_dir(store: object) -> Path:
