@@ -83,7 +83,12 @@ def test_approve_a_submission_and_see_its_history(browser, site) -> None:
     assert site.store.get_submission(target).review_state is ReviewState.approved
     # the attachment is shown as an image
     page.goto(f"/submissions/{site.here_ids[0]}")
-    assert page.locator("ul.attachments img").evaluate("img => img.naturalWidth") == 40
+    img = page.locator("ul.attachments img")  # loading="lazy": brought into view, then read once loaded
+    img.scroll_into_view_if_needed()
+    assert img.evaluate("""img => img.complete ? img.naturalWidth : new Promise(done => {
+        img.addEventListener('load', () => done(img.naturalWidth));
+        img.addEventListener('error', () => done(-1));
+    })""") == 40
     shot(page, "submission-detail-laptop")
     page.context.close()
 
