@@ -29,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("RASOAT_KEY_DIR", tempfile.mkdtemp(prefix="rasoat-bench-keys-"))
-from entity_support import OFFICER_PASSWORD, A, entity_round, pyodk_client  # noqa: E402
+from entity_support import OFFICER_PASSWORD, A, entity_round  # noqa: E402
 from rasoat.core.storage.opening import open_store  # noqa: E402
 from rasoat.core.users import create_user  # noqa: E402
 from rasoat.server.app import ServerSettings, create_app  # noqa: E402
-from server_support import ThreadServer  # noqa: E402
+from server_support import ThreadServer, pyodk_client  # noqa: E402
 
 
 def timed(label: str, step: object) -> object:
