@@ -40,6 +40,7 @@ from rasoat.core.models import Submission, utcnow  # noqa: E402
 from rasoat.core.protection import keyring, seal_entity_label, seal_entity_values  # noqa: E402
 from rasoat.core.storage.base import EntityQuery, Store  # noqa: E402
 from rasoat.core.storage.opening import open_store  # noqa: E402
+from scratch import scratch_schema  # noqa: E402  (benchmarks/scratch.py, beside this script)
 
 
 def vmhwm_mb() -> float:
@@ -148,23 +149,14 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(23)
     os.environ.setdefault("RASOAT_KEY_DIR", tempfile.mkdtemp(prefix="entcore-bench-keys-"))
-    with tempfile.TemporaryDirectory(prefix="entcore-bench-") as tmp:
-        url = args.database
-        schema = None
-        if url:
-            schema = f"entcore_bench_{uuid.uuid4().hex[:8]}"
-            url = f"{url}{'&' if '?' in url else '?'}schema={schema}"
+    with tempfile.TemporaryDirectory(prefix="entcore-bench-") as tmp, \
+            scratch_schema(args.database, "entcore_bench") as url:
         print(f"store: {'PostgreSQL' if url else 'SQLite'}   load average {os.getloadavg()}")
         store = open_store(Path(tmp) / "data", url)
         try:
             run(store, args)
         finally:
             store.close()
-            if schema:
-                import psycopg
-
-                with psycopg.connect(args.database, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

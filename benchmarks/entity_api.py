@@ -23,7 +23,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +32,7 @@ from entity_support import OFFICER_PASSWORD, A, entity_round  # noqa: E402
 from rasoat.core.storage.opening import open_store  # noqa: E402
 from rasoat.core.users import create_user  # noqa: E402
 from rasoat.server.app import ServerSettings, create_app  # noqa: E402
+from scratch import scratch_schema  # noqa: E402  (benchmarks/scratch.py, beside this script)
 from server_support import ThreadServer, pyodk_client  # noqa: E402
 
 
@@ -82,21 +82,10 @@ def main() -> None:
     parser.add_argument("--entities", type=int, default=20000)
     parser.add_argument("--updates", type=int, default=200)
     args = parser.parse_args()
-    url = args.database
-    schema = None
-    if url:
-        schema = f"entapi_bench_{uuid.uuid4().hex[:8]}"
-        url = f"{url}{'&' if '?' in url else '?'}schema={schema}"
-    print(f"store: {'PostgreSQL' if url else 'SQLite'}   {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-          f"   load average {os.getloadavg()}")
-    try:
+    with scratch_schema(args.database, "entapi_bench") as url:
+        print(f"store: {'PostgreSQL' if url else 'SQLite'}   "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}   load average {os.getloadavg()}")
         run(url, args.entities, args.updates)
-    finally:
-        if schema:
-            import psycopg
-
-            with psycopg.connect(args.database, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from rasoat.core.storage.base import EntityQuery  # noqa: E402
 from rasoat.core.storage.opening import open_store  # noqa: E402
 from rasoat.core.units import get_units  # noqa: E402
 from rasoat.core.xlsform import compile_xlsform  # noqa: E402
+from scratch import scratch_schema  # noqa: E402  (benchmarks/scratch.py, beside this script)
 
 COMMUNE, OTHER = "05563", "05503"
 
@@ -63,20 +64,12 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="persons-bench-") as tmp:
         os.environ.setdefault("RASOAT_KEY_DIR", str(Path(tmp) / "keys"))
-        url, schema = args.database, None
-        if url:  # a fresh schema of that database, dropped afterwards
-            schema = f"entforms_bench_{uuid.uuid4().hex[:8]}"
-            url = f"{url}{'&' if '?' in url else '?'}schema={schema}"
-        store = open_store(Path(tmp) / "data", url)
-        try:
-            run(store, args)
-        finally:
-            store.close()
-            if schema:
-                import psycopg
-
-                with psycopg.connect(args.database, autocommit=True) as conn:
-                    conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        with scratch_schema(args.database, "entforms_bench") as url:
+            store = open_store(Path(tmp) / "data", url)
+            try:
+                run(store, args)
+            finally:
+                store.close()
     print(f"load average {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")
 
 
