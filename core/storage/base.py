@@ -24,15 +24,7 @@ from enum import StrEnum
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
-from rasoat.core.entities import (
-    Entity,
-    EntityBlock,
-    EntityList,
-    EntityVersion,
-    EntityWork,
-    HeldEntity,
-    Value,
-)
+from rasoat.core import entities as en
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User
 from rasoat.core.problems import Problem
 
@@ -213,7 +205,8 @@ class SubmissionStore(ABC):
 
     @abstractmethod
     def save_submission(
-        self, sub: Submission, xml: bytes, attachments: dict[str, bytes], entities: EntityWork | None = None
+        self, sub: Submission, xml: bytes, attachments: dict[str, bytes],
+        entities: en.EntityWork | None = None,
     ) -> SaveOutcome:
         """Store a submission durably, applying the duplicate/edit rules above (raises Conflict). Its
         ``entities`` blocks (``core.entities.read_blocks``) are applied in the same transaction, by
@@ -345,35 +338,35 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
     ``set_review``) or the methods below. Property values are as stored: an identifying property's value
     is a sealed ``{"#sealed": ...}`` object (``core.protection.open_entity_values`` opens them)."""
 
-    def get_entity_list(self, name: str) -> EntityList | None:
+    def get_entity_list(self, name: str) -> en.EntityList | None:
         """A list by name (None: no published form declares it)."""
         raise NotImplementedError
 
-    def list_entity_lists(self) -> list[EntityList]:
+    def list_entity_lists(self) -> list[en.EntityList]:
         """Every list, by name (none in a store that keeps no entities, e.g. the legacy format)."""
         return []
 
-    def set_entity_list(self, name: str, *, approval_required: bool) -> EntityList:
+    def set_entity_list(self, name: str, *, approval_required: bool) -> en.EntityList:
         """Change a list's flag (KeyError for an unknown list). Turning approval off leaves creates
         already waiting for approval waiting (they are created when approved)."""
         raise NotImplementedError
 
-    def get_entity(self, uuid: str) -> Entity | None:
+    def get_entity(self, uuid: str) -> en.Entity | None:
         """An entity by id (deleted ones too)."""
         raise NotImplementedError
 
-    def page_entities(self, query: EntityQuery, *, limit: int, after: str | None = None) -> list[Entity]:
+    def page_entities(self, query: EntityQuery, *, limit: int, after: str | None = None) -> list[en.Entity]:
         """Keyset paging by uuid (code point order): at most ``limit`` entities after ``after``."""
         raise NotImplementedError
 
-    def iter_entities(self, query: EntityQuery) -> Iterator[Entity]:
+    def iter_entities(self, query: EntityQuery) -> Iterator[en.Entity]:
         """Every matching entity, in ``query.order_by`` (by uuid), streamed in flat memory."""
         raise NotImplementedError
 
     def count_entities(self, query: EntityQuery) -> int:
         raise NotImplementedError
 
-    def entity_versions(self, uuid: str) -> list[EntityVersion]:
+    def entity_versions(self, uuid: str) -> list[en.EntityVersion]:
         """An entity's history, version 1 first."""
         raise NotImplementedError
 
@@ -389,14 +382,14 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
         ``unit_codes`` (an entity outside those units counts as deleted); unknown ids are left out."""
         raise NotImplementedError
 
-    def entity_backlog(self, list_name: str | None = None) -> list[HeldEntity]:
+    def entity_backlog(self, list_name: str | None = None) -> list[en.HeldEntity]:
         """Blocks waiting (an offline update for its predecessor, a create for approval), oldest first."""
         return []
 
     def write_entity(
-        self, list_name: str, uuid: str, *, label: str | None, data: dict[str, Value], actor: str,
+        self, list_name: str, uuid: str, *, label: str | None, data: dict[str, en.Value], actor: str,
         base_version: int | None = None, unit_code: str | None = None,
-    ) -> Entity:
+    ) -> en.Entity:
         """Create (``base_version`` None) or update an entity outside a submission (the API, an officer),
         by the same rules as a submission's block (a stale ``base_version`` gives a conflict, not a
         refusal). Identifying values in ``data`` must already be sealed. Raises ValueError when the
@@ -404,7 +397,7 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
         raise NotImplementedError
 
     def write_entities(
-        self, blocks: Sequence[EntityBlock], *, actor: str, unit_code: str | None = None,
+        self, blocks: Sequence[en.EntityBlock], *, actor: str, unit_code: str | None = None,
         scope: tuple[str, ...] | None = None, exact_base: bool = False, audit: AuditEvent | None = None,
     ) -> None:
         """Creates and updates outside a submission (the Central API), in one transaction with ``audit``,
@@ -415,13 +408,13 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
         raise NotImplementedError
 
     def delete_entity(self, uuid: str, actor: str, deleted: bool = True, audit: AuditEvent | None = None
-                      ) -> Entity:
+                      ) -> en.Entity:
         """Soft-delete (or restore, ``deleted=False``) an entity, with ``audit`` in the same transaction;
         phones drop it at their next update and the integrity endpoint reports it. KeyError for an
         unknown id."""
         raise NotImplementedError
 
-    def resolve_entity_conflict(self, uuid: str, actor: str) -> Entity:
+    def resolve_entity_conflict(self, uuid: str, actor: str) -> en.Entity:
         """Mark an entity's conflict resolved (``conflict`` None); ValueError when it has none."""
         raise NotImplementedError
 
@@ -435,12 +428,12 @@ class EntityStore(ABC):  # noqa: B024 - a read-only view (core.crypto) need not 
         """How many sealed entity values (current and past versions) each KEK id wraps."""
         raise NotImplementedError
 
-    def import_entity(self, entity: Entity, versions: Sequence[EntityVersion]) -> bool:
+    def import_entity(self, entity: en.Entity, versions: Sequence[en.EntityVersion]) -> bool:
         """Store an entity and its versions exactly as given (``migrate-store``); False when its id is
         already stored (a rerun), then nothing changes."""
         raise NotImplementedError
 
-    def import_held(self, held: HeldEntity) -> bool:
+    def import_held(self, held: en.HeldEntity) -> bool:
         """Store a held block exactly as given (``migrate-store``); False when it is already stored."""
         raise NotImplementedError
 

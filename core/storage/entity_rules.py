@@ -43,17 +43,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
-from rasoat.core.entities import (
-    Entity,
-    EntityBlock,
-    EntityList,
-    EntityVersion,
-    EntityWork,
-    HeldEntity,
-    Value,
-    moved_to,
-    receiving_refusal,
-)
+from rasoat.core import entities as en
 from rasoat.core.problems import Problem
 from rasoat.core.rounds import in_scope
 
@@ -99,25 +89,27 @@ class Source:
 class EntityTx(Protocol):
     """One engine transaction, as the rules see it; rows read stay locked until it ends."""
 
-    def entity_list(self, name: str) -> EntityList | None: ...
+    def entity_list(self, name: str) -> en.EntityList | None: ...
 
-    def entity(self, uuid: str) -> Entity | None:
+    def entity(self, uuid: str) -> en.Entity | None:
         """The entity, locked for this transaction."""
 
-    def version(self, uuid: str, version: int) -> EntityVersion | None: ...
+    def version(self, uuid: str, version: int) -> en.EntityVersion | None: ...
 
-    def versions_after(self, uuid: str, version: int) -> list[EntityVersion]:
+    def versions_after(self, uuid: str, version: int) -> list[en.EntityVersion]:
         """Versions above ``version``, in order."""
 
-    def branch_version(self, uuid: str, branch_id: str, branch_base_version: int) -> EntityVersion | None: ...
+    def branch_version(self, uuid: str, branch_id: str,
+                       branch_base_version: int) -> en.EntityVersion | None: ...
 
-    def write(self, entity: Entity, version: EntityVersion, created: bool) -> None:
+    def write(self, entity: en.Entity, version: en.EntityVersion, created: bool) -> None:
         """Insert (``created``) or update the entity row and add its version."""
 
-    def hold(self, reason: str, block: EntityBlock, source: Source) -> None: ...
+    def hold(self, reason: str, block: en.EntityBlock, source: Source) -> None: ...
 
     def take_held(self, *, reason: str, uuid: str | None = None, branch_id: str | None = None,
-                  branch_base_version: int | None = None, instance_id: str | None = None) -> list[HeldEntity]:
+                  branch_base_version: int | None = None,
+                  instance_id: str | None = None) -> list[en.HeldEntity]:
         """Remove and return matching held blocks, oldest first."""
 
     def error(self, source: Source, message: str, details: Mapping[str, object]) -> None:
@@ -130,7 +122,7 @@ class EntityTx(Protocol):
         """Undo every write made inside it when it exits with an exception."""
 
 
-def apply(tx: EntityTx, work: EntityWork, source: Source) -> None:
+def apply(tx: EntityTx, work: en.EntityWork, source: Source) -> None:
     """Apply a submission's entity blocks (all or none), then whatever they release from the backlog."""
     if not work:
         return
@@ -146,7 +138,7 @@ def apply(tx: EntityTx, work: EntityWork, source: Source) -> None:
         tx.error(source, str(exc), {"blocks": [b.uuid for b in work.blocks]})
 
 
-def write(tx: EntityTx, blocks: Sequence[EntityBlock], source: Source, *, exact_base: bool) -> None:
+def write(tx: EntityTx, blocks: Sequence[en.EntityBlock], source: Source, *, exact_base: bool) -> None:
     """Blocks from outside a submission (the Central API, an officer's page), all or none, by the same
     rules as a submission's. An update without ``base_version`` is based on the current version (Central's
     ``force``); with ``exact_base`` one based on an older version is refused (``StaleVersion``: the API
@@ -173,7 +165,7 @@ def approve(tx: EntityTx, instance_id: str, source: Source) -> None:
             tx.error(src, str(exc), {"uuid": held.uuid})
 
 
-def force(tx: EntityTx, held: HeldEntity, at: datetime) -> None:
+def force(tx: EntityTx, held: en.HeldEntity, at: datetime) -> None:
     """Apply one block that waited too long in the backlog (taken out by the caller)."""
     src = _held_source(held, at)
     try:
@@ -183,7 +175,7 @@ def force(tx: EntityTx, held: HeldEntity, at: datetime) -> None:
         tx.error(src, str(exc), {"uuid": held.uuid, "forced": True})
 
 
-def _held_source(held: HeldEntity, at: datetime, approved: bool = False) -> Source:
+def _held_source(held: en.HeldEntity, at: datetime, approved: bool = False) -> Source:
     return Source(held.instance_id, held.actor, held.unit_code, at, approved, held.scope)
 
 
@@ -196,7 +188,7 @@ def _in_scope(source: Source, unit: str | None) -> bool:
     return in_scope(unit, source.scope)
 
 
-def _apply(tx: EntityTx, block: EntityBlock, source: Source, *, force: bool) -> None:
+def _apply(tx: EntityTx, block: en.EntityBlock, source: Source, *, force: bool) -> None:
     lst = tx.entity_list(block.dataset)
     if lst is None:
         raise EntityFailure("entity.no_list", list=block.dataset)
@@ -230,17 +222,17 @@ def _release(tx: EntityTx, *, uuid: str, branch_id: str | None, next_base: int |
             tx.error(src, str(exc), {"uuid": held.uuid, "reprocessed": True})
 
 
-def _version(block: EntityBlock, source: Source, number: int, label: str, base: int | None,
+def _version(block: en.EntityBlock, source: Source, number: int, label: str, base: int | None,
              conflict: str | None = None, conflicting: tuple[str, ...] = (),
-             action: str = "update") -> EntityVersion:
-    return EntityVersion(
+             action: str = "update") -> en.EntityVersion:
+    return en.EntityVersion(
         uuid=block.uuid, version=number, base_version=base, trunk_version=block.trunk_version,
         branch_id=block.branch_id, branch_base_version=block.base_version, instance_id=source.instance_id,
         actor=source.actor, at=source.at, label=label, data=dict(block.data), conflict=conflict,
         conflicting=conflicting, source_action=action)
 
 
-def _create(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *, force: bool) -> None:
+def _create(tx: EntityTx, lst: en.EntityList, block: en.EntityBlock, source: Source, *, force: bool) -> None:
     existing = tx.entity(block.uuid)
     if existing is not None:
         if existing.deleted:
@@ -254,14 +246,14 @@ def _create(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
         raise EntityFailure("entity.create_no_label")
     forced = force and not block.create
     data = dict(block.data)
-    entity = Entity(uuid=block.uuid, list_name=lst.name, label=label, properties=data, version=1,
-                    unit_code=source.unit_code, deleted=False, conflict=None, created_at=source.at,
-                    created_by=source.actor, updated_at=source.at, updated_by=source.actor, forced=forced)
+    entity = en.Entity(uuid=block.uuid, list_name=lst.name, label=label, properties=data, version=1,
+                       unit_code=source.unit_code, deleted=False, conflict=None, created_at=source.at,
+                       created_by=source.actor, updated_at=source.at, updated_by=source.actor, forced=forced)
     tx.write(entity, _version(block, source, 1, label, None, action="create"), created=True)
     _release(tx, uuid=block.uuid, branch_id=None, next_base=None, at=source.at)
 
 
-def _changed_since(tx: EntityTx, uuid: str, base: EntityVersion | None) -> set[str]:
+def _changed_since(tx: EntityTx, uuid: str, base: en.EntityVersion | None) -> set[str]:
     """Properties (and "label") the server changed after ``base`` (every version when None)."""
     changed: set[str] = set()
     label = base.label if base is not None else None
@@ -273,10 +265,10 @@ def _changed_since(tx: EntityTx, uuid: str, base: EntityVersion | None) -> set[s
     return changed
 
 
-def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *, force: bool,
+def _update(tx: EntityTx, lst: en.EntityList, block: en.EntityBlock, source: Source, *, force: bool,
             as_create: bool = False) -> None:
     current = tx.entity(block.uuid)
-    base: EntityVersion | None
+    base: en.EntityVersion | None
     if as_create:
         base = None
     elif block.branch_id and block.base_version is not None:
@@ -307,10 +299,10 @@ def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
     if not _in_scope(source, current.unit_code):
         raise EntityFailure("entity.outside_units", uuid=block.uuid)
     data = dict(block.data)
-    received: dict[str, Value] = dict(data)
+    received: dict[str, en.Value] = dict(data)
     if block.label:
         received["label"] = block.label
-    now: dict[str, Value] = {**current.properties, "label": current.label}
+    now: dict[str, en.Value] = {**current.properties, "label": current.label}
     conflict, this_conflict = current.conflict, None
     conflicting: tuple[str, ...] = ()
     if base is None and force:  # its predecessor never came: applied on the latest, flagged to be checked
@@ -326,8 +318,8 @@ def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
         conflict = "hard" if "hard" in (conflict, this_conflict) else "soft"
     label = block.label or current.label
     number = current.version + 1
-    target = moved_to(current.unit_code, data)
-    refused = receiving_refusal(target) if target is not None else None
+    target = en.moved_to(current.unit_code, data)
+    refused = en.receiving_refusal(target) if target is not None else None
     if refused is not None:
         raise EntityFailure(refused.code, **refused.params)
     entity = replace(current, label=label, properties={**current.properties, **data}, version=number,
@@ -345,6 +337,6 @@ def _update(tx: EntityTx, lst: EntityList, block: EntityBlock, source: Source, *
                  at=source.at)
 
 
-def iter_due(held: list[HeldEntity]) -> Iterator[HeldEntity]:
+def iter_due(held: list[en.HeldEntity]) -> Iterator[en.HeldEntity]:
     """Held blocks in the order force-processing applies them: by branch, then base version."""
     yield from sorted(held, key=lambda h: (h.branch_id or "", h.branch_base_version or 0, h.seq))

@@ -14,19 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rasoat.core import audit_actions
-from rasoat.core.entities import (
-    ENTITIES_NS,
-    SEALED,
-    SEALED_LABEL,
-    Entity,
-    EntityBlock,
-    EntityList,
-    EntityVersion,
-    EntityWork,
-    HeldEntity,
-    Value,
-    declared_lists,
-)
+from rasoat.core import entities as en
 from rasoat.core.models import AuditEvent, ReviewState, Submission, utcnow
 from rasoat.core.protection import identifying_fields
 from rasoat.core.storage import entity_rules
@@ -51,10 +39,10 @@ def _seals(values: Mapping[str, Any], label: str) -> Iterator[bytes]:
     import base64
 
     for value in values.values():
-        if isinstance(value, dict) and SEALED in value:
-            yield base64.b64decode(value[SEALED])
-    if label.startswith(SEALED_LABEL):
-        yield base64.b64decode(label[len(SEALED_LABEL):])
+        if isinstance(value, dict) and en.SEALED in value:
+            yield base64.b64decode(value[en.SEALED])
+    if label.startswith(en.SEALED_LABEL):
+        yield base64.b64decode(label[len(en.SEALED_LABEL):])
 
 
 def _rewrapped(values: Mapping[str, Any], label: str, rewrap: Callable[[bytes], bytes]
@@ -64,10 +52,10 @@ def _rewrapped(values: Mapping[str, Any], label: str, rewrap: Callable[[bytes], 
     def again(token: str) -> str:
         return base64.b64encode(rewrap(base64.b64decode(token))).decode()
 
-    out = {k: ({SEALED: again(v[SEALED])} if isinstance(v, dict) and SEALED in v else v)
+    out = {k: ({en.SEALED: again(v[en.SEALED])} if isinstance(v, dict) and en.SEALED in v else v)
            for k, v in values.items()}
-    if label.startswith(SEALED_LABEL):
-        label = SEALED_LABEL + again(label[len(SEALED_LABEL):])
+    if label.startswith(en.SEALED_LABEL):
+        label = en.SEALED_LABEL + again(label[len(en.SEALED_LABEL):])
     return out, label
 
 
@@ -82,41 +70,41 @@ class _Codec:
     def __init__(self, d: Dialect) -> None:
         self.d = d
 
-    def entity(self, row: Sequence[Any]) -> Entity:
+    def entity(self, row: Sequence[Any]) -> en.Entity:
         d = self.d
         (uuid, list_name, label, props, version, unit, deleted, conflict, created_at, created_by,
          updated_at, updated_by, forced) = row
-        return Entity(uuid=uuid, list_name=list_name, label=label, properties=d.load(props),
-                      version=int(version), unit_code=unit, deleted=bool(deleted), conflict=conflict,
-                      created_at=d.time_load(created_at), created_by=created_by,
-                      updated_at=d.time_load(updated_at), updated_by=updated_by, forced=bool(forced))
+        return en.Entity(uuid=uuid, list_name=list_name, label=label, properties=d.load(props),
+                         version=int(version), unit_code=unit, deleted=bool(deleted), conflict=conflict,
+                         created_at=d.time_load(created_at), created_by=created_by,
+                         updated_at=d.time_load(updated_at), updated_by=updated_by, forced=bool(forced))
 
-    def version(self, row: Sequence[Any]) -> EntityVersion:
+    def version(self, row: Sequence[Any]) -> en.EntityVersion:
         d = self.d
         (uuid, version, base, trunk, branch, bbv, iid, actor, at, label, data, conflict, conflicting,
          action) = row
-        return EntityVersion(uuid=uuid, version=int(version), base_version=base, trunk_version=trunk,
-                             branch_id=branch, branch_base_version=bbv, instance_id=iid, actor=actor,
-                             at=d.time_load(at), label=label, data=d.load(data), conflict=conflict,
-                             conflicting=tuple(d.load(conflicting)), source_action=action)
+        return en.EntityVersion(uuid=uuid, version=int(version), base_version=base, trunk_version=trunk,
+                                branch_id=branch, branch_base_version=bbv, instance_id=iid, actor=actor,
+                                at=d.time_load(at), label=label, data=d.load(data), conflict=conflict,
+                                conflicting=tuple(d.load(conflicting)), source_action=action)
 
-    def held(self, row: Sequence[Any]) -> HeldEntity:
+    def held(self, row: Sequence[Any]) -> en.HeldEntity:
         d = self.d
         seq, reason, iid, list_name, uuid, branch, bbv, block, unit, actor, held_at = row
         doc = d.load(block)
         scope = doc.get("scope")
-        return HeldEntity(seq=int(seq), reason=reason, instance_id=iid, list_name=list_name, uuid=uuid,
-                          branch_id=branch, branch_base_version=bbv,
-                          block=EntityBlock.from_json(doc["block"]),
-                          unit_code=unit, actor=actor, held_at=d.time_load(held_at),
-                          scope=tuple(scope) if scope is not None else None)
+        return en.HeldEntity(seq=int(seq), reason=reason, instance_id=iid, list_name=list_name, uuid=uuid,
+                             branch_id=branch, branch_base_version=bbv,
+                             block=en.EntityBlock.from_json(doc["block"]),
+                             unit_code=unit, actor=actor, held_at=d.time_load(held_at),
+                             scope=tuple(scope) if scope is not None else None)
 
-    def entity_list(self, row: Sequence[Any]) -> EntityList:
+    def entity_list(self, row: Sequence[Any]) -> en.EntityList:
         d = self.d
         name, approval, forms, props, identifying, created_at = row
-        return EntityList(name=name, approval_required=bool(approval), forms=tuple(d.load(forms)),
-                          properties=tuple(d.load(props)), identifying=frozenset(d.load(identifying)),
-                          created_at=d.time_load(created_at))
+        return en.EntityList(name=name, approval_required=bool(approval), forms=tuple(d.load(forms)),
+                             properties=tuple(d.load(props)), identifying=frozenset(d.load(identifying)),
+                             created_at=d.time_load(created_at))
 
 
 class SqlEntityTx:
@@ -127,20 +115,20 @@ class SqlEntityTx:
         self.cx = cx
         self.lock_ids = lock_ids
         self.c = _Codec(store.dialect)
-        self._lists: dict[str, EntityList | None] = {}
+        self._lists: dict[str, en.EntityList | None] = {}
         self._points = 0
         self._locked: set[str] = set()
 
     def _one(self, stmt: str, params: Sequence[Any]) -> Any:
         return self.cx.execute(self.store._q(stmt), params).fetchone()
 
-    def entity_list(self, name: str) -> EntityList | None:
+    def entity_list(self, name: str) -> en.EntityList | None:
         if name not in self._lists:
             row = self._one(f"SELECT {LIST_COLS} FROM entity_lists WHERE name = ?", (name,))
             self._lists[name] = self.c.entity_list(row) if row else None
         return self._lists[name]
 
-    def entity(self, uuid: str) -> Entity | None:
+    def entity(self, uuid: str) -> en.Entity | None:
         if self.lock_ids and self.store.dialect.entity_lock and uuid not in self._locked:
             self.cx.execute(self.store._q(self.store.dialect.entity_lock), (uuid,))
             self._locked.add(uuid)
@@ -148,24 +136,24 @@ class SqlEntityTx:
         row = self._one(f"SELECT {ENT_SQL} FROM entities WHERE uuid = ?{lock}", (uuid,))
         return self.c.entity(row) if row else None
 
-    def version(self, uuid: str, version: int) -> EntityVersion | None:
+    def version(self, uuid: str, version: int) -> en.EntityVersion | None:
         row = self._one(f"SELECT {VER_SQL} FROM entity_versions WHERE uuid = ? AND version = ?",
                         (uuid, version))
         return self.c.version(row) if row else None
 
-    def versions_after(self, uuid: str, version: int) -> list[EntityVersion]:
+    def versions_after(self, uuid: str, version: int) -> list[en.EntityVersion]:
         rows = self.cx.execute(self.store._q(
             f"SELECT {VER_SQL} FROM entity_versions WHERE uuid = ? AND version > ? ORDER BY version"),
             (uuid, version)).fetchall()
         return [self.c.version(r) for r in rows]
 
-    def branch_version(self, uuid: str, branch_id: str, branch_base_version: int) -> EntityVersion | None:
+    def branch_version(self, uuid: str, branch_id: str, branch_base_version: int) -> en.EntityVersion | None:
         row = self._one(f"SELECT {VER_SQL} FROM entity_versions WHERE uuid = ? AND branch_id = ?"
                         " AND branch_base_version = ? ORDER BY version DESC LIMIT 1",
                         (uuid, branch_id, branch_base_version))
         return self.c.version(row) if row else None
 
-    def write(self, entity: Entity, version: EntityVersion, created: bool) -> None:
+    def write(self, entity: en.Entity, version: en.EntityVersion, created: bool) -> None:
         s, d = self.store, self.store.dialect
         if created:
             cur = self.cx.execute(s._q(
@@ -195,7 +183,7 @@ class SqlEntityTx:
              v.instance_id, v.actor, d.time(v.at), v.label, d.jsonb(dict(v.data)), v.conflict,
              d.jsonb(list(v.conflicting)), v.source_action))
 
-    def hold(self, reason: str, block: EntityBlock, source: Source) -> None:
+    def hold(self, reason: str, block: en.EntityBlock, source: Source) -> None:
         d = self.store.dialect
         doc = {"block": block.to_json(), "scope": list(source.scope) if source.scope is not None else None}
         self.cx.execute(self.store._q(
@@ -205,7 +193,8 @@ class SqlEntityTx:
              d.jsonb(doc), source.unit_code, source.actor, d.time(source.at)))
 
     def take_held(self, *, reason: str, uuid: str | None = None, branch_id: str | None = None,
-                  branch_base_version: int | None = None, instance_id: str | None = None) -> list[HeldEntity]:
+                  branch_base_version: int | None = None,
+                  instance_id: str | None = None) -> list[en.HeldEntity]:
         clauses: list[str] = ["reason = ?"]
         params: list[Any] = [reason]
         for column, value in (("uuid", uuid), ("branch_id", branch_id),
@@ -245,7 +234,7 @@ class SqlEntityTx:
         self.cx.execute(f"RELEASE SAVEPOINT {name}")
 
     # --- what the submission rules call -------------------------------------------------------
-    def apply_submission(self, sub: Submission, work: EntityWork) -> None:
+    def apply_submission(self, sub: Submission, work: en.EntityWork) -> None:
         """A new submission's (or an edit's) blocks; an edit whose earlier version already changed an
         entity changes nothing more (Central: one entity change per submission)."""
         if sub.deprecated_id and self._one(
@@ -281,10 +270,10 @@ class EntitySql:
     def _declare_lists(self, cx: Cx, form_id: str, xml: bytes, schema: dict[str, Any]) -> None:
         """The lists a stored form declares: created, or given the form and its new properties."""
 
-        if ENTITIES_NS.encode() not in xml:  # no entities: nothing to parse
+        if en.ENTITIES_NS.encode() not in xml:  # no entities: nothing to parse
             return
         try:
-            declarations = declared_lists(xml, identifying_fields(schema))
+            declarations = en.declared_lists(xml, identifying_fields(schema))
         except ValueError as exc:
             raise ValueError(f"Biểu mẫu {form_id}: {exc}") from None
         d = self.dialect
@@ -306,18 +295,18 @@ class EntitySql:
                 "UPDATE entity_lists SET forms = ?, properties = ?, identifying = ? WHERE name = ?"),
                        (d.jsonb(forms), d.jsonb(merged), d.jsonb(identifying), decl.dataset))
 
-    def get_entity_list(self, name: str) -> EntityList | None:
+    def get_entity_list(self, name: str) -> en.EntityList | None:
         with self._cx() as cx:
             row = cx.execute(self._q(f"SELECT {LIST_COLS} FROM entity_lists WHERE name = ?"),
                              (name,)).fetchone()
         return self._codec.entity_list(row) if row else None
 
-    def list_entity_lists(self) -> list[EntityList]:
+    def list_entity_lists(self) -> list[en.EntityList]:
         with self._cx() as cx:
             rows = cx.execute(f"SELECT {LIST_COLS} FROM entity_lists ORDER BY name").fetchall()
         return [self._codec.entity_list(r) for r in rows]
 
-    def set_entity_list(self, name: str, *, approval_required: bool) -> EntityList:
+    def set_entity_list(self, name: str, *, approval_required: bool) -> en.EntityList:
         with self._tx() as cx:
             cur = cx.execute(self._q("UPDATE entity_lists SET approval_required = ? WHERE name = ?"),
                              (self.dialect.flag(approval_required), name))
@@ -328,7 +317,7 @@ class EntitySql:
         return found
 
     # --- entities -----------------------------------------------------------------------------------
-    def get_entity(self, uuid: str) -> Entity | None:
+    def get_entity(self, uuid: str) -> en.Entity | None:
         with self._cx() as cx:
             row = cx.execute(self._q(f"SELECT {ENT_SQL} FROM entities WHERE uuid = ?"), (uuid,)).fetchone()
         return self._codec.entity(row) if row else None
@@ -358,7 +347,7 @@ class EntitySql:
             clauses.append("conflict IS NOT NULL")
         return prefix, f" FROM {source} WHERE " + " AND ".join(clauses), params
 
-    def page_entities(self, query: EntityQuery, *, limit: int, after: str | None = None) -> list[Entity]:
+    def page_entities(self, query: EntityQuery, *, limit: int, after: str | None = None) -> list[en.Entity]:
         if limit <= 0:
             return []
         d = self.dialect
@@ -372,7 +361,7 @@ class EntitySql:
                 [*params, limit]).fetchall()
         return [self._codec.entity(r) for r in rows]
 
-    def iter_entities(self, query: EntityQuery) -> Iterator[Entity]:
+    def iter_entities(self, query: EntityQuery) -> Iterator[en.Entity]:
         prefix, where, params = self._ent_where(query)
         codec = self._codec
         keys = [*((c, desc) for c, desc in query.order_by if c in ENTITY_ORDER), ("uuid", False)]
@@ -387,7 +376,7 @@ class EntitySql:
         with self._read_cx() as cx:
             return int(cx.execute(self._q(f"{prefix}SELECT count(*) {where}"), params).fetchone()[0])
 
-    def entity_versions(self, uuid: str) -> list[EntityVersion]:
+    def entity_versions(self, uuid: str) -> list[en.EntityVersion]:
         with self._cx() as cx:
             rows = cx.execute(self._q(
                 f"SELECT {VER_SQL} FROM entity_versions WHERE uuid = ? ORDER BY version"),
@@ -422,7 +411,7 @@ class EntitySql:
             out[uuid] = bool(deleted) or outside
         return out
 
-    def entity_backlog(self, list_name: str | None = None) -> list[HeldEntity]:
+    def entity_backlog(self, list_name: str | None = None) -> list[en.HeldEntity]:
         where, params = ("", []) if list_name is None else (" WHERE list_name = ?", [list_name])
         with self._cx() as cx:
             rows = cx.execute(self._q(f"SELECT {HELD_COLS} FROM entity_backlog{where} ORDER BY seq"),
@@ -435,19 +424,19 @@ class EntitySql:
             yield SqlEntityTx(self, cx, lock_ids)
 
     def write_entity(
-        self, list_name: str, uuid: str, *, label: str | None, data: dict[str, Value], actor: str,
+        self, list_name: str, uuid: str, *, label: str | None, data: dict[str, en.Value], actor: str,
         base_version: int | None = None, unit_code: str | None = None,
-    ) -> Entity:
-        block = EntityBlock(dataset=list_name, uuid=uuid, create=base_version is None,
-                            update=base_version is not None, label=label, data=dict(data),
-                            base_version=base_version)
+    ) -> en.Entity:
+        block = en.EntityBlock(dataset=list_name, uuid=uuid, create=base_version is None,
+                               update=base_version is not None, label=label, data=dict(data),
+                               base_version=base_version)
         self.write_entities([block], actor=actor, unit_code=unit_code)
         found = self.get_entity(uuid)
         assert found is not None
         return found
 
     def write_entities(
-        self, blocks: Sequence[EntityBlock], *, actor: str, unit_code: str | None = None,
+        self, blocks: Sequence[en.EntityBlock], *, actor: str, unit_code: str | None = None,
         scope: tuple[str, ...] | None = None, exact_base: bool = False, audit: AuditEvent | None = None,
     ) -> None:
         source = Source(None, actor, unit_code, utcnow(), approved=True, scope=scope)
@@ -460,7 +449,7 @@ class EntitySql:
                 self._audit_row(tx.cx, audit)
 
     def _set_entity(self, uuid: str, actor: str, sets: str, params: list[Any],
-                    audit: AuditEvent | None = None) -> Entity:
+                    audit: AuditEvent | None = None) -> en.Entity:
         d = self.dialect
         with self._tx() as cx:
             cur = cx.execute(self._q(
@@ -476,10 +465,10 @@ class EntitySql:
         return found
 
     def delete_entity(self, uuid: str, actor: str, deleted: bool = True, audit: AuditEvent | None = None
-                      ) -> Entity:
+                      ) -> en.Entity:
         return self._set_entity(uuid, actor, "deleted = ?", [self.dialect.flag(deleted)], audit)
 
-    def resolve_entity_conflict(self, uuid: str, actor: str) -> Entity:
+    def resolve_entity_conflict(self, uuid: str, actor: str) -> en.Entity:
         found = self.get_entity(uuid)
         if found is None:
             raise KeyError(f"Không có thực thể / No entity {uuid!r}")
@@ -502,7 +491,7 @@ class EntitySql:
         return done
 
     # --- copies between stores (migrate-store) ---------------------------------------------------------
-    def import_entity(self, entity: Entity, versions: Sequence[EntityVersion]) -> bool:
+    def import_entity(self, entity: en.Entity, versions: Sequence[en.EntityVersion]) -> bool:
         d, e = self.dialect, entity
         with self._tx() as cx:
             cur = cx.execute(self._q(
@@ -523,7 +512,7 @@ class EntitySql:
                      d.jsonb(list(v.conflicting)), v.source_action))
         return True
 
-    def import_held(self, held: HeldEntity) -> bool:
+    def import_held(self, held: en.HeldEntity) -> bool:
         d, h = self.dialect, held
         doc = {"block": h.block.to_json(), "scope": list(h.scope) if h.scope is not None else None}
         with self._tx() as cx:
