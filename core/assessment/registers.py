@@ -73,6 +73,19 @@ class _Acc:
     reports: list[tuple[str, str]] = field(default_factory=list)  # F9 (from, to)
     f10: Fact | None = None
 
+    def add(self, form: str, records: int, sealed: int = 0) -> None:
+        """``records`` more records of ``form``, ``sealed`` of them unreadable."""
+        self.counts[form] += records
+        if sealed:
+            self.encrypted[form] += sealed
+
+    def sealed(self, form: str, fact: Fact) -> bool:
+        """Whether the server cannot read ``fact`` (then counted as one of ``form``'s unreadable records)."""
+        if not unread(fact):
+            return False
+        self.add(form, 1, 1)
+        return True
+
 
 # the answers each register is read for (the records are read as facts: only these keys, no models)
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -143,16 +156,14 @@ def gather(store: Store, period: Period, units: list[str]) -> dict[str, _Acc]:
         _fold_crops(store, period, units, acc)
     for sub in _scan(store, "f9_case", units, end_utc):
         a = acc[commune_of(sub.unit_code)]
-        if unread(sub):
-            a.counts["f9_case"] += 1
-            a.encrypted["f9_case"] += 1
+        if a.sealed("f9_case", sub):
             continue
         f = sub.fields
         start = str(f.get("period_from") or local_day(sub.received_at))
         stop = str(f.get("period_to") or start)
         if not (_in_year(start, period) and _in_year(stop, period)):
             continue
-        a.counts["f9_case"] += 1
+        a.add("f9_case", 1)
         a.reports.append((start, stop))
         a.arrested += _num(f.get("offenders_arrested"))
         rows = f.get("offence") or []
@@ -183,9 +194,7 @@ def _count_states(
         return False
     for g in groups:
         a = acc[commune_of(g.unit_code)]
-        a.counts[form_id] += g.records[0]
-        if g.sealed[0]:
-            a.encrypted[form_id] += g.sealed[0]
+        a.add(form_id, g.records[0], g.sealed[0])
         for (name, _), total in zip(counts, g.totals, strict=True):
             a.states[name] += int(total)
     return True
@@ -201,10 +210,9 @@ def _fold_states(
     for sub in _scan(store, form_id, units, before):
         commune = commune_of(sub.unit_code)
         a = acc[commune]
-        a.counts[form_id] += 1
-        if unread(sub):
-            a.encrypted[form_id] += 1
+        if a.sealed(form_id, sub):
             continue
+        a.add(form_id, 1)
         key = (commune, str(sub.fields.get(key_field) or sub.instance_id))
         if _later(sub, kept.get(key)):
             kept[key] = sub
@@ -235,9 +243,7 @@ def _count_crops(store: Store, period: Period, units: list[str], acc: dict[str, 
     for g in groups:
         a = acc[commune_of(g.unit_code)]
         crops, plants, area = (g.totals[k] + g.totals[k + 3] for k in range(3))
-        a.counts["f7_cultivation"] += int(crops) + g.sealed[2]
-        if g.sealed[2]:
-            a.encrypted["f7_cultivation"] += g.sealed[2]
+        a.add("f7_cultivation", int(crops) + g.sealed[2], g.sealed[2])
         a.crops += int(crops)
         a.plants += plants
         a.area += area
@@ -248,14 +254,12 @@ def _fold_crops(store: Store, period: Period, units: list[str], acc: dict[str, _
     """``_count_crops`` record by record."""
     for sub in _scan(store, "f7_cultivation", units, period.utc_bounds()[1]):
         a = acc[commune_of(sub.unit_code)]
-        if unread(sub):
-            a.counts["f7_cultivation"] += 1
-            a.encrypted["f7_cultivation"] += 1
+        if a.sealed("f7_cultivation", sub):
             continue
         f = sub.fields
         day = str(f.get("destroyed_date") or f.get("found_date") or local_day(sub.received_at))
         if f.get("destroyed") == "yes" and _in_year(day, period):
-            a.counts["f7_cultivation"] += 1
+            a.add("f7_cultivation", 1)
             a.crops += 1
             a.plants += _num(f.get("plant_count"))
             a.area += _num(f.get("area_m2"))
