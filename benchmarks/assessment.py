@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -30,7 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from indicators import PROVINCE, Scanning, _sub, registry  # noqa: E402  (the synthetic province)
 from rasoat.core.assessment.compute import assess_province  # noqa: E402
 from rasoat.core.assessment.facts import set_fact  # noqa: E402
+from rasoat.core.storage.base import Store  # noqa: E402
 from rasoat.core.storage.opening import open_store  # noqa: E402
+from rasoat.core.units import UnitRegistry  # noqa: E402
+from scratch import scratch_schema  # noqa: E402  (benchmarks/scratch.py, beside this script)
 
 
 def generate(reg, persons: int):
@@ -81,42 +83,37 @@ def main() -> None:
                     help="each run with the store's group-bys and then with every record read")
     args = ap.parse_args()
     reg = registry(args.communes, args.hamlets)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-assessment-"))
-    schema_url = None
-    if args.backend == "postgres":
-        import uuid
+    database = args.database if args.backend == "postgres" else None
+    with tempfile.TemporaryDirectory(prefix="bench-assessment-") as tmp, \
+            scratch_schema(database, "bench_assessment") as url:
+        store = open_store(Path(tmp) / "data", url)
+        try:
+            measure(store, reg, args)
+        finally:
+            store.close()
 
-        import psycopg
 
-        schema = f"bench_{uuid.uuid4().hex[:8]}"  # PostgresStore creates it; dropped at the end
-        schema_url = f"{args.database}{'&' if '?' in args.database else '?'}schema={schema}"
-    store = open_store(tmp / "data", schema_url)
-    try:
-        t0 = time.perf_counter()
-        loaded = store.put_many_submissions(generate(reg, args.persons))
-        for c in reg.communes():
-            set_fact(store, 2026, c.code, "population", 10_000, "bench", "2026-11-30", "bench")
-            set_fact(store, 2026, c.code, "on_route", "no", "bench", "2026-11-30", "bench")
-        print(f"{args.backend}: loaded {loaded} submissions in {time.perf_counter() - t0:.1f} s")
-        ways = [("grouped", store), ("scanned", Scanning(store))] if args.both else [("", store)]
-        for run in range(args.repeat):
-            found = []
-            for way, where in ways:
-                t0 = time.perf_counter()
-                pa = assess_province(where, 2026, PROVINCE, reg)
-                classes = {c.result.klass for c in pa.communes}
-                print(f"run {run + 1}{' ' + way if way else ''}: {time.perf_counter() - t0:.2f} s,"
-                      f" {len(pa.communes)} communes, classes {sorted(classes)}, province {pa.result.klass},"
-                      f" load {os.getloadavg()[0]:.1f}")
-                found.append(pa)
-            if found[1:] and found[1] != found[0]:
-                raise SystemExit("the grouped and scanned assessments differ")
-    finally:
-        store.close()
-        shutil.rmtree(tmp, ignore_errors=True)
-        if schema_url:
-            with psycopg.connect(args.database, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA {schema} CASCADE")
+def measure(store: Store, reg: UnitRegistry, args: argparse.Namespace) -> None:
+    """Load the synthetic province into ``store``, then time its assessment ``--repeat`` times."""
+    t0 = time.perf_counter()
+    loaded = store.put_many_submissions(generate(reg, args.persons))
+    for c in reg.communes():
+        set_fact(store, 2026, c.code, "population", 10_000, "bench", "2026-11-30", "bench")
+        set_fact(store, 2026, c.code, "on_route", "no", "bench", "2026-11-30", "bench")
+    print(f"{args.backend}: loaded {loaded} submissions in {time.perf_counter() - t0:.1f} s")
+    ways = [("grouped", store), ("scanned", Scanning(store))] if args.both else [("", store)]
+    for run in range(args.repeat):
+        found = []
+        for way, where in ways:
+            t0 = time.perf_counter()
+            pa = assess_province(where, 2026, PROVINCE, reg)
+            classes = {c.result.klass for c in pa.communes}
+            print(f"run {run + 1}{' ' + way if way else ''}: {time.perf_counter() - t0:.2f} s,"
+                  f" {len(pa.communes)} communes, classes {sorted(classes)}, province {pa.result.klass},"
+                  f" load {os.getloadavg()[0]:.1f}")
+            found.append(pa)
+        if found[1:] and found[1] != found[0]:
+            raise SystemExit("the grouped and scanned assessments differ")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ values, the XML and any photo sealed with AES-256-GCM under a fresh data key wra
 key-encryption key, a keyed digest kept for resends. The difference is the cost of field protection.
 
 With ``--database URL`` the store is PostgreSQL: each stored size gets its own schema
-(``bench_ingest_<size>``, dropped and refilled unless ``--reuse``), the data directory holds only the
+(``bench_ingest_<size>``, dropped and refilled unless ``--reuse``, dropped at the end with the data
+directories unless ``--keep`` or ``--data``), the data directory holds only the
 attachments, and ``rasoat serve --database URL`` serves it. Then the disk probe is one bare durable
 commit (what every save waits for), and the CPU of the PostgreSQL processes serving the benchmark's
 database (its backends, the WAL writer, checkpointer and background writer) is reported apart from the
@@ -31,6 +32,7 @@ server's, since part of the store's work moves into the database.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import json
@@ -56,6 +58,7 @@ from rasoat.core.collectors import create_collector  # noqa: E402
 from rasoat.core.instance import FormShape, parse_instance  # noqa: E402
 from rasoat.core.models import FormVersion, Round, RoundState, Submission  # noqa: E402
 from rasoat.core.storage.opening import open_store  # noqa: E402
+from scratch import drop_schema, scratch_schema  # noqa: E402  (benchmarks/scratch.py, beside this script)
 
 PROVINCE = "19"
 FORM_ID = "bench_pledge"
@@ -360,25 +363,6 @@ def run_load(
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def size_url(database_url: str, size: int, protected: bool = False) -> str:
-    """The benchmark database's URL naming this size's own schema."""
-    from rasoat.core.storage.postgres import split_schema
-
-    url, schema = split_schema(database_url)
-    schema = f"{schema or 'bench_ingest'}_{size}{'_protected' if protected else ''}"
-    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
-
-
-def drop_schema(url_with_schema: str) -> None:
-    import psycopg
-    from psycopg import sql
-    from rasoat.core.storage.postgres import split_schema
-
-    url, schema = split_schema(url_with_schema)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-
 def commit_ms(url_with_schema: str, count: int = 50) -> float:
     """One bare durable commit (a transaction id, nothing else): the disk's share of every save."""
     import psycopg
@@ -465,19 +449,28 @@ def main() -> int:
     os.environ.setdefault("RASOAT_KEY_DIR", str(parent / "keys"))
     runs = [(size, mode == "yes") for mode in args.protected.split(",") for size in
             [int(s) for s in args.sizes.split(",")]]
-    try:
+    kept = args.keep or bool(args.data)  # the data directories stay, and their schemas with them
+    database, base = None, None  # the URL without the schema it names, if any: each size has its own
+    if args.database:
+        from rasoat.core.storage.postgres import split_schema  # only a PostgreSQL run needs the driver
+
+        database, base = split_schema(args.database)
+    with contextlib.ExitStack() as cleanup:
+        if not kept:
+            cleanup.callback(shutil.rmtree, parent, ignore_errors=True)
         for size, protected in runs:
             tag = f"{size}{'-protected' if protected else ''}"
             data = parent / f"data-{tag}"
             saved = parent / f"tokens-{tag}.json"
-            db = size_url(args.database, size, protected) if args.database else None
+            schema = f"{base or 'bench_ingest'}_{size}{'_protected' if protected else ''}"
+            db = cleanup.enter_context(scratch_schema(database, "bench_ingest", name=schema, keep=kept))
             if args.reuse and saved.is_file() and data.is_dir():
                 tokens = json.loads(saved.read_text())
                 print(f"stored {size:,}: reusing {data}{' and its schema' if db else ''}", flush=True)
             else:
                 shutil.rmtree(data, ignore_errors=True)
-                if db:
-                    drop_schema(db)
+                if database:
+                    drop_schema(database, schema)
                 print(f"stored {size:,}{', protected' if protected else ''}:", flush=True)
                 tokens = prepare(data, size, db, protected)
                 saved.write_text(json.dumps(tokens))
@@ -521,9 +514,6 @@ def main() -> int:
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=120)
-    finally:
-        if not args.keep and not args.data:
-            shutil.rmtree(parent, ignore_errors=True)
     print()
     if args.no_fsync:
         print("NOT DURABLE: fsync was switched off in the server (diagnosis run)")

@@ -25,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rasoat.core.storage.base import SubmissionQuery  # noqa: E402
-from rasoat.core.storage.postgres import PostgresStore  # noqa: E402
+from rasoat.core.storage.postgres import PostgresStore, split_schema  # noqa: E402
+from scratch import scratch_schema  # noqa: E402  (benchmarks/scratch.py, beside this script)
 from store_embedded import COMMUNES, record  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -139,8 +139,18 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--attachment-bytes", type=int, default=0)
     args = ap.parse_args()
-    schema = args.schema or f"rasoat_bench_{uuid.uuid4().hex[:8]}"
     files = Path(tempfile.mkdtemp(prefix="rasoat-pg-bench-"))
+    try:
+        with scratch_schema(args.database, "rasoat_bench", name=args.schema, keep=args.keep) as url:
+            _, schema = split_schema(url)
+            measure(args, schema, files)
+    finally:
+        if not args.keep:
+            shutil.rmtree(files, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, schema: str, files: Path) -> None:
+    """Every figure the module's docstring names, at each of ``--sizes``, in ``schema``."""
     store = PostgresStore(args.database, files, schema=schema)
     att = args.attachment_bytes
     stored = store.count_submissions(ALL)
@@ -201,10 +211,6 @@ def main() -> None:
         print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
         store.close()
-        if not args.keep:
-            with psycopg.connect(args.database, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            shutil.rmtree(files, ignore_errors=True)
 
 
 if __name__ == "__main__":
