@@ -16,6 +16,7 @@ from rasoat.core.review import TO_REVIEW
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.opening import open_store
 from rasoat.core.storage.sql import SqlStore
+from rasoat.core.storage.sql_kept import prints_statement
 
 UNITS = [f"{c:05d}" for c in range(5560, 5590)]
 
@@ -53,7 +54,11 @@ def plan(
     """The plan of ``SELECT what … tail`` over ``query``'s rows (by default its count); on PostgreSQL with
     every other index but ``index`` set aside."""
     where, params = store._where(query)
-    stmt = store._q(f"SELECT {what} FROM submissions{where}{tail}")
+    return plan_of(store, store._q(f"SELECT {what} FROM submissions{where}{tail}"), params, index)
+
+
+def plan_of(store: SqlStore, stmt: str, params: list, index: str) -> str:
+    """``plan``'s answer for a statement as written."""
     if store.dialect.mark == "?":
         with store._cx() as cx:
             return " ".join(str(r[-1]) for r in cx.execute("EXPLAIN QUERY PLAN " + stmt, params).fetchall())
@@ -128,3 +133,14 @@ def test_a_form_list_pages_and_counts_from_the_page_index(store: SqlStore) -> No
         assert "Index Scan Backward using submissions_page" in page and "Sort" not in page, page
     # a unit's total still seeks the unit in the counts index
     assert "submissions_counts" in plan(store, SubmissionQuery(form_id="f2_pledge", unit_codes=UNITS[:1]))
+
+
+def test_the_kept_totals_fingerprints_read_only_their_index(store: SqlStore) -> None:
+    """Whether a province's kept indicator totals are still good (``sql_kept``) is read per commune from
+    the ``submissions_touched`` index alone, on every indicator page."""
+    query = SubmissionQuery(form_id="f2_pledge", unit_codes=UNITS)
+    text = plan_of(store, *prints_statement(store, query), "submissions_touched")
+    if store.dialect.mark == "?":
+        assert "COVERING INDEX submissions_touched" in text and "TEMP B-TREE" not in text, text
+    else:
+        assert "Index Only Scan using submissions_touched" in text, text

@@ -25,7 +25,7 @@ from pydantic_core import from_json, to_json
 from rasoat.core import audit_actions
 from rasoat.core.entities import EntityWork
 from rasoat.core.models import AuditEvent, FormVersion, ReviewState, Round, Submission, User, utcnow
-from rasoat.core.storage import rules
+from rasoat.core.storage import rules, sql_kept
 from rasoat.core.storage.base import (
     Condition,
     Conflict,
@@ -593,8 +593,17 @@ class SqlStore(EntitySql, Store):
         self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,
         latest: Latest | None = None,
     ) -> list[Group] | None:
-        """One GROUP BY (see ``Store.aggregate``). The first select reads each answer used, as its JSON text
-        (``Dialect.member``, whose first character tells its type) and its SQL value
+        """``_grouped``'s groups, kept per commune (``sql_kept``): only communes whose records changed since
+        are computed again."""
+        return sql_kept.aggregate(self, query, spans, tallies, sealed_key, latest)
+
+    def _grouped(
+        self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,
+        latest: Latest | None = None,
+    ) -> tuple[list[Group], set[str | None]] | None:
+        """The groups and the units holding an answer not totalled exactly (see ``Store.aggregate``);
+        None when an answer cannot be named. One GROUP BY. The first select reads each answer used, as its
+        JSON text (``Dialect.member``, whose first character tells its type) and its SQL value
         (``Dialect.member_text``: a string unescaped); SQLite writes them down once per record
         (``Dialect.materialized``). The second marks each record: in which spans, sealed, which conditions
         hold (0 or 1, never NULL), and its numbers; it groups by unit, round, review state and those marks,
@@ -602,10 +611,7 @@ class SqlStore(EntitySql, Store):
         ``latest``, a window over the first select marks each key's latest record (readable ones apart
         from sealed ones), one mark more that every tally needs."""
         d = self.dialect
-        keys = dict.fromkeys([sealed_key, *([latest.field] if latest else []),
-                              *(s.date_field for s in spans if s.date_field),
-                              *(c.field for t in tallies for c in t.where),
-                              *(t.field for t in tallies if t.field)])
+        keys = _answer_keys(spans, tallies, sealed_key, latest)
         inner: list[str] = []
         inner_params: list[Any] = []
         col: dict[str, int] = {}
@@ -688,8 +694,7 @@ class SqlStore(EntitySql, Store):
             f" FROM {source} GROUP BY {', '.join(str(k) for k in range(1, 4 + len(marks)))}")
         with self._read_cx() as cx:
             rows = cx.execute(stmt, [*inner_params, *where_params, *params]).fetchall()
-        if any(row[-1] for row in rows):
-            return None
+        odd_units = {row[0] for row in rows if row[-1]}
         n_spans, n_marks = len(spans), len(marks)
         cond_at = {c: 3 + n_spans + 1 + k for k, c in enumerate(conditions)}
         sum_at = {f: 4 + n_marks + k for k, f in enumerate(summed)}
@@ -709,7 +714,15 @@ class SqlStore(EntitySql, Store):
             for k, t in enumerate(tallies):
                 if row[3 + t.span] and all(row[cond_at[c]] for c in t.where):
                     totals[k] += (row[sum_at[t.field]] or 0) if t.field else n
-        return [Group(u, rnd, st, tuple(r), tuple(s), tuple(t)) for (u, rnd, st), (r, s, t) in out.items()]
+        groups = [Group(u, rnd, st, tuple(r), tuple(s), tuple(t)) for (u, rnd, st), (r, s, t) in out.items()]
+        return groups, odd_units
+
+    def _nameable(self, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,
+                  latest: Latest | None) -> bool:
+        """Whether ``_grouped`` can name every answer it would read."""
+        d = self.dialect
+        return all(d.member(k) is not None and d.member_text(k) is not None
+                   for k in _answer_keys(spans, tallies, sealed_key, latest))
 
     def page_submissions(
         self,
@@ -925,6 +938,15 @@ class SqlTx:
 
     def apply_entities(self, sub: Submission, work: EntityWork) -> None:
         SqlEntityTx(self.store, self.cx).apply_submission(sub, work)
+
+
+def _answer_keys(spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,
+                 latest: Latest | None) -> list[str]:
+    """The answers ``_grouped`` reads, once each."""
+    return list(dict.fromkeys([sealed_key, *([latest.field] if latest else []),
+                               *(s.date_field for s in spans if s.date_field),
+                               *(c.field for t in tallies for c in t.where),
+                               *(t.field for t in tallies if t.field)]))
 
 
 @lru_cache(maxsize=512)
