@@ -75,16 +75,15 @@ def _vn(when: datetime) -> datetime:
     return to_vn_naive(when)
 
 
-def describe_details(details: dict[str, Any], most: int | None = None) -> str:
-    """``key=value; …`` on one line (lists joined with commas, nested dicts flattened); ``most``: a list
-    longer than that shows its first ``most`` items and how many more (a page; the export keeps them all)."""
+def describe_details(details: dict[str, Any]) -> str:
+    """``key=value; …`` on one line (lists joined with commas, nested dicts flattened): the export's column
+    (the audit page labels each detail in its language, server.web.audit_text)."""
     parts = []
     for key, value in details.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
         elif isinstance(value, list | tuple):
-            more = len(value) - most if most is not None and len(value) > most else 0
-            value = ",".join(str(v) for v in value[: len(value) - more]) + (f", … (+{more})" if more else "")
+            value = ",".join(str(v) for v in value)
         parts.append(f"{key}={value}")
     return "; ".join(parts)
 

@@ -455,8 +455,30 @@ def test_the_audit_page_shortens_a_long_list_of_records_the_export_keeps_whole(s
     ids = listed[-1].details["instance_ids"]
     assert len(ids) > 3
     html = admin.get("/audit?action=view.submissions").text
-    cells = re.findall(r'<td data-label="Chi tiết"><small>(.*?)</small>', html)
+    cells = re.findall(r'<td data-label="Chi tiết" class="audit-details">(.*?)</td>', html)
     assert cells and all(cell.count("uuid:") <= 3 for cell in cells)
-    assert f", … (+{len(ids) - 3})" in html
+    assert f"… và {len(ids) - 3} mục khác" in html
     book = openpyxl.load_workbook(io.BytesIO(admin.get("/audit.xlsx?action=view.submissions").content))
     assert any(ids[-1] in str(cell.value) for row in book.active.iter_rows() for cell in row)
+
+
+def test_the_audit_page_labels_each_detail_in_the_page_language(site) -> None:
+    """An account's creation reads "Vai trò: Cán bộ xã", "Đơn vị: Xã Phượng Tiến (05563)" (the screenshot
+    review found ``role=commune_officer; units=05563``), in English "Role: Commune officer"; a form the
+    entry is about by its title."""
+    admin = http_login(site.url, "quantri")
+
+    def details(lang: str, action: str) -> list[str]:
+        html = admin.get("/audit", params={"action": action, "lang": lang}).text
+        label = "Chi tiết" if lang == "vi" else "Details"
+        return [re.sub(r"<[^>]+>", "", c) for c in
+                re.findall(rf'<td data-label="{label}" class="audit-details">(.*?)</td>', html, re.S)]
+
+    vi = " | ".join(details("vi", "user.add"))
+    assert "Vai trò: Cán bộ xã" in vi and "Đơn vị: Xã Phượng Tiến (05563)" in vi
+    assert "role=" not in vi and "commune_officer" not in vi
+    en = " | ".join(details("en", "user.add"))
+    assert "Role: Commune officer" in en and "Units: Xã Phượng Tiến (05563)" in en and "Cán bộ" not in en
+    assert admin.get("/submissions?form=tform").status_code == 200
+    html = admin.get("/audit", params={"action": "view.submissions", "lang": "vi"}).text
+    assert '<td data-label="Đối tượng">Biểu thử (tform)</td>' in html  # the form listed, by its title

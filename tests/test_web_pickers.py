@@ -43,6 +43,11 @@ def test_a_province_officer_finds_any_unit_of_the_province(site) -> None:
     found = client.get("/units/search", params={"q": "tan cuong"}).json()  # no diacritics
     assert found[0]["code"] == OTHER_COMMUNE and found[0]["name"] == "Xã Tân Cương"
     assert "Thái Nguyên" in found[0]["path"]
+    # a commune's page asks for communes only (the persons and management pages' chooser)
+    assert {u["level"] for u in client.get("/units/search", params={"q": "xom 1"}).json()} == {"hamlet"}
+    assert client.get("/units/search", params={"q": "xom 1", "level": "commune"}).json() == []
+    communes = client.get("/units/search", params={"q": "phuong tien", "level": "commune"}).json()
+    assert communes[0]["code"] == COMMUNE and {u["level"] for u in communes} == {"commune"}
     assert client.get("/units/search", params={"q": OTHER_COMMUNE}).json()[0]["code"] == OTHER_COMMUNE
     assert client.get("/units/search", params={"q": "Hà Nội"}).json() == []  # another province
 

@@ -353,7 +353,7 @@ def _common(request: Request, lang: str, user: User | None, csrf: str) -> dict[s
     }
 
 
-def _form_titles(store: Store) -> Any:
+def form_titles(store: Store) -> Any:
     """``form_title(code)``: the title officers know a form by (read once per page, only if asked)."""
     titles: dict[str, str] = {}
 
@@ -368,7 +368,7 @@ def _form_titles(store: Store) -> Any:
 
 def page(ctx: Ctx, template: str, status: int = 200, **values: Any) -> Template:
     data = _common(ctx.request, ctx.lang, ctx.user, ctx.sess.csrf)
-    data["form_title"] = _form_titles(ctx.store)
+    data["form_title"] = form_titles(ctx.store)
     if ctx.can(scope.REVIEW):  # the navigation says how many records wait for this officer's review
         data["nav_counts"] = {"/review": queue_count(ctx.store, ctx.user)}
     data.update(values)

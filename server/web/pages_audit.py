@@ -15,7 +15,8 @@ from rasoat.core import audit, audit_actions, scope
 from rasoat.core.audit import AuditFilter
 from rasoat.core.problems import Problem
 from rasoat.server.web import scoped
-from rasoat.server.web.base import LOCAL_TZ, Ctx, allowed, page, unit_name
+from rasoat.server.web.audit_text import Describer
+from rasoat.server.web.base import LOCAL_TZ, Ctx, allowed, form_titles, page, unit_name
 
 PAGE_SIZE = 100
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -62,7 +63,8 @@ def audit_log(
     except ValueError:
         page_no = 1
     start = (page_no - 1) * PAGE_SIZE
-    rows = [_row(e, ctx.lang) for e in events[start:start + PAGE_SIZE]]
+    describe = Describer(ctx.lang, form_titles(ctx.store))
+    rows = [_row(e, ctx.lang, describe) for e in events[start:start + PAGE_SIZE]]
     allowed_units = scope.allowed_units(ctx.user)
     people = sorted(u.username for u in ctx.store.list_users()
                     if allowed_units is None or set(u.unit_codes) & allowed_units)
@@ -73,11 +75,11 @@ def audit_log(
     )
 
 
-def _row(event: Any, lang: str) -> dict[str, Any]:
+def _row(event: Any, lang: str, describe: Describer) -> dict[str, Any]:
     return {
         "at": event.at, "actor": event.actor, "action": audit_actions.label(event.action, lang),
-        "code": event.action, "target": event.target,
-        "details": audit.describe_details(event.details, most=3),  # the export lists every record
+        "code": event.action, "target": describe.target(event.target),
+        "details": describe.details(event.details),  # three items of a list; the export lists every one
     }
 
 

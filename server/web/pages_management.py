@@ -33,7 +33,7 @@ def management(
     commune = commune.strip() or scoped.own_commune(ctx)
     unit = registry.get(commune)
     if not commune:  # a province officer: their communes to choose from
-        choose = scoped.province_communes(ctx)
+        choose = scoped.commune_choices(ctx)
         if choose:
             return page(ctx, "management.html", choose=choose, commune=None, lists=None)
     if unit is None or unit.level != "commune":

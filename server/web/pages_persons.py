@@ -125,8 +125,7 @@ def persons(ctx: NamedDependency[Ctx], commune: FromQuery[str] = "", month: From
     registry = get_units()
     commune = commune.strip() or scoped.own_commune(ctx)
     if not commune:  # a province officer or an administrator: the communes to choose from
-        choose = scoped.province_communes(ctx)
-        return page(ctx, "persons.html", choose=choose, commune=None, rows=None)
+        return page(ctx, "persons.html", choose=scoped.commune_choices(ctx), commune=None, rows=None)
     unit = registry.get(commune)
     if unit is None or unit.level != "commune":
         raise Problem("web.choose_commune")

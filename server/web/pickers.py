@@ -11,13 +11,14 @@ period picker composes the name from its kind, year and part. Period names are r
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from rasoat.core import scope
 from rasoat.core.indicators.periods import Period, PeriodKind, vn_today, weeks_in_year
-from rasoat.core.units import get_units
+from rasoat.core.units import LEVELS, Level, get_units
 from rasoat.server.web.base import SECURITY_HEADERS, Ctx
 
 SEARCH_LIMIT = 20
@@ -60,14 +61,16 @@ def period_choices(lang: str) -> list[tuple[str, str]]:
 
 
 @get("/units/search", sync_to_thread=True)
-def units_search(ctx: NamedDependency[Ctx], q: FromQuery[str] = "") -> Response:
-    """Units in the officer's scope whose name (any diacritics) or code matches ``q``, best first:
-    ``[{"code", "name", "level", "path"}]`` (``path`` names the units above, for telling namesakes apart)."""
+def units_search(ctx: NamedDependency[Ctx], q: FromQuery[str] = "", level: FromQuery[str] = "") -> Response:
+    """Units in the officer's scope whose name (any diacritics) or code matches ``q``, best first, only of
+    ``level`` when given (a commune's page): ``[{"code", "name", "level", "path"}]`` (``path`` names the
+    units above, for telling namesakes apart)."""
 
     query = q.strip()[:80]
     units = get_units()
     within = None if scope.allowed_units(ctx.user) is None else list(ctx.user.unit_codes)
-    found = units.search(query, within=within, limit=SEARCH_LIMIT) if query and within != [] else []
+    kind = cast(Level, level) if level in LEVELS else None
+    found = units.search(query, kind, within=within, limit=SEARCH_LIMIT) if query and within != [] else []
     rows = [{"code": u.code, "name": u.name, "level": u.level,
              "path": ", ".join(a.name for a in units.ancestors(u.code))} for u in found]
     return Response(content=json.dumps(rows, ensure_ascii=False), media_type="application/json",

@@ -154,6 +154,11 @@ def province_communes(ctx: Ctx) -> list[Unit]:
     return [c for code in ctx.user.unit_codes if _level(code) == "province" for c in registry.communes(code)]
 
 
+def commune_choices(ctx: Ctx) -> list[tuple[str, str]]:
+    """``province_communes`` as the commune chooser's (code, name) pairs."""
+    return [(c.code, c.name) for c in province_communes(ctx)]
+
+
 def _round_communes(ctx: Ctx) -> list[Unit]:
     """The communes of every round, by code: where an administrator's records come from."""
     registry = get_units()

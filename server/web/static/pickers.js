@@ -47,7 +47,9 @@
     function ask(query) {
       var n = ++asked;
       if (fold(query).length < 2 && !/^\d/.test(query)) { return; }
-      fetch("/units/search?q=" + encodeURIComponent(query), { credentials: "same-origin" })
+      var level = box.getAttribute("data-level");
+      fetch("/units/search?q=" + encodeURIComponent(query) + (level ? "&level=" + encodeURIComponent(level) : ""),
+            { credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : []; })
         .then(function (found) {
           if (n !== asked) { return; }
