@@ -57,6 +57,28 @@ def test_log_in_and_see_the_round_progress(browser, site) -> None:
     page.context.close()
 
 
+def _lines(page, selector: str) -> list[int]:
+    """How many lines each matching cell's text takes."""
+    return page.eval_on_selector_all(selector, """cells => cells.map(td => {
+        const range = document.createRange(); range.selectNodeContents(td);
+        return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; })""")
+
+
+def test_the_latest_records_keep_each_unit_name_on_one_line(browser, site) -> None:
+    """The overview's unit column wrapped "Xóm 1" (the screenshot review): no more at 1366 or 800 px, and on a
+    390 px phone the rows are cards with nothing wider than the screen."""
+    for viewport in (
+        {"width": 1366, "height": 768}, {"width": 800, "height": 1000}, {"width": 390, "height": 844},
+    ):
+        page = new_page(browser, site, viewport=viewport)
+        login(page, "tinh.thainguyen")
+        units = page.eval_on_selector_all("table.subs td.unit", "cells => cells.map(td => td.innerText)")
+        assert "Xóm 1" in units and "Xã Tân Cương" in units
+        assert set(_lines(page, "table.subs td.unit")) == {1}, viewport
+        assert no_horizontal_overflow(page), viewport
+        page.context.close()
+
+
 def test_approve_a_submission_and_see_its_history(browser, site) -> None:
     page = new_page(browser, site)
     login(page, "xa.phuongtien")
