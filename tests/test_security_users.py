@@ -123,6 +123,14 @@ def test_scope_rules() -> None:
     assert all(c == COMMUNE or c.startswith(COMMUNE + "-") for c in mine)
     assert {COMMUNE, OTHER_COMMUNE} <= scope.allowed_units(province)
     assert scope.allowed_units(gone) == set()
+    scope.allowed_units(officer).add("01")  # the caller's copy: what a user may see is not changed by it
+    assert "01" not in scope.allowed_units(officer) and not scope.unit_allowed(officer, "01")
+    # the check a page makes once per figure says what allowed_units says, for each kind of user
+    for user in (officer, province, admin, viewer, gone):
+        check, allowed = scope.unit_check(user), scope.allowed_units(user)
+        for code in (COMMUNE, OTHER_COMMUNE, "19", "01", None):
+            expected = allowed is None or (code is not None and code in allowed)
+            assert check(code) is expected and scope.unit_allowed(user, code) is expected
 
     q = scope.narrow(SubmissionQuery(form_id="tform"), officer)
     assert q.form_id == "tform" and set(q.unit_codes) == mine

@@ -13,11 +13,14 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import openpyxl
+from rasoat.core.indicators.engine import evaluate
+from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import ReviewState
+from rasoat.core.units import get_units
 from rasoat.server.web import session as sessions
 from rasoat.server.web import web_router
 from server_support import COMMUNE, OTHER_COMMUNE
-from web_support import OTHER_NAMES, csrf_of, http_login
+from web_support import INDICATOR_ID, OTHER_NAMES, csrf_of, http_login
 
 PUBLIC = {"/login", "/password-reset/{token:str}", "/favicon.ico"}  # the pages that need no session
 
@@ -152,6 +155,21 @@ def test_commune_officer_never_reaches_another_commune(site) -> None:
     wb = openpyxl.load_workbook(io.BytesIO(raw.content), read_only=True)
     cells = {str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row if c}
     assert OTHER_COMMUNE not in cells and COMMUNE in cells
+
+
+def test_the_overview_counts_the_units_below_off_target_inside_the_officers_scope(site) -> None:
+    """The overview's "units below not met" of an indicator: of the units one level below the officer's
+    own that they may see, how many missed the target, and their names (the engine's statuses)."""
+    below = get_units().expand([COMMUNE]) - {COMMUNE}
+    results = evaluate(site.store, str(vn_today().year), units=[COMMUNE], level="hamlet")
+    mine = [r for r in results if r.indicator_id == INDICATOR_ID and r.unit_code in below]
+    missed = [r.unit_name for r in mine if r.status.value == "not_met"]
+    assert mine and missed  # the seed has a hamlet under its target and others over it
+    for username in ("xa.phuongtien", "nguoixem"):
+        html = http_login(site.url, username).get("/").text
+        row = re.search(f'<tr data-indicator="{INDICATOR_ID}">.*?</tr>', html, re.S)
+        assert row, username
+        assert f"<b>{len(missed)}/{len(mine)}</b> <small>{', '.join(missed)}</small>" in row.group(0)
 
 
 def test_viewer_sees_counts_but_no_personal_data_and_cannot_review(site) -> None:
