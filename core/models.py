@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
+from rasoat.core.problems import Words
 
 
 def utcnow() -> datetime:
@@ -22,12 +23,12 @@ class ReviewState(StrEnum):
     edited = "edited"
 
 
-REVIEW_LABELS: dict[ReviewState, str] = {
-    ReviewState.received: "Đã nhận / Received",
-    ReviewState.has_issues: "Có vấn đề / Has issues",
-    ReviewState.approved: "Đã duyệt / Approved",
-    ReviewState.rejected: "Bị từ chối / Rejected",
-    ReviewState.edited: "Đã sửa / Edited",
+REVIEW_LABELS: dict[ReviewState, Words] = {
+    ReviewState.received: ("Đã nhận", "Received"),
+    ReviewState.has_issues: ("Có vấn đề", "Has issues"),
+    ReviewState.approved: ("Đã duyệt", "Approved"),
+    ReviewState.rejected: ("Bị từ chối", "Rejected"),
+    ReviewState.edited: ("Đã sửa", "Edited"),
 }
 
 DEFAULT_COUNTED_STATES: tuple[ReviewState, ...] = tuple(
@@ -67,7 +68,7 @@ class FormVersion(BaseModel):
 
 
 # Kinds of round: id → (Vietnamese, English) and the national form each kind usually carries.
-ROUND_KINDS: dict[str, tuple[str, str]] = {
+ROUND_KINDS: dict[str, Words] = {
     "census": ("Tổng rà soát người liên quan đến ma túy", "Census of persons"),
     "pledge": ("Ký cam kết hộ gia đình", "Household pledges"),
     "school_audit": ("Đánh giá trường học không ma túy", "School audit"),

@@ -227,6 +227,7 @@ CATALOGUE: dict[str, Kind] = {
     "round.reopen_reason": Kind(400, "400.11"),
     "round.closed_reopen_first": Kind(400, "400.11"),
     "round.open_elsewhere": Kind(400, "400.11"),
+    "round.no_collectors_ticked": Kind(400, "400.11"),
     "review.no_submission": Kind(400, "400.11"),
     "review.comment_needed": Kind(400, "400.11"),
     "review.bad_state": Kind(400, "400.11"),
@@ -520,9 +521,24 @@ def split_bilingual(text: str) -> tuple[str, str]:
     return vi, en
 
 
-# A word or phrase in both languages given as a parameter ("Chỉ tiêu", "Indicator"): a state's label, a
-# kind of thing; the message takes the half of its own language.
+# A word or phrase in both languages, (Vietnamese, English): a state's label, a kind of thing, a flag. Core
+# keeps its labels so; a message given one as a parameter, or a web page, takes its own language's half,
+# the CLI and Excel say both (``both``).
 Words = tuple[str, str]
+
+
+def said(words: Words | list[str] | str, lang: str) -> str:
+    """``Words`` in one language (``en``: English, else Vietnamese); a pair read back from JSON is a list;
+    a plain text (a name, a code) is said as it is."""
+    if isinstance(words, str):
+        return words
+    return words[1] if lang == "en" else words[0]
+
+
+def both(words: Words | list[str]) -> str:
+    """``Words`` as the CLI and Excel say them, one line "Việt / English" (once when they are the same)."""
+    vi, en = words
+    return vi if vi == en else f"{vi} / {en}"
 
 
 def _said(value: Any, lang: str) -> Any:

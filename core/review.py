@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasoat.core import scope
-from rasoat.core.models import REVIEW_LABELS, AuditEvent, ReviewState, Round, Submission, User
+from rasoat.core.models import AuditEvent, ReviewState, Round, Submission, User
 from rasoat.core.problems import Problem
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 
@@ -76,10 +76,6 @@ def counted_query(rnd: Round, **filters: Any) -> SubmissionQuery:
     if narrower is not None:  # a caller may narrow the rule, never widen it
         states = [s for s in states if s in set(narrower)]
     return SubmissionQuery(round_id=rnd.id, review_states=states, **filters)
-
-
-def state_label(state: ReviewState) -> str:
-    return REVIEW_LABELS[state]
 
 
 # --- the review queue ----------------------------------------------------------------------------

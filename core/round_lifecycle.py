@@ -164,8 +164,10 @@ def set_state(
     acknowledge_encrypted: bool = False,
 ) -> Round:
     """One entry point by target state (closed → open still needs a reason)."""
-    target = RoundState(target)
     rnd = get_round(store, round_id)
+    if target not in set(RoundState):  # a state no round has: the same refusal as a move not allowed
+        raise RoundError("round.bad_transition", state=rnd.state.value, target=str(target))
+    target = RoundState(target)
     if target is RoundState.open and rnd.state is RoundState.closed:
         return reopen_round(store, round_id, reason, actor)
     if target is RoundState.open:

@@ -30,7 +30,7 @@ from rasoat.core.models import (
     utcnow,
 )
 from rasoat.core.plans import form_allowed
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, Words, both
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnknownUnit, get_units
 
@@ -47,11 +47,11 @@ KIND_FORMS: dict[str, str] = {
     "summary": "f10_summary",
 }
 
-STATE_LABELS: dict[RoundState, str] = {
-    RoundState.draft: "Nháp / Draft",
-    RoundState.open: "Đang mở / Open",
-    RoundState.closed: "Đã đóng / Closed",
-    RoundState.archived: "Lưu trữ / Archived",
+STATE_LABELS: dict[RoundState, Words] = {
+    RoundState.draft: ("Nháp", "Draft"),
+    RoundState.open: ("Đang mở", "Open"),
+    RoundState.closed: ("Đã đóng", "Closed"),
+    RoundState.archived: ("Lưu trữ", "Archived"),
 }
 
 # (from, to) → the action that makes the move. closed → open exists only as ``reopen``.
@@ -87,9 +87,9 @@ def period_year(period: str) -> int:
     return Period.parse(period).year
 
 
-def kind_label(kind: str) -> str:
-    vi, en = ROUND_KINDS.get(kind, (kind, kind))
-    return f"{vi} / {en}"
+def kind_label(kind: str) -> Words:
+    """A round's kind in both languages (an unknown kind, a plugin's, as its key)."""
+    return ROUND_KINDS.get(kind, (kind, kind))
 
 
 def _ascii_slug(text: str) -> str:
@@ -393,6 +393,6 @@ def previous_round(store: Store, rnd: Round, kind: str | None = None) -> Round |
 def describe(rnd: Round) -> dict[str, Any]:
     """A round as plain JSON, with labels."""
     data = rnd.model_dump(mode="json")
-    data["kind_label"] = kind_label(rnd.kind)
-    data["state_label"] = STATE_LABELS[rnd.state]
+    data["kind_label"] = both(kind_label(rnd.kind))
+    data["state_label"] = both(STATE_LABELS[rnd.state])
     return data

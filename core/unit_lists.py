@@ -65,8 +65,8 @@ class ListKind:
     example: tuple[str, ...] = ()
 
     @property
-    def label(self) -> str:
-        return f"{self.vi} / {self.en}"
+    def label(self) -> Words:
+        return self.vi, self.en
 
 
 _COMMUNE = Column("commune", "Mã xã", "Commune code", aliases=("commune_code",))
@@ -376,7 +376,7 @@ class Change:
 
     commune: str
     name: str
-    before: str  # where the current list comes from (list_source)
+    before: list[str]  # where the current list comes from (list_source), [Việt, English]
     added: list[tuple[str, str]] = field(default_factory=list)
     renamed: list[tuple[str, str, str]] = field(default_factory=list)
     removed: list[tuple[str, str]] = field(default_factory=list)
@@ -507,14 +507,15 @@ def list_source(
     plugins: dict[str, list[dict[str, Any]]] | None = None,
     lists: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Where a commune's list comes from: {"version": N or None, "count": rows, "source": "Việt / English"}.
+    """Where a commune's list comes from: {"version": N or None, "count": rows, "source": [Việt, English]}
+    (a list, as a round's history keeps it in JSON; ``problems.said`` says it in one language).
     ``plugins`` (``plugin_sites(kind)``) and ``lists`` (``loaded(store, kind)``): when asking for many."""
     entry = (loaded(store, kind) if lists is None else lists).get(commune)
     if entry is not None:
         info = store.kv_get(NAMESPACE, f"{kind}:v{entry['version']}") or {}
         file = info.get("source", "?")
         return {"version": entry["version"], "count": len(entry["rows"]),
-                "source": f"phiên bản {entry['version']} ({file}) / version {entry['version']} ({file})"}
+                "source": [f"phiên bản {entry['version']} ({file})", f"version {entry['version']} ({file})"]}
     if kind == "hamlets":
         hamlets = get_units().hamlets(commune)
         origin = ", ".join(sorted({f"plugin {h.source}" for h in hamlets}))
@@ -523,9 +524,9 @@ def list_source(
         rows, sample = len((plugin_sites(kind) if plugins is None else plugins).get(commune, [])), False
         origin = "plugin" if rows else ""
     if not origin:
-        return {"version": None, "count": 0, "source": "chưa có / none"}
+        return {"version": None, "count": 0, "source": ["chưa có", "none"]}
     vi, en = (f"{origin} (mẫu)", f"{origin} (sample)") if sample else (origin, origin)
-    return {"version": None, "count": rows, "source": f"{vi} / {en}"}
+    return {"version": None, "count": rows, "source": [vi, en]}
 
 
 def list_status(store: Store, communes: Iterable[str]) -> dict[str, dict[str, dict[str, Any]]]:

@@ -171,4 +171,4 @@ def test_known_counts_of_updated_persons_and_sites(tmp_path, backend_url) -> Non
     assert figures[C2, "managed"] == (3, 3)
     assert figures[C2, "users_not_exempt"] == (2, 3)  # p1 of C2 is in community rehab
     assert figures[C2, "venues"] == (1, 2)
-    assert "2 người nghiện, sử dụng" in c1.inputs.users_not_exempt.source
+    assert "2 người nghiện, sử dụng" in c1.inputs.users_not_exempt.source[0]

@@ -52,9 +52,9 @@ def test_a_round_over_a_commune_without_a_hamlet_list_is_refused_unless_overridd
     finally:
         store.close()
     lists = opened["unit_lists"]["hamlets"]
-    assert lists[UNLISTED] == {"version": None, "count": 0, "source": "chưa có / none"}
+    assert lists[UNLISTED] == {"version": None, "count": 0, "source": ["chưa có", "none"]}
     assert lists[LISTED] == {"version": None, "count": 8,
-                             "source": "plugin thai_nguyen (mẫu) / plugin thai_nguyen (sample)"}
+                             "source": ["plugin thai_nguyen (mẫu)", "plugin thai_nguyen (sample)"]}
 
 
 def test_a_phone_never_gets_an_empty_hamlet_list() -> None:

@@ -159,7 +159,7 @@ def test_a_good_file_is_previewed_applied_and_versioned_and_a_round_records_it(
         opened_entry = [h for h in get_round(store, "r1").history if h["action"] == "open"][-1]
     used = opened_entry["unit_lists"]
     assert used["hamlets"][PT] == {"version": 2, "count": 3,
-                                   "source": "phiên bản 2 (thon-v2.csv) / version 2 (thon-v2.csv)"}
+                                   "source": ["phiên bản 2 (thon-v2.csv)", "version 2 (thon-v2.csv)"]}
     assert used["schools"][PT]["version"] is None  # nothing loaded: the plugin's list, or none, said so
 
 

@@ -13,11 +13,9 @@ from rasoat.core.assessment.rules import (
     CommuneResult,
     Flag,
     ProvinceResult,
-    bilingual,
     class_label,
     classify_commune,
     classify_province,
-    half,
 )
 from rasoat.core.assessment.thresholds import Thresholds, load_thresholds
 from rasoat.core.storage.base import Store
@@ -48,11 +46,10 @@ def _one(code: str, name: str, inputs: CommuneInputs, f10: str | None, t: Thresh
     if f10 and f10 != result.klass:
         result.flags.append(Flag(
             "f10_class_differs",
-            bilingual(
-                f"F10 của xã tự xếp {half(class_label(f10), 0)}, "
-                f"tính từ sổ: {half(class_label(result.klass), 0)}",
-                f"the commune's F10 says {half(class_label(f10), 1)}, the registers give "
-                f"{half(class_label(result.klass), 1)}",
+            (
+                f"F10 của xã tự xếp {class_label(f10)[0]}, tính từ sổ: {class_label(result.klass)[0]}",
+                f"the commune's F10 says {class_label(f10)[1]}, "
+                f"the registers give {class_label(result.klass)[1]}",
             ),
         ))
     return CommuneAssessment(code, name, inputs, result, f10)

@@ -30,6 +30,7 @@ from rasoat.core.assessment.facts import get_facts_many
 from rasoat.core.assessment.rules import CommuneInputs, Figure, Flag
 from rasoat.core.indicators.periods import Period, local_day
 from rasoat.core.models import DEFAULT_COUNTED_STATES, UNREAD_FIELD
+from rasoat.core.problems import Words
 from rasoat.core.storage.base import Condition, Fact, Latest, Span, Store, SubmissionQuery, Tally
 
 # F10 field typed for each input; on_route is yes/no.
@@ -265,18 +266,20 @@ def _fold_crops(store: Store, period: Period, units: list[str], acc: dict[str, _
             a.area += _num(f.get("area_m2"))
 
 
-def _records(form: str, a: _Acc, what: str) -> str:
-    return f"{form}: {what} ({a.counts.get(form, 0)} bản ghi / records)"
+def _records(form: str, a: _Acc, what: Words) -> Words:
+    n = a.counts.get(form, 0)
+    return f"{form}: {what[0]} ({n} bản ghi)", f"{form}: {what[1]} ({n} records)"
 
 
-def _from_register(form: str, a: _Acc, value: float, what: str) -> Figure:
+def _from_register(form: str, a: _Acc, value: float, what: Words) -> Figure:
     n_enc = a.encrypted.get(form, 0)
     if n_enc:
         return Figure(
             None,
             _records(form, a, what),
             a.counts.get(form, 0),
-            f"{n_enc} bản ghi {form} được mã hoá, máy chủ không đọc được / {n_enc} encrypted, unreadable",
+            (f"{n_enc} bản ghi {form} được mã hoá, máy chủ không đọc được",
+             f"{n_enc} {form} records encrypted, unreadable by the server"),
         )
     return Figure(value, _records(form, a, what), a.counts.get(form, 0))
 
@@ -286,9 +289,9 @@ def officer_fact(facts: dict[str, Any], name: str) -> Figure:
     docs/assessment.md), its source in each language whole so a page shows one."""
     entry = facts.get(name)
     if not entry:
-        return Figure(None, "Chưa nhập / not entered", 0, "chưa nhập / not entered")
+        return Figure(None, ("Chưa nhập", "Not entered"), 0, ("chưa nhập", "not entered"))
     src, day, by = entry["source"], entry["as_of"], entry["by"]
-    source = f"{src}, ngày {day} (nhập bởi {by}) / {src}, as of {day} (by {by})"
+    source = (f"{src}, ngày {day} (nhập bởi {by})", f"{src}, as of {day} (by {by})")
     return Figure(float(entry["value"]), source, 1)
 
 
@@ -308,25 +311,29 @@ def commune_inputs(a: _Acc, facts: dict[str, Any]) -> CommuneInputs:
     users, managed = a.states["users"], a.states["managed"]
     not_exempt, venues = a.states["not_exempt"], a.states["venues"]
     fugitives = _typed(a.f10, "fugitives_hiding")
+    reports: Words = (f"{len(a.reports)} báo cáo", f"{len(a.reports)} reports")
+    crops: Words = (f"{a.crops} vụ đã triệt phá", f"{a.crops} destroyed")
     figures = {
         "population": officer_fact(facts, "population"),
-        "managed": _from_register("f1_person", a, managed, f"{managed} người có hồ sơ quản lý / with record"),
-        "venues": _from_register("f6_hotspot", a, venues, f"{venues} điểm đang hoạt động / active venues"),
-        "arrested": _from_register("f9_case", a, a.arrested, f"{len(a.reports)} báo cáo / reports"),
-        "plants": _from_register("f7_cultivation", a, a.plants, f"{a.crops} vụ đã triệt phá / destroyed"),
-        "area_m2": _from_register("f7_cultivation", a, a.area, f"{a.crops} vụ đã triệt phá / destroyed"),
+        "managed": _from_register(
+            "f1_person", a, managed, (f"{managed} người có hồ sơ quản lý", f"{managed} with a record")
+        ),
+        "venues": _from_register(
+            "f6_hotspot", a, venues, (f"{venues} điểm đang hoạt động", f"{venues} active venues")
+        ),
+        "arrested": _from_register("f9_case", a, a.arrested, reports),
+        "plants": _from_register("f7_cultivation", a, a.plants, crops),
+        "area_m2": _from_register("f7_cultivation", a, a.area, crops),
         "on_route": officer_fact(facts, "on_route"),
         "users_not_exempt": _from_register(
-            "f1_person", a, not_exempt, f"{users} người nghiện, sử dụng / users and addicts"
+            "f1_person", a, not_exempt, (f"{users} người nghiện, sử dụng", f"{users} users and addicts")
         ),
-        "residents_violating": _from_register(
-            "f9_case", a, a.violating, f"{len(a.reports)} báo cáo / reports"
-        ),
+        "residents_violating": _from_register("f9_case", a, a.violating, reports),
         "fugitives_hiding": Figure(
             fugitives,
-            "F10 (nhập tay, không sổ nào ghi) / typed in F10, no register holds it",
+            ("F10 (nhập tay, không sổ nào ghi)", "typed in F10, no register holds it"),
             0 if a.f10 is None else 1,
-            "" if fugitives is not None else "chưa có báo cáo năm F10 / no yearly F10 report",
+            ("", "") if fugitives is not None else ("chưa có báo cáo năm F10", "no yearly F10 report"),
         ),
     }
     figures = {
@@ -338,7 +345,7 @@ def commune_inputs(a: _Acc, facts: dict[str, Any]) -> CommuneInputs:
     if any(later[0] <= earlier[1] for earlier, later in zip(spans, spans[1:], strict=False)):
         flags.append(Flag(
             "f9_overlap",
-            "Các báo cáo F9 có kỳ chồng nhau, có thể tính trùng / F9 reports overlap and may count twice",
+            ("Các báo cáo F9 có kỳ chồng nhau, có thể tính trùng", "F9 reports overlap and may count twice"),
         ))
     return CommuneInputs(**figures, flags=tuple(flags))
 

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rasoat.core.assessment.thresholds import Thresholds
+from rasoat.core.problems import Words
 
-CLASS_LABELS: dict[str, tuple[str, str]] = {
+CLASS_LABELS: dict[str, Words] = {
     "drug_free": ("Không ma túy", "Drug-free"),
     "type_1": ("Loại I", "Type I"),
     "type_2": ("Loại II", "Type II"),
@@ -23,7 +24,7 @@ CLASS_LABELS: dict[str, tuple[str, str]] = {
     "unclassified": ("Chưa phân loại được", "Unclassified"),
     "unknown": ("Thiếu số liệu", "Missing data"),
 }
-PROVINCE_LABELS: dict[str, tuple[str, str]] = {
+PROVINCE_LABELS: dict[str, Words] = {
     "complex": ("Tỉnh trọng điểm, phức tạp về ma túy", "Drug-complex province"),
     "drug_free": ("Tỉnh không ma túy", "Drug-free province"),
     "not_complex": ("Không thuộc diện trọng điểm, phức tạp", "Not a drug-complex province"),
@@ -31,20 +32,8 @@ PROVINCE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 
-def class_label(klass: str) -> str:
-    vi, en = CLASS_LABELS.get(klass, (klass, klass))
-    return f"{vi} / {en}"
-
-
-def half(text: str, lang: int) -> str:
-    """The Vietnamese (0) or English (1) half of a "Việt / English" text; other text whole."""
-    parts = text.split(" / ", 1)
-    return parts[lang] if len(parts) == 2 else text
-
-
-def bilingual(vi: str, en: str) -> str:
-    """One message with exactly one " / " between the languages, so a page can show either half."""
-    return f"{vi.replace(' / ', ', ')} / {en.replace(' / ', ', ')}"
+def class_label(klass: str) -> Words:
+    return CLASS_LABELS.get(klass, (klass, klass))
 
 
 @dataclass(frozen=True)
@@ -53,9 +42,9 @@ class Figure:
     records it was built from, and the figure typed into F10 when one was (shown beside, never used)."""
 
     value: float | None
-    source: str
+    source: Words
     records: int = 0
-    unknown_reason: str = ""
+    unknown_reason: Words = ("", "")
     typed: float | None = None
 
     @property
@@ -72,7 +61,7 @@ class Flag:
     """A reason an officer must look at the result: ``code`` for programs, ``message`` in both languages."""
 
     code: str
-    message: str
+    message: Words
 
 
 @dataclass(frozen=True)
@@ -95,17 +84,17 @@ class CommuneInputs:
         return [(name, getattr(self, name)) for name in INPUT_LABELS]
 
 
-INPUT_LABELS: dict[str, str] = {
-    "population": "Nhân khẩu hiện đang cư trú / Current residents",
-    "managed": "Người nghiện, người sử dụng có hồ sơ quản lý (R) / Addicts and users with a record",
-    "venues": "Điểm tổ chức, chứa chấp sử dụng (P) / Places hosting drug use",
-    "arrested": "Đối tượng phạm tội bị bắt trên địa bàn (A) / Offenders arrested in the area",
-    "plants": "Số cây bị phát hiện, triệt phá (C) / Plants destroyed",
-    "area_m2": "Diện tích bị phát hiện, triệt phá, m² (C) / Area destroyed, m²",
-    "on_route": "Nằm trên tuyến trọng điểm (đ) / On a key route",
-    "users_not_exempt": "Người nghiện, sử dụng không thuộc diện loại trừ (Điều 6.1) / Users not exempt",
-    "residents_violating": "Người cư trú vi phạm trên địa bàn (Điều 6.2) / Residents violating",
-    "fugitives_hiding": "Đối tượng truy nã lẩn trốn (Điều 6.2) / Fugitives hiding",
+INPUT_LABELS: dict[str, Words] = {
+    "population": ("Nhân khẩu hiện đang cư trú", "Current residents"),
+    "managed": ("Người nghiện, người sử dụng có hồ sơ quản lý (R)", "Addicts and users with a record"),
+    "venues": ("Điểm tổ chức, chứa chấp sử dụng (P)", "Places hosting drug use"),
+    "arrested": ("Đối tượng phạm tội bị bắt trên địa bàn (A)", "Offenders arrested in the area"),
+    "plants": ("Số cây bị phát hiện, triệt phá (C)", "Plants destroyed"),
+    "area_m2": ("Diện tích bị phát hiện, triệt phá, m² (C)", "Area destroyed, m²"),
+    "on_route": ("Nằm trên tuyến trọng điểm (đ)", "On a key route"),
+    "users_not_exempt": ("Người nghiện, sử dụng không thuộc diện loại trừ (Điều 6.1)", "Users not exempt"),
+    "residents_violating": ("Người cư trú vi phạm trên địa bàn (Điều 6.2)", "Residents violating"),
+    "fugitives_hiding": ("Đối tượng truy nã lẩn trốn (Điều 6.2)", "Fugitives hiding"),
 }
 
 
@@ -188,9 +177,9 @@ def classify_commune(inp: CommuneInputs, t: Thresholds) -> CommuneResult:
     flags = list(inp.flags) + [
         Flag(
             "unknown_input",
-            bilingual(
-                f"Thiếu số liệu: {half(INPUT_LABELS[name], 0)} — {half(fig.unknown_reason, 0)}",
-                f"Input not known: {half(INPUT_LABELS[name], 1)} — {half(fig.unknown_reason, 1)}",
+            (
+                f"Thiếu số liệu: {INPUT_LABELS[name][0]} — {fig.unknown_reason[0]}",
+                f"Input not known: {INPUT_LABELS[name][1]} — {fig.unknown_reason[1]}",
             ),
         )
         for name, fig in inp.items()
@@ -199,10 +188,9 @@ def classify_commune(inp: CommuneInputs, t: Thresholds) -> CommuneResult:
     flags += [
         Flag(
             "f10_disagrees",
-            bilingual(
-                f"Số liệu F10 khác sổ: {half(INPUT_LABELS[name], 0)}: "
-                f"F10 {_num(fig.typed)}, sổ {_num(fig.value)}",
-                f"F10 total disagrees with the registers: {half(INPUT_LABELS[name], 1)}: "
+            (
+                f"Số liệu F10 khác sổ: {INPUT_LABELS[name][0]}: F10 {_num(fig.typed)}, sổ {_num(fig.value)}",
+                f"F10 total disagrees with the registers: {INPUT_LABELS[name][1]}: "
                 f"F10 {_num(fig.typed)}, registers {_num(fig.value)}",
             ),
         )
@@ -219,7 +207,7 @@ def classify_commune(inp: CommuneInputs, t: Thresholds) -> CommuneResult:
         names = ", ".join(k for k, b in bands.items() if b in (1, 2))
         flags.append(Flag(
             "open_band",
-            bilingual(
+            (
                 f"Dưới 3 tiêu chí nhưng tiêu chí {names} ở mức loại II trở lên; QĐ 28 chưa quy định "
                 "loại nào áp dụng (chờ hướng dẫn của Bộ Công an, Điều 9.1.a); "
                 f"tạm xếp {CLASS_LABELS[klass][0]}",
@@ -231,8 +219,8 @@ def classify_commune(inp: CommuneInputs, t: Thresholds) -> CommuneResult:
     if klass == "unclassified":
         flags.append(Flag(
             "no_criterion",
-            "Có ma túy trên địa bàn (không đạt Điều 6) nhưng R, A, C đều bằng 0: không tiêu chí nào đo được "
-            "/ Not drug-free, yet no criterion of Art. 4 measures it",
+            ("Có ma túy trên địa bàn (không đạt Điều 6) nhưng R, A, C đều bằng 0: không tiêu chí nào đo được",
+             "Not drug-free, yet no criterion of Art. 4 measures it"),
         ))
     return CommuneResult(klass, r_pct, a_pct, bands, drug_free, conditions, flags)
 
@@ -283,13 +271,13 @@ class ProvinceResult:
     flags: list[Flag] = field(default_factory=list)
 
 
-PROVINCE_CRITERIA: dict[str, str] = {
-    "1": "R ≥ 0,2 %",
-    "2": "P ≥ 5",
-    "3": "A ≥ 0,05 %",
-    "4": "Xã loại I + II ≥ 3 % số xã / Type I + II communes ≥ 3 %",
-    "5": "≥ 8.000 cây hoặc ≥ 2.000 m² / plants or area",
-    "6": "Nằm trên tuyến trọng điểm liên tỉnh / On an inter-provincial key route",
+PROVINCE_CRITERIA: dict[str, Words] = {
+    "1": ("R ≥ 0,2 %", "R ≥ 0,2 %"),
+    "2": ("P ≥ 5", "P ≥ 5"),
+    "3": ("A ≥ 0,05 %", "A ≥ 0,05 %"),
+    "4": ("Xã loại I + II ≥ 3 % số xã", "Type I + II communes ≥ 3 %"),
+    "5": ("≥ 8.000 cây hoặc ≥ 2.000 m²", "≥ 8,000 plants or ≥ 2,000 m²"),
+    "6": ("Nằm trên tuyến trọng điểm liên tỉnh", "On an inter-provincial key route"),
 }
 
 
@@ -350,9 +338,9 @@ def classify_province(
     else:
         klass = "unknown"
     flags = [
-        Flag("unknown_criterion", bilingual(
-            f"Chưa xác định được tiêu chí {k} ({half(PROVINCE_CRITERIA[k], 0)})",
-            f"Criterion {k} not known ({half(PROVINCE_CRITERIA[k], 1)})",
+        Flag("unknown_criterion", (
+            f"Chưa xác định được tiêu chí {k} ({PROVINCE_CRITERIA[k][0]})",
+            f"Criterion {k} not known ({PROVINCE_CRITERIA[k][1]})",
         ))
         for k, v in criteria.items()
         if v is None
@@ -360,7 +348,8 @@ def classify_province(
     if len(communes) < communes_total:
         flags.append(Flag(
             "communes_missing",
-            f"{communes_total - len(communes)} xã chưa có số liệu / communes without figures",
+            (f"{communes_total - len(communes)} xã chưa có số liệu",
+             f"{communes_total - len(communes)} communes without figures"),
         ))
     values = {
         "r_pct": r_pct, "p": venues, "a_pct": a_pct, "t12_pct": t12_pct, "plants": plants, "area_m2": area,

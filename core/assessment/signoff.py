@@ -27,7 +27,6 @@ from rasoat.core.assessment.compute import (
     assess_communes,
     assess_province,
 )
-from rasoat.core.assessment.rules import half
 from rasoat.core.audit import record
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import Role, User, utcnow
@@ -58,11 +57,6 @@ class SignoffError(Problem, ValueError):
 
 def state_names(state: str) -> Words:
     return {**STATES, **LIST_STATES}.get(state, (state, state))
-
-
-def state_label(state: str) -> str:
-    vi, en = state_names(state)
-    return f"{vi} / {en}"
 
 
 def deadline(year: int) -> date:
@@ -201,7 +195,7 @@ def propose(
     if a.result.klass == "unknown":
         raise SignoffError(
             "assessment.cannot_classify",
-            flags=tuple("; ".join(half(f.message, lang) for f in a.result.flags) for lang in (0, 1)),
+            flags=tuple("; ".join(f.message[lang] for f in a.result.flags) for lang in (0, 1)),
         )
     if a.result.flags and not comment.strip():
         raise SignoffError("assessment.comment_required")

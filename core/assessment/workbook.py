@@ -15,10 +15,11 @@ from typing import IO, Any
 
 from rasoat.core.assessment import signoff
 from rasoat.core.assessment.compute import assess_province
-from rasoat.core.assessment.rules import CLASS_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
+from rasoat.core.assessment.rules import PROVINCE_CRITERIA, PROVINCE_LABELS, class_label
 from rasoat.core.audit import record
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import User
+from rasoat.core.problems import both
 from rasoat.core.storage.base import Store
 from rasoat.core.units import UnitRegistry, get_units
 
@@ -79,7 +80,7 @@ def province_report(
         fig = frozen[c.code] if approved and c.code in frozen else signoff.figures_of(c)
         state = signoff.commune_doc(store, year, c.code)["state"]
         rows.append(_row(c.code, c.name, fig, state, changes.get(c.code, {})))
-        review += [(c.code, c.name, f.message) for f in c.result.flags]
+        review += [(c.code, c.name, both(f.message)) for f in c.result.flags]
     prov = lst["province"] if approved else {
         "class": pa.result.klass, "criteria": pa.result.criteria, "met": pa.result.met,
         "values": pa.result.values,
@@ -100,8 +101,7 @@ def province_report(
 
 
 def _label(klass: str) -> str:
-    vi, en = CLASS_LABELS.get(klass, (klass, klass))
-    return f"{vi} / {en}"
+    return both(class_label(klass))
 
 
 def _tri(value: bool | None) -> str:
@@ -184,7 +184,7 @@ def write_workbook(
             num(ws, r, 11, row["area_m2"], decimal)
             route = row["on_route"]
             ws.write_string(r, 12, "?" if route is None else "Có / Yes" if route else "Không / No", cell)
-            ws.write_string(r, 13, signoff.state_label(row["state"]), cell)
+            ws.write_string(r, 13, both(signoff.state_names(row["state"])), cell)
             changed = "; ".join(f"{k}: {a} → {b}" for k, (a, b) in row["changed"].items())
             ws.write_string(r, 14, changed, cell)
         ws.freeze_panes(header_row + 1, 3)
@@ -207,18 +207,17 @@ def write_workbook(
             ws.write_string(2, col, text, head)
         values = rep.province["values"]
         keys = ("r_pct", "p", "a_pct", "t12_pct", "plants", None)
-        for i, (k, text) in enumerate(PROVINCE_CRITERIA.items(), start=3):
-            ws.write_string(i, 0, f"{k}. {text}", cell)
+        for i, (k, criterion) in enumerate(PROVINCE_CRITERIA.items(), start=3):
+            ws.write_string(i, 0, f"{k}. {both(criterion)}", cell)
             vkey = keys[int(k) - 1]
             if vkey is None:
                 ws.write_string(i, 1, "", cell)
             else:
                 num(ws, i, 1, values.get(vkey), pct if vkey.endswith("pct") else integer)
-            ws.write_string(i, 2, text.split(" / ")[0], cell)
+            ws.write_string(i, 2, criterion[0], cell)
             ws.write_string(i, 3, _tri(rep.province["criteria"].get(k)), cell)
-        vi, en = PROVINCE_LABELS[rep.province["class"]]
         ws.write_string(10, 0, "Kết luận / Result (≥ 4/6)", bold)
-        ws.write_string(10, 1, f"{vi} / {en}", bold)
+        ws.write_string(10, 1, both(PROVINCE_LABELS[rep.province["class"]]), bold)
         ws.write_string(11, 0, "Số tiêu chí đạt / Criteria met", bold)
         ws.write_number(11, 1, rep.province["met"])
         ws.set_column(0, 0, 50)

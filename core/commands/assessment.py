@@ -20,6 +20,7 @@ from rasoat.core.commands.common import (
     print_table,
 )
 from rasoat.core.indicators.periods import vn_today
+from rasoat.core.problems import both
 from rasoat.core.storage.base import Store
 from rasoat.core.units import get_units
 
@@ -69,16 +70,16 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _commune_rows(communes: list[Any], docs: dict[str, dict[str, Any]] | None = None) -> list[list[Any]]:
     from rasoat.core.assessment.rules import class_label
-    from rasoat.core.assessment.signoff import state_label
+    from rasoat.core.assessment.signoff import state_names
 
     rows = []
     for c in communes:
         i, r = c.inputs, c.result
-        row = [c.code, c.name, class_label(r.klass), _fmt(r.r_pct), _fmt(i.venues.value), _fmt(r.a_pct),
+        row = [c.code, c.name, both(class_label(r.klass)), _fmt(r.r_pct), _fmt(i.venues.value), _fmt(r.a_pct),
                _fmt(i.plants.value), _fmt(i.area_m2.value), _fmt(i.on_route.value),
-               "; ".join(f.message for f in r.flags)]
+               "; ".join(both(f.message) for f in r.flags)]
         if docs is not None:
-            row.insert(3, state_label(docs[c.code]["state"]))
+            row.insert(3, both(state_names(docs[c.code]["state"])))
         rows.append(row)
     return rows
 
@@ -93,11 +94,11 @@ def _assessment_json(c: Any) -> dict[str, Any]:
         "a_pct": c.result.a_pct, "bands": c.result.bands, "drug_free": c.result.drug_free,
         "conditions": c.result.conditions, "f10_class": c.f10_class,
         "inputs": {
-            name: {"value": f.value, "source": f.source, "records": f.records, "typed": f.typed,
-                   "disagrees": f.disagrees, "unknown_reason": f.unknown_reason}
+            name: {"value": f.value, "source": both(f.source), "records": f.records, "typed": f.typed,
+                   "disagrees": f.disagrees, "unknown_reason": both(f.unknown_reason)}
             for name, f in c.inputs.items()
         },
-        "flags": [{"code": f.code, "message": f.message} for f in c.result.flags],
+        "flags": [{"code": f.code, "message": both(f.message)} for f in c.result.flags],
     }
 
 
@@ -124,19 +125,19 @@ def cmd_show(args: argparse.Namespace) -> int:
         if province is not None:
             out["province"] = {"class": province.klass, "criteria": province.criteria, "met": province.met,
                                "values": province.values, "drug_free": province.drug_free,
-                               "flags": [f.message for f in province.flags]}
+                               "flags": [both(f.message) for f in province.flags]}
         print_json(out)
         return 0
     if unit.level == "commune":
         [c] = communes
         for name, f in c.inputs.items():
             typed = f" · F10: {_fmt(f.typed)}{' ≠' if f.disagrees else ''}" if f.typed is not None else ""
-            why = f" ({f.unknown_reason})" if f.value is None else ""
-            print(f"{INPUT_LABELS[name]}: {_fmt(f.value)}{why} — {f.source}{typed}")
+            why = f" ({both(f.unknown_reason)})" if f.value is None else ""
+            print(f"{both(INPUT_LABELS[name])}: {_fmt(f.value)}{why} — {both(f.source)}{typed}")
     print_table(HEADERS, _commune_rows(communes))
     if province is not None:
-        vi, en = PROVINCE_LABELS[province.klass]
-        print(f"Tỉnh / Province {unit.name}: {vi} / {en} ({province.met}/6 tiêu chí / criteria)")
+        print(f"Tỉnh / Province {unit.name}: {both(PROVINCE_LABELS[province.klass])} "
+              f"({province.met}/6 tiêu chí / criteria)")
     return 0
 
 
@@ -157,7 +158,7 @@ def _step(action: str) -> Callable[[argparse.Namespace], int]:
                 doc = signoff.approve(store, user, year, args.unit)
             else:
                 doc = signoff.reopen(store, user, year, args.unit, args.reason)
-        print(f"{args.unit}: {signoff.state_label(doc['state'])}")
+        print(f"{args.unit}: {both(signoff.state_names(doc['state']))}")
         return 0
 
     return run
@@ -178,21 +179,21 @@ def cmd_status(args: argparse.Namespace) -> int:
                           "changed": {k: list(v) for k, v in r["changed"].items()}} for r in st["rows"]],
         })
         return 0
-    print(f"{st['name']} — {st['year']}-QD28: {signoff.state_label(st['list']['state'])}; "
+    print(f"{st['name']} — {st['year']}-QD28: {both(signoff.state_names(st['list']['state']))}; "
           f"hạn / due {st['deadline'].strftime('%d/%m/%Y')} (trước / before)")
-    print(" · ".join(f"{signoff.state_label(s)}: {n}" for s, n in st["by_state"].items()))
+    print(" · ".join(f"{both(signoff.state_names(s))}: {n}" for s, n in st["by_state"].items()))
     docs = {r["assessment"].code: r["signoff"] for r in st["rows"]}
     print_table(HEADERS[:3] + ["Trạng thái / State"] + HEADERS[3:],
                 _commune_rows([r["assessment"] for r in st["rows"]], docs))
     from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_LABELS
 
     if st["province_changed"]:
-        then, now = (" / ".join(PROVINCE_LABELS[k]) for k in st["province_changed"])
+        then, now = (both(PROVINCE_LABELS[k]) for k in st["province_changed"])
         print(f"Tỉnh: đã thay đổi sau phê duyệt / province changed since approval: {then} → {now}")
 
     for r in st["rows"]:
         for name, (then, now) in r["changed"].items():
-            label = INPUT_LABELS.get(name, "Phân loại / Class")
+            label = both(INPUT_LABELS.get(name, ("Phân loại", "Class")))
             print(f"{r['assessment'].code}: đã thay đổi sau phê duyệt / changed since approval: "
                   f"{label} [{name}] {_fmt(then)} → {_fmt(now)}")
     return 0

@@ -23,6 +23,7 @@ from rasoat.core.commands.common import (
 from rasoat.core.indicators.loading import collect
 from rasoat.core.indicators.models import reported_text, uncounted_text
 from rasoat.core.models import utcnow
+from rasoat.core.problems import both
 from rasoat.core.units import get_units
 
 # The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         [
             f"{r.unit_code} {r.unit_name}" if r.unit_name != r.unit_code else r.unit_code,
             f"{r.name_vi} / {r.name_en}" if r.name_en and r.name_en != r.name_vi else r.name_vi,
-            uncounted_text(r.uncounted_encrypted) if r.uncounted_encrypted else _fmt(r.value, r.unit_label),
+            both(uncounted_text(r.uncounted_encrypted)) if r.uncounted_encrypted
+            else _fmt(r.value, r.unit_label),
             r.target_text or "",
             r.status_label,
             reported_text(r),

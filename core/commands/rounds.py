@@ -19,6 +19,7 @@ from rasoat.core.commands.common import (
     print_table,
 )
 from rasoat.core.models import ROUND_KINDS
+from rasoat.core.problems import both
 
 # The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
 # command module, and loading the round rules, the form catalogue and cryptography for it would slow every
@@ -83,7 +84,7 @@ def _state_command(action: str) -> Callable[[argparse.Namespace], int]:
         if args.json:
             print_json(rounds.describe(rnd))
         else:
-            print(f"{rnd.id}: {rounds.STATE_LABELS[rnd.state]}")
+            print(f"{rnd.id}: {both(rounds.STATE_LABELS[rnd.state])}")
         return 0
 
     return run
@@ -116,7 +117,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 r.name,
                 r.kind,
                 r.period,
-                STATE_LABELS[r.state],
+                both(STATE_LABELS[r.state]),
                 ",".join(r.form_ids),
                 ",".join(r.unit_codes),
             ]
@@ -138,7 +139,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json(data)
         return 0
     print(f"{rnd.id}  {rnd.name}")
-    print(f"  {kind_label(rnd.kind)} · {rnd.period} · {data['state_label']}")
+    print(f"  {both(kind_label(rnd.kind))} · {rnd.period} · {data['state_label']}")
     print(f"  Biểu mẫu / Forms: {', '.join(rnd.form_ids)}")
     print(f"  Đơn vị / Units: {', '.join(rnd.unit_codes)}")
     print(f"  Tính vào chỉ tiêu / Counted states: {', '.join(s.value for s in rnd.counted_states)}")

@@ -20,6 +20,7 @@ from rasoat.core.commands.common import (
 )
 from rasoat.core.commands.rounds import local_time, split_list
 from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
+from rasoat.core.problems import both
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.units import get_units
 
@@ -89,7 +90,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 s["round_id"] or "",
                 s["unit_code"] or "",
                 local_time(s["received_at"]),
-                REVIEW_LABELS[s["review_state"]],
+                both(REVIEW_LABELS[s["review_state"]]),
             ]
             for s in subs
         ],
@@ -123,7 +124,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary(sub))
     else:
-        print(f"{sub.instance_id}: {REVIEW_LABELS[sub.review_state]}")
+        print(f"{sub.instance_id}: {both(REVIEW_LABELS[sub.review_state])}")
     return 0
 
 

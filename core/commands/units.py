@@ -19,6 +19,7 @@ from rasoat.core.commands.common import (
     print_json,
     print_table,
 )
+from rasoat.core.problems import both
 from rasoat.core.units import LEVELS, get_units
 
 # The work's modules are imported inside the functions that use them: ``rasoat --help`` imports every
@@ -109,7 +110,7 @@ def _preview_lines(pv: Any) -> list[str]:
     for c in pv.changes:
         lines.append(f"{c.commune} {c.name}: +{len(c.added)} thêm/added, {len(c.renamed)} đổi tên/renamed, "
                      f"-{len(c.removed)} bỏ/removed, {c.unchanged} giữ nguyên/unchanged "
-                     f"(trước / before: {c.before})")
+                     f"(trước / before: {both(c.before)})")
         lines += [f"  + {code} {name}" for code, name in c.added]
         lines += [f"  ~ {code} {old} → {new}" for code, old, new in c.renamed]
         lines += [f"  - {code} {name}" for code, name in c.removed]

@@ -17,6 +17,7 @@ from rasoat.core.excel.cells import FMT_CHANGE, Formats, sheet_name, to_vn_naive
 from rasoat.core.excel.raw import Target
 from rasoat.core.indicators.models import REPORTING_WORDS, reported_text, uncounted_text
 from rasoat.core.models import utcnow
+from rasoat.core.problems import both
 from xlsxwriter.workbook import Workbook
 from xlsxwriter.worksheet import Worksheet
 
@@ -263,7 +264,7 @@ def _write_level(ws: Worksheet, rows: list[IndicatorRow], fmts: Formats, styles:
         suppressed = getattr(row, "suppressed", None)
         uncounted = getattr(row, "uncounted_encrypted", 0)
         if uncounted:  # records it needs cannot be read: no number, never a bare 0
-            write_text(ws, r, COL_VALUE, uncounted_text(uncounted), quoted)
+            write_text(ws, r, COL_VALUE, both(uncounted_text(uncounted)), quoted)
         elif suppressed:  # a small person count withheld (core.indicators.privacy)
             write_text(ws, r, COL_VALUE, str(suppressed), quoted)
         else:

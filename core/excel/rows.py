@@ -21,6 +21,7 @@ from urllib.parse import quote
 from rasoat.core.excel.cells import parse_date, parse_datetime, parse_float, parse_time, to_vn_naive
 from rasoat.core.excel.schema import Column, Kind, LabelMode, Table
 from rasoat.core.models import REVIEW_LABELS, ReviewState, Submission
+from rasoat.core.problems import said
 
 # Header texts of the submission metadata columns, per label mode (names differ from the location
 # block's own questions, which every form has).
@@ -354,8 +355,7 @@ def _text(value: Any) -> str | None:
 def _review_text(state: ReviewState, mode: str) -> str:
     if mode == "none":
         return state.value
-    vi, _, en = REVIEW_LABELS.get(state, state.value).partition(" / ")
-    return vi if mode == "vi" else (en or vi)
+    return said(REVIEW_LABELS.get(state, state.value), mode)
 
 
 def _url_maker(spec: str | Callable[[str, str], str]) -> Callable[[str, str], str]:

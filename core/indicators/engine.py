@@ -45,6 +45,7 @@ from rasoat.core.indicators.status import compared_quantity, elapsed_pct, judge,
 from rasoat.core.indicators.units_index import UnitIndex
 from rasoat.core.models import DEFAULT_COUNTED_STATES, UNREAD_FIELD, ReviewState, RoundState
 from rasoat.core.plans import applies_in
+from rasoat.core.problems import both
 from rasoat.core.storage.base import Span, Store, SubmissionQuery, Tally
 from rasoat.core.unit_lists import sites, units_for
 from rasoat.core.units import UnitRegistry
@@ -848,7 +849,7 @@ def _result(
         target_text=t.text(_compared_words(ind, p)) if t else None,
         compared_value=_as_number(compared_quantity(t, value, change, change_pct)) if t else None,
         status=status,
-        status_label=STATUS_LABELS[status],
+        status_label=both(STATUS_LABELS[status]),
         progress_pct=progress_pct(t, value),
         elapsed_pct=elapsed_pct(t, p.end),
         units_reported=reported,

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rasoat.core.indicators.periods import PeriodKind
+from rasoat.core.problems import Words
 
 
 class Level(StrEnum):
@@ -299,19 +300,19 @@ class Status(StrEnum):
     unknown = "unknown"  # the figure needs records the server cannot read (ODK-encrypted, not derived)
 
 
-STATUS_LABELS: dict[Status, str] = {
-    Status.met: "Đạt / Met",
-    Status.not_met: "Chưa đạt / Not met",
-    Status.on_track: "Đúng hướng / On track",
-    Status.no_data: "Không có số liệu / No data",
-    Status.no_target: "Không có chỉ tiêu / No target",
-    Status.unknown: "Không xác định / Unknown",
+STATUS_LABELS: dict[Status, Words] = {
+    Status.met: ("Đạt", "Met"),
+    Status.not_met: ("Chưa đạt", "Not met"),
+    Status.on_track: ("Đúng hướng", "On track"),
+    Status.no_data: ("Không có số liệu", "No data"),
+    Status.no_target: ("Không có chỉ tiêu", "No target"),
+    Status.unknown: ("Không xác định", "Unknown"),
 }
 
 
-def uncounted_text(n: int) -> str:
+def uncounted_text(n: int) -> Words:
     """What a figure missing ``n`` unreadable records says instead of a number."""
-    return f"{n} bản ghi mã hoá chưa tính / {n} encrypted records not counted"
+    return f"{n} bản ghi mã hoá chưa tính", f"{n} encrypted records not counted"
 
 
 class IndicatorResult(BaseModel):

@@ -6,6 +6,7 @@ from litestar import Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.response import Redirect
+from rasoat.core.problems import Problem
 from rasoat.core.users import AuthError, authenticate
 from rasoat.server.web import session as sessions
 from rasoat.server.web.base import SECURITY_HEADERS, Ctx, Visitor, public_page, safe_next
@@ -14,7 +15,7 @@ LOGIN_FORM = {"max_form": 20_000}  # the posted form's size limit (base.provide_
 
 
 def _login_page(
-    visitor: Visitor, error: str | None = None, status: int = 200, username: str = "",
+    visitor: Visitor, error: str | Problem | None = None, status: int = 200, username: str = "",
     retry_after: int | None = None,
 ) -> Response:
     query = visitor.request.query_params
@@ -64,7 +65,7 @@ def login(
     except AuthError as exc:
         status = getattr(exc, "status", 401)
         key = "login.throttled" if status == 429 else "login.failed"
-        message = visitor.t(key) if status in (401, 429) else exc.message
+        message: str | Problem = visitor.t(key) if status in (401, 429) else exc
         return _login_page(visitor, message, status, username, getattr(exc, "retry_after", None))
     sessions.end(visitor.store, request.cookies.get(sessions.COOKIE))
     value, _sess = sessions.start(visitor.store, user)

@@ -31,13 +31,13 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from rasoat.core import scope
 from rasoat.core.models import User
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, said
 from rasoat.core.review import queue_count
 from rasoat.core.storage.base import Store
 from rasoat.core.units import get_units
 from rasoat.server.errors import disk_full, disk_full_problem, http_problem, too_large
 from rasoat.server.web import session as sessions
-from rasoat.server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, pick, t
+from rasoat.server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, t
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 log = logging.getLogger("rasoat.web")
@@ -335,7 +335,7 @@ def _common(request: Request, lang: str, user: User | None, csrf: str) -> dict[s
         "lang": lang,
         "other_lang": "en" if lang == "vi" else "vi",
         "t": lambda key: t(key, lang),
-        "pick": lambda text: pick(text, lang),
+        "said": lambda words: said(words, lang),  # core's (Việt, English) labels
         "user": user,
         "csrf": csrf,
         "nav": nav,
@@ -366,12 +366,19 @@ def form_titles(store: Store) -> Any:
     return title
 
 
+def _in_lang(values: dict[str, Any], lang: str) -> dict[str, Any]:
+    """A page's values with each Problem (an ``error`` on a form, a ``flash``) as its message in the page's
+    language: the one place a form's error is rendered, so a page never shows both languages."""
+    return {k: v.text(lang) if isinstance(v, Problem) else v for k, v in values.items()}
+
+
 def page(ctx: Ctx, template: str, status: int = 200, **values: Any) -> Template:
+    """An officer's page; a value that is a Problem is shown as its message in the page's language."""
     data = _common(ctx.request, ctx.lang, ctx.user, ctx.sess.csrf)
     data["form_title"] = form_titles(ctx.store)
     if ctx.can(scope.REVIEW):  # the navigation says how many records wait for this officer's review
         data["nav_counts"] = {"/review": queue_count(ctx.store, ctx.user)}
-    data.update(values)
+    data.update(_in_lang(values, ctx.lang))
     data["ctx"] = ctx
     return Template(
         template_name=template,
@@ -389,7 +396,7 @@ def public_page(
     """A page for someone not logged in (the login page, errors before login)."""
     lang, lang_cookies = request_lang(request)
     data = _common(request, lang, None, "")
-    data.update(values)
+    data.update(_in_lang(values, lang))
     return Template(
         template_name=template,
         context=data,

@@ -2,7 +2,8 @@
 
 Labels are keyed and live in gettext catalogues (``locale/{vi,en}/LC_MESSAGES/pages.po``), read with Babel as
 core's error messages are; a missing key is a bug tests/test_web_labels.py catches (``t`` shows the key).
-Messages from core are already bilingual ("Việt / English"); ``pick`` keeps the chosen half.
+Core's own labels (states, kinds, flags) are ``Words`` pairs a page says with ``said`` (``core.problems``),
+and a Problem passed to ``base.page`` is shown in the page's language there.
 """
 
 from __future__ import annotations
@@ -42,12 +43,3 @@ def t(key: str, lang: str) -> str:
         return key
     return pair[1] if lang == "en" else pair[0]
 
-
-def pick(text: str | None, lang: str) -> str:
-    """One half of a bilingual "Việt / English" string (core's labels and messages); other text as is."""
-    if not text:
-        return ""
-    vi, sep, en = str(text).partition(" / ")
-    if not sep or " / " in en:
-        return str(text)
-    return en if lang == "en" else vi

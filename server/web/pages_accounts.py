@@ -15,6 +15,7 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 from rasoat.core import scope
 from rasoat.core.models import User
+from rasoat.core.problems import Problem
 from rasoat.core.users import (
     ResetLinkError,
     UserError,
@@ -50,7 +51,7 @@ from rasoat.server.web.base import (
 MAX_ACCOUNT_FORM = 50_000
 
 
-def _accounts_page(ctx: Ctx, status: int = 200, error: str | None = None,
+def _accounts_page(ctx: Ctx, status: int = 200, error: Problem | None = None,
                    values: dict[str, Any] | None = None) -> Response:
     return page(
         ctx, "accounts.html", status=status,
@@ -86,7 +87,7 @@ def account_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiD
                     actor=ctx.actor)
     except (UserError, scope.ScopeError) as exc:
         status = 403 if isinstance(exc, scope.ScopeError) else 400
-        return _accounts_page(ctx, status, getattr(exc, "message", str(exc)), values)
+        return _accounts_page(ctx, status, exc, values)
     return redirect(ctx, "/accounts", "accounts.created")
 
 
@@ -114,7 +115,7 @@ def _managed(ctx: Ctx, username: str) -> User:
     return target
 
 
-def _account_page(ctx: Ctx, target: User, status: int = 200, error: str | None = None,
+def _account_page(ctx: Ctx, target: User, status: int = 200, error: Problem | None = None,
                   values: dict[str, Any] | None = None, link: tuple[str, float] | None = None) -> Response:
     choices = scoped.unit_choices(ctx)
     listed = {code for code, _ in choices}  # the account's own units stay visible even when not listed
@@ -150,7 +151,7 @@ def account_edit(
         set_role(ctx.store, target.username, role, units, actor=ctx.actor)
     except (UserError, scope.ScopeError) as exc:
         status = 403 if isinstance(exc, scope.ScopeError) else 400
-        return _account_page(ctx, target, status, getattr(exc, "message", str(exc)),
+        return _account_page(ctx, target, status, exc,
                              {"role": role_value, "units": units})
     return redirect(ctx, "/accounts", "accounts.saved")
 
@@ -166,7 +167,7 @@ def account_reset_link(
     return _account_page(ctx, target, link=(f"{base}/password-reset/{token}", expires))
 
 
-def _reset_page(visitor: Visitor, token: str, status: int = 200, error: str | None = None,
+def _reset_page(visitor: Visitor, token: str, status: int = 200, error: Problem | str | None = None,
                 who: User | None = None) -> Response:
     """The link's page, for someone not logged in: a double-submit cookie guards the form (as login's)."""
     csrf, csrf_cookie = visitor.csrf_cookie()
@@ -179,7 +180,7 @@ def password_reset_form(visitor: NamedDependency[Visitor], token: FromPath[str])
     try:
         who = reset_link_user(visitor.store, token)
     except ResetLinkError as exc:
-        return _reset_page(visitor, token, 410, str(exc))
+        return _reset_page(visitor, token, 410, exc)
     return _reset_page(visitor, token, who=who)
 
 
@@ -193,15 +194,15 @@ def password_reset(
     try:
         who = reset_link_user(visitor.store, token)
     except ResetLinkError as exc:
-        return _reset_page(visitor, token, 410, str(exc))
+        return _reset_page(visitor, token, 410, exc)
     try:
         if new != repeat:
             raise UserError("user.password_mismatch")
         use_reset_link(visitor.store, token, new)
     except ResetLinkError as exc:
-        return _reset_page(visitor, token, 410, str(exc))
+        return _reset_page(visitor, token, 410, exc)
     except UserError as exc:
-        return _reset_page(visitor, token, 400, str(exc), who)
+        return _reset_page(visitor, token, 400, exc, who)
     return Redirect(path="/login?msg=password.reset_done", status_code=303,
                     headers={"Cache-Control": "no-store"})
 
@@ -224,7 +225,7 @@ def password_change(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMulti
         check_password_policy(new)
         updated = set_password(ctx.store, ctx.user.username, new, actor=ctx.actor)
     except UserError as exc:
-        return page(ctx, "password.html", status=400, error=str(exc))
+        return page(ctx, "password.html", status=400, error=exc)
     # every session of the old password ended, this one too: the officer goes on in a new one
     sessions.end(ctx.store, ctx.request.cookies.get(sessions.COOKIE))
     value, _ = sessions.start(ctx.store, updated)

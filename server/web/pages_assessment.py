@@ -17,11 +17,11 @@ from rasoat.core import scope
 from rasoat.core.assessment import signoff
 from rasoat.core.assessment.compute import assess_province, facts_version
 from rasoat.core.assessment.facts import FactError, set_fact
-from rasoat.core.assessment.rules import CLASS_LABELS, INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS
+from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS, class_label
 from rasoat.core.assessment.signoff import SignoffError
 from rasoat.core.assessment.workbook import TYPES, province_report, write_workbook
 from rasoat.core.indicators.periods import vn_today
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, said
 from rasoat.core.units import get_units
 from rasoat.server.web.base import Ctx, page, redirect
 from rasoat.server.web.ranking import page_of
@@ -51,8 +51,7 @@ def _year(value: Any) -> int:
 
 
 def _label(klass: str, lang: str) -> str:
-    vi, en = CLASS_LABELS.get(klass, (klass, klass))
-    return en if lang == "en" else vi
+    return said(class_label(klass), lang)
 
 
 def _status(ctx: Ctx, year: int, province: str) -> dict[str, Any]:
@@ -71,7 +70,7 @@ ATTENTION = {"proposed": 0, "sent_back": 1, "not_proposed": 2, "accepted": 3}
 
 
 def _page(
-    ctx: Ctx, year: int, province: str, status: int = 200, error: str | None = None, only: str = "",
+    ctx: Ctx, year: int, province: str, status: int = 200, error: Problem | None = None, only: str = "",
     search: str = "", page_no: int = 1,
 ) -> Response:
     st = _status(ctx, year, province)
@@ -87,7 +86,7 @@ def _page(
     is_province = signoff.may_review(ctx.user, province)
     return page(
         ctx, "assessment.html", status=status, st=st, year=year, error=error, is_province=is_province,
-        class_label=lambda k: _label(k, ctx.lang), state_label=signoff.state_label, states=signoff.STATES,
+        class_label=lambda k: _label(k, ctx.lang), state_names=signoff.state_names, states=signoff.STATES,
         input_labels=INPUT_LABELS, only=only, province_criteria=PROVINCE_CRITERIA,
         province_labels=PROVINCE_LABELS, communes=communes, search=search, all_communes=len(rows),
         can_propose=lambda code: signoff.may_propose(ctx.user, code),
@@ -132,7 +131,7 @@ def assessment_step(
         else:
             raise Problem("resource.not_found", what="")
     except (SignoffError, FactError) as exc:
-        return _page(ctx, year, province, 400, str(exc))
+        return _page(ctx, year, province, 400, exc)
     return redirect(ctx, f"/assessment?year={year}&province={province}", "asm.done")
 
 
@@ -141,7 +140,7 @@ def assessment_print(ctx: NamedDependency[Ctx], year: FromPath[int], province: F
     rep = province_report(ctx.store, ctx.user, year, province)
     return page(
         ctx, "assessment_print.html", rep=rep, year=year, types=TYPES,
-        class_label=lambda k: _label(k, ctx.lang), state_label=signoff.state_label,
+        class_label=lambda k: _label(k, ctx.lang),
         province_criteria=PROVINCE_CRITERIA, province_labels=PROVINCE_LABELS, today=vn_today(),
     )
 

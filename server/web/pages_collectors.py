@@ -94,7 +94,9 @@ def _cards_page(ctx: Ctx, cards: list[Card], message: str, status: int = 200) ->
     )
 
 
-def _collectors_page(ctx: Ctx, status: int = 200, error: str | None = None, values: Any = None) -> Response:
+def _collectors_page(
+    ctx: Ctx, status: int = 200, error: Problem | None = None, values: Any = None
+) -> Response:
     collectors = scoped.collectors(ctx)
     rounds = scoped.rounds(ctx)
     round_names = {r.id: r.name for r in rounds}
@@ -137,9 +139,8 @@ def collector_add(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDi
             scoped.get_round(ctx, rid)
         user, token = create_collector(ctx.store, name, units, round_ids, actor=ctx.actor)
     except (CollectorError, scope.ScopeError) as exc:
-        message = getattr(exc, "message", str(exc))
         status = 403 if isinstance(exc, scope.ScopeError) else 400
-        return _collectors_page(ctx, status, message, {"name": name, "units": units, "rounds": round_ids})
+        return _collectors_page(ctx, status, exc, {"name": name, "units": units, "rounds": round_ids})
     phone = phone_code(
         ctx.store,
         user.id,

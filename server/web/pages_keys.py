@@ -13,6 +13,7 @@ from litestar.di import NamedDependency
 from rasoat.core import scope
 from rasoat.core.crypto import CryptoError, encrypted_counts, key_entry
 from rasoat.core.derive import DEFAULT_MINUTES, MAX_MINUTES, forget, held_until, unlock_and_derive
+from rasoat.core.problems import Problem
 from rasoat.server.web import remember
 from rasoat.server.web.base import Ctx, allowed, page, redirect
 
@@ -21,7 +22,7 @@ DECRYPT = [allowed(scope.DECRYPT)]
 FORM = {"max_form": MAX_KEY_FORM}  # the posted form's size limit (base.provide_posted)
 
 
-def _page(ctx: Ctx, status: int = 200, error: str | None = None, done: Any = None) -> Response:
+def _page(ctx: Ctx, status: int = 200, error: Problem | None = None, done: Any = None) -> Response:
     left = held_until(ctx.store)
     return page(ctx, "keys.html", status=status, error=error, done=done,
                 has_key=key_entry(ctx.store) is not None,
@@ -45,7 +46,7 @@ def keys_unlock(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDict
     try:
         done = unlock_and_derive(ctx.store, passphrase, ctx.actor, max(1, min(minutes, MAX_MINUTES)))
     except CryptoError as exc:
-        return _page(ctx, 400, str(exc))
+        return _page(ctx, 400, exc)
     remember.forget(ctx.store)  # figures kept before the derivation no longer hold
     return _page(ctx, done=done)
 

@@ -18,7 +18,7 @@ from rasoat.core.indicators.periods import Period
 from rasoat.core.indicators.privacy import protect_for_viewer
 from rasoat.core.models import REVIEW_LABELS
 from rasoat.core.plans import province_of
-from rasoat.core.problems import Problem
+from rasoat.core.problems import Problem, said
 from rasoat.core.round_lifecycle import hamlet_lists
 from rasoat.core.rounds import STATE_LABELS, kind_label
 from rasoat.core.units import get_units
@@ -34,7 +34,6 @@ from rasoat.server.web.base import (
     vn_time,
 )
 from rasoat.server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
-from rasoat.server.web.i18n import pick
 from rasoat.server.web.ranking import STATUS_RANK, on_value, page_of, worst_first
 from rasoat.server.web.remember import forget, remembered
 
@@ -58,7 +57,7 @@ def _level_of(code: str) -> str:
     return "hamlet" if "-" in code else ("province" if len(code) <= 2 else "commune")
 
 
-def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None]:
+def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], Problem | None]:
     """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error."""
 
     may_see = ctx.can(scope.VIEW_PERSONAL)
@@ -70,11 +69,11 @@ def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], st
         return protect_for_viewer(evaluate(ctx.store, period), may_see), None
     except scope.ScopeError:
         raise
-    except ValueError as exc:  # a bad period or an indicator the engine refuses
-        return [], str(exc)
+    except ValueError as exc:  # a bad period or an indicator the engine refuses: its text, as the API says it
+        return [], exc if isinstance(exc, Problem) else Problem.with_text("indicator.refused", str(exc))
 
 
-def cached_evaluation(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], str | None, float]:
+def cached_evaluation(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], Problem | None, float]:
     """``evaluate_for`` remembered (``remembered``); also returns when it was computed."""
     if unit:
         scope.require_unit(ctx.user, unit)  # checked on every visit, whoever computed the answer
@@ -117,12 +116,12 @@ def row_view(r: Any, lang: str) -> dict[str, Any]:
         "unit_code": r.unit_code,
         "unit_name": r.unit_name or unit_name(r.unit_code),
         "level": r.level.value if hasattr(r.level, "value") else str(r.level),
-        "value": pick(uncounted_text(r.uncounted_encrypted), lang) if r.uncounted_encrypted
+        "value": said(uncounted_text(r.uncounted_encrypted), lang) if r.uncounted_encrypted
         else value_text(r),
         "target": r.target_text or "—",
         "status": r.status.value,
         "status_class": STATUS_CLASS.get(r.status.value, "st-no-data"),
-        "status_label": pick(r.status_label, lang),
+        "status_label": said(STATUS_LABELS[r.status], lang),
         "previous": value_text(r.model_copy(update={"value": r.previous_value}))
         if r.previous_value is not None
         else "—",
@@ -220,7 +219,7 @@ def overview(ctx: NamedDependency[Ctx]) -> Response:
         review_labels=REVIEW_LABELS,
         state_labels=STATE_LABELS,
         period=current_year(),
-        uncounted=pick(uncounted_text(uncounted), ctx.lang) if uncounted else "",
+        uncounted=said(uncounted_text(uncounted), ctx.lang) if uncounted else "",
         may_unlock=ctx.can(scope.DECRYPT),
     )
 

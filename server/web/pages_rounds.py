@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from rasoat.core import audit_actions, scope
 from rasoat.core.models import ROUND_KINDS, RoundState
+from rasoat.core.problems import Problem
 from rasoat.core.round_lifecycle import set_state
 from rasoat.core.rounds import (
     STATE_LABELS,
@@ -46,7 +47,7 @@ def _rounds_page(ctx: Ctx, status: int = 200, **extra: Any) -> Response:
     values: dict[str, Any] = {
         "rounds": rounds,
         "forms": forms,
-        "kinds": [(k, f"{vi} / {en}") for k, (vi, en) in ROUND_KINDS.items()],
+        "kinds": list(ROUND_KINDS.items()),
         "state_labels": STATE_LABELS,
         "kind_label": kind_label,
         "can_manage": ctx.can(scope.MANAGE_ROUNDS),
@@ -81,11 +82,11 @@ def round_create(ctx: NamedDependency[Ctx], posted: NamedDependency[FormMultiDic
         rnd = create_round(ctx.store, name, period, form_ids, units, kind=kind, actor=ctx.actor)
     except (RoundError, scope.ScopeError) as exc:
         status = 403 if isinstance(exc, scope.ScopeError) else 400
-        return _rounds_page(ctx, status, create_error=getattr(exc, "message", str(exc)), values=values)
+        return _rounds_page(ctx, status, create_error=exc, values=values)
     return redirect(ctx, f"/rounds/{quote(rnd.id, safe='')}", "rounds.created")
 
 
-def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: str | None = None) -> Response:
+def _round_page(ctx: Ctx, round_id: str, status: int = 200, error: Problem | None = None) -> Response:
     rnd = scoped.get_round(ctx, round_id)
     prog = scoped.progress(ctx, rnd)
     mine = {c.id: c for c in scoped.collectors(ctx)}  # another commune's are not this officer's business
@@ -153,8 +154,8 @@ def round_state(
         set_state(ctx.store, rnd.id, target, actor=ctx.actor, reason=reason,
                   allow_missing_hamlets=bool(posted.get("allow_missing_hamlets")),
                   acknowledge_encrypted=bool(posted.get("acknowledge_encrypted")))
-    except (RoundError, ValueError) as exc:
-        return _round_page(ctx, round_id, 400, str(exc))
+    except RoundError as exc:
+        return _round_page(ctx, round_id, 400, exc)
     return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
 
 
@@ -167,15 +168,14 @@ def round_collectors(
     rnd = scoped.get_round(ctx, round_id)
     mine = {c.id for c in scoped.collectors(ctx, include_revoked=False)}
     if not wanted:
-        return _round_page(ctx, round_id, 400, "Hãy đánh dấu ít nhất một người thu thập / "
-                                               "Tick at least one collector")
+        return _round_page(ctx, round_id, 400, RoundError("round.no_collectors_ticked"))
     outside = [c for c in wanted if c not in mine]
     if outside:
         raise scope.ScopeError("scope.collectors_outside", collectors=', '.join(outside))
     try:
         assign_collectors(ctx.store, rnd.id, wanted, actor=ctx.actor)
     except RoundError as exc:
-        return _round_page(ctx, round_id, 400, str(exc))
+        return _round_page(ctx, round_id, 400, exc)
     return redirect(ctx, f"/rounds/{quote(round_id, safe='')}", "rounds.changed")
 
 

@@ -231,7 +231,7 @@ def submissions(
     try:
         query = build_query(ctx, f) if f["form"] else None
     except Problem as exc:  # the page comes back with the filters as typed and why
-        status, problem, query = exc.status, exc.message, None
+        status, problem, query = exc.status, exc, None
     if query is not None:
         subs, has_newer, has_older = newest_page(ctx, query, older, newer)
         total = ctx.store.count_submissions(query)
@@ -369,7 +369,8 @@ def _edit_history(ctx: Ctx, sub: Submission) -> tuple[list[Submission], Submissi
 
 
 def _detail(
-    ctx: Ctx, iid: str, from_queue: bool, error: str | None = None, status: int = 200, comment: str = ""
+    ctx: Ctx, iid: str, from_queue: bool, error: str | Problem | None = None, status: int = 200,
+    comment: str = "",
 ) -> Response:
     """One record; ``from_queue`` (reached from the review queue) leads back to it and puts the focus on
     "approve and next", so a keyboard walks the queue with Enter."""
@@ -466,7 +467,7 @@ def submission_review(
     comment = str(posted.get("comment") or "")[:2000]
     walk = go_next == "1"
 
-    def again(message: str) -> Response:  # the page comes back with the comment as typed
+    def again(message: str | Problem) -> Response:  # the page comes back with the comment as typed
         return _detail(ctx, iid, walk, message, 400, comment)
 
     if state in ("has_issues", "rejected") and not comment.strip():
@@ -477,7 +478,7 @@ def submission_review(
     try:
         review_submission(ctx.store, iid, state, comment, actor=ctx.actor)
     except ReviewError as exc:
-        return again(str(exc))
+        return again(exc)
     if not walk:
         return redirect(ctx, f"/submissions/{quote(iid, safe='')}", "sub.reviewed")
     following = next_in_queue(ctx.store, ctx.user, PageKey(sub.received_at, sub.instance_id))
