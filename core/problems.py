@@ -64,6 +64,7 @@ CATALOGUE: dict[str, Kind] = {
     "request.no_route": Kind(404, "404.1"),
     "request.method_not_allowed": Kind(405, "405.1"),
     "request.invalid": Kind(400, "400.1"),
+    "request.unexpected_keys": Kind(400, "400.31"),
     "project.not_found": Kind(404, "404.1"),
     "feature.not_implemented": Kind(501, "501.1"),
     # who is asking
@@ -124,7 +125,6 @@ CATALOGUE: dict[str, Kind] = {
     "entity.bad_list_name": Kind(422, "400.15"),
     "entity.no_create_update": Kind(422, "400.15"),
     "entity.property_twice": Kind(422, "400.15"),
-    "entity.unexpected_keys": Kind(400, "400.31"),
     "entity.unknown_property": Kind(400, "400.28"),
     "entity.property_from_forms": Kind(400, "400.28"),
     "entity.label_blank": Kind(400, "400.8"),

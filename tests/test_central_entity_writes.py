@@ -140,6 +140,16 @@ def test_create_many_in_one_transaction(served: SimpleNamespace, tmp_path: Path)
         status, body = call(c, "POST", "projects/1/datasets/persons/entities",
                             json={"label": " ", "data": {}})
         assert (status, body["code"]) == (400, 400.8)
+        # the body's model (server.central.bodies), checked before anything is written
+        for wrong, code in [({"entities": [], "label": "Người"}, 400.31),
+                            ({"label": "X", "source": {}}, 400.31),
+                            ({"entities": [{"label": "X", "ten": "Y"}]}, 400.31),
+                            ({"entities": "X"}, 400.11), ([{"label": "X"}], 400.1)]:
+            status, body = call(c, "POST", "projects/1/datasets/persons/entities", json=wrong)
+            assert (status, body["code"]) == (400, code), wrong
+        status, body = call(c, "POST", "projects/1/datasets/persons/entities", data=b"{label",
+                            headers={"Content-Type": "application/json"})
+        assert (status, body["code"]) == (400, 400.1)
     bulk = [e for e in served.store.iter_audit(actor="xa-a") if e.action == "entity.bulk_create"]
     assert [(e.details["count"], e.details["source"], e.details["unit"]) for e in bulk] == [
         (3, "danh-sach.csv", A)]

@@ -49,7 +49,7 @@ from urllib.parse import urlencode
 from litestar import Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.response import Stream
 from rasoat.core import scope
 from rasoat.core.entities import (
@@ -76,6 +76,7 @@ from rasoat.core.protection import (
 from rasoat.core.storage.base import EntityQuery, Store
 from rasoat.core.storage.entity_rules import StaleVersion
 from rasoat.server.central import problems
+from rasoat.server.central.bodies import EntitiesWrite, EntityChange, NewEntity, NewProperty
 from rasoat.server.central.entity_shapes import (
     EntityListCounts,
     EntityListMetadata,
@@ -105,9 +106,6 @@ HEADERS = {"OData-Version": "4.0"}
 UNSUPPORTED = ("$search", "$expand", "$apply")
 ORDER_COLUMNS = {"__id": "uuid", "__system/createdAt": "created_at", "__system/updatedAt": "updated_at",
                  "__system/version": "version"}  # core.storage.base.ENTITY_ORDER
-CREATE_KEYS = ("uuid", "label", "data", "unit")  # "unit": rasoat's, where a new entity is filed
-BULK_KEYS = ("entities", "source", "unit")
-UPDATE_KEYS = ("label", "data")
 
 
 @dataclass
@@ -275,14 +273,13 @@ def _summary(rd: Reader, entity: Entity) -> EntitySummary:
 
 @get("/v1/projects/{pid:str}/datasets/{name:str}/entities", guards=[MAY_VIEW], sync_to_thread=True)
 def entities(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    name: FromPath[str],
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], name: FromPath[str],
+    deleted: FromQuery[bool] = False,
 ) -> list[EntitySummary]:
     """The list's entities in the caller's units, without their data (Central's list)."""
     del pid
     rd = _reader(store, user, name)
-    out = [_summary(rd, e) for e in rd.store.iter_entities(rd.query(deleted=_is_true(
-        request.query_params.get("deleted"))))]
+    out = [_summary(rd, e) for e in rd.store.iter_entities(rd.query(deleted=deleted))]
     rd.audit("entities.list")
     return out
 
@@ -336,59 +333,33 @@ def entity_versions(
 # --- writes --------------------------------------------------------------------------------------------
 
 
-async def _json_body(request: Request) -> Any:
-    """The JSON body, up to the server's body limit (``request_max_body_size``: 413 over it)."""
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"{}")
-    except ValueError:
-        raise problems.unparseable("JSON") from None
-
-
-def _keys(doc: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise problems.unparseable("JSON object")
-    if set(doc) - set(allowed):
-        raise Problem("entity.unexpected_keys", expected=", ".join(allowed), got=", ".join(sorted(doc)))
-    return doc
-
-
-def _label(value: Any, *, required: bool) -> str | None:
+def _label(value: str | None, *, required: bool) -> str | None:
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value.strip():
+    if value is None or not value.strip():
         raise Problem("entity.label_blank")
     return value.strip()
 
 
-def _data(lst: EntityList, value: Any) -> dict[str, str]:
-    """Central's rules: an object of the list's properties, every value a string ("" clears one)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise problems.invalid_value("data", "an object")
-    for name, text in value.items():
+def _data(lst: EntityList, value: dict[str, str] | None) -> dict[str, str]:
+    """Central's rule: the list's properties only ("" clears one; every value a string, as the body's
+    model says)."""
+    for name in value or {}:
         if name not in lst.properties:
             raise Problem("entity.unknown_property", list=lst.name, property=name)
-        if not isinstance(text, str):
-            raise problems.invalid_value(f"data.{name}", "a string")
-    return dict(value)
+    return dict(value or {})
 
 
-def _new(rd: Reader, doc: Any) -> EntityBlock:
-    doc = _keys(doc, CREATE_KEYS[:3])
-    raw = doc.get("uuid")
-    uuid = normal_uuid(raw) if isinstance(raw, str) else (str(uuidlib.uuid4()) if raw is None else None)
+def _new(rd: Reader, doc: NewEntity) -> EntityBlock:
+    uuid = normal_uuid(doc.uuid) if doc.uuid is not None else str(uuidlib.uuid4())
     if uuid is None:
-        raise problems.invalid_value("uuid", f"{raw!r} is not a v4 UUID")
-    data, label = rd.seal(uuid, _data(rd.lst, doc.get("data")), _label(doc.get("label"), required=True))
+        raise problems.invalid_value("uuid", f"{doc.uuid!r} is not a v4 UUID")
+    data, label = rd.seal(uuid, _data(rd.lst, doc.data), _label(doc.label, required=True))
     return EntityBlock(dataset=rd.lst.name, uuid=uuid, create=True, update=False, label=label, data=data)
 
 
-def _unit(rd: Reader, asked: Any) -> str:
+def _unit(rd: Reader, asked: str | None) -> str:
     """Where a new entity is filed: the unit asked (inside the officer's units), else their only unit."""
-    if asked is not None and not isinstance(asked, str):
-        raise problems.invalid_value("unit", "a unit code")
     unit = scope.report_unit(rd.user, asked or None)  # ScopeError: outside, unknown, or several to choose
     if unit is None:  # an administrator: no unit of their own
         raise scope.ScopeError("scope.choose_unit", units="unit")
@@ -418,19 +389,17 @@ def _event(rd: Reader, action: str, target: str, **details: Any) -> AuditEvent:
                       details={"list": rd.lst.name, **details, "via": "central"})
 
 
-def _create(rd: Reader, doc: Any) -> EntityOut | Success:
-    if isinstance(doc, dict) and "entities" in doc:  # pyodk's create_many
-        doc = _keys(doc, BULK_KEYS)
-        if not isinstance(doc["entities"], list):
-            raise problems.invalid_value("entities", "a list")
-        source = doc.get("source") if isinstance(doc.get("source"), dict) else {}
-        unit = _unit(rd, doc.get("unit"))
-        blocks = [_new(rd, item) for item in doc["entities"]]
+def _create(rd: Reader, doc: EntitiesWrite) -> EntityOut | Success:
+    mixed = doc.mixed_keys()
+    if mixed:
+        raise Problem("request.unexpected_keys", keys=", ".join(sorted(mixed)))
+    unit = _unit(rd, doc.unit)
+    if doc.entities is not None:  # pyodk's create_many
+        blocks = [_new(rd, item) for item in doc.entities]
+        source = doc.source.name if doc.source is not None else None
         _write(rd, blocks, _event(rd, "entity.bulk_create", rd.lst.name, count=len(blocks), unit=unit,
-                                  source=str(source.get("name") or "")), unit=unit)
+                                  source=source or ""), unit=unit)
         return Success(success=True)
-    doc = _keys(doc, CREATE_KEYS)
-    unit = _unit(rd, doc.pop("unit", None))
     block = _new(rd, doc)
     _write(rd, [block], _event(rd, "entity.create", block.uuid, unit=unit, properties=sorted(block.data)),
            unit=unit)
@@ -439,22 +408,23 @@ def _create(rd: Reader, doc: Any) -> EntityOut | Success:
 
 @post("/v1/projects/{pid:str}/datasets/{name:str}/entities", guards=[MAY_EDIT], status_code=200)
 async def create_entities(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    name: FromPath[str],
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], name: FromPath[str],
+    data: JSONBody[EntitiesWrite],
 ) -> EntityOut | Success:
     """One entity (answered with it), or pyodk's ``create_many`` body (``{"success": true}``)."""
     import anyio
 
     del pid
     rd = await anyio.to_thread.run_sync(_reader, store, user, name)
-    doc = await _json_body(request)
-    return await anyio.to_thread.run_sync(_create, rd, doc)
+    return await anyio.to_thread.run_sync(_create, rd, data)
 
 
 @patch("/v1/projects/{pid:str}/datasets/{name:str}/entities/{uuid:str}", guards=[MAY_EDIT], status_code=200)
 async def update_entity(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    name: FromPath[str], uuid: FromPath[str],
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], name: FromPath[str],
+    uuid: FromPath[str], baseVersion: Annotated[int | None, QueryParameter(ge=0)] = None,  # Central's name
+    force: FromQuery[bool] = False, resolve: FromQuery[bool] = False,
+    data: JSONBody[EntityChange | None] = None,
 ) -> EntityOut:
     """``{"label"?, "data"?}`` laid over the current version named by ``?baseVersion=N`` (409.15 when it is
     not the current one), or over whatever is current with ``?force=true``. ``&resolve=true`` then marks
@@ -464,24 +434,21 @@ async def update_entity(
 
     del pid
     rd = await anyio.to_thread.run_sync(_reader, store, user, name)
-    force = _is_true(request.query_params.get("force"))
-    resolve = _is_true(request.query_params.get("resolve"))
-    base = _option(request, "baseVersion")
+    base = baseVersion
     if base is None and not force:
         raise problems.missing_params(["baseVersion"], {})
-    doc = _keys(await _json_body(request), UPDATE_KEYS)
+    doc = data or EntityChange()
 
     def run() -> EntityOut:
         found = _target(rd, uuid)
         if resolve and found.conflict is None:
             raise Problem("entity.no_conflict", uuid=found.uuid)
-        data, label = rd.seal(found.uuid, _data(rd.lst, doc.get("data")),
-                              _label(doc.get("label"), required=False))
-        if data or label is not None or not resolve:
+        values, label = rd.seal(found.uuid, _data(rd.lst, doc.data), _label(doc.label, required=False))
+        if values or label is not None or not resolve:
             block = EntityBlock(dataset=rd.lst.name, uuid=found.uuid, create=False, update=True, label=label,
-                                data=data, base_version=None if force else base)
+                                data=values, base_version=None if force else base)
             event = _event(rd, "entity.update", found.uuid, base_version=base, force=force,
-                           properties=sorted(data), label=label is not None)
+                           properties=sorted(values), label=label is not None)
             _write(rd, [block], event, exact_base=not force)
         elif not force and base != found.version:
             raise StaleVersion(found.uuid, base, found.version)
@@ -496,8 +463,8 @@ async def update_entity(
 
 @post("/v1/projects/{pid:str}/datasets/{name:str}/properties", guards=[MAY_EDIT], status_code=200)
 async def add_property(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    name: FromPath[str],
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], name: FromPath[str],
+    data: JSONBody[NewProperty],
 ) -> Success:
     """pyodk's ``entity_list_properties.create``, which ``entities.merge`` calls for each key it did not
     see in the list's rows (every key, when the list is empty): a property the list has is answered as
@@ -507,9 +474,7 @@ async def add_property(
 
     del pid
     rd = await anyio.to_thread.run_sync(_reader, store, user, name)
-    prop = _keys(await _json_body(request), ("name",)).get("name")
-    if not isinstance(prop, str) or not prop:
-        raise problems.missing_params(["name"], {})
+    prop = data.name
     if prop not in rd.lst.properties:
         raise Problem("entity.property_from_forms", list=rd.lst.name, property=prop)
     return Success(success=True)

@@ -18,7 +18,6 @@ they find their officer themselves (``_officer``).
 from __future__ import annotations
 
 import contextlib
-import json
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from urllib.parse import unquote
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 from rasoat.core import scope
 from rasoat.core.audit import record_view
@@ -48,6 +47,7 @@ from rasoat.core.review import review_submission
 from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.central import odata, problems
 from rasoat.server.central.auth import bearer_token, iso, login, logout, officer
+from rasoat.server.central.bodies import Login, NewComment, ReviewChange
 from rasoat.server.central.odata import chunks
 from rasoat.server.central.project import check_project, find_form, project_id
 from rasoat.server.central.shapes import (
@@ -113,10 +113,6 @@ def _officer(request: Request, permission: str = scope.VIEW) -> User:
     return user
 
 
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() == "true"
-
-
 async def _body(request: Request, limit: int) -> bytes:
     """The request body, chunked or not (pyodk streams uploads without Content-Length), up to ``limit``."""
     length = request.headers.get("content-length")
@@ -132,33 +128,18 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    raw = await _body(request, 1_000_000)
-    try:
-        data = json.loads(raw or b"{}")
-    except ValueError:
-        raise problems.unparseable("JSON") from None
-    if not isinstance(data, dict):
-        raise problems.unparseable("JSON object")
-    return data
-
-
 # --- sessions and users ------------------------------------------------------------------------------
 
 
 @post("/v1/sessions", status_code=200)
-async def create_session(request: Request, store: NamedDependency[Store]) -> CentralSession:
+async def create_session(
+    request: Request, store: NamedDependency[Store], data: JSONBody[Login]
+) -> CentralSession:
     """Log in with ``{"email": <username>, "password": …}``; answers Central's session with its token."""
     import anyio
 
-    data = await _json(request)
-    email, password = data.get("email"), data.get("password")
-    if not isinstance(email, str) or not isinstance(password, str) or not email or not password:
-        raise problems.missing_params(
-            ["email", "password"], {"email": email if isinstance(email, str) else None}
-        )
     ip = request.client.host if request.client else ""
-    _token, _user, body = await anyio.to_thread.run_sync(login, store, email, password, ip)
+    _token, _user, body = await anyio.to_thread.run_sync(login, store, data.email, data.password, ip)
     return CentralSession.model_validate(body)
 
 
@@ -313,7 +294,8 @@ def _draft_form(request: Request, draft: Draft) -> CentralForm:
 
 @post("/v1/projects/{pid:str}/forms", guards=[MAY_PUBLISH], status_code=200)
 async def create_form(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str]
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
+    publish: FromQuery[bool] = False,
 ) -> CentralForm:
     """A new form's draft from an XLSForm (``?publish=true`` publishes it at once)."""
     import anyio
@@ -322,7 +304,7 @@ async def create_form(
     data = await _draft_body(request)
     stem = _stem(request.headers.get("x-xlsform-formid-fallback"))
     draft = await anyio.to_thread.run_sync(_save, store, data, stem, user)
-    if _is_true(request.query_params.get("publish")):
+    if publish:
         await anyio.to_thread.run_sync(_publish, store, draft.form_id, user, None)
         return form_json(_form(request, draft.form_id), project_id(request))
     return _draft_form(request, draft)
@@ -409,12 +391,12 @@ def _publish(store: Store, form_id: str, user: User, version: str | None) -> For
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/publish", guards=[MAY_PUBLISH], status_code=200,
       sync_to_thread=True)
 def publish_draft_form(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    form_id: FromPath[str],
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
+    version: FromQuery[str | None] = None,
 ) -> Success:
     """Publish the draft as ``rasoat forms publish`` does (core.publish; ODK Validate on the stored XForm)."""
     del pid
-    _publish(store, form_id, user, request.query_params.get("version"))
+    _publish(store, form_id, user, version)
     return Success(success=True)
 
 
@@ -564,26 +546,18 @@ async def edit_submission(
 @patch("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_REVIEW],
        status_code=200)
 async def review(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    form_id: FromPath[str], iid: FromPath[str],
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
+    iid: FromPath[str], data: JSONBody[ReviewChange],
 ) -> CentralSubmission:
-    """``{"reviewState": "approved" | "hasIssues" | "rejected" | "edited" | null}``, optionally with
-    ``"comment"`` (rasoat asks a reason for hasIssues and rejected)."""
+    """A new review state, optionally with a comment (rasoat asks a reason for hasIssues and rejected)."""
     import anyio
 
     del pid
-    data = await _json(request)
-    if "reviewState" not in data:
-        raise problems.missing_params(["reviewState"], {})
-    value = data["reviewState"]
-    if value not in FROM_CENTRAL:
-        raise problems.invalid_value("reviewState", str(value))
-    comment = str(data["comment"]) if isinstance(data.get("comment"), str) else ""
 
     def run() -> CentralSubmission:
         sub = _submission(store, user, form_id, iid)
         updated = review_submission(  # ReviewError: 400.11
-            store, sub.instance_id, FROM_CENTRAL[value], comment, actor=user.username
+            store, sub.instance_id, FROM_CENTRAL[data.reviewState], data.comment or "", actor=user.username
         )
         return submission_json(updated)
 
@@ -607,23 +581,20 @@ def list_comments(
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", guards=[MAY_REVIEW],
       status_code=200)
 async def add_comment(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    form_id: FromPath[str], iid: FromPath[str],
+    store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
+    iid: FromPath[str], data: JSONBody[NewComment],
 ) -> Comment:
     """A comment is a review-history entry that keeps the current state."""
     import anyio
 
     del pid
-    data = await _json(request)
-    text = data.get("body")
-    if not isinstance(text, str) or not text.strip():
+    text = data.body.strip()
+    if not text:
         raise problems.missing_params(["body"], {})
 
     def run() -> Comment:
         sub = _submission(store, user, form_id, iid)
-        updated = review_submission(
-            store, sub.instance_id, sub.review_state, text.strip(), actor=user.username
-        )
+        updated = review_submission(store, sub.instance_id, sub.review_state, text, actor=user.username)
         return comments_json(updated, _actors(store))[0]
 
     return await anyio.to_thread.run_sync(run)
