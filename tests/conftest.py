@@ -72,29 +72,18 @@ def _protection_keys_in_a_temporary_folder(tmp_path_factory: pytest.TempPathFact
 def _serving(data_dir: Path, backend: str) -> Iterator[SimpleNamespace]:
     """A seeded store of ``backend`` (PostgreSQL: a fresh schema, dropped afterwards) served in a thread."""
     from pg_support import fresh_schema
-    from rasoat.core.storage.opening import open_store
     from rasoat.core.users import create_user, new_api_token
-    from rasoat.server.app import ServerSettings, create_app
-    from server_support import ThreadServer, seed
+    from server_support import seeded_store, serving
 
     schema = fresh_schema() if backend == "postgres" else nullcontext((None, None))
-    with schema as (database_url, _name):
-        store = open_store(data_dir, database_url)
-        try:
-            seeded = seed(store)
-            create_user(store, "admin", "mật-khẩu-quản-trị", "admin", actor="test")
-            admin_token = new_api_token(store, "admin", actor="test")
-            app = create_app(store, ServerSettings(max_body_bytes=5_000_000))
-            server = ThreadServer(app).start()
-            try:
-                yield SimpleNamespace(
-                    url=server.url, store=store, data_dir=data_dir, seeded=seeded, app=app,
-                    admin_token=admin_token, backend=backend, database_url=database_url,
-                )
-            finally:
-                server.stop()
-        finally:
-            store.close()
+    with schema as (database_url, _name), seeded_store(data_dir, database_url) as (store, seeded):
+        create_user(store, "admin", "mật-khẩu-quản-trị", "admin", actor="test")
+        admin_token = new_api_token(store, "admin", actor="test")
+        with serving(store, max_body_bytes=5_000_000) as server:
+            yield SimpleNamespace(
+                url=server.url, store=store, data_dir=data_dir, seeded=seeded, app=server.app,
+                admin_token=admin_token, backend=backend, database_url=database_url,
+            )
 
 
 @pytest.fixture(scope="session")

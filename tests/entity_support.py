@@ -163,20 +163,16 @@ def officers_server(backend: str, data_dir: Path) -> Iterator[SimpleNamespace]:
     ``OFFICER_PASSWORD``): ``xa-a`` commune officer of A, ``xem-a`` viewer of A, ``xa-b`` commune officer
     of B."""
     from pg_support import fresh_schema
-    from rasoat.core.storage.opening import open_store
     from rasoat.core.users import create_user
-    from rasoat.server.app import ServerSettings, create_app
-    from server_support import CollectClient, ThreadServer
+    from server_support import CollectClient, opened_store, serving
 
     schema = fresh_schema() if backend == "postgres" else contextlib.nullcontext((None, None))
-    with schema as (url, _name):
-        store = open_store(data_dir, url)
-        try:
-            token_a, token_b = entity_round(store)
-            for name, role, unit in (("xa-a", "commune_officer", A), ("xem-a", "viewer", A),
-                                     ("xa-b", "commune_officer", B)):
-                create_user(store, name, OFFICER_PASSWORD, role, [unit], actor="test")
-            server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
+    with schema as (url, _name), opened_store(data_dir, url) as store:
+        token_a, token_b = entity_round(store)
+        for name, role, unit in (("xa-a", "commune_officer", A), ("xem-a", "viewer", A),
+                                 ("xa-b", "commune_officer", B)):
+            create_user(store, name, OFFICER_PASSWORD, role, [unit], actor="test")
+        with serving(store, access_log=False) as server:
             phone_a = CollectClient(f"{server.url}/v1/key/{token_a}/projects/1")
             phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
             try:
@@ -184,9 +180,6 @@ def officers_server(backend: str, data_dir: Path) -> Iterator[SimpleNamespace]:
             finally:
                 phone_a.close()
                 phone_b.close()
-                server.stop()
-        finally:
-            store.close()
 
 
 @functools.cache

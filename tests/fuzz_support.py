@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from entity_support import publish
-from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, ThreadServer, instance_xml, seed
+from server_support import COMMUNE, instance_xml, seeded_store, serving
 
 SUBMISSION = "uuid:5c0f6a8e-2b1d-4c3e-8f7a-9d0e1f2a3b4c"
 ENTITY = "0b6f1f2e-7c1a-4e55-9a43-2d7e8c9f1a30"
@@ -71,31 +70,29 @@ def schemathesis_cmd() -> list[str]:
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory):
     from rasoat.core.users import create_user, new_api_token
-    from rasoat.server.app import ServerSettings, create_app
 
-    data_dir = tmp_path_factory.mktemp("fuzz") / "data"
-    store = open_store(data_dir)
-    seed(store)
-    create_user(store, "quan-tri", "mật-khẩu-quản-trị", "admin")
-    create_user(store, "can-bo-xa", "mật-khẩu-cán-bộ", "commune_officer", [COMMUNE])
-    tokens = {"admin": new_api_token(store, "quan-tri"), "officer": new_api_token(store, "can-bo-xa")}
-    server = ThreadServer(create_app(store, ServerSettings(max_body_bytes=2_000_000))).start()
-    # a record with a photo for the Central paths to name
-    _iid, xml = instance_xml(instance_id=SUBMISSION, photo="anh.jpg")
-    submissions = f"{server.url}/v1/projects/1/forms/tform/submissions"
-    admin = {"Authorization": f"Bearer {tokens['admin']}"}
-    posted = httpx.post(submissions, content=xml, headers={**admin, "Content-Type": "application/xml"})
-    assert posted.status_code == 200, posted.text
-    photo = httpx.post(f"{submissions}/{SUBMISSION}/attachments/anh.jpg", content=b"\xff\xd8", headers=admin)
-    assert photo.status_code == 200, photo.text
-    publish(store, "register")  # the list persons, and an entity on it in the officer's commune
-    person = {"uuid": ENTITY, "label": "Nguyễn Văn Bình 1990", "unit": COMMUNE,
-              "data": {"full_name": "Nguyễn Văn Bình", "birth_year": "1990", "status": "quản lý"}}
-    created = httpx.post(f"{server.url}/v1/projects/1/datasets/persons/entities", json=person, headers=admin)
-    assert created.status_code == 200, created.text
-    yield server.url, tokens, tmp_path_factory.mktemp("fuzz-reports")
-    server.stop()
-    store.close()
+    with seeded_store(tmp_path_factory.mktemp("fuzz") / "data") as (store, _):
+        create_user(store, "quan-tri", "mật-khẩu-quản-trị", "admin")
+        create_user(store, "can-bo-xa", "mật-khẩu-cán-bộ", "commune_officer", [COMMUNE])
+        tokens = {"admin": new_api_token(store, "quan-tri"), "officer": new_api_token(store, "can-bo-xa")}
+        with serving(store, max_body_bytes=2_000_000) as server:
+            # a record with a photo for the Central paths to name
+            _iid, xml = instance_xml(instance_id=SUBMISSION, photo="anh.jpg")
+            submissions = f"{server.url}/v1/projects/1/forms/tform/submissions"
+            admin = {"Authorization": f"Bearer {tokens['admin']}"}
+            posted = httpx.post(submissions, content=xml,
+                                headers={**admin, "Content-Type": "application/xml"})
+            assert posted.status_code == 200, posted.text
+            photo = httpx.post(f"{submissions}/{SUBMISSION}/attachments/anh.jpg", content=b"\xff\xd8",
+                               headers=admin)
+            assert photo.status_code == 200, photo.text
+            publish(store, "register")  # the list persons, and an entity on it in the officer's commune
+            person = {"uuid": ENTITY, "label": "Nguyễn Văn Bình 1990", "unit": COMMUNE,
+                      "data": {"full_name": "Nguyễn Văn Bình", "birth_year": "1990", "status": "quản lý"}}
+            created = httpx.post(f"{server.url}/v1/projects/1/datasets/persons/entities", json=person,
+                                 headers=admin)
+            assert created.status_code == 200, created.text
+            yield server.url, tokens, tmp_path_factory.mktemp("fuzz-reports")
 
 
 def run_schemathesis(url: str, reports: Path, checks: str, examples: int, token: str | None, *extra: str,

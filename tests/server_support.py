@@ -24,6 +24,7 @@ import httpx
 from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.opening import open_store
+from rasoat.server.app import ServerSettings, create_app
 
 if TYPE_CHECKING:
     from pyodk.client import Client
@@ -294,6 +295,7 @@ class ThreadServer:
     def __init__(self, app: Any) -> None:
         import uvicorn
 
+        self.app = app
         # the socket is bound here and handed to uvicorn, so no other process (another pytest-xdist
         # worker) can take the port between choosing it and listening on it
         self.socket = socket.socket()
@@ -319,6 +321,21 @@ class ThreadServer:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.socket.close()
+
+
+def serve(store: Store, **settings: Any) -> ThreadServer:
+    """The app over ``store`` (with ``ServerSettings(**settings)``) served by a started ``ThreadServer``."""
+    return ThreadServer(create_app(store, ServerSettings(**settings))).start()
+
+
+@contextmanager
+def serving(store: Store, **settings: Any) -> Iterator[ThreadServer]:
+    """``serve``, stopped afterwards; the store stays open (its caller opened it, and filled it first)."""
+    server = serve(store, **settings)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def rasoat_cmd(*args: str) -> list[str]:
@@ -514,7 +531,8 @@ def seeded_store(data_dir: Path, database_url: str | None = None) -> Iterator[tu
 
 @contextmanager
 def opened_store(data_dir: Path, database_url: str | None = None) -> Iterator[Store]:
-    """The store of a data dir (or database), closed afterwards (to look at what a server process left)."""
+    """The store of a data dir (or database), closed afterwards: to fill before ``serving`` it, or to look at
+    what a server process left."""
     store = open_store(data_dir, database_url)
     try:
         yield store

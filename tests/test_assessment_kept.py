@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from assessment_support import ITS_COMMUNE, LAI_CHAU, YEAR, lai_chau_year, persons, population
-from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
-from server_support import ThreadServer
+from server_support import opened_store, serving
 from web_support import http_login
 
 PASSWORD = "mật-khẩu-tỉnh-0002"
@@ -19,17 +18,11 @@ PASSWORD = "mật-khẩu-tỉnh-0002"
 
 @pytest.fixture
 def site(tmp_path: Path, backend_url: str | None):
-    from rasoat.server.app import ServerSettings, create_app
-
-    store = open_store(tmp_path / "data", backend_url)
-    tinh = create_user(store, "tinh.laichau", PASSWORD, "province_manager", [LAI_CHAU])
-    lai_chau_year(store, tinh)
-    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-    try:
-        yield server.url, store
-    finally:
-        server.stop()
-        store.close()
+    with opened_store(tmp_path / "data", backend_url) as store:
+        tinh = create_user(store, "tinh.laichau", PASSWORD, "province_manager", [LAI_CHAU])
+        lai_chau_year(store, tinh)
+        with serving(store, access_log=False) as server:
+            yield server.url, store
 
 
 def test_a_second_visit_reads_no_register_and_any_change_is_seen_at_once(site, monkeypatch) -> None:

@@ -11,9 +11,8 @@ import openpyxl
 import pytest
 from assessment_support import ITS_COMMUNE, LAI_CHAU, YEAR, lai_chau_year, persons
 from entity_support import publish_national
-from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
-from server_support import ThreadServer
+from server_support import opened_store, serving
 from web_support import browser_tests
 
 PASSWORDS = {"xa.binhlu": "mật-khẩu-xã-00003", "tinh.laichau": "mật-khẩu-tỉnh-0002",
@@ -24,21 +23,15 @@ pytestmark = browser_tests(timeout=300)
 
 @pytest.fixture
 def site(tmp_path: Path, backend_url: str | None):
-    from rasoat.server.app import ServerSettings, create_app
-
-    store = open_store(tmp_path / "data", backend_url)
-    create_user(store, "xa.binhlu", PASSWORDS["xa.binhlu"], "commune_officer", [ITS_COMMUNE],
-                display_name="Lò Văn Bình")
-    tinh = create_user(store, "tinh.laichau", PASSWORDS["tinh.laichau"], "province_manager", [LAI_CHAU],
-                       display_name="Tao Thị Hoa")
-    create_user(store, "tinh.thainguyen2", PASSWORDS["tinh.thainguyen2"], "province_manager", ["19"])
-    lai_chau_year(store, tinh)
-    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-    try:
-        yield server.url, store
-    finally:
-        server.stop()
-        store.close()
+    with opened_store(tmp_path / "data", backend_url) as store:
+        create_user(store, "xa.binhlu", PASSWORDS["xa.binhlu"], "commune_officer", [ITS_COMMUNE],
+                    display_name="Lò Văn Bình")
+        tinh = create_user(store, "tinh.laichau", PASSWORDS["tinh.laichau"], "province_manager", [LAI_CHAU],
+                           display_name="Tao Thị Hoa")
+        create_user(store, "tinh.thainguyen2", PASSWORDS["tinh.thainguyen2"], "province_manager", ["19"])
+        lai_chau_year(store, tinh)
+        with serving(store, access_log=False) as server:
+            yield server.url, store
 
 
 def login(browser, url: str, username: str):
@@ -174,34 +167,31 @@ def test_sign_off_in_the_browser(browser, site, tmp_path) -> None:
 @pytest.fixture
 def management_site(tmp_path: Path, backend_url: str | None):
     from indicators_support import add
-    from rasoat.server.app import ServerSettings, create_app
 
-    store = open_store(tmp_path / "data", backend_url)
-    create_user(store, "xa.binhlu", PASSWORDS["xa.binhlu"], "commune_officer", [ITS_COMMUNE])
-    create_user(store, "tinh.laichau", PASSWORDS["tinh.laichau"], "province_manager", [LAI_CHAU])
-    create_user(store, "tinh.thainguyen2", PASSWORDS["tinh.thainguyen2"], "province_manager", ["19"])
+    with opened_store(tmp_path / "data", backend_url) as store:
+        create_user(store, "xa.binhlu", PASSWORDS["xa.binhlu"], "commune_officer", [ITS_COMMUNE])
+        create_user(store, "tinh.laichau", PASSWORDS["tinh.laichau"], "province_manager", [LAI_CHAU])
+        create_user(store, "tinh.thainguyen2", PASSWORDS["tinh.thainguyen2"], "province_manager", ["19"])
 
-    def event(person: str, event: str, day: str, **fields) -> None:
-        add(store, "f11_management", ITS_COMMUNE,
-            {"person_key": person, "event": event, "event_date": day, **fields}, day=day)
+        def event(person: str, event: str, day: str, **fields) -> None:
+            add(store, "f11_management", ITS_COMMUNE,
+                {"person_key": person, "event": event, "event_date": day, **fields}, day=day)
 
-    add(store, "f1_person", ITS_COMMUNE, {"person_key": "p1", "person_name": "Lò Văn Sáng", "present": "yes"})
-    event("p1", "decision_start", "2026-01-15", mgmt_kind="user", decision_no="07/QĐ")
-    event("p1", "residence_check", "2026-12-03", check_result="present")
-    event("p2", "decision_start", "2026-05-01", mgmt_kind="user", decision_no="08/QĐ")
-    event("p3", "decision_start", "2026-05-01", mgmt_kind="user", decision_no="09/QĐ")
-    event("p3", "residence_check", "2026-12-02", check_result="moved", moved_to="Xã Tả Lèng",
-          moved_date="2026-12-01")
-    publish_national(store, "f1_person")  # the persons list, whose versions say who was visited
-    for key, visited in (("p1", "2026-12-03"), ("p2", "")):
-        store.write_entity("persons", key, label=f"Người {key}", actor="test", unit_code=ITS_COMMUNE,
-                           data={"mgmt_status": "active", "term_end": "2027-05-01", "last_visit": visited})
-    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-    try:
-        yield server.url, store
-    finally:
-        server.stop()
-        store.close()
+        add(store, "f1_person", ITS_COMMUNE,
+            {"person_key": "p1", "person_name": "Lò Văn Sáng", "present": "yes"})
+        event("p1", "decision_start", "2026-01-15", mgmt_kind="user", decision_no="07/QĐ")
+        event("p1", "residence_check", "2026-12-03", check_result="present")
+        event("p2", "decision_start", "2026-05-01", mgmt_kind="user", decision_no="08/QĐ")
+        event("p3", "decision_start", "2026-05-01", mgmt_kind="user", decision_no="09/QĐ")
+        event("p3", "residence_check", "2026-12-02", check_result="moved", moved_to="Xã Tả Lèng",
+              moved_date="2026-12-01")
+        publish_national(store, "f1_person")  # the persons list, whose versions say who was visited
+        for key, visited in (("p1", "2026-12-03"), ("p2", "")):
+            data = {"mgmt_status": "active", "term_end": "2027-05-01", "last_visit": visited}
+            store.write_entity("persons", key, label=f"Người {key}", actor="test", unit_code=ITS_COMMUNE,
+                               data=data)
+        with serving(store, access_log=False) as server:
+            yield server.url, store
 
 
 def test_monthly_management_lists_in_the_browser(browser, management_site) -> None:

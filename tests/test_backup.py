@@ -17,7 +17,7 @@ import pytest
 from rasoat.core.models import Submission
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, CollectClient, ThreadServer, instance_xml, run_cli, seed
+from server_support import COMMUNE, CollectClient, instance_xml, run_cli, seed, seeded_store, serving
 
 pytestmark = pytest.mark.slow  # backups and restores through the CLI
 
@@ -117,37 +117,31 @@ def test_backup_wipe_restore_brings_everything_back(tmp_path) -> None:
 
 
 def test_backup_while_the_server_takes_uploads_is_consistent(tmp_path) -> None:
-    from rasoat.server.app import ServerSettings, create_app
-
     data = tmp_path / "live"
-    store = open_store(data)
-    seeded = seed(store)
-    server = ThreadServer(create_app(store, ServerSettings())).start()
     sent: list[str] = []
     stop = threading.Event()
+    with seeded_store(data) as (store, seeded), serving(store) as server:
 
-    def upload() -> None:
-        client = CollectClient(f"{server.url}/v1/key/{seeded.token}/projects/1")
-        while not stop.is_set() and len(sent) < 200:
-            iid, xml = instance_xml(photo="p.jpg")
-            resp = client.submit(xml, {"p.jpg": uuid.uuid4().bytes * 2000})
-            assert resp.status_code == 201
-            sent.append(iid)
-        client.close()
+        def upload() -> None:
+            client = CollectClient(f"{server.url}/v1/key/{seeded.token}/projects/1")
+            while not stop.is_set() and len(sent) < 200:
+                iid, xml = instance_xml(photo="p.jpg")
+                resp = client.submit(xml, {"p.jpg": uuid.uuid4().bytes * 2000})
+                assert resp.status_code == 201
+                sent.append(iid)
+            client.close()
 
-    thread = threading.Thread(target=upload)
-    thread.start()
-    try:
-        while len(sent) < 10:
-            threading.Event().wait(0.05)
-        archive = tmp_path / "live.tar.gz"
-        r = run_cli("backup", "-o", str(archive), "--data", str(data), "-q")
-        assert r.returncode == 0, r.stderr
-    finally:
-        stop.set()
-        thread.join(timeout=120)
-        server.stop()
-        store.close()
+        thread = threading.Thread(target=upload)
+        thread.start()
+        try:
+            while len(sent) < 10:
+                threading.Event().wait(0.05)
+            archive = tmp_path / "live.tar.gz"
+            r = run_cli("backup", "-o", str(archive), "--data", str(data), "-q")
+            assert r.returncode == 0, r.stderr
+        finally:
+            stop.set()
+            thread.join(timeout=120)
     restored = tmp_path / "restored"
     r = run_cli("restore", str(archive), "--data", str(restored), "-q", "--json")
     assert r.returncode == 0, r.stderr

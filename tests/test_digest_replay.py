@@ -104,13 +104,9 @@ def test_unauthenticated_requests_to_a_running_server_write_nothing(tmp_path: Pa
     """The probe's flood, small: requests without credentials get 401 and a challenge, and no store file
     is written, created or touched; a real Digest login afterwards still works (and only it writes)."""
     import httpx
-    from rasoat.server.app import ServerSettings, create_app
-    from server_support import CollectClient, ThreadServer, seed
+    from server_support import CollectClient, seeded_store, serving
 
-    store = EmbeddedStore(tmp_path / "data")
-    seeded = seed(store)
-    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-    try:
+    with seeded_store(tmp_path / "data") as (store, seeded), serving(store, access_log=False) as server:
         time.sleep(1.5)  # the store's background checkpoint after seeding
         before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in (tmp_path / "data").rglob("*")
                   if p.is_file()}
@@ -124,6 +120,3 @@ def test_unauthenticated_requests_to_a_running_server_write_nothing(tmp_path: Pa
         client = CollectClient(f"{server.url}/v1/projects/1", seeded.digest_user, seeded.digest_password)
         assert client.get("/formList").status_code == 200
         client.close()
-    finally:
-        server.stop()
-        store.close()

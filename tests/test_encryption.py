@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, CollectClient, ThreadServer, run_cli
+from server_support import COMMUNE, CollectClient, opened_store, run_cli, serving
 
 PASSPHRASE = "cụm mật khẩu của tỉnh 2026"
 SECRET_NAME = "Nguyễn Văn Mật"
@@ -107,48 +107,46 @@ def world(tmp_path_factory):
     from pyxform.xls2xform import convert
     from rasoat.core.collectors import create_collector
     from rasoat.core.crypto import create_project_key, public_key
-    from rasoat.server.app import ServerSettings, create_app
 
     root = tmp_path_factory.mktemp("enc")
     data_dir = root / "data"
-    store = open_store(data_dir)
-    create_project_key(store, PASSPHRASE, actor="admin")
-    pub = public_key(store)
-    result = convert(xlsform=FORM_MD.format(key=pub), file_type=".md", form_name="data")
-    xml = result.xform.encode()
-    assert f'base64RsaPublicKey="{pub}"'.encode() in xml
-    store.put_form(
-        FormVersion(
-            form_id="tenc",
-            version="1",
-            title="Biểu mật",
-            md5=hashlib.md5(xml).hexdigest(),
-            encrypted=True,
-            source="test",
-        ),
-        xml,
-        result._survey.to_json_dict(),
-        {},
-    )
-    store.put_round(
-        Round(
-            id="r-enc",
-            name="Rà soát",
-            period="2026",
-            form_ids=["tenc"],
-            unit_codes=[COMMUNE],
-            state=RoundState.open,
+    with opened_store(data_dir) as store:
+        create_project_key(store, PASSPHRASE, actor="admin")
+        pub = public_key(store)
+        result = convert(xlsform=FORM_MD.format(key=pub), file_type=".md", form_name="data")
+        xml = result.xform.encode()
+        assert f'base64RsaPublicKey="{pub}"'.encode() in xml
+        store.put_form(
+            FormVersion(
+                form_id="tenc",
+                version="1",
+                title="Biểu mật",
+                md5=hashlib.md5(xml).hexdigest(),
+                encrypted=True,
+                source="test",
+            ),
+            xml,
+            result._survey.to_json_dict(),
+            {},
         )
-    )
-    user, token = create_collector(store, "Người thu", [COMMUNE], ["r-enc"])
-    server = ThreadServer(create_app(store, ServerSettings())).start()
-    client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
-    (root / "pass.txt").write_text(PASSPHRASE + "\n")
-    (root / "wrong.txt").write_text("not the passphrase at all\n")
-    yield SimpleNamespace(store=store, data_dir=data_dir, client=client, pub=pub, root=root, url=server.url)
-    client.close()
-    server.stop()
-    store.close()
+        store.put_round(
+            Round(
+                id="r-enc",
+                name="Rà soát",
+                period="2026",
+                form_ids=["tenc"],
+                unit_codes=[COMMUNE],
+                state=RoundState.open,
+            )
+        )
+        user, token = create_collector(store, "Người thu", [COMMUNE], ["r-enc"])
+        with serving(store) as server:
+            client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
+            (root / "pass.txt").write_text(PASSPHRASE + "\n")
+            (root / "wrong.txt").write_text("not the passphrase at all\n")
+            yield SimpleNamespace(store=store, data_dir=data_dir, client=client, pub=pub, root=root,
+                                  url=server.url)
+            client.close()
 
 
 def submit(world, name: str = SECRET_NAME) -> str:

@@ -31,7 +31,7 @@ from rasoat.core.cli import main
 from rasoat.core.models import Round, RoundState, unread
 from rasoat.core.plugins import set_manager
 from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, CollectClient, ThreadServer
+from server_support import COMMUNE, CollectClient, serve
 from test_encryption import collect_encrypt
 
 pytestmark = pytest.mark.slow
@@ -60,12 +60,6 @@ class _Lines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
-
-
-def _serve(store: Any) -> ThreadServer:
-    from rasoat.server.app import ServerSettings, create_app
-
-    return ThreadServer(create_app(store, ServerSettings(access_log=True))).start()
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +97,7 @@ def world(
         lg.setLevel(logging.INFO)
     env = pytest.MonkeyPatch()
     env.setenv("RASOAT_USER", OFFICER)  # who the commands below run as (the audit's actor)
-    server = _serve(store)
+    server = serve(store, access_log=True)
     w = SimpleNamespace(store=store, data_dir=data_dir, url=module_backend_url, root=root, server=server,
                         version=compiled.version, pub=public_key(store), today=today.isoformat(),
                         year=str(today.year), token=token, lines=lines, ids=[])
@@ -310,7 +304,7 @@ def test_figures_stay_right_after_a_restart_without_the_passphrase(world: Simple
     world.server.stop()
     world.store.close()
     world.store = open_store(world.data_dir, world.url)
-    world.server = _serve(world.store)
+    world.server = serve(world.store, access_log=True)
     client = login(world)
     try:
         page = client.get("/keys")

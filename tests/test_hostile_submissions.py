@@ -17,8 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rasoat.core.storage.base import SubmissionQuery
-from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, ThreadServer, instance_xml, multipart, seed
+from server_support import COMMUNE, instance_xml, multipart, seeded_store, serving
 
 MAX_BODY = 1_000_000
 EXAMPLES = settings(
@@ -29,22 +28,16 @@ RESPONSE_NS = "{http://openrosa.org/http/response}"
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    from rasoat.server.app import ServerSettings, create_app
-
     data_dir = tmp_path_factory.mktemp("hostile") / "data"
-    store = open_store(data_dir)
-    seeded = seed(store)
-    server = ThreadServer(create_app(store, ServerSettings(max_body_bytes=MAX_BODY))).start()
-    http = httpx.Client(timeout=60, headers={"X-OpenRosa-Version": "1.0"})
-    yield SimpleNamespace(
-        url=f"{server.url}/v1/key/{seeded.token}/projects/1/submission",
-        store=store,
-        http=http,
-        data_dir=data_dir,
-    )
-    http.close()
-    server.stop()
-    store.close()
+    with seeded_store(data_dir) as (store, seeded), serving(store, max_body_bytes=MAX_BODY) as server:
+        http = httpx.Client(timeout=60, headers={"X-OpenRosa-Version": "1.0"})
+        yield SimpleNamespace(
+            url=f"{server.url}/v1/key/{seeded.token}/projects/1/submission",
+            store=store,
+            http=http,
+            data_dir=data_dir,
+        )
+        http.close()
 
 
 def state(srv) -> tuple[int, frozenset[str], int]:

@@ -26,10 +26,9 @@ from rasoat.core.collectors import create_collector
 from rasoat.core.formreg import compile_cached, find_media
 from rasoat.core.round_lifecycle import close_round, open_round
 from rasoat.core.rounds import create_round
-from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from rasoat.core.xlsform import publish_form
-from server_support import CollectClient, ThreadServer, run_cli
+from server_support import CollectClient, opened_store, run_cli, serving
 from web_support import ACCOUNTS, csrf_of, http_login
 
 PT, TC = "05563", "05503"  # Xã Phượng Tiến, Xã Tân Cương (Thái Nguyên)
@@ -71,42 +70,39 @@ def f1_instance(version: str, key: str, name: str, other: str, born: str, nid: s
 def world(
     module_backend_url: str | None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SimpleNamespace]:
-    from rasoat.server.app import ServerSettings, create_app
-
     data_dir = tmp_path_factory.mktemp("identities") / "data"
-    store = open_store(data_dir, module_backend_url)
-    form = compile_cached(F1)
-    media, _missing = find_media(F1, form.form_id, form.media)
-    publish_form(store, form, {n: p.read_bytes() for n, p in media.items()}, "test")
-    r25 = create_round(store, "Rà soát 2025", "2025", ["f1_person"], [PT, TC], kind="census")
-    thu, thu_token = create_collector(store, "Nguyễn Thị Thu", [PT], [r25.id])
-    lan, lan_token = create_collector(store, "Lê Văn Lân", [TC], [r25.id])
-    open_round(store, r25.id, allow_missing_hamlets=True)  # Tân Cương has no hamlet list
-    for username in (OFFICER, VIEWER):
-        password, role, units, name = ACCOUNTS[username]
-        create_user(store, username, password, role, units, display_name=name, actor="test")
-    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-    thu_phone = CollectClient(f"{server.url}/v1/key/{thu_token}/projects/1")
-    lan_phone = CollectClient(f"{server.url}/v1/key/{lan_token}/projects/1")
-    ids = []
-    try:
-        for person in PERSONS:
-            iid, xml = f1_instance(form.version, *person)
-            assert thu_phone.head("/submission").status_code == 204
-            resp = thu_phone.submit(xml)
-            assert resp.status_code == 201, resp.text
-            ids.append(iid)
-        close_round(store, r25.id)
-        r26 = create_round(store, "Rà soát 2026", "2026", ["f1_person"], [PT, TC], kind="census",
-                           collectors=[thu.id, lan.id])
-        open_round(store, r26.id, allow_missing_hamlets=True)
-        yield SimpleNamespace(store=store, url=server.url, data_dir=data_dir, database_url=module_backend_url,
-                              thu=thu, lan=lan, thu_phone=thu_phone, lan_phone=lan_phone, ids=ids)
-    finally:
-        thu_phone.close()
-        lan_phone.close()
-        server.stop()
-        store.close()
+    with opened_store(data_dir, module_backend_url) as store:
+        form = compile_cached(F1)
+        media, _missing = find_media(F1, form.form_id, form.media)
+        publish_form(store, form, {n: p.read_bytes() for n, p in media.items()}, "test")
+        r25 = create_round(store, "Rà soát 2025", "2025", ["f1_person"], [PT, TC], kind="census")
+        thu, thu_token = create_collector(store, "Nguyễn Thị Thu", [PT], [r25.id])
+        lan, lan_token = create_collector(store, "Lê Văn Lân", [TC], [r25.id])
+        open_round(store, r25.id, allow_missing_hamlets=True)  # Tân Cương has no hamlet list
+        for username in (OFFICER, VIEWER):
+            password, role, units, name = ACCOUNTS[username]
+            create_user(store, username, password, role, units, display_name=name, actor="test")
+        with serving(store, access_log=False) as server:
+            thu_phone = CollectClient(f"{server.url}/v1/key/{thu_token}/projects/1")
+            lan_phone = CollectClient(f"{server.url}/v1/key/{lan_token}/projects/1")
+            ids = []
+            try:
+                for person in PERSONS:
+                    iid, xml = f1_instance(form.version, *person)
+                    assert thu_phone.head("/submission").status_code == 204
+                    resp = thu_phone.submit(xml)
+                    assert resp.status_code == 201, resp.text
+                    ids.append(iid)
+                close_round(store, r25.id)
+                r26 = create_round(store, "Rà soát 2026", "2026", ["f1_person"], [PT, TC], kind="census",
+                                   collectors=[thu.id, lan.id])
+                open_round(store, r26.id, allow_missing_hamlets=True)
+                yield SimpleNamespace(store=store, url=server.url, data_dir=data_dir,
+                                      database_url=module_backend_url, thu=thu, lan=lan, thu_phone=thu_phone,
+                                      lan_phone=lan_phone, ids=ids)
+            finally:
+                thu_phone.close()
+                lan_phone.close()
 
 
 def audit(world: SimpleNamespace, action: str, actor: str) -> list:

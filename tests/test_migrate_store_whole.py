@@ -17,7 +17,7 @@ from pg_support import fresh_schema
 from rasoat.core.cli import main as cli_main
 from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, CollectClient, ThreadServer
+from server_support import COMMUNE, CollectClient, opened_store, serving
 from test_encryption import collect_encrypt
 
 pytestmark = pytest.mark.slow  # every command against two stores
@@ -46,14 +46,12 @@ def source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A data directory made the way the Quickstart makes one, with every kind of record in it."""
     from rasoat.core.crypto import public_key
     from rasoat.core.plugins import build_manager, set_manager
-    from rasoat.server.app import ServerSettings, create_app
     from rasoat.server.demo import demo_token, publish_builtin_forms, setup_demo
     from rasoat.server.plugin import demo_key
 
     set_manager(build_manager(frozenset()))
     data = tmp_path / "rasoat-data"
-    store = open_store(data)
-    try:
+    with opened_store(data) as store:
         demo_key(store, data)
         from rasoat.core.crypto import set_encrypted_form_ids
 
@@ -63,19 +61,16 @@ def source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
         token, pub = demo_token(store), public_key(store)
         f1 = store.get_form("f1_person")
         assert token and pub and f1 is not None and f1.encrypted
-        server = ThreadServer(create_app(store, ServerSettings())).start()
-        client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
-        try:
-            for name in NAMES:
-                iid = f"uuid:{uuid.uuid4()}"
-                envelope, files = collect_encrypt(pub, "f1_person", f1.version, iid,
-                                                  f1_instance(f1.version, iid, name), [])
-                assert client.submit(envelope, files).status_code == 201
-        finally:
-            client.close()
-            server.stop()
-    finally:
-        store.close()
+        with serving(store) as server:
+            client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
+            try:
+                for name in NAMES:
+                    iid = f"uuid:{uuid.uuid4()}"
+                    envelope, files = collect_encrypt(pub, "f1_person", f1.version, iid,
+                                                      f1_instance(f1.version, iid, name), [])
+                    assert client.submit(envelope, files).status_code == 201
+            finally:
+                client.close()
     d = ["--data", str(data)]
     cli(capsys, "collectors", "add", "Nguyễn Văn A", "--unit", COMMUNE, "--round", "demo", "--password", *d)
     cli(capsys, "rounds", "create", "Rà soát 2025", "--period", "2025", "--forms", "f1_person",

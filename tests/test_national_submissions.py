@@ -32,8 +32,7 @@ import pytest
 from rasoat.core.collectors import create_collector
 from rasoat.core.formreg import FormCatalogue, publish_form
 from rasoat.core.models import Round, RoundState
-from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, CollectClient, ThreadServer
+from server_support import COMMUNE, CollectClient, opened_store, serving
 
 NATIONAL = [
     "f1_person", "f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet",
@@ -51,39 +50,35 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01 test photo \xff\xd9"
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     """The ten national forms (with their media) in an open round for one collector in COMMUNE, served."""
-    from rasoat.server.app import ServerSettings, create_app
-
-    store = open_store(tmp_path_factory.mktemp("national-submissions") / "data")
-    catalogue = FormCatalogue()
-    schemas = {}
-    for form_id in NATIONAL:
-        entry = catalogue[form_id]
-        publish_form(store, entry.form, entry.media_bytes(), entry.plugin)  # no key: F1 in plaintext
-        schemas[form_id] = entry.form.schema
-    store.put_round(
-        Round(
-            id=ROUND,
-            name="Rà soát quốc gia",
-            period="2026",
-            form_ids=NATIONAL,
-            unit_codes=[COMMUNE],
-            state=RoundState.open,
+    with opened_store(tmp_path_factory.mktemp("national-submissions") / "data") as store:
+        catalogue = FormCatalogue()
+        schemas = {}
+        for form_id in NATIONAL:
+            entry = catalogue[form_id]
+            publish_form(store, entry.form, entry.media_bytes(), entry.plugin)  # no key: F1 in plaintext
+            schemas[form_id] = entry.form.schema
+        store.put_round(
+            Round(
+                id=ROUND,
+                name="Rà soát quốc gia",
+                period="2026",
+                form_ids=NATIONAL,
+                unit_codes=[COMMUNE],
+                state=RoundState.open,
+            )
         )
-    )
-    user, token = create_collector(store, "Nguyễn Thị Thu", [COMMUNE], [ROUND])
-    server = ThreadServer(create_app(store, ServerSettings())).start()
-    client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
-    try:
-        listed = DET.fromstring(client.get("/formList").content)
-        urls = {
-            xf.find(f"{XFL}formID").text: xf.find(f"{XFL}downloadUrl").text
-            for xf in listed.iter(f"{XFL}xform")
-        }
-        yield SimpleNamespace(store=store, client=client, user=user, schemas=schemas, urls=urls)
-    finally:
-        client.close()
-        server.stop()
-        store.close()
+        user, token = create_collector(store, "Nguyễn Thị Thu", [COMMUNE], [ROUND])
+        with serving(store) as server:
+            client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
+            try:
+                listed = DET.fromstring(client.get("/formList").content)
+                urls = {
+                    xf.find(f"{XFL}formID").text: xf.find(f"{XFL}downloadUrl").text
+                    for xf in listed.iter(f"{XFL}xform")
+                }
+                yield SimpleNamespace(store=store, client=client, user=user, schemas=schemas, urls=urls)
+            finally:
+                client.close()
 
 
 # --- filling a form as a collector would ---------------------------------------------------------------

@@ -24,7 +24,7 @@ from rasoat.core.indicators.loading import collect
 from rasoat.core.models import Round, RoundState
 from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.storage.opening import open_store
-from server_support import CollectClient, ThreadServer
+from server_support import CollectClient, opened_store, serving
 
 # plugin → (province, a commune of its plan, its own form, the plan number on the cover)
 PLANS: dict[str, tuple[str, str, str, str]] = {
@@ -139,29 +139,23 @@ def test_a_province_no_plugin_plans_for_gets_the_national_pack_only(tmp_path: Pa
 def served(tmp_path_factory: pytest.TempPathFactory, manager: None) -> Iterator[SimpleNamespace]:
     """Every form of every plan published, one open round over one commune of each plan, a collector in
     each commune."""
-    from rasoat.server.app import ServerSettings, create_app
-
-    store = open_store(tmp_path_factory.mktemp("plan-scope") / "data")
-    catalogue = FormCatalogue()
-    form_ids = ["f8_activity", *(own for _, _, own, _ in PLANS.values())]
-    versions = {}
-    for form_id in form_ids:
-        entry = catalogue[form_id]
-        publish_form(store, entry.form, entry.media_bytes(), entry.plugin)
-        versions[form_id] = entry.form.version
-    communes = [commune for _, commune, _, _ in PLANS.values()]
-    store.put_round(Round(id="r-all", name="Mọi kế hoạch", period="2026", form_ids=form_ids,
-                          unit_codes=communes, state=RoundState.open))
-    tokens = {
-        plugin: create_collector(store, f"Thu thập {plugin}", [commune], ["r-all"])[1]
-        for plugin, (_, commune, _, _) in PLANS.items()
-    }
-    server = ThreadServer(create_app(store, ServerSettings())).start()
-    try:
-        yield SimpleNamespace(url=server.url, tokens=tokens, versions=versions)
-    finally:
-        server.stop()
-        store.close()
+    with opened_store(tmp_path_factory.mktemp("plan-scope") / "data") as store:
+        catalogue = FormCatalogue()
+        form_ids = ["f8_activity", *(own for _, _, own, _ in PLANS.values())]
+        versions = {}
+        for form_id in form_ids:
+            entry = catalogue[form_id]
+            publish_form(store, entry.form, entry.media_bytes(), entry.plugin)
+            versions[form_id] = entry.form.version
+        communes = [commune for _, commune, _, _ in PLANS.values()]
+        store.put_round(Round(id="r-all", name="Mọi kế hoạch", period="2026", form_ids=form_ids,
+                              unit_codes=communes, state=RoundState.open))
+        tokens = {
+            plugin: create_collector(store, f"Thu thập {plugin}", [commune], ["r-all"])[1]
+            for plugin, (_, commune, _, _) in PLANS.items()
+        }
+        with serving(store) as server:
+            yield SimpleNamespace(url=server.url, tokens=tokens, versions=versions)
 
 
 def _xml(form_id: str, version: str, province: str, commune: str) -> bytes:

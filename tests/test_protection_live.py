@@ -20,8 +20,7 @@ import pytest
 from rasoat.core import protection
 from rasoat.core.cli import main
 from rasoat.core.protection import PROTECTED
-from rasoat.core.storage.opening import open_store
-from server_support import CollectClient, ThreadServer, instance_xml, seed
+from server_support import CollectClient, instance_xml, seeded_store, serving
 from test_protection import _publish_marked
 
 pytestmark = pytest.mark.slow
@@ -35,20 +34,14 @@ def live(
     tmp_path_factory: pytest.TempPathFactory, module_backend_url: str | None
 ) -> Iterator[SimpleNamespace]:
     from rasoat.core.users import create_user
-    from rasoat.server.app import ServerSettings, create_app
 
     root = tmp_path_factory.mktemp("protection-live")
-    store = open_store(root / "data", module_backend_url)
-    seeded = seed(store)
-    _publish_marked(store, "2")  # tform with its name declared identifying
-    create_user(store, ADMIN, PASSWORD, "admin", actor="test")
-    server = ThreadServer(create_app(store, ServerSettings())).start()
-    try:
-        yield SimpleNamespace(store=store, server=server, root=root, url=module_backend_url,
-                              phone=f"{server.url}/v1/key/{seeded.token}/projects/1")
-    finally:
-        server.stop()
-        store.close()
+    with seeded_store(root / "data", module_backend_url) as (store, seeded):
+        _publish_marked(store, "2")  # tform with its name declared identifying
+        create_user(store, ADMIN, PASSWORD, "admin", actor="test")
+        with serving(store) as server:
+            yield SimpleNamespace(store=store, server=server, root=root, url=module_backend_url,
+                                  phone=f"{server.url}/v1/key/{seeded.token}/projects/1")
 
 
 def send(live: SimpleNamespace, name: str) -> tuple[str, bytes, httpx.Response]:

@@ -15,41 +15,36 @@ from types import SimpleNamespace
 import httpx
 import openpyxl
 import pytest
-from rasoat.core.storage.opening import open_store
 from rasoat.core.users import MAX_USER_FAILURES, create_user, new_api_token
-from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer, instance_xml, seed
+from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml, seeded_store, serving
 
 PASSWORD = "mật-khẩu-cán-bộ-1"
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from rasoat.server.app import ServerSettings, create_app
-
-    data_dir = tmp_path_factory.mktemp("scope") / "data"
-    store = open_store(data_dir)
-    seeded = seed(store)
-    create_user(store, "xa-phuong-tien", PASSWORD, "commune_officer", [COMMUNE])
-    create_user(store, "xa-tan-cuong", PASSWORD, "commune_officer", [OTHER_COMMUNE])
-    create_user(store, "tinh-19", PASSWORD, "province_manager", ["19"])
-    create_user(store, "chi-xem", PASSWORD, "viewer", [COMMUNE])
-    tokens = {
-        name: new_api_token(store, name) for name in ("xa-phuong-tien", "xa-tan-cuong", "tinh-19", "chi-xem")
-    }
-    server = ThreadServer(create_app(store, ServerSettings(max_body_bytes=5_000_000))).start()
-    mine, theirs = [], []
-    senders = ((seeded.token, COMMUNE, mine), (seeded.other_commune_token, OTHER_COMMUNE, theirs))
-    for token, commune, out in senders:
-        client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
-        for n in range(2):
-            iid, xml = instance_xml(commune=commune, name=f"Người {commune}-{n}", photo="p.jpg")
-            resp = client.submit(xml, {"p.jpg": b"\xff\xd8 photo " + commune.encode()})
-            assert resp.status_code == 201, resp.text
-            out.append(iid)
-        client.close()
-    yield SimpleNamespace(url=server.url, store=store, seeded=seeded, tokens=tokens, mine=mine, theirs=theirs)
-    server.stop()
-    store.close()
+    with seeded_store(tmp_path_factory.mktemp("scope") / "data") as (store, seeded):
+        create_user(store, "xa-phuong-tien", PASSWORD, "commune_officer", [COMMUNE])
+        create_user(store, "xa-tan-cuong", PASSWORD, "commune_officer", [OTHER_COMMUNE])
+        create_user(store, "tinh-19", PASSWORD, "province_manager", ["19"])
+        create_user(store, "chi-xem", PASSWORD, "viewer", [COMMUNE])
+        tokens = {
+            name: new_api_token(store, name)
+            for name in ("xa-phuong-tien", "xa-tan-cuong", "tinh-19", "chi-xem")
+        }
+        with serving(store, max_body_bytes=5_000_000) as server:
+            mine, theirs = [], []
+            senders = ((seeded.token, COMMUNE, mine), (seeded.other_commune_token, OTHER_COMMUNE, theirs))
+            for token, commune, out in senders:
+                client = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
+                for n in range(2):
+                    iid, xml = instance_xml(commune=commune, name=f"Người {commune}-{n}", photo="p.jpg")
+                    resp = client.submit(xml, {"p.jpg": b"\xff\xd8 photo " + commune.encode()})
+                    assert resp.status_code == 201, resp.text
+                    out.append(iid)
+                client.close()
+            yield SimpleNamespace(url=server.url, store=store, seeded=seeded, tokens=tokens, mine=mine,
+                                  theirs=theirs)
 
 
 def api(world, path: str, user: str | None = None, **kw) -> httpx.Response:

@@ -14,10 +14,8 @@ from types import SimpleNamespace
 
 import httpx
 import pytest
-from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
-from rasoat.server.app import ServerSettings, create_app
-from server_support import CollectClient, ThreadServer, instance_xml, multipart, seed
+from server_support import CollectClient, instance_xml, multipart, seeded_store, serving
 
 OR = "{http://openrosa.org/http/response}"
 BOUNDARY = "4c1f0a62-1b7e-4d3e-9f0a-0b1b2c3d4e5f"
@@ -25,17 +23,13 @@ BOUNDARY = "4c1f0a62-1b7e-4d3e-9f0a-0b1b2c3d4e5f"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    store = open_store(Path(tmp_path_factory.mktemp("uploads")) / "data")
-    seeded = seed(store)
-    create_user(store, "quantri", "mật-khẩu-quản-trị-1", "admin", actor="test")
-    settings = ServerSettings(max_body_bytes=20_000_000, max_upload_bytes_in_flight=3_000_000,
-                              upload_wait_seconds=0.5)
-    srv = ThreadServer(create_app(store, settings)).start()
-    client = CollectClient(f"{srv.url}/v1/key/{seeded.token}/projects/1")
-    yield SimpleNamespace(store=store, url=srv.url, port=srv.port, token=seeded.token, client=client)
-    client.close()
-    srv.stop()
-    store.close()
+    with seeded_store(Path(tmp_path_factory.mktemp("uploads")) / "data") as (store, seeded):
+        create_user(store, "quantri", "mật-khẩu-quản-trị-1", "admin", actor="test")
+        with serving(store, max_body_bytes=20_000_000, max_upload_bytes_in_flight=3_000_000,
+                     upload_wait_seconds=0.5) as srv:
+            client = CollectClient(f"{srv.url}/v1/key/{seeded.token}/projects/1")
+            yield SimpleNamespace(store=store, url=srv.url, port=srv.port, token=seeded.token, client=client)
+            client.close()
 
 
 def test_a_large_attachment_arrives_intact(server) -> None:

@@ -166,37 +166,33 @@ def test_a_good_file_is_previewed_applied_and_versioned_and_a_round_records_it(
 @pytest.mark.slow  # a real server
 def test_a_phone_gets_the_loaded_hamlets_of_its_commune(tmp_path: Path) -> None:
     from rasoat.core.collectors import create_collector
-    from rasoat.core.storage.opening import open_store
-    from rasoat.server.app import ServerSettings, create_app
-    from server_support import CollectClient, ThreadServer
+    from server_support import CollectClient, opened_store, serving
 
-    store = open_store(tmp_path / "data")
-    entry = FormCatalogue()["f2_pledge"]
-    publish_form(store, entry.form, entry.media_bytes(), entry.plugin)
-    create_round(store, "Cam kết 2026", "2026", ["f2_pledge"], [TC], kind="pledge", round_id="r1")
-    _, token = create_collector(store, "Lê Thị Thu", [TC], ["r1"])
-    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
-    phone = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
-    try:
-        lists = tmp_path / "tan-cuong.csv"
-        lists.write_text(f"commune,code,name\n{TC},1,Thôn Hồng Thái 1\n{TC},2,Tổ dân phố Tân Thành\n",
-                         encoding="utf-8")
-        assert main(["units", "import", "hamlets", str(lists), "--data", str(tmp_path / "data")]) == 0
-        open_round(store, "r1")  # no override needed now
-        ns = "{http://openrosa.org/xforms/xformsList}"
-        form = ET.fromstring(phone.get("/formList").content).find(f"{ns}xform")
-        assert form is not None
-        manifest = ET.fromstring(phone.get(form.findtext(f"{ns}manifestUrl") or "").content)
-        mf = "{http://openrosa.org/xforms/xformsManifest}"
-        urls = {m.findtext(f"{mf}filename"): m.findtext(f"{mf}downloadUrl") for m in manifest}
-        url = urls["hamlets.csv"]
-        rows = list(csv.DictReader(io.StringIO(phone.get(url or "").text)))
-        assert rows == [{"name": f"{TC}-01", "label": "Thôn Hồng Thái 1", "commune": TC},
-                        {"name": f"{TC}-02", "label": "Tổ dân phố Tân Thành", "commune": TC}]
-    finally:
-        phone.close()
-        server.stop()
-        store.close()
+    with opened_store(tmp_path / "data") as store:
+        entry = FormCatalogue()["f2_pledge"]
+        publish_form(store, entry.form, entry.media_bytes(), entry.plugin)
+        create_round(store, "Cam kết 2026", "2026", ["f2_pledge"], [TC], kind="pledge", round_id="r1")
+        _, token = create_collector(store, "Lê Thị Thu", [TC], ["r1"])
+        with serving(store, access_log=False) as server:
+            phone = CollectClient(f"{server.url}/v1/key/{token}/projects/1")
+            try:
+                lists = tmp_path / "tan-cuong.csv"
+                lists.write_text(f"commune,code,name\n{TC},1,Thôn Hồng Thái 1\n{TC},2,Tổ dân phố Tân Thành\n",
+                                 encoding="utf-8")
+                assert main(["units", "import", "hamlets", str(lists), "--data", str(tmp_path / "data")]) == 0
+                open_round(store, "r1")  # no override needed now
+                ns = "{http://openrosa.org/xforms/xformsList}"
+                form = ET.fromstring(phone.get("/formList").content).find(f"{ns}xform")
+                assert form is not None
+                manifest = ET.fromstring(phone.get(form.findtext(f"{ns}manifestUrl") or "").content)
+                mf = "{http://openrosa.org/xforms/xformsManifest}"
+                urls = {m.findtext(f"{mf}filename"): m.findtext(f"{mf}downloadUrl") for m in manifest}
+                url = urls["hamlets.csv"]
+                rows = list(csv.DictReader(io.StringIO(phone.get(url or "").text)))
+                assert rows == [{"name": f"{TC}-01", "label": "Thôn Hồng Thái 1", "commune": TC},
+                                {"name": f"{TC}-02", "label": "Tổ dân phố Tân Thành", "commune": TC}]
+            finally:
+                phone.close()
 
 
 def school_coverage(store) -> tuple[object, object, object]:

@@ -231,21 +231,14 @@ def test_artifacts_folder_is_ignored_by_git() -> None:
 def test_a_second_server_process_on_the_same_store_knows_the_session(site) -> None:
     """Sessions live in the store, not in a process: another server over the same data serves the same
     officer (several processes behind one load balancer)."""
-    from rasoat.core.storage.opening import open_store
-    from rasoat.server.app import ServerSettings, create_app
-    from server_support import ThreadServer
+    from server_support import opened_store, serving
 
     client = http_login(site.url, "xa.phuongtien")
-    second_store = open_store(site.data_dir)
-    second = ThreadServer(create_app(second_store, ServerSettings(access_log=False))).start()
-    try:
+    with opened_store(site.data_dir) as second_store, serving(second_store, access_log=False) as second:
         other = httpx.Client(base_url=second.url, follow_redirects=False,
                              cookies={sessions.COOKIE: client.cookies[sessions.COOKIE]})
         resp = other.get("/")
         assert resp.status_code == 200 and "Nguyễn Thị Hồng Nhung" in resp.text
-    finally:
-        second.stop()
-        second_store.close()
 
 
 def test_rounds_reopen_needs_a_reason_and_changes_stay_inside_the_scope(site) -> None:

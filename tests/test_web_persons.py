@@ -17,10 +17,9 @@ from rasoat.core.collectors import create_collector
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.base import SubmissionQuery
-from rasoat.core.storage.opening import open_store
 from rasoat.core.users import create_user
 from rasoat.core.xlsform import compile_xlsform
-from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer
+from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, opened_store, serving
 from web_support import (
     ACCOUNTS,
     PHONE,
@@ -67,30 +66,14 @@ def f12_xml(eid: str, base: int, day: str, result: str, commune: str = COMMUNE) 
     ).encode()
 
 
-@pytest.fixture(scope="module")
-def persons_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+def send_visits(url: str, token_a: str, token_b: str) -> dict[str, str]:
+    """The persons and visits the phones of the two communes send; returns each person's entity id."""
     from datetime import date
 
-    from rasoat.server.app import ServerSettings, create_app
-
-    store = open_store(tmp_path_factory.mktemp("persons-web") / "data")
-    for form_id in FORMS:
-        c = compile_xlsform(f"forms/{form_id}.xlsx")
-        store.put_form(FormVersion(form_id=c.form_id, version=c.version, title=c.title,
-                                   md5=hashlib.md5(c.xml).hexdigest(), media=list(c.media), source="test"),
-                       c.xml, c.schema, {})
-    store.put_round(Round(id="r-qly", name="Quản lý 2026", period="2026", form_ids=list(FORMS),
-                          unit_codes=[COMMUNE, OTHER_COMMUNE], state=RoundState.open))
-    for username in ("xa.phuongtien", "xa.tancuong", "nguoixem"):
-        password, role, units, display = ACCOUNTS[username]
-        create_user(store, username, password, role, units, actor="test", display_name=display)
-    _, token_a = create_collector(store, "Lò Thị Thu", [COMMUNE], ["r-qly"])
-    _, token_b = create_collector(store, "Hà Văn Bắc", [OTHER_COMMUNE], ["r-qly"])
-    server = ThreadServer(create_app(store, ServerSettings(access_log=False))).start()
     people = {k: str(uuidlib.uuid4()) for k in ("anh", "yen", "quy", "cuong")}
     last_month = date.fromordinal(LAST_MONTH).isoformat()
-    phone_a = CollectClient(f"{server.url}/v1/key/{token_a}/projects/1")
-    phone_b = CollectClient(f"{server.url}/v1/key/{token_b}/projects/1")
+    phone_a = CollectClient(f"{url}/v1/key/{token_a}/projects/1")
+    phone_b = CollectClient(f"{url}/v1/key/{token_b}/projects/1")
     try:
         for phone, xml in (
             (phone_a, f1_xml(people["anh"], "Nguyễn Văn Ánh", "1990", COMMUNE)),
@@ -107,11 +90,27 @@ def persons_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNam
     finally:
         phone_a.close()
         phone_b.close()
-    try:
-        yield SimpleNamespace(url=server.url, store=store, people=people)
-    finally:
-        server.stop()
-        store.close()
+    return people
+
+
+@pytest.fixture(scope="module")
+def persons_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    with opened_store(tmp_path_factory.mktemp("persons-web") / "data") as store:
+        for form_id in FORMS:
+            c = compile_xlsform(f"forms/{form_id}.xlsx")
+            form = FormVersion(form_id=c.form_id, version=c.version, title=c.title,
+                               md5=hashlib.md5(c.xml).hexdigest(), media=list(c.media), source="test")
+            store.put_form(form, c.xml, c.schema, {})
+        store.put_round(Round(id="r-qly", name="Quản lý 2026", period="2026", form_ids=list(FORMS),
+                              unit_codes=[COMMUNE, OTHER_COMMUNE], state=RoundState.open))
+        for username in ("xa.phuongtien", "xa.tancuong", "nguoixem"):
+            password, role, units, display = ACCOUNTS[username]
+            create_user(store, username, password, role, units, actor="test", display_name=display)
+        _, token_a = create_collector(store, "Lò Thị Thu", [COMMUNE], ["r-qly"])
+        _, token_b = create_collector(store, "Hà Văn Bắc", [OTHER_COMMUNE], ["r-qly"])
+        with serving(store, access_log=False) as server:
+            people = send_visits(server.url, token_a, token_b)
+            yield SimpleNamespace(url=server.url, store=store, people=people)
 
 
 def test_the_month_list_and_a_persons_history_with_a_conflict_resolved(browser, persons_site) -> None:

@@ -22,7 +22,7 @@ import pytest
 from rasoat.core.hooks import hookimpl
 from rasoat.core.models import Submission
 from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, ThreadServer, instance_xml, seed
+from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, instance_xml, seed, serve
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts" / "web"
 PUBLIC_URL = "http://192.0.2.10:8000"  # what phones would reach (TEST-NET address: never dialled)
@@ -102,7 +102,6 @@ def start_site(data_dir: Path) -> SimpleNamespace:
     """Everything above, running. Call ``stop_site`` when done."""
     from rasoat.core.plugins import get_manager
     from rasoat.core.users import create_user
-    from rasoat.server.app import ServerSettings, create_app
 
     store = open_store(data_dir)
     seeded = seed(store)
@@ -111,8 +110,7 @@ def start_site(data_dir: Path) -> SimpleNamespace:
     pm = get_manager()
     plugin = WebTestIndicators()
     pm.register(plugin, name="test_web_indicators")
-    app = create_app(store, ServerSettings(public_url=PUBLIC_URL, access_log=False))
-    server = ThreadServer(app).start()
+    server = serve(store, public_url=PUBLIC_URL, access_log=False)
     here = CollectClient(f"{server.url}/v1/key/{seeded.token}/projects/1")
     there = CollectClient(f"{server.url}/v1/key/{seeded.other_commune_token}/projects/1")
     here_ids, there_ids = [], []
