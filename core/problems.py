@@ -87,6 +87,7 @@ CATALOGUE: dict[str, Kind] = {
     "scope.collectors_outside": Kind(403, "403.1"),
     "scope.province_signoff_only": Kind(403, "403.1"),
     "scope.may_not_propose": Kind(403, "403.1"),
+    "scope.may_not_set_fact": Kind(403, "403.1"),
     "scope.no_view": Kind(403, "403.1"),
     "scope.no_view_personal": Kind(403, "403.1"),
     "scope.no_review": Kind(403, "403.1"),

@@ -107,6 +107,9 @@ def test_sign_off_in_the_browser(browser, site, tmp_path) -> None:
         csrf = xa.locator("input[name=csrf]").first.get_attribute("value")
         resp = xa.request.post(f"/assessment/{YEAR}/{LAI_CHAU}/approve", form={"csrf": csrf})
         assert resp.status == 403 and "Chỉ cán bộ cấp tỉnh được xét duyệt" in resp.text()  # page language
+        fact = {"csrf": csrf, "name": "on_route", "value": "yes", "text": "QĐ 12", "as_of": "2026-01-10"}
+        resp = xa.request.post(f"/assessment/{YEAR}/{LAI_CHAU}/fact", form=fact)  # the province's figure
+        assert resp.status == 403 and "không được nhập số liệu của 12" in resp.text()
 
         tinh.reload()
         row(tinh, ITS_COMMUNE).locator("form.accept button").click()

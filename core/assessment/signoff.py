@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from rasoat.core.assessment import facts
 from rasoat.core.assessment.compute import (
     CommuneAssessment,
     ProvinceAssessment,
@@ -145,6 +146,28 @@ def may_propose(user: User, commune: str) -> bool:
     """May this user propose the commune's result (a commune officer, or the province for it)?"""
     roles = (Role.commune_officer, Role.province_manager, Role.admin)
     return user.role in roles and unit_allowed(user, commune)
+
+
+def may_set_fact(user: User, unit: str, registry: UnitRegistry | None = None) -> bool:
+    """May this user enter a figure of ``unit`` (a commune's population, a commune's or province's key
+    route): whoever may propose the unit's result, or review the list of the province it lies in."""
+    registry = registry or get_units()
+    found = registry.get(unit)
+    while found is not None and found.level != "province":
+        found = registry.get(found.parent_code) if found.parent_code else None
+    return may_propose(user, unit) or (found is not None and may_review(user, found.code))
+
+
+def set_fact(
+    store: Store, user: User, year: int, unit: str, name: str, value: Any, source: str, as_of: str,
+    registry: UnitRegistry | None = None,
+) -> dict[str, Any]:
+    """An officer enters one figure of ``unit`` (``facts.set_fact``: checked, kept with its source and
+    history, audited as ``assessment.fact``); 403 ``scope.may_not_set_fact`` for anyone
+    ``may_set_fact`` refuses."""
+    if not may_set_fact(user, unit, registry):
+        raise ScopeError("scope.may_not_set_fact", username=user.username, role=user.role.value, unit=unit)
+    return facts.set_fact(store, year, unit, name, value, source, as_of, user.username)
 
 
 def _province_of(registry: UnitRegistry, commune: str) -> str:

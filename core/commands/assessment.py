@@ -49,11 +49,15 @@ def _fmt(value: Any) -> str:
 
 
 def cmd_fact(args: argparse.Namespace) -> int:
-    from rasoat.core.assessment.facts import set_fact
+    from rasoat.core.assessment import facts, signoff
 
     with command_store(args) as store:
-        entry = set_fact(store, _year(args), args.unit, args.fact, args.value, args.source, args.as_of,
-                         args.by or default_actor())
+        if args.as_user:  # as that officer, under the page's rule of who may
+            entry = signoff.set_fact(store, _officer(store, args.as_user), _year(args), args.unit, args.fact,
+                                     args.value, args.source, args.as_of)
+        else:  # the server's operator
+            entry = facts.set_fact(store, _year(args), args.unit, args.fact, args.value, args.source,
+                                   args.as_of, args.by or default_actor())
     print(f"{args.unit}: {args.fact} = {entry['value']} ({entry['source']}, {entry['as_of']})")
     return 0
 
@@ -235,6 +239,8 @@ def register_commands(subparsers: Any) -> None:
         s.add_argument("value", help="giá trị / value")
         s.add_argument("--source", required=True, help="nguồn số liệu / where the figure comes from")
         s.add_argument("--as-of", required=True, help="ngày của số liệu YYYY-MM-DD / date of the figure")
+        s.add_argument("--as", dest="as_user", metavar="USERNAME",
+                       help="với vai trò, địa bàn của cán bộ này / as this officer (role and units)")
         _common(s, by=True)
         s.set_defaults(func=cmd_fact, fact="on_route" if fact == "route" else fact)
         if fact == "population":

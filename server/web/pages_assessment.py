@@ -16,7 +16,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from rasoat.core import scope
 from rasoat.core.assessment import signoff
 from rasoat.core.assessment.compute import assess_province, facts_version
-from rasoat.core.assessment.facts import FactError, set_fact
+from rasoat.core.assessment.facts import FactError
 from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_CRITERIA, PROVINCE_LABELS, class_label
 from rasoat.core.assessment.signoff import SignoffError
 from rasoat.core.assessment.workbook import TYPES, province_report, write_workbook
@@ -123,11 +123,9 @@ def assessment_step(
             signoff.approve(ctx.store, ctx.user, year, unit)
         elif action == "reopen":
             signoff.reopen(ctx.store, ctx.user, year, unit, text)
-        elif action == "fact":
-            if not (signoff.may_propose(ctx.user, unit) or signoff.may_review(ctx.user, province)):
-                raise Problem("page.forbidden")
-            set_fact(ctx.store, year, unit, str(posted.get("name") or ""), str(posted.get("value") or ""),
-                     text, str(posted.get("as_of") or ""), ctx.actor)
+        elif action == "fact":  # who may is core's rule (scope.may_not_set_fact: 403)
+            signoff.set_fact(ctx.store, ctx.user, year, unit, str(posted.get("name") or ""),
+                             str(posted.get("value") or ""), text, str(posted.get("as_of") or ""))
         else:
             raise Problem("resource.not_found", what="")
     except (SignoffError, FactError) as exc:
