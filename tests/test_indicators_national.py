@@ -96,6 +96,17 @@ def test_national_pack_covers_the_brief(national: list[Indicator]) -> None:
     assert by_id["nat_communes_drug_free"].denominator.kind is MeasureKind.units
 
 
+def test_every_counted_unit_has_an_english_word(national: list[Indicator]) -> None:
+    """An English page shows "60 persons", not "60 người": each national indicator counting in a unit of its
+    own (not "%" or "‰") names it in English too."""
+    words = [i for i in national if i.unit_label and i.unit_label not in ("%", "‰")]
+    assert len(words) >= 30
+    assert [i.id for i in words if not i.unit_label_en] == []
+    by_id = {i.id: i for i in national}
+    assert (by_id["nat_persons_users"].label, by_id["nat_persons_users"].label_en) == ("người", "persons")
+    assert by_id["nat_services_reach"].label_en == "%"  # a share is the same in both languages
+
+
 # --- one province, every form ------------------------------------------------------------------------
 
 

@@ -396,14 +396,16 @@ def test_a_rounds_history_is_shown_to_who_manages_rounds(site) -> None:
 
 
 def test_the_administrators_menu_pages_offer_a_choice_instead_of_an_error(site) -> None:
-    """The administrator's scope is the country: the management and assessment pages in their menu list the
-    communes of the rounds (or the provinces) to pick from (the persons page too, scoped.province_communes),
+    """The administrator's scope is the country: the management and assessment pages in their menu offer the
+    communes of the rounds (or the provinces) to pick from (the persons page too, scoped.commune_choices),
     and the pick opens that unit's page."""
     admin = http_login(site.url, "quantri")
     page = admin.get("/management")
     assert page.status_code == 200, page.text
-    assert f'href="/management?commune={COMMUNE}"' in page.text and "Xã Phượng Tiến" in page.text
-    assert f'href="/management?commune={OTHER_COMMUNE}"' in page.text
+    chooser = re.search(r'class="filters card commune-chooser">(.*?)</form>', page.text, re.S)
+    assert chooser, page.text  # one picker (a select a script makes searchable), the rounds' communes in it
+    offered = re.findall(r'<option value="(\d+)"', chooser.group(1))
+    assert offered == [OTHER_COMMUNE, COMMUNE] and "Xã Phượng Tiến · 05563" in chooser.group(1)
     assert admin.get(f"/management?commune={COMMUNE}").status_code == 200
     page = admin.get("/assessment")
     assert page.status_code == 200 and 'href="/assessment?province=19"' in page.text, page.text
@@ -493,3 +495,24 @@ def test_the_audit_page_labels_each_detail_in_the_page_language(site) -> None:
     assert admin.get("/submissions?form=tform").status_code == 200
     html = admin.get("/audit", params={"action": "view.submissions", "lang": "vi"}).text
     assert '<td data-label="Đối tượng">Biểu thử (tform)</td>' in html  # the form listed, by its title
+
+
+def test_english_pages_show_units_of_measure_and_targets_in_english(site) -> None:
+    """The screenshot review: on English pages indicator units stayed Vietnamese ("5 người") and a change
+    target showed both languages glued together. The indicator's ``unit_label_en`` is shown instead, and the
+    definition page names the unit of measure and the period kind in words."""
+    client = http_login(site.url, "xa.phuongtien")
+
+    def values(lang: str) -> list[str]:
+        html = client.get("/indicators", params={"unit": COMMUNE, "ind": INDICATOR_ID, "lang": lang}).text
+        label = "Giá trị" if lang == "vi" else "Value"
+        return re.findall(rf'<td class="num" data-label="{label}">([^<]*)</td>', html)
+
+    english, vietnamese = values("en"), values("vi")
+    assert "5 persons" in english and "0 sites" in english  # the test indicator's, a national one's
+    assert not any("người" in v or "điểm" in v for v in english), english
+    assert "5 người" in vietnamese and "0 điểm" in vietnamese
+    definition = client.get(f"/indicators/definition/{INDICATOR_ID}", params={"lang": "en"}).text
+    assert re.search(r'class="unit-of-measure">persons<', definition) and ">Year<" in definition
+    growth = client.get("/indicators/definition/nat_addict_growth", params={"lang": "en"}).text
+    assert "growth &lt; 1 %" in growth and "Tăng" not in growth

@@ -69,6 +69,7 @@ class WebTestIndicators:
             "name_en": "Persons surveyed (test form)",
             "numerator": {"form": "tform", "if_empty": "zero"},
             "unit_label": "người",
+            "unit_label_en": "persons",
             "level": "hamlet",
             "comparison": "previous",
             "target": {"op": ">=", "value": 2},

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from rasoat.core.indicators.periods import PeriodKind
-from rasoat.core.problems import Words
+from rasoat.core.problems import Words, both
 
 
 class Level(StrEnum):
@@ -223,17 +223,22 @@ class Target(BaseModel):
     def _alias(cls, v: Any) -> Any:
         return _TARGET_ALIASES.get(v, v) if isinstance(v, str) else v
 
-    def text(self, compared: tuple[str, str] = ("kỳ trước", "the previous period")) -> str:
-        """"≥ 100 (2030)"; a change target in words, ``compared`` naming what it is compared with (Vietnamese,
-        English): "Tăng ≥ 5 % so với năm 2023 / growth ≥ 5 % on 2023"."""
+    def words(self, compared: Words = ("kỳ trước", "the previous period")) -> Words:
+        """"≥ 100 (2030)"; a change target in words, ``compared`` naming what it is compared with:
+        ("Tăng ≥ 5 % so với năm 2023", "growth ≥ 5 % on 2023")."""
         op = self.op.value.replace(">=", "≥").replace("<=", "≤")
         by = f" ({self.deadline})" if self.deadline else ""
         if self.of is TargetOn.value:
-            return f"{op} {self.value:g}{by}"
+            return f"{op} {self.value:g}{by}", f"{op} {self.value:g}{by}"
         vi, en = compared
         if self.of is TargetOn.change_pct:
-            return f"Tăng {op} {self.value:g} % so với {vi} / growth {op} {self.value:g} % on {en}{by}"
-        return f"Thay đổi {op} {self.value:g} so với {vi} / change {op} {self.value:g} on {en}{by}"
+            return f"Tăng {op} {self.value:g} % so với {vi}{by}", f"growth {op} {self.value:g} % on {en}{by}"
+        return f"Thay đổi {op} {self.value:g} so với {vi}{by}", f"change {op} {self.value:g} on {en}{by}"
+
+    def text(self, compared: Words = ("kỳ trước", "the previous period")) -> str:
+        """``words`` on one line as the CLI and Excel say them: "Tăng ≥ 5 % so với năm 2023 / growth ≥ 5 %
+        on 2023"."""
+        return both(self.words(compared))
 
 
 class PlanSource(BaseModel):
@@ -264,6 +269,7 @@ class Indicator(BaseModel):
     denominator: Measure | None = None
     factor: float = 1.0
     unit_label: str | None = None  # "%", "‰", "người", "vụ"…; defaults from the factor
+    unit_label_en: str | None = None  # its English ("persons", "cases"); none: the Vietnamese word is shown
     level: Level = Level.hamlet  # the lowest level at which the value means something
     period: PeriodKind = PeriodKind.year
     comparison: Comparison = Field(default_factory=Comparison)
@@ -286,6 +292,11 @@ class Indicator(BaseModel):
         if self.unit_label is not None:
             return self.unit_label
         return _FACTOR_LABELS.get(float(self.factor), "")
+
+    @property
+    def label_en(self) -> str:
+        """The unit of measure on an English page: ``unit_label_en``, else the same as ``label``."""
+        return self.unit_label_en or self.label
 
     def measures(self) -> list[Measure]:
         return [m for m in (self.numerator, self.denominator) if m is not None]
@@ -331,11 +342,13 @@ class IndicatorResult(BaseModel):
     denominator: int | float | None
     factor: float
     unit_label: str  # "%", "‰", or "" for a plain count
+    unit_label_en: str = ""  # the English page's (empty: ``unit_label``)
     target_op: str | None = None
     target_value: int | float | None = None
     target_on: TargetOn | None = None  # what the target compares: value, change or change_pct
     target_deadline: int | None = None
     target_text: str | None = None
+    target_words: Words | None = None  # target_text in each language, for a page
     compared_value: int | float | None = None  # what the target checked: the value, change or change %
     status: Status
     status_label: str

@@ -89,12 +89,19 @@ def default_unit(ctx: Ctx) -> str | None:
     return ctx.user.unit_codes[0] if ctx.user.unit_codes else None
 
 
-def value_text(r: Any, digits: int = 1) -> str:
+def value_text(r: Any, lang: str, digits: int = 1) -> str:
+    """The value with its unit of measure in the page's language ("60 người" / "60 persons")."""
     if getattr(r, "suppressed", None):
         return str(r.suppressed)
     if r.value is None:
         return "—"
-    return f"{number(r.value, digits)} {r.unit_label or ''}".strip()
+    unit = (r.unit_label_en if lang == "en" else "") or r.unit_label or ""
+    return f"{number(r.value, digits)} {unit}".strip()
+
+
+def target_text(r: Any, lang: str) -> str:
+    """A figure's target in the page's language ("growth < 1 % on the previous year")."""
+    return said(r.target_words, lang) if r.target_words else (r.target_text or "")
 
 
 def change_text(r: Any) -> str:
@@ -117,12 +124,12 @@ def row_view(r: Any, lang: str) -> dict[str, Any]:
         "unit_name": r.unit_name or unit_name(r.unit_code),
         "level": r.level.value if hasattr(r.level, "value") else str(r.level),
         "value": said(uncounted_text(r.uncounted_encrypted), lang) if r.uncounted_encrypted
-        else value_text(r),
-        "target": r.target_text or "—",
+        else value_text(r, lang),
+        "target": target_text(r, lang) or "—",
         "status": r.status.value,
         "status_class": STATUS_CLASS.get(r.status.value, "st-no-data"),
         "status_label": said(STATUS_LABELS[r.status], lang),
-        "previous": value_text(r.model_copy(update={"value": r.previous_value}))
+        "previous": value_text(r.model_copy(update={"value": r.previous_value}), lang)
         if r.previous_value is not None
         else "—",
         "previous_period": r.previous_period,
@@ -173,7 +180,7 @@ def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) 
             g = groups[r.indicator_id] = {
                 "id": r.indicator_id,
                 "name": r.name_en if ctx.lang == "en" else r.name_vi,
-                "target": r.target_text or "—",
+                "target": target_text(r, ctx.lang) or "—",
                 "own": None,
                 "bad": [],
                 "total": 0,
@@ -307,7 +314,7 @@ def units_chart(ctx: Ctx, ranked: list[dict[str, Any]]) -> str:
                   key=r["unit_code"]) for r in drawn],
         target=_target_line(first),
         title=title,
-        target_label=first.target_text or "",
+        target_label=target_text(first, ctx.lang),
     )
 
 
@@ -334,7 +341,7 @@ def history_chart(ctx: Ctx, own: Any, period: str) -> str:
     name = own.name_en if ctx.lang == "en" else own.name_vi
     title = f"{own.unit_name or unit_name(own.unit_code)}: {name}" + (
         f" — {missing} {ctx.t('ind.periods_no_data')}" if missing else "")
-    return bar_chart(points, target=_target_line(own), title=title, target_label=own.target_text or "")
+    return bar_chart(points, target=_target_line(own), title=title, target_label=target_text(own, ctx.lang))
 
 
 def _target_line(r: Any) -> float | None:
@@ -378,7 +385,8 @@ def indicator_definition(ctx: NamedDependency[Ctx], indicator_id: FromPath[str])
         numerator=measure_text(ind.numerator),
         denominator=measure_text(ind.denominator) if ind.denominator else None,
         forms=forms_of(ind),
-        target=ind.target.text() if ind.target else "—",
+        target=said(ind.target.words(), ctx.lang) if ind.target else "—",
+        unit_of_measure=(ind.label_en if ctx.lang == "en" else ind.label) or "—",
         source=" · ".join(x for x in (source.document, source.date, source.issuer, source.ref) if x)
         if source else "",
     )
