@@ -22,7 +22,6 @@ Every refusal a collector or an operator can meet here is a ``Conflict`` with it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -198,14 +197,3 @@ def _add_missing(tx: Tx, instance_id: str, stored: Stored, blobs: list[BlobRow])
 def review_entry(at: str, actor: str, old: str, new: ReviewState, comment: str) -> dict[str, str]:
     """One line of a submission's review history (who, when, from which state to which, why)."""
     return {"at": at, "actor": actor, "from": old, "to": ReviewState(new).value, "comment": comment}
-
-
-def iter_chunks(items: Iterator, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
