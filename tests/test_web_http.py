@@ -218,9 +218,14 @@ def test_no_path_from_a_login_redirect_leaves_the_site(site) -> None:
     client = httpx.Client(base_url=site.url, follow_redirects=False)
     page = client.get("/login?next=//evil.example/x")
     assert 'name="next" value="/"' in page.text
+    page = client.post("/login", data={"username": "quantri", "password": "sai", "csrf": csrf_of(page.text),
+                                       "next": "/rounds?x=1"})  # a wrong password keeps where to go
+    assert page.status_code == 401 and 'name="next" value="/rounds?x=1"' in page.text
     resp = client.post("/login", data={"username": "quantri", "password": "mật-khẩu-quản-trị-1",
                                        "csrf": csrf_of(page.text), "next": "https://evil.example/"})
     assert resp.status_code == 303 and resp.headers["location"] == "/"
+    assert client.get("/login?next=/%5Cevil.example").headers["location"] == "/"  # logged in: on to next
+    assert client.get("/login?next=/rounds").headers["location"] == "/rounds"
 
 
 def test_artifacts_folder_is_ignored_by_git() -> None:
