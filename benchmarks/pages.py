@@ -15,12 +15,20 @@ officer and a viewer of the first commune.
 to the last byte of the answer on localhost (server time plus a loopback round trip), in milliseconds:
 the first request apart (the overview and indicators pages compute their figures then and remember them
 for two minutes), then p50 and p95 of the others, per page and role. Pages a role may not open (403)
-are shown by their status, not timed. The machine is shared: the load average is printed.
+are shown by their status, not timed. The machine is shared: the load average is printed, and beside the
+times the server process's own CPU per request (its threads' time on a CPU, from ``/proc``: what the
+load does not change much; PostgreSQL's own CPU is not in it).
+
+Then "after one new record", the officer's common case during a census: for the overview, indicators
+and assessment pages, ``--new`` times each, one F1 person record is saved in the first commune through
+the store (as an upload does) and the page is requested at once; every figure kept for the old data is
+then stale. These records stay in the data (a later run finds a few more submissions).
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import http.client
 import json
 import os
@@ -35,7 +43,7 @@ from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from indicators import generate  # noqa: E402
+from indicators import _sub, generate  # noqa: E402
 from ingest import free_port, start_server  # noqa: E402
 
 PROVINCE = "19"
@@ -92,15 +100,21 @@ def load(data: Path, database_url: str | None) -> dict[str, str]:
                 "submission": some.instance_id, "commune": commune, "count": str(store.count_submissions())}
     finally:
         store.close()
-    if database_url:  # what autovacuum does soon after a bulk load (the visibility map: index-only counts)
-        import psycopg
-        from rasoat.core.storage.postgres import split_schema
-
-        url, schema = split_schema(database_url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'VACUUM ANALYZE "{schema or "public"}".submissions')
     marker.write_text(json.dumps(info))
     return info
+
+
+def vacuum(data: Path, database_url: str) -> None:
+    """What autovacuum (off on this machine's cluster) does soon after a bulk load or a migration that
+    rewrites every row: without it the visibility map is empty and every count reads the table."""
+    import psycopg
+    from rasoat.core.storage.opening import open_store
+    from rasoat.core.storage.postgres import split_schema
+
+    open_store(data, database_url).close()  # a pending migration first (0007 rewrites rows)
+    url, schema = split_schema(database_url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'VACUUM ANALYZE "{schema or "public"}".submissions')
 
 
 def pages(info: dict[str, str]) -> list[tuple[str, str]]:
@@ -148,23 +162,74 @@ def login(conn: http.client.HTTPConnection, username: str) -> dict[str, str]:
     return {"Cookie": session}
 
 
-def measure(port: int, username: str, paths: list[tuple[str, str]], repeat: int) -> dict[str, Any]:
+def cpu_ms(pid: int) -> float:
+    """The CPU time of every thread of process ``pid`` so far (``/proc/…/schedstat``: nanoseconds)."""
+    total = 0
+    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):  # a thread that ended meanwhile
+            pass
+    return total / 1e6
+
+
+def get(
+    conn: http.client.HTTPConnection, path: str, headers: dict[str, str], pid: int
+) -> tuple[int, float, float]:
+    """One request: its status, wall ms and the server's CPU ms."""
+    c0, t0 = cpu_ms(pid), time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    resp = conn.getresponse()
+    resp.read()
+    return resp.status, (time.perf_counter() - t0) * 1000, cpu_ms(pid) - c0
+
+
+def measure(port: int, pid: int, username: str, paths: list[tuple[str, str]], repeat: int) -> dict[str, Any]:
     """Per page: the first request's time (the overview and indicators pages compute and remember their
-    figures then) and the sorted times of ``repeat`` more; or the status when it was not 200."""
+    figures then), the sorted times of ``repeat`` more and their server CPU; or the status when not 200."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
     headers = login(conn, username)
     out: dict[str, Any] = {}
     for name, path in paths:
-        times = []
+        times, cpu = [], []
         for _ in range(1 + repeat):
-            t0 = time.perf_counter()
-            conn.request("GET", path, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            times.append((time.perf_counter() - t0) * 1000)
-            if resp.status != 200:
+            status, wall, used = get(conn, path, headers, pid)
+            times.append(wall)
+            cpu.append(used)
+            if status != 200:
                 break
-        out[name] = (times[0], sorted(times[1:])) if resp.status == 200 else resp.status
+        out[name] = (times[0], sorted(times[1:]), sorted(cpu[1:])) if status == 200 else status
+    conn.close()
+    return out
+
+
+AFTER_NEW = ("overview", "indicators (own unit)", "assessment")
+
+
+def after_new_record(port: int, pid: int, store: Any, info: dict[str, str], username: str,
+                     paths: list[tuple[str, str]], times: int) -> dict[str, Any]:
+    """Per page of ``AFTER_NEW``: the times of ``times`` requests, each right after a new F1 person record
+    in the first commune (saved through the store, as an upload is), with the server's CPU; or a status."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    headers = login(conn, username)
+    out: dict[str, Any] = {}
+    for name, path in paths:
+        if name not in AFTER_NEW:
+            continue
+        walls, cpu = [], []
+        for _ in range(times):
+            n = time.time_ns() // 1000  # a new person and instanceID each time, run after run
+            sub, xml, files = _sub("f1_person", n, info["commune"], {
+                "entry_type": "new", "person_key": f"new{n}", "present": "yes", "category": "user",
+                "psychosis": "no", "has_record": "yes", "services": "counselling"}, time.strftime("%Y-%m-%d"))
+            store.save_submission(sub, xml, files)
+            status, wall, used = get(conn, path, headers, pid)
+            if status != 200:
+                break
+            walls.append(wall)
+            cpu.append(used)
+        out[name] = (sorted(walls), sorted(cpu)) if status == 200 else status
     conn.close()
     return out
 
@@ -174,18 +239,32 @@ def p95(times: list[float]) -> float:
 
 
 def main() -> int:
+    from rasoat.core.storage.opening import open_store
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--database", default=None)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--new", type=int, default=3, help="requests after one new record, per page and role")
     args = ap.parse_args()
     info = load(args.data, args.database)
+    if args.database:
+        vacuum(args.data, args.database)
     port = free_port()
     server = start_server(args.data, port, workers=1, database_url=args.database)
+    roles = ["admin", "province_manager", "commune_officer", "viewer"]
+    paths = pages(info)
+    loads = [os.getloadavg()[0]]
     try:
-        paths = pages(info)
-        roles = ["admin", "province_manager", "commune_officer", "viewer"]
-        results = {role: measure(port, info[role], paths, args.repeat) for role in roles}
+        results = {role: measure(port, server.pid, info[role], paths, args.repeat) for role in roles}
+        loads.append(os.getloadavg()[0])
+        store = open_store(args.data, args.database)
+        try:
+            fresh = {role: after_new_record(port, server.pid, store, info, info[role], paths, args.new)
+                     for role in roles}
+        finally:
+            store.close()
+        loads.append(os.getloadavg()[0])
     finally:
         server.terminate()
         try:
@@ -194,8 +273,9 @@ def main() -> int:
             server.kill()
     backend = "PostgreSQL" if args.database else "SQLite (embedded)"
     print(f"{backend}, {int(info['count']):,} submissions, 1 + {args.repeat} requests per page and role, "
-          f"load average {os.getloadavg()[0]:.1f} (shared 2-core machine)")
-    print("| page | " + " | ".join(f"{r}: first · p50 / p95 ms" for r in roles) + " |")
+          f"load average {' → '.join(f'{x:.1f}' for x in loads)} (shared 2-core machine); "
+          "server CPU ms per request: median of the repeats")
+    print("| page | " + " | ".join(f"{r}: first · p50 / p95 ms · CPU" for r in roles) + " |")
     print("|---|" + "---:|" * len(roles))
     slow = []
     for name, _ in paths:
@@ -205,12 +285,27 @@ def main() -> int:
             if isinstance(got, int):
                 cells.append(f"({got})")
                 continue
-            first, rest = got
-            cells.append(f"{first:,.0f} · {statistics.median(rest):,.0f} / {p95(rest):,.0f}")
+            first, rest, cpu = got
+            cells.append(f"{first:,.0f} · {statistics.median(rest):,.0f} / {p95(rest):,.0f} · "
+                         f"{statistics.median(cpu):,.0f}")
             if p95(rest) >= 500:
                 slow.append(f"{name} ({role})")
         print(f"| {name} | " + " | ".join(cells) + " |")
     print(f"p95 ≥ 500 ms after the first request: {', '.join(slow) if slow else 'none'}")
+    print(f"\nFirst request after one new record ({args.new} each: p50 / slowest ms · median server CPU ms)")
+    print("| page | " + " | ".join(roles) + " |")
+    print("|---|" + "---:|" * len(roles))
+    for name in AFTER_NEW:
+        cells = []
+        for role in roles:
+            got = fresh[role][name]
+            if isinstance(got, int):
+                cells.append(f"({got})")
+                continue
+            walls, cpu = got
+            median = statistics.median
+            cells.append(f"{median(walls):,.0f} / {walls[-1]:,.0f} · {median(cpu):,.0f}")
+        print(f"| {name} | " + " | ".join(cells) + " |")
     return 0
 
 
