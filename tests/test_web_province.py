@@ -145,3 +145,35 @@ def test_pick_a_unit_and_a_period_by_keyboard(browser, site) -> None:
     assert "Xã Phượng Tiến" in page.inner_text("main h2")
     shot(page, "indicators-pickers-desktop")
     page.context.close()
+
+
+def test_a_round_over_the_province_lists_the_communes_that_sent_records(browser, site) -> None:
+    """A round over Thái Nguyên's 92 communes made the overview 6,448 px tall on a desktop, a row for each
+    commune (the screenshot review): the communes with records are rows, the others named in one fold."""
+    from rasoat.core.models import Round, RoundState
+
+    site.store.put_round(Round(id="r-tinh", name="Rà soát toàn tỉnh", period=str(datetime.now(UTC).year),
+                               form_ids=["tform"], unit_codes=[PROVINCE], state=RoundState.open))
+    sent = sorted(site.with_data - {COMMUNE, OTHER_COMMUNE})[:4]
+    items = []
+    for code in sent:
+        iid, xml = instance_xml(commune=code, name=f"Người đợt tỉnh {code}")
+        items.append((Submission(instance_id=iid, form_id="tform", form_version="1", unit_code=code,
+                                 round_id="r-tinh", received_at=datetime.now(UTC),
+                                 xml_md5=hashlib.md5(xml).hexdigest(), fields={"commune": code}), xml, {}))
+    site.store.put_many_submissions(items)
+    for viewport in (DESKTOP, PHONE):
+        page = new_page(browser, site, viewport=viewport)
+        login(page, "tinh.thainguyen")
+        card = page.locator("article.round[data-round='r-tinh']")
+        rows = card.locator("table.progress > tbody > tr[data-unit]").evaluate_all(
+            "rs => rs.map(r => r.dataset.unit)")
+        assert sorted(rows) == sent
+        idle = card.locator("details.idle-communes")
+        assert "Xã, phường chưa có bản ghi (88)" in idle.locator("summary").inner_text()
+        assert idle.locator("[data-unit]").count() == 88
+        assert no_horizontal_overflow(page)
+        if viewport is DESKTOP:
+            height = page.evaluate("document.documentElement.scrollHeight")
+            assert height <= 3 * DESKTOP["height"], f"the overview is {height} px tall"
+        page.context.close()
