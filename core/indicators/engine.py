@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rasoat.core.indicators import kept_scans
 from rasoat.core.indicators.loading import collect
 from rasoat.core.indicators.matching import compile_all, condition, number
 from rasoat.core.indicators.models import (
@@ -397,6 +398,11 @@ class Computation:
         slots = self._aggregate(query, slots)
         if not slots:
             return
+        rules = [self._fixed, sorted(self._default_states),
+                 sorted([r or "", sorted(st)] for r, st in self._round_states.items())]
+        kept = kept_scans.key(self.store, query, slots, rules)
+        if kept is not None and kept_scans.restore(self.store, kept, slots):
+            return
         paths: set[str] = {UNREAD_FIELD}
         for s in slots:
             paths |= s.paths()
@@ -447,6 +453,8 @@ class Computation:
             for window in windows:
                 for lg in window[6]:
                     lg.finish()
+        if kept is not None:
+            kept_scans.keep(self.store, kept, slots)
 
     def _aggregate(self, query: SubmissionQuery, slots: list[_Slot]) -> list[_Slot]:
         """Counts and sums of answers under simple conditions totalled by the store per unit, round and

@@ -245,6 +245,12 @@ class SubmissionStore(ABC):
         every = SubmissionQuery(current_only=False)
         return {s.unit_code for s in self.iter_submissions(every) if s.unit_code}
 
+    def records_print(self, query: SubmissionQuery) -> str | None:
+        """A text that changes whenever a record of ``query``'s form in its units is added, changed or
+        removed, whatever else the query asks: what a figure kept for the query was computed at (the
+        indicator engine's kept scans). None when the store cannot tell."""
+        return None
+
     def page_submissions(
         self,
         query: SubmissionQuery | None = None,

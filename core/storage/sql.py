@@ -597,6 +597,9 @@ class SqlStore(EntitySql, Store):
         are computed again."""
         return sql_kept.aggregate(self, query, spans, tallies, sealed_key, latest)
 
+    def records_print(self, query: SubmissionQuery) -> str | None:
+        return sql_kept.records_print(self, query)
+
     def _grouped(
         self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,
         latest: Latest | None = None,

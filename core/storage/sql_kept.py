@@ -98,6 +98,16 @@ def prints_statement(store: SqlStore, query: SubmissionQuery) -> tuple[str, list
                     f" FROM submissions WHERE {where} GROUP BY unit_code"), params
 
 
+def records_print(store: SqlStore, query: SubmissionQuery) -> str | None:
+    """``Store.records_print``: the fingerprint of every part at once."""
+    if query.form_id is None:
+        return None
+    with store._read_cx() as cx:
+        rows = cx.execute(*prints_statement(store, query)).fetchall()
+    return (f"{sum(int(r[1]) for r in rows)}:{sum(int(r[2]) for r in rows)}"
+            f":{max((int(r[3]) for r in rows), default=0)}")
+
+
 def _prints(store: SqlStore, query: SubmissionQuery) -> dict[str, tuple[list[str | None], Print]]:
     """Each part's units and fingerprint, over every record of the form in the units asked (whatever the
     rest of the query): one GROUP BY read from the ``submissions_touched`` index alone."""

@@ -1,0 +1,64 @@
+"""What a form's record-by-record scan left in its slots, kept in the store between evaluations (issue 21
+item 8): the register of persons (each person's latest record, folded in date order) is read again only
+when one of the form's records in the units asked changed (``Store.records_print``), not after every
+pledge that arrives.
+
+A person's records may lie in two communes (they moved), so the fold cannot be kept per commune as the
+store's groups are (``core.storage.sql_kept``): a scan is kept whole, under a key made of the records'
+fingerprint, the query, the slots' measures and periods and the review states each round counts. Slots
+that place records by the unit registry (units kinds, a unit's latest record) are not kept: the registry
+changes with no record changing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import to_json
+from rasoat.core.indicators.models import MeasureKind
+from rasoat.core.storage.base import Store, SubmissionQuery
+
+if TYPE_CHECKING:
+    from rasoat.core.indicators.engine import _Slot
+
+NAMESPACE = "kept_scans"
+KEEP_SECONDS = 7 * 86400  # an unused key (its records changed since) expires
+FORMAT = 1  # changed when the scan fills its slots differently: every kept scan is then ignored
+
+
+def _name(slot: _Slot) -> str:
+    return f"{slot.measure.key()}|{slot.period}"
+
+
+def key(store: Store, query: SubmissionQuery, slots: Sequence[_Slot], rules: Any) -> str | None:
+    """The key a scan of ``slots`` over ``query`` is kept under; None when it cannot be kept. ``rules``:
+    which review states count (per round), as JSON."""
+    if any(s.measure.kind is MeasureKind.units or s.measure.latest_per_unit for s in slots):
+        return None
+    found = store.records_print(query)
+    if found is None:
+        return None
+    shape = [FORMAT, found, query.model_dump(mode="json"), sorted(_name(s) for s in slots), rules]
+    return hashlib.sha256(to_json(shape)).hexdigest()
+
+
+def keep(store: Store, name: str, slots: Sequence[_Slot]) -> None:
+    state = {_name(s): [s.values, {u: list(v) for u, v in s.sets.items()}, sorted(s.seen), s.unread]
+             for s in slots}
+    store.kv_put(NAMESPACE, name, state, ttl_seconds=KEEP_SECONDS)
+
+
+def restore(store: Store, name: str, slots: Sequence[_Slot]) -> bool:
+    """Fill the slots as the kept scan left them; False when nothing is kept under ``name``."""
+    state = store.kv_get(NAMESPACE, name)
+    if state is None or any(_name(s) not in state for s in slots):
+        return False
+    for s in slots:
+        values, sets, seen, unread = state[_name(s)]
+        s.values.update(values)
+        s.sets.update((u, set(v)) for u, v in sets.items())
+        s.seen = set(seen)
+        s.unread.update(unread)
+    return True

@@ -1,0 +1,96 @@
+"""The indicator engine keeps what a form's record-by-record scan found (``core.indicators.kept_scans``,
+issue 21 item 8): the register of persons is read again only when one of its records changed, and the
+figures are always those of a fresh evaluation, on both engines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from indicators_support import C1, C2, H11, H12, H21, PROVINCE, add, small_registry
+from rasoat.core.indicators.engine import evaluate
+from rasoat.core.indicators.models import Indicator
+from rasoat.core.models import ReviewState, Round, RoundState
+from rasoat.core.storage.base import Store
+from rasoat.core.storage.opening import open_store
+
+PERSONS = {"form": "f1_person", "latest_by": "person_key", "carry_forward": True}
+INDICATORS = [Indicator.model_validate({"id": i, "name_vi": i, "name_en": i, "level": "hamlet",
+                                        "numerator": num, "denominator": None, "comparison": "none"})
+              for i, num in [
+                  ("using_now", {**PERSONS, "window": "to_date", "where": {"status": "using"}}),
+                  ("persons_seen", {"form": "f1_person", "distinct": "person_key"}),
+                  ("pledges", {"form": "f2_pledge"}),
+              ]]
+
+
+class Counting:
+    """The store, noting which forms were read record by record; with ``fresh``, keeping nothing."""
+
+    def __init__(self, store: Store, fresh: bool = False) -> None:
+        self.store, self.fresh = store, fresh
+        self.scanned: list[str | None] = []
+
+    def iter_facts(self, query: Any, paths: Any) -> Any:
+        self.scanned.append(query.form_id)
+        return self.store.iter_facts(query, paths)
+
+    def records_print(self, query: Any) -> str | None:
+        return None if self.fresh else self.store.records_print(query)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+@pytest.fixture
+def store(tmp_path: Path, backend_url: str | None) -> Iterator[Store]:
+    s = open_store(tmp_path / "data", backend_url)
+    s.put_round(Round(id="r", name="r", period="2026", form_ids=[], state=RoundState.open))
+    for n, (unit, person, status) in enumerate([
+            (H11, "p1", "using"), (H11, "p2", "using"), (H12, "p3", "stopped"), (H21, "p4", "using"),
+            (H11, "p2", ""), (H21, "p5", "using")]):
+        add(s, "f1_person", unit, {"person_key": person, "status": status}, day=f"2026-02-0{n + 1}",
+            instance_id=f"uuid:p{n}", round_id="r")
+    add(s, "f2_pledge", H11, {"ref_date": "2026-03-01"})
+    yield s
+    s.close()
+
+
+def _run(store: Counting) -> list[dict[str, Any]]:
+    return [r.model_dump() for r in evaluate(store, "2026", units=[PROVINCE, C1, C2], level="hamlet",  # type: ignore[arg-type]
+                                             indicators=INDICATORS, registry=small_registry())]
+
+
+def _figures(rows: list[dict[str, Any]], ind: str) -> dict[str, Any]:
+    return {r["unit_code"]: r["value"] for r in rows if r["indicator_id"] == ind}
+
+
+def test_the_persons_are_read_again_only_when_their_records_change(store: Store) -> None:
+    counting = Counting(store)
+    first = _run(counting)
+    assert counting.scanned == ["f1_person"]
+    assert _figures(first, "using_now")[PROVINCE] == 4 and _figures(first, "persons_seen")[C2] == 2
+
+    def again(scanned: list[str]) -> list[dict[str, Any]]:
+        counting.scanned.clear()
+        got = _run(counting)
+        assert counting.scanned == scanned
+        assert got == _run(Counting(store, fresh=True))
+        return got
+
+    assert again([]) == first
+    add(store, "f2_pledge", H21, {"ref_date": "2026-03-02"})  # another form: the persons are kept
+    assert _figures(again([]), "pledges")[C2] == 1
+    add(store, "f1_person", H21, {"person_key": "p1", "status": "stopped"}, day="2026-03-01",
+        round_id="r")  # p1 moved to C2 and stopped
+    moved = again(["f1_person"])
+    assert _figures(moved, "using_now")[C1] == 1 and _figures(moved, "persons_seen")[C2] == 3
+    store.set_review("uuid:p2", ReviewState.rejected, "sai", "officer")  # a review decision: read again
+    assert _figures(again(["f1_person"]), "persons_seen")[C1] == 2
+    # the round now counts approved records only: the same records, other figures
+    store.put_round(Round(id="r", name="r", period="2026", form_ids=[], state=RoundState.open,
+                          counted_states=[ReviewState.approved]))
+    assert _figures(again(["f1_person"]), "using_now").get(PROVINCE) is None
+    assert again([]) == _run(Counting(store, fresh=True))
