@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -41,23 +42,15 @@ def served(tmp_path_factory, module_backend_url):
     server.stop()
 
 
+def cli(server: ProcessServer, *args: str) -> subprocess.CompletedProcess:
+    """``rasoat ARGS`` on the served data dir (and its database)."""
+    return run_cli(*args, "--data", str(server.data_dir), database_url=server.database_url)
+
+
 def test_collector_added_by_cli_while_serving_works_at_once(served) -> None:
     server, _ = served
-    out = run_cli(
-        "collectors",
-        "add",
-        "Hoàng Thị E",
-        "--unit",
-        COMMUNE,
-        "--round",
-        "r-open",
-        "--json",
-        "--url",
-        server.url,
-        "--data",
-        str(server.data_dir),
-        database_url=server.database_url,
-    )
+    out = cli(server, "collectors", "add", "Hoàng Thị E", "--unit", COMMUNE, "--round", "r-open", "--json",
+              "--url", server.url)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["url"] == f"{server.url}/v1/key/{info['token']}/projects/1"
@@ -68,17 +61,13 @@ def test_collector_added_by_cli_while_serving_works_at_once(served) -> None:
     _, xml = instance_xml()
     assert client.submit(xml).status_code == 201
 
-    listed = run_cli(
-        "collectors", "list", "--json", "--data", str(server.data_dir), database_url=server.database_url
-    )
+    listed = cli(server, "collectors", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows = {r["id"]: r for r in json.loads(listed.stdout)}
     assert rows[info["id"]]["rounds"] == ["r-open"] and rows[info["id"]]["active"] is True
     assert info["token"] not in listed.stdout  # tokens are never shown again
 
-    revoked = run_cli(
-        "collectors", "revoke", info["id"], "--data", str(server.data_dir), database_url=server.database_url
-    )
+    revoked = cli(server, "collectors", "revoke", info["id"])
     assert revoked.returncode == 0, revoked.stderr
     assert client.get("/formList").status_code == 403
     client.close()
@@ -86,51 +75,17 @@ def test_collector_added_by_cli_while_serving_works_at_once(served) -> None:
 
 def test_collector_add_errors_are_one_line(served) -> None:
     server, _ = served
-    out = run_cli(
-        "collectors",
-        "add",
-        "X",
-        "--unit",
-        "99999",
-        "--data",
-        str(server.data_dir),
-        database_url=server.database_url,
-    )
+    out = cli(server, "collectors", "add", "X", "--unit", "99999")
     assert out.returncode == 1
     assert out.stderr.startswith("Lỗi / Error:") and "99999" in out.stderr and "Traceback" not in out.stderr
-    out = run_cli(
-        "collectors",
-        "add",
-        "X",
-        "--unit",
-        COMMUNE,
-        "--round",
-        "nope",
-        "--data",
-        str(server.data_dir),
-        database_url=server.database_url,
-    )
+    out = cli(server, "collectors", "add", "X", "--unit", COMMUNE, "--round", "nope")
     assert out.returncode == 1 and "nope" in out.stderr
 
 
 def test_digest_collector_by_cli(served) -> None:
     server, _ = served
-    out = run_cli(
-        "collectors",
-        "add",
-        "Vũ F",
-        "--unit",
-        COMMUNE,
-        "--round",
-        "r-open",
-        "--password",
-        "--json",
-        "--url",
-        server.url,
-        "--data",
-        str(server.data_dir),
-        database_url=server.database_url,
-    )
+    out = cli(server, "collectors", "add", "Vũ F", "--unit", COMMUNE, "--round", "r-open", "--password",
+              "--json", "--url", server.url)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     client = CollectClient(info["digest_url"], info["username"], info["password"])
