@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import openpyxl
 import pytest
@@ -135,3 +136,32 @@ def test_the_overview_pledge_figure_is_the_indicator_and_links_its_definition(si
     assert page.status_code == 200
     assert "tổng households_pledged (f2_pledge)" in page.text
     assert "tổng households_total (f2_pledge)" in page.text
+
+
+def test_the_overview_reads_its_units_figures_once(
+    site: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pledge round of the officer's unit and year: the overview's pledge figure and its off-target table
+    are one evaluation, looked up once per visit (each look-up counts the store's records)."""
+    from datetime import datetime
+
+    from rasoat.core.indicators.periods import LOCAL_TZ
+    from rasoat.core.models import Round, RoundState
+    from rasoat.server.web import pages_overview
+    from web_support import http_login
+
+    year = str(datetime.now(LOCAL_TZ).year)
+    site.store.put_round(Round(id="r-pledge", name="Đợt ký cam kết", period=year, form_ids=["f2_pledge"],
+                               unit_codes=[REPORTING], state=RoundState.open))
+    asked: list[tuple[object, ...]] = []
+
+    remembered = pages_overview.remembered
+
+    def counted(ctx: Any, key: tuple[object, ...], compute: Any) -> Any:
+        asked.append(key)
+        return remembered(ctx, key, compute)
+
+    monkeypatch.setattr(pages_overview, "remembered", counted)
+    page = http_login(site.url, "xa.phuongtien").get("/")
+    assert page.status_code == 200 and 'data-round="r-pledge"' in page.text
+    assert asked.count(("evaluate", REPORTING, year)) == 1, asked

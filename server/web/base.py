@@ -116,6 +116,9 @@ class Ctx(Visitor):
     user: User
     sess: sessions.Session
     extra_cookies: list[Cookie] = field(default_factory=list)
+    # what this request has already computed (one page may show the same figures twice: the overview's
+    # pledge block and its off-target table read one evaluation)
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     @property
     def actor(self) -> str:

@@ -74,11 +74,13 @@ def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], Pr
 
 
 def cached_evaluation(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], Problem | None, float]:
-    """``evaluate_for`` remembered (``remembered``); also returns when it was computed."""
+    """``evaluate_for`` remembered (``remembered``), once per request; also returns when it was computed."""
     if unit:
         scope.require_unit(ctx.user, unit)  # checked on every visit, whoever computed the answer
-    (results, problem), at = remembered(ctx, ("evaluate", unit or "", period),
-                                        lambda: evaluate_for(ctx, period, unit))
+    key = ("evaluate", unit or "", period)
+    if key not in ctx.memo:
+        ctx.memo[key] = remembered(ctx, key, lambda: evaluate_for(ctx, period, unit))
+    (results, problem), at = ctx.memo[key]
     return results, problem, at
 
 
@@ -189,7 +191,7 @@ def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) 
             g["own"] = row_view(r, ctx.lang)
         elif visible(r.unit_code):
             g["total"] += 1
-            if r.status.value == "not_met":
+            if r.status == "not_met":
                 g["bad"].append(r.unit_name or unit_name(r.unit_code))
     off = ("not_met", "unknown")  # an unknown figure needs attention as much as a missed one
     out = [g for g in groups.values() if (g["own"] and g["own"]["status"] in off) or g["bad"]]
