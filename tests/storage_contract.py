@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -84,6 +84,15 @@ def save(
 
 def ids(subs: Iterator[Submission] | list[Submission]) -> list[str]:
     return [s.instance_id for s in subs]
+
+
+def at_once(worker: Callable[[int], object], n: int) -> None:
+    """``worker(0)`` … ``worker(n - 1)``, each in a thread of its own, all started before any is awaited."""
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def make_form(form_id: str = "f2_pledge", version: str = "1", at: datetime = T0, xml: bytes | None = None):
@@ -563,11 +572,7 @@ class TestSubmissionConcurrency:
             with lock:
                 outcomes.append(out)
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(worker, 8)
         assert sorted(outcomes) == sorted([SaveOutcome.created] + [SaveOutcome.duplicate] * 7)
         assert sorted(store.get_submission("uuid:same").attachments) == sorted(f"p{n}.jpg" for n in range(8))
         assert store.count_submissions() == 1
@@ -577,11 +582,7 @@ class TestSubmissionConcurrency:
             for i in range(15):
                 save(store, f"uuid:{n}-{i}", unit_code=f"0556{n}-01", received_at=T0 + timedelta(seconds=i))
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(worker, 6)
         assert store.count_submissions() == 90
         assert len(set(ids(store.iter_submissions()))) == 90
 
@@ -599,11 +600,7 @@ class TestSubmissionConcurrency:
             with lock:
                 results.append(r)
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(worker, 6)
         assert sorted(results) == ["conflict"] * 5 + ["ok"]
         assert store.count_submissions() == 1
 
@@ -696,7 +693,7 @@ class TestKeyValue:
         store.kv_put("counters", "c", 0)
         won: list[int] = []
 
-        def bump() -> None:
+        def bump(_: int) -> None:
             for _ in range(10):
                 while True:
                     seen = store.kv_get("counters", "c")
@@ -704,11 +701,7 @@ class TestKeyValue:
                         won.append(seen + 1)
                         break
 
-        threads = [threading.Thread(target=bump) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(bump, 8)
         assert store.kv_get("counters", "c") == 80
         assert sorted(won) == list(range(1, 81))  # no value was handed out twice
 

@@ -20,7 +20,7 @@ from rasoat.core.storage.embedded import DB_NAME, EmbeddedStore
 from rasoat.core.storage.opening import open_store
 from rasoat.core.storage.rules import safe_name
 from storage_contract import *  # noqa: F403
-from storage_contract import T0, TestSubmissionQueries, ids, make_sub, save
+from storage_contract import T0, TestSubmissionQueries, at_once, ids, make_sub, save
 
 
 @pytest.fixture
@@ -81,16 +81,12 @@ def test_every_connection_commits_durably_in_wal_mode(store: EmbeddedStore) -> N
     mode with synchronous=FULL (the log is fsync'd at each commit)."""
     seen: list[tuple] = []
 
-    def look() -> None:
+    def look(_: int) -> None:
         save(store, f"uuid:{threading.get_ident()}")
         seen.append((store._db.execute("PRAGMA journal_mode").fetchone()[0],
                      store._db.execute("PRAGMA synchronous").fetchone()[0]))
 
-    threads = [threading.Thread(target=look) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    at_once(look, 3)
     list(store.iter_submissions())  # a streaming reader's own connection too
     with store._reader() as conn:
         seen.append((conn.execute("PRAGMA journal_mode").fetchone()[0],

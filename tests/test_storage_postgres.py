@@ -27,7 +27,7 @@ from rasoat.core.storage.blobs import blob_key
 from rasoat.core.storage.opening import open_store
 from rasoat.core.storage.postgres import PostgresStore, StoreUnavailable, migration_files, split_schema
 from storage_contract import *  # noqa: F403
-from storage_contract import T0, ids, make_sub, make_xml, save
+from storage_contract import T0, at_once, ids, make_sub, make_xml, save
 
 
 @pytest.fixture
@@ -145,11 +145,7 @@ def test_two_stores_racing_on_the_same_instance_ids(store: PostgresStore) -> Non
                 outcomes.setdefault(iid, []).append(r)
 
     try:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(worker, 6)
     finally:
         other.close()
     assert store.count_submissions() == 20
@@ -217,11 +213,7 @@ def test_racing_edits_from_two_stores_accept_exactly_one(store: PostgresStore) -
             results.append("conflict")
 
     try:
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(worker, 4)
     finally:
         other.close()
     assert sorted(results) == ["conflict"] * 3 + ["ok"]
@@ -411,17 +403,13 @@ def test_two_bulk_loads_of_the_same_data_at_once(store: PostgresStore) -> None:
     created: list[int] = []
     barrier = threading.Barrier(2)
 
-    def load(s: PostgresStore, rows: list) -> None:
+    def load(n: int) -> None:  # each store loads the rows in its own order
+        s, rows = (store, items) if n == 0 else (other, items[::-1])
         barrier.wait()
         created.append(s.put_many_submissions(rows))
 
     try:
-        threads = [threading.Thread(target=load, args=(store, items)),
-                   threading.Thread(target=load, args=(other, items[::-1]))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        at_once(load, 2)
     finally:
         other.close()
     assert sum(created) == 3000 and len(created) == 2
