@@ -5,6 +5,7 @@ The browser drives the same pages in tests/test_web_pages.py; here each rule is 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from datetime import UTC, datetime
@@ -521,3 +522,29 @@ def test_english_pages_show_units_of_measure_and_targets_in_english(site) -> Non
     assert re.search(r'class="unit-of-measure">persons<', definition) and ">Year<" in definition
     growth = client.get("/indicators/definition/nat_addict_growth", params={"lang": "en"}).text
     assert "growth &lt; 1 %" in growth and "Tăng" not in growth
+
+
+def test_a_round_of_many_forms_folds_them_and_the_national_pack_is_named(site) -> None:
+    """The screenshot review: a round of the 19 national and plan forms listed every title in its row (the
+    round's name squeezed to a word a line), and the forms list called the national pack by its module path.
+    A round of more than three forms folds them; a form the national pack published reads 'Chương trình
+    quốc gia'."""
+    from rasoat.core.models import FormVersion, Round, RoundState
+    from server_support import compile_test_form
+
+    for n in range(4):
+        xml, schema = compile_test_form(f"qg{n}", "1", f"Biểu quốc gia {n}")
+        form = FormVersion(form_id=f"qg{n}", version="1", title=f"Biểu quốc gia {n}",
+                           md5=hashlib.md5(xml).hexdigest(), source="rasoat.core.builtin.national")
+        site.store.put_form(form, xml, schema, {})
+    site.store.put_round(Round(id="r-nhieu", name="Đợt nhiều biểu", period="2026", unit_codes=["19"],
+                               form_ids=[f"qg{n}" for n in range(4)], state=RoundState.draft))
+    admin = http_login(site.url, "quantri")
+    html = admin.get("/rounds", params={"lang": "vi"}).text
+    row = re.search(r'<tr data-round="r-nhieu">(.*?)</tr>', html, re.S)
+    assert row and '<details class="round-forms"><summary>4 biểu mẫu</summary>' in row.group(1)
+    listed = re.search(r'<tr data-round="r-open">(.*?)</tr>', html, re.S)
+    assert listed and "<details" not in listed.group(1) and "Biểu thử" in listed.group(1)  # one form: shown
+    forms = admin.get("/forms").text
+    assert "rasoat.core.builtin" not in forms
+    assert re.search(r'data-form="qg0">.*?<td data-label="Nguồn">Chương trình quốc gia</td>', forms, re.S)

@@ -40,6 +40,7 @@ from rasoat.server.web import session as sessions
 from rasoat.server.web.i18n import DEFAULT_LANG, LABELS, LANG_COOKIE, norm_lang, t
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+BUILTIN = "rasoat.core.builtin"  # the national pack's plugins, named so on the pages
 log = logging.getLogger("rasoat.web")
 MAX_FORM_BODY = 1_000_000  # an ordinary form post
 SECURITY_HEADERS = {
@@ -351,6 +352,8 @@ def _common(request: Request, lang: str, user: User | None, csrf: str) -> dict[s
         "number": number,
         "unit_name": unit_name,
         "quote": lambda s: quote(str(s), safe=""),
+        # who published a form: the national pack by name, not as its module path
+        "form_source": lambda src: t("plg.national", lang) if str(src).startswith(BUILTIN) else src,
         "role_label": (lambda u: t(f"role.{u.role.value}", lang)) if user is not None else None,
         "nav_counts": {},
     }
