@@ -144,6 +144,9 @@ def test_the_month_list_and_a_persons_history_with_a_conflict_resolved(browser, 
         page.click("#history tr[data-version='2'] button.choose-version")
         assert page.locator("#conflict").count() == 0
         assert page.locator("#props dd[data-prop='last_check']").inner_text() == "Đang cư trú tại địa phương"
+        # an officer who may read identities sees no empty line either: the sealed other name is empty
+        assert page.locator("#props dd[data-prop='other_name']").count() == 0
+        assert all(text.strip() for text in page.locator("#props dd").all_inner_texts())
     finally:
         page.context.close()
     entity = site.store.get_entity(p["anh"])

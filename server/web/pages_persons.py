@@ -168,8 +168,9 @@ def person(ctx: NamedDependency[Ctx], uuid: FromPath[str]) -> Response:
         steps.append({"step": step, "form_id": sub.form_id if sub is not None else "",
                       "who": (who.display_name or who.username) if who is not None else step.actor,
                       "changes": changes})
-    props = [(name, viewer.value(entity.uuid, name, entity.properties.get(name))) for name in lst.properties
-             if name != "display" and entity.properties.get(name) not in (None, "")]  # no empty lines
+    shown = ((name, viewer.value(entity.uuid, name, entity.properties.get(name))) for name in lst.properties
+             if name != "display" and entity.properties.get(name) not in (None, ""))
+    props = [(name, value) for name, value in shown if value != ""]  # no empty lines, a sealed "" neither
     name = viewer.name(entity)
     viewer.audit("view.person", uuid=entity.uuid)
     return page(ctx, "person.html", entity=entity, name=name, props=props, steps=steps,
