@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from indicators_support import C1, C2, H11, H12, H21, PROVINCE, add, small_registry
+from rasoat.core.indicators import kept_scans
 from rasoat.core.indicators.engine import evaluate
 from rasoat.core.indicators.models import Indicator
 from rasoat.core.models import ReviewState, Round, RoundState
@@ -67,6 +68,12 @@ def _figures(rows: list[dict[str, Any]], ind: str) -> dict[str, Any]:
     return {r["unit_code"]: r["value"] for r in rows if r["indicator_id"] == ind}
 
 
+def _kept_scans(store: Any) -> int:
+    with store._cx() as cx:
+        return int(cx.execute(store._q("SELECT count(*) FROM kv WHERE namespace = ?"),
+                              (kept_scans.NAMESPACE,)).fetchone()[0])
+
+
 def test_the_persons_are_read_again_only_when_their_records_change(store: Store) -> None:
     counting = Counting(store)
     first = _run(counting)
@@ -89,6 +96,7 @@ def test_the_persons_are_read_again_only_when_their_records_change(store: Store)
     assert _figures(moved, "using_now")[C1] == 1 and _figures(moved, "persons_seen")[C2] == 3
     store.set_review("uuid:p2", ReviewState.rejected, "sai", "officer")  # a review decision: read again
     assert _figures(again(["f1_person"]), "persons_seen")[C1] == 2
+    assert _kept_scans(store) == 1  # written over at each change, not one more row each time
     # the round now counts approved records only: the same records, other figures
     store.put_round(Round(id="r", name="r", period="2026", form_ids=[], state=RoundState.open,
                           counted_states=[ReviewState.approved]))

@@ -4,8 +4,9 @@ when one of the form's records in the units asked changed (``Store.records_print
 pledge that arrives.
 
 A person's records may lie in two communes (they moved), so the fold cannot be kept per commune as the
-store's groups are (``core.storage.sql_kept``): a scan is kept whole, under a key made of the records'
-fingerprint, the query, the slots' measures and periods and the review states each round counts. Slots
+store's groups are (``core.storage.sql_kept``): a scan is kept whole, under a key made of the query, the
+slots' measures and periods and the review states each round counts, with the records' fingerprint it was
+computed at beside it: one row per such scan, written over when its records change. Slots
 that place records by the unit registry (units kinds, a unit's latest record) are not kept: the registry
 changes with no record changing.
 """
@@ -32,31 +33,32 @@ def _name(slot: _Slot) -> str:
     return f"{slot.measure.key()}|{slot.period}"
 
 
-def key(store: Store, query: SubmissionQuery, slots: Sequence[_Slot], rules: Any) -> str | None:
-    """The key a scan of ``slots`` over ``query`` is kept under; None when it cannot be kept. ``rules``:
-    which review states count (per round), as JSON."""
+def key(store: Store, query: SubmissionQuery, slots: Sequence[_Slot], rules: Any) -> tuple[str, str] | None:
+    """Where a scan of ``slots`` over ``query`` is kept and the fingerprint of the records it reads; None
+    when it cannot be kept. ``rules``: which review states count (per round), as JSON."""
     if any(s.measure.kind is MeasureKind.units or s.measure.latest_per_unit for s in slots):
         return None
     found = store.records_print(query)
     if found is None:
         return None
-    shape = [FORMAT, found, query.model_dump(mode="json"), sorted(_name(s) for s in slots), rules]
-    return hashlib.sha256(to_json(shape)).hexdigest()
+    shape = [FORMAT, query.model_dump(mode="json"), sorted(_name(s) for s in slots), rules]
+    return hashlib.sha256(to_json(shape)).hexdigest(), found
 
 
-def keep(store: Store, name: str, slots: Sequence[_Slot]) -> None:
+def keep(store: Store, kept: tuple[str, str], slots: Sequence[_Slot]) -> None:
+    """One row per scan, written over at each change of its records (not one more per change)."""
     state = {_name(s): [s.values, {u: list(v) for u, v in s.sets.items()}, sorted(s.seen), s.unread]
              for s in slots}
-    store.kv_put(NAMESPACE, name, state, ttl_seconds=KEEP_SECONDS)
+    store.kv_put(NAMESPACE, kept[0], {"print": kept[1], "slots": state}, ttl_seconds=KEEP_SECONDS)
 
 
-def restore(store: Store, name: str, slots: Sequence[_Slot]) -> bool:
-    """Fill the slots as the kept scan left them; False when nothing is kept under ``name``."""
-    state = store.kv_get(NAMESPACE, name)
-    if state is None or any(_name(s) not in state for s in slots):
+def restore(store: Store, kept: tuple[str, str], slots: Sequence[_Slot]) -> bool:
+    """Fill the slots as the kept scan left them; False when none is kept for these records."""
+    found = store.kv_get(NAMESPACE, kept[0])
+    if found is None or found["print"] != kept[1] or any(_name(s) not in found["slots"] for s in slots):
         return False
     for s in slots:
-        values, sets, seen, unread = state[_name(s)]
+        values, sets, seen, unread = found["slots"][_name(s)]
         s.values.update(values)
         s.sets.update((u, set(v)) for u, v in sets.items())
         s.seen = set(seen)
