@@ -6,6 +6,7 @@ on a free port (in a thread or a subprocess), and an httpx client that talks lik
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 import socket
@@ -15,12 +16,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from rasoat.core.cli import main as cli_main
 from rasoat.core.models import FormVersion, Round, RoundState
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.opening import open_store
@@ -363,6 +365,20 @@ def run_cli(
         timeout=timeout,
         env={**backend_env(database_url), **(env or {})},
     )
+
+
+def store_args(data_dir: Path, database_url: str | None = None) -> list[str]:
+    """``--data DIR``, and ``--database URL`` on PostgreSQL: the store a ``rasoat`` command works on."""
+    return ["--data", str(data_dir), *(["--database", database_url] if database_url else [])]
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """``rasoat ARGS`` in this process (``run_cli`` without a Python start-up each): its exit code and
+    what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = cli_main(list(args))
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 class PortTaken(RuntimeError):

@@ -18,6 +18,7 @@ from rasoat.core.models import Round, RoundState
 from rasoat.core.storage.opening import open_store
 from rasoat.core.units import get_units
 from rasoat.core.users import create_user
+from server_support import store_args
 
 PROVINCE, COMMUNE = "12", "03390"
 
@@ -31,7 +32,7 @@ def cli(capsys: pytest.CaptureFixture[str], base: list[str], *argv: str) -> tupl
 @pytest.fixture
 def province(tmp_path: Path, backend_url: str | None, capsys: pytest.CaptureFixture[str]):
     data = tmp_path / "data"
-    base = ["--data", str(data), "--year", str(YEAR)] + (["--database", backend_url] if backend_url else [])
+    base = [*store_args(data, backend_url), "--year", str(YEAR)]
     if not backend_url:  # a new embedded data directory is made on purpose (issue 16)
         assert cli_main(["init", str(data)]) == 0
     communes = [u.code for u in get_units().communes(PROVINCE)]

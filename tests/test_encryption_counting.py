@@ -12,13 +12,12 @@ server's log, and no name is kept in clear."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import re
+import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,11 +26,10 @@ from typing import Any
 import httpx
 import openpyxl
 import pytest
-from rasoat.core.cli import main
 from rasoat.core.models import Round, RoundState, unread
 from rasoat.core.plugins import set_manager
 from rasoat.core.storage.opening import open_store
-from server_support import COMMUNE, CollectClient, serve
+from server_support import COMMUNE, CollectClient, run_main, serve, store_args
 from test_encryption import collect_encrypt
 
 pytestmark = pytest.mark.slow
@@ -144,12 +142,9 @@ def submit(
     return iid
 
 
-def cli(w: SimpleNamespace, *args: str) -> SimpleNamespace:
-    """``rasoat ARGS`` as the officer, in this process (the same commands, without a Python start-up each)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main([*args, "--data", str(w.data_dir), *(["--database", w.url] if w.url else [])])
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+def cli(w: SimpleNamespace, *args: str) -> subprocess.CompletedProcess:
+    """``rasoat ARGS`` as the officer, in this process, on the world's store."""
+    return run_main(*args, *store_args(w.data_dir, w.url))
 
 
 def indicators_json(w: SimpleNamespace) -> dict[str, dict[str, Any]]:

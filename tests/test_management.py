@@ -108,6 +108,7 @@ def test_monthly_lists_through_the_cli(tmp_path, backend_url, capsys) -> None:
 
     from rasoat.core.cli import main as cli_main
     from rasoat.core.users import create_user
+    from server_support import store_args
 
     data = tmp_path / "data"
     key, seen_key = new_uuid(), new_uuid()
@@ -120,8 +121,7 @@ def test_monthly_lists_through_the_cli(tmp_path, backend_url, capsys) -> None:
         for k, visited in ((key, ""), (seen_key, "2026-12-03")):
             props = {"mgmt_status": "active", "term_end": "2027-02-10", "last_visit": visited}
             store.write_entity("persons", k, label=f"Người {k[:8]}", data=props, actor="test", unit_code=H11)
-    base = ["--data", str(data), "--as-of", "2026-12-28"]
-    base += ["--database", backend_url] if backend_url else []
+    base = [*store_args(data, backend_url), "--as-of", "2026-12-28"]
     assert cli_main(["management", "lists", C1, "--as", "xa.pt", "--json", *base]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["month"] == "2026-12"

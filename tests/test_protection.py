@@ -341,6 +341,7 @@ def test_sealed_entity_values_are_counted_by_key_and_a_rotation_rewraps_them(
     from rasoat.core.cli import main
     from rasoat.core.protect_records import entity_values_by_kek, records_by_kek, rotate_kek
     from rasoat.core.protection import seal_entity_label, seal_entity_values
+    from server_support import store_args
 
     publish(store, "register")  # the list "persons", full_name identifying
     ring = keyring(store)
@@ -350,7 +351,7 @@ def test_sealed_entity_values_are_counted_by_key_and_a_rotation_rewraps_them(
     assert entity_values_by_kek(store) == {ring.kid: 4}  # the value and the label, in the entity and v1
     kid, _, n = rotate_kek(store, actor="tester", settle=0)
     assert n == 2 and records_by_kek(store) == {} and entity_values_by_kek(store) == {kid: 4}
-    where = ["--data", str(tmp_path / "data"), *(["--database", backend_url] if backend_url else [])]
+    where = store_args(tmp_path / "data", backend_url)
     assert main(["protection", "show", "--json", *where]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["kek_id"] == kid and shown["entity_values_by_kek"] == {kid: 4}

@@ -7,20 +7,18 @@ are sealed, is a 400 naming the field rather than an empty page."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
 import pytest
 from rasoat.core import protection
-from rasoat.core.cli import main
 from rasoat.core.protection import PROTECTED
-from server_support import CollectClient, instance_xml, seeded_store, serving
+from server_support import CollectClient, instance_xml, run_main, seeded_store, serving, store_args
 from test_protection import _publish_marked
 
 pytestmark = pytest.mark.slow
@@ -53,13 +51,9 @@ def send(live: SimpleNamespace, name: str) -> tuple[str, bytes, httpx.Response]:
         phone.close()
 
 
-def cli(live: SimpleNamespace, *args: str) -> SimpleNamespace:
+def cli(live: SimpleNamespace, *args: str) -> subprocess.CompletedProcess:
     """``rasoat ARGS`` on the server's data directory: another store, as another process has."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        where = ["--data", str(live.root / "data"), *(["--database", live.url] if live.url else [])]
-        code = main([*args, *where])
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+    return run_main(*args, *store_args(live.root / "data", live.url))
 
 
 def current_kek(live: SimpleNamespace) -> str:

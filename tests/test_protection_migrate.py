@@ -11,18 +11,15 @@ or passphrase is left in clear in the store, its files or the audit log."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from rasoat.core.cli import main
 from rasoat.core.models import Round, RoundState
 from rasoat.core.plugins import set_manager
 from rasoat.core.protection import (
@@ -37,7 +34,7 @@ from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE
 from test_encryption import collect_encrypt
-from test_encryption_counting import BY_CATEGORY, F1, PERSONS, person_xml
+from test_encryption_counting import BY_CATEGORY, F1, PERSONS, cli, person_xml
 
 pytestmark = pytest.mark.slow
 
@@ -83,13 +80,6 @@ def world(tmp_path: Path, backend_url: str | None) -> Iterator[SimpleNamespace]:
     finally:
         set_manager(None)
         w.store.close()
-
-
-def cli(w: SimpleNamespace, *args: str) -> SimpleNamespace:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main([*args, "--data", str(w.data_dir), *(["--database", w.url] if w.url else [])])
-    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
 
 
 def figures(w: SimpleNamespace) -> dict[str, tuple[object, object]]:

@@ -21,13 +21,13 @@ from rasoat.core.round_lifecycle import open_round
 from rasoat.core.rounds import create_round, get_round
 from rasoat.core.unit_lists import KINDS, sites, template, units_for, versions
 from rasoat.core.users import create_user
+from server_support import CollectClient, opened_store, serving, store_args
 
 PT, TC = "05563", "05503"  # Xã Phượng Tiến (the plugin's sample xóm list), Xã Tân Cương (no list)
 
 
 def cli(tmp_path: Path, backend_url: str | None, *args: str) -> int:
-    database = ["--database", backend_url] if backend_url else []
-    return main([*args, "--data", str(tmp_path / "data"), *database])
+    return main([*args, *store_args(tmp_path / "data", backend_url)])
 
 
 def officers(tmp_path: Path, backend_url: str | None) -> None:
@@ -166,7 +166,6 @@ def test_a_good_file_is_previewed_applied_and_versioned_and_a_round_records_it(
 @pytest.mark.slow  # a real server
 def test_a_phone_gets_the_loaded_hamlets_of_its_commune(tmp_path: Path) -> None:
     from rasoat.core.collectors import create_collector
-    from server_support import CollectClient, opened_store, serving
 
     with opened_store(tmp_path / "data") as store:
         entry = FormCatalogue()["f2_pledge"]

@@ -8,17 +8,14 @@ arriving is derived as it comes; the audit names who and how many, never the pas
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 from indicators_support import C1, run
 from pyxform.xls2xform import convert
-from rasoat.core.cli import main
 from rasoat.core.crypto import create_project_key, public_key
 from rasoat.core.derive import forget, held_until, on_arrival, unlock_and_derive
 from rasoat.core.indicators.models import Indicator, Measure, Status
@@ -28,6 +25,7 @@ from rasoat.core.plugins import set_manager
 from rasoat.core.protection import is_protected
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.opening import open_store
+from server_support import run_main, store_args
 from test_encryption import collect_encrypt
 
 PASSPHRASE = "cụm mật khẩu để tính số liệu"
@@ -147,9 +145,7 @@ def test_rasoat_keys_unlock(data: tuple[Path, str | None], tmp_path: Path) -> No
         store.close()
     secret = tmp_path / "pass.txt"
     secret.write_text(PASSPHRASE + "\n", encoding="utf-8")
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        code = main(["keys", "unlock", "--passphrase-file", str(secret), "--by", "tinh.quanly", "--data",
-                     str(path), *(["--database", url] if url else [])])
-    assert code == 0, err.getvalue()
-    assert "tcount: đã tính 1 bản ghi mã hoá / 1 encrypted records derived" in out.getvalue()
+    done = run_main("keys", "unlock", "--passphrase-file", str(secret), "--by", "tinh.quanly",
+                    *store_args(path, url))
+    assert done.returncode == 0, done.stderr
+    assert "tcount: đã tính 1 bản ghi mã hoá / 1 encrypted records derived" in done.stdout
