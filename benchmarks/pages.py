@@ -7,7 +7,8 @@
 Data (loaded once with ``put_many_submissions``, a ``loaded.json`` marker lets later runs skip it): the
 national forms' records of ``benchmarks/indicators.py`` filed in Thái Nguyên's 92 real communes — 90,000
 household pledges, 10,000 person records and a little of every other national form, 90 % dated 2026 —
-plus an open round over the province. Accounts: an administrator, the province's manager, a commune
+plus an open round over the province and ``AUDIT`` audit entries (lists and records viewed
+over 60 days: the audit page reads them). Accounts: an administrator, the province's manager, a commune
 officer and a viewer of the first commune.
 
 ``rasoat serve`` then runs in its own process; each role logs in and requests each page once and then
@@ -49,6 +50,7 @@ from ingest import free_port, start_server  # noqa: E402
 PROVINCE = "19"
 PASSWORD = "mật-khẩu-đo-trang-1"
 PLEDGES, PERSONS = 90_000, 10_000
+AUDIT = 50_000  # audit entries: each list or record an officer opens is one (a province's few weeks)
 JULY = "2026-07-01T00:00:00+00:00_"  # the list's "older" key: what was received before July, deep in it
 
 
@@ -79,7 +81,11 @@ def load(data: Path, database_url: str | None) -> dict[str, str]:
     data.mkdir(parents=True, exist_ok=True)
     marker = data / "loaded.json"
     if marker.exists():
-        return json.loads(marker.read_text())
+        info = json.loads(marker.read_text())
+        if "audit" not in info:  # data loaded before the audit entries were part of it
+            info["audit"] = str(add_audit(data, database_url, info))
+            marker.write_text(json.dumps(info))
+        return info
     reg = ProvinceUnits()
     commune = reg.units[0].code
     store = open_store(data, database_url)
@@ -100,8 +106,39 @@ def load(data: Path, database_url: str | None) -> dict[str, str]:
                 "submission": some.instance_id, "commune": commune, "count": str(store.count_submissions())}
     finally:
         store.close()
+    info["audit"] = str(add_audit(data, database_url, info))
     marker.write_text(json.dumps(info))
     return info
+
+
+def add_audit(data: Path, database_url: str | None, info: dict[str, str]) -> int:
+    """``AUDIT`` entries over the last 60 days, as officers leave them: lists and records viewed in the
+    province's communes, by the benchmark's accounts and others; one transaction (the store's own
+    ``_audit_row``, so each entry is checked as the server's are)."""
+    from datetime import timedelta
+
+    from rasoat.core.models import AuditEvent, utcnow
+    from rasoat.core.storage.opening import open_store
+
+    communes = [u.code for u in ProvinceUnits().units]
+    actors = [info["province_manager"], info["commune_officer"], info["viewer"], info["admin"],
+              *(f"can.bo.{i}" for i in range(20))]
+    start = utcnow() - timedelta(days=60)
+    store = open_store(data, database_url)
+    try:
+        with store._tx() as cx:  # type: ignore[attr-defined]
+            for n in range(AUDIT):
+                at = start + timedelta(seconds=n * 60 * 86400 / AUDIT)
+                unit = communes[n % len(communes)]
+                event = (AuditEvent(at=at, actor=actors[n % len(actors)], action="view.submissions",
+                                    target="f2_pledge", details={"unit": unit, "shown": 50})
+                         if n % 3 else
+                         AuditEvent(at=at, actor=actors[n % len(actors)], action="view.submission",
+                                    target=f"uuid:f2_pledge-{n:08d}", details={"unit": unit}))
+                store._audit_row(cx, event)  # type: ignore[attr-defined]
+    finally:
+        store.close()
+    return AUDIT
 
 
 def vacuum(data: Path, database_url: str) -> None:
