@@ -13,16 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from rasoat.core import hookimpl
+from plugin_support import HamletPlugin, plugins_installed
 from rasoat.core.cli import main as cli_main
 from rasoat.core.collectors import create_collector, revoke_collector
 from rasoat.core.media import cut_csv
 from rasoat.core.models import FormVersion, Round, RoundState, Submission
-from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.storage.opening import open_store
-from rasoat.core.units import reset_units
 from rasoat.mobile_export.bundle import build_bundle
-from rasoat.plugins import BUILTIN_PROVINCES
 from server_support import COMMUNE, OTHER_COMMUNE, CollectClient, compile_test_form
 
 MEDIA = ["provinces.csv", "communes.csv", "hamlets.csv", "persons.csv", "schools.csv", "logo.png"]
@@ -40,15 +37,6 @@ LOGO = b"\x89PNG not really"
 BASE = "http://192.0.2.10:8000"  # the server's address phones reach
 
 
-class HamletPlugin:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @hookimpl
-    def hamlets(self) -> list[Path]:
-        return [self.path]
-
-
 @pytest.fixture
 def hamlets(tmp_path: Path):
     """Hamlets of both communes, from a plugin (the national list has none)."""
@@ -59,13 +47,8 @@ def hamlets(tmp_path: Path):
         f"{OTHER_COMMUNE}-01,Xóm Soi Mít,{OTHER_COMMUNE}\n",
         encoding="utf-8",
     )
-    pm = build_manager(disabled=BUILTIN_PROVINCES)  # this test's own hamlets for 05563
-    pm.register(HamletPlugin(path), name="test_hamlets")
-    set_manager(pm)
-    reset_units()
-    yield
-    set_manager(None)
-    reset_units()
+    with plugins_installed(test_hamlets=HamletPlugin(path)):  # this test's own hamlets for 05563
+        yield
 
 
 def rows(data: bytes) -> list[dict[str, str]]:

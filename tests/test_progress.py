@@ -11,18 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plugin_support import plugins_installed
 from rasoat.core import hookimpl
 from rasoat.core.cli import main as cli_main
 from rasoat.core.media import sites_media
 from rasoat.core.models import FormVersion, ReviewState, Submission
-from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.progress import round_progress
 from rasoat.core.round_lifecycle import open_round
 from rasoat.core.rounds import create_round
 from rasoat.core.storage.base import Store
 from rasoat.core.unit_lists import UnitListError, load, sites, units_for
-from rasoat.core.units import reset_units
-from rasoat.plugins import BUILTIN_PROVINCES
 
 PT, DH = "05563", "05569"
 HAMLETS = [
@@ -61,19 +59,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
         {"id": "DN-1", "name": "Công ty Chè Phượng Tiến", "commune": PT},
         {"id": "DN-2", "name": "Xưởng gỗ Định Hóa", "commune": DH},
     ]
-    pm = build_manager(disabled=BUILTIN_PROVINCES)  # this test's own hamlets for 05563
-    pm.register(ProvincePlugin(path, enterprises), name="test_plugin")
-    set_manager(pm)
-    reset_units()
     from rasoat.core.storage.embedded import EmbeddedStore
 
-    s = EmbeddedStore(tmp_path / "data")
-    for form_id in ("f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet"):
-        publish(s, form_id)
-    yield s
-    s.close()
-    set_manager(None)
-    reset_units()
+    # this test's own hamlets for 05563
+    with plugins_installed(test_plugin=ProvincePlugin(path, enterprises)):
+        s = EmbeddedStore(tmp_path / "data")
+        for form_id in ("f2_pledge", "f3_school", "f4_enterprise", "f5_hamlet"):
+            publish(s, form_id)
+        yield s
+        s.close()
 
 
 def publish(store: Store, form_id: str) -> None:

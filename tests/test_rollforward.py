@@ -10,17 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rasoat.core import hookimpl
+from plugin_support import HamletPlugin, plugins_installed
 from rasoat.core.instance import parse_instance
 from rasoat.core.models import FormVersion, ReviewState, Submission
-from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.progress import round_progress
 from rasoat.core.rollforward import person_register, persons_media, roster_media
 from rasoat.core.round_lifecycle import close_round, open_round
 from rasoat.core.rounds import create_round
 from rasoat.core.storage.base import Store
-from rasoat.core.units import reset_units
-from rasoat.plugins import BUILTIN_PROVINCES
 
 PT, DH = "05563", "05569"  # Xã Phượng Tiến, Xã Định Hóa (Thái Nguyên)
 HAMLETS = [
@@ -30,27 +27,13 @@ HAMLETS = [
 ]
 
 
-class HamletPlugin:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    @hookimpl
-    def hamlets(self) -> list[Path]:
-        return [self.path]
-
-
 @pytest.fixture
 def hamlets(tmp_path: Path) -> Iterator[None]:
     path = tmp_path / "hamlets.csv"
     with path.open("w", encoding="utf-8", newline="") as fh:
         csv.writer(fh).writerows([["code", "name", "commune_code", "households"], *HAMLETS])
-    pm = build_manager(disabled=BUILTIN_PROVINCES)  # this test's own hamlets for 05563
-    pm.register(HamletPlugin(path), name="test_hamlets")
-    set_manager(pm)
-    reset_units()
-    yield
-    set_manager(None)
-    reset_units()
+    with plugins_installed(test_hamlets=HamletPlugin(path)):  # this test's own hamlets for 05563
+        yield
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ import csv
 import json
 import re
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+from plugin_support import HamletPlugin, plugins_installed
 from rasoat.core import hookimpl
 from rasoat.core.cli import main as cli_main
 from rasoat.core.payloads import PluginAnswerError
-from rasoat.core.plugins import build_manager, set_manager
 from rasoat.core.units import (
     AmbiguousUnit,
     HamletCSVError,
@@ -248,30 +249,12 @@ def test_bad_header_and_unreadable_file(units: UnitRegistry, tmp_path: Path) -> 
 
 
 # --- get_units(): national list plus every plugin's hamlets --------------------------------------
-class HamletPlugin:
-    def __init__(self, *paths: Path) -> None:
-        self.paths = list(paths)
-
-    @hookimpl
-    def hamlets(self) -> list[Path]:
-        return self.paths
-
-
 @pytest.fixture
 def manager_with(tmp_path: Path):
     """Install a manager with extra plugins as the process-wide one, and restore afterwards."""
 
-    def install(**plugins: HamletPlugin):
-        pm = build_manager(disabled=BUILTIN_PROVINCES)  # this test's own hamlets for 05563
-        for name, plugin in plugins.items():
-            pm.register(plugin, name=name)
-        set_manager(pm)
-        reset_units()
-        return pm
-
-    yield install
-    set_manager(None)
-    reset_units()
+    with ExitStack() as installed:
+        yield lambda **plugins: installed.enter_context(plugins_installed(**plugins))
 
 
 def test_get_units_collects_hamlets_from_plugins(manager_with, tmp_path: Path) -> None:
