@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
+from javarosa_support import compile_form_eval, form_eval
 from rasoat.core.formreg import find_media
 from rasoat.core.xlsform import CompiledForm, compile_xlsform
 
@@ -193,33 +190,11 @@ def test_docs_name_every_field(national: dict[str, CompiledForm]) -> None:
 @pytest.fixture(scope="session")
 def javarosa(tmp_path_factory: pytest.TempPathFactory, national: dict[str, CompiledForm]):
     """evaluate(form_id, *scenarios, ask=[paths]) → one {path: value} per scenario ({path: value} to set)."""
-    if shutil.which("javac") is None:
-        pytest.skip("javac is not installed")
     work = tmp_path_factory.mktemp("javarosa")
-    source = ROOT / "tests" / "fixtures" / "xlsform" / "FormEval.java"
-    subprocess.run(["javac", "-d", str(work), "-cp", ODK_VALIDATE_PATH, str(source)], check=True)
+    compile_form_eval(work)
 
     def evaluate(form_id: str, *scenarios: dict[str, str], ask: list[str]) -> list[dict[str, str]]:
-        xform = work / f"{form_id}.xml"
-        xform.write_bytes(national[form_id].xml)
-        args: list[str] = []
-        for n, scenario in enumerate(scenarios):
-            if n:
-                args.append("--reset")
-            args += [f"/data/{k}={v}" for k, v in scenario.items()] + [f"?/data/{q}" for q in ask]
-        classpath = f"{ODK_VALIDATE_PATH}{os.pathsep}{work}"
-        out = subprocess.run(
-            ["java", "-cp", classpath, "FormEval", str(xform), str(FORMS), *args],
-            capture_output=True, text=True, check=True,
-        ).stdout
-        results: list[dict[str, str]] = [{}]
-        for line in out.splitlines():
-            if line == "--":
-                results.append({})
-            elif line.startswith("/data/"):
-                key, _, value = line[len("/data/"):].partition(" = ")
-                results[-1][key] = value
-        return results
+        return form_eval(work, form_id, national[form_id].xml, FORMS, *scenarios, ask=ask)
 
     return evaluate
 

@@ -14,7 +14,6 @@ import importlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -25,6 +24,7 @@ from typing import Any
 import openpyxl
 import pytest
 from indicators_support import instance_xml, local_noon
+from javarosa_support import compile_form_eval, form_eval
 from rasoat.core import hookimpl
 from rasoat.core.formreg import FormCatalogue, find_media
 from rasoat.core.indicators.engine import evaluate
@@ -221,36 +221,12 @@ def test_hung_yen_lists_schools_and_enterprises_for_progress() -> None:
 @pytest.fixture(scope="module")
 def javarosa(tmp_path_factory: pytest.TempPathFactory, catalogue: FormCatalogue):
     """evaluate(form_id, *scenarios, ask=[...]) → one {field: value} per scenario, run by JavaRosa."""
-    from pyxform.validators.odk_validate import ODK_VALIDATE_PATH
-
-    if shutil.which("javac") is None:
-        pytest.skip("javac is not installed")
     work = tmp_path_factory.mktemp("javarosa-plugins")
-    source = ROOT / "tests" / "fixtures" / "xlsform" / "FormEval.java"
-    subprocess.run(["javac", "-d", str(work), "-cp", ODK_VALIDATE_PATH, str(source)], check=True)
+    compile_form_eval(work)
 
     def evaluate(form_id: str, *scenarios: dict[str, str], ask: list[str]) -> list[dict[str, str]]:
-        entry = catalogue[form_id]
-        xform = work / f"{form_id}.xml"
-        xform.write_bytes(entry.form.xml)
-        args: list[str] = []
-        for n, scenario in enumerate(scenarios):
-            if n:
-                args.append("--reset")
-            args += [f"/data/{k}={v}" for k, v in scenario.items()] + [f"?/data/{q}" for q in ask]
-        out = subprocess.run(
-            ["java", "-cp", f"{ODK_VALIDATE_PATH}{os.pathsep}{work}", "FormEval", str(xform),
-             str(entry.form.source.parent), *args],
-            capture_output=True, text=True, check=True, timeout=120,
-        ).stdout
-        results: list[dict[str, str]] = [{}]
-        for line in out.splitlines():
-            if line == "--":
-                results.append({})
-            elif line.startswith("/data/"):
-                key, _, value = line[len("/data/"):].partition(" = ")
-                results[-1][key] = value
-        return results
+        form = catalogue[form_id].form
+        return form_eval(work, form_id, form.xml, form.source.parent, *scenarios, ask=ask)
 
     return evaluate
 
