@@ -291,6 +291,19 @@ def assert_all_kept(data: Path, database_url: str | None, acked: dict[str, dict[
         store.close()
 
 
+def assert_serves_again(data: Path, token: str, database_url: str | None = None) -> None:
+    """``rasoat serve`` comes back on ``data`` (and ``database_url``) after the cut and takes a submission
+    from the collector of ``token``."""
+    again = ProcessServer(data, "--no-demo", database_url=database_url).start()
+    try:
+        client = CollectClient(f"{again.url}/v1/key/{token}/projects/1")
+        _, xml = instance_xml()
+        assert client.submit(xml).status_code == 201
+        client.close()
+    finally:
+        again.terminate()
+
+
 class ThreadServer:
     """uvicorn serving ``app`` on a free port in a daemon thread."""
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from server_support import (
-    CollectClient,
     ProcessServer,
     assert_all_kept,
-    instance_xml,
+    assert_serves_again,
     load_until_cut,
     seeded_store,
 )
@@ -29,11 +28,4 @@ def test_sigkill_mid_load_loses_no_acknowledged_submission(tmp_path, backend_url
     assert_all_kept(data, backend_url, acked)
 
     # and the server comes back and takes submissions
-    again = ProcessServer(data, "--no-demo", database_url=backend_url).start()
-    try:
-        client = CollectClient(f"{again.url}/v1/key/{seeded.token}/projects/1")
-        _, xml = instance_xml()
-        assert client.submit(xml).status_code == 201
-        client.close()
-    finally:
-        again.terminate()
+    assert_serves_again(data, seeded.token, backend_url)

@@ -27,11 +27,10 @@ import pytest
 from pg_support import require_pg
 from rasoat.core.storage.opening import open_store
 from server_support import (
-    CollectClient,
     ProcessServer,
     assert_all_kept,
+    assert_serves_again,
     free_port,
-    instance_xml,
     load_until_cut,
     seeded_store,
 )
@@ -207,14 +206,7 @@ def test_power_cut_under_load_keeps_every_acknowledged_submission_sqlite(
     # the server comes back on the image and takes submissions
     shutil.rmtree(data)
     image.rename(data)
-    again = ProcessServer(data, "--no-demo").start()
-    try:
-        client = CollectClient(f"{again.url}/v1/key/{seeded.token}/projects/1")
-        _, xml = instance_xml()
-        assert client.submit(xml).status_code == 201
-        client.close()
-    finally:
-        again.terminate()
+    assert_serves_again(data, seeded.token)
 
 
 def test_power_cut_under_load_keeps_every_acknowledged_submission_postgres(
