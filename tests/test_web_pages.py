@@ -81,7 +81,8 @@ def test_the_latest_records_keep_each_unit_name_on_one_line(browser, site) -> No
 
 def test_the_indicators_off_target_name_each_indicator_on_few_lines(browser, site) -> None:
     """Beside the latest records, the overview's indicators off target squeezed each indicator's name to a
-    word a line (the screenshot review): on a desktop it keeps two lines at most."""
+    word a line (the screenshot review): the two tables are one above the other, and on a desktop a name
+    keeps two lines at most."""
     page = new_page(browser, site, viewport={"width": 1366, "height": 768})
     login(page, "xa.phuongtien")
     names = _lines(page, "table.off-target tr[data-indicator] td:first-child > a:first-child")
