@@ -12,15 +12,16 @@ passphrases, tokens or field values — only filters and counts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from rasoat.core import scope
 from rasoat.core.audit_actions import both
 from rasoat.core.excel.cells import Formats, to_vn_naive, write_header, write_text
+from rasoat.core.indicators.periods import LOCAL_TZ
 from rasoat.core.models import AuditEvent, User
 from rasoat.core.storage.base import Store
 from rasoat.core.units import get_units
@@ -200,8 +201,8 @@ def _local_day(when: datetime) -> date:
     return _vn(when).date()
 
 
-def find_events(store: Store, viewer: User, flt: AuditFilter) -> list[AuditEvent]:
-    """The entries ``viewer`` may read that match ``flt``, newest first.
+def _matcher(store: Store, viewer: User, flt: AuditFilter) -> Callable[[AuditEvent], bool]:
+    """Whether an entry is one ``find_events`` lists: read by ``viewer`` and matching ``flt``.
 
     A province manager reads the entries about their units: made by an account of theirs, naming an
     account, round or unit of theirs. An administrator reads everything; other roles nothing."""
@@ -210,17 +211,76 @@ def find_events(store: Store, viewer: User, flt: AuditFilter) -> list[AuditEvent
     allowed = scope.allowed_units(viewer)
     wanted = _below(flt.unit) if flt.unit else None
     names = _Names(store) if allowed is not None or wanted is not None else None
-    out = []
-    for event in iter_events(store, user=flt.person or None, action=flt.action or None):
+    action = flt.action
+
+    def match(event: AuditEvent) -> bool:
+        if action and not (event.action == action or event.action.startswith(action.rstrip(".") + ".")):
+            return False
         day = _local_day(event.at)
         if (flt.day_from and day < flt.day_from) or (flt.day_to and day > flt.day_to):
-            continue
+            return False
         if names is not None:
             units = names.units(event)
             if allowed is not None and not units & allowed:
-                continue
+                return False
             if wanted is not None and not units & wanted:
-                continue
-        out.append(event)
+                return False
+        return True
+
+    return match
+
+
+def find_events(store: Store, viewer: User, flt: AuditFilter) -> list[AuditEvent]:
+    """The entries ``viewer`` may read that match ``flt``, newest first (the whole list: the export)."""
+    match = _matcher(store, viewer, flt)
+    out = [event for event in store.iter_audit(actor=flt.person or None) if match(event)]
     out.reverse()
     return out
+
+
+@dataclass
+class AuditPage:
+    """A page of ``find_events``: its entries newest first, and the keys of the pages either side (None
+    where there is none)."""
+
+    events: list[AuditEvent]
+    newer: int | None
+    older: int | None
+
+
+READ_BATCH = 500  # entries read from the store at a time while a page fills
+
+
+def page_events(
+    store: Store, viewer: User, flt: AuditFilter, limit: int, before: int | None = None,
+    after: int | None = None,
+) -> AuditPage:
+    """``limit`` entries of ``find_events`` from a key: those just older than ``before`` (or the newest),
+    or, given ``after``, those just newer than it. The store is read a batch at a time from the key until
+    the page is full, so a page costs about the same however long the log is (a filter that few entries
+    match reads further)."""
+    match = _matcher(store, viewer, flt)
+    since = datetime.combine(flt.day_from, time(), LOCAL_TZ) if flt.day_from else None
+    until = datetime.combine(flt.day_to + timedelta(days=1), time(), LOCAL_TZ) if flt.day_to else None
+    found: list[tuple[int, AuditEvent]] = []
+    key_before, key_after = before, after
+    while len(found) <= limit:
+        batch = store.page_audit(limit=READ_BATCH, actor=flt.person or None, since=since, until=until,
+                                 before=key_before, after=key_after)
+        found += [(k, e) for k, e in batch if match(e)]
+        if len(batch) < READ_BATCH:
+            break
+        if after is not None:
+            key_after = batch[-1][0]
+        else:
+            key_before = batch[-1][0]
+    more = len(found) > limit  # beyond this page, in the direction read
+    found = found[:limit]
+    if after is not None:
+        found.reverse()
+    if not found:
+        return AuditPage([], None, None)
+    going_back = after is None
+    newer = found[0][0] if (before is not None if going_back else more) else None
+    older = found[-1][0] if (more if going_back else True) else None
+    return AuditPage([e for _, e in found], newer, older)

@@ -641,6 +641,24 @@ class TestAudit:
         assert list(store.iter_audit(since=T0 + timedelta(days=1), actor="minh")) == []
         assert isinstance(store.iter_audit(), Iterator)
 
+    def test_pages_newest_first_from_a_key(self, store: Store) -> None:
+        events = [AuditEvent(at=T0 + timedelta(hours=n), actor="lan" if n % 2 else "minh",
+                             action="view.submission", target=f"uuid:{n}") for n in range(7)]
+        for e in events:
+            store.append_audit(e)
+        first = store.page_audit(limit=3)
+        assert [e for _, e in first] == events[6:3:-1]  # the newest three, newest first
+        keys = [k for k, _ in first]
+        assert keys == sorted(keys, reverse=True)
+        older = store.page_audit(limit=3, before=keys[-1])
+        assert [e for _, e in older] == events[3:0:-1]
+        assert [e for _, e in store.page_audit(limit=3, before=older[-1][0])] == events[:1]
+        newer = store.page_audit(limit=2, after=older[0][0])  # back towards the newest, oldest first
+        assert [e for _, e in newer] == events[4:6]
+        assert [e for _, e in store.page_audit(limit=9, actor="lan")] == [events[5], events[3], events[1]]
+        window = store.page_audit(limit=9, since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4))
+        assert [e for _, e in window] == [events[3], events[2]]
+
 
 class TestKeyValue:
     def test_put_get_delete(self, store: Store) -> None:

@@ -173,6 +173,49 @@ def test_the_overview_counts_the_units_below_off_target_inside_the_officers_scop
         assert f"<b>{len(missed)}/{len(mine)}</b> <small>{', '.join(missed)}</small>" in row.group(0)
 
 
+def test_the_audit_page_walks_the_log_from_a_key_newest_first(site, monkeypatch) -> None:
+    """100 entries a page, newest first: the Older links walk every entry once, Newer comes back, and the
+    walk reads each entry of the log about once (from each page's key), not the log up to every page."""
+    from rasoat.core import audit
+    from rasoat.core.models import AuditEvent
+
+    for n in range(230):
+        site.store.append_audit(AuditEvent(actor="nguoixem", action="view.submission",
+                                           target=f"uuid:walk-{n}"))
+    in_log = sum(1 for e in site.store.iter_audit(actor="nguoixem"))
+    monkeypatch.setattr(audit, "READ_BATCH", 50)
+    read: list[int] = []  # entries the store hands over, a page or the whole log
+    page_audit, iter_audit = type(site.store).page_audit, type(site.store).iter_audit
+
+    def paged(self, **asked):  # type: ignore[no-untyped-def]
+        rows = page_audit(self, **asked)
+        read.append(len(rows))
+        return rows
+
+    def streamed(self, *args, **asked):  # type: ignore[no-untyped-def]
+        for event in iter_audit(self, *args, **asked):
+            read.append(1)
+            yield event
+
+    monkeypatch.setattr(type(site.store), "page_audit", paged)
+    monkeypatch.setattr(type(site.store), "iter_audit", streamed)
+    admin = http_login(site.url, "quantri")
+    url: str | None = "/audit?person=nguoixem"
+    pages: list[list[str]] = []
+    while url:
+        html = admin.get(url).text
+        pages.append(re.findall(r"uuid:walk-\d+", html))
+        older = re.search(r'href="([^"]+)" rel="next"', html)
+        url = "/audit" + older.group(1).replace("&amp;", "&") if older else None  # the page's own address
+    assert [len(p) for p in pages[:2]] == [100, 100] and len(pages) == 3
+    assert sum(pages, []) == [f"uuid:walk-{n}" for n in range(229, -1, -1)]
+    assert sum(read) <= in_log + 3 * 50  # each page reads on from its key, at most a batch past its end
+    newer = re.search(r'href="([^"]+)" rel="prev"', html)
+    assert newer
+    back = admin.get("/audit" + newer.group(1).replace("&amp;", "&")).text
+    assert re.findall(r"uuid:walk-\d+", back) == pages[1]
+
+
 def test_viewer_sees_counts_but_no_personal_data_and_cannot_review(site) -> None:
     client = http_login(site.url, "nguoixem")
     iid = quote(site.here_ids[0], safe="")

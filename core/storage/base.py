@@ -458,6 +458,19 @@ class AuditStore(ABC):
     @abstractmethod
     def iter_audit(self, since: datetime | None = None, actor: str | None = None) -> Iterator[AuditEvent]: ...
 
+    def page_audit(
+        self, *, limit: int, actor: str | None = None, since: datetime | None = None,
+        until: datetime | None = None, before: int | None = None, after: int | None = None,
+    ) -> list[tuple[int, AuditEvent]]:
+        """Up to ``limit`` entries (at ``since`` or later, before ``until``), each with its place in the log
+        (a key that grows with every entry): the newest before ``before`` (or the newest of all), newest
+        first; or, given ``after``, the oldest after it, oldest first. A page of the log, not the log.
+        This default reads the whole log; a backend with an index on the place answers from it."""
+        found = [(n, e) for n, e in enumerate(self.iter_audit(since=since, actor=actor), start=1)
+                 if (until is None or e.at < until) and (before is None or n < before)
+                 and (after is None or n > after)]
+        return found[:limit] if after is not None else found[::-1][:limit]
+
 
 class KeyValueStore(ABC):
     """Small shared state with expiry (sessions, throttles), so server processes keep none."""

@@ -831,6 +831,25 @@ class SqlStore(EntitySql, Store):
         for at, who, action, target, details in self._stream(stmt, params):
             yield AuditEvent(at=at, actor=who, action=action, target=target, details=self._doc(details))
 
+    def page_audit(
+        self, *, limit: int, actor: str | None = None, since: datetime | None = None,
+        until: datetime | None = None, before: int | None = None, after: int | None = None,
+    ) -> list[tuple[int, AuditEvent]]:
+        """From the primary key ``seq`` (``audit_actor`` for one actor): no entry outside the page is read."""
+        d = self.dialect
+        asked = [("at >= ?", since and d.time(since)), ("at < ?", until and d.time(until)),
+                 ("actor = ?", actor), ("seq < ?", before), ("seq > ?", after)]
+        clauses = [sql for sql, value in asked if value is not None]
+        params: list[Any] = [value for _, value in asked if value is not None]
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        way = "ASC" if after is not None else "DESC"
+        with self._read_cx() as cx:
+            rows = cx.execute(self._q(f"SELECT seq, at, actor, action, target, details FROM audit{where}"
+                                      f" ORDER BY seq {way} LIMIT ?"), [*params, limit]).fetchall()
+        return [(int(seq), AuditEvent(at=at, actor=who, action=action, target=target,
+                                      details=self._doc(details)))
+                for seq, at, who, action, target, details in rows]
+
     # --- key-value with expiry (the database's clock decides what has expired) ----------------
     def kv_get(self, namespace: str, key: str) -> Any | None:
         with self._cx() as cx:

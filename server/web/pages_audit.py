@@ -1,6 +1,6 @@
 """The audit log for administrators and province managers: filter by person, action, unit and day,
 newest first, and the same selection as an Excel workbook. A province manager reads only the entries
-about their province (``core.audit.find_events`` decides which)."""
+about their province (``core.audit`` decides which), a page at a time from a key."""
 
 from __future__ import annotations
 
@@ -55,24 +55,27 @@ FILTER = {"flt": Provide(audit_filter, sync_to_thread=False)}
 @get("/audit", guards=VIEW_AUDIT, dependencies=FILTER, sync_to_thread=True)
 def audit_log(
     ctx: NamedDependency[Ctx], flt: NamedDependency[AuditFilter],
-    asked_page: Annotated[str, QueryParameter(name="page")] = "",
+    before: FromQuery[str] = "", after: FromQuery[str] = "",
 ) -> Response:
-    events = audit.find_events(ctx.store, ctx.user, flt)
-    try:
-        page_no = max(1, int(asked_page or 1))
-    except ValueError:
-        page_no = 1
-    start = (page_no - 1) * PAGE_SIZE
+    """Newest first, a page at a time from a key the Older and Newer links carry (the log grows by every
+    list an officer opens: a page is read from its key, not by counting through the log)."""
+    found = audit.page_events(ctx.store, ctx.user, flt, PAGE_SIZE, before=_key(before),
+                              after=None if before.strip() else _key(after))
     describe = Describer(ctx.lang, form_titles(ctx.store))
-    rows = [_row(e, ctx.lang, describe) for e in events[start:start + PAGE_SIZE]]
+    rows = [_row(e, ctx.lang, describe) for e in found.events]
     allowed_units = scope.allowed_units(ctx.user)
     people = sorted(u.username for u in ctx.store.list_users()
                     if allowed_units is None or set(u.unit_codes) & allowed_units)
     return page(
-        ctx, "audit.html", rows=rows, total=len(events), page_no=page_no,
-        pages=max(1, -(-len(events) // PAGE_SIZE)), flt=flt, people=people, families=ACTION_FAMILIES,
+        ctx, "audit.html", rows=rows, newer=found.newer, older=found.older, flt=flt, people=people,
+        families=ACTION_FAMILIES,
         unit_label=unit_name(flt.unit) if flt.unit else "", unit_choices=scoped.unit_choices(ctx),
     )
+
+
+def _key(value: str) -> int | None:
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _row(event: Any, lang: str, describe: Describer) -> dict[str, Any]:
