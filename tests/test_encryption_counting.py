@@ -28,6 +28,7 @@ import openpyxl
 import pytest
 from rasoat.core.models import Round, RoundState, unread
 from rasoat.core.plugins import set_manager
+from rasoat.core.storage.base import Store
 from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE, CollectClient, run_main, serve, store_args
 from test_encryption import collect_encrypt
@@ -60,21 +61,16 @@ class _Lines(logging.Handler):
         self.lines.append(self.format(record))
 
 
-@pytest.fixture(scope="module")
-def world(
-    tmp_path_factory: pytest.TempPathFactory, module_backend_url: str | None
-) -> Iterator[SimpleNamespace]:
+def encrypted_f1_round(store: Store, passphrase: str, round_id: str) -> SimpleNamespace:
+    """F1 encrypted to a new project key (``passphrase``) and published, in an open round ``round_id``
+    over COMMUNE with one collector: F1's ``version``, ``today``, the collector's ``user`` and ``token``."""
     from rasoat.core.collectors import create_collector
     from rasoat.core.crypto import create_project_key, public_key, set_encrypted_form_ids
     from rasoat.core.formreg import compile_cached, find_media
-    from rasoat.core.users import create_user
     from rasoat.core.xlsform import publish_form
     from rasoat.server.web.base import LOCAL_TZ
 
-    root = tmp_path_factory.mktemp("enc-counting")
-    data_dir = root / "data"
-    store = open_store(data_dir, module_backend_url)
-    create_project_key(store, PASSPHRASE, actor="admin")
+    create_project_key(store, passphrase, actor="admin")
     set_encrypted_form_ids(store, ["f1_person"], actor="admin")  # the per-form option (rasoat keys forms)
     compiled = compile_cached(F1, validate=True, public_key=public_key(store))
     assert compiled.encrypted
@@ -82,9 +78,23 @@ def world(
     assert not missing
     publish_form(store, compiled, {n: p.read_bytes() for n, p in media.items()}, "rasoat.builtin")
     today = datetime.now(LOCAL_TZ).date()
-    store.put_round(Round(id=ROUND, name="Rà soát 2026", period=str(today.year), form_ids=["f1_person"],
+    store.put_round(Round(id=round_id, name="Rà soát 2026", period=str(today.year), form_ids=["f1_person"],
                           unit_codes=[COMMUNE], state=RoundState.open))
-    _, token = create_collector(store, "Người thu Phượng Tiến", [COMMUNE], [ROUND])
+    user, token = create_collector(store, "Người thu Phượng Tiến", [COMMUNE], [round_id])
+    return SimpleNamespace(version=compiled.version, today=today, user=user, token=token)
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, module_backend_url: str | None
+) -> Iterator[SimpleNamespace]:
+    from rasoat.core.crypto import public_key
+    from rasoat.core.users import create_user
+
+    root = tmp_path_factory.mktemp("enc-counting")
+    data_dir = root / "data"
+    store = open_store(data_dir, module_backend_url)
+    f1 = encrypted_f1_round(store, PASSPHRASE, ROUND)
     create_user(store, OFFICER, OFFICER_PASSWORD, "province_manager", ["19"], actor="test")
     lines = _Lines()
     names = ("", "rasoat", "rasoat.access", "rasoat.server", "rasoat.ingest")
@@ -97,8 +107,8 @@ def world(
     env.setenv("RASOAT_USER", OFFICER)  # who the commands below run as (the audit's actor)
     server = serve(store, access_log=True)
     w = SimpleNamespace(store=store, data_dir=data_dir, url=module_backend_url, root=root, server=server,
-                        version=compiled.version, pub=public_key(store), today=today.isoformat(),
-                        year=str(today.year), token=token, lines=lines, ids=[])
+                        version=f1.version, pub=public_key(store), today=f1.today.isoformat(),
+                        year=str(f1.today.year), token=f1.token, lines=lines, ids=[])
     try:
         for n, (name, id_number, category) in enumerate(PERSONS, start=1):
             w.ids.append(submit(w, name, id_number, category, f"P{n}"))

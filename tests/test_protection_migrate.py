@@ -15,12 +15,10 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from rasoat.core.models import Round, RoundState
 from rasoat.core.plugins import set_manager
 from rasoat.core.protection import (
     PSEUDONYM_FIELD,
@@ -34,7 +32,7 @@ from rasoat.core.storage.base import SubmissionQuery
 from rasoat.core.storage.opening import open_store
 from server_support import COMMUNE
 from test_encryption import collect_encrypt
-from test_encryption_counting import BY_CATEGORY, F1, PERSONS, cli, person_xml
+from test_encryption_counting import BY_CATEGORY, PERSONS, cli, encrypted_f1_round, person_xml
 
 pytestmark = pytest.mark.slow
 
@@ -44,35 +42,21 @@ PHOTO = b"\xff\xd8\xff\xe0 JPEG of a person"
 
 @pytest.fixture
 def world(tmp_path: Path, backend_url: str | None) -> Iterator[SimpleNamespace]:
-    from rasoat.core.collectors import create_collector
-    from rasoat.core.crypto import create_project_key, public_key, set_encrypted_form_ids
-    from rasoat.core.formreg import compile_cached, find_media
+    from rasoat.core.crypto import public_key
     from rasoat.core.ingest import ShapeCache, accept
-    from rasoat.core.xlsform import publish_form
-    from rasoat.server.web.base import LOCAL_TZ
 
     data_dir = tmp_path / "data"
     store = open_store(data_dir, backend_url)
-    create_project_key(store, PASSPHRASE, actor="admin")
-    set_encrypted_form_ids(store, ["f1_person"], actor="admin")
-    compiled = compile_cached(F1, validate=True, public_key=public_key(store))
-    assert compiled.encrypted
-    media, missing = find_media(F1, compiled.form_id, compiled.media)
-    assert not missing
-    publish_form(store, compiled, {n: p.read_bytes() for n, p in media.items()}, "rasoat.builtin")
-    today = datetime.now(LOCAL_TZ).date()
-    store.put_round(Round(id="r-f1", name="Rà soát 2026", period=str(today.year), form_ids=["f1_person"],
-                          unit_codes=[COMMUNE], state=RoundState.open))
-    user, _ = create_collector(store, "Người thu Phượng Tiến", [COMMUNE], ["r-f1"])
-    w = SimpleNamespace(store=store, data_dir=data_dir, url=backend_url, version=compiled.version,
-                        today=today.isoformat(), year=str(today.year), ids=[], plain={}, tmp=tmp_path)
+    f1 = encrypted_f1_round(store, PASSPHRASE, "r-f1")
+    w = SimpleNamespace(store=store, data_dir=data_dir, url=backend_url, version=f1.version,
+                        today=f1.today.isoformat(), year=str(f1.today.year), ids=[], plain={}, tmp=tmp_path)
     shapes = ShapeCache()
     for n, (name, id_number, category) in enumerate(PERSONS, start=1):
         iid = f"uuid:{uuid.uuid4()}"
         xml = person_xml(w, iid, name, id_number, category, f"P{n}")
         envelope, files = collect_encrypt(public_key(store) or "", "f1_person", w.version, iid, xml,
                                           [("anh.jpg", PHOTO + name.encode())] if n == 1 else [])
-        accept(store, user, envelope, files, shapes)
+        accept(store, f1.user, envelope, files, shapes)
         w.ids.append(iid)
         w.plain[iid] = xml
     try:
