@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import openpyxl
+from rasoat.core import audit
 from rasoat.core.indicators.engine import evaluate
 from rasoat.core.indicators.periods import vn_today
 from rasoat.core.models import ReviewState
@@ -539,6 +540,10 @@ def test_the_audit_page_labels_each_detail_in_the_page_language(site) -> None:
     vi = " | ".join(details("vi", "user.add"))
     assert "Vai trò: Cán bộ xã" in vi and "Đơn vị: Xã Phượng Tiến (05563)" in vi
     assert "role=" not in vi and "commune_officer" not in vi
+    audit.record(site.store, "quantri", "assessment.fact", target=COMMUNE, year=2026, name="population",
+                 value=8000)
+    fact = " | ".join(details("vi", "assessment.fact"))
+    assert "Tên: Nhân khẩu hiện đang cư trú" in fact and "population" not in fact
     en = " | ".join(details("en", "user.add"))
     assert "Role: Commune officer" in en and "Units: Xã Phượng Tiến (05563)" in en and "Cán bộ" not in en
     assert admin.get("/submissions?form=tform").status_code == 200

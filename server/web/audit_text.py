@@ -1,13 +1,17 @@
 """An audit entry's target and details as an officer reads them on the audit page, in the page's language:
 labelled lines ("Vai trò: Cán bộ xã", "Đơn vị: Xã Phượng Tiến (05563)") instead of ``role=commune_officer;
 units=05563``. Roles by name, units by name with their code, forms by title with their code, yes/no in
-words; a long list names its first few and how many more (the Excel export keeps every item, as stored)."""
+words, a round's kind and an assessment figure by name; a long list names its first few and how many more
+(the Excel export keeps every item, as stored)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from rasoat.core.assessment.rules import INPUT_LABELS
+from rasoat.core.problems import said
+from rasoat.core.rounds import kind_label
 from rasoat.core.units import get_units
 from rasoat.server.web.i18n import LABELS, t
 
@@ -64,6 +68,10 @@ class Describer:
             return unit_text(text)
         if key in FORM_KEYS:
             return self.form_text(text)
+        if key == "kind":  # a round's kind
+            return said(kind_label(text), self.lang)
+        if key == "name" and text in INPUT_LABELS:  # an assessment figure entered
+            return said(INPUT_LABELS[text], self.lang)
         return text
 
     def details(self, details: dict[str, Any]) -> list[tuple[str, str]]:
