@@ -157,26 +157,24 @@ def write(tx: EntityTx, blocks: Sequence[en.EntityBlock], source: Source, *, exa
 def approve(tx: EntityTx, instance_id: str, source: Source) -> None:
     """The submission was approved: create the entities its blocks held for approval."""
     for held in tx.take_held(reason="approval", instance_id=instance_id):
-        src = _held_source(held, source.at, approved=True)
-        try:
-            with tx.savepoint():
-                _apply(tx, held.block, src, force=False)
-        except EntityFailure as exc:
-            tx.error(src, str(exc), {"uuid": held.uuid})
+        _apply_held(tx, held, source.at, approved=True)
 
 
 def force(tx: EntityTx, held: en.HeldEntity, at: datetime) -> None:
     """Apply one block that waited too long in the backlog (taken out by the caller)."""
-    src = _held_source(held, at)
+    _apply_held(tx, held, at, force=True, forced=True)
+
+
+def _apply_held(tx: EntityTx, held: en.HeldEntity, at: datetime, *, approved: bool = False,
+                force: bool = False, **details: object) -> None:
+    """Apply a block taken out of the backlog on its own: its failure undoes only its changes and says why
+    in an ``entity.error`` line (its uuid and ``details``)."""
+    src = Source(held.instance_id, held.actor, held.unit_code, at, approved, held.scope)
     try:
         with tx.savepoint():
-            _apply(tx, held.block, src, force=True)
+            _apply(tx, held.block, src, force=force)
     except EntityFailure as exc:
-        tx.error(src, str(exc), {"uuid": held.uuid, "forced": True})
-
-
-def _held_source(held: en.HeldEntity, at: datetime, approved: bool = False) -> Source:
-    return Source(held.instance_id, held.actor, held.unit_code, at, approved, held.scope)
+        tx.error(src, str(exc), {"uuid": held.uuid, **details})
 
 
 def _in_scope(source: Source, unit: str | None) -> bool:
@@ -214,12 +212,7 @@ def _release(tx: EntityTx, *, uuid: str, branch_id: str | None, next_base: int |
         todo = [h for h in tx.take_held(reason="branch", branch_id=branch_id, branch_base_version=next_base)
                 if h.uuid == uuid]
     for held in todo:
-        src = _held_source(held, at)
-        try:
-            with tx.savepoint():
-                _apply(tx, held.block, src, force=False)
-        except EntityFailure as exc:
-            tx.error(src, str(exc), {"uuid": held.uuid, "reprocessed": True})
+        _apply_held(tx, held, at, reprocessed=True)
 
 
 def _version(block: en.EntityBlock, source: Source, number: int, label: str, base: int | None,
