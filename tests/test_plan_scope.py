@@ -23,7 +23,6 @@ from rasoat.core.formreg import FormCatalogue, publish_form
 from rasoat.core.indicators.loading import collect
 from rasoat.core.models import Round, RoundState
 from rasoat.core.plugins import build_manager, set_manager
-from rasoat.core.storage.opening import open_store
 from server_support import CollectClient, opened_store, serving
 
 # plugin → (province, a commune of its plan, its own form, the plan number on the cover)
@@ -44,6 +43,24 @@ def manager() -> Iterator[None]:
     set_manager(None)
 
 
+def report(tmp_path: Path, **where: str) -> openpyxl.Workbook:
+    """The indicator report (``unit_code``, ``period``) of the store in ``tmp_path``, as written to a file."""
+    out = tmp_path / "report.xlsx"
+    with opened_store(tmp_path / "data") as store:
+        indicator_report(store, out, **where)
+    return openpyxl.load_workbook(out)
+
+
+def cover_of(wb: openpyxl.Workbook) -> dict[str, str]:
+    return {r[0]: r[1] for r in wb["Bìa"].iter_rows(values_only=True) if r[0]}
+
+
+def shown_in(wb: openpyxl.Workbook) -> set[str]:
+    """The indicators on the report's sheets of levels."""
+    return {row[2] for ws in wb.worksheets if ws.title.startswith("Cấp")
+            for row in ws.iter_rows(min_row=2, values_only=True)}
+
+
 @pytest.mark.parametrize("plugin", sorted(PLANS))
 def test_a_commune_report_holds_the_national_pack_and_its_own_plan_only(
     tmp_path: Path, plugin: str, manager: None
@@ -54,33 +71,20 @@ def test_a_commune_report_holds_the_national_pack_and_its_own_plan_only(
     own = {i.id for i in indicators if i.province == province}
     others = {i.id for i in indicators} - national - own
     assert own and others  # every plan brings indicators of its own
-    store = open_store(tmp_path / "data")
-    out = tmp_path / "report.xlsx"
-    try:
-        indicator_report(store, out, unit_code=commune, period="2026")
-    finally:
-        store.close()
-    wb = openpyxl.load_workbook(out)
-    shown = {row[2] for ws in wb.worksheets if ws.title.startswith("Cấp")
-             for row in ws.iter_rows(min_row=2, values_only=True)}
+    wb = report(tmp_path, unit_code=commune, period="2026")
+    shown = shown_in(wb)
     assert shown & others == set()
     assert shown <= national | own
     commune_level = {i.id for i in indicators if i.province == province and i.level.value != "province"}
     assert commune_level <= shown  # the plan's own commune indicators are all there
-    cover = {r[0]: r[1] for r in wb["Bìa"].iter_rows(values_only=True) if r[0]}
+    cover = cover_of(wb)
     assert number in cover["Kế hoạch / Plan"]
     assert "Chương trình quốc gia" in cover["Kế hoạch / Plan"]
     assert cover["Tính chất số liệu / Status of the figures"].startswith("Tự đánh giá")
 
 
 def test_a_national_report_names_every_plan(tmp_path: Path, manager: None) -> None:
-    store = open_store(tmp_path / "data")
-    out = tmp_path / "report.xlsx"
-    try:
-        indicator_report(store, out, period="2026")
-    finally:
-        store.close()
-    cover = {r[0]: r[1] for r in openpyxl.load_workbook(out)["Bìa"].iter_rows(values_only=True) if r[0]}
+    cover = cover_of(report(tmp_path, period="2026"))
     for _, _, _, number in PLANS.values():
         assert number in cover["Kế hoạch / Plan"]
 
@@ -103,13 +107,7 @@ def test_the_cover_names_each_plans_cadence_and_recipients(
     (Thái Nguyên reports weekly), says on its cover how often and to whom the plan is reported."""
     _, commune, _, number = PLANS[plugin]
     period, cadence, recipients = REPORTING[plugin]
-    store = open_store(tmp_path / "data")
-    out = tmp_path / "report.xlsx"
-    try:
-        indicator_report(store, out, unit_code=commune, period=period)
-    finally:
-        store.close()
-    cover = {r[0]: r[1] for r in openpyxl.load_workbook(out)["Bìa"].iter_rows(values_only=True) if r[0]}
+    cover = cover_of(report(tmp_path, unit_code=commune, period=period))
     assert cover["Kỳ báo cáo / Period"] == period
     line = cover["Định kỳ báo cáo, nơi nhận / Reporting cadence, recipients"]
     assert number in line
@@ -121,17 +119,10 @@ def test_a_province_no_plugin_plans_for_gets_the_national_pack_only(tmp_path: Pa
 
     planned = {province for province, _, _, _ in PLANS.values()}
     other = next(p.code for p in get_units().provinces() if p.code not in planned)
-    store = open_store(tmp_path / "data")
-    out = tmp_path / "report.xlsx"
-    try:
-        indicator_report(store, out, unit_code=other, period="2026")
-    finally:
-        store.close()
-    wb = openpyxl.load_workbook(out)
-    cover = {r[0]: r[1] for r in wb["Bìa"].iter_rows(values_only=True) if r[0]}
+    wb = report(tmp_path, unit_code=other, period="2026")
+    cover = cover_of(wb)
     assert cover["Kế hoạch / Plan"] == "Chương trình quốc gia / National programme"
-    shown = {row[2] for ws in wb.worksheets if ws.title.startswith("Cấp")
-             for row in ws.iter_rows(min_row=2, values_only=True)}
+    shown = shown_in(wb)
     assert shown and shown <= {i.id for i in collect() if i.province is None}
 
 
