@@ -108,6 +108,13 @@ class TableRows:
     plan: list[tuple[str, int, Convert]] = field(default_factory=list)  # (answer key, first column, convert)
     children: list[TableRows] = field(default_factory=list)
 
+    def fill(self, row: Row, answers: Mapping[str, Any]) -> None:
+        """Each given answer converted into its cells of ``row`` (an empty answer leaves them empty)."""
+        for key, c, convert in self.plan:
+            v = answers.get(key)
+            if v is not None and v != "":
+                convert(row, c, v)
+
 
 def drop_columns(
     root: Table, include_personal: bool, drop: frozenset[str] | set[str] = frozenset()
@@ -232,10 +239,7 @@ class RowBuilder:
         if sub.collector_id:
             row[9] = self.collectors.get(sub.collector_id, sub.collector_id)
         row[10] = self._review.get(sub.review_state, str(sub.review_state))
-        for key, c, convert in main.plan:
-            v = fields.get(key)
-            if v is not None and v != "":
-                convert(row, c, v)
+        main.fill(row, fields)
         emit(main, row)
         for child in self.children:
             self._repeat_rows(child, fields, instance_id, instance_id, emit)
@@ -261,10 +265,7 @@ class RowBuilder:
             key = f"{parent_key}/{out.table.key}[{position}]"
             row: Row = [None] * width
             row[0], row[1], row[2], row[3] = key, parent_key, instance_id, position
-            for k, c, convert in out.plan:
-                v = item.get(k)
-                if v is not None and v != "":
-                    convert(row, c, v)
+            out.fill(row, item)
             emit(out, row)
             for child in out.children:
                 self._repeat_rows(child, item, key, instance_id, emit)
