@@ -25,7 +25,7 @@ import threading
 import time
 from pathlib import Path
 
-from ingest import free_port, instance, multipart, prepare, start_server  # benchmarks/ is on sys.path
+from ingest import instance, multipart, one_collector_server  # benchmarks/ is on sys.path
 
 
 def files_state(data: Path) -> dict[str, tuple[int, int]]:
@@ -89,11 +89,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rasoat-bench-flood-"))
     data = tmp / "data"
     try:
-        tokens = prepare(data, 0)
-        commune, token = next(iter(tokens.items()))
-        port = free_port()
-        proc = start_server(data, port, workers=1)
-        try:
+        with one_collector_server(data) as (_proc, port, commune, token):
             submissions(port, token, commune, 20)  # warm up (caches, first writes)
             time.sleep(1.5)  # let the store's background checkpoint settle
             before = files_state(data)
@@ -117,9 +113,6 @@ def main() -> int:
                 stop.set()
                 for t in threads:
                     t.join()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
         q, f = statistics.median(quiet), statistics.median(loud)
         print(f"submission HEAD+POST median: quiet {q:.1f} ms, during the flood {f:.1f} ms "
               f"({f / q:.2f}×); p90 {statistics.quantiles(quiet, n=10)[-1]:.1f} / "

@@ -291,6 +291,21 @@ def start_server(
     raise RuntimeError((data.parent / f"server-{port}.log").read_text())
 
 
+@contextlib.contextmanager
+def one_collector_server(data: Path) -> Iterator[tuple[subprocess.Popen, int, str, str]]:
+    """A new data directory with no submission, served by ``rasoat serve`` (one worker process): the
+    process, its port, a commune and the token of its collector; the server is stopped afterwards."""
+    tokens = prepare(data, 0)
+    commune, token = next(iter(tokens.items()))
+    port = free_port()
+    proc = start_server(data, port, workers=1)
+    try:
+        yield proc, port, commune, token
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def free_port() -> int:
     import socket
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ingest import free_port, instance, prepare, start_server  # benchmarks/ is on sys.path
+from ingest import instance, one_collector_server  # benchmarks/ is on sys.path
 
 
 def status_kb(pid: int, key: str) -> int:
@@ -84,11 +84,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="rasoat-bench-uploads-"))
     data = args.data or tmp / "data"
     try:
-        tokens = prepare(data, 0)
-        commune, token = next(iter(tokens.items()))
-        port = free_port()
-        proc = start_server(data, port, workers=1)
-        try:
+        with one_collector_server(data) as (proc, port, commune, token):
             before = status_kb(proc.pid, "VmRSS")
             results: list = []
             size = args.mib << 20
@@ -101,9 +97,6 @@ def main() -> int:
                 t.join()
             took = time.perf_counter() - t0
             peak = status_kb(proc.pid, "VmHWM")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
         print(f"{args.uploads} parallel uploads of {args.mib} MiB in {took:.1f} s "
               f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         for status, retry, secs in sorted(results, key=lambda r: r[2]):
