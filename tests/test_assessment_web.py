@@ -141,6 +141,9 @@ def test_sign_off_in_the_browser(browser, site, tmp_path) -> None:
         assert "Đã phê duyệt / Approved: tinh.laichau" in tinh.locator("#print-state").inner_text()
         printed = tinh.locator(f"#print-communes tr[data-commune='{ITS_COMMUNE}']").inner_text()
         assert "Loại III" in printed
+        tinh.set_viewport_size({"width": 390, "height": 844})  # on a phone the list scrolls in its own box
+        assert tinh.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        tinh.set_viewport_size({"width": 1280, "height": 860})
         tinh.pdf(path=str(tmp_path / "ban-in.pdf"), prefer_css_page_size=True)
         pdf = (tmp_path / "ban-in.pdf").read_bytes()
         assert b"/MediaBox [0 0 841.91998 594.95996]" in pdf  # A4 landscape (points), from the page's CSS
