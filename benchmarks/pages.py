@@ -23,7 +23,8 @@ load does not change much; PostgreSQL's own CPU is not in it).
 Then "after one new record", the officer's common case during a census: for the overview, indicators
 and assessment pages, ``--new`` times each, one F1 person record is saved in the first commune through
 the store (as an upload does) and the page is requested at once; every figure kept for the old data is
-then stale. These records stay in the data (a later run finds a few more submissions).
+then stale. These records stay in the data (a later run finds a few more submissions). ``--new 0`` adds
+none, so that a second run's first requests find every figure kept (a restart).
 """
 
 from __future__ import annotations
@@ -295,13 +296,15 @@ def main() -> int:
     try:
         results = {role: measure(port, server.pid, info[role], paths, args.repeat) for role in roles}
         loads.append(os.getloadavg()[0])
-        store = open_store(args.data, args.database)
-        try:
-            fresh = {role: after_new_record(port, server.pid, store, info, info[role], paths, args.new)
-                     for role in roles}
-        finally:
-            store.close()
-        loads.append(os.getloadavg()[0])
+        fresh: dict[str, dict[str, Any]] = {}
+        if args.new:  # --new 0: no record added, so that a later run finds every kept figure good
+            store = open_store(args.data, args.database)
+            try:
+                fresh = {role: after_new_record(port, server.pid, store, info, info[role], paths, args.new)
+                         for role in roles}
+            finally:
+                store.close()
+            loads.append(os.getloadavg()[0])
     finally:
         server.terminate()
         try:
@@ -329,6 +332,8 @@ def main() -> int:
                 slow.append(f"{name} ({role})")
         print(f"| {name} | " + " | ".join(cells) + " |")
     print(f"p95 ≥ 500 ms after the first request: {', '.join(slow) if slow else 'none'}")
+    if not fresh:
+        return 0
     print(f"\nFirst request after one new record ({args.new} each: p50 / slowest ms · median server CPU ms)")
     print("| page | " + " | ".join(roles) + " |")
     print("|---|" + "---:|" * len(roles))
