@@ -554,7 +554,8 @@ def test_the_audit_page_labels_each_detail_in_the_page_language(site) -> None:
 def test_english_pages_show_units_of_measure_and_targets_in_english(site) -> None:
     """The screenshot review: on English pages indicator units stayed Vietnamese ("5 người") and a change
     target showed both languages glued together. The indicator's ``unit_label_en`` is shown instead, and the
-    definition page names the unit of measure and the period kind in words."""
+    definition page says what is counted in the page's language and names the unit of measure and the
+    period kind in words."""
     client = http_login(site.url, "xa.phuongtien")
 
     def values(lang: str) -> list[str]:
@@ -570,6 +571,11 @@ def test_english_pages_show_units_of_measure_and_targets_in_english(site) -> Non
     assert re.search(r'class="unit-of-measure">persons<', definition) and ">Year<" in definition
     growth = client.get("/indicators/definition/nat_addict_growth", params={"lang": "en"}).text
     assert "growth &lt; 1 %" in growth and "Tăng" not in growth
+    pledges = client.get("/indicators/definition/nat_household_pledges", params={"lang": "en"}).text
+    numerator = re.search(r'class="numerator">([^<]*)<', pledges).group(1)
+    assert numerator.startswith("sum of households_pledged (f2_pledge)") and "tổng" not in numerator
+    vi = client.get("/indicators/definition/nat_household_pledges", params={"lang": "vi"}).text
+    assert re.search(r'class="numerator">tổng households_pledged \(f2_pledge\)', vi)
 
 
 def test_a_round_of_many_forms_folds_them_and_the_national_pack_is_named(site) -> None:

@@ -5,67 +5,91 @@ on any page links to the same meaning."""
 from __future__ import annotations
 
 from rasoat.core.indicators.models import Filter, Indicator, Measure, MeasureKind, Window
+from rasoat.core.problems import Words
 
-_LEVEL_VI = {"hamlet": "thôn, xóm", "commune": "xã, phường", "province": "tỉnh, thành phố"}
-_OPS = {"eq": "=", "ne": "≠", "in": "∈", "not_in": "∉", "gt": ">", "ge": "≥", "lt": "<", "le": "≤",
-        "contains": "có chọn", "exists": "đã trả lời", "missing": "chưa trả lời"}
-_WINDOW = {
-    Window.period: "ghi ngày trong kỳ / dated in the period",
-    Window.to_date: "từ trước đến hết kỳ / up to the period's end",
-    Window.all: "mọi thời điểm / whatever the date",
+_LEVEL: dict[str, Words] = {"hamlet": ("thôn, xóm", "hamlets"), "commune": ("xã, phường", "communes"),
+                             "province": ("tỉnh, thành phố", "provinces")}
+_OPS = {"eq": "=", "ne": "≠", "in": "∈", "not_in": "∉", "gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+_WORD_OPS: dict[str, Words] = {"contains": ("có chọn", "includes"), "exists": ("đã trả lời", "answered"),
+                               "missing": ("chưa trả lời", "not answered")}
+_WINDOW: dict[Window, Words] = {
+    Window.period: ("ghi ngày trong kỳ", "dated in the period"),
+    Window.to_date: ("từ trước đến hết kỳ", "up to the period's end"),
+    Window.all: ("mọi thời điểm", "whatever the date"),
 }
 
 
-def filter_text(f: Filter) -> str:
+def filter_words(f: Filter) -> Words:
     value = ", ".join(map(str, f.value)) if isinstance(f.value, list) else f.value
-    if f.op.value in ("exists", "missing"):
-        return f"{f.field} {_OPS[f.op.value]}"
-    return f"{f.field} {_OPS.get(f.op.value, f.op.value)} {value}"
+    if f.op.value in _WORD_OPS:
+        vi, en = _WORD_OPS[f.op.value]
+        tail = "" if f.op.value in ("exists", "missing") else f" {value}"
+        return f"{f.field} {vi}{tail}", f"{f.field} {en}{tail}"
+    text = f"{f.field} {_OPS.get(f.op.value, f.op.value)} {value}"
+    return text, text
 
 
-def measure_text(m: Measure | None) -> str:
-    """"tổng households_pledged (f2_pledge), ghi ngày trong kỳ theo ref_date"."""
+def _joined(words: list[Words], sep: str) -> Words:
+    return sep.join(w[0] for w in words), sep.join(w[1] for w in words)
+
+
+def measure_words(m: Measure | None) -> Words:
+    """What a numerator or denominator counts, in both languages: ("tổng households_pledged (f2_pledge),
+    ghi ngày trong kỳ theo ref_date", "sum of households_pledged (f2_pledge), dated in the period by
+    ref_date")."""
     if m is None:
-        return "—"
+        return "—", "—"
     if m.kind is MeasureKind.snapshot:
-        return f"số liệu chốt của đợt {m.round_id}, chỉ tiêu {m.indicator} ({m.part})"
+        return (f"số liệu chốt của đợt {m.round_id}, chỉ tiêu {m.indicator} ({m.part})",
+                f"figures frozen by round {m.round_id}, indicator {m.indicator} ({m.part})")
+    where = _joined([filter_words(f) for f in m.where], "; ")
     if m.kind is MeasureKind.register:
-        where = f", với {'; '.join(filter_text(f) for f in m.where)}" if m.where else ""
-        return f"số {m.sites} trong danh sách các xã đã nạp / {m.sites} on the communes' loaded lists{where}"
-    level = _LEVEL_VI.get(m.unit_level.value if m.unit_level else "", "")
+        vi, en = f"số {m.sites} trong danh sách các xã đã nạp", f"{m.sites} on the communes' loaded lists"
+        return (f"{vi}, với {where[0]}", f"{en}, with {where[1]}") if m.where else (vi, en)
+    level = _LEVEL.get(m.unit_level.value if m.unit_level else "", ("", ""))
     if m.kind is MeasureKind.units and not m.form:
-        return f"số {level} trong danh mục đơn vị / {m.unit_level} units listed in the registry"
+        return f"số {level[0]} trong danh mục đơn vị", f"{level[1]} listed in the registry"
     if m.kind is MeasureKind.units:
-        what = f"số {level} có bản ghi {m.form}"
+        what = f"số {level[0]} có bản ghi {m.form}", f"{level[1]} with a {m.form} record"
     elif m.kind is MeasureKind.sum:
-        what = f"tổng {m.field} ({m.form}{', từng dòng ' + m.repeat if m.repeat else ''})"
+        rows = (f", từng dòng {m.repeat}", f", each {m.repeat} row") if m.repeat else ("", "")
+        what = f"tổng {m.field} ({m.form}{rows[0]})", f"sum of {m.field} ({m.form}{rows[1]})"
     elif m.distinct:
-        what = f"số {m.distinct} khác nhau ({m.form})"
+        what = f"số {m.distinct} khác nhau ({m.form})", f"distinct {m.distinct} ({m.form})"
     elif m.repeat:
-        what = f"số dòng {m.repeat} ({m.form})"
+        what = f"số dòng {m.repeat} ({m.form})", f"{m.repeat} rows ({m.form})"
     else:
-        what = f"số bản ghi {m.form}"
+        what = f"số bản ghi {m.form}", f"{m.form} records"
     parts = [what]
     if m.where:
-        parts.append("với " + "; ".join(filter_text(f) for f in m.where))
+        parts.append((f"với {where[0]}", f"with {where[1]}"))
     if m.row_where:
-        parts.append("dòng có " + "; ".join(filter_text(f) for f in m.row_where))
+        rows_where = _joined([filter_words(f) for f in m.row_where], "; ")
+        parts.append((f"dòng có {rows_where[0]}", f"rows with {rows_where[1]}"))
     if m.latest_by or m.latest_per_unit:
-        key = m.latest_by or f"mỗi {m.latest_per_unit}"
-        parts.append(f"bản ghi mới nhất theo {key}" + (" (gộp các lần ghi)" if m.carry_forward else ""))
-    parts.append(_WINDOW[m.window] + (f" theo {m.date_field}" if m.date_field else " theo ngày nhận"))
+        key = (m.latest_by, m.latest_by) if m.latest_by else (f"mỗi {m.latest_per_unit}",
+                                                              f"each {m.latest_per_unit}")
+        merged = (" (gộp các lần ghi)", " (answers carried forward)") if m.carry_forward else ("", "")
+        parts.append((f"bản ghi mới nhất theo {key[0]}{merged[0]}",
+                      f"the latest record by {key[1]}{merged[1]}"))
+    window = _WINDOW[m.window]
+    by = ((f" theo {m.date_field}", f" by {m.date_field}") if m.date_field
+          else (" theo ngày nhận", " by arrival"))
+    parts.append((window[0] + by[0], window[1] + by[1]))
     if m.if_empty == "zero":
-        parts.append("không có bản ghi mà đơn vị đã báo cáo trong kỳ = 0")
-    return ", ".join(parts)
+        parts.append(("không có bản ghi mà đơn vị đã báo cáo trong kỳ = 0",
+                      "no record from a unit that reported in the period = 0"))
+    return _joined(parts, ", ")
 
 
-def formula_text(ind: Indicator) -> str:
-    """"tử số ÷ mẫu số × 100" in words."""
-    num = measure_text(ind.numerator)
-    if ind.denominator is None:
-        return num if ind.factor == 1 else f"{num} × {ind.factor:g}"
+def formula_text(ind: Indicator) -> Words:
+    """"tử số ÷ mẫu số × 100" in words, in both languages."""
+    num = measure_words(ind.numerator)
     factor = f" × {ind.factor:g}" if ind.factor != 1 else ""
-    return f"[{num}] ÷ [{measure_text(ind.denominator)}]{factor}"
+    if ind.denominator is None:
+        return num[0] + factor, num[1] + factor
+    den = measure_words(ind.denominator)
+    return f"[{num[0]}] ÷ [{den[0]}]{factor}", f"[{num[1]}] ÷ [{den[1]}]{factor}"
 
 
 def forms_of(ind: Indicator) -> list[str]:

@@ -10,7 +10,7 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from rasoat.core import scope
-from rasoat.core.indicators.describe import forms_of, measure_text
+from rasoat.core.indicators.describe import forms_of, measure_words
 from rasoat.core.indicators.engine import evaluate, evaluate_history
 from rasoat.core.indicators.loading import collect
 from rasoat.core.indicators.models import STATUS_LABELS, reported_text, uncounted_text
@@ -384,8 +384,8 @@ def indicator_definition(ctx: NamedDependency[Ctx], indicator_id: FromPath[str])
         ind=ind,
         name=ind.name_en if ctx.lang == "en" else ind.name_vi,
         other_name=ind.name_vi if ctx.lang == "en" else ind.name_en,
-        numerator=measure_text(ind.numerator),
-        denominator=measure_text(ind.denominator) if ind.denominator else None,
+        numerator=said(measure_words(ind.numerator), ctx.lang),
+        denominator=said(measure_words(ind.denominator), ctx.lang) if ind.denominator else None,
         forms=forms_of(ind),
         target=said(ind.target.words(), ctx.lang) if ind.target else "—",
         unit_of_measure=(ind.label_en if ctx.lang == "en" else ind.label) or "—",
