@@ -7,6 +7,7 @@ finish (bounded by ``GRACEFUL_SECONDS``) before the store is closed.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 from collections.abc import Iterator
@@ -15,8 +16,10 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar
+from rasoat.core.indicators.loading import collect
 from rasoat.core.plugins import get_manager
 from rasoat.core.storage.opening import open_store
+from rasoat.core.units import get_units
 from rasoat.server.accesslog import setup_logging
 from rasoat.server.app import ServerSettings, create_app
 from rasoat.server.timeouts import TimedHttpProtocol
@@ -34,7 +37,19 @@ def build_app(data_dir: Path, database_url: str | None, settings: ServerSettings
         settings.plugin_manager = get_manager()
     app = create_app(store, settings)
     app.on_shutdown.append(lambda: store.close())
+    settle()
     return app
+
+
+def settle() -> None:
+    """Load what the pages read on every request (the unit registry, the plugins' indicators) before the
+    first one, then keep every object alive now out of the garbage collector's walks (``gc.freeze``): a
+    full collection, every few dozen requests, then walks what requests made since, not also the
+    registry and every module (about 70 ms of CPU each time: the p95 of whichever page it fell on)."""
+    get_units()
+    collect()
+    gc.collect()
+    gc.freeze()
 
 
 def app_from_env() -> Litestar:

@@ -159,3 +159,24 @@ def test_serve_sets_up_a_demo_on_an_empty_data_dir(tmp_path) -> None:
         assert "Demo set up" not in again.output()
     finally:
         again.terminate()
+
+
+def test_the_server_loads_the_unit_registry_first_and_keeps_it_out_of_the_collectors_walks(tmp_path) -> None:
+    """Before the first request the server has the unit registry and the indicators loaded, and whatever
+    is alive then is left out of the garbage collector's full collections (gc.freeze): they no longer walk
+    the registry's units and every module on whichever page they fall on."""
+    import gc
+
+    from rasoat.core.units import get_units, reset_units
+    from rasoat.server.app import ServerSettings
+    from rasoat.server.runner import build_app
+
+    reset_units()
+    app = build_app(tmp_path / "data", None, ServerSettings())
+    try:
+        registry = get_units()  # the one loaded by build_app, not loaded now
+        assert gc.get_freeze_count() > 0
+        assert not any(o is registry for o in gc.get_objects())  # frozen objects are not walked
+    finally:
+        gc.unfreeze()
+        app.state["rasoat"].store.close()
