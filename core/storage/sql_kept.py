@@ -67,15 +67,18 @@ def aggregate(store: SqlStore, query: SubmissionQuery, spans: Sequence[Span], ta
         found = store._grouped(asked, spans, tallies, sealed_key, latest)
         assert found is not None  # the answers were named above
         groups, odd = found
+        # a commune whose first records came after the fingerprints were read (``asked`` is the whole query
+        # when the records without a unit are stale) is left out, as if read just before them
         part = {commune_of(u[0] if u else None): p for p, (u, _) in parts.items()}
         fresh: dict[str, list[Group] | None] = {p: [] for p in stale}
         for g in groups:
-            p = part[commune_of(g.unit_code)]
+            p = part.get(commune_of(g.unit_code), "")
             if p in fresh and (found_groups := fresh[p]) is not None:
                 found_groups.append(g)
         for unit in odd:
-            if part[commune_of(unit)] in fresh:
-                fresh[part[commune_of(unit)]] = None
+            p = part.get(commune_of(unit), "")
+            if p in fresh:
+                fresh[p] = None
         _keep(store, spec, {p: (parts[p][1], fresh[p]) for p in stale})
         kept.update((p, (parts[p][1], fresh[p])) for p in stale)
     out: list[Group] = []
