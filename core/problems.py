@@ -561,6 +561,12 @@ class _Kept(dict[str, Any]):
         return "{" + key + "}"
 
 
+def fill(template: str, params: Mapping[str, Any], lang: str) -> str:
+    """A message template of ``lang`` with its named parameters, each said in that language (a Problem,
+    ``Words``); a missing one is left as ``{name}``. Errors and the CLI's own lines (``core.cli_lines``)."""
+    return template.format_map(_Kept({k: _said(v, lang) for k, v in params.items()}))
+
+
 class Problem(Exception):
     """An error a user can act on: ``Problem("form.not_found", form="F1")``.
 
@@ -605,8 +611,7 @@ class Problem(Exception):
 
     def text(self, lang: str) -> str:
         """The message in one language (``vi`` or ``en``; anything else is Vietnamese)."""
-        template = messages(lang if lang in LANGS else "vi").get(self.code, self.code)
-        return template.format_map(_Kept({k: _said(v, lang) for k, v in self.params.items()}))
+        return fill(messages(lang if lang in LANGS else "vi").get(self.code, self.code), self.params, lang)
 
     @property
     def message(self) -> str:
@@ -652,6 +657,8 @@ def markdown() -> str:
         "and Babel is the maintained Python library for it (Sphinx and Flask-Babel use it). The message id",
         "is the error's code rather than an English sentence, so correcting either language never breaks",
         "a program that matches on the code, and no compiled `.mo` file has to be built or committed.",
+        "The CLI's own lines (what a command did, a warning) are read the same way from `cli.po`",
+        "(`core/cli_lines.py`), the web pages' labels from `server/web/locale/*/LC_MESSAGES/pages.po`.",
         "",
         "Codes marked *(text)* take their message from where they are raised (`{vi}` / `{en}`): a text",
         "rasoat does not write (a ValueError from the indicator engine, a plugin's or pyxform's message,",

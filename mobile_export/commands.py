@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -77,14 +78,13 @@ def cmd_qr(args: argparse.Namespace) -> int:
                           admin_pw=_admin_pw(args), actor=default_actor())
         save_qr(code.payload, out)
         if args.show_admin_pw:
-            print(f"Mật khẩu quản trị Collect / Collect admin password: {admin_password(store)}",
-                  file=sys.stderr)
+            print(f"{line('qr.admin_password')}: {admin_password(store)}", file=sys.stderr)
     who = code.user.display_name or code.user.username
     if args.json:
         print_json({"id": code.user.id, "username": code.user.username, "name": who, "file": str(out),
                     "server_url": code.server_url, "rotated": code.rotated})
         return 0
-    print(f"Đã ghi mã QR cho {who} / QR code for {who} written: {out}")
+    say("qr.written", who=who, path=out)
     return 0
 
 
@@ -116,7 +116,7 @@ def cmd_qr_sheet(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"file": str(out), "cards": [{"id": c.collector_id, "name": c.name} for c in cards]})
         return 0
-    print(f"Đã ghi {len(cards)} thẻ / {len(cards)} cards written: {out}")
+    say("qr.cards_written", n=len(cards), path=out)
     return 0
 
 
@@ -137,10 +137,9 @@ def cmd_bundle(args: argparse.Namespace) -> int:
                     "missing_media": report.missing_media})
         return 0
     n_media = sum(len(f["media"]) for f in report.forms)
-    print(f"Đã ghi {len(report.forms)} biểu mẫu, {n_media} tệp đi kèm / "
-          f"{len(report.forms)} forms, {n_media} media files written: {report.path}")
+    say("bundle.written", forms=len(report.forms), media=n_media, path=report.path)
     for missing in report.missing_media:
-        print(f"Thiếu tệp / Missing medium: {missing}", file=sys.stderr)
+        say("bundle.missing_medium", name=missing, file=sys.stderr)
     return 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -118,26 +119,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
             demo_key(store, Path(settings.data_dir))
         published = publish_builtin_forms(store)
         if published:
-            print(f"Đã đăng biểu mẫu / Published forms: {', '.join(published)}")
+            say("serve.published", forms=", ".join(published))
         _warn_withheld(store)
         if empty and not args.no_demo:
             setup_demo(store)
-            print("Đã tạo dữ liệu thử: đợt 'demo' cho Xã Phượng Tiến (05563) / "
-                  "Demo set up: round 'demo' for Xã Phượng Tiến (05563)")
+            say("serve.demo")
         token = demo_token(store)
 
     store_public_url(Path(settings.data_dir), base_url)
     server_settings = ServerSettings(public_url=args.public_url or os.environ.get("RASOAT_PUBLIC_URL"))
-    print(f"Máy chủ / Server: {base_url}  (dữ liệu / data: {settings.data_dir})")
+    print(f"{line('label.server')}: {base_url}  ({line('label.data')}: {settings.data_dir})")
     if how:
         print(how)
     if token:
         url = collector_url(base_url, token)
-        print(f"Người thu thập thử / Demo collector — ODK Collect server URL:\n  {url}")
+        print(f"{line('serve.demo_collector')} — ODK Collect server URL:\n  {url}")
         _print_qr(url)
-    print("API cán bộ: đăng nhập bằng tài khoản riêng (rasoat users add, rasoat users token) / "
-          "Officer API: each officer logs in as themselves (rasoat users add, rasoat users token)")
-    print("Dừng: Ctrl+C / Stop: Ctrl+C", flush=True)
+    say("serve.officer_api")
+    say("serve.stop")
     serve(Path(settings.data_dir), database_url, args.host, args.port, server_settings, workers=args.workers)
     return 0
 
@@ -175,7 +174,7 @@ def demo_key(store: Any, data_dir: Path) -> Path | None:
             with os.fdopen(fd, "w") as fh:
                 fh.write(passphrase + "\n")
             break
-        print(f"Khoá mã hoá thử; cụm mật khẩu trong / Demo encryption key; passphrase in {path}")
+        say("serve.demo_key", path=path)
     create_project_key(store, passphrase, actor="serve")
     return path
 
@@ -185,9 +184,7 @@ def _warn_withheld(store: Any) -> None:
 
     withheld = [f for f in encrypted_form_ids(store) if store.get_form(f) is None]
     if withheld and public_key(store) is None:
-        print(f"Cảnh báo: chưa đăng {', '.join(withheld)} vì dự án chưa có khoá mã hoá (rasoat keys init) / "
-              f"Warning: {', '.join(withheld)} not published: the project has no encryption key "
-              "(rasoat keys init)")
+        say("serve.withheld", forms=", ".join(withheld))
 
 
 def _print_qr(url: str) -> None:
@@ -236,19 +233,16 @@ def cmd_collectors_add(args: argparse.Namespace) -> int:
         print_json(out)
         return 0
     for other in twins:
-        print(f"Cảnh báo: đã có người thu thập cùng tên / Warning: a collector with the same name exists: "
-              f"{other.id} ({other.username})", file=sys.stderr)
+        say("collectors.same_name", id=other.id, username=other.username, file=sys.stderr)
     print(f"{user.id}  {user.username}  {user.display_name}")
     if url:
         print(f"ODK Collect server URL: {url}")
     else:
-        print("Chưa biết địa chỉ máy chủ: chạy 'rasoat serve' rồi 'rasoat qr' in mã (mã không đổi) / "
-              "The server address is not known yet: run 'rasoat serve', then 'rasoat qr' prints this "
-              "collector's card (the token stays the same)")
+        say("collectors.no_server_url")
     if password:
-        print(f"Hoặc / Or: {digest_url(base or 'http://MÁY-CHỦ:8000')}  tên / username: {user.username}  "
-              f"mật khẩu / password: {password}")
-    print("Giữ kín địa chỉ này: ai có nó gửi được dữ liệu / Keep this URL secret: it is the credential")
+        print(f"{line('label.or')}: {digest_url(base or 'http://MÁY-CHỦ:8000')}  "
+              f"{line('label.username')}: {user.username}  {line('label.password')}: {password}")
+    say("collectors.keep_secret")
     return 0
 
 
@@ -286,7 +280,7 @@ def cmd_collectors_revoke(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         user = revoke_collector(store, args.id, actor=default_actor())
         forget_password(store, user.username)
-    print(f"Đã thu hồi / Revoked: {user.id} ({user.username})")
+    say("collectors.revoked", id=user.id, username=user.username)
     return 0
 
 
@@ -301,18 +295,18 @@ def cmd_collectors_rotate(args: argparse.Namespace) -> int:
                        f"Gõ 'yes' / New token for {args.id}? The old QR card and phones set up with it stop "
                        "working. Type 'yes': ")
         if answer.strip().lower() not in ("yes", "có", "co"):
-            print("Không đổi gì / Nothing changed")
+            say("collectors.nothing_changed")
             return 1
     with command_store(args) as store:
         user = get_collector(store, args.id)
         token = rotate_token(store, user, actor=default_actor())
     base = _known_base(args)
-    print(f"Đã cấp mã mới / New token issued: {user.id} ({user.username})")
+    say("collectors.rotated", id=user.id, username=user.username)
     if base:
         from rasoat.core.collectors import collector_url
 
         print(f"ODK Collect server URL: {collector_url(base, token)}")
-    print("In thẻ mới / print the new card: rasoat qr " + user.username + " -o the.png")
+    say("collectors.print_card", username=user.username)
     return 0
 
 

@@ -290,7 +290,7 @@ def test_cli_lists_and_forces_the_backlog(forms: Store, tmp_path: Path) -> None:
     listed = json.loads(out.stdout)[0]
     assert (listed["name"], listed["entities"], listed["conflicts"], listed["held"]) == ("persons", 1, 0, 1)
     out = run_cli("entities", "force-backlog", "--days", "0", *args, database_url=url)
-    assert out.returncode == 0 and "applied 1 updates" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0 and "Applied 1 updates" in out.stdout, out.stdout + out.stderr
     assert forms.get_entity(eid).version == 2  # type: ignore[union-attr]
     out = run_cli("entities", "approval", "nobody", "on", *args, database_url=url)
     assert out.returncode != 0 and "No entity list nobody" in out.stderr

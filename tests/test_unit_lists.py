@@ -122,7 +122,9 @@ def test_a_good_file_is_previewed_applied_and_versioned_and_a_round_records_it(
     with opened(tmp_path, backend_url) as store:
         assert versions(store, "hamlets") == []
     assert cli(tmp_path, backend_url, *args) == 0
-    assert "Đã nạp phiên bản 1 / Loaded as version 1: 3 dòng/rows, 1 xã/communes" in capsys.readouterr().out
+    out = capsys.readouterr().out  # one line, each language whole (core/locale/*/LC_MESSAGES/cli.po)
+    assert "Đã nạp phiên bản 1: 3 dòng, 1 xã, sha256 " in out
+    assert " / Loaded as version 1: 3 rows, 1 communes" in out
 
     # version 2: Xóm Đồng Chùa renamed, Xóm Tân Thịnh removed, Tân Dương added (NFD typed: stored NFC)
     second = tmp_path / "thon-v2.csv"

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -68,7 +69,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     text = Path(args.file).read_text(encoding="utf-8")
     with command_store(args) as store:
         n = import_facts(store, _year(args), text, args.by or default_actor(), {u.code for u in get_units()})
-    print(f"Đã nhập {n} dòng / imported {n} rows")
+    say("assessment.imported", n=n)
     return 0
 
 
@@ -140,8 +141,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"{both(INPUT_LABELS[name])}: {_fmt(f.value)}{why} — {both(f.source)}{typed}")
     print_table(HEADERS, _commune_rows(communes))
     if province is not None:
-        print(f"Tỉnh / Province {unit.name}: {both(PROVINCE_LABELS[province.klass])} "
-              f"({province.met}/6 tiêu chí / criteria)")
+        say("assessment.province", name=unit.name, klass=PROVINCE_LABELS[province.klass], met=province.met)
     return 0
 
 
@@ -183,8 +183,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                           "changed": {k: list(v) for k, v in r["changed"].items()}} for r in st["rows"]],
         })
         return 0
-    print(f"{st['name']} — {st['year']}-QD28: {both(signoff.state_names(st['list']['state']))}; "
-          f"hạn / due {st['deadline'].strftime('%d/%m/%Y')} (trước / before)")
+    say("assessment.status", name=st["name"], year=st["year"], state=signoff.state_names(st["list"]["state"]),
+        due=st["deadline"].strftime("%d/%m/%Y"))
     print(" · ".join(f"{both(signoff.state_names(s))}: {n}" for s, n in st["by_state"].items()))
     docs = {r["assessment"].code: r["signoff"] for r in st["rows"]}
     print_table(HEADERS[:3] + ["Trạng thái / State"] + HEADERS[3:],
@@ -192,14 +192,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from rasoat.core.assessment.rules import INPUT_LABELS, PROVINCE_LABELS
 
     if st["province_changed"]:
-        then, now = (both(PROVINCE_LABELS[k]) for k in st["province_changed"])
-        print(f"Tỉnh: đã thay đổi sau phê duyệt / province changed since approval: {then} → {now}")
+        then, now = (PROVINCE_LABELS[k] for k in st["province_changed"])
+        say("assessment.province_changed", then=then, now=now)
 
     for r in st["rows"]:
         for name, (then, now) in r["changed"].items():
-            label = both(INPUT_LABELS.get(name, ("Phân loại", "Class")))
-            print(f"{r['assessment'].code}: đã thay đổi sau phê duyệt / changed since approval: "
-                  f"{label} [{name}] {_fmt(then)} → {_fmt(now)}")
+            what = INPUT_LABELS.get(name, ("Phân loại", "Class"))
+            say("assessment.changed", code=r["assessment"].code, what=what, name=name, then=_fmt(then),
+                now=_fmt(now))
     return 0
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -54,7 +55,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             if not args.xlsx.lower().endswith(".xlsx"):
                 raise CommandError("command.xlsx_only")
             n = write_xlsx(events, args.xlsx)
-            print(f"Đã ghi {args.xlsx}: {n} dòng / wrote {n} events")
+            say("audit.written", path=args.xlsx, n=n)
             return 0
         rows = list(events)
         if args.limit:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     QUIET_HELP,
@@ -52,10 +53,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
     else:
-        print(
-            f"Đã sao lưu / Backed up: {info.path} ({info.submissions} bản ghi / submissions, "
-            f"{info.files} tệp / files, {info.bytes / 1e6:.1f} MB)"
-        )
+        say("backup.done", path=info.path, submissions=info.submissions, files=info.files,
+            mb=f"{info.bytes / 1e6:.1f}")
     return 0
 
 
@@ -73,10 +72,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
     else:
-        print(
-            f"Đã khôi phục / Restored into {info.path}: {info.submissions} bản ghi / submissions, "
-            f"{info.files} tệp / files (sao lưu lúc / backup taken {info.created_at[:19]})"
-        )
+        say("backup.restored", path=info.path, submissions=info.submissions, files=info.files,
+            taken=info.created_at[:19])
     return 0
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -70,8 +71,7 @@ def cmd_force(args: argparse.Namespace) -> int:
         done = store.force_entity_backlog(utcnow() - timedelta(days=args.days))
         store.append_audit(AuditEvent(actor="cli", action="entities.force_backlog", target="",
                                       details={"days": args.days, "applied": done}))
-    print(f"Đã áp dụng {done} cập nhật chờ quá {args.days} ngày / "
-          f"applied {done} updates held over {args.days} days")
+    say("entities.applied", n=done, days=args.days)
     return 0
 
 
@@ -83,8 +83,7 @@ def cmd_approval(args: argparse.Namespace) -> int:
             raise CommandError("command.no_entity_list", list=args.list) from None
         store.append_audit(AuditEvent(actor="cli", action="entities.approval", target=lst.name,
                                       details={"approval_required": lst.approval_required}))
-    state = "bật / on" if lst.approval_required else "tắt / off"
-    print(f"Danh sách {lst.name}: cần duyệt mới tạo {state} / {lst.name}: approval before create {state}")
+    say("entities.approval_on" if lst.approval_required else "entities.approval_off", name=lst.name)
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import CommandError, add_data_option, command_store, default_actor
 from rasoat.core.commands.keys import print_derived
 from rasoat.core.commands.users import read_secret
@@ -64,9 +65,8 @@ def _decryptor(store: Any, args: argparse.Namespace, form_id: str | None, purpos
 
 def _decrypted_note(opener: Any) -> None:
     if opener is not None and opener.failed:
-        print(f"Cảnh báo: {opener.failed} bản ghi mã hoá không giải mã được, đã bỏ qua / "
-              f"Warning: {opener.failed} encrypted records could not be decrypted and were left out: "
-              f"{', '.join(opener.failed_ids[:5])}{' …' if opener.failed > 5 else ''}", file=sys.stderr)
+        say("export.undecryptable", n=opener.failed, file=sys.stderr,
+            ids=f"{', '.join(opener.failed_ids[:5])}{' …' if opener.failed > 5 else ''}")
 
 
 def _format(args: argparse.Namespace) -> str:
@@ -145,15 +145,9 @@ def run_export(args: argparse.Namespace) -> int:
             opener.record("export", target=args.form_id, submissions=stats.submissions)
     _decrypted_note(opener)
     repeats = ", ".join(f"{t}: {n}" for t, n in stats.rows.items() if t != args.form_id)
-    print(
-        f"Đã ghi {out}: {stats.submissions} bản ghi{f' ({repeats})' if repeats else ''} / "
-        f"wrote {out}: {stats.submissions} submissions"
-    )
+    say("export.raw_written", path=out, n=stats.submissions, repeats=f" ({repeats})" if repeats else "")
     if stats.dropped_columns and not args.include_personal:
-        print(
-            f"Đã loại cột dữ liệu cá nhân / personal columns left out: {', '.join(stats.dropped_columns)}",
-            file=sys.stderr,
-        )
+        say("export.personal_left_out", columns=", ".join(stats.dropped_columns), file=sys.stderr)
     return 0
 
 
@@ -176,7 +170,7 @@ def run_report(args: argparse.Namespace) -> int:
                 generated_by=default_actor(),
                 progress=bar.update,
             )
-    print(f"Đã ghi {out}: {', '.join(stats.sheets)} / wrote {out} ({stats.charts} biểu đồ / charts)")
+    print(f"{line('export.report_written', path=out, charts=stats.charts)}: {', '.join(stats.sheets)}")
     return 0
 
 

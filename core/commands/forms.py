@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -50,11 +51,8 @@ def run_list(args: argparse.Namespace) -> int:
     print_table(["Mã / Id", "Phiên bản / Version", "Tên / Title", "Plugin", "MD5"], rows, narrow=[2, 3])
     for f in forms:
         if f["missing_media"]:
-            print(
-                f"Cảnh báo / Warning: {f['form_id']}: thiếu tệp media / missing media: "
-                + ", ".join(f["missing_media"]),
-                file=sys.stderr,
-            )
+            say("forms.form_missing_media", form=f["form_id"], missing=", ".join(f["missing_media"]),
+                file=sys.stderr)
     return 0
 
 
@@ -99,9 +97,10 @@ def run_build(args: argparse.Namespace) -> int:
             media_dir.mkdir(exist_ok=True)
             for name, path in entry.media_paths.items():
                 shutil.copyfile(path, media_dir / name)
-        missing = f"  (thiếu / missing: {', '.join(entry.missing_media)})" if entry.missing_media else ""
+        media = ", ".join(entry.missing_media)
+        missing = f"  ({line('label.missing')}: {media})" if media else ""
         print(f"{form.form_id} {form.version} → {out / (form.form_id + '.xml')}{missing}")
-    print(f"Đã ghi {len(catalogue)} biểu mẫu vào / wrote {len(catalogue)} forms to {out}")
+    say("forms.written", n=len(catalogue), path=out)
     return 0
 
 
@@ -151,13 +150,13 @@ def run_validate(args: argparse.Namespace) -> int:
             if item["valid"]:
                 print(f"OK  {item['file']} ({item['form_id']} {item['version']})")
                 for warning in item["warnings"]:
-                    print(f"    cảnh báo / warning: {warning}")
+                    print(f"    {line('label.warning')}: {warning}")
             else:
-                print(f"Lỗi / Error: {item['error']}", file=sys.stderr)
+                print(f"{line('label.error')}: {item['error']}", file=sys.stderr)
     bad = sum(not item["valid"] for item in report)
     if bad:
         if not args.json:
-            print(f"{bad}/{len(report)} biểu mẫu không hợp lệ / forms are invalid", file=sys.stderr)
+            say("forms.invalid", bad=bad, total=len(report), file=sys.stderr)
         return 1
     return 0
 
@@ -181,11 +180,11 @@ def run_publish(args: argparse.Namespace) -> int:
         print_json(published.as_json())
         return 0
     form = published.form
-    where = f" → đợt / round {args.round}" if args.round else ""
-    print(f"{form.form_id} phiên bản / version {form.version} (md5 {form.md5}){where}")
+    key = "forms.published_to_round" if args.round else "forms.published"
+    say(key, form=form.form_id, version=form.version, md5=form.md5, round=args.round)
     if published.missing_media:
         missing = ", ".join(published.missing_media)
-        print(f"Cảnh báo / Warning: thiếu tệp media / missing media: {missing}")
+        say("forms.missing_media", missing=missing)
     return 0
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         print_json([r.model_dump(mode="json") for r in results])
         return 0
     if not results:
-        print("Không có số liệu / No data", file=sys.stderr)
+        say("indicators.no_data", file=sys.stderr)
         return 0
     rows = [
         [

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import add_data_option, command_store
 from rasoat.core.config import load_settings
 
@@ -27,10 +28,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     with command_store(args, create=True) as store:
         keyring(store)  # the key-encryption key, made outside the data directory (a warning says where)
     if existed:
-        print(f"Đã là thư mục dữ liệu rasoat, không đổi gì / Already a rasoat data directory, "
-              f"nothing changed: {path}")
+        say("init.existed", path=path)
     else:
-        print(f"Đã tạo thư mục dữ liệu / Data directory created: {path}")
+        say("init.created", path=path)
     return 0
 
 

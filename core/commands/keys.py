@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import (
     JSON_HELP,
     add_data_option,
@@ -31,11 +32,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu mới / New passphrase")
     with command_store(args) as store:
         fp = create_project_key(store, passphrase, actor=args.by or default_actor())
-    print(f"Đã tạo khoá dự án / Project key created: {fp}")
-    print(
-        "Giữ kín cụm mật khẩu; mất nó là mất dữ liệu đã mã hoá / Keep the passphrase safe: "
-        "without it encrypted records cannot be read"
-    )
+    say("keys.created", fingerprint=fp)
+    say("keys.keep_passphrase")
     return 0
 
 
@@ -58,11 +56,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         print_json(info)
         return 0
     if entry is None:
-        print("Chưa có khoá dự án / No project key (rasoat keys init)")
+        say("keys.none")
     else:
-        print(f"Khoá / Key: {entry['fingerprint']}  ({entry.get('created_at', '')[:19]})")
+        print(f"{line('label.key')}: {entry['fingerprint']}  ({entry.get('created_at', '')[:19]})")
         print(f"public_key: {entry['public_key']}")
-    print(f"Biểu mẫu mã hoá / Encrypted forms: {', '.join(forms) or '—'}")
+    print(f"{line('keys.encrypted_forms')}: {', '.join(forms) or '—'}")
     return 0
 
 
@@ -73,7 +71,7 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
     new = read_secret(args.new_passphrase_file, "Cụm mật khẩu mới / New passphrase")
     with command_store(args) as store:
         change_passphrase(store, old, new, actor=args.by or default_actor())
-    print("Đã đổi cụm mật khẩu / Passphrase changed")
+    say("keys.passphrase_changed")
     return 0
 
 
@@ -83,10 +81,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     passphrase = read_secret(args.passphrase_file, "Cụm mật khẩu / Passphrase", confirm=False)
     with command_store(args) as store:
         fp = rotate_key(store, passphrase, actor=args.by or default_actor())
-    print(
-        f"Khoá mới / New key: {fp}. Đăng phiên bản mới của biểu mẫu mã hoá / "
-        "Publish new versions of the encrypted forms so phones get it"
-    )
+    say("keys.rotated", fingerprint=fp)
     return 0
 
 
@@ -105,17 +100,13 @@ def print_derived(done: Any) -> None:
     import sys
 
     for form_id, n in sorted(done.by_form.items()):
-        print(f"{form_id}: đã tính {n} bản ghi mã hoá / {n} encrypted records derived")
+        say("keys.derived", form=form_id, n=n)
     for form_id, n in sorted(done.refused.items()):
-        print(f"{form_id}: {n} bản ghi chưa tính được: chỉ tiêu cần câu trả lời mà biểu mẫu đánh dấu cá nhân "
-              "và biểu mẫu chưa khai báo trường định danh (rasoat:identifying) / "
-              f"{n} records not derived: indicators need answers the form marks personal and it declares no "
-              "identifying field (rasoat:identifying)", file=sys.stderr)
+        say("keys.refused", form=form_id, n=n, file=sys.stderr)
     if not done.by_form and not done.failed and not done.refused:
-        print("Không còn bản ghi mã hoá chưa tính / No encrypted records left to derive")
+        say("keys.nothing_left")
     if done.failed:
-        print(f"{done.failed} bản ghi mã hoá không mở được (sai khoá, tệp hỏng) / {done.failed} encrypted "
-              "records would not open (another key, damaged files)", file=sys.stderr)
+        say("keys.failed", n=done.failed, file=sys.stderr)
 
 
 def cmd_forms(args: argparse.Namespace) -> int:
@@ -124,7 +115,7 @@ def cmd_forms(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         wanted = [] if args.none else args.form_ids
         ids = set_encrypted_form_ids(store, wanted, actor=args.by or default_actor())
-    print(f"Biểu mẫu mã hoá / Encrypted forms: {', '.join(ids) or '—'}")
+    print(f"{line('keys.encrypted_forms')}: {', '.join(ids) or '—'}")
     return 0
 
 

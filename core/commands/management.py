@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -63,8 +64,7 @@ def cmd_lists(args: argparse.Namespace) -> int:
         return names.get(key, "")
 
     if lists.unreadable:
-        print(f"Cảnh báo: {lists.unreadable} bản ghi F11 được mã hoá, danh sách chưa đầy đủ / warning: "
-              f"{lists.unreadable} encrypted F11 records unread, the lists are incomplete", file=sys.stderr)
+        say("management.unreadable", n=lists.unreadable, file=sys.stderr)
     if args.json:
         print_json(
             {
@@ -93,17 +93,17 @@ def cmd_lists(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    print(f"Hết thời hạn trong 30 ngày / terms ending within 30 days ({as_of:%d/%m/%Y}):")
+    say("management.ending", day=f"{as_of:%d/%m/%Y}")
     print_table(
         ["Mã / Key", "Họ tên / Name", "Kết thúc / Ends", "Còn (ngày) / Days left"],
         [[r.person_key, who(r.person_key), f"{r.end:%d/%m/%Y}", left] for r, left in lists.ending],
     )
-    print(f"Chưa kiểm tra nơi cư trú tháng {lists.month} / monthly check not done:")
+    say("management.late", month=lists.month)
     print_table(
         ["Mã / Key", "Họ tên / Name", "Lần thăm gần nhất / Last visit"],
         [[f.entity.uuid, who(f.entity.uuid), f.last_visit] for f in late],
     )
-    print("Đã chuyển nơi cư trú / moved (Mẫu 08):")
+    say("management.moved")
     print_table(
         ["Mã / Key", "Họ tên / Name", "Chuyển đến / To", "Hạn chuyển hồ sơ / Due", "Thông báo / Notice"],
         [

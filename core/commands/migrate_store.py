@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import JSON_HELP, CommandError, add_data_option, print_json, print_table
 from rasoat.core.config import load_settings
 from rasoat.core.storage.base import Store
@@ -95,10 +96,9 @@ def _print(report: Report, as_json: bool) -> None:
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
         print(f"  ✗ {problem}")
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
-        print(f"  … {len(report.problems) - MAX_PROBLEMS_SHOWN} more / còn nữa")
+        say("migrate.more", n=len(report.problems) - MAX_PROBLEMS_SHOWN)
     if report.ok:
-        print("Khớp hoàn toàn / Everything matches (keys and settings, counts, records, md5 of XML, "
-              "attachments).")
+        say("migrate.matches")
 
 
 @hookimpl

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import CommandError, add_settings_option
 from rasoat.core.plugins import get_manager
 from rasoat.core.units import HAMLET_COLUMNS, HAMLET_OPTIONAL_COLUMNS, HAMLET_TERMS, fold, get_units
@@ -231,10 +232,10 @@ def run_new(args: argparse.Namespace) -> int:
     if note:
         print(note)
     root = create_plugin(spec, output)
-    print(f"Đã tạo plugin / Created plugin: {root}")
-    print(f"  plugin {spec.name}, tỉnh / province {spec.province_code} {spec.province_name}")
-    print(f"  biểu mẫu / form {spec.form_id}, chỉ tiêu / indicator {spec.indicator_id}")
-    print("Tiếp theo / Next (docs/plugins.md):")
+    say("plugin_new.created", path=root)
+    print(f"  plugin {spec.name}, {line('label.province')} {spec.province_code} {spec.province_name}")
+    print(f"  {line('label.form')} {spec.form_id}, {line('label.indicator')} {spec.indicator_id}")
+    say("plugin_new.next")
     print(f"  pip install {pip_target(root)}")
     print("  rasoat plugins; rasoat forms list; rasoat indicators --definitions")
     print(f"  cd {root} && python -m pytest")

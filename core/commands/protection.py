@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import (
     JSON_HELP,
     add_data_option,
@@ -62,21 +63,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print_json(info)
         return 0
-    print(f"Khoá mã hoá khoá / Key-encryption key: {ring.kid}  (từ / from {info['source']}; "
-          f"thư mục khoá / key folder {info['key_dir']})")
+    say("protection.kek", kid=ring.kid, source=info["source"], folder=info["key_dir"])
     for form_id, paths in protected.items():
         print(f"  {form_id}: {', '.join(paths)}")
     for kid, n in by_kek.items():
         if kid != ring.kid:
-            print(f"  ! {n} bản ghi còn dưới khoá cũ {kid}: chạy 'rasoat protection rotate-kek --finish' "
-                  f"trước khi xoá tệp khoá đó / {n} records are still under the old key {kid}: run 'rasoat "
-                  "protection rotate-kek --finish' before removing that key file")
+            say("protection.records_under_old", n=n, kid=kid)
     for kid, n in entities_by_kek.items():
         if kid != ring.kid:
-            print(f"  ! {n} giá trị thực thể niêm phong còn dưới khoá cũ {kid}: chạy 'rasoat protection "
-                  f"rotate-kek --finish' trước khi xoá tệp khoá đó / {n} sealed entity values are still "
-                  f"under the old key {kid}: run 'rasoat protection rotate-kek --finish' before removing "
-                  "that key file")
+            say("protection.entities_under_old", n=n, kid=kid)
     return 0
 
 
@@ -96,17 +91,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     if args.json:
         print_json(out)
     else:
-        print(f"Biểu mẫu / Forms: {', '.join(out['forms']) or '—'}")
-        print(f"Đã niêm phong và kiểm tra lại / Sealed and verified: {out['converted']}; đã niêm phong từ "
-              f"trước / already sealed: {out['already_protected']}; mã hoá ODK chưa mở được (cần "
-              f"--passphrase-file) / ODK-encrypted, not opened (needs --passphrase-file): "
-              f"{out['encrypted_without_key']}; lỗi / failed: {len(out['failed'])}")
+        print(f"{line('label.forms')}: {', '.join(out['forms']) or '—'}")
+        say("protection.sealed", converted=out["converted"], already=out["already_protected"],
+            encrypted=out["encrypted_without_key"], failed=len(out["failed"]))
         for rec in out["records"]:
             print(f"  {rec['instance_id']}  {rec['digest']}")
         for bad in out["failed"]:
             print(f"  ! {bad['instance_id']}: {bad['error']}")
-        print("Bản sao lưu cũ vẫn chứa dữ liệu chưa niêm phong: huỷ chúng sau khi sao lưu lại / "
-              "Older backups still hold the unsealed records: destroy them once a new backup is made")
+        say("protection.old_backups")
     return 1 if out["failed"] else 0
 
 
@@ -124,23 +116,11 @@ def cmd_rotate(args: argparse.Namespace) -> int:
                                       actor=args.by or default_actor())
         left = sum(count for k, count in records_by_kek(store).items() if k != kid)
         entity_left = sum(count for k, count in entity_values_by_kek(store).items() if k != kid)
-    where = f", tệp / file {path}" if path else ""
-    print(f"Khoá mã hoá khoá / Key-encryption key: {kid}{where}; đã bọc lại / "
-          f"re-wrapped {n} bản ghi / records; còn dưới khoá cũ / left under an older key: {left}.")
+    say("protection.rotated_to_file" if path else "protection.rotated", kid=kid, path=path, n=n, left=left)
     if entity_left:
-        print(f"{entity_left} giá trị thực thể niêm phong vẫn dưới khoá cũ: chạy lại với --finish trước khi "
-              f"xoá tệp khoá cũ / {entity_left} sealed entity values are still under an old key: run again "
-              "with --finish before removing the old key file")
+        say("protection.entities_left", n=entity_left)
     if not args.finish:
-        print("Sao lưu tệp khoá mới RIÊNG. Máy chủ đang chạy tự dùng khoá mới nếu đọc được nó (tệp trong thư "
-              "mục khoá); nếu máy chủ dùng RASOAT_KEK, RASOAT_KEK_COMMAND hoặc RASOAT_KEK_FILE trỏ nơi khác "
-              "thì trỏ chúng tới khoá mới và khởi động lại (tới lúc đó hồ sơ cá nhân bị từ chối, điện thoại "
-              "gửi lại sau). Chỉ xoá khoá cũ khi 'rasoat protection show' không còn bản ghi dưới nó / Back "
-              "the new key file up SEPARATELY. Running servers use the new key by themselves when they can "
-              "read it (a file in the key folder); a server that reads RASOAT_KEK, RASOAT_KEK_COMMAND or a "
-              "RASOAT_KEK_FILE elsewhere needs them pointed at the new key and a restart (until then it "
-              "refuses person records and phones send them again later). Remove the old key only once "
-              "'rasoat protection show' lists no record under it")
+        say("protection.after_rotation")
     return 1 if left else 0
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import line, say
 from rasoat.core.commands.common import (
     JSON_HELP,
     add_data_option,
@@ -140,9 +141,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         return 0
     print(f"{rnd.id}  {rnd.name}")
     print(f"  {both(kind_label(rnd.kind))} · {rnd.period} · {data['state_label']}")
-    print(f"  Biểu mẫu / Forms: {', '.join(rnd.form_ids)}")
-    print(f"  Đơn vị / Units: {', '.join(rnd.unit_codes)}")
-    print(f"  Tính vào chỉ tiêu / Counted states: {', '.join(s.value for s in rnd.counted_states)}")
+    print(f"  {line('label.forms')}: {', '.join(rnd.form_ids)}")
+    print(f"  {line('label.units')}: {', '.join(rnd.unit_codes)}")
+    print(f"  {line('rounds.counted_states')}: {', '.join(s.value for s in rnd.counted_states)}")
     for h in rnd.history:
         extra = ", ".join(f"{k}={v}" for k, v in h.items() if k not in ("at", "actor", "action"))
         print(f"  {local_time(h['at'])}  {h['actor']}  {h['action']}  {extra}".rstrip())
@@ -170,11 +171,8 @@ def print_progress(report: dict[str, Any]) -> None:
     """Per commune, then its hamlets indented; pledges, sites and persons when the round has them."""
     t = report["totals"]
     print(f"{report['round_id']}  {report['name']} ({report['period']}, {report['state']})")
-    print(
-        f"Bản ghi / Submissions: {t['counted']} tính / counted, {t['received']} nhận / received; "
-        f"xóm có dữ liệu / hamlets covered: {t['hamlets_covered']}/{t['hamlets_expected']} "
-        f"({_fmt_pct(t['hamlets_pct'])})"
-    )
+    say("rounds.progress", counted=t["counted"], received=t["received"], covered=t["hamlets_covered"],
+        expected=t["hamlets_expected"], pct=_fmt_pct(t["hamlets_pct"]))
     headers = ["Mã / Code", "Đơn vị / Unit", "Bản ghi / Subs", "Xóm / Hamlets"]
     pledge = "households_pledged" in t
     sites = [k for k in ("schools", "enterprises") if k in t]
@@ -216,14 +214,11 @@ def print_progress(report: dict[str, Any]) -> None:
             rows.append(hrow)
     print_table(headers, rows)
     if pledge and t["hamlets_without_households"]:
-        print(
-            f"{t['hamlets_without_households']} xóm chưa có số hộ (+N: hộ cam kết ở các xóm đó) / "
-            "hamlets without a household count (+N: pledges there, not in the percentage)"
-        )
+        say("rounds.no_households", n=t["hamlets_without_households"])
     for c in report["communes"]:
         for k in sites:
             for s in c[k]["missing"]:
-                print(f"Chưa có / Missing {k[:-1]}: {c['code']} {s['code']} {s['name']}")
+                print(f"{line('rounds.missing')} {k[:-1]}: {c['code']} {s['code']} {s['name']}")
 
 
 def cmd_rule(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -140,18 +141,17 @@ def run_import(args: argparse.Namespace) -> int:
             info = None if args.preview else apply(store, pv, actor)
         except UnitListError as exc:
             print("\n".join(str(p) for p in exc.problems), file=sys.stderr)
-            print(f"Không nạp gì: {len(exc.problems)} lỗi / Nothing loaded: {len(exc.problems)} problem(s)",
-                  file=sys.stderr)
+            say("units.nothing_loaded", n=len(exc.problems), file=sys.stderr)
             return 1
     if args.json:
         print_json({"changes": [asdict(c) for c in pv.changes], "applied": info})
         return 0
     print("\n".join(_preview_lines(pv)))
     if info is None:
-        print("Chưa áp dụng (--preview) / Not applied (--preview)")
+        say("units.not_applied")
     else:
-        print(f"Đã nạp phiên bản {info['version']} / Loaded as version {info['version']}: "
-              f"{info['rows']} dòng/rows, {len(info['communes'])} xã/communes, sha256 {info['sha256'][:12]}")
+        say("units.loaded", version=info["version"], rows=info["rows"], communes=len(info["communes"]),
+            sha256=info["sha256"][:12])
     return 0
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rasoat.core import hookimpl
+from rasoat.core.cli_lines import say
 from rasoat.core.commands.common import (
     JSON_HELP,
     CommandError,
@@ -77,8 +78,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     if args.json:
         print_json(_row(user))
     else:
-        units = ", ".join(user.unit_codes) or "toàn quốc / all"
-        print(f"Đã tạo / Created {user.username} ({user.role.value}; {units})")
+        say("users.created", username=user.username, role=user.role.value,
+            units=", ".join(user.unit_codes) or ("toàn quốc", "all"))
     return 0
 
 
@@ -129,7 +130,7 @@ def cmd_password(args: argparse.Namespace) -> int:
     password = read_secret(args.password_file, "Mật khẩu mới / New password")
     with command_store(args) as store:
         user = set_password(store, args.username, password, actor=args.by or default_actor())
-    print(f"Đã đổi mật khẩu / Password changed: {user.username}")
+    say("users.password_changed", username=user.username)
     return 0
 
 
@@ -142,11 +143,7 @@ def cmd_token(args: argparse.Namespace) -> int:
         print_json({"username": args.username, "token": token})
     else:
         print(token)
-        print(
-            "Dùng: Authorization: Bearer <mã>; mã cũ hết hiệu lực / "
-            "Use as 'Authorization: Bearer <token>'; the previous token no longer works",
-            file=sys.stderr,
-        )
+        say("users.token_use", file=sys.stderr)
     return 0
 
 
@@ -156,7 +153,7 @@ def cmd_disable(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         func = enable_user if args.enable else disable_user
         user = func(store, args.username, actor=args.by or default_actor())
-    print(f"{user.username}: {'hoạt động / active' if user.active else 'đã khoá / disabled'}")
+    say("users.active" if user.active else "users.disabled", username=user.username)
     return 0
 
 
@@ -167,7 +164,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     with command_store(args) as store:
         unlock(store, username=args.username, ip=args.ip)
         record(store, args.by or default_actor(), "user.unlock", args.username or "", ip=args.ip or "")
-    print("Đã mở khoá đăng nhập / Login lock lifted")
+    say("users.unlocked")
     return 0
 
 
