@@ -232,6 +232,8 @@ def test_plugins_page_names_the_plan_and_the_forms_it_brings(browser, site) -> N
         national = page.locator("article.plan[data-plugin='rasoat.core.builtin.national']")
         assert national.locator("h2").inner_text() == "Chương trình quốc gia"
         assert "rasoat.core.builtin.national" not in national.inner_text()
+        assert "Bộ biểu mẫu và chỉ tiêu quốc gia" in national.inner_text()
+        assert "National" not in national.inner_text()  # one language on a Vietnamese page
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
         shot(page, f"plugins-{'laptop' if viewport is LAPTOP else 'phone'}")
         page.context.close()

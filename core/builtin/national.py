@@ -15,7 +15,8 @@ FORMS_DIR = Path(str(files("rasoat.forms")))
 @hookimpl
 def plan_info() -> dict:
     return {
-        "name": "Bộ biểu mẫu và chỉ tiêu quốc gia / National forms and indicators",
+        "name": "Bộ biểu mẫu và chỉ tiêu quốc gia",
+        "name_en": "National forms and indicators",
         "issuer": "rasoat core",
         "province_code": None,
     }
