@@ -582,7 +582,7 @@ def test_a_round_of_many_forms_folds_them_and_the_national_pack_is_named(site) -
     """The screenshot review: a round of the 19 national and plan forms listed every title in its row (the
     round's name squeezed to a word a line), and the forms list called the national pack by its module path.
     A round of more than three forms folds them; a form the national pack published reads 'Chương trình
-    quốc gia'."""
+    quốc gia', a province plugin's the province."""
     from rasoat.core.models import FormVersion, Round, RoundState
     from server_support import compile_test_form
 
@@ -602,6 +602,12 @@ def test_a_round_of_many_forms_folds_them_and_the_national_pack_is_named(site) -
     forms = admin.get("/forms").text
     assert "rasoat.core.builtin" not in forms
     assert re.search(r'data-form="qg0">.*?<td data-label="Nguồn">Chương trình quốc gia</td>', forms, re.S)
+    xml, schema = compile_test_form("tn_thu", "1", "Biểu của tỉnh")
+    form = FormVersion(form_id="tn_thu", version="1", title="Biểu của tỉnh", md5=hashlib.md5(xml).hexdigest(),
+                       source="thai_nguyen")  # as `rasoat serve` publishes a plugin's form
+    site.store.put_form(form, xml, schema, {})
+    forms = admin.get("/forms").text
+    assert re.search(r'data-form="tn_thu">.*?<td data-label="Nguồn">Tỉnh Thái Nguyên</td>', forms, re.S)
 
 
 def test_the_records_of_one_form_leave_out_the_form_column(site) -> None:

@@ -31,6 +31,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Redirect, Template
 from rasoat.core import scope
 from rasoat.core.models import User
+from rasoat.core.plugins import get_manager, results_by_plugin
 from rasoat.core.problems import Problem, said
 from rasoat.core.review import queue_count
 from rasoat.core.storage.base import Store
@@ -352,8 +353,6 @@ def _common(request: Request, lang: str, user: User | None, csrf: str) -> dict[s
         "number": number,
         "unit_name": unit_name,
         "quote": lambda s: quote(str(s), safe=""),
-        # who published a form: the national pack by name, not as its module path
-        "form_source": lambda src: t("plg.national", lang) if str(src).startswith(BUILTIN) else src,
         "role_label": (lambda u: t(f"role.{u.role.value}", lang)) if user is not None else None,
         "nav_counts": {},
     }
@@ -372,6 +371,24 @@ def form_titles(store: Store) -> Any:
     return title
 
 
+def form_sources(ctx: Ctx) -> Any:
+    """``form_source(source)``: who published a form as officers know them: the national pack by name, a
+    province's plugin by its plan's province, anything else (an upload) as recorded; read once a page."""
+    names: dict[str, str] = {}
+
+    def source(src: str) -> str:
+        if str(src).startswith(BUILTIN):
+            return t("plg.national", ctx.lang)
+        if not names:
+            pm = ctx.settings.plugin_manager or get_manager()
+            plans = results_by_plugin(pm, "plan_info")
+            names.update({name: info.province_name or name for name, info in plans})
+            names.setdefault("", "")
+        return names.get(src, src)
+
+    return source
+
+
 def _in_lang(values: dict[str, Any], lang: str) -> dict[str, Any]:
     """A page's values with each Problem (an ``error`` on a form, a ``flash``) as its message in the page's
     language: the one place a form's error is rendered, so a page never shows both languages."""
@@ -382,6 +399,7 @@ def page(ctx: Ctx, template: str, status: int = 200, **values: Any) -> Template:
     """An officer's page; a value that is a Problem is shown as its message in the page's language."""
     data = _common(ctx.request, ctx.lang, ctx.user, ctx.sess.csrf)
     data["form_title"] = form_titles(ctx.store)
+    data["form_source"] = form_sources(ctx)
     if ctx.can(scope.REVIEW):  # the navigation says how many records wait for this officer's review
         data["nav_counts"] = {"/review": queue_count(ctx.store, ctx.user)}
     data.update(_in_lang(values, ctx.lang))
