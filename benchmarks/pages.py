@@ -167,6 +167,7 @@ def pages(info: dict[str, str]) -> list[tuple[str, str]]:
         ("submissions pledges", "/submissions?form=f2_pledge"),
         ("submissions pledges, older", f"/submissions?form=f2_pledge&older={q(JULY)}"),
         ("submission detail", f"/submissions/{q(info['submission'], safe='')}"),
+        ("review queue", "/review"),
         ("rounds", "/rounds"),
         ("round", f"/rounds/{q(info['round'], safe='')}"),
         ("assessment", "/assessment"),

@@ -98,6 +98,7 @@ class PgDialect(Dialect):
     mark = "%s"
     now = "now()"
     for_update = " FOR UPDATE"
+    pages_by_count = False
     binary = ' COLLATE "C"'
     binary_param = '::text COLLATE "C"'
     entity_rev = "nextval('entity_rev')"
@@ -134,6 +135,9 @@ class PgDialect(Dialect):
 
     def in_list(self, column: str) -> str:
         return f"{column} = ANY(?)"
+
+    def unindexed(self, column: str) -> str:
+        return column  # not asked for (``pages_by_count``): the planner chooses
 
     def list_param(self, values: list[str]) -> Any:
         return values

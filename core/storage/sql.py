@@ -80,6 +80,14 @@ class Dialect:
     #: a lock on one entity id until the transaction ends, even before its row exists (SQLite: none
     #: needed, its writer holds the whole database)
     entity_lock: str | None = None
+    #: a page of many units' records in given review states (a province's review queue) is planned from
+    #: counts (``SqlStore._walk_by_time``): SQLite otherwise finds every such record by unit in the counts
+    #: index and sorts them all (0.2-0.5 s for 100,000); PostgreSQL's planner weighs it itself
+    pages_by_count = True
+
+    def unindexed(self, column: str) -> str:
+        """``column`` kept out of the choice of index (SQLite's unary plus)."""
+        return f"+{column}"
 
     def expires(self) -> str:
         """``expires_at`` for a TTL parameter (NULL stays NULL)."""
@@ -517,7 +525,7 @@ class SqlStore(EntitySql, Store):
                 (instance_id,)).fetchall()
         return [dict(zip(("name", "size", "md5", "blob_key"), r, strict=True)) for r in rows]
 
-    def _where(self, query: SubmissionQuery | None) -> tuple[str, list[Any]]:
+    def _where(self, query: SubmissionQuery | None, unit_index: bool = True) -> tuple[str, list[Any]]:
         q = query or SubmissionQuery()
         d = self.dialect
         clauses: list[str] = []
@@ -530,7 +538,7 @@ class SqlStore(EntitySql, Store):
                 clauses.append(f"{column} = ?")
                 params.append(value)
         if q.unit_codes is not None:
-            clauses.append(d.in_list("unit_code"))
+            clauses.append(d.in_list("unit_code" if unit_index else d.unindexed("unit_code")))
             params.append(d.list_param(list(q.unit_codes)))
         if q.review_states is not None:
             clauses.append(d.in_list("review_state"))
@@ -740,7 +748,7 @@ class SqlStore(EntitySql, Store):
         if limit <= 0:
             return []
         d = self.dialect
-        where, params = self._where(query)
+        where, params = self._where(query, unit_index=not self._walk_by_time(query, limit))
         if after is not None:
             op = "<" if descending else ">"
             where += (" AND " if where else " WHERE ") + (
@@ -753,6 +761,18 @@ class SqlStore(EntitySql, Store):
                 f" ORDER BY received_at {way}, instance_id{d.binary} {way} LIMIT ?"),
                 [*params, limit]).fetchall()
         return [self._sub(r) for r in rows]
+
+    def _walk_by_time(self, query: SubmissionQuery | None, limit: int) -> bool:
+        """Whether a page of many units' records in some review states is found sooner by walking the
+        receipt-time index than by finding each such record by unit and sorting them all: a walk reads
+        about ``limit`` × all records / matching ones, a sort all matching ones, so walk when matching²
+        exceeds ``limit`` × all (two counts from the counts index). Asked only where the dialect plans so."""
+        q = query
+        if not (self.dialect.pages_by_count and q is not None and q.review_states is not None
+                and q.form_id is None and q.unit_codes is not None and len(q.unit_codes) > 1):
+            return False
+        matching = self.count_submissions(q)
+        return matching * matching > limit * self.count_submissions()
 
     def count_submissions(self, query: SubmissionQuery | None = None) -> int:
         where, params = self._where(query)
