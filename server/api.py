@@ -24,7 +24,7 @@ from rasoat.core.publish import publish_file
 from rasoat.core.storage.base import Store
 from rasoat.server.deps import requires
 from rasoat.server.errors import too_large
-from rasoat.server.openapi import PROBLEM_RESPONSES
+from rasoat.server.openapi import PROBLEM_RESPONSES, PUBLISH_BODY
 from rasoat.server.uploads import close_parts, read_parts
 
 MAX_FORM_UPLOAD = 50_000_000
@@ -43,7 +43,8 @@ class PublishResult(BaseModel):
     warnings: list[str]
 
 
-@post("/api/v1/forms", guards=[requires(scope.PUBLISH_FORMS)], responses=PROBLEM_RESPONSES, status_code=201)
+@post("/api/v1/forms", guards=[requires(scope.PUBLISH_FORMS)], responses=PROBLEM_RESPONSES, status_code=201,
+      operation_class=PUBLISH_BODY)
 async def publish(
     request: Request, store: NamedDependency[Store], user: NamedDependency[User]
 ) -> PublishResult:

@@ -46,7 +46,7 @@ from rasoat.server.digest import nonce_secret
 from rasoat.server.draft_test import handlers as draft_handlers
 from rasoat.server.errors import api_response, disk_full, disk_full_problem, http_problem, openrosa_response
 from rasoat.server.ingest import ShapeCache, ingest
-from rasoat.server.openapi import CENTRAL_PROBLEM_RESPONSES, JsonOrXml
+from rasoat.server.openapi import CENTRAL_PROBLEM_RESPONSES, SUBMISSION_BODY, JsonOrXml
 from rasoat.server.uploads import UploadBudget, close_parts, declared_length, read_parts
 from rasoat.server.web import WebPlugin
 from rasoat.server.web.base import page_problem, problem_page
@@ -408,7 +408,7 @@ async def submission_preflight(request: Request) -> Response:
     return Response(content=b"", status_code=204, headers=openrosa.headers())
 
 
-@post(_prefixed(["/submission"]))
+@post(_prefixed(["/submission"]), operation_class=SUBMISSION_BODY)
 async def submission(request: Request) -> Response:
     st, caller = await _caller(request)
     length = declared_length(request, st.settings.max_body_bytes)

@@ -18,6 +18,7 @@ from rasoat.core.drafts import Draft, accept_test, draft_for_token, draft_media
 from rasoat.core.problems import Problem
 from rasoat.server import openrosa
 from rasoat.server.ingest import split_parts
+from rasoat.server.openapi import SUBMISSION_BODY
 from rasoat.server.uploads import close_parts, declared_length, read_parts
 
 PREFIX = "/v1/test/{token:str}/projects/{pid:str}/forms/{form_id:str}/draft"
@@ -100,7 +101,7 @@ async def draft_submission_preflight(request: Request) -> Response:
     return Response(content=b"", status_code=204, headers=openrosa.headers())
 
 
-@post(PREFIX + "/submission")
+@post(PREFIX + "/submission", operation_class=SUBMISSION_BODY)
 async def draft_submission(request: Request) -> Response:
     st = request.app.state["rasoat"]
     await anyio.to_thread.run_sync(_draft, request)  # a stale code is told before the body is read

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from pydantic import BaseModel
 
 
@@ -65,3 +73,38 @@ class JsonOrXml(Operation):
         for answer in (self.responses or {}).values():
             if isinstance(answer, OpenAPIResponse) and answer.content is not None:
                 answer.content.update({"application/xml": xml, "text/xml": xml})
+
+
+BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+TEXT = Schema(type=OpenAPIType.STRING)
+XLSFORM_TYPES = (  # what an XLSForm upload may be labelled (pyodk: by the file's name)
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.ms-excel",
+    "application/octet-stream",
+)
+SUBMISSION_FORM = Schema(type=OpenAPIType.OBJECT, required=["xml_submission_file"], properties={
+    "xml_submission_file": BINARY}, additional_properties=BINARY)  # its attachments, by file name
+
+
+def body_of(content: dict[str, Schema]) -> type[Operation]:
+    """An operation (``operation_class``) whose body is read by the handler itself, not by litestar (an
+    XML submission, an XLSForm, a file, a multipart upload streamed by ``server.uploads``): the schema
+    names its media types, so a client and schemathesis know what to send."""
+
+    @dataclass
+    class WithBody(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={media: OpenAPIMediaType(schema=schema) for media, schema in content.items()},
+                required=True)
+
+    return WithBody
+
+
+XML_BODY = body_of({"application/xml": TEXT, "text/xml": TEXT})
+FILE_BODY = body_of({"application/octet-stream": BINARY})
+XLSFORM_BODY = body_of(dict.fromkeys(XLSFORM_TYPES, BINARY))
+SUBMISSION_BODY = body_of({"multipart/form-data": SUBMISSION_FORM})
+PUBLISH_BODY = body_of({"multipart/form-data": Schema(  # POST /api/v1/forms: the XLSForm and its media
+    type=OpenAPIType.OBJECT, required=["file"], additional_properties=BINARY,
+    properties={"file": BINARY, "round": TEXT, "validate": TEXT})})

@@ -132,3 +132,34 @@ def test_every_json_body_is_described(tmp_path: Path) -> None:
         body = schema["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
         refs = [body, *body.get("oneOf", [])]
         assert any(r.get("$ref", "").startswith("#/components/schemas/") for r in refs), (path, method, body)
+
+
+NO_BODY = {("/v1/projects/{pid}/forms/{form_id}/draft/publish", "post")}  # Central's publish takes none
+
+
+def test_every_write_says_what_it_takes(schema: Any) -> None:
+    """Every POST, PUT and PATCH of the schema names its body: a JSON model, or the media types of what its
+    handler reads itself (an XML submission, an XLSForm, a file, OpenRosa's and the publish multipart)."""
+    writes = [(p, m, op) for p, item in schema["paths"].items() for m, op in item.items()
+              if m in ("post", "put", "patch") and (p, m) not in NO_BODY]
+    assert len(writes) >= 16
+    media = {}
+    for path, method, op in writes:
+        content = op.get("requestBody", {}).get("content", {})
+        assert content, (path, method)
+        media[path, method] = set(content)
+    assert media["/v1/projects/{pid}/forms/{form_id}/submissions", "post"] == {"application/xml", "text/xml"}
+    assert media["/api/v1/forms", "post"] == media["/v1/projects/{pid}/submission", "post"] == {
+        "multipart/form-data"}
+    assert "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" in media[
+        "/v1/projects/{pid}/forms", "post"]
+
+
+def test_odata_options_are_parameters(schema: Any) -> None:
+    """The OData tables of forms and entity lists name their query options, so a client (and schemathesis)
+    sees ``$top``, ``$filter``… with their types."""
+    for path in ("/v1/projects/{pid}/forms/{svc}/{table}", "/v1/projects/{pid}/datasets/{name}/{table}"):
+        params = {p["name"]: p["schema"] for p in schema["paths"][path]["get"]["parameters"]}
+        wanted = {"$top", "$skip", "$count", "$filter", "$select", "$orderby", "$skiptoken"}
+        assert wanted <= set(params), path
+        assert any(s.get("type") == "integer" for s in params["$top"].get("oneOf", [params["$top"]]))

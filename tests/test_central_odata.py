@@ -110,6 +110,9 @@ def test_query_options_and_errors(live_server) -> None:
     assert get("/Submissions", **{"$filter": "__system/reviewState eq"}).json()["code"] == 400.18
     assert get("/Submissions", **{"$select": "nope"}).json()["code"] == 400.23
     assert get("/Submissions", **{"$skiptoken": "zz"}).json()["code"] == 400.35
+    for option, bad in (("$top", "-1"), ("$skip", "x"), ("$count", "maybe")):  # checked by litestar
+        refused = get("/Submissions", **{option: bad})
+        assert refused.status_code == 400 and refused.json()["code"] == 400.11, option
     assert get("/Nope").json()["code"] == 404.1
     assert httpx.get(f"{live_server.url}/v1/projects/1/forms/nope.svc", auth=auth).json()["code"] == 404.1
     wrong = httpx.get(f"{base}/Submissions", auth=(ADMIN[0], "sai"))

@@ -95,6 +95,7 @@ from rasoat.server.central.entity_shapes import (
 )
 from rasoat.server.central.odata import PAGE_RESPONSE, chunks
 from rasoat.server.central.odata_filter import evaluate, parse_filter, parse_orderby
+from rasoat.server.central.odata_query import ODATA, ODataQuery
 from rasoat.server.central.project import base_url, find_form, project_id
 from rasoat.server.central.rest import MAY_EDIT, MAY_VIEW
 from rasoat.server.central.shapes import EntitySet, ODataServiceDocument, Success, actor_id
@@ -103,7 +104,6 @@ from rasoat.server.openapi import JsonOrXml
 PAGE = 1000
 JSON_TYPE = "application/json; odata.metadata=minimal"
 HEADERS = {"OData-Version": "4.0"}
-UNSUPPORTED = ("$search", "$expand", "$apply")
 ORDER_COLUMNS = {"__id": "uuid", "__system/createdAt": "created_at", "__system/updatedAt": "updated_at",
                  "__system/version": "version"}  # core.storage.base.ENTITY_ORDER
 
@@ -199,10 +199,6 @@ def _reader(store: Store, user: User, name: str) -> Reader:
     return Reader(user, store, lst)
 
 
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() == "true"
-
-
 # --- lists ---------------------------------------------------------------------------------------------
 
 
@@ -216,7 +212,7 @@ def entity_lists(
     out: list[EntityListCounts | EntityListOut] = []
     for lst in store.list_entity_lists():
         item = list_json(lst, project_id(request))
-        if _is_true(extended):
+        if (extended or "").strip().lower() == "true":
             rd = Reader(user, store, lst)
             item = EntityListCounts(**item.model_dump(), entities=store.count_entities(rd.query()),
                                     lastEntity=None, conflicts=store.count_entities(rd.query(conflicts=True)))
@@ -499,15 +495,6 @@ def delete_entity(
 # --- OData ---------------------------------------------------------------------------------------------
 
 
-def _option(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    if not raw.isdigit():
-        raise problems.invalid_value(name, raw)
-    return int(raw)
-
-
 def _skiptoken(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -555,25 +542,24 @@ def _filter(rd: Reader, text: str | None) -> Callable[[Entity], bool] | None:
     return lambda e: bool(evaluate(tree, lambda name: value(e, name)))
 
 
-def _odata_entities(request: Request, rd: Reader) -> Stream:
-    q = request.query_params
-    for option in UNSUPPORTED:
-        if q.get(option):
+def _odata_entities(request: Request, q: ODataQuery, rd: Reader) -> Stream:
+    for option, given in (("$search", q.search), ("$expand", q.expand), ("$apply", q.apply)):
+        if given:
             raise problems.not_implemented("501.1", option)
-    top, skip = _option(request, "$top"), _option(request, "$skip") or 0
-    after = _skiptoken(q.get("$skiptoken"))
-    select = [s.strip() for s in (q.get("$select") or "").split(",") if s.strip()]
+    top, skip = q.top, q.skip or 0
+    after = _skiptoken(q.skiptoken)
+    select = [s.strip() for s in (q.select or "").split(",") if s.strip()]
     known = {"__id", "__system", "label", *(odata_name(p) for p in rd.lst.properties)}
     for name in select:
         if name not in known:
             raise problems.odata_select(name)
-    order = parse_orderby(q.get("$orderby"), ORDER_COLUMNS)
+    order = parse_orderby(q.orderby, ORDER_COLUMNS)
     if order and after:
         raise problems.not_implemented("501.1", "$orderby + $skiptoken")
-    test = _filter(rd, q.get("$filter"))
-    query = rd.query(deleted="__system/deletedAt" in (q.get("$filter") or ""))  # as Central: only when named
+    test = _filter(rd, q.filter)
+    query = rd.query(deleted="__system/deletedAt" in (q.filter or ""))  # as Central: only when named
     query = query.model_copy(update={"order_by": [(ORDER_COLUMNS[f], desc) for f, desc in order]})
-    counting = _is_true(q.get("$count"))
+    counting = q.count
     total = None  # a filtered list from its start is counted in the pass that sends it
     if counting and test is None:
         total = rd.store.count_entities(query)
@@ -612,11 +598,8 @@ def _odata_entities(request: Request, rd: Reader) -> Stream:
             last = found.uuid
         tail: dict[str, Any] = {"@odata.context": f"{base}/$metadata#Entities"}
         if beyond and last:
-            params = {k: v for k, v in q.items() if k not in ("$skip", "$skiptoken")}
-            if order:
-                params["$skip"] = str(skip + sent)
-            else:
-                params["$skiptoken"] = "01" + base64.b64encode(json.dumps({"uuid": last}).encode()).decode()
+            token = "01" + base64.b64encode(json.dumps({"uuid": last}).encode()).decode()
+            params = q.link(skip=str(skip + sent)) if order else q.link(skiptoken=token)
             tail["@odata.nextLink"] = f"{base}/Entities?{urlencode(params)}"
         if counting:
             tail["@odata.count"] = total if total is not None else skipped + sent + beyond
@@ -637,10 +620,10 @@ def _keyset(store: Store, query: EntityQuery, after: str | None) -> Iterator[Ent
 
 
 @get("/v1/projects/{pid:str}/datasets/{name:str}/{table:str}", guards=[MAY_VIEW], responses=PAGE_RESPONSE,
-     operation_class=JsonOrXml, sync_to_thread=True)
+     dependencies=ODATA, operation_class=JsonOrXml, sync_to_thread=True)
 def entity_list_odata(
-    request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
-    name: FromPath[str], table: FromPath[str],
+    request: Request, store: NamedDependency[Store], user: NamedDependency[User],
+    odata: NamedDependency[ODataQuery], pid: FromPath[str], name: FromPath[str], table: FromPath[str],
 ) -> Response[Any]:
     """OData of a list: ``{name}.svc/$metadata`` and ``{name}.svc/Entities``."""
     del pid
@@ -649,7 +632,7 @@ def entity_list_odata(
     rd = _reader(store, user, name[: -len(".svc")])
     if table == "$metadata":
         return Response(content=entities_edmx(rd.lst), media_type="application/xml", headers=HEADERS)
-    return _odata_entities(request, rd)
+    return _odata_entities(request, odata, rd)
 
 
 entity_handlers = [entity_lists, entity_list, entities, entity, entity_versions, entity_list_odata,

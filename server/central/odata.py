@@ -38,6 +38,7 @@ from rasoat.core.storage.base import PageKey, Store, SubmissionQuery
 from rasoat.server.central import problems
 from rasoat.server.central.odata_edmx import edmx
 from rasoat.server.central.odata_filter import compile_filter, parse_orderby
+from rasoat.server.central.odata_query import ODATA, ODataQuery
 from rasoat.server.central.odata_rows import RowOptions, repeat_rows, submission_row
 from rasoat.server.central.project import base_url, find_form, schemas
 from rasoat.server.central.schema import ROOT_TABLE, FormSchema, Table, sanitize
@@ -81,10 +82,10 @@ def reader(request: Request, user: User, form_id: str) -> Reader:
     return Reader(user, store, form, schemas(request).get(store, form.form_id, form.version), base, hidden)
 
 
-def _check_format(request: Request, xml: bool) -> None:
+def _check_format(wanted: str | None, xml: bool) -> None:
     """Only an explicit ``$format`` the resource cannot serve is refused (406.1); ``Accept`` headers are
     not (Excel and Power BI send long ones, with XML and JSON in varying order)."""
-    wanted = (request.query_params.get("$format") or "").lower()
+    wanted = (wanted or "").lower()
     if not wanted:
         return
     asks_xml = any(f in wanted for f in XML_FORMATS)
@@ -92,9 +93,11 @@ def _check_format(request: Request, xml: bool) -> None:
         raise problems.not_acceptable()
 
 
-def service_document(request: Request, user: User, form_id: str) -> Response[ODataServiceDocument]:
+def service_document(
+    request: Request, user: User, form_id: str, fmt: str | None
+) -> Response[ODataServiceDocument]:
     rd = reader(request, user, form_id)
-    _check_format(request, xml=False)
+    _check_format(fmt, xml=False)
     body: ODataServiceDocument = {
         "@odata.context": f"{rd.base}/$metadata",
         "value": [EntitySet(name=name, kind="EntitySet", url=name) for name in rd.schema.tables],
@@ -102,30 +105,13 @@ def service_document(request: Request, user: User, form_id: str) -> Response[ODa
     return Response(content=body, media_type=JSON_TYPE, headers=HEADERS)
 
 
-def metadata(request: Request, user: User, form_id: str) -> Response[bytes]:
+def metadata(request: Request, user: User, form_id: str, fmt: str | None) -> Response[bytes]:
     rd = reader(request, user, form_id)
-    _check_format(request, xml=True)
+    _check_format(fmt, xml=True)
     return Response(content=edmx(rd.schema), media_type="application/xml", headers=HEADERS)
 
 
 # --- query options -----------------------------------------------------------------------------------
-
-
-def _is_true(value: str | None) -> bool:
-    return (value or "").strip().lower() == "true"  # pyodk sends Python's True/False
-
-
-def _int_option(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise problems.invalid_value(name, raw) from None
-    if value < 0:
-        raise problems.invalid_value(name, raw)
-    return value
 
 
 @dataclass
@@ -142,33 +128,31 @@ class Options:
     token: dict[str, Any] | None
 
 
-def options(request: Request, rd: Reader) -> Options:
-    q = request.query_params
-    expand = q.get("$expand")
+def options(q: ODataQuery, rd: Reader) -> Options:
+    expand = q.expand
     if expand not in (None, "", "*"):
         raise problems.not_implemented("501.6", f"$expand={expand} ($expand=* only)")
-    select_text = q.get("$select")
+    select_text = q.select
     select = (
         None if not select_text or select_text.strip() == "*" else [s.strip() for s in select_text.split(",")]
     )
     if select and expand:
         raise problems.not_implemented("501.11", "$select together with $expand")
-    order = parse_orderby(q.get("$orderby"))
+    order = parse_orderby(q.orderby)
     if order and order[0][0] != "__system/submissionDate":
         raise problems.not_implemented("501.5", "$orderby other than __system/submissionDate")
-    token_text = q.get("$skiptoken")
-    if token_text and order:
+    if q.skiptoken and order:
         raise problems.not_implemented("501.1", "$orderby with $skiptoken")
-    token = _read_token(token_text) if token_text else None
+    token = _read_token(q.skiptoken) if q.skiptoken else None
     accounts = {actor_id(u.id): u.id for u in rd.store.list_users()}
-    compiled = compile_filter(q.get("$filter"), accounts.get, _sealed_names(rd))
+    compiled = compile_filter(q.filter, accounts.get, _sealed_names(rd))
     query = scope.narrow(SubmissionQuery(form_id=rd.form.form_id, **compiled.query), rd.user)
     return Options(
-        top=_int_option(request, "$top"),
-        skip=0 if token else (_int_option(request, "$skip") or 0),
-        count=_is_true(q.get("$count")),
+        top=q.top,
+        skip=0 if token else (q.skip or 0),
+        count=q.count,
         expand=bool(expand),
-        wkt=_is_true(q.get("$wkt")),
+        wkt=q.wkt,
         select=select,
         descending=order[0][1] if order else True,  # Central lists newest first
         query=query,
@@ -286,22 +270,20 @@ def _rows(
             yield row, {"instanceId": sub.instance_id, "repeatId": row["__id"]}
 
 
-def _next_link(request: Request, rd: Reader, table: str, token: dict[str, Any]) -> str:
-    params = [(k, v) for k, v in request.query_params.items() if k not in ("$skip", "$skiptoken")]
-    params.append(("$skiptoken", _write_token(token)))
-    return f"{rd.base}/{table}?{urlencode(params)}"
+def _next_link(q: ODataQuery, rd: Reader, table: str, token: dict[str, Any]) -> str:
+    return f"{rd.base}/{table}?{urlencode(q.link(skiptoken=_write_token(token)))}"
 
 
 def table_response(
-    request: Request, user: User, form_id: str, table_name: str, only: str | None = None
+    request: Request, q: ODataQuery, user: User, form_id: str, table_name: str, only: str | None = None
 ) -> Response[Any]:
     """``Submissions``, one repeat table, or (``only``) one submission's row or its repeat rows."""
     rd = reader(request, user, form_id)
-    _check_format(request, xml=False)
+    _check_format(q.format, xml=False)
     table = rd.schema.tables.get(table_name)
     if table is None:
         raise problems.not_found(f"table {table_name}")
-    opts = options(request, rd)
+    opts = options(q, rd)
     if opts.select:
         _check_select(rd, table, opts.select)
     if only is not None:
@@ -326,7 +308,7 @@ def table_response(
                 "form_id": rd.form.form_id,
                 "table": table_name,
                 "instance_id": only,
-                "filter": request.query_params.get("$filter"),
+                "filter": q.filter,
             },
         )
 
@@ -360,7 +342,7 @@ def table_response(
             last = token
         tail: dict[str, Any] = {"@odata.context": context}
         if more and last:
-            tail["@odata.nextLink"] = _next_link(request, rd, table_name, last)
+            tail["@odata.nextLink"] = _next_link(q, rd, table_name, last)
         if total is not None:
             tail["@odata.count"] = total
         yield b"]," + json.dumps(tail, ensure_ascii=False, separators=(",", ":"))[1:].encode()
@@ -418,11 +400,11 @@ PAGE_RESPONSE = {200: ResponseSpec(ODataPage, description="Các dòng của bả
                                   "The table's rows (JSON; $metadata is CSDL XML)", generate_examples=False)}
 
 
-@get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}", guards=[requires(scope.VIEW)],
+@get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}", guards=[requires(scope.VIEW)], dependencies=ODATA,
      responses=PAGE_RESPONSE, operation_class=JsonOrXml, sync_to_thread=True)
 def odata_table(
-    request: Request, user: NamedDependency[User], pid: FromPath[str], svc: FromPath[str],
-    table: FromPath[str],
+    request: Request, user: NamedDependency[User], odata: NamedDependency[ODataQuery], pid: FromPath[str],
+    svc: FromPath[str], table: FromPath[str],
 ) -> Response[Any]:
     """OData: ``$metadata``, ``Submissions``, ``Submissions('<id>')``, a repeat table."""
     del pid
@@ -430,18 +412,18 @@ def odata_table(
         raise problems.not_found()
     form_id = svc[: -len(".svc")]
     if table == "$metadata":
-        return metadata(request, user, form_id)
+        return metadata(request, user, form_id, odata.format)
     name, only = _decode_table(table)
     if only is not None and name != ROOT_TABLE:
         raise problems.not_found()
-    return table_response(request, user, form_id, name, only)
+    return table_response(request, odata, user, form_id, name, only)
 
 
 @get("/v1/projects/{pid:str}/forms/{svc:str}/{table:str}/{rest:path}", guards=[requires(scope.VIEW)],
-     responses=PAGE_RESPONSE, sync_to_thread=True)
+     dependencies=ODATA, responses=PAGE_RESPONSE, sync_to_thread=True)
 def odata_navigation(
-    request: Request, user: NamedDependency[User], pid: FromPath[str], svc: FromPath[str],
-    table: FromPath[str], rest: FromPath[str],
+    request: Request, user: NamedDependency[User], odata: NamedDependency[ODataQuery], pid: FromPath[str],
+    svc: FromPath[str], table: FromPath[str], rest: FromPath[str],
 ) -> Response[Any]:
     """OData navigation: ``Submissions('<id>')/group/repeat`` → that submission's rows of the repeat."""
     del pid
@@ -454,7 +436,7 @@ def odata_navigation(
         raise problems.not_implemented("501.1", "navigation below a repeat row")
 
     table_name = ROOT_TABLE + "." + ".".join(sanitize(s) for s in segments)
-    return table_response(request, user, form_id, table_name, only)
+    return table_response(request, odata, user, form_id, table_name, only)
 
 
 odata_handlers = [odata_table, odata_navigation]

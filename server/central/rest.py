@@ -73,15 +73,16 @@ from rasoat.server.central.shapes import (
 )
 from rasoat.server.deps import requires
 from rasoat.server.errors import too_large
-from rasoat.server.openapi import JsonOrXml
+from rasoat.server.openapi import (
+    FILE_BODY,
+    XLSFORM_BODY,
+    XLSFORM_TYPES,
+    XML_BODY,
+    JsonOrXml,
+)
 from rasoat.server.uploads import upload_size
 
 MAX_FORM_BYTES = 50_000_000
-XLSX_TYPES = (
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.ms-excel",
-    "application/octet-stream",
-)
 MAY_VIEW, MAY_EDIT, MAY_REVIEW, MAY_PUBLISH = (
     requires(p) for p in (scope.VIEW, scope.EDIT, scope.REVIEW, scope.PUBLISH_FORMS)
 )
@@ -223,7 +224,8 @@ def form_get(request: Request, name: str) -> Response:
     the same path hands these over when the request carries Bearer or Basic credentials."""
     user = _officer(request)
     if name.endswith(".svc"):
-        return odata.service_document(request, user, name[: -len(".svc")])
+        fmt = request.query_params.get("$format")  # the OpenRosa route of this path declares no OData options
+        return odata.service_document(request, user, name[: -len(".svc")], fmt)
     if name.endswith(".xml"):
         form = _form(request, name[: -len(".xml")])
         return Response(
@@ -278,7 +280,7 @@ async def _draft_body(request: Request) -> bytes:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("application/xml", "text/xml"):
         raise problems.Problem("draft.xlsform_only")
-    if content_type and content_type not in XLSX_TYPES:
+    if content_type and content_type not in XLSFORM_TYPES:
         raise problems.unsupported_media(content_type)
     data = await _body(request, MAX_FORM_BYTES)
     if not data:
@@ -292,7 +294,7 @@ def _draft_form(request: Request, draft: Draft) -> CentralForm:
     )
 
 
-@post("/v1/projects/{pid:str}/forms", guards=[MAY_PUBLISH], status_code=200)
+@post("/v1/projects/{pid:str}/forms", guards=[MAY_PUBLISH], status_code=200, operation_class=XLSFORM_BODY)
 async def create_form(
     request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
     publish: FromQuery[bool] = False,
@@ -310,12 +312,14 @@ async def create_form(
     return _draft_form(request, draft)
 
 
-@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", guards=[MAY_PUBLISH], status_code=200)
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/draft", guards=[MAY_PUBLISH], status_code=200,
+      operation_class=XLSFORM_BODY)
 async def create_draft(
     request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
     form_id: FromPath[str],
 ) -> Success:
-    """A new draft of an existing form from an XLSForm (its form id must be this one)."""
+    """A new draft of an existing form from an XLSForm (its form id must be this one); with no body at all,
+    a copy of the published version (Central's draft without a definition; the schema names the XLSForm)."""
     import anyio
 
     del pid
@@ -363,7 +367,7 @@ def get_draft_form(
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/draft/attachments/{name:str}", guards=[MAY_PUBLISH],
-      status_code=200)
+      status_code=200, operation_class=FILE_BODY)
 async def draft_attachment(
     request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
     form_id: FromPath[str], name: FromPath[str],
@@ -488,7 +492,8 @@ def _ingest(request: Request, user: User, form_id: str, xml: bytes) -> Submissio
     return sub
 
 
-@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions", guards=[MAY_EDIT], status_code=200)
+@post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions", guards=[MAY_EDIT], status_code=200,
+      operation_class=XML_BODY)
 async def create_submission(
     request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
     form_id: FromPath[str],
@@ -514,7 +519,8 @@ async def create_submission(
         return await anyio.to_thread.run_sync(run)
 
 
-@put("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_EDIT], status_code=200)
+@put("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_EDIT], status_code=200,
+     operation_class=XML_BODY)
 async def edit_submission(
     request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
     form_id: FromPath[str], iid: FromPath[str],
@@ -638,7 +644,7 @@ def get_attachment(
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/attachments/{filename:str}",
-      guards=[MAY_EDIT], status_code=200)
+      guards=[MAY_EDIT], status_code=200, operation_class=FILE_BODY)
 async def upload_attachment(
     request: Request, store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str],
     form_id: FromPath[str], iid: FromPath[str], filename: FromPath[str],
