@@ -164,3 +164,11 @@ def test_workbook_download_starts_before_the_export_is_written(site, monkeypatch
     wb = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
     keys = {row[0] for row in wb.worksheets[0].iter_rows(min_row=2, values_only=True)}
     assert set(site.here_ids + site.there_ids) <= keys
+
+
+def test_a_parameter_the_api_cannot_read_is_refused_in_its_shape(site) -> None:
+    """litestar checks the declared query parameters; its refusal is rasoat's API problem (server.errors)."""
+    with httpx.Client(base_url=site.url, headers=_basic("tinh.thainguyen"), timeout=30) as client:
+        resp = client.get("/api/v1/forms/tform/export.xlsx", params={"personal": "maybe"})
+    assert resp.status_code == 400 and resp.json()["code"] == "request.invalid_value"
+    assert "personal" in resp.json()["error"]
