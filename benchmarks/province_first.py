@@ -6,9 +6,9 @@ new record: the pages' two-minute memo is keyed by the record count), in process
     .venv/bin/python benchmarks/province_first.py --data /tmp/bench-pages/pg \
         --database "postgresql://postgres@127.0.0.1:5432/test?schema=bench_pages"
 
-Each round: the kept totals emptied (``kept_groups`` and the kept scans), then the province manager's
-evaluation (``evaluate(units=[19], level=commune)``, what the overview computes) four times: with nothing
-kept, with everything kept (a restart), after one more pledge and after one more person record in the
+Each round: the kept totals emptied (``kept_groups``, the kept scans and their folds), then the province
+manager's evaluation (``evaluate(units=[19], level=commune)``, what the overview computes) four times: with
+nothing kept, with everything kept (a restart), after one more pledge and after one more person record in the
 first commune (both saved through the store, as an upload is; they stay in the data). Printed: this
 process's CPU (on PostgreSQL the database's own CPU is not in it) and the wall time, and the load.
 """
@@ -25,7 +25,7 @@ import uuid
 from pathlib import Path
 
 from rasoat.core.indicators.engine import evaluate
-from rasoat.core.indicators.kept_scans import NAMESPACE
+from rasoat.core.indicators.kept_scans import FOLDS, NAMESPACE
 from rasoat.core.storage.base import Store, SubmissionQuery
 from rasoat.core.storage.opening import open_store
 
@@ -69,7 +69,8 @@ def main() -> int:
         for _ in range(args.repeat):
             with store._cx() as cx:  # type: ignore[attr-defined]
                 cx.execute("DELETE FROM kept_groups")
-                cx.execute(store._q("DELETE FROM kv WHERE namespace = ?"), (NAMESPACE,))  # type: ignore[attr-defined]
+                for namespace in (NAMESPACE, FOLDS):
+                    cx.execute(store._q("DELETE FROM kv WHERE namespace = ?"), (namespace,))  # type: ignore[attr-defined]
             timed("nothing kept")
             timed("all kept (a restart)")
             one_more(store, "f2_pledge", commune)

@@ -13,7 +13,7 @@ from indicators_support import C1, C2, H11, H12, H21, PROVINCE, add, small_regis
 from rasoat.core.indicators import kept_scans
 from rasoat.core.indicators.engine import evaluate
 from rasoat.core.indicators.models import Indicator
-from rasoat.core.models import ReviewState, Round, RoundState
+from rasoat.core.models import UNREAD_FIELD, ReviewState, Round, RoundState
 from rasoat.core.storage.base import Store
 from rasoat.core.storage.opening import open_store
 
@@ -23,20 +23,28 @@ INDICATORS = [Indicator.model_validate({"id": i, "name_vi": i, "name_en": i, "le
               for i, num in [
                   ("using_now", {**PERSONS, "window": "to_date", "where": {"status": "using"}}),
                   ("persons_seen", {"form": "f1_person", "distinct": "person_key"}),
+                  ("last_visit_using", {"form": "f1_person", "latest_by": "person_key", "date_field": "visit",
+                                        "window": "to_date", "where": {"status": "using"}}),
                   ("pledges", {"form": "f2_pledge"}),
               ]]
 
 
 class Counting:
-    """The store, noting which forms were read record by record; with ``fresh``, keeping nothing."""
+    """The store, noting which forms were read record by record, from which mark (None: all of them)
+    and how many records it gave; with ``fresh``, keeping nothing."""
 
     def __init__(self, store: Store, fresh: bool = False) -> None:
         self.store, self.fresh = store, fresh
         self.scanned: list[str | None] = []
+        self.marks: list[int | None] = []
+        self.read = 0
 
     def iter_facts(self, query: Any, paths: Any) -> Any:
         self.scanned.append(query.form_id)
-        return self.store.iter_facts(query, paths)
+        self.marks.append(query.touched_above)
+        for fact in self.store.iter_facts(query, paths):
+            self.read += 1
+            yield fact
 
     def records_print(self, query: Any) -> str | None:
         return None if self.fresh else self.store.records_print(query)
@@ -102,3 +110,48 @@ def test_the_persons_are_read_again_only_when_their_records_change(store: Store)
                           counted_states=[ReviewState.approved]))
     assert _figures(again(["f1_person"]), "using_now").get(PROVINCE) is None
     assert again([]) == _run(Counting(store, fresh=True))
+
+
+def test_new_person_records_alone_are_read_and_the_figures_stay_exact(store: Store) -> None:
+    """After each new person record only the new ones are read from where the kept fold stopped, and the
+    figures are those of a fresh evaluation; an edit or a review decision reads everything again."""
+    counting = Counting(store)
+    _run(counting)
+    assert counting.read == 6 and counting.marks == [None]
+
+    def after(read: int, incremental: bool = True) -> list[dict[str, Any]]:
+        counting.marks.clear()
+        counting.read = 0
+        got = _run(counting)
+        assert counting.read == read
+        assert [m is not None for m in counting.marks] == [incremental]
+        assert got == _run(Counting(store, fresh=True))
+        return got
+
+    def person(unit: str, key: str, status: str, day: str, **kw: Any) -> None:
+        add(store, "f1_person", unit, {"person_key": key, "status": status, "visit": day}, day=day,
+            round_id="r", **kw)
+
+    person(H11, "p1", "stopped", "2026-03-01")  # p1 stops: its latest state changes
+    assert _figures(after(1), "using_now")[C1] == 1
+    person(H12, "p6", "using", "2026-03-02", instance_id="uuid:p6")  # a new person
+    new = after(1)
+    assert _figures(new, "persons_seen")[C1] == 4 and _figures(new, "last_visit_using")[H12] == 1
+    person(H21, "p3", "using", "2026-03-03")  # p3 moved to the other commune and uses again
+    moved = after(1)
+    assert _figures(moved, "using_now")[C2] == 3 and _figures(moved, "persons_seen")[C2] == 3
+    person(H21, "p4", "stopped", "2026-01-15")  # older than p4's latest record: p4 still uses
+    assert _figures(after(1), "using_now")[C2] == 3
+    person(H11, "p2", "using", "2026-03-04", state=ReviewState.rejected)  # not counted: not even read
+    assert _figures(after(0), "using_now")[C1] == 2
+    add(store, "f1_person", H11, {UNREAD_FIELD: "c2VhbGVk"}, day="2026-03-05", round_id="r")  # ODK-encrypted
+    assert _figures(after(1), "using_now")[C1] is None  # unknown, not a count that misses one
+    assert _kept_scans(store) == 1
+
+    # an edit replaces p6's record (the old one is no longer current), a review decision: all read again
+    person(H12, "p6", "stopped", "2026-03-06", instance_id="uuid:p6b", deprecated_id="uuid:p6")
+    assert _figures(after(11, incremental=False), "last_visit_using")[H12] == 0
+    store.set_review("uuid:p4", ReviewState.rejected, "sai", "officer")  # p2's blank record
+    after(10, incremental=False)
+    person(H21, "p5", "stopped", "2026-03-07")  # new records only again: read alone
+    assert _figures(after(1), "using_now")[C2] == 2  # p3 and p4

@@ -222,8 +222,9 @@ class _Latest:
     """Slots that keep each key's latest record (same key, window and carry rule) share one pass:
     the key's final state is found once and handed to each slot's taker."""
 
-    def __init__(self, slot: _Slot, index: UnitIndex) -> None:
+    def __init__(self, slot: _Slot, index: UnitIndex, name: str) -> None:
         m = slot.measure
+        self.name = name  # the same group in the next computation (``kept_scans``)
         self.key = _latest_key(slot, index)
         self.date_field = m.date_field
         self.carry = m.carry_forward
@@ -271,7 +272,7 @@ def _plan(slots: list[_Slot], index: UnitIndex) -> list[tuple[str | None, list[_
         if m.latest_by or m.latest_per_unit:
             lkey = (m.latest_by, m.latest_per_unit, m.carry_forward)
             if lkey not in latests:
-                latests[lkey] = _Latest(slot, index)
+                latests[lkey] = _Latest(slot, index, str(wkey + lkey))
             latests[lkey].takers.append(_taker(slot, index))
         else:
             direct.append(_taker(slot, index))
@@ -407,6 +408,32 @@ class Computation:
         for s in slots:
             paths |= s.paths()
         plan = _plan(slots, self.index)
+        latests = [lg for _, windows in plan for window in windows for lg in window[6]]
+        # new records only since the kept fold: it takes them where it stopped (``kept_scans.resume``)
+        mark = None if kept is None else kept_scans.resume(self.store, kept, query, slots, latests)
+        steady = False
+        if kept is not None and mark is not None:
+            self._read(query.model_copy(update={"touched_above": mark}), plan, paths, progress)
+            steady = self.store.records_print(query) == kept[1]
+            if not steady:  # written to during the read: an old record may be among the new ones
+                for s in slots:
+                    s.values, s.sets, s.unread = {}, {}, {}
+                plan = _plan(slots, self.index)
+                latests = [lg for _, windows in plan for window in windows for lg in window[6]]
+                mark = None
+        if mark is None:
+            self._read(query, plan, paths, progress)
+            steady = kept is not None and self.store.records_print(query) == kept[1]
+        if kept is not None and steady:  # read exactly the printed records: the fold may go on from them
+            kept_scans.keep_fold(self.store, kept, slots, latests)
+        for lg in latests:
+            lg.finish()
+        if kept is not None and steady:
+            kept_scans.keep(self.store, kept, slots)
+
+    def _read(self, query: SubmissionQuery, plan: list[tuple[str | None, list[_Window]]], paths: set[str],
+              progress: Callable[[int], object] | None) -> None:
+        """Offer each record ``query`` reads to the slots of its windows."""
         # per-round rules, looked up once per round rather than once per submission
         counted_cache: dict[str | None, frozenset[str]] = {}
         n = 0
@@ -449,12 +476,6 @@ class Computation:
                         lg.offer(iid, unit, received, fields)
         if progress is not None:
             progress(n % 50_000)
-        for _, windows in plan:
-            for window in windows:
-                for lg in window[6]:
-                    lg.finish()
-        if kept is not None:
-            kept_scans.keep(self.store, kept, slots)
 
     def _aggregate(self, query: SubmissionQuery, slots: list[_Slot]) -> list[_Slot]:
         """Counts and sums of answers under simple conditions totalled by the store per unit, round and

@@ -9,12 +9,19 @@ slots' measures and periods and the review states each round counts, with the re
 computed at beside it: one row per such scan, written over when its records change. Slots
 that place records by the unit registry (units kinds, a unit's latest record) are not kept: the registry
 changes with no record changing.
+
+When the only change is new records (a person's new record among the province's 10,000), the scan goes on
+from where it stopped instead of reading them all again: its fold, kept beside it (``keep_fold``: the
+slots' sums, sets and units as the records left them, and each key's latest record or history with the
+fields read), takes the new records alone (``Store.records_added``) and finishes again. Any other change
+(an update, a review decision, a delete) reads everything.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic_core import to_json
@@ -22,9 +29,10 @@ from rasoat.core.indicators.models import MeasureKind
 from rasoat.core.storage.base import Store, SubmissionQuery
 
 if TYPE_CHECKING:
-    from rasoat.core.indicators.engine import _Slot
+    from rasoat.core.indicators.engine import _Latest, _Slot
 
 NAMESPACE = "kept_scans"
+FOLDS = "kept_folds"  # the same keys: a scan's fold before it finished
 KEEP_SECONDS = 7 * 86400  # an unused key (its records changed since) expires
 FORMAT = 1  # changed when the scan fills its slots differently: every kept scan is then ignored
 
@@ -45,10 +53,23 @@ def key(store: Store, query: SubmissionQuery, slots: Sequence[_Slot], rules: Any
     return hashlib.sha256(to_json(shape)).hexdigest(), found
 
 
+def _state(slots: Sequence[_Slot]) -> dict[str, Any]:
+    return {_name(s): [s.values, {u: list(v) for u, v in s.sets.items()}, sorted(s.seen), s.unread]
+            for s in slots}
+
+
+def _fill(slots: Sequence[_Slot], state: dict[str, Any]) -> None:
+    for s in slots:
+        values, sets, seen, unread = state[_name(s)]
+        s.values.update(values)
+        s.sets.update((u, set(v)) for u, v in sets.items())
+        s.seen.update(seen)  # in place: the slots of one window share it
+        s.unread.update(unread)
+
+
 def keep(store: Store, kept: tuple[str, str], slots: Sequence[_Slot]) -> None:
     """One row per scan, written over at each change of its records (not one more per change)."""
-    state = {_name(s): [s.values, {u: list(v) for u, v in s.sets.items()}, sorted(s.seen), s.unread]
-             for s in slots}
+    state = _state(slots)
     store.kv_put(NAMESPACE, kept[0], {"print": kept[1], "slots": state}, ttl_seconds=KEEP_SECONDS)
 
 
@@ -58,9 +79,44 @@ def restore(store: Store, kept: tuple[str, str], slots: Sequence[_Slot]) -> bool
     if found is None or found["print"] != kept[1] or any(_name(s) not in found["slots"] for s in slots):
         return False
     for s in slots:
-        values, sets, seen, unread = found["slots"][_name(s)]
-        s.values.update(values)
-        s.sets.update((u, set(v)) for u, v in sets.items())
-        s.seen = set(seen)
-        s.unread.update(unread)
+        s.seen = set()
+    _fill(slots, found["slots"])
     return True
+
+
+# a latest group's kept record: ((day, received), unit, fields) → [day, received, unit, fields]
+def _dump(entry: tuple[Any, str, dict[str, Any]]) -> list[Any]:
+    (day, received), unit, fields = entry
+    return [day, received.isoformat(), unit, fields]
+
+
+def _load(entry: list[Any]) -> tuple[Any, str, dict[str, Any]]:
+    day, received, unit, fields = entry
+    return (day, datetime.fromisoformat(received)), unit, fields
+
+
+def keep_fold(store: Store, kept: tuple[str, str], slots: Sequence[_Slot],
+              latests: Sequence[_Latest]) -> None:
+    """The scan's fold before its latest groups finish, for ``resume`` to go on from."""
+    groups = {lg.name: [[list(k), [_dump(e) for e in v] if lg.carry else _dump(v)]
+                        for k, v in lg.kept.items()] for lg in latests}
+    store.kv_put(FOLDS, kept[0], {"print": kept[1], "slots": _state(slots), "latest": groups},
+                 ttl_seconds=KEEP_SECONDS)
+
+
+def resume(store: Store, kept: tuple[str, str], query: SubmissionQuery, slots: Sequence[_Slot],
+           latests: Sequence[_Latest]) -> int | None:
+    """Fill the slots and latest groups as the kept fold left them, when the records changed since only by
+    new ones; the mark from which to read those (``SubmissionQuery.touched_above``), else None."""
+    found = store.kv_get(FOLDS, kept[0])
+    if (found is None or any(_name(s) not in found["slots"] for s in slots)
+            or any(lg.name not in found["latest"] for lg in latests)):
+        return None
+    mark = store.records_added(query, found["print"])
+    if mark is None:
+        return None
+    _fill(slots, found["slots"])
+    for lg in latests:
+        lg.kept = {tuple(k): [_load(e) for e in v] if lg.carry else _load(v)
+                   for k, v in found["latest"][lg.name]}
+    return mark

@@ -50,6 +50,7 @@ class SubmissionQuery(BaseModel):
     received_from: datetime | None = None  # inclusive
     received_to: datetime | None = None  # exclusive
     current_only: bool = True
+    touched_above: int | None = None  # only records written after this mark (``Store.records_added``)
 
 
 class PageKey(NamedTuple):
@@ -249,6 +250,12 @@ class SubmissionStore(ABC):
         """A text that changes whenever a record of ``query``'s form in its units is added, changed or
         removed, whatever else the query asks: what a figure kept for the query was computed at (the
         indicator engine's kept scans). None when the store cannot tell."""
+        return None
+
+    def records_added(self, query: SubmissionQuery, since: str) -> int | None:
+        """When the records of ``query``'s form in its units are those printed ``since``
+        (``records_print``) untouched, plus new ones only: the mark that reads the new ones alone
+        (``SubmissionQuery.touched_above``). None on any other change (an update, a review, a delete)."""
         return None
 
     def page_submissions(

@@ -549,6 +549,9 @@ class SqlStore(EntitySql, Store):
         if q.received_to is not None:
             clauses.append("received_at < ?")
             params.append(d.time(q.received_to))
+        if q.touched_above is not None:
+            clauses.append("touched > ?")
+            params.append(q.touched_above)
         if q.current_only:
             clauses.append(f"current = {d.flag(True)}")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -607,6 +610,9 @@ class SqlStore(EntitySql, Store):
 
     def records_print(self, query: SubmissionQuery) -> str | None:
         return sql_kept.records_print(self, query)
+
+    def records_added(self, query: SubmissionQuery, since: str) -> int | None:
+        return sql_kept.records_added(self, query, since)
 
     def _grouped(
         self, query: SubmissionQuery, spans: Sequence[Span], tallies: Sequence[Tally], sealed_key: str,

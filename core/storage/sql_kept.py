@@ -90,13 +90,17 @@ def aggregate(store: SqlStore, query: SubmissionQuery, spans: Sequence[Span], ta
     return out
 
 
-def prints_statement(store: SqlStore, query: SubmissionQuery) -> tuple[str, list[Any]]:
-    """Per unit, the count, sum and max of ``touched`` of the form's records in the units asked."""
-    d = store.dialect
+def _of_form(store: SqlStore, query: SubmissionQuery) -> tuple[str, list[Any]]:
     where, params = "form_id = ?", [query.form_id]
     if query.unit_codes is not None:
-        where += " AND " + d.in_list("unit_code")
-        params.append(d.list_param(list(query.unit_codes)))
+        where += " AND " + store.dialect.in_list("unit_code")
+        params.append(store.dialect.list_param(list(query.unit_codes)))
+    return where, params
+
+
+def prints_statement(store: SqlStore, query: SubmissionQuery) -> tuple[str, list[Any]]:
+    """Per unit, the count, sum and max of ``touched`` of the form's records in the units asked."""
+    where, params = _of_form(store, query)
     return store._q("SELECT unit_code, count(*), coalesce(sum(touched), 0), coalesce(max(touched), 0)"
                     f" FROM submissions WHERE {where} GROUP BY unit_code"), params
 
@@ -109,6 +113,20 @@ def records_print(store: SqlStore, query: SubmissionQuery) -> str | None:
         rows = cx.execute(*prints_statement(store, query)).fetchall()
     return (f"{sum(int(r[1]) for r in rows)}:{sum(int(r[2]) for r in rows)}"
             f":{max((int(r[3]) for r in rows), default=0)}")
+
+
+def records_added(store: SqlStore, query: SubmissionQuery, since: str) -> int | None:
+    """``Store.records_added``: the records touched at or before the print's max are its records
+    unchanged when their count and sum are its own (a write moves a record's ``touched`` above it, a
+    late commit below it adds one, a delete takes one away); then the others are all new."""
+    if query.form_id is None:
+        return None
+    n, total, top = (int(x) for x in since.split(":"))
+    where, params = _of_form(store, query)
+    with store._read_cx() as cx:
+        row = cx.execute(store._q(f"SELECT count(*), coalesce(sum(touched), 0) FROM submissions WHERE {where}"
+                                  " AND touched <= ?"), [*params, top]).fetchone()
+    return top if (int(row[0]), int(row[1])) == (n, total) else None
 
 
 def _prints(store: SqlStore, query: SubmissionQuery) -> dict[str, tuple[list[str | None], Print]]:
