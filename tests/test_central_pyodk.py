@@ -246,6 +246,8 @@ def test_wrong_password_gets_centrals_401(live_server, tmp_path) -> None:
     assert none.status_code == 401 and none.json()["code"] == 401.2
     missing = httpx.post(f"{live_server.url}/v1/sessions", json={"email": "admin"})
     assert missing.status_code == 400 and missing.json()["code"] == 400.3
+    huge = httpx.post(f"{live_server.url}/v1/sessions", json={"email": "admin", "password": "x" * 1_100_000})
+    assert huge.status_code == 413 and huge.json()["code"] == 413.1
 
 
 def test_draft_upload_and_publish(live_server, tmp_path) -> None:

@@ -83,6 +83,7 @@ from rasoat.server.openapi import (
 from rasoat.server.uploads import upload_size
 
 MAX_FORM_BYTES = 50_000_000
+SMALL_BODY = 1_000_000  # a login, a review, a comment: JSON of a few keys (413 over it)
 MAY_VIEW, MAY_EDIT, MAY_REVIEW, MAY_PUBLISH = (
     requires(p) for p in (scope.VIEW, scope.EDIT, scope.REVIEW, scope.PUBLISH_FORMS)
 )
@@ -132,7 +133,7 @@ async def _body(request: Request, limit: int) -> bytes:
 # --- sessions and users ------------------------------------------------------------------------------
 
 
-@post("/v1/sessions", status_code=200)
+@post("/v1/sessions", status_code=200, request_max_body_size=SMALL_BODY)
 async def create_session(
     request: Request, store: NamedDependency[Store], data: JSONBody[Login]
 ) -> CentralSession:
@@ -550,7 +551,7 @@ async def edit_submission(
 
 
 @patch("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}", guards=[MAY_REVIEW],
-       status_code=200)
+       status_code=200, request_max_body_size=SMALL_BODY)
 async def review(
     store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
     iid: FromPath[str], data: JSONBody[ReviewChange],
@@ -585,7 +586,7 @@ def list_comments(
 
 
 @post("/v1/projects/{pid:str}/forms/{form_id:str}/submissions/{iid:str}/comments", guards=[MAY_REVIEW],
-      status_code=200)
+      status_code=200, request_max_body_size=SMALL_BODY)
 async def add_comment(
     store: NamedDependency[Store], user: NamedDependency[User], pid: FromPath[str], form_id: FromPath[str],
     iid: FromPath[str], data: JSONBody[NewComment],
