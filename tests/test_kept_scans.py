@@ -23,6 +23,7 @@ INDICATORS = [Indicator.model_validate({"id": i, "name_vi": i, "name_en": i, "le
               for i, num in [
                   ("using_now", {**PERSONS, "window": "to_date", "where": {"status": "using"}}),
                   ("persons_seen", {"form": "f1_person", "distinct": "person_key"}),
+                  ("statuses_now", {**PERSONS, "distinct": "status"}),  # a set: each person's folded again
                   ("last_visit_using", {"form": "f1_person", "latest_by": "person_key", "date_field": "visit",
                                         "window": "to_date", "where": {"status": "using"}}),
                   ("pledges", {"form": "f2_pledge"}),

@@ -229,10 +229,18 @@ class _Latest:
         self.date_field = m.date_field
         self.carry = m.carry_forward
         self.kept: dict[Any, Any] = {}
+        self.slots: list[_Slot] = []
         self.takers: list[Callable[[str, dict[str, Any]], None]] = []
+        # resumed (``kept_scans.resume``): the keys the new records change, as they were, and the counting
+        # slots' finished values (by their place in ``slots``)
+        self.before: dict[Any, Any] | None = None
+        self.done: dict[int, dict[str, float]] = {}
 
     def offer(self, instance_id: str, unit: str, received: datetime, fields: dict[str, Any]) -> None:
         k = self.key(instance_id, unit, fields)
+        if self.before is not None and k not in self.before:
+            old = self.kept.get(k)
+            self.before[k] = list(old) if self.carry and old is not None else old
         df = self.date_field
         order = ((fields.get(df) or "")[:10] if df else "", received)
         if self.carry:
@@ -242,10 +250,34 @@ class _Latest:
         if old is None or order >= old[0]:
             self.kept[k] = (order, unit, fields)
 
-    def finish(self) -> None:
+    def _state(self, kept: Any) -> tuple[str, dict[str, Any]]:
+        return _fold(kept) if self.carry else (kept[1], kept[2])
+
+    def finish(self, index: UnitIndex) -> None:
+        """Hand each key's final state to the takers. Resumed, a counting slot starts from its finished
+        values, the changed keys' old states taken away and their new ones added (whole counts: exact)."""
+        every = []
+        for i, (slot, take) in enumerate(zip(self.slots, self.takers, strict=True)):
+            done = self.done.get(i)
+            if done is None or self.before is None:
+                every.append(take)
+                continue
+            old = _Slot(slot.measure, slot.period)
+            undo = _taker(old, index)
+            for entry in self.before.values():
+                if entry is not None:
+                    undo(*self._state(entry))
+            values = dict(done)
+            for unit, n in old.values.items():
+                values[unit] -= n
+                if not values[unit]:
+                    del values[unit]
+            slot.values.update(values)
+            for k in self.before:
+                take(*self._state(self.kept[k]))
         for kept in self.kept.values():
-            unit, state = _fold(kept) if self.carry else (kept[1], kept[2])
-            for take in self.takers:
+            unit, state = self._state(kept)
+            for take in every:
                 take(unit, state)
         self.kept.clear()
 
@@ -273,6 +305,7 @@ def _plan(slots: list[_Slot], index: UnitIndex) -> list[tuple[str | None, list[_
             lkey = (m.latest_by, m.latest_per_unit, m.carry_forward)
             if lkey not in latests:
                 latests[lkey] = _Latest(slot, index, str(wkey + lkey))
+            latests[lkey].slots.append(slot)
             latests[lkey].takers.append(_taker(slot, index))
         else:
             direct.append(_taker(slot, index))
@@ -424,12 +457,11 @@ class Computation:
         if mark is None:
             self._read(query, plan, paths, progress)
             steady = kept is not None and self.store.records_print(query) == kept[1]
-        if kept is not None and steady:  # read exactly the printed records: the fold may go on from them
-            kept_scans.keep_fold(self.store, kept, slots, latests)
+        fold = kept_scans.fold(slots, latests) if kept is not None and steady else None
         for lg in latests:
-            lg.finish()
-        if kept is not None and steady:
-            kept_scans.keep(self.store, kept, slots)
+            lg.finish(self.index)
+        if kept is not None and fold is not None:  # read exactly the printed records: the fold may go on
+            kept_scans.keep(self.store, kept, slots, fold)
 
     def _read(self, query: SubmissionQuery, plan: list[tuple[str | None, list[_Window]]], paths: set[str],
               progress: Callable[[int], object] | None) -> None:

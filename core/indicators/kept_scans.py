@@ -13,8 +13,9 @@ changes with no record changing.
 When the only change is new records (a person's new record among the province's 10,000), the scan goes on
 from where it stopped instead of reading them all again: its fold, kept beside it (``keep_fold``: the
 slots' sums, sets and units as the records left them, and each key's latest record or history with the
-fields read), takes the new records alone (``Store.records_added``) and finishes again. Any other change
-(an update, a review decision, a delete) reads everything.
+fields read), takes the new records alone (``Store.records_added``) and finishes again: a slot counting
+latest records from its finished counts, the changed keys' old states taken away and their new ones added,
+the others from every key. Any other change (an update, a review decision, a delete) reads everything.
 """
 
 from __future__ import annotations
@@ -54,8 +55,9 @@ def key(store: Store, query: SubmissionQuery, slots: Sequence[_Slot], rules: Any
 
 
 def _state(slots: Sequence[_Slot]) -> dict[str, Any]:
-    return {_name(s): [s.values, {u: list(v) for u, v in s.sets.items()}, sorted(s.seen), s.unread]
-            for s in slots}
+    # copies: a fold is taken before its latest slots finish
+    return {_name(s): [dict(s.values), {u: list(v) for u, v in s.sets.items()}, sorted(s.seen),
+                       dict(s.unread)] for s in slots}
 
 
 def _fill(slots: Sequence[_Slot], state: dict[str, Any]) -> None:
@@ -67,10 +69,19 @@ def _fill(slots: Sequence[_Slot], state: dict[str, Any]) -> None:
         s.unread.update(unread)
 
 
-def keep(store: Store, kept: tuple[str, str], slots: Sequence[_Slot]) -> None:
-    """One row per scan, written over at each change of its records (not one more per change)."""
+def _counts(slot: _Slot) -> bool:
+    """A latest slot whose finished values are whole counts: a key's old state can be taken away."""
+    m = slot.measure
+    return bool(m.latest_by) and m.kind is MeasureKind.count and m.distinct is None
+
+
+def keep(store: Store, kept: tuple[str, str], slots: Sequence[_Slot], fold: dict[str, Any]) -> None:
+    """One row per scan, written over at each change of its records (not one more per change), and its
+    ``fold`` with the counting latest slots' finished values."""
     state = _state(slots)
     store.kv_put(NAMESPACE, kept[0], {"print": kept[1], "slots": state}, ttl_seconds=KEEP_SECONDS)
+    done = {_name(s): s.values for s in slots if _counts(s)}
+    store.kv_put(FOLDS, kept[0], {"print": kept[1], **fold, "done": done}, ttl_seconds=KEEP_SECONDS)
 
 
 def restore(store: Store, kept: tuple[str, str], slots: Sequence[_Slot]) -> bool:
@@ -95,13 +106,11 @@ def _load(entry: list[Any]) -> tuple[Any, str, dict[str, Any]]:
     return (day, datetime.fromisoformat(received)), unit, fields
 
 
-def keep_fold(store: Store, kept: tuple[str, str], slots: Sequence[_Slot],
-              latests: Sequence[_Latest]) -> None:
-    """The scan's fold before its latest groups finish, for ``resume`` to go on from."""
+def fold(slots: Sequence[_Slot], latests: Sequence[_Latest]) -> dict[str, Any]:
+    """The scan's state before its latest groups finish, for ``resume`` to go on from."""
     groups = {lg.name: [[list(k), [_dump(e) for e in v] if lg.carry else _dump(v)]
                         for k, v in lg.kept.items()] for lg in latests}
-    store.kv_put(FOLDS, kept[0], {"print": kept[1], "slots": _state(slots), "latest": groups},
-                 ttl_seconds=KEEP_SECONDS)
+    return {"slots": _state(slots), "latest": groups}
 
 
 def resume(store: Store, kept: tuple[str, str], query: SubmissionQuery, slots: Sequence[_Slot],
@@ -119,4 +128,7 @@ def resume(store: Store, kept: tuple[str, str], query: SubmissionQuery, slots: S
     for lg in latests:
         lg.kept = {tuple(k): [_load(e) for e in v] if lg.carry else _load(v)
                    for k, v in found["latest"][lg.name]}
+        lg.before = {}
+        done = found.get("done", {})
+        lg.done = {i: done[_name(s)] for i, s in enumerate(lg.slots) if _name(s) in done}
     return mark
