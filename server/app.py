@@ -15,13 +15,14 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import anyio
 from litestar import Litestar, Request, Response, Router, get, post, route
 from litestar.exceptions import HTTPException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Stream
 from rasoat.core import entity_media
 from rasoat.core.media import ROSTER_MEDIA
@@ -184,9 +185,8 @@ def _prefixed(paths: list[str]) -> list[str]:
 # --- form list, forms, media ------------------------------------------------------------------
 
 
-def _form_list(request: Request, st: _State, caller: Caller) -> bytes:
+def _form_list(request: Request, st: _State, caller: Caller, only: str | None, verbose: bool) -> bytes:
     base = _base_url(request, st.settings) + caller.prefix
-    only = request.query_params.get("formID")
     entries = []
     for form in visible_forms(st.store, caller.user):
         if only and form.form_id != only:
@@ -202,13 +202,16 @@ def _form_list(request: Request, st: _State, caller: Caller) -> bytes:
                 manifest_url=f"{base}/forms/{fid}/manifest" if form.media else None,
             )
         )
-    return openrosa.form_list_xml(entries, verbose=request.query_params.get("verbose") == "true")
+    return openrosa.form_list_xml(entries, verbose=verbose)
 
 
 @get(_prefixed(["/formList"]))
-async def form_list(request: Request) -> Response:
+async def form_list(
+    request: Request, only: Annotated[str | None, QueryParameter(name="formID")] = None,
+    verbose: FromQuery[str | None] = None,
+) -> Response:
     st, caller = await _caller(request)
-    body = await anyio.to_thread.run_sync(_form_list, request, st, caller)
+    body = await anyio.to_thread.run_sync(_form_list, request, st, caller, only, verbose == "true")
     return _xml_response(body, extra={"Cache-Control": "no-store"})
 
 
@@ -381,19 +384,21 @@ ENTITY_CSV_CACHE_BYTES = 8 * 1024 * 1024  # one commune's list is far smaller; a
 
 
 @get(_prefixed(["/datasets/{name:str}/integrity"]))
-async def entity_integrity(request: Request) -> Response:
+async def entity_integrity(
+    request: Request, ids: Annotated[list[str] | None, QueryParameter(name="id")] = None
+) -> Response:
     """Which of the entity ids a phone asks about it must drop: deleted, or outside the caller's units
     (entities.md §2.5). Only for a caller with a form that uses the list."""
     st, caller = await _caller(request)
     name = request.path_params["name"]
-    ids = [i for part in request.query_params.getall("id", []) for i in part.split(",") if i.strip()]
+    wanted = [i for part in ids or [] for i in part.split(",") if i.strip()]
 
     def answer() -> bytes:
         forms = visible_forms(st.store, caller.user)
         if not any(entity_media.linked_list(st.store, f, f"{name}.csv") for f in forms):
             raise Problem("entity_list.not_available", name=name)
         scope = entity_media.entity_scope(caller.user)
-        return openrosa.integrity_xml(st.store.entity_deleted(name, ids[:10_000], scope))
+        return openrosa.integrity_xml(st.store.entity_deleted(name, wanted[:10_000], scope))
 
     body = await anyio.to_thread.run_sync(answer)
     return _xml_response(body, extra={"Cache-Control": "no-store"})

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import anyio
 from litestar import Request, Response, get, post, route
+from litestar.params import FromQuery
 from rasoat.core.drafts import Draft, accept_test, draft_for_token, draft_media
 from rasoat.core.problems import Problem
 from rasoat.server import openrosa
@@ -49,7 +50,7 @@ def _xml(body: bytes, status: int = 200) -> Response:
 
 
 @get(PREFIX + "/formList", sync_to_thread=True)
-def draft_form_list(request: Request) -> Response:
+def draft_form_list(request: Request, verbose: FromQuery[str | None] = None) -> Response:
     draft = _draft(request)
     base = _base(request)
     entry = openrosa.FormEntry(
@@ -57,7 +58,7 @@ def draft_form_list(request: Request) -> Response:
         md5=draft.compiled.md5, download_url=f"{base}.xml",
         manifest_url=f"{base}/manifest" if draft.compiled.media else None,
     )
-    return _xml(openrosa.form_list_xml([entry], verbose=request.query_params.get("verbose") == "true"))
+    return _xml(openrosa.form_list_xml([entry], verbose=verbose == "true"))
 
 
 @get(PREFIX + ".xml", sync_to_thread=True)
