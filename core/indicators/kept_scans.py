@@ -108,9 +108,17 @@ def _load(entry: list[Any]) -> tuple[Any, str, dict[str, Any]]:
 
 def fold(slots: Sequence[_Slot], latests: Sequence[_Latest]) -> dict[str, Any]:
     """The scan's state before its latest groups finish, for ``resume`` to go on from."""
-    groups = {lg.name: [[list(k), [_dump(e) for e in v] if lg.carry else _dump(v)]
-                        for k, v in lg.kept.items()] for lg in latests}
-    return {"slots": _state(slots), "latest": groups}
+    return {"slots": _state(slots), "latest": {lg.name: _dumps(lg) for lg in latests}}
+
+
+def _dumps(lg: _Latest) -> list[Any]:
+    """Each key's kept records; resumed, a key no new record changed as it was read."""
+    changed = lg.before if lg.before is not None else {}
+    out = []
+    for k, v in lg.kept.items():
+        pair = None if k in changed else lg.dumped.get(k)
+        out.append(pair or [list(k), [_dump(e) for e in v] if lg.carry else _dump(v)])
+    return out
 
 
 def resume(store: Store, kept: tuple[str, str], query: SubmissionQuery, slots: Sequence[_Slot],
@@ -126,8 +134,9 @@ def resume(store: Store, kept: tuple[str, str], query: SubmissionQuery, slots: S
         return None
     _fill(slots, found["slots"])
     for lg in latests:
-        lg.kept = {tuple(k): [_load(e) for e in v] if lg.carry else _load(v)
-                   for k, v in found["latest"][lg.name]}
+        pairs = found["latest"][lg.name]
+        lg.kept = {tuple(k): [_load(e) for e in v] if lg.carry else _load(v) for k, v in pairs}
+        lg.dumped = {tuple(pair[0]): pair for pair in pairs}
         lg.before = {}
         done = found.get("done", {})
         lg.done = {i: done[_name(s)] for i, s in enumerate(lg.slots) if _name(s) in done}
