@@ -156,3 +156,25 @@ def test_new_person_records_alone_are_read_and_the_figures_stay_exact(store: Sto
     after(10, incremental=False)
     person(H21, "p5", "stopped", "2026-03-07")  # new records only again: read alone
     assert _figures(after(1), "using_now")[C2] == 2  # p3 and p4
+
+
+def test_a_record_changed_during_the_read_of_new_ones_makes_it_read_everything(store: Store) -> None:
+    """An old record approved while the new ones are read comes among them (its ``touched`` is new): the
+    evaluation notices the fingerprint moved and reads everything, and keeps nothing it cannot go on from."""
+
+    class Racing(Counting):
+        def iter_facts(self, query: Any, paths: Any) -> Any:
+            if query.touched_above is not None:
+                self.store.set_review("uuid:p0", ReviewState.approved, "", "officer")
+            return super().iter_facts(query, paths)
+
+    _run(Counting(store))
+    add(store, "f1_person", H11, {"person_key": "p7", "status": "using"}, day="2026-03-01", round_id="r")
+    racing = Racing(store)
+    got = _run(racing)
+    # p7 and p0 (approved after the mark), then all seven again
+    assert racing.marks[0] is not None and racing.marks[1:] == [None] and racing.read == 2 + 7
+    assert got == _run(Counting(store, fresh=True))
+    after = Counting(store)
+    assert _run(after) == got and after.marks == [None]  # what the race left is not gone on from
+    assert _run(after) == got and after.marks == [None]  # then kept whole again
