@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from rasoat.core.models import Submission
 from rasoat.core.units import ascii_name, get_units
+from rasoat.server import web
+from rasoat.server.web.charts import ChartRow, bar_chart
 from server_support import COMMUNE, OTHER_COMMUNE, instance_xml
 from web_support import (
     INDICATOR_ID,
@@ -177,3 +180,18 @@ def test_a_round_over_the_province_lists_the_communes_that_sent_records(browser,
             height = page.evaluate("document.documentElement.scrollHeight")
             assert height <= 3 * DESKTOP["height"], f"the overview is {height} px tall"
         page.context.close()
+
+
+def test_a_charts_figures_are_drawn_whole(browser) -> None:
+    """A long figure ("102 persons" on the English chart over the periods) was cut at the chart's edge."""
+    css = (Path(web.__file__).parent / "static" / "web.css").read_text(encoding="utf-8")
+    rows = [ChartRow(label="2025", value=18, status="not_met", text="18 persons", key="2025"),
+            ChartRow(label="2026", value=1234567.5, status="not_met", text="1.234.567,5 persons", key="2026")]
+    page = browser.new_page(viewport={"width": 1366, "height": 800})
+    page.set_content(f"<style>{css}</style><main>{bar_chart(rows, target=0)}</main>")
+    cut = page.evaluate("() => { const svg = document.querySelector('svg.chart');"
+                        " const w = svg.viewBox.baseVal.width;"
+                        " return [...svg.querySelectorAll('text.chart-value')]"
+                        ".filter(t => t.getBBox().x + t.getBBox().width > w).map(t => t.textContent) }")
+    assert cut == []
+    page.close()

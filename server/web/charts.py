@@ -41,6 +41,9 @@ class ChartRow:
     key: str = ""  # what the bar stands for (a unit code, a period), as ``data-key`` for readers and tests
 
 
+VALUE_CHAR_PX = 8.5  # a character of .chart's 13px font (a digit of DejaVu Sans: 8.3), in viewBox units
+
+
 def _short(text: str, n: int = 20) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -54,7 +57,10 @@ def bar_chart(
     back."""
     if not rows:
         return ""
-    label_w, value_w, plot_w, row_h, top = 150, 76, 264, 22, 28 if target is not None else 8
+    # the value column as wide as its longest text ("102 người", "1.234,5 persons"): a fixed width cut
+    # the end of a long figure off at the chart's edge
+    value_w = max(76, 12 + VALUE_CHAR_PX * max(len(r.text) for r in rows))
+    label_w, plot_w, row_h, top = 150, 264, 22, 28 if target is not None else 8
     width = label_w + plot_w + value_w
     height = top + row_h * len(rows) + 8
     values = [r.value for r in rows if r.value is not None]
