@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from rasoat.core.indicators import kept_scans
@@ -370,6 +370,9 @@ class Computation:
         self._present_counts: dict[tuple[Any, ...], dict[str, int]] = {}
         self._snapshots: dict[str, dict[str, Any] | None] = {}
         self._keys: dict[int, str] = {}
+        # per indicator (and period): its form slots and measure keys, looked up once, not per unit
+        self._form_slots: dict[tuple[int, str], tuple[tuple[str, _Slot], ...]] = {}
+        self._form_keys: dict[int, tuple[str, ...]] = {}
         if counted_states is not None:
             fixed = frozenset(ReviewState(s).value for s in counted_states)
             self._default_states = fixed
@@ -618,12 +621,20 @@ class Computation:
         """Records inside ``unit`` an indicator's figure needs but could not read: per form the most any
         of its measures missed (a numerator and a denominator over one form miss the same records)."""
         by_form: dict[str, int] = {}
-        for m in ind.measures():
-            slot = self.slots.get((self._key(m), str(period))) if m.form else None
-            if slot is not None:
-                n = slot.unread_totals.get(unit, 0)
-                by_form[slot.measure.form or ""] = max(by_form.get(slot.measure.form or "", 0), n)
+        for form, slot in self._slots_of(ind, period):
+            n = slot.unread_totals.get(unit, 0)
+            if n > by_form.get(form, 0):
+                by_form[form] = n
         return sum(by_form.values())
+
+    def _slots_of(self, ind: Indicator, period: Period) -> tuple[tuple[str, _Slot], ...]:
+        """(form, slot) of each of an indicator's measures over a form, for one period."""
+        key = (id(ind), str(period))
+        found = self._form_slots.get(key)
+        if found is None:
+            slots = ((m.form, self.slots.get((self._key(m), key[1]))) for m in ind.measures() if m.form)
+            found = self._form_slots[key] = tuple((f, slot) for f, slot in slots if slot is not None)
+        return found
 
     def register_count(self, kind: str, unit: str, where: Sequence[Filter] = ()) -> float | None:
         """Entries of the ``kind`` register (loaded by officers, else a plugin's: ``core.unit_lists``) in the
@@ -660,7 +671,9 @@ class Computation:
             child = Level.hamlet if ind.level is Level.hamlet else Level.commune
         else:
             child = level
-        keys = tuple(sorted({self._key(m) for m in ind.measures() if m.form}))
+        keys = self._form_keys.get(id(ind))
+        if keys is None:
+            keys = self._form_keys[id(ind)] = tuple(sorted({self._key(m) for m in ind.measures() if m.form}))
         if child is None or not keys:
             return None, None, None
         counts = self._present_counts.get((keys, str(period), child))
@@ -812,6 +825,7 @@ def evaluate(
     comp.run(progress)
 
     chosen = _choose_units(comp, units, lvl)
+    same = {ind.id: _same(ind, p) for ind in inds}
     results: list[IndicatorResult] = []
     for code in chosen:
         code_level = comp.index.level(code)
@@ -821,7 +835,7 @@ def evaluate(
                 continue
             if not applies_in(ind.province, province):  # another province's plan (core.plans)
                 continue
-            results.append(_result(comp, ind, p, code, code_level, previous.get(ind.id)))
+            results.append(_result(comp, ind, p, code, code_level, previous.get(ind.id), same[ind.id]))
     return results
 
 
@@ -841,7 +855,7 @@ def evaluate_history(
         comp.need_indicator(indicator, p)
     comp.run()
     level = comp.index.level(unit)
-    return [_result(comp, indicator, p, unit, level, None) for p in ps]
+    return [_result(comp, indicator, p, unit, level, None, _same(indicator, p)) for p in ps]
 
 
 def _choose_units(comp: Computation, units: Sequence[str] | None, level: Level | None) -> list[str]:
@@ -863,6 +877,42 @@ def _choose_units(comp: Computation, units: Sequence[str] | None, level: Level |
     return sorted(c for c in comp.units_with_data() if index.level(c) is want)
 
 
+# status → its label as the CLI and Excel say it, worked out once
+_STATUS_TEXT = {status: both(words) for status, words in STATUS_LABELS.items()}
+
+
+@dataclass(frozen=True)
+class _Same:
+    """What every unit's result of one indicator in one period shares, worked out once for all of them."""
+
+    end: date  # the period's end, the day targets are judged on
+    fields: dict[str, Any]  # the result's fields that do not depend on the unit
+
+
+def _same(ind: Indicator, p: Period) -> _Same:
+    t = ind.target
+    words = t.words(_compared_words(ind, p)) if t else None
+    return _Same(p.end, {
+        "indicator_id": ind.id,
+        "name_vi": ind.name_vi,
+        "name_en": ind.name_en,
+        "group": ind.group,
+        "period": str(p),
+        "factor": ind.factor,
+        "unit_label": ind.label,
+        "unit_label_en": ind.label_en,
+        "target_op": t.op.value if t else None,
+        "target_value": t.value if t else None,
+        "target_on": t.of if t else None,
+        "target_deadline": t.deadline if t else None,
+        "target_text": both(words) if words is not None else None,
+        "target_words": words,
+        "elapsed_pct": elapsed_pct(t, p.end),
+        "source_document": ind.source.document if ind.source else None,
+        "plan": ind.plan,
+    })
+
+
 def _result(
     comp: Computation,
     ind: Indicator,
@@ -870,6 +920,7 @@ def _result(
     code: str,
     code_level: Level | None,
     prev: tuple[Period, str, dict[str, Any] | None] | None,
+    same: _Same,
 ) -> IndicatorResult:
     uncounted = comp.uncounted(ind, p, code)
     value, num, den = (None, None, None) if uncounted else comp.values(ind, p, code)
@@ -888,34 +939,20 @@ def _result(
         change = value - prev_value
         change_pct = (change / prev_value * 100) if prev_value else None
     t = ind.target
-    status = judge(t, p.end, value, prev_value, change, change_pct, uncounted)
+    status = judge(t, same.end, value, prev_value, change, change_pct, uncounted)
     reported, expected, reporting_level = comp.reporting(ind, p, code)
     return IndicatorResult(
-        indicator_id=ind.id,
-        name_vi=ind.name_vi,
-        name_en=ind.name_en,
-        group=ind.group,
+        **same.fields,
         unit_code=code,
         unit_name=comp.index.name(code),
         level=code_level or ind.level,
-        period=str(p),
         value=_as_number(value),
         numerator=_as_number(num),
         denominator=_as_number(den),
-        factor=ind.factor,
-        unit_label=ind.label,
-        unit_label_en=ind.label_en,
-        target_op=t.op.value if t else None,
-        target_value=t.value if t else None,
-        target_on=t.of if t else None,
-        target_deadline=t.deadline if t else None,
-        target_text=t.text(_compared_words(ind, p)) if t else None,
-        target_words=t.words(_compared_words(ind, p)) if t else None,
         compared_value=_as_number(compared_quantity(t, value, change, change_pct)) if t else None,
         status=status,
-        status_label=both(STATUS_LABELS[status]),
+        status_label=_STATUS_TEXT[status],
         progress_pct=progress_pct(t, value),
-        elapsed_pct=elapsed_pct(t, p.end),
         units_reported=reported,
         units_expected=expected,
         reporting_level=reporting_level,
@@ -924,8 +961,6 @@ def _result(
         previous_source=prev_source,
         change=_as_number(change),
         change_pct=change_pct,
-        source_document=ind.source.document if ind.source else None,
-        plan=ind.plan,
         uncounted_encrypted=uncounted,
     )
 
