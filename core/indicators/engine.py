@@ -276,10 +276,11 @@ class _Latest:
             slot.values.update(values)
             for k in self.before:
                 take(*self._state(self.kept[k]))
-        for kept in self.kept.values():
-            unit, state = self._state(kept)
-            for take in every:
-                take(unit, state)
+        if every:  # resumed with only counting slots, the unchanged keys' states are not needed at all
+            for kept in self.kept.values():
+                unit, state = self._state(kept)
+                for take in every:
+                    take(unit, state)
         self.kept.clear()
 
 
