@@ -235,7 +235,7 @@ class _Latest:
         # slots' finished values (by their place in ``slots``)
         self.before: dict[Any, Any] | None = None
         self.done: dict[int, dict[str, float]] = {}
-        self.dumped: dict[Any, list[Any]] = {}  # resumed: each key's kept form, as read
+        self.dumped: dict[str, str] = {}  # resumed: each key's kept text, as read
 
     def offer(self, instance_id: str, unit: str, received: datetime, fields: dict[str, Any]) -> None:
         k = self.key(instance_id, unit, fields)

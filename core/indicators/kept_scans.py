@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 from rasoat.core.indicators.models import MeasureKind
 from rasoat.core.storage.base import Store, SubmissionQuery
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 NAMESPACE = "kept_scans"
 FOLDS = "kept_folds"  # the same keys: a scan's fold before it finished
 KEEP_SECONDS = 7 * 86400  # an unused key (its records changed since) expires
-FORMAT = 1  # changed when the scan fills its slots differently: every kept scan is then ignored
+FORMAT = 2  # changed when the scan fills its slots differently: every kept scan is then ignored
 
 
 def _name(slot: _Slot) -> str:
@@ -106,19 +106,38 @@ def _load(entry: list[Any]) -> tuple[Any, str, dict[str, Any]]:
     return (day, datetime.fromisoformat(received)), unit, fields
 
 
+def _text(value: Any) -> str:
+    return to_json(value).decode()
+
+
+class _Unread(dict[Any, Any]):
+    """A resumed group's keys, each read from its kept text only when a new record asks for it (``get``, as
+    ``_Latest.offer`` does): when every slot goes on from its finished counts the others are never needed."""
+
+    def __init__(self, texts: dict[str, str], carry: bool) -> None:
+        super().__init__()
+        self.texts, self.carry = texts, carry
+
+    def get(self, k: Any, default: Any = None) -> Any:
+        if k not in self and (text := self.texts.get(_text(list(k)))) is not None:
+            entry = from_json(text)
+            self[k] = [_load(e) for e in entry] if self.carry else _load(entry)
+        return super().get(k, default)
+
+
 def fold(slots: Sequence[_Slot], latests: Sequence[_Latest]) -> dict[str, Any]:
     """The scan's state before its latest groups finish, for ``resume`` to go on from."""
     return {"slots": _state(slots), "latest": {lg.name: _dumps(lg) for lg in latests}}
 
 
-def _dumps(lg: _Latest) -> list[Any]:
-    """Each key's kept records; resumed, a key no new record changed as it was read."""
-    changed = lg.before if lg.before is not None else {}
-    out = []
-    for k, v in lg.kept.items():
-        pair = None if k in changed else lg.dumped.get(k)
-        out.append(pair or [list(k), [_dump(e) for e in v] if lg.carry else _dump(v)])
-    return out
+def _dumps(lg: _Latest) -> list[list[str]]:
+    """Each key's kept records as text beside the key's (read back whole only for the keys asked for);
+    resumed, the keys no new record changed as they were read, in their order, the new keys after."""
+    out = dict(lg.dumped) if lg.before is not None else {}
+    for k in lg.before if lg.before is not None else lg.kept:
+        v = lg.kept[k]
+        out[_text(list(k))] = _text([_dump(e) for e in v] if lg.carry else _dump(v))
+    return [[k, v] for k, v in out.items()]
 
 
 def resume(store: Store, kept: tuple[str, str], query: SubmissionQuery, slots: Sequence[_Slot],
@@ -133,11 +152,13 @@ def resume(store: Store, kept: tuple[str, str], query: SubmissionQuery, slots: S
     if mark is None:
         return None
     _fill(slots, found["slots"])
+    done = found.get("done", {})
     for lg in latests:
-        pairs = found["latest"][lg.name]
-        lg.kept = {tuple(k): [_load(e) for e in v] if lg.carry else _load(v) for k, v in pairs}
-        lg.dumped = {tuple(pair[0]): pair for pair in pairs}
+        lg.dumped = dict(found["latest"][lg.name])
         lg.before = {}
-        done = found.get("done", {})
         lg.done = {i: done[_name(s)] for i, s in enumerate(lg.slots) if _name(s) in done}
+        lg.kept = _Unread(lg.dumped, lg.carry)
+        if len(lg.done) < len(lg.slots):  # a slot not going on from its counts takes every key
+            for k in lg.dumped:
+                lg.kept.get(tuple(from_json(k)))
     return mark
