@@ -629,12 +629,14 @@ class Computation:
         return sum(by_form.values())
 
     def _slots_of(self, ind: Indicator, period: Period) -> tuple[tuple[str, _Slot], ...]:
-        """(form, slot) of each of an indicator's measures over a form, for one period."""
+        """(form, slot) of each of an indicator's measures over a form that missed any record, for one
+        period (after ``run``; most indicators have none, and every unit's answer is then 0 at once)."""
         key = (id(ind), str(period))
         found = self._form_slots.get(key)
         if found is None:
             slots = ((m.form, self.slots.get((self._key(m), key[1]))) for m in ind.measures() if m.form)
-            found = self._form_slots[key] = tuple((f, slot) for f, slot in slots if slot is not None)
+            found = self._form_slots[key] = tuple(
+                (f, slot) for f, slot in slots if slot is not None and slot.unread_totals)
         return found
 
     def register_count(self, kind: str, unit: str, where: Sequence[Filter] = ()) -> float | None:
