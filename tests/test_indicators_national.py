@@ -105,6 +105,10 @@ def test_every_counted_unit_has_an_english_word(national: list[Indicator]) -> No
     by_id = {i.id: i for i in national}
     assert (by_id["nat_persons_users"].label, by_id["nat_persons_users"].label_en) == ("người", "persons")
     assert by_id["nat_services_reach"].label_en == "%"  # a share is the same in both languages
+    # and says one of them as English does: "1 site", not "1 sites" (the screenshot review)
+    plural = [i for i in words if i.label_en.endswith("s")]
+    assert [i.id for i in plural if not i.unit_label_en_one or i.label_en_one.endswith("s")] == []
+    assert by_id["nat_hotspots_new"].label_en_one == "site"
 
 
 # --- one province, every form ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from rasoat.core.models import ReviewState
 from rasoat.core.units import get_units
 from rasoat.server.web import session as sessions
 from rasoat.server.web import web_router
+from rasoat.server.web.pages_overview import value_text
 from server_support import COMMUNE, OTHER_COMMUNE
 from web_support import INDICATOR_ID, OTHER_NAMES, csrf_of, http_login
 
@@ -576,6 +577,17 @@ def test_english_pages_show_units_of_measure_and_targets_in_english(site) -> Non
     assert numerator.startswith("sum of households_pledged (f2_pledge)") and "tổng" not in numerator
     vi = client.get("/indicators/definition/nat_household_pledges", params={"lang": "vi"}).text
     assert re.search(r'class="numerator">tổng households_pledged \(f2_pledge\)', vi)
+
+
+def test_one_of_a_unit_is_said_in_the_singular_in_english(site) -> None:
+    """The screenshot review: an English page said "1 sites" and "1 persons". A value of one takes the
+    indicator's ``unit_label_en_one``; other values and Vietnamese keep their one word."""
+    results = evaluate(site.store, str(vn_today().year), units=[COMMUNE])
+    hotspots = next(r for r in results if r.indicator_id == "nat_hotspots_new")
+    said = {(v, lang): value_text(hotspots.model_copy(update={"value": v}), lang)
+            for v in (0, 1, 2) for lang in ("en", "vi")}
+    assert said == {(0, "en"): "0 sites", (1, "en"): "1 site", (2, "en"): "2 sites",
+                    (0, "vi"): "0 điểm", (1, "vi"): "1 điểm", (2, "vi"): "2 điểm"}
 
 
 def test_a_round_of_many_forms_folds_them_and_the_national_pack_is_named(site) -> None:

@@ -904,6 +904,7 @@ def _same(ind: Indicator, p: Period) -> _Same:
         "factor": ind.factor,
         "unit_label": ind.label,
         "unit_label_en": ind.label_en,
+        "unit_label_en_one": ind.label_en_one,
         "target_op": t.op.value if t else None,
         "target_value": t.value if t else None,
         "target_on": t.of if t else None,

@@ -270,6 +270,7 @@ class Indicator(BaseModel):
     factor: float = 1.0
     unit_label: str | None = None  # "%", "‰", "người", "vụ"…; defaults from the factor
     unit_label_en: str | None = None  # its English ("persons", "cases"); none: the Vietnamese word is shown
+    unit_label_en_one: str | None = None  # the English for one ("1 person"); none: ``unit_label_en``
     level: Level = Level.hamlet  # the lowest level at which the value means something
     period: PeriodKind = PeriodKind.year
     comparison: Comparison = Field(default_factory=Comparison)
@@ -297,6 +298,11 @@ class Indicator(BaseModel):
     def label_en(self) -> str:
         """The unit of measure on an English page: ``unit_label_en``, else the same as ``label``."""
         return self.unit_label_en or self.label
+
+    @property
+    def label_en_one(self) -> str:
+        """The English unit of measure after a value of exactly one ("1 site", not "1 sites")."""
+        return self.unit_label_en_one or self.label_en
 
     def measures(self) -> list[Measure]:
         return [m for m in (self.numerator, self.denominator) if m is not None]
@@ -343,6 +349,7 @@ class IndicatorResult(BaseModel):
     factor: float
     unit_label: str  # "%", "‰", or "" for a plain count
     unit_label_en: str = ""  # the English page's (empty: ``unit_label``)
+    unit_label_en_one: str = ""  # the English page's after a value of one (empty: ``unit_label_en``)
     target_op: str | None = None
     target_value: int | float | None = None
     target_on: TargetOn | None = None  # what the target compares: value, change or change_pct

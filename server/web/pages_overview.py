@@ -97,7 +97,10 @@ def value_text(r: Any, lang: str, digits: int = 1) -> str:
         return str(r.suppressed)
     if r.value is None:
         return "—"
-    unit = (r.unit_label_en if lang == "en" else "") or r.unit_label or ""
+    english = ""
+    if lang == "en":  # English says "1 site" and "2 sites"; Vietnamese has one form
+        english = (r.unit_label_en_one if r.value == 1 else "") or r.unit_label_en
+    unit = english or r.unit_label or ""
     return f"{number(r.value, digits)} {unit}".strip()
 
 
