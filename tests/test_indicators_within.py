@@ -81,3 +81,24 @@ def test_a_units_history_reads_only_its_records(store: Store) -> None:
 
 def test_the_store_lists_every_unit_records_are_filed_under(store: Store) -> None:
     assert store.filed_unit_codes() == {H11, H12, UNLISTED, C1, H21, C2}
+
+
+def test_the_units_below_can_take_one_indicator_with_the_figures_of_the_whole(store: Store) -> None:
+    """A page showing one indicator's communes (the indicator page, the pledge block) builds their results
+    only, not every indicator's: the province keeps every indicator, and each result built is the one the
+    whole evaluation gives (which units reported depends on every form scanned, so all are computed)."""
+    visits = Indicator.model_validate({
+        "id": "visits", "name_vi": "Số lần kiểm tra", "name_en": "Visits",
+        "numerator": {"form": "f12_visit", "if_empty": "zero"}, "unit_label": "lần", "comparison": "previous",
+    })
+    add(store, "f12_visit", C2, {})
+    reg = small_registry()
+    whole = table(evaluate(store, "2026", units=[PROVINCE], level="commune", indicators=[PLEDGES, visits],
+                           registry=reg))
+    for shown in ("pledges", "visits"):
+        some = table(evaluate(store, "2026", units=[PROVINCE], level="commune", indicators=[PLEDGES, visits],
+                              registry=reg, below={shown}))
+        assert set(some) == {k for k in whole if k[0] == PROVINCE or k[1] == shown}
+        assert {(C1, shown), (C2, shown), (PROVINCE, "pledges"), (PROVINCE, "visits")} <= set(some)
+        for key, result in some.items():
+            assert result == whole[key], key

@@ -21,7 +21,7 @@ Nothing here knows HTTP; storage is only the ``Store`` interface.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -796,6 +796,7 @@ def evaluate(
     round_id: str | None = None,
     compare: bool = True,
     progress: Callable[[int], object] | None = None,
+    below: Collection[str] | None = None,
 ) -> list[IndicatorResult]:
     """Every indicator for the chosen units in one period, one result per (unit, indicator).
 
@@ -803,6 +804,9 @@ def evaluate(
     level inside it (a province and all its communes); ``level`` alone → every unit of that level that
     has data; neither → every province that has data. Indicators are skipped at units below their
     ``level``. ``counted_states`` overrides the rounds' own rules; ``round_id`` keeps one round only.
+    ``below``: with ``units`` and ``level``, the units inside take only these indicators (a page showing
+    one indicator's communes builds 92 results, not 7,400); every indicator is still computed, so each
+    result is the one the whole evaluation gives (which units reported depends on every form scanned).
     """
     p = Period.parse(period)
     lvl = Level(level) if level is not None else None
@@ -828,18 +832,37 @@ def evaluate(
     comp.run(progress)
 
     chosen = _choose_units(comp, units, lvl)
+    asked = set(units or ())
     same = {ind.id: _same(ind, p) for ind in inds}
     results: list[IndicatorResult] = []
     for code in chosen:
         code_level = comp.index.level(code)
         province = comp.index.at_level(code, Level.province)
         for ind in inds:
-            if code_level is not None and LEVEL_RANK[code_level] < LEVEL_RANK[ind.level]:
+            if not _applies_at(ind, code_level, province):
                 continue
-            if not applies_in(ind.province, province):  # another province's plan (core.plans)
+            if below is not None and code not in asked and ind.id not in below:
                 continue
             results.append(_result(comp, ind, p, code, code_level, previous.get(ind.id), same[ind.id]))
     return results
+
+
+def _applies_at(ind: Indicator, code_level: Level | None, province: str | None) -> bool:
+    """Whether a unit of ``code_level`` in ``province`` takes ``ind``: not below the indicator's level, and
+    not another province's plan (``core.plans``)."""
+    if code_level is not None and LEVEL_RANK[code_level] < LEVEL_RANK[ind.level]:
+        return False
+    return applies_in(ind.province, province)
+
+
+def indicators_at(
+    store: Store, unit: str, *, indicators: Sequence[Indicator] | None = None,
+    registry: UnitRegistry | None = None,
+) -> list[Indicator]:
+    """The indicators ``evaluate`` gives ``unit`` a result for, in its order."""
+    index = UnitIndex(_registry(registry, store))
+    level, province = index.level(unit), index.at_level(unit, Level.province)
+    return [ind for ind in _indicators(indicators) if _applies_at(ind, level, province)]
 
 
 def evaluate_history(

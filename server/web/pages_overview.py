@@ -11,7 +11,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, QueryParameter
 from rasoat.core import scope
 from rasoat.core.indicators.describe import forms_of, measure_words
-from rasoat.core.indicators.engine import evaluate, evaluate_history
+from rasoat.core.indicators.engine import evaluate, evaluate_history, indicators_at
 from rasoat.core.indicators.loading import collect
 from rasoat.core.indicators.models import STATUS_LABELS, reported_text, uncounted_text
 from rasoat.core.indicators.periods import Period
@@ -35,7 +35,7 @@ from rasoat.server.web.base import (
 )
 from rasoat.server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
 from rasoat.server.web.ranking import STATUS_RANK, on_value, page_of, worst_first
-from rasoat.server.web.remember import forget, remembered
+from rasoat.server.web.remember import forget, known, remembered
 
 CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
 PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
@@ -57,15 +57,20 @@ def _level_of(code: str) -> str:
     return "hamlet" if "-" in code else ("province" if len(code) <= 2 else "commune")
 
 
-def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], Problem | None]:
-    """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error."""
+def evaluate_for(
+    ctx: Ctx, period: str, unit: str | None, below: str | None = None
+) -> tuple[list[Any], Problem | None]:
+    """Indicator results for ``unit`` and the level below it (inside the officer's scope), or an error;
+    with ``below``, the level below has that indicator's results only (``evaluate``'s ``below``)."""
 
     may_see = ctx.can(scope.VIEW_PERSONAL)
     try:
         if unit:
             scope.require_unit(ctx.user, unit)
             child = CHILD_LEVEL.get(_level_of(unit))
-            return protect_for_viewer(evaluate(ctx.store, period, units=[unit], level=child), may_see), None
+            only = None if below is None else {below}
+            return protect_for_viewer(evaluate(ctx.store, period, units=[unit], level=child, below=only),
+                                      may_see), None
         return protect_for_viewer(evaluate(ctx.store, period), may_see), None
     except scope.ScopeError:
         raise
@@ -73,13 +78,20 @@ def evaluate_for(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], Pr
         return [], exc if isinstance(exc, Problem) else Problem.with_text("indicator.refused", str(exc))
 
 
-def cached_evaluation(ctx: Ctx, period: str, unit: str | None) -> tuple[list[Any], Problem | None, float]:
-    """``evaluate_for`` remembered (``remembered``), once per request; also returns when it was computed."""
+def cached_evaluation(
+    ctx: Ctx, period: str, unit: str | None, below: str | None = None
+) -> tuple[list[Any], Problem | None, float]:
+    """``evaluate_for`` remembered (``remembered``), once per request; also returns when it was computed.
+    With ``below`` (one indicator's units below are all the page shows): the whole evaluation when this
+    request or this process keeps it already, else one building only that indicator's results below."""
     if unit:
         scope.require_unit(ctx.user, unit)  # checked on every visit, whoever computed the answer
-    key = ("evaluate", unit or "", period)
+    whole = ("evaluate", unit or "", period)
+    narrow = below is not None and unit and whole not in ctx.memo and not known(ctx, whole)
+    key = (*whole, below) if narrow else whole
     if key not in ctx.memo:
-        ctx.memo[key] = remembered(ctx, key, lambda: evaluate_for(ctx, period, unit))
+        only = None if key == whole else below
+        ctx.memo[key] = remembered(ctx, key, lambda: evaluate_for(ctx, period, unit, only))
     (results, problem), at = ctx.memo[key]
     return results, problem, at
 
@@ -162,7 +174,7 @@ def pledge_figures(ctx: Ctx, rnd: Any) -> dict[str, Any] | None:
     if PLEDGE_FORM not in (rnd.form_ids or []):
         return None
     unit = default_unit(ctx) or _one_province(rnd.unit_codes)
-    results, problem, _ = cached_evaluation(ctx, rnd.period, unit)
+    results, problem, _ = cached_evaluation(ctx, rnd.period, unit, below=PLEDGE_INDICATOR)
     rows = {r.unit_code: row_view(r, ctx.lang) for r in results if r.indicator_id == PLEDGE_INDICATOR}
     totals = [rows[unit]] if unit in rows else [v for k, v in rows.items() if _level_of(k) == "province"]
     return {"id": PLEDGE_INDICATOR, "period": rnd.period, "rows": rows, "totals": totals, "problem": problem}
@@ -203,6 +215,9 @@ def off_target(ctx: Ctx, results: list[Any], unit: str | None, limit: int = 12) 
 
 @get("/", sync_to_thread=True)
 def overview(ctx: NamedDependency[Ctx]) -> Response:
+    unit = default_unit(ctx)
+    # first: a pledge block of the officer's unit and year then reads this evaluation instead of its own
+    results, problem, computed = cached_evaluation(ctx, current_year(), unit)
     rounds = [r for r in scoped.rounds(ctx) if r.state.value == "open"]
     blocks = []
 
@@ -214,8 +229,6 @@ def overview(ctx: NamedDependency[Ctx]) -> Response:
         blocks.append({"round": rnd, "kind": kind_label(rnd.kind), "progress": prog,
                        "pledge": pledge_figures(ctx, rnd), "no_hamlet_list": no_list})
     latest = scoped.latest(ctx, 10)
-    unit = default_unit(ctx)
-    results, problem, computed = cached_evaluation(ctx, current_year(), unit)
     off = off_target(ctx, results, unit)
     uncounted = max((r.uncounted_encrypted for r in results), default=0)
     return page(
@@ -251,7 +264,10 @@ def indicators(
     if fresh == "1":  # "compute again now": forget, then show the page at its own address
         forget(ctx.store)
         return redirect(ctx, "/indicators" + query_with(ctx.request, fresh=None))
-    results, problem, computed = cached_evaluation(ctx, period, unit)
+    # the units below show one indicator: the one asked, else the unit's first
+    first = next(iter(indicators_at(ctx.store, unit)), None) if unit else None
+    shown = ind or (first.id if first is not None else None)
+    results, problem, computed = cached_evaluation(ctx, period, unit, below=shown)
     own_all = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]
     own = [r for r in own_all if r["status"] != "no_data"]
     own_empty = [r for r in own_all if r["status"] == "no_data"]

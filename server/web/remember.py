@@ -26,14 +26,28 @@ _remembered: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[float, A
 _lock = threading.Lock()
 
 
+def _full(ctx: Ctx, key: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (*key, scope.can(ctx.user, scope.VIEW_PERSONAL), ctx.store.count_submissions())
+
+
+def _fresh(ctx: Ctx, full: tuple[Any, ...], now: float) -> tuple[float, Any] | None:
+    with _lock:
+        entry = _remembered.get(ctx.store, {}).get(full)
+    return entry if entry is not None and now - entry[0] < REMEMBER_SECONDS else None
+
+
+def known(ctx: Ctx, key: tuple[Any, ...]) -> bool:
+    """Whether an answer is kept under ``key`` now (``remembered`` would not compute it)."""
+    return _fresh(ctx, _full(ctx, key), time.time()) is not None
+
+
 def remembered(ctx: Ctx, key: tuple[Any, ...], compute: Callable[[], T]) -> tuple[T, float]:
     """``compute()`` kept for ``REMEMBER_SECONDS`` under ``key`` (and the officer's small-count rule and
     the store's submission count); also returns when it was computed."""
-    full = (*key, scope.can(ctx.user, scope.VIEW_PERSONAL), ctx.store.count_submissions())
+    full = _full(ctx, key)
     now = time.time()
-    with _lock:
-        entry = _remembered.get(ctx.store, {}).get(full)
-    if entry is not None and now - entry[0] < REMEMBER_SECONDS:
+    entry = _fresh(ctx, full, now)
+    if entry is not None:
         return entry[1], entry[0]
     value = compute()
     with _lock:
