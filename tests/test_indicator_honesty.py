@@ -157,9 +157,9 @@ def test_the_overview_reads_its_units_figures_once(
 
     remembered = pages_overview.remembered
 
-    def counted(ctx: Any, key: tuple[object, ...], compute: Any) -> Any:
+    def counted(ctx: Any, key: tuple[object, ...], compute: Any, **kw: Any) -> Any:
         asked.append(key)
-        return remembered(ctx, key, compute)
+        return remembered(ctx, key, compute, **kw)
 
     monkeypatch.setattr(pages_overview, "remembered", counted)
     page = http_login(site.url, "xa.phuongtien").get("/")

@@ -35,7 +35,7 @@ from rasoat.server.web.base import (
 )
 from rasoat.server.web.charts import STATUS_CLASS, ChartRow, bar, bar_chart
 from rasoat.server.web.ranking import STATUS_RANK, on_value, page_of, worst_first
-from rasoat.server.web.remember import forget, known, remembered
+from rasoat.server.web.remember import forget, remembered
 
 CHILD_LEVEL = {"province": "commune", "commune": "hamlet"}
 PARENT_LEVEL = {"hamlet": "commune", "commune": "province"}
@@ -87,11 +87,12 @@ def cached_evaluation(
     if unit:
         scope.require_unit(ctx.user, unit)  # checked on every visit, whoever computed the answer
     whole = ("evaluate", unit or "", period)
-    narrow = below is not None and unit and whole not in ctx.memo and not known(ctx, whole)
+    narrow = below is not None and unit and whole not in ctx.memo
     key = (*whole, below) if narrow else whole
     if key not in ctx.memo:
-        only = None if key == whole else below
-        ctx.memo[key] = remembered(ctx, key, lambda: evaluate_for(ctx, period, unit, only))
+        only = below if narrow else None
+        ctx.memo[key] = remembered(ctx, key, lambda: evaluate_for(ctx, period, unit, only),
+                                   instead=whole if narrow else None)
     (results, problem), at = ctx.memo[key]
     return results, problem, at
 
@@ -265,7 +266,7 @@ def indicators(
         forget(ctx.store)
         return redirect(ctx, "/indicators" + query_with(ctx.request, fresh=None))
     # the units below show one indicator: the one asked, else the unit's first
-    first = next(iter(indicators_at(ctx.store, unit)), None) if unit else None
+    first = None if ind or not unit else next(iter(indicators_at(ctx.store, unit)), None)
     shown = ind or (first.id if first is not None else None)
     results, problem, computed = cached_evaluation(ctx, period, unit, below=shown)
     own_all = [row_view(r, ctx.lang) for r in results if unit and r.unit_code == unit]

@@ -26,35 +26,26 @@ _remembered: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[float, A
 _lock = threading.Lock()
 
 
-def _full(ctx: Ctx, key: tuple[Any, ...]) -> tuple[Any, ...]:
-    return (*key, scope.can(ctx.user, scope.VIEW_PERSONAL), ctx.store.count_submissions())
-
-
-def _fresh(ctx: Ctx, full: tuple[Any, ...], now: float) -> tuple[float, Any] | None:
-    with _lock:
-        entry = _remembered.get(ctx.store, {}).get(full)
-    return entry if entry is not None and now - entry[0] < REMEMBER_SECONDS else None
-
-
-def known(ctx: Ctx, key: tuple[Any, ...]) -> bool:
-    """Whether an answer is kept under ``key`` now (``remembered`` would not compute it)."""
-    return _fresh(ctx, _full(ctx, key), time.time()) is not None
-
-
-def remembered(ctx: Ctx, key: tuple[Any, ...], compute: Callable[[], T]) -> tuple[T, float]:
+def remembered(
+    ctx: Ctx, key: tuple[Any, ...], compute: Callable[[], T], instead: tuple[Any, ...] | None = None
+) -> tuple[T, float]:
     """``compute()`` kept for ``REMEMBER_SECONDS`` under ``key`` (and the officer's small-count rule and
-    the store's submission count); also returns when it was computed."""
-    full = _full(ctx, key)
+    the store's submission count); also returns when it was computed. An answer kept under ``instead``
+    serves as well (a whole evaluation for a page that shows part of it)."""
+    tail = (scope.can(ctx.user, scope.VIEW_PERSONAL), ctx.store.count_submissions())  # counted once
     now = time.time()
-    entry = _fresh(ctx, full, now)
-    if entry is not None:
-        return entry[1], entry[0]
+    with _lock:
+        kept = _remembered.get(ctx.store, {})
+        for k in ([instead] if instead is not None else []) + [key]:
+            entry = kept.get((*k, *tail))
+            if entry is not None and now - entry[0] < REMEMBER_SECONDS:
+                return entry[1], entry[0]
     value = compute()
     with _lock:
         kept = _remembered.setdefault(ctx.store, {})
         for k in [k for k, (at, _) in kept.items() if now - at >= REMEMBER_SECONDS]:
             del kept[k]
-        kept[full] = (now, value)
+        kept[(*key, *tail)] = (now, value)
     return value, now
 
 
