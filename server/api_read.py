@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
+from litestar.response import Stream
 from pydantic import BaseModel
 from rasoat.core import scope
 from rasoat.core.crypto import encrypted_counts, form_is_encrypted
@@ -131,9 +133,6 @@ def _open_export(
 
 async def _export_response(store: Store, user: User, form_id: str, fmt: str, **query: Any) -> Response:
     """The export streamed as it is written: the download starts at once, memory stays flat."""
-    import anyio
-    from litestar.response import Stream
-
     opened = await anyio.to_thread.run_sync(lambda: _open_export(store, user, form_id, fmt, **query))
     media = EXPORT_MEDIA[fmt]
     name = f"{form_id}.csv.zip" if fmt == "csv" else f"{form_id}.xlsx"

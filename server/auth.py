@@ -8,7 +8,7 @@ Central does) so the phone does not prompt for a password that cannot help.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from rasoat.core.collectors import find_by_token
 from rasoat.core.models import User
@@ -71,8 +71,6 @@ def by_digest(
 def _same_target(uri: str, path: str, query: str) -> bool:
     """The Digest ``uri`` must name this request (path, and query when it has one), not another URL."""
     parts = urlsplit(uri)
-    from urllib.parse import unquote
-
     if unquote(parts.path) != unquote(path):
         return False
     return not parts.query or not query or unquote(parts.query) == unquote(query)

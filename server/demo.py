@@ -7,6 +7,7 @@ can print its Collect URL again; revoke it (``rasoat collectors revoke demo``) b
 
 from __future__ import annotations
 
+import hmac
 import logging
 from datetime import date
 
@@ -72,9 +73,6 @@ def setup_demo(store: Store, form_ids: list[str] | None = None) -> str:
 def demo_token(store: Store) -> str | None:
     """The demo collector's working token, or None (revoked, or rotated before tokens were kept): a
     token the server would refuse is never returned, so ``serve`` never prints a dead URL."""
-    import hmac
-
-
     entry = store.kv_get(KV_NS, "token")
     if not isinstance(entry, dict):
         return None

@@ -46,6 +46,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import anyio
 from litestar import Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -408,8 +409,6 @@ async def create_entities(
     data: JSONBody[EntitiesWrite],
 ) -> EntityOut | Success:
     """One entity (answered with it), or pyodk's ``create_many`` body (``{"success": true}``)."""
-    import anyio
-
     del pid
     rd = await anyio.to_thread.run_sync(_reader, store, user, name)
     return await anyio.to_thread.run_sync(_create, rd, data)
@@ -426,8 +425,6 @@ async def update_entity(
     not the current one), or over whatever is current with ``?force=true``. ``&resolve=true`` then marks
     the entity's conflict resolved (400.32 without one), with or without a body, as the persons page
     does (``entity.resolve``: a second transaction after the update's)."""
-    import anyio
-
     del pid
     rd = await anyio.to_thread.run_sync(_reader, store, user, name)
     base = baseVersion
@@ -466,8 +463,6 @@ async def add_property(
     see in the list's rows (every key, when the list is empty): a property the list has is answered as
     done; a new one is refused, as properties come from the forms that save them, where an identifying
     one is marked to be sealed at rest."""
-    import anyio
-
     del pid
     rd = await anyio.to_thread.run_sync(_reader, store, user, name)
     prop = data.name

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import anyio
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -138,8 +139,6 @@ async def create_session(
     request: Request, store: NamedDependency[Store], data: JSONBody[Login]
 ) -> CentralSession:
     """Log in with ``{"email": <username>, "password": …}``; answers Central's session with its token."""
-    import anyio
-
     ip = request.client.host if request.client else ""
     _token, _user, body = await anyio.to_thread.run_sync(login, store, data.email, data.password, ip)
     return CentralSession.model_validate(body)
@@ -301,8 +300,6 @@ async def create_form(
     publish: FromQuery[bool] = False,
 ) -> CentralForm:
     """A new form's draft from an XLSForm (``?publish=true`` publishes it at once)."""
-    import anyio
-
     del pid
     data = await _draft_body(request)
     stem = _stem(request.headers.get("x-xlsform-formid-fallback"))
@@ -321,8 +318,6 @@ async def create_draft(
 ) -> Success:
     """A new draft of an existing form from an XLSForm (its form id must be this one); with no body at all,
     a copy of the published version (Central's draft without a definition; the schema names the XLSForm)."""
-    import anyio
-
     del pid
     if not request.headers.get("content-type") and request.headers.get("content-length") in (None, "0"):
         await anyio.to_thread.run_sync(_copy_published, store, form_id, user)
@@ -374,8 +369,6 @@ async def draft_attachment(
     form_id: FromPath[str], name: FromPath[str],
 ) -> FormAttachment:
     """A media file the draft references (CSV list, image…)."""
-    import anyio
-
     del pid
     draft = await anyio.to_thread.run_sync(_draft, store, form_id, user)
     if name not in draft.compiled.media:
@@ -431,8 +424,6 @@ async def list_submissions(
 ) -> Stream:
     """Every current submission of the form in the officer's units (metadata only), newest first, written
     as it is read."""
-    import anyio
-
     del pid
     await anyio.to_thread.run_sync(_form, request, form_id)
     query = scope.narrow(SubmissionQuery(form_id=form_id), user)
@@ -500,8 +491,6 @@ async def create_submission(
     form_id: FromPath[str],
 ) -> CentralSubmission:
     """A submission from its XML, as the officer (the form must be in an open round over their units)."""
-    import anyio
-
     del pid
     async with _upload_room(request):  # the upload budget, as for OpenRosa
         xml = await _body(request, _st(request).settings.max_body_bytes)
@@ -527,8 +516,6 @@ async def edit_submission(
     form_id: FromPath[str], iid: FromPath[str],
 ) -> CentralSubmission:
     """An edit: XML whose ``meta/deprecatedID`` is this submission's current instanceID."""
-    import anyio
-
     del pid
     async with _upload_room(request):  # the upload budget, as for OpenRosa
         xml = await _body(request, _st(request).settings.max_body_bytes)
@@ -557,8 +544,6 @@ async def review(
     iid: FromPath[str], data: JSONBody[ReviewChange],
 ) -> CentralSubmission:
     """A new review state, optionally with a comment (rasoat asks a reason for hasIssues and rejected)."""
-    import anyio
-
     del pid
 
     def run() -> CentralSubmission:
@@ -592,8 +577,6 @@ async def add_comment(
     iid: FromPath[str], data: JSONBody[NewComment],
 ) -> Comment:
     """A comment is a review-history entry that keeps the current state."""
-    import anyio
-
     del pid
     text = data.body.strip()
     if not text:
@@ -651,8 +634,6 @@ async def upload_attachment(
     form_id: FromPath[str], iid: FromPath[str], filename: FromPath[str],
 ) -> Success:
     """A file the submission's XML names; a name already stored keeps its first bytes (as on resend)."""
-    import anyio
-
     del pid
     name = filename
     async with _upload_room(request):  # the upload budget, as for OpenRosa

@@ -9,6 +9,7 @@ made from its id (``actor_id``), a form's project is ``ServerSettings.project_id
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel
@@ -245,8 +246,6 @@ def last_change(sub: Submission) -> str | None:
 
 
 def _parse(text: str) -> Any:
-    from datetime import datetime
-
     return datetime.fromisoformat(text)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
@@ -288,8 +288,6 @@ def vn_time(value: datetime | str | None, with_time: bool = True) -> str:
     else:
         moment = value
     if moment.tzinfo is None:
-        from datetime import UTC
-
         moment = moment.replace(tzinfo=UTC)
     local = moment.astimezone(LOCAL_TZ)
     return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")

@@ -44,9 +44,6 @@ PLEDGE_FORM, PLEDGE_INDICATOR = "f2_pledge", "nat_household_pledges"
 
 
 def current_year() -> str:
-    from datetime import datetime
-
-
     return str(datetime.now(LOCAL_TZ).year)
 
 
